@@ -78,8 +78,9 @@ def test_ep_step_is_the_roofline_plus_a_dispatch_and_combine_per_moe_layer():
     B, ctx = 8, 8 * 1000.0
     rows = math.ceil(B / 4 / ep.tile_rows) * ep.tile_rows * 4
     # the busiest rank (serveep48b): 2 decodes on every rank; its experts run 16 / 4 pairs + sqrt(c x 8) x 1.0294 (the
-    # expected max of 4 normals), c = 2 (8 - 2) / (7 x 4), and its 2 experts are both touched (1.80 + 0.42 x 1.03 > 2)
-    busiest = (4 + math.sqrt(2 * 6 / 28 * B) * 1.0294) / 4
+    # expected max of 4 normals), c = 2 (8 - 2) / (7 x 4), + the skewness term (1 - 2/4)(8 - 4) / (8 - 2) / 6 x
+    # (1.5513 - 1) (E Z^2 of that max), and its 2 experts are both touched (the expected max over 2 is held to 2)
+    busiest = (4 + math.sqrt(2 * 6 / 28 * B) * 1.0294 + 0.5 * 4 / 6 / 6 * (1.5513 - 1)) / 4
     routed = 2 * 2 * 2 * 3 * 512 * 256  # 2 MoE layers x top-2 x 2 FLOPs x an expert's parameters
     assert ep.routed_flops == routed
     compute = ((ep.lin_flops + routed * (busiest - 1)) * rows / ep.flops_rate / 4

@@ -66,8 +66,9 @@ def test_an_ep_option_is_named_by_its_layout_in_refusals_charts_and_the_app(cli,
 
 
 def test_busiest_rank_load_is_the_expected_max_of_a_seeded_random_routing():
-    """The normal approximation of the busiest rank's routed pairs and touched experts against 4,000 seeded uniform
-    routings (32 tokens, top-4 of 64 experts over 8 ranks): within 2% of the draws' mean maximum; 1 rank: the mean."""
+    """The busiest rank's routed pairs and touched experts against seeded uniform routings: 4,000 of 32 tokens (top-4
+    of 64 experts over 8 ranks) and 20,000 of one token (top-8 of 256), within 2% of the draws' mean maximum; 1 rank:
+    the mean."""
     rng = np.random.default_rng(7)
     T, E, k, N = 32, 64, 4, 8
     picks = np.argsort(rng.random((4000, T, E)), axis=2)[:, :, :k]  # k distinct experts a token
@@ -80,6 +81,12 @@ def test_busiest_rank_load_is_the_expected_max_of_a_seeded_random_routing():
     assert float(busiest_rank_experts(float(T), N, E, k)) == pytest.approx(touched, rel=0.02)
     assert float(busiest_rank_pairs(float(T), N, E, k)) > T * k / N  # over the mean rank's 16
     assert busiest_rank_pairs(32.0, 1, E, k) == 128.0
+    # one token of DeepSeek-V3's router (top-8 of 256) over 8 ranks: 1 pair a rank on average, ~2.57 on the busiest,
+    # where a plain normal approximation (no skewness term) gives 2.40
+    one = np.argsort(rng.random((20000, 256)), axis=1)[:, :8] // 32
+    drawn = np.stack([(one == r).sum(axis=1) for r in range(8)], axis=1).max(axis=1).mean()
+    assert float(busiest_rank_pairs(1.0, 8, 256, 8)) == pytest.approx(drawn, rel=0.02)
+    assert float(busiest_rank_experts(1.0, 8, 256, 8)) == pytest.approx(drawn, rel=0.02)  # one token: the same count
 
 
 def test_an_ep_decode_step_waits_for_the_rank_with_the_most_sequences():

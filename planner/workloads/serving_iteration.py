@@ -96,19 +96,35 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
 
 
 @lru_cache(maxsize=None)
-def expected_max_normal(n: int) -> float:
-    """E[max of ``n`` independent standard normals]: the integral of x d(Phi(x)^n) (Tippett, "On the extreme
-    individuals and the range of samples taken from a normal population", Biometrika 17, 1925; tabulated by Harter,
-    Biometrika 48, 1961: 0.5642 at n = 2, 1.0294 at 4, 1.4236 at 8), by quadrature on a 0.005 grid. 0 for n <= 1.
+def normal_max_moments(n: int) -> tuple[float, float]:
+    """(E[Z], E[Z^2]) of Z, the largest of ``n`` independent standard normals: the integrals of x and x^2 d(Phi(x)^n)
+    by quadrature on a 0.005 grid (Tippett, Biometrika 17, 1925; tabulated by Harter, Biometrika 48, 1961: E Z 0.5642
+    at n = 2, 1.0294 at 4, 1.4236 at 8; Teichroew, Ann. Math. Statist. 27, 1956, the second moments: 1 at n = 2).
+    (0, 1) for n <= 1.
 
-    >>> [round(expected_max_normal(n), 4) for n in (1, 2, 4, 8)]
-    [0.0, 0.5642, 1.0294, 1.4236]
+    >>> [tuple(round(v, 4) for v in normal_max_moments(n)) for n in (1, 2, 4, 8)]
+    [(0.0, 1.0), (0.5642, 1.0), (1.0294, 1.5513), (1.4236, 2.3995)]
     """
     if n <= 1:
-        return 0.0
+        return 0.0, 1.0
     x = np.linspace(-12.0, 12.0, 4801)
-    cdf = np.array([NormalDist().cdf(v) for v in x]) ** n
-    return float(np.sum((x[1:] + x[:-1]) / 2.0 * np.diff(cdf)))
+    mass = np.diff(np.array([NormalDist().cdf(v) for v in x]) ** n)
+    mid = (x[1:] + x[:-1]) / 2.0
+    return float(np.sum(mid * mass)), float(np.sum(mid * mid * mass))
+
+
+def expected_max_count(mean, var, one_less_rho, kappa3, n: int):
+    """The expected largest of ``n`` exchangeable counts of mean ``mean``, variance ``var``, correlation rho (given as
+    1 - rho) and third central moment ``kappa3``: mean + sqrt(var (1 - rho)) E Z + the Cornish-Fisher skewness term
+    sigma gamma / 6 (E Z^2 - 1) (Cornish & Fisher, Revue de l'Institut International de Statistique 5, 1937: a quantile
+    z moves to z + gamma (z^2 - 1) / 6; Z the largest of n standard normals, ``normal_max_moments``; an exchangeable
+    normal vector is a common part plus independent ones of variance var (1 - rho)), gamma = kappa3 / sigma^3 held to
+    [-1, 1], where the expansion holds (a count near a bound, a rare expert's, is far more skewed than that, and its
+    term would not shrink with its spread). Vectorised."""
+    e1, e2 = normal_max_moments(n)
+    sd = ew.maximum(var, 0.0) ** 0.5
+    gamma = ew.minimum(ew.maximum(ew.div0(kappa3, sd * sd * sd), -1.0), 1.0)
+    return mean + (ew.maximum(var * one_less_rho, 0.0)) ** 0.5 * e1 + sd * gamma / 6.0 * (e2 - 1.0)
 
 
 def busiest_rank_pairs(tokens, ranks: int, experts: int, top_k: int):
@@ -117,46 +133,60 @@ def busiest_rank_pairs(tokens, ranks: int, experts: int, top_k: int):
     more uneven, which EPLB exists for: DeepSeek's EPLB README, "the load of different experts may vary depending on
     the current workload, it is important to keep the load of different GPUs balanced"; vLLM's ``--enable-eplb`` is
     off by default). A decode step waits for that rank: the DP ranks step together (vLLM's Data Parallel Deployment
-    page) and its experts' grouped GEMMs run the pairs routed to it. Per token the counts it sends the ranks are
-    multivariate hypergeometric (k draws of E, E / n on each rank), covariance c (I - J / n), c = k (E - k) / ((E - 1)
-    n); over T tokens c T (I - J / n), the covariance of Y_i - mean(Y) for n independent Y_i of variance c T, so the
-    busiest holds T k / n + sqrt(c T) x ``expected_max_normal(n)`` (normal approximation over the tokens), at most T x
-    min(k, E / n) (every token's pairs on one rank). DeepSeek-V3 (256 experts, top-8) at 64 tokens over EP8: 64 pairs a
-    rank on average, 75.2 on the busiest (20,000 seeded random routings: 75.4); at one token 2.40 (drawn: 2.56, the
-    approximation's worst, 6% under); tests/test_serving_ep2.py draws 4,000 routings of 32 tokens. Vectorised over
-    ``tokens``.
+    page) and its experts' grouped GEMMs run the pairs routed to it. Per token the count a rank gets is hypergeometric
+    (k draws of E, E / n on the rank: p = 1 / n), variance k p (1 - p)(E - k) / (E - 1), third central moment that x
+    (1 - 2p)(E - 2k) / (E - 2); over T tokens T times each, the ranks' counts summing to T k (correlation -1 / (n - 1)),
+    so ``expected_max_count``, at most T x min(k, E / n) (every token's pairs on one rank). DeepSeek-V3 (256 experts,
+    top-8) over EP8, against seeded random routings (3,000 a size): 2.57 on the busiest rank at one token (drawn 2.57;
+    2.40 without the skewness term), 6.97 at 4 (6.98), 21.78 at 16 (21.82), 75.40 at 64 (75.34); 64 experts top-4: 1.64
+    at one token (1.59). Vectorised over ``tokens``.
 
     >>> round(float(busiest_rank_pairs(64.0, 8, 256, 8)), 1), busiest_rank_pairs(5.0, 1, 8, 2)
-    (75.2, 10.0)
+    (75.4, 10.0)
     """
     mean = tokens * top_k / ranks
-    if ranks <= 1 or experts <= 1:
+    if ranks <= 1 or experts <= 2:
         return mean
-    c = top_k * (experts - top_k) / ((experts - 1) * ranks)
-    return ew.minimum(mean + (c * tokens) ** 0.5 * expected_max_normal(ranks), tokens * min(top_k, experts / ranks))
+    p = 1.0 / ranks
+    var = tokens * top_k * p * (1.0 - p) * (experts - top_k) / (experts - 1)
+    kappa3 = var * (1.0 - 2.0 * p) * (experts - 2.0 * top_k) / (experts - 2)
+    busiest = expected_max_count(mean, var, ranks / (ranks - 1.0), kappa3, ranks)
+    return ew.minimum(busiest, tokens * min(top_k, experts / ranks))
 
 
 def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
-    """The expected experts some token routes to on the busiest of ``ranks`` expert-parallel ranks (E / ranks experts
-    each; uniform routing as ``busiest_rank_pairs``): a rank's weights read in a step are those experts'. An expert is
-    left untouched by ``tokens`` tokens with probability q = (1 - k / E)^T, two given ones with q2 = ((E - k)(E - k - 1)
-    / (E (E - 1)))^T, so a rank's touched count has mean g (1 - q) and variance g q (1 - q) + g (g - 1)(q2 - q^2) (g = E
-    / ranks); the busiest mean + sd x ``expected_max_normal(ranks)`` (the ranks' counts taken as independent: they are
-    slightly negatively correlated, so this leans high), at most g. DeepSeek-V3 at 64 tokens over EP8: 27.8 of a rank's 32
-    on average, 30.5 on the busiest (20,000 seeded random routings: 30.3); at one token 2.31 (drawn: 2.56, 10% under).
-    Vectorised over ``tokens``.
+    """The expected experts some token routes to on the busiest of ``ranks`` expert-parallel ranks (E / ranks = g
+    experts each; uniform routing as ``busiest_rank_pairs``): a rank's weights read in a step are those experts'. A
+    token misses a given expert with probability 1 - k / E, two given ones (E - k)(E - k - 1) / (E (E - 1)), three
+    (E - k)(E - k - 1)(E - k - 2) / (E (E - 1)(E - 2)); to the T-th power q1, q2, q3 for T tokens. A rank's untouched
+    count W (a sum of g exchangeable indicators) has E W = g q1, E W^2 = g q1 + g (g - 1) q2, E W^3 = g q1 + 3 g (g - 1)
+    q2 + g (g - 1)(g - 2) q3, so its variance and third central moment; the touched count g - W has the same variance
+    and the opposite skew, and its correlation between ranks follows from the variance of all E experts' (the same
+    formula at g = E). ``expected_max_count``, at most g. DeepSeek-V3 over EP8, against seeded random routings (3,000 a
+    size): 2.57 at one token (drawn 2.57; 2.31 as independent normals), 6.57 at 4 (6.55), 16.73 at 16 (16.74), 30.37 of
+    32 at 64 (30.29). Vectorised over ``tokens``.
 
     >>> round(float(busiest_rank_experts(64.0, 8, 256, 8)), 1)
-    30.5
+    30.4
     """
     g = experts / ranks
-    q = (1.0 - top_k / experts) ** tokens
-    mean = g * (1.0 - q)
-    if ranks <= 1 or experts <= 1:
+    q1 = (1.0 - top_k / experts) ** tokens
+    mean = g * (1.0 - q1)
+    if ranks <= 1 or experts <= 2:
         return mean
     q2 = ((experts - top_k) * (experts - top_k - 1.0) / (experts * (experts - 1.0))) ** tokens
-    var = ew.maximum(g * q * (1.0 - q) + g * (g - 1.0) * (q2 - q * q), 0.0)
-    return ew.minimum(mean + var ** 0.5 * expected_max_normal(ranks), g)
+    q3 = ((experts - top_k) * (experts - top_k - 1.0) * (experts - top_k - 2.0)
+          / (experts * (experts - 1.0) * (experts - 2.0))) ** tokens
+
+    def moments(size):  # (variance, third central moment) of the untouched count among ``size`` experts
+        m1, m2 = size * q1, size * q1 + size * (size - 1.0) * q2
+        m3 = size * q1 + 3.0 * size * (size - 1.0) * q2 + size * (size - 1.0) * (size - 2.0) * q3
+        return m2 - m1 * m1, m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1
+
+    var, mu3 = moments(g)
+    cov = (moments(float(experts))[0] - ranks * var) / (ranks * (ranks - 1.0))  # between two ranks' counts
+    busiest = expected_max_count(mean, var, 1.0 - ew.div0(cov, var), -mu3, ranks)
+    return ew.minimum(busiest, g)
 
 
 def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
@@ -175,7 +205,7 @@ def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispat
     tokens. Vectorised over ``tokens``.
 
     >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
-    17.58
+    17.59
     """
     latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"]
     copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (ranks - 1) / ranks
