@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from planner.units import fmt_time, ordinal
-from planner.vocab import ON_DEMAND
+from planner.vocab import ON_DEMAND, SERVE_ALL2ALL
 
 
 def jsonable(x: Any) -> Any:
@@ -595,16 +595,19 @@ class Sparse(Record):
 
 
 def replica_layout(option) -> str:
-    """How a serving replica splits the model, as every line, table and page names it: "EP8" (expert parallel over 8
-    GPUs, ``ep``), else "TP8" -- of a ``ServingOption`` or its JSON (``serve --json``, the report and the app read the
-    JSON). Until QA 88 the report ("Serve 1 TP8 replica"), the app's hardware metric, the QPS-growth risk and the
-    errors wrote "TP{tp}" of an EP8 plan: ``tp`` is the replica's GPUs in both layouts.
+    """How a serving replica splits the model, as every line that names an option says it: "EP8" (expert parallel:
+    ``ep`` > 1; "EP8 deepep_low_latency" where it exchanges tokens by other than vLLM's default all-gather, the
+    ``all2all`` field), else "TP8". ``option``: a :class:`ServingOption` or its JSON (a report, a chart and the app
+    read the JSON), so the report, the charts, the app and the planner's own messages name an EP option alike (until
+    QA 88 / serveep48b they printed "TP8" for EP8).
 
     >>> replica_layout({"tp": 8, "ep": 8}), replica_layout({"tp": 4, "ep": 1}), replica_layout({"tp": 2})
     ('EP8', 'TP4', 'TP2')
     """
-    ep = option.get("ep") or 1
-    return f"EP{ep}" if ep > 1 else f"TP{option.get('tp')}"
+    if (option.get("ep") or 1) <= 1:
+        return f"TP{option['tp']}"
+    backend = option.get("all2all")
+    return f"EP{option.get('ep')}" + (f" {backend}" if backend not in (None, SERVE_ALL2ALL.names[0]) else "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -626,6 +629,9 @@ class ServingOption(Sparse):
     #: its GPUs; planner/workloads/serving_memory.py ``ReplicaSplit``), 1 where tensor parallelism splits them; absent
     #: for dense models
     ep: Optional[int] = None
+    #: an expert-parallel option's token exchange, vLLM's ``--all2all-backend`` (``vocab.SERVE_ALL2ALL``;
+    #: planner/workloads/serving_iteration.py ``EP_ALL2ALL``); absent on TP options and dense models
+    all2all: Optional[str] = None
     gpus_per_node: int
     weights_gib_per_gpu: float
     #: LLMs: KV of one token with every layer keeping the whole context (``kv_bytes_per_token``)

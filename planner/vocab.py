@@ -131,6 +131,10 @@ KV_PRECISION = Vocab("bf16", "fp16", "fp8", "int8")
 #: serving engines with their own per-iteration efficiency (planner.model.serving_efficiency.ENGINES)
 SERVE_ENGINE = Vocab("vllm", "sglang", "tensorrt-llm")
 SERVE_MODE = Vocab("realtime", "batch")
+#: an expert-parallel serving replica's token exchange, vLLM's ``--all2all-backend``: the default all-gather /
+#: reduce-scatter over the DP ranks, or DeepEP's low-latency all-to-all (each token sent to its top-k experts' ranks;
+#: planner/workloads/serving_iteration.py ``EP_ALL2ALL``)
+SERVE_ALL2ALL = Vocab("allgather_reducescatter", "deepep_low_latency")
 #: simulated request arrivals: Poisson, or a two-state Markov-modulated Poisson process (bursts)
 ARRIVALS = Vocab("poisson", "mmpp")
 #: how a fixed fleet's QPS (``serving.replicas``) was found: the analytic screen's bisection, or confirmed in simulation

@@ -64,7 +64,7 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
     router = 58 * 7168 * 256
     extra = (1 - 1 / 8) * (q * 1.0 + router * 2.0)
     absorbed = 61 * 512 * 128 * (128 + 128) * 2.0  # the bf16 W_UK / W_UV copies of the fp8 kv_b_proj (below)
-    tp8 = [r for r in res["options"] if r["tp"] == 8][0]
+    tp8 = [r for r in res["options"] if r["tp"] == 8 and r.get("ep", 1) == 1][0]  # the TP8 row, not EP8 (serveep48)
     assert tp8["weights_gib_per_gpu"] == pytest.approx(res["weights_gib"] / 8 + (extra + absorbed / 8) / GiB, rel=1e-6)
 
     from planner.hardware.options import option_from_cluster

@@ -77,12 +77,19 @@ def test_ep_step_is_the_roofline_plus_a_dispatch_and_combine_per_moe_layer():
         weight_bytes_per_gpu(m, "bf16", 4, ep=True) - weight_bytes_per_gpu(m, "bf16", 4), rel=1e-12)
     B, ctx = 8, 8 * 1000.0
     rows = math.ceil(B / 4 / ep.tile_rows) * ep.tile_rows * 4
-    compute = ep.lin_flops * rows / ep.flops_rate / 4 + ep.attn_flops_decode * ctx / ep.attn_rate / 4
-    touched = 8 * (1 - (1 - 2 / 8) ** B)
+    # the busiest rank (serveep48b): 2 decodes on every rank; its experts run 16 / 4 pairs + sqrt(c x 8) x 1.0294 (the
+    # expected max of 4 normals), c = 2 (8 - 2) / (7 x 4), + the skewness term (1 - 2/4)(8 - 4) / (8 - 2) / 6 x
+    # (1.5513 - 1) (E Z^2 of that max), and its 2 experts are both touched (the expected max over 2 is held to 2)
+    busiest = (4 + math.sqrt(2 * 6 / 28 * B) * 1.0294 + 0.5 * 4 / 6 / 6 * (1.5513 - 1)) / 4
+    routed = 2 * 2 * 2 * 3 * 512 * 256  # 2 MoE layers x top-2 x 2 FLOPs x an expert's parameters
+    assert ep.routed_flops == routed
+    compute = ((ep.lin_flops + routed * (busiest - 1)) * rows / ep.flops_rate / 4
+               + ep.attn_flops_decode * ctx / ep.attn_rate / 4)
+    touched = 8
     memory = (ep.dense_bytes + 2 * ep.expert_bytes * touched + ep.kv_bytes * ctx) / ep.bytes_rate
     exchange = 2 * (6.6e-6 + 3 * 0.6e-6) + 0.75 * B * (2 * 2 * 512 + 2 * 8.0) / hw.intra_bw_eff
     want = max(compute, memory) + 2 * exchange + ep.kernel_s + ep.host_s
-    assert float(ep.time(decode_seqs=B, decode_ctx=ctx)) == pytest.approx(want, rel=1e-12)
+    assert float(ep.time(decode_seqs=B, decode_ctx=ctx)) == pytest.approx(want, rel=1e-4)
     parts = ep.parts(decode_seqs=B, decode_ctx=ctx)
     assert parts["comm"] == pytest.approx(2 * exchange, rel=1e-12)
     # TP4's communication is its two all-reduces per layer, whatever the MoE layers

@@ -293,7 +293,7 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
             "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), *([r["precision"]] if multi else []),
+    rows = [[str(i), r["hardware"], str(r["tp"]), _ep_cell(r), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
@@ -411,7 +411,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
     multi = _precision_search(res)
     seen, said, lines = set(), [], []
     for r in res.get("rejected") or ():
-        key = (r["gpu"], r["tp"], r.get("ep"), r.get("precision") if multi else None)
+        key = (r["gpu"], r["tp"], r.get("ep"), r.get("all2all"), r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
@@ -419,7 +419,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
         # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
         # one that meets the targets but breaks a job limit names the limit
         broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
-        lines.append(f"does not work{broken}: {r['gpu']} {r.layout}"
+        lines.append(f"does not work{broken}: {r['gpu']} {replica_layout(r)}"
                      f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}")
     dated = view_price_dates_words(said)
     return RejectedWords(lines, f"prices dated (options that do not work): {dated}" if dated else None)
@@ -451,6 +451,14 @@ def _shown_replicas(r: dict, realtime: bool = True):
     return "-"
 
 
+def _ep_cell(r) -> str:
+    """An option's EP column: its expert-parallel ranks, with its token exchange where not vLLM's default
+    (``replica_layout``: "8 deepep_low_latency"); "-" for a dense model's rows."""
+    if r.get("ep") is None:
+        return "-"
+    return replica_layout(r)[2:] if (r.get("ep") or 1) > 1 else str(r["ep"])
+
+
 def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     """The simulated options: replicas (vs analytic), token budget, p50/p99 TTFT and TPOT, goodput,
     peak KV-cache occupancy and queue length, preemptions and $ at the simulated size."""
@@ -464,17 +472,20 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
     # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
     rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
-    # EP as the options table has it (an EP8 row read "TP 8" here until QA 88); "-" rows drop it (a dense model)
-    cols = (["hardware", "TP", "EP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
+    # an MoE plan's rows say their EP degree, as the options table does (an EP8 row read "TP 8" here until serveep48b)
+    moe = any(r.get("ep") is not None for r in rows)
+    cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
              "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
             if realtime else
-            ["hardware", "TP", "EP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
+            ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
              f"replica-{rep_unit}", "replicas", "$/1M req"])
+    if moe:
+        cols.insert(2, "EP")
     cells = []
     for r, rep_cell in zip(rows, rep_cells):
         d = r["simulated"]
         if realtime:
-            cells.append([r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), r["precision"],
+            cells.append([r["hardware"], str(r["tp"]), r["precision"],
                           f"{d['replicas']} ({r['analytic_replicas']})",
                           str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
                           _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
@@ -482,11 +493,14 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
                           fmt_usd(r.get("usd_per_hr")), usd_per_million(r.get("usd_per_million_requests"))])
         else:
-            cells.append([r["hardware"], str(r["tp"]), str(r.get("ep") or "-"), r["precision"], str(d["max_num_seqs"]),
+            cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
                           _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           rep_cell,
                           str(d.get("replicas", "-")), usd_per_million(d.get("usd_per_million_requests"))])
+    if moe:
+        for r, c in zip(rows, cells):
+            c.insert(2, _ep_cell(r))
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
     if sim.get("event_bound"):  # the simulation's work bound, always stated; a run it cut says so below

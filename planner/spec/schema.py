@@ -1251,6 +1251,9 @@ class ServingSpec(Strict):
     # ``--data-parallel-size N --enable-expert-parallel``; planner/workloads/serving_memory.py ``ReplicaSplit``):
     # None = searched beside tensor parallelism, true = expert-parallel options only, false = tensor-parallel only
     expert_parallel: Optional[bool] = None
+    # an expert-parallel replica's token exchange (vLLM ``--all2all-backend``; serving_iteration.py ``EP_ALL2ALL``):
+    # None = each backend the hardware runs searched, set = that one (refused where no option's GPU runs it)
+    all2all_backend: Optional[V.SERVE_ALL2ALL.literal] = None
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
     arrivals: ArrivalsSpec = Field(default_factory=ArrivalsSpec)  # or a bare kind: poisson | mmpp
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)

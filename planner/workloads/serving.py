@@ -137,10 +137,10 @@ from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
-from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SPOT
+from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, served_model, shared_prefix, weight_bytes)
-from planner.workloads.serving_iteration import COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
+from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, OfflineRun, ServeTarget,
@@ -220,6 +220,29 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
                                                     "parallel.tp: 1 leaves one (it is TP1)")
     modes = (False, True) if s.expert_parallel is None and ep is None else (ep_asked,)
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
+
+
+def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
+    """The token exchanges ``serve`` sizes an expert-parallel option of model ``m`` on ``hw`` with: the job's
+    ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs for ``m``
+    (``serving_iteration.EP_ALL2ALL``: DeepEP's low-latency kernels on Hopper and later with NVLink, hidden <= 8,192)."""
+    names = (s.all2all_backend,) if s.all2all_backend else SERVE_ALL2ALL.names
+    return tuple(n for n in names if EP_ALL2ALL[n].refusal(n, hw.gpu, m) is None)
+
+
+def _check_all2all(s: ServingSpec, splits, hws, m) -> None:
+    """Refuse ``serving.all2all_backend`` where it cannot apply: no expert-parallel option is searched (a dense model,
+    ``expert_parallel: false``), or no hardware option's GPU runs it (the first one's reason)."""
+    b = s.all2all_backend
+    if b is None:
+        return
+    if not any(ep for _, ep in splits):
+        raise InputError("serving.all2all_backend", "it is an expert-parallel replica's token exchange; this job "
+                                                    "sizes no expert-parallel option (a dense model, or "
+                                                    "serving.expert_parallel: false): leave it out")
+    why = [r for r in (EP_ALL2ALL[b].refusal(b, hw.gpu, m) for hw in hws) if r is not None]
+    if hws and len(why) == len(hws):
+        raise InputError("serving.all2all_backend", f"{why[0]}; leave it out, or choose hardware that runs it")
 
 
 @dataclass(frozen=True)
@@ -1684,6 +1707,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     rows, where = [], []
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
+    _check_all2all(s, splits, hws, m)
     tps = sorted({tp for tp, _ in splits})
     if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
         field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
@@ -1704,11 +1728,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
                                      "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-                for tp, ep in splits:
+                # an EP layout once per token exchange the GPU runs (all2all_backends), a TP one once
+                layouts = ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw, m) if ep else (None,)))
+                for tp, ep, backend in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
                     if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
                         continue
-                    sp = sp.model_copy(update={"expert_parallel": ep})  # the option's layout (replica_split)
+                    # the option's layout and exchange (replica_split)
+                    sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend})
                     im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
                     opt = (fleet_row(m, sp, hw, tp, target, im, fleet, sim, job.constraints.spot, lim) if fleet else
                            llm_option(m, sp, hw, tp, target, im))

@@ -14,8 +14,9 @@ planner/workloads/serving.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
 from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S
+from planner.model.moe import DispatcherNeeds
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -80,8 +82,8 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
     latency for it over NVLink (planner.model.comm ``NCCL_LL_BASE_S`` + (n - 1) ``NCCL_LL_HOP_S``, NVIDIA/nccl
     src/graph/tuning.cc: 10.8 us at n = 8; a decode step's messages are a few hundred KB, so latency is most of it)
     + (n - 1) / n x N / B (the ring's bytes, planner.model.comm's module docstring; N = tokens x bytes a token). The
-    bytes do not grow with top-k (every rank gets every token once); the all-to-all backends (pplx, DeepEP) send each
-    token only to the ranks of its k experts and are not modelled. Vectorised over ``tokens``.
+    bytes do not grow with top-k (every rank gets every token once); DeepEP's low-latency all-to-all sends each
+    token only to its k experts' ranks (``deepep_ll_exchange_time``). Vectorised over ``tokens``.
 
     >>> round(ep_exchange_time(64.0, 8, 8, 14336.0, 4.5e11) * 1e6, 2)  # 64 tokens of DeepSeek-V3 over 8 GPUs
     25.18
@@ -91,6 +93,170 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
     latency = NCCL_LL_BASE_S["ring"] + (ranks - 1) * NCCL_LL_HOP_S["nvlink"]["ring"]
     per_token = 2.0 * act_bytes + top_k * ROUTING_BYTES_PER_CHOICE  # gathered in, and combined back
     return 2.0 * latency + (ranks - 1) / ranks * ew.f64(tokens) * per_token / bw
+
+
+@lru_cache(maxsize=None)
+def normal_max_moments(n: int) -> tuple[float, float]:
+    """(E[Z], E[Z^2]) of Z, the largest of ``n`` independent standard normals: the integrals of x and x^2 d(Phi(x)^n)
+    by quadrature on a 0.005 grid (Tippett, Biometrika 17, 1925; tabulated by Harter, Biometrika 48, 1961: E Z 0.5642
+    at n = 2, 1.0294 at 4, 1.4236 at 8; Teichroew, Ann. Math. Statist. 27, 1956, the second moments: 1 at n = 2).
+    (0, 1) for n <= 1.
+
+    >>> [tuple(round(v, 4) for v in normal_max_moments(n)) for n in (1, 2, 4, 8)]
+    [(0.0, 1.0), (0.5642, 1.0), (1.0294, 1.5513), (1.4236, 2.3995)]
+    """
+    if n <= 1:
+        return 0.0, 1.0
+    x = np.linspace(-12.0, 12.0, 4801)
+    mass = np.diff(np.array([NormalDist().cdf(v) for v in x]) ** n)
+    mid = (x[1:] + x[:-1]) / 2.0
+    return float(np.sum(mid * mass)), float(np.sum(mid * mid * mass))
+
+
+def expected_max_count(mean, var, one_less_rho, kappa3, n: int):
+    """The expected largest of ``n`` exchangeable counts of mean ``mean``, variance ``var``, correlation rho (given as
+    1 - rho) and third central moment ``kappa3``: mean + sqrt(var (1 - rho)) E Z + the Cornish-Fisher skewness term
+    sigma gamma / 6 (E Z^2 - 1) (Cornish & Fisher, Revue de l'Institut International de Statistique 5, 1937: a quantile
+    z moves to z + gamma (z^2 - 1) / 6; Z the largest of n standard normals, ``normal_max_moments``; an exchangeable
+    normal vector is a common part plus independent ones of variance var (1 - rho)), gamma = kappa3 / sigma^3 held to
+    [-1, 1], where the expansion holds (a count near a bound, a rare expert's, is far more skewed than that, and its
+    term would not shrink with its spread). Vectorised."""
+    e1, e2 = normal_max_moments(n)
+    sd = ew.maximum(var, 0.0) ** 0.5
+    gamma = ew.minimum(ew.maximum(ew.div0(kappa3, sd * sd * sd), -1.0), 1.0)
+    return mean + (ew.maximum(var * one_less_rho, 0.0)) ** 0.5 * e1 + sd * gamma / 6.0 * (e2 - 1.0)
+
+
+def busiest_rank_pairs(tokens, ranks: int, experts: int, top_k: int):
+    """The expected routed (token, expert) pairs on the busiest of ``ranks`` expert-parallel ranks, E / ranks experts
+    each, when ``tokens`` tokens each pick ``top_k`` distinct experts uniformly (a balanced router; a trained one is
+    more uneven, which EPLB exists for: DeepSeek's EPLB README, "the load of different experts may vary depending on
+    the current workload, it is important to keep the load of different GPUs balanced"; vLLM's ``--enable-eplb`` is
+    off by default). A decode step waits for that rank: the DP ranks step together (vLLM's Data Parallel Deployment
+    page) and its experts' grouped GEMMs run the pairs routed to it. Per token the count a rank gets is hypergeometric
+    (k draws of E, E / n on the rank: p = 1 / n), variance k p (1 - p)(E - k) / (E - 1), third central moment that x
+    (1 - 2p)(E - 2k) / (E - 2); over T tokens T times each, the ranks' counts summing to T k (correlation -1 / (n - 1)),
+    so ``expected_max_count``, at most T x min(k, E / n) (every token's pairs on one rank). DeepSeek-V3 (256 experts,
+    top-8) over EP8, against seeded random routings (3,000 a size): 2.57 on the busiest rank at one token (drawn 2.57;
+    2.40 without the skewness term), 6.97 at 4 (6.98), 21.78 at 16 (21.82), 75.40 at 64 (75.34); 64 experts top-4: 1.64
+    at one token (1.59). Vectorised over ``tokens``.
+
+    >>> round(float(busiest_rank_pairs(64.0, 8, 256, 8)), 1), busiest_rank_pairs(5.0, 1, 8, 2)
+    (75.4, 10.0)
+    """
+    mean = tokens * top_k / ranks
+    if ranks <= 1 or experts <= 2:
+        return mean
+    p = 1.0 / ranks
+    var = tokens * top_k * p * (1.0 - p) * (experts - top_k) / (experts - 1)
+    kappa3 = var * (1.0 - 2.0 * p) * (experts - 2.0 * top_k) / (experts - 2)
+    busiest = expected_max_count(mean, var, ranks / (ranks - 1.0), kappa3, ranks)
+    return ew.minimum(busiest, tokens * min(top_k, experts / ranks))
+
+
+def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
+    """The expected experts some token routes to on the busiest of ``ranks`` expert-parallel ranks (E / ranks = g
+    experts each; uniform routing as ``busiest_rank_pairs``): a rank's weights read in a step are those experts'. A
+    token misses a given expert with probability 1 - k / E, two given ones (E - k)(E - k - 1) / (E (E - 1)), three
+    (E - k)(E - k - 1)(E - k - 2) / (E (E - 1)(E - 2)); to the T-th power q1, q2, q3 for T tokens. A rank's untouched
+    count W (a sum of g exchangeable indicators) has E W = g q1, E W^2 = g q1 + g (g - 1) q2, E W^3 = g q1 + 3 g (g - 1)
+    q2 + g (g - 1)(g - 2) q3, so its variance and third central moment; the touched count g - W has the same variance
+    and the opposite skew, and its correlation between ranks follows from the variance of all E experts' (the same
+    formula at g = E). ``expected_max_count``, at most g. DeepSeek-V3 over EP8, against seeded random routings (3,000 a
+    size): 2.57 at one token (drawn 2.57; 2.31 as independent normals), 6.57 at 4 (6.55), 16.73 at 16 (16.74), 30.37 of
+    32 at 64 (30.29). Vectorised over ``tokens``.
+
+    >>> round(float(busiest_rank_experts(64.0, 8, 256, 8)), 1)
+    30.4
+    """
+    g = experts / ranks
+    q1 = (1.0 - top_k / experts) ** tokens
+    mean = g * (1.0 - q1)
+    if ranks <= 1 or experts <= 2:
+        return mean
+    q2 = ((experts - top_k) * (experts - top_k - 1.0) / (experts * (experts - 1.0))) ** tokens
+    q3 = ((experts - top_k) * (experts - top_k - 1.0) * (experts - top_k - 2.0)
+          / (experts * (experts - 1.0) * (experts - 2.0))) ** tokens
+
+    def moments(size):  # (variance, third central moment) of the untouched count among ``size`` experts
+        m1, m2 = size * q1, size * q1 + size * (size - 1.0) * q2
+        m3 = size * q1 + 3.0 * size * (size - 1.0) * q2 + size * (size - 1.0) * (size - 2.0) * q3
+        return m2 - m1 * m1, m3 - 3.0 * m1 * m2 + 2.0 * m1 * m1 * m1
+
+    var, mu3 = moments(g)
+    cov = (moments(float(experts))[0] - ranks * var) / (ranks * (ranks - 1.0))  # between two ranks' counts
+    busiest = expected_max_count(mean, var, 1.0 - ew.div0(cov, var), -mu3, ranks)
+    return ew.minimum(busiest, g)
+
+
+def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
+                            bw: float):
+    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs on one node as vLLM's
+    ``--all2all-backend deepep_low_latency`` runs it (vllm/model_executor/layers/fused_moe/deepep_ll_prepare_finalize.py
+    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): each token is sent
+    to the rank of each of its top-k experts, one copy a (token, expert) pair (DeepEP's buffer holds a slot per local
+    expert; its README's low-latency table counts the bytes so: 128 tokens x 8 experts x 7,392 B at EP8 is 98 GB/s x 77
+    us), ``dispatch_bytes`` a copy (fp8 with a 4-byte scale per 128 channels where the model's weights are block fp8,
+    the kernel's ``use_fp8``; else 16-bit) and the experts' outputs back at ``combine_bytes`` (16-bit). The step waits
+    for the busiest rank: it receives ``busiest_rank_pairs`` copies, (n - 1) / n of them from its peers over NVLink,
+    in each of the two kernels; a kernel's fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
+    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us; DeepEP publishes its low-latency kernels over RDMA only, where
+    they are bandwidth-bound). Unlike the all-gather the bytes grow with top-k and not with the replica's other
+    tokens. Vectorised over ``tokens``.
+
+    >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
+    17.59
+    """
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"]
+    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (ranks - 1) / ranks
+    return 2.0 * latency + copies * (dispatch_bytes + combine_bytes) / bw
+
+
+#: the hidden sizes vLLM's DeepEP low-latency kernels are compiled for; a model's is rounded up to the next
+#: (vllm/model_executor/layers/fused_moe/prepare_finalize/deepep_ll.py ``SUPPORTED_HIDDEN_SIZES`` and
+#: ``maybe_roundup_layer_hidden_size``), so a copy carries the rounded width and a wider model cannot run them
+DEEPEP_LL_HIDDEN = (2048, 2560, 3072, 4096, 5120, 6144, 7168, 8192)
+
+
+def deepep_ll_hidden(hidden: int) -> Optional[int]:
+    """The width a DeepEP low-latency copy of a ``hidden``-wide token carries (``DEEPEP_LL_HIDDEN``), None over them.
+
+    >>> deepep_ll_hidden(2048), deepep_ll_hidden(512), deepep_ll_hidden(2880), deepep_ll_hidden(12288)
+    (2048, 2048, 3072, None)
+    """
+    return next((h for h in DEEPEP_LL_HIDDEN if h >= hidden), None)
+
+
+@dataclass(frozen=True)
+class All2All:
+    """One token exchange an expert-parallel replica can run (``EP_ALL2ALL``): what the hardware needs for it
+    (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere), the widest hidden
+    size its kernels take (None: any) and its seconds per MoE layer for a step's tokens on an :class:`IterationModel`."""
+    needs: Optional[DispatcherNeeds]
+    seconds: Callable
+    max_hidden: Optional[int] = None
+
+    def refusal(self, name: str, gpu, m) -> Optional[str]:
+        """Why ``gpu`` cannot run this exchange for model ``m``, or None."""
+        if self.max_hidden is not None and m.hidden > self.max_hidden:
+            return (f"vLLM's {name} kernels are built for hidden sizes up to {self.max_hidden:,}; {m.name} has "
+                    f"{m.hidden:,}")
+        return self.needs.gpu_refusal(name, gpu) if self.needs is not None else None
+
+
+#: vLLM's ``--all2all-backend`` choices the planner sizes (docs.vllm.ai "Expert Parallel Deployment", backend
+#: selection guide), in ``vocab.SERVE_ALL2ALL``'s order: the default all-gather / reduce-scatter, anywhere; DeepEP's
+#: low-latency kernels, Hopper and later with NVLink (DeepEP's setup.py builds SM80 without NVSHMEM, which its
+#: low-latency kernels run on). pplx-kernels (vLLM's ``pplx``, single-node in the v0.12 guide) is not sized.
+EP_ALL2ALL = {
+    "allgather_reducescatter": All2All(None, lambda im, tokens: ep_exchange_time(
+        tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw)),
+    "deepep_low_latency": All2All(
+        DispatcherNeeds("DeepEP", 90, (), "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need "
+                                          "NVSHMEM, built for SM90"),
+        lambda im, tokens: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
+                                                   im.combine_bytes, im.ar_bw), max_hidden=DEEPEP_LL_HIDDEN[-1]),
+}
 
 
 def compute_peak(hw, precision: str) -> tuple[float, str]:
@@ -189,8 +355,10 @@ class IterationModel:
     E / ep experts on the tokens of every rank routed to them), the GEMM rows padded per rank (ceil(tokens / ep /
     tile) tiles), ``dense_bytes`` the whole non-expert weights (every rank reads them), ``expert_bytes`` / ``kv_bytes``
     a rank's mean share, no replicated linears (a rank multiplies only its own tokens) and, in place of the TP
-    all-reduces, one dispatch and one combine per MoE layer (``ep_exchange_time``). The DP ranks' batches are taken as
-    even; the busiest rank (uneven sequences, uneven expert load) is not modelled.
+    all-reduces, one dispatch and one combine per MoE layer (``ep_exchange_time``). The step is the busiest rank's
+    (``_busiest``, serveep48b): ceil(B / ep) of the B decodes (their attention and KV read), and the expected maximum
+    of the routed pairs and touched experts over the ranks (``busiest_rank_pairs``, ``busiest_rank_experts``);
+    until serveep48b every rank was taken at the mean.
 
     Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
     and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
@@ -241,10 +409,15 @@ class IterationModel:
     # output exceeds (serving_settings.length_caps; the simulation draws within it); None: no stated context
     max_model_len: Optional[int] = None
     ep: int = 1  # the expert-parallel ranks (data-parallel attention) of the replica; 1: a TP replica
+    routed_flops: float = 0.0  # of lin_flops, FLOPs per token through the routed experts (whole model, not / tp)
+    all2all: str = "allgather_reducescatter"  # an EP replica's token exchange (``EP_ALL2ALL``)
+    dispatch_bytes: float = 0.0  # bytes of one (token, expert) copy an all-to-all dispatch sends (DeepEP low latency)
+    combine_bytes: float = 0.0  # and of one copy its combine sends back
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
-              eff: Optional[ServingEfficiency] = None, ep: bool = False) -> "IterationModel":
+              eff: Optional[ServingEfficiency] = None, ep: bool = False,
+              all2all: Optional[str] = None) -> "IterationModel":
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
         ``eff`` when given): GEMMs at the reachable bf16 peak (``compute_peak``: training's, at the sustained clock)
@@ -253,7 +426,10 @@ class IterationModel:
         engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
         planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
         HBM at the engine's achieved fraction. ``ep``: the ``tp`` GPUs are an expert-parallel replica
-        (``serving_memory.ReplicaSplit``; MoE models only)."""
+        (``serving_memory.ReplicaSplit``; MoE models only) exchanging tokens by ``all2all`` (``EP_ALL2ALL``; None:
+        vLLM's default); a DeepEP dispatch copy is fp8 with a 4-byte scale per 128 channels where the weights are fp8
+        (vLLM's ``use_fp8_dispatch`` with block-fp8 weights), else 16-bit, its combine 16-bit, both at the hidden
+        size rounded up to the kernels' (``deepep_ll_hidden``)."""
         se = eff or engine_efficiency(engine)
         sp = ReplicaSplit(tp, ep)
         pc = count_params(m)
@@ -276,6 +452,7 @@ class IterationModel:
                      attn_local=n_local / (m.attention_layers + m.mtp_layers),
                      kv_local=n_local / m.layers) if n_local else {}
         routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
+        ll_width = float(deepep_ll_hidden(m.hidden) or m.hidden)  # a DeepEP low-latency copy's channels
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
@@ -293,7 +470,11 @@ class IterationModel:
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,
-                   max_model_len=getattr(m, "context_length", None), ep=sp.dp, **local)
+                   max_model_len=getattr(m, "context_length", None), ep=sp.dp, routed_flops=routed_flops * pad,
+                   all2all=all2all or "allgather_reducescatter",
+                   dispatch_bytes=(ll_width * (1.0 + 4.0 / 128) if precision == "fp8"
+                                   else ll_width * ACTIVATION_BYTES_BF16),
+                   combine_bytes=ll_width * ACTIVATION_BYTES_BF16, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -375,19 +556,23 @@ class IterationModel:
         # (an expert-parallel replica: each of its ``ep`` ranks pads its own share)
         rows = o.ceil(tokens / (self.ep * self.tile_rows) - TILE_SLACK) * self.tile_rows * self.ep
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
-        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
         prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
-        flops = (lin * tokens + prior + attn) / self.tp if want_flops else None
-        t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
-        weights = self.dense_bytes
-        if self.moe_layers:
-            touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
-            weights = weights + self.moe_layers * self.expert_bytes * touched
+        flops = (lin * tokens + prior + self.attn_flops * pf_pairs + dec_f * dec_pairs) / self.tp if want_flops else None
+        if self.ep > 1:  # the step waits for the busiest rank (``_busiest``): its decodes and routed pairs over the mean
+            dec_share, rows_dense, expert_share, touched = self._busiest(o, decode_seqs, prefill_tokens, tokens)
+            dec_pairs, kv_ctx = dec_pairs * dec_share, kv_ctx * dec_share
+            lin_rows = (lin - self.routed_flops) * rows_dense + self.routed_flops * rows * expert_share
+        else:
+            lin_rows = lin * rows
+            touched = (self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)) if self.moe_layers else 0.0
+        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
+        t_compute = ((lin_rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
+        weights = self.dense_bytes + (self.moe_layers * self.expert_bytes * touched if self.moe_layers else 0.0)
         nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
         t_memory = nbytes / self.bytes_rate
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
-            t_comm = self.moe_layers * ep_exchange_time(tokens, self.ep, self.top_k, self.act_bytes, self.ar_bw)
+            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
@@ -396,6 +581,28 @@ class IterationModel:
             t_comm = tokens * 0.0
             step = o.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
         return step, t_compute, t_memory, t_comm, flops
+
+    def _busiest(self, o, decode_seqs, prefill_tokens, tokens) -> tuple:
+        """An expert-parallel step as its busiest rank runs it (the DP ranks step together, vLLM's Data Parallel
+        Deployment page: the step is the slowest rank's): (its decode sequences over the mean rank's, its dense GEMM
+        rows padded to tiles x ep, its routed pairs over the mean rank's, the replica's experts as the busiest rank's
+        touched ones x ep). vLLM's front end sends each request to the DP engine with the least ``waiting x 4 +
+        running`` (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``), so the ranks' running
+        counts differ by one at most: the busiest holds ceil(B / ep) of the step's B decodes (their contexts at the mean;
+        a rank's prompt tokens are taken as the mean share). Its experts run the routed pairs of every rank's tokens:
+        ``busiest_rank_pairs`` and ``busiest_rank_experts`` (uniform routing). Vectorised."""
+        dec = o.f64(decode_seqs)
+        busy = o.ceil(dec / self.ep - TILE_SLACK)  # whole sequences a rank
+        dec_share = ew.div0(busy * self.ep, dec)
+        rank_tokens = busy + o.f64(prefill_tokens) / self.ep
+        rows_dense = o.ceil(rank_tokens / self.tile_rows - TILE_SLACK) * self.tile_rows * self.ep
+        if not self.moe_layers:
+            return dec_share, rows_dense, 1.0, 0.0
+        mean = tokens * self.top_k / self.ep
+        expert_share = ew.div0(busiest_rank_pairs(tokens, self.ep, self.experts, self.top_k), mean)
+        expert_share = ew.where(mean > 0, expert_share, 1.0)
+        return dec_share, rows_dense, expert_share, self.ep * busiest_rank_experts(tokens, self.ep, self.experts,
+                                                                                   self.top_k)
 
     def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
              prefill_prior=0.0):
@@ -409,7 +616,8 @@ def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
     the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
     below still build it themselves when called without it (tests, the app)."""
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=replica_split(s, tp).ep)
+    sp = replica_split(s, tp)
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=sp.ep, all2all=sp.all2all)
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,

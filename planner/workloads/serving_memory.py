@@ -27,6 +27,7 @@ from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
 from planner.spec.params import count_params, norm_params
+from planner.vocab import SERVE_ALL2ALL
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -124,13 +125,15 @@ class ReplicaSplit:
       DP deployment page) and exchange tokens at every MoE layer (``serving_iteration.ep_exchange_time``).
 
     ``attn_tp``: the TP degree of attention and the dense weights; ``dp``: the attention DP ranks;
-    ``expert_tp``: the ways each expert's width is split (``mxfp4_expert_pad``).
+    ``expert_tp``: the ways each expert's width is split (``mxfp4_expert_pad``); ``all2all``: an EP replica's token
+    exchange (vLLM ``--all2all-backend``, planner/workloads/serving_iteration.py ``EP_ALL2ALL``; None on TP).
 
     >>> ReplicaSplit(8, ep=True).attn_tp, ReplicaSplit(8, ep=True).dp, ReplicaSplit(8).attn_tp
     (1, 8, 8)
     """
     gpus: int
     ep: bool = False
+    all2all: Optional[str] = None
 
     @property
     def attn_tp(self) -> int:
@@ -147,8 +150,10 @@ class ReplicaSplit:
 
 def replica_split(s: ServingSpec, tp: int) -> ReplicaSplit:
     """The :class:`ReplicaSplit` of an option of ``tp`` GPUs a replica whose serving spec ``s`` the planner made for it
-    (``serving.expert_parallel`` set per option by the search: planner/workloads/serving.py ``_splits``)."""
-    return ReplicaSplit(tp, bool(s.expert_parallel) and tp > 1)
+    (``serving.expert_parallel`` and ``serving.all2all_backend`` set per option by the search: planner/workloads/serving.py
+    ``serving_splits``; an EP replica's exchange unset is vLLM's default, the first of ``vocab.SERVE_ALL2ALL``)."""
+    ep = bool(s.expert_parallel) and tp > 1
+    return ReplicaSplit(tp, ep, (s.all2all_backend or SERVE_ALL2ALL.names[0]) if ep else None)
 
 
 def kv_bytes_per_token(m, kv_precision: str, tp: int = 1, dp: int = 1) -> float:

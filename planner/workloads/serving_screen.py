@@ -618,7 +618,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     per engine, planner.simulate.serving.Engine). ``im``: the option's iteration model (``option_iteration``)
     where the caller has it built (with ``eff``'s efficiencies when ``eff`` is given). An expert-parallel replica
     (``replica_split``) is simulated as one engine over its data-parallel ranks' pooled KV blocks (the replica's mean
-    per GPU, ``kv_bytes_per_token``'s ``dp``): its ranks' batches taken as even."""
+    per GPU, ``kv_bytes_per_token``'s ``dp``), a shared prefix's blocks taken out once per rank."""
     se = eff or engine_efficiency(s.engine)
     sp = replica_split(s, tp)
     lay = kv_layout(m, s.kv_precision, sp.attn_tp, se.local_kv, sp.dp)
@@ -627,10 +627,18 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     else:  # local layers: the pool's unit and a sequence's blocks as the engine keeps them (KVLayout.block_cost)
         cost, kv_gpu = lay.block_cost(pp)
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
+    H = shared_prefix(s, se)
+    if sp.dp > 1 and H:
+        # each data-parallel rank is an engine with its own prefix cache (``kv_prefix_bytes``): the simulated engine
+        # holds the prefix's blocks once in the pooled blocks (planner.simulate.serving.Engine ``_share``), so the
+        # other dp - 1 copies come out of the pool here, as the analytic screen takes the whole prefix off every GPU
+        # (``llm_option``); until serveep48b they were left in it. One block of them: the whole-context layers' units.
+        units = 1 if cost.per_block else cost.global_units
+        blocks = max(blocks - (sp.dp - 1) * (H // block_size) * units, 0)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep)
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all)
     return ReplicaSpec(im, blocks, pp, p2p,
-                       cost, None if lay is None else kv_gpu, shared_prefix=shared_prefix(s, se))
+                       cost, None if lay is None else kv_gpu, shared_prefix=H)
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
@@ -716,7 +724,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         b_mem = int(max(free - kv_pre, 0) // kv_seq)
         cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
-    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None,
+    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None, all2all=sp.all2all,
                 gpus_per_node=hw.gpus_per_node,
                 power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
