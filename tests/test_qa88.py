@@ -12,7 +12,9 @@ from planner.spec import load_job_dict
 #: Qwen3-30B-A3B served expert-parallel over one p5.48xlarge (vLLM --data-parallel-size 8 --enable-expert-parallel)
 EP_JOB = {"model": {"preset": "qwen3-30b-a3b"},
           "serving": {"p99_latency_ms": 50, "ttft_ms": 2000, "qps": 20, "prompt_tokens": 1500, "output_tokens": 300,
-                      "max_batch": 256, "expert_parallel": True},
+                      "max_batch": 256, "expert_parallel": True,
+                      # vLLM's default exchange: the layout reads "EP8" (serveep48b's DeepEP would read "EP8 deepep_low_latency")
+                      "all2all_backend": "allgather_reducescatter"},
           "parallel": {"ep": 8},
           "cluster": {"instance": "aws:p5.48xlarge"}}
 

@@ -505,7 +505,7 @@ def highest_rate(carries: Callable[[float], bool], start: float, tol: float,
     replicas it needs); None where not even the floor is carried.
 
     >>> round(highest_rate(lambda q: q <= 37.0, 10.0, 0.01), 1)
-    36.8
+    36.9
     >>> highest_rate(lambda q: q <= 37.0, 10.0, 0.01, ceiling=20.0), highest_rate(lambda q: False, 10.0, 0.01)
     (20.0, None)
     """
