@@ -829,8 +829,11 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     embedding's output -- and every decoder layer's input -- is fp32 over an fp32, int8 or NF4 base (the
     bitsandbytes ones through ``prepare_model_for_kbit_training``, which casts the embedding to fp32), bf16 over a
     bf16 base, and bf16 over an fp32 or NF4 base under FSDP2 with ``param_dtype=bf16`` (the gather hands the
-    embedding bf16). Under autocast the fp32 table is an upper bound (autocast's bf16 GEMM inputs are smaller;
-    the checkpointed layers' inputs are exact). Until lora48 the memory read fp32 for ``mode: qlora`` only, so a
+    embedding bf16; FSDP1, accelerate's default plugin, alike from its source, not run: torch 2.13
+    distributed/fsdp/_flat_param.py ``FlatParamHandle.pre_unshard`` -> ``_use_low_precision_shard`` copies the
+    shard into its ``param_dtype`` ``_mp_shard`` before the all-gather). Under autocast the checkpointed layers'
+    inputs are exact; a layer kept whole is the pure table of its stream (tiny Llama, 2 x 128, against the runs:
+    fp32 base +6%, int8 +10%, bf16 +21%, NF4 -2%, FSDP2 over fp32 / NF4 +22 / +27%). Until lora48 the memory read fp32 for ``mode: qlora`` only, so a
     LoRA over an fp32 or int8 base was charged the bf16 table (half its checkpointed inputs) and a QLoRA under
     FSDP the fp32 one, where the step priced the stream ``Stack.fp32_stream`` reads."""
     return "fp32" if t.precision == "fp32" or fp32_stream else "bf16"
