@@ -149,6 +149,12 @@ _VIEW_FNS = {"TBackward0", "ViewBackward0", "TransposeBackward0", "ExpandBackwar
              "UnsafeViewBackward0", "SliceBackward0", "SelectBackward0", "ReshapeAliasBackward0"}
 
 
+def _local(p: torch.Tensor) -> torch.Tensor:
+    """A parameter's own storage: the local shard of an FSDP2 (``fully_shard``) DTensor parameter, whose
+    ``untyped_storage`` is not a real one; the tensor itself otherwise."""
+    return p.to_local() if hasattr(p, "to_local") else p
+
+
 def _casts_a_param(t: torch.Tensor, param_ids: set) -> bool:
     """True if ``t`` is (a view of) a dtype copy of a parameter: autocast's weight casts."""
     fn = t.grad_fn
@@ -267,7 +273,7 @@ class SavedTensors:
     def __init__(self, model, gc: bool, is_mask=None):
         self.model = model
         self.is_mask = is_mask  # storage data_ptr -> whether a dropout mask (``LiveTensors.is_mask``), or None
-        self.param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.param_ptrs = {_local(p).untyped_storage().data_ptr() for p in model.parameters()}
         self.param_ids = {id(p) for p in model.parameters()}
         self.stack: list[str] = []
         self.seen: dict[int, dict] = {}
@@ -443,7 +449,7 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
     if gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.zero_grad(set_to_none=True)
-    pre = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    pre = {_local(p).untyped_storage().data_ptr() for p in model.parameters()}
     pre |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
     live = LiveTensors(exclude=pre)
     st = SavedTensors(model, gc, is_mask=live.is_mask if gpu_masks else None)
@@ -466,7 +472,7 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
         if not output_held:
             out = None
         loss.backward()
-    grads = sum(p.grad.untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
+    grads = sum(_local(p.grad).untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
     res.update({"loss": round(float(loss.detach()), 5),
                 "live_after_forward_bytes": retained, "live_peak_forward_bytes": peak_fwd,
                 "live_peak_fwd_bwd_bytes": live.peak, "grad_bytes": grads,

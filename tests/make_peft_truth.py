@@ -3,7 +3,8 @@
 Run by hand (needs ``transformers``, ``peft``, ``bitsandbytes``; the tests only read
 tests/data/peft_truth.json)::
 
-    python tests/make_peft_truth.py          # about a minute on 2 CPU cores
+    python tests/make_peft_truth.py          # about a minute on 2 CPU cores (15+ on a shared machine)
+    python tests/make_peft_truth.py stream   # only the ``stream`` section, into the JSON as it is
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -37,6 +38,17 @@ make_hf_activations.py for ACT_SHAPES x precisions x checkpointing (QLoRA: as lo
 ``torch.autocast(bf16)``), and the optimizer state after
 one ``torch.optim.AdamW`` step on the trainable parameters (``sum(t.nbytes)`` over every state
 tensor: exp_avg, exp_avg_sq, step), for fp32 and pure-bf16 parameters.
+
+``stream`` (lora48): the residual stream's dtype of LoRA r16 all-linear on the tiny Llama per frozen
+base (``STREAM_CASES``: fp32, bf16, int8 -- ``BitsAndBytesConfig(load_in_8bit=True)``, bitsandbytes'
+``Linear8bitLt`` runs on CPU -- and nf4, the bitsandbytes ones through
+``prepare_model_for_kbit_training``) with the forward under ``torch.autocast(bf16)`` (HF Trainer
+``bf16=True``: accelerate wraps ``model.forward`` in autocast), as the model is (DDP replicates it) and
+under FSDP2 (``fully_shard`` of each decoder layer and the root, ``MixedPrecisionPolicy(param_dtype=bf16,
+reduce_dtype=fp32)``, gloo, one CPU rank: the gather that hands the forward its parameters, accelerate's
+FSDP plugin under ``mixed_precision=bf16``). Per case and checkpointing at (2, 128): the embedding's
+output dtype and each decoder layer's input dtype (forward hooks), the saved bytes by dtype and the
+blocks' saved bytes (``training_step``, saved_tensors_hooks deduplicated by storage).
 """
 from __future__ import annotations
 
@@ -85,12 +97,13 @@ def make(family: str, spec: dict | None):
         return model
     if spec.get("base_dtype") == "bf16":
         model.to(torch.bfloat16)  # before get_peft_model: the adapters are created in fp32
-    if spec.get("qlora"):
+    if spec.get("qlora") or spec.get("int8"):
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        quant = {"load_in_8bit": True} if spec.get("int8") else {**BNB, "bnb_4bit_compute_dtype": torch.bfloat16}
         with tempfile.TemporaryDirectory() as d:
             model.save_pretrained(d)
             model = AutoModelForCausalLM.from_pretrained(
-                d, quantization_config=BitsAndBytesConfig(**{**BNB, "bnb_4bit_compute_dtype": torch.bfloat16}),
+                d, quantization_config=BitsAndBytesConfig(**quant),
                 device_map="cpu", dtype=torch.bfloat16, attn_implementation="eager",
                 **({"experts_implementation": "eager"} if family == "mixtral" else {}))
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -253,6 +266,73 @@ def other_families() -> dict:
     return out
 
 
+#: (frozen base, FSDP2) per ``stream`` case: LoRA r16 all-linear on the tiny Llama under torch.autocast(bf16)
+STREAM_CASES = {"fp32_base": ("fp32", False), "bf16_base": ("bf16", False), "int8_base": ("int8", False),
+                "nf4_base": ("nf4", False), "fp32_base_fsdp2": ("fp32", True), "int8_base_fsdp2": ("int8", True),
+                "nf4_base_fsdp2": ("nf4", True)}
+STREAM_SHAPE = (2, 128)
+
+
+def _fully_shard(model) -> None:
+    """FSDP2 over ``model`` on one gloo CPU rank, bf16 gathers (accelerate's FSDP2 under mixed_precision=bf16)."""
+    import os
+
+    import torch.distributed as dist
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29517")
+        dist.init_process_group("gloo", rank=0, world_size=1)
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    for layer in model.get_base_model().model.layers:
+        fully_shard(layer, mp_policy=mp)
+    fully_shard(model, mp_policy=mp)
+
+
+def stream_cases() -> dict:
+    """The ``stream`` section (module docstring)."""
+    out = {}
+    for name, (base, fsdp) in STREAM_CASES.items():
+        spec = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear",
+                **({"base_dtype": "bf16"} if base == "bf16" else {"qlora": True} if base == "nf4"
+                   else {"int8": True} if base == "int8" else {})}
+        rec = {"base": base, "fsdp2": fsdp, "precision": "amp_bf16", "runs": []}
+        for gc in (False, True):
+            model = make("llama", spec)
+            if fsdp:
+                _fully_shard(model)
+            try:
+                model(**batch("llama", 1, 8, seed=SEED))
+            except Exception as e:  # noqa: BLE001 - record why the wrapped model cannot run (int8 under FSDP2)
+                rec["error"] = f"{type(e).__name__}: {e}"
+                break
+            seen: dict[str, str] = {}
+            inner = model.get_base_model().model
+            hooks = [inner.embed_tokens.register_forward_hook(
+                lambda mod, a, o: seen.setdefault("embed_out", str(o.dtype).replace("torch.", "")) and None)]
+            for i, layer in enumerate(inner.layers):
+                hooks.append(layer.register_forward_pre_hook(
+                    lambda mod, a, k, i=i: seen.setdefault(
+                        f"layer{i}_in", str((a[0] if a else k["hidden_states"]).dtype).replace("torch.", "")) and None,
+                    with_kwargs=True))
+            # through the module's __call__: FSDP2's root pre-forward hook gathers the parameters
+            r = training_step(model, batch("llama", *STREAM_SHAPE, seed=SEED), "amp_bf16", gc,
+                              wrap=lambda _forward, model=model: model)
+            for h in hooks:
+                h.remove()
+            rec["runs"].append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
+                                "embed_out": seen["embed_out"],
+                                "layer_inputs": [seen[f"layer{i}_in"] for i in range(len(inner.layers))],
+                                "saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
+                                "blocks_saved_bytes": sum(n for k, n in r["by_module"].items() if ".layers." in k)})
+        out[name] = rec
+        print(f"stream {name:16s} {rec.get('error', '')}" + "  ".join(
+            f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: embed {x['embed_out']} blocks {x['blocks_saved_bytes']:,d} B"
+            for x in rec["runs"]))
+    return out
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
@@ -311,9 +391,24 @@ def main() -> None:
                   f"  adam {rec['optimizer'][0]['state_bytes']:>9,d} B  ({time.time() - t0:.1f}s)")
         out["families"][fam] = fam_entry
     out["other_families_all_linear"] = other_families()
+    out["stream"] = stream_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)
 
 
+def main_stream() -> None:
+    """Rewrite only the ``stream`` section of the committed JSON (the other sections as they are)."""
+    warnings.filterwarnings("ignore")
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_num_threads(2)
+    out = json.loads(OUT.read_text())
+    out["stream"] = stream_cases()
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", OUT, "(stream)")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main_stream() if sys.argv[1:] == ["stream"] else main()

@@ -37,6 +37,13 @@ def _job(fam, v, precision="fp32"):
 _PEFT_STACK = {"name": "hf-trainer"}
 
 
+def _stream(t, zero=0):
+    """Whether the job's residual stream is fp32 at ZeRO ``zero`` (``Stack.fp32_stream``: the rule step and memory
+    read)."""
+    from planner.model.stacks import from_training
+    return bool(from_training(t).fp32_stream(t, zero))
+
+
 @pytest.mark.parametrize("fam,name,v", _variants())
 def test_trainable_params(fam, name, v):
     m, t = _job(fam, v)
@@ -141,10 +148,11 @@ def test_memory_model_per_layer_activations(fam, v, prec, ab, meas, full):
     t = t.model_copy(update={"flash_attention": False})  # the runs are eager
     b, s, gc = meas["batch"], meas["seq"], meas["gradient_checkpointing"]
     blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k)
-    keep, rebuild = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, adapter_bytes=ab)
+    keep, rebuild = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, _stream(t), adapter_bytes=ab)
     assert m.layers * float(keep) == pytest.approx(blocks, rel=TOL)
     if gc:  # backward rebuilds one block: its saved set without checkpointing
-        assert float(rebuild) == pytest.approx(float(frozen_layer_activation_bytes(m, t, s, b, 0, adapter_bytes=ab)[0]))
+        assert float(rebuild) == pytest.approx(float(frozen_layer_activation_bytes(m, t, s, b, 0, _stream(t),
+                                                                                   adapter_bytes=ab)[0]))
 
 
 def _qlora_amp_cases():
@@ -169,7 +177,7 @@ def test_qlora_under_autocast_keeps_fp32_checkpoints(fam, v, meas):
     layer1 = sum(n for k, n in meas["by_module"].items() if ".layers.1." in k + ".")
     assert layer1 == 4 * m.hidden * b * s
     blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k)  # + RoPE tables, mask
-    keep = float(frozen_layer_activation_bytes(m, t, s, b, 2)[0])
+    keep = float(frozen_layer_activation_bytes(m, t, s, b, 2, _stream(t))[0])
     assert m.layers * keep == pytest.approx(blocks, rel=TOL)
 
 
@@ -246,7 +254,7 @@ def test_fused_families_saved_activations(fam, v, meas, full):
     assert total == pytest.approx(meas["saved_bytes"], rel=1e-4)
     t = t.model_copy(update={"flash_attention": False})
     blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k or ".h." in k)
-    keep, _ = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, adapter_bytes=a)
+    keep, _ = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, _stream(t), adapter_bytes=a)
     assert m.layers * float(keep) == pytest.approx(blocks, rel=1e-9)
 
 

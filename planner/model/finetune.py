@@ -820,41 +820,56 @@ def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, b
                                      adapter_bytes=adapter_bytes)
 
 
-#: the saved-tensor layout of each training precision (``hf_saved_bytes``'s precisions): 16-bit
-#: training as pure bf16 (the base loaded in bf16, as peft fine-tuning does); QLoRA runs with an
-#: fp32 residual stream (``lora_saved_bytes``), so as fp32
-HF_PRECISION = {"fp32": "fp32", "bf16": "bf16", "fp16": "bf16", "fp8": "bf16"}
+def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
+    """The saved-tensor layout (``SAVED_BYTES`` / ``hf_saved_parts`` key) of a frozen base's layers on a row whose
+    residual stream is fp32 or not: ``fp32_stream`` is ``Stack.fp32_stream`` at the row's ZeRO stage, the rule the
+    step time reads too (layer_ops ``LayerContext.fp32s``), so memory and step see one stream. "fp32" on an fp32
+    stream (or fp32 training), else "bf16". Measured (tests/data/peft_truth.json ``stream``, peft 0.21.2,
+    bitsandbytes 0.50.2, torch 2.13 on CPU; LoRA r16 all-linear on a tiny Llama under ``torch.autocast(bf16)``): the
+    embedding's output -- and every decoder layer's input -- is fp32 over an fp32, int8 or NF4 base (the
+    bitsandbytes ones through ``prepare_model_for_kbit_training``, which casts the embedding to fp32), bf16 over a
+    bf16 base, and bf16 over an fp32 or NF4 base under FSDP2 with ``param_dtype=bf16`` (the gather hands the
+    embedding bf16; FSDP1, accelerate's default plugin, alike from its source, not run: torch 2.13
+    distributed/fsdp/_flat_param.py ``FlatParamHandle.pre_unshard`` -> ``_use_low_precision_shard`` copies the
+    shard into its ``param_dtype`` ``_mp_shard`` before the all-gather). Under autocast the checkpointed layers'
+    inputs are exact; a layer kept whole is the pure table of its stream (tiny Llama, 2 x 128, against the runs:
+    fp32 base +6%, int8 +10%, bf16 +21%, NF4 -2%, FSDP2 over fp32 / NF4 +22 / +27%). Until lora48 the memory read fp32 for ``mode: qlora`` only, so a
+    LoRA over an fp32 or int8 base was charged the bf16 table (half its checkpointed inputs) and a QLoRA under
+    FSDP the fp32 one, where the step priced the stream ``Stack.fp32_stream`` reads."""
+    return "fp32" if t.precision == "fp32" or fp32_stream else "bf16"
 
 
-def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1,
-                                  adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, fp32_stream,
+                                  split=1, adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
-    plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
+    plan, per candidate (arrays of micro-batch, recompute code, whether the stream is fp32 -- ``Stack.fp32_stream``
+    at the row's ZeRO stage -- and the tensor x context split):
     the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
     HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
     ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
     rebuilds one layer's saved set; the HF code has no selective recompute (counted as none).
-    QLoRA: the fp32 residual stream (``lora_saved_bytes``); LoRA: the base in its 16-bit dtype
-    with peft's fp32 adapters. ``flash_attention`` selects transformers' sdpa (whose CPU flash
+    The table by the stream (``frozen_saves_precision``): fp32 where the stream is (QLoRA, a LoRA over an fp32 or
+    int8 base below FSDP), else the 16-bit base's, with peft's fp32 adapters; a ``ParamWrapper``'s ``W + delta``
+    in the stream's dtype (the weights the forward sees: fp32 after ``prepare_model_for_kbit_training``, bf16
+    where FSDP gathers them). ``flash_attention`` selects transformers' sdpa (whose CPU flash
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
     to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
     TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
     fam = hf_model_type(m)
-    prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
-    a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
-    mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
+    mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
 
-    def per_layer(b: int, gc: bool) -> float:
+    def per_layer(b: int, gc: bool, prec: str) -> float:
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, _ = frozen_delta_parts(m, t, seq, b, a, gc, w, impl, adapter_bytes)
+        delta, _ = frozen_delta_parts(m, t, seq, b, SAVED_BYTES[prec], gc, PARAM_BYTES[prec], impl, adapter_bytes)
         return (blocks + delta) / m.layers
 
-    for b, code in {(int(x), int(y)) for x, y in zip(mb.ravel(), rc.ravel())}:
-        sel = (mb == b) & (rc == code)
-        layer = per_layer(b, False)
-        keep[sel] = per_layer(b, True) if code == 2 else layer
+    for b, code, f in {(int(x), int(y), bool(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
+        sel = (mb == b) & (rc == code) & (fs == f)
+        prec = frozen_saves_precision(t, f)
+        layer = per_layer(b, False, prec)
+        keep[sel] = per_layer(b, True, prec) if code == 2 else layer
         rebuild[sel] = layer if code == 2 else 0.0
     split = np.asarray(split, dtype=np.float64)
     return keep / split, rebuild / split

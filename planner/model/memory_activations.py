@@ -39,7 +39,7 @@ from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
-from planner.model.finetune import HF_PRECISION, frozen_base, frozen_layer_activation_bytes
+from planner.model.finetune import frozen_base, frozen_layer_activation_bytes, frozen_saves_precision
 from planner.model import offload
 from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
@@ -139,16 +139,17 @@ class ActivationTerms:
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
     """(mean saved bytes of one layer, the extra peak while one layer is rebuilt, that peak of each layer kind apart:
     {``layer_kinds`` name: bytes}, empty for a frozen base's one mean layer) at the activation keys ``keys``
-    (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``) and recompute codes ``krc``: the
+    (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``; fs: a frozen base's fp32 stream,
+    ``frozen_fp32_stream``) and recompute codes ``krc``: the
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
-    ktp, kcp, ksp, kmb, kep, ka2a = keys
+    ktp, kcp, ksp, kmb, kep, ka2a, kfs = keys
     frozen = b.frozen
     # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax keys)
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
-    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_):
+    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_, fs_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under
@@ -157,14 +158,14 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
             if np.any(on_ep):
                 from planner.model.activations_hf import hf_attn_impl
-                prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
                 impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t))
                 share = np.broadcast_to(share, np.shape(on_ep)).copy()
                 for i in np.flatnonzero(on_ep):
+                    prec = frozen_saves_precision(t, bool(np.broadcast_to(fs_, share.shape)[i]))
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
-            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, cp_ / share, stack=st), {})
+            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st), {})
         # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
         fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
@@ -183,8 +184,8 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                 tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
-        return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a)
-    keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a)
+        return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs)
+    keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs)
 
     def rows(i):
         per_layer, rws, each = saves_at(*(k[i] for k in keys))
@@ -214,7 +215,7 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
     names = sorted(set(layer_kinds(m)))
     if len(names) < 2 or b.frozen:
         return None
-    ktp, kcp, ksp, kmb, kep, _ = keys
+    ktp, kcp, ksp, kmb, kep = keys[:5]
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
                **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
 
@@ -1005,6 +1006,16 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     return RankActivations(rank0, middle, last_act, first_act)
 
 
+def frozen_fp32_stream(t: TrainingSpec, c: Candidates, st, b: StateBytes) -> np.ndarray:
+    """Per candidate, whether a frozen base's residual stream is fp32 (``Stack.fp32_stream`` at the row's ZeRO
+    stage: the rule the step time reads, finetune ``frozen_saves_precision``); all False where the base is not
+    frozen (the fused-kernel table reads no stream)."""
+    zero = np.asarray(c.zero)
+    if not b.frozen:
+        return np.zeros(zero.shape, dtype=bool)
+    return np.broadcast_to(st.fp32_stream(t, zero), zero.shape)
+
+
 def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     """Each candidate's a2a group where some layer's CP is Megatron-Core's a2a+p2p (comm.hierarchical_cp_a2a, as
     the step time and ``--emit`` take it: its ring, over cp / a2a, sizes the ring's buffers), else 1."""
@@ -1144,8 +1155,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host; not ``exact``, the middle
     ranks only where they can beat rank 0 (``middle_activations``)."""
     act_b = b.act
-    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
-    # gathered back to every candidate (a search has millions of rows, a few hundred keys)
+    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage): computed
+    # once per distinct key and gathered back to every candidate (a search has millions of rows, a few hundred keys)
     # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
     # (and where an HF EP plan / DeepSpeed's AutoTP decides it, hf_ep_rows, or a stated imbalance, moe.rank_load)
     # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
@@ -1155,9 +1166,9 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                                               or moe_mech_plan(m, st) is not None
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
-    (ktp, kcp, ksp, kmb, krc, kep, ka2a), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
-                                                             cp_a2a_keys(m, st, c))
-    keys = (ktp, kcp, ksp, kmb, kep, ka2a)
+    (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
+                                                                  cp_a2a_keys(m, st, c), frozen_fp32_stream(t, c, st, b))
+    keys = (ktp, kcp, ksp, kmb, kep, ka2a, kfs)
     per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
     per_layer, rws = per_layer[inv], rws[inv]
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)

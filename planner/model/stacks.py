@@ -1370,11 +1370,16 @@ class Stack:
         A LoRA over a 16-bit frozen base (``finetune.base_weights`` bf16, the default: the checkpoint loaded at
         ``torch_dtype=bfloat16`` as peft fine-tunes run) has a bf16 stream at every ZeRO stage: its frozen embedding
         is bf16, ``nn.Embedding`` is on no autocast list, so autocast hands bf16 on whatever wraps the model (the fp32
-        adapters, peft's ``autocast_adapter_dtype``, cast their own input: ``_cast_input_dtype``) -- the bf16 table its
-        memory reads (``finetune.HF_PRECISION``) and the no-casts rule its step reads (step_time: ``frozen_base``).
+        adapters, peft's ``autocast_adapter_dtype``, cast their own input: ``_cast_input_dtype``) -- the no-casts rule
+        its step reads (step_time: ``frozen_base``). A frozen base's memory reads this rule too, row by row at its
+        ZeRO stage (memory_activations ``frozen_fp32_stream``, finetune ``frozen_saves_precision``; until lora48 it
+        read fp32 for ``mode: qlora`` only, whatever the stage).
         Until QA 86 the step priced it fp32 below FSDP: gpt-oss-20b LoRA on one H100 (eager attention), 117.2 s a
         step at ZeRO-0 against 8.59 s on each of 8 at ZeRO-2 for the same micro-batch. A bitsandbytes base (QLoRA,
-        or LoRA over int8) keeps the fp32 stream: ``prepare_model_for_kbit_training`` casts the embedding to fp32."""
+        or LoRA over int8) keeps the fp32 stream: ``prepare_model_for_kbit_training`` casts the embedding to fp32; under
+        FSDP its gather hands the embedding bf16 as for any base. Measured on peft runs (tests/data/peft_truth.json
+        ``stream``: the embedding's output fp32 over fp32 / int8 / NF4 bases, bf16 over bf16, bf16 under FSDP2's
+        ``param_dtype=bf16`` over fp32 and NF4; lora48)."""
         from planner.model.finetune import base_weights  # (finetune imports no stack)
         frozen16 = getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) == "bf16"
         return np.asarray(self.autocasts(t) and not frozen16) & self.autocast_finds_fp32(zero)
