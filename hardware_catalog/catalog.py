@@ -687,6 +687,9 @@ class InstanceRow(_Row):
     price_spot_date: Optional[str] = None
     source: str = Field(min_length=1)
     notes: Optional[str] = None
+    #: why a rate outside the catalog's price checks (``hardware_catalog.price_checks``) is kept; blank on a row
+    #: inside them (tests/test_prices48.py holds every shipped row to that)
+    price_check: Optional[str] = None
 
     @field_validator("cloud", "name")
     @classmethod
@@ -962,6 +965,8 @@ class Instance:
     #: a rate's own date where it is not ``price_date`` (``RATE_DATE_COLUMNS``; ``rate_date``)
     price_ondemand_date: str = ""
     price_spot_date: str = ""
+    #: why a rate outside the price checks is kept (``InstanceRow.price_check``); "" inside them
+    price_check: str = ""
 
     @property
     def key(self) -> str:
@@ -1092,7 +1097,7 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
         price_ondemand=r.price_ondemand_usd_hr, price_spot=r.price_spot_usd_hr,
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
         price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
-        fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "")
+        fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "", price_check=r.price_check or "")
 
 
 @dataclass(frozen=True)
@@ -1373,7 +1378,8 @@ class Catalog:
                          "fabric": i.fabric, "cluster": i.cluster, "network_source": i.network_source,
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
-                         "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes})
+                         "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes,
+                         "price_check": i.price_check})
         return _counts(pd.DataFrame(rows))
 
 
