@@ -121,3 +121,13 @@ def price_flags(cat: Catalog) -> list[PriceFlag]:
             flags.append(PriceFlag(f"{inst}:3yr", "price_usd_hr", "commitment",
                                    f"3yr {by_term['3yr']:g} above 1yr {by_term['1yr']:g} ({region})"))
     return flags
+
+
+#: the instance columns a plan is priced from, and the rate each is called in words
+RATE_WORDS = {"price_ondemand_usd_hr": "on-demand", "price_spot_usd_hr": "spot"}
+
+
+def flagged_rates(cat: Catalog) -> dict[tuple[str, str], str]:
+    """(instance key, ``RATE_WORDS`` column) -> why that rate is flagged, in words ("spot under 0.5 x its cloud's
+    median spot / on-demand ratio: spot 15.9815 is 0.112 of on-demand 142.416, ..."), for a plan priced from it."""
+    return {(f.key, f.column): f"{CHECKS[f.check]}: {f.message}" for f in price_flags(cat) if f.column in RATE_WORDS}

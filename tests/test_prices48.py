@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import write_job
 
 import hardware_catalog
 from hardware_catalog import load_catalog
@@ -98,3 +99,22 @@ def test_the_table_marks_the_flagged_rates_and_the_csv_says_why(cli):
     rows = {r["key"]: r for r in csv.DictReader(out.splitlines())}
     assert rows["aws:p6-b300.48xlarge"]["price_check"].startswith("spot-ratio (prices48)")
     assert rows["aws:p5.48xlarge"]["price_check"] == ""
+
+
+@pytest.mark.parametrize("instance, said", [("aws:p6-b300.48xlarge", True), ("aws:p5.48xlarge", False)])
+def test_a_plan_priced_from_a_flagged_rate_says_so_on_stderr(cli, tmp_path, instance, said):
+    """A budget read off ``estimate`` on p6-b300 quoted its spot cost at one zone's reading with no word; now one
+    stderr line names the check and the numbers (stdout unchanged). p5.48xlarge's rates are inside every check."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "training": {"tokens": 1e10, "seq_len": 4096, "global_batch": 256},
+                               "cluster": {"instance": instance, "nodes": 1}})
+    code, out, err = cli("estimate", str(job))
+    assert code == 0, err
+    line = [x for x in err.splitlines() if x.startswith("price check:")]
+    if said:
+        assert line == [f"price check: {instance}'s spot rate (15.9815 $/h) is outside the catalog's price checks "
+                        "(spot under 0.5 x its cloud's median spot / on-demand ratio: spot 15.9815 is 0.112 of "
+                        "on-demand 142.416, under 0.5 x aws's median 0.324); why the catalog keeps it: its "
+                        "price_check (planner catalog instances --csv)"]
+    else:
+        assert not line and "price check" not in out
