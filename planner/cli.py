@@ -183,27 +183,13 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
 
 
 def _say_price_checks(hardware, cost) -> None:
-    """One stderr line per rate a training plan's cost is priced from that sits outside the catalog's price checks
-    (prices48: a plan on p6-b300 quoted its spot cost, at one zone's reading 0.112 of on-demand, unremarked): the
-    check and the numbers; the row's ``price_check`` says why the catalog keeps it. stdout unchanged."""
-    def get(x, key):
-        return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
+    """One stderr line per rate the plan is priced from that sits outside the catalog's price checks
+    (``present.terminal.price_check_lines``), pointing at the row's ``price_check``. stdout unchanged."""
+    from planner.present.terminal import price_check_lines
 
-    if not _PRICE_FLAGS or hardware is None or cost is None:
-        return
-    from hardware_catalog.price_checks import RATE_WORDS
-    from planner.vocab import ON_DEMAND
-
-    key = get(hardware, "name")  # an instance's catalog key ("aws:p6-b300.48xlarge")
-    # the catalog's on-demand rate is used unless the job's own rate replaced it (price_basis, QA 60)
-    used = {"price_ondemand_usd_hr": get(cost, "cost_ondemand_usd") is not None and get(cost, "price_basis") == ON_DEMAND,
-            "price_spot_usd_hr": get(cost, "cost_spot_usd") is not None}
-    for column, shown in used.items():
-        why = _PRICE_FLAGS.get((key, column)) if shown else None
-        if why:
-            err.print(f"price check: {key}'s {RATE_WORDS[column]} rate ({get(hardware, column):g} $/h) is outside the "
-                      f"catalog's price checks ({why}); why the catalog keeps it: its price_check (planner catalog "
-                      "instances --csv)", markup=False, highlight=False, soft_wrap=True)
+    for line in price_check_lines(_PRICE_FLAGS, hardware, cost):
+        err.print(f"{line}; why the catalog keeps it: its price_check (planner catalog instances --csv)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _show(planned, as_json: bool, top: int = 10, options_csv: bool = False) -> None:

@@ -118,3 +118,18 @@ def test_a_plan_priced_from_a_flagged_rate_says_so_on_stderr(cli, tmp_path, inst
                         "price_check (planner catalog instances --csv)"]
     else:
         assert not line and "price check" not in out
+
+
+def test_the_report_lists_a_flagged_rate_under_risks_with_the_catalogs_reason(cli, tmp_path):
+    """The report is what a budget is signed on: its Risks carry the check, the numbers and the row's price_check."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "training": {"tokens": 1e10, "seq_len": 4096, "global_batch": 256},
+                               "cluster": {"instance": "aws:p6-b300.48xlarge", "nodes": 1}})
+    code, out, err = cli("report", str(job), "-o", str(tmp_path / "r.md"), "--no-simulate")
+    assert code == 0, err
+    text = (tmp_path / "r.md").read_text()
+    risks = text[text.index("## Risks"):]
+    risks = risks[:risks.index("\n## ", 3)]
+    line = next(x for x in risks.splitlines() if x.startswith("- Price check: aws:p6-b300.48xlarge's spot rate"))
+    assert "0.112 of on-demand 142.416" in line and "Why the catalog keeps it: spot-ratio (prices48)" in line
+    assert "usw2-az2" in line and "on-demand rate" not in line  # the on-demand rate is inside every check
