@@ -133,3 +133,13 @@ def test_the_report_lists_a_flagged_rate_under_risks_with_the_catalogs_reason(cl
     line = next(x for x in risks.splitlines() if x.startswith("- Price check: aws:p6-b300.48xlarge's spot rate"))
     assert "0.112 of on-demand 142.416" in line and "Why the catalog keeps it: spot-ratio (prices48)" in line
     assert "usw2-az2" in line and "on-demand rate" not in line  # the on-demand rate is inside every check
+
+
+def test_every_cloud_names_its_regions_one_way():
+    """Lambda's GH200 row read 'us-east-1 (any)' where every other Lambda row reads 'us-east-1' (one price for every
+    region SkyPilot's fetcher lists), so constraints.regions [us-east-1] (matched exactly) left it out alone."""
+    regions = defaultdict(set)
+    for r in _csv("instances.csv"):
+        regions[r["cloud"]].add(r["region"])
+    assert regions["lambda"] == {"us-east-1"}
+    assert all("(any)" not in x for rs in regions.values() for x in rs)
