@@ -6,10 +6,12 @@ them): spot at most on-demand (the loader refuses a spot rate above it); spot at
 on-demand (AWS, "save up to 90% off the On-Demand instance price": ``bounds.DEEPEST_DISCOUNT``); a committed,
 reserved or capacity-block rate at most the instance's on-demand rate, and a 3-year term at most the 1-year one.
 
-Bands (a row outside one is flagged, and a shipped row so flagged says why it is kept in its ``price_check`` column):
+Bands (a row outside one is flagged, and a shipped row so flagged says why it is kept in its ``price_check`` column;
+the widths are this module's choice, stated, not a cloud's figure: wide enough for the spread the clouds really
+have, narrow enough for an 8x per-node / per-GPU slip or one zone's outlier):
 
 - ``SPOT_RATIO_BAND``: a spot rate under half the median spot / on-demand ratio of its cloud's accelerator rows.
-  AWS's median is 0.33; half of it, 0.16, flags p6-b300.48xlarge (0.112: one reading, one zone, usw2-az2), the four
+  AWS's median is 0.324; half of it, 0.162, flags p6-b300.48xlarge (0.112: one reading, one zone, usw2-az2), the four
   V100 rows (p3 0.12-0.15) and g6e.48xlarge (0.153, one zone of five). A per-cloud median, not a fixed band, as
   the clouds' spot markets differ: Azure's accelerator rows sit at 0.11-0.25 of on-demand, GCP's at 0.19-0.55.
 - ``PER_GPU_BAND``: an on-demand rate per accelerator-hour outside 1/3 to 3 times the accelerator's median on the
@@ -30,7 +32,8 @@ from hardware_catalog.catalog import Catalog, Instance
 
 #: a spot rate under this share of its cloud's median accelerator spot / on-demand ratio is flagged
 SPOT_RATIO_BAND = 0.5
-#: an on-demand rate per accelerator-hour more than this factor from the accelerator's median across clouds is flagged
+#: an on-demand rate per accelerator-hour more than this factor from the accelerator's median on the other clouds is
+#: flagged
 PER_GPU_BAND = 3.0
 #: the smallest spot / on-demand ratio any cloud advertises (1 - 90%): below it a row is wrong, not a deep discount
 SPOT_FLOOR_RATIO = 1 - DEEPEST_DISCOUNT
