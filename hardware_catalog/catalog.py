@@ -690,6 +690,9 @@ class InstanceRow(_Row):
     #: how the node's GPUs are wired: planner.vocab ``NVLINK_TOPOLOGY`` (the same names; tests/test_nvlink_topology.py);
     #: blank: through a switch (planner.hardware.nvlink)
     nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh"]] = None
+    #: why a rate outside the catalog's price checks (``hardware_catalog.price_checks``) is kept; blank on a row
+    #: inside them (tests/test_prices48.py holds every shipped row to that)
+    price_check: Optional[str] = None
 
     @field_validator("cloud", "name")
     @classmethod
@@ -967,6 +970,8 @@ class Instance:
     price_spot_date: str = ""
     #: how the node's GPUs are wired (``InstanceRow.nvlink_topology``); None: not stated, a switch
     nvlink_topology: Optional[str] = None
+    #: why a rate outside the price checks is kept (``InstanceRow.price_check``); "" inside them
+    price_check: str = ""
 
     @property
     def key(self) -> str:
@@ -1098,7 +1103,7 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
         price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
         fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "",
-        nvlink_topology=r.nvlink_topology)
+        nvlink_topology=r.nvlink_topology, price_check=r.price_check or "")
 
 
 @dataclass(frozen=True)
@@ -1380,7 +1385,7 @@ class Catalog:
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
                          "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes,
-                         "nvlink_topology": i.nvlink_topology})
+                         "nvlink_topology": i.nvlink_topology, "price_check": i.price_check})
         return _counts(pd.DataFrame(rows))
 
 

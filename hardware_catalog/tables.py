@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog, price_date_short
+from hardware_catalog.price_checks import CHECKS, price_flags
 
 
 #: characters a rich table with its default box adds per column (a rule and a space each side) and once
@@ -148,17 +149,27 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
     cols = [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM\nGiB", "right"),
             ("net\nGb/s", "right"), ("fabric", "left"), ("cluster", "left"), ("$/h\non-demand", "right"),
             ("$/h\nspot", "right"), (per, "right"), ("region", "left"), ("price date", "left")]
+    # a rate outside the price checks is marked where it is read (prices48: p6-b300's spot, 0.112 of on-demand from
+    # one zone's reading, sat in the table as plainly as a rate read in four zones)
+    flagged = {(f.key, f.column) for f in price_flags(cat)}
+
+    def rate(i, column: str, value) -> str:
+        return _num(value, "{:,.2f}") + (" !" if (i.key, column) in flagged else "")
+
     cells = []
     for i in rows:
         per_gpu = i.price_ondemand / i.gpu_count if i.gpu_count else None
         cells.append([i.key, i.gpu.name if i.gpu else "(CPU)", _num(i.gpu_count, "{:g}"), _num(i.vcpus, "{:g}"),
                       _num(i.ram_bytes and i.ram_bytes / GIB), _net(i), i.fabric or "?", "yes" if i.cluster else "no",
-                      _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
-                      i.region, price_date_short(i.price_date)])
+                      rate(i, "price_ondemand_usd_hr", i.price_ondemand), rate(i, "price_spot_usd_hr", i.price_spot),
+                      _num(per_gpu, "{:,.2f}"), i.region, price_date_short(i.price_date)])
+    marked = any((i.key, c) in flagged for i in rows for c in ("price_ondemand_usd_hr", "price_spot_usd_hr"))
     return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
                   f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
                   "- = not published and not a cluster node. "
-                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated).",
+                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)."
+                  + (f" ! = outside the price checks ({CHECKS['spot-ratio']}; {CHECKS['per-gpu']}): the row's "
+                     "price_check (--csv) says why it is kept." if marked else ""),
                   cols, cells, width, ("price date", "region", "fabric", per, "RAM\nGiB", "vCPU", "cluster"))
 
 

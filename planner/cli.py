@@ -130,12 +130,19 @@ def _load_catalog(catalog: Optional[List[Path]]):
     catalog = [given_path(c, "--catalog", "a catalog YAML or CSV file") for c in catalog or ()]
     cat = load_catalog(catalog or None)
     _OVERRIDE_NOTES[:] = cat.overrides
+    from hardware_catalog.price_checks import flagged_rates
+
+    _PRICE_FLAGS.clear()
+    _PRICE_FLAGS.update(flagged_rates(cat))
     return cat
 
 
 #: the loaded catalog's override notes, said on stderr once the command has succeeded (``_run``): a
 #: command that then fails still prints its one ``error:`` line alone
 _OVERRIDE_NOTES: list[str] = []
+#: the loaded catalog's rates outside its price checks (``hardware_catalog.price_checks.flagged_rates``), said on
+#: stderr where a plan is priced from one (``_say_price_checks``)
+_PRICE_FLAGS: dict[tuple[str, str], str] = {}
 
 
 def _say_overrides() -> None:
@@ -172,6 +179,17 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
     for line in dict.fromkeys(stale_price_warning(d) for d in (get(priced, "price_dates"), whatif)):
         if line:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
+    _say_price_checks(get(result, "hardware") or get(get(result, "best"), "hardware"), priced)
+
+
+def _say_price_checks(hardware, cost) -> None:
+    """One stderr line per rate the plan is priced from that sits outside the catalog's price checks
+    (``present.terminal.price_check_lines``), pointing at the row's ``price_check``. stdout unchanged."""
+    from planner.present.terminal import price_check_lines
+
+    for line in price_check_lines(_PRICE_FLAGS, hardware, cost):
+        err.print(f"{line}; why the catalog keeps it: its price_check (planner catalog instances --csv)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _show(planned, as_json: bool, top: int = 10, options_csv: bool = False) -> None:

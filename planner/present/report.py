@@ -50,7 +50,7 @@ from planner.present.serving import (budget_rate, buy_words, offline_words, opti
                                      trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
-                                      spot_range, tokens_words, memory_notes)
+                                      spot_range, tokens_words, memory_notes, price_check_lines)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -449,7 +449,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     scaled = _scaling_section(rec, rec["spot"])
     if scaled is not None:
         secs.append(scaled)
-    secs += [_risks_section(job, rec, sweeps), _assumptions_section(job, rec, catalog, job_name, today)]
+    secs += [_risks_section(job, rec, sweeps, catalog), _assumptions_section(job, rec, catalog, job_name, today)]
     return Report(title, secs, summary_of(rec))
 
 
@@ -723,9 +723,10 @@ def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_
     return s, sweeps
 
 
-def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
+def _risks_section(job: JobSpec, rec: dict, sweeps: dict, catalog=None) -> Section:
     """What could make the plan late or short: what limits it now and next, memory headroom, the network, spot,
-    checkpoints and failures, the model's error against the job's deadline and budget, advice, calibration."""
+    a rate outside the catalog's price checks (``catalog``: the one the plan was priced from), checkpoints and
+    failures, the model's error against the job's deadline and budget, advice, calibration."""
     best = rec["best"]
     cost = best["cost"]
     cf = cost.get("checkpoint_failures")
@@ -745,6 +746,12 @@ def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
+    if catalog is not None:  # the rate a budget is signed on, flagged with the catalog's reason for keeping it
+        from hardware_catalog.price_checks import flagged_rates
+
+        why = getattr(catalog.instances.get(best["hardware"].get("name", "")), "price_check", "")
+        for line in price_check_lines(flagged_rates(catalog), best["hardware"], cost):
+            risks.append(line[0].upper() + line[1:] + (f". Why the catalog keeps it: {why}." if why else "."))
     if cf:  # the ranking, the budget and the deadline already use the expected time and cost with them
         risks.append(f"Checkpoints and failures add {fmt_share(cf['overhead'])} to the time "
                      f"({fmt_time(cf['expected_hours'] * 3600)} expected"

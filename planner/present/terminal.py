@@ -378,6 +378,31 @@ def view_price_dates_words(rows) -> str | None:
     return "; ".join(f"{', '.join(names)} {words}" for words, names in groups.items()) or None
 
 
+def price_check_lines(flags: dict, hardware, cost) -> list[str]:
+    """One sentence per rate a training plan's cost is priced from that sits outside the catalog's price checks
+    (``flags``: ``hardware_catalog.price_checks.flagged_rates`` of the catalog in use; ``hardware`` / ``cost``: the
+    plan's records or their JSON dicts): the catalog's on-demand rate unless the job's own replaced it (QA 60), the
+    spot rate where a spot cost is given. The CLI says each on stderr, the report under Risks (prices48: a plan on
+    p6-b300 quoted its spot cost, one zone's reading at 0.112 of on-demand, unremarked).
+
+    >>> price_check_lines({("aws:x", "price_spot_usd_hr"): "spot under ..."}, {"name": "aws:x", "price_spot_usd_hr": 2.0},
+    ...                   {"cost_ondemand_usd": 9.0, "cost_spot_usd": 1.0, "price_basis": "on-demand"})
+    ["price check: aws:x's spot rate (2 $/h) is outside the catalog's price checks (spot under ...)"]
+    """
+    from hardware_catalog.price_checks import RATE_WORDS
+
+    def get(x, key):
+        return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
+
+    if not flags or hardware is None or cost is None:
+        return []
+    key = get(hardware, "name")  # an instance's catalog key ("aws:p6-b300.48xlarge")
+    used = {"price_ondemand_usd_hr": get(cost, "cost_ondemand_usd") is not None and get(cost, "price_basis") == ON_DEMAND,
+            "price_spot_usd_hr": get(cost, "cost_spot_usd") is not None}
+    return [f"price check: {key}'s {RATE_WORDS[column]} rate ({get(hardware, column):g} $/h) is outside the catalog's "
+            f"price checks ({flags[(key, column)]})" for column, shown in used.items() if shown and (key, column) in flags]
+
+
 def stale_price_warning(p: dict | None) -> str | None:
     """One stderr line where a price a plan used is older than ``STALE_PRICE_DAYS`` (``Cost.price_dates``): known to be
     (an exact date), or, with none such, possibly (a ``not before`` bound further back: the price is at most that old;
