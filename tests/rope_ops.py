@@ -40,6 +40,14 @@ def _forms(torch, q, angles, b, s, d):
             "rope_rotate_half_amp": hf(torch.float32)}
 
 
+def addressed(x) -> int:
+    """The elements a tensor's storage really holds for it: an expanded (stride-0) dimension counts once."""
+    k = 1
+    for size, stride in zip(x.shape, x.stride()):
+        k *= size if stride != 0 else 1
+    return k
+
+
 def rope_bytes(form: str, b=2, s=16, heads=8, d=32) -> tuple[float, float]:
     """(forward, backward) HBM bytes per q element of RoPE ``form`` (module docstring)."""
     torch = pytest.importorskip("torch")
@@ -51,12 +59,6 @@ def rope_bytes(form: str, b=2, s=16, heads=8, d=32) -> tuple[float, float]:
              aten.alias.default, aten._unsafe_view.default, aten.slice.Tensor, aten.view_as_complex.default,
              aten.view_as_real.default, aten._reshape_alias.default, aten.transpose.int}
     numel, phase, n = b * s * heads * d, ["off"], {"fwd": 0, "bwd": 0}
-
-    def addressed(x):
-        k = 1
-        for size, stride in zip(x.shape, x.stride()):
-            k *= size if stride != 0 else 1
-        return k
 
     class Ops(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):

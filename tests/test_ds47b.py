@@ -10,25 +10,19 @@
 * ``Stack.overlap_grad_reduce_label`` reads the rows the time reads (since left47 ``stacks.zero_stream_rows``, for
   every job of the stack; tests/test_left47.py).
 """
-import copy
 import numpy as np
 import pytest
 
 from benchmarks.validate_offload import estimate
 from planner.model.stacks import STACKS
 from planner.model.step_time import z3_on_compute_stream
-from test_offload47 import DS_JOB
+from test_offload47 import ds_job
 
 SERIAL_LINE = "overlap_grad_reduce=off (ZeRO-3: gathers and reduce-scatters on the compute stream)"
 
 
 def _job(framework, zero, overlap, global_batch=8, weights="megatron"):
-    j = copy.deepcopy(DS_JOB)
-    j["parallel"]["zero"] = zero
-    j["training"]["global_batch"] = global_batch
-    j["training"]["weights"] = weights
-    j["training"]["framework"] = {"name": framework, "overlap_grad_reduce": overlap}
-    return estimate(j)
+    return estimate(ds_job(zero, overlap, weights, global_batch, framework))
 
 
 def _stack_line(res):

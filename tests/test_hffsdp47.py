@@ -19,12 +19,11 @@ from planner.model.activations_hf import hf_table_precision
 from planner.model.layer_ops import eager_rope_bytes
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
-from planner.spec import ModelSpec, TrainingSpec
+from planner.spec import TrainingSpec
 
+from test_hf47 import LLAMA
 from test_step_time import cands, hw_for
 
-LLAMA = ModelSpec(name="llama-like", layers=4, hidden=4096, heads=32, kv_heads=8, ffn_hidden=14336, vocab=32000,
-                  mlp="swiglu", norm="rmsnorm", position="rope")
 
 
 def _job(recompute="none"):

@@ -10,7 +10,6 @@
   only supported with ZeRO Stage 1, 2, or 3.' (the fp16 one likewise); BF16_Optimizer / FP16_Optimizer keep fp32
   masters. A ``weights: pure`` ZeRO-0 plan on the DeepSpeed stacks is refused.
 """
-import copy
 
 import numpy as np
 import pytest
@@ -18,16 +17,11 @@ import pytest
 from benchmarks.validate_offload import estimate
 from planner.model.stack_rules import RULES
 from planner.model.stacks import STACKS, ZERO_STREAMS, zero_stream_rows
-from test_offload47 import DS_JOB
+from test_offload47 import ds_job
 
 
-def _job(zero, overlap, weights, global_batch=8, framework="deepspeed"):
-    j = copy.deepcopy(DS_JOB)
-    j["parallel"]["zero"] = zero
-    j["training"]["global_batch"] = global_batch
-    j["training"]["weights"] = weights
-    j["training"]["framework"] = {"name": framework, "overlap_grad_reduce": overlap}
-    return j
+def _job(zero, overlap, weights, framework="deepspeed"):
+    return ds_job(zero, overlap, weights, framework=framework)
 
 
 def _line(res):

@@ -15,6 +15,7 @@ from planner.model.layer_ops import mla_cat_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 
+from rope_ops import addressed
 from test_step_time import cands, hw_for
 
 
@@ -61,12 +62,6 @@ def _mla_chain_elements(b=2, s=8, heads=4, dn=16, dr=8, dv=12, r=32):
         @staticmethod
         def backward(ctx, g):
             return quiet(lambda: g.new_zeros(*g.shape[:-1], r))
-
-    def addressed(x):
-        k = 1
-        for size, stride in zip(x.shape, x.stride()):
-            k *= size if stride != 0 else 1
-        return k
 
     class Ops(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):

@@ -28,6 +28,17 @@ DS_JOB = {"model": {"preset": "llama3-8b"},
           "cluster": {"gpu": "H100-SXM5-80GB", "gpus_per_node": 8, "nodes": 1}}
 
 
+def ds_job(zero, overlap, weights="megatron", global_batch=8, framework="deepspeed"):
+    """DS_JOB at ZeRO ``zero`` with ``overlap_grad_reduce`` ``overlap`` (the stack's other options dropped), its
+    weights layout and global batch: the job test_left47 and test_ds47b vary."""
+    j = copy.deepcopy(DS_JOB)
+    j["parallel"]["zero"] = zero
+    j["training"]["global_batch"] = global_batch
+    j["training"]["weights"] = weights
+    j["training"]["framework"] = {"name": framework, "overlap_grad_reduce": overlap}
+    return j
+
+
 def _offload_s(zero, global_batch, overlap=False):
     j = copy.deepcopy(DS_JOB)
     j["parallel"]["zero"] = zero
