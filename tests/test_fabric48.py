@@ -80,6 +80,9 @@ def test_the_fabric_family_is_what_the_dispatcher_needs_read(cli, tmp_path):
                                                      "cluster.inter_node_gbps (Gb/s per node), not both"),
     ({"fabric": {"gbps_per_gpu": 400, "family": "roce"}, "inter_node_gbps": 400}, "error: cluster.fabric: give "
                                                                                   "cluster.fabric or cluster.inter_node_gbps"),
+    # a bare GPU too: its plan read inter_node_gbps and dropped the fabric unsaid until the schema refused the pair
+    ({"instance": None, "gpu": "H100-SXM-80GB", "fabric": "RoCE-400", "inter_node_gbps": 400},
+     "error: cluster.fabric: give cluster.fabric or cluster.inter_node_gbps (Gb/s per node), not both"),
 ])
 def test_a_bad_fabric_is_refused_in_one_line(cli, tmp_path, cluster, says):
     for command in ("estimate", "recommend"):

@@ -226,9 +226,7 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     spec = cluster.fabric
     if spec is None:
         return None
-    if cluster.inter_node_gbps:
-        raise InputError("cluster.fabric", "give cluster.fabric or cluster.inter_node_gbps (Gb/s per node), not both")
-    if spec.link is not None:
+    if spec.link is not None:  # (with cluster.inter_node_gbps beside it: refused by the schema, ClusterSpec)
         links = inter_node_links(catalog)
         key = next((k for k in links if k.casefold() == spec.link.strip().casefold()), None)
         if key is None:

@@ -1013,6 +1013,9 @@ class ClusterSpec(Strict):
     def _gpu_or_instance(self):
         if self.gpu and self.instance:
             raise ValueError("give cluster.gpu or cluster.instance, not both")
+        if self.fabric is not None and self.inter_node_gbps:  # (a bare GPU's plan read inter_node_gbps and dropped
+            # the fabric unsaid, where an instance's refused the pair in planner.hardware.options stated_fabric)
+            raise ValueError("fabric: give cluster.fabric or cluster.inter_node_gbps (Gb/s per node), not both")
         return self
 
 
