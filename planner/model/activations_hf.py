@@ -230,6 +230,14 @@ def hf_rope_form(m: ModelSpec, fp32_stream: bool) -> str:
 FUSED_PROJECTIONS = {"phi3", "gpt2"}
 
 
+def _bert_embedding_saves(m: ModelSpec, P: HFPrecision, r: float, tok: int) -> float:
+    """BERT's embedding block's saves for ``tok`` tokens, ``r`` bytes an element of its LayerNorm's output (BERT's
+    stream): 16 B a token of int64 ids, the LayerNorm's output and statistics (``r`` (h + 2)), its dropout's mask
+    (``HFPrecision.mask_bytes``), and 8 B a position of the position-id buffer. One formula for the saved-tensor
+    table and both walks, which had it written out three times."""
+    return tok * (16 + r * (m.hidden + 2) + P.mask_bytes(r) * m.hidden) + 8 * (m.max_positions or 512)
+
+
 def norm_readers(m: ModelSpec, model_type: str) -> tuple[int, int]:
     """(linears that read the attention's input norm output, those that read the MLP's): under autocast over an fp32
     stream each casts its own bf16 copy of it (the saves' ``lin``; the step time's casts, layer_ops ``elementwise``).
@@ -585,7 +593,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
         head_ln = (4 * h + 8) if P.cuda_ops else a * h + 2 * (4 if P.autocast else a)
         lsm = _loss_saves(model_type, P)[0]
-        outside = tok * (16 + ln + mk(r) * h) + 8 * (m.max_positions or 512)
+        outside = _bert_embedding_saves(m, P, r, tok)  # (ln is r (h + 2) here: BERT's r is its LayerNorm's)
         outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
     else:
         outside = tok * (8 + mk(r) * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
@@ -894,7 +902,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     if model_type == "gpt2":
         pre = P.mask_bytes(r) * h * tok + 8 * seq
     elif bert:
-        pre = tok * (16 + r * (h + 2) + P.mask_bytes(r) * h) + 8 * (m.max_positions or 512)
+        pre = _bert_embedding_saves(m, P, r, tok)
     w.level = held - outside + pre + labels - head_cast + g_head + r * h * tok
     # (whole on a TP rank from here on: the labels, the embeddings' saves and the gradient the head's backward hands
     # the final norm -- the colwise head's input gradient is all-reduced -- then the residual stream's)
@@ -1265,7 +1273,7 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
     S = batch * H * seq * seq
     bert = model_type == "bert"
     if bert:
-        before = tok * (16 + r * (h + 2) + P.mask_bytes(r) * h) + 8 * (m.max_positions or 512)
+        before = _bert_embedding_saves(m, P, r, tok)
         attn = 3 * a * h * tok
     else:
         before = r * h * tok + r * h * seq + P.mask_bytes(r) * h * tok  # wte, wpe outputs, dropout mask
