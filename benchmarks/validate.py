@@ -142,7 +142,7 @@ from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.efficiency import gpu_family, in_step_gemm_max  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
-from planner.hardware.nvlink import DEFAULT_TOPOLOGY  # noqa: E402
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, default_topology  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner.model import accuracy, stacks  # noqa: E402
@@ -201,8 +201,11 @@ def _eff(gpu):
 
 
 def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_limit_w=None,
-              nvlink_topology=DEFAULT_TOPOLOGY):
+              nvlink_topology=None):
+    """A source's node of ``gpu_name`` GPUs; wired as ``nvlink_topology`` says, else as its chip's platform always is
+    (planner.hardware.nvlink ``default_topology``: MI300X / MI325X the xGMI mesh, others a switch)."""
     gpu = cat.gpu(gpu_name)
+    nvlink_topology = nvlink_topology or default_topology(gpu.name)
     intra = intra_gbps * 1e9 if intra_gbps else gpu.intra_node_bw
     return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=gpus_per_node,
                           inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=_eff(gpu),

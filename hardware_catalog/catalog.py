@@ -689,7 +689,7 @@ class InstanceRow(_Row):
     notes: Optional[str] = None
     #: how the node's GPUs are wired: planner.vocab ``NVLINK_TOPOLOGY`` (the same names; tests/test_nvlink_topology.py);
     #: blank: through a switch (planner.hardware.nvlink)
-    nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh"]] = None
+    nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh", "xgmi-full-mesh"]] = None
     #: why a rate outside the catalog's price checks (``hardware_catalog.price_checks``) is kept; blank on a row
     #: inside them (tests/test_prices48.py holds every shipped row to that)
     price_check: Optional[str] = None

@@ -24,6 +24,19 @@ search: the eight-GPU mesh holds three disjoint rings (all six links: the full 1
 four-GPU quad of it (GPUs 0-3) two (four links, 100 GB/s); a pair one or two links (25 / 50 GB/s); the strided
 four {0, 2, 4, 6} one ring (two links). Fractional ring packings do not beat these: each is capped by its least-linked
 member's link count over two.
+
+AMD Instinct MI300X / MI325X platforms (8 OAMs on one baseboard) join their GPUs by Infinity Fabric (xGMI) with no
+switch either: "Each AMD Instinct MI300X system GPU is connected to its seven peer GPUs via xGMI links, forming a fully
+connected mesh", one link of 64 GB/s a direction per pair (ROCm blog "Understanding RCCL Bandwidth and xGMI
+Performance on AMD Instinct MI300X", 2025-03-02, ROCm/rocm-blogs blogs/software-tools-optimization/mi300x-rccl-xgmi
+@0e81c2ca; ``XGMI_FULL_MESH_LINKS``). RCCL spreads its channels over every link a group has: the blog's 8-GPU
+all_reduce_perf reaches 316-319 GB/s bus bandwidth, seven links at the slowest one's 45.2 GB/s, and RCCL's own topology
+print for a 4-GPU MI300X system reads "maxBw 48.0 totalBw 144.0", three 48 GB/s links a GPU (ROCm/rccl issue #1210,
+2024-06-12). So a group of k GPUs of the mesh drives its k - 1 links (a complete group: ``ring_links``), 1/7 of the
+8-GPU rate for a pair, 3/7 for four: "When using less than 8 GPUs, one can only achieve a fraction of the potential
+bandwidth on the system" (ROCm/rccl README, PR #1270, "Improving performance on MI300 when using less than 8 GPUs").
+The integer ring search above would leave a complete group of even size one link short (K_8 holds three disjoint
+Hamiltonian rings and a perfect matching: 6 of 7 links), which the blog's seven-link 8-GPU rate refutes.
 """
 from __future__ import annotations
 
@@ -31,6 +44,8 @@ from functools import lru_cache
 from itertools import permutations
 
 import numpy as np
+
+from hardware_catalog.chips import model_number
 
 #: NVLinks between each pair of a DGX-1 V100's GPUs (module docstring): six a GPU, 1 or 2 to four neighbours
 DGX1_V100_LINKS = (
@@ -44,14 +59,36 @@ DGX1_V100_LINKS = (
     (0, 0, 0, 1, 2, 1, 2, 0),
 )
 
+#: xGMI links between each pair of an 8-GPU MI300X / MI325X platform (module docstring): one to each of the 7 peers
+XGMI_FULL_MESH_LINKS = tuple(tuple(int(i != j) for j in range(8)) for i in range(8))
+
 #: a node's NVLink wiring by name (``vocab.NVLINK_TOPOLOGY``: instances.csv / job ``cluster.nvlink_topology``): None where every GPU reaches the
 #: others at its full rate (NVSwitch; also the default, and a PCIe node's shared switch), else the per-pair link
 #: counts of the node's GPUs in rank order
 NVLINK_TOPOLOGIES: dict[str, tuple[tuple[int, ...], ...] | None] = {
     "switch": None,
     "hybrid-cube-mesh": DGX1_V100_LINKS,
+    "xgmi-full-mesh": XGMI_FULL_MESH_LINKS,
 }
 DEFAULT_TOPOLOGY = "switch"
+
+#: what a mesh's links are called and what its groups get (the line a plan on it prints: options ``topology_notes``)
+MESH_LINKS = {
+    "hybrid-cube-mesh": ("NVLink", "on a DGX-1 V100 a TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6"),
+    "xgmi-full-mesh": ("xGMI link", "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, four GPUs 3, all 8 GPUs 7"),
+}
+
+#: the wiring a chip's platform always has, by model number (hardware_catalog.chips ``model_number``): where neither the
+#: job nor an instance row names one, a node of these GPUs is taken as wired so (``default_topology``). MI300X and
+#: MI325X sit on the same 8-OAM baseboard, fully connected by xGMI (module docstring; the MI325X datasheet's 7 x 128 GB/s
+#: Infinity Fabric links, the catalog's 448 GB/s a direction, as MI300X's).
+CHIP_TOPOLOGY = {"MI300X": "xgmi-full-mesh", "MI325X": "xgmi-full-mesh"}
+
+
+def default_topology(gpu_name: str) -> str:
+    """How a node of ``gpu_name`` GPUs is wired where nothing names it: its chip's platform wiring (``CHIP_TOPOLOGY``),
+    else a switch."""
+    return CHIP_TOPOLOGY.get(model_number(gpu_name) or "", DEFAULT_TOPOLOGY)
 
 
 def topology_gpus(topology: str) -> int | None:
@@ -70,6 +107,11 @@ def ring_links(topology: str, members: tuple[int, ...]) -> int:
         return 0
     if len(members) == 2:
         return links[members[0]][members[1]]
+    pair_links = {links[a][b] for a in members for b in members if a < b}
+    if len(pair_links) == 1:
+        # a complete group (every pair joined alike): the channels spread over all its Hamiltonian rings, so each
+        # member drives every link to the others (module docstring: RCCL's seven-link 8-GPU MI300X rate)
+        return pair_links.pop() * (len(members) - 1)
     first, rest = members[0], members[1:]
     # every ring through the members once, as its edges (each undirected ring once: rest[0] before rest[-1])
     rings = []

@@ -16,7 +16,7 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
-from planner.hardware.nvlink import DEFAULT_TOPOLOGY, topology_gpus
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -96,8 +96,8 @@ class HardwareOption:
     fabric_stated: Optional[str] = None
     #: how the node's GPUs are wired (planner.hardware.nvlink ``NVLINK_TOPOLOGIES``): "switch" (every GPU at its full
     #: NVLink rate to any other: NVSwitch, the default) or a point-to-point mesh whose groups have only the links
-    #: between their members ("hybrid-cube-mesh": DGX-1 V100, p3.16xlarge); the job's ``cluster.nvlink_topology``,
-    #: else the instance row's
+    #: between their members ("hybrid-cube-mesh": DGX-1 V100, p3.16xlarge; "xgmi-full-mesh": 8 MI300X / MI325X); the
+    #: job's ``cluster.nvlink_topology``, else the instance row's, else the chip's platform's
     nvlink_topology: str = DEFAULT_TOPOLOGY
 
     @property
@@ -329,7 +329,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
-    topology = node_topology(cluster, None, g)
+    topology = node_topology(cluster, None, g, gpu)
     name = gpu.name
     price, quote = system_rate(cluster, system, g, seg)
     if seg is not None:
@@ -637,7 +637,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     notes += spot_above_rate(cluster, inst)
-    topology = node_topology(cluster, inst, g)
+    topology = node_topology(cluster, inst, g, gpu)
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=eff, instance=inst, price_ondemand=price,
@@ -648,12 +648,13 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     )
 
 
-def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int) -> str:
+def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU) -> str:
     """How a node's ``g`` GPUs are wired (``HardwareOption.nvlink_topology``): the job's ``cluster.nvlink_topology``,
-    else the instance row's, else a switch. A mesh joins a fixed number of GPUs (planner.hardware.nvlink
+    else the instance row's, else the one ``gpu``'s platform always has (planner.hardware.nvlink ``default_topology``:
+    the MI300X / MI325X xGMI mesh), else a switch. A mesh joins a fixed number of GPUs (planner.hardware.nvlink
     ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them, a larger one is
     refused."""
-    name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or DEFAULT_TOPOLOGY
+    name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or default_topology(gpu.name)
     most = topology_gpus(name)
     if most is not None and g > most:
         raise InputError("cluster.nvlink_topology", f"{name} joins {most} GPUs; this node has {g} "
@@ -665,8 +666,9 @@ def topology_notes(topology: str) -> list[str]:
     """The line a plan on a node without NVSwitch prints (none on a switch): its groups ring on their own links."""
     if topology_gpus(topology) is None:
         return []
-    return [f"NVLink {topology}: a TP / DP group rings only over the NVLinks between its members (on a DGX-1 V100 a "
-            "TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6; planner.hardware.nvlink)"]
+    link, example = MESH_LINKS[topology]
+    return [f"{link} {topology}: a TP / DP group rings only over the {link}s between its members ({example}; "
+            "planner.hardware.nvlink)"]
 
 
 def fixed_limit(cluster: ClusterSpec, gpu: GPU) -> Optional[float]:
