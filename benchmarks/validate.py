@@ -351,7 +351,12 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     layer-independent a (head, loss, embedding) is measured ~2x the prediction at TP 1 (mb 1: 7.1 / 11.2 ms vs 3.5 /
     5.3 ms at h 1,024 / 2,048; TP 2: 3.6 / 4.3 vs 2.2 / 2.7), the per-layer b over-predicted 2-8%: cancelling at 12-24
     layers, not at a pacing stage's 3-6, and weighing more as the bubble shrinks. That decomposition predicts every
-    PP 2 / 4 cell's tick deficit to within 0.5-0.9 ms (over), leaving no room for a send. Nothing changed."""
+    PP 2 / 4 cell's tick deficit to within 0.5-0.9 ms (over), leaving no room for a send. Nothing changed.
+
+    An eleventh look (acc49, 2026-12-06; docs/accuracy_log.md): at PP 16 and micro-batch 3 the 39.1B TP 1 row runs a
+    tick of 3 whole layers in 0.645 s (+1.0%), the TP 2 row the same layers halved in 0.557 s (-37.7%); its 18 two-rank
+    all-reduces a tick would need ~7.7 GB/s to cost the gap, against 166-185 GB/s in vTrain's own 2-GPU LUT. Not TP
+    communication at any sourced rate; nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
@@ -2049,7 +2054,12 @@ def mi300x(cat) -> pd.DataFrame:
     The model's MI325X FP8 / BF16 GEMM ratio (2 x 0.92 x 1.021 = 1.878) is above AMD's same-harness 1.80; ROCm TE writes
     the transposed FP8 copy on CDNA 3 (``nvte_is_non_tn_fp8_gemm_supported`` returns 0 under HIP), as the delayed recipe's
     4 B prices; the catalog's MI325X peaks are AMD's dense ones. ml-engineering's H100 pair as the per-tensor ``gemm_rel``
-    (0.883) takes this source 10.5 / 16.0 -> 12.2 / 19.5%."""
+    (0.883) takes this source 10.5 / 16.0 -> 12.2 / 19.5%.
+
+    2026-12-06 (acc49 branch): the nodes are wired as their platform is, a fully connected xGMI mesh (``hw_option``'s
+    planner.hardware.nvlink ``default_topology``: a group of k GPUs rings on its k - 1 links, the 8-GPU rate the
+    measured one). Only the MI300X row has a smaller group in a node (DP 4): -6.9 -> -6.2%; the source stays 10.5% /
+    16.0% (exposed communication is at most 1% of each predicted step but Mixtral's, whose groups span whole nodes)."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -60,4 +60,4 @@ def test_the_plan_says_the_mesh(cli, tmp_path):
     code, out, err = cli("estimate", write_job(tmp_path, JOB))
     text = " ".join((out + err).split())
     assert code == 0
-    assert "xGMI link xgmi-full-mesh: a TP / DP group rings only over the xGMI links between its members" in text
+    assert "xGMI xgmi-full-mesh: a TP / DP group rings only over the xGMI links between its members" in text

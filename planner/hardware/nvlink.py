@@ -72,10 +72,13 @@ NVLINK_TOPOLOGIES: dict[str, tuple[tuple[int, ...], ...] | None] = {
 }
 DEFAULT_TOPOLOGY = "switch"
 
-#: what a mesh's links are called and what its groups get (the line a plan on it prints: options ``topology_notes``)
+#: a mesh's link fabric, what its links are called, and what its groups get (the line a plan on it prints: options
+#: ``topology_notes``)
 MESH_LINKS = {
-    "hybrid-cube-mesh": ("NVLink", "on a DGX-1 V100 a TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6"),
-    "xgmi-full-mesh": ("xGMI link", "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, four GPUs 3, all 8 GPUs 7"),
+    "hybrid-cube-mesh": ("NVLink", "NVLinks",
+                         "on a DGX-1 V100 a TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6"),
+    "xgmi-full-mesh": ("xGMI", "xGMI links",
+                       "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, four GPUs 3, all 8 GPUs 7"),
 }
 
 #: the wiring a chip's platform always has, by model number (hardware_catalog.chips ``model_number``): where neither the

@@ -666,8 +666,8 @@ def topology_notes(topology: str) -> list[str]:
     """The line a plan on a node without NVSwitch prints (none on a switch): its groups ring on their own links."""
     if topology_gpus(topology) is None:
         return []
-    link, example = MESH_LINKS[topology]
-    return [f"{link} {topology}: a TP / DP group rings only over the {link}s between its members ({example}; "
+    fabric, links, example = MESH_LINKS[topology]
+    return [f"{fabric} {topology}: a TP / DP group rings only over the {links} between its members ({example}; "
             "planner.hardware.nvlink)"]
 
 
