@@ -78,7 +78,7 @@ MESH_LINKS = {
     "hybrid-cube-mesh": ("NVLink", "NVLinks",
                          "on a DGX-1 V100 a TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6"),
     "xgmi-full-mesh": ("xGMI", "xGMI links",
-                       "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, four GPUs 3, all 8 GPUs 7"),
+                       "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, a group of four 3, the whole node 7"),
 }
 
 #: the wiring a chip's platform always has, by model number (hardware_catalog.chips ``model_number``): where neither the
