@@ -103,3 +103,77 @@ def test_pareto_table_walks_the_front_with_the_plan_marked(pareto_tables, object
     marked = [r for r in table.rows if r[cols.index("plan")] == "recommended"]
     best = rec["best"]["hardware"]
     assert [(r[cols.index("hardware")], int(r[cols.index("nodes")])) for r in marked] == [(best["name"], best["nodes"])]
+
+
+def test_expert_parallel_rows_read_tp_1():
+    """An EP row's TP cell held the replica's GPUs ("TP 8 EP 8": vLLM's ``--tensor-parallel-size 8
+    --enable-expert-parallel``, tensor-parallel attention, which is not what is modelled); the replica runs attention
+    data-parallel, TP 1. A TP row keeps its degree."""
+    from hardware_catalog import load_catalog
+    from planner.present.serving import options_table
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    moe = {"family": "moe", "layers": 2, "hidden": 512, "heads": 8, "kv_heads": 8, "ffn_hidden": 256, "vocab": 1000,
+           "moe": {"experts": 8, "top_k": 2}}
+    job = load_job_dict({"model": moe, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1,
+                                                   "price_usd_hr": 20.0},
+                         "serving": {"qps": 5, "p99_latency_ms": 100, "prompt_tokens": 100, "output_tokens": 20}})
+    res = plan_serving(job, load_catalog(), simulate=False)
+    table = options_table(res)
+    tp, ep = table.cols.index("TP"), table.cols.index("EP")
+    shown = list(zip(res["options"], table.rows))
+    assert any(o["ep"] > 1 and o["tp"] > 1 for o, _ in shown) and any(o["tp"] > 1 and o["ep"] == 1 for o, _ in shown)
+    for o, row in shown:
+        assert (row[tp], row[ep].split()[0]) == (("1", str(o["ep"])) if o["ep"] > 1 else (str(o["tp"]), "1")), row
+
+
+def test_a_setting_that_gained_nothing_gives_way_to_the_default():
+    """serve48b's fleet: the screen's setting carried 22.6 QPS in the search, 2B 23.7, whose confirmation stepped back
+    to 22.6; the plan kept 2B. The first setting that reached the confirmed QPS and holds it there is kept; a later
+    one stays where it gained, or where the earlier setting misses the confirmation."""
+    from planner.workloads.serving import setting_ladder, settled_setting
+
+    carried = {"screen": 22.6, "other budget": 20.0, "2B": 23.7}
+    ladder = setting_ladder(list(carried), lambda k, q: carried[k], lambda k, q: carried[k] > q)
+    assert ladder == [(22.6, "screen"), (23.7, "2B")]
+    reached = lambda got, want: got >= want  # noqa: E731 (a fleet: more QPS is better)
+    assert settled_setting(ladder, 22.6, "2B", reached, lambda k: True) == "screen"
+    assert settled_setting(ladder, 22.6 * 1.02, "2B", reached, lambda k: True) == "2B"  # a QPS the screen's never reached
+    assert settled_setting(ladder, 22.6, "2B", reached, lambda k: k == "2B") == "2B"  # the screen's misses the long run
+
+
+# one 8-GPU node at a fixed layout on torchtitan (FSDP2): each page run is a short search
+STACK_JOB = b"""model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 64, micro_batch: 1, steps: 10, framework: torchtitan}
+parallel: {tp: 1, pp: 1, dp: 8, zero: 3}
+cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}
+"""
+
+
+def test_the_sidebar_sets_the_stacks_options():
+    """The training-stack input set the stack's name only: torch.compile, TP overlap, FSDP's reshard, offload... needed
+    a job file. The sidebar draws the chosen stack's options (``stack_controls``, from its registry entry), each at
+    the stack's default; turning torchtitan's torch.compile off lengthens the step, and the job the page plans says
+    ``compile: false``. Another stack brings its own options at its own defaults (DeepSpeed: compile off, param
+    offload searched)."""
+    from app_page import open_page, upload
+    from planner import interactive as wi
+
+    at = upload(open_page(), "job.yaml", STACK_JOB)
+    shown = {w.key[len("w_stackopt_"):]: w.value for w in at.selectbox if (w.key or "").startswith("w_stackopt_")}
+    base = wi.parse_upload("job.yaml", STACK_JOB)
+    assert shown == {c.option: c.default for c in wi.stack_controls(base, "torchtitan")}
+    assert shown["compile"] is True and shown["tp_overlap"] == "async_tp" and shown["reshard_after_forward"] is None
+    step = {m.label: m.value for m in at.metric}["step time"]
+    at.selectbox(key="w_stackopt_compile").set_value(False).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    slower = {m.label: m.value for m in at.metric}["step time"]
+    assert float(slower.split()[0]) > float(step.split()[0]), (step, slower)
+    w = wi.inputs_from_job(wi.build_job(base, None)).replace(
+        framework="torchtitan", stack_options={k: at.session_state[f"w_stackopt_{k}"] for k in shown})
+    assert wi.build_job(base, w).training.framework.compile is False
+    at.selectbox(key="w_framework").set_value("deepspeed").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ds = {w.key[len("w_stackopt_"):]: w.value for w in at.selectbox if (w.key or "").startswith("w_stackopt_")}
+    assert ds["compile"] is False and ds["param_offload"] is None and "tp_overlap" not in ds
