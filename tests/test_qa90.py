@@ -13,36 +13,24 @@ constraints: {objective: %s, clouds: [gcp], gpus: [TPU-v6e]}
 """
 
 
+def _nodes(node):
+    """Every mapping in a Vega scenegraph, depth first."""
+    if isinstance(node, dict):
+        yield node
+        node = list(node.values())
+    if isinstance(node, list):
+        for v in node:
+            yield from _nodes(v)
+
+
 def _axis_labels(chart) -> list[list[tuple[str, float]]]:
     """Each y axis of ``chart`` as Vega draws it: its tick labels and their heights (px from the panel's top)."""
     vlc = pytest.importorskip("vl_convert")
-
-    def labels(node, out):
-        if isinstance(node, dict):
-            if node.get("role") == "axis-label":
-                out += [(it["text"], it["y"]) for it in node.get("items", [])]
-            for v in node.values():
-                labels(v, out)
-        elif isinstance(node, list):
-            for v in node:
-                labels(v, out)
-        return out
-
-    def left_axes(node, axes):
-        if isinstance(node, dict):
-            if node.get("role") == "axis":
-                if node["items"][0].get("orient") == "left":
-                    axes.append(labels(node, []))
-                return axes
-            for v in node.values():
-                left_axes(v, axes)
-        elif isinstance(node, list):
-            for v in node:
-                left_axes(v, axes)
-        return axes
-
-    axes = left_axes(vlc.vegalite_to_scenegraph(chart.to_dict())["scenegraph"], [])
-    return [a for a in axes if a]
+    axes = [n for n in _nodes(vlc.vegalite_to_scenegraph(chart.to_dict())["scenegraph"])
+            if n.get("role") == "axis" and n["items"][0].get("orient") == "left"]
+    labels = [[(it["text"], it["y"]) for n in _nodes(ax) if n.get("role") == "axis-label" for it in n["items"]]
+              for ax in axes]
+    return [a for a in labels if a]  # (a panel's grid is an axis without labels)
 
 
 @pytest.mark.parametrize("hours, cost", [([5.6], [1234.0]), ([11.0, 5.6], [1200.0, 1234.0])])
