@@ -224,6 +224,15 @@ sb.selectbox("training stack", wi.STACK_CHOICES, key="w_framework",
              help="training.framework: default = the stack the planner picks for the model and mode (the assumptions "
                   "name it); auto = recommend searches the stacks")
 stack = wi.field_value(s["w_framework"], "framework")
+# the chosen stack's options, as its registry entry lists them (wi.stack_controls; QA 90: only a job file set them),
+# each starting at the job's own setting or the stack's default, again whenever the job or the stack changes
+stack_opts = wi.stack_controls(base, stack)
+fresh = s.get("_stack_options_of") != (source, stack)
+for c in stack_opts:
+    if fresh or s.get(f"w_stackopt_{c.option}", c.value) not in c.choices:  # (a control drawn anew: its start value)
+        s[f"w_stackopt_{c.option}"] = c.value
+    sb.selectbox(c.label, c.choices, key=f"w_stackopt_{c.option}", format_func=c.word, help=c.help)
+s["_stack_options_of"] = (source, stack)
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
@@ -285,7 +294,8 @@ w = wi.WhatIf(
     # (absent where the stack has no such inputs: Streamlit drops a widget's key when it is not drawn)
     recompute_method=wi.field_value(s.get("w_recompute_method")),
     recompute_num_layers=wi.field_value(s.get("w_recompute_num_layers")),
-    mode=s["w_mode"], framework=stack, lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
+    mode=s["w_mode"], framework=stack, stack_options={c.option: s[f"w_stackopt_{c.option}"] for c in stack_opts},
+    lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
     tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
     instance=instance, nodes=wi.field_value(s["w_nodes"]), spot=s["w_spot"], max_gpus=s["w_max_gpus"],

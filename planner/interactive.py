@@ -50,6 +50,7 @@ from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
 from planner.model import physics
+from planner.model.stacks import OPTION_HOLDERS, SEARCHED, from_training
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -198,6 +199,9 @@ class WhatIf:
     mode: str = "pretrain"  # planner.vocab.TRAINING_MODE (lora/qlora: frozen base + adapters)
     #: training.framework's stack (``vocab.FRAMEWORK_CHOICE``, "auto" searched); None: left out, the default stack
     framework: Optional[str] = None
+    #: the stack's options as the sidebar sets them (``stack_controls``: option -> value, None: the stack's default, or
+    #: searched); an option not here keeps the job's own setting
+    stack_options: dict = field(default_factory=dict)
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
     tp: Optional[int] = None
@@ -311,7 +315,6 @@ def partial_recompute(base: dict) -> bool:
     has its stack, asked at its default recipe (``search.space.without_auto_recipe``, the search's base variant):
     ``from_training`` refuses the recipe search, as ``estimate`` does, and the inputs vanished from a Megatron-Core
     job with ``fp8_recipe: auto`` under recompute full though its plan was ``rc:full(block N)`` (rec46b)."""
-    from planner.model.stacks import from_training
     from planner.search.space import is_auto, without_auto_recipe
     try:  # a stack the job cannot run (the sidebar's choice): no such inputs; build_job names the field
         job = _load(copy.deepcopy(base))
@@ -437,6 +440,8 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(con, "budget_usd", w.budget_usd or None)
     _set(con, "deadline_hours", w.deadline_hours or None)
     con["objective"] = w.objective
+    if w.stack_options:  # on the job as set: which stack, and which options it uses, follow from the rest
+        _set(t, "framework", with_stack_options(doc, w.stack_options))
     return _load_as_defaulted(doc, (base.get("training") or {}))
 
 
@@ -502,6 +507,106 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
     if training or "training" in doc:
         doc["training"] = training
     return doc
+
+
+#: the training-stack options the sidebar sets (QA 90: until then only an uploaded job file could), by option
+#: (``stacks.OPTIONS``) with its label, in the order drawn. Each is drawn where the chosen stack has it and the job
+#: uses it (``Stack.options(model, training)``, the list a plan's stack record takes), its choices the stack's
+#: (``stacks.OPTION_HOLDERS``' offered values, else on / off), "auto" first where the search tries it
+#: (``stacks.SEARCHED``)
+STACK_OPTION_LABELS = {
+    "compile": "torch.compile", "tp_overlap": "TP communication overlap",
+    "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
+    "reshard_after_forward": "FSDP reshard after forward (ZeRO-3)", "megatron_fsdp": "Megatron-FSDP",
+    "fp8_recipe": "fp8 recipe", "selective": "selective recompute",
+    "activation_offload": "activation offload", "optimizer_offload": "optimizer offload",
+    "param_offload": "parameter offload",
+}
+#: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
+#: searched, the stack's default for the model's kind (``Stack.kind_default``)
+OPTION_WORDS = {True: "on", False: "off"}
+STACK_KIND_DEFAULT = "stack default"
+
+
+@dataclass(frozen=True)
+class StackControl:
+    """One training-stack option as the sidebar draws it (``stack_controls``)."""
+
+    option: str
+    label: str
+    choices: tuple  # the values offered; None: searched (``AUTO``) or the stack's kind default
+    default: object  # the stack's own value (None: searched, or its kind default)
+    value: object  # the start value: the job's own setting where its section names this stack, else ``default``
+
+    def word(self, value) -> str:
+        """A choice as the selectbox writes it."""
+        if value is None:
+            return AUTO if self.option in SEARCHED else STACK_KIND_DEFAULT
+        return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+    @property
+    def help(self) -> str:
+        """The control's tooltip: the job field it writes and the stack's default."""
+        return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.option in SEARCHED
+                                                         else f"the stack's default: {self.word(self.default)}"))
+
+
+def _stack_defaults(doc: dict):
+    """(job, the stack it runs with none of its options set, that stack's option values for the job) of ``doc``, or
+    None where it names no one stack to ask (``framework: auto``) or is refused (``build_job`` names the field)."""
+    from planner.search.space import is_auto, without_auto_recipe
+
+    try:
+        job = without_auto_recipe(_load(copy.deepcopy(doc)))
+        if is_auto(job):
+            return None
+        fw = job.training.framework
+        bare = job.training if fw is None else job.training.model_copy(update={"framework": type(fw)(name=fw.name)})
+        st = from_training(bare, model=job.model)
+    except InputError:
+        return None
+    return job, st, st.options(job.model, job.training)
+
+
+def stack_controls(base: dict, name: Optional[str]) -> tuple[StackControl, ...]:
+    """The controls of the training stack ``name`` (the sidebar's; None: the job's default stack) for the job ``base``:
+    each ``STACK_OPTION_LABELS`` option the stack has and the job uses with more than one choice, starting at the job's
+    own setting where its ``training.framework`` names that stack (``stack_section`` keeps it), else at the stack's
+    default. None where the stack is searched (``framework: auto``) or refused."""
+    got = _stack_defaults(with_stack(base, name))
+    if got is None:
+        return ()
+    job, st, defaults = got
+    fw, out = job.training.framework, []
+    for option, label in STACK_OPTION_LABELS.items():
+        if option not in defaults:
+            continue
+        default = None if option in SEARCHED else defaults[option]
+        offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
+        values = tuple(offered(st)) if offered is not None else (True, False)
+        own = getattr(fw, option, None) if fw is not None else None
+        choices = tuple(dict.fromkeys(((None,) if default is None else ()) + values
+                                      + (() if own is None else (own,))))
+        if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)
+            out.append(StackControl(option, label, choices, default, default if own is None else own))
+    return tuple(out)
+
+
+def with_stack_options(doc: dict, options: dict):
+    """``doc``'s ``training.framework`` with the sidebar's stack ``options`` written over it (``stack_controls``): an
+    option at the stack's default (or searched, None) is left out, so a job whose options the sidebar leaves alone is
+    the job as given, and its section stays out (the default stack) unless an option is set."""
+    section = (doc.get("training") or {}).get("framework")
+    got = _stack_defaults(doc)
+    if got is None:
+        return section
+    _, st, defaults = got
+    out = dict(section) if isinstance(section, dict) else {"name": section or st.name}
+    for option, value in options.items():
+        _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
+    if section is None and set(out) == {"name"}:
+        return None
+    return out["name"] if set(out) == {"name"} and not isinstance(section, dict) else out
 
 
 def source_caption(name: str, job: JobSpec) -> str:

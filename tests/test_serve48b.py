@@ -88,16 +88,16 @@ def test_pick_setting_searches_a_later_setting_only_where_it_beats():
 
 
 def test_the_fleet_simulation_tries_the_engine_settings(monkeypatch, tmp_path):
-    """``_confirm_fleet`` chooses among ``_engine_settings`` starting from the screen's budget (``pick_setting``, as
+    """``_confirm_fleet`` chooses among ``_engine_settings`` starting from the screen's budget (``setting_ladder``, as
     ``_refine_realtime`` does), not at the screen's budget and batch alone as until serve48b; the simulated answer is
     at one of them. Short runs (60 s searches, 120 s confirmations): the choice, not the QPS, is checked."""
     seen = []
-    real = S.pick_setting
+    real = S.setting_ladder
 
     def spy(settings, search, better):
         seen.append(list(settings))
         return real(settings, search, better)
-    monkeypatch.setattr(S, "pick_setting", spy)
+    monkeypatch.setattr(S, "setting_ladder", spy)
     job = load_job(write_job(tmp_path, FLEET))
     sim = S.settings_for(job, search_s=60.0, confirm_s=120.0)
     res = S.plan_serving(job, sim=sim)

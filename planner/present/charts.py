@@ -261,6 +261,20 @@ def cost_title(rate: str, unit: str = "") -> str:
     return f"cost{unit} {rate}" if rate.startswith("at ") else f"{rate} cost{unit}"
 
 
+#: the height of each panel of the sensitivity chart, in px
+PANEL_HEIGHT = 150
+
+
+def zero_based_top(values, height: int, pad_px: int = PAD_PX) -> float | None:
+    """The top of a time or cost axis ``height`` px tall that starts at 0 and holds ``values`` (None and NaN left
+    out) with the highest ``pad_px`` below the plot's top edge; None where no value is positive. QA 90: Vega pads a
+    zero-based scale after adding the zero (``padding`` in vega-encode's ``configureDomain``, vega 5), so every
+    sensitivity panel ran below 0 -- one point at 5.6 h drew an axis from -1 h to 7 h."""
+    vals = [float(v) for v in values if v is not None and v == v and math.isfinite(float(v))]
+    hi = max(vals, default=0.0)
+    return hi * height / (height - pad_px) if hi > 0 else None
+
+
 def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None,
                       deadline_hours: float | None = None, budget_usd: float | None = None) -> alt.VConcatChart:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
@@ -272,7 +286,8 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
     The line joins the points that fit only: a point that does not fit (estimate_job still times it) is a cross off
     the line, labelled "does not fit" on the side with room. The line ran through the crosses,
     so llama3-8b-auto's 1-node point read as part of the curve, and with the scales ending at the data the cross at
-    the axis corner was half under the axis (QA 44): both scales are padded by ``PAD_PX``."""
+    the axis corner was half under the axis (QA 44): the x scale is padded by ``PAD_PX``, each y scale runs from 0 to
+    ``zero_based_top``."""
     verdicts = sweep_verdicts(df)
     df = df.assign(**verdicts)
     ok = df[df["step_time_s"].notna()].copy()
@@ -295,7 +310,9 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
               "cost": (budget_usd, "budget", f"budget {fmt_usd(budget_usd)}")}
 
     def panel(field, title, fmt):
-        y = alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt), scale=alt.Scale(padding=PAD_PX))
+        top = zero_based_top([*ok[field], limits[field][0]], PANEL_HEIGHT)
+        y = alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt),
+                  scale=alt.Scale(domain=[0, top]) if top else alt.Scale())
         line = alt.Chart(fit).encode(x=x, y=y, tooltip=common)
         layers = [line.mark_line(color="#4c78a8"), line.mark_point(size=60, filled=True, color="#4c78a8")]
         if len(nofit):
@@ -308,7 +325,7 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
         layers.append(alt.Chart(ok[ok["current"]]).mark_point(size=260, color="#d62728", filled=False, strokeWidth=2)
                       .encode(x=x, y=f"{field}:Q"))
         layers += _limit_rule(field, limits[field][0], limits[field][2])
-        return alt.layer(*layers).properties(width=WIDTH, height=150)
+        return alt.layer(*layers).properties(width=WIDTH, height=PANEL_HEIGHT)
 
     return alt.vconcat(panel("time", f"{name} to train", ",.3~g"),
                        panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s")).properties(

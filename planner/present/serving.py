@@ -293,7 +293,7 @@ def options_table(res: ServingPlan, top: int = 12) -> OptionsTable:
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "fleet QPS", "replicas", "set by",
             "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), _ep_cell(r), *([r["precision"]] if multi else []),
+    rows = [[str(i), r["hardware"], _tp_cell(r), _ep_cell(r), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]),
              tpot_cell(r.get("tpot_ms")),  # one output token: no TPOT (NO_TPOT)
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
@@ -451,6 +451,14 @@ def _shown_replicas(r: dict, realtime: bool = True):
     return "-"
 
 
+def _tp_cell(r) -> str:
+    """An option's TP column: its tensor-parallel degree, 1 for an expert-parallel row, whose ``tp`` field counts the
+    replica's GPUs (``ServingOption.tp``) where attention runs data-parallel, a sequence's KV on one GPU
+    (``serving_memory.ReplicaSplit``: vLLM's ``--data-parallel-size 8 --enable-expert-parallel``). QA 90: an EP8
+    row read "TP 8 EP 8", a vLLM user's ``--tensor-parallel-size 8 --enable-expert-parallel``, a layout not modelled."""
+    return "1" if (r.get("ep") or 1) > 1 else str(r["tp"])
+
+
 def _ep_cell(r) -> str:
     """An option's EP column: its expert-parallel ranks, with its token exchange where not vLLM's default
     (``replica_layout``: "8 deepep_low_latency"); "-" for a dense model's rows."""
@@ -485,7 +493,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     for r, rep_cell in zip(rows, rep_cells):
         d = r["simulated"]
         if realtime:
-            cells.append([r["hardware"], str(r["tp"]), r["precision"],
+            cells.append([r["hardware"], _tp_cell(r), r["precision"],
                           f"{d['replicas']} ({r['analytic_replicas']})",
                           str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
                           _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
@@ -493,7 +501,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
                           fmt_usd(r.get("usd_per_hr")), usd_per_million(r.get("usd_per_million_requests"))])
         else:
-            cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
+            cells.append([r["hardware"], _tp_cell(r), r["precision"], str(d["max_num_seqs"]),
                           _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           rep_cell,

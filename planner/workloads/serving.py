@@ -988,22 +988,43 @@ def _replica_cap(r_sl: int, sim: SimSettings) -> int:
 FAIL_FAST_AFTER = 2
 
 
-def pick_setting(settings: list, search: Callable, better: Callable) -> Optional[tuple]:
-    """The engine setting (token budget, max_num_seqs; ``_engine_settings``) a simulation keeps, and its answer, as
-    (answer, setting), None where no setting has one: the first setting is searched from the analytic size
-    (``search(k, None)``, None where it has no answer) and each later one only where one run says it beats the answer
-    in hand (``better(k, answer)``), then searched from there (``search(k, answer)``). One rule for both questions:
-    the fewest replicas for a QPS (``_refine_realtime``) and the highest QPS a fixed fleet carries
+def setting_ladder(settings: list, search: Callable, better: Callable) -> list[tuple]:
+    """The engine settings (token budget, max_num_seqs; ``_engine_settings``) a simulation searched, each with its
+    answer, as (answer, setting), each rung beating the one before: the first setting is searched from the analytic
+    size (``search(k, None)``, None where it has no answer) and each later one only where one run says it beats the
+    answer in hand (``better(k, answer)``), then searched from there (``search(k, answer)``). One rule for both
+    questions: the fewest replicas for a QPS (``_refine_realtime``) and the highest QPS a fixed fleet carries
     (``_confirm_fleet``, serve48b: until then a fleet was simulated at the screen's budget and batch alone)."""
-    best = None
+    ladder: list[tuple] = []
     for k in settings:
-        if best is None:
+        if not ladder:
             x = search(k, None)
             if x is not None:
-                best = (x, k)
-        elif better(k, best[0]):
-            best = (search(k, best[0]), k)
-    return best
+                ladder.append((x, k))
+        elif better(k, ladder[-1][0]):
+            ladder.append((search(k, ladder[-1][0]), k))
+    return ladder
+
+
+def pick_setting(settings: list, search: Callable, better: Callable) -> Optional[tuple]:
+    """The setting a simulation keeps and its answer, as (answer, setting): the top of ``setting_ladder``, None where
+    no setting has an answer."""
+    ladder = setting_ladder(settings, search, better)
+    return ladder[-1] if ladder else None
+
+
+def settled_setting(ladder: list[tuple], answer, setting, reached: Callable, holds: Callable):
+    """The setting kept for ``answer``, the one its confirmation gave (a longer run on a new seed, which may step
+    back from the search's): the first setting on ``ladder`` (``setting_ladder``: the default first) whose search
+    answer already ``reached(its answer, answer)`` and whose confirmation ``holds(setting)`` there, else ``setting``.
+    QA 90: a fleet's 2B batch passed the 180 s search at 23.7 QPS, missed the 600 s confirmation and stepped back to
+    the 22.6 the screen's setting had carried, and the plan kept 2B: a setting changed for no QPS gained."""
+    for got, k in ladder:
+        if k == setting:
+            return setting
+        if reached(got, answer) and holds(k):
+            return k
+    return setting
 
 
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
@@ -1197,14 +1218,16 @@ def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarge
         q = q0 * (1 + FLEET_SIM_TOLERANCE)
         return passes(q, k) and q <= ceiling(k)
 
-    best = pick_setting(_engine_settings(row, sim, row.token_budget or sim.token_budgets[0]), search, better)
+    ladder = setting_ladder(_engine_settings(row, sim, row.token_budget or sim.token_budgets[0]), search, better)
     passed = False
-    q, k = best if best is not None else (None, None)
+    q, k = ladder[-1] if ladder else (None, None)
     for _ in range(3 if q is not None else 0):
         passed = passes(q, k, confirm=True)
         if passed:
             break
         q /= 1 + FLEET_SIM_TOLERANCE
+    if passed:  # an earlier setting (the screen's first) where the one kept stepped back to a QPS it reached too
+        k = settled_setting(ladder, q, k, lambda got, want: got >= want, lambda kk: passes(q, kk, confirm=True))
     if not passed:
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets on {_reps(replicas, row.layout)} at every QPS tried "
