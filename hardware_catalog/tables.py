@@ -242,7 +242,9 @@ def format_links_table(cat: Catalog) -> Table:
         # thousands separated as in the other catalog tables ("2400" beside the instances' "3,200"); per: what the
         # rate is for (a GPU's link, one NIC, a node's aggregate), which cluster.fabric reads (options.stated_fabric)
         t.add_row(name, r.get("kind", ""), r.get("per", ""), _thousands(r.get("gbps_per_dir", "")),
-                  _thousands(r.get("gbytes_per_dir", "")), r.get("latency_us", ""),
+                  _thousands(r.get("gbytes_per_dir", "")),
+                  # an inter-node row without a sourced latency prices the comm model's prior (its latency_source says why)
+                  r.get("latency_us") or ("prior" if r.get("kind") == "inter_node" else ""),
                   _clip(r.get("source") or "", SOURCE_CHARS))
     return t
 

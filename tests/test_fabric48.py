@@ -22,13 +22,13 @@ def _job(tmp_path, name: str, **cluster) -> str:
 
 
 def test_a_slower_fabric_slows_the_plan_by_what_the_comm_model_prices(cli, tmp_path):
-    """IB-HDR (200 Gb/s per NIC: 1,600 Gb/s a node, 5 µs) in place of the row's NDR: the step is the comm model's at
-    1,600 Gb/s a node and the row's latency (the same plan with the network's figures, ``{gbps_per_node: 1600,
-    family: infiniband, latency_us: 5}``, to the last digit; fabriclat48: until then the latency was the prior's and
+    """IB-HDR (200 Gb/s per NIC: 1,600 Gb/s a node, 14 µs since fabric49) in place of the row's NDR: the step is the comm
+    model's at 1,600 Gb/s a node and the row's latency (the same plan with the network's figures, ``{gbps_per_node:
+    1600, family: infiniband, latency_us: 14}``, to the last digit; fabriclat48: until then the latency was the prior's and
     ``inter_node_gbps: 1600`` matched), every second it adds over the row's own fabric named (IB-NDR, the same
     latency) is communication (compute unchanged)."""
     hdr = answered(cli("estimate", _job(tmp_path, "hdr", fabric="ib-hdr"), "--json"))
-    figures = {"gbps_per_node": 1600, "family": "infiniband", "latency_us": 5}
+    figures = {"gbps_per_node": 1600, "family": "infiniband", "latency_us": 14}
     gbps = answered(cli("estimate", _job(tmp_path, "gbps", fabric=figures), "--json"))
     base = answered(cli("estimate", _job(tmp_path, "ndr", fabric="IB-NDR"), "--json"))
     assert hdr["step_time_s"] == pytest.approx(gbps["step_time_s"], rel=1e-12)

@@ -24,56 +24,66 @@ _JOB = {"model": {"preset": "qwen3-30b-a3b"},
         "cluster": {"instance": _INSTANCE, "nodes": 2}}
 
 
-def _latency_us() -> dict[str, float]:
-    """interconnects.csv's ``latency_us`` of each inter-node link, read from the file itself."""
+def _latency_us() -> dict[str, float | None]:
+    """interconnects.csv's ``latency_us`` of each inter-node link, read from the file itself (None: no sourced figure,
+    the prior; fabric49)."""
     with open(DATA_DIR / "interconnects.csv", newline="") as f:
-        return {r["name"]: float(r["latency_us"]) for r in csv.DictReader(f) if r["kind"] == "inter_node"}
+        return {r["name"]: float(r["latency_us"]) if r["latency_us"] else None
+                for r in csv.DictReader(f) if r["kind"] == "inter_node"}
+
+
+_NCCL = "NCCL's own model, NVIDIA/nccl src/graph/tuning.cc @b6475625 ncclTopoTuneModel"
 
 
 def test_the_named_links_latency_is_the_comm_models_inter_node_alpha():
-    """Every inter-node link of the catalog sets the option's inter-node alpha to its own latency (IB 5 µs, RoCE 8,
-    EFA 15, Ethernet 20), its source says so, and a cluster that names none keeps the prior (15 µs) and its source."""
+    """Every inter-node link of the catalog with a sourced latency sets the option's inter-node alpha to it
+    (InfiniBand and RoCE 14 µs since fabric49), its source says so, and a row without one keeps the prior (15 µs)
+    and its source, as a figure without ``latency_us`` does. The instance's own network (ND H100 v5's InfiniBand) is
+    the same 14 µs (fabric49: the prior before)."""
     plain = option_from_cluster(ClusterSpec(instance=_INSTANCE, nodes=2))
-    assert plain.eff.inter_alpha_s == Efficiency().inter_alpha_s == 15e-6
-    assert "inter_alpha_s" not in plain.eff.sources
+    assert plain.eff.inter_alpha_s == pytest.approx(14e-6, rel=1e-12) and Efficiency().inter_alpha_s == 15e-6
     rows = _latency_us()
-    assert {rows["IB-NDR"], rows["RoCE-400"], rows["Ethernet-100G"]} == {5.0, 8.0, 20.0}
+    assert (rows["IB-NDR"], rows["RoCE-400"], rows["Ethernet-100G"]) == (14.0, 14.0, None)
     for name, us in rows.items():
         hw = option_from_cluster(ClusterSpec(instance=_INSTANCE, nodes=2, fabric=name))
-        assert hw.eff.inter_alpha_s == pytest.approx(us * 1e-6, rel=1e-12), name
-        assert hw.eff.sources["inter_alpha_s"] == f"stated: cluster.fabric {name} latency {us:g} µs"
+        if us is None:
+            assert hw.eff.inter_alpha_s == 15e-6 and "inter_alpha_s" not in hw.eff.sources, name
+        else:
+            assert hw.eff.inter_alpha_s == pytest.approx(us * 1e-6, rel=1e-12), name
+            assert hw.eff.sources["inter_alpha_s"] == f"stated: cluster.fabric {name} latency {us:g} µs"
         assert hw.eff.intra_alpha_s == plain.eff.intra_alpha_s and hw.eff.gemm_max == plain.eff.gemm_max
     line = next(n for n in option_from_cluster(ClusterSpec(gpu="H100", nodes=2, fabric="roce-400")).notes
                 if n.startswith("cluster.fabric RoCE-400"))
-    assert line.endswith("; latency: the row's stated 8 µs as the comm model's inter-node alpha (its prior: 15 µs)")
+    assert line.endswith(f"; latency: the row's 14 µs ({_NCCL}) as the comm model's inter-node alpha (its prior: 15 µs)")
 
 
 def test_a_measured_alpha_is_kept_over_the_rows_stated_one():
-    """A calibration profile's measured inter-node alpha is a measurement of the cluster: the row's stated latency does
+    """A calibration profile's measured inter-node alpha is a measurement of the cluster: the row's latency does
     not replace it, and the line says which was used."""
     eff = Efficiency(inter_alpha_s=3e-6, sources={"inter_alpha_s": "measured: H100 (2026-12-01)"})
     got = stated_fabric(ClusterSpec(instance=_INSTANCE, fabric="IB-NDR"), 8, eff)
     assert got.eff is eff and got.family == "infiniband" and got.inter_node_bw == 8 * 400e9 / 8
-    assert got.note.endswith("latency: the profile's measured inter-node alpha, 3 µs, not the row's stated 5 µs")
+    assert got.note.endswith(f"latency: the profile's measured inter-node alpha, 3 µs, not the row's 14 µs ({_NCCL})")
 
 
 def test_the_figures_price_as_a_link_of_the_same_figures_and_without_latency_as_the_prior(cli, tmp_path):
-    """``{gbps_per_gpu: 400, family: infiniband}`` on the ND H100 v5 is its own NDR network at the prior's alpha: the
-    plan without ``cluster.fabric`` to the digit; with ``latency_us: 5`` it is ``fabric: IB-NDR`` to the digit, and
-    the 10 µs less a step across nodes shortens only the communication."""
+    """``{gbps_per_gpu: 400, family: infiniband, latency_us: 14}`` on the ND H100 v5 is its own NDR network at its
+    row's latency: the plan without ``cluster.fabric`` and ``fabric: IB-NDR`` to the digit (fabric49: the instance
+    takes its fabric's 14 µs); without ``latency_us`` it is the prior's 15 µs, and the 1 µs more a step across nodes
+    lengthens only the communication."""
     def est(name, fabric=None):
         cl = {**_JOB["cluster"], **({"fabric": fabric} if fabric is not None else {})}
         return answered(cli("estimate", write_job(tmp_path, {**_JOB, "cluster": cl}, f"{name}.yaml"), "--json"))
 
     base = est("base")
     prior = est("prior", {"gbps_per_gpu": 400, "family": "infiniband"})
-    fast = est("fast", {"gbps_per_gpu": 400, "family": "InfiniBand", "latency_us": 5})
+    fast = est("fast", {"gbps_per_gpu": 400, "family": "InfiniBand", "latency_us": 14})
     ndr = est("ndr", "IB-NDR")
-    assert prior["step_time_s"] == pytest.approx(base["step_time_s"], rel=1e-12)
+    assert fast["step_time_s"] == pytest.approx(base["step_time_s"], rel=1e-12)
     assert fast["step_time_s"] == pytest.approx(ndr["step_time_s"], rel=1e-12)
     assert fast["breakdown_s"] == pytest.approx(ndr["breakdown_s"], rel=1e-12)
-    assert fast["step_time_s"] < base["step_time_s"]
-    b0, b1 = base["breakdown_s"], fast["breakdown_s"]
+    assert fast["step_time_s"] < prior["step_time_s"]
+    b0, b1 = prior["breakdown_s"], fast["breakdown_s"]
     assert all(b1[k] == pytest.approx(b0[k], rel=1e-12) for k in b0 if not k.startswith("comm_")), (b0, b1)
     assert sum(b1[k] - b0[k] for k in b0 if k.startswith("comm_")) < 0
     hw = fast["hardware"]
@@ -81,7 +91,7 @@ def test_the_figures_price_as_a_link_of_the_same_figures_and_without_latency_as_
     line = next(a for a in fast["assumptions"] if a.startswith("cluster.fabric"))
     assert line.startswith("cluster.fabric (the job's figures): 400 Gb/s per NIC, one per GPU (3,200 Gb/s per 8-GPU "
                            "node, infiniband), in place of azure:Standard_ND96isr_H100_v5's infiniband"), line
-    assert line.endswith("latency: the job's 5 µs as the comm model's inter-node alpha (its prior: 15 µs)"), line
+    assert line.endswith("latency: the job's 14 µs as the comm model's inter-node alpha (its prior: 15 µs)"), line
 
 
 def test_the_figures_family_is_what_the_dispatcher_needs_read(cli, tmp_path):

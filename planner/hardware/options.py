@@ -198,6 +198,50 @@ def inter_node_links(catalog: Catalog | None = None) -> dict[str, dict]:
     return {k: r for k, r in (catalog or load_catalog()).interconnects.items() if r.get("kind") == "inter_node"}
 
 
+def link_latency(row: dict) -> tuple[float | None, str]:
+    """An inter-node link row's latency in µs and its source (interconnects.csv ``latency_us``, ``latency_source``);
+    None where the row's cell is empty: no source gives one, and the comm model's prior stands (the source says why).
+
+    The rule every row follows (one, by transport): NCCL's own cost of a network step of the Simple-protocol ring
+    (NVIDIA/nccl src/graph/tuning.cc @b6475625 ``hwLat[NET][Ring][Simple]`` 14.0 µs plus twice the transport's reported
+    latency, which NCCL's IB verbs transport, InfiniBand and RoCE alike, leaves at 0: 14 µs), where the transport's
+    latency is its own code's; the prior where it is not (aws-ofi-nccl's 75 / 35 µs for EFA are tuner settings,
+    not measurements) or was not read (sockets, GPUDirect-TCPX / TCPXO)."""
+    cell = str(row.get("latency_us") or "").strip()
+    return (float(cell) if cell else None), str(row.get("latency_source") or "")
+
+
+def cited(source: str) -> str:
+    """A link row's ``latency_source`` cut to what it cites, for an assumption line (the text before its first ": ";
+    ``planner catalog links --json`` prints it whole)."""
+    return source.split(": ", 1)[0]
+
+
+def family_latency(family: str, catalog: Catalog | None = None) -> tuple[float | None, str]:
+    """The inter-node latency (µs, source) of a fabric family (instances.csv ``fabric``: infiniband, roce, efa,
+    ethernet): its first inter-node link row's (``link_latency``; the rows of one family agree, the rule being per
+    transport, tests/test_fabric49.py); (None, "") for a family no link row has (tpu-dcn, none)."""
+    rows = [r for r in inter_node_links(catalog).values() if r.get("fabric") == family]
+    return link_latency(rows[0]) if rows else (None, "")
+
+
+def with_inter_latency(eff: Efficiency, latency_us: float | None, head: str, said: str,
+                       prior_why: str) -> tuple[Efficiency, str]:
+    """``eff`` with ``latency_us`` as the comm model's per-step inter-node alpha (``Efficiency.inter_alpha_s``: the
+    ``(k - 1) alpha`` of every collective across k nodes and each inter-node send, planner.model.comm), and the words
+    that say which alpha the plan takes: a calibration profile's measured alpha is kept (a measurement of the
+    cluster over any stated or sourced figure), and the prior where ``latency_us`` is None (``prior_why``).
+    ``head`` names where the latency came from in the option's source, ``said`` it in words."""
+    if str(eff.sources.get("inter_alpha_s", "")).startswith("measured"):
+        return eff, (f"the profile's measured inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs"
+                     + (f", not {said}" if said else ""))
+    if latency_us is None:
+        return eff, f"the comm model's inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs (prior; {prior_why})"
+    words = f"{said} as the comm model's inter-node alpha (its prior: {eff.inter_alpha_s * 1e6:g} µs)"
+    return eff.with_(inter_alpha_s=latency_us * 1e-6,
+                     sources={**eff.sources, "inter_alpha_s": f"stated: {head} latency {latency_us:g} µs"}), words
+
+
 @dataclass(frozen=True)
 class StatedFabric:
     """The job's ``cluster.fabric`` as the option it replaces the network of reads it (``stated_fabric``)."""
@@ -215,14 +259,11 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
 
     Named, it is an inter-node link of ``planner catalog links`` (interconnects.csv, folded as catalog names are): its
     line rate per NIC times the node's ``g`` GPUs or per node (``LINK_RATE_PER``), its ``fabric`` family and its
-    ``latency_us``. Given as figures (schema ``FabricSpec``), the same three: ``gbps_per_gpu`` or ``gbps_per_node``,
-    ``family``, ``latency_us``. The latency becomes the comm model's per-step inter-node alpha
-    (``Efficiency.inter_alpha_s``: the ``(k - 1) alpha`` of every collective across k nodes and each inter-node send,
-    planner.model.comm), the one place a job's network sets it; the catalog rows' latencies are stated assumptions
-    (interconnects.csv ``notes``: "end-to-end NCCL alpha incl. software"), said as such. A calibration profile's
-    measured alpha is kept (a measurement of the cluster over the stated figure), and so is the prior where figures
-    give no latency. Plans without ``cluster.fabric`` keep the comm model's alpha (the 15 µs prior or a profile's),
-    whatever their instance's fabric (interconnects.csv's latencies were tried on none of the validation sources)."""
+    latency (``link_latency``: sourced, or the prior where the row has none). Given as figures (schema
+    ``FabricSpec``), the same three: ``gbps_per_gpu`` or ``gbps_per_node``, ``family``, ``latency_us``. The latency
+    becomes the comm model's per-step inter-node alpha (``with_inter_latency``); a calibration profile's measured
+    alpha is kept, and so is the prior where figures give no latency. Plans without ``cluster.fabric`` on an
+    instance take its fabric family's latency (``instance_latency``)."""
     spec = cluster.fabric
     if spec is None:
         return None
@@ -234,29 +275,37 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
                              f"{', '.join(links)} (`planner catalog links`), or give the network's figures "
                              "({gbps_per_gpu or gbps_per_node, family, latency_us}) or cluster.inter_node_gbps")
         r = links[key]
-        gbps, per, family, latency_us = float(r["gbps_per_dir"]), r["per"], r["fabric"], float(r["latency_us"])
+        gbps, per, family = float(r["gbps_per_dir"]), r["per"], r["fabric"]
+        latency_us, source = link_latency(r)
         head, origin = f"cluster.fabric {key}", f"; source: {r['source']}"
-        said = f"the row's stated {latency_us:g} µs"
+        said = f"the row's {latency_us:g} µs ({cited(source)})" if latency_us is not None else ""
+        why = f"the row has no sourced latency, `planner catalog links` says why"
     else:
         per = "nic" if spec.gbps_per_gpu is not None else "node"
         gbps = spec.gbps_per_gpu if per == "nic" else spec.gbps_per_node
         family, latency_us, head, origin = spec.family, spec.latency_us, "cluster.fabric (the job's figures)", ""
         said = f"the job's {latency_us:g} µs" if latency_us is not None else ""
+        why = "give latency_us"
     rate = gbps * 1e9 / 8
     inter = rate * g if per == "nic" else rate
-    measured = str(eff.sources.get("inter_alpha_s", "")).startswith("measured")
-    if measured:
-        latency = (f"the profile's measured inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs"
-                   + (f", not {said}" if said else ""))
-    elif latency_us is None:
-        latency = f"the comm model's inter-node alpha, {eff.inter_alpha_s * 1e6:g} µs (prior; give latency_us)"
-    else:
-        latency = f"{said} as the comm model's inter-node alpha (its prior: {eff.inter_alpha_s * 1e6:g} µs)"
-        eff = eff.with_(inter_alpha_s=latency_us * 1e-6,
-                        sources={**eff.sources, "inter_alpha_s": f"stated: {head} latency {latency_us:g} µs"})
+    eff, latency = with_inter_latency(eff, latency_us, head, said, why)
     note = (f"{head}: {gbps:,g} Gb/s {LINK_RATE_PER[per]} ({inter * 8 / 1e9:,g} Gb/s per {g}-GPU node, {family}"
             f"{origin})" + (f", in place of {replaces}" if replaces else "") + f"; latency: {latency}")
     return StatedFabric(inter, family, eff, note)
+
+
+def instance_latency(inst: Instance, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
+    """An instance's own fabric's inter-node latency as the comm model's alpha (``family_latency`` of its
+    instances.csv ``fabric``: InfiniBand and RoCE 14 µs by NCCL's model, EFA and Ethernet the prior), and the
+    assumption line that says it ("" for a fabric no link row has: a TPU slice's data-center network)."""
+    us, source = family_latency(inst.fabric or "", catalog)
+    if us is None and not source:
+        return eff, ""
+    head = f"{inst.key}'s {inst.fabric}"
+    said = f"{us:g} µs for {inst.fabric} ({cited(source)})" if us is not None else ""
+    eff, words = with_inter_latency(eff, us, head, said,
+                                    f"no sourced latency for {inst.fabric}, `planner catalog links` says why")
+    return eff, f"{inst.key}: inter-node latency: {words}"
 
 
 def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None,
@@ -625,8 +674,10 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if stated is not None:  # the job's link: nothing assumed
         inter, eff, assumed, note = stated.inter_node_bw, stated.eff, False, ""
         notes.append(stated.note)
-    elif note and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node rate)
-        notes.append(note)
+    else:
+        eff, latency = instance_latency(inst, eff, catalog)
+        if inst.cluster and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node figure)
+            notes += [n for n in (note, latency) if n]
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
                      f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "

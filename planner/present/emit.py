@@ -59,7 +59,7 @@ import yaml
 
 from planner.errors import InputError, clip, one_of
 from hardware_catalog.errors import MESSAGE_CHARS, fit_message
-from hardware_catalog.fabric import LaunchFabric
+from hardware_catalog.fabric import TRANSPORT_FABRIC, LaunchFabric
 from planner.model import stack_rules
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
@@ -1414,7 +1414,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
     return LaunchPlan(
         notes=(fork_notes(cfg) if fork else
                launch_notes(job, cfg, style) + fabric_note(fab, hw.get("inter_node_gbps"))
-               + unknown_fabric_note(fab, hw, hosts, catalog) + system_fabric_note(fab, hw, hosts, domain, catalog))
+               + unknown_fabric_note(fab, hw, hosts, catalog) + system_fabric_note(fab, hw, hosts, domain, catalog)
+               + stated_fabric_note(hw, hosts, catalog))
                + unset_power_note(watts, platform, hw["gpu"]) + unpriced_save_note(job, every, steps, step_s, fork or transformer),
         fabric=fab, fork=fork, power_limit_w=watts, rated_power_limit_w=hw.get("rated_power_limit_w"),
         platform=platform,
@@ -1465,8 +1466,36 @@ EFA_RESOURCE = "vpc.amazonaws.com/efa"
 
 def fabric_of(hw, nodes: int, fabrics: dict[str, LaunchFabric]) -> LaunchFabric | None:
     """The transport a launch of ``nodes`` hosts on ``hw`` must reach (None on one node: no inter-node traffic), from
-    ``fabrics`` (``Catalog.launch_fabrics``: the shipped table and the user's override rows)."""
-    return fabrics.get(hw["name"]) if nodes > 1 else None
+    ``fabrics`` (``Catalog.launch_fabrics``: the shipped table and the user's override rows); None too where the plan
+    priced the job's ``cluster.fabric`` of another family than the row's transport runs on (``TRANSPORT_FABRIC``):
+    an Azure ND node's 8 ``rdma/ib`` HCAs and its NCCL topology file are not a RoCE network's, nor p5's 32 EFA
+    devices an InfiniBand one's (``stated_fabric_note`` says what the spec leaves to the cluster)."""
+    row = fabrics.get(hw["name"]) if nodes > 1 else None
+    return None if row is None or restated_fabric(hw, row.transport) else row
+
+
+def restated_fabric(hw, priced_on: str | None) -> str | None:
+    """The fabric family of the job's ``cluster.fabric`` where it is not the one ``priced_on`` names (a launch row's
+    transport, ``TRANSPORT_FABRIC``, or an instance row's ``fabric``): the plan's ``network_fabric`` is the stated
+    link's (``HardwareOption.network_fabric``); None where the two agree or the plan names none."""
+    family = hw.get("network_fabric")
+    runs_on = TRANSPORT_FABRIC.get(priced_on or "", (priced_on,))
+    return family if family and priced_on and family not in runs_on else None
+
+
+def stated_fabric_note(hw, hosts: int, catalog) -> list[str]:
+    """A multi-node launch on an instance whose network the job's ``cluster.fabric`` replaced with another family's:
+    the spec requests none of the instance row's fabric devices (``fabric_of``), and says so, since a pod without the
+    stated network's RDMA devices runs NCCL over TCP sockets."""
+    inst = catalog.instances.get(hw["name"])
+    family = restated_fabric(hw, inst.fabric if inst is not None else None) if hosts > 1 else None
+    if family is None:
+        return []
+    return [f"the plan priced the job's cluster.fabric ({family}, {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s a "
+            f"node), not {inst.key}'s {inst.fabric}: this spec requests none of the instance's {inst.fabric} devices "
+            "and sets none of its NCCL settings; the pods need the nodes' own network devices (on Kubernetes the "
+            "resource the cluster's device plugin names, with IPC_LOCK for RDMA) or NCCL crosses the nodes over TCP "
+            "sockets (NCCL_DEBUG=INFO names NET/Socket)"]
 
 
 #: instance fabrics (instances.csv ``fabric``) a launch needs nothing for: plain Ethernet is TCP, which NCCL's socket
@@ -1481,7 +1510,7 @@ def unknown_fabric_note(fab: LaunchFabric | None, hw, nodes: int, catalog) -> li
     if fab is not None or nodes <= 1:
         return []
     inst = catalog.instances.get(hw["name"])
-    if inst is None or inst.fabric in PLAIN_FABRICS:
+    if inst is None or inst.fabric in PLAIN_FABRICS or restated_fabric(hw, inst.fabric):  # (stated_fabric_note's)
         return []
     priced = (f"{inst.fabric} at {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s" if inst.fabric
               else f"an unstated fabric (the default {float(hw.get('inter_node_gbps') or 0):,.0f} Gb/s)")
