@@ -842,7 +842,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             layer += own_b + (src * w if kept else 0.0) - full
         per_tok += n * layer
         if first:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
-            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](a, h) if ln else 4 * h + 4
+            # (a LayerNorm under CUDA autocast runs fp32 on an fp32 copy: HFPrecision.cuda_ops; not measured with LoRA)
+            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](4.0 if amp else a, h) if ln else 4 * h + 4
             g = groups.get("attn_in")
             if g and g[4] and not g[3]:  # held only by MatMul8bitLt, which keeps no input without a gradient
                 per_tok -= r * g[0]
@@ -924,14 +925,15 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     autocast = stack is not None and stack.autocasts(t)
 
     def per_layer(b: int, gc: bool, f: bool) -> float:
-        prec, amp, ab = frozen_saves_precision(t, f), None, adapter_bytes
+        stream = frozen_saves_precision(t, f)
+        prec, amp, ab = stream, None, adapter_bytes
         if autocast:  # the full table of the stream under autocast, and autocast's frozen layout
-            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(SAVED_BYTES[prec])
+            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(SAVED_BYTES[stream])
             if not f and base_weights(t) != "bf16":
                 ab = 2.0  # a bf16 stream over fp32 / bitsandbytes weights: FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[prec], gc,
-                                      PARAM_BYTES[frozen_saves_precision(t, f)], impl, ab, amp)
+        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[prec], gc, PARAM_BYTES[stream], impl,
+                                      ab, amp)
         return (blocks + delta) / m.layers
 
     for b, code, f in {(int(x), int(y), bool(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
