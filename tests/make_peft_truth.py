@@ -49,6 +49,14 @@ reduce_dtype=fp32)``, gloo, one CPU rank: the gather that hands the forward its 
 FSDP plugin under ``mixed_precision=bf16``). Per case and checkpointing at (2, 128): the embedding's
 output dtype and each decoder layer's input dtype (forward hooks), the saved bytes by dtype and the
 blocks' saved bytes (``training_step``, saved_tensors_hooks deduplicated by storage).
+loraamp49: under CUDA autocast's op lists (``make_hf_common.CudaAutocastPolicy``, "amp_bf16_cuda": the GPU's
+truth; the tiny Llama's tensors are byte for byte those of CPU autocast), with the int8 base on bitsandbytes' GPU
+autograd path (``_gpu_int8``: ``MatMul8bitLt``, whose ``ctx.tensors`` hold the layer's input outside
+``save_for_backward``, packed into the count; peft's bitsandbytes layers see autocast on as on a GPU,
+``_autocast_seen``), and per run ``weight_saves_bytes`` (saved tensors shaped as their
+module's weight or its transpose: autocast's uncached bf16 casts of a frozen fp32 weight, FSDP2's gathered parameters; apart from
+the activations), ``blocks_activation_bytes`` (the blocks less those) and ``layer_saves`` (the last decoder
+layer's saves: [module, dtype, shape, bytes], the weights marked).
 """
 from __future__ import annotations
 
@@ -290,14 +298,80 @@ def _fully_shard(model) -> None:
     fully_shard(model, mp_policy=mp)
 
 
+class _gpu_int8:
+    """bitsandbytes' int8 LoRA autograd as a GPU runs it, on CPU: ``bnb.matmul`` picks ``MatMul8bitFp`` (dequantise +
+    ``F.linear``, so autocast makes its output bf16) for a CPU tensor in training and ``MatMul8bitLt`` on CUDA
+    (bitsandbytes 0.50.2 autograd/_functions.py ``matmul``); here always ``MatMul8bitLt``, whose int8 kernels run on
+    CPU too: its output is the input's dtype (``int8_scaled_mm(..., dtype=A.dtype)``, a custom op on no autocast
+    list) and ``ctx.tensors = (CAt, subA, A)`` keeps the input for backward outside ``save_for_backward``, which
+    saved_tensors_hooks never see: each is handed to the active pack hook (``SavedTensors``, deduplicated by
+    storage) so the count holds what backward holds."""
+
+    def __enter__(self):
+        import bitsandbytes as bnb
+        from bitsandbytes.autograd import _functions as f8
+
+        self.saved = (bnb.matmul, f8.matmul, f8.MatMul8bitLt.forward)
+        lt = f8.MatMul8bitLt.forward
+
+        def forward(ctx, A, B, out=None, bias=None, state=None):
+            res = lt(ctx, A, B, out, bias, state)
+            hooks = torch._C._autograd._top_saved_tensors_default_hooks(False)
+            for t in ctx.tensors if hooks else ():
+                if isinstance(t, torch.Tensor) and t.numel():
+                    hooks[0](t)
+            return res
+
+        def matmul(A, B, out=None, state=None, threshold=0.0, bias=None):
+            state = state or f8.MatmulLtState()
+            if threshold > 0.0:
+                state.threshold = threshold
+            return f8.MatMul8bitLt.apply(A, B, out, bias, state)
+
+        f8.MatMul8bitLt.forward = staticmethod(forward)
+        bnb.matmul = f8.matmul = matmul
+        return self
+
+    def __exit__(self, *exc):
+        import bitsandbytes as bnb
+        from bitsandbytes.autograd import _functions as f8
+
+        bnb.matmul, f8.matmul, lt = self.saved
+        f8.MatMul8bitLt.forward = staticmethod(lt)
+
+
+class _autocast_seen:
+    """``torch.is_autocast_enabled()`` (no device: CUDA's state) true while CPU autocast is on, as it is on a GPU
+    under CUDA autocast: peft's bitsandbytes LoRA layers (tuners/lora/bnb.py ``Linear8bitLt`` / ``Linear4bit``
+    ``forward``: ``requires_conversion = not torch.is_autocast_enabled()``) then skip the cast of their input to
+    the adapter's dtype; on CPU they would make an fp32 copy that a GPU run never makes."""
+
+    def __enter__(self):
+        self.saved = torch.is_autocast_enabled
+        orig = self.saved
+        torch.is_autocast_enabled = lambda *dev: orig(*dev) if dev else orig("cpu") or orig()
+        return self
+
+    def __exit__(self, *exc):
+        torch.is_autocast_enabled = self.saved
+
+
+def _weight_shapes(model) -> dict[str, tuple]:
+    """Each module's weight shape (FSDP2's DTensor: the global one), by module path."""
+    return {n: tuple(m.weight.shape) for n, m in model.named_modules()
+            if isinstance(getattr(m, "weight", None), torch.Tensor)}
+
+
 def stream_cases() -> dict:
     """The ``stream`` section (module docstring)."""
+    import contextlib
+
     out = {}
     for name, (base, fsdp) in STREAM_CASES.items():
         spec = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear",
                 **({"base_dtype": "bf16"} if base == "bf16" else {"qlora": True} if base == "nf4"
                    else {"int8": True} if base == "int8" else {})}
-        rec = {"base": base, "fsdp2": fsdp, "precision": "amp_bf16", "runs": []}
+        rec = {"base": base, "fsdp2": fsdp, "precision": "amp_bf16_cuda", "runs": []}
         for gc in (False, True):
             model = make("llama", spec)
             if fsdp:
@@ -317,18 +391,27 @@ def stream_cases() -> dict:
                         f"layer{i}_in", str((a[0] if a else k["hidden_states"]).dtype).replace("torch.", "")) and None,
                     with_kwargs=True))
             # through the module's __call__: FSDP2's root pre-forward hook gathers the parameters
-            r = training_step(model, batch("llama", *STREAM_SHAPE, seed=SEED), "amp_bf16", gc,
-                              wrap=lambda _forward, model=model: model)
+            with _gpu_int8() if base == "int8" else contextlib.nullcontext(), _autocast_seen():
+                r = training_step(model, batch("llama", *STREAM_SHAPE, seed=SEED), "amp_bf16_cuda", gc,
+                                  keep_tensors=True, wrap=lambda _forward, model=model: model)
             for h in hooks:
                 h.remove()
+            shapes, last = _weight_shapes(model), f".layers.{len(inner.layers) - 1}."
+            blocks = [(mod, dt, shape, nb, tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1]))
+                      for mod, shape, dt, nb, _kind in r["tensors"] if ".layers." in mod]
             rec["runs"].append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
                                 "embed_out": seen["embed_out"],
                                 "layer_inputs": [seen[f"layer{i}_in"] for i in range(len(inner.layers))],
                                 "saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
-                                "blocks_saved_bytes": sum(n for k, n in r["by_module"].items() if ".layers." in k)})
+                                "blocks_saved_bytes": sum(n for k, n in r["by_module"].items() if ".layers." in k),
+                                "weight_saves_bytes": sum(b[3] for b in blocks if b[4]),
+                                "blocks_activation_bytes": sum(b[3] for b in blocks if not b[4]),
+                                "layer_saves": sorted([mod.split(last)[1], dt, shape, nb] + (["weight"] if w else [])
+                                                      for mod, dt, shape, nb, w in blocks if last in mod)})
         out[name] = rec
         print(f"stream {name:16s} {rec.get('error', '')}" + "  ".join(
             f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: embed {x['embed_out']} blocks {x['blocks_saved_bytes']:,d} B"
+            f" (weights {x['weight_saves_bytes']:,d})"
             for x in rec["runs"]))
     return out
 

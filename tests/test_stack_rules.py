@@ -146,6 +146,9 @@ CASES = [
     # transformers shards no bitsandbytes layer over TP (no update_tp_plan in its bnb quantizers; QA 43); its ep_plan
     # runs on the TP mesh, ep_size = tp_size, each expert whole on one rank (docs expert_parallelism.md)
     ("hf-bnb-tp", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
+    # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
+    ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
+     dict(zero=0)),
     ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
     ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),

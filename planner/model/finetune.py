@@ -44,7 +44,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError, clip
-from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts
+from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts, hf_table_precision
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -712,16 +712,28 @@ SAVED_BYTES = {"fp32": 4, "bf16": 2}
 PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
 
 
+@dataclass(frozen=True)
+class FrozenAutocast:
+    """A frozen base's forward under ``torch.autocast(bf16)`` (HF Trainer ``bf16=True``), against the full-training
+    table of the same stream (activations_hf ``hf_table_precision("amp_bf16", ...)``): ``stream`` = bytes of the
+    residual stream (4 over fp32 weights, 2 over a bf16 base or FSDP's bf16 gather). Measured (loraamp49,
+    tests/data/peft_truth.json ``stream``: LoRA r16 all-linear on the tiny Llama under CUDA autocast's op lists,
+    peft 0.21.2, bitsandbytes 0.50.2, torch 2.13 on CPU), exact for every frozen base below and under FSDP2."""
+    stream: float
+
+
 def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
-                       adapter_bytes: float | None = None) -> float:
+                       adapter_bytes: float | None = None, amp: FrozenAutocast | None = None) -> float:
     """``frozen_delta_parts`` summed: the whole forward's difference to full training."""
-    return sum(frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl, adapter_bytes))
+    return sum(frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl, adapter_bytes,
+                                  amp))
 
 
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
-                       adapter_bytes: float | None = None) -> tuple[float, float]:
+                       adapter_bytes: float | None = None, amp: FrozenAutocast | None = None
+                       ) -> tuple[float, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
     ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
@@ -753,22 +765,43 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     (the blocks, outside them), the split of ``hf_saved_parts``. Exact against
     every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
     all-linear; QLoRA) as a difference to the full-training measurement.
+
+    Under autocast (``amp``; ``act_bytes`` = 2, autocast's bf16) against the full table of the stream, where each
+    linear reading an fp32 tensor keeps its own bf16 copy (loraamp49, from peft 0.21.2 tuners/lora/layer.py
+    ``Linear.forward`` -- ``result = base_layer(x)``, ``x = self._cast_input_dtype(x, lora_A.weight.dtype)``,
+    ``lora_B(lora_A(dropout(x))) * scaling`` -- and torch aten/src/ATen/autocast_mode.cpp ``cached_cast``, which
+    caches only leaves that require grad): an adapter keeps a bf16 copy of its own (``lora_A``'s autocast cast)
+    unless its input is bf16 already and peft casts nothing (bf16 adapters: FSDP's gather; a bitsandbytes layer,
+    peft tuners/lora/bnb.py, casts to the adapter's dtype only outside autocast) -- then the one tensor, once;
+    ``lora_B`` keeps its bf16 input (r); a frozen norm keeps no normalised copy in the stream's dtype. A frozen
+    fp32 weight's bf16 cast is made per call, not cached, and kept by the matmul for the input's gradient: 2 bytes
+    a weight element of every linear whose input needs a gradient (per call: layer 0's q/k/v input does not). A
+    bitsandbytes base on an fp32 stream outputs in its input's dtype (``Linear4bit``: ``.to(inp_dtype)``; int8's
+    ``MatMul8bitLt``: ``int8_scaled_mm(..., dtype=A.dtype)``, a custom op on no autocast list), so a dense MLP's
+    act input, act output and up output are fp32 (and down_proj reads fp32); ``MatMul8bitLt`` (the GPU's path,
+    bitsandbytes 0.50.2 autograd/_functions.py) holds its input ``A`` in ``ctx.tensors`` when it needs a gradient.
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
+    r = a if amp is None else amp.stream  # the stream's (norm outputs') bytes
+    bnb = bitsandbytes_base(t)
+    held = amp is not None and base_weights(t) == "int8"  # MatMul8bitLt's ctx.tensors A
+    out32 = amp is not None and bnb and r != a  # the frozen linears' outputs in the fp32 stream's dtype
+    casts_w = amp is not None and base_weights(t) == "fp32" and r != a  # uncached bf16 casts of fp32 weights
     ln = hf_model_type(m) in LAYERNORM_INPUT
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
         if checkpointing:  # the position ids stay saved, as the first block's argument
             return 8.0 * seq, outside
         outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
-    else:
-        outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
+    else:  # ids, final norm's normalised copy, head input (autocast: its own bf16 copy)
+        outside = -tok * (8 + r * h + (a if amp is not None else r) * h)
     if checkpointing:
         return 0.0, outside
     per_tok = per_call = 0.0
     ab = a if adapter_bytes is None else adapter_bytes
-    own = ab != a  # each adapter keeps its own cast of its input
-    norm_w = 0 if ln else m.layer_norms * h
+    sd = a if amp is not None else ab  # the dtype an adapter's saved input has
+    stream_w = 0 if ln else m.layer_norms * h  # norms of the stream (its dtype r) ...
+    norm_w = 0  # ... and of projections' outputs (a)
     if m.qk_norm != "none":
         norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
     if m.mla is not None:
@@ -776,23 +809,47 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     for moe, n, first in _layers(m):
         if not n:
             continue
-        lins = [(L, r) for mo, _, _, L, r in adapted(m, t) if mo == moe]
-        layer = -a * norm_w
-        groups: dict[str, tuple[float, bool]] = {}
-        for L, r in lins:
+        lins = [(L, rk) for mo, _, _, L, rk in adapted(m, t) if mo == moe]
+        layer = -r * stream_w - a * norm_w
+        if out32 and not moe:
+            layer += (r - a) * (2 + m.gated) * m.dense_width  # act input and output, up output in fp32
+        # reads -> [width, readers, own copies' bytes, input kept, kept only as MatMul8bitLt's A]
+        groups: dict[str, list] = {}
+        for L, rk in lins:
             tok_per = L.per_token * L.copies
-            lora_path = bool(r) and PEFT_WRAP[L.module].per_token
-            keeps_x = bool(r) and not (own and lora_path)  # the op reads x itself
-            width, kept = groups.get(L.reads, (L.fan_in * tok_per, False))
-            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl in ("sdpa", "fused")))
+            src = r if L.reads in ("attn_in", "mlp_in") or (out32 and L.reads == "down_in") else a
+            g = groups.setdefault(L.reads, [L.fan_in * tok_per, 0, 0.0, L.reads == "o_in" and impl in ("sdpa", "fused"),
+                                            False])
+            g[1] += 1
+            lora_path = bool(rk) and PEFT_WRAP[L.module].per_token
+            casts = ab != src and not (amp is not None and bnb)  # peft's _cast_input_dtype: a new tensor
+            own = casts or (amp is not None and src != a)  # ... or autocast's cast for lora_A
             if lora_path:
-                layer += ab * r * tok_per + (ab * L.fan_in * tok_per if own else 0.0)
-            elif r:
+                layer += sd * rk * tok_per
+                g[2] += sd * g[0] if own else 0.0
+                g[3] = g[3] or not own
+            elif rk:  # ParamWrapper: its op reads x as in full training
                 per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
-        layer -= a * sum(w for w, kept in groups.values() if not kept)
+                g[2] += a * g[0] if amp is not None and src != a else 0.0
+                g[3] = g[3] or not (amp is not None and src != a)
+            g[4] = g[4] or (held and L.module == "linear")
+            if casts_w and L.module == "linear":
+                per_call += n * 2.0 * L.copies * L.fan_in * L.fan_out
+        for reads, (w, readers, own_b, kept, held_a) in groups.items():
+            kept = kept or held_a
+            src = r if reads in ("attn_in", "mlp_in") or (out32 and reads == "down_in") else a
+            full = readers * a * w if (amp is not None and src != a) else src * w
+            layer += own_b + (src * w if kept else 0.0) - full
         per_tok += n * layer
-        if first:  # layer 0's input norm: no gradient reaches it
-            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](a, h) if ln else 4 * h + 4
+        if first:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
+            # (a LayerNorm under CUDA autocast runs fp32 on an fp32 copy: HFPrecision.cuda_ops; not measured with LoRA)
+            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](4.0 if amp else a, h) if ln else 4 * h + 4
+            g = groups.get("attn_in")
+            if g and g[4] and not g[3]:  # held only by MatMul8bitLt, which keeps no input without a gradient
+                per_tok -= r * g[0]
+            if casts_w:
+                per_call -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
+                                      if L.module == "linear" and L.reads == "attn_in")
     return per_tok * tok + per_call, outside
 
 
@@ -833,10 +890,16 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     distributed/fsdp/_flat_param.py ``FlatParamHandle.pre_unshard`` -> ``_use_low_precision_shard`` copies the
     shard into its ``param_dtype`` ``_mp_shard`` before the all-gather). Under autocast the checkpointed layers'
     inputs are exact; a layer kept whole is the pure table of its stream (tiny Llama, 2 x 128, against the runs:
-    fp32 base +6%, int8 +10%, bf16 +21%, NF4 -2%, FSDP2 over fp32 / NF4 +22 / +27%). Until lora48 the memory read fp32 for ``mode: qlora`` only, so a
+    fp32 base +6%, int8 +10%, bf16 +21%, NF4 -2%, FSDP2 over fp32 / NF4 +22 / +27%; since loraamp49 the autocast
+    layout, ``FrozenAutocast``, exact). Until lora48 the memory read fp32 for ``mode: qlora`` only, so a
     LoRA over an fp32 or int8 base was charged the bf16 table (half its checkpointed inputs) and a QLoRA under
-    FSDP the fp32 one, where the step priced the stream ``Stack.fp32_stream`` reads."""
-    return "fp32" if t.precision == "fp32" or fp32_stream else "bf16"
+    FSDP the fp32 one, where the step priced the stream ``Stack.fp32_stream`` reads. ``precision: fp32`` runs no
+    autocast: the model as loaded, fp32 -- but over a bf16 base (``base_weights: bf16``) the checkpoint loaded in
+    bf16 keeps a bf16 stream, the adapters fp32 (peft's ``autocast_adapter_dtype``; measured: peft_truth.json
+    ``lora_r16_*_bf16_base`` "as_loaded"), until loraamp49 charged the fp32 table (loraamp49)."""
+    if t.precision == "fp32":
+        return "bf16" if base_weights(t) == "bf16" else "fp32"
+    return "fp32" if fp32_stream else "bf16"
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, fp32_stream,
@@ -859,17 +922,24 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
+    autocast = stack is not None and stack.autocasts(t)
 
-    def per_layer(b: int, gc: bool, prec: str) -> float:
+    def per_layer(b: int, gc: bool, f: bool) -> float:
+        stream = frozen_saves_precision(t, f)
+        prec, amp, ab = stream, None, adapter_bytes
+        if autocast:  # the full table of the stream under autocast, and autocast's frozen layout
+            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(SAVED_BYTES[stream])
+            if not f and base_weights(t) != "bf16":
+                ab = 2.0  # a bf16 stream over fp32 / bitsandbytes weights: FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, _ = frozen_delta_parts(m, t, seq, b, SAVED_BYTES[prec], gc, PARAM_BYTES[prec], impl, adapter_bytes)
+        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[prec], gc, PARAM_BYTES[stream], impl,
+                                      ab, amp)
         return (blocks + delta) / m.layers
 
     for b, code, f in {(int(x), int(y), bool(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
-        prec = frozen_saves_precision(t, f)
-        layer = per_layer(b, False, prec)
-        keep[sel] = per_layer(b, True, prec) if code == 2 else layer
+        layer = per_layer(b, False, f)
+        keep[sel] = per_layer(b, True, f) if code == 2 else layer
         rebuild[sel] = layer if code == 2 else 0.0
     split = np.asarray(split, dtype=np.float64)
     return keep / split, rebuild / split

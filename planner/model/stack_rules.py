@@ -186,6 +186,12 @@ def _group_list(ok: list[int]) -> str:
     return ", ".join(map(str, head[:-1])) + f" or {head[-1]}" if len(head) > 1 else str(head[0])
 
 
+def _int8_base(t) -> bool:
+    """The frozen base is bitsandbytes' int8 ``Linear8bitLt`` (planner.model.finetune.base_weights)."""
+    from planner.model.finetune import base_weights, bitsandbytes_base
+    return bitsandbytes_base(t) and base_weights(t) == "int8"
+
+
 def _bnb(t) -> bool:
     """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
@@ -1198,6 +1204,19 @@ RULES: tuple[StackRule, ...] = (
               "fp8 / mxfp4 / compressed-tensors quantizers only), create_quantized_param builds a whole Params4bit; "
               "peft docs accelerate/fsdp.md and deepspeed.md run QLoRA under FSDP and ZeRO-3",
               lambda st, m, t: _bnb(t), lambda c, m, t: c.tp == 1),
+    # an int8 base sharded with the parameters: bitsandbytes keeps LLM.int8's quantised weight and scales on the
+    # Int8Params object (CB, SCB) and the layer's state, which a sharding wrapper does not carry: planned until
+    # loraamp49 (measured by lora48: tests/data/peft_truth.json ``stream`` int8_base_fsdp2). DeepSpeed's ZeRO-2
+    # leaves the parameters whole (only the trainable adapters' gradients and state are partitioned)
+    StackRule("hf-int8-sharded", "hf", "parallel.zero",
+              "an int8 (bitsandbytes Linear8bitLt) base with sharded parameters (FSDP under the HF Trainer at "
+              "ZeRO-2/3, DeepSpeed ZeRO-3: use ZeRO-0/1, DeepSpeed ZeRO-2, or an nf4 base)",
+              "measured: peft 0.21.2 + bitsandbytes 0.50.2 under torch FSDP2 fully_shard, AttributeError: 'Parameter' "
+              "object has no attribute 'CB' (tests/make_peft_truth.py stream); huggingface/peft issue 2833 'QLORA "
+              "FSDP doesn't work with 8bit', huggingface/accelerate issue 1415 (FSDP with load_in_8bit: 'Integer "
+              "parameters are unsupported')",
+              lambda st, m, t: _int8_base(t),
+              ok_stack=lambda c, m, t, st: c.zero < (3 if getattr(st, "name", "") == "deepspeed" else 2)),
     # expert parallelism: transformers' ep_plan (grouped_gemm experts, ep_router) runs on the TP mesh, the
     # attention tensor-parallel over the same ranks; the HF Trainer planned EP 2-16 at any TP until QA 43
     StackRule("hf-ep-tp", "hf", "parallel.ep",
