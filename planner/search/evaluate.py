@@ -293,9 +293,12 @@ def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, 
     """The stack a plan assumes, for the JSON: its name, each option the stack has and the job uses
     (``Stack.options``: the record pasted back as the job's ``training.framework`` is the same stack) and the plan
     at ZeRO ``zero`` uses (``stacks.LAYOUT_USES``: no ``reshard_after_forward`` on a ZeRO-2 plan), and the
-    options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
+    options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``) -- those
+    of them the record carries: a ZeRO-2 plan of a search that opened ``param_offload`` (ZeRO-3 only) does not use it,
+    so its record neither states nor lists it (a reviewer pastes ``searched``'s values back as the job's stack)."""
     stack = stack or from_training(job.training, model=job.model)
-    return dict(name=stack.name, **stack.options(job.model, job.training, zero), searched=list(searched))
+    opts = stack.options(job.model, job.training, zero)
+    return dict(name=stack.name, **opts, searched=[k for k in searched if k in opts])
 
 
 def peak_source(source: str) -> str:
