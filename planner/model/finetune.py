@@ -44,7 +44,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError, clip
-from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts
+from planner.model.activations_hf import hf_attn_impl, hf_padded, hf_model_type, hf_saved_parts
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -784,7 +784,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             lora_path = bool(r) and PEFT_WRAP[L.module].per_token
             keeps_x = bool(r) and not (own and lora_path)  # the op reads x itself
             width, kept = groups.get(L.reads, (L.fan_in * tok_per, False))
-            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl in ("sdpa", "fused")))
+            o_kept = L.reads == "o_in" and impl in ("sdpa", "fused", "fused_mask")  # the kernel keeps its output
+            groups[L.reads] = (width, kept or keeps_x or o_kept)
             if lora_path:
                 layer += ab * r * tok_per + (ab * L.fan_in * tok_per if own else 0.0)
             elif r:
@@ -856,7 +857,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
     TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
     fam = hf_model_type(m)
-    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
+    # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
 
