@@ -132,6 +132,15 @@ DETAIL_SHAPES = [(1, 64), (2, 128)]
 BLOCK0 = ("model.layers.0.", "transformer.h.0.", "bert.encoder.layer.0.")  # the decoders', GPT-2's, BERT's block 0
 
 
+def _block0(rows) -> dict:
+    """Bytes of block 0's storages by ``module|dtype`` (sorted) from ``(module, dtype, nbytes)`` rows."""
+    out: dict = {}
+    for mod, dtype, nb in rows:
+        if mod.startswith(BLOCK0):
+            out[f"{mod}|{dtype}"] = out.get(f"{mod}|{dtype}", 0) + nb
+    return dict(sorted(out.items()))
+
+
 def details() -> dict:
     """The ``details`` block (module docstring)."""
     from accelerate.utils import convert_outputs_to_fp32
@@ -148,18 +157,13 @@ def details() -> dict:
                 for b, s in DETAIL_SHAPES:
                     res = training_step(build(fam, attn, seed=SEED), batch(fam, b, s, seed=SEED), prec, False,
                                         keep_tensors=True, gpu_masks=True)
-                    block0, masks = {}, {}
-                    for mod, _, dtype, nb, _ in res.pop("tensors"):
-                        if mod.startswith(BLOCK0):
-                            block0[f"{mod}|{dtype}"] = block0.get(f"{mod}|{dtype}", 0) + nb
-                    for mod, dtype, nb, _ in res["dropout_masks"]:
-                        if mod.startswith(BLOCK0):
-                            masks[f"{mod}|{dtype}"] = masks.get(f"{mod}|{dtype}", 0) + nb
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
+                    masks = _block0((mod, dtype, nb) for mod, dtype, nb, _ in res["dropout_masks"])
                     drop = res.pop("dropout_masks")
                     res["dropout_masks"] = {"saved_bytes": sum(r[2] for r in drop), "elements": sum(r[3] for r in drop),
-                                            "block0": dict(sorted(masks.items()))}
+                                            "block0": masks}
                     cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
-                                  "seq": s, **res, "block0": dict(sorted(block0.items()))})
+                                  "seq": s, **res, "block0": block0})
     acc = []
     for fam in ("llama", "gpt2"):
         for wrapped in (False, True):
@@ -208,34 +212,29 @@ def flash() -> dict:
                     with ops:
                         res = training_step(build(fam, "sdpa", seed=SEED, overrides=over), inputs, prec, gc,
                                             keep_tensors=True, gpu_masks=True)
-                    block0 = {}
-                    for mod, _, dtype, nb, _ in res.pop("tensors"):
-                        if mod.startswith(BLOCK0):
-                            block0[f"{mod}|{dtype}"] = block0.get(f"{mod}|{dtype}", 0) + nb
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
                     drop = res.pop("dropout_masks")
                     res["dropout_masks"] = {"saved_bytes": sum(r[2] for r in drop), "elements": sum(r[3] for r in drop)}
                     cases.append({"family": fam, "attn_implementation": "sdpa", "overrides": over, "precision": prec,
-                                  "batch": b, "seq": s, "padded": padded, "gradient_checkpointing": gc, "sdpa_ops": sorted(ops.names), **res,
-                                  "block0": dict(sorted(block0.items()))})
+                                  "batch": b, "seq": s, "padded": padded, "gradient_checkpointing": gc,
+                                  "sdpa_ops": sorted(ops.names), **res, "block0": block0})
     return {"cases": cases}
 
 
+#: the flags that rewrite one block of the file, the rest left as it is: flag -> (the block's key, its builder)
+BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash)}
+
+
 if __name__ == "__main__":
-    if "--flash" in sys.argv[1:]:
-        warnings.filterwarnings("ignore")
-        transformers.logging.set_verbosity_error()
-        torch.set_num_threads(2)
-        data = json.loads(OUT.read_text())
-        data["flash"] = flash()
-        OUT.write_text(json.dumps(data, indent=1) + "\n")
-        print("wrote flash:", len(data["flash"]["cases"]), "cases to", OUT)
-    elif "--details" in sys.argv[1:]:
-        warnings.filterwarnings("ignore")
-        transformers.logging.set_verbosity_error()
-        torch.set_num_threads(2)
-        data = json.loads(OUT.read_text())
-        data["details"] = details()
-        OUT.write_text(json.dumps(data, indent=1) + "\n")
-        print("wrote details:", len(data["details"]["cases"]), "cases to", OUT)
-    else:
+    flags = [f for f in BLOCKS if f in sys.argv[1:]]
+    if not flags:
         main()
+    for flag in flags:
+        key, build_block = BLOCKS[flag]
+        warnings.filterwarnings("ignore")
+        transformers.logging.set_verbosity_error()
+        torch.set_num_threads(2)
+        data = json.loads(OUT.read_text())
+        data[key] = build_block()
+        OUT.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {key}:", len(data[key]["cases"]), "cases to", OUT)
