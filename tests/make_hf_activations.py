@@ -40,6 +40,17 @@ as the Trainer's ``compute_loss`` does. hfstep48 added gpt_oss (eager only) and 
 a dtype under CUDA's lists) and, per case, the dropout masks (make_hf_common ``DROPOUT_MASK_FILLS``):
 ``dropout_masks`` (the saved masks' bytes in the CPU's dtype, their elements, block 0's by module) and ``live_gpu``
 (the ``live_*`` counts with each mask at a GPU's 1 B an element).
+
+``--flash`` (sdpa49; seconds) rewrites only the file's ``flash`` block: GPT-2 and BERT under sdpa with the attention
+dropout at 0 (``FLASH_OVERRIDES``; the hidden-state dropouts stay at 0.1), so that the CPU's sdpa runs
+``_scaled_dot_product_flash_attention_for_cpu`` -- which saves q, k, v, the output and the fp32 log-sum-exp, the
+set a GPU's flash kernel saves with its dropout in-kernel -- instead of the math path the attention dropout forces
+on CPU (``sdpa_ops``: the sdpa ops the forward dispatched); ``details``' precisions and shapes, no checkpointing,
+with a padding mask (``padded``: the last row's last quarter of positions masked; transformers then passes a
+(b, 1, s, s) mask, which the CPU flash kernel saves converted to q's dtype, as a GPU's mem-efficient kernel saves its
+``attn_bias``) or without; and both under gradient checkpointing (CPU lists only: the recompute runs outside
+``CudaAutocastPolicy``), each case as ``details``' (``dropout_masks``,
+``live_gpu``, ``block0``).
 """
 from __future__ import annotations
 
@@ -51,6 +62,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from make_hf_common import FAMILIES, MOE, RoutingRecorder, batch, build, training_step
 
@@ -120,6 +132,15 @@ DETAIL_SHAPES = [(1, 64), (2, 128)]
 BLOCK0 = ("model.layers.0.", "transformer.h.0.", "bert.encoder.layer.0.")  # the decoders', GPT-2's, BERT's block 0
 
 
+def _block0(rows) -> dict:
+    """Bytes of block 0's storages by ``module|dtype`` (sorted) from ``(module, dtype, nbytes)`` rows."""
+    out: dict = {}
+    for mod, dtype, nb in rows:
+        if mod.startswith(BLOCK0):
+            out[f"{mod}|{dtype}"] = out.get(f"{mod}|{dtype}", 0) + nb
+    return dict(sorted(out.items()))
+
+
 def details() -> dict:
     """The ``details`` block (module docstring)."""
     from accelerate.utils import convert_outputs_to_fp32
@@ -136,18 +157,13 @@ def details() -> dict:
                 for b, s in DETAIL_SHAPES:
                     res = training_step(build(fam, attn, seed=SEED), batch(fam, b, s, seed=SEED), prec, False,
                                         keep_tensors=True, gpu_masks=True)
-                    block0, masks = {}, {}
-                    for mod, _, dtype, nb, _ in res.pop("tensors"):
-                        if mod.startswith(BLOCK0):
-                            block0[f"{mod}|{dtype}"] = block0.get(f"{mod}|{dtype}", 0) + nb
-                    for mod, dtype, nb, _ in res["dropout_masks"]:
-                        if mod.startswith(BLOCK0):
-                            masks[f"{mod}|{dtype}"] = masks.get(f"{mod}|{dtype}", 0) + nb
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
+                    masks = _block0((mod, dtype, nb) for mod, dtype, nb, _ in res["dropout_masks"])
                     drop = res.pop("dropout_masks")
                     res["dropout_masks"] = {"saved_bytes": sum(r[2] for r in drop), "elements": sum(r[3] for r in drop),
-                                            "block0": dict(sorted(masks.items()))}
+                                            "block0": masks}
                     cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
-                                  "seq": s, **res, "block0": dict(sorted(block0.items()))})
+                                  "seq": s, **res, "block0": block0})
     acc = []
     for fam in ("llama", "gpt2"):
         for wrapped in (False, True):
@@ -160,14 +176,65 @@ def details() -> dict:
     return {"accelerate_version": accelerate.__version__, "cases": cases, "accelerate": acc}
 
 
+#: the attention-probability dropout of each LayerNorm family's config, set to 0 for the ``flash`` block
+FLASH_OVERRIDES = {"gpt2": {"attn_pdrop": 0.0}, "bert": {"attention_probs_dropout_prob": 0.0}}
+
+
+class SdpaOps(TorchDispatchMode):
+    """The names of the aten ``scaled_dot_product`` ops dispatched while active (the math path is composite: it shows
+    as its matmuls and softmax, no such op)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "scaled_dot_product" in func.name():
+            self.names.add(func.name())
+        return func(*args, **(kwargs or {}))
+
+
+def flash() -> dict:
+    """The ``flash`` block (module docstring)."""
+    cases = []
+    for fam, over in FLASH_OVERRIDES.items():
+        for prec in DETAIL_PRECISIONS:
+            for b, s in DETAIL_SHAPES:
+                # (checkpointing's recompute runs in the backward, outside CudaAutocastPolicy: not under its lists)
+                for padded, gc in ((False, False), (True, False)) + (((False, True), (True, True)) if "cuda" not in prec
+                                                                     else ()):
+                    inputs = batch(fam, b, s, seed=SEED)
+                    if padded:
+                        mask = torch.ones(b, s, dtype=torch.long)
+                        mask[-1, s - s // 4:] = 0
+                        inputs["attention_mask"] = mask
+                    ops = SdpaOps()
+                    with ops:
+                        res = training_step(build(fam, "sdpa", seed=SEED, overrides=over), inputs, prec, gc,
+                                            keep_tensors=True, gpu_masks=True)
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
+                    drop = res.pop("dropout_masks")
+                    res["dropout_masks"] = {"saved_bytes": sum(r[2] for r in drop), "elements": sum(r[3] for r in drop)}
+                    cases.append({"family": fam, "attn_implementation": "sdpa", "overrides": over, "precision": prec,
+                                  "batch": b, "seq": s, "padded": padded, "gradient_checkpointing": gc,
+                                  "sdpa_ops": sorted(ops.names), **res, "block0": block0})
+    return {"cases": cases}
+
+
+#: the flags that rewrite one block of the file, the rest left as it is: flag -> (the block's key, its builder)
+BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash)}
+
+
 if __name__ == "__main__":
-    if "--details" in sys.argv[1:]:
+    flags = [f for f in BLOCKS if f in sys.argv[1:]]
+    if not flags:
+        main()
+    for flag in flags:
+        key, build_block = BLOCKS[flag]
         warnings.filterwarnings("ignore")
         transformers.logging.set_verbosity_error()
         torch.set_num_threads(2)
         data = json.loads(OUT.read_text())
-        data["details"] = details()
+        data[key] = build_block()
         OUT.write_text(json.dumps(data, indent=1) + "\n")
-        print("wrote details:", len(data["details"]["cases"]), "cases to", OUT)
-    else:
-        main()
+        print(f"wrote {key}:", len(data[key]["cases"]), "cases to", OUT)

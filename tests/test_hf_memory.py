@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.model.activations_hf import hf_step_memory, hf_table_precision
+from planner.model.activations_hf import hf_attn_impl, hf_step_memory, hf_table_precision
 from planner.spec import ModelSpec
 from planner.spec.hf import hf_config_to_fields
 
@@ -213,8 +213,10 @@ def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing
     assert len(cases) == 8  # 4 shapes x eager/sdpa
     for c in cases:
         mem = estimate_job(_tiny_job(fam, c, mp)).memory_per_gpu_bytes
-        # the plan's table: GPT-2 under a GPU's autocast lists (hfmem48), the recorded CPU-autocast one elsewhere
-        planned = dict(c, precision=hf_table_precision(precision, True, FLOPS[fam]["resolved_config"]["model_type"]))
+        # the plan's table: GPT-2 under a GPU's autocast lists (hfmem48), the recorded CPU-autocast one elsewhere; its
+        # attention a GPU's (GPT-2's sdpa: the fused kernel, the CPU's math path not, sdpa49)
+        planned = dict(c, precision=hf_table_precision(precision, True, FLOPS[fam]["resolved_config"]["model_type"]),
+                       attn_implementation=hf_attn_impl(_spec(fam), True, c["attn_implementation"]))
         walked, _ = _walked(fam, planned, output_held=False)
         harness, h = _walked(fam, c)
         got = mem.activations + mem.logits

@@ -561,8 +561,9 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     * each linear keeps its input (a*w; GPT-2's c_attn/c_fc, BERT's q/k/v read one tensor);
     * eager attention: GPT-2 keeps q as a view of c_attn's output (3h), k^T, v, the softmax (fp32
       under autocast), the dropout mask and the dropped probabilities (3 per score); BERT the same
-      with q/k/v from their own linears; sdpa with dropout takes the math path, all fp32:
-      q, k, v (3h) and three per score;
+      with q/k/v from their own linears; "sdpa" (the CPU, ``_ln_math``): the attention dropout takes the math path,
+      all fp32: q, k, v (3h) and three per score; "fused" (a GPU, ``hf_attn_impl``): the kernel's saves, none a
+      score (``_ln_fused_attention``);
     * MLP: GPT-2's tanh-GELU keeps 4 f-wide tensors, BERT's exact GELU its input; the output
       linear's input (f) and the dropout mask (h);
     * outside: ids, positions (GPT-2: (1, s) ids; BERT: a view of the 512-long position buffer),
@@ -598,11 +599,16 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     else:
         outside = tok * (8 + mk(r) * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
-        # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
-        mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else 0
+        # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none; under sdpa with padding
+        # ("fused_mask") both get the boolean one
+        mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else (batch * seq * seq if impl == "fused_mask"
+                                                                             else 0)
         return m.layers * tok * r * h + mask, outside, []
-    if _sdpa(impl):  # dropout forces the math path, which computes in fp32 (on CPU; open: a GPU's flash kernel)
+    o_in = a * h  # the output projection's input (under a fused kernel its output, which the kernel keeps too)
+    if _ln_math(impl):  # the CPU's sdpa: the attention dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 2 * H * seq) + mk(4) * H * seq
+    elif _sdpa(impl):
+        attn, o_in = _ln_fused_attention(m, model_type, P, impl, seq), 0.0
     elif bert:
         # CUDA autocast: the dtype-less softmax returns fp32, its dropout mask follows (fp32 on CPU), the AV matmul casts
         sm = 4 if P.cuda_ops else a
@@ -618,13 +624,40 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     gelu = (a * f + 12 * f) if P.cuda_ops else 4 * a * f
     mlp = (a * f if bert else gelu) + a * f + mk(a) * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
-    per_layer = 2 * ln + qkv_in + attn + a * h + mk(a) * h + lin(1, h) + mlp
-    attn_part = ln + qkv_in + attn + a * h + mk(a) * h  # norm, q/k/v inputs, core, o input, dropout mask
+    per_layer = 2 * ln + qkv_in + attn + o_in + mk(a) * h + lin(1, h) + mlp
+    attn_part = ln + qkv_in + attn + o_in + mk(a) * h  # norm, q/k/v inputs, core, o input, dropout mask
     return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers
 
 
 #: families whose blocks are not the RMSNorm/RoPE decoder above
 LAYERNORM_FAMILIES = {"gpt2", "bert"}
+
+
+def _ln_math(impl: str) -> bool:
+    """Whether GPT-2's / BERT's attention takes sdpa's decomposed math path: "sdpa" is the CPU's dispatch (the
+    recordings), where their attention dropout (0.1) rules out the CPU flash kernel (torch 2.13
+    aten/src/ATen/native/transformers/sdp_utils_cpp.cpp ``use_flash_attention_cpp``: ``check_for_dropout``), so
+    ``select_sdp_backend_cpp`` falls to math; a GPU runs the dropout inside its fused kernel ("fused",
+    ``hf_attn_impl``)."""
+    return impl == "sdpa"
+
+
+def _ln_fused_attention(m: ModelSpec, model_type: str, P: HFPrecision, impl: str, seq: int) -> float:
+    """Bytes a token and layer that GPT-2's / BERT's attention keeps under a fused sdpa kernel with its dropout in the
+    kernel (a GPU: ``hf_attn_impl`` "fused"): q, k, v, the output (the output projection's input) and the fp32
+    log-sum-exp (H a token) -- ``_scaled_dot_product_flash_attention``'s backward inputs (torch
+    tools/autograd/derivatives.yaml; the philox seed / offset are two int64 scalars), none a score. q, k and v in the
+    activation dtype (the linears' outputs); GPT-2's q is a view of ``c_attn``'s 3h-wide output (the kernel keeps the
+    whole storage) and its k / v are the DynamicCache's copies (``torch.cat``), so 3h + 2h; BERT's three h-wide
+    linear outputs. "fused_mask" (padded rows: ``hf_attn_impl``): the mem-efficient kernel, which also keeps its
+    ``attn_bias``, the (b, 1, s, s) mask sdpa converted to q's dtype (aten/src/ATen/native/transformers/attention.cpp
+    ``convert_boolean_attn_mask``; a view expanded over the heads): s a token and layer. Recorded on CPU with the
+    attention dropout at 0, where sdpa runs ``_scaled_dot_product_flash_attention_for_cpu``, whose saves are the same
+    set, the converted mask included (tests/data/hf_activations.json ``flash``, tests/test_sdpa49.py); not modelled:
+    the mem-efficient kernel's log-sum-exp rows padded to a multiple of 32 (none where s is one)."""
+    h = m.hidden
+    qkv = (3 + 2) * h if model_type == "gpt2" else 3 * h
+    return P.act * (qkv + h + (seq if impl == "fused_mask" else 0)) + 4 * m.heads
 
 
 def liger_chunk_tokens(vocab, hidden, tokens):
@@ -826,11 +859,12 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         # (OLMo 2 and Llama 4 cast q/k back to the activation dtype after RoPE: no fp32 k/v)
         back = model_type in ROPE_CASTS_BACK or m.mla is not None
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
-    elif not checkpointing and model_type == "gpt2" and _sdpa(impl):
+    elif not checkpointing and model_type == "gpt2" and _ln_math(impl):
         # GPT-2's DynamicCache keeps k and v (the cache's own copies) where sdpa's math path saves fp32 upcasts of them
-        # instead (eager saves the cached tensors themselves): recorded, tests/data/hf_activations.json ``details``
-        # gpt2 sdpa after the forward 2 a h a token and layer over the saves, the logits and the loss (hfstep48: the
-        # -2..-3% after-forward and the (1, 64) peak's -5% of hfmem48 were this)
+        # instead (eager and a fused kernel save the cached tensors themselves): recorded, tests/data/
+        # hf_activations.json ``details`` gpt2 sdpa after the forward 2 a h a token and layer over the saves, the
+        # logits and the loss (hfstep48: the -2..-3% after-forward and the (1, 64) peak's -5% of hfmem48 were this;
+        # ``flash``: none over them, sdpa49)
         kv = L * tok * a * 2 * h
     fused = fused_ce and model_type not in LAYERNORM_FAMILIES
     # the moments' vocabulary-wide saves (the log-softmax, the soft-cap tanh) and weight-sized tensors (autocast's
@@ -1263,7 +1297,8 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
       outputs; eager: three score matrices (the product, the scaled/masked copy and the softmax
       in the activation dtype; under autocast GPT-2's masked copy and softmax are fp32 and the
       bf16 product is gone — GPT-2; BERT's stay bf16); sdpa's math path (dropout): the fp32 scaled q (and fp32 copies of
-      q/k/v when they are bf16), GPT-2's fp32 (s, s) causal mask, three fp32 score matrices;
+      q/k/v when they are bf16), GPT-2's fp32 (s, s) causal mask, three fp32 score matrices; a fused kernel ("fused"):
+      its output and fp32 log-sum-exp;
     * MLP: the returned attention probabilities (eager), the attention's dropped output, the
       residual sum and the norm's output, then the up projection's output and GPT-2's three
       tanh-GELU intermediates (BERT's exact GELU: one)."""
@@ -1283,8 +1318,11 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
         # CPU autocast leaves BERT's softmax in bf16)
         attn += 2 * 4 * S if P.autocast and not bert else 3 * a * S
         probs = a * S  # the returned probabilities (GPT-2: cast to v's dtype, ``.type(value.dtype)``)
-    else:
+    elif _ln_math(impl):
         attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
+        probs = 0.0
+    else:  # a fused kernel: its output and fp32 log-sum-exp (no DynamicCache under checkpointing: k / v are views)
+        attn += a * h * tok + 4 * H * tok + (a * S / H if impl == "fused_mask" else 0)  # (and its converted mask)
         probs = 0.0
     mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
     return before + attn, before + mlp
@@ -1508,14 +1546,21 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # GPT-2/BERT: the output dropout's gradient, the output projection; then the score path
         # with dropout on the probabilities, in the scores' dtype x (sdpa's math path: fp32):
         # probs @ v (the dropped probabilities' gradient, v's), the dropout's, the softmax's
+        # (a fused kernel, "fused": its output is the projection's input, kept for the kernel's backward, which
+        # then writes the q, k, v gradients at once)
+        fused = _sdpa(impl) and not _ln_math(impl)
         x = 4 if _sdpa(impl) or (amp and model_type == "gpt2") else a
         Sx = batch * H * seq * seq * x
         w.op(a * h * tok)
-        w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0), wgrad(H * dv * h))
+        w.op(o_in + wgrad(H * dv * h), (0 if fused else o_in) + a * h * tok + (a * h * tok if amp else 0),
+             wgrad(H * dv * h))
         wcast(H * dv * h)
-        w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
-        w.op(Sx, Sx + P.mask_bytes(x) * Sx / x)  # frees the incoming gradient and the dropout's mask
-        w.op(Sx, 2 * Sx)  # ... and the softmax's output
+        if fused:
+            w.op(3 * a * h * tok, 0)
+        else:
+            w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
+            w.op(Sx, Sx + P.mask_bytes(x) * Sx / x)  # frees the incoming gradient and the dropout's mask
+            w.op(Sx, 2 * Sx)  # ... and the softmax's output
     else:
         w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0),
              wgrad(H * dv * h))
@@ -1554,7 +1599,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 def _sdpa(impl: str) -> bool:
     """Whether ``impl`` saves as a kernel that returns (output, log-sum-exp): "sdpa" (torch's dispatch as the CPU
     recordings ran it) or "fused" (``hf_attn_impl``: a fused kernel whatever the head dims)."""
-    return impl in ("sdpa", "fused", "fused_pad")
+    return impl in ("sdpa", "fused", "fused_pad", "fused_mask")
 
 
 def _math(m: ModelSpec, impl: str) -> bool:
@@ -1563,7 +1608,8 @@ def _math(m: ModelSpec, impl: str) -> bool:
     return impl == "sdpa" and m.mla is not None
 
 
-def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda") -> str:
+def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda",
+                 padded: bool = False) -> str:
     """The saved-tensor key (``saved_rows``' ``impl``) of the attention the HF code trains ``m`` with on ``device``.
     ``choice`` is transformers' ``attn_implementation`` (planner.model.stack_kernels ``hf_attn_choice``); None: sdpa where
     ``training.flash_attention`` asks for a fused kernel, else eager; a model with attention sinks (gpt-oss) always
@@ -1575,15 +1621,32 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     training run would otherwise reach; flash_attention_2/3 and flex_attention are fused by construction, FA2/3 on
     MLA ("fused_pad") with v zero-padded to the q/k head dim and the output sliced back (models/deepseek_v2/
     modeling_deepseek_v2.py ``F.pad(value_states, [0, self.qk_head_dim - self.v_head_dim])`` where
-    ``is_flash_attention_requested``; layer_ops ``fa_padded_v``). Only the
-    CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA to the math path (``_math``)."""
+    ``is_flash_attention_requested``; layer_ops ``fa_padded_v``). GPT-2 and BERT (``LAYERNORM_FAMILIES``, attention
+    dropout 0.1) on CUDA: flash too, the dropout inside the kernel (``can_use_flash_attention`` has no dropout check;
+    cuDNN, first on sm90 / sm100 where ``check_prefer_cudnn_attention``, refuses a dropout that is not a multiple of
+    1/16 in ``check_cudnn_dropout``; an fp32 model's q takes the mem-efficient kernel, which saves the same set),
+    sdpa49; ``padded`` rows (``hf_padded``) make transformers pass sdpa a (b, 1, s, s) mask, which flash refuses
+    (``check_for_attn_mask``), so with the dropout ruling out cuDNN they run the mem-efficient kernel, which keeps
+    the mask ("fused_mask", ``_ln_fused_attention``; the RMSNorm decoders' padding mask is not modelled). Only the
+    CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA, and GPT-2 / BERT with their
+    attention dropout (sdp_utils_cpp.cpp ``check_for_dropout``: ``_ln_math``), to the math path."""
     if choice is None:
         choice = "sdpa" if flash and not m.attention_sinks else "eager"
     if choice == "eager":
         return "eager"
     if m.mla is not None and choice in ("flash_attention_2", "flash_attention_3"):
         return "fused_pad"
-    return "fused" if (device != "cpu" and m.mla is not None) else "sdpa"
+    layernorm = hf_model_type(m) in LAYERNORM_FAMILIES
+    if device == "cpu" or not (layernorm or m.mla is not None):  # (the CPU's math paths: ``_math``, ``_ln_math``)
+        return "sdpa"
+    return "fused_mask" if (layernorm and padded and choice == "sdpa") else "fused"
+
+
+def hf_padded(t) -> bool:
+    """Whether a job's rows (``training``, a TrainingSpec) carry padding that the HF code masks: ``packing`` "padded"
+    (one example a row, padded to seq_len) with a mean example shorter than seq_len, so that a batch holds padding
+    and transformers' mask is materialised (masking_utils ``sdpa_mask`` skips it only where it masks nothing)."""
+    return t.packing == "padded" and bool(t.mean_example_tokens) and t.mean_example_tokens < t.seq_len
 
 
 HF_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2",

@@ -44,7 +44,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError, clip
-from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_saved_parts, hf_table_precision
+from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts, hf_table_precision
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -818,8 +818,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         for L, rk in lins:
             tok_per = L.per_token * L.copies
             src = r if L.reads in ("attn_in", "mlp_in") or (out32 and L.reads == "down_in") else a
-            g = groups.setdefault(L.reads, [L.fan_in * tok_per, 0, 0.0, L.reads == "o_in" and impl in ("sdpa", "fused"),
-                                            False])
+            o_kept = L.reads == "o_in" and impl in ("sdpa", "fused", "fused_mask")  # the kernel keeps its output
+            g = groups.setdefault(L.reads, [L.fan_in * tok_per, 0, 0.0, o_kept, False])
             g[1] += 1
             lora_path = bool(rk) and PEFT_WRAP[L.module].per_token
             casts = ab != src and not (amp is not None and bnb)  # peft's _cast_input_dtype: a new tensor
@@ -919,7 +919,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
     TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
     fam = hf_model_type(m)
-    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # ``stack``'s attn_implementation
+    # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
     autocast = stack is not None and stack.autocasts(t)

@@ -157,8 +157,8 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
             share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
             on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
             if np.any(on_ep):
-                from planner.model.activations_hf import hf_attn_impl
-                impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t))
+                from planner.model.activations_hf import hf_attn_impl, hf_padded
+                impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t), padded=hf_padded(t))
                 share = np.broadcast_to(share, np.shape(on_ep)).copy()
                 for i in np.flatnonzero(on_ep):
                     prec = frozen_saves_precision(t, bool(np.broadcast_to(fs_, share.shape)[i]))
@@ -1492,9 +1492,10 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     gradients in theirs (``autograd_grads``), neither over cp -- so the whole of them goes over cp, the rule the walk
     gives its layers' part (checked for mem45: Llama-3-8B under the HF Trainer, 4,096 tokens, TP2 PP4 DP8, CP1 ->
     CP2: activations 36.53 -> 18.27 GiB, weights 6.34 and gradients 4.23 GiB at both)."""
-    from planner.model.activations_hf import hf_attn_impl, hf_rank_peak
+    from planner.model.activations_hf import hf_attn_impl, hf_padded, hf_rank_peak
 
-    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
+    # the stack's attn_implementation (padded rows: a mask, ``hf_padded``)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     plans, (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv, precs = hf_row_keys(m, t, c, precision, stack)
     rows = []
     # the loss as Liger's fused linear cross-entropy (Stack.fused_cross_entropy): a frozen head (LoRA's) gets no
@@ -1570,9 +1571,10 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     head is a frozen base's, LoRA's / QLoRA's, which ``memory_per_gpu`` never walks: its ``walked``).
     Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
     moments that can hold a rank's peak (``hf_walk_front``)."""
-    from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_rank_peak
+    from planner.model.activations_hf import hf_attn_impl, hf_padded, hf_model_type, hf_rank_peak
 
-    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t))  # the stack's attn_implementation
+    # the stack's attn_implementation (padded rows: a mask, ``hf_padded``)
+    impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     fused = bool(getattr(stack, "fused_cross_entropy", False))  # Liger's fused linear cross-entropy
