@@ -108,3 +108,12 @@ def test_deepep_low_latency_spans_nodes_on_infiniband_and_is_refused_on_efa(tmp_
                        "--no-simulate"))
     assert line.startswith("error: serving.all2all_backend: an expert-parallel replica across nodes: "
                            "deepep_low_latency: the internode kernels need InfiniBand / RoCE RDMA, not efa"), line
+
+
+def test_a_model_four_nodes_cannot_hold_says_how_far_ep_was_searched(tmp_path, cli):
+    """The same model at 64 layers (197.5 GiB a GPU at EP32): refused, the line naming EP32 the nearest and saying EP
+    was searched up to 4 nodes, ``parallel.ep`` for more (before: EP8 the nearest, "one node's GPUs at most")."""
+    line = refused(cli("serve", write_job(tmp_path, _job({"gpu": "H100-SXM-80GB", "gpus_per_node": 8},
+                                                         {**BIG, "layers": 64})), "--no-simulate"))
+    assert "(best: H100-SXM-80GB EP32)" in line and line.endswith(
+        "a replica is one node's GPUs at most, EP up to 4 nodes (parallel.ep: more)"), line

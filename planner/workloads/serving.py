@@ -1575,7 +1575,9 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
                 " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                f"(best: {near.hardware} {near.layout}) — quantise (serving.precision), or allow larger GPUs or "
-                               "nodes (constraints.gpus): a replica is one node's GPUs at most")
+                               "nodes (constraints.gpus): a replica is one node's GPUs at most"
+                               + (f", EP up to {EP_SPAN_NODES[-1]} nodes (parallel.ep: more)"
+                                  if any((r.ep or 1) > r.gpus_per_node for r in rows) else ""))
     # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
     # latency) when none meets it, else TTFT when none meets that; else each target is met by
     # some option but none meets both (or the simulation rejected every one)
