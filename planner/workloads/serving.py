@@ -116,8 +116,9 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, replace
+from itertools import chain
 from statistics import NormalDist
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -139,7 +140,8 @@ from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
-                                              kv_layout, served_model, shared_prefix, weight_bytes)
+                                              kv_layout, nodes_per_replica, replica_nodes, replicas_per_node,
+                                              served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
@@ -220,6 +222,35 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
                                                     "parallel.tp: 1 leaves one (it is TP1)")
     modes = (False, True) if s.expert_parallel is None and ep is None else (ep_asked,)
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
+
+
+#: the nodes an expert-parallel replica is searched over where no one-node layout holds the model (``wide_ep_layouts``):
+#: vLLM's wide-EP deployments run DP attention + EP over 2-4 nodes and more (docs.vllm.ai "Expert Parallel
+#: Deployment": multi-node with ``--data-parallel-size-local``; LMSYS 2025-05, "Deploying DeepSeek with PD
+#: Disaggregation and Large-scale Expert Parallelism on 96 H100 GPUs": decode on 4 nodes, EP32); ``parallel.ep`` fixes
+#: any multiple of a node
+EP_SPAN_NODES = (2, 4)
+
+
+def replica_fits_nodes(gpus: int, ep: bool, hw) -> bool:
+    """Whether a replica of ``gpus`` GPUs can run on hardware option ``hw``: within one node, or, expert parallel
+    (``ep``), over whole nodes of an instance that forms a cluster (``HardwareOption.multi_node``; serveep49: vLLM's
+    ``--data-parallel-size`` across nodes, ``--data-parallel-size-local`` each node's GPUs). A TP replica stays on one
+    node (vLLM's custom all-reduce is single-node; TP across nodes is not modelled)."""
+    g = hw.gpus_per_node
+    return gpus <= g or (ep and hw.multi_node and gpus % g == 0)
+
+
+def wide_ep_layouts(splits, hw, fits_one: list) -> Iterator[tuple[int, bool]]:
+    """The expert-parallel layouts over ``EP_SPAN_NODES`` whole nodes of ``hw`` beside the searched ``splits``:
+    generated after those (a generator, read once they are sized), and only where none of them held the model on one
+    node (``fits_one[0]``, which the search sets) and EP is searched without a fixed size (``parallel.ep`` gives its
+    own). One node is cheaper and faster when it holds the model: no NIC in every MoE layer."""
+    if len(splits) == 1 or not any(ep for _, ep in splits):
+        return
+    for k in EP_SPAN_NODES:
+        if not fits_one[0] and hw.multi_node:
+            yield k * hw.gpus_per_node, True
 
 
 def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
@@ -324,7 +355,7 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
     ``hardware.options.gpu_hour_rate``)."""
     if not row.meets_latency:
         return row
-    per_node = row.gpus_per_node // row.tp
+    per_node = replicas_per_node(row.tp, row.gpus_per_node)
     price_gpu = gpu_hour_rate(row.price_usd_hr, row.gpus_per_node)
     spot_gpu = gpu_hour_rate(row.price_spot_usd_hr, row.gpus_per_node)
     new = {}
@@ -338,9 +369,10 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
         new["usd_per_million_requests_offline"] = off_price * row.tp / (row.requests_per_s_offline * 3600) * 1e6
         new["offline_price"] = SPOT if at_spot else ON_DEMAND
         if s.requests:
-            hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
-            new["offline_node_hours"] = hours
-            new["offline_usd"] = hours * (off_price * row.gpus_per_node)
+            hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node (one replica's nodes)
+            span = nodes_per_replica(row.tp, row.gpus_per_node)
+            new["offline_node_hours"] = hours * span
+            new["offline_usd"] = hours * span * (off_price * row.gpus_per_node)
     node_usd_hr = off_price * row.gpus_per_node if price_gpu is not None else None
     if s.requests and s.mode == "batch" and run is not None:
         new.update(_offline_plan(row, s, lim, run, node_usd_hr))
@@ -381,7 +413,7 @@ def _offline_plan(row: ServingOption, s: ServingSpec, lim: ServingLimits, run: C
     def hours(r: int) -> float:  # never less than one request alone (TTFT + O - 1 decode steps at batch 1)
         return max(share(r).seconds, alone) / 3600
 
-    r = lim.offline_replicas(row.tp, hours, s.requests, row.gpus_per_node // row.tp)
+    r = lim.offline_replicas(row.tp, hours, s.requests, replicas_per_node(row.tp, row.gpus_per_node))
     x, h = share(r), hours(r)
     new = dict(batch_offline=x.batch, requests_per_s_offline=x.requests / (h * 3600),
                tokens_per_s_offline=x.requests * s.output_tokens / (h * 3600), offline_replicas=r, offline_hours=h,
@@ -403,7 +435,7 @@ def _offline_hours(row: ServingOption, replica_hours: float, replicas: int, s: S
 def _sized(row: ServingOption, replicas: int, qps: float) -> dict:
     """Nodes, GPUs, $/h, utilisation and $ per million requests of ``replicas`` replicas at ``qps``
     (the analytic size in ``_costs``, the simulated one in ``_resize``)."""
-    nodes = math.ceil(replicas / (row.gpus_per_node // row.tp))
+    nodes = replica_nodes(replicas, row.tp, row.gpus_per_node)
     hourly = nodes * row.price_usd_hr if row.price_usd_hr is not None else None  # $0 is a price (``_costs``)
     return dict(replicas=replicas, nodes=nodes, gpus=replicas * row.tp, usd_per_hr=hourly,
                 utilisation=qps / (replicas * row.requests_per_s_per_replica),
@@ -762,7 +794,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
             if realtime:
                 return _load_replicas(r, qps)
             return bare.offline_replicas(r.tp, (_offline_fleet(r)[1] or 0.0) * (_offline_fleet(r)[0] or 0),
-                                         s.requests, r.gpus_per_node // r.tp)
+                                         s.requests, replicas_per_node(r.tp, r.gpus_per_node))
         raised = [r for r in options if (r.replicas if realtime else _offline_fleet(r)[0] or 0) > need(r)]
         if raised:
             notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
@@ -1412,7 +1444,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
     im = im or option_iteration(m, s, hw, row.tp)
     runs = budget_for(sim, runs)
     alone = one_request_s(row, s.output_tokens) or 0.0
-    per_node = row.gpus_per_node // row.tp
+    per_node = replicas_per_node(row.tp, row.gpus_per_node)
 
     def simulate(reps: int):
         share = math.ceil(s.requests / reps) if s.requests else OFFLINE_SIM_REQUESTS
@@ -1543,7 +1575,9 @@ def _no_option_meets(rows: list, where: list, target: ServeTarget) -> Infeasible
                 " hold its weights there"))
         return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                f"(best: {near.hardware} {near.layout}) — quantise (serving.precision), or allow larger GPUs or "
-                               "nodes (constraints.gpus): a replica is one node's GPUs at most")
+                               "nodes (constraints.gpus): a replica is one node's GPUs at most"
+                               + (f", EP up to {EP_SPAN_NODES[-1]} nodes (parallel.ep: more)"
+                                  if any((r.ep or 1) > r.gpus_per_node for r in rows) else ""))
     # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
     # latency) when none meets it, else TTFT when none meets that; else each target is met by
     # some option but none meets both (or the simulation rejected every one)
@@ -1732,14 +1766,18 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     splits = serving_splits(job, m)
     _check_all2all(s, splits, hws, m)
     tps = sorted({tp for tp, _ in splits})
-    if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
+    if m.is_transformer and len(tps) == 1 and hws and all(not replica_fits_nodes(tps[0], e, hw)
+                                                          for hw in hws for _, e in splits):
         field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
         raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
-                                f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
+                                f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most"
+                         + (", an expert-parallel one whole nodes of a clustered instance" if field == "parallel.ep"
+                            else ""))
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
                                                                                     job.cluster.power_limit_w)
     off_engine: dict[str, dict[str, None]] = {}  # why serving.engine runs no option on a GPU: rule -> the GPUs
+    span_refused: dict[str, str] = {}  # an EP exchange that cannot span an option's nodes: backend -> why
     for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec, **trace_lengths})
@@ -1751,11 +1789,17 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if m.family == "encoder":
                     raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
                                      "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-                # an EP layout once per token exchange the GPU runs (all2all_backends), a TP one once
-                layouts = ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw, m) if ep else (None,)))
+                # an EP layout once per token exchange the GPU runs (all2all_backends), a TP one once; EP over
+                # whole nodes only where no one-node layout holds the model (``wide_ep_layouts``) or parallel.ep asks
+                fits_one = [False]
+                layouts = ((tp, ep, b) for tp, ep in chain(splits, wide_ep_layouts(splits, hw, fits_one))
+                           for b in (all2all_backends(s, hw, m) if ep else (None,)))
                 for tp, ep, backend in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
-                    if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
+                    if not replica_fits_nodes(tp, ep, hw) or (m.moe.experts < tp if ep else m.heads % tp):
+                        continue
+                    if tp > hw.gpus_per_node and EP_ALL2ALL[backend].span_refusal(backend, hw):
+                        span_refused[backend] = EP_ALL2ALL[backend].span_refusal(backend, hw)
                         continue
                     # the option's layout and exchange (replica_split)
                     sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend})
@@ -1768,10 +1812,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                     rows.append(_hold(_costs(opt, sp, qps if realtime else None, job.constraints.spot, lim, run),
                                       lim, opt.fleet_qps or qps, s.requests, sp.output_tokens))
                     where.append((hw, sp, im))
+                    fits_one[0] = fits_one[0] or (opt.fits and tp <= hw.gpus_per_node)
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp, None))
+    if span_refused and s.all2all_backend and not any(r.fits for r in rows):  # only a wider replica would hold it
+        raise InputError("serving.all2all_backend", f"an expert-parallel replica across nodes: {s.all2all_backend}: "
+                         f"{span_refused[s.all2all_backend]}; leave it out, or choose hardware whose fabric runs it")
     if off_engine and not rows:
         raise InputError("serving.engine", "it runs no option here: " + "; ".join(_engine_words(off_engine))
                          + " (another serving.engine or serving.precision, or other GPUs: constraints.gpus)")
@@ -2241,9 +2289,9 @@ def _most_replicas_within(row: ServingOption, usd_hr: float, qps: float, lim: Se
     fleet = _fleet_slice(row.replicas or 1)
     cap = _replica_cap(_slice_replicas(row.replicas or 1, fleet), sim)
     cap_all = cap if fleet == 1 else math.ceil(cap * fleet)
-    per_node = max(1, row.gpus_per_node // row.tp)
+    per_node = replicas_per_node(row.tp, row.gpus_per_node)
     # $/h grows with whole nodes: the most replicas at or under usd_hr fill the nodes it buys (1e-9: a float's error)
-    within = per_node * int(usd_hr / row.price_usd_hr * (1 + 1e-9))
+    within = per_node * (int(usd_hr / row.price_usd_hr * (1 + 1e-9)) // nodes_per_replica(row.tp, row.gpus_per_node))
     return lim.floor(row.tp, min(cap_all, within)) if lim.floor(row.tp, 1) <= within else 0
 
 

@@ -22,6 +22,7 @@ from planner.units import HOURS_PER_MONTH
 from planner.spec import ServingSpec
 from planner.units import count_of, fmt_run_time, fmt_usd
 from planner.vocab import SPOT
+from planner.workloads.serving_memory import nodes_per_replica, replica_nodes, replicas_per_node
 
 
 #: the serving model's signed throughput error on published runs, predicted / measured requests/s - 1, its 10th and
@@ -172,10 +173,8 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
     (and its $ per million requests), not what it costs. Until serve48b a fleet had no month at all."""
     if sp.mode == "batch" or not target.qps or not best.usd_per_hr or not best.replicas:
         return None
-    per_node = best.gpus_per_node // best.tp
-
     def month(r: int) -> float:
-        return math.ceil(r / per_node) * best.price_usd_hr * HOURS_PER_MONTH
+        return replica_nodes(r, best.tp, best.gpus_per_node) * best.price_usd_hr * HOURS_PER_MONTH
 
     simulated = bool(best.simulated)
     bound = (best.bound_by or fleet_bound(best, target.qps)) if m.is_transformer else None
@@ -213,7 +212,7 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
         longer = sp.model_copy(update={"prompt_tokens": int(round(sp.prompt_tokens * PROMPT_GROWTH))})
         prompt = dict(factor=PROMPT_GROWTH, prompt_tokens=longer.prompt_tokens, **resize(longer, target))
     spot = None
-    nodes = best.nodes or math.ceil(best.replicas / per_node)
+    nodes = best.nodes or replica_nodes(best.replicas, best.tp, best.gpus_per_node)
     if best.price_spot_usd_hr:
         rate = rate_for(best.hardware.split(":")[0], best.gpu)
         spot = dict(usd_per_month_before_interruptions=nodes * best.price_spot_usd_hr * HOURS_PER_MONTH,
@@ -298,7 +297,7 @@ def offline_fleet_replicas(row: ServingOption) -> int:
     """The replicas an offline option runs its job on: the simulated backlog's, else the analytic plan's
     (``serving.ServingLimits.offline_replicas``: a deadline or a GPU floor / cap, their nodes filled; one node's worth
     without a limit), else one node's (an option sized without a job of requests)."""
-    return ((row.simulated or {}).get("replicas") or row.offline_replicas or max(row.gpus_per_node // row.tp, 1))
+    return ((row.simulated or {}).get("replicas") or row.offline_replicas or replicas_per_node(row.tp, row.gpus_per_node))
 
 
 def billed_nodes(row: ServingOption, replicas: int) -> tuple[int, float]:
@@ -309,9 +308,10 @@ def billed_nodes(row: ServingOption, replicas: int) -> tuple[int, float]:
     Source: the per-instance-hour rates of the catalog (EC2 On-Demand / Spot pricing, GCP and Azure VM pricing): no
     cloud in it bills a share of an instance. Until QA 84 an offline job's $ was its replicas' GPU share (one TP1
     replica on an 8-GPU aws:g6e.48xlarge read $131.82 for a node billed $1.05k)."""
-    per_node = max(row.gpus_per_node // row.tp, 1)
-    nodes = math.ceil(replicas / per_node)
-    return nodes, nodes * per_node / replicas
+    nodes = replica_nodes(replicas, row.tp, row.gpus_per_node)
+    # (a replica over several nodes, serveep49: its nodes, nodes_per_replica, count as one slot)
+    return nodes, nodes * replicas_per_node(row.tp, row.gpus_per_node) / (
+        replicas * nodes_per_replica(row.tp, row.gpus_per_node))
 
 
 def billed_usd(row: ServingOption, replicas: int, hours: float, node_usd_hr: float) -> float:

@@ -23,8 +23,8 @@ import numpy as np
 from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
-from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S
-from planner.model.moe import DispatcherNeeds
+from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S, ring_time
+from planner.model.moe import DISPATCHER_NEEDS, DispatcherNeeds
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -71,9 +71,10 @@ def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
     return ew.minimum(one, two)
 
 
-def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float):
+def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float, per_node: Optional[int] = None,
+                     nic_bw: float = 0.0, inter_alpha: float = 0.0):
     """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` data-parallel attention
-    ranks on one node (``serving_memory.ReplicaSplit``) carrying ``tokens`` tokens in all, as vLLM's default
+    ranks (``serving_memory.ReplicaSplit``) carrying ``tokens`` tokens in all, as vLLM's default
     ``--all2all-backend allgather_reducescatter`` runs it (vllm/distributed/device_communicators/all2all.py
     ``AgRsAll2AllManager``): dispatch = an all-gather over the DP group (``all_gatherv``, NCCL) of every rank's hidden
     states (``act_bytes`` a token) and top-k expert ids and weights (``ROUTING_BYTES_PER_CHOICE`` each), so every rank
@@ -85,14 +86,30 @@ def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float
     bytes do not grow with top-k (every rank gets every token once); DeepEP's low-latency all-to-all sends each
     token only to its k experts' ranks (``deepep_ll_exchange_time``). Vectorised over ``tokens``.
 
+    A replica over k = ranks / ``per_node`` nodes (vLLM's wide EP, ``--data-parallel-size`` across nodes with
+    ``--data-parallel-size-local`` a node's GPUs, serveep49) runs each ring as planner.model.comm prices a ring across
+    nodes: the ring inside the node on the whole buffer over NVLink ((g - 1) / g x N / B), the ring across the k nodes
+    on N / g a GPU at its NIC share ``nic_bw`` (``comm.ring_time``: (k - 1) / k x N / g / nic), and NCCL's flat-ring
+    latency, n - k NVLink hops and k - 1 network ones at the comm model's ``inter_alpha`` (NVIDIA/nccl
+    src/graph/tuning.cc ``nInterSteps = nNodes - 1``; planner.model.comm's module docstring). At k = 1 the one-node
+    price above.
+
     >>> round(ep_exchange_time(64.0, 8, 8, 14336.0, 4.5e11) * 1e6, 2)  # 64 tokens of DeepSeek-V3 over 8 GPUs
     25.18
+    >>> round(float(ep_exchange_time(64.0, 16, 8, 14336.0, 4.5e11, 8, 4e10, 1.5e-5)) * 1e6, 2)  # over two 8-GPU nodes
+    66.45
     """
     if ranks <= 1:
         return 0.0 if ew.plain(tokens) else np.zeros_like(ew.f64(tokens))
-    latency = NCCL_LL_BASE_S["ring"] + (ranks - 1) * NCCL_LL_HOP_S["nvlink"]["ring"]
+    g = ranks if not per_node or per_node >= ranks else per_node
+    k = ranks // g
+    latency = NCCL_LL_BASE_S["ring"] + (ranks - k) * NCCL_LL_HOP_S["nvlink"]["ring"] + (k - 1) * inter_alpha
     per_token = 2.0 * act_bytes + top_k * ROUTING_BYTES_PER_CHOICE  # gathered in, and combined back
-    return 2.0 * latency + (ranks - 1) / ranks * ew.f64(tokens) * per_token / bw
+    nbytes = ew.f64(tokens) * per_token
+    t = 2.0 * latency + (g - 1) / g * nbytes / bw
+    if k > 1:
+        t = t + ring_time("all_gather", nbytes / g, k, nic_bw, 0.0)
+    return t
 
 
 @lru_cache(maxsize=None)
@@ -190,8 +207,8 @@ def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
 
 
 def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
-                            bw: float):
-    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs on one node as vLLM's
+                            bw: float, per_node: Optional[int] = None, nic_bw: float = 0.0, inter_alpha: float = 0.0):
+    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs as vLLM's
     ``--all2all-backend deepep_low_latency`` runs it (vllm/model_executor/layers/fused_moe/deepep_ll_prepare_finalize.py
     ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): each token is sent
     to the rank of each of its top-k experts, one copy a (token, expert) pair (DeepEP's buffer holds a slot per local
@@ -204,12 +221,25 @@ def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispat
     they are bandwidth-bound). Unlike the all-gather the bytes grow with top-k and not with the replica's other
     tokens. Vectorised over ``tokens``.
 
+    Over k = ranks / ``per_node`` nodes (serveep49) the copies from the rank's own node's g - 1 peers, (g - 1) / n of
+    them, come over NVLink and the (n - g) / n from other nodes over RDMA at the GPU's NIC share ``nic_bw``, the two at
+    once (vLLM's ``DeepEPLLAll2AllManager`` builds its ``deep_ep.Buffer`` with ``allow_nvlink_for_low_latency_mode=True``,
+    vllm/distributed/device_communicators/all2all.py; the slower link sets the time, as planner.model.comm ``a2a_time``
+    takes an all-to-all's two links), and each kernel's fixed cost adds one network latency (``inter_alpha``). DeepEP's
+    internode kernels need NVSHMEM over InfiniBand / RoCE (``EP_ALL2ALL``'s ``needs``: not on EFA).
+
     >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
     17.59
+    >>> round(float(deepep_ll_exchange_time(64.0, 16, 256, 8, 7392.0, 14336.0, 4.5e11, 8, 4e10, 1.5e-5)) * 1e6, 1)
+    55.9
     """
-    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"]
-    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (ranks - 1) / ranks
-    return 2.0 * latency + copies * (dispatch_bytes + combine_bytes) / bw
+    g = ranks if not per_node or per_node >= ranks else per_node
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
+    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (dispatch_bytes + combine_bytes)
+    t = copies * (g - 1) / ranks / bw
+    if g < ranks:
+        t = ew.maximum(t, copies * (ranks - g) / ranks / nic_bw)
+    return 2.0 * latency + t
 
 
 #: the hidden sizes vLLM's DeepEP low-latency kernels are compiled for; a model's is rounded up to the next
@@ -243,19 +273,28 @@ class All2All:
                     f"{m.hidden:,}")
         return self.needs.gpu_refusal(name, gpu) if self.needs is not None else None
 
+    def span_refusal(self, name: str, hw) -> Optional[str]:
+        """Why a replica of this exchange cannot span the nodes of hardware option ``hw`` (its fabric,
+        ``HardwareOption.network_fabric``), or None (NCCL runs over any; serveep49)."""
+        return self.needs.fabric_refusal(name, hw.network_fabric) if self.needs is not None else None
+
 
 #: vLLM's ``--all2all-backend`` choices the planner sizes (docs.vllm.ai "Expert Parallel Deployment", backend
 #: selection guide), in ``vocab.SERVE_ALL2ALL``'s order: the default all-gather / reduce-scatter, anywhere; DeepEP's
 #: low-latency kernels, Hopper and later with NVLink (DeepEP's setup.py builds SM80 without NVSHMEM, which its
-#: low-latency kernels run on). pplx-kernels (vLLM's ``pplx``, single-node in the v0.12 guide) is not sized.
+#: low-latency kernels run on), across nodes over the fabrics DeepEP's RDMA runs on (training's DeepEP rule,
+#: planner.model.moe ``DISPATCHER_NEEDS``: InfiniBand / RoCE, not EFA). pplx-kernels (vLLM's ``pplx``, single-node in
+#: the v0.12 guide) is not sized.
 EP_ALL2ALL = {
     "allgather_reducescatter": All2All(None, lambda im, tokens: ep_exchange_time(
-        tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw)),
+        tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw, im.node_gpus, im.nic_bw, im.inter_alpha)),
     "deepep_low_latency": All2All(
-        DispatcherNeeds("DeepEP", 90, (), "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need "
-                                          "NVSHMEM, built for SM90"),
+        DispatcherNeeds("DeepEP", 90, DISPATCHER_NEEDS["deepep"].fabrics,
+                        "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need NVSHMEM, built for SM90, "
+                        "and RDMA (InfiniBand / RoCE) across nodes"),
         lambda im, tokens: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
-                                                   im.combine_bytes, im.ar_bw), max_hidden=DEEPEP_LL_HIDDEN[-1]),
+                                                   im.combine_bytes, im.ar_bw, im.node_gpus, im.nic_bw,
+                                                   im.inter_alpha), max_hidden=DEEPEP_LL_HIDDEN[-1]),
 }
 
 
@@ -413,6 +452,11 @@ class IterationModel:
     all2all: str = "allgather_reducescatter"  # an EP replica's token exchange (``EP_ALL2ALL``)
     dispatch_bytes: float = 0.0  # bytes of one (token, expert) copy an all-to-all dispatch sends (DeepEP low latency)
     combine_bytes: float = 0.0  # and of one copy its combine sends back
+    # an EP replica across nodes (serveep49): its GPUs on each node (0: one node), a GPU's achieved NIC bytes/s
+    # (``HardwareOption.inter_bw_per_gpu``) and the comm model's inter-node latency (``Efficiency.inter_alpha_s``)
+    node_gpus: int = 0
+    nic_bw: float = 0.0
+    inter_alpha: float = 0.0
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -474,7 +518,10 @@ class IterationModel:
                    all2all=all2all or "allgather_reducescatter",
                    dispatch_bytes=(ll_width * (1.0 + 4.0 / 128) if precision == "fp8"
                                    else ll_width * ACTIVATION_BYTES_BF16),
-                   combine_bytes=ll_width * ACTIVATION_BYTES_BF16, **local)
+                   combine_bytes=ll_width * ACTIVATION_BYTES_BF16,
+                   node_gpus=min(tp, hw.gpus_per_node) if sp.ep and tp > hw.gpus_per_node else 0,
+                   nic_bw=hw.inter_bw_per_gpu if sp.ep and tp > hw.gpus_per_node else 0.0,
+                   inter_alpha=hw.eff.inter_alpha_s if sp.ep and tp > hw.gpus_per_node else 0.0, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":

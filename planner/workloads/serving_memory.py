@@ -111,7 +111,8 @@ RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (v
 
 @dataclass(frozen=True)
 class ReplicaSplit:
-    """How one serving replica's ``gpus`` GPUs (one node's at most) share an LLM.
+    """How one serving replica's ``gpus`` GPUs (one node's at most; an expert-parallel one may span whole nodes,
+    ``nodes_per_replica``, serveep49) share an LLM.
 
     * Tensor parallel (``ep`` False; vLLM ``--tensor-parallel-size gpus``): every linear, every MoE expert and the KV
       heads split ``gpus`` ways; one scheduler and one KV cache for the replica's sequences.
@@ -146,6 +147,38 @@ class ReplicaSplit:
     @property
     def expert_tp(self) -> int:
         return 1 if self.ep else self.gpus
+
+
+def replicas_per_node(gpus: int, gpus_per_node: int) -> int:
+    """Replicas of ``gpus`` GPUs one ``gpus_per_node``-GPU node holds: g // gpus, and 1 for a replica over several
+    nodes (an expert-parallel one, serveep49: it rents ``nodes_per_replica`` whole nodes).
+
+    >>> replicas_per_node(2, 8), replicas_per_node(16, 8)
+    (4, 1)
+    """
+    return max(gpus_per_node // gpus, 1)
+
+
+def nodes_per_replica(gpus: int, gpus_per_node: int) -> int:
+    """Whole nodes one replica of ``gpus`` GPUs spans: 1 up to a node, ceil(gpus / g) past it (vLLM's wide EP:
+    ``--data-parallel-size`` over nodes of ``--data-parallel-size-local`` ranks each, docs.vllm.ai "Data Parallel
+    Deployment"; serveep49).
+
+    >>> nodes_per_replica(8, 8), nodes_per_replica(32, 8)
+    (1, 4)
+    """
+    return -(-gpus // gpus_per_node)
+
+
+def replica_nodes(replicas: int, gpus: int, gpus_per_node: int) -> int:
+    """Nodes ``replicas`` replicas of ``gpus`` GPUs rent: whole nodes, ``replicas_per_node`` a node, each replica's
+    ``nodes_per_replica``. The one count every serving cost reads (until serveep49 each site divided by g // tp, which
+    a replica wider than a node made 0).
+
+    >>> replica_nodes(5, 2, 8), replica_nodes(3, 16, 8)
+    (2, 6)
+    """
+    return -(-replicas // replicas_per_node(gpus, gpus_per_node)) * nodes_per_replica(gpus, gpus_per_node)
 
 
 def replica_split(s: ServingSpec, tp: int) -> ReplicaSplit:
