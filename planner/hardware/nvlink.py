@@ -164,7 +164,9 @@ def a2a_links(topology: str, members: tuple[int, ...]) -> float:
     """Links' worth of bandwidth each member of ``members`` drives in an all-to-all over the group, in each direction:
     NCCL and RCCL run an all-to-all as one send and one receive per peer, all grouped (NCCL docs, "Point-to-point
     communication" / all-to-all example: ``ncclGroupStart``, ``ncclSend`` / ``ncclRecv`` to every peer,
-    ``ncclGroupEnd``), so each member's chunk c to each peer runs concurrently on that pair's path (``path_links``).
+    ``ncclGroupEnd``; RCCL's ``ncclAllToAll`` runs its own kernel, or with ``RCCL_ALLTOALL_KERNEL_DISABLE=1`` the same
+    wrapper of ncclSend / ncclRecv: ROCm/rccl, "Add alltoallv API and implementation"), so each member's chunk c to
+    each peer runs concurrently on that pair's path (``path_links``).
     The exchange ends with the slower of two bounds: the narrowest path, c / (its links x one link's rate), and the
     group's links together, every ordered pair's chunk on each hop of its path over the links among the members,
     c x sum hops / (sum links x rate). The member moves (m - 1) c in that time:
@@ -174,7 +176,10 @@ def a2a_links(topology: str, members: tuple[int, ...]) -> float:
     A full mesh of one link a pair (MI300X's xGMI: ``XGMI_FULL_MESH_LINKS``) gives m - 1: one link per peer, the
     whole node's seven for EP 8 (the 8-GPU rate), 3 of 7 for a group of four. The DGX-1 V100's eight GPUs: each
     reaches four peers directly (1-2 links) and three through a relay, 80 hops on 48 links: 4.2 of 6 links.
-    0 where a pair has no NVLink path (through the host)."""
+    The shared bound takes the group's links as one pool (NCCL's channels spread evenly over them); a relay's second
+    hop shares a link with that member's own sends, which the pool counts but no per-link schedule checks. No
+    all-to-all measurement on a mesh was found (the ROCm blog's figures read here are its all_reduce_perf runs), so
+    this rests on the link map and the per-pair sends. 0 where a pair has no NVLink path (through the host)."""
     pairs = [(a, b) for a in members for b in members if a != b]
     paths = [path_links(topology, members, a, b) for a, b in pairs]
     if not pairs or min(n for n, _ in paths) == 0:

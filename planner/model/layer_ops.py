@@ -654,7 +654,8 @@ def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack):
         return None
     eff = c.eff
     return ssm.mamba_layer(m, c.T, c.seq, c.tp, c.cp, c.gemm, eff, c.hbm, c.peak,
-                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b, (c.g, *c.links),
+                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b,
+                           (c.g, c.shape_bw(c.cp, c.tp, "all_to_all"), *c.links[1:]),  # the CP group's per-pair sends
                            fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
 
 
