@@ -102,3 +102,11 @@ def test_a_cp4_ring_on_an_mi300x_node_hops_on_one_link(cli, tmp_path):
     # the K/V hop hides under a step's attention at the GPU's rate, not at one xGMI link's (1/7 of it)
     assert switch["comm_cp"] == 0.0
     assert mesh["comm_cp"] > 0.0
+
+
+def test_the_plan_note_says_ep_cp_and_pp_go_pair_by_pair():
+    from planner.hardware.options import topology_notes
+
+    (note,) = topology_notes(XGMI)
+    assert "EP / CP all-to-alls and PP / CP sends go pair by pair on the xGMI links between each pair" in note
+    assert topology_notes("switch") == []

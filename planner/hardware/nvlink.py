@@ -194,7 +194,9 @@ def a2a_links(topology: str, members: tuple[int, ...]) -> float:
 def p2p_links(topology: str, members: tuple[int, ...]) -> int:
     """Links of the slowest send in a ring of sends over ``members`` (member i to member i + 1, the last to the
     first: Transformer Engine's CP ring, the pipeline's stage-to-stage sends): ``path_links`` of each neighbouring
-    pair, the least. A pair only: its own path. 0 where one has no NVLink path."""
+    pair, the least. A pair only: its own path. 0 where one has no NVLink path. A pipeline without virtual stages
+    sends nothing from its last stage to its first; that pair is counted anyway, and on every Megatron-order group
+    of 2, 4 or 8 of the two meshes here the chain's slowest pair is the ring's (checked pair by pair, mesh49)."""
     if len(members) < 2:
         return 0
     return min(path_links(topology, members, a, b)[0] for a, b in zip(members, members[1:] + members[:1]))

@@ -1240,7 +1240,8 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
     """(t_pp, hop_in, hop_out) at the stage keys: the pipeline sends of one micro-batch both ways, one send on
-    NVLink and one through the NIC. One activation tensor per micro-batch each way between stages (Narayanan et al.
+    NVLink (on a meshed node the stage pair's own links: comm ``group_intra_bw`` "p2p" at ``StageKeys.pp_stride``)
+    and one through the NIC. One activation tensor per micro-batch each way between stages (Narayanan et al.
     2021 §2.2), split across the TP ranks under sequence parallelism or by the stack's scatter/gather
     (Stack.pp_scatter_gather)."""
     fw, eff, g, stp, ssp, pp_inter = s.fw, s.eff, s.g, sk.stp, sk.ssp, sk.pp_inter
