@@ -94,6 +94,11 @@ def default_topology(gpu_name: str) -> str:
     return CHIP_TOPOLOGY.get(model_number(gpu_name) or "", DEFAULT_TOPOLOGY)
 
 
+def meshed(topology: str) -> bool:
+    """Whether the wiring joins the node's GPUs point to point (a group has only its members' links), not a switch."""
+    return NVLINK_TOPOLOGIES.get(topology) is not None
+
+
 def topology_gpus(topology: str) -> int | None:
     """GPUs the wiring joins (8 for the DGX-1 mesh); None for a switch, which joins any number."""
     links = NVLINK_TOPOLOGIES[topology]
@@ -139,12 +144,75 @@ def ring_links(topology: str, members: tuple[int, ...]) -> int:
     return 2 * most(cap, 0)  # each ring runs both ways (a link is full duplex)
 
 
+def path_links(topology: str, members: tuple[int, ...], a: int, b: int) -> tuple[int, int]:
+    """(links, hops) of NCCL's point-to-point path from GPU ``a`` to GPU ``b`` of a group ``members`` (GPU indices of
+    one node): the links between them where they are joined, else the best relay through one other member, its
+    narrower hop's links, 2 hops (NVIDIA/nccl src/graph/paths.cc @04cdb808 ``ncclTopoSetPaths``: a breadth-first
+    search keeping each GPU's widest path, "Set 1 hop NVLink as NVB": one intermediate GPU over NVLink, no more
+    (``pathMaxLength``), the path's bandwidth the lesser link's; ``ncclTopoCheckP2p`` takes P2P up to PATH_PXB, NVB
+    included, and sends through the ``intermediateRank``). The topology NCCL searches is the communicator's GPUs,
+    so only members relay. (0, 0) where neither exists: the pair goes through the host (PATH_PHB / SYS, no P2P)."""
+    links = NVLINK_TOPOLOGIES[topology]
+    if links[a][b]:
+        return links[a][b], 1
+    relay = max((min(links[a][c], links[c][b]) for c in members if c not in (a, b)), default=0)
+    return (relay, 2) if relay else (0, 0)
+
+
 @lru_cache(maxsize=None)
-def group_link_share(topology: str, members: int, stride: int, gpus_per_node: int) -> float:
+def a2a_links(topology: str, members: tuple[int, ...]) -> float:
+    """Links' worth of bandwidth each member of ``members`` drives in an all-to-all over the group, in each direction:
+    NCCL and RCCL run an all-to-all as one send and one receive per peer, all grouped (NCCL docs, "Point-to-point
+    communication" / all-to-all example: ``ncclGroupStart``, ``ncclSend`` / ``ncclRecv`` to every peer,
+    ``ncclGroupEnd``; RCCL's ``ncclAllToAll`` runs its own kernel, or with ``RCCL_ALLTOALL_KERNEL_DISABLE=1`` the same
+    wrapper of ncclSend / ncclRecv: ROCm/rccl, "Add alltoallv API and implementation"), so each member's chunk c to
+    each peer runs concurrently on that pair's path (``path_links``).
+    The exchange ends with the slower of two bounds: the narrowest path, c / (its links x one link's rate), and the
+    group's links together, every ordered pair's chunk on each hop of its path over the links among the members,
+    c x sum hops / (sum links x rate). The member moves (m - 1) c in that time:
+
+        a2a_links = (m - 1) / max(max over pairs 1 / links(a, b), sum over pairs hops(a, b) / sum over pairs links)
+
+    A full mesh of one link a pair (MI300X's xGMI: ``XGMI_FULL_MESH_LINKS``) gives m - 1: one link per peer, the
+    whole node's seven for EP 8 (the 8-GPU rate), 3 of 7 for a group of four. The DGX-1 V100's eight GPUs: each
+    reaches four peers directly (1-2 links) and three through a relay, 80 hops on 48 links: 4.2 of 6 links.
+    The shared bound takes the group's links as one pool (NCCL's channels spread evenly over them); a relay's second
+    hop shares a link with that member's own sends, which the pool counts but no per-link schedule checks. No
+    all-to-all measurement on a mesh was found (the ROCm blog's figures read here are its all_reduce_perf runs), so
+    this rests on the link map and the per-pair sends. 0 where a pair has no NVLink path (through the host)."""
+    pairs = [(a, b) for a in members for b in members if a != b]
+    paths = [path_links(topology, members, a, b) for a, b in pairs]
+    if not pairs or min(n for n, _ in paths) == 0:
+        return 0.0
+    links = NVLINK_TOPOLOGIES[topology]
+    narrowest = max(1.0 / n for n, _ in paths)
+    shared = sum(h for _, h in paths) / sum(links[a][b] for a, b in pairs)
+    return (len(members) - 1) / max(narrowest, shared)
+
+
+@lru_cache(maxsize=None)
+def p2p_links(topology: str, members: tuple[int, ...]) -> int:
+    """Links of the slowest send in a ring of sends over ``members`` (member i to member i + 1, the last to the
+    first: Transformer Engine's CP ring, the pipeline's stage-to-stage sends): ``path_links`` of each neighbouring
+    pair, the least. A pair only: its own path. 0 where one has no NVLink path. A pipeline without virtual stages
+    sends nothing from its last stage to its first; that pair is counted anyway, and on every Megatron-order group
+    of 2, 4 or 8 of the two meshes here the chain's slowest pair is the ring's (checked pair by pair, mesh49)."""
+    if len(members) < 2:
+        return 0
+    return min(path_links(topology, members, a, b)[0] for a, b in zip(members, members[1:] + members[:1]))
+
+
+#: a collective's shape -> the links each member of a group drives in it (``group_link_share``): NCCL's rings
+#: (all-reduce, all-gather, reduce-scatter), an all-to-all of per-pair sends, a ring of sends to the next member
+SHAPE_LINKS = {"ring": ring_links, "all_to_all": a2a_links, "p2p": p2p_links}
+
+
+@lru_cache(maxsize=None)
+def group_link_share(topology: str, members: int, stride: int, gpus_per_node: int, shape: str = "ring") -> float:
     """The share of a GPU's NVLink bandwidth (its links, all of them) that the slowest of a node's groups of
     ``members`` GPUs at rank stride ``stride`` can use (Megatron's rank order: group j of the node holds ranks
-    b + s i, i < members), as ``ring_links`` over the GPU's own link count; 1.0 on a switch or for one member. A group
-    with no NVLink ring: 0.0 (the caller prices it elsewhere)."""
+    b + s i, i < members), as the links its ``shape`` drives (``SHAPE_LINKS``) over the GPU's own link count; 1.0 on
+    a switch or for one member. A group with no NVLink path: 0.0 (the caller prices it elsewhere)."""
     links = NVLINK_TOPOLOGIES[topology]
     if links is None or members < 2:
         return 1.0
@@ -152,6 +220,6 @@ def group_link_share(topology: str, members: int, stride: int, gpus_per_node: in
     g = min(gpus_per_node, len(links))
     ranks = np.arange(g)
     group = (ranks // (stride * members)) * stride + ranks % stride
-    shares = [ring_links(topology, tuple(int(r) for r in ranks[group == j])) / per_gpu
+    shares = [SHAPE_LINKS[shape](topology, tuple(int(r) for r in ranks[group == j])) / per_gpu
               for j in np.unique(group) if (group == j).sum() == members]
     return min(shares) if shares else 1.0

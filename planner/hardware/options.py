@@ -719,7 +719,8 @@ def topology_notes(topology: str) -> list[str]:
         return []
     fabric, links, example = MESH_LINKS[topology]
     return [f"{fabric} {topology}: a TP / DP group rings only over the {links} between its members ({example}; "
-            "planner.hardware.nvlink)"]
+            f"planner.hardware.nvlink); EP / CP all-to-alls and PP / CP sends go pair by pair on the {links} between "
+            "each pair"]
 
 
 def fixed_limit(cluster: ClusterSpec, gpu: GPU) -> Optional[float]:

@@ -39,7 +39,7 @@ from math import gcd
 
 import numpy as np
 
-from planner.hardware.nvlink import NVLINK_TOPOLOGIES, group_link_share
+from planner.hardware.nvlink import group_link_share, meshed
 
 KIND_FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0, "all_to_all": 1.0}
 #: collectives NCCL runs only as a flat ring across nodes (module docstring)
@@ -96,21 +96,26 @@ def members_per_node(n, stride, gpus_per_node):
     return np.minimum(n, per)
 
 
-def group_intra_bw(hw, n, stride):
-    """The achieved per-GPU, per-direction NVLink bandwidth of the rings of a group of ``n`` ranks at inner stride
-    ``stride`` inside one node (vectorised): ``hw.intra_bw_eff`` on a switched node (a plain float, as every caller
+def group_intra_bw(hw, n, stride, shape: str = "ring"):
+    """The achieved per-GPU, per-direction NVLink bandwidth of a group of ``n`` ranks at inner stride ``stride``
+    inside one node (vectorised), for a collective of ``shape`` (planner.hardware.nvlink ``SHAPE_LINKS``: "ring" the
+    rings of an all-reduce / all-gather / reduce-scatter, "all_to_all" the per-pair sends of an all-to-all, "p2p" a
+    ring of sends, the slowest pair's): ``hw.intra_bw_eff`` on a switched node (a plain float, as every caller
     had it), else that times the share of the GPU's links the node's slowest such group reaches
-    (planner.hardware.nvlink ``group_link_share``, on the ``members_per_node`` each node holds): on a DGX-1 V100
-    a TP-2 pair of GPUs 0-1 has one of six NVLinks (25 of 150 GB/s), a quad two rings (100 GB/s), all eight the lot.
-    A group with no NVLink ring between its members runs over PCIe through the CPUs: the part's PCIe rate at the same
+    (``group_link_share``, on the ``members_per_node`` each node holds): on a DGX-1 V100 a TP-2 pair of GPUs 0-1 has
+    one of six NVLinks (25 of 150 GB/s), a quad two rings (100 GB/s), all eight the lot; an all-to-all over all eight
+    4.2 links (105 GB/s), over four MI300X GPUs 3 of 7 xGMI links. The bytes it divides are the rank's bytes to
+    its peers in the node (the all-to-all's (m - 1) / m of the buffer; ``a2a_time``'s NVLink bytes).
+    A group with no NVLink path between its members runs over PCIe through the CPUs: the part's PCIe rate at the same
     efficiency (an assumption; no Megatron-order group of 2, 4 or 8 on the DGX-1 mesh has none)."""
-    if NVLINK_TOPOLOGIES.get(hw.nvlink_topology) is None:
+    if not meshed(hw.nvlink_topology):
         return hw.intra_bw_eff
     g = int(hw.gpus_per_node)
     m, s = np.broadcast_arrays(members_per_node(n, stride, g), np.maximum(np.asarray(stride), 1))
     pairs = np.stack([m.ravel(), s.ravel()]).astype(np.int64)
     uniq, back = np.unique(pairs, axis=1, return_inverse=True)
-    share = np.array([group_link_share(hw.nvlink_topology, int(a), int(b), g) for a, b in uniq.T])[back.ravel()]
+    share = np.array([group_link_share(hw.nvlink_topology, int(a), int(b), g, shape)
+                      for a, b in uniq.T])[back.ravel()]
     pcie = (hw.gpu.pcie_bw or 0.0) * hw.eff.intra_bw
     return np.where(share > 0, hw.intra_bw_eff * share, pcie).reshape(m.shape)
 

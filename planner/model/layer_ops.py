@@ -69,6 +69,7 @@ nothing from it (pyproject's import-linter contract).
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import numpy as np
 
@@ -420,6 +421,14 @@ class LayerContext:
     #: the achieved NVLink bandwidth of the TP group's rings (comm ``group_intra_bw``: ``intra_bw`` on a switched
     #: node, the links a TP group of consecutive GPUs has on a DGX-1 V100's mesh); None: ``intra_bw``
     tp_bw: object = None
+    #: the NVLink bandwidth of any other group by its collective's shape on this node: comm ``group_intra_bw`` bound
+    #: to the hardware, ``(n, stride, shape) -> bw`` (``shape_bw``); None: ``intra_bw`` for every group
+    group_bw: object = None
+
+    def shape_bw(self, n, stride, shape: str):
+        """The achieved NVLink bandwidth of a group of ``n`` ranks at inner stride ``stride`` for a collective of
+        ``shape`` (planner.hardware.nvlink ``SHAPE_LINKS``): ``intra_bw`` on a switched node."""
+        return self.intra_bw if self.group_bw is None else self.group_bw(n, stride, shape)
 
     @property
     def links(self):
@@ -546,7 +555,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
                         fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool),
-                        tp_bw=group_intra_bw(hw, tp, 1))
+                        tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw))
 
 
 def by_stream(fn, fp32s) -> tuple:
@@ -645,7 +654,8 @@ def mamba_block(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack):
         return None
     eff = c.eff
     return ssm.mamba_layer(m, c.T, c.seq, c.tp, c.cp, c.gemm, eff, c.hbm, c.peak,
-                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b, (c.g, *c.links),
+                           (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel), c.act_b,
+                           (c.g, c.shape_bw(c.cp, c.tp, "all_to_all"), *c.links[1:]),  # the CP group's per-pair sends
                            fw.mamba_call, ssm.ssd_roofline_factor(hw.gpu.name))
 
 
@@ -906,7 +916,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
                                 bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom and c.ep_dom[:3],
-                                etp_dom=(c.ep_dom or ())[3:] or None)
+                                etp_dom=(c.ep_dom or ())[3:] or None, a2a_bw=c.shape_bw(c.ep, c.etp, "all_to_all"))
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -1209,10 +1219,11 @@ def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes,
       of ``cp_a2a_degree`` ranks (exposed), then the p2p ring over the cp / a2a groups across nodes on the same
       K/V bytes a hop (a2a x the tokens on heads / a2a), hidden under each of its steps' attention."""
     tp, cp, g, T, act_b = c.tp, c.cp, c.g, c.T, c.act_b
-    intra_bw, inter_bw, a_in, a_out = c.links
+    _, inter_bw, a_in, a_out = c.links
     kind, q, kv = fw.cp_kind, m.q_dim, m.kv_dim
     if kind in ("allgather", "te_allgather"):
-        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, c.shape_bw(cp, tp, "ring"), inter_bw, a_in,
+                                  a_out)
         return np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
     a2a_n = cp if kind in ("a2a", "te_a2a") else (cp_a2a_degree(c, m) if kind == "te_a2a_p2p" else 1)
     hd = q / (m.heads or 1)
@@ -1220,14 +1231,15 @@ def cp_exchange_times(c: LayerContext, m: ModelSpec, fw: Stack, attn: PassTimes,
     if np.ndim(a2a_n) == 0 and a2a_n <= 1:  # the p2p ring alone: no all-to-all, its two collectives not priced
         a2a = np.zeros(np.broadcast_shapes(np.shape(T), np.shape(tp)))
     else:
-        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in, a_out)
-               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, intra_bw, inter_bw, a_in,
+        a2a_bw = c.shape_bw(a2a_n, tp, "all_to_all")  # the a2a group's per-pair sends on its node's links
+        a2a = (2 * collective_time("all_to_all", T * q / tp * act_b, a2a_n, tp, g, a2a_bw, inter_bw, a_in, a_out)
+               + 2 * collective_time("all_to_all", T * kv_a2a / tp * act_b, a2a_n, tp, g, a2a_bw, inter_bw, a_in,
                                      a_out))
         a2a = np.where(np.asarray(a2a_n) > 1, a2a, 0.0)
     if kind in ("a2a", "te_a2a"):
         return np.where(cp > 1, a2a, 0.0), np.where(cp > 1, a2a, 0.0)
     ring = cp / a2a_n  # the p2p ring's ranks: every a2a_n-th CP rank, tp x a2a_n apart in Megatron's rank order
-    hop = ring_hop_time(kv_bytes, ring, tp * a2a_n, g, intra_bw, inter_bw, a_in, a_out)
+    hop = ring_hop_time(kv_bytes, ring, tp * a2a_n, g, c.shape_bw(ring, tp * a2a_n, "p2p"), inter_bw, a_in, a_out)
     return (a2a + physics.cp_exposed(hop, attn.fwd, ring),
             a2a + physics.cp_exposed(2 * hop, attn.bwd, ring, end_comm=hop))
 

@@ -1285,7 +1285,7 @@ class MoELayerTimes:
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
-              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None) -> MoELayerTimes:
+              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None, a2a_bw=None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -1301,7 +1301,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     ``Stack.moe_switch_mlp`` layer (``switch_mlp_layer``). ``ep_dom``: the EP groups' placement on the NVLink
     domains, (fewest, most, domains) of comm ``ep_domain_members`` for the job's size; None: min(ep, g / etp) on
     every domain (``members_per_node``), as a job whose groups tile the domains. ``etp_dom``: the same for the
-    expert-TP groups (``etp_gather_time``)."""
+    expert-TP groups (``etp_gather_time``). ``a2a_bw``: the NVLink rate of the EP group's all-to-all on its node
+    (comm ``group_intra_bw``, shape "all_to_all"); None: ``links``' intra bw."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1358,7 +1359,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, g_disp, dom, dedup, e.experts,
                              e.groups, e.topk_groups, e.routing)
     lo, hi, doms = ep_domains(ep, etp, g_disp, dom)
-    a2a = a2a_time(nvl, nic, ep, hi, intra, inter, a_in, a_out, domains=doms)
+    # the NVLink bytes at the EP group's all-to-all rate on its node's links (``a2a_bw``: comm.group_intra_bw's
+    # "all_to_all" shape; a mesh's pairs have one link's rate or a few, a switch the GPU's)
+    a2a = a2a_time(nvl, nic, ep, hi, intra if a2a_bw is None else a2a_bw, inter, a_in, a_out, domains=doms)
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
     extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, g_disp,
                                 links, e.groups, e.topk_groups, load=load, ep_dom=dom)

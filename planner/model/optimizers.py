@@ -505,7 +505,7 @@ def step_terms(m: ModelSpec, impl: MuonImpl, hw, blocks: dict, tp, etp, ep, dps,
     the dense Muon shards to their owners and back (fp32, over the dp x cp sharding group at ZeRO-2/3).
     ``stage_dense`` / ``stage_expert``: the stage's parameters per TP / expert-TP x EP rank."""
     from planner.model import physics
-    from planner.model.comm import collective_time
+    from planner.model.comm import collective_time, group_intra_bw
 
     eff = hw.eff
     fd, fe = muon_fractions(m, stage_dense * tp, stage_expert * etp * ep, blocks)
@@ -519,7 +519,8 @@ def step_terms(m: ModelSpec, impl: MuonImpl, hw, blocks: dict, tp, etp, ep, dps,
                        edps, zero, eff.launch_s)
     a2a = 0.0
     if impl.redistributions:
-        one = collective_time("all_to_all", 4.0 * md / dps, dps, tp, float(hw.gpus_per_node), hw.intra_bw_eff,
+        one = collective_time("all_to_all", 4.0 * md / dps, dps, tp, float(hw.gpus_per_node),
+                              group_intra_bw(hw, dps, tp, "all_to_all"),
                               hw.inter_bw_per_gpu, eff.intra_alpha_s, eff.inter_alpha_s)
         a2a = np.where(zero >= 2, impl.redistributions * one, 0.0)
     return ew + ns + a2a

@@ -77,6 +77,7 @@ from planner.model.comm import (collective_time, ep_domain_members, group_intra_
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.finetune import frozen_base, frozen_storage_bytes, on_stack, trainable_share, training_step_flops
 from planner.hardware.efficiency import Efficiency
+from planner.hardware.nvlink import meshed
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, moments_16bit
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
@@ -952,6 +953,9 @@ class StageKeys:
     kv: np.ndarray  # DualPipeV's rows: the two chunks a V (pipeline.stage_ranks)
     inter: np.ndarray
     pp_inter: np.ndarray
+    #: the PP group's rank stride, up to the node's GPUs (g: stages on different nodes; on a switched node 1 for
+    #: any stride inside it: ``stage_keys``' ``mesh``)
+    pp_stride: np.ndarray
     srn: np.ndarray
     linv: np.ndarray  # each stage key's layer key
     ktp: np.ndarray
@@ -976,10 +980,13 @@ class StageKeys:
         return {k: (v[self.linv] if np.ndim(v) else v) for k, v in terms.items()}
 
 
-def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float, hide=None) -> StageKeys:
+def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float, hide=None,
+               mesh: bool = False) -> StageKeys:
     """The distinct stage and layer keys of the candidates ``c`` (``distinct_rows``): per-stage terms once per
     distinct stage key, gathered back. ``hide``: each row's paired share of the EP all-to-all (``A2AShare``, from
-    ``a2a_hidden_share``; None: none), part of the stage key, not of the layer key."""
+    ``a2a_hidden_share``; None: none), part of the stage key, not of the layer key. ``mesh``: the node's GPUs are
+    joined point to point (planner.hardware.nvlink), where the PP group's stride inside a node sets its sends' links
+    (``pp_stride``); on a switch every stride inside the node prices alike, one key."""
     first16, n16 = lp16_counts(fw, m, t.precision)  # --num-layers-at-start/end-in-bf16
     inter_r = c.schedule == SCHEDULE.code["interleaved"]
     # where the EP groups sit on the NVLink domains depends on the job's size (a group past the first domain's
@@ -995,10 +1002,15 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     # the residual stream's dtype by the ZeRO stage (Stack.fp32_stream: fp32 under autocast over fp32 weights, bf16
     # where FSDP gathers them in bf16), a layer key
     fs = np.broadcast_to(fw.fp32_stream(t, c.zero), np.shape(c.zero)).astype(np.int64)
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_inter, srn, sfs, shc, *sdom), inv = distinct_rows(
+    # the PP group's stride (Megatron's rank order: pp outermost, tp x cp x dp apart), up to the node: g where its
+    # stages sit on different nodes
+    gi = int(g)
+    pp_s = np.minimum(c.tp * c.cp * c.dp, gi).astype(np.int64)
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        (c.tp * c.cp * c.dp) >= g, c.rn, fs, hcode.ravel(), *dom)
-    inter, pp_inter, ssp, kv = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool), kv.astype(bool)
+        pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), *dom)
+    pp_inter = pp_s >= gi
+    inter, ssp, kv = inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
@@ -1007,7 +1019,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
         stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, *sdom)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
-                     kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
+                     kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, pp_stride=pp_s, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
                      kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom),
                      kfs=kfs.astype(bool))
 
@@ -1228,7 +1240,8 @@ def pacing_stage(m: ModelSpec, fw: Stack, sk: StageKeys, lr: LayerRows) -> Pacin
 
 def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKeys):
     """(t_pp, hop_in, hop_out) at the stage keys: the pipeline sends of one micro-batch both ways, one send on
-    NVLink and one through the NIC. One activation tensor per micro-batch each way between stages (Narayanan et al.
+    NVLink (on a meshed node the stage pair's own links: comm ``group_intra_bw`` "p2p" at ``StageKeys.pp_stride``)
+    and one through the NIC. One activation tensor per micro-batch each way between stages (Narayanan et al.
     2021 §2.2), split across the TP ranks under sequence parallelism or by the stack's scatter/gather
     (Stack.pp_scatter_gather)."""
     fw, eff, g, stp, ssp, pp_inter = s.fw, s.eff, s.g, sk.stp, sk.ssp, sk.pp_inter
@@ -1238,7 +1251,10 @@ def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKey
     split = np.where(ssp | fw.pp_scatter_gather, stp, 1)
     full_bytes = (sk.smb.astype(np.float64) * (s.seq * m.hidden * s.act_b)) / sk.scp
     pp_bytes = full_bytes / split
-    bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
+    # a send between stages in one node on the links between the pair (comm.group_intra_bw's "p2p" shape: a mesh's
+    # one or two links, a switch the GPU's rate)
+    bw_in = group_intra_bw(hw, sk.kpp, sk.pp_stride, "p2p")
+    bw = np.where(pp_inter, hw.inter_bw_per_gpu, bw_in)
     alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
     regather = collective_time("all_gather", full_bytes, stp, 1, g, group_intra_bw(hw, stp, 1), hw.inter_bw_per_gpu,
                                eff.intra_alpha_s, eff.inter_alpha_s)
@@ -1248,7 +1264,7 @@ def pipeline_sends(m: ModelSpec, hw: HardwareOption, s: StepInputs, sk: StageKey
     # §2.2: "the amount of communication also increases by v")
     t_pp = np.where(sk.kpp > 1, 2 * sk.kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
     # one send on NVLink and one through the NIC, for the warm-up / cool-down path below (``pp_fill``)
-    hop_in = p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s) + regather
+    hop_in = p2p_time(pp_bytes, bw_in, eff.intra_alpha_s) + regather
     hop_out = p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s) + regather
     return t_pp, hop_in, hop_out
 
@@ -1313,7 +1329,8 @@ def transformer_stage(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     distinct stage keys, gathered to the candidates; Megatron-Core's overlapped interleaved sends and the
     combined-1F1B schedule's hidden EP all-to-all (moe.a2a_paired_share) taken off."""
     fw = s.fw
-    sk = stage_keys(m, t, c, fw, s.g, a2a_hidden_share(m, c, s))
+    sk = stage_keys(m, t, c, fw, s.g, a2a_hidden_share(m, c, s),
+                    mesh=meshed(hw.nvlink_topology))
     st = pacing_stage(m, fw, sk, layer_rows(m, t, hw, fw, sk, tp_comm_overlap, causal_kernels, memo))
     if st.frac is not None:
         # the pacing rank's layer terms at the share its chunks re-run (Megatron-Core: each chunk its own first N,
