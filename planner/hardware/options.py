@@ -69,7 +69,8 @@ class HardwareOption:
     #: the inter-node bandwidth is not the job's or the instance's own sourced figure: the reference
     #: fabric of the GPU (``reference_network``) or the catalog's default for an unknown fabric
     network_assumed: bool = False
-    #: the one line that says which network was assumed and why ("" when none was)
+    #: the one line that says which network was assumed and why ("" when none was); not in ``notes``: only a plan of
+    #: more than one node reads it (``plan_notes``)
     network_note: str = ""
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
@@ -111,6 +112,13 @@ class HardwareOption:
         if self.instance is not None:
             return self.instance.fabric or None
         return self.reference.fabric or None if self.network_reference else None
+
+    def plan_notes(self, nodes: int) -> list[str]:
+        """The notes of a plan of ``nodes`` nodes on this option: the assumed network's line only where a collective
+        leaves the node. Until QA 89 the option carried the line in ``notes`` unless the job fixed ``cluster.nodes: 1``
+        (QA 86), so ``estimate`` with the field unset (one node, defaulted) and ``recommend``'s one-node plans said
+        their inter-node network was assumed, and a multi-node ``recommend`` said it twice (``ranking_caveats``)."""
+        return self.notes + ([self.network_note] if nodes > 1 and self.network_note else [])
 
     @property
     def no_price_why(self) -> str:
@@ -316,8 +324,6 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         if stated is not None:  # the job's link: nothing assumed
             inter, eff, note = stated.inter_node_bw, stated.eff, ""
             notes.append(stated.note)
-        elif cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
-            notes.append(note)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -625,8 +631,6 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if stated is not None:  # the job's link: nothing assumed
         inter, eff, assumed, note = stated.inter_node_bw, stated.eff, False, ""
         notes.append(stated.note)
-    elif note and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node rate)
-        notes.append(note)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
                      f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "
