@@ -49,17 +49,19 @@ SPOT_RATE_RULE = ("SkyPilot's cheapest zone in the row's region (the lowest Spot
 
 def spot_rate_words(insts: Iterable) -> str:
     """``SPOT_RATE_RULE`` for the spot rates of catalog instances ``insts`` (a plan's, or a ranking's), "" where none
-    has a rate read from a SkyPilot snapshot (no spot rate, or a catalog override's own: its ``source`` names the user's
-    file, not skypilot-catalog).
+    has a rate read from a SkyPilot snapshot: a row's ``source`` starts with the snapshot's repository
+    (skypilot-org/skypilot-catalog, or the Azure fork's); a row a catalog override changed reads "user override (...)"
+    or the user's own source, its rates the user's.
 
     >>> from types import SimpleNamespace as I
     >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="skypilot-org/skypilot-catalog ...")])[:49]
     "spot rate (aws:x 2 $/h): SkyPilot's cheapest zone"
-    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="the user's file o.csv")])
+    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="user override (o.csv: price_spot_usd_hr); built-in "
+    ...                                                         "row: skypilot-org/skypilot-catalog ...")])
     ''
     """
     read = list({i.key: i for i in insts if i is not None and i.price_spot
-                 and "skypilot-catalog" in (i.source or "")}.values())  # each instance once
+                 and (i.source or "").split(" ", 1)[0].endswith("/skypilot-catalog")}.values())  # each instance once
     if not read:
         return ""
     rates = ", ".join(f"{i.key} {i.price_spot:g} $/h" for i in read[:NAMED]) + (

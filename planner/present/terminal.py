@@ -397,16 +397,15 @@ def price_check_lines(flags: dict, hardware, cost) -> list[str]:
     return _rate_check_lines(flags, field_of(hardware, "name"), {c: field_of(hardware, c) for c, shown in used.items() if shown})
 
 
-def serving_price_check_lines(flags: dict, best, budget=None) -> list[str]:
-    """``price_check_lines`` for a serving plan (``best``: its best option, a record or its JSON dict; ``budget``: its
-    month's budget): the on-demand rate where the real-time cost is at it (``price_basis``), the spot rate where the
-    offline column (``offline_price``) or the budget's spot what-if is. Until qa89 ``planner serve`` and the app's
-    serving view said nothing of p6-b300's flagged spot rate that priced their batch column."""
+def serving_price_check_lines(flags: dict, best) -> list[str]:
+    """``price_check_lines`` for a serving plan (``best``: its best option, a record or its JSON dict): the on-demand
+    rate where the real-time cost is at it (``price_basis``), the spot rate where the offline column is
+    (``offline_price``). Until qa89 ``planner serve`` and the app's serving view said nothing of p6-b300's flagged spot
+    rate that priced their batch column."""
     if not flags or best is None:
         return []
     used = {"price_ondemand_usd_hr": ("price_usd_hr", field_of(best, "price_basis") == ON_DEMAND),
-            "price_spot_usd_hr": ("price_spot_usd_hr", field_of(best, "offline_price") == SPOT
-                                  or field_of(budget, "spot") is not None)}
+            "price_spot_usd_hr": ("price_spot_usd_hr", field_of(best, "offline_price") == SPOT)}
     return _rate_check_lines(flags, field_of(best, "hardware"), {c: field_of(best, f) for c, (f, shown) in used.items() if shown})
 
 
@@ -416,7 +415,7 @@ def result_price_check_lines(flags: dict, result, cost=None) -> list[str]:
     winner's (``price_check_lines``, at ``cost``, else the winner's own). One rule for the CLI's stderr and the app."""
     best = field_of(result, "best")
     if isinstance(field_of(best, "hardware"), str):
-        return serving_price_check_lines(flags, best, field_of(result, "budget"))
+        return serving_price_check_lines(flags, best)
     return price_check_lines(flags, field_of(result, "hardware") or field_of(best, "hardware"),
                              cost if cost is not None else field_of(result, "cost") or field_of(best, "cost"))
 
