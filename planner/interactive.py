@@ -348,7 +348,8 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         _instance_gpu(catalog, cl.instance) if cl.instance else [])
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
-        precision="fp4" if wrote_fp4(job) else t.precision, optimizer=t.optimizer,  # as written: it rebuilds the same recompute=t.recompute, tokens=t.tokens,
+        # fp4 as written (PRECISIONS): the rebuilt job is then the loader's nvfp4 one again
+        precision="fp4" if wrote_fp4(job) else t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
         framework=t.framework.name if t.framework is not None else None,
