@@ -20,7 +20,7 @@ from planner.spec.presets import PRESETS
 from planner.spec.schema import ArrivalsSpec, ClusterSpec, TrainingSpec
 from planner.units import count_of, device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
-from planner.vocab import ARRIVALS, OBJECTIVE, OPTIMIZER, PRECISION, TRAINING_MODE
+from planner.vocab import ARRIVALS, OBJECTIVE, OPTIMIZER, TRAINING_MODE
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -163,6 +163,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    for line in wi.price_check_lines(res, catalog):  # a flagged rate the plan is priced at (serve's stderr line)
+        st.warning(dollars(line))
     options = wi.serving_options(view)
     if not options.frame.empty:  # the options that meet the targets, best first: serve's "serving options" table (QA 83)
         st.subheader(options.title)
@@ -213,7 +215,7 @@ if s["w_tokens"] is not None:
     sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format=wi.NUMBER_FORMAT,
                     max_value=wi.schema_bound(TrainingSpec, "tokens") / 1e9)
 c1, c2 = sb.columns(2)
-c1.selectbox("precision", PRECISION.names, key="w_precision")
+c1.selectbox("precision", wi.PRECISIONS, key="w_precision")  # fp4 too (the loader's alias)
 c2.selectbox("optimizer", OPTIMIZER.names, key="w_optimizer")
 c1, c2 = sb.columns(2)
 c1.selectbox("training mode", TRAINING_MODE.names, key="w_mode",
@@ -358,6 +360,8 @@ for n in mfu.notes:  # under the metrics, beside the MFU figure: long-context MF
     st.caption(n)
 for line in wi.price_lines(best):  # spot's range, checkpoints, buy and committed prices: recommend's lines (QA 82)
     st.caption(dollars(line))
+for line in wi.price_check_lines(rec, catalog):  # a rate outside the catalog's price checks: recommend's stderr line
+    st.warning(dollars(line))
 held = wi.power_line(rec)
 if held:  # the GPUs held below their rated limit: the clock the step time is at, beside it
     st.caption(held)

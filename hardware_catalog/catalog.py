@@ -1623,10 +1623,16 @@ def builtin_gpu(name: str) -> GPU:
     raise KeyError(name)
 
 
-def _read_override(path: Path) -> dict[str, list[dict]]:
-    # a path with no name (`--catalog ""` is Path('.')) is named as given: the error lost its "catalog override"
-    # prefix and read "error: file: is a directory, not a file"
-    origin = shown_path(path.name or path)  # as every refusal quotes a path (a newline escaped, not a space)
+def _override_origin(path: Path, from_env: bool) -> str:
+    """How refusals and notes name an override file: a ``--catalog`` file by its name, a ``$PLANNER_CATALOG`` one by
+    the path the variable holds (``load_catalog`` names the variable in its refusals: QA 89, where
+    ``PLANNER_CATALOG=/tmp`` read "catalog override tmp: file: is a directory"). A path with no name (``--catalog ""``
+    is Path('.')) is named as given: the error lost its "catalog override" prefix and read "error: file: is a
+    directory, not a file". Quoted as every refusal quotes a path (a newline escaped, not a space)."""
+    return shown_path(path if from_env or not path.name else path.name)
+
+
+def _read_override(path: Path, origin: str) -> dict[str, list[dict]]:
     try:  # regular files only, bounded size, UTF-8 (a spreadsheet's BOM dropped), safe YAML
         text = files.read_text(path, "file")
         if path.suffix.lower() == ".csv":
@@ -1667,8 +1673,12 @@ def override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
     shell keeps set. Until QA 46 the environment's came last: with last quarter's prices in $PLANNER_CATALOG,
     ``--catalog new.csv`` planned at the old ones (the CLI keeps every one of them from being an output:
     ``planner.outputs.output_target``'s ``inputs``)."""
-    env = os.environ.get(ENV_VAR, "")
-    return [Path(p) for p in env.split(os.pathsep) if p.strip()] + [Path(p) for p in (extra_paths or [])]
+    return _env_paths() + [Path(p) for p in (extra_paths or [])]
+
+
+def _env_paths() -> list[Path]:
+    """The override files ``$PLANNER_CATALOG`` names (``os.pathsep``-separated, blanks skipped)."""
+    return [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
 
 
 def _split_aliases(text: Any) -> list[str]:
@@ -1742,9 +1752,21 @@ def _same_cell(new: Any, old: Any) -> bool:
 
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     """Built-in catalog plus overrides (``$PLANNER_CATALOG`` then ``extra_paths``, later wins: ``override_paths``).
+    A refusal of a ``$PLANNER_CATALOG`` file names the variable as its field (``error: PLANNER_CATALOG: /tmp/x.csv:
+    file: file not found``): until QA 89 it read "catalog override x.csv: ..." as if the user had typed the file, and a
+    user who had not (the variable set in a profile long ago) had nothing to look for."""
+    env = {_override_origin(p, True) for p in _env_paths()}
+    try:
+        return _merged_catalog(extra_paths)
+    except CatalogError as e:
+        if e.origin not in env:
+            raise
+        raise CatalogError(ENV_VAR, f"{cut_middle(e.origin, ECHO_CHARS)}: {e.field}: {e.message}") from None
 
-    Linear in the number of rows: each override row is validated once, and the GPU alias index is
-    built once and updated as rows add GPUs or change their aliases.
+
+def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
+    """``load_catalog``'s work. Linear in the number of rows: each override row is validated once, and the GPU alias
+    index is built once and updated as rows add GPUs or change their aliases.
     """
     b_gpus, b_insts, b_onprem, inter, b_commits, b_systems, b_system_prices = _builtin_rows()
     gpu_raw: dict[str, dict] = {r["name"]: dict(r) for r in b_gpus}
@@ -1839,15 +1861,16 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         origin_of[f"{tag}:{key}"] = (org, where)
         given[f"{tag}:{key}"] = {c for c, v in row.items() if v is not None and str(v).strip() != ""}
 
-    for path in override_paths(extra_paths):
-        doc = _read_override(path)
-        org = shown_path(path.name) if path.name else ""
+    env = len(_env_paths())
+    for i, path in enumerate(override_paths(extra_paths)):
+        org = _override_origin(path, i < env)
+        doc = _read_override(path, org)
         if not any(doc.values()):
             # an empty file, a CSV header alone or empty sections: it was read as no change without a word (QA 39),
             # so an override whose rows were lost (a failed `> mine.csv`) planned at the built-in rows unsaid
             raise CatalogError("file", f"adds or changes no row (empty, or a header or sections without rows); give "
                                        f"it rows (`planner catalog gpus|instances|onprem --csv` writes a table it "
-                                       f"reads back), or leave it out", org or shown_path(path))
+                                       f"reads back), or leave it out", org)
         if doc.get("skypilot"):
             repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(fold_name(n)), org,
                                                       lambda f, m: CatalogError(f, m, org))

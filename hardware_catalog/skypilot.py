@@ -39,6 +39,34 @@ SIGNATURE = ("InstanceType", "Price")
 REQUIRED = ("InstanceType", "Region", "Price", "SpotPrice", "AcceleratorName", "AcceleratorCount")
 #: instance types named in a note before "... and N more"
 NAMED = 8
+#: how a catalog row's spot rate was read from a SkyPilot snapshot (the module docstring: the lowest ``SpotPrice`` over
+#: the region's zones; the Azure fork's rows carry no zone, so its region's rate), said beside every spot plan and in
+#: ``planner catalog instances`` (qa89): one zone's reading can sit far under the others (g6e.48xlarge's az1 at 0.153
+#: of on-demand where four zones read 0.38-0.39), and a plan priced at it looked like a market rate
+SPOT_RATE_RULE = ("SkyPilot's cheapest zone in the row's region (the lowest SpotPrice over its zones at the snapshot; "
+                  "Azure's rows: the region's), not a regional average: a spot plan pays that zone's rate only there")
+
+
+def spot_rate_words(insts: Iterable) -> str:
+    """``SPOT_RATE_RULE`` for the spot rates of catalog instances ``insts`` (a plan's, or a ranking's), "" where none
+    has a rate read from a SkyPilot snapshot: a row's ``source`` starts with the snapshot's repository
+    (skypilot-org/skypilot-catalog, or the Azure fork's); a row a catalog override changed reads "user override (...)"
+    or the user's own source, its rates the user's.
+
+    >>> from types import SimpleNamespace as I
+    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="skypilot-org/skypilot-catalog ...")])[:49]
+    "spot rate (aws:x 2 $/h): SkyPilot's cheapest zone"
+    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="user override (o.csv: price_spot_usd_hr); built-in "
+    ...                                                         "row: skypilot-org/skypilot-catalog ...")])
+    ''
+    """
+    read = list({i.key: i for i in insts if i is not None and i.price_spot
+                 and (i.source or "").split(" ", 1)[0].endswith("/skypilot-catalog")}.values())  # each instance once
+    if not read:
+        return ""
+    rates = ", ".join(f"{i.key} {i.price_spot:g} $/h" for i in read[:NAMED]) + (
+        f" and {len(read) - NAMED} more" if len(read) > NAMED else "")
+    return f"spot rate{'s' if len(read) > 1 else ''} ({rates}): {SPOT_RATE_RULE}"
 
 
 def is_skypilot(header: Iterable[str]) -> bool:

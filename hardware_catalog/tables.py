@@ -5,6 +5,7 @@ from rich.table import Table
 
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog, price_date_short
 from hardware_catalog.price_checks import CHECKS, price_flags
+from hardware_catalog.skypilot import SPOT_RATE_RULE
 
 
 #: characters a rich table with its default box adds per column (a rule and a space each side) and once
@@ -168,6 +169,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
                   f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
                   "- = not published and not a cluster node. "
                   "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)."
+                  + (f" spot = {SPOT_RATE_RULE}." if any(i.price_spot for i in rows) else "")
                   + (f" ! = outside the price checks ({CHECKS['spot-ratio']}; {CHECKS['per-gpu']}): the row's "
                      "price_check (--csv) says why it is kept." if marked else ""),
                   cols, cells, width, ("price date", "region", "fabric", per, "RAM\nGiB", "vCPU", "cluster"))

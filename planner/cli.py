@@ -179,15 +179,17 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
     for line in dict.fromkeys(stale_price_warning(d) for d in (get(priced, "price_dates"), whatif)):
         if line:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
-    _say_price_checks(get(result, "hardware") or get(get(result, "best"), "hardware"), priced)
+    _say_price_checks(result, priced)
 
 
-def _say_price_checks(hardware, cost) -> None:
+def _say_price_checks(result, cost) -> None:
     """One stderr line per rate the plan is priced from that sits outside the catalog's price checks
-    (``present.terminal.price_check_lines``), pointing at the row's ``price_check``. stdout unchanged."""
-    from planner.present.terminal import price_check_lines
+    (``present.terminal.result_price_check_lines``: a training plan's or a serving plan's), pointing at the row's
+    ``price_check``. stdout unchanged."""
+    from planner.present.terminal import result_price_check_lines
 
-    for line in price_check_lines(_PRICE_FLAGS, hardware, cost):
+    lines = result_price_check_lines(_PRICE_FLAGS, result, cost)
+    for line in lines:
         err.print(f"{line}; why the catalog keeps it: its price_check (planner catalog instances --csv)",
                   markup=False, highlight=False, soft_wrap=True)
 

@@ -39,13 +39,14 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import FRAMEWORK_CHOICE, RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 from planner.spec.hf import hf_config_notes
+from planner.spec.load import wrote_fp4
 from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
@@ -328,6 +329,13 @@ def partial_recompute(base: dict) -> bool:
         return False
 
 
+#: the sidebar's training precisions: the schema's and what the loader takes for them (``vocab.PRECISION_ALIASES``:
+#: fp4, NVFP4). Until qa89 fp4 was no choice: a job that wrote it showed fp8, and the page rebuilt it as plain fp8 (the
+#: loader's nvfp4 recipe lived only in the loaded job, not in the file the sidebar writes over), its plan at FP8
+#: GEMMs and no word of the NVFP4 the file asked for
+PRECISIONS = (*PRECISION.names, *PRECISION_ALIASES)
+
+
 def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
     """The sidebar's starting values: the job's own, with the app's defaults where it is silent. A job that names
     ``cluster.instance`` (and no ``constraints.gpus``) starts with that instance's GPU (``catalog``'s row; none
@@ -343,7 +351,8 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         _instance_gpu(catalog, cl.instance) if cl.instance else [])
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
-        precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
+        # fp4 as written (PRECISIONS): the rebuilt job is then the loader's nvfp4 one again
+        precision="fp4" if wrote_fp4(job) else t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
         framework=t.framework.name if t.framework is not None else None,
@@ -1352,6 +1361,17 @@ def price_lines(best: dict) -> tuple[str, ...]:
         f"buy instead (not ranked on): {buy_words(cost, hw)}" if cost.get("buy") else "",
         f"committed (not ranked on): {committed_words(cost['committed'], hw, cost)}" if cost.get("committed") else "",
     ) if line)
+
+
+def price_check_lines(result: dict, catalog=None) -> tuple[str, ...]:
+    """The CLI's "price check:" lines (``present.terminal.result_price_check_lines``) for a training or serving result
+    priced from the page's ``catalog``: a rate outside the catalog's price checks, marked ``!`` in ``planner catalog
+    instances``. Until qa89 the page priced p6-b300's spot plan (one zone's reading at 0.112 of on-demand) without a
+    word where ``recommend`` says it on stderr."""
+    from hardware_catalog.price_checks import flagged_rates
+    from planner.present.terminal import result_price_check_lines
+
+    return tuple(result_price_check_lines(flagged_rates(catalog or cached_catalog()), result))
 
 
 def prices_dated_line(priced: Optional[dict]) -> Optional[str]:

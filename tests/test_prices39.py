@@ -38,7 +38,7 @@ def test_no_built_in_instance_price_is_undated_any_more():
             assert commit in r["price_date"] and commit[1:] in r["source"], r["name"]
             assert cap_day(r["price_date"]) == day, (r["name"], r["price_date"])
             assert f"price_date (prices39): not after {day.isoformat()}" in r["notes"], r["name"]
-    assert seen == {"runpod": 4, "azure": 14, "shadeform": 1}, seen
+    assert seen == {"runpod": 5, "azure": 14, "shadeform": 1}, seen  # qa89: runpod 1x_A100-80GB-SXM_SECURE
     lam = [r for r in catalog_rows("instances") if r["cloud"] == "lambda"]
     assert len(lam) == 10 and all(price_date_kind(r["price_date"]) == "between"  # both ends since catalog40
                                   and bound_day(r["price_date"]) == datetime.date(2026, 5, 3)

@@ -22,7 +22,8 @@ def test_bare_cluster_uses_it_scaled_by_gpus_per_node_and_says_so(catalog):
     o4 = cluster_option(catalog, "H100", nodes=4, gpus_per_node=4)
     assert o8.inter_node_bw * 8 / 1e9 == pytest.approx(3200.0)
     assert o4.inter_node_bw * 8 / 1e9 == pytest.approx(1600.0)
-    assert o8.network_assumed and "400 Gb/s per GPU" in o8.network_note and o8.network_note in o8.notes
+    assert o8.network_assumed and "400 Gb/s per GPU" in o8.network_note and o8.network_note in o8.plan_notes(4)
+    assert o8.network_note not in o8.plan_notes(1)  # one node: no collective leaves it (QA 89)
 
 
 def test_stated_network_wins_and_a_gpu_without_reference_keeps_the_default(catalog):

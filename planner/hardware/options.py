@@ -69,8 +69,12 @@ class HardwareOption:
     #: the inter-node bandwidth is not the job's or the instance's own sourced figure: the reference
     #: fabric of the GPU (``reference_network``) or the catalog's default for an unknown fabric
     network_assumed: bool = False
-    #: the one line that says which network was assumed and why ("" when none was)
+    #: the one line that says which network was assumed and why ("" when none was); not in ``notes``: only a plan of
+    #: more than one node reads it (``plan_notes``)
     network_note: str = ""
+    #: the inter-node latency an instance's fabric gives its plans and where it comes from (``instance_latency``,
+    #: fabric49; "" when none is said); like ``network_note``, only a plan of more than one node reads it
+    latency_note: str = ""
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
     reference: Optional[Instance | System] = None
@@ -111,6 +115,13 @@ class HardwareOption:
         if self.instance is not None:
             return self.instance.fabric or None
         return self.reference.fabric or None if self.network_reference else None
+
+    def plan_notes(self, nodes: int) -> list[str]:
+        """The notes of a plan of ``nodes`` nodes on this option: the assumed network's line only where a collective
+        leaves the node. Until QA 89 the option carried the line in ``notes`` unless the job fixed ``cluster.nodes: 1``
+        (QA 86), so ``estimate`` with the field unset (one node, defaulted) and ``recommend``'s one-node plans said
+        their inter-node network was assumed, and a multi-node ``recommend`` said it twice (``ranking_caveats``)."""
+        return self.notes + ([n for n in (self.network_note, self.latency_note) if n] if nodes > 1 else [])
 
     @property
     def no_price_why(self) -> str:
@@ -365,8 +376,6 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         if stated is not None:  # the job's link: nothing assumed
             inter, eff, note = stated.inter_node_bw, stated.eff, ""
             notes.append(stated.note)
-        elif cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
-            notes.append(note)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -658,7 +667,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
     notes = []
-    assumed, note = False, ""
+    assumed, note, latency_note = False, "", ""
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
@@ -675,9 +684,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         inter, eff, assumed, note = stated.inter_node_bw, stated.eff, False, ""
         notes.append(stated.note)
     else:
-        eff, latency = instance_latency(inst, eff, catalog)
-        if inst.cluster and cluster.nodes != 1:  # (as option_from_cluster: one node fixed reads no inter-node figure)
-            notes += [n for n in (note, latency) if n]
+        eff, latency_note = instance_latency(inst, eff, catalog)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
         notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
                      f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "
@@ -694,6 +701,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         eff=eff, instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes + topology_notes(topology),
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
+        latency_note=(latency_note or "") if inst.cluster else "",
         power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated.family if stated is not None else None,
         nvlink_topology=topology,
     )

@@ -742,7 +742,7 @@ def _on_rows(mask, fn):
 
 #: what a hardware option holds that the layer model never reads (its names, prices and notes): options that differ
 #: only there share a search's layer rows (``LayerMemo``; tests/test_step_time_batch.py flips each)
-LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_node", "notes", "network_note",
+LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_node", "notes", "network_note", "latency_note",
                  "reference", "max_gpus", "past_max_hint")
 #: the stack options a search varies that the layer model never reads (offload, FSDP and ZeRO-3 switches: their
 #: costs are the DP, ZeRO and offload terms outside it): a search's stack variants share its layer rows. Not

@@ -389,18 +389,50 @@ def price_check_lines(flags: dict, hardware, cost) -> list[str]:
     ...                   {"cost_ondemand_usd": 9.0, "cost_spot_usd": 1.0, "price_basis": "on-demand"})
     ["price check: aws:x's spot rate (2 $/h) is outside the catalog's price checks (spot under ...)"]
     """
-    from hardware_catalog.price_checks import RATE_WORDS
-
-    def get(x, key):
-        return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
-
     if not flags or hardware is None or cost is None:
         return []
-    key = get(hardware, "name")  # an instance's catalog key ("aws:p6-b300.48xlarge")
-    used = {"price_ondemand_usd_hr": get(cost, "cost_ondemand_usd") is not None and get(cost, "price_basis") == ON_DEMAND,
-            "price_spot_usd_hr": get(cost, "cost_spot_usd") is not None}
-    return [f"price check: {key}'s {RATE_WORDS[column]} rate ({get(hardware, column):g} $/h) is outside the catalog's "
-            f"price checks ({flags[(key, column)]})" for column, shown in used.items() if shown and (key, column) in flags]
+    used = {"price_ondemand_usd_hr": field_of(cost, "cost_ondemand_usd") is not None and field_of(cost, "price_basis") == ON_DEMAND,
+            "price_spot_usd_hr": field_of(cost, "cost_spot_usd") is not None}
+    # (an instance's catalog key, "aws:p6-b300.48xlarge")
+    return _rate_check_lines(flags, field_of(hardware, "name"), {c: field_of(hardware, c) for c, shown in used.items() if shown})
+
+
+def serving_price_check_lines(flags: dict, best) -> list[str]:
+    """``price_check_lines`` for a serving plan (``best``: its best option, a record or its JSON dict): the on-demand
+    rate where the real-time cost is at it (``price_basis``), the spot rate where the offline column is
+    (``offline_price``). Until qa89 ``planner serve`` and the app's serving view said nothing of p6-b300's flagged spot
+    rate that priced their batch column."""
+    if not flags or best is None:
+        return []
+    used = {"price_ondemand_usd_hr": ("price_usd_hr", field_of(best, "price_basis") == ON_DEMAND),
+            "price_spot_usd_hr": ("price_spot_usd_hr", field_of(best, "offline_price") == SPOT)}
+    return _rate_check_lines(flags, field_of(best, "hardware"), {c: field_of(best, f) for c, (f, shown) in used.items() if shown})
+
+
+def result_price_check_lines(flags: dict, result, cost=None) -> list[str]:
+    """The "price check:" lines of a command's result (a record or its JSON dict): a serving plan's
+    (``serving_price_check_lines``: its best option names its instance by key) or a training plan's or ranking's
+    winner's (``price_check_lines``, at ``cost``, else the winner's own). One rule for the CLI's stderr and the app."""
+    best = field_of(result, "best")
+    if isinstance(field_of(best, "hardware"), str):
+        return serving_price_check_lines(flags, best)
+    return price_check_lines(flags, field_of(result, "hardware") or field_of(best, "hardware"),
+                             cost if cost is not None else field_of(result, "cost") or field_of(best, "cost"))
+
+
+def field_of(x, key):
+    """A field of a result record or of its JSON dict."""
+    return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
+
+
+def _rate_check_lines(flags: dict, key, rates: dict) -> list[str]:
+    """One "price check:" sentence per rate in ``rates`` (catalog column: the $/h the plan used) that ``flags`` holds
+    for instance ``key``."""
+    from hardware_catalog.price_checks import RATE_WORDS
+
+    return [f"price check: {key}'s {RATE_WORDS[column]} rate ({rate:g} $/h) is outside the catalog's "
+            f"price checks ({flags[(key, column)]})" for column, rate in rates.items()
+            if rate is not None and (key, column) in flags]
 
 
 def stale_price_warning(p: dict | None) -> str | None:

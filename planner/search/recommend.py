@@ -43,9 +43,10 @@ from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, r
                                   searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import RECOMPUTE, SCHEDULE, SPOT
 from hardware_catalog import load_catalog
 from hardware_catalog.errors import fit_message
+from hardware_catalog.skypilot import spot_rate_words
 
 
 
@@ -2298,6 +2299,10 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("constraints.spot: no spot price for these plans — cluster.price_usd_hr is an on-demand rate, so "
                    "they are unpriced and ranked by time; leave out constraints.spot to be costed at it, or name "
                    "constraints.clouds/instances for the catalog's spot rates")
+    spot = spot_rate_words(opts[p.hardware.name].instance for p in ranked
+                           if p.cost.ranked_price_basis == SPOT and p.hardware.name in opts)
+    if spot:  # which zone's rate the spot plans pay (qa89: one zone's outlier read as a market rate)
+        out.append(spot)
     if any(p.cost.spot_risk for p in ranked):
         src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
         out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "

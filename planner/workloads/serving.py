@@ -137,6 +137,7 @@ from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig, cut_words, simulate_serving
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
+from hardware_catalog.skypilot import spot_rate_words
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
@@ -2010,6 +2011,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "batch column"]
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + (spot_above_rate(job.cluster, hw0.instance) if job.constraints.spot else [])
+                          # which zone's rate the spot column pays (qa89), for the recommended option's instance
+                          + ([w for w in [spot_rate_words([hw0.instance])] if w]
+                             if any(o.offline_price == SPOT for o in options[:1]) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)

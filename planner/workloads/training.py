@@ -32,12 +32,13 @@ from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
-from planner.vocab import JOB_RATE, RATE_NAMES
+from planner.vocab import JOB_RATE, RATE_NAMES, SPOT
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
 from planner.spec.schema import INTERLEAVED_NEEDS_VPP
 from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
+from hardware_catalog.skypilot import spot_rate_words
 from planner.simulate import SimConfig, simulate
 from planner.simulate.failures import overhead_arrays, run_overhead
 from planner.simulate.interruptions import SpotModel
@@ -414,7 +415,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp,
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
-    out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + ((power,) if power else ())
+    spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
+    out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
+                  + ((power,) if power else ()) + ((spot,) if spot else ())
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
