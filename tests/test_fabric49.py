@@ -59,12 +59,12 @@ def test_an_ib_and_an_efa_instance_take_their_own_rows_latency():
     assert ib.eff.inter_alpha_s == pytest.approx(14e-6, rel=1e-12)
     assert efa.eff.inter_alpha_s == Efficiency().inter_alpha_s == 15e-6
     assert ib.eff.sources["inter_alpha_s"] == f"stated: {_IB}'s infiniband latency 14 µs"
-    ib_line = next(n for n in ib.notes if "inter-node latency" in n)
+    ib_line = next(n for n in ib.plan_notes(2) if "inter-node latency" in n)
     assert ib_line.startswith(f"{_IB}: inter-node latency: 14 µs for infiniband (NCCL's own model") and "15 µs" in ib_line
-    efa_line = next(n for n in efa.notes if "inter-node latency" in n)
+    efa_line = next(n for n in efa.plan_notes(2) if "inter-node latency" in n)
     assert "15 µs (prior; no sourced latency for efa" in efa_line
     one = option_from_cluster(ClusterSpec(instance=_IB, nodes=1))  # one node fixed: no inter-node figure to say
-    assert not any("inter-node latency" in n for n in one.notes)
+    assert not any("inter-node latency" in n for n in one.plan_notes(1))
 
 
 def test_the_ib_rows_latency_shortens_the_ib_plans_step():

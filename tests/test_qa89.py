@@ -53,7 +53,9 @@ def test_a_refused_planner_catalog_file_names_the_variable(cli, tmp_path, what):
     if what == "no table":
         path.write_text("x,y\n1,2\n")
     line = refused(cli("catalog", "gpus", env={"PLANNER_CATALOG": str(path)}))
-    assert line.startswith(f"error: PLANNER_CATALOG: {path}: "), line
+    # the path as the variable holds it (``/tmp``, not ``tmp``); a long one is clipped in its middle (errors.clip),
+    # as pytest-xdist's worker folders make it, so its head and its file name are what a line always shows
+    assert line.startswith(f"error: PLANNER_CATALOG: {str(path)[:12]}") and f"{path.name}: " in line, line
     assert {"missing": "file: file not found", "folder": "file: is a directory", "no table": "header: "}[what] in line
     if what == "missing":
         assert refused(cli("catalog", "gpus", "--catalog", path)).startswith("error: catalog override nope.csv: file:")
