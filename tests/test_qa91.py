@@ -2,6 +2,9 @@
 bf16 GEMMs with fp32 adapters (finetune ``base_math_precision``), ..."""
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import pytest
 
 from planner.model.finetune import base_math_precision, frozen_saves_precision
@@ -33,3 +36,58 @@ def test_fp32_training_over_a_bf16_base_runs_the_base_in_bf16():
     assert fp32.step_time_s > 5 * mixed.step_time_s
     # MFU against the bf16 peak the base runs at (an fp32 peak would put it past 100%)
     assert mixed.mfu == pytest.approx(bf16.mfu * bf16.step_time_s / mixed.step_time_s, rel=1e-9)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Row:  # the ServingOption fields _refine_realtime reads and writes
+    batch: int = 8
+    replicas: int = 10
+    tp: int = 1
+    refined: bool = False
+    analytic_replicas: int | None = None
+    simulated: dict | None = None
+    meets_latency: bool = True
+    reason: str = ""
+
+
+def test_a_qps_plan_keeps_the_earlier_setting_its_confirmation_grew_back_to(monkeypatch):
+    """``serving.qps``: the screen's setting (budget, B) needs 10 replicas, 2B 8 in the search; 2B's confirmation
+    grows back to 10, where the screen's setting confirms too: the plan keeps the screen's (``settled_setting``, as a
+    fixed fleet does since QA 90). Until QA 91 it kept 2B, an engine setting changed for no replica saved. The
+    simulator is stood in for by the pass / fail table below (its sizing rules are tests/test_serving.py's)."""
+    import planner.workloads.serving as S
+
+    first, twice = (2048, 8), (2048, 16)
+    need = {(first, False): 10, (twice, False): 8, (first, True): 10, (twice, True): 10}  # (setting, confirm) -> r
+
+    class Res:
+        cut = None
+
+        def __init__(self, ok):
+            self.ok = ok
+
+        def meets(self, *a):
+            return self.ok
+
+    class Runs:
+        def run(self, cfg, wl, miss=None, monitor=False):
+            k, r = cfg
+            return Res(r >= need[k, wl.confirm])
+
+    sim = S.SimSettings()
+    monkeypatch.setattr(S, "_engine_settings", lambda row, sim, first_=None: [first, twice])
+    monkeypatch.setattr(S, "_cached_capacity", lambda *a: 100.0)
+    monkeypatch.setattr(S, "sim_workload", lambda s, q, seconds, *a: types.SimpleNamespace(
+        span_s=seconds, confirm=seconds == sim.confirm_s))
+    monkeypatch.setattr(S, "_sim_config", lambda m, s, hw, tp, batch, budget, r, *a: ((budget, batch), r))
+    monkeypatch.setattr(S, "_sim_summary", lambda res, r, budget, batch: {"replicas": r, "setting": (budget, batch)})
+    monkeypatch.setattr(S, "_at_budget", lambda row, *a: row)
+    monkeypatch.setattr(S, "_resize", lambda row, *a: row)
+    target = types.SimpleNamespace(ttft_s=1.0, tpot_s=0.1)
+    got = S._refine_realtime(_Row(), None, None, None, target, sim, 50.0, im=object(), runs=Runs())
+    assert got.simulated["replicas"] == 10 and got.simulated["meets_targets"]
+    assert got.simulated["setting"] == first
+    # where the screen's setting misses the long run at 10, 2B stays
+    need[first, True] = 11
+    got = S._refine_realtime(_Row(), None, None, None, target, sim, 50.0, im=object(), runs=Runs())
+    assert (got.simulated["replicas"], got.simulated["setting"]) == (10, twice)
