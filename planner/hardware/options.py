@@ -294,10 +294,12 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     return StatedFabric(inter, family, eff, note)
 
 
-def instance_latency(inst: Instance, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
+def instance_latency(inst: Instance | System, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
     """An instance's own fabric's inter-node latency as the comm model's alpha (``family_latency`` of its
     instances.csv ``fabric``: InfiniBand and RoCE 14 µs by NCCL's model, EFA and Ethernet the prior), and the
-    assumption line that says it ("" for a fabric no link row has: a TPU slice's data-center network)."""
+    assumption line that says it ("" for a fabric no link row has: a TPU slice's data-center network). Also a bare-GPU
+    plan's whose network is borrowed from a reference instance or system (``reference_network``, option_from_cluster:
+    until QA 91 it kept the prior whatever that fabric)."""
     us, source = family_latency(inst.fabric or "", catalog)
     if us is None and not source:
         return eff, ""
@@ -362,11 +364,14 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             note = network_assumption(gpu.name)
         stated = stated_fabric(cluster, g, eff, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
                                                                f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
+        latency = ""
         if stated is not None:  # the job's link: nothing assumed
             inter, eff, note = stated.inter_node_bw, stated.eff, ""
             notes.append(stated.note)
-        elif cluster.nodes != 1:  # one node fixed: no collective leaves it, so no figure reads the assumption (QA 86)
-            notes.append(note)
+        elif ref is not None and not ici:  # the borrowed fabric's latency too, by an instance's rule (QA 91)
+            eff, latency = instance_latency(ref[1], eff, cat)
+        if stated is None and cluster.nodes != 1:  # one node fixed: no collective leaves it, no figure reads it (QA 86)
+            notes += [n for n in (note, latency) if n]
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
