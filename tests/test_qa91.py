@@ -1,5 +1,7 @@
 """QA 91: three left-overs of session 49's merges -- a LoRA at ``precision: fp32`` over a bf16 frozen base priced as
-bf16 GEMMs with fp32 adapters (finetune ``base_math_precision``), ..."""
+bf16 GEMMs with fp32 adapters (finetune ``base_math_precision``); a ``serving.qps`` plan keeps the earliest engine
+setting its confirmation grew back to (serving ``settled_setting``); a bare-GPU plan takes its borrowed fabric's
+inter-node latency (options ``instance_latency``). Each test fails on the code before QA 91."""
 from __future__ import annotations
 
 import dataclasses
@@ -91,3 +93,37 @@ def test_a_qps_plan_keeps_the_earlier_setting_its_confirmation_grew_back_to(monk
     need[first, True] = 11
     got = S._refine_realtime(_Row(), None, None, None, target, sim, 50.0, im=object(), runs=Runs())
     assert (got.simulated["replicas"], got.simulated["setting"]) == (10, twice)
+
+
+def _bare(gpu: str, nodes: int = 2):
+    from planner.hardware.options import option_from_cluster
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "precision": "bf16",
+                                      "steps": 10},
+                         "parallel": {"tp": 1, "pp": 1, "dp": 8 * nodes, "zero": 1},
+                         "cluster": {"gpu": gpu, "nodes": nodes}})
+    return option_from_cluster(job.cluster)
+
+
+@pytest.mark.parametrize("gpu", ["A100-SXM4-80GB", "GB200"])
+def test_a_bare_gpu_plan_takes_its_borrowed_fabrics_latency(gpu):
+    """A bare-GPU plan whose network is a reference instance's or system's (InfiniBand here) takes that fabric's
+    inter-node latency (NCCL's model, 14 us) as an instance does, and says so; until QA 91 it kept the 15 us prior
+    whatever the fabric it borrowed."""
+    from planner.hardware.options import family_latency
+    o = _bare(gpu)
+    us, _ = family_latency(o.reference.fabric)
+    assert us is not None and o.network_reference
+    assert o.eff.inter_alpha_s == pytest.approx(us * 1e-6)
+    said = [n for n in o.notes if "inter-node latency" in n]
+    assert len(said) == 1 and o.reference.key in said[0] and f"{us:g} µs" in said[0]
+    assert not any("inter-node latency" in n for n in _bare(gpu, nodes=1).notes)  # one node: no figure reads it
+
+
+def test_an_efa_reference_keeps_the_prior_and_says_why():
+    """EFA has no sourced latency (aws-ofi-nccl's figures are tuner settings): the prior stays, and the line says so."""
+    from planner.hardware.options import family_latency
+    o = _bare("H100-SXM-80GB")
+    assert o.reference.fabric == "efa" and family_latency("efa")[0] is None
+    said = [n for n in o.notes if "inter-node latency" in n]
+    assert len(said) == 1 and "prior" in said[0]
