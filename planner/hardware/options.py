@@ -305,10 +305,12 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     return StatedFabric(inter, family, eff, note)
 
 
-def instance_latency(inst: Instance, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
+def instance_latency(inst: Instance | System, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
     """An instance's own fabric's inter-node latency as the comm model's alpha (``family_latency`` of its
     instances.csv ``fabric``: InfiniBand and RoCE 14 µs by NCCL's model, EFA and Ethernet the prior), and the
-    assumption line that says it ("" for a fabric no link row has: a TPU slice's data-center network)."""
+    assumption line that says it ("" for a fabric no link row has: a TPU slice's data-center network). Also a bare-GPU
+    plan's whose network is borrowed from a reference instance or system (``reference_network``, option_from_cluster:
+    until QA 91 it kept the prior whatever that fabric)."""
     us, source = family_latency(inst.fabric or "", catalog)
     if us is None and not source:
         return eff, ""
@@ -346,7 +348,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         raise InputError("cluster.nodes", f"{cluster.nodes} x {g} {gpu.name} chips = {cluster.nodes * g:,} exceeds the "
                          f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); "
                          + multislice_hint(cat, gpu))
-    stated = None
+    stated, latency = None, ""
     eff = efficiency_for(gpu, profile, precision)
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
@@ -373,9 +375,12 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             note = network_assumption(gpu.name)
         stated = stated_fabric(cluster, g, eff, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
                                                                f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
+        latency = ""
         if stated is not None:  # the job's link: nothing assumed
             inter, eff, note = stated.inter_node_bw, stated.eff, ""
             notes.append(stated.note)
+        elif ref is not None and not ici:  # the borrowed fabric's latency too, by an instance's rule (QA 91)
+            eff, latency = instance_latency(ref[1], eff, cat)
     host = None
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE and (
             seg is None or g == system.gpu_count):  # (a smaller segment: segment_note says what its node is)
@@ -403,7 +408,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     return HardwareOption(
         name=name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=eff, price_ondemand=price, notes=notes + topology_notes(topology),
-        network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, reference=ref[1] if ref else None,
+        network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, latency_note=latency or "",
+        reference=ref[1] if ref else None,
         fabric_stated=stated.family if stated is not None else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",

@@ -877,6 +877,21 @@ def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, b
                                      adapter_bytes=adapter_bytes)
 
 
+def base_math_precision(t: TrainingSpec) -> str:
+    """The precision the model's own (base) layers compute and keep their activations in: ``training.precision``,
+    except a LoRA at ``precision: fp32`` over a bf16 frozen base (``base_weights`` bf16), which runs no autocast and
+    so runs the checkpoint as loaded: the bf16 base's GEMMs on bf16 tensor cores over a bf16 stream, only peft's fp32
+    adapters (``autocast_adapter_dtype``) in fp32 on their own input copy (peft 0.21.2 tuners/lora/layer.py
+    ``Linear.forward``: ``x = self._cast_input_dtype(x, lora_A.weight.dtype)``; measured: tests/data/peft_truth.json
+    ``lora_r16_*_bf16_base`` "as_loaded", the bf16 stream). The one rule the memory (``frozen_saves_precision``) and
+    the step (layer_ops ``layer_context``: peaks, byte widths, MFU's denominator) read; until QA 91 the step priced
+    that base as fp32 GEMMs on the CUDA cores (Llama-3-8B LoRA, 8 H100s, micro-batch 4 at 4,096: 21.9 s a step
+    against 2.0 s at ``precision: bf16``)."""
+    if t.precision == "fp32" and getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) == "bf16":
+        return "bf16"
+    return t.precision
+
+
 def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     """The saved-tensor layout (``SAVED_BYTES`` / ``hf_saved_parts`` key) of a frozen base's layers on a row whose
     residual stream is fp32 or not: ``fp32_stream`` is ``Stack.fp32_stream`` at the row's ZeRO stage, the rule the
@@ -897,8 +912,8 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     autocast: the model as loaded, fp32 -- but over a bf16 base (``base_weights: bf16``) the checkpoint loaded in
     bf16 keeps a bf16 stream, the adapters fp32 (peft's ``autocast_adapter_dtype``; measured: peft_truth.json
     ``lora_r16_*_bf16_base`` "as_loaded"), until loraamp49 charged the fp32 table (loraamp49)."""
-    if t.precision == "fp32":
-        return "bf16" if base_weights(t) == "bf16" else "fp32"
+    if t.precision == "fp32":  # no autocast: the base as loaded
+        return base_math_precision(t)
     return "fp32" if fp32_stream else "bf16"
 
 

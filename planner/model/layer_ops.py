@@ -77,7 +77,8 @@ from planner.model.comm import (collective_time, group_intra_bw, hierarchical_cp
                                 small_allreduce_time, torch_ring_columns)
 from planner.model.flops import (attention_core_flops, attention_keys, local_keys, cp_attention_span,
                                  distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim)
-from planner.model.finetune import dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads
+from planner.model.finetune import (base_math_precision, dequant_bytes_per_layer, frozen_base, frozen_layer_gemms,
+                                    full_weight_grads)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES
 from planner.model.stacks import (ATTN_OPS_SHARE, Stack, cuda_graph_host_ops, cuda_graph_parts, recompute_modules,
@@ -424,6 +425,9 @@ class LayerContext:
     #: the NVLink bandwidth of any other group by its collective's shape on this node: comm ``group_intra_bw`` bound
     #: to the hardware, ``(n, stride, shape) -> bw`` (``shape_bw``); None: ``intra_bw`` for every group
     group_bw: object = None
+    #: a frozen base's adapters' (Efficiency, peak, byte width) where they run at another precision than the base
+    #: (finetune ``base_math_precision``: fp32 adapters over a bf16 base); None: the base's ``peak`` / ``act_b``
+    adapter_rates: tuple | None = None
 
     def shape_bw(self, n, stride, shape: str):
         """The achieved NVLink bandwidth of a group of ``n`` ranks at inner stride ``stride`` for a collective of
@@ -515,20 +519,18 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
     degrees as float arrays with the tokens per micro-batch per rank. ``fp32_stream``: per key, whether the stream
     is fp32 (``Stack.fp32_stream``; None: at ZeRO-0)."""
-    eff = hw.eff
-    low = t.precision == "fp8"
-    if not low and t.precision not in TENSOR_CORE_MATH:
-        # fp32 matmuls run on the CUDA cores (PyTorch's default since 1.12: torch.backends.cuda.matmul.allow_tf32
-        # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do
-        eff = eff.with_(gemm_max=math_gemm_max(eff, t.precision))
+    run = base_math_precision(t)  # the base's math: fp32 training over a bf16 frozen base runs it bf16
+    low = run == "fp8"
+    # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
+    eff, peak = math_rates(hw, "bf16" if low else run)
+    # a frozen base's adapters run at the training precision (fp32 ones over a bf16 base: peft's own fp32 matmuls)
+    adapter_rates = None if run == t.precision else (*math_rates(hw, t.precision), float(ACT_BYTES[t.precision]))
     recipe = recipe_on(fw.recipe, hw.gpu.name)  # block-wise FP8 runs as MXFP8 on SM100 parts
     cast_b = te_cast_bytes(fw, hw.gpu.name)  # the recipe's quantisation bytes as this stack runs them on this part
-    # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
-    peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
     # the recipe's FP8 GEMM fraction (set on H100) scaled by this part's own FP8 / BF16 ceilings (Efficiency.fp8_rel)
     lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel * eff.low_precision_rel(recipe.peak) if low else peak
     hbm = hw.gpu.hbm_bw
-    act_b = ACT_BYTES[t.precision]
+    act_b = ACT_BYTES[run]
     gemm_b = 0.5 if low and recipe.peak == "fp4" else (1.0 if low else float(act_b))
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
@@ -555,7 +557,8 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
                         fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool),
-                        tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw))
+                        tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw),
+                        adapter_rates=adapter_rates)
 
 
 def by_stream(fn, fp32s) -> tuple:
@@ -979,9 +982,12 @@ def layer_gemms(c: LayerContext, m: ModelSpec, t: TrainingSpec, proj: AttentionP
         fwd_gemm, bwd_gemm = [sum(w * sum(p[i] for p in ps) for w, ps in parts)
                               + (moe_share * (ml.fwd_mlp, ml.bwd_mlp)[i] if m.moe is not None else 0.0) for i in (0, 1)]
     if frozen_base(m, t):  # lora/qlora: the adapters' GEMMs, peft's per-call deltas (finetune.py)
-        gemm, peak, act_b, T = c.gemm, c.peak, c.act_b, c.T
-        # adapters are plain 16-bit linears whatever the base's recipe (finetune.frozen_layer_gemms)
-        a16 = lambda M, N, K, **kw: gemm(M, N, K, pk=peak, b=float(act_b), **kw)  # noqa: E731
+        gemm, T = c.gemm, c.T
+        # adapters are plain linears at the training precision whatever the base's recipe (16-bit under fp8;
+        # finetune.frozen_layer_gemms), fp32 over a bf16 base at precision fp32 (``adapter_rates``)
+        ac = c if c.adapter_rates is None else dataclasses.replace(
+            c, eff=c.adapter_rates[0], peak=c.adapter_rates[1], lin_peak=c.adapter_rates[1], act_b=c.adapter_rates[2])
+        a16 = lambda M, N, K, **kw: ac.gemm(M, N, K, pk=ac.peak, b=float(ac.act_b), **kw)  # noqa: E731
         (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, c.tp, c.ep, c.etp, gemm, a16) for k in (False, True))
         fwd_gemm = fwd_gemm + (1 - moe_share) * fa_d + moe_share * fa_m
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
@@ -1589,3 +1595,11 @@ def math_gemm_max(eff, dtype: str) -> float:
     """The large-GEMM fraction of ``dtype``'s peak: tensor-core math at ``Efficiency.gemm_max``, CUDA-core math
     (``TENSOR_CORE_MATH`` lacks it) at ``Efficiency.simt_max``. The one rule for convolutions and matmuls."""
     return eff.gemm_max if dtype in TENSOR_CORE_MATH else eff.simt_max
+
+
+def math_rates(hw, dtype: str) -> tuple:
+    """(Efficiency, reachable peak) of matmuls in ``dtype`` on option ``hw``: tensor-core math at the part's GEMM
+    fraction; fp32 matmuls on the CUDA cores (PyTorch's default since 1.12: torch.backends.cuda.matmul.allow_tf32
+    False) at the SIMT GEMM fraction of the fp32 peak (``math_gemm_max``), as the fp32 convolutions do."""
+    eff = hw.eff if dtype in TENSOR_CORE_MATH else hw.eff.with_(gemm_max=math_gemm_max(hw.eff, dtype))
+    return eff, physics.reachable_peak(hw, dtype)

@@ -1051,7 +1051,8 @@ def settled_setting(ladder: list[tuple], answer, setting, reached: Callable, hol
     back from the search's): the first setting on ``ladder`` (``setting_ladder``: the default first) whose search
     answer already ``reached(its answer, answer)`` and whose confirmation ``holds(setting)`` there, else ``setting``.
     QA 90: a fleet's 2B batch passed the 180 s search at 23.7 QPS, missed the 600 s confirmation and stepped back to
-    the 22.6 the screen's setting had carried, and the plan kept 2B: a setting changed for no QPS gained."""
+    the 22.6 the screen's setting had carried, and the plan kept 2B: a setting changed for no QPS gained. The same
+    for a QPS's replicas (``_refine_realtime``, QA 91: ``reached`` is got <= the confirmed count)."""
     for got, k in ladder:
         if k == setting:
             return setting
@@ -1164,8 +1165,9 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     # (replicas, (budget, max_num_seqs)): another setting is searched where it saves at least one replica; at one
     # replica there is none to save, and its capacity run (``stable``, ~2,300 engine events at batch 64) is not
     # needed (serve43: 3 of the 5 runs of each low-QPS option ran for this)
-    best = pick_setting(settings, lambda k, r: smallest(k, None if r is None else r - 1),
-                        lambda k, r: r > 1 and r > stable(k) and ok(r - 1, k)[0])
+    ladder = setting_ladder(settings, lambda k, r: smallest(k, None if r is None else r - 1),
+                            lambda k, r: r > 1 and r > stable(k) and ok(r - 1, k)[0])
+    best = ladder[-1] if ladder else None
     if best is None:
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets even with {math.ceil(cap * fleet)} replicas ({trials} runs)")
@@ -1189,6 +1191,10 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             r, res = mid, got
         else:
             lo = mid
+    if passed:  # an earlier setting (the screen's first) whose search size the confirmation grew back to (QA 91)
+        k0, k = k, settled_setting(ladder, r, k, lambda got, want: got <= want, lambda kk: ok(r, kk, wl2, w2)[0])
+        if k != k0:
+            res = ok(r, k, wl2, w2)[1]
     r_all = r if fleet == 1 else math.ceil(r * fleet)
     d = _sim_summary(res, r_all, k[0], k[1])
     d.update(qps=qps_all, saturated_rps_per_replica=mu[k], utilisation=qps_all / (r_all * mu[k]),
