@@ -115,9 +115,9 @@ def test_a_bare_gpu_plan_takes_its_borrowed_fabrics_latency(gpu):
     us, _ = family_latency(o.reference.fabric)
     assert us is not None and o.network_reference
     assert o.eff.inter_alpha_s == pytest.approx(us * 1e-6)
-    said = [n for n in o.notes if "inter-node latency" in n]
+    said = [n for n in o.plan_notes(2) if "inter-node latency" in n]
     assert len(said) == 1 and o.reference.key in said[0] and f"{us:g} µs" in said[0]
-    assert not any("inter-node latency" in n for n in _bare(gpu, nodes=1).notes)  # one node: no figure reads it
+    assert not any("inter-node latency" in n for n in _bare(gpu, nodes=1).plan_notes(1))  # one node: no figure reads it
 
 
 def test_an_efa_reference_keeps_the_prior_and_says_why():
@@ -125,5 +125,5 @@ def test_an_efa_reference_keeps_the_prior_and_says_why():
     from planner.hardware.options import family_latency
     o = _bare("H100-SXM-80GB")
     assert o.reference.fabric == "efa" and family_latency("efa")[0] is None
-    said = [n for n in o.notes if "inter-node latency" in n]
+    said = [n for n in o.plan_notes(2) if "inter-node latency" in n]
     assert len(said) == 1 and "prior" in said[0]
