@@ -130,3 +130,22 @@ def test_nvme_offload_refusals(job, why, tmp_path):
     assert code == 2, out
     assert out.strip().startswith("error: training.framework.offload_device:") and len(out.strip().splitlines()) == 1
     assert why in out
+
+
+def test_recommend_leaves_out_plans_the_local_nvme_cannot_hold(tmp_path):
+    """The search keeps NVMe plans to the nodes whose local NVMe holds the swapped state: Llama 3 70B, ZeRO-3, both
+    offloads on one p4d.24xlarge (8 TB) is recommended; with a catalog override giving p4d 1 TB, every layout needs
+    1.25 TB a node and the refusal names the NVMe, not the GPU's memory."""
+    job = _job()
+    del job["training"]["micro_batch"]
+    job["parallel"] = {"tp": 1, "pp": 1, "zero": 3}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    res = CliRunner().invoke(app, ["recommend", str(path)])
+    assert res.exit_code == 0 and "off:optimizer+param" in res.stdout, res.stdout + (res.stderr or "")
+    small = tmp_path / "small_nvme.csv"
+    small.write_text("cloud,name,local_nvme_tb\naws,p4d.24xlarge,1\n")
+    res = CliRunner().invoke(app, ["recommend", str(path), "--catalog", str(small)])
+    out = (res.stdout or "") + (res.stderr or "")
+    assert res.exit_code == 2, out
+    assert "fits in GPU and local NVMe" in out and "needs 1.25 TB of local NVMe a node (1 TB)" in out
