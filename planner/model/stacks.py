@@ -1509,7 +1509,7 @@ class Stack:
             opts.append("optimizer_offload=on")
         if self.param_offload:
             opts.append("param_offload=on")
-        if self.offload_device != "cpu":
+        if self.offload_device != "cpu" and (self.optimizer_offload or self.param_offload):  # (a plan may turn both off)
             opts.append(f"offload_device={self.offload_device}")
         opts += [f"{k}=on" for k in DS_CHECKPOINT_OPTIONS if getattr(self, k)]
         if self.reduce_bucket_size is not None:
