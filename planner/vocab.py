@@ -142,6 +142,10 @@ FLEET_QPS_BY = Vocab("analytic", "simulated")
 #: input-pipeline storage and sample layout (planner.simulate.resources.STORAGE_PROFILES)
 STORAGE = Vocab("local_nvme", "network_fs", "object_store", "memory")
 DATA_FORMAT = Vocab("files", "shards")
+#: where DeepSpeed's offloads keep the state they take off the GPU (``zero_optimization.offload_optimizer.device`` /
+#: ``offload_param.device``; planner.model.stacks ``Stack.offload_device``): pinned host memory or local NVMe
+#: (ZeRO-Infinity)
+OFFLOAD_DEVICE = Vocab("cpu", "nvme")
 #: per-head q/k normalisation: "head" = an RMSNorm over head_dim shared by the heads (Qwen3,
 #: Gemma 3: q_norm/k_norm of head_dim), "full" = over the whole q and k projections (OLMo 2)
 QK_NORM = Vocab("none", "head", "full")

@@ -905,6 +905,9 @@ class StageStates:
     host_l: object = 0.0
     host_accum_f: object = 0.0
     host_accum_l: object = 0.0
+    #: what DeepSpeed ZeRO-Infinity swaps to the node's local NVMe (``Stack.offload_device``: ``nvme_offload``)
+    nvme_f: object = 0.0
+    nvme_l: object = 0.0
 
 
 def muon_heaviest_stage(x: StateContext) -> StateContext:
@@ -1062,6 +1065,11 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
             else offload.HOST_GRAD_BYTES)
     host_f, host_l = (offload.host_optimizer_bytes(o, state, bit16, grad) for o in (fo, lo))
     acc_f, acc_l = (offload.offloaded_params(o, state) * accum for o in (fo, lo))
+    nvme_f = nvme_l = 0.0
+    if offload.nvme_swaps(st, "optimizer"):  # ZeRO-Infinity: state and gradient swapped, pinned buffers held
+        (nvme_f, buf_f), (nvme_l, buf_l) = (offload.nvme_optimizer_split(offload.offloaded_params(o, state), state,
+                                                                          grad) for o in (fo, lo))
+        host_f, host_l = host_f - nvme_f + buf_f, host_l - nvme_l + buf_l
     fo, lo = fo * 0.0, lo * 0.0
     if b.frozen and x.fsdp2:
         # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
@@ -1070,7 +1078,7 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
         base_f, base_l = (np.where(x.kz >= 3, (dd / x.ktpf / x.dps + ee / (x.ketp * x.kep) / x.edps) * b.weights,
                                    0.0)[x.sinv] for dd, ee in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
         fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
-    return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l, acc_f, acc_l)
+    return StageStates(fw, lw, s.fg, s.lg, fo, lo, host_f, host_l, acc_f, acc_l, nvme_f, nvme_l)
 
 
 def param_offload(x: StateContext, s: StageStates) -> StageStates:
@@ -1078,14 +1086,22 @@ def param_offload(x: StateContext, s: StageStates) -> StageStates:
     parameter partition (``ds_tensor``, the module's dtype: ``w_held`` bytes a parameter, trainable and frozen alike)
     lives in a pinned host buffer (deepspeedai/DeepSpeed stage3.py ``_create_param_groups_fp16_flat_cpu_memory``;
     planner.model.offload module docstring, "Parameter offload"): it leaves the weight term for the host on the
-    ZeRO-3 rows. The gathered window and the persistent parameters (``state_weights``) stay on the GPU."""
+    ZeRO-3 rows. The gathered window and the persistent parameters (``state_weights``) stay on the GPU. Under
+    ``offload_device: nvme`` the host keeps the first ``max_in_cpu`` elements and the swap buffers, the NVMe the rest
+    (offload ``nvme_param_split``)."""
     if not getattr(x.st, "param_offload", False):
         return s
     z3 = (x.kz >= 3) & ~_fsdp_held(x)[1]
-    shard_f, shard_l = (np.where(z3, (dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps) * x.w_held,
-                                 0.0)[x.sinv] for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
-    return dataclasses.replace(s, fw=s.fw - shard_f, lw=s.lw - shard_l, host_f=s.host_f + shard_f,
-                               host_l=s.host_l + shard_l)
+    n_f, n_l = (np.where(z3, dense_rank(x, d) / x.dps + e / (x.ketp * x.kep) / x.edps, 0.0)[x.sinv]
+                for d, e in ((x.f_dense, x.f_exp), (x.l_dense, x.l_exp)))
+    w = (x.w_held * np.ones(np.shape(z3)))[x.sinv]
+    shard_f, shard_l = n_f * w, n_l * w
+    host_f, host_l, nvme_f, nvme_l = shard_f, shard_l, s.nvme_f, s.nvme_l
+    if offload.nvme_swaps(x.st, "param"):  # ZeRO-Infinity: past max_in_cpu on the NVMe, the swap buffers pinned
+        (sw_f, host_f), (sw_l, host_l) = (offload.nvme_param_split(n, w) for n in (n_f, n_l))
+        nvme_f, nvme_l = nvme_f + sw_f, nvme_l + sw_l
+    return dataclasses.replace(s, fw=s.fw - shard_f, lw=s.lw - shard_l, host_f=s.host_f + host_f,
+                               host_l=s.host_l + host_l, nvme_f=nvme_f, nvme_l=nvme_l)
 
 
 def fsdp2_offload_grads(x: StateContext, s: StageStates, c: Candidates, gb) -> StageStates:
@@ -1236,6 +1252,8 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         stage=np.where(last & (np.asarray(c.pp) > 1), PEAK_STAGES.index("last"),
                        np.where(middle, PEAK_STAGES.index("middle"), 0)).astype(np.int8),
         host=pick(host_f, host_l) * np.ones(len(c)),
+        # what DeepSpeed ZeRO-Infinity swaps to the node's NVMe per GPU (offload.nvme_fits; 0 without offload_device nvme)
+        nvme=pick(s.nvme_f, s.nvme_l) * np.ones(len(c)),
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
         outside_allocator=outside * np.ones(len(c)),

@@ -126,9 +126,36 @@ et al. 2021, "ZeRO-Infinity: Breaking the GPU Memory Wall for Extreme Scale Deep
   optimizer offloaded too both are host tensors (a host copy, the link idle), so the 16-bit parameters' trip back
   to the GPU that optimizer offload alone makes (``optimizer_terms``) is gone; with the optimizer on the GPU the
   fp32 partition is copied out to the host buffer after the GPU step, exposed (``param_update_s``).
-* Not modelled: NVMe (``device: nvme``, the swapper and its ``buffer_count`` buffers), the H2D copies' share of a
-  PCIe link the NIC's GPUDirect traffic uses for the same gathers (``pcie_contention_mb`` prices it for activation
-  offload only), ``max_in_cpu``.
+* Not modelled: the H2D copies' share of a PCIe link the NIC's GPUDirect traffic uses for the same gathers
+  (``pcie_contention_mb`` prices it for activation offload only). NVMe (``device: nvme``): below.
+
+NVMe -- DeepSpeed ZeRO-Infinity (Rajbhandari et al. 2021, arXiv 2104.07857) ``offload_optimizer.device: nvme`` /
+``offload_param.device: nvme`` (``Stack.offload_device``), read in deepspeedai/DeepSpeed (stored 2025-26 versions):
+deepspeed/runtime/zero/offload_config.py, stage3.py, swap_tensor/pipelined_optimizer_swapper.py:
+
+* ZeRO-3 only: the swappers are built by stage3.py (``_configure_tensor_swapping``, its folder ``zero_stage_3``;
+  ``offload_param`` is "Valid only with stage 3"), so ``valid_masks`` refuses other stages (nvme49).
+* Optimizer: stage3.py sets ``swap_optimizer`` when the device is nvme. Per sub-group of the rank's partition
+  (``sub_group_size``, 1e9 elements by default) the swapper reads the fp32 parameter, both Adam moments and the fp32
+  gradient (``_swap_in_optimizer_state``: ``len(param_info.tensors) + 1`` buffers, the gradients swapped out during
+  the backward, ``swap_out_gradients``), the CPU Adam steps it, and the state is written back
+  (``_swap_out_optimizer_state``): 16 B read and 12 B written a parameter, 4 B of gradient written in the backward
+  (``NVME_OPT_READ_B`` / ``NVME_OPT_WRITE_B`` / ``HOST_GRAD_BYTES``). The defaults ``pipeline_read`` /
+  ``pipeline_write`` are false, so the default ``PartitionedOptimizerSwapper`` reads, steps and writes each sub-group
+  in turn: the NVMe time adds to the CPU step (``nvme_optimizer_s``; the pipelined swapper's overlap is not
+  modelled: the slow side). The gradient writes are asynchronous (``AsyncTensorSwapper``) beside the backward: exposed
+  beyond the last one. Host memory keeps ``buffer_count`` (4) pinned buffers of the largest sub-group in fp32 instead
+  of the master, moments and gradient (``nvme_optimizer_host_bytes``); the NVMe holds those 16 B a parameter.
+* Parameters: the 16-bit partition's first ``max_in_cpu`` (1e9) elements stay in pinned host memory (stage3.py
+  ``_create_param_groups_fp16_flat_cpu_memory``), the rest is swapped (``AsyncPartitionedParameterSwapper``,
+  ``buffer_count`` 5 pinned buffers of ``buffer_size`` 1e8 elements). Each gather pass reads the swapped part from NVMe
+  ahead of its host-to-device copy (the coordinator prefetches NVMe partitions): two stages of one pipeline, so a pass
+  takes the slower of the two (``param_fetch_s``); the step writes the updated swapped part back (``param_update_s``).
+* The NVMe: every rank of a node swaps to the node's local NVMe at once, at ``NVME_NODE_BPS`` read and write -- one
+  device's rate, the DeepSpeed maintainer's figure ("Read/write speeds of a single NVMe device is ~3 GB/sec",
+  deepspeedai/DeepSpeed#2034, 2022-08-29): ``nvme_path`` is one directory, so several drives help only behind a
+  RAID-0 the user builds (not assumed). Capacity: the catalog's ``local_nvme_tb`` per instance must hold the node's
+  swapped bytes (``nvme_fits``); a bare-GPU cluster (no instance row) is taken to have enough.
 
 MaxText's remat offload (``Stack.remat_policy``, planner.model.stacks ``MAXTEXT_REMAT_POLICIES``): the tensors a
 policy names ``offload`` leave the layer's ``jax.checkpoint`` for pinned host memory
@@ -211,6 +238,22 @@ HOST_RAM_USABLE = 0.8
 #: 1,152-3,968 GiB (NVIDIA DGX H100: 2 TB) — an assumption, so that an offload plan cannot park terabytes
 #: per GPU on a host of unknown size (Llama-3.1-405B TP8 ZeRO-3 activation offload wanted 977 GiB per GPU)
 REF_HOST_RAM_PER_GPU = 2048 * 2**30 / 8
+#: DeepSpeed ZeRO-Infinity's NVMe swap (module docstring "NVMe"), the defaults of deepspeedai/DeepSpeed
+#: deepspeed/runtime/zero/offload_config.py (``offload_optimizer.buffer_count`` 4, ``offload_param.buffer_count`` 5,
+#: ``buffer_size`` 1e8, ``max_in_cpu`` 1e9) and zero/config.py (``sub_group_size`` 1e9)
+NVME_OPT_BUFFERS = 4.0
+NVME_SUB_GROUP = 1e9
+NVME_PARAM_BUFFERS = 5.0
+NVME_PARAM_BUFFER_ELEMS = 1e8
+NVME_MAX_IN_CPU = 1e9
+#: bytes per element of the optimizer swapper's pinned buffers (stage3.py ``_configure_tensor_swapping``: the master
+#: weights' and gradients' dtype, fp32)
+NVME_OPT_BUFFER_B = 4.0
+#: one node's local NVMe read and write rate, bytes/s, shared by its ranks: one device, "Read/write speeds of a single
+#: NVMe device is ~3 GB/sec" (DeepSpeed maintainer tjruwase, deepspeedai/DeepSpeed#2034, 2022-08-29); ``nvme_path`` is
+#: one directory, so a node's several drives count only behind a RAID-0 (not assumed) -- an assumption, no measured
+#: ZeRO-Infinity run here
+NVME_NODE_BPS = 3e9
 
 
 #: GH200 / GB200 / GB300 read their NVLink-C2C host link from the catalog (``host_link_gbps_per_dir``: 450 / 225 /
@@ -241,6 +284,8 @@ WHY_REFUSED = {
                          "recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
     "partition_activations": "DeepSpeed's partition_activations (--partition-activations) splits the checkpointed "
                              "layers' inputs: recompute full only (the layers deepspeed.checkpointing.checkpoint wraps)",
+    "offload_device": "DeepSpeed swaps to NVMe from ZeRO-3 only (stage3.py _configure_tensor_swapping, folder "
+                      "zero_stage_3; offload_param 'Valid only with stage 3'): zero 3 only",
     "param_offload": "DeepSpeed's offload_param moves the ZeRO-3 parameter partitions (deepspeed/runtime/zero/config.py "
                      "offload_param: 'Valid only with stage 3'; stage3.py alone reads it): zero 3 only",
     "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
@@ -264,6 +309,8 @@ def valid_masks(stack, c) -> dict:
         out["optimizer_offload"] = (c.zero >= max(1, one)) | ((c.dp * c.cp == 1) & (c.zero >= one))
     if getattr(stack, "param_offload", False):
         out["param_offload"] = c.zero >= 3
+    if getattr(stack, "offload_device", "cpu") == "nvme":
+        out["offload_device"] = c.zero >= 3
     return out
 
 
@@ -433,22 +480,32 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     return cpu, np.where(grad_out_hidden, np.maximum(d2h - t_bwd_mb, 0.0), d2h) + h2d
 
 
-def param_fetch_s(hw, local_params, param_bytes: float):
+def param_fetch_s(hw, local_params, param_bytes: float, stack=None):
     """Seconds per ZeRO-3 gather pass DeepSpeed's parameter offload (``Stack.param_offload``) copies the rank's
     parameter partition in (``local_params`` parameters at ``param_bytes``, the module's 16-bit dtype) over the host
     link before the all-gathers (module docstring, "Parameter offload"); 0 without it. Planner.model.step_time adds
-    it to the gathers' time, on whose stream it runs."""
-    return np.asarray(local_params, dtype=np.float64) * param_bytes / host_link_bps(hw)
+    it to the gathers' time, on whose stream it runs. Where ``stack`` swaps the parameters to NVMe, the slower of
+    that copy and the NVMe read of the swapped part (module docstring, "NVMe")."""
+    h2d = np.asarray(local_params, dtype=np.float64) * param_bytes / host_link_bps(hw)
+    if not nvme_swaps(stack, "param"):
+        return h2d
+    # under offload_device nvme the swapped part is read from NVMe ahead of the copy: the slower stage paces the pass
+    return np.maximum(h2d, nvme_param_split(local_params, param_bytes)[0] / nvme_rank_bps(hw))
 
 
 def param_update_s(stack, hw, local_params, param_bytes: float):
-    """Exposed seconds per step of DeepSpeed's parameter offload's write-back after a GPU optimizer step: the updated
-    partition copied out to the host 16-bit buffer (stage3.py ``_reassign_or_swap_out_partitioned_parameters``:
-    fp32 on the GPU into the pinned 16-bit one, ``param_bytes`` a parameter); 0 without parameter offload, and with
-    the optimizer offloaded too (a host-to-host copy: module docstring, "Parameter offload")."""
-    if not getattr(stack, "param_offload", False) or stack.optimizer_offload:
-        return np.zeros(np.shape(np.asarray(local_params)))
-    return param_fetch_s(hw, local_params, param_bytes)
+    """Exposed seconds per step of DeepSpeed's parameter offload's write-back after the optimizer step: the updated
+    partition copied out to the host 16-bit buffer after a GPU step (stage3.py
+    ``_reassign_or_swap_out_partitioned_parameters``: fp32 on the GPU into the pinned 16-bit one, ``param_bytes`` a
+    parameter; a host-to-host copy with the optimizer offloaded too: module docstring, "Parameter offload"), and under
+    ``offload_device: nvme`` the swapped part written to NVMe; 0 without parameter offload."""
+    local = np.asarray(local_params, dtype=np.float64)
+    if not getattr(stack, "param_offload", False):
+        return np.zeros(np.shape(local))
+    out = np.zeros(np.shape(local)) if stack.optimizer_offload else local * param_bytes / host_link_bps(hw)
+    if nvme_swaps(stack, "param"):
+        out = out + nvme_param_split(local, param_bytes)[0] / nvme_rank_bps(hw)
+    return out
 
 
 def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side_stream, grad_bytes: float):
@@ -499,6 +556,64 @@ def host_limit(hw) -> float:
 def host_fits(host_bytes_per_gpu, hw):
     """Rows whose offloaded state fits the node's RAM (``host_limit`` per GPU)."""
     return host_bytes_per_gpu <= host_limit(hw)
+
+
+def nvme_swaps(stack, kind: str) -> bool:
+    """Whether ``stack`` swaps its ``kind`` ("optimizer", "param") offload to NVMe (``Stack.offload_device``)."""
+    return getattr(stack, "offload_device", "cpu") == "nvme" and bool(getattr(stack, f"{kind}_offload", False))
+
+
+def nvme_rank_bps(hw) -> float:
+    """One rank's share of the node's NVMe rate (``NVME_NODE_BPS``): every rank of the node swaps at once."""
+    return NVME_NODE_BPS / hw.gpus_per_node
+
+
+def nvme_optimizer_split(params, state_bytes: float, grad_bytes: float = HOST_GRAD_BYTES):
+    """(NVMe bytes, pinned host bytes) of an optimizer shard of ``params`` parameters swapped to NVMe: its fp32
+    state (``state_bytes``: master + moments) and gradient on the NVMe, ``NVME_OPT_BUFFERS`` buffers of the largest
+    sub-group (at most ``NVME_SUB_GROUP`` elements) in host memory (module docstring "NVMe")."""
+    params = np.asarray(params, dtype=np.float64)
+    return (params * (state_bytes + grad_bytes),
+            np.where(params > 0, NVME_OPT_BUFFERS * np.minimum(params, NVME_SUB_GROUP) * NVME_OPT_BUFFER_B, 0.0))
+
+
+def nvme_param_split(params, param_bytes):
+    """(NVMe bytes, pinned host bytes) of a 16-bit parameter partition of ``params`` parameters under
+    ``offload_param.device: nvme``: the first ``NVME_MAX_IN_CPU`` elements in host memory, the rest on the NVMe,
+    plus the swapper's ``NVME_PARAM_BUFFERS`` buffers of ``NVME_PARAM_BUFFER_ELEMS`` (module docstring "NVMe")."""
+    params = np.asarray(params, dtype=np.float64)
+    kept = np.minimum(params, NVME_MAX_IN_CPU)
+    return ((params - kept) * param_bytes,
+            np.where(params > 0, (kept + NVME_PARAM_BUFFERS * NVME_PARAM_BUFFER_ELEMS) * param_bytes, 0.0))
+
+
+def nvme_capacity(hw) -> float | None:
+    """Bytes of local NVMe on one node (the catalog's ``local_nvme_tb``), None where the catalog does not say (a
+    bare-GPU cluster: taken to have enough)."""
+    inst = getattr(hw, "instance", None)
+    return getattr(inst, "local_nvme_bytes", None) if inst is not None else None
+
+
+def nvme_fits(nvme_bytes_per_gpu, hw):
+    """Rows whose swapped state (``nvme_bytes_per_gpu`` per rank, all ranks of a node on its NVMe) fits the node's
+    local NVMe (``nvme_capacity``); every row where nothing is swapped or the capacity is unknown."""
+    need = np.asarray(nvme_bytes_per_gpu, dtype=np.float64)
+    cap = nvme_capacity(hw)
+    return (need <= 0) | (True if cap is None else need * hw.gpus_per_node <= cap)
+
+
+def nvme_optimizer_s(stack, hw, local_params, state_bytes: float, t_bwd_mb, grad_out_hidden=True):
+    """Exposed seconds per step of the optimizer's NVMe swap (``offload_device: nvme`` under optimizer offload): the
+    default ``PartitionedOptimizerSwapper`` reads each sub-group's state and gradient, steps it and writes the state
+    back in turn, so the reads and writes add to the CPU step; the gradients' writes in the backward count beyond the
+    last backward where they ride beside it (``grad_out_hidden``, as ``optimizer_terms``' copy out). 0 otherwise."""
+    local = np.asarray(local_params, dtype=np.float64)
+    if not nvme_swaps(stack, "optimizer"):
+        return np.zeros(np.shape(local))
+    bw = nvme_rank_bps(hw)
+    grads = local * HOST_GRAD_BYTES / bw
+    return (local * (2.0 * state_bytes + HOST_GRAD_BYTES) / bw
+            + np.where(grad_out_hidden, np.maximum(grads - t_bwd_mb, 0.0), grads))
 
 
 def fsdp2_copies_exposed(hw, local_params, shard_bytes, m_micro, gather_per_mb, gather_bwd, reduce_per_mb,

@@ -59,7 +59,7 @@ from planner.errors import InputError
 from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
                            CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
-                           REMAT_TENSOR)
+                           REMAT_TENSOR, OFFLOAD_DEVICE)
 from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
@@ -841,6 +841,14 @@ class Stack:
     #: the GPU before every ZeRO-3 all-gather (planner.model.offload module docstring "Parameter offload"; ZeRO-3
     #: rows only, ``offload.valid_masks``)
     param_offload: bool = False
+    #: where DeepSpeed's offloads keep what they take off the GPU (``offload_optimizer.device`` / ``offload_param.device``,
+    #: vocab ``OFFLOAD_DEVICE``): "cpu" (pinned host memory), or "nvme" (ZeRO-Infinity: the optimizer's fp32 state and
+    #: gradients, and the 16-bit parameters past ``max_in_cpu``, swapped to local NVMe through pinned host buffers;
+    #: planner.model.offload module docstring "NVMe"). ZeRO-3 only (``offload.valid_masks``), on the stacks whose
+    #: ``offload_devices`` name it
+    offload_device: str = "cpu"
+    #: the devices its offloads can use (``offload_device``'s values): DeepSpeed's ("cpu", "nvme"), the others' cpu
+    offload_devices: tuple[str, ...] = ("cpu",)
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
     #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``; "param" =
@@ -1179,6 +1187,10 @@ class Stack:
             # the n of torchtitan's layer SAC (selective_ac_option = "<n>"); with "op" torchtitan has no n
             raise InputError("training.framework.ac_freq", f"only with selective: layer (torchtitan layer SAC), not "
                                                            f"{self.name}'s selective {out.selective}")
+        if out.offload_device != "cpu" and not (out.optimizer_offload or out.param_offload):
+            # a device for offloads that are off: DeepSpeed reads nvme_path only under offload_optimizer / offload_param
+            raise InputError("training.framework.offload_device",
+                             f"places optimizer_offload / param_offload; set one of them true for {out.offload_device}")
         if out.activation_offload_layers is not None and not out.activation_offload:
             # a layer count of an offload that is off: Megatron-Core reads cpu_offloading_num_layers only under
             # --cpu-offloading (TransformerConfig.cpu_offloading)
@@ -1497,6 +1509,8 @@ class Stack:
             opts.append("optimizer_offload=on")
         if self.param_offload:
             opts.append("param_offload=on")
+        if self.offload_device != "cpu" and (self.optimizer_offload or self.param_offload):  # (a plan may turn both off)
+            opts.append(f"offload_device={self.offload_device}")
         opts += [f"{k}=on" for k in DS_CHECKPOINT_OPTIONS if getattr(self, k)]
         if self.reduce_bucket_size is not None:
             opts.append(f"reduce_bucket_size={self.reduce_bucket_size:.0f}")
@@ -1576,7 +1590,7 @@ CAST_PRECISIONS = ("bf16", "fp16")
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
-           "param_offload",
+           "param_offload", "offload_device",
            "partition_activations", "cpu_checkpointing", "reduce_bucket_size",
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "use_reentrant", "megatron_fsdp",
@@ -1742,7 +1756,8 @@ OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names
                  "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names,
                  "cp_comm_type": CP_COMM_TYPE.names, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
-                 "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names}
+                 "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names,
+                 "offload_device": OFFLOAD_DEVICE.names}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1798,6 +1813,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                   "activation offload (Megatron-Core's --cpu-offloading-num-layers)", None),
     "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
     "param_offload": (lambda st: "param" in st.offloads, "parameter offload (DeepSpeed ZeRO-3 offload_param)", None),
+    "offload_device": (lambda st: len(st.offload_devices) > 1, "offload device choice (DeepSpeed's offload_optimizer / "
+                       "offload_param device: nvme)", lambda st: st.offload_devices),
     **{k: (lambda st: st.has_ds_checkpointing, f"DeepSpeed activation checkpointing ({w})", None)
        for k, w in (("partition_activations", "Megatron-DeepSpeed's --partition-activations"),
                     ("cpu_checkpointing", "Megatron-DeepSpeed's --checkpoint-in-cpu"))},
@@ -2414,6 +2431,7 @@ STACKS: dict[str, Stack] = {
         cp_exchange="a2a",
         eager_rope="transformers",  # the HF model code's apply_rotary_pos_emb (module in bf16: 24 B, as "rope")
         offloads=("optimizer", "param"),  # offload_optimizer; ZeRO-3 offload_param (stack48)
+        offload_devices=("cpu", "nvme"),  # ZeRO-Infinity's NVMe swap (stage3.py ``_configure_tensor_swapping``; nvme49)
         # the layers are checkpointed by transformers' gradient_checkpointing_enable (torch.utils.checkpoint, as on
         # hf-trainer: non-reentrant under transformers 5, early stop on), not by deepspeed.checkpointing: the DeepSpeed
         # config's activation_checkpointing section reaches only code that calls deepspeed.checkpointing.checkpoint

@@ -1610,7 +1610,7 @@ def param_fetch(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, s: StepInputs
     if not getattr(s.fw, "param_offload", False):
         return None
     w_b = model_state_bytes_per_param(t, m.hidden or 4096)[0]
-    return offload.param_fetch_s(hw, dpt.D["local_all"][dpt.dinv], min(w_b, 2.0))
+    return offload.param_fetch_s(hw, dpt.D["local_all"][dpt.dinv], min(w_b, 2.0), s.fw)
 
 
 def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, fetch=None) -> ZeroExposure:
@@ -1745,6 +1745,9 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
     off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b, side)
     # DeepSpeed's parameter offload after a GPU optimizer step: the updated partition written back to the host
     off_step = off_step + offload.param_update_s(fw, hw, D["local"][dinv], min(w_b, 2.0))
+    # ZeRO-Infinity's optimizer swap to NVMe (offload_device: nvme): the state read and written around the CPU step
+    state_b = sum(model_state_bytes_per_param(t, m.hidden or 4096)[2:])
+    off_step = off_step + offload.nvme_optimizer_s(fw, hw, D["local"][dinv], state_b, st.t_bwd_mb, side)
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, s.act_b, st.layers_max, st.t_fwd_mb, st.t_bwd_mb)
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]

@@ -42,9 +42,11 @@ def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float]:
 
 def fits_memory(job: JobSpec, hw: HardwareOption, mem: dict, limit: float | None = None):
     """Rows whose most loaded rank fits the GPU (``memory_limit``) and whose offloaded state fits
-    the node's host RAM (planner.model.offload.host_fits)."""
+    the node's host RAM (planner.model.offload.host_fits) and whose state swapped to NVMe (DeepSpeed ZeRO-Infinity)
+    fits the node's local NVMe (planner.model.offload.nvme_fits)."""
     limit = memory_limit(job, hw)[0] if limit is None else limit
-    return (mem["total"] <= limit) & offload.host_fits(mem["host"], hw)
+    fits = (mem["total"] <= limit) & offload.host_fits(mem["host"], hw)
+    return fits & offload.nvme_fits(mem["nvme"], hw) if "nvme" in mem else fits
 
 
 def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | None = None, **time_kw) -> dict:

@@ -1167,6 +1167,11 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
     # a layout that fits, the 152.1 GiB per GPU its offload puts in 94.0 GiB of host RAM unsaid)
     host_cap = max(offload.host_limit(hw), 1.0)
     over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
+    # and the node's local NVMe that DeepSpeed ZeRO-Infinity's swap fills (offload.nvme_fits; nvme49)
+    nvme_node = np.broadcast_to(np.asarray(mem.get("nvme", 0.0), dtype=np.float64), over.shape) * hw.gpus_per_node
+    nvme_cap = offload.nvme_capacity(hw)
+    if nvme_cap is not None:
+        over = np.maximum(over, np.where(nvme_node > 0, nvme_node / max(nvme_cap, 1.0), 0.0))
     i = int(np.argmin(over))
     ratio = float(over[i])
     host_i = float(np.broadcast_to(mem["host"], over.shape)[i])
@@ -1181,12 +1186,16 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
     cfg = config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack),
                       'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})
     # a row over on the host side names the host figures, the GPU's in short (an error carries 300 characters)
-    need = (f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
+    nvme_over = nvme_cap is not None and float(nvme_node[i]) > nvme_cap
+    need = (f"needs {nvme_node[i] / 1e12:.2f} TB of local NVMe a node ({nvme_cap / 1e12:g} TB)" if nvme_over else
+            f"needs {mem['total'][i] / GiB:.1f} GiB ({limit / GiB:.1f} allowed), {host_i / GiB:.1f} GiB of host "
             f"RAM ({host_cap / GiB:.1f} allowed) per {noun}"
             if host_i > host_cap else
             f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {noun} "
             f"({hw.gpu.memory_bytes / GiB:.0f} GiB {noun} memory, {head:.0%} headroom)")
-    near = (ratio, f"{where} with {cfg} {need}", host_i > host_cap)
+    # what overflows beside the GPU ("" where the GPU alone does): the refusal's "fits in GPU and <it>"
+    near = (ratio, f"{where} with {cfg} {need}",
+            "local NVMe" if nvme_over else "host memory" if host_i > host_cap else "")
     closest = tally.closest
     if g not in closest or ratio < closest[g][0]:
         closest[g] = near
@@ -1423,7 +1432,7 @@ def _no_plan_gpus(job: JobSpec, cat, opts, listed: set, fitted: set, kept: set, 
                 e = capped[g]
                 out.append(((g,), f"{g}: not searched: {e.field}: {e.message}"))
                 continue
-            out.append(((g,), f"{g}: no layout fits in its memory" + (" and its host's RAM" if near and near[2] else "")
+            out.append(((g,), f"{g}: no layout fits in its memory" + (f" and its {near[2]}" if near and near[2] else "")
                         + (f" (nearest: {near[1]})" if near else "")))
         else:
             out.append(((g,), f"{g}: its plans that fit miss the constraints: {missed({g})}"))
@@ -1776,7 +1785,7 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         # (one option the nearest names already is "it": a host-RAM nearest is long, and an error carries 300 characters)
         who = "it" if who == opts[0].name and closest_mem and closest_mem[2] and who in closest_mem[1] else who
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
-    where = f"{noun} and host memory" if closest_mem and closest_mem[2] else f"{noun} memory"
+    where = f"{noun} and {closest_mem[2]}" if closest_mem and closest_mem[2] else f"{noun} memory"
     raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + more + rc + off
                           + f", or a larger-memory {noun}")
 

@@ -629,6 +629,9 @@ class FrameworkSpec(Strict):
     optimizer_offload: Optional[bool] = None
     #: deepspeed, ZeRO-3: zero_optimization.offload_param (device cpu), planner.model.stacks Stack.param_offload
     param_offload: Optional[bool] = None
+    #: deepspeed, ZeRO-3: the device of offload_optimizer / offload_param (cpu, or nvme: ZeRO-Infinity's swap to local
+    #: NVMe), planner.model.stacks Stack.offload_device
+    offload_device: Optional[V.OFFLOAD_DEVICE.literal] = None
     #: megatron-deepspeed: DeepSpeed's activation checkpointing on the recompute: full rows (--deepspeed-activation-
     #: checkpointing): each checkpointed layer input split over the TP group (--partition-activations) and / or kept in
     #: host memory (--checkpoint-in-cpu); planner.model.stacks Stack.partition_activations, Stack.cpu_checkpointing

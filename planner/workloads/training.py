@@ -378,6 +378,19 @@ def _check_dispatcher(job: JobSpec, stack, hw, c) -> None:
         raise InputError("training.framework.moe_dispatcher", why)
 
 
+def _check_nvme(mem: dict, hw) -> None:
+    """Refuse a plan whose state swapped to NVMe (``offload_device: nvme``, ``mem["nvme"]`` per GPU) the node's local
+    NVMe (the catalog's ``local_nvme_tb``) cannot hold: DeepSpeed's swapper writes its files to ``nvme_path`` on each
+    node (planner.model.offload ``nvme_fits``; the search leaves such plans out through ``evaluate.fits_memory``)."""
+    if bool(offload.nvme_fits(mem.get("nvme", 0.0), hw).all()):
+        return
+    need = float(np.max(mem["nvme"])) * hw.gpus_per_node
+    cap = offload.nvme_capacity(hw)
+    have = f"{hw.instance.name} has {cap / 1e12:g} TB" if cap else f"{hw.instance.name} has no local NVMe"
+    raise InputError("training.framework.offload_device", f"nvme: the node's swapped state needs {need / 1e12:.2f} TB "
+                                                          f"of local NVMe; {have}")
+
+
 @_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
@@ -399,6 +412,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     ev = evaluate(job, c, hw, **time_kw)
+    _check_nvme(ev["mem"], hw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
             and split_left_open(split_runtime(stack, job.model))):  # the balanced split left open does not fit
         own = PLAIN_SPLIT[stack_rules.runtime(stack)]
