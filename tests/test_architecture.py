@@ -1,11 +1,13 @@
 """The layout a newcomer can walk (README "Architecture"): the import-linter contracts hold, and the
 shells stay thin."""
 import ast
+import functools
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -139,10 +141,8 @@ def test_no_module_imports_a_private_name_from_another():
     ``report.analytic_caveat``, ``params.norm_params``, ``schema.Strict``, ``serving_screen.throughput_at``,
     ``answers.data_only`` / ``steps_for`` / ``storage_ceiling``, ``config.checkpoint_bytes``, and load.py validates
     through ``schema.validate_section``, not ``_first_error``). Tests may still import private names to test them."""
-    files = sorted((ROOT / "planner").rglob("*.py")) + [ROOT / "app.py"]
-    modules = {_module_name(f) for f in files}
-    bad = sorted((me, use) for f in files for me in (_module_name(f),)
-                 for use in _private_uses(ast.parse(f.read_text()), me, modules)
+    modules = _planner_modules()
+    bad = sorted((me, use) for me, uses in _code_scan().private_uses for use in uses
                  if (me, use) not in PRIVATE_IMPORTS_ALLOWED)
     assert bad == [], bad
     # the scan sees both forms (a scan that found nothing would pass on anything)
@@ -163,16 +163,40 @@ STACK_KERNELS = ("LowPrecisionRecipe", "RECIPES", "TE_B300_LAYER_MS", "AmaxReduc
                  "explicit_softmax_fp32", "explicit_softmax_extra", "EAGER_FP32_BYTES", "AUTOCAST_CAST_BYTES")
 
 
+class CodeScan(NamedTuple):
+    """What the tests below read of the code base's syntax: every ``from M import a, b`` (``(file, M, names)``, planner,
+    benchmarks, tests and app.py) and each planner module's (and app.py's) private uses of another (``_private_uses``)."""
+    import_froms: tuple[tuple[str, str, tuple[str, ...]], ...]
+    private_uses: tuple[tuple[str, frozenset], ...]
+
+
+def _planner_modules() -> set:
+    return {_module_name(f) for f in [*(ROOT / "planner").rglob("*.py"), ROOT / "app.py"]}
+
+
+@functools.cache
+def _code_scan() -> CodeScan:
+    """The code base parsed once for this file's tests: each split's test and the private-name test walked every file
+    again (five parses of ~900 files, ~16 of the file's 20 CPU seconds; suite49)."""
+    modules = _planner_modules()
+    mine = {ROOT / "app.py", *(ROOT / "planner").rglob("*.py")}
+    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
+    froms, private = [], []
+    for path in sorted(set(code)):
+        tree = ast.parse(path.read_text())
+        froms += [(str(path.relative_to(ROOT)), n.module, tuple(a.name for a in n.names))
+                  for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        if path in mine:
+            me = _module_name(path)
+            private.append((me, frozenset(_private_uses(tree, me, modules))))
+    return CodeScan(tuple(froms), tuple(private))
+
+
 def _imported_through(module: str, names: set) -> list:
     """Every ``from <module> import X`` in the code base (planner, benchmarks, tests, app.py) with X one of ``names``:
     a moved name imported through the module it left (a split's tests require none)."""
-    through = []
-    code = [*ROOT.glob("planner/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), ROOT / "app.py"]
-    for path in code:
-        for n in ast.walk(ast.parse(path.read_text())):
-            if isinstance(n, ast.ImportFrom) and n.module == module:
-                through += [f"{path.relative_to(ROOT)}: {a.name}" for a in n.names if a.name in names]
-    return through
+    return [f"{path}: {a}" for path, m, imported in _code_scan().import_froms if m == module
+            for a in imported if a in names]
 
 
 def _top_level_names(path: Path) -> set:

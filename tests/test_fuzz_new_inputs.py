@@ -212,7 +212,10 @@ def new_input_jobs(draw):
     if draw(st.integers(0, 3)) == 0:
         t["recompute"] = draw(st.sampled_from(["selective", "full"]))
     job = {"model": model, "training": t}
-    if draw(st.integers(0, 2)):  # a fixed cluster and layout
+    # a fixed cluster and layout four times in five, else a search: a planned search (~0.3 s) was 21 of the fuzz's
+    # 24 CPU s when a third of the draws searched; the search of these inputs is also test_token_dropping_kept_on_
+    # megatron_and_by_auto's, the test_emit_* tests' and test_fuzz_cli's stack fuzz's (suite49)
+    if draw(st.integers(0, 4)):
         job["cluster"] = dict(H100)
         tp, pp, cp = draw(st.sampled_from([(1, 1, 1), (2, 1, 1), (1, 2, 1), (1, 1, 2), (2, 2, 1), (2, 1, 2), (8, 1, 1),
                                            (1, 4, 1), (1, 1, 8)]))

@@ -72,7 +72,9 @@ def test_pareto_mask_brute_force():
 
 
 def test_budget_too_small_is_infeasible_with_nearest(catalog):
-    job = load_job_dict({"model": {"preset": "llama3-8b"}, "constraints": {"budget_usd": 10}})
+    # one cloud's H100s: the same refusal and nearest plan as over the whole catalog, in a tenth of the CPU (suite49)
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "constraints": {"budget_usd": 10, "clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}})
     with pytest.raises(InfeasibleError) as e:
         recommend(job, catalog, simulate=False)
     assert e.value.field == "constraints.budget_usd" and "nearest" in str(e.value)
@@ -107,9 +109,11 @@ def test_fixed_fields_are_respected(catalog):
 def test_max_gpus_skips_hardware_whose_one_node_is_too_big(catalog):
     """A TPU pod slice of thousands of chips cannot be used under max_gpus=512; the search skips
     it instead of failing, and a fixed cluster that is too big still names the field."""
+    # the TPU v4 slices (gcp:tpu-v4-5120 is 2,560 chips a node) beside one GPU type, not the whole catalog (suite49)
     job = load_job_dict({"model": {"preset": "llama3-8b"},
                          "training": {"seq_len": 4096, "global_batch": 512, "tokens": 1e11},
-                         "constraints": {"max_gpus": 512}})
+                         "constraints": {"max_gpus": 512, "gpus": ["TPU-v4", "H100-SXM-80GB"]}})
+    assert any(i.gpu_count > 512 for i in catalog.instances_for(gpu_names=["TPU-v4"]))
     res = recommend(job, catalog, top=3, simulate=False)
     assert res["best"]["hardware"]["gpus"] <= 512
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
