@@ -54,7 +54,7 @@ with a padding mask (``padded``: the last row's last quarter of positions masked
 
 ``--padmask`` (padmask49; seconds) rewrites only the file's ``padmask`` block: llama, qwen2 and mistral (its tiny
 config's window shorter than every seq: every layer already masked), eager and sdpa, "bf16" and CPU-autocast
-"amp_bf16", ``details``' shapes, no checkpointing, with ``flash``'s padding mask or without: masking_utils builds
+"amp_bf16", ``details``' shapes, with ``flash``'s padding mask or without, gradient checkpointing off / on: masking_utils builds
 sdpa a boolean (b, 1, s, s) mask where a row has padding (None otherwise: ``is_causal``), and eager an additive
 mask in the dtype; ``sdpa_ops``, the saves (``saved_bytes``, ``live_*``) and block 0's by module. And
 ``fp32_layernorm``: GPT-2 and BERT in fp32, eager and sdpa, the same shapes, with ``details``' ``dropout_masks`` and
@@ -62,6 +62,7 @@ mask in the dtype; ``sdpa_ops``, the saves (``saved_bytes``, ``live_*``) and blo
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -245,18 +246,18 @@ def padmask() -> dict:
     for fam in PADMASK_FAMILIES:
         for attn in ("eager", "sdpa"):
             for prec in PADMASK_PRECISIONS:
-                for b, s in DETAIL_SHAPES:
-                    for padded in (False, True):
-                        ops = SdpaOps()
-                        with ops:
-                            res = training_step(build(fam, attn, seed=SEED), _padded_batch(fam, b, s, padded), prec,
-                                                False, keep_tensors=True)
-                        block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
-                        cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
-                                      "seq": s, "padded": padded, "sdpa_ops": sorted(ops.names),
-                                      **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes",
-                                                             "live_peak_forward_bytes", "live_peak_fwd_bwd_bytes")},
-                                      "block0": block0})
+                for (b, s), padded, gc in itertools.product(DETAIL_SHAPES, (False, True), (False, True)):
+                    ops = SdpaOps()
+                    with ops:
+                        res = training_step(build(fam, attn, seed=SEED), _padded_batch(fam, b, s, padded), prec,
+                                            gc, keep_tensors=True)
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
+                    cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
+                                  "seq": s, "padded": padded, "gradient_checkpointing": gc,
+                                  "sdpa_ops": sorted(ops.names),
+                                  **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes",
+                                                         "live_peak_forward_bytes", "live_peak_fwd_bwd_bytes")},
+                                  "block0": block0})
     fp32 = []
     for fam in ("gpt2", "bert"):  # fp32 on a GPU: the dropout masks at 1 B (``details``' ``dropout_masks``)
         for attn in ("eager", "sdpa"):
