@@ -51,9 +51,18 @@ with a padding mask (``padded``: the last row's last quarter of positions masked
 ``attn_bias``) or without; and both under gradient checkpointing (CPU lists only: the recompute runs outside
 ``CudaAutocastPolicy``), each case as ``details``' (``dropout_masks``,
 ``live_gpu``, ``block0``).
+
+``--padmask`` (padmask49; seconds) rewrites only the file's ``padmask`` block: llama, qwen2 and mistral (its tiny
+config's window shorter than every seq: every layer already masked), eager and sdpa, "bf16" and CPU-autocast
+"amp_bf16", ``details``' shapes, with ``flash``'s padding mask or without, gradient checkpointing off / on: masking_utils builds
+sdpa a boolean (b, 1, s, s) mask where a row has padding (None otherwise: ``is_causal``), and eager an additive
+mask in the dtype; ``sdpa_ops``, the saves (``saved_bytes``, ``live_*``) and block 0's by module. And
+``fp32_layernorm``: GPT-2 and BERT in fp32, eager and sdpa, the same shapes, with ``details``' ``dropout_masks`` and
+``live_gpu`` (a GPU's fp32 plan: 1 B masks where the CPU's are 4 B).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -203,14 +212,10 @@ def flash() -> dict:
                 # (checkpointing's recompute runs in the backward, outside CudaAutocastPolicy: not under its lists)
                 for padded, gc in ((False, False), (True, False)) + (((False, True), (True, True)) if "cuda" not in prec
                                                                      else ()):
-                    inputs = batch(fam, b, s, seed=SEED)
-                    if padded:
-                        mask = torch.ones(b, s, dtype=torch.long)
-                        mask[-1, s - s // 4:] = 0
-                        inputs["attention_mask"] = mask
                     ops = SdpaOps()
                     with ops:
-                        res = training_step(build(fam, "sdpa", seed=SEED, overrides=over), inputs, prec, gc,
+                        res = training_step(build(fam, "sdpa", seed=SEED, overrides=over),
+                                            _padded_batch(fam, b, s, padded), prec, gc,
                                             keep_tensors=True, gpu_masks=True)
                     block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
                     drop = res.pop("dropout_masks")
@@ -221,8 +226,55 @@ def flash() -> dict:
     return {"cases": cases}
 
 
+def _padded_batch(fam: str, b: int, s: int, padded: bool) -> dict:
+    """``batch``'s inputs, with ``padded`` the last row's last quarter of positions masked (module docstring)."""
+    inputs = batch(fam, b, s, seed=SEED)
+    if padded:
+        mask = torch.ones(b, s, dtype=torch.long)
+        mask[-1, s - s // 4:] = 0
+        inputs["attention_mask"] = mask
+    return inputs
+
+
+PADMASK_FAMILIES = ["llama", "qwen2", "mistral"]  # Llama's code path (GQA, RMSNorm); Qwen 2's q/k/v bias; a window
+PADMASK_PRECISIONS = ["bf16", "amp_bf16"]
+
+
+def padmask() -> dict:
+    """The ``padmask`` block (module docstring)."""
+    cases = []
+    for fam in PADMASK_FAMILIES:
+        for attn in ("eager", "sdpa"):
+            for prec in PADMASK_PRECISIONS:
+                for (b, s), padded, gc in itertools.product(DETAIL_SHAPES, (False, True), (False, True)):
+                    ops = SdpaOps()
+                    with ops:
+                        res = training_step(build(fam, attn, seed=SEED), _padded_batch(fam, b, s, padded), prec,
+                                            gc, keep_tensors=True)
+                    block0 = _block0((mod, dtype, nb) for mod, _, dtype, nb, _ in res.pop("tensors"))
+                    cases.append({"family": fam, "attn_implementation": attn, "precision": prec, "batch": b,
+                                  "seq": s, "padded": padded, "gradient_checkpointing": gc,
+                                  "sdpa_ops": sorted(ops.names),
+                                  **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes",
+                                                         "live_peak_forward_bytes", "live_peak_fwd_bwd_bytes")},
+                                  "block0": block0})
+    fp32 = []
+    for fam in ("gpt2", "bert"):  # fp32 on a GPU: the dropout masks at 1 B (``details``' ``dropout_masks``)
+        for attn in ("eager", "sdpa"):
+            for b, s in DETAIL_SHAPES:
+                res = training_step(build(fam, attn, seed=SEED), batch(fam, b, s, seed=SEED), "fp32", False,
+                                    gpu_masks=True)
+                drop = res.pop("dropout_masks")
+                fp32.append({"family": fam, "attn_implementation": attn, "precision": "fp32", "batch": b, "seq": s,
+                             "dropout_masks": {"saved_bytes": sum(r[2] for r in drop),
+                                               "elements": sum(r[3] for r in drop)},
+                             **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes",
+                                                    "live_peak_fwd_bwd_bytes", "live_gpu")}})
+    return {"cases": cases, "fp32_layernorm": fp32}
+
+
 #: the flags that rewrite one block of the file, the rest left as it is: flag -> (the block's key, its builder)
-BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash)}
+BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash), "--padmask": ("padmask", padmask)}
 
 
 if __name__ == "__main__":

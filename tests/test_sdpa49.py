@@ -47,7 +47,7 @@ def test_the_recordings_ran_the_cpu_flash_kernel():
     assert hf_attn_impl(m, True, "sdpa", padded=True) == "fused_mask"
     assert hf_attn_impl(m, True, "sdpa", device="cpu", padded=True) == "sdpa"
     assert hf_attn_impl(m, True, "eager", padded=True) == "eager"
-    assert hf_attn_impl(_spec(FLOPS["llama"]), True, "sdpa", padded=True) == "sdpa"  # (not modelled there)
+    assert hf_attn_impl(_spec(FLOPS["llama"]), True, "sdpa", padded=True) == "fused_mask"  # (padmask49)
 
 
 @pytest.mark.parametrize("fam", ["gpt2", "bert"])

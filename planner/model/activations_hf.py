@@ -81,6 +81,8 @@ PRECISIONS = {
     "amp_bf16_w16_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2, mask=1),
     # pure bf16 on a GPU: "bf16" with the GPU's 1 B dropout masks (the LayerNorm families' plans, ``hf_table_precision``)
     "bf16_cuda": HFPrecision(2, 2, False, param=2, mask=1),
+    # fp32 on a GPU: "fp32" with the GPU's 1 B dropout masks (the LayerNorm families' plans; padmask49)
+    "fp32_cuda": HFPrecision(4, 4, False, mask=1),
     # an RMSNorm decoder under CUDA autocast over FSDP's bf16 weights: "bf16"'s tensors (recorded: byte for byte on
     # llama and gpt-oss) but for a softmax called without a dtype (``DTYPELESS_SOFTMAX``), which returns fp32 there
     "bf16_autocast_cuda": HFPrecision(2, 2, False, cuda_ops=True, param=2),
@@ -106,11 +108,12 @@ def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str
     their LayerNorm runs fp32 on an fp32 copy of its input, GPT-2's tanh-GELU ``torch.pow`` casts up, the
     dtype-less softmax returns fp32; on the tiny GPT-2 / BERT (2, 128) the bf16 table was 28% / 35% short of the
     measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's). Their "bf16" is "bf16_cuda" (the same
-    with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48)."""
+    with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48), their "fp32" "fp32_cuda" (the same; padmask49)."""
     if model_type in LAYERNORM_FAMILIES and precision == "amp_bf16":
         return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_cuda"
-    if model_type in LAYERNORM_FAMILIES and precision == "bf16":
-        return "bf16_cuda"  # the GPU's 1 B dropout masks (``HFPrecision.mask``; hfstep48)
+    if model_type in LAYERNORM_FAMILIES and precision in ("bf16", "fp32"):
+        # the GPU's 1 B dropout masks (``HFPrecision.mask``; hfstep48, fp32: padmask49)
+        return precision + "_cuda"
     if precision == "amp_bf16" and not fp32_stream:
         return "bf16_autocast_cuda" if model_type in DTYPELESS_SOFTMAX else "bf16"
     return precision
@@ -359,7 +362,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
         # to the CPU flash kernel, which then gets k/v expanded by repeat_kv (no enable_gqa) and
         # keeps the mask in the activation dtype
         math_path = _math(m, impl)
-        masked = _sdpa(impl) and local
+        masked = _sdpa(impl) and (local or impl == "fused_mask")  # (a padding mask: every layer, ``hf_attn_impl``)
         # MLA's v is a view of kv_b_proj's output (k_nope and v); at batch 1 the matmul can use
         # that view as it is and keeps the whole storage, at batch > 1 it needs a (b*H, s, dv) copy
         mla_view = m.mla is not None and batch == 1
@@ -512,12 +515,13 @@ def _kind_inputs(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPreci
     layers, global for the full ones; models/gemma3/modeling_gemma3.py passes
     ``position_embeddings[layer_type]``)."""
     one = seq * seq * (1 if _sdpa(impl) else batch * P.stream)
-    if _sdpa(impl) and model_type == "llama4_text":
-        one *= batch
+    if _sdpa(impl) and (model_type == "llama4_text" or impl == "fused_mask"):
+        one *= batch  # (a padding mask is built per batch row, and handed to the full layers too: padmask49)
     out = {}
     for local, present in ((True, m.local_layers > 0), (False, m.local_layers < m.layers)):
         if present:
-            out[local] = (one if (not _sdpa(impl) or local) else 0.0) + (rope_set if model_type == "gemma3_text" else 0.0)
+            out[local] = ((one if (not _sdpa(impl) or local or impl == "fused_mask") else 0.0)
+                          + (rope_set if model_type == "gemma3_text" else 0.0))
     return out
 
 
@@ -855,7 +859,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         # the cache holds k/v as the attention got them; they are extra where what was saved
         # is another storage: repeat_kv's expanded copies (eager, or sdpa with a sliding mask)
         # or, under autocast, the bf16 casts of the fp32 (RoPE'd, stream-dtype) k and v
-        expanded = (L if impl == "eager" else m.local_layers) if kvh < H else 0
+        expanded = (L if impl in ("eager", "fused_mask") else m.local_layers) if kvh < H else 0
         # (OLMo 2 and Llama 4 cast q/k back to the activation dtype after RoPE: no fp32 k/v)
         back = model_type in ROPE_CASTS_BACK or m.mla is not None
         kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
@@ -1180,7 +1184,7 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
             if qk != a:
                 attn += a * tok * H * dqk
-        elif impl in ("fused", "fused_pad"):  # a fused kernel: its output and fp32 lse (FA2/3: v and output padded
+        elif impl in ("fused", "fused_pad", "fused_mask"):  # a fused kernel: its output and fp32 lse (FA2/3: v and output padded
             # to d_qk, the output sliced into o_proj's contiguous copy)
             attn += a * tok * H * dv + 4 * tok * H + (a * tok * H * 2 * dqk if impl == "fused_pad" else 0)
         else:
@@ -1627,7 +1631,13 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     1/16 in ``check_cudnn_dropout``; an fp32 model's q takes the mem-efficient kernel, which saves the same set),
     sdpa49; ``padded`` rows (``hf_padded``) make transformers pass sdpa a (b, 1, s, s) mask, which flash refuses
     (``check_for_attn_mask``), so with the dropout ruling out cuDNN they run the mem-efficient kernel, which keeps
-    the mask ("fused_mask", ``_ln_fused_attention``; the RMSNorm decoders' padding mask is not modelled). Only the
+    the mask ("fused_mask", ``_ln_fused_attention``). The RMSNorm decoders' ``padded`` rows (padmask49): masking_utils
+    ``sdpa_mask`` hands every layer a boolean (b, 1, s, s) mask (None without padding: ``is_causal``), so
+    integrations/sdpa_attention.py ``use_gqa_in_sdpa`` (CUDA: ``attention_mask is None``) expands k / v by
+    ``repeat_kv``, and the kernel -- mem-efficient or cuDNN on CUDA, the CPU flash kernel -- keeps the mask converted
+    to q's dtype (attention.cpp ``convert_boolean_attn_mask``) as a sliding-window layer does ("fused_mask": every
+    layer ``masked`` in ``saved_rows``; recorded, tests/data/hf_activations.json ``padmask``); eager's additive mask
+    is added to the scores, not saved (recorded: no byte more). Only the
     CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA, and GPT-2 / BERT with their
     attention dropout (sdp_utils_cpp.cpp ``check_for_dropout``: ``_ln_math``), to the math path."""
     if choice is None:
@@ -1637,9 +1647,12 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     if m.mla is not None and choice in ("flash_attention_2", "flash_attention_3"):
         return "fused_pad"
     layernorm = hf_model_type(m) in LAYERNORM_FAMILIES
-    if device == "cpu" or not (layernorm or m.mla is not None):  # (the CPU's math paths: ``_math``, ``_ln_math``)
+    math_cpu = device == "cpu" and (layernorm or m.mla is not None)  # (the CPU's math paths: ``_math``, ``_ln_math``)
+    if padded and choice == "sdpa" and not math_cpu:
+        return "fused_mask"
+    if device == "cpu" or not (layernorm or m.mla is not None):
         return "sdpa"
-    return "fused_mask" if (layernorm and padded and choice == "sdpa") else "fused"
+    return "fused"
 
 
 def hf_padded(t) -> bool:
