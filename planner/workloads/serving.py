@@ -222,6 +222,33 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
 
 
+def split_held(m, hw, tp: int, ep: bool) -> bool:
+    """Whether ``hw``'s node holds a replica of ``tp`` GPUs: one node's GPUs at most, and TP splits the heads (each
+    GPU a whole number of them) where EP spreads whole experts, one GPU's at least (attention data-parallel)."""
+    return tp <= hw.gpus_per_node and (m.moe.experts >= tp if ep else m.heads % tp == 0)
+
+
+def _refuse_unheld_splits(job: JobSpec, splits, hws, m) -> None:
+    """Refuse a job whose every (GPUs per replica, expert parallel) layout (``serving_splits``) no hardware option's
+    node holds (``split_held``), by the field that fixed the layouts: ``parallel.tp`` / ``parallel.ep`` past every
+    node's GPUs, or ``serving.expert_parallel: true`` where the nodes have one GPU or the model fewer than two experts.
+    Until fuzz49 the expert-parallel cases planned no option at all and ended in an internal error (ValueError: min()
+    of an empty sequence); the node-size one was refused since QA 33."""
+    if not m.is_transformer or not hws or any(split_held(m, hw, tp, ep) for tp, ep in splits for hw in hws):
+        return
+    tps, most = sorted({tp for tp, _ in splits}), max(hw.gpus_per_node for hw in hws)
+    if len(tps) == 1 and tps[0] > most:
+        field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
+        raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
+                                f"{most}): a replica is one node's GPUs at most")
+    # only expert-parallel layouts are left (a TP1 one is held by every node): serving.expert_parallel asked for them
+    why = (f"every option's node has {most} GPU" if most < 2 else
+           f"{m.name} has {m.moe.experts} expert{'s' if m.moe.experts != 1 else ''}, fewer than the {tps[0]} GPUs of "
+           "the smallest such replica")
+    raise InputError("serving.expert_parallel", f"expert parallelism spreads the experts over 2 or more GPUs of one "
+                                                f"node, one expert a GPU at least; {why}: leave it out")
+
+
 def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
     """The token exchanges ``serve`` sizes an expert-parallel option of model ``m`` on ``hw`` with: the job's
     ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs for ``m``
@@ -1708,11 +1735,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
     _check_all2all(s, splits, hws, m)
-    tps = sorted({tp for tp, _ in splits})
-    if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
-        field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
-        raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
-                                f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
+    _refuse_unheld_splits(job, splits, hws, m)
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
                                                                                     job.cluster.power_limit_w)
@@ -1732,7 +1755,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 layouts = ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw, m) if ep else (None,)))
                 for tp, ep, backend in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
-                    if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
+                    if not split_held(m, hw, tp, ep):
                         continue
                     # the option's layout and exchange (replica_split)
                     sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend})
