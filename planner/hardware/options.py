@@ -329,7 +329,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
-    topology = node_topology(cluster, None, g)
+    topology = node_topology(cluster, None, g, gpu)
     name = gpu.name
     price, quote = system_rate(cluster, system, g, seg)
     if seg is not None:
@@ -637,7 +637,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     notes += spot_above_rate(cluster, inst)
-    topology = node_topology(cluster, inst, g)
+    topology = node_topology(cluster, inst, g, gpu)
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=eff, instance=inst, price_ondemand=price,
@@ -648,16 +648,25 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     )
 
 
-def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int) -> str:
-    """How a node's ``g`` GPUs are wired (``HardwareOption.nvlink_topology``): the job's ``cluster.nvlink_topology``,
-    else the instance row's, else a switch. A mesh joins a fixed number of GPUs (planner.hardware.nvlink
-    ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them, a larger one is
-    refused."""
+def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU) -> str:
+    """How a node's ``g`` GPUs of ``gpu`` are wired (``HardwareOption.nvlink_topology``): the job's
+    ``cluster.nvlink_topology``, else the instance row's, else a switch. A mesh joins a fixed number of GPUs
+    (planner.hardware.nvlink ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them,
+    a larger one is refused, and so is a mesh of a part without NVLink (``GPU.nvlinked``: its link shares were read
+    off an L4's PCIe rate until fuzz49)."""
     name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or DEFAULT_TOPOLOGY
     most = topology_gpus(name)
-    if most is not None and g > most:
-        raise InputError("cluster.nvlink_topology", f"{name} joins {most} GPUs; this node has {g} "
-                                                    "(set cluster.gpus_per_node, or another topology)")
+    if most is None:
+        return name
+    field = "cluster.nvlink_topology" if cluster.nvlink_topology else "cluster.instance"
+    said = "" if cluster.nvlink_topology else f"{inst.key}'s catalog row: "
+    if not gpu.nvlinked:
+        raise InputError(field, f"{said}{name} is how a node's NVLinks join its GPUs; {gpu.name}'s are joined by "
+                                f"{gpu.intra_node_link}: leave it out (a switch: every GPU at the link's full rate), or choose "
+                                "NVLink GPUs")
+    if g > most:
+        raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} "
+                                "(set cluster.gpus_per_node, or another topology)")
     return name
 
 
@@ -1050,10 +1059,11 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
                          "(`planner catalog instances --csv` writes one to edit)")
     # a profile of no GPU here is refused, not ignored without a word
     check_profile_applies(profile, [i.gpu for i in insts])
-    # the job's link speeds replace every searched instance's (intra_node_gbps was dropped here until QA 36: an
-    # NVLink at 1 GB/s per GPU searched as the catalog's 450)
+    # the job's link speeds and NVLink wiring replace every searched instance's (intra_node_gbps was dropped here
+    # until QA 36: an NVLink at 1 GB/s per GPU searched as the catalog's 450; nvlink_topology until fuzz49: a job's
+    # switch searched p3.16xlarge on its row's mesh)
     links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps,
-                        fabric=cluster.fabric)
+                        fabric=cluster.fabric, nvlink_topology=cluster.nvlink_topology)
     insts, held = held_instances(cluster, insts)
     watts = {i.key: searched_limit(i.gpu, cluster.power_limit_w) for i in insts}  # each part's own (held_instances)
     opts = [option_from_instance(i, links.model_copy(update={"power_limit_w": watts[i.key]}),
