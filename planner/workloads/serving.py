@@ -156,6 +156,7 @@ from planner.workloads.serving_settings import (LENGTH_CLIP, SimSettings, arriva
 DEPLOYMENT_GPUS = MAX_REASONABLE["gpus"]
 #: the field a job past ``DEPLOYMENT_GPUS`` changes, and what to do instead
 PAST_DEPLOYMENT = {"serving.qps": "split the load into several services and plan each",
+                   "serving.replicas": "plan a part of the fleet (fewer replicas) and scale the QPS it carries",
                    "serving.deadline_hours": "allow more time, or split the requests into several jobs"}
 #: the weight precisions ``generic_option`` models for a generic model (a CNN, given by params and FLOPs): the math
 #: runs at that dtype's catalog peak (TensorRT's fp16 / int8 / fp8 engines quantise convolutions and GEMMs alike).
@@ -672,8 +673,11 @@ def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float
                      requests: Optional[float]) -> Optional[tuple[str, str]]:
     """(the field to change, why) where ``row`` needs more GPUs than one plan deploys (``DEPLOYMENT_GPUS``; a set
     ``max_gpus``, never above it, is ``_over_cap``'s): real-time, the replicas for ``serving.qps``; offline, the
-    replicas the deadline needs."""
-    if row.replicas:
+    replicas the deadline needs; a fixed fleet (``fleet_qps`` set), its ``serving.replicas`` (until fuzz49 it named
+    serving.qps, which such a job leaves out, and the QPS the fleet carries as if asked for)."""
+    if row.fleet_qps is not None:
+        gpus, field, what = row.gpus, "serving.replicas", "as serving.replicas asks"
+    elif row.replicas:
         gpus, field, what = row.gpus, "serving.qps", f"for {fmt_rate(qps)} QPS"
     else:
         reps = _offline_fleet(row)[0]
