@@ -17,9 +17,11 @@ node holds an expert-parallel replica -- nodes of one GPU (``cluster.instance: a
 an MoE model of one expert -- planned no option at all and ended in ``internal error (ValueError): min() arg is an
 empty sequence``, exit 1 (real-time, fixed fleet and offline alike); ``cluster.nvlink_topology: hybrid-cube-mesh`` on a
 part without NVLink (L4, A10G, PCIe A100 / H100, MI300X, TPU, Gaudi) was taken, its DGX-1 link shares read off the
-PCIe or fabric rate (a TP-2 pair at a sixth of it), and so was a catalog row's; and a searched catalog (``recommend`` /
+PCIe or fabric rate (a TP-2 pair at a sixth of it), and so was a catalog row's; a searched catalog (``recommend`` /
 ``serve`` without ``cluster.instance``) dropped the job's ``cluster.nvlink_topology`` without a word, each instance on
-its row's wiring."""
+its row's wiring; a fixed fleet past one deployment (``replicas: 16777216``) was refused as ``serving.qps``, a field
+the job leaves out; an override row's mesh past its GPUs was blamed on ``cluster.nvlink_topology``; and a serving job's
+``cluster.fabric`` / ``inter_node_gbps`` was taken without a word, though no request crosses nodes."""
 from __future__ import annotations
 
 import csv
@@ -106,6 +108,33 @@ def test_a_catalog_row_mesh_without_nvlink_is_refused(tmp_path):
     over.write_text(_row_csv([{**_shipped_row("aws:g6.xlarge"), "nvlink_topology": "hybrid-cube-mesh"}]))
     _refused(*run_cli("catalog", "instances", "--catalog", over, "--csv"),
              "catalog override over.csv", "instances[0].nvlink_topology", "joined by PCIe")
+
+
+def test_a_catalog_row_mesh_past_its_gpus_names_the_row(tmp_path):
+    """A 16-GPU override row on the 8-GPU mesh read "cluster.nvlink_topology: ... (set cluster.gpus_per_node ...)", a
+    field the job never gave and one an instance cannot change, until fuzz49."""
+    over = tmp_path / "over.csv"
+    over.write_text("cloud,name,gpu,gpu_count,price_ondemand_usd_hr,source,nvlink_topology\n"
+                    "x,a16,A100-SXM-80GB,16,40,me,hybrid-cube-mesh\n")
+    p = tmp_path / "job.json"
+    p.write_text(json.dumps({"model": TINY_DENSE, "cluster": {"instance": "x:a16", "nodes": 1},
+                             "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9}}))
+    _refused(*run_cli("estimate", p, "--json", "--catalog", over), "cluster.instance", "x:a16's catalog row",
+             "joins 8 GPUs", "its nvlink_topology")
+
+
+@pytest.mark.parametrize("cluster", [{"fabric": "IB-NDR"}, {"fabric": {"gbps_per_gpu": 0.001, "family": "roce"}},
+                                     {"inter_node_gbps": 0.001}])
+def test_a_serving_job_says_its_network_is_not_applied(tmp_path, cluster):
+    """A replica is one node's GPUs: the inter-node network the job states changes no serving option, now said (a
+    0.001 Gb/s fabric was taken without a word until fuzz49)."""
+    p = tmp_path / "job.json"
+    p.write_text(json.dumps({"model": TINY_DENSE, "cluster": {"instance": "aws:p5.48xlarge", **cluster},
+                             "serving": {**SERVE, "qps": 1}}))
+    code, out, err = run_cli("serve", p, "--no-simulate", "--json")
+    assert code == 0, err
+    field = next(iter(cluster))
+    assert any(a.startswith(f"cluster.{field} not applied") for a in json.loads(out)["assumptions"])
 
 
 @pytest.mark.parametrize("topology, mesh", [("switch", False), (None, True)])

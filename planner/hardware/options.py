@@ -664,9 +664,10 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU)
         raise InputError(field, f"{said}{name} is how a node's NVLinks join its GPUs; {gpu.name}'s are joined by "
                                 f"{gpu.intra_node_link}: leave it out (a switch: every GPU at the link's full rate), or choose "
                                 "NVLink GPUs")
-    if g > most:
-        raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} "
-                                "(set cluster.gpus_per_node, or another topology)")
+    if g > most:  # (an instance's GPUs per node are its row's: the row is what to change)
+        raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} " + (
+            "(set cluster.gpus_per_node, or another topology)" if cluster.nvlink_topology else
+            "(its nvlink_topology: another topology, or blank for a switch)"))
     return name
 
 

@@ -825,6 +825,15 @@ def _nodes_note(job: JobSpec) -> list[str]:
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
+def _network_note(job: JobSpec) -> list[str]:
+    """``cluster.fabric`` / ``inter_node_gbps`` on a serving job: a replica is one node's GPUs, so no request crosses
+    the inter-node network and the plan says the field is not applied (until fuzz49 a 0.001 Gb/s fabric was taken
+    without a word; a job with a training section states it for its training, so it is said, not refused)."""
+    given = [f for f in ("fabric", "inter_node_gbps") if getattr(job.cluster, f) is not None]
+    return [f"cluster.{f} not applied: a serving replica is one node's GPUs, so no request crosses the inter-node "
+            "network (each option's nodes serve on their own)" for f in given]
+
+
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
     """Where an offline fleet leaves GPUs of its nodes idle (``offline_budget``'s ``share_usd``), what the job's $
     pays for and what holds the replicas under the nodes' GPUs: ``constraints.max_gpus``, or a job of fewer requests
@@ -1957,7 +1966,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _network_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
