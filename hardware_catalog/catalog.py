@@ -858,7 +858,9 @@ def _validated(model: type[_Row], key: str, raw: dict, where: str, origin: str |
 
 def nvlink_joined(intra_node_link: str) -> bool:
     """Whether an ``intra_node_link`` (gpus.csv) joins a node's GPUs to each other by NVLink: NVLink2-5 and their
-    export variants, not PCIe, another vendor's fabric, or the bridge that pairs two PCIe NVL cards (``GPU.nvlinked``)."""
+    export variants, not PCIe, another vendor's fabric, or the bridge that pairs two PCIe NVL cards (H100 NVL, H200 NVL:
+    NVIDIA's datasheets, "2- or 4-way NVIDIA NVLink bridge"): what DeepEP's kernels (planner.model.moe) and the DGX-1's
+    NVLink mesh (planner.hardware.nvlink ``MESH_JOINED``) need."""
     return intra_node_link.startswith("NVLink") and intra_node_link != "NVLink-bridge"
 
 
@@ -910,14 +912,6 @@ class GPU:
     def __post_init__(self) -> None:
         if self.power_limit_w is None and self.tdp_w is not None:
             object.__setattr__(self, "power_limit_w", self.tdp_w)
-
-    @property
-    def nvlinked(self) -> bool:
-        """Whether a node's GPUs of this part are joined to each other by NVLink (``intra_node_link`` NVLink2-5 and
-        their export variants), not PCIe, another vendor's fabric, or the NVLink bridge that pairs two PCIe NVL cards
-        (H100 NVL, H200 NVL: NVIDIA's datasheets, "2- or 4-way NVIDIA NVLink bridge"): what DeepEP's kernels
-        (planner.model.moe) and a point-to-point NVLink wiring such as the DGX-1 mesh (planner.hardware.nvlink) need."""
-        return nvlink_joined(self.intra_node_link)
 
     @property
     def host_bw(self) -> Optional[float]:
@@ -1983,12 +1977,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                         if rate is not None else None)
                 if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
                     notes.append(said)
-        if r.nvlink_topology not in (None, "switch") and (gpu is None or not gpu.nvlinked):
-            # a point-to-point NVLink wiring on a node without NVLink: its link shares were read off the PCIe rate
-            # (a TP-2 pair of L4s at a sixth of PCIe) until fuzz49
+        if r.nvlink_topology == "hybrid-cube-mesh" and (gpu is None or not nvlink_joined(gpu.intra_node_link)):
+            # the DGX-1's NVLink mesh on a node without NVLink: its link shares were read off the PCIe rate (a TP-2
+            # pair of L4s at a sixth of PCIe) until fuzz49
             raise CatalogError(f"{where}.nvlink_topology",
-                               f"{r.nvlink_topology} is how a node's NVLinks join its GPUs; "
-                               + (f"{gpu.name}'s are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
+                               f"{r.nvlink_topology} is a mesh of NVLinks; "
+                               + (f"{gpu.name}'s GPUs are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
                                + ": leave it blank", org)
         inst = _instance_from_row(r, gpu)
         instances[inst.key] = inst

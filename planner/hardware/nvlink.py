@@ -32,6 +32,8 @@ from itertools import permutations
 
 import numpy as np
 
+from hardware_catalog.catalog import nvlink_joined
+
 #: NVLinks between each pair of a DGX-1 V100's GPUs (module docstring): six a GPU, 1 or 2 to four neighbours
 DGX1_V100_LINKS = (
     (0, 1, 1, 2, 2, 0, 0, 0),
@@ -52,6 +54,18 @@ NVLINK_TOPOLOGIES: dict[str, tuple[tuple[int, ...], ...] | None] = {
     "hybrid-cube-mesh": DGX1_V100_LINKS,
 }
 DEFAULT_TOPOLOGY = "switch"
+
+#: whether a part's GPUs (gpus.csv ``intra_node_link``) are joined by the links a mesh is made of, by mesh: a part
+#: without them cannot be wired so (``wired_as``; the DGX-1 mesh's link shares were read off an L4's PCIe rate until
+#: fuzz49)
+MESH_JOINED = {"hybrid-cube-mesh": nvlink_joined}
+
+
+def wired_as(topology: str, intra_node_link: str) -> bool:
+    """Whether a node whose GPUs are joined by ``intra_node_link`` can be wired as ``topology``: a switch any (a PCIe
+    node's shared switch too), a mesh only by its own links (``MESH_JOINED``)."""
+    joined = MESH_JOINED.get(topology)
+    return joined is None or joined(intra_node_link)
 
 
 def topology_gpus(topology: str) -> int | None:

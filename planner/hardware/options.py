@@ -16,7 +16,7 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
-from planner.hardware.nvlink import DEFAULT_TOPOLOGY, topology_gpus
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, topology_gpus, wired_as
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -652,22 +652,21 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU)
     """How a node's ``g`` GPUs of ``gpu`` are wired (``HardwareOption.nvlink_topology``): the job's
     ``cluster.nvlink_topology``, else the instance row's, else a switch. A mesh joins a fixed number of GPUs
     (planner.hardware.nvlink ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them,
-    a larger one is refused, and so is a mesh of a part without NVLink (``GPU.nvlinked``: its link shares were read
-    off an L4's PCIe rate until fuzz49)."""
+    a larger one is refused, and so is a mesh of links the part does not have (``wired_as``: the NVLink mesh on an
+    L4 was read off its PCIe rate until fuzz49). A row's mesh is refused as the row's (``cluster.instance``), where
+    the job can change neither it nor the instance's GPUs per node."""
     name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or DEFAULT_TOPOLOGY
     most = topology_gpus(name)
-    if most is None:
-        return name
-    field = "cluster.nvlink_topology" if cluster.nvlink_topology else "cluster.instance"
-    said = "" if cluster.nvlink_topology else f"{inst.key}'s catalog row: "
-    if not gpu.nvlinked:
-        raise InputError(field, f"{said}{name} is how a node's NVLinks join its GPUs; {gpu.name}'s are joined by "
-                                f"{gpu.intra_node_link}: leave it out (a switch: every GPU at the link's full rate), or choose "
-                                "NVLink GPUs")
-    if g > most:  # (an instance's GPUs per node are its row's: the row is what to change)
+    from_row = not cluster.nvlink_topology and inst is not None and inst.nvlink_topology
+    field, said = ("cluster.instance", f"{inst.key}'s catalog row: ") if from_row else ("cluster.nvlink_topology", "")
+    if not wired_as(name, gpu.intra_node_link):
+        raise InputError(field, f"{said}{name} is a mesh of links {gpu.name} does not have (its GPUs are joined by "
+                                f"{gpu.intra_node_link}): leave it out (a switch: every GPU at the link's full rate), "
+                                "or choose GPUs it joins")
+    if most is not None and g > most:
         raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} " + (
-            "(set cluster.gpus_per_node, or another topology)" if cluster.nvlink_topology else
-            "(its nvlink_topology: another topology, or blank for a switch)"))
+            "(its nvlink_topology: another topology, or blank for a switch)" if from_row else
+            "(set cluster.gpus_per_node, or another topology)"))
     return name
 
 

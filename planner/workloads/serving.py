@@ -223,31 +223,19 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
 
 
-def split_held(m, hw, tp: int, ep: bool) -> bool:
-    """Whether ``hw``'s node holds a replica of ``tp`` GPUs: one node's GPUs at most, and TP splits the heads (each
-    GPU a whole number of them) where EP spreads whole experts, one GPU's at least (attention data-parallel)."""
-    return tp <= hw.gpus_per_node and (m.moe.experts >= tp if ep else m.heads % tp == 0)
-
-
-def _refuse_unheld_splits(job: JobSpec, splits, hws, m) -> None:
-    """Refuse a job whose every (GPUs per replica, expert parallel) layout (``serving_splits``) no hardware option's
-    node holds (``split_held``), by the field that fixed the layouts: ``parallel.tp`` / ``parallel.ep`` past every
-    node's GPUs, or ``serving.expert_parallel: true`` where the nodes have one GPU or the model fewer than two experts.
-    Until fuzz49 the expert-parallel cases planned no option at all and ended in an internal error (ValueError: min()
-    of an empty sequence); the node-size one was refused since QA 33."""
-    if not m.is_transformer or not hws or any(split_held(m, hw, tp, ep) for tp, ep in splits for hw in hws):
-        return
-    tps, most = sorted({tp for tp, _ in splits}), max(hw.gpus_per_node for hw in hws)
-    if len(tps) == 1 and tps[0] > most:
-        field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
-        raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
-                                f"{most}): a replica is one node's GPUs at most")
-    # only expert-parallel layouts are left (a TP1 one is held by every node): serving.expert_parallel asked for them
-    why = (f"every option's node has {most} GPU" if most < 2 else
-           f"{m.name} has {m.moe.experts} expert{'s' if m.moe.experts != 1 else ''}, fewer than the {tps[0]} GPUs of "
-           "the smallest such replica")
-    raise InputError("serving.expert_parallel", f"expert parallelism spreads the experts over 2 or more GPUs of one "
-                                                f"node, one expert a GPU at least; {why}: leave it out")
+def _no_layout_held(job: JobSpec, m, hws) -> InputError:
+    """Why no option was sized where every (GPUs per replica, expert parallel) layout ``serving_splits`` gives was
+    one no hardware option holds: only expert-parallel layouts can be (a TP1 one is held by any node, a fixed
+    ``parallel.tp`` past every node is refused before the search), so ``serving.expert_parallel: true`` or
+    ``parallel.ep`` asked for them where the model has one expert or every node one GPU. Until fuzz49 such a job ended
+    in an internal error (ValueError: min() of an empty sequence)."""
+    most = max((hw.gpus_per_node for hw in hws), default=0)
+    why = (f"{m.name} has {m.moe.experts} expert" if m.moe is not None and m.moe.experts < 2 else
+           f"every option's node has {most} GPU" + ("s" if most != 1 else ""))
+    field = "parallel.ep" if job.parallel.ep not in (None, 1) and "training" not in job.model_fields_set else \
+        "serving.expert_parallel"
+    return InputError(field, "no option holds an expert-parallel replica: expert parallelism spreads the experts over "
+                             f"2 or more GPUs, one expert a GPU at least; {why}: leave it out")
 
 
 def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
@@ -823,15 +811,6 @@ def _nodes_note(job: JobSpec) -> list[str]:
              + (" and its deadline" if offline_deadline(job, job.serving.deadline_hours) is not None else "")
              + " (each option's replicas column; constraints.max_gpus caps them)")
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
-
-
-def _network_note(job: JobSpec) -> list[str]:
-    """``cluster.fabric`` / ``inter_node_gbps`` on a serving job: a replica is one node's GPUs, so no request crosses
-    the inter-node network and the plan says the field is not applied (until fuzz49 a 0.001 Gb/s fabric was taken
-    without a word; a job with a training section states it for its training, so it is said, not refused)."""
-    given = [f for f in ("fabric", "inter_node_gbps") if getattr(job.cluster, f) is not None]
-    return [f"cluster.{f} not applied: a serving replica is one node's GPUs, so no request crosses the inter-node "
-            "network (each option's nodes serve on their own)" for f in given]
 
 
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
@@ -1748,7 +1727,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
     _check_all2all(s, splits, hws, m)
-    _refuse_unheld_splits(job, splits, hws, m)
+    tps = sorted({tp for tp, _ in splits})
+    if m.is_transformer and len(tps) == 1 and hws and all(tps[0] > hw.gpus_per_node for hw in hws):
+        field = "parallel.ep" if all(e for _, e in splits) and job.parallel.ep not in (None, 1) else "parallel.tp"
+        raise InputError(field, f"{field.split('.')[1]}={tps[0]} exceeds the GPUs of every option's node (at most "
+                                f"{max(hw.gpus_per_node for hw in hws)}): a replica is one node's GPUs at most")
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision,
                                                                                     job.cluster.power_limit_w)
@@ -1768,7 +1751,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 layouts = ((tp, ep, b) for tp, ep in splits for b in (all2all_backends(s, hw, m) if ep else (None,)))
                 for tp, ep, backend in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
-                    if not split_held(m, hw, tp, ep):
+                    if tp > hw.gpus_per_node or (m.moe.experts < tp if ep else m.heads % tp):
                         continue
                     # the option's layout and exchange (replica_split)
                     sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend})
@@ -1788,6 +1771,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if off_engine and not rows:
         raise InputError("serving.engine", "it runs no option here: " + "; ".join(_engine_words(off_engine))
                          + " (another serving.engine or serving.precision, or other GPUs: constraints.gpus)")
+    if not rows and m.is_transformer:
+        raise _no_layout_held(job, m, hws)
     key = rank_key(realtime, bool(s.qps), bool(fleet))
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
@@ -1966,7 +1951,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _network_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
