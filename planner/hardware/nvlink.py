@@ -55,6 +55,12 @@ NVLINK_TOPOLOGIES: dict[str, tuple[tuple[int, ...], ...] | None] = {
 }
 DEFAULT_TOPOLOGY = "switch"
 
+def topology_gpus(topology: str) -> int | None:
+    """GPUs the wiring joins (8 for the DGX-1 mesh); None for a switch, which joins any number."""
+    links = NVLINK_TOPOLOGIES[topology]
+    return None if links is None else len(links)
+
+
 #: whether a part's GPUs (gpus.csv ``intra_node_link``) are joined by the links a mesh is made of, by mesh: a part
 #: without them cannot be wired so (``wired_as``; the DGX-1 mesh's link shares were read off an L4's PCIe rate until
 #: fuzz49)
@@ -66,12 +72,6 @@ def wired_as(topology: str, intra_node_link: str) -> bool:
     node's shared switch too), a mesh only by its own links (``MESH_JOINED``)."""
     joined = MESH_JOINED.get(topology)
     return joined is None or joined(intra_node_link)
-
-
-def topology_gpus(topology: str) -> int | None:
-    """GPUs the wiring joins (8 for the DGX-1 mesh); None for a switch, which joins any number."""
-    links = NVLINK_TOPOLOGIES[topology]
-    return None if links is None else len(links)
 
 
 @lru_cache(maxsize=None)

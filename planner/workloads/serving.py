@@ -223,21 +223,6 @@ def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     return tuple((tp, e) for tp in tps for e in modes if not (e and tp == 1))
 
 
-def _no_layout_held(job: JobSpec, m, hws) -> InputError:
-    """Why no option was sized where every (GPUs per replica, expert parallel) layout ``serving_splits`` gives was
-    one no hardware option holds: only expert-parallel layouts can be (a TP1 one is held by any node, a fixed
-    ``parallel.tp`` past every node is refused before the search), so ``serving.expert_parallel: true`` or
-    ``parallel.ep`` asked for them where the model has one expert or every node one GPU. Until fuzz49 such a job ended
-    in an internal error (ValueError: min() of an empty sequence)."""
-    most = max((hw.gpus_per_node for hw in hws), default=0)
-    why = (f"{m.name} has {m.moe.experts} expert" if m.moe is not None and m.moe.experts < 2 else
-           f"every option's node has {most} GPU" + ("s" if most != 1 else ""))
-    field = "parallel.ep" if job.parallel.ep not in (None, 1) and "training" not in job.model_fields_set else \
-        "serving.expert_parallel"
-    return InputError(field, "no option holds an expert-parallel replica: expert parallelism spreads the experts over "
-                             f"2 or more GPUs, one expert a GPU at least; {why}: leave it out")
-
-
 def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
     """The token exchanges ``serve`` sizes an expert-parallel option of model ``m`` on ``hw`` with: the job's
     ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs for ``m``
@@ -1516,6 +1501,21 @@ def _serving_precisions(m, s: ServingSpec, precisions: Optional[list[str]]) -> l
                                                        "as whole samples (p99_latency_ms is one request's latency): "
                                                        "leave it out")
     return precs
+
+
+def _no_layout_held(job: JobSpec, m, hws) -> InputError:
+    """Why no option was sized where every (GPUs per replica, expert parallel) layout ``serving_splits`` gives was
+    one no hardware option holds: only expert-parallel layouts can be (a TP1 one is held by any node, a fixed
+    ``parallel.tp`` past every node is refused before the search), so ``serving.expert_parallel: true`` or
+    ``parallel.ep`` asked for them where the model has one expert or every node one GPU. Until fuzz49 such a job ended
+    in an internal error (ValueError: min() of an empty sequence)."""
+    most = max((hw.gpus_per_node for hw in hws), default=0)
+    why = (f"{m.name} has {m.moe.experts} expert" if m.moe is not None and m.moe.experts < 2 else
+           f"every option's node has {most} GPU" + ("s" if most != 1 else ""))
+    field = "parallel.ep" if job.parallel.ep not in (None, 1) and "training" not in job.model_fields_set else \
+        "serving.expert_parallel"
+    return InputError(field, "no option holds an expert-parallel replica: expert parallelism spreads the experts over "
+                             f"2 or more GPUs, one expert a GPU at least; {why}: leave it out")
 
 
 def _no_option_meets(rows: list, where: list, target: ServeTarget) -> InfeasibleError:
