@@ -856,6 +856,14 @@ def _validated(model: type[_Row], key: str, raw: dict, where: str, origin: str |
 # --------------------------------------------------------------------------- domain objects
 
 
+def nvlink_joined(intra_node_link: str) -> bool:
+    """Whether an ``intra_node_link`` (gpus.csv) joins a node's GPUs to each other by NVLink: NVLink2-5 and their
+    export variants, not PCIe, another vendor's fabric, or the bridge that pairs two PCIe NVL cards (H100 NVL, H200 NVL:
+    NVIDIA's datasheets, "2- or 4-way NVIDIA NVLink bridge"): what DeepEP's kernels (planner.model.moe) and the DGX-1's
+    NVLink mesh (planner.hardware.nvlink ``MESH_JOINED``) need."""
+    return intra_node_link.startswith("NVLink") and intra_node_link != "NVLink-bridge"
+
+
 @dataclass(frozen=True)
 class GPU:
     """One accelerator SKU. Peaks are dense (no sparsity), in FLOP/s; bandwidths in bytes/s."""
@@ -1992,6 +2000,13 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
                         if rate is not None else None)
                 if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
                     notes.append(said)
+        if r.nvlink_topology == "hybrid-cube-mesh" and (gpu is None or not nvlink_joined(gpu.intra_node_link)):
+            # the DGX-1's NVLink mesh on a node without NVLink: its link shares were read off the PCIe rate (a TP-2
+            # pair of L4s at a sixth of PCIe) until fuzz49
+            raise CatalogError(f"{where}.nvlink_topology",
+                               f"{r.nvlink_topology} is a mesh of NVLinks; "
+                               + (f"{gpu.name}'s GPUs are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
+                               + ": leave it blank", org)
         inst = _instance_from_row(r, gpu)
         instances[inst.key] = inst
 

@@ -45,6 +45,7 @@ from itertools import permutations
 
 import numpy as np
 
+from hardware_catalog.catalog import nvlink_joined
 from hardware_catalog.chips import model_number
 
 #: NVLinks between each pair of a DGX-1 V100's GPUs (module docstring): six a GPU, 1 or 2 to four neighbours
@@ -103,6 +104,21 @@ def topology_gpus(topology: str) -> int | None:
     """GPUs the wiring joins (8 for the DGX-1 mesh); None for a switch, which joins any number."""
     links = NVLINK_TOPOLOGIES[topology]
     return None if links is None else len(links)
+
+
+#: whether a part's GPUs (gpus.csv ``intra_node_link``) are joined by the links a mesh is made of, by mesh: a part
+#: without them cannot be wired so (``wired_as``; the DGX-1 mesh's link shares were read off an L4's PCIe rate until
+#: fuzz49)
+MESH_JOINED = {"hybrid-cube-mesh": nvlink_joined,
+               # AMD's Infinity Fabric (xGMI) peer links, gpus.csv's ``InfinityFabric`` (MI250X .. MI355X)
+               "xgmi-full-mesh": lambda link: link == "InfinityFabric"}
+
+
+def wired_as(topology: str, intra_node_link: str) -> bool:
+    """Whether a node whose GPUs are joined by ``intra_node_link`` can be wired as ``topology``: a switch any (a PCIe
+    node's shared switch too), a mesh only by its own links (``MESH_JOINED``)."""
+    joined = MESH_JOINED.get(topology)
+    return joined is None or joined(intra_node_link)
 
 
 @lru_cache(maxsize=None)

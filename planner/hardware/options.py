@@ -16,7 +16,7 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
-from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus, wired_as
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -714,16 +714,25 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
 
 
 def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU) -> str:
-    """How a node's ``g`` GPUs are wired (``HardwareOption.nvlink_topology``): the job's ``cluster.nvlink_topology``,
-    else the instance row's, else the one ``gpu``'s platform always has (planner.hardware.nvlink ``default_topology``:
-    the MI300X / MI325X xGMI mesh), else a switch. A mesh joins a fixed number of GPUs (planner.hardware.nvlink
-    ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first ``g`` of them, a larger one is
-    refused."""
+    """How a node's ``g`` GPUs of ``gpu`` are wired (``HardwareOption.nvlink_topology``): the job's
+    ``cluster.nvlink_topology``, else the instance row's, else the one ``gpu``'s platform always has
+    (planner.hardware.nvlink ``default_topology``: the MI300X / MI325X xGMI mesh), else a switch. A mesh joins a fixed
+    number of GPUs (planner.hardware.nvlink ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first
+    ``g`` of them, a larger one is refused, and so is a mesh of links the part does not have (``wired_as``: the NVLink
+    mesh on an L4 was read off its PCIe rate until fuzz49). A row's mesh is refused as the row's (``cluster.instance``),
+    where the job can change neither it nor the instance's GPUs per node."""
     name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or default_topology(gpu.name)
     most = topology_gpus(name)
+    from_row = not cluster.nvlink_topology and inst is not None and inst.nvlink_topology
+    field, said = ("cluster.instance", f"{inst.key}'s catalog row: ") if from_row else ("cluster.nvlink_topology", "")
+    if not wired_as(name, gpu.intra_node_link):
+        raise InputError(field, f"{said}{name} is a mesh of links {gpu.name} does not have (its GPUs are joined by "
+                                f"{gpu.intra_node_link}): leave it out (a switch: every GPU at the link's full rate), "
+                                "or choose GPUs it joins")
     if most is not None and g > most:
-        raise InputError("cluster.nvlink_topology", f"{name} joins {most} GPUs; this node has {g} "
-                                                    "(set cluster.gpus_per_node, or another topology)")
+        raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} " + (
+            "(its nvlink_topology: another topology, or blank for a switch)" if from_row else
+            "(set cluster.gpus_per_node, or another topology)"))
     return name
 
 
@@ -1118,10 +1127,11 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
                          "(`planner catalog instances --csv` writes one to edit)")
     # a profile of no GPU here is refused, not ignored without a word
     check_profile_applies(profile, [i.gpu for i in insts])
-    # the job's link speeds replace every searched instance's (intra_node_gbps was dropped here until QA 36: an
-    # NVLink at 1 GB/s per GPU searched as the catalog's 450)
+    # the job's link speeds and NVLink wiring replace every searched instance's (intra_node_gbps was dropped here
+    # until QA 36: an NVLink at 1 GB/s per GPU searched as the catalog's 450; nvlink_topology until fuzz49: a job's
+    # switch searched p3.16xlarge on its row's mesh)
     links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps,
-                        fabric=cluster.fabric)
+                        fabric=cluster.fabric, nvlink_topology=cluster.nvlink_topology)
     insts, held = held_instances(cluster, insts)
     watts = {i.key: searched_limit(i.gpu, cluster.power_limit_w) for i in insts}  # each part's own (held_instances)
     opts = [option_from_instance(i, links.model_copy(update={"power_limit_w": watts[i.key]}),

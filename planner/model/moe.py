@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hardware_catalog.catalog import nvlink_joined
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
 from planner.spec.params import attention_params, count_params, mlp_params
@@ -134,7 +135,7 @@ class DispatcherNeeds:
             has = f"{gpu.name} is {cc / 10:.1f}" if cc is not None else f"{gpu.name} is not NVIDIA's"
             return (f"{self.package} ({name}) needs an NVIDIA GPU of compute capability {self.cc_min / 10:.1f} or up; "
                     f"{has}")
-        if not link.startswith("NVLink") or link == "NVLink-bridge":
+        if not nvlink_joined(link):
             return f"{self.package} ({name}) needs NVLink between every pair of a node's GPUs; {gpu.name} has {link}"
         return None
 

@@ -159,6 +159,7 @@ from planner.workloads.serving_settings import (LENGTH_CLIP, SimSettings, arriva
 DEPLOYMENT_GPUS = MAX_REASONABLE["gpus"]
 #: the field a job past ``DEPLOYMENT_GPUS`` changes, and what to do instead
 PAST_DEPLOYMENT = {"serving.qps": "split the load into several services and plan each",
+                   "serving.replicas": "plan a part of the fleet (fewer replicas) and scale the QPS it carries",
                    "serving.deadline_hours": "allow more time, or split the requests into several jobs"}
 #: the weight precisions ``generic_option`` models for a generic model (a CNN, given by params and FLOPs): the math
 #: runs at that dtype's catalog peak (TensorRT's fp16 / int8 / fp8 engines quantise convolutions and GEMMs alike).
@@ -678,8 +679,11 @@ def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float
                      requests: Optional[float]) -> Optional[tuple[str, str]]:
     """(the field to change, why) where ``row`` needs more GPUs than one plan deploys (``DEPLOYMENT_GPUS``; a set
     ``max_gpus``, never above it, is ``_over_cap``'s): real-time, the replicas for ``serving.qps``; offline, the
-    replicas the deadline needs."""
-    if row.replicas:
+    replicas the deadline needs; a fixed fleet (``fleet_qps`` set), its ``serving.replicas`` (until fuzz49 it named
+    serving.qps, which such a job leaves out, and the QPS the fleet carries as if asked for)."""
+    if row.fleet_qps is not None:
+        gpus, field, what = row.gpus, "serving.replicas", "as serving.replicas asks"
+    elif row.replicas:
         gpus, field, what = row.gpus, "serving.qps", f"for {fmt_rate(qps)} QPS"
     else:
         reps = _offline_fleet(row)[0]
@@ -1561,6 +1565,21 @@ def _serving_precisions(m, s: ServingSpec, precisions: Optional[list[str]]) -> l
     return precs
 
 
+def _no_layout_held(job: JobSpec, m, hws) -> InputError:
+    """Why no option was sized where every (GPUs per replica, expert parallel) layout ``serving_splits`` gives was
+    one no hardware option holds: only expert-parallel layouts can be (a TP1 one is held by any node, a fixed
+    ``parallel.tp`` past every node is refused before the search), so ``serving.expert_parallel: true`` or
+    ``parallel.ep`` asked for them where the model has one expert or every node one GPU. Until fuzz49 such a job ended
+    in an internal error (ValueError: min() of an empty sequence)."""
+    most = max((hw.gpus_per_node for hw in hws), default=0)
+    why = (f"{m.name} has {m.moe.experts} expert" if m.moe is not None and m.moe.experts < 2 else
+           f"every option's node has {most} GPU" + ("s" if most != 1 else ""))
+    field = "parallel.ep" if job.parallel.ep not in (None, 1) and "training" not in job.model_fields_set else \
+        "serving.expert_parallel"
+    return InputError(field, "no option holds an expert-parallel replica: expert parallelism spreads the experts over "
+                             f"2 or more GPUs, one expert a GPU at least; {why}: leave it out")
+
+
 def _no_option_meets(rows: list, where: list, target: ServeTarget) -> InfeasibleError:
     """Why no serving option is usable, none breaking a constraint: the model fits none (naming the nearest), or the
     latency target none meets even at batch 1. ``where``: each row's (hardware, serving spec, iteration model)."""
@@ -1830,6 +1849,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if off_engine and not rows:
         raise InputError("serving.engine", "it runs no option here: " + "; ".join(_engine_words(off_engine))
                          + " (another serving.engine or serving.precision, or other GPUs: constraints.gpus)")
+    if not rows and m.is_transformer:
+        raise _no_layout_held(job, m, hws)
     key = rank_key(realtime, bool(s.qps), bool(fleet))
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
