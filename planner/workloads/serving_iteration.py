@@ -23,7 +23,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
-from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S, ring_time
+from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S, group_intra_bw, ring_time
 from planner.model.moe import DISPATCHER_NEEDS, DispatcherNeeds
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
@@ -69,6 +69,22 @@ def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
     one = (tp - 1) * nbytes / bw + alpha
     two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
     return ew.minimum(one, two)
+
+
+def replica_link_bw(hw, tp: int, pp: int = 1) -> tuple[float, float]:
+    """(TP bytes/s, PP bytes/s): the per-GPU, per-direction node-link rates a serving replica of ``tp`` x ``pp`` GPUs
+    on hardware option ``hw`` gets for its TP group's collectives (the per-layer all-reduce, an expert-parallel
+    replica's all-gather / reduce-scatter exchange: NCCL / RCCL rings and vLLM's custom all-reduce, which reads each
+    peer's buffer over that pair's link) and for its stage-to-stage sends. vLLM numbers a replica's ranks TP-innermost
+    (vllm/distributed/parallel_state.py ``initialize_model_parallel``: the TP groups are consecutive ranks, a PP
+    group's ranks ``tp`` apart), so the TP group is ``tp`` ranks at stride 1 ("ring" shape) and the PP ring ``pp``
+    ranks at stride ``tp`` ("p2p": its slowest send), both priced by training's ``planner.model.comm.group_intra_bw``:
+    a switched node's full rate (``hw.intra_bw_eff``, unchanged), a meshed node's the links the group's members share
+    (an MI300X / MI325X TP-2 pair one of seven xGMI links, TP 4 three, TP 8 all seven; a DGX-1 V100 pair one or two
+    of six NVLinks). DeepEP's all-to-all (the other ``EP_ALL2ALL`` entry) needs compute capability 9.0, which no
+    meshed node here has, so the ring's rate is the exchange's on every mesh. Until meshserve49 every serving group
+    was priced at the whole node's rate."""
+    return float(group_intra_bw(hw, tp, 1, "ring")), float(group_intra_bw(hw, pp, tp, "p2p"))
 
 
 def ep_exchange_time(tokens, ranks: int, top_k: int, act_bytes: float, bw: float, per_node: Optional[int] = None,
@@ -497,6 +513,7 @@ class IterationModel:
                      kv_local=n_local / m.layers) if n_local else {}
         routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
         ll_width = float(deepep_ll_hidden(m.hidden) or m.hidden)  # a DeepEP low-latency copy's channels
+        tp_bw = replica_link_bw(hw, tp)[0]  # the TP / EP group's links (a meshed node: its members' only)
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
@@ -510,7 +527,7 @@ class IterationModel:
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
                    kv_bytes=kv_bytes_per_token(m, kv_precision, sp.attn_tp, sp.dp), flops_rate=peak * hw.eff.gemm_max * se.compute,
                    bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
-                   layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
+                   layers=m.layers, tp=tp, ar_bw=tp_bw, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s,

@@ -35,7 +35,8 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
                                               replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
-                                                 lumped_iteration, option_iteration, prefill_pairs, steady_iteration)
+                                                 lumped_iteration, option_iteration, prefill_pairs, replica_link_bw,
+                                                 steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
                                              occupancy_wait, overload_wait_scale, prompt_grid, queue_wait,
@@ -611,7 +612,8 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
     model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
     GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
-    boundary (latency + a 256-token activation message over the intra-node link; an assumption).
+    boundary (latency + a 256-token activation message over the intra-node link, an assumption; on a meshed node
+    the PP group's slowest pair's links, ``replica_link_bw``).
     A model with local layers counts its pool in the units of ``KVLayout.block_cost`` (one layer's
     block under vLLM) and a sequence's blocks by its context (``BlockCost``). ``shared_prefix``: the
     tokens of every prompt the prefix cache serves (the simulation counts whole blocks of them once
@@ -635,7 +637,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
         # (``llm_option``); until serveep48b they were left in it. One block of them: the whole-context layers' units.
         units = 1 if cost.per_block else cost.global_units
         blocks = max(blocks - (sp.dp - 1) * (H // block_size) * units, 0)
-    p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
+    p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / replica_link_bw(hw, tp, pp)[1]
     im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=H)
