@@ -980,6 +980,10 @@ class Instance:
     nvlink_topology: Optional[str] = None
     #: why a rate outside the price checks is kept (``InstanceRow.price_check``); "" inside them
     price_check: str = ""
+    #: where ``price_spot`` was read: the row's ``source``, or for a row an override repriced while leaving its spot
+    #: rate as it was, the source of the row that gave that rate (``skypilot.spot_rate_words`` decides by it; qa92:
+    #: an on-demand-only override kept SkyPilot's spot rate but read as the user's, by the row's new source)
+    spot_source: str = ""
 
     @property
     def key(self) -> str:
@@ -1097,7 +1101,7 @@ def check_rate_floor(rate: float, column: str, gpu: Optional[GPU], gpu_count: in
         f"{OWNED_CLOUD} (an {OWNED_CLOUD}:<name> row is not held to cloud rent)"), org)
 
 
-def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
+def _instance_from_row(r: InstanceRow, gpu: Optional[GPU], spot_source: Optional[str] = None) -> Instance:
     # A row that does not say whether it clusters: yes unless its fabric is "none" (an override row
     # naming no fabric keeps the behaviour from before the column existed: multi-node at the
     # conservative DEFAULT_NETWORK_GBPS).
@@ -1111,7 +1115,8 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
         price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
         fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "",
-        nvlink_topology=r.nvlink_topology, price_check=r.price_check or "")
+        nvlink_topology=r.nvlink_topology, price_check=r.price_check or "",
+        spot_source=r.source if spot_source is None else spot_source)
 
 
 @dataclass(frozen=True)
@@ -1631,13 +1636,19 @@ def builtin_gpu(name: str) -> GPU:
     raise KeyError(name)
 
 
+class _EnvOrigin(str):
+    """A ``$PLANNER_CATALOG`` file's origin (``_override_origin``): the path as the variable holds it, marked by its type
+    so ``load_catalog`` attributes a refusal by where the file came from, not by its name (qa92:
+    ``PLANNER_CATALOG=o.csv`` with ``--catalog sub/o.csv`` blamed the variable for the ``--catalog`` file's row)."""
+
+
 def _override_origin(path: Path, from_env: bool) -> str:
     """How refusals and notes name an override file: a ``--catalog`` file by its name, a ``$PLANNER_CATALOG`` one by
     the path the variable holds (``load_catalog`` names the variable in its refusals: QA 89, where
     ``PLANNER_CATALOG=/tmp`` read "catalog override tmp: file: is a directory"). A path with no name (``--catalog ""``
     is Path('.')) is named as given: the error lost its "catalog override" prefix and read "error: file: is a
     directory, not a file". Quoted as every refusal quotes a path (a newline escaped, not a space)."""
-    return shown_path(path if from_env or not path.name else path.name)
+    return _EnvOrigin(shown_path(path)) if from_env else shown_path(path.name or path)
 
 
 def _read_override(path: Path, origin: str) -> dict[str, list[dict]]:
@@ -1762,12 +1773,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     """Built-in catalog plus overrides (``$PLANNER_CATALOG`` then ``extra_paths``, later wins: ``override_paths``).
     A refusal of a ``$PLANNER_CATALOG`` file names the variable as its field (``error: PLANNER_CATALOG: /tmp/x.csv:
     file: file not found``): until QA 89 it read "catalog override x.csv: ..." as if the user had typed the file, and a
-    user who had not (the variable set in a profile long ago) had nothing to look for."""
-    env = {_override_origin(p, True) for p in _env_paths()}
+    user who had not (the variable set in a profile long ago) had nothing to look for. Told apart by origin
+    (``_EnvOrigin``), not by name: a ``--catalog`` file of the same name keeps its own words (qa92)."""
     try:
         return _merged_catalog(extra_paths)
     except CatalogError as e:
-        if e.origin not in env:
+        if not isinstance(e.origin, _EnvOrigin):
             raise
         raise CatalogError(ENV_VAR, f"{cut_middle(e.origin, ECHO_CHARS)}: {e.field}: {e.message}") from None
 
@@ -1789,6 +1800,9 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
     valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
     given: dict[str, set[str]] = {}  # key -> the columns the last override row of it gave a value in
+    # instance key -> the source of a spot rate the overrides left as it was (Instance.spot_source), per field: a row
+    # that changed only the on-demand rate has the user's source and the built-in spot rate
+    spot_source: dict[str, str] = {}
     alias = _raw_alias_index(gpu_raw.values())
     aliases_of: dict[str, set[str]] = {}  # canonical name -> its alias keys in `alias` (for restated aliases)
     for a, n in alias.items():
@@ -1814,6 +1828,10 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
             old = raw[key]
             changed = [c for c, v in row.items() if c not in ("cloud", "name", "key", "source", "notes")
                        and not _same_cell(v, old.get(c))]
+            if tag == "inst" and "price_spot_usd_hr" not in changed:
+                spot_source.setdefault(key, str(old.get("source") or ""))
+            elif tag == "inst":
+                spot_source.pop(key, None)
             row = dict(row)
             if (tag == "inst" and user_dated and "price_date" not in changed
                     and any(c.startswith("price_") for c in changed)):
@@ -2007,7 +2025,7 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
                                f"{r.nvlink_topology} is a mesh of NVLinks; "
                                + (f"{gpu.name}'s GPUs are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
                                + ": leave it blank", org)
-        inst = _instance_from_row(r, gpu)
+        inst = _instance_from_row(r, gpu, spot_source.get(key))
         instances[inst.key] = inst
 
     onprem: dict[str, dict] = {}

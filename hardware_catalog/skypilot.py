@@ -49,19 +49,20 @@ SPOT_RATE_RULE = ("SkyPilot's cheapest zone in the row's region (the lowest Spot
 
 def spot_rate_words(insts: Iterable) -> str:
     """``SPOT_RATE_RULE`` for the spot rates of catalog instances ``insts`` (a plan's, or a ranking's), "" where none
-    has a rate read from a SkyPilot snapshot: a row's ``source`` starts with the snapshot's repository
-    (skypilot-org/skypilot-catalog, or the Azure fork's); a row a catalog override changed reads "user override (...)"
-    or the user's own source, its rates the user's.
+    has a rate read from a SkyPilot snapshot: the spot rate's source (``Instance.spot_source``) starts with the
+    snapshot's repository (skypilot-org/skypilot-catalog, or the Azure fork's); a spot rate a catalog override gave
+    reads "user override (...)" or the user's own source, and is the user's. Decided per rate, not by the row's
+    ``source`` (qa92): an override that changed only the on-demand rate keeps SkyPilot's spot rate, and says so.
 
     >>> from types import SimpleNamespace as I
-    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="skypilot-org/skypilot-catalog ...")])[:49]
+    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, spot_source="skypilot-org/skypilot-catalog ...")])[:49]
     "spot rate (aws:x 2 $/h): SkyPilot's cheapest zone"
-    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, source="user override (o.csv: price_spot_usd_hr); built-in "
-    ...                                                         "row: skypilot-org/skypilot-catalog ...")])
+    >>> spot_rate_words([I(key="aws:x", price_spot=2.0, spot_source="user override (o.csv: price_spot_usd_hr); "
+    ...                                                              "built-in row: skypilot-org/skypilot-catalog ...")])
     ''
     """
     read = list({i.key: i for i in insts if i is not None and i.price_spot
-                 and (i.source or "").split(" ", 1)[0].endswith("/skypilot-catalog")}.values())  # each instance once
+                 and (i.spot_source or "").split(" ", 1)[0].endswith("/skypilot-catalog")}.values())  # each once
     if not read:
         return ""
     rates = ", ".join(f"{i.key} {i.price_spot:g} $/h" for i in read[:NAMED]) + (

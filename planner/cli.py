@@ -167,10 +167,8 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
     training plan's cost, a recommendation's winner's, or a serving plan's budget. ``spot_whatif``: the output shows
     a real-time fleet's spot what-if (the report's "Spot:" line), whose rate is dated apart (``budget.spot``): a line
     for it too. stdout unchanged."""
+    from planner.present.terminal import field_of as get  # a result record or its JSON dict (report_for_job's)
     from planner.present.terminal import stale_price_warning
-
-    def get(x, key):  # a result record or its JSON dict (report_for_job's)
-        return None if x is None else x.get(key) if hasattr(x, "get") else getattr(x, key, None)
 
     # a serving plan's: its month's budget or its offline job's
     priced = (get(result, "cost") or get(get(result, "best"), "cost") or get(result, "budget")
@@ -179,16 +177,16 @@ def _say_stale_prices(result, spot_whatif: bool = False) -> None:
     for line in dict.fromkeys(stale_price_warning(d) for d in (get(priced, "price_dates"), whatif)):
         if line:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
-    _say_price_checks(result, priced)
+    _say_price_checks(result, priced, spot_whatif)
 
 
-def _say_price_checks(result, cost) -> None:
+def _say_price_checks(result, cost, spot_whatif: bool = False) -> None:
     """One stderr line per rate the plan is priced from that sits outside the catalog's price checks
-    (``present.terminal.result_price_check_lines``: a training plan's or a serving plan's), pointing at the row's
-    ``price_check``. stdout unchanged."""
+    (``present.terminal.result_price_check_lines``: a training plan's or a serving plan's, with a real-time fleet's
+    spot what-if where the output shows it), pointing at the row's ``price_check``. stdout unchanged."""
     from planner.present.terminal import result_price_check_lines
 
-    lines = result_price_check_lines(_PRICE_FLAGS, result, cost)
+    lines = result_price_check_lines(_PRICE_FLAGS, result, cost, spot_whatif)
     for line in lines:
         err.print(f"{line}; why the catalog keeps it: its price_check (planner catalog instances --csv)",
                   markup=False, highlight=False, soft_wrap=True)

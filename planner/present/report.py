@@ -50,7 +50,8 @@ from planner.present.serving import (budget_rate, buy_words, offline_words, opti
                                      trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
-                                      spot_range, tokens_words, memory_notes, price_check_lines)
+                                      spot_range, tokens_words, memory_notes, price_check_lines,
+                                      result_price_check_lines)
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import REPORT, output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -767,12 +768,9 @@ def _risks_section(job: JobSpec, rec: dict, sweeps: dict, catalog=None) -> Secti
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
-    if catalog is not None:  # the rate a budget is signed on, flagged with the catalog's reason for keeping it
-        from hardware_catalog.price_checks import flagged_rates
-
-        why = getattr(catalog.instances.get(best["hardware"].get("name", "")), "price_check", "")
-        for line in price_check_lines(flagged_rates(catalog), best["hardware"], cost):
-            risks.append(line[0].upper() + line[1:] + (f". Why the catalog keeps it: {why}." if why else "."))
+    # the rate a budget is signed on, flagged with the catalog's reason for keeping it
+    risks += price_check_risks(catalog, best["hardware"].get("name", ""),
+                               lambda flags: price_check_lines(flags, best["hardware"], cost))
     if cf:  # the ranking, the budget and the deadline already use the expected time and cost with them
         risks.append(f"Checkpoints and failures add {fmt_share(cf['overhead'])} to the time "
                      f"({fmt_time(cf['expected_hours'] * 3600)} expected"
@@ -1017,7 +1015,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
 
         planned = plan("serve" if kind == "serving" else "recommend", job, Context(catalog=cat, profile=profile, top=top, simulate=simulate))
         build = build_serving_report if kind == "serving" else build_tabular_report
-        rep = build(job, planned.result, job_name=job_name, top=top)
+        rep = build(job, planned.result, job_name=job_name, top=top, **({"catalog": cat} if kind == "serving" else {}))
         if planned.campaign:
             rep.sections.insert(1, _campaign_section(planned.campaign))
         return _with_overrides(rep, cat), planned.result
@@ -1307,6 +1305,21 @@ def _replicas_month(r: dict, of: str = "") -> str:
             + (f"; likely {rng[0]:,} to {rng[1]:,}, {r['bound_by']}-bound" if rng else "") + ")")
 
 
+def price_check_risks(catalog, key: str, lines_of) -> list[str]:
+    """A report's Risks lines for the rates a plan is priced from that sit outside the catalog's price checks:
+    ``lines_of(flags)`` (``present.terminal``'s "price check:" lines at ``hardware_catalog.price_checks.flagged_rates``
+    of ``catalog``) each as a sentence, with instance ``key``'s ``price_check`` (why the catalog keeps the row). The
+    training report's and the serving report's (qa92: its spot what-if at p6-b300's flagged rate was unremarked); none
+    without a catalog."""
+    if catalog is None:
+        return []
+    from hardware_catalog.price_checks import flagged_rates
+
+    why = getattr(catalog.instances.get(key), "price_check", "")
+    return [line[0].upper() + line[1:] + (f". Why the catalog keeps it: {why}." if why else ".")
+            for line in lines_of(flagged_rates(catalog))]
+
+
 def serving_budget_risks(b: dict, best: dict) -> list[str]:
     """The serving review's risks with a number each (``serving_budget.serving_budget``): QPS growth, a longer prompt, spot
     (the app's serving view lists them under "risks", ``interactive.serving_budget``)."""
@@ -1369,8 +1382,9 @@ def _serving_cost_section(res: dict, best: dict, b: dict, with_charts: bool) -> 
 
 
 def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10,
-                         with_charts: bool = True) -> Report:
-    """A serving review: the replica, latency against its targets, cost per request, the options."""
+                         with_charts: bool = True, catalog=None) -> Report:
+    """A serving review: the replica, latency against its targets, cost per request, the options. ``catalog``: the
+    one planned on, whose price checks the rates shown are held to (Risks)."""
     res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
     best = res["best"]
     title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
@@ -1488,6 +1502,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append(_offline_risk(best, job))
     if budget:  # what moves the fleet and its bill, one line each with its number
         risks += serving_budget_risks(budget, best)
+    # a rate the plan or its spot what-if is priced at that the catalog flags: the training report's lines
+    risks += price_check_risks(catalog, best["hardware"],
+                               lambda flags: result_price_check_lines(flags, res, spot_whatif=True))
     if res.get("accuracy"):  # the likely range (serving_budget.replica_range); held-out runs of models like this one
         risks.append("Model accuracy: " + res["accuracy"] + ".")
     osp = (ob or {}).get("spot")

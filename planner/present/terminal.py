@@ -397,25 +397,28 @@ def price_check_lines(flags: dict, hardware, cost) -> list[str]:
     return _rate_check_lines(flags, field_of(hardware, "name"), {c: field_of(hardware, c) for c, shown in used.items() if shown})
 
 
-def serving_price_check_lines(flags: dict, best) -> list[str]:
+def serving_price_check_lines(flags: dict, best, spot_whatif: bool = False) -> list[str]:
     """``price_check_lines`` for a serving plan (``best``: its best option, a record or its JSON dict): the on-demand
     rate where the real-time cost is at it (``price_basis``), the spot rate where the offline column is
-    (``offline_price``). Until qa89 ``planner serve`` and the app's serving view said nothing of p6-b300's flagged spot
-    rate that priced their batch column."""
+    (``offline_price``) or where the output shows the fleet's spot what-if (``spot_whatif``: the report's "Spot:"
+    lines, ``serving_budget``'s ``spot``). Until qa89 ``planner serve`` and the app's serving view said nothing of
+    p6-b300's flagged spot rate that priced their batch column; until qa92 the serving report's what-if at it."""
     if not flags or best is None:
         return []
     used = {"price_ondemand_usd_hr": ("price_usd_hr", field_of(best, "price_basis") == ON_DEMAND),
-            "price_spot_usd_hr": ("price_spot_usd_hr", field_of(best, "offline_price") == SPOT)}
+            "price_spot_usd_hr": ("price_spot_usd_hr", spot_whatif or field_of(best, "offline_price") == SPOT)}
     return _rate_check_lines(flags, field_of(best, "hardware"), {c: field_of(best, f) for c, (f, shown) in used.items() if shown})
 
 
-def result_price_check_lines(flags: dict, result, cost=None) -> list[str]:
+def result_price_check_lines(flags: dict, result, cost=None, spot_whatif: bool = False) -> list[str]:
     """The "price check:" lines of a command's result (a record or its JSON dict): a serving plan's
-    (``serving_price_check_lines``: its best option names its instance by key) or a training plan's or ranking's
-    winner's (``price_check_lines``, at ``cost``, else the winner's own). One rule for the CLI's stderr and the app."""
+    (``serving_price_check_lines``: its best option names its instance by key; ``spot_whatif``: the output shows its
+    budget's spot what-if, where it has one) or a training plan's or ranking's winner's (``price_check_lines``, at
+    ``cost``, else the winner's own). One rule for the CLI's stderr, the app and the serving report."""
     best = field_of(result, "best")
     if isinstance(field_of(best, "hardware"), str):
-        return serving_price_check_lines(flags, best)
+        whatif = spot_whatif and field_of(field_of(result, "budget"), "spot") is not None
+        return serving_price_check_lines(flags, best, whatif)
     return price_check_lines(flags, field_of(result, "hardware") or field_of(best, "hardware"),
                              cost if cost is not None else field_of(result, "cost") or field_of(best, "cost"))
 

@@ -588,7 +588,7 @@ def hardware_key(hw) -> str:
     inst = hw.instance
     if inst is not None:
         inst = replace(inst, cloud="", name="", price_ondemand=0.0, price_spot=None, region="", price_date="",
-                       source="", notes="")
+                       source="", notes="", spot_source="")
     return repr(replace(hw, name="", instance=inst, price_ondemand=None, price_spot=None, notes=[]))
 
 
