@@ -54,3 +54,39 @@ def test_a_serving_jobs_network_unused_by_one_node_replicas_is_said(tmp_path, cl
     plain = answered(cli("serve", write_job(tmp_path, dict(SERVE, cluster={"gpu": "H100-SXM-80GB"}), "plain.yaml"),
                          "--no-simulate", "--json"))
     assert not [a for a in plain["assumptions"] if "not applied" in a]
+
+
+#: Llama 3 70B, DeepSpeed ZeRO-3 with the offloads and their device left open (nvme49's job, test_nvme49 ``_job``)
+NVME = {"model": {"preset": "llama3-70b"},
+        "training": {"seq_len": 4096, "global_batch": 16, "precision": "bf16", "recompute": "full",
+                     "optimizer": "adamw", "framework": {"name": "deepspeed"}},
+        "parallel": {"tp": 1, "pp": 1, "zero": 3}}
+
+
+def _stack(tmp_path, cli, nodes, *catalog):
+    job = dict(NVME, cluster={"instance": "aws:p4d.24xlarge", "nodes": nodes})
+    return cli("recommend", write_job(tmp_path, job, f"n{nodes}.yaml"), "--no-simulate", "--json", *catalog)
+
+
+def test_recommend_tries_nvme_where_host_ram_refuses_the_cpu_offload(tmp_path, cli):
+    """One p4d.24xlarge: the CPU offload needs 147.8 GiB of host RAM a GPU (115.2 allowed), so the search swaps to the
+    node's 8 TB of NVMe (the plan nvme49's estimate prices at ~1,008 s a step) and says it searched the device; refused
+    ("no configuration fits in GPU and host memory") before QA 93."""
+    d = answered(_stack(tmp_path, cli, 1))
+    st = d["best"]["stack"]
+    assert (st["offload_device"], st["optimizer_offload"], st["param_offload"]) == ("nvme", True, True)
+    assert "offload_device" in st["searched"]
+    line = next(a for a in d["assumptions"] if a.startswith("training stack"))
+    assert "the NVMe only where host memory does not hold the CPU offload" in line, line
+
+
+def test_recommend_keeps_the_cpu_offload_where_it_fits_and_no_nvme_without_drives(tmp_path, cli):
+    """Two p4d nodes halve the shard: the CPU offload fits and is kept (never NVMe there); one node whose catalog
+    row has no local NVMe (override ``local_nvme_tb: 0``) is refused on host memory as before. Both held on the old
+    code too (guards of the new twin's limits)."""
+    st = answered(_stack(tmp_path, cli, 2))["best"]["stack"]
+    assert st["offload_device"] == "cpu" and st["optimizer_offload"], st
+    over = tmp_path / "no_nvme.csv"
+    over.write_text("cloud,name,local_nvme_tb\naws,p4d.24xlarge,0\n")
+    line = refused(_stack(tmp_path, cli, 1, "--catalog", str(over)))
+    assert "fits in GPU and host memory" in line and "of host RAM" in line, line
