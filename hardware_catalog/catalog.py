@@ -860,8 +860,19 @@ def nvlink_joined(intra_node_link: str) -> bool:
     """Whether an ``intra_node_link`` (gpus.csv) joins a node's GPUs to each other by NVLink: NVLink2-5 and their
     export variants, not PCIe, another vendor's fabric, or the bridge that pairs two PCIe NVL cards (H100 NVL, H200 NVL:
     NVIDIA's datasheets, "2- or 4-way NVIDIA NVLink bridge"): what DeepEP's kernels (planner.model.moe) and the DGX-1's
-    NVLink mesh (planner.hardware.nvlink ``MESH_JOINED``) need."""
+    need."""
     return intra_node_link.startswith("NVLink") and intra_node_link != "NVLink-bridge"
+
+
+#: the links (gpus.csv ``intra_node_link``) the DGX-1 hybrid cube-mesh is wired of (planner.hardware.nvlink
+#: ``DGX1_V100_LINKS``): the 8-GPU SXM2 board of six NVLink2 links a V100 (NVIDIA, "NVIDIA DGX-1 With Tesla V100
+#: System Architecture", 2017). The next NVLink generations ship on NVSwitch boards: "HGX A100 8-GPU connected with
+#: NVSwitch ... Each A100 GPU has 12 NVLink ports, and each NVSwitch node ... connects to all eight A100 GPUs" (NVIDIA
+#: developer blog, "Introducing NVIDIA HGX A100", 2020), HGX H100 / H200 / B200 alike; their switchless board, "HGX
+#: A100 4-GPU connected with NVLink" (the same post), joins four GPUs each to each, not this mesh of six links a GPU.
+#: So NVLink3+ parts took the V100's link shares until QA 93 (an 8-A100 TP-2 pair at 50 of 300 GB/s). Pascal's NVLink1
+#: DGX-1 (four links a GPU) is not this table either, and not in gpus.csv.
+CUBE_MESH_LINKS = frozenset({"NVLink2"})
 
 
 @dataclass(frozen=True)
@@ -2018,11 +2029,11 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
                         if rate is not None else None)
                 if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
                     notes.append(said)
-        if r.nvlink_topology == "hybrid-cube-mesh" and (gpu is None or not nvlink_joined(gpu.intra_node_link)):
-            # the DGX-1's NVLink mesh on a node without NVLink: its link shares were read off the PCIe rate (a TP-2
-            # pair of L4s at a sixth of PCIe) until fuzz49
+        if r.nvlink_topology == "hybrid-cube-mesh" and (gpu is None or gpu.intra_node_link not in CUBE_MESH_LINKS):
+            # the DGX-1's NVLink2 mesh on a node without it: its link shares were read off the PCIe rate (a TP-2
+            # pair of L4s at a sixth of PCIe) until fuzz49, off an A100's NVLink3 until QA 93
             raise CatalogError(f"{where}.nvlink_topology",
-                               f"{r.nvlink_topology} is a mesh of NVLinks; "
+                               f"{r.nvlink_topology} is the DGX-1 V100's mesh of NVLink2 links; "
                                + (f"{gpu.name}'s GPUs are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
                                + ": leave it blank", org)
         inst = _instance_from_row(r, gpu, spot_source.get(key))

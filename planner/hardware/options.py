@@ -16,7 +16,8 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
-from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus, wired_as
+from planner.hardware.nvlink import (DEFAULT_TOPOLOGY, MESH_LINKS, MESH_WIRED_OF, default_topology, topology_gpus,
+                                     wired_as)
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -719,7 +720,7 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU)
     (planner.hardware.nvlink ``default_topology``: the MI300X / MI325X xGMI mesh), else a switch. A mesh joins a fixed
     number of GPUs (planner.hardware.nvlink ``topology_gpus``: 8 on the DGX-1 V100's); a node of fewer holds the first
     ``g`` of them, a larger one is refused, and so is a mesh of links the part does not have (``wired_as``: the NVLink
-    mesh on an L4 was read off its PCIe rate until fuzz49). A row's mesh is refused as the row's (``cluster.instance``),
+    mesh on an L4 was read off its PCIe rate until fuzz49, on an A100's NVLink3 until QA 93). A row's mesh is refused as the row's (``cluster.instance``),
     where the job can change neither it nor the instance's GPUs per node."""
     name = cluster.nvlink_topology or (inst.nvlink_topology if inst is not None else None) or default_topology(gpu.name)
     most = topology_gpus(name)
@@ -727,7 +728,7 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU)
     field, said = ("cluster.instance", f"{inst.key}'s catalog row: ") if from_row else ("cluster.nvlink_topology", "")
     if not wired_as(name, gpu.intra_node_link):
         raise InputError(field, f"{said}{name} is a mesh of links {gpu.name} does not have (its GPUs are joined by "
-                                f"{gpu.intra_node_link}): leave it out (a switch: every GPU at the link's full rate), "
+                                f"{gpu.intra_node_link}, the mesh's by {' / '.join(sorted(MESH_WIRED_OF[name]))}): leave it out (a switch: every GPU at the link's full rate), "
                                 "or choose GPUs it joins")
     if most is not None and g > most:
         raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} " + (

@@ -402,7 +402,9 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
     late = " and the fused cross-entropy" if "fused_cross_entropy" in searched else ""
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload{late} only for "
-              "layouts that do not fit without it)" if searched else "")
+              "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "
+                                                       "offload" if "offload_device" in searched else "") + ")"
+              if searched else "")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     recompute = (layout or {}).get("recompute") or job.training.recompute or "full"  # MaxText's remat policy (QA 70)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,

@@ -822,10 +822,14 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     GEMM peak the part lacks (physics ``LOW_PRECISION_PEAKS``: MXFP8 below Blackwell, blockwise off Hopper /
     Blackwell; an ``fp8_recipe: auto`` search, ``space.recipe_choices``), each recipe tallied with the GPU
     (``tally.recipes_off``), and those whose MoE dispatcher the GPU cannot run (``_dispatchers_off``). The base variant
-    is the stack's default recipe and dispatcher, which ``_groups_here`` already held to the part. A recipe's (a
+    is the stack's default recipe and dispatcher, which ``_groups_here`` already held to the part. A searched NVMe
+    offload (``space._with_nvme_twins``) is off where the instance has no local NVMe (no catalog row, or
+    ``local_nvme_tb`` 0: offload.nvme_capacity); no variant is its parent. A recipe's (a
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
+    if not offload.nvme_capacity(hw):  # a searched NVMe twin (space._with_nvme_twins) only where the catalog has drives
+        gone = gone | frozenset(v for v, var in enumerate(grp.variants) if var.values.get("offload_device") == "nvme")
     base = _later_values(grp.variants[0].stack)
     later = frozenset(v for v, var in enumerate(grp.variants) if _later_values(var.stack) != base) - gone
     return VariantsOff(_recipes_off(grp, hw.gpu, tally) | gone, local, later)

@@ -713,7 +713,25 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
                           2 * bool(values.get("megatron_fsdp", base.megatron_fsdp)),
                           3 * bool(values.get("param_offload", base.param_offload))])))
-    return _with_module_lists(out, recompute_module_lists(job))
+    return _with_module_lists(_with_nvme_twins(out, t), recompute_module_lists(job))
+
+
+def _with_nvme_twins(variants: list[StackVariant], t) -> list[StackVariant]:
+    """``variants`` and, where the job leaves ``training.framework.offload_device`` open on a stack that can swap to
+    NVMe (DeepSpeed ZeRO-Infinity, ``Stack.offload_devices``; nvme49), each variant with an offload on once more with
+    its offloads on ``nvme``: the same GPU memory (planner.model.offload: the swap holds the host's share, not the
+    GPU's), less host RAM, NVMe traffic beside every step, so it is tried only on the rows where its CPU twin (its one
+    parent) does not fit, on ZeRO-3 (DeepSpeed's swappers are stage3.py's), and only on instances with local NVMe
+    (planner.search.recommend ``_variants_off``). Until QA 93 a ZeRO-3 plan host RAM refused was refused, the NVMe
+    never tried unless the job named it."""
+    base = variants[0].stack
+    if "offload_device" not in open_options(t) or "nvme" not in base.offload_devices or base.offload_device != "cpu":
+        return variants
+    twins = [replace(v, stack=v.stack.with_options(offload_device="nvme"),
+                     values={**v.values, "offload_device": "nvme"}, parents=(i,),
+                     root=i if v.root is None else v.root, min_zero=3)
+             for i, v in enumerate(variants) if v.stack.optimizer_offload or v.stack.param_offload]
+    return variants + twins
 
 
 def _check_fixed_offloads(stack: Stack, p, t) -> None:
@@ -1212,5 +1230,6 @@ def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=Non
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
-    """The option names a list of variants searches."""
-    return tuple(variants[0].values) if variants else ()
+    """The option names a list of variants searches (the base's, then those only later variants have: a searched
+    ``offload_device``, ``_with_nvme_twins``)."""
+    return tuple(dict.fromkeys(k for v in variants for k in v.values))

@@ -831,6 +831,20 @@ def _nodes_note(job: JobSpec) -> list[str]:
     return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
+def _fabric_note(job: JobSpec, options: list[ServingOption]) -> list[str]:
+    """``cluster.fabric`` / ``cluster.inter_node_gbps`` on a serving job none of whose options has a replica across
+    nodes: the replicas of a fleet exchange nothing (each serves its own requests), so only an expert-parallel replica
+    of whole nodes (``nodes_per_replica`` > 1, serveep49) reads the network; the plan says the stated one did not enter
+    the answer, as training's one-node plans drop the assumed network's line (``HardwareOption.plan_notes``, QA 89).
+    Until QA 93 the field was taken without a word."""
+    stated = [f for f, v in (("cluster.fabric", job.cluster.fabric), ("cluster.inter_node_gbps",
+                                                                       job.cluster.inter_node_gbps)) if v is not None]
+    if not stated or any(nodes_per_replica(o.tp, o.gpus_per_node) > 1 for o in options):
+        return []
+    return [f"{stated[0]} not applied: every option's replica runs within one node (replicas exchange nothing), so no "
+            "inter-node network entered the answer"]
+
+
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
     """Where an offline fleet leaves GPUs of its nodes idle (``offline_budget``'s ``share_usd``), what the job's $
     pays for and what holds the replicas under the nodes' GPUs: ``constraints.max_gpus``, or a job of fewer requests
@@ -2029,7 +2043,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _fabric_note(job, options) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
