@@ -1,6 +1,6 @@
 """Byte-compare ``planner recommend --json`` across code versions, the search's own timing fields aside.
 
-``python benchmarks/recommend_json_diff.py save DIR`` writes each example's JSON (``search_seconds`` and
+``python benchmarks/recommend_json_diff.py save DIR [--runs N]`` writes each example's JSON (``search_seconds`` and
 ``configs_per_second`` blanked) under DIR with its wall and CPU time (median of ``--runs``);
 ``python benchmarks/recommend_json_diff.py diff DIR_A DIR_B`` says which examples differ. Used to check that a
 speed-up changes no result (QA perf49).
@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from planner.present.script_args import ScriptArgs  # noqa: E402
+
 EXAMPLES = ["llama3-8b-auto", "mixtral-8x7b", "full-finetune-llama3.1-8b", "llama3-8b-estimate", "bare-model"]
 TIMING = re.compile(r'("(?:search_seconds|configs_per_second)":\s*)[-0-9.eE+]+')
 
@@ -56,8 +60,24 @@ def diff(a: Path, b: Path) -> int:
     return 1 if bad else 0
 
 
+def main(argv=None) -> int:
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
+    ap.add_argument("mode", choices=("save", "diff"), help="save: write DIR's JSON and times; diff: compare two DIRs")
+    ap.add_argument("dirs", nargs="+", type=Path, help="save: one DIR; diff: DIR_A DIR_B")
+    ap.add_argument("--runs", type=int, default=3, help="runs per example (the median time is kept)")
+    args = ap.parse_args(argv)
+    if len(args.dirs) != (1 if args.mode == "save" else 2):
+        ap.error(f"argument dirs: {args.mode} takes {'one directory' if args.mode == 'save' else 'two directories'}")
+    if args.runs < 1:
+        ap.error("argument --runs: must be at least 1")
+    if args.mode == "save":
+        save(args.dirs[0], args.runs)
+        return 0
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        ap.error(f"argument dirs: no such directory: {missing[0]}")
+    return diff(*args.dirs)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "save":
-        save(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 3)
-    else:
-        sys.exit(diff(Path(sys.argv[2]), Path(sys.argv[3])))
+    sys.exit(main())
