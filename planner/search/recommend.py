@@ -1583,24 +1583,9 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
               t0: float) -> Recommendation:
     """The result: the top ``top`` plans (best layout per hardware and node count), the alternatives ``why`` weighs,
     the Pareto rows, notes and caveats, framework auto's stack comparison, the search's counts and speed."""
-    groups, opts, con, cat, df, objective = s.groups, s.opts, s.con, s.cat, r.df, r.objective
+    groups, opts, con, df, objective = s.groups, s.opts, s.con, r.df, r.objective
     assumptions = r.assumptions
-
-    # a row's HIDDEN columns -> (its Plan, whether it holds its advice): the shown, weighed and per-stack rows overlap
-    # (framework auto's best is ranked[0]) and are built once (QA perf49)
-    built: dict[tuple, tuple] = {}
-
-    def plan_of(row, advise: bool = True):  # a table row as a full Plan, under its stack group's job and variant
-        key = tuple(int(getattr(row, h)) for h in HIDDEN)
-        if key not in built or (advise and not built[key][1]):
-            grp = groups[int(row.group)]
-            var = grp.variants[int(row.variant)]
-            p = _plan(variant_job(grp.job, var), opts[int(row.opt)],
-                      tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
-                      int(row.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)), advise)
-            built[key] = (overhead.plan(p) if overhead is not None else p, advise)
-        return built[key][0]
-
+    plan_of = _row_plans(s, tally, spot_model, overhead)
     hidden = list(HIDDEN)  # the columns plan_of reads; the table's others stay
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     best_per_hw = _first_per(df, ["hardware", "nodes"])
@@ -1646,6 +1631,26 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
+
+
+def _row_plans(s: SearchSetup, tally: SearchTally, spot_model, overhead):
+    """``plan_of(row, advise=True)``: a ranked-table row (its ``HIDDEN`` columns) as a full Plan, under its stack
+    group's job and variant, built once a row: the shown, weighed and per-stack rows overlap (framework auto's best is
+    ``ranked[0]``, built twice until perf49). ``advise`` False: without the what-if advice (``row_result``)."""
+    built: dict[tuple, tuple] = {}  # the row's HIDDEN columns -> (its Plan, whether it holds its advice)
+
+    def plan_of(row, advise: bool = True):
+        key = tuple(int(getattr(row, h)) for h in HIDDEN)
+        if key not in built or (advise and not built[key][1]):
+            grp = s.groups[int(row.group)]
+            var = grp.variants[int(row.variant)]
+            p = _plan(variant_job(grp.job, var), s.opts[int(row.opt)],
+                      tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
+                      int(row.idx), s.cat, s.con.spot, spot_model, var.stack, searched_options(list(grp.variants)),
+                      advise)
+            built[key] = (overhead.plan(p) if overhead is not None else p, advise)
+        return built[key][0]
+    return plan_of
 
 
 def _first_per(df: pd.DataFrame, cols: list) -> pd.DataFrame:
