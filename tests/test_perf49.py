@@ -1,7 +1,7 @@
 """perf49: recommend's result builds each table row's plan once and only the advice an output shows. A framework
-``auto`` search's best row is both ``ranked[0]`` and its stack's best in the stack comparison, and was built twice; each
-stack's best row the ranking does not show was built with its what-if advice (about 6 re-evaluations of the row) that
-no output reads. A plan's own one-row step is handed to ``option_alternatives`` as its base instead of re-evaluated:
+``auto`` search's best row is both ``ranked[0]`` and its stack's best in the stack comparison, and was built twice; the
+rows the "why" weighs beyond ``--top`` and each stack's best row the ranking does not show were built with their
+what-if advice (about 6 re-evaluations of the row) that no output reads. A plan's own one-row step is handed to ``option_alternatives`` as its base instead of re-evaluated:
 the same call on the same row, so the advice is the same to the bit (``recommend --json`` on five examples is
 byte-identical before and after: benchmarks/recommend_json_diff.py)."""
 from __future__ import annotations
@@ -34,19 +34,23 @@ def _captured(catalog, monkeypatch):
         return plan
 
     monkeypatch.setattr(rec_mod, "_plan", counted)
-    return recommend(load_job_dict(_AUTO), catalog, simulate=False), calls, real
+    return recommend(load_job_dict(_AUTO), catalog, simulate=False, top=2), calls, real
 
 
-def test_each_row_is_built_once_and_the_per_stack_bests_without_advice(catalog, monkeypatch):
-    """Every row ``_assemble`` builds is built once; the stack comparison's rows the ranking does not show are built
-    without advice, and are the same row built with it but for its advice."""
+def test_each_row_is_built_once_and_only_the_shown_with_advice(catalog, monkeypatch):
+    """Every row ``_assemble`` builds is built once; only the ``top`` shown are built with advice: the rows the "why"
+    weighs beyond them and the stack comparison's rows the ranking does not show are built without it, and are the
+    same row built with it but for its advice."""
     rec, calls, real = _captured(catalog, monkeypatch)
     keys = [k for k, *_ in calls]
     assert len(keys) == len(set(keys)), "a row built twice"
-    assert len(rec.stacks) > 1
+    assert len(rec.stacks) > 1 and len(rec.ranked) == 2
+    shown = [p for _, advised, p, _ in calls if advised]  # (recommend hands the plans on as written: other objects)
+    assert [(p.hardware.name, p.config, p.advice) for p in shown] == [(p.hardware.name, p.config, p.advice)
+                                                                       for p in rec.ranked]
     bare = [(p, a) for _, advised, p, a in calls if not advised]
-    assert bare, "no per-stack best outside the ranking"
-    for plan, args in bare:
+    assert len(bare) > 2, "no weighed or per-stack row outside the ranking"
+    for plan, args in bare[-2:]:  # (a per-stack best is built last; each rebuilt with advice costs a plan)
         assert plan.advice == ()
         full = real(*args, True)
         assert replace(full, advice=()) == plan

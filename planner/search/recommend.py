@@ -1591,9 +1591,9 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     best_per_hw = _first_per(df, ["hardware", "nodes"])
     shown = best_per_hw.head(top)
     ranked = tuple(plan_of(row) for row in shown[hidden].itertuples())
-    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
+    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES); it reads no advice
     weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
-        plan_of(row) for row in best_per_hw[hidden].iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
+        plan_of(row, advise=False) for row in best_per_hw[hidden].iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
     pareto_rows = _first_per(df[df["pareto"]], ["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {p.hardware.name for p in ranked}
@@ -1636,7 +1636,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
 def _row_plans(s: SearchSetup, tally: SearchTally, spot_model, overhead):
     """``plan_of(row, advise=True)``: a ranked-table row (its ``HIDDEN`` columns) as a full Plan, under its stack
     group's job and variant, built once a row: the shown, weighed and per-stack rows overlap (framework auto's best is
-    ``ranked[0]``, built twice until perf49). ``advise`` False: without the what-if advice (``row_result``)."""
+    ``ranked[0]``, built twice until perf49). ``advise`` False: without the what-if advice (``row_result``), for the
+    rows whose advice no output shows (the "why"'s beyond ``--top``, the stack comparison's)."""
     built: dict[tuple, tuple] = {}  # the row's HIDDEN columns -> (its Plan, whether it holds its advice)
 
     def plan_of(row, advise: bool = True):
