@@ -55,12 +55,15 @@ def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | Non
     stack = stack or from_training(job.training, model=job.model)
     mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name)
     st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
-    return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack)
+    # ``alone``: one row under no step-time overrides, so its step is the base ``option_alternatives`` would
+    # re-evaluate (the same call on the same row): ``row_result`` hands it on instead (a recommend plan's 1 of ~6 calls)
+    return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack, alone=len(c) == 1 and not time_kw)
 
 
 def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
-               spot: bool = False) -> Plan:
-    """Row i of an evaluated batch as a typed ``Plan`` (the estimate JSON contract)."""
+               spot: bool = False, advise: bool = True) -> Plan:
+    """Row i of an evaluated batch as a typed ``Plan`` (the estimate JSON contract). ``advise`` False: no ``advice``
+    (its what-ifs re-evaluate the row ~6 times), for a plan whose advice no output shows (recommend's per-stack best)."""
     m, t = job.model, job.training
     pc = count_params(m)
     st, mem = ev["time"], ev["mem"]
@@ -177,7 +180,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           evaluation=row_eval(job, st, c, hw, i), quote=quote_record(hw.price_quote)),
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
-                   advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(job, c, hw, stack, i, step))),
+                   advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(
+                       job, c, hw, stack, i, step, base=step if ev.get("alone") and ev.get("stack") is stack else None)))
+                   if advise else (),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ()), int(c.zero[i])))
 
 
@@ -199,14 +204,15 @@ def row_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption, i: int) 
 
 
 def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
-                 step: float) -> tuple[dict, ...]:
+                 step: float, base: float | None = None) -> tuple[dict, ...]:
     """Row ``i`` again with one setting changed -- each recompute setting lighter than its own (full ->
     selective -> none), and twice the micro-batch -- kept where the layout rules on the changed field
     (``layout.LAYOUT_RULES`` that read it: the global batch must divide into micro-batches x DP) and
     the stack (``stack_rules``, ``offload.WHY_REFUSED``) accept it and it fits (``fits_memory``):
     ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
     model and inputs, one setting changed). What ``explain.advice`` offers in place of rules of thumb on free
-    memory: a plan half empty at full recompute may need 30x its memory without it (GPT-3 175B, ZeRO-3)."""
+    memory: a plan half empty at full recompute may need 30x its memory without it (GPT-3 175B, ZeRO-3).
+    ``base``: row ``i``'s step under ``stack`` alone where the caller holds it (``option_alternatives``)."""
     from planner.errors import InputError
     from planner.layout import LAYOUT_RULES
     from planner.model import stack_rules
@@ -227,7 +233,7 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
             kept.append((field, value, alt))
     if not kept:
-        return option_alternatives(job, row, hw, stack, step)
+        return option_alternatives(job, row, hw, stack, step, base)
     # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
     batch = row.take(np.zeros(len(kept) + 1, dtype=int))
     for f in ("rc", "mb"):  # new arrays: take fills a constant column read-only (layout.Candidates.take)
@@ -242,18 +248,20 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     out = [dict(field=field, value=value, total=float(mem["total"][k]), limit=limit,
                 step_time_s=step * float(st[k]) / base if base > 0 else float(st[k]))
            for k, (field, value, _) in enumerate(kept, 1) if bool(fits[k])]
-    return tuple(out) + option_alternatives(job, row, hw, stack, step)
+    return tuple(out) + option_alternatives(job, row, hw, stack, step, base)
 
 
 def option_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack: Stack,
-                        step: float) -> tuple[dict, ...]:
+                        step: float, base: float | None = None) -> tuple[dict, ...]:
     """The one-row plan ``row`` with one option of its stack changed (``explain.STACK_ADVICE``: the values to try, an
     option the stack has and the model uses), as ``alternatives``' entries (``field``: the option): the stack with it
     (``Stack.with_options``) is re-evaluated by the same step-time and memory model, kept where the stack, its rules
     (``stack_rules``) and its model code (a CUDA-graph scope) take it and the plan still fits, its step scaled to the
     plan's own. Memory is evaluated only for a value that saves ``explain.STACK_MIN_SAVING`` of the step. The MoE token
     dispatcher was the only one until advice48 (moedisp47: a DeepSeek-V3 plan at EP 64 on B200 spent 69% of its step
-    in the all-to-all at 7.9% MFU and the advice named the share but not the option that took it to 12.3%, QA 81)."""
+    in the all-to-all at 7.9% MFU and the advice named the share but not the option that took it to 12.3%, QA 81).
+    ``base``: ``row``'s step under ``stack`` (``step_time``), where the caller evaluated it already (``evaluate``'s
+    ``alone``); else evaluated here."""
     from planner.errors import InputError
     from planner.model import stack_rules
     from planner.model.stacks import OPTION_USES, holds
@@ -267,7 +275,8 @@ def option_alternatives(job: JobSpec, row: Candidates, hw: HardwareOption, stack
     if not tries:
         return ()
     limit, out = memory_limit(job, hw)[0], []
-    base = float(step_time(m, t, row, hw, framework=stack)["step_time_s"][0])
+    if base is None:
+        base = float(step_time(m, t, row, hw, framework=stack)["step_time_s"][0])
     for option, value in tries:
         try:  # the stack's refusals: its options, its rules, and those its model code raises (a CUDA-graph scope)
             alt = stack.with_options(**{option: value})

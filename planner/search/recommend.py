@@ -1587,25 +1587,17 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
               t0: float) -> Recommendation:
     """The result: the top ``top`` plans (best layout per hardware and node count), the alternatives ``why`` weighs,
     the Pareto rows, notes and caveats, framework auto's stack comparison, the search's counts and speed."""
-    groups, opts, con, cat, df, objective = s.groups, s.opts, s.con, s.cat, r.df, r.objective
+    groups, opts, con, df, objective = s.groups, s.opts, s.con, r.df, r.objective
     assumptions = r.assumptions
-
-    def plan_of(row):  # a table row as a full Plan, under its stack group's job and variant
-        grp = groups[int(row.group)]
-        var = grp.variants[int(row.variant)]
-        p = _plan(variant_job(grp.job, var), opts[int(row.opt)],
-                  tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
-                  int(row.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
-        return overhead.plan(p) if overhead is not None else p
-
+    plan_of = _row_plans(s, tally, spot_model, overhead)
     hidden = list(HIDDEN)  # the columns plan_of reads; the table's others stay
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     best_per_hw = _first_per(df, ["hardware", "nodes"])
     shown = best_per_hw.head(top)
     ranked = tuple(plan_of(row) for row in shown[hidden].itertuples())
-    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
+    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES); it reads no advice
     weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
-        plan_of(row) for row in best_per_hw[hidden].iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
+        plan_of(row, advise=False) for row in best_per_hw[hidden].iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
     pareto_rows = _first_per(df[df["pareto"]], ["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {p.hardware.name for p in ranked}
@@ -1622,7 +1614,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     best_searched = searched_options(list(best_group.variants))
     stacks = ()
     if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
-        per = {int(row.group): plan_of(row) for row in _first_per(df, ["group"])[hidden].itertuples()}
+        # stack_comparison reads no plan's advice: a stack's best row not shown skips its what-ifs (~70% of a plan)
+        per = {int(row.group): plan_of(row, advise=False) for row in _first_per(df, ["group"])[hidden].itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
                                   r.stacks_cut)
@@ -1642,6 +1635,27 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
+
+
+def _row_plans(s: SearchSetup, tally: SearchTally, spot_model, overhead):
+    """``plan_of(row, advise=True)``: a ranked-table row (its ``HIDDEN`` columns) as a full Plan, under its stack
+    group's job and variant, built once a row: the shown, weighed and per-stack rows overlap (framework auto's best is
+    ``ranked[0]``, built twice until perf49). ``advise`` False: without the what-if advice (``row_result``), for the
+    rows whose advice no output shows (the "why"'s beyond ``--top``, the stack comparison's)."""
+    built: dict[tuple, tuple] = {}  # the row's HIDDEN columns -> (its Plan, whether it holds its advice)
+
+    def plan_of(row, advise: bool = True):
+        key = tuple(int(getattr(row, h)) for h in HIDDEN)
+        if key not in built or (advise and not built[key][1]):
+            grp = s.groups[int(row.group)]
+            var = grp.variants[int(row.variant)]
+            p = _plan(variant_job(grp.job, var), s.opts[int(row.opt)],
+                      tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
+                      int(row.idx), s.cat, s.con.spot, spot_model, var.stack, searched_options(list(grp.variants)),
+                      advise)
+            built[key] = (overhead.plan(p) if overhead is not None else p, advise)
+        return built[key][0]
+    return plan_of
 
 
 def _first_per(df: pd.DataFrame, cols: list) -> pd.DataFrame:
@@ -2102,12 +2116,12 @@ def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
     return _table_of(_columns(parts))
 
 
-def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
+def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=(), advise: bool = True):
     """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone under its stack variant: the
-    same vectorised code)."""
+    same vectorised code); ``advise`` False leaves its ``advice`` empty (``row_result``)."""
     one = c.take(np.array([i]))
     ev = evaluate(job, one, hw, stack=stack)
-    plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot)
+    plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot, advise)
     return with_spot_risk(plan, hw, spot_model, cat) if spot else plan
 
 
