@@ -583,13 +583,16 @@ def hardware_key(hw) -> str:
     """What the search of an option reads of it, without what only prices or names it: two instances of the same
     GPU, node shape, fabric, network, host and efficiencies (a private catalog's rows in many regions at many
     prices, QA 46) have the same layouts, memory, fit and step times, so one search serves both (``_reuse``).
-    The option's name, cloud, prices, region, date, source and notes are left out; all else is compared whole
-    (its repr), so a field the search may read is never left out by mistake."""
+    The option's name, cloud, prices, region, date, source and notes are left out -- with the notes, the lines that
+    name the row (its assumed network's and latency's, fabric49) and the efficiencies' provenance strings (an
+    instance's latency source names it: "stated: <row>'s infiniband latency 14 µs"), whose numbers stay in; all else
+    is compared whole (its repr), so a field the search may read is never left out by mistake."""
     inst = hw.instance
     if inst is not None:
         inst = replace(inst, cloud="", name="", price_ondemand=0.0, price_spot=None, region="", price_date="",
                        source="", notes="", spot_source="")
-    return repr(replace(hw, name="", instance=inst, price_ondemand=None, price_spot=None, notes=[]))
+    return repr(replace(hw, name="", instance=inst, price_ondemand=None, price_spot=None, notes=[], network_note="",
+                        latency_note="", eff=replace(hw.eff, sources={})))
 
 
 @dataclass(frozen=True)
