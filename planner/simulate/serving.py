@@ -1256,7 +1256,9 @@ class Engine:
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
                 if self.windowed else None
-            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior)) + self.p2p + extra
+            # an expert-parallel replica: a prompt's chunk is one DP engine's, the busiest rank's the largest (``_busiest``)
+            p_chunk = max(c for _, c in chunks) if chunks and self.im.ep > 1 else None
+            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior, p_chunk)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
                 stats.aborted = True

@@ -411,9 +411,9 @@ class IterationModel:
     tile) tiles), ``dense_bytes`` the whole non-expert weights (every rank reads them), ``expert_bytes`` / ``kv_bytes``
     a rank's mean share, no replicated linears (a rank multiplies only its own tokens) and, in place of the TP
     all-reduces, one dispatch and one combine per MoE layer (``ep_exchange_time``). The step is the busiest rank's
-    (``_busiest``, serveep48b): ceil(B / ep) of the B decodes (their attention and KV read), and the expected maximum
-    of the routed pairs and touched experts over the ranks (``busiest_rank_pairs``, ``busiest_rank_experts``);
-    until serveep48b every rank was taken at the mean.
+    (``_busiest``, serveep48b): ceil(B / ep) of the B decodes (their attention and KV read), whole prompt chunks (one
+    DP engine's own, serveep49b), and the expected maximum of the routed pairs and touched experts over the ranks
+    (``busiest_rank_pairs``, ``busiest_rank_experts``); until serveep48b every rank was taken at the mean.
 
     Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
     and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
@@ -576,33 +576,39 @@ class IterationModel:
         cached ones: their tokens, pairs (``prefill_pairs``), prior context (MLA re-projects it) and, with local
         layers, the local layers' pairs (:meth:`local_pairs`). One place for the prompt-prefill terms the analytic
         serving model gave in four (``steady_iteration``, ``prefill_time``, serving.py's ``offline_run`` and
-        ``llm_ttft``, until serve43c). Vectorised."""
+        ``llm_ttft``, until serve43c); on an expert-parallel replica also ``prefill_chunk``, one prompt's ``tokens``
+        (a prompt is one DP engine's: ``_busiest``). Vectorised."""
         out = dict(prefill_tokens=prompts * tokens, prefill_ctx=prompts * prefill_pairs(computed, tokens),
                    prefill_prior=prompts * computed)
+        if self.ep > 1:  # one prompt's chunk is one DP engine's (``_busiest``)
+            out["prefill_chunk"] = tokens
         if self.window:
             out["prefill_local_ctx"] = prompts * self.local_pairs(computed, tokens)
         return out
 
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
-              prefill_local_ctx=None, prefill_prior=0.0) -> dict:
+              prefill_local_ctx=None, prefill_prior=0.0, prefill_chunk=None) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
         local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
-        the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
+        the chunks (MLA re-projects them: ``mla_context_upproj_flops``). ``prefill_chunk``: an expert-parallel replica's
+        largest prompt chunk in the step, the most one DP engine takes of a prompt (``_busiest``; None: the step's
+        prompt tokens are one engine's)."""
         step, t_compute, t_memory, t_comm, flops = self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx,
-                                                               prefill_local_ctx, prefill_prior, want_flops=True)
+                                                               prefill_local_ctx, prefill_prior, prefill_chunk,
+                                                               want_flops=True)
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
     def _terms(self, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
-               want_flops: bool = False) -> tuple:
+               prefill_chunk=None, want_flops: bool = False) -> tuple:
         """(step, compute, memory, comm, flops) of :meth:`parts`: a tuple, so :meth:`time` (the simulator's call,
         once per engine step) builds no dict; ``flops`` (which the step does not need) None unless ``want_flops``."""
         # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
         # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values;
         # the operations picked once a call, ``ew.ops``, not tested per operation: srvspeed44)
         o = ew.ops(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_prior,
-                   0.0 if prefill_local_ctx is None else prefill_local_ctx)
+                   0.0 if prefill_local_ctx is None else prefill_local_ctx, 0.0 if prefill_chunk is None else prefill_chunk)
         tokens = o.f64(decode_seqs) + o.f64(prefill_tokens)
         dec_pairs, pf_pairs = decode_ctx, prefill_ctx
         kv_ctx = decode_ctx
@@ -623,9 +629,12 @@ class IterationModel:
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
         prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
         flops = (lin * tokens + prior + self.attn_flops * pf_pairs + dec_f * dec_pairs) / self.tp if want_flops else None
-        if self.ep > 1:  # the step waits for the busiest rank (``_busiest``): its decodes and routed pairs over the mean
-            dec_share, rows_dense, expert_share, touched = self._busiest(o, decode_seqs, prefill_tokens, tokens)
+        kv_new = prefill_tokens  # the prompt tokens whose KV the (mean) rank writes
+        if self.ep > 1:  # the step waits for the busiest rank (``_busiest``): its decodes, prompt chunk and routed pairs
+            dec_share, pf_share, rows_dense, expert_share, touched = self._busiest(o, decode_seqs, prefill_tokens,
+                                                                                   prefill_chunk, tokens)
             dec_pairs, kv_ctx = dec_pairs * dec_share, kv_ctx * dec_share
+            pf_pairs, prior, kv_new = pf_pairs * pf_share, prior * pf_share, kv_new * pf_share
             lin_rows = (lin - self.routed_flops) * rows_dense + self.routed_flops * rows * expert_share
         else:
             lin_rows = lin * rows
@@ -633,7 +642,7 @@ class IterationModel:
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         t_compute = ((lin_rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes + (self.moe_layers * self.expert_bytes * touched if self.moe_layers else 0.0)
-        nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
+        nbytes = weights + self.kv_bytes * (kv_ctx + kv_new)
         t_memory = nbytes / self.bytes_rate
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
             t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens)
@@ -646,32 +655,48 @@ class IterationModel:
             step = o.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
         return step, t_compute, t_memory, t_comm, flops
 
-    def _busiest(self, o, decode_seqs, prefill_tokens, tokens) -> tuple:
+    def _busiest(self, o, decode_seqs, prefill_tokens, prefill_chunk, tokens) -> tuple:
         """An expert-parallel step as its busiest rank runs it (the DP ranks step together, vLLM's Data Parallel
-        Deployment page: the step is the slowest rank's): (its decode sequences over the mean rank's, its dense GEMM
-        rows padded to tiles x ep, its routed pairs over the mean rank's, the replica's experts as the busiest rank's
-        touched ones x ep). vLLM's front end sends each request to the DP engine with the least ``waiting x 4 +
-        running`` (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``), so the ranks' running
-        counts differ by one at most: the busiest holds ceil(B / ep) of the step's B decodes (their contexts at the mean;
-        a rank's prompt tokens are taken as the mean share). Its experts run the routed pairs of every rank's tokens:
-        ``busiest_rank_pairs`` and ``busiest_rank_experts`` (uniform routing). Vectorised."""
+        Deployment page: the step is the slowest rank's): (its decode sequences over the mean rank's, its prompt tokens
+        over the mean rank's, its dense GEMM rows padded to tiles x ep, its routed pairs over the mean rank's, the
+        replica's experts as the busiest rank's touched ones x ep). vLLM's front end sends each request to the DP
+        engine with the least ``waiting x 4 + running`` (vllm/v1/engine/core_client.py
+        ``DPLBAsyncMPClient.get_core_engine_for_request``), so the ranks' running counts differ by one at most: the
+        busiest holds ceil(B / ep) of the step's B decodes (their contexts at the mean). A prompt is one engine's:
+        each DP engine runs its own scheduler and ``max_num_batched_tokens`` (vllm/v1/engine/core.py
+        ``DPEngineCoreProc``), and one with nothing scheduled steps a one-token dummy forward so the MoE collectives
+        stay whole (vllm/v1/worker/gpu_worker.py ``execute_dummy_batch``: ``_dummy_run(1, uniform_decode=True)``),
+        so the busiest rank runs whole prompt chunks of c = ``prefill_chunk`` tokens, ceil(T / (ep c)) of them, at
+        most the step's T (serveep49b; the mean share T / ep until then): a prefill-heavy step waits for a whole chunk
+        on one rank, not an eighth of it. Its chunk's attention pairs, MLA prior and KV writes go with its tokens.
+        The engine's own budget does not bind here: a step's T is at most the replica's room (the budget less its B
+        decodes, the pooled scheduler's), under one engine's (the budget less its ceil(B / ep)). Its experts run the
+        routed pairs of every rank's tokens (the exchange too: ``tokens``, the replica's): ``busiest_rank_pairs`` and
+        ``busiest_rank_experts`` (uniform routing). Vectorised."""
         dec = o.f64(decode_seqs)
         busy = o.ceil(dec / self.ep - TILE_SLACK)  # whole sequences a rank
         dec_share = ew.div0(busy * self.ep, dec)
-        rank_tokens = busy + o.f64(prefill_tokens) / self.ep
-        rows_dense = o.ceil(rank_tokens / self.tile_rows - TILE_SLACK) * self.tile_rows * self.ep
+        pf = o.f64(prefill_tokens)
+        if prefill_chunk is None:  # the step's prompt tokens are one engine's
+            own = pf
+        else:  # whole chunks a rank, at most the step's
+            c = o.f64(prefill_chunk)
+            own = o.minimum(pf, o.ceil(ew.div0(pf, c * self.ep) - TILE_SLACK) * c)
+        pf_share = ew.div0(own * self.ep, pf)
+        rows_dense = o.ceil((busy + own) / self.tile_rows - TILE_SLACK) * self.tile_rows * self.ep
         if not self.moe_layers:
-            return dec_share, rows_dense, 1.0, 0.0
+            return dec_share, pf_share, rows_dense, 1.0, 0.0
         mean = tokens * self.top_k / self.ep
         expert_share = ew.div0(busiest_rank_pairs(tokens, self.ep, self.experts, self.top_k), mean)
         expert_share = ew.where(mean > 0, expert_share, 1.0)
-        return dec_share, rows_dense, expert_share, self.ep * busiest_rank_experts(tokens, self.ep, self.experts,
+        return dec_share, pf_share, rows_dense, expert_share, self.ep * busiest_rank_experts(tokens, self.ep, self.experts,
                                                                                    self.top_k)
 
     def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
-             prefill_prior=0.0):
-        """Seconds of one step with this batch composition (see the class docstring)."""
-        return self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)[0]
+             prefill_prior=0.0, prefill_chunk=None):
+        """Seconds of one step with this batch composition (see the class docstring and :meth:`parts`)."""
+        return self._terms(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
+                           prefill_chunk)[0]
 
 
 def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
