@@ -252,9 +252,12 @@ VALUES = ["nvme", "cpu", "on", "off", "auto", "async_tp", "tensorwise", "attenti
 
 
 @fuzz_settings(60)
-@given(i=st.sampled_from(range(len(STACK_JOBS))), section=st.sampled_from([None, "keep", "deepspeed", "", 3, [], {}]),
+@given(i=st.sampled_from(range(len(STACK_JOBS))),
+       section=st.sampled_from([None, "keep", "keep", "deepspeed", "", 3, [], {}, {"name": ["x"]}, {"name": None},
+                                {"offload_device": "nvme", "param_offload": True}, {"name": "deepspeed", "bogus": 1}]),
+       name=st.sampled_from([None, None, "deepspeed", "torchtitan", "hf-trainer", "auto", "nope", ""]),
        options=st.dictionaries(st.sampled_from(OPTIONS), st.sampled_from(VALUES), max_size=4))
-def test_fuzz_with_stack_options(i, section, options):
+def test_fuzz_with_stack_options(i, section, name, options):
     """What the sidebar writes, read back by the job loader: a job or a refusal naming the field, never another error;
     the caller's job and options untouched; no option given is the job's own section."""
     doc = copy.deepcopy(STACK_JOBS[i])
@@ -263,7 +266,7 @@ def test_fuzz_with_stack_options(i, section, options):
     if section is None:
         del doc["training"]["framework"]
     before, opts_before = copy.deepcopy(doc), copy.deepcopy(options)
-    for c in wi.stack_controls(doc, None):  # the controls drawn for the job: each start value among its choices
+    for c in wi.stack_controls(doc, name):  # the controls drawn for the job: each start value among its choices
         assert c.value in c.choices and c.word(c.value)
     got = wi.with_stack_options(doc, options)
     assert doc == before and options == opts_before
