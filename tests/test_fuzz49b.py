@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from unittest import mock
 
 import pytest
 
@@ -213,18 +214,9 @@ def test_fuzz_override_local_nvme(tmp_path_factory, cell, ram, cmd, via, end):
     args = {"catalog": ["catalog", "instances", "--cloud", "x", "--json"],
             "estimate": ["estimate", str(job), "--json"],
             "recommend": ["recommend", str(job), "--no-simulate", "--top", "1", "--json"]}[cmd]
-    old = os.environ.get("PLANNER_CATALOG")
-    try:
-        if via == "env":
-            os.environ["PLANNER_CATALOG"] = str(over)
-        else:
-            args += ["--catalog", str(over)]
-        code, out, err = run_cli(*args, cwd=d)
-    finally:
-        if old is None:
-            os.environ.pop("PLANNER_CATALOG", None)
-        else:
-            os.environ["PLANNER_CATALOG"] = old
+    env = {"PLANNER_CATALOG": str(over)} if via == "env" else {}
+    with mock.patch.dict(os.environ, env):  # (restored after, as it was)
+        code, out, err = run_cli(*args, *([] if env else ["--catalog", str(over)]), cwd=d)
     line = check_outcome(code, out, err)
     if line is not None:
         assert "internal" not in line, line
