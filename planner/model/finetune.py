@@ -911,11 +911,11 @@ def base_math_error(names: list[str], t: TrainingSpec) -> InputError:
     """The refusal of a frozen base whose math (``base_math_precision``) the GPUs ``names`` have no peak for: the
     base's storage is the field at fault, not ``training.precision``, which the job gave as fp32 (it read
     "training.precision: V100-SXM2-16GB has no bf16 peak ...; set training.precision to fp16" until fuzz49b)."""
-    run = base_math_precision(t)
-    return InputError("training.base_weights", f"{base_weights(t)}: a LoRA at precision {t.precision} runs a "
-                      f"{base_weights(t)} frozen base as loaded, in {run} (peft's adapters alone in {t.precision}), and "
-                      f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no {run} peak: set base_weights: fp32 (the base in fp32), or training.precision "
-                      "fp16, or choose another GPU")
+    run, kind, has = base_math_precision(t), base_weights(t), "has" if len(names) == 1 else "have"
+    return InputError("training.base_weights", f"{kind}: a LoRA at precision {t.precision} runs a {kind} frozen base "
+                      f"as loaded, in {run} (peft's adapters alone in {t.precision}), and {', '.join(names)} {has} no "
+                      f"{run} peak: set base_weights: fp32 (the base in fp32), or training.precision fp16, or choose "
+                      "another GPU")
 
 
 def base_math_peak(gpu, t: TrainingSpec) -> float:
