@@ -44,6 +44,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError, clip
+from planner.model import physics
 from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts, hf_table_precision
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
@@ -890,6 +891,39 @@ def base_math_precision(t: TrainingSpec) -> str:
     if t.precision == "fp32" and getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) == "bf16":
         return "bf16"
     return t.precision
+
+
+def base_math_missing(gpu, t: TrainingSpec) -> bool:
+    """Whether ``gpu`` lacks a peak for the base's math where that is not ``training.precision``
+    (``base_math_precision``: a LoRA at fp32 over a bf16 frozen base runs the base in bf16, which a V100 or T4 has no
+    peak for); False where the base runs at the training precision (that precision's own checks answer)."""
+    run = base_math_precision(t)
+    if run == t.precision:
+        return False
+    try:
+        physics.datasheet_peak(gpu, run)
+    except InputError:
+        return True
+    return False
+
+
+def base_math_error(names: list[str], t: TrainingSpec) -> InputError:
+    """The refusal of a frozen base whose math (``base_math_precision``) the GPUs ``names`` have no peak for: the
+    base's storage is the field at fault, not ``training.precision``, which the job gave as fp32 (it read
+    "training.precision: V100-SXM2-16GB has no bf16 peak ...; set training.precision to fp16" until fuzz49b)."""
+    run, kind, has = base_math_precision(t), base_weights(t), "has" if len(names) == 1 else "have"
+    return InputError("training.base_weights", f"{kind}: a LoRA at precision {t.precision} runs a {kind} frozen base "
+                      f"as loaded, in {run} (peft's adapters alone in {t.precision}), and {', '.join(names)} {has} no "
+                      f"{run} peak: set base_weights: fp32 (the base in fp32), or training.precision fp16, or choose "
+                      "another GPU")
+
+
+def base_math_peak(gpu, t: TrainingSpec) -> float:
+    """The datasheet peak of the base's math on ``gpu`` (``base_math_precision``; MFU's denominator): a part without
+    it refused by the base's storage where that math is not the training precision (``base_math_error``)."""
+    if base_math_missing(gpu, t):
+        raise base_math_error([gpu.name], t)
+    return physics.datasheet_peak(gpu, base_math_precision(t))
 
 
 def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:

@@ -75,7 +75,7 @@ from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, ep_domain_members, group_intra_bw, members_per_node, nic_bytes,
                                 p2p_time, small_allreduce_time)
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
-from planner.model.finetune import (base_math_precision, frozen_base, frozen_storage_bytes, on_stack, trainable_share,
+from planner.model.finetune import (base_math_peak, frozen_base, frozen_storage_bytes, on_stack, trainable_share,
                                     training_step_flops)
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
@@ -905,7 +905,7 @@ def step_inputs(t: TrainingSpec, c: Candidates, hw: HardwareOption, overlap_grad
         fw=fw, overlap_grad_reduce=overlap_grad_reduce, reduces_in_backward=reduce_in_backward(fw, c),
         z3_serial=z3_on_compute_stream(fw, c, bool(overlap_grad_reduce)), eff=hw.eff,
         # MFU's denominator (datasheet) at the base's math (fp32 training over a bf16 frozen base: its bf16 peak)
-        peak=physics.datasheet_peak(hw.gpu, base_math_precision(t)),
+        peak=base_math_peak(hw.gpu, t),
         act_b=ACT_BYTES[t.precision], n=len(c),
         pp=c.pp.astype(np.float64), dp=dp, mb=mb, g=float(hw.gpus_per_node), gb=gb, m_micro=gb / (mb * dp),
         seq=float(t.seq_len),

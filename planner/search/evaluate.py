@@ -12,7 +12,7 @@ from planner.layout import V_SPLIT, Candidates, split_vpp
 from planner.units import fmt_given
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
-from planner.model.finetune import base_math_precision, base_weights, on_stack, training_step_flops
+from planner.model.finetune import base_math_peak, base_math_precision, base_weights, on_stack, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
 from planner.model.moe import hf_ep_plan_note
@@ -347,10 +347,9 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         # MFU's and HFU's denominator, the one step_time divides by (physics.datasheet_peak at training.precision),
         # so a reader can recompute MFU = model FLOPs per step / (step time x GPUs x peak) from the printed
         # figures: the value was not printed, and an fp8 job's MFU is against the FP8 peak, twice the bf16 one
-        from planner.model.physics import datasheet_peak
         math = base_math_precision(job.training)  # the base's math (finetune.base_math_precision)
         peaks += (f"; MFU and HFU against its {math} peak, "
-                  f"{datasheet_peak(hw.gpu, math) / 1e12:,.1f} TFLOP/s per {device_noun(hw.gpu)}")
+                  f"{base_math_peak(hw.gpu, job.training) / 1e12:,.1f} TFLOP/s per {device_noun(hw.gpu)}")
         if hw.power_limit_w:  # a power-capped option: the rate its GEMMs reach, below the peak MFU keeps
             peaks += (f"; at {fmt_given(hw.power_limit_w)} W (cluster.power_limit_w) its GEMMs reach "
                       f"{physics.reachable_peak(hw, math) / 1e12:,.1f} (sustained clock "

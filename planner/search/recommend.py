@@ -22,6 +22,7 @@ from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_s
                                       unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
+from planner.model.finetune import base_math_error, base_math_missing, base_math_precision
 from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
@@ -664,13 +665,25 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     return _assemble(job, s, tally, r, top, spot_model, overhead, t0)
 
 
+def _base_math_held(job: JobSpec, opts: list) -> list:
+    """The options whose GPU has a peak for the frozen base's math (``finetune.base_math_missing``: a LoRA at fp32
+    over a bf16 base runs the base in bf16), the rest left out as a GPU without the training precision is
+    (``options_for_search``; the ``left out`` line reads the base's math, ``_assumptions``); none left: the base's
+    storage refused by name. Until fuzz49b a search over [V100, A100] for such a job ended in "training.precision:
+    V100-SXM2-16GB has no bf16 peak", the A100 plans never ranked."""
+    kept = [o for o in opts if not base_math_missing(o.gpu, job.training)]
+    if opts and not kept:
+        raise base_math_error(sorted({o.gpu.name for o in opts})[:6], job.training)
+    return kept
+
+
 def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> SearchSetup:
     """The hardware options (hardware.options.options_for_search) and the stacks searched: the job's own, or with
     training.framework auto each one that runs the job (space.stack_groups); each group's variants are the open
     stack options' combinations (space.stack_variants), with ``recipes`` (fp8_recipe auto) its fp8 recipes too."""
     cat = catalog or load_catalog()
     con = job.constraints
-    opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
+    opts = _base_math_held(job, options_for_search(job.cluster, con, job.training.precision, cat, profile))
     _check_fixed_spot_price(job, opts)
     steps, tokens = total_steps(job), total_tokens(job)
     # the stacks searched: the job's own, or with training.framework auto each one that runs the job
@@ -1837,7 +1850,8 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     # as _listed_left_out and serving's left_out skip it (until QA 73 the app's default GPU list beside a picked
     # p5.48xlarge read "left out: H200-SXM-141GB: no bf16 peak", the reason _unsearched_why falls through to)
     fixed = job.cluster.gpu or job.cluster.instance
-    for line in [] if fixed else unmatched_gpus(cat, con, opts, job.training.precision, job.cluster.power_limit_w):
+    for line in [] if fixed else unmatched_gpus(cat, con, opts, base_math_precision(job.training),
+                                                     job.cluster.power_limit_w):
         assumptions.append(f"left out: {line}")
     for msg in off_platform_lines(off_platform):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
@@ -2259,8 +2273,8 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         return []
     from planner.hardware.platform import PLATFORMS, platform_of
     from planner.model.stacks import stacks_for_platform
-    out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, job.training.precision,
-                                                          job.cluster.power_limit_w)]
+    out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, base_math_precision(job.training),
+                                                          job.cluster.power_limit_w)]  # (_base_math_held's too)
     stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK
     off = {}  # one line per platform no searched stack runs on: "TPU-v5e, TPU-v5p: megatron-core does not run on ..."
     for g in dict.fromkeys(cat.gpu(x).name for x in con.gpus):
