@@ -537,21 +537,27 @@ OPTION_WORDS = {True: "on", False: "off"}
 STACK_KIND_DEFAULT = "stack default"
 
 
+#: the choices that leave a stack option unset (searched, or the stack kind's own value): strings, never None, since
+#: Streamlit draws a selectbox whose value is None as no selection ("Choose an option": QA 77's rule for the sidebar)
+UNSET_CHOICES = (AUTO, STACK_KIND_DEFAULT)
+
+
 @dataclass(frozen=True)
 class StackControl:
     """One training-stack option as the sidebar draws it (``stack_controls``)."""
 
     option: str
     label: str
-    choices: tuple  # the values offered; None: searched (``AUTO``) or the stack's kind default
-    default: object  # the stack's own value (None: searched, or its kind default)
+    choices: tuple  # the values offered; ``AUTO``: searched, ``STACK_KIND_DEFAULT``: the stack's kind default
+    default: object  # the stack's own value (``AUTO`` where searched, ``STACK_KIND_DEFAULT`` where its kind's)
     value: object  # the start value: the job's own setting where its section names this stack, else ``default``
 
     def word(self, value) -> str:
         """A choice as the selectbox writes it."""
-        if value is None:
+        if value is None or value in UNSET_CHOICES:
             return AUTO if self.option in SEARCHED else STACK_KIND_DEFAULT
         return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
+
 
     @property
     def help(self) -> str:
@@ -590,11 +596,12 @@ def stack_controls(base: dict, name: Optional[str]) -> tuple[StackControl, ...]:
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
             continue
-        default = None if option in SEARCHED else defaults[option]
+        unset = AUTO if option in SEARCHED else STACK_KIND_DEFAULT
+        default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else (True, False)
         own = getattr(fw, option, None) if fw is not None else None
-        choices = tuple(dict.fromkeys(((None,) if default is None else ()) + values
+        choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
                                       + (() if own is None else (own,))))
         if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)
             out.append(StackControl(option, label, choices, default, default if own is None else own))
@@ -612,6 +619,8 @@ def with_stack_options(doc: dict, options: dict):
     _, st, defaults = got
     out = dict(section) if isinstance(section, dict) else {"name": section or st.name}
     for option, value in options.items():
+        if isinstance(value, str) and value in UNSET_CHOICES:  # (the sidebar's unset choice: the option left out)
+            value = None
         _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
     if section is None and set(out) == {"name"}:
         return None

@@ -151,7 +151,7 @@ def test_the_sidebar_sets_the_stacks_options():
 
     at = upload(open_page(), "job.yaml", STACK_JOB)
     shown = {w.key[len("w_stackopt_"):]: w.value for w in at.selectbox if (w.key or "").startswith("w_stackopt_")}
-    assert shown.get("compile") is True and shown["tp_overlap"] == "async_tp" and shown["reshard_after_forward"] is None
+    assert shown.get("compile") is True and shown["tp_overlap"] == "async_tp" and shown["reshard_after_forward"] == wi.AUTO
     base = wi.parse_upload("job.yaml", STACK_JOB)
     assert shown == {c.option: c.default for c in wi.stack_controls(base, "torchtitan")}
     step = {m.label: m.value for m in at.metric}["step time"]
@@ -165,4 +165,4 @@ def test_the_sidebar_sets_the_stacks_options():
     at.selectbox(key="w_framework").set_value("deepspeed").run()
     assert not at.exception, [e.value for e in at.exception]
     ds = {w.key[len("w_stackopt_"):]: w.value for w in at.selectbox if (w.key or "").startswith("w_stackopt_")}
-    assert ds["compile"] is False and ds["param_offload"] is None and "tp_overlap" not in ds
+    assert ds["compile"] is False and ds["param_offload"] == wi.AUTO and "tp_overlap" not in ds
