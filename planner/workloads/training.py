@@ -391,6 +391,20 @@ def _check_nvme(mem: dict, hw) -> None:
                                                           f"of local NVMe; {have}")
 
 
+def _swaps_to_nvme(stack) -> bool:
+    """Whether ``stack`` swaps an offload to NVMe (DeepSpeed ZeRO-Infinity, ``offload.nvme_swaps``)."""
+    return offload.nvme_swaps(stack, "optimizer") or offload.nvme_swaps(stack, "param")
+
+
+def _check_nvme_rate(stack) -> None:
+    """Refuse ``nvme_stripe`` / ``nvme_gbps`` on a plan that swaps nothing to NVMe (``offload_device`` left at cpu):
+    DeepSpeed reads ``nvme_path`` only under device nvme, so the rate would price nothing."""
+    given = [k for k in ("nvme_stripe", "nvme_gbps") if k in stack.given_options]
+    if given and not _swaps_to_nvme(stack):
+        raise InputError(f"training.framework.{given[0]}", "describes the NVMe of offload_device: nvme; set it (with "
+                                                           "optimizer_offload / param_offload) or leave this out")
+
+
 @_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
@@ -411,6 +425,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     _check_dispatcher(job, stack, hw, c)  # and where its MoE dispatcher's library runs (the search keeps it off)
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
+    _check_nvme_rate(stack)
     ev = evaluate(job, c, hw, **time_kw)
     _check_nvme(ev["mem"], hw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
@@ -430,8 +445,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
+    nvme = (offload.nvme_rate_words(stack, hw),) if _swaps_to_nvme(stack) else ()  # the rate it was priced at
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
-                  + ((power,) if power else ()) + ((spot,) if spot else ())
+                  + ((power,) if power else ()) + ((spot,) if spot else ()) + nvme
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
