@@ -1196,7 +1196,7 @@ class Stack:
             # a device for offloads that are off: DeepSpeed reads nvme_path only under offload_optimizer / offload_param
             raise InputError("training.framework.offload_device",
                              f"places optimizer_offload / param_offload; set one of them true for {out.offload_device}")
-        given = [k for k in ("nvme_stripe", "nvme_gbps") if opts.get(k) is not None]
+        given = nvme_rate_given(opts)
         if len(given) == 2:  # the rate stated, and a layout to derive it from: one of them says nothing
             raise InputError("training.framework.nvme_gbps", "states the NVMe rate that nvme_stripe derives from the "
                                                              "catalog's drives; give one of them")
@@ -1928,6 +1928,9 @@ def _always(_model, _training) -> bool:
 #: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
+               # the NVMe under DeepSpeed's nvme_path: a job that swaps to it or leaves the device to recommend with
+               # a rate stated (its NVMe twins read it), not every cpu offload's record
+               **{k: lambda m, t: _nvme_rate_used(m, t) for k in ("nvme_stripe", "nvme_gbps")},
                # MaxText's remat policy names a decoder layer's tensors (a transformer's)
                "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
                # the tiles split a decoder's logits (a transformer's)
@@ -2032,6 +2035,19 @@ def record_options(record: dict) -> dict:
 def _current(has) -> str:
     """The current stacks (``FRAMEWORK``, not the pre-registry aliases) for which ``has(stack)`` holds, for a message."""
     return ", ".join(n for n in FRAMEWORK.names if has(STACKS[n])) or "none"
+
+
+def _nvme_rate_used(model, training) -> bool:
+    """Whether a job's plan may read ``nvme_stripe`` / ``nvme_gbps`` (``OPTION_USES``): it sets ``offload_device: nvme``
+    or states the rate itself."""
+    fw = getattr(training, "framework", None)
+    return getattr(fw, "offload_device", None) == "nvme" or bool(nvme_rate_given(dict(fw or {})))
+
+
+def nvme_rate_given(opts: dict) -> list[str]:
+    """The NVMe-rate options (``Stack.nvme_stripe`` / ``nvme_gbps``) ``opts`` sets to say something: ``nvme_stripe: one``
+    is the default (a stack record lists it on a cpu plan too), so it is left out."""
+    return [k for k in ("nvme_stripe", "nvme_gbps") if opts.get(k) is not None and (k, opts[k]) != ("nvme_stripe", "one")]
 
 
 def check_option(stack: "Stack", option: str, value: Any = None) -> None:

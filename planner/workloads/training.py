@@ -25,7 +25,7 @@ from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
-from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
+from planner.model.stacks import from_training, megatron_fsdp_low_zero, nvme_rate_given, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto, without_auto_recipe
@@ -399,7 +399,7 @@ def _swaps_to_nvme(stack) -> bool:
 def _check_nvme_rate(stack) -> None:
     """Refuse ``nvme_stripe`` / ``nvme_gbps`` on a plan that swaps nothing to NVMe (``offload_device`` left at cpu):
     DeepSpeed reads ``nvme_path`` only under device nvme, so the rate would price nothing."""
-    given = [k for k in ("nvme_stripe", "nvme_gbps") if k in stack.given_options]
+    given = nvme_rate_given({k: getattr(stack, k) for k in ("nvme_stripe", "nvme_gbps") if k in stack.given_options})
     if given and not _swaps_to_nvme(stack):
         raise InputError(f"training.framework.{given[0]}", "describes the NVMe of offload_device: nvme; set it (with "
                                                            "optimizer_offload / param_offload) or leave this out")
