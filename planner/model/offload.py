@@ -568,6 +568,11 @@ def nvme_swaps(stack, kind: str) -> bool:
     return getattr(stack, "offload_device", "cpu") == "nvme" and bool(getattr(stack, f"{kind}_offload", False))
 
 
+def swaps_to_nvme(stack) -> bool:
+    """Whether ``stack`` swaps either offload to NVMe (``nvme_swaps``)."""
+    return nvme_swaps(stack, "optimizer") or nvme_swaps(stack, "param")
+
+
 def nvme_drives(hw) -> int | None:
     """The NVMe drives of one node (the catalog's ``local_nvme_drives``), None where no source gives them (a bare GPU,
     a row left blank)."""

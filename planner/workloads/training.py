@@ -391,16 +391,11 @@ def _check_nvme(mem: dict, hw) -> None:
                                                           f"of local NVMe; {have}")
 
 
-def _swaps_to_nvme(stack) -> bool:
-    """Whether ``stack`` swaps an offload to NVMe (DeepSpeed ZeRO-Infinity, ``offload.nvme_swaps``)."""
-    return offload.nvme_swaps(stack, "optimizer") or offload.nvme_swaps(stack, "param")
-
-
 def _check_nvme_rate(stack) -> None:
     """Refuse ``nvme_stripe`` / ``nvme_gbps`` on a plan that swaps nothing to NVMe (``offload_device`` left at cpu):
     DeepSpeed reads ``nvme_path`` only under device nvme, so the rate would price nothing."""
     given = nvme_rate_given({k: getattr(stack, k) for k in ("nvme_stripe", "nvme_gbps") if k in stack.given_options})
-    if given and not _swaps_to_nvme(stack):
+    if given and not offload.swaps_to_nvme(stack):
         raise InputError(f"training.framework.{given[0]}", "describes the NVMe of offload_device: nvme; set it (with "
                                                            "optimizer_offload / param_offload) or leave this out")
 
@@ -445,7 +440,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
-    nvme = (offload.nvme_rate_words(stack, hw),) if _swaps_to_nvme(stack) else ()  # the rate it was priced at
+    nvme = (offload.nvme_rate_words(stack, hw),) if offload.swaps_to_nvme(stack) else ()  # the rate it was priced at
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
                   + ((power,) if power else ()) + ((spot,) if spot else ()) + nvme
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
