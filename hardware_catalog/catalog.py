@@ -677,6 +677,10 @@ class InstanceRow(_Row):
     cluster: Optional[bool] = None
     network_source: Optional[str] = None
     local_nvme_tb: Optional[float] = Field(default=None, ge=0, le=1e4)
+    #: how many NVMe drives make up ``local_nvme_tb`` (AWS: DescribeInstanceTypes ``LocalDiskCount`` via SkyPilot's
+    #: catalog); blank where no source gives it. DeepSpeed's ZeRO-Infinity swap reads it under ``nvme_stripe: drives``
+    #: (planner.model.offload ``nvme_node_bps``)
+    local_nvme_drives: Optional[int] = Field(default=None, ge=1, le=1024)
     price_ondemand_usd_hr: float = Field(gt=0, le=1e5)
     price_spot_usd_hr: Optional[float] = _pos(hi=1e5)
     region: Optional[str] = None
@@ -971,6 +975,8 @@ class Instance:
     ram_bytes: Optional[int]
     network_bw: Optional[float]
     local_nvme_bytes: Optional[float]
+    #: the drives behind ``local_nvme_bytes`` (``InstanceRow.local_nvme_drives``); None: not stated
+    local_nvme_drives: Optional[int]
     price_ondemand: float
     price_spot: Optional[float]
     region: str
@@ -1122,6 +1128,7 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU], spot_source: Optional
         vcpus=r.vcpus, ram_bytes=int(r.ram_gib * GIB) if r.ram_gib is not None else None,
         network_bw=r.network_gbps * 1e9 / 8 if r.network_gbps else None,
         local_nvme_bytes=r.local_nvme_tb * TB if r.local_nvme_tb is not None else None,
+        local_nvme_drives=r.local_nvme_drives,
         price_ondemand=r.price_ondemand_usd_hr, price_spot=r.price_spot_usd_hr,
         region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
         price_ondemand_date=r.price_ondemand_date or "", price_spot_date=r.price_spot_date or "",
@@ -1407,6 +1414,7 @@ class Catalog:
                          "network_gbps": i.network_bw * 8 / 1e9 if i.network_bw else None,
                          "fabric": i.fabric, "cluster": i.cluster, "network_source": i.network_source,
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
+                         "local_nvme_drives": i.local_nvme_drives,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
                          "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes,
                          "nvlink_topology": i.nvlink_topology, "price_check": i.price_check})

@@ -146,6 +146,9 @@ DATA_FORMAT = Vocab("files", "shards")
 #: ``offload_param.device``; planner.model.stacks ``Stack.offload_device``): pinned host memory or local NVMe
 #: (ZeRO-Infinity)
 OFFLOAD_DEVICE = Vocab("cpu", "nvme")
+#: what DeepSpeed's one ``nvme_path`` sits on (planner.model.offload ``nvme_node_bps``): one of the node's drives, or a
+#: RAID-0 / LVM stripe the user built over all of them (the catalog's ``local_nvme_drives``)
+NVME_STRIPE = Vocab("one", "drives")
 #: per-head q/k normalisation: "head" = an RMSNorm over head_dim shared by the heads (Qwen3,
 #: Gemma 3: q_norm/k_norm of head_dim), "full" = over the whole q and k projections (OLMo 2)
 QK_NORM = Vocab("none", "head", "full")

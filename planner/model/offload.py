@@ -151,10 +151,13 @@ deepspeed/runtime/zero/offload_config.py, stage3.py, swap_tensor/pipelined_optim
   ``buffer_count`` 5 pinned buffers of ``buffer_size`` 1e8 elements). Each gather pass reads the swapped part from NVMe
   ahead of its host-to-device copy (the coordinator prefetches NVMe partitions): two stages of one pipeline, so a pass
   takes the slower of the two (``param_fetch_s``); the step writes the updated swapped part back (``param_update_s``).
-* The NVMe: every rank of a node swaps to the node's local NVMe at once, at ``NVME_NODE_BPS`` read and write -- one
-  device's rate, the DeepSpeed maintainer's figure ("Read/write speeds of a single NVMe device is ~3 GB/sec",
-  deepspeedai/DeepSpeed#2034, 2022-08-29): ``nvme_path`` is one directory, so several drives help only behind a
-  RAID-0 the user builds (not assumed). Capacity: the catalog's ``local_nvme_tb`` per instance must hold the node's
+* The NVMe: every rank of a node swaps to the node's local NVMe at once, sharing one file system's read and write rate
+  (``nvme_node_bps``): ``nvme_path`` is one directory, so it is one drive's (``NVME_DRIVE_BPS``, the DeepSpeed
+  maintainer's "Read/write speeds of a single NVMe device is ~3 GB/sec", deepspeedai/DeepSpeed#2034, 2022-08-29),
+  the default, as DeepSpeed's docs take one device; or, under ``nvme_stripe: drives``, a RAID-0 / LVM stripe the user
+  built over the node's drives (the catalog's ``local_nvme_drives``: 8 on p4d / p5 / p6), whose sequential rate is
+  taken as the drives' sum (a stripe spreads each large request over every member); or ``nvme_gbps``, a rate the user
+  measured (e.g. DeepSpeed's ``ds_nvme_tune`` / ``ds_io``), which replaces both. Capacity: the catalog's ``local_nvme_tb`` per instance must hold the node's
   swapped bytes (``nvme_fits``); a bare-GPU cluster (no instance row) is taken to have enough.
 
 MaxText's remat offload (``Stack.remat_policy``, planner.model.stacks ``MAXTEXT_REMAT_POLICIES``): the tensors a
@@ -249,11 +252,13 @@ NVME_MAX_IN_CPU = 1e9
 #: bytes per element of the optimizer swapper's pinned buffers (stage3.py ``_configure_tensor_swapping``: the master
 #: weights' and gradients' dtype, fp32)
 NVME_OPT_BUFFER_B = 4.0
-#: one node's local NVMe read and write rate, bytes/s, shared by its ranks: one device, "Read/write speeds of a single
-#: NVMe device is ~3 GB/sec" (DeepSpeed maintainer tjruwase, deepspeedai/DeepSpeed#2034, 2022-08-29); ``nvme_path`` is
-#: one directory, so a node's several drives count only behind a RAID-0 (not assumed) -- an assumption, no measured
-#: ZeRO-Infinity run here
-NVME_NODE_BPS = 3e9
+#: one local NVMe drive's read and write rate, bytes/s: "Read/write speeds of a single NVMe device is ~3 GB/sec"
+#: (DeepSpeed maintainer tjruwase, deepspeedai/DeepSpeed#2034, 2022-08-29) -- an assumption, no measured ZeRO-Infinity
+#: run here, and no catalog row has a per-drive rate with a source (AWS / Azure publish drive counts, not sequential
+#: rates); ``nvme_node_bps`` multiplies it by the drives a stripe spans
+NVME_DRIVE_BPS = 3e9
+#: where the assumption line says the drive rate comes from
+NVME_DRIVE_SOURCE = "one NVMe drive ~3 GB/s read and write, DeepSpeed#2034"
 
 
 #: GH200 / GB200 / GB300 read their NVLink-C2C host link from the catalog (``host_link_gbps_per_dir``: 450 / 225 /
@@ -490,7 +495,7 @@ def param_fetch_s(hw, local_params, param_bytes: float, stack=None):
     if not nvme_swaps(stack, "param"):
         return h2d
     # under offload_device nvme the swapped part is read from NVMe ahead of the copy: the slower stage paces the pass
-    return np.maximum(h2d, nvme_param_split(local_params, param_bytes)[0] / nvme_rank_bps(hw))
+    return np.maximum(h2d, nvme_param_split(local_params, param_bytes)[0] / nvme_rank_bps(stack, hw))
 
 
 def param_update_s(stack, hw, local_params, param_bytes: float):
@@ -504,7 +509,7 @@ def param_update_s(stack, hw, local_params, param_bytes: float):
         return np.zeros(np.shape(local))
     out = np.zeros(np.shape(local)) if stack.optimizer_offload else local * param_bytes / host_link_bps(hw)
     if nvme_swaps(stack, "param"):
-        out = out + nvme_param_split(local, param_bytes)[0] / nvme_rank_bps(hw)
+        out = out + nvme_param_split(local, param_bytes)[0] / nvme_rank_bps(stack, hw)
     return out
 
 
@@ -563,9 +568,49 @@ def nvme_swaps(stack, kind: str) -> bool:
     return getattr(stack, "offload_device", "cpu") == "nvme" and bool(getattr(stack, f"{kind}_offload", False))
 
 
-def nvme_rank_bps(hw) -> float:
-    """One rank's share of the node's NVMe rate (``NVME_NODE_BPS``): every rank of the node swaps at once."""
-    return NVME_NODE_BPS / hw.gpus_per_node
+def swaps_to_nvme(stack) -> bool:
+    """Whether ``stack`` swaps either offload to NVMe (``nvme_swaps``)."""
+    return nvme_swaps(stack, "optimizer") or nvme_swaps(stack, "param")
+
+
+def nvme_drives(hw) -> int | None:
+    """The NVMe drives of one node (the catalog's ``local_nvme_drives``), None where no source gives them (a bare GPU,
+    a row left blank)."""
+    inst = getattr(hw, "instance", None)
+    return getattr(inst, "local_nvme_drives", None) if inst is not None else None
+
+
+def nvme_node_bps(stack, hw) -> float:
+    """One node's NVMe read and write rate, bytes/s (module docstring "NVMe"): ``stack.nvme_gbps`` where stated, else
+    ``NVME_DRIVE_BPS`` times the drives the file system spans -- one, or under ``nvme_stripe: drives`` the node's
+    ``nvme_drives`` (one where the catalog does not say)."""
+    if getattr(stack, "nvme_gbps", None) is not None:
+        return stack.nvme_gbps * 1e9
+    striped = getattr(stack, "nvme_stripe", "one") == "drives"
+    return NVME_DRIVE_BPS * ((nvme_drives(hw) or 1) if striped else 1)
+
+
+def nvme_rank_bps(stack, hw) -> float:
+    """One rank's share of the node's NVMe rate (``nvme_node_bps``): every rank of the node swaps at once."""
+    return nvme_node_bps(stack, hw) / hw.gpus_per_node
+
+
+def nvme_rate_words(stack, hw) -> str:
+    """The assumption line of the NVMe rate a plan swapping to NVMe was priced at (``nvme_node_bps``): what set it,
+    the figure and its source."""
+    gbps = nvme_node_bps(stack, hw) / 1e9
+    head = f"training.framework.offload_device: nvme swapped at {gbps:g} GB/s read and write a node"
+    if getattr(stack, "nvme_gbps", None) is not None:
+        return f"{head} (nvme_gbps, as given)"
+    drives = nvme_drives(hw)
+    if getattr(stack, "nvme_stripe", "one") == "drives":
+        if drives is None:
+            return (f"{head}: nvme_stripe drives, but the catalog gives no drive count for this hardware, so one drive "
+                    f"({NVME_DRIVE_SOURCE})")
+        return f"{head}: a stripe over the node's {drives} drives (catalog local_nvme_drives) x {NVME_DRIVE_SOURCE}"
+    more = (f"; set nvme_stripe: drives where nvme_path is a RAID-0 over its {drives} drives, or nvme_gbps"
+            if drives and drives > 1 else "; or nvme_gbps")
+    return f"{head}: nvme_path on one drive (DeepSpeed's one device; {NVME_DRIVE_SOURCE}){more}"
 
 
 def nvme_optimizer_split(params, state_bytes: float, grad_bytes: float = HOST_GRAD_BYTES):
@@ -610,7 +655,7 @@ def nvme_optimizer_s(stack, hw, local_params, state_bytes: float, t_bwd_mb, grad
     local = np.asarray(local_params, dtype=np.float64)
     if not nvme_swaps(stack, "optimizer"):
         return np.zeros(np.shape(local))
-    bw = nvme_rank_bps(hw)
+    bw = nvme_rank_bps(stack, hw)
     grads = local * HOST_GRAD_BYTES / bw
     return (local * (2.0 * state_bytes + HOST_GRAD_BYTES) / bw
             + np.where(grad_out_hidden, np.maximum(grads - t_bwd_mb, 0.0), grads))

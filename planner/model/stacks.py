@@ -59,7 +59,7 @@ from planner.errors import InputError
 from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
                            CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
-                           REMAT_TENSOR, OFFLOAD_DEVICE)
+                           REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
 from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
@@ -847,6 +847,11 @@ class Stack:
     #: planner.model.offload module docstring "NVMe"). ZeRO-3 only (``offload.valid_masks``), on the stacks whose
     #: ``offload_devices`` name it
     offload_device: str = "cpu"
+    #: the file system under DeepSpeed's one ``nvme_path`` (vocab ``NVME_STRIPE``): "one" drive (DeepSpeed's docs) or
+    #: a stripe over the node's ``local_nvme_drives``; ``nvme_gbps`` (GB/s a node, read and write) replaces both
+    #: (planner.model.offload ``nvme_node_bps``). Read only under ``offload_device`` nvme
+    nvme_stripe: str = "one"
+    nvme_gbps: float | None = None
     #: the devices its offloads can use (``offload_device``'s values): DeepSpeed's ("cpu", "nvme"), the others' cpu
     offload_devices: tuple[str, ...] = ("cpu",)
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
@@ -1191,6 +1196,13 @@ class Stack:
             # a device for offloads that are off: DeepSpeed reads nvme_path only under offload_optimizer / offload_param
             raise InputError("training.framework.offload_device",
                              f"places optimizer_offload / param_offload; set one of them true for {out.offload_device}")
+        given = nvme_rate_given(opts)
+        if len(given) == 2:  # the rate stated, and a layout to derive it from: one of them says nothing
+            raise InputError("training.framework.nvme_gbps", "states the NVMe rate that nvme_stripe derives from the "
+                                                             "catalog's drives; give one of them")
+        if given and opts.get("offload_device") == "cpu":  # DeepSpeed reads nvme_path only under device nvme
+            raise InputError(f"training.framework.{given[0]}", "describes the NVMe of offload_device: nvme; this job "
+                                                               "offloads to cpu")
         if out.activation_offload_layers is not None and not out.activation_offload:
             # a layer count of an offload that is off: Megatron-Core reads cpu_offloading_num_layers only under
             # --cpu-offloading (TransformerConfig.cpu_offloading)
@@ -1511,6 +1523,10 @@ class Stack:
             opts.append("param_offload=on")
         if self.offload_device != "cpu" and (self.optimizer_offload or self.param_offload):  # (a plan may turn both off)
             opts.append(f"offload_device={self.offload_device}")
+            if self.nvme_gbps is not None:
+                opts.append(f"nvme_gbps={self.nvme_gbps:g}")
+            elif self.nvme_stripe != "one":
+                opts.append(f"nvme_stripe={self.nvme_stripe}")
         opts += [f"{k}=on" for k in DS_CHECKPOINT_OPTIONS if getattr(self, k)]
         if self.reduce_bucket_size is not None:
             opts.append(f"reduce_bucket_size={self.reduce_bucket_size:.0f}")
@@ -1590,7 +1606,7 @@ CAST_PRECISIONS = ("bf16", "fp16")
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "activation_offload_layers", "optimizer_offload",
-           "param_offload", "offload_device",
+           "param_offload", "offload_device", "nvme_stripe", "nvme_gbps",
            "partition_activations", "cpu_checkpointing", "reduce_bucket_size",
            "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "use_reentrant", "megatron_fsdp",
@@ -1757,7 +1773,7 @@ OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names
                  "cp_comm_type": CP_COMM_TYPE.names, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
                  "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names,
-                 "offload_device": OFFLOAD_DEVICE.names}
+                 "offload_device": OFFLOAD_DEVICE.names, "nvme_stripe": NVME_STRIPE.names}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1815,6 +1831,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "param_offload": (lambda st: "param" in st.offloads, "parameter offload (DeepSpeed ZeRO-3 offload_param)", None),
     "offload_device": (lambda st: len(st.offload_devices) > 1, "offload device choice (DeepSpeed's offload_optimizer / "
                        "offload_param device: nvme)", lambda st: st.offload_devices),
+    **{k: (lambda st: "nvme" in st.offload_devices, f"NVMe offload to state the {w} of (DeepSpeed ZeRO-Infinity's "
+                                                       "nvme_path)", None)
+       for k, w in (("nvme_stripe", "drives"), ("nvme_gbps", "rate"))},
     **{k: (lambda st: st.has_ds_checkpointing, f"DeepSpeed activation checkpointing ({w})", None)
        for k, w in (("partition_activations", "Megatron-DeepSpeed's --partition-activations"),
                     ("cpu_checkpointing", "Megatron-DeepSpeed's --checkpoint-in-cpu"))},
@@ -1909,6 +1928,9 @@ def _always(_model, _training) -> bool:
 #: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
+               # the NVMe under DeepSpeed's nvme_path: a job that swaps to it or leaves the device to recommend with
+               # a rate stated (its NVMe twins read it), not every cpu offload's record
+               **{k: lambda m, t: _nvme_rate_used(m, t) for k in ("nvme_stripe", "nvme_gbps")},
                # MaxText's remat policy names a decoder layer's tensors (a transformer's)
                "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
                # the tiles split a decoder's logits (a transformer's)
@@ -2013,6 +2035,19 @@ def record_options(record: dict) -> dict:
 def _current(has) -> str:
     """The current stacks (``FRAMEWORK``, not the pre-registry aliases) for which ``has(stack)`` holds, for a message."""
     return ", ".join(n for n in FRAMEWORK.names if has(STACKS[n])) or "none"
+
+
+def _nvme_rate_used(model, training) -> bool:
+    """Whether a job's plan may read ``nvme_stripe`` / ``nvme_gbps`` (``OPTION_USES``): it sets ``offload_device: nvme``
+    or states the rate itself."""
+    fw = getattr(training, "framework", None)
+    return getattr(fw, "offload_device", None) == "nvme" or bool(nvme_rate_given(dict(fw or {})))
+
+
+def nvme_rate_given(opts: dict) -> list[str]:
+    """The NVMe-rate options (``Stack.nvme_stripe`` / ``nvme_gbps``) ``opts`` sets to say something: ``nvme_stripe: one``
+    is the default (a stack record lists it on a cpu plan too), so it is left out."""
+    return [k for k in ("nvme_stripe", "nvme_gbps") if opts.get(k) is not None and (k, opts[k]) != ("nvme_stripe", "one")]
 
 
 def check_option(stack: "Stack", option: str, value: Any = None) -> None:

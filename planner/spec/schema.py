@@ -632,6 +632,11 @@ class FrameworkSpec(Strict):
     #: deepspeed, ZeRO-3: the device of offload_optimizer / offload_param (cpu, or nvme: ZeRO-Infinity's swap to local
     #: NVMe), planner.model.stacks Stack.offload_device
     offload_device: Optional[V.OFFLOAD_DEVICE.literal] = None
+    #: deepspeed, offload_device nvme: the file system under nvme_path -- one drive (DeepSpeed's docs, the default) or a
+    #: stripe over the node's drives (the catalog's local_nvme_drives); nvme_gbps: its measured read/write rate, GB/s a
+    #: node, which both replace (planner.model.offload nvme_node_bps)
+    nvme_stripe: Optional[V.NVME_STRIPE.literal] = None
+    nvme_gbps: Optional[float] = Field(None, gt=0, le=1e4)
     #: megatron-deepspeed: DeepSpeed's activation checkpointing on the recompute: full rows (--deepspeed-activation-
     #: checkpointing): each checkpointed layer input split over the TP group (--partition-activations) and / or kept in
     #: host memory (--checkpoint-in-cpu); planner.model.stacks Stack.partition_activations, Stack.cpu_checkpointing

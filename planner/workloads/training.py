@@ -25,7 +25,7 @@ from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
-from planner.model.stacks import from_training, megatron_fsdp_low_zero, recompute_split
+from planner.model.stacks import from_training, megatron_fsdp_low_zero, nvme_rate_given, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto, without_auto_recipe
@@ -391,6 +391,15 @@ def _check_nvme(mem: dict, hw) -> None:
                                                           f"of local NVMe; {have}")
 
 
+def _check_nvme_rate(stack) -> None:
+    """Refuse ``nvme_stripe`` / ``nvme_gbps`` on a plan that swaps nothing to NVMe (``offload_device`` left at cpu):
+    DeepSpeed reads ``nvme_path`` only under device nvme, so the rate would price nothing."""
+    given = nvme_rate_given({k: getattr(stack, k) for k in ("nvme_stripe", "nvme_gbps") if k in stack.given_options})
+    if given and not offload.swaps_to_nvme(stack):
+        raise InputError(f"training.framework.{given[0]}", "describes the NVMe of offload_device: nvme; set it (with "
+                                                           "optimizer_offload / param_offload) or leave this out")
+
+
 @_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
@@ -411,6 +420,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     _check_dispatcher(job, stack, hw, c)  # and where its MoE dispatcher's library runs (the search keeps it off)
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
+    _check_nvme_rate(stack)
     ev = evaluate(job, c, hw, **time_kw)
     _check_nvme(ev["mem"], hw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
@@ -430,8 +440,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
+    nvme = (offload.nvme_rate_words(stack, hw),) if offload.swaps_to_nvme(stack) else ()  # the rate it was priced at
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
-                  + ((power,) if power else ()) + ((spot,) if spot else ())
+                  + ((power,) if power else ()) + ((spot,) if spot else ()) + nvme
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
