@@ -597,7 +597,10 @@ def nvme_rank_bps(stack, hw) -> float:
 
 def nvme_rate_words(stack, hw) -> str:
     """The assumption line of the NVMe rate a plan swapping to NVMe was priced at (``nvme_node_bps``): what set it,
-    the figure and its source."""
+    the figure and its source; "" where ``stack`` swaps nothing to NVMe. ``estimate`` and ``recommend`` (its best
+    plan) both print it (QA 94: recommend did not)."""
+    if not swaps_to_nvme(stack):
+        return ""
     gbps = nvme_node_bps(stack, hw) / 1e9
     head = f"training.framework.offload_device: nvme swapped at {gbps:g} GB/s read and write a node"
     if getattr(stack, "nvme_gbps", None) is not None:

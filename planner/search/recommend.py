@@ -844,11 +844,25 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
-    if not offload.nvme_capacity(hw):  # a searched NVMe twin (space._with_nvme_twins) only where the catalog has drives
-        gone = gone | frozenset(v for v, var in enumerate(grp.variants) if var.values.get("offload_device") == "nvme")
+    gone = gone | _nvme_off(grp, hw)
     base = _later_values(grp.variants[0].stack)
     later = frozenset(v for v, var in enumerate(grp.variants) if _later_values(var.stack) != base) - gone
     return VariantsOff(_recipes_off(grp, hw.gpu, tally) | gone, local, later)
+
+
+def _nvme_off(grp, hw) -> frozenset:
+    """The searched NVMe twins of ``grp`` (space._with_nvme_twins) not tried on ``hw``: all of them where the instance
+    has no local NVMe (no catalog row, or ``local_nvme_tb`` 0: offload.nvme_capacity)."""
+    if offload.nvme_capacity(hw):
+        return frozenset()
+    return frozenset(v for v, var in enumerate(grp.variants) if var.values.get("offload_device") == "nvme")
+
+
+def _searched_on(grp, hw) -> tuple[str, ...]:
+    """The stack options ``grp``'s plans on ``hw`` searched (space.searched_options): ``offload_device`` only where an
+    NVMe twin was tried there (``_nvme_off``; QA 94: it was named on a bare GPU, where no NVMe plan could run)."""
+    off = _nvme_off(grp, hw)
+    return searched_options([var for v, var in enumerate(grp.variants) if v not in off])
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values
@@ -1627,7 +1641,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
     caveats += left_out_lines(s.cat, job)
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
-    best_searched = searched_options(list(best_group.variants))
+    best_searched = _searched_on(best_group, hw_best)
     stacks = ()
     if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
         # stack_comparison reads no plan's advice: a stack's best row not shown skips its what-ifs (~70% of a plan)
@@ -1636,7 +1650,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
                                   r.stacks_cut)
         assumptions.append(stack_choice_line(stacks, objective))
-    assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision)] if w]
+    assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision),
+                                offload.nvme_rate_words(best_stack, hw_best)] if w]  # the NVMe rate, as estimate's
     if job.parallel.sequence_parallel and ranked[0].config.tp == 1:  # the job's SP on, the plan has no TP to shard
         assumptions.append(SP_WITHOUT_TP)
     elapsed = time.perf_counter() - t0
@@ -1667,7 +1682,7 @@ def _row_plans(s: SearchSetup, tally: SearchTally, spot_model, overhead):
             var = grp.variants[int(row.variant)]
             p = _plan(variant_job(grp.job, var), s.opts[int(row.opt)],
                       tally.batches[(int(row.opt), int(row.chunk), int(row.group), int(row.variant))],
-                      int(row.idx), s.cat, s.con.spot, spot_model, var.stack, searched_options(list(grp.variants)),
+                      int(row.idx), s.cat, s.con.spot, spot_model, var.stack, _searched_on(grp, s.opts[int(row.opt)]),
                       advise)
             built[key] = (overhead.plan(p) if overhead is not None else p, advise)
         return built[key][0]

@@ -440,9 +440,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
            "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
-    nvme = (offload.nvme_rate_words(stack, hw),) if offload.swaps_to_nvme(stack) else ()  # the rate it was priced at
+    nvme = offload.nvme_rate_words(stack, hw)  # the NVMe rate a swapping plan was priced at
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
-                  + ((power,) if power else ()) + ((spot,) if spot else ()) + nvme
+                  + ((power,) if power else ()) + ((spot,) if spot else ()) + ((nvme,) if nvme else ())
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
