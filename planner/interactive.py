@@ -1376,11 +1376,13 @@ def price_check_lines(result: dict, catalog=None) -> tuple[str, ...]:
     """The CLI's "price check:" lines (``present.terminal.result_price_check_lines``) for a training or serving result
     priced from the page's ``catalog``: a rate outside the catalog's price checks, marked ``!`` in ``planner catalog
     instances``. Until qa89 the page priced p6-b300's spot plan (one zone's reading at 0.112 of on-demand) without a
-    word where ``recommend`` says it on stderr."""
+    word where ``recommend`` says it on stderr. The page lists a real-time fleet's spot what-if among its risks
+    (``serving_budget``: ``report.serving_budget_risks``' "Spot:" line), so its rate is checked too (``spot_whatif``;
+    QA 94: the page said nothing of p6-b300's flagged spot rate behind it)."""
     from hardware_catalog.price_checks import flagged_rates
     from planner.present.terminal import result_price_check_lines
 
-    return tuple(result_price_check_lines(flagged_rates(catalog or cached_catalog()), result))
+    return tuple(result_price_check_lines(flagged_rates(catalog or cached_catalog()), result, spot_whatif=True))
 
 
 def prices_dated_line(priced: Optional[dict]) -> Optional[str]:
