@@ -120,7 +120,10 @@ def test_serve_and_the_app_say_a_flagged_spot_rate(catalog):
     assert len(lines) == 1 and lines[0].startswith("price check: aws:p6-b300.48xlarge's spot rate (15.9815 $/h)")
     on_demand = serve(load_job_dict({**raw, "constraints": {"instances": ["aws:p6-b300.48xlarge"]}}), catalog,
                       simulate=False).to_json()
-    assert wi.price_check_lines(on_demand, catalog) == ()  # its on-demand rate is within the checks
+    # its on-demand rate is within the checks; the page lists the fleet's spot what-if among its risks, at the flagged
+    # spot rate, which is said (QA 94: this asserted nothing was)
+    lines = wi.price_check_lines(on_demand, catalog)
+    assert len(lines) == 1 and lines[0].startswith("price check: aws:p6-b300.48xlarge's spot rate (15.9815 $/h)")
 
 
 # ---------------------------------------------------------------------------- 5. the app keeps fp4
