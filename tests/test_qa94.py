@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import write_job
+from test_qa92 import SERVE_B300  # a real-time p6-b300 job at on-demand: its spot what-if at the flagged rate
 from planner.spec import load_job_dict
 
 SEARCHED = "searched, as training.framework leaves them open: offload_device"
@@ -36,7 +37,7 @@ def test_recommend_says_the_nvme_rate_its_best_plan_swaps_at(catalog):
     assert any(SEARCHED in a for a in rec.assumptions)  # an NVMe plan was tried here: named as searched
 
 
-# ---------------------------------------------------------------------------- 2. offload_device searched only where tried
+# ---------------------------------------------------------------------------- 2. offload_device searched where tried
 @pytest.mark.parametrize("cluster, override", [
     ({"gpu": "A100-SXM-80GB", "nodes": 1, "gpus_per_node": 8}, None),        # a bare GPU: no instance, no NVMe
     ({"instance": "p4d.24xlarge", "nodes": 1}, "cloud,name,local_nvme_tb\naws,p4d.24xlarge,0\n"),  # 0 TB local NVMe
@@ -55,10 +56,6 @@ def test_offload_device_is_not_named_searched_where_no_nvme_plan_ran(cli, tmp_pa
 
 
 # ---------------------------------------------------------------------------- 3. serve's spot what-if price check
-#: a real-time serving job on p6-b300 at on-demand: its budget's spot what-if is at the flagged spot rate (qa92)
-SERVE_B300 = {"model": {"preset": "llama3-8b"},
-              "serving": {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "prompt_tokens": 1024, "output_tokens": 256},
-              "constraints": {"instances": ["aws:p6-b300.48xlarge"]}}
 SPOT_CHECK = "price check: aws:p6-b300.48xlarge's spot rate (15.9815 $/h) is outside the catalog's price checks"
 
 
