@@ -1,5 +1,5 @@
 """serve48b: a fixed fleet (``serving.replicas``), second pass: its month and $ per million requests at the QPS it
-carries, its simulation at ``_refine_realtime``'s engine settings (``pick_setting``), ``serve --csv``'s rejected
+carries, its simulation at ``_refine_realtime``'s engine settings (``setting_ladder``), ``serve --csv``'s rejected
 rows, and the mmpp burst line for a fleet."""
 from __future__ import annotations
 
@@ -73,18 +73,18 @@ def test_a_fleet_under_mmpp_says_its_bursts(cli, tmp_path):
     assert not any("--arrivals" in a and "not used" in a for a in res["assumptions"])
 
 
-def test_pick_setting_searches_a_later_setting_only_where_it_beats():
-    """``pick_setting``: the first setting searched from scratch, a later one only where ``better`` says so, then from
-    the answer in hand (a fleet's higher QPS, a QPS job's fewer replicas: one rule)."""
+def test_setting_ladder_searches_a_later_setting_only_where_it_beats():
+    """``setting_ladder``: the first setting searched from scratch, a later one only where ``better`` says so, then
+    from the answer in hand (a fleet's higher QPS, a QPS job's fewer replicas: one rule); its top rung is kept."""
     carried = {"a": 10.0, "b": 8.0, "c": 14.0}
     searched = []
 
     def search(k, q):
         searched.append((k, q))
         return carried[k]
-    best = S.pick_setting(["a", "b", "c"], search, lambda k, q: carried[k] > q)
+    best = S.setting_ladder(["a", "b", "c"], search, lambda k, q: carried[k] > q)[-1]
     assert best == (14.0, "c") and searched == [("a", None), ("c", 10.0)]
-    assert S.pick_setting(["a"], lambda k, q: None, lambda k, q: True) is None
+    assert S.setting_ladder(["a"], lambda k, q: None, lambda k, q: True) == []
 
 
 def test_the_fleet_simulation_tries_the_engine_settings(monkeypatch, tmp_path):

@@ -1057,13 +1057,6 @@ def setting_ladder(settings: list, search: Callable, better: Callable) -> list[t
     return ladder
 
 
-def pick_setting(settings: list, search: Callable, better: Callable) -> Optional[tuple]:
-    """The setting a simulation keeps and its answer, as (answer, setting): the top of ``setting_ladder``, None where
-    no setting has an answer."""
-    ladder = setting_ladder(settings, search, better)
-    return ladder[-1] if ladder else None
-
-
 def settled_setting(ladder: list[tuple], answer, setting, reached: Callable, holds: Callable):
     """The setting kept for ``answer``, the one its confirmation gave (a longer run on a new seed, which may step
     back from the search's): the first setting on ``ladder`` (``setting_ladder``: the default first) whose search
@@ -1234,7 +1227,7 @@ def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarge
     """A fixed fleet's analytic QPS (``fleet_row``) judged in simulation, as ``_refine_realtime`` judges a size: the
     fleet (a slice of it past ``MAX_SIM_REPLICAS``, ``_fleet_slice``) at each engine setting ``_refine_realtime``
     tries (``_engine_settings``: each token budget at the screen's batch B, then min(2B, the memory limit); chosen by
-    ``pick_setting``, the same rule), its p99 TTFT and TPOT ``sim.margin`` under the targets and the QPS at most
+    ``setting_ladder``, the same rule), its p99 TTFT and TPOT ``sim.margin`` under the targets and the QPS at most
     ``sim.max_utilisation`` of the fleet's simulated saturated rate at that setting (``_capacity``). The first setting
     searches from the analytic QPS (``highest_rate``, ``FLEET_SIM_TOLERANCE``); another is searched only where one
     run at the QPS in hand x (1 + that tolerance) passes, its capacity run only then. The winner is confirmed on a new
