@@ -166,16 +166,18 @@ def test_hf_stacks_pay_their_familys_eager_softmax(name):
 
 
 def test_bert_dle_rows_do_not_take_the_hf_rule(monkeypatch):
-    """validate's BERT (DLE) rows run DLE's own TorchScript BERT, not transformers: mapped to hf-trainer, whose
-    "transformers" rule would price BERT's eager softmax (mean signed -9.2% -> -0.7%), they read "unread"."""
+    """validate's BERT (DLE) rows run DLE's own TorchScript BERT, not transformers: their stack (``dle-bert``, hf-trainer
+    as DLE launches it; acc50) reads "unread", where hf-trainer's "transformers" rule would price BERT's eager softmax
+    (mean signed -9.2% -> -0.7% when the rows still ran on hf-trainer)."""
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import validate as V
-    assert stacks.resolve(V.BERT_DLE_STACK).explicit_softmax == "transformers"
-    assert V.BERT_DLE_SOFTMAX == "unread"
+    assert stacks.resolve("hf-trainer").explicit_softmax == "transformers"
+    assert stacks.resolve(V.BERT_DLE_STACK).explicit_softmax == "unread"
     cat = V.load_catalog()
     own = V.bert_dle(cat).predicted_s.tolist()
-    monkeypatch.setattr(V, "BERT_DLE_SOFTMAX", "transformers")
+    monkeypatch.setitem(stacks.STACKS, V.BERT_DLE_STACK,
+                        stacks.replace(stacks.STACKS[V.BERT_DLE_STACK], explicit_softmax="transformers"))
     hf = V.bert_dle(cat).predicted_s.tolist()
     assert len(own) == 10 and all(h > o for h, o in zip(hf, own))

@@ -119,8 +119,19 @@ SOFTMAX_FALLBACK_BYTES = (32.0, 34.0)
 SOFTMAX_FALLBACK_OPS = 4.0
 
 
+def biased_linear_widths(m: ModelSpec, atp, dtp, sp_div=1.0):
+    """Output width (elements per token) of one layer's biased linears: q/k/v (``qkv_bias``) over ``atp``, the
+    output projection and the dense layers' MLP up/down (``linear_bias``) -- the MLP's over ``dtp``, its share of the
+    layers the dense one (MoE experts are priced by planner.model.moe)."""
+    dense = 1.0 - m.moe_layers / m.layers
+    widths = (m.q_dim + 2 * m.kv_dim) / atp if m.qkv_bias else 0.0
+    if m.linear_bias:
+        widths = widths + m.hidden / sp_div + dense * (m.mlp_up_factor * m.dense_width / dtp + m.hidden / sp_div)
+    return widths
+
+
 def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True,
-                         atp=None, dtp=None):
+                         atp=None, dtp=None, fwd_dropout: bool = True):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
     beyond the elementwise count in ``elementwise`` (the ``unfused`` path: a stack with eager fp32 ops and no
     compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
@@ -128,12 +139,12 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     * each residual branch's ``nn.Dropout`` is a kernel of its own (HF BertSelfOutput / BertOutput: dense ->
       dropout -> LayerNorm(x + residual); GPT2Attention ``resid_dropout``, GPT2MLP ``dropout``): aten
       ``native_dropout`` reads and writes the hidden (2 x act_b; its 1-byte mask is counted with the masks),
-      its backward (``native_dropout_backward``) reads the gradient and writes it again;
+      its backward (``native_dropout_backward``) reads the gradient and writes it again; ``fwd_dropout`` False
+      (``Stack.fused_residual_dropout``: a fuser took the forward's into the add) leaves the forward's out;
     * autograd reduces every ``nn.Linear`` bias gradient from the output gradient in its own aten ``sum``
       over the tokens (AddmmBackward0 / AddBackward0 ``sum_to_size``): one read of each biased linear's
-      output gradient -- q/k/v (``qkv_bias``), the output projection and the MLP up/down (``linear_bias``);
-      the dense layers' MLP only (MoE experts are priced by planner.model.moe); none when the base is frozen
-      (``bias_grads`` False: peft's LoRA leaves the biases without gradients, ``bias="none"``).
+      output gradient (``biased_linear_widths``); none when the base is frozen (``bias_grads`` False: peft's LoRA
+      leaves the biases without gradients, ``bias="none"``).
 
     The attention's bias gradients are split over ``atp`` and the dense MLP's over ``dtp`` (default ``tp``; whole
     under an HF EP plan that leaves them out, ``LayerContext.atp`` / ``dtp``; until hfep35 over TP).
@@ -141,15 +152,23 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     Counted op by op on a real torch model: tests/test_step_time.py ``test_eager_hf_layer_bytes_match_real_ops``.
     Megatron's fused bias-dropout-add and torch.compile (inductor fuses the dropout and the bias reduction
     into neighbouring kernels) do not pay them; the stacks that do are the ``unfused`` ones."""
-    h, f = m.hidden, m.dense_width
-    drop = 2.0 * (2.0 * act_b * h / sp_div) if dropout else 0.0  # two branches, read + write
-    dense = 1.0 - m.moe_layers / m.layers
+    drop = 2.0 * (2.0 * act_b * m.hidden / sp_div) if dropout else 0.0  # two branches, read + write
     atp = tp if atp is None else atp
     dtp = tp if dtp is None else dtp
-    widths = (m.q_dim + 2 * m.kv_dim) / atp if m.qkv_bias else 0.0
-    if m.linear_bias:
-        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / dtp + h / sp_div)
-    return drop, drop + (act_b * widths if bias_grads else 0.0)
+    widths = biased_linear_widths(m, atp, dtp, sp_div)
+    return (drop if fwd_dropout else 0.0), drop + (act_b * widths if bias_grads else 0.0)
+
+
+def addmm_bias_copy_bytes(m: ModelSpec, act_b: float, atp, dtp, sp_div=1.0):
+    """Forward HBM bytes per token of one layer that torch <= 1.11's biased linears pay beyond the GEMM
+    (``Stack.addmm_bias_copy``): ATen ``addmm_out_cuda_impl`` copies the bias, expanded, into the output and the
+    cuBLAS GEMM then reads it back under beta 1 (pytorch aten/src/ATen/native/cuda/Blas.cpp before cublasLt's bias
+    epilogue, ``useLtInterface``): one write and one read of every biased linear's output element
+    (``biased_linear_widths``). torch 1.11's ``at::linear`` takes that addmm for a contiguous 2-D / 3-D input and
+    otherwise ``matmul`` + an in-place ``add_`` of the bias, the same read and write. The backward is unchanged
+    (the bias gradient's reduction is ``eager_hf_layer_bytes``'s). The write and the read are the source's; which
+    linears take the path (every ``aten.addmm`` of a layer) is counted on a torch model in tests/test_acc50.py."""
+    return 2.0 * act_b * biased_linear_widths(m, atp, dtp, sp_div)
 
 
 #: bytes of the fp32 copy DeepSpeed's partitioned checkpoint gathers a bf16 input through (``get_full_inputs``
@@ -1019,8 +1038,10 @@ def memory_bound(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, ew: 
     mb_fwd = mb_fwd + moe_share * moe.eager_f
     if ew.unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
         hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(c.wgrad),
-                                          atp=c.atp, dtp=c.dtp)
+                                          atp=c.atp, dtp=c.dtp, fwd_dropout=not fw.fused_residual_dropout)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
+    if fw.addmm_bias_copy and not m.hybrid:  # torch <= 1.11: each biased linear's bias copied into its output
+        mb_fwd = mb_fwd + eff.memory_time(T * addmm_bias_copy_bytes(m, act_b, c.atp, c.dtp, sp_div), hbm)
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)

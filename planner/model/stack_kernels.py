@@ -668,7 +668,7 @@ class ExplicitSoftmax:
 #: ``softmax(dtype=torch.float32).to(query.dtype)``, BERT's ``BertSelfAttention`` a 16-bit ``softmax`` -- so it is a
 #: table per family, activations_hf ``HF_EAGER_SOFTMAX``, read by their memory and, under ``attn_implementation``
 #: "eager", their step time (hfsoftmax42). validate's BERT (DLE) rows run DLE's own TorchScript BERT (fp16 softmax),
-#: not transformers: they map to hf-trainer with "unread" (validate ``BERT_DLE_SOFTMAX``).
+#: not transformers: their stack ``dle-bert`` (hf-trainer as DLE launches it, acc50) reads "unread".
 EXPLICIT_SOFTMAX = {
     # metaseq @02dd7a85 metaseq/model_parallel/modules/multihead_attention.py ``forward`` (training: ``CHANGES = not
     # inference``): ``ScaledUpperTriangMaskedSoftmax.apply(matmul_result, 1.0)`` -- Megatron's CUDA kernel called

@@ -178,6 +178,20 @@ class Stack:
     #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
     #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
     eager_fp32_ops: bool = False
+    #: every biased ``nn.Linear`` adds its bias the pre-cuBLASLt way (torch <= 1.11, e.g. the NGC pytorch:21.11
+    #: container's 1.11.0a0): ATen ``addmm_out_cuda_impl`` (aten/src/ATen/native/cuda/Blas.cpp of that era) first
+    #: ``copy_``-s the bias, expanded to the output's shape, into the output, then runs the cuBLAS GEMM with beta 1,
+    #: which reads it back -- one write and one read of each output element beyond the GEMM's own write
+    #: (layer_ops ``addmm_bias_copy_bytes``). Later torch passes the bias to cublasLt as a GEMM epilogue
+    #: (``useLtInterface``: no copy), which the registry's other stacks price. Set by DeepLearningExamples' BERT
+    #: (``dle-bert``), whose TorchScript / NVFuser does not split its 3-D linears (the fuser's ``decomposeLinearOps``
+    #: skips inputs of fewer than 4 dims: "lower rank linear eager is already fused")
+    addmm_bias_copy: bool = False
+    #: the residual branches' ``nn.Dropout`` runs inside the fused kernel of the add after it (TorchScript with
+    #: NVFuser fuses the pointwise chain ``dropout(dense(x)) + residual``), so the eager HF code's own dropout pass
+    #: (layer_ops ``eager_hf_layer_bytes``, a read and a write of the hidden a branch) is not paid in the forward;
+    #: the backward keeps it (which gradient kernels the 21.11 fuser joined was not established)
+    fused_residual_dropout: bool = False
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
     #: complex multiply, the registry's), "rope_rotation_matrix" (IBM foundation-model-stack's real 2 x 2 rotation,
     #: which IBM's fms-fsdp trains: validate's fms rows set it, compile47), "transformers" (the HF-code stacks: the
@@ -2543,6 +2557,26 @@ STACKS: dict[str, Stack] = {
 assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_COMM_DTYPE
            and (st.explicit_softmax in EXPLICIT_SOFTMAX or st.explicit_softmax in EXPLICIT_SOFTMAX_RULES)
            for st in STACKS.values() if st is not None)
+#: NVIDIA DeepLearningExamples' PyTorch BERT pre-training (PyTorch/LanguageModeling/BERT, the 2022 code of the
+#: pytorch:21.11-py3 README tables): the Hugging Face model code's layer (modeling.py: nn.Linear q / k / v, bmm + softmax
+#: attention, nn.LayerNorm, F.gelu), so hf-trainer's eager op count, with what run_pretraining.py changes around it:
+#: ``model.half()`` under ``--allreduce_post_accumulation_fp16`` (scripts/run_pretraining.sh default) with
+#: FusedLAMBAMP's fp32 master (``setup_fp32_params``) and no autocast (``mixed_precision`` bf16: the module cast to 16
+#: bits); DDP built with ``bucket_cap_mb=torch.cuda.get_device_properties(device).total_memory`` (bytes read as MB:
+#: one bucket, reduced after the whole backward: ``overlap_grad_reduce`` off); ``torch.jit.script(model)`` with NVFuser
+#: enabled (``torch._C._jit_set_nvfuser_enabled(True)``, unless ``--disable_jit_fusions``): its own scripted attention
+#: (``attention_scores / sqrt(d) + mask``, softmax, dropout: the fused 16-bit softmax, ``explicit_softmax`` "unread",
+#: not transformers' per-family eager code) and each residual dropout fused into its add (``fused_residual_dropout``);
+#: torch 1.11's addmm bias copy (``addmm_bias_copy``). Checkpointing (``--checkpoint_activations``) is
+#: torch.utils.checkpoint's reentrant default of torch 1.11 (no early stop). Not in ``FRAMEWORK``: validate's
+#: ``bert (DLE)`` rows name it (the job schema and ``framework: auto`` do not offer it)
+STACKS["dle-bert"] = replace(
+    STACKS["hf-trainer"], name="dle-bert", explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
+    addmm_bias_copy=True, fused_residual_dropout=True, use_reentrant=None, recompute_early_stop=False,
+    te_amax_reduction="", fused_ce_kernel="",
+    sources="NVIDIA/DeepLearningExamples PyTorch/LanguageModeling/BERT (modeling.py, run_pretraining.py, "
+            "scripts/run_pretraining.sh of the pytorch:21.11-py3 tables): HF BERT layer, model.half() + FusedLAMBAMP "
+            "fp32 master, one-bucket DDP, TorchScript + NVFuser; torch 1.11 addmm bias copy")
 #: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
 #: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift
 STACKS["pytorch-ddp"] = replace(
@@ -2783,7 +2817,7 @@ RUNS_ON = {
     "megatron-lm": ("cuda", "rocm"), "megatron": ("cuda", "rocm"), "megatron-deepspeed": ("cuda", "gaudi"),
     "torchtitan": ("cuda", "rocm"), "deepspeed": ("cuda", "rocm", "gaudi"), "hf-trainer": ("cuda", "rocm", "gaudi"),
     "dle-convnets": ("cuda",), "pytorch-ddp": ("cuda", "rocm"), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),
-    "maxtext": ("tpu",), "neuronx-distributed": ("neuron",),
+    "maxtext": ("tpu",), "neuronx-distributed": ("neuron",), "dle-bert": ("cuda",),
 }
 for _n, _st in STACKS.items():
     STACKS[_n] = replace(_st, platforms=RUNS_ON[_n])
