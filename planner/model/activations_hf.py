@@ -666,9 +666,10 @@ def _ln_fused_attention(m: ModelSpec, model_type: str, P: HFPrecision, impl: str
     return P.act * (qkv + h + (seq if impl == "fused_mask" else 0)) + 4 * m.heads * _ln_lse_rows(P, seq) / seq
 
 
-#: the mem-efficient kernel's log-sum-exp rows are a multiple of this (torch 2.13 aten/src/ATen/native/transformers/
-#: cuda/attention.cu ``_efficient_attention_forward``: ``ceil_div(max_seqlen_q, kAlignLSE) * kAlignLSE``, the
-#: kernel's ``kAlignLSE = 32``, "block size of backward", mem_eff_attention/kernel_forward.h)
+#: the mem-efficient kernel's log-sum-exp rows are a multiple of this (torch aten/src/ATen/native/transformers/cuda/
+#: attention.cu ``_efficient_attention_forward``: ``ceil_div(max_seqlen_q, kAlignLSE) * kAlignLSE``, the kernel's
+#: ``kAlignLSE = 32``, "block size of backward", mem_eff_attention/kernel_forward.h; read in the versions a code search
+#: held, torch and xformers' ``efficient_attention_forward_cutlass`` alike, not pinned to 2.13)
 MEM_EFF_LSE_ALIGN = 32
 
 
