@@ -59,6 +59,12 @@ sdpa a boolean (b, 1, s, s) mask where a row has padding (None otherwise: ``is_c
 mask in the dtype; ``sdpa_ops``, the saves (``saved_bytes``, ``live_*``) and block 0's by module. And
 ``fp32_layernorm``: GPT-2 and BERT in fp32, eager and sdpa, the same shapes, with ``details``' ``dropout_masks`` and
 ``live_gpu`` (a GPU's fp32 plan: 1 B masks where the CPU's are 4 B).
+
+``--padfam`` (padfam50; seconds) rewrites only the file's ``padfam`` block: ``padmask``'s cases, "bf16" only, on
+the RMSNorm families padmask49 left (``PADFAM_FAMILIES``: Gemma 2 -- eager only, transformers gives it no sdpa --
+Gemma 3, OLMo 2, DeepSeek-V3's MLA, Mixtral, Qwen3-MoE); and ``fp32_fused``: ``flash``'s cases in fp32 (GPT-2 / BERT
+with the attention dropout at 0, padded or not, checkpointing off / on), where the CPU flash kernel keeps the set a
+GPU's mem-efficient kernel keeps for an fp32 q (flash takes 16-bit q only).
 """
 from __future__ import annotations
 
@@ -205,9 +211,14 @@ class SdpaOps(TorchDispatchMode):
 
 def flash() -> dict:
     """The ``flash`` block (module docstring)."""
+    return {"cases": _flash_cases(DETAIL_PRECISIONS)}
+
+
+def _flash_cases(precisions) -> list:
+    """``flash``'s cases (module docstring) at ``precisions``; ``padfam``'s fp32 ones."""
     cases = []
     for fam, over in FLASH_OVERRIDES.items():
-        for prec in DETAIL_PRECISIONS:
+        for prec in precisions:
             for b, s in DETAIL_SHAPES:
                 # (checkpointing's recompute runs in the backward, outside CudaAutocastPolicy: not under its lists)
                 for padded, gc in ((False, False), (True, False)) + (((False, True), (True, True)) if "cuda" not in prec
@@ -223,7 +234,7 @@ def flash() -> dict:
                     cases.append({"family": fam, "attn_implementation": "sdpa", "overrides": over, "precision": prec,
                                   "batch": b, "seq": s, "padded": padded, "gradient_checkpointing": gc,
                                   "sdpa_ops": sorted(ops.names), **res, "block0": block0})
-    return {"cases": cases}
+    return cases
 
 
 def _padded_batch(fam: str, b: int, s: int, padded: bool) -> dict:
@@ -240,12 +251,17 @@ PADMASK_FAMILIES = ["llama", "qwen2", "mistral"]  # Llama's code path (GQA, RMSN
 PADMASK_PRECISIONS = ["bf16", "amp_bf16"]
 
 
-def padmask() -> dict:
-    """The ``padmask`` block (module docstring)."""
+def _padded_cases(families, precisions) -> list:
+    """``padmask``'s and ``padfam``'s cases: each family, eager and sdpa, each precision, ``DETAIL_SHAPES``, padded or
+    not, gradient checkpointing off / on (module docstring)."""
     cases = []
-    for fam in PADMASK_FAMILIES:
+    for fam in families:
         for attn in ("eager", "sdpa"):
-            for prec in PADMASK_PRECISIONS:
+            try:
+                build(fam, attn, seed=SEED)
+            except (ValueError, NotImplementedError):  # Gemma 2: no sdpa (its attention logit soft-capping)
+                continue
+            for prec in precisions:
                 for (b, s), padded, gc in itertools.product(DETAIL_SHAPES, (False, True), (False, True)):
                     ops = SdpaOps()
                     with ops:
@@ -258,6 +274,12 @@ def padmask() -> dict:
                                   **{k: res[k] for k in ("saved_bytes", "live_after_forward_bytes",
                                                          "live_peak_forward_bytes", "live_peak_fwd_bwd_bytes")},
                                   "block0": block0})
+    return cases
+
+
+def padmask() -> dict:
+    """The ``padmask`` block (module docstring)."""
+    cases = _padded_cases(PADMASK_FAMILIES, PADMASK_PRECISIONS)
     fp32 = []
     for fam in ("gpt2", "bert"):  # fp32 on a GPU: the dropout masks at 1 B (``details``' ``dropout_masks``)
         for attn in ("eager", "sdpa"):
@@ -273,8 +295,19 @@ def padmask() -> dict:
     return {"cases": cases, "fp32_layernorm": fp32}
 
 
+#: the RMSNorm families padmask49 left: Gemma 2 / 3 (post-norms, soft-capping, sliding layers), OLMo 2 (q/k norm over
+#: all heads), MLA (DeepSeek-V3: unequal q / v head dims), MoE (Mixtral, Qwen3-MoE)
+PADFAM_FAMILIES = ["gemma2", "gemma3_text", "olmo2", "deepseek_v3", "mixtral", "qwen3_moe"]
+
+
+def padfam() -> dict:
+    """The ``padfam`` block (module docstring)."""
+    return {"cases": _padded_cases(PADFAM_FAMILIES, ["bf16"]), "fp32_fused": _flash_cases(["fp32"])}
+
+
 #: the flags that rewrite one block of the file, the rest left as it is: flag -> (the block's key, its builder)
-BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash), "--padmask": ("padmask", padmask)}
+BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash), "--padmask": ("padmask", padmask),
+          "--padfam": ("padfam", padfam)}
 
 
 if __name__ == "__main__":

@@ -515,12 +515,13 @@ def _kind_inputs(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPreci
     layers, global for the full ones; models/gemma3/modeling_gemma3.py passes
     ``position_embeddings[layer_type]``)."""
     one = seq * seq * (1 if _sdpa(impl) else batch * P.stream)
-    if _sdpa(impl) and (model_type == "llama4_text" or impl == "fused_mask"):
+    padding = _padding_mask(impl)
+    if _sdpa(impl) and (model_type == "llama4_text" or padding):
         one *= batch  # (a padding mask is built per batch row, and handed to the full layers too: padmask49)
     out = {}
     for local, present in ((True, m.local_layers > 0), (False, m.local_layers < m.layers)):
         if present:
-            out[local] = ((one if (not _sdpa(impl) or local or impl == "fused_mask") else 0.0)
+            out[local] = ((one if (not _sdpa(impl) or local or padding) else 0.0)
                           + (rope_set if model_type == "gemma3_text" else 0.0))
     return out
 
@@ -657,11 +658,29 @@ def _ln_fused_attention(m: ModelSpec, model_type: str, P: HFPrecision, impl: str
     ``attn_bias``, the (b, 1, s, s) mask sdpa converted to q's dtype (aten/src/ATen/native/transformers/attention.cpp
     ``convert_boolean_attn_mask``; a view expanded over the heads): s a token and layer. Recorded on CPU with the
     attention dropout at 0, where sdpa runs ``_scaled_dot_product_flash_attention_for_cpu``, whose saves are the same
-    set, the converted mask included (tests/data/hf_activations.json ``flash``, tests/test_sdpa49.py); not modelled:
-    the mem-efficient kernel's log-sum-exp rows padded to a multiple of 32 (none where s is one)."""
+    set, the converted mask included (tests/data/hf_activations.json ``flash``, tests/test_sdpa49.py); in fp32 too
+    (``padfam`` ``fp32_fused``, padfam50), where a GPU runs the mem-efficient kernel, whose log-sum-exp rows are
+    padded (``_ln_lse_rows``)."""
     h = m.hidden
     qkv = (3 + 2) * h if model_type == "gpt2" else 3 * h
-    return P.act * (qkv + h + (seq if impl == "fused_mask" else 0)) + 4 * m.heads
+    return P.act * (qkv + h + (seq if impl == "fused_mask" else 0)) + 4 * m.heads * _ln_lse_rows(P, seq) / seq
+
+
+#: the mem-efficient kernel's log-sum-exp rows are a multiple of this (torch aten/src/ATen/native/transformers/cuda/
+#: attention.cu ``_efficient_attention_forward``: ``ceil_div(max_seqlen_q, kAlignLSE) * kAlignLSE``, the kernel's
+#: ``kAlignLSE = 32``, "block size of backward", mem_eff_attention/kernel_forward.h; read in the versions a code search
+#: held, torch and xformers' ``efficient_attention_forward_cutlass`` alike, not pinned to 2.13)
+MEM_EFF_LSE_ALIGN = 32
+
+
+def _ln_lse_rows(P: HFPrecision, seq: int) -> int:
+    """The fp32 log-sum-exp rows a batch row and head that GPT-2's / BERT's fused sdpa kernel keeps: ``seq`` (flash,
+    bf16 / fp16), or in fp32 -- which flash and cuDNN refuse (16-bit only: cuda/sdp_utils.cpp ``check_tensor_dtype``),
+    so the mem-efficient kernel runs -- ``seq`` rounded up to ``MEM_EFF_LSE_ALIGN``. Its other outputs, the philox
+    seed / offset, are CPU scalars outside CUDA-graph capture (the same function: ``device = in_capture_stream ?
+    kCUDA : kCPU``): no GPU bytes. Not applied to "fused_mask" in 16 bits, which cuDNN may take instead (its
+    log-sum-exp unpadded)."""
+    return -(-seq // MEM_EFF_LSE_ALIGN) * MEM_EFF_LSE_ALIGN if P.act == 4 else seq
 
 
 def liger_chunk_tokens(vocab, hidden, tokens):
@@ -1326,7 +1345,8 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
         attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
         probs = 0.0
     else:  # a fused kernel: its output and fp32 log-sum-exp (no DynamicCache under checkpointing: k / v are views)
-        attn += a * h * tok + 4 * H * tok + (a * S / H if impl == "fused_mask" else 0)  # (and its converted mask)
+        attn += (a * h * tok + 4 * H * batch * _ln_lse_rows(P, seq)
+                 + (a * S / H if impl == "fused_mask" else 0))  # (and its converted mask)
         probs = 0.0
     mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
     return before + attn, before + mlp
@@ -1602,14 +1622,26 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 #: families this table knows (the keys of transformers' ``model_type`` it was measured on)
 def _sdpa(impl: str) -> bool:
     """Whether ``impl`` saves as a kernel that returns (output, log-sum-exp): "sdpa" (torch's dispatch as the CPU
-    recordings ran it) or "fused" (``hf_attn_impl``: a fused kernel whatever the head dims)."""
-    return impl in ("sdpa", "fused", "fused_pad", "fused_mask")
+    recordings ran it) or "fused" (``hf_attn_impl``: a fused kernel whatever the head dims); "math_mask" is the
+    CPU's "sdpa" on MLA (the math path, ``_math``) with a padding mask."""
+    return impl in ("sdpa", "fused", "fused_pad", "fused_mask", "math_mask")
+
+
+#: the keys whose rows carry a padding mask, materialised per batch row and handed to every layer (``hf_attn_impl``):
+#: under checkpointing every checkpoint holds it (``_kind_inputs``), whichever kernel then reads it
+PADDING_MASK_KEYS = ("fused_mask", "math_mask")
+
+
+def _padding_mask(impl: str) -> bool:
+    """Whether ``impl``'s rows carry a padding mask (``PADDING_MASK_KEYS``)."""
+    return impl in PADDING_MASK_KEYS
 
 
 def _math(m: ModelSpec, impl: str) -> bool:
     """Whether the attention takes sdpa's decomposed math path: MLA's unequal q / v head dims under "sdpa" on the CPU
-    (the CPU flash kernel needs one head dim; there is no CPU mem-efficient kernel)."""
-    return impl == "sdpa" and m.mla is not None
+    (the CPU flash kernel needs one head dim; there is no CPU mem-efficient kernel), with a padding mask or not
+    ("math_mask": the mask is added to the scores, which saves neither operand; recorded, padfam50)."""
+    return impl in ("sdpa", "math_mask") and m.mla is not None
 
 
 def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: str = "cuda",
@@ -1637,7 +1669,9 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     ``repeat_kv``, and the kernel -- mem-efficient or cuDNN on CUDA, the CPU flash kernel -- keeps the mask converted
     to q's dtype (attention.cpp ``convert_boolean_attn_mask``) as a sliding-window layer does ("fused_mask": every
     layer ``masked`` in ``saved_rows``; recorded, tests/data/hf_activations.json ``padmask``); eager's additive mask
-    is added to the scores, not saved (recorded: no byte more). Only the
+    is added to the scores, not saved (recorded: no byte more); padfam50 recorded the same on Gemma 2 (eager only) / 3,
+    OLMo 2, Mixtral, Qwen3-MoE and DeepSeek-V3 (``padfam``). MLA's CPU math path with padding ("math_mask") saves as
+    "sdpa" but its checkpoints hold the per-row mask (``PADDING_MASK_KEYS``). Only the
     CPU (``device="cpu"``: the recordings, tests/data/hf_activations.json) sends MLA, and GPT-2 / BERT with their
     attention dropout (sdp_utils_cpp.cpp ``check_for_dropout``: ``_ln_math``), to the math path."""
     if choice is None:
@@ -1650,6 +1684,8 @@ def hf_attn_impl(m: ModelSpec, flash: bool, choice: str | None = None, device: s
     math_cpu = device == "cpu" and (layernorm or m.mla is not None)  # (the CPU's math paths: ``_math``, ``_ln_math``)
     if padded and choice == "sdpa" and not math_cpu:
         return "fused_mask"
+    if padded and choice == "sdpa" and m.mla is not None and device == "cpu":
+        return "math_mask"
     if device == "cpu" or not (layernorm or m.mla is not None):
         return "sdpa"
     return "fused"
