@@ -53,9 +53,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
   1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
   blocks) is at or above the sum with them.
-* HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
-  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
-  module loading), on every row.
+* HF Trainer BERT (nvidia-smi): -6% to -12% on every row since bertmem50 priced the 2022 Trainer's gradients
+  held through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%); the page measures
+  the CUDA context alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2,
+  before lazy module loading), on every row. The rows are a 2-label classifier, mapped onto the bert-large
+  preset's MLM head: its vocabulary-wide tensors (0.47 GiB at batch 4, 0.12 at 1) are over, not under.
 """
 from __future__ import annotations
 
