@@ -53,9 +53,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
   1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
   blocks) is at or above the sum with them.
-* HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
-  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
-  module loading), on every row.
+* HF Trainer BERT (nvidia-smi): -6% to -12% on every row since bertmem50 priced the 2022 Trainer's gradients
+  held through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%); the page measures
+  the CUDA context alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2,
+  before lazy module loading), on every row. The rows are a 2-label classifier, mapped onto the bert-large
+  preset's MLM head: its vocabulary-wide tensors (0.47 GiB at batch 4, 0.12 at 1) are over, not under.
 """
 from __future__ import annotations
 
@@ -157,8 +159,16 @@ def mcore_case(cat, r):
     return m, tr, c, stacks.resolve("megatron-core", tp_overlap="none", cross_entropy_fusion="none")
 
 
+#: HF Trainer rows whose Trainer zeroes the ``.grad`` tensors in place (``Stack.zero_grad_frees`` False): transformers'
+#: "Efficient Training on a Single GPU" page ran transformers 4.16-era code on torch 1.10 (2022-01): its trainer.py
+#: ``train`` calls ``model.zero_grad()`` after the step and torch before 2.0 defaults to ``set_to_none=False``
+#: (pytorch/pytorch#92731; the Trainer passes ``set_to_none=True`` since huggingface/transformers#22136, 2023-03)
+HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
+
+
 def hf_case(cat, r):
-    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring)."""
+    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the Trainer's
+    ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
     from planner.spec.presets import PRESETS
 
     model = ModelSpec(**PRESETS[r.preset])
@@ -170,7 +180,8 @@ def hf_case(cat, r):
                       flash_attention=False, dropout=True, recompute=RECOMPUTE.names[rc])
     c = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=mb, rc=rc, sp=False,
                    schedule=SCHEDULE.code["1f1b"], gpus_per_node=1, nodes=1)
-    return model, tr, c, stacks.resolve("hf-trainer")
+    st = stacks.resolve("hf-trainer")
+    return model, tr, c, replace(st, zero_grad_frees=False) if r.id.startswith(HF_ZERO_GRAD_KEEPS) else st
 
 
 #: each stack's mapping of a row onto the planner's inputs

@@ -84,7 +84,7 @@ from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_p
                                          split_blocks)
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
                                               sample_activations, transformer_activations)
-from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, from_training
+from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -344,7 +344,8 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
 
     The ZeRO paper's convention (Rajbhandari et al. 2020 §5): the gradient buffer whole below ZeRO-2 and sharded
     from it, the optimizer state sharded from ZeRO-1; ``.grad`` kept where DDP keeps it (ZeRO-0; ZeRO-1 without
-    overlapped reduction). A stack whose optimizer wrapper holds other buffers says so (``Stack.zero_states``: a
+    overlapped reduction), through every forward where the loop's ``zero_grad`` zeroes it in place
+    (``Stack.zero_grad_frees`` False). A stack whose optimizer wrapper holds other buffers says so (``Stack.zero_states``: a
     ``planner.model.stacks.ZERO_STATES`` table, DeepSpeed's, read from its source there) and takes that table's rows
     for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
     the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
@@ -360,9 +361,13 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
         shard = master if (getattr(stack, "fsdp2_dp", False) and master) else grads
         if getattr(stack, "fsdp2_dp", False) and params_16bit(stack, training):  # 16-bit parameters: their dtype
             shard = weights
+        kept = np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE])
+        if not getattr(stack, "zero_grad_frees", True):
+            # the loop's zero_grad zeroes the .grad tensors in place (torch < 2.0's default, Stack.zero_grad_frees):
+            # those it keeps to the step stay through the next forward (bertmem50)
+            kept = np.where(kept == KEPT_ACCUMULATED, KEPT_PERSIST, kept)
         return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
-                np.array([False, True, True, True]), np.zeros(4),
-                np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4), np.zeros(4))
+                np.array([False, True, True, True]), np.zeros(4), kept, np.zeros(4), np.zeros(4))
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
     bucket = getattr(stack, "reduce_bucket_size", None) or ZERO_REDUCE_BUCKET_ELEMS  # the job's, else DeepSpeed's
     return (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes for r in rows]),

@@ -441,6 +441,17 @@ class Stack:
     #: harness whose runs it is checked against does: tests/test_hf_memory.py); False on the Megatron family
     #: (``GPTModel.forward`` returns the loss alone when given labels), torchtitan (train.py ``del pred``) and MaxText
     loop_holds_output: bool = False
+    #: its training loop's ``zero_grad`` after the optimizer step frees the ``.grad`` tensors (``set_to_none``), so a
+    #: step of one micro-batch starts its forward without them. True for today's stacks: torch 2.0 made
+    #: ``set_to_none=True`` the default of ``Module.zero_grad`` / ``Optimizer.zero_grad`` (pytorch/pytorch#92731,
+    #: BC-breaking; 1.13's ``module.zero_grad()`` left zero tensors) and transformers' Trainer passes it on any torch
+    #: since huggingface/transformers#22136 (merged 2023-03-13: ``model.zero_grad(set_to_none=True)`` in
+    #: ``_inner_training_loop``). False: an HF Trainer before that on torch < 2.0 (e.g. transformers 4.16 / torch 1.10,
+    #: 2022: trainer.py ``train`` calls ``model.zero_grad()`` after ``self.lr_scheduler.step()``), whose zeroed
+    #: ``.grad`` tensors persist through every forward as at an accumulation step (memory ``zero_stage_states``:
+    #: ``KEPT_PERSIST`` where the stack's ``.grad`` would be ``KEPT_ACCUMULATED``; bertmem50). Not a job option:
+    #: set where a source's versions say so (benchmarks/validate_memory.py ``HF_ZERO_GRAD_KEEPS``)
+    zero_grad_frees: bool = True
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
     #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
