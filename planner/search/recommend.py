@@ -1303,7 +1303,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     frames = tally.frames
     if not frames:
         _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
+                             tally.refused, tally.refused_rows, tally.regroup, tally.evaluated, tally.closest_mem,
+                             _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -1648,7 +1649,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         per = {int(row.group): plan_of(row, advise=False) for row in _first_per(df, ["group"])[hidden].itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
-                                  r.stacks_cut)
+                                  tally.refused_rows, r.stacks_cut)
         assumptions.append(stack_choice_line(stacks, objective))
     assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision),
                                 offload.nvme_rate_words(best_stack, hw_best)] if w]  # the NVMe rate, as estimate's
@@ -1765,7 +1766,7 @@ def _dispatcher_cut_error(tally: SearchTally) -> InputError | None:
                       f"across nodes ({'; '.join(parts)}): keep expert TP x EP in a node or use alltoall")
 
 
-def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
+def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, refused_rows, regroup,
                          evaluated: int, closest_mem, cut: InputError | None = None) -> NoReturn:
     """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
     left out (``listed_out``; ``listed_searched`` the listed ones searched); every option is outside the job's GPU
@@ -1781,7 +1782,8 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         raise too_big[0]
     if not evaluated and cut is not None:
         raise cut
-    all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
+    all_refused = [refusal_error(grp.variants[0].stack, refused[g], refused_rows[g], regroup=regroup[g])
+                   for g, grp in live]
     if not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
     if not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
