@@ -840,7 +840,7 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     (``tally.recipes_off``), and those whose MoE dispatcher the GPU cannot run (``_dispatchers_off``). The base variant
     is the stack's default recipe and dispatcher, which ``_groups_here`` already held to the part. A searched NVMe
     offload (``space._with_nvme_twins``) is off where the instance has no local NVMe (no catalog row, or
-    ``local_nvme_tb`` 0: offload.nvme_capacity); no variant is its parent. A recipe's (a
+    ``local_nvme_tb`` 0: offload.node_nvme); no variant is its parent. A recipe's (a
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
@@ -852,8 +852,8 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
 
 def _nvme_off(grp, hw) -> frozenset:
     """The searched NVMe twins of ``grp`` (space._with_nvme_twins) not tried on ``hw``: all of them where the instance
-    has no local NVMe (no catalog row, or ``local_nvme_tb`` 0: offload.nvme_capacity)."""
-    if offload.nvme_capacity(hw):
+    has no local NVMe (no catalog row, or ``local_nvme_tb`` 0: offload.node_nvme)."""
+    if offload.node_nvme(hw).capacity_bytes:
         return frozenset()
     return frozenset(v for v, var in enumerate(grp.variants) if var.values.get("offload_device") == "nvme")
 
@@ -1203,7 +1203,7 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
     over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
     # and the node's local NVMe that DeepSpeed ZeRO-Infinity's swap fills (offload.nvme_fits; nvme49)
     nvme_node = np.broadcast_to(np.asarray(mem.get("nvme", 0.0), dtype=np.float64), over.shape) * hw.gpus_per_node
-    nvme_cap = offload.nvme_capacity(hw)
+    nvme_cap = offload.node_nvme(hw).capacity_bytes
     if nvme_cap is not None:
         over = np.maximum(over, np.where(nvme_node > 0, nvme_node / max(nvme_cap, 1.0), 0.0))
     i = int(np.argmin(over))
