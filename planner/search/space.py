@@ -1242,12 +1242,13 @@ def refusal_error(stack: Stack, counts: dict[str, int], total: int, regroup: int
     if whole:
         fields = " and ".join(dict.fromkeys(r.field for r in whole))
         return InputError(whole[0].field, f"the training stack {stack.name} refuses every layout left under each of "
-                                          f"{len(whole)} rules (change {fields}): " + "; ".join(
+                                          f"{len(whole)} rules (change {fields}; rules "
+                                          f"{', '.join(r.name for r in whole)}): " + "; ".join(
                                               f"{r.field}: {r.what}" for r in whole))
     top = sorted(rules, key=lambda r: -hit[r.name])[:REFUSAL_TOP_RULES]  # stable: rule order on a tie
+    counted = ", ".join(f"{hit[r.name]:,} on {r.field} (rule {r.name})" for r in top)
     return InputError(top[0].field, f"the training stack {stack.name} refuses every layout left ({total:,}), no one "
-                                    "rule all of them; most by: " + "; ".join(
-                                        f"{hit[r.name]:,} on {r.field}: {r.what}" for r in top))
+                                    f"rule all of them; most by: {counted}; {top[0].field}: {top[0].what}")
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
