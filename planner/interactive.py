@@ -636,9 +636,9 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
-        if as_set is not None:
-            values = tuple(v for v in values if _takes(as_set, option, v))
         own = getattr(fw, option, None) if fw is not None else None
+        if as_set is not None:  # (the stack's own value and the job's stay: the control starts at one of them)
+            values = tuple(v for v in values if v in (defaults[option], own) or _takes(as_set, option, v))
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
                                       + (() if own is None else (own,))))
         if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)

@@ -1302,9 +1302,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
     frames = tally.frames
     if not frames:
-        _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.refused_rows, tally.regroup, tally.evaluated, tally.closest_mem,
-                             _dispatcher_cut_error(tally))
+        _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big, tally.refused,
+                             tally.refused_rows, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
