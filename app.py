@@ -227,14 +227,16 @@ sb.selectbox("training stack", wi.STACK_CHOICES, key="w_framework",
                   "name it); auto = recommend searches the stacks")
 stack = wi.field_value(s["w_framework"], "framework")
 # the chosen stack's options, as its registry entry lists them (wi.stack_controls; QA 90: only a job file set them),
-# each starting at the job's own setting or the stack's default, again whenever the job or the stack changes
-stack_opts = wi.stack_controls(base, stack)
+# each starting at the job's own setting or the stack's default, again whenever the job or the stack changes; each
+# offering the values the stack runs beside the options drawn last run (QA 95: NVMe offload once an offload is on)
 fresh = s.get("_stack_options_of") != (source, stack)
+stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
+                                                              if f"w_stackopt_{k}" in s})
 for c in stack_opts:
     if fresh or s.get(f"w_stackopt_{c.option}", c.value) not in c.choices:  # (a control drawn anew: its start value)
         s[f"w_stackopt_{c.option}"] = c.value
     sb.selectbox(c.label, c.choices, key=f"w_stackopt_{c.option}", format_func=c.word, help=c.help)
-s["_stack_options_of"] = (source, stack)
+s["_stack_options_of"], s["_stack_drawn"] = (source, stack), tuple(c.option for c in stack_opts)
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)

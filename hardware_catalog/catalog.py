@@ -868,15 +868,34 @@ def nvlink_joined(intra_node_link: str) -> bool:
     return intra_node_link.startswith("NVLink") and intra_node_link != "NVLink-bridge"
 
 
-#: the links (gpus.csv ``intra_node_link``) the DGX-1 hybrid cube-mesh is wired of (planner.hardware.nvlink
-#: ``DGX1_V100_LINKS``): the 8-GPU SXM2 board of six NVLink2 links a V100 (NVIDIA, "NVIDIA DGX-1 With Tesla V100
-#: System Architecture", 2017). The next NVLink generations ship on NVSwitch boards: "HGX A100 8-GPU connected with
-#: NVSwitch ... Each A100 GPU has 12 NVLink ports, and each NVSwitch node ... connects to all eight A100 GPUs" (NVIDIA
-#: developer blog, "Introducing NVIDIA HGX A100", 2020), HGX H100 / H200 / B200 alike; their switchless board, "HGX
-#: A100 4-GPU connected with NVLink" (the same post), joins four GPUs each to each, not this mesh of six links a GPU.
-#: So NVLink3+ parts took the V100's link shares until QA 93 (an 8-A100 TP-2 pair at 50 of 300 GB/s). Pascal's NVLink1
-#: DGX-1 (four links a GPU) is not this table either, and not in gpus.csv.
-CUBE_MESH_LINKS = frozenset({"NVLink2"})
+#: the links (gpus.csv ``intra_node_link``) each point-to-point mesh (instances.csv / job ``nvlink_topology``) is wired
+#: of; a part joined by others cannot be wired so (``wired_as``), read by this loader's row check and by the planner's
+#: job check (planner.hardware.options ``node_topology``), one table since QA 95 (an override row's xGMI mesh on an
+#: A100 was taken at load and refused only when planned).
+#: ``hybrid-cube-mesh``: the DGX-1's 8-GPU SXM2 board of six NVLink2 links a V100 (planner.hardware.nvlink
+#: ``DGX1_V100_LINKS``; NVIDIA, "NVIDIA DGX-1 With Tesla V100 System Architecture", 2017). The next NVLink generations
+#: ship on NVSwitch boards: "HGX A100 8-GPU connected with NVSwitch ... Each A100 GPU has 12 NVLink ports, and each
+#: NVSwitch node ... connects to all eight A100 GPUs" (NVIDIA developer blog, "Introducing NVIDIA HGX A100", 2020), HGX
+#: H100 / H200 / B200 alike; their switchless board, "HGX A100 4-GPU connected with NVLink" (the same post), joins four
+#: GPUs each to each, not this mesh of six links a GPU. So NVLink3+ parts took the V100's link shares until QA 93 (an
+#: 8-A100 TP-2 pair at 50 of 300 GB/s). Pascal's NVLink1 DGX-1 (four links a GPU) is not this table either, and not in
+#: gpus.csv. ``xgmi-full-mesh``: AMD's Infinity Fabric (xGMI) peer links of an 8-OAM MI300X / MI325X baseboard
+#: (planner.hardware.nvlink ``XGMI_FULL_MESH_LINKS``), gpus.csv's ``InfinityFabric`` (MI250X .. MI355X). A switch
+#: (``switch``, or no wiring named) joins any part.
+MESH_WIRED_OF = {"hybrid-cube-mesh": frozenset({"NVLink2"}),
+                 "xgmi-full-mesh": frozenset({"InfinityFabric"})}
+
+
+def wired_as(topology: str, intra_node_link: str) -> bool:
+    """Whether a node whose GPUs are joined by ``intra_node_link`` can be wired as ``topology``: a switch any (a PCIe
+    node's shared switch too), a mesh only by its own links (``MESH_WIRED_OF``)."""
+    links = MESH_WIRED_OF.get(topology)
+    return links is None or intra_node_link in links
+
+
+def mesh_links_words(topology: str) -> str:
+    """The links a mesh is wired of, for a refusal's words ("NVLink2")."""
+    return " / ".join(sorted(MESH_WIRED_OF[topology]))
 
 
 @dataclass(frozen=True)
@@ -2037,11 +2056,12 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
                         if rate is not None else None)
                 if said:  # an owned row's internal rate under the floor: taken, and said (OWNED_CLOUD)
                     notes.append(said)
-        if r.nvlink_topology == "hybrid-cube-mesh" and (gpu is None or gpu.intra_node_link not in CUBE_MESH_LINKS):
-            # the DGX-1's NVLink2 mesh on a node without it: its link shares were read off the PCIe rate (a TP-2
-            # pair of L4s at a sixth of PCIe) until fuzz49, off an A100's NVLink3 until QA 93
+        if r.nvlink_topology in MESH_WIRED_OF and (gpu is None or not wired_as(r.nvlink_topology, gpu.intra_node_link)):
+            # a mesh on a node without its links: the DGX-1's link shares were read off the PCIe rate (a TP-2 pair of
+            # L4s at a sixth of PCIe) until fuzz49, off an A100's NVLink3 until QA 93; the xGMI mesh was taken here
+            # and refused only when a job planned the row until QA 95
             raise CatalogError(f"{where}.nvlink_topology",
-                               f"{r.nvlink_topology} is the DGX-1 V100's mesh of NVLink2 links; "
+                               f"{r.nvlink_topology} is a mesh of {mesh_links_words(r.nvlink_topology)} links; "
                                + (f"{gpu.name}'s GPUs are joined by {gpu.intra_node_link}" if gpu else "it has no GPU")
                                + ": leave it blank", org)
         inst = _instance_from_row(r, gpu, spot_source.get(key))

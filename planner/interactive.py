@@ -51,7 +51,7 @@ from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
 from planner.model import physics
-from planner.model.stacks import OPTION_HOLDERS, SEARCHED, from_training
+from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, SEARCHED, from_training
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -520,16 +520,25 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
 
 #: the training-stack options the sidebar sets (QA 90: until then only an uploaded job file could), by option
 #: (``stacks.OPTIONS``) with its label, in the order drawn. Each is drawn where the chosen stack has it and the job
-#: uses it (``Stack.options(model, training)``, the list a plan's stack record takes), its choices the stack's
-#: (``stacks.OPTION_HOLDERS``' offered values, else on / off), "auto" first where the search tries it
-#: (``stacks.SEARCHED``)
+#: uses it (``Stack.options(model, training)``, the list a plan's stack record takes: the MoE dispatcher and overlap
+#: on a model with MoE layers only), its choices the stack's (``stacks.OPTION_HOLDERS``' offered values, else the
+#: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it
+#: (``stacks.SEARCHED``). CUDA graphs, the pipeline split, the loss and the NVMe offload since QA 95 (a job file
+#: only before); a value the stack takes only beside another option (``offload_device: nvme`` with an offload on,
+#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is refused as the job file's would be, on its field. Options
+#: of free numbers or lists (``nvme_gbps``, ``cuda_graph_scope``, ``pp_layout``) stay the job file's.
 STACK_OPTION_LABELS = {
     "compile": "torch.compile", "tp_overlap": "TP communication overlap",
     "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
     "reshard_after_forward": "FSDP reshard after forward (ZeRO-3)", "megatron_fsdp": "Megatron-FSDP",
     "fp8_recipe": "fp8 recipe", "selective": "selective recompute",
     "activation_offload": "activation offload", "optimizer_offload": "optimizer offload",
-    "param_offload": "parameter offload",
+    "param_offload": "parameter offload", "offload_device": "offload device (nvme: ZeRO-Infinity)",
+    "nvme_stripe": "NVMe stripe (nvme_path over one drive / the node's drives)",
+    "cuda_graph_impl": "CUDA graphs", "pp_split": "pipeline split", "pp_partition_method": "pipeline partition method",
+    "loss_fn": "loss class", "ce_fp32_upcast": "loss fp32 upcast", "fused_cross_entropy": "fused linear cross-entropy",
+    "cross_entropy_fusion": "cross-entropy fusion", "moe_dispatcher": "MoE token dispatcher",
+    "moe_a2a_overlap": "MoE all-to-all overlap",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
@@ -583,15 +592,42 @@ def _stack_defaults(doc: dict):
     return job, st, st.options(job.model, job.training)
 
 
-def stack_controls(base: dict, name: Optional[str]) -> tuple[StackControl, ...]:
+def _set_stack(doc: dict):
+    """The stack ``doc``'s job runs with its options as set (``from_training``), or None where the job is refused or
+    names no one stack."""
+    try:
+        job = _load(copy.deepcopy(doc))
+        return from_training(job.training, model=job.model)
+    except InputError:
+        return None
+
+
+def _takes(st, option: str, value) -> bool:
+    """Whether stack ``st`` (its other options as set) runs ``option`` at ``value`` (``Stack.with_options`` does not
+    refuse it): DeepSpeed's ``offload_device: nvme`` only with an offload on, NeMo AutoModel's chunked loss only with
+    its chunk size."""
+    try:
+        st.with_options(**{option: value})
+    except InputError:
+        return False
+    return True
+
+
+def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = None) -> tuple[StackControl, ...]:
     """The controls of the training stack ``name`` (the sidebar's; None: the job's default stack) for the job ``base``:
     each ``STACK_OPTION_LABELS`` option the stack has and the job uses with more than one choice, starting at the job's
     own setting where its ``training.framework`` names that stack (``stack_section`` keeps it), else at the stack's
-    default. None where the stack is searched (``framework: auto``) or refused."""
-    got = _stack_defaults(with_stack(base, name))
+    default. A value is offered where the stack, with the job's and the sidebar's ``options`` (``with_stack_options``)
+    set, runs it (``_takes``; QA 95: nvme offered beside no offload was refused on the page). None where the stack is
+    searched (``framework: auto``) or refused."""
+    doc = with_stack(base, name)
+    got = _stack_defaults(doc)
     if got is None:
         return ()
     job, st, defaults = got
+    if options:
+        doc["training"] = {**doc["training"], "framework": with_stack_options(doc, options)}
+    as_set = _set_stack(doc)
     fw, out = job.training.framework, []
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
@@ -599,8 +635,10 @@ def stack_controls(base: dict, name: Optional[str]) -> tuple[StackControl, ...]:
         unset = AUTO if option in SEARCHED else STACK_KIND_DEFAULT
         default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
-        values = tuple(offered(st)) if offered is not None else (True, False)
+        values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
         own = getattr(fw, option, None) if fw is not None else None
+        if as_set is not None:  # (the stack's own value and the job's stay: the control starts at one of them)
+            values = tuple(v for v in values if v in (defaults[option], own) or _takes(as_set, option, v))
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
                                       + (() if own is None else (own,))))
         if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)

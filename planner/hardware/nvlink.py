@@ -45,7 +45,6 @@ from itertools import permutations
 
 import numpy as np
 
-from hardware_catalog.catalog import CUBE_MESH_LINKS
 from hardware_catalog.chips import model_number
 
 #: NVLinks between each pair of a DGX-1 V100's GPUs (module docstring): six a GPU, 1 or 2 to four neighbours
@@ -104,21 +103,6 @@ def topology_gpus(topology: str) -> int | None:
     """GPUs the wiring joins (8 for the DGX-1 mesh); None for a switch, which joins any number."""
     links = NVLINK_TOPOLOGIES[topology]
     return None if links is None else len(links)
-
-
-#: the links (gpus.csv ``intra_node_link``) a mesh is wired of, by mesh: a part joined by others cannot be wired so
-#: (``wired_as``; the DGX-1 mesh's link shares were read off an L4's PCIe rate until fuzz49, an A100's until QA 93:
-#: hardware_catalog.catalog ``CUBE_MESH_LINKS`` says why only NVLink2); AMD's Infinity Fabric (xGMI) peer links,
-#: gpus.csv's ``InfinityFabric`` (MI250X .. MI355X)
-MESH_WIRED_OF = {"hybrid-cube-mesh": CUBE_MESH_LINKS,
-                 "xgmi-full-mesh": frozenset({"InfinityFabric"})}
-
-
-def wired_as(topology: str, intra_node_link: str) -> bool:
-    """Whether a node whose GPUs are joined by ``intra_node_link`` can be wired as ``topology``: a switch any (a PCIe
-    node's shared switch too), a mesh only by its own links (``MESH_WIRED_OF``)."""
-    links = MESH_WIRED_OF.get(topology)
-    return links is None or intra_node_link in links
 
 
 @lru_cache(maxsize=None)

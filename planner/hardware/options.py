@@ -7,7 +7,7 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from planner import defaults as D
-from hardware_catalog.catalog import GPU, Catalog, Instance, System, SystemPrice, builtin_gpu
+from hardware_catalog.catalog import GPU, Catalog, Instance, System, SystemPrice, builtin_gpu, mesh_links_words, wired_as
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.units import count_of, fmt_given
@@ -16,8 +16,7 @@ from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
 from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
-from planner.hardware.nvlink import (DEFAULT_TOPOLOGY, MESH_LINKS, MESH_WIRED_OF, default_topology, topology_gpus,
-                                     wired_as)
+from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -728,7 +727,7 @@ def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU)
     field, said = ("cluster.instance", f"{inst.key}'s catalog row: ") if from_row else ("cluster.nvlink_topology", "")
     if not wired_as(name, gpu.intra_node_link):
         raise InputError(field, f"{said}{name} is a mesh of links {gpu.name} does not have (its GPUs are joined by "
-                                f"{gpu.intra_node_link}, the mesh's by {' / '.join(sorted(MESH_WIRED_OF[name]))}): leave it out (a switch: every GPU at the link's full rate), "
+                                f"{gpu.intra_node_link}, the mesh's by {mesh_links_words(name)}): leave it out (a switch: every GPU at the link's full rate), "
                                 "or choose GPUs it joins")
     if most is not None and g > most:
         raise InputError(field, f"{said}{name} joins {most} GPUs; this node has {g} " + (

@@ -573,21 +573,30 @@ def swaps_to_nvme(stack) -> bool:
     return nvme_swaps(stack, "optimizer") or nvme_swaps(stack, "param")
 
 
-def nvme_drives(hw) -> int | None:
-    """The NVMe drives of one node (the catalog's ``local_nvme_drives``), None where no source gives them (a bare GPU,
-    a row left blank)."""
+@dataclass(frozen=True)
+class NodeNvme:
+    """One node's local NVMe as the catalog gives it (``node_nvme``); None where no source says."""
+    #: bytes (the catalog's ``local_nvme_tb``); None: not said (a bare-GPU cluster: taken to have enough)
+    capacity_bytes: float | None
+    #: drives (the catalog's ``local_nvme_drives``); None: not said (a bare GPU, a row left blank)
+    drives: int | None
+
+
+def node_nvme(hw) -> NodeNvme:
+    """The local NVMe of one node of ``hw``: its instance row's capacity and drives, neither said on a bare GPU.
+    One getter since QA 95 (``nvme_drives`` / ``nvme_capacity`` read the same instance apart)."""
     inst = getattr(hw, "instance", None)
-    return getattr(inst, "local_nvme_drives", None) if inst is not None else None
+    return NodeNvme(getattr(inst, "local_nvme_bytes", None), getattr(inst, "local_nvme_drives", None))
 
 
 def nvme_node_bps(stack, hw) -> float:
     """One node's NVMe read and write rate, bytes/s (module docstring "NVMe"): ``stack.nvme_gbps`` where stated, else
     ``NVME_DRIVE_BPS`` times the drives the file system spans -- one, or under ``nvme_stripe: drives`` the node's
-    ``nvme_drives`` (one where the catalog does not say)."""
+    ``node_nvme`` drives (one where the catalog does not say)."""
     if getattr(stack, "nvme_gbps", None) is not None:
         return stack.nvme_gbps * 1e9
     striped = getattr(stack, "nvme_stripe", "one") == "drives"
-    return NVME_DRIVE_BPS * ((nvme_drives(hw) or 1) if striped else 1)
+    return NVME_DRIVE_BPS * ((node_nvme(hw).drives or 1) if striped else 1)
 
 
 def nvme_rank_bps(stack, hw) -> float:
@@ -605,7 +614,7 @@ def nvme_rate_words(stack, hw) -> str:
     head = f"training.framework.offload_device: nvme swapped at {gbps:g} GB/s read and write a node"
     if getattr(stack, "nvme_gbps", None) is not None:
         return f"{head} (nvme_gbps, as given)"
-    drives = nvme_drives(hw)
+    drives = node_nvme(hw).drives
     if getattr(stack, "nvme_stripe", "one") == "drives":
         if drives is None:
             return (f"{head}: nvme_stripe drives, but the catalog gives no drive count for this hardware, so one drive "
@@ -635,18 +644,11 @@ def nvme_param_split(params, param_bytes):
             np.where(params > 0, (kept + NVME_PARAM_BUFFERS * NVME_PARAM_BUFFER_ELEMS) * param_bytes, 0.0))
 
 
-def nvme_capacity(hw) -> float | None:
-    """Bytes of local NVMe on one node (the catalog's ``local_nvme_tb``), None where the catalog does not say (a
-    bare-GPU cluster: taken to have enough)."""
-    inst = getattr(hw, "instance", None)
-    return getattr(inst, "local_nvme_bytes", None) if inst is not None else None
-
-
 def nvme_fits(nvme_bytes_per_gpu, hw):
     """Rows whose swapped state (``nvme_bytes_per_gpu`` per rank, all ranks of a node on its NVMe) fits the node's
-    local NVMe (``nvme_capacity``); every row where nothing is swapped or the capacity is unknown."""
+    local NVMe (``node_nvme``); every row where nothing is swapped or the capacity is unknown."""
     need = np.asarray(nvme_bytes_per_gpu, dtype=np.float64)
-    cap = nvme_capacity(hw)
+    cap = node_nvme(hw).capacity_bytes
     return (need <= 0) | (True if cap is None else need * hw.gpus_per_node <= cap)
 
 

@@ -1798,7 +1798,8 @@ OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names
                  "cp_comm_type": CP_COMM_TYPE.names, "exp_avg_dtype": ADAM_STATE_DTYPE.names,
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
                  "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names,
-                 "offload_device": OFFLOAD_DEVICE.names, "nvme_stripe": NVME_STRIPE.names}
+                 "offload_device": OFFLOAD_DEVICE.names, "nvme_stripe": NVME_STRIPE.names,
+                 "cuda_graph_impl": CUDA_GRAPH_IMPL.names}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1975,7 +1976,10 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "cross_entropy_fusion": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
-               "cp_comm_type": lambda m, t: m.is_transformer}
+               "cp_comm_type": lambda m, t: m.is_transformer,
+               # the routed tokens' exchange: a model with MoE layers (until QA 95 a dense plan's record, and the app's
+               # controls read from it, listed the dispatcher)
+               **{k: lambda m, t: m.moe is not None for k in ("moe_dispatcher", "moe_a2a_overlap")}}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 #: Options a stack has that a plan uses only at some layouts, per plan: given the stack and the plan's ZeRO stage (a

@@ -280,12 +280,13 @@ def why_lost(hours, cost, b_hours, b_cost, objective: str) -> str:
 
 
 def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,
-                     refused: dict, cut: dict | None = None) -> tuple[dict, ...]:
+                     refused: dict, refused_rows: dict, cut: dict | None = None) -> tuple[dict, ...]:
     """``training.framework: auto``: one row per stack searched (planner.search.space.stack_groups),
     the chosen one first, then the others by their best plan under the same objective and constraints
     (``best_per``: group index -> that plan, in rank order), then those with no plan and why: the job
     refused (its rule or an option it lacks), no layout that fits in memory, or none within the
-    constraints (``cut``: group index -> which constraint its fitting plans miss and by what, planner.search.recommend
+    constraints (``refused`` / ``refused_rows``: the layouts each group's stack refused, by rule and in all:
+    space ``refusal_error``; ``cut``: group index -> which constraint its fitting plans miss and by what, planner.search.recommend
     ``_cut_reasons``; QA 59: the row said only "budget, deadline, or 365 days", whichever it was). ``vs_chosen``: the relative time and cost of the stack's best plan against the chosen
     one (+0.25 = 25% more)."""
     from planner.search.space import refusal_error
@@ -333,7 +334,7 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
             status, reason = "memory", (f"no layout fits in GPU {'and host ' if closest[g][2] else ''}memory; "
                                         f"nearest: {closest[g][1]}")
         else:
-            e = refusal_error(grp.variants[0].stack, refused.get(g, {}))
+            e = refusal_error(grp.variants[0].stack, refused.get(g, {}), refused_rows.get(g, 0))
             status, reason = "refused", (f"{e.field}: {e.message}" if e is not None
                                          else "no layout on the searched hardware")
         rows.append(dict(framework=grp.name, chosen=False, status=status, reason=reason,

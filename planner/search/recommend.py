@@ -840,7 +840,7 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
     (``tally.recipes_off``), and those whose MoE dispatcher the GPU cannot run (``_dispatchers_off``). The base variant
     is the stack's default recipe and dispatcher, which ``_groups_here`` already held to the part. A searched NVMe
     offload (``space._with_nvme_twins``) is off where the instance has no local NVMe (no catalog row, or
-    ``local_nvme_tb`` 0: offload.nvme_capacity); no variant is its parent. A recipe's (a
+    ``local_nvme_tb`` 0: offload.node_nvme); no variant is its parent. A recipe's (a
     dispatcher's) variants differ from each other's only in it, so a variant left out leaves out no parent of one
     kept (``StackVariant.parents``)."""
     gone, local = _dispatchers_off(grp, hw, tally)
@@ -852,8 +852,8 @@ def _variants_off(grp, hw, tally: SearchTally) -> "VariantsOff":
 
 def _nvme_off(grp, hw) -> frozenset:
     """The searched NVMe twins of ``grp`` (space._with_nvme_twins) not tried on ``hw``: all of them where the instance
-    has no local NVMe (no catalog row, or ``local_nvme_tb`` 0: offload.nvme_capacity)."""
-    if offload.nvme_capacity(hw):
+    has no local NVMe (no catalog row, or ``local_nvme_tb`` 0: offload.node_nvme)."""
+    if offload.node_nvme(hw).capacity_bytes:
         return frozenset()
     return frozenset(v for v, var in enumerate(grp.variants) if var.values.get("offload_device") == "nvme")
 
@@ -1203,7 +1203,7 @@ def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, 
     over = np.maximum(mem["total"] / max(limit, 1.0), np.asarray(mem["host"], dtype=np.float64) / host_cap)
     # and the node's local NVMe that DeepSpeed ZeRO-Infinity's swap fills (offload.nvme_fits; nvme49)
     nvme_node = np.broadcast_to(np.asarray(mem.get("nvme", 0.0), dtype=np.float64), over.shape) * hw.gpus_per_node
-    nvme_cap = offload.nvme_capacity(hw)
+    nvme_cap = offload.node_nvme(hw).capacity_bytes
     if nvme_cap is not None:
         over = np.maximum(over, np.where(nvme_node > 0, nvme_node / max(nvme_cap, 1.0), 0.0))
     i = int(np.argmin(over))
@@ -1302,8 +1302,8 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
     frames = tally.frames
     if not frames:
-        _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big,
-                             tally.refused, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
+        _refuse_empty_search(job, opts, s.live, [line for _, line in listed_out], listed & searched, tally.too_big, tally.refused,
+                             tally.refused_rows, tally.regroup, tally.evaluated, tally.closest_mem, _dispatcher_cut_error(tally))
     # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
     # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
     # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
@@ -1648,7 +1648,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         per = {int(row.group): plan_of(row, advise=False) for row in _first_per(df, ["group"])[hidden].itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, r.fitting, tally.closest, tally.refused,
-                                  r.stacks_cut)
+                                  tally.refused_rows, r.stacks_cut)
         assumptions.append(stack_choice_line(stacks, objective))
     assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision),
                                 offload.nvme_rate_words(best_stack, hw_best)] if w]  # the NVMe rate, as estimate's
@@ -1765,7 +1765,7 @@ def _dispatcher_cut_error(tally: SearchTally) -> InputError | None:
                       f"across nodes ({'; '.join(parts)}): keep expert TP x EP in a node or use alltoall")
 
 
-def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
+def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, refused_rows, regroup,
                          evaluated: int, closest_mem, cut: InputError | None = None) -> NoReturn:
     """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
     left out (``listed_out``; ``listed_searched`` the listed ones searched); every option is outside the job's GPU
@@ -1781,7 +1781,8 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         raise too_big[0]
     if not evaluated and cut is not None:
         raise cut
-    all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
+    all_refused = [refusal_error(grp.variants[0].stack, refused[g], refused_rows[g], regroup=regroup[g])
+                   for g, grp in live]
     if not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
     if not evaluated:  # no layout to evaluate: a layout rule, not memory, is why

@@ -1216,17 +1216,39 @@ def sp_off_note(stack: Stack, rows: int, rules: tuple[str, ...]) -> str:
             f"{stack.name} refuses on ({', '.join(rules)}: {why})")
 
 
-def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None,
-                  regroup: int = 0) -> InputError | None:
-    """When the stack refused every layout: the error naming its most frequent rule (and, for the interleaved
-    micro-batch groups, the group size that would run ``regroup`` of them)."""
+#: the rules a refusal lists where no one rule refused every layout (``refusal_error``)
+REFUSAL_TOP_RULES = 3
+
+
+def refusal_error(stack: Stack, counts: dict[str, int], total: int, regroup: int = 0) -> InputError | None:
+    """When the stack refused every layout (``counts``: rows per rule name, each row under every rule it breaks;
+    ``total``: the rows refused by any): the error naming the rule that made the job impossible -- the rule that
+    refused every one of them, on its field (and, for the interleaved micro-batch groups, the group size that would
+    run ``regroup`` of them); where several each refused all, every one of them (each must change); where none did,
+    the ``REFUSAL_TOP_RULES`` that refused most, with their counts. Until QA 95 it named the most frequent rule
+    alone, the first in rule order on a tie: an int8 LoRA base at ZeRO-3 and TP 2 read ``parallel.tp``, whose hint
+    (tp 1) then met the int8 rule's ``parallel.zero``."""
     hit = {k: v for k, v in counts.items() if v}
     if not hit:
         return None
-    rule = next(r for r in stack_rules.RULES if r.name == max(hit, key=hit.get))
-    extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
-             if regroup and rule.name == "interleaved-m" else "")
-    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: {rule.message(stack=stack)}")
+    rules = [r for r in stack_rules.RULES if r.name in hit]
+    whole = [r for r in rules if hit[r.name] >= total]
+    if len(whole) == 1:
+        rule = whole[0]
+        extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
+                 if regroup and rule.name == "interleaved-m" else "")
+        return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: "
+                                      f"{rule.message(stack=stack)}")
+    if whole:
+        fields = " and ".join(dict.fromkeys(r.field for r in whole))
+        return InputError(whole[0].field, f"the training stack {stack.name} refuses every layout left under each of "
+                                          f"{len(whole)} rules (change {fields}; rules "
+                                          f"{', '.join(r.name for r in whole)}): " + "; ".join(
+                                              f"{r.field}: {r.what}" for r in whole))
+    top = sorted(rules, key=lambda r: -hit[r.name])[:REFUSAL_TOP_RULES]  # stable: rule order on a tie
+    counted = ", ".join(f"{hit[r.name]:,} on {r.field} (rule {r.name})" for r in top)
+    return InputError(top[0].field, f"the training stack {stack.name} refuses every layout left ({total:,}), no one "
+                                    f"rule all of them; most by: {counted}; {top[0].field}: {top[0].what}")
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:

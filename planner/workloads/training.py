@@ -385,7 +385,7 @@ def _check_nvme(mem: dict, hw) -> None:
     if bool(offload.nvme_fits(mem.get("nvme", 0.0), hw).all()):
         return
     need = float(np.max(mem["nvme"])) * hw.gpus_per_node
-    cap = offload.nvme_capacity(hw)
+    cap = offload.node_nvme(hw).capacity_bytes
     have = f"{hw.instance.name} has {cap / 1e12:g} TB" if cap else f"{hw.instance.name} has no local NVMe"
     raise InputError("training.framework.offload_device", f"nvme: the node's swapped state needs {need / 1e12:.2f} TB "
                                                           f"of local NVMe; {have}")
