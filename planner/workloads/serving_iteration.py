@@ -756,6 +756,13 @@ def replica_token_budget(im: IterationModel, budget):
     return budget * im.ep
 
 
+def engine_room(im: IterationModel, room):
+    """The prompt tokens one engine takes a step out of a replica's ``room`` (its budget less its decodes; vectorised):
+    the room, or on an expert-parallel replica its 1 / ep, each DP engine's own (``replica_token_budget``), the most
+    of a prompt one step prefills there."""
+    return room / im.ep
+
+
 def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> np.ndarray:
     """The mean step at batch B as the engine runs it (vectorised over B / ``prefilling``): the prompt work comes in
     lumps, not spread evenly over the steps as ``steady_iteration`` has it. vLLM V1's scheduler (and the simulation's,
@@ -863,7 +870,7 @@ def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None)
     pb = np.broadcast_to(p, Bb.shape)
     # an expert-parallel replica: each DP engine chunks a prompt to its own room, 1 / ep of the replica's
     # (``replica_token_budget``)
-    chunk = np.broadcast_to(room, Bb.shape)[..., None] / im.ep if im.ep > 1 else None
+    chunk = engine_room(im, np.broadcast_to(room, Bb.shape)[..., None]) if im.ep > 1 else None
     steps = steady_iteration(im, s, Bb[..., None], prefilling=pf[..., None] * x, biased=pb[..., None],
                              chunk=chunk)["step"]
     lumped = (steps * w).sum(axis=-1)

@@ -36,7 +36,7 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, replica_link_bw,
-                                                 replica_token_budget, steady_iteration)
+                                                 engine_room, replica_token_budget, steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
                                              occupancy_wait, overload_wait_scale, prompt_grid, queue_wait,
@@ -360,7 +360,9 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
 
     def own(n, dec, room):
-        """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
+        """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step (the replica's: its
+        engine's share, ``engine_room``, on an expert-parallel one)."""
+        room = engine_room(im, room)
         k = np.maximum(np.ceil(n / room), 1.0)
         # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
         # computed ones attends to c x (p + (c + 1)/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
@@ -378,9 +380,12 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     def budget_share(n, dec, room):
         """The prefill budget's time one prompt of n new tokens holds: n / room of a step full of prompt tokens
-        (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average."""
-        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0),
-                           **im.prompt_prefill(float(H), n, room / n)) / room
+        (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average; on an
+        expert-parallel replica an engine's chunk at most its share of the room (``engine_room``)."""
+        pre = im.prompt_prefill(float(H), n, room / n)
+        if im.ep > 1:
+            pre["prefill_chunk"] = np.minimum(n, engine_room(im, room))
+        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), **pre) / room
 
     cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
