@@ -54,7 +54,12 @@ the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` 
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
 prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
-transfers queue), which also emits the first token.
+transfers queue), which also emits the first token. An expert-parallel replica (``iteration.ep`` > 1:
+vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
+:class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
+``Engine._dp_engine``); each DP engine admits from its own FCFS queue within its own token budget less its
+own decodes, they step together, and the step is timed at the busiest one's prompt tokens (serveep50; one
+KV pool and one ``max_num_seqs`` for the replica).
 
 Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
 (finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. With
