@@ -195,9 +195,10 @@ def _say_price_checks(result, cost, spot_whatif: bool = False) -> None:
 def _show(planned, as_json: bool, top: int = 10, options_csv: bool = False) -> None:
     """JSON (strict: no NaN), tables, or (``options_csv``: ``serve --csv``) a serving plan's options table as CSV
     (``present.serving.options_frame``, written as ``catalog --csv`` writes its frames)."""
-    # on stderr: stdout is the JSON, the CSV or the tables alone. The JSON carries a real-time fleet's spot what-if
-    # (``budget.spot``) the tables do not print: its rate is dated and checked too (QA 94: serve --json said neither)
-    _say_stale_prices(planned.result, spot_whatif=as_json and not options_csv)
+    # on stderr: stdout is the JSON, the CSV or the tables alone. The JSON and the tables ("spot:", serveep50) carry a
+    # real-time fleet's spot what-if (``budget.spot``): its rate is dated and checked too (QA 94: serve --json said
+    # neither); the options CSV does not
+    _say_stale_prices(planned.result, spot_whatif=not options_csv)
     if options_csv:
         from planner.present.serving import options_frame
 

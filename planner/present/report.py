@@ -46,7 +46,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.charts import sweep_verdicts
-from planner.present.serving import (budget_rate, buy_words, offline_words, options_notes, options_table,
+from planner.present.serving import (budget_rate, buy_words, spot_whatif_words, offline_words, options_notes, options_table,
                                      trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
@@ -1337,13 +1337,8 @@ def serving_budget_risks(b: dict, best: dict) -> list[str]:
         out.append(f"Prompt length: at {p['factor']:g}x the prompt ({p['prompt_tokens']:,} tokens) {_replicas_month(p)}"
                    + (f", batch {p['batch']}" if p.get("batch") else "") + f", against {count_of(base or b['replicas'], 'replica')} "
                    "(the analytic screen: more prefill a request and more KV a sequence).")
-    sp = b.get("spot")
-    if sp:
-        lo, hi = sp["reclaims_per_month_range"]
-        out.append(f"Spot: not used (a reclaimed real-time replica drops its requests); on spot the fleet would cost "
-                   f"{fmt_usd(sp['usd_per_month_before_interruptions'])} a month before interruptions, with "
-                   f"{sp['reclaims_per_month']:.1f} reclaims a month expected ({lo:.1f} to {hi:.1f}), each a replica "
-                   f"gone ~{sp['capacity_wait_minutes']:.0f} min ({sp['source']}).")
+    if b.get("spot"):
+        out.append(f"Spot: {spot_whatif_words(b['spot'])}.")
     return out
 
 

@@ -92,6 +92,21 @@ def buy_words(b: dict) -> str:
     return head + f"; owning beats {rent} ({od} a month) while the nodes serve more than {b['breakeven_busy']:.0%} of hours"
 
 
+def spot_whatif_words(sp: dict) -> str:
+    """A real-time fleet on spot (``serving_budget``'s ``spot``): the one sentence ``planner serve``'s "spot:" line, the
+    report's and the app's "Spot:" risk say (serveep50: the terminal printed none where --json carried it).
+
+    >>> spot_whatif_words(dict(usd_per_month_before_interruptions=11670.0, reclaims_per_month=2.0,
+    ...                        reclaims_per_month_range=(1.0, 4.0), capacity_wait_minutes=30.0, source="spot advisor"))
+    'not used (a reclaimed real-time replica drops its requests); on spot the fleet would cost $11.7k a month before interruptions, with 2.0 reclaims a month expected (1.0 to 4.0), each a replica gone ~30 min (spot advisor)'
+    """
+    lo, hi = sp["reclaims_per_month_range"]
+    return (f"not used (a reclaimed real-time replica drops its requests); on spot the fleet would cost "
+            f"{fmt_usd(sp['usd_per_month_before_interruptions'])} a month before interruptions, with "
+            f"{sp['reclaims_per_month']:.1f} reclaims a month expected ({lo:.1f} to {hi:.1f}), each a replica "
+            f"gone ~{sp['capacity_wait_minutes']:.0f} min ({sp['source']})")
+
+
 def budget_rate(b: dict) -> str:
     """The rate a real-time budget (``serving_budget``) is at, in words: "on-demand", or "the job's rate
     (cluster.price_usd_hr)" (its ``price``, a ``vocab.RATE_NAMES`` key): the report's rows and the app's
@@ -251,6 +266,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[bold]per month:[/] {budget_words(b)}", highlight=False)
         if b.get("buy"):  # the job's onprem: (or the catalog's) owning the same nodes (serving_budget.fleet_buy)
             con.print(f"[bold]buy:[/] {buy_words(b['buy'])}", highlight=False)
+        if b.get("spot"):  # the fleet on spot, as --json, the report and the app say it (its rate checked: cli._show)
+            con.print(f"[bold]spot:[/] {esc(spot_whatif_words(b['spot']))}", highlight=False)
         if b.get("price_dates"):  # how old the prices behind it are (cost.price_dates; buy36)
             con.print(f"[bold]prices dated:[/] {esc(price_dates_words(b['price_dates']))}", highlight=False)
     ob = res.get("offline_budget")

@@ -54,7 +54,12 @@ the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` 
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
 prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
-transfers queue), which also emits the first token.
+transfers queue), which also emits the first token. An expert-parallel replica (``iteration.ep`` > 1:
+vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
+:class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
+``Engine._dp_engine``); each DP engine admits from its own FCFS queue within its own token budget less its
+own decodes, they step together, and the step is timed at the busiest one's prompt tokens (serveep50; one
+KV pool and one ``max_num_seqs`` for the replica).
 
 Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
 (finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. With
@@ -661,7 +666,7 @@ class Req:
     recompute preemption); ``computed`` = of those, already in the KV cache."""
 
     __slots__ = ("rid", "arrival", "prompt", "output", "target", "computed", "generated", "blocks",
-                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo", "shared")
+                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo", "shared", "rank")
 
     def __init__(self, rid, arrival, prompt, output):
         self.rid, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
@@ -671,6 +676,7 @@ class Req:
         self.swapped, self.preempted = False, 0
         self.lo = False  # decoding with its local-layer window still growing (Engine, local layers only)
         self.shared = 0  # tokens of the engine's shared prefix blocks it uses (not in ``blocks``: held once)
+        self.rank = 0  # its DP engine in an expert-parallel replica (Engine.submit routes it; 0 elsewhere)
 
 
 class Stats:
@@ -810,6 +816,12 @@ class Engine:
         self.prefix_ready = False
         self.waiting: deque[Req] = deque()
         self.running: dict[int, Req] = {}  # admission order, every phase
+        # an expert-parallel replica's DP engines (vllm/v1/engine/core.py ``DPEngineCoreProc``): each has its own
+        # requests and token budget and they step together, so one queue and one KV pool here, each request
+        # tagged with its engine (``Req.rank``, routed by :meth:`submit`) and counted per engine: waiting and
+        # running (the front end's load balancer reads them) and decoding (its budget's share); 1 elsewhere
+        self.ep = spec.iteration.ep
+        self.rank_wait, self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep, [0] * self.ep
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
         self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
         self.cnt = [0] * self.bs
@@ -824,10 +836,28 @@ class Engine:
 
     # -- arrivals ------------------------------------------------------------------------------
     def submit(self, r: Req):
+        if self.ep > 1:
+            r.rank = self._dp_engine()
+        self.rank_wait[r.rank] += 1
         self.waiting.append(r)
         self.outstanding += 1
         if not self.wake.triggered:
             self.wake.succeed()
+
+    def _dp_engine(self) -> int:
+        """The DP engine vLLM's front end sends a request to: the least ``waiting x 4 + running``, the first such
+        from engine 0 (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``, one API
+        server). vLLM reads the counts the engines publish every 100 ms (vllm/v1/engine/coordinator.py) plus its
+        own sends since; here they are exact (not modelled: that staleness)."""
+        w, n = self.rank_wait, self.rank_run
+        score = [4 * a + b for a, b in zip(w, n)]
+        return score.index(min(score))
+
+    def _admit(self, r: Req):
+        """``r`` leaves the waiting queue's position it holds (the caller removed it) and runs."""
+        self.running[r.rid] = r
+        self.rank_wait[r.rank] -= 1
+        self.rank_run[r.rank] += 1
 
     # -- decode aggregates -----------------------------------------------------------------------
     def _enter_decode(self, r: Req, j: Optional[int] = None):
@@ -840,6 +870,7 @@ class Engine:
         r.key = (j - r.computed) % self.bs
         r.ver += 1
         self.n_dec += 1
+        self.rank_dec[r.rank] += 1
         self.S0 += r.computed - j
         self.cnt[r.key] += 1
         heapq.heappush(self.heap, (j + r.output - r.generated - 1, r.rid, r.ver, r))
@@ -885,6 +916,7 @@ class Engine:
     def _leave_decode(self, r: Req, steps_done: int) -> int:
         """Remove a decoding sequence after ``steps_done`` of its decode steps; its stored tokens."""
         self.n_dec -= 1
+        self.rank_dec[r.rank] -= 1
         self.S0 -= r.s0 - r.j0
         self.cnt[r.key] -= 1
         if r.lo:
@@ -902,6 +934,7 @@ class Engine:
         returns it and the swap-out seconds it costs this iteration."""
         rid = next(reversed(self.running))
         r = self.running.pop(rid)
+        self.rank_run[r.rank] -= 1
         if rid in self.prefilling:
             del self.prefilling[rid]
             blocks = r.blocks
@@ -928,6 +961,7 @@ class Engine:
             self.kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
         self.waiting.appendleft(r)
+        self.rank_wait[r.rank] += 1
         self.stats.preempt(self.env.now, self.name, r.rid, self.cfg.preemption)
         return r, cost
 
@@ -937,15 +971,15 @@ class Engine:
         B = self.cfg.max_num_batched_tokens
         if self.cfg.policy == "prefill_first":
             if self.prefilling or self._admissible():
-                chunks, extra = self._prefills(B)
+                chunks, extra = self._prefills([B] * self.ep)
                 if chunks:
                     return False, chunks, extra
             else:
                 extra = 0.0
             extra += self._alloc_decode()
             return self.n_dec > 0, [], extra
-        extra = self._alloc_decode()  # chunked: running decodes first, one token each
-        chunks, x = self._prefills(B - self.n_dec)
+        extra = self._alloc_decode()  # chunked: running decodes first, one token each (of their DP engine's budget)
+        chunks, x = self._prefills([B - d for d in self.rank_dec])
         return self.n_dec > 0, chunks, extra + x
 
     def _alloc_decode(self) -> float:
@@ -987,15 +1021,17 @@ class Engine:
         n = self.cost.during(computed, c, self.bs) if self.local else _ceil_div(computed + c, self.bs)
         return n - self.gu * (shared // self.bs) if shared else n
 
-    def _prefills(self, budget: int):
-        """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS)."""
+    def _prefills(self, budget: list):
+        """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS), each within its DP
+        engine's ``budget`` (one engine but on an expert-parallel replica). Each engine stops admitting at the first
+        of its waiting requests that does not fit (its own FCFS queue, vllm/v1/core/sched/scheduler.py); the others'
+        requests behind it still go."""
         kv, extra, chunks = self.kv, 0.0, []
         for r in list(self.prefilling.values()):
-            if budget <= 0:
-                break
-            if r.rid not in self.prefilling:
+            left = budget[r.rank]
+            if left <= 0 or r.rid not in self.prefilling:
                 continue
-            c = min(r.target - r.computed, budget)
+            c = min(r.target - r.computed, left)
             need = max(0, self._need(r.computed, c, r.shared) - r.blocks)  # prefill_first took them all
             while need > kv.free and r.rid in self.running:
                 extra += self._preempt_newest()[1]
@@ -1004,57 +1040,65 @@ class Engine:
             kv.take(need)
             r.blocks += need
             chunks.append((r, c))
-            budget -= c
-        while self.waiting and budget > 0 and len(self.running) < self.cfg.max_num_seqs:
-            r = self.waiting[0]
+            budget[r.rank] = left - c
+        waiting, wait = self.waiting, self.rank_wait
+        closed = [b <= 0 or not w for b, w in zip(budget, wait)]  # engines that admit nothing more this step
+        shut, i = sum(closed), 0
+        while shut < self.ep and i < len(waiting) and len(self.running) < self.cfg.max_num_seqs:
+            r = waiting[i]
+            k = r.rank
+            if closed[k]:
+                i += 1
+                continue
             if r.swapped:  # swap the preempted blocks back in and resume where it stopped
                 if r.blocks > kv.free - self.watermark:
-                    break
-                self.waiting.popleft()
+                    closed[k], shut, i = True, shut + 1, i + 1
+                    continue
+                del waiting[i]
                 kv.take(r.blocks)
                 extra += r.blocks * self.swap_s_per_block
                 r.swapped = False
-                self.running[r.rid] = r
+                self._admit(r)
                 if r.computed < r.target:
                     self.prefilling[r.rid] = r
                 else:
                     self._enter_decode(r)
-                continue
-            if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
-                if not self._resume_cached(r):
-                    break
-                continue
-            comp, sh = self._start(r)
-            c = min(r.target - comp, budget)
-            # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
-            # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
-            need = self._need(comp, c if self.cfg.policy == "chunked" else r.target - comp, sh)
-            if need > kv.free - self.watermark:
-                break
-            self.waiting.popleft()
-            r.computed, r.shared = comp, sh
-            kv.take(need)
-            r.blocks = need
-            self.running[r.rid] = r
-            if c == 0:  # prefilled elsewhere (disaggregated decode engine)
-                self._enter_decode(r)
-                continue
-            self.prefilling[r.rid] = r
-            chunks.append((r, c))
-            budget -= c
+            elif r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
+                del waiting[i]
+                self._resume_cached(r)
+            else:
+                comp, sh = self._start(r)
+                c = min(r.target - comp, budget[k])
+                # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
+                # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
+                need = self._need(comp, c if self.cfg.policy == "chunked" else r.target - comp, sh)
+                if need > kv.free - self.watermark:
+                    closed[k], shut, i = True, shut + 1, i + 1
+                    continue
+                del waiting[i]
+                r.computed, r.shared = comp, sh
+                kv.take(need)
+                r.blocks = need
+                self._admit(r)
+                if c == 0:  # prefilled elsewhere (disaggregated decode engine)
+                    self._enter_decode(r)
+                else:
+                    self.prefilling[r.rid] = r
+                    chunks.append((r, c))
+                    budget[k] -= c
+            if budget[k] <= 0 or not wait[k]:
+                closed[k], shut = True, shut + 1
         return chunks, extra
 
-    def _resume_cached(self, r: Req) -> bool:
-        """Re-admit a recompute-preempted request onto the blocks it left that are still cached:
-        its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
+    def _resume_cached(self, r: Req):
+        """Re-admit a recompute-preempted request (the caller took it from the queue) onto the blocks it left that
+        are still cached: its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
         k = self.kv.reuse(r.rid)
         r.blocks = k
         k += self._sh(r)  # the shared prefix blocks it used are still held: its cached blocks follow them
         r.computed = min(self.cost.tokens_for(k, self.bs) if self.local else k * self.bs, r.target - 1)
-        self.waiting.popleft()
-        self.running[r.rid] = r
+        self._admit(r)
         self.prefilling[r.rid] = r
-        return True
 
     def _admissible(self) -> bool:
         if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
@@ -1070,11 +1114,25 @@ class Engine:
     def _head_blocked(self) -> bool:
         """Nothing waiting can be admitted now, nor at any step until the next finish: the batch is
         full (``max_num_seqs`` running), or the head of the queue (FCFS: nothing behind it goes
-        first) needs more free KV blocks than there are. Decode steps only take blocks, so a head
-        that does not fit now does not fit later in the span either."""
+        first; on an expert-parallel replica the head of each DP engine's) needs more free KV blocks
+        than there are. Decode steps only take blocks, so a head that does not fit now does not fit
+        later in the span either."""
         if len(self.running) >= self.cfg.max_num_seqs:
             return True
-        r = self.waiting[0]
+        if self.ep == 1:
+            return self._blocked(self.waiting[0])
+        left, seen = sum(1 for w in self.rank_wait if w), set()
+        for r in self.waiting:  # each engine's first waiting request
+            if r.rank not in seen:
+                if not self._blocked(r):
+                    return False
+                seen.add(r.rank)
+                if len(seen) == left:
+                    break
+        return True
+
+    def _blocked(self, r: Req) -> bool:
+        """Waiting request ``r``, the head of its DP engine's queue, cannot be admitted (:meth:`_head_blocked`)."""
         free = self.kv.free - self.watermark
         if r.swapped:
             return r.blocks > free
@@ -1082,7 +1140,7 @@ class Engine:
             return False  # resumes onto its cached blocks at once
         comp, sh = self._start(r)
         if self.cfg.policy == "chunked":
-            budget = self.cfg.max_num_batched_tokens - self.n_dec
+            budget = self.cfg.max_num_batched_tokens - self.rank_dec[r.rank]
             if budget <= 0:
                 return True
             c = min(r.target - comp, budget)  # 0: prefilled elsewhere, admitted to decode
@@ -1256,8 +1314,9 @@ class Engine:
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
                 if self.windowed else None
-            # an expert-parallel replica: a prompt's chunk is one DP engine's, the busiest rank's the largest (``_busiest``)
-            p_chunk = max(c for _, c in chunks) if chunks and self.im.ep > 1 else None
+            # an expert-parallel replica: the busiest DP engine's prompt tokens (``_busiest`` takes them whole: at
+            # least the step's over ep, so one such chunk a rank)
+            p_chunk = self._busiest_prompts(chunks) if chunks and self.ep > 1 else None
             dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior, p_chunk)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
@@ -1290,6 +1349,7 @@ class Engine:
                     self._finish(r, r.computed, now)
                 elif self.on_prefilled is not None:
                     del self.running[r.rid]
+                    self.rank_run[r.rank] -= 1
                     self.kv.give(r.blocks)
                     self.outstanding -= 1
                     self.on_prefilled(r)
@@ -1297,6 +1357,13 @@ class Engine:
                     self._enter_decode(r, self.j + 1 if decode else self.j)
             if decode:
                 self._finish_decodes(now)
+
+    def _busiest_prompts(self, chunks) -> int:
+        """The most prompt tokens one DP engine runs in this step (its chunks' sum)."""
+        own = [0] * self.ep
+        for r, c in chunks:
+            own[r.rank] += c
+        return max(own)
 
     def _decided(self, stopped: bool = True):
         """A watched p99 is decided (MissWatch): end the run here (``stopped=False``: the event bound's drain
@@ -1307,6 +1374,7 @@ class Engine:
 
     def _finish(self, r: Req, stored: int, now: float):
         del self.running[r.rid]
+        self.rank_run[r.rank] -= 1
         self.prefilling.pop(r.rid, None)
         self.kv.give((self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs)) - self._sh(r))
         r.finish = now

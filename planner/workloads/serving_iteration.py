@@ -669,8 +669,8 @@ class IterationModel:
         so the busiest rank runs whole prompt chunks of c = ``prefill_chunk`` tokens, ceil(T / (ep c)) of them, at
         most the step's T (serveep49b; the mean share T / ep until then): a prefill-heavy step waits for a whole chunk
         on one rank, not an eighth of it. Its chunk's attention pairs, MLA prior and KV writes go with its tokens.
-        The engine's own budget does not bind here: a step's T is at most the replica's room (the budget less its B
-        decodes, the pooled scheduler's), under one engine's (the budget less its ceil(B / ep)). Its experts run the
+        Each engine's prompt tokens are within its own budget (the replica's room ep x budget - B,
+        ``replica_token_budget``; the simulation passes its busiest engine's prompt tokens as c, serveep50). Its experts run the
         routed pairs of every rank's tokens (the exchange too: ``tokens``, the replica's): ``busiest_rank_pairs`` and
         ``busiest_rank_experts`` (uniform routing). Vectorised."""
         dec = o.f64(decode_seqs)
@@ -721,14 +721,16 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
     return steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
 
 
-def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0) -> dict:
+def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0, chunk=None) -> dict:
     """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one).
     ``biased``: how many of the B decoding slots are at their mean context as the engine's steps see it, P + O (1 +
     cv^2) / 2 (cv: the outputs' spread, ``ServingSpec.output_cv``, 0 for one-token outputs, which the simulation does not spread,
     ``length_kind``), the others at P + O / 2: a slot that turns its requests over holds each for its O steps, so a
     step finds the long ones in proportion to their length (the inspection paradox; a renewal process's mean age is E
     O^2 / (2 E O), Cox, Renewal Theory, 1962, §5.2) -- 208 tokens at 128 / 128 (cv 0.5) where the simulated steps of a
-    backlog hold 208, 811 at 500 / 500 (811); a request's own context is its own length's (``llm_tpot``)."""
+    backlog hold 208, 811 at 500 / 500 (811); a request's own context is its own length's (``llm_tpot``).
+    ``chunk``: on an expert-parallel replica, the most prompt tokens one DP engine takes in a step (its own budget's room,
+    ``lumped_parts``), where a prompt is longer (None: whole prompts a rank, ``prompt_prefill``)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
@@ -736,7 +738,29 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     prompts = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) / O  # a step's, Little's law
     cv = s.output_cv if O > 1 else 0.0
     ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
-    return im.parts(decode_seqs=B, decode_ctx=ctx, **im.prompt_prefill(float(H), N, prompts))
+    pre = im.prompt_prefill(float(H), N, prompts)
+    if chunk is not None and im.ep > 1:
+        pre["prefill_chunk"] = np.minimum(float(N), chunk)
+    return im.parts(decode_seqs=B, decode_ctx=ctx, **pre)
+
+
+def replica_token_budget(im: IterationModel, budget):
+    """The tokens one step of a replica carries at most at the engine setting ``budget`` (vLLM's
+    ``max_num_batched_tokens``; vectorised): the budget, or on an expert-parallel replica ``ep`` x it. Each of its ep DP
+    engines runs its own scheduler with its own budget (vllm/v1/engine/core.py ``DPEngineCoreProc``) and they step
+    together, so with the replica's B decodes balanced over them (``IterationModel._busiest``) each has its budget
+    less B / ep for prompt chunks, ep x budget - B in all, where one pooled budget left budget - B (serveep50: the
+    simulation gives each engine its budget, planner/simulate/serving.py ``Engine._prefills``). The screen's rooms
+    (``lumped_parts``, ``llm_ttft``, ``budget_decodes``) are taken at this; a step's busiest rank still runs whole
+    prompt chunks (``prompt_prefill``)."""
+    return budget * im.ep
+
+
+def engine_room(im: IterationModel, room):
+    """The prompt tokens one engine takes a step out of a replica's ``room`` (its budget less its decodes; vectorised):
+    the room, or on an expert-parallel replica its 1 / ep, each DP engine's own (``replica_token_budget``), the most
+    of a prompt one step prefills there."""
+    return room / im.ep
 
 
 def lumped_iteration(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> np.ndarray:
@@ -844,7 +868,11 @@ def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None)
     # the p slots that turn their requests over hold them length-biased (``steady_iteration``); a request's own slot
     # (``tpot_quantile``, ``screen_concurrency``: p = b - 1) is at its own length's context
     pb = np.broadcast_to(p, Bb.shape)
-    steps = steady_iteration(im, s, Bb[..., None], prefilling=pf[..., None] * x, biased=pb[..., None])["step"]
+    # an expert-parallel replica: each DP engine chunks a prompt to its own room, 1 / ep of the replica's
+    # (``replica_token_budget``)
+    chunk = engine_room(im, np.broadcast_to(room, Bb.shape)[..., None]) if im.ep > 1 else None
+    steps = steady_iteration(im, s, Bb[..., None], prefilling=pf[..., None] * x, biased=pb[..., None],
+                             chunk=chunk)["step"]
     lumped = (steps * w).sum(axis=-1)
     bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
     return f, lumped, bare

@@ -16,7 +16,7 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.spec import ServingSpec
-from planner.workloads.serving_iteration import IterationModel, lumped_iteration, lumped_parts
+from planner.workloads.serving_iteration import IterationModel, lumped_iteration, lumped_parts, replica_token_budget
 from planner.workloads.serving_memory import shared_prefix
 from planner.workloads.serving_settings import LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS
 
@@ -448,6 +448,7 @@ def burst_step(im: IterationModel, s: ServingSpec, rate: float, batch: int, budg
     slots, is what overflows). The step's fixed point on its own intake by ``FILL_FIXED_POINT`` passes."""
     O, N = float(s.output_tokens), float(s.prompt_tokens - shared_prefix(s))
     m = np.linspace(1.0, float(batch), FILL_GRID)
+    budget = replica_token_budget(im, budget)  # the replica's (an EP replica's engines each have the setting)
     tau = lumped_iteration(im, s, m, budget, prefilling=m)
     for _ in range(FILL_FIXED_POINT):
         tau = lumped_iteration(im, s, m, budget, prefilling=np.minimum(O * rate * tau, 1e9))
@@ -696,7 +697,8 @@ def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTI
     O = s.output_tokens
     if O <= 1:
         return (lambda x: float(x < 0.0)), 0.0, 0.0
-    f, lumped, bare = (float(x) for x in lumped_parts(im, s, float(B), budget, prefilling=float(B) - 1.0))
+    f, lumped, bare = (float(x) for x in lumped_parts(im, s, float(B), replica_token_budget(im, budget),
+                                                      prefilling=float(B) - 1.0))
     d = lumped - bare
     if B <= 1 or f <= 0.0 or d <= 0.0:
         return (lambda x: float(x < bare)), bare, bare

@@ -36,7 +36,7 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, replica_link_bw,
-                                                 steady_iteration)
+                                                 engine_room, replica_token_budget, steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
                                              occupancy_wait, overload_wait_scale, prompt_grid, queue_wait,
@@ -344,7 +344,8 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     others = np.minimum(L, cap)
     busy = -np.expm1(-L)  # 1 - e^-L, exact near 0
     n_busy = np.minimum(L / np.where(busy > 0, busy, 1.0), cap)  # L = 0: busy 0, n_busy 0
-    T = np.maximum(float(budget), np.asarray(batch, dtype=np.float64))  # the engine's budget is >= its batch
+    # the engine's budget is >= its batch; an expert-parallel replica's engines each have it (``replica_token_budget``)
+    T = np.maximum(float(replica_token_budget(im, budget)), np.asarray(batch, dtype=np.float64))
     # of the others, those decoding: a request spends ~N / T steps prefilling and O - 1 decoding (one output token:
     # none decode; the others' prompts are the prefill budget's queue, below), at most the d the budget keeps
     # decoding with them and the request in the slots (``budget_decodes``, the throughput's rule, srvq45): vLLM V1
@@ -359,7 +360,9 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
     room = np.maximum(T - dec, 1.0)  # the budget left for prompt chunks once the running decodes have theirs
 
     def own(n, dec, room):
-        """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step."""
+        """k steps prefilling n new tokens beside ``dec`` decodes, ``room`` prompt tokens a step (the replica's: its
+        engine's share, ``engine_room``, on an expert-parallel one)."""
+        room = engine_room(im, room)
         k = np.maximum(np.ceil(n / room), 1.0)
         # as the scheduler cuts it: k - 1 chunks filling the room, then the rest r; a chunk of c tokens after p
         # computed ones attends to c x (p + (c + 1)/2) pairs (``prefill_pairs``) and re-reads the p (MLA); the full chunks
@@ -377,9 +380,12 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
 
     def budget_share(n, dec, room):
         """The prefill budget's time one prompt of n new tokens holds: n / room of a step full of prompt tokens
-        (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average."""
-        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0),
-                           **im.prompt_prefill(float(H), n, room / n)) / room
+        (several short prompts, or a chunk of a long one), each attending to H + n/2 keys on average; on an
+        expert-parallel replica an engine's chunk at most its share of the room (``engine_room``)."""
+        pre = im.prompt_prefill(float(H), n, room / n)
+        if im.ep > 1:
+            pre["prefill_chunk"] = np.minimum(n, engine_room(im, room))
+        return n * im.time(decode_seqs=dec, decode_ctx=dec * (P + O / 2.0), **pre) / room
 
     cv = s.prompt_cv
     if q is not None:  # a percentile: prompts drawn as the simulation draws them (new tokens: those past the prefix)
@@ -453,7 +459,7 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         pk = np.exp(k * math.log(l) - l - np.array([math.lgamma(j + 1.0) for j in k])) if l > 0 else 0.0 * k
         if kmax >= 1:
             pk[-1] += max(-math.expm1(-l) - float(pk.sum()), 0.0)  # the mass past the cap runs a capped batch
-        Tk = max(float(budget), float(c) + 1.0)
+        Tk = max(float(replica_token_budget(im, budget)), float(c) + 1.0)
         run_k = lumped_iteration(im, s, k, Tk, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))
         xi = np.broadcast_to(x, out.shape + x.shape[-1:])[idx]
         wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
@@ -478,9 +484,10 @@ def time_in_service(im: IterationModel, s: ServingSpec, L, b, batch: int, budget
     the step is memory-bound or the batch past d: QA 70's chat job (llama3-8b, 1,500 / 300 tokens) on gcp
     a3-highgpu-8g H100 TP1 at batch 118, budget 512, 14.45 req/s against the throughput's 14.30; Azure A100 TP2 at
     batch 128 11.76 against 11.60 (docs/serving_notes.md, srvq45)."""
+    room = replica_token_budget(im, budget)
     free = (llm_ttft(im, s, L, batch, budget=budget)
-            + (s.output_tokens - 1) * lumped_iteration(im, s, b, budget, prefilling=b - 1.0))
-    binds = budget_decodes(s, b, budget) < b
+            + (s.output_tokens - 1) * lumped_iteration(im, s, b, room, prefilling=b - 1.0))
+    binds = budget_decodes(s, b, room) < b
     if not np.any(binds):
         return free
     return np.where(binds, b / replica_throughput(im, s, b, budget)[1], free)
@@ -552,7 +559,7 @@ def offline_token_budget(im: IterationModel, s: ServingSpec, b: int) -> int:
     g6e.48xlarge TP1 at batch 218, 2,048 / 256 tokens (512's room of 294 against 1,744 a step) runs at 2,048, its
     simulated backlog 6.06 req/s (8,192: 5.23; 512, not taken: 6.19 at 5x the engine events)."""
     rates = {k: float(replica_throughput(im, s, b, k)[1]) for k in OFFLINE_TOKEN_BUDGETS
-             if k == OFFLINE_TOKEN_BUDGET or budget_batch(s, b, k) >= b}  # a smaller one: its room holds the intake
+             if k == OFFLINE_TOKEN_BUDGET or budget_batch(s, b, replica_token_budget(im, k)) >= b}  # a smaller one: its room holds the intake
     return max(rates, key=rates.get)  # the first on a tie: OFFLINE_TOKEN_BUDGET
 
 
@@ -589,7 +596,7 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     H = shared_prefix(s)
     N = P - H
     budget = offline_token_budget(im, s, b)
-    k = max(1, math.ceil(b * N / budget))
+    k = max(1, math.ceil(b * N / replica_token_budget(im, budget)))
     fill = k * float(im.time(**im.prompt_prefill(float(H), N, b / k)))
     decode = (O - 1) * float(steady_iteration(im, s, b, prefilling=0.0)["step"])
     rest = (n - b) / float(replica_throughput(im, s, b, budget)[1])  # n / b - 1 batches of O steady steps
@@ -898,8 +905,9 @@ def replica_throughput(im: IterationModel, s: ServingSpec, batch, budget: int) -
     # b prompts whole (f = 1), linear in their tokens as the engine's budget-sized chunks are. At d = budget / N the
     # model's decode row a slot (none in the engine) tips a step past a 128-row GEMM tile: llama3.1-8b 128 / 1 on one
     # H100 at 2,048 read 209.4 req/s against the simulated 217.8 (at b: 216.4), 2,000 / 1 12.96 against 13.43 (13.52)
-    d = budget_decodes(s, batch, budget)
-    step = lumped_iteration(im, s, d, budget)
+    room = replica_token_budget(im, budget)  # an expert-parallel replica's engines each have the budget
+    d = budget_decodes(s, batch, room)
+    step = lumped_iteration(im, s, d, room)
     return step, d / (s.output_tokens * step)
 
 
