@@ -951,11 +951,32 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     return "fp32" if fp32_stream else "bf16"
 
 
-def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, fp32_stream,
+#: a frozen base's stream per row (``frozen_stream``, the memory's layer key): bf16 with the parameters as loaded (a
+#: bf16 base below FSDP, or no autocast), fp32 (``Stack.fp32_stream``), or bf16 because FSDP gathers every parameter
+#: at ``param_dtype=bf16`` -- peft's fp32 adapters too, so their input is bf16 already and q / k / v share it
+STREAM_BF16, STREAM_FP32, STREAM_GATHERED = 0, 1, 2
+
+
+def frozen_stream(t: TrainingSpec, stack, zero) -> np.ndarray:
+    """Per ZeRO stage ``zero`` (array), a frozen base's stream (``STREAM_*``): fp32 where ``stack.fp32_stream``
+    says so, else gathered where the forward autocasts but finds no fp32 weights (``autocast_finds_fp32``: FSDP's
+    bf16 gather, accelerate's FSDP plugin under ``mixed_precision=bf16``), else bf16 as loaded. The gather is its own
+    key because over a bf16 base the stream is bf16 either way: measured (loramem50, tests/data/peft_truth.json
+    ``stream`` ``bf16_base_fsdp2``: FSDP2 ``MixedPrecisionPolicy(param_dtype=bf16)``, gloo, one CPU rank; peft
+    0.21.2) the gathered fp32 adapters are bf16, so no ``_cast_input_dtype`` copy is made and q / k / v's ``lora_A``
+    share the one input (until loraamp49's "Left" the row was charged each adapter's own fp32 copy: +7.1% on the
+    tiny Llama's layers kept whole)."""
+    zero = np.asarray(zero)
+    fp32 = np.broadcast_to(stack.fp32_stream(t, zero), zero.shape)
+    gathered = bool(stack.autocasts(t)) & ~np.broadcast_to(stack.autocast_finds_fp32(zero), zero.shape)
+    return np.where(fp32, STREAM_FP32, np.where(gathered, STREAM_GATHERED, STREAM_BF16))
+
+
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
                                   split=1, adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
-    plan, per candidate (arrays of micro-batch, recompute code, whether the stream is fp32 -- ``Stack.fp32_stream``
-    at the row's ZeRO stage -- and the tensor x context split):
+    plan, per candidate (arrays of micro-batch, recompute code, the stream -- ``frozen_stream`` at the row's ZeRO
+    stage; a bool reads as fp32 or bf16 as loaded -- and the tensor x context split):
     the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
     HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
     ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
@@ -970,23 +991,24 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     fam = hf_model_type(m)
     # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
-    mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
+    mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
     autocast = stack is not None and stack.autocasts(t)
 
-    def per_layer(b: int, gc: bool, f: bool) -> float:
+    def per_layer(b: int, gc: bool, key: int) -> float:
+        f = key == STREAM_FP32
         stream = frozen_saves_precision(t, f)
         prec, amp, ab = stream, None, adapter_bytes
         if autocast:  # the full table of the stream under autocast, and autocast's frozen layout
             prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(SAVED_BYTES[stream])
-            if not f and base_weights(t) != "bf16":
-                ab = 2.0  # a bf16 stream over fp32 / bitsandbytes weights: FSDP gathers the adapters bf16 too
+            if key == STREAM_GATHERED:
+                ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
         delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[prec], gc, PARAM_BYTES[stream], impl,
                                       ab, amp)
         return (blocks + delta) / m.layers
 
-    for b, code, f in {(int(x), int(y), bool(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
+    for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
         layer = per_layer(b, False, f)
         keep[sel] = per_layer(b, True, f) if code == 2 else layer
