@@ -5,6 +5,8 @@ tests/data/peft_truth.json)::
 
     python tests/make_peft_truth.py          # about a minute on 2 CPU cores (15+ on a shared machine)
     python tests/make_peft_truth.py stream   # only the ``stream`` section, into the JSON as it is
+    python tests/make_peft_truth.py stream bf16_base_fsdp2   # only those ``stream`` cases
+    python tests/make_peft_truth.py amp_families   # only the ``amp_families`` section (loramem50)
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -277,7 +279,7 @@ def other_families() -> dict:
 #: (frozen base, FSDP2) per ``stream`` case: LoRA r16 all-linear on the tiny Llama under torch.autocast(bf16)
 STREAM_CASES = {"fp32_base": ("fp32", False), "bf16_base": ("bf16", False), "int8_base": ("int8", False),
                 "nf4_base": ("nf4", False), "fp32_base_fsdp2": ("fp32", True), "int8_base_fsdp2": ("int8", True),
-                "nf4_base_fsdp2": ("nf4", True)}
+                "nf4_base_fsdp2": ("nf4", True), "bf16_base_fsdp2": ("bf16", True)}
 STREAM_SHAPE = (2, 128)
 
 
@@ -293,9 +295,16 @@ def _fully_shard(model) -> None:
         os.environ.setdefault("MASTER_PORT", "29517")
         dist.init_process_group("gloo", rank=0, world_size=1)
     mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    for layer in model.get_base_model().model.layers:
+    for layer in _blocks(model):
         fully_shard(layer, mp_policy=mp)
     fully_shard(model, mp_policy=mp)
+
+
+def _blocks(model) -> list:
+    """The decoder / encoder blocks (transformers' ``GradientCheckpointingLayer``s), in order."""
+    from make_hf_common import _is_gc_layer
+
+    return [mod for mod in model.modules() if _is_gc_layer(mod)]
 
 
 class _gpu_int8:
@@ -362,12 +371,30 @@ def _weight_shapes(model) -> dict[str, tuple]:
             if isinstance(getattr(m, "weight", None), torch.Tensor)}
 
 
-def stream_cases() -> dict:
-    """The ``stream`` section (module docstring)."""
+def _blocks_saves(model, r: dict) -> dict:
+    """A ``training_step`` (``keep_tensors``) record's saves split by the blocks: all they keep, the weight-shaped
+    saves apart (``weight_saves_bytes``), the rest (``blocks_activation_bytes``) and the last block's breakdown."""
+    names = {mod: n for n, mod in model.named_modules()}
+    paths = [names[b] + "." for b in _blocks(model)]
+    shapes, last = _weight_shapes(model), paths[-1]
+    blocks = [(mod, dt, shape, nb, tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1]))
+              for mod, shape, dt, nb, _kind in r["tensors"] if any((mod + ".").startswith(p) for p in paths)]
+    return {"saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
+            "blocks_saved_bytes": sum(b[3] for b in blocks),
+            "weight_saves_bytes": sum(b[3] for b in blocks if b[4]),
+            "blocks_activation_bytes": sum(b[3] for b in blocks if not b[4]),
+            "layer_saves": sorted([(mod + ".").split(last)[1].rstrip("."), dt, shape, nb] + (["weight"] if w else [])
+                                  for mod, dt, shape, nb, w in blocks if (mod + ".").startswith(last))}
+
+
+def stream_cases(only=None) -> dict:
+    """The ``stream`` section (module docstring); ``only``: those case names."""
     import contextlib
 
     out = {}
     for name, (base, fsdp) in STREAM_CASES.items():
+        if only and name not in only:
+            continue
         spec = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear",
                 **({"base_dtype": "bf16"} if base == "bf16" else {"qlora": True} if base == "nf4"
                    else {"int8": True} if base == "int8" else {})}
@@ -396,18 +423,10 @@ def stream_cases() -> dict:
                                   keep_tensors=True, wrap=lambda _forward, model=model: model)
             for h in hooks:
                 h.remove()
-            shapes, last = _weight_shapes(model), f".layers.{len(inner.layers) - 1}."
-            blocks = [(mod, dt, shape, nb, tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1]))
-                      for mod, shape, dt, nb, _kind in r["tensors"] if ".layers." in mod]
             rec["runs"].append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
                                 "embed_out": seen["embed_out"],
                                 "layer_inputs": [seen[f"layer{i}_in"] for i in range(len(inner.layers))],
-                                "saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
-                                "blocks_saved_bytes": sum(n for k, n in r["by_module"].items() if ".layers." in k),
-                                "weight_saves_bytes": sum(b[3] for b in blocks if b[4]),
-                                "blocks_activation_bytes": sum(b[3] for b in blocks if not b[4]),
-                                "layer_saves": sorted([mod.split(last)[1], dt, shape, nb] + (["weight"] if w else [])
-                                                      for mod, dt, shape, nb, w in blocks if last in mod)})
+                                **_blocks_saves(model, r)})
         out[name] = rec
         print(f"stream {name:16s} {rec.get('error', '')}" + "  ".join(
             f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: embed {x['embed_out']} blocks {x['blocks_saved_bytes']:,d} B"
@@ -475,23 +494,89 @@ def main() -> None:
         out["families"][fam] = fam_entry
     out["other_families_all_linear"] = other_families()
     out["stream"] = stream_cases()
+    out["amp_families"] = amp_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)
 
 
-def main_stream() -> None:
-    """Rewrite only the ``stream`` section of the committed JSON (the other sections as they are)."""
+#: loramem50: LoRA r16 all-linear as the HF Trainer runs it (``amp_bf16_cuda``: CUDA autocast's op lists) over an
+#: fp32 base and over a bf16 base (cast before ``get_peft_model``: fp32 adapters), and pure bf16 (the model with its
+#: adapters cast, ``model.to(bfloat16)``), on the LayerNorm families (GPT-2: peft on ``Conv1D``; BERT: ``nn.Linear``)
+#: and Mixtral (attention, router and the experts' 3-D parameters through peft's ``ParamWrapper``)
+AMP_FAMILIES = ("gpt2", "bert", "mixtral")
+AMP_CASES = {"fp32_base": ("amp_bf16_cuda", None), "bf16_base": ("amp_bf16_cuda", "bf16"), "pure_bf16": ("bf16", None)}
+
+
+class _policy_through_backward:
+    """``CudaAutocastPolicy`` left active through ``training_step``'s backward: checkpoint's recompute re-enters the
+    autocast state it recorded, and without CUDA's lists there it would recompute GPT-2's tanh-GELU ``pow`` (fp32
+    on CUDA's list) in bf16 where the forward saved fp32, which checkpoint refuses (and BERT's LayerNorm outputs,
+    fp32 on CUDA's list, would be bf16). Outside autocast the policy's kernels only redispatch."""
+
+    def __enter__(self):
+        from make_hf_common import CudaAutocastPolicy
+
+        self.saved = CudaAutocastPolicy.__exit__
+        CudaAutocastPolicy.__exit__ = lambda self, *exc: None
+        return self
+
+    def __exit__(self, *exc):
+        from make_hf_common import CudaAutocastPolicy
+
+        CudaAutocastPolicy.__exit__ = self.saved
+        CudaAutocastPolicy.active = False
+
+
+def amp_cases() -> dict:
+    """The ``amp_families`` section (loramem50): per family and case, with and without gradient checkpointing at
+    STREAM_SHAPE, the blocks' saves (``_blocks_saves``), the saved dropout masks (``dropout_masks``: their CPU bytes
+    and elements, a GPU's mask 1 B an element), the loss and the logits' bytes."""
+    from peft import LoraConfig, get_peft_model
+
+    out = {}
+    for fam in AMP_FAMILIES:
+        rec = {"config": FAMILIES[fam], "lora": {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"},
+               "cases": {}}
+        for case, (prec, base) in AMP_CASES.items():
+            runs = []
+            for gc in (False, True):
+                m = build(fam, "eager", seed=SEED)
+                if base == "bf16":
+                    m.to(torch.bfloat16)  # before get_peft_model: the adapters are created in fp32
+                m = get_peft_model(m, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0,
+                                                 task_type=None if fam == "bert" else "CAUSAL_LM"))
+                m.train()
+                with _policy_through_backward():
+                    r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), prec, gc, keep_tensors=True,
+                                      gpu_masks=True)
+                runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
+                             **_blocks_saves(m, r), "dropout_masks": r["dropout_masks"], "loss": r["loss"],
+                             "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
+            rec["cases"][case] = {"precision": prec, "base": base or ("bf16" if prec == "bf16" else "fp32"),
+                                  "runs": runs}
+            print(f"amp {fam:8s} {case:10s} " + "  ".join(
+                f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: blocks {x['blocks_saved_bytes']:,d} B"
+                f" (weights {x['weight_saves_bytes']:,d})" for x in runs))
+        out[fam] = rec
+    return out
+
+
+def main_section(section: str, only=None) -> None:
+    """Rewrite only ``section`` of the committed JSON ("stream": the cases ``only`` or all; "amp_families")."""
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(2)
     out = json.loads(OUT.read_text())
-    out["stream"] = stream_cases()
+    if section == "stream":
+        out["stream"] = {**out["stream"], **stream_cases(only)} if only else stream_cases()
+    else:
+        out["amp_families"] = amp_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
-    print("wrote", OUT, "(stream)")
+    print("wrote", OUT, f"({section})")
 
 
 if __name__ == "__main__":
     import sys
 
-    main_stream() if sys.argv[1:] == ["stream"] else main()
+    main_section(sys.argv[1], sys.argv[2:]) if sys.argv[1:] else main()

@@ -31,6 +31,7 @@ def _runs(gc: bool):
 
 def _tiny(rec, precision="bf16", base=None):
     """The measured tiny Llama and its LoRA job on the HF Trainer, with the stack and the row's stream."""
+    from planner.model.finetune import frozen_stream
     from planner.model.stacks import from_training
     from planner.spec.hf import hf_config_to_fields
 
@@ -40,7 +41,7 @@ def _tiny(rec, precision="bf16", base=None):
     t = TrainingSpec(mode=mode, precision=precision, base_weights=base, flash_attention=False,
                      framework={"name": "hf-trainer"}, lora=dict(rank=16, alpha=32, targets="all-linear"))
     st = from_training(t)
-    return m, t, st, bool(st.fp32_stream(t, 3 if rec.get("fsdp2") else 0))
+    return m, t, st, int(frozen_stream(t, st, 3 if rec.get("fsdp2") else 0))
 
 
 def _blocks(rec, run) -> int:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -750,7 +751,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
       ``autocast_adapter_dtype``) cast their input first (``_cast_input_dtype``), so each keeps
       its own copy in that dtype — q, k and v three — and the shared input is not kept;
       a ``ParamWrapper`` instead keeps the materialised ``W + delta`` (``weight_bytes`` per
-      element, per layer and call) and its op keeps the input as in full training;
+      element, per layer and call; under autocast in bf16: an fp32 one is cast per expert slice and the casts are
+      kept) and its op keeps the input as in full training;
     * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
       input norm, fed by the frozen embedding, keeps nothing (its fp32 input and rstd too);
       the embedding keeps no ids, the frozen head no input. LayerNorm families
@@ -791,8 +793,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     ln = hf_model_type(m) in LAYERNORM_INPUT
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
-        if checkpointing:  # the position ids stay saved, as the first block's argument
-            return 8.0 * seq, outside
+        if checkpointing:  # the position ids stay saved, as the first block's argument (GPT-2's)
+            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, outside
         outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
     else:  # ids, final norm's normalised copy, head input (autocast: its own bf16 copy)
         outside = -tok * (8 + r * h + (a if amp is not None else r) * h)
@@ -830,7 +832,10 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 g[2] += sd * g[0] if own else 0.0
                 g[3] = g[3] or not own
             elif rk:  # ParamWrapper: its op reads x as in full training
-                per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
+                # W + delta is kept through the expert slices the matmuls save; under autocast an fp32 one is cast
+                # slice by slice and the bf16 casts are kept instead (the index ops keep no weight): autocast's bytes
+                # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%
+                per_call += n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in * L.fan_out
                 g[2] += a * g[0] if amp is not None and src != a else 0.0
                 g[3] = g[3] or not (amp is not None and src != a)
             g[4] = g[4] or (held and L.module == "linear")
@@ -844,7 +849,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         per_tok += n * layer
         if first:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
             # (a LayerNorm under CUDA autocast runs fp32 on an fp32 copy: HFPrecision.cuda_ops; not measured with LoRA)
-            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](4.0 if amp else a, h) if ln else 4 * h + 4
+            per_tok -= LAYERNORM_INPUT[hf_model_type(m)].first_norm(4.0 if amp else a, h) if ln else 4 * h + 4
             g = groups.get("attn_in")
             if g and g[4] and not g[3]:  # held only by MatMul8bitLt, which keeps no input without a gradient
                 per_tok -= r * g[0]
@@ -854,10 +859,25 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     return per_tok * tok + per_call, outside
 
 
-#: LayerNorm families (``activations_hf.LAYERNORM_FAMILIES`` measured with peft: GPT-2): the bytes
-#: per token layer 0's input LayerNorm keeps in full training and not on a frozen embedding —
-#: input, mean and rstd, all in the activation dtype on CPU (``_layernorm_blocks``' r*(w + 2))
-LAYERNORM_INPUT = {"gpt2": lambda a, h: a * (h + 2)}
+@dataclass(frozen=True)
+class LayerNormBlocks:
+    """What a LayerNorm family's blocks keep differently on a frozen embedding: ``first_norm(a, h)``, the bytes per
+    token layer 0's input LayerNorm keeps in full training and not there (input, mean and rstd, all in the
+    activation dtype on CPU: ``_layernorm_blocks``' r*(w + 2)); ``position_ids``, whether the learned positions'
+    ids are a block argument (so kept by a checkpointed first block); ``post_norm``, whether the stream between the
+    blocks is a LayerNorm's output (post-LN), which under CUDA autocast is fp32 whatever the weights' dtype
+    (``layer_norm`` is on its fp32 list: aten/src/ATen/autocast_mode.cpp)."""
+    first_norm: Callable[[float, float], float]
+    position_ids: bool
+    post_norm: bool = False
+
+
+#: LayerNorm families (``activations_hf.LAYERNORM_FAMILIES`` measured with peft: GPT-2, BERT). BERT is post-LN: its
+#: first block has no input LayerNorm (modeling_bert.py: the embeddings' LayerNorm and position ids stay outside the
+#: blocks). loramem50: until then BERT was read as an RMSNorm family, each norm's normalised copy and layer 0's fp32
+#: input taken off: -8.7% on the tiny BERT's blocks (pure bf16, (2, 128)), -10.4% under CUDA autocast over fp32
+LAYERNORM_INPUT = {"gpt2": LayerNormBlocks(lambda a, h: a * (h + 2), position_ids=True),
+                   "bert": LayerNormBlocks(lambda a, h: 0.0, position_ids=False, post_norm=True)}
 
 
 def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
@@ -951,11 +971,32 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     return "fp32" if fp32_stream else "bf16"
 
 
-def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, fp32_stream,
+#: a frozen base's stream per row (``frozen_stream``, the memory's layer key): bf16 with the parameters as loaded (a
+#: bf16 base below FSDP, or no autocast), fp32 (``Stack.fp32_stream``), or bf16 because FSDP gathers every parameter
+#: at ``param_dtype=bf16`` -- peft's fp32 adapters too, so their input is bf16 already and q / k / v share it
+STREAM_BF16, STREAM_FP32, STREAM_GATHERED = 0, 1, 2
+
+
+def frozen_stream(t: TrainingSpec, stack, zero) -> np.ndarray:
+    """Per ZeRO stage ``zero`` (array), a frozen base's stream (``STREAM_*``): fp32 where ``stack.fp32_stream``
+    says so, else gathered where the forward autocasts but finds no fp32 weights (``autocast_finds_fp32``: FSDP's
+    bf16 gather, accelerate's FSDP plugin under ``mixed_precision=bf16``), else bf16 as loaded. The gather is its own
+    key because over a bf16 base the stream is bf16 either way: measured (loramem50, tests/data/peft_truth.json
+    ``stream`` ``bf16_base_fsdp2``: FSDP2 ``MixedPrecisionPolicy(param_dtype=bf16)``, gloo, one CPU rank; peft
+    0.21.2) the gathered fp32 adapters are bf16, so no ``_cast_input_dtype`` copy is made and q / k / v's ``lora_A``
+    share the one input (until loraamp49's "Left" the row was charged each adapter's own fp32 copy: +7.1% on the
+    tiny Llama's layers kept whole)."""
+    zero = np.asarray(zero)
+    fp32 = np.broadcast_to(stack.fp32_stream(t, zero), zero.shape)
+    gathered = bool(stack.autocasts(t)) & ~np.broadcast_to(stack.autocast_finds_fp32(zero), zero.shape)
+    return np.where(fp32, STREAM_FP32, np.where(gathered, STREAM_GATHERED, STREAM_BF16))
+
+
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
                                   split=1, adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
-    plan, per candidate (arrays of micro-batch, recompute code, whether the stream is fp32 -- ``Stack.fp32_stream``
-    at the row's ZeRO stage -- and the tensor x context split):
+    plan, per candidate (arrays of micro-batch, recompute code, the stream -- ``frozen_stream`` at the row's ZeRO
+    stage; a bool reads as fp32 or bf16 as loaded -- and the tensor x context split):
     the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
     HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
     ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
@@ -970,23 +1011,28 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     fam = hf_model_type(m)
     # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
-    mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(fp32_stream))
+    mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
     autocast = stack is not None and stack.autocasts(t)
 
-    def per_layer(b: int, gc: bool, f: bool) -> float:
+    def per_layer(b: int, gc: bool, key: int) -> float:
+        f = key == STREAM_FP32
         stream = frozen_saves_precision(t, f)
-        prec, amp, ab = stream, None, adapter_bytes
+        # a plan (``stack`` given) runs on a GPU: the LayerNorm families' pure tables with its 1 B dropout masks
+        # (``hf_table_precision``: "bf16_cuda"; loramem50 measured GPT-2 LoRA pure bf16 +10% on the CPU's 2 B masks)
+        prec, amp, ab = hf_table_precision(stream, f, fam) if stack is not None else stream, None, adapter_bytes
         if autocast:  # the full table of the stream under autocast, and autocast's frozen layout
-            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(SAVED_BYTES[stream])
-            if not f and base_weights(t) != "bf16":
-                ab = 2.0  # a bf16 stream over fp32 / bitsandbytes weights: FSDP gathers the adapters bf16 too
+            # (a post-LN family's stream is its LayerNorms' fp32 output: BERT over a bf16 base, loramem50 +4.2% -> 0)
+            post = fam in LAYERNORM_INPUT and LAYERNORM_INPUT[fam].post_norm
+            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(4.0 if post else SAVED_BYTES[stream])
+            if key == STREAM_GATHERED:
+                ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[prec], gc, PARAM_BYTES[stream], impl,
+        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc, PARAM_BYTES[stream], impl,
                                       ab, amp)
         return (blocks + delta) / m.layers
 
-    for b, code, f in {(int(x), int(y), bool(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
+    for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
         layer = per_layer(b, False, f)
         keep[sel] = per_layer(b, True, f) if code == 2 else layer

@@ -39,7 +39,8 @@ from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
-from planner.model.finetune import frozen_base, frozen_layer_activation_bytes, frozen_saves_precision
+from planner.model.finetune import (STREAM_FP32, frozen_base, frozen_layer_activation_bytes, frozen_saves_precision,
+                                    frozen_stream)
 from planner.model import offload
 from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
@@ -139,8 +140,8 @@ class ActivationTerms:
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
     """(mean saved bytes of one layer, the extra peak while one layer is rebuilt, that peak of each layer kind apart:
     {``layer_kinds`` name: bytes}, empty for a frozen base's one mean layer) at the activation keys ``keys``
-    (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``; fs: a frozen base's fp32 stream,
-    ``frozen_fp32_stream``) and recompute codes ``krc``: the
+    (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``; fs: a frozen base's stream,
+    ``frozen_stream_keys``) and recompute codes ``krc``: the
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
     ktp, kcp, ksp, kmb, kep, ka2a, kfs = keys
@@ -161,7 +162,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                 impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t), padded=hf_padded(t))
                 share = np.broadcast_to(share, np.shape(on_ep)).copy()
                 for i in np.flatnonzero(on_ep):
-                    prec = frozen_saves_precision(t, bool(np.broadcast_to(fs_, share.shape)[i]))
+                    prec = frozen_saves_precision(t, np.broadcast_to(fs_, share.shape)[i] == STREAM_FP32)
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
@@ -1006,14 +1007,14 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     return RankActivations(rank0, middle, last_act, first_act)
 
 
-def frozen_fp32_stream(t: TrainingSpec, c: Candidates, st, b: StateBytes) -> np.ndarray:
-    """Per candidate, whether a frozen base's residual stream is fp32 (``Stack.fp32_stream`` at the row's ZeRO
-    stage: the rule the step time reads, finetune ``frozen_saves_precision``); all False where the base is not
-    frozen (the fused-kernel table reads no stream)."""
+def frozen_stream_keys(t: TrainingSpec, c: Candidates, st, b: StateBytes) -> np.ndarray:
+    """Per candidate, a frozen base's stream (finetune ``frozen_stream`` at the row's ZeRO stage: fp32 by
+    ``Stack.fp32_stream``, the rule the step time reads, or bf16 as loaded or from FSDP's bf16 gather); all 0 where
+    the base is not frozen (the fused-kernel table reads no stream)."""
     zero = np.asarray(c.zero)
     if not b.frozen:
-        return np.zeros(zero.shape, dtype=bool)
-    return np.broadcast_to(st.fp32_stream(t, zero), zero.shape)
+        return np.zeros(zero.shape, dtype=int)
+    return frozen_stream(t, st, zero)
 
 
 def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
@@ -1167,7 +1168,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                                               or hf_tp_plan(m, st) is not None
                                               or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
     (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
-                                                                  cp_a2a_keys(m, st, c), frozen_fp32_stream(t, c, st, b))
+                                                                  cp_a2a_keys(m, st, c), frozen_stream_keys(t, c, st, b))
     keys = (ktp, kcp, ksp, kmb, kep, ka2a, kfs)
     per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
     per_layer, rws = per_layer[inv], rws[inv]

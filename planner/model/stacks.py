@@ -1421,7 +1421,7 @@ class Stack:
         is bf16, ``nn.Embedding`` is on no autocast list, so autocast hands bf16 on whatever wraps the model (the fp32
         adapters, peft's ``autocast_adapter_dtype``, cast their own input: ``_cast_input_dtype``) -- the no-casts rule
         its step reads (step_time: ``frozen_base``). A frozen base's memory reads this rule too, row by row at its
-        ZeRO stage (memory_activations ``frozen_fp32_stream``, finetune ``frozen_saves_precision``; until lora48 it
+        ZeRO stage (memory_activations ``frozen_stream_keys``, finetune ``frozen_saves_precision``; until lora48 it
         read fp32 for ``mode: qlora`` only, whatever the stage).
         Until QA 86 the step priced it fp32 below FSDP: gpt-oss-20b LoRA on one H100 (eager attention), 117.2 s a
         step at ZeRO-0 against 8.59 s on each of 8 at ZeRO-2 for the same micro-batch. A bitsandbytes base (QLoRA,
