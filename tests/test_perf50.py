@@ -34,3 +34,57 @@ def test_keep_freed_memory_stops_numpys_huge_page_advice():
     if out[0] != "True":
         pytest.skip("numpy does not advise huge pages on this kernel (before 4.6)")
     assert out == ["True", "False"]
+
+
+def test_block_recompute_tells_layouts_apart_on_the_rows_that_ask_or_answer_only(catalog, monkeypatch):
+    """``smallest_block_recompute`` leaves a full-recompute row alone where its layout fits without recompute; it
+    told the layouts apart (``distinct_rows``) over every row of the chunk, and now over the rows that ask (full
+    recompute, fitting, N free) or answer (fitting without recompute) only -- the same rows chosen. On the old code
+    the key was built over all rows (that assertion fails there); the rows it bisects are held to a set of layouts
+    built in Python."""
+    import numpy as np
+
+    import planner.search.recommend as R
+    from planner.hardware.options import option_from_cluster
+    from planner.model.memory import memory_per_gpu
+    from planner.model.pipeline import chunk_layers
+    from planner.model.stacks import from_training
+    from planner.search.evaluate import fits_memory, memory_limit
+    from planner.search.space import space_chunks
+    from planner.spec import load_job_dict
+    from planner.vocab import RECOMPUTE
+
+    sizes = []
+    real = R.distinct_rows
+
+    def spy(*cols):
+        sizes.append(len(cols[0]))
+        return real(*cols)
+
+    monkeypatch.setattr(R, "distinct_rows", spy)
+    job = load_job_dict({"model": {"preset": "llama3-70b"},
+                         "training": {"seq_len": 8192, "global_batch": 256, "precision": "bf16", "steps": 10,
+                                      "framework": "megatron-core", "recompute": "full"},
+                         "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 4}})
+    hw = option_from_cluster(job.cluster, catalog, None, "bf16")
+    stack, (limit, _) = from_training(job.training), memory_limit(job, hw)
+    m, t = job.model, job.training
+    keys = ("nodes", "tp", "etp", "pp", "dp", "dp_shard", "cp", "ep", "vpp", "zero", "mb", "sp", "schedule")
+    bisected = 0
+    for cv in space_chunks(job, hw):
+        ext = R.with_block_one(cv)
+        mem, mem1 = R.split_rows(memory_per_gpu(m, t, ext, stack=stack, gpu=hw.gpu.name), len(cv))
+        fits = fits_memory(job, hw, mem, limit)
+        sizes.clear()
+        out, _ = R.smallest_block_recompute(job, t, cv, fits, mem, mem1, stack, hw, limit)
+        layout = [tuple(np.broadcast_to(getattr(cv, k), (len(cv),))[i].item() for k in keys) for i in range(len(cv))]
+        plain = {layout[i] for i in np.flatnonzero(fits & (cv.rc == RECOMPUTE.code["none"]))}
+        moved = np.flatnonzero(out.rn != cv.rn)
+        assert all(layout[i] not in plain for i in moved)
+        bisected += len(moved)
+        full = ((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0)
+                & (chunk_layers(m.layers, cv.pp, cv.chunks) > 1))
+        if sizes:  # the key over the fitting full-recompute rows and the rows fitting without recompute, no more
+            assert sizes == [int(((fits & full) | (fits & (cv.rc == RECOMPUTE.code["none"]))).sum())]
+            assert sizes[0] < len(cv)
+    assert bisected > 0
