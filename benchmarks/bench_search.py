@@ -6,7 +6,8 @@ expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the sh
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
 the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), the bare-model example over the whole catalog, the
 what-if app's first search (its default preset), and that preset over a private catalog of 200 instance rows on 6 kinds of hardware (gen_private_catalog.py). Run: ``python benchmarks/bench_search.py``.
-It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
+It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap, numpy's
+huge-page advice off since perf50);
 ``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
 from __future__ import annotations
