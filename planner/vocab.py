@@ -179,10 +179,10 @@ LORA_TARGETS = Vocab("qkvo", "all-linear")
 SEQUENCE_PACKING = Vocab("packed", "concatenated", "padded")
 
 #: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core, "megatron-core-gaudi"
-#: Intel's Gaudi fork of it)
+#: Intel's Gaudi fork of it, "dle-convnets" / "dle-bert" NVIDIA DeepLearningExamples' PyTorch ConvNets / BERT)
 FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
-                  "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "pytorch-ddp", "maxtext",
-                  "neuronx-distributed", "nemo-automodel", "megatron-core-gaudi")
+                  "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "dle-bert", "pytorch-ddp",
+                  "maxtext", "neuronx-distributed", "nemo-automodel", "megatron-core-gaudi")
 #: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stack_kernels.RECIPES)
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "blockwise", "mxfp8", "nvfp4")
 #: a job field's "leave it to the search" value, where a vocabulary's field takes one: ``training.framework: auto``

@@ -47,6 +47,8 @@ def _stack(name, **opts):
 
 # (rule, stack, model, training overrides, refused layout, accepted layout): each as its source states it
 MOE_A2A = dict(moe_a2a_overlap=True)
+#: DLE's BERT phase 1: 128 tokens, float16 (run_pretraining.py --fp16)
+DLE_BERT = {"seq_len": 128, "precision": "fp16", "recompute": "none"}
 SHARED = dict(moe_shared_expert_overlap=True)
 TOKEN_DROP = {"name": "drop", "layers": 4, "hidden": 1024, "heads": 8, "vocab": 32000,
               "moe": {"experts": 8, "top_k": 2, "dropless": False, "capacity_factor": 1.25, "pad_to_capacity": True}}
@@ -317,6 +319,17 @@ CASES = [
     ("metaseq-schedule", ("metaseq", {}), "llama3-8b", {}, dict(schedule=2), dict()),
     ("composer-pp", ("llm-foundry", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
     ("composer-schedule", ("llm-foundry", {}), "llama3-8b", {}, dict(schedule=2), dict()),
+    # DLE's BERT (dle50): run_pretraining.py builds BertForPreTraining in torch DDP, --fp16 / --amp or fp32, and its
+    # modeling.py attention is matmul + softmax
+    ("dle-bert-model", ("dle-bert", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=0), None),
+    ("dle-bert-tp", ("dle-bert", {}), "bert-large", DLE_BERT, dict(tp=2, dp=16, zero=0), dict(zero=0)),
+    ("dle-bert-cp", ("dle-bert", {}), "bert-large", DLE_BERT, dict(cp=2, dp=16, zero=0), dict(zero=0)),
+    ("dle-bert-zero", ("dle-bert", {}), "bert-large", DLE_BERT, dict(zero=1), dict(zero=0)),
+    ("dle-bert-bf16", ("dle-bert", {}), "bert-large", dict(DLE_BERT, precision="bf16"), dict(zero=0), None),
+    ("dle-bert-fp8-recipe", ("dle-bert", {}), "bert-large", dict(DLE_BERT, precision="fp8"), dict(zero=0), None),
+    ("dle-bert-attn", ("dle-bert", {"attn_implementation": "sdpa"}), "bert-large", DLE_BERT, dict(zero=0), None),
+    ("dle-bert-pp", ("dle-bert", {}), "bert-large", DLE_BERT, dict(pp=2, dp=16, zero=0), dict(zero=0)),
+    ("dle-bert-schedule", ("dle-bert", {}), "bert-large", DLE_BERT, dict(schedule=2, zero=0), dict(zero=0)),
     # MaxText's vocabulary tiles cut a chip's tokens evenly (configs/types.py, mxmem38): 4,096 in 3 tiles no, 3 x 4,096 yes
     ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
 ]

@@ -418,6 +418,11 @@ RUNTIME_OPTIMIZERS = {
                        "llm-foundry llmfoundry/optim/__init__.py: optimizers.register decoupled_adamw, "
                        "decoupled_lionw, clip_lion, adalr_lion (and in later releases adamw, muon); build_optimizer "
                        "looks the name up in that registry"),
+    # DLE's BERT builds LAMB only, which training.optimizer has no name for: adamw prices it (the same fp32 master and
+    # m / v state; LAMB's extra per-tensor norm pass is < 0.1% of its step, benchmarks/validate.py BERT_DLE_STACK)
+    "dle-bert": Builds({"adamw": ()},
+                       "DLE PyTorch/LanguageModeling/BERT run_pretraining.py: optimizer = FusedLAMBAMP(...), no other; "
+                       "LAMB is priced as adamw, its fp32 master and m / v state"),
 }
 
 

@@ -60,12 +60,24 @@ RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": 
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
 #: Megatron-DeepSpeed's PipelineModule split, plain DDP's ZeRO-0/1, each one's fp8 row (``rules_runtime``)
 RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm",
-                      "pytorch-ddp": "ddp", "dle-convnets": "ddp", "metaseq": "metaseq", "llm-foundry": "composer"}
+                      "pytorch-ddp": "ddp", "dle-convnets": "ddp", "metaseq": "metaseq", "llm-foundry": "composer",
+                      "dle-bert": "dle-bert"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
                  "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel",
                  "megatron-deepspeed": "Megatron-DeepSpeed", "megatron-lm": "Megatron-LM (2021-22)",
-                 "ddp": "PyTorch DDP", "metaseq": "metaseq", "composer": "Composer (llm-foundry)"}
+                 "ddp": "PyTorch DDP", "metaseq": "metaseq", "composer": "Composer (llm-foundry)",
+                 "dle-bert": "DLE BERT's run_pretraining.py"}
+#: NVIDIA DeepLearningExamples' PyTorch BERT (planner.model.stacks ``dle-bert``): what its pre-training script builds,
+#: read in PyTorch/LanguageModeling/BERT/run_pretraining.py (the LDDL / FusedLAMBAMP version of the 21.11 tables, the
+#: stored copy of 2022; read 2026-12-06): ``prepare_model_and_optimizer`` builds ``modeling.BertForPreTraining`` (MLM +
+#: NSP heads) and nothing else, wraps it whole in torch DDP (``DDP(model, device_ids=[args.local_rank], ...,
+#: bucket_cap_mb=...)``: no tensor, pipeline or context split, no FSDP / ZeRO), and its optimizer is
+#: ``FusedLAMBAMP`` (no other choice); precision is ``--fp16`` / ``--amp`` (``args.fp16 = args.fp16 or args.amp``:
+#: ``model.half()`` under ``--allreduce_post_accumulation_fp16``, else autocast to float16, with
+#: ``torch.cuda.amp.GradScaler``) or fp32 without them: no bf16 or fp8 flag
+_DLE_BERT = "DLE PyTorch/LanguageModeling/BERT run_pretraining.py prepare_model_and_optimizer"
+_DLE_BERT_PRECISION = f"{_DLE_BERT}: --fp16 / --amp (float16 + GradScaler) or fp32; no bf16 or fp8 flag"
 #: runtimes whose rules concern every model, not only transformers (plain data parallelism: a CNN's too)
 ANY_MODEL_RUNTIMES = frozenset({"ddp"})
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
@@ -226,7 +238,7 @@ FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "blockwise", "mxfp8", "nvfp
                "automodel": ("tensorwise", "blockwise", "mxfp8"),
                "torchtitan": ("rowwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": (), "composer": ("delayed",),
-               "megatron-lm": (), "megatron-deepspeed": (), "metaseq": (), "ddp": ()}
+               "megatron-lm": (), "megatron-deepspeed": (), "metaseq": (), "ddp": (), "dle-bert": ()}
 #: the runtimes whose code has no fp8 training path at all (not merely none modelled, as MaxText's and Neuron's), and
 #: where their code says so: fp8 training on them is refused as "<stack> has no fp8 path (<this>)" (rule
 #: "<runtime>-fp8-recipe"; each short enough for the one-line error, hardware_catalog.errors MESSAGE_CHARS). More:
@@ -248,7 +260,11 @@ NO_FP8_PATH = {
                           "(--no-pipeline-parallel); GPTModelPipe's ParallelTransformerLayerPipe is fp16/bf16",
     "metaseq": "metaseq/dataclass/configs.py CommonConfig: --fp16, --bf16, --memory-efficient-fp16 only",
     "ddp": "DDP with torch.autocast (float16 / bfloat16) + GradScaler; no Transformer Engine or torchao fp8 layers",
+    "dle-bert": _DLE_BERT_PRECISION,
 }
+#: the 16-bit precision the refusal of fp8 points to where it is not bf16: DLE's BERT trains float16 only
+#: (``dle-bert-bf16``)
+NO_FP8_INSTEAD = {"dle-bert": "fp16"}
 assert all(FP8_RECIPES[r] == () for r in NO_FP8_PATH)
 #: a stack whose code offers fewer recipes than its runtime's row (a fork of an older release): its own row, read first
 #: (planner.model.stacks ``fp8_recipes``). Intel's Megatron-LM fork (core_r0.9.0, Intel Transformer Engine) has
@@ -556,6 +572,7 @@ PIPELINE_SCHEDULES: dict[str, tuple[tuple[str, ...], str]] = {
                "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
                "which the HF Trainer integration does not do"),
     "ddp": ((), "torch.nn.parallel.DistributedDataParallel: one whole model replica per rank, no stage split"),
+    "dle-bert": ((), f"{_DLE_BERT}: torch DDP over the whole BertForPreTraining, no stage split"),
     "metaseq": ((), "metaseq/dataclass/configs.py DistributedTrainingConfig: ddp_backend (pytorch_ddp, fully_sharded), "
                     "zero_sharding, model_parallel_size (Megatron tensor parallelism); no pipeline option (fairseq's "
                     "pipeline_model_parallel was not carried over)"),
@@ -571,7 +588,7 @@ _SCHEDULE_WORDS = {"1f1b": "1F1B", "interleaved": "interleaved 1F1B", "gpipe": "
 #: why a runtime has no pipeline, in the refusal's words (the source says where)
 _NO_PIPELINE_WHY = {"hf": "a transformers model is one nn.Module: no stage split",
                     "ddp": "every rank holds the whole model", "metaseq": "FSDP and Megatron TP only",
-                    "composer": "FSDP only"}
+                    "composer": "FSDP only", "dle-bert": "every rank holds the whole model"}
 
 
 def stack_schedule(stack) -> str:
@@ -1067,7 +1084,8 @@ RULES: tuple[StackRule, ...] = (
                 else "fp8 training (no fp8 recipe of its code is modelled: use bf16)",
                 NO_FP8_PATH.get(run, "planner.model.stack_rules FP8_RECIPES (sources there)"),
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run],
-                sentence="{name} has no fp8 path ({source}); use bf16" if run in NO_FP8_PATH else None, any_model=True)
+                sentence=f"{{name}} has no fp8 path ({{source}}); use {NO_FP8_INSTEAD.get(run, 'bf16')}"
+                if run in NO_FP8_PATH else None, any_model=True)
       for run in FP8_RECIPES),
     # ---- a Transformer Engine fp8 layer under torch's non-reentrant checkpoint (stack_kernels.TE_RECOMPUTES, fp8rc46)
     StackRule("te-fp8-torch-checkpoint", "hf", "training.recompute",
@@ -1504,6 +1522,30 @@ RULES: tuple[StackRule, ...] = (
               "megatron/schedules.py forward_step calls forward_step_func with no autocast context (Megatron-Core's "
               "pipeline_parallel/schedules.py added the config.enable_autocast one)",
               lambda st, m, t: t.weights == "amp" and t.precision in ("bf16", "fp16")),
+    # ---- DLE BERT (stack dle-bert): torch DDP over BertForPreTraining, float16 or fp32 (_DLE_BERT); its optimizer,
+    # FusedLAMBAMP, is planner.model.optimizers RUNTIME_OPTIMIZERS "dle-bert"
+    StackRule("dle-bert-model", "dle-bert", "training.framework",
+              "a model other than BERT (its script builds modeling.BertForPreTraining, an encoder with MLM + NSP "
+              "heads, and nothing else)", f"{_DLE_BERT}: model = modeling.BertForPreTraining(config, ...)",
+              lambda st, m, t: getattr(m, "family", None) != "encoder", any_model=True),
+    StackRule("dle-bert-tp", "dle-bert", "parallel.tp", "tensor parallelism (torch DDP over the whole model)",
+              f"{_DLE_BERT}: DDP(model, device_ids=[args.local_rank], ...), nn.Linear layers (modeling.py)",
+              lambda st, m, t: True, lambda c, m, t: c.tp == 1),
+    StackRule("dle-bert-cp", "dle-bert", "parallel.cp", "context parallelism (torch DDP over the whole model)",
+              f"{_DLE_BERT}: DDP(model, ...) only, no sequence split of attention",
+              lambda st, m, t: True, lambda c, m, t: c.cp == 1),
+    StackRule("dle-bert-zero", "dle-bert", "parallel.zero",
+              "ZeRO (torch DDP keeps whole parameters and gradients, and FusedLAMBAMP its whole state, on every rank: "
+              "use zero 0)",
+              f"{_DLE_BERT}: DDP(model, ...); FusedLAMBAMP(optimizer_grouped_parameters, lr=...), no "
+              "ZeroRedundancyOptimizer or FSDP", lambda st, m, t: True, _zero_without(1, 2, 3)),
+    StackRule("dle-bert-bf16", "dle-bert", "training.precision", "bf16 training (it trains float16 or fp32: use fp16)",
+              _DLE_BERT_PRECISION, lambda st, m, t: t.precision == "bf16"),
+    StackRule("dle-bert-attn", "dle-bert", "training.framework.attn_implementation",
+              "an attention other than its own matmul + softmax (attn_implementation eager)",
+              "DLE PyTorch/LanguageModeling/BERT modeling.py BertSelfAttention.forward: torch.matmul(query_layer, "
+              "key_layer), / math.sqrt(attention_head_size), + attention_mask, softmax, dropout, torch.matmul",
+              lambda st, m, t: getattr(st, "attn_implementation", None) != "eager"),
     StackRule("metaseq-cp", "metaseq", "parallel.cp", "context parallelism",
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",

@@ -2583,12 +2583,22 @@ assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_
 #: (``attention_scores / sqrt(d) + mask``, softmax, dropout: the fused 16-bit softmax, ``explicit_softmax`` "unread",
 #: not transformers' per-family eager code) and each residual dropout fused into its add (``fused_residual_dropout``);
 #: torch 1.11's addmm bias copy (``addmm_bias_copy``). Checkpointing (``--checkpoint_activations``) is
-#: torch.utils.checkpoint's reentrant default of torch 1.11 (no early stop). Not in ``FRAMEWORK``: validate's
-#: ``bert (DLE)`` rows name it (the job schema and ``framework: auto`` do not offer it)
+#: torch.utils.checkpoint's reentrant default of torch 1.11 (no early stop). What its code has a switch for
+#: (dle50): no torch.compile (torch 1.11; its fusion is TorchScript's, ``--disable_jit_fusions``), no tensor
+#: parallelism, selective recompute, FSDP reshard, parameter gather or offload (torch DDP over the whole
+#: ``modeling.BertForPreTraining``, ``--checkpoint_activations`` the only recompute: whole layers), and one attention,
+#: its own matmul + softmax (``attn_implementation`` "eager"). A job names it as
+#: ``training.framework: dle-bert`` (``FRAMEWORK``); ``framework: auto`` does not search it (defaults.AUTO_FRAMEWORKS),
+#: and its launch limits are planner.model.stack_rules' ``dle-bert`` rows; validate's ``bert (DLE)`` rows run it
 STACKS["dle-bert"] = replace(
     STACKS["hf-trainer"], name="dle-bert", explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
     addmm_bias_copy=True, fused_residual_dropout=True, use_reentrant=None, recompute_early_stop=False,
     te_amax_reduction="", fused_ce_kernel="",
+    has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_param_gather=False, offloads=(),
+    # modeling.py BertSelfAttention: torch.matmul(query, key^T) / sqrt(d) + mask, softmax, dropout, matmul -- no
+    # flash or sdpa kernel, whatever training.flash_attention says (validate's rows set it off): transformers'
+    # "eager" reading of the same ops (stack_kernels ``hf_attn_choice``; another value is refused, dle-bert-attn)
+    attn_implementation="eager",
     sources="NVIDIA/DeepLearningExamples PyTorch/LanguageModeling/BERT (modeling.py, run_pretraining.py, "
             "scripts/run_pretraining.sh of the pytorch:21.11-py3 tables): HF BERT layer, model.half() + FusedLAMBAMP "
             "fp32 master, one-bucket DDP, TorchScript + NVFuser; torch 1.11 addmm bias copy")
