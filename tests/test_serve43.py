@@ -18,7 +18,7 @@ from planner.workloads.serving_screen import replica_throughput
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET
-from conftest import invoke_app
+from conftest import invoke_app, planned_once
 
 RAG = {"model": {"preset": "llama3-8b"},
        "serving": {"qps": 20, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 6000, "output_tokens": 150,
@@ -32,21 +32,10 @@ def served(tmp_path_factory):
     the plan the commands made (``plan_serving``'s own answer, kept as the CLI calls it) and the text table. The plan
     was a run of its own until suite44b (candidates=1: RAG names one instance, one option, so the same plan): ~12 s
     of CPU a plan, three in the module. The text command planned it again until suite50 (~6 s): it is answered
-    from the JSON command's plan when it asks for the same job with the same arguments, so both print one plan."""
+    from the JSON command's plan (``planned_once``: the same job, the same arguments), so both print one plan."""
     path = tmp_path_factory.mktemp("serve43") / "rag.yaml"
     path.write_text(yaml.safe_dump(RAG))
-    made = {}
-
-    def kept(job, *a, **kw):
-        # each command loads the shipped catalog afresh (another object, the same files): it is keyed by its type
-        key = (job.model_dump_json(), tuple(type(x).__name__ for x in a),
-               repr(sorted((k, v) for k, v in kw.items() if k != "progress")))
-        if key not in made:
-            made[key] = plan_serving(job, *a, **kw)
-        return made[key]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(serving, "plan_serving", kept)
+    with planned_once(serving, "plan_serving") as made:
         code, out, _ = invoke_app("serve", str(path), "--json")
         text_code, text, _ = invoke_app("serve", str(path))
     assert code == 0 and text_code == 0 and len(made) == 1
