@@ -1257,10 +1257,14 @@ def pr2_recompute_modules(r):
     return list(v) if v else None
 
 
-def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
+def pr2_rows(cat, path=None, stack_fn=None, ids=None) -> pd.DataFrame:
     """published_runs_2.csv (README §3): every row evaluated; the ``scored`` column is False for
-    the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it)."""
+    the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it). ``ids``: only the rows
+    with these ids (each row is priced on its own: benchmarks/validate_moe_profile.py's dispatcher A/B wants one row
+    of ``mbridge_all``'s ~250, 3.6 s a pass)."""
     d = pd.read_csv(path or PR2_CSV)
+    if ids is not None:
+        d = d[d["id"].isin(ids)]
     out = []
     for r in d.itertuples():
         case = pr2_case(cat, r)
@@ -2222,13 +2226,14 @@ def maxtext(cat) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mbridge_all(cat) -> pd.DataFrame:
+def mbridge_all(cat, ids=None) -> pd.DataFrame:
     """Every other stored version of Megatron-Bridge's published pre-training tables
     (``MBRIDGE_ALL_CSV``: docs/performance-summary.md and -archive.md of NVIDIA-NeMo/Megatron-Bridge and
     its forks, releases 25.09 to 26.08.01, DGX H100 / B200 / B300 and GB200 / GB300 NVL72; builder
     data/parts/scripts/mbridge_all.py, which keeps the tables verbatim, dedupes the snapshots, checks
     every layout and each row's printed TFLOP/s per token against its model's, and lists what it leaves
     out). The 14 rows already in published_runs_2.csv (``mbridge``) are not repeated.
+    ``ids``: only the rows with these ids (``pr2_rows``).
 
     Mapped as ``mbridge`` (``pr2_case``): stack megatron-core; precision from the table (FP8-CS / FP8
     -> TE tensorwise current scaling, FP8-MX / MXFP8 -> mxfp8, NVFP4 -> nvfp4, ``PR2_FP8_RECIPES``);
@@ -2686,7 +2691,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       median signed, H100 -34.0 -> -32.9%, gpt-oss GB200 -32.6 -> -31.9%), already-slow thick rows at most 1.9
       points further (Qwen3-235B GB200 +7.1 -> +9.1%). The thin gap (~3 ms a layer and micro-batch) is not the
       parts as measured alone."""
-    out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
+    out = pr2_rows(cat, path=MBRIDGE_ALL_CSV, ids=ids)
     return out[out["scored"]].drop(columns=["scored"])
 
 

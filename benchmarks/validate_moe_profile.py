@@ -148,7 +148,7 @@ def dispatcher_ab(cat, r) -> float:
     steps = {}
     for disp in (r["dispatcher"], other):
         with mock.patch.dict(V.MBRIDGE_MOE_RECIPES, {key: dict(V.MBRIDGE_MOE_RECIPES[key], moe_dispatcher=disp)}):
-            steps[disp] = next(x.predicted_s for x in V.mbridge_all(cat).itertuples() if x.id == r["planner_row"])
+            steps[disp] = V.mbridge_all(cat, ids=[r["planner_row"]]).set_index("id").predicted_s[r["planner_row"]]
     return steps[r["dispatcher"]] / steps[other]
 
 

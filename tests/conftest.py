@@ -378,6 +378,28 @@ def cli():
     return invoke_app
 
 
+@contextlib.contextmanager
+def planned_once(module, name: str):
+    """``module.name`` (a planner: a job first, then its arguments) answered once per job and arguments while the block
+    runs; yields the dict of what it planned. Two commands a test runs on one job (``serve --json`` and ``serve``, a
+    report to .html and to .md) print the one plan, as the product would for the same input, at one plan's CPU. Each
+    command loads the shipped catalog afresh (another object, the same files): an argument is keyed by its type, a
+    keyword by its value (``progress``, a fresh callback each command, left out)."""
+    made: dict = {}
+    planner = getattr(module, name)
+
+    def once(job, *a, **kw):
+        key = (job.model_dump_json(), tuple(type(x).__name__ for x in a),
+               repr(sorted((k, v) for k, v in kw.items() if k != "progress")))
+        if key not in made:
+            made[key] = planner(job, *a, **kw)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, name, once)
+        yield made
+
+
 def invoke_main(*args, cwd=None):
     """``planner <args>`` in-process through the console entry point ``planner.cli.main`` (usage errors take main's
     one-line path): (exit code, stdout, stderr). ``sys.argv`` and the working directory are restored after."""

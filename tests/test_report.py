@@ -8,7 +8,7 @@ import re
 import pytest
 
 from planner.units import config_str, fmt_run_time, fmt_time, fmt_usd
-from conftest import EXAMPLES, answered, invoke_app
+from conftest import EXAMPLES, answered, invoke_app, planned_once
 
 JOB = EXAMPLES / "llama3-70b.yaml"
 SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy", "Memory per GPU",
@@ -23,17 +23,22 @@ def recommended():
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
+    """``planner report`` of the job to .html and to .md: one search for the two (``planned_once``; each searched it
+    until suite50), each written by its own renderer; ``recommend --json``'s search (``recommended``) is its own."""
     from typer.testing import CliRunner
 
     from planner.cli import app
+    from planner.present import report
 
     d = tmp_path_factory.mktemp("report")
     out = {}
-    for suffix in ("html", "md"):
-        path = d / f"review.{suffix}"
-        r = CliRunner().invoke(app, ["report", str(JOB), "-o", str(path)])
-        assert r.exit_code == 0, r.stderr
-        out[suffix] = path
+    with planned_once(report, "recommend") as made:
+        for suffix in ("html", "md"):
+            path = d / f"review.{suffix}"
+            r = CliRunner().invoke(app, ["report", str(JOB), "-o", str(path)])
+            assert r.exit_code == 0, r.stderr
+            out[suffix] = path
+    assert len(made) == 1
     return out
 
 

@@ -18,7 +18,7 @@ from planner.workloads.serving_screen import replica_throughput
 from planner.workloads.serving_iteration import option_iteration
 from planner.workloads.serving_memory import served_model
 from planner.workloads.serving_settings import REALTIME_TOKEN_BUDGET
-from conftest import invoke_app
+from conftest import invoke_app, planned_once
 
 RAG = {"model": {"preset": "llama3-8b"},
        "serving": {"qps": 20, "p99_latency_ms": 60, "ttft_ms": 3000, "prompt_tokens": 6000, "output_tokens": 150,
@@ -28,22 +28,18 @@ RAG = {"model": {"preset": "llama3-8b"},
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """``planner serve rag.yaml --json`` once for the module: the job file, its JSON and the plan the command made
-    (``plan_serving``'s own answer, kept as the CLI calls it). The plan was a run of its own until suite44b
-    (candidates=1: RAG names one instance, one option, so the same plan): ~12 s of CPU a plan, three in the module."""
+    """``planner serve rag.yaml --json`` and ``planner serve rag.yaml`` once for the module: the job file, its JSON,
+    the plan the commands made (``plan_serving``'s own answer, kept as the CLI calls it) and the text table. The plan
+    was a run of its own until suite44b (candidates=1: RAG names one instance, one option, so the same plan): ~12 s
+    of CPU a plan, three in the module. The text command planned it again until suite50 (~6 s): it is answered
+    from the JSON command's plan (``planned_once``: the same job, the same arguments), so both print one plan."""
     path = tmp_path_factory.mktemp("serve43") / "rag.yaml"
     path.write_text(yaml.safe_dump(RAG))
-    made = []
-
-    def kept(*a, **kw):
-        made.append(plan_serving(*a, **kw))
-        return made[-1]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(serving, "plan_serving", kept)
+    with planned_once(serving, "plan_serving") as made:
         code, out, _ = invoke_app("serve", str(path), "--json")
-    assert code == 0 and len(made) == 1
-    return path, json.loads(out), made[0]
+        text_code, text, _ = invoke_app("serve", str(path))
+    assert code == 0 and text_code == 0 and len(made) == 1
+    return path, json.loads(out), next(iter(made.values())), text
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +70,10 @@ def test_simulated_row_states_the_throughput_at_its_budget(plan):
     assert row.utilisation < 1.0
 
 
-def test_json_and_text_state_the_same_rate(served, cli):
+def test_json_and_text_state_the_same_rate(served):
     """``serve --json``'s best option and the text table's req/s/replica column carry the one rate, at the simulated
     budget (the old code printed the 2,048 figure in both)."""
-    path, answer, _ = served
+    _, answer, _, text = served
     best = answer["options"][0]
     job = load_job_dict(RAG)
     m, s = served_model(job.model), job.serving
@@ -86,8 +82,6 @@ def test_json_and_text_state_the_same_rate(served, cli):
     budget = best["simulated"]["max_num_batched_tokens"]
     rps = float(replica_throughput(im, s, best["batch"], budget)[1])
     assert best["requests_per_s_per_replica"] == pytest.approx(rps, rel=1e-9)
-    code, text, _ = cli("serve", str(path))
-    assert code == 0
     row = next(line for line in text.splitlines() if "aws:g6e.xlarge" in line and "sim" in line)
     assert f"{best['requests_per_s_per_replica']:.2f}" in [c.strip() for c in row.split("│")]
 
