@@ -208,7 +208,7 @@ class WhatIf:
     #: training.framework's stack (``vocab.FRAMEWORK_CHOICE``, "auto" searched); None: left out, the default stack
     framework: Optional[str] = None
     #: the stack's options as the sidebar sets them (``stack_controls``: option -> value, None: the stack's default, or
-    #: searched); an option not here keeps the job's own setting
+    #: searched; a ``TEXT_INPUT`` option's YAML text, "" unset); an option not here keeps the job's own setting
     stack_options: dict = field(default_factory=dict)
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
@@ -532,8 +532,8 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
 #: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it
 #: (``stacks.SEARCHED``). CUDA graphs, the pipeline split, the loss and the NVMe offload since QA 95 (a job file
 #: only before); a value the stack takes only beside another option (``offload_device: nvme`` with an offload on,
-#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is refused as the job file's would be, on its field. Options
-#: of free numbers or lists (``nvme_gbps``, ``cuda_graph_scope``, ``pp_layout``) stay the job file's.
+#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered (QA 96: nor one refused at the sidebar's ZeRO
+#: stage or precision, ``_runs``). Options of free numbers, lists or text are inputs since QA 96 (``TYPED_OPTIONS``).
 STACK_OPTION_LABELS = {
     "compile": "torch.compile", "tp_overlap": "TP communication overlap",
     "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
