@@ -229,7 +229,7 @@ stack = wi.field_value(s["w_framework"], "framework")
 # the chosen stack's options, as its registry entry lists them (wi.stack_controls; QA 90: only a job file set them),
 # each starting at the job's own setting or the stack's default, again whenever the job or the stack changes; each
 # offering the values the stack runs beside the options drawn last run (QA 95: NVMe offload once an offload is on)
-# and (QA 96) the values that run at the sidebar's precision and parallel degrees (ZeRO-3 ...) as last set; the
+# and (QA 96) the values that run at the sidebar's precision and TP / PP / CP / ZeRO (as its widgets hold them); the
 # options of free numbers and lists as number and text inputs (YAML, as the job file), empty at the stack's default
 fresh = s.get("_stack_options_of") != (source, stack)
 stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
