@@ -229,13 +229,25 @@ stack = wi.field_value(s["w_framework"], "framework")
 # the chosen stack's options, as its registry entry lists them (wi.stack_controls; QA 90: only a job file set them),
 # each starting at the job's own setting or the stack's default, again whenever the job or the stack changes; each
 # offering the values the stack runs beside the options drawn last run (QA 95: NVMe offload once an offload is on)
+# and (QA 96) the values that run at the sidebar's precision and TP / PP / CP / ZeRO (as its widgets hold them); the
+# options of free numbers and lists as number and text inputs (YAML, as the job file), empty at the stack's default
 fresh = s.get("_stack_options_of") != (source, stack)
 stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
-                                                              if f"w_stackopt_{k}" in s})
+                                                              if f"w_stackopt_{k}" in s},
+                               precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")})
 for c in stack_opts:
-    if fresh or s.get(f"w_stackopt_{c.option}", c.value) not in c.choices:  # (a control drawn anew: its start value)
-        s[f"w_stackopt_{c.option}"] = c.value
-    sb.selectbox(c.label, c.choices, key=f"w_stackopt_{c.option}", format_func=c.word, help=c.help)
+    key = f"w_stackopt_{c.option}"
+    if fresh or key not in s or c.choices and s[key] not in c.choices:  # (a control drawn anew: its start value)
+        s[key] = c.value
+    if c.kind == "number":  # the field's bounds; a value the job refuses is the loader's one line on the page
+        sb.number_input(c.label, min_value=c.bounds[0], max_value=c.bounds[1], step=1 if c.integer else None,
+                        format=None if c.integer else wi.NUMBER_FORMAT, key=key, help=c.help,
+                        placeholder=c.word(c.default))
+    elif c.kind == "text":
+        sb.text_input(c.label, key=key, help=c.help, placeholder=wi.yaml_text(c.default)
+                      if c.default not in wi.UNSET_CHOICES else c.word(c.default))
+    else:
+        sb.selectbox(c.label, c.choices, key=key, format_func=c.word, help=c.help)
 s["_stack_options_of"], s["_stack_drawn"] = (source, stack), tuple(c.option for c in stack_opts)
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)

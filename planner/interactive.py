@@ -26,14 +26,19 @@ from dataclasses import replace
 import dataclasses
 import functools
 import hashlib
+import itertools
+import json
 import tempfile
 import threading
+import typing
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
+import yaml
 import pandas as pd
 
 from planner.errors import InputError
@@ -44,14 +49,16 @@ from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
-from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
+from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
+from planner.spec.schema import FrameworkSpec
 from planner.spec.hf import hf_config_notes
 from planner.spec.load import wrote_fp4
 from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
 from planner.model import physics
-from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, SEARCHED, from_training
+from planner.model import stack_rules
+from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, OPTIONS, SEARCHED, from_training
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -201,7 +208,7 @@ class WhatIf:
     #: training.framework's stack (``vocab.FRAMEWORK_CHOICE``, "auto" searched); None: left out, the default stack
     framework: Optional[str] = None
     #: the stack's options as the sidebar sets them (``stack_controls``: option -> value, None: the stack's default, or
-    #: searched); an option not here keeps the job's own setting
+    #: searched; a ``TEXT_INPUT`` option's YAML text, "" unset); an option not here keeps the job's own setting
     stack_options: dict = field(default_factory=dict)
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
@@ -525,8 +532,8 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
 #: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it
 #: (``stacks.SEARCHED``). CUDA graphs, the pipeline split, the loss and the NVMe offload since QA 95 (a job file
 #: only before); a value the stack takes only beside another option (``offload_device: nvme`` with an offload on,
-#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is refused as the job file's would be, on its field. Options
-#: of free numbers or lists (``nvme_gbps``, ``cuda_graph_scope``, ``pp_layout``) stay the job file's.
+#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered (QA 96: nor one refused at the sidebar's ZeRO
+#: stage or precision, ``_runs``). Options of free numbers, lists or text are inputs since QA 96 (``TYPED_OPTIONS``).
 STACK_OPTION_LABELS = {
     "compile": "torch.compile", "tp_overlap": "TP communication overlap",
     "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
@@ -551,15 +558,82 @@ STACK_KIND_DEFAULT = "stack default"
 UNSET_CHOICES = (AUTO, STACK_KIND_DEFAULT)
 
 
+#: a training-stack option that is no choice, by how the sidebar takes it (``option_input``): a number input, or a
+#: text input read as YAML, as the job file reads it (a list, a mapping, a free string)
+NUMBER_INPUT, TEXT_INPUT = "number", "text"
+
+
+def option_input(option: str) -> Optional[str]:
+    """How the sidebar takes the training-stack option ``option`` (``stacks.OPTIONS``) when it is no choice, from its
+    ``training.framework`` field (planner.spec.schema ``FrameworkSpec``): ``NUMBER_INPUT`` for an int or a float
+    (``nvme_gbps``, ``ce_chunk_size``), ``TEXT_INPUT`` for a list, a mapping or a free string (``cuda_graph_scope``,
+    ``remat_tensors``, ``pp_layout``); None for a switch or a vocabulary (the selectboxes, ``STACK_OPTION_LABELS``) and
+    for a value that is one name or a list of them (``cp_comm_type``)."""
+    ann = FrameworkSpec.model_fields[option].annotation
+    kinds = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) is typing.Union else [ann]
+    if len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    if kind in (int, float):
+        return NUMBER_INPUT
+    return TEXT_INPUT if kind is str or typing.get_origin(kind) in (list, dict) else None
+
+
+#: the stack options the sidebar takes as typed values (QA 96: until then a job file's only), in the registry's order:
+#: every option of ``stacks.OPTIONS`` whose field ``option_input`` reads as a number or text
+TYPED_OPTIONS = tuple(o for o in OPTIONS if option_input(o))
+
+
+def option_range(option: str) -> tuple:
+    """(least, greatest) value of a number option as its ``FrameworkSpec`` field bounds it (None: unbounded), the
+    number input's range, so the widget never replaces a job's own value. An integer's ``gt`` is its least value
+    plus one; a float's ``gt`` is drawn as its least (Streamlit's bounds are inclusive), which the loader then
+    refuses in one line, as the job file's."""
+    f = FrameworkSpec.model_fields[option]
+    integer = int in (typing.get_args(f.annotation) or (f.annotation,))
+    lo = hi = None
+    for m in f.metadata:
+        if getattr(m, "ge", None) is not None:
+            lo = m.ge
+        elif getattr(m, "gt", None) is not None:
+            lo = m.gt + 1 if integer else float(m.gt)
+        if getattr(m, "le", None) is not None:
+            hi = m.le if integer else float(m.le)
+    return lo, hi
+
+
+def yaml_text(value) -> str:
+    """``value`` as one line of YAML, as a job file writes it (``[attn, mlp]``); "" for None."""
+    if value is None:
+        return ""
+    value = list(value) if isinstance(value, tuple) else value  # (a Stack holds its lists as tuples)
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 16, sort_keys=False).strip().removesuffix(
+        "...").strip()
+
+
+def typed_value(option: str, value):
+    """The option value of a sidebar input: a text input's YAML parsed as the job file parses it (``parse_yaml_text``;
+    empty: None, the stack's default), refused in one line on the option's field; a number or a choice as it is."""
+    if option_input(option) != TEXT_INPUT or not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    return parse_yaml_text(value, f"training.framework.{option}", "the sidebar's text")
+
+
 @dataclass(frozen=True)
 class StackControl:
-    """One training-stack option as the sidebar draws it (``stack_controls``)."""
+    """One training-stack option as the sidebar draws it (``stack_controls``): a selectbox of ``choices``, or (``kind``
+    ``NUMBER_INPUT`` / ``TEXT_INPUT``, ``option_input``) a number input over ``bounds`` or a text input of YAML."""
 
     option: str
     label: str
     choices: tuple  # the values offered; ``AUTO``: searched, ``STACK_KIND_DEFAULT``: the stack's kind default
     default: object  # the stack's own value (``AUTO`` where searched, ``STACK_KIND_DEFAULT`` where its kind's)
     value: object  # the start value: the job's own setting where its section names this stack, else ``default``
+    kind: str = "select"
+    bounds: tuple = (None, None)  # a number input's (least, greatest) (``option_range``)
+    integer: bool = False  # a number input of whole numbers
 
     def word(self, value) -> str:
         """A choice as the selectbox writes it."""
@@ -571,6 +645,12 @@ class StackControl:
     @property
     def help(self) -> str:
         """The control's tooltip: the job field it writes and the stack's default."""
+        if self.kind != "select":  # what the option is (the registry's words), and what empty leaves
+            what = (OPTION_HOLDERS.get(self.option) or (None, self.option))[1]
+            said = yaml_text(self.default) if self.default not in UNSET_CHOICES else None
+            return (f"training.framework.{self.option}: {what}" + ("; YAML, as in a job file" if self.kind == TEXT_INPUT
+                                                                    else "")
+                    + f"; empty: the stack's default{f' ({said})' if said else ''}")
         return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.option in SEARCHED
                                                          else f"the stack's default: {self.word(self.default)}"))
 
@@ -613,21 +693,107 @@ def _takes(st, option: str, value) -> bool:
     return True
 
 
-def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = None) -> tuple[StackControl, ...]:
+#: the layout degrees the sidebar may leave open, each tried at 1 and 2 by ``_runs`` (enough for a rule to see a
+#: degree on or off; the search's own values are the hardware's)
+_OPEN_DEGREES = (1, 2)
+
+
+def _layout_rows(job: JobSpec) -> SimpleNamespace:
+    """Layouts of ``job`` as the stack rules' candidate columns (``stack_rules.layout_of``): its fixed degrees, ZeRO
+    stage and recompute as set, each open one over ``_OPEN_DEGREES`` (ZeRO 0-3, every recompute)."""
+    p, t = job.parallel, job.training
+    axes = tuple((k, (getattr(p, k),) if getattr(p, k) is not None else _OPEN_DEGREES) for k in ("tp", "pp", "cp", "dp"))
+    axes += (("ep", (p.ep,) if p.ep is not None else _OPEN_DEGREES if job.model.moe is not None else (1,)),
+             ("zero", (p.zero,) if p.zero is not None else ZEROS[1:]),
+             ("recompute", (t.recompute,) if t.recompute is not None else RECOMPUTE.names))
+    return _rows(axes, t.micro_batch)
+
+
+@functools.lru_cache(maxsize=64)
+def _rows(axes: tuple, micro_batch: Optional[int]) -> SimpleNamespace:
+    """``_layout_rows``' columns for the values of each axis (name, values), every combination one row."""
+    names = [k for k, _ in axes]
+    rows = [stack_rules.layout_of({**dict(zip(names, vals)), "sp": vals[0] > 1, "micro_batch": micro_batch})
+            for vals in itertools.product(*(v for _, v in axes))]
+    return SimpleNamespace(**{k: np.concatenate([getattr(r, k) for r in rows]) for k in vars(rows[0])})
+
+
+@functools.lru_cache(maxsize=4096)
+def _runs_key(key: str) -> bool:
+    """``_runs`` of a document written as JSON (the cache's key: a page rerun asks the same questions again)."""
+    from planner.search.space import job_stack, stack_variants
+
+    try:
+        job = _load(json.loads(key))
+        base = job_stack(job)  # the search's own refusals before any layout
+    except InputError:
+        return False
+    rows, m, t = _layout_rows(job), job.model, job.training
+    # the stack as set first; its searched options' other variants only where it runs no row (building them all
+    # costs the search's whole product of options, ~0.1 s a value on an MoE model)
+    return bool(stack_rules.valid_mask(base, m, t, rows).any()
+                or any(stack_rules.valid_mask(v.stack, m, t, rows).any() for v in stack_variants(job)[1:]))
+
+
+def _runs(doc: dict) -> bool:
+    """Whether the job ``doc`` runs on some layout its sidebar leaves open: the search's checks of the whole job
+    (planner.search.space ``stack_variants``), then the stack rules (``stack_rules.valid_mask``) over the layouts of
+    ``_layout_rows`` with each variant of its searched options -- the ZeRO stage and precision as the sidebar sets
+    them (QA 96: the controls' filter read neither, so e.g. optimizer offload was offered at ZeRO-3 on Megatron-Core,
+    which its FSDP2 refuses, and refused on the page)."""
+    return _runs_key(json.dumps(doc, sort_keys=True, default=str))
+
+
+def _filter_doc(doc: dict, precision: Optional[str], parallel: Optional[dict]) -> dict:
+    """``doc`` with the sidebar's precision and layout degrees (``parallel``: tp, pp, cp, zero; None: open) written in,
+    as ``build_job`` writes them, for ``_runs``."""
+    out = copy.deepcopy(doc)
+    out["training"] = dict(out.get("training") or {})
+    if precision is not None:
+        out["training"]["precision"] = precision
+    if parallel is not None:
+        out["parallel"] = dict(out.get("parallel") or {})
+        for k, v in parallel.items():
+            _set(out["parallel"], k, v)
+        if any(v is None for v in parallel.values()):
+            out["parallel"].pop("dp", None)
+    return out
+
+
+def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = None, precision: Optional[str] = None,
+                   parallel: Optional[dict] = None) -> tuple[StackControl, ...]:
     """The controls of the training stack ``name`` (the sidebar's; None: the job's default stack) for the job ``base``:
     each ``STACK_OPTION_LABELS`` option the stack has and the job uses with more than one choice, starting at the job's
     own setting where its ``training.framework`` names that stack (``stack_section`` keeps it), else at the stack's
-    default. A value is offered where the stack, with the job's and the sidebar's ``options`` (``with_stack_options``)
-    set, runs it (``_takes``; QA 95: nvme offered beside no offload was refused on the page). None where the stack is
-    searched (``framework: auto``) or refused."""
-    doc = with_stack(base, name)
+    default; then each ``TYPED_OPTIONS`` option the stack has and the job, with the sidebar's ``options``, uses (a
+    number or text input, empty at the stack's default). A value is offered where the stack, with the job's and the
+    sidebar's ``options`` (``with_stack_options``) set, runs it (``_takes``; QA 95: nvme offered beside no offload was
+    refused on the page) at the sidebar's ``precision`` and ``parallel`` degrees (tp, pp, cp, zero; ``_runs``, QA 96).
+    None where the stack is searched (``framework: auto``) or refused."""
+    # the sidebar's precision read for which options the job uses too (an fp8 recipe at fp8 only: OPTION_USES)
+    doc = _filter_doc(with_stack(base, name), precision, None)
     got = _stack_defaults(doc)
     if got is None:
         return ()
     job, st, defaults = got
-    if options:
-        doc["training"] = {**doc["training"], "framework": with_stack_options(doc, options)}
+    # the sidebar's options written in; where they are refused, its choices alone: a typed input's value is refused on
+    # its own field (build_job), and the selectboxes still offer what runs beside the rest
+    full = _written(doc, options or {})
+    alone = _written(doc, {k: v for k, v in (options or {}).items() if not option_input(k)})
+    doc = next((d for d in (full, alone) if d is not None and _set_stack(d) is not None), doc)
     as_set = _set_stack(doc)
+    trial = _filter_doc(doc, None, parallel)
+    # the sidebar's settings as they stand must run for a value's refusal to be that value's (else the page names why)
+    judged = as_set is not None and _runs(trial)
+    # a value that runs only beside the typed inputs as given (the chunked loss with a chunk size), though they are
+    # refused without it
+    beside = _filter_doc(full, None, parallel) if full is not None and full is not doc else None
+
+    def runs_value(option: str, value) -> bool:
+        if _takes(as_set, option, value) and (not judged or _runs(_with_option(trial, option, value))):
+            return True
+        return beside is not None and _runs(_with_option(beside, option, value))
+
     fw, out = job.training.framework, []
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
@@ -638,18 +804,55 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
         own = getattr(fw, option, None) if fw is not None else None
         if as_set is not None:  # (the stack's own value and the job's stay: the control starts at one of them)
-            values = tuple(v for v in values if v in (defaults[option], own) or _takes(as_set, option, v))
+            values = tuple(v for v in values if v in (defaults[option], own) or runs_value(option, v))
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
                                       + (() if own is None else (own,))))
         if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)
             out.append(StackControl(option, label, choices, default, default if own is None else own))
+    uses = _uses(doc, defaults)
+    for option in TYPED_OPTIONS:
+        if option not in uses:
+            continue
+        kind, own = option_input(option), getattr(fw, option, None) if fw is not None else None
+        default = defaults.get(option, uses.get(option))
+        start = yaml_text(own) if kind == TEXT_INPUT else own
+        out.append(StackControl(option, option, (), STACK_KIND_DEFAULT if default is None else default, start, kind,
+                                option_range(option) if kind == NUMBER_INPUT else (None, None),
+                                int in typing.get_args(FrameworkSpec.model_fields[option].annotation)))
     return tuple(out)
+
+
+def _uses(doc: dict, defaults: dict) -> dict:
+    """The options the job ``doc`` (the sidebar's options written in) uses on its stack (``Stack.options``), by option
+    with the stack's value: NVMe's rate once the sidebar turns the NVMe offload on; ``defaults`` where it is refused."""
+    try:
+        job = _load(copy.deepcopy(doc))
+        return from_training(job.training, model=job.model).options(job.model, job.training)
+    except InputError:
+        return defaults
+
+
+def _written(doc: dict, options: dict) -> Optional[dict]:
+    """``doc`` with the sidebar's stack ``options`` written into its ``training.framework`` (``with_stack_options``),
+    or None where a text input's YAML is malformed."""
+    try:
+        return {**doc, "training": {**doc["training"], "framework": with_stack_options(doc, options)}}
+    except InputError:
+        return None
+
+
+def _with_option(doc: dict, option: str, value) -> dict:
+    """``doc`` with its ``training.framework`` section setting ``option`` to ``value`` (``with_stack_options``)."""
+    out = copy.deepcopy(doc)
+    out["training"] = {**out["training"], "framework": with_stack_options(out, {option: value})}
+    return out
 
 
 def with_stack_options(doc: dict, options: dict):
     """``doc``'s ``training.framework`` with the sidebar's stack ``options`` written over it (``stack_controls``): an
     option at the stack's default (or searched, None) is left out, so a job whose options the sidebar leaves alone is
-    the job as given, and its section stays out (the default stack) unless an option is set."""
+    the job as given, and its section stays out (the default stack) unless an option is set. A text input's YAML is
+    parsed as the job file's (``typed_value``; malformed: InputError on the option's field)."""
     section = (doc.get("training") or {}).get("framework")
     got = _stack_defaults(doc)
     if got is None:
@@ -659,6 +862,7 @@ def with_stack_options(doc: dict, options: dict):
     for option, value in options.items():
         if isinstance(value, str) and value in UNSET_CHOICES:  # (the sidebar's unset choice: the option left out)
             value = None
+        value = typed_value(option, value)
         _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
     if section is None and set(out) == {"name"}:
         return None

@@ -613,6 +613,22 @@ class StackVariant:
         return ok
 
 
+def job_stack(job: JobSpec) -> Stack:
+    """The stack ``job`` runs with its options as set, as its code runs this model (``from_training``: AutoModel's
+    dense parallelizer, ``Stack.for_model``), after the checks no layout can pass (``stack_variants``' first step;
+    also the app's stack controls, planner.interactive ``_runs``): a rule that refuses the whole job
+    (``stack_rules.job_refusal``), an offload its fixed fields rule out, Megatron-FSDP below ZeRO-2."""
+    m, t, p = job.model, job.training, job.parallel
+    base = from_training(t, model=m)
+    whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
+    if whole is not None:
+        raise InputError(whole.field, whole.message(stack=base))
+    _check_fixed_offloads(base, p, t)
+    if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
+        raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
+    return base
+
+
 def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     """The stack option combinations to search, the job's own (base) stack first. Which options:
     those in ``stacks.SEARCHED`` the job leaves open and the stack implements
@@ -628,13 +644,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     recipe ``recipe_choices`` keeps is an axis value, the stack's default first (not a fallback: every one is tried
     on every row, on the GPUs with its GEMM peak: planner.search.recommend ``_variants_off``)."""
     m, t, p = job.model, job.training, job.parallel
-    base = from_training(t, model=m)  # as its code runs this model (AutoModel's dense parallelizer: Stack.for_model)
-    whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
-    if whole is not None:
-        raise InputError(whole.field, whole.message(stack=base))
-    _check_fixed_offloads(base, p, t)
-    if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
-        raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
+    base = job_stack(job)
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     if recipes and t.precision == "fp8":  # the job's fp8_recipe: auto (outermost: the base's recipe first)
