@@ -568,8 +568,12 @@ def option_input(option: str) -> Optional[str]:
     ``training.framework`` field (planner.spec.schema ``FrameworkSpec``): ``NUMBER_INPUT`` for an int or a float
     (``nvme_gbps``, ``ce_chunk_size``), ``TEXT_INPUT`` for a list, a mapping or a free string (``cuda_graph_scope``,
     ``remat_tensors``, ``pp_layout``); None for a switch or a vocabulary (the selectboxes, ``STACK_OPTION_LABELS``) and
-    for a value that is one name or a list of them (``cp_comm_type``)."""
-    ann = FrameworkSpec.model_fields[option].annotation
+    for a value that is one name or a list of them (``cp_comm_type``); None for a name that is no field (the job
+    loader refuses it on its field)."""
+    field = FrameworkSpec.model_fields.get(option)
+    if field is None:
+        return None
+    ann = field.annotation
     kinds = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) is typing.Union else [ann]
     if len(kinds) != 1:
         return None

@@ -259,7 +259,11 @@ def test_fuzz_with_stack_options(i, section, name, options):
         del doc["training"]["framework"]
     before, opts_before = copy.deepcopy(doc), copy.deepcopy(options)
     for c in wi.stack_controls(doc, name):  # the controls drawn for the job: each start value among its choices
-        assert c.value in c.choices and c.word(c.value)
+        if c.kind == "select":
+            assert c.value in c.choices and c.word(c.value)
+        elif c.kind == "number" and c.value is not None:  # a typed input (QA 96): empty, or within its bounds
+            lo, hi = c.bounds
+            assert (lo is None or c.value >= lo) and (hi is None or c.value <= hi), c
     got = wi.with_stack_options(doc, options)
     assert doc == before and options == opts_before
     if not options:
