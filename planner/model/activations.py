@@ -66,7 +66,7 @@ from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.model.stack_kernels import explicit_softmax_av_fp32, explicit_softmax_fp32
 from planner.spec import ModelSpec
-from planner.spec.params import spec_memo
+from planner.spec.params import head_positions, head_width, spec_memo
 from planner.vocab import HYBRID_LAYER
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -862,9 +862,10 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
     * ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (Stack.num_vocab_tiling): the loss scans the tokens in that many
       equal tiles (vocabulary_tiling.py ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling``), one
       tile's logits alive at a time.
-    * ``head_seq``: the positions of a sequence the head runs on where it runs on fewer than all (``TrainingSpec.
-      head_tokens_per_seq``: BERT's masked positions), at most ``seq``; None, all of them. The step time's head
-      (layer_ops ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
+    * the positions and the width: planner.spec.params ``head_positions`` (the one rule: a classifier's [CLS] token;
+      ``head_seq``, ``TrainingSpec.head_tokens_per_seq``, BERT's masked positions; else every position) and
+      ``head_width`` (the vocabulary, or a classifier's ``num_labels``). The step time's head (layer_ops ``lm_head``)
+      passes ``head_seq``; the memory callers count every position of an LM head (HF's ``BertForMaskedLM`` runs its
       ``cls`` head on the whole ``sequence_output``).
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
@@ -872,9 +873,8 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
       none: memory_activations ``held_logit_bytes``) prices fewer bytes per logit of the same count.
 
     The non-transformer models (no LM head) are each caller's zero."""
-    positions = seq if head_seq is None else np.minimum(seq, head_seq)
-    tokens = rank_tokens(positions, micro_batch, cp) / float(vocab_tiles)
-    return RankLogits(tokens, m.vocab, np.asarray(tp, dtype=np.float64))
+    tokens = rank_tokens(head_positions(m, seq, head_seq), micro_batch, cp) / float(vocab_tiles)
+    return RankLogits(tokens, head_width(m), np.asarray(tp, dtype=np.float64))
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1):
@@ -903,9 +903,14 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = rank_tokens(seq, micro_batch, cp)
     vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles).shard * 4  # the saved fp32 log-softmax
+    sp_div = sp_divisor(sp, tp)
+    if m.output_head == "classifier":
+        # the pooler's dense keeps its input, the [CLS] slice: a view of the encoder's output, whose whole storage it
+        # keeps; then a sequence's tanh output, dropout mask, classifier input (tests/data/head50.json, fp32)
+        pooled = rank_logits(m, seq, micro_batch, 1, cp).tokens
+        return vocab_part + (tokens * m.hidden * act_bytes + pooled * 3 * m.hidden * act_bytes) / sp_div
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
-    sp_div = sp_divisor(sp, tp)
     return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
 
 
