@@ -165,13 +165,19 @@ def mcore_case(cat, r):
 #: (pytorch/pytorch#92731; the Trainer passes ``set_to_none=True`` since huggingface/transformers#22136, 2023-03)
 HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
 
+#: HF Trainer rows whose model is not their preset's head (``model.output_head``), by id prefix: the "Efficient
+#: Training on a Single GPU" page trains ``AutoModelForSequenceClassification`` with 2 labels (its notes column), the
+#: pooler and a 2-wide classifier where the bert-large preset has the MLM head over every token
+HF_ROW_HEADS = {"hfdoc_": dict(output_head="classifier", num_labels=2)}
+
 
 def hf_case(cat, r):
-    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the Trainer's
-    ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
+    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the row's head
+    (``HF_ROW_HEADS``); the Trainer's ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
     from planner.spec.presets import PRESETS
 
-    model = ModelSpec(**PRESETS[r.preset])
+    head = next((v for k, v in HF_ROW_HEADS.items() if r.id.startswith(k)), {})
+    model = ModelSpec(**PRESETS[r.preset], **head)
     fp16 = str(r.precision).startswith("fp16")
     rc = RECOMPUTE.code["full"] if str(r.recompute).startswith("full") else RECOMPUTE.code["none"]
     mb = int(r.micro_batch)
