@@ -1,7 +1,7 @@
 """Truth for the output head as an input (head50): the tiny BERT of make_hf_common.py built twice from one config,
 as transformers' ``BertForMaskedLM`` (the MLM head over every token) and as ``BertForSequenceClassification`` (pooler
-= dense + tanh on the [CLS] token, dropout, classifier linear; the loss on (batch, num_labels)), both on CPU (fp32, bf16, CPU autocast),
-eager attention. Per model and shape: the parameter count, the forward and fwd + bwd FLOPs (FlopCounterMode) and one
+= dense + tanh on the [CLS] token, dropout, classifier linear; the loss on (batch, num_labels)), both on CPU (fp32,
+bf16, CPU autocast), eager attention. Per model and shape: the parameter count, the forward and fwd + bwd FLOPs (FlopCounterMode) and one
 training step measured by make_hf_common.training_step (saved tensors through saved_tensors_hooks, live tensor
 storages, gradients). Writes tests/data/head50.json, read by tests/test_head50.py.
 
@@ -61,7 +61,8 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(2)
     out = {"transformers_version": transformers.__version__, "torch_version": torch.__version__, "device": "cpu",
-           "precisions": PRECISIONS, "flops_precision": "fp32", "attn_implementation": "eager", "config": FAMILIES["bert"], "seed": SEED, "cases": []}
+           "precisions": PRECISIONS, "flops_precision": "fp32", "attn_implementation": "eager",
+           "config": FAMILIES["bert"], "seed": SEED, "cases": []}
     heads = [("lm", BertForMaskedLM, 2)] + [("classifier", BertForSequenceClassification, n) for n in NUM_LABELS]
     for head, cls, nl in heads:
         for (b, s), prec in [(sh, p) for p in PRECISIONS for sh in SHAPES]:

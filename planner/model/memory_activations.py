@@ -1024,7 +1024,7 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
-def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, head_seq=None):
+def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: TrainingSpec | None = None):
     """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
     (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
     buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
@@ -1050,6 +1050,7 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, head_s
     every stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
+    head_seq = t.head_tokens_per_seq if t is not None else None  # the head's positions (activations.rank_logits)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
@@ -1198,8 +1199,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
-                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights,
-                                    head_seq=t.head_tokens_per_seq))
+                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():

@@ -1471,12 +1471,12 @@ class JobSpec(Strict):
             if fw is not None and getattr(fw, k, None) and not m.is_transformer:
                 raise ValueError(f"training.framework.{k}: counts transformer layers; this model has none")
         if self.training.head_tokens_per_seq is not None and not m.mlm_head:
+            runs_on = "the [CLS] token (output_head: classifier)" if m.output_head == "classifier" else "every token"
             # the positions BERT's MLM head gathers (step_time T_head); a causal LM's head and loss run on every
             # position, so on llama3-8b the field was taken and moved MFU from 54% to 58% at 2 positions (QA 36)
             raise ValueError("training.head_tokens_per_seq: the positions an MLM head (BERT, model.mlm_head) runs on; "
                              f"{f'model {m.name}' if m.name else 'the model'} has no MLM head: its head runs on "
-                             f"{'the [CLS] token (output_head: classifier)' if m.output_head == 'classifier' else 'every token'}"
-                             ", so leave it out")
+                             f"{runs_on}, so leave it out")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         # (Muon on a hybrid model: planner.model.optimizers ``layer_matrices`` holds the Mamba mixer's in/out
