@@ -53,11 +53,12 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
   1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
   blocks) is at or above the sum with them.
-* HF Trainer BERT (nvidia-smi): -6% to -12% on every row since bertmem50 priced the 2022 Trainer's gradients
-  held through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%); the page measures
-  the CUDA context alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2,
-  before lazy module loading), on every row. The rows are a 2-label classifier, mapped onto the bert-large
-  preset's MLM head: its vocabulary-wide tensors (0.47 GiB at batch 4, 0.12 at 1) are over, not under.
+* HF Trainer BERT (nvidia-smi): -9% to -17% on every row. bertmem50 priced the 2022 Trainer's gradients held
+  through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%, then -8..-12%); head50
+  priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
+  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. The page measures the CUDA context
+  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy module
+  loading), on every row; the caching allocator's pool beyond the 5% reserve is not simulated.
 """
 from __future__ import annotations
 
