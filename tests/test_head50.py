@@ -134,3 +134,17 @@ def test_the_hf_trainer_docs_rows_are_the_2_label_classifier():
     assert (m.output_head, m.num_labels, m.mlm_head) == ("classifier", 2, False)
     assert count_params(m).total == 335_143_938
     assert np.isclose(float(rank_logits(m, 512, 4).shard), 8.0)
+
+
+def test_a_fine_tuned_classifiers_config_json_is_a_classifier(tmp_path):
+    """A config.json naming ``BertForSequenceClassification`` with 3 labels (``id2label``) loads as a 3-label
+    classifier: BertModel's 335,141,888 with its pooler + 1024 x 3 + 3 (until head50 the MLM head, 335,174,458)."""
+    from planner.spec.load import load_job_dict
+
+    cfg = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "hidden_size": 1024,
+           "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096, "vocab_size": 30522,
+           "max_position_embeddings": 512, "type_vocab_size": 2, "id2label": {"0": "neg", "1": "neu", "2": "pos"}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    m = load_job_dict({"model": {"hf_config": str(tmp_path / "config.json")}}).model
+    assert (m.output_head, m.num_labels) == ("classifier", 3)
+    assert count_params(m).total == 335_144_963
