@@ -1,9 +1,10 @@
 """Truth for the output head as an input (head50): the tiny BERT of make_hf_common.py built twice from one config,
 as transformers' ``BertForMaskedLM`` (the MLM head over every token) and as ``BertForSequenceClassification`` (pooler
 = dense + tanh on the [CLS] token, dropout, classifier linear; the loss on (batch, num_labels)), both on CPU (fp32,
-bf16, CPU autocast), eager attention. Per model and shape: the parameter count, the forward and fwd + bwd FLOPs (FlopCounterMode) and one
-training step measured by make_hf_common.training_step (saved tensors through saved_tensors_hooks, live tensor
-storages, gradients). Writes tests/data/head50.json, read by tests/test_head50.py.
+bf16, CPU autocast), eager attention. Per model, precision and shape: the parameter count, the forward and fwd + bwd
+FLOPs (FlopCounterMode, in fp32) and one training step measured by make_hf_common.training_step (saved tensors
+through saved_tensors_hooks, live tensor storages, gradients; the output dropped before backward, as the Trainer
+does). Writes tests/data/head50.json, read by tests/test_head50.py.
 
 Run: /tmp/venv-hfmem48/bin/python tests/make_head50.py   (transformers 5.23, torch 2.13, ~2 min)
 """
