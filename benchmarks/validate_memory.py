@@ -53,11 +53,12 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
   1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
   blocks) is at or above the sum with them.
-* HF Trainer BERT (nvidia-smi): -6% to -12% on every row since bertmem50 priced the 2022 Trainer's gradients
-  held through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%); the page measures
-  the CUDA context alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2,
-  before lazy module loading), on every row. The rows are a 2-label classifier, mapped onto the bert-large
-  preset's MLM head: its vocabulary-wide tensors (0.47 GiB at batch 4, 0.12 at 1) are over, not under.
+* HF Trainer BERT (nvidia-smi): -9% to -17% on every row. bertmem50 priced the 2022 Trainer's gradients held
+  through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%, then -8..-12%); head50
+  priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
+  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. The page measures the CUDA context
+  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy module
+  loading), on every row; the caching allocator's pool beyond the 5% reserve is not simulated.
 """
 from __future__ import annotations
 
@@ -165,13 +166,19 @@ def mcore_case(cat, r):
 #: (pytorch/pytorch#92731; the Trainer passes ``set_to_none=True`` since huggingface/transformers#22136, 2023-03)
 HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
 
+#: HF Trainer rows whose model is not their preset's head (``model.output_head``), by id prefix: the "Efficient
+#: Training on a Single GPU" page trains ``AutoModelForSequenceClassification`` with 2 labels (its notes column), the
+#: pooler and a 2-wide classifier where the bert-large preset has the MLM head over every token
+HF_ROW_HEADS = {"hfdoc_": dict(output_head="classifier", num_labels=2)}
+
 
 def hf_case(cat, r):
-    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the Trainer's
-    ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
+    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the row's head
+    (``HF_ROW_HEADS``); the Trainer's ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
     from planner.spec.presets import PRESETS
 
-    model = ModelSpec(**PRESETS[r.preset])
+    head = next((v for k, v in HF_ROW_HEADS.items() if r.id.startswith(k)), {})
+    model = ModelSpec(**PRESETS[r.preset], **head)
     fp16 = str(r.precision).startswith("fp16")
     rc = RECOMPUTE.code["full"] if str(r.recompute).startswith("full") else RECOMPUTE.code["none"]
     mb = int(r.micro_batch)

@@ -137,6 +137,10 @@ QUANTIZE_FUSED_EXPERTS = False
 #: (planner.search.space.pp_degrees; Megatron-Core first/last-stage layer counts)
 MIN_EVEN_PP_CHOICES = 3
 
+#: a classifier head's labels when ``model.num_labels`` is left out: transformers' own default (configuration_utils.py
+#: ``PretrainedConfig``: ``num_labels`` 2 when no ``id2label`` is given), binary classification
+NUM_LABELS = 2
+
 # ---------------------------------------------------------------------------- training stack
 #: the stack assumed when ``training.framework`` is open: a current, well-tuned one — Megatron-Core
 #: with Transformer Engine and the overlaps its performance recipes turn on (TP comm overlap,

@@ -111,6 +111,11 @@ RATE_NAMES = {ON_DEMAND: "on-demand", SPOT: "spot", JOB_RATE: "the job's rate (c
 FAMILY = Vocab("decoder", "encoder", "moe", "generic")
 #: MLP block kinds (gated ones have two input projections); "relu2" is squared ReLU, not gated
 #: (Nemotron-H / Nemotron 3: HF ``mlp_hidden_act: relu2``, Megatron-Core ``squared_relu``)
+#: the model's output head (``model.output_head``): "lm" the vocabulary projection (a causal LM's; BERT's MLM head
+#: with ``mlm_head``) and its loss over the head's positions; "classifier" transformers'
+#: ``BertForSequenceClassification``: the pooler (dense + tanh) on the [CLS] token, dropout, a ``num_labels``-wide
+#: linear and the loss on (batch, num_labels), no vocabulary projection (planner.spec.params ``head_positions``)
+OUTPUT_HEAD = Vocab("lm", "classifier")
 MLP = Vocab("swiglu", "geglu", "gelu", "relu", "relu2")
 #: the layer kinds of a hybrid model's ``hybrid_pattern``, one character per layer, as Megatron-Core's
 #: ``hybrid_override_pattern`` spells them (megatron/core/ssm/mamba_hybrid_layer_allocation.py

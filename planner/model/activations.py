@@ -66,7 +66,7 @@ from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.model.stack_kernels import explicit_softmax_av_fp32, explicit_softmax_fp32
 from planner.spec import ModelSpec
-from planner.spec.params import spec_memo
+from planner.spec.params import head_positions, head_width, spec_memo
 from planner.vocab import HYBRID_LAYER
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -862,22 +862,23 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
     * ``vocab_tiles``: MaxText's ``num_vocab_tiling`` (Stack.num_vocab_tiling): the loss scans the tokens in that many
       equal tiles (vocabulary_tiling.py ``vocab_tile_size = (batch_size * seq_len) // config.num_vocab_tiling``), one
       tile's logits alive at a time.
-    * ``head_seq``: the positions of a sequence the head runs on where it runs on fewer than all (``TrainingSpec.
-      head_tokens_per_seq``: BERT's masked positions), at most ``seq``; None, all of them. The step time's head
-      (layer_ops ``lm_head``) passes it; the memory callers count every position (HF's ``BertForMaskedLM`` runs its
-      ``cls`` head on the whole ``sequence_output``).
+    * the positions and the width: planner.spec.params ``head_positions`` (the one rule: a classifier's [CLS] token;
+      ``head_seq``, ``TrainingSpec.head_tokens_per_seq``, BERT's masked positions; else every position) and
+      ``head_width`` (the vocabulary, or a classifier's ``num_labels``). The step time's head (layer_ops ``lm_head``)
+      and the memory's loss (memory_activations ``loss_logits``) pass ``head_seq``; the HF walk (activations_hf)
+      counts every position of an LM head (HF's ``BertForMaskedLM`` runs its ``cls`` head on the whole
+      ``sequence_output``: the field describes DLE's gathering head, which the HF code does not run).
     * the dtype is not the count's: HF's loss upcasts the whole logits (transformers loss_utils.py ``ForCausalLMLoss``:
       ``logits.float()``, 4 bytes a logit, ``LOSS_TRANSIENT_BYTES`` "cast_ce"); a fused loss that never writes fp32
       logits (TE's kernel, "te_parallel_ce") or no logits at all (Cut Cross-Entropy, "linear_ce", whose model returns
       none: memory_activations ``held_logit_bytes``) prices fewer bytes per logit of the same count.
 
     The non-transformer models (no LM head) are each caller's zero."""
-    positions = seq if head_seq is None else np.minimum(seq, head_seq)
-    tokens = rank_tokens(positions, micro_batch, cp) / float(vocab_tiles)
-    return RankLogits(tokens, m.vocab, np.asarray(tp, dtype=np.float64))
+    tokens = rank_tokens(head_positions(m, seq, head_seq), micro_batch, cp) / float(vocab_tiles)
+    return RankLogits(tokens, head_width(m), np.asarray(tp, dtype=np.float64))
 
 
-def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1):
+def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1, head_seq=None):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
     What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
@@ -898,15 +899,24 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     scans the tokens in that many tiles and saves no logit (vocabulary_tiling.py ``vocab_tiling_linen_loss``: its
     custom VJP's residuals are the parameters, the hidden states and the labels), so the vocab-wide bytes are one
     tile's, alive while that tile's loss runs; the hidden rows stay.
+
+    ``head_seq``: ``TrainingSpec.head_tokens_per_seq`` (``rank_logits``, the one rule the step time's head reads): DLE's
+    BERT gathers the masked positions before its MLM head, so the logits and the MLM transform's rows are theirs.
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = rank_tokens(seq, micro_batch, cp)
-    vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles).shard * 4  # the saved fp32 log-softmax
-    stat = 2 if m.norm == "layernorm" else 1
-    hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
+    vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles, head_seq).shard * 4  # the saved fp32 log-softmax
     sp_div = sp_divisor(sp, tp)
-    return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
+    if m.output_head == "classifier":
+        # the pooler's dense keeps its input, the [CLS] slice: a view of the encoder's output, whose whole storage it
+        # keeps; then a sequence's tanh output, dropout mask, classifier input (tests/data/head50.json, fp32)
+        pooled = rank_logits(m, seq, micro_batch, 1, cp).tokens
+        return vocab_part + (tokens * m.hidden * act_bytes + pooled * 3 * m.hidden * act_bytes) / sp_div
+    stat = 2 if m.norm == "layernorm" else 1
+    # norm input + output; MLM: + the transform's dense input, GELU input, on the head's positions
+    mlm_rows = 2 * rank_logits(m, seq, micro_batch, 1, cp, 1, head_seq).tokens if m.mlm_head else 0.0
+    return vocab_part + (tokens * (m.hidden * act_bytes * 2 + stat * 4) + mlm_rows * m.hidden * act_bytes) / sp_div
 
 
 #: bytes per logit of the rank's vocabulary shard that the loss holds at its peak on top of the saved fp32
@@ -1064,7 +1074,7 @@ LOSS_GATHERED_BYTES = {
 
 
 def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0,
-                         vocab_tiles=1):
+                         vocab_tiles=1, head_seq=None):
     """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
     generic loss (``LOSS_TRANSIENT_BYTES`` "cast_ce") the backward's two fp32 logit-sized gradients,
     8 * V/t per token (+ act_bytes * V/t where the loop holds the logits, "cast_ce_held"); a stack's
@@ -1072,10 +1082,10 @@ def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2
     micro-batch are still saved), so the memory model counts them in the logits term; with a 128k
     vocabulary they exceed a whole layer's activations. Measured in calibration/loop.py (peak
     allocated during real steps). ``vocab_tiles``: MaxText's vocabulary tiling (``logits_bytes``): one tile's
-    tokens run the loss at a time."""
+    tokens run the loss at a time. ``head_seq``: the head's positions (``logits_bytes``)."""
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
-    lg = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles)
+    lg = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles, head_seq)
     tp = lg.tp
     one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
     out = lg.shard * np.where(tp > 1, many, one)

@@ -539,10 +539,10 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
     the parameters less the embeddings and the norm weights, plus the tied head's matrix. Under
     gradient checkpointing the blocks' casts are made and freed inside each block's forward
     and recompute, so only the head's copy outlives the forward."""
-    from planner.spec.params import count_params, norm_params
+    from planner.spec.params import count_params, head_linear_params, norm_params
 
     pc = count_params(m)
-    head = m.vocab * m.hidden + (m.hidden * m.hidden + m.hidden if m.mlm_head else 0)
+    head = head_linear_params(m)
     if checkpointing:
         return 2.0 * head
     qk = {"none": 0, "head": 2 * m.head_dim, "full": m.q_dim + m.kv_dim}[m.qk_norm]
@@ -600,7 +600,10 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         head_ln = (4 * h + 8) if P.cuda_ops else a * h + 2 * (4 if P.autocast else a)
         lsm = _loss_saves(model_type, P)[0]
         outside = _bert_embedding_saves(m, P, r, tok)  # (ln is r (h + 2) here: BERT's r is its LayerNorm's)
-        outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
+        if m.output_head == "classifier":
+            outside += _bert_classifier_saves(m, P, r, tok, batch) + lsm * logits + 8 * batch + lsm
+        else:
+            outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
     else:
         outside = tok * (8 + mk(r) * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
@@ -632,6 +635,19 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     per_layer = 2 * ln + qkv_in + attn + o_in + mk(a) * h + lin(1, h) + mlp
     attn_part = ln + qkv_in + attn + o_in + mk(a) * h  # norm, q/k/v inputs, core, o input, dropout mask
     return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers
+
+
+def _bert_classifier_saves(m: ModelSpec, P: HFPrecision, r: float, tok: int, batch: int) -> float:
+    """What ``BertForSequenceClassification``'s head keeps from its forward to its backward, the loss's log-softmax
+    and labels left out (transformers models/bert/modeling_bert.py ``BertPooler``: ``dense(hidden_states[:, 0])``,
+    ``tanh``; then ``dropout`` and ``classifier``). The pooler's dense keeps its input: the [CLS] slice, a view of the
+    encoder's output (``r`` a token: the last LayerNorm's output), whose whole storage autograd keeps -- unless
+    autocast casts the slice first, when it keeps the cast copy, one row a sequence; then a sequence's tanh output
+    and dropout mask in the activation dtype and the classifier's input (recorded: tests/data/head50.json, fp32 and
+    CUDA autocast; tests/test_head50.py)."""
+    h, a = m.hidden, P.act
+    pooler_in = batch * a * h if P.autocast else tok * r * h
+    return pooler_in + batch * h * (a + P.mask_bytes(a) + a)
 
 
 #: families whose blocks are not the RMSNorm/RoPE decoder above
@@ -856,7 +872,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     checkpointing made again by each block's recompute) and Liger's saved head-weight gradient
     (``FusedCEBytes.saved_weight``). Until hfvocab44 the saves and the copies were in the layers' part.
     """
-    from planner.spec.params import count_params
+    from planner.spec.params import count_params, head_linear_params
 
     P = PRECISIONS[precision]
     a, r = P.act, P.stream
@@ -951,7 +967,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     tied = V * h if m.tied_embeddings else 0
     gk = gb if keep_grads else 0  # the gradients that stay (``keep_grads``)
     g_head = gk * (pc.lm_head + pc.final_norm + tied)
-    head_cast = cw * 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
+    head_cast = cw * 2.0 * head_linear_params(m) if P.autocast else 0.0
     labels = 0 if bert else 8 * (tok + 1)
     # the embeddings' saves (GPT-2: its dropout mask and position ids; BERT: its LayerNorm's,
     # dropout mask, position/type ids) are freed last, with the embedding's backward

@@ -50,7 +50,7 @@ import numpy as np
 
 from planner.model import ew
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, remat_saved
-from planner.spec.params import count_params
+from planner.spec.params import count_params, head_macs, head_positions
 from planner.spec.shapes import (MLA_UP_PROJ, Weight, attention_weights, latent_weights, macs, mamba_weights,
                                  mlp_weights, shared_expert_width)
 from planner.vocab import RECOMPUTE
@@ -212,9 +212,7 @@ def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
         out["mamba"] = m.mamba_layers * (2.0 * mamba_proj_macs(m) + float(mamba_conv_flops(m, 1.0)))
     moe = 2 * moe_layer_macs(m) if m.moe is not None else 0.0
     out["mlp"] += moe * pc.n_moe_layers
-    head = 2 * h * m.vocab
-    if m.mlm_head:
-        head += 2 * h * h
+    head = 2 * head_macs(m)  # a head position's (the classifier's: a sequence's; ``head_positions``)
     out["logits"] = head
     if m.mtp_layers:
         block = attn + (moe if m.moe is not None else dense_mlp)
@@ -563,7 +561,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     # a capacity factor below 1 drops routed rows: the experts never run them (dropped_expert_flops_per_token)
     dropped = dropped_expert_flops_per_token(m)
     layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0) + lin.get("mamba", 0.0) - dropped) * tokens
-    logits = lin["logits"] * tokens
+    logits = lin["logits"] * gb * head_positions(m, np.asarray(seq, dtype=np.float64))
     span = seq if attn_span is None else attn_span
     attn = attention_flops_per_token(m, span, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
     # the SSD scans run per sequence (per packed example, like the attention core); not flash's

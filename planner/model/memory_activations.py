@@ -1025,7 +1025,7 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
-def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0):
+def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: TrainingSpec | None = None):
     """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
     (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
     buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
@@ -1051,10 +1051,12 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0):
     every stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
-    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles)
+    head_seq = t.head_tokens_per_seq if t is not None else None  # the head's positions (activations.rank_logits)
+    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
-                                  chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles))[inv] + beside
-    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b)[inv])
+                                  chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
+                                  head_seq=head_seq))[inv] + beside
+    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b, head_seq)[inv])
 
 
 def loss_beside_rebuild(out, rws, held):
@@ -1064,7 +1066,7 @@ def loss_beside_rebuild(out, rws, held):
     return np.maximum(out - rws, held)
 
 
-def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
+def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b, head_seq=None):
     """The model's logits (the rank's vocabulary shard, in the activation dtype) that the training loop keeps
     referenced through ``backward`` (``Stack.loop_holds_output``): alive beside the last layer's rebuild, after the
     loss's own buffers are freed (``loss_logits``; measured +2 B a logit at bf16 in tests/test_losspeak38.py). None
@@ -1072,7 +1074,7 @@ def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b):
     ``logits_to_keep=1``."""
     if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
-    return rank_logits(m, seq, micro_batch, tp, cp).shard * act_b
+    return rank_logits(m, seq, micro_batch, tp, cp, head_seq=head_seq).shard * act_b
 
 
 def _unmixed_saves(full_layer, raw, at_none):
@@ -1198,7 +1200,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
-                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, beside=loss_weights))
+                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():

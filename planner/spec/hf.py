@@ -367,8 +367,18 @@ def _bert(cfg: dict) -> dict:
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         qkv_bias=True, linear_bias=True, position="learned",
         max_positions=cfg["max_position_embeddings"], type_vocab=cfg.get("type_vocab_size", 2),
-        mlm_head=True,
+        mlm_head=True, **_bert_head(cfg),
     )
+
+
+def _bert_head(cfg: dict) -> dict:
+    """A fine-tuned classifier's config.json names its class (``architectures``: ``BertForSequenceClassification``)
+    and its labels (``id2label``, which transformers' ``PretrainedConfig.num_labels`` counts; ``num_labels`` where
+    given alone): ``model.output_head`` classifier. Any other BERT: the MLM head."""
+    if "BertForSequenceClassification" not in (cfg.get("architectures") or []):
+        return {}
+    labels = cfg.get("id2label")
+    return dict(output_head="classifier", num_labels=len(labels) if labels else cfg.get("num_labels"))
 
 
 # ------------------------------------------------------------------ current families

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel
 
 from planner.spec.schema import ModelSpec
@@ -210,6 +211,47 @@ def hybrid_block_params(m: ModelSpec) -> dict:
     return {k: p + norm_params(m) for k, p in kinds.items()}
 
 
+def head_positions(m: ModelSpec, seq, head_seq=None):
+    """Positions of a sequence the output head and its loss run on: the one rule every head count reads (FLOPs, the
+    step time's head, the logits the memory walks price).
+
+    * classifier (``model.output_head``): 1, the [CLS] token (transformers models/bert/modeling_bert.py
+      ``BertPooler.forward``: ``first_token_tensor = hidden_states[:, 0]``; the loss on ``(batch, num_labels)``);
+    * ``head_seq`` (``TrainingSpec.head_tokens_per_seq``: the masked positions NVIDIA DeepLearningExamples' BERT
+      gathers before its MLM head), at most ``seq``;
+    * otherwise every position (a causal LM; HF's ``BertForMaskedLM`` runs its ``cls`` head on the whole
+      ``sequence_output``)."""
+    if m.output_head == "classifier":
+        return np.minimum(seq, 1.0)
+    return seq if head_seq is None else np.minimum(seq, head_seq)
+
+
+def head_width(m: ModelSpec) -> int:
+    """The logits a head position makes: the vocabulary, or a classifier's ``num_labels`` (transformers
+    ``BertForSequenceClassification.classifier = nn.Linear(hidden_size, num_labels)``)."""
+    return m.num_labels if m.output_head == "classifier" else m.vocab
+
+
+def head_macs(m: ModelSpec) -> int:
+    """Multiply-accumulates a head position's linears do: the vocabulary projection h x V (BERT's MLM transform dense
+    h x h before it); a classifier's pooler dense h x h and classifier h x num_labels (modeling_bert.py
+    ``BertPooler.dense``, ``BertForSequenceClassification.classifier``)."""
+    h = m.hidden
+    if m.output_head == "classifier":
+        return h * h + h * m.num_labels
+    return h * m.vocab + (h * h if m.mlm_head else 0)
+
+
+def head_linear_params(m: ModelSpec) -> int:
+    """Weights and biases of the head's linears (what autocast casts; a classifier's whole head): the vocabulary
+    projection (BERT's MLM transform dense and its bias before it; the decoder's bias is added, not a linear's), or a
+    classifier's pooler dense and classifier, each with its bias."""
+    h = m.hidden
+    if m.output_head == "classifier":
+        return h * h + h + h * m.num_labels + m.num_labels
+    return m.vocab * h + (h * h + h if m.mlm_head else 0)
+
+
 @spec_memo
 def count_params(m: ModelSpec) -> ParamCount:
     if not m.is_transformer:
@@ -249,6 +291,8 @@ def count_params(m: ModelSpec) -> ParamCount:
     lm_head = 0 if m.tied_embeddings else V * h
     if m.mlm_head:
         lm_head += h * h + h + norm_params(m) + V  # transform dense + norm + decoder bias
+    if m.output_head == "classifier":  # the pooler and the classifier, both with bias (head_linear_params)
+        lm_head = head_linear_params(m)
     layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
     layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
     n_mtp = mtp_modules(m)

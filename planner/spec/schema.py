@@ -348,6 +348,14 @@ class ModelSpec(Strict):
     norm_eps: Optional[float] = Field(None, gt=0, lt=1)
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
+    #: the output head (vocab.OUTPUT_HEAD): "lm", the vocabulary projection over the head's positions; "classifier",
+    #: transformers' ``BertForSequenceClassification`` (pooler dense + tanh on the [CLS] token, dropout, a
+    #: ``num_labels``-wide linear; planner.spec.params ``head_positions``). A classifier has no vocabulary head, so it
+    #: clears ``mlm_head`` and ``tied_embeddings`` (a preset's MLM head is replaced, not added to)
+    output_head: V.OUTPUT_HEAD.literal = "lm"
+    #: the classifier's labels (transformers ``config.num_labels``; 1 is its regression, an MSE loss on (b, 1));
+    #: None with a classifier: planner.defaults.NUM_LABELS
+    num_labels: Optional[int] = Field(None, ge=1, le=MAX_REASONABLE["vocab"])  # more labels than any vocabulary: a typo
     moe: Optional[MoESpec] = None
     #: the Hugging Face ``config.json`` ``model_type`` the model's code is (set by ``hf_config`` and the MoE presets):
     #: which transformers ``base_model_ep_plan`` the HF-code stacks run under expert parallelism
@@ -387,6 +395,7 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
+        self._check_output_head()
         if self.family == "generic":
             missing = [f for f in ("params", "fwd_flops_per_sample") if getattr(self, f) is None]
             if missing:
@@ -447,6 +456,23 @@ class ModelSpec(Strict):
             raise ValueError(f"mamba: {self.mamba_heads} Mamba heads are not divisible by its "
                              f"{self.mamba.groups} groups")
         return self
+
+    def _check_output_head(self):
+        """A classifier head where transformers has the one priced (``BertForSequenceClassification``: an encoder);
+        ``num_labels`` only with it. The classifier replaces the vocabulary head: no MLM transform, nothing tied."""
+        if self.output_head != "classifier":
+            if self.num_labels is not None:
+                raise ValueError("num_labels: the labels of a classifier head; set output_head: classifier or drop it")
+            return
+        if self.family != "encoder":
+            # a decoder's sequence classifier (transformers' LlamaForSequenceClassification: a bias-free ``score``
+            # on the last non-pad token, no pooler) is another head; a generic model's head is in its own numbers
+            raise ValueError(f"output_head: classifier is modelled for encoders (transformers' "
+                             f"BertForSequenceClassification); this model is a {self.family} model")
+        if self.num_labels is None:
+            self.__dict__["num_labels"] = D.NUM_LABELS
+        self.__dict__["mlm_head"] = False
+        self.__dict__["tied_embeddings"] = False
 
     def _check_hybrid(self):
         """The pattern's rules (Megatron-Core mamba_hybrid_layer_allocation.py ``_allocate_override``:
@@ -1445,11 +1471,12 @@ class JobSpec(Strict):
             if fw is not None and getattr(fw, k, None) and not m.is_transformer:
                 raise ValueError(f"training.framework.{k}: counts transformer layers; this model has none")
         if self.training.head_tokens_per_seq is not None and not m.mlm_head:
+            runs_on = "the [CLS] token (output_head: classifier)" if m.output_head == "classifier" else "every token"
             # the positions BERT's MLM head gathers (step_time T_head); a causal LM's head and loss run on every
             # position, so on llama3-8b the field was taken and moved MFU from 54% to 58% at 2 positions (QA 36)
             raise ValueError("training.head_tokens_per_seq: the positions an MLM head (BERT, model.mlm_head) runs on; "
-                             f"{f'model {m.name}' if m.name else 'the model'} has no MLM head: its head runs on every "
-                             "token, so leave it out")
+                             f"{f'model {m.name}' if m.name else 'the model'} has no MLM head: its head runs on "
+                             f"{runs_on}, so leave it out")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         # (Muon on a hybrid model: planner.model.optimizers ``layer_matrices`` holds the Mamba mixer's in/out
