@@ -999,7 +999,7 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     bf16 engine, engine.py ``_configure_distributed_model`` -> ``self.module.bfloat16()``). The pure-bf16 peft runs
     (tests/data/peft_truth.json ``families`` bf16 and ``amp_families`` ``pure_bf16``, ``model.to(torch.bfloat16)``
     after ``get_peft_model``) are that case; until lorads50 a DeepSpeed plan charged the fp32 adapters'."""
-    cast = stack is not None and not isinstance(stack, str) and stack.casts_adapters(t)
+    cast = stack is not None and stack.casts_adapters(t)
     return PARAM_BYTES["bf16"] if cast else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
