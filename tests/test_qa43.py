@@ -192,5 +192,10 @@ def test_adapter_state_is_sharded_over_the_zero_group(cli, tmp_path):
         mem[z] = json.loads(out)["memory_per_gpu_bytes"]
     adam = 207.09e6 * 8 / 2**30  # Adam's two fp32 moments per adapter parameter
     assert abs(mem[0]["optimizer"] / 2**30 - adam) < 0.01, mem[0]["optimizer"] / 2**30
-    assert abs(mem[1]["optimizer"] / 2**30 - adam / 8) < 0.01, mem[1]["optimizer"] / 2**30
-    assert mem[2]["grads"] < mem[1]["grads"] / 4 and mem[3]["weights"] < mem[2]["weights"]
+    # DeepSpeed's engine casts the adapters bf16 and its optimizer keeps their fp32 master beside the moments
+    # (Stack.casts_adapters; lorads50: until then Adam's 8 B alone)
+    assert abs(mem[1]["optimizer"] / 2**30 - adam * 12 / 8 / 8) < 0.01, mem[1]["optimizer"] / 2**30
+    # DeepSpeed's ZeRO-1 keeps the bf16 .grad whole (2 B), the HF Trainer's ZeRO-2 (FSDP) the fp32 shard (4 B / 8)
+    g = 207.09e6 / 2**30
+    assert abs(mem[1]["grads"] / 2**30 - 2 * g) < 0.01 and abs(mem[2]["grads"] / 2**30 - 4 * g / 8) < 0.01
+    assert mem[3]["weights"] < mem[2]["weights"]

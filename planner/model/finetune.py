@@ -992,8 +992,19 @@ def frozen_stream(t: TrainingSpec, stack, zero) -> np.ndarray:
     return np.where(fp32, STREAM_FP32, np.where(gathered, STREAM_GATHERED, STREAM_BF16))
 
 
+def adapter_bytes_on(t: TrainingSpec, stack) -> float:
+    """Bytes per element of a LoRA's adapters (their weights, gradients and, when they differ from the stream, their
+    own input copies) on ``stack``: peft's fp32 (``defaults.ADAPTER_BYTES``, ``autocast_adapter_dtype``), or 16-bit
+    where the stack's engine casts the whole module after ``get_peft_model`` (``Stack.casts_adapters``: DeepSpeed's
+    bf16 engine, engine.py ``_configure_distributed_model`` -> ``self.module.bfloat16()``). The pure-bf16 peft runs
+    (tests/data/peft_truth.json ``families`` bf16 and ``amp_families`` ``pure_bf16``, ``model.to(torch.bfloat16)``
+    after ``get_peft_model``) are that case; until lorads50 a DeepSpeed plan charged the fp32 adapters'."""
+    cast = stack is not None and stack.casts_adapters(t)
+    return PARAM_BYTES["bf16"] if cast else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
+
+
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
-                                  split=1, adapter_bytes: float = D.ADAPTER_BYTES, stack=None):
+                                  split=1, adapter_bytes: float | None = None, stack=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
     plan, per candidate (arrays of micro-batch, recompute code, the stream -- ``frozen_stream`` at the row's ZeRO
     stage; a bool reads as fp32 or bf16 as loaded -- and the tensor x context split):
@@ -1007,8 +1018,10 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     where FSDP gathers them). ``flash_attention`` selects transformers' sdpa (whose CPU flash
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
     to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
-    TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split)."""
+    TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split). ``adapter_bytes``:
+    None reads the stack's (``adapter_bytes_on``)."""
     fam = hf_model_type(m)
+    adapter_bytes = adapter_bytes_on(t, stack) if adapter_bytes is None else adapter_bytes
     # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))

@@ -75,8 +75,8 @@ from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import (adapter_params, adapter_whole_params, frozen_base, frozen_storage_bytes, on_stack,
-                                    bitsandbytes_layer_bytes)
+from planner.model.finetune import (adapter_bytes_on, adapter_params, adapter_whole_params, frozen_base,
+                                    frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
 from planner.model.moe import dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
 from planner.model.pipeline import split_runtime
@@ -1012,9 +1012,22 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
         whole = whole + adapter_whole_params(x.m, x.t, tplan.attention, tplan.dense_mlp, moe_split=tplan.moe) * held * ep1
     ad = ((total - whole) / tp + whole) * layers / x.m.layers
     kz, dps = x.kz[x.sinv], x.dps[x.sinv]
-    w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
-    g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
-    o = ad * x.b.adapter_optimizer / np.where(kz >= 1, dps, 1.0)
+    if x.st is not None and x.st.casts_adapters(x.t):
+        # the engine casts peft's adapters with the module (Stack.casts_adapters, DeepSpeed's bf16 engine): 16-bit
+        # weights, and the gradients and fp32 master + state its optimizer wrapper keeps for any trained parameter
+        # (zero_stage_states: ZERO_STATES' rows, BF16_Optimizer's fp32 accumulation at ZeRO-0, the 16-bit partition
+        # from ZeRO-2); until lorads50 fp32 weights and gradients and no master (Llama-3-8B LoRA r16 all-linear,
+        # ZeRO-1 at DP 8: 4 + 4 + 8/8 -> 2 + 2 + 12/8 B an adapter parameter)
+        b16 = adapter_bytes_on(x.t, x.st)
+        acc, shard, sharded, _, _, g16, _ = (np.asarray(a)[np.clip(kz, 0, 3).astype(np.intp)]
+                                            for a in zero_stage_states(x.st, x.t, b16, b16))
+        w = ad * b16 / np.where(kz >= 3, dps, 1.0)
+        g = ad * (acc + g16 + shard / dps)
+        o = ad * x.b.state / np.where(sharded, dps, 1.0)  # the master and the moments (StateBytes.state)
+    else:
+        w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
+        g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
+        o = ad * x.b.adapter_optimizer / np.where(kz >= 1, dps, 1.0)
     return StageStates(s.fw + w, s.lw + w, s.fg + g, s.lg + g, s.fo + o, s.lo + o, s.host_f, s.host_l)
 
 
@@ -1060,7 +1073,8 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     if not (st.optimizer_offload and b.state > 0):
         return s
     fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
-    state = b.adapter_optimizer if b.frozen else b.state
+    # (16-bit adapters, Stack.casts_adapters: their fp32 master too, as adapter_states charged it)
+    state = b.adapter_optimizer if b.frozen and not st.casts_adapters(x.t) else b.state
     bit16, accum = offload_host_rows(x)
     # FSDP2's host gradient is the reduced shard in the sharded parameter's dtype (torch _fsdp_collectives.py
     # ``foreach_reduce``: ``_to_dtype_if_needed(reduce_output, orig_dtype)`` before ``.to(torch.device("cpu"))``), the

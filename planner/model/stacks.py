@@ -899,6 +899,15 @@ class Stack:
     #: optimizer's fp32 master as ``training.weights`` says); None = the stack's own fused kernels
     #: (Megatron-Core/TE, torchtitan: planner.model.activations)
     mixed_precision: str | None = None
+    #: under ``mixed_precision: bf16`` the engine itself casts the whole module it is handed to the 16-bit type at
+    #: initialisation -- after peft's ``get_peft_model``, so the LoRA adapters too (``casts_adapters``): DeepSpeed's
+    #: bf16 / fp16 engine (deepspeedai/DeepSpeed deepspeed/runtime/engine.py ``DeepSpeedEngine.
+    #: _configure_distributed_model``: ``elif self.bfloat16_enabled(): ... self.module.bfloat16()`` (``module.half()``
+    #: under fp16), 0.9-0.16; the newest ``_cast_module_mixed_precision(param_dtype, buffer_dtype, ...)`` casts every
+    #: parameter likewise, "Cast params only; preserve fp32 buffers"); its optimizer keeps the fp32 master
+    #: (``ZERO_STATES``). Not a model loaded at ``torch_dtype=bfloat16`` (hf-trainer's ``mixed_precision: bf16``):
+    #: that cast comes before ``get_peft_model``, whose ``autocast_adapter_dtype`` then makes the adapters fp32
+    casts_module_to_half: bool = False
     #: MoE token dispatcher (planner.model.moe.DISPATCHERS; Megatron ``--moe-token-dispatcher-type``
     #: alltoall, or flex with ``--moe-flex-dispatcher-backend deepep|hybridep``)
     moe_dispatcher: str = "alltoall"
@@ -1384,6 +1393,15 @@ class Stack:
         ``torch_autocast`` config section (the stack's comment in ``STACKS``, small32b)."""
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
+
+    def casts_adapters(self, t) -> bool:
+        """Whether a LoRA's peft adapters are 16-bit on this stack (``casts_module_to_half`` at a 16-bit
+        ``training.precision``, the module cast): their weights and gradients 2 B, the fp32 master in the optimizer's
+        ZeRO rows (planner.model.memory ``adapter_states``), and no ``_cast_input_dtype`` copy of their input
+        (finetune ``frozen_layer_activation_bytes``) -- the pure-bf16 peft runs (tests/data/peft_truth.json
+        ``families`` at precision bf16, ``amp_families`` ``pure_bf16``: ``model.to(torch.bfloat16)`` after
+        ``get_peft_model``; lorads50)."""
+        return self.casts_module_to_half and self.mixed_precision == "bf16" and t.precision in CAST_PRECISIONS
 
     def autocast_finds_fp32(self, zero):
         """Per ZeRO stage ``zero`` (array), whether the forward under ``autocasts`` holds fp32 weights for autocast to
@@ -2484,6 +2502,7 @@ STACKS: dict[str, Stack] = {
         overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
+        casts_module_to_half=True,  # ... the module cast after get_peft_model: peft's adapters bf16 too (lorads50)
         # EP is AutoEP (``expert_parallel.autoep_size``), an all-to-all dispatch folded over AutoTP; until dsep35
         # priced as transformers' ep_plan (moe_ep_allreduce, EP = TP, attention whole, shared experts whole)
         moe_ep_tp_fold=True,
