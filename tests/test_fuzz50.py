@@ -217,7 +217,7 @@ def padded_jobs(draw):
     return job
 
 
-@fuzz_settings(15)
+@fuzz_settings(12)
 @given(job=padded_jobs())
 def test_fuzz_padded_batches(tmp_path_factory, job):
     p = job_file(tmp_path_factory, "pad50", job)
@@ -265,7 +265,7 @@ def ep_instance_jobs(draw):
     return job
 
 
-@fuzz_settings(12)
+@fuzz_settings(10)
 @given(job=ep_instance_jobs())
 @example(job={"model": dict(TINY_MOE, moe={"experts": 64, "top_k": 2}),
               "serving": {"p99_latency_ms": 200.0, "prompt_tokens": 128, "output_tokens": 32, "replicas": 2},
