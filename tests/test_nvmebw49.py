@@ -102,7 +102,7 @@ def _torchtitan():
     (_job(offload_device="cpu", nvme_gbps=10), "nvme_gbps", "this job offloads to cpu"),
     (_job(nvme_stripe="drives", nvme_gbps=10), "nvme_gbps", "give one of them"),
     (_job(nvme_stripe="raid"), "nvme_stripe", "one, drives"),
-    (_job(nvme_gbps=0), "nvme_gbps", "must be more than 0"),
+    (_job(nvme_gbps=0), "nvme_gbps", "must be at least 0.001"),
     (_torchtitan(), "nvme_stripe", "it runs on deepspeed"),
 ])
 def test_nvme_rate_refusals(job, field, why, tmp_path):

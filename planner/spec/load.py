@@ -215,6 +215,13 @@ def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
 def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None:
     """Fill what a bare-model job leaves out, and say so (DESIGN.md: nothing silently assumed)."""
     t, m = job.training, job.model
+    if t.mode in ("lora", "qlora") and not m.is_transformer:
+        # the adapters go on a transformer block's linears (``training.lora.targets``: qkvo or all-linear, peft's
+        # target_modules; planner.model.finetune prices them per block): a model of no blocks has none to adapt. Until
+        # fuzz50 a LoRA of resnet50 was priced as a full fine-tune under the LoRA label, and a QLoRA ended in
+        # "internal error (TypeError)" (finetune._layers of a model without layers), exit 1
+        raise InputError("training.mode", f"{t.mode} adapts a transformer's linear layers (training.lora.targets); "
+                         f"{m.name} has no transformer layers: use mode pretrain or full_finetune")
     if "seq_len" not in given and m.is_transformer:
         notes.append(f"training.seq_len defaulted to {t.seq_len}")
     if "global_batch" not in given:

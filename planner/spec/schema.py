@@ -660,9 +660,10 @@ class FrameworkSpec(Strict):
     offload_device: Optional[V.OFFLOAD_DEVICE.literal] = None
     #: deepspeed, offload_device nvme: the file system under nvme_path -- one drive (DeepSpeed's docs, the default) or a
     #: stripe over the node's drives (the catalog's local_nvme_drives); nvme_gbps: its measured read/write rate, GB/s a
-    #: node, which both replace (planner.model.offload nvme_node_bps)
+    #: node, which both replace (planner.model.offload nvme_node_bps). Floored at MIN_RATE's 1 MB/s as every rate is:
+    #: only "more than 0" until fuzz50, ``nvme_gbps: 1e-300`` estimated a 2.6e302 s step (numpy's overflow warning)
     nvme_stripe: Optional[V.NVME_STRIPE.literal] = None
-    nvme_gbps: Optional[float] = Field(None, gt=0, le=1e4)
+    nvme_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e4)
     #: megatron-deepspeed: DeepSpeed's activation checkpointing on the recompute: full rows (--deepspeed-activation-
     #: checkpointing): each checkpointed layer input split over the TP group (--partition-activations) and / or kept in
     #: host memory (--checkpoint-in-cpu); planner.model.stacks Stack.partition_activations, Stack.cpu_checkpointing
