@@ -879,7 +879,10 @@ def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
 def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup,
                 im: Optional[IterationModel] = None):
     spec = replica_spec(m, s, hw, tp, im=im)
-    return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
+    # ``max_num_seqs`` and the token budget are one engine's (vLLM's flags): an expert-parallel replica's ``batch``
+    # spread over its DP engines, ceil(batch / ep) seats each, as the screen's busiest rank holds (servekv50)
+    seats = -(-batch // spec.iteration.ep)
+    return ServingSimConfig(spec, EngineConfig(max_num_seqs=seats, max_num_batched_tokens=max(budget, seats)),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
                             warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
 
