@@ -845,6 +845,22 @@ def _fabric_note(job: JobSpec, options: list[ServingOption]) -> list[str]:
             "inter-node network entered the answer"]
 
 
+def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
+    """Where an expert-parallel option is listed, the assumption its DP engines rest on: the screen spreads a replica's
+    batch evenly over them (ceil(B / N) decodes a rank, ``IterationModel._busiest``), and the simulation gives each
+    engine its own ceil(B / N) seats, KV pool and token budget as vLLM does (one ``Scheduler`` a ``DPEngineCoreProc``,
+    servekv50), routing each request to the engine with the least waiting x 4 + running; what the front end does not
+    see (one engine's longer contexts filling its pool first) is left to the simulation. Unsaid before servekv50."""
+    eps = sorted({o.ep for o in options if (o.ep or 1) > 1})
+    if not eps:
+        return []
+    n = "/".join(f"EP{e}" for e in eps)
+    sim = (", in simulation each with its own ceil(B / N) max_num_seqs, KV pool (its GPU's) and token budget, "
+           "requests routed to the engine with the least waiting x 4 + running (vLLM's front end)" if simulated else "")
+    return [f"expert-parallel replicas ({n}): the screen spreads a replica's batch B evenly over its N data-parallel "
+            f"engines (ceil(B / N) decodes each){sim}"]
+
+
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
     """Where an offline fleet leaves GPUs of its nodes idle (``offline_budget``'s ``share_usd``), what the job's $
     pays for and what holds the replicas under the nodes' GPUs: ``constraints.max_gpus``, or a job of fewer requests
@@ -2039,7 +2055,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _fabric_note(job, options) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _fabric_note(job, options) + _ep_spread_note(options, simulated)
+                          + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
