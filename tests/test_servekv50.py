@@ -79,3 +79,16 @@ def test_spans_agree_with_the_step_by_step_run_on_an_ep_replica():
     assert fast.engine_events < slow.engine_events and fast.preemptions > 0
     assert (fast.iterations, fast.preemptions, fast.ttft, fast.tpot, fast.e2e) == \
         (slow.iterations, slow.preemptions, slow.ttft, slow.tpot, slow.e2e)
+
+
+def test_each_engine_caches_the_shared_prefix_on_its_own():
+    """EP2, a 1,600-token prefix every 2,000-token prompt shares, budget 512: the first request (engine 0) caches it; the
+    second, arriving at 0.5 s while the first still decodes, goes to engine 1, whose prefix cache is its own and
+    empty, so it prefills all 2,000 tokens (4 chunks, ~5 steps to its first token). Before: engine 0's copy served it,
+    400 tokens in one step."""
+    im = replace(IterationModel.constant(STEP), ep=2, tp=2)
+    cfg = ServingSimConfig(replica=ReplicaSpec(im, num_blocks=10_000, shared_prefix=1600),
+                           engine=EngineConfig(max_num_seqs=8, max_num_batched_tokens=512))
+    res = simulate_serving(cfg, Workload(np.array([0.0, 0.5]), np.array([2000, 2000]), np.array([100, 2])))
+    assert res.completed == 2
+    assert res.ttft.p50 >= 4 * STEP  # the lower of the two first tokens: both whole prefills (before: 1 step)
