@@ -834,6 +834,9 @@ class Engine:
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
         self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
         self.cnt = [[0] * self.bs for _ in range(self.ep)]  # decoding sequences by DP engine and residue
+        # ... and by residue over all engines (the one engine's list on a TP replica): a step or span whose new blocks
+        # over all engines fit the smallest free pool fits each engine's, checked without a pass over the engines
+        self.cnt_all = self.cnt[0] if self.ep == 1 else [0] * self.bs
         self.heap: list = []  # (decode index of the last token, seq, rid, version)
         self.on_prefilled = on_prefilled  # disaggregated prefill engine: hand the request on
         self.done_ev = done  # (the run's request count is the Stats': ``Stats.total``, lowered by the event bound)
@@ -882,6 +885,8 @@ class Engine:
         self.rank_dec[r.rank] += 1
         self.S0 += r.computed - j
         self.cnt[r.rank][r.key] += 1
+        if self.ep > 1:
+            self.cnt_all[r.key] += 1
         heapq.heappush(self.heap, (j + r.output - r.generated - 1, r.rid, r.ver, r))
         if self.local:
             keep = self.cost.held(r.computed, self.bs) - self._sh(r)  # a prefill's chunk slots past the window go back
@@ -928,6 +933,8 @@ class Engine:
         self.rank_dec[r.rank] -= 1
         self.S0 -= r.s0 - r.j0
         self.cnt[r.rank][r.key] -= 1
+        if self.ep > 1:
+            self.cnt_all[r.key] -= 1
         if r.lo:
             self.cnt_lo[r.rank][r.key] -= 1
             self.n_lo[r.rank] -= 1
@@ -1001,12 +1008,22 @@ class Engine:
         extra = 0.0
         if self.local:
             self._advance_lo(self.j)
-        for k, kv in enumerate(self.kvs):
-            need = self._decode_need(k)
+        if self.ep == 1:
+            kv = self.kvs[0]
+            need = self._decode_need(0)
             while need > kv.free:
-                extra += self._preempt_newest(k)[1]
-                need = self._decode_need(k)
+                extra += self._preempt_newest(0)[1]
+                need = self._decode_need(0)
             kv.take(need)
+        elif self.local or self.cnt_all[self.j % self.bs]:  # else no engine's sequence takes a block this step
+            i = self.j % self.bs
+            for k, kv in enumerate(self.kvs):
+                need = self._decode_need(k) if self.local else self.cnt[k][i]
+                while need > kv.free:
+                    extra += self._preempt_newest(k)[1]
+                    need = self._decode_need(k)
+                if need:
+                    kv.take(need)
         self.alloc_j = self.j
         return extra
 
@@ -1195,10 +1212,27 @@ class Engine:
             self._advance_lo(self.j)
             if self.lo_heap:
                 k = min(k, self.lo_heap[0][0] - self.j + 1)
+        if k <= 1 or self.stats.iterations + k > MAX_ITERATIONS:
+            return 0, 0, False
+        if self.ep == 1:
+            need = self._span_blocks(k, 0)
+            return (k, [need], interruptible) if need <= self.kvs[0].free else (0, 0, False)
+        # an EP replica: all engines' blocks within the smallest free pool fit each (its blocks counted when the span
+        # ends, None); else engine by engine
+        if not self.local and self._span_total(k) <= min(kv.free for kv in self.kvs):
+            return k, None, interruptible
         need = [self._span_blocks(k, q) for q in range(self.ep)]
-        ok = (k > 1 and all(n <= kv.free for n, kv in zip(need, self.kvs))
-              and self.stats.iterations + k <= MAX_ITERATIONS)
+        ok = all(n <= kv.free for n, kv in zip(need, self.kvs))
         return (k, need, interruptible) if ok else (0, 0, False)
+
+    def _span_total(self, i: int) -> int:
+        """The KV blocks (units) the first ``i`` decode steps from step ``j`` take over all engines."""
+        if self.ep == 1:
+            return self._span_blocks(i, 0)
+        if self.local:
+            return sum(self._span_blocks(i, q) for q in range(self.ep))
+        cycles, rest = divmod(i, self.bs)
+        return cycles * self.n_dec + _residue_sum(self.cnt_all, self.j, rest)
 
     def _span_blocks(self, i: int, k: int) -> int:
         """KV blocks (units) the first ``i`` decode steps from step ``j`` take from DP engine ``k``'s pool: a new
@@ -1211,7 +1245,7 @@ class Engine:
             need = self.g * need + self.l * (cycles * self.n_lo[k] + _residue_sum(self.cnt_lo[k], self.j, rest))
         return need
 
-    def _run_span(self, k: int, blocks: list, interruptible: bool = False):
+    def _run_span(self, k: int, blocks: Optional[list], interruptible: bool = False):
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
         time is :meth:`IterationModel.time` at that step's context (one call), and the clock is
         their running sum in step order (added one by one, as the step-by-step loop advances
@@ -1280,8 +1314,19 @@ class Engine:
                 yield env.timeout(rest)
         else:
             yield env.timeout(clock[-1] - now)
-        for q, kv in enumerate(self.kvs):
-            kv.take(blocks[q] if done == k else self._span_blocks(done, q))
+        if self.ep == 1:
+            self.kvs[0].take(blocks[0] if done == k else self._span_blocks(done, 0))
+        elif blocks is not None and done == k:
+            for n, kv in zip(blocks, self.kvs):
+                if n:
+                    kv.take(n)
+        elif self.local or self._span_total(done):  # else the steps run took no block in any engine
+            cnt, dec, (cycles, rest), j = self.cnt, self.rank_dec, divmod(done, self.bs), self.j
+            for q, kv in enumerate(self.kvs):
+                if dec[q]:
+                    n = self._span_blocks(done, q) if self.local else cycles * dec[q] + _residue_sum(cnt[q], j, rest)
+                    if n:
+                        kv.take(n)
         self.span = None
         self.alloc_j = j + done - 1
         self.j = j + done - 1
@@ -1495,8 +1540,7 @@ def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
         if sp is not None:
             i = right(sp[0], t)  # its steps begun by t
             if i:
-                for q in range(e.ep):
-                    free -= e._span_blocks(i, q)
+                free -= e._span_total(i)
     return waiting, running, free
 
 
