@@ -32,20 +32,19 @@ def _hw(gpu="H100-SXM-80GB"):
 
 
 def test_ep_replica_pool_holds_the_shared_prefix_once_per_data_parallel_rank():
-    """A 4,096-token shared prefix on EP4: the simulated engine holds its 256 blocks once in the pooled blocks, so the
-    other 3 ranks' copies (3 x 256 blocks) come out of the pool; a TP4 replica (one engine) keeps its pool."""
+    """A 4,096-token shared prefix on EP4: the replica's blocks are its 4 GPUs' whole pools, nothing taken out up front
+    (servekv50: each simulated DP engine owns 1/4 of them and holds its own 256-block copy, tests/test_servekv50.py;
+    serveep48b took the 3 other ranks' copies out of one pooled count); a TP4 replica keeps its pool too. The 4
+    copies are the whole prefix on every GPU, as the screen takes it (``kv_prefix_bytes``)."""
     hw = _hw()
-    taken_ep = 3 * 4096 // 16
-    for ep, taken in ((True, taken_ep), (False, 0)):
+    for ep in (True, False):
         plain = _job(prompt_tokens=5000, expert_parallel=ep)
         shared = _job(prompt_tokens=5000, shared_prefix_tokens=4096, expert_parallel=ep)
         a = replica_spec(plain.model, plain.serving, hw, 4)
         b = replica_spec(shared.model, shared.serving, hw, 4)
-        assert b.shared_prefix == 4096 and a.num_blocks - b.num_blocks == taken
-    # the prefix's share of the pool, the engine's copy and the others', is the whole prefix on every GPU, as the screen
-    # takes it (``kv_prefix_bytes``)
+        assert b.shared_prefix == 4096 and a.num_blocks == b.num_blocks
     per_block = kv_bytes_per_token(shared.model, "bf16", 1, 4) * 16
-    assert (taken_ep + 4096 // 16) * per_block == pytest.approx(kv_bytes_per_token(shared.model, "bf16") * 4096)
+    assert 4 * (4096 // 16) * per_block == pytest.approx(kv_bytes_per_token(shared.model, "bf16") * 4096)
 
 
 def test_an_ep_option_is_named_by_its_layout_in_refusals_charts_and_the_app(cli, tmp_path):

@@ -58,8 +58,11 @@ transfers queue), which also emits the first token. An expert-parallel replica (
 vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
 :class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
 ``Engine._dp_engine``); each DP engine admits from its own FCFS queue within its own token budget less its
-own decodes, they step together, and the step is timed at the busiest one's prompt tokens (serveep50; one
-KV pool and one ``max_num_seqs`` for the replica).
+own decodes, they step together, and the step is timed at the busiest one's prompt tokens (serveep50). Each
+DP engine has its own KV pool (1/ep of ``ReplicaSpec.num_blocks``, its GPU's) and its own ``max_num_seqs``
+(``EngineConfig.max_num_seqs`` is one engine's, vLLM's flag): a request is admitted only where its engine has
+room, and a decode step that outgrows an engine's pool preempts that engine's newest request (servekv50; one pool
+and one ``max_num_seqs`` a replica before).
 
 Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
 (finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. With
@@ -788,8 +791,13 @@ class Engine:
         self.env, self.name, self.cfg, self.stats = env, name, cfg, stats
         self.im, self.p2p = spec.iteration, spec.p2p_s * (spec.pp - 1)
         self.windowed = bool(getattr(self.im, "window", None))  # local layers: a step's prefill has local pairs
-        self.kv = KVBlocks(spec.num_blocks // spec.pp)
-        self.watermark = int(cfg.watermark * self.kv.total)
+        # an expert-parallel replica's DP engines each own a KV cache manager and ``max_num_seqs`` (vLLM: one
+        # ``Scheduler`` a ``DPEngineCoreProc``, vllm/v1/core/sched/scheduler.py ``self.kv_cache_manager``,
+        # ``self.max_num_running_reqs``): ``spec.num_blocks`` is the replica's, each engine holds 1/ep of them
+        # (its GPU's; serving_screen.replica_spec). One pool elsewhere. (servekv50; one pool a replica before)
+        self.ep = spec.iteration.ep
+        self.kvs = [KVBlocks(spec.num_blocks // spec.pp // self.ep) for _ in range(self.ep)]
+        self.watermark = int(cfg.watermark * self.kvs[0].total)
         self.bs = cfg.block_size
         self.swap_s_per_block = cfg.block_size * spec.iteration.kv_bytes / cfg.swap_bw
         # local layers (BlockCost): a new block of context costs g units, l more while the window grows
@@ -799,8 +807,9 @@ class Engine:
         self.local = not spec.blocks.per_block
         self.g, self.l = spec.blocks.global_units, spec.blocks.local_units
         self.wb = spec.blocks.window_blocks(cfg.block_size) if self.local else 0
-        self.cnt_lo = [0] * cfg.block_size  # decoding sequences whose window still grows, by residue
-        self.n_lo = 0
+        # decoding sequences whose window still grows, by DP engine (one list but on an EP replica) and residue
+        self.cnt_lo = [[0] * cfg.block_size for _ in range(spec.iteration.ep)]
+        self.n_lo = [0] * spec.iteration.ep
         self.lo_heap: list = []  # (last decode step whose new block still grows the window, rid, version, req)
         if self.local and spec.unit_bytes is not None:
             self.swap_s_per_block = cfg.block_size * spec.unit_bytes / cfg.swap_bw
@@ -813,18 +822,21 @@ class Engine:
         # part included). A request's ``blocks`` count only its own units.
         self.H = spec.shared_prefix // self.bs * self.bs if cfg.prefix_caching else 0
         self.gu = self.g if self.local else 1
-        self.prefix_ready = False
+        self.prefix_ready = [False] * spec.iteration.ep  # each DP engine's prefix cache its own
         self.waiting: deque[Req] = deque()
         self.running: dict[int, Req] = {}  # admission order, every phase
         # an expert-parallel replica's DP engines (vllm/v1/engine/core.py ``DPEngineCoreProc``): each has its own
-        # requests and token budget and they step together, so one queue and one KV pool here, each request
+        # requests, token budget, KV pool and seats and they step together, so one queue here, each request
         # tagged with its engine (``Req.rank``, routed by :meth:`submit`) and counted per engine: waiting and
-        # running (the front end's load balancer reads them) and decoding (its budget's share); 1 elsewhere
-        self.ep = spec.iteration.ep
+        # running (the front end's load balancer reads them; running against its ``max_num_seqs``) and decoding
+        # (its budget's share, its blocks); 1 elsewhere
         self.rank_wait, self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep, [0] * self.ep
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
         self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
-        self.cnt = [0] * self.bs
+        self.cnt = [[0] * self.bs for _ in range(self.ep)]  # decoding sequences by DP engine and residue
+        # ... and by residue over all engines (the one engine's list on a TP replica): a step or span whose new blocks
+        # over all engines fit the smallest free pool fits each engine's, checked without a pass over the engines
+        self.cnt_all = self.cnt[0] if self.ep == 1 else [0] * self.bs
         self.heap: list = []  # (decode index of the last token, seq, rid, version)
         self.on_prefilled = on_prefilled  # disaggregated prefill engine: hand the request on
         self.done_ev = done  # (the run's request count is the Stats': ``Stats.total``, lowered by the event bound)
@@ -872,25 +884,27 @@ class Engine:
         self.n_dec += 1
         self.rank_dec[r.rank] += 1
         self.S0 += r.computed - j
-        self.cnt[r.key] += 1
+        self.cnt[r.rank][r.key] += 1
+        if self.ep > 1:
+            self.cnt_all[r.key] += 1
         heapq.heappush(self.heap, (j + r.output - r.generated - 1, r.rid, r.ver, r))
         if self.local:
             keep = self.cost.held(r.computed, self.bs) - self._sh(r)  # a prefill's chunk slots past the window go back
             if r.blocks > keep:
-                self.kv.give(r.blocks - keep)
+                self.kvs[r.rank].give(r.blocks - keep)
             r.blocks = keep
             # the new block at step j is block (s0 + j - j0) // bs + 1: it grows the window up to block wb
             last = j - r.computed + (self.wb - 1) * self.bs
             r.lo = last >= j
             if r.lo:
-                self.cnt_lo[r.key] += 1
-                self.n_lo += 1
+                self.cnt_lo[r.rank][r.key] += 1
+                self.n_lo[r.rank] += 1
                 heapq.heappush(self.lo_heap, (last, r.rid, r.ver, r))
 
     def _hit(self, r: Req) -> int:
         """Tokens of ``r``'s prompt the shared prefix blocks serve once they are cached: the prefix's
         whole blocks before its prompt's last token (vLLM recomputes at least the last one)."""
-        return min(self.H, (r.prompt - 1) // self.bs * self.bs) if self.prefix_ready else 0
+        return min(self.H, (r.prompt - 1) // self.bs * self.bs) if self.prefix_ready[r.rank] else 0
 
     def _start(self, r: Req) -> tuple[int, int]:
         """(computed, shared tokens) a waiting request starts its prefill from: after the shared prefix
@@ -907,21 +921,23 @@ class Engine:
     def _share(self, r: Req):
         """``r``'s prefill passed the whole shared prefix: its first ``H`` tokens' blocks become the
         engine's shared prefix blocks (vLLM: its full blocks are hashed, later requests hit them)."""
-        if (not self.prefix_ready and not r.shared and r.computed >= self.H
+        if (not self.prefix_ready[r.rank] and not r.shared and r.computed >= self.H
                 and min(self.H, (r.prompt - 1) // self.bs * self.bs) == self.H):
             r.shared = self.H
             r.blocks -= self._sh(r)
-            self.prefix_ready = True
+            self.prefix_ready[r.rank] = True
 
     def _leave_decode(self, r: Req, steps_done: int) -> int:
         """Remove a decoding sequence after ``steps_done`` of its decode steps; its stored tokens."""
         self.n_dec -= 1
         self.rank_dec[r.rank] -= 1
         self.S0 -= r.s0 - r.j0
-        self.cnt[r.key] -= 1
+        self.cnt[r.rank][r.key] -= 1
+        if self.ep > 1:
+            self.cnt_all[r.key] -= 1
         if r.lo:
-            self.cnt_lo[r.key] -= 1
-            self.n_lo -= 1
+            self.cnt_lo[r.rank][r.key] -= 1
+            self.n_lo[r.rank] -= 1
             r.lo = False
         r.ver += 1
         r.generated += steps_done
@@ -929,10 +945,13 @@ class Engine:
         return r.computed
 
     # -- preemption ------------------------------------------------------------------------------
-    def _preempt_newest(self) -> tuple[Req, float]:
-        """Preempt the most recently admitted running request (vLLM V1 ``self.running.pop()``);
-        returns it and the swap-out seconds it costs this iteration."""
-        rid = next(reversed(self.running))
+    def _preempt_newest(self, k: int = 0) -> tuple[Req, float]:
+        """Preempt the most recently admitted running request of DP engine ``k`` (vLLM V1 ``self.running.pop()``,
+        each engine's scheduler its own list); returns it and the swap-out seconds it costs this iteration."""
+        if self.ep == 1:
+            rid = next(reversed(self.running))
+        else:  # the engines' requests interleave in admission order: its newest is among the last few
+            rid = next(q for q, x in reversed(self.running.items()) if x.rank == k)
         r = self.running.pop(rid)
         self.rank_run[r.rank] -= 1
         if rid in self.prefilling:
@@ -949,16 +968,17 @@ class Engine:
                     blocks += 1  # the block taken for this step's token, before it was preempted
         r.preempted += 1
         cost = 0.0
+        kv = self.kvs[r.rank]
         if self.cfg.preemption == "swap":
-            self.kv.give(blocks)
+            kv.give(blocks)
             r.swapped, r.blocks = True, blocks
             cost = blocks * self.swap_s_per_block
         else:  # recompute: prompt and the tokens generated so far are prefilled again
             # hashed (full) blocks
             full = (min((self.cost.held(r.computed // self.bs * self.bs, self.bs) if self.local else r.computed // self.bs)
                         - self._sh(r), blocks) if self.cfg.prefix_caching else 0)
-            self.kv.give(full, owner=r.rid)
-            self.kv.give(blocks - full)
+            kv.give(full, owner=r.rid)
+            kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
         self.waiting.appendleft(r)
         self.rank_wait[r.rank] += 1
@@ -983,27 +1003,39 @@ class Engine:
         return self.n_dec > 0, chunks, extra + x
 
     def _alloc_decode(self) -> float:
-        """Blocks for this decode step's new tokens, preempting the newest requests until they fit."""
+        """Blocks for this decode step's new tokens, each DP engine preempting its newest requests until they fit
+        its own pool."""
         extra = 0.0
         if self.local:
             self._advance_lo(self.j)
-        need = self._decode_need()
-        while need > self.kv.free:
-            extra += self._preempt_newest()[1]
-            need = self._decode_need()
-        self.kv.take(need)
+        if self.ep == 1:
+            kv = self.kvs[0]
+            need = self._decode_need(0)
+            while need > kv.free:
+                extra += self._preempt_newest(0)[1]
+                need = self._decode_need(0)
+            kv.take(need)
+        elif self.local or self.cnt_all[self.j % self.bs]:  # else no engine's sequence takes a block this step
+            i = self.j % self.bs
+            for k, kv in enumerate(self.kvs):
+                need = self._decode_need(k) if self.local else self.cnt[k][i]
+                while need > kv.free:
+                    extra += self._preempt_newest(k)[1]
+                    need = self._decode_need(k)
+                if need:
+                    kv.take(need)
         self.alloc_j = self.j
         return extra
 
-    def _decode_need(self) -> int:
-        """Units this decode step's new tokens take: one block per sequence crossing a block boundary
-        (g units each, l more for those whose window still grows)."""
-        if not self.n_dec:
+    def _decode_need(self, k: int) -> int:
+        """Units this decode step's new tokens take in DP engine ``k``'s pool: one block per sequence crossing a
+        block boundary (g units each, l more for those whose window still grows)."""
+        if not self.rank_dec[k]:
             return 0
         i = self.j % self.bs
         if self.local:
-            return self.g * self.cnt[i] + self.l * self.cnt_lo[i]
-        return self.cnt[i]
+            return self.g * self.cnt[k][i] + self.l * self.cnt_lo[k][i]
+        return self.cnt[k][i]
 
     def _advance_lo(self, j: int):
         """Sequences whose window stopped growing before step ``j``: their new blocks now cost g."""
@@ -1012,8 +1044,8 @@ class Engine:
             _, _, ver, r = heapq.heappop(h)
             if ver == r.ver and r.lo:
                 r.lo = False
-                self.cnt_lo[r.key] -= 1
-                self.n_lo -= 1
+                self.cnt_lo[r.rank][r.key] -= 1
+                self.n_lo[r.rank] -= 1
 
     def _need(self, computed: int, c: int, shared: int = 0) -> int:
         """Units a request holds while ``c`` tokens after ``computed`` are prefilled (less the shared
@@ -1025,31 +1057,35 @@ class Engine:
         """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS), each within its DP
         engine's ``budget`` (one engine but on an expert-parallel replica). Each engine stops admitting at the first
         of its waiting requests that does not fit (its own FCFS queue, vllm/v1/core/sched/scheduler.py); the others'
-        requests behind it still go."""
-        kv, extra, chunks = self.kv, 0.0, []
+        requests behind it still go. Each engine admits into its own KV pool and up to its own ``max_num_seqs``
+        and preempts its own newest request (servekv50)."""
+        kvs, extra, chunks = self.kvs, 0.0, []
         for r in list(self.prefilling.values()):
             left = budget[r.rank]
             if left <= 0 or r.rid not in self.prefilling:
                 continue
             c = min(r.target - r.computed, left)
             need = max(0, self._need(r.computed, c, r.shared) - r.blocks)  # prefill_first took them all
+            kv = kvs[r.rank]
             while need > kv.free and r.rid in self.running:
-                extra += self._preempt_newest()[1]
+                extra += self._preempt_newest(r.rank)[1]
             if r.rid not in self.running:
-                break  # it was the newest: preempted itself
+                continue  # it was its engine's newest: preempted itself
             kv.take(need)
             r.blocks += need
             chunks.append((r, c))
             budget[r.rank] = left - c
-        waiting, wait = self.waiting, self.rank_wait
-        closed = [b <= 0 or not w for b, w in zip(budget, wait)]  # engines that admit nothing more this step
+        waiting, wait, seats = self.waiting, self.rank_wait, self.cfg.max_num_seqs
+        # engines that admit nothing more this step: no budget, nothing waiting, or every seat taken
+        closed = [b <= 0 or not w or n >= seats for b, w, n in zip(budget, wait, self.rank_run)]
         shut, i = sum(closed), 0
-        while shut < self.ep and i < len(waiting) and len(self.running) < self.cfg.max_num_seqs:
+        while shut < self.ep and i < len(waiting):
             r = waiting[i]
             k = r.rank
             if closed[k]:
                 i += 1
                 continue
+            kv = kvs[k]
             if r.swapped:  # swap the preempted blocks back in and resume where it stopped
                 if r.blocks > kv.free - self.watermark:
                     closed[k], shut, i = True, shut + 1, i + 1
@@ -1086,14 +1122,14 @@ class Engine:
                     self.prefilling[r.rid] = r
                     chunks.append((r, c))
                     budget[k] -= c
-            if budget[k] <= 0 or not wait[k]:
+            if budget[k] <= 0 or not wait[k] or self.rank_run[k] >= seats:
                 closed[k], shut = True, shut + 1
         return chunks, extra
 
     def _resume_cached(self, r: Req):
         """Re-admit a recompute-preempted request (the caller took it from the queue) onto the blocks it left that
         are still cached: its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
-        k = self.kv.reuse(r.rid)
+        k = self.kvs[r.rank].reuse(r.rid)
         r.blocks = k
         k += self._sh(r)  # the shared prefix blocks it used are still held: its cached blocks follow them
         r.computed = min(self.cost.tokens_for(k, self.bs) if self.local else k * self.bs, r.target - 1)
@@ -1101,15 +1137,18 @@ class Engine:
         self.prefilling[r.rid] = r
 
     def _admissible(self) -> bool:
-        if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
+        """prefill_first: the queue's head can be admitted now (its DP engine's seats and pool)."""
+        if not self.waiting:
             return False
         r = self.waiting[0]
+        if self.rank_run[r.rank] >= self.cfg.max_num_seqs:
+            return False
         if r.swapped:
             need = r.blocks
         else:
             comp, sh = self._start(r)
             need = self._need(comp, r.target - comp, sh)  # prefill_first: the whole prompt
-        return need <= self.kv.free - self.watermark
+        return need <= self.kvs[r.rank].free - self.watermark
 
     def _head_blocked(self) -> bool:
         """Nothing waiting can be admitted now, nor at any step until the next finish: the batch is
@@ -1117,14 +1156,13 @@ class Engine:
         first; on an expert-parallel replica the head of each DP engine's) needs more free KV blocks
         than there are. Decode steps only take blocks, so a head that does not fit now does not fit
         later in the span either."""
-        if len(self.running) >= self.cfg.max_num_seqs:
-            return True
+        seats = self.cfg.max_num_seqs
         if self.ep == 1:
-            return self._blocked(self.waiting[0])
+            return len(self.running) >= seats or self._blocked(self.waiting[0])
         left, seen = sum(1 for w in self.rank_wait if w), set()
-        for r in self.waiting:  # each engine's first waiting request
+        for r in self.waiting:  # each engine's first waiting request (its seats all taken: blocked too)
             if r.rank not in seen:
-                if not self._blocked(r):
+                if self.rank_run[r.rank] < seats and not self._blocked(r):
                     return False
                 seen.add(r.rank)
                 if len(seen) == left:
@@ -1133,10 +1171,11 @@ class Engine:
 
     def _blocked(self, r: Req) -> bool:
         """Waiting request ``r``, the head of its DP engine's queue, cannot be admitted (:meth:`_head_blocked`)."""
-        free = self.kv.free - self.watermark
+        kv = self.kvs[r.rank]
+        free = kv.free - self.watermark
         if r.swapped:
             return r.blocks > free
-        if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in self.kv.cached:
+        if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
             return False  # resumes onto its cached blocks at once
         comp, sh = self._start(r)
         if self.cfg.policy == "chunked":
@@ -1163,7 +1202,7 @@ class Engine:
         MAX_ITERATIONS runs step by step, so the limit trips where it did."""
         if not self.cfg.fast_forward or self.prefilling or not self.n_dec or not self.heap:
             return 0, 0, False
-        interruptible = not self.waiting and len(self.running) < self.cfg.max_num_seqs
+        interruptible = not self.waiting and min(self.rank_run) < self.cfg.max_num_seqs
         if not interruptible and not self._head_blocked():
             return 0, 0, False
         k = self.heap[0][0] - self.j + 1
@@ -1173,21 +1212,40 @@ class Engine:
             self._advance_lo(self.j)
             if self.lo_heap:
                 k = min(k, self.lo_heap[0][0] - self.j + 1)
-        need = self._span_blocks(k)
-        ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
+        if k <= 1 or self.stats.iterations + k > MAX_ITERATIONS:
+            return 0, 0, False
+        if self.ep == 1:
+            need = self._span_blocks(k, 0)
+            return (k, [need], interruptible) if need <= self.kvs[0].free else (0, 0, False)
+        # an EP replica: all engines' blocks within the smallest free pool fit each (its blocks counted when the span
+        # ends, None); else engine by engine
+        if not self.local and self._span_total(k) <= min(kv.free for kv in self.kvs):
+            return k, None, interruptible
+        need = [self._span_blocks(k, q) for q in range(self.ep)]
+        ok = all(n <= kv.free for n, kv in zip(need, self.kvs))
         return (k, need, interruptible) if ok else (0, 0, False)
 
-    def _span_blocks(self, i: int) -> int:
-        """KV blocks (units) the first ``i`` decode steps from step ``j`` take: a new block for each sequence
-        whose residue comes up (cnt[] repeats every block_size steps; sum(cnt) = n_dec), with local layers g
-        units each plus l while its window grows. Nothing changes cnt[] during a span."""
-        cycles, rest = divmod(i, self.bs)
-        need = cycles * self.n_dec + _residue_sum(self.cnt, self.j, rest)
+    def _span_total(self, i: int) -> int:
+        """The KV blocks (units) the first ``i`` decode steps from step ``j`` take over all engines."""
+        if self.ep == 1:
+            return self._span_blocks(i, 0)
         if self.local:
-            need = self.g * need + self.l * (cycles * self.n_lo + _residue_sum(self.cnt_lo, self.j, rest))
+            return sum(self._span_blocks(i, q) for q in range(self.ep))
+        cycles, rest = divmod(i, self.bs)
+        return cycles * self.n_dec + _residue_sum(self.cnt_all, self.j, rest)
+
+    def _span_blocks(self, i: int, k: int) -> int:
+        """KV blocks (units) the first ``i`` decode steps from step ``j`` take from DP engine ``k``'s pool: a new
+        block for each of its sequences whose residue comes up (cnt[k] repeats every block_size steps; its sum is
+        rank_dec[k]), with local layers g units each plus l while its window grows. Nothing changes cnt during a
+        span."""
+        cycles, rest = divmod(i, self.bs)
+        need = cycles * self.rank_dec[k] + _residue_sum(self.cnt[k], self.j, rest)
+        if self.local:
+            need = self.g * need + self.l * (cycles * self.n_lo[k] + _residue_sum(self.cnt_lo[k], self.j, rest))
         return need
 
-    def _run_span(self, k: int, blocks: int, interruptible: bool = False):
+    def _run_span(self, k: int, blocks: Optional[list], interruptible: bool = False):
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
         time is :meth:`IterationModel.time` at that step's context (one call), and the clock is
         their running sum in step order (added one by one, as the step-by-step loop advances
@@ -1256,7 +1314,19 @@ class Engine:
                 yield env.timeout(rest)
         else:
             yield env.timeout(clock[-1] - now)
-        self.kv.take(blocks if done == k else self._span_blocks(done))
+        if self.ep == 1:
+            self.kvs[0].take(blocks[0] if done == k else self._span_blocks(done, 0))
+        elif blocks is not None and done == k:
+            for n, kv in zip(blocks, self.kvs):
+                if n:
+                    kv.take(n)
+        elif self.local or self._span_total(done):  # else the steps run took no block in any engine
+            cnt, dec, (cycles, rest), j = self.cnt, self.rank_dec, divmod(done, self.bs), self.j
+            for q, kv in enumerate(self.kvs):
+                if dec[q]:
+                    n = self._span_blocks(done, q) if self.local else cycles * dec[q] + _residue_sum(cnt[q], j, rest)
+                    if n:
+                        kv.take(n)
         self.span = None
         self.alloc_j = j + done - 1
         self.j = j + done - 1
@@ -1330,12 +1400,12 @@ class Engine:
             now = env.now
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
-                if self.H and not self.prefix_ready and r.rid in self.prefilling:
+                if self.H and not self.prefix_ready[r.rank] and r.rid in self.prefilling:
                     self._share(r)
                 if self.local and r.rid in self.prefilling:  # the chunk's slots past the window go back
                     keep = self.cost.held(r.computed, self.bs) - self._sh(r)
                     if r.blocks > keep:
-                        self.kv.give(r.blocks - keep)
+                        self.kvs[r.rank].give(r.blocks - keep)
                         r.blocks = keep
                 if r.computed < r.target or r.rid not in self.prefilling:
                     continue
@@ -1350,7 +1420,7 @@ class Engine:
                 elif self.on_prefilled is not None:
                     del self.running[r.rid]
                     self.rank_run[r.rank] -= 1
-                    self.kv.give(r.blocks)
+                    self.kvs[r.rank].give(r.blocks)
                     self.outstanding -= 1
                     self.on_prefilled(r)
                 else:
@@ -1376,7 +1446,7 @@ class Engine:
         del self.running[r.rid]
         self.rank_run[r.rank] -= 1
         self.prefilling.pop(r.rid, None)
-        self.kv.give((self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs)) - self._sh(r))
+        self.kvs[r.rank].give((self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs)) - self._sh(r))
         r.finish = now
         self.outstanding -= 1
         st = self.stats
@@ -1464,12 +1534,13 @@ def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
     for e in engines:
         waiting += len(e.waiting)
         running += len(e.running)
-        free += e.kv.free
+        for kv in e.kvs:
+            free += kv.free
         sp = e.span
         if sp is not None:
             i = right(sp[0], t)  # its steps begun by t
             if i:
-                free -= e._span_blocks(i)
+                free -= e._span_total(i)
     return waiting, running, free
 
 
@@ -1478,7 +1549,7 @@ def _monitor(env, engines: list, every: float, out: dict):
     at MAX_SAMPLES samples, keep every other one and sample half as often (bounded memory for a
     run of any length)."""
     stats = engines[0].stats
-    total = sum(e.kv.total for e in engines)
+    total = sum(kv.total for e in engines for kv in e.kvs)
     while True:
         if len(out["t"]) >= MAX_SAMPLES:
             for v in out.values():
@@ -1631,7 +1702,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         raise InputError("arrivals", "the workload has no requests")
     _check_size(n, "arrivals")
     spec, e = cfg.replica, cfg.engine
-    per_engine_blocks = spec.num_blocks // spec.pp
+    per_engine_blocks = spec.num_blocks // spec.pp // spec.iteration.ep  # a PP virtual engine's, a DP engine's
     longest = int(np.max(wl.prompt + wl.output))
     cost = spec.blocks
     if not cost.per_block:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)

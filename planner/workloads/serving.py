@@ -845,6 +845,35 @@ def _fabric_note(job: JobSpec, options: list[ServingOption]) -> list[str]:
             "inter-node network entered the answer"]
 
 
+def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
+    """Where an expert-parallel option is listed, the assumption its DP engines rest on: the screen spreads a replica's
+    batch evenly over them (ceil(B / N) decodes a rank, ``IterationModel._busiest``), and the simulation gives each
+    engine its own ceil(B / N) seats, KV pool and token budget as vLLM does (one ``Scheduler`` a ``DPEngineCoreProc``,
+    servekv50), routing each request to the engine with the least waiting x 4 + running; what the front end does not
+    see (one engine's longer contexts filling its pool first) is left to the simulation. Unsaid before servekv50."""
+    eps = sorted({o.ep for o in options if (o.ep or 1) > 1})
+    if not eps:
+        return []
+    n = "/".join(f"EP{e}" for e in eps)
+    sim = (", in simulation each with its own ceil(B / N) max_num_seqs, KV pool (its GPU's) and token budget, "
+           "requests routed to the engine with the least waiting x 4 + running (vLLM's front end)" if simulated else "")
+    return [f"expert-parallel replicas ({n}): the screen spreads a replica's batch B evenly over its N data-parallel "
+            f"engines (ceil(B / N) decodes each){sim}"]
+
+
+def engine_seats(batch: int, ep: int) -> int:
+    """vLLM's ``--max-num-seqs`` (one engine's) for a replica of ``batch`` sequences over ``ep`` data-parallel engines
+    (1: tensor parallel, one engine): ceil(batch / ep), the busiest rank the screen prices (servekv50)."""
+    return -(-batch // ep)
+
+
+def _seats_words(b: ServingOption) -> str:
+    """``max_num_seqs`` as the recommendation says it: an expert-parallel replica's per DP engine (the seats the
+    simulation gives each, ``_sim_config``) beside its batch (servekv50: the batch alone read as the flag before)."""
+    ep = b.ep or 1
+    return f"{b.batch}" if ep == 1 else f"{engine_seats(b.batch, ep)} a DP engine, {b.batch} a replica"
+
+
 def _whole_node_note(job_cost: Optional[dict], realtime: bool, max_gpus: Optional[int] = None) -> list[str]:
     """Where an offline fleet leaves GPUs of its nodes idle (``offline_budget``'s ``share_usd``), what the job's $
     pays for and what holds the replicas under the nodes' GPUs: ``constraints.max_gpus``, or a job of fewer requests
@@ -879,7 +908,10 @@ def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
 def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup,
                 im: Optional[IterationModel] = None):
     spec = replica_spec(m, s, hw, tp, im=im)
-    return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
+    # ``max_num_seqs`` and the token budget are one engine's (vLLM's flags): an expert-parallel replica's ``batch``
+    # spread over its DP engines, ceil(batch / ep) seats each, as the screen's busiest rank holds (servekv50)
+    seats = engine_seats(batch, spec.iteration.ep)
+    return ServingSimConfig(spec, EngineConfig(max_num_seqs=seats, max_num_batched_tokens=max(budget, seats)),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
                             warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
 
@@ -2036,7 +2068,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _fabric_note(job, options) + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
+                          + _nodes_note(job) + _fabric_note(job, options) + _ep_spread_note(options, simulated)
+                          + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are "
@@ -2466,7 +2499,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             " / TTFT unbounded (the analytic size is at its capacity: the queue grows)"
             if llm and b.concurrency is not None else "")
          # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
-         + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}"
+         + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {_seats_words(b)}"
             f"{_budget_words(b)}) (analytic)" if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "

@@ -626,8 +626,9 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     tokens of every prompt the prefix cache serves (the simulation counts whole blocks of them once
     per engine, planner.simulate.serving.Engine). ``im``: the option's iteration model (``option_iteration``)
     where the caller has it built (with ``eff``'s efficiencies when ``eff`` is given). An expert-parallel replica
-    (``replica_split``) is simulated as one engine over its data-parallel ranks' pooled KV blocks (the replica's mean
-    per GPU, ``kv_bytes_per_token``'s ``dp``), a shared prefix's blocks taken out once per rank."""
+    (``replica_split``): ``blocks`` is the replica's (the mean per GPU, ``kv_bytes_per_token``'s ``dp``, x dp), and the
+    simulation gives each data-parallel engine its own 1/dp of them, where it holds its own copy of a shared prefix
+    (planner.simulate.serving.Engine ``_share``; servekv50: dp - 1 copies came out of one pooled count before)."""
     se = eff or engine_efficiency(s.engine)
     sp = replica_split(s, tp)
     lay = kv_layout(m, s.kv_precision, sp.attn_tp, se.local_kv, sp.dp)
@@ -637,13 +638,6 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
         cost, kv_gpu = lay.block_cost(pp)
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     H = shared_prefix(s, se)
-    if sp.dp > 1 and H:
-        # each data-parallel rank is an engine with its own prefix cache (``kv_prefix_bytes``): the simulated engine
-        # holds the prefix's blocks once in the pooled blocks (planner.simulate.serving.Engine ``_share``), so the
-        # other dp - 1 copies come out of the pool here, as the analytic screen takes the whole prefix off every GPU
-        # (``llm_option``); until serveep48b they were left in it. One block of them: the whole-context layers' units.
-        units = 1 if cost.per_block else cost.global_units
-        blocks = max(blocks - (sp.dp - 1) * (H // block_size) * units, 0)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / replica_link_bw(hw, tp, pp)[1]
     im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all)
     return ReplicaSpec(im, blocks, pp, p2p,
