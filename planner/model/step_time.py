@@ -756,7 +756,12 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.
-DP_FREE_STACK = ("activation_offload",)
+#: Nor the MoE token dispatcher and the combined-1F1B all-to-all overlap (``LATER_OPTIONS``, moedisp47 / 47b): they
+#: move the EP exchange inside the layer (moe.moe_layer, layer_ops.moe_block) and the dispatcher's buffers
+#: (memory.moe_comm_buffers), not the DP collectives or the stage split (perf50b: no read of either field inside
+#: ``_dp_terms`` or ``_split_at_dp_keys`` over the DeepSeek-V3 and Mixtral examples' searches, tests/test_perf50b.py),
+#: so a search's dispatcher twins (recommend._try_dispatchers: 176 calls on DeepSeek-V3) share its DP rows.
+DP_FREE_STACK = ("activation_offload", "moe_dispatcher", "moe_a2a_overlap")
 #: the training fields a search varies that the DP terms never read: a Megatron-Core ``recompute_modules`` list
 #: changes the activations and the recompute (the layer model), not the parameters, gradients or optimizer state
 DP_FREE_TRAINING = ("recompute_modules",)

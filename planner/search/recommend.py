@@ -530,6 +530,9 @@ class SearchSetup:
     # the LATER_OPTIONS some group searched (moe_dispatcher: space.dispatcher_choices, moe_a2a_overlap:
     # a2a_overlap_choices): the table has their columns
     later: tuple = ()
+    # group index -> its dispatcher twins (``_dispatcher_twins``), found once per search rather than once per
+    # hardware option (perf50b); {} where no group searched a ``LATER_OPTIONS`` value
+    twins: dict = dc_field(default_factory=dict)
 
 
 @dataclass
@@ -705,8 +708,9 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
         for _, grp in live)
     recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
     later = tuple(o for o in LATER_OPTIONS if any(o in grp.variants[0].values for _, grp in live))
+    twins = {g: t for g, grp in live if (t := _dispatcher_twins(grp))} if later else {}
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
-                       later)
+                       later, twins)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -913,7 +917,9 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
     every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
     changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice."""
     g, grp = group
-    twins = _dispatcher_twins(grp)
+    twins = s.twins.get(g)
+    if not twins:  # no variant of another dispatcher or overlap: nothing to try
+        return
     picked = {}  # (chunk, variant) -> row indices of its batch
     for j, v, idx in _fastest_rows([f for _, f in tally.frames[first:] if f["group"] == g]):
         picked.setdefault((j, v), []).extend(idx)
