@@ -32,8 +32,25 @@ def node_counts(most: int) -> tuple[int, ...]:
 #: --top shows: with --top 1 it read "best of 20,299 feasible layouts on the only feasible hardware and node count"
 #: where --top 5 listed three instance types, and its next best and trade-off changed with --top
 WHY_ALTERNATIVES = 10
-#: micro-batches (sequences per GPU per forward/backward) tried for transformers
+#: micro-batches (sequences per GPU per forward/backward) tried for transformers at any sequence length
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
+#: tokens per micro-batch (sequences x seq_len) up to which ``micro_batches`` doubles the grid past 32: 32 x 2,048,
+#: the most today's grid already tries at 2K tokens, so jobs at seq_len >= 2,048 keep exactly ``MICRO_BATCHES``.
+#: Short-sequence runs really run more: NVIDIA DeepLearningExamples BERT-large pre-training at seq 128 on A100 80GB
+#: takes 128 (tf32) and 256 (amp) sequences a GPU in PyTorch and 176 / 312 in TF2 (16K-40K tokens; seq 512: 16-40,
+#: 8K-20K tokens; benchmarks/data/bert_dle.csv), within this budget; a count of 32 capped BERT at seq 128 to 4K tokens
+MICRO_BATCH_TOKENS = 32 * 2048
+
+
+def micro_batches(seq_len: int) -> tuple[int, ...]:
+    """The transformer micro-batches the search tries at ``seq_len`` tokens: ``MICRO_BATCHES``, then doubling while
+    micro-batch x seq_len stays within ``MICRO_BATCH_TOKENS`` (seq 128: 1 ... 512; seq 512: 1 ... 128; seq 2,048 and
+    longer: 1 ... 32). A count of sequences whatever their length left 4K-token micro-batches at seq 128, where the
+    plan's own advice found micro_batch=64 21% faster (BERT-large, 8 x A100, QA mbgrid50)."""
+    out = list(MICRO_BATCHES)
+    while out[-1] * 2 * seq_len <= MICRO_BATCH_TOKENS:
+        out.append(out[-1] * 2)
+    return tuple(out)
 #: micro-batches (samples) tried for generic models (CNNs, ViTs): they run far larger batches
 GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
 #: below ``GENERIC_MICRO_BATCHES``, tried only as a replica's whole share of the global batch (one micro-batch, no

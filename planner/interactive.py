@@ -86,7 +86,8 @@ def schema_bound(spec, name: str, which: str = "le") -> float:
 
 SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 GLOBAL_BATCHES = tuple(2**k for k in range(3, 15))
-MICRO_BATCHES = (None, *D.MICRO_BATCHES)  # None: searched
+#: None: searched; the rest, the micro-batches the search tries at the shortest sequence offered (defaults.micro_batches)
+MICRO_BATCHES = (None, *D.micro_batches(SEQ_LENS[0]))
 TPS = (None, *D.TP_DEGREES)
 PPS = (None, 1, 2, 4, 8, 16)
 CPS = (None, *D.CP_DEGREES)

@@ -25,6 +25,7 @@ from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
+from planner.search.space import open_micro_batches
 from planner.spec import JobSpec
 from planner.spec.params import count_params
 from planner.spec.schema import has_shared_experts
@@ -206,7 +207,8 @@ def row_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption, i: int) 
 def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
                  step: float, base: float | None = None) -> tuple[dict, ...]:
     """Row ``i`` again with one setting changed -- each recompute setting lighter than its own (full ->
-    selective -> none), and twice the micro-batch -- kept where the layout rules on the changed field
+    selective -> none), and twice the micro-batch (where the job fixes it, or the search tried it:
+    ``space.open_micro_batches``) -- kept where the layout rules on the changed field
     (``layout.LAYOUT_RULES`` that read it: the global batch must divide into micro-batches x DP) and
     the stack (``stack_rules``, ``offload.WHY_REFUSED``) accept it and it fits (``fits_memory``):
     ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
@@ -221,7 +223,9 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     limit = memory_limit(job, hw)[0]
     changes = [("recompute", RECOMPUTE.names[code], dict(rc=np.array([code])))
                for code in range(int(c.rc[i]) - 1, -1, -1)]
-    changes.append(("micro_batch", int(c.mb[i]) * 2, dict(mb=row.mb * 2)))
+    # a job that leaves the micro-batch open is offered only one the search tried (it chose this one over it)
+    if job.training.micro_batch or int(c.mb[i]) * 2 in open_micro_batches(job.model, job.training):
+        changes.append(("micro_batch", int(c.mb[i]) * 2, dict(mb=row.mb * 2)))
     kept = []
     for field, value, cols in changes:
         alt = replace(row, **cols)

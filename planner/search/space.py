@@ -116,6 +116,14 @@ SCHEDULE_VPP = {"1f1b": lambda v: True, "gpipe": lambda v: v == 1, "interleaved"
                 "dualpipev": lambda v: v == 1}  # DualPipeV's two stages a rank are its own, not vpp
 
 
+def open_micro_batches(m, t) -> tuple[int, ...]:
+    """The micro-batches the search tries for a job that leaves ``training.micro_batch`` open: a transformer's
+    by sequence length (``defaults.micro_batches``), a generic model's ``GENERIC_SMALL_MICRO_BATCHES`` +
+    ``GENERIC_MICRO_BATCHES``. One list for the search's axis and the advice's larger micro-batch
+    (``evaluate.alternatives``), so the advice never offers one the search could not try."""
+    return D.micro_batches(t.seq_len) if m.is_transformer else D.GENERIC_SMALL_MICRO_BATCHES + D.GENERIC_MICRO_BATCHES
+
+
 def _grid(job: JobSpec, hw: HardwareOption):
     """The axes of ``hw``'s layout product (nodes, (tp, etp) pair, pp, cp, ep, vpp, zero, micro-batch,
     recompute) with the (tp, etp) pairs, from the job's fixed fields and the search defaults."""
@@ -199,13 +207,12 @@ def _grid(job: JobSpec, hw: HardwareOption):
                 raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
                                                                  f"stages, not a multiple of parallel.pp {p.pp}")
             vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
-        mbs = [t.micro_batch] if t.micro_batch else list(D.MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
         tps = pps = cps = eps = vpps = [1]
         etps = [p.etp] if p.etp else [None]
-        mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_SMALL_MICRO_BATCHES + D.GENERIC_MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
+    mbs = [t.micro_batch] if t.micro_batch else list(open_micro_batches(m, t))
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
     # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
     pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
