@@ -1023,7 +1023,9 @@ class _LRU(OrderedDict):
             self.popitem(last=False)
 
 
-_SEARCHES = _LRU(8)
+#: the app's searches, newest last: 8 (the default page's one is ~60 MB of candidate tables, pickled); public so that
+#: tests/conftest.py keeps the default page's entry between app test modules
+SEARCHES = _LRU(8)
 
 
 def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
@@ -1031,15 +1033,15 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
     """``recommend`` for the app: same result, cached on the job, catalog and profile (the search
     never changes the job, so no copy is needed)."""
     key = (job_key(job), id(catalog), id(profile), top, simulate)
-    if key in _SEARCHES:
-        return _SEARCHES[key]
+    if key in SEARCHES:
+        return SEARCHES[key]
     res = recommend(job, catalog, profile, top=top, simulate=simulate, progress=progress)
-    _SEARCHES.put(key, res)
+    SEARCHES.put(key, res)
     return res
 
 
 #: the page's views of a plan (sensitivity sweep, timeline, charts, tables), one entry per view and input
-_VIEWS = _LRU(128)  # ~12 views a plan: the views of the 8 searches ``_SEARCHES`` keeps, and a few sweeps more
+_VIEWS = _LRU(128)  # ~12 views a plan: the views of the 8 searches ``SEARCHES`` keeps, and a few sweeps more
 _VIEWS_LOCK = threading.Lock()
 _PLAIN = (str, int, float, bool, type(None))
 
