@@ -565,14 +565,31 @@ def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = T
     return n * PARAM_BYTES[kind]
 
 
-def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
-    """Bytes of the frozen base on one replica (before any parallel split)."""
+def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> float:
+    """Bytes of the frozen base on one replica (before any parallel split) on ``stack``: as loaded
+    (``base_weights``; a bitsandbytes base's unquantised rest fp32, ``defaults.QLORA_OTHER_BYTES``), except where the
+    stack's engine casts the whole module after ``get_peft_model`` (``engine_casts_module``): every floating parameter
+    is then 16-bit, an fp32 base's and a bitsandbytes base's fp32 rest (norms, embedding, head) alike, while the packed
+    uint8 NF4 / int8 weights are no floating tensors and stay (``nn.Module._apply`` with ``t.bfloat16()`` on floating
+    tensors only). Checked on CPU (lorads50b; peft 0.21.2, transformers 5.23.0, torch 2.13, bitsandbytes 0.50.2, the
+    tiny Llama, LoRA r16 all-linear): an fp32-loaded base after ``get_peft_model`` + ``model.bfloat16()`` holds
+    213,632 B for 106,816 frozen parameters (2 B each); an NF4 base after ``prepare_model_for_kbit_training`` keeps
+    its 36,864 uint8 bytes and its 33,088 fp32 parameters go 132,352 -> 66,176 B."""
     kind = base_weights(t)
     total = count_params(m).total
+    cast = engine_casts_module(t, stack)
     if kind in ("fp32", "bf16"):
-        return quantized_bytes(total, 0, kind)
+        return quantized_bytes(total, 0, "bf16" if cast else kind)
     q_bytes, q_params = _bitsandbytes_part(m, t)
-    return q_bytes + (total - q_params) * D.QLORA_OTHER_BYTES
+    return q_bytes + (total - q_params) * (PARAM_BYTES["bf16"] if cast else D.QLORA_OTHER_BYTES)
+
+
+def engine_casts_module(t: TrainingSpec, stack) -> bool:
+    """Whether ``stack``'s engine casts the whole peft model it is handed to 16 bits, frozen base and adapters alike
+    (``Stack.casts_adapters``: DeepSpeed's bf16 / fp16 engine, engine.py ``_configure_distributed_model`` ->
+    ``self.module.bfloat16()`` / ``module.half()``); the one rule ``adapter_bytes_on`` and ``frozen_storage_bytes``
+    read."""
+    return stack is not None and stack.casts_adapters(t)
 
 
 def quantized_params(m: ModelSpec, t: TrainingSpec) -> float:
@@ -999,8 +1016,7 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     bf16 engine, engine.py ``_configure_distributed_model`` -> ``self.module.bfloat16()``). The pure-bf16 peft runs
     (tests/data/peft_truth.json ``families`` bf16 and ``amp_families`` ``pure_bf16``, ``model.to(torch.bfloat16)``
     after ``get_peft_model``) are that case; until lorads50 a DeepSpeed plan charged the fp32 adapters'."""
-    cast = stack is not None and stack.casts_adapters(t)
-    return PARAM_BYTES["bf16"] if cast else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
+    return PARAM_BYTES["bf16"] if engine_casts_module(t, stack) else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,

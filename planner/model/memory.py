@@ -594,7 +594,7 @@ def state_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> StateBytes:
     adapter_opt_b = 0.0
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
         adapter_opt_b = opt_b
-        w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t) / count_params(m).total, 0.0, 0.0, 0.0
+        w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t, stack) / count_params(m).total, 0.0, 0.0, 0.0
     return StateBytes(w_b, g_b, master_b, opt_b, state_b, adapter_opt_b, bool(frozen), ACT_BYTES[t.precision])
 
 

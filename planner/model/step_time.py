@@ -1759,7 +1759,7 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
         z3_row = zx.z3[dinv]
         # lora/qlora: the frozen base is offloaded and copied in with every gather too, in its stored dtype
         # (offload.fsdp2_copies_exposed ``frozen_bytes``); its gradients are not (``local`` is the trainable share)
-        frozen_b = (D["local_all"][dinv] * frozen_storage_bytes(m, t) / count_params(m).total
+        frozen_b = (D["local_all"][dinv] * frozen_storage_bytes(m, t, fw) / count_params(m).total
                     if frozen_base(m, t) else 0.0)
         off_step = off_step + offload.fsdp2_copies_exposed(
             hw, D["local"][dinv], master_b if master_b > 0 else min(w_b, 2.0), m_micro, z3_row,

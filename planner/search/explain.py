@@ -488,14 +488,17 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         rest = "the fused 3-D experts, routers, " if m.moe is not None and not D.QUANTIZE_FUSED_EXPERTS else ""
         dq += (f" on its {fmt_count(q)} nn.Linear parameters; the other {fmt_count(n - q)} ({rest}embedding, head, "
                "norms) fp32 (peft prepare_model_for_kbit_training)")
+    stored = frozen_storage_bytes(m, t, stack)
+    if stored < frozen_storage_bytes(m, t):  # the engine's module cast (finetune.engine_casts_module, lorads50b)
+        dq += f", cast to {t.precision} by the engine{'s module cast (the packed weights stay)' if q < n else ''}"
     miss = unmatched_targets(m, t)
     missed = (f"; {', '.join(miss)} {'matches' if len(miss) == 1 else 'match'} no module of {m.name or 'the model'}: "
               "only the other targets are adapted") if miss else ""
     mine = res["flops_per_step"]
     wgrad = _wgrad_words(m, t)
     return [
-        f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
-        f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "
+        f"{t.mode}: frozen base stored as {kind}{dq}: {stored / 2**30:.1f} GiB ({stored / n:.2f} bytes/param); "
+        f"{fmt_count(a)} adapter parameters "
         f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
         f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state{missed}",
         f"frozen base: backward computes input gradients only{wgrad}: {mine / tokens / active:.1f} FLOPs per "
