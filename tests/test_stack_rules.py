@@ -148,6 +148,8 @@ CASES = [
     # transformers shards no bitsandbytes layer over TP (no update_tp_plan in its bnb quantizers; QA 43); its ep_plan
     # runs on the TP mesh, ep_size = tp_size, each expert whole on one rank (docs expert_parallelism.md)
     ("hf-bnb-tp", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
+    # transformers' BERT heads run on every position (modeling_bert.py self.cls(sequence_output)); head50b
+    ("hf-head-positions", ("deepspeed", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),

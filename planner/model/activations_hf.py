@@ -44,6 +44,7 @@ import numpy as np
 from planner.model.activations import rank_logits
 from planner.model.stack_kernels import ExplicitSoftmax
 from planner.spec import ModelSpec
+from planner.spec.params import head_positions
 
 
 @dataclass(frozen=True)
@@ -253,12 +254,12 @@ def norm_readers(m: ModelSpec, model_type: str) -> tuple[int, int]:
     return attn, 1 if (fused or not m.gated) else 2
 
 
-def _logits(m: ModelSpec, seq: int, batch: int) -> float:
+def _logits(m: ModelSpec, seq: int, batch: int, head_seq=None) -> float:
     """The logits of one micro-batch of ``batch`` x ``seq`` tokens over the whole vocabulary: the one count,
     ``activations.rank_logits``, on one rank (no TP or CP split of the HF code's head). Every vocabulary-wide
     tensor of the walk below is this count times its bytes per logit (the fp32 log-softmax 4, the logits in the
     activation dtype, the loss's two gradients)."""
-    return float(rank_logits(m, seq, batch).shard)
+    return float(rank_logits(m, seq, batch, head_seq=head_seq).shard)
 
 
 def _loss_saves(model_type: str, P: HFPrecision) -> tuple[int, int]:
@@ -278,27 +279,28 @@ def _norm(w: float, src: float, style: str) -> float:
 
 
 def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   impl: str = "eager", checkpointing: bool = False) -> float:
-    """Bytes autograd keeps after one forward of a transformers causal LM (module docstring)."""
-    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing))
+                   impl: str = "eager", checkpointing: bool = False, head_seq=None) -> float:
+    """Bytes autograd keeps after one forward of a transformers causal LM (module docstring). ``head_seq``: the
+    positions a BERT MLM head gathers (``Stack.head_seq``; DLE's ``dense_sequence_output``), None every one."""
+    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing, head_seq))
 
 
 def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
+                   impl: str = "eager", checkpointing: bool = False, head_seq=None) -> tuple[float, float]:
     """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
     outside them: ids, embedding, final norm, head and loss)."""
-    blocks, outside, _ = saved_rows(m, model_type, seq, batch, precision, impl, checkpointing)
+    blocks, outside, _ = saved_rows(m, model_type, seq, batch, precision, impl, checkpointing, head_seq)
     return blocks, outside
 
 
 def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
-                impl: str, checkpointing: bool) -> tuple[float, float, list[tuple[float, float]]]:
+                impl: str, checkpointing: bool, head_seq=None) -> tuple[float, float, list[tuple[float, float]]]:
     """``hf_saved_parts`` and, without checkpointing, each block's saves split in the order its
     backward frees them: (attention with its input norm, MLP/MoE with its norm(s)), bytes per
     token (``hf_step_memory``'s liveness walk); an empty list under checkpointing."""
     P = PRECISIONS[precision]
     if model_type in LAYERNORM_FAMILIES:
-        return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
+        return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing, head_seq)
     a, r = P.act, P.stream
     tok = seq * batch
     h, H = m.hidden, m.heads
@@ -556,7 +558,7 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
 
 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str, checkpointing: bool) -> tuple[float, float, list]:
+                      impl: str, checkpointing: bool, head_seq=None) -> tuple[float, float, list]:
     """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
     dropout 0.1 (each dropout keeps its mask: in its input's dtype on CPU, 1 B on a GPU, ``HFPrecision.mask``;
     mk below), bias linears (GPT-2's
@@ -588,7 +590,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     ln = ln_b * (h + 2)
     if bert:
         r = ln_b
-    logits = _logits(m, seq, batch)
+    logits = _logits(m, seq, batch, head_seq)
     mk = P.mask_bytes  # a dropout mask's bytes an element, by its input's
 
     def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
@@ -603,7 +605,11 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         if m.output_head == "classifier":
             outside += _bert_classifier_saves(m, P, r, tok, batch) + lsm * logits + 8 * batch + lsm
         else:
-            outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * tok + lsm
+            # the MLM head and its loss on the rows it runs on (``head_seq``: DLE's ``dense_sequence_output``
+            # index_selects the masked rows first, keeping their int64 index; every row otherwise)
+            rows = float(head_positions(m, seq, head_seq)) * batch
+            gather = 8 * rows if head_seq is not None else 0
+            outside += rows * (lin(1, h) + a * h + head_ln + lin(1, h)) + lsm * logits + 8 * rows + lsm + gather
     else:
         outside = tok * (8 + mk(r) * h + ln + a * h) + _loss_saves(model_type, P)[0] * logits + 8 * seq + 8 * (tok + 1) + 4
     if checkpointing:
@@ -793,16 +799,17 @@ class HFStepMemory:
 
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
-                   weight_casts: bool = True, fused_ce: bool = False, output_held: bool = True) -> HFStepMemory:
+                   weight_casts: bool = True, fused_ce: bool = False, output_held: bool = True,
+                 head_seq=None) -> HFStepMemory:
     """``hf_step_walk``'s totals (its moments left out)."""
     return hf_step_walk(m, model_type, seq, batch, precision, impl, checkpointing, keep_grads, weight_casts, fused_ce,
-                        output_held)[0]
+                        output_held, head_seq)[0]
 
 
 def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                  impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
                  weight_casts: bool = True, fused_ce: bool = False,
-                 output_held: bool = True) -> tuple[HFStepMemory, np.ndarray]:
+                 output_held: bool = True, head_seq=None) -> tuple[HFStepMemory, np.ndarray]:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -879,11 +886,11 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     tok = seq * batch
     h, H, V, L = m.hidden, m.heads, m.vocab, m.layers
     bert = model_type == "bert"
-    saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
+    saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing, head_seq)
     # autocast copies fp32 weights only: over bf16 ones (``amp_bf16_w16_cuda``, FSDP's gathered bf16) it makes none
     cw = 1.0 if weight_casts and P.param == 4 else 0.0
     casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
-    n_logits = _logits(m, seq, batch)
+    n_logits = _logits(m, seq, batch, head_seq)
     logits = a * n_logits
     lsm, cap = _loss_saves(model_type, P)  # the loss' log-softmax dtype, Gemma 2's soft-cap tanh
     kv = 0.0
@@ -927,7 +934,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
-    _, outside, rows = saved_rows(m, model_type, seq, batch, precision, impl, False)
+    _, outside, rows = saved_rows(m, model_type, seq, batch, precision, impl, False, head_seq)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
         outside += fc.saved - fc.eager_saved
     # the tokens' tensors outside the blocks, whole on every TP rank (``hf_rank_peak``): the ids, the final norm's
@@ -937,7 +944,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     v_fwd = logits + loss_fwd + v_saved + out_whole  # the forward's tensors whole on a TP rank at its end
     fwd_moments = [(peak_fwd, v_fwd, w_fwd)]
     if checkpointing:
-        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
+        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True, head_seq)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
         attn_ws, mlp_ws = _gc_block_forward(m, model_type, seq, batch, P, impl)
         attn_late, mlp_late = (cw * x for x in _late_casts(m, model_type, P))
@@ -1768,15 +1775,15 @@ class HFActivations:
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
                    checkpointing: bool, model_type: str | None = None, fused_ce: bool = False,
-                   head_trains: bool = True, output_held: bool = True) -> HFActivations:
+                   head_trains: bool = True, output_held: bool = True, head_seq=None) -> HFActivations:
     """The HF table cut the way ``planner.model.memory`` adds up a rank's activations. ``fused_ce``:
     the loss is Liger's fused linear cross-entropy (``fused_ce_bytes``; ``head_trains`` False: a
     frozen head, LoRA's, makes no weight gradient). ``output_held``: as ``hf_step_memory``'s (False: the
     Trainer's loop; the logits then count only at the loss's forward, ``HFStepMemory.vocab``; the DynamicCache
     stays in ``per_layer``, alive at the forward's end)."""
     mt = model_type or hf_model_type(m)
-    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing)
-    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held)
+    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing, head_seq)
+    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held, head_seq=head_seq)
     if fused_ce and mt not in LAYERNORM_FAMILIES:
         fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
         return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,

@@ -92,6 +92,7 @@ from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type,
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
+from planner.spec.params import head_dense_macs
 
 
 # Backward of a pass moves about twice the forward's elementwise bytes (each op reads its saved
@@ -1407,9 +1408,19 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
     tp = moe_mech.hf_ep_tp(m, fw, c.tp, c.ep, "lm_head")
     # the rank's logits (activations.rank_logits, the one count): the head's positions (BERT's masked ones) x V / tp
-    lg = rank_logits(m, c.seq, c.mb, tp, c.cp, head_seq=t.head_tokens_per_seq)
+    lg = rank_logits(m, c.seq, c.mb, tp, c.cp, head_seq=fw.head_seq(t))  # the stack's rule (Stack.head_seq)
     T_head, tp = lg.tokens, lg.tp
     lg_f, lg_b = c.gemm(T_head, lg.vocab / tp, m.hidden, peak, float(act_b))  # the LM head stays 16-bit
+    # the dense before the output linear (``head_dense_macs``: a classifier's pooler, BERT's MLM transform; FLOPs count
+    # it, flops ``linear_flops_per_token["logits"]``) on the same positions, whole on every rank (no TP plan names
+    # it), and its activation (the pooler's tanh, the transform's GELU): read + write forward, three passes backward
+    dense, dn_f, dn_b = head_dense_macs(m) / m.hidden, 0.0, 0.0
+    if dense:
+        dn_f, dn_b = c.gemm(T_head, dense, m.hidden, peak, float(act_b))
+        act = T_head * dense * float(act_b)
+        dense_f, dense_b = dn_f + eff.memory_time(2 * act, hbm), dn_b + eff.memory_time(3 * act, hbm)
+    else:
+        dense_f = dense_b = 0.0
     fused = bool(getattr(fw, "fused_cross_entropy", False)) and liger_patches(m)
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
@@ -1437,9 +1448,9 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     if getattr(fw, "num_vocab_tiling", 1) > 1:  # MaxText's vocabulary tiling: the custom VJP's backward scan re-runs
         # each tile's logits GEMM and cross-entropy under jax.vjp (vocabulary_tiling.py ``_bwd_scan_body``)
         lg_b, ce_b = lg_b + lg_f, ce_b + ce_f
-    head_fwd = combine(lg_f + ce_f, head_host)
-    head_bwd = combine(lg_b + ce_b, head_host_b)
-    return Head(head_fwd, head_bwd, lg_f + lg_b)
+    head_fwd = combine(dense_f + lg_f + ce_f, head_host)
+    head_bwd = combine(dense_b + lg_b + ce_b, head_host_b)
+    return Head(head_fwd, head_bwd, dn_f + dn_b + lg_f + lg_b)
 
 
 def mtp_projection(c: LayerContext, m: ModelSpec) -> PassTimes:

@@ -1051,12 +1051,20 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
     every stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = getattr(st, "num_vocab_tiling", 1)
-    head_seq = t.head_tokens_per_seq if t is not None else None  # the head's positions (activations.rank_logits)
+    head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
                                   head_seq=head_seq))[inv] + beside
     return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b, head_seq)[inv])
+
+
+def stack_head_seq(st, t):
+    """The positions a sequence the head runs on, by the stack's rule (``Stack.head_seq``); None (every position)
+    without a training spec or a stack."""
+    if t is None:
+        return None
+    return st.head_seq(t) if st is not None and hasattr(st, "head_seq") else t.head_tokens_per_seq
 
 
 def loss_beside_rebuild(out, rws, held):
@@ -1509,7 +1517,8 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     spec = m.model_dump_json()
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
     for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
-        r = _hf_table(m, spec, int(seq), int(mb), prec, impl, int(rc) == 2, fused, head_trains, held)
+        r = _hf_table(m, spec, int(seq), int(mb), prec, impl, int(rc) == 2, fused, head_trains, held,
+                      stack_head_seq(stack, t))
         div = float(cp) / float(share)
         # the head as one moment of hf_rank_peak: no layers' part, the tokens' bytes whole on a TP rank, over cp
         head = r.outside + r.logits_transient
@@ -1596,8 +1605,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     rows = []
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
     for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
-        got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held)
-               for v in variants}
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held,
+                        stack_head_seq(stack, t)) for v in variants}
         _, grads, vocab = got[(False, True)]
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
         # one rank's walk: the layers' share, the gathered logits, its weight gradients, moment by moment
@@ -1619,32 +1628,32 @@ _HF_TABLES: dict = {}  # the HF table's cut of recent plans (``_hf_table``), kep
 
 
 def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: str, gc: bool, fused_ce: bool,
-              head_trains: bool, output_held: bool):
+              head_trains: bool, output_held: bool, head_seq=None):
     """``activations_hf.hf_activations`` (its own walk of the step included), cached as ``_walk`` is, by the model's
     JSON and the step's shape: it depends on the micro-batch and checkpointing of a candidate alone, yet was read
     once per (micro-batch, recompute, tp, cp, sp) key of every call (36 times on 10^4 random layouts, 6 distinct;
     speed41)."""
     from planner.model.activations_hf import hf_activations
 
-    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held)
+    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held, head_seq)
     if key not in _HF_TABLES:
         if len(_HF_TABLES) > 4096:
             _HF_TABLES.clear()
         _HF_TABLES[key] = hf_activations(m, seq, mb, precision, impl, gc, fused_ce=fused_ce, head_trains=head_trains,
-                                         output_held=output_held)
+                                         output_held=output_held, head_seq=head_seq)
     return _HF_TABLES[key]
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True) -> tuple:
+          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True, head_seq=None) -> tuple:
     """(the moments that can hold a rank's peak, all gradients, vocab-wide part) of one step (``hf_step_walk``,
     ``hf_walk_front``), cached by the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_walk, hf_walk_front
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held)
+        s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq)
         _WALKS[key] = (hf_walk_front(moments), s.grads, s.vocab)
     return _WALKS[key]

@@ -1204,6 +1204,15 @@ RULES: tuple[StackRule, ...] = (
     # the HF Trainer's CP is accelerate's torch backend (PyTorch context_parallel); the deepspeed stack's is Ulysses
     _cp_chunks_rule("hf-cp-chunks", "hf", "accelerate's torch context parallelism is PyTorch context_parallel, "
                     "torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
+    # the masked positions a BERT head runs on (Stack.head_on_masked_positions False: transformers' BERT heads run on
+    # every position, so the step time's head on head_tokens_per_seq and the memory walk's on every position disagreed)
+    StackRule("hf-head-positions", "hf", "training.head_tokens_per_seq",
+              "an MLM head on the masked positions only (transformers' BERT heads run on every position: leave "
+              "head_tokens_per_seq out, or use dle-bert, whose head gathers them)",
+              "transformers models/bert/modeling_bert.py BertForPreTraining.forward / BertForMaskedLM.forward: "
+              "self.cls(sequence_output) on the whole sequence output, the -100 labels ignored by CrossEntropyLoss "
+              "only", lambda st, m, t: (t.head_tokens_per_seq is not None
+                                        and getattr(st, "head_on_masked_positions", None) is False)),
     StackRule("hf-hsdp", "hf", "parallel.dp_shard",
               "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
               "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "

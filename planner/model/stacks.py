@@ -192,6 +192,14 @@ class Stack:
     #: (layer_ops ``eager_hf_layer_bytes``, a read and a write of the hidden a branch) is not paid in the forward;
     #: the backward keeps it (which gradient kernels the 21.11 fuser joined was not established)
     fused_residual_dropout: bool = False
+    #: where its BERT code runs the MLM head and its loss (``training.head_tokens_per_seq``, the one rule
+    #: planner.spec.params ``head_positions``): True, on the masked positions only -- DeepLearningExamples'
+    #: PyTorch BERT (modeling.py ``BertForPreTraining.forward``: ``dense_sequence_output`` index_selects the rows whose
+    #: label is not -1 before ``BertPreTrainingHeads``; run_pretraining.py ``--dense_sequence_output``); False, on
+    #: every position -- transformers' ``BertForPreTraining`` / ``BertForMaskedLM`` (modeling_bert.py: ``self.cls(
+    #: sequence_output)`` on the whole output, the labels' -100 ignored by the loss only), so such a stack refuses the
+    #: field (stack_rules ``hf-head-positions``); None, not read from the stack's code: the job's field is taken
+    head_on_masked_positions: bool | None = None
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
     #: complex multiply, the registry's), "rope_rotation_matrix" (IBM foundation-model-stack's real 2 x 2 rotation,
     #: which IBM's fms-fsdp trains: validate's fms rows set it, compile47), "transformers" (the HF-code stacks: the
@@ -1394,6 +1402,14 @@ class Stack:
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
+    def head_seq(self, t):
+        """The positions a sequence its MLM head and loss run on, as planner.spec.params ``head_positions`` takes them:
+        ``training.head_tokens_per_seq`` where its BERT code gathers the masked ones (``head_on_masked_positions``
+        True, or not read: None), else None, every position (the HF model code's, which refuses the field:
+        stack_rules ``hf-head-positions``). The one rule the step time's head (layer_ops ``lm_head``) and the
+        memory's loss and HF walk (memory_activations) read."""
+        return None if self.head_on_masked_positions is False else t.head_tokens_per_seq
+
     def casts_adapters(self, t) -> bool:
         """Whether a LoRA's peft adapters are 16-bit on this stack (``casts_module_to_half`` at a 16-bit
         ``training.precision``, the module cast): their weights and gradients 2 B, the fp32 master in the optimizer's
@@ -2513,6 +2529,7 @@ STACKS: dict[str, Stack] = {
         # Until QA 49 priced as Megatron-Core's overlapped p2p ring: no CP exchange in the step
         cp_exchange="a2a",
         eager_rope="transformers",  # the HF model code's apply_rotary_pos_emb (module in bf16: 24 B, as "rope")
+        head_on_masked_positions=False,  # the HF model code's BERT heads: every position (hf-head-positions)
         offloads=("optimizer", "param"),  # offload_optimizer; ZeRO-3 offload_param (stack48)
         offload_devices=("cpu", "nvme"),  # ZeRO-Infinity's NVMe swap (stage3.py ``_configure_tensor_swapping``; nvme49)
         # the layers are checkpointed by transformers' gradient_checkpointing_enable (torch.utils.checkpoint, as on
@@ -2551,6 +2568,7 @@ STACKS: dict[str, Stack] = {
         # transformers' apply_rotary_pos_emb, fp32 under autocast over fp32 weights, bf16 under FSDP's bf16 gather
         # (layer_ops.eager_rope_bytes, Stack.fp32_stream)
         eager_rope="transformers",
+        head_on_masked_positions=False,  # BertForPreTraining's cls head on every position (hf-head-positions)
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
@@ -2612,6 +2630,7 @@ assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_
 STACKS["dle-bert"] = replace(
     STACKS["hf-trainer"], name="dle-bert", explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
     addmm_bias_copy=True, fused_residual_dropout=True, use_reentrant=None, recompute_early_stop=False,
+    head_on_masked_positions=True,  # modeling.py dense_sequence_output: the MLM head on the masked rows only
     te_amax_reduction="", fused_ce_kernel="",
     has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_param_gather=False, offloads=(),
     # modeling.py BertSelfAttention: torch.matmul(query, key^T) / sqrt(d) + mask, softmax, dropout, matmul -- no

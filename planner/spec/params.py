@@ -232,14 +232,18 @@ def head_width(m: ModelSpec) -> int:
     return m.num_labels if m.output_head == "classifier" else m.vocab
 
 
+def head_dense_macs(m: ModelSpec) -> int:
+    """Multiply-accumulates of the head's h x h dense before its output linear, a head position: a classifier's pooler
+    (modeling_bert.py ``BertPooler.dense``, then tanh) or BERT's MLM transform (``BertPredictionHeadTransform.dense``,
+    then GELU and LayerNorm); a causal LM's head has none."""
+    return m.hidden * m.hidden if m.output_head == "classifier" or m.mlm_head else 0
+
+
 def head_macs(m: ModelSpec) -> int:
-    """Multiply-accumulates a head position's linears do: the vocabulary projection h x V (BERT's MLM transform dense
-    h x h before it); a classifier's pooler dense h x h and classifier h x num_labels (modeling_bert.py
-    ``BertPooler.dense``, ``BertForSequenceClassification.classifier``)."""
-    h = m.hidden
-    if m.output_head == "classifier":
-        return h * h + h * m.num_labels
-    return h * m.vocab + (h * h if m.mlm_head else 0)
+    """Multiply-accumulates a head position's linears do: the dense before the output linear (``head_dense_macs``),
+    then the vocabulary projection h x V, or a classifier's h x num_labels (modeling_bert.py
+    ``BertForSequenceClassification.classifier``)."""
+    return head_dense_macs(m) + m.hidden * head_width(m)
 
 
 def head_linear_params(m: ModelSpec) -> int:
