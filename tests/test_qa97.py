@@ -1,0 +1,59 @@
+"""QA 97: small left-overs of session 50. A one-node training plan's ``cluster.fabric`` said not applied (it printed
+the fabric "in place of" the instance's network); a fabric the accelerator's nodes cannot carry refused (a TPU slice
+took an InfiniBand link priced per GPU). Each test failed on the code before QA 97."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import answered, refused, write_job
+
+TRAIN = {"model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8, "vocab": 32000},
+         "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9, "precision": "bf16"}}
+
+
+def _fabric_lines(d: dict) -> list[str]:
+    return [a for a in d["assumptions"] if a.startswith("cluster.fabric")]
+
+
+@pytest.mark.parametrize("cluster", [{"instance": "aws:p5.48xlarge", "nodes": 1, "fabric": "IB-NDR"},
+                                     {"gpu": "H100-SXM-80GB", "fabric": "IB-NDR"}])
+def test_a_one_node_plans_fabric_is_said_not_applied(tmp_path, cli, cluster):
+    """Nothing crosses nodes on one node: the fabric entered no number, and the plan says so (as serving does)."""
+    d = answered(cli("estimate", write_job(tmp_path, dict(TRAIN, cluster=cluster)), "--json"))
+    assert d["hardware"]["nodes"] == 1
+    lines = _fabric_lines(d)
+    assert len(lines) == 1 and lines[0].startswith("cluster.fabric IB-NDR not applied: the plan runs on one node"), lines
+    assert not [a for a in d["assumptions"] if "in place of" in a]
+
+
+def test_a_two_node_plans_fabric_is_still_said_applied(tmp_path, cli):
+    job = dict(TRAIN, cluster={"instance": "aws:p5.48xlarge", "nodes": 2, "fabric": "IB-NDR"})
+    lines = _fabric_lines(answered(cli("estimate", write_job(tmp_path, job), "--json")))
+    assert len(lines) == 1 and "in place of aws:p5.48xlarge's efa" in lines[0], lines
+
+
+@pytest.mark.parametrize("cluster, said", [
+    ({"gpu": "TPU-v6e", "nodes": 2, "fabric": "IB-NDR"}, "TPU-v6e: Google TPUs (XLA) carry no infiniband fabric"),
+    ({"instance": "gcp:tpu-v6e-8", "nodes": 2, "fabric": "RoCE-400"}, "TPU-v6e: Google TPUs (XLA) carry no roce"),
+    ({"gpu": "Trainium2", "nodes": 2, "fabric": {"gbps_per_node": 3200, "family": "roce"}},
+     "carry no roce fabric, only efa")])
+def test_a_fabric_the_accelerators_nodes_cannot_carry_is_refused(tmp_path, cli, cluster, said):
+    line = refused(cli("estimate", write_job(tmp_path, dict(TRAIN, cluster=cluster)), "--json"))
+    assert line.startswith("error: cluster.fabric: ") and said in line, line
+
+
+def test_trainium_takes_efa(tmp_path, cli):
+    job = dict(TRAIN, cluster={"gpu": "Trainium2", "nodes": 2, "fabric": {"gbps_per_node": 3200, "family": "efa"}})
+    assert len(_fabric_lines(answered(cli("estimate", write_job(tmp_path, job), "--json")))) == 1
+
+
+def test_a_search_leaves_out_the_chips_that_cannot_carry_the_fabric(tmp_path, cli):
+    """recommend over GCP with an InfiniBand fabric: the TPU slices are left out, named once, the GPUs kept."""
+    job = dict(TRAIN, cluster={"fabric": "IB-NDR"}, constraints={"clouds": ["gcp"]})
+    d = answered(cli("recommend", write_job(tmp_path, job), "--json"))
+    left = [n for n in d["notes"] if n.startswith("cluster.fabric: left out: ")]
+    assert len(left) == 1 and "TPU-v6e" in left[0] and left[0].count("Google TPUs (XLA)") == 1, left
+    assert d["ranked"] and not any("TPU" in p["hardware"]["gpu"] for p in d["ranked"])
+    only = dict(job, constraints={"gpus": ["TPU-v6e"]})
+    line = refused(cli("recommend", write_job(tmp_path, only, "tpu.yaml"), "--json"))
+    assert line.startswith("error: cluster.fabric: no searched instance can carry it"), line
