@@ -57,3 +57,13 @@ def test_a_search_leaves_out_the_chips_that_cannot_carry_the_fabric(tmp_path, cl
     only = dict(job, constraints={"gpus": ["TPU-v6e"]})
     line = refused(cli("recommend", write_job(tmp_path, only, "tpu.yaml"), "--json"))
     assert line.startswith("error: cluster.fabric: no searched instance can carry it"), line
+
+
+@pytest.mark.parametrize("stack, parallel, field", [("pytorch-ddp", {"tp": 2}, "parallel.tp"),
+                                                    ("dle-convnets", {"cp": 2}, "parallel.cp")])
+def test_plain_ddp_refuses_tensor_and_context_parallelism(tmp_path, cli, stack, parallel, field):
+    """DDP keeps a whole replica on every rank: TP 2 on a transformer was planned as Megatron's split."""
+    job = dict(TRAIN, training=dict(TRAIN["training"], framework={"name": stack}), parallel=parallel,
+               cluster={"gpu": "H100-SXM-80GB", "nodes": 1})
+    line = refused(cli("estimate", write_job(tmp_path, job), "--json"))
+    assert line.startswith(f"error: {field}: PyTorch DDP refuses "), line
