@@ -67,3 +67,17 @@ def test_plain_ddp_refuses_tensor_and_context_parallelism(tmp_path, cli, stack, 
                cluster={"gpu": "H100-SXM-80GB", "nodes": 1})
     line = refused(cli("estimate", write_job(tmp_path, job), "--json"))
     assert line.startswith(f"error: {field}: PyTorch DDP refuses "), line
+
+
+@pytest.mark.parametrize("stack, model", [("pytorch-ddp", None), ("dle-bert", "bert-large")])
+def test_the_stack_line_prints_only_the_switches_the_stack_has(tmp_path, cli, stack, model):
+    """DDP gathers no parameters and splits no layer: its line read "tp_overlap=none, overlap_param_gather=on"."""
+    job = dict(TRAIN, training=dict(TRAIN["training"], framework={"name": stack}),
+               cluster={"gpu": "H100-SXM-80GB", "nodes": 1})
+    if model:
+        job = dict(job, model={"preset": model}, training=dict(job["training"], precision="fp16", seq_len=512),
+                   parallel={"zero": 0})
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
+    line = next(a for a in d["assumptions"] if a.startswith("training stack:"))
+    assert f"training stack: {stack} (" in line and "overlap_grad_reduce=" in line, line
+    assert "overlap_param_gather" not in line and "tp_overlap" not in line, line

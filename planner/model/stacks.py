@@ -1525,7 +1525,8 @@ class Stack:
                  recompute: str = "full") -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
-        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
+        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
+        without the switch (``tp_overlaps`` empty, ``has_param_gather`` False: QA 97). ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
         model) leaves out the options that act on expert layers only (planner.vocab ``MOE_ONLY_OPTIONS``):
@@ -1536,12 +1537,15 @@ class Stack:
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
         MaxText runs (``remat_label``: ``none`` without recompute)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
-        if transformer:
+        if transformer and self.tp_overlaps:  # (none on the DDP stacks: no tensor parallelism, rule ddp-tp)
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
-        if transformer:
+        # only a stack with the switch (``has_param_gather``): the DDP stacks (pytorch-ddp, dle-convnets, dle-bert)
+        # gather no parameters and read "overlap_param_gather=on" until QA 97; DeepSpeed, Megatron-LM 2021-22,
+        # Megatron-DeepSpeed and NeuronX gather as their code fixes it, no switch to say
+        if transformer and self.has_param_gather:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
