@@ -81,3 +81,18 @@ def test_the_stack_line_prints_only_the_switches_the_stack_has(tmp_path, cli, st
     line = next(a for a in d["assumptions"] if a.startswith("training stack:"))
     assert f"training stack: {stack} (" in line and "overlap_grad_reduce=" in line, line
     assert "overlap_param_gather" not in line and "tp_overlap" not in line, line
+
+
+def test_a_dle_bert_launch_has_no_from_pretrained_note(tmp_path, cli):
+    """DLE's run_pretraining.py builds its own BertSelfAttention: no transformers attn_implementation to load with
+    (Stack.attn_launch ""); the HF Trainer's launch keeps the note."""
+    def notes(framework: str, model: str, precision: str) -> list[str]:
+        job = {"model": {"preset": model}, "parallel": {"zero": 0}, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1},
+               "training": {"seq_len": 512, "global_batch": 64, "micro_batch": 8, "tokens": 1e8,
+                            "precision": precision, "framework": {"name": framework}}}
+        code, out, err = cli("recommend", write_job(tmp_path, job, f"{framework}.yaml"), "--emit", "torchrun")
+        assert code == 0, err
+        return [line for line in out.splitlines() if line.startswith("# note:")]
+    assert notes("dle-bert", "bert-large", "fp16") and not [n for n in notes("dle-bert", "bert-large", "fp16")
+                                                           if "from_pretrained" in n]
+    assert [n for n in notes("hf-trainer", "llama3-8b", "bf16") if "from_pretrained(..., attn_implementation" in n]

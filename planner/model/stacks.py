@@ -667,6 +667,12 @@ class Stack:
     #: planner.vocab ``ATTN_IMPLEMENTATION`` values) as a job sets it; None: the one transformers picks
     #: (``hf_attn_choice``)
     attn_implementation: str | None = None
+    #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
+    #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
+    #: a launch has nothing to set: DLE's BERT builds its own modeling.BertSelfAttention, no ``from_pretrained`` (stack
+    #: rule ``dle-bert-attn``; its emitted line told it to load with attn_implementation until QA 97)
+    attn_launch: str = ("load the model with from_pretrained(..., attn_implementation={choice!r}) (TrainingArguments / "
+                        "TRL model_init_kwargs)")
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
     #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
     pp_partition_method: str | None = None
@@ -2621,7 +2627,7 @@ STACKS["dle-bert"] = replace(
     # modeling.py BertSelfAttention: torch.matmul(query, key^T) / sqrt(d) + mask, softmax, dropout, matmul -- no
     # flash or sdpa kernel, whatever training.flash_attention says (validate's rows set it off): transformers'
     # "eager" reading of the same ops (stack_kernels ``hf_attn_choice``; another value is refused, dle-bert-attn)
-    attn_implementation="eager",
+    attn_implementation="eager", attn_launch="",
     sources="NVIDIA/DeepLearningExamples PyTorch/LanguageModeling/BERT (modeling.py, run_pretraining.py, "
             "scripts/run_pretraining.sh of the pytorch:21.11-py3 tables): HF BERT layer, model.half() + FusedLAMBAMP "
             "fp32 master, one-bucket DDP, TorchScript + NVFuser; torch 1.11 addmm bias copy")
