@@ -87,8 +87,8 @@ def test_a_stated_link_without_a_sourced_latency_prices_the_prior_and_says_so():
     for link in ("EFA-v2-p5", "Ethernet-200G"):
         hw = option_from_cluster(ClusterSpec(instance=_IB, nodes=2, fabric=link))
         assert hw.eff.inter_alpha_s == 15e-6 and "inter_alpha_s" not in hw.eff.sources, link
-        assert hw.notes[0].endswith("latency: the comm model's inter-node alpha, 15 µs (prior; the row has no sourced "
-                                    "latency, `planner catalog links` says why)"), link
+        assert hw.fabric_note.endswith("latency: the comm model's inter-node alpha, 15 µs (prior; the row has no sourced "
+                                       "latency, `planner catalog links` says why)"), link
     assert all(r["latency_us"] == "" for r in inter_node_links().values() if r["fabric"] == "efa")
 
 

@@ -52,7 +52,7 @@ def test_the_named_links_latency_is_the_comm_models_inter_node_alpha():
             assert hw.eff.inter_alpha_s == pytest.approx(us * 1e-6, rel=1e-12), name
             assert hw.eff.sources["inter_alpha_s"] == f"stated: cluster.fabric {name} latency {us:g} µs"
         assert hw.eff.intra_alpha_s == plain.eff.intra_alpha_s and hw.eff.gemm_max == plain.eff.gemm_max
-    line = next(n for n in option_from_cluster(ClusterSpec(gpu="H100", nodes=2, fabric="roce-400")).notes
+    line = next(n for n in option_from_cluster(ClusterSpec(gpu="H100", nodes=2, fabric="roce-400")).plan_notes(2)
                 if n.startswith("cluster.fabric RoCE-400"))
     assert line.endswith(f"; latency: the row's 14 µs ({_NCCL}) as the comm model's inter-node alpha (its prior: 15 µs)")
 

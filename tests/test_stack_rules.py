@@ -316,6 +316,8 @@ CASES = [
     # no pipeline: pp 1, and no GPipe (all m micro-batches held) at pp 1
     ("hf-schedule", ("deepspeed", {}), "llama3-8b", {}, dict(schedule=2), dict()),
     ("ddp-pp", ("pytorch-ddp", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
+    ("ddp-tp", ("pytorch-ddp", {}), "llama3-8b", {}, dict(tp=2, dp=16), dict()),
+    ("ddp-cp", ("dle-convnets", {}), "llama3-8b", {}, dict(cp=2, dp=16), dict()),
     ("ddp-schedule", ("dle-convnets", {}), "llama3-8b", {}, dict(schedule=2), dict()),
     ("metaseq-pp", ("metaseq", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict()),
     ("metaseq-schedule", ("metaseq", {}), "llama3-8b", {}, dict(schedule=2), dict()),

@@ -14,7 +14,7 @@ from planner.units import count_of, fmt_given
 from planner.spec import ClusterSpec, ConstraintsSpec
 from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
-from planner.hardware.platform import PLATFORMS, device_noun, platform_of
+from planner.hardware.platform import PLATFORMS, device_noun, fabric_refusal, platform_of
 from planner.hardware.power import limit_error, searched_error, searched_limit
 from planner.hardware.nvlink import DEFAULT_TOPOLOGY, MESH_LINKS, default_topology, topology_gpus
 
@@ -75,6 +75,12 @@ class HardwareOption:
     #: the inter-node latency an instance's fabric gives its plans and where it comes from (``instance_latency``,
     #: fabric49; "" when none is said); like ``network_note``, only a plan of more than one node reads it
     latency_note: str = ""
+    #: the job's ``cluster.fabric`` line (``StatedFabric.note``) and the one a plan of one node says in its place
+    #: (``StatedFabric.unused``: nothing crosses nodes, so the fabric entered no number); "" without the field. Not in
+    #: ``notes``: ``plan_notes`` picks one by the plan's nodes (QA 97: a one-node ``estimate`` said the fabric was used
+    #: "in place of" the instance's network)
+    fabric_note: str = ""
+    fabric_unused_note: str = ""
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
     reference: Optional[Instance | System] = None
@@ -120,8 +126,11 @@ class HardwareOption:
         """The notes of a plan of ``nodes`` nodes on this option: the assumed network's line only where a collective
         leaves the node. Until QA 89 the option carried the line in ``notes`` unless the job fixed ``cluster.nodes: 1``
         (QA 86), so ``estimate`` with the field unset (one node, defaulted) and ``recommend``'s one-node plans said
-        their inter-node network was assumed, and a multi-node ``recommend`` said it twice (``ranking_caveats``)."""
-        return self.notes + ([n for n in (self.network_note, self.latency_note) if n] if nodes > 1 else [])
+        their inter-node network was assumed, and a multi-node ``recommend`` said it twice (``ranking_caveats``).
+        The job's ``cluster.fabric`` is said either way: applied, or not applied on one node (``fabric_note``)."""
+        if nodes > 1:
+            return self.notes + [n for n in (self.fabric_note, self.network_note, self.latency_note) if n]
+        return self.notes + ([self.fabric_unused_note] if self.fabric_unused_note else [])
 
     @property
     def no_price_why(self) -> str:
@@ -261,12 +270,40 @@ class StatedFabric:
     family: str  # the fabric family (vocab NETWORK_FABRIC), which the MoE dispatchers' needs read
     eff: Efficiency  # the option's efficiencies with the link's latency as the comm model's inter-node alpha
     note: str  # the assumption line that says all of it
+    head: str  # how the line names the fabric ("cluster.fabric IB-NDR", "cluster.fabric (the job's figures)")
+
+    @property
+    def unused(self) -> str:
+        """The line a one-node plan says in place of ``note``: no collective leaves the node, so the fabric entered
+        no number (as serving's replicas within one node say, planner.workloads.serving ``_fabric_note``)."""
+        return (f"{self.head} not applied: the plan runs on one node, so no collective crosses nodes and no "
+                "inter-node network entered the answer")
+
+
+def fabric_link(link: str, catalog: Catalog | None = None) -> tuple[str, dict]:
+    """The catalog's inter-node link row ``cluster.fabric`` names (its key as the catalog spells it, and the row)."""
+    links = inter_node_links(catalog)
+    key = next((k for k in links if k.casefold() == link.strip().casefold()), None)
+    if key is None:
+        raise InputError("cluster.fabric", f"{clip(link)} is not an inter-node link of the catalog; choices: "
+                         f"{', '.join(links)} (`planner catalog links`), or give the network's figures "
+                         "({gbps_per_gpu or gbps_per_node, family, latency_us}) or cluster.inter_node_gbps")
+    return key, links[key]
+
+
+def fabric_family(cluster: ClusterSpec, catalog: Catalog | None = None) -> str | None:
+    """The fabric family of the job's ``cluster.fabric`` (its link row's ``fabric``, or its figures' ``family``)."""
+    spec = cluster.fabric
+    if spec is None:
+        return None
+    return fabric_link(spec.link, catalog)[1]["fabric"] if spec.link is not None else spec.family
 
 
 def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalog | None = None,
-                  replaces: str = "") -> StatedFabric | None:
+                  replaces: str = "", gpu: GPU | None = None) -> StatedFabric | None:
     """The job's ``cluster.fabric`` on ``g``-GPU nodes whose efficiencies are ``eff``, in place of the instance's or
-    reference row's network (``replaces``: what that was, in words); None where the job names none.
+    reference row's network (``replaces``: what that was, in words); None where the job names none. Refused where
+    nodes of accelerator ``gpu`` cannot carry its family (planner.hardware.platform ``fabric_refusal``, QA 97).
 
     Named, it is an inter-node link of ``planner catalog links`` (interconnects.csv, folded as catalog names are): its
     line rate per NIC times the node's ``g`` GPUs or per node (``LINK_RATE_PER``), its ``fabric`` family and its
@@ -278,14 +315,10 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     spec = cluster.fabric
     if spec is None:
         return None
+    if gpu is not None and (why := fabric_refusal(gpu, fabric_family(cluster, catalog))):
+        raise InputError("cluster.fabric", f"{gpu.name}: {why}")
     if spec.link is not None:  # (with cluster.inter_node_gbps beside it: refused by the schema, ClusterSpec)
-        links = inter_node_links(catalog)
-        key = next((k for k in links if k.casefold() == spec.link.strip().casefold()), None)
-        if key is None:
-            raise InputError("cluster.fabric", f"{clip(spec.link)} is not an inter-node link of the catalog; choices: "
-                             f"{', '.join(links)} (`planner catalog links`), or give the network's figures "
-                             "({gbps_per_gpu or gbps_per_node, family, latency_us}) or cluster.inter_node_gbps")
-        r = links[key]
+        key, r = fabric_link(spec.link, catalog)
         gbps, per, family = float(r["gbps_per_dir"]), r["per"], r["fabric"]
         latency_us, source = link_latency(r)
         head, origin = f"cluster.fabric {key}", f"; source: {r['source']}"
@@ -302,7 +335,14 @@ def stated_fabric(cluster: ClusterSpec, g: int, eff: Efficiency, catalog: Catalo
     eff, latency = with_inter_latency(eff, latency_us, head, said, why)
     note = (f"{head}: {gbps:,g} Gb/s {LINK_RATE_PER[per]} ({inter * 8 / 1e9:,g} Gb/s per {g}-GPU node, {family}"
             f"{origin})" + (f", in place of {replaces}" if replaces else "") + f"; latency: {latency}")
-    return StatedFabric(inter, family, eff, note)
+    return StatedFabric(inter, family, eff, note, head)
+
+
+def fabric_fields(stated: StatedFabric | None) -> dict:
+    """The ``HardwareOption`` fields the job's ``cluster.fabric`` sets (``stated_fabric``; their defaults without it)."""
+    if stated is None:
+        return {}
+    return dict(fabric_stated=stated.family, fabric_note=stated.note, fabric_unused_note=stated.unused)
 
 
 def instance_latency(inst: Instance | System, eff: Efficiency, catalog: Catalog | None = None) -> tuple[Efficiency, str]:
@@ -374,11 +414,11 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
         stated = stated_fabric(cluster, g, eff, cat, replaces=(f"{ref[1].key}'s {ref[1].fabric or 'network'} "
-                                                               f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""))
+                                                               f"({inter * 8 / 1e9:,g} Gb/s a node)" if ref else ""),
+                               gpu=gpu)
         latency = ""
         if stated is not None:  # the job's link: nothing assumed
             inter, eff, note = stated.inter_node_bw, stated.eff, ""
-            notes.append(stated.note)
         elif ref is not None and not ici:  # the borrowed fabric's latency too, by an instance's rule (QA 91)
             eff, latency = instance_latency(ref[1], eff, cat)
     host = None
@@ -410,8 +450,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         eff=eff, price_ondemand=price, notes=notes + topology_notes(topology),
         network_assumed=not (cluster.inter_node_gbps or stated), network_note=note, latency_note=latency or "",
         reference=ref[1] if ref else None,
-        fabric_stated=stated.family if stated is not None else None,
-        gpus_per_host=host, max_gpus=system.max_chips if ici else None,
+        **fabric_fields(stated), gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
         segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), price_quote=quote,
@@ -685,10 +724,10 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     check_profile_applies(profile, [gpu])
     eff = efficiency_for(gpu, profile, precision)
     stated = stated_fabric(cluster, g, eff, catalog, replaces=f"{inst.key}'s {inst.fabric or 'network'} "
-                                                              f"({inst.network_bw_or_default * 8 / 1e9:,g} Gb/s a node)")
+                                                              f"({inst.network_bw_or_default * 8 / 1e9:,g} Gb/s a node)",
+                           gpu=gpu)
     if stated is not None:  # the job's link: nothing assumed
         inter, eff, assumed, note = stated.inter_node_bw, stated.eff, False, ""
-        notes.append(stated.note)
     else:
         eff, latency_note = instance_latency(inst, eff, catalog)
     if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
@@ -708,8 +747,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes + topology_notes(topology),
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
         latency_note=(latency_note or "") if inst.cluster else "",
-        power_limit_w=fixed_limit(cluster, gpu), fabric_stated=stated.family if stated is not None else None,
-        nvlink_topology=topology,
+        power_limit_w=fixed_limit(cluster, gpu), **fabric_fields(stated), nvlink_topology=topology,
     )
 
 
@@ -1133,12 +1171,28 @@ def cluster_options(cluster: ClusterSpec, constraints: ConstraintsSpec, cat: Cat
     links = ClusterSpec(inter_node_gbps=cluster.inter_node_gbps, intra_node_gbps=cluster.intra_node_gbps,
                         fabric=cluster.fabric, nvlink_topology=cluster.nvlink_topology)
     insts, held = held_instances(cluster, insts)
+    insts, cannot = fabric_instances(cluster, insts, cat)
     watts = {i.key: searched_limit(i.gpu, cluster.power_limit_w) for i in insts}  # each part's own (held_instances)
     opts = [option_from_instance(i, links.model_copy(update={"power_limit_w": watts[i.key]}),
                                  profile if profile_matches(profile, i.gpu) else None, precision, cat) for i in insts]
-    for o in opts if held else ():
-        o.notes.append(held)
+    for o in opts:
+        o.notes.extend(n for n in (held, cannot) if n)
     return opts
+
+
+def fabric_instances(cluster: ClusterSpec, insts: list[Instance], cat: Catalog) -> tuple[list[Instance], str]:
+    """The searched ``insts`` whose nodes can carry the job's ``cluster.fabric`` (planner.hardware.platform
+    ``fabric_refusal``), and the note naming those left out ("" where none is); none left: refused on the field."""
+    family = fabric_family(cluster, cat)
+    if family is None:
+        return insts, ""
+    why = {i.key: fabric_refusal(i.gpu, family) for i in insts}
+    kept = [i for i in insts if why[i.key] is None]
+    lost = "; ".join(f"{', '.join(dict.fromkeys(i.gpu.name for i in insts if why[i.key] == w))} ({w})"
+                     for w in dict.fromkeys(w for w in why.values() if w))
+    if not kept:
+        raise InputError("cluster.fabric", f"no searched instance can carry it: {lost}")
+    return kept, f"cluster.fabric: left out: {lost}" if lost else ""
 
 
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,

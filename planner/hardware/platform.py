@@ -29,6 +29,30 @@ DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
 #: AWS sells no Trainium (EC2 Trn1 / Trn2 instances: aws.amazon.com/ai/machine-learning/trainium)
 RENTED_ONLY = {"tpu": "Google sells no TPUs: Cloud TPU is rented on Google Cloud only",
                "neuron": "AWS sells no Trainium: it is rented as EC2 instances only"}
+#: the inter-node fabric families (vocab NETWORK_FABRIC: a ``cluster.fabric`` link row's ``fabric``, or its figures'
+#: ``family``) a platform's nodes can carry, and why; a platform not listed takes any (NVIDIA and AMD GPUs run
+#: NCCL / RCCL over InfiniBand, RoCE, EFA or TCP; Gaudi's HCCL scales out over its on-chip RoCE ports or a host NIC
+#: through libfabric, docs.habana.ai "Scale-out via Host NIC"). Cloud TPU is rented only (``RENTED_ONLY``): slices
+#: join over Google's data-center network (cloud.google.com/tpu/docs/multislice-introduction: "Multislice ... over
+#: the data center network (DCN)"), no NIC a job chooses. Trainium is rented as EC2 instances only, which scale out
+#: over EFA (aws.amazon.com/ec2/instance-types/trn2: "up to 3.2 Tbps of Elastic Fabric Adapter (EFAv3)"; Neuron's
+#: collectives run over EFA, awsdocs-neuron "EFA"). Until QA 97 a TPU slice took an InfiniBand link priced per GPU.
+FABRICS_CARRIED = {
+    "tpu": ((), "a Cloud TPU slice joins others over Google's data-center network (multislice), not a NIC the job "
+                "picks; set cluster.inter_node_gbps for its bandwidth"),
+    "neuron": (("efa",), "Trainium is rented as EC2 instances only, which scale out over EFA"),
+}
+
+
+def fabric_refusal(gpu: GPU, family: str) -> str | None:
+    """Why nodes of accelerator ``gpu`` cannot carry an inter-node fabric of ``family`` (``FABRICS_CARRIED``: said of
+    the accelerator's platform, which searched chips of one share), or None where they can."""
+    platform = platform_of(gpu) or ""
+    carried = FABRICS_CARRIED.get(platform)
+    if carried is None or family in carried[0]:
+        return None
+    only = f", only {' or '.join(carried[0])}" if carried[0] else ""
+    return f"{PLATFORMS[platform]} carry no {family} fabric{only}: {carried[1]}"
 
 
 def rented_only(gpu: GPU) -> str | None:

@@ -1392,6 +1392,15 @@ RULES: tuple[StackRule, ...] = (
               "torch/nn/parallel/distributed.py DistributedDataParallel (bucketed all-reduce of whole gradients); "
               "torch/distributed/optim/zero_redundancy_optimizer.py ZeroRedundancyOptimizer (optimizer state only)",
               lambda st, m, t: True, lambda c, m, t: c.zero <= 1),
+    # a whole replica per rank (QA 97: pytorch-ddp took TP 2 on a transformer, planned as Megatron's split)
+    StackRule("ddp-tp", "ddp", "parallel.tp", "tensor parallelism (DDP replicates the whole model on every rank)",
+              "torch 2.13 torch/nn/parallel/distributed.py DistributedDataParallel: 'data parallelism by synchronizing "
+              "gradients across each model replica'; no layer is split across ranks",
+              lambda st, m, t: True, lambda c, m, t: c.tp == 1),
+    StackRule("ddp-cp", "ddp", "parallel.cp", "context parallelism (DDP replicates the whole model on every rank)",
+              "torch 2.13 torch/nn/parallel/distributed.py DistributedDataParallel: each model replica runs the whole "
+              "module on its own inputs; no sequence split of attention", lambda st, m, t: True,
+              lambda c, m, t: c.cp == 1),
     # ---- MaxText (JAX): data parallelism is the mesh's data axis (ZeRO-0), fsdp axis (ZeRO-3) or
     # shard_optimizer_over_data (ZeRO-1); nothing shards gradients without the parameters
     StackRule("maxtext-zero2", "maxtext", "parallel.zero",

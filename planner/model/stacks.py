@@ -675,6 +675,12 @@ class Stack:
     #: planner.vocab ``ATTN_IMPLEMENTATION`` values) as a job sets it; None: the one transformers picks
     #: (``hf_attn_choice``)
     attn_implementation: str | None = None
+    #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
+    #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
+    #: a launch has nothing to set: DLE's BERT builds its own modeling.BertSelfAttention, no ``from_pretrained`` (stack
+    #: rule ``dle-bert-attn``; its emitted line told it to load with attn_implementation until QA 97)
+    attn_launch: str = ("load the model with from_pretrained(..., attn_implementation={choice!r}) (TrainingArguments / "
+                        "TRL model_init_kwargs)")
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
     #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
     pp_partition_method: str | None = None
@@ -1541,7 +1547,8 @@ class Stack:
                  recompute: str = "full") -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
-        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
+        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
+        without the switch (``tp_overlaps`` empty, ``has_param_gather`` False: QA 97). ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
         model) leaves out the options that act on expert layers only (planner.vocab ``MOE_ONLY_OPTIONS``):
@@ -1552,12 +1559,15 @@ class Stack:
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
         MaxText runs (``remat_label``: ``none`` without recompute)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
-        if transformer:
+        if transformer and self.tp_overlaps:  # (none on the DDP stacks: no tensor parallelism, rule ddp-tp)
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
-        if transformer:
+        # only a stack with the switch (``has_param_gather``): the DDP stacks (pytorch-ddp, dle-convnets, dle-bert)
+        # gather no parameters and read "overlap_param_gather=on" until QA 97; DeepSpeed, Megatron-LM 2021-22,
+        # Megatron-DeepSpeed and NeuronX gather as their code fixes it, no switch to say
+        if transformer and self.has_param_gather:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
@@ -2636,7 +2646,7 @@ STACKS["dle-bert"] = replace(
     # modeling.py BertSelfAttention: torch.matmul(query, key^T) / sqrt(d) + mask, softmax, dropout, matmul -- no
     # flash or sdpa kernel, whatever training.flash_attention says (validate's rows set it off): transformers'
     # "eager" reading of the same ops (stack_kernels ``hf_attn_choice``; another value is refused, dle-bert-attn)
-    attn_implementation="eager",
+    attn_implementation="eager", attn_launch="",
     sources="NVIDIA/DeepLearningExamples PyTorch/LanguageModeling/BERT (modeling.py, run_pretraining.py, "
             "scripts/run_pretraining.sh of the pytorch:21.11-py3 tables): HF BERT layer, model.half() + FusedLAMBAMP "
             "fp32 master, one-bucket DDP, TorchScript + NVFuser; torch 1.11 addmm bias copy")

@@ -1208,10 +1208,10 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     if st.fused_cross_entropy:  # the fused loss the plan priced is the stack's own switch (Stack.fused_ce_kernel)
         notes.append(FUSED_CE_NOTES[st.fused_ce_kernel])
     choice = hf_attn_choice(st, job.model, t)
-    if choice is not None:  # the attention the plan priced on the HF model code (memory and time alike)
-        notes.append(f"the plan's attention is transformers' attn_implementation={choice!r}: load the model with "
-                     f"from_pretrained(..., attn_implementation={choice!r}) (TrainingArguments / TRL "
-                     f"model_init_kwargs); another implementation saves and runs other tensors")
+    if choice is not None and st.attn_launch:  # the attention the plan priced on the HF model code (memory and time
+        # alike), where a launch sets it (Stack.attn_launch: not DLE BERT's own attention)
+        notes.append(f"the plan's attention is transformers' attn_implementation={choice!r}: "
+                     f"{st.attn_launch.format(choice=choice)}; another implementation saves and runs other tensors")
     if style == "fsdp":
         sharded = FSDP_RESHARD[cfg["zero"]] is not None
         if sharded and t.grad_dtype == "same" and t.precision != "fp32":

@@ -1514,7 +1514,8 @@ def _shown_notes(opts, shown_hw: set, con) -> tuple[str, ...]:
     (QA 88: a QLoRA under max_gpus 1 printed "single node only" for each of 8 instances)."""
     alone = [o for o in opts if o.name in shown_hw and o.instance is not None and not o.multi_node]
     single = {single_node_note([o.instance]) for o in alone}
-    notes = tuple(dict.fromkeys(n for o in opts if o.name in shown_hw for n in o.notes if n not in single))
+    notes = tuple(dict.fromkeys(n for o in opts if o.name in shown_hw for n in (*o.notes, o.fabric_note)
+                                if n and n not in single))
     wide = [o.instance for o in alone if not (con.max_gpus and con.max_gpus <= o.gpus_per_node)]
     return notes + ((single_node_note(wide),) if wide else ())
 
