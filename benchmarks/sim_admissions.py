@@ -36,8 +36,8 @@ def simulate_with_admissions(cfg, wl, on_admit):
                 on_admit(engine, r)
         return out
 
-    def _preempt_newest(engine):
-        r, cost = preempt(engine)
+    def _preempt_newest(engine, k=0):  # (k: the DP engine whose pool ran out, servekv50)
+        r, cost = preempt(engine, k)
         held.discard(r.rid)
         return r, cost
 

@@ -28,9 +28,8 @@ the usual default) each 2 MiB page the heap grows into is then found and zeroed 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
-
-import numpy as np
 
 #: mallopt parameter numbers (glibc malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -66,7 +65,13 @@ def small_pages() -> bool:
     docstring); True where numpy has the switch. numpy documents the setting as the environment variable
     ``NUMPY_MADVISE_HUGEPAGE``, read once at its import (too early for a program that imports ``planner``), and sets
     it at run time with ``_set_madvise_hugepage`` (numpy/_core/multiarray, added with the variable in numpy PR
-    #15769 and still there in the pinned 2.4); a numpy without it keeps its advice."""
+    #15769 and still there in the pinned 2.4); a numpy without it keeps its advice. Where numpy is not imported yet
+    (``planner --help``, ``planner catalog``: commands that never load it, test_cli_entry) the variable is set for
+    its import instead, unless the user set it."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+        return True
     switch = getattr(getattr(np, "_core", None), "multiarray", None)
     switch = getattr(switch, "_set_madvise_hugepage", None)
     if switch is None:

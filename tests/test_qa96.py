@@ -29,7 +29,7 @@ def test_the_typed_options_are_read_off_the_registry_and_the_job_files_fields():
     assert [wi.option_input(o) for o in ("nvme_gbps", "ce_chunk_size", "cuda_graph_scope", "pp_layout")] == \
         ["number", "number", "text", "text"]
     assert wi.option_input("compile") is None and wi.option_input("cp_comm_type") is None  # choices
-    assert wi.option_range("ce_chunk_size") == (1, 1 << 24) and wi.option_range("nvme_gbps") == (0.0, 1e4)
+    assert wi.option_range("ce_chunk_size") == (1, 1 << 24) and wi.option_range("nvme_gbps") == (0.001, 1e4)
 
 
 def test_inputs_where_the_stack_has_them_and_the_job_takes_their_values():
