@@ -490,3 +490,27 @@ def load_parts_script(name: str):
         if shared not in sys.modules:
             sys.modules[shared] = load(shared, f"{shared}.py")
     return load(f"parts_{name}", f"{name}.py")
+
+
+def trace_dp_reads(monkeypatch, classes) -> set:
+    """The attribute names of ``classes`` (Stack, TrainingSpec) read inside the step time's DP terms (``_dp_terms``
+    and its stage split ``_split_at_dp_keys``, every callee, properties included) from now on in the test: the set
+    fills as ``step_time`` runs (test_speed47b, test_perf50b: which fields ``DP_FREE_STACK`` may leave out)."""
+    from planner.model import step_time as S
+
+    read, depth = set(), [0]
+    for cls in classes:
+        def traced(self, name, _get=cls.__getattribute__):
+            if depth[0]:
+                read.add(name)
+            return _get(self, name)
+        monkeypatch.setattr(cls, "__getattribute__", traced)
+    for f in ("_dp_terms", "_split_at_dp_keys"):
+        def inside(*a, _f=getattr(S, f), **k):
+            depth[0] += 1
+            try:
+                return _f(*a, **k)
+            finally:
+                depth[0] -= 1
+        monkeypatch.setattr(S, f, inside)
+    return read

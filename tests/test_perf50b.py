@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from conftest import EXAMPLES, write_job
+from conftest import EXAMPLES, trace_dp_reads, write_job
 from hardware_catalog import load_catalog
 from make_step_time_golden import candidates
 from planner.hardware.options import option_from_instance
@@ -57,21 +57,7 @@ def test_dp_terms_read_neither_dispatcher_field(catalog, monkeypatch):
     under DeepEP with the all-to-all overlap on: neither ``moe_dispatcher`` nor ``moe_a2a_overlap`` (the soundness of
     sharing the rows; test_speed47b traces the default dispatcher)."""
     job = load_job(EXAMPLES / "mixtral-8x7b.yaml")
-    read, depth = set(), [0]
-
-    def traced(self, name, _get=Stack.__getattribute__):
-        if depth[0]:
-            read.add(name)
-        return _get(self, name)
-    monkeypatch.setattr(Stack, "__getattribute__", traced)
-    for f in ("_dp_terms", "_split_at_dp_keys"):
-        def inside(*a, _f=getattr(S, f), **k):
-            depth[0] += 1
-            try:
-                return _f(*a, **k)
-            finally:
-                depth[0] -= 1
-        monkeypatch.setattr(S, f, inside)
+    read = trace_dp_reads(monkeypatch, (Stack,))
     hw = option_from_instance(catalog.instance("aws:p5.48xlarge"))
     c = candidates(60, np.random.default_rng(5), True)
     for d in ("deepep", "hybridep"):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import EXAMPLES, write_job
+from conftest import EXAMPLES, trace_dp_reads, write_job
 from hardware_catalog import load_catalog
 from make_step_time_golden import candidates
 from planner.hardware.options import option_from_instance
@@ -64,21 +64,7 @@ def test_dp_terms_read_no_free_field(catalog, monkeypatch, example, stack):
     """Every field the DP terms read (``_dp_terms`` and its stage split, every callee, properties included), traced
     over a candidate set: none of ``DP_FREE_STACK`` or ``DP_FREE_TRAINING``."""
     job = load_job(EXAMPLES / f"{example}.yaml")
-    read, depth = set(), [0]
-    for cls in (Stack, TrainingSpec):
-        def traced(self, name, _get=cls.__getattribute__):
-            if depth[0]:
-                read.add(name)
-            return _get(self, name)
-        monkeypatch.setattr(cls, "__getattribute__", traced)
-    for f in ("_dp_terms", "_split_at_dp_keys"):
-        def inside(*a, _f=getattr(S, f), **k):
-            depth[0] += 1
-            try:
-                return _f(*a, **k)
-            finally:
-                depth[0] -= 1
-        monkeypatch.setattr(S, f, inside)
+    read = trace_dp_reads(monkeypatch, (Stack, TrainingSpec))
     hw = option_from_instance(catalog.instance("aws:p5.48xlarge"))
     c = candidates(60, np.random.default_rng(3), job.model.moe is not None)
     fw = replace(from_training(job.training, stack), activation_offload=True)
