@@ -50,6 +50,17 @@ def _names_a_field(line, *fields):
     assert any(field == f or field.startswith(f) or f.startswith(field) for f in fields), (line, fields)
 
 
+def _training_run(tmp_path_factory, tag: str, job: dict, *fields: str) -> None:
+    """``job`` run as ``recommend`` (with ``--csv``) where it has constraints, else ``estimate``: an answer, or one
+    ``error:`` line naming one of ``fields``; nothing left beside the job file but an answered search's CSV."""
+    p = job_file(tmp_path_factory, tag, job)
+    cmd = "recommend" if "constraints" in job else "estimate"
+    code, out, err, line = _run(cmd, p, csv_out=p.parent / "out.csv" if cmd == "recommend" else None)
+    if line is not None:
+        _names_a_field(line, *fields)
+    assert stray(p.parent, {p.name} | ({"out.csv"} if code == 0 and cmd == "recommend" else set())) == []
+
+
 def _refused(code, err, field, *said):
     line = err.strip()
     assert code == 2 and "Traceback" not in err and "\n" not in line, (code, err[-1000:])
@@ -167,12 +178,7 @@ def lora_jobs(draw):
 @fuzz_settings(30)
 @given(job=lora_jobs())
 def test_fuzz_lora_base_and_precision(tmp_path_factory, job):
-    p = job_file(tmp_path_factory, "lora50", job)
-    cmd = "recommend" if "constraints" in job else "estimate"
-    code, out, err, line = _run(cmd, p, csv_out=p.parent / "out.csv" if cmd == "recommend" else None)
-    if line is not None:
-        _names_a_field(line, "training", "model", "cluster", "constraints", "parallel")
-    assert stray(p.parent, {p.name} | ({"out.csv"} if code == 0 and cmd == "recommend" else set())) == []
+    _training_run(tmp_path_factory, "lora50", job, "training", "model", "cluster", "constraints", "parallel")
 
 
 @pytest.mark.parametrize("mode", ["lora", "qlora"])
@@ -219,12 +225,7 @@ def padded_jobs(draw):
 @fuzz_settings(12)
 @given(job=padded_jobs())
 def test_fuzz_padded_batches(tmp_path_factory, job):
-    p = job_file(tmp_path_factory, "pad50", job)
-    cmd = "recommend" if "constraints" in job else "estimate"
-    code, out, err, line = _run(cmd, p, csv_out=p.parent / "out.csv" if cmd == "recommend" else None)
-    if line is not None:
-        _names_a_field(line, "training", "model", "cluster", "constraints")
-    assert stray(p.parent, {p.name} | ({"out.csv"} if code == 0 and cmd == "recommend" else set())) == []
+    _training_run(tmp_path_factory, "pad50", job, "training", "model", "cluster", "constraints")
 
 
 # ------------------------------------------------------------------------ EP serving across nodes, the fabric's latency
@@ -301,12 +302,7 @@ def fabric_training_jobs(draw):
 @fuzz_settings(12)
 @given(job=fabric_training_jobs())
 def test_fuzz_fabric_latency(tmp_path_factory, job):
-    p = job_file(tmp_path_factory, "fab50", job)
-    cmd = "recommend" if "constraints" in job else "estimate"
-    code, out, err, line = _run(cmd, p, csv_out=p.parent / "out.csv" if cmd == "recommend" else None)
-    if line is not None:
-        _names_a_field(line, "cluster", "model", "training", "constraints", "parallel")
-    assert stray(p.parent, {p.name} | ({"out.csv"} if code == 0 and cmd == "recommend" else set())) == []
+    _training_run(tmp_path_factory, "fab50", job, "cluster", "model", "training", "constraints", "parallel")
 
 
 # ------------------------------------------------------------------------ meshes on a user catalog's rows
