@@ -35,7 +35,7 @@ from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from conftest import invoke_main  # noqa: E402
-from test_fuzz_cli import (ERROR_LINE, TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file,  # noqa: E402
+from test_fuzz_cli import (TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file, refused_on,  # noqa: E402
                            run_cli, stray)
 
 from planner.present.serving import options_csv_columns  # noqa: E402
@@ -44,14 +44,6 @@ ONE_EXPERT = dict(TINY_MOE, name="one-expert", moe={"experts": 1, "top_k": 1})
 GENERIC = {"name": "g", "family": "generic", "params": 1e8, "fwd_flops_per_sample": 1e9}
 SERVE = {"p99_latency_ms": 100.0, "prompt_tokens": 128, "output_tokens": 32}
 
-
-def _refused(code, out, err, field, *said):
-    line = err.strip()
-    assert code == 2 and "Traceback" not in err and "\n" not in line and ERROR_LINE.match(line), (code, err[-1000:])
-    assert line.split(": ")[1] == field, line
-    for s in said:
-        assert s in line, line
-    return line
 
 
 # ------------------------------------------------------------------------ pinned: expert parallel no node holds
@@ -65,7 +57,7 @@ def test_expert_parallel_no_node_holds_is_refused_by_name(tmp_path, model, hardw
     job = {"model": model, "serving": {**SERVE, "expert_parallel": True, **load}, **hardware}
     p = tmp_path / "job.json"
     p.write_text(json.dumps(job))
-    _refused(*run_cli("serve", p, "--no-simulate", "--json"), "serving.expert_parallel", "no option holds", said,
+    refused_on(*run_cli("serve", p, "--no-simulate", "--json"), "serving.expert_parallel", "no option holds", said,
              "leave it out")
 
 
@@ -84,7 +76,7 @@ def test_a_fleet_past_one_deployment_names_its_replicas(tmp_path):
     p = tmp_path / "job.json"
     p.write_text(json.dumps({"model": TINY_DENSE, "cluster": {"instance": "aws:g6.xlarge"},
                              "serving": {**SERVE, "replicas": 1 << 24}}))
-    line = _refused(*run_cli("serve", p, "--no-simulate", "--json"), "serving.replicas", "as serving.replicas asks",
+    line = refused_on(*run_cli("serve", p, "--no-simulate", "--json"), "serving.replicas", "as serving.replicas asks",
                     "one plan deploys")
     assert "QPS," not in line.split(";")[0]
 
@@ -92,20 +84,20 @@ def test_a_fleet_past_one_deployment_names_its_replicas(tmp_path):
 # ------------------------------------------------------------------------ pinned: an NVLink mesh without NVLink
 @pytest.mark.parametrize("gpu, link", [("L4", "PCIe"), ("A100-PCIe-80GB", "PCIe"), ("MI300X", "InfinityFabric"),
                                        ("H100-NVL-94GB", "NVLink-bridge")])
-def test_a_mesh_on_a_part_without_nvlink_is_refused(tmp_path, gpu, link):
+def test_a_mesh_on_a_part_without_nvlink_isrefused_on(tmp_path, gpu, link):
     """Taken until fuzz49: an 8-L4 node's TP-2 pairs at a sixth of its PCIe rate (the DGX-1 V100 link shares)."""
     job = {"model": TINY_DENSE, "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9},
            "cluster": {"gpu": gpu, "gpus_per_node": 8, "nodes": 1, "nvlink_topology": "hybrid-cube-mesh"},
            "parallel": {"tp": 2, "pp": 1, "dp": 4}}
     p = tmp_path / "job.json"
     p.write_text(json.dumps(job))
-    _refused(*run_cli("estimate", p, "--json"), "cluster.nvlink_topology", f"joined by {link}", "does not have")
+    refused_on(*run_cli("estimate", p, "--json"), "cluster.nvlink_topology", f"joined by {link}", "does not have")
 
 
-def test_a_catalog_row_mesh_without_nvlink_is_refused(tmp_path):
+def test_a_catalog_row_mesh_without_nvlink_isrefused_on(tmp_path):
     over = tmp_path / "over.csv"
     over.write_text(_row_csv([{**_shipped_row("aws:g6.xlarge"), "nvlink_topology": "hybrid-cube-mesh"}]))
-    _refused(*run_cli("catalog", "instances", "--catalog", over, "--csv"),
+    refused_on(*run_cli("catalog", "instances", "--catalog", over, "--csv"),
              "catalog override over.csv", "instances[0].nvlink_topology", "joined by PCIe")
 
 
@@ -118,7 +110,7 @@ def test_a_catalog_row_mesh_past_its_gpus_names_the_row(tmp_path):
     p = tmp_path / "job.json"
     p.write_text(json.dumps({"model": TINY_DENSE, "cluster": {"instance": "x:a16", "nodes": 1},
                              "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9}}))
-    _refused(*run_cli("estimate", p, "--json", "--catalog", over), "cluster.instance", "x:a16's catalog row",
+    refused_on(*run_cli("estimate", p, "--json", "--catalog", over), "cluster.instance", "x:a16's catalog row",
              "joins 8 GPUs", "its nvlink_topology")
 
 

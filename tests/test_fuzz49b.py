@@ -24,7 +24,8 @@ pytest.importorskip("hypothesis")
 from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from test_fuzz_cli import ERROR_LINE, TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file, run_cli, stray  # noqa: E402
+from test_fuzz_cli import (TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file, refused_on,  # noqa: E402
+                           run_cli, stray)
 
 from planner import interactive as wi  # noqa: E402
 from planner.errors import InputError  # noqa: E402
@@ -32,14 +33,6 @@ from planner.errors import InputError  # noqa: E402
 HOSTILE = [None, 0, -1, 1.5, 2**63, float("nan"), float("inf"), "", "yes", "é\u202e", "\x1b[31m", True, [], {}, [1]]
 TRAIN = {"seq_len": 1024, "global_batch": 64, "tokens": 1e9}
 
-
-def _refused(code, out, err, field, *said):
-    line = err.strip()
-    assert code == 2 and "Traceback" not in err and "\n" not in line and ERROR_LINE.match(line), (code, err[-1000:])
-    assert line.split(": ")[1] == field, line
-    for w in said:
-        assert w in line, line
-    return line
 
 
 # ------------------------------------------------------------------------ pinned: a bf16 base on a part without bf16
@@ -54,7 +47,7 @@ def test_a_bf16_base_on_a_part_without_bf16_names_base_weights(tmp_path):
     p = tmp_path / "job.json"
     cluster = {"gpu": "V100", "gpus_per_node": 8, "nodes": 1}
     p.write_text(json.dumps({**FP32_LORA, "cluster": cluster}))
-    _refused(*run_cli("estimate", p, "--json"), "training.base_weights", "V100-SXM2-16GB has no bf16 peak",
+    refused_on(*run_cli("estimate", p, "--json"), "training.base_weights", "V100-SXM2-16GB has no bf16 peak",
              "base_weights: fp32")
     job = copy.deepcopy(FP32_LORA)
     del job["training"]["base_weights"]
@@ -72,7 +65,7 @@ def test_a_search_leaves_out_the_parts_without_the_bases_math(tmp_path, gpus, pl
     p.write_text(json.dumps({**FP32_LORA, "constraints": {"max_gpus": 8, "gpus": gpus}}))
     code, out, err = run_cli("recommend", p, "--no-simulate", "--top", "1", "--json")
     if not plans:
-        _refused(code, out, err, "training.base_weights", "T4-16GB, V100-SXM2-16GB have no bf16 peak")
+        refused_on(code, out, err, "training.base_weights", "T4-16GB, V100-SXM2-16GB have no bf16 peak")
         return
     assert code == 0, err
     got = json.loads(out)

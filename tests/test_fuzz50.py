@@ -22,7 +22,8 @@ pytest.importorskip("hypothesis")
 from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from test_fuzz_cli import TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file, run_cli, stray  # noqa: E402
+from test_fuzz_cli import (TINY_DENSE, TINY_MOE, check_outcome, fuzz_settings, job_file, refused_on,  # noqa: E402
+                           run_cli, stray)
 
 HOSTILE = [None, 0, -1, -0.0, 1e-300, 2**63, 1e308, float("nan"), float("inf"), float("-inf"), "", "x" * 300,
            "yes", "é\u202e", "\x1b[31m", True, [], {}, [1], "3"]
@@ -61,15 +62,6 @@ def _training_run(tmp_path_factory, tag: str, job: dict, *fields: str) -> None:
     assert stray(p.parent, {p.name} | ({"out.csv"} if code == 0 and cmd == "recommend" else set())) == []
 
 
-def _refused(code, err, field, *said):
-    line = err.strip()
-    assert code == 2 and "Traceback" not in err and "\n" not in line, (code, err[-1000:])
-    assert line.split(": ")[1] == field, line
-    for w in said:
-        assert w in line, line
-    return line
-
-
 # ------------------------------------------------------------------------ DeepSpeed's NVMe swap rate
 NVME_JOB = {"model": {"preset": "llama3-8b"}, "training": {**TRAIN, "framework": {
     "name": "deepspeed", "offload_device": "nvme", "optimizer_offload": True, "param_offload": True}},
@@ -86,7 +78,7 @@ def test_an_nvme_rate_below_the_rate_floor_is_refused(tmp_path, gbps):
     job["training"]["framework"]["nvme_gbps"] = gbps
     p.write_text(json.dumps(job))
     code, out, err = run_cli("estimate", p, "--json")
-    _refused(code, err, "training.framework.nvme_gbps", "at least 0.001")
+    refused_on(code, out, err, "training.framework.nvme_gbps", "at least 0.001")
     job["training"]["framework"]["nvme_gbps"] = 0.001
     p.write_text(json.dumps(job))
     code, out, err = run_cli("estimate", p, "--json")
@@ -193,7 +185,7 @@ def test_a_lora_of_a_model_without_transformer_layers_is_refused(tmp_path, mode,
                {"constraints": {"max_gpus": 8, "gpus": ["H100"]}})
     p.write_text(json.dumps(job))
     code, out, err = run_cli(*((cmd, p, "--json") if cmd == "estimate" else (cmd, p, "--no-simulate", "--json")))
-    _refused(code, err, "training.mode", f"{mode} adapts a transformer's linear layers", "resnet50 has no transformer")
+    refused_on(code, out, err, "training.mode", f"{mode} adapts a transformer's linear layers", "resnet50 has no transformer")
     assert stray(tmp_path, {p.name}) == []
 
 

@@ -87,6 +87,17 @@ def check_outcome(code, out, err, json_out=True):
     return line
 
 
+def refused_on(code, out, err, field, *said) -> str:
+    """A CLI run ``run_cli`` returned that must be a bad-input refusal on ``field``: exit 2, no traceback, the one line
+    ``error: <field>: <message>`` (``ERROR_LINE``) naming ``field`` and holding each of ``said`` (returned)."""
+    line = err.strip()
+    assert code == 2 and "Traceback" not in err and "\n" not in line and ERROR_LINE.match(line), (code, err[-1000:])
+    assert line.split(": ")[1] == field, line
+    for w in said:
+        assert w in line, line
+    return line
+
+
 def stray(folder, allowed=()):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
                   if p.name not in allowed and not any(p.is_relative_to(folder / a) for a in allowed))
