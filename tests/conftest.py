@@ -514,3 +514,21 @@ def trace_dp_reads(monkeypatch, classes) -> set:
                 depth[0] -= 1
         monkeypatch.setattr(S, f, inside)
     return read
+
+
+def dp_memo_searches(monkeypatch, job, catalog, **whole_key) -> tuple:
+    """``recommend(job, catalog)`` twice: with the step time's DP memo keyed as it ships, then with the ``step_time``
+    attributes ``whole_key`` names (``DP_FREE_STACK``, ``DP_FREE_TRAINING``) set, so fewer fields are shared; returns
+    (shared result, whole-key result, DP-term rows computed by each) (test_speed47b, test_perf50b)."""
+    from planner.model import step_time as S
+    from planner.workloads.training import recommend
+
+    keys, dp = [], S._dp_terms
+    monkeypatch.setattr(S, "_dp_terms", lambda m, t, hw, cols, *a, **k: keys.append(len(cols[0])) or dp(
+        m, t, hw, cols, *a, **k))
+    shared = recommend(job, catalog, simulate=False)
+    n_shared, keys[:] = sum(keys), []
+    for name, value in whole_key.items():
+        monkeypatch.setattr(S, name, value)
+    whole = recommend(job, catalog, simulate=False)
+    return shared, whole, n_shared, sum(keys)

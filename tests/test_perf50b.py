@@ -10,14 +10,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from conftest import EXAMPLES, trace_dp_reads, write_job
+from conftest import EXAMPLES, dp_memo_searches, trace_dp_reads, write_job
 from hardware_catalog import load_catalog
 from make_step_time_golden import candidates
 from planner.hardware.options import option_from_instance
 from planner.model import step_time as S
 from planner.model.stacks import Stack, from_training
 from planner.spec import load_job
-from planner.workloads.training import recommend
 
 #: the twins of Megatron-Core's default (all-to-all, no overlap) that a search tries (space.dispatcher_choices)
 TWINS = (("alltoall", True), ("deepep", False), ("hybridep", False), ("deepep", True), ("hybridep", True))
@@ -80,15 +79,8 @@ def test_dispatcher_search_as_the_whole_stack_key(tmp_path, monkeypatch):
                                        "training: {seq_len: 4096, global_batch: 64, precision: bf16, tokens: 1.0e10,\n"
                                        "           framework: {name: megatron-core}}\n"
                                        "constraints: {clouds: [acme], max_gpus: 8}\n"))
-    keys = []
-    dp = S._dp_terms
-    monkeypatch.setattr(S, "_dp_terms", lambda m, t, hw, cols, *a, **k: keys.append(len(cols[0])) or dp(
-        m, t, hw, cols, *a, **k))
-    shared = recommend(job, cat, simulate=False)
-    n_shared, keys[:] = sum(keys), []
-    monkeypatch.setattr(S, "DP_FREE_STACK", ("activation_offload",))
-    whole = recommend(job, cat, simulate=False)
+    shared, whole, n_shared, n_whole = dp_memo_searches(monkeypatch, job, cat, DP_FREE_STACK=("activation_offload",))
     assert "moe_dispatcher" in shared.table and shared.table["moe_dispatcher"].nunique() > 1  # the twins were tried
     pd.testing.assert_frame_equal(shared.table, whole.table, check_exact=True)
     assert shared.best == whole.best and shared.ranked == whole.ranked and shared.pareto == whole.pareto
-    assert n_shared < sum(keys), (n_shared, sum(keys))
+    assert n_shared < n_whole, (n_shared, n_whole)

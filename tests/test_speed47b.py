@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import EXAMPLES, trace_dp_reads, write_job
+from conftest import EXAMPLES, dp_memo_searches, trace_dp_reads, write_job
 from hardware_catalog import load_catalog
 from make_step_time_golden import candidates
 from planner.hardware.options import option_from_instance
 from planner.model import step_time as S
 from planner.model.stacks import Stack, from_training
 from planner.spec import TrainingSpec, load_job
-from planner.workloads.training import recommend
 
 
 def _bits(x, n):
@@ -87,16 +86,8 @@ def test_search_as_the_whole_stack_key(tmp_path, monkeypatch):
     job = load_job(write_job(tmp_path, "model: {preset: llama3-70b}\n"
                                        "training: {seq_len: 4096, global_batch: 64, precision: bf16, tokens: 1.0e10}\n"
                                        "constraints: {clouds: [acme], max_gpus: 16}\n"))
-    keys = []
-    dp = S._dp_terms
-    monkeypatch.setattr(S, "_dp_terms", lambda m, t, hw, cols, *a, **k: keys.append(len(cols[0])) or dp(
-        m, t, hw, cols, *a, **k))
-    shared = recommend(job, cat, simulate=False)
-    n_shared, keys[:] = sum(keys), []
-    monkeypatch.setattr(S, "DP_FREE_STACK", ())
-    monkeypatch.setattr(S, "DP_FREE_TRAINING", ())
-    whole = recommend(job, cat, simulate=False)
+    shared, whole, n_shared, n_whole = dp_memo_searches(monkeypatch, job, cat, DP_FREE_STACK=(), DP_FREE_TRAINING=())
     assert len(shared.table) > 50
     pd.testing.assert_frame_equal(shared.table, whole.table, check_exact=True)
     assert shared.best == whole.best and shared.ranked == whole.ranked and shared.pareto == whole.pareto
-    assert n_shared < sum(keys), (n_shared, sum(keys))
+    assert n_shared < n_whole, (n_shared, n_whole)
