@@ -752,10 +752,13 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None, amp: FrozenAutocast | None = None
-                       ) -> tuple[float, float]:
+                       ) -> tuple[float, float, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
-    ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
+    ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call, outside the
+    blocks). The weight-sized part -- a ``ParamWrapper``'s materialised ``W + delta`` and the uncached bf16 casts of
+    fp32 frozen weights below -- is the size of the rank's weights, not of its tokens: a context-parallel split leaves
+    it whole (cpmem51, ``frozen_layer_activation_bytes``' ``weight_split``). Autograd saves a tensor only for a gradient that is needed
     (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
 
     * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
@@ -811,12 +814,12 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
         if checkpointing:  # the position ids stay saved, as the first block's argument (GPT-2's)
-            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, outside
+            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, 0.0, outside
         outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
     else:  # ids, final norm's normalised copy, head input (autocast: its own bf16 copy)
         outside = -tok * (8 + r * h + (a if amp is not None else r) * h)
     if checkpointing:
-        return 0.0, outside
+        return 0.0, 0.0, outside
     per_tok = per_call = 0.0
     ab = a if adapter_bytes is None else adapter_bytes
     sd = a if amp is not None else ab  # the dtype an adapter's saved input has
@@ -873,7 +876,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             if casts_w:
                 per_call -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
                                       if L.module == "linear" and L.reads == "attn_in")
-    return per_tok * tok + per_call, outside
+    return per_tok * tok, per_call, outside
 
 
 @dataclass(frozen=True)
@@ -1020,7 +1023,7 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
-                                  split=1, adapter_bytes: float | None = None, stack=None):
+                                  split=1, adapter_bytes: float | None = None, stack=None, weight_split=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
     plan, per candidate (arrays of micro-batch, recompute code, the stream -- ``frozen_stream`` at the row's ZeRO
     stage; a bool reads as fp32 or bf16 as loaded -- and the tensor x context split):
@@ -1033,15 +1036,25 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     in the stream's dtype (the weights the forward sees: fp32 after ``prepare_model_for_kbit_training``, bf16
     where FSDP gathers them). ``flash_attention`` selects transformers' sdpa (whose CPU flash
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
-    to the memory model's head/loss term. ``split`` divides the bytes: the memory model passes cp over the share a
-    TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split). ``adapter_bytes``:
-    None reads the stack's (``adapter_bytes_on``)."""
+    to the memory model's head/loss term. ``split`` divides the tokens' bytes: the memory model passes cp over the
+    share a TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split).
+    ``weight_split`` (None: ``split``) divides the weight-sized bytes (``frozen_delta_parts``' second part: the
+    uncached bf16 casts of an fp32 frozen base under autocast, a ``ParamWrapper``'s ``W + delta``): the memory model
+    passes 1 over the share of the weights a rank holds (``memory_activations.hf_grad_share``), never over cp --
+    context parallelism splits the sequence, not the weights (torch
+    ``torch.distributed.tensor.experimental.context_parallel`` shards only the ``buffers`` it is given along their
+    sequence dims; accelerate docs/source/concept_guides/context_parallelism.md; NeMo's Context Parallelism guide:
+    "partitioning the input tensors along the sequence dimension"), so each CP rank casts its whole weight shard.
+    Until cpmem51 they went over cp with the tokens: Llama-3-8B LoRA over an fp32 base under the HF Trainer's
+    autocast, CP 2, 13 GiB of bf16 casts a rank priced as 6.5. ``adapter_bytes``: None reads the stack's
+    (``adapter_bytes_on``)."""
     fam = hf_model_type(m)
     adapter_bytes = adapter_bytes_on(t, stack) if adapter_bytes is None else adapter_bytes
     # ``stack``'s attn_implementation (padded rows: a mask, ``hf_padded``)
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
+    w_keep, w_rebuild = np.zeros(mb.shape), np.zeros(mb.shape)  # the weight-sized part of each
     autocast = stack is not None and stack.autocasts(t)
 
     def per_layer(b: int, gc: bool, key: int) -> float:
@@ -1057,17 +1070,18 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc, PARAM_BYTES[stream], impl,
-                                      ab, amp)
-        return (blocks + delta) / m.layers
+        delta, w_sized, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
+                                               PARAM_BYTES[stream], impl, ab, amp)
+        return (blocks + delta) / m.layers, w_sized / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
         layer = per_layer(b, False, f)
-        keep[sel] = per_layer(b, True, f) if code == 2 else layer
-        rebuild[sel] = layer if code == 2 else 0.0
+        keep[sel], w_keep[sel] = per_layer(b, True, f) if code == 2 else layer
+        rebuild[sel], w_rebuild[sel] = layer if code == 2 else (0.0, 0.0)
     split = np.asarray(split, dtype=np.float64)
-    return keep / split, rebuild / split
+    w_split = split if weight_split is None else np.asarray(weight_split, dtype=np.float64)
+    return keep / split + w_keep / w_split, rebuild / split + w_rebuild / w_split
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:

@@ -166,7 +166,13 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
                     share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                              np.broadcast_to(tp_, share.shape)[i], False,
                                              np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
-            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st), {})
+            # the weight-sized part (autocast's per-call casts of an fp32 base, ParamWrapper's W + delta) at the
+            # rank's share of the weights, as the walk holds its weight-sized tensors, and not over cp (cpmem51)
+            tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
+            w_share = np.reshape([hf_grad_share(m, st, float(a), int(k), float(e))
+                                  for a, k, e in zip(tp_b.ravel(), code_b.ravel(), ep_b.ravel())], tp_b.shape)
+            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
+                                                   weight_split=1.0 / w_share), {})
         # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
         fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)

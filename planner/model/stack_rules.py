@@ -509,6 +509,17 @@ def _thd_rows(st, t) -> bool:
                 and t.mean_example_tokens and t.mean_example_tokens < t.seq_len)
 
 
+def _head_positions_rule(name: str, runtime: str, why: str, source: str) -> StackRule:
+    """``training.head_tokens_per_seq`` (an MLM head on the masked positions only) refused on a stack whose BERT code
+    runs the head on every position (``Stack.head_on_masked_positions`` False): the step time's head and the memory's
+    logits would price rows the code does not gather (head50b). ``why``: what the code does, in the refusal."""
+    return StackRule(name, runtime, "training.head_tokens_per_seq",
+                     f"an MLM head on the masked positions only ({why}: leave head_tokens_per_seq out, or use "
+                     "dle-bert, whose head gathers them)", source,
+                     lambda st, m, t: (t.head_tokens_per_seq is not None
+                                       and getattr(st, "head_on_masked_positions", None) is False))
+
+
 def _cp_chunks_rule(name: str, runtime: str, source: str) -> StackRule:
     """A ring context parallelism that balances the causal work by cutting each row into 2 x cp chunks and giving rank
     r chunks r and 2 cp - 1 - r (``source``): the row must cut evenly into them. Ulysses (``Stack.cp_exchange``
@@ -747,6 +758,14 @@ def _expert_tp_rule(name: str, stack: str, what: str, source: str, who: str) -> 
 
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
+    # Megatron-Core's BERT runs its LM head over every position (Stack.head_on_masked_positions False, cpmem51): until
+    # then the field was taken and the step time's head and the memory's logits ran on head_tokens_per_seq rows
+    _head_positions_rule("mcore-head-positions", "megatron", "Megatron-Core's BERT runs its LM head on every position",
+                         "Megatron-Core megatron/core/models/bert/bert_model.py BertModel.forward: "
+                         "'hidden_states_after_lm_head = self.lm_head(hidden_states=hidden_states)', "
+                         "'logits, _ = self.output_layer(hidden_states_after_lm_head, weight=output_weight)', "
+                         "'loss = self.compute_language_model_loss(lm_labels, logits)' on the whole [s, b, h] output; "
+                         "pretrain_bert.py loss_func applies loss_mask to the per-token loss after"),
     # sequence parallelism splits each CP rank's seq / cp tokens over TP (scatter_to_sequence_parallel_region after the
     # embedding); until QA 49 Llama-3-8B at 32,772 tokens ran TP8 with it (4,096.5 tokens a rank). An open
     # parallel.sequence_parallel runs without it there (open_sp)
@@ -1206,13 +1225,10 @@ RULES: tuple[StackRule, ...] = (
                     "torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     # the masked positions a BERT head runs on (Stack.head_on_masked_positions False: transformers' BERT heads run on
     # every position, so the step time's head on head_tokens_per_seq and the memory walk's on every position disagreed)
-    StackRule("hf-head-positions", "hf", "training.head_tokens_per_seq",
-              "an MLM head on the masked positions only (transformers' BERT heads run on every position: leave "
-              "head_tokens_per_seq out, or use dle-bert, whose head gathers them)",
-              "transformers models/bert/modeling_bert.py BertForPreTraining.forward / BertForMaskedLM.forward: "
-              "self.cls(sequence_output) on the whole sequence output, the -100 labels ignored by CrossEntropyLoss "
-              "only", lambda st, m, t: (t.head_tokens_per_seq is not None
-                                        and getattr(st, "head_on_masked_positions", None) is False)),
+    _head_positions_rule("hf-head-positions", "hf", "transformers' BERT heads run on every position",
+                         "transformers models/bert/modeling_bert.py BertForPreTraining.forward / "
+                         "BertForMaskedLM.forward: self.cls(sequence_output) on the whole sequence output, the -100 "
+                         "labels ignored by CrossEntropyLoss only"),
     StackRule("hf-hsdp", "hf", "parallel.dp_shard",
               "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
               "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "

@@ -197,8 +197,10 @@ class Stack:
     #: PyTorch BERT (modeling.py ``BertForPreTraining.forward``: ``dense_sequence_output`` index_selects the rows whose
     #: label is not -1 before ``BertPreTrainingHeads``; run_pretraining.py ``--dense_sequence_output``); False, on
     #: every position -- transformers' ``BertForPreTraining`` / ``BertForMaskedLM`` (modeling_bert.py: ``self.cls(
-    #: sequence_output)`` on the whole output, the labels' -100 ignored by the loss only), so such a stack refuses the
-    #: field (stack_rules ``hf-head-positions``); None, not read from the stack's code: the job's field is taken
+    #: sequence_output)`` on the whole output, the labels' -100 ignored by the loss only) and Megatron-Core's
+    #: ``BertModel`` (bert_model.py ``forward``: ``self.lm_head`` and ``self.output_layer`` on the whole encoder output,
+    #: cpmem51), so such a stack refuses the field (stack_rules ``hf-head-positions``, ``mcore-head-positions``); None,
+    #: not read from the stack's code: the job's field is taken
     head_on_masked_positions: bool | None = None
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
     #: complex multiply, the registry's), "rope_rotation_matrix" (IBM foundation-model-stack's real 2 x 2 rotation,
@@ -2476,6 +2478,9 @@ STACKS: dict[str, Stack] = {
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True, cp_comm_types=CP_COMM_TYPE.names,
+        # BertModel.forward: self.lm_head then self.output_layer on the whole encoder output (stack_rules
+        # mcore-head-positions, cpmem51)
+        head_on_masked_positions=False,
         cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
         align_grad_reduce=True, fp8_recipe="tensorwise",
