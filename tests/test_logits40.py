@@ -33,7 +33,7 @@ def test_the_head_positions_are_a_factor_of_the_count():
 
 @pytest.mark.parametrize("preset,stack,head_seq", [("llama3-8b", None, None), ("llama3-8b", "torchtitan", None),
                                                    ("llama3-8b", "hf-trainer", None),
-                                                   ("bert-large", None, 20)])
+                                                   ("bert-large", "dle-bert", 20)])
 def test_the_lm_head_takes_its_count_from_the_helper(catalog, monkeypatch, preset, stack, head_seq):
     """The head's GEMM and loss follow ``rank_logits``: with the helper's tokens tripled the head costs what it
     costs at three times the micro-batch (nothing else of the head reads the micro-batch); and the head's positions

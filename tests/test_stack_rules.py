@@ -150,6 +150,8 @@ CASES = [
     ("hf-bnb-tp", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
     # transformers' BERT heads run on every position (modeling_bert.py self.cls(sequence_output)); head50b
     ("hf-head-positions", ("deepspeed", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
+    # Megatron-Core's BertModel runs lm_head + output_layer on the whole encoder output (bert_model.py); cpmem51
+    ("mcore-head-positions", ("megatron-core", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),
