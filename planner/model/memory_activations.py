@@ -137,6 +137,30 @@ class ActivationTerms:
     middle_priced: tuple = ()
 
 
+def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb_, rc_, ep_, fs_):
+    """(saved bytes of one layer, the extra peak while one layer is rebuilt) of a frozen base (lora/qlora: what peft
+    on the HF model code saves, finetune ``frozen_layer_activation_bytes``) at ``layer_saves``' keys: the tokens' saves
+    over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under an HF EP plan
+    hf_ep_rank_share (until hfep35 only the attention whole); the weight-sized part (autocast's per-call casts of an
+    fp32 base, ParamWrapper's W + delta) at the rank's share of the weights (``hf_grad_share``), as the walk holds its
+    weight-sized tensors, and not over cp (cpmem51)."""
+    share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
+    on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
+    if np.any(on_ep):
+        from planner.model.activations_hf import hf_attn_impl, hf_padded
+        impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t), padded=hf_padded(t))
+        share = np.broadcast_to(share, np.shape(on_ep)).copy()
+        for i in np.flatnonzero(on_ep):
+            prec = frozen_saves_precision(t, np.broadcast_to(fs_, share.shape)[i] == STREAM_FP32)
+            share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
+                                     np.broadcast_to(tp_, share.shape)[i], False,
+                                     np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
+    tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
+    w_share = np.reshape([hf_grad_share(m, st, float(a), int(k), float(e))
+                          for a, k, e in zip(tp_b.ravel(), code_b.ravel(), ep_b.ravel())], tp_b.shape)
+    return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st, weight_split=1.0 / w_share)
+
+
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
     """(mean saved bytes of one layer, the extra peak while one layer is rebuilt, that peak of each layer kind apart:
     {``layer_kinds`` name: bytes}, empty for a frozen base's one mean layer) at the activation keys ``keys``
@@ -153,26 +177,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_, fs_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-            # the peft saves over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under
-            # an HF EP plan hf_ep_rank_share (until hfep35 only the attention whole)
-            share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
-            on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
-            if np.any(on_ep):
-                from planner.model.activations_hf import hf_attn_impl, hf_padded
-                impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(st, m, t), padded=hf_padded(t))
-                share = np.broadcast_to(share, np.shape(on_ep)).copy()
-                for i in np.flatnonzero(on_ep):
-                    prec = frozen_saves_precision(t, np.broadcast_to(fs_, share.shape)[i] == STREAM_FP32)
-                    share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
-                                             np.broadcast_to(tp_, share.shape)[i], False,
-                                             np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
-            # the weight-sized part (autocast's per-call casts of an fp32 base, ParamWrapper's W + delta) at the
-            # rank's share of the weights, as the walk holds its weight-sized tensors, and not over cp (cpmem51)
-            tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
-            w_share = np.reshape([hf_grad_share(m, st, float(a), int(k), float(e))
-                                  for a, k, e in zip(tp_b.ravel(), code_b.ravel(), ep_b.ravel())], tp_b.shape)
-            return (*frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
-                                                   weight_split=1.0 / w_share), {})
+            return (*frozen_layer_saves(m, t, st, seq, tp_, cp_, sp_, mb_, rc_, ep_, fs_), {})
         # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
         fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
