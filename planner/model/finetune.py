@@ -1046,7 +1046,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     sequence dims; accelerate docs/source/concept_guides/context_parallelism.md; NeMo's Context Parallelism guide:
     "partitioning the input tensors along the sequence dimension"), so each CP rank casts its whole weight shard.
     Until cpmem51 they went over cp with the tokens: Llama-3-8B LoRA over an fp32 base under the HF Trainer's
-    autocast, CP 2, 13 GiB of bf16 casts a rank priced as 6.5. ``adapter_bytes``: None reads the stack's
+    autocast, 4,096 tokens, CP 2: 12.95 GiB of bf16 casts a rank priced as 6.48. ``adapter_bytes``: None reads the stack's
     (``adapter_bytes_on``)."""
     fam = hf_model_type(m)
     adapter_bytes = adapter_bytes_on(t, stack) if adapter_bytes is None else adapter_bytes
