@@ -24,6 +24,7 @@ from planner.model.stacks import STACKS, resolve
 from planner.spec import TrainingSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_head50b import _job as _bert_job  # noqa: E402
 from test_step_time import LLAMA, cands  # noqa: E402
 
 GiB = 2**30
@@ -67,16 +68,6 @@ def test_a_bf16_base_has_no_weight_casts_to_keep_whole():
     assert act[0] == pytest.approx(2 * act[1], rel=1e-9)
 
 
-def _bert_job(framework: str, head: int | None) -> dict:
-    t = {"seq_len": 512, "global_batch": 64, "micro_batch": 8, "steps": 10, "framework": framework,
-         "precision": "bf16"}
-    if head is not None:
-        t["head_tokens_per_seq"] = head
-    return {"model": {"preset": "bert-large"}, "training": t,
-            "cluster": {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
-            "parallel": {"tp": 1, "pp": 1, "dp": 8, "zero": 1}}
-
-
 @pytest.mark.parametrize("framework", ["megatron-core", "nemo"])
 def test_megatron_core_bert_runs_its_head_on_every_position(tmp_path, cli, framework):
     """Megatron-Core's ``BertModel.forward`` runs ``lm_head`` and ``output_layer`` on the whole encoder output, so its
@@ -84,9 +75,9 @@ def test_megatron_core_bert_runs_its_head_on_every_position(tmp_path, cli, frame
     and priced the head on 20 rows); without the field the job runs."""
     t = TrainingSpec(seq_len=512, global_batch=64, head_tokens_per_seq=80)
     assert STACKS[framework].head_on_masked_positions is False and STACKS[framework].head_seq(t) is None
-    line = refused(cli("estimate", write_job(tmp_path, _bert_job(framework, 20)), "--json"))
+    line = refused(cli("estimate", write_job(tmp_path, _bert_job(framework, 20, "bf16")), "--json"))
     assert line.startswith("error: training.head_tokens_per_seq: ") and "every position" in line, line
-    answered(cli("estimate", write_job(tmp_path, _bert_job(framework, None), "all.yaml"), "--json"))
+    answered(cli("estimate", write_job(tmp_path, _bert_job(framework, None, "bf16"), "all.yaml"), "--json"))
 
 
 def test_nf4_double_quant_scales_are_the_qlora_papers_0127_bits():
