@@ -56,9 +56,10 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
 * HF Trainer BERT (nvidia-smi): -9% to -17% on every row. bertmem50 priced the 2022 Trainer's gradients held
   through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%, then -8..-12%); head50
   priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
-  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. The page measures the CUDA context
-  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy module
-  loading), on every row; the caching allocator's pool beyond the 5% reserve is not simulated.
+  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. ctx51 priced the page's runtime, which
+  loads every kernel module at start (``HF_EAGER_MODULES``: +1.04 GiB of CUDA context, its measured 1343 MB less
+  PyTorch's lazy context; -9..-17% -> -10..+8%). Left: the batch-4 rows -6..-10%, the ga-4 rows +1..+8%; the caching
+  allocator's pool beyond the 5% reserve is not simulated.
 """
 from __future__ import annotations
 
