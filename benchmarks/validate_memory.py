@@ -56,9 +56,10 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
 * HF Trainer BERT (nvidia-smi): -9% to -17% on every row. bertmem50 priced the 2022 Trainer's gradients held
   through the forward (``HF_ZERO_GRAD_KEEPS``; the one-micro-batch rows were -17..-21%, then -8..-12%); head50
   priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
-  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. The page measures the CUDA context
-  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy module
-  loading), on every row; the caching allocator's pool beyond the 5% reserve is not simulated.
+  vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. ctx51 priced the page's runtime, which
+  loads every kernel module at start (``HF_EAGER_MODULES``: +1.04 GiB of CUDA context, its measured 1343 MB less
+  PyTorch's lazy context; -9..-17% -> -10..+8%). Left: the batch-4 rows -6..-10%, the ga-4 rows +1..+8%; the caching
+  allocator's pool beyond the 5% reserve is not simulated.
 """
 from __future__ import annotations
 
@@ -166,6 +167,12 @@ def mcore_case(cat, r):
 #: (pytorch/pytorch#92731; the Trainer passes ``set_to_none=True`` since huggingface/transformers#22136, 2023-03)
 HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
 
+#: HF Trainer rows whose CUDA runtime loads every kernel module at start (``Stack.cuda_module_loading`` "eager"): the
+#: "Efficient Training on a Single GPU" page ran torch 1.10 on CUDA 11.x (2022-01), before CUDA 11.7's lazy loading and
+#: torch 1.13's ``CUDA_MODULE_LOADING=LAZY`` default (pytorch/pytorch#86509); the page measures that context, 1343 MB
+#: (planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``)
+HF_EAGER_MODULES = ("hfdoc_",)
+
 #: HF Trainer rows whose model is not their preset's head (``model.output_head``), by id prefix: the "Efficient
 #: Training on a Single GPU" page trains ``AutoModelForSequenceClassification`` with 2 labels (its notes column), the
 #: pooler and a 2-wide classifier where the bert-large preset has the MLM head over every token
@@ -174,7 +181,8 @@ HF_ROW_HEADS = {"hfdoc_": dict(output_head="classifier", num_labels=2)}
 
 def hf_case(cat, r):
     """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring); the row's head
-    (``HF_ROW_HEADS``); the Trainer's ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``)."""
+    (``HF_ROW_HEADS``); the Trainer's ``zero_grad`` as its version ran it (``HF_ZERO_GRAD_KEEPS``); the runtime's
+    module loading (``HF_EAGER_MODULES``)."""
     from planner.spec.presets import PRESETS
 
     head = next((v for k, v in HF_ROW_HEADS.items() if r.id.startswith(k)), {})
@@ -188,6 +196,8 @@ def hf_case(cat, r):
     c = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=mb, rc=rc, sp=False,
                    schedule=SCHEDULE.code["1f1b"], gpus_per_node=1, nodes=1)
     st = stacks.resolve("hf-trainer")
+    if r.id.startswith(HF_EAGER_MODULES):
+        st = replace(st, cuda_module_loading="eager")
     return model, tr, c, replace(st, zero_grad_frees=False) if r.id.startswith(HF_ZERO_GRAD_KEEPS) else st
 
 

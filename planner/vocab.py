@@ -238,6 +238,10 @@ MIXED_PRECISION = Vocab("amp", "bf16")
 #: ``MaskedCrossEntropy`` without and with ``chunk_size``, linear_ce.py ``FusedLinearCrossEntropy``, te_parallel_ce.py
 #: ``TEParallelCrossEntropy``
 LOSS_FN = Vocab("masked_ce", "masked_ce_chunked", "linear_ce", "te_parallel_ce")
+#: how the CUDA runtime loads kernel modules (planner.model.stacks ``Stack.cuda_module_loading``; the context it
+#: holds: planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``): lazy (CUDA 11.7+ with ``CUDA_MODULE_LOADING=LAZY``,
+#: torch 1.13+'s default) or eager (every module at start: CUDA < 11.7, or torch < 1.13 without the variable)
+CUDA_MODULE_LOADING = Vocab("lazy", "eager")
 #: Megatron-Core's loss kernels (planner.model.stacks ``Stack.cross_entropy_fusion``): none (the unfused vocab-parallel
 #: loss), native (megatron/core/fusions/fused_cross_entropy.py), te (Transformer Engine's ``parallel_cross_entropy``)
 CE_FUSION = Vocab("none", "native", "te")

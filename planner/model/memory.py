@@ -71,6 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, in_blocks, split_vpp
+from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
 from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
@@ -134,6 +135,8 @@ OPTIMIZER_STATE = {
 ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces (the allocator's reserve is FRAGMENTATION)
+
+
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
 #: the caching allocator's reserve beyond the live bytes, as a share of the dynamic part (activations + logits, allocated
 #: and freed every step; weights, gradients and optimizer states are allocated once): torch.cuda.max_memory_reserved
@@ -160,14 +163,18 @@ class RuntimeReserve:
     fragmentation: float
     words: str
     withheld: tuple = ()
+    #: the context bytes a runtime that loads every kernel module at start holds beyond ``context``, by
+    #: ``Stack.cuda_module_loading`` (CUDA's: ``EAGER_CONTEXT_EXTRA``; 0 where none is measured)
+    eager_extra: float = 0.0
 
-    def context_on(self, part: str | None) -> float:
-        """``context`` on catalog part ``part`` (its ``withheld`` figure where measured)."""
-        return dict(self.withheld).get(part, self.context)
+    def context_on(self, part: str | None, module_loading: str = "lazy") -> float:
+        """``context`` on catalog part ``part`` (its ``withheld`` figure where measured), plus ``eager_extra`` under
+        ``module_loading`` "eager"."""
+        return dict(self.withheld).get(part, self.context) + (self.eager_extra if module_loading == "eager" else 0.0)
 
 
 GPU_RESERVE = RuntimeReserve(CUDA_CONTEXT_BYTES, NCCL_BYTES_PER_GROUP, FRAGMENTATION,
-                             "the CUDA context, NCCL buffers and fragmentation")
+                             "the CUDA context, NCCL buffers and fragmentation", eager_extra=EAGER_CONTEXT_EXTRA)
 #: the HBM JAX / XLA leaves a job on a TPU chip, per catalog part: the chip's capacity less ``bytes_limit``
 #: (``jax.Device.memory_stats()``), the figure the XLA:TPU compiler fits a program's temporaries and arguments to
 #: ("Ran out of memory in memory space hbm. Used X of <limit> hbm"; the rest is "reserved for XLA Runtime
@@ -189,12 +196,14 @@ TPU_WITHHELD = (("TPU-v4", 32 * GiB - 33014415360), ("TPU-v5e", 16 * GiB - 15.75
 #: fails. Until tpumem42 (2026-12-05) a TPU plan was priced at the GPU allowances (1.85 GiB on GPT-3 175B v6e-256)
 RUNTIME_RESERVE = {
     "cuda": GPU_RESERVE,
-    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation"),
-    "gaudi": dataclasses.replace(GPU_RESERVE, words="the runtime's reserve, HCCL buffers and fragmentation"),
+    # (CUDA's module loading figures are CUDA's: eager_extra 0 off CUDA)
+    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation", eager_extra=0.0),
+    "gaudi": dataclasses.replace(GPU_RESERVE, words="the runtime's reserve, HCCL buffers and fragmentation",
+                                 eager_extra=0.0),
     "tpu": RuntimeReserve(dict(TPU_WITHHELD)["TPU-v6e"], 0.0, 0.0,
                           "the HBM the XLA runtime withholds from the program", TPU_WITHHELD),
     "neuron": dataclasses.replace(GPU_RESERVE, words="the Neuron runtime's reserve, collective buffers and "
-                                                     "fragmentation, priced as a GPU's,"),
+                                                     "fragmentation, priced as a GPU's,", eager_extra=0.0),
 }
 
 
@@ -220,11 +229,12 @@ def _part_platform(gpu: str) -> str | None:
 
 def runtime_reserve(gpu: str | None, stack) -> tuple[RuntimeReserve, float]:
     """(``RUNTIME_RESERVE`` entry, its context bytes) for a job on catalog part ``gpu`` under ``stack``: the part's
-    platform, else the stack's where it runs on one only (``Stack.platforms``: MaxText's is the TPU), else CUDA."""
+    platform, else the stack's where it runs on one only (``Stack.platforms``: MaxText's is the TPU), else CUDA; the
+    context by the stack's runtime era (``Stack.cuda_module_loading``)."""
     plat = _part_platform(gpu) if gpu else None
     plats = tuple(getattr(stack, "platforms", ()) or ())
     r = RUNTIME_RESERVE.get(plat or (plats[0] if len(plats) == 1 else "cuda"), GPU_RESERVE)
-    return r, r.context_on(gpu)
+    return r, r.context_on(gpu, getattr(stack, "cuda_module_loading", "lazy"))
 
 
 def gpu_memory_key(gpu: str | None) -> tuple:

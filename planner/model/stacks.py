@@ -56,7 +56,9 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
+from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
+from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, CUDA_MODULE_LOADING,
+                           FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
                            CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
                            REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
@@ -462,6 +464,13 @@ class Stack:
     #: ``KEPT_PERSIST`` where the stack's ``.grad`` would be ``KEPT_ACCUMULATED``; bertmem50). Not a job option:
     #: set where a source's versions say so (benchmarks/validate_memory.py ``HF_ZERO_GRAD_KEEPS``)
     zero_grad_frees: bool = True
+    #: how its CUDA runtime loads kernel modules (planner.vocab ``CUDA_MODULE_LOADING``): "lazy" for today's stacks
+    #: (CUDA 11.7+ loads a kernel at first use under ``CUDA_MODULE_LOADING=LAZY``, which torch sets since 1.13:
+    #: pytorch/pytorch#86509); "eager" for a run on CUDA < 11.7 or torch < 1.13 (e.g. torch 1.10, 2022), whose
+    #: context holds every module of every library: planner.model.memory ``runtime_reserve`` adds
+    #: ``EAGER_CONTEXT_EXTRA`` (1.04 GiB) to the context. A job option (``training.framework.cuda_module_loading``)
+    #: and set where a source's versions say so (benchmarks/validate_memory.py ``HF_EAGER_MODULES``)
+    cuda_module_loading: str = "lazy"
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
     #: ``loss_fn.fp32_upcast`` key of a recipe's YAML, false in its benchmark configs). Off, the stack's loss code is
@@ -1652,6 +1661,9 @@ class Stack:
             opts.append(f"pp_pass_microbatches={self.pp_pass_microbatches}")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
+        if self.cuda_module_loading == "eager":  # the runtime's reserve it moves, beside it (ctx51)
+            opts.append(f"cuda_module_loading=eager (every kernel module loaded at start, CUDA < 11.7 or torch < 1.13: "
+                        f"the CUDA context +{EAGER_CONTEXT_EXTRA / 2**30:.2f} GiB)")
         if not moe:  # each entry starts with its option's name
             opts = [o for o in opts if o.split("=")[0] not in MOE_ONLY_OPTIONS]
         fork = f" -- {self.fork}" if self.fork else ""
@@ -1689,7 +1701,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
-           "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion")
+           "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading")
 #: options a job spells as its code's flag where the registry holds the fact under the mechanism the time prices:
 #: the Stack field and the map from the option's value to it. ``gradient_accumulation_fusion`` (Megatron's flag,
 #: ``Stack.gradient_accumulation_fusion``) is ``not grad_accum_pass``, the unfused pass planner.model.step_time
@@ -1845,7 +1857,7 @@ OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names
                  "exp_avg_sq_dtype": ADAM_STATE_DTYPE.names, "main_params_dtype": MAIN_PARAMS_DTYPE.names,
                  "loss_fn": LOSS_FN.names, "cross_entropy_fusion": CE_FUSION.names,
                  "offload_device": OFFLOAD_DEVICE.names, "nvme_stripe": NVME_STRIPE.names,
-                 "cuda_graph_impl": CUDA_GRAPH_IMPL.names}
+                 "cuda_graph_impl": CUDA_GRAPH_IMPL.names, "cuda_module_loading": CUDA_MODULE_LOADING.names}
 
 
 def _check_automodel_loss(st: "Stack", opts: dict) -> None:
@@ -1974,6 +1986,7 @@ OPTION_HOLDERS: dict[str, tuple] = {
                       "chunked cross-entropy (NeMo AutoModel's MaskedCrossEntropy chunk_size)", None),
     "cross_entropy_fusion": (lambda st: bool(st.ce_fusions), "Megatron-Core cross-entropy fusion choice "
                              "(--cross-entropy-loss-fusion, --cross-entropy-fusion-impl)", lambda st: st.ce_fusions),
+    "cuda_module_loading": (lambda st: "cuda" in st.platforms, "CUDA runtime (its kernel module loading)", None),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),

@@ -785,6 +785,9 @@ class FrameworkSpec(Strict):
     #: 1 for the one not set); None both: the planner's choice (planner.model.pipeline ``titan_less_layers``)
     pp_first_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
     pp_last_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
+    #: how the CUDA runtime loads kernel modules (planner.model.stacks Stack.cuda_module_loading): eager for CUDA < 11.7
+    #: or torch < 1.13, whose context holds every module (planner.hardware.cuda_runtime EAGER_CONTEXT_EXTRA); None: lazy
+    cuda_module_loading: Optional[V.CUDA_MODULE_LOADING.literal] = None
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)
