@@ -166,14 +166,22 @@ def fabric_widget(value) -> str:
     return INSTANCE_FABRIC if value is None else JOB_FABRIC if isinstance(value, dict) else value
 
 
-def fabric_choices(catalog, value: Optional[str] = None) -> tuple:
+def fabric_choices(catalog, value: Optional[str] = None, gpus=(), instance: Optional[str] = None,
+                   own: Optional[str] = None) -> tuple:
     """The fabric control's options: ``INSTANCE_FABRIC``, the catalog's inter-node links (``planner catalog links``:
-    planner.hardware.options ``inter_node_links``), and the control's ``value`` where it is none of them (the job's
-    figures, ``JOB_FABRIC``)."""
+    planner.hardware.options ``inter_node_links``) whose family the nodes of some accelerator the sidebar leaves
+    (``left_gpus``: the instance's, else the GPUs chosen, else every one rented) can carry (planner.hardware.platform
+    ``fabric_refusal``, the search's own test: ``options.fabric_instances``), and the control's ``value`` where it is
+    none of them but the job's own (``own``, or its figures ``JOB_FABRIC``: the planner then refuses it in one line).
+    Until app51 a TPU slice was offered every InfiniBand and RoCE link, each then refused on the page
+    ("cluster.fabric: TPU-v6e: Google TPUs (XLA) carry no infiniband fabric")."""
     from planner.hardware.options import inter_node_links
+    from planner.hardware.platform import fabric_refusal
 
-    opts = (INSTANCE_FABRIC, *inter_node_links(catalog))
-    return opts if value is None or value in opts else (*opts, value)
+    parts = left_gpus(catalog, gpus, instance)
+    opts = (INSTANCE_FABRIC, *(k for k, r in inter_node_links(catalog).items()
+                               if not parts or any(fabric_refusal(g, r["fabric"]) is None for g in parts)))
+    return opts if value is None or value in opts or value not in (own, JOB_FABRIC) else (*opts, value)
 
 
 def fabric_field(choice: str, base: dict):
@@ -547,6 +555,9 @@ STACK_OPTION_LABELS = {
     "loss_fn": "loss class", "ce_fp32_upcast": "loss fp32 upcast", "fused_cross_entropy": "fused linear cross-entropy",
     "cross_entropy_fusion": "cross-entropy fusion", "moe_dispatcher": "MoE token dispatcher",
     "moe_a2a_overlap": "MoE all-to-all overlap",
+    # (app51: no control until then, a job file's only)
+    "cp_comm_type": "context-parallel communication (--cp-comm-type)", "mixed_precision": "mixed precision (model code)",
+    "use_reentrant": "reentrant activation checkpoint (use_reentrant)",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
@@ -975,14 +986,20 @@ def power_limit_choices(catalog, gpus: list[str], instance: Optional[str], value
     rated limit (TPUs: no clock law to apply)."""
     from planner.hardware.power import limit_range, limit_steps, power_floor
 
-    names = _instance_gpu(catalog, instance) if instance else list(gpus) or gpu_choices(catalog)
-    parts = [g for g in map(functools.partial(_known_gpu, catalog), dict.fromkeys(names)) if g is not None]
+    parts = left_gpus(catalog, gpus, instance)
     span = limit_range(parts)
     if span is None:
         return None
     opts = (None, *limit_steps(*span))
     ranges = "; ".join(f"{g.name} {power_floor(g)[0]:,.0f}-{g.power_limit_w:,.0f} W" for g in parts if g.power_limit_w)
     return PowerChoices(with_value(opts, value) if value is not None else opts, ranges)
+
+
+def left_gpus(catalog, gpus, instance: Optional[str]) -> list:
+    """The catalog GPUs the sidebar's hardware inputs leave: the ``instance``'s, else the ``gpus`` chosen, else every GPU
+    the catalog rents (``gpu_choices``); a name the catalog does not know is left out (the search refuses it)."""
+    names = _instance_gpu(catalog, instance) if instance else list(gpus) or gpu_choices(catalog)
+    return [g for g in map(functools.partial(_known_gpu, catalog), dict.fromkeys(names)) if g is not None]
 
 
 def _known_gpu(catalog, name: str):
