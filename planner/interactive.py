@@ -26,7 +26,6 @@ from dataclasses import replace
 import dataclasses
 import functools
 import hashlib
-import itertools
 import json
 import tempfile
 import threading
@@ -709,29 +708,45 @@ def _takes(st, option: str, value) -> bool:
     return True
 
 
-#: the layout degrees the sidebar may leave open, each tried at 1 and 2 by ``_runs`` (enough for a rule to see a
-#: degree on or off; the search's own values are the hardware's)
-_OPEN_DEGREES = (1, 2)
+#: the data-parallel degrees the filter tries where the sidebar leaves DP open (always, but on a job that fixes every
+#: other degree and the nodes): DP follows from the GPU count, which no stack rule reads; the rules tell one replica from
+#: more (ZeRO with nothing to shard, ``dp x cp == 1``; the micro-batches a replica runs)
+_OPEN_DP = (1, 2)
 
 
-def _layout_rows(job: JobSpec) -> SimpleNamespace:
-    """Layouts of ``job`` as the stack rules' candidate columns (``stack_rules.layout_of``): its fixed degrees, ZeRO
-    stage and recompute as set, each open one over ``_OPEN_DEGREES`` (ZeRO 0-3, every recompute)."""
+def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
+    """Layouts of ``job`` on ``stack`` as the stack rules' candidate columns: its fixed degrees, ZeRO stage and
+    recompute as set, each open degree over the values the search tries (planner.search.space ``open_degrees``: TP by
+    the heads, PP by the layers, CP from ``D.LONG_SEQ`` tokens, EP by the experts, ETP = TP or 1, virtual stages where
+    the stack interleaves; no node count bounds them), DP over ``_OPEN_DP``, ZeRO 0-3 and every recompute where open,
+    sequence parallelism and the schedule as the search sets them (``layout.sequence_parallel``,
+    ``stack_rules.schedule_codes``). Until app51 each open degree was tried at 1 and 2 only, and with one virtual stage:
+    an option a rule allows only at a degree past 2 or with virtual stages (Megatron-Core's MoE all-to-all overlap at a
+    fixed PP 4: ``moe_a2a_overlap`` needs interleaving there, rule a2a-overlap-pp-vpp) was not offered, though the
+    search runs it."""
+    from planner.layout import sequence_parallel
+    from planner.search.space import open_degrees
+
     p, t = job.parallel, job.training
-    axes = tuple((k, (getattr(p, k),) if getattr(p, k) is not None else _OPEN_DEGREES) for k in ("tp", "pp", "cp", "dp"))
-    axes += (("ep", (p.ep,) if p.ep is not None else _OPEN_DEGREES if job.model.moe is not None else (1,)),
-             ("zero", (p.zero,) if p.zero is not None else ZEROS[1:]),
-             ("recompute", (t.recompute,) if t.recompute is not None else RECOMPUTE.names))
-    return _rows(axes, t.micro_batch)
+    deg = open_degrees(job)
+    rows = _rows((tuple(deg["tp_etp"]), *(tuple(deg[k]) for k in ("pp", "cp")), (p.dp,) if p.dp else _OPEN_DP,
+                  *(tuple(deg[k]) for k in ("ep", "vpp")), (p.zero,) if p.zero is not None else ZEROS[1:],
+                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())))
+    n = len(rows.tp)
+    return SimpleNamespace(**vars(rows), sp=sequence_parallel(p.sequence_parallel, rows.tp),
+                           schedule=stack_rules.schedule_codes(stack, p, rows.pp, rows.vpp),
+                           **({"mb": np.full(n, t.micro_batch)} if t.micro_batch else {}))
 
 
 @functools.lru_cache(maxsize=64)
-def _rows(axes: tuple, micro_batch: Optional[int]) -> SimpleNamespace:
-    """``_layout_rows``' columns for the values of each axis (name, values), every combination one row."""
-    names = [k for k, _ in axes]
-    rows = [stack_rules.layout_of({**dict(zip(names, vals)), "sp": vals[0] > 1, "micro_batch": micro_batch})
-            for vals in itertools.product(*(v for _, v in axes))]
-    return SimpleNamespace(**{k: np.concatenate([getattr(r, k) for r in rows]) for k in vars(rows[0])})
+def _rows(axes: tuple) -> SimpleNamespace:
+    """``_layout_rows``' columns for the values of each axis ((tp, etp) pairs, pp, cp, dp, ep, vpp, zero, recompute
+    code), every combination one row (``dp_shard`` = dp: no hybrid shard group)."""
+    pair, pp, cp, dp, ep, vpp, zero, rc = (np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
+        np.arange(len(axes[0])), *axes[1:], indexing="ij"))
+    tp_etp = np.asarray(axes[0], dtype=np.int64).reshape(-1, 2)
+    return SimpleNamespace(tp=tp_etp[pair, 0], etp=tp_etp[pair, 1], pp=pp, cp=cp, dp=dp, ep=ep, vpp=vpp, zero=zero,
+                           rc=rc, dp_shard=dp)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -744,7 +759,7 @@ def _runs_key(key: str) -> bool:
         base = job_stack(job)  # the search's own refusals before any layout
     except InputError:
         return False
-    rows, m, t = _layout_rows(job), job.model, job.training
+    rows, m, t = _layout_rows(job, base), job.model, job.training
     # the stack as set first; its searched options' other variants only where it runs no row (building them all
     # costs the search's whole product of options, ~0.1 s a value on an MoE model)
     return bool(stack_rules.valid_mask(base, m, t, rows).any()

@@ -125,13 +125,14 @@ def open_micro_batches(m, t) -> tuple[int, ...]:
 
 
 def open_degrees(job: JobSpec, g: int | None = None) -> dict[str, list]:
-    """The tp, pp, cp, etp (None: = TP), ep and vpp values the search tries for ``job`` on nodes of
+    """The (tp, etp) pairs (``_tp_etp_pairs``), pp, cp, ep and vpp values the search tries for ``job`` on nodes of
     ``g`` GPUs, the job's own where it fixes one (``_grid``'s layout axes). ``g`` None: no node to bound them (TP up to
     ``D.TP_DEGREES``' largest, no odd pipeline factor of a fixed node count): the degrees the app's stack controls try
     where its sidebar leaves them open (planner.interactive ``_layout_rows``)."""
     m, t, p, cl = job.model, job.training, job.parallel, job.cluster
     if not m.is_transformer:  # no tensor, pipeline, context or expert split of a generic model
-        return dict(tp=[1], pp=[1], cp=[1], etp=[p.etp] if p.etp else [None], ep=[1], vpp=[1])
+        etps = [p.etp] if p.etp else [None]
+        return dict(tp_etp=_tp_etp_pairs([1], etps), pp=[1], cp=[1], ep=[1], vpp=[1])
     tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if (g is None or d <= g) and m.heads % d == 0
                                and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
     pps = [p.pp] if p.pp else pp_degrees(m.layers)
@@ -156,7 +157,13 @@ def open_degrees(job: JobSpec, g: int | None = None) -> dict[str, list]:
             raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
                                                              f"stages, not a multiple of parallel.pp {p.pp}")
         vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
-    return dict(tp=tps, pp=pps, cp=cps, etp=etps, ep=eps, vpp=vpps)
+    return dict(tp_etp=_tp_etp_pairs(tps, etps), pp=pps, cp=cps, ep=eps, vpp=vpps)
+
+
+def _tp_etp_pairs(tps, etps) -> list[tuple[int, int]]:
+    """TP and ETP as one axis of distinct (tp, etp) pairs (an etp of None: = TP): ETP 1 at TP 1 is ETP = TP, tried
+    once."""
+    return list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
 
 
 def _grid(job: JobSpec, hw: HardwareOption):
@@ -218,15 +225,13 @@ def _grid(job: JobSpec, hw: HardwareOption):
             f"no node count searched of {hw.name} ({device_count(hw.gpu, g)} each: "
             f"{', '.join(f'{n:,}' for n in counts[:8])}, ... {counts[-1]:,} nodes, up to max_gpus={max_gpus:,}"
             f"{'' if con.max_gpus else ', the default'}) lands within min_gpus={min_gpus:,} and max_gpus={max_gpus:,}"))
-    tps, pps, cps, etps, eps, vpps = open_degrees(job, g).values()
+    pairs, pps, cps, eps, vpps = open_degrees(job, g).values()
     if m.is_transformer:
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     mbs = [t.micro_batch] if t.micro_batch else list(open_micro_batches(m, t))
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
-    # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
-    pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
     tp_of, etp_of = (np.array([q[k] for q in pairs], dtype=np.int64) for k in (0, 1))
     # recompute last: a layout's recompute rows are adjacent, and space_chunks keeps them in one chunk
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, np.arange(len(pairs)), pps, cps, eps, vpps, zeros, mbs, rcs)]
