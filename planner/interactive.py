@@ -26,6 +26,7 @@ from dataclasses import replace
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import tempfile
 import threading
@@ -652,6 +653,8 @@ class StackControl:
 
     def word(self, value) -> str:
         """A choice as the selectbox writes it."""
+        if isinstance(value, tuple):  # a job file's per-layer list (cp_comm_type), in runs: "per layer: 16 x p2p, ..."
+            return "per layer: " + ", ".join(f"{len(list(run))} x {v}" for v, run in itertools.groupby(value))
         if value is None or value in UNSET_CHOICES:
             return AUTO if self.option in SEARCHED else STACK_KIND_DEFAULT
         return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
@@ -833,7 +836,7 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
-        own = getattr(fw, option, None) if fw is not None else None
+        own = _choice(getattr(fw, option, None) if fw is not None else None)
         if as_set is not None:  # (the stack's own value and the job's stay: the control starts at one of them)
             values = tuple(v for v in values if v in (defaults[option], own) or runs_value(option, v))
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
@@ -851,6 +854,12 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
                                 option_range(option) if kind == NUMBER_INPUT else (None, None),
                                 int in typing.get_args(FrameworkSpec.model_fields[option].annotation)))
     return tuple(out)
+
+
+def _choice(value):
+    """A job's option value as a selectbox choice: a list (a per-layer ``cp_comm_type``) as a tuple, which a choice must
+    be (hashable); ``with_stack_options`` writes it back as the job file's list."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _uses(doc: dict, defaults: dict) -> dict:
@@ -894,6 +903,7 @@ def with_stack_options(doc: dict, options: dict):
         if isinstance(value, str) and value in UNSET_CHOICES:  # (the sidebar's unset choice: the option left out)
             value = None
         value = typed_value(option, value)
+        value = list(value) if isinstance(value, tuple) else value  # (a per-layer list held as a choice: ``_choice``)
         _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
     if section is None and set(out) == {"name"}:
         return None

@@ -35,6 +35,22 @@ def test_the_value_filter_tries_the_searchs_degrees():
         assert True in c["moe_a2a_overlap"].choices, (pp, c["moe_a2a_overlap"].choices)
 
 
+def test_a_per_layer_cp_comm_type_is_the_jobs_own_choice():
+    """A job file's per-layer ``cp_comm_type`` (one type a layer) is a choice beside the four types, said in runs, and
+    written back as the job's list; a type chosen over it is written as that type."""
+    from planner import interactive as wi
+
+    layers = ["p2p"] * 16 + ["a2a"] * 16
+    base = {"model": {"preset": "llama3-8b"},
+            "training": {"seq_len": 32768, "framework": {"name": "megatron-core", "cp_comm_type": layers}}}
+    c = {c.option: c for c in wi.stack_controls(base, "megatron-core")}["cp_comm_type"]
+    assert c.choices[:5] == ("auto", "p2p", "all_gather", "a2a", "a2a+p2p") and c.value == tuple(layers)
+    assert c.word(c.value) == "per layer: 16 x p2p, 16 x a2a"
+    w = wi.inputs_from_job(wi.build_job(base, None)).replace(framework="megatron-core")
+    assert wi.build_job(base, w.replace(stack_options={"cp_comm_type": c.value})).training.framework.cp_comm_type == layers
+    assert wi.build_job(base, w.replace(stack_options={"cp_comm_type": "a2a"})).training.framework.cp_comm_type == "a2a"
+
+
 def _assumptions(at) -> str:
     return page_text(" ".join(m.value for m in at.markdown))
 
