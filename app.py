@@ -201,6 +201,7 @@ if st.session_state.get("_source") != source:
     st.session_state["w_budget_musd"] = (start.budget_usd or 0) / 1e6
     st.session_state["w_inter_node_gbps"] = start.inter_node_gbps or 0.0
     st.session_state["w_lora_rank_n"] = start.lora_rank or D.LORA_RANK
+    st.session_state["_fabric_own"] = st.session_state["w_fabric"]  # the job's own fabric: kept where it cannot be carried
     st.session_state["_source"] = source
 
 s = st.session_state
@@ -279,9 +280,15 @@ sb.selectbox("nodes", wi.auto_options(wi.with_value((None, 1, 2, 4, 8, 16, 32, 6
              key="w_nodes")
 sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
-sb.selectbox("inter-node fabric", wi.fabric_choices(catalog, s.get("w_fabric")), key="w_fabric",
+# only the links the hardware left can carry (a TPU slice none, Trainium EFA: wi.fabric_choices); a choice the hardware
+# no longer carries goes back to the instance's own network, the job's own is kept for the planner to refuse in one line
+fabrics = wi.fabric_choices(catalog, s.get("w_fabric"), s["w_gpus"], instance, own=s.get("_fabric_own"))
+if s.get("w_fabric") not in fabrics:
+    s["w_fabric"] = wi.INSTANCE_FABRIC
+sb.selectbox("inter-node fabric", fabrics, key="w_fabric",
              help="cluster.fabric: a catalog link (`planner catalog links`) in place of each instance's network, its "
-                  "rate per NIC (one per GPU) or per node and its latency; instance default: the catalog's")
+                  "rate per NIC (one per GPU) or per node and its latency; instance default: the catalog's; only the "
+                  "links the chosen accelerators' nodes carry")
 fabric = wi.fabric_field(s["w_fabric"], base)
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
                 format=wi.NUMBER_FORMAT, max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"),

@@ -166,14 +166,22 @@ def fabric_widget(value) -> str:
     return INSTANCE_FABRIC if value is None else JOB_FABRIC if isinstance(value, dict) else value
 
 
-def fabric_choices(catalog, value: Optional[str] = None) -> tuple:
+def fabric_choices(catalog, value: Optional[str] = None, gpus=(), instance: Optional[str] = None,
+                   own: Optional[str] = None) -> tuple:
     """The fabric control's options: ``INSTANCE_FABRIC``, the catalog's inter-node links (``planner catalog links``:
-    planner.hardware.options ``inter_node_links``), and the control's ``value`` where it is none of them (the job's
-    figures, ``JOB_FABRIC``)."""
+    planner.hardware.options ``inter_node_links``) whose family the nodes of some accelerator the sidebar leaves
+    (``left_gpus``: the instance's, else the GPUs chosen, else every one rented) can carry (planner.hardware.platform
+    ``fabric_refusal``, the search's own test: ``options.fabric_instances``), and the control's ``value`` where it is
+    none of them but the job's own (``own``, or its figures ``JOB_FABRIC``: the planner then refuses it in one line).
+    Until app51 a TPU slice was offered every InfiniBand and RoCE link, each then refused on the page
+    ("cluster.fabric: TPU-v6e: Google TPUs (XLA) carry no infiniband fabric")."""
     from planner.hardware.options import inter_node_links
+    from planner.hardware.platform import fabric_refusal
 
-    opts = (INSTANCE_FABRIC, *inter_node_links(catalog))
-    return opts if value is None or value in opts else (*opts, value)
+    parts = left_gpus(catalog, gpus, instance)
+    opts = (INSTANCE_FABRIC, *(k for k, r in inter_node_links(catalog).items()
+                               if not parts or any(fabric_refusal(g, r["fabric"]) is None for g in parts)))
+    return opts if value is None or value in opts or value not in (own, JOB_FABRIC) else (*opts, value)
 
 
 def fabric_field(choice: str, base: dict):
@@ -547,6 +555,9 @@ STACK_OPTION_LABELS = {
     "loss_fn": "loss class", "ce_fp32_upcast": "loss fp32 upcast", "fused_cross_entropy": "fused linear cross-entropy",
     "cross_entropy_fusion": "cross-entropy fusion", "moe_dispatcher": "MoE token dispatcher",
     "moe_a2a_overlap": "MoE all-to-all overlap",
+    # (app51: no control until then, a job file's only)
+    "cp_comm_type": "context-parallel communication (--cp-comm-type)", "mixed_precision": "mixed precision (model code)",
+    "use_reentrant": "reentrant activation checkpoint (use_reentrant)",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
@@ -642,6 +653,8 @@ class StackControl:
 
     def word(self, value) -> str:
         """A choice as the selectbox writes it."""
+        if isinstance(value, tuple):  # a job file's per-layer list (cp_comm_type), in runs: "per layer: 16 x p2p, ..."
+            return "per layer: " + ", ".join(f"{len(list(run))} x {v}" for v, run in itertools.groupby(value))
         if value is None or value in UNSET_CHOICES:
             return AUTO if self.option in SEARCHED else STACK_KIND_DEFAULT
         return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
@@ -698,29 +711,45 @@ def _takes(st, option: str, value) -> bool:
     return True
 
 
-#: the layout degrees the sidebar may leave open, each tried at 1 and 2 by ``_runs`` (enough for a rule to see a
-#: degree on or off; the search's own values are the hardware's)
-_OPEN_DEGREES = (1, 2)
+#: the data-parallel degrees the filter tries where the sidebar leaves DP open (always, but on a job that fixes every
+#: other degree and the nodes): DP follows from the GPU count, which no stack rule reads; the rules tell one replica from
+#: more (ZeRO with nothing to shard, ``dp x cp == 1``; the micro-batches a replica runs)
+_OPEN_DP = (1, 2)
 
 
-def _layout_rows(job: JobSpec) -> SimpleNamespace:
-    """Layouts of ``job`` as the stack rules' candidate columns (``stack_rules.layout_of``): its fixed degrees, ZeRO
-    stage and recompute as set, each open one over ``_OPEN_DEGREES`` (ZeRO 0-3, every recompute)."""
+def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
+    """Layouts of ``job`` on ``stack`` as the stack rules' candidate columns: its fixed degrees, ZeRO stage and
+    recompute as set, each open degree over the values the search tries (planner.search.space ``open_degrees``: TP by
+    the heads, PP by the layers, CP from ``D.LONG_SEQ`` tokens, EP by the experts, ETP = TP or 1, virtual stages where
+    the stack interleaves; no node count bounds them), DP over ``_OPEN_DP``, ZeRO 0-3 and every recompute where open,
+    sequence parallelism and the schedule as the search sets them (``layout.sequence_parallel``,
+    ``stack_rules.schedule_codes``). Until app51 each open degree was tried at 1 and 2 only, and with one virtual stage:
+    an option a rule allows only at a degree past 2 or with virtual stages (Megatron-Core's MoE all-to-all overlap at a
+    fixed PP 4: ``moe_a2a_overlap`` needs interleaving there, rule a2a-overlap-pp-vpp) was not offered, though the
+    search runs it."""
+    from planner.layout import sequence_parallel
+    from planner.search.space import open_degrees
+
     p, t = job.parallel, job.training
-    axes = tuple((k, (getattr(p, k),) if getattr(p, k) is not None else _OPEN_DEGREES) for k in ("tp", "pp", "cp", "dp"))
-    axes += (("ep", (p.ep,) if p.ep is not None else _OPEN_DEGREES if job.model.moe is not None else (1,)),
-             ("zero", (p.zero,) if p.zero is not None else ZEROS[1:]),
-             ("recompute", (t.recompute,) if t.recompute is not None else RECOMPUTE.names))
-    return _rows(axes, t.micro_batch)
+    deg = open_degrees(job)
+    rows = _rows((tuple(deg["tp_etp"]), *(tuple(deg[k]) for k in ("pp", "cp")), (p.dp,) if p.dp else _OPEN_DP,
+                  *(tuple(deg[k]) for k in ("ep", "vpp")), (p.zero,) if p.zero is not None else ZEROS[1:],
+                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())))
+    n = len(rows.tp)
+    return SimpleNamespace(**vars(rows), sp=sequence_parallel(p.sequence_parallel, rows.tp),
+                           schedule=stack_rules.schedule_codes(stack, p, rows.pp, rows.vpp),
+                           **({"mb": np.full(n, t.micro_batch)} if t.micro_batch else {}))
 
 
 @functools.lru_cache(maxsize=64)
-def _rows(axes: tuple, micro_batch: Optional[int]) -> SimpleNamespace:
-    """``_layout_rows``' columns for the values of each axis (name, values), every combination one row."""
-    names = [k for k, _ in axes]
-    rows = [stack_rules.layout_of({**dict(zip(names, vals)), "sp": vals[0] > 1, "micro_batch": micro_batch})
-            for vals in itertools.product(*(v for _, v in axes))]
-    return SimpleNamespace(**{k: np.concatenate([getattr(r, k) for r in rows]) for k in vars(rows[0])})
+def _rows(axes: tuple) -> SimpleNamespace:
+    """``_layout_rows``' columns for the values of each axis ((tp, etp) pairs, pp, cp, dp, ep, vpp, zero, recompute
+    code), every combination one row (``dp_shard`` = dp: no hybrid shard group)."""
+    pair, pp, cp, dp, ep, vpp, zero, rc = (np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
+        np.arange(len(axes[0])), *axes[1:], indexing="ij"))
+    tp_etp = np.asarray(axes[0], dtype=np.int64).reshape(-1, 2)
+    return SimpleNamespace(tp=tp_etp[pair, 0], etp=tp_etp[pair, 1], pp=pp, cp=cp, dp=dp, ep=ep, vpp=vpp, zero=zero,
+                           rc=rc, dp_shard=dp)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -733,7 +762,7 @@ def _runs_key(key: str) -> bool:
         base = job_stack(job)  # the search's own refusals before any layout
     except InputError:
         return False
-    rows, m, t = _layout_rows(job), job.model, job.training
+    rows, m, t = _layout_rows(job, base), job.model, job.training
     # the stack as set first; its searched options' other variants only where it runs no row (building them all
     # costs the search's whole product of options, ~0.1 s a value on an MoE model)
     return bool(stack_rules.valid_mask(base, m, t, rows).any()
@@ -807,7 +836,7 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
-        own = getattr(fw, option, None) if fw is not None else None
+        own = _choice(getattr(fw, option, None) if fw is not None else None)
         if as_set is not None:  # (the stack's own value and the job's stay: the control starts at one of them)
             values = tuple(v for v in values if v in (defaults[option], own) or runs_value(option, v))
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
@@ -825,6 +854,12 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
                                 option_range(option) if kind == NUMBER_INPUT else (None, None),
                                 int in typing.get_args(FrameworkSpec.model_fields[option].annotation)))
     return tuple(out)
+
+
+def _choice(value):
+    """A job's option value as a selectbox choice: a list (a per-layer ``cp_comm_type``) as a tuple, which a choice must
+    be (hashable); ``with_stack_options`` writes it back as the job file's list."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _uses(doc: dict, defaults: dict) -> dict:
@@ -868,6 +903,7 @@ def with_stack_options(doc: dict, options: dict):
         if isinstance(value, str) and value in UNSET_CHOICES:  # (the sidebar's unset choice: the option left out)
             value = None
         value = typed_value(option, value)
+        value = list(value) if isinstance(value, tuple) else value  # (a per-layer list held as a choice: ``_choice``)
         _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
     if section is None and set(out) == {"name"}:
         return None
@@ -975,14 +1011,20 @@ def power_limit_choices(catalog, gpus: list[str], instance: Optional[str], value
     rated limit (TPUs: no clock law to apply)."""
     from planner.hardware.power import limit_range, limit_steps, power_floor
 
-    names = _instance_gpu(catalog, instance) if instance else list(gpus) or gpu_choices(catalog)
-    parts = [g for g in map(functools.partial(_known_gpu, catalog), dict.fromkeys(names)) if g is not None]
+    parts = left_gpus(catalog, gpus, instance)
     span = limit_range(parts)
     if span is None:
         return None
     opts = (None, *limit_steps(*span))
     ranges = "; ".join(f"{g.name} {power_floor(g)[0]:,.0f}-{g.power_limit_w:,.0f} W" for g in parts if g.power_limit_w)
     return PowerChoices(with_value(opts, value) if value is not None else opts, ranges)
+
+
+def left_gpus(catalog, gpus, instance: Optional[str]) -> list:
+    """The catalog GPUs the sidebar's hardware inputs leave: the ``instance``'s, else the ``gpus`` chosen, else every GPU
+    the catalog rents (``gpu_choices``); a name the catalog does not know is left out (the search refuses it)."""
+    names = _instance_gpu(catalog, instance) if instance else list(gpus) or gpu_choices(catalog)
+    return [g for g in map(functools.partial(_known_gpu, catalog), dict.fromkeys(names)) if g is not None]
 
 
 def _known_gpu(catalog, name: str):

@@ -124,6 +124,48 @@ def open_micro_batches(m, t) -> tuple[int, ...]:
     return D.micro_batches(t.seq_len) if m.is_transformer else D.GENERIC_SMALL_MICRO_BATCHES + D.GENERIC_MICRO_BATCHES
 
 
+def open_degrees(job: JobSpec, g: int | None = None) -> dict[str, list]:
+    """The (tp, etp) pairs (``_tp_etp_pairs``), pp, cp, ep and vpp values the search tries for ``job`` on nodes of
+    ``g`` GPUs, the job's own where it fixes one (``_grid``'s layout axes). ``g`` None: no node to bound them (TP up to
+    ``D.TP_DEGREES``' largest, no odd pipeline factor of a fixed node count): the degrees the app's stack controls try
+    where its sidebar leaves them open (planner.interactive ``_layout_rows``)."""
+    m, t, p, cl = job.model, job.training, job.parallel, job.cluster
+    if not m.is_transformer:  # no tensor, pipeline, context or expert split of a generic model
+        etps = [p.etp] if p.etp else [None]
+        return dict(tp_etp=_tp_etp_pairs([1], etps), pp=[1], cp=[1], ep=[1], vpp=[1])
+    tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if (g is None or d <= g) and m.heads % d == 0
+                               and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
+    pps = [p.pp] if p.pp else pp_degrees(m.layers)
+    if not p.pp and cl.nodes and g is not None:
+        # the job's own node count: PP takes an odd factor of its GPUs the batch lacks
+        pps = sorted(set(pps) | set(odd_gpu_pps(m.layers, cl.nodes * g, t.global_batch)))
+    long_seq = t.seq_len >= D.LONG_SEQ
+    cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
+    # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
+    etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
+    eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
+    # the job's schedule holds: GPipe has no virtual stages, the interleaved schedule has them (vpp > 1): until
+    # QA 38 `schedule: gpipe` was searched as interleaved wherever vpp > 1, and `interleaved` at vpp 1 (no pipeline)
+    vpps = [p.vpp] if p.vpp else [v for v in D.VPP if SCHEDULE_VPP[p.schedule](v)]
+    if not p.vpp and "schedule" not in p.model_fields_set and not stack_rules.interleaves(
+            None if is_auto(job) else from_training(t)):  # an open schedule the stack never interleaves
+        vpps = [1]
+    lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
+    if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
+        pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
+        if not pps:
+            raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
+                                                             f"stages, not a multiple of parallel.pp {p.pp}")
+        vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
+    return dict(tp_etp=_tp_etp_pairs(tps, etps), pp=pps, cp=cps, ep=eps, vpp=vpps)
+
+
+def _tp_etp_pairs(tps, etps) -> list[tuple[int, int]]:
+    """TP and ETP as one axis of distinct (tp, etp) pairs (an etp of None: = TP): ETP 1 at TP 1 is ETP = TP, tried
+    once."""
+    return list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
+
+
 def _grid(job: JobSpec, hw: HardwareOption):
     """The axes of ``hw``'s layout product (nodes, (tp, etp) pair, pp, cp, ep, vpp, zero, micro-batch,
     recompute) with the (tp, etp) pairs, from the job's fixed fields and the search defaults."""
@@ -183,39 +225,13 @@ def _grid(job: JobSpec, hw: HardwareOption):
             f"no node count searched of {hw.name} ({device_count(hw.gpu, g)} each: "
             f"{', '.join(f'{n:,}' for n in counts[:8])}, ... {counts[-1]:,} nodes, up to max_gpus={max_gpus:,}"
             f"{'' if con.max_gpus else ', the default'}) lands within min_gpus={min_gpus:,} and max_gpus={max_gpus:,}"))
+    pairs, pps, cps, eps, vpps = open_degrees(job, g).values()
     if m.is_transformer:
-        tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
-                                   and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
-        pps = [p.pp] if p.pp else pp_degrees(m.layers)
-        if not p.pp and cl.nodes:  # the job's own node count: PP takes an odd factor of its GPUs the batch lacks
-            pps = sorted(set(pps) | set(odd_gpu_pps(m.layers, cl.nodes * g, t.global_batch)))
-        long_seq = t.seq_len >= D.LONG_SEQ
-        cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
-        # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
-        etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
-        eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
-        # the job's schedule holds: GPipe has no virtual stages, the interleaved schedule has them (vpp > 1): until
-        # QA 38 `schedule: gpipe` was searched as interleaved wherever vpp > 1, and `interleaved` at vpp 1 (no pipeline)
-        vpps = [p.vpp] if p.vpp else [v for v in D.VPP if SCHEDULE_VPP[p.schedule](v)]
-        if not p.vpp and "schedule" not in p.model_fields_set and not stack_rules.interleaves(
-                None if is_auto(job) else from_training(t)):  # an open schedule the stack never interleaves
-            vpps = [1]
-        lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
-        if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
-            pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
-            if not pps:
-                raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
-                                                                 f"stages, not a multiple of parallel.pp {p.pp}")
-            vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
-        tps = pps = cps = eps = vpps = [1]
-        etps = [p.etp] if p.etp else [None]
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     mbs = [t.micro_batch] if t.micro_batch else list(open_micro_batches(m, t))
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
-    # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
-    pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
     tp_of, etp_of = (np.array([q[k] for q in pairs], dtype=np.int64) for k in (0, 1))
     # recompute last: a layout's recompute rows are adjacent, and space_chunks keeps them in one chunk
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, np.arange(len(pairs)), pps, cps, eps, vpps, zeros, mbs, rcs)]
