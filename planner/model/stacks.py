@@ -1663,7 +1663,7 @@ class Stack:
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         if self.cuda_module_loading == "eager":  # the runtime's reserve it moves, beside it (ctx51)
             opts.append(f"cuda_module_loading=eager (every kernel module loaded at start, CUDA < 11.7 or torch < 1.13: "
-                        f"the CUDA context +{EAGER_CONTEXT_EXTRA / 2**30:.2f} GiB)")
+                        f"the CUDA context +{EAGER_CONTEXT_EXTRA / 2**30:.2f} GiB on NVIDIA GPUs, none on ROCm)")
         if not moe:  # each entry starts with its option's name
             opts = [o for o in opts if o.split("=")[0] not in MOE_ONLY_OPTIONS]
         fork = f" -- {self.fork}" if self.fork else ""
