@@ -85,3 +85,15 @@ def test_the_default_packing_still_loads_on_a_generic_model(tmp_path, cli):
     """Guard (passes on the old code too): a dumped job writes every field, the default packing among them."""
     job = dict(GENERIC, training=dict(GENERIC["training"], packing="packed"))
     assert answered(cli("estimate", write_job(tmp_path, job), "--json"))["cost"]["steps"] == 5005
+
+
+@pytest.mark.parametrize("gpu, said", [("A100-SXM-80GB", "tp_overlap=none (te falls back to NCCL on A100-SXM-80GB"),
+                                       ("H100-SXM-80GB", "tp_overlap=te, ")])
+def test_the_stack_line_says_the_tp_overlap_the_gpu_runs(tmp_path, cli, gpu, said):
+    """Item 5 (README examples read against their numbers): on an A100 TE's userbuffers do not run and the step prices
+    the TP collectives exposed (physics.tp_overlap_mode), while the line read "tp_overlap=te". The H100 case is a guard
+    (passes on the old code too)."""
+    job = dict(TRAIN, parallel={"tp": 2, "pp": 1, "cp": 1, "zero": 1, "sequence_parallel": True},
+               cluster={"gpu": gpu, "nodes": 1})
+    line = _stack_line(cli, tmp_path, job)
+    assert said in line, line

@@ -1526,6 +1526,20 @@ class Stack:
             return f"off (ZeRO-{zero}: gathers and reduce-scatters on the compute stream)"
         return on
 
+    def tp_overlap_label(self, gpu: str | None = None) -> str:
+        """``tp_overlap`` in the stack line as the plan's GPU ``gpu`` runs it (planner.model.physics
+        ``tp_overlap_mode``, the rule the step time reads): "te" falls back to NCCL collectives on the compute stream,
+        all exposed, where Transformer Engine's userbuffers do not run (``TE_OVERLAP_CAPABLE``: no CUDA multicast
+        before compute capability 9.0). Until QA 98 an A100 plan read "tp_overlap=te" with its TP collectives priced
+        exposed, as "none" prices them (Llama-3-8B TP 2 on 2 p4d.24xlarge: 0.94 s either way)."""
+        from planner.model.physics import tp_overlap_mode  # (physics imports planner.model.comm; kept lazy as the rest)
+
+        run = tp_overlap_mode(self.tp_overlap, gpu) if gpu else self.tp_overlap
+        if run == self.tp_overlap:
+            return run
+        return (f"{run} ({self.tp_overlap} falls back to NCCL on {gpu}: Transformer Engine's userbuffers need CUDA "
+                "multicast, compute capability 9.0, or an MI300-class part)")
+
     def grad_accum_fusion_label(self, zero: int | None = None) -> str:
         """``gradient_accumulation_fusion`` in the stack line: "on" / "off", and why where the plan's launch forces
         it off (``fuses_grad_accum``)."""
@@ -1545,7 +1559,7 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full") -> str:
+                 recompute: str = "full", gpu: str | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
@@ -1559,13 +1573,14 @@ class Stack:
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
-        MaxText runs (``remat_label``: ``none`` without recompute)."""
+        MaxText runs (``remat_label``: ``none`` without recompute). ``gpu``: the plan's, which says whether the TP
+        overlap runs there (``tp_overlap_label``)."""
         # compile only where the stack's code has the switch (``holds``: ``has_compile``): Megatron-LM/-Core,
         # Megatron-DeepSpeed, metaseq, the DDP stacks (dle-bert runs torch 1.11) and the XLA stacks (which compile the
         # whole step, no switch) read "compile=off" / "=on" until QA 98; the README parameter table keeps their value
         opts = [f"compile={'on' if self.compile else 'off'}"] if holds(self, "compile") else []
         if transformer and self.tp_overlaps:  # (none on the DDP stacks: no tensor parallelism, rule ddp-tp)
-            opts.append(f"tp_overlap={self.tp_overlap}")
+            opts.append(f"tp_overlap={self.tp_overlap_label(gpu)}")
         opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
