@@ -283,8 +283,8 @@ class Cost(Record):
     spot_risk: Optional[dict] = None
     #: reserved / committed-use prices of the instance, each with the run's cost at it
     committed: tuple = ()
-    #: a padded dataset's share of row positions that are padding (cost.padding_share; None: no padding): computed
-    #: and timed, left out of ``tokens`` and so of $ per 1M tokens
+    #: a padded dataset's share of row positions that are padding (TrainingSpec.padding_share; None: no padding):
+    #: computed and timed, left out of ``tokens`` and so of $ per 1M tokens
     padding_share: Optional[float] = None
     #: the dates of the prices the cost used (``cost.price_dates`` summed up by ``hardware_catalog.catalog.oldest_price``:
     #: the oldest, its kind (exact, a ``not before`` bound, prices38, or a ``not after`` cap, prices39), its age in days

@@ -1,13 +1,13 @@
 """Time-to-train and money: rent (on-demand, spot) and buy (capex + power + hosting, amortised).
 
-    steps        = tokens / (global_batch * seq_len)   | steps   | epochs * sequences / global_batch (rounded up:
+    steps        = tokens / (global_batch * seq_len * (1 - padding)) | steps | epochs * sequences / global_batch (rounded up:
                    the last step partial; an epoch below one global batch is refused, planner.spec.load)
     sequences    = examples (padded) | examples * mean_example_tokens / seq_len (packed, concatenated)
     hours        = steps * step_time / 3600
     rent $       = hours * nodes * price per node-hour          (cost = time x price x nodes)
     GPU-hours    = hours * nodes * gpus_per_node
-    tokens       = steps * global_batch * seq_len | epochs * sequences * seq_len, less a padded dataset's padding
-                   (padding_share: $ / 1M tokens is per real token)
+    tokens       = (steps * global_batch | epochs * sequences) * seq_len, less a padded row's padding
+                   (TrainingSpec.padding_share: $ / 1M tokens is per real token)
     $ / 1M tok   = rent $ / tokens * 1e6
 
 Buy: an owned node costs, per useful hour, capex * (1 + network share) * (1 - residual) / (years *
@@ -38,9 +38,8 @@ def total_steps(job: JobSpec):
     t = job.training
     if t.steps is not None:
         return float(t.steps)
-    if t.tokens is not None:
-        per = t.global_batch * (t.seq_len if job.model.is_transformer else 1)
-        return float(np.ceil(t.tokens / per))
+    if t.tokens is not None:  # real tokens: a padded row's padding is not counted toward them (padding_share)
+        return float(np.ceil(t.tokens / t.real_tokens_per_step(job.model.is_transformer)))
     if t.epochs is not None:
         return float(np.ceil(t.epochs * dataset_sequences(job) / t.global_batch))
     return float("nan")
@@ -55,25 +54,15 @@ def total_tokens(job: JobSpec):
     """Tokens (samples for a generic model) the run trains on: whole steps of the global batch for a run of
     ``tokens`` or ``steps``; for ``epochs``, the dataset's own — its last step is partial (a loader without
     drop_last), so it is not counted full (it is timed full: ``total_steps`` rounds up, at most one step over) —
-    and of a padded dataset its real tokens only (``padding_share``: the rows' padding positions are computed and
-    timed, not trained on). Until hfstack34 they counted the padding: Qwen3-8B QLoRA on one L4 (600-token examples
-    in 2,048-token rows) read 81.92M tokens and $0.305 per 1M where 71% of them were padding ($1.04 per 1M real)."""
+    and of a padded dataset its real tokens only (``TrainingSpec.padding_share``: the rows' padding positions are
+    computed and timed, not trained on). Until hfstack34 they counted the padding: Qwen3-8B QLoRA on one L4 (600-token
+    examples in 2,048-token rows) read 81.92M tokens and $0.305 per 1M where 71% of them were padding ($1.04 per 1M real);
+    until QA 98 a run of ``tokens`` or ``steps`` still did (``training.tokens`` is real tokens since: more steps)."""
     t = job.training
-    per = t.seq_len if job.model.is_transformer else 1
+    per = t.real_tokens_per_step(job.model.is_transformer) / t.global_batch
     if t.epochs is not None and t.steps is None and t.tokens is None:
-        return t.epochs * dataset_sequences(job) * per * (1.0 - padding_share(job))
+        return t.epochs * dataset_sequences(job) * per
     return total_steps(job) * t.global_batch * per
-
-
-def padding_share(job: JobSpec) -> float:
-    """The share of a padded dataset's row positions that are padding: 1 - min(mean_example_tokens, seq_len) /
-    seq_len (``training.packing: padded``, one example a row, ``TrainingSpec.sequences_per_epoch``); 0 for packed or
-    concatenated rows, a run of ``tokens`` / ``steps``, no mean example length, or a generic model."""
-    t = job.training
-    if not (job.model.is_transformer and t.epochs is not None and t.packing == "padded" and t.mean_example_tokens
-            and t.dataset_samples):
-        return 0.0
-    return max(0.0, 1.0 - float(t.mean_example_tokens) / t.seq_len)
 
 
 def rent_cost(hours, nodes, price_per_node_hr):
@@ -472,7 +461,8 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     catalog_od = catalog_ondemand(catalog, instance_key) if stated else price_ondemand
     committed = committed_costs(catalog, instance_key, hours, nodes, catalog_od)
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
-                tokens=tokens, padding_share=padding_share(job) or None, cost_ondemand_usd=od, cost_spot_usd=sp,
+                tokens=tokens, padding_share=job.training.padding_share(job.model.is_transformer) or None,
+                cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
                 committed=committed, evaluation=evaluation or None,
                 price_dates=oldest_price(price_dates(catalog, instance_key, price_ondemand, price_spot, committed, buy,

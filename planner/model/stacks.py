@@ -689,7 +689,8 @@ class Stack:
     #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
     #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
     #: a launch has nothing to set: DLE's BERT builds its own modeling.BertSelfAttention, no ``from_pretrained`` (stack
-    #: rule ``dle-bert-attn``; its emitted line told it to load with attn_implementation until QA 97)
+    #: rule ``dle-bert-attn``; its emitted line told it to load with attn_implementation until QA 97); the DDP stacks'
+    #: (dle-convnets, pytorch-ddp) own words, the script's model being the user's (QA 98)
     attn_launch: str = ("load the model with from_pretrained(..., attn_implementation={choice!r}) (TrainingArguments / "
                         "TRL model_init_kwargs)")
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
@@ -1536,6 +1537,20 @@ class Stack:
             return f"off (ZeRO-{zero}: gathers and reduce-scatters on the compute stream)"
         return on
 
+    def tp_overlap_label(self, gpu: str | None = None) -> str:
+        """``tp_overlap`` in the stack line as the plan's GPU ``gpu`` runs it (planner.model.physics
+        ``tp_overlap_mode``, the rule the step time reads): "te" falls back to NCCL collectives on the compute stream,
+        all exposed, where Transformer Engine's userbuffers do not run (``TE_OVERLAP_CAPABLE``: no CUDA multicast
+        before compute capability 9.0). Until QA 98 an A100 plan read "tp_overlap=te" with its TP collectives priced
+        exposed, as "none" prices them (Llama-3-8B TP 2 on 2 p4d.24xlarge: 0.94 s either way)."""
+        from planner.model.physics import tp_overlap_mode  # (physics imports planner.model.comm; kept lazy as the rest)
+
+        run = tp_overlap_mode(self.tp_overlap, gpu) if gpu else self.tp_overlap
+        if run == self.tp_overlap:
+            return run
+        return (f"{run} ({self.tp_overlap} falls back to NCCL on {gpu}: Transformer Engine's userbuffers need CUDA "
+                "multicast, compute capability 9.0, or an MI300-class part)")
+
     def grad_accum_fusion_label(self, zero: int | None = None) -> str:
         """``gradient_accumulation_fusion`` in the stack line: "on" / "off", and why where the plan's launch forces
         it off (``fuses_grad_accum``)."""
@@ -1555,11 +1570,12 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full") -> str:
+                 recompute: str = "full", gpu: str | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
-        without the switch (``tp_overlaps`` empty, ``has_param_gather`` False: QA 97). ``zero`` /
+        without the switch (``tp_overlaps`` empty, ``has_param_gather`` False: QA 97; ``compile`` where
+        ``has_compile`` is False: QA 98). ``zero`` /
         ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
         "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never). ``moe`` False (a dense
         model) leaves out the options that act on expert layers only (planner.vocab ``MOE_ONLY_OPTIONS``):
@@ -1568,10 +1584,14 @@ class Stack:
         an MoE model without shared experts: ``spec.schema.has_shared_experts``) leaves out
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
-        MaxText runs (``remat_label``: ``none`` without recompute)."""
-        opts = [f"compile={'on' if self.compile else 'off'}"]
+        MaxText runs (``remat_label``: ``none`` without recompute). ``gpu``: the plan's, which says whether the TP
+        overlap runs there (``tp_overlap_label``)."""
+        # compile only where the stack's code has the switch (``holds``: ``has_compile``): Megatron-LM/-Core,
+        # Megatron-DeepSpeed, metaseq, the DDP stacks (dle-bert runs torch 1.11) and the XLA stacks (which compile the
+        # whole step, no switch) read "compile=off" / "=on" until QA 98; the README parameter table keeps their value
+        opts = [f"compile={'on' if self.compile else 'off'}"] if holds(self, "compile") else []
         if transformer and self.tp_overlaps:  # (none on the DDP stacks: no tensor parallelism, rule ddp-tp)
-            opts.append(f"tp_overlap={self.tp_overlap}")
+            opts.append(f"tp_overlap={self.tp_overlap_label(gpu)}")
         opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
@@ -2601,6 +2621,10 @@ STACKS: dict[str, Stack] = {
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
         "dle-convnets", has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_param_gather=False, has_channels_last=True, offloads=(), optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
+        # torch DDP wraps whatever module the script builds: no from_pretrained to pass an attention to (pytorch-ddp's
+        # transformer launch said "load the model with from_pretrained(...)" until QA 98)
+        attn_launch="torch DDP wraps the script's own model, whose code picks its attention: make it run {choice!r}, or "
+                    "re-plan with training.framework.attn_implementation set to the one it runs",
         sources="NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets (resnet50v1.5 README tables, "
                 "pytorch-21.03 NGC container = torch 1.9): torch.optim.SGD with momentum (image_classification/"
                 "optimizers.py get_sgd_optimizer), whose torch 1.9 step loops over the parameter tensors "

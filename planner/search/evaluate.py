@@ -399,7 +399,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
                      layout: dict | None = None) -> str:
     """The training stack and options the step times assume, as one line for the output; for a
     search, ``stack`` is the best plan's and ``searched`` the options the search chose; ``layout`` the plan's
-    ``config`` (its ZeRO stage and PP say how it reshards: ``Stack.reshard_label``)."""
+    ``config`` (its ZeRO stage and PP say how it reshards: ``Stack.reshard_label``) and GPU (whether its TP overlap
+    runs there: ``Stack.tp_overlap_label``), as ``recommend.best_layout`` gives them."""
     fw = stack or from_training(job.training, model=job.model)
     mode = default_stack_mode(job.training)
     mode = mode if mode in D.FRAMEWORK_BY_MODE else None
@@ -420,7 +421,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     recompute = (layout or {}).get("recompute") or job.training.recompute or "full"  # MaxText's remat policy (QA 70)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
-                        has_shared_experts(job.model), recompute)
+                        has_shared_experts(job.model), recompute, (layout or {}).get("gpu"))
             + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1), job.model,
                                                 int((layout or {}).get("tp") or job.parallel.tp or 1),
                                                 int((layout or {}).get("gpus_per_node") or 8))

@@ -52,17 +52,18 @@ from hardware_catalog.skypilot import spot_rate_words
 
 
 def best_layout(plan) -> dict:
-    """The ZeRO stage, PP, CP, EP, TP and recompute of a ranked plan, for its stack line
+    """The ZeRO stage, PP, CP, EP, TP, recompute and GPU of a ranked plan (estimate's plan too), for its stack line
     (``evaluate.stack_assumption``: CP says whether packed rows keep their per-example attention,
     ``packed_attention_note``; EP and TP which parts an HF plan leaves whole, moe ``hf_ep_plan_note``; the recompute
-    the remat policy a MaxText plan runs, stacks ``remat_label``)."""
+    the remat policy a MaxText plan runs, stacks ``remat_label``; the GPU whether TE's TP overlap runs,
+    ``Stack.tp_overlap_label``)."""
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
     hw = plan.hardware if hasattr(plan, "hardware") else plan.get("hardware")
-    gpn = getattr(hw, "gpus_per_node", None) if not isinstance(hw, dict) else hw.get("gpus_per_node")
+    hw_get = hw.get if isinstance(hw, dict) else (lambda k: getattr(hw, k, None))
     # the node size: a2a+p2p's a2a group (evaluate.cp_exchange_note)
     return {"zero": get("zero"), "pp": get("pp"), "cp": get("cp"), "ep": get("ep"), "tp": get("tp"),
-            "gpus_per_node": gpn, "recompute": get("recompute")}
+            "gpus_per_node": hw_get("gpus_per_node"), "recompute": get("recompute"), "gpu": hw_get("gpu")}
 
 def picks_block_recompute(job: JobSpec, stack) -> bool:
     """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):

@@ -310,13 +310,20 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
         # is trained and priced past what was asked: 1M tokens at the default 1,024 x 4,096 were one step of 4.19M,
         # unsaid. Said, not refused (the epoch twin is refused, QA 28): the app's token widget reaches 1M tokens
         unit = "tokens" if m.is_transformer else "samples"
-        per = t.global_batch * (t.seq_len if m.is_transformer else 1)
+        per = t.real_tokens_per_step(m.is_transformer)  # less a padded row's padding (TrainingSpec.padding_share)
         steps = math.ceil(t.tokens / per)
+        pad = t.padding_share(m.is_transformer)
+        if pad:  # the padding is timed and priced, not counted as trained: until QA 98 it was, unsaid
+            notes.append(f"training.tokens {t.tokens:,.0f} counts real tokens: padded rows (training.packing: padded, "
+                         f"training.mean_example_tokens {t.mean_example_tokens:,.0f} of seq_len {t.seq_len:,}) are "
+                         f"{pad:.0%} padding, so a step of {t.global_batch * t.seq_len:,} positions trains {per:,.0f} "
+                         f"tokens and the run takes {steps:,} steps, the padding computed and priced")
         if steps * per >= 1.01 * t.tokens:  # more than 1% over: said (a large budget rounds up by a fraction of a step)
             shape = (f"global_batch {t.global_batch:,}" + (f" x seq_len {t.seq_len:,}" if m.is_transformer else "")
-                     + ("" if "global_batch" in given else ", the default"))
-            notes.append(f"training.tokens {t.tokens:,.0f} is {steps:,} whole step{'s' if steps > 1 else ''} of {per:,} "
-                         f"{unit} ({shape}): {steps * per:,} {unit} trained and priced (+{steps * per / t.tokens - 1:.0%})")
+                     + (f" less {pad:.0%} padding" if pad else "") + ("" if "global_batch" in given else ", the default"))
+            notes.append(f"training.tokens {t.tokens:,.0f} is {steps:,} whole step{'s' if steps > 1 else ''} of "
+                         f"{per:,.0f} {unit} ({shape}): {steps * per:,.0f} {unit} trained and priced "
+                         f"(+{steps * per / t.tokens - 1:.0%})")
     recipe = getattr(t.framework, "fp8_recipe", None)
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "

@@ -905,6 +905,22 @@ class TrainingSpec(Strict):
             return n * min(self.mean_example_tokens, self.seq_len) / self.seq_len
         return n
 
+    def padding_share(self, transformer: bool) -> float:
+        """The share of a padded row's positions that are padding: 1 - min(mean_example_tokens, seq_len) / seq_len
+        (``packing: padded``, one example a row, each padded to seq_len: ``sequences_per_epoch``); 0 for packed or
+        concatenated rows, no mean example length, or a generic model. The padding is computed and timed, not
+        trained on: a run's token count (``training.tokens``, planner.model.cost ``total_tokens``) is its real
+        tokens, the positions less this share (until QA 98 only for a run of epochs: ``tokens: 1e8`` of 600-token
+        examples padded to 2,048 was 763 steps, 71% of whose positions were padding, said as 100.01M tokens)."""
+        if not (transformer and self.packing == "padded" and self.mean_example_tokens):
+            return 0.0
+        return max(0.0, 1.0 - float(self.mean_example_tokens) / self.seq_len)
+
+    def real_tokens_per_step(self, transformer: bool) -> float:
+        """Real tokens (samples for a generic model) one step trains on: global_batch rows of seq_len positions, less
+        a padded row's padding (``padding_share``)."""
+        return self.global_batch * (self.seq_len if transformer else 1) * (1.0 - self.padding_share(transformer))
+
     @model_validator(mode="after")
     def _one_duration(self):
         given = [f for f in ("tokens", "steps", "epochs") if getattr(self, f) is not None]
@@ -1356,6 +1372,14 @@ OFFLINE_ONLY_SERVING = ("requests", "deadline_hours")
 #: other non-transformers, given by params and FLOPs per sample) takes none of them, only data parallelism
 GENERIC_MODEL_SPLITS = ("tp", "pp", "cp", "ep", "etp", "vpp")
 
+#: the training fields that say how examples fill a row of seq_len tokens (``TrainingSpec.sequences_per_epoch``,
+#: ``padding_share``, planner.model.flops ``attention_span``), with what each is: a generic model's global_batch
+#: counts samples, which nothing packs or pads, so until QA 98 a resnet50 job took ``packing: padded`` and
+#: ``mean_example_tokens: 600`` and priced the same steps without a word; a value other than the field's default is
+#: refused there
+TOKEN_ROW_FIELDS = {"packing": "how examples fill a row of seq_len tokens",
+                    "mean_example_tokens": "the mean example length in tokens"}
+
 #: each job ``onprem:`` field by the catalog key it replaces, whose range (``hardware_catalog.bounds``) it takes
 ONPREM_KEYS = {"horizon_years": "amortisation_years", "utilisation": "utilisation",
                "server_price_usd": "server_price_", "server_power_kw": "server_power_kw_",
@@ -1511,11 +1535,17 @@ class JobSpec(Strict):
                              f"exceed {m.name}'s {m.context_length:,}-token context (model.context_length)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
-        elif p is not None:
+        else:
+            for k, what in TOKEN_ROW_FIELDS.items():
+                # the default itself passes: a dumped job (model_dump writes every field) must load again
+                if getattr(self.training, k) != TrainingSpec.model_fields[k].default:
+                    raise ValueError(f"training.{k}: {what}; {m.name} is a generic model (params and FLOPs per "
+                                     "sample), whose global_batch and dataset_samples count samples, not tokens: "
+                                     f"leave training.{k} out")
             # a generic model (params and FLOPs per sample, no layers or heads) is planned with data parallelism
             # only (planner.search.space._grid); a fixed tp was an internal error in estimate (the heads rule read
             # model.heads = None), cp was planned as if it split a sequence, and recommend dropped them unsaid
-            for k in GENERIC_MODEL_SPLITS:
+            for k in GENERIC_MODEL_SPLITS if p is not None else ():
                 v = getattr(p, k, None)
                 if v is not None and v > 1:
                     raise ValueError(f"parallel.{k}: {k}={v} splits transformer layers, heads, sequences or experts; "

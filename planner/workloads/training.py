@@ -27,7 +27,7 @@ from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
 from planner.model.stacks import from_training, megatron_fsdp_low_zero, nvme_rate_given, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
-from planner.search.recommend import recommend as search_plans, with_spot_risk
+from planner.search.recommend import best_layout, recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
@@ -436,8 +436,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model, cat)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
-    lay = {"zero": out.config.zero, "pp": out.config.pp, "cp": out.config.cp, "ep": out.config.ep, "tp": out.config.tp,
-           "gpus_per_node": hw.gpus_per_node, "recompute": out.config.recompute}  # recompute: stacks.remat_label
+    lay = best_layout(out)  # the plan's stage, PP, CP, EP, TP, recompute and GPU, as recommend's best plan says them
     power = physics.power_limit_words(hw, job.training.precision)  # GPUs held below their rated power limit
     spot = spot_rate_words([hw.instance]) if out.cost.ranked_price_basis == SPOT else ""  # which zone's rate (qa89)
     nvme = offload.nvme_rate_words(stack, hw)  # the NVMe rate a swapping plan was priced at
