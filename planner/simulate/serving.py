@@ -481,6 +481,11 @@ class EngineConfig:
     #: a full batch's decode steps up to its next finish run as one event (Engine._decode_span);
     #: the same iterations and times, so False only serves to check that
     fast_forward: bool = True
+    #: an expert-parallel replica's DP load balancer routes on the engines' (waiting, running) counts as the DP
+    #: coordinator last published them, every ``lb_refresh_s`` seconds (vLLM's ``min_stats_update_interval_ms``, 100;
+    #: vllm/v1/engine/coordinator.py), plus the front end's own sends since (Engine._dp_engine); 0: the exact counts
+    #: at each arrival (as the simulation routed until serve51)
+    lb_refresh_s: float = D.DP_LB_REFRESH_S
 
 
 POLICIES = ("chunked", "prefill_first")
@@ -580,6 +585,8 @@ class ServingSimConfig:
             raise InputError("engine.preemption", f"one of {', '.join(PREEMPTION)}")
         if e.max_num_seqs < 1 or e.block_size < 1 or not (0 <= e.watermark < 1):
             raise InputError("engine", "max_num_seqs and block_size must be >= 1, 0 <= watermark < 1")
+        if not (0 <= e.lb_refresh_s < math.inf):
+            raise InputError("engine.lb_refresh_s", f"must be a finite number of seconds >= 0, got {e.lb_refresh_s}")
         if e.max_num_batched_tokens < e.max_num_seqs:  # vLLM's SchedulerConfig refuses this too
             raise InputError("engine.max_num_batched_tokens",
                              f"{e.max_num_batched_tokens} < max_num_seqs {e.max_num_seqs}: every running "
@@ -840,6 +847,12 @@ class Engine:
         self.queued = 0  # requests waiting, all engines
         self.back = self.front = 0  # the last ``Req.seq`` given at the back (counting up) and front (down)
         self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep
+        # the front end's view of the DP engines' [waiting, running] (vLLM ``DPLBAsyncMPClient.lb_engines``): zeros
+        # until the coordinator's first publication at ``lb_refresh_s``, then replaced by each (``_lb_publish``); its
+        # own sends add to the waiting count in between. ``lb_next``: when the next publication falls (never on a TP
+        # replica, or with exact counts)
+        self.lb_view = [[0, 0] for _ in range(self.ep)]
+        self.lb_next = cfg.lb_refresh_s if self.ep > 1 and cfg.lb_refresh_s > 0 else math.inf
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
         self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
         self.cnt = [[0] * self.bs for _ in range(self.ep)]  # decoding sequences by DP engine and residue
@@ -858,6 +871,8 @@ class Engine:
     # -- arrivals ------------------------------------------------------------------------------
     def submit(self, r: Req):
         if self.ep > 1:
+            if self.env.now >= self.lb_next:
+                self._lb_publish()
             r.rank = self._dp_engine()
         self.back += 1
         r.seq = self.back
@@ -869,11 +884,33 @@ class Engine:
 
     def _dp_engine(self) -> int:
         """The DP engine vLLM's front end sends a request to: the least ``waiting x 4 + running``, the first such
-        from engine 0 (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``, one API
-        server). vLLM reads the counts the engines publish every 100 ms (vllm/v1/engine/coordinator.py) plus its
-        own sends since; here they are exact (not modelled: that staleness)."""
-        score = [4 * len(q) + b for q, b in zip(self.queues, self.rank_run)]
-        return score.index(min(score))
+        from engine 0, over its view of the counts (``lb_view``), to whose waiting count it then adds the request
+        (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``, vLLM 0.9-0.11, one API
+        server: ``current_counts[eng_index][0] += self.client_count``, "for better balancing between stats updates
+        from the coordinator (which happen every 100ms)"). So a burst between two publications spreads over the
+        engines as the counts it adds say, while a request that an engine admitted or finished since still counts as
+        it was published: the last publication's waiting x 4 + running plus 4 a send since. With ``lb_refresh_s`` 0
+        the counts are the engines' own at each arrival (serveep50 to serve51)."""
+        if self.lb_next == math.inf and self.cfg.lb_refresh_s == 0:
+            score = [4 * len(q) + b for q, b in zip(self.queues, self.rank_run)]
+            return score.index(min(score))
+        view = self.lb_view
+        score = [4 * w + b for w, b in view]
+        k = score.index(min(score))
+        view[k][0] += 1
+        return k
+
+    def _lb_publish(self):
+        """The DP coordinator's publication (vllm/v1/engine/coordinator.py ``CoordinatorProc``: each engine's
+        ``num_waiting_reqs`` / ``num_running_reqs``, sent to the front ends every ``min_stats_update_interval_ms``
+        = 100 ms while they change), at the boundary ``lb_next`` that has passed: the view becomes the engines'
+        counts there, its sends since dropped (the front end replaces ``lb_engines`` whole). The counts change only
+        where this engine's process runs (a step's end, an admission, a finish, a preemption) or a request arrives,
+        and each of those calls this first once a boundary has passed, so the counts read are those at the boundary
+        (a change at the very instant of a boundary counts after it)."""
+        self.lb_view = [[len(q), b] for q, b in zip(self.queues, self.rank_run)]
+        p = self.cfg.lb_refresh_s
+        self.lb_next = (math.floor(self.env.now / p) + 1) * p
 
     def _admit(self, r: Req):
         """``r`` runs (the caller took it from its engine's queue)."""
@@ -1318,6 +1355,8 @@ class Engine:
                 yield env.timeout(rest)
         else:
             yield env.timeout(clock[-1] - now)
+        if env.now >= self.lb_next:  # a DP coordinator's publication fell in the span: before its finishes
+            self._lb_publish()
         if self.ep == 1:
             self.kvs[0].take(blocks[0] if done == k else self._span_blocks(done, 0))
         elif blocks is not None and done == k:
@@ -1362,6 +1401,8 @@ class Engine:
     def run(self):
         env, stats = self.env, self.stats
         while True:
+            if env.now >= self.lb_next:  # a DP coordinator's publication fell since: before this step's admissions
+                self._lb_publish()
             if stats.engine_events > stats.stop_events:  # the drain after the event bound ran out: stop the run
                 stats.stopped_at = env.now
                 self._decided(stopped=False)
@@ -1402,6 +1443,8 @@ class Engine:
             stats.engine_events += 1
             yield env.timeout(dt)
             now = env.now
+            if now >= self.lb_next:  # ... in this step: before its finishes
+                self._lb_publish()
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
                 if self.H and not self.prefix_ready[r.rank] and r.rid in self.prefilling:
