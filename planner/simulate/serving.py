@@ -891,7 +891,7 @@ class Engine:
         engines as the counts it adds say, while a request that an engine admitted or finished since still counts as
         it was published: the last publication's waiting x 4 + running plus 4 a send since. With ``lb_refresh_s`` 0
         the counts are the engines' own at each arrival (serveep50 to serve51)."""
-        if self.lb_next == math.inf and self.cfg.lb_refresh_s == 0:
+        if not self.cfg.lb_refresh_s:
             score = [4 * len(q) + b for q, b in zip(self.queues, self.rank_run)]
             return score.index(min(score))
         view = self.lb_view
