@@ -216,3 +216,10 @@ PLAN_EVENT_BOUND_RANGE = (1_000, 100_000_000)
 MMPP_BURST_FACTOR = 4.0
 MMPP_BURST_SHARE = 0.25
 MMPP_BURST_S = 10.0
+
+#: seconds between the DP coordinator's publications of an expert-parallel replica's per-engine (waiting, running)
+#: counts, which vLLM's front end load-balances on (plus its own sends since): vllm/v1/engine/coordinator.py
+#: ``DPCoordinator``, ``min_stats_update_interval_ms = 0 if external_lb else 100`` (published while the counts change,
+#: else every 4 s); core_client.py ``DPLBAsyncMPClient`` ("stats updates from the coordinator (which happen every
+#: 100ms)"). simulate.serving.EngineConfig.lb_refresh_s (serve51)
+DP_LB_REFRESH_S = 0.1

@@ -481,6 +481,11 @@ class EngineConfig:
     #: a full batch's decode steps up to its next finish run as one event (Engine._decode_span);
     #: the same iterations and times, so False only serves to check that
     fast_forward: bool = True
+    #: an expert-parallel replica's DP load balancer routes on the engines' (waiting, running) counts as the DP
+    #: coordinator last published them, every ``lb_refresh_s`` seconds (vLLM's ``min_stats_update_interval_ms``, 100;
+    #: vllm/v1/engine/coordinator.py), plus the front end's own sends since (Engine._dp_engine); 0: the exact counts
+    #: at each arrival (as the simulation routed until serve51)
+    lb_refresh_s: float = D.DP_LB_REFRESH_S
 
 
 POLICIES = ("chunked", "prefill_first")
@@ -580,6 +585,8 @@ class ServingSimConfig:
             raise InputError("engine.preemption", f"one of {', '.join(PREEMPTION)}")
         if e.max_num_seqs < 1 or e.block_size < 1 or not (0 <= e.watermark < 1):
             raise InputError("engine", "max_num_seqs and block_size must be >= 1, 0 <= watermark < 1")
+        if not (0 <= e.lb_refresh_s < math.inf):
+            raise InputError("engine.lb_refresh_s", f"must be a finite number of seconds >= 0, got {e.lb_refresh_s}")
         if e.max_num_batched_tokens < e.max_num_seqs:  # vLLM's SchedulerConfig refuses this too
             raise InputError("engine.max_num_batched_tokens",
                              f"{e.max_num_batched_tokens} < max_num_seqs {e.max_num_seqs}: every running "
@@ -629,6 +636,9 @@ class KVBlocks:
     def take(self, n: int):
         self.free -= n
         lru = self.lru
+        if lru and n < lru[0][1]:  # within the oldest free segment (most takes: a decode step's few blocks)
+            lru[0][1] -= n
+            return
         while n > 0:
             seg = lru[0]
             k = min(n, seg[1])
@@ -669,7 +679,7 @@ class Req:
     recompute preemption); ``computed`` = of those, already in the KV cache."""
 
     __slots__ = ("rid", "arrival", "prompt", "output", "target", "computed", "generated", "blocks",
-                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo", "shared", "rank")
+                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo", "shared", "rank", "seq")
 
     def __init__(self, rid, arrival, prompt, output):
         self.rid, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
@@ -680,6 +690,7 @@ class Req:
         self.lo = False  # decoding with its local-layer window still growing (Engine, local layers only)
         self.shared = 0  # tokens of the engine's shared prefix blocks it uses (not in ``blocks``: held once)
         self.rank = 0  # its DP engine in an expert-parallel replica (Engine.submit routes it; 0 elsewhere)
+        self.seq = 0  # its place in the engine's FCFS order while it waits (Engine.submit, _preempt_newest)
 
 
 class Stats:
@@ -823,14 +834,25 @@ class Engine:
         self.H = spec.shared_prefix // self.bs * self.bs if cfg.prefix_caching else 0
         self.gu = self.g if self.local else 1
         self.prefix_ready = [False] * spec.iteration.ep  # each DP engine's prefix cache its own
-        self.waiting: deque[Req] = deque()
         self.running: dict[int, Req] = {}  # admission order, every phase
         # an expert-parallel replica's DP engines (vllm/v1/engine/core.py ``DPEngineCoreProc``): each has its own
-        # requests, token budget, KV pool and seats and they step together, so one queue here, each request
-        # tagged with its engine (``Req.rank``, routed by :meth:`submit`) and counted per engine: waiting and
-        # running (the front end's load balancer reads them; running against its ``max_num_seqs``) and decoding
-        # (its budget's share, its blocks); 1 elsewhere
-        self.rank_wait, self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep, [0] * self.ep
+        # requests, token budget, KV pool and seats and they step together. Each request is tagged with its engine
+        # (``Req.rank``, routed by :meth:`submit`) and waits in that engine's own FCFS queue (``queues``; one on a TP
+        # replica); ``Req.seq`` orders the queues' requests as one queue of the replica would (a new request at its
+        # back, a preempted one at its front), so the engines admit in that order (:meth:`_prefills`) without
+        # scanning past the requests of engines that admit nothing more (serve51: that scan was ~10% of an EP16
+        # plan's simulation CPU). Counted per engine: running (the load balancer reads it with the queue's length;
+        # against its ``max_num_seqs``) and decoding (its budget's share, its blocks); 1 elsewhere
+        self.queues: list[deque[Req]] = [deque() for _ in range(self.ep)]
+        self.queued = 0  # requests waiting, all engines
+        self.back = self.front = 0  # the last ``Req.seq`` given at the back (counting up) and front (down)
+        self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep
+        # the front end's view of the DP engines' [waiting, running] (vLLM ``DPLBAsyncMPClient.lb_engines``): zeros
+        # until the coordinator's first publication at ``lb_refresh_s``, then replaced by each (``_lb_publish``); its
+        # own sends add to the waiting count in between. ``lb_next``: when the next publication falls (never on a TP
+        # replica, or with exact counts)
+        self.lb_view = [[0, 0] for _ in range(self.ep)]
+        self.lb_next = cfg.lb_refresh_s if self.ep > 1 and cfg.lb_refresh_s > 0 else math.inf
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
         self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
         self.cnt = [[0] * self.bs for _ in range(self.ep)]  # decoding sequences by DP engine and residue
@@ -849,26 +871,51 @@ class Engine:
     # -- arrivals ------------------------------------------------------------------------------
     def submit(self, r: Req):
         if self.ep > 1:
+            if self.env.now >= self.lb_next:
+                self._lb_publish()
             r.rank = self._dp_engine()
-        self.rank_wait[r.rank] += 1
-        self.waiting.append(r)
+        self.back += 1
+        r.seq = self.back
+        self.queues[r.rank].append(r)
+        self.queued += 1
         self.outstanding += 1
         if not self.wake.triggered:
             self.wake.succeed()
 
     def _dp_engine(self) -> int:
         """The DP engine vLLM's front end sends a request to: the least ``waiting x 4 + running``, the first such
-        from engine 0 (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``, one API
-        server). vLLM reads the counts the engines publish every 100 ms (vllm/v1/engine/coordinator.py) plus its
-        own sends since; here they are exact (not modelled: that staleness)."""
-        w, n = self.rank_wait, self.rank_run
-        score = [4 * a + b for a, b in zip(w, n)]
-        return score.index(min(score))
+        from engine 0, over its view of the counts (``lb_view``), to whose waiting count it then adds the request
+        (vllm/v1/engine/core_client.py ``DPLBAsyncMPClient.get_core_engine_for_request``, vLLM 0.9-0.11, one API
+        server: ``current_counts[eng_index][0] += self.client_count``, "for better balancing between stats updates
+        from the coordinator (which happen every 100ms)"). So a burst between two publications spreads over the
+        engines as the counts it adds say, while a request that an engine admitted or finished since still counts as
+        it was published: the last publication's waiting x 4 + running plus 4 a send since. With ``lb_refresh_s`` 0
+        the counts are the engines' own at each arrival (serveep50 to serve51)."""
+        if not self.cfg.lb_refresh_s:
+            score = [4 * len(q) + b for q, b in zip(self.queues, self.rank_run)]
+            return score.index(min(score))
+        view = self.lb_view
+        score = [4 * w + b for w, b in view]
+        k = score.index(min(score))
+        view[k][0] += 1
+        return k
+
+    def _lb_publish(self):
+        """The DP coordinator's publication (vllm/v1/engine/coordinator.py ``CoordinatorProc``: each engine's
+        ``num_waiting_reqs`` / ``num_running_reqs``, sent to the front ends every ``min_stats_update_interval_ms``
+        = 100 ms while they change), at the boundary ``lb_next`` that has passed: the view becomes the engines'
+        counts there, its sends since dropped (the front end replaces ``lb_engines`` whole). The counts change only
+        where this engine's process runs (a step's end, an admission, a finish, a preemption) or a request arrives,
+        and each of those calls this first once a boundary has passed, so the counts read are those at the boundary
+        (a change at the very instant of a boundary counts after it)."""
+        self.lb_view = [[len(q), b] for q, b in zip(self.queues, self.rank_run)]
+        p = self.cfg.lb_refresh_s
+        self.lb_next = (math.floor(self.env.now / p) + 1) * p
 
     def _admit(self, r: Req):
-        """``r`` leaves the waiting queue's position it holds (the caller removed it) and runs."""
+        """``r`` runs (the caller took it from its engine's queue)."""
         self.running[r.rid] = r
-        self.rank_wait[r.rank] -= 1
+        self.queued -= 1
         self.rank_run[r.rank] += 1
 
     # -- decode aggregates -----------------------------------------------------------------------
@@ -980,8 +1027,10 @@ class Engine:
             kv.give(full, owner=r.rid)
             kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
-        self.waiting.appendleft(r)
-        self.rank_wait[r.rank] += 1
+        self.front -= 1
+        r.seq = self.front
+        self.queues[r.rank].appendleft(r)
+        self.queued += 1
         self.stats.preempt(self.env.now, self.name, r.rid, self.cfg.preemption)
         return r, cost
 
@@ -1075,22 +1124,21 @@ class Engine:
             r.blocks += need
             chunks.append((r, c))
             budget[r.rank] = left - c
-        waiting, wait, seats = self.waiting, self.rank_wait, self.cfg.max_num_seqs
-        # engines that admit nothing more this step: no budget, nothing waiting, or every seat taken
-        closed = [b <= 0 or not w or n >= seats for b, w, n in zip(budget, wait, self.rank_run)]
-        shut, i = sum(closed), 0
-        while shut < self.ep and i < len(waiting):
-            r = waiting[i]
-            k = r.rank
-            if closed[k]:
-                i += 1
-                continue
-            kv = kvs[k]
+        queues, run, seats = self.queues, self.rank_run, self.cfg.max_num_seqs
+        # the engines that may admit this step (budget left, a request waiting, a seat free): each admits from its
+        # queue's head until one does not fit, the earliest-queued head of them first (``Req.seq``), so in the order
+        # a scan of one queue of the replica would admit them
+        live = [k for k, (b, q, n) in enumerate(zip(budget, queues, run)) if b > 0 and q and n < seats] \
+            if self.queued else []
+        while live:
+            k = live[0] if len(live) == 1 else min(live, key=lambda q: queues[q][0].seq)
+            queue, kv = queues[k], kvs[k]
+            r = queue[0]
             if r.swapped:  # swap the preempted blocks back in and resume where it stopped
                 if r.blocks > kv.free - self.watermark:
-                    closed[k], shut, i = True, shut + 1, i + 1
+                    live.remove(k)
                     continue
-                del waiting[i]
+                queue.popleft()
                 kv.take(r.blocks)
                 extra += r.blocks * self.swap_s_per_block
                 r.swapped = False
@@ -1100,7 +1148,7 @@ class Engine:
                 else:
                     self._enter_decode(r)
             elif r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
-                del waiting[i]
+                queue.popleft()
                 self._resume_cached(r)
             else:
                 comp, sh = self._start(r)
@@ -1109,9 +1157,9 @@ class Engine:
                 # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
                 need = self._need(comp, c if self.cfg.policy == "chunked" else r.target - comp, sh)
                 if need > kv.free - self.watermark:
-                    closed[k], shut, i = True, shut + 1, i + 1
+                    live.remove(k)
                     continue
-                del waiting[i]
+                queue.popleft()
                 r.computed, r.shared = comp, sh
                 kv.take(need)
                 r.blocks = need
@@ -1122,8 +1170,8 @@ class Engine:
                     self.prefilling[r.rid] = r
                     chunks.append((r, c))
                     budget[k] -= c
-            if budget[k] <= 0 or not wait[k] or self.rank_run[k] >= seats:
-                closed[k], shut = True, shut + 1
+            if budget[k] <= 0 or not queue or run[k] >= seats:
+                live.remove(k)
         return chunks, extra
 
     def _resume_cached(self, r: Req):
@@ -1138,9 +1186,9 @@ class Engine:
 
     def _admissible(self) -> bool:
         """prefill_first: the queue's head can be admitted now (its DP engine's seats and pool)."""
-        if not self.waiting:
+        if not self.queued:
             return False
-        r = self.waiting[0]
+        r = min((q[0] for q in self.queues if q), key=lambda x: x.seq)  # the replica's FCFS head
         if self.rank_run[r.rank] >= self.cfg.max_num_seqs:
             return False
         if r.swapped:
@@ -1158,16 +1206,9 @@ class Engine:
         later in the span either."""
         seats = self.cfg.max_num_seqs
         if self.ep == 1:
-            return len(self.running) >= seats or self._blocked(self.waiting[0])
-        left, seen = sum(1 for w in self.rank_wait if w), set()
-        for r in self.waiting:  # each engine's first waiting request (its seats all taken: blocked too)
-            if r.rank not in seen:
-                if self.rank_run[r.rank] < seats and not self._blocked(r):
-                    return False
-                seen.add(r.rank)
-                if len(seen) == left:
-                    break
-        return True
+            return len(self.running) >= seats or self._blocked(self.queues[0][0])
+        run = self.rank_run  # each engine's queue head (its seats all taken: blocked too)
+        return all(run[k] >= seats or self._blocked(q[0]) for k, q in enumerate(self.queues) if q)
 
     def _blocked(self, r: Req) -> bool:
         """Waiting request ``r``, the head of its DP engine's queue, cannot be admitted (:meth:`_head_blocked`)."""
@@ -1202,7 +1243,7 @@ class Engine:
         MAX_ITERATIONS runs step by step, so the limit trips where it did."""
         if not self.cfg.fast_forward or self.prefilling or not self.n_dec or not self.heap:
             return 0, 0, False
-        interruptible = not self.waiting and min(self.rank_run) < self.cfg.max_num_seqs
+        interruptible = not self.queued and min(self.rank_run) < self.cfg.max_num_seqs
         if not interruptible and not self._head_blocked():
             return 0, 0, False
         k = self.heap[0][0] - self.j + 1
@@ -1314,6 +1355,8 @@ class Engine:
                 yield env.timeout(rest)
         else:
             yield env.timeout(clock[-1] - now)
+        if env.now >= self.lb_next:  # a DP coordinator's publication fell in the span: before its finishes
+            self._lb_publish()
         if self.ep == 1:
             self.kvs[0].take(blocks[0] if done == k else self._span_blocks(done, 0))
         elif blocks is not None and done == k:
@@ -1358,6 +1401,8 @@ class Engine:
     def run(self):
         env, stats = self.env, self.stats
         while True:
+            if env.now >= self.lb_next:  # a DP coordinator's publication fell since: before this step's admissions
+                self._lb_publish()
             if stats.engine_events > stats.stop_events:  # the drain after the event bound ran out: stop the run
                 stats.stopped_at = env.now
                 self._decided(stopped=False)
@@ -1398,6 +1443,8 @@ class Engine:
             stats.engine_events += 1
             yield env.timeout(dt)
             now = env.now
+            if now >= self.lb_next:  # ... in this step: before its finishes
+                self._lb_publish()
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
                 if self.H and not self.prefix_ready[r.rank] and r.rid in self.prefilling:
@@ -1532,7 +1579,7 @@ def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
     waiting = running = free = 0
     right = bisect.bisect_right
     for e in engines:
-        waiting += len(e.waiting)
+        waiting += e.queued
         running += len(e.running)
         for kv in e.kvs:
             free += kv.free

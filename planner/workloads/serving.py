@@ -131,7 +131,7 @@ from planner.model.serving_efficiency import engine_efficiency, engine_refusal
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
-from planner.defaults import PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees: a replica is tp GPUs on one node
+from planner.defaults import DP_LB_REFRESH_S, PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees (a replica: tp GPUs, one node)
 from planner.spec.schema import MAX_QPS, MAX_REASONABLE, MIN_RATE
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig, cut_words, simulate_serving
@@ -849,14 +849,18 @@ def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
     """Where an expert-parallel option is listed, the assumption its DP engines rest on: the screen spreads a replica's
     batch evenly over them (ceil(B / N) decodes a rank, ``IterationModel._busiest``), and the simulation gives each
     engine its own ceil(B / N) seats, KV pool and token budget as vLLM does (one ``Scheduler`` a ``DPEngineCoreProc``,
-    servekv50), routing each request to the engine with the least waiting x 4 + running; what the front end does not
-    see (one engine's longer contexts filling its pool first) is left to the simulation. Unsaid before servekv50."""
+    servekv50), routing each request to the engine with the least waiting x 4 + running as vLLM's front end sees them
+    (the counts its DP coordinator published, every ``EngineConfig.lb_refresh_s`` = 100 ms, plus its own sends since:
+    serve51; exact counts before); what the front end does not see (one engine's longer contexts filling its pool
+    first) is left to the simulation. Unsaid before servekv50."""
     eps = sorted({o.ep for o in options if (o.ep or 1) > 1})
     if not eps:
         return []
     n = "/".join(f"EP{e}" for e in eps)
     sim = (", in simulation each with its own ceil(B / N) max_num_seqs, KV pool (its GPU's) and token budget, "
-           "requests routed to the engine with the least waiting x 4 + running (vLLM's front end)" if simulated else "")
+           "requests routed to the engine with the least waiting x 4 + running as vLLM's front end sees them: the "
+           f"counts its DP coordinator published, every {DP_LB_REFRESH_S * 1e3:g} ms, plus its own sends since"
+           if simulated else "")
     return [f"expert-parallel replicas ({n}): the screen spreads a replica's batch B evenly over its N data-parallel "
             f"engines (ceil(B / N) decodes each){sim}"]
 

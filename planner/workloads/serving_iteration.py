@@ -661,7 +661,8 @@ class IterationModel:
         over the mean rank's, its dense GEMM rows padded to tiles x ep, its routed pairs over the mean rank's, the
         replica's experts as the busiest rank's touched ones x ep). vLLM's front end sends each request to the DP
         engine with the least ``waiting x 4 + running`` (vllm/v1/engine/core_client.py
-        ``DPLBAsyncMPClient.get_core_engine_for_request``), so the ranks' running counts differ by one at most: the
+        ``DPLBAsyncMPClient.get_core_engine_for_request``), so the ranks' running counts differ by one at most (taken
+        so here; on the counts it sees, published every 100 ms, they may differ more: the simulation's, serve51): the
         busiest holds ceil(B / ep) of the step's B decodes (their contexts at the mean). A prompt is one engine's:
         each DP engine runs its own scheduler and ``max_num_batched_tokens`` (vllm/v1/engine/core.py
         ``DPEngineCoreProc``), and one with nothing scheduled steps a one-token dummy forward so the MoE collectives
