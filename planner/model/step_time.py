@@ -1109,12 +1109,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r],
-                                    disp=kdisp[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, *kdom),
-                             run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, *kdom), run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
