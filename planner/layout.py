@@ -92,6 +92,10 @@ class Candidates:
     #: layers of each checkpointed group (planner.model.pipeline.uniform_groups; every layer is re-run). 0 (the
     #: default): not uniform. A row carries ``rn`` or ``rg``, never both (Megatron takes one method)
     rg: np.ndarray | None = None
+    #: the MoE token dispatcher each row runs (``vocab.MOE_DISPATCHER`` code): a search's dispatcher twins evaluated
+    #: in one step-time call (planner.search.recommend ``_try_dispatchers``; the layer model prices each row's,
+    #: planner.model.moe ``moe_layer``). -1 (the default): the stack's own ``moe_dispatcher``
+    dispatcher: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
@@ -103,6 +107,8 @@ class Candidates:
             self.rn = np.zeros(n, dtype=np.int64)
         if self.rg is None:
             self.rg = np.zeros(n, dtype=np.int64)
+        if self.dispatcher is None:
+            self.dispatcher = np.full(n, -1, dtype=np.int64)
         #: column -> (its array, its one value, or None where the rows differ): which columns ``take`` fills rather
         #: than gathers. A column given as a scalar is known constant here; an array column is checked on the first
         #: ``take`` (``_constant``); an entry holds only while the column is that array object (a column reassigned,
@@ -261,6 +267,7 @@ class Candidates:
         d["recompute"] = RECOMPUTE.names[d.pop("rc")]
         # block recompute of some layers or uniform groups (results.Layout recompute_method / _num_layers)
         rn, rg = d.pop("rn"), d.pop("rg")
+        d.pop("dispatcher")  # the plan's stack says it (results.Plan ``stack``)
         d["recompute_method"], d["recompute_num_layers"] = (
             (None, None) if d["recompute"] != "full" else ("block", rn) if rn else ("uniform", rg) if rg else (None, None))
         d["schedule"] = SCHEDULE.names[d["schedule"]]

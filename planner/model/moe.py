@@ -42,6 +42,7 @@ from hardware_catalog.catalog import nvlink_joined
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
 from planner.spec.params import attention_params, count_params, mlp_params
+from planner.vocab import MOE_DISPATCHER
 
 #: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
 #: ``general_grouped_gemm`` -> ``nvte_multi_stream_cublas_gemm``), the path TEGroupedMLP runs: one cuBLASLt
@@ -609,16 +610,32 @@ def split_quantize_kernels(stack, recipe: str | None) -> float:
 MOE_ROUTER_KERNELS = {"alltoall": 31.0, "deepep": 17.0, "hybridep": 17.0}
 
 
-def router_kernels(stack) -> float:
+def router_kernels(stack, disp=None) -> Any:
     """GPU kernels the router (and the flex dispatchers' preprocess) add to one MoE layer forward on Megatron-Core's
     MoE layer (``MOE_ROUTER_KERNELS``; ``Stack.moe_megatron_layer``, 0 on other stacks: no count found for them).
     Each works on [tokens, experts] tensors of a few MB, so it lasts about the GPU's per-kernel floor whatever the
     GPU is doing: step_time prices each at ``Efficiency.kernel_gap_s`` beside the layer's ``Stack.kernels_layer``,
     forward and twice backward as those. The host side of the same ops is ``MOE_HOST_OPS_GROUPED`` /
-    ``MOE_GRAPH_OPS``; a captured CUDA graph removes their launches, not their GPU time."""
+    ``MOE_GRAPH_OPS``; a captured CUDA graph removes their launches, not their GPU time. ``disp``: each key's
+    dispatcher (``per_dispatcher``)."""
     if not getattr(stack, "moe_megatron_layer", False):
         return 0.0
-    return MOE_ROUTER_KERNELS.get(stack.moe_dispatcher, 0.0)
+    return per_dispatcher(stack, disp, lambda d: (MOE_ROUTER_KERNELS.get(d, 0.0),))[0]
+
+
+def per_dispatcher(stack, disp, terms: Callable[[str], tuple]) -> tuple:
+    """``terms(name)`` under the MoE token dispatcher each key runs: the stack's own ``moe_dispatcher`` where ``disp``
+    is None, else each distinct ``vocab.MOE_DISPATCHER`` code of ``disp`` (one per layer key: a search's dispatcher
+    twins in one step-time call, layout.Candidates ``dispatcher``), its terms taken at its keys. Every term is a key's
+    own (elementwise over the keys), so a key gets the bits a call on its dispatcher's stack gives it."""
+    if disp is None:
+        return terms(stack.moe_dispatcher)
+    codes = np.unique(disp)
+    out = terms(MOE_DISPATCHER.names[int(codes[0])])
+    for code in codes[1:]:
+        at = disp == code
+        out = tuple(np.where(at, x, o) for x, o in zip(terms(MOE_DISPATCHER.names[int(code)]), out))
+    return out
 
 
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
@@ -1286,7 +1303,7 @@ class MoELayerTimes:
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
-              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None, a2a_bw=None) -> MoELayerTimes:
+              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None, a2a_bw=None, disp=None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -1303,7 +1320,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     domains, (fewest, most, domains) of comm ``ep_domain_members`` for the job's size; None: min(ep, g / etp) on
     every domain (``members_per_node``), as a job whose groups tile the domains. ``etp_dom``: the same for the
     expert-TP groups (``etp_gather_time``). ``a2a_bw``: the NVLink rate of the EP group's all-to-all on its node
-    (comm ``group_intra_bw``, shape "all_to_all"); None: ``links``' intra bw."""
+    (comm ``group_intra_bw``, shape "all_to_all"); None: ``links``' intra bw. ``disp``: each key's token dispatcher
+    (``per_dispatcher``; None: the stack's)."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1352,20 +1370,27 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
-    dedup = DISPATCHERS[stack.moe_dispatcher]
-    # the dispatcher's own NVLink domain (dispatcher_domain): DeepEP's 8-rank nodes, HybridEP's equal domains,
-    # both tiling the group (placed uniformly); the all-to-all's the job's, placed rank by rank (ep_dom)
-    g_disp = dispatcher_domain(stack.moe_dispatcher, ep, etp, gpus_per_node)
-    dom = None if stack.moe_dispatcher in ("deepep", "hybridep") else ep_dom
-    nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, g_disp, dom, dedup, e.experts,
-                             e.groups, e.topk_groups, e.routing)
-    lo, hi, doms = ep_domains(ep, etp, g_disp, dom)
-    # the NVLink bytes at the EP group's all-to-all rate on its node's links (``a2a_bw``: comm.group_intra_bw's
-    # "all_to_all" shape; a mesh's pairs have one link's rate or a few, a switch the GPU's)
-    a2a = a2a_time(nvl, nic, ep, hi, intra if a2a_bw is None else a2a_bw, inter, a_in, a_out, domains=doms)
-    # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
-    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, hi, etp, g_disp,
-                                links, e.groups, e.topk_groups, load=load, ep_dom=dom)
+    tok_all = np.where(allreduce, T * load, tok_rank)  # (every rank's whole micro-batch where it routes all: below)
+
+    def exchange(d: str) -> tuple:
+        """(all-to-all s, extra s, chunk-sort bytes) of one MoE layer under dispatcher ``d``"""
+        dedup = DISPATCHERS[d]
+        # the dispatcher's own NVLink domain (dispatcher_domain): DeepEP's 8-rank nodes, HybridEP's equal domains,
+        # both tiling the group (placed uniformly); the all-to-all's the job's, placed rank by rank (ep_dom)
+        g_disp = dispatcher_domain(d, ep, etp, gpus_per_node)
+        dom = None if d in ("deepep", "hybridep") else ep_dom
+        nvl, nic = ep_link_bytes(tok_rank, e.top_k, io, act_bytes, ep, etp, g_disp, dom, dedup, e.experts,
+                                 e.groups, e.topk_groups, e.routing)
+        lo, hi, doms = ep_domains(ep, etp, g_disp, dom)
+        # the NVLink bytes at the EP group's all-to-all rate on its node's links (``a2a_bw``: comm.group_intra_bw's
+        # "all_to_all" shape; a mesh's pairs have one link's rate or a few, a switch the GPU's)
+        a2a = a2a_time(nvl, nic, ep, hi, intra if a2a_bw is None else a2a_bw, inter, a_in, a_out, domains=doms)
+        # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
+        extra = dispatch_extra_time(d, T / tp, e.experts, e.top_k, ep, hi, etp, g_disp,
+                                    links, e.groups, e.topk_groups, load=load, ep_dom=dom)
+        return a2a, extra, chunk_sort_bytes(tok_all, e.top_k, io, act_bytes, local, dedup, etp)
+
+    a2a, extra, sort_b = per_dispatcher(stack, disp, exchange)
     etp_ag = etp_gather_time(tok_rank * e.top_k * io * act_bytes * etp, etp, gpus_per_node, links, etp_dom)
     if getattr(stack, "moe_ep_tp_fold", False):
         # AutoEP folded over TP (Stack.moe_ep_tp_fold): ``restore_combined`` all-gathers the TP peers' combined rows
@@ -1380,7 +1405,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # Megatron all-to-alls on top of it. The permutation (one argsort, gather and index_add over all T x top_k
     # rows, moe.py ``grouped_mm_experts_forward``) runs on the whole micro-batch; no second, per-source sort
     a2a, extra, etp_ag = (np.where(allreduce, 0.0, x) for x in (a2a, extra, etp_ag))
-    tok_rank = np.where(allreduce, T * load, tok_rank)
+    tok_rank = tok_all
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     # on the HF code the gate activation runs on all T x top_k rows, over the expert-TP: whole under EP
     # (grouped_mm_experts_forward keeps the other ranks' rows in S; memory_activations.hf_ep_rank_share) and under DeepSpeed's
@@ -1388,7 +1413,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     xdiv = np.where(allreduce, etp, tp)
     mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / xdiv
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + np.where(allreduce, 0.0, chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
+                + np.where(allreduce, 0.0, sort_b)
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
@@ -1398,7 +1423,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
                          fwd_shared=shared_fc[0][0] + shared_fc[1][0], eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
                          fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]),
-                         kernels=router_kernels(stack))
+                         kernels=router_kernels(stack, disp))
 
 
 #: Host ops of Megatron-LM 2021-22's SwitchMLP forward (megatron/model/transformer.py ``SwitchMLP.forward``), counted

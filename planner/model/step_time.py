@@ -92,7 +92,7 @@ from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on
     te_recompute_runs
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.model.layer_ops import layer_terms, math_gemm_max, mtp_runs_16bit, nccl_link, TENSOR_CORE_MATH
@@ -760,8 +760,13 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 #: move the EP exchange inside the layer (moe.moe_layer, layer_ops.moe_block) and the dispatcher's buffers
 #: (memory.moe_comm_buffers), not the DP collectives or the stage split (perf50b: no read of either field inside
 #: ``_dp_terms`` or ``_split_at_dp_keys`` over the DeepSeek-V3 and Mixtral examples' searches, tests/test_perf50b.py),
-#: so a search's dispatcher twins (recommend._try_dispatchers: 176 calls on DeepSeek-V3) share its DP rows.
+#: so a search's dispatcher twins (recommend._try_dispatchers: 176 memory and 86 step-time calls on DeepSeek-V3)
+#: share its DP rows.
 DP_FREE_STACK = ("activation_offload", "moe_dispatcher", "moe_a2a_overlap")
+#: the stack fields the layer model reads per layer key rather than from the stack (``stage_keys``): the MoE token
+#: dispatcher (layout.Candidates ``dispatcher``: a search's dispatcher twins in one call), its resolved code in the
+#: memo's key, so the memo's setting leaves it out
+LAYER_KEY_STACK = ("moe_dispatcher",)
 #: the training fields a search varies that the DP terms never read: a Megatron-Core ``recompute_modules`` list
 #: changes the activations and the recompute (the layer model), not the parameters, gradients or optimizer state
 DP_FREE_TRAINING = ("recompute_modules",)
@@ -981,6 +986,8 @@ class StageKeys:
     kdom: tuple = ()
     #: whether the residual stream is fp32 at each layer key (``Stack.fp32_stream`` by the ZeRO stage, hffsdp47)
     kfs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: the MoE token dispatcher at each layer key (``vocab.MOE_DISPATCHER`` code; ``LayerContext.disp``)
+    kdisp: np.ndarray | None = None
 
     def up(self, terms):
         """layer-key terms at the stage keys"""
@@ -1013,22 +1020,25 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     # stages sit on different nodes
     gi = int(g)
     pp_s = np.minimum(c.tp * c.cp * c.dp, gi).astype(np.int64)
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, *sdom), inv = distinct_rows(
+    # the MoE token dispatcher each row runs (layout.Candidates ``dispatcher``, -1: the stack's), a layer key: a
+    # search's dispatcher twins share one call (moe.per_dispatcher prices each key's)
+    disp = np.where(c.dispatcher >= 0, c.dispatcher, MOE_DISPATCHER.code[fw.moe_dispatcher])
+    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), *dom)
+        pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), disp, *dom)
     pp_inter = pp_s >= gi
     inter, ssp, kv = inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, *kdom), linv = distinct_rows(
-        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, *sdom)
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, *kdom), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, sdisp, *sdom)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, pp_stride=pp_s, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
                      kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom),
-                     kfs=kfs.astype(bool))
+                     kfs=kfs.astype(bool), kdisp=kdisp)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1084,10 +1094,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc,
-                                                              sk.ketp, sk.ksh, sk.kfs, sk.kdom, sk.up)
-    setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
-               tp_comm_overlap, causal_kernels) if memo is not None else None
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc,
+                                                                     sk.ketp, sk.ksh, sk.kfs, sk.kdisp, sk.kdom, sk.up)
+    setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW),
+               memo.value(fw, LAYER_FREE_STACK + LAYER_KEY_STACK), tp_comm_overlap, causal_kernels) if memo is not None else None
 
     def layer(rc, bf16_share=None, block=None):
         """``layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: a
@@ -1100,10 +1110,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, *kdom), run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, *kdom), run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)

@@ -44,7 +44,7 @@ from planner.search.space import (CHUNK_ROWS, empty_reason, one_replica_twins, r
                                   searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
-from planner.vocab import RECOMPUTE, SCHEDULE, SPOT
+from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE, SPOT
 from hardware_catalog import load_catalog
 from hardware_catalog.errors import fit_message
 from hardware_catalog.skypilot import spot_rate_words
@@ -916,7 +916,8 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
     variant) where the hardware runs it (``off``: the GPU, a fabric that keeps the group in a node) and the stack's
     rules allow it (``StackVariant.rows``), its memory and fit again (the flex buffers), appended as frames. Tried on
     every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
-    changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice."""
+    changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice. The
+    twins of one variant are evaluated together (``_search_twins``: one step-time call per all-to-all overlap)."""
     g, grp = group
     twins = s.twins.get(g)
     if not twins:  # no variant of another dispatcher or overlap: nothing to try
@@ -926,6 +927,7 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
         picked.setdefault((j, v), []).extend(idx)
     for (j, v), idx in picked.items():
         cv = tally.batches[(k, j, g, v)].take(np.array(sorted(set(idx))))
+        tries = []  # (twin, its rows)
         for w in twins.get(v, ()):
             if w in off.off:
                 continue
@@ -933,10 +935,9 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
             if (here := off.rows(w, cv)) is not None:
                 ok &= here
             if ok.any():
-                cw = cv.take(np.flatnonzero(ok))
-                tally.evaluated += len(cw)
-                _search_variant(job, s, (k, j, g, w), hw, cw, grp, grp.variants[w], price, limits, tally, memo,
-                                spot_model, overhead)
+                tries.append((w, cv.take(np.flatnonzero(ok))))
+                tally.evaluated += len(tries[-1][1])
+        _search_twins(job, s, (k, j, g), hw, tries, grp, price, limits, tally, memo, spot_model, overhead)
 
 
 def _dispatcher_twins(grp) -> dict[int, tuple[int, ...]]:
@@ -1171,10 +1172,20 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
 
 def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, limits, tally: SearchTally, memo,
                     spot_model, overhead):
-    """One stack variant on rows ``cv``: memory (full-recompute rows at the fewest layers memory needs, block or
-    uniform), the fit, the nearest misfit tallied where nothing fits, else the step time and price of the rows that
-    fit, appended as a frame. Returns ``(fits, mem)`` over ``cv``'s rows as evaluated."""
-    k, j, g, v = key
+    """One stack variant on rows ``cv``: memory and the fit (``_fitting``), then the step time and price of the rows
+    that fit, appended as a frame (``_record``). Returns ``(fits, mem)`` over ``cv``'s rows as evaluated."""
+    cv, fits, mem = _fitting(job, hw, cv, var, limits, tally, memo, key[2])
+    if fits.any():
+        cf = cv.take(np.flatnonzero(fits))
+        st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
+        _record(job, s, key, hw, cf, grp, var, st, mem, fits, price, limits[0], tally, spot_model, overhead)
+    return fits, mem
+
+
+def _fitting(job: JobSpec, hw, cv, var, limits, tally: SearchTally, memo, g: int):
+    """Memory of one stack variant on rows ``cv`` (full-recompute rows at the fewest layers memory needs, block or
+    uniform) and the fit; the nearest misfit tallied where nothing fits. Returns ``(rows, fits, mem)``, the rows as
+    evaluated (a recompute pick may have set their N)."""
     limit, head = limits
     picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
     ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
@@ -1190,16 +1201,50 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
                                                memo)
     if not fits.any():
         _tally_nearest(tally, hw, cv, mem, var, g, limit, head)
-        return fits, mem
-    cf = cv.take(np.flatnonzero(fits))
-    st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
+    return cv, fits, mem
+
+
+def _record(job: JobSpec, s: SearchSetup, key, hw, cf, grp, var, st: dict, mem, fits, price, limit: float,
+            tally: SearchTally, spot_model, overhead) -> None:
+    """The fitting rows ``cf`` of one variant with their step times ``st``: priced, appended as a frame (and kept
+    for the options on the same hardware, ``tally.pending``)."""
+    k, j, g, v = key
     hours, cost, extra = _priced(job, st, cf, hw, price, s.steps, var.stack, spot_model, overhead)
     frame = _frame(s, key, hw, cf, grp, var, st, mem, fits, limit, hours, cost, extra)
     tally.frames.append((len(cf), frame))
     tally.batches[(k, j, g, v)] = cf
     if tally.pending is not None:
         tally.pending.append((key, cf, grp, var, st, mem, fits, limit, frame))
-    return fits, mem
+
+
+def _search_twins(job: JobSpec, s: SearchSetup, kjg: tuple, hw, tries: list, grp, price, limits, tally: SearchTally,
+                  memo, spot_model, overhead) -> None:
+    """The dispatcher twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: each one's memory
+    and fit as ``_search_variant`` (``_fitting``), then one step-time call per set of twins that differ only in the
+    MoE dispatcher (the same all-to-all overlap and training), each row carrying its own (layout.Candidates
+    ``dispatcher``; the layer model prices it per layer key, moe.per_dispatcher): the same numbers, row for row, as
+    a call per twin (tests/test_moebatch51.py). Until moebatch51 one step-time call each: Mixtral's example search
+    made 127 in its tries, DeepSeek-V3's 176."""
+    fitted = []  # (variant, rows that fit, their step times' batch, slice in it, mem, fits)
+    batches = {}  # (overlap, training) -> [(rows that fit with their dispatcher, stack, training)]
+    for w, cw in tries:
+        var = grp.variants[w]
+        cv, fits, mem = _fitting(job, hw, cw, var, limits, tally, memo, kjg[2])
+        if not fits.any():
+            continue
+        cf = cv.take(np.flatnonzero(fits))
+        one = replace(cf, dispatcher=np.full(len(cf), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64))
+        parts = batches.setdefault((var.stack.moe_a2a_overlap, id(var.training)), [])
+        at = sum(len(p) for p, _ in parts)
+        parts.append((one, var))
+        fitted.append((w, cf, parts, slice(at, at + len(cf)), mem, fits))
+    steps = {id(parts): step_time(job.model, parts[0][1].training, Candidates.concat([p for p, _ in parts]), hw,
+                                  framework=parts[0][1].stack, memo=memo) for parts in batches.values()}
+    for w, cf, parts, rows, mem, fits in fitted:
+        n = sum(len(p) for p, _ in parts)  # (the batch's rows: its per-row columns sliced, any other entry kept)
+        st = {x: (v[rows] if np.ndim(v) and len(v) == n else v) for x, v in steps[id(parts)].items()}
+        _record(job, s, (*kjg, w), hw, cf, grp, grp.variants[w], st, mem, fits, price, limits[0], tally, spot_model,
+                overhead)
 
 
 def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, head: float) -> None:
