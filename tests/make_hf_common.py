@@ -260,7 +260,8 @@ class SavedTensors:
     ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor saved for backward; each storage
     (``untyped_storage().data_ptr()``) is counted once with its full ``nbytes`` and attributed to the
     innermost nn.Module running when it was first saved (forward pre/post hooks keep the stack).
-    Parameters (storage identity with ``model.parameters()``) are excluded; autocast's saved
+    Parameters (storage identity with ``model.parameters()``) are excluded -- a parameter that is not among them
+    when the hooks begin (FSDP2's gathered, unsharded ones) is kept as kind "param"; autocast's saved
     low-precision copies of parameters are reported apart as ``param_casts`` (neither weights nor
     activations). A storage saved and then freed before the forward ends (its graph branch was
     dropped, e.g. router internals with no gradient path) is not counted in ``saved_bytes`` but in

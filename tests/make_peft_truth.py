@@ -570,8 +570,8 @@ def amp_cases(only=None, into: dict | None = None) -> dict:
                     r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), prec, gc, keep_tensors=True,
                                       gpu_masks=True, wrap=(lambda _forward, m=m: m) if fsdp else None)
                 runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
-                             **_blocks_saves(m, r, gathered=bool(fsdp)), "dropout_masks": r["dropout_masks"], "loss": r["loss"],
-                             "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
+                             **_blocks_saves(m, r, gathered=bool(fsdp)), "dropout_masks": r["dropout_masks"],
+                             "loss": r["loss"], "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
             rec["cases"][case] = {"precision": prec, "base": base or ("bf16" if prec == "bf16" else "fp32"),
                                   **({"fsdp2": True} if fsdp else {}), "runs": runs}
             print(f"amp {fam:8s} {case:10s} " + "  ".join(
