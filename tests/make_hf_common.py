@@ -140,6 +140,7 @@ class RoutingRecorder:
 # Saved-activation and live-tensor measurement (make_hf_activations.py, make_peft_truth.py)
 # --------------------------------------------------------------------------------------------
 import contextlib  # noqa: E402
+import weakref  # noqa: E402
 
 from torch.multiprocessing.reductions import StorageWeakRef  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
@@ -259,7 +260,8 @@ class SavedTensors:
     ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor saved for backward; each storage
     (``untyped_storage().data_ptr()``) is counted once with its full ``nbytes`` and attributed to the
     innermost nn.Module running when it was first saved (forward pre/post hooks keep the stack).
-    Parameters (storage identity with ``model.parameters()``) are excluded; autocast's saved
+    Parameters (storage identity with ``model.parameters()``) are excluded -- a parameter that is not among them
+    when the hooks begin (FSDP2's gathered, unsharded ones) is kept as kind "param"; autocast's saved
     low-precision copies of parameters are reported apart as ``param_casts`` (neither weights nor
     activations). A storage saved and then freed before the forward ends (its graph branch was
     dropped, e.g. router internals with no gradient path) is not counted in ``saved_bytes`` but in
@@ -312,14 +314,19 @@ class SavedTensors:
         if kind == "saved" and _casts_a_param(t, self.param_ids):
             self.casts.setdefault(ptr, s.nbytes())
             return
+        if kind == "saved" and any(isinstance(x, torch.nn.Parameter) for x in (t, t._base)):
+            kind = "param"  # a parameter not among model.parameters() when the hooks began: FSDP2's gathered ones
         old = self.seen.get(ptr)
         if old is not None:
-            if not old["ref"].expired():
+            if not old["ref"].expired() and not _released(old, ptr):
                 return  # the same storage, saved again
-            self.freed.append(self.seen.pop(ptr))  # freed since: its address is reused
+            if old["ref"].expired():
+                self.freed.append(self.seen.pop(ptr))  # freed since: its address is reused
+            else:  # still saved, its memory released (FSDP2's reshard): kept, under a key of its own
+                self.seen[(ptr, len(self.seen))] = self.seen.pop(ptr)
         self.seen[ptr] = {"module": self.stack[-1] if self.stack else "", "nbytes": s.nbytes(),
                           "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "kind": kind,
-                          "ref": StorageWeakRef(s), "itemsize": t.element_size(),
+                          "ref": StorageWeakRef(s), "tensor": weakref.ref(t), "itemsize": t.element_size(),
                           "mask": bool(self.is_mask and kind == "saved" and self.is_mask(ptr))}
 
     def pack(self, t):
@@ -365,6 +372,17 @@ class SavedTensors:
         """``[module, dtype, nbytes, elements]`` of each saved dropout mask still alive (``is_mask`` given)."""
         return [[r["module"], r["dtype"], r["nbytes"], r["nbytes"] // r["itemsize"]] for r in self.seen.values()
                 if r["mask"]]
+
+
+def _released(rec: dict, ptr: int) -> bool:
+    """True when a saved storage still alive no longer holds the memory at ``ptr``: FSDP2 frees each gathered
+    parameter after the forward by ``untyped_storage().resize_(0)`` (torch 2.13
+    distributed/fsdp/_fully_shard/_fsdp_param.py ``free_unsharded_param`` -> ``free_storage``), the saved views keep
+    the storage object (its data_ptr now 0) and the allocator hands the address to the next tensor (loraf51: until
+    then a later activation there read as the weight saved again and went uncounted, -8,192 B a GPT-2 layer's
+    ``c_attn`` ``lora_B`` input)."""
+    t = rec["tensor"]()
+    return t is not None and t.untyped_storage().data_ptr() != ptr
 
 
 def _is_gc_layer(mod) -> bool:

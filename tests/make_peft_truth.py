@@ -7,6 +7,7 @@ tests/data/peft_truth.json)::
     python tests/make_peft_truth.py stream   # only the ``stream`` section, into the JSON as it is
     python tests/make_peft_truth.py stream bf16_base_fsdp2   # only those ``stream`` cases
     python tests/make_peft_truth.py amp_families   # only the ``amp_families`` section (loramem50)
+    python tests/make_peft_truth.py amp_families bf16_base_fsdp2   # only those cases (loraf51)
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -371,14 +372,23 @@ def _weight_shapes(model) -> dict[str, tuple]:
             if isinstance(getattr(m, "weight", None), torch.Tensor)}
 
 
-def _blocks_saves(model, r: dict) -> dict:
+def _blocks_saves(model, r: dict, gathered: bool = False) -> dict:
     """A ``training_step`` (``keep_tensors``) record's saves split by the blocks: all they keep, the weight-shaped
-    saves apart (``weight_saves_bytes``), the rest (``blocks_activation_bytes``) and the last block's breakdown."""
+    saves apart (``weight_saves_bytes``), the rest (``blocks_activation_bytes``) and the last block's breakdown.
+    ``gathered`` (FSDP2): the weights the ops save are the gathered parameters themselves, told by identity
+    (``SavedTensors`` kind "param"), and the 1-D weight-shaped saves (norms' parameters cast per call); by shape
+    alone a ``lora_B`` input (tokens x r) whose base has as many output features as the run has tokens reads as its
+    weight (loraf51: GPT-2's ``mlp.c_fc``, 4 x 64 = 256 = 2 x 128 tokens, 8,192 B a layer)."""
     names = {mod: n for n, mod in model.named_modules()}
     paths = [names[b] + "." for b in _blocks(model)]
     shapes, last = _weight_shapes(model), paths[-1]
-    blocks = [(mod, dt, shape, nb, tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1]))
-              for mod, shape, dt, nb, _kind in r["tensors"] if any((mod + ".").startswith(p) for p in paths)]
+
+    def weight(mod, shape, kind) -> bool:
+        shaped = tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1])
+        return kind == "param" or (shaped and len(shape) == 1) if gathered else shaped
+
+    blocks = [(mod, dt, shape, nb, weight(mod, shape, kind))
+              for mod, shape, dt, nb, kind in r["tensors"] if any((mod + ".").startswith(p) for p in paths)]
     return {"saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
             "blocks_saved_bytes": sum(b[3] for b in blocks),
             "weight_saves_bytes": sum(b[3] for b in blocks if b[4]),
@@ -426,7 +436,7 @@ def stream_cases(only=None) -> dict:
             rec["runs"].append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
                                 "embed_out": seen["embed_out"],
                                 "layer_inputs": [seen[f"layer{i}_in"] for i in range(len(inner.layers))],
-                                **_blocks_saves(model, r)})
+                                **_blocks_saves(model, r, gathered=fsdp)})
         out[name] = rec
         print(f"stream {name:16s} {rec.get('error', '')}" + "  ".join(
             f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: embed {x['embed_out']} blocks {x['blocks_saved_bytes']:,d} B"
@@ -502,9 +512,13 @@ def main() -> None:
 #: loramem50: LoRA r16 all-linear as the HF Trainer runs it (``amp_bf16_cuda``: CUDA autocast's op lists) over an
 #: fp32 base and over a bf16 base (cast before ``get_peft_model``: fp32 adapters), and pure bf16 (the model with its
 #: adapters cast, ``model.to(bfloat16)``), on the LayerNorm families (GPT-2: peft on ``Conv1D``; BERT: ``nn.Linear``)
-#: and Mixtral (attention, router and the experts' 3-D parameters through peft's ``ParamWrapper``)
+#: and Mixtral (attention, router and the experts' 3-D parameters through peft's ``ParamWrapper``).
+#: loraf51: over a bf16 base under FSDP2 (``_fully_shard``: bf16 gathers, the ``stream`` case ``bf16_base_fsdp2`` of
+#: the tiny Llama) on the LayerNorm families, through the module's ``__call__`` (FSDP2's root pre-forward hook gathers)
 AMP_FAMILIES = ("gpt2", "bert", "mixtral")
-AMP_CASES = {"fp32_base": ("amp_bf16_cuda", None), "bf16_base": ("amp_bf16_cuda", "bf16"), "pure_bf16": ("bf16", None)}
+#: case -> (precision, base dtype, FSDP2 families: those the case runs on under ``_fully_shard``, () for all unsharded)
+AMP_CASES = {"fp32_base": ("amp_bf16_cuda", None, ()), "bf16_base": ("amp_bf16_cuda", "bf16", ()),
+             "pure_bf16": ("bf16", None, ()), "bf16_base_fsdp2": ("amp_bf16_cuda", "bf16", ("gpt2", "bert"))}
 
 
 class _policy_through_backward:
@@ -527,17 +541,20 @@ class _policy_through_backward:
         CudaAutocastPolicy.active = False
 
 
-def amp_cases() -> dict:
+def amp_cases(only=None, into: dict | None = None) -> dict:
     """The ``amp_families`` section (loramem50): per family and case, with and without gradient checkpointing at
     STREAM_SHAPE, the blocks' saves (``_blocks_saves``), the saved dropout masks (``dropout_masks``: their CPU bytes
-    and elements, a GPU's mask 1 B an element), the loss and the logits' bytes."""
+    and elements, a GPU's mask 1 B an element), the loss and the logits' bytes. ``only``: those case names, added to
+    the section ``into`` (the committed one) with every other key left as it is."""
     from peft import LoraConfig, get_peft_model
 
-    out = {}
+    out = into or {}
     for fam in AMP_FAMILIES:
-        rec = {"config": FAMILIES[fam], "lora": {"r": 16, "lora_alpha": 32, "target_modules": "all-linear"},
-               "cases": {}}
-        for case, (prec, base) in AMP_CASES.items():
+        rec = out.setdefault(fam, {"config": FAMILIES[fam], "lora": {"r": 16, "lora_alpha": 32,
+                                                                   "target_modules": "all-linear"}, "cases": {}})
+        for case, (prec, base, fsdp) in AMP_CASES.items():
+            if (only and case not in only) or (fsdp and fam not in fsdp):
+                continue
             runs = []
             for gc in (False, True):
                 m = build(fam, "eager", seed=SEED)
@@ -546,23 +563,25 @@ def amp_cases() -> dict:
                 m = get_peft_model(m, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0,
                                                  task_type=None if fam == "bert" else "CAUSAL_LM"))
                 m.train()
+                if fsdp:  # as ``stream_cases``: shard, one forward (FSDP2's lazy init), then the call itself
+                    _fully_shard(m)
+                    m(**batch(fam, 1, 8, seed=SEED))
                 with _policy_through_backward():
                     r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), prec, gc, keep_tensors=True,
-                                      gpu_masks=True)
+                                      gpu_masks=True, wrap=(lambda _forward, m=m: m) if fsdp else None)
                 runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
-                             **_blocks_saves(m, r), "dropout_masks": r["dropout_masks"], "loss": r["loss"],
-                             "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
+                             **_blocks_saves(m, r, gathered=bool(fsdp)), "dropout_masks": r["dropout_masks"],
+                             "loss": r["loss"], "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
             rec["cases"][case] = {"precision": prec, "base": base or ("bf16" if prec == "bf16" else "fp32"),
-                                  "runs": runs}
+                                  **({"fsdp2": True} if fsdp else {}), "runs": runs}
             print(f"amp {fam:8s} {case:10s} " + "  ".join(
                 f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: blocks {x['blocks_saved_bytes']:,d} B"
                 f" (weights {x['weight_saves_bytes']:,d})" for x in runs))
-        out[fam] = rec
     return out
 
 
 def main_section(section: str, only=None) -> None:
-    """Rewrite only ``section`` of the committed JSON ("stream": the cases ``only`` or all; "amp_families")."""
+    """Rewrite only ``section`` of the committed JSON ("stream", "amp_families": the cases ``only`` or all)."""
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -571,7 +590,7 @@ def main_section(section: str, only=None) -> None:
     if section == "stream":
         out["stream"] = {**out["stream"], **stream_cases(only)} if only else stream_cases()
     else:
-        out["amp_families"] = amp_cases()
+        out["amp_families"] = amp_cases(only, out["amp_families"]) if only else amp_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT, f"({section})")
 

@@ -66,6 +66,13 @@ class HFPrecision:
     #: ``dropout_cuda``: ``empty_like(self, dtype=kBool)``; ``fused_dropout``'s ``kByte`` before it). Read by the
     #: LayerNorm families' tables (GPT-2 / BERT: dropout 0.1; the RMSNorm decoders' configs have none) and walk
     mask: int = 0
+    #: bytes of a block's input where the wrapper casts it on entry (0: the stream's): FSDP2's ``fully_shard`` casts
+    #: each floating-point forward input of a sharded module to ``param_dtype`` (torch 2.13
+    #: distributed/fsdp/_fully_shard/_fsdp_state.py ``_pre_forward`` -> ``_cast_forward_inputs``; ``MixedPrecisionPolicy
+    #: .cast_forward_inputs`` defaults True, accelerate leaves it so), before transformers' checkpoint (5.23
+    #: modeling_layers.py checkpoints ``forward``: "module hooks (e.g. FSDP2's) stay outside"). Read by BERT, whose
+    #: stream is its LayerNorms' fp32 output under CUDA autocast: the block's readers share the bf16 copy (loraf51)
+    block_in: int = 0
 
     def mask_bytes(self, src: float) -> float:
         """Bytes an element of the mask of a dropout whose input has ``src`` bytes an element (``mask``)."""
@@ -80,6 +87,8 @@ PRECISIONS = {
     # bf16) under accelerate's autocast forward (the stream bf16)
     "amp_bf16_cuda": HFPrecision(2, 4, True, cuda_ops=True, mask=1),
     "amp_bf16_w16_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2, mask=1),
+    # the same under FSDP2, whose per-block units cast each block's input to bf16 (``HFPrecision.block_in``)
+    "amp_bf16_w16_fsdp2_cuda": HFPrecision(2, 2, True, cuda_ops=True, param=2, mask=1, block_in=2),
     # pure bf16 on a GPU: "bf16" with the GPU's 1 B dropout masks (the LayerNorm families' plans, ``hf_table_precision``)
     "bf16_cuda": HFPrecision(2, 2, False, param=2, mask=1),
     # fp32 on a GPU: "fp32" with the GPU's 1 B dropout masks (the LayerNorm families' plans; padmask49)
@@ -97,7 +106,7 @@ PRECISIONS = {
 DTYPELESS_SOFTMAX = {"llama4_text"}
 
 
-def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str:
+def hf_table_precision(precision: str, fp32_stream, model_type: str = "", block_cast: bool = False) -> str:
     """The ``PRECISIONS`` key of a job whose HF-code precision is ``precision`` on a row whose stream is fp32 or not
     (``fp32_stream``: stacks ``Stack.fp32_stream``, by the ZeRO stage): "amp_bf16" -- autocast over fp32 weights --
     only on an fp32 stream. Where FSDP hands autocast bf16 weights (accelerate's ``MixedPrecision(param_dtype=bf16)``
@@ -109,9 +118,11 @@ def hf_table_precision(precision: str, fp32_stream, model_type: str = "") -> str
     their LayerNorm runs fp32 on an fp32 copy of its input, GPT-2's tanh-GELU ``torch.pow`` casts up, the
     dtype-less softmax returns fp32; on the tiny GPT-2 / BERT (2, 128) the bf16 table was 28% / 35% short of the
     measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's). Their "bf16" is "bf16_cuda" (the same
-    with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48), their "fp32" "fp32_cuda" (the same; padmask49)."""
+    with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48), their "fp32" "fp32_cuda" (the same; padmask49).
+    ``block_cast``: FSDP2 gathers the weights and casts each block's input to bf16 (``HFPrecision.block_in``):
+    "amp_bf16_w16_fsdp2_cuda" (loraf51)."""
     if model_type in LAYERNORM_FAMILIES and precision == "amp_bf16":
-        return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_cuda"
+        return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_fsdp2_cuda" if block_cast else "amp_bf16_w16_cuda"
     if model_type in LAYERNORM_FAMILIES and precision in ("bf16", "fp32"):
         # the GPU's 1 B dropout masks (``HFPrecision.mask``; hfstep48, fp32: padmask49)
         return precision + "_cuda"
@@ -617,7 +628,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # ("fused_mask") both get the boolean one
         mask = batch * seq * seq * r if (not _sdpa(impl) and not bert) else (batch * seq * seq if impl == "fused_mask"
                                                                              else 0)
-        return m.layers * tok * r * h + mask, outside, []
+        return m.layers * tok * (P.block_in or r) * h + mask, outside, []
     o_in = a * h  # the output projection's input (under a fused kernel its output, which the kernel keeps too)
     if _ln_math(impl):  # the CPU's sdpa: the attention dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 2 * H * seq) + mk(4) * H * seq
@@ -637,7 +648,8 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     # ``torch.pow(x, 3)`` casts x up, so the fp32 copy, the tanh and 1 + tanh are fp32 (0.5 x stays bf16)
     gelu = (a * f + 12 * f) if P.cuda_ops else 4 * a * f
     mlp = (a * f if bert else gelu) + a * f + mk(a) * h
-    qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
+    # BERT's query/key/value each cast under autocast, unless the block's input is bf16 already (FSDP2: one tensor)
+    qkv_in = (a * h if P.block_in else lin(3, h)) if bert else lin(1, h)
     per_layer = 2 * ln + qkv_in + attn + o_in + mk(a) * h + lin(1, h) + mlp
     attn_part = ln + qkv_in + attn + o_in + mk(a) * h  # norm, q/k/v inputs, core, o input, dropout mask
     return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers

@@ -46,7 +46,8 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InputError, clip
 from planner.model import physics
-from planner.model.activations_hf import hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts, hf_table_precision
+from planner.model.activations_hf import (PRECISIONS, hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts,
+                                          hf_table_precision)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -737,8 +738,11 @@ class FrozenAutocast:
     table of the same stream (activations_hf ``hf_table_precision("amp_bf16", ...)``): ``stream`` = bytes of the
     residual stream (4 over fp32 weights, 2 over a bf16 base or FSDP's bf16 gather). Measured (loraamp49,
     tests/data/peft_truth.json ``stream``: LoRA r16 all-linear on the tiny Llama under CUDA autocast's op lists,
-    peft 0.21.2, bitsandbytes 0.50.2, torch 2.13 on CPU), exact for every frozen base below and under FSDP2."""
+    peft 0.21.2, bitsandbytes 0.50.2, torch 2.13 on CPU), exact for every frozen base below and under FSDP2.
+    ``block_in``: bytes of a block's input where FSDP2 casts it on entry (``activations_hf.HFPrecision.block_in``),
+    else None (the stream's): BERT's, bf16 where its stream is its LayerNorms' fp32 output (loraf51)."""
     stream: float
+    block_in: float | None = None
 
 
 def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
@@ -829,6 +833,11 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
     if m.mla is not None:
         norm_w += (m.mla.q_lora_rank or 0) + m.mla.kv_lora_rank
+    def src_of(reads: str) -> float:  # the bytes of what a linear reads
+        if reads == "attn_in" and amp is not None and amp.block_in:  # the block's input, cast by FSDP2
+            return amp.block_in
+        return r if reads in ("attn_in", "mlp_in") or (out32 and reads == "down_in") else a
+
     for moe, n, first in _layers(m):
         if not n:
             continue
@@ -840,7 +849,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         groups: dict[str, list] = {}
         for L, rk in lins:
             tok_per = L.per_token * L.copies
-            src = r if L.reads in ("attn_in", "mlp_in") or (out32 and L.reads == "down_in") else a
+            src = src_of(L.reads)
             o_kept = L.reads == "o_in" and impl in ("sdpa", "fused", "fused_mask")  # the kernel keeps its output
             g = groups.setdefault(L.reads, [L.fan_in * tok_per, 0, 0.0, o_kept, False])
             g[1] += 1
@@ -863,7 +872,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 per_call += n * 2.0 * L.copies * L.fan_in * L.fan_out
         for reads, (w, readers, own_b, kept, held_a) in groups.items():
             kept = kept or held_a
-            src = r if reads in ("attn_in", "mlp_in") or (out32 and reads == "down_in") else a
+            src = src_of(reads)
             full = readers * a * w if (amp is not None and src != a) else src * w
             layer += own_b + (src * w if kept else 0.0) - full
         per_tok += n * layer
@@ -1022,6 +1031,18 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     return PARAM_BYTES["bf16"] if engine_casts_module(t, stack) else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
+def gathered_by_fsdp2(t: TrainingSpec, adapter_bytes: float) -> bool:
+    """Whether a frozen-base row that FSDP gathers (``STREAM_GATHERED``) runs FSDP2 ``fully_shard``: where the
+    adapters' dtype is not the base's (peft's fp32 adapters over a bf16 base, ``autocast_adapter_dtype``) FSDP1 cannot
+    wrap a block -- its flat parameter takes one dtype (torch 2.13 distributed/fsdp/_flat_param.py
+    ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype"; raised on the tiny BERT LoRA r16
+    over a bf16 base, ``use_orig_params=True``, loraf51) -- so accelerate runs it as ``fsdp_version: 2``; over an fp32
+    base its default FSDP1 (accelerate 1.15 ``FullyShardedDataParallelPlugin.fsdp_version`` 1). What FSDP2 changes
+    here: it casts each block's input to ``param_dtype`` (``activations_hf.HFPrecision.block_in``)."""
+    base = base_weights(t)
+    return base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
+
+
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
                                   split=1, adapter_bytes: float | None = None, stack=None, weight_split=None):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
@@ -1066,7 +1087,9 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
         if autocast:  # the full table of the stream under autocast, and autocast's frozen layout
             # (a post-LN family's stream is its LayerNorms' fp32 output: BERT over a bf16 base, loramem50 +4.2% -> 0)
             post = fam in LAYERNORM_INPUT and LAYERNORM_INPUT[fam].post_norm
-            prec, amp = hf_table_precision("amp_bf16", f, fam), FrozenAutocast(4.0 if post else SAVED_BYTES[stream])
+            prec = hf_table_precision("amp_bf16", f, fam, block_cast=key == STREAM_GATHERED
+                                      and gathered_by_fsdp2(t, adapter_bytes))
+            amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
