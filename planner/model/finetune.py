@@ -756,14 +756,16 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None, amp: FrozenAutocast | None = None
-                       ) -> tuple[float, float, float]:
+                       ) -> tuple[float, float, float, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
-    ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call, outside the
-    blocks). The weight-sized part -- a ``ParamWrapper``'s materialised ``W + delta`` and the uncached bf16 casts of
-    fp32 frozen weights below -- is the size of the rank's weights, not of its tokens: a context-parallel split leaves
-    it whole (cpmem51, ``frozen_layer_activation_bytes``' ``weight_split``). Autograd saves a tensor only for a gradient that is needed
-    (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
+    ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call of the
+    tensors other than the routed experts, those of the routed experts (``Linear.copies`` > 1), outside the
+    blocks). The weight-sized parts -- a ``ParamWrapper``'s materialised ``W + delta`` and the uncached bf16 casts of
+    fp32 frozen weights below -- are the size of the rank's weights, not of its tokens: a context-parallel split
+    leaves them whole (cpmem51), and a rank holds the routed experts at their own share (an EP plan's ``E / ep``),
+    the rest at theirs (epw51; ``frozen_layer_activation_bytes``' ``weight_split``). Autograd saves a tensor only for
+    a gradient that is needed (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
 
     * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
       kept only if one of its readers has an adapter — peft's ``lora_A(dropout(x))`` keeps ``x``
@@ -818,13 +820,14 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
         if checkpointing:  # the position ids stay saved, as the first block's argument (GPT-2's)
-            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, 0.0, outside
+            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, 0.0, 0.0, outside
         outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
     else:  # ids, final norm's normalised copy, head input (autocast: its own bf16 copy)
         outside = -tok * (8 + r * h + (a if amp is not None else r) * h)
     if checkpointing:
-        return 0.0, 0.0, outside
-    per_tok = per_call = 0.0
+        return 0.0, 0.0, 0.0, outside
+    per_tok = 0.0
+    per_call = [0.0, 0.0]  # the weight-sized bytes of [the rest, the routed experts]
     ab = a if adapter_bytes is None else adapter_bytes
     sd = a if amp is not None else ab  # the dtype an adapter's saved input has
     stream_w = 0 if ln else m.layer_norms * h  # norms of the stream (its dtype r) ...
@@ -864,12 +867,12 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 # W + delta is kept through the expert slices the matmuls save; under autocast an fp32 one is cast
                 # slice by slice and the bf16 casts are kept instead (the index ops keep no weight): autocast's bytes
                 # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%
-                per_call += n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in * L.fan_out
+                per_call[L.copies > 1] += n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in * L.fan_out
                 g[2] += a * g[0] if amp is not None and src != a else 0.0
                 g[3] = g[3] or not (amp is not None and src != a)
             g[4] = g[4] or (held and L.module == "linear")
             if casts_w and L.module == "linear":
-                per_call += n * 2.0 * L.copies * L.fan_in * L.fan_out
+                per_call[L.copies > 1] += n * 2.0 * L.copies * L.fan_in * L.fan_out
         for reads, (w, readers, own_b, kept, held_a) in groups.items():
             kept = kept or held_a
             src = src_of(reads)
@@ -883,9 +886,9 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             if g and g[4] and not g[3]:  # held only by MatMul8bitLt, which keeps no input without a gradient
                 per_tok -= r * g[0]
             if casts_w:
-                per_call -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
-                                      if L.module == "linear" and L.reads == "attn_in")
-    return per_tok * tok, per_call, outside
+                per_call[0] -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
+                                         if L.module == "linear" and L.reads == "attn_in")
+    return per_tok * tok, per_call[0], per_call[1], outside
 
 
 @dataclass(frozen=True)
@@ -1059,9 +1062,11 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
     to the memory model's head/loss term. ``split`` divides the tokens' bytes: the memory model passes cp over the
     share a TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split).
-    ``weight_split`` (None: ``split``) divides the weight-sized bytes (``frozen_delta_parts``' second part: the
-    uncached bf16 casts of an fp32 frozen base under autocast, a ``ParamWrapper``'s ``W + delta``): the memory model
-    passes 1 over the share of the weights a rank holds (``memory_activations.hf_grad_share``), never over cp --
+    ``weight_split`` (None: ``split`` for both) is the pair (rest, routed experts) dividing the weight-sized bytes
+    (``frozen_delta_parts``' second and third parts: the uncached bf16 casts of an fp32 frozen base under autocast, a
+    ``ParamWrapper``'s ``W + delta``): the memory model passes 1 over the share of each a rank holds
+    (``memory_activations.hf_weight_shares``; until epw51 one model-wide share, ``hf_grad_share``, for both), never
+    over cp --
     context parallelism splits the sequence, not the weights (torch
     ``torch.distributed.tensor.experimental.context_parallel`` shards only the ``buffers`` it is given along their
     sequence dims; accelerate docs/source/concept_guides/context_parallelism.md; NeMo's Context Parallelism guide:
@@ -1075,7 +1080,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
-    w_keep, w_rebuild = np.zeros(mb.shape), np.zeros(mb.shape)  # the weight-sized part of each
+    # the weight-sized part of each: [the rest's, the routed experts'] (``frozen_delta_parts``)
+    w_keep, w_rebuild = np.zeros((2,) + mb.shape), np.zeros((2,) + mb.shape)
     autocast = stack is not None and stack.autocasts(t)
 
     def per_layer(b: int, gc: bool, key: int) -> float:
@@ -1093,18 +1099,20 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, w_sized, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
-                                               PARAM_BYTES[stream], impl, ab, amp)
-        return (blocks + delta) / m.layers, w_sized / m.layers
+        delta, w_rest, w_experts, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
+                                                         PARAM_BYTES[stream], impl, ab, amp)
+        return (blocks + delta) / m.layers, np.array([w_rest, w_experts])[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
         layer = per_layer(b, False, f)
-        keep[sel], w_keep[sel] = per_layer(b, True, f) if code == 2 else layer
-        rebuild[sel], w_rebuild[sel] = layer if code == 2 else (0.0, 0.0)
+        keep[sel], w_keep[:, sel] = per_layer(b, True, f) if code == 2 else layer
+        rebuild[sel], w_rebuild[:, sel] = layer if code == 2 else (0.0, 0.0)
     split = np.asarray(split, dtype=np.float64)
-    w_split = split if weight_split is None else np.asarray(weight_split, dtype=np.float64)
-    return keep / split + w_keep / w_split, rebuild / split + w_rebuild / w_split
+    w_rest, w_experts = (split, split) if weight_split is None else (np.asarray(x, dtype=np.float64)
+                                                                     for x in weight_split)
+    return (keep / split + w_keep[0] / w_rest + w_keep[1] / w_experts,
+            rebuild / split + w_rebuild[0] / w_rest + w_rebuild[1] / w_experts)
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:

@@ -142,8 +142,9 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
     on the HF model code saves, finetune ``frozen_layer_activation_bytes``) at ``layer_saves``' keys: the tokens' saves
     over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under an HF EP plan
     hf_ep_rank_share (until hfep35 only the attention whole); the weight-sized part (autocast's per-call casts of an
-    fp32 base, ParamWrapper's W + delta) at the rank's share of the weights (``hf_grad_share``), as the walk holds its
-    weight-sized tensors, and not over cp (cpmem51)."""
+    fp32 base, ParamWrapper's W + delta) at the rank's share of the weights they copy, not over cp (cpmem51): the
+    routed experts' at theirs, the rest at its own (``hf_weight_shares``; until epw51 both at the model-wide
+    ``hf_grad_share``)."""
     share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
     on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
     if np.any(on_ep):
@@ -156,9 +157,12 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
                                      np.broadcast_to(tp_, share.shape)[i], False,
                                      np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
     tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
-    w_share = np.reshape([hf_grad_share(m, st, float(a), int(k), float(e))
-                          for a, k, e in zip(tp_b.ravel(), code_b.ravel(), ep_b.ravel())], tp_b.shape)
-    return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st, weight_split=1.0 / w_share)
+    shares = {key: hf_weight_shares(m, st, *key) for key in
+              set(zip(tp_b.ravel().tolist(), code_b.ravel().tolist(), ep_b.ravel().tolist()))}
+    w_share = np.moveaxis(np.reshape([shares[key] for key in zip(tp_b.ravel().tolist(), code_b.ravel().tolist(),
+                                                                    ep_b.ravel().tolist())], tp_b.shape + (2,)), -1, 0)
+    return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
+                                         weight_split=tuple(1.0 / w_share))
 
 
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
@@ -1434,23 +1438,47 @@ def hf_ep_rows(m: ModelSpec, stack, tp, ep):
 
 def hf_grad_share(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> float:
     """The share of the model's weight gradients one rank of the HF code holds, as it holds the weights
-    (``dense_rank``): 1 / tp under its TP plan (``hf_ep_rows`` code 0); under an EP plan (code 1) the parameters it
-    leaves whole (moe ``hf_ep_whole_params``) whole and the rest over TP (the experts over EP = TP); under DeepSpeed's
-    AutoTP (code 2) the routed experts whole and the rest over TP; under a TP plan that leaves a part whole (code 4,
-    moe ``HF_TP_PLANS``) that part whole; under AutoEP (code 3) the routed experts over
-    ``ep`` (``E / ep`` whole experts a rank) and the rest over TP. Until hfep35 1 / tp for all three; until dsep35
-    AutoEP was code 1's."""
+    (``dense_rank``): ``hf_weight_shares``' two shares weighted by the routed experts' parameters and the rest's.
+    Until hfep35 1 / tp for all plans; until dsep35 AutoEP was code 1's."""
     pc = count_params(m)
+    experts = _routed_expert_params(m)
+    rest, routed = hf_weight_shares(m, stack, tp, code, ep)
+    return (experts * routed + (pc.total - experts) * rest) / pc.total
+
+
+def _routed_expert_params(m: ModelSpec) -> float:
+    """The routed experts' parameters of the whole model (0 for a dense one)."""
+    if m.moe is None:
+        return 0.0
+    pc = count_params(m)
+    return float(m.moe.experts * pc.expert * pc.n_moe_layers)
+
+
+def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> tuple[float, float]:
+    """(the share of the parameters other than the routed experts, the share of the routed experts) one rank of the
+    HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
+    plan (code 0); under an EP plan (code 1) the parameters it leaves whole (moe ``hf_ep_whole_params``: attention,
+    embedding, head, norms, routers, shared experts) whole and the rest over TP, the routed experts over EP = TP
+    (transformers integrations/tensor_parallel.py ``GroupedGemmParallel``: dim 0 of each 3-D expert tensor sharded,
+    ``E / ep`` whole experts a rank); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps
+    nn.Linear only) and the rest over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``)
+    that part whole and the experts over TP; under AutoEP (code 3) the routed experts over ``ep`` and the rest over
+    TP. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper
+    ``W + delta`` of the rank's expert shard, autocast's casts of its linears) take the share of what they copy
+    (epw51: until then the model-wide ``hf_grad_share``, Qwen3-30B-A3B's experts at 0.288 for their 0.25)."""
     if code == 3:
-        experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
-        return (experts / ep + (pc.total - experts) / tp) / pc.total
+        return 1.0 / tp, 1.0 / ep
     if code == 0 or tp <= 1:
-        return 1.0 / tp
-    experts = float(m.moe.experts * pc.expert * pc.n_moe_layers)
-    # code 4: a TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
-    whole = (float(hf_ep_whole_params(m, stack, tp, 2)) if code == 1 else
-             float(hf_ep_whole_params(m, stack, tp, 1)) if code == 4 else experts)
-    return (whole + (pc.total - whole) / tp) / pc.total
+        return 1.0 / tp, 1.0 / tp
+    pc = count_params(m)
+    experts = _routed_expert_params(m)
+    if code == 2:
+        return 1.0 / tp, 1.0
+    # code 1 / 4: the plan's whole parts (moe HF_EP_PLANS / HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest
+    # over TP; the routed experts over TP (EP = TP under transformers' EP plan)
+    whole = float(hf_ep_whole_params(m, stack, tp, 2 if code == 1 else 1))
+    rest = pc.total - experts
+    return (whole + (rest - whole) / tp) / rest, 1.0 / tp
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
