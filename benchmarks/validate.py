@@ -113,6 +113,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * dlperf_megatron — OneFlow's DLPerf benchmark of NVIDIA Megatron-LM (early 2021, pytorch:20.12) GPT pre-training on
   1-4 nodes of 8 x V100-SXM2-16GB with one 100 Gb/s EDR HCA a node: 18 cases of DP, TP (to 32 across nodes), DP x TP
   and PP layouts, the step time as printed (``dlperf_megatron``).
+* kempnerforge — the Kempner Institute's KempnerForge benchmark reports (2026-04 / 2026-06): step times of Llama-3
+  shaped 7B / 13B / 70B on 1-160 H200 (4 a node), single GPU, FSDP2, DTensor TP and TP 4 x FSDP, compiled, full
+  activation checkpointing (``kempnerforge``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -165,6 +168,7 @@ OLMO_CORE_CSV = DATA / "olmo_core_runs.csv"  # built by data/parts/scripts/olmo_
 FMS_COMPILE_CSV = DATA / "fms_compile_runs.csv"  # built by data/parts/scripts/fms_compile.py (``fms_compile``)
 MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
 DLPERF_MEGATRON_CSV = DATA / "dlperf_megatron_runs.csv"  # built by data/parts/scripts/dlperf_megatron.py (``dlperf_megatron``)
+KEMPNERFORGE_CSV = DATA / "kempnerforge_runs.csv"  # built by data/parts/scripts/kempnerforge.py (``kempnerforge``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -2784,7 +2788,10 @@ def open_reports_case(cat, r):
     ep = int(r.ep)
     shard = getattr(r, "dp_shard", float("nan"))  # HSDP (fms-fsdp 7B/13B): ZeRO-3 over one node's 8 GPUs
     c = Candidates(tp=np.array([int(r.tp)]), pp=int(r.pp), dp=int(r.dp), cp=1, ep=ep, vpp=1, zero=int(r.zero),
-                   mb=int(r.micro_batch), rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"],
+                   mb=int(r.micro_batch), rc=RECOMPUTE.code[r.recompute],
+                   # TP's sequence parallelism where the row's column says so (kempnerforge_runs.csv: its TP plan's
+                   # SequenceParallel norms); the other tables carry no column and ran none
+                   sp=bool(getattr(r, "sequence_parallel", False)), schedule=SCHEDULE.code["1f1b"],
                    gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=1 if model.moe is not None else int(r.tp),  # experts unsplit by TP (TP is 1 in every MoE row)
                    dp_shard=None if shard != shard else int(shard))
@@ -2941,6 +2948,21 @@ def fms_compile(cat) -> pd.DataFrame:
     flash), compiled (``compile=True``); nothing in planner/ was changed or fitted for them (held out, as added:
     src47)."""
     return open_reports_table(cat, FMS_COMPILE_CSV, "fms_compile")
+
+
+def kempnerforge(cat) -> pd.DataFrame:
+    """The Kempner Institute's KempnerForge step-time reports (``KEMPNERFORGE_CSV``, builder
+    data/parts/scripts/kempnerforge.py; the table rows, driver scripts and every assumption per row; checks in
+    tests/test_kempnerforge_data.py): ``benchmarks/mfu_scaling`` (2026-04-05, 14 runs on 1-32 H200: single GPU, FSDP 2-8,
+    TP 2 / 4, TP x FSDP) and ``benchmarks/weak_scaling_160gpu`` (2026-06-30, 11 runs of TP 4 x FSDP 2-40 on 8-160 H200),
+    Llama-3-shaped 7B (= Llama-3-8B), 13B and 70B, seq 4096, bf16, full activation checkpointing, torch.compile (but
+    one run), 4 H200 141 GB a node. The step time as printed is the measured value. Not stated, so assumed: the
+    network rates (4 x 400 Gb/s NDR a node).
+
+    Mapped through ``open_reports_case`` on the ``torchtitan`` stack (what KempnerForge runs: FSDP2 per block with
+    fp32 reduce, DTensor TP with SequenceParallel norms, compile, SDPA flash; ``tp_overlap=none``); nothing in
+    planner/ was changed or fitted for them (held out, as added: src51)."""
+    return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
 def dlperf_megatron(cat) -> pd.DataFrame:
@@ -4222,6 +4244,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       olmo_core(cat),  # Ai2 OLMo-core README throughput table, H100 (benchmarks/data/olmo_core_runs.csv)
                       fms_compile(cat),  # IBM fms-fsdp + torch.compile MFU, A100 / H100 (benchmarks/data/fms_compile_runs.csv)
                       dlperf_megatron(cat),  # OneFlow DLPerf's Megatron-LM GPT runs on V100 (dlperf_megatron_runs.csv)
+                      kempnerforge(cat),  # KempnerForge's H200 step-time reports, 1-160 GPUs (kempnerforge_runs.csv)
                       ], ignore_index=True)
 
 

@@ -1,0 +1,133 @@
+"""Build benchmarks/data/kempnerforge_runs.csv (validate.kempnerforge): the two step-time benchmark reports of the
+Kempner Institute's KempnerForge (Harvard; a PyTorch FSDP2 + DTensor-TP + torch.compile trainer) on its H200
+cluster, 4 x H200 141 GB a node -- Llama-3-shaped 7B (= Llama-3-8B), 13B and 70B models, bf16, full activation
+checkpointing, seq 4096:
+
+* ``benchmarks/mfu_scaling/mfu_scaling_2026-04-05.md`` (git 01b461a): 14 runs, 1-32 GPUs, single GPU, FSDP, TP and
+  TP x FSDP; its driver ``mfu_bench.sh`` holds each run's exact command line;
+* ``benchmarks/weak_scaling_160gpu/README.md`` (2026-06-30, git 3ad9d9a): 11 runs of TP 4 x FSDP 2..40, 8-160 GPUs;
+  driver ``weak_scaling_160gpu_bench.sh`` + ``run_one.sbatch``; its logs (``results/*.log``) print the parsed config.
+
+Every value is typed in from the report (``quote``: the table row as printed) and the driver (``layout_source``);
+what neither states is said in ``notes`` / ``interconnect``. Both reports print the step time (``Step Time`` /
+``Step s``), taken as the measured value (metric ``iteration_time_s``); their tok/s (all GPUs) is kept in
+``cross_check`` and equals global batch tokens / step time to the step's two printed decimals (tests check 1%).
+The memory column (``Mem/GPU``, peak per GPU as the trainer logs it) is stored, not scored.
+Columns are parts_csv.OPEN_REPORTS_COLUMNS (validate.open_reports_case maps them) plus ``sequence_parallel`` (the
+TP plan's SequenceParallel, on for every TP > 1 row: the logs print ``sequence_parallel=True``) and
+``mem_per_gpu_gb``.
+Run: python benchmarks/data/parts/scripts/kempnerforge.py"""
+from pathlib import Path
+
+from parts_csv import OPEN_REPORTS_COLUMNS, write_csv
+
+OUT = Path(__file__).resolve().parents[2] / "kempnerforge_runs.csv"
+READ = "2026-12-06"
+URL = "https://github.com/KempnerInstitute/KempnerForge"
+cols = OPEN_REPORTS_COLUMNS + ("sequence_parallel", "mem_per_gpu_gb")
+
+MFU_LOC = ("KempnerInstitute/KempnerForge benchmarks/mfu_scaling/mfu_scaling_2026-04-05.md @9f3f03a0 (report of "
+           "git 01b461a), 'Full Results Table'; header: '8 nodes, 4x NVIDIA H200 (141 GB) per node, NVLink intra-node, "
+           "InfiniBand inter-node', 'bf16 mixed precision, activation checkpointing (full), fused AdamW', 'steady-state "
+           "MFU averaged over last 5 steps'; 'All experiments used seq_len=4096 with torch.compile=true (except "
+           "experiment 08 which used compile=false)'")
+MFU_DRIVER = "benchmarks/mfu_scaling/mfu_bench.sh @9f3f03a0"
+WEAK_LOC = ("KempnerInstitute/KempnerForge benchmarks/weak_scaling_160gpu/README.md @e9f91892 (report of git 3ad9d9a, "
+            "2026-06-30), 'Results'; header: 'up to 40 nodes, 4x NVIDIA H200 (141 GB) per node, NVLink intra-node, "
+            "InfiniBand inter-node', 'steady state = median over the back half of each run', 'bf16 mixed precision, "
+            "activation checkpointing (full), fused AdamW, cosine LR, seq_len=4096', 'TP=4 intra-node (NVLink) x FSDP "
+            "across nodes'")
+WEAK_DRIVER = ("benchmarks/weak_scaling_160gpu/weak_scaling_160gpu_bench.sh and run_one.sbatch @e9f91892 (B13: "
+               "batch_size=4, grad_accum_steps=4, compile_model=true; B70: batch_size=2, grad_accum_steps=4, "
+               "compile_model=true; TRAIN: activation_checkpointing=full, optimizer.fused=true); results/"
+               "13b_032gpu_tp4_fsdp8.log prints 'sequence_parallel=True', 'MixedPrecisionPolicy(param_dtype=torch."
+               "bfloat16, reduce_dtype=torch.float32', 'Model: 14,840,386,560 parameters', partition kempner_h200")
+STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_parallel.py): DTensor TP (q/k/v, gate/up "
+                "colwise, o/down rowwise, SequenceParallel norms, vocab-split output head), full activation "
+                "checkpointing per TransformerBlock (non-reentrant), FSDP2 fully_shard per block (param bf16, reduce "
+                "fp32), torch.compile of the whole model, SDPA attention (sdpa_backend auto), fused AdamW")
+INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated); the rates are not: 4 x 400 Gb/s NDR a node (one "
+                "HCA a GPU) assumed; the node's NVLink wiring (a 4-GPU board links each pair directly) taken as the "
+                "catalog's H200 NVLink rate")
+NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time, tok/s, memory, seq 4096, bf16, full "
+        "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
+        "(interconnect). Not modelled: the parameters live in bf16 (build_parallel_model casts the model to "
+        "param_dtype, so AdamW keeps bf16 moments: a lighter optimizer step than the planner's fp32 master copy).")
+#: model stem -> (label, preset, layers, hidden, heads, kv_heads, ffn) -- ffn from ModelConfig.computed_ffn_hidden_dim
+#: (256 * ceil(int(4 * dim * 2/3 * 1.3) / 256)): 7B 14,336, 13B 17,920 (the weak-scaling table prints 17,920)
+MODELS = {
+    "7b": ("KempnerForge 7B (Llama-3-8B shape)", "llama3-8b", 32, 4096, 32, 8, 14336),
+    "13b": ("KempnerForge 13B (Llama-3 shape, 14.84B)", "", 40, 5120, 40, 8, 17920),
+    "70b": ("KempnerForge 70B (Llama-3-70B shape)", "llama3-70b", 80, 8192, 64, 8, 28672),
+}
+#: mfu_scaling rows as printed: (#, GPUs, nodes, model, parallelism, tok/s, MFU, Mem/GPU, Step Time) and the
+#: driver's (batch_size, grad_accum_steps, tp, dp_shard, compile) for that experiment
+MFU_RUNS = [
+    ("1", 1, 1, "7b", "—", "10,471", "**57.8**", "80.7 GB", "3.13s", (2, 4, 1, 1, True)),
+    ("2", 2, 1, "7b", "FSDP=2", "18,728", "51.7", "62.4 GB", "3.50s", (2, 4, 1, 2, True)),
+    ("3", 2, 1, "7b", "TP=2", "13,163", "36.4", "57.8 GB", "2.49s", (4, 2, 2, 1, True)),
+    ("4", 4, 1, "7b", "FSDP=4", "38,983", "**53.8**", "61.1 GB", "3.36s", (4, 2, 1, 4, True)),
+    ("5", 4, 1, "7b", "TP=4", "25,135", "34.7", "39.4 GB", "1.30s", (4, 2, 4, 1, True)),
+    ("6", 4, 1, "7b", "TP=2+FSDP=2", "25,980", "35.9", "45.9 GB", "2.52s", (4, 2, 2, 2, True)),
+    ("7", 8, 2, "7b", "TP=4+FSDP=2", "44,299", "30.6", "32.7 GB", "1.48s", (4, 2, 4, 2, True)),
+    ("8", 8, 2, "13b", "FSDP=8", "35,405", "**44.4**", "88.5 GB", "14.81s", (4, 4, 1, 8, False)),
+    ("9", 8, 2, "13b", "TP=4+FSDP=2", "27,345", "34.3", "45.1 GB", "4.79s", (4, 4, 4, 2, True)),
+    ("10", 16, 4, "7b", "TP=4+FSDP=4", "82,988", "28.6", "29.4 GB", "1.58s", (4, 2, 4, 4, True)),
+    ("11", 16, 4, "13b", "TP=4+FSDP=4", "53,814", "**33.7**", "39.2 GB", "4.87s", (4, 4, 4, 4, True)),
+    ("12", 32, 8, "7b", "TP=4+FSDP=8", "155,917", "26.9", "27.6 GB", "1.68s", (4, 2, 4, 8, True)),
+    ("13", 32, 8, "13b", "TP=4+FSDP=8", "104,309", "**32.7**", "36.3 GB", "5.03s", (4, 4, 4, 8, True)),
+    ("14", 32, 8, "70b", "TP=4+FSDP=8", "17,657", "25.4", "93.2 GB", "14.85s", (2, 4, 4, 8, True)),
+]
+#: weak_scaling rows as printed: (model, GPUs, parallelism, tok/s, MFU %, Mem/GPU GB, Step s, n); every run
+#: TP 4, FSDP GPUs / 4, compiled; 13B batch 4 x accum 4, 70B batch 2 x accum 4 (B13 / B70)
+WEAK_RUNS = [
+    ("13b", 8, "tp4_fsdp2", "29,860", "35.9", "45.0", "4.39", "1"),
+    ("13b", 32, "tp4_fsdp8", "110,373", "33.2", "36.2", "4.75", "1"),
+    ("13b", 64, "tp4_fsdp16", "216,507", "32.6", "34.8", "4.84", "1"),
+    ("13b", 128, "tp4_fsdp32", "423,306", "31.8", "34.0", "4.95", "1"),
+    ("13b", 160, "tp4_fsdp40", "534,644±1,138", "32.2±0.1", "33.9", "4.91", "2"),
+    ("70b", 8, "tp4_fsdp2", "3,623", "20.6", "128.5", "18.09", "1"),
+    ("70b", 32, "tp4_fsdp8", "18,688", "26.5", "93.2", "14.03", "1"),
+    ("70b", 64, "tp4_fsdp16", "35,824", "25.4", "86.8", "14.63", "1"),
+    ("70b", 96, "tp4_fsdp24", "52,190", "24.7", "84.6", "15.07", "1"),
+    ("70b", 128, "tp4_fsdp32", "69,985", "24.8", "83.6", "14.98", "1"),
+    ("70b", 160, "tp4_fsdp40", "85,571±43", "24.3±0.0", "82.9", "15.32", "2"),
+]
+WEAK_BATCH = {"13b": (4, 4), "70b": (2, 4)}
+
+
+def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, loc, layout, date, extra=""):
+    label, preset, layers, hidden, heads, kv, ffn = MODELS[stem]
+    return dict(
+        id=rid, model=label, preset=preset, layers=layers, hidden=hidden, heads=heads, kv_heads=kv, ffn_hidden=ffn,
+        vocab=128256, mlp="swiglu", norm="rmsnorm", position="rope", tied_embeddings=False, parallel_residual=False,
+        qk_norm="none", params_total="", seq_len=4096, global_batch_seqs=dp * mb * accum, micro_batch=mb,
+        grad_accum=accum, train_iters="", num_gpus=gpus, gpu="H200-SXM-141GB", gpus_per_node=min(gpus, 4),
+        inter_node_gbps=1600, interconnect=INTERCONNECT, tp=tp, pp=1, dp=dp, ep=1, zero=3, dp_shard="",
+        precision="bf16", grad_reduce="fp32", recompute="full", recompute_modules="", flash_attention=True,
+        stack="torchtitan", stack_options=f"compile={compiled};tp_overlap=none", stack_as_run=STACK_AS_RUN,
+        metric="iteration_time_s", value=float(step), flop_formula="", measured_step_s=float(step), source_url=URL,
+        source_loc=loc, quote=quote, date=date, layout_source=layout, read_date=READ, scored=True,
+        not_scored_reason="", cross_check=f"tok/s (all GPUs) {tok_s} = global batch tokens / step time",
+        notes=NOTE + extra, sequence_parallel=tp > 1, mem_per_gpu_gb=float(mem.split()[0]))
+
+
+rows = []
+for n, gpus, nodes, stem, par, tok_s, mfu, mem, step, (mb, accum, tp, dp, compiled) in MFU_RUNS:
+    quote = f"| {n} | {gpus} | {nodes} | {stem.upper()} | {par} | {tok_s} | {mfu} | {mem} | {step} |"
+    extra = (" The report's batch table says 7B batch 4 x accum 2; the driver ran experiments 01 / 02 at batch 2 x "
+             "accum 4 (the same tokens a step), taken." if n in ("1", "2") else "")
+    rows.append(_row(f"kforge_mfu{int(n):02d}_{stem}_{gpus}gpu", stem, gpus, mb, accum, tp, dp, compiled,
+                     step.rstrip("s"), tok_s, mem, quote, MFU_LOC, f"{MFU_DRIVER} experiment {int(n):02d}",
+                     "2026-04-05", extra))
+for stem, gpus, par, tok_s, mfu, mem, step, reps in WEAK_RUNS:
+    mb, accum = WEAK_BATCH[stem]
+    quote = f"| {stem} | {gpus} | {par} | {tok_s} | {mfu} | {mem} | {step} | {reps} |"
+    extra = (" Mean of 2 repeats (n = 2)." if reps == "2" else "") + (
+        " The 8-GPU points are the 2-node pre-flight runs (the driver's preflight_*_008gpu_tp4_fsdp2)."
+        if gpus == 8 else "")
+    rows.append(_row(f"kforge_weak_{stem}_{gpus}gpu", stem, gpus, mb, accum, 4, gpus // 4, True, step, tok_s,
+                     mem, quote, WEAK_LOC, WEAK_DRIVER, "2026-06-30", extra))
+write_csv(OUT, rows, cols)
+for r in rows:
+    print(r["id"], r["measured_step_s"])

@@ -1,0 +1,103 @@
+"""benchmarks/data/kempnerforge_runs.csv (validate.kempnerforge, source ``kempnerforge``): the Kempner Institute's
+KempnerForge step-time reports on 1-160 H200, one row per printed run. Every row carries its provenance (the report
+row quoted, the driver it ran, the date), its layout is the quoted parallelism and node count, its step time is the
+quoted one and agrees with the quoted tok/s at the row's batch, its 13B shape is KempnerForge's FFN rounding of
+the printed parameter count, and the loader maps every row with TP's sequence parallelism where the run had it."""
+import math
+import re
+import sys
+
+import pytest
+
+from conftest import ROOT, assert_cites_no_held_out_source
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CSV = ROOT / "benchmarks" / "data" / "kempnerforge_runs.csv"
+PROVENANCE = ("source_url", "source_loc", "quote", "date", "layout_source", "read_date", "notes", "stack_as_run",
+              "interconnect", "cross_check")
+
+
+def _cells(quote: str) -> list[str]:
+    return [c.strip() for c in quote.strip().strip("|").split("|")]
+
+
+def _int(text: str) -> int:
+    """A printed count ("534,644±1,138" -> 534644)."""
+    return int(text.split("±")[0].replace(",", ""))
+
+
+def test_provenance_filled(rows):
+    assert rows["id"].is_unique and len(rows) == 25 and rows["id"].str.startswith("kforge_").all()
+    for col in PROVENANCE:
+        assert rows[col].notna().all() and rows[col].astype(str).str.strip().ne("").all(), col
+    assert rows["source_url"].eq("https://github.com/KempnerInstitute/KempnerForge").all()
+    assert (rows["gpu"] == "H200-SXM-141GB").all() and rows["scored"].all()
+
+
+def test_quote_is_the_row(rows):
+    """The quoted table row is the run the row maps: its GPU count, nodes (4 GPUs a node), TP / FSDP degrees, model
+    and step time (a mis-typed cell or a wrong layout fails)."""
+    for r in rows.itertuples():
+        c = _cells(r.quote)
+        if r.id.startswith("kforge_mfu"):  # | # | GPUs | Nodes | Model | Parallelism | tok/s | MFU | Mem | Step Time |
+            gpus, nodes, model, par, step, mem = int(c[1]), int(c[2]), c[3].lower(), c[4], c[8], c[7]
+            assert math.ceil(r.num_gpus / 4) == nodes, r.id
+            tp = int(m.group(1)) if (m := re.search(r"TP=(\d+)", par)) else 1
+            fsdp = int(m.group(1)) if (m := re.search(r"FSDP=(\d+)", par)) else 1
+            assert step.endswith("s")
+            step = step[:-1]
+        else:  # | Model | GPUs | Parallelism | tok/s | MFU % | Mem/GPU GB | Step s | n |
+            model, gpus, par, step, mem = c[0], int(c[1]), c[2], c[6], c[5]
+            tp, fsdp = map(int, re.fullmatch(r"tp(\d+)_fsdp(\d+)", par).groups())
+        assert gpus == r.num_gpus == tp * fsdp, r.id
+        assert (r.tp, r.dp, r.pp) == (tp, fsdp, 1), r.id
+        assert r.id.split("_")[2] == model, r.id
+        assert float(step) == r.measured_step_s == r.value, r.id
+        assert float(mem.split()[0]) == r.mem_per_gpu_gb, r.id
+
+
+def test_step_time_agrees_with_printed_throughput(rows):
+    """The report's tok/s (all GPUs) is the row's global batch tokens over its step time, to the step's two printed
+    decimals (1%): the batch, accumulation and DP degree read from the driver are the ones that ran."""
+    for r in rows.itertuples():
+        assert r.global_batch_seqs == r.dp * r.micro_batch * r.grad_accum, r.id
+        tok_s = _int(re.search(r"tok/s \(all GPUs\) ([\d,±]+)", r.cross_check).group(1))
+        assert r.global_batch_seqs * r.seq_len / r.measured_step_s == pytest.approx(tok_s, rel=0.01), r.id
+
+
+def test_shapes_are_kempnerforges():
+    """KempnerForge's ModelConfig.computed_ffn_hidden_dim (256 * ceil(int(4 * dim * 2/3 * 1.3) / 256)) and the
+    weak-scaling log's 'Model: 14,840,386,560 parameters' for the 13B; the 7B / 70B rows name the Llama-3 presets."""
+    import pandas as pd
+
+    d = pd.read_csv(CSV)
+    for stem, dim in (("7b", 4096), ("13b", 5120)):
+        ffn = 256 * math.ceil(int(4 * dim * (2 / 3) * 1.3) / 256)
+        assert (d.loc[d["id"].str.contains(f"_{stem}_"), "ffn_hidden"] == ffn).all(), stem
+    r = d[d["id"].str.contains("_13b_")].iloc[0]
+    h, kv_dim = r.hidden, r.kv_heads * r.hidden // r.heads
+    per_layer = 2 * h * h + 2 * h * kv_dim + 3 * h * r.ffn_hidden + 2 * h
+    assert r.layers * per_layer + 2 * r.vocab * h + h == 14_840_386_560
+    assert set(d.loc[d["id"].str.contains("_7b_"), "preset"]) == {"llama3-8b"}
+    assert set(d.loc[d["id"].str.contains("_70b_"), "preset"]) == {"llama3-70b"}
+
+
+def test_loader_reads_every_row_and_maps_sequence_parallel(rows, catalog):
+    import validate
+
+    out = validate.kempnerforge(catalog).set_index("id")
+    assert set(out.index) == set(rows["id"]) and (out["source"] == "kempnerforge").all()
+    for r in rows.itertuples():
+        assert out.loc[r.id, "measured_s"] == pytest.approx(r.measured_step_s), r.id
+        assert math.isfinite(out.loc[r.id, "predicted_s"]) and out.loc[r.id, "predicted_s"] > 0, r.id
+        c = validate.open_reports_case(catalog, r)[2]
+        # KempnerForge's TP plan runs SequenceParallel norms (the log: 'sequence_parallel=True'); no TP, none
+        assert bool(c.sp) == (r.tp > 1) == r.sequence_parallel, r.id
+        assert (c.gpus_per_node, c.dp, int(c.tp[0])) == (min(r.num_gpus, 4), r.dp, r.tp), r.id
+    # experiment 08 ran without torch.compile, every other run compiled
+    assert rows.loc[rows["stack_options"].str.contains("compile=False"), "id"].tolist() == ["kforge_mfu08_13b_8gpu"]
+
+
+def test_cites_no_held_out_source(rows):
+    assert_cites_no_held_out_source(rows)
