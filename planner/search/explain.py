@@ -352,6 +352,19 @@ def hfu_below_mfu_note(res: dict) -> str:
     return ""
 
 
+def most_loaded_words(res: dict, short: bool = False) -> str:
+    """Which rank the memory figures are, for the memory table's caption ("most loaded rank: ...") and the chart's
+    bar: the pipeline stage that peaks (``memory_per_gpu_bytes.most_loaded_stage``, memory.PEAK_STAGES) where the
+    plan has stages, and at PP 1 what is true there: one stage, every rank holds every layer (a TP / CP / DP / EP
+    share of each) and the same bytes. Until QA 100 a PP 1 plan read "first pipeline stage" of its one stage.
+    ``short``: the chart's bar label. A result without its layout (``config``) keeps the stage's words."""
+    pp = int((res.get("config") or {}).get("pp") or 0)
+    if pp == 1:
+        return "every rank (PP 1)" if short else "every rank alike (PP 1: one pipeline stage holds every layer)"
+    stage = res["memory_per_gpu_bytes"].get("most_loaded_stage", "first")
+    return f"{stage} stage" if short else f"{stage} pipeline stage"
+
+
 def peak_rank_line(res: dict) -> str | None:
     """Which pipeline rank holds the peak and by how much, against what the plan may use ("peak rank: 1 (middle)
     50.1 GiB of 76.0 allowed"; the memory model's ``rank_memory``, whose peak is the memory line's total since

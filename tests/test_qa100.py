@@ -1,0 +1,63 @@
+"""QA 100: small items of session 51. PP 1 plans' memory caption named a "first pipeline stage" of their one stage;
+TP 1 plans' stack line said ``tp_overlap=te``; the DDP stacks' line left out ``channels_last``; ``--emit torchrun``
+of a pytorch-ddp transformer plan wrote a Megatron line; a padded run's throughput counted padding unsaid; the app had
+no ``cuda_module_loading`` control. Each test fails on the code before QA 100 but the guards named in their docstrings."""
+from __future__ import annotations
+
+from conftest import answered, write_job
+
+TRAIN = {"model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8, "vocab": 32000},
+         "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9, "precision": "bf16"},
+         "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}
+RESNET = {"model": {"preset": "resnet50"}, "training": {"global_batch": 256, "micro_batch": 32, "precision": "bf16",
+                                                       "optimizer": "sgd", "steps": 100},
+          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}
+
+
+def _estimate(cli, tmp_path, job) -> dict:
+    return answered(cli("estimate", write_job(tmp_path, job), "--json"))
+
+
+def _stack_line(d: dict) -> str:
+    return next(a for a in d["assumptions"] if a.startswith("training stack:"))
+
+
+def _memory_caption(res: dict) -> str:
+    from planner.present.terminal import memory_table
+
+    return str(memory_table(res).caption)
+
+
+def test_a_pp1_plan_says_every_rank_holds_the_same_memory(tmp_path, cli):
+    """At PP 1 there is one stage: "first pipeline stage" named a stage among none; the caption says what holds."""
+    d = _estimate(cli, tmp_path, dict(TRAIN, parallel={"tp": 1, "pp": 1}))
+    cap = _memory_caption(d)
+    assert "first pipeline stage" not in cap and "every rank alike (PP 1" in cap, cap
+
+
+def test_a_pipelined_plan_still_names_its_stage(tmp_path, cli):
+    """Guard (passes on the old code too): at PP 2 the caption names the stage that peaks."""
+    d = _estimate(cli, tmp_path, dict(TRAIN, parallel={"tp": 1, "pp": 2}))
+    assert f"most loaded rank: {d['memory_per_gpu_bytes']['most_loaded_stage']} pipeline stage" in _memory_caption(d)
+
+
+def test_the_stack_line_has_no_tp_overlap_at_tp1(tmp_path, cli):
+    """TP 1 has no TP collective for Transformer Engine's overlap to hide; TP 2 keeps it (the guard half)."""
+    tp1 = _stack_line(_estimate(cli, tmp_path, dict(TRAIN, parallel={"tp": 1})))
+    tp2 = _stack_line(_estimate(cli, tmp_path, dict(TRAIN, parallel={"tp": 2})))
+    assert tp1.startswith("training stack: megatron-core (") and "tp_overlap" not in tp1, tp1
+    assert "tp_overlap=te" in tp2, tp2
+
+
+def test_the_ddp_stack_line_says_channels_last_on_a_convnet(tmp_path, cli):
+    """pytorch-ddp / dle-convnets hold the memory-format switch, which moves a CNN's step: the line says it."""
+    for stack, value in (("pytorch-ddp", True), ("dle-convnets", False)):
+        job = dict(RESNET, training=dict(RESNET["training"], framework={"name": stack, "channels_last": value}))
+        line = _stack_line(_estimate(cli, tmp_path, job))
+        assert f"channels_last={'on' if value else 'off'}" in line, line
+
+
+def test_a_transformer_ddp_line_has_no_channels_last(tmp_path, cli):
+    """Guard (passes on the old code too): on a transformer the switch acts on nothing and is not listed."""
+    job = dict(TRAIN, training=dict(TRAIN["training"], framework={"name": "pytorch-ddp"}))
+    assert "channels_last" not in _stack_line(_estimate(cli, tmp_path, job))
