@@ -61,3 +61,45 @@ def test_a_transformer_ddp_line_has_no_channels_last(tmp_path, cli):
     """Guard (passes on the old code too): on a transformer the switch acts on nothing and is not listed."""
     job = dict(TRAIN, training=dict(TRAIN["training"], framework={"name": "pytorch-ddp"}))
     assert "channels_last" not in _stack_line(_estimate(cli, tmp_path, job))
+
+
+def _torchrun(cli, tmp_path, job, fmt: str = "torchrun") -> tuple[str, list[str]]:
+    """``recommend --emit`` of ``job``: the text and the launch line's arguments (torchrun's parser)."""
+    import shlex
+
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--emit", fmt)
+    assert code == 0, err
+    line = " ".join(ln.rstrip("\\ ") for ln in out.splitlines() if not ln.startswith("#"))
+    return out, shlex.split(line[line.index("torchrun"):])
+
+
+def test_a_pytorch_ddp_transformer_launches_the_users_script(tmp_path, cli):
+    """Plain torch DDP runs the user's own script: the launch is torchrun of ``$TRAIN_SCRIPT`` with the plan's batch,
+    accumulation and ZeroRedundancyOptimizer, not Megatron-LM's pretrain_gpt.py (read by torchrun's own parser)."""
+    from torch.distributed.run import get_args_parser
+
+    job = dict(TRAIN, training=dict(TRAIN["training"], framework={"name": "pytorch-ddp"}, micro_batch=2),
+               parallel={"zero": 1})
+    out, argv = _torchrun(cli, tmp_path, job)
+    assert "# launcher style: script" in out and "pretrain_gpt" not in out and "priced for" not in out, out
+    args = get_args_parser().parse_args(argv[1:])
+    flags = dict(zip(args.training_script_args[::2], args.training_script_args[1::2]))
+    assert args.training_script == "$TRAIN_SCRIPT" and int(args.nproc_per_node) == 8
+    assert (flags["--micro-batch-size"], flags["--global-batch-size"], flags["--gradient-accumulation-steps"],
+            flags["--seq-len"]) == ("2", "64", "4", "1024"), flags  # 64 = 2 x 4 x DP 8
+    assert "--zero-redundancy-optimizer" in args.training_script_args
+
+
+def test_a_forced_script_style_is_checked_against_ddps_rules(tmp_path, cli):
+    """``--emit torchrun:script`` runs plain DDP's rules: a ZeRO-3 plan (DDP: ZeRO-0/1) is refused in one line."""
+    from conftest import refused
+
+    job = dict(TRAIN, parallel={"zero": 3})
+    msg = refused(cli("recommend", write_job(tmp_path, job), "--emit", "torchrun:script"))
+    assert msg.startswith("error: --emit: ") and "ZeRO" in msg, msg
+
+
+def test_a_megatron_core_plan_still_launches_megatron(tmp_path, cli):
+    """Guard (passes on the old code too): the Megatron-Core stack keeps its pretrain_gpt.py line."""
+    out, _ = _torchrun(cli, tmp_path, dict(TRAIN, parallel={"zero": 1}))
+    assert "# launcher style: megatron" in out and "pretrain_gpt.py" in out
