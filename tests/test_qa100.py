@@ -103,3 +103,28 @@ def test_a_megatron_core_plan_still_launches_megatron(tmp_path, cli):
     """Guard (passes on the old code too): the Megatron-Core stack keeps its pretrain_gpt.py line."""
     out, _ = _torchrun(cli, tmp_path, dict(TRAIN, parallel={"zero": 1}))
     assert "# launcher style: megatron" in out and "pretrain_gpt.py" in out
+
+
+PADDED = {"model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8, "vocab": 32000},
+          "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e8, "precision": "bf16", "packing": "padded",
+                       "mean_example_tokens": 512},
+          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}
+
+
+def test_a_padded_runs_throughput_says_positions_and_real_tokens(tmp_path, cli):
+    """Padded rows (512 of 2,048 positions real): the rate counts positions; the line and the JSON say so and give
+    the real rate, a quarter of it, which times the run's steps makes the run's real tokens."""
+    from planner.present.terminal import summary_table
+
+    d = _estimate(cli, tmp_path, PADDED)
+    assert d["padding_share"] == 0.75 and abs(d["real_tokens_per_s"] - d["tokens_per_s"] / 4) < 1e-6 * d["tokens_per_s"]
+    assert abs(d["real_tokens_per_s"] * d["step_time_s"] * d["cost"]["steps"] - d["cost"]["tokens"]) < 1e-6 * 1e8
+    cells = {str(r): None for r in summary_table(d).columns[1]._cells}
+    line = next(c for c in cells if "/s (" in c)
+    assert "of row positions, 75% padding" in line and f"{d['real_tokens_per_s']:,.0f} real tokens/s" in line, line
+
+
+def test_a_packed_runs_throughput_is_unchanged(tmp_path, cli):
+    """Guard (passes on the old code too): packed rows have no padding, no second rate and no new JSON field."""
+    d = _estimate(cli, tmp_path, dict(PADDED, training=dict(PADDED["training"], packing="packed")))
+    assert "padding_share" not in d and "real_tokens_per_s" not in d

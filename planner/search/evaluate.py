@@ -130,6 +130,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         step_time_s=step,
         tokens_per_s=float(st["tokens_per_s"][i]),
         tokens_per_s_per_gpu=float(st["tokens_per_s_per_gpu"][i]),
+        padding_share=t.padding_share(m.is_transformer),  # tokens_per_s counts positions, padding included
         mfu=float(st["mfu"][i]), hfu=float(st["hfu"][i]),
         fits=bool(ev["fits"][i]),
         memory_per_gpu_bytes=memory,
