@@ -128,3 +128,19 @@ def test_a_packed_runs_throughput_is_unchanged(tmp_path, cli):
     """Guard (passes on the old code too): packed rows have no padding, no second rate and no new JSON field."""
     d = _estimate(cli, tmp_path, dict(PADDED, training=dict(PADDED["training"], packing="packed")))
     assert "padding_share" not in d and "real_tokens_per_s" not in d
+
+
+def test_the_app_sets_cuda_module_loading_where_the_stack_has_it():
+    """The sidebar draws ``cuda_module_loading`` (lazy / eager) for a CUDA stack, starting at lazy; eager is the plan's
+    stack line (the CUDA context's 1.04 GiB more). TPU stacks hold no such switch: no control (the unit half)."""
+    from app_page import open_page, page_text
+    from planner import interactive as wi
+
+    assert "cuda_module_loading" not in {c.option for c in wi.stack_controls(wi.preset_base("llama3-8b"), "maxtext")}
+    at = open_page()
+    sel = at.selectbox(key="w_stackopt_cuda_module_loading")
+    assert (list(sel.options), sel.value) == (["lazy", "eager"], "lazy")
+    sel.set_value("eager").run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert "cuda_module_loading=eager (every kernel module loaded at start" in page_text(
+        " ".join(m.value for m in at.markdown))
