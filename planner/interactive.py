@@ -558,6 +558,8 @@ STACK_OPTION_LABELS = {
     # (app51: no control until then, a job file's only)
     "cp_comm_type": "context-parallel communication (--cp-comm-type)", "mixed_precision": "mixed precision (model code)",
     "use_reentrant": "reentrant activation checkpoint (use_reentrant)",
+    # (QA 100: ctx51's option, a job file's only until then; CUDA stacks, OPTION_HOLDERS)
+    "cuda_module_loading": "CUDA kernel module loading (eager: CUDA < 11.7 / torch < 1.13)",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)

@@ -483,6 +483,19 @@ class Plan(Record):
     #: the per-rank memory of the plan (``RankMemory``: rank 0, the middle rank that peaks, the last), computed for
     #: the plans a command prints; None on a ranked row that was not (absent from the JSON then)
     memory_per_rank: Optional[RankMemory] = None
+    #: the share of the rows' positions that are padding (``TrainingSpec.padding_share``: ``packing: padded`` rows of
+    #: ``mean_example_tokens``): ``tokens_per_s`` counts row positions, padding included (the hardware's rate, MFU's
+    #: basis), the real tokens a second are ``real_tokens_per_s``; absent from the JSON at 0 (QA 100)
+    padding_share: float = 0.0
+
+    @property
+    def real_tokens_per_s(self) -> float:
+        """Real tokens trained a second: the positions a second less the padding (``padding_share``)."""
+        return self.tokens_per_s * (1.0 - self.padding_share)
+
+    @property
+    def real_tokens_per_s_per_gpu(self) -> float:
+        return self.tokens_per_s_per_gpu * (1.0 - self.padding_share)
 
     def to_json(self) -> dict:
         out = super().to_json()
@@ -490,6 +503,10 @@ class Plan(Record):
             out.pop("simulated")
         if not self.params_mtp:
             out.pop("params_mtp", None)
+        if self.padding_share:  # both rates where they differ: positions (above) and the real tokens
+            out.update(real_tokens_per_s=self.real_tokens_per_s, real_tokens_per_s_per_gpu=self.real_tokens_per_s_per_gpu)
+        else:
+            out.pop("padding_share", None)
         if self.memory_per_rank is None:
             out.pop("memory_per_rank", None)
         if self.inputs is None:  # a ranked row of a search: its assumptions are the search's

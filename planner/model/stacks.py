@@ -1570,7 +1570,7 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full", gpu: str | None = None) -> str:
+                 recompute: str = "full", gpu: str | None = None, tp: int | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
@@ -1585,14 +1585,20 @@ class Stack:
         ``moe_shared_expert_overlap``, which overlaps nothing there (the load note says so): Mixtral-8x7B with it
         read "moe_shared_expert_overlap=on" until small31b. ``recompute``: the plan's, which says the remat policy
         MaxText runs (``remat_label``: ``none`` without recompute). ``gpu``: the plan's, which says whether the TP
-        overlap runs there (``tp_overlap_label``)."""
+        overlap runs there (``tp_overlap_label``). ``tp``: the plan's TP degree; at TP 1 there is no TP collective for
+        the overlap to hide, so ``tp_overlap`` is not listed (until QA 100 a TP 1 megatron-core plan read
+        "tp_overlap=te"; None: not known, listed). ``channels_last`` is listed where the stack has the switch and the
+        model is generic (its convolutions; ``OPTION_USES``), since the step prices it (step_time
+        ``nchw_transpose_bytes``; until QA 100 the pytorch-ddp / dle-convnets line left it out)."""
         # compile only where the stack's code has the switch (``holds``: ``has_compile``): Megatron-LM/-Core,
         # Megatron-DeepSpeed, metaseq, the DDP stacks (dle-bert runs torch 1.11) and the XLA stacks (which compile the
         # whole step, no switch) read "compile=off" / "=on" until QA 98; the README parameter table keeps their value
         opts = [f"compile={'on' if self.compile else 'off'}"] if holds(self, "compile") else []
-        if transformer and self.tp_overlaps:  # (none on the DDP stacks: no tensor parallelism, rule ddp-tp)
+        if transformer and self.tp_overlaps and (tp is None or tp > 1):  # (none on the DDP stacks: rule ddp-tp)
             opts.append(f"tp_overlap={self.tp_overlap_label(gpu)}")
         opts.append(f"overlap_grad_reduce={self.overlap_grad_reduce_label(zero)}")
+        if not transformer and holds(self, "channels_last"):  # a convnet's memory format: NCHW pays cuDNN's transposes
+            opts.append(f"channels_last={'on' if self.channels_last else 'off'}")
         if self.has_grad_accum_fusion:  # off: one unfused accumulation pass a micro-batch (grad_accum_pass)
             opts.append(f"gradient_accumulation_fusion={self.grad_accum_fusion_label(zero)}")
         # only a stack with the switch (``has_param_gather``): the DDP stacks (pytorch-ddp, dle-convnets, dle-bert)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from planner.model.cost import rate_after
 from planner.results import MEMORY_PARTS, replica_layout
-from planner.search.explain import LABELS
+from planner.search.explain import LABELS, most_loaded_words
 from planner.search.rank import cost_of, hours_of
 from planner.search.recommend import deadline_words
 from planner.units import config_str, duration_unit, fmt_usd
@@ -55,7 +55,7 @@ def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)", wi
     """Stacked bar of the most loaded rank's memory by part, with the GPU's capacity as a rule."""
     mem = res["memory_per_gpu_bytes"]
     df = memory_frame(res)
-    df["rank"] = f"{mem.get('most_loaded_stage', 'first')} stage"
+    df["rank"] = most_loaded_words(res, short=True)
     cap = mem["capacity"] / GiB
     over = mem["total"] > mem["capacity"]
     bar = alt.Chart(df).mark_bar().encode(

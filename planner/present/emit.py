@@ -6,10 +6,11 @@ turned into one ``LaunchPlan`` — nodes, GPUs per node, the training program an
 flags — and each format only wraps that plan in its platform's syntax, so the numbers are written
 once and every format carries the same ones.
 
-Three launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
+Four launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
 — megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp, nemo-automodel as automodel
-(its recipe script and YAML with the layout as overrides: ``automodel_args``); any other stack by
-its ZeRO stage, megatron for 0/1 and fsdp for 2/3 (the other where only it takes the plan); ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
+(its recipe script and YAML with the layout as overrides: ``automodel_args``), plain torch DDP (pytorch-ddp,
+dle-convnets) as script (the user's own ``$TRAIN_SCRIPT``: ``script_args``); any other stack by
+its ZeRO stage, megatron for 0/1 and fsdp for 2/3 (the other where only it takes the plan); ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` (``:automodel``, ``:script``)
 forces one, and the plan is then checked against that launcher's rules):
 
 * **megatron** — Megatron-LM ``pretrain_gpt.py`` flags (``megatron/training/arguments.py``):
@@ -79,7 +80,7 @@ from planner.spec import JobSpec
 #: ``--emit``'s launch spec formats and launcher styles, ``Vocab``s: any case and blanks, as the job file's enumerated
 #: fields (``Vocab.canonical``; ``--emit " torchrun"`` was refused, QA 39c)
 FORMATS = Vocab("torchrun", "slurm", "skypilot", "k8s")
-STYLES = Vocab("megatron", "fsdp", "automodel")
+STYLES = Vocab("megatron", "fsdp", "automodel", "script")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
 # A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
@@ -130,11 +131,14 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
     """Megatron-LM flags for ZeRO-``zero`` (2 or 3) as Megatron-FSDP."""
     return ["--use-megatron-fsdp", "--data-parallel-sharding-strategy", MEGATRON_MFSDP_STRATEGY[zero],
             "--use-distributed-optimizer", "--ckpt-format", "fsdp_dtensor"]
-#: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
-RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel"}
+#: the launcher style of each runtime whose rules a stack obeys (planner.model.stack_rules ``rules_runtime``): a stack
+#: is emitted for the code it runs. Plain torch DDP (pytorch-ddp, dle-convnets: runtime ddp) wraps the user's own
+#: model in the user's own script, so its launch is that script under torchrun (``script_args``); until QA 100 a
+#: pytorch-ddp transformer plan was written as Megatron-LM's pretrain_gpt.py line, with a runtime-mismatch note
+RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel", "ddp": "script"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
 #: where a refused plan can go instead: the other style, and the hint that names it
-OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp"}
+OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp", "script": "fsdp"}
 OTHER_STYLE_HINT = {s: f"change the plan, or use the {o} style (--emit FORMAT:{o})" for s, o in OTHER_STYLE.items()}
 #: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
@@ -858,6 +862,27 @@ RECOMPUTE_NOTES = {
 }
 
 
+#: the user script's flag for each ZeRO stage plain torch DDP runs (stack rule ddp-zero: 0 and 1): ZeRO-1 is torch's
+#: ``ZeroRedundancyOptimizer`` around the optimizer (torch/distributed/optim/zero_redundancy_optimizer.py: the
+#: optimizer state sharded over the data-parallel ranks, the parameters synced after ``step()``)
+DDP_ZERO_FLAGS = {0: [], 1: ["--zero-redundancy-optimizer"]}
+
+
+def script_args(job: JobSpec, cfg: dict, steps: float, layout_flags: list[str]) -> list[str]:
+    """The user's own training script (``$TRAIN_SCRIPT``) with the plan as flags in the planner's names -- the
+    per-GPU micro-batch, the global batch, the gradient accumulation steps that make it (the plan's micro-batches a
+    replica), the sequence length of a transformer, ``layout_flags`` (a generic model's FSDP sharding, a DDP plan's
+    ZeroRedundancyOptimizer), the precision, the steps and the recompute: the launch of a generic model and of the
+    plain-DDP stacks (``RUNTIME_STYLE`` ddp), whose code is the user's. The accumulation flag since QA 100."""
+    t = job.training
+    seq = _flag("--seq-len", t.seq_len) if job.model is not None and job.model.is_transformer else []
+    return (["$TRAIN_SCRIPT"] + _flag("--micro-batch-size", cfg["micro_batch"])
+            + _flag("--global-batch-size", t.global_batch)
+            + _flag("--gradient-accumulation-steps", round(float(cfg["num_microbatches"]))) + seq + layout_flags
+            + _flag("--precision", t.precision) + _flag("--steps", int(steps))
+            + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
+
+
 def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
@@ -878,10 +903,7 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
         strategy = {0: "NO_SHARD", 1: "NO_SHARD", 2: "SHARD_GRAD_OP", 3: "FULL_SHARD"}[cfg["zero"]]
         if hsdp:
             strategy = {2: "_HYBRID_SHARD_ZERO2", 3: "HYBRID_SHARD"}[cfg["zero"]]
-        return (["$TRAIN_SCRIPT"] + _flag("--micro-batch-size", cfg["micro_batch"])
-                + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
-                + _flag("--precision", t.precision) + _flag("--steps", int(steps))
-                + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
+        return script_args(job, cfg, steps, _flag("--fsdp-sharding-strategy", strategy))
     # what torchtitan refuses (offloads without FSDP, EP without FSDP ranks, its expert-TP, uneven stages) was
     # checked by check_stack_rules (planner.model.stack_rules)
     shard = dp_shard if sharded else 1
@@ -1064,7 +1086,7 @@ def default_style(job: JobSpec, cfg: dict) -> str:
     torchtitan runs torchtitan); for a stack with neither, megatron for ZeRO 0/1 and fsdp for 2/3."""
     if job.model is None or not job.model.is_transformer:
         return "fsdp"
-    run = stack_rules.runtime(from_training(job.training, model=job.model))
+    run = stack_rules.rules_runtime(from_training(job.training, model=job.model))
     if run in RUNTIME_STYLE:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
@@ -1077,11 +1099,13 @@ def default_style(job: JobSpec, cfg: dict) -> str:
 
 def style_refusal(job: JobSpec, cfg: dict, style: str) -> str | None:
     """The first rule of the code ``style``'s launcher runs that refuses the plan (the whole message: InputError cuts
-    it), None where it runs the plan -- planner.model.stack_rules, the rules the search and ``estimate`` apply."""
-    if job.model is None or not job.model.is_transformer:
+    it), None where it runs the plan -- planner.model.stack_rules, the rules the search and ``estimate`` apply. A
+    generic model is checked only by a runtime whose rules concern every model (``ANY_MODEL_RUNTIMES``: plain DDP's
+    ZeRO-0/1 under the script style)."""
+    run = STYLE_RUNTIME[style]
+    if (job.model is None or not job.model.is_transformer) and run not in stack_rules.ANY_MODEL_RUNTIMES:
         return None
-    hit = stack_rules.first_refusal(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
-                                    run=STYLE_RUNTIME[style])
+    hit = stack_rules.first_refusal(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg), run=run)
     return None if hit is None else hit[1]
 
 
@@ -1149,7 +1173,10 @@ TITAN_FP8 = {
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
-STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel"}
+STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel", "script": "pytorch-ddp"}
+#: where the model's RoPE settings live for a style that takes no flag for them (``config_rope_note``)
+ROPE_CONFIG_WHERE = {"fsdp": "$TITAN_CONFIG's model args", "automodel": "the recipe's model config ($AUTOMODEL_CONFIG)",
+                     "script": "your script's model ($TRAIN_SCRIPT)"}
 
 
 #: what a plan priced with the stack's fused linear cross-entropy (``Stack.fused_cross_entropy``) needs at launch, by
@@ -1186,7 +1213,7 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
     st, t = plan_stack(job, cfg), job.training
     notes = []
     run = STYLE_RUNTIME[style]
-    if stack_rules.runtime(st) != run:
+    if stack_rules.rules_runtime(st) != run:
         notes.append(f"the plan was priced for {st.name}'s code; this line runs {stack_rules.RUNTIME_NAMES[run]}, whose "
                      f"step time and memory differ: re-plan with training.framework {STYLE_STACK[style]} for this launch")
     recompute = planned_recompute(st, cfg["recompute"])
@@ -1195,9 +1222,8 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
         notes.append(note.format(n=st.layer_sac_every, stack=st.name))
     if style == "megatron":
         notes += megatron_rope_flags(job.model)[1]
-    else:  # torchtitan, AutoModel: the model's config holds them
-        note = config_rope_note(job.model, "$TITAN_CONFIG's model args" if style == "fsdp"
-                                else "the recipe's model config ($AUTOMODEL_CONFIG)")
+    else:  # torchtitan, AutoModel, the user's script: the model's config holds them
+        note = config_rope_note(job.model, ROPE_CONFIG_WHERE[style])
         notes += [note] if note else []
     ds_flags = [DS_CHECKPOINT_FLAGS[k] for k in DS_CHECKPOINT_OPTIONS if getattr(st, k)]
     if ds_flags:  # DeepSpeed's checkpoint options the plan priced (planner.model.offload "DeepSpeed"): no such flags here
@@ -1336,6 +1362,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
             else megatron_args(job, cfg, steps, every, hw.get("gpu", ""), int(hw.get("gpus_per_node") or 8))
             if style == "megatron"
             else automodel_args(job, cfg, steps, every) if style == "automodel"
+            else script_args(job, cfg, steps, DDP_ZERO_FLAGS[cfg["zero"]]) if style == "script"
             else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
@@ -1371,6 +1398,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
             notes.append("the plan reduces gradients in bf16: give distributed an mp_policy with reduce_dtype bfloat16")
         if notes:
             ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
+    elif style == "script":  # plain torch DDP: the user's script builds the model and wraps it
+        ph = {"TRAIN_SCRIPT": "your training script, which wraps its model in torch DDP (flags below are the planner's "
+                              "names for the layout)"}
     elif transformer:
         ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)",

@@ -38,7 +38,7 @@ from planner.results import (MEMORY_PARTS, CampaignPlan, ServingPlan, TabularPla
                              jsonable, ranked_price, replica_layout)
 from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 from planner.present.safe import clean
-from planner.search.explain import (LABELS, mfu_hfu, peak_rank_line, plan_searched_columns, stack_table_cells,
+from planner.search.explain import (LABELS, mfu_hfu, most_loaded_words, peak_rank_line, throughput_words, plan_searched_columns, stack_table_cells,
                                     utilisation_columns, view_searched_columns)
 from planner.search.rank import cost_of, hours_of
 from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
@@ -480,7 +480,7 @@ def _recommendation_section(job: JobSpec, rec: dict) -> Section:
                 else "checkpoint pauses and failures" if cf else None)
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
-          ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
+          ["throughput", throughput_words(best)],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem, noun, best["hardware"].get("gpu"))],
           *([["peak rank", peak.removeprefix("peak rank: ")]] if (peak := peak_rank_line(best)) else []),
@@ -691,7 +691,7 @@ def _memory_section(best: dict, with_charts: bool) -> Section:
                           + [[label, fmt_gib(b), fmt_pct(b / mem["total"])] for label, b in memory_notes(mem, inside=True)]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]]
                           + [[label, fmt_gib(b), "-"] for label, b in memory_notes(mem, inside=False)],
-                          f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"
+                          f"most loaded rank: {most_loaded_words(best)}"
                           + ("; gradients: the stack's own buffers; autograd's .grad tensors are in activations (the "
                              "step's walked peak)" if mem.get("grads_in_activations") else "")))
     return s

@@ -11,7 +11,7 @@ from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, rate_after, region_clause
 from planner.vocab import JOB_RATE, ON_DEMAND, RATE_NAMES, SPOT
 from planner.present.safe import esc, print_marked
-from planner.search.explain import (LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, peak_rank_line, plan_searched_columns,
+from planner.search.explain import (LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, most_loaded_words, throughput_words, peak_rank_line, plan_searched_columns,
                                     stack_table_cells, view_searched_columns)
 
 from planner.simulate.failures import MIN_GOODPUT
@@ -38,7 +38,7 @@ def memory_notes(mem: dict, inside: bool) -> list[tuple[str, float]]:
 
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
-    caption = f"most loaded rank: {mem['most_loaded_stage']} pipeline stage"
+    caption = f"most loaded rank: {most_loaded_words(res)}"
     width = len(caption)
     if mem.get("grads_in_activations"):
         # the HF code's walked step holds autograd's .grad tensors: a full fine-tune on one HF Trainer process read
@@ -217,7 +217,7 @@ def summary_table(res: dict) -> Table:
     t.add_row("step time", fmt_time(res["step_time_s"]))
     unit = res.get("throughput_unit", "tokens")
     noun = device_of(hw)
-    t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per {noun})")
+    t.add_row("throughput", throughput_words(res))
     t.add_row("MFU / HFU", mfu_hfu(res))
     mem = res["memory_per_gpu_bytes"]
     # "fits" is against the limit (capacity less the headroom), so the limit is what the line shows: "no (77.0 of

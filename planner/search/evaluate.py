@@ -130,6 +130,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         step_time_s=step,
         tokens_per_s=float(st["tokens_per_s"][i]),
         tokens_per_s_per_gpu=float(st["tokens_per_s_per_gpu"][i]),
+        padding_share=t.padding_share(m.is_transformer),  # tokens_per_s counts positions, padding included
         mfu=float(st["mfu"][i]), hfu=float(st["hfu"][i]),
         fits=bool(ev["fits"][i]),
         memory_per_gpu_bytes=memory,
@@ -421,7 +422,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     recompute = (layout or {}).get("recompute") or job.training.recompute or "full"  # MaxText's remat policy (QA 70)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
-                        has_shared_experts(job.model), recompute, (layout or {}).get("gpu"))
+                        has_shared_experts(job.model), recompute, (layout or {}).get("gpu"),
+                        (layout or {}).get("tp") or job.parallel.tp)  # (None: TP open and no plan, overlap listed)
             + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1), job.model,
                                                 int((layout or {}).get("tp") or job.parallel.tp or 1),
                                                 int((layout or {}).get("gpus_per_node") or 8))

@@ -352,6 +352,33 @@ def hfu_below_mfu_note(res: dict) -> str:
     return ""
 
 
+def throughput_words(res: dict) -> str:
+    """The "throughput" cell of ``estimate`` and the report: the rate a second and per device, and on padded rows
+    (``padding_share``) what it counts -- row positions, padding included (the hardware's rate, MFU's basis) -- beside
+    the real tokens a second, which the time to train counts since QA 98 (until QA 100 the line said "tokens/s" of
+    positions unsaid: Llama-3-8B 600-token examples padded to 2,048 read 57,512 tokens/s, 16,849 of them real)."""
+    unit, noun = res.get("throughput_unit", "tokens"), device_of(res["hardware"])
+    rate = f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per {noun})"
+    pad = res.get("padding_share") or 0.0
+    if not pad:
+        return rate
+    return (f"{rate} of row positions, {pad:.0%} padding; {res['real_tokens_per_s']:,.0f} real {unit}/s "
+            f"({res['real_tokens_per_s_per_gpu']:,.0f} per {noun})")
+
+
+def most_loaded_words(res: dict, short: bool = False) -> str:
+    """Which rank the memory figures are, for the memory table's caption ("most loaded rank: ...") and the chart's
+    bar: the pipeline stage that peaks (``memory_per_gpu_bytes.most_loaded_stage``, memory.PEAK_STAGES) where the
+    plan has stages, and at PP 1 what is true there: one stage, every rank holds every layer (a TP / CP / DP / EP
+    share of each) and the same bytes. Until QA 100 a PP 1 plan read "first pipeline stage" of its one stage.
+    ``short``: the chart's bar label. A result without its layout (``config``) keeps the stage's words."""
+    pp = int((res.get("config") or {}).get("pp") or 0)
+    if pp == 1:
+        return "every rank (PP 1)" if short else "every rank alike (PP 1: one pipeline stage holds every layer)"
+    stage = res["memory_per_gpu_bytes"].get("most_loaded_stage", "first")
+    return f"{stage} stage" if short else f"{stage} pipeline stage"
+
+
 def peak_rank_line(res: dict) -> str | None:
     """Which pipeline rank holds the peak and by how much, against what the plan may use ("peak rank: 1 (middle)
     50.1 GiB of 76.0 allowed"; the memory model's ``rank_memory``, whose peak is the memory line's total since
