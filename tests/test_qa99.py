@@ -63,3 +63,33 @@ def test_recommend_leaves_out_derivable_columns_before_it_folds_the_instance_nam
     assert "…" not in "".join(line for line in narrow.splitlines() if line.startswith("┃"))
     wide = shown(200)  # where everything fits, nothing is left out
     assert "┃ free ┃" in wide and "$/1M tok" in wide and "left out" not in wide
+
+
+# ---- 3. "limits:" named attention (or the memory-bound kernels) on a plan that was computing 97% of its step ------------
+# `planner estimate examples/llama3-8b-estimate.yaml`: "limits  attention compute: 17% of the step (GEMMs 74%)" beside a
+# breakdown of 97.6% compute and 2.4% communication; the report's Risks put it as "Limits now: attention compute"
+def test_a_plan_computing_all_but_a_few_percent_is_called_compute_bound():
+    from types import SimpleNamespace
+
+    from planner.search.explain import bottleneck_line
+
+    hw = SimpleNamespace(gpus_per_node=8, inter_node_bw=400e9 / 8, intra_bw=450e9, network_assumed=False,
+                         nvlink_topology="switch", gpu=SimpleNamespace(name="H100-SXM-80GB", intra_node_link="NVLink4"))
+
+    def line(comm_tp: float) -> str:
+        bd = dict(compute_gemm=7.8, compute_attention=1.4, compute_memory_bound=0.6, comm_tp=comm_tp, comm_dp=0.0)
+        res = dict(breakdown_s=bd, step_time_s=sum(bd.values()), mfu=0.56, hardware=dict(nodes=2),
+                   config=dict(tp=2, dp=8))
+        return bottleneck_line(res, hw)
+
+    assert line(0.2) == "compute-bound: GEMMs 78%, attention 14%, memory-bound kernels 6% of the step; MFU 56%"
+    # an overhead of 5% or more is still what limits (guard: as before)
+    assert line(0.6).startswith("exposed tensor-parallel all-reduce over NVLink4"), line(0.6)
+
+
+# ---- 4. `--objective`'s help named the choices, not what holds without the flag ---------------------------------------
+def test_objective_help_says_the_jobs_own_objective_is_the_default(cli):
+    for command in ("recommend", "compare", "report"):
+        code, out, err = cli(command, "--help")
+        assert code == 0, err
+        assert "constraints.objective" in " ".join(out.replace("│", " ").split()), (command, out)
