@@ -93,3 +93,17 @@ def test_objective_help_says_the_jobs_own_objective_is_the_default(cli):
         code, out, err = cli(command, "--help")
         assert code == 0, err
         assert "constraints.objective" in " ".join(out.replace("│", " ").split()), (command, out)
+
+
+# ---- 5. serve's options table: a simulated row's TTFT read 272 ms above a simulated p99 of 408 ms, unexplained ----------
+def test_serve_ranking_line_says_whose_latencies_a_simulated_row_shows():
+    from types import SimpleNamespace
+
+    from planner.workloads.serving import _ranking
+
+    options = [SimpleNamespace(usd_per_hr=13.03, usd_per_million_requests_offline=None, simulated={"ttft_p99_ms": 408})]
+    line = _ranking(options, realtime=True, qps=True, simulated=True, candidates=4)
+    assert "A sim row's TPOT and TTFT are the analytic screen's at its simulated replicas and token budget" in line, line
+    assert "simulated table" in _ranking(options, True, True, True, 4)
+    # offline rows carry no latency target: no such sentence
+    assert "TTFT" not in _ranking(options, realtime=False, qps=False, simulated=True, candidates=4)
