@@ -13,10 +13,10 @@ def _text(table, width: int) -> str:
     return con.file.getvalue()
 
 
-# ---- 1. `planner catalog onprem` at 100 columns left its unit column out ------------------------------------------------
-# the table was 70 columns wide: a column that wraps (unit, payment) was counted at its longest cell, so "150" (USD per kW
-# per month) and "10.2" (kW per node) were shown without units; the commitments table hid payment ("upfront reservation
-# fee" vs "no upfront") the same way
+# ---- 1. `planner catalog onprem` at 100 columns left its unit column out ---------------------------------------------
+# the table was 70 columns wide: a column that wraps (unit, payment) was counted at its longest cell, so "150" (USD per
+# kW per month) and "10.2" (kW per node) were shown without units; the commitments table hid payment ("upfront
+# reservation fee" vs "no upfront") the same way
 def test_a_wrapping_column_is_kept_where_its_words_fit():
     from hardware_catalog import load_catalog
     from hardware_catalog.tables import format_commitments_table, format_onprem_table
@@ -32,10 +32,10 @@ def test_a_wrapping_column_is_kept_where_its_words_fit():
     assert "payment" in heads, heads
 
 
-# ---- 2. `planner recommend` at 100 columns folded the instance name and cut headers ------------------------------------
-# Llama-3-8B's table printed "aws:p5.48" / "xlarge" on two lines; Qwen3-30B-A3B's (an "a2a overlap" column more) cut its
-# header to "mem/l…" and folded "aws:p5." / "48xlarg" / "e" over three. The free and $/1M columns now give way first, and
-# a line names them
+# ---- 2. `planner recommend` at 100 columns folded the instance name and cut headers ---------------------------------
+# Llama-3-8B's table printed "aws:p5.48" / "xlarge" on two lines; Qwen3-30B-A3B's (an "a2a overlap" column more) cut
+# its header to "mem/l…" and folded "aws:p5." / "48xlarg" / "e" over three. The free and $/1M columns now give way
+# first, and a line names them
 def test_recommend_leaves_out_derivable_columns_before_it_folds_the_instance_name(cli, tmp_path):
     import json
 
@@ -65,7 +65,7 @@ def test_recommend_leaves_out_derivable_columns_before_it_folds_the_instance_nam
     assert "┃ free ┃" in wide and "$/1M tok" in wide and "left out" not in wide
 
 
-# ---- 3. "limits:" named attention (or the memory-bound kernels) on a plan that was computing 97% of its step ------------
+# ---- 3. "limits:" named attention (or the memory-bound kernels) on a plan computing 97% of its step -----------------
 # `planner estimate examples/llama3-8b-estimate.yaml`: "limits  attention compute: 17% of the step (GEMMs 74%)" beside a
 # breakdown of 97.6% compute and 2.4% communication; the report's Risks put it as "Limits now: attention compute"
 def test_a_plan_computing_all_but_a_few_percent_is_called_compute_bound():
@@ -87,7 +87,7 @@ def test_a_plan_computing_all_but_a_few_percent_is_called_compute_bound():
     assert line(0.6).startswith("exposed tensor-parallel all-reduce over NVLink4"), line(0.6)
 
 
-# ---- 4. `--objective`'s help named the choices, not what holds without the flag ---------------------------------------
+# ---- 4. `--objective`'s help named the choices, not what holds without the flag -------------------------------------
 def test_objective_help_says_the_jobs_own_objective_is_the_default(cli):
     for command in ("recommend", "compare", "report"):
         code, out, err = cli(command, "--help")
@@ -95,7 +95,7 @@ def test_objective_help_says_the_jobs_own_objective_is_the_default(cli):
         assert "constraints.objective" in " ".join(out.replace("│", " ").split()), (command, out)
 
 
-# ---- 5. serve's options table: a simulated row's TTFT read 272 ms above a simulated p99 of 408 ms, unexplained ----------
+# ---- 5. serve's options table: a simulated row's TTFT read 272 ms above a simulated p99 of 408 ms, unexplained -------
 def test_serve_ranking_line_says_whose_latencies_a_simulated_row_shows():
     from types import SimpleNamespace
 
@@ -103,7 +103,8 @@ def test_serve_ranking_line_says_whose_latencies_a_simulated_row_shows():
 
     options = [SimpleNamespace(usd_per_hr=13.03, usd_per_million_requests_offline=None, simulated={"ttft_p99_ms": 408})]
     line = _ranking(options, realtime=True, qps=True, simulated=True, candidates=4)
-    assert "A sim row's TPOT and TTFT are the analytic screen's at its simulated replicas and token budget" in line, line
+    words = "A sim row's TPOT and TTFT are the analytic screen's at its simulated replicas and token budget"
+    assert words in line, line
     assert "simulated table" in _ranking(options, True, True, True, 4)
     # offline rows carry no latency target: no such sentence
     assert "TTFT" not in _ranking(options, realtime=False, qps=False, simulated=True, candidates=4)

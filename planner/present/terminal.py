@@ -554,8 +554,8 @@ GIVE_WAY = ("free", "$/1M tok", "$/1M samples")
 def fitted_table(con: Console, title: str, caption: str | None, cols: list[tuple[str, str]],
                  rows: list[list[str]], give_way=GIVE_WAY) -> tuple[Table, list[str]]:
     """A table of ``cols`` (header, justify) with the names whole (``keep_names_whole``) where leaving out the
-    ``give_way`` columns, in turn, lets them be; else every column, the names folding. Returns the table and the
-    columns left out."""
+    ``give_way`` columns, in turn, lets them be; else without any of them, the names folding over fewer lines.
+    Returns the table and the columns left out."""
     def build(dropped: list[str]) -> Table:
         keep = [j for j, (col, _) in enumerate(cols) if col not in dropped]
         t = Table(title=title, caption=caption)
@@ -594,7 +594,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
     caption = None
     title = (f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
-             f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
+             f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — "
+             f"objective: {res['objective']}, "
              # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
              # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
              + (("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices"))
@@ -617,9 +618,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
                    "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)"
                    if any(r["cost"].get("spot_risk") for r in rows) else
-                   "+time vs compute: expected wall time over the uninterrupted compute time, from the job's checkpoint "
-                   "pauses and node failures (no spot price, so no spot interruptions: the checkpoints and failures: "
-                   "line below)")
+                   "+time vs compute: expected wall time over the uninterrupted compute time, from the job's "
+                   "checkpoint pauses and node failures (no spot price, so no spot interruptions: the checkpoints and "
+                   "failures: line below)")
     cells_of = []
     for i, (r, duration) in enumerate(zip(rows, durations), 1):
         mem = r["memory_per_gpu_bytes"]

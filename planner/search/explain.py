@@ -52,7 +52,8 @@ def group_span(top: str, cfg) -> int | None:
 
 
 #: the parts of the step the GPU spends computing (``LABELS``' compute_*), in a compute-bound verdict's words
-COMPUTE_PARTS = {"compute_gemm": "GEMMs", "compute_attention": "attention", "compute_memory_bound": "memory-bound kernels"}
+COMPUTE_PARTS = {"compute_gemm": "GEMMs", "compute_attention": "attention",
+                 "compute_memory_bound": "memory-bound kernels"}
 
 
 def bottleneck_line(res: dict, hw) -> str:
