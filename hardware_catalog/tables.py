@@ -57,13 +57,19 @@ def _fit(cols: list[tuple], rows: list[list[str]], width: int | None, drop_order
     """Which columns to show on a ``width``-character terminal: all of them where they fit (every cell whole,
     headers at their longest line, 3 characters of rule and padding a column), else the ``drop_order``
     ones left out in turn until they do (a 100-column terminal printed "…" in every cell of ``catalog
-    instances`` but the name and GPU). Returns the kept column indices and the names left out."""
+    instances`` but the name and GPU). A column marked to give way wraps at its spaces, so it needs only its longest
+    word (rich's own minimum): counted at its longest cell, ``catalog onprem`` left its ``unit`` column out at 100
+    columns on a 70-column table (QA 99). Returns the kept column indices and the names left out."""
     keep = list(range(len(cols)))
     if width is None:
         return keep, []
 
+    def cells(j: int) -> list[str]:
+        gives_way = len(cols[j]) > 2 and cols[j][2]
+        return [w for r in rows for w in r[j].split()] if gives_way else [r[j] for r in rows]
+
     def need() -> int:
-        return table_width(column_width(cols[j][0], [r[j] for r in rows]) for j in keep)
+        return table_width(column_width(cols[j][0], cells(j)) for j in keep)
 
     names = [c[0] for c in cols]
     dropped = []
@@ -231,7 +237,8 @@ def format_onprem_table(cat: Catalog, width: int | None = None) -> Table:
             for k, r in cat.onprem.items()]
     return _table(f"On-prem (buy vs rent) inputs ({len(rows)})", "A job's onprem: field or a --catalog file's onprem: "
                   "section replaces a value; --csv has the notes and the price dates in full.", cols, rows, width,
-                  ("source", "unit", "price date"))
+                  # the unit last: "150" alone does not say USD per kW per month (QA 99)
+                  ("source", "price date", "unit"))
 
 
 def format_links_table(cat: Catalog) -> Table:

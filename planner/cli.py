@@ -238,7 +238,9 @@ CatalogOpt = typer.Option(None, "--catalog", metavar="<path>", parser=_path_or_e
 ProfileOpt = typer.Option(None, "--profile", parser=_path_or_empty, help="calibration profile JSON (planner calibrate -o ...)")
 #: what ``recommend --top`` cuts (the same list in the table and the JSON: ``present.terminal.TOP_LISTS``)
 TOP_HELP = "ranked plans (a tabular job's instances) in the table and the JSON; --csv writes every ranked candidate"
-ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
+# the default said (QA 99: the help named the choices only, not that the job's own objective holds without the flag)
+ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar (default: the job's "
+                                                      "constraints.objective, else cost)")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
 

@@ -539,6 +539,42 @@ def keep_names_whole(con: Console, t: Table, names=WHOLE) -> Table:
     return t
 
 
+def names_kept_whole(t: Table) -> bool:
+    """Whether ``keep_names_whole`` kept the name columns on one line."""
+    return all(c.no_wrap for c in t.columns if c.header in WHOLE)
+
+
+#: recommend's columns that give way, in this order, where the hardware name would otherwise fold (each derivable:
+#: free from mem/limit and the GPU's memory, $/1M from cost and the job's tokens; --json and --csv carry them). At 100
+#: columns a MoE job's table (its "a2a overlap" column) cut its "mem/limit GiB" header to "mem/l…" and folded
+#: "aws:p5.48xlarge" over three lines (QA 99)
+GIVE_WAY = ("free", "$/1M tok", "$/1M samples")
+
+
+def fitted_table(con: Console, title: str, caption: str | None, cols: list[tuple[str, str]],
+                 rows: list[list[str]], give_way=GIVE_WAY) -> tuple[Table, list[str]]:
+    """A table of ``cols`` (header, justify) with the names whole (``keep_names_whole``) where leaving out the
+    ``give_way`` columns, in turn, lets them be; else without any of them, the names folding over fewer lines.
+    Returns the table and the columns left out."""
+    def build(dropped: list[str]) -> Table:
+        keep = [j for j, (col, _) in enumerate(cols) if col not in dropped]
+        t = Table(title=title, caption=caption)
+        for j in keep:
+            t.add_column(cols[j][0], justify=cols[j][1], overflow=FOLD.get(cols[j][0], "ellipsis"))
+        for r in rows:
+            t.add_row(*(r[j] for j in keep))
+        return keep_names_whole(con, t)
+
+    heads = [col for col, _ in cols]
+    dropped: list[str] = []
+    for col in (c for c in give_way if c in heads):
+        t = build(dropped)
+        if names_kept_whole(t):
+            return t, dropped
+        dropped.append(col)
+    return build(dropped), dropped  # the names fold still: the fewer columns, the fewer lines they fold over
+
+
 def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
     unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
@@ -556,13 +592,15 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     priced = any(ranked_price(r["cost"], spot) is not None for r in rows)
     overheads = any(r["cost"].get("spot_risk") or r["cost"].get("checkpoint_failures") for r in rows)
     # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
-    t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
-                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
-                    # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
-                    # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
-                    + (("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices"))
-                       if priced else "no price known" + (" (constraints.spot: none of these has a spot price)" if spot
-                                                          else "")))
+    caption = None
+    title = (f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
+             f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — "
+             f"objective: {res['objective']}, "
+             # the job's own cluster.price_usd_hr is no catalog on-demand price (QA 40: a bare MI355X
+             # cluster at price_usd_hr: 20 read "on-demand prices", where compare named the job's price)
+             + (("expected spot cost" if spot else PRICE_WORDS.get(res.get("price_basis"), "on-demand prices"))
+                if priced else "no price known" + (" (constraints.spot: none of these has a spot price)" if spot
+                                                   else "")))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
     # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
     _, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
@@ -577,14 +615,13 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
         cols += [("+time vs compute", "right")]
         nf = any((r["cost"].get("spot_risk") or {}).get("node_failures") is not None for r in rows)
-        t.caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
-                     "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)"
-                     if any(r["cost"].get("spot_risk") for r in rows) else
-                     "+time vs compute: expected wall time over the uninterrupted compute time, from the job's checkpoint "
-                     "pauses and node failures (no spot price, so no spot interruptions: the checkpoints and failures: "
-                     "line below)")
-    for col, j in cols:
-        t.add_column(col, justify=j, overflow=FOLD.get(col, "ellipsis"))
+        caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
+                   "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)"
+                   if any(r["cost"].get("spot_risk") for r in rows) else
+                   "+time vs compute: expected wall time over the uninterrupted compute time, from the job's "
+                   "checkpoint pauses and node failures (no spot price, so no spot interruptions: the checkpoints and "
+                   "failures: line below)")
+    cells_of = []
     for i, (r, duration) in enumerate(zip(rows, durations), 1):
         mem = r["memory_per_gpu_bytes"]
         cost = r["cost"]
@@ -606,8 +643,12 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         if spot and overheads:  # a plan without a spot price (no spot model) is ranked on its checkpoint pauses alone: theirs
             over = risk or cost.get("checkpoint_failures")
             cells += [f"+{over['overhead']:.1%}" if over else "-"]
-        t.add_row(*cells)
-    con.print(keep_names_whole(con, t))
+        cells_of.append(cells)
+    t, dropped = fitted_table(con, title, caption, cols, cells_of)
+    con.print(t)
+    if dropped:
+        con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal, --json "
+                  "or --csv shows them)[/]")
     best = res["best"]
     bhw = best["hardware"]
     con.print(f"[bold green]recommended:[/] "

@@ -51,19 +51,29 @@ def group_span(top: str, cfg) -> int | None:
     return {"comm_tp": tp, "comm_cp": tp * cfg.get("cp", 1), "comm_ep": expert_grid(cfg)}.get(top)
 
 
+#: the parts of the step the GPU spends computing (``LABELS``' compute_*), in a compute-bound verdict's words
+COMPUTE_PARTS = {"compute_gemm": "GEMMs", "compute_attention": "attention",
+                 "compute_memory_bound": "memory-bound kernels"}
+
+
 def bottleneck_line(res: dict, hw) -> str:
-    """One line naming the largest non-GEMM cost, e.g. "exposed data-parallel gradient reduce on
-    400 Gb/s network: 18% of the step" — or that compute dominates. A network that is the catalog's
-    default for an unknown fabric (``options.network_assumption``) is called assumed right there."""
+    """One line naming the largest cost besides computing, e.g. "exposed data-parallel gradient reduce on
+    400 Gb/s network: 18% of the step" — or, where none reaches 5% of the step, that compute dominates, with its
+    parts ("compute-bound: GEMMs 76%, attention 14%, memory-bound kernels 6% of the step; MFU 56%"). Until QA 99
+    the largest non-GEMM part was named even where it was compute itself: "limits: attention compute: 14% of the
+    step (GEMMs 76%)" on a plan 97% computing. A network that is the catalog's default for an unknown fabric
+    (``options.network_assumption``) is called assumed right there."""
     bd = {k: v for k, v in res["breakdown_s"].items() if k in LABELS}
     step = res["step_time_s"]
     if step <= 0:
         return ""
-    top = max((k for k in bd if k != "compute_gemm"), key=lambda k: bd[k])
-    share = bd[top] / step
+    top = max((k for k in bd if k not in COMPUTE_PARTS), key=lambda k: bd[k], default=None)
+    share = bd[top] / step if top else 0.0
     gemm_share = bd["compute_gemm"] / step
     if share < 0.05:
-        return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {fmt_pct(res['mfu'])}"
+        parts = ", ".join(f"{word} {bd[k] / step:.0%}" for k, word in COMPUTE_PARTS.items()
+                          if k in bd and bd[k] / step >= 0.005)
+        return f"compute-bound: {parts} of the step; MFU {fmt_pct(res['mfu'])}"
     where = ""
     link = COMM_LINK.get(top)
     span = group_span(top, res["config"])

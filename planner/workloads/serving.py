@@ -2440,7 +2440,12 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
             + ("the simulation keeps the analytic replicas or adds some, seldom removes any"
                if realtime else "the simulated backlog usually runs slower")
             + f"); the cheapest analytic options are simulated, at most {candidates}"
-            + (", stopping once the next cannot beat the best simulated cost even one replica smaller" if realtime else ""))
+            + (", stopping once the next cannot beat the best simulated cost even one replica smaller"
+               if realtime else "")
+            # a sim row's latency cells are the screen's at the simulated count and budget (serve45), not the
+            # simulation's p99s: the chat example's row read TTFT 272 ms above a simulated p99 of 408 ms (QA 99)
+            + (". A sim row's TPOT and TTFT are the analytic screen's at its simulated replicas and token budget; its "
+               "simulated p99s are in the simulated table (--json: the option's simulated)" if realtime else ""))
 
 
 def _fleet_ranking(replicas: int, simulated: bool, candidates: int) -> str:
