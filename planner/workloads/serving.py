@@ -1282,11 +1282,17 @@ def _split_usd_hr(row: ServingOption, size: DisaggSize) -> Optional[float]:
 
 
 def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
-    """Which option a split runs on: the recommended one for a split the job fixed; for ``auto`` the option whose
+    """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
     screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
-    colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica)."""
+    colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica). Tensor-parallel
+    options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
+    one-prompt-at-a-time prefill queue does not describe (refused where every option is expert-parallel)."""
+    tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
+    if not tp_only:
+        raise InputError("serving.disaggregation", "every option is an expert-parallel replica, whose split is not "
+                                                   "modelled; set serving.expert_parallel: false or leave it off")
     if s.disaggregation.split is not None:
-        return 0
+        return tp_only[0]
 
     def cost(j: int) -> tuple:
         row, (hw, sp, im) = options[j], where[j]
@@ -1294,7 +1300,7 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
         usd = _split_usd_hr(row, size)
         return (math.inf if usd is None else usd, size.replicas * row.tp, j)
 
-    return min(range(len(options)), key=cost)
+    return min(tp_only, key=cost)
 
 
 def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, hw, target: ServeTarget,
@@ -1338,7 +1344,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     got = (f"simulated p99 TTFT {sim_['ttft_p99_ms']:.0f} ms, TPOT {sim_['tpot_p99_ms']:.1f} ms"
            + ("" if sim_["meets_targets"] else " (misses the targets)") if sim_ else "not simulated")
     cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
-            f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} "
+            f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
             f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
     return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
+from statistics import NormalDist
 
 from planner.hardware.platform import device_noun
 from planner.units import fmt_given
@@ -1234,9 +1235,9 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
 
     Decode replicas: the largest batch (up to ``s.max_batch`` and the KV cache's ``b_mem``) whose decode step at the
     mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
-    DistServe §3), then D = the replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch.
-    A decode replica's batch at the QPS (in flight / D) sets the TPOT stated. Poisson arrivals at the mean lengths:
-    the simulation (``serving._confirm_disagg``) confirms or grows the split."""
+    DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
+    and whose p99 TPOT (``disagg_tpot``: the batch a replica carries at the QPS, at its p99) meets the target. Poisson
+    arrivals at the mean lengths: the simulation (``serving._disaggregation``) confirms or grows the split."""
     qps = float(target.qps)
     S = prefill_time(m, s, hw, tp, im)
     ctx = s.prompt_tokens + s.output_tokens / 2
@@ -1268,15 +1269,33 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     else:
         p, d = split
     t, name, rate, kv_s = ttft(p, d)
-    # the batch a decode replica carries: its share of the sequences in flight (Little's law at its own step)
-    load = min(cap, b)
-    for _ in range(20):
-        nxt = min(cap, max(1.0, qps * s.output_tokens * step(load) / d))
+    tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
+    if split is None:  # the fewest decode replicas whose stated p99 TPOT meets the target
+        while target.tpot_s is not None and tpot > target.tpot_s and d < MAX_DISAGG_REPLICAS:
+            d += 1
+            tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
+        t, name, rate, kv_s = ttft(p, d)  # the link may change with the replicas (one node or two)
+    return DisaggSize(prefill=p, decode=d, prefill_s=S, decode_batch=b, decode_step_s=step(b), kv_bytes=kv,
+                      link=name, link_bytes_per_s=rate, kv_transfer_s=kv_s, ttft_s=t, tpot_s=tpot)
+
+
+def disagg_tpot(qps: float, output: int, step: Callable[[float], float], cap: int, decode: int) -> float:
+    """The p99 TPOT of ``decode`` decode-only replicas at ``qps``: the decode step (``step(b)``, IterationModel.time)
+    at the batch a replica carries. A request's TPOT is the mean step over its own O steps, so the batch that sets it
+    is the sequences in flight averaged over one request's stay T = O x step: Poisson arrivals of requests that stay
+    T make them an M/D/inf occupancy, Poisson with mean L = qps x T (Kleinrock, Queueing Systems Vol. 1, 1975, §4.7),
+    and its average over a window of T has variance (1/T^2) x the double integral of the covariance qps (T - |u|),
+    = 2L/3; the p99 is ~ L + z sqrt(2L/3) (normal approximation), spread over the D replicas the balancer evens them
+    across, capped at the engine's batch ``cap`` (L solved with the step at that batch: fixed point)."""
+    z = NormalDist().inv_cdf(TPOT_QUANTILE)
+    load = float(cap)
+    for _ in range(50):
+        total = qps * output * step(load)
+        nxt = min(float(cap), max(1.0, (total + z * math.sqrt(2 * total / 3)) / decode))
         if abs(nxt - load) < 1e-6:
             break
         load = nxt
-    return DisaggSize(prefill=p, decode=d, prefill_s=S, decode_batch=b, decode_step_s=step(b), kv_bytes=kv,
-                      link=name, link_bytes_per_s=rate, kv_transfer_s=kv_s, ttft_s=t, tpot_s=step(load))
+    return step(load)
 
 
 #: the most prefill replicas the screen tries (it adds one at a time; a fleet past this is the colocated plan's scale)
