@@ -1325,7 +1325,8 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
             ok_ttft = res.meets(ttft, None, sim.margin)
             ok_tpot = res.meets(None, target.tpot_s, sim.margin)
             d["simulated"] = dict(prefill=size.prefill, decode=size.decode, ttft_p99_ms=_finite(res.ttft.p99 * 1e3),
-                                  tpot_p99_ms=_finite(res.tpot.p99 * 1e3), meets_targets=ok_ttft and ok_tpot)
+                                  tpot_p99_ms=_finite(res.tpot.p99 * 1e3), meets_targets=ok_ttft and ok_tpot,
+                                  cut=res.cut)
             if ok_ttft and ok_tpot or split is not None:  # a split the job fixed is stated, not grown
                 break
             size = replace(size, prefill=size.prefill + (not ok_ttft), decode=size.decode + (not ok_tpot))
@@ -1341,8 +1342,10 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
 def disagg_words(d: dict, hardware: str) -> list[str]:
     """The ``assumed:`` lines of a plan's prefill-decode split (``_disaggregation``)."""
     sim_ = d["simulated"]
-    got = (f"simulated p99 TTFT {sim_['ttft_p99_ms']:.0f} ms, TPOT {sim_['tpot_p99_ms']:.1f} ms"
-           + ("" if sim_["meets_targets"] else " (misses the targets)") if sim_ else "not simulated")
+    ms = lambda x, f: "unbounded" if x is None else f"{x:{f}} ms"  # noqa: E731 -- None: a request never finished
+    got = (f"simulated p99 TTFT {ms(sim_['ttft_p99_ms'], '.0f')}, TPOT {ms(sim_['tpot_p99_ms'], '.1f')}"
+           + ("" if sim_["meets_targets"] else " (misses the targets)")
+           + (f" ({cut_words(sim_['cut'])})" if sim_.get("cut") else "") if sim_ else "not simulated")
     cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
             f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
