@@ -916,6 +916,9 @@ class ServingPlan(Record):
     #: replicas, $ per 1M requests / output tokens / tokens, and the likely range (``serving_budget.offline_budget``);
     #: None otherwise
     offline_budget: Optional[dict] = None
+    #: serving.disaggregation (pd51): the prefill-decode split of the recommended option, screened and simulated, and
+    #: its $/h beside the colocated fleet's (planner/workloads/serving.py ``_disaggregation``); None when off
+    disaggregation: Optional[dict] = None
     #: the compute rate each GPU of ``options`` is priced at, recommended first, one line each
     #: (``serving_iteration.rate_words``: "GB200-B200 2,349 TFLOP/s bf16 (0.940 of the quoted 2,500: sustained
     #: clock)"), printed beside the answer as "compute rate:" (serve40)
@@ -925,7 +928,8 @@ class ServingPlan(Record):
     constraints: tuple[str, ...] = ()
 
     def keys(self) -> list[str]:
-        return [k for k in super().keys() if k != "constraints" or self.constraints]
+        return [k for k in super().keys() if (k != "constraints" or self.constraints)
+                and (k != "disaggregation" or self.disaggregation is not None)]
 
 
 @dataclass(frozen=True)

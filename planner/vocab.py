@@ -136,6 +136,9 @@ KV_PRECISION = Vocab("bf16", "fp16", "fp8", "int8")
 #: serving engines with their own per-iteration efficiency (planner.model.serving_efficiency.ENGINES)
 SERVE_ENGINE = Vocab("vllm", "sglang", "tensorrt-llm")
 SERVE_MODE = Vocab("realtime", "batch")
+#: prefill-decode disaggregation of a real-time service (``serving.disaggregation``; a {prefill: P, decode: D} split
+#: is the third form): none, or the screen sizes a split and states it beside the colocated plan (pd51)
+SERVE_DISAGG = Vocab("off", "auto")
 #: an expert-parallel serving replica's token exchange, vLLM's ``--all2all-backend``: the default all-gather /
 #: reduce-scatter over the DP ranks, or DeepEP's low-latency all-to-all (each token sent to its top-k experts' ranks;
 #: planner/workloads/serving_iteration.py ``EP_ALL2ALL``)

@@ -54,7 +54,8 @@ the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` 
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
 prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
-transfers queue), which also emits the first token. An expert-parallel replica (``iteration.ep`` > 1:
+transfers queue); the first token reaches the client when the transfer ends (vLLM's disaggregated proxy,
+``--kv-transfer-config``, streams it from the decode instance), so TTFT holds the transfer (pd51). An expert-parallel replica (``iteration.ep`` > 1:
 vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
 :class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
 ``Engine._dp_engine``); each DP engine admits from its own FCFS queue within its own token budget less its
@@ -1458,7 +1459,9 @@ class Engine:
                     continue
                 del self.prefilling[r.rid]
                 r.generated += 1
-                if r.first == math.inf:
+                # a disaggregated prefill engine's first token reaches the client once the KV has moved (``hand_over``:
+                # vLLM's disaggregated proxy streams from the decode instance): recorded there, not here (pd51)
+                if r.first == math.inf and (self.on_prefilled is None or r.generated >= r.output):
                     r.first = now
                     if stats.first_token(r.rid, now):
                         self._decided()
@@ -1798,6 +1801,10 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
 
             def move():
                 yield env.timeout(links[engine].reserve(kv_sent(r)))
+                if r.first == math.inf:  # the first token after the transfer (pd51; the prefill end until then)
+                    r.first = env.now
+                    if stats.first_token(r.rid, env.now):
+                        prefillers[engine]._decided()
                 dlb.route(r)
             env.process(move())
 

@@ -1279,6 +1279,46 @@ class ArrivalsSpec(Strict):
 MAX_FLEET_REPLICAS = 1 << 24
 
 
+class Disaggregation(Strict):
+    """Prefill-decode disaggregation of a real-time service (pd51): prefill-only and decode-only replicas, the prompt's
+    KV moved between them (vLLM ``--kv-transfer-config`` with NixlConnector / LMCache, SGLang ``--disaggregation-mode
+    prefill|decode``, NVIDIA Dynamo; DistServe, Zhong et al. OSDI 2024; Splitwise, Patel et al. ISCA 2024). The job
+    writes ``off``, ``auto`` (the screen sizes the split, ``serving_screen.disagg_size``) or ``{prefill: P, decode:
+    D}`` (that many replicas of each); a bare word becomes this section (``_word``)."""
+
+    prefill: Optional[int] = Field(None, gt=0, le=MAX_FLEET_REPLICAS)
+    decode: Optional[int] = Field(None, gt=0, le=MAX_FLEET_REPLICAS)
+    auto: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, v):
+        if isinstance(v, str):
+            word = V.SERVE_DISAGG.canonical(v)
+            if word not in V.SERVE_DISAGG.names:
+                raise ValueError(f"one of {', '.join(V.SERVE_DISAGG.names)} or {{prefill: P, decode: D}} (replicas of "
+                                 "each)")
+            return {"auto": word == "auto"}
+        return v
+
+    @model_validator(mode="after")
+    def _both(self):
+        if (self.prefill is None) != (self.decode is None):
+            raise ValueError("a split names both its prefill and its decode replicas: {prefill: P, decode: D}")
+        if self.auto and self.prefill is not None:
+            raise ValueError("auto sizes the split itself; give auto or {prefill: P, decode: D}, not both")
+        return self
+
+    @property
+    def off(self) -> bool:
+        return not self.auto and self.prefill is None
+
+    @property
+    def split(self) -> Optional[tuple[int, int]]:
+        """(P, D) where the job fixed them; None for off and auto."""
+        return None if self.prefill is None else (self.prefill, self.decode)
+
+
 class ServingSpec(Strict):
     """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
     output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
@@ -1325,6 +1365,9 @@ class ServingSpec(Strict):
     # engine events all of the plan's simulations (and the app's latency curve) run together (SimBudget); bounds:
     # defaults.PLAN_EVENT_BOUND_RANGE
     plan_event_bound: int = D.PLAN_EVENT_BOUND
+    # prefill-decode disaggregation (pd51): off, auto (the screen sizes P:D and states it beside the colocated plan),
+    # or {prefill: P, decode: D} replicas (planner/workloads/serving_screen.py ``disagg_size``)
+    disaggregation: Disaggregation = Field(default_factory=Disaggregation)
 
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
@@ -1352,6 +1395,19 @@ class ServingSpec(Strict):
             raise ValueError("serving.replicas: a fixed fleet is planned for the QPS it carries in real time; an "
                              "offline job's replicas follow serving.requests and its deadline (constraints.max_gpus "
                              "caps them)")
+        return self
+
+    @model_validator(mode="after")
+    def _disaggregated_realtime(self):
+        """A prefill-decode split protects a real-time service's TPOT from prefills; it needs a QPS to size P:D at."""
+        if self.disaggregation.off:
+            return self
+        if self.mode == "batch":
+            raise ValueError("serving.disaggregation: an offline job has no TTFT or TPOT target to split prefill and "
+                             "decode for; leave it off (or mode: realtime)")
+        if self.qps is None:
+            raise ValueError("serving.disaggregation: the prefill and decode replicas are sized from the request rate; "
+                             "give serving.qps (a fixed fleet, serving.replicas, is planned colocated)")
         return self
 
     @model_validator(mode="after")

@@ -146,10 +146,10 @@ from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, exper
 from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
-from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, OfflineRun, ServeTarget,
-                                              throughput_at, generic_option, llm_option, offline_run,
+from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
+                                              ServeTarget, disagg_size, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
-from planner.workloads.serving_settings import (LENGTH_CLIP, SimSettings, arrival_spec, arrivals_words,
+from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
                                                 settings_for, sim_workload, unused_sim_inputs)
 
@@ -1258,6 +1258,106 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     return _resize(row, qps_all, lim)
 
 
+#: simulations a disaggregated split's confirmation runs at most (each grows P or D by one after a miss)
+DISAGG_SIM_TRIES = 8
+
+
+def _disagg_run(m, s, hw, tp: int, size: DisaggSize, budget: int, target: ServeTarget, sim: SimSettings,
+                im: IterationModel, runs: SimBudget, qps: float):
+    """One simulation of ``size``'s split (planner/simulate/serving.py ``disaggregate``) at ``qps``, on the confirmation
+    workload the colocated plan confirms on; the KV link at the screen's rate (``kv_link``)."""
+    wl = sim_workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
+    # the token budget holds the longest prompt: a prefill-only engine has no decodes to interleave, so chunking would
+    # only add steps (the screen's ``prefill_time`` is one step a prompt)
+    budget = max(budget, int(wl.prompt.max()))
+    cfg = _sim_config(m, s, hw, tp, size.decode_batch, budget, 1, target, sim, min(60.0, wl.span_s / 10), im)
+    cfg = replace(cfg, disaggregate=(size.prefill, size.decode), kv_link_bw=size.link_bytes_per_s)
+    return runs.run(cfg, wl, monitor=False)
+
+
+def _split_usd_hr(row: ServingOption, size: DisaggSize) -> Optional[float]:
+    """$/h of a split's replicas on option ``row``: whole nodes at its rate, as the colocated fleet (``_sized``)."""
+    nodes = replica_nodes(size.replicas, row.tp, row.gpus_per_node)
+    return nodes * row.price_usd_hr if row.price_usd_hr is not None else None
+
+
+def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
+    """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
+    screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
+    colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica). Tensor-parallel
+    options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
+    one-prompt-at-a-time prefill queue does not describe (refused where every option is expert-parallel)."""
+    tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
+    if not tp_only:
+        raise InputError("serving.disaggregation", "every option is an expert-parallel replica, whose split is not "
+                                                   "modelled; set serving.expert_parallel: false or leave it off")
+    if s.disaggregation.split is not None:
+        return tp_only[0]
+
+    def cost(j: int) -> tuple:
+        row, (hw, sp, im) = options[j], where[j]
+        size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit)
+        usd = _split_usd_hr(row, size)
+        return (math.inf if usd is None else usd, size.replicas * row.tp, j)
+
+    return min(tp_only, key=cost)
+
+
+def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, hw, target: ServeTarget,
+                    im: IterationModel, sim: SimSettings, simulate: bool, runs: SimBudget) -> dict:
+    """``serving.disaggregation`` on the recommended option (pd51): the screen's split (``disagg_size``: sized for
+    ``auto``, the job's {prefill, decode} as given), then, with ``simulate``, the simulation of that split, growing
+    the prefill replicas after a TTFT miss and the decode replicas after a TPOT miss (at most ``DISAGG_SIM_TRIES``
+    runs), as the colocated plan's replicas grow after a miss. Its $/h is whole nodes at the option's rate, as the
+    colocated fleet's (``_sized``); ``cheaper`` compares the two at the SLOs."""
+    split = s.disaggregation.split
+    size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split)
+    budget = row.token_budget or REALTIME_TOKEN_BUDGET
+    d = dict(mode="auto" if split is None else "split", screen_prefill=size.prefill, screen_decode=size.decode,
+             prefill_ms=size.prefill_s * 1e3, decode_batch=size.decode_batch, decode_step_ms=size.decode_step_s * 1e3,
+             kv_mib_per_request_per_gpu=size.kv_bytes / 2**20, link=size.link,
+             link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3,
+             screen_ttft_ms=size.ttft_s * 1e3, screen_tpot_ms=size.tpot_s * 1e3, simulated=None)
+    ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+    if simulate:
+        for _ in range(DISAGG_SIM_TRIES):
+            res = _disagg_run(m, s, hw, row.tp, size, budget, target, sim, im, runs, float(target.qps))
+            ok_ttft = res.meets(ttft, None, sim.margin)
+            ok_tpot = res.meets(None, target.tpot_s, sim.margin)
+            d["simulated"] = dict(prefill=size.prefill, decode=size.decode, ttft_p99_ms=_finite(res.ttft.p99 * 1e3),
+                                  tpot_p99_ms=_finite(res.tpot.p99 * 1e3), meets_targets=ok_ttft and ok_tpot,
+                                  cut=res.cut)
+            if ok_ttft and ok_tpot or split is not None:  # a split the job fixed is stated, not grown
+                break
+            size = replace(size, prefill=size.prefill + (not ok_ttft), decode=size.decode + (not ok_tpot))
+    d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, gpus=size.replicas * row.tp,
+             usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_replicas=best.replicas,
+             colocated_usd_per_hr=best.usd_per_hr)
+    if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
+        d["cheaper"] = ("disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
+                        "colocated" if d["usd_per_hr"] > best.usd_per_hr else "neither (the same nodes)")
+    return d
+
+
+def disagg_words(d: dict, hardware: str) -> list[str]:
+    """The ``assumed:`` lines of a plan's prefill-decode split (``_disaggregation``)."""
+    sim_ = d["simulated"]
+    ms = lambda x, f: "unbounded" if x is None else f"{x:{f}} ms"  # noqa: E731 -- None: a request never finished
+    got = (f"simulated p99 TTFT {ms(sim_['ttft_p99_ms'], '.0f')}, TPOT {ms(sim_['tpot_p99_ms'], '.1f')}"
+           + ("" if sim_["meets_targets"] else " (misses the targets)")
+           + (f" ({cut_words(sim_['cut'])})" if sim_.get("cut") else "") if sim_ else "not simulated")
+    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
+            f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
+            f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
+    return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
+            f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
+            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}; {cost}",
+            f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
+            f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
+            + ("(prefill and decode replicas share one node)" if d["link"] == "NVLink" else
+               "(prefill and decode replicas on different nodes: the catalog's NIC rate)")]
+
+
 def _confirm_fleet(row: ServingOption, m, s: ServingSpec, hw, target: ServeTarget, sim: SimSettings,
                    cache: dict, im: Optional[IterationModel], runs: SimBudget) -> ServingOption:
     """A fixed fleet's analytic QPS (``fleet_row``) judged in simulation, as ``_refine_realtime`` judges a size: the
@@ -1774,6 +1874,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = served_model(job.model)  # without MTP modules: vLLM loads them only as a draft model
     if m is None:
         raise InputError("model", "serving needs a model")
+    if not s.disaggregation.off and not m.is_transformer:
+        raise InputError("serving.disaggregation", "splits an LLM's prefill and decode; a generic model has neither "
+                                                   "(leave it off)")
     sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
@@ -2025,6 +2128,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
+    disagg = None
+    if realtime and not s.disaggregation.off:  # the split on the option it runs on (``_disagg_option``), simulated
+        j = _disagg_option(s, options, [where[i] for i in ok], target, m)
+        hwj, spj, imj = where[ok[j]]
+        disagg = _disaggregation(options[j], options[0], m, spj, hwj, target, imj, sim, simulate, budget_for(sim, runs))
+        disagg["hardware"] = options[j].hardware
     # a fixed fleet's month at the QPS it carries (its bursts, under mmpp arrivals, drawn at that rate)
     budget = (serving_budget(m, options[0], sp0, _target_at(target, sim, options[0].fleet_qps) if fleet else target,
                              lim, lay is not None, lambda spec, tgt: _resized(m, options[0], hw0, spec, tgt, lim, im0),
@@ -2086,6 +2195,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([w for w in [spot_rate_words([hw0.instance])] if w]
                              if any(o.offline_price == SPOT for o in options[:1]) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
+                          + (disagg_words(disagg, disagg["hardware"]) if disagg else [])
                           + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
@@ -2125,6 +2235,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         budget=budget,
         offline_budget=job_cost,
         kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
+        disaggregation=disagg,
     )
 
 

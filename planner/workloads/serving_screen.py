@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import numpy as np
+from statistics import NormalDist
 
 from planner.hardware.platform import device_noun
 from planner.units import fmt_given
@@ -35,7 +36,8 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
                                               replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
-                                                 lumped_iteration, option_iteration, prefill_pairs, replica_link_bw,
+                                                 lumped_iteration, option_iteration, prefill_pairs, prefill_time,
+                                                 replica_link_bw,
                                                  engine_room, replica_token_budget, steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
@@ -1179,3 +1181,122 @@ def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
                          bound="compute" if B[i] * m.fwd_flops_per_sample / peak > w / hw.gpu.hbm_bw else "memory",
                          requests_per_s_per_replica=float(B[i] / t[i]), batch_offline=int(B[j]),
                          requests_per_s_offline=float(B[j] / t[j]))
+
+
+#: the quantile the prefill queue's wait is sized at: the p99 TTFT the targets state (``serving_queue.TTFT_QUANTILE``)
+DISAGG_WAIT_QUANTILE = TTFT_QUANTILE
+
+
+@dataclass(frozen=True)
+class DisaggSize:
+    """A prefill-decode split of one option (``disagg_size``): its replicas, the steps they run, the KV transfer and
+    the p99s the screen states for it."""
+
+    prefill: int  # prefill-only replicas
+    decode: int  # decode-only replicas
+    prefill_s: float  # one mean prompt's prefill alone (``prefill_time``)
+    decode_batch: int  # sequences a decode replica runs at once (the TPOT target's batch, capped by its KV cache)
+    decode_step_s: float  # one decode step at that batch, mean context
+    kv_bytes: float  # one prompt's KV, per GPU (each GPU sends its own shard)
+    link: str  # "NVLink" (P and D inside one node) or "NIC" (between nodes)
+    link_bytes_per_s: float  # per GPU
+    kv_transfer_s: float  # kv_bytes / link_bytes_per_s
+    ttft_s: float  # p99: prefill + the prefill queue's p99 wait + the transfer
+    tpot_s: float  # the decode step at the batch a decode replica carries at the QPS
+
+    @property
+    def replicas(self) -> int:
+        return self.prefill + self.decode
+
+
+def kv_link(hw, tp: int, replicas: int) -> tuple[str, float]:
+    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all ``replicas`` x ``tp``
+    GPUs sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
+    (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
+    NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
+    GPU's."""
+    if replicas * tp <= hw.gpus_per_node:
+        return "NVLink", float(hw.intra_bw_eff)
+    return "NIC", float(hw.inter_bw_per_gpu)
+
+
+def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, b_mem: int,
+                split: Optional[tuple[int, int]] = None) -> DisaggSize:
+    """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``.
+
+    Prefill replicas: each runs prompts one after another, ``prefill_time`` each (the one IterationModel.time of a
+    prompt alone: a prefill-only engine has no decodes beside it); the prompts arrive Poisson at the QPS, so the P
+    replicas are an M/D/P queue: its mean wait Allen-Cunneen's (``queue_wait``, service cv 0) and its tail exponential
+    past the Erlang-C probability of waiting (P(W > t) = C exp(-t C / Wq)). P = the fewest replicas whose p99 TTFT =
+    prefill + that wait + the KV transfer meets ``target.ttft_s`` (the fewest that are stable without one).
+
+    KV transfer: the prompt's KV bytes per GPU (``im.kv_bytes`` a token) over ``kv_link``'s rate, added to TTFT (the
+    client's first token comes from the decode replica, planner/simulate/serving.py).
+
+    Decode replicas: the largest batch (up to ``s.max_batch`` and the KV cache's ``b_mem``) whose decode step at the
+    mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
+    DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
+    and whose p99 TPOT (``disagg_tpot``: the batch a replica carries at the QPS, at its p99) meets the target. Poisson
+    arrivals at the mean lengths: the simulation (``serving._disaggregation``) confirms or grows the split."""
+    qps = float(target.qps)
+    S = prefill_time(m, s, hw, tp, im)
+    ctx = s.prompt_tokens + s.output_tokens / 2
+    step = lambda b: float(im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
+    cap = max(1, min(s.max_batch, b_mem))
+    b = cap
+    if target.tpot_s is not None and step(cap) > target.tpot_s:  # the largest batch meeting it (steps grow with b)
+        lo, hi = 1, cap
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if step(mid) <= target.tpot_s else (lo, mid)
+        b = lo
+    kv = s.prompt_tokens * im.kv_bytes
+
+    def ttft(p: int, d: int) -> tuple[float, str, float, float]:
+        name, rate = kv_link(hw, tp, p + d)
+        a = qps * S
+        wq = float(queue_wait(p, a, S, 0.0))
+        c = float(erlang_c(p, a))
+        wait = math.inf if not math.isfinite(wq) else (
+            0.0 if c <= 1 - DISAGG_WAIT_QUANTILE or wq <= 0 else wq / c * math.log(c / (1 - DISAGG_WAIT_QUANTILE)))
+        return S + wait + kv / rate, name, rate, kv / rate
+
+    if split is None:
+        d = max(1, math.ceil(qps * s.output_tokens * step(b) / b))
+        p = max(1, math.floor(qps * S) + 1)
+        while target.ttft_s is not None and ttft(p, d)[0] > target.ttft_s and p < MAX_DISAGG_REPLICAS:
+            p += 1
+    else:
+        p, d = split
+    t, name, rate, kv_s = ttft(p, d)
+    tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
+    if split is None:  # the fewest decode replicas whose stated p99 TPOT meets the target
+        while target.tpot_s is not None and tpot > target.tpot_s and d < MAX_DISAGG_REPLICAS:
+            d += 1
+            tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
+        t, name, rate, kv_s = ttft(p, d)  # the link may change with the replicas (one node or two)
+    return DisaggSize(prefill=p, decode=d, prefill_s=S, decode_batch=b, decode_step_s=step(b), kv_bytes=kv,
+                      link=name, link_bytes_per_s=rate, kv_transfer_s=kv_s, ttft_s=t, tpot_s=tpot)
+
+
+def disagg_tpot(qps: float, output: int, step: Callable[[float], float], cap: int, decode: int) -> float:
+    """The p99 TPOT of ``decode`` decode-only replicas at ``qps``: the decode step (``step(b)``, IterationModel.time)
+    at the batch a replica carries. A request's TPOT is the mean step over its own O steps, so the batch that sets it
+    is the sequences in flight averaged over one request's stay T = O x step: Poisson arrivals of requests that stay
+    T make them an M/D/inf occupancy, Poisson with mean L = qps x T (Kleinrock, Queueing Systems Vol. 1, 1975, §4.7),
+    and its average over a window of T has variance (1/T^2) x the double integral of the covariance qps (T - |u|),
+    = 2L/3; the p99 is ~ L + z sqrt(2L/3) (normal approximation), spread over the D replicas the balancer evens them
+    across, capped at the engine's batch ``cap`` (L solved with the step at that batch: fixed point)."""
+    z = NormalDist().inv_cdf(TPOT_QUANTILE)
+    load = float(cap)
+    for _ in range(50):
+        total = qps * output * step(load)
+        nxt = min(float(cap), max(1.0, (total + z * math.sqrt(2 * total / 3)) / decode))
+        if abs(nxt - load) < 1e-6:
+            break
+        load = nxt
+    return step(load)
+
+
+#: the most prefill replicas the screen tries (it adds one at a time; a fleet past this is the colocated plan's scale)
+MAX_DISAGG_REPLICAS = 4096
