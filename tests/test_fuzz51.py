@@ -8,7 +8,7 @@ The outcome rules are tests/test_fuzz_cli.py's (``check_outcome``: exit 0 with s
 <field>: <message>``, exit 2; no traceback, nothing left in the job's folder but what was asked for).
 
 Found by it (fixed at the root, pinned below; docs/qa_log.md "QA fuzz51"): a fixed fleet's screen read at exactly its
-capacity (``serving.replicas: 2`` of a tiny MoE model on an 8-L4 node, 2,048-token prompts) ended in ``internal error
+capacity (``serving.replicas: 2`` of a tiny MoE model on 1-L4 nodes, 2,048-token prompts) ended in ``internal error
 (ZeroDivisionError): float division by zero``, exit 1: ``occupancy_distribution`` took ``lam x W_c / c``, rounded to
 0.9999999999999999, for a steady state whose wait ``occupancy_wait`` divided by ``c / W_c - lam``, exactly 0."""
 from __future__ import annotations
@@ -42,10 +42,10 @@ def test_a_fixed_fleet_screened_at_its_capacity_is_answered(tmp_path):
     """``serve`` of this job ended in ``internal error (ZeroDivisionError): float division by zero``, exit 1, until
     fuzz51 (the screen's replica-count search read the queue at exactly its capacity)."""
     p = tmp_path / "job.json"
-    p.write_text(json.dumps({"model": TINY_MOE, "cluster": {"gpu": "L4", "gpus_per_node": 8, "nodes": 1},
+    p.write_text(json.dumps({"model": TINY_MOE, "cluster": {"gpu": "L4", "gpus_per_node": 1, "nodes": 1},
                              "serving": {"p99_latency_ms": 2000.0, "prompt_tokens": 2048, "output_tokens": 16,
                                          "replicas": 2}}))
-    code, out, err = run_cli("serve", p, "--no-simulate", "--top", "2", "--json")
+    code, out, err = run_cli("serve", p, "--no-simulate", "--top", "1", "--json")
     assert code == 0 and "Traceback" not in err, err[-1000:]
     assert json.loads(out, parse_constant=pytest.fail)["options"]
     assert stray(tmp_path, {p.name}) == []
@@ -80,13 +80,13 @@ def _hostile_or(good):
 @st.composite
 def head_jobs(draw):
     """``model.output_head`` / ``num_labels`` on encoders, decoders and CNNs, beside the DLE stacks and others."""
-    model = dict(draw(st.sampled_from(ENCODERS + [{"preset": "gpt2"}, TINY_DENSE, {"preset": "resnet50"}])))
-    model["output_head"] = draw(_hostile_or(["classifier", "classifier", "lm"]))
+    model = dict(draw(st.sampled_from(ENCODERS * 2 + [{"preset": "gpt2"}, TINY_DENSE, {"preset": "resnet50"}])))
+    model["output_head"] = draw(_hostile_or(["classifier", "classifier", "classifier", "lm"]))
     if draw(st.integers(0, 3)):
         model["num_labels"] = draw(_hostile_or([1, 2, 3, 1000, 1 << 24]))
     t = {"seq_len": draw(st.sampled_from([128, 512])), "global_batch": 64, "steps": 10,
-         "precision": draw(st.sampled_from(["fp16", "bf16", "fp32", "fp8"]))}
-    fw = draw(st.sampled_from([None, "dle-bert", "dle-bert", "dle-convnets", "hf-trainer", "megatron-core",
+         "precision": draw(st.sampled_from(["fp16", "fp16", "bf16", "fp32", "fp8"]))}
+    fw = draw(st.sampled_from([None, "dle-bert", "dle-bert", "dle-convnets", "hf-trainer", "hf-trainer", "megatron-core",
                                "pytorch-ddp", {"name": "dle-bert", "compile": True},
                                {"name": "nemo-automodel", "loss_fn": "masked_ce_chunked", "ce_chunk_size": 4}]))
     if fw is not None:
@@ -109,14 +109,23 @@ def test_fuzz_output_head_and_dle_stacks(tmp_path_factory, job):
     _holds(tmp_path_factory, "head51", job, "recommend" if "constraints" in job else "estimate")
 
 
+#: the options each stack takes (the others' are drawn one time in six: a refusal on the option's own field)
+OPTION_OWNERS = {"megatron-core": ["cuda_graph_scope", "pp_layout", "moe_dispatcher"],
+                 "nemo": ["cuda_graph_scope", "moe_dispatcher"], "megatron-bridge": ["cuda_graph_scope", "pp_layout"],
+                 "nemo-automodel": ["ce_chunk_size", "moe_dispatcher"], "deepspeed": ["nvme_gbps"]}
+
+
 @st.composite
 def option_jobs(draw):
-    """Session 48-50's Megatron-Core / NeMo AutoModel / DeepSpeed options with hostile values, one or two a job."""
-    moe = draw(st.booleans())
-    fw = {"name": draw(st.sampled_from(["megatron-core", "megatron-core", "nemo", "megatron-bridge", "nemo-automodel",
-                                        "deepspeed", "torchtitan"]))}
-    for k in draw(st.lists(st.sampled_from(["ce_chunk_size", "cuda_graph_scope", "pp_layout", "moe_dispatcher",
-                                            "nvme_gbps"]), min_size=1, max_size=2, unique=True)):
+    """Session 48-50's Megatron-Core / NeMo AutoModel / DeepSpeed options, mostly on a stack that has them, with hostile
+    values one time in four."""
+    stack = draw(st.sampled_from(["megatron-core", "megatron-core", "nemo", "megatron-bridge", "nemo-automodel",
+                                  "deepspeed"]))
+    owned = OPTION_OWNERS[stack] if draw(st.integers(0, 5)) else sorted({o for v in OPTION_OWNERS.values() for o in v})
+    fw = {"name": stack}
+    model = dict(TINY_MOE if draw(st.booleans()) else TINY_DENSE)
+    parallel = draw(st.sampled_from([{}, {"pp": 2}, {"tp": 2}, *([{"ep": 8}, {"pp": 2, "ep": 4}] if "moe" in model else [])]))
+    for k in draw(st.lists(st.sampled_from(owned), min_size=1, max_size=2, unique=True)):
         if k == "ce_chunk_size":
             fw.update(loss_fn="masked_ce_chunked", ce_chunk_size=draw(_hostile_or([1, 3, 1024, 1 << 24])))
         elif k == "cuda_graph_scope":
@@ -124,29 +133,32 @@ def option_jobs(draw):
             fw[k] = draw(_hostile_or([["attn"], ["mlp", "attn"], ["moe_router", "moe_preprocess"], ["moe"],
                                       ["full_iteration"], ["attn", "attn"], [], ["mamba"], "attn", [None]]))
         elif k == "pp_layout":
-            fw[k] = draw(_hostile_or(["Et|t|t|tL", "E|t*4|L", "E|(t|)*3tL", "Ettt|tL", "E|tt|tt|L", "|", "tttt",
-                                      "E|t*0|ttttL", "E|t*-1|L", "E(t|)*99999999999999999999L", "Ettttm|L",
-                                      "E|t\x00|ttL", "E|t*\u0663|tL"]))
+            layout, pp = draw(st.sampled_from([("Et|t|t|tL", 4), ("E|tt|tt|L", 4), ("Ettt|tL", 2), ("E|t*4|L", 3),
+                                               ("E|(t|)*3tL", 4), ("Ett|ttmL", 2), ("Ettt|t|mL", 3), ("|", 2),
+                                               ("tttt", 1), ("E|t*0|ttttL", 3), ("E|t*-1|L", 3),
+                                               ("E(t|)*99999999999999999999L", 2), ("E|t\x00|ttL", 3),
+                                               ("E|t*\u0663|tL", 3)]))
+            fw[k] = draw(_hostile_or([layout]))
+            parallel = {"pp": pp}
+            if "m" in layout:
+                model["mtp_layers"] = 1
         elif k == "moe_dispatcher":
-            fw[k] = draw(_hostile_or(["alltoall", "deepep", "hybridep", "flex"]))
+            fw[k] = draw(_hostile_or(["alltoall", "deepep", "hybridep", "deepep", "flex"]))
         else:
             fw.update(offload_device="nvme", optimizer_offload=True, nvme_gbps=draw(_hostile_or([0.001, 3, 12.5, 1e4])))
-    model = dict(TINY_MOE if moe else TINY_DENSE)
-    if draw(st.integers(0, 3)) == 0:
-        model["mtp_layers"] = 1
+            parallel = {"zero": 3}
     job = {"model": model, "training": {"seq_len": 1024, "global_batch": 64, "steps": 10,
-                                        "precision": draw(st.sampled_from(["bf16", "fp8"])), "framework": fw}}
+                                        "precision": draw(st.sampled_from(["bf16", "bf16", "fp8"])), "framework": fw}}
     if draw(st.integers(0, 2)):
         job["cluster"] = {"gpu": draw(st.sampled_from(["H100", "B200", "A100"])), "gpus_per_node": 8,
                           "nodes": draw(st.sampled_from([1, 2]))}
-        job["parallel"] = draw(st.sampled_from([{"pp": 2}, {"pp": 4}, {"pp": 2, "vpp": 2}, {"zero": 3}, {},
-                                                *([{"ep": 8}, {"pp": 2, "ep": 4}] if moe else [])]))
+        job["parallel"] = parallel
     else:
         job["constraints"] = {"max_gpus": 8, "gpus": ["H100"]}
     return job
 
 
-@fuzz_settings(30)
+@fuzz_settings(24)
 @given(job=option_jobs())
 def test_fuzz_stack_options_of_sessions_48_to_50(tmp_path_factory, job):
     _holds(tmp_path_factory, "opt51", job, "recommend" if "constraints" in job else "estimate")
@@ -182,17 +194,17 @@ def fleet_jobs(draw):
         s[k] = draw(_hostile_or({"expert_parallel": [True, False], "all2all_backend": [
             "deepep_low_latency", "allgather_reducescatter"], "max_batch": [1, 256], "gpu_memory_utilization": [
             0.05, 0.9], "replicas": [1, 4, 1 << 24]}[k]))
-    job = {"model": draw(st.sampled_from([TINY_MOE, dict(TINY_MOE, moe={"experts": 64, "top_k": 6}), TINY_DENSE,
-                                          {"preset": "qwen3-30b-a3b"}])), "serving": s}
+    job = {"model": draw(st.sampled_from([TINY_MOE, dict(TINY_MOE, moe={"experts": 64, "top_k": 6}), TINY_DENSE])),
+           "serving": s}
     job["cluster"] = draw(st.sampled_from([{"gpu": "L4", "gpus_per_node": 8, "nodes": 1},
                                            {"instance": "aws:p5.48xlarge", "nodes": 2},
                                            {"instance": "aws:g6.48xlarge", "nodes": 1}]))
-    if draw(st.integers(0, 3)) == 0:
+    if "moe" in job["model"] and draw(st.integers(0, 3)) == 0:
         job["parallel"] = {"ep": draw(_hostile_or([8, 16]))}
     return job
 
 
-@fuzz_settings(12)
+@fuzz_settings(6)
 @given(job=fleet_jobs())
 def test_fuzz_expert_parallel_serving_fleets(tmp_path_factory, job):
     _holds(tmp_path_factory, "fleet51", job, "serve")
