@@ -86,8 +86,8 @@ def head_jobs(draw):
         model["num_labels"] = draw(_hostile_or([1, 2, 3, 1000, 1 << 24]))
     t = {"seq_len": draw(st.sampled_from([128, 512])), "global_batch": 64, "steps": 10,
          "precision": draw(st.sampled_from(["fp16", "fp16", "bf16", "fp32", "fp8"]))}
-    fw = draw(st.sampled_from([None, "dle-bert", "dle-bert", "dle-convnets", "hf-trainer", "hf-trainer", "megatron-core",
-                               "pytorch-ddp", {"name": "dle-bert", "compile": True},
+    fw = draw(st.sampled_from([None, "dle-bert", "dle-bert", "dle-convnets", "hf-trainer", "hf-trainer",
+                               "megatron-core", "pytorch-ddp", {"name": "dle-bert", "compile": True},
                                {"name": "nemo-automodel", "loss_fn": "masked_ce_chunked", "ce_chunk_size": 4}]))
     if fw is not None:
         t["framework"] = fw
@@ -124,7 +124,8 @@ def option_jobs(draw):
     owned = OPTION_OWNERS[stack] if draw(st.integers(0, 5)) else sorted({o for v in OPTION_OWNERS.values() for o in v})
     fw = {"name": stack}
     model = dict(TINY_MOE if draw(st.booleans()) else TINY_DENSE)
-    parallel = draw(st.sampled_from([{}, {"pp": 2}, {"tp": 2}, *([{"ep": 8}, {"pp": 2, "ep": 4}] if "moe" in model else [])]))
+    parallel = draw(st.sampled_from([{}, {"pp": 2}, {"tp": 2},
+                                     *([{"ep": 8}, {"pp": 2, "ep": 4}] if "moe" in model else [])]))
     for k in draw(st.lists(st.sampled_from(owned), min_size=1, max_size=2, unique=True)):
         if k == "ce_chunk_size":
             fw.update(loss_fn="masked_ce_chunked", ce_chunk_size=draw(_hostile_or([1, 3, 1024, 1 << 24])))
