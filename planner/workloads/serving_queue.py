@@ -96,6 +96,12 @@ def queue_wait(servers, load, service_s, cv) -> np.ndarray:
 OCCUPANCY_CHAIN_MAX = 1 << 16
 
 
+def service_rate_full(W: np.ndarray) -> float:
+    """mu_c = c / W_c: the completions a second of c slots all in service, each for W_c (``W[-1]``; Little's law),
+    the rate ``occupancy_distribution``'s steady state and ``occupancy_wait``'s M/M/c wait are read against."""
+    return len(W) / float(W[-1])
+
+
 def occupancy_distribution(lam: float, service_s) -> tuple[np.ndarray, float]:
     """(pi, rho): the stationary distribution of a birth-death chain over the occupancy k of c slots (Kleinrock,
     Queueing Systems Vol. 1, 1975, §3.1: pi_k = pi_0 prod_{j <= k} lam / mu_j), births at ``lam`` (Poisson), deaths at
@@ -107,7 +113,10 @@ def occupancy_distribution(lam: float, service_s) -> tuple[np.ndarray, float]:
     1.17-1.30x its mean, M/G/inf's 1)."""
     W = np.asarray(service_s, dtype=np.float64)
     c = len(W)
-    rho = float(lam * W[-1] / c)
+    # rho = lam / mu_c with mu_c the one float occupancy_wait's gap mu_c - lam reads: lam x W_c / c rounded to
+    # 0.9999999999999999 where lam == c / W_c exactly (fuzz51: a fixed fleet screened at its capacity), a steady
+    # state whose wait 1 / (mu_c - lam) divided by zero; a quotient of floats is 1.0 where they are equal
+    rho = float(lam / service_rate_full(W))
     if rho >= 1.0:
         return None, rho
     k = np.arange(1, c + 1, dtype=np.float64)
@@ -134,7 +143,7 @@ def occupancy_wait(lam: float, service_s, cv: float) -> tuple[float, float]:
     if pi is None:
         return 1.0, math.inf
     p = float(pi[-1])
-    return p, p / (len(W) / float(W[-1]) - lam) * (1.0 + cv * cv) / 2.0
+    return p, p / (service_rate_full(W) - lam) * (1.0 + cv * cv) / 2.0
 
 
 def jsq_extra_wait(servers: int, replicas: int, service_s, cv) -> np.ndarray:
