@@ -130,6 +130,29 @@ def _process_state():
         yield
 
 
+def _one_script_cache() -> None:
+    """Every ``AppTest`` run on this worker reads app.py's bytecode from one ``ScriptCache``: streamlit's test runner
+    (``streamlit.testing.v1.local_script_runner.LocalScriptRunner``) makes a fresh cache for each run, so each
+    ``at.run()`` rewrote app.py with streamlit's magic and compiled it again (~30 ms of CPU a run, hundreds of runs in
+    the app tests). The bytecode is keyed by the script's path and the scripts are not edited while the tests run: the
+    same code runs. Installed once the test runner is imported (an app test module imports it; conftest imports no
+    streamlit itself)."""
+    lsr = sys.modules.get("streamlit.testing.v1.local_script_runner")
+    if lsr is None or isinstance(lsr.ScriptCache, _SharedScriptCache):
+        return
+    lsr.ScriptCache = _SharedScriptCache(lsr.ScriptCache())
+
+
+class _SharedScriptCache:
+    """Called as ``ScriptCache()`` by the test runner: the one cache (``_one_script_cache``)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def __call__(self):
+        return self.cache
+
+
 #: the first search the app made on this worker (the default page's: every app test opens it first), kept here
 _FIRST_SEARCH: dict = {}
 
@@ -140,6 +163,7 @@ def _first_app_search_kept():
     uploads (more than its 8 entries) pushed it out: the next app module's first page found it gone and searched
     the default preset again, ~2.5 CPU s a module (QA suite50b). A cache hit returns the very result a search would
     (``interactive.search``), so no test sees anything else; the product's cache stays 8 (an entry is ~60 MB)."""
+    _one_script_cache()
     wi = sys.modules.get("planner.interactive")
     if wi is not None and _FIRST_SEARCH:
         (k, v), = _FIRST_SEARCH.items()

@@ -17,7 +17,7 @@ from planner.simulate.failures import expected_goodput
 from planner.simulate.interruptions import SpotRate, rate_for, spot_expectation
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job, recommend
-from conftest import answered
+from conftest import answered, invoke_app, planned_once
 
 BUDGET_13B = {"model": {"preset": "llama2-13b"},
               "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e12},
@@ -156,8 +156,29 @@ def budget_yaml(tmp_path_factory):
     return path
 
 
-def test_cli_compare_json_rows_carry_the_price_basis(cli, budget_yaml):
-    rows = answered(cli("compare", budget_yaml, "--by", "gpu", "--json"))
+#: the CLI runs on ``budget_yaml`` the tests below read, by name: ``compare`` and ``recommend --no-simulate`` (top 10)
+#: ask the one search (the same job, top 10, not simulated)
+BUDGET_RUNS = {"compare json": ("compare", "--by", "gpu", "--json"), "compare": ("compare", "--by", "gpu"),
+               "table": ("recommend", "--no-simulate"),
+               "views": ("recommend", "--no-simulate", "--scaling", "--by", "cloud")}
+
+
+@pytest.fixture(scope="module")
+def budget_runs(budget_yaml):
+    """(exit code, stdout, stderr) of each ``BUDGET_RUNS`` command on ``budget_yaml``: one search made once
+    (``conftest.planned_once``), each command printing it with its own presenter. Until suite51 each was a search of
+    its own (~1.8 CPU s each; the recommend table at --top 3, the views at --top 2: what they check does not depend
+    on the rows shown)."""
+    from planner.workloads import training
+
+    with planned_once(training, "recommend") as made:
+        runs = {k: invoke_app(cmd, budget_yaml, *flags) for k, (cmd, *flags) in BUDGET_RUNS.items()}
+    assert len(made) == 1
+    return runs
+
+
+def test_cli_compare_json_rows_carry_the_price_basis(budget_runs):
+    rows = answered(budget_runs["compare json"])
     assert rows and {r["price_basis"] for r in rows} == {"on-demand"}
 
 
@@ -174,19 +195,19 @@ def test_constraint_values_that_match_nothing_are_named(catalog, constraints, fi
     assert e.value.field == field and words in e.value.message
 
 
-def test_recommend_table_has_one_unit_per_column(cli, budget_yaml):
-    code, out, err = cli("recommend", budget_yaml, "--no-simulate", "--top", "3")
+def test_recommend_table_has_one_unit_per_column(budget_runs):
+    code, out, err = budget_runs["table"]
     assert code == 0, err
     head = next(line for line in out.splitlines() if "┃" in line and "hardware" in line)  # the header, not the title
     assert "step s" in head and "days" in head and "free" in head
     assert "moves the ranking:" in out
 
 
-def test_cli_compare_and_scaling(cli, budget_yaml):
-    code, out, err = cli("compare", budget_yaml, "--by", "gpu")
+def test_cli_compare_and_scaling(cli, budget_runs):
+    code, out, err = budget_runs["compare"]
     # the example's search holds GPUs and TPUs: the accelerator column and --by gpu's title say "accelerator" (left3)
     assert code == 0 and "best plan per accelerator" in out, err
-    code, out, err = cli("recommend", budget_yaml, "--no-simulate", "--top", "2", "--scaling", "--by", "cloud")
+    code, out, err = budget_runs["views"]
     assert code == 0 and "scaling on" in out and "best plan per cloud" in out, err
     code, out, err = cli("recommend", "examples/llama2-13b-budget.yaml", "--by", "colour")
     assert code == 2 and "--by" in err

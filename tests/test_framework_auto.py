@@ -15,7 +15,7 @@ from planner.search.rank import rank_key
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job, recommend
 
-from conftest import EXAMPLES, answered
+from conftest import EXAMPLES, answered, invoke_app, planned_once
 
 
 def _job(framework="auto", parallel=None, constraints=None, preset="llama3-8b", **training):
@@ -129,8 +129,26 @@ def _framework_left_out(tmp_path, extra=""):
     return job
 
 
-def test_recommend_json_has_stacks_only_for_auto(cli, tmp_path):
-    res = answered(cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json"))
+#: the CLI runs of the auto example the tests below read: (exit code, stdout, stderr) by name
+AUTO_RUNS = {"json": ("--json",), "text": (), "emit": ("--emit", "torchrun"), "by": ("--by", "framework")}
+
+
+@pytest.fixture(scope="module")
+def auto_runs():
+    """``planner recommend llama3-8b-auto.yaml`` as --json, as text, with ``--emit torchrun`` and with ``--by
+    framework``, once each for the module: the four commands ask one search (the same job, top 10, simulated), made
+    once (``conftest.planned_once``) and printed by each command's own presenter. Until suite51 each test searched it
+    again, five searches (the JSON twice) of ~0.6-1.3 CPU s."""
+    from planner.workloads import training
+
+    with planned_once(training, "recommend") as made:
+        runs = {k: invoke_app("recommend", EXAMPLES / "llama3-8b-auto.yaml", *flags) for k, flags in AUTO_RUNS.items()}
+    assert len(made) == 1
+    return runs
+
+
+def test_recommend_json_has_stacks_only_for_auto(cli, tmp_path, auto_runs):
+    res = answered(auto_runs["json"])
     rows = res["stacks"]
     assert [r["framework"] for r in rows if r["status"] != "refused"][0] == res["best"]["stack"]["name"]
     assert {r["framework"] for r in rows} == set(D.AUTO_FRAMEWORKS)
@@ -142,29 +160,29 @@ def test_recommend_json_has_stacks_only_for_auto(cli, tmp_path):
     assert "stacks" not in res and res["best"]["stack"]["name"] == D.FRAMEWORK
 
 
-def test_recommend_text_prints_the_stack_table(cli):
-    code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml")
+def test_recommend_text_prints_the_stack_table(auto_runs):
+    code, out, _ = auto_runs["text"]
     assert code == 0 and "training stacks (training.framework auto)" in out
     for n in D.AUTO_FRAMEWORKS:
         assert n in out
 
 
-def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
+def test_emit_for_an_auto_plan_uses_the_chosen_stack(auto_runs):
     """--emit launches the stack the search picked (its runtime's launcher style), with that stack's plan."""
 
     from planner.model.stack_rules import RUNTIMES
     from planner.present.emit import RUNTIME_STYLE
 
-    best = answered(cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json"))["best"]
-    code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--emit", "torchrun")
+    best = answered(auto_runs["json"])["best"]
+    code, out, err = auto_runs["emit"]
     assert code == 0, err
     assert f"# launcher style: {RUNTIME_STYLE[RUNTIMES[best['stack']['name']]]}" in out
     c = best["config"]
     assert f"TP{c['tp']} PP{c['pp']} DP{c['dp']}" in out and f"--tensor-model-parallel-size {c['tp']}" in out
 
 
-def test_by_framework_needs_auto(cli, tmp_path):
-    code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--by", "framework")
+def test_by_framework_needs_auto(cli, tmp_path, auto_runs):
+    code, out, _ = auto_runs["by"]
     assert code == 0 and "best plan per framework" in out and "│ torchtitan " in out  # its own column (QA 37b)
     # framework left out, GPUs only: one stack (an open framework over GPUs and TPUs is a search over each
     # platform's stack: tests/test_accelerator_stacks.py)

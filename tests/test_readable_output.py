@@ -44,18 +44,26 @@ def _column(text: str, col: int) -> list[str]:
     return out
 
 
-def test_recommend_table_names_every_instance_at_100_columns(catalog):
-    """At 100 columns the hardware column printed "aws:p5.4…", "lambda:g…" (three different Lambda
-    instances alike), and at 130 "azure:Standard_ND96is…" hid whether a row was H100, H200 or MI300X:
-    a name is folded onto more lines, never cut."""
-    from planner.present.terminal import render_recommendation
+@pytest.fixture(scope="module")
+def azure_plan(catalog):
+    """Llama-3-8B (1e11 tokens) recommended on Azure, top 10, as JSON: the long instance names the two table tests
+    below print (one search for both; until suite51 each searched it, ~1.6 CPU s)."""
     from planner.results import jsonable
     from planner.spec.load import load_job_dict
     from planner.workloads.training import recommend
 
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
                          "constraints": {"clouds": ["azure"]}})
-    res = jsonable(recommend(job, catalog, simulate=False, top=10))
+    return jsonable(recommend(job, catalog, simulate=False, top=10))
+
+
+def test_recommend_table_names_every_instance_at_100_columns(azure_plan):
+    """At 100 columns the hardware column printed "aws:p5.4…", "lambda:g…" (three different Lambda
+    instances alike), and at 130 "azure:Standard_ND96is…" hid whether a row was H100, H200 or MI300X:
+    a name is folded onto more lines, never cut."""
+    from planner.present.terminal import render_recommendation
+
+    res = azure_plan
     names = [r["hardware"]["name"] for r in res["ranked"]]
     assert any(len(n) > 20 for n in names), names  # the check needs a long name
     con, buf = _console(100)
@@ -65,18 +73,13 @@ def test_recommend_table_names_every_instance_at_100_columns(catalog):
     assert _column(table, 1) == names
 
 
-def test_recommend_table_keeps_names_on_one_line_where_the_table_fits(catalog):
+def test_recommend_table_keeps_names_on_one_line_where_the_table_fits(azure_plan):
     """At 130 columns "runpod:8x_MI300X_SECURE" folded its last character ("...SECUR" / "E") although the layout
     column could wrap instead: a name stays on one line wherever rich can still give every other column its
     longest word (no header cut to "mem/lim…"), and folds only where it cannot."""
     from planner.present.terminal import render_recommendation
-    from planner.results import jsonable
-    from planner.spec.load import load_job_dict
-    from planner.workloads.training import recommend
 
-    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
-                         "constraints": {"clouds": ["azure"]}})
-    res = jsonable(recommend(job, catalog, simulate=False, top=10))
+    res = azure_plan
     names = [r["hardware"]["name"] for r in res["ranked"]]
     longest = max(map(len, names))
     whole = {}
