@@ -66,7 +66,7 @@ def test_only_a_mixed_dtype_block_is_fsdp2():
     keeps = {}
     for base in ("bf16", "fp32"):
         m, t, st = lora_job(AMP["bert"]["config"], base)
-        assert gathered_by_fsdp2(t, 4.0) is (base == "bf16")
+        assert gathered_by_fsdp2(t, st) is (base == "bf16")
         keeps[base] = float(frozen_layer_activation_bytes(m, t, 128, 2, 2, frozen_stream(t, st, 3), stack=st)[0])
     assert keeps["fp32"] == 2 * keeps["bf16"]
     m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "bf16")
