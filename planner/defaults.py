@@ -144,6 +144,11 @@ QLORA_OTHER_BYTES = 4.0
 #: LoRA adapter weights and their gradients: fp32 (peft ``autocast_adapter_dtype=True`` upcasts
 #: adapters of bf16/fp16 models to fp32)
 ADAPTER_BYTES = 4.0
+#: the FSDP version accelerate's FSDP plugin runs where nothing names one (accelerate 1.15 utils/dataclasses.py
+#: ``FullyShardedDataParallelPlugin.__post_init__``: ``int(os.environ.get("FSDP_VERSION", "1"))``; ``accelerate
+#: launch --fsdp_version`` default "1"). transformers 5.23's ``TrainingArguments(fsdp=...)`` passes
+#: ``fsdp_config["version"]`` with its own default, 2 (training_args.py ``_process_fsdp_args``; FSDP1 deprecated there)
+ACCELERATE_FSDP_VERSION = 1
 #: LoRA defaults (peft ``LoraConfig`` common choice; QLoRA paper: r=64 on all linear layers)
 LORA_RANK = 16
 #: transformers 5.x's bitsandbytes integration replaces ``nn.Linear`` only: the fused 3-D expert

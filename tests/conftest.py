@@ -556,3 +556,46 @@ def dp_memo_searches(monkeypatch, job, catalog, **whole_key) -> tuple:
         monkeypatch.setattr(S, name, value)
     whole = recommend(job, catalog, simulate=False)
     return shared, whole, n_shared, sum(keys)
+
+
+#: the peft truth (tests/make_peft_truth.py; peft 0.21.2, transformers 5.23.0, torch 2.13) the LoRA memory tests
+#: read (test_loramem50, test_loraf51, test_lorads50, test_lorads50b, test_cpmem51)
+PEFT_TRUTH = json.loads((ROOT / "tests" / "data" / "peft_truth.json").read_text())
+#: the bar is 5% a case; every ``amp_families`` case is within 0.1% (BERT over a bf16 base -0.07%: its LayerNorms'
+#: bf16 weight and bias cast to fp32 per call, 2 KB), so a drift of one activation tensor fails
+LORA_TOL = 0.005
+#: the blocks' module paths per ``amp_families`` family (peft's ``base_model.model.`` prefix)
+PEFT_BLOCKS = {"gpt2": "base_model.model.transformer.h.", "bert": "base_model.model.bert.encoder.layer.",
+               "mixtral": "base_model.model.model.layers."}
+
+
+def lora_job(config: dict, base: str, framework: str = "hf-trainer"):
+    """A measured tiny model's LoRA r16 all-linear job (the peft truth's): ``(ModelSpec, TrainingSpec, Stack)`` over a
+    ``base`` ("fp32", "bf16", "nf4") frozen base, bf16, eager attention, on ``framework``."""
+    from planner.model.stacks import from_training
+    from planner.spec import ModelSpec, TrainingSpec
+    from planner.spec.hf import hf_config_to_fields
+
+    m = ModelSpec(**hf_config_to_fields(config))
+    t = TrainingSpec(mode="lora", precision="bf16", base_weights=base, flash_attention=False,
+                     framework={"name": framework}, lora=dict(rank=16, alpha=32, targets="all-linear"))
+    return m, t, from_training(t)
+
+
+def lora_gpu_blocks(fam: str, run: dict, key: str = "blocks_saved_bytes") -> int:
+    """An ``amp_families`` run's blocks' saves (``key``: all, or ``blocks_activation_bytes``, the weights apart) with
+    each saved dropout mask at a GPU's 1 B an element (the CPU keeps the input's dtype)."""
+    masks = [x for x in run["dropout_masks"] if x[0].startswith(PEFT_BLOCKS[fam])]
+    return run[key] - sum(x[2] for x in masks) + sum(x[3] for x in masks)
+
+
+def bert_large_job(framework: str, head: int | None, precision: str = "fp16") -> dict:
+    """BERT-large on one 8 x A100 node, DP 8, micro-batch 8 at 512 (test_head50b, test_cpmem51): the job as a dict,
+    with ``training.head_tokens_per_seq`` = ``head`` where given."""
+    t = {"seq_len": 512, "global_batch": 64, "micro_batch": 8, "steps": 10, "framework": framework,
+         "precision": precision, "flash_attention": False}
+    if head is not None:
+        t["head_tokens_per_seq"] = head
+    return {"model": {"preset": "bert-large"}, "training": t,
+            "cluster": {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
+            "parallel": {"tp": 1, "pp": 1, "dp": 8, "zero": 0}}

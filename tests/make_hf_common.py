@@ -254,6 +254,49 @@ class LiveTensors(TorchDispatchMode):
         return self.live
 
 
+class WeightCopies(TorchDispatchMode):
+    """The storages that are the model's parameters copied while this mode is active: their per-call casts
+    (autocast's uncached copies of a frozen weight, which carry no ``grad_fn`` for ``_casts_a_param`` to follow; a
+    16-bit norm weight cast to fp32 for CUDA autocast's fp32 ``layer_norm``; FSDP2's gathered parameters cast), and
+    casts, copies and views of those. A tensor computed from parameters by arithmetic is not one (peft's
+    ``ParamWrapper`` ``W + delta`` of Mixtral's experts: a per-call product kept as an activation). ``SavedTensors``
+    (``is_weight``) files a saved copy as kind "param": a weight, told by where it came from and not by its shape
+    (truth51: by shape, GPT-2's ``c_fc`` ``lora_B`` input, 2 x 128 tokens x r 16, read as its 256 x 16 weight)."""
+
+    #: the copying ops (views are told by ``OpOverload.is_view``): autocast's and FSDP2's casts, ``.contiguous()``
+    COPIES = {torch.ops.aten._to_copy, torch.ops.aten.clone}
+
+    def __init__(self, params):
+        super().__init__()
+        self.roots = {_local(p).untyped_storage().data_ptr() for p in params}
+        self.refs: dict[int, list] = {}  # storage address -> weak references to the copies made there
+
+    def _weight(self, t: torch.Tensor) -> bool:
+        if isinstance(t, torch.nn.Parameter) or isinstance(t._base, torch.nn.Parameter):
+            return True  # FSDP2's gathered parameters are not among the roots (their storage is made per gather)
+        ptr = t.untyped_storage().data_ptr()
+        return ptr in self.roots or self.holds(ptr)
+
+    def holds(self, ptr: int) -> bool:
+        """Whether the storage at ``ptr`` is a copy of the parameters: one of the copies made there is alive and its
+        storage still holds that address. A storage can outlive its memory: FSDP2 frees its unsharded parameters
+        -- made from the shards, so copies here -- by ``resize_(0)`` and the allocator hands the address on
+        (``_released``; without this check a BERT block's ``key`` ``lora_B`` input, 256 x 16, read as a weight)."""
+        return any(t is not None and t.untyped_storage().data_ptr() == ptr
+                   for t in (r() for r in self.refs.get(ptr, ())))
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        ins = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        weight = ((func.is_view or func.overloadpacket in self.COPIES) and len(ins) == 1 and self._weight(ins[0]))
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                ptr = t.untyped_storage().data_ptr()
+                if weight:
+                    self.refs[ptr] = [r for r in self.refs.get(ptr, ()) if r() is not None] + [weakref.ref(t)]
+        return out
+
+
 class SavedTensors:
     """What autograd saves for backward in one forward, deduplicated by storage.
 
@@ -261,7 +304,8 @@ class SavedTensors:
     (``untyped_storage().data_ptr()``) is counted once with its full ``nbytes`` and attributed to the
     innermost nn.Module running when it was first saved (forward pre/post hooks keep the stack).
     Parameters (storage identity with ``model.parameters()``) are excluded -- a parameter that is not among them
-    when the hooks begin (FSDP2's gathered, unsharded ones) is kept as kind "param"; autocast's saved
+    when the hooks begin (FSDP2's gathered, unsharded ones) and a copy of parameters (``is_weight``: a frozen
+    weight's per-call cast) are kept as kind "param"; autocast's saved
     low-precision copies of parameters are reported apart as ``param_casts`` (neither weights nor
     activations). A storage saved and then freed before the forward ends (its graph branch was
     dropped, e.g. router internals with no gradient path) is not counted in ``saved_bytes`` but in
@@ -272,9 +316,10 @@ class SavedTensors:
     added as ``checkpoint_inputs`` of that block.
     """
 
-    def __init__(self, model, gc: bool, is_mask=None):
+    def __init__(self, model, gc: bool, is_mask=None, is_weight=None):
         self.model = model
         self.is_mask = is_mask  # storage data_ptr -> whether a dropout mask (``LiveTensors.is_mask``), or None
+        self.is_weight = is_weight  # storage data_ptr -> whether a copy of the parameters (``WeightCopies.holds``)
         self.param_ptrs = {_local(p).untyped_storage().data_ptr() for p in model.parameters()}
         self.param_ids = {id(p) for p in model.parameters()}
         self.stack: list[str] = []
@@ -314,8 +359,10 @@ class SavedTensors:
         if kind == "saved" and _casts_a_param(t, self.param_ids):
             self.casts.setdefault(ptr, s.nbytes())
             return
-        if kind == "saved" and any(isinstance(x, torch.nn.Parameter) for x in (t, t._base)):
-            kind = "param"  # a parameter not among model.parameters() when the hooks began: FSDP2's gathered ones
+        if kind == "saved" and (any(isinstance(x, torch.nn.Parameter) for x in (t, t._base))
+                                or (self.is_weight and self.is_weight(ptr))):
+            kind = "param"  # a parameter not among model.parameters() when the hooks began (FSDP2's gathered ones)
+            # or a copy of parameters (``WeightCopies``)
         old = self.seen.get(ptr)
         if old is not None:
             if not old["ref"].expired() and not _released(old, ptr):
@@ -470,12 +517,13 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
     pre = {_local(p).untyped_storage().data_ptr() for p in model.parameters()}
     pre |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
     live = LiveTensors(exclude=pre)
-    st = SavedTensors(model, gc, is_mask=live.is_mask if gpu_masks else None)
+    copies = WeightCopies(model.parameters())
+    st = SavedTensors(model, gc, is_mask=live.is_mask if gpu_masks else None, is_weight=copies.holds)
     amp = (torch.autocast("cpu", dtype=torch.bfloat16) if precision.startswith("amp_bf16")
            else contextlib.nullcontext())
     policy = CudaAutocastPolicy() if precision.endswith("_cuda") else contextlib.nullcontext()
     forward = wrap(model.forward) if wrap else model.forward
-    with live:
+    with live, copies:
         with st.hooks(), policy, amp:
             out = forward(**inputs)
         st.stop()

@@ -8,6 +8,7 @@ tests/data/peft_truth.json)::
     python tests/make_peft_truth.py stream bf16_base_fsdp2   # only those ``stream`` cases
     python tests/make_peft_truth.py amp_families   # only the ``amp_families`` section (loramem50)
     python tests/make_peft_truth.py amp_families bf16_base_fsdp2   # only those cases (loraf51)
+    python tests/make_peft_truth.py amp_families fp32_base_fsdp2   # (truth51)
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -56,9 +57,8 @@ loraamp49: under CUDA autocast's op lists (``make_hf_common.CudaAutocastPolicy``
 truth; the tiny Llama's tensors are byte for byte those of CPU autocast), with the int8 base on bitsandbytes' GPU
 autograd path (``_gpu_int8``: ``MatMul8bitLt``, whose ``ctx.tensors`` hold the layer's input outside
 ``save_for_backward``, packed into the count; peft's bitsandbytes layers see autocast on as on a GPU,
-``_autocast_seen``), and per run ``weight_saves_bytes`` (saved tensors shaped as their
-module's weight or its transpose: autocast's uncached bf16 casts of a frozen fp32 weight, FSDP2's gathered parameters; apart from
-the activations), ``blocks_activation_bytes`` (the blocks less those) and ``layer_saves`` (the last decoder
+``_autocast_seen``), and per run ``weight_saves_bytes`` (saved weights told by identity, ``make_hf_common.WeightCopies``:
+autocast's uncached bf16 casts of a frozen fp32 weight, FSDP2's gathered parameters; apart from the activations), ``blocks_activation_bytes`` (the blocks less those) and ``layer_saves`` (the last decoder
 layer's saves: [module, dtype, shape, bytes], the weights marked).
 """
 from __future__ import annotations
@@ -366,28 +366,17 @@ class _autocast_seen:
         torch.is_autocast_enabled = self.saved
 
 
-def _weight_shapes(model) -> dict[str, tuple]:
-    """Each module's weight shape (FSDP2's DTensor: the global one), by module path."""
-    return {n: tuple(m.weight.shape) for n, m in model.named_modules()
-            if isinstance(getattr(m, "weight", None), torch.Tensor)}
-
-
-def _blocks_saves(model, r: dict, gathered: bool = False) -> dict:
-    """A ``training_step`` (``keep_tensors``) record's saves split by the blocks: all they keep, the weight-shaped
-    saves apart (``weight_saves_bytes``), the rest (``blocks_activation_bytes``) and the last block's breakdown.
-    ``gathered`` (FSDP2): the weights the ops save are the gathered parameters themselves, told by identity
-    (``SavedTensors`` kind "param"), and the 1-D weight-shaped saves (norms' parameters cast per call); by shape
-    alone a ``lora_B`` input (tokens x r) whose base has as many output features as the run has tokens reads as its
-    weight (loraf51: GPT-2's ``mlp.c_fc``, 4 x 64 = 256 = 2 x 128 tokens, 8,192 B a layer)."""
+def _blocks_saves(model, r: dict) -> dict:
+    """A ``training_step`` (``keep_tensors``) record's saves split by the blocks: all they keep, the weights apart
+    (``weight_saves_bytes``: ``SavedTensors`` kind "param", told by identity -- FSDP2's gathered parameters, the
+    parameters' per-call casts, ``WeightCopies``), the rest (``blocks_activation_bytes``) and the last block's
+    breakdown. Until truth51 the unsharded runs told a weight by its shape (its module's weight or the transpose),
+    which read a ``lora_B`` input (tokens x r) whose base has as many output features as the run has tokens as its
+    weight (GPT-2's ``mlp.c_fc``, 4 x 64 = 256 = 2 x 128 tokens: 8,192 B a layer; loraf51 fixed it under FSDP2)."""
     names = {mod: n for n, mod in model.named_modules()}
     paths = [names[b] + "." for b in _blocks(model)]
-    shapes, last = _weight_shapes(model), paths[-1]
-
-    def weight(mod, shape, kind) -> bool:
-        shaped = tuple(shape) in (shapes.get(mod), shapes.get(mod, ())[::-1])
-        return kind == "param" or (shaped and len(shape) == 1) if gathered else shaped
-
-    blocks = [(mod, dt, shape, nb, weight(mod, shape, kind))
+    last = paths[-1]
+    blocks = [(mod, dt, shape, nb, kind == "param")
               for mod, shape, dt, nb, kind in r["tensors"] if any((mod + ".").startswith(p) for p in paths)]
     return {"saved_bytes": r["saved_bytes"], "by_dtype": r["by_dtype"],
             "blocks_saved_bytes": sum(b[3] for b in blocks),
@@ -436,7 +425,7 @@ def stream_cases(only=None) -> dict:
             rec["runs"].append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
                                 "embed_out": seen["embed_out"],
                                 "layer_inputs": [seen[f"layer{i}_in"] for i in range(len(inner.layers))],
-                                **_blocks_saves(model, r, gathered=fsdp)})
+                                **_blocks_saves(model, r)})
         out[name] = rec
         print(f"stream {name:16s} {rec.get('error', '')}" + "  ".join(
             f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: embed {x['embed_out']} blocks {x['blocks_saved_bytes']:,d} B"
@@ -514,11 +503,13 @@ def main() -> None:
 #: adapters cast, ``model.to(bfloat16)``), on the LayerNorm families (GPT-2: peft on ``Conv1D``; BERT: ``nn.Linear``)
 #: and Mixtral (attention, router and the experts' 3-D parameters through peft's ``ParamWrapper``).
 #: loraf51: over a bf16 base under FSDP2 (``_fully_shard``: bf16 gathers, the ``stream`` case ``bf16_base_fsdp2`` of
-#: the tiny Llama) on the LayerNorm families, through the module's ``__call__`` (FSDP2's root pre-forward hook gathers)
+#: the tiny Llama) on the LayerNorm families, through the module's ``__call__`` (FSDP2's root pre-forward hook gathers);
+#: truth51: BERT over an fp32 base under FSDP2 (``training.framework.fsdp_version: 2``: the blocks' inputs cast too)
 AMP_FAMILIES = ("gpt2", "bert", "mixtral")
 #: case -> (precision, base dtype, FSDP2 families: those the case runs on under ``_fully_shard``, () for all unsharded)
 AMP_CASES = {"fp32_base": ("amp_bf16_cuda", None, ()), "bf16_base": ("amp_bf16_cuda", "bf16", ()),
-             "pure_bf16": ("bf16", None, ()), "bf16_base_fsdp2": ("amp_bf16_cuda", "bf16", ("gpt2", "bert"))}
+             "pure_bf16": ("bf16", None, ()), "bf16_base_fsdp2": ("amp_bf16_cuda", "bf16", ("gpt2", "bert")),
+             "fp32_base_fsdp2": ("amp_bf16_cuda", None, ("bert",))}
 
 
 class _policy_through_backward:
@@ -570,7 +561,7 @@ def amp_cases(only=None, into: dict | None = None) -> dict:
                     r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), prec, gc, keep_tensors=True,
                                       gpu_masks=True, wrap=(lambda _forward, m=m: m) if fsdp else None)
                 runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
-                             **_blocks_saves(m, r, gathered=bool(fsdp)), "dropout_masks": r["dropout_masks"],
+                             **_blocks_saves(m, r), "dropout_masks": r["dropout_masks"],
                              "loss": r["loss"], "logits_bytes": r["logits_bytes"], "by_module": r["by_module"]})
             rec["cases"][case] = {"precision": prec, "base": base or ("bf16" if prec == "bf16" else "fp32"),
                                   **({"fsdp2": True} if fsdp else {}), "runs": runs}

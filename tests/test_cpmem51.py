@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import answered, refused, write_job
+from conftest import PEFT_TRUTH, answered, bert_large_job, lora_job, refused, write_job
 from planner.model.memory import memory_per_gpu
 from planner.model.stacks import STACKS, resolve
 from planner.spec import TrainingSpec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_head50b import _job as _bert_job  # noqa: E402
 from test_step_time import LLAMA, cands  # noqa: E402
 
 GiB = 2**30
@@ -75,9 +74,9 @@ def test_megatron_core_bert_runs_its_head_on_every_position(tmp_path, cli, frame
     and priced the head on 20 rows); without the field the job runs."""
     t = TrainingSpec(seq_len=512, global_batch=64, head_tokens_per_seq=80)
     assert STACKS[framework].head_on_masked_positions is False and STACKS[framework].head_seq(t) is None
-    line = refused(cli("estimate", write_job(tmp_path, _bert_job(framework, 20, "bf16")), "--json"))
+    line = refused(cli("estimate", write_job(tmp_path, bert_large_job(framework, 20, "bf16")), "--json"))
     assert line.startswith("error: training.head_tokens_per_seq: ") and "every position" in line, line
-    answered(cli("estimate", write_job(tmp_path, _bert_job(framework, None, "bf16"), "all.yaml"), "--json"))
+    answered(cli("estimate", write_job(tmp_path, bert_large_job(framework, None, "bf16"), "all.yaml"), "--json"))
 
 
 def test_nf4_double_quant_scales_are_the_qlora_papers_0127_bits():
@@ -100,10 +99,9 @@ def test_deepspeeds_cast_keeps_the_measured_nf4_storage():
     Passes on the old code (lorads50b priced it)."""
     from planner.model.finetune import frozen_storage_bytes, quantized_params
     from planner.spec.params import count_params
-    from test_loramem50 import PEFT, _job
 
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "nf4", "deepspeed")
-    kinds = PEFT["families"]["llama"]["variants"]["qlora_r16_all_linear"]["weight_storage_bytes"]["by_kind"]
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "nf4", "deepspeed")
+    kinds = PEFT_TRUTH["families"]["llama"]["variants"]["qlora_r16_all_linear"]["weight_storage_bytes"]["by_kind"]
     measured = sum(v for k, v in kinds.items() if k.startswith("quant_state") or k == "weight_4bit_packed")
     rest = count_params(m).total - quantized_params(m, t)
     assert frozen_storage_bytes(m, t, st) == measured + 2 * rest

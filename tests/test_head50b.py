@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import answered, refused, write_job
+from conftest import answered, bert_large_job, refused, write_job
 from planner.hardware.options import option_from_instance
 from planner.model import layer_ops
 from planner.model.activations_hf import hf_step_memory
@@ -24,21 +24,11 @@ from planner.spec.params import head_positions
 from planner.spec.presets import PRESETS
 
 
-def _job(framework: str, head: int | None, precision: str = "fp16") -> dict:
-    t = {"seq_len": 512, "global_batch": 64, "micro_batch": 8, "steps": 10, "framework": framework,
-         "precision": precision, "flash_attention": False}
-    if head is not None:
-        t["head_tokens_per_seq"] = head
-    return {"model": {"preset": "bert-large"}, "training": t,
-            "cluster": {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
-            "parallel": {"tp": 1, "pp": 1, "dp": 8, "zero": 0}}
-
-
 @pytest.mark.parametrize("framework", ["hf-trainer", "deepspeed"])
 def test_hf_code_stacks_refuse_masked_head_positions(tmp_path, cli, framework):
     """transformers' ``BertForPreTraining`` runs its ``cls`` head on the whole sequence output: the field is refused
     in one line on the field, exit 2 (it was taken: the step time's head ran on 20 positions, the memory on all)."""
-    line = refused(cli("estimate", write_job(tmp_path, _job(framework, 20, "bf16")), "--json"))
+    line = refused(cli("estimate", write_job(tmp_path, bert_large_job(framework, 20, "bf16")), "--json"))
     assert line.startswith("error: training.head_tokens_per_seq: "), line
     assert "every position" in line, line
 
@@ -50,8 +40,8 @@ def test_dle_bert_step_time_and_memory_read_one_rule(tmp_path, cli):
     t = TrainingSpec(seq_len=512, global_batch=64, head_tokens_per_seq=80)
     assert STACKS["dle-bert"].head_seq(t) == 80 and STACKS["hf-trainer"].head_seq(t) is None
     assert STACKS["deepspeed"].head_seq(t) is None
-    masked = answered(cli("estimate", write_job(tmp_path, _job("dle-bert", 80)), "--json"))
-    every = answered(cli("estimate", write_job(tmp_path, _job("dle-bert", None), "all.yaml"), "--json"))
+    masked = answered(cli("estimate", write_job(tmp_path, bert_large_job("dle-bert", 80)), "--json"))
+    every = answered(cli("estimate", write_job(tmp_path, bert_large_job("dle-bert", None), "all.yaml"), "--json"))
     mm, me = masked["memory_per_gpu_bytes"], every["memory_per_gpu_bytes"]
     assert mm["logits"] == pytest.approx(me["logits"] * 80 / 512, rel=1e-6)
     assert mm["activations"] < me["activations"]

@@ -7,18 +7,16 @@ Checked against the pure-bf16 peft runs on CPU (tests/data/peft_truth.json, ``mo
 """
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from planner.spec import ModelSpec, TrainingSpec
+from planner.spec import TrainingSpec
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_loramem50 import AMP, PEFT, TOL, _gpu_blocks, _job  # noqa: E402
+from conftest import LORA_TOL, PEFT_TRUTH, lora_gpu_blocks, lora_job
+
+AMP = PEFT_TRUTH["amp_families"]
 
 
 def _lora(framework: str, precision: str = "bf16", **kw) -> TrainingSpec:
@@ -55,9 +53,9 @@ def test_a_deepspeed_plan_charges_the_pure_bf16_layers(fam):
 
     c = AMP[fam]["cases"]["pure_bf16"]
     run = next(r for r in c["runs"] if not r["gradient_checkpointing"])
-    m, t, st = _job(AMP[fam]["config"], c["base"], "deepspeed")
+    m, t, st = lora_job(AMP[fam]["config"], c["base"], "deepspeed")
     keep, _ = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 0, frozen_stream(t, st, 0), stack=st)
-    assert m.layers * float(keep) == pytest.approx(_gpu_blocks(fam, run), rel=TOL)
+    assert m.layers * float(keep) == pytest.approx(lora_gpu_blocks(fam, run), rel=LORA_TOL)
 
 
 @pytest.mark.parametrize("fam", ["llama", "mixtral"])
@@ -68,7 +66,7 @@ def test_the_adapters_gradient_bytes_are_the_pure_bf16_runs(fam):
     from planner.model.finetune import adapter_bytes_on
     from planner.model.stacks import STACKS
 
-    v = PEFT["families"][fam]["variants"]
+    v = PEFT_TRUTH["families"][fam]["variants"]
     pure = next(x for x in v["lora_r16_all_linear"]["activations"] if x["precision"] == "bf16")
     loaded = next(x for x in v["lora_r16_all_linear_bf16_base"]["activations"] if x["precision"] == "as_loaded")
     n = v["lora_r16_all_linear"]["trainable_params"]

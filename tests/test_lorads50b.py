@@ -10,16 +10,13 @@ parameters 132,352 -> 66,176 B.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from planner.spec import TrainingSpec
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_loramem50 import PEFT, _job  # noqa: E402
+from conftest import PEFT_TRUTH, lora_job
 
 CAST_FP32_BASE_BYTES = 213_632  # the tiny Llama's frozen parameters after get_peft_model + model.bfloat16()
 NF4_REST_PARAMS, NF4_REST_CAST_SAVING = 33_088, 132_352 - 66_176  # its NF4 base's fp32 rest, before -> after
@@ -31,9 +28,9 @@ def test_an_fp32_base_cast_by_deepspeeds_engine_holds_the_measured_bytes():
     from planner.model.finetune import frozen_storage_bytes
     from planner.model.stacks import STACKS
 
-    cfg = PEFT["families"]["llama"]["config"]
-    rec = PEFT["families"]["llama"]["variants"]["lora_r16_all_linear"]["weight_storage_bytes"]["by_kind"]
-    m, t, st = _job(cfg, "fp32", "deepspeed")
+    cfg = PEFT_TRUTH["families"]["llama"]["config"]
+    rec = PEFT_TRUTH["families"]["llama"]["variants"]["lora_r16_all_linear"]["weight_storage_bytes"]["by_kind"]
+    m, t, st = lora_job(cfg, "fp32", "deepspeed")
     assert frozen_storage_bytes(m, t, st) == CAST_FP32_BASE_BYTES
     assert frozen_storage_bytes(m, t, STACKS["hf-trainer"]) == frozen_storage_bytes(m, t) == rec["frozen_float32"]
     t32 = t.model_copy(update={"precision": "fp32"})
@@ -46,7 +43,7 @@ def test_a_bitsandbytes_base_keeps_its_packed_weights_and_casts_its_fp32_rest():
     from planner.model.finetune import frozen_storage_bytes, quantized_params
     from planner.spec.params import count_params
 
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "nf4", "deepspeed")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "nf4", "deepspeed")
     frozen = count_params(m).total
     assert frozen - quantized_params(m, t) == NF4_REST_PARAMS
     assert frozen_storage_bytes(m, t) - frozen_storage_bytes(m, t, st) == NF4_REST_CAST_SAVING
@@ -77,9 +74,9 @@ def test_explain_says_the_engine_cast_the_base():
     from planner.search.explain import finetune_lines
     from planner.spec.schema import JobSpec
 
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "fp32", "deepspeed")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "fp32", "deepspeed")
     ds = finetune_lines(JobSpec(model=m, training=t), {"flops_per_step": 1.0}, st)[0]
     assert "stored as fp32, cast to bf16 by the engine" in ds and "(2.00 bytes/param)" in ds
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "fp32", "hf-trainer")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "fp32", "hf-trainer")
     hf = finetune_lines(JobSpec(model=m, training=t), {"flops_per_step": 1.0}, st)[0]
     assert "cast" not in hf and "(4.00 bytes/param)" in hf

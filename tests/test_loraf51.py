@@ -15,13 +15,12 @@ from the activations, as for the Llama.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_loramem50 import AMP, PEFT, TOL, _gpu_blocks, _job  # noqa: E402
+from conftest import LORA_TOL, PEFT_TRUTH, lora_gpu_blocks, lora_job
+
+AMP = PEFT_TRUTH["amp_families"]
 
 CASE = "bf16_base_fsdp2"
 
@@ -48,14 +47,14 @@ def test_lora_layers_under_fsdp2(fam, run):
     from planner.model.finetune import frozen_layer_activation_bytes, frozen_stream
 
     c = AMP[fam]["cases"][CASE]
-    m, t, st = _job(AMP[fam]["config"], c["base"])
+    m, t, st = lora_job(AMP[fam]["config"], c["base"])
     gc = run["gradient_checkpointing"]
     keep, rebuild = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 2 if gc else 0,
                                                   frozen_stream(t, st, 3), stack=st)
-    assert m.layers * float(keep) == pytest.approx(_gpu_blocks(fam, run, "blocks_activation_bytes"), rel=TOL)
+    assert m.layers * float(keep) == pytest.approx(lora_gpu_blocks(fam, run, "blocks_activation_bytes"), rel=LORA_TOL)
     if gc:
         whole = next(r for r in c["runs"] if not r["gradient_checkpointing"])
-        assert m.layers * float(rebuild) == pytest.approx(_gpu_blocks(fam, whole, "blocks_activation_bytes"), rel=TOL)
+        assert m.layers * float(rebuild) == pytest.approx(lora_gpu_blocks(fam, whole, "blocks_activation_bytes"), rel=LORA_TOL)
 
 
 def test_only_a_mixed_dtype_block_is_fsdp2():
@@ -66,11 +65,11 @@ def test_only_a_mixed_dtype_block_is_fsdp2():
 
     keeps = {}
     for base in ("bf16", "fp32"):
-        m, t, st = _job(AMP["bert"]["config"], base)
-        assert gathered_by_fsdp2(t, 4.0) is (base == "bf16")
+        m, t, st = lora_job(AMP["bert"]["config"], base)
+        assert gathered_by_fsdp2(t, st) is (base == "bf16")
         keeps[base] = float(frozen_layer_activation_bytes(m, t, 128, 2, 2, frozen_stream(t, st, 3), stack=st)[0])
     assert keeps["fp32"] == 2 * keeps["bf16"]
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "bf16")
-    m2, t2, _ = _job(PEFT["families"]["llama"]["config"], "fp32")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "bf16")
+    m2, t2, _ = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "fp32")
     assert float(frozen_layer_activation_bytes(m, t, 128, 2, 2, frozen_stream(t, st, 3), stack=st)[0]) == float(
         frozen_layer_activation_bytes(m2, t2, 128, 2, 2, frozen_stream(t2, st, 3), stack=st)[0])

@@ -11,39 +11,10 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from conftest import LORA_TOL, PEFT_TRUTH, lora_gpu_blocks, lora_job
 
-from planner.spec import ModelSpec, TrainingSpec
-
-DATA = Path(__file__).parent / "data"
-PEFT = json.loads((DATA / "peft_truth.json").read_text())
-AMP = PEFT["amp_families"]
-#: the bar is 5% a case; every case is within 0.1% (BERT over a bf16 base -0.07%: its LayerNorms' bf16 weight and
-#: bias cast to fp32 per call, 2 KB), so a drift of one activation tensor fails
-TOL = 0.005
-#: the blocks' module paths per family (peft's ``base_model.model.`` prefix)
-BLOCKS = {"gpt2": "base_model.model.transformer.h.", "bert": "base_model.model.bert.encoder.layer.",
-          "mixtral": "base_model.model.model.layers."}
-
-
-def _job(config: dict, base: str, framework: str = "hf-trainer"):
-    from planner.model.stacks import from_training
-    from planner.spec.hf import hf_config_to_fields
-
-    m = ModelSpec(**hf_config_to_fields(config))
-    t = TrainingSpec(mode="lora", precision="bf16", base_weights=base, flash_attention=False,
-                     framework={"name": framework}, lora=dict(rank=16, alpha=32, targets="all-linear"))
-    return m, t, from_training(t)
-
-
-def _gpu_blocks(fam: str, run: dict, key: str = "blocks_saved_bytes") -> int:
-    """The blocks' saves (``key``: all, or ``blocks_activation_bytes``, the weight-shaped apart) with each saved dropout
-    mask at a GPU's 1 B an element (the CPU keeps the input's dtype)."""
-    masks = [x for x in run["dropout_masks"] if x[0].startswith(BLOCKS[fam])]
-    return run[key] - sum(x[2] for x in masks) + sum(x[3] for x in masks)
+AMP = PEFT_TRUTH["amp_families"]
 
 
 def test_the_frozen_stream_key_tells_the_gather_from_the_loaded_bf16():
@@ -52,9 +23,9 @@ def test_the_frozen_stream_key_tells_the_gather_from_the_loaded_bf16():
     ``precision: fp32`` autocasts nothing."""
     from planner.model.finetune import STREAM_BF16, STREAM_FP32, STREAM_GATHERED, frozen_stream
 
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "bf16")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "bf16")
     assert list(frozen_stream(t, st, [0, 1, 2, 3])) == [STREAM_BF16, STREAM_BF16, STREAM_GATHERED, STREAM_GATHERED]
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "fp32")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "fp32")
     assert list(frozen_stream(t, st, [0, 3])) == [STREAM_FP32, STREAM_GATHERED]
     t = t.model_copy(update={"precision": "fp32"})
     assert list(frozen_stream(t, st, [0, 3])) == [STREAM_BF16, STREAM_BF16]
@@ -68,18 +39,18 @@ def test_a_bf16_base_under_fsdp2_shares_the_gathered_adapters_input(gc):
     Checkpointed, the blocks keep their bf16 inputs (exact before too) and the layer rebuilt is the one kept whole."""
     from planner.model.finetune import frozen_layer_activation_bytes, frozen_stream
 
-    rec = PEFT["stream"]["bf16_base_fsdp2"]
+    rec = PEFT_TRUTH["stream"]["bf16_base_fsdp2"]
     assert rec["fsdp2"] and rec["base"] == "bf16"
     run = next(r for r in rec["runs"] if r["gradient_checkpointing"] is gc)
     whole = next(r for r in rec["runs"] if not r["gradient_checkpointing"])
     assert run["embed_out"] == "bfloat16"
-    m, t, st = _job(PEFT["families"]["llama"]["config"], "bf16")
+    m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "bf16")
     keep, rebuild = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 2 if gc else 0,
                                                   frozen_stream(t, st, 3), stack=st)
     assert m.layers * float(keep) == pytest.approx(run["blocks_saved_bytes"] if gc else run["blocks_activation_bytes"],
-                                                   rel=TOL)
+                                                   rel=LORA_TOL)
     if gc:
-        assert m.layers * float(rebuild) == pytest.approx(whole["blocks_activation_bytes"], rel=TOL)
+        assert m.layers * float(rebuild) == pytest.approx(whole["blocks_activation_bytes"], rel=LORA_TOL)
 
 
 def _amp_runs():
@@ -104,13 +75,13 @@ def test_layers_of_other_families_under_autocast_and_pure_bf16(fam, case, run):
 
     c = AMP[fam]["cases"][case]
     pure = c["precision"] == "bf16"
-    m, t, st = _job(AMP[fam]["config"], c["base"], "deepspeed" if pure else "hf-trainer")
+    m, t, st = lora_job(AMP[fam]["config"], c["base"], "deepspeed" if pure else "hf-trainer")
     assert st.autocasts(t) is not pure
     gc = run["gradient_checkpointing"]
     keep, rebuild = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 2 if gc else 0,
                                                   frozen_stream(t, st, 0), stack=st,
                                                   adapter_bytes=2.0 if pure else 4.0)
-    assert m.layers * float(keep) == pytest.approx(_gpu_blocks(fam, run), rel=TOL)
+    assert m.layers * float(keep) == pytest.approx(lora_gpu_blocks(fam, run), rel=LORA_TOL)
     if gc:
         whole = next(r for r in c["runs"] if not r["gradient_checkpointing"])
-        assert m.layers * float(rebuild) == pytest.approx(_gpu_blocks(fam, whole), rel=TOL)
+        assert m.layers * float(rebuild) == pytest.approx(lora_gpu_blocks(fam, whole), rel=LORA_TOL)

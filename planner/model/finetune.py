@@ -815,7 +815,9 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     bnb = bitsandbytes_base(t)
     held = amp is not None and base_weights(t) == "int8"  # MatMul8bitLt's ctx.tensors A
     out32 = amp is not None and bnb and r != a  # the frozen linears' outputs in the fp32 stream's dtype
-    casts_w = amp is not None and base_weights(t) == "fp32" and r != a  # uncached bf16 casts of fp32 weights
+    # uncached bf16 casts of fp32 weights: none where FSDP gathers them bf16 already (``weight_bytes`` 2: the weights
+    # the forward sees; truth51 measured BERT over fp32 under FSDP2, whose post-LN stream stays fp32: +3.6% before)
+    casts_w = amp is not None and base_weights(t) == "fp32" and weight_bytes > a and r != a
     ln = hf_model_type(m) in LAYERNORM_INPUT
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
@@ -1034,16 +1036,38 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     return PARAM_BYTES["bf16"] if engine_casts_module(t, stack) else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
-def gathered_by_fsdp2(t: TrainingSpec, adapter_bytes: float) -> bool:
-    """Whether a frozen-base row that FSDP gathers (``STREAM_GATHERED``) runs FSDP2 ``fully_shard``: where the
-    adapters' dtype is not the base's (peft's fp32 adapters over a bf16 base, ``autocast_adapter_dtype``) FSDP1 cannot
-    wrap a block -- its flat parameter takes one dtype (torch 2.13 distributed/fsdp/_flat_param.py
-    ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype"; raised on the tiny BERT LoRA r16
-    over a bf16 base, ``use_orig_params=True``, loraf51) -- so accelerate runs it as ``fsdp_version: 2``; over an fp32
-    base its default FSDP1 (accelerate 1.15 ``FullyShardedDataParallelPlugin.fsdp_version`` 1). What FSDP2 changes
-    here: it casts each block's input to ``param_dtype`` (``activations_hf.HFPrecision.block_in``)."""
+def mixed_dtype_blocks(t: TrainingSpec, adapter_bytes: float) -> bool:
+    """Whether a LoRA's blocks hold parameters of two dtypes: the adapters' (``adapter_bytes``, ``adapter_bytes_on``)
+    is not the frozen 16/32-bit base's -- peft's fp32 adapters over a bf16 base (``autocast_adapter_dtype``)."""
     base = base_weights(t)
-    return base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
+    return t.mode in ("lora", "qlora") and base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
+
+
+def fsdp_version(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> int | None:
+    """The FSDP version job ``t`` runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
+    without): the job's ``training.framework.fsdp_version``, else 2 where FSDP1 cannot wrap the blocks, else
+    accelerate's default (``defaults.ACCELERATE_FSDP_VERSION``, 1). FSDP1's flat parameter takes one dtype (torch
+    2.13 distributed/fsdp/_flat_param.py ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype";
+    raised on the tiny BERT LoRA r16 over a bf16 base, ``use_orig_params=True``, loraf51), so a block of a bf16 base
+    and fp32 adapters (``mixed_dtype_blocks``) runs under FSDP2 only: a job asking for FSDP1 there is refused (one
+    line). ``adapter_bytes``: the adapters' element size where the caller prices another (None: ``adapter_bytes_on``)."""
+    if stack is None or not stack.fsdp_versions:
+        return None
+    mixed = mixed_dtype_blocks(t, adapter_bytes_on(t, stack) if adapter_bytes is None else adapter_bytes)
+    if stack.fsdp_version == 1 and mixed:
+        raise InputError("training.framework.fsdp_version",
+                         f"1 cannot wrap a block of a {base_weights(t)} base and fp32 LoRA adapters (torch FSDP1's "
+                         f"flat parameter: 'Must flatten tensors with uniform dtype'); set 2 or leave it out")
+    return stack.fsdp_version or (2 if mixed else D.ACCELERATE_FSDP_VERSION)
+
+
+def gathered_by_fsdp2(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> bool:
+    """Whether a frozen-base row that FSDP gathers (``STREAM_GATHERED``) runs FSDP2 ``fully_shard``
+    (``fsdp_version``: the job's, or 2 where the blocks mix a bf16 base with fp32 adapters, else accelerate's FSDP1).
+    What FSDP2 changes here: its pre-forward hook casts each block's input to ``param_dtype`` (torch 2.13
+    ``_fsdp_state.py`` ``_cast_forward_inputs``; ``activations_hf.HFPrecision.block_in``), which FSDP1 does for the
+    root's inputs only."""
+    return fsdp_version(t, stack, adapter_bytes) == 2
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
@@ -1094,7 +1118,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             # (a post-LN family's stream is its LayerNorms' fp32 output: BERT over a bf16 base, loramem50 +4.2% -> 0)
             post = fam in LAYERNORM_INPUT and LAYERNORM_INPUT[fam].post_norm
             prec = hf_table_precision("amp_bf16", f, fam, block_cast=key == STREAM_GATHERED
-                                      and gathered_by_fsdp2(t, adapter_bytes))
+                                      and gathered_by_fsdp2(t, stack, adapter_bytes))
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too

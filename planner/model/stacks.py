@@ -686,6 +686,13 @@ class Stack:
     #: planner.vocab ``ATTN_IMPLEMENTATION`` values) as a job sets it; None: the one transformers picks
     #: (``hf_attn_choice``)
     attn_implementation: str | None = None
+    #: the FSDP versions the stack shards with through accelerate's FSDP plugin (``training.framework.fsdp_version``;
+    #: the HF Trainer's ``fsdp_config["version"]``): () where its sharding is not accelerate's FSDP (DeepSpeed's ZeRO,
+    #: the other stacks' own FSDP)
+    fsdp_versions: tuple[int, ...] = ()
+    #: the one the job runs: the job's, else the one that runs (planner.model.finetune ``fsdp_version``, set by
+    #: ``from_training``); None on a stack without ``fsdp_versions``
+    fsdp_version: int | None = None
     #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
     #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
     #: a launch has nothing to set: DLE's BERT builds its own modeling.BertSelfAttention, no ``from_pretrained`` (stack
@@ -1668,6 +1675,8 @@ class Stack:
             opts.append(f"cross_entropy_fusion={self.cross_entropy_fusion}")
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
+        if self.fsdp_version is not None and (zero is None or zero >= 2):  # accelerate's FSDP, where it shards
+            opts.append(f"fsdp_version={self.fsdp_version}")
         if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
             opts.append(f"loss_fn={self.loss_fn}" + (f" (chunk_size {self.ce_chunk_size})"
                                                      if self.loss_fn == "masked_ce_chunked" else ""))
@@ -1727,7 +1736,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
-           "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading")
+           "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading",
+           "fsdp_version")
 #: options a job spells as its code's flag where the registry holds the fact under the mechanism the time prices:
 #: the Stack field and the map from the option's value to it. ``gradient_accumulation_fusion`` (Megatron's flag,
 #: ``Stack.gradient_accumulation_fusion``) is ``not grad_accum_pass``, the unfused pass planner.model.step_time
@@ -2013,6 +2023,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "cross_entropy_fusion": (lambda st: bool(st.ce_fusions), "Megatron-Core cross-entropy fusion choice "
                              "(--cross-entropy-loss-fusion, --cross-entropy-fusion-impl)", lambda st: st.ce_fusions),
     "cuda_module_loading": (lambda st: "cuda" in st.platforms, "CUDA runtime (its kernel module loading)", None),
+    "fsdp_version": (lambda st: bool(st.fsdp_versions), "accelerate FSDP version (the HF Trainer's fsdp_config "
+                     "version)", lambda st: st.fsdp_versions),
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),
@@ -2597,6 +2609,7 @@ STACKS: dict[str, Stack] = {
     "hf-trainer": Stack(
         "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_host_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
+        fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
@@ -2691,6 +2704,7 @@ STACKS["dle-bert"] = replace(
     head_on_masked_positions=True,  # modeling.py dense_sequence_output: the MLM head on the masked rows only
     te_amax_reduction="", fused_ce_kernel="",
     has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_param_gather=False, offloads=(),
+    fsdp_versions=(),  # DDP only (no parameter gather): no FSDP to choose
     # modeling.py BertSelfAttention: torch.matmul(query, key^T) / sqrt(d) + mask, softmax, dropout, matmul -- no
     # flash or sdpa kernel, whatever training.flash_attention says (validate's rows set it off): transformers'
     # "eager" reading of the same ops (stack_kernels ``hf_attn_choice``; another value is refused, dle-bert-attn)
@@ -3016,7 +3030,7 @@ def from_training(t, name: str | Stack | None = None, model=None) -> Stack:
 def _from_training(t, name: str | Stack | None = None) -> Stack:
     spec = getattr(t, "framework", None)
     if name is not None:
-        return stack_for(resolve(name), t)
+        return _with_fsdp_version(stack_for(resolve(name), t), t)
     if spec is not None and spec.name == AUTO:  # a search over stacks (planner.search.space.stack_groups)
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
@@ -3029,7 +3043,15 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed
     # an optimizer the stack does not implement, or runs with other options (Muon: planner.model.optimizers)
-    return stack_for(st, t)
+    return _with_fsdp_version(stack_for(st, t), t)
+
+
+def _with_fsdp_version(st: Stack, t) -> Stack:
+    """``st`` with the FSDP version job ``t`` runs (planner.model.finetune ``fsdp_version``: refused where it cannot
+    run), so the stack line names it; unchanged on a stack without accelerate's FSDP."""
+    from planner.model.finetune import fsdp_version  # (as ``default_stack_mode`` reads finetune: at call time)
+
+    return replace(st, fsdp_version=fsdp_version(t, st)) if st.fsdp_versions else st
 
 
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU

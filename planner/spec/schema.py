@@ -788,6 +788,10 @@ class FrameworkSpec(Strict):
     #: how the CUDA runtime loads kernel modules (planner.model.stacks Stack.cuda_module_loading): eager for CUDA < 11.7
     #: or torch < 1.13, whose context holds every module (planner.hardware.cuda_runtime EAGER_CONTEXT_EXTRA); None: lazy
     cuda_module_loading: Optional[V.CUDA_MODULE_LOADING.literal] = None
+    #: the FSDP accelerate runs (the HF Trainer's ``fsdp_config["version"]`` / accelerate's ``fsdp_version``): 1
+    #: (``FullyShardedDataParallel``, flat parameters) or 2 (``fully_shard``); None: the one that runs
+    #: (planner.model.finetune ``fsdp_version``: 2 where FSDP1 cannot wrap the blocks, else accelerate's default)
+    fsdp_version: Optional[int] = Field(None, ge=1, le=2)
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)
