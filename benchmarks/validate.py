@@ -4143,10 +4143,16 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: registry's current code need not offer (stacks.fp8_recipes, refused for a job since QA 32): torchtitan 2024-25's
 #: tensorwise (0.3 dropped it); DeepSeek-V3's block-wise scaling ran as rowwise here until the registry had blockwise
 #: (fp8blk36: open_reports.csv's row now names it, a recipe Megatron-Core offers); the RoPE of IBM's fms-fsdp model
-#: code, foundation-model-stack's real 2 x 2 rotation in fp32 (stacks.Stack.eager_rope, priced uncompiled: compile47)
+#: code, foundation-model-stack's real 2 x 2 rotation in fp32 (stacks.Stack.eager_rope, priced uncompiled: compile47);
+#: parameters stored in bf16 with no fp32 master and AdamW's moments bf16 (KempnerForge's ``build_parallel_model``:
+#: ``model.to(dtype=param_dtype)`` before ``fully_shard``, kempnerforge_runs.csv: stacks.Stack.params_16bit, kf51);
+#: FSDP2's gradient sync on the last micro-batch alone (KempnerForge's training/grad.py ``maybe_no_sync``:
+#: ``set_requires_gradient_sync(False)`` on every micro-batch but the last, the reshard left alone:
+#: stacks.Stack.defer_fsdp_grad_sync, a NeMo AutoModel option the torchtitan entry does not offer, kf51)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer", "apex_param_remainders", "eager_rope")
+                    "mfsdp_double_buffer", "apex_param_remainders", "eager_rope", "params_16bit",
+                    "defer_fsdp_grad_sync")
 
 
 def row_stack(stack: str, options: dict):

@@ -51,8 +51,9 @@ INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated); the rates 
                 "catalog's H200 NVLink rate")
 NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time, tok/s, memory, seq 4096, bf16, full "
         "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
-        "(interconnect). Not modelled: the parameters live in bf16 (build_parallel_model casts the model to "
-        "param_dtype, so AdamW keeps bf16 moments: a lighter optimizer step than the planner's fp32 master copy).")
+        "(interconnect). The parameters live in bf16 with no fp32 master (build_parallel_model casts the model to "
+        "param_dtype before fully_shard, so AdamW's zeros_like moments are bf16): params_16bit=True (kf51; until "
+        "then priced with an fp32 master copy and fp32 moments).")
 #: model stem -> (label, preset, layers, hidden, heads, kv_heads, ffn) -- ffn from ModelConfig.computed_ffn_hidden_dim
 #: (256 * ceil(int(4 * dim * 2/3 * 1.3) / 256)): 7B 14,336, 13B 17,920 (the weak-scaling table prints 17,920)
 MODELS = {
@@ -79,7 +80,8 @@ MFU_RUNS = [
     ("14", 32, 8, "70b", "TP=4+FSDP=8", "17,657", "25.4", "93.2 GB", "14.85s", (2, 4, 4, 8, True)),
 ]
 #: weak_scaling rows as printed: (model, GPUs, parallelism, tok/s, MFU %, Mem/GPU GB, Step s, n); every run
-#: TP 4, FSDP GPUs / 4, compiled; 13B batch 4 x accum 4, 70B batch 2 x accum 4 (B13 / B70)
+#: TP 4, FSDP GPUs / 4, compiled; 13B batch 4 x accum 4, 70B batch 2 x accum 4 (B13 / B70) but where the run's
+#: log says otherwise (``WEAK_AS_LOGGED``)
 WEAK_RUNS = [
     ("13b", 8, "tp4_fsdp2", "29,860", "35.9", "45.0", "4.39", "1"),
     ("13b", 32, "tp4_fsdp8", "110,373", "33.2", "36.2", "4.75", "1"),
@@ -94,6 +96,17 @@ WEAK_RUNS = [
     ("70b", 160, "tp4_fsdp40", "85,571±43", "24.3±0.0", "82.9", "15.32", "2"),
 ]
 WEAK_BATCH = {"13b": (4, 4), "70b": (2, 4)}
+#: where a run's own log prints a config other than the driver's (kf51, 2026-12-06): the 70B 8-GPU row is the
+#: pre-flight log results/preflight_70b_008gpu_tp4_fsdp2.log @17248f87, whose parsed config reads
+#: 'TrainConfig(batch_size=1, seq_len=4096, max_steps=30, grad_accum_steps=8, ... compile_model=False' (no
+#: 'Compiling model with torch.compile...' line follows), not B70's 2 x 4 compiled; its back-half median step
+#: (steps 16-30) is the README's 18.09 s and its step 19 the README's 3,623 tok/s, so the README row is that run.
+#: The 13B pre-flight log prints B13 as the driver says. (model, GPUs) -> (batch_size, grad_accum_steps, compile)
+WEAK_AS_LOGGED = {("70b", 8): (1, 8, False)}
+AS_LOGGED_NOTE = (" Batch, accumulation and compile are the run's log's, not the driver's: results/"
+                  "preflight_70b_008gpu_tp4_fsdp2.log prints 'TrainConfig(batch_size=1, seq_len=4096, max_steps=30, "
+                  "grad_accum_steps=8' and 'compile_model=False' (B70 says 2 x 4 compiled; the same tokens a step); "
+                  "its back-half median step is the table's 18.09 s (kf51).")
 
 
 def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, loc, layout, date, extra=""):
@@ -105,7 +118,7 @@ def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, 
         grad_accum=accum, train_iters="", num_gpus=gpus, gpu="H200-SXM-141GB", gpus_per_node=min(gpus, 4),
         inter_node_gbps=1600, interconnect=INTERCONNECT, tp=tp, pp=1, dp=dp, ep=1, zero=3, dp_shard="",
         precision="bf16", grad_reduce="fp32", recompute="full", recompute_modules="", flash_attention=True,
-        stack="torchtitan", stack_options=f"compile={compiled};tp_overlap=none", stack_as_run=STACK_AS_RUN,
+        stack="torchtitan", stack_options=f"compile={compiled};tp_overlap=none;params_16bit=True;defer_fsdp_grad_sync=True", stack_as_run=STACK_AS_RUN,
         metric="iteration_time_s", value=float(step), flop_formula="", measured_step_s=float(step), source_url=URL,
         source_loc=loc, quote=quote, date=date, layout_source=layout, read_date=READ, scored=True,
         not_scored_reason="", cross_check=f"tok/s (all GPUs) {tok_s} = global batch tokens / step time",
@@ -121,12 +134,12 @@ for n, gpus, nodes, stem, par, tok_s, mfu, mem, step, (mb, accum, tp, dp, compil
                      step.rstrip("s"), tok_s, mem, quote, MFU_LOC, f"{MFU_DRIVER} experiment {int(n):02d}",
                      "2026-04-05", extra))
 for stem, gpus, par, tok_s, mfu, mem, step, reps in WEAK_RUNS:
-    mb, accum = WEAK_BATCH[stem]
+    mb, accum, compiled = WEAK_AS_LOGGED.get((stem, gpus), WEAK_BATCH[stem] + (True,))
     quote = f"| {stem} | {gpus} | {par} | {tok_s} | {mfu} | {mem} | {step} | {reps} |"
     extra = (" Mean of 2 repeats (n = 2)." if reps == "2" else "") + (
         " The 8-GPU points are the 2-node pre-flight runs (the driver's preflight_*_008gpu_tp4_fsdp2)."
-        if gpus == 8 else "")
-    rows.append(_row(f"kforge_weak_{stem}_{gpus}gpu", stem, gpus, mb, accum, 4, gpus // 4, True, step, tok_s,
+        if gpus == 8 else "") + (AS_LOGGED_NOTE if (stem, gpus) in WEAK_AS_LOGGED else "")
+    rows.append(_row(f"kforge_weak_{stem}_{gpus}gpu", stem, gpus, mb, accum, 4, gpus // 4, compiled, step, tok_s,
                      mem, quote, WEAK_LOC, WEAK_DRIVER, "2026-06-30", extra))
 write_csv(OUT, rows, cols)
 for r in rows:
