@@ -109,7 +109,7 @@ class Candidates:
         if self.rg is None:
             self.rg = np.zeros(n, dtype=np.int64)
         if self.dispatcher is None:
-            self.dispatcher = np.full(n, -1, dtype=np.int64)
+            self.dispatcher = np.int64(-1)  # (a scalar: known constant below, ``dispatcher_codes`` fills it)
         #: column -> (its array, its one value, or None where the rows differ): which columns ``take`` fills rather
         #: than gathers. A column given as a scalar is known constant here; an array column is checked on the first
         #: ``take`` (``_constant``); an entry holds only while the column is that array object (a column reassigned,
@@ -136,6 +136,9 @@ class Candidates:
         """Each row's MoE token dispatcher as a ``vocab.MOE_DISPATCHER`` code: its ``dispatcher``, or ``own`` (the
         stack's ``moe_dispatcher``) where that is -1. A layer key of step time and memory (a search's dispatcher
         twins in one call, moe ``per_dispatcher``)."""
+        one = self._constant("dispatcher", self.dispatcher)
+        if one is not None:  # (every row the same: the search's rows but for its dispatcher tries)
+            return np.full(len(self), one if one >= 0 else MOE_DISPATCHER.code[own], dtype=np.int64)
         return np.where(self.dispatcher >= 0, self.dispatcher, MOE_DISPATCHER.code[own])
 
     def __len__(self) -> int:

@@ -1219,7 +1219,8 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
                               or not getattr(st, "tp_splits_experts", True)):
         ep_keys = c.ep
     elif m.moe is not None and getattr(st, "moe_megatron_layer", False):
-        ep_keys = np.where(disp == MOE_DISPATCHER.code["alltoall"], c.ep, 1)
+        a2a = disp == MOE_DISPATCHER.code["alltoall"]
+        ep_keys = c.ep if a2a.all() else np.where(a2a, c.ep, 1)
     else:
         ep_keys = np.ones_like(c.tp)
     (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs, kdisp), inv = distinct_rows(
