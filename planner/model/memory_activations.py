@@ -1199,6 +1199,22 @@ def rows_of(x, rows, n: int):
     return x[rows] if isinstance(x, np.ndarray) and x.ndim and x.shape[0] == n else x
 
 
+def activation_ep_keys(m: ModelSpec, st, c: Candidates, disp):
+    """Each row's EP degree as a key of its layer's saves (``transformer_activations``), 1 where EP moves nothing
+    there: op SAC's MoE all-to-all outputs (activations.op_sac_saved_tensors), an HF EP plan / DeepSpeed's AutoTP
+    (hf_ep_rows), a stated imbalance (moe.rank_load), experts TP does not split; and the rows whose Megatron-Core
+    all-to-all dispatcher holds its copies at EP > 1 (activations.moe_a2a_transient; ``disp``: each row's dispatcher
+    code, layout.Candidates ``dispatcher_codes``: a search's twins in one call)."""
+    if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                              or moe_mech_plan(m, st) is not None or hf_tp_plan(m, st) is not None
+                              or not getattr(st, "tp_splits_experts", True)):
+        return c.ep
+    if m.moe is not None and getattr(st, "moe_megatron_layer", False):
+        a2a = disp == MOE_DISPATCHER.code["alltoall"]
+        return c.ep if a2a.all() else np.where(a2a, c.ep, 1)
+    return np.ones_like(c.tp)
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0, exact: bool = True) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1207,24 +1223,13 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host; not ``exact``, the middle
     ranks only where they can beat rank 0 (``middle_activations``)."""
     act_b = b.act
-    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage): computed
-    # once per distinct key and gathered back to every candidate (a search has millions of rows, a few hundred keys)
-    # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan / DeepSpeed's AutoTP decides it, hf_ep_rows, or a stated imbalance, moe.rank_load)
-    # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
-    # (each row under its own dispatcher, layout.Candidates ``dispatcher``: a search's twins in one call, a key too)
+    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage, the MoE
+    # dispatcher): computed once per distinct key and gathered back to every candidate (a search has millions of
+    # rows, a few hundred keys)
     disp = c.dispatcher_codes(getattr(st, "moe_dispatcher", "alltoall"))
-    if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
-                              or moe_mech_plan(m, st) is not None or hf_tp_plan(m, st) is not None
-                              or not getattr(st, "tp_splits_experts", True)):
-        ep_keys = c.ep
-    elif m.moe is not None and getattr(st, "moe_megatron_layer", False):
-        a2a = disp == MOE_DISPATCHER.code["alltoall"]
-        ep_keys = c.ep if a2a.all() else np.where(a2a, c.ep, 1)
-    else:
-        ep_keys = np.ones_like(c.tp)
     (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs, kdisp), inv = distinct_rows(
-        c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys, cp_a2a_keys(m, st, c), frozen_stream_keys(t, c, st, b), disp)
+        c.tp, c.cp, c.sp, c.mb, c.rc, activation_ep_keys(m, st, c, disp), cp_a2a_keys(m, st, c),
+        frozen_stream_keys(t, c, st, b), disp)
     keys = (ktp, kcp, ksp, kmb, kep, ka2a, kfs, kdisp)
     per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
     per_layer, rws = per_layer[inv], rws[inv]
