@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from planner.errors import InputError
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE
 
 
 #: the ``vpp`` of a V-shaped split (DualPipeV): 2 pp stages, rank r holding stages r and 2 pp - 1 - r (torchtitan
@@ -93,8 +93,9 @@ class Candidates:
     #: default): not uniform. A row carries ``rn`` or ``rg``, never both (Megatron takes one method)
     rg: np.ndarray | None = None
     #: the MoE token dispatcher each row runs (``vocab.MOE_DISPATCHER`` code): a search's dispatcher twins evaluated
-    #: in one step-time call (planner.search.recommend ``_try_dispatchers``; the layer model prices each row's,
-    #: planner.model.moe ``moe_layer``). -1 (the default): the stack's own ``moe_dispatcher``
+    #: in one step-time and one memory call (planner.search.recommend ``_search_twins``; the layer model prices each
+    #: row's, planner.model.moe ``moe_layer``; memory its buffers and saves, memory ``moe_comm_buffers``,
+    #: memory_activations ``layer_saves``). -1 (the default): the stack's own ``moe_dispatcher``
     dispatcher: np.ndarray | None = None
 
     def __post_init__(self):
@@ -108,7 +109,7 @@ class Candidates:
         if self.rg is None:
             self.rg = np.zeros(n, dtype=np.int64)
         if self.dispatcher is None:
-            self.dispatcher = np.full(n, -1, dtype=np.int64)
+            self.dispatcher = np.int64(-1)  # (a scalar: known constant below, ``dispatcher_codes`` fills it)
         #: column -> (its array, its one value, or None where the rows differ): which columns ``take`` fills rather
         #: than gathers. A column given as a scalar is known constant here; an array column is checked on the first
         #: ``take`` (``_constant``); an entry holds only while the column is that array object (a column reassigned,
@@ -130,6 +131,15 @@ class Candidates:
                 if n:
                     self._const[f.name] = (v, value)
             setattr(self, f.name, v)
+
+    def dispatcher_codes(self, own: str) -> np.ndarray:
+        """Each row's MoE token dispatcher as a ``vocab.MOE_DISPATCHER`` code: its ``dispatcher``, or ``own`` (the
+        stack's ``moe_dispatcher``) where that is -1. A layer key of step time and memory (a search's dispatcher
+        twins in one call, moe ``per_dispatcher``)."""
+        one = self._constant("dispatcher", self.dispatcher)
+        if one is not None:  # (every row the same: the search's rows but for its dispatcher tries)
+            return np.full(len(self), one if one >= 0 else MOE_DISPATCHER.code[own], dtype=np.int64)
+        return np.where(self.dispatcher >= 0, self.dispatcher, MOE_DISPATCHER.code[own])
 
     def __len__(self) -> int:
         return len(self.tp)

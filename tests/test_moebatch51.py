@@ -67,17 +67,26 @@ def _per_twin(job, s, kjg, hw, tries, grp, price, limits, tally, memo, spot_mode
                           overhead)
 
 
-def test_search_tries_share_step_time_calls_and_rank_the_same(catalog, monkeypatch):
-    """The search's dispatcher tries: fewer step-time calls than twins tried (one carries several dispatchers),
-    and the same ranked table, step times and best plan as one call per twin."""
+def test_search_tries_share_step_time_and_memory_calls_and_rank_the_same(catalog, monkeypatch):
+    """The search's dispatcher tries: fewer step-time calls and fewer memory calls than twins tried (one of each
+    carries several dispatchers; memory's since moebatch51b), and the same ranked table, step times and best plan as
+    a memory and a step-time call per twin."""
     job = _small_moe_job()
-    calls, inside, twins = [], [False], [0]
-    real_step, real_try, real_twins = R.step_time, R._try_dispatchers, R._search_twins
+    calls, mems, inside, twins = [], [], [False], [0]
+    real_step, real_memory, real_try, real_twins = R.step_time, R._memory, R._try_dispatchers, R._search_twins
+
+    def dispatchers(c):  # how many distinct dispatchers the rows of a call carry
+        return len(set(np.asarray(getattr(c, "dispatcher", [-1])).tolist()))
 
     def counted_step(m, t, c, hw, **kw):
         if inside[0]:
-            calls.append(len(set(np.asarray(getattr(c, "dispatcher", [-1])).tolist())))
+            calls.append(dispatchers(c))
         return real_step(m, t, c, hw, **kw)
+
+    def counted_memory(m, t, c, *a, **kw):
+        if inside[0]:
+            mems.append(dispatchers(c))
+        return real_memory(m, t, c, *a, **kw)
 
     def counted_try(*a, **kw):
         inside[0] = True
@@ -91,11 +100,13 @@ def test_search_tries_share_step_time_calls_and_rank_the_same(catalog, monkeypat
         return real_twins(*a, **kw)
 
     monkeypatch.setattr(R, "step_time", counted_step)
+    monkeypatch.setattr(R, "_memory", counted_memory)
     monkeypatch.setattr(R, "_try_dispatchers", counted_try)
     monkeypatch.setattr(R, "_search_twins", counted_twins)
     batched = recommend(job, catalog, simulate=False)
-    assert twins[0] and max(calls) > 1  # a call with rows of several dispatchers
+    assert twins[0] and max(calls) > 1 and max(mems) > 1  # calls with rows of several dispatchers
     assert len(calls) < twins[0], (len(calls), twins[0])
+    assert len(mems) < twins[0], (len(mems), twins[0])
     monkeypatch.setattr(R, "_search_twins", _per_twin)
     each = recommend(job, catalog, simulate=False)
     assert batched["evaluated"] == each["evaluated"]

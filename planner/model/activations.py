@@ -702,14 +702,24 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
                 fused_qkv=bool(getattr(stack, "fused_qkv", False)),
                 switch_mlp=bool(getattr(stack, "moe_switch_mlp", False)), remat=stack_remat(stack),
-                # Megatron-Core's MoELayer behind its all-to-all dispatcher (moe_a2a_transient)
-                moe_a2a=bool(getattr(stack, "moe_megatron_layer", False))
-                and getattr(stack, "moe_dispatcher", "alltoall") == "alltoall",
-                sink_rescale=sink_rescale_form(stack, model),
-                fused_act_experts=getattr(stack, "moe_dispatcher", None) in getattr(stack, "moe_fused_act_dispatchers", ()),
-                fp32_av=explicit_softmax_av_fp32(stack),
+                **dispatcher_table_kw(stack, getattr(stack, "moe_dispatcher", "alltoall")),
+                sink_rescale=sink_rescale_form(stack, model), fp32_av=explicit_softmax_av_fp32(stack),
                 # DeepSpeed's partition_activations: the checkpointed input split over the TP group
                 partition_tp=bool(getattr(stack, "partition_activations", False)))
+
+
+#: ``stack_table_kw``'s keywords that the MoE token dispatcher sets (``dispatcher_table_kw``): a layer key of memory
+#: (memory_activations ``layer_saves``: a search's dispatcher twins in one call), out of its memo's setting
+DISPATCHER_TABLE_KW = ("moe_a2a", "fused_act_experts")
+
+
+def dispatcher_table_kw(stack, dispatcher: str) -> dict:
+    """The table's keywords that ``stack``'s MoE layers take under token dispatcher ``dispatcher``
+    (``DISPATCHER_TABLE_KW``): ``moe_a2a`` where Megatron-Core's MoELayer runs its all-to-all dispatcher (its copies
+    a transient, ``moe_a2a_transient``), ``fused_act_experts`` where the routed experts' activation keeps only its
+    input under it (``Stack.moe_fused_act_dispatchers``)."""
+    return dict(moe_a2a=bool(getattr(stack, "moe_megatron_layer", False)) and dispatcher == "alltoall",
+                fused_act_experts=dispatcher in getattr(stack, "moe_fused_act_dispatchers", ()))
 
 
 def sink_rescale_form(stack, model) -> str | None:

@@ -79,7 +79,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_bytes_on, adapter_params, adapter_whole_params, frozen_base,
                                     frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
+from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan,
+                               per_dispatcher)
 from planner.model.pipeline import split_runtime
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
                                          split_blocks)
@@ -88,6 +89,7 @@ from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored
 from planner.spec import ModelSpec, TrainingSpec
+from planner.vocab import MOE_DISPATCHER
 
 
 GiB = 2**30
@@ -1053,12 +1055,13 @@ def moe_comm_buffers(m: ModelSpec, st, c: Candidates, seq):
     DeepEP's NVLink + RDMA buffers, HybridEP's, sized for the rank's first micro-batch of ``mb x seq / (cp x tp)``
     tokens), allocated once outside PyTorch's allocator and held all step; 0 for the all-to-all dispatcher, a dense
     model or one EP x ETP rank. Until 2026-12-05 not counted: DeepSeek-V3 at EP 64 under DeepEP read 0.73 GiB less
-    (QA 51)."""
-    dispatcher = getattr(st, "moe_dispatcher", "alltoall")
-    if m.moe is None or dispatcher == "alltoall":
+    (QA 51). Each row under its own dispatcher (layout.Candidates ``dispatcher``: a search's twins in one call)."""
+    disp = c.dispatcher_codes(getattr(st, "moe_dispatcher", "alltoall"))
+    if m.moe is None or (disp == MOE_DISPATCHER.code["alltoall"]).all():
         return np.zeros(len(c))
     tokens = c.mb * seq / (c.cp * c.tp)  # the rank's sequence-parallel share entering the dispatch
-    return dispatcher_buffer_bytes(dispatcher, m.expert_io, m.moe.experts, tokens, c.ep, c.etp, c.gpus_per_node)
+    return per_dispatcher(st, disp, lambda d: (
+        dispatcher_buffer_bytes(d, m.expert_io, m.moe.experts, tokens, c.ep, c.etp, c.gpus_per_node),))[0]
 
 
 def offload_host_rows(x: StateContext) -> tuple:

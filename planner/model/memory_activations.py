@@ -34,7 +34,7 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
                                        rank_tokens, remat_host_layer_bytes, sp_divisor, stack_remat,
                                        mean_layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
-                                       stack_table_kw)
+                                       stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
@@ -42,7 +42,7 @@ from planner.spec.params import count_params, layer_kinds
 from planner.model.finetune import (STREAM_FP32, frozen_base, frozen_layer_activation_bytes, frozen_saves_precision,
                                     frozen_stream)
 from planner.model import offload
-from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan
+from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
@@ -51,7 +51,7 @@ from planner.model.memory_stages import inflight_microbatches, layer_params, sta
 from planner.model.stacks import KEPT_NONE, KEPT_PERSIST, cp_comm_mix, recompute_modules
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
-from planner.vocab import HYBRID_LAYER
+from planner.vocab import HYBRID_LAYER, MOE_DISPATCHER
 
 
 def layer_matrix_elems(m: ModelSpec) -> float:
@@ -165,29 +165,55 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
                                          weight_split=tuple(1.0 / w_share))
 
 
+def _table_kw(m: ModelSpec, t: TrainingSpec, st, b: StateBytes) -> tuple:
+    """(the activation table's keywords of ``st`` but the dispatcher's, ``dispatcher -> its keywords``): the
+    dispatcher's (activations.dispatcher_table_kw) taken per layer key, so that one call prices rows of several
+    dispatchers (layout.Candidates ``dispatcher``)."""
+    tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
+               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
+    for k in DISPATCHER_TABLE_KW:
+        del tkw[k]
+    return tkw, functools.partial(dispatcher_table_kw, st)
+
+
+def _table_setting(st, tkw: dict) -> tuple:
+    """The table keywords ``tkw`` (``_table_kw``) as a memo's setting, with the dispatcher's keywords of each
+    dispatcher (the keys carry which: a memo entry holds the bits of a call on that dispatcher's stack)."""
+    return (tuple(sorted(tkw.items())),
+            tuple(tuple(sorted(dispatcher_table_kw(st, d).items())) for d in MOE_DISPATCHER.names))
+
+
 def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b: StateBytes, memo, keys, krc):
     """(mean saved bytes of one layer, the extra peak while one layer is rebuilt, that peak of each layer kind apart:
     {``layer_kinds`` name: bytes}, empty for a frozen base's one mean layer) at the activation keys ``keys``
     (tp, cp, sp, mb, ep, a2a: the a2a group of a2a+p2p CP, ``cp_a2a_keys``; fs: a frozen base's stream,
-    ``frozen_stream_keys``) and recompute codes ``krc``: the
+    ``frozen_stream_keys``; disp: the MoE token dispatcher, layout.Candidates ``dispatcher_codes``) and recompute codes ``krc``: the
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
-    ktp, kcp, ksp, kmb, kep, ka2a, kfs = keys
+    ktp, kcp, ksp, kmb, kep, ka2a, kfs, kdisp = keys
     frozen = b.frozen
-    # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax keys)
-    tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
-               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
+    # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax
+    # keys); the dispatcher's keywords per key (``table_at``)
+    tkw, at_dispatcher = _table_kw(m, t, st, b)
 
-    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_, fs_):
+    def saves_at(tp_, cp_, sp_, mb_, rc_, ep_, a2a_, fs_, disp_):
         """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             return (*frozen_layer_saves(m, t, st, seq, tp_, cp_, sp_, mb_, rc_, ep_, fs_), {})
         # the keys whose explicit softmax keeps an fp32 output: Megatron's torch fallback by the step time's rule
         fb = saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act)
-        kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw)
-        per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
-        kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
-        each = kind_rebuilds(m, seq, mb_, rc_, kw)
+
+        kinds = []  # the layer kinds of kind_rebuilds, in its order
+
+        def under(d):  # (mean layer saves, each kind's rebuild peak) under dispatcher ``d``, flat for per_dispatcher
+            kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, fp32_softmax=fb, **tkw, **at_dispatcher(d))
+            per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
+            kw["cp_a2a"] = a2a_  # (the ring of a2a+p2p CP runs over cp / a2a: its buffers, recompute_working_set)
+            each = kind_rebuilds(m, seq, mb_, rc_, kw)
+            kinds[:] = each
+            return per_layer, *each.values()
+        per_layer, *each = per_dispatcher(st, disp_, under)
+        each = dict(zip(kinds, each))
         # the model's: the largest any layer rebuilds; each kind's apart (``stage_kind_rws``: a rank's own kinds)
         return per_layer, functools.reduce(np.maximum, each.values()), each
 
@@ -197,11 +223,11 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     # spec enters as the caller's (the same object across a search) and the weights held_training set: its
     # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
     setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
-                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
+                _table_setting(st, tkw), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
-        return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs)
-    keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs)
+        return saves_at(ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs, kdisp)
+    keys = (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs, kdisp)
 
     def rows(i):
         per_layer, rws, each = saves_at(*(k[i] for k in keys))
@@ -232,22 +258,26 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
     if len(names) < 2 or b.frozen:
         return None
     ktp, kcp, ksp, kmb, kep = keys[:5]
-    tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
-               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
+    kdisp = keys[7]
+    tkw, at_dispatcher = _table_kw(m, t, st, b)
 
-    def kinds_at(tp_, cp_, sp_, mb_, rc_, ep_):
+    def kinds_at(tp_, cp_, sp_, mb_, rc_, ep_, disp_):
         kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, recompute=rc_,
                   fp32_softmax=saved_softmax_fp32(st, m, seq, mb_, tp_, cp_, b.act), **tkw)
-        if m.hybrid:
-            return {k: layer_activation_bytes(m, seq, mb_, moe=k == "E", kind=k, **kw) for k in names}
-        return {k: layer_activation_bytes(m, seq, mb_, moe=k == "moe", **kw) for k in names}
+
+        def under(d):  # each kind's saves under dispatcher ``d``, in ``names``' order (per_dispatcher)
+            if m.hybrid:
+                return tuple(layer_activation_bytes(m, seq, mb_, moe=k == "E", kind=k, **kw, **at_dispatcher(d))
+                             for k in names)
+            return tuple(layer_activation_bytes(m, seq, mb_, moe=k == "moe", **kw, **at_dispatcher(d)) for k in names)
+        return dict(zip(names, per_dispatcher(st, disp_, under)))
 
     setting = (("memory.layer_kind_saves", memo.value(m), memo.value(given), t.weights, float(seq),
-                tuple(sorted(tkw.items())), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
+                _table_setting(st, tkw), getattr(st, "fused_softmax_keys", 0), getattr(st, "explicit_softmax", ""))
                if memo is not None and np.ndim(seq) == 0 else None)
     if setting is None:
-        return kinds_at(ktp, kcp, ksp, kmb, krc, kep)
-    cols = (ktp, kcp, ksp, kmb, krc, kep)
+        return kinds_at(ktp, kcp, ksp, kmb, krc, kep, kdisp)
+    cols = (ktp, kcp, ksp, kmb, krc, kep, kdisp)
     return memo.rows(setting, cols, lambda i: kinds_at(*(k[i] for k in cols)))
 
 
@@ -1173,6 +1203,22 @@ def rows_of(x, rows, n: int):
     return x[rows] if isinstance(x, np.ndarray) and x.ndim and x.shape[0] == n else x
 
 
+def activation_ep_keys(m: ModelSpec, st, c: Candidates, disp):
+    """Each row's EP degree as a key of its layer's saves (``transformer_activations``), 1 where EP moves nothing
+    there: op SAC's MoE all-to-all outputs (activations.op_sac_saved_tensors), an HF EP plan / DeepSpeed's AutoTP
+    (hf_ep_rows), a stated imbalance (moe.rank_load), experts TP does not split; and the rows whose Megatron-Core
+    all-to-all dispatcher holds its copies at EP > 1 (activations.moe_a2a_transient; ``disp``: each row's dispatcher
+    code, layout.Candidates ``dispatcher_codes``: a search's twins in one call)."""
+    if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
+                              or moe_mech_plan(m, st) is not None or hf_tp_plan(m, st) is not None
+                              or not getattr(st, "tp_splits_experts", True)):
+        return c.ep
+    if m.moe is not None and getattr(st, "moe_megatron_layer", False):
+        a2a = disp == MOE_DISPATCHER.code["alltoall"]
+        return c.ep if a2a.all() else np.where(a2a, c.ep, 1)
+    return np.ones_like(c.tp)
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0, exact: bool = True) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1181,20 +1227,14 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host; not ``exact``, the middle
     ranks only where they can beat rank 0 (``middle_activations``)."""
     act_b = b.act
-    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage): computed
-    # once per distinct key and gathered back to every candidate (a search has millions of rows, a few hundred keys)
-    # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
-    # (and where an HF EP plan / DeepSpeed's AutoTP decides it, hf_ep_rows, or a stated imbalance, moe.rank_load)
-    # (and where Megatron-Core's all-to-all dispatcher holds its copies at EP > 1: activations.moe_a2a_transient)
-    ep_keys = (c.ep if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
-                                              or (getattr(st, "moe_megatron_layer", False)
-                                                  and getattr(st, "moe_dispatcher", "alltoall") == "alltoall")
-                                              or moe_mech_plan(m, st) is not None
-                                              or hf_tp_plan(m, st) is not None
-                                              or not getattr(st, "tp_splits_experts", True)) else np.ones_like(c.tp))
-    (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys,
-                                                                  cp_a2a_keys(m, st, c), frozen_stream_keys(t, c, st, b))
-    keys = (ktp, kcp, ksp, kmb, kep, ka2a, kfs)
+    # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage, the MoE
+    # dispatcher): computed once per distinct key and gathered back to every candidate (a search has millions of
+    # rows, a few hundred keys)
+    disp = c.dispatcher_codes(getattr(st, "moe_dispatcher", "alltoall"))
+    (ktp, kcp, ksp, kmb, krc, kep, ka2a, kfs, kdisp), inv = distinct_rows(
+        c.tp, c.cp, c.sp, c.mb, c.rc, activation_ep_keys(m, st, c, disp), cp_a2a_keys(m, st, c),
+        frozen_stream_keys(t, c, st, b), disp)
+    keys = (ktp, kcp, ksp, kmb, kep, ka2a, kfs, kdisp)
     per_layer, rws, key_rws = layer_saves(m, t, given, st, c, seq, b, memo, keys, krc)
     per_layer, rws = per_layer[inv], rws[inv]
     every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)

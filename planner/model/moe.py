@@ -628,9 +628,9 @@ def per_dispatcher(stack, disp, terms: Callable[[str], tuple]) -> tuple:
     is None, else each distinct ``vocab.MOE_DISPATCHER`` code of ``disp`` (one per layer key: a search's dispatcher
     twins in one step-time call, layout.Candidates ``dispatcher``), its terms taken at its keys. Every term is a key's
     own (elementwise over the keys), so a key gets the bits a call on its dispatcher's stack gives it."""
-    if disp is None:
+    codes = None if disp is None else np.unique(disp)
+    if codes is None or not len(codes):  # (no keys: an empty batch)
         return terms(stack.moe_dispatcher)
-    codes = np.unique(disp)
     out = terms(MOE_DISPATCHER.names[int(codes[0])])
     for code in codes[1:]:
         at = disp == code

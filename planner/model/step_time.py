@@ -92,7 +92,7 @@ from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on
     te_recompute_runs
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
-from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.model.layer_ops import layer_terms, math_gemm_max, mtp_runs_16bit, nccl_link, TENSOR_CORE_MATH
@@ -1022,7 +1022,7 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     pp_s = np.minimum(c.tp * c.cp * c.dp, gi).astype(np.int64)
     # the MoE token dispatcher each row runs (layout.Candidates ``dispatcher``, -1: the stack's), a layer key: a
     # search's dispatcher twins share one call (moe.per_dispatcher prices each key's)
-    disp = np.where(c.dispatcher >= 0, c.dispatcher, MOE_DISPATCHER.code[fw.moe_dispatcher])
+    disp = c.dispatcher_codes(fw.moe_dispatcher)
     (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, *sdom), inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
         pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), disp, *dom)

@@ -27,6 +27,7 @@ from planner.results import figures_include
 from planner.model import offload, physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
+from planner.model.memory_activations import rows_of
 from planner.model.moe import DISPATCHER_NEEDS, dispatcher_gpu_refusal, dispatcher_local_only, dispatcher_spans_nodes, fabric_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
 from planner.model.stack_kernels import RECIPES
@@ -917,7 +918,8 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
     rules allow it (``StackVariant.rows``), its memory and fit again (the flex buffers), appended as frames. Tried on
     every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
     changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice. The
-    twins of one variant are evaluated together (``_search_twins``: one step-time call per all-to-all overlap)."""
+    twins of one variant are evaluated together (``_search_twins``: one memory and one step-time call per all-to-all
+    overlap)."""
     g, grp = group
     twins = s.twins.get(g)
     if not twins:  # no variant of another dispatcher or overlap: nothing to try
@@ -1182,10 +1184,12 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     return fits, mem
 
 
-def _fitting(job: JobSpec, hw, cv, var, limits, tally: SearchTally, memo, g: int):
+def _fitting(job: JobSpec, hw, cv, var, limits, tally: SearchTally, memo, g: int, twins=None):
     """Memory of one stack variant on rows ``cv`` (full-recompute rows at the fewest layers memory needs, block or
     uniform) and the fit; the nearest misfit tallied where nothing fits. Returns ``(rows, fits, mem)``, the rows as
-    evaluated (a recompute pick may have set their N)."""
+    evaluated (a recompute pick may have set their N). ``twins``: ``cv`` holds the rows of several dispatcher twins
+    of ``var`` (``_search_twins``), as (variant, slice of its rows) pairs: each one's misfit tallied as its own call
+    would."""
     limit, head = limits
     picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
     ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
@@ -1199,8 +1203,10 @@ def _fitting(job: JobSpec, hw, cv, var, limits, tally: SearchTally, memo, g: int
     if picks_uniform_recompute(job, var.stack):  # full rows that do not fit: uniform groups
         cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
                                                memo)
-    if not fits.any():
-        _tally_nearest(tally, hw, cv, mem, var, g, limit, head)
+    for v, rows in twins or ((var, slice(None)),):
+        if not fits[rows].any():
+            at = np.arange(len(cv))[rows]
+            _tally_nearest(tally, hw, cv.take(at), rows_of(mem, at, len(cv)), v, g, limit, head)
     return cv, fits, mem
 
 
@@ -1219,32 +1225,36 @@ def _record(job: JobSpec, s: SearchSetup, key, hw, cf, grp, var, st: dict, mem, 
 
 def _search_twins(job: JobSpec, s: SearchSetup, kjg: tuple, hw, tries: list, grp, price, limits, tally: SearchTally,
                   memo, spot_model, overhead) -> None:
-    """The dispatcher twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: each one's memory
-    and fit as ``_search_variant`` (``_fitting``), then one step-time call per set of twins that differ only in the
-    MoE dispatcher (the same all-to-all overlap and training), each row carrying its own (layout.Candidates
-    ``dispatcher``; the layer model prices it per layer key, moe.per_dispatcher): the same numbers, row for row, as
-    a call per twin (tests/test_moebatch51.py). Until moebatch51 one step-time call each: Mixtral's example search
-    made 127 in its tries, DeepSeek-V3's 176."""
-    fitted = []  # (variant, rows that fit, their step times' batch, slice in it, mem, fits)
-    batches = {}  # (overlap, training) -> [(rows that fit with their dispatcher, stack, training)]
+    """The dispatcher twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: one memory and
+    fit (``_fitting``) and one step-time call per set of twins that differ only in the MoE dispatcher (the same
+    all-to-all overlap and training), each row carrying its own (layout.Candidates ``dispatcher``; memory prices its
+    buffers and saves per row, the layer model per layer key, moe.per_dispatcher): the same numbers, row for row, as
+    calls per twin (tests/test_moebatch51.py, tests/test_moebatch51b.py), each twin's rows then recorded as its own
+    (``_record``). Until moebatch51 a memory and a step-time call each: Mixtral's example search made 127 of each in
+    its tries, DeepSeek-V3's 176; until moebatch51b a memory call each."""
+    batches = {}  # (overlap, training) -> [(variant, its rows with their dispatcher)]
     for w, cw in tries:
         var = grp.variants[w]
-        cv, fits, mem = _fitting(job, hw, cw, var, limits, tally, memo, kjg[2])
+        one = replace(cw, dispatcher=np.full(len(cw), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64))
+        batches.setdefault((var.stack.moe_a2a_overlap, id(var.training)), []).append((w, one))
+    for parts in batches.values():
+        var = grp.variants[parts[0][0]]
+        ends = np.cumsum([len(p) for _, p in parts])
+        spans = [(w, slice(e - len(p), e)) for (w, p), e in zip(parts, ends)]
+        cv, fits, mem = _fitting(job, hw, Candidates.concat([p for _, p in parts]), var, limits, tally, memo, kjg[2],
+                                 [(grp.variants[w], rows) for w, rows in spans])
         if not fits.any():
             continue
-        cf = cv.take(np.flatnonzero(fits))
-        one = replace(cf, dispatcher=np.full(len(cf), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64))
-        parts = batches.setdefault((var.stack.moe_a2a_overlap, id(var.training)), [])
-        at = sum(len(p) for p, _ in parts)
-        parts.append((one, var))
-        fitted.append((w, cf, parts, slice(at, at + len(cf)), mem, fits))
-    steps = {id(parts): step_time(job.model, parts[0][1].training, Candidates.concat([p for p, _ in parts]), hw,
-                                  framework=parts[0][1].stack, memo=memo) for parts in batches.values()}
-    for w, cf, parts, rows, mem, fits in fitted:
-        n = sum(len(p) for p, _ in parts)  # (the batch's rows: its per-row columns sliced, any other entry kept)
-        st = {x: (v[rows] if np.ndim(v) and len(v) == n else v) for x, v in steps[id(parts)].items()}
-        _record(job, s, (*kjg, w), hw, cf, grp, grp.variants[w], st, mem, fits, price, limits[0], tally, spot_model,
-                overhead)
+        at = np.flatnonzero(fits)
+        st = step_time(job.model, var.training, cv.take(at), hw, framework=var.stack, memo=memo)
+        for w, rows in spans:
+            if not fits[rows].any():
+                continue
+            span = np.arange(len(cv))[rows]
+            mine = np.flatnonzero(fits[rows])  # its fitting rows, and where they sit among the batch's
+            _record(job, s, (*kjg, w), hw, cv.take(span[mine]), grp, grp.variants[w],
+                    rows_of(st, np.searchsorted(at, span[mine]), len(at)), rows_of(mem, span, len(cv)), fits[rows],
+                    price, limits[0], tally, spot_model, overhead)
 
 
 def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, head: float) -> None:
