@@ -17,3 +17,22 @@ def test_p3_family_network_is_the_published_one_and_clusters(key, gbps, fabric, 
     assert row.network_bw == pytest.approx(gbps * 1e9 / 8)
     assert (row.fabric, row.cluster) == (fabric, True)
     assert where in row.source and f"{gbps} Gbps" in row.network_source
+
+
+# -- 2. every subcommand's help names what an option takes: "<str>" stood for paths, hours and event counts -----------
+def test_no_option_help_says_str(cli):
+    """``serve --help`` showed --trace, --deadline-hours and --plan-event-bound (and calibrate --storage, the choice
+    options) as ``<str>``: options taken as text for the planner's own checks now carry a metavar."""
+    from planner.cli import click_command
+
+    group = click_command()
+    names = [(n,) for n in group.commands if n != "catalog"]
+    names += [("catalog", n) for n in group.commands["catalog"].commands]
+    assert len(names) > 10
+    for argv in names:
+        code, out, _ = cli(*argv, "--help", env={"COLUMNS": "200"})
+        assert code == 0, argv
+        assert "<str>" not in out, (argv, [line for line in out.splitlines() if "<str>" in line])
+    code, out, _ = cli("serve", "--help", env={"COLUMNS": "200"})
+    for flag, metavar in (("--trace", "<path>"), ("--deadline-hours", "<hours>"), ("--plan-event-bound", "<int>")):
+        assert next(line for line in out.splitlines() if flag in line).split(flag)[1].split()[0] == metavar, flag
