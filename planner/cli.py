@@ -20,7 +20,7 @@ from typing import List, Optional
 import typer
 from hardware_catalog.errors import reword
 from hardware_catalog.files import NUL_IN_NAME, os_reason
-from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
+from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE, TOP_MAX
 from planner.errors import InputError, clip, one_of, shown_path
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
 from planner.present.safe import PIPED_COLUMNS, SafeConsole as Console, clean_line, columns, esc
@@ -264,7 +264,7 @@ def estimate(
 @app.command()
 def recommend(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
-    top: int = typer.Option(10, "--top", min=1, max=1000, help=TOP_HELP),
+    top: int = typer.Option(10, "--top", min=1, max=TOP_MAX, help=TOP_HELP),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
@@ -569,7 +569,7 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"), as_csv: bool = ServeCsvOpt,
-    top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
+    top: int = typer.Option(12, "--top", min=1, max=TOP_MAX, help="options (per hardware, TP and precision) in the "
                                                                 "table, the JSON's options and the CSV"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
@@ -716,7 +716,7 @@ def report(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
-    top: int = typer.Option(10, "--top", min=1, max=100,
+    top: int = typer.Option(10, "--top", min=1, max=TOP_MAX,
                             help="alternatives to list (ranked plans, instances or serving options)"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,

@@ -36,3 +36,18 @@ def test_no_option_help_says_str(cli):
     code, out, _ = cli("serve", "--help", env={"COLUMNS": "200"})
     for flag, metavar in (("--trace", "<path>"), ("--deadline-hours", "<hours>"), ("--plan-event-bound", "<int>")):
         assert next(line for line in out.splitlines() if flag in line).split(flag)[1].split()[0] == metavar, flag
+
+
+# -- 3. one --top bound on every command that takes it ---------------------------------------------------------------
+def test_report_top_takes_what_recommend_and_serve_take():
+    """``report --top`` stopped at 100 where ``recommend --top`` and ``serve --top`` take 1,000: one bound,
+    ``TOP_MAX``, for the three (read off the click parameters, not a run: a 1,000-row report is not a fast test)."""
+    from planner.cli import click_command
+    from planner.defaults import TOP_MAX
+
+    group = click_command()
+    bounds = {}
+    for name in ("recommend", "serve", "report"):
+        top = next(p for p in group.commands[name].params if p.name == "top")
+        bounds[name] = (top.min, top.max)
+    assert set(bounds.values()) == {(1, TOP_MAX)}, bounds
