@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import answered, write_job
 
 from hardware_catalog.catalog import load_catalog
 
@@ -51,3 +52,28 @@ def test_report_top_takes_what_recommend_and_serve_take():
         top = next(p for p in group.commands[name].params if p.name == "top")
         bounds[name] = (top.min, top.max)
     assert set(bounds.values()) == {(1, TOP_MAX)}, bounds
+
+
+# -- 4. buy-vs-rent's power: every wall hour at the node's maximum draw, said beside the buy figure --------------------
+TRAIN = {"model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8, "vocab": 32000},
+         "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9, "precision": "bf16"},
+         "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}
+
+
+def test_buy_power_is_an_assumption_with_its_numbers(tmp_path, cli):
+    """planner/model/cost.py charges an owned node's power every wall hour at its maximum draw (kW x PUE x $/kWh);
+    no output said so. The plan's assumptions (``assumed:``, the report's, the JSON's) now do, with the figures."""
+    d = answered(cli("estimate", write_job(tmp_path, TRAIN), "--json"))
+    inp = {k: v["value"] for k, v in d["cost"]["buy"]["inputs"].items()}
+    line = next(a for a in d["assumptions"] if a.startswith("buy: power"))
+    assert "every wall hour owned, busy or idle" in line and "maximum draw" in line
+    usd = inp["server_power_kw"] * inp["pue"] * inp["power_price_usd_per_kwh"]
+    assert f"= {usd:.2f} $/node-h of wall time" in line, line
+
+
+def test_a_jobs_own_node_power_is_said_as_given(tmp_path, cli):
+    """A job's onprem.server_power_kw is the node as it runs (cost.capped_node_kw), said as given, not as a maximum."""
+    job = dict(TRAIN, onprem={"server_power_kw": 6.5})
+    d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
+    line = next(a for a in d["assumptions"] if a.startswith("buy: power"))
+    assert "the job's onprem.server_power_kw" in line and "maximum draw" not in line and "6.5 kW" in line, line
