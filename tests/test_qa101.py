@@ -77,3 +77,35 @@ def test_a_jobs_own_node_power_is_said_as_given(tmp_path, cli):
     d = answered(cli("estimate", write_job(tmp_path, job), "--json"))
     line = next(a for a in d["assumptions"] if a.startswith("buy: power"))
     assert "the job's onprem.server_power_kw" in line and "maximum draw" not in line and "6.5 kW" in line, line
+
+
+# -- 5. the search table's tokens_per_s of a padded job: positions, with the real rate beside it ----------------------
+PADDED = {"model": TRAIN["model"],
+          "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e8, "precision": "bf16", "packing": "padded",
+                       "mean_example_tokens": 512},
+          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}
+
+
+def test_a_padded_jobs_search_rows_give_the_real_rate(tmp_path, cli):
+    """recommend --csv and the JSON's pareto rows gave a padded job's tokens_per_s (row positions, 75% padding here)
+    unsaid, where the ranked plans carry real_tokens_per_s since QA 100: the table's rows now carry it too, the same
+    figure for the same plan."""
+    import csv
+
+    out = tmp_path / "rows.csv"
+    d = answered(cli("recommend", write_job(tmp_path, PADDED), "--no-simulate", "--top", "1", "--json", "--csv", out))
+    rows = list(csv.DictReader(out.open()))
+    assert rows and all(abs(float(r["real_tokens_per_s"]) - float(r["tokens_per_s"]) / 4)
+                        <= 1e-6 * float(r["tokens_per_s"]) for r in rows)
+    assert d["pareto"] and all("real_tokens_per_s" in r for r in d["pareto"])
+    best = d["ranked"][0]
+    same = [r for r in d["pareto"] if abs(r["tokens_per_s"] - best["tokens_per_s"]) < 1e-9 * best["tokens_per_s"]]
+    assert same and abs(same[0]["real_tokens_per_s"] - best["real_tokens_per_s"]) < 1e-6 * best["real_tokens_per_s"]
+
+
+def test_a_packed_jobs_search_rows_are_unchanged(tmp_path, cli):
+    """Guard (passes on the old code too): packed rows have no padding and no real_tokens_per_s column."""
+    out = tmp_path / "rows.csv"
+    job = dict(PADDED, training=dict(PADDED["training"], packing="packed"))
+    answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--top", "1", "--json", "--csv", out))
+    assert "real_tokens_per_s" not in out.read_text().splitlines()[0].split(",")
