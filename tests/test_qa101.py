@@ -109,3 +109,34 @@ def test_a_packed_jobs_search_rows_are_unchanged(tmp_path, cli):
     job = dict(PADDED, training=dict(PADDED["training"], packing="packed"))
     answered(cli("recommend", write_job(tmp_path, job), "--no-simulate", "--top", "1", "--json", "--csv", out))
     assert "real_tokens_per_s" not in out.read_text().splitlines()[0].split(",")
+
+
+# -- 6. a generic model's (CNN's) default launch is labelled by what it runs -----------------------------------------
+RESNET = {"model": {"preset": "resnet50"},
+          "training": {"global_batch": 256, "micro_batch": 32, "precision": "bf16", "optimizer": "sgd", "steps": 100},
+          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}, "parallel": {"zero": 1}}
+
+
+def _launch(cli, tmp_path, job) -> str:
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--emit", "torchrun")
+    assert code == 0, err
+    return out
+
+
+def test_a_cnn_on_plain_ddp_launches_its_ddp_script(tmp_path, cli):
+    """resnet50 at ZeRO-1 on pytorch-ddp: "launcher style: fsdp" over ``$TRAIN_SCRIPT ... --fsdp-sharding-strategy
+    NO_SHARD`` (neither torchtitan nor the ZeRO-1 the plan priced); now the script style, ZeroRedundancyOptimizer."""
+    out = _launch(cli, tmp_path, RESNET)
+    assert "# launcher style: script\n" in out and "--zero-redundancy-optimizer" in out, out
+    assert "fsdp" not in out.lower(), out
+
+
+def test_a_sharded_cnn_launch_says_it_is_the_users_script(tmp_path, cli):
+    """A ZeRO-3 CNN plan on a stack that shards (hf-trainer): the same script line with FULL_SHARD, labelled as the
+    user's script with FSDP, not as the torchtitan launcher ("fsdp") it is not."""
+    from planner.present.emit import GENERIC_FSDP_LABEL
+
+    job = dict(RESNET, training=dict(RESNET["training"], framework="hf-trainer"), parallel={"zero": 3})
+    out = _launch(cli, tmp_path, job)
+    assert f"# launcher style: {GENERIC_FSDP_LABEL}\n" in out and "--fsdp-sharding-strategy FULL_SHARD" in out, out
+    assert "torchtitan" not in out
