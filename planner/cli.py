@@ -20,7 +20,7 @@ from typing import List, Optional
 import typer
 from hardware_catalog.errors import reword
 from hardware_catalog.files import NUL_IN_NAME, os_reason
-from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
+from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE, TOP_MAX
 from planner.errors import InputError, clip, one_of, shown_path
 from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
 from planner.present.safe import PIPED_COLUMNS, SafeConsole as Console, clean_line, columns, esc
@@ -230,16 +230,19 @@ def _progress(what: str):
         yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=clip(desc)[1:-1])
 
 
-# metavar: the help printed the Python type, "<list[Path]>"
+# metavar: the help printed the Python type, "<list[Path]>"; an option taken as text and checked by the planner
+# (its error then names the flag in the field's words) printed "<str>" for a path or a number (QA 101)
+PATH_METAVAR, CHOICE_METAVAR, LIST_METAVAR = "<path>", "<choice>", "<list>"
 # parser: typer made an empty path ("", an unset shell variable) the path ".", refused as "is a directory";
 # ``_given_inputs`` refuses it as an empty path
-CatalogOpt = typer.Option(None, "--catalog", metavar="<path>", parser=_path_or_empty,
+CatalogOpt = typer.Option(None, "--catalog", metavar=PATH_METAVAR, parser=_path_or_empty,
                           help="extra catalog YAML/CSV file(s) adding or overriding rows (repeat for more)")
-ProfileOpt = typer.Option(None, "--profile", parser=_path_or_empty, help="calibration profile JSON (planner calibrate -o ...)")
+ProfileOpt = typer.Option(None, "--profile", metavar=PATH_METAVAR, parser=_path_or_empty,
+                          help="calibration profile JSON (planner calibrate -o ...)")
 #: what ``recommend --top`` cuts (the same list in the table and the JSON: ``present.terminal.TOP_LISTS``)
 TOP_HELP = "ranked plans (a tabular job's instances) in the table and the JSON; --csv writes every ranked candidate"
 # the default said (QA 99: the help named the choices only, not that the job's own objective holds without the flag)
-ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar (default: the job's "
+ObjectiveOpt = typer.Option(None, "--objective", metavar=CHOICE_METAVAR, help="cost | time | tokens_per_dollar (default: the job's "
                                                       "constraints.objective, else cost)")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
@@ -261,15 +264,15 @@ def estimate(
 @app.command()
 def recommend(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
-    top: int = typer.Option(10, "--top", min=1, max=1000, help=TOP_HELP),
+    top: int = typer.Option(10, "--top", min=1, max=TOP_MAX, help=TOP_HELP),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
-    emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp, :automodel or :script to pick the launcher style"),
+    emit: Optional[str] = typer.Option(None, "--emit", metavar="<launcher[:style]>", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp, :automodel or :script to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
-    by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware | framework (auto): also show the best plan of each, side by side"),
+    by: Optional[str] = typer.Option(None, "--by", metavar=CHOICE_METAVAR, help="gpu | cloud | hardware | framework (auto): also show the best plan of each, side by side"),
     scaling: bool = typer.Option(False, "--scaling", help="also show the best layout at each node count of the winner's hardware"),
     force: bool = ForceOpt,
 ):
@@ -500,7 +503,7 @@ def _no_plan_rows(rec, by: str) -> list[dict]:
 @app.command()
 def compare(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (as for recommend)"),
-    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware | framework (auto)"),
+    by: str = typer.Option("gpu", "--by", metavar=CHOICE_METAVAR, help="gpu | cloud | hardware | framework (auto)"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -566,23 +569,23 @@ PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run togethe
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"), as_csv: bool = ServeCsvOpt,
-    top: int = typer.Option(12, "--top", min=1, max=1000, help="options (per hardware, TP and precision) in the "
+    top: int = typer.Option(12, "--top", min=1, max=TOP_MAX, help="options (per hardware, TP and precision) in the "
                                                                 "table, the JSON's options and the CSV"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
-    arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
+    arrivals: Optional[str] = typer.Option(None, "--arrivals", metavar=CHOICE_METAVAR, help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
     # str, not Path: typer makes "" the path ".", so an empty value (an unset shell variable) could not be told apart
-    trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
-    precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
+    trace: Optional[str] = typer.Option(None, "--trace", metavar=PATH_METAVAR, help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
+    precisions: Optional[str] = typer.Option(None, "--precisions", metavar=LIST_METAVAR, help="weight precisions to search, e.g. bf16,fp8"),
     deadline_hours: Optional[str] = typer.Option(
         # no min/max here: settings_for holds the flag to serving.deadline_hours' bounds (the schema, one place);
         # a typer min=0.001 refused 0.0005 that the job field takes; text, not float: typer's own number check
         # answered "abc" in pydantic's words, the field's check says "must be a number of hours"
-        None, "--deadline-hours",
+        None, "--deadline-hours", metavar="<hours>",
         help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
              "(overrides serving.deadline_hours)"),
-    plan_event_bound: Optional[str] = typer.Option(None, "--plan-event-bound", help=PLAN_BOUND_HELP),  # text (see there)
+    plan_event_bound: Optional[str] = typer.Option(None, "--plan-event-bound", metavar="<int>", help=PLAN_BOUND_HELP),  # text (see there)
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
@@ -680,8 +683,8 @@ def storage_target(path: Path) -> None:
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
-    device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
-    storage_arg: Optional[str] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
+    device: str = typer.Option("auto", "--device", metavar=CHOICE_METAVAR, help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
+    storage_arg: Optional[str] = typer.Option(None, "--storage", metavar=PATH_METAVAR, help="a file or folder whose read throughput to measure"),
     force: bool = ForceOpt,
 ):
     """Run microbenchmarks on this machine and write a calibration profile."""
@@ -713,7 +716,7 @@ def report(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
-    top: int = typer.Option(10, "--top", min=1, max=100,
+    top: int = typer.Option(10, "--top", min=1, max=TOP_MAX,
                             help="alternatives to list (ranked plans, instances or serving options)"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -830,7 +833,7 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
 
 
 @catalog_app.command("instances")
-def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="a cloud in the catalog: aws | gcp | azure | lambda | runpod | shadeform, or one a --catalog override adds"),
+def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", metavar=CHOICE_METAVAR, help="a cloud in the catalog: aws | gcp | azure | lambda | runpod | shadeform, or one a --catalog override adds"),
                       catalog: Optional[List[Path]] = CatalogOpt,
                       as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                       as_json: bool = CatalogJsonOpt):

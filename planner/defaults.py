@@ -32,6 +32,9 @@ def node_counts(most: int) -> tuple[int, ...]:
 #: --top shows: with --top 1 it read "best of 20,299 feasible layouts on the only feasible hardware and node count"
 #: where --top 5 listed three instance types, and its next best and trade-off changed with --top
 WHY_ALTERNATIVES = 10
+#: the most rows ``--top`` may ask for, on every command that takes it (recommend, serve, report): one bound,
+#: until QA 101 report's 100 against the others' 1,000 for the same cut of the same ranked list
+TOP_MAX = 1000
 #: micro-batches (sequences per GPU per forward/backward) tried for transformers at any sequence length
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
 #: tokens per micro-batch (sequences x seq_len) up to which ``micro_batches`` doubles the grid past 32: 32 x 2,048,

@@ -200,6 +200,24 @@ def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=
                 utilisation=util, inputs={k: dict(value=val, source=src) for k, (val, src) in inp.items()})
 
 
+def buy_power_assumption(buy: dict | None) -> str:
+    """The owned node's power as priced, for the assumptions (``assumed:``, the report's and the JSON's): every wall
+    hour owned, busy or idle, at the node's maximum draw (``owned_node_hour_cost``'s ``power_hr`` is ``kW x PUE x
+    $/kWh``, divided by the utilisation: paid every wall hour; the catalog's and the default ``server_power_kw`` are a
+    node's maximum with its GPUs at their rated limit, ``capped_node_kw``), so a node that idles or runs below its
+    maximum costs less than the buy figure says. A job's own ``onprem.server_power_kw`` is the node as it runs (taken
+    as given), said so. Until QA 101 this was stated here only, not in any output. "" without a buy figure."""
+    if not buy or "server_power_kw" not in buy.get("inputs", {}):
+        return ""
+    inp = {k: v["value"] for k, v in buy["inputs"].items()}
+    kw, src = inp["server_power_kw"], buy["inputs"]["server_power_kw"]["source"]
+    draw = ("the job's onprem.server_power_kw" if src.startswith("job ") else
+            "the node's maximum draw (its GPUs at their power limit), not what the run draws")
+    return (f"buy: power is charged for every wall hour owned, busy or idle, at {draw}: {fmt_given(kw)} kW x PUE "
+            f"{fmt_given(inp['pue'])} x {fmt_given(inp['power_price_usd_per_kwh'])} $/kWh = "
+            f"{kw * inp['pue'] * inp['power_price_usd_per_kwh']:.2f} $/node-h of wall time (hosting, per kW, likewise)")
+
+
 def breakeven_utilisation(own: dict, price_ondemand) -> float | None:
     """The utilisation at which an owned node's cost per useful hour equals the on-demand price.
 

@@ -137,6 +137,10 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
 #: pytorch-ddp transformer plan was written as Megatron-LM's pretrain_gpt.py line, with a runtime-mismatch note
 RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel", "ddp": "script"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
+#: the header's "launcher style:" of a generic model's (a CNN's) fsdp-style launch, which is no torchtitan line (that
+#: launcher runs transformers) but the user's ``$TRAIN_SCRIPT`` with the plan's FSDP sharding (``script_args``): it
+#: read "fsdp" until QA 101, the name of the torchtitan launcher it does not run
+GENERIC_FSDP_LABEL = "script, FSDP (your $TRAIN_SCRIPT with --fsdp-sharding-strategy)"
 #: where a refused plan can go instead: the other style, and the hint that names it
 OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp", "script": "fsdp"}
 OTHER_STYLE_HINT = {s: f"change the plan, or use the {o} style (--emit FORMAT:{o})" for s, o in OTHER_STYLE.items()}
@@ -1083,10 +1087,13 @@ def plan_stack(job: JobSpec, cfg: dict):
 
 def default_style(job: JobSpec, cfg: dict) -> str:
     """The launcher style of the plan's stack (``RUNTIME_STYLE``: the Megatron-Core stacks run Megatron,
-    torchtitan runs torchtitan); for a stack with neither, megatron for ZeRO 0/1 and fsdp for 2/3."""
+    torchtitan runs torchtitan); for a stack with neither, megatron for ZeRO 0/1 and fsdp for 2/3. A generic model
+    (a CNN) runs the user's script: under plain DDP's stacks the script style (its ZeRO-1 the
+    ZeroRedundancyOptimizer flag the plan priced; until QA 101 the fsdp style's ``--fsdp-sharding-strategy NO_SHARD``,
+    which shards nothing), else the fsdp style's script line with the sharding strategy (``GENERIC_FSDP_LABEL``)."""
+    run = stack_rules.rules_runtime(from_training(job.training, model=job.model)) if job.model is not None else None
     if job.model is None or not job.model.is_transformer:
-        return "fsdp"
-    run = stack_rules.rules_runtime(from_training(job.training, model=job.model))
+        return "script" if RUNTIME_STYLE.get(run) == "script" and not style_refusal(job, cfg, "script") else "fsdp"
     if run in RUNTIME_STYLE:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
@@ -1453,7 +1460,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
         # pauses and node failures (a run with a 7.5-minute save every 20 steps would be killed before its end)
-        style=style, program=prog, env=env, placeholders=ph, hours=float(hours),
+        style=style if transformer or style != "fsdp" else GENERIC_FSDP_LABEL, program=prog, env=env, placeholders=ph,
+        hours=float(hours),
         cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"], segment=hw.get("segment_trays") if hosts > int(
             hw.get("segment_trays") or hosts) else None,  # one segment is the whole job: no flag
         nvlink_hosts=domain,

@@ -535,6 +535,9 @@ class SearchSetup:
     # group index -> its dispatcher twins (``_dispatcher_twins``), found once per search rather than once per
     # hardware option (perf50b); {} where no group searched a ``LATER_OPTIONS`` value
     twins: dict = dc_field(default_factory=dict)
+    # the share of the rows' positions that are padding (TrainingSpec.padding_share; 0: packed or no padding): the
+    # table's tokens_per_s counts positions, and a padded job's table adds real_tokens_per_s beside it (QA 101)
+    padding: float = 0.0
 
 
 @dataclass
@@ -712,7 +715,7 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
     later = tuple(o for o in LATER_OPTIONS if any(o in grp.variants[0].values for _, grp in live))
     twins = {g: t for g, grp in live if (t := _dispatcher_twins(grp))} if later else {}
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
-                       later, twins)
+                       later, twins, job.training.padding_share(job.model.is_transformer) or 0.0)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -1348,6 +1351,10 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         step_time_s=st["step_time_s"], mfu=st["mfu"],
         hfu=st["hfu"],  # step_time's, as estimate's "MFU / HFU": the app's tables show both
         tokens_per_s=st["tokens_per_s"],
+        # a padded job's tokens_per_s counts the rows' positions, padding included (the hardware's rate, as the plan's
+        # own tokens_per_s): --csv and the JSON's pareto rows gave it unsaid (QA 101); the real rate beside it, as
+        # results.Plan.real_tokens_per_s gives the ranked plans'
+        **({"real_tokens_per_s": st["tokens_per_s"] * (1.0 - s.padding)} if s.padding else {}),
         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
         train_hours=hours, cost=cost, usd_per_token=cost / s.tokens,
         # spot: the uninterrupted hours and the cost range, after the columns every job has (they came

@@ -126,7 +126,7 @@ from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis, spot_above_rate, unmatched_gpus
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.model.cost import at_price_words, price_region, rate_price_dates
+from planner.model.cost import at_price_words, buy_power_assumption, price_region, rate_price_dates
 from planner.model.serving_efficiency import engine_efficiency, engine_refusal
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -2197,6 +2197,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + (disagg_words(disagg, disagg["hardware"]) if disagg else [])
                           + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
+                          # the owned fleet's power, paid every wall hour at the node's maximum draw (QA 101: unsaid)
+                          + [w for w in [buy_power_assumption((budget or job_cost or {}).get("buy"))] if w]
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
                           # for serving.qps at the job's lengths, where a simulated one is sized for the trace's rate

@@ -21,7 +21,7 @@ from planner.hardware.data_rates import with_measured_data
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster, slice_hosts
 from planner.layout import SP_WITHOUT_TP, Candidates, check_layout, sequence_parallel
 from planner.model import accuracy, offload, physics, stack_rules
-from planner.model.cost import cost_summary, owned_at_wall_hours
+from planner.model.cost import buy_power_assumption, cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
@@ -442,9 +442,17 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     nvme = offload.nvme_rate_words(stack, hw)  # the NVMe rate a swapping plan was priced at
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
                   + ((power,) if power else ()) + ((spot,) if spot else ()) + ((nvme,) if nvme else ())
+                  + buy_power_line(out)
                   + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
+
+
+def buy_power_line(plan: Plan | None) -> tuple[str, ...]:
+    """The plan's buy figure's power assumption (``cost.buy_power_assumption``), for its ``assumed:`` lines, the
+    report's assumptions and the JSON's; () without a buy figure."""
+    w = buy_power_assumption(plan.cost.buy if plan is not None and plan.cost is not None else None)
+    return (w,) if w else ()
 
 
 class LimitsMet(NamedTuple):
@@ -505,7 +513,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         ranked = tuple(with_accuracy(p, job) for p in rec.ranked)
         # the winner stays the first ranked plan, the same object (Recommendation: best is ranked[0])
         best = ranked[0] if ranked and rec.best is rec.ranked[0] else with_accuracy(rec.best, job)
-        return replace(rec, ranked=ranked, best=best, assumptions=rec.assumptions + left_out(job, simulated=False, plan=best),
+        return replace(rec, ranked=ranked, best=best,
+                       assumptions=rec.assumptions + buy_power_line(best) + left_out(job, simulated=False, plan=best),
                        views_note=views_note(job, None))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     ranked = [with_accuracy(p, job) for p in ranked]
@@ -513,7 +522,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
-                   assumptions=rec.assumptions + left_out(job, simulated=True, plan=ranked[0]), views_note=views_note(job, ranked[0]),
+                   assumptions=rec.assumptions + buy_power_line(ranked[0]) + left_out(job, simulated=True, plan=ranked[0]),
+                   views_note=views_note(job, ranked[0]),
                    why=why(ranked[0], ranked, rec.kept, rec.objective, rec.spot, feasible=rec.feasible))
 
 
