@@ -24,8 +24,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   (``Stack.megatron_fsdp``:
   optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
   elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
-  FSDP2 over fp32 parameters (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel) keeps no 16-bit shard -- its
-  sharded parameter is the fp32 master, cast to bf16 only as each all-gather's input -- and holds, at ZeRO-2 and
+  FSDP2 over fp32 parameters (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel, hf-trainer's ``fsdp_version: 2``)
+  keeps no 16-bit shard -- its sharded parameter is the fp32 master, cast to bf16 only as each all-gather's
+  input -- and holds, at ZeRO-2 and
   ZeRO-3, the unsharded gradient and the reduce-scatter input of the units in backward
   (``fsdp2_reduce_buffer_bytes``). Until 2026-12-02 it counted a bf16 shard (2/N bytes a parameter) and no
   reduce buffers. At ZeRO-3 it also holds gathered what the stack leaves outside its per-block units

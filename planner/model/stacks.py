@@ -580,7 +580,9 @@ class Stack:
     #: the model kind ``for_model`` applied ("dense" / "moe"; None: not yet), so that it applies once (bookkeeping too)
     model_kind: str | None = field(default=None, compare=False)
     #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
-    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes three things:
+    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``; the HF Trainer under
+    #: ``fsdp_version: 2``, accelerate ``fsdp2_prepare_model``: set per job by ``_with_fsdp_version``), which changes
+    #: three things:
     #:
     #: * its ZeRO-2 is ``reshard_after_forward=False`` (torchtitan ``fsdp_reshard_after_forward never``, AutoModel
     #:   ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a replicated model
