@@ -24,8 +24,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   (``Stack.megatron_fsdp``:
   optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
   elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
-  FSDP2 over fp32 parameters (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel) keeps no 16-bit shard -- its
-  sharded parameter is the fp32 master, cast to bf16 only as each all-gather's input -- and holds, at ZeRO-2 and
+  FSDP2 over fp32 parameters (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel, hf-trainer's ``fsdp_version: 2``)
+  keeps no 16-bit shard -- its sharded parameter is the fp32 master, cast to bf16 only as each all-gather's
+  input -- and holds, at ZeRO-2 and
   ZeRO-3, the unsharded gradient and the reduce-scatter input of the units in backward
   (``fsdp2_reduce_buffer_bytes``). Until 2026-12-02 it counted a bf16 shard (2/N bytes a parameter) and no
   reduce buffers. At ZeRO-3 it also holds gathered what the stack leaves outside its per-block units
@@ -990,9 +991,11 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
         # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
         # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
         # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
+        # FSDP2 under AMP at ZeRO-2/3 (``fsdp2_amp_copy``: accelerate's fsdp_version 2) has no copy in its weight
+        # term to drop: ``state_weights`` holds the fp32 shard and the bf16 all-gather outputs already (fsdp2hf51)
         zero = np.asarray(c.zero)
         gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
-        drop = walked & ~gathered
+        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp2_amp_copy))
         fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
         lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":

@@ -580,7 +580,9 @@ class Stack:
     #: the model kind ``for_model`` applied ("dense" / "moe"; None: not yet), so that it applies once (bookkeeping too)
     model_kind: str | None = field(default=None, compare=False)
     #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
-    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes three things:
+    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``; the HF Trainer under
+    #: ``fsdp_version: 2``, accelerate ``fsdp2_prepare_model``: set per job by ``_with_fsdp_version``), which changes
+    #: three things:
     #:
     #: * its ZeRO-2 is ``reshard_after_forward=False`` (torchtitan ``fsdp_reshard_after_forward never``, AutoModel
     #:   ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a replicated model
@@ -2610,6 +2612,10 @@ STACKS: dict[str, Stack] = {
         "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_host_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
+        # under fsdp_version 2 (fsdp2_dp, set by _with_fsdp_version) accelerate's ``fsdp2_prepare_model``
+        # (src/accelerate/utils/fsdp_utils.py) runs ``fully_shard`` on each auto-wrapped block and then on the model:
+        # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward
+        fsdp2_root="embed_head",
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
@@ -3048,10 +3054,17 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
 
 def _with_fsdp_version(st: Stack, t) -> Stack:
     """``st`` with the FSDP version job ``t`` runs (planner.model.finetune ``fsdp_version``: refused where it cannot
-    run), so the stack line names it; unchanged on a stack without accelerate's FSDP."""
+    run), so the stack line names it; unchanged on a stack without accelerate's FSDP. Version 2 is accelerate's
+    ``fsdp2_prepare_model`` -- torch ``fully_shard`` over the fp32 model with a bf16 ``MixedPrecisionPolicy`` -- so
+    the stack is an FSDP2 one (``fsdp2_dp``: no 16-bit shard beside the fp32 one, the units' unsharded gradient
+    and reduce-scatter input, the root unit ``fsdp2_root`` gathered, ZeRO-2 timed as ZeRO-3 without reshard after
+    forward); until fsdp2hf51 only the LoRA block-input cast (``finetune.gathered_by_fsdp2``) read it."""
     from planner.model.finetune import fsdp_version  # (as ``default_stack_mode`` reads finetune: at call time)
 
-    return replace(st, fsdp_version=fsdp_version(t, st)) if st.fsdp_versions else st
+    if not st.fsdp_versions:
+        return st
+    version = fsdp_version(t, st)
+    return replace(st, fsdp_version=version, fsdp2_dp=version == 2)
 
 
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU
