@@ -58,3 +58,38 @@ def test_screen_points_are_every_count_up_to_the_cap_then_a_geometric_grid():
         p = screen_points(n)
         assert len(p) <= SCREEN_POINTS and p[0] == 1.0 and p[-1] == n and np.all(np.diff(p) > 0)
         assert np.all(p == np.round(p))
+
+
+# ------------------------------------------------------------------------ the recommendation line's verb (pd51's job)
+def _pd51_best():
+    """pd51's job (Llama-3-8B on p5.48xlarge, 8,000 + 64 tokens, TPOT 40 ms / TTFT 1,500 ms, 20 QPS, no length spread)
+    planned analytically, TP1: its best row."""
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "p5.48xlarge"},
+                         "parallel": {"tp": 1},
+                         "serving": {"qps": 20, "p99_latency_ms": 40, "ttft_ms": 1500, "prompt_tokens": 8000,
+                                     "output_tokens": 64, "length_cv": 0}})
+    return job.serving, plan_serving(job, simulate=False).best
+
+
+def test_the_recommendation_never_says_meets_with_a_figure_over_its_target():
+    """A simulated row states the analytic screen's TPOT / TTFT at the simulation's budget and replicas; the full run
+    (simulated, TP1 at budget 512, 8 replicas) read "meets TPOT 66.7 ms / TTFT 1,661 ms" against 40 / 1,500 ms, its
+    simulated p99s 22.1 / 1,219 ms. The row as the simulation left it (those figures and its simulated check), through
+    the line: it must not say "meets" with them. Fails on the old code ("per replica meets TPOT 66.7 ms")."""
+    from dataclasses import replace
+
+    from planner.workloads.serving import _why
+
+    s, best = _pd51_best()
+    sim = {"qps": 20.0, "replicas": 8, "max_num_batched_tokens": 512, "ttft_ms": {"p99": 1219.0},
+           "tpot_ms": {"p99": 22.1}}
+    row = replace(best, tpot_ms=66.7, ttft_ms=1661.0, simulated=sim)
+    line = _why(row, [], True, False, True, s.p99_latency_ms, s.ttft_ms)
+    assert "meets" not in line and "reads TPOT 66.7 ms / TTFT 1,661 ms" in line
+    assert "over the TPOT target (40 ms) and the TTFT target (1,500 ms)" in line and "p99 TPOT 22.1 ms" in line
+    # the analytic plan's own row is within both targets: "meets", as before
+    assert best.tpot_ms <= 40 and best.ttft_ms <= 1500
+    assert " per replica meets TPOT " in _why(best, [], True, False, True, s.p99_latency_ms, s.ttft_ms)
