@@ -844,6 +844,33 @@ def lump_grid(cv):
     return x / (x * LUMP_Z_WEIGHTS).sum(axis=-1, keepdims=True), LUMP_Z_WEIGHTS
 
 
+#: the counts (batches, requests in flight) the screen prices a curve over 1 .. n at, at most (``screen_points``)
+SCREEN_POINTS = 256
+
+
+def screen_points(n: int) -> np.ndarray:
+    """The counts in 1 .. ``n`` the screen prices a per-count curve at (a float array, ascending, 1 and n in it): every
+    one where n <= ``SCREEN_POINTS``, else the first SCREEN_POINTS / 2 and SCREEN_POINTS / 2 more spaced geometrically
+    to n, the rest read off by linear interpolation (``np.interp``) between them. Why (srvb51): the slot chain's W(n)
+    (``slot_service``) and the running iteration's steps over the others in flight (``llm_ttft``) were priced at
+    every count, ``lumped_parts`` over (count x ``lump_grid``'s 24 bins), so a fixed fleet with ``serving.max_batch``
+    4,096 or 65,536 (a tiny MoE model whose KV pool holds that many sequences) ran past 25 CPU s in the screen where
+    the default 64 took ~1 s (fuzz51). Past 256 neighbouring points are at most (n / 128)^(1 / 128) apart (1.6% at
+    1,024, 5% at 65,536); the steps are piecewise linear in the count (the roofline's max, 128-row GEMM tiles), so the
+    interpolation smooths their kinks: ``slot_service``'s W(n) within 2.0% of every n priced (llama3-8b 128 / 128 on
+    H100 TP1 / TP4, batch 1,024 and 4,096), the screen's figures unchanged at batches up to 256 (every README example).
+
+    >>> len(screen_points(64)), len(screen_points(65536)), screen_points(65536)[[0, 127, 128, -1]].tolist()
+    (64, 256, [1.0, 128.0, 134.0, 65536.0])
+    """
+    n = max(int(n), 0)
+    if n <= SCREEN_POINTS:
+        return np.arange(1, n + 1, dtype=np.float64)
+    half = SCREEN_POINTS // 2
+    tail = np.unique(np.round(np.geomspace(half, n, half + 1)))
+    return np.concatenate([np.arange(1, half + 1, dtype=np.float64), tail[tail > half]])
+
+
 def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
     """(f, lumped step, decode-only step) of ``lumped_iteration`` (vectorised over B / ``prefilling``): the share of
     steps that carry prompt tokens, the step that carries them (B decodes and lam x N / f prompt tokens on average, the

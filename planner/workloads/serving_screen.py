@@ -37,7 +37,7 @@ from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB,
                                               replica_split, shared_prefix, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, prefill_time,
-                                                 replica_link_bw,
+                                                 replica_link_bw, screen_points,
                                                  engine_room, replica_token_budget, steady_iteration)
 from planner.workloads.serving_queue import (OCCUPANCY_CHAIN_MAX, TPOT_QUANTILE, TTFT_QUANTILE, erlang_c,
                                              fill_reach, jsq_extra_wait, jsq_wait_probability, mixture_quantile,
@@ -462,7 +462,11 @@ def llm_ttft(im: IterationModel, s: ServingSpec, L, batch, rate: Optional[float]
         if kmax >= 1:
             pk[-1] += max(-math.expm1(-l) - float(pk.sum()), 0.0)  # the mass past the cap runs a capped batch
         Tk = max(float(replica_token_budget(im, budget)), float(c) + 1.0)
-        run_k = lumped_iteration(im, s, k, Tk, prefilling=np.minimum(k, np.maximum(Tk - k, 0.0) * O / N))
+        # the step with k running, priced at ``screen_points`` (every k up to 256) and interpolated between: L, and so
+        # kmax, grows with the batch (srvb51)
+        kp = screen_points(kmax)
+        run_k = lumped_iteration(im, s, kp, Tk, prefilling=np.minimum(kp, np.maximum(Tk - kp, 0.0) * O / N))
+        run_k = run_k if len(kp) == kmax else np.interp(k, kp, run_k)
         xi = np.broadcast_to(x, out.shape + x.shape[-1:])[idx]
         wi = [(np.broadcast_to(p, out.shape)[idx], np.broadcast_to(wq, out.shape)[idx]) for p, wq in waits]
         if tail:  # the tail itself (one load), for a mixture over bursty arrivals' states (``burst_parts``)
@@ -498,9 +502,12 @@ def time_in_service(im: IterationModel, s: ServingSpec, L, b, batch: int, budget
 def slot_service(im: IterationModel, s: ServingSpec, batch: int, budget: int = REALTIME_TOKEN_BUDGET) -> np.ndarray:
     """W(n) for n = 1 .. ``batch`` in a replica's slots: a request's mean time in service were the occupancy to stay
     at n (``time_in_service`` beside the n - 1 others, n decoding) -- ``screen_concurrency``'s W at L = n - 1, the
-    departure rates n / W(n) of the occupancy chain (``occupancy_distribution``)."""
-    n = np.arange(1, int(batch) + 1, dtype=np.float64)
-    return time_in_service(im, s, n - 1.0, n, int(batch), budget)
+    departure rates n / W(n) of the occupancy chain (``occupancy_distribution``). Priced at ``screen_points``
+    (every n up to 256, else 256 of them, interpolated between): the screen's work does not grow with ``batch``
+    (srvb51)."""
+    n = screen_points(batch)
+    W = time_in_service(im, s, n - 1.0, n, int(batch), budget)
+    return W if len(n) == int(batch) else np.interp(np.arange(1.0, int(batch) + 1.0), n, W)
 
 
 def budget_batch(s: ServingSpec, b, budget):
@@ -746,16 +753,21 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     # request's decode iterations, which carry the other slots' prefills only (llm_tpot at batch 1; above it the p99
     # over requests, screen_tpot, sizes the batch)
     im = im or option_iteration(m, s, hw, tp)
-    it = steady_iteration(im, s, B)
-    # throughput: the mean step as the engine runs it, prompts in lumps, at the sequences the budget keeps decoding
-    # (replica_throughput), at the real-time budget the screen and the simulation run; offline at the backlog's
-    # (offline_token_budget, below)
-    rps_b = replica_throughput(im, s, B, REALTIME_TOKEN_BUDGET)[1]
+    # each figure below is priced at the batches asked for (B[i:i + 1]), not over all of B: B runs to
+    # serving.max_batch, 65,536 on a KV pool that holds it, where pricing every batch ran past 25 CPU s (srvb51)
+    it = steady_iteration(im, s, B[:1])
+
+    def rps_at(i: int) -> float:
+        """requests/s a replica at batch B[i]: the mean step as the engine runs it, prompts in lumps, at the sequences
+        the budget keeps decoding (replica_throughput), at the real-time budget the screen and the simulation run;
+        offline at the backlog's (offline_token_budget, below)"""
+        return float(replica_throughput(im, s, B[i:i + 1], REALTIME_TOKEN_BUDGET)[1][0])
+
     tpot = llm_tpot(m, s, hw, tp, B[:1], im)  # batch 1: the bare decode step (its p99 too: nothing else prefills)
     # the batch is sized at full load (B in flight): the TTFT target, a p99, must hold then at its percentile
     # (``TTFT_QUANTILE``); the TTFT stated is that percentile at the load. ``ttft_batch1_ms`` is one request alone at
     # the mean prompt (``one_request_s``: the least time a request takes)
-    ttft = llm_ttft(im, s, B, B)
+    ttft = llm_ttft(im, s, B[:1], B[:1])
 
     def ttft_q(i: int, budget: int = REALTIME_TOKEN_BUDGET) -> float:
         return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE, budget=budget))
@@ -797,10 +809,10 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
                  f"TPOT over {target.tpot_s * 1e3:,.0f} ms") + " with the queue at any token budget ("
                 + " / ".join(f"{k:,}" for k in REALTIME_TOKEN_BUDGETS) + ") and replica count up to "
-                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps_b[i]):,} its "
+                f"{QUEUE_REPLICA_FACTOR:,}x the {math.ceil(target.qps / rps_at(i)):,} its "
                 f"throughput needs at {REALTIME_TOKEN_BUDGET:,}"))
         i, b, allows = sized.batch - 1, sized.batch, by_budget[sized.budget]
-    rps = float(rps_b[i])  # Little's law: the d the budget keeps decoding, each lasting O iterations
+    rps = rps_at(i)  # Little's law: the d the budget keeps decoding, each lasting O iterations
     # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
     held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
     load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
@@ -814,11 +826,12 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                     ttft_ms=sized.ttft_s * 1e3 if math.isfinite(sized.ttft_s) else None,
                     token_budget_by=BUDGET_BY_SCREEN)
     load.setdefault("tpot_ms", tpot_q(B[i]) * 1e3)
+    it_b = steady_iteration(im, s, B[i:i + 1])
     load.setdefault("ttft_ms", ttft_q(i) * 1e3)
     if s.output_tokens == 1:  # its one token is its first (TTFT): no decode step after it, so no TPOT (QA 37b: "0.0 ms")
         load["tpot_ms"] = None
     row = ServingOption(**base, meets_latency=True, batch=b,
-                        bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
+                        bound="memory" if it_b["memory"][0] >= it_b["compute"][0] else "compute",
                         tokens_per_s_per_replica=rps * s.output_tokens, requests_per_s_per_replica=rps,
                         token_budget=REALTIME_TOKEN_BUDGET,
                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
