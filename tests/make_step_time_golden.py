@@ -226,6 +226,10 @@ weights (ZeRO-2/3, ``Stack.fp32_stream``), so its RoPE is the 24 B form there an
 module's tensors: only llama3-70b/hf-trainer (case 3) moved, 47 of 752 arrays on both instances: step_time_s
 x0.974-0.996 on the ZeRO-2/3 rows, activations x0.165-0.838, weights x1.5 on the walked ZeRO-2 rows (FSDP's unsharded
 bf16 flat parameter, where the walk held autocast's copies), total memory x0.80-0.99.
+z2f51 (2026-12-06) prices FSDP1's SHARD_GRAD_OP fp32 flat parameter sharded beside the whole bf16 gathered model
+(memory.fsdp_amp_keys; it was fp32 whole): only llama3-70b/hf-trainer (case 3) moved, 12 of its 64 rows (ZeRO-2),
+6 of 768 arrays (mem weights, total, total_last on both instances): weights x0.34-0.67, totals x0.42-0.98; no
+step-time array.
 """
 from __future__ import annotations
 

@@ -661,7 +661,7 @@ class StateContext:
     lp16_l: tuple
     fsdp2: bool
     fsdp2_master: bool
-    fsdp2_amp_copy: float  # AMP's 16-bit copy bytes the weight term holds on an FSDP2 stack, else 0 (state_weights)
+    fsdp_amp_copy: float  # AMP's 16-bit copy bytes FSDP gathers at param_dtype, else 0 (state_weights, fsdp_amp_keys)
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
@@ -702,10 +702,11 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
-    # FSDP2 under AMP (``weights: amp``): the weight term's autocast copy is FSDP2's 16-bit unsharded parameter
-    # at ZeRO-2/3 (Stack.autocast_finds_fp32), its fp32 part the shard (state_weights)
-    fsdp2_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
-        fsdp2 and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
+    # FSDP under AMP (``weights: amp``): the weight term's autocast copy is FSDP's 16-bit unsharded parameter where
+    # FSDP gathers at ``param_dtype`` (Stack.autocast_finds_fp32: FSDP2 at ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP
+    # at ZeRO-2), its fp32 part the shard (state_weights)
+    fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
+        (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -716,7 +717,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, fsdp2_amp_copy, ds_live, ds_persist, mfsdp_unit,
+                        *ends, *lp16, fsdp2, fsdp2_master, fsdp_amp_copy, ds_live, ds_persist, mfsdp_unit,
                         split.before_last, bnb_whole, hf_ep_whole_params(m, st, ktpf, kep, kpp))
 
 
@@ -824,6 +825,24 @@ def gathered_blocks(st) -> int:
     return 2
 
 
+def fsdp_amp_keys(x: StateContext):
+    """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
+    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: FSDP2 (``fsdp2_dp``) at
+    ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP (``Stack.fsdp_zero2_param_dtype``) at ZeRO-2. FSDP1 shards the fp32
+    FlatParameter whatever the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the
+    rank's chunk kept as ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both
+    ``uses_sharded_strategy``); SHARD_GRAD_OP differs only in not resharding after forward (_runtime_utils.py
+    ``_post_forward_reshard``: ``free_unsharded_flat_param = not state._is_root and handle._sharding_strategy in
+    RESHARD_AFTER_FORWARD_HANDLE_STRATEGIES``), so each unit's bf16 ``_full_param_padded`` lives from its forward
+    until its post-backward frees it (``_should_free_in_backward``: True when gradients sync) -- at the end of the
+    forward the whole model gathered, 2 B a parameter, beside the fp32 shard, 4/N. accelerate maps ZeRO-2 to it
+    (``fsdp_sharding_strategy: SHARD_GRAD_OP``). FSDP1's ZeRO-3 keeps the term as it is: the HF walk's AMP rule
+    (``autograd_grads``) takes the copy off it. Until z2f51 FSDP1's ZeRO-2 held the fp32 weights whole: Llama-3.1-8B
+    on hf-trainer, DP 8, 44.87 GiB of weights (4 + 2 B a parameter). DeepSpeed's ZeRO-2 really keeps its 16-bit
+    parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
+    return (x.kz >= 2) if x.fsdp2 else (x.kz == 2)
+
+
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
     """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
     bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
@@ -846,16 +865,15 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
     share, q_b = x.bnb_whole
     weights = weights + np.where((kz >= 3) & ~held, (d + e) * share * q_b * (1.0 - 1.0 / dps), 0.0)
-    if x.fsdp2_amp_copy:
-        # FSDP2 at ZeRO-2/3 under AMP: the fp32 parameters are the sharded ones (torch _fsdp_param.py: the sharded
-        # parameter is the original's dim-0 shard in its own dtype) and autocast makes no copy
-        # (Stack.autocast_finds_fp32); the 16-bit unsharded parameters (the all-gather outputs, ``param_dtype``)
-        # are whole where the stage stays gathered (ZeRO-2: no reshard after forward; ``_fsdp_held``), else the
-        # gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B a parameter, 15.4 GiB (was
-        # 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
-        c = x.fsdp2_amp_copy
+    if x.fsdp_amp_copy:
+        # FSDP under AMP where it gathers at param_dtype (``fsdp_amp_keys``): the fp32 parameters are the sharded
+        # ones and autocast makes no copy (Stack.autocast_finds_fp32); the 16-bit unsharded parameters (the
+        # all-gather outputs, ``param_dtype``) are whole where the stage stays gathered (ZeRO-2: no reshard after
+        # forward; ``_fsdp_held``), else the gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B
+        # a parameter, 15.4 GiB (was 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
+        c = x.fsdp_amp_copy
         fsdp = (d / dps + e / edps) * (w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
-        weights = np.where(kz >= 2, fsdp, weights)
+        weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
@@ -991,11 +1009,11 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
         # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
         # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
         # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
-        # FSDP2 under AMP at ZeRO-2/3 (``fsdp2_amp_copy``: accelerate's fsdp_version 2) has no copy in its weight
+        # FSDP2 under AMP at ZeRO-2/3 (``fsdp_amp_copy``: accelerate's fsdp_version 2) has no copy in its weight
         # term to drop: ``state_weights`` holds the fp32 shard and the bf16 all-gather outputs already (fsdp2hf51)
         zero = np.asarray(c.zero)
         gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
-        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp2_amp_copy))
+        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp2 and x.fsdp_amp_copy))
         fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
         lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":
