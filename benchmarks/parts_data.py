@@ -71,7 +71,8 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id", "date", "stack", "offloaded", "model_json", "gpu", "num_gpus", "seq_len", "micro_batch", "global_batch",
          "precision", "recompute", "zero", "host_link", "cpu", "metric", "value", "unit", "quote", "assumptions",
          "source", "provenance", "read_date", "notes"),
-        ("num_gpus", "gpus_per_node", "seq_len", "micro_batch", "global_batch", "zero", "value", "baseline_value"),
+        ("num_gpus", "gpus_per_node", "seq_len", "micro_batch", "global_batch", "zero", "value", "baseline_value",
+         "host_ram_gib"),
     ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),

@@ -55,7 +55,10 @@ def job(r: dict, offload: bool = True, batch_scale: int = 1) -> dict:
                          "optimizer": "adamw", "framework": fw},
             "parallel": {"tp": 1, "pp": 1, "dp": r["num_gpus"], "zero": r["zero"]},
             "cluster": {"gpu": r["gpu"], "gpus_per_node": r["gpus_per_node"],
-                        "nodes": max(1, r["num_gpus"] // r["gpus_per_node"])}}
+                        "nodes": max(1, r["num_gpus"] // r["gpus_per_node"]),
+                        # the testbed's host RAM where the row states it (a bare GPU otherwise takes its reference
+                        # instance's RAM per GPU: the one-GPU DGX-2 run held the host's whole 1.5 TB)
+                        **({"host_ram_gib": r["host_ram_gib"]} if r.get("host_ram_gib") else {})}}
 
 
 def estimate(job_dict: dict) -> dict:

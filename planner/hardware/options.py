@@ -84,6 +84,9 @@ class HardwareOption:
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
     reference: Optional[Instance | System] = None
+    #: the job's ``cluster.host_ram_gib`` in bytes (a node's host RAM as the job states it); None: the instance's row,
+    #: else the reference system's per GPU (planner.model.offload ``host_ram``)
+    host_ram_bytes: Optional[float] = None
     #: GPUs one OS host holds where that is fewer than a node's (a GB200 NVL72 "node" is its 72-GPU NVLink domain,
     #: 18 compute trays of 4): what launch specs count as a node (planner.present.emit); None: ``gpus_per_node``
     gpus_per_host: Optional[int] = None
@@ -453,7 +456,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         **fabric_fields(stated), gpus_per_host=host, max_gpus=system.max_chips if ici else None,
         past_max_hint=multislice_hint(cat, gpu) if ici else "",
         segment_trays=seg[0] if seg else None, rack_gpus=system.gpu_count if seg else None,
-        segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), price_quote=quote,
+        segments_per_rack=seg[1] if seg else 1, power_limit_w=fixed_limit(cluster, gpu), host_ram_bytes=stated_host_ram(cluster), price_quote=quote,
         nvlink_topology=topology,
     )
 
@@ -747,8 +750,13 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes + topology_notes(topology),
         multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
         latency_note=(latency_note or "") if inst.cluster else "",
-        power_limit_w=fixed_limit(cluster, gpu), **fabric_fields(stated), nvlink_topology=topology,
+        power_limit_w=fixed_limit(cluster, gpu), host_ram_bytes=stated_host_ram(cluster), **fabric_fields(stated), nvlink_topology=topology,
     )
+
+
+def stated_host_ram(cluster: ClusterSpec) -> Optional[float]:
+    """Bytes of host RAM a node has as the job states it (``cluster.host_ram_gib``, GiB as clouds print it), or None."""
+    return cluster.host_ram_gib * 2**30 if cluster.host_ram_gib else None
 
 
 def node_topology(cluster: ClusterSpec, inst: Instance | None, g: int, gpu: GPU) -> str:

@@ -538,9 +538,13 @@ def partition_copies_exposed(hw, local_params, m_micro, t_bwd_mb, mb_bytes, side
 
 
 def host_ram(hw) -> tuple[float, str]:
-    """(bytes, where the figure comes from) of one node's host RAM: the instance's catalog row; a node the
+    """(bytes, where the figure comes from) of one node's host RAM: the job's ``cluster.host_ram_gib``, else the
+    instance's catalog row; a node the
     catalog gives no RAM figure for (a bare-GPU cluster) is taken to have its reference system's RAM per GPU
     (``HardwareOption.reference``: the instance its network comes from), else ``REF_HOST_RAM_PER_GPU``."""
+    stated = getattr(hw, "host_ram_bytes", None)
+    if stated:  # the job's cluster.host_ram_gib: its nodes as they are, over any catalog row
+        return float(stated), "cluster.host_ram_gib"
     ram = getattr(hw.instance, "ram_bytes", None) if hw.instance is not None else None
     if ram:
         return float(ram), hw.instance.key

@@ -1067,6 +1067,10 @@ class ClusterSpec(Strict):
     # (planner.hardware.power: at most its rated limit, at least its minimum); in a search, each GPU runs at the
     # lower of this and its rated limit. Left out: every GPU at its catalog row's limit
     power_limit_w: Optional[float] = Field(None, gt=0, le=1e4)
+    # the host RAM of one node (GiB), where the catalog has no figure or the job's nodes differ from it: what an
+    # offloading plan may fill (planner.model.offload ``host_ram``; a bare GPU otherwise takes its reference
+    # system's RAM per GPU, e.g. one V100 of a p3dn.24xlarge: 96 GiB). Left out: the instance's, else that assumption
+    host_ram_gib: Optional[float] = Field(None, gt=0, le=1e6)
 
     @model_validator(mode="after")
     def _gpu_or_instance(self):
