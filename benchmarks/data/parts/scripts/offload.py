@@ -51,7 +51,7 @@ READ = "2026-12-06"
 
 COLUMNS = ("id", "date", "stack", "offloaded", "model", "model_json", "gpu", "num_gpus", "gpus_per_node", "seq_len",
            "micro_batch", "global_batch", "precision", "recompute", "zero", "framework_json", "host_link", "cpu",
-           "metric", "value", "unit", "baseline_value", "quote", "assumptions", "source", "provenance", "read_date",
+           "host_ram_gib", "metric", "value", "unit", "baseline_value", "quote", "assumptions", "source", "provenance", "read_date",
            "notes")
 
 #: Megatron-LM GPT-2 as the 2020 DeepSpeedExamples code builds it (GeLU MLP of 4h, LayerNorm, learned positions,
@@ -80,6 +80,7 @@ ROWS = [
          precision="fp16", recompute="full", zero=2, framework_json=json.dumps(ZO_10B_CONFIG, sort_keys=True),
          host_link="PCIe Gen3 x16 (DGX-2)",
          cpu="2 x Xeon Platinum 8168, 96 threads (DGX-2; assumed, the testbed offload.CPU_ADAM assumes)",
+         host_ram_gib=1536,
          metric="tflops_per_gpu", value=40, unit="TFLOP/s per GPU", baseline_value="",
          quote="ZeRO-Offload can achieve 40 TFlops/GPU on a single NVIDIA V100 GPU for 10B parameter model",
          assumptions="model and batch: the DeepSpeed ZeRO-Offload tutorial's 10B GPT-2 run (50 layers, hidden 4096, "
@@ -94,7 +95,11 @@ ROWS = [
                      "ran (Megatron layers, DeepSpeed's activation checkpointing), with the DeepSpeed team's 10B "
                      "config's partition_activations, cpu_checkpointing and reduce_bucket_size 5e7 "
                      "(DeepSpeedExamples Megatron-LM/scripts/ds_zero-offload_10B_config.json @19624a6f; its "
-                     "train_batch_size 30 with gradient_accumulation_steps 3 not taken: the tutorial states batch 10)",
+                     "train_batch_size 30 with gradient_accumulation_steps 3 not taken: the tutorial states batch 10)"
+                     "; host RAM 1.5 TB (host_ram_gib 1536): the DGX-2 the tutorial ran on (NVIDIA DGX-2 datasheet: "
+                     "1.5 TB system memory), the testbed the cpu column assumes, its one-GPU job holding the whole "
+                     "host RAM (a bare V100 32 GB otherwise takes p3dn.24xlarge's 96 GiB a GPU, too little for the "
+                     "10B's fp32 state: qa101 made p3dn a clustered reference)",
          source="Ren et al., 'ZeRO-Offload: Democratizing Billion-Scale Model Training', USENIX ATC 2021, "
                 "arXiv:2101.06840, abstract; DeepSpeed ZeRO-Offload tutorial",
          provenance=ZO_URL, read_date=READ,
