@@ -52,9 +52,11 @@ def test_a_fixed_fleet_screened_at_its_capacity_is_answered(tmp_path):
 
 
 # ------------------------------------------------------------------------ the fuzzers
-def _holds(tmp_path_factory, tag: str, job: dict, cmd: str) -> None:
-    """``job`` under ``cmd`` (``estimate``, a small ``recommend`` or ``serve``, ``--json``): an answer whose plans are
-    sane (``assert_sane``) or one ``error:`` line; nothing left beside the job file."""
+def _holds(tmp_path_factory, tag: str, job: dict, cmd: str | None = None) -> None:
+    """``job`` under ``cmd`` (``estimate``, a small ``recommend`` or ``serve``, ``--json``; None: ``recommend`` where
+    the job has constraints, else ``estimate``): an answer whose plans are sane (``assert_sane``) or one ``error:``
+    line; nothing left beside the job file."""
+    cmd = cmd or ("recommend" if "constraints" in job else "estimate")
     p = job_file(tmp_path_factory, tag, job)
     code, out, err = run_cli(*COMMANDS[cmd](p))
     check_outcome(code, out, err)
@@ -106,7 +108,7 @@ def head_jobs(draw):
 @fuzz_settings(30)
 @given(job=head_jobs())
 def test_fuzz_output_head_and_dle_stacks(tmp_path_factory, job):
-    _holds(tmp_path_factory, "head51", job, "recommend" if "constraints" in job else "estimate")
+    _holds(tmp_path_factory, "head51", job)
 
 
 #: the options each stack takes (the others' are drawn one time in six: a refusal on the option's own field)
@@ -162,7 +164,7 @@ def option_jobs(draw):
 @fuzz_settings(24)
 @given(job=option_jobs())
 def test_fuzz_stack_options_of_sessions_48_to_50(tmp_path_factory, job):
-    _holds(tmp_path_factory, "opt51", job, "recommend" if "constraints" in job else "estimate")
+    _holds(tmp_path_factory, "opt51", job)
 
 
 FABRICS = ["IB-NDR", "EFA-v2-p5", "RoCE-400", {"gbps_per_gpu": 400, "family": "infiniband", "latency_us": 5},
