@@ -179,7 +179,7 @@ def test_stack_table_duration_in_one_named_unit(capsys):
              "step_time_s": 2.23, "train_hours": 0.237, "cost_usd": 13.0, "chosen": True, "tie": False,
              "vs_chosen": {}, "limits": "x"},
             {"framework": "deepspeed", "reason": "refused"}]
-    text = _text(lambda con: con.print(stack_table(rows, "cost")))
+    text = _text(lambda con: con.print(stack_table(con, rows, "cost")))
     assert "minutes" in _header(text, "stack") and "14.2" in text, text
 
 

@@ -162,7 +162,7 @@ def test_stack_table_folds_a_long_layout():
            "limits": "expert-parallel all-to-all on 3200 Gb/s network: 54% of the step (GEMMs 26%)",
            "reason": "chosen: best on cost", "lost": None}
     con = Console(file=io.StringIO(), width=150, color_system=None)
-    con.print(stack_table([row], "cost"))
+    con.print(stack_table(con, [row], "cost"))
     text = con.file.getvalue()
     assert "…" not in text, text
     cells = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│"))

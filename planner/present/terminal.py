@@ -6,6 +6,7 @@ import math
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from planner.defaults import PUBLISHED_NODE_MTBF_HOURS
 from planner.model.cost import BLOCK_INSTANCES_PER_BLOCK, BLOCK_MAX_H, BLOCK_MAX_INSTANCES, rate_after, region_clause
@@ -539,9 +540,9 @@ def keep_names_whole(con: Console, t: Table, names=WHOLE) -> Table:
     return t
 
 
-def names_kept_whole(t: Table) -> bool:
-    """Whether ``keep_names_whole`` kept the name columns on one line."""
-    return all(c.no_wrap for c in t.columns if c.header in WHOLE)
+def names_kept_whole(t: Table, names=WHOLE) -> bool:
+    """Whether ``keep_names_whole`` kept the ``names`` columns on one line."""
+    return all(c.no_wrap for c in t.columns if c.header in names)
 
 
 #: recommend's columns that give way, in this order, where the hardware name would otherwise fold (each derivable:
@@ -658,7 +659,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     if peak := peak_rank_line(best):  # the table's mem/limit is the most loaded rank's: which one (memory.rank_memory)
         con.print(esc(peak), highlight=False)
     if res.get("stacks"):
-        con.print(stack_table(res["stacks"], res["objective"]))
+        con.print(stack_table(con, res["stacks"], res["objective"]), highlight=False)
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     risk = best["cost"].get("spot_risk")
@@ -689,22 +690,42 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     print_marked(con, "assumed", res.get("assumptions", []))
 
 
-def stack_table(rows: list[dict], objective: str) -> Table:
+#: the stacks table's column that leaves it for lines under it where the stack names would otherwise fold: at 100
+#: columns every column folded, "megatron-core" read "megatron-cor" / "e" and each limits cell ran over 8 lines (QA 102)
+STACK_GIVE_WAY = "limits"
+
+
+def stack_table(con: Console, rows: list[dict], objective: str) -> Table | Group:
     """``training.framework: auto``: each stack's best plan against the chosen one, or why it has none
-    (planner.search.rank.stack_comparison)."""
-    t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
+    (planner.search.rank.stack_comparison). The stack names stay whole (``keep_names_whole``); where they cannot with
+    every column in, the limits column leaves the table for one line a stack under it (``STACK_GIVE_WAY``), so nothing
+    is lost."""
     cols, table = stack_table_cells(rows, objective)
-    for i, col in enumerate(cols):
-        # fold, not cut: a layout is one long word ("rc:sel(mla_up_proj+layernorm+moe_act)" read "rc:sel(mla_up_proj+layer…"
-        # for DeepSeek-V3's chosen plan; QA 40)
-        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left",
-                     overflow="fold")
-    for r, row in zip(rows, table):
-        cells = [esc(c) for c in row]
-        if r.get("chosen"):
-            cells[0] = f"[bold]{cells[0]}[/]"
-        t.add_row(*cells)
-    return t
+
+    def build(keep: list[int]) -> Table:
+        t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
+        for i in keep:
+            # fold, not cut: a layout is one long word ("rc:sel(mla_up_proj+layernorm+moe_act)" read
+            # "rc:sel(mla_up_proj+layer…" for DeepSeek-V3's chosen plan; QA 40)
+            t.add_column(cols[i], justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen")
+                         else "left", overflow="fold")
+        for r, row in zip(rows, table):
+            cells = [esc(row[i]) for i in keep]
+            if r.get("chosen"):
+                cells[0] = f"[bold]{cells[0]}[/]"
+            t.add_row(*cells)
+        return keep_names_whole(con, t, names=(cols[0],))
+
+    every = list(range(len(cols)))
+    t = build(every)
+    if names_kept_whole(t, names=(cols[0],)):
+        return t
+    out = STACK_COLUMNS.index(STACK_GIVE_WAY)
+    t = build([i for i in every if i != out])
+    lines = [Text.from_markup(f"  {esc(row[0])}: {esc(row[out])}") for row in table if row[out] != "-"]
+    head = Text.from_markup(f"[bold]{STACK_GIVE_WAY}[/] of each stack's best plan (a column of the table on a wider "
+                            "terminal):")
+    return Group(t, head, *lines) if lines else t
 
 
 def presets_table(rows: list[dict]) -> Table:
