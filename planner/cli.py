@@ -231,7 +231,9 @@ def _progress(what: str):
 
 
 # metavar: the help printed the Python type, "<list[Path]>"; an option taken as text and checked by the planner
-# (its error then names the flag in the field's words) printed "<str>" for a path or a number (QA 101)
+# (its error then names the flag in the field's words) printed "<str>" for a path or a number (QA 101); every path,
+# argument or option, says PATH_METAVAR: the job argument and --csv / --timeline / -o printed typer's "<Path>" beside
+# --catalog's "<path>" (QA 102)
 PATH_METAVAR, CHOICE_METAVAR, LIST_METAVAR = "<path>", "<choice>", "<list>"
 # parser: typer made an empty path ("", an unset shell variable) the path ".", refused as "is a directory";
 # ``_given_inputs`` refuses it as an empty path
@@ -267,7 +269,7 @@ def recommend(
     top: int = typer.Option(10, "--top", min=1, max=TOP_MAX, help=TOP_HELP),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, metavar=PATH_METAVAR, help="write the ranked feasible candidates as CSV"),
     emit: Optional[str] = typer.Option(None, "--emit", metavar="<launcher[:style]>", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp, :automodel or :script to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -619,7 +621,7 @@ def simulate(
     steps: int = typer.Option(1000, "--steps", min=1, max=100_000_000, help="training steps to simulate"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed (same seed, same result)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    timeline: Optional[Path] = typer.Option(None, "--timeline", parser=_path_or_empty,
+    timeline: Optional[Path] = typer.Option(None, "--timeline", parser=_path_or_empty, metavar=PATH_METAVAR,
                                             help="write the event timeline (.csv or .json)"),
     no_answers: bool = typer.Option(False, "--no-answers", help="skip the workers/cache/shard/eval/checkpoint questions"),
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -681,7 +683,7 @@ def storage_target(path: Path) -> None:
 
 @app.command()
 def calibrate(
-    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, help="where to write the profile JSON"),
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, metavar=PATH_METAVAR, help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
     device: str = typer.Option("auto", "--device", metavar=CHOICE_METAVAR, help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
     storage_arg: Optional[str] = typer.Option(None, "--storage", metavar=PATH_METAVAR, help="a file or folder whose read throughput to measure"),
@@ -714,7 +716,7 @@ def calibrate(
 @app.command()
 def report(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
-    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, metavar=PATH_METAVAR,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
     top: int = typer.Option(10, "--top", min=1, max=TOP_MAX,
                             help="alternatives to list (ranked plans, instances or serving options)"),
@@ -909,7 +911,21 @@ def click_command():
     between calls (click makes a new Context per call), so the one built first is the one typer would build again.
     ``app(...)`` also installs typer's exception hook; with ``pretty_exceptions_enable=False`` that hook hands every
     exception to Python's own, so calling the command directly prints the same traceback under PLANNER_DEBUG."""
-    return typer.main.get_command(app)
+    return _paths_named(typer.main.get_command(app))
+
+
+def _paths_named(group):
+    """Every path argument's type column says ``PATH_METAVAR``, as the path options' metavar does: typer prints an
+    argument's Python type (``<Path>``) and reads no metavar for that column (typer.core ``TyperArgument.
+    display_type_rich``; an argument's metavar renames its name column instead), so ``estimate --help`` read
+    "job_path <Path>" over "--catalog <path>" (QA 102). Set on the one command ``click_command`` builds."""
+    for cmd in getattr(group, "commands", {}).values():
+        _paths_named(cmd)
+    for p in getattr(group, "params", ()):
+        desc = getattr(p, "type_descriptor", None)
+        if p.param_type_name == "argument" and desc is not None and desc.annotation is Path:
+            p.display_type_rich = lambda ctx: PATH_METAVAR
+    return group
 
 
 def main():  # console-script entry point
