@@ -270,7 +270,7 @@ def recommend(
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, metavar=PATH_METAVAR, help="write the ranked feasible candidates as CSV"),
-    emit: Optional[str] = typer.Option(None, "--emit", metavar="<launcher[:style]>", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp, :automodel or :script to pick the launcher style"),
+    emit: Optional[str] = typer.Option(None, "--emit", metavar="<launcher[:style]>", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp, :automodel, :script or :dle-bert to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),

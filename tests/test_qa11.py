@@ -424,7 +424,7 @@ def test_simulate_names_the_plan_it_simulated(cli):
 def test_recommend_help_names_the_emit_styles(cli):
     code, so, se = cli("recommend", "--help")
     assert code == 0
-    assert ":megatron, :fsdp, :automodel or :script" in " ".join(so.replace("│", " ").split())  # the style suffix was only in the README
+    assert ":megatron, :fsdp, :automodel, :script or :dle-bert" in " ".join(so.replace("│", " ").split())  # the style suffix was only in the README
 
 
 def test_evaluation_answer_not_simulated_is_said():

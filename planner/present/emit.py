@@ -80,7 +80,7 @@ from planner.spec import JobSpec
 #: ``--emit``'s launch spec formats and launcher styles, ``Vocab``s: any case and blanks, as the job file's enumerated
 #: fields (``Vocab.canonical``; ``--emit " torchrun"`` was refused, QA 39c)
 FORMATS = Vocab("torchrun", "slurm", "skypilot", "k8s")
-STYLES = Vocab("megatron", "fsdp", "automodel", "script")
+STYLES = Vocab("megatron", "fsdp", "automodel", "script", "dle-bert")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
 # A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
@@ -134,15 +134,18 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
 #: the launcher style of each runtime whose rules a stack obeys (planner.model.stack_rules ``rules_runtime``): a stack
 #: is emitted for the code it runs. Plain torch DDP (pytorch-ddp, dle-convnets: runtime ddp) wraps the user's own
 #: model in the user's own script, so its launch is that script under torchrun (``script_args``); until QA 100 a
-#: pytorch-ddp transformer plan was written as Megatron-LM's pretrain_gpt.py line, with a runtime-mismatch note
-RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel", "ddp": "script"}
+#: pytorch-ddp transformer plan was written as Megatron-LM's pretrain_gpt.py line, with a runtime-mismatch note. DLE
+#: BERT (dle-bert) runs NVIDIA's own run_pretraining.py (``dle_bert_args``); until QA 102 it went by its ZeRO stage to
+#: Megatron-LM's pretrain_gpt.py, a GPT trainer with none of its code (the note said so)
+RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel", "ddp": "script",
+                 "dle-bert": "dle-bert"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
 #: the header's "launcher style:" of a generic model's (a CNN's) fsdp-style launch, which is no torchtitan line (that
 #: launcher runs transformers) but the user's ``$TRAIN_SCRIPT`` with the plan's FSDP sharding (``script_args``): it
 #: read "fsdp" until QA 101, the name of the torchtitan launcher it does not run
 GENERIC_FSDP_LABEL = "script, FSDP (your $TRAIN_SCRIPT with --fsdp-sharding-strategy)"
 #: where a refused plan can go instead: the other style, and the hint that names it
-OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp", "script": "fsdp"}
+OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp", "script": "fsdp", "dle-bert": "script"}
 OTHER_STYLE_HINT = {s: f"change the plan, or use the {o} style (--emit FORMAT:{o})" for s, o in OTHER_STYLE.items()}
 #: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
@@ -887,6 +890,35 @@ def script_args(job: JobSpec, cfg: dict, steps: float, layout_flags: list[str]) 
             + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
 
 
+#: what a dle-bert plan's fp16 passes to run_pretraining.py: --fp16 (the 21.11 script's --amp is the same switch:
+#: ``args.fp16 = args.fp16 or args.amp``) and the gradient all-reduce after the accumulation, in float16, as
+#: scripts/run_pretraining.sh runs it by default (allreduce_post_accumulation / _fp16 "true"); setup_training turns the
+#: two off at one micro-batch a step. fp32 passes none
+DLE_BERT_PRECISION_FLAGS = {"fp16": ["--fp16", "--allreduce_post_accumulation", "--allreduce_post_accumulation_fp16"],
+                            "fp32": ["--allreduce_post_accumulation"]}
+
+
+def dle_bert_args(job: JobSpec, cfg: dict, steps: float, save_every: int) -> list[str]:
+    """NVIDIA DeepLearningExamples' BERT pre-training (stack ``dle-bert``) as its own script runs it:
+    ``run_pretraining.py`` under torchrun with the flags its ``parse_arguments`` reads (PyTorch/LanguageModeling/BERT
+    run_pretraining.py; scripts/run_pretraining.sh writes the same). ``--train_batch_size`` is a GPU's batch per
+    optimizer step, which ``setup_training`` divides by ``--gradient_accumulation_steps`` into the micro-batch (the
+    plan's micro-batch times its micro-batches a replica); ``--max_predictions_per_seq`` the masked positions the head
+    runs on (``training.head_tokens_per_seq``, the script's default 80 where the job leaves it out);
+    ``--checkpoint_activations`` its one recompute, whole layers; ``--local_rank`` defaults to $LOCAL_RANK, which
+    torchrun sets. The data, the model's bert_config.json and the output folder are the user's."""
+    t = job.training
+    accum = round(float(cfg["num_microbatches"]))
+    head = t.head_tokens_per_seq
+    return (["$DLE_BERT_DIR/run_pretraining.py", "--do_train", "--input_dir", "$DATA_DIR", "--config_file",
+             "$BERT_CONFIG", "--output_dir", "$CKPT_DIR"]
+            + _flag("--train_batch_size", cfg["micro_batch"] * accum) + _flag("--gradient_accumulation_steps", accum)
+            + _flag("--max_seq_length", t.seq_len) + (_flag("--max_predictions_per_seq", int(head)) if head else [])
+            + _flag("--max_steps", int(steps)) + _flag("--num_steps_per_checkpoint", save_every)
+            + DLE_BERT_PRECISION_FLAGS.get(t.precision, [])
+            + (["--checkpoint_activations"] if cfg["recompute"] != "none" else []))
+
+
 def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
@@ -1180,10 +1212,11 @@ TITAN_FP8 = {
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
-STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel", "script": "pytorch-ddp"}
+STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel", "script": "pytorch-ddp",
+               "dle-bert": "dle-bert"}
 #: where the model's RoPE settings live for a style that takes no flag for them (``config_rope_note``)
 ROPE_CONFIG_WHERE = {"fsdp": "$TITAN_CONFIG's model args", "automodel": "the recipe's model config ($AUTOMODEL_CONFIG)",
-                     "script": "your script's model ($TRAIN_SCRIPT)"}
+                     "script": "your script's model ($TRAIN_SCRIPT)", "dle-bert": "$BERT_CONFIG"}
 
 
 #: what a plan priced with the stack's fused linear cross-entropy (``Stack.fused_cross_entropy``) needs at launch, by
@@ -1370,6 +1403,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
             if style == "megatron"
             else automodel_args(job, cfg, steps, every) if style == "automodel"
             else script_args(job, cfg, steps, DDP_ZERO_FLAGS[cfg["zero"]]) if style == "script"
+            else dle_bert_args(job, cfg, steps, every) if style == "dle-bert"
             else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
@@ -1405,6 +1439,15 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
             notes.append("the plan reduces gradients in bf16: give distributed an mp_policy with reduce_dtype bfloat16")
         if notes:
             ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
+    elif style == "dle-bert":  # NVIDIA's BERT script: the data and the model config are the user's
+        ph = {"DLE_BERT_DIR": "NVIDIA DeepLearningExamples' PyTorch/LanguageModeling/BERT folder (its container)",
+              "DATA_DIR": f"the pre-training shards (sequences of {job.training.seq_len} tokens with masked positions, as "
+                          "its data scripts write them)" + (
+                  "; the plan ran the MLM head on every position (training.head_tokens_per_seq not set), the script "
+                  "runs it on --max_predictions_per_seq (default 80): set the field to the shards' count to plan that"
+                  if job.training.head_tokens_per_seq is None else ""),
+              "BERT_CONFIG": "the model's bert_config.json (its layers, hidden size, heads, vocabulary)",
+              "CKPT_DIR": "a shared checkpoint directory"}
     elif style == "script":  # plain torch DDP: the user's script builds the model and wraps it
         ph = {"TRAIN_SCRIPT": "your training script, which wraps its model in torch DDP (flags below are the planner's "
                               "names for the layout)"}
