@@ -181,8 +181,10 @@ class DeepSpeedSplit:
 #: Megatron-Core's layer characters in a ``--pipeline-model-parallel-layout`` string (transformer/
 #: pipeline_parallel_layer_layout.py ``parse_str_to_list``, NVIDIA/Megatron-LM @00caa53a: ``char2layer_type``)
 LAYOUT_CHARS = {"E": "embedding", "t": "decoder", "m": "mtp", "L": "loss"}
-#: its unrolling, in its order: ``(...)*n`` (no nesting), then ``x*n``; commas are cosmetic
-_LAYOUT_UNROLL = (re.compile(r"\(([^)]+)\)\*(\d+)"), re.compile(r"(.)\*(\d+)"))
+#: its unrolling, in its order: ``(...)*n`` (no nesting), then ``x*n``; commas are cosmetic. The count is ASCII digits
+#: (re.ASCII): a str pattern's ``\d`` and ``int`` also read Arabic-Indic or full-width digits, so "t*٨" ran as eight
+#: layers (QA 102); such a digit is refused by name (``parse_pp_layout``)
+_LAYOUT_UNROLL = (re.compile(r"\(([^)]+)\)\*(\d+)", re.ASCII), re.compile(r"(.)\*(\d+)", re.ASCII))
 
 
 #: the longest unrolled layout accepted: layers, MTP layers, E, L and stage marks (a 1,000-layer model on 1,024 virtual
@@ -207,6 +209,9 @@ def parse_pp_layout(text: str) -> tuple[str, ...]:
                              f"most {LAYOUT_MAX_CHARS:,} layers and stage marks")
         return x.group(1) * n
 
+    other = next((ch for ch in text if ch.isdigit() and not ch.isascii()), None)
+    if other is not None:
+        raise ValueError(f"{text!r}: {other!r} is no ASCII digit (a repetition count is written 0-9)")
     s = text.replace(",", "")
     for pattern in _LAYOUT_UNROLL:
         s = pattern.sub(unroll, s)

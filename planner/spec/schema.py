@@ -1156,7 +1156,11 @@ def deadline_error(value, field: str) -> Optional[str]:
     ('must be more than 0 and at most 10,000,000 hours (about 1,141 years)', None)
     """
     if isinstance(value, str):  # YAML 1.1 reads ``1e300`` (no dot) as text, which the float field then takes
+        # (not a number only Python reads: ``serve --deadline-hours ٢`` ran as 2 hours until QA 102, the one rule of
+        # what a number looks like, hardware_catalog.files ``is_python_only_number``)
         try:
+            if is_python_only_number(value):
+                raise ValueError(value)
             value = float(value)
         except ValueError:
             return "must be a number of hours"
@@ -1185,7 +1189,10 @@ def event_bound_value(value) -> int:
     why = f"must be a whole number of engine events from {lo:,} to {hi:,}"
     if isinstance(value, str):
         try:
-            value = float(value.replace("_", ""))
+            value = value.replace("_", "")
+            if is_python_only_number(value):  # ``--plan-event-bound ٥٠٠٠`` ran as 5,000 until QA 102
+                raise ValueError(value)
+            value = float(value)
         except ValueError:
             raise ValueError(why) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):

@@ -21,6 +21,7 @@ from typing import Optional
 from pydantic import ValidationError
 
 from hardware_catalog.errors import from_validation
+from hardware_catalog.files import is_python_only_number
 from planner import defaults as D
 from planner.defaults import PLAN_EVENT_BOUND
 from planner.errors import InputError, clip
@@ -51,6 +52,20 @@ def offline_deadline(job: JobSpec, given: Optional[float],
     return given if given is not None else con
 
 
+def typed_number(text):
+    """A flag's text as the number it reads (a whole one as an int: "got 0", not qa66's "got 0.0"; 1e9 not
+    "1000000000.0"), for the refusal to quote back as typed ("got '12.5'" was text); other text, and a number only
+    Python reads (``٥٠٠٠``, ``２``: hardware_catalog.files ``is_python_only_number``, QA 102, where ``float`` had made
+    ``--deadline-hours ٢`` a 2-hour deadline and quoted ``--plan-event-bound ٥٠٠٠`` back as "got 5000"), as given."""
+    if not isinstance(text, str) or is_python_only_number(text):
+        return text
+    try:
+        x = float(text)
+    except ValueError:
+        return text
+    return int(x) if x.is_integer() else x
+
+
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top. ``plan_event_bound`` (``--plan-event-bound``) holds to the job field's bounds
@@ -61,22 +76,13 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         try:  # the field's own check, refused under the flag's name
             overrides = {**overrides, "plan_event_bound": event_bound_value(flag_bound)}
         except ValueError as e:
-            try:  # quoted back as the number typed, not as text ("got '12.5'"), as --deadline-hours is
-                flag_bound = float(flag_bound)
-                # a whole number as typed, "got 0" (qa66: "got 0.0", and 1e9 read "got 1000000000.0")
-                flag_bound = int(flag_bound) if flag_bound.is_integer() else flag_bound
-            except (TypeError, ValueError, OverflowError):
-                pass
-            raise InputError("--plan-event-bound", f"{e}, got {clip(flag_bound)}") from None
+            raise InputError("--plan-event-bound", f"{e}, got {clip(typed_number(flag_bound))}") from None
     flag_h = overrides.get("deadline_hours")
     if flag_h is not None:
         # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
         # planned as a deadline ("1 replica finishes in ...") where the same value in the job file is refused
         # (the flag arrives as the text typed, so "abc" is refused in the same words as in the file)
-        try:
-            flag_h = float(flag_h)  # quoted back as the number typed, not as text ("got '-1'")
-        except ValueError:
-            pass
+        flag_h = typed_number(flag_h)  # quoted back as the number typed, not as text ("got '-1'")
         try:
             flag_h = ServingSpec.model_validate({"deadline_hours": flag_h}).deadline_hours
         except ValidationError as e:
