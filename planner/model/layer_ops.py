@@ -1449,7 +1449,7 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
         head_host_b = head_host_b + CHUNKED_CE_OPS_PER_CHUNK[1] * chunks * eff.launch_s
     if code == "linear_ce":  # Cut Cross-Entropy recomputes the logits tile by tile in its backward: one more head GEMM
         lg_b = lg_b + lg_f
-    if getattr(fw, "num_vocab_tiling", 1) > 1:  # MaxText's vocabulary tiling: the custom VJP's backward scan re-runs
+    if fw.vocab_tiles(m) > 1:  # MaxText's vocabulary tiling: the custom VJP's backward scan re-runs
         # each tile's logits GEMM and cross-entropy under jax.vjp (vocabulary_tiling.py ``_bwd_scan_body``)
         lg_b, ce_b = lg_b + lg_f, ce_b + ce_f
     head_fwd = combine(dense_f + lg_f + ce_f, head_host)

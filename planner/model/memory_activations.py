@@ -1095,7 +1095,7 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
     candidate, what the loss's backward holds with its buffers (``scan_head_grad_transient``). Until losspeak38
     every stack but MaxText's priced ``out`` beside the rebuild."""
     ktp, kcp, ksp, kmb = keys
-    tiles = getattr(st, "num_vocab_tiling", 1)
+    tiles = st.vocab_tiles(m) if hasattr(st, "vocab_tiles") else 1
     head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,

@@ -1434,7 +1434,8 @@ RULES: tuple[StackRule, ...] = (
               "vocabulary tiles that do not divide a chip's tokens (per_device_batch_size x max_target_length)",
               "MaxText configs/types.py: 'Per device batch size times sequence length should be divisible by the "
               "number of vocab tiles.' (pyconfig.py validate_vocab_tiling)",
-              lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1,
+              # (a classifier head has none: Stack.vocab_tiles)
+              lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1 and st.vocab_tiles(m) > 1,
               ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len)
               % (st.num_vocab_tiling * np.asarray(c.tp) * np.asarray(c.cp)) == 0,
               detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens over "

@@ -858,7 +858,7 @@ class Stack:
     #: labels; the custom VJP's backward scan re-runs each tile's logits and loss under ``jax.vjp``. Priced by
     #: planner.model.activations ``logits_bytes`` / ``loss_transient_bytes`` (``vocab_tiles``: one tile's vocab-wide
     #: bytes) and planner.model.layer_ops ``lm_head`` (the head GEMM and loss re-run in the backward). The Gemma3
-    #: tpu-recipes set 16
+    #: tpu-recipes set 16. A classifier head (``model.output_head``) makes no vocabulary logits to tile: ``vocab_tiles``
     num_vocab_tiling: int = 1
     #: the layers run as one loop whose body gathers its own layer's weights (MaxText's ``scan_layers: True``, base.yml's
     #: default: the decoder layers under ``nn.scan``, FSDP's all-gathers inside the scanned body): at ZeRO-3 the chip
@@ -1494,6 +1494,12 @@ class Stack:
         frozen16 = getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) == "bf16"
         return np.asarray(self.autocasts(t) and not frozen16) & self.autocast_finds_fp32(zero)
 
+    def vocab_tiles(self, m) -> int:
+        """The tiles the loss runs in on model ``m``: ``num_vocab_tiling``, or 1 for a classifier head (its
+        ``num_labels`` logits on the [CLS] token, planner.spec.params ``head_positions``: no vocabulary and no token
+        rows to tile; planner.spec.load notes the option as changing nothing there, QA 102)."""
+        return 1 if getattr(m, "output_head", "lm") == "classifier" else self.num_vocab_tiling
+
     def options(self, model=None, training=None, zero: int | None = None) -> dict:
         """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
         the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
@@ -1579,7 +1585,8 @@ class Stack:
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
-                 recompute: str = "full", gpu: str | None = None, tp: int | None = None) -> str:
+                 recompute: str = "full", gpu: str | None = None, tp: int | None = None,
+                 vocab_logits: bool = True) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
@@ -1598,7 +1605,8 @@ class Stack:
         the overlap to hide, so ``tp_overlap`` is not listed (until QA 100 a TP 1 megatron-core plan read
         "tp_overlap=te"; None: not known, listed). ``channels_last`` is listed where the stack has the switch and the
         model is generic (its convolutions; ``OPTION_USES``), since the step prices it (step_time
-        ``nchw_transpose_bytes``; until QA 100 the pytorch-ddp / dle-convnets line left it out)."""
+        ``nchw_transpose_bytes``; until QA 100 the pytorch-ddp / dle-convnets line left it out). ``vocab_logits`` False
+        (a classifier head, ``vocab_tiles``) leaves out ``num_vocab_tiling``, which tiles nothing there (QA 102)."""
         # compile only where the stack's code has the switch (``holds``: ``has_compile``): Megatron-LM/-Core,
         # Megatron-DeepSpeed, metaseq, the DDP stacks (dle-bert runs torch 1.11) and the XLA stacks (which compile the
         # whole step, no switch) read "compile=off" / "=on" until QA 98; the README parameter table keeps their value
@@ -1628,7 +1636,7 @@ class Stack:
         if label is not None:  # the policy the plan runs: none without recompute (QA 70)
             opts.append(f"remat_policy={label}")
         if self.has_remat_policy and transformer:
-            if self.num_vocab_tiling > 1:
+            if self.num_vocab_tiling > 1 and vocab_logits:
                 opts.append(f"num_vocab_tiling={self.num_vocab_tiling}")
             if self.ag_backward_pipelining:
                 opts.append("ag_backward_pipelining=on")
@@ -2058,8 +2066,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                **{k: lambda m, t: _nvme_rate_used(m, t) for k in ("nvme_stripe", "nvme_gbps")},
                # MaxText's remat policy names a decoder layer's tensors (a transformer's)
                "remat_policy": lambda m, t: m.is_transformer, "remat_tensors": lambda m, t: m.is_transformer,
-               # the tiles split a decoder's logits (a transformer's)
-               "num_vocab_tiling": lambda m, t: m.is_transformer,
+               # the tiles split a decoder's logits (a transformer's LM head: a classifier's has none, Stack.vocab_tiles)
+               "num_vocab_tiling": lambda m, t: m.is_transformer and m.output_head != "classifier",
                # the scanned decoder layers' gathers (a transformer's)
                "ag_backward_pipelining": lambda m, t: m.is_transformer,
                # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has

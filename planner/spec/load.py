@@ -333,6 +333,12 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
         if value not in (None, default) and m.moe is None:  # said, not refused: as the two notes here and below
             notes.append(f"training.framework.{option} {str(value).lower()} changes nothing: {m.name} has no MoE "
                          f"layers ({what})")
+    tiles = getattr(t.framework, "num_vocab_tiling", None)
+    if tiles is not None and tiles > 1 and m.output_head == "classifier":
+        # MaxText tiles the (batch x seq) rows of a vocabulary's logits; a classifier's are num_labels wide on one
+        # [CLS] position a sequence: said, not refused, as the options above (Stack.vocab_tiles prices 1 tile)
+        notes.append(f"training.framework.num_vocab_tiling {tiles} changes nothing: {m.name}'s head is a classifier "
+                     f"({m.num_labels} labels on the [CLS] token, model.output_head), no vocabulary logits to tile")
     if getattr(t.framework, "moe_shared_expert_overlap", None) and not has_shared_experts(m):
         # Megatron-Core takes the flag and overlaps nothing (moe_layer.py hands the dispatcher shared experts only
         # where the model has them): said, not refused
