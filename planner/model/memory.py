@@ -703,8 +703,8 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
     # FSDP under AMP (``weights: amp``): the weight term's autocast copy is FSDP's 16-bit unsharded parameter where
-    # FSDP gathers at ``param_dtype`` (Stack.autocast_finds_fp32: FSDP2 at ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP
-    # at ZeRO-2), its fp32 part the shard (state_weights)
+    # FSDP gathers at ``param_dtype`` (FSDP2, or an FSDP1 stack's 16-bit ``param_dtype``, at ZeRO-2/3:
+    # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
     fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
         (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
 
@@ -827,20 +827,29 @@ def gathered_blocks(st) -> int:
 
 def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
-    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: FSDP2 (``fsdp2_dp``) at
-    ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP (``Stack.fsdp_zero2_param_dtype``) at ZeRO-2. FSDP1 shards the fp32
-    FlatParameter whatever the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the
-    rank's chunk kept as ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both
-    ``uses_sharded_strategy``); SHARD_GRAD_OP differs only in not resharding after forward (_runtime_utils.py
-    ``_post_forward_reshard``: ``free_unsharded_flat_param = not state._is_root and handle._sharding_strategy in
-    RESHARD_AFTER_FORWARD_HANDLE_STRATEGIES``), so each unit's bf16 ``_full_param_padded`` lives from its forward
-    until its post-backward frees it (``_should_free_in_backward``: True when gradients sync) -- at the end of the
-    forward the whole model gathered, 2 B a parameter, beside the fp32 shard, 4/N. accelerate maps ZeRO-2 to it
-    (``fsdp_sharding_strategy: SHARD_GRAD_OP``). FSDP1's ZeRO-3 keeps the term as it is: the HF walk's AMP rule
-    (``autograd_grads``) takes the copy off it. Until z2f51 FSDP1's ZeRO-2 held the fp32 weights whole: Llama-3.1-8B
-    on hf-trainer, DP 8, 44.87 GiB of weights (4 + 2 B a parameter). DeepSpeed's ZeRO-2 really keeps its 16-bit
-    parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
-    return (x.kz >= 2) if x.fsdp2 else (x.kz == 2)
+    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
+    FSDP2 stack (``fsdp2_dp``) and of an FSDP1 stack whose mixed-precision policy gathers at the 16-bit type
+    (``Stack.fsdp_zero2_param_dtype``: llm-foundry, hf-trainer, fsdp). FSDP1 shards the fp32 FlatParameter whatever
+    the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the rank's chunk kept as
+    ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both ``uses_sharded_strategy``). The 16-bit
+    shard it casts that chunk into for each all-gather (``_use_low_precision_shard``: ``_mp_shard``) is freed once
+    the gather is issued (``FlatParamHandle.post_unshard`` -> ``_free_low_precision_sharded_param``), so a rank
+    holds 4/N B a parameter and the 16-bit unsharded parameters (``_full_param_padded``) of the units gathered:
+    under FULL_SHARD the block in use and the one prefetched (``state_weights``' window), under SHARD_GRAD_OP, which
+    differs only in not resharding after forward (_runtime_utils.py ``_post_forward_reshard``:
+    ``free_unsharded_flat_param = not state._is_root and handle._sharding_strategy in
+    RESHARD_AFTER_FORWARD_HANDLE_STRATEGIES``), every unit from its forward until its post-backward frees it
+    (``_should_free_in_backward``) -- at the end of the forward the whole model, 2 B a parameter. accelerate maps
+    ZeRO-2 to SHARD_GRAD_OP and ZeRO-3 to FULL_SHARD (``fsdp_sharding_strategy``); Composer (llm-foundry) runs
+    ``FULL_SHARD`` under its DEFAULT / PURE ``MixedPrecision`` (``param_dtype`` bf16). Measured on torch 2.13's
+    FSDP1 (tests/test_dsamp52.py, a fake 4-rank group): after a forward under autocast, FULL_SHARD holds 1.0 B of
+    ``_local_shard`` a parameter (4/4), no ``_mp_shard`` and no gathered unit; SHARD_GRAD_OP the same shard and
+    2.0 B of ``_full_param_padded``. Until z2f51 FSDP1's ZeRO-2 held the fp32 weights whole (Llama-3.1-8B on
+    hf-trainer, DP 8, 44.87 GiB of weights: 4 + 2 B a parameter); until dsamp52 its ZeRO-3 held (4 + 2)/N B a
+    parameter where the stack is not walked (llm-foundry, Llama-3-8B on 8 H100s under ``amp_bf16``: 6.42 GiB of
+    weights a GPU where the FSDP1 code holds 4.55, as hf-trainer's walked plan already priced). DeepSpeed's ZeRO-2
+    keeps its parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
+    return x.kz >= 2
 
 
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
@@ -1009,11 +1018,12 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
         # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
         # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
         # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
-        # FSDP2 under AMP at ZeRO-2/3 (``fsdp_amp_copy``: accelerate's fsdp_version 2) has no copy in its weight
-        # term to drop: ``state_weights`` holds the fp32 shard and the bf16 all-gather outputs already (fsdp2hf51)
+        # FSDP under AMP at ZeRO-2/3 (``fsdp_amp_copy``: FSDP2, accelerate's fsdp_version 2, fsdp2hf51; FSDP1's
+        # FULL_SHARD too since dsamp52) has no copy in its weight term to drop: ``state_weights`` holds the fp32 shard
+        # and the bf16 all-gather outputs already
         zero = np.asarray(c.zero)
         gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
-        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp2 and x.fsdp_amp_copy))
+        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp_amp_copy))
         fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
         lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":
