@@ -4,7 +4,10 @@
   the rank's fp32 FlatParameter shard and frees the 16-bit shard it casts for each all-gather: at ZeRO-3 4/N B a
   parameter plus the gathered units, no 2/N B autocast copy (planner.model.memory ``fsdp_amp_keys``), measured here on
   torch's own FSDP1 over a fake process group;
-* DeepSpeed: see the tests below the FSDP ones."""
+* DeepSpeed trains an fp32 module under autocast only through its ``torch_autocast`` config section (the HF
+  Trainer's ``bf16=True`` enables its bf16 engine, which casts the module): at ZeRO 1-3 its wrapper over the fp32
+  module keeps the fp32 flat parameters, an fp32 gradient partition, a cloned fp32 master partition and one reduce
+  bucket per comm dtype (planner.model.stacks ``autocast_zero_rows``)."""
 import numpy as np
 import pytest
 
@@ -88,3 +91,46 @@ def test_fsdp1_zero3_amp_holds_the_fp32_shard_and_two_gathered_layers(framework)
     2/8 of an autocast copy FSDP1 never keeps (the HF Trainer's walked plan took it off already)."""
     w = _mem(_job(framework))["weights"][0]
     assert w == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2)
+
+
+def _ds(zero: int, **fw):
+    """Llama-3-8B on the deepspeed stack under ``mixed_precision: amp`` (DeepSpeed's torch_autocast section) at
+    ``zero`` on 8 ranks."""
+    return _mem(_job({"name": "deepspeed", "mixed_precision": "amp", **fw}), zero=zero)
+
+
+def test_deepspeed_zero2_under_torch_autocast_keeps_the_master_partition_and_both_buckets():
+    """ZeRO-2: 4 B a parameter of fp32 weights whole (the flat module parameters; autocast's bf16 copies are the HF
+    walk's), 4/8 of fp32 gradient partition, 4/8 of cloned fp32 master + 8/8 of Adam moments, and one reduce bucket
+    per comm dtype, two each with overlap_comm: 2 x 5e8 x (4 + 2) B. The paper's rows priced neither the master
+    (3.74 GiB) nor the buckets (5.59 GiB)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    m = _ds(2)
+    assert m["optimizer"][0] == pytest.approx((4 + 8) * N8B / 8)
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8 + 2 * ZERO_REDUCE_BUCKET_ELEMS * (4 + 2))
+
+
+def test_deepspeed_torch_autocast_rows_by_stage():
+    """ZeRO-0 steps the client optimizer over the fp32 module (the paper's row, no master); ZeRO-1 and ZeRO-3 keep
+    the cloned master partition too; without overlap_comm one bucket per dtype; the bf16 engine's rows are unchanged
+    (no master beyond the convention's)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    assert _ds(0)["optimizer"][0] == pytest.approx(8 * N8B)
+    for zero in (1, 3):
+        assert _ds(zero)["optimizer"][0] == pytest.approx(12 * N8B / 8)
+    one = _ds(2, overlap_grad_reduce=False)
+    assert one["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * (4 + 2))
+    bf16 = _mem(_job({"name": "deepspeed"}, weights="megatron"), zero=2)
+    assert bf16["optimizer"][0] == pytest.approx(12 * N8B / 8)
+
+
+def test_megatron_deepspeed_torch_autocast_reduces_in_fp32_buckets_only():
+    """Megatron's ColumnParallelLinear / RowParallelLinear are not ``nn.Linear`` (torch_autocast.py matches the exact
+    class), so no parameter gets the bf16 comm dtype: one fp32 bucket, no bf16 one."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    m = _mem(_job({"name": "megatron-deepspeed"}), zero=2)
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * 4)
+    assert m["optimizer"][0] == pytest.approx(12 * N8B / 8)
