@@ -230,6 +230,10 @@ z2f51 (2026-12-06) prices FSDP1's SHARD_GRAD_OP fp32 flat parameter sharded besi
 (memory.fsdp_amp_keys; it was fp32 whole): only llama3-70b/hf-trainer (case 3) moved, 12 of its 64 rows (ZeRO-2),
 6 of 768 arrays (mem weights, total, total_last on both instances): weights x0.34-0.67, totals x0.42-0.98; no
 step-time array.
+dsamp52 (2026-12-07) prices FSDP1's FULL_SHARD under AMP as its fp32 shard and the gathered blocks, no 2/N autocast
+copy (memory.fsdp_amp_keys at ZeRO-3 too): only llama3-70b/hf-trainer (case 3) moved, its 12 ZeRO-3 rows at PP > 1
+(not walked: the walk's rule took the copy off the PP 1 rows already), 6 of 768 arrays (mem weights, total,
+total_last on both instances): weights x0.68-0.94; no step-time array.
 """
 from __future__ import annotations
 

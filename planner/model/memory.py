@@ -15,7 +15,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   ``BF16_Optimizer`` an fp32 gradient buffer of the whole model and a partitioned optimizer at ZeRO-0,
   ``FP16_Optimizer`` nothing partitioned, ZeRO-1 the 16-bit ``.grad`` whole, ZeRO-2/3 a 16-bit gradient
   partition and contiguous reduce buckets: ``zero_stage_states`` with the tables (and their sources) in
-  planner.model.stacks ``ZERO_STATES``.
+  planner.model.stacks ``ZERO_STATES``; over an fp32 module under its ``torch_autocast`` section (``weights: amp``)
+  the same ZeRO 1-3 wrappers in fp32, with a cloned fp32 master partition (``autocast_zero_rows``).
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
@@ -350,7 +351,8 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     beyond the weights, as arrays: (gradient bytes held unsharded, gradient bytes held as the 1/N shard, optimizer
     state sharded (bool), reduce-bucket bytes per rank (not per parameter), ``.grad`` kept (``KEPT_*``), 16-bit
     ``.grad`` bytes per parameter, bytes per element of the rank's largest parameter held as one buffer:
-    ``ZeroStageStates.largest_grad_buffer``, DeepSpeed's offload, ``state_grads``). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
+    ``ZeroStageStates.largest_grad_buffer``, DeepSpeed's offload, ``state_grads``; master bytes per parameter the
+    wrapper adds, ``state_optimizer``). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
     ``weights`` the 16-bit weight bytes. On an FSDP2 stack (``Stack.fsdp2_dp``) the ZeRO-2/3 gradient shard is in the
     fp32 master's bytes whatever ``grads`` says (torch ``foreach_reduce`` casts the reduced shard to the parameter's
     dtype).
@@ -362,10 +364,22 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     ``planner.model.stacks.ZERO_STATES`` table, DeepSpeed's, read from its source there) and takes that table's rows
     for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
     the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
-    (engine.py ``get_data_types``, the defaults the table is read at)."""
-    from planner.model.stacks import GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS, zero_state_rows
+    (engine.py ``get_data_types``, the defaults the table is read at). Under DeepSpeed's ``torch_autocast`` section
+    (an fp32 module under autocast: ``stacks.autocast_zero_rows``) ZeRO 1-3 take the table's rows in the module's
+    fp32 and a master partition (the eighth array: master bytes per parameter beside the convention's, sharded as
+    the optimizer state is); until dsamp52 the paper's rows: Llama-3-8B on the deepspeed stack, 8 H100s, ZeRO-2 under
+    ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets."""
+    from planner.model.stacks import (DS_MASTER_PARTITION_BYTES, GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS,
+                                      autocast_zero_rows, zero_state_rows)
 
     rows = zero_state_rows(stack, training)
+    # DeepSpeed's torch_autocast section (stacks.autocast_zero_rows): its ZeRO 1-3 wrappers over the fp32 module, the
+    # rows' 16-bit buffers in the module's dtype (the convention's weights less autocast's copy: fp32)
+    auto = autocast_zero_rows(stack, training) if rows is None else None
+    module = weights
+    if auto is not None:
+        module = PRECISION_CONVENTIONS[(training.precision, training.weights)][0] - WEIGHT_COPY_BYTES[
+            (training.precision, training.weights)]
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
         # FSDP2 over fp32 parameters (Stack.fsdp2_dp) casts the reduced shard to the parameter's dtype: the master's
@@ -379,16 +393,31 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
             # the loop's zero_grad zeroes the .grad tensors in place (torch < 2.0's default, Stack.zero_grad_frees):
             # those it keeps to the step stay through the next forward (bertmem50)
             kept = np.where(kept == KEPT_ACCUMULATED, KEPT_PERSIST, kept)
-        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
-                np.array([False, True, True, True]), np.zeros(4), kept, np.zeros(4), np.zeros(4))
+        paper = (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
+                 np.array([False, True, True, True]), np.zeros(4), kept, np.zeros(4), np.zeros(4), np.zeros(4))
+        if auto is None:
+            return paper
+        rows = tuple(r or auto[1] for r in auto)  # (ZeRO-0's stand-in is replaced by the paper's row below)
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
     bucket = getattr(stack, "reduce_bucket_size", None) or ZERO_REDUCE_BUCKET_ELEMS  # the job's, else DeepSpeed's
-    return (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes for r in rows]),
-            np.array([r.optimizer_sharded for r in rows]),
-            np.array([r.reduce_buckets[overlap] * bucket * weights for r in rows]),
-            np.array([GRADS_KEPT.index(r.grads_kept) for r in rows]),
-            np.array([weights if r.grads_kept != "none" else 0.0 for r in rows]),
-            np.array([weights if r.largest_grad_buffer else 0.0 for r in rows]))
+    # one reduce bucket per comm dtype: the module's, and under torch_autocast the autocast dtype of the nn.Linear
+    # parameters it tags (torch_autocast.py ``init_autocast_params``: exact class match, so the HF model code's
+    # nn.Linear layers, ``Stack.mixed_precision`` set, and not Megatron's ColumnParallelLinear / RowParallelLinear)
+    scale = module / weights if auto is not None else 1.0  # the rows' 16-bit partition in the module's dtype
+    comm = module + (weights if auto is not None and getattr(stack, "mixed_precision", None) is not None else 0.0)
+    table = (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes * scale for r in rows]),
+             np.array([r.optimizer_sharded for r in rows]),
+             np.array([r.reduce_buckets[overlap] * bucket * comm for r in rows]),
+             np.array([GRADS_KEPT.index(r.grads_kept) for r in rows]),
+             np.array([module if r.grads_kept != "none" else 0.0 for r in rows]),
+             np.array([module if r.largest_grad_buffer else 0.0 for r in rows]),
+             np.zeros(4))
+    if auto is None:
+        return table
+    # ZeRO 1-3 from the wrapper, with the fp32 master partition it clones beside the fp32 module (the convention's
+    # ``weights: amp`` has no master); ZeRO-0 the paper's (the client optimizer over the module)
+    table[7][:] = DS_MASTER_PARTITION_BYTES
+    return tuple(np.where(np.arange(4) == 0, p, t) for p, t in zip(paper, table))
 
 
 #: Megatron-FSDP's communication window, in elements: without ``--suggested-communication-unit-size``
@@ -650,6 +679,7 @@ class StateContext:
     g_kept: object
     g_autograd: object
     g_largest: object  # bytes per element of the largest parameter's buffer (zero_stage_states; DeepSpeed's offload)
+    o_master: object  # master bytes per parameter the wrapper keeps beyond the convention's (zero_stage_states)
     w_held: object
     w_end: object
     dw16: object
@@ -703,8 +733,8 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
     # FSDP under AMP (``weights: amp``): the weight term's autocast copy is FSDP's 16-bit unsharded parameter where
-    # FSDP gathers at ``param_dtype`` (Stack.autocast_finds_fp32: FSDP2 at ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP
-    # at ZeRO-2), its fp32 part the shard (state_weights)
+    # FSDP gathers at ``param_dtype`` (FSDP2, or an FSDP1 stack's 16-bit ``param_dtype``, at ZeRO-2/3:
+    # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
     fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
         (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
 
@@ -827,20 +857,29 @@ def gathered_blocks(st) -> int:
 
 def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
-    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: FSDP2 (``fsdp2_dp``) at
-    ZeRO-2/3, an FSDP1 stack's SHARD_GRAD_OP (``Stack.fsdp_zero2_param_dtype``) at ZeRO-2. FSDP1 shards the fp32
-    FlatParameter whatever the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the
-    rank's chunk kept as ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both
-    ``uses_sharded_strategy``); SHARD_GRAD_OP differs only in not resharding after forward (_runtime_utils.py
-    ``_post_forward_reshard``: ``free_unsharded_flat_param = not state._is_root and handle._sharding_strategy in
-    RESHARD_AFTER_FORWARD_HANDLE_STRATEGIES``), so each unit's bf16 ``_full_param_padded`` lives from its forward
-    until its post-backward frees it (``_should_free_in_backward``: True when gradients sync) -- at the end of the
-    forward the whole model gathered, 2 B a parameter, beside the fp32 shard, 4/N. accelerate maps ZeRO-2 to it
-    (``fsdp_sharding_strategy: SHARD_GRAD_OP``). FSDP1's ZeRO-3 keeps the term as it is: the HF walk's AMP rule
-    (``autograd_grads``) takes the copy off it. Until z2f51 FSDP1's ZeRO-2 held the fp32 weights whole: Llama-3.1-8B
-    on hf-trainer, DP 8, 44.87 GiB of weights (4 + 2 B a parameter). DeepSpeed's ZeRO-2 really keeps its 16-bit
-    parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
-    return (x.kz >= 2) if x.fsdp2 else (x.kz == 2)
+    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
+    FSDP2 stack (``fsdp2_dp``) and of an FSDP1 stack whose mixed-precision policy gathers at the 16-bit type
+    (``Stack.fsdp_zero2_param_dtype``: llm-foundry, hf-trainer, fsdp). FSDP1 shards the fp32 FlatParameter whatever
+    the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the rank's chunk kept as
+    ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both ``uses_sharded_strategy``). The 16-bit
+    shard it casts that chunk into for each all-gather (``_use_low_precision_shard``: ``_mp_shard``) is freed once
+    the gather is issued (``FlatParamHandle.post_unshard`` -> ``_free_low_precision_sharded_param``), so a rank
+    holds 4/N B a parameter and the 16-bit unsharded parameters (``_full_param_padded``) of the units gathered:
+    under FULL_SHARD the block in use and the one prefetched (``state_weights``' window), under SHARD_GRAD_OP, which
+    differs only in not resharding after forward (_runtime_utils.py ``_post_forward_reshard``:
+    ``free_unsharded_flat_param = not state._is_root and handle._sharding_strategy in
+    RESHARD_AFTER_FORWARD_HANDLE_STRATEGIES``), every unit from its forward until its post-backward frees it
+    (``_should_free_in_backward``) -- at the end of the forward the whole model, 2 B a parameter. accelerate maps
+    ZeRO-2 to SHARD_GRAD_OP and ZeRO-3 to FULL_SHARD (``fsdp_sharding_strategy``); Composer (llm-foundry) runs
+    ``FULL_SHARD`` under its DEFAULT / PURE ``MixedPrecision`` (``param_dtype`` bf16). Measured on torch 2.13's
+    FSDP1 (tests/test_dsamp52.py, a fake 4-rank group): after a forward under autocast, FULL_SHARD holds 1.0 B of
+    ``_local_shard`` a parameter (4/4), no ``_mp_shard`` and no gathered unit; SHARD_GRAD_OP the same shard and
+    2.0 B of ``_full_param_padded``. Until z2f51 FSDP1's ZeRO-2 held the fp32 weights whole (Llama-3.1-8B on
+    hf-trainer, DP 8, 44.87 GiB of weights: 4 + 2 B a parameter); until dsamp52 its ZeRO-3 held (4 + 2)/N B a
+    parameter where the stack is not walked (llm-foundry, Llama-3-8B on 8 H100s under ``amp_bf16``: 6.42 GiB of
+    weights a GPU where the FSDP1 code holds 4.55, as hf-trainer's walked plan already priced). DeepSpeed's ZeRO-2
+    keeps its parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
+    return x.kz >= 2
 
 
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
@@ -922,6 +961,8 @@ def state_optimizer(x: StateContext, dense, expert, blocks=None):
     # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
     od, oe = (optimizers.state_bytes(x.m, dense, expert, blocks, b.master + b.optimizer,
                                      b.master + OPTIMIZER_STATE["adamw"]) if x.muon else (b.master + b.optimizer,) * 2)
+    om = x.o_master[x.kzi]  # DeepSpeed's fp32 master partition beside an fp32 module (zero_stage_states)
+    od, oe = od + om, oe + om
     optim = np.where(x.o_shard[x.kzi], d / x.dps * od + e / x.edps * oe, d * od + e * oe)
     return optim[x.sinv]
 
@@ -1009,11 +1050,12 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
         # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
         # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
         # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
-        # FSDP2 under AMP at ZeRO-2/3 (``fsdp_amp_copy``: accelerate's fsdp_version 2) has no copy in its weight
-        # term to drop: ``state_weights`` holds the fp32 shard and the bf16 all-gather outputs already (fsdp2hf51)
+        # FSDP under AMP at ZeRO-2/3 (``fsdp_amp_copy``: FSDP2, accelerate's fsdp_version 2, fsdp2hf51; FSDP1's
+        # FULL_SHARD too since dsamp52) has no copy in its weight term to drop: ``state_weights`` holds the fp32 shard
+        # and the bf16 all-gather outputs already
         zero = np.asarray(c.zero)
         gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
-        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp2 and x.fsdp_amp_copy))
+        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp_amp_copy))
         fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
         lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":
@@ -1052,7 +1094,7 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
         # from ZeRO-2); until lorads50 fp32 weights and gradients and no master (Llama-3-8B LoRA r16 all-linear,
         # ZeRO-1 at DP 8: 4 + 4 + 8/8 -> 2 + 2 + 12/8 B an adapter parameter)
         b16 = adapter_bytes_on(x.t, x.st)
-        acc, shard, sharded, _, _, g16, _ = (np.asarray(a)[np.clip(kz, 0, 3).astype(np.intp)]
+        acc, shard, sharded, _, _, g16, _, _ = (np.asarray(a)[np.clip(kz, 0, 3).astype(np.intp)]
                                             for a in zero_stage_states(x.st, x.t, b16, b16))
         w = ad * b16 / np.where(kz >= 3, dps, 1.0)
         g = ad * (acc + g16 + shard / dps)

@@ -929,10 +929,11 @@ class Stack:
     optimizer_offload_zero: int = 0
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
-    #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
-    #: model in bf16 (DeepSpeed's bf16 engine, or ``torch_dtype=bfloat16``: bf16 weights, the
-    #: optimizer's fp32 master as ``training.weights`` says); None = the stack's own fused kernels
-    #: (Megatron-Core/TE, torchtitan: planner.model.activations)
+    #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies; on the deepspeed stack
+    #: DeepSpeed's ``torch_autocast`` section, the one way DeepSpeed autocasts, ``autocast_zero_rows``), "bf16" = the
+    #: model in bf16 (DeepSpeed's bf16 engine, which the HF Trainer's ``bf16=True`` enables, or
+    #: ``torch_dtype=bfloat16``: bf16 weights, the optimizer's fp32 master as ``training.weights`` says); None = the
+    #: stack's own fused kernels (Megatron-Core/TE, torchtitan: planner.model.activations)
     mixed_precision: str | None = None
     #: under ``mixed_precision: bf16`` the engine itself casts the whole module it is handed to the 16-bit type at
     #: initialisation -- after peft's ``get_peft_model``, so the LoRA adapters too (``casts_adapters``): DeepSpeed's
@@ -2472,6 +2473,47 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
     if rows is None or not getattr(stack, "optimizer_offload", False):
         return rows
     return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))  # the offloaded wrapper's (ZERO_OFFLOAD_ROWS)
+
+
+#: bytes a parameter of the fp32 master partition DeepSpeed's ZeRO 1-3 wrappers clone from the module's parameters
+#: whatever their dtype (stage_1_and_2.py ``DeepSpeedZeroOptimizer.__init__``: ``weights_partition =
+#: self.parallel_partitioned_bit16_groups[i][partition_id].detach().clone().to(device=self.device,
+#: dtype=self.master_weights_and_grads_dtype)``, fp32 by default; stage3.py ``_create_fp32_partitions``: the 16-bit
+#: partition ``.clone().float()``): a copy beside an fp32 module too (``autocast_zero_rows``)
+DS_MASTER_PARTITION_BYTES = 4.0
+
+
+def autocast_zero_rows(stack, training) -> tuple[ZeroStageStates | None, ...] | None:
+    """The ``ZERO_STATES`` rows (ZeRO stages 0..3, None: the ZeRO paper's row) a DeepSpeed stack's optimizer wrapper
+    holds under DeepSpeed's ``torch_autocast`` config section, the one way DeepSpeed trains an fp32 module under
+    ``torch.autocast`` (``Stack.autocasts``: the deepspeed stack's ``mixed_precision: amp``, megatron-deepspeed's
+    ``weights: amp``), read at the module's fp32 dtype by planner.model.memory ``zero_stage_states``; None where the
+    stack has no DeepSpeed table, does not autocast, or offloads its optimizer (not read: the paper's rows).
+
+    DeepSpeed runs no other AMP. The HF Trainer's ``bf16=True`` / ``fp16=True`` fill the DeepSpeed config's
+    ``bf16.enabled`` / ``fp16.enabled`` (transformers integrations/deepspeed.py ``HfTrainerDeepSpeedConfig.
+    trainer_config_process``: ``self.fill_match("bf16.enabled", (args.bf16 or args.bf16_full_eval), ...)``) and
+    accelerate leaves autocast off under DeepSpeed (accelerator.py ``Accelerator.__init__``: ``native_amp`` only ``if
+    ... self.distributed_type not in (DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)``), so the engine casts
+    the module to 16 bits (``_configure_distributed_model``) and its wrapper keeps the fp32 master: the stack's
+    ``mixed_precision: bf16``, ``weights: megatron`` (``zero_state_rows``). Only ``"torch_autocast": {"enabled":
+    true}`` with the bf16 / fp16 sections off (DeepSpeed >= 0.17) keeps the module fp32 and runs the engine's
+    forward under ``autocast_if_enabled`` (runtime/torch_autocast.py); ``init_autocast_params`` then tags the
+    parameters of ``nn.Linear`` / ``nn.Conv*`` modules (``LOWER_PRECISION_SAFE_MODULES``, matched by exact class) with
+    the autocast dtype as their ``comm_dtype``. At ZeRO-0 the engine steps the client optimizer over the fp32 module
+    (``torch_autocast_z0_gradscaler``: "grad scaler only for Z0 (no ZeRO)"): the paper's row. At ZeRO 1-3 it builds
+    the same ``DeepSpeedZeroOptimizer`` / ``_Stage3`` as for a 16-bit module with ``self.dtype`` the parameters'
+    fp32 (stage_1_and_2.py @02aa38c3: ``self.dtype = self.optimizer.param_groups[0]['params'][0].dtype``): the flat
+    parameters whole (ZeRO-1/2) in fp32, a gradient partition in fp32 (``grads_in_partition``, ``dtype=self.dtype``),
+    the fp32 master partition cloned beside them (``DS_MASTER_PARTITION_BYTES``) and one reduce bucket per comm
+    dtype (``self.ipg_buckets = {dtype: IPGBucket() for dtype in comm_dtypes}``, ``comm_dtypes =
+    get_all_comm_dtypes(...)`` ``if is_autocast_initialized()``; stage3.py allocates each ``torch.empty(
+    self.reduce_bucket_size, dtype=dtype)``)."""
+    if not (getattr(stack, "zero_states", None) and stack.autocasts(training)) or getattr(stack, "optimizer_offload",
+                                                                                          False):
+        return None
+    rows = ZERO_STATES[stack.zero_states].get(training.precision)
+    return None if rows is None else (None, *rows[1:])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,136 @@
+"""dsamp52: what FSDP1's FULL_SHARD and DeepSpeed's ZeRO wrapper hold under AMP (autocast over fp32 weights).
+
+* FSDP1 with a 16-bit ``param_dtype`` (llm-foundry's Composer DEFAULT / PURE presets, accelerate's FSDP plugin) keeps
+  the rank's fp32 FlatParameter shard and frees the 16-bit shard it casts for each all-gather: at ZeRO-3 4/N B a
+  parameter plus the gathered units, no 2/N B autocast copy (planner.model.memory ``fsdp_amp_keys``), measured here on
+  torch's own FSDP1 over a fake process group;
+* DeepSpeed trains an fp32 module under autocast only through its ``torch_autocast`` config section (the HF
+  Trainer's ``bf16=True`` enables its bf16 engine, which casts the module): at ZeRO 1-3 its wrapper over the fp32
+  module keeps the fp32 flat parameters, an fp32 gradient partition, a cloned fp32 master partition and one reduce
+  bucket per comm dtype (planner.model.stacks ``autocast_zero_rows``)."""
+import numpy as np
+import pytest
+
+from planner.layout import Candidates
+from planner.model.memory import memory_per_gpu
+from planner.spec import load_job_dict
+
+#: Llama 3 8B: all parameters, and one decoder layer (tests/test_fsdpmem.py)
+N8B, LAYER8B = 8_030_261_248, 218_112_000
+
+
+def _job(framework: dict, weights="amp"):
+    return load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "seq_len": 4096, "global_batch": 64, "weights": weights, "grad_dtype": "fp32", "optimizer": "adamw",
+        "framework": framework}})
+
+
+def _mem(job, **kw):
+    base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8, nodes=1)
+    base.update(kw)
+    return memory_per_gpu(job.model, job.training, Candidates(**{k: np.atleast_1d(v) for k, v in base.items()}))
+
+
+def _fsdp1_held_bytes_per_param(strategy_name: str, world: int) -> dict:
+    """torch FSDP1 (FullyShardedDataParallel, per-block wrap, MixedPrecision(param_dtype=bf16), limit_all_gathers,
+    use_orig_params: llm-foundry's FSDP config) over a fake ``world``-rank group on CPU: the bytes a parameter of each
+    FlatParameter storage the rank still holds after a forward under autocast."""
+    torch = pytest.importorskip("torch")
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    class Block(torch.nn.Module):
+        def __init__(self, h):
+            super().__init__()
+            self.up, self.down = torch.nn.Linear(h, 4 * h), torch.nn.Linear(4 * h, h)
+
+        def forward(self, x):
+            return x + self.down(torch.relu(self.up(x)))
+
+    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world)
+    try:
+        model = torch.nn.Sequential(*[Block(32) for _ in range(3)])
+        n = sum(p.numel() for p in model.parameters())
+        fsdp = FSDP(model, sharding_strategy=getattr(ShardingStrategy, strategy_name),
+                    auto_wrap_policy=ModuleWrapPolicy({Block}), device_id=torch.device("cpu"), limit_all_gathers=True,
+                    use_orig_params=True, mixed_precision=MixedPrecision(param_dtype=torch.bfloat16,
+                                                                         reduce_dtype=torch.float32,
+                                                                         buffer_dtype=torch.bfloat16))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fsdp(torch.randn(2, 32))
+        held = {}
+        for unit in fsdp.modules():
+            if isinstance(unit, FSDP) and unit._handle is not None:
+                for name in ("_local_shard", "_mp_shard", "_full_param_padded"):
+                    t = getattr(unit._handle.flat_param, name, None)
+                    if t is not None:
+                        held[name] = held.get(name, 0) + t.untyped_storage().size()
+        return {k: v / n for k, v in held.items()}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_fsdp1_full_shard_frees_its_16bit_shard():
+    """FULL_SHARD: the fp32 shard (4 B / 4 ranks = 1 B a parameter), nothing 16-bit left after the forward;
+    SHARD_GRAD_OP: the same shard and the whole model's bf16 unsharded parameters (2 B a parameter)."""
+    full = _fsdp1_held_bytes_per_param("FULL_SHARD", 4)
+    assert full["_local_shard"] == pytest.approx(1.0, rel=0.01)
+    assert full.get("_mp_shard", 0) == 0 and full.get("_full_param_padded", 0) == 0
+    grad_op = _fsdp1_held_bytes_per_param("SHARD_GRAD_OP", 4)
+    assert grad_op["_local_shard"] == pytest.approx(1.0, rel=0.01)
+    assert grad_op["_full_param_padded"] == pytest.approx(2.0, rel=0.01)
+
+
+@pytest.mark.parametrize("framework", [{"name": "llm-foundry"},
+                                       {"name": "hf-trainer", "fsdp_version": 1}])
+def test_fsdp1_zero3_amp_holds_the_fp32_shard_and_two_gathered_layers(framework):
+    """Llama-3-8B, 8 ranks, FULL_SHARD under AMP: 4/8 B a parameter + two bf16 layers (the one in use and the one
+    prefetched), 4.55 GiB, on every FSDP1 stack alike. llm-foundry priced (4 + 2)/8 B a parameter, 6.42 GiB: the
+    2/8 of an autocast copy FSDP1 never keeps (the HF Trainer's walked plan took it off already)."""
+    w = _mem(_job(framework))["weights"][0]
+    assert w == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2)
+
+
+def _ds(zero: int, **fw):
+    """Llama-3-8B on the deepspeed stack under ``mixed_precision: amp`` (DeepSpeed's torch_autocast section) at
+    ``zero`` on 8 ranks."""
+    return _mem(_job({"name": "deepspeed", "mixed_precision": "amp", **fw}), zero=zero)
+
+
+def test_deepspeed_zero2_under_torch_autocast_keeps_the_master_partition_and_both_buckets():
+    """ZeRO-2: 4 B a parameter of fp32 weights whole (the flat module parameters; autocast's bf16 copies are the HF
+    walk's), 4/8 of fp32 gradient partition, 4/8 of cloned fp32 master + 8/8 of Adam moments, and one reduce bucket
+    per comm dtype, two each with overlap_comm: 2 x 5e8 x (4 + 2) B. The paper's rows priced neither the master
+    (3.74 GiB) nor the buckets (5.59 GiB)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    m = _ds(2)
+    assert m["optimizer"][0] == pytest.approx((4 + 8) * N8B / 8)
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8 + 2 * ZERO_REDUCE_BUCKET_ELEMS * (4 + 2))
+
+
+def test_deepspeed_torch_autocast_rows_by_stage():
+    """ZeRO-0 steps the client optimizer over the fp32 module (the paper's row, no master); ZeRO-1 and ZeRO-3 keep
+    the cloned master partition too; without overlap_comm one bucket per dtype; the bf16 engine's rows are unchanged
+    (no master beyond the convention's)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    assert _ds(0)["optimizer"][0] == pytest.approx(8 * N8B)
+    for zero in (1, 3):
+        assert _ds(zero)["optimizer"][0] == pytest.approx(12 * N8B / 8)
+    one = _ds(2, overlap_grad_reduce=False)
+    assert one["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * (4 + 2))
+    bf16 = _mem(_job({"name": "deepspeed"}, weights="megatron"), zero=2)
+    assert bf16["optimizer"][0] == pytest.approx(12 * N8B / 8)
+
+
+def test_megatron_deepspeed_torch_autocast_reduces_in_fp32_buckets_only():
+    """Megatron's ColumnParallelLinear / RowParallelLinear are not ``nn.Linear`` (torch_autocast.py matches the exact
+    class), so no parameter gets the bf16 comm dtype: one fp32 bucket, no bf16 one."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    m = _mem(_job({"name": "megatron-deepspeed"}), zero=2)
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * 4)
+    assert m["optimizer"][0] == pytest.approx(12 * N8B / 8)
