@@ -595,7 +595,8 @@ def _weight_part(path: str) -> str:
 def amp_moe() -> dict:
     """The ``amp_moe`` section (lora52): per family, with and without gradient checkpointing at STREAM_SHAPE, the
     blocks' saves (``_blocks_saves``) and their weight copies by part (``weight_saves_by_part``, summed over the
-    blocks)."""
+    blocks); ``full_blocks_saved_bytes``: the blocks' saves of the same model fully trained under the same autocast
+    (no checkpointing), the baseline of the planner's LoRA delta (finetune ``frozen_delta_parts``)."""
     from peft import LoraConfig, get_peft_model
 
     out = {}
@@ -619,7 +620,12 @@ def amp_moe() -> dict:
                     by_part[part] = by_part.get(part, 0) + nb
             runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
                          **_blocks_saves(m, r), "weight_saves_by_part": by_part, "dropout_masks": r["dropout_masks"]})
-        out[fam] = {"config": {**FAMILIES[fam], **(overrides or {})}, "experts_implementation": "eager",
+        full = build(fam, "eager", experts="eager", seed=SEED, overrides=overrides)
+        with _policy_through_backward():
+            r = training_step(full, batch(fam, *STREAM_SHAPE, seed=SEED), "amp_bf16_cuda", False, keep_tensors=True,
+                              gpu_masks=True)
+        out[fam] = {"full_blocks_saved_bytes": _blocks_saves(full, r)["blocks_saved_bytes"],
+                    "config": {**FAMILIES[fam], **(overrides or {})}, "experts_implementation": "eager",
                     "lora": {"r": 16, "lora_alpha": 32, "target_modules": QKVO}, "base": "fp32",
                     "precision": "amp_bf16_cuda", "runs": runs}
         print(f"amp_moe {fam:12s} " + "  ".join(

@@ -1534,8 +1534,7 @@ def hf_weight_part_shares(m: ModelSpec, stack, tp: float, code: int, ep: float =
     per-call bytes of a frozen base (finetune ``frozen_delta_parts``) take the share of the part they copy (lora52:
     until then ``hf_weight_shares``' rest, the parameter-weighted mean with the whole embedding and head in it --
     exact where the plan leaves every part of the rest whole, Qwen3-MoE's; Llama-4-Scout under its EP plan, TP4 EP4:
-    the attention's and dense MLP's casts at 0.29 of theirs for 0.25, the router's and shared expert's at 0.29 for
-    1)."""
+    the attention's casts at 0.80 for 0.25, the router's and shared expert's at 0.80 for 1)."""
     rest, routed = hf_weight_shares(m, stack, tp, code, ep)
     plan = moe_mech_plan(m, stack) if code == 1 else hf_tp_plan(m, stack) if code == 4 else None
     if plan is None or tp <= 1:
