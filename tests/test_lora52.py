@@ -34,8 +34,8 @@ def _job(fam):
 def test_the_lora_delta_to_full_training(fam):
     """What peft's frozen base saves less than (or beyond) full training under the same autocast, the blocks' tokens'
     and weights' bytes (``frozen_delta_parts``), against the two runs' difference: exact for all three (Qwen3-MoE's
-    -2,048 B on the blocks and Llama 4's +65,536 are the full-training table's). Until lora52: Mixtral -394,240 B (its experts' and router's casts), Qwen3-MoE
-    -198,656 B, Llama 4 -49,152 B (its experts' ``torch.bmm`` casts)."""
+    -2,048 B on the blocks and Llama 4's +65,536 are the full-training table's). Until lora52: Mixtral -394,240 B
+    (its experts' and router's casts), Qwen3-MoE -198,656 B, Llama 4 -49,152 B (its experts' ``torch.bmm`` casts)."""
     from planner.model.finetune import FrozenAutocast, frozen_delta_parts
 
     m, t, _ = _job(fam)

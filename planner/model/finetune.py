@@ -789,8 +789,9 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     rank's weights, not of its tokens: a context-parallel split leaves them whole (cpmem51), and a rank holds each
     part at its own share (``frozen_layer_activation_bytes``' ``weight_split``): an EP plan's routed experts at
     ``E / ep`` (epw51), Llama 4's attention and dense MLP over TP, its router and shared expert whole (lora52; until
-    then one parameter-weighted share for all but the experts, the embedding and head in it). Autograd saves a tensor only for
-    a gradient that is needed (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
+    then one parameter-weighted share for all but the experts, the embedding and head in it). Autograd saves a
+    tensor only for a gradient that is needed (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s
+    gradient), so:
 
     * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
       kept only if one of its readers has an adapter — peft's ``lora_A(dropout(x))`` keeps ``x``
@@ -899,7 +900,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 # W + delta is kept through the expert slices the matmuls save; under autocast an fp32 one is cast
                 # slice by slice and the bf16 casts are kept instead (the index ops keep no weight): autocast's bytes
                 # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%
-                per_call[weight_part(L, moe)] += n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in * L.fan_out
+                per_call[weight_part(L, moe)] += (n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in
+                                                  * L.fan_out)
                 g[2] += a * g[0] if amp is not None and src != a else 0.0
                 g[3] = g[3] or not (amp is not None and src != a)
             g[4] = g[4] or (held and L.module == "linear")
