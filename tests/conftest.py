@@ -559,7 +559,7 @@ def dp_memo_searches(monkeypatch, job, catalog, **whole_key) -> tuple:
 
 
 #: the peft truth (tests/make_peft_truth.py; peft 0.21.2, transformers 5.23.0, torch 2.13) the LoRA memory tests
-#: read (test_loramem50, test_loraf51, test_lorads50, test_lorads50b, test_cpmem51)
+#: read (test_loramem50, test_loraf51, test_lorads50, test_lorads50b, test_cpmem51, test_lora52)
 PEFT_TRUTH = json.loads((ROOT / "tests" / "data" / "peft_truth.json").read_text())
 #: the bar is 5% a case; every ``amp_families`` case is within 0.1% (BERT over a bf16 base -0.07%: its LayerNorms'
 #: bf16 weight and bias cast to fp32 per call, 2 KB), so a drift of one activation tensor fails
@@ -569,16 +569,17 @@ PEFT_BLOCKS = {"gpt2": "base_model.model.transformer.h.", "bert": "base_model.mo
                "mixtral": "base_model.model.model.layers."}
 
 
-def lora_job(config: dict, base: str, framework: str = "hf-trainer"):
-    """A measured tiny model's LoRA r16 all-linear job (the peft truth's): ``(ModelSpec, TrainingSpec, Stack)`` over a
-    ``base`` ("fp32", "bf16", "nf4") frozen base, bf16, eager attention, on ``framework``."""
+def lora_job(config: dict, base: str, framework: str = "hf-trainer", targets="all-linear"):
+    """A measured tiny model's LoRA r16 job (the peft truth's; ``targets`` all-linear or a list of module names):
+    ``(ModelSpec, TrainingSpec, Stack)`` over a ``base`` ("fp32", "bf16", "nf4") frozen base, bf16, eager attention,
+    on ``framework``."""
     from planner.model.stacks import from_training
     from planner.spec import ModelSpec, TrainingSpec
     from planner.spec.hf import hf_config_to_fields
 
     m = ModelSpec(**hf_config_to_fields(config))
     t = TrainingSpec(mode="lora", precision="bf16", base_weights=base, flash_attention=False,
-                     framework={"name": framework}, lora=dict(rank=16, alpha=32, targets="all-linear"))
+                     framework={"name": framework}, lora=dict(rank=16, alpha=32, targets=targets))
     return m, t, from_training(t)
 
 

@@ -9,6 +9,7 @@ tests/data/peft_truth.json)::
     python tests/make_peft_truth.py amp_families   # only the ``amp_families`` section (loramem50)
     python tests/make_peft_truth.py amp_families bf16_base_fsdp2   # only those cases (loraf51)
     python tests/make_peft_truth.py amp_families fp32_base_fsdp2   # (truth51)
+    python tests/make_peft_truth.py amp_moe   # only the ``amp_moe`` section (lora52), ~1 min
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -494,6 +495,7 @@ def main() -> None:
     out["other_families_all_linear"] = other_families()
     out["stream"] = stream_cases()
     out["amp_families"] = amp_cases()
+    out["amp_moe"] = amp_moe()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)
 
@@ -571,6 +573,67 @@ def amp_cases(only=None, into: dict | None = None) -> dict:
     return out
 
 
+#: lora52: LoRA r16 on q/k/v/o over an fp32 MoE base under CUDA autocast's op lists (the HF Trainer's ``bf16=True``):
+#: the weights LoRA leaves alone -- the routed experts (the eager loop's ``gate_up_proj[e]`` slices; Llama 4's
+#: ``torch.bmm`` over the whole 3-D parameters), the router, the shared expert, a dense layer's MLP -- are cast to bf16
+#: per call (autocast caches a cast only of a leaf that requires grad) and each cast is kept for its input's
+#: gradient. Family -> ``build`` overrides: Llama 4 at ``interleave_moe_layer_step`` 2, its layer 0 dense and layer 1
+#: MoE (``Llama4TextDecoderLayer.is_moe_layer``). Llama 4 runs q/k/v/o only: peft's "all-linear" wraps its router, an
+#: ``nn.Linear`` whose forward returns a tuple (``other_families_all_linear``: the forward fails).
+AMP_MOE_FAMILIES = {"mixtral": None, "qwen3_moe": None, "llama4_text": {"interleave_moe_layer_step": 2}}
+#: a block's weights by part (planner.model.finetune ``BlockWeights``), by the dot-ended module path below a block:
+#: the first pattern found in it names the part; none: a dense layer's MLP
+AMP_MOE_PARTS = (("self_attn.", "attention"), ("shared_expert", "moe_block"), ("mlp.gate.", "moe_block"),
+                 ("router.", "moe_block"), ("experts.", "experts"))
+
+
+def _weight_part(path: str) -> str:
+    """``AMP_MOE_PARTS``' part of the module at ``path``."""
+    return next((part for pattern, part in AMP_MOE_PARTS if pattern in path), "dense_mlp")
+
+
+def amp_moe() -> dict:
+    """The ``amp_moe`` section (lora52): per family, with and without gradient checkpointing at STREAM_SHAPE, the
+    blocks' saves (``_blocks_saves``) and their weight copies by part (``weight_saves_by_part``, summed over the
+    blocks); ``full_blocks_saved_bytes``: the blocks' saves of the same model fully trained under the same autocast
+    (no checkpointing), the baseline of the planner's LoRA delta (finetune ``frozen_delta_parts``)."""
+    from peft import LoraConfig, get_peft_model
+
+    out = {}
+    for fam, overrides in AMP_MOE_FAMILIES.items():
+        runs = []
+        for gc in (False, True):
+            m = build(fam, "eager", experts="eager", seed=SEED, overrides=overrides)
+            m = get_peft_model(m, LoraConfig(r=16, lora_alpha=32, target_modules=QKVO, lora_dropout=0.0,
+                                             task_type="CAUSAL_LM"))
+            m.train()
+            with _policy_through_backward():
+                r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), "amp_bf16_cuda", gc, keep_tensors=True,
+                                  gpu_masks=True)
+            names = {mod: n for n, mod in m.named_modules()}
+            paths = [names[b] + "." for b in _blocks(m)]
+            by_part: dict[str, int] = {}
+            for mod, _, _, nb, kind in r["tensors"]:
+                block = next((p for p in paths if (mod + ".").startswith(p)), None)
+                if block is not None and kind == "param":
+                    part = _weight_part((mod + ".")[len(block):])
+                    by_part[part] = by_part.get(part, 0) + nb
+            runs.append({"gradient_checkpointing": gc, "batch": STREAM_SHAPE[0], "seq": STREAM_SHAPE[1],
+                         **_blocks_saves(m, r), "weight_saves_by_part": by_part, "dropout_masks": r["dropout_masks"]})
+        full = build(fam, "eager", experts="eager", seed=SEED, overrides=overrides)
+        with _policy_through_backward():
+            r = training_step(full, batch(fam, *STREAM_SHAPE, seed=SEED), "amp_bf16_cuda", False, keep_tensors=True,
+                              gpu_masks=True)
+        out[fam] = {"full_blocks_saved_bytes": _blocks_saves(full, r)["blocks_saved_bytes"],
+                    "config": {**FAMILIES[fam], **(overrides or {})}, "experts_implementation": "eager",
+                    "lora": {"r": 16, "lora_alpha": 32, "target_modules": QKVO}, "base": "fp32",
+                    "precision": "amp_bf16_cuda", "runs": runs}
+        print(f"amp_moe {fam:12s} " + "  ".join(
+            f"{'gc' if x['gradient_checkpointing'] else 'nogc'}: blocks {x['blocks_saved_bytes']:,d} B"
+            f" weights {x['weight_saves_by_part']}" for x in runs))
+    return out
+
+
 def main_section(section: str, only=None) -> None:
     """Rewrite only ``section`` of the committed JSON ("stream", "amp_families": the cases ``only`` or all)."""
     warnings.filterwarnings("ignore")
@@ -580,6 +643,8 @@ def main_section(section: str, only=None) -> None:
     out = json.loads(OUT.read_text())
     if section == "stream":
         out["stream"] = {**out["stream"], **stream_cases(only)} if only else stream_cases()
+    elif section == "amp_moe":
+        out["amp_moe"] = amp_moe()
     else:
         out["amp_families"] = amp_cases(only, out["amp_families"]) if only else amp_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -745,27 +745,53 @@ class FrozenAutocast:
     block_in: float | None = None
 
 
+class BlockWeights(NamedTuple):
+    """Bytes of one kind of a block's weights, by the part of the block they belong to -- the parts an HF plan
+    holds at a share of their own (memory_activations ``hf_weight_part_shares``): the attention's projections, a
+    dense layer's MLP, an MoE layer's router and shared experts, its routed experts (``Linear.copies`` > 1)."""
+    attention: float = 0.0
+    dense_mlp: float = 0.0
+    moe_block: float = 0.0
+    experts: float = 0.0
+
+
+#: what an attention projection reads (``HF_ATTENTION``): a linear reading one of these is the attention's
+_ATTENTION_READS = frozenset(reads for _, reads in HF_ATTENTION.values())
+
+
+def weight_part(L: Linear, moe: bool) -> str:
+    """The ``BlockWeights`` field ``L`` of an MoE (``moe``) or dense block belongs to."""
+    if L.copies > 1:
+        return "experts"
+    if L.reads in _ATTENTION_READS:
+        return "attention"
+    return "moe_block" if moe else "dense_mlp"
+
+
 def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None, amp: FrozenAutocast | None = None) -> float:
     """``frozen_delta_parts`` summed: the whole forward's difference to full training."""
-    return sum(frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl, adapter_bytes,
-                                  amp))
+    blocks, weights, outside = frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl,
+                                                  adapter_bytes, amp)
+    return blocks + sum(weights) + outside
 
 
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None, amp: FrozenAutocast | None = None
-                       ) -> tuple[float, float, float, float]:
+                       ) -> tuple[float, BlockWeights, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
-    ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call of the
-    tensors other than the routed experts, those of the routed experts (``Linear.copies`` > 1), outside the
-    blocks). The weight-sized parts -- a ``ParamWrapper``'s materialised ``W + delta`` and the uncached bf16 casts of
-    fp32 frozen weights below -- are the size of the rank's weights, not of its tokens: a context-parallel split
-    leaves them whole (cpmem51), and a rank holds the routed experts at their own share (an EP plan's ``E / ep``),
-    the rest at theirs (epw51; ``frozen_layer_activation_bytes``' ``weight_split``). Autograd saves a tensor only for
-    a gradient that is needed (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
+    ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call by the part
+    of the block they copy (``BlockWeights``), outside the blocks). The weight-sized parts -- a ``ParamWrapper``'s
+    materialised ``W + delta`` and the uncached bf16 casts of fp32 frozen weights below -- are the size of the
+    rank's weights, not of its tokens: a context-parallel split leaves them whole (cpmem51), and a rank holds each
+    part at its own share (``frozen_layer_activation_bytes``' ``weight_split``): an EP plan's routed experts at
+    ``E / ep`` (epw51), Llama 4's attention and dense MLP over TP, its router and shared expert whole (lora52; until
+    then one parameter-weighted share for all but the experts, the embedding and head in it). Autograd saves a
+    tensor only for a gradient that is needed (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s
+    gradient), so:
 
     * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
       kept only if one of its readers has an adapter — peft's ``lora_A(dropout(x))`` keeps ``x``
@@ -805,6 +831,11 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     ``lora_B`` keeps its bf16 input (r); a frozen norm keeps no normalised copy in the stream's dtype. A frozen
     fp32 weight's bf16 cast is made per call, not cached, and kept by the matmul for the input's gradient: 2 bytes
     a weight element of every linear whose input needs a gradient (per call: layer 0's q/k/v input does not). A
+    frozen fp32 weight LoRA does not adapt is cast per call whatever module holds it (lora52: the eager loop's
+    ``F.linear(x, self.gate_up_proj[e])`` slices of Mixtral's and Qwen3-MoE's routed experts, Mixtral's
+    ``MixtralTopKRouter`` weight, Llama 4's ``torch.bmm`` over its whole 3-D experts -- a leaf that does not require
+    grad, so not cached either; until then counted on ``nn.Linear``s only: tiny Mixtral LoRA qkvo over fp32 under
+    CUDA autocast -9.9%, Qwen3-MoE -5.9%, tests/data/peft_truth.json ``amp_moe``). A
     bitsandbytes base on an fp32 stream outputs in its input's dtype (``Linear4bit``: ``.to(inp_dtype)``; int8's
     ``MatMul8bitLt``: ``int8_scaled_mm(..., dtype=A.dtype)``, a custom op on no autocast list), so a dense MLP's
     act input, act output and up output are fp32 (and down_proj reads fp32); ``MatMul8bitLt`` (the GPU's path,
@@ -822,14 +853,14 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
         if checkpointing:  # the position ids stay saved, as the first block's argument (GPT-2's)
-            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, 0.0, 0.0, outside
+            return 8.0 * seq * LAYERNORM_INPUT[hf_model_type(m)].position_ids, BlockWeights(), outside
         outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
     else:  # ids, final norm's normalised copy, head input (autocast: its own bf16 copy)
         outside = -tok * (8 + r * h + (a if amp is not None else r) * h)
     if checkpointing:
-        return 0.0, 0.0, 0.0, outside
+        return 0.0, BlockWeights(), outside
     per_tok = 0.0
-    per_call = [0.0, 0.0]  # the weight-sized bytes of [the rest, the routed experts]
+    per_call = dict.fromkeys(BlockWeights._fields, 0.0)  # the weight-sized bytes by part
     ab = a if adapter_bytes is None else adapter_bytes
     sd = a if amp is not None else ab  # the dtype an adapter's saved input has
     stream_w = 0 if ln else m.layer_norms * h  # norms of the stream (its dtype r) ...
@@ -869,12 +900,13 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 # W + delta is kept through the expert slices the matmuls save; under autocast an fp32 one is cast
                 # slice by slice and the bf16 casts are kept instead (the index ops keep no weight): autocast's bytes
                 # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%
-                per_call[L.copies > 1] += n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in * L.fan_out
+                per_call[weight_part(L, moe)] += (n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in
+                                                  * L.fan_out)
                 g[2] += a * g[0] if amp is not None and src != a else 0.0
                 g[3] = g[3] or not (amp is not None and src != a)
             g[4] = g[4] or (held and L.module == "linear")
-            if casts_w and L.module == "linear":
-                per_call[L.copies > 1] += n * 2.0 * L.copies * L.fan_in * L.fan_out
+            if casts_w and (L.module == "linear" or not rk):  # an adapted bare parameter: W + delta above
+                per_call[weight_part(L, moe)] += n * 2.0 * L.copies * L.fan_in * L.fan_out
         for reads, (w, readers, own_b, kept, held_a) in groups.items():
             kept = kept or held_a
             src = src_of(reads)
@@ -888,9 +920,9 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             if g and g[4] and not g[3]:  # held only by MatMul8bitLt, which keeps no input without a gradient
                 per_tok -= r * g[0]
             if casts_w:
-                per_call[0] -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
-                                         if L.module == "linear" and L.reads == "attn_in")
-    return per_tok * tok, per_call[0], per_call[1], outside
+                per_call["attention"] -= 2.0 * sum(L.fan_in * L.fan_out * L.copies for L, _ in lins
+                                                   if L.module == "linear" and L.reads == "attn_in")
+    return per_tok * tok, BlockWeights(**per_call), outside
 
 
 @dataclass(frozen=True)
@@ -1086,11 +1118,11 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
     to the memory model's head/loss term. ``split`` divides the tokens' bytes: the memory model passes cp over the
     share a TP rank keeps (``memory_activations.hf_tp_share``; until hfsp34 tp x cp, an even split).
-    ``weight_split`` (None: ``split`` for both) is the pair (rest, routed experts) dividing the weight-sized bytes
-    (``frozen_delta_parts``' second and third parts: the uncached bf16 casts of an fp32 frozen base under autocast, a
+    ``weight_split`` (None: ``split`` for all) is a ``BlockWeights`` of divisors of the weight-sized bytes by part
+    (``frozen_delta_parts``' second part: the uncached bf16 casts of an fp32 frozen base under autocast, a
     ``ParamWrapper``'s ``W + delta``): the memory model passes 1 over the share of each a rank holds
-    (``memory_activations.hf_weight_shares``; until epw51 one model-wide share, ``hf_grad_share``, for both), never
-    over cp --
+    (``memory_activations.hf_weight_part_shares``; until epw51 one model-wide share, ``hf_grad_share``, for all,
+    until lora52 one for the experts and one for the rest), never over cp --
     context parallelism splits the sequence, not the weights (torch
     ``torch.distributed.tensor.experimental.context_parallel`` shards only the ``buffers`` it is given along their
     sequence dims; accelerate docs/source/concept_guides/context_parallelism.md; NeMo's Context Parallelism guide:
@@ -1104,8 +1136,9 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     impl = hf_attn_impl(m, t.flash_attention, hf_attn_choice(stack, m, t), padded=hf_padded(t))
     mb, rc, fs = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute), np.asarray(stream))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
-    # the weight-sized part of each: [the rest's, the routed experts'] (``frozen_delta_parts``)
-    w_keep, w_rebuild = np.zeros((2,) + mb.shape), np.zeros((2,) + mb.shape)
+    # the weight-sized part of each by ``BlockWeights`` field (``frozen_delta_parts``)
+    parts = len(BlockWeights._fields)
+    w_keep, w_rebuild = np.zeros((parts,) + mb.shape), np.zeros((parts,) + mb.shape)
     autocast = stack is not None and stack.autocasts(t)
 
     def per_layer(b: int, gc: bool, key: int) -> float:
@@ -1123,9 +1156,9 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
         blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
-        delta, w_rest, w_experts, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
-                                                         PARAM_BYTES[stream], impl, ab, amp)
-        return (blocks + delta) / m.layers, np.array([w_rest, w_experts])[:, None] / m.layers
+        delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
+                                               PARAM_BYTES[stream], impl, ab, amp)
+        return (blocks + delta) / m.layers, np.array(weights)[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
@@ -1133,10 +1166,9 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
         keep[sel], w_keep[:, sel] = per_layer(b, True, f) if code == 2 else layer
         rebuild[sel], w_rebuild[:, sel] = layer if code == 2 else (0.0, 0.0)
     split = np.asarray(split, dtype=np.float64)
-    w_rest, w_experts = (split, split) if weight_split is None else (np.asarray(x, dtype=np.float64)
-                                                                     for x in weight_split)
-    return (keep / split + w_keep[0] / w_rest + w_keep[1] / w_experts,
-            rebuild / split + w_rebuild[0] / w_rest + w_rebuild[1] / w_experts)
+    w_split = [split] * parts if weight_split is None else [np.asarray(x, dtype=np.float64) for x in weight_split]
+    return (keep / split + sum(w / d for w, d in zip(w_keep, w_split)),
+            rebuild / split + sum(w / d for w, d in zip(w_rebuild, w_split)))
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:

@@ -39,8 +39,8 @@ from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
-from planner.model.finetune import (STREAM_FP32, frozen_base, frozen_layer_activation_bytes, frozen_saves_precision,
-                                    frozen_stream)
+from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_layer_activation_bytes,
+                                    frozen_saves_precision, frozen_stream)
 from planner.model import offload
 from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
@@ -143,8 +143,8 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
     over the cp split, a TP rank keeping hf_tp_share of them (until hfsp34: / tp), or under an HF EP plan
     hf_ep_rank_share (until hfep35 only the attention whole); the weight-sized part (autocast's per-call casts of an
     fp32 base, ParamWrapper's W + delta) at the rank's share of the weights they copy, not over cp (cpmem51): the
-    routed experts' at theirs, the rest at its own (``hf_weight_shares``; until epw51 both at the model-wide
-    ``hf_grad_share``)."""
+    routed experts' at theirs, each other part at its own (``hf_weight_part_shares``; until epw51 all at the
+    model-wide ``hf_grad_share``, until lora52 the rest at one share)."""
     share = np.asarray(hf_tp_share(m, seq, mb_, tp_, sp_.astype(bool), rc_), dtype=np.float64)
     on_ep, plans = hf_ep_rows(m, st, tp_, ep_)
     if np.any(on_ep):
@@ -157,10 +157,11 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
                                      np.broadcast_to(tp_, share.shape)[i], False,
                                      np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
     tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
-    shares = {key: hf_weight_shares(m, st, *key) for key in
+    shares = {key: hf_weight_part_shares(m, st, *key) for key in
               set(zip(tp_b.ravel().tolist(), code_b.ravel().tolist(), ep_b.ravel().tolist()))}
     w_share = np.moveaxis(np.reshape([shares[key] for key in zip(tp_b.ravel().tolist(), code_b.ravel().tolist(),
-                                                                    ep_b.ravel().tolist())], tp_b.shape + (2,)), -1, 0)
+                                                                    ep_b.ravel().tolist())],
+                                     tp_b.shape + (len(BlockWeights._fields),)), -1, 0)
     return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
                                          weight_split=tuple(1.0 / w_share))
 
@@ -1505,7 +1506,9 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     that part whole and the experts over TP; under AutoEP (code 3) the routed experts over ``ep`` and the rest over
     TP. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper
     ``W + delta`` of the rank's expert shard, autocast's casts of its linears) take the share of what they copy
-    (epw51: until then the model-wide ``hf_grad_share``, Qwen3-30B-A3B's experts at 0.288 for their 0.25)."""
+    (epw51: until then the model-wide ``hf_grad_share``, Qwen3-30B-A3B's experts at 0.288 for their 0.25); the
+    rest's share here is the parameter-weighted mean of its parts (the gradients' share), ``hf_weight_part_shares``
+    the share of each part."""
     if code == 3:
         return 1.0 / tp, 1.0 / ep
     if code == 0 or tp <= 1:
@@ -1519,6 +1522,25 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     whole = float(hf_ep_whole_params(m, stack, tp, 2 if code == 1 else 1))
     rest = pc.total - experts
     return (whole + (rest - whole) / tp) / rest, 1.0 / tp
+
+
+def hf_weight_part_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> BlockWeights:
+    """The share of each part of a block's weights (finetune ``BlockWeights``) one rank of the HF code holds, by its
+    ``hf_ep_rows`` code: under a transformers plan that leaves a part whole (code 1, the EP plan ``HF_EP_PLANS``;
+    code 4, a TP plan ``HF_TP_PLANS``) the attention and a dense layer's MLP whole unless the plan splits them
+    (``HfEpPlan.attention`` / ``dense_mlp``), an MoE layer's router and shared experts whole under the EP plan (it
+    names neither: ``moe.hf_layer_whole_params``) and over TP under the TP plan, the routed experts at
+    ``hf_weight_shares``' share; under the other codes every part but the experts at 1 / tp. The weight-sized
+    per-call bytes of a frozen base (finetune ``frozen_delta_parts``) take the share of the part they copy (lora52:
+    until then ``hf_weight_shares``' rest, the parameter-weighted mean with the whole embedding and head in it --
+    exact where the plan leaves every part of the rest whole, Qwen3-MoE's; Llama-4-Scout under its EP plan, TP4 EP4:
+    the attention's casts at 0.80 for 0.25, the router's and shared expert's at 0.80 for 1)."""
+    rest, routed = hf_weight_shares(m, stack, tp, code, ep)
+    plan = moe_mech_plan(m, stack) if code == 1 else hf_tp_plan(m, stack) if code == 4 else None
+    if plan is None or tp <= 1:
+        return BlockWeights(rest, rest, rest, routed)
+    return BlockWeights(attention=1.0 / tp if plan.attention else 1.0, dense_mlp=1.0 / tp if plan.dense_mlp else 1.0,
+                        moe_block=1.0 if code == 1 else 1.0 / tp, experts=routed)
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):
