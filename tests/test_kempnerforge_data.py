@@ -143,3 +143,21 @@ def test_bf16_parameters_and_last_micro_batch_sync_hold_the_logged_memory(rows, 
 
 def test_cites_no_held_out_source(rows):
     assert_cites_no_held_out_source(rows)
+
+
+def test_kernels_are_kempnerforges_own(rows, catalog):
+    """KempnerForge's checkpoint and attention, not the torchtitan entry's (kf52): parallel.py ``apply_ac`` wraps each
+    block in torch's ``checkpoint_wrapper(checkpoint_impl=NO_REENTRANT)`` with no ``early_stop`` (torch's non-reentrant
+    default: stop once the backward's tensors are rebuilt, so the MLP down projection is not re-run), and its SDPA
+    call under ``sdpa_backend="auto"`` ran cuDNN attention on its H200s (benchmarks/profiling/13b_24gpu_profiling.md
+    lists ``aten::_cudnn_attention_backward``). Every row is priced so; the torchtitan entry itself keeps FA2 and no
+    early stop."""
+    import validate
+    from planner.model import stacks
+
+    titan = stacks.resolve("torchtitan")
+    assert titan.attn_kernel == "fa2" and not titan.recompute_early_stop
+    for r in rows.itertuples():
+        stack = validate.open_reports_case(catalog, r)[4]
+        assert stack.attn_kernel == "cudnn" and stack.recompute_early_stop, r.id
+        assert "_cudnn_attention_backward" in r.notes and "early stop" in r.notes, r.id

@@ -46,8 +46,22 @@ WEAK_DRIVER = ("benchmarks/weak_scaling_160gpu/weak_scaling_160gpu_bench.sh and 
                "bfloat16, reduce_dtype=torch.float32', 'Model: 14,840,386,560 parameters', partition kempner_h200")
 STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_parallel.py): DTensor TP (q/k/v, gate/up "
                 "colwise, o/down rowwise, SequenceParallel norms, vocab-split output head), full activation "
-                "checkpointing per TransformerBlock (non-reentrant), FSDP2 fully_shard per block (param bf16, reduce "
-                "fp32), torch.compile of the whole model, SDPA attention (sdpa_backend auto), fused AdamW")
+                "checkpointing per TransformerBlock (non-reentrant, torch's default early stop), FSDP2 fully_shard per "
+                "block (param bf16, reduce fp32), torch.compile of the whole model, SDPA attention (sdpa_backend auto: "
+                "cuDNN attention on its H200s), fused AdamW")
+#: what KempnerForge's own code and profile say its kernels are, where they differ from the torchtitan entry's (kf52):
+#: * ``recompute_early_stop``: parallel.py ``apply_ac`` @01b461a wraps each TransformerBlock in torch's
+#:   ``checkpoint_wrapper(checkpoint_impl=CheckpointImpl.NO_REENTRANT)`` and passes no ``early_stop``, so torch's
+#:   non-reentrant checkpoint keeps its default (torch/utils/checkpoint.py ``_checkpoint_without_reentrant_generator``
+#:   ``early_stop=True``; ``set_checkpoint_early_stop`` "By default, non-reentrant checkpoint stops recomputation as
+#:   soon as it has computed all needed Tensors"): the MLP down projection is not re-run. torchtitan's
+#:   ``ptd_checkpoint_wrapper`` passes ``early_stop=ac_config.early_stop`` (default False), the registry entry's off.
+#: * ``attn_kernel=cudnn``: model/attention.py ``Attention`` calls ``F.scaled_dot_product_attention(q, k, v,
+#:   is_causal=True)`` under ``sdpa_backend="auto"`` (a no-op context: PyTorch's own backend choice), and the
+#:   repository's H200 profile of its 13B (benchmarks/profiling/13b_24gpu_profiling.md @a7f83461, 2026-04-07, 'Top
+#:   CUDA Kernels') lists ``aten::_cudnn_attention_backward`` (800 calls): cuDNN attention, where the torchtitan
+#:   entry prices FlashAttention-2 (torchtitan 2024's SDPA flash backend: stacks.Stack.attn_kernel).
+KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn"
 INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated); the rates are not: 4 x 400 Gb/s NDR a node (one "
                 "HCA a GPU) assumed; the node's NVLink wiring (a 4-GPU board links each pair directly) taken as the "
                 "catalog's H200 NVLink rate")
@@ -55,7 +69,9 @@ NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time,
         "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
         "(interconnect). The parameters live in bf16 with no fp32 master (build_parallel_model casts the model to "
         "param_dtype before fully_shard, so AdamW's zeros_like moments are bf16): params_16bit=True (kf51; until "
-        "then priced with an fp32 master copy and fp32 moments).")
+        "then priced with an fp32 master copy and fp32 moments). Recompute early stop (checkpoint_wrapper with torch's "
+        "default) and cuDNN attention (SDPA auto; the repository's H200 profile runs aten::_cudnn_attention_backward) "
+        "as its code and profile say (kf52; until then priced as torchtitan's: no early stop, flash-attention 2).")
 #: model stem -> (label, preset, layers, hidden, heads, kv_heads, ffn) -- ffn from ModelConfig.computed_ffn_hidden_dim
 #: (256 * ceil(int(4 * dim * 2/3 * 1.3) / 256)): 7B 14,336, 13B 17,920 (the weak-scaling table prints 17,920)
 MODELS = {
@@ -144,7 +160,8 @@ def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, 
         grad_accum=accum, train_iters="", num_gpus=gpus, gpu="H200-SXM-141GB", gpus_per_node=min(gpus, 4),
         inter_node_gbps=1600, interconnect=INTERCONNECT, tp=tp, pp=1, dp=dp, ep=1, zero=3, dp_shard="",
         precision="bf16", grad_reduce="fp32", recompute="full", recompute_modules="", flash_attention=True,
-        stack="torchtitan", stack_options=f"compile={compiled};tp_overlap=none;params_16bit=True;defer_fsdp_grad_sync=True", stack_as_run=STACK_AS_RUN,
+        stack="torchtitan", stack_options=(f"compile={compiled};tp_overlap=none;params_16bit=True;defer_fsdp_grad_sync=True;"
+                                          f"{KF_KERNELS}"), stack_as_run=STACK_AS_RUN,
         metric="iteration_time_s", value=float(step), flop_formula="", measured_step_s=float(step), source_url=URL,
         source_loc=loc, quote=quote, date=date, layout_source=layout, read_date=READ, scored=True,
         not_scored_reason="", cross_check=f"tok/s (all GPUs) {tok_s} = global batch tokens / step time",
