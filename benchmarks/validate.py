@@ -2954,14 +2954,17 @@ def kempnerforge(cat) -> pd.DataFrame:
     """The Kempner Institute's KempnerForge step-time reports (``KEMPNERFORGE_CSV``, builder
     data/parts/scripts/kempnerforge.py; the table rows, driver scripts and every assumption per row; checks in
     tests/test_kempnerforge_data.py): ``benchmarks/mfu_scaling`` (2026-04-05, 14 runs on 1-32 H200: single GPU, FSDP 2-8,
-    TP 2 / 4, TP x FSDP) and ``benchmarks/weak_scaling_160gpu`` (2026-06-30, 11 runs of TP 4 x FSDP 2-40 on 8-160 H200),
-    Llama-3-shaped 7B (= Llama-3-8B), 13B and 70B, seq 4096, bf16, full activation checkpointing, torch.compile (but
-    one run), 4 H200 141 GB a node. The step time as printed is the measured value. Not stated, so assumed: the
+    TP 2 / 4, TP x FSDP), ``benchmarks/weak_scaling_160gpu`` (2026-06-30, 11 runs of TP 4 x FSDP 2-40 on 8-160 H200) and
+    ``benchmarks/175b_360gpu`` (2026-07-03, one run on 360 H200), Llama-3-shaped 7B (= Llama-3-8B), 13B, 70B and
+    175B, seq 4096, bf16, full activation checkpointing, torch.compile (but two runs), 4 H200 141 GB a node. The step time as printed is the measured value. Not stated, so assumed: the
     network rates (4 x 400 Gb/s NDR a node).
 
     Mapped through ``open_reports_case`` on the ``torchtitan`` stack (what KempnerForge runs: FSDP2 per block with
-    fp32 reduce, DTensor TP with SequenceParallel norms, compile, SDPA flash; ``tp_overlap=none``); nothing in
-    planner/ was changed or fitted for them (held out, as added: src51)."""
+    fp32 reduce, DTensor TP with SequenceParallel norms, compile; ``tp_overlap=none``) with the row options its code
+    says (kf51: ``params_16bit``, ``defer_fsdp_grad_sync``; kf52: ``recompute_early_stop`` -- torch's non-reentrant
+    checkpoint default --, ``attn_kernel=cudnn`` -- SDPA auto, cuDNN attention in its H200 profile); nothing in
+    planner/ was changed or fitted for them (held out, as added: src51). kf52 added the 175B / 360-GPU run
+    (``benchmarks/175b_360gpu``, TP 4 x FSDP 90)."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 

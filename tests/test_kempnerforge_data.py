@@ -1,5 +1,5 @@
 """benchmarks/data/kempnerforge_runs.csv (validate.kempnerforge, source ``kempnerforge``): the Kempner Institute's
-KempnerForge step-time reports on 1-160 H200, one row per printed run. Every row carries its provenance (the report
+KempnerForge step-time reports on 1-360 H200, one row per printed run. Every row carries its provenance (the report
 row quoted, the driver it ran, the date), its layout is the quoted parallelism and node count, its step time is the
 quoted one and agrees with the quoted tok/s at the row's batch, its 13B shape is KempnerForge's FFN rounding of
 the printed parameter count, and the loader maps every row with TP's sequence parallelism where the run had it."""
@@ -28,7 +28,7 @@ def _int(text: str) -> int:
 
 
 def test_provenance_filled(rows):
-    assert rows["id"].is_unique and len(rows) == 25 and rows["id"].str.startswith("kforge_").all()
+    assert rows["id"].is_unique and len(rows) == 26 and rows["id"].str.startswith("kforge_").all()
     for col in PROVENANCE:
         assert rows[col].notna().all() and rows[col].astype(str).str.strip().ne("").all(), col
     assert rows["source_url"].eq("https://github.com/KempnerInstitute/KempnerForge").all()
@@ -47,12 +47,17 @@ def test_quote_is_the_row(rows):
             fsdp = int(m.group(1)) if (m := re.search(r"FSDP=(\d+)", par)) else 1
             assert step.endswith("s")
             step = step[:-1]
-        else:  # | Model | GPUs | Parallelism | tok/s | MFU % | Mem/GPU GB | Step s | n |
+        elif r.id.startswith("kforge_weak"):  # | Model | GPUs | Parallelism | tok/s | MFU % | Mem/GPU GB | Step s | n |
             model, gpus, par, step, mem = c[0], int(c[1]), c[2], c[6], c[5]
             tp, fsdp = map(int, re.fullmatch(r"tp(\d+)_fsdp(\d+)", par).groups())
+        else:  # the 175B report's Throughput / Step time / Peak memory rows; its layout from the header
+            model, step, mem = "175b", c[4].split()[0], c[7].split()[0]
+            tp, fsdp = map(int, re.search(r"TP=(\d+) intra-node \(NVLink\) x FSDP2 dp_shard=(\d+)",
+                                          r.source_loc).groups())
+            gpus = int(re.search(r"world_size=(\d+)", r.layout_source).group(1))
         assert gpus == r.num_gpus == tp * fsdp, r.id
         assert (r.tp, r.dp, r.pp) == (tp, fsdp, 1), r.id
-        assert r.id.split("_")[2] == model, r.id
+        assert model in r.id.split("_")[1:3], r.id
         assert float(step) == r.measured_step_s == r.value, r.id
         assert float(mem.split()[0]) == r.mem_per_gpu_gb, r.id
 
@@ -90,10 +95,13 @@ def test_shapes_are_kempnerforges():
     for stem, dim in (("7b", 4096), ("13b", 5120)):
         ffn = 256 * math.ceil(int(4 * dim * (2 / 3) * 1.3) / 256)
         assert (d.loc[d["id"].str.contains(f"_{stem}_"), "ffn_hidden"] == ffn).all(), stem
-    r = d[d["id"].str.contains("_13b_")].iloc[0]
-    h, kv_dim = r.hidden, r.kv_heads * r.hidden // r.heads
-    per_layer = 2 * h * h + 2 * h * kv_dim + 3 * h * r.ffn_hidden + 2 * h
-    assert r.layers * per_layer + 2 * r.vocab * h + h == 14_840_386_560
+    # the logs' 'Model: ... parameters' (13B weak scaling; 175B: results/175b-360gpu.log, its ffn_hidden_dim 39,680
+    # given on the command line)
+    for stem, params in (("13b", 14_840_386_560), ("175b", 174_986_637_312)):
+        r = d[d["id"].str.contains(f"_{stem}_")].iloc[0]
+        h, kv_dim = r.hidden, r.kv_heads * r.hidden // r.heads
+        per_layer = 2 * h * h + 2 * h * kv_dim + 3 * h * r.ffn_hidden + 2 * h
+        assert r.layers * per_layer + 2 * r.vocab * h + h == params, stem
     assert set(d.loc[d["id"].str.contains("_7b_"), "preset"]) == {"llama3-8b"}
     assert set(d.loc[d["id"].str.contains("_70b_"), "preset"]) == {"llama3-70b"}
 
@@ -135,3 +143,21 @@ def test_bf16_parameters_and_last_micro_batch_sync_hold_the_logged_memory(rows, 
 
 def test_cites_no_held_out_source(rows):
     assert_cites_no_held_out_source(rows)
+
+
+def test_kernels_are_kempnerforges_own(rows, catalog):
+    """KempnerForge's checkpoint and attention, not the torchtitan entry's (kf52): parallel.py ``apply_ac`` wraps each
+    block in torch's ``checkpoint_wrapper(checkpoint_impl=NO_REENTRANT)`` with no ``early_stop`` (torch's non-reentrant
+    default: stop once the backward's tensors are rebuilt, so the MLP down projection is not re-run), and its SDPA
+    call under ``sdpa_backend="auto"`` ran cuDNN attention on its H200s (benchmarks/profiling/13b_24gpu_profiling.md
+    lists ``aten::_cudnn_attention_backward``). Every row is priced so; the torchtitan entry itself keeps FA2 and no
+    early stop."""
+    import validate
+    from planner.model import stacks
+
+    titan = stacks.resolve("torchtitan")
+    assert titan.attn_kernel == "fa2" and not titan.recompute_early_stop
+    for r in rows.itertuples():
+        stack = validate.open_reports_case(catalog, r)[4]
+        assert stack.attn_kernel == "cudnn" and stack.recompute_early_stop, r.id
+        assert "_cudnn_attention_backward" in r.notes and "early stop" in r.notes, r.id

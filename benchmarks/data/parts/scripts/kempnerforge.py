@@ -6,7 +6,9 @@ checkpointing, seq 4096:
 * ``benchmarks/mfu_scaling/mfu_scaling_2026-04-05.md`` (git 01b461a): 14 runs, 1-32 GPUs, single GPU, FSDP, TP and
   TP x FSDP; its driver ``mfu_bench.sh`` holds each run's exact command line;
 * ``benchmarks/weak_scaling_160gpu/README.md`` (2026-06-30, git 3ad9d9a): 11 runs of TP 4 x FSDP 2..40, 8-160 GPUs;
-  driver ``weak_scaling_160gpu_bench.sh`` + ``run_one.sbatch``; its logs (``results/*.log``) print the parsed config.
+  driver ``weak_scaling_160gpu_bench.sh`` + ``run_one.sbatch``; its logs (``results/*.log``) print the parsed config;
+* ``benchmarks/175b_360gpu/README.md`` (2026-07-03, git 5666d0d; kf52): one 175B run, TP 4 x FSDP 90 on 360 GPUs,
+  batch 8 x accumulation 1; driver ``175b_360gpu_bench.sh``; its log ``results/175b-360gpu.log`` prints the config.
 
 Every value is typed in from the report (``quote``: the table row as printed) and the driver (``layout_source``);
 what neither states is said in ``notes`` / ``interconnect``. Both reports print the step time (``Step Time`` /
@@ -44,8 +46,22 @@ WEAK_DRIVER = ("benchmarks/weak_scaling_160gpu/weak_scaling_160gpu_bench.sh and 
                "bfloat16, reduce_dtype=torch.float32', 'Model: 14,840,386,560 parameters', partition kempner_h200")
 STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_parallel.py): DTensor TP (q/k/v, gate/up "
                 "colwise, o/down rowwise, SequenceParallel norms, vocab-split output head), full activation "
-                "checkpointing per TransformerBlock (non-reentrant), FSDP2 fully_shard per block (param bf16, reduce "
-                "fp32), torch.compile of the whole model, SDPA attention (sdpa_backend auto), fused AdamW")
+                "checkpointing per TransformerBlock (non-reentrant, torch's default early stop), FSDP2 fully_shard per "
+                "block (param bf16, reduce fp32), torch.compile of the whole model, SDPA attention (sdpa_backend auto: "
+                "cuDNN attention on its H200s), fused AdamW")
+#: what KempnerForge's own code and profile say its kernels are, where they differ from the torchtitan entry's (kf52):
+#: * ``recompute_early_stop``: parallel.py ``apply_ac`` @01b461a wraps each TransformerBlock in torch's
+#:   ``checkpoint_wrapper(checkpoint_impl=CheckpointImpl.NO_REENTRANT)`` and passes no ``early_stop``, so torch's
+#:   non-reentrant checkpoint keeps its default (torch/utils/checkpoint.py ``_checkpoint_without_reentrant_generator``
+#:   ``early_stop=True``; ``set_checkpoint_early_stop`` "By default, non-reentrant checkpoint stops recomputation as
+#:   soon as it has computed all needed Tensors"): the MLP down projection is not re-run. torchtitan's
+#:   ``ptd_checkpoint_wrapper`` passes ``early_stop=ac_config.early_stop`` (default False), the registry entry's off.
+#: * ``attn_kernel=cudnn``: model/attention.py ``Attention`` calls ``F.scaled_dot_product_attention(q, k, v,
+#:   is_causal=True)`` under ``sdpa_backend="auto"`` (a no-op context: PyTorch's own backend choice), and the
+#:   repository's H200 profile of its 13B (benchmarks/profiling/13b_24gpu_profiling.md @a7f83461, 2026-04-07, 'Top
+#:   CUDA Kernels') lists ``aten::_cudnn_attention_backward`` (800 calls): cuDNN attention, where the torchtitan
+#:   entry prices FlashAttention-2 (torchtitan 2024's SDPA flash backend: stacks.Stack.attn_kernel).
+KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn"
 INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated); the rates are not: 4 x 400 Gb/s NDR a node (one "
                 "HCA a GPU) assumed; the node's NVLink wiring (a 4-GPU board links each pair directly) taken as the "
                 "catalog's H200 NVLink rate")
@@ -53,13 +69,16 @@ NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time,
         "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
         "(interconnect). The parameters live in bf16 with no fp32 master (build_parallel_model casts the model to "
         "param_dtype before fully_shard, so AdamW's zeros_like moments are bf16): params_16bit=True (kf51; until "
-        "then priced with an fp32 master copy and fp32 moments).")
+        "then priced with an fp32 master copy and fp32 moments). Recompute early stop (checkpoint_wrapper with torch's "
+        "default) and cuDNN attention (SDPA auto; the repository's H200 profile runs aten::_cudnn_attention_backward) "
+        "as its code and profile say (kf52; until then priced as torchtitan's: no early stop, flash-attention 2).")
 #: model stem -> (label, preset, layers, hidden, heads, kv_heads, ffn) -- ffn from ModelConfig.computed_ffn_hidden_dim
 #: (256 * ceil(int(4 * dim * 2/3 * 1.3) / 256)): 7B 14,336, 13B 17,920 (the weak-scaling table prints 17,920)
 MODELS = {
     "7b": ("KempnerForge 7B (Llama-3-8B shape)", "llama3-8b", 32, 4096, 32, 8, 14336),
     "13b": ("KempnerForge 13B (Llama-3 shape, 14.84B)", "", 40, 5120, 40, 8, 17920),
     "70b": ("KempnerForge 70B (Llama-3-70B shape)", "llama3-70b", 80, 8192, 64, 8, 28672),
+    "175b": ("KempnerForge 175B (Llama-3 shape, 174.99B)", "", 96, 12288, 96, 8, 39680),
 }
 #: mfu_scaling rows as printed: (#, GPUs, nodes, model, parallelism, tok/s, MFU, Mem/GPU, Step Time) and the
 #: driver's (batch_size, grad_accum_steps, tp, dp_shard, compile) for that experiment
@@ -109,6 +128,29 @@ AS_LOGGED_NOTE = (" Batch, accumulation and compile are the run's log's, not the
                   "its back-half median step is the table's 18.09 s (kf51).")
 
 
+#: the 175B report (kf52): its 'Results' table's step time, throughput and memory rows as printed, and the driver's
+#: arguments (the log's config agrees: 'Starting training: step=0, max_steps=2000, batch_size=8, grad_accum=1,
+#: world_size=360', 'tp_degree=4, layers=96, sequence_parallel=True', 'Compiling model with torch.compile...',
+#: 'Model: 174,986,637,312 parameters')
+B175_LOC = ("KempnerInstitute/KempnerForge benchmarks/175b_360gpu/README.md @b62d2e36 (report of git 5666d0d, 2026-07-03), "
+            "'Results'; header: '90 nodes, 4x NVIDIA H200 SXM (141 GB) per node, NVLink intra-node, InfiniBand NDR "
+            "inter-node', 'steady state = median over the back half of the run', 'PyTorch 2.11.0 + CUDA 12.8', "
+            "'TP=4 intra-node (NVLink) x FSDP2 dp_shard=90 inter-node (InfiniBand)'; 'Training configuration': "
+            "'Per-GPU batch | 8 sequences', 'Gradient accumulation | 1', 'Activation checkpointing | full (per "
+            "TransformerBlock)', 'torch.compile | enabled', 'Optimizer | AdamW (fused)'")
+B175_DRIVER = ("benchmarks/175b_360gpu/175b_360gpu_bench.sh @17248f87 (M175B: --model.dim=12288 --model.n_layers=96 "
+               "--model.n_heads=96 --model.n_kv_heads=8 --model.vocab_size=128256 --model.ffn_hidden_dim=39680; B175: "
+               "--train.batch_size=8 --train.seq_len=4096 --train.grad_accum_steps=1 --train.compile_model=true "
+               "--distributed.tp=4 --distributed.dp_shard=90); results/175b-360gpu.log @17248f87 prints "
+               "'batch_size=8, grad_accum=1, world_size=360', 'sequence_parallel=True', 'Model: 174,986,637,312 "
+               "parameters'")
+B175_QUOTE = ("| Throughput | **154,523 tokens/s** | ; | Step time | 19.09 s (global batch 2.95M tokens) | ; "
+              "| Peak memory | 53.8 / 140 GB per GPU (86 GB headroom) |")
+B175_NOTE = (" The 175B run (kf52): its async checkpoints every 300 steps stall the step to 70-85 s (six of 2,000 "
+             "steps), outside the back-half median; NCCL health checks every 50 steps; 'InfiniBand NDR' is stated, "
+             "the HCA count a node is not.")
+
+
 def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, loc, layout, date, extra=""):
     label, preset, layers, hidden, heads, kv, ffn = MODELS[stem]
     return dict(
@@ -118,7 +160,8 @@ def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, 
         grad_accum=accum, train_iters="", num_gpus=gpus, gpu="H200-SXM-141GB", gpus_per_node=min(gpus, 4),
         inter_node_gbps=1600, interconnect=INTERCONNECT, tp=tp, pp=1, dp=dp, ep=1, zero=3, dp_shard="",
         precision="bf16", grad_reduce="fp32", recompute="full", recompute_modules="", flash_attention=True,
-        stack="torchtitan", stack_options=f"compile={compiled};tp_overlap=none;params_16bit=True;defer_fsdp_grad_sync=True", stack_as_run=STACK_AS_RUN,
+        stack="torchtitan", stack_options=(f"compile={compiled};tp_overlap=none;params_16bit=True;defer_fsdp_grad_sync=True;"
+                                          f"{KF_KERNELS}"), stack_as_run=STACK_AS_RUN,
         metric="iteration_time_s", value=float(step), flop_formula="", measured_step_s=float(step), source_url=URL,
         source_loc=loc, quote=quote, date=date, layout_source=layout, read_date=READ, scored=True,
         not_scored_reason="", cross_check=f"tok/s (all GPUs) {tok_s} = global batch tokens / step time",
@@ -141,6 +184,8 @@ for stem, gpus, par, tok_s, mfu, mem, step, reps in WEAK_RUNS:
         if gpus == 8 else "") + (AS_LOGGED_NOTE if (stem, gpus) in WEAK_AS_LOGGED else "")
     rows.append(_row(f"kforge_weak_{stem}_{gpus}gpu", stem, gpus, mb, accum, 4, gpus // 4, compiled, step, tok_s,
                      mem, quote, WEAK_LOC, WEAK_DRIVER, "2026-06-30", extra))
+rows.append(_row("kforge_175b_360gpu", "175b", 360, 8, 1, 4, 90, True, "19.09", "154,523", "53.8 GB", B175_QUOTE,
+                 B175_LOC, B175_DRIVER, "2026-07-03", B175_NOTE))
 write_csv(OUT, rows, cols)
 for r in rows:
     print(r["id"], r["measured_step_s"])
