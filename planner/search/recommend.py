@@ -1229,44 +1229,39 @@ def _record(job: JobSpec, s: SearchSetup, key, hw, cf, grp, var, st: dict, mem, 
 def _search_twins(job: JobSpec, s: SearchSetup, kjg: tuple, hw, tries: list, grp, price, limits, tally: SearchTally,
                   memo, spot_model, overhead) -> None:
     """The dispatcher and overlap twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: one
-    memory and fit (``_fitting``) per set of twins that differ only in the MoE dispatcher (the same all-to-all overlap
-    and training), one step-time call per set that differ only in the dispatcher and / or the overlap (the same
-    training), each row carrying its own (layout.Candidates ``dispatcher`` and ``a2a_overlap``; memory prices the
-    dispatcher's buffers and saves per row, the layer model both per layer key, moe.per_dispatcher and layer_ops
-    ``moe_block``, the step each row's paired share, step_time ``a2a_hidden_share``): the same numbers, row for row,
+    memory and fit (``_fitting``) and one step-time call per set of twins that differ only in the MoE dispatcher and
+    / or the all-to-all overlap (the same training), each row carrying its own (layout.Candidates ``dispatcher`` and
+    ``a2a_overlap``; memory prices the dispatcher's buffers and saves per row and each row's micro-batches in flight,
+    memory_activations ``overlap_call``; the layer model both per layer key, moe.per_dispatcher and layer_ops
+    ``moe_block``; the step each row's paired share, step_time ``a2a_hidden_share``): the same numbers, row for row,
     as calls per twin (tests/test_moebatch51.py, tests/test_moebatch51b.py, tests/test_moeov52.py), each twin's rows
-    then recorded as its own (``_record``), in the order calls per twin recorded them. Until moebatch51 a memory
-    and a step-time call each: Mixtral's example search made 127 of each in its tries, DeepSeek-V3's 176; until
-    moebatch51b a memory call each; until moeov52 a step-time call per overlap value."""
-    batches = {}  # (overlap, training) -> [(variant, its rows with their dispatcher and overlap)]
+    then recorded as its own (``_record``). Until moebatch51 a memory and a step-time call each: Mixtral's example
+    search made 127 of each in its tries, DeepSeek-V3's 176; until moebatch51b a memory call each; until moeov52
+    one of each per overlap value (DeepSeek-V3: 99 memory and 86 step-time calls)."""
+    batches = {}  # training -> [(variant, its rows with their dispatcher and overlap)]
     for w, cw in tries:
         var = grp.variants[w]
         one = replace(cw, dispatcher=np.full(len(cw), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64),
                       a2a_overlap=np.full(len(cw), int(var.stack.moe_a2a_overlap), dtype=np.int64))
-        batches.setdefault((var.stack.moe_a2a_overlap, id(var.training)), []).append((w, one))
-    fitted = []  # (twin, its fitting rows, their memory, its fits), in the order the twins are recorded
+        batches.setdefault(id(var.training), []).append((w, one))
     for parts in batches.values():
         var = grp.variants[parts[0][0]]
         ends = np.cumsum([len(p) for _, p in parts])
         spans = [(w, slice(e - len(p), e)) for (w, p), e in zip(parts, ends)]
         cv, fits, mem = _fitting(job, hw, Candidates.concat([p for _, p in parts]), var, limits, tally, memo, kjg[2],
                                  [(grp.variants[w], rows) for w, rows in spans])
+        if not fits.any():
+            continue
+        at = np.flatnonzero(fits)
+        st = step_time(job.model, var.training, cv.take(at), hw, framework=var.stack, memo=memo)
         for w, rows in spans:
-            if fits[rows].any():
-                span = np.arange(len(cv))[rows]
-                fitted.append((w, cv.take(span[np.flatnonzero(fits[rows])]), rows_of(mem, span, len(cv)), fits[rows]))
-    steps = {}  # training -> (its twins' fitting rows in one step-time call's answer, the rows' offsets)
-    for w, cf, _, _ in fitted:
-        steps.setdefault(id(grp.variants[w].training), []).append((w, cf))
-    for key, got in steps.items():
-        var = grp.variants[got[0][0]]
-        ends = np.cumsum([len(cf) for _, cf in got])
-        st = step_time(job.model, var.training, Candidates.concat([cf for _, cf in got]), hw, framework=var.stack,
-                       memo=memo)
-        steps[key] = {w: rows_of(st, np.arange(e - len(cf), e), int(ends[-1])) for (w, cf), e in zip(got, ends)}
-    for w, cf, mem, fits in fitted:
-        _record(job, s, (*kjg, w), hw, cf, grp, grp.variants[w], steps[id(grp.variants[w].training)][w], mem, fits,
-                price, limits[0], tally, spot_model, overhead)
+            if not fits[rows].any():
+                continue
+            span = np.arange(len(cv))[rows]
+            mine = np.flatnonzero(fits[rows])  # its fitting rows, and where they sit among the batch's
+            _record(job, s, (*kjg, w), hw, cv.take(span[mine]), grp, grp.variants[w],
+                    rows_of(st, np.searchsorted(at, span[mine]), len(at)), rows_of(mem, span, len(cv)), fits[rows],
+                    price, limits[0], tally, spot_model, overhead)
 
 
 def _tally_nearest(tally: SearchTally, hw, cv, mem: dict, var, g, limit: float, head: float) -> None:
