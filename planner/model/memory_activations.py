@@ -874,8 +874,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         def peak(h, sub, mix, extra=None, kept=None, a2a=False):
             """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
             ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share; under
-            combined 1F1B (``a2a``: the rows' own) each state before a pair plus one layer of the pair's forward chunk (its mean
-            layer: ``pipeline.chunk_inflight_paired``)"""
+            combined 1F1B (``a2a``: the rows' own) each state before a pair plus one layer of the pair's forward
+            chunk (its mean layer: ``pipeline.chunk_inflight_paired``)"""
             a_, mo = at[sub], m_of[sub]
             if kept is None and extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk:
                 b0 = sum(mix[q, 0] * per[q, a_] for q in range(len(names)))  # every count vector gives the total
@@ -911,8 +911,9 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         mtp_at = mtp_r[at]
         pk = part[at]
         cm = int(np.ceil(m.layers / (k * v)))  # the fullest chunk _partial_recompute_saves priced the share on
+        ov_at = None if ov is None else ov[at]
         for key, on, sub in ((key, on, sub) for key in np.unique(pk).tolist()
-                             for on, sub in _by_overlap(np.flatnonzero(pk == key), a2a, None if ov is None else ov[at])):
+                             for on, sub in _by_overlap(np.flatnonzero(pk == key), a2a, ov_at)):
             rows_at = at[sub]
             if key == 0:
                 ends = [(first, None), (last, None)]
@@ -937,6 +938,7 @@ def _by_overlap(sub: np.ndarray, a2a, ov) -> list:
     if ov is None:
         return [(bool(a2a), sub)]
     return [(on, sub[ov[sub] == on]) for on in (False, True) if (ov[sub] == on).any()]
+
 
 def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt,
                            group: int = 0):
@@ -1043,14 +1045,11 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
-        # (tp too where the split depends on it: DeepSpeed's "parameters" partition, per TP rank)
-        ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
-        # (and the overlap where the rows differ in it)
-        (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_,
-                                                                        *((a2a,) if np.ndim(a2a) else ()))
+        # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
+        ktp_, ov_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp), [a2a][:np.ndim(a2a)]
+        (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0),
-                                         kov_[0].astype(bool) if kov_ else a2a, st, m,
+        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), *(kov_ or [a2a]), st, m,
                                          middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))

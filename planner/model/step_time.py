@@ -1031,9 +1031,10 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     # likewise (layer_ops.moe_block hides each key's all-to-all)
     ov = np.broadcast_to(np.asarray(c.overlap_flags(fw.moe_a2a_overlap), dtype=np.int64) * (m.moe is not None),
                          np.shape(c.tp))
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, sov, *sdom), inv = distinct_rows(
+    skeys, inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
         pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), disp, ov, *dom)
+    stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, sov, *sdom = skeys
     pp_inter = pp_s >= gi
     inter, ssp, kv = inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
@@ -1118,12 +1119,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r],
-                                    a2a_ov=kov[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r], a2a_ov=kov[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, kov, *kdom),
-                             run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, kov, *kdom), run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
