@@ -101,7 +101,7 @@ class Candidates:
     #: default) the stack's own. A search's overlap twins in the same step-time and memory call as its dispatcher
     #: twins (recommend ``_search_twins``, moeov52): the layer model hides each layer key's (layer_ops
     #: ``moe_block``), the step each row's paired share (step_time ``a2a_hidden_share``), memory each row's
-    #: micro-batches in flight (memory_activations ``transformer_activations``)
+    #: micro-batches in flight (memory_activations ``overlap_call``)
     a2a_overlap: np.ndarray | None = None
 
     def __post_init__(self):

@@ -760,8 +760,8 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 #: move the EP exchange inside the layer (moe.moe_layer, layer_ops.moe_block) and the dispatcher's buffers
 #: (memory.moe_comm_buffers), not the DP collectives or the stage split (perf50b: no read of either field inside
 #: ``_dp_terms`` or ``_split_at_dp_keys`` over the DeepSeek-V3 and Mixtral examples' searches, tests/test_perf50b.py),
-#: so a search's dispatcher twins (recommend._try_dispatchers: 176 memory and 86 step-time calls on DeepSeek-V3)
-#: share its DP rows.
+#: so a search's dispatcher and overlap twins (recommend._try_dispatchers: 65 memory and 52 step-time calls on
+#: DeepSeek-V3 since moeov52) share its DP rows.
 DP_FREE_STACK = ("activation_offload", "moe_dispatcher", "moe_a2a_overlap")
 #: the stack fields the layer model reads per layer key rather than from the stack (``stage_keys``): the MoE token
 #: dispatcher (layout.Candidates ``dispatcher``: a search's dispatcher twins in one call) and the combined-1F1B

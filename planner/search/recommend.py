@@ -921,8 +921,8 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
     rules allow it (``StackVariant.rows``), its memory and fit again (the flex buffers), appended as frames. Tried on
     every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
     changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice. The
-    twins of one variant are evaluated together (``_search_twins``: one memory and one step-time call per all-to-all
-    overlap)."""
+    twins of one variant are evaluated together (``_search_twins``: one memory and one step-time call per training,
+    whatever their dispatchers and all-to-all overlap)."""
     g, grp = group
     twins = s.twins.get(g)
     if not twins:  # no variant of another dispatcher or overlap: nothing to try
