@@ -97,6 +97,12 @@ class Candidates:
     #: row's, planner.model.moe ``moe_layer``; memory its buffers and saves, memory ``moe_comm_buffers``,
     #: memory_activations ``layer_saves``). -1 (the default): the stack's own ``moe_dispatcher``
     dispatcher: np.ndarray | None = None
+    #: Megatron-Core's combined-1F1B MoE all-to-all overlap (``moe_a2a_overlap``) each row runs: 1 on, 0 off, -1 (the
+    #: default) the stack's own. A search's overlap twins in the same step-time and memory call as its dispatcher
+    #: twins (recommend ``_search_twins``, moeov52): the layer model hides each layer key's (layer_ops
+    #: ``moe_block``), the step each row's paired share (step_time ``a2a_hidden_share``), memory each row's
+    #: micro-batches in flight (memory_activations ``overlap_call``)
+    a2a_overlap: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
@@ -110,6 +116,8 @@ class Candidates:
             self.rg = np.zeros(n, dtype=np.int64)
         if self.dispatcher is None:
             self.dispatcher = np.int64(-1)  # (a scalar: known constant below, ``dispatcher_codes`` fills it)
+        if self.a2a_overlap is None:
+            self.a2a_overlap = np.int64(-1)  # (likewise: ``overlap_flags``)
         #: column -> (its array, its one value, or None where the rows differ): which columns ``take`` fills rather
         #: than gathers. A column given as a scalar is known constant here; an array column is checked on the first
         #: ``take`` (``_constant``); an entry holds only while the column is that array object (a column reassigned,
@@ -140,6 +148,15 @@ class Candidates:
         if one is not None:  # (every row the same: the search's rows but for its dispatcher tries)
             return np.full(len(self), one if one >= 0 else MOE_DISPATCHER.code[own], dtype=np.int64)
         return np.where(self.dispatcher >= 0, self.dispatcher, MOE_DISPATCHER.code[own])
+
+    def overlap_flags(self, own: bool):
+        """Each row's MoE all-to-all overlap: its ``a2a_overlap``, or ``own`` (the stack's ``moe_a2a_overlap``) where
+        that is -1. A bool where every row runs the same (the search's rows but for its overlap tries: the callers
+        keep their one-value path), else a bool array."""
+        one = self._constant("a2a_overlap", self.a2a_overlap)
+        if one is not None:
+            return bool(own) if one < 0 else bool(one)
+        return np.where(self.a2a_overlap >= 0, self.a2a_overlap == 1, bool(own))
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -277,7 +294,7 @@ class Candidates:
         d["recompute"] = RECOMPUTE.names[d.pop("rc")]
         # block recompute of some layers or uniform groups (results.Layout recompute_method / _num_layers)
         rn, rg = d.pop("rn"), d.pop("rg")
-        d.pop("dispatcher")  # the plan's stack says it (results.Plan ``stack``)
+        d.pop("dispatcher"), d.pop("a2a_overlap")  # the plan's stack says them (results.Plan ``stack``)
         d["recompute_method"], d["recompute_num_layers"] = (
             (None, None) if d["recompute"] != "full" else ("block", rn) if rn else ("uniform", rg) if rg else (None, None))
         d["schedule"] = SCHEDULE.names[d["schedule"]]

@@ -451,6 +451,9 @@ class LayerContext:
     #: per layer key, the MoE token dispatcher it runs (``vocab.MOE_DISPATCHER`` code: a search's dispatcher twins in
     #: one call, moe ``per_dispatcher``); None: the stack's ``moe_dispatcher``
     disp: np.ndarray | None = None
+    #: per layer key, whether it runs the combined-1F1B all-to-all overlap (layout.Candidates ``a2a_overlap``: a
+    #: search's overlap twins in one call, moeov52); None: the stack's ``moe_a2a_overlap``
+    a2a_ov: np.ndarray | None = None
 
     def shape_bw(self, n, stride, shape: str):
         """The achieved NVLink bandwidth of a group of ``n`` ranks at inner stride ``stride`` for a collective of
@@ -537,7 +540,7 @@ class LayerContext:
 
 
 def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, etp,
-                  bf16_share, ep_dom=None, fp32_stream=None, disp=None) -> LayerContext:
+                  bf16_share, ep_dom=None, fp32_stream=None, disp=None, a2a_ov=None) -> LayerContext:
     """The ``LayerContext`` of one ``layer_terms`` call: the peaks (the recipe's FP8/FP4 GEMM fraction on the
     linears only; fp32 matmuls on the CUDA cores), the activation and GEMM byte widths, the links, and the keys'
     degrees as float arrays with the tokens per micro-batch per rank. ``fp32_stream``: per key, whether the stream
@@ -581,7 +584,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
                         fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool),
                         tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw),
-                        adapter_rates=adapter_rates, disp=disp)
+                        adapter_rates=adapter_rates, disp=disp, a2a_ov=a2a_ov)
 
 
 def by_stream(fn, fp32s) -> tuple:
@@ -946,10 +949,14 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
                                 disp=c.disp)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
-        # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
-        moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
-                                                ml.bwd_mlp, eff.sm_count, ml.a2a_extra)
-                    if fw.moe_a2a_overlap or fw.dualpipev_ep_overlap else 0.0)
+        # combined-1F1B overlap (stack option, or each key's: ``LayerContext.a2a_ov``): hidden per paired layer,
+        # phase by phase; nothing on a key without it
+        on = fw.dualpipev_ep_overlap or (fw.moe_a2a_overlap if c.a2a_ov is None else c.a2a_ov)
+        moe_hide = 0.0
+        if np.any(on):
+            moe_hide = moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
+                                                   ml.bwd_mlp, eff.sm_count, ml.a2a_extra)
+            moe_hide = moe_hide if np.all(on) else np.where(on, moe_hide, 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         moe_bwd_extra = eff.memory_time(ml.bwd_membound_bytes, hbm)  # the fused dgrad epilogue's read (moe.fused_mlp_bytes)
         # TEGroupedMLP's eager clamp / expert-bias ops, forward and backward as counted (moe.eager_expert_ops)
@@ -1479,7 +1486,7 @@ def te_reentrant_rerun(c: LayerContext, rc) -> LayerContext:
 
 def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
-                 sel_share=0.0, ep_dom=None, fp32_stream=None, disp=None) -> dict:
+                 sel_share=0.0, ep_dom=None, fp32_stream=None, disp=None, a2a_ov=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key, composed from the op
     functions above in the layer's order (attention projections and core, MLP or MoE block, elementwise, TP / CP /
     EP communication, host dispatch, recompute, head, MTP projection).
@@ -1490,9 +1497,10 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
     puts those on the stages that hold them, ``slowest_stage``). ``ep_dom``: the EP and expert-TP groups' placement
     on the NVLink domains at each key (``stage_keys``, ``LayerContext.ep_dom``; None: as ``comm.members_per_node``).
     ``fp32_stream``: per key, whether the residual stream is fp32 (``stage_keys``, ``Stack.fp32_stream`` by the ZeRO
-    stage; None: at ZeRO-0). ``disp``: per key, the MoE token dispatcher (``LayerContext.disp``; None: the stack's)."""
-    c = te_reentrant_rerun(layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom, fp32_stream, disp),
-                           rc)
+    stage; None: at ZeRO-0). ``disp``: per key, the MoE token dispatcher (``LayerContext.disp``; None: the stack's);
+    ``a2a_ov`` the combined-1F1B overlap (``LayerContext.a2a_ov``)."""
+    c = te_reentrant_rerun(layer_context(m, t, hw, fw, tp, cp, ep, mb, sp, etp, bf16_share, ep_dom, fp32_stream, disp,
+                                         a2a_ov), rc)
     eff, T, tp, cp, combine = c.eff, c.T, c.tp, c.cp, c.combine
     # the attention projections and the dense MLP priced in one ``gemms`` call (its numpy calls once, not per GEMM)
     a_shapes = attention_projection_shapes(c, m)

@@ -398,6 +398,30 @@ def _partial_rows(c) -> np.ndarray:
     return (rc == 2) & ((rn > 0) | (rg > 1))
 
 
+def overlap_rows(m: ModelSpec, st, c):
+    """Whether the rows run Megatron-Core's combined-1F1B all-to-all overlap (an MoE model): the stack's
+    ``moe_a2a_overlap``, or each row's own (layout.Candidates ``overlap_flags``): a bool where every row runs the
+    same, else a bool per row."""
+    own = bool(m.moe is not None and getattr(st, "moe_a2a_overlap", False))
+    return c.overlap_flags(own) if m.moe is not None and isinstance(c, Candidates) else own
+
+
+def overlap_call(m: ModelSpec, st, c: Candidates) -> tuple:
+    """(stack, rows) of an activations call whose rows carry their own overlap (``overlap_rows``; a search's overlap
+    twins in one call, recommend ``_search_twins``): where they differ, each row's value made explicit and the stack's
+    set on, so that no middle rank is pruned or settled for any row and any subset of the rows (``_prune_middle``
+    reads the stack): the rows with the overlap get the figures of a call on its stack; the rows without it those of
+    a call on theirs, the middle ranks such a call prunes or settles never winning (``_middle_reps``' "no larger",
+    ``middle_settled``'s bound, the peak taken where strictly larger). One value on every row: the stack's is set
+    to it (unchanged where it is the stack's)."""
+    ov = overlap_rows(m, st, c)
+    if np.ndim(ov):
+        return dataclasses.replace(st, moe_a2a_overlap=True), dataclasses.replace(c, a2a_overlap=ov.astype(np.int64))
+    if ov != bool(m.moe is not None and getattr(st, "moe_a2a_overlap", False)):
+        return dataclasses.replace(st, moe_a2a_overlap=ov), c
+    return st, c
+
+
 def _prune_middle(m: ModelSpec, st, c) -> bool:
     """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
     saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
@@ -792,7 +816,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             return None
         rows = np.flatnonzero(sel)
         ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
-        (kpp, kv, kt, km), inv = distinct_rows(pp[rows], vv[rows], ktp, np.broadcast_to(m_rows, (n,))[rows])
+        (kpp, kv, kt, km, *_), inv = distinct_rows(pp[rows], vv[rows], ktp, np.broadcast_to(m_rows, (n,))[rows],
+                                                   *((a2a[rows],) if np.ndim(a2a) else ()))  # (each row's overlap)
     else:
         minv, kpp, kv, ks, kt, km = keys
         sel = ((ks == 1) & (kv > 1) & (kpp > 1))[minv]
@@ -807,6 +832,7 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         first = np.empty(int(every_row.max()) + 1, dtype=np.intp)
         first[every_row[::-1]] = np.arange(len(rows) - 1, -1, -1, dtype=np.intp)  # each key's first row
         all_rows, rows, inv = rows, rows[first], inv[first]
+    ov = a2a[rows] if np.ndim(a2a) else None  # combined 1F1B per row (a search's overlap twins; the keys carry it)
     if kinds is None:
         names, lk = ("",), ("",) * m.layers
         per = np.broadcast_to(np.asarray(per_layer, dtype=np.float64), (n,))[rows][None, :]
@@ -843,14 +869,14 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
 
         ms = tuple(mk[keys_here].tolist())
 
-        def states(rank):
+        def states(rank, a2a):
             return _stacked_inflight(k, v, rank, mb_group, int(a2a), ms)
 
-        def peak(h, sub, mix, extra=None, kept=None):
+        def peak(h, sub, mix, extra=None, kept=None, a2a=False):
             """the largest count vector x chunk bytes, summed chunk by chunk in order, over the rows ``at[sub]``;
             ``kept``: (checkpointed, plain) per chunk of a partial recompute whose chunks leave the share; under
-            combined 1F1B (``a2a``) each state before a pair plus one layer of the pair's forward chunk (its mean
-            layer: ``pipeline.chunk_inflight_paired``)"""
+            combined 1F1B (``a2a``: the rows' own) each state before a pair plus one layer of the pair's forward
+            chunk (its mean layer: ``pipeline.chunk_inflight_paired``)"""
             a_, mo = at[sub], m_of[sub]
             if kept is None and extra is None and (mix == mix[:, :1]).all():  # the same layers on every chunk:
                 b0 = sum(mix[q, 0] * per[q, a_] for q in range(len(names)))  # every count vector gives the total
@@ -886,8 +912,9 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         mtp_at = mtp_r[at]
         pk = part[at]
         cm = int(np.ceil(m.layers / (k * v)))  # the fullest chunk _partial_recompute_saves priced the share on
-        for key in np.unique(pk).tolist():
-            sub = np.flatnonzero(pk == key)
+        ov_at = None if ov is None else ov[at]
+        for key, on, sub in ((key, on, sub) for key in np.unique(pk).tolist()
+                             for on, sub in _by_overlap(np.flatnonzero(pk == key), a2a, ov_at)):
             rows_at = at[sub]
             if key == 0:
                 ends = [(first, None), (last, None)]
@@ -897,13 +924,22 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
                 ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
                 mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm[r_mid - 1:r_mid]] if r_mid > 0 else []
             if group == 0:  # (a further middle rank's call reads its middle alone: middle_activations)
-                out[0][rows_at], even[0][rows_at] = peak(states(0), sub, ends[0][0], None, ends[0][1])
-                out[2][rows_at], even[2][rows_at] = peak(states(k - 1), sub, ends[1][0], mtp_at, ends[1][1])
+                out[0][rows_at], even[0][rows_at] = peak(states(0, on), sub, ends[0][0], None, ends[0][1], on)
+                out[2][rows_at], even[2][rows_at] = peak(states(k - 1, on), sub, ends[1][0], mtp_at, ends[1][1], on)
             for mix, kept in mid_list:
-                out[1][rows_at], even[1][rows_at] = peak(states(r_mid), sub, mix, None, kept)
+                out[1][rows_at], even[1][rows_at] = peak(states(r_mid, on), sub, mix, None, kept, on)
     if every_row is not None:
         return (all_rows, *(x[every_row] for x in out), *(x[every_row] for x in even))
     return (rows, *out, *even)
+
+
+def _by_overlap(sub: np.ndarray, a2a, ov) -> list:
+    """``[(combined 1F1B or not, rows)]`` of rows ``sub`` (``chunk_activations``): ``[(a2a, sub)]`` where every row
+    runs the same (``ov`` None), else those with it and those without it, each a set (none empty)."""
+    if ov is None:
+        return [(bool(a2a), sub)]
+    return [(on, sub[ov[sub] == on]) for on in (False, True) if (ov[sub] == on).any()]
+
 
 def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, kinds, mtp, last_inflight, rebuilt,
                            group: int = 0):
@@ -938,6 +974,7 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     nk = np.stack([np.broadcast_to(np.asarray(none[q], dtype=np.float64), (n,))[rows] for q in names])
     mm = np.broadcast_to(np.asarray(m_rows, dtype=np.float64), (n,))[rows]
     cr = c.take(rows)
+    a2a = a2a[rows] if np.ndim(a2a) else a2a  # (one per row: the rows' own)
     infl0 = inflight_microbatches(cr, mm, a2a)
     infl_l = np.broadcast_to(np.asarray(last_inflight, dtype=np.float64), (n,))[rows]
     mtp_r = np.broadcast_to(np.asarray(mtp, dtype=np.float64), (n,))[rows]
@@ -1004,16 +1041,16 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     (``rebuilt`` None there). ``rank_rws``: (rank 0, the middle ranks, the last rank) rebuild peaks, each rank's own
     kinds' (``stage_kind_rws``), else ``rws`` on every rank. ``group``: which middle rank that can peak the middle is
     (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight."""
-    a2a = bool(m.moe is not None and st.moe_a2a_overlap)
+    a2a = overlap_rows(m, st, c)  # combined 1F1B: a bool, or one per row (a search's overlap twins in one call)
     r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
     # or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
-        # (tp too where the split depends on it: DeepSpeed's "parameters" partition, per TP rank)
-        ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
-        (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
+        # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
+        ktp_, ov_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp), [a2a][:np.ndim(a2a)]
+        (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m,
+        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), *(kov_ or [a2a]), st, m,
                                          middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
@@ -1228,6 +1265,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     walked HF step where walked (``_hf_walk_arrays``), the offloaded layers on the host; not ``exact``, the middle
     ranks only where they can beat rank 0 (``middle_activations``)."""
     act_b = b.act
+    st, c = overlap_call(m, st, c)  # (rows of both overlap values: each its own, no middle rank pruned)
     # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep, a frozen base's stream by the ZeRO stage, the MoE
     # dispatcher): computed once per distinct key and gathered back to every candidate (a search has millions of
     # rows, a few hundred keys)

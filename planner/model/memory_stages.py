@@ -454,8 +454,10 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     plain = np.minimum(pp - rank, m_micro)
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
     # the warm-up and one steady forward; combined 1F1B's pair holds one layer of it (``combined_pair_layers``)
-    chunks = interleaved_warmup(pp, v, g, rank, 1.0 if a2a_overlap else 0.0) + 1
-    if a2a_overlap:
+    # (``a2a_overlap`` a bool, or one per row: a search's overlap twins in one call, layout.Candidates ``a2a_overlap``)
+    chunks = interleaved_warmup(pp, v, g, rank, np.where(a2a_overlap, 1.0, 0.0) if np.ndim(a2a_overlap)
+                                else 1.0 if a2a_overlap else 0.0) + 1
+    if np.any(a2a_overlap):
         chunks = chunks - combined_pair_layers(c, m_micro, a2a_overlap, rank, group)
     inter = chunks / v
     # DualPipeV (torch ScheduleDualPipeV): every rank holds pp + 1/2 micro-batches of its layers at its peak
@@ -474,14 +476,15 @@ def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, gr
     steady steps (combined_1f1b.py ``combined_1f1b_schedule_for_interleaved_pipelining``); one stage
     (``combined_1f1b_schedule_for_no_pipelining``: "Phases 1: 1st microbatch backward + 2nd microbatch forward")
     with two micro-batches or more. The count ``inflight_microbatches`` gives such a rank leaves the steady forward
-    out; ``stage_layer_microbatches`` adds the one layer."""
-    if not a2a_overlap:
+    out; ``stage_layer_microbatches`` adds the one layer. ``a2a_overlap``: a bool or one per row (0 where off)."""
+    if not np.any(a2a_overlap):
         return 0.0
     pp, m_micro = c.pp.astype(np.float64), np.asarray(m_micro, dtype=np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     warm = interleaved_warmup(pp, v, vpp_group_size(np.maximum(m_micro, 1.0), pp, group), rank, 1.0)
     inter = (c.schedule == 1) & (warm < m_micro * v)
-    return (inter | ((c.schedule == 0) & (pp == 1) & (m_micro >= 2))).astype(np.float64)
+    on = inter | ((c.schedule == 0) & (pp == 1) & (m_micro >= 2))
+    return (on if np.ndim(a2a_overlap) == 0 else on & a2a_overlap).astype(np.float64)
 
 
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None,

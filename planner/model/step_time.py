@@ -760,13 +760,14 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 #: move the EP exchange inside the layer (moe.moe_layer, layer_ops.moe_block) and the dispatcher's buffers
 #: (memory.moe_comm_buffers), not the DP collectives or the stage split (perf50b: no read of either field inside
 #: ``_dp_terms`` or ``_split_at_dp_keys`` over the DeepSeek-V3 and Mixtral examples' searches, tests/test_perf50b.py),
-#: so a search's dispatcher twins (recommend._try_dispatchers: 176 memory and 86 step-time calls on DeepSeek-V3)
-#: share its DP rows.
+#: so a search's dispatcher and overlap twins (recommend._try_dispatchers: 65 memory and 52 step-time calls on
+#: DeepSeek-V3 since moeov52) share its DP rows.
 DP_FREE_STACK = ("activation_offload", "moe_dispatcher", "moe_a2a_overlap")
 #: the stack fields the layer model reads per layer key rather than from the stack (``stage_keys``): the MoE token
-#: dispatcher (layout.Candidates ``dispatcher``: a search's dispatcher twins in one call), its resolved code in the
-#: memo's key, so the memo's setting leaves it out
-LAYER_KEY_STACK = ("moe_dispatcher",)
+#: dispatcher (layout.Candidates ``dispatcher``: a search's dispatcher twins in one call) and the combined-1F1B
+#: all-to-all overlap (``a2a_overlap``, moeov52: its overlap twins too), their resolved values in the memo's key, so
+#: the memo's setting leaves them out
+LAYER_KEY_STACK = ("moe_dispatcher", "moe_a2a_overlap")
 #: the training fields a search varies that the DP terms never read: a Megatron-Core ``recompute_modules`` list
 #: changes the activations and the recompute (the layer model), not the parameters, gradients or optimizer state
 DP_FREE_TRAINING = ("recompute_modules",)
@@ -988,6 +989,9 @@ class StageKeys:
     kfs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: the MoE token dispatcher at each layer key (``vocab.MOE_DISPATCHER`` code; ``LayerContext.disp``)
     kdisp: np.ndarray | None = None
+    #: whether each layer key runs the combined-1F1B all-to-all overlap (``LayerContext.a2a_ov``; layout.Candidates
+    #: ``overlap_flags``)
+    kov: np.ndarray | None = None
 
     def up(self, terms):
         """layer-key terms at the stage keys"""
@@ -1023,22 +1027,27 @@ def stage_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, fw: Stack, g: float
     # the MoE token dispatcher each row runs (layout.Candidates ``dispatcher``, -1: the stack's), a layer key: a
     # search's dispatcher twins share one call (moe.per_dispatcher prices each key's)
     disp = c.dispatcher_codes(fw.moe_dispatcher)
-    (stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, *sdom), inv = distinct_rows(
+    # and the combined-1F1B overlap each row runs (layout.Candidates ``a2a_overlap``), a layer key: its overlap twins
+    # likewise (layer_ops.moe_block hides each key's all-to-all)
+    ov = np.broadcast_to(np.asarray(c.overlap_flags(fw.moe_a2a_overlap), dtype=np.int64) * (m.moe is not None),
+                         np.shape(c.tp))
+    skeys, inv = distinct_rows(
         c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, split_vpp(c) == V_SPLIT, inter_r,
-        pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), disp, *dom)
+        pp_s if mesh else np.where(pp_s >= gi, gi, 1), c.rn, fs, hcode.ravel(), disp, ov, *dom)
+    stp, scp, sep, smb, ssp, src, kpp, setp, kch, kv, inter, pp_s, srn, sfs, shc, sdisp, sov, *sdom = skeys
     pp_inter = pp_s >= gi
     inter, ssp, kv = inter.astype(bool), ssp.astype(bool), kv.astype(bool)
     # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
     every = fw.layer_sac_every
     shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                             else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
-    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, *kdom), linv = distinct_rows(
-        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, sdisp, *sdom)
+    (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, kov, *kdom), linv = distinct_rows(
+        stp, scp, sep, smb, ssp, src, setp, np.broadcast_to(ssh.ravel(), src.shape), sfs, sdisp, sov, *sdom)
     ksh = shares[ksh]
     return StageKeys(first16=first16, n16=n16, inv=inv, stp=stp, scp=scp, smb=smb, ssp=ssp, src=src, kpp=kpp,
                      kch=kch, kv=kv, inter=inter, pp_inter=pp_inter, pp_stride=pp_s, srn=srn, linv=linv, ktp=ktp, kcp=kcp, kep=kep,
                      kmb=kmb, ksp=ksp.astype(bool), krc=krc, ketp=ketp, ksh=ksh, shide=hides.take(shc), kdom=tuple(kdom),
-                     kfs=kfs.astype(bool), kdisp=kdisp)
+                     kfs=kfs.astype(bool), kdisp=kdisp, kov=kov.astype(bool))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1094,8 +1103,8 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
     stage keys; the kept 16-bit layers (Stack.lp_bf16_layers, pipeline.lp16_layers) and the MTP modules
     (ModelSpec.mtp_layers) priced apart. ``frac``: block recompute's re-run share of the pacing rank's layers
     (``pacing_stage``'s, chunk by chunk), else the fullest chunk's (pipeline.recomputed_fraction)."""
-    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, kdom, up = (sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc,
-                                                                     sk.ketp, sk.ksh, sk.kfs, sk.kdisp, sk.kdom, sk.up)
+    ktp, kcp, kep, kmb, ksp, krc, ketp, ksh, kfs, kdisp, kov, kdom, up = (
+        sk.ktp, sk.kcp, sk.kep, sk.kmb, sk.ksp, sk.krc, sk.ketp, sk.ksh, sk.kfs, sk.kdisp, sk.kov, sk.kdom, sk.up)
     setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW),
                memo.value(fw, LAYER_FREE_STACK + LAYER_KEY_STACK), tp_comm_overlap, causal_kernels) if memo is not None else None
 
@@ -1110,10 +1119,10 @@ def layer_rows(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, sk:
             def run(r=slice(None)):
                 return layer_terms(mdl, t, hw, f, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
                                     causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
-                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r])
+                                    sel_share=ksh[r], ep_dom=tuple(x[r] for x in kdom), fp32_stream=kfs[r], disp=kdisp[r], a2a_ov=kov[r])
             if memo is None:
                 return run()
-            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, *kdom), run)
+            return memo.rows(setting + (name, bf16_share, kind), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh, kfs, kdisp, kov, *kdom), run)
         return per_cp_type(fw, m, one)
 
     L = layer(krc)
@@ -1328,13 +1337,14 @@ def a2a_hidden_share(m: ModelSpec, c: Candidates, s: StepInputs) -> A2AShare | N
     with EP (moe.dualpipev_paired_share; get_dual_pipe_v_flag); None where the stack hides none (a dense model, no
     overlap)."""
     fw = s.fw
-    if m.moe is None or not (fw.moe_a2a_overlap or fw.dualpipev_ep_overlap):
+    ov = c.overlap_flags(fw.moe_a2a_overlap)  # each row's (layout.Candidates ``a2a_overlap``: a search's twins)
+    if m.moe is None or not (np.any(ov) or fw.dualpipev_ep_overlap):
         return None
     n = len(c)
     if fw.dualpipev_ep_overlap:
         kind = np.where((c.schedule == SCHEDULE.code["dualpipev"]) & (c.ep > 1), 2, 0)
-    else:
-        kind = np.ones(n, dtype=np.int64)
+    else:  # (a row without it pairs none: kind 0, share 0)
+        kind = np.broadcast_to(np.where(ov, 1, 0).astype(np.int64), (n,))
     grid = np.broadcast_arrays(kind, s.pp, c.vpp, s.m_micro)
     return A2AShare(*grid, group=getattr(fw, "microbatch_group_size", None))
 

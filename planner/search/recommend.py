@@ -921,8 +921,8 @@ def _try_dispatchers(job: JobSpec, s: SearchSetup, k: int, hw, group, off: Varia
     rules allow it (``StackVariant.rows``), its memory and fit again (the flex buffers), appended as frames. Tried on
     every layout, the dispatchers tripled the variants (DeepSeek-V3's example search: 12.7 -> 50.7 s); a dispatcher
     changes the EP exchange, not which layouts are worth it, so the fastest per (nodes, EP) carry the choice. The
-    twins of one variant are evaluated together (``_search_twins``: one memory and one step-time call per all-to-all
-    overlap)."""
+    twins of one variant are evaluated together (``_search_twins``: one memory and one step-time call per training,
+    whatever their dispatchers and all-to-all overlap)."""
     g, grp = group
     twins = s.twins.get(g)
     if not twins:  # no variant of another dispatcher or overlap: nothing to try
@@ -1228,18 +1228,22 @@ def _record(job: JobSpec, s: SearchSetup, key, hw, cf, grp, var, st: dict, mem, 
 
 def _search_twins(job: JobSpec, s: SearchSetup, kjg: tuple, hw, tries: list, grp, price, limits, tally: SearchTally,
                   memo, spot_model, overhead) -> None:
-    """The dispatcher twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: one memory and
-    fit (``_fitting``) and one step-time call per set of twins that differ only in the MoE dispatcher (the same
-    all-to-all overlap and training), each row carrying its own (layout.Candidates ``dispatcher``; memory prices its
-    buffers and saves per row, the layer model per layer key, moe.per_dispatcher): the same numbers, row for row, as
-    calls per twin (tests/test_moebatch51.py, tests/test_moebatch51b.py), each twin's rows then recorded as its own
-    (``_record``). Until moebatch51 a memory and a step-time call each: Mixtral's example search made 127 of each in
-    its tries, DeepSeek-V3's 176; until moebatch51b a memory call each."""
-    batches = {}  # (overlap, training) -> [(variant, its rows with their dispatcher)]
+    """The dispatcher and overlap twins ``tries`` ((variant, rows) pairs, ``_try_dispatchers``) of one variant: one
+    memory and fit (``_fitting``) and one step-time call per set of twins that differ only in the MoE dispatcher and
+    / or the all-to-all overlap (the same training), each row carrying its own (layout.Candidates ``dispatcher`` and
+    ``a2a_overlap``; memory prices the dispatcher's buffers and saves per row and each row's micro-batches in flight,
+    memory_activations ``overlap_call``; the layer model both per layer key, moe.per_dispatcher and layer_ops
+    ``moe_block``; the step each row's paired share, step_time ``a2a_hidden_share``): the same numbers, row for row,
+    as calls per twin (tests/test_moebatch51.py, tests/test_moebatch51b.py, tests/test_moeov52.py), each twin's rows
+    then recorded as its own (``_record``). Until moebatch51 a memory and a step-time call each: Mixtral's example
+    search made 127 of each in its tries, DeepSeek-V3's 176; until moebatch51b a memory call each; until moeov52
+    one of each per overlap value (DeepSeek-V3: 99 memory and 86 step-time calls)."""
+    batches = {}  # training -> [(variant, its rows with their dispatcher and overlap)]
     for w, cw in tries:
         var = grp.variants[w]
-        one = replace(cw, dispatcher=np.full(len(cw), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64))
-        batches.setdefault((var.stack.moe_a2a_overlap, id(var.training)), []).append((w, one))
+        one = replace(cw, dispatcher=np.full(len(cw), MOE_DISPATCHER.code[var.stack.moe_dispatcher], dtype=np.int64),
+                      a2a_overlap=np.full(len(cw), int(var.stack.moe_a2a_overlap), dtype=np.int64))
+        batches.setdefault(id(var.training), []).append((w, one))
     for parts in batches.values():
         var = grp.variants[parts[0][0]]
         ends = np.cumsum([len(p) for _, p in parts])
