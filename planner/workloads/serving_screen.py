@@ -1247,7 +1247,8 @@ def prefill_budget(budget: int, longest_prompt: int) -> int:
 def prefill_batch(s: ServingSpec, budget: int, seats: int) -> int:
     """The most whole prompts one step of a prefill-only replica takes: vLLM V1's scheduler admits waiting requests
     FCFS while the step's token budget lasts and ``max_num_seqs`` has room (vllm/v1/core/sched/scheduler.py
-    ``schedule``: ``token_budget`` less each request's new tokens, ``len(self.running) < self.max_num_seqs``), so a
+    ``schedule``, vLLM 0.8-0.10: ``while self.waiting and token_budget > 0``, ``token_budget`` less each request's new
+    tokens, a stop at ``len(self.running) == self.max_num_running_reqs``, which is ``max_num_seqs``), so a
     backlogged step carries floor(budget / N) prompts of N = P - H new tokens (H: the prefix cache's,
     ``shared_prefix``), at most ``seats`` and at least one (``prefill_budget`` holds a prompt whole). With chunked
     prefill the budget's remainder starts the next prompt's chunk; the screen leaves that out (whole prompts: fewer a
