@@ -126,3 +126,25 @@ def test_a_spent_event_bound_leaves_the_split_unsimulated_not_an_internal_error(
                         serving_plan.SimBudget(0))
     assert d["simulated"] is None and d["bound_reached"] and (d["prefill"], d["decode"]) == (2, 3)
     assert "not simulated (the plan's simulation event bound" in disagg_words(d, "p5")[0]
+
+
+def test_a_smaller_split_is_simulated_over_its_own_link(monkeypatch):
+    """pd51's 20-QPS job (8,000 + 64 tokens, TTFT 1,500 ms): the screen's 8 + 1 TP1 replicas span two nodes, so the
+    KV crosses the NIC; the 7 + 1 ``auto`` tries next fits one node and is simulated over NVLink (``restate``: a
+    grown or smaller split takes its own link; until disagg52 a grown split kept the screen's)."""
+    job = _job(20, 8000, 64, 1500)
+    m, s, hw, im = _option(job)
+    row, best = _row(job)
+    seen = []
+    run = serving_plan._disagg_run
+
+    def spy(m_, s_, hw_, tp, size, *rest):
+        seen.append((size.prefill, size.decode, size.link))
+        return run(m_, s_, hw_, tp, size, *rest)
+
+    monkeypatch.setattr(serving_plan, "_disagg_run", spy)
+    d = _disaggregation(row, best, m, s, hw, ServeTarget(0.04, 1.5, 20.0), im, _short_sim(job), True,
+                        serving_plan.SimBudget())
+    assert seen[:2] == [(8, 1, "NIC"), (7, 1, "NVLink")]
+    # the plan states the link of the split it keeps (here 30 s of arrivals: 7 + 1 meets, one node)
+    assert d["link"] == ("NVLink" if d["prefill"] + d["decode"] <= hw.gpus_per_node else "NIC")

@@ -1326,17 +1326,20 @@ def _sim_words(got: dict) -> dict:
 
 
 def _shrink_split(m, s: ServingSpec, hw, tp: int, size: DisaggSize, met: dict, grown: tuple, target: ServeTarget,
-                  sim: SimSettings, im: IterationModel, runs: SimBudget) -> tuple[DisaggSize, dict, list]:
+                  sim: SimSettings, im: IterationModel, runs: SimBudget,
+                  restate: Callable[[int, int], DisaggSize]) -> tuple[DisaggSize, dict, list]:
     """``auto``'s smaller splits (disagg52): from a split the simulation confirmed (``met``), one prefill replica fewer,
     then one decode replica fewer, each kept while its simulation still meets both targets, at most
     ``DISAGG_SHRINK_TRIES`` simulations in all; a side the confirmation grew (``grown``: its one-smaller split
     missed) is not tried. The screen states each side conservatively (``prefill_ttft``: each part of the wait at its
     own tail; ``disagg_tpot``: the p99 batch) and the confirmation only grows, so without this a split the
-    simulation over-meets stood. (split, its simulation, the splits tried as their simulations)."""
+    simulation over-meets stood. ``restate(P, D)``: the split as the screen states it (its KV link: a smaller split
+    may fit one node). (split, its simulation, the splits tried as their simulations)."""
     tried = []
     for side, was_grown in zip(("prefill", "decode"), grown):
         while not was_grown and getattr(size, side) > 1 and len(tried) < DISAGG_SHRINK_TRIES:
-            smaller = replace(size, **{side: getattr(size, side) - 1})
+            fewer = side == "prefill"
+            smaller = restate(size.prefill - fewer, size.decode - (not fewer))
             try:
                 got = _disagg_sim(m, s, hw, tp, smaller, target, sim, im, runs)
             except PlanBoundReached:  # the plan's events are spent: the confirmed split stands
@@ -1357,14 +1360,17 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
     (``_shrink_split``, disagg52). Its $/h is whole nodes at the option's rate, as the colocated fleet's
     (``_sized``); ``cheaper`` compares the two at the SLOs."""
     split = s.disaggregation.split
+
+    def restate(p: int, dec: int) -> DisaggSize:  # a grown or smaller split: its own link (one node or two)
+        return disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, (p, dec),
+                           budget=row.token_budget or REALTIME_TOKEN_BUDGET)
+
     size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split,
                        budget=row.token_budget or REALTIME_TOKEN_BUDGET)
     d = dict(mode="auto" if split is None else "split", screen_prefill=size.prefill, screen_decode=size.decode,
              prefill_ms=size.prefill_s * 1e3, prefill_budget=size.prefill_budget, prefill_batch=size.prefill_batch,
              prefill_step_ms=size.prefill_step_s * 1e3, decode_batch=size.decode_batch,
-             decode_step_ms=size.decode_step_s * 1e3,
-             kv_mib_per_request_per_gpu=size.kv_bytes / 2**20, link=size.link,
-             link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3,
+             decode_step_ms=size.decode_step_s * 1e3, kv_mib_per_request_per_gpu=size.kv_bytes / 2**20,
              screen_ttft_ms=size.ttft_s * 1e3, screen_tpot_ms=size.tpot_s * 1e3, simulated=None, tried_smaller=[])
     if simulate:
         start, got = (size.prefill, size.decode), None
@@ -1374,17 +1380,19 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
             except PlanBoundReached:  # the plan's events are spent (until disagg52 an internal error): said, not run
                 d["bound_reached"] = True
                 if got is not None:  # the split last simulated, not the unsimulated one grown after it
-                    size = replace(size, prefill=got["prefill"], decode=got["decode"])
+                    size = restate(got["prefill"], got["decode"])
                 break
             if got["meets_targets"] or split is not None or i == DISAGG_SIM_TRIES - 1:  # a fixed split: stated
                 break
-            size = replace(size, prefill=size.prefill + (not got["meets_ttft"]),
-                           decode=size.decode + (not got["meets_tpot"]))
+            # grown at its own link: past one node the KV crosses the NIC (until disagg52 the screen's link stayed)
+            size = restate(size.prefill + (not got["meets_ttft"]), size.decode + (not got["meets_tpot"]))
         if got is not None and got["meets_targets"] and split is None:
             grown = (size.prefill > start[0], size.decode > start[1])
-            size, got, d["tried_smaller"] = _shrink_split(m, s, hw, row.tp, size, got, grown, target, sim, im, runs)
+            size, got, d["tried_smaller"] = _shrink_split(m, s, hw, row.tp, size, got, grown, target, sim, im, runs,
+                                                          restate)
         d["simulated"] = _sim_words(got) if got is not None else None
         d["tried_smaller"] = [_sim_words(t) for t in d["tried_smaller"]]
+    d.update(link=size.link, link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3)
     d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, gpus=size.replicas * row.tp,
              usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_replicas=best.replicas,
              colocated_usd_per_hr=best.usd_per_hr)
