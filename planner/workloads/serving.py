@@ -1422,7 +1422,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
             f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}{smaller}; {cost}",
-            f"serving.disaggregation prefill steps: up to {d['prefill_batch']} "
+            f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
             f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step (token budget {d['prefill_budget']:,}, "
             f"vLLM's max_num_batched_tokens), {d['prefill_step_ms']:.1f} ms a step at the screen's load",
             f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "

@@ -1281,23 +1281,25 @@ def prefill_ttft(qps: float, p: int, k: int, step: Callable[[float], float]) -> 
     M/D/P wait is the wait for the running step). Conservative where batching binds (each part at its own tail), and
     the simulation (the same engine rules, planner/simulate/serving.py) confirms it: tests/test_disagg52.py."""
     lam = qps / p
-    full = step(k)
+    full = float(step(k))
     a = qps * full
     c = p * k
     if a >= c:
         return math.inf, full
     b = 1.0
     for _ in range(50):  # step(b) grows with b, slower than b: the fixed point is reached from below
-        nxt = min(float(k), max(1.0, lam * step(b)))
+        nxt = min(float(k), max(1.0, lam * float(step(b))))
         if abs(nxt - b) < 1e-9:
             break
         b = nxt
-    mean = step(b)
+    mean = float(step(b))
     m = lam * mean  # the others arriving during one step
-    n = np.arange(1, k + 1)
-    pmf = np.array([math.exp(-m + (j - 1) * math.log(m) - math.lgamma(j)) if m > 0 else float(j == 1) for j in n])
+    n = np.arange(1, k + 1, dtype=np.float64)
+    # Poisson(m) at 0 .. k - 1 others, in logs (e^-m underflows past m ~ 745): -m + sum_{i <= j} ln(m / i)
+    pmf = (np.exp(-m + np.concatenate(([0.0], np.cumsum(math.log(m) - np.log(n[:-1])))))
+           if m > 0 else (n == 1).astype(np.float64))
     pmf[-1] = max(0.0, 1.0 - pmf[:-1].sum())  # k or more: k (the cap)
-    own = [float(step(float(j))) for j in n]
+    own = np.asarray(step(n), dtype=np.float64)  # vectorised: one IterationModel.time over every batch
     beta = min(1.0, lam * mean / b)
     runs = ([mean], [beta]) if k > 1 else ([], [])
     waits = [(float(erlang_c(c, a)), float(queue_wait(c, a, full, 0.0)))]
@@ -1340,7 +1342,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     pb = prefill_budget(budget, s.prompt_tokens)
     k = prefill_batch(s, pb, b)  # the simulation's prefill engines seat the decode batch (``_disagg_run``)
     H = float(shared_prefix(s))
-    pstep = lambda n: float(im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n)))  # noqa: E731 -- n prompts a step
+    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n))  # noqa: E731 -- n prompts a step
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
         name, rate = kv_link(hw, tp, p + d)
@@ -1349,7 +1351,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
 
     if split is None:
         d = max(1, math.ceil(qps * s.output_tokens * step(b) / b))
-        p = max(1, math.floor(qps * pstep(k) / k) + 1)
+        p = max(1, math.floor(qps * float(pstep(k)) / k) + 1)
         while target.ttft_s is not None and ttft(p, d)[0] > target.ttft_s and p < MAX_DISAGG_REPLICAS:
             p += 1
     else:
