@@ -117,5 +117,5 @@ def test_plan_states_the_split_beside_the_colocated_fleet():
     assert (d["prefill"], d["decode"], d["tp"]) == (2, 1, plan.best.tp) and d["simulated"] is None
     assert d["colocated_usd_per_hr"] == plan.best.usd_per_hr and d["cheaper"]
     lines = [a for a in plan.assumptions if a.startswith("serving.disaggregation")]
-    assert len(lines) == 2 and f"over {d['link']}" in lines[1] and "2 prefill + 1 decode" in lines[0]
+    assert len(lines) == 3 and f"over {d['link']}" in lines[2] and "2 prefill + 1 decode" in lines[0]
     assert plan_serving(_job("off", parallel={"tp": 2}), simulate=False).disaggregation is None

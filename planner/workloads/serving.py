@@ -147,7 +147,7 @@ from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, Itera
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
-                                              ServeTarget, disagg_size, throughput_at, generic_option, llm_option, offline_run,
+                                              ServeTarget, disagg_size, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
@@ -1262,14 +1262,14 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 DISAGG_SIM_TRIES = 8
 
 
-def _disagg_run(m, s, hw, tp: int, size: DisaggSize, budget: int, target: ServeTarget, sim: SimSettings,
+def _disagg_run(m, s, hw, tp: int, size: DisaggSize, target: ServeTarget, sim: SimSettings,
                 im: IterationModel, runs: SimBudget, qps: float):
     """One simulation of ``size``'s split (planner/simulate/serving.py ``disaggregate``) at ``qps``, on the confirmation
-    workload the colocated plan confirms on; the KV link at the screen's rate (``kv_link``)."""
+    workload the colocated plan confirms on; the KV link at the screen's rate (``kv_link``); the prefill engines at the
+    screen's token budget raised to the longest drawn prompt (``prefill_budget``) and the decode batch's seats, the
+    limits the screen's prefill steps take (``prefill_batch``)."""
     wl = sim_workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
-    # the token budget holds the longest prompt: a prefill-only engine has no decodes to interleave, so chunking would
-    # only add steps (the screen's ``prefill_time`` is one step a prompt)
-    budget = max(budget, int(wl.prompt.max()))
+    budget = prefill_budget(size.prefill_budget, int(wl.prompt.max()))
     cfg = _sim_config(m, s, hw, tp, size.decode_batch, budget, 1, target, sim, min(60.0, wl.span_s / 10), im)
     cfg = replace(cfg, disaggregate=(size.prefill, size.decode), kv_link_bw=size.link_bytes_per_s)
     return runs.run(cfg, wl, monitor=False)
@@ -1286,7 +1286,8 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
     screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
     colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica). Tensor-parallel
     options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
-    one-prompt-at-a-time prefill queue does not describe (refused where every option is expert-parallel)."""
+    prefill queue (one replica's steps over its waiting prompts) does not describe (refused where every option is
+    expert-parallel)."""
     tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
     if not tp_only:
         raise InputError("serving.disaggregation", "every option is an expert-parallel replica, whose split is not "
@@ -1296,11 +1297,58 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
 
     def cost(j: int) -> tuple:
         row, (hw, sp, im) = options[j], where[j]
-        size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit)
+        size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit,
+                           budget=row.token_budget or REALTIME_TOKEN_BUDGET)
         usd = _split_usd_hr(row, size)
         return (math.inf if usd is None else usd, size.replicas * row.tp, j)
 
     return min(tp_only, key=cost)
+
+
+#: simulations ``auto`` runs past a confirmed split to try a smaller one (one replica fewer a try, prefill first)
+DISAGG_SHRINK_TRIES = 3
+
+
+def _disagg_sim(m, s: ServingSpec, hw, tp: int, size: DisaggSize, target: ServeTarget, sim: SimSettings,
+                im: IterationModel, runs: SimBudget) -> dict:
+    """One simulated split (``_disagg_run``) as the plan states it: its replicas, p99s and whether each target holds."""
+    res = _disagg_run(m, s, hw, tp, size, target, sim, im, runs, float(target.qps))
+    ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+    ok_ttft, ok_tpot = res.meets(ttft, None, sim.margin), res.meets(None, target.tpot_s, sim.margin)
+    return dict(prefill=size.prefill, decode=size.decode, ttft_p99_ms=_finite(res.ttft.p99 * 1e3),
+                tpot_p99_ms=_finite(res.tpot.p99 * 1e3), meets_targets=ok_ttft and ok_tpot, cut=res.cut,
+                meets_ttft=ok_ttft, meets_tpot=ok_tpot)
+
+
+def _sim_words(got: dict) -> dict:
+    """A simulated split as the plan's JSON keeps it (``_disagg_sim`` less its per-target flags)."""
+    return {k: v for k, v in got.items() if k not in ("meets_ttft", "meets_tpot")}
+
+
+def _shrink_split(m, s: ServingSpec, hw, tp: int, size: DisaggSize, met: dict, grown: tuple, target: ServeTarget,
+                  sim: SimSettings, im: IterationModel, runs: SimBudget,
+                  restate: Callable[[int, int], DisaggSize]) -> tuple[DisaggSize, dict, list]:
+    """``auto``'s smaller splits (disagg52): from a split the simulation confirmed (``met``), one prefill replica fewer,
+    then one decode replica fewer, each kept while its simulation still meets both targets, at most
+    ``DISAGG_SHRINK_TRIES`` simulations in all; a side the confirmation grew (``grown``: its one-smaller split
+    missed) is not tried. The screen states each side conservatively (``prefill_ttft``: each part of the wait at its
+    own tail; ``disagg_tpot``: the p99 batch) and the confirmation only grows, so without this a split the
+    simulation over-meets stood. ``restate(P, D)``: the split as the screen states it (its KV link: a smaller split
+    may fit one node). (split, its simulation, the splits tried as their simulations)."""
+    tried = []
+    for side, was_grown in zip(("prefill", "decode"), grown):
+        while not was_grown and getattr(size, side) > 1 and len(tried) < DISAGG_SHRINK_TRIES:
+            fewer = side == "prefill"
+            smaller = restate(size.prefill - fewer, size.decode - (not fewer))
+            try:
+                got = _disagg_sim(m, s, hw, tp, smaller, target, sim, im, runs)
+            except PlanBoundReached:  # the plan's events are spent: the confirmed split stands
+                return size, met, tried
+            tried.append(got)
+            if not got["meets_targets"]:
+                break
+            size, met = smaller, got
+    return size, met, tried
 
 
 def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, hw, target: ServeTarget,
@@ -1308,28 +1356,43 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
     """``serving.disaggregation`` on the recommended option (pd51): the screen's split (``disagg_size``: sized for
     ``auto``, the job's {prefill, decode} as given), then, with ``simulate``, the simulation of that split, growing
     the prefill replicas after a TTFT miss and the decode replicas after a TPOT miss (at most ``DISAGG_SIM_TRIES``
-    runs), as the colocated plan's replicas grow after a miss. Its $/h is whole nodes at the option's rate, as the
-    colocated fleet's (``_sized``); ``cheaper`` compares the two at the SLOs."""
+    runs), as the colocated plan's replicas grow after a miss; for ``auto`` a confirmed split then tries smaller ones
+    (``_shrink_split``, disagg52). Its $/h is whole nodes at the option's rate, as the colocated fleet's
+    (``_sized``); ``cheaper`` compares the two at the SLOs."""
     split = s.disaggregation.split
-    size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split)
-    budget = row.token_budget or REALTIME_TOKEN_BUDGET
+
+    def restate(p: int, dec: int) -> DisaggSize:  # a grown or smaller split: its own link (one node or two)
+        return disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, (p, dec),
+                           budget=row.token_budget or REALTIME_TOKEN_BUDGET)
+
+    size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split,
+                       budget=row.token_budget or REALTIME_TOKEN_BUDGET)
     d = dict(mode="auto" if split is None else "split", screen_prefill=size.prefill, screen_decode=size.decode,
-             prefill_ms=size.prefill_s * 1e3, decode_batch=size.decode_batch, decode_step_ms=size.decode_step_s * 1e3,
-             kv_mib_per_request_per_gpu=size.kv_bytes / 2**20, link=size.link,
-             link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3,
-             screen_ttft_ms=size.ttft_s * 1e3, screen_tpot_ms=size.tpot_s * 1e3, simulated=None)
-    ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+             prefill_ms=size.prefill_s * 1e3, prefill_budget=size.prefill_budget, prefill_batch=size.prefill_batch,
+             prefill_step_ms=size.prefill_step_s * 1e3, decode_batch=size.decode_batch,
+             decode_step_ms=size.decode_step_s * 1e3, kv_mib_per_request_per_gpu=size.kv_bytes / 2**20,
+             screen_ttft_ms=size.ttft_s * 1e3, screen_tpot_ms=size.tpot_s * 1e3, simulated=None, tried_smaller=[])
     if simulate:
-        for _ in range(DISAGG_SIM_TRIES):
-            res = _disagg_run(m, s, hw, row.tp, size, budget, target, sim, im, runs, float(target.qps))
-            ok_ttft = res.meets(ttft, None, sim.margin)
-            ok_tpot = res.meets(None, target.tpot_s, sim.margin)
-            d["simulated"] = dict(prefill=size.prefill, decode=size.decode, ttft_p99_ms=_finite(res.ttft.p99 * 1e3),
-                                  tpot_p99_ms=_finite(res.tpot.p99 * 1e3), meets_targets=ok_ttft and ok_tpot,
-                                  cut=res.cut)
-            if ok_ttft and ok_tpot or split is not None:  # a split the job fixed is stated, not grown
+        start, got = (size.prefill, size.decode), None
+        for i in range(DISAGG_SIM_TRIES):
+            try:
+                got = _disagg_sim(m, s, hw, row.tp, size, target, sim, im, runs)
+            except PlanBoundReached:  # the plan's events are spent (until disagg52 an internal error): said, not run
+                d["bound_reached"] = True
+                if got is not None:  # the split last simulated, not the unsimulated one grown after it
+                    size = restate(got["prefill"], got["decode"])
                 break
-            size = replace(size, prefill=size.prefill + (not ok_ttft), decode=size.decode + (not ok_tpot))
+            if got["meets_targets"] or split is not None or i == DISAGG_SIM_TRIES - 1:  # a fixed split: stated
+                break
+            # grown at its own link: past one node the KV crosses the NIC (until disagg52 the screen's link stayed)
+            size = restate(size.prefill + (not got["meets_ttft"]), size.decode + (not got["meets_tpot"]))
+        if got is not None and got["meets_targets"] and split is None:
+            grown = (size.prefill > start[0], size.decode > start[1])
+            size, got, d["tried_smaller"] = _shrink_split(m, s, hw, row.tp, size, got, grown, target, sim, im, runs,
+                                                          restate)
+        d["simulated"] = _sim_words(got) if got is not None else None
+        d["tried_smaller"] = [_sim_words(t) for t in d["tried_smaller"]]
+    d.update(link=size.link, link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3)
     d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, gpus=size.replicas * row.tp,
              usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_replicas=best.replicas,
              colocated_usd_per_hr=best.usd_per_hr)
@@ -1346,12 +1409,22 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     got = (f"simulated p99 TTFT {ms(sim_['ttft_p99_ms'], '.0f')}, TPOT {ms(sim_['tpot_p99_ms'], '.1f')}"
            + ("" if sim_["meets_targets"] else " (misses the targets)")
            + (f" ({cut_words(sim_['cut'])})" if sim_.get("cut") else "") if sim_ else "not simulated")
+    if d.get("bound_reached"):
+        got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
+
     cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
             f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
+    tried = d.get("tried_smaller") or []
+    smaller = ("; smaller splits simulated: " + ", ".join(
+        f"{t['prefill']} + {t['decode']} {'meets' if t['meets_targets'] else 'misses'} (p99 TTFT "
+        f"{ms(t['ttft_p99_ms'], ',.0f')}, TPOT {ms(t['tpot_p99_ms'], ',.1f')})" for t in tried)) if tried else ""
     return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
-            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}; {cost}",
+            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}{smaller}; {cost}",
+            f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
+            f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step (token budget {d['prefill_budget']:,}, "
+            f"vLLM's max_num_batched_tokens), {d['prefill_step_ms']:.1f} ms a step at the screen's load",
             f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
             f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
             + ("(prefill and decode replicas share one node)" if d["link"] == "NVLink" else

@@ -1214,8 +1214,11 @@ class DisaggSize:
     link: str  # "NVLink" (P and D inside one node) or "NIC" (between nodes)
     link_bytes_per_s: float  # per GPU
     kv_transfer_s: float  # kv_bytes / link_bytes_per_s
-    ttft_s: float  # p99: prefill + the prefill queue's p99 wait + the transfer
+    ttft_s: float  # p99: the prefill queue's (``prefill_ttft``) + the transfer
     tpot_s: float  # the decode step at the batch a decode replica carries at the QPS
+    prefill_budget: int = REALTIME_TOKEN_BUDGET  # a prefill replica's token budget (``prefill_budget``)
+    prefill_batch: int = 1  # the most whole prompts one prefill step takes (``prefill_batch``)
+    prefill_step_s: float = 0.0  # a prefill replica's mean step at the QPS (the batch its load forms)
 
     @property
     def replicas(self) -> int:
@@ -1233,15 +1236,87 @@ def kv_link(hw, tp: int, replicas: int) -> tuple[str, float]:
     return "NIC", float(hw.inter_bw_per_gpu)
 
 
+def prefill_budget(budget: int, longest_prompt: int) -> int:
+    """A prefill-only replica's token budget (vLLM ``max_num_batched_tokens``): the plan's ``budget``, raised to hold
+    the longest prompt whole (a prefill-only engine has no decodes to interleave, so chunking a prompt would only add
+    steps; pd51). One rule for the screen (``disagg_size``: at the mean prompt) and the simulation
+    (``serving._disagg_run``: at the workload's longest)."""
+    return max(int(budget), int(longest_prompt))
+
+
+def prefill_batch(s: ServingSpec, budget: int, seats: int) -> int:
+    """The most whole prompts one step of a prefill-only replica takes: vLLM V1's scheduler admits waiting requests
+    FCFS while the step's token budget lasts and ``max_num_seqs`` has room (vllm/v1/core/sched/scheduler.py
+    ``schedule``, vLLM 0.8-0.10: ``while self.waiting and token_budget > 0``, ``token_budget`` less each request's new
+    tokens, a stop at ``len(self.running) == self.max_num_running_reqs``, which is ``max_num_seqs``), so a
+    backlogged step carries floor(budget / N) prompts of N = P - H new tokens (H: the prefix cache's,
+    ``shared_prefix``), at most ``seats`` and at least one (``prefill_budget`` holds a prompt whole). With chunked
+    prefill the budget's remainder starts the next prompt's chunk; the screen leaves that out (whole prompts: fewer a
+    step than the engine's, so its capacity errs low).
+
+    >>> prefill_batch(ServingSpec(prompt_tokens=128, output_tokens=64), 2048, 64), prefill_batch(
+    ...     ServingSpec(prompt_tokens=8000, output_tokens=64), 8000, 64)
+    (16, 1)
+    """
+    return max(1, min(int(seats), int(budget) // max(1, s.prompt_tokens - shared_prefix(s))))
+
+
+def prefill_ttft(qps: float, p: int, k: int, step: Callable[[float], float]) -> tuple[float, float]:
+    """(p99 TTFT before the KV transfer, the mean step) of ``p`` prefill-only replicas at ``qps`` Poisson prompts, each
+    step taking up to ``k`` waiting prompts (``prefill_batch``) in ``step(n)`` seconds for n prompts (IterationModel.time
+    of n prompts' prefill). The engine's rule (``prefill_batch``): a step takes every prompt waiting when it starts,
+    up to k; a prompt that arrives during a step waits for it to end (gated batching). The balancer (least
+    outstanding) evens the prompts over the replicas, each getting qps / p. Three parts, their tails summed
+    (``serving_queue.ttft_quantile``, the colocated screen's):
+
+    * its own step: the prompts that arrived during the step before it, the request and a Poisson(qps / p x step(b))
+      count of others (Palm: the rest of a Poisson stream), capped at k -- a mixture over that count;
+    * the step running when it arrives (k > 1 only), counted whole, with probability beta = the replica's busy share
+      qps / p x step(b) / b, where b = min(k, max(1, qps / p x step(b))) (a fixed point: steps back to back take the
+      prompts one step's time brings) is the mean batch;
+    * the wait past full steps: an M/D/c queue of c = p x k seats served in step(k) (Allen-Cunneen's mean wait,
+      ``queue_wait``, Erlang C's probability, ``erlang_c``), unstable (inf) where qps x step(k) >= p x k.
+
+    At k = 1 (a prompt of more than half the budget) this is pd51's M/D/P queue of single prompts exactly (no gate: the
+    M/D/P wait is the wait for the running step). Conservative where batching binds (each part at its own tail), and
+    the simulation (the same engine rules, planner/simulate/serving.py) confirms it: tests/test_disagg52.py."""
+    lam = qps / p
+    full = float(step(k))
+    a = qps * full
+    c = p * k
+    if a >= c:
+        return math.inf, full
+    b = 1.0
+    for _ in range(50):  # step(b) grows with b, slower than b: the fixed point is reached from below
+        nxt = min(float(k), max(1.0, lam * float(step(b))))
+        if abs(nxt - b) < 1e-9:
+            break
+        b = nxt
+    mean = float(step(b))
+    m = lam * mean  # the others arriving during one step
+    n = np.arange(1, k + 1, dtype=np.float64)
+    # Poisson(m) at 0 .. k - 1 others, in logs (e^-m underflows past m ~ 745): -m + sum_{i <= j} ln(m / i)
+    pmf = (np.exp(-m + np.concatenate(([0.0], np.cumsum(math.log(m) - np.log(n[:-1])))))
+           if m > 0 else (n == 1).astype(np.float64))
+    pmf[-1] = max(0.0, 1.0 - pmf[:-1].sum())  # k or more: k (the cap)
+    own = np.asarray(step(n), dtype=np.float64)  # vectorised: one IterationModel.time over every batch
+    beta = min(1.0, lam * mean / b)
+    runs = ([mean], [beta]) if k > 1 else ([], [])
+    waits = [(float(erlang_c(c, a)), float(queue_wait(c, a, full, 0.0)))]
+    return ttft_quantile(DISAGG_WAIT_QUANTILE, own, pmf, *runs, waits), mean
+
+
 def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, b_mem: int,
-                split: Optional[tuple[int, int]] = None) -> DisaggSize:
+                split: Optional[tuple[int, int]] = None, budget: int = REALTIME_TOKEN_BUDGET) -> DisaggSize:
     """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``.
 
-    Prefill replicas: each runs prompts one after another, ``prefill_time`` each (the one IterationModel.time of a
-    prompt alone: a prefill-only engine has no decodes beside it); the prompts arrive Poisson at the QPS, so the P
-    replicas are an M/D/P queue: its mean wait Allen-Cunneen's (``queue_wait``, service cv 0) and its tail exponential
-    past the Erlang-C probability of waiting (P(W > t) = C exp(-t C / Wq)). P = the fewest replicas whose p99 TTFT =
-    prefill + that wait + the KV transfer meets ``target.ttft_s`` (the fewest that are stable without one).
+    Prefill replicas: each runs steps of up to ``prefill_batch`` waiting prompts (vLLM's token budget,
+    ``prefill_budget`` of the plan's ``budget``), a step of n prompts taking IterationModel.time of their prefill (a
+    prefill-only engine has no decodes beside it); the prompts arrive Poisson at the QPS and queue for the P replicas
+    (``prefill_ttft``: gated batching over an M/D/c queue of P x k seats; pd51's M/D/P queue of single prompts at
+    k = 1). P = the fewest replicas whose p99 TTFT = that + the KV transfer meets ``target.ttft_s`` (the fewest that
+    are stable without one). Until disagg52 every prompt was its own step (k = 1 always): at high QPS of short prompts
+    that over-sized P (300 QPS of 128-token prompts, Llama-3-8B on one H100: 3 replicas, where 2 meet in simulation).
 
     KV transfer: the prompt's KV bytes per GPU (``im.kv_bytes`` a token) over ``kv_link``'s rate, added to TTFT (the
     client's first token comes from the decode replica, planner/simulate/serving.py).
@@ -1250,7 +1325,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
     DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
     and whose p99 TPOT (``disagg_tpot``: the batch a replica carries at the QPS, at its p99) meets the target. Poisson
-    arrivals at the mean lengths: the simulation (``serving._disaggregation``) confirms or grows the split."""
+    arrivals at the mean lengths: the simulation (``serving._disaggregation``) confirms, grows or shrinks the split."""
     qps = float(target.qps)
     S = prefill_time(m, s, hw, tp, im)
     ctx = s.prompt_tokens + s.output_tokens / 2
@@ -1264,32 +1339,33 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
             lo, hi = (mid, hi) if step(mid) <= target.tpot_s else (lo, mid)
         b = lo
     kv = s.prompt_tokens * im.kv_bytes
+    pb = prefill_budget(budget, s.prompt_tokens)
+    k = prefill_batch(s, pb, b)  # the simulation's prefill engines seat the decode batch (``_disagg_run``)
+    H = float(shared_prefix(s))
+    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n))  # noqa: E731 -- n prompts a step
 
-    def ttft(p: int, d: int) -> tuple[float, str, float, float]:
+    def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
         name, rate = kv_link(hw, tp, p + d)
-        a = qps * S
-        wq = float(queue_wait(p, a, S, 0.0))
-        c = float(erlang_c(p, a))
-        wait = math.inf if not math.isfinite(wq) else (
-            0.0 if c <= 1 - DISAGG_WAIT_QUANTILE or wq <= 0 else wq / c * math.log(c / (1 - DISAGG_WAIT_QUANTILE)))
-        return S + wait + kv / rate, name, rate, kv / rate
+        t, mean = prefill_ttft(qps, p, k, pstep)
+        return t + kv / rate, name, rate, kv / rate, mean
 
     if split is None:
         d = max(1, math.ceil(qps * s.output_tokens * step(b) / b))
-        p = max(1, math.floor(qps * S) + 1)
+        p = max(1, math.floor(qps * float(pstep(k)) / k) + 1)
         while target.ttft_s is not None and ttft(p, d)[0] > target.ttft_s and p < MAX_DISAGG_REPLICAS:
             p += 1
     else:
         p, d = split
-    t, name, rate, kv_s = ttft(p, d)
+    t, name, rate, kv_s, mean = ttft(p, d)
     tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
     if split is None:  # the fewest decode replicas whose stated p99 TPOT meets the target
         while target.tpot_s is not None and tpot > target.tpot_s and d < MAX_DISAGG_REPLICAS:
             d += 1
             tpot = disagg_tpot(qps, s.output_tokens, step, b, d)
-        t, name, rate, kv_s = ttft(p, d)  # the link may change with the replicas (one node or two)
+        t, name, rate, kv_s, mean = ttft(p, d)  # the link may change with the replicas (one node or two)
     return DisaggSize(prefill=p, decode=d, prefill_s=S, decode_batch=b, decode_step_s=step(b), kv_bytes=kv,
-                      link=name, link_bytes_per_s=rate, kv_transfer_s=kv_s, ttft_s=t, tpot_s=tpot)
+                      link=name, link_bytes_per_s=rate, kv_transfer_s=kv_s, ttft_s=t, tpot_s=tpot,
+                      prefill_budget=pb, prefill_batch=k, prefill_step_s=mean)
 
 
 def disagg_tpot(qps: float, output: int, step: Callable[[float], float], cap: int, decode: int) -> float:
