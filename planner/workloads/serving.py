@@ -132,7 +132,7 @@ from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.defaults import DP_LB_REFRESH_S, PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees (a replica: tp GPUs, one node)
-from planner.spec.schema import MAX_QPS, MAX_REASONABLE, MIN_RATE
+from planner.spec.schema import MAX_DISAGG_REPLICAS, MAX_QPS, MAX_REASONABLE, MIN_RATE
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig, cut_words, simulate_serving
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
@@ -1281,6 +1281,12 @@ def _split_usd_hr(row: ServingOption, size: DisaggSize) -> Optional[float]:
     return nodes * row.price_usd_hr if row.price_usd_hr is not None else None
 
 
+def _past_split_cap(size: DisaggSize) -> bool:
+    """Whether a side of split ``size`` has more replicas than a split takes (``MAX_DISAGG_REPLICAS``: each is an
+    engine of the split's simulation; ``auto`` at 1e5 QPS of llama3-70b sized 40,133 + 53,548, fuzz52)."""
+    return max(size.prefill, size.decode) > MAX_DISAGG_REPLICAS
+
+
 def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
     """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
     screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
@@ -1298,7 +1304,7 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
         row, (hw, sp, im) = options[j], where[j]
         size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit)
         usd = _split_usd_hr(row, size)
-        return (math.inf if usd is None else usd, size.replicas * row.tp, j)
+        return (_past_split_cap(size), math.inf if usd is None else usd, size.replicas * row.tp, j)
 
     return min(tp_only, key=cost)
 
@@ -1312,6 +1318,12 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
     colocated fleet's (``_sized``); ``cheaper`` compares the two at the SLOs."""
     split = s.disaggregation.split
     size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split)
+    if _past_split_cap(size):  # (a job's own split is held to the cap by the schema)
+        raise InputError("serving.disaggregation", f"auto sizes {size.prefill:,} prefill + {size.decode:,} decode "
+                         f"TP{row.tp} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
+                         f"{MAX_DISAGG_REPLICAS:,} a side a split is screened and simulated at (a service this size "
+                         "is the colocated plan's scale); leave serving.disaggregation off, or split the load into "
+                         "several services and plan each")
     budget = row.token_budget or REALTIME_TOKEN_BUDGET
     d = dict(mode="auto" if split is None else "split", screen_prefill=size.prefill, screen_decode=size.decode,
              prefill_ms=size.prefill_s * 1e3, decode_batch=size.decode_batch, decode_step_ms=size.decode_step_s * 1e3,

@@ -31,6 +31,7 @@ from planner.units import fmt_given
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import ServingOption
 from planner.spec import ServingSpec
+from planner.spec.schema import MAX_DISAGG_REPLICAS
 from planner.simulate.serving import BlockCost, ReplicaSpec
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, kv_bytes_per_sequence,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
@@ -1310,6 +1311,3 @@ def disagg_tpot(qps: float, output: int, step: Callable[[float], float], cap: in
         load = nxt
     return step(load)
 
-
-#: the most prefill replicas the screen tries (it adds one at a time; a fleet past this is the colocated plan's scale)
-MAX_DISAGG_REPLICAS = 4096
