@@ -64,6 +64,20 @@ def test_auto_sized_past_the_simulated_scale_is_refused(tmp_path):
     assert stray(tmp_path, {p.name}) == []
 
 
+@pytest.mark.parametrize("gpu, link", [("L4", "PCIe"), ("TPU-v6e", "ICI"), ("H100", "NVLink")])
+def test_a_split_in_one_node_names_the_node_link(tmp_path, gpu, link):
+    """A split inside one node moves its KV over the part's own link (gpus.csv ``intra_node_link``) at that link's
+    rate; the plan said "over NVLink at 24.0 GB/s" on an L4 node (PCIe) and on a TPU (ICI) before fuzz52."""
+    p = tmp_path / "job.json"
+    p.write_text(json.dumps({"model": TINY_DENSE, "serving": dict(SERVE, disaggregation={"prefill": 1, "decode": 1}),
+                             "cluster": {"gpu": gpu, "gpus_per_node": 4, "nodes": 1}}))
+    code, out, err = run_cli("serve", p, "--no-simulate", "--top", "1", "--json")
+    assert code == 0, err[-1000:]
+    res = json.loads(out)
+    assert res["disaggregation"]["link"] == link
+    assert any(f"a request per GPU over {link} at" in a for a in res["assumptions"]), res["assumptions"]
+
+
 # ------------------------------------------------------------------------ the fuzzers
 SPLITS = ["off", "auto", "AUTO", " Auto", {"auto": True}, {"auto": False}, {}, {"prefill": 1, "decode": 1},
           {"prefill": 2, "decode": 3}, {"prefill": SPLIT_CAP, "decode": 1}, {"prefill": 1},

@@ -1366,7 +1366,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
             f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}; {cost}",
             f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
             f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
-            + ("(prefill and decode replicas share one node)" if d["link"] == "NVLink" else
+            + ("(prefill and decode replicas share one node)" if d["link"] != "NIC" else
                "(prefill and decode replicas on different nodes: the catalog's NIC rate)")]
 
 
