@@ -1289,8 +1289,9 @@ def _past_split_cap(size: DisaggSize) -> bool:
 
 def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
     """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
-    screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
-    colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica). Tensor-parallel
+    screened split (``disagg_size``) is within ``MAX_DISAGG_REPLICAS`` a side and costs least (then fewer GPUs): a
+    split may run narrower replicas than the colocated best (two TP-4 replicas in one node, the KV over NVLink,
+    against one TP-8 replica). Tensor-parallel
     options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
     one-prompt-at-a-time prefill queue does not describe (refused where every option is expert-parallel)."""
     tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
