@@ -52,29 +52,33 @@ def test_a_fixed_fleet_screened_at_its_capacity_is_answered(tmp_path):
 
 
 # ------------------------------------------------------------------------ the fuzzers
-def _holds(tmp_path_factory, tag: str, job: dict, cmd: str | None = None) -> None:
-    """``job`` under ``cmd`` (``estimate``, a small ``recommend`` or ``serve``, ``--json``; None: ``recommend`` where
-    the job has constraints, else ``estimate``): an answer whose plans are sane (``assert_sane``) or one ``error:``
-    line; nothing left beside the job file."""
+def holds(tmp_path_factory, tag: str, job: dict, cmd: str | None = None) -> None:
+    """``job`` under ``cmd`` (``estimate``, a small ``recommend``, ``serve`` or ``simulate``, ``--json``; None:
+    ``recommend`` where the job has constraints, else ``estimate``): an answer whose plans are sane (``assert_sane``; a
+    simulation's step finite) or one ``error:`` line; nothing left beside the job file."""
     cmd = cmd or ("recommend" if "constraints" in job else "estimate")
     p = job_file(tmp_path_factory, tag, job)
     code, out, err = run_cli(*COMMANDS[cmd](p))
     check_outcome(code, out, err)
-    if code == 0 and cmd != "serve":
+    if code == 0 and cmd in ("estimate", "recommend"):
         for plan in answer_plans(json.loads(out)):
             assert_sane(plan)
+    elif code == 0 and cmd == "simulate":
+        step = json.loads(out)["step_time_s"]  # the simulated steps' mean, p50, p99, std
+        assert all(math.isfinite(v) and v >= 0 for v in step.values()) and step["mean"] > 0, step
     assert stray(p.parent, {p.name}) == []
 
 
 COMMANDS = {"estimate": lambda p: ("estimate", p, "--json"),
             "recommend": lambda p: ("recommend", p, "--no-simulate", "--top", "2", "--json"),
-            "serve": lambda p: ("serve", p, "--no-simulate", "--top", "2", "--json")}
+            "serve": lambda p: ("serve", p, "--no-simulate", "--top", "2", "--json"),
+            "simulate": lambda p: ("simulate", p, "--json")}
 ENCODERS = [{"preset": "bert-base"}, {"preset": "bert-large"}, {"preset": "bert-large", "mlm_head": True},
             {"name": "enc", "family": "encoder", "layers": 2, "hidden": 256, "heads": 4, "vocab": 1000, "type_vocab": 2,
              "position": "learned", "max_positions": 512, "norm": "layernorm", "mlp": "gelu"}]
 
 
-def _hostile_or(good):
+def hostile_or(good):
     """A value of ``good`` three times in four, else one of fuzz50's ``HOSTILE`` values."""
     return st.integers(0, 3).flatmap(lambda i: st.sampled_from(HOSTILE if i == 0 else good))
 
@@ -83,9 +87,9 @@ def _hostile_or(good):
 def head_jobs(draw):
     """``model.output_head`` / ``num_labels`` on encoders, decoders and CNNs, beside the DLE stacks and others."""
     model = dict(draw(st.sampled_from(ENCODERS * 2 + [{"preset": "gpt2"}, TINY_DENSE, {"preset": "resnet50"}])))
-    model["output_head"] = draw(_hostile_or(["classifier", "classifier", "classifier", "lm"]))
+    model["output_head"] = draw(hostile_or(["classifier", "classifier", "classifier", "lm"]))
     if draw(st.integers(0, 3)):
-        model["num_labels"] = draw(_hostile_or([1, 2, 3, 1000, 1 << 24]))
+        model["num_labels"] = draw(hostile_or([1, 2, 3, 1000, 1 << 24]))
     t = {"seq_len": draw(st.sampled_from([128, 512])), "global_batch": 64, "steps": 10,
          "precision": draw(st.sampled_from(["fp16", "fp16", "bf16", "fp32", "fp8"]))}
     fw = draw(st.sampled_from([None, "dle-bert", "dle-bert", "dle-convnets", "hf-trainer", "hf-trainer",
@@ -108,7 +112,7 @@ def head_jobs(draw):
 @fuzz_settings(30)
 @given(job=head_jobs())
 def test_fuzz_output_head_and_dle_stacks(tmp_path_factory, job):
-    _holds(tmp_path_factory, "head51", job)
+    holds(tmp_path_factory, "head51", job)
 
 
 #: the options each stack takes (the others' are drawn one time in six: a refusal on the option's own field)
@@ -130,10 +134,10 @@ def option_jobs(draw):
                                      *([{"ep": 8}, {"pp": 2, "ep": 4}] if "moe" in model else [])]))
     for k in draw(st.lists(st.sampled_from(owned), min_size=1, max_size=2, unique=True)):
         if k == "ce_chunk_size":
-            fw.update(loss_fn="masked_ce_chunked", ce_chunk_size=draw(_hostile_or([1, 3, 1024, 1 << 24])))
+            fw.update(loss_fn="masked_ce_chunked", ce_chunk_size=draw(hostile_or([1, 3, 1024, 1 << 24])))
         elif k == "cuda_graph_scope":
             fw["cuda_graph_impl"] = draw(st.sampled_from(["transformer_engine", "transformer_engine", "local"]))
-            fw[k] = draw(_hostile_or([["attn"], ["mlp", "attn"], ["moe_router", "moe_preprocess"], ["moe"],
+            fw[k] = draw(hostile_or([["attn"], ["mlp", "attn"], ["moe_router", "moe_preprocess"], ["moe"],
                                       ["full_iteration"], ["attn", "attn"], [], ["mamba"], "attn", [None]]))
         elif k == "pp_layout":
             layout, pp = draw(st.sampled_from([("Et|t|t|tL", 4), ("E|tt|tt|L", 4), ("Ettt|tL", 2), ("E|t*4|L", 3),
@@ -141,14 +145,14 @@ def option_jobs(draw):
                                                ("tttt", 1), ("E|t*0|ttttL", 3), ("E|t*-1|L", 3),
                                                ("E(t|)*99999999999999999999L", 2), ("E|t\x00|ttL", 3),
                                                ("E|t*\u0663|tL", 3)]))
-            fw[k] = draw(_hostile_or([layout]))
+            fw[k] = draw(hostile_or([layout]))
             parallel = {"pp": pp}
             if "m" in layout:
                 model["mtp_layers"] = 1
         elif k == "moe_dispatcher":
-            fw[k] = draw(_hostile_or(["alltoall", "deepep", "hybridep", "deepep", "flex"]))
+            fw[k] = draw(hostile_or(["alltoall", "deepep", "hybridep", "deepep", "flex"]))
         else:
-            fw.update(offload_device="nvme", optimizer_offload=True, nvme_gbps=draw(_hostile_or([0.001, 3, 12.5, 1e4])))
+            fw.update(offload_device="nvme", optimizer_offload=True, nvme_gbps=draw(hostile_or([0.001, 3, 12.5, 1e4])))
             parallel = {"zero": 3}
     job = {"model": model, "training": {"seq_len": 1024, "global_batch": 64, "steps": 10,
                                         "precision": draw(st.sampled_from(["bf16", "bf16", "fp8"])), "framework": fw}}
@@ -164,7 +168,7 @@ def option_jobs(draw):
 @fuzz_settings(24)
 @given(job=option_jobs())
 def test_fuzz_stack_options_of_sessions_48_to_50(tmp_path_factory, job):
-    _holds(tmp_path_factory, "opt51", job)
+    holds(tmp_path_factory, "opt51", job)
 
 
 FABRICS = ["IB-NDR", "EFA-v2-p5", "RoCE-400", {"gbps_per_gpu": 400, "family": "infiniband", "latency_us": 5},
@@ -177,11 +181,11 @@ FABRIC_CLUSTERS = [{"gpu": "TPU-v6e", "gpus_per_node": 4}, {"instance": "gcp:tpu
 
 
 @fuzz_settings(20)
-@given(cluster=st.sampled_from(FABRIC_CLUSTERS), fabric=_hostile_or(FABRICS),
+@given(cluster=st.sampled_from(FABRIC_CLUSTERS), fabric=hostile_or(FABRICS),
        nodes=st.sampled_from([None, 1, 1, 2, 4]), model=st.sampled_from([TINY_DENSE, {"preset": "llama3-8b"}]))
 def test_fuzz_fabric_on_tpus_and_one_node(tmp_path_factory, cluster, fabric, nodes, model):
     cluster = dict(cluster, fabric=fabric, **({} if nodes is None else {"nodes": nodes}))
-    _holds(tmp_path_factory, "fab51", {"model": model, "training": {"seq_len": 1024, "global_batch": 64, "steps": 10},
+    holds(tmp_path_factory, "fab51", {"model": model, "training": {"seq_len": 1024, "global_batch": 64, "steps": 10},
                                        "cluster": cluster}, "estimate")
 
 
@@ -194,7 +198,7 @@ def fleet_jobs(draw):
                                  {"mode": "batch", "requests": 1e4, "deadline_hours": 24}]))}
     for k in draw(st.lists(st.sampled_from(["expert_parallel", "all2all_backend", "max_batch", "gpu_memory_utilization",
                                             "replicas"]), max_size=2, unique=True)):
-        s[k] = draw(_hostile_or({"expert_parallel": [True, False], "all2all_backend": [
+        s[k] = draw(hostile_or({"expert_parallel": [True, False], "all2all_backend": [
             "deepep_low_latency", "allgather_reducescatter"], "max_batch": [1, 256], "gpu_memory_utilization": [
             0.05, 0.9], "replicas": [1, 4, 1 << 24]}[k]))
     job = {"model": draw(st.sampled_from([TINY_MOE, dict(TINY_MOE, moe={"experts": 64, "top_k": 6}), TINY_DENSE])),
@@ -203,11 +207,11 @@ def fleet_jobs(draw):
                                            {"instance": "aws:p5.48xlarge", "nodes": 2},
                                            {"instance": "aws:g6.48xlarge", "nodes": 1}]))
     if "moe" in job["model"] and draw(st.integers(0, 3)) == 0:
-        job["parallel"] = {"ep": draw(_hostile_or([8, 16]))}
+        job["parallel"] = {"ep": draw(hostile_or([8, 16]))}
     return job
 
 
 @fuzz_settings(6)
 @given(job=fleet_jobs())
 def test_fuzz_expert_parallel_serving_fleets(tmp_path_factory, job):
-    _holds(tmp_path_factory, "fleet51", job, "serve")
+    holds(tmp_path_factory, "fleet51", job, "serve")

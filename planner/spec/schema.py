@@ -1292,6 +1292,12 @@ class ArrivalsSpec(Strict):
 
 #: the most replicas ``serving.replicas`` takes: MAX_QPS's fleets are 10^4-10^6 replicas (README "Serving", bounds)
 MAX_FLEET_REPLICAS = 1 << 24
+#: the most replicas a side of a prefill-decode split takes (``serving.disaggregation``'s {prefill, decode}, and the
+#: screen's ``auto`` sizing, planner.workloads.serving_screen ``disagg_size``): each is an engine of its own in the
+#: split's simulation (planner.workloads.serving ``_disagg_run``), which is not sliced as a colocated fleet is
+#: (``_fleet_slice``: the split's two queues have their own replica counts). 2^24 + 2^24 replicas ran out of memory
+#: in ``serve`` until fuzz52; 4,096 + 4,096 simulate in ~14 s. A service past it is the colocated plan's scale
+MAX_DISAGG_REPLICAS = 4096
 
 
 class Disaggregation(Strict):
@@ -1301,8 +1307,8 @@ class Disaggregation(Strict):
     writes ``off``, ``auto`` (the screen sizes the split, ``serving_screen.disagg_size``) or ``{prefill: P, decode:
     D}`` (that many replicas of each); a bare word becomes this section (``_word``)."""
 
-    prefill: Optional[int] = Field(None, gt=0, le=MAX_FLEET_REPLICAS)
-    decode: Optional[int] = Field(None, gt=0, le=MAX_FLEET_REPLICAS)
+    prefill: Optional[int] = Field(None, gt=0, le=MAX_DISAGG_REPLICAS)
+    decode: Optional[int] = Field(None, gt=0, le=MAX_DISAGG_REPLICAS)
     auto: bool = False
 
     @model_validator(mode="before")

@@ -132,7 +132,7 @@ from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.defaults import DP_LB_REFRESH_S, PLAN_EVENT_BOUND, TP_DEGREES  # one list of TP degrees (a replica: tp GPUs, one node)
-from planner.spec.schema import MAX_QPS, MAX_REASONABLE, MIN_RATE
+from planner.spec.schema import MAX_DISAGG_REPLICAS, MAX_QPS, MAX_REASONABLE, MIN_RATE
 from planner.spec import JobSpec, ServingSpec
 from planner.simulate.serving import ArrivalSpec, EngineConfig, ServingSimConfig, cut_words, simulate_serving
 from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
@@ -1281,10 +1281,17 @@ def _split_usd_hr(row: ServingOption, size: DisaggSize) -> Optional[float]:
     return nodes * row.price_usd_hr if row.price_usd_hr is not None else None
 
 
+def _past_split_cap(size: DisaggSize) -> bool:
+    """Whether a side of split ``size`` has more replicas than a split takes (``MAX_DISAGG_REPLICAS``: each is an
+    engine of the split's simulation; ``auto`` at 1e5 QPS of llama3-70b sized 40,133 + 53,548, fuzz52)."""
+    return max(size.prefill, size.decode) > MAX_DISAGG_REPLICAS
+
+
 def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
     """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
-    screened split (``disagg_size``) costs least (then fewer GPUs): a split may run narrower replicas than the
-    colocated best (two TP-4 replicas in one node, the KV over NVLink, against one TP-8 replica). Tensor-parallel
+    screened split (``disagg_size``) is within ``MAX_DISAGG_REPLICAS`` a side and costs least (then fewer GPUs): a
+    split may run narrower replicas than the colocated best (two TP-4 replicas in one node, the KV over NVLink,
+    against one TP-8 replica). Tensor-parallel
     options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
     prefill queue (one replica's steps over its waiting prompts) does not describe (refused where every option is
     expert-parallel)."""
@@ -1300,7 +1307,7 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
         size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit,
                            budget=row.token_budget or REALTIME_TOKEN_BUDGET)
         usd = _split_usd_hr(row, size)
-        return (math.inf if usd is None else usd, size.replicas * row.tp, j)
+        return (_past_split_cap(size), math.inf if usd is None else usd, size.replicas * row.tp, j)
 
     return min(tp_only, key=cost)
 
@@ -1367,6 +1374,12 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
 
     size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split,
                        budget=row.token_budget or REALTIME_TOKEN_BUDGET)
+    if _past_split_cap(size):  # (a job's own split is held to the cap by the schema)
+        raise InputError("serving.disaggregation", f"auto sizes {size.prefill:,} prefill + {size.decode:,} decode "
+                         f"TP{row.tp} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
+                         f"{MAX_DISAGG_REPLICAS:,} a side a split is screened and simulated at (a service this size "
+                         "is the colocated plan's scale); leave serving.disaggregation off, or split the load into "
+                         "several services and plan each")
     d = dict(mode="auto" if split is None else "split", screen_prefill=size.prefill, screen_decode=size.decode,
              prefill_ms=size.prefill_s * 1e3, prefill_budget=size.prefill_budget, prefill_batch=size.prefill_batch,
              prefill_step_ms=size.prefill_step_s * 1e3, decode_batch=size.decode_batch,
@@ -1427,7 +1440,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
             f"vLLM's max_num_batched_tokens), {d['prefill_step_ms']:.1f} ms a step at the screen's load",
             f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
             f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
-            + ("(prefill and decode replicas share one node)" if d["link"] == "NVLink" else
+            + ("(prefill and decode replicas share one node)" if d["link"] != "NIC" else
                "(prefill and decode replicas on different nodes: the catalog's NIC rate)")]
 
 

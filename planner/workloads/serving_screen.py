@@ -26,11 +26,13 @@ from typing import Callable, Optional
 import numpy as np
 from statistics import NormalDist
 
+from hardware_catalog.catalog import nvlink_joined
 from planner.hardware.platform import device_noun
 from planner.units import fmt_given
 from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
 from planner.results import ServingOption
 from planner.spec import ServingSpec
+from planner.spec.schema import MAX_DISAGG_REPLICAS
 from planner.simulate.serving import BlockCost, ReplicaSpec
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, kv_bytes_per_sequence,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
@@ -1211,7 +1213,7 @@ class DisaggSize:
     decode_batch: int  # sequences a decode replica runs at once (the TPOT target's batch, capped by its KV cache)
     decode_step_s: float  # one decode step at that batch, mean context
     kv_bytes: float  # one prompt's KV, per GPU (each GPU sends its own shard)
-    link: str  # "NVLink" (P and D inside one node) or "NIC" (between nodes)
+    link: str  # the node's link (``node_link_name``: P and D inside one node) or "NIC" (between nodes)
     link_bytes_per_s: float  # per GPU
     kv_transfer_s: float  # kv_bytes / link_bytes_per_s
     ttft_s: float  # p99: the prefill queue's (``prefill_ttft``) + the transfer
@@ -1230,9 +1232,10 @@ def kv_link(hw, tp: int, replicas: int) -> tuple[str, float]:
     GPUs sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
     (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
     NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
-    GPU's."""
+    GPU's. Inside a node the name is the part's own link (gpus.csv ``intra_node_link``: NVLink, or PCIe on an L4 node,
+    ICI on a TPU, Infinity Fabric on an MI300X; every split was said to cross "NVLink" until fuzz52)."""
     if replicas * tp <= hw.gpus_per_node:
-        return "NVLink", float(hw.intra_bw_eff)
+        return node_link_name(hw.gpu), float(hw.intra_bw_eff)
     return "NIC", float(hw.inter_bw_per_gpu)
 
 
@@ -1304,6 +1307,16 @@ def prefill_ttft(qps: float, p: int, k: int, step: Callable[[float], float]) -> 
     runs = ([mean], [beta]) if k > 1 else ([], [])
     waits = [(float(erlang_c(c, a)), float(queue_wait(c, a, full, 0.0)))]
     return ttft_quantile(DISAGG_WAIT_QUANTILE, own, pmf, *runs, waits), mean
+
+
+def node_link_name(gpu) -> str:
+    """The name of the link joining ``gpu``'s node (gpus.csv ``intra_node_link``): "NVLink" for any NVLink generation
+    (``nvlink_joined``), else the catalog's word (PCIe, ICI, InfinityFabric, ...); "the node link" where the part
+    names none (a measured profile's device)."""
+    link = getattr(gpu, "intra_node_link", None)
+    if not link or link in ("none", "measured"):
+        return "the node link"
+    return "NVLink" if nvlink_joined(link) else link
 
 
 def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, b_mem: int,
@@ -1386,6 +1399,3 @@ def disagg_tpot(qps: float, output: int, step: Callable[[float], float], cap: in
         load = nxt
     return step(load)
 
-
-#: the most prefill replicas the screen tries (it adds one at a time; a fleet past this is the colocated plan's scale)
-MAX_DISAGG_REPLICAS = 4096
