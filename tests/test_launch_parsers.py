@@ -837,7 +837,14 @@ def test_titan_probe_has_trainer_config_fields():
 
 def titan_accepts(argv: list[str], world: int, num_layers: int, config: str = "probe") -> dict:
     """torchtitan 0.3 parses the flags over the config function ``config`` of the probe module, builds its device
-    mesh and splits the pipeline."""
+    mesh and splits the pipeline. Kept per argv: the four launch formats of a plan carry the same torchtitan flags
+    (test_the_launchers_accept_the_emitted_spec parsed each four times, ~60 ms a parse), and a refusal is raised
+    again each call (``lru_cache`` keeps no exception)."""
+    return _titan_parse(tuple(argv), world, num_layers, config)
+
+
+@lru_cache(maxsize=None)
+def _titan_parse(argv: tuple[str, ...], world: int, num_layers: int, config: str) -> dict:
     manager = need("torchtitan.config.manager")
     from torch.distributed.pipelining.schedules import get_schedule_class
     from torchtitan.distributed.parallel_dims import ParallelDims
