@@ -142,8 +142,11 @@ def main() -> None:
             p.join()
             assert p.exitcode == 0, (strategy, p.exitcode)
         cases[strategy] = rec
+    sys.path.insert(0, str(HERE))
+    from make_hf_common import FAMILIES
+
     OUT.write_text(json.dumps({
-        "generator": "tests/make_fsdp1_truth.py",
+        "generator": "tests/make_fsdp1_truth.py", "config": FAMILIES["llama"],
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "accelerate": accelerate.__version__},
         "shape": list(SHAPE), "micro_batches": MICRO_BATCHES, "cases": cases}, indent=1) + "\n")
