@@ -8,7 +8,9 @@ FSDP1 path wraps it (``FullyShardedDataParallel``, transformer auto-wrap per ``L
 ``FullyShardedDataParallelPlugin.set_mixed_precision``), gloo on CPU at world size 2 (torch.multiprocessing), one
 step of 2 micro-batches of gradient accumulation the way transformers 5.23's Trainer runs them (trainer.py: every
 micro-batch but the last under ``accelerator.no_sync(model)``, FSDP1's ``no_sync``), for each sharding strategy
-the Trainer's ``fsdp`` option names (FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2).
+the Trainer's ``fsdp`` option names (FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2), and FULL_SHARD over a frozen
+base with one trainable linear a block (``q_proj``: LoRA's layout, every block's flat parameter mixing frozen and
+trainable parameters, the root's all frozen).
 
 What it reads is FSDP1's own bookkeeping on each ``FlatParamHandle`` (torch 2.13 distributed/fsdp/_flat_param.py),
 sizes of live storages (a freed one is ``resize_(0)``: 0 bytes):
@@ -63,7 +65,8 @@ def _snapshot(model) -> dict:
     return out
 
 
-def _run(rank: int, strategy: str, port: int, q) -> None:
+def _run(rank: int, case: str, port: int, q) -> None:
+    strategy, _, frozen = case.partition("+")
     import torch.distributed as dist
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
@@ -81,6 +84,10 @@ def _run(rank: int, strategy: str, port: int, q) -> None:
     cfg = dict(FAMILIES["llama"])
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg), dtype=torch.float32)
     n_params = sum(p.numel() for p in model.parameters())
+    if frozen:  # a frozen base with trainable parameters in every block (LoRA's layout): only q_proj trains
+        for name, p in model.named_parameters():
+            p.requires_grad_("q_proj" in name)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16, buffer_dtype=torch.bfloat16)
     model = FSDP(model, sharding_strategy=ShardingStrategy[strategy], mixed_precision=mp, use_orig_params=True,
                  auto_wrap_policy=functools.partial(transformer_auto_wrap_policy,
@@ -120,6 +127,7 @@ def _run(rank: int, strategy: str, port: int, q) -> None:
               "shard_numel": h.flat_param._sharded_size.numel()} for h in _handles(model)]
     if rank == 0:
         q.put({"strategy": strategy, "world_size": WORLD, "params": n_params, "units": units,
+               "trainable": trainable,
                "gathers": gathers, "micro_batches": steps})
     dist.destroy_process_group()
 
@@ -132,7 +140,7 @@ def main() -> None:
 
     ctx = mp.get_context("spawn")
     cases = {}
-    for k, strategy in enumerate(("FULL_SHARD", "SHARD_GRAD_OP")):
+    for k, strategy in enumerate(("FULL_SHARD", "SHARD_GRAD_OP", "FULL_SHARD+frozen")):
         q = ctx.Queue()
         procs = [ctx.Process(target=_run, args=(r, strategy, 29631 + k, q)) for r in range(WORLD)]
         for p in procs:

@@ -6,9 +6,9 @@
   tells a weight by where it came from (tests/make_hf_common.py ``WeightCopies``: the parameters, their per-call
   casts, copies and views), and the JSON was regenerated.
 * ``training.framework.fsdp_version`` (hf-trainer: accelerate's FSDP plugin): FSDP1's flat parameter refuses a block
-  mixing a bf16 base with peft's fp32 adapters ("Must flatten tensors with uniform dtype"), so unset is 2 there and
-  accelerate's default 1 elsewhere; 1 on such a LoRA is refused in one line; the memory reads the version (FSDP2
-  casts each block's input to ``param_dtype``).
+  mixing a bf16 base with peft's fp32 adapters ("Must flatten tensors with uniform dtype"), so unset was 2 there and
+  accelerate's default 1 elsewhere (since fsdp52 unset is 2, the HF Trainer's, everywhere); 1 on such a LoRA is
+  refused in one line; the memory reads the version (FSDP2 casts each block's input to ``param_dtype``).
 """
 from __future__ import annotations
 

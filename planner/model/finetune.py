@@ -989,7 +989,7 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     embedding's output -- and every decoder layer's input -- is fp32 over an fp32, int8 or NF4 base (the
     bitsandbytes ones through ``prepare_model_for_kbit_training``, which casts the embedding to fp32), bf16 over a
     bf16 base, and bf16 over an fp32 or NF4 base under FSDP2 with ``param_dtype=bf16`` (the gather hands the
-    embedding bf16; FSDP1, accelerate's default plugin, alike from its source, not run: torch 2.13
+    embedding bf16; FSDP1 (``fsdp_version: 1``) alike from its source, not run: torch 2.13
     distributed/fsdp/_flat_param.py ``FlatParamHandle.pre_unshard`` -> ``_use_low_precision_shard`` copies the
     shard into its ``param_dtype`` ``_mp_shard`` before the all-gather). Under autocast the checkpointed layers'
     inputs are exact; a layer kept whole is the pure table of its stream (tiny Llama, 2 x 128, against the runs:

@@ -795,7 +795,10 @@ def _fsdp_held(x: StateContext):
     kz, st = x.kz, x.st
     pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
     held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-    grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & accumulates_unsharded(st))
+    # (a frozen base under FSDP1 holds its blocks' whole flat gradients too, frozen elements included: measured,
+    # fsdp1_truth.json "FULL_SHARD+frozen"; not priced here, ``accumulates_unsharded``)
+    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False))
+    grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & unsharded)
     return grads_held, held
 
 
@@ -809,7 +812,11 @@ def accumulates_unsharded(st) -> bool:
     (``fsdp1_param_bytes``), accumulated into by the next backward: the whole model's at the start of the last
     backward (FULL_SHARD and SHARD_GRAD_OP alike; measured: tests/data/fsdp1_truth.json, every unit's bf16 gradient,
     its unsharded size, after the non-syncing backward and through the next forward). Until fsdp52 FSDP1 was priced
-    as syncing each micro-batch: its gradients the fp32 shard alone."""
+    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) is left so: the run with
+    only ``q_proj`` trainable (fsdp1_truth.json "FULL_SHARD+frozen") holds each decoder unit's whole flat gradient,
+    2 B an element frozen or not (``use_orig_params``: the FlatParameter is the autograd leaf), the all-frozen root
+    none, and after the sync the fp32 shard of the whole unit -- neither of which the adapters-only gradient term
+    (``adapter_states``) has."""
     return bool(getattr(st, "defer_fsdp_grad_sync", False) or getattr(st, "fsdp1_no_sync", False))
 
 
