@@ -147,11 +147,18 @@ QLORA_OTHER_BYTES = 4.0
 #: LoRA adapter weights and their gradients: fp32 (peft ``autocast_adapter_dtype=True`` upcasts
 #: adapters of bf16/fp16 models to fp32)
 ADAPTER_BYTES = 4.0
-#: the FSDP version accelerate's FSDP plugin runs where nothing names one (accelerate 1.15 utils/dataclasses.py
+#: the FSDP version the HF Trainer runs where the job names none (fsdp52): transformers 5.23's
+#: ``TrainingArguments(fsdp=...)`` builds accelerate's plugin arguments with ``int(fsdp_config.get("version", 2))``
+#: (training_args.py ``_process_fsdp_args``; "FSDP1 ... is deprecated") and trainer.py
+#: ``create_accelerator_and_postprocess`` hands ``FullyShardedDataParallelPlugin(**fsdp_plugin_args)`` to the
+#: Accelerator, whose ``fsdp_version`` is then given and the ``FSDP_VERSION`` environment never read (checked:
+#: ``TrainingArguments(fsdp="full_shard").fsdp_plugin_args["fsdp_version"]`` is 2, ``"shard_grad_op"`` too, with
+#: ``reshard_after_forward`` False). accelerate 1.15's own default, 1 (utils/dataclasses.py
 #: ``FullyShardedDataParallelPlugin.__post_init__``: ``int(os.environ.get("FSDP_VERSION", "1"))``; ``accelerate
-#: launch --fsdp_version`` default "1"). transformers 5.23's ``TrainingArguments(fsdp=...)`` passes
-#: ``fsdp_config["version"]`` with its own default, 2 (training_args.py ``_process_fsdp_args``; FSDP1 deprecated there)
-ACCELERATE_FSDP_VERSION = 1
+#: launch --fsdp_version`` default "1"), is what a script that builds its own Accelerator gets under ``accelerate
+#: launch`` with an accelerate config that names no ``fsdp_version`` (``accelerate config`` writes the key and
+#: offers 2 first) -- set ``fsdp_version: 1`` for such a run. Until fsdp52 the planner took accelerate's 1.
+TRAINER_FSDP_VERSION = 2
 #: LoRA defaults (peft ``LoraConfig`` common choice; QLoRA paper: r=64 on all linear layers)
 LORA_RANK = 16
 #: transformers 5.x's bitsandbytes integration replaces ``nn.Linear`` only: the fused 3-D expert

@@ -234,6 +234,12 @@ dsamp52 (2026-12-07) prices FSDP1's FULL_SHARD under AMP as its fp32 shard and t
 copy (memory.fsdp_amp_keys at ZeRO-3 too): only llama3-70b/hf-trainer (case 3) moved, its 12 ZeRO-3 rows at PP > 1
 (not walked: the walk's rule took the copy off the PP 1 rows already), 6 of 768 arrays (mem weights, total,
 total_last on both instances): weights x0.68-0.94; no step-time array.
+fsdp52 (2026-12-07): hf-trainer's unset ``fsdp_version`` is 2, the HF Trainer's (it was accelerate's 1), so
+llama3-70b/hf-trainer (case 3) is priced as FSDP2 at ZeRO-2/3: only case 3 moved, 30 of 768 arrays (15 on each
+instance): comm_dp / t_dp_comm / t_dp_tail / t_param_gather_exposed -> 0 and comm_zero3 from 0 on 12 rows (FSDP2's
+ZeRO-2 gathers per micro-batch), step_time_s x0.994-1.11, mfu / tokens_per_s x0.90-1.02, bubble x1.005-1.61, weights
+x0.70-1.43 (15 rows), grads x1.02-10.3 (30 rows: FSDP2's unit buffers), totals x0.92-1.07. The two were
+regenerated together on merging (session 52): under FSDP2, dsamp52's FSDP1 rule no longer reaches case 3.
 """
 from __future__ import annotations
 

@@ -58,14 +58,19 @@ def test_lora_layers_under_fsdp2(fam, run):
 
 
 def test_only_a_mixed_dtype_block_is_fsdp2():
-    """FSDP1 (accelerate's default) flattens one dtype a unit, so peft's fp32 adapters over a bf16 base run under
-    FSDP2, which casts the blocks' inputs; over an fp32 base FSDP1 casts none: BERT's gathered fp32 base keeps the
-    fp32 block inputs (twice the bf16 base's, checkpointed) and the Llama's stream is bf16 either way."""
+    """FSDP1 (``fsdp_version: 1``; accelerate's default, unset here until fsdp52) flattens one dtype a unit, so peft's
+    fp32 adapters over a bf16 base run under FSDP2, which casts the blocks' inputs; over an fp32 base FSDP1 casts none:
+    BERT's gathered fp32 base keeps the fp32 block inputs (twice the bf16 base's, checkpointed) and the Llama's stream
+    is bf16 either way."""
     from planner.model.finetune import frozen_layer_activation_bytes, frozen_stream, gathered_by_fsdp2
+    from planner.model.stacks import from_training
 
     keeps = {}
     for base in ("bf16", "fp32"):
         m, t, st = lora_job(AMP["bert"]["config"], base)
+        if base == "fp32":  # FSDP1 named: unset is the HF Trainer's 2 (fsdp52)
+            t = t.model_copy(update={"framework": t.framework.model_copy(update={"fsdp_version": 1})})
+            st = from_training(t)
         assert gathered_by_fsdp2(t, st) is (base == "bf16")
         keeps[base] = float(frozen_layer_activation_bytes(m, t, 128, 2, 2, frozen_stream(t, st, 3), stack=st)[0])
     assert keeps["fp32"] == 2 * keeps["bf16"]

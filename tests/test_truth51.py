@@ -6,9 +6,9 @@
   tells a weight by where it came from (tests/make_hf_common.py ``WeightCopies``: the parameters, their per-call
   casts, copies and views), and the JSON was regenerated.
 * ``training.framework.fsdp_version`` (hf-trainer: accelerate's FSDP plugin): FSDP1's flat parameter refuses a block
-  mixing a bf16 base with peft's fp32 adapters ("Must flatten tensors with uniform dtype"), so unset is 2 there and
-  accelerate's default 1 elsewhere; 1 on such a LoRA is refused in one line; the memory reads the version (FSDP2
-  casts each block's input to ``param_dtype``).
+  mixing a bf16 base with peft's fp32 adapters ("Must flatten tensors with uniform dtype"), so unset was 2 there and
+  accelerate's default 1 elsewhere (since fsdp52 unset is 2, the HF Trainer's, everywhere); 1 on such a LoRA is
+  refused in one line; the memory reads the version (FSDP2 casts each block's input to ``param_dtype``).
 """
 from __future__ import annotations
 
@@ -49,11 +49,13 @@ def test_the_fp32_base_under_fsdp2_is_recorded():
     assert c["fsdp2"] and c["base"] == "fp32" and [r["gradient_checkpointing"] for r in c["runs"]] == [False, True]
 
 
-@pytest.mark.parametrize("base,given,runs", [("bf16", None, 2), ("fp32", None, 1), ("bf16", 2, 2), ("fp32", 2, 2),
+@pytest.mark.parametrize("base,given,runs", [("bf16", None, 2), ("fp32", None, 2), ("bf16", 2, 2), ("fp32", 2, 2),
                                              ("fp32", 1, 1)])
 def test_the_version_that_runs(base, given, runs):
-    """Unset: 2 where FSDP1 cannot flatten the blocks (fp32 adapters over a bf16 base), else accelerate's FSDP1; a
-    version given is the one run. Said in the stack line where the plan shards (ZeRO-2/3)."""
+    """Unset: 2, the HF Trainer's (transformers 5.23 ``TrainingArguments`` passes ``fsdp_config.get("version", 2)``
+    to accelerate; until fsdp52 accelerate's plugin default 1 where FSDP1 could flatten the blocks: the fp32 base's
+    unset case failed here); a version given is the one run. Said in the stack line where the plan shards
+    (ZeRO-2/3)."""
     from planner.model.finetune import fsdp_version
     from planner.model.stacks import from_training
 
@@ -103,19 +105,18 @@ def test_the_memory_reads_the_version(gc):
     """BERT LoRA over an fp32 base, gathered at ZeRO-3: under FSDP2 each block's input is cast to bf16 (torch 2.13
     ``_fsdp_state.py`` ``_cast_forward_inputs``) and q / k / v's adapters share it -- measured (``amp_families``
     ``fp32_base_fsdp2``, the GPU's 1 B dropout masks): exact, where the FSDP1 pricing it had before (no option)
-    misses the checkpointed blocks by +100%; FSDP1 (accelerate's default here) keeps the fp32 inputs."""
+    misses the checkpointed blocks by +100%; FSDP1 (``fsdp_version: 1``) keeps the fp32 inputs."""
     from conftest import LORA_TOL, lora_gpu_blocks
     from planner.model.finetune import frozen_layer_activation_bytes, frozen_stream
     from planner.model.stacks import from_training
 
     c = AMP["bert"]["cases"]["fp32_base_fsdp2"]
     run = next(r for r in c["runs"] if r["gradient_checkpointing"] is gc)
-    m, t, st1 = lora_job(AMP["bert"]["config"], "fp32")
-    t2 = t.model_copy(update={"framework": t.framework.model_copy(update={"fsdp_version": 2})})
-    st2 = from_training(t2)
+    m, t, _ = lora_job(AMP["bert"]["config"], "fp32")
+    jobs = {v: t.model_copy(update={"framework": t.framework.model_copy(update={"fsdp_version": v})}) for v in (1, 2)}
     keep = {v: float(frozen_layer_activation_bytes(m, tt, run["seq"], run["batch"], 2 if gc else 0,
                                                    frozen_stream(tt, st, 3), stack=st)[0])
-            for v, tt, st in ((1, t, st1), (2, t2, st2))}
+            for v, tt in jobs.items() for st in (from_training(tt),)}
     truth = lora_gpu_blocks("bert", run, "blocks_saved_bytes" if gc else "blocks_activation_bytes")
     assert m.layers * keep[2] == pytest.approx(truth, rel=LORA_TOL)
     assert keep[1] > keep[2]

@@ -1021,7 +1021,7 @@ def frozen_saves_precision(t: TrainingSpec, fp32_stream: bool) -> str:
     embedding's output -- and every decoder layer's input -- is fp32 over an fp32, int8 or NF4 base (the
     bitsandbytes ones through ``prepare_model_for_kbit_training``, which casts the embedding to fp32), bf16 over a
     bf16 base, and bf16 over an fp32 or NF4 base under FSDP2 with ``param_dtype=bf16`` (the gather hands the
-    embedding bf16; FSDP1, accelerate's default plugin, alike from its source, not run: torch 2.13
+    embedding bf16; FSDP1 (``fsdp_version: 1``) alike from its source, not run: torch 2.13
     distributed/fsdp/_flat_param.py ``FlatParamHandle.pre_unshard`` -> ``_use_low_precision_shard`` copies the
     shard into its ``param_dtype`` ``_mp_shard`` before the all-gather). Under autocast the checkpointed layers'
     inputs are exact; a layer kept whole is the pure table of its stream (tiny Llama, 2 x 128, against the runs:
@@ -1077,8 +1077,9 @@ def mixed_dtype_blocks(t: TrainingSpec, adapter_bytes: float) -> bool:
 
 def fsdp_version(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> int | None:
     """The FSDP version job ``t`` runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
-    without): the job's ``training.framework.fsdp_version``, else 2 where FSDP1 cannot wrap the blocks, else
-    accelerate's default (``defaults.ACCELERATE_FSDP_VERSION``, 1). FSDP1's flat parameter takes one dtype (torch
+    without): the job's ``training.framework.fsdp_version``, else the HF Trainer's own (``defaults.TRAINER_FSDP_VERSION``,
+    2: transformers' ``TrainingArguments`` passes it to accelerate; until fsdp52 accelerate's plugin default 1, and 2
+    only where FSDP1 cannot wrap the blocks). FSDP1's flat parameter takes one dtype (torch
     2.13 distributed/fsdp/_flat_param.py ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype";
     raised on the tiny BERT LoRA r16 over a bf16 base, ``use_orig_params=True``, loraf51), so a block of a bf16 base
     and fp32 adapters (``mixed_dtype_blocks``) runs under FSDP2 only: a job asking for FSDP1 there is refused (one
@@ -1090,12 +1091,12 @@ def fsdp_version(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> 
         raise InputError("training.framework.fsdp_version",
                          f"1 cannot wrap a block of a {base_weights(t)} base and fp32 LoRA adapters (torch FSDP1's "
                          f"flat parameter: 'Must flatten tensors with uniform dtype'); set 2 or leave it out")
-    return stack.fsdp_version or (2 if mixed else D.ACCELERATE_FSDP_VERSION)
+    return stack.fsdp_version or D.TRAINER_FSDP_VERSION
 
 
 def gathered_by_fsdp2(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> bool:
     """Whether a frozen-base row that FSDP gathers (``STREAM_GATHERED``) runs FSDP2 ``fully_shard``
-    (``fsdp_version``: the job's, or 2 where the blocks mix a bf16 base with fp32 adapters, else accelerate's FSDP1).
+    (``fsdp_version``: the job's, else the HF Trainer's default, 2).
     What FSDP2 changes here: its pre-forward hook casts each block's input to ``param_dtype`` (torch 2.13
     ``_fsdp_state.py`` ``_cast_forward_inputs``; ``activations_hf.HFPrecision.block_in``), which FSDP1 does for the
     root's inputs only."""

@@ -825,8 +825,35 @@ def _fsdp_held(x: StateContext):
     kz, st = x.kz, x.st
     pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
     held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-    grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & bool(getattr(st, "defer_fsdp_grad_sync", False)))
+    # (a frozen base under FSDP1 holds its blocks' whole flat gradients too, frozen elements included: measured,
+    # fsdp1_truth.json "FULL_SHARD+frozen"; not priced here, ``accumulates_unsharded``)
+    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False))
+    grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & unsharded)
     return grads_held, held
+
+
+def accumulates_unsharded(st) -> bool:
+    """Whether the stack keeps every micro-batch's gradients unsharded until the step's last backward (without PP, at
+    ZeRO-2/3, more than one micro-batch a step: ``stage_states`` takes it back at one): NeMo AutoModel's deferred sync
+    (``Stack.defer_fsdp_grad_sync``), and torch FSDP1 under the HF Trainer (``Stack.fsdp1_no_sync``): transformers
+    5.23 trainer.py runs every micro-batch but a step's last under ``accelerator.no_sync(model)``, FSDP1's
+    ``no_sync``, where _runtime_utils.py ``_post_backward_hook`` returns before the reduce-scatter (``if not
+    state._sync_gradients``), leaving ``flat_param.grad`` the unit's unsharded gradient in ``param_dtype``
+    (``fsdp1_param_bytes``), accumulated into by the next backward: the whole model's at the start of the last
+    backward (FULL_SHARD and SHARD_GRAD_OP alike; measured: tests/data/fsdp1_truth.json, every unit's bf16 gradient,
+    its unsharded size, after the non-syncing backward and through the next forward). Until fsdp52 FSDP1 was priced
+    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) is left so: the run with
+    only ``q_proj`` trainable (fsdp1_truth.json "FULL_SHARD+frozen") holds each decoder unit's whole flat gradient,
+    2 B an element frozen or not (``use_orig_params``: the FlatParameter is the autograd leaf), the all-frozen root
+    none, and after the sync the fp32 shard of the whole unit -- neither of which the adapters-only gradient term
+    (``adapter_states``) has."""
+    return bool(getattr(st, "defer_fsdp_grad_sync", False) or getattr(st, "fsdp1_no_sync", False))
+
+
+def synced_each_microbatch(st):
+    """``st`` as it runs at one micro-batch a step: the sync is the last backward's, nothing held unsharded
+    (``accumulates_unsharded``)."""
+    return dataclasses.replace(st, defer_fsdp_grad_sync=False, fsdp1_no_sync=False)
 
 
 def ep_experts_unsharded(x: StateContext):
@@ -853,6 +880,29 @@ def gathered_blocks(st) -> int:
     if getattr(st, "scan_gathers", False) and not getattr(st, "ag_backward_pipelining", False):
         return 1
     return 2
+
+
+def fsdp1_param_bytes(t: TrainingSpec) -> float:
+    """Bytes an element of torch FSDP1's unsharded flat parameter, its gradient and its ``_mp_shard`` take: the
+    ``MixedPrecision`` ``param_dtype`` accelerate sets from the job's 16-bit precision (utils/dataclasses.py
+    ``FullyShardedDataParallelPlugin.set_mixed_precision``: bf16 for bf16 and fp8, fp16 for fp16), else fp32."""
+    return 4.0 if t.precision == "fp32" else 2.0
+
+
+def fsdp1_mp_shard_bytes(x: StateContext):
+    """Per key, the 16-bit copy of the rank's fp32 shard torch FSDP1 all-gathers from under a ``MixedPrecision``
+    ``param_dtype`` (torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle._use_low_precision_shard``
+    allocates ``flat_param._mp_shard`` and casts ``_local_shard`` into it in ``pre_unshard``; ``post_unshard`` frees
+    it by ``_free_low_precision_sharded_param`` once the all-gather into ``_full_param_padded`` is issued): one unit's
+    at a time, the unit being gathered -- at ZeRO-3 (FULL_SHARD) the pre-backward gather of the last block, where the
+    activations peak. Measured (tests/data/fsdp1_truth.json, tests/make_fsdp1_truth.py: tiny Llama, world size 2):
+    at each of FULL_SHARD's 10 all-gathers exactly the gathered unit's shard live, 2 B an element of it. Priced on
+    the HF Trainer's FSDP1 (``Stack.fsdp1_no_sync``; until fsdp52 not at all) where the 16-bit parameters are
+    gathered per unit (ZeRO-3, not held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the
+    activations peak."""
+    if not (x.st.fsdp1_no_sync and x.t.precision != "fp32"):
+        return np.zeros(np.shape(x.kz))
+    return np.where((x.kz >= 3) & ~_fsdp_held(x)[1], x.largest / x.dps * fsdp1_param_bytes(x.t), 0.0)
 
 
 def fsdp_amp_keys(x: StateContext):
@@ -923,6 +973,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
+    weights = weights + fsdp1_mp_shard_bytes(x)
     if x.fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
             st.fsdp2_root, ends, head, x.largest, m.moe is not None) * np.minimum(x.b.weights, 2.0), 0.0)
@@ -943,7 +994,9 @@ def state_grads(x: StateContext, dense, expert):
     # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
     # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
     e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b
-    grads = np.where(_fsdp_held(x)[0], d * g_b + e * e_b, grads)
+    # FSDP1 under no_sync accumulates in its param_dtype (``accumulates_unsharded``)
+    d_b, e_b = (fsdp1_param_bytes(x.t),) * 2 if x.st.fsdp1_no_sync else (g_b, e_b)
+    grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
@@ -1214,7 +1267,7 @@ def fsdp2_offload_grads(x: StateContext, s: StageStates, c: Candidates, gb) -> S
         return s
     held = _fsdp_held(x)[0][x.sinv]
     if getattr(x.st, "defer_fsdp_grad_sync", False):
-        x1 = dataclasses.replace(x, st=dataclasses.replace(x.st, defer_fsdp_grad_sync=False))
+        x1 = dataclasses.replace(x, st=synced_each_microbatch(x.st))
         held = np.where(gb / (c.mb * c.dp) <= 1.0, _fsdp_held(x1)[0][x.sinv], held)
     on_host = (x.kz >= 2)[x.sinv] & ~held
     if x.b.frozen:  # the adapters' gradient shard alone: adapter_states' gradients over no other state
@@ -1273,10 +1326,10 @@ def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     ``optimizer_offload``, FSDP2's offloaded gradient shard (``fsdp2_offload_grads``) and DeepSpeed's offloaded
     parameter partition (``param_offload``)."""
     s = model_states(x)
-    if getattr(x.st, "defer_fsdp_grad_sync", False):  # one micro-batch a step: its sync is the last one, nothing held
+    if accumulates_unsharded(x.st):  # one micro-batch a step: its sync is the last one, nothing held
         one = gb / (c.mb * c.dp) <= 1.0
         if one.any():
-            s1 = model_states(dataclasses.replace(x, st=dataclasses.replace(x.st, defer_fsdp_grad_sync=False)))
+            s1 = model_states(dataclasses.replace(x, st=synced_each_microbatch(x.st)))
             s = dataclasses.replace(s, fg=np.where(one, s1.fg, s.fg), lg=np.where(one, s1.lg, s.lg))
     s = autograd_grads(x, s, c, walked, hf)
     if x.b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
@@ -1451,7 +1504,7 @@ def rank_class_states(xr: StateContext, c: Candidates, kw: dict, rows=None) -> t
     sync, no frozen base's adapters), the same figures bit for bit (each term is its key's value gathered), else
     per candidate. The search prices two such ranks on every block (mem43): per key it costs a few gathers.
     ``rows``: those candidates' figures only (None: all)."""
-    if kw["walked"] is not None or getattr(xr.st, "defer_fsdp_grad_sync", False) or xr.b.frozen:
+    if kw["walked"] is not None or accumulates_unsharded(xr.st) or xr.b.frozen:
         s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
         return (s.fw, s.fg, s.fo) if rows is None else tuple(np.broadcast_to(v, (len(c),))[rows]
                                                              for v in (s.fw, s.fg, s.fo))

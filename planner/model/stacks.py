@@ -695,6 +695,13 @@ class Stack:
     #: the one the job runs: the job's, else the one that runs (planner.model.finetune ``fsdp_version``, set by
     #: ``from_training``); None on a stack without ``fsdp_versions``
     fsdp_version: int | None = None
+    #: whether the job left ``fsdp_version`` out (the HF Trainer's default ran: the stack line says so)
+    fsdp_version_unset: bool = False
+    #: torch FSDP1 (``FullyShardedDataParallel``) under the HF Trainer's gradient accumulation (``fsdp_version: 1``,
+    #: set by ``_with_fsdp_version``): every micro-batch but the last runs under FSDP1's ``no_sync``
+    #: (planner.model.memory ``fsdp1_no_sync_grad_bytes``) and each all-gather reads a 16-bit copy of the rank's shard
+    #: (``fsdp1_mp_shard_bytes``)
+    fsdp1_no_sync: bool = False
     #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
     #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
     #: a launch has nothing to set: DLE's BERT builds its own modeling.BertSelfAttention, no ``from_pretrained`` (stack
@@ -1687,7 +1694,9 @@ class Stack:
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
         if self.fsdp_version is not None and (zero is None or zero >= 2):  # accelerate's FSDP, where it shards
-            opts.append(f"fsdp_version={self.fsdp_version}")
+            opts.append(f"fsdp_version={self.fsdp_version}" + (
+                " (unset: the HF Trainer's default, TrainingArguments' fsdp_config version)"
+                if self.fsdp_version_unset else ""))
         if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
             opts.append(f"loss_fn={self.loss_fn}" + (f" (chunk_size {self.ce_chunk_size})"
                                                      if self.loss_fn == "masked_ce_chunked" else ""))
@@ -3114,7 +3123,8 @@ def _with_fsdp_version(st: Stack, t) -> Stack:
     if not st.fsdp_versions:
         return st
     version = fsdp_version(t, st)
-    return replace(st, fsdp_version=version, fsdp2_dp=version == 2)
+    return replace(st, fsdp_version=version, fsdp2_dp=version == 2, fsdp_version_unset=st.fsdp_version is None,
+                   fsdp1_no_sync=version == 1)
 
 
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU

@@ -790,7 +790,7 @@ class FrameworkSpec(Strict):
     cuda_module_loading: Optional[V.CUDA_MODULE_LOADING.literal] = None
     #: the FSDP accelerate runs (the HF Trainer's ``fsdp_config["version"]`` / accelerate's ``fsdp_version``): 1
     #: (``FullyShardedDataParallel``, flat parameters) or 2 (``fully_shard``); None: the one that runs
-    #: (planner.model.finetune ``fsdp_version``: 2 where FSDP1 cannot wrap the blocks, else accelerate's default)
+    #: (planner.model.finetune ``fsdp_version``: 2, the HF Trainer's ``TrainingArguments`` default)
     fsdp_version: Optional[int] = Field(None, ge=1, le=2)
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
