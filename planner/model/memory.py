@@ -897,10 +897,10 @@ def fsdp1_mp_shard_bytes(x: StateContext):
     at a time, the unit being gathered -- at ZeRO-3 (FULL_SHARD) the pre-backward gather of the last block, where the
     activations peak. Measured (tests/data/fsdp1_truth.json, tests/make_fsdp1_truth.py: tiny Llama, world size 2):
     at each of FULL_SHARD's 10 all-gathers exactly the gathered unit's shard live, 2 B an element of it. Priced on
-    the HF Trainer's FSDP1 (``Stack.fsdp1_no_sync``; until fsdp52 not at all) where the 16-bit parameters are
-    gathered per unit (ZeRO-3, not held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the
-    activations peak."""
-    if not (x.st.fsdp1_no_sync and x.t.precision != "fp32"):
+    every FSDP1 stack (``Stack.fsdp_zero2_param_dtype`` without ``fsdp2_dp``: the HF Trainer's FSDP1, llm-foundry's
+    Composer FSDP, ``fsdp``; until fsdp52 not at all) where the 16-bit parameters are gathered per unit (ZeRO-3, not
+    held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the activations peak."""
+    if not (x.st.fsdp_zero2_param_dtype and not x.st.fsdp2_dp and x.t.precision != "fp32"):
         return np.zeros(np.shape(x.kz))
     return np.where((x.kz >= 3) & ~_fsdp_held(x)[1], x.largest / x.dps * fsdp1_param_bytes(x.t), 0.0)
 
