@@ -68,8 +68,8 @@ JOB = {"model": {"layers": 16, "hidden": 1536, "heads": 16, "vocab": 50304, "mlp
        "cluster": {"gpu": "V100-SXM2-16GB", "gpus_per_node": 8, "nodes": 1}}
 
 
-def _estimate(cli, tmp_path, parallel, **cluster):
-    job = dict(JOB, parallel=parallel, cluster=dict(JOB["cluster"], **cluster))
+def _estimate(cli, tmp_path, parallel, base=JOB, **cluster):
+    job = dict(base, parallel=parallel, cluster=dict(base["cluster"], **cluster))
     return answered(cli("estimate", write_job(tmp_path, job), "--json"))["breakdown_s"]
 
 
@@ -126,18 +126,15 @@ def test_quad_mesh_splits_a_hopper_gpus_18_links_over_its_three_peers():
     assert group_link_share(QUAD, 2, 1, 2) == pytest.approx(1 / 3)  # a 2-GPU job on the board: its pair's links
 
 
-def _h200(cli, tmp_path, parallel, **cluster):
-    job = dict(H200_JOB, parallel=parallel, cluster=dict(H200_JOB["cluster"], **cluster))
-    return answered(cli("estimate", write_job(tmp_path, job), "--json"))["breakdown_s"]
-
-
 def test_tp2_on_the_quad_mesh_is_slower_tp4_is_the_switchs(cli, tmp_path):
     tp2 = {"tp": 2, "pp": 1, "dp": 2}
-    switch, quad = _h200(cli, tmp_path, tp2), _h200(cli, tmp_path, tp2, nvlink_topology=QUAD)
+    switch = _estimate(cli, tmp_path, tp2, base=H200_JOB)
+    quad = _estimate(cli, tmp_path, tp2, base=H200_JOB, nvlink_topology=QUAD)
     # the TP all-reduces' bandwidth term at a third of the rate (latency kept): well over 2x the switch's
     assert quad["comm_tp"] > 2 * switch["comm_tp"]
     tp4 = {"tp": 4, "pp": 1, "dp": 1}
-    assert _h200(cli, tmp_path, tp4, nvlink_topology=QUAD) == _h200(cli, tmp_path, tp4)
+    assert (_estimate(cli, tmp_path, tp4, base=H200_JOB, nvlink_topology=QUAD)
+            == _estimate(cli, tmp_path, tp4, base=H200_JOB))
 
 
 @pytest.mark.parametrize("cluster, says", [
