@@ -2795,7 +2795,11 @@ def open_reports_case(cat, r):
                    gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=1 if model.moe is not None else int(r.tp),  # experts unsplit by TP (TP is 1 in every MoE row)
                    dp_shard=None if shard != shard else int(shard))
-    hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
+    # the node's NVLink wiring where the table has the column (kempnerforge_runs.csv: Kempner's switchless 4-GPU
+    # H200 board, kfnode52); else the chip's platform's (a switch for every NVIDIA part)
+    wiring = getattr(r, "nvlink_topology", None)
+    hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps),
+                   nvlink_topology=wiring if isinstance(wiring, str) and wiring else None)
     stack = row_stack(r.stack, open_reports_options(r.stack_options))
     return model, tr, c, hw, stack
 

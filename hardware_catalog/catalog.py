@@ -693,7 +693,7 @@ class InstanceRow(_Row):
     notes: Optional[str] = None
     #: how the node's GPUs are wired: planner.vocab ``NVLINK_TOPOLOGY`` (the same names; tests/test_nvlink_topology.py);
     #: blank: through a switch (planner.hardware.nvlink)
-    nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh", "xgmi-full-mesh"]] = None
+    nvlink_topology: Optional[Literal["switch", "hybrid-cube-mesh", "xgmi-full-mesh", "nvlink4-quad-mesh"]] = None
     #: why a rate outside the catalog's price checks (``hardware_catalog.price_checks``) is kept; blank on a row
     #: inside them (tests/test_prices48.py holds every shipped row to that)
     price_check: Optional[str] = None
@@ -880,10 +880,13 @@ def nvlink_joined(intra_node_link: str) -> bool:
 #: GPUs each to each, not this mesh of six links a GPU. So NVLink3+ parts took the V100's link shares until QA 93 (an
 #: 8-A100 TP-2 pair at 50 of 300 GB/s). Pascal's NVLink1 DGX-1 (four links a GPU) is not this table either, and not in
 #: gpus.csv. ``xgmi-full-mesh``: AMD's Infinity Fabric (xGMI) peer links of an 8-OAM MI300X / MI325X baseboard
-#: (planner.hardware.nvlink ``XGMI_FULL_MESH_LINKS``), gpus.csv's ``InfinityFabric`` (MI250X .. MI355X). A switch
-#: (``switch``, or no wiring named) joins any part.
+#: (planner.hardware.nvlink ``XGMI_FULL_MESH_LINKS``), gpus.csv's ``InfinityFabric`` (MI250X .. MI355X).
+#: ``nvlink4-quad-mesh``: the switchless 4-GPU HGX H100 / H200 board, 18 NVLink 4 links a GPU, 6 to each peer
+#: (planner.hardware.nvlink ``NVLINK4_QUAD_LINKS``): gpus.csv's ``NVLink4`` (not H800's cut ``NVLink4-H800`` links,
+#: nor an NVL card's bridge). A switch (``switch``, or no wiring named) joins any part.
 MESH_WIRED_OF = {"hybrid-cube-mesh": frozenset({"NVLink2"}),
-                 "xgmi-full-mesh": frozenset({"InfinityFabric"})}
+                 "xgmi-full-mesh": frozenset({"InfinityFabric"}),
+                 "nvlink4-quad-mesh": frozenset({"NVLink4"})}
 
 
 def wired_as(topology: str, intra_node_link: str) -> bool:

@@ -63,8 +63,9 @@ class Vocab:
 
 
 #: how a node's GPUs are wired to each other (planner.hardware.nvlink ``NVLINK_TOPOLOGIES``): through NVSwitch, or
-#: the DGX-1 V100's point-to-point hybrid cube-mesh, or an MI300X / MI325X platform's fully connected xGMI mesh
-NVLINK_TOPOLOGY = Vocab("switch", "hybrid-cube-mesh", "xgmi-full-mesh")
+#: the DGX-1 V100's point-to-point hybrid cube-mesh, an MI300X / MI325X platform's fully connected xGMI mesh, or a
+#: 4-GPU HGX H100 / H200 board's fully connected NVLink 4 mesh (6 links a pair)
+NVLINK_TOPOLOGY = Vocab("switch", "hybrid-cube-mesh", "xgmi-full-mesh", "nvlink4-quad-mesh")
 
 #: activation recomputation (Korthikanti et al. 2022: none / selective attention core / full layer)
 RECOMPUTE = Vocab("none", "selective", "full")

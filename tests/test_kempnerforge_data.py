@@ -161,3 +161,15 @@ def test_kernels_are_kempnerforges_own(rows, catalog):
         stack = validate.open_reports_case(catalog, r)[4]
         assert stack.attn_kernel == "cudnn" and stack.recompute_early_stop, r.id
         assert "_cudnn_attention_backward" in r.notes and "early stop" in r.notes, r.id
+
+
+def test_nodes_are_the_switchless_4_gpu_board(rows, catalog):
+    # kfnode52: 4 SXM H200 a node (Kempner's handbook; the 175B report) and NVSwitch on 8-GPU baseboards only
+    import validate
+
+    assert (rows["nvlink_topology"] == "nvlink4-quad-mesh").all()
+    assert rows["interconnect"].str.contains("GPUs per Server 4").all()
+    assert "4x NVIDIA H200 SXM" in rows.set_index("id").loc["kforge_175b_360gpu", "source_loc"]
+    for r in rows.itertuples():
+        assert validate.open_reports_case(catalog, r)[3].nvlink_topology == "nvlink4-quad-mesh", r.id
+

@@ -68,8 +68,8 @@ JOB = {"model": {"layers": 16, "hidden": 1536, "heads": 16, "vocab": 50304, "mlp
        "cluster": {"gpu": "V100-SXM2-16GB", "gpus_per_node": 8, "nodes": 1}}
 
 
-def _estimate(cli, tmp_path, parallel, **cluster):
-    job = dict(JOB, parallel=parallel, cluster=dict(JOB["cluster"], **cluster))
+def _estimate(cli, tmp_path, parallel, base=JOB, **cluster):
+    job = dict(base, parallel=parallel, cluster=dict(base["cluster"], **cluster))
     return answered(cli("estimate", write_job(tmp_path, job), "--json"))["breakdown_s"]
 
 
@@ -105,3 +105,43 @@ def test_plan_says_the_mesh_and_the_tp_groups_rate(cli, tmp_path):
     assert code == 0
     assert "(25 of 150 GB/s per GPU: the group's links on the hybrid-cube-mesh)" in text
     assert "NVLink hybrid-cube-mesh: a TP / DP group rings only over the NVLinks between its members" in text
+
+
+QUAD = "nvlink4-quad-mesh"
+H200_JOB = {"model": {"layers": 8, "hidden": 4096, "heads": 32, "kv_heads": 8, "ffn_hidden": 14336, "vocab": 128256,
+                      "mlp": "swiglu"},
+            "training": {"seq_len": 4096, "global_batch": 8, "micro_batch": 2, "precision": "bf16",
+                         "recompute": "full", "framework": "megatron-lm", "tokens": 1e9},
+            "cluster": {"gpu": "H200-SXM-141GB", "gpus_per_node": 4, "nodes": 1}}
+
+
+def test_quad_mesh_splits_a_hopper_gpus_18_links_over_its_three_peers():
+    # kfnode52: four SXM Hopper GPUs with no NVSwitch, each to each; a group of g of them reaches (g - 1)/3
+    assert {sum(r) for r in NVLINK_TOPOLOGIES[QUAD]} == {18}
+    assert group_link_share(QUAD, 2, 1, 4) == pytest.approx(1 / 3)  # TP 2: a pair's 6 links
+    assert group_link_share(QUAD, 2, 2, 4) == pytest.approx(1 / 3)  # DP 2 at stride 2 (GPUs 0, 2): the same
+    assert group_link_share(QUAD, 4, 1, 4) == 1.0  # TP 4: every link
+    assert group_link_share(QUAD, 2, 1, 4, "all_to_all") == pytest.approx(1 / 3)
+    assert group_link_share(QUAD, 4, 1, 4, "all_to_all") == 1.0
+    assert group_link_share(QUAD, 2, 1, 2) == pytest.approx(1 / 3)  # a 2-GPU job on the board: its pair's links
+
+
+def test_tp2_on_the_quad_mesh_is_slower_tp4_is_the_switchs(cli, tmp_path):
+    tp2 = {"tp": 2, "pp": 1, "dp": 2}
+    switch = _estimate(cli, tmp_path, tp2, base=H200_JOB)
+    quad = _estimate(cli, tmp_path, tp2, base=H200_JOB, nvlink_topology=QUAD)
+    # the TP all-reduces' bandwidth term at a third of the rate (latency kept): well over 2x the switch's
+    assert quad["comm_tp"] > 2 * switch["comm_tp"]
+    tp4 = {"tp": 4, "pp": 1, "dp": 1}
+    assert (_estimate(cli, tmp_path, tp4, base=H200_JOB, nvlink_topology=QUAD)
+            == _estimate(cli, tmp_path, tp4, base=H200_JOB))
+
+
+@pytest.mark.parametrize("cluster, says", [
+    ({"gpus_per_node": 8, "nvlink_topology": QUAD}, "error: cluster.nvlink_topology: nvlink4-quad-mesh joins 4 GPUs"),
+    ({"gpu": "A100-SXM-80GB", "nvlink_topology": QUAD},
+     "error: cluster.nvlink_topology: nvlink4-quad-mesh is a mesh of links A100-SXM-80GB does not have"),
+])
+def test_quad_mesh_off_its_board_is_refused(cli, tmp_path, cluster, says):
+    job = dict(H200_JOB, parallel={"tp": 2, "pp": 1, "dp": 2}, cluster=dict(H200_JOB["cluster"], **cluster))
+    assert refused(cli("estimate", write_job(tmp_path, job), "--json")).startswith(says)

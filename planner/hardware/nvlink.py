@@ -37,6 +37,19 @@ print for a 4-GPU MI300X system reads "maxBw 48.0 totalBw 144.0", three 48 GB/s 
 bandwidth on the system" (ROCm/rccl README, PR #1270, "Improving performance on MI300 when using less than 8 GPUs").
 The integer ring search above would leave a complete group of even size one link short (K_8 holds three disjoint
 Hamiltonian rings and a perfect matching: 6 of 7 links), which the blog's seven-link 8-GPU rate refutes.
+
+Four Hopper GPUs on one board (``nvlink4-quad-mesh``: NVIDIA HGX H100 / H200 4-GPU, the 4-GPU SXM nodes of academic
+clusters such as Harvard's Kempner AI cluster) have no switch either: NVIDIA lists NVSwitch on its 8-GPU baseboards
+only ("Platform Support for NVIDIA NVSwitch: NVIDIA HGX B300 / B200 / H200 / H100 / H800 / A100 8-GPU baseboard",
+NVIDIA AI Enterprise docs, "NVIDIA NVSwitch", docs.nvidia.com/ai-enterprise/release-8/8.0/infra-software/vgpu/
+features/nvswitch.html, read 2026-12-07), and the 4-GPU board joins its GPUs each to each ("HGX A100 4-GPU connected
+with NVLink", NVIDIA developer blog "Introducing NVIDIA HGX A100", 2020: the board generation before; the H200 NVL's
+"2- or 4-way NVIDIA NVLink bridge", NVIDIA H200 product page, a 4-GPU mesh too). A Hopper GPU has 18 NVLink 4 links
+(900 GB/s: gpus.csv ``NVLink4`` 450 GB/s a direction); each to each among four is three peers, 6 links a pair if the
+links split evenly (the board's per-pair count is not printed in a source found here: the even split is the symmetric
+wiring, as the MI300X's one link to each of seven). So a pair has 1/3 of a GPU's NVLink bandwidth and a group of g
+of the four (g - 1)/3: TP 2 a third, TP 4 all of it, the complete-group rule above (NCCL's rings over the group's
+links only; ``ring_links``).
 """
 from __future__ import annotations
 
@@ -62,6 +75,9 @@ DGX1_V100_LINKS = (
 #: xGMI links between each pair of an 8-GPU MI300X / MI325X platform (module docstring): one to each of the 7 peers
 XGMI_FULL_MESH_LINKS = tuple(tuple(int(i != j) for j in range(8)) for i in range(8))
 
+#: NVLinks between each pair of a 4-GPU Hopper board's GPUs (module docstring): 18 a GPU, 6 to each of its 3 peers
+NVLINK4_QUAD_LINKS = tuple(tuple(6 * int(i != j) for j in range(4)) for i in range(4))
+
 #: a node's NVLink wiring by name (``vocab.NVLINK_TOPOLOGY``: instances.csv / job ``cluster.nvlink_topology``): None where every GPU reaches the
 #: others at its full rate (NVSwitch; also the default, and a PCIe node's shared switch), else the per-pair link
 #: counts of the node's GPUs in rank order
@@ -69,6 +85,7 @@ NVLINK_TOPOLOGIES: dict[str, tuple[tuple[int, ...], ...] | None] = {
     "switch": None,
     "hybrid-cube-mesh": DGX1_V100_LINKS,
     "xgmi-full-mesh": XGMI_FULL_MESH_LINKS,
+    "nvlink4-quad-mesh": NVLINK4_QUAD_LINKS,
 }
 DEFAULT_TOPOLOGY = "switch"
 
@@ -79,6 +96,8 @@ MESH_LINKS = {
                          "on a DGX-1 V100 a TP-2 pair has 1-2 of a GPU's 6 links, a TP-4 quad 4, all 8 GPUs 6"),
     "xgmi-full-mesh": ("xGMI", "xGMI links",
                        "on an MI300X / MI325X node a pair has 1 of a GPU's 7 links, a group of four 3, the whole node 7"),
+    "nvlink4-quad-mesh": ("NVLink", "NVLinks",
+                          "on a 4-GPU HGX H100 / H200 board a TP-2 pair has 6 of a GPU's 18 links, all four GPUs 18"),
 }
 
 #: the wiring a chip's platform always has, by model number (hardware_catalog.chips ``model_number``): where neither the

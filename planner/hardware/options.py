@@ -109,7 +109,8 @@ class HardwareOption:
     fabric_stated: Optional[str] = None
     #: how the node's GPUs are wired (planner.hardware.nvlink ``NVLINK_TOPOLOGIES``): "switch" (every GPU at its full
     #: NVLink rate to any other: NVSwitch, the default) or a point-to-point mesh whose groups have only the links
-    #: between their members ("hybrid-cube-mesh": DGX-1 V100, p3.16xlarge; "xgmi-full-mesh": 8 MI300X / MI325X); the
+    #: between their members ("hybrid-cube-mesh": DGX-1 V100, p3.16xlarge; "xgmi-full-mesh": 8 MI300X / MI325X;
+    #: "nvlink4-quad-mesh": a 4-GPU HGX H100 / H200 board); the
     #: job's ``cluster.nvlink_topology``, else the instance row's, else the chip's platform's
     nvlink_topology: str = DEFAULT_TOPOLOGY
 

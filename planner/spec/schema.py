@@ -1053,8 +1053,9 @@ class ClusterSpec(Strict):
     fabric: Optional[FabricSpec] = None
     intra_node_gbps: Optional[float] = Field(None, ge=MIN_RATE["GBps"], le=1e5)  # per GPU per direction, GB/s
     # how the node's GPUs are wired (planner.hardware.nvlink): "switch" (NVSwitch: any group at the full per-GPU
-    # rate), "hybrid-cube-mesh" (DGX-1 V100, p3.16xlarge: a group has only its members' NVLinks) or "xgmi-full-mesh"
-    # (8 MI300X / MI325X, one xGMI link a pair); left out: the instance row's, else the chip's platform's
+    # rate), "hybrid-cube-mesh" (DGX-1 V100, p3.16xlarge: a group has only its members' NVLinks), "xgmi-full-mesh"
+    # (8 MI300X / MI325X, one xGMI link a pair) or "nvlink4-quad-mesh" (a 4-GPU HGX H100 / H200 board, 6 NVLinks a
+    # pair); left out: the instance row's, else the chip's platform's
     # (planner.hardware.nvlink ``default_topology``: MI300X / MI325X the xGMI mesh), else switch
     nvlink_topology: Optional[V.NVLINK_TOPOLOGY.literal] = None
     price_usd_hr: Optional[float] = Field(None, gt=0, le=1e5)  # per node, overrides the catalog

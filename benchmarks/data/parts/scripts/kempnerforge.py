@@ -16,8 +16,8 @@ what neither states is said in ``notes`` / ``interconnect``. Both reports print 
 ``cross_check`` and equals global batch tokens / step time to the step's two printed decimals (tests check 1%).
 The memory column (``Mem/GPU``, peak per GPU as the trainer logs it) is stored, not scored.
 Columns are parts_csv.OPEN_REPORTS_COLUMNS (validate.open_reports_case maps them) plus ``sequence_parallel`` (the
-TP plan's SequenceParallel, on for every TP > 1 row: the logs print ``sequence_parallel=True``) and
-``mem_per_gpu_gb``.
+TP plan's SequenceParallel, on for every TP > 1 row: the logs print ``sequence_parallel=True``), ``mem_per_gpu_gb``
+and ``nvlink_topology`` (how a node's GPUs are wired, ``NODE_WIRING``: the switchless 4-GPU board, kfnode52).
 Run: python benchmarks/data/parts/scripts/kempnerforge.py"""
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from parts_csv import OPEN_REPORTS_COLUMNS, write_csv
 OUT = Path(__file__).resolve().parents[2] / "kempnerforge_runs.csv"
 READ = "2026-12-06"
 URL = "https://github.com/KempnerInstitute/KempnerForge"
-cols = OPEN_REPORTS_COLUMNS + ("sequence_parallel", "mem_per_gpu_gb")
+cols = OPEN_REPORTS_COLUMNS + ("sequence_parallel", "mem_per_gpu_gb", "nvlink_topology")
 
 MFU_LOC = ("KempnerInstitute/KempnerForge benchmarks/mfu_scaling/mfu_scaling_2026-04-05.md @9f3f03a0 (report of "
            "git 01b461a), 'Full Results Table'; header: '8 nodes, 4x NVIDIA H200 (141 GB) per node, NVLink intra-node, "
@@ -62,9 +62,27 @@ STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_para
 #:   CUDA Kernels') lists ``aten::_cudnn_attention_backward`` (800 calls): cuDNN attention, where the torchtitan
 #:   entry prices FlashAttention-2 (torchtitan 2024's SDPA flash backend: stacks.Stack.attn_kernel).
 KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn"
-INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated); the rates are not: 4 x 400 Gb/s NDR a node (one "
-                "HCA a GPU) assumed; the node's NVLink wiring (a 4-GPU board links each pair directly) taken as the "
-                "catalog's H200 NVLink rate")
+#: how Kempner's H200 nodes are wired (kfnode52, read 2026-12-07). Kempner's own pages state four SXM H200 a node on
+#: NVLink: the Kempner Computing Handbook (KempnerInstitute/kempner-computing-handbook, kempner_computing_handbook/
+#: s1_high_performance_computing/kempner_cluster/overview_of_kempner_cluster.md @06d9ca34: 'H200 141GB | Total GPUs
+#: 384 | GPUs per Server 4 | CPU Cores per Server 64 | RAM per Server 1.5 TB', the H100 80GB column '384 | 4 | 96',
+#: 'The GPU network is non-blocking for the H200 and RTX6000 partitions. The H100 partition is currently 2:1
+#: oversubscribed'; gpu_types_and_use_cases.md @10753cd5: 'GPU-to-GPU link | NVLink' for the H100 and H200),
+#: KempnerInstitute/hpc-agentic-recipes docs/hardware.md @2c4bc333 ('H200 | kempner_h200 | 96 [nodes] | 4 [GPUs per
+#: node] | 143771 MiB | NVLink'; of the A100 nodes 'Its four GPUs are fully NVLink-connected') and KempnerForge's
+#: 175B report ('90 nodes, 4x NVIDIA H200 SXM (141 GB) per node, NVLink intra-node, InfiniBand NDR inter-node',
+#: B175_LOC). NVIDIA puts NVSwitch on its 8-GPU baseboards only (the NVSwitch platform list of the NVIDIA AI
+#: Enterprise docs, 'NVIDIA NVSwitch': 'NVIDIA HGX H200 8-GPU baseboard', 'NVIDIA HGX H100 8-GPU baseboard', ...), so
+#: four SXM H200 on NVLink are the switchless 4-GPU board: each GPU's 18 NVLink 4 links to its three peers
+#: (planner.hardware.nvlink ``nvlink4-quad-mesh``; 6 a pair, the even split, not printed in a source found here).
+#: Not found: the board's maker / model, and the NICs a node (count, rate): the 4 x 400 Gb/s stays assumed.
+NODE_WIRING = "nvlink4-quad-mesh"
+INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated; the 175B report: 'InfiniBand NDR'); the rates are "
+                "not: 4 x 400 Gb/s NDR a node (one HCA a GPU) assumed; the node's NVLink wiring: 4 SXM H200 a node "
+                "(Kempner Computing Handbook, 'GPUs per Server 4'; the 175B report, '4x NVIDIA H200 SXM') with no "
+                "NVSwitch (NVIDIA's is on 8-GPU baseboards only): the 4-GPU board, 6 of a GPU's 18 NVLinks to each "
+                "peer (nvlink_topology nvlink4-quad-mesh, kfnode52; the catalog's full H200 NVLink rate for every "
+                "group until then)")
 NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time, tok/s, memory, seq 4096, bf16, full "
         "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
         "(interconnect). The parameters live in bf16 with no fp32 master (build_parallel_model casts the model to "
@@ -165,7 +183,7 @@ def _row(rid, stem, gpus, mb, accum, tp, dp, compiled, step, tok_s, mem, quote, 
         metric="iteration_time_s", value=float(step), flop_formula="", measured_step_s=float(step), source_url=URL,
         source_loc=loc, quote=quote, date=date, layout_source=layout, read_date=READ, scored=True,
         not_scored_reason="", cross_check=f"tok/s (all GPUs) {tok_s} = global batch tokens / step time",
-        notes=NOTE + extra, sequence_parallel=tp > 1, mem_per_gpu_gb=float(mem.split()[0]))
+        notes=NOTE + extra, sequence_parallel=tp > 1, mem_per_gpu_gb=float(mem.split()[0]), nvlink_topology=NODE_WIRING)
 
 
 rows = []
