@@ -201,7 +201,9 @@ class Stack:
     #: every position -- transformers' ``BertForPreTraining`` / ``BertForMaskedLM`` (modeling_bert.py: ``self.cls(
     #: sequence_output)`` on the whole output, the labels' -100 ignored by the loss only) and Megatron-Core's
     #: ``BertModel`` (bert_model.py ``forward``: ``self.lm_head`` and ``self.output_layer`` on the whole encoder output,
-    #: cpmem51), so such a stack refuses the field (stack_rules ``hf-head-positions``, ``mcore-head-positions``); None,
+    #: cpmem51) and the legacy Megatron-LM BERT (megatron/model/bert_model.py ``post_language_model_processing``:
+    #: ``lm_head`` on the whole output, Megatron-DeepSpeed's copy the same; bert52), so such a stack refuses the field
+    #: (stack_rules ``hf-head-positions``, ``mcore-head-positions``, ``megatron-lm-head-positions``); None,
     #: not read from the stack's code: the job's field is taken
     head_on_masked_positions: bool | None = None
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
@@ -2594,6 +2596,8 @@ STACKS: dict[str, Stack] = {
     "megatron-lm": Stack(
         "megatron-lm", has_compile=False, has_grad_accum_fusion=True, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True, moe_switch_mlp=True,
+        # megatron/model/bert_model.py: BertLMHead on the whole encoder output (stack_rules megatron-lm-head-positions)
+        head_on_masked_positions=False,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     # weights: amp here is DeepSpeed's torch_autocast config section (deepspeedai/DeepSpeed 0.17+: "torch_autocast":
@@ -2609,6 +2613,8 @@ STACKS: dict[str, Stack] = {
         "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         has_ds_checkpointing=True,  # --deepspeed-activation-checkpointing: DeepSpeed's CheckpointFunction (ds46)
+        # its copy of legacy bert_model.py: the LM head on every position (megatron-deepspeed-head-positions)
+        head_on_masked_positions=False,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
