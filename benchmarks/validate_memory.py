@@ -173,6 +173,11 @@ HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
 #: (planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``)
 HF_EAGER_MODULES = ("hfdoc_",)
 
+#: HF Trainer rows whose torch keeps each softmax's input for the backward (``Stack.softmax_keeps_input``): the
+#: "Efficient Training on a Single GPU" page ran torch 1.10 (2022-01), before pytorch/pytorch#65242 (torch 1.11)
+#: stopped ``SoftmaxBackward`` saving ``self``
+HF_SOFTMAX_KEEPS_INPUT = ("hfdoc_",)
+
 #: HF Trainer rows whose model is not their preset's head (``model.output_head``), by id prefix: the "Efficient
 #: Training on a Single GPU" page trains ``AutoModelForSequenceClassification`` with 2 labels (its notes column), the
 #: pooler and a 2-wide classifier where the bert-large preset has the MLM head over every token
@@ -198,6 +203,8 @@ def hf_case(cat, r):
     st = stacks.resolve("hf-trainer")
     if r.id.startswith(HF_EAGER_MODULES):
         st = replace(st, cuda_module_loading="eager")
+    if r.id.startswith(HF_SOFTMAX_KEEPS_INPUT):
+        st = replace(st, softmax_keeps_input=True)
     return model, tr, c, replace(st, zero_grad_frees=False) if r.id.startswith(HF_ZERO_GRAD_KEEPS) else st
 
 

@@ -10,6 +10,7 @@ until bert52 both took it and priced the head and its logits on the masked rows 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from conftest import answered, bert_large_job, refused, write_job
 from planner.model.stacks import STACKS
@@ -26,3 +27,51 @@ def test_legacy_megatron_bert_runs_its_head_on_every_position(tmp_path, cli, fra
     assert line.startswith("error: training.head_tokens_per_seq: ") and "every position" in line, line
     assert "legacy Megatron BERT" in line, line
     answered(cli("estimate", write_job(tmp_path, bert_large_job(framework, None, "bf16"), "all.yaml"), "--json"))
+
+
+# -- (2) torch < 1.11 keeps each softmax's input: the HF BERT V100 rows' split by batch ----------------------------------
+def _hfdoc_row(rid: str, **job):
+    """(model, training, candidates, stack) of one validate_memory HF Trainer row, the job fields ``job`` replaced."""
+    import pandas as pd
+    from benchmarks.validate_memory import DATA, hf_case
+    from hardware_catalog import load_catalog
+
+    d = pd.read_csv(DATA)
+    m, t, c, st = hf_case(load_catalog(), next(d[d["id"] == rid].itertuples()))
+    return m, t.model_copy(update=job), c, st
+
+
+@pytest.mark.parametrize("rid, batch", [("hfdoc_bertlarge_bs4", 4), ("hfdoc_bertlarge_bs1_ga4", 1),
+                                        ("hfdoc_bertlarge_bs4_fp16", 4)])
+def test_a_pre_111_torch_keeps_one_more_score_tensor_a_layer(rid, batch):
+    """The 2022 page's torch 1.10 saved the softmax's input beside its output (``SoftmaxBackward`` ``self``, gone in
+    torch 1.11: pytorch/pytorch#65242): BERT-large's eager attention keeps 24 layers x batch x 16 heads x 512^2
+    scores more at the end of the forward, fp32 (under fp16 autocast too: the softmax is on CUDA autocast's fp32 list,
+    its input the fp32 masked scores) -- 1.5 GiB at batch 4, 0.375 at batch 1. The old code had no such saves (its
+    rows -6..-10% at batch 4, +1..+8% at batch 1)."""
+    from dataclasses import replace
+
+    from planner.model.memory import memory_per_gpu
+
+    m, t, c, st = _hfdoc_row(rid)
+    assert st.softmax_keeps_input  # validate_memory HF_SOFTMAX_KEEPS_INPUT: the page's torch 1.10
+    new = memory_per_gpu(m, t, c, stack=st)
+    old = memory_per_gpu(m, t, c, stack=replace(st, softmax_keeps_input=False))
+    scores = m.layers * batch * m.heads * t.seq_len**2
+    assert float(new["activations"][0] - old["activations"][0]) == pytest.approx(4.0 * scores, rel=1e-9)
+    assert float(new["total"][0] - old["total"][0]) == pytest.approx(4.0 * scores * 1.05, rel=1e-9)  # + the reserve
+
+
+def test_no_softmax_no_input_kept():
+    """A fused attention kernel (``flash_attention``: sdpa) runs no softmax op of its own, so the flag moves nothing
+    there; on today's torch ``SoftmaxBackward0`` keeps the result and no input (the recorded tables, flag off)."""
+    from dataclasses import replace
+
+    from planner.model.memory import memory_per_gpu
+
+    m, t, c, st = _hfdoc_row("hfdoc_bertlarge_bs4", flash_attention=True)
+    a = [float(memory_per_gpu(m, t, c, stack=replace(st, softmax_keeps_input=k))["activations"][0]) for k in (0, 1)]
+    assert a[0] == a[1]
+    y = torch.softmax(torch.randn(2, 3, requires_grad=True), dim=-1)
+    saved = {n for n in dir(y.grad_fn) if n.startswith("_saved_") and isinstance(getattr(y.grad_fn, n), torch.Tensor)}
+    assert saved == {"_saved_result"}, saved

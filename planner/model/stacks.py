@@ -466,6 +466,14 @@ class Stack:
     #: ``KEPT_PERSIST`` where the stack's ``.grad`` would be ``KEPT_ACCUMULATED``; bertmem50). Not a job option:
     #: set where a source's versions say so (benchmarks/validate_memory.py ``HF_ZERO_GRAD_KEEPS``)
     zero_grad_frees: bool = True
+    #: its torch (< 1.11) keeps each softmax's input for the backward beside the output: ``SoftmaxBackward`` saved
+    #: ``self`` for ``_softmax_backward_data(grad_output, output, dim, self)`` until pytorch/pytorch#65242 passed the
+    #: input's dtype (torch 1.11; transformers pytorch_utils.py ``softmax_backward_data`` branches on it). The HF
+    #: model code's eager attention then keeps one more score-sized tensor a layer (activations_hf
+    #: ``HFPrecision.softmax_input``: BERT-large at 512 tokens, 16 MiB a sequence and layer in fp32, +23% of its
+    #: activations; bert52). Not a job option: set where a source's versions say so (benchmarks/validate_memory.py
+    #: ``HF_SOFTMAX_KEEPS_INPUT``)
+    softmax_keeps_input: bool = False
     #: how its CUDA runtime loads kernel modules (planner.vocab ``CUDA_MODULE_LOADING``): "lazy" for today's stacks
     #: (CUDA 11.7+ loads a kernel at first use under ``CUDA_MODULE_LOADING=LAZY``, which torch sets since 1.13:
     #: pytorch/pytorch#86509); "eager" for a run on CUDA < 11.7 or torch < 1.13 (e.g. torch 1.10, 2022), whose
