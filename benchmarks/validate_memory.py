@@ -58,8 +58,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
   vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. ctx51 priced the page's runtime, which
   loads every kernel module at start (``HF_EAGER_MODULES``: +1.04 GiB of CUDA context, its measured 1343 MB less
-  PyTorch's lazy context; -9..-17% -> -10..+8%). Left: the batch-4 rows -6..-10%, the ga-4 rows +1..+8%; the caching
-  allocator's pool beyond the 5% reserve is not simulated.
+  PyTorch's lazy context; -9..-17% -> -10..+8%). bert52 priced the page's torch 1.10 softmax, which keeps its input
+  for the backward (``HF_SOFTMAX_KEEPS_INPUT``: +16 MiB a sequence and layer; the batch-4 rows -6..-10% and the ga-4
+  rows +1..+8% -> every row +2..+8%). Left: the context charged to this runtime (0.75 + 1.04 GiB against the page's
+  measured 1.31) and the 5% reserve, where a replay of the runs' allocations through the allocator's rules leaves
+  0.12-0.18 GiB of the pool unallocated (docs/accuracy_log.md "bert52").
 """
 from __future__ import annotations
 

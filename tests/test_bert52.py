@@ -6,6 +6,10 @@ takes ``vocab_parallel_cross_entropy`` over every position; ``pretrain_bert.py``
 after. So ``megatron-lm`` and ``megatron-deepspeed`` refuse ``training.head_tokens_per_seq`` (rules
 ``megatron-lm-head-positions``, ``megatron-deepspeed-head-positions``), as the Megatron-Core stacks do since cpmem51;
 until bert52 both took it and priced the head and its logits on the masked rows only.
+
+(2) torch < 1.11 keeps each softmax's input for the backward (``Stack.softmax_keeps_input``): the HF Trainer BERT-large
+V100 rows (torch 1.10) split by batch (-6..-10% at batch 4, +1..+8% at batch 1) until bert52; and
+benchmarks/allocator_replay.py's pool, which showed the caching allocator was not the cause.
 """
 from __future__ import annotations
 
@@ -75,3 +79,30 @@ def test_no_softmax_no_input_kept():
     y = torch.softmax(torch.randn(2, 3, requires_grad=True), dim=-1)
     saved = {n for n in dir(y.grad_fn) if n.startswith("_saved_") and isinstance(getattr(y.grad_fn, n), torch.Tensor)}
     assert saved == {"_saved_result"}, saved
+
+
+def test_allocator_replay_follows_the_caching_allocators_rules():
+    """benchmarks/allocator_replay.py's pool, against c10/cuda/CUDACachingAllocator.cpp's own words: "Small requests
+    are packed into 2MB buffers", "requests between 1MB and 10MB will allocate and split a 20MB block", larger ones get
+    a segment of their size (rounded to 2 MiB), the smallest cached block that fits is split, and freed neighbours
+    merge within their segment. (New with bert52: no old code to fail on but the missing module.)"""
+    from benchmarks.allocator_replay import CachingAllocator
+
+    MiB = 2**20
+    a = CachingAllocator()
+    b1, b2 = a.malloc(8 * MiB), a.malloc(8 * MiB)
+    assert a.reserved == 20 * MiB  # two 8 MiB blocks in one 20 MiB segment, 4 MiB of it free
+    a.malloc(MiB // 2)
+    assert a.reserved == 22 * MiB  # the small pool's own 2 MiB segment
+    big = a.malloc(12 * MiB + 1)
+    assert a.reserved == 36 * MiB and big.size == 12 * MiB + 512  # a 14 MiB segment (2 MiB rounding), 512 B blocks
+    a.free(big)
+    part = a.malloc(9 * MiB)  # free: 4 MiB (first segment), 14 MiB: the smallest that fits, split (5 MiB stay free)
+    assert a.reserved == 36 * MiB and part.addr == big.addr
+    four = a.malloc(4 * MiB)  # the first segment's 4 MiB, not the 5 MiB rest
+    assert a.reserved == 36 * MiB and four.addr == b2.addr + 8 * MiB
+    a.free(b1)
+    a.free(b2)  # neighbours in one segment: one free 16 MiB block
+    a.malloc(16 * MiB)
+    assert a.reserved == a.max_reserved == 36 * MiB
+    assert a.allocated == 16 * MiB + MiB // 2 + 9 * MiB + 4 * MiB
