@@ -58,8 +58,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   priced the rows as the 2-label classifier they train (``HF_ROW_HEADS``), not the preset's MLM head, whose
   vocabulary-wide tensors and transform rows (0.1-0.8 GiB a row) they never made. ctx51 priced the page's runtime, which
   loads every kernel module at start (``HF_EAGER_MODULES``: +1.04 GiB of CUDA context, its measured 1343 MB less
-  PyTorch's lazy context; -9..-17% -> -10..+8%). Left: the batch-4 rows -6..-10%, the ga-4 rows +1..+8%; the caching
-  allocator's pool beyond the 5% reserve is not simulated.
+  PyTorch's lazy context; -9..-17% -> -10..+8%). bert52 priced the page's torch 1.10 softmax, which keeps its input
+  for the backward (``HF_SOFTMAX_KEEPS_INPUT``: +16 MiB a sequence and layer; the batch-4 rows -6..-10% and the ga-4
+  rows +1..+8% -> every row +2..+8%). Left: the context charged to this runtime (0.75 + 1.04 GiB against the page's
+  measured 1.31) and the 5% reserve, where a replay of the runs' allocations through the allocator's rules leaves
+  0.12-0.18 GiB of the pool unallocated (docs/accuracy_log.md "bert52").
 """
 from __future__ import annotations
 
@@ -173,6 +176,11 @@ HF_ZERO_GRAD_KEEPS = ("hfdoc_",)
 #: (planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``)
 HF_EAGER_MODULES = ("hfdoc_",)
 
+#: HF Trainer rows whose torch keeps each softmax's input for the backward (``Stack.softmax_keeps_input``): the
+#: "Efficient Training on a Single GPU" page ran torch 1.10 (2022-01), before pytorch/pytorch#65242 (torch 1.11)
+#: stopped ``SoftmaxBackward`` saving ``self``
+HF_SOFTMAX_KEEPS_INPUT = ("hfdoc_",)
+
 #: HF Trainer rows whose model is not their preset's head (``model.output_head``), by id prefix: the "Efficient
 #: Training on a Single GPU" page trains ``AutoModelForSequenceClassification`` with 2 labels (its notes column), the
 #: pooler and a 2-wide classifier where the bert-large preset has the MLM head over every token
@@ -198,6 +206,8 @@ def hf_case(cat, r):
     st = stacks.resolve("hf-trainer")
     if r.id.startswith(HF_EAGER_MODULES):
         st = replace(st, cuda_module_loading="eager")
+    if r.id.startswith(HF_SOFTMAX_KEEPS_INPUT):
+        st = replace(st, softmax_keeps_input=True)
     return model, tr, c, replace(st, zero_grad_frees=False) if r.id.startswith(HF_ZERO_GRAD_KEEPS) else st
 
 

@@ -152,6 +152,10 @@ CASES = [
     ("hf-head-positions", ("deepspeed", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
     # Megatron-Core's BertModel runs lm_head + output_layer on the whole encoder output (bert_model.py); cpmem51
     ("mcore-head-positions", ("megatron-core", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
+    # the 2021-22 Megatron BERT (and Megatron-DeepSpeed's copy): BertLMHead on the whole output; bert52
+    ("megatron-lm-head-positions", ("megatron-lm", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
+    ("megatron-deepspeed-head-positions", ("megatron-deepspeed", {}), "bert-large", {"head_tokens_per_seq": 20},
+     dict(), None),
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),

@@ -35,7 +35,7 @@ Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from operator import add
 
@@ -73,6 +73,13 @@ class HFPrecision:
     #: modeling_layers.py checkpoints ``forward``: "module hooks (e.g. FSDP2's) stay outside"). Read by BERT, whose
     #: stream is its LayerNorms' fp32 output under CUDA autocast: the block's readers share the bf16 copy (loraf51)
     block_in: int = 0
+    #: torch < 1.11 keeps the softmax's input beside its output: ``SoftmaxBackward`` saved ``self`` for
+    #: ``_softmax_backward_data(grad_output, output, dim, self)``, which reads only its dtype (pytorch/pytorch#64000;
+    #: #65242 passes ``input_dtype`` instead, torch 1.11 -- transformers pytorch_utils.py ``softmax_backward_data``
+    #: calls it with ``self`` "if is_torch_less_than_1_11", else ``self.dtype``). Read by the LayerNorm families' eager
+    #: attention (``_layernorm_blocks``: one more score-sized tensor a layer, the softmax input's dtype); set by the
+    #: stack (``Stack.softmax_keeps_input``, ``hf_table_precision``); the recorded tables (torch 2.13) have none
+    softmax_input: bool = False
 
     def mask_bytes(self, src: float) -> float:
         """Bytes an element of the mask of a dropout whose input has ``src`` bytes an element (``mask``)."""
@@ -97,6 +104,9 @@ PRECISIONS = {
     # llama and gpt-oss) but for a softmax called without a dtype (``DTYPELESS_SOFTMAX``), which returns fp32 there
     "bf16_autocast_cuda": HFPrecision(2, 2, False, cuda_ops=True, param=2),
 }
+#: the key suffix of each ``PRECISIONS`` entry on a torch that keeps the softmax's input (``HFPrecision.softmax_input``)
+SOFTMAX_INPUT_KEY = "_softmax_input"
+PRECISIONS.update({k + SOFTMAX_INPUT_KEY: replace(v, softmax_input=True) for k, v in list(PRECISIONS.items())})
 
 #: RMSNorm decoders whose eager attention calls ``softmax`` with no dtype (Llama 4: models/llama4/modeling_llama4.py
 #: ``eager_attention_forward``, ``nn.functional.softmax(attn_weights, dim=-1)``), so CUDA autocast's
@@ -106,7 +116,8 @@ PRECISIONS = {
 DTYPELESS_SOFTMAX = {"llama4_text"}
 
 
-def hf_table_precision(precision: str, fp32_stream, model_type: str = "", block_cast: bool = False) -> str:
+def hf_table_precision(precision: str, fp32_stream, model_type: str = "", block_cast: bool = False,
+                       softmax_input: bool = False) -> str:
     """The ``PRECISIONS`` key of a job whose HF-code precision is ``precision`` on a row whose stream is fp32 or not
     (``fp32_stream``: stacks ``Stack.fp32_stream``, by the ZeRO stage): "amp_bf16" -- autocast over fp32 weights --
     only on an fp32 stream. Where FSDP hands autocast bf16 weights (accelerate's ``MixedPrecision(param_dtype=bf16)``
@@ -120,7 +131,14 @@ def hf_table_precision(precision: str, fp32_stream, model_type: str = "", block_
     measured FSDP saves, the CPU-autocast one 15% / 25% short of the GPU's). Their "bf16" is "bf16_cuda" (the same
     with a GPU's 1 B dropout masks, ``HFPrecision.mask``; hfstep48), their "fp32" "fp32_cuda" (the same; padmask49).
     ``block_cast``: FSDP2 gathers the weights and casts each block's input to bf16 (``HFPrecision.block_in``):
-    "amp_bf16_w16_fsdp2_cuda" (loraf51)."""
+    "amp_bf16_w16_fsdp2_cuda" (loraf51). ``softmax_input``: the stack's torch keeps the softmax's input
+    (``Stack.softmax_keeps_input``): that key's ``SOFTMAX_INPUT_KEY`` twin (bert52)."""
+    key = _table_key(precision, fp32_stream, model_type, block_cast)
+    return key + SOFTMAX_INPUT_KEY if softmax_input else key
+
+
+def _table_key(precision: str, fp32_stream, model_type: str, block_cast: bool) -> str:
+    """``hf_table_precision`` on a torch that saves no softmax input (its docstring)."""
     if model_type in LAYERNORM_FAMILIES and precision == "amp_bf16":
         return "amp_bf16_cuda" if fp32_stream else "amp_bf16_w16_fsdp2_cuda" if block_cast else "amp_bf16_w16_cuda"
     if model_type in LAYERNORM_FAMILIES and precision in ("bf16", "fp32"):
@@ -636,14 +654,16 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         attn, o_in = _ln_fused_attention(m, model_type, P, impl, seq), 0.0
     elif bert:
         # CUDA autocast: the dtype-less softmax returns fp32, its dropout mask follows (fp32 on CPU), the AV matmul casts
+        # (torch < 1.11, ``HFPrecision.softmax_input``: the softmax's input too, the masked scores at its dtype)
         sm = 4 if P.cuda_ops else a
-        attn = a * 3 * H * d + (sm + mk(sm) + a) * H * seq
+        attn = a * 3 * H * d + (sm + mk(sm) + a) * H * seq + (sm * H * seq if P.softmax_input else 0)
     else:  # q is a view of c_attn's output: the bmm keeps all of it at batch 1, a copy above;
         # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast, as CUDA
         # autocast's softmax does on a bf16 stream
         # the probabilities are cast to v's dtype (``.type(value.dtype)``) before the dropout
         sm = r if P.autocast and not P.cuda_ops else (4 if P.cuda_ops else a)
         attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + (mk(a) + a) * H * seq
+        attn += sm * H * seq if P.softmax_input else 0  # torch < 1.11: the softmax's input too (its dtype: sm)
     # GPT-2's tanh-GELU (transformers ``NewGELUActivation``) keeps 4 f-wide tensors; under CUDA autocast its
     # ``torch.pow(x, 3)`` casts x up, so the fp32 copy, the tanh and 1 + tanh are fp32 (0.5 x stays bf16)
     gelu = (a * f + 12 * f) if P.cuda_ops else 4 * a * f

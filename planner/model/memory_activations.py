@@ -1604,12 +1604,14 @@ def hf_fp32_stream(t: TrainingSpec, c: Candidates, precision: str, stack) -> np.
     return np.broadcast_to(stack.fp32_stream(t, zero), zero.shape)
 
 
-def hf_row_precisions(precision: str, fp32_keys, model_type: str = "") -> list[str]:
+def hf_row_precisions(precision: str, fp32_keys, model_type: str = "", softmax_input: bool = False) -> list[str]:
     """The HF table's precision at each distinct key whose stream is fp32 or not (``fp32_keys``), for the model's
-    transformers ``model_type`` (the LayerNorm families take CUDA autocast's tables)."""
+    transformers ``model_type`` (the LayerNorm families take CUDA autocast's tables); ``softmax_input``: the
+    stack's torch keeps each softmax's input (``Stack.softmax_keeps_input``)."""
     from planner.model.activations_hf import hf_table_precision
 
-    return [hf_table_precision(precision, bool(f), model_type) for f in np.asarray(fp32_keys).tolist()]
+    return [hf_table_precision(precision, bool(f), model_type, softmax_input=softmax_input)
+            for f in np.asarray(fp32_keys).tolist()]
 
 
 def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, stack):
@@ -1623,7 +1625,8 @@ def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, st
     on_ep, plans = hf_ep_rows(m, stack, c.tp, c.ep)  # rows under an HF EP plan or AutoTP (hf_ep_rank_share)
     keys, inv = distinct_rows(c.mb, c.rc, c.tp, c.cp, c.sp, np.broadcast_to(on_ep, c.tp.shape),
                               np.where(on_ep == 3, c.ep, 1), hf_fp32_stream(t, c, precision, stack).astype(int))
-    return plans, keys, inv, hf_row_precisions(precision, keys[-1], hf_model_type(m))
+    return plans, keys, inv, hf_row_precisions(precision, keys[-1], hf_model_type(m),
+                                               bool(getattr(stack, "softmax_keeps_input", False)))
 
 
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):

@@ -1496,6 +1496,17 @@ RULES: tuple[StackRule, ...] = (
            lambda st, m, t: getattr(t, "mode", None) == "qlora"),
           ("bnb-base", "training.base_weights", "a bitsandbytes base (nf4 / int8 under LoRA is QLoRA's code)",
            lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)))),
+    # ---- the 2021-22 Megatron BERT (megatron-lm, and Megatron-DeepSpeed's copy of megatron/model/bert_model.py): the
+    # LM head on every position (Stack.head_on_masked_positions False); until bert52 both took the field and priced
+    # the head and its logits on the masked rows, which neither code gathers
+    *(_head_positions_rule(f"{run}-head-positions", run, "the legacy Megatron BERT runs its LM head on every position",
+                           "Megatron-LM (2021-22; microsoft/Megatron-DeepSpeed's copy the same) megatron/model/"
+                           "bert_model.py post_language_model_processing: 'lm_logits = lm_head(lm_output, "
+                           "logit_weights)' then 'mpu.vocab_parallel_cross_entropy(lm_logits.float(), lm_labels)' on "
+                           "the whole output (BertLMHead.forward: dense, gelu, layernorm, parallel_lm_logits, no "
+                           "gather); pretrain_bert.py loss_func: 'torch.sum(lm_loss_.view(-1) * "
+                           "loss_mask.reshape(-1)) / loss_mask.sum()' masks the per-token loss after")
+      for run in ("megatron-lm", "megatron-deepspeed")),
     # ---- parallelisms the 2021-22 codes never had: both planned a CP 4 long-context layout and megatron-lm an EP 8
     # Mixtral one (QA 36), where their launchers take no such degree
     # the 2022 distributed optimizer wraps Adam only (SGD runs replicated, ZeRO-0)

@@ -201,7 +201,9 @@ class Stack:
     #: every position -- transformers' ``BertForPreTraining`` / ``BertForMaskedLM`` (modeling_bert.py: ``self.cls(
     #: sequence_output)`` on the whole output, the labels' -100 ignored by the loss only) and Megatron-Core's
     #: ``BertModel`` (bert_model.py ``forward``: ``self.lm_head`` and ``self.output_layer`` on the whole encoder output,
-    #: cpmem51), so such a stack refuses the field (stack_rules ``hf-head-positions``, ``mcore-head-positions``); None,
+    #: cpmem51) and the legacy Megatron-LM BERT (megatron/model/bert_model.py ``post_language_model_processing``:
+    #: ``lm_head`` on the whole output, Megatron-DeepSpeed's copy the same; bert52), so such a stack refuses the field
+    #: (stack_rules ``hf-head-positions``, ``mcore-head-positions``, ``megatron-lm-head-positions``); None,
     #: not read from the stack's code: the job's field is taken
     head_on_masked_positions: bool | None = None
     #: the ``EAGER_FP32_BYTES`` key of the model code's RoPE, priced on those uncompiled fp32 chains: "rope" (torchtitan's
@@ -464,6 +466,14 @@ class Stack:
     #: ``KEPT_PERSIST`` where the stack's ``.grad`` would be ``KEPT_ACCUMULATED``; bertmem50). Not a job option:
     #: set where a source's versions say so (benchmarks/validate_memory.py ``HF_ZERO_GRAD_KEEPS``)
     zero_grad_frees: bool = True
+    #: its torch (< 1.11) keeps each softmax's input for the backward beside the output: ``SoftmaxBackward`` saved
+    #: ``self`` for ``_softmax_backward_data(grad_output, output, dim, self)`` until pytorch/pytorch#65242 passed the
+    #: input's dtype (torch 1.11; transformers pytorch_utils.py ``softmax_backward_data`` branches on it). The HF
+    #: model code's eager attention then keeps one more score-sized tensor a layer (activations_hf
+    #: ``HFPrecision.softmax_input``: BERT-large at 512 tokens, 16 MiB a sequence and layer in fp32, +23% of its
+    #: activations; bert52). Not a job option: set where a source's versions say so (benchmarks/validate_memory.py
+    #: ``HF_SOFTMAX_KEEPS_INPUT``)
+    softmax_keeps_input: bool = False
     #: how its CUDA runtime loads kernel modules (planner.vocab ``CUDA_MODULE_LOADING``): "lazy" for today's stacks
     #: (CUDA 11.7+ loads a kernel at first use under ``CUDA_MODULE_LOADING=LAZY``, which torch sets since 1.13:
     #: pytorch/pytorch#86509); "eager" for a run on CUDA < 11.7 or torch < 1.13 (e.g. torch 1.10, 2022), whose
@@ -2603,6 +2613,8 @@ STACKS: dict[str, Stack] = {
     "megatron-lm": Stack(
         "megatron-lm", has_compile=False, has_grad_accum_fusion=True, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True, moe_switch_mlp=True,
+        # megatron/model/bert_model.py: BertLMHead on the whole encoder output (stack_rules megatron-lm-head-positions)
+        head_on_masked_positions=False,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     # weights: amp here is DeepSpeed's torch_autocast config section (deepspeedai/DeepSpeed 0.17+: "torch_autocast":
@@ -2618,6 +2630,8 @@ STACKS: dict[str, Stack] = {
         "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         has_ds_checkpointing=True,  # --deepspeed-activation-checkpointing: DeepSpeed's CheckpointFunction (ds46)
+        # its copy of legacy bert_model.py: the LM head on every position (megatron-deepspeed-head-positions)
+        head_on_masked_positions=False,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
