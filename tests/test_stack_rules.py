@@ -342,6 +342,11 @@ CASES = [
     ("dle-bert-schedule", ("dle-bert", {}), "bert-large", DLE_BERT, dict(schedule=2, zero=0), dict(zero=0)),
     # MaxText's vocabulary tiles cut a chip's tokens evenly (configs/types.py, mxmem38): 4,096 in 3 tiles no, 3 x 4,096 yes
     ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
+    # every MaxText model is a causal decoder (common_types.py DecoderBlockType; QA 103): no BERT at any layout
+    ("maxtext-encoder", ("maxtext", {}), "bert-large", {"seq_len": 512}, dict(zero=3), None),
+    # FSDP1's flat parameter takes one dtype: a bf16 base + fp32 adapters only where FSDP shards (ZeRO-2/3; QA 103)
+    ("hf-fsdp1-mixed", ("hf-trainer", {"fsdp_version": 1}), "llama3-8b", {"mode": "lora", "precision": "bf16"},
+     dict(zero=3), dict(zero=0)),
 ]
 
 

@@ -1083,14 +1083,11 @@ def fsdp_version(t: TrainingSpec, stack, adapter_bytes: float | None = None) -> 
     2.13 distributed/fsdp/_flat_param.py ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype";
     raised on the tiny BERT LoRA r16 over a bf16 base, ``use_orig_params=True``, loraf51), so a block of a bf16 base
     and fp32 adapters (``mixed_dtype_blocks``) runs under FSDP2 only: a job asking for FSDP1 there is refused (one
-    line). ``adapter_bytes``: the adapters' element size where the caller prices another (None: ``adapter_bytes_on``)."""
+    line) where FSDP runs, ZeRO-2/3 (planner.model.stack_rules ``hf-fsdp1-mixed``; until QA 103 here, at any stage:
+    ZeRO-0 and one GPU too, where the HF Trainer runs DDP or nothing). ``adapter_bytes``: the adapters' element size
+    where the caller prices another (None: ``adapter_bytes_on``)."""
     if stack is None or not stack.fsdp_versions:
         return None
-    mixed = mixed_dtype_blocks(t, adapter_bytes_on(t, stack) if adapter_bytes is None else adapter_bytes)
-    if stack.fsdp_version == 1 and mixed:
-        raise InputError("training.framework.fsdp_version",
-                         f"1 cannot wrap a block of a {base_weights(t)} base and fp32 LoRA adapters (torch FSDP1's "
-                         f"flat parameter: 'Must flatten tensors with uniform dtype'); set 2 or leave it out")
     return stack.fsdp_version or D.TRAINER_FSDP_VERSION
 
 

@@ -204,6 +204,12 @@ def _int8_base(t) -> bool:
     return bitsandbytes_base(t) and base_weights(t) == "int8"
 
 
+def _mixed_blocks(t, st) -> bool:
+    """A LoRA's blocks hold two dtypes on ``st`` (planner.model.finetune.mixed_dtype_blocks at the stack's adapters)."""
+    from planner.model.finetune import adapter_bytes_on, mixed_dtype_blocks
+    return mixed_dtype_blocks(t, adapter_bytes_on(t, st))
+
+
 def _bnb(t) -> bool:
     """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
@@ -1260,6 +1266,20 @@ RULES: tuple[StackRule, ...] = (
               "parameters are unsupported')",
               lambda st, m, t: _int8_base(t),
               ok_stack=lambda c, m, t, st: c.zero < (3 if getattr(st, "name", "") == "deepspeed" else 2)),
+    # FSDP1's flat parameter takes one dtype (planner.model.finetune ``fsdp_version``): a job that names FSDP1 over
+    # blocks of a 16-bit base and peft's fp32 adapters cannot shard them; below ZeRO-2 the HF Trainer runs DDP (or one
+    # GPU alone), no FSDP, so nothing is flattened (the stack line names fsdp_version at ZeRO-2/3 only). Until QA 103
+    # the refusal came with the stack, at every stage: LoRA on one GPU with fsdp_version 1 was refused
+    StackRule("hf-fsdp1-mixed", "hf", "training.framework.fsdp_version",
+              "fsdp_version 1 over blocks of a 16-bit base and fp32 LoRA adapters at ZeRO-2/3, where the HF Trainer "
+              "shards with FSDP (set 2, leave it out, or use ZeRO-0)",
+              "torch 2.13 distributed/fsdp/_flat_param.py _validate_tensors_to_flatten: 'Must flatten tensors with "
+              "uniform dtype' (raised on the tiny BERT LoRA r16 over a bf16 base, use_orig_params=True, loraf51)",
+              lambda st, m, t: getattr(st, "fsdp_version", None) == 1 and _mixed_blocks(t, st),
+              lambda c, m, t: c.zero < 2,
+              sentence="1 cannot wrap a block of a 16-bit base and fp32 LoRA adapters at ZeRO-2/3, where {name} shards "
+                       "with FSDP (torch FSDP1's flat parameter: 'Must flatten tensors with uniform dtype'); set 2, "
+                       "leave it out, or use ZeRO-0"),
     # expert parallelism: transformers' ep_plan (grouped_gemm experts, ep_router) runs on the TP mesh, the
     # attention tensor-parallel over the same ranks; the HF Trainer planned EP 2-16 at any TP until QA 43
     StackRule("hf-ep-tp", "hf", "parallel.ep",
@@ -1441,6 +1461,18 @@ RULES: tuple[StackRule, ...] = (
               detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens over "
                                                f"tp x cp = {int(np.asarray(c.tp).flat[0] * np.asarray(c.cp).flat[0])}"
                                                f" chips in {st.num_vocab_tiling} tiles"),
+    # every MaxText model is a causal decoder: its layers are DecoderBlockType's (llama2, mistral, mixtral, deepseek,
+    # gemma 1-4, qwen2/3, gpt3, gpt_oss, llama4, olmo3, simple) under layers/decoders.py ``Decoder``, trained on the
+    # next-token loss; there is no encoder-only model and no MLM head. Until QA 103 bert-large on maxtext was
+    # estimated (TPU v5p, 43% MFU) as a run MaxText cannot build
+    StackRule("maxtext-encoder", "maxtext", "training.framework",
+              "an encoder or an MLM head (BERT): every MaxText model is a causal decoder trained on the next token; "
+              "use a GPU stack for BERT (hf-trainer, dle-bert)",
+              "MaxText src/maxtext/common/common_types.py DecoderBlockType ('Decoder block types.': default, llama2, "
+              "mistral, mixtral, deepseek, gemma ... gemma4, qwen2, qwen3 ..., gpt3, gpt_oss, simple, llama4, olmo3), "
+              "the layers layers/decoders.py Decoder stacks; configs/types.py ModelName lists no encoder",
+              lambda st, m, t: getattr(m, "family", None) == "encoder" or bool(getattr(m, "mlm_head", False)),
+              any_model=True),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",

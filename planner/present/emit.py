@@ -898,6 +898,19 @@ DLE_BERT_PRECISION_FLAGS = {"fp16": ["--fp16", "--allreduce_post_accumulation", 
                             "fp32": ["--allreduce_post_accumulation"]}
 
 
+#: the DLE BERT the launch is written for, said in its header: the run_pretraining.py the rules and flags were read in
+#: (planner.model.stack_rules ``_DLE_BERT``: the LDDL / FusedLAMBAMP script of the 21.11 tables), whose
+#: ``--local_rank`` defaults to ``$LOCAL_RANK``, which torchrun sets. The older apex-based script (apex FusedLAMB, apex
+#: DDP; NVIDIA/DeepLearningExamples @042e8724, read 2026-12-07) defaults ``--local_rank`` to -1 and reads
+#: ``$LOCAL_RANK`` only under ``--use_env`` (``main``: ``if args.use_env and 'LOCAL_RANK' in os.environ``); at -1
+#: ``setup_training`` starts no process group and each torchrun process wraps every GPU in DataParallel. Unsaid until
+#: QA 103
+DLE_BERT_TARGET = ("NVIDIA DeepLearningExamples' PyTorch/LanguageModeling/BERT folder (its container): the LDDL / "
+                   "FusedLAMBAMP run_pretraining.py of its 21.11 tables, whose --local_rank defaults to $LOCAL_RANK, "
+                   "which torchrun sets; an older apex-based copy reads it only with --use_env: add that flag, or it "
+                   "runs each process on every GPU")
+
+
 def dle_bert_args(job: JobSpec, cfg: dict, steps: float, save_every: int) -> list[str]:
     """NVIDIA DeepLearningExamples' BERT pre-training (stack ``dle-bert``) as its own script runs it:
     ``run_pretraining.py`` under torchrun with the flags its ``parse_arguments`` reads (PyTorch/LanguageModeling/BERT
@@ -1440,7 +1453,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         if notes:
             ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
     elif style == "dle-bert":  # NVIDIA's BERT script: the data and the model config are the user's
-        ph = {"DLE_BERT_DIR": "NVIDIA DeepLearningExamples' PyTorch/LanguageModeling/BERT folder (its container)",
+        ph = {"DLE_BERT_DIR": DLE_BERT_TARGET,
               "DATA_DIR": f"the pre-training shards (sequences of {job.training.seq_len} tokens with masked positions, as "
                           "its data scripts write them)" + (
                   "; the plan ran the MLM head on every position (training.head_tokens_per_seq not set), the script "

@@ -62,6 +62,12 @@ MIN_RATE = {  # (the catalog's speed columns share the floor: hardware_catalog.b
     "rows_per_s": RATE_FLOOR,
 }
 
+#: the smallest and largest host RAM of one node a job states (``cluster.host_ram_gib``, GiB). Only "more than 0" until
+#: QA 103: ``host_ram_gib: 1e-300`` took a 1e-292-byte host limit and planned an offload that "does not fit" it. 1 GiB
+#: sits far below any GPU host (the catalog's smallest, instances.csv ``ram_gib``, is 16 GiB); the top is the catalog
+#: column's own bound (hardware_catalog.catalog ``InstanceRow.ram_gib``: at most 1e6 GiB)
+HOST_RAM_GIB = (1.0, 1e6)
+
 #: the fastest request rate a serving job states (serving.qps) or a replayed trace brings (requests / last arrival):
 #: a trace of two requests 1e-300 s apart was sized for 2e300 QPS and refused with a 300-digit rate (fuzz46)
 MAX_QPS = 1e9
@@ -1071,7 +1077,7 @@ class ClusterSpec(Strict):
     # the host RAM of one node (GiB), where the catalog has no figure or the job's nodes differ from it: what an
     # offloading plan may fill (planner.model.offload ``host_ram``; a bare GPU otherwise takes its reference
     # system's RAM per GPU, e.g. one V100 of a p3dn.24xlarge: 96 GiB). Left out: the instance's, else that assumption
-    host_ram_gib: Optional[float] = Field(None, gt=0, le=1e6)
+    host_ram_gib: Optional[float] = Field(None, ge=HOST_RAM_GIB[0], le=HOST_RAM_GIB[1])
 
     @model_validator(mode="after")
     def _gpu_or_instance(self):

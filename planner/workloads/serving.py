@@ -845,6 +845,19 @@ def _fabric_note(job: JobSpec, options: list[ServingOption]) -> list[str]:
             "inter-node network entered the answer"]
 
 
+def _host_ram_note(job: JobSpec) -> list[str]:
+    """``cluster.host_ram_gib`` on a serving job: the serving model holds the weights and the KV cache in GPU memory
+    only (planner.workloads.serving_memory; no KV offload or ``--cpu-offload-gb``) and the simulation preempts by
+    recompute, vLLM V1's only mode (planner.simulate.serving ``EngineConfig.preemption``: V0's swap to host is not
+    what a plan runs), so the stated host RAM sizes nothing; said, not refused, as ``cluster.nodes`` and the fabric
+    are (``_nodes_note``, ``_fabric_note``). Until QA 103 ``serve`` took the field without a word."""
+    if job.cluster.host_ram_gib is None:
+        return []
+    return [f"cluster.host_ram_gib ({job.cluster.host_ram_gib:,g} GiB) not applied: the serving plan keeps the weights "
+            "and the KV cache in GPU memory and recomputes a preempted request (no KV offload or CPU swap space), so "
+            "host RAM did not enter the answer"]
+
+
 def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
     """Where an expert-parallel option is listed, the assumption its DP engines rest on: the screen spreads a replica's
     batch evenly over them (ceil(B / N) decodes a rank, ``IterationModel._busiest``), and the simulation gives each
@@ -2267,7 +2280,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              [arrivals_words(options[0].fleet_qps, sim, simulated, fixed_fleet=True)]
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
-                          + _nodes_note(job) + _fabric_note(job, options) + _ep_spread_note(options, simulated)
+                          + _nodes_note(job) + _fabric_note(job, options) + _host_ram_note(job)
+                          + _ep_spread_note(options, simulated)
                           + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
