@@ -609,7 +609,18 @@ class Stack:
     #: ``FullyShardedDataParallelPlugin.set_mixed_precision``: ``param_dtype`` bf16; its DeepSpeed ZeRO-2 runs the
     #: bf16 engine's 16-bit module, no fp32 weights either) and the pre-registry ``fsdp`` (PyTorch FSDP). FSDP1's
     #: flat parameter casts its fp32 shard to ``param_dtype`` (``_use_low_precision_shard``) and all-gathers that
-    #: into the unsharded 16-bit parameter, kept from forward to backward under SHARD_GRAD_OP
+    #: into the unsharded 16-bit parameter, kept from forward to backward under SHARD_GRAD_OP. metaseq too: fairscale's
+    #: FSDP, which metaseq wraps with ``mixed_precision = fp16 and not memory_efficient_fp16`` and ``compute_dtype``
+    #: bf16 / fp16, ``flatten_parameters=True`` (facebookresearch/metaseq metaseq/distributed/
+    #: fully_sharded_data_parallel.py ``fsdp_enable_wrap``; its trainer casts no module under FSDP: trainer.py
+    #: ``if not self.is_fsdp: ... self._model.half()``), keeps the rank's fp32 flat shard as the master
+    #: (facebookresearch/fairscale fairscale/nn/data_parallel/fully_sharded_data_parallel.py ``_init_param_attributes``:
+    #: ``p._fp32_shard = p.data``, asserted float32 under mixed_precision), allocates the ``compute_dtype``
+    #: ``_fp16_shard`` with storage freed, fills it for each all-gather (``_cast_fp32_param_shards_to_fp16``) and
+    #: frees it again once gathered (``_rebuild_full_params``: ``self._free_fp16_param_shard([p])``), gathers into
+    #: the ``compute_dtype`` ``_full_param_padded`` (kept after the forward under ``--no-reshard-after-forward``:
+    #: ZeRO-2), and casts the reduced gradient shard to the parameter's fp32 (``_post_reduction_hook``). So a rank
+    #: holds 4/N B of weights a parameter and the 16-bit gathered units, no 16-bit shard and no autocast copy
     fsdp_zero2_param_dtype: bool = False
     #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
     #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
@@ -2722,6 +2733,9 @@ STACKS: dict[str, Stack] = {
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
         "metaseq", explicit_softmax="kernel", has_compile=False, overlap_grad_reduce=True,
+        # fairscale FSDP with mixed_precision=True gathers its fp32 flat shard at compute_dtype and frees the 16-bit
+        # shard once gathered, the FSDP1 layout (``fsdp_zero2_param_dtype``'s comment has the source; ds52b)
+        fsdp_zero2_param_dtype=True,
         # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
         # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
         loss="megatron_ce",
