@@ -7,9 +7,10 @@
 * under DeepSpeed's ``torch_autocast`` section the ZeRO 1-3 wrappers reduce the tagged ``nn.Linear`` gradients in the
   autocast dtype and the rest in fp32 (``stacks.grad_reduce_bytes``);
 * the deepspeed stack's stack line names the DeepSpeed config section its ``mixed_precision: amp`` is."""
-import numpy as np
 import pytest
 
+from planner.spec import load_job_dict
+from planner.spec.params import count_params
 from tests.test_dsamp52 import LAYER8B, N8B, _job, _mem
 
 
@@ -19,3 +20,40 @@ def test_metaseq_fairscale_fsdp_amp_keeps_the_fp32_shard_and_no_autocast_copy(ze
     (4.55 GiB, llm-foundry's FSDP1 figure); ZeRO-2: the shard and the bf16 gathered parameters whole (18.70 GiB).
     Before: (4 + 2)/8 B a parameter at ZeRO-3 (6.42 GiB) and 6 B whole at ZeRO-2 (44.87 GiB)."""
     assert _mem(_job({"name": "metaseq"}), zero=zero)["weights"][0] == pytest.approx(expected)
+
+
+def _amp_job(zero, options=None):
+    """Llama-3-8B on the deepspeed stack under DeepSpeed's torch_autocast section (``mixed_precision: amp``,
+    ``weights: amp``), DP 16 on two H100 nodes (tests/test_left6.py's layout)."""
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "precision": "bf16",
+                                       "weights": "amp", "tokens": 1e12,
+                                       "framework": {"name": "deepspeed", "mixed_precision": "amp", **(options or {})}},
+                          "parallel": {"pp": 1, "tp": 1, "cp": 1, "dp": 16, "zero": zero, "sequence_parallel": False},
+                          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 2, "gpus_per_node": 8}})
+
+
+@pytest.mark.parametrize("zero", [1, 2, 3])
+def test_torch_autocast_reduces_the_linears_in_bf16_and_the_rest_in_fp32(zero):
+    """ZeRO 1-3 reduce-scatter each parameter in its tagged comm dtype, whatever ``communication_data_type`` says:
+    Llama-3-8B's nn.Linear parameters (all but the untied embedding and the norms) in bf16, the rest in fp32. Before,
+    all of it in fp32 (4 B an element)."""
+    from tests.test_left6 import _coll, _dp
+
+    job = _amp_job(zero)
+    m = job.model
+    n = float(count_params(m).total)
+    fp32 = m.vocab * m.hidden + m.hidden * (2 * m.layers + 1)  # the embedding, two RMSNorms a layer, the final norm
+    want = _coll("reduce_scatter", 2.0 * (n - fp32) + 4.0 * fp32, _dp(job, zero)[1])
+    for options in (None, {"communication_data_type": "fp32"}):
+        assert float(_dp(_amp_job(zero, options), zero)[0]["rs"][0]) == pytest.approx(want, rel=1e-6)
+
+
+def test_torch_autocast_zero0_all_reduces_in_the_engines_comm_dtype():
+    """ZeRO-0 reduces through the engine's ``communication_data_type`` (fp32 for an fp32 module): unchanged."""
+    from tests.test_left6 import _coll, _dp
+
+    job = _amp_job(0)
+    D, hw = _dp(job, 0)
+    assert float(D["t_dp"][0]) == pytest.approx(_coll("all_reduce", 4.0 * float(count_params(job.model).total), hw),
+                                                rel=1e-6)

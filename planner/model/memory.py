@@ -370,7 +370,7 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     the optimizer state is); until dsamp52 the paper's rows: Llama-3-8B on the deepspeed stack, 8 H100s, ZeRO-2 under
     ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets."""
     from planner.model.stacks import (DS_MASTER_PARTITION_BYTES, GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS,
-                                      autocast_zero_rows, zero_state_rows)
+                                      autocast_tags_linears, autocast_zero_rows, zero_state_rows)
 
     rows = zero_state_rows(stack, training)
     # DeepSpeed's torch_autocast section (stacks.autocast_zero_rows): its ZeRO 1-3 wrappers over the fp32 module, the
@@ -404,7 +404,7 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     # parameters it tags (torch_autocast.py ``init_autocast_params``: exact class match, so the HF model code's
     # nn.Linear layers, ``Stack.mixed_precision`` set, and not Megatron's ColumnParallelLinear / RowParallelLinear)
     scale = module / weights if auto is not None else 1.0  # the rows' 16-bit partition in the module's dtype
-    comm = module + (weights if auto is not None and getattr(stack, "mixed_precision", None) is not None else 0.0)
+    comm = module + (weights if auto is not None and autocast_tags_linears(stack, training) else 0.0)
     table = (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes * scale for r in rows]),
              np.array([r.optimizer_sharded for r in rows]),
              np.array([r.reduce_buckets[overlap] * bucket * comm for r in rows]),

@@ -2246,7 +2246,8 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     dtype -- 16-bit under fp16 / bf16 and under fp8 (Transformer Engine's FP8 linears inside the bf16 engine), fp32
     for an fp32 run and for an fp32 module under autocast (``fp32_module``: ``Stack.autocasts``, Megatron-DeepSpeed's
     ``weights: amp``, DeepSpeed's ``torch_autocast`` section with neither ``bf16`` nor ``fp16`` enabled: engine.py's
-    ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+).
+    ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+) --
+    there ZeRO-0's; its ZeRO 1-3 wrappers reduce by each parameter's tag (``autocast_reduce_bytes``).
 
     >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
     (2.0, 4.0)
@@ -2259,6 +2260,49 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     if getattr(fw, "communication_data_type", None) is not None:
         return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
     return 4.0 if mode == "fp32" or precision == "fp32" or fp32_module else 2.0
+
+
+def autocast_tags_linears(fw, t) -> bool:
+    """Whether ``fw`` trains under DeepSpeed's ``torch_autocast`` section (``Stack.autocasts`` on a stack whose
+    reduce is DeepSpeed's, ``grad_comm_dtype`` "model") over the HF model code (``Stack.mixed_precision`` set), whose
+    ``nn.Linear`` layers ``init_autocast_params`` tags with the autocast dtype as their ``comm_dtype``
+    (runtime/torch_autocast.py: ``module.__class__ in lower_precision_safe_module_classes``, an exact class match, so
+    not Megatron's ColumnParallelLinear / RowParallelLinear: megatron-deepspeed has no tagged parameter). Read by
+    planner.model.memory ``zero_stage_states`` (a reduce bucket per comm dtype) and ``autocast_reduce_bytes``."""
+    return (getattr(fw, "grad_comm_dtype", None) == "model" and getattr(fw, "mixed_precision", None) is not None
+            and fw.autocasts(t))
+
+
+def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
+    """Bytes per gradient element DeepSpeed's ZeRO 1-3 wrappers reduce under its ``torch_autocast`` section over the HF
+    model code (``autocast_tags_linears``), as (dense parameters, routed experts); None elsewhere (``grad_reduce_bytes``).
+
+    The wrappers pick each parameter's reduce dtype from its tag, not from ``communication_data_type``
+    (deepspeedai/DeepSpeed @02aa38c3 runtime/zero ``get_param_comm_dtype``: ``if is_autocast_initialized(): return
+    get_comm_dtype(param)``, else ``self.communication_data_type``; torch_autocast.py ``get_comm_dtype``:
+    ``getattr(param, PARAM_COMM_DTYPE_ATTR_NAME, param.dtype)``) and bucket and reduce by it (stage_1_and_2.py /
+    stage3.py ``reduce_independent_p_g_buckets_and_remove_grads``: ``bucket = self.ipg_buckets[comm_dtype]``): the
+    ``nn.Linear`` weights and biases in the autocast dtype's 2 B -- the LM head too, and with it a tied embedding,
+    whose one parameter the head's ``nn.Linear`` tags -- and the rest in the fp32 module's 4 B: the untied input
+    embedding (and learned position / token-type tables: ``nn.Embedding``), the norms, and the routed experts, which
+    transformers 5 holds as 3-D parameters of an experts module, no ``nn.Linear`` (the eager ``gate_up_proj[e]`` loop,
+    lora52). Routers count as linear (Llama 4's is an ``nn.Linear``; Mixtral's / Qwen3-MoE's bare parameters are
+    h x experts, under 0.1% of a layer). The share is the model's; a pipeline stage's own (the first holds the
+    embedding) is not split out. ZeRO-0 steps the client optimizer and reduces through the engine's
+    ``communication_data_type`` (``grad_reduce_bytes``). Until ds52b every ZeRO stage reduced in fp32 here:
+    Llama-3-8B moves 2.13 B a gradient element (93.5% of its parameters in ``nn.Linear``), not 4."""
+    if not autocast_tags_linears(fw, t) or not m.is_transformer:
+        return None
+    from planner.spec.params import count_params, norm_params
+
+    pc = count_params(m)
+    routed = m.moe.experts * pc.expert * pc.n_moe_layers if m.moe is not None else 0
+    dense = pc.total - routed
+    fp32 = (pc.embedding - (m.vocab * m.hidden if m.tied_embeddings else 0) + pc.final_norm
+            + m.layers * m.layer_norms * norm_params(m))
+    tagged = COMM_DATA_TYPE_BYTES[t.precision]  # the autocast dtype: the job's 16-bit precision
+    linear = 1.0 - fp32 / dense
+    return linear * tagged + (1.0 - linear) * 4.0, 4.0
 
 
 def all_reduces_grads(fw, precision: str, fp32_module: bool = False) -> bool:
