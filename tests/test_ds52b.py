@@ -57,3 +57,19 @@ def test_torch_autocast_zero0_all_reduces_in_the_engines_comm_dtype():
     D, hw = _dp(job, 0)
     assert float(D["t_dp"][0]) == pytest.approx(_coll("all_reduce", 4.0 * float(count_params(job.model).total), hw),
                                                 rel=1e-6)
+
+
+def test_stack_line_and_launch_name_deepspeeds_torch_autocast_section():
+    """``mixed_precision: amp`` on DeepSpeed is its torch_autocast section with bf16 / fp16 off: the stack line and the
+    launch's note say which config (before: "mixed_precision=amp" alone, and no note); the HF Trainer's line keeps
+    "amp"."""
+    from planner.model.stacks import STACKS, from_training
+    from planner.present.emit import emit_launch_spec
+    from planner.workloads.training import estimate_job
+
+    section = '"torch_autocast": {"enabled": true, "dtype": "bfloat16"}'
+    job = _amp_job(2)
+    assert f"mixed_precision=amp ({section}; bf16 / fp16 sections off)" in from_training(job.training).describe("bf16")
+    assert "mixed_precision=amp," in STACKS["hf-trainer"].describe("bf16")
+    script = emit_launch_spec(job, estimate_job(job), "torchrun")
+    assert f"# note: the plan's AMP is DeepSpeed's {section} with the bf16 / fp16 sections off" in script

@@ -1590,9 +1590,14 @@ class Stack:
         16 bits" (DeepSpeed's engine: engine.py ``_configure_distributed_model`` casts the module with ``.half()``
         under ``fp16.enabled``, ``.bfloat16()`` under ``bf16.enabled``; transformers' ``torch_dtype``): its dtype is
         the job's 16-bit precision, so an fp16 job reads ``fp16`` (until ds46 the mode's name: an fp16 DeepSpeed
-        job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype."""
+        job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype; on
+        DeepSpeed (``zero_states``) it names the config section it is, ``torch_autocast`` with the autocast dtype and
+        the ``bf16`` / ``fp16`` sections off (``autocast_zero_rows``; until ds52b the line said "amp" alone, which the
+        HF Trainer's ``bf16=True`` does not give DeepSpeed)."""
         if self.mixed_precision == "bf16" and precision in CAST_PRECISIONS:
             return precision
+        if self.mixed_precision == "amp" and self.zero_states and precision in CAST_PRECISIONS:
+            return f"amp ({ds_torch_autocast_section(precision)}; bf16 / fp16 sections off)"
         return self.mixed_precision
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
@@ -1741,6 +1746,17 @@ OFFLOAD_KINDS = ("optimizer", "activation", "param")
 #: DeepSpeed's activation-checkpoint options (``Stack.partition_activations``, ``Stack.cpu_checkpointing``), in the
 #: order the stack line lists them
 DS_CHECKPOINT_OPTIONS = ("partition_activations", "cpu_checkpointing")
+#: torch's name of each 16-bit precision, as DeepSpeed's ``torch_autocast.dtype`` takes it (deepspeed/runtime/
+#: config.py ``get_torch_autocast_dtype``: ``DtypeEnum(value)``, which takes "bfloat16" / "float16" among its names)
+TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def ds_torch_autocast_section(precision: str) -> str:
+    """The DeepSpeed config section an fp32 module under ``torch.autocast`` at ``precision`` runs with (DeepSpeed >=
+    0.17, ``autocast_zero_rows``), as the stack line and the launch note write it."""
+    return f'"torch_autocast": {{"enabled": true, "dtype": "{TORCH_DTYPE_NAMES[precision]}"}}'
+
+
 #: the 16-bit precisions ``mixed_precision: bf16`` casts the module to (``Stack.mixed_precision_label``)
 CAST_PRECISIONS = ("bf16", "fp16")
 
