@@ -11,7 +11,7 @@ import pytest
 
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
-from tests.test_dsamp52 import LAYER8B, N8B, _job, _mem
+from test_dsamp52 import LAYER8B, N8B, _job, _mem
 
 
 @pytest.mark.parametrize("zero, expected", [(3, 4 * N8B / 8 + 2 * LAYER8B * 2), (2, 4 * N8B / 8 + 2 * N8B)])
@@ -38,7 +38,7 @@ def test_torch_autocast_reduces_the_linears_in_bf16_and_the_rest_in_fp32(zero):
     """ZeRO 1-3 reduce-scatter each parameter in its tagged comm dtype, whatever ``communication_data_type`` says:
     Llama-3-8B's nn.Linear parameters (all but the untied embedding and the norms) in bf16, the rest in fp32. Before,
     all of it in fp32 (4 B an element)."""
-    from tests.test_left6 import _coll, _dp
+    from test_left6 import _coll, _dp
 
     job = _amp_job(zero)
     m = job.model
@@ -51,7 +51,7 @@ def test_torch_autocast_reduces_the_linears_in_bf16_and_the_rest_in_fp32(zero):
 
 def test_torch_autocast_zero0_all_reduces_in_the_engines_comm_dtype():
     """ZeRO-0 reduces through the engine's ``communication_data_type`` (fp32 for an fp32 module): unchanged."""
-    from tests.test_left6 import _coll, _dp
+    from test_left6 import _coll, _dp
 
     job = _amp_job(0)
     D, hw = _dp(job, 0)
@@ -73,3 +73,25 @@ def test_stack_line_and_launch_name_deepspeeds_torch_autocast_section():
     assert "mixed_precision=amp," in STACKS["hf-trainer"].describe("bf16")
     script = emit_launch_spec(job, estimate_job(job), "torchrun")
     assert f"# note: the plan's AMP is DeepSpeed's {section} with the bf16 / fp16 sections off" in script
+
+
+@pytest.mark.parametrize("preset", ["gpt2", "mixtral-8x7b"])
+def test_torch_autocast_tags_only_nn_linear(preset):
+    """GPT-2's projections are transformers' Conv1D, which DeepSpeed does not tag: only the (tied) LM head reduces in
+    bf16. Mixtral's routed experts are 3-D parameters of its experts module: fp32, the dense part as Llama's."""
+    from planner.model.stacks import autocast_reduce_bytes, from_training
+
+    job = load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": 1024, "global_batch": 64, "weights": "amp", "framework": {"name": "deepspeed",
+                                                                          "mixed_precision": "amp"}}})
+    m = job.model
+    dense, experts = autocast_reduce_bytes(from_training(job.training), m, job.training)
+    pc = count_params(m)
+    if preset == "gpt2":
+        head = m.vocab * m.hidden
+        assert dense == pytest.approx((2.0 * head + 4.0 * (pc.total - head)) / pc.total)
+    else:
+        routed = m.moe.experts * pc.expert * pc.n_moe_layers
+        fp32 = m.vocab * m.hidden + m.hidden * (2 * m.layers + 1)  # the untied embedding, two norms a layer, the last
+        assert dense == pytest.approx((2.0 * (pc.total - routed - fp32) + 4.0 * fp32) / (pc.total - routed))
+    assert experts == 4.0

@@ -2289,6 +2289,13 @@ def autocast_tags_linears(fw, t) -> bool:
             and fw.autocasts(t))
 
 
+#: transformers ``model_type``s whose layer projections are no ``nn.Linear``: GPT-2's ``c_attn`` / ``c_proj`` / ``c_fc``
+#: are transformers' ``Conv1D`` (pytorch_utils.py, an ``nn.Module`` of its own, not ``nn.Conv1d``), which DeepSpeed's
+#: ``LOWER_PRECISION_SAFE_MODULES`` (``nn.Linear``, ``nn.Conv1d`` / ``2d`` / ``3d``, exact class) does not tag: only the
+#: LM head's ``nn.Linear`` is (``autocast_reduce_bytes``)
+HF_UNTAGGED_PROJECTIONS = frozenset({"gpt2"})
+
+
 def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
     """Bytes per gradient element DeepSpeed's ZeRO 1-3 wrappers reduce under its ``torch_autocast`` section over the HF
     model code (``autocast_tags_linears``), as (dense parameters, routed experts); None elsewhere (``grad_reduce_bytes``).
@@ -2302,22 +2309,28 @@ def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
     whose one parameter the head's ``nn.Linear`` tags -- and the rest in the fp32 module's 4 B: the untied input
     embedding (and learned position / token-type tables: ``nn.Embedding``), the norms, and the routed experts, which
     transformers 5 holds as 3-D parameters of an experts module, no ``nn.Linear`` (the eager ``gate_up_proj[e]`` loop,
-    lora52). Routers count as linear (Llama 4's is an ``nn.Linear``; Mixtral's / Qwen3-MoE's bare parameters are
+    lora52); a family whose projections are no ``nn.Linear`` (``HF_UNTAGGED_PROJECTIONS``: GPT-2) its head alone in 2 B.
+    Routers count as linear (Llama 4's is an ``nn.Linear``; Mixtral's / Qwen3-MoE's bare parameters are
     h x experts, under 0.1% of a layer). The share is the model's; a pipeline stage's own (the first holds the
     embedding) is not split out. ZeRO-0 steps the client optimizer and reduces through the engine's
     ``communication_data_type`` (``grad_reduce_bytes``). Until ds52b every ZeRO stage reduced in fp32 here:
     Llama-3-8B moves 2.13 B a gradient element (93.5% of its parameters in ``nn.Linear``), not 4."""
     if not autocast_tags_linears(fw, t) or not m.is_transformer:
         return None
+    from planner.model.activations_hf import hf_model_type  # lazy: the HF family the stack's model code is
     from planner.spec.params import count_params, norm_params
 
     pc = count_params(m)
     routed = m.moe.experts * pc.expert * pc.n_moe_layers if m.moe is not None else 0
     dense = pc.total - routed
-    fp32 = (pc.embedding - (m.vocab * m.hidden if m.tied_embeddings else 0) + pc.final_norm
-            + m.layers * m.layer_norms * norm_params(m))
+    head = m.vocab * m.hidden  # the LM head's nn.Linear weight (a tied embedding's one parameter)
+    if hf_model_type(m) in HF_UNTAGGED_PROJECTIONS:
+        linear = head / dense
+    else:
+        fp32 = (pc.embedding - (head if m.tied_embeddings else 0) + pc.final_norm
+                + m.layers * m.layer_norms * norm_params(m))
+        linear = 1.0 - fp32 / dense
     tagged = COMM_DATA_TYPE_BYTES[t.precision]  # the autocast dtype: the job's 16-bit precision
-    linear = 1.0 - fp32 / dense
     return linear * tagged + (1.0 - linear) * 4.0, 4.0
 
 
