@@ -95,3 +95,13 @@ def test_torch_autocast_tags_only_nn_linear(preset):
         fp32 = m.vocab * m.hidden + m.hidden * (2 * m.layers + 1)  # the untied embedding, two norms a layer, the last
         assert dense == pytest.approx((2.0 * (pc.total - routed - fp32) + 4.0 * fp32) / (pc.total - routed))
     assert experts == 4.0
+
+
+def test_torch_autocast_lora_adapters_reduce_in_bf16():
+    """Under a frozen base only peft's adapters reduce, and lora_A / lora_B are nn.Linear: 2 B an element."""
+    from planner.model.stacks import autocast_reduce_bytes, from_training
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "mode": "lora", "seq_len": 1024, "global_batch": 64, "tokens": 1e8, "weights": "amp", "lora": {"rank": 16},
+        "framework": {"name": "deepspeed", "mixed_precision": "amp"}}})
+    assert autocast_reduce_bytes(from_training(job.training), job.model, job.training) == (2.0, 2.0)

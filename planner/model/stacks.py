@@ -2312,14 +2312,19 @@ def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
     lora52); a family whose projections are no ``nn.Linear`` (``HF_UNTAGGED_PROJECTIONS``: GPT-2) its head alone in 2 B.
     Routers count as linear (Llama 4's is an ``nn.Linear``; Mixtral's / Qwen3-MoE's bare parameters are
     h x experts, under 0.1% of a layer). The share is the model's; a pipeline stage's own (the first holds the
-    embedding) is not split out. ZeRO-0 steps the client optimizer and reduces through the engine's
+    embedding) is not split out. Under a frozen base (LoRA) only peft's adapters reduce, ``nn.Linear`` ``lora_A`` /
+    ``lora_B`` (peft tuners/lora/layer.py ``update_layer``): all of it in 2 B. ZeRO-0 steps the client optimizer and reduces through the engine's
     ``communication_data_type`` (``grad_reduce_bytes``). Until ds52b every ZeRO stage reduced in fp32 here:
     Llama-3-8B moves 2.13 B a gradient element (93.5% of its parameters in ``nn.Linear``), not 4."""
     if not autocast_tags_linears(fw, t) or not m.is_transformer:
         return None
     from planner.model.activations_hf import hf_model_type  # lazy: the HF family the stack's model code is
+    from planner.model.finetune import frozen_base
     from planner.spec.params import count_params, norm_params
 
+    tagged = COMM_DATA_TYPE_BYTES[t.precision]  # the autocast dtype: the job's 16-bit precision
+    if frozen_base(m, t):  # only peft's adapters have gradients: its lora_A / lora_B are nn.Linear
+        return tagged, tagged
     pc = count_params(m)
     routed = m.moe.experts * pc.expert * pc.n_moe_layers if m.moe is not None else 0
     dense = pc.total - routed
@@ -2330,7 +2335,6 @@ def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
         fp32 = (pc.embedding - (head if m.tied_embeddings else 0) + pc.final_norm
                 + m.layers * m.layer_norms * norm_params(m))
         linear = 1.0 - fp32 / dense
-    tagged = COMM_DATA_TYPE_BYTES[t.precision]  # the autocast dtype: the job's 16-bit precision
     return linear * tagged + (1.0 - linear) * 4.0, 4.0
 
 
