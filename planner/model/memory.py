@@ -370,7 +370,7 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     the optimizer state is); until dsamp52 the paper's rows: Llama-3-8B on the deepspeed stack, 8 H100s, ZeRO-2 under
     ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets."""
     from planner.model.stacks import (DS_MASTER_PARTITION_BYTES, GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS,
-                                      autocast_zero_rows, zero_state_rows)
+                                      autocast_tags_linears, autocast_zero_rows, zero_state_rows)
 
     rows = zero_state_rows(stack, training)
     # DeepSpeed's torch_autocast section (stacks.autocast_zero_rows): its ZeRO 1-3 wrappers over the fp32 module, the
@@ -404,7 +404,7 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     # parameters it tags (torch_autocast.py ``init_autocast_params``: exact class match, so the HF model code's
     # nn.Linear layers, ``Stack.mixed_precision`` set, and not Megatron's ColumnParallelLinear / RowParallelLinear)
     scale = module / weights if auto is not None else 1.0  # the rows' 16-bit partition in the module's dtype
-    comm = module + (weights if auto is not None and getattr(stack, "mixed_precision", None) is not None else 0.0)
+    comm = module + (weights if auto is not None and autocast_tags_linears(stack, training) else 0.0)
     table = (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes * scale for r in rows]),
              np.array([r.optimizer_sharded for r in rows]),
              np.array([r.reduce_buckets[overlap] * bucket * comm for r in rows]),
@@ -909,7 +909,7 @@ def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
     (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
     FSDP2 stack (``fsdp2_dp``) and of an FSDP1 stack whose mixed-precision policy gathers at the 16-bit type
-    (``Stack.fsdp_zero2_param_dtype``: llm-foundry, hf-trainer, fsdp). FSDP1 shards the fp32 FlatParameter whatever
+    (``Stack.fsdp_zero2_param_dtype``: llm-foundry, hf-trainer, fsdp, and metaseq's fairscale FSDP). FSDP1 shards the fp32 FlatParameter whatever
     the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the rank's chunk kept as
     ``_local_shard``, the rest freed; FULL_SHARD and SHARD_GRAD_OP are both ``uses_sharded_strategy``). The 16-bit
     shard it casts that chunk into for each all-gather (``_use_low_precision_shard``: ``_mp_shard``) is freed once
@@ -928,7 +928,10 @@ def fsdp_amp_keys(x: StateContext):
     hf-trainer, DP 8, 44.87 GiB of weights: 4 + 2 B a parameter); until dsamp52 its ZeRO-3 held (4 + 2)/N B a
     parameter where the stack is not walked (llm-foundry, Llama-3-8B on 8 H100s under ``amp_bf16``: 6.42 GiB of
     weights a GPU where the FSDP1 code holds 4.55, as hf-trainer's walked plan already priced). DeepSpeed's ZeRO-2
-    keeps its parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule."""
+    keeps its parameters whole and shards the fp32 master (``zero_stage_states``): not an FSDP stack, not this rule.
+    Until ds52b metaseq (fairscale's FSDP under ``mixed_precision``, the same layout: ``Stack.fsdp_zero2_param_dtype``)
+    held (4 + 2)/N B a parameter at ZeRO-3 and 4 + 2 B whole at ZeRO-2 (Llama-3-8B, 8 ranks under AMP: 6.42 / 44.87 GiB
+    of weights where fairscale holds 4.55 / 18.70)."""
     return x.kz >= 2
 
 

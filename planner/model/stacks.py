@@ -619,7 +619,18 @@ class Stack:
     #: ``FullyShardedDataParallelPlugin.set_mixed_precision``: ``param_dtype`` bf16; its DeepSpeed ZeRO-2 runs the
     #: bf16 engine's 16-bit module, no fp32 weights either) and the pre-registry ``fsdp`` (PyTorch FSDP). FSDP1's
     #: flat parameter casts its fp32 shard to ``param_dtype`` (``_use_low_precision_shard``) and all-gathers that
-    #: into the unsharded 16-bit parameter, kept from forward to backward under SHARD_GRAD_OP
+    #: into the unsharded 16-bit parameter, kept from forward to backward under SHARD_GRAD_OP. metaseq too: fairscale's
+    #: FSDP, which metaseq wraps with ``mixed_precision = fp16 and not memory_efficient_fp16`` and ``compute_dtype``
+    #: bf16 / fp16, ``flatten_parameters=True`` (facebookresearch/metaseq metaseq/distributed/
+    #: fully_sharded_data_parallel.py ``fsdp_enable_wrap``; its trainer casts no module under FSDP: trainer.py
+    #: ``if not self.is_fsdp: ... self._model.half()``), keeps the rank's fp32 flat shard as the master
+    #: (facebookresearch/fairscale fairscale/nn/data_parallel/fully_sharded_data_parallel.py ``_init_param_attributes``:
+    #: ``p._fp32_shard = p.data``, asserted float32 under mixed_precision), allocates the ``compute_dtype``
+    #: ``_fp16_shard`` with storage freed, fills it for each all-gather (``_cast_fp32_param_shards_to_fp16``) and
+    #: frees it again once gathered (``_rebuild_full_params``: ``self._free_fp16_param_shard([p])``), gathers into
+    #: the ``compute_dtype`` ``_full_param_padded`` (kept after the forward under ``--no-reshard-after-forward``:
+    #: ZeRO-2), and casts the reduced gradient shard to the parameter's fp32 (``_post_reduction_hook``). So a rank
+    #: holds 4/N B of weights a parameter and the 16-bit gathered units, no 16-bit shard and no autocast copy
     fsdp_zero2_param_dtype: bool = False
     #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
     #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
@@ -1596,9 +1607,14 @@ class Stack:
         16 bits" (DeepSpeed's engine: engine.py ``_configure_distributed_model`` casts the module with ``.half()``
         under ``fp16.enabled``, ``.bfloat16()`` under ``bf16.enabled``; transformers' ``torch_dtype``): its dtype is
         the job's 16-bit precision, so an fp16 job reads ``fp16`` (until ds46 the mode's name: an fp16 DeepSpeed
-        job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype."""
+        job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype; on
+        DeepSpeed (``zero_states``) it names the config section it is, ``torch_autocast`` with the autocast dtype and
+        the ``bf16`` / ``fp16`` sections off (``autocast_zero_rows``; until ds52b the line said "amp" alone, which the
+        HF Trainer's ``bf16=True`` does not give DeepSpeed)."""
         if self.mixed_precision == "bf16" and precision in CAST_PRECISIONS:
             return precision
+        if self.mixed_precision == "amp" and self.zero_states and precision in CAST_PRECISIONS:
+            return f"amp ({ds_torch_autocast_section(precision)}; bf16 / fp16 sections off)"
         return self.mixed_precision
 
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
@@ -1749,6 +1765,17 @@ OFFLOAD_KINDS = ("optimizer", "activation", "param")
 #: DeepSpeed's activation-checkpoint options (``Stack.partition_activations``, ``Stack.cpu_checkpointing``), in the
 #: order the stack line lists them
 DS_CHECKPOINT_OPTIONS = ("partition_activations", "cpu_checkpointing")
+#: torch's name of each 16-bit precision, as DeepSpeed's ``torch_autocast.dtype`` takes it (deepspeed/runtime/
+#: config.py ``get_torch_autocast_dtype``: ``DtypeEnum(value)``, which takes "bfloat16" / "float16" among its names)
+TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def ds_torch_autocast_section(precision: str) -> str:
+    """The DeepSpeed config section an fp32 module under ``torch.autocast`` at ``precision`` runs with (DeepSpeed >=
+    0.17, ``autocast_zero_rows``), as the stack line and the launch note write it."""
+    return f'"torch_autocast": {{"enabled": true, "dtype": "{TORCH_DTYPE_NAMES[precision]}"}}'
+
+
 #: the 16-bit precisions ``mixed_precision: bf16`` casts the module to (``Stack.mixed_precision_label``)
 CAST_PRECISIONS = ("bf16", "fp16")
 
@@ -2254,7 +2281,8 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     dtype -- 16-bit under fp16 / bf16 and under fp8 (Transformer Engine's FP8 linears inside the bf16 engine), fp32
     for an fp32 run and for an fp32 module under autocast (``fp32_module``: ``Stack.autocasts``, Megatron-DeepSpeed's
     ``weights: amp``, DeepSpeed's ``torch_autocast`` section with neither ``bf16`` nor ``fp16`` enabled: engine.py's
-    ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+).
+    ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+) --
+    there ZeRO-0's; its ZeRO 1-3 wrappers reduce by each parameter's tag (``autocast_reduce_bytes``).
 
     >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
     (2.0, 4.0)
@@ -2267,6 +2295,66 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     if getattr(fw, "communication_data_type", None) is not None:
         return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
     return 4.0 if mode == "fp32" or precision == "fp32" or fp32_module else 2.0
+
+
+def autocast_tags_linears(fw, t) -> bool:
+    """Whether ``fw`` trains under DeepSpeed's ``torch_autocast`` section (``Stack.autocasts`` on a stack whose
+    reduce is DeepSpeed's, ``grad_comm_dtype`` "model") over the HF model code (``Stack.mixed_precision`` set), whose
+    ``nn.Linear`` layers ``init_autocast_params`` tags with the autocast dtype as their ``comm_dtype``
+    (runtime/torch_autocast.py: ``module.__class__ in lower_precision_safe_module_classes``, an exact class match, so
+    not Megatron's ColumnParallelLinear / RowParallelLinear: megatron-deepspeed has no tagged parameter). Read by
+    planner.model.memory ``zero_stage_states`` (a reduce bucket per comm dtype) and ``autocast_reduce_bytes``."""
+    return (getattr(fw, "grad_comm_dtype", None) == "model" and getattr(fw, "mixed_precision", None) is not None
+            and fw.autocasts(t))
+
+
+#: transformers ``model_type``s whose layer projections are no ``nn.Linear``: GPT-2's ``c_attn`` / ``c_proj`` / ``c_fc``
+#: are transformers' ``Conv1D`` (pytorch_utils.py, an ``nn.Module`` of its own, not ``nn.Conv1d``), which DeepSpeed's
+#: ``LOWER_PRECISION_SAFE_MODULES`` (``nn.Linear``, ``nn.Conv1d`` / ``2d`` / ``3d``, exact class) does not tag: only the
+#: LM head's ``nn.Linear`` is (``autocast_reduce_bytes``)
+HF_UNTAGGED_PROJECTIONS = frozenset({"gpt2"})
+
+
+def autocast_reduce_bytes(fw, m, t) -> tuple[float, float] | None:
+    """Bytes per gradient element DeepSpeed's ZeRO 1-3 wrappers reduce under its ``torch_autocast`` section over the HF
+    model code (``autocast_tags_linears``), as (dense parameters, routed experts); None elsewhere (``grad_reduce_bytes``).
+
+    The wrappers pick each parameter's reduce dtype from its tag, not from ``communication_data_type``
+    (deepspeedai/DeepSpeed @02aa38c3 runtime/zero ``get_param_comm_dtype``: ``if is_autocast_initialized(): return
+    get_comm_dtype(param)``, else ``self.communication_data_type``; torch_autocast.py ``get_comm_dtype``:
+    ``getattr(param, PARAM_COMM_DTYPE_ATTR_NAME, param.dtype)``) and bucket and reduce by it (stage_1_and_2.py /
+    stage3.py ``reduce_independent_p_g_buckets_and_remove_grads``: ``bucket = self.ipg_buckets[comm_dtype]``): the
+    ``nn.Linear`` weights and biases in the autocast dtype's 2 B -- the LM head too, and with it a tied embedding,
+    whose one parameter the head's ``nn.Linear`` tags -- and the rest in the fp32 module's 4 B: the untied input
+    embedding (and learned position / token-type tables: ``nn.Embedding``), the norms, and the routed experts, which
+    transformers 5 holds as 3-D parameters of an experts module, no ``nn.Linear`` (the eager ``gate_up_proj[e]`` loop,
+    lora52); a family whose projections are no ``nn.Linear`` (``HF_UNTAGGED_PROJECTIONS``: GPT-2) its head alone in 2 B.
+    Routers count as linear (Llama 4's is an ``nn.Linear``; Mixtral's / Qwen3-MoE's bare parameters are
+    h x experts, under 0.1% of a layer). The share is the model's; a pipeline stage's own (the first holds the
+    embedding) is not split out. Under a frozen base (LoRA) only peft's adapters reduce, ``nn.Linear`` ``lora_A`` /
+    ``lora_B`` (peft tuners/lora/layer.py ``update_layer``): all of it in 2 B. ZeRO-0 steps the client optimizer and reduces through the engine's
+    ``communication_data_type`` (``grad_reduce_bytes``). Until ds52b every ZeRO stage reduced in fp32 here:
+    Llama-3-8B moves 2.13 B a gradient element (93.5% of its parameters in ``nn.Linear``), not 4."""
+    if not autocast_tags_linears(fw, t) or not m.is_transformer:
+        return None
+    from planner.model.activations_hf import hf_model_type  # lazy: the HF family the stack's model code is
+    from planner.model.finetune import frozen_base
+    from planner.spec.params import count_params, norm_params
+
+    tagged = COMM_DATA_TYPE_BYTES[t.precision]  # the autocast dtype: the job's 16-bit precision
+    if frozen_base(m, t):  # only peft's adapters have gradients: its lora_A / lora_B are nn.Linear
+        return tagged, tagged
+    pc = count_params(m)
+    routed = m.moe.experts * pc.expert * pc.n_moe_layers if m.moe is not None else 0
+    dense = pc.total - routed
+    head = m.vocab * m.hidden  # the LM head's nn.Linear weight (a tied embedding's one parameter)
+    if hf_model_type(m) in HF_UNTAGGED_PROJECTIONS:
+        linear = head / dense
+    else:
+        fp32 = (pc.embedding - (head if m.tied_embeddings else 0) + pc.final_norm
+                + m.layers * m.layer_norms * norm_params(m))
+        linear = 1.0 - fp32 / dense
+    return linear * tagged + (1.0 - linear) * 4.0, 4.0
 
 
 def all_reduces_grads(fw, precision: str, fp32_module: bool = False) -> bool:
@@ -2745,6 +2833,9 @@ STACKS: dict[str, Stack] = {
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
         "metaseq", explicit_softmax="kernel", has_compile=False, overlap_grad_reduce=True,
+        # fairscale FSDP with mixed_precision=True gathers its fp32 flat shard at compute_dtype and frees the 16-bit
+        # shard once gathered, the FSDP1 layout (``fsdp_zero2_param_dtype``'s comment has the source; ds52b)
+        fsdp_zero2_param_dtype=True,
         # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
         # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
         loss="megatron_ce",

@@ -86,8 +86,8 @@ from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, 
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
-from planner.model.stacks import (Stack, all_reduces_grads, cp_comm_mix, cuda_graph_parts, from_training,
-                                  grad_reduce_bytes, SEARCHED)
+from planner.model.stacks import (Stack, all_reduces_grads, autocast_reduce_bytes, cp_comm_mix, cuda_graph_parts,
+                                  from_training, grad_reduce_bytes, SEARCHED)
 from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
     te_recompute_runs
 from planner.model import moe as moe_mech
@@ -442,6 +442,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # ``communication_data_type``, 16-bit by default whatever it accumulates in)
     fp32_module = fw is not None and fw.autocasts(t)  # fp32 weights under autocast: DeepSpeed reduces in fp32
     grad_bytes = grad_reduce_bytes(fw, t.precision, g_b, fp32_module) if dp_grad_bytes is None else dp_grad_bytes
+    # DeepSpeed's torch_autocast section: its ZeRO 1-3 wrappers reduce the tagged nn.Linear gradients in the autocast
+    # dtype and the rest in fp32 (stacks.autocast_reduce_bytes); the dense and the expert groups' bytes apart
+    tagged = autocast_reduce_bytes(fw, m, t) if dp_grad_bytes is None else None
+    gb_d, gb_e = ((np.where(zero >= 1, tagged[0], grad_bytes), np.where(zero >= 1, tagged[1], grad_bytes))
+                  if tagged is not None else (grad_bytes, grad_bytes))
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
@@ -459,19 +464,19 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # (a zero-byte gather) of the dense and the expert groups, then the all-reduces (the DP reduce's and HSDP's
     # replica all-reduce, ``ar_rep`` below)
     share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
-    per_rs = grad_bytes * share
+    per_rs, per_rs_e = gb_d * share, gb_e * share
     # each group's rings at the links its members have (comm.group_intra_bw: intra_bw on a switched node)
     ring_n, ring_s = np.stack(np.broadcast_arrays(dps, edps))[:, None], np.stack(np.broadcast_arrays(tpf, tpe))[:, None]
     ring = collective_time("all_gather", np.stack(np.broadcast_arrays(
-        stage_p_dense * param16, stage_p_dense * per_rs, 0.0, stage_p_exp * param16, stage_p_exp * per_rs,
+        stage_p_dense * param16, stage_p_dense * per_rs, 0.0, stage_p_exp * param16, stage_p_exp * per_rs_e,
         0.0)).reshape(2, 3, -1), ring_n, ring_s, g, group_intra_bw(hw, ring_n, ring_s), inter_bw, a_in, a_out)
     # the DP reduce's all-reduce (dense, expert) and HSDP's replica all-reduce (dense, expert)
     reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
     ar_n = np.stack(np.broadcast_arrays(dps, edps, reps, reps))
     ar_s = np.stack(np.broadcast_arrays(tpf, tpe, tpf * dps, tpe * edps))
     ars = collective_time("all_reduce", np.stack(np.broadcast_arrays(
-        stage_p_dense * per_rs, stage_p_exp * per_rs, stage_p_dense * grad_bytes * share / dps,
-        stage_p_exp * grad_bytes * share / edps)), ar_n, ar_s, g, group_intra_bw(hw, ar_n, ar_s), inter_bw, a_in,
+        stage_p_dense * per_rs, stage_p_exp * per_rs_e, stage_p_dense * per_rs / dps,
+        stage_p_exp * per_rs_e / edps)), ar_n, ar_s, g, group_intra_bw(hw, ar_n, ar_s), inter_bw, a_in,
         a_out)
     ag = ring[0, 0] + np.where(has_exp, ring[1, 0], 0.0)
     ag_nic = nic("all_gather", stage_p_dense * param16, stage_p_exp * param16)
@@ -493,7 +498,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     else:
         ag_params = ag
     rs = ring[0, 1] + np.where(has_exp, ring[1, 1], 0.0)
-    rs_nic = nic("reduce_scatter", stage_p_dense * grad_bytes * share, stage_p_exp * grad_bytes * share)
+    rs_nic = nic("reduce_scatter", stage_p_dense * per_rs, stage_p_exp * per_rs_e)
     ar = ars[0] + np.where(has_exp, ars[1], 0.0)
     bucket = getattr(fw, "zero3_bucket_params", None)
     units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))

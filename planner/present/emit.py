@@ -66,8 +66,9 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.optimizers import launch_args, stack_for
 from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
-from planner.model.stacks import (DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers, cuda_graph_parts,
-                                  from_training, has_shared_experts, remat_policy_run)
+from planner.model.stacks import (CAST_PRECISIONS, DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers,
+                                  cuda_graph_parts, ds_torch_autocast_section, from_training, has_shared_experts,
+                                  remat_policy_run)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -1284,6 +1285,12 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
                      f"--deepspeed-activation-checkpointing {' '.join(ds_flags)} (the DeepSpeed config's "
                      f"activation_checkpointing section); {stack_rules.RUNTIME_NAMES[run]} has no such flags, so this "
                      f"line keeps the checkpoints whole on the GPU")
+    if st.zero_states and st.mixed_precision == "amp" and t.precision in CAST_PRECISIONS:
+        # the plan's AMP on DeepSpeed is its torch_autocast section (stacks.autocast_zero_rows), which no launcher
+        # style here writes: say which config the plan priced (ds52b)
+        notes.append(f"the plan's AMP is DeepSpeed's {ds_torch_autocast_section(t.precision)} with the bf16 / fp16 "
+                     f"sections off (DeepSpeed >= 0.17: an fp32 module, nn.Linear gradients reduced in "
+                     f"{t.precision}); {stack_rules.RUNTIME_NAMES[run]} has no DeepSpeed config")
     if st.fused_cross_entropy:  # the fused loss the plan priced is the stack's own switch (Stack.fused_ce_kernel)
         notes.append(FUSED_CE_NOTES[st.fused_ce_kernel])
     choice = hf_attn_choice(st, job.model, t)
