@@ -53,8 +53,8 @@ modelled as ``pp`` engines, each with 1/pp of the replica's KV blocks and an ite
 the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` splits the service
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
-prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
-transfers queue); the first token reaches the client when the transfer ends (vLLM's disaggregated proxy,
+prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica -- per DP rank of an
+expert-parallel one, whose GPU holds its requests' KV whole, disaggep52 -- so overlapping transfers queue); the first token reaches the client when the transfer ends (vLLM's disaggregated proxy,
 ``--kv-transfer-config``, streams it from the decode instance), so TTFT holds the transfer (pd51). An expert-parallel replica (``iteration.ep`` > 1:
 vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
 :class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
@@ -1787,20 +1787,24 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         n_pre, n_dec = cfg.disaggregate
         decoders = engines_for(n_dec, base=1000)
         dlb = LoadBalancer(decoders, cfg.routing, cfg.seed + 1)
-        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard):
-        # a FIFO shared bandwidth, so transfers that overlap queue behind each other
-        links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
+        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard) -- on an
+        # expert-parallel replica one per DP rank, whose GPU holds its requests' KV whole and sends it over its own
+        # NIC (disaggep52; one link a replica until then): a FIFO shared bandwidth, so transfers that overlap queue
+        ranks = spec.iteration.ep
+        links = [[RateLimiter(env, cfg.kv_link_bw) for _ in range(ranks)] for _ in range(n_pre * spec.pp)]
 
-        def kv_sent(r: Req) -> float:  # the prompt's KV; local layers: only their window's blocks
+        def kv_sent(r: Req) -> float:  # the prompt's KV on the GPU that sends it; local layers: their window's blocks
+            # (``kv_bytes`` / ``unit_bytes`` are an EP replica's mean per GPU, 1/ranks of a token's: its rank's whole)
             if not spec.blocks.per_block and spec.unit_bytes is not None:
-                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp
-            return r.computed * spec.iteration.kv_bytes
+                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp * ranks
+            return r.computed * spec.iteration.kv_bytes * ranks
 
         def hand_over(engine: int, r: Req):
+            link = links[engine][r.rank]  # the prefill DP rank it ran on (the decode replica routes it anew)
             r.shared = 0  # the decode replica holds the whole prompt's KV per sequence (no shared prefix there)
 
             def move():
-                yield env.timeout(links[engine].reserve(kv_sent(r)))
+                yield env.timeout(link.reserve(kv_sent(r)))
                 if r.first == math.inf:  # the first token after the transfer (pd51; the prefill end until then)
                     r.first = env.now
                     if stats.first_token(r.rid, env.now):

@@ -147,7 +147,7 @@ from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, Itera
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
-                                              ServeTarget, disagg_size, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
+                                              ServeTarget, disagg_size, engine_seats, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
@@ -865,12 +865,6 @@ def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
             f"engines (ceil(B / N) decodes each){sim}"]
 
 
-def engine_seats(batch: int, ep: int) -> int:
-    """vLLM's ``--max-num-seqs`` (one engine's) for a replica of ``batch`` sequences over ``ep`` data-parallel engines
-    (1: tensor parallel, one engine): ceil(batch / ep), the busiest rank the screen prices (servekv50)."""
-    return -(-batch // ep)
-
-
 def _seats_words(b: ServingOption) -> str:
     """``max_num_seqs`` as the recommendation says it: an expert-parallel replica's per DP engine (the seats the
     simulation gives each, ``_sim_config``) beside its batch (servekv50: the batch alone read as the flag before)."""
@@ -1262,6 +1256,11 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 DISAGG_SIM_TRIES = 8
 
 
+def replica_layout(row: ServingOption) -> str:
+    """An option's replica as the split's lines name it: EPn (n GPUs of expert parallelism, DP attention) or TPn."""
+    return f"EP{row.ep}" if (row.ep or 1) > 1 else f"TP{row.tp}"
+
+
 def _disagg_run(m, s, hw, tp: int, size: DisaggSize, target: ServeTarget, sim: SimSettings,
                 im: IterationModel, runs: SimBudget, qps: float):
     """One simulation of ``size``'s split (planner/simulate/serving.py ``disaggregate``) at ``qps``, on the confirmation
@@ -1288,19 +1287,15 @@ def _past_split_cap(size: DisaggSize) -> bool:
 
 
 def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
-    """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
+    """Which option a split runs on: the recommended one for a split the job fixed; for ``auto`` the option whose
     screened split (``disagg_size``) is within ``MAX_DISAGG_REPLICAS`` a side and costs least (then fewer GPUs): a
     split may run narrower replicas than the colocated best (two TP-4 replicas in one node, the KV over NVLink,
-    against one TP-8 replica). Tensor-parallel
-    options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
-    prefill queue (one replica's steps over its waiting prompts) does not describe (refused where every option is
-    expert-parallel)."""
-    tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
-    if not tp_only:
-        raise InputError("serving.disaggregation", "every option is an expert-parallel replica, whose split is not "
-                                                   "modelled; set serving.expert_parallel: false or leave it off")
+    against one TP-8 replica). Expert-parallel options too (disaggep52: ``disagg_size`` prices their DP engines'
+    prefill queues and per-rank KV; tensor-parallel options only until then, and a job whose every option was
+    expert-parallel -- DeepSeek-V3 with ``serving.expert_parallel: true``, where production disaggregates -- was
+    refused). Both sides run the option's layout."""
     if s.disaggregation.split is not None:
-        return tp_only[0]
+        return 0
 
     def cost(j: int) -> tuple:
         row, (hw, sp, im) = options[j], where[j]
@@ -1309,7 +1304,7 @@ def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m)
         usd = _split_usd_hr(row, size)
         return (_past_split_cap(size), math.inf if usd is None else usd, size.replicas * row.tp, j)
 
-    return min(tp_only, key=cost)
+    return min(range(len(options)), key=cost)
 
 
 #: simulations ``auto`` runs past a confirmed split to try a smaller one (one replica fewer a try, prefill first)
@@ -1376,7 +1371,7 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
                        budget=row.token_budget or REALTIME_TOKEN_BUDGET)
     if _past_split_cap(size):  # (a job's own split is held to the cap by the schema)
         raise InputError("serving.disaggregation", f"auto sizes {size.prefill:,} prefill + {size.decode:,} decode "
-                         f"TP{row.tp} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
+                         f"{replica_layout(row)} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
                          f"{MAX_DISAGG_REPLICAS:,} a side a split is screened and simulated at (a service this size "
                          "is the colocated plan's scale); leave serving.disaggregation off, or split the load into "
                          "several services and plan each")
@@ -1406,8 +1401,9 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
         d["simulated"] = _sim_words(got) if got is not None else None
         d["tried_smaller"] = [_sim_words(t) for t in d["tried_smaller"]]
     d.update(link=size.link, link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3)
-    d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, gpus=size.replicas * row.tp,
-             usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_replicas=best.replicas,
+    d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, ep=row.ep or 1, layout=replica_layout(row),
+             gpus=size.replicas * row.tp,
+             usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_layout=replica_layout(best), colocated_replicas=best.replicas,
              colocated_usd_per_hr=best.usd_per_hr)
     if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
         d["cheaper"] = ("disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
@@ -1425,20 +1421,23 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
-    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
+    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
             f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
     tried = d.get("tried_smaller") or []
+    engine = f" on each of a replica's {d['ep']} DP engines" if d["ep"] > 1 else ""
     smaller = ("; smaller splits simulated: " + ", ".join(
         f"{t['prefill']} + {t['decode']} {'meets' if t['meets_targets'] else 'misses'} (p99 TTFT "
         f"{ms(t['ttft_p99_ms'], ',.0f')}, TPOT {ms(t['tpot_p99_ms'], ',.1f')})" for t in tried)) if tried else ""
-    return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
+    return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode {d['layout']} replicas "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
             f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
-            f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step (token budget {d['prefill_budget']:,}, "
-            f"vLLM's max_num_batched_tokens), {d['prefill_step_ms']:.1f} ms a step at the screen's load",
-            f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
+            f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
+            f"{d['prefill_budget']:,}, vLLM's max_num_batched_tokens{', each engine its own' if engine else ''}), {d['prefill_step_ms']:.1f} ms a step at "
+            "the screen's load",
+            f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU"
+            f"{' (its DP rank holds it whole)' if d['ep'] > 1 else ''} over "
             f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
             + ("(prefill and decode replicas share one node)" if d["link"] != "NIC" else
                "(prefill and decode replicas on different nodes: the catalog's NIC rate)")]

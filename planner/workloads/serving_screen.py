@@ -1247,6 +1247,12 @@ def prefill_budget(budget: int, longest_prompt: int) -> int:
     return max(int(budget), int(longest_prompt))
 
 
+def engine_seats(batch: int, ep: int) -> int:
+    """vLLM's ``--max-num-seqs`` (one engine's) for a replica of ``batch`` sequences over ``ep`` data-parallel engines
+    (1: tensor parallel, one engine): ceil(batch / ep), the busiest rank the screen prices (servekv50)."""
+    return -(-batch // ep)
+
+
 def prefill_batch(s: ServingSpec, budget: int, seats: int) -> int:
     """The most whole prompts one step of a prefill-only replica takes: vLLM V1's scheduler admits waiting requests
     FCFS while the step's token budget lasts and ``max_num_seqs`` has room (vllm/v1/core/sched/scheduler.py
@@ -1334,6 +1340,15 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     KV transfer: the prompt's KV bytes per GPU (``im.kv_bytes`` a token) over ``kv_link``'s rate, added to TTFT (the
     client's first token comes from the decode replica, planner/simulate/serving.py).
 
+    An expert-parallel replica (``im.ep`` = N > 1 DP engines, disaggep52; refused until then): each DP engine is a
+    prefill queue of its own (vLLM's front end routes a prompt to one engine, which prefills it within its own token
+    budget and ``max_num_seqs``), so the P replicas are P x N queues of qps / (P x N) each, a step of n prompts on an
+    engine timed as the replica's step with every engine at n (the ranks step together at the busiest's,
+    IterationModel ``_busiest``; conservative where the others hold fewer); a prompt's KV lives whole on its DP
+    rank's GPU (``kv_bytes_per_token``'s ``dp``: MLA's latent for DeepSeek), N x ``im.kv_bytes`` a token, sent over
+    that GPU's own link (DeepSeek's and SGLang's deployments move it rank to rank over RDMA: Mooncake / NIXL). The
+    decode batch b is the replica's (``s.max_batch`` and ``b_mem`` are), ceil(b / N) a DP engine.
+
     Decode replicas: the largest batch (up to ``s.max_batch`` and the KV cache's ``b_mem``) whose decode step at the
     mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
     DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
@@ -1351,20 +1366,23 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if step(mid) <= target.tpot_s else (lo, mid)
         b = lo
-    kv = s.prompt_tokens * im.kv_bytes
+    ranks = int(im.ep)  # an expert-parallel replica's DP engines (1: tensor parallel, one engine)
+    kv = s.prompt_tokens * im.kv_bytes * ranks  # (an EP replica's ``kv_bytes`` is its mean GPU's: 1/ranks of a token's)
     pb = prefill_budget(budget, s.prompt_tokens)
-    k = prefill_batch(s, pb, b)  # the simulation's prefill engines seat the decode batch (``_disagg_run``)
+    # the simulation's prefill engines seat the decode batch, ceil(b / ranks) a DP engine (``_disagg_run``)
+    k = prefill_batch(s, pb, engine_seats(b, ranks))
     H = float(shared_prefix(s))
-    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n))  # noqa: E731 -- n prompts a step
+    # n prompts on each DP engine: the replica's step with every rank at n (they step together, the busiest's)
+    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n * ranks))  # noqa: E731
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
         name, rate = kv_link(hw, tp, p + d)
-        t, mean = prefill_ttft(qps, p, k, pstep)
+        t, mean = prefill_ttft(qps, p * ranks, k, pstep)
         return t + kv / rate, name, rate, kv / rate, mean
 
     if split is None:
         d = max(1, math.ceil(qps * s.output_tokens * step(b) / b))
-        p = max(1, math.floor(qps * float(pstep(k)) / k) + 1)
+        p = max(1, math.floor(qps * float(pstep(k)) / (k * ranks)) + 1)
         while target.ttft_s is not None and ttft(p, d)[0] > target.ttft_s and p < MAX_DISAGG_REPLICAS:
             p += 1
     else:
