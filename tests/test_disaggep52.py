@@ -2,6 +2,7 @@
 screen's prefill queues are the DP engines' own (``serving_screen.disagg_size``), a request's KV is whole on its DP
 rank (MLA's latent for DeepSeek) and leaves over that rank's own link, in the simulation too
 (planner/simulate/serving.py ``hand_over``). Each test < 3 s."""
+import functools
 import math
 from dataclasses import replace
 
@@ -16,7 +17,7 @@ from planner.workloads import serving as serving_plan
 from planner.workloads.serving import _disagg_option, _disaggregation, _options, disagg_words
 from planner.workloads.serving_iteration import IterationModel, option_iteration
 from planner.workloads.serving_memory import kv_bytes_per_token, served_model
-from planner.workloads.serving_screen import ServeTarget, disagg_size, engine_seats, prefill_batch
+from planner.workloads.serving_screen import ServeTarget, disagg_size, engine_seats, llm_option, prefill_batch
 from planner.workloads.serving_settings import settings_for
 
 EP = 4
@@ -86,24 +87,74 @@ def test_more_dp_engines_take_more_prompts_a_step():
     assert disagg_size(m, s, hw, 16, target, im, 64, (1, size.decode), budget=2048).ttft_s == math.inf
 
 
-def test_an_all_expert_parallel_job_gets_a_split_stated_with_its_layout():
-    """DeepSeek-V3 with ``serving.expert_parallel: true`` on p5.48xlarge: every option is EP16 or EP32 (the model does
-    not fit one node); until disaggep52 ``serving.disaggregation`` was refused ("every option is an expert-parallel
-    replica, whose split is not modelled"). Now the split runs on the cheapest option's layout, stated as EP, its
-    prefill steps per DP engine and its KV per rank; simulated over 20 s of arrivals."""
-    job = _job("deepseek-v3", 4, 2000, 500, 2000, 100, "p5.48xlarge", precision="fp8", kv_precision="fp8")
-    plan = serving_plan.plan_serving(job, simulate=False)
-    assert all((o.ep or 1) > 1 for o in plan.options)
+@functools.lru_cache(maxsize=1)
+def _deepseek():
+    """DeepSeek-V3 fp8 (fp8 KV) on p5.48xlarge at 4 QPS of 2,000 + 500 tokens, TTFT 2 s, TPOT 100 ms,
+    ``max_batch`` 512: the job, the model, the hardware and its two expert-parallel options (EP16, EP32: the model
+    does not fit one node) as (row, iteration model) by GPUs, as the plan builds them (``llm_option``)."""
+    job = _job("deepseek-v3", 4, 2000, 500, 2000, 100, "p5.48xlarge", precision="fp8", kv_precision="fp8",
+               max_batch=512)
     m, hw = served_model(job.model), _options(job, load_catalog(), None)[0]
-    where = [(hw, job.serving, option_iteration(m, job.serving, hw, o.tp)) for o in plan.options]
-    j = _disagg_option(job.serving, plan.options, where, ServeTarget(0.1, 2.0, 4.0), m)
-    row = plan.options[j]
-    hw_, s, im = where[j]
+    rows = {}
+    for g in (16, 32):
+        im = option_iteration(m, job.serving, hw, g)
+        rows[g] = (llm_option(m, job.serving, hw, g, TARGET, im), im)
+    return job, m, hw, rows
+
+
+TARGET = ServeTarget(0.1, 2.0, 4.0)
+
+
+def test_an_all_expert_parallel_job_gets_a_split_stated_with_its_layout():
+    """Every option expert-parallel (EP16, EP32): until disaggep52 ``serving.disaggregation`` was refused ("every
+    option is an expert-parallel replica, whose split is not modelled"). Now ``auto`` picks the cheapest pair (EP16
+    both sides: one EP16 replica decodes the 4 QPS, an EP32 one would rent twice the nodes) and states it as EP, its
+    prefill steps per DP engine and its KV per rank; simulated over 20 s of arrivals."""
+    job, m, hw, rows = _deepseek()
+    options = [rows[16][0], rows[32][0]]
+    where = [(hw, job.serving, rows[g][1]) for g in (16, 32)]
+    assert _disagg_option(job.serving, options, where, TARGET, m) == (0, 0)
     sim = replace(settings_for(job), confirm_s=20, confirm_requests=100)
-    d = _disaggregation(row, plan.best, m, s, hw_, ServeTarget(0.1, 2.0, 4.0), im, sim, True,
+    d = _disaggregation(options[0], options[0], m, job.serving, hw, TARGET, rows[16][1], sim, True,
                         serving_plan.SimBudget())
-    assert d["layout"] == f"EP{row.ep}" and d["ep"] == row.ep == row.tp
-    assert d["simulated"] is not None and d["gpus"] == (d["prefill"] + d["decode"]) * row.tp
-    lines = disagg_words(d, row.hardware)
-    assert f"decode EP{row.ep} replicas" in lines[0]
-    assert f"on each of a replica's {row.ep} DP engines" in lines[1] and "its DP rank holds it whole" in lines[2]
+    assert (d["layout"], d["decode_layout"], d["ep"]) == ("EP16", "EP16", 16)
+    assert d["simulated"] is not None and d["gpus"] == (d["prefill"] + d["decode"]) * 16
+    lines = disagg_words(d, hw.name)
+    assert f"{d['prefill']} prefill + {d['decode']} decode EP16 replicas" in lines[0]
+    assert "on each of a replica's 16 DP engines" in lines[1] and "its DP rank holds it whole" in lines[2]
+
+
+def test_the_decode_replicas_run_their_own_layout_in_simulation():
+    """A split whose decode replica is EP2 behind an EP4 prefill replica (``decode_replica``): each request, prefilled
+    on one of four DP engines, is routed afresh to one of the decode replica's two, whose KV pools are its own
+    (half its blocks each). Eight requests all finish, the decode engines' seats (``decode_engine``: 2 a DP engine)
+    let at most 4 decode at once, so the last finish two rounds of 8 decode steps after the first."""
+    pre = IterationModel(**GPU, kv_bytes=KV / EP, tp=EP, ep=EP, tile_rows=128)
+    dec = IterationModel(**GPU, kv_bytes=KV / 2, tp=2, ep=2, tile_rows=128)
+    cfg = ServingSimConfig(replica=ReplicaSpec(pre, num_blocks=100_000),
+                           engine=EngineConfig(max_num_seqs=64, max_num_batched_tokens=2048),
+                           disaggregate=(1, 1), kv_link_bw=1e12,
+                           decode_replica=ReplicaSpec(dec, num_blocks=2_000),
+                           decode_engine=EngineConfig(max_num_seqs=2, max_num_batched_tokens=2048))
+    wl = make_workload(ArrivalSpec("burst", count=8), LengthDist("fixed", 2000), LengthDist("fixed", 8), seed=0)
+    res = simulate_serving(cfg, wl)
+    assert res.completed == 8
+    one = float(dec.time(decode_seqs=4, decode_ctx=4 * 2004))  # four decoding on the EP2 replica (2 an engine)
+    assert res.e2e.p99 - res.e2e.p50 >= 7 * one * 0.9  # the second four waited for the first four's seats
+
+
+def test_a_split_states_each_sides_layout():
+    """Prefill on the EP16 option, decode on the EP32 one (``dec``, as ``_disagg_option`` pairs two EP options): the
+    split says "1 prefill EP16 + 1 decode EP32 replicas", 48 GPUs on 2 + 4 nodes at the node rate, and the decode
+    side is sized with the EP32 replica's steps (screen only here: the simulation's side is the test above)."""
+    job, m, hw, rows = _deepseek()
+    (p16, im16), (p32, im32) = rows[16], rows[32]
+    d = _disaggregation(p16, p16, m, job.serving, hw, TARGET, im16, settings_for(job), False,
+                        serving_plan.SimBudget(), (p32, job.serving, im32))
+    assert (d["layout"], d["decode_layout"]) == ("EP16", "EP32")
+    assert d["gpus"] == d["prefill"] * 16 + d["decode"] * 32
+    assert d["usd_per_hr"] == pytest.approx((2 * d["prefill"] + 4 * d["decode"]) * p16.price_usd_hr)
+    assert f"{d['prefill']} prefill EP16 + {d['decode']} decode EP32 replicas" in disagg_words(d, hw.name)[0]
+    ctx = 2000 + 250
+    assert d["decode_step_ms"] == pytest.approx(1e3 * float(im32.time(decode_seqs=d["decode_batch"],
+                                                                      decode_ctx=d["decode_batch"] * ctx)))

@@ -570,6 +570,10 @@ class ServingSimConfig:
     routing: str = "least_outstanding"
     disaggregate: Optional[tuple[int, int]] = None  # (prefill replicas, decode replicas)
     kv_link_bw: float = 50e9  # bytes/s per GPU for prefill -> decode KV transfer
+    #: the decode replicas' own layout and engine flags where they are not ``replica``'s / ``engine``'s (disaggep52:
+    #: DeepSeek's deployment runs prefill EP32 and decode EP144); None: the prefill replicas'
+    decode_replica: Optional[ReplicaSpec] = None
+    decode_engine: Optional[EngineConfig] = None
     slo_ttft_s: Optional[float] = None
     slo_tpot_s: Optional[float] = None
     warmup_s: float = 0.0  # requests arriving earlier are simulated but not measured
@@ -600,7 +604,7 @@ class ServingSimConfig:
             raise InputError("max_concurrency", "need at least one client")
         if self.disaggregate is not None and min(self.disaggregate) < 1:
             raise InputError("disaggregate", "need at least one prefill and one decode replica")
-        n = self.replica.num_blocks // self.replica.pp
+        n = min(r.num_blocks // r.pp for r in (self.replica, self.decode_replica or self.replica))
         if n < 1:
             raise InputError("replica.num_blocks", "the KV cache holds no block: the weights fill the GPU")
 
@@ -1731,6 +1735,24 @@ class ServingSimResult:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_fits(spec: ReplicaSpec, e: EngineConfig, wl: Workload):
+    """Refuse a workload whose longest request needs more KV cache than one engine of ``spec`` holds (a PP virtual
+    engine's, a DP engine's share of the replica's blocks)."""
+    per_engine_blocks = spec.num_blocks // spec.pp // spec.iteration.ep
+    longest = int(np.max(wl.prompt + wl.output))
+    cost = spec.blocks
+    if not cost.per_block:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)
+        chunk = int(np.max(wl.prompt))
+        peak = max(cost.held(longest, e.block_size),
+                   cost.during(0, min(chunk, e.max_num_batched_tokens) if e.policy == "chunked" else chunk, e.block_size))
+        if peak > per_engine_blocks * (1 - e.watermark):
+            raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                             f"engine holds ({peak:,} of {per_engine_blocks:,} blocks)")
+    elif _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
+        raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                         f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
+
+
 def simulate_serving(cfg: ServingSimConfig, wl: Workload,
                      miss: Optional[tuple[Optional[float], Optional[float]]] = None,
                      max_events: Optional[int] = None, monitor: bool = True) -> ServingSimResult:
@@ -1752,19 +1774,9 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         raise InputError("arrivals", "the workload has no requests")
     _check_size(n, "arrivals")
     spec, e = cfg.replica, cfg.engine
-    per_engine_blocks = spec.num_blocks // spec.pp // spec.iteration.ep  # a PP virtual engine's, a DP engine's
-    longest = int(np.max(wl.prompt + wl.output))
-    cost = spec.blocks
-    if not cost.per_block:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)
-        chunk = int(np.max(wl.prompt))
-        peak = max(cost.held(longest, e.block_size),
-                   cost.during(0, min(chunk, e.max_num_batched_tokens) if e.policy == "chunked" else chunk, e.block_size))
-        if peak > per_engine_blocks * (1 - e.watermark):
-            raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
-                             f"engine holds ({peak:,} of {per_engine_blocks:,} blocks)")
-    elif _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
-        raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
-                         f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
+    dspec, de = cfg.decode_replica or spec, cfg.decode_engine or e  # a split's decode replicas (their own layout)
+    for sp_, e_ in [(spec, e)] + ([(dspec, de)] if cfg.disaggregate and (dspec is not spec or de is not e) else []):
+        _check_fits(sp_, e_, wl)
     t0 = time.perf_counter()
     env = simpy.Environment()
     stats = Stats(n)
@@ -1777,7 +1789,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
     reqs = [Req(i, float(a), int(p), int(o)) for i, (a, p, o) in  # from lists: numpy's per-item indexing was slower
             enumerate(zip(wl.arrival_s.tolist(), wl.prompt.tolist(), wl.output.tolist()))]
 
-    def engines_for(replicas: int, base=0):
+    def engines_for(replicas: int, base=0, spec=spec, e=e):
         return [Engine(env, base + k, spec, e, stats, done) for k in range(replicas * spec.pp)]
 
     if cfg.disaggregate is None:
@@ -1785,7 +1797,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         lb = LoadBalancer(engines, cfg.routing, cfg.seed)
     else:
         n_pre, n_dec = cfg.disaggregate
-        decoders = engines_for(n_dec, base=1000)
+        decoders = engines_for(n_dec, 1000, dspec, de)
         dlb = LoadBalancer(decoders, cfg.routing, cfg.seed + 1)
         # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard) -- on an
         # expert-parallel replica one per DP rank, whose GPU holds its requests' KV whole and sends it over its own
@@ -1809,6 +1821,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
                     r.first = env.now
                     if stats.first_token(r.rid, env.now):
                         prefillers[engine]._decided()
+                r.rank = 0  # a DP engine of the decode replica's (its own routing), or its one engine
                 dlb.route(r)
             env.process(move())
 

@@ -1227,14 +1227,14 @@ class DisaggSize:
         return self.prefill + self.decode
 
 
-def kv_link(hw, tp: int, replicas: int) -> tuple[str, float]:
-    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all ``replicas`` x ``tp``
-    GPUs sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
+def kv_link(hw, gpus: int) -> tuple[str, float]:
+    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all the split's ``gpus``
+    sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
     (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
     NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
     GPU's. Inside a node the name is the part's own link (gpus.csv ``intra_node_link``: NVLink, or PCIe on an L4 node,
     ICI on a TPU, Infinity Fabric on an MI300X; every split was said to cross "NVLink" until fuzz52)."""
-    if replicas * tp <= hw.gpus_per_node:
+    if gpus <= hw.gpus_per_node:
         return node_link_name(hw.gpu), float(hw.intra_bw_eff)
     return "NIC", float(hw.inter_bw_per_gpu)
 
@@ -1325,9 +1325,21 @@ def node_link_name(gpu) -> str:
     return "NVLink" if nvlink_joined(link) else link
 
 
+@dataclass(frozen=True)
+class SplitSide:
+    """The decode side of a prefill-decode split where its layout is not the prefill side's (disaggep52; DeepSeek's
+    deployment: prefill EP32, decode EP144): another option's replica on the same hardware."""
+
+    tp: int  # GPUs a decode replica
+    im: IterationModel  # its iteration model (``option_iteration``)
+    b_mem: int  # the sequences its KV cache holds (the option's ``batch_memory_limit``)
+
+
 def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, b_mem: int,
-                split: Optional[tuple[int, int]] = None, budget: int = REALTIME_TOKEN_BUDGET) -> DisaggSize:
-    """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``.
+                split: Optional[tuple[int, int]] = None, budget: int = REALTIME_TOKEN_BUDGET,
+                decode: Optional[SplitSide] = None) -> DisaggSize:
+    """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``; its
+    decode replicas another option's layout where ``decode`` gives one (the prefill side's otherwise).
 
     Prefill replicas: each runs steps of up to ``prefill_batch`` waiting prompts (vLLM's token budget,
     ``prefill_budget`` of the plan's ``budget``), a step of n prompts taking IterationModel.time of their prefill (a
@@ -1357,8 +1369,9 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     qps = float(target.qps)
     S = prefill_time(m, s, hw, tp, im)
     ctx = s.prompt_tokens + s.output_tokens / 2
-    step = lambda b: float(im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
-    cap = max(1, min(s.max_batch, b_mem))
+    dec = decode or SplitSide(tp, im, b_mem)
+    step = lambda b: float(dec.im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
+    cap = max(1, min(s.max_batch, dec.b_mem))
     b = cap
     if target.tpot_s is not None and step(cap) > target.tpot_s:  # the largest batch meeting it (steps grow with b)
         lo, hi = 1, cap
@@ -1376,7 +1389,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n * ranks))  # noqa: E731
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
-        name, rate = kv_link(hw, tp, p + d)
+        name, rate = kv_link(hw, p * tp + d * dec.tp)
         t, mean = prefill_ttft(qps, p * ranks, k, pstep)
         return t + kv / rate, name, rate, kv / rate, mean
 
