@@ -53,8 +53,8 @@ modelled as ``pp`` engines, each with 1/pp of the replica's KV blocks and an ite
 the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` splits the service
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
-prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
-transfers queue); the first token reaches the client when the transfer ends (vLLM's disaggregated proxy,
+prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica -- per DP rank of an
+expert-parallel one, whose GPU holds its requests' KV whole, disaggep52 -- so overlapping transfers queue); the first token reaches the client when the transfer ends (vLLM's disaggregated proxy,
 ``--kv-transfer-config``, streams it from the decode instance), so TTFT holds the transfer (pd51). An expert-parallel replica (``iteration.ep`` > 1:
 vLLM's data-parallel attention, one DP engine a GPU, vllm/v1/engine/core.py ``DPEngineCoreProc``) is one
 :class:`Engine` whose requests each belong to one DP engine (routed on arrival as vLLM's front end does,
@@ -570,6 +570,10 @@ class ServingSimConfig:
     routing: str = "least_outstanding"
     disaggregate: Optional[tuple[int, int]] = None  # (prefill replicas, decode replicas)
     kv_link_bw: float = 50e9  # bytes/s per GPU for prefill -> decode KV transfer
+    #: the decode replicas' own layout and engine flags where they are not ``replica``'s / ``engine``'s (disaggep52:
+    #: DeepSeek's deployment runs prefill EP32 and decode EP144); None: the prefill replicas'
+    decode_replica: Optional[ReplicaSpec] = None
+    decode_engine: Optional[EngineConfig] = None
     slo_ttft_s: Optional[float] = None
     slo_tpot_s: Optional[float] = None
     warmup_s: float = 0.0  # requests arriving earlier are simulated but not measured
@@ -600,7 +604,7 @@ class ServingSimConfig:
             raise InputError("max_concurrency", "need at least one client")
         if self.disaggregate is not None and min(self.disaggregate) < 1:
             raise InputError("disaggregate", "need at least one prefill and one decode replica")
-        n = self.replica.num_blocks // self.replica.pp
+        n = min(r.num_blocks // r.pp for r in (self.replica, self.decode_replica or self.replica))
         if n < 1:
             raise InputError("replica.num_blocks", "the KV cache holds no block: the weights fill the GPU")
 
@@ -1731,6 +1735,24 @@ class ServingSimResult:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_fits(spec: ReplicaSpec, e: EngineConfig, wl: Workload):
+    """Refuse a workload whose longest request needs more KV cache than one engine of ``spec`` holds (a PP virtual
+    engine's, a DP engine's share of the replica's blocks)."""
+    per_engine_blocks = spec.num_blocks // spec.pp // spec.iteration.ep
+    longest = int(np.max(wl.prompt + wl.output))
+    cost = spec.blocks
+    if not cost.per_block:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)
+        chunk = int(np.max(wl.prompt))
+        peak = max(cost.held(longest, e.block_size),
+                   cost.during(0, min(chunk, e.max_num_batched_tokens) if e.policy == "chunked" else chunk, e.block_size))
+        if peak > per_engine_blocks * (1 - e.watermark):
+            raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                             f"engine holds ({peak:,} of {per_engine_blocks:,} blocks)")
+    elif _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
+        raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                         f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
+
+
 def simulate_serving(cfg: ServingSimConfig, wl: Workload,
                      miss: Optional[tuple[Optional[float], Optional[float]]] = None,
                      max_events: Optional[int] = None, monitor: bool = True) -> ServingSimResult:
@@ -1752,19 +1774,9 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         raise InputError("arrivals", "the workload has no requests")
     _check_size(n, "arrivals")
     spec, e = cfg.replica, cfg.engine
-    per_engine_blocks = spec.num_blocks // spec.pp // spec.iteration.ep  # a PP virtual engine's, a DP engine's
-    longest = int(np.max(wl.prompt + wl.output))
-    cost = spec.blocks
-    if not cost.per_block:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)
-        chunk = int(np.max(wl.prompt))
-        peak = max(cost.held(longest, e.block_size),
-                   cost.during(0, min(chunk, e.max_num_batched_tokens) if e.policy == "chunked" else chunk, e.block_size))
-        if peak > per_engine_blocks * (1 - e.watermark):
-            raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
-                             f"engine holds ({peak:,} of {per_engine_blocks:,} blocks)")
-    elif _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
-        raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
-                         f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
+    dspec, de = cfg.decode_replica or spec, cfg.decode_engine or e  # a split's decode replicas (their own layout)
+    for sp_, e_ in [(spec, e)] + ([(dspec, de)] if cfg.disaggregate and (dspec is not spec or de is not e) else []):
+        _check_fits(sp_, e_, wl)
     t0 = time.perf_counter()
     env = simpy.Environment()
     stats = Stats(n)
@@ -1777,7 +1789,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
     reqs = [Req(i, float(a), int(p), int(o)) for i, (a, p, o) in  # from lists: numpy's per-item indexing was slower
             enumerate(zip(wl.arrival_s.tolist(), wl.prompt.tolist(), wl.output.tolist()))]
 
-    def engines_for(replicas: int, base=0):
+    def engines_for(replicas: int, base=0, spec=spec, e=e):
         return [Engine(env, base + k, spec, e, stats, done) for k in range(replicas * spec.pp)]
 
     if cfg.disaggregate is None:
@@ -1785,26 +1797,31 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         lb = LoadBalancer(engines, cfg.routing, cfg.seed)
     else:
         n_pre, n_dec = cfg.disaggregate
-        decoders = engines_for(n_dec, base=1000)
+        decoders = engines_for(n_dec, 1000, dspec, de)
         dlb = LoadBalancer(decoders, cfg.routing, cfg.seed + 1)
-        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard):
-        # a FIFO shared bandwidth, so transfers that overlap queue behind each other
-        links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
+        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard) -- on an
+        # expert-parallel replica one per DP rank, whose GPU holds its requests' KV whole and sends it over its own
+        # NIC (disaggep52; one link a replica until then): a FIFO shared bandwidth, so transfers that overlap queue
+        ranks = spec.iteration.ep
+        links = [[RateLimiter(env, cfg.kv_link_bw) for _ in range(ranks)] for _ in range(n_pre * spec.pp)]
 
-        def kv_sent(r: Req) -> float:  # the prompt's KV; local layers: only their window's blocks
+        def kv_sent(r: Req) -> float:  # the prompt's KV on the GPU that sends it; local layers: their window's blocks
+            # (``kv_bytes`` / ``unit_bytes`` are an EP replica's mean per GPU, 1/ranks of a token's: its rank's whole)
             if not spec.blocks.per_block and spec.unit_bytes is not None:
-                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp
-            return r.computed * spec.iteration.kv_bytes
+                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp * ranks
+            return r.computed * spec.iteration.kv_bytes * ranks
 
         def hand_over(engine: int, r: Req):
+            link = links[engine][r.rank]  # the prefill DP rank it ran on (the decode replica routes it anew)
             r.shared = 0  # the decode replica holds the whole prompt's KV per sequence (no shared prefix there)
 
             def move():
-                yield env.timeout(links[engine].reserve(kv_sent(r)))
+                yield env.timeout(link.reserve(kv_sent(r)))
                 if r.first == math.inf:  # the first token after the transfer (pd51; the prefill end until then)
                     r.first = env.now
                     if stats.first_token(r.rid, env.now):
                         prefillers[engine]._decided()
+                r.rank = 0  # a DP engine of the decode replica's (its own routing), or its one engine
                 dlb.route(r)
             env.process(move())
 

@@ -141,13 +141,13 @@ from hardware_catalog.skypilot import spot_rate_words
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
-                                              kv_layout, nodes_per_replica, replica_nodes, replicas_per_node,
+                                              kv_layout, nodes_per_replica, replica_nodes, replicas_per_node, split_nodes,
                                               served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
-                                              ServeTarget, disagg_size, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
+                                              ServeTarget, SplitSide, disagg_size, engine_seats, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
@@ -878,12 +878,6 @@ def _ep_spread_note(options: list[ServingOption], simulated: bool) -> list[str]:
             f"engines (ceil(B / N) decodes each){sim}"]
 
 
-def engine_seats(batch: int, ep: int) -> int:
-    """vLLM's ``--max-num-seqs`` (one engine's) for a replica of ``batch`` sequences over ``ep`` data-parallel engines
-    (1: tensor parallel, one engine): ceil(batch / ep), the busiest rank the screen prices (servekv50)."""
-    return -(-batch // ep)
-
-
 def _seats_words(b: ServingOption) -> str:
     """``max_num_seqs`` as the recommendation says it: an expert-parallel replica's per DP engine (the seats the
     simulation gives each, ``_sim_config``) beside its batch (servekv50: the batch alone read as the flag before)."""
@@ -1275,23 +1269,48 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 DISAGG_SIM_TRIES = 8
 
 
+def replica_layout(row: ServingOption) -> str:
+    """An option's replica as the split's lines name it: EPn (n GPUs of expert parallelism, DP attention) or TPn."""
+    return f"EP{row.ep}" if (row.ep or 1) > 1 else f"TP{row.tp}"
+
+
+#: the decode side of a split where it runs another option's layout (``_disagg_option``): (its option, its serving
+#: spec, its iteration model); None: the prefill option's
+DecodeOption = Optional[tuple[ServingOption, ServingSpec, IterationModel]]
+
+
+def _decode_side(dec: DecodeOption) -> Optional[SplitSide]:
+    """The screen's view of a split's decode option (``disagg_size``'s ``decode``)."""
+    return None if dec is None else SplitSide(dec[0].tp, dec[2], dec[0].batch_memory_limit)
+
+
 def _disagg_run(m, s, hw, tp: int, size: DisaggSize, target: ServeTarget, sim: SimSettings,
-                im: IterationModel, runs: SimBudget, qps: float):
+                im: IterationModel, runs: SimBudget, qps: float, dec: DecodeOption = None):
     """One simulation of ``size``'s split (planner/simulate/serving.py ``disaggregate``) at ``qps``, on the confirmation
     workload the colocated plan confirms on; the KV link at the screen's rate (``kv_link``); the prefill engines at the
     screen's token budget raised to the longest drawn prompt (``prefill_budget``) and the decode batch's seats, the
-    limits the screen's prefill steps take (``prefill_batch``)."""
+    limits the screen's prefill steps take (``prefill_batch``); the decode replicas ``dec``'s layout where given
+    (its own KV pool and DP engines' seats, ``_sim_config``)."""
     wl = sim_workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
     budget = prefill_budget(size.prefill_budget, int(wl.prompt.max()))
-    cfg = _sim_config(m, s, hw, tp, size.decode_batch, budget, 1, target, sim, min(60.0, wl.span_s / 10), im)
+    warm = min(60.0, wl.span_s / 10)
+    cfg = _sim_config(m, s, hw, tp, size.decode_batch, budget, 1, target, sim, warm, im)
     cfg = replace(cfg, disaggregate=(size.prefill, size.decode), kv_link_bw=size.link_bytes_per_s)
+    if dec is not None:
+        dcfg = _sim_config(m, dec[1], hw, dec[0].tp, size.decode_batch, budget, 1, target, sim, warm, dec[2])
+        cfg = replace(cfg, decode_replica=dcfg.replica, decode_engine=dcfg.engine)
     return runs.run(cfg, wl, monitor=False)
 
 
-def _split_usd_hr(row: ServingOption, size: DisaggSize) -> Optional[float]:
-    """$/h of a split's replicas on option ``row``: whole nodes at its rate, as the colocated fleet (``_sized``)."""
-    nodes = replica_nodes(size.replicas, row.tp, row.gpus_per_node)
+def _split_usd_hr(row: ServingOption, size: DisaggSize, dec: DecodeOption = None) -> Optional[float]:
+    """$/h of a split's replicas on option ``row`` (its decode replicas ``dec``'s layout where given, on the same
+    hardware): whole nodes at its rate (``split_nodes``), as the colocated fleet (``_sized``)."""
+    nodes = split_nodes(size.prefill, row.tp, size.decode, row.tp if dec is None else dec[0].tp, row.gpus_per_node)
     return nodes * row.price_usd_hr if row.price_usd_hr is not None else None
+
+
+def _split_gpus(row: ServingOption, size: DisaggSize, dec: DecodeOption = None) -> int:
+    return size.prefill * row.tp + size.decode * (row.tp if dec is None else dec[0].tp)
 
 
 def _past_split_cap(size: DisaggSize) -> bool:
@@ -1300,29 +1319,39 @@ def _past_split_cap(size: DisaggSize) -> bool:
     return max(size.prefill, size.decode) > MAX_DISAGG_REPLICAS
 
 
-def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> int:
-    """Which option a split runs on: the recommended tensor-parallel one for a split the job fixed; for ``auto`` the option whose
-    screened split (``disagg_size``) is within ``MAX_DISAGG_REPLICAS`` a side and costs least (then fewer GPUs): a
-    split may run narrower replicas than the colocated best (two TP-4 replicas in one node, the KV over NVLink,
-    against one TP-8 replica). Tensor-parallel
-    options only: an expert-parallel replica's prefill spreads its prompts over DP engines, which ``disagg_size``'s
-    prefill queue (one replica's steps over its waiting prompts) does not describe (refused where every option is
-    expert-parallel)."""
-    tp_only = [j for j, r in enumerate(options) if (r.ep or 1) == 1]
-    if not tp_only:
-        raise InputError("serving.disaggregation", "every option is an expert-parallel replica, whose split is not "
-                                                   "modelled; set serving.expert_parallel: false or leave it off")
+def _disagg_option(s: ServingSpec, options, where: list, target: ServeTarget, m) -> tuple[int, int]:
+    """Which options a split runs on, (prefill, decode): the recommended one for a split the job fixed; for ``auto`` the
+    pair whose screened split (``disagg_size``) is within ``MAX_DISAGG_REPLICAS`` a side and costs least (then fewer
+    GPUs): a split may run narrower replicas than the colocated best (two TP-4 replicas in one node, the KV over
+    NVLink, against one TP-8 replica). A pair is an option with itself, or two expert-parallel options on the same
+    hardware in the same precision (disaggep52: each side its own EP / DP-attention layout, as DeepSeek's deployment
+    runs prefill EP32 and decode EP144 -- arXiv 2412.19437 §3.4; a DP rank's requests keep their KV whole, so a
+    prefill rank's KV is a decode rank's whatever the two widths). Expert-parallel options were refused until
+    disaggep52 (every option expert-parallel: DeepSeek-V3 with ``serving.expert_parallel: true``)."""
     if s.disaggregation.split is not None:
-        return tp_only[0]
+        return 0, 0
 
-    def cost(j: int) -> tuple:
+    def paired(j: int, i: int) -> bool:
+        a, b = options[j], options[i]
+        return i == j or ((a.ep or 1) > 1 and (b.ep or 1) > 1 and a.hardware == b.hardware
+                          and a.precision == b.precision)
+
+    def cost(pair: tuple[int, int]) -> tuple:
+        j, i = pair
         row, (hw, sp, im) = options[j], where[j]
+        dec = _decode_option(options, where, j, i)
         size = disagg_size(m, sp, hw, row.tp, target, im, row.batch_memory_limit,
-                           budget=row.token_budget or REALTIME_TOKEN_BUDGET)
-        usd = _split_usd_hr(row, size)
-        return (_past_split_cap(size), math.inf if usd is None else usd, size.replicas * row.tp, j)
+                           budget=row.token_budget or REALTIME_TOKEN_BUDGET, decode=_decode_side(dec))
+        usd = _split_usd_hr(row, size, dec)
+        return (_past_split_cap(size), math.inf if usd is None else usd, _split_gpus(row, size, dec), j, i)
 
-    return min(tp_only, key=cost)
+    pairs = [(j, i) for j in range(len(options)) for i in range(len(options)) if paired(j, i)]
+    return min(pairs, key=cost)
+
+
+def _decode_option(options, where: list, j: int, i: int) -> DecodeOption:
+    """The decode side of a split on options ``j`` (prefill) and ``i`` (decode): None where both are ``j``."""
+    return None if i == j else (options[i], where[i][1], where[i][2])
 
 
 #: simulations ``auto`` runs past a confirmed split to try a smaller one (one replica fewer a try, prefill first)
@@ -1330,9 +1359,9 @@ DISAGG_SHRINK_TRIES = 3
 
 
 def _disagg_sim(m, s: ServingSpec, hw, tp: int, size: DisaggSize, target: ServeTarget, sim: SimSettings,
-                im: IterationModel, runs: SimBudget) -> dict:
+                im: IterationModel, runs: SimBudget, dec: DecodeOption = None) -> dict:
     """One simulated split (``_disagg_run``) as the plan states it: its replicas, p99s and whether each target holds."""
-    res = _disagg_run(m, s, hw, tp, size, target, sim, im, runs, float(target.qps))
+    res = _disagg_run(m, s, hw, tp, size, target, sim, im, runs, float(target.qps), dec)
     ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
     ok_ttft, ok_tpot = res.meets(ttft, None, sim.margin), res.meets(None, target.tpot_s, sim.margin)
     return dict(prefill=size.prefill, decode=size.decode, ttft_p99_ms=_finite(res.ttft.p99 * 1e3),
@@ -1347,7 +1376,7 @@ def _sim_words(got: dict) -> dict:
 
 def _shrink_split(m, s: ServingSpec, hw, tp: int, size: DisaggSize, met: dict, grown: tuple, target: ServeTarget,
                   sim: SimSettings, im: IterationModel, runs: SimBudget,
-                  restate: Callable[[int, int], DisaggSize]) -> tuple[DisaggSize, dict, list]:
+                  restate: Callable[[int, int], DisaggSize], dec: DecodeOption = None) -> tuple[DisaggSize, dict, list]:
     """``auto``'s smaller splits (disagg52): from a split the simulation confirmed (``met``), one prefill replica fewer,
     then one decode replica fewer, each kept while its simulation still meets both targets, at most
     ``DISAGG_SHRINK_TRIES`` simulations in all; a side the confirmation grew (``grown``: its one-smaller split
@@ -1361,7 +1390,7 @@ def _shrink_split(m, s: ServingSpec, hw, tp: int, size: DisaggSize, met: dict, g
             fewer = side == "prefill"
             smaller = restate(size.prefill - fewer, size.decode - (not fewer))
             try:
-                got = _disagg_sim(m, s, hw, tp, smaller, target, sim, im, runs)
+                got = _disagg_sim(m, s, hw, tp, smaller, target, sim, im, runs, dec)
             except PlanBoundReached:  # the plan's events are spent: the confirmed split stands
                 return size, met, tried
             tried.append(got)
@@ -1372,24 +1401,26 @@ def _shrink_split(m, s: ServingSpec, hw, tp: int, size: DisaggSize, met: dict, g
 
 
 def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, hw, target: ServeTarget,
-                    im: IterationModel, sim: SimSettings, simulate: bool, runs: SimBudget) -> dict:
+                    im: IterationModel, sim: SimSettings, simulate: bool, runs: SimBudget,
+                    dec: DecodeOption = None) -> dict:
     """``serving.disaggregation`` on the recommended option (pd51): the screen's split (``disagg_size``: sized for
     ``auto``, the job's {prefill, decode} as given), then, with ``simulate``, the simulation of that split, growing
     the prefill replicas after a TTFT miss and the decode replicas after a TPOT miss (at most ``DISAGG_SIM_TRIES``
     runs), as the colocated plan's replicas grow after a miss; for ``auto`` a confirmed split then tries smaller ones
     (``_shrink_split``, disagg52). Its $/h is whole nodes at the option's rate, as the colocated fleet's
-    (``_sized``); ``cheaper`` compares the two at the SLOs."""
+    (``_sized``); ``cheaper`` compares the two at the SLOs. ``dec``: the decode replicas' own option (disaggep52)."""
     split = s.disaggregation.split
+    side = _decode_side(dec)
 
-    def restate(p: int, dec: int) -> DisaggSize:  # a grown or smaller split: its own link (one node or two)
-        return disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, (p, dec),
-                           budget=row.token_budget or REALTIME_TOKEN_BUDGET)
+    def restate(p: int, d_: int) -> DisaggSize:  # a grown or smaller split: its own link (one node or two)
+        return disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, (p, d_),
+                           budget=row.token_budget or REALTIME_TOKEN_BUDGET, decode=side)
 
     size = disagg_size(m, s, hw, row.tp, target, im, row.batch_memory_limit, split,
-                       budget=row.token_budget or REALTIME_TOKEN_BUDGET)
+                       budget=row.token_budget or REALTIME_TOKEN_BUDGET, decode=side)
     if _past_split_cap(size):  # (a job's own split is held to the cap by the schema)
         raise InputError("serving.disaggregation", f"auto sizes {size.prefill:,} prefill + {size.decode:,} decode "
-                         f"TP{row.tp} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
+                         f"{replica_layout(row)} replicas of {row.hardware} for {fmt_given(target.qps)} QPS, past the "
                          f"{MAX_DISAGG_REPLICAS:,} a side a split is screened and simulated at (a service this size "
                          "is the colocated plan's scale); leave serving.disaggregation off, or split the load into "
                          "several services and plan each")
@@ -1402,7 +1433,7 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
         start, got = (size.prefill, size.decode), None
         for i in range(DISAGG_SIM_TRIES):
             try:
-                got = _disagg_sim(m, s, hw, row.tp, size, target, sim, im, runs)
+                got = _disagg_sim(m, s, hw, row.tp, size, target, sim, im, runs, dec)
             except PlanBoundReached:  # the plan's events are spent (until disagg52 an internal error): said, not run
                 d["bound_reached"] = True
                 if got is not None:  # the split last simulated, not the unsimulated one grown after it
@@ -1415,13 +1446,16 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
         if got is not None and got["meets_targets"] and split is None:
             grown = (size.prefill > start[0], size.decode > start[1])
             size, got, d["tried_smaller"] = _shrink_split(m, s, hw, row.tp, size, got, grown, target, sim, im, runs,
-                                                          restate)
+                                                          restate, dec)
         d["simulated"] = _sim_words(got) if got is not None else None
         d["tried_smaller"] = [_sim_words(t) for t in d["tried_smaller"]]
     d.update(link=size.link, link_gb_per_s_per_gpu=size.link_bytes_per_s / 1e9, kv_transfer_ms=size.kv_transfer_s * 1e3)
-    d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, gpus=size.replicas * row.tp,
-             usd_per_hr=_split_usd_hr(row, size), colocated_tp=best.tp, colocated_replicas=best.replicas,
-             colocated_usd_per_hr=best.usd_per_hr)
+    drow = row if dec is None else dec[0]
+    d.update(prefill=size.prefill, decode=size.decode, tp=row.tp, ep=row.ep or 1, layout=replica_layout(row),
+             decode_tp=drow.tp, decode_ep=drow.ep or 1, decode_layout=replica_layout(drow),
+             gpus=_split_gpus(row, size, dec),
+             usd_per_hr=_split_usd_hr(row, size, dec), colocated_tp=best.tp, colocated_layout=replica_layout(best),
+             colocated_replicas=best.replicas, colocated_usd_per_hr=best.usd_per_hr)
     if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
         d["cheaper"] = ("disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
                         "colocated" if d["usd_per_hr"] > best.usd_per_hr else "neither (the same nodes)")
@@ -1438,20 +1472,26 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
-    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} TP{d['colocated_tp']} "
+    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
             f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
     tried = d.get("tried_smaller") or []
+    engine = f" on each of a replica's {d['ep']} DP engines" if d["ep"] > 1 else ""
     smaller = ("; smaller splits simulated: " + ", ".join(
         f"{t['prefill']} + {t['decode']} {'meets' if t['meets_targets'] else 'misses'} (p99 TTFT "
         f"{ms(t['ttft_p99_ms'], ',.0f')}, TPOT {ms(t['tpot_p99_ms'], ',.1f')})" for t in tried)) if tried else ""
-    return [f"serving.disaggregation {d['mode']} on {hardware}: {d['prefill']} prefill + {d['decode']} decode TP{d['tp']} replicas "
+    sides = (f"{d['prefill']} prefill + {d['decode']} decode {d['layout']} replicas"
+             if d["decode_layout"] == d["layout"] else
+             f"{d['prefill']} prefill {d['layout']} + {d['decode']} decode {d['decode_layout']} replicas")
+    return [f"serving.disaggregation {d['mode']} on {hardware}: {sides} "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
             f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
-            f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step (token budget {d['prefill_budget']:,}, "
-            f"vLLM's max_num_batched_tokens), {d['prefill_step_ms']:.1f} ms a step at the screen's load",
-            f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU over "
+            f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
+            f"{d['prefill_budget']:,}, vLLM's max_num_batched_tokens{', each engine its own' if engine else ''}), {d['prefill_step_ms']:.1f} ms a step at "
+            "the screen's load",
+            f"serving.disaggregation KV transfer: {d['kv_mib_per_request_per_gpu']:.1f} MiB a request per GPU"
+            f"{' (its DP rank holds it whole)' if d['ep'] > 1 else ''} over "
             f"{d['link']} at {d['link_gb_per_s_per_gpu']:.1f} GB/s per GPU = {d['kv_transfer_ms']:.1f} ms, in TTFT "
             + ("(prefill and decode replicas share one node)" if d["link"] != "NIC" else
                "(prefill and decode replicas on different nodes: the catalog's NIC rate)")]
@@ -2229,9 +2269,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
     disagg = None
     if realtime and not s.disaggregation.off:  # the split on the option it runs on (``_disagg_option``), simulated
-        j = _disagg_option(s, options, [where[i] for i in ok], target, m)
-        hwj, spj, imj = where[ok[j]]
-        disagg = _disaggregation(options[j], options[0], m, spj, hwj, target, imj, sim, simulate, budget_for(sim, runs))
+        kept = [where[i] for i in ok]
+        j, i = _disagg_option(s, options, kept, target, m)
+        hwj, spj, imj = kept[j]
+        disagg = _disaggregation(options[j], options[0], m, spj, hwj, target, imj, sim, simulate, budget_for(sim, runs),
+                                 _decode_option(options, kept, j, i))
         disagg["hardware"] = options[j].hardware
     # a fixed fleet's month at the QPS it carries (its bursts, under mmpp arrivals, drawn at that rate)
     budget = (serving_budget(m, options[0], sp0, _target_at(target, sim, options[0].fleet_qps) if fleet else target,

@@ -181,6 +181,22 @@ def replica_nodes(replicas: int, gpus: int, gpus_per_node: int) -> int:
     return -(-replicas // replicas_per_node(gpus, gpus_per_node)) * nodes_per_replica(gpus, gpus_per_node)
 
 
+def split_nodes(prefill: int, prefill_gpus: int, decode: int, decode_gpus: int, gpus_per_node: int) -> int:
+    """Nodes a prefill-decode split of ``prefill`` replicas of ``prefill_gpus`` GPUs and ``decode`` of ``decode_gpus``
+    rents (disaggep52: each side may run its own layout): one layout, ``replica_nodes`` of them all (pd51's count);
+    two whose replicas each divide a node, the GPUs packed into whole nodes; else each side's own nodes.
+
+    >>> split_nodes(1, 2, 3, 2, 8), split_nodes(1, 4, 2, 2, 8), split_nodes(1, 8, 2, 16, 8)
+    (1, 1, 5)
+    """
+    if prefill_gpus == decode_gpus:
+        return replica_nodes(prefill + decode, prefill_gpus, gpus_per_node)
+    if all(g <= gpus_per_node and gpus_per_node % g == 0 for g in (prefill_gpus, decode_gpus)):
+        return -(-(prefill * prefill_gpus + decode * decode_gpus) // gpus_per_node)
+    return (replica_nodes(prefill, prefill_gpus, gpus_per_node)
+            + replica_nodes(decode, decode_gpus, gpus_per_node))
+
+
 def replica_split(s: ServingSpec, tp: int) -> ReplicaSplit:
     """The :class:`ReplicaSplit` of an option of ``tp`` GPUs a replica whose serving spec ``s`` the planner made for it
     (``serving.expert_parallel`` and ``serving.all2all_backend`` set per option by the search: planner/workloads/serving.py

@@ -1227,14 +1227,14 @@ class DisaggSize:
         return self.prefill + self.decode
 
 
-def kv_link(hw, tp: int, replicas: int) -> tuple[str, float]:
-    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all ``replicas`` x ``tp``
-    GPUs sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
+def kv_link(hw, gpus: int) -> tuple[str, float]:
+    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all the split's ``gpus``
+    sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
     (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
     NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
     GPU's. Inside a node the name is the part's own link (gpus.csv ``intra_node_link``: NVLink, or PCIe on an L4 node,
     ICI on a TPU, Infinity Fabric on an MI300X; every split was said to cross "NVLink" until fuzz52)."""
-    if replicas * tp <= hw.gpus_per_node:
+    if gpus <= hw.gpus_per_node:
         return node_link_name(hw.gpu), float(hw.intra_bw_eff)
     return "NIC", float(hw.inter_bw_per_gpu)
 
@@ -1245,6 +1245,12 @@ def prefill_budget(budget: int, longest_prompt: int) -> int:
     steps; pd51). One rule for the screen (``disagg_size``: at the mean prompt) and the simulation
     (``serving._disagg_run``: at the workload's longest)."""
     return max(int(budget), int(longest_prompt))
+
+
+def engine_seats(batch: int, ep: int) -> int:
+    """vLLM's ``--max-num-seqs`` (one engine's) for a replica of ``batch`` sequences over ``ep`` data-parallel engines
+    (1: tensor parallel, one engine): ceil(batch / ep), the busiest rank the screen prices (servekv50)."""
+    return -(-batch // ep)
 
 
 def prefill_batch(s: ServingSpec, budget: int, seats: int) -> int:
@@ -1319,9 +1325,21 @@ def node_link_name(gpu) -> str:
     return "NVLink" if nvlink_joined(link) else link
 
 
+@dataclass(frozen=True)
+class SplitSide:
+    """The decode side of a prefill-decode split where its layout is not the prefill side's (disaggep52; DeepSeek's
+    deployment: prefill EP32, decode EP144): another option's replica on the same hardware."""
+
+    tp: int  # GPUs a decode replica
+    im: IterationModel  # its iteration model (``option_iteration``)
+    b_mem: int  # the sequences its KV cache holds (the option's ``batch_memory_limit``)
+
+
 def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: IterationModel, b_mem: int,
-                split: Optional[tuple[int, int]] = None, budget: int = REALTIME_TOKEN_BUDGET) -> DisaggSize:
-    """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``.
+                split: Optional[tuple[int, int]] = None, budget: int = REALTIME_TOKEN_BUDGET,
+                decode: Optional[SplitSide] = None) -> DisaggSize:
+    """Size (or, with ``split``, state) a prefill-decode split of option (``hw``, ``tp``) at ``target.qps``; its
+    decode replicas another option's layout where ``decode`` gives one (the prefill side's otherwise).
 
     Prefill replicas: each runs steps of up to ``prefill_batch`` waiting prompts (vLLM's token budget,
     ``prefill_budget`` of the plan's ``budget``), a step of n prompts taking IterationModel.time of their prefill (a
@@ -1334,6 +1352,15 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     KV transfer: the prompt's KV bytes per GPU (``im.kv_bytes`` a token) over ``kv_link``'s rate, added to TTFT (the
     client's first token comes from the decode replica, planner/simulate/serving.py).
 
+    An expert-parallel replica (``im.ep`` = N > 1 DP engines, disaggep52; refused until then): each DP engine is a
+    prefill queue of its own (vLLM's front end routes a prompt to one engine, which prefills it within its own token
+    budget and ``max_num_seqs``), so the P replicas are P x N queues of qps / (P x N) each, a step of n prompts on an
+    engine timed as the replica's step with every engine at n (the ranks step together at the busiest's,
+    IterationModel ``_busiest``; conservative where the others hold fewer); a prompt's KV lives whole on its DP
+    rank's GPU (``kv_bytes_per_token``'s ``dp``: MLA's latent for DeepSeek), N x ``im.kv_bytes`` a token, sent over
+    that GPU's own link (DeepSeek's and SGLang's deployments move it rank to rank over RDMA: Mooncake / NIXL). The
+    decode batch b is the replica's (``s.max_batch`` and ``b_mem`` are), ceil(b / N) a DP engine.
+
     Decode replicas: the largest batch (up to ``s.max_batch`` and the KV cache's ``b_mem``) whose decode step at the
     mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
     DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
@@ -1342,8 +1369,9 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     qps = float(target.qps)
     S = prefill_time(m, s, hw, tp, im)
     ctx = s.prompt_tokens + s.output_tokens / 2
-    step = lambda b: float(im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
-    cap = max(1, min(s.max_batch, b_mem))
+    dec = decode or SplitSide(tp, im, b_mem)
+    step = lambda b: float(dec.im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
+    cap = max(1, min(s.max_batch, dec.b_mem))
     b = cap
     if target.tpot_s is not None and step(cap) > target.tpot_s:  # the largest batch meeting it (steps grow with b)
         lo, hi = 1, cap
@@ -1351,20 +1379,23 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if step(mid) <= target.tpot_s else (lo, mid)
         b = lo
-    kv = s.prompt_tokens * im.kv_bytes
+    ranks = int(im.ep)  # an expert-parallel replica's DP engines (1: tensor parallel, one engine)
+    kv = s.prompt_tokens * im.kv_bytes * ranks  # (an EP replica's ``kv_bytes`` is its mean GPU's: 1/ranks of a token's)
     pb = prefill_budget(budget, s.prompt_tokens)
-    k = prefill_batch(s, pb, b)  # the simulation's prefill engines seat the decode batch (``_disagg_run``)
+    # the simulation's prefill engines seat the decode batch, ceil(b / ranks) a DP engine (``_disagg_run``)
+    k = prefill_batch(s, pb, engine_seats(b, ranks))
     H = float(shared_prefix(s))
-    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n))  # noqa: E731 -- n prompts a step
+    # n prompts on each DP engine: the replica's step with every rank at n (they step together, the busiest's)
+    pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n * ranks))  # noqa: E731
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
-        name, rate = kv_link(hw, tp, p + d)
-        t, mean = prefill_ttft(qps, p, k, pstep)
+        name, rate = kv_link(hw, p * tp + d * dec.tp)
+        t, mean = prefill_ttft(qps, p * ranks, k, pstep)
         return t + kv / rate, name, rate, kv / rate, mean
 
     if split is None:
         d = max(1, math.ceil(qps * s.output_tokens * step(b) / b))
-        p = max(1, math.floor(qps * float(pstep(k)) / k) + 1)
+        p = max(1, math.floor(qps * float(pstep(k)) / (k * ranks)) + 1)
         while target.ttft_s is not None and ttft(p, d)[0] > target.ttft_s and p < MAX_DISAGG_REPLICAS:
             p += 1
     else:
