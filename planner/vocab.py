@@ -251,6 +251,12 @@ CE_FUSION = Vocab("none", "native", "te")
 #: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATION = Vocab("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+#: transformers' ``experts_implementation`` values the HF memory model prices (transformers 5.23 modeling_utils.py
+#: ``get_correct_experts_implementation``; integrations/moe.py ``ExpertsInterface``): "eager", the MoE class's own
+#: per-expert loop, and "grouped_mm", ``torch.nn.functional.grouped_mm`` over the rows sorted by expert. transformers
+#: also accepts "batched_mm" (each routed row's expert weights gathered: tiny Qwen3-MoE 29.0 MB of block saves in
+#: fp32 for grouped_mm's 3.9 MB), "deepgemm" and "sonicmoe" (CUDA kernel packages); the planner prices none of them
+EXPERTS_IMPLEMENTATION = Vocab("eager", "grouped_mm")
 #: MaxText's named remat policies (MaxText/layers/decoders.py ``Decoder.get_remat_policy``; what each saves:
 #: planner.model.stacks ``MAXTEXT_REMAT_POLICIES``)
 REMAT_POLICY = Vocab("full", "minimal", "minimal_flash", "minimal_offloaded", "save_dot_with_context_except_mlp",
