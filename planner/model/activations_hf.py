@@ -1628,6 +1628,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail += r * h * tok
         if moe and not e.all_experts_compute and not grouped:
             tail += _expert_loop_frame(m, P, tok)  # the recompute stops inside the last expert
+        elif grouped:
+            # grouped_mm's recompute stops at its last save, the inverse permutation, with the weighted rows (the
+            # product's dtype with the routing weight's) and the sorted expert ids and CPU histogram input named
+            R = ROUTERS.get(model_type, Router())
+            tail += max(P.param, 4 if R.weights == "fp32" else a) * k * tok * h + 12 * k * tok
         if model_type == "llama4_text":
             # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
             # MLP (models/llama4/modeling_llama4.py l.423-431)
@@ -1666,12 +1671,14 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         G = gb * E * (2 if gated else 1) * h * f
         if sw:  # shared experts (added after the routed ones: their backward comes first)
             w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
-        w.op(x * S * h)
+        w.op(2 * x * S * h, x * S * h)  # the sum's expanded gradient made contiguous, the index's zero-filled one
         w.op(d * S * h + x * S * h, 2 * x * S * h + d * S * h + wb * S)
         w.op(d * S * f + D, d * S * h + d * S * f, D)
-        w.op(d * S * 5 * f, d * S * 7 * f)
+        w.op(2 * d * S * f, 2 * d * S * f)  # the product's two gradients; its incoming one and the act's save go
+        w.op(d * S * f, 3 * d * S * f)  # the activation's; gate/up's output goes
+        w.op(2 * d * S * f, 2 * d * S * f)  # their concatenation
         w.op(d * S * h + G, d * S * 2 * f + d * S * h, G)
-        w.op(a * h * tok, d * S * h)
+        w.op(r * h * tok, d * S * h)
     elif moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
         te = k * tok / E
