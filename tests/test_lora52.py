@@ -22,9 +22,13 @@ MOE = PEFT_TRUTH["amp_moe"]
 
 def _job(fam):
     """The family's measured job; Llama 4 with ``moe.all_experts_compute`` (planner.spec.hf ``_llama4_text``: how
-    the HF kernel runs it, every expert on every token, which the spec plans only when asked)."""
+    the HF kernel runs it, every expert on every token, which the spec plans only when asked); the stack with the
+    eager expert loop the runs recorded (transformers' default is grouped_mm: tests/test_hfmoe52.py)."""
+    from dataclasses import replace
+
     rec = MOE[fam]
     m, t, st = lora_job(rec["config"], rec["base"], targets=rec["lora"]["target_modules"])
+    st = replace(st, experts_implementation=rec["experts_implementation"])
     if fam == "llama4_text":
         m = m.model_copy(update={"moe": m.moe.model_copy(update={"all_experts_compute": True})})
     return m, t, st
