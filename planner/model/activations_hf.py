@@ -73,8 +73,9 @@ class HFPrecision:
     #: modeling_layers.py checkpoints ``forward``: "module hooks (e.g. FSDP2's) stay outside"). Read by BERT, whose
     #: stream is its LayerNorms' fp32 output under CUDA autocast: the block's readers share the bf16 copy (loraf51)
     block_in: int = 0
-    #: the transformers experts kernel the MoE blocks run (``EXPERTS_KERNELS``; ``hf_experts_kernel``): "eager" (the
-    #: per-expert loop, the recorded families' cases) or "grouped_mm"; set per job by ``with_experts``
+    #: the transformers experts kernel the MoE blocks run (planner.vocab ``EXPERTS_IMPLEMENTATION``;
+    #: ``hf_experts_kernel``): "eager" (the per-expert loop, the recorded families' cases) or "grouped_mm"; set per
+    #: job by ``hf_precision``
     experts: str = "eager"
 
     def mask_bytes(self, src: float) -> float:
