@@ -228,7 +228,9 @@ MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
 #: accepted without a word
 MOE_ONLY_OPTIONS = {"moe_dispatcher": ("alltoall", "the token dispatcher of the expert layers"),
                     "moe_a2a_overlap": (False, "the overlap of the expert all-to-all"),
-                    "moe_fused_mlp": (False, "the experts' grouped MLP")}
+                    "moe_fused_mlp": (False, "the experts' grouped MLP"),
+                    # (transformers' experts kernel: unset is its own pick, so any value set is said; hfmoe52)
+                    "experts_implementation": (None, "transformers' kernel of the routed experts")}
 #: Megatron-Core ``--cuda-graph-impl`` and ``--cuda-graph-scope`` (planner.model.stacks ``cuda_graph_parts``)
 CUDA_GRAPH_IMPL = Vocab("none", "transformer_engine", "local")
 CUDA_GRAPH_SCOPE = Vocab("attn", "mlp", "moe", "moe_router", "moe_preprocess", "mamba", "full_iteration")

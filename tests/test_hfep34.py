@@ -2,7 +2,8 @@
 EP transformers applies the model's ``base_model_ep_plan`` alone (distributed/mixin.py ``tp_plan``); Qwen3-MoE's,
 Qwen2-MoE's, Mixtral's and gpt-oss's name the router and the experts only, so attention runs whole on every rank
 with no all-reduce of its own (planner.model.moe ``HF_EP_PLANS``); Llama 4 has no EP plan at the pinned transformers
-(``HF_NO_EP_PLAN``, hfmoe52). Each test fails on the code before the change, which split attention over TP for every model."""
+(``HF_NO_EP_PLAN``, hfmoe52). Each test fails on the code before the change, which split attention over TP for every
+model."""
 from __future__ import annotations
 
 import json

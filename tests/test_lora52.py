@@ -105,7 +105,8 @@ def test_llama4_scout_keeps_each_parts_casts_at_its_share(monkeypatch):
     one = np.array([1])
     # the plan lora52 priced (read from another revision: transformers 5.23 has no Llama 4 EP plan and refuses EP > 1,
     # rule hf-no-ep-plan, hfmoe52): the mechanism -- each part at its plan's share -- under a plan that splits some
-    monkeypatch.setitem(moe_mech.HF_EP_PLANS, "llama4_text", moe_mech.HfEpPlan(True, True, "a plan splitting attention"))
+    monkeypatch.setitem(moe_mech.HF_EP_PLANS, "llama4_text",
+                        moe_mech.HfEpPlan(True, True, "a plan splitting attention"))
 
     def keep(mb):
         k, _ = frozen_layer_saves(m, t, st, 4096, 4 * one, one, 0 * one, mb * one, 0 * one, 4 * one,

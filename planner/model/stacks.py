@@ -60,8 +60,8 @@ from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
 from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, CUDA_MODULE_LOADING,
                            FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
-                           EXPERTS_IMPLEMENTATION, CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
-                           REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
+                           EXPERTS_IMPLEMENTATION, CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD,
+                           REMAT_LOCATION, REMAT_POLICY, REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
 from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
@@ -1748,7 +1748,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
-           "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
+           "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
+           "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
            "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading",
            "fsdp_version")
