@@ -61,8 +61,9 @@ def test_grouped_mm_saves_are_the_measured_ones(fam):
 
 
 #: the step peaks the grouped walk misses by more than 3%: (family, precision, checkpointing, batch, seq) -> the miss.
-#: Pure bf16 with checkpointing only (Mixtral -2.3%, gpt-oss -2.5% there too); the same walk over fp32 or autocast
-#: is within 1.7%. Not explained: a candidate is torch's CPU grouped_mm backward in bf16 (not run on a GPU)
+#: Pure bf16 with checkpointing only (Mixtral -2.3%, gpt-oss -2.5% there too); the same case without checkpointing is
+#: within 0.1%, over fp32 or autocast within 1.7%. Not explained: something the recompute-then-backward of a bf16
+#: block holds that the walk does not (not run on a GPU)
 KNOWN_MISSES = {("qwen3_moe", "bf16", True, 2, 128): -0.0966}
 
 
