@@ -229,7 +229,9 @@ MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
 #: accepted without a word
 MOE_ONLY_OPTIONS = {"moe_dispatcher": ("alltoall", "the token dispatcher of the expert layers"),
                     "moe_a2a_overlap": (False, "the overlap of the expert all-to-all"),
-                    "moe_fused_mlp": (False, "the experts' grouped MLP")}
+                    "moe_fused_mlp": (False, "the experts' grouped MLP"),
+                    # (transformers' experts kernel: unset is its own pick, so any value set is said; hfmoe52)
+                    "experts_implementation": (None, "transformers' kernel of the routed experts")}
 #: Megatron-Core ``--cuda-graph-impl`` and ``--cuda-graph-scope`` (planner.model.stacks ``cuda_graph_parts``)
 CUDA_GRAPH_IMPL = Vocab("none", "transformer_engine", "local")
 CUDA_GRAPH_SCOPE = Vocab("attn", "mlp", "moe", "moe_router", "moe_preprocess", "mamba", "full_iteration")
@@ -252,6 +254,12 @@ CE_FUSION = Vocab("none", "native", "te")
 #: transformers' ``attn_implementation`` values a training run can load (modeling_utils.py
 #: ``_check_and_adjust_attn_implementation``; "paged|..." variants are generation caches, not training)
 ATTN_IMPLEMENTATION = Vocab("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+#: transformers' ``experts_implementation`` values the HF memory model prices (transformers 5.23 modeling_utils.py
+#: ``get_correct_experts_implementation``; integrations/moe.py ``ExpertsInterface``): "eager", the MoE class's own
+#: per-expert loop, and "grouped_mm", ``torch.nn.functional.grouped_mm`` over the rows sorted by expert. transformers
+#: also accepts "batched_mm" (each routed row's expert weights gathered: tiny Qwen3-MoE 29.0 MB of block saves in
+#: fp32 for grouped_mm's 3.9 MB), "deepgemm" and "sonicmoe" (CUDA kernel packages); the planner prices none of them
+EXPERTS_IMPLEMENTATION = Vocab("eager", "grouped_mm")
 #: MaxText's named remat policies (MaxText/layers/decoders.py ``Decoder.get_remat_policy``; what each saves:
 #: planner.model.stacks ``MAXTEXT_REMAT_POLICIES``)
 REMAT_POLICY = Vocab("full", "minimal", "minimal_flash", "minimal_offloaded", "save_dot_with_context_except_mlp",

@@ -65,6 +65,10 @@ the RMSNorm families padmask49 left (``PADFAM_FAMILIES``: Gemma 2 -- eager only,
 Gemma 3, OLMo 2, DeepSeek-V3's MLA, Mixtral, Qwen3-MoE); and ``fp32_fused``: ``flash``'s cases in fp32 (GPT-2 / BERT
 with the attention dropout at 0, padded or not, checkpointing off / on), where the CPU flash kernel keeps the set a
 GPU's mem-efficient kernel keeps for an fp32 q (flash takes 16-bit q only).
+
+``--experts`` (hfmoe52; about a minute) rewrites only the ``experts`` block: the MoE families under transformers'
+default experts kernel ``grouped_mm`` (``EXPERTS_FAMILIES``; the cases above run the eager per-expert loop), each
+precision (CUDA autocast's lists too), checkpointing off / on, ``EXPERTS_SHAPES``; and Llama 4's refusal of it.
 """
 from __future__ import annotations
 
@@ -305,9 +309,46 @@ def padfam() -> dict:
     return {"cases": _padded_cases(PADFAM_FAMILIES, ["bf16"]), "fp32_fused": _flash_cases(["fp32"])}
 
 
+#: hfmoe52: the MoE families whose experts class transformers 5.23 decorates with ``@use_experts_implementation``
+#: (integrations/moe.py), run with ``experts_implementation="grouped_mm"`` -- what ``from_pretrained`` picks when the
+#: job sets none (modeling_utils.py ``get_correct_experts_implementation``: ``"grouped_mm" if requested_experts is
+#: None``) -- at each precision, checkpointing off / on; Llama 4 (``Llama4TextExperts``: its own bmm, no decorator)
+#: refuses the option: the message is recorded
+EXPERTS_FAMILIES = ["mixtral", "qwen3_moe", "gpt_oss", "deepseek_v3"]
+EXPERTS_PRECISIONS = ["fp32", "bf16", "amp_bf16", "amp_bf16_cuda"]
+EXPERTS_SHAPES = [(1, 64), (2, 128)]
+
+
+def experts() -> dict:
+    """The ``experts`` block (hfmoe52): ``cases`` of ``EXPERTS_FAMILIES`` under ``grouped_mm`` (eager attention) with
+    ``training_step``'s counts and the saves by module; ``refused``: the families that raise on the option."""
+    from make_peft_truth import _policy_through_backward
+
+    cases, refused = [], {}
+    for fam in EXPERTS_FAMILIES:
+        for prec in EXPERTS_PRECISIONS:
+            for gc in (False, True):
+                for b, s in EXPERTS_SHAPES:
+                    model = build(fam, "eager", experts="grouped_mm", seed=SEED)
+                    assert model.config._experts_implementation == "grouped_mm"
+                    with _policy_through_backward():  # CUDA's lists in the recompute too
+                        res = training_step(model, batch(fam, b, s, seed=SEED), prec, gc, gpu_masks=True)
+                    cases.append({"family": fam, "experts_implementation": "grouped_mm", "attn_implementation": "eager",
+                                  "precision": prec, "gradient_checkpointing": gc, "batch": b, "seq": s,
+                                  **{k: res[k] for k in ("saved_bytes", "by_module", "live_after_forward_bytes",
+                                                         "live_peak_forward_bytes", "live_peak_fwd_bwd_bytes",
+                                                         "grad_bytes", "live_gpu")}})
+                print(f"experts {fam:12s} {prec:14s} gc {int(gc)}: saved {cases[-1]['saved_bytes']:,d} B")
+    try:
+        build("llama4_text", "eager", experts="grouped_mm", seed=SEED)
+    except ValueError as e:
+        refused["llama4_text"] = f"{type(e).__name__}: {e}"
+    return {"cases": cases, "refused": refused}
+
+
 #: the flags that rewrite one block of the file, the rest left as it is: flag -> (the block's key, its builder)
 BLOCKS = {"--details": ("details", details), "--flash": ("flash", flash), "--padmask": ("padmask", padmask),
-          "--padfam": ("padfam", padfam)}
+          "--padfam": ("padfam", padfam), "--experts": ("experts", experts)}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ tests/data/peft_truth.json)::
     python tests/make_peft_truth.py amp_families bf16_base_fsdp2   # only those cases (loraf51)
     python tests/make_peft_truth.py amp_families fp32_base_fsdp2   # (truth51)
     python tests/make_peft_truth.py amp_moe   # only the ``amp_moe`` section (lora52), ~1 min
+    python tests/make_peft_truth.py grouped_moe   # only the ``grouped_moe`` section (hfmoe52), ~1 min
 
 Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
 
@@ -634,6 +635,47 @@ def amp_moe() -> dict:
     return out
 
 
+#: hfmoe52: LoRA r16 on q/k/v/o over the tiny Mixtral and Qwen3-MoE under transformers' default experts kernel,
+#: grouped_mm (integrations/moe.py: the input cast to the weights' dtype, on no autocast list), beside the eager loop:
+#: over fp32 under CUDA autocast (the HF Trainer's bf16=True) and over a bf16 base (pure bf16), no checkpointing
+GROUPED_MOE_FAMILIES = ("mixtral", "qwen3_moe")
+
+
+def grouped_moe() -> dict:
+    """The ``grouped_moe`` section (hfmoe52): per family, experts kernel and precision, the LoRA model's blocks' saves
+    and weight copies (``_blocks_saves``) and the same model fully trained (``full_blocks_saved_bytes``)."""
+    from peft import LoraConfig, get_peft_model
+
+    out = {}
+    for fam in GROUPED_MOE_FAMILIES:
+        runs = []
+        for experts in ("eager", "grouped_mm"):
+            for prec in ("amp_bf16_cuda", "bf16"):
+                models = []
+                for lora in (True, False):
+                    m = build(fam, "eager", experts=experts, seed=SEED)
+                    if prec == "bf16":
+                        m.to(torch.bfloat16)  # the base cast before get_peft_model: bf16 adapters' inputs
+                    if lora:
+                        m = get_peft_model(m, LoraConfig(r=16, lora_alpha=32, target_modules=QKVO, lora_dropout=0.0,
+                                                         task_type="CAUSAL_LM"))
+                    m.train()
+                    with _policy_through_backward():
+                        r = training_step(m, batch(fam, *STREAM_SHAPE, seed=SEED), prec, False, keep_tensors=True,
+                                          gpu_masks=True)
+                    models.append(_blocks_saves(m, r))
+                runs.append({"experts_implementation": experts, "precision": prec,
+                             "base": "fp32" if prec.startswith("amp") else "bf16", "batch": STREAM_SHAPE[0],
+                             "seq": STREAM_SHAPE[1], "blocks_saved_bytes": models[0]["blocks_saved_bytes"],
+                             "weight_saves_bytes": models[0]["weight_saves_bytes"],
+                             "full_blocks_saved_bytes": models[1]["blocks_saved_bytes"]})
+                print(f"grouped_moe {fam:10s} {experts:10s} {prec:14s} LoRA blocks {runs[-1]['blocks_saved_bytes']:,d}"
+                      f" B, full {runs[-1]['full_blocks_saved_bytes']:,d}")
+        out[fam] = {"config": FAMILIES[fam], "lora": {"r": 16, "lora_alpha": 32, "target_modules": QKVO},
+                    "runs": runs}
+    return out
+
+
 def main_section(section: str, only=None) -> None:
     """Rewrite only ``section`` of the committed JSON ("stream", "amp_families": the cases ``only`` or all)."""
     warnings.filterwarnings("ignore")
@@ -645,6 +687,8 @@ def main_section(section: str, only=None) -> None:
         out["stream"] = {**out["stream"], **stream_cases(only)} if only else stream_cases()
     elif section == "amp_moe":
         out["amp_moe"] = amp_moe()
+    elif section == "grouped_moe":
+        out["grouped_moe"] = grouped_moe()
     else:
         out["amp_families"] = amp_cases(only, out["amp_families"]) if only else amp_cases()
     OUT.write_text(json.dumps(out, indent=1) + "\n")

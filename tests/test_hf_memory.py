@@ -164,8 +164,11 @@ def _hf_job(mixed_precision, framework="hf-trainer", recompute="none"):
 
 
 def _tiny_job(fam, case, mixed_precision, framework="hf-trainer", zero=0, dp=1, accumulate=1, pp=1):
-    """A job on the tiny model whose HF runs are recorded, at a recorded case's shape."""
+    """A job on the tiny model whose HF runs are recorded, at a recorded case's shape (an MoE model with the eager
+    expert loop the cases ran: transformers' default is grouped_mm, tests/test_hfmoe52.py)."""
     from planner.spec import load_job_dict
+
+    experts = {"experts_implementation": "eager"} if fam in MOE_EAGER_LOOP else {}
 
     return load_job_dict({
         "model": hf_config_to_fields(FLOPS[fam]["resolved_config"]),
@@ -173,7 +176,7 @@ def _tiny_job(fam, case, mixed_precision, framework="hf-trainer", zero=0, dp=1, 
                      "micro_batch": case["batch"], "tokens": 1e6,
                      "recompute": "full" if case["gradient_checkpointing"] else "none",
                      "flash_attention": case["attn_implementation"] == "sdpa",
-                     "framework": {"name": framework, "mixed_precision": mixed_precision}},
+                     "framework": {"name": framework, "mixed_precision": mixed_precision, **experts}},
         "parallel": {"tp": 1, "pp": pp, "dp": dp, "zero": zero},
         "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1, "gpus_per_node": dp * pp}})
 

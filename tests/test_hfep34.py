@@ -1,8 +1,9 @@
 """hfep34: transformers' expert-parallel plan per model family (docs/qa_log.md "QA 43", hfsp34's left list). Under
 EP transformers applies the model's ``base_model_ep_plan`` alone (distributed/mixin.py ``tp_plan``); Qwen3-MoE's,
 Qwen2-MoE's, Mixtral's and gpt-oss's name the router and the experts only, so attention runs whole on every rank
-with no all-reduce of its own, while Llama 4's keeps attention and the dense MLP split (planner.model.moe
-``HF_EP_PLANS``). Each test fails on the code before the change, which split attention over TP for every model."""
+with no all-reduce of its own (planner.model.moe ``HF_EP_PLANS``); Llama 4 has no EP plan at the pinned transformers
+(``HF_NO_EP_PLAN``, hfmoe52). Each test fails on the code before the change, which split attention over TP for every
+model."""
 from __future__ import annotations
 
 import json
@@ -43,18 +44,16 @@ def test_qwen3_moe_attention_is_whole_under_its_ep_plan(cli, tmp_path):
     assert ep4["memory_per_gpu_bytes"]["total"] > ep1["memory_per_gpu_bytes"]["total"]
 
 
-def test_llama4_ep_plan_keeps_attention_split(cli, tmp_path):
-    """Llama-4-Scout's EP plan names q/k/v colwise and o_proj rowwise: its attention and all-reduce stay split over
-    TP at EP4 as at EP1. (Its MoE layers' saves are whole at EP4 since hfep35: grouped_mm keeps all T x top_k rows on
-    every rank, tests/test_hfep35.py; until then EP4's activations equalled EP1's.)"""
-    ep1, ep4 = _run(cli, tmp_path, "llama4-scout", 1), _run(cli, tmp_path, "llama4-scout", 4)
-    b1, b4 = ep1["breakdown_s"], ep4["breakdown_s"]
-    assert ep1["config"]["micro_batch"] == ep4["config"]["micro_batch"]
-    assert abs(b4["compute_attention"] - b1["compute_attention"]) <= 1e-9 * b1["compute_attention"], (b1, b4)
-    assert b4["comm_tp"] == b1["comm_tp"]
-    m1, m4 = ep1["memory_per_gpu_bytes"]["activations"], ep4["memory_per_gpu_bytes"]["activations"]
-    assert m4 > m1, (m1, m4)
-    assert any("llama4_text EP plan" in a and "splits attention" in a for a in ep4["assumptions"])
+def test_llama4_has_no_ep_plan_at_the_pinned_transformers(cli, tmp_path):
+    """transformers 5.23.0's Llama4TextConfig has no ``base_model_ep_plan`` (its experts shard with the TP plan) and
+    ``from_pretrained`` raises at ``ep_size`` > 1: EP4 on the HF Trainer is refused in one line (rule
+    ``hf-no-ep-plan``), EP1 runs. Until hfmoe52 EP4 was priced with a plan read from another revision (attention and
+    the dense MLP split, the experts by EP)."""
+    ep1 = _run(cli, tmp_path, "llama4-scout", 1)
+    assert ep1["memory_per_gpu_bytes"]["activations"] > 0
+    code, text, err = cli("estimate", write_job(tmp_path, JOB % ("llama4-scout", 4, 1), name="l4-ep4.yaml"), "--json")
+    assert code == 2 and err.startswith("error: parallel.ep:") and "base_model_ep_plan" in err, (code, err)
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_the_ep_plan_table_and_an_unread_family():

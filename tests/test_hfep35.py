@@ -85,15 +85,16 @@ def test_every_rank_keeps_the_whole_layer_saves(cli, tmp_path):
 
 
 def test_llama4_split_attention_whole_moe_half():
-    """Llama 4's plan splits attention and the dense MLP: its share sits between the TP plan's and 1, and is the
-    attention half at the TP share plus the MoE half whole."""
+    """A plan that splits attention and the dense MLP (the Llama 4 plan hfep34 read from another revision; transformers
+    5.23 has none, rule ``hf-no-ep-plan``, hfmoe52): its share sits between the TP plan's and 1, and is the attention
+    half at the TP share plus the MoE half whole."""
     from planner.model import moe as moe_mech
     from planner.model.memory_activations import hf_attention_saves_share, hf_ep_rank_share, hf_tp_share
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 
     m = ModelSpec(**PRESETS["llama4-scout"])
-    plan = moe_mech.HF_EP_PLANS["llama4_text"]
+    plan = moe_mech.HfEpPlan(True, True, "a plan splitting attention and the dense MLP")
     a = hf_attention_saves_share(m, 4096, 1, "bf16", "sdpa")
     ep = hf_ep_rank_share(m, 4096, 1, 4.0, 0, plan, a)
     tp = float(hf_tp_share(m, 4096, 1, 4.0, False, 0))

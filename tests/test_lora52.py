@@ -22,9 +22,13 @@ MOE = PEFT_TRUTH["amp_moe"]
 
 def _job(fam):
     """The family's measured job; Llama 4 with ``moe.all_experts_compute`` (planner.spec.hf ``_llama4_text``: how
-    the HF kernel runs it, every expert on every token, which the spec plans only when asked)."""
+    the HF kernel runs it, every expert on every token, which the spec plans only when asked); the stack with the
+    eager expert loop the runs recorded (transformers' default is grouped_mm: tests/test_hfmoe52.py)."""
+    from dataclasses import replace
+
     rec = MOE[fam]
     m, t, st = lora_job(rec["config"], rec["base"], targets=rec["lora"]["target_modules"])
+    st = replace(st, experts_implementation=rec["experts_implementation"])
     if fam == "llama4_text":
         m = m.model_copy(update={"moe": m.moe.model_copy(update={"all_experts_compute": True})})
     return m, t, st
@@ -79,7 +83,7 @@ def test_the_blocks_saves_of_an_unadapted_moe_under_autocast(fam, gc):
         assert m.layers * float(rebuild) == pytest.approx(whole["blocks_saved_bytes"], rel=LORA_TOL)
 
 
-def test_llama4_scout_keeps_each_parts_casts_at_its_share():
+def test_llama4_scout_keeps_each_parts_casts_at_its_share(monkeypatch):
     """LoRA q/k/v/o over an fp32 Llama-4-Scout, HF Trainer (autocast), TP4 EP4: the weight-sized bytes a rank keeps
     per forward -- the tokens' bytes are linear in the micro-batch, so 2 x keep(1) - keep(2) -- are the bf16 casts
     counted from the config at the plan's shares: the attention over TP (layer 0's q/k/v none), the router and the
@@ -87,6 +91,7 @@ def test_llama4_scout_keeps_each_parts_casts_at_its_share():
     (2.29 MB at TP1, the same over a bf16 base, which casts nothing). Until lora52: 14.38 GB for 61.90 (the
     experts' casts missing, the rest at the parameter-weighted share); the shared expert at that share instead of
     whole would be 8.6 GB low, the attention at it instead of 1 / 4 0.24 GB high."""
+    from planner.model import moe as moe_mech
     from planner.model.finetune import frozen_stream
     from planner.model.memory_activations import frozen_layer_saves
     from planner.model.stacks import from_training
@@ -98,6 +103,10 @@ def test_llama4_scout_keeps_each_parts_casts_at_its_share():
                      lora=dict(rank=16, alpha=32, targets=["q_proj", "k_proj", "v_proj", "o_proj"]))
     st = from_training(t)
     one = np.array([1])
+    # the plan lora52 priced (read from another revision: transformers 5.23 has no Llama 4 EP plan and refuses EP > 1,
+    # rule hf-no-ep-plan, hfmoe52): the mechanism -- each part at its plan's share -- under a plan that splits some
+    monkeypatch.setitem(moe_mech.HF_EP_PLANS, "llama4_text",
+                        moe_mech.HfEpPlan(True, True, "a plan splitting attention"))
 
     def keep(mb):
         k, _ = frozen_layer_saves(m, t, st, 4096, 4 * one, one, 0 * one, mb * one, 0 * one, 4 * one,

@@ -20,7 +20,8 @@ def test_moe_only_options_live_in_the_vocabulary():
     from planner import vocab
     from planner.spec import load
 
-    assert set(vocab.MOE_ONLY_OPTIONS) == {"moe_dispatcher", "moe_a2a_overlap", "moe_fused_mlp"}
+    assert set(vocab.MOE_ONLY_OPTIONS) == {"moe_dispatcher", "moe_a2a_overlap", "moe_fused_mlp",
+                                           "experts_implementation"}
     assert vocab.MOE_ONLY_OPTIONS["moe_dispatcher"][0] in vocab.MOE_DISPATCHER
     assert load.MOE_ONLY_OPTIONS is vocab.MOE_ONLY_OPTIONS  # the loader's notes read the one table
     tree = ast.parse((ROOT / "planner" / "model" / "stacks.py").read_text())

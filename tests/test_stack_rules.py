@@ -168,6 +168,12 @@ CASES = [
     # transformers' TP on gpt-oss: no base_model_tp_plan (dsep35)
     ("hf-no-tp-plan", ("hf-trainer", {}), "gpt-oss-20b", {}, dict(tp=2, dp=16, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
+    # transformers 5.23.0's Llama 4 has no base_model_ep_plan: ep_size > 1 raises at load (hfmoe52)
+    ("hf-no-ep-plan", ("hf-trainer", {}), "llama4-scout", {}, dict(tp=4, dp=8, ep=4, etp=1, zero=3),
+     dict(tp=4, dp=8, etp=4, zero=3)),
+    # Llama 4's experts class takes no experts_implementation: grouped_mm raises at load (hfmoe52)
+    ("hf-experts-own", ("hf-trainer", {"experts_implementation": "grouped_mm"}), "llama4-scout", {}, dict(dp=32,
+                                                                                                         zero=3), None),
     # DeepSpeed's 16-bit master (bf16_master_weights_and_grads) runs with ZeRO 1-3 only (left47)
     ("ds-pure-zero0", ("deepspeed", {}), "llama3-8b", {"weights": "pure"}, dict(zero=0), dict(zero=1)),
     ("megatron-ds-pure-zero0", ("megatron-deepspeed", {}), "llama3-8b", {"weights": "pure"}, dict(zero=0),

@@ -80,6 +80,10 @@ class HFPrecision:
     #: attention (``_layernorm_blocks``: one more score-sized tensor a layer, the softmax input's dtype); set by the
     #: stack (``Stack.softmax_keeps_input``, ``hf_table_precision``); the recorded tables (torch 2.13) have none
     softmax_input: bool = False
+    #: the transformers experts kernel the MoE blocks run (planner.vocab ``EXPERTS_IMPLEMENTATION``;
+    #: ``hf_experts_kernel``): "eager" (the per-expert loop, the recorded families' cases) or "grouped_mm"; set per
+    #: job by ``hf_precision``
+    experts: str = "eager"
 
     def mask_bytes(self, src: float) -> float:
         """Bytes an element of the mask of a dropout whose input has ``src`` bytes an element (``mask``)."""
@@ -114,6 +118,59 @@ PRECISIONS.update({k + SOFTMAX_INPUT_KEY: replace(v, softmax_input=True) for k, 
 #: gpt-oss passes ``dtype=combined_logits.dtype`` and Llama's family ``dtype=torch.float32``: unchanged (recorded,
 #: tests/data/hf_activations.json ``details``, hfstep48)
 DTYPELESS_SOFTMAX = {"llama4_text"}
+
+
+def hf_precision(precision: str, experts: str = "eager") -> HFPrecision:
+    """``PRECISIONS[precision]`` with the MoE blocks' experts kernel ``experts`` (``HFPrecision.experts``)."""
+    P = PRECISIONS[precision]
+    return P if experts == P.experts else replace(P, experts=experts)
+
+
+#: the transformers model types whose experts class takes no ``experts_implementation``: transformers 5.23
+#: models/llama4/modeling_llama4.py ``Llama4TextExperts`` (its own ``torch.bmm`` over every expert) has no
+#: ``@use_experts_implementation``, so modeling_utils.py ``_can_set_experts_implementation`` is False: an unset
+#: choice resolves to "eager" (its own forward) and "grouped_mm" raises ("does not support setting experts
+#: implementation"; recorded, tests/data/hf_activations.json ``experts.refused``)
+HF_OWN_EXPERTS = frozenset({"llama4_text"})
+
+
+def hf_experts_kernel(m: ModelSpec, choice: str | None = None) -> str:
+    """The experts kernel the HF model code runs ``m``'s MoE blocks with: the job's ``experts_implementation``
+    (``choice``), else transformers 5.23's pick -- modeling_utils.py ``get_correct_experts_implementation``:
+    ``applicable_experts = "grouped_mm" if requested_experts is None``, "eager" where the class takes no choice
+    (``HF_OWN_EXPERTS``, or a spec run with every expert on every token, ``MoESpec.all_experts_compute``). The pick
+    does not read the device: on a GPU below SM80 (or torch without ``grouped_mm``) integrations/moe.py
+    ``_can_use_grouped_mm`` sends the same call to its ``transformers::grouped_mm_fallback`` op, which saves the
+    same tensors (its ``setup_context``: input and weight). "eager" on a dense model."""
+    if m.moe is None:
+        return "eager"
+    if choice is not None:
+        return choice
+    return "eager" if m.moe.all_experts_compute or hf_model_type(m) in HF_OWN_EXPERTS else "grouped_mm"
+
+
+def hf_stack_experts(m: ModelSpec, stack) -> str:
+    """The experts kernel the HF table prices ``m``'s MoE blocks with on ``stack``: ``hf_experts_kernel`` of the
+    job's ``training.framework.experts_implementation`` (``Stack.experts_implementation``); "eager" without a stack
+    (the recorded families' cases, run with the per-expert loop)."""
+    if stack is None:
+        return "eager"
+    return hf_experts_kernel(m, getattr(stack, "experts_implementation", None))
+
+
+def hf_experts_note(m: ModelSpec, fw) -> str:
+    """The MoE blocks' experts kernel an HF-code stack ``fw`` (``mixed_precision`` set) runs ``m`` with, for the stack
+    line (``hf_experts_kernel``); empty on a dense model or another stack (one whose layers are not transformers'
+    model code: its explicit softmax is not transformers', ``Stack.explicit_softmax``)."""
+    if m.moe is None or getattr(fw, "explicit_softmax", None) != "transformers":
+        return ""
+    choice = getattr(fw, "experts_implementation", None)
+    kernel = hf_experts_kernel(m, choice)
+    why = ("as set" if choice is not None else "its experts class's own kernel" if kernel == "eager"
+           else "transformers 5.23's default")
+    return (f"; MoE experts: experts_implementation={kernel} ({why}" + (
+        ": all routed rows in one grouped GEMM in the weights' dtype, an fp32 model's under autocast in fp32 with "
+        "no weight cast)" if kernel == "grouped_mm" else ")"))
 
 
 def hf_table_precision(precision: str, fp32_stream, model_type: str = "", block_cast: bool = False,
@@ -308,26 +365,29 @@ def _norm(w: float, src: float, style: str) -> float:
 
 
 def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   impl: str = "eager", checkpointing: bool = False, head_seq=None) -> float:
+                   impl: str = "eager", checkpointing: bool = False, head_seq=None, experts: str = "eager") -> float:
     """Bytes autograd keeps after one forward of a transformers causal LM (module docstring). ``head_seq``: the
-    positions a BERT MLM head gathers (``Stack.head_seq``; DLE's ``dense_sequence_output``), None every one."""
-    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing, head_seq))
+    positions a BERT MLM head gathers (``Stack.head_seq``; DLE's ``dense_sequence_output``), None every one.
+    ``experts``: the MoE blocks' experts kernel (``HFPrecision.experts``; ``hf_experts_kernel``)."""
+    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing, head_seq, experts))
 
 
 def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   impl: str = "eager", checkpointing: bool = False, head_seq=None) -> tuple[float, float]:
+                   impl: str = "eager", checkpointing: bool = False, head_seq=None,
+                   experts: str = "eager") -> tuple[float, float]:
     """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
     outside them: ids, embedding, final norm, head and loss)."""
-    blocks, outside, _ = saved_rows(m, model_type, seq, batch, precision, impl, checkpointing, head_seq)
+    blocks, outside, _ = saved_rows(m, model_type, seq, batch, precision, impl, checkpointing, head_seq, experts)
     return blocks, outside
 
 
 def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
-                impl: str, checkpointing: bool, head_seq=None) -> tuple[float, float, list[tuple[float, float]]]:
+               impl: str, checkpointing: bool, head_seq=None,
+               experts: str = "eager") -> tuple[float, float, list[tuple[float, float]]]:
     """``hf_saved_parts`` and, without checkpointing, each block's saves split in the order its
     backward frees them: (attention with its input norm, MLP/MoE with its norm(s)), bytes per
     token (``hf_step_memory``'s liveness walk); an empty list under checkpointing."""
-    P = PRECISIONS[precision]
+    P = hf_precision(precision, experts)
     if model_type in LAYERNORM_FAMILIES:
         return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing, head_seq)
     a, r = P.act, P.stream
@@ -456,7 +516,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
             return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
         wb = 4 if R.weights == "fp32" else a
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
-        t += k * _routed_token_bytes(P, R, h, f)  # the expert loop, per routed token
+        t += k * _routed_token_bytes(P, R, h, f) + _grouped_layer_bytes(m, P) / tok  # the experts, per routed token
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
@@ -478,15 +538,32 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
 
 
 def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
-    """What the eager expert loop keeps per routed token (``hf_saved_parts``' MoE rows): the
-    token/top-k position indices, the gathered input (cast under autocast), gate/up (2f), the
-    activation's f-wide saves (the last is the down matmul's input), the expert output, its
-    weight, the weighted output (stream dtype). gpt-oss's expert biases promote every matmul
-    output to fp32 under autocast (bf16 matmul + fp32 bias)."""
+    """What the experts keep per routed token (``hf_saved_parts``' MoE rows), by the kernel (``HFPrecision.experts``).
+
+    * eager loop: the token/top-k position indices, the gathered input (cast under autocast), gate/up (2f), the
+      activation's f-wide saves (the last is the down matmul's input), the expert output, its weight, the weighted
+      output (stream dtype). gpt-oss's expert biases promote every matmul output to fp32 under autocast (bf16
+      matmul + fp32 bias);
+    * grouped_mm (transformers 5.23 integrations/moe.py ``grouped_mm_experts_forward``): three int64 row indices
+      (the gather ``perm // top_k``, ``sample_weights[perm]``, ``weighted_out[inv_perm]``), then everything in the
+      weights' dtype (``HFPrecision.param``: ``_grouped_mm`` casts its input with ``input.to(weight.dtype)`` and is on
+      no autocast list, so an fp32 model under autocast runs its experts in fp32 with no weight cast): the grouped
+      input, gate/up (2f), the activation's f-wide saves, the down GEMM's input, its output (saved by the routing
+      weight's multiply) and the weight; the weighted output's gather and sum keep no values. (The int32 offsets,
+      4 B an expert a layer, are ``_grouped_layer_bytes``.)"""
     a, r = P.act, P.stream
     wb = 4 if R.weights == "fp32" else a
+    if P.experts == "grouped_mm":
+        d = P.param
+        return 24 + d * (2 * h + 2 * f + (R.gate_f - 1) * f + f) + wb
     eb = r if (R.bias and P.autocast) else a
     return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
+
+
+def _grouped_layer_bytes(m: ModelSpec, P: HFPrecision) -> float:
+    """What grouped_mm keeps per MoE layer whatever the tokens: the int32 cumulative row counts per expert it hands
+    both GEMMs (``offsets``, integrations/moe.py); 0 under the eager loop."""
+    return 4.0 * m.moe.experts if P.experts == "grouped_mm" else 0.0
 
 
 def busiest_expert_tokens(k: int, E: int, tokens: int) -> float:
@@ -506,6 +583,19 @@ def busiest_expert_tokens(k: int, E: int, tokens: int) -> float:
         return float(tokens)
     bound = tokens * p + math.sqrt(2 * tokens * p * (1 - p) * math.log(E)) + math.log(E) / 3
     return min(float(tokens), bound)
+
+
+def _grouped(m: ModelSpec, P: HFPrecision) -> bool:
+    """Whether ``m``'s routed experts run transformers' grouped_mm (``HFPrecision.experts``; Llama 4's dense bmm over
+    every expert, ``MoESpec.all_experts_compute``, is its own)."""
+    return P.experts == "grouped_mm" and m.moe is not None and not m.moe.all_experts_compute
+
+
+def _routed_params(m: ModelSpec) -> float:
+    """The routed experts' parameters over the model's MoE layers."""
+    from planner.spec.params import count_params
+
+    return float(m.moe_layers * m.moe.experts * count_params(m).expert)
 
 
 def _expert_loop_frame(m: ModelSpec, P: HFPrecision, tok: int) -> float:
@@ -832,16 +922,16 @@ class HFStepMemory:
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
                    weight_casts: bool = True, fused_ce: bool = False, output_held: bool = True,
-                 head_seq=None) -> HFStepMemory:
+                   head_seq=None, experts: str = "eager") -> HFStepMemory:
     """``hf_step_walk``'s totals (its moments left out)."""
     return hf_step_walk(m, model_type, seq, batch, precision, impl, checkpointing, keep_grads, weight_casts, fused_ce,
-                        output_held, head_seq)[0]
+                        output_held, head_seq, experts)[0]
 
 
 def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                  impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
                  weight_casts: bool = True, fused_ce: bool = False,
-                 output_held: bool = True, head_seq=None) -> tuple[HFStepMemory, np.ndarray]:
+                 output_held: bool = True, head_seq=None, experts: str = "eager") -> tuple[HFStepMemory, np.ndarray]:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -913,15 +1003,17 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     """
     from planner.spec.params import count_params, head_linear_params
 
-    P = PRECISIONS[precision]
+    P = hf_precision(precision, experts)
     a, r = P.act, P.stream
     tok = seq * batch
     h, H, V, L = m.hidden, m.heads, m.vocab, m.layers
     bert = model_type == "bert"
-    saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing, head_seq)
+    saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing, head_seq, experts)
     # autocast copies fp32 weights only: over bf16 ones (``amp_bf16_w16_cuda``, FSDP's gathered bf16) it makes none
     cw = 1.0 if weight_casts and P.param == 4 else 0.0
     casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
+    if P.autocast and not checkpointing and _grouped(m, P):
+        casts -= cw * 2.0 * _routed_params(m)  # grouped_mm casts the input to the weights' dtype, no weight
     n_logits = _logits(m, seq, batch, head_seq)
     logits = a * n_logits
     lsm, cap = _loss_saves(model_type, P)  # the loss' log-softmax dtype, Gemma 2's soft-cap tanh
@@ -966,7 +1058,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     # the forward: what the blocks keep grows block by block; under checkpointing each block's
     # forward frees what it does not keep, so its peak is its own working set on top
     peak_fwd = after + loss_fwd
-    _, outside, rows = saved_rows(m, model_type, seq, batch, precision, impl, False, head_seq)
+    _, outside, rows = saved_rows(m, model_type, seq, batch, precision, impl, False, head_seq, experts)
     if fused:  # the loss's saved gradients go where the head's saves went (the head's, the stream's gradients)
         outside += fc.saved - fc.eager_saved
     # the tokens' tensors outside the blocks, whole on every TP rank (``hf_rank_peak``): the ids, the final norm's
@@ -976,7 +1068,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     v_fwd = logits + loss_fwd + v_saved + out_whole  # the forward's tensors whole on a TP rank at its end
     fwd_moments = [(peak_fwd, v_fwd, w_fwd)]
     if checkpointing:
-        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True, head_seq)
+        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True, head_seq, experts)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
         attn_ws, mlp_ws = _gc_block_forward(m, model_type, seq, batch, P, impl)
         attn_late, mlp_late = (cw * x for x in _late_casts(m, model_type, P))
@@ -985,7 +1077,7 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
         block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
-            block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
+            block_casts -= cw * 2.0 * _routed_params(m)
         # (at the last block's peak: the blocks' copies less that block's not yet made, the head's not made)
         late = attn_late if attn_ws - attn_late >= mlp_ws - mlp_late else mlp_late
         fwd_moments = [(peak_fwd + block_casts, v_fwd, w_fwd + block_casts),
@@ -1314,6 +1406,18 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # copy of ``routed_in`` is gone by then (held by nothing once gate/up's bmm returns)
         E, f = e.experts, m.ffn_hidden
         mlp += a * h * tok + 2 * a * E * tok + E * tok * (r * h + 3 * a * f + a * h)
+    elif _grouped(m, P):
+        # grouped_mm (integrations/moe.py ``grouped_mm_experts_forward``): the router's as the loop's, then every
+        # routed row at once, in the weights' dtype d: the sort's and inverse permutation's int64 rows and the CPU /
+        # CUDA histogram input, the sorted weights, and the largest of the gate (grouped input, gate/up output, the
+        # activation and product), the down GEMM (input, product, output) and the weighting (input, down output,
+        # the weighted rows and their gather back, in the product's dtype with the routing weight's)
+        R = ROUTERS.get(model_type, Router())
+        d, wb = P.param, (4 if R.weights == "fp32" else a)
+        S, f = e.top_k * tok, m.ffn_hidden
+        x = max(d, wb)
+        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + (28 + wb) * S
+        mlp += S * max(d * (h + 4 * f), d * (2 * h + f), d * 2 * h + 2 * x * h)
     elif e is not None:
         # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
@@ -1468,8 +1572,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     gk = gb if gk is None else gk  # the gradients that stay after the phase (``keep_grads``)
     g_attn = gk * (attn_w + ln * n_attn_norms)
     g_mlp = gk * (mlp_w + ln * (m.layer_norms - n_attn_norms))
+    grouped = moe and _grouped(m, P)
+    # (grouped_mm casts no routed expert weight: its input goes to the weights' dtype instead)
+    cast_w = mlp_w - (E * mlp_params(m, f) if grouped else 0)
     c_attn = cw * 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
-    c_mlp = cw * 2.0 * mlp_w if amp and not checkpointing else 0.0
+    c_mlp = cw * 2.0 * cast_w if amp and not checkpointing else 0.0
 
     def wgrad(n: float) -> float:  # a weight's gradient as the matmul makes it
         return 2 * n if amp else gb * n
@@ -1540,8 +1647,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # so the residual sum after the attention, named ``residual`` by the decoder layer
             # until it returns, is a storage of its own (OLMo 2's MLP reads it as it is)
             tail += r * h * tok
-        if moe and not e.all_experts_compute:
+        if moe and not e.all_experts_compute and not grouped:
             tail += _expert_loop_frame(m, P, tok)  # the recompute stops inside the last expert
+        elif grouped:
+            # grouped_mm's recompute stops at its last save, the inverse permutation, with the weighted rows (the
+            # product's dtype with the routing weight's) and the sorted expert ids and CPU histogram input named
+            R = ROUTERS.get(model_type, Router())
+            tail += max(P.param, 4 if R.weights == "fp32" else a) * k * tok * h + 12 * k * tok
         if model_type == "llama4_text":
             # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
             # MLP (models/llama4/modeling_llama4.py l.423-431)
@@ -1552,9 +1664,9 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # saved only its bf16 copy) and the fp32 input ``hidden_states`` (router and shared
             # expert saved their own bf16 copies); without autocast those two are saved as they are
             tail += a * e.experts * tok * h + ((r * e.experts * tok * h + r * h * tok) if amp else 0.0)
-        recast = cw * 2.0 * (attn_w + mlp_w) if amp else 0.0  # the block's weight copies, made again
+        recast = cw * 2.0 * (attn_w + cast_w) if amp else 0.0  # the block's weight copies, made again
         w.op(A_rc + M + recast + tail, tail, recast)
-        c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * mlp_w) if amp else (0.0, 0.0)
+        c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * cast_w) if amp else (0.0, 0.0)
 
     # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
     # ``Olmo2RMSNorm``/``Gemma2RMSNorm`` upcast; four live at once) opens each phase and frees
@@ -1564,7 +1676,31 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     post_saves = _norm(h, r, NORM_STYLE.get(model_type, "cast")) * tok if post else 0.0
     start, ws_start = w.level, w.wsized
     w.op(post_norm, post_norm + post_saves)
-    if moe and not e.all_experts_compute:
+    if grouped:
+        # grouped_mm's backward (autograd of integrations/moe.py ``grouped_mm_experts_forward``), all S routed rows
+        # at once, in the weights' dtype d: the weighted rows' gradient scattered back through the inverse
+        # permutation (the product's dtype x with the routing weight's), the multiply's gradients (the down output's,
+        # and the routing weight's by way of an (S, h) product); the down GEMM's input gradient and its whole 3-D
+        # weight gradient (in the weights' dtype: no cast under autocast); the activation's and product's
+        # gradients and their concatenation into gate/up's; the gate/up GEMM's input and weight gradients; the
+        # gather's scatter-add into the block's (T, h) input gradient
+        R = ROUTERS.get(model_type, Router())
+        d, wb = P.param, (4 if R.weights == "fp32" else a)
+        x = max(d, wb)
+        S = k * tok
+        D = gb * E * h * f
+        G = gb * E * (2 if gated else 1) * h * f
+        if sw:  # shared experts (added after the routed ones: their backward comes first)
+            w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
+        w.op(2 * x * S * h, x * S * h)  # the sum's expanded gradient made contiguous, the index's zero-filled one
+        w.op(d * S * h + x * S * h, 2 * x * S * h + d * S * h + wb * S)
+        w.op(d * S * f + D, d * S * h + d * S * f, D)
+        w.op(2 * d * S * f, 2 * d * S * f)  # the product's two gradients; its incoming one and the act's save go
+        w.op(d * S * f, 3 * d * S * f)  # the activation's; gate/up's output goes
+        w.op(2 * d * S * f, 2 * d * S * f)  # their concatenation
+        w.op(d * S * h + G, d * S * 2 * f + d * S * h, G)
+        w.op(r * h * tok, d * S * h)
+    elif moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
         te = k * tok / E
         per_expert = te * _routed_token_bytes(P, R, h, f)
@@ -1807,30 +1943,33 @@ class HFActivations:
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
                    checkpointing: bool, model_type: str | None = None, fused_ce: bool = False,
-                   head_trains: bool = True, output_held: bool = True, head_seq=None) -> HFActivations:
+                   head_trains: bool = True, output_held: bool = True, head_seq=None,
+                   experts: str = "eager") -> HFActivations:
     """The HF table cut the way ``planner.model.memory`` adds up a rank's activations. ``fused_ce``:
     the loss is Liger's fused linear cross-entropy (``fused_ce_bytes``; ``head_trains`` False: a
     frozen head, LoRA's, makes no weight gradient). ``output_held``: as ``hf_step_memory``'s (False: the
     Trainer's loop; the logits then count only at the loss's forward, ``HFStepMemory.vocab``; the DynamicCache
     stays in ``per_layer``, alive at the forward's end)."""
     mt = model_type or hf_model_type(m)
-    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing, head_seq)
-    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held, head_seq=head_seq)
+    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing, head_seq, experts)
+    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held, head_seq=head_seq,
+                        experts=experts)
     if fused_ce and mt not in LAYERNORM_FAMILIES:
         fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
         return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,
-                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing),
+                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing, experts),
                              fc.saved_weight + fc.transient_weight)
     return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.vocab,
-                         _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing))
+                         _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing, experts))
 
 
-def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str, checkpointing: bool) -> float:
+def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str, checkpointing: bool,
+                  experts: str = "eager") -> float:
     """``HFActivations.recompute``: a checkpointed block's full saves and the eager attention's probability
     gradient while it is recomputed; 0 without checkpointing."""
     if not checkpointing:
         return 0.0
     a = PRECISIONS[precision].act
     scores = batch * m.heads * seq * seq if impl == "eager" else 0.0
-    full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False)
+    full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False, experts=experts)
     return full / m.layers + a * scores

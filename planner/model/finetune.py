@@ -47,7 +47,7 @@ from planner import defaults as D
 from planner.errors import InputError, clip
 from planner.model import physics
 from planner.model.activations_hf import (PRECISIONS, hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts,
-                                          hf_table_precision)
+                                          hf_stack_experts, hf_table_precision)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -779,8 +779,8 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
 
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
-                       adapter_bytes: float | None = None, amp: FrozenAutocast | None = None
-                       ) -> tuple[float, BlockWeights, float]:
+                       adapter_bytes: float | None = None, amp: FrozenAutocast | None = None,
+                       experts: str = "eager") -> tuple[float, BlockWeights, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
     ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call by the part
@@ -840,6 +840,14 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     ``MatMul8bitLt``: ``int8_scaled_mm(..., dtype=A.dtype)``, a custom op on no autocast list), so a dense MLP's
     act input, act output and up output are fp32 (and down_proj reads fp32); ``MatMul8bitLt`` (the GPU's path,
     bitsandbytes 0.50.2 autograd/_functions.py) holds its input ``A`` in ``ctx.tensors`` when it needs a gradient.
+
+    Under transformers' grouped_mm (``experts``, activations_hf ``hf_experts_kernel``; hfmoe52) the routed experts'
+    two GEMMs read their own inputs, cast to the weights' dtype (``weight_bytes``; integrations/moe.py ``_grouped_mm``:
+    ``input.to(weight.dtype)``, on no autocast list): full training keeps each once in that dtype, a frozen expert
+    none (``_grouped_mm``'s derivative keeps its input only for the weight's gradient), and no expert weight is
+    cast. Measured (tests/data/peft_truth.json ``grouped_moe``): tiny Mixtral LoRA q/k/v/o over fp32 under CUDA
+    autocast -1,081,344 B on the blocks to full training (the eager loop's -294,912), Qwen3-MoE -785,408; pure bf16
+    the same as the eager loop's.
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
     r = a if amp is None else amp.stream  # the stream's (norm outputs') bytes
@@ -849,6 +857,8 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     # uncached bf16 casts of fp32 weights: none where FSDP gathers them bf16 already (``weight_bytes`` 2: the weights
     # the forward sees; truth51 measured BERT over fp32 under FSDP2, whose post-LN stream stays fp32: +3.6% before)
     casts_w = amp is not None and base_weights(t) == "fp32" and weight_bytes > a and r != a
+    # the routed experts under grouped_mm: their inputs in the weights' dtype, kept only for a weight gradient
+    grouped = experts == "grouped_mm" and m.moe is not None and not m.moe.all_experts_compute
     ln = hf_model_type(m) in LAYERNORM_INPUT
     if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
         outside = -tok * (8 + a * h) - 8 * seq
@@ -881,13 +891,16 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         layer = -r * stream_w - a * norm_w
         if out32 and not moe:
             layer += (r - a) * (2 + m.gated) * m.dense_width  # act input and output, up output in fp32
-        # reads -> [width, readers, own copies' bytes, input kept, kept only as MatMul8bitLt's A]
+        # reads -> [width, readers, own copies' bytes, input kept, kept only as MatMul8bitLt's A, the input's bytes,
+        # read by a grouped GEMM]
         groups: dict[str, list] = {}
         for L, rk in lins:
             tok_per = L.per_token * L.copies
-            src = src_of(L.reads)
+            routed = grouped and L.copies > 1  # (a grouped GEMM's own input, not the tensor the others read)
+            src = weight_bytes if routed else src_of(L.reads)
             o_kept = L.reads == "o_in" and impl in ("sdpa", "fused", "fused_mask")  # the kernel keeps its output
-            g = groups.setdefault(L.reads, [L.fan_in * tok_per, 0, 0.0, o_kept, False])
+            g = groups.setdefault(L.reads + " grouped" * routed, [L.fan_in * tok_per, 0, 0.0, o_kept, False, src,
+                                                                  routed])
             g[1] += 1
             lora_path = bool(rk) and PEFT_WRAP[L.module].per_token
             casts = ab != src and not (amp is not None and bnb)  # peft's _cast_input_dtype: a new tensor
@@ -905,12 +918,11 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 g[2] += a * g[0] if amp is not None and src != a else 0.0
                 g[3] = g[3] or not (amp is not None and src != a)
             g[4] = g[4] or (held and L.module == "linear")
-            if casts_w and (L.module == "linear" or not rk):  # an adapted bare parameter: W + delta above
+            if casts_w and (L.module == "linear" or not rk) and not routed:  # an adapted one: W + delta above
                 per_call[weight_part(L, moe)] += n * 2.0 * L.copies * L.fan_in * L.fan_out
-        for reads, (w, readers, own_b, kept, held_a) in groups.items():
+        for reads, (w, readers, own_b, kept, held_a, src, routed) in groups.items():
             kept = kept or held_a
-            src = src_of(reads)
-            full = readers * a * w if (amp is not None and src != a) else src * w
+            full = readers * a * w if (amp is not None and src != a and not routed) else src * w
             layer += own_b + (src * w if kept else 0.0) - full
         per_tok += n * layer
         if first:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
@@ -1138,6 +1150,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     parts = len(BlockWeights._fields)
     w_keep, w_rebuild = np.zeros((parts,) + mb.shape), np.zeros((parts,) + mb.shape)
     autocast = stack is not None and stack.autocasts(t)
+    experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
 
     def per_layer(b: int, gc: bool, key: int) -> float:
         f = key == STREAM_FP32
@@ -1153,9 +1166,9 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
-        blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
+        blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)
         delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
-                                               PARAM_BYTES[stream], impl, ab, amp)
+                                               PARAM_BYTES[stream], impl, ab, amp, experts)
         return (blocks + delta) / m.layers, np.array(weights)[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:

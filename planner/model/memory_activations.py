@@ -36,6 +36,7 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
                                        mean_layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
                                        stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
+from planner.model.activations_hf import hf_stack_experts
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
@@ -155,7 +156,8 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
             prec = frozen_saves_precision(t, np.broadcast_to(fs_, share.shape)[i] == STREAM_FP32)
             share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                      np.broadcast_to(tp_, share.shape)[i], False,
-                                     np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl)
+                                     np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl,
+                                     hf_stack_experts(m, st))
     tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
     shares = {key: hf_weight_part_shares(m, st, *key) for key in
               set(zip(tp_b.ravel().tolist(), code_b.ravel().tolist(), ep_b.ravel().tolist()))}
@@ -1414,13 +1416,15 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
     return per_layer, rws
 
 
-def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision: str, impl: str) -> float:
+def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision: str, impl: str,
+                             experts: str = "eager") -> float:
     """The attention blocks' share (with their input norm) of a layer's saves in the HF table without checkpointing
     (activations_hf ``saved_rows``: each block's (attention, MLP) bytes per token in the order its backward frees
-    them); 0 where the table gives no split."""
+    them, the MoE blocks' under the experts kernel ``experts``); 0 where the table gives no split."""
     from planner.model.activations_hf import saved_rows, hf_model_type
 
-    rows = saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False)[2]
+    rows = saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False,
+                      experts=experts)[2]
     attn, total = sum(r[0] for r in rows), sum(r[0] + r[1] for r in rows)
     return attn / total if total else 0.0
 
@@ -1456,17 +1460,17 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
 
 
 def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, recompute: int, plan,
-                  precision: str, impl: str) -> float:
+                  precision: str, impl: str, experts: str = "eager") -> float:
     """One distinct (micro-batch, TP, SP, recompute) row's share of a layer's saves on the HF code: ``hf_tp_share``
     under its TP plan (``plan`` None), ``hf_ep_rank_share`` under an EP plan."""
     if plan is None:
         return float(hf_tp_share(m, seq, int(micro_batch), float(tp), bool(sp), int(recompute)))
     return hf_ep_rank_share(m, seq, micro_batch, tp, recompute, plan,
-                            hf_attention_saves_share(m, seq, int(micro_batch), precision, impl))
+                            hf_attention_saves_share(m, seq, int(micro_batch), precision, impl, experts))
 
 
 def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision,
-                   impl: str) -> list[float]:
+                   impl: str, experts: str = "eager") -> list[float]:
     """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code;
     ``precision`` one for all keys or each key's, ``hf_row_precisions``),
     the rows under the TP plan (``plans[code]`` None) priced in one vectorised ``hf_tp_share`` call (elementwise, so
@@ -1481,7 +1485,7 @@ def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, pla
     out = out.tolist()
     for i in np.flatnonzero(~tp_rows):
         out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])],
-                               precision if isinstance(precision, str) else precision[i], impl)
+                               precision if isinstance(precision, str) else precision[i], impl, experts)
     return out
 
 
@@ -1657,10 +1661,11 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     spec = m.model_dump_json()
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
+    experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, experts)
     for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
         r = _hf_table(m, spec, int(seq), int(mb), prec, impl, int(rc) == 2, fused, head_trains, held,
-                      stack_head_seq(stack, t))
+                      stack_head_seq(stack, t), experts)
         div = float(cp) / float(share)
         # the head as one moment of hf_rank_peak: no layers' part, the tokens' bytes whole on a TP rank, over cp
         head = r.outside + r.logits_transient
@@ -1745,10 +1750,11 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
         variants.append((False, False))
     plans, (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv, precs = hf_row_keys(m, t, c, precision, stack)
     rows = []
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl)
+    experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, experts)
     for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
         got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held,
-                        stack_head_seq(stack, t)) for v in variants}
+                        stack_head_seq(stack, t), experts) for v in variants}
         _, grads, vocab = got[(False, True)]
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
         # one rank's walk: the layers' share, the gathered logits, its weight gradients, moment by moment
@@ -1770,32 +1776,34 @@ _HF_TABLES: dict = {}  # the HF table's cut of recent plans (``_hf_table``), kep
 
 
 def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: str, gc: bool, fused_ce: bool,
-              head_trains: bool, output_held: bool, head_seq=None):
+              head_trains: bool, output_held: bool, head_seq=None, experts: str = "eager"):
     """``activations_hf.hf_activations`` (its own walk of the step included), cached as ``_walk`` is, by the model's
     JSON and the step's shape: it depends on the micro-batch and checkpointing of a candidate alone, yet was read
     once per (micro-batch, recompute, tp, cp, sp) key of every call (36 times on 10^4 random layouts, 6 distinct;
     speed41)."""
     from planner.model.activations_hf import hf_activations
 
-    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held, head_seq)
+    key = (spec, seq, mb, precision, impl, gc, fused_ce, head_trains, output_held, head_seq, experts)
     if key not in _HF_TABLES:
         if len(_HF_TABLES) > 4096:
             _HF_TABLES.clear()
         _HF_TABLES[key] = hf_activations(m, seq, mb, precision, impl, gc, fused_ce=fused_ce, head_trains=head_trains,
-                                         output_held=output_held, head_seq=head_seq)
+                                         output_held=output_held, head_seq=head_seq, experts=experts)
     return _HF_TABLES[key]
 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
-          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True, head_seq=None) -> tuple:
+          keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True, head_seq=None,
+          experts: str = "eager") -> tuple:
     """(the moments that can hold a rank's peak, all gradients, vocab-wide part) of one step (``hf_step_walk``,
     ``hf_walk_front``), cached by the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_walk, hf_walk_front
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq, experts)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
-        s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq)
+        s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq,
+                                  experts)
         _WALKS[key] = (hf_walk_front(moments), s.grads, s.vocab)
     return _WALKS[key]

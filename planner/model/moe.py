@@ -340,10 +340,17 @@ HF_EP_PLANS: dict[str, HfEpPlan] = {
     # MLA, the shared experts and the first_k_dense_replace dense layers named by neither plan's EP side
     "deepseek_v2": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v2/configuration_deepseek_v2.py")),
     "deepseek_v3": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v3/configuration_deepseek_v3.py")),
-    # q/k/v ``colwise``, o_proj ``rowwise``, feed_forward.gate/up ``colwise``, down ``rowwise``, router ``ep_router``,
-    # experts ``grouped_gemm``; no feed_forward.shared_expert entry
-    "llama4_text": HfEpPlan(True, True, "models/llama4/configuration_llama4.py (Llama4TextConfig)"),
 }
+
+#: HF MoE families whose configuration has no ``base_model_ep_plan`` at the pinned transformers (5.23.0, pyproject's
+#: ``truth`` extra): models/llama4/configuration_llama4.py ``Llama4TextConfig`` -- "No ``base_model_ep_plan``: the
+#: experts take every token pre-scaled by its router score rather than the routing, so there is nothing to dispatch.
+#: They shard with the tensor-parallel plan above" (experts ``packed_rowwise`` / ``colwise`` / ``moe_tp_experts``).
+#: Its ``from_pretrained`` at ``ep_size`` > 1 raises (distributed/mixin.py ``_resolve_parallel_plans``: "`ep_size=N`
+#: was requested, but `Llama4ForCausalLM` has no `ep_plan`"), so EP > 1 is refused on the stacks that run
+#: transformers' plans (rule ``hf-no-ep-plan``). Until hfmoe52 ``HF_EP_PLANS`` held a Llama 4 plan read from another
+#: revision (attention and the dense MLP split, router ``ep_router``, experts ``grouped_gemm``) and priced EP 2-16
+HF_NO_EP_PLAN = frozenset({"llama4_text"})
 
 
 #: the config.json ``model_type`` values DeepSpeed's AutoEP has a preset for (deepspeed/module_inject/auto_ep_presets/

@@ -46,8 +46,8 @@ from hardware_catalog.errors import fit_message
 from planner.errors import InputError
 from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
-from planner.model.activations_hf import liger_patches
-from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_TP_PLAN
+from planner.model.activations_hf import hf_experts_kernel, liger_patches
+from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_EP_PLAN, HF_NO_TP_PLAN
 from planner.model.stack_kernels import TE_RECOMPUTES
 from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -1319,6 +1319,29 @@ RULES: tuple[StackRule, ...] = (
                   getattr(m, "hf_model_type", None) in HF_NO_TP_PLAN),
               lambda c, m, t: (c.tp == 1) | (c.ep == c.tp),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
+    # transformers' EP on a family whose configuration has no base_model_ep_plan at the pinned version (moe
+    # HF_NO_EP_PLAN: Llama 4); until hfmoe52 priced with a Llama 4 plan read from another revision
+    StackRule("hf-no-ep-plan", "hf", "parallel.ep",
+              "expert parallelism on a model type whose configuration has no base_model_ep_plan (transformers "
+              "refuses ep_size > 1 for it; its experts shard with the tensor-parallel plan: use ep 1)",
+              "transformers 5.23.0 src/transformers/models/llama4/configuration_llama4.py: 'No `base_model_ep_plan`: "
+              "... They shard with the tensor-parallel plan above'; distributed/mixin.py _resolve_parallel_plans: "
+              "'`ep_size=...` was requested, but ... has no `ep_plan`'",
+              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False) and (
+                  getattr(m, "hf_model_type", None) in HF_NO_EP_PLAN),
+              lambda c, m, t: c.ep == 1,
+              lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
+    # transformers' experts_implementation on an experts class that takes none (activations_hf HF_OWN_EXPERTS:
+    # Llama 4's own bmm): from_pretrained raises for grouped_mm
+    StackRule("hf-experts-own", "hf", "training.framework.experts_implementation",
+              "experts_implementation grouped_mm on a model whose experts class runs its own kernel (Llama 4's "
+              "torch.bmm over every expert: leave experts_implementation unset, or eager)",
+              "transformers 5.23.0 modeling_utils.py get_correct_experts_implementation / _grouped_mm_can_dispatch: "
+              "'does not support setting experts implementation' (models/llama4/modeling_llama4.py "
+              "Llama4TextExperts has no @use_experts_implementation); recorded, tests/data/hf_activations.json "
+              "experts.refused",
+              lambda st, m, t: _moe(m) and getattr(st, "experts_implementation", None) == "grouped_mm" and (
+                  hf_experts_kernel(m) == "eager")),
     # DeepSpeed-Ulysses splits the heads over the CP ranks (Stack.cp_exchange "a2a"); until QA 49 the deepspeed
     # stack planned Qwen2.5-7B (28 heads, 4 KV heads) at CP8, which UlyssesSPAttentionHF refuses at start-up
     StackRule("ds-ulysses-heads", "hf", "parallel.cp",

@@ -60,8 +60,8 @@ from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
 from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, CUDA_MODULE_LOADING,
                            FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
-                           CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD, REMAT_LOCATION, REMAT_POLICY,
-                           REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
+                           EXPERTS_IMPLEMENTATION, CE_FUSION, COMM_DATA_TYPE, LOSS_FN, PP_PARTITION_METHOD,
+                           REMAT_LOCATION, REMAT_POLICY, REMAT_TENSOR, OFFLOAD_DEVICE, NVME_STRIPE)
 from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
@@ -709,6 +709,9 @@ class Stack:
     #: planner.vocab ``ATTN_IMPLEMENTATION`` values) as a job sets it; None: the one transformers picks
     #: (``hf_attn_choice``)
     attn_implementation: str | None = None
+    #: HF-code stacks, MoE models: transformers' ``experts_implementation`` (planner.vocab ``EXPERTS_IMPLEMENTATION``)
+    #: as a job sets it; None: the one transformers picks (planner.model.activations_hf ``hf_experts_kernel``)
+    experts_implementation: str | None = None
     #: the FSDP versions the stack shards with through accelerate's FSDP plugin (``training.framework.fsdp_version``;
     #: the HF Trainer's ``fsdp_config["version"]``): () where its sharding is not accelerate's FSDP (DeepSpeed's ZeRO,
     #: the other stacks' own FSDP)
@@ -1791,7 +1794,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
            "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
-           "cross_entropy_fusion", "attn_implementation", "cp_comm_type", "precision_aware_optimizer", "exp_avg_dtype",
+           "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
+           "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
            "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading",
            "fsdp_version")
@@ -2085,6 +2089,10 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "attn_implementation": (lambda st: st.mixed_precision is not None,
                             "transformers attn_implementation (the stacks that run transformers' model code: "
                             "hf-trainer, deepspeed)", None),
+    # (the stacks whose layers are transformers' model code: its explicit softmax is transformers')
+    "experts_implementation": (lambda st: st.explicit_softmax == "transformers",
+                               "transformers experts_implementation (the stacks that run transformers' model code: "
+                               "hf-trainer, deepspeed)", None),
 }
 assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
@@ -2129,6 +2137,8 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "ce_chunk_size": lambda m, t: m.is_transformer,
                "cross_entropy_fusion": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
+               # the MoE blocks' experts kernel (a dense model has none to choose)
+               "experts_implementation": lambda m, t: m.moe is not None,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer,
                # the routed tokens' exchange: a model with MoE layers (until QA 95 a dense plan's record, and the app's
@@ -2271,7 +2281,8 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 assert set(COMM_DATA_TYPE_BYTES) == set(COMM_DATA_TYPE.names)
 OPTION_VALUES.update(communication_data_type=COMM_DATA_TYPE.names, remat_policy=REMAT_POLICY.names,
-                     attn_implementation=ATTN_IMPLEMENTATION.names, pp_partition_method=PP_PARTITION_METHOD.names)
+                     attn_implementation=ATTN_IMPLEMENTATION.names, pp_partition_method=PP_PARTITION_METHOD.names,
+                     experts_implementation=EXPERTS_IMPLEMENTATION.names)
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:

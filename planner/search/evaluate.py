@@ -15,6 +15,7 @@ from planner.model.evaluation import job_eval
 from planner.model.finetune import base_math_peak, base_math_precision, base_weights, on_stack, training_step_flops
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
 from planner.model.comm import hierarchical_cp_a2a
+from planner.model.activations_hf import hf_experts_note
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
 from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory
@@ -429,7 +430,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
                                                 int((layout or {}).get("tp") or job.parallel.tp or 1),
                                                 int((layout or {}).get("gpus_per_node") or 8))
             + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
-            + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1)))
+            + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1))
+            + hf_experts_note(job.model, fw))
 
 
 def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node: int = 8) -> str:

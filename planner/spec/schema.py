@@ -725,6 +725,11 @@ class FrameworkSpec(Strict):
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stack_kernels ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
     attn_implementation: Optional[V.ATTN_IMPLEMENTATION.literal] = None
+    #: HF-code stacks (hf-trainer, deepspeed), MoE models: transformers' ``experts_implementation`` (eager: the MoE
+    #: class's per-expert loop | grouped_mm: torch's grouped GEMM over the rows sorted by expert;
+    #: planner.model.activations_hf ``hf_experts_kernel``); None: the one transformers 5.23 picks (grouped_mm where the
+    #: model's experts class takes the option -- every MoE family the planner maps but Llama 4, whose own bmm runs)
+    experts_implementation: Optional[V.EXPERTS_IMPLEMENTATION.literal] = None
     #: Megatron-Core stacks: how context parallelism exchanges K/V (--cp-comm-type: p2p ring, all_gather, a2a Ulysses,
     #: a2a+p2p with a2a inside the NVLink domain; planner.model.stacks Stack.cp_comm_type); None: searched where CP > 1
     #: (p2p, Megatron-Core's default, where the search is not run); a list: one type a decoder layer (Megatron's
