@@ -14,10 +14,11 @@ from planner.spec.params import count_params
 from test_dsamp52 import LAYER8B, N8B, _job, _mem
 
 
-@pytest.mark.parametrize("zero, expected", [(3, 4 * N8B / 8 + 2 * LAYER8B * 2), (2, 4 * N8B / 8 + 2 * N8B)])
+@pytest.mark.parametrize("zero, expected", [(3, 4 * N8B / 8 + 2 * LAYER8B * 2 + 2 * LAYER8B / 8), (2, 4 * N8B / 8 + 2 * N8B)])
 def test_metaseq_fairscale_fsdp_amp_keeps_the_fp32_shard_and_no_autocast_copy(zero, expected):
     """Llama-3-8B, 8 ranks, metaseq under AMP. ZeRO-3: 4/8 B a parameter of fp32 shard and two bf16 layers gathered
-    (4.55 GiB, llm-foundry's FSDP1 figure); ZeRO-2: the shard and the bf16 gathered parameters whole (18.70 GiB).
+    (4.55 GiB, llm-foundry's FSDP1 figure) and the gathered unit's 16-bit shard (fairscale's ``_fp16_shard``, freed
+    by ``_free_fp16_param_shard`` after each all-gather, as torch FSDP1's ``_mp_shard``: 2/8 B of a layer); ZeRO-2: the shard and the bf16 gathered parameters whole (18.70 GiB).
     Before: (4 + 2)/8 B a parameter at ZeRO-3 (6.42 GiB) and 6 B whole at ZeRO-2 (44.87 GiB)."""
     assert _mem(_job({"name": "metaseq"}), zero=zero)["weights"][0] == pytest.approx(expected)
 
