@@ -898,7 +898,8 @@ def fsdp1_mp_shard_bytes(x: StateContext):
     activations peak. Measured (tests/data/fsdp1_truth.json, tests/make_fsdp1_truth.py: tiny Llama, world size 2):
     at each of FULL_SHARD's 10 all-gathers exactly the gathered unit's shard live, 2 B an element of it. Priced on
     every FSDP1 stack (``Stack.fsdp_zero2_param_dtype`` without ``fsdp2_dp``: the HF Trainer's FSDP1, llm-foundry's
-    Composer FSDP, ``fsdp``; until fsdp52 not at all) where the 16-bit parameters are gathered per unit (ZeRO-3, not
+    Composer FSDP, ``fsdp``, and metaseq's fairscale FSDP, whose ``_fp16_shard`` is freed after each gather alike,
+    ds52b; until fsdp52 not at all) where the 16-bit parameters are gathered per unit (ZeRO-3, not
     held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the activations peak."""
     if not (x.st.fsdp_zero2_param_dtype and not x.st.fsdp2_dp and x.t.precision != "fp32"):
         return np.zeros(np.shape(x.kz))
