@@ -293,7 +293,7 @@ def test_the_memory_model_and_its_pipeline_stages_are_two_modules():
 MEMORY_ACTIVATIONS = ("layer_matrix_elems", "scan_unreduced_grad_elems", "scan_grad_transient", "StateBytes",
                       "ActivationTerms", "layer_saves", "kind_rebuilds", "layer_kind_saves", "_kind_saves",
                       "_middle_reps", "_rank0_covers", "middle_settled", "_partial_rows", "_prune_middle",
-                      "_PARTIAL_LAST", "_any_partial_recompute", "split_middle_reps", "_Signatures", "_SIGNATURES",
+                      "_middle_splits", "_find_middle_splits", "split_middle_reps", "_Signatures", "_SIGNATURES",
                       "_layer_signatures", "middle_groups", "middle_rank_of", "_middle_rank_rows",
                       "_layout_kind_shares", "stage_kind_bytes", "_row_splits", "_find_row_splits", "mtp_kinds",
                       "_layout_kinds_held", "stage_kind_rws", "offload_kind_bytes", "_chunk_kind_table",

@@ -141,16 +141,3 @@ def test_the_middle_rank_is_priced_at_its_own_micro_batches(layout, pp, want):
     assert got["middle_activations"][0] == pytest.approx(n[mid] * k[mid] * a + rebuild, rel=1e-12)
     # the rank 0 class (its own n_0 x pp) and the total: the peak of the classes
     assert got["total"][0] == max(got["rank0_total"][0], got["middle_total"][0], got["last_total"][0])
-
-
-def test_the_partial_recompute_answer_follows_the_rows_asked():
-    """``_any_partial_recompute`` keeps the last rows' answer (one O(n) pass a call, not one per split): rows of
-    another call -- new columns -- get their own answer, and asking the first rows again gives theirs, never a
-    neighbour's kept one."""
-    from types import SimpleNamespace
-
-    plain = SimpleNamespace(rc=np.array([0, 2, 1]), rn=np.array([0, 0, 0]), rg=np.array([1, 1, 1]))
-    partial = SimpleNamespace(rc=np.array([0, 2, 1]), rn=np.array([0, 3, 0]), rg=np.array([1, 1, 1]))
-    uniform = SimpleNamespace(rc=np.array([2]), rn=np.array([0]), rg=np.array([4]))
-    answers = [MA._any_partial_recompute(c) for c in (plain, plain, partial, partial, uniform, plain)]
-    assert answers == [False, False, True, True, True, False]

@@ -1482,18 +1482,34 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
     n, nk = len(c), len(x.kpp)
 
     def priced(rank_rows, act, rows=None):  # ``rows``: those rows' figures only
-        rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (a key's rows share one split)
+        rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (``rank_rows`` one on a key's rows)
         rk[x.sinv] = np.maximum(rank_rows, 0)
         w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw, rows)
         at = functools.partial(rows_of, rows=rows, n=n)
         return rank_parts(w, g, o, at(act), at(a.first_logits), at(head_f), lambda v: other(v, rows))
+
+    def priced_own(rank_rows, act, rows):
+        """``priced`` on ``rows``, each at its own rank: a state key's rows share one split but not always one middle
+        rank (each row's own recompute prunes it, memory_activations ``_middle_splits``), so one pass per rank a
+        key's rows take (one where they agree)"""
+        got, left = {k: np.empty(rows.size) for k in RANK_PARTS}, np.arange(rows.size)
+        while left.size:
+            own = np.maximum(rank_rows[rows[left]], 0)
+            rk = np.zeros(nk, dtype=np.intp)
+            rk[x.sinv[rows[left]]] = own
+            now = left[own == rk[x.sinv[rows[left]]]]  # (the rows whose rank their key took this pass)
+            parts = priced(rk[x.sinv], act, rows[now])
+            for k in RANK_PARTS:
+                got[k][now] = parts[k]
+            left = np.setdiff1d(left, now, assume_unique=True)
+        return got
     out = dict(told=told, **{f"rank0_{k}": v for k, v in priced(np.zeros(n, dtype=np.intp), a.rank0_act).items()})
     # the largest total over the middle ranks priced (the first of equals; -inf: none), each on its priced rows
     best, rank = {k: np.full(n, -np.inf if k == "total" else 0.0) for k in RANK_PARTS}, np.full(n, -1)
     for act, r, ok in zip(a.middle_act, a.middle_rank, a.middle_priced):
         rows = np.flatnonzero(ok)
         if rows.size:
-            parts = priced(r, act, rows)
+            parts = priced_own(r, act, rows)
             more = parts["total"] > best["total"][rows]
             for k in RANK_PARTS:
                 best[k][rows] = select(more, parts[k], best[k][rows])

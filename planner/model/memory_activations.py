@@ -384,13 +384,15 @@ def middle_settled(m: ModelSpec, st, c: Candidates, group: int) -> np.ndarray:
     layer, and a later rank may run pairs rank 0 does not), and a model priced per sample (no ranks). tests/
     test_speed44.py checks the bound against the exact figures on random rows."""
     n = len(c)
-    if not n or not m.is_transformer or not m.layers or not _prune_middle(m, st, None):
+    if not n or not m.is_transformer or not m.layers or not _prune_middle(m, st):
         return np.zeros(n, dtype=bool)
-    splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    splits, lay = _middle_splits(m, st, c)
     sig = _layer_signatures(m, st)
-    cover = np.array([group < len(reps) and _rank0_covers(sig, k, v, counts)[reps[group]]
-                      for (k, v, counts), reps in ((s, split_middle_reps(m, st, c, *s)) for s in splits)], dtype=bool)
-    return cover[lay] & ~_partial_rows(c)
+    # (a split's rows of partial recompute are those it does not prune: never settled)
+    cover = np.array([prune and group < len(reps) and _rank0_covers(sig, k, v, counts)[reps[group]]
+                      for (k, v, counts, prune), reps in ((s, split_middle_reps(m, st, *s)) for s in splits)],
+                     dtype=bool)
+    return cover[lay]
 
 
 def _partial_rows(c) -> np.ndarray:
@@ -424,39 +426,44 @@ def overlap_call(m: ModelSpec, st, c: Candidates) -> tuple:
     return st, c
 
 
-def _prune_middle(m: ModelSpec, st, c) -> bool:
-    """Whether ``_middle_reps`` may drop a middle rank another earlier one holds more of everything than: each chunk's
-    saved bytes then grow with its layers of each kind. Not under partial full recompute (Megatron's block / uniform
-    N: a chunk's kept inputs sit at its first layers' kinds, ``_chunk_rebuilt_counts``), torchtitan's layer SAC (a
-    rank's share by position) or combined 1F1B (a pair's one layer is its chunk's mean layer). ``c`` None: the model's
-    and the stack's conditions alone (``middle_settled`` excludes the partial-recompute rows itself)."""
-    if getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)):
-        return False
-    return c is None or not _any_partial_recompute(c)
+def _prune_middle(m: ModelSpec, st) -> bool:
+    """Whether the stack lets ``_middle_reps`` drop a middle rank another earlier one holds more of everything than
+    (each chunk's saved bytes then grow with its layers of each kind): not under torchtitan's layer SAC (a rank's share
+    by position) or combined 1F1B (a pair's one layer is its chunk's mean layer). A row's own partial full recompute
+    rules it out too (``_middle_splits``)."""
+    return not (getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)))
 
 
-_PARTIAL_LAST: list = [None, False]  # ((rc, rn, rg) arrays, their answer): ``_any_partial_recompute``'s one entry
+def _middle_splits(m: ModelSpec, st, c) -> tuple:
+    """(the distinct (pp, vpp, counts per virtual stage, prune) of the rows, each row's index among them):
+    ``_row_splits``' split with whether ``_middle_reps`` prunes it for that row -- where the stack allows it
+    (``_prune_middle``) and the row runs no partial full recompute (``_partial_rows``: Megatron's block / uniform N,
+    whose chunks keep their inputs at their first layers' kinds, ``_chunk_rebuilt_counts``, so fewer layers of each
+    kind need not mean fewer bytes). Per row, so that which middle rank a group index names (``middle_rank_of``) is
+    the row's own, whatever rows share its call: until prune52 (2026-12-07) one call decided for all its rows (any
+    row of partial recompute: none pruned), and ``middle_activations`` re-priced each further group on a subset of the
+    rows that could decide the other way -- DeepSeek-V3's PP 15 VPP 5 split keeps middle ranks (1, 2, 4) unpruned and
+    (1, 4) pruned, so beside a block-recompute row its group 1 was rank 2 in the call and rank 4 in the subset that
+    priced it: rank 2's states with rank 4's activations, 0.23 GiB off its own call's middle total."""
+    if isinstance(c, Candidates):  # (found once per rows: every middle figure of a call reads it)
+        return c.kept("memory._middle_splits", lambda: _find_middle_splits(m, st, c),
+                      ("pp", "split_vpp", "tp", "rc", "rn", "rg"), m, st)
+    return _find_middle_splits(m, st, c)
 
 
-def _any_partial_recompute(c) -> bool:
-    """Whether any row of ``c`` runs partial full recompute (``rc`` full with a block or uniform N). One call asks it
-    once per split of the same rows (38,752 times in one DeepSeek-V3 search, each an O(n) pass: 2.3 of 33 CPU s), so
-    the last rows' answer is kept while the call's columns are the same array objects (no code writes into them)."""
-    key = tuple(np.asarray(x) for x in (c.rc, getattr(c, "rn", 0), getattr(c, "rg", 1)))
-    last = _PARTIAL_LAST[0]
-    if last is not None and all(a is b for a, b in zip(last, key)) and all(a.ndim for a in key):
-        return _PARTIAL_LAST[1]
-    rc, rn, rg = key
-    got = bool(np.any((rc == 2) & ((rn > 0) | (rg > 1))))
-    _PARTIAL_LAST[0], _PARTIAL_LAST[1] = key, got
-    return got
+def _find_middle_splits(m: ModelSpec, st, c) -> tuple:
+    """``_middle_splits`` found."""
+    splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    prune = (~_partial_rows(c) if _prune_middle(m, st) else np.zeros(len(c), dtype=bool)).astype(np.int64)
+    (ks, kp), inv = distinct_rows(np.asarray(lay, dtype=np.int64), prune)
+    return [(*splits[s], bool(p)) for s, p in zip(ks.tolist(), kp.tolist())], inv
 
 
-def split_middle_reps(m: ModelSpec, st, c, k: int, v: int, counts: tuple) -> tuple[int, ...]:
-    """``_middle_reps`` of one split of the rows ``c`` (pruned where ``_prune_middle``): the one list every middle
-    figure of a call reads (``middle_rank_of``, ``stage_kind_bytes``, ``stage_kind_rws``, ``chunk_activations``,
-    ``rank_block_activations``)."""
-    return _middle_reps(_layer_signatures(m, st), k, v, tuple(int(x) for x in counts), _prune_middle(m, st, c))
+def split_middle_reps(m: ModelSpec, st, k: int, v: int, counts: tuple, prune: bool) -> tuple[int, ...]:
+    """``_middle_reps`` of one split (pruned where ``prune``: ``_middle_splits``' entry, the row's own): the one list
+    every middle figure of a call reads (``middle_rank_of``, ``stage_kind_bytes``, ``stage_kind_rws``,
+    ``middle_settled``; ``chunk_activations`` and ``rank_block_activations`` through ``middle_rank_of``)."""
+    return _middle_reps(_layer_signatures(m, st), k, v, tuple(int(x) for x in counts), prune)
 
 
 class _Signatures(tuple):
@@ -498,8 +505,8 @@ def middle_groups(m: ModelSpec, st, c) -> int:
     class is priced once for each (``rank_class_rows``), 1 where the middle ranks are alike."""
     if not m.is_transformer or not m.layers or not len(c):
         return 0
-    splits, _ = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
-    return max((len(split_middle_reps(m, st, c, k, v, counts)) for k, v, counts in splits), default=0)
+    splits, _ = _middle_splits(m, st, c)
+    return max((len(split_middle_reps(m, st, *s)) for s in splits), default=0)
 
 
 def middle_rank_of(m: ModelSpec, st, c, group: int = 0, keys=None) -> tuple[np.ndarray, np.ndarray]:
@@ -523,11 +530,11 @@ def _middle_rank_rows(m: ModelSpec, st, c, group: int) -> tuple[np.ndarray, np.n
     n = len(c)
     if not n or not m.is_transformer or not m.layers:
         return np.full(n, -1, dtype=np.intp), np.zeros(n)
-    splits, lay = _row_splits(m, st, c) if isinstance(c, Candidates) else _find_row_splits(m, st, c)
+    splits, lay = _middle_splits(m, st, c)
     # per split (a few), then gathered: one pass over the rows, not one a split (speed44)
     tab_r, tab_h = np.empty(len(splits), dtype=np.intp), np.empty(len(splits))
-    for i, (k, v, counts) in enumerate(splits):
-        reps = split_middle_reps(m, st, c, k, v, counts)
+    for i, (k, v, counts, prune) in enumerate(splits):
+        reps = split_middle_reps(m, st, k, v, counts, prune)
         tab_r[i] = r = reps[group] if group < len(reps) else -1
         tab_h[i] = rank_sums(counts, k, v)[r if r >= 0 else min(1, k - 1)]
     return tab_r[lay], tab_h[lay]
@@ -577,10 +584,10 @@ def stage_kind_bytes(m: ModelSpec, st, c: Candidates, kinds, group: int = 0):
     per = np.stack([np.broadcast_to(np.asarray(kinds[k], dtype=np.float64), (n,)) for k in names])
     # per distinct layout (a few): each kind's share of rank 0's, the last rank's and each middle kind mix's
     # layers over the count the rank's layer-micro-batches take, gathered to the rows (no loop per candidate)
-    splits, lay = _row_splits(m, st, c)
-    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
+    splits, lay = _middle_splits(m, st, c)  # (each row's split and its own middle ranks)
+    reps = [split_middle_reps(m, st, *x) for x in splits]
     coef = [_layout_kind_shares(lk, names, k, v, counts, r[group] if group < len(r) else -1)
-            for (k, v, counts), r in zip(splits, reps)]  # (kinds x (2 + mixes)) each
+            for (k, v, counts, _), r in zip(splits, reps)]  # (kinds x (2 + mixes)) each
     width = max(x.shape[1] for x in coef)
     # a layout with fewer mixes repeats its first (the max over them unchanged)
     tab = np.stack([np.concatenate([x, np.repeat(x[:, 2:3], width - x.shape[1], axis=1)], axis=1) for x in coef])
@@ -657,11 +664,11 @@ def stage_kind_rws(m: ModelSpec, st, c: Candidates, kind_rws: dict, inv=None, gr
     names = tuple(sorted(kind_rws))
     lk = layer_kinds(m)
     mtp = tuple(mtp_kinds(m)) if m.mtp_layers else ()
-    splits, lay = _row_splits(m, st, c)
+    splits, lay = _middle_splits(m, st, c)  # (each row's split and its own middle ranks)
     # the middle: the group-th middle rank that can peak (middle_rank_of), its own kinds
-    reps = [split_middle_reps(m, st, c, k, v, counts) for k, v, counts in splits]
+    reps = [split_middle_reps(m, st, *x) for x in splits]
     held = np.stack([_layout_kinds_held(lk, names, k, v, counts, mtp, r[group] if group < len(r) else -1)
-                     for (k, v, counts), r in zip(splits, reps)])  # S x kinds x 3
+                     for (k, v, counts, _), r in zip(splits, reps)])  # S x kinds x 3
     width = len(c) if inv is None else None
     per = np.stack([np.broadcast_to(np.asarray(kind_rws[q], dtype=np.float64), (width,) if width else
                                     np.shape(kind_rws[q])) for q in names])  # kinds x keys
@@ -855,6 +862,9 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         return unmixed
     out = [np.zeros(len(rows)) for _ in range(3)]
     even = [np.ones(len(rows), dtype=bool) for _ in range(3)]
+    # each row's own group-th middle rank (its split and its recompute: ``_middle_splits``; -1 none, its figure
+    # unread); the rows priced once per key above share it (the key fixes the split, rc, rn and rg)
+    mid_of = middle_rank_of(m, st, c, group)[0][rows]
     mk = np.maximum(np.rint(np.asarray(km, dtype=np.float64)), 1).astype(np.int64)  # whole micro-batches a step
     # per split (pp, vpp[, tp]): each rank's chunk bytes over its rows, then the count vectors of each row's m
     (lpp, lv, lt), lay = distinct_rows(np.asarray(kpp), np.asarray(kv), np.asarray(kt))
@@ -865,9 +875,8 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
             continue
         counts = tuple(pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         first, last, mids = _chunk_kind_counts(lk, names, k, v, counts)
-        reps = split_middle_reps(m, st, c, k, v, counts)
-        r_mid = reps[group] if group < len(reps) else -1  # the middle rank priced (none: its figure unread)
         (keys_here,), m_of = distinct_rows(inv[at])  # this split's keys, each row's among them (O(n), no sort)
+        mid_at = mid_of[at]
 
         ms = tuple(mk[keys_here].tolist())
 
@@ -918,18 +927,19 @@ def chunk_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, per_la
         for key, on, sub in ((key, on, sub) for key in np.unique(pk).tolist()
                              for on, sub in _by_overlap(np.flatnonzero(pk == key), a2a, ov_at)):
             rows_at = at[sub]
-            if key == 0:
-                ends = [(first, None), (last, None)]
-                mid_list = [(mids[r_mid - 1], None)] if r_mid > 0 else []
+            if key == 0:  # (mix, kept) of rank 0, the last rank and the middle ranks in rank order
+                ends, middles = [(first, None), (last, None)], [(x, None) for x in mids]
             else:
                 g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, v, counts, abs(int(key)), cm, key < 0)
-                ends = [(x[0], None if x[3] else (x[1], x[2])) for x in (g0, gl)]
-                mid_list = [(x[0], None if x[3] else (x[1], x[2])) for x in gm[r_mid - 1:r_mid]] if r_mid > 0 else []
+                ends, middles = ([(x[0], None if x[3] else (x[1], x[2])) for x in g] for g in ((g0, gl), gm))
             if group == 0:  # (a further middle rank's call reads its middle alone: middle_activations)
                 out[0][rows_at], even[0][rows_at] = peak(states(0, on), sub, ends[0][0], None, ends[0][1], on)
                 out[2][rows_at], even[2][rows_at] = peak(states(k - 1, on), sub, ends[1][0], mtp_at, ends[1][1], on)
-            for mix, kept in mid_list:
-                out[1][rows_at], even[1][rows_at] = peak(states(r_mid, on), sub, mix, None, kept, on)
+            for r_mid in np.unique(mid_at[sub]).tolist():  # (two where the rows' recompute prunes apart)
+                if r_mid > 0:  # the row's own middle rank's chunks (none: its figure unread)
+                    own = sub[mid_at[sub] == r_mid]
+                    mix, kept = middles[r_mid - 1]
+                    out[1][at[own]], even[1][at[own]] = peak(states(r_mid, on), own, mix, None, kept, on)
     if every_row is not None:
         return (all_rows, *(x[every_row] for x in out), *(x[every_row] for x in even))
     return (rows, *out, *even)
@@ -983,22 +993,23 @@ def rank_block_activations(m: ModelSpec, st, c: Candidates, m_rows, a2a: bool, k
     out = [np.zeros(len(rows)) for _ in range(3)]
     exact = [np.ones(len(rows), dtype=bool) for _ in range(3)]
     ktp = np.broadcast_to(c.tp if tp_dependent(runtime) else 1, (n,))[rows]
+    mid_of = middle_rank_of(m, st, c, group)[0][rows]  # each row's own (``_middle_splits``; -1 none, unread)
     for at_rows, (k, _, t), counts in split_per_row(m.layers, pp[rows], 1, ktp, runtime):
-        reps = split_middle_reps(m, st, c, k, 1, counts)
-        r_mid = reps[group] if group < len(reps) else -1
-        infl_mid = inflight_microbatches(cr, mm, a2a, rank=float(max(r_mid, 1)))
         for key in np.unique(rn[rows][at_rows]).tolist():
             sub = np.flatnonzero(at_rows & (rn[rows] == key))
             g0, gl, gm = _chunk_rebuilt_counts(lk, names, k, 1, tuple(int(x) for x in counts), abs(int(key)),
                                                int(np.ceil(m.layers / k)), key < 0)
 
-            def bytes_of(g):
+            def bytes_of(g, at):
                 kept, plain = g[1][:, 0], g[2][:, 0]
-                return sum(kept[q] * fk[q, sub] + plain[q] * nk[q, sub] for q in range(len(names)))
-            out[0][sub], exact[0][sub] = bytes_of(g0) * infl0[sub], g0[3]
-            out[2][sub], exact[2][sub] = bytes_of(gl) * infl_l[sub] + mtp_r[sub] * infl_l[sub], gl[3]
-            if r_mid > 0:  # the middle rank's own layers at its own count
-                out[1][sub], exact[1][sub] = bytes_of(gm[r_mid - 1]) * infl_mid[sub], gm[r_mid - 1][3]
+                return sum(kept[q] * fk[q, at] + plain[q] * nk[q, at] for q in range(len(names)))
+            out[0][sub], exact[0][sub] = bytes_of(g0, sub) * infl0[sub], g0[3]
+            out[2][sub], exact[2][sub] = bytes_of(gl, sub) * infl_l[sub] + mtp_r[sub] * infl_l[sub], gl[3]
+            for r_mid in np.unique(mid_of[sub]).tolist():  # the middle rank's own layers at its own count
+                if r_mid > 0:  # (every row here runs partial recompute: one rank a split, none pruned)
+                    own = sub[mid_of[sub] == r_mid]
+                    infl_mid = inflight_microbatches(cr, mm, a2a, rank=float(r_mid))[own]
+                    out[1][own], exact[1][own] = bytes_of(gm[r_mid - 1], own) * infl_mid, gm[r_mid - 1][3]
     return (rows, *out, *exact)
 
 
@@ -1045,12 +1056,12 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight."""
     a2a = overlap_rows(m, st, c)  # combined 1F1B: a bool, or one per row (a search's overlap twins in one call)
     r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
-    # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
-    # or rank 1
-    if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
+    # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output, or rank 1
+    if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp, the row's middle rank) key, gathered back
         # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
         ktp_, ov_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp), [a2a][:np.ndim(a2a)]
-        (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_)
+        (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_, _), minv = distinct_rows(
+            c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_, middle_rank_of(m, st, c, group)[0] + 1)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
         parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), *(kov_ or [a2a]), st, m,
                                          middle_rank_of(m, st, c, group, (minv, len(kpp_))))
