@@ -632,6 +632,15 @@ class Stack:
     #: ZeRO-2), and casts the reduced gradient shard to the parameter's fp32 (``_post_reduction_hook``). So a rank
     #: holds 4/N B of weights a parameter and the 16-bit gathered units, no 16-bit shard and no autocast copy
     fsdp_zero2_param_dtype: bool = False
+    #: the FSDP's fp32 flat shard is the optimizer's master under the stack's default 16-bit training too (``weights:
+    #: megatron``), so at ZeRO-3 no 16-bit shard stands beside the master (planner.model.memory ``state_weights``): metaseq's
+    #: ``--fp16`` / ``--bf16`` without ``--memory-efficient-fp16`` is fairscale's FSDP under ``mixed_precision=True``
+    #: over the fp32 module (the layout ``fsdp_zero2_param_dtype`` reads), and its trainer builds
+    #: ``MemoryEfficientFP16Optimizer`` over FSDP's parameters, which keeps no fp32 copy of its own (facebookresearch/
+    #: metaseq @01e3f45b metaseq/trainer.py ``_build_optimizer``: "FullyShardedDataParallel always uses
+    #: MemoryEfficientFP16 wrapper"): the master partition the convention prices is that shard. Until ds52c metaseq's
+    #: ZeRO-3 held 2/N B a parameter of 16-bit shard beside it
+    fsdp_fp32_shard_master: bool = False
     #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
     #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
     #: after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"):
@@ -2847,6 +2856,7 @@ STACKS: dict[str, Stack] = {
         # fairscale FSDP with mixed_precision=True gathers its fp32 flat shard at compute_dtype and frees the 16-bit
         # shard once gathered, the FSDP1 layout (``fsdp_zero2_param_dtype``'s comment has the source; ds52b)
         fsdp_zero2_param_dtype=True,
+        fsdp_fp32_shard_master=True,  # --fp16 / --bf16: the fp32 shard is the master (ds52c)
         # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
         # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
         loss="megatron_ce",
