@@ -1188,14 +1188,15 @@ def moe_comm_buffers(m: ModelSpec, st, c: Candidates, seq):
 def offload_host_rows(x: StateContext) -> tuple:
     """(host bytes per offloaded parameter always held, those held only with gradient accumulation) per candidate:
     the optimizer wrapper's own host buffers at the candidate's ZeRO stage (``stacks.ZeroStageStates``
-    ``host_bit16_bytes`` / ``host_accum_bytes``, DeepSpeed's, read from stage_1_and_2.py there); 0 for a stack
-    without a ZeRO table."""
-    from planner.model.stacks import zero_state_rows
+    ``host_bit16_bytes`` / ``host_accum_bytes``, DeepSpeed's, read from stage_1_and_2.py there) in the module's bytes
+    (``stacks.offload_zero_rows``: fp32 under DeepSpeed's torch_autocast section); 0 for a stack without a ZeRO
+    table."""
+    from planner.model.stacks import offload_zero_rows
 
-    rows = zero_state_rows(x.st, x.t)
-    if rows is None:
+    wrapper = offload_zero_rows(x.st, x.t)
+    if wrapper is None:
         return 0.0, 0.0
-    return tuple(np.array([getattr(r, k) for r in rows])[x.kzi][x.sinv]
+    return tuple(np.array([getattr(r, k) if r else 0.0 for r in wrapper[0]])[x.kzi][x.sinv]
                  for k in ("host_bit16_bytes", "host_accum_bytes"))
 
 
@@ -1209,6 +1210,10 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
     # (16-bit adapters, Stack.casts_adapters: their fp32 master too, as adapter_states charged it)
     state = b.adapter_optimizer if b.frozen and not st.casts_adapters(x.t) else b.state
+    # DeepSpeed's fp32 master partition beside an fp32 module (``zero_stage_states``' eighth array) moves with the
+    # state (stage_1_and_2.py clones it ``to(device=self.device)``, the host under cpu_offload; until ds52c the paper's
+    # rows priced none)
+    state = state + x.o_master[x.kzi][x.sinv]
     bit16, accum = offload_host_rows(x)
     # FSDP2's host gradient is the reduced shard in the sharded parameter's dtype (torch _fsdp_collectives.py
     # ``foreach_reduce``: ``_to_dtype_if_needed(reduce_output, orig_dtype)`` before ``.to(torch.device("cpu"))``), the
