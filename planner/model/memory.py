@@ -690,7 +690,7 @@ class StateContext:
     lp16_f: tuple
     lp16_l: tuple
     fsdp2: bool
-    fsdp2_master: bool
+    shard_master: bool  # the ZeRO-3 weight shard is the fp32 master (FSDP2; Stack.fsdp_fp32_shard_master)
     fsdp_amp_copy: float  # AMP's 16-bit copy bytes FSDP gathers at param_dtype, else 0 (state_weights, fsdp_amp_keys)
     ds_live: object
     ds_persist: float
@@ -730,8 +730,9 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     fsdp2 = bool(getattr(st, "fsdp2_dp", False))
     # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
-    # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
-    fsdp2_master = fsdp2 and master_b > 0 and not frozen
+    # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept;
+    # so with fairscale's FSDP under metaseq's --fp16 / --bf16 (Stack.fsdp_fp32_shard_master, ds52c)
+    shard_master = (fsdp2 or st.fsdp_fp32_shard_master) and master_b > 0 and not frozen
     # FSDP under AMP (``weights: amp``): the weight term's autocast copy is FSDP's 16-bit unsharded parameter where
     # FSDP gathers at ``param_dtype`` (FSDP2, or an FSDP1 stack's 16-bit ``param_dtype``, at ZeRO-2/3:
     # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
@@ -747,7 +748,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, fsdp2_master, fsdp_amp_copy, ds_live, ds_persist, mfsdp_unit,
+                        *ends, *lp16, fsdp2, shard_master, fsdp_amp_copy, ds_live, ds_persist, mfsdp_unit,
                         split.before_last, bnb_whole, hf_ep_whole_params(m, st, ktpf, kep, kpp))
 
 
@@ -945,7 +946,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     w_b = x.w_held if w_b is None else w_b
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
-    weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.fsdp2_master else 1.0), d + e) * w_b
+    weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.shard_master else 1.0), d + e) * w_b
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
     # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
@@ -1187,14 +1188,15 @@ def moe_comm_buffers(m: ModelSpec, st, c: Candidates, seq):
 def offload_host_rows(x: StateContext) -> tuple:
     """(host bytes per offloaded parameter always held, those held only with gradient accumulation) per candidate:
     the optimizer wrapper's own host buffers at the candidate's ZeRO stage (``stacks.ZeroStageStates``
-    ``host_bit16_bytes`` / ``host_accum_bytes``, DeepSpeed's, read from stage_1_and_2.py there); 0 for a stack
-    without a ZeRO table."""
-    from planner.model.stacks import zero_state_rows
+    ``host_bit16_bytes`` / ``host_accum_bytes``, DeepSpeed's, read from stage_1_and_2.py there) in the module's bytes
+    (``stacks.offload_zero_rows``: fp32 under DeepSpeed's torch_autocast section); 0 for a stack without a ZeRO
+    table."""
+    from planner.model.stacks import offload_zero_rows
 
-    rows = zero_state_rows(x.st, x.t)
-    if rows is None:
+    wrapper = offload_zero_rows(x.st, x.t)
+    if wrapper is None:
         return 0.0, 0.0
-    return tuple(np.array([getattr(r, k) for r in rows])[x.kzi][x.sinv]
+    return tuple(np.array([getattr(r, k) if r else 0.0 for r in wrapper[0]])[x.kzi][x.sinv]
                  for k in ("host_bit16_bytes", "host_accum_bytes"))
 
 
@@ -1208,6 +1210,10 @@ def optimizer_offload(x: StateContext, s: StageStates) -> StageStates:
     fw, lw, fo, lo = s.fw, s.lw, s.fo, s.lo
     # (16-bit adapters, Stack.casts_adapters: their fp32 master too, as adapter_states charged it)
     state = b.adapter_optimizer if b.frozen and not st.casts_adapters(x.t) else b.state
+    # DeepSpeed's fp32 master partition beside an fp32 module (``zero_stage_states``' eighth array) moves with the
+    # state (stage_1_and_2.py clones it ``to(device=self.device)``, the host under cpu_offload; until ds52c the paper's
+    # rows priced none)
+    state = state + x.o_master[x.kzi][x.sinv]
     bit16, accum = offload_host_rows(x)
     # FSDP2's host gradient is the reduced shard in the sharded parameter's dtype (torch _fsdp_collectives.py
     # ``foreach_reduce``: ``_to_dtype_if_needed(reduce_output, orig_dtype)`` before ``.to(torch.device("cpu"))``), the

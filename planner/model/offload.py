@@ -354,10 +354,9 @@ def resident_layers(layers, stack):
 
 def offloaded_params(optimizer_bytes, state_bytes_per_param: float):
     """Parameters of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU (master + moments at
-    ``state_bytes_per_param``); 0 where there is no state."""
-    if state_bytes_per_param <= 0:
-        return np.zeros_like(optimizer_bytes)
-    return optimizer_bytes / state_bytes_per_param
+    ``state_bytes_per_param``, per candidate or one for all); 0 where there is no state."""
+    state = np.asarray(state_bytes_per_param, dtype=np.float64)
+    return np.where(state > 0, optimizer_bytes / np.where(state > 0, state, 1.0), 0.0)
 
 
 def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float, wrapper_bytes_per_param=0.0,

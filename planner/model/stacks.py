@@ -632,6 +632,15 @@ class Stack:
     #: ZeRO-2), and casts the reduced gradient shard to the parameter's fp32 (``_post_reduction_hook``). So a rank
     #: holds 4/N B of weights a parameter and the 16-bit gathered units, no 16-bit shard and no autocast copy
     fsdp_zero2_param_dtype: bool = False
+    #: the FSDP's fp32 flat shard is the optimizer's master under the stack's default 16-bit training too (``weights:
+    #: megatron``), so at ZeRO-3 no 16-bit shard stands beside the master (planner.model.memory ``state_weights``): metaseq's
+    #: ``--fp16`` / ``--bf16`` without ``--memory-efficient-fp16`` is fairscale's FSDP under ``mixed_precision=True``
+    #: over the fp32 module (the layout ``fsdp_zero2_param_dtype`` reads), and its trainer builds
+    #: ``MemoryEfficientFP16Optimizer`` over FSDP's parameters, which keeps no fp32 copy of its own (facebookresearch/
+    #: metaseq @01e3f45b metaseq/trainer.py ``_build_optimizer``: "FullyShardedDataParallel always uses
+    #: MemoryEfficientFP16 wrapper"): the master partition the convention prices is that shard. Until ds52c metaseq's
+    #: ZeRO-3 held 2/N B a parameter of 16-bit shard beside it
+    fsdp_fp32_shard_master: bool = False
     #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
     #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
     #: after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"):
@@ -2587,10 +2596,15 @@ def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
     unfused accumulation (planner.model.step_time ``grad_accum_pass``) both read it."""
     if training.weights != "megatron":
         return None
-    rows = ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(training.precision)
+    return _offloaded(stack, ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(training.precision))
+
+
+def _offloaded(stack, rows):
+    """A table's ZeRO 0..3 ``rows`` with ZeRO 1-3 the offloaded wrapper's (``ZERO_OFFLOAD_ROWS``) under
+    ``Stack.optimizer_offload``."""
     if rows is None or not getattr(stack, "optimizer_offload", False):
         return rows
-    return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))  # the offloaded wrapper's (ZERO_OFFLOAD_ROWS)
+    return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))
 
 
 #: bytes a parameter of the fp32 master partition DeepSpeed's ZeRO 1-3 wrappers clone from the module's parameters
@@ -2626,12 +2640,48 @@ def autocast_zero_rows(stack, training) -> tuple[ZeroStageStates | None, ...] | 
     the fp32 master partition cloned beside them (``DS_MASTER_PARTITION_BYTES``) and one reduce bucket per comm
     dtype (``self.ipg_buckets = {dtype: IPGBucket() for dtype in comm_dtypes}``, ``comm_dtypes =
     get_all_comm_dtypes(...)`` ``if is_autocast_initialized()``; stage3.py allocates each ``torch.empty(
-    self.reduce_bucket_size, dtype=dtype)``)."""
-    if not (getattr(stack, "zero_states", None) and stack.autocasts(training)) or getattr(stack, "optimizer_offload",
-                                                                                          False):
+    self.reduce_bucket_size, dtype=dtype)``). Under ``Stack.optimizer_offload`` the offloaded wrapper's rows
+    (``ZERO_OFFLOAD_ROWS``), the same code with ``self.dtype`` fp32 (``offload_zero_rows`` reads their host bytes);
+    until ds52c the paper's rows there."""
+    if not (getattr(stack, "zero_states", None) and stack.autocasts(training)):
         return None
-    rows = ZERO_STATES[stack.zero_states].get(training.precision)
+    rows = _offloaded(stack, ZERO_STATES[stack.zero_states].get(training.precision))
     return None if rows is None else (None, *rows[1:])
+
+
+#: bytes an element of the module DeepSpeed's ``torch_autocast`` section trains: fp32 (the bf16 / fp16 sections off,
+#: the engine casts no module: ``autocast_zero_rows``), so the wrapper's ``self.dtype`` buffers are fp32
+DS_AUTOCAST_MODULE_BYTES = 4.0
+
+
+def offload_zero_rows(stack, training) -> tuple[tuple[ZeroStageStates | None, ...], float] | None:
+    """(ZeRO 0..3 rows, bytes an element of the module) of a DeepSpeed stack's optimizer wrapper, the rows' host and
+    host-link fields (``host_bit16_bytes``, ``host_accum_bytes``, ``mb_copy_bytes``) in the module's bytes rather
+    than the 16-bit ones the table is written in: the one reading of the wrapper that planner.model.memory
+    ``offload_host_rows`` (its host buffers), planner.model.step_time ``zero_offload_copies`` (its micro-batch
+    copies), ``grad_accum_pass`` (the kept ``.grad`` it accumulates) and ``offload_step`` (the partition the CPU step
+    copies back: planner.model.offload ``optimizer_terms``' ``param_bytes``) share. None where the stack has no table
+    for the job.
+
+    Under ``weights: megatron`` the module is 16-bit (``zero_state_rows``): 2 B, the rows as written. Under DeepSpeed's
+    ``torch_autocast`` section (``autocast_zero_rows``; ZeRO-0 None: the client optimizer) the module is fp32 and every
+    buffer DeepSpeed sizes by it is fp32, 4 B where the table has 2 (deepspeedai/DeepSpeed @02aa38c3
+    runtime/zero/stage_1_and_2.py ``DeepSpeedZeroOptimizer.__init__``: ``temp_buffer_bit16`` of ``temp_dtype =
+    self.parallel_partitioned_bit16_groups[i][partition_id].dtype``, the host copy the step writes the updated master
+    into and copies back; ``temp_grad_buffer_for_gpu_offload`` of ``dtype=self.dtype``; ``accumulated_grads_in_cpu``
+    of ``param.dtype``; stage3.py ``grad_partitions_flat_buffer`` of ``self.dtype``). The fp32 master partition it
+    clones (``DS_MASTER_PARTITION_BYTES``) is on the host with the state (planner.model.memory ``optimizer_offload``).
+    Until ds52c these readers took the paper's rows under torch_autocast (no wrapper buffers, 16-bit copies)."""
+    rows = zero_state_rows(stack, training)
+    if rows is not None:
+        return rows, 2.0
+    rows = autocast_zero_rows(stack, training)
+    if rows is None:
+        return None
+    k = DS_AUTOCAST_MODULE_BYTES / 2.0  # the table's 16-bit element in the fp32 module's
+    return tuple(r and replace(r, host_bit16_bytes=r.host_bit16_bytes * k, host_accum_bytes=r.host_accum_bytes * k,
+                               mb_copy_bytes=tuple(b * k for b in r.mb_copy_bytes)) for r in rows), \
+        DS_AUTOCAST_MODULE_BYTES
 
 
 @dataclass(frozen=True)
@@ -2847,6 +2897,7 @@ STACKS: dict[str, Stack] = {
         # fairscale FSDP with mixed_precision=True gathers its fp32 flat shard at compute_dtype and frees the 16-bit
         # shard once gathered, the FSDP1 layout (``fsdp_zero2_param_dtype``'s comment has the source; ds52b)
         fsdp_zero2_param_dtype=True,
+        fsdp_fp32_shard_master=True,  # --fp16 / --bf16: the fp32 shard is the master (ds52c)
         # criterions/vocab_parallel_cross_entropy.py: ``vocab_parallel_cross_entropy(net_output[0].float(), target)``
         # (megatron.mpu, in place on that fp32 copy), the output dropped when the criterion returns, before backward
         loss="megatron_ce",

@@ -87,7 +87,7 @@ from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, l
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
 from planner.model.stacks import (Stack, all_reduces_grads, autocast_reduce_bytes, cp_comm_mix, cuda_graph_parts,
-                                  from_training, grad_reduce_bytes, SEARCHED)
+                                  from_training, grad_reduce_bytes, offload_zero_rows, SEARCHED)
 from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
     te_recompute_runs
 from planner.model import moe as moe_mech
@@ -623,19 +623,22 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     table (``stacks.zero_state_rows``, the rows planner.model.memory ``zero_stage_states``
     holds the memory of: its ``acc_bytes`` buffer, else the kept 16-bit ``.grad``), else the precision
     convention's gradient dtype (``training.grad_dtype``) below ZeRO-2; ZeRO-2/3 accumulate into their 1/dp
-    partition (not modelled: 0)."""
-    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
-
+    partition (not modelled: 0). The kept ``.grad`` and the new gradient are in the module's dtype
+    (``stacks.offload_zero_rows``: fp32 under DeepSpeed's torch_autocast section, whose ZeRO-0 is the paper's; until
+    ds52c the paper's row at every stage there)."""
     w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
     new = min(w_b, 2.0)
-    rows = zero_state_rows(stack, t)
-    if rows is None:
-        one = grad_accum_bytes(g_b, new)
-        return np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0)
-    acc = np.array([r.acc_bytes for r in rows])
-    kept = np.array([r.grads_kept != "none" for r in rows])
-    return (np.where(acc > 0, grad_accum_bytes(acc, new), np.where(kept, grad_accum_bytes(2.0, new), 0.0)),
+    one = grad_accum_bytes(g_b, new)
+    paper = np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0)
+    wrapper = offload_zero_rows(stack, t)
+    if wrapper is None:
+        return paper
+    rows, module = wrapper
+    acc = np.array([r.acc_bytes if r else 0.0 for r in rows])
+    kept = np.array([bool(r) and r.grads_kept != "none" for r in rows])
+    ours = (np.where(acc > 0, grad_accum_bytes(acc, module), np.where(kept, grad_accum_bytes(module, module), 0.0)),
             acc == 0)
+    return tuple(np.where([r is None for r in rows], p, o) for p, o in zip(paper, ours))
 
 
 def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
@@ -1746,16 +1749,15 @@ def z3_on_compute_stream(fw, c: Candidates, overlap_grad_reduce: bool) -> np.nda
 def zero_offload_copies(fw, t: TrainingSpec, hw: HardwareOption, c: Candidates, local, m_micro, t_bwd_mb,
                         grad_bytes: float, side):
     """Exposed seconds per step of the optimizer wrapper's per-micro-batch gradient copies under optimizer offload
-    (offload.partition_copies_exposed) at each candidate's ZeRO stage, from its ZeRO table (``stacks.zero_state_rows``:
-    ``mb_copy_bytes``), beside the backward where ``side``; 0 for a stack without a table or without the offload."""
-    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
-
-    rows = zero_state_rows(fw, t) if fw.optimizer_offload else None
-    if rows is None:
+    (offload.partition_copies_exposed) at each candidate's ZeRO stage, from its ZeRO table in the module's bytes
+    (``stacks.offload_zero_rows``: ``mb_copy_bytes``), beside the backward where ``side``; 0 for a stack without a
+    table or without the offload."""
+    wrapper = offload_zero_rows(fw, t) if fw.optimizer_offload else None
+    if wrapper is None:
         return 0.0
     z = np.asarray(c.zero)
-    return offload.partition_copies_exposed(hw, local, m_micro, t_bwd_mb, np.array([r.mb_copy_bytes for r in rows])[z].T,
-                                            side, grad_bytes)
+    mb = np.array([r.mb_copy_bytes if r else (0.0,) * 4 for r in wrapper[0]])
+    return offload.partition_copies_exposed(hw, local, m_micro, t_bwd_mb, mb[z].T, side, grad_bytes)
 
 
 def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, s: StepInputs, st: StageTimes,
@@ -1770,8 +1772,11 @@ def offload_step(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOptio
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
     # DeepSpeed's copies to the host ride its reduction stream only where it reduces from hooks under overlap_comm
     side = np.asarray(s.overlap_grad_reduce, dtype=bool) & s.reduces_in_backward
-    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, min(w_b, 2.0),
-                                              side)
+    # the partition copied back after the CPU step: the module's dtype where a ZeRO wrapper sizes it
+    # (stacks.offload_zero_rows: DeepSpeed's fp32 ``temp_buffer_bit16`` under torch_autocast), else 16-bit
+    wrapper = offload_zero_rows(fw, t)
+    back = wrapper[1] if wrapper is not None else min(w_b, 2.0)
+    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], dpt.t_opt, st.t_bwd_mb, g_b, back, side)
     off_step = off_step + zero_offload_copies(fw, t, hw, c, D["local"][dinv], m_micro, st.t_bwd_mb, g_b, side)
     # DeepSpeed's parameter offload after a GPU optimizer step: the updated partition written back to the host
     off_step = off_step + offload.param_update_s(fw, hw, D["local"][dinv], min(w_b, 2.0))
