@@ -51,8 +51,31 @@ def test_mp_shard_is_the_gathered_units_shard():
             assert g["input_dtype"] == "bfloat16" and g["mp_shard_live"] == g["input_bytes"] > 0
     mp_shard = max(g["mp_shard_live"] for g in CASES["FULL_SHARD"]["gathers"])
     n, layer = count_params(MODEL).total, 36_992
+    root = CASES["FULL_SHARD"]["micro_batches"][0]["after_forward"][0]["full_param_padded"]  # (fsdp52b)
     w = float(_mem(_job(1), dp=2, zero=3)["weights"][0])
-    assert w == pytest.approx(4 * n / 2 + 2 * layer * 2 + mp_shard)
+    assert w == pytest.approx(4 * n / 2 + 2 * layer * 2 + mp_shard + root)
+
+
+@pytest.mark.parametrize("case", ["FULL_SHARD", "FULL_SHARD+frozen"])
+def test_root_unit_stays_gathered(case):
+    """FSDP1's root unit (embedding, final norm, LM head: what the transformer auto-wrap leaves outside the decoder
+    blocks) keeps its unsharded bf16 flat parameter after every forward, where each block's is freed
+    (``_post_forward_reshard``: ``not state._is_root``): 2 B an element of the root, the model's parameters outside
+    its blocks. The planner's FSDP1 ZeRO-3 weights hold it beside the two gathered blocks, as FSDP2's root
+    (``fsdp2_root_gather_params`` "embed_head"); until fsdp52b not at all (65,664 B short at DP 2)."""
+    units = CASES[case]["units"]
+    root_elems = units[0]["unsharded_numel"]
+    h, v = TRUTH["config"]["hidden_size"], TRUTH["config"]["vocab_size"]
+    assert root_elems == 2 * v * h + h  # embedding, LM head (untied), final norm
+    for mb in CASES[case]["micro_batches"]:
+        root, *blocks = mb["after_forward"]
+        assert root["full_param_padded"] == 2 * root_elems and all(b["full_param_padded"] == 0 for b in blocks)
+    one = float(_mem(_job(1), dp=2, zero=3)["weights"][0])
+    four = float(_mem(_job(1), dp=4, zero=3)["weights"][0])
+    n = count_params(MODEL).total
+    assert one - four == pytest.approx(4 * n / 2 - 4 * n / 4 + 36_992 * 2 / 2 - 36_992 * 2 / 4)  # only shards move
+    fsdp2 = float(_mem(_job(2), dp=2, zero=3)["weights"][0])
+    assert one - fsdp2 == pytest.approx(36_992)  # FSDP2: the same root, no _mp_shard (one layer's bf16 shard)
 
 
 @pytest.mark.parametrize("strategy,zero", [("FULL_SHARD", 3), ("SHARD_GRAD_OP", 2)])

@@ -604,7 +604,14 @@ def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
       per block, then ``fully_shard(model)``): the embedding, final norm and head are the root unit, which FSDP2 never
       reshards after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward") --
       gathered from the first forward to the end of backward: all of ``ends`` (Llama-3-8B at TP 1: 1.05B parameters,
-      1.96 GiB in bf16).
+      1.96 GiB in bf16). accelerate's FSDP1 (``Stack.fsdp_version`` 1 on a stack whose ``fsdp2_root`` says
+      "embed_head": transformer auto-wrap, one unit a decoder block, the root the rest) likewise: torch 2.13
+      distributed/fsdp/_runtime_utils.py ``_post_forward_reshard`` frees the unsharded flat parameter only ``if not
+      state._is_root``, and the root's post-backward (its FlatParameter the autograd leaf, the embedding's gradient
+      last) comes at the end of backward; at its ``param_dtype`` (``fsdp1_param_bytes``). Measured
+      (tests/data/fsdp1_truth.json, tiny Llama, world size 2, FULL_SHARD): the root's 32,832 elements, 65,664 B of
+      ``_full_param_padded``, alive after every forward where each block's is freed. Until fsdp52b FSDP1's root was
+      priced sharded.
     * "head" (torchtitan since #1094: ``fully_shard([model.norm, model.output], reshard_after_forward=False)``, the
       embedding its own unit resharded after forward, every block resharded after forward): at the head's backward
       it is gathered beside the last block, prefetched -- head + largest where the blocks' window counts
@@ -978,9 +985,11 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
     weights = weights + fsdp1_mp_shard_bytes(x)
-    if x.fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
+    if m.is_transformer and (x.fsdp2 or st.fsdp_version == 1):  # the unit outside the blocks (Stack.fsdp2_root)
+        # 16-bit, never float8, under FSDP2; accelerate's FSDP1 root at its param_dtype (fsdp2_root_gather_params)
+        root_b = fsdp1_param_bytes(x.t) if st.fsdp_version == 1 else np.minimum(x.b.weights, 2.0)
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
-            st.fsdp2_root, ends, head, x.largest, m.moe is not None) * np.minimum(x.b.weights, 2.0), 0.0)
+            st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]
 
 

@@ -652,6 +652,9 @@ class Stack:
     #:   and ``lm_head`` each their own unit with the blocks' ``reshard_after_forward``, the final norm left to the
     #:   inner model's unit: the head gathered at its backward beside the last block prefetched ("head");
     #: * "": not modelled (no such unit, or not read)
+    #:
+    #: accelerate's FSDP1 (``fsdp_version`` 1, the HF Trainer's "embed_head") holds its root unit the same way
+    #: (torch FSDP1 ``_post_forward_reshard``: ``not state._is_root``; fsdp52b), at its ``param_dtype``
     fsdp2_root: str = ""
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
@@ -2786,7 +2789,9 @@ STACKS: dict[str, Stack] = {
         fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
         # under fsdp_version 2 (fsdp2_dp, set by _with_fsdp_version) accelerate's ``fsdp2_prepare_model``
         # (src/accelerate/utils/fsdp_utils.py) runs ``fully_shard`` on each auto-wrapped block and then on the model:
-        # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward
+        # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward; under
+        # fsdp_version 1 ``FullyShardedDataParallel`` with the transformer auto-wrap policy leaves the same modules
+        # to its root unit, which FSDP1 does not reshard after forward either (measured: fsdp1_truth.json)
         fsdp2_root="embed_head",
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
