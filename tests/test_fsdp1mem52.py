@@ -112,3 +112,35 @@ def test_unset_is_the_trainers_version_2():
     given = from_training(_job(2))
     assert given.fsdp_version == 2 and "unset" not in given.describe(zero=3)
     assert from_training(_job(1)).fsdp1_no_sync
+
+
+def test_frozen_base_blocks_hold_their_whole_flat_gradient():
+    """A frozen base under FSDP1 (``use_orig_params``: each block one FlatParameter, frozen elements and trained
+    alike): after the non-syncing backward each block holds its whole unsharded gradient in bf16, 2 B an element,
+    the all-frozen root none; after the syncing one the rank's fp32 shard of the whole block. The planner's LoRA over
+    an fp32 base prices the blocks' elements (the run's units) and the adapters alike; until fsdp52b the adapters'
+    fp32 gradient shard alone (32,768 B here at both)."""
+    from planner.model.finetune import adapter_params
+
+    case = CASES["FULL_SHARD+frozen"]
+    assert case["trainable"] < case["params"]
+    first, last = case["micro_batches"]
+    root, blocks = case["units"][0], case["units"][1:]
+    assert first["after_backward"][0]["grad_bytes"] == last["after_backward"][0]["grad_bytes"] == 0
+    for u, held, synced in zip(blocks, first["after_backward"][1:], last["after_backward"][1:]):
+        assert held["grad_unsharded"] and held["grad_dtype"] == "bfloat16"
+        assert held["grad_bytes"] == 2 * u["unsharded_numel"]
+        assert not synced["grad_unsharded"] and synced["grad_dtype"] == "float32"
+        assert synced["grad_bytes"] == 4 * u["shard_numel"] == 4 * u["unsharded_numel"] / case["world_size"]
+    block_elems = sum(u["unsharded_numel"] for u in blocks)
+
+    def lora(micro_batches):
+        t = TrainingSpec(**{**_job(1, micro_batches=micro_batches).model_dump(exclude_unset=True), "mode": "lora",
+                            "base_weights": "fp32"})
+        return t, adapter_params(MODEL, t)
+
+    t, ad = lora(2)
+    assert float(_mem(t, dp=4, zero=3)["grads"][0]) == pytest.approx(2 * (block_elems + ad))
+    t, ad = lora(1)
+    for zero in (2, 3):
+        assert float(_mem(t, dp=2, zero=zero)["grads"][0]) == pytest.approx(4 * (block_elems + ad) / 2)
