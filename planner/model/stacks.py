@@ -726,8 +726,8 @@ class Stack:
     fsdp_version_unset: bool = False
     #: torch FSDP1 (``FullyShardedDataParallel``) under the HF Trainer's gradient accumulation (``fsdp_version: 1``,
     #: set by ``_with_fsdp_version``): every micro-batch but the last runs under FSDP1's ``no_sync``
-    #: (planner.model.memory ``fsdp1_no_sync_grad_bytes``) and each all-gather reads a 16-bit copy of the rank's shard
-    #: (``fsdp1_mp_shard_bytes``)
+    #: (planner.model.memory ``accumulates_unsharded``: the unsharded gradients held; step_time ``dp_step_terms``:
+    #: one reduce-scatter a step) and each all-gather reads a 16-bit copy of the rank's shard (``fsdp1_mp_shard_bytes``)
     fsdp1_no_sync: bool = False
     #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
     #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
