@@ -51,8 +51,31 @@ def test_mp_shard_is_the_gathered_units_shard():
             assert g["input_dtype"] == "bfloat16" and g["mp_shard_live"] == g["input_bytes"] > 0
     mp_shard = max(g["mp_shard_live"] for g in CASES["FULL_SHARD"]["gathers"])
     n, layer = count_params(MODEL).total, 36_992
+    root = CASES["FULL_SHARD"]["micro_batches"][0]["after_forward"][0]["full_param_padded"]  # (fsdp52b)
     w = float(_mem(_job(1), dp=2, zero=3)["weights"][0])
-    assert w == pytest.approx(4 * n / 2 + 2 * layer * 2 + mp_shard)
+    assert w == pytest.approx(4 * n / 2 + 2 * layer * 2 + mp_shard + root)
+
+
+@pytest.mark.parametrize("case", ["FULL_SHARD", "FULL_SHARD+frozen"])
+def test_root_unit_stays_gathered(case):
+    """FSDP1's root unit (embedding, final norm, LM head: what the transformer auto-wrap leaves outside the decoder
+    blocks) keeps its unsharded bf16 flat parameter after every forward, where each block's is freed
+    (``_post_forward_reshard``: ``not state._is_root``): 2 B an element of the root, the model's parameters outside
+    its blocks. The planner's FSDP1 ZeRO-3 weights hold it beside the two gathered blocks, as FSDP2's root
+    (``fsdp2_root_gather_params`` "embed_head"); until fsdp52b not at all (65,664 B short at DP 2)."""
+    units = CASES[case]["units"]
+    root_elems = units[0]["unsharded_numel"]
+    h, v = TRUTH["config"]["hidden_size"], TRUTH["config"]["vocab_size"]
+    assert root_elems == 2 * v * h + h  # embedding, LM head (untied), final norm
+    for mb in CASES[case]["micro_batches"]:
+        root, *blocks = mb["after_forward"]
+        assert root["full_param_padded"] == 2 * root_elems and all(b["full_param_padded"] == 0 for b in blocks)
+    one = float(_mem(_job(1), dp=2, zero=3)["weights"][0])
+    four = float(_mem(_job(1), dp=4, zero=3)["weights"][0])
+    n = count_params(MODEL).total
+    assert one - four == pytest.approx(4 * n / 2 - 4 * n / 4 + 36_992 * 2 / 2 - 36_992 * 2 / 4)  # only shards move
+    fsdp2 = float(_mem(_job(2), dp=2, zero=3)["weights"][0])
+    assert one - fsdp2 == pytest.approx(36_992)  # FSDP2: the same root, no _mp_shard (one layer's bf16 shard)
 
 
 @pytest.mark.parametrize("strategy,zero", [("FULL_SHARD", 3), ("SHARD_GRAD_OP", 2)])
@@ -89,3 +112,35 @@ def test_unset_is_the_trainers_version_2():
     given = from_training(_job(2))
     assert given.fsdp_version == 2 and "unset" not in given.describe(zero=3)
     assert from_training(_job(1)).fsdp1_no_sync
+
+
+def test_frozen_base_blocks_hold_their_whole_flat_gradient():
+    """A frozen base under FSDP1 (``use_orig_params``: each block one FlatParameter, frozen elements and trained
+    alike): after the non-syncing backward each block holds its whole unsharded gradient in bf16, 2 B an element,
+    the all-frozen root none; after the syncing one the rank's fp32 shard of the whole block. The planner's LoRA over
+    an fp32 base prices the blocks' elements (the run's units) and the adapters alike; until fsdp52b the adapters'
+    fp32 gradient shard alone (32,768 B here at both)."""
+    from planner.model.finetune import adapter_params
+
+    case = CASES["FULL_SHARD+frozen"]
+    assert case["trainable"] < case["params"]
+    first, last = case["micro_batches"]
+    root, blocks = case["units"][0], case["units"][1:]
+    assert first["after_backward"][0]["grad_bytes"] == last["after_backward"][0]["grad_bytes"] == 0
+    for u, held, synced in zip(blocks, first["after_backward"][1:], last["after_backward"][1:]):
+        assert held["grad_unsharded"] and held["grad_dtype"] == "bfloat16"
+        assert held["grad_bytes"] == 2 * u["unsharded_numel"]
+        assert not synced["grad_unsharded"] and synced["grad_dtype"] == "float32"
+        assert synced["grad_bytes"] == 4 * u["shard_numel"] == 4 * u["unsharded_numel"] / case["world_size"]
+    block_elems = sum(u["unsharded_numel"] for u in blocks)
+
+    def lora(micro_batches):
+        t = TrainingSpec(**{**_job(1, micro_batches=micro_batches).model_dump(exclude_unset=True), "mode": "lora",
+                            "base_weights": "fp32"})
+        return t, adapter_params(MODEL, t)
+
+    t, ad = lora(2)
+    assert float(_mem(t, dp=4, zero=3)["grads"][0]) == pytest.approx(2 * (block_elems + ad))
+    t, ad = lora(1)
+    for zero in (2, 3):
+        assert float(_mem(t, dp=2, zero=zero)["grads"][0]) == pytest.approx(4 * (block_elems + ad) / 2)

@@ -113,14 +113,14 @@ def _hf_trainer(version: int):
 def test_hf_trainer_fsdp_version_2_is_fsdp2():
     """accelerate's ``fsdp2_prepare_model`` (fsdp_version 2) shards each block and then the model with torch
     ``fully_shard``: at ZeRO-3 the root unit (embedding, final norm, LM head: 2 x 128,256 x 4,096 + 4,096) stays
-    gathered in bf16 from the first forward to the end of backward, and the units in backward hold a layer's bf16
-    unsharded gradient and fp32 reduce-scatter input (2 + 4 B a parameter) -- FSDP1 (version 1) neither (fsdp2hf51;
-    until then version 2 priced FSDP1's terms). At ZeRO-2 (no reshard after forward) FSDP2 holds the fp32 shard
+    gathered in bf16 from the first forward to the end of backward -- FSDP1's root too (version 1, fsdp52b) --, and
+    the units in backward hold a layer's bf16 unsharded gradient and fp32 reduce-scatter input (2 + 4 B a parameter),
+    which FSDP1 does not (fsdp2hf51; until then version 2 priced FSDP1's terms). At ZeRO-2 (no reshard after forward) FSDP2 holds the fp32 shard
     and the bf16 all-gather outputs, 4/8 + 2 B a parameter, as FSDP1's SHARD_GRAD_OP does (z2f51)."""
     one, two = _mem(_hf_trainer(1)), _mem(_hf_trainer(2))
     root = 2 * 128_256 * 4096 + 4096
     # (FSDP1 all-gathers each unit from a 16-bit copy of the rank's shard: one layer's / 8, fsdp52)
-    assert two["weights"][0] - one["weights"][0] == pytest.approx(root * 2 - LAYER8B / 8 * 2)
+    assert two["weights"][0] - one["weights"][0] == pytest.approx(-LAYER8B / 8 * 2)
     # (8 micro-batches a step: FSDP1 under the Trainer's no_sync holds the whole bf16 unsharded gradient, fsdp52)
     assert one["grads"][0] == pytest.approx(2 * N8B)
     assert two["grads"][0] == pytest.approx(4 * N8B / 8 + LAYER8B * (2 + 4))
@@ -134,7 +134,9 @@ def test_hf_trainer_fsdp1_zero2_shards_the_fp32_flat_parameter():
     a rank holds its fp32 shard (4 B / 8 a parameter) and the whole model's bf16 unsharded flat parameters (2 B a
     parameter, freed unit by unit in backward): 0.5 + 2 B x 8.03B = 18.70 GiB. Until z2f51 the fp32 weights were
     priced whole beside them, 4 + 2 B, 44.87 GiB. ZeRO-3 (FULL_SHARD) is unchanged: the fp32 shard and two layers
-    gathered in bf16."""
+    gathered in bf16, and the root unit (embedding, final norm, head) gathered from its forward on (fsdp52b)."""
     z2, z3 = _mem(_hf_trainer(1), zero=2), _mem(_hf_trainer(1), zero=3)
     assert z2["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * N8B)
-    assert z3["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2 + LAYER8B / 8 * 2)  # + _mp_shard (fsdp52)
+    root = 2 * 128_256 * 4096 + 4096
+    assert z3["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2 + LAYER8B / 8 * 2  # + _mp_shard (fsdp52)
+                                             + root * 2)

@@ -187,6 +187,9 @@ CASES = [
      dict(tp=4, dp=8, etp=1, zero=2)),
     # accelerate's torch context parallelism runs under FSDP2 only
     ("hf-trainer-cp-fsdp", ("hf-trainer", {}), "llama3-8b", {}, dict(cp=4, dp=8, zero=0), dict(cp=4, dp=8, zero=3)),
+    # ... and accelerate raises under FSDP1 with cp_size > 1 (state.py: "Using `cp_size>1` requires FSDP2"; QA 103)
+    ("hf-trainer-cp-fsdp1", ("hf-trainer", {"fsdp_version": 1}), "llama3-8b", {}, dict(cp=4, dp=8, zero=3),
+     dict(cp=1, dp=32, zero=3)),
     # the ring stacks' causal load balancing cuts a row into 2 x cp chunks: 4,100 tokens take CP2, not CP4 (QA 49);
     # the deepspeed stack's Ulysses cuts cp chunks (not this rule)
     # sequence parallelism splits seq / cp over TP: 4,100 tokens at TP8 refused with it, run without (QA 49)

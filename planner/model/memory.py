@@ -78,8 +78,8 @@ from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import (adapter_bytes_on, adapter_params, adapter_whole_params, frozen_base,
-                                    frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
+from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_params, adapter_whole_params, base_weights,
+                                    frozen_base, frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
 from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
@@ -604,7 +604,14 @@ def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
       per block, then ``fully_shard(model)``): the embedding, final norm and head are the root unit, which FSDP2 never
       reshards after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward") --
       gathered from the first forward to the end of backward: all of ``ends`` (Llama-3-8B at TP 1: 1.05B parameters,
-      1.96 GiB in bf16).
+      1.96 GiB in bf16). accelerate's FSDP1 (``Stack.fsdp_version`` 1 on a stack whose ``fsdp2_root`` says
+      "embed_head": transformer auto-wrap, one unit a decoder block, the root the rest) likewise: torch 2.13
+      distributed/fsdp/_runtime_utils.py ``_post_forward_reshard`` frees the unsharded flat parameter only ``if not
+      state._is_root``, and the root's post-backward (its FlatParameter the autograd leaf, the embedding's gradient
+      last) comes at the end of backward; at its ``param_dtype`` (``fsdp1_param_bytes``). Measured
+      (tests/data/fsdp1_truth.json, tiny Llama, world size 2, FULL_SHARD): the root's 32,832 elements, 65,664 B of
+      ``_full_param_padded``, alive after every forward where each block's is freed. Until fsdp52b FSDP1's root was
+      priced sharded.
     * "head" (torchtitan since #1094: ``fully_shard([model.norm, model.output], reshard_after_forward=False)``, the
       embedding its own unit resharded after forward, every block resharded after forward): at the head's backward
       it is gathered beside the last block, prefetched -- head + largest where the blocks' window counts
@@ -826,9 +833,10 @@ def _fsdp_held(x: StateContext):
     kz, st = x.kz, x.st
     pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
     held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-    # (a frozen base under FSDP1 holds its blocks' whole flat gradients too, frozen elements included: measured,
-    # fsdp1_truth.json "FULL_SHARD+frozen"; not priced here, ``accumulates_unsharded``)
-    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False))
+    # (a frozen base under FSDP1 holds its blocks' whole flat gradients too, frozen elements included:
+    # ``fsdp1_flat_grads``; a bitsandbytes base's is not measured: left unheld)
+    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False)
+                                                   and not fsdp1_flat_grads(x))
     grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & unsharded)
     return grads_held, held
 
@@ -843,11 +851,8 @@ def accumulates_unsharded(st) -> bool:
     (``fsdp1_param_bytes``), accumulated into by the next backward: the whole model's at the start of the last
     backward (FULL_SHARD and SHARD_GRAD_OP alike; measured: tests/data/fsdp1_truth.json, every unit's bf16 gradient,
     its unsharded size, after the non-syncing backward and through the next forward). Until fsdp52 FSDP1 was priced
-    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) is left so: the run with
-    only ``q_proj`` trainable (fsdp1_truth.json "FULL_SHARD+frozen") holds each decoder unit's whole flat gradient,
-    2 B an element frozen or not (``use_orig_params``: the FlatParameter is the autograd leaf), the all-frozen root
-    none, and after the sync the fp32 shard of the whole unit -- neither of which the adapters-only gradient term
-    (``adapter_states``) has."""
+    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) holds its blocks' whole flat
+    gradients, frozen elements included (``fsdp1_flat_grads``; until fsdp52b the adapters' alone)."""
     return bool(getattr(st, "defer_fsdp_grad_sync", False) or getattr(st, "fsdp1_no_sync", False))
 
 
@@ -888,6 +893,24 @@ def fsdp1_param_bytes(t: TrainingSpec) -> float:
     ``MixedPrecision`` ``param_dtype`` accelerate sets from the job's 16-bit precision (utils/dataclasses.py
     ``FullyShardedDataParallelPlugin.set_mixed_precision``: bf16 for bf16 and fp8, fp16 for fp16), else fp32."""
     return 4.0 if t.precision == "fp32" else 2.0
+
+
+def fsdp1_flat_grads(x: StateContext) -> bool:
+    """Whether a frozen base's blocks carry gradients over their frozen elements: torch FSDP1 (accelerate's
+    ``fsdp_version`` 1) with ``use_orig_params=True`` (accelerate's default) flattens each decoder block, adapters and
+    frozen base alike, into one FlatParameter that requires grad where any of its parameters does, and autograd
+    gives that leaf a gradient of its whole size (zeros over the frozen elements): under ``no_sync`` the block's
+    unsharded gradient in ``param_dtype`` (``fsdp1_param_bytes``, ``accumulates_unsharded``), after the syncing
+    backward the rank's shard of it at the FlatParameter's dtype (the base's, which the adapters share: a block of
+    two dtypes is refused, ``hf-fsdp1-mixed``). The root unit (embedding, final norm, LM head), all frozen, holds
+    none. Measured (tests/data/fsdp1_truth.json "FULL_SHARD+frozen": tiny Llama over an fp32 base, only ``q_proj``
+    trainable, world size 2): after the non-syncing backward each block 36,992 elements x 2 B in bf16, unsharded
+    (8,192 of the 106,816 parameters trainable); after the syncing one 18,496 x 4 B in fp32; the root none. Priced
+    on a 16/32-bit base (``PARAM_BYTES``); a bitsandbytes base (QLoRA) is not measured and keeps the adapters'
+    gradients alone. Until fsdp52b every FSDP1 frozen base did (Llama-3-8B LoRA over an fp32 base, 8 micro-batches a
+    step: 6.98B block elements x 2 B, 13.0 GiB, unpriced)."""
+    return (bool(x.b.frozen) and getattr(x.st, "fsdp_version", None) == 1 and x.m.is_transformer
+            and base_weights(x.t) in PARAM_BYTES)
 
 
 def fsdp1_mp_shard_bytes(x: StateContext):
@@ -979,17 +1002,20 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
     weights = weights + fsdp1_mp_shard_bytes(x)
-    if x.fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
+    if m.is_transformer and (x.fsdp2 or st.fsdp_version == 1):  # the unit outside the blocks (Stack.fsdp2_root)
+        # 16-bit, never float8, under FSDP2; accelerate's FSDP1 root at its param_dtype (fsdp2_root_gather_params)
+        root_b = fsdp1_param_bytes(x.t) if st.fsdp_version == 1 else np.minimum(x.b.weights, 2.0)
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
-            st.fsdp2_root, ends, head, x.largest, m.moe is not None) * np.minimum(x.b.weights, 2.0), 0.0)
+            st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]
 
 
-def state_grads(x: StateContext, dense, expert):
+def state_grads(x: StateContext, dense, expert, ends=0.0):
     """Gradient bytes of a stage (per candidate, ``[sinv]``): the ZeRO stage's whole, sharded and bucket bytes
     (``zero_stage_states``) and its buffer of the rank's largest parameter (``largest_param_elems``: DeepSpeed's
     ``temp_grad_buffer_for_gpu_offload``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's
-    gradient buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``)."""
+    gradient buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``), a frozen
+    base's blocks under FSDP1 (``fsdp1_flat_grads``; ``ends``: the stage's parameters outside its blocks, a rank's)."""
     kz, kzi, g_b = x.kz, x.kzi, x.b.grads
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
@@ -1002,6 +1028,10 @@ def state_grads(x: StateContext, dense, expert):
     # FSDP1 under no_sync accumulates in its param_dtype (``accumulates_unsharded``)
     d_b, e_b = (fsdp1_param_bytes(x.t),) * 2 if x.st.fsdp1_no_sync else (g_b, e_b)
     grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
+    if fsdp1_flat_grads(x):  # the blocks' flat gradients, frozen elements included; the root's none
+        flat_b = PARAM_BYTES[base_weights(x.t)]
+        grads = np.where(x.kz >= 2, np.where(_fsdp_held(x)[0], (d - ends + e) * fsdp1_param_bytes(x.t),
+                                             ((d - ends) / x.dps + e / x.edps) * flat_b), grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
@@ -1059,7 +1089,7 @@ def muon_heaviest_stage(x: StateContext) -> StateContext:
         return x
     xk = dataclasses.replace(x, sinv=np.arange(len(x.kpp)))  # the terms per key, not per candidate
     stages = ((x.f_dense, x.f_exp, x.first_blocks), *x.before_last)  # the old "first" wins ties (argmax: the lowest)
-    totals = [state_weights(xk, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f) + state_grads(xk, d, e)
+    totals = [state_weights(xk, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f) + state_grads(xk, d, e, x.ends_f)
               + state_optimizer(xk, d, e, blocks) for d, e, blocks in stages]
     j = np.argmax(np.stack(totals), axis=0)
     pick = lambda arrays: np.take_along_axis(np.stack(np.broadcast_arrays(*arrays, j)[:-1]), j[None], 0)[0]  # noqa: E731
@@ -1074,7 +1104,7 @@ def model_states(x: StateContext) -> StageStates:
     ``state_grads``, ``state_optimizer``): the first with the embedding's end, the last with the head's."""
     fw = state_weights(x, x.f_dense, x.f_exp, ends=x.ends_f, head=x.head_f, p16=x.lp16_f)
     lw = state_weights(x, x.l_dense, x.l_exp, ends=x.ends_l, head=x.head_l, p16=x.lp16_l)
-    fg, lg = state_grads(x, x.f_dense, x.f_exp), state_grads(x, x.l_dense, x.l_exp)
+    fg, lg = state_grads(x, x.f_dense, x.f_exp, x.ends_f), state_grads(x, x.l_dense, x.l_exp, x.ends_l)
     fo = state_optimizer(x, x.f_dense, x.f_exp, x.first_blocks)
     lo = state_optimizer(x, x.l_dense, x.l_exp, x.last_blocks)
     return StageStates(fw, lw, fg, lg, fo, lo)
@@ -1127,12 +1157,15 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
     return dataclasses.replace(s, fw=fw, lw=lw, fg=fg, lg=lg)
 
 
-def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
+def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) -> StageStates:
     """lora/qlora: fp32 adapters, their fp32 gradients and optimizer state, split like the layers
     (finetune.adapter_params, ``ADAPTER_BYTES``), and sharded over the ZeRO group as the stage shards any trainable
     parameter's (Rajbhandari et al. 2020): the optimizer state from ZeRO-1, the gradients from ZeRO-2, the adapters
     themselves at ZeRO-3 (FSDP's flat parameters hold them beside the frozen base, ``use_orig_params``). Until QA 43
-    they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29."""
+    they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29.
+    Under FSDP1's ``no_sync`` (``fsdp1_flat_grads``, where the gradients are held unsharded: ``_fsdp_held``; not on
+    the ``synced`` rows, one micro-batch a step) the adapters' gradients are their blocks' flat gradient's, unsharded
+    in ``param_dtype``."""
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF EP plan leaves whole are whole on every rank (finetune.adapter_whole_params; until
     # hfep35 all over TP)
@@ -1160,6 +1193,8 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp) -> StageStates:
     else:
         w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
         g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
+        if fsdp1_flat_grads(x):
+            g = np.where(_fsdp_held(x)[0][x.sinv] & ~np.asarray(synced), ad * fsdp1_param_bytes(x.t), g)
         o = ad * x.b.adapter_optimizer / np.where(kz >= 1, dps, 1.0)
     return StageStates(s.fw + w, s.lw + w, s.fg + g, s.lg + g, s.fo + o, s.lo + o, s.host_f, s.host_l)
 
@@ -1336,6 +1371,7 @@ def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     ``optimizer_offload``, FSDP2's offloaded gradient shard (``fsdp2_offload_grads``) and DeepSpeed's offloaded
     parameter partition (``param_offload``)."""
     s = model_states(x)
+    one = np.zeros(len(c), dtype=bool)
     if accumulates_unsharded(x.st):  # one micro-batch a step: its sync is the last one, nothing held
         one = gb / (c.mb * c.dp) <= 1.0
         if one.any():
@@ -1343,7 +1379,7 @@ def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
             s = dataclasses.replace(s, fg=np.where(one, s1.fg, s.fg), lg=np.where(one, s1.lg, s.lg))
     s = autograd_grads(x, s, c, walked, hf)
     if x.b.frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
-        s = adapter_states(x, s, x.k_layers[x.sinv], c.tp.astype(np.float64))
+        s = adapter_states(x, s, x.k_layers[x.sinv], c.tp.astype(np.float64), synced=one)
     return param_offload(x, fsdp2_offload_grads(x, optimizer_offload(x, s), c, gb))
 
 

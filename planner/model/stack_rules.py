@@ -1440,6 +1440,18 @@ RULES: tuple[StackRule, ...] = (
               "parallelism only works if you use FullyShardedDataParallelPlugin or --use-fsdp with version set to 2 "
               "... If no FSDP2 is used, error will be raised'",
               lambda st, m, t: getattr(st, "name", "") == "hf-trainer", lambda c, m, t: (c.cp == 1) | (c.zero >= 2)),
+    # ... and accelerate refuses it under FSDP1 outright (QA 103: fsdp_version 1 with CP 4 at ZeRO-3 was planned)
+    StackRule("hf-trainer-cp-fsdp1", "hf", "training.framework.fsdp_version",
+              "fsdp_version 1 with context parallelism (accelerate's torch context parallelism requires FSDP2: set 2, "
+              "leave it out, or use cp 1)",
+              "accelerate 1.15.0 state.py AcceleratorState.__init__: 'Using `cp_size>1` requires FSDP2, but the "
+              "provided `fsdp_plugin` is using FSDP1.' (ValueError where parallelism_config.cp_enabled and "
+              "fsdp_plugin.fsdp_version == 1)",
+              lambda st, m, t: getattr(st, "name", "") == "hf-trainer" and getattr(st, "fsdp_version", None) == 1,
+              lambda c, m, t: (c.cp == 1) | (c.zero < 2),
+              lambda c, m, t: f" at CP{int(c.cp[0])}",
+              sentence="1 cannot run context parallelism on {name}{extra}: accelerate's torch context parallelism "
+                       "requires FSDP2 ({source}); set 2, leave it out, or use cp 1"),
     _token_drop_rule("hf-token-drop", "hf", "its sparse MoE blocks compute every routed token",
                      "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, "
                      "DeepSeek-V3): 'for expert_idx in expert_hit' runs each expert on all its routed tokens; no "

@@ -661,6 +661,9 @@ class Stack:
     #:   and ``lm_head`` each their own unit with the blocks' ``reshard_after_forward``, the final norm left to the
     #:   inner model's unit: the head gathered at its backward beside the last block prefetched ("head");
     #: * "": not modelled (no such unit, or not read)
+    #:
+    #: accelerate's FSDP1 (``fsdp_version`` 1, the HF Trainer's "embed_head") holds its root unit the same way
+    #: (torch FSDP1 ``_post_forward_reshard``: ``not state._is_root``; fsdp52b), at its ``param_dtype``
     fsdp2_root: str = ""
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
@@ -732,8 +735,8 @@ class Stack:
     fsdp_version_unset: bool = False
     #: torch FSDP1 (``FullyShardedDataParallel``) under the HF Trainer's gradient accumulation (``fsdp_version: 1``,
     #: set by ``_with_fsdp_version``): every micro-batch but the last runs under FSDP1's ``no_sync``
-    #: (planner.model.memory ``fsdp1_no_sync_grad_bytes``) and each all-gather reads a 16-bit copy of the rank's shard
-    #: (``fsdp1_mp_shard_bytes``)
+    #: (planner.model.memory ``accumulates_unsharded``: the unsharded gradients held; step_time ``dp_step_terms``:
+    #: one reduce-scatter a step) and each all-gather reads a 16-bit copy of the rank's shard (``fsdp1_mp_shard_bytes``)
     fsdp1_no_sync: bool = False
     #: how a launch of the HF model code sets the attention the plan priced (``hf_attn_choice``, ``{choice}``): the
     #: ``--emit`` note's instruction (planner.present.emit ``launch_notes``); "" where the stack's own code fixes it and
@@ -2836,7 +2839,9 @@ STACKS: dict[str, Stack] = {
         fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
         # under fsdp_version 2 (fsdp2_dp, set by _with_fsdp_version) accelerate's ``fsdp2_prepare_model``
         # (src/accelerate/utils/fsdp_utils.py) runs ``fully_shard`` on each auto-wrapped block and then on the model:
-        # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward
+        # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward; under
+        # fsdp_version 1 ``FullyShardedDataParallel`` with the transformer auto-wrap policy leaves the same modules
+        # to its root unit, which FSDP1 does not reshard after forward either (measured: fsdp1_truth.json)
         fsdp2_root="embed_head",
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model

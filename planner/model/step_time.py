@@ -80,7 +80,8 @@ from planner.model.finetune import (base_math_peak, frozen_base, frozen_storage_
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, moments_16bit
+from planner.model.memory import (ACT_BYTES, accumulates_unsharded, hsdp_groups, model_state_bytes_per_param,
+                                  moments_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
@@ -1515,10 +1516,11 @@ def dp_step_terms(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOpti
     held = (dz >= 3) & (pp_sync | defer) & ~raf
     defer_rs = (dz >= 3) & ~held & (pp_sync | defer)
     # Without PP a stack whose loop turns the gradient sync off for all but the last micro-batch and leaves the
-    # reshard alone (Stack.defer_fsdp_grad_sync: NeMo AutoModel's ``get_sync_ctx(model, is_last)``) reduce-scatters
-    # once per step and gathers per micro-batch as before: ``rs_last``, per candidate (one micro-batch defers nothing)
-    rs_last = (((dz >= 3) & ~held & ~defer_rs & (dpp == 1))[dinv] & (s.m_micro > 1)
-               & bool(getattr(fw, "defer_fsdp_grad_sync", False)))
+    # reshard alone (memory ``accumulates_unsharded``: NeMo AutoModel's ``get_sync_ctx(model, is_last)``, torch
+    # FSDP1's ``no_sync`` under the HF Trainer, whose FULL_SHARD still gathers each micro-batch's forward and backward:
+    # fsdp1_truth.json, 10 gathers in 2 micro-batches) reduce-scatters once per step and gathers per micro-batch as
+    # before: ``rs_last``, per candidate (one micro-batch defers nothing)
+    rs_last = (((dz >= 3) & ~held & ~defer_rs & (dpp == 1))[dinv] & (s.m_micro > 1) & accumulates_unsharded(fw))
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
@@ -1707,7 +1709,12 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
         hidden = physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms[rows])
         return (mm - 1.0) / mm * (z2_exp + hidden)
 
-    z2_exposed_mb = _on_rows((dpt.dz == 2)[dinv], z2_exposed)
+    # FSDP1's SHARD_GRAD_OP under ``no_sync`` (memory ``accumulates_unsharded``; without PP, the HF Trainer's): the
+    # non-syncing backwards reduce nothing (torch _runtime_utils.py ``_post_backward_hook`` returns before the
+    # reduce-scatter ``if not state._sync_gradients``), the last one's is ``t_dp``'s; its one gather a step (the
+    # unsharded parameters kept from the first forward: fsdp1_truth.json, 3 gathers in 2 micro-batches) is ZeRO-2's
+    z2_rows = (dpt.dz == 2)[dinv] & ~((s.pp == 1) & accumulates_unsharded(s.fw))
+    z2_exposed_mb = _on_rows(z2_rows, z2_exposed)
     return ZeroExposure(z3, z3_exposed_mb, z2_exposed_mb, per_layer, fetch_exposed_mb)
 
 
