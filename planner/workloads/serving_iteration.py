@@ -285,24 +285,33 @@ def deepep_normal_exchange_time(tokens, ranks: int, experts: int, top_k: int, di
     """
     g = ranks if not per_node or per_node >= ranks else per_node
     latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
-    nvl, nic = moe_dispatch_bytes(ew.f64(tokens) / ranks, top_k, 1, dispatch_bytes + combine_bytes, ranks, g, True,
-                                  experts, groups, topk_groups)
-    t = nvl / bw
+    nvl, nic = _deduplicated_rows(ranks, g, experts, top_k, groups, topk_groups)
+    row = ew.f64(tokens) / ranks * (dispatch_bytes + combine_bytes)  # a rank's own tokens, both ways
+    t = row * nvl / bw
     if g < ranks:
-        t = ew.maximum(t, nic / nic_bw)
-    t = 2.0 * latency + sync_s + t
-    # the bytes rule works on arrays (``node_hit_probability``: one entry at least); a plain step stays a float
-    return float(np.asarray(t).reshape(-1)[0]) if ew.plain(tokens) else np.reshape(t, np.shape(tokens))
+        t = ew.maximum(t, row * nic / nic_bw)
+    return 2.0 * latency + sync_s + t
+
+
+@lru_cache(maxsize=None)
+def _deduplicated_rows(ranks: int, per_node: int, experts: int, top_k: int, groups: int, topk_groups: int):
+    """(NVLink, NIC) copies of one token a rank's normal-mode dispatch sends: planner.model.moe ``dispatch_bytes`` with
+    per-node deduplication for a one-byte token (it is linear in the tokens and the row's bytes), cached per layout:
+    the simulation prices a prompt step with it, where the rule's per-call combinatorics cost 0.14 ms."""
+    nvl, nic = moe_dispatch_bytes(1.0, top_k, 1, 1.0, ranks, per_node, True, experts, groups, topk_groups)
+    return float(np.asarray(nvl).reshape(-1)[0]), float(np.asarray(nic).reshape(-1)[0])
 
 
 def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens):
-    """SGLang's ``--moe-a2a-backend deepep`` at its default ``--deepep-mode auto`` (sglang
-    python/sglang/srt/utils ``DeepEPMode.resolve``: a batch with prompt (extend) tokens runs DeepEP's normal kernels,
-    a decode-only batch its low-latency ones; SGLang's large-scale EP post, 2025-05-05, "DeepEP ... auto mode"; vLLM's
-    wide-EP docs pair ``deepep_high_throughput`` prefill instances with ``deepep_low_latency`` decode ones, the same
-    split by phase): ``deepep_normal_exchange_time`` on steps whose ``prefill_tokens`` > 0, else
-    ``deepep_ll_exchange_time``. Two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM ``--enable-dbo``) is
-    off by default in both and not modelled: the exchange adds to the step. Vectorised."""
+    """SGLang's ``--moe-a2a-backend deepep`` at its default ``--deepep-mode auto`` (sgl-project/sglang
+    python/sglang/srt/layers/moe/utils.py ``DeepEPMode.resolve``: a batch with prompt (extend) tokens runs DeepEP's
+    normal kernels, a decode-only one its low-latency ones; ``is_extend_in_batch`` is OR-reduced over the DP ranks, so
+    one prefilling rank puts every rank of the step on the normal kernels, as the step's ``prefill_tokens`` here are the
+    replica's; SGLang's large-scale EP post, lmsys.org/blog/2025-05-05-large-scale-ep: normal dispatch for prefill,
+    low-latency for decode, which CUDA graphs need): ``deepep_normal_exchange_time`` on steps whose ``prefill_tokens``
+    > 0, else ``deepep_ll_exchange_time``. Two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM
+    ``--enable-dbo``: server_args.py / ParallelConfig, both False by default) is not modelled: the exchange adds to the
+    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). Vectorised."""
     ll = deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes, im.ar_bw,
                                  im.node_gpus, im.nic_bw, im.inter_alpha)
     normal = deepep_normal_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes,
