@@ -141,9 +141,10 @@ SERVE_MODE = Vocab("realtime", "batch")
 #: is the third form): none, or the screen sizes a split and states it beside the colocated plan (pd51)
 SERVE_DISAGG = Vocab("off", "auto")
 #: an expert-parallel serving replica's token exchange, vLLM's ``--all2all-backend``: the default all-gather /
-#: reduce-scatter over the DP ranks, or DeepEP's low-latency all-to-all (each token sent to its top-k experts' ranks;
-#: planner/workloads/serving_iteration.py ``EP_ALL2ALL``)
-SERVE_ALL2ALL = Vocab("allgather_reducescatter", "deepep_low_latency")
+#: reduce-scatter over the DP ranks, or DeepEP's low-latency all-to-all (each token sent to its top-k experts' ranks);
+#: or SGLang's ``--moe-a2a-backend deepep`` in its default ``--deepep-mode auto`` (normal kernels, one copy a node, on
+#: prompt steps; low-latency ones on decode steps) (planner/workloads/serving_iteration.py ``EP_ALL2ALL``)
+SERVE_ALL2ALL = Vocab("allgather_reducescatter", "deepep_low_latency", "deepep")
 #: simulated request arrivals: Poisson, or a two-state Markov-modulated Poisson process (bursts)
 ARRIVALS = Vocab("poisson", "mmpp")
 #: how a fixed fleet's QPS (``serving.replicas``) was found: the analytic screen's bisection, or confirmed in simulation

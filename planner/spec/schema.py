@@ -1382,7 +1382,8 @@ class ServingSpec(Strict):
     # ``--data-parallel-size N --enable-expert-parallel``; planner/workloads/serving_memory.py ``ReplicaSplit``):
     # None = searched beside tensor parallelism, true = expert-parallel options only, false = tensor-parallel only
     expert_parallel: Optional[bool] = None
-    # an expert-parallel replica's token exchange (vLLM ``--all2all-backend``; serving_iteration.py ``EP_ALL2ALL``):
+    # an expert-parallel replica's token exchange (vLLM ``--all2all-backend``, or SGLang's ``deepep``: its
+    # ``--moe-a2a-backend deepep --deepep-mode auto``; serving_iteration.py ``EP_ALL2ALL``):
     # None = each backend the hardware runs searched, set = that one (refused where no option's GPU runs it)
     all2all_backend: Optional[V.SERVE_ALL2ALL.literal] = None
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)

@@ -260,7 +260,7 @@ def all2all_backends(s: ServingSpec, hw, m) -> tuple[str, ...]:
     ``serving.all2all_backend`` where set, else each of ``vocab.SERVE_ALL2ALL`` that ``hw``'s GPU runs for ``m``
     (``serving_iteration.EP_ALL2ALL``: DeepEP's low-latency kernels on Hopper and later with NVLink, hidden <= 8,192)."""
     names = (s.all2all_backend,) if s.all2all_backend else SERVE_ALL2ALL.names
-    return tuple(n for n in names if EP_ALL2ALL[n].refusal(n, hw.gpu, m) is None)
+    return tuple(n for n in names if EP_ALL2ALL[n].refusal(n, hw.gpu, m, s.engine) is None)
 
 
 def _check_all2all(s: ServingSpec, splits, hws, m) -> None:
@@ -273,6 +273,9 @@ def _check_all2all(s: ServingSpec, splits, hws, m) -> None:
         raise InputError("serving.all2all_backend", "it is an expert-parallel replica's token exchange; this job "
                                                     "sizes no expert-parallel option (a dense model, or "
                                                     "serving.expert_parallel: false): leave it out")
+    if EP_ALL2ALL[b].engine_refusal(b, s.engine):
+        raise InputError("serving.all2all_backend", f"{EP_ALL2ALL[b].engine_refusal(b, s.engine)}; leave it out, or set "
+                                                    f"serving.engine: {EP_ALL2ALL[b].engines[0]}")
     why = [r for r in (EP_ALL2ALL[b].refusal(b, hw.gpu, m) for hw in hws) if r is not None]
     if hws and len(why) == len(hws):
         raise InputError("serving.all2all_backend", f"{why[0]}; leave it out, or choose hardware that runs it")

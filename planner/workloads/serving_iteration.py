@@ -24,7 +24,7 @@ from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
 from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S, group_intra_bw, ring_time
-from planner.model.moe import DISPATCHER_NEEDS, DispatcherNeeds
+from planner.model.moe import DISPATCHER_NEEDS, MOE_SYNC_OPS, DispatcherNeeds, dispatch_bytes as moe_dispatch_bytes
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -258,6 +258,68 @@ def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispat
     return 2.0 * latency + t
 
 
+def deepep_normal_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float,
+                                combine_bytes: float, bw: float, per_node: Optional[int] = None, nic_bw: float = 0.0,
+                                inter_alpha: float = 0.0, groups: int = 1, topk_groups: int = 1, sync_s: float = 0.0):
+    """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs as DeepEP's normal
+    (high-throughput) kernels run it: ``Buffer.dispatch`` then ``Buffer.combine`` (deepseek-ai/DeepEP README "Normal
+    kernels": NVLink inside the node, RDMA across, "asymmetric-domain bandwidth forwarding"; DeepSeek-V3 report §3.2.2:
+    a token crosses IB to each node holding one of its experts once, to the GPU of the same in-node index, and is then
+    forwarded over NVLink; its node-limited routing, §2.1.2, sends a token to at most M = 4 nodes). Each rank sends its
+    own ``tokens`` / ``ranks`` (the mean rank's) and the bytes are training's rule, planner.model.moe ``dispatch_bytes``
+    with per-node deduplication: E[distinct remote nodes] = (n - 1)(1 - C(E - E/n, k) / C(E, k)) a token, capped by
+    the group limit (``groups`` / ``topk_groups``: ``node_hit_probability``), and inside each node reached one copy to
+    each GPU holding one of its experts. A row is ``dispatch_bytes`` going (fp8 + scales where the weights are block
+    fp8: SGLang quantises before its normal dispatch) and ``combine_bytes`` back (16-bit); NVLink and the NIC run at
+    once, the slower sets the time (planner.model.comm ``a2a_time``'s rule). Fixed cost: each kernel one NCCL LL step
+    over NVLink (as ``deepep_ll_exchange_time``) and one network latency across nodes, plus ``sync_s``: normal-mode
+    ``Buffer.dispatch`` has the CPU wait for the received-token count (DeepEP README "CPU-GPU synchronization";
+    training's ``moe.MOE_SYNC_OPS`` host ops), which is also why decode steps, CUDA-graphed, run the low-latency kernels
+    (``deepep_auto_exchange_time``). Vectorised over ``tokens``.
+
+    >>> round(float(deepep_normal_exchange_time(64.0, 8, 256, 8, 7392.0, 14336.0, 4.5e11)) * 1e6, 2)  # vs LL's 17.59
+    16.17
+    >>> round(float(deepep_normal_exchange_time(16384.0, 32, 256, 8, 7392.0, 14336.0, 4.5e11, 8, 4e10, 1.5e-5,
+    ...                                         8, 4)) * 1e3, 3)  # a DeepSeek-V3 prefill over 4 nodes; LL's: 1.767
+    0.7
+    """
+    g = ranks if not per_node or per_node >= ranks else per_node
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
+    nvl, nic = _deduplicated_rows(ranks, g, experts, top_k, groups, topk_groups)
+    row = ew.f64(tokens) / ranks * (dispatch_bytes + combine_bytes)  # a rank's own tokens, both ways
+    t = row * nvl / bw
+    if g < ranks:
+        t = ew.maximum(t, row * nic / nic_bw)
+    return 2.0 * latency + sync_s + t
+
+
+@lru_cache(maxsize=None)
+def _deduplicated_rows(ranks: int, per_node: int, experts: int, top_k: int, groups: int, topk_groups: int):
+    """(NVLink, NIC) copies of one token a rank's normal-mode dispatch sends: planner.model.moe ``dispatch_bytes`` with
+    per-node deduplication for a one-byte token (it is linear in the tokens and the row's bytes), cached per layout:
+    the simulation prices a prompt step with it, where the rule's per-call combinatorics cost 0.14 ms."""
+    nvl, nic = moe_dispatch_bytes(1.0, top_k, 1, 1.0, ranks, per_node, True, experts, groups, topk_groups)
+    return float(np.asarray(nvl).reshape(-1)[0]), float(np.asarray(nic).reshape(-1)[0])
+
+
+def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens):
+    """SGLang's ``--moe-a2a-backend deepep`` at its default ``--deepep-mode auto`` (sgl-project/sglang
+    python/sglang/srt/layers/moe/utils.py ``DeepEPMode.resolve``: a batch with prompt (extend) tokens runs DeepEP's
+    normal kernels, a decode-only one its low-latency ones; ``is_extend_in_batch`` is OR-reduced over the DP ranks, so
+    one prefilling rank puts every rank of the step on the normal kernels, as the step's ``prefill_tokens`` here are the
+    replica's; SGLang's large-scale EP post, lmsys.org/blog/2025-05-05-large-scale-ep: normal dispatch for prefill,
+    low-latency for decode, which CUDA graphs need): ``deepep_normal_exchange_time`` on steps whose ``prefill_tokens``
+    > 0, else ``deepep_ll_exchange_time``. Two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM
+    ``--enable-dbo``: server_args.py / ParallelConfig, both False by default) is not modelled: the exchange adds to the
+    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). Vectorised."""
+    ll = deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes, im.ar_bw,
+                                 im.node_gpus, im.nic_bw, im.inter_alpha)
+    normal = deepep_normal_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes,
+                                         im.ar_bw, im.node_gpus, im.nic_bw, im.inter_alpha, im.groups, im.topk_groups,
+                                         im.normal_sync_s)
+    return ew.where(ew.f64(prefill_tokens) > 0, normal, ll)
+
+
 #: the hidden sizes vLLM's DeepEP low-latency kernels are compiled for; a model's is rounded up to the next
 #: (vllm/model_executor/layers/fused_moe/prepare_finalize/deepep_ll.py ``SUPPORTED_HIDDEN_SIZES`` and
 #: ``maybe_roundup_layer_hidden_size``), so a copy carries the rounded width and a wider model cannot run them
@@ -277,17 +339,28 @@ def deepep_ll_hidden(hidden: int) -> Optional[int]:
 class All2All:
     """One token exchange an expert-parallel replica can run (``EP_ALL2ALL``): what the hardware needs for it
     (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere), the widest hidden
-    size its kernels take (None: any) and its seconds per MoE layer for a step's tokens on an :class:`IterationModel`."""
+    size its kernels take (None: any), its seconds per MoE layer for a step's tokens (and its prompt tokens) on an
+    :class:`IterationModel`, and the engines that offer it (None: every one the planner sizes)."""
     needs: Optional[DispatcherNeeds]
     seconds: Callable
     max_hidden: Optional[int] = None
+    engines: Optional[tuple] = None
+    owner: str = "vLLM"  # whose kernels' hidden-size limit ``max_hidden`` is, in the refusal
 
-    def refusal(self, name: str, gpu, m) -> Optional[str]:
-        """Why ``gpu`` cannot run this exchange for model ``m``, or None."""
+    def refusal(self, name: str, gpu, m, engine: Optional[str] = None) -> Optional[str]:
+        """Why ``gpu`` cannot run this exchange for model ``m`` (on ``engine``, where given), or None."""
+        if self.engine_refusal(name, engine):
+            return self.engine_refusal(name, engine)
         if self.max_hidden is not None and m.hidden > self.max_hidden:
-            return (f"vLLM's {name} kernels are built for hidden sizes up to {self.max_hidden:,}; {m.name} has "
+            return (f"{self.owner}'s {name} kernels are built for hidden sizes up to {self.max_hidden:,}; {m.name} has "
                     f"{m.hidden:,}")
         return self.needs.gpu_refusal(name, gpu) if self.needs is not None else None
+
+    def engine_refusal(self, name: str, engine: Optional[str]) -> Optional[str]:
+        """Why ``engine`` (``serving.engine``) does not offer this exchange, or None (None: any engine)."""
+        if engine is None or self.engines is None or engine in self.engines:
+            return None
+        return f"{name} is {' / '.join(self.engines)}'s token exchange, not {engine}'s"
 
     def span_refusal(self, name: str, hw) -> Optional[str]:
         """Why a replica of this exchange cannot span the nodes of hardware option ``hw`` (its fabric,
@@ -299,18 +372,24 @@ class All2All:
 #: selection guide), in ``vocab.SERVE_ALL2ALL``'s order: the default all-gather / reduce-scatter, anywhere; DeepEP's
 #: low-latency kernels, Hopper and later with NVLink (DeepEP's setup.py builds SM80 without NVSHMEM, which its
 #: low-latency kernels run on), across nodes over the fabrics DeepEP's RDMA runs on (training's DeepEP rule,
-#: planner.model.moe ``DISPATCHER_NEEDS``: InfiniBand / RoCE, not EFA). pplx-kernels (vLLM's ``pplx``, single-node in
-#: the v0.12 guide) is not sized.
+#: planner.model.moe ``DISPATCHER_NEEDS``: InfiniBand / RoCE, not EFA); SGLang's DeepEP in its default auto mode,
+#: normal kernels for prompt steps and low-latency ones for decode steps (``deepep_auto_exchange_time``; SGLang only:
+#: vLLM runs one DeepEP mode for every step), with the low-latency kernels' needs. pplx-kernels (vLLM's ``pplx``,
+#: single-node in the v0.12 guide) is not sized.
+_DEEPEP_LL_NEEDS = DispatcherNeeds("DeepEP", 90, DISPATCHER_NEEDS["deepep"].fabrics,
+                                   "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need NVSHMEM, built "
+                                   "for SM90, and RDMA (InfiniBand / RoCE) across nodes")
 EP_ALL2ALL = {
-    "allgather_reducescatter": All2All(None, lambda im, tokens: ep_exchange_time(
+    "allgather_reducescatter": All2All(None, lambda im, tokens, prefill: ep_exchange_time(
         tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw, im.node_gpus, im.nic_bw, im.inter_alpha)),
     "deepep_low_latency": All2All(
-        DispatcherNeeds("DeepEP", 90, DISPATCHER_NEEDS["deepep"].fabrics,
-                        "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need NVSHMEM, built for SM90, "
-                        "and RDMA (InfiniBand / RoCE) across nodes"),
-        lambda im, tokens: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
-                                                   im.combine_bytes, im.ar_bw, im.node_gpus, im.nic_bw,
-                                                   im.inter_alpha), max_hidden=DEEPEP_LL_HIDDEN[-1]),
+        _DEEPEP_LL_NEEDS,
+        lambda im, tokens, prefill: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
+                                                            im.combine_bytes, im.ar_bw, im.node_gpus, im.nic_bw,
+                                                            im.inter_alpha), max_hidden=DEEPEP_LL_HIDDEN[-1]),
+    # (its decode steps run DeepEP's low-latency kernels, whose compiled hidden sizes SGLang calls as vLLM does)
+    "deepep": All2All(_DEEPEP_LL_NEEDS, deepep_auto_exchange_time, max_hidden=DEEPEP_LL_HIDDEN[-1],
+                      engines=("sglang",), owner="SGLang"),
 }
 
 
@@ -473,6 +552,11 @@ class IterationModel:
     node_gpus: int = 0
     nic_bw: float = 0.0
     inter_alpha: float = 0.0
+    # DeepSeek-V3-style group-limited routing (``MoESpec.groups`` / ``topk_groups``: a token's experts in its chosen
+    # groups only) and DeepEP normal mode's host sync a layer (``deepep_normal_exchange_time``)
+    groups: int = 1
+    topk_groups: int = 1
+    normal_sync_s: float = 0.0
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -538,7 +622,10 @@ class IterationModel:
                    combine_bytes=ll_width * ACTIVATION_BYTES_BF16,
                    node_gpus=min(tp, hw.gpus_per_node) if sp.ep and tp > hw.gpus_per_node else 0,
                    nic_bw=hw.inter_bw_per_gpu if sp.ep and tp > hw.gpus_per_node else 0.0,
-                   inter_alpha=hw.eff.inter_alpha_s if sp.ep and tp > hw.gpus_per_node else 0.0, **local)
+                   inter_alpha=hw.eff.inter_alpha_s if sp.ep and tp > hw.gpus_per_node else 0.0,
+                   groups=e.groups if e is not None else 1,
+                   topk_groups=e.topk_groups if e is not None else 1,
+                   normal_sync_s=MOE_SYNC_OPS * hw.eff.launch_s, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -645,7 +732,7 @@ class IterationModel:
         nbytes = weights + self.kv_bytes * (kv_ctx + kv_new)
         t_memory = nbytes / self.bytes_rate
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
-            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens)
+            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens, prefill_tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
