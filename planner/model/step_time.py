@@ -1655,11 +1655,9 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
     and backward per micro-batch as ``microbatch_extras`` leaves them: FSDP / ZeRO-3 prefetch issues the next
     layer's gather on its own stream while the compute stream runs this layer, and the unfused accumulation pass
     (AccumulateGrad, after each gradient) and AMP's weight casts (at each autocast op) are kernels of that same
-    forward and backward. Until small30c the stage time from before those passes was used, so on a gather-bound row
-    they were charged on top of the gathers: torchtitan ZeRO-2 (FSDP2, timed as ZeRO-3) with AMP weights,
-    Llama-3-8B on 8 p4d nodes, 1.295 -> 1.227 s a step (comm_zero3 0.769 -> 0.701 s). The passes are zero on the
-    other ZeRO-3 rows (ZeRO-3 accumulates into its partition and hands the forward 16-bit weights), so
-    ``benchmarks/validate.py`` is unchanged, every source's median and p90 to the digit. ``fetch``: ``param_fetch``."""
+    forward and backward (until small30c charged on top of the gathers: torchtitan ZeRO-2 with AMP weights,
+    Llama-3-8B on 8 p4d nodes, 1.295 -> 1.227 s a step; zero on the other ZeRO-3 rows, which accumulate into their
+    partition and take 16-bit weights). ``fetch``: ``param_fetch``."""
     eff, D, dinv, nccl_sms, m_micro = s.eff, dpt.D, dpt.dinv, dpt.nccl_sms, s.m_micro
     t_stage = st.t_fwd_mb + st.t_bwd_mb
     raf, defer_rs, rep_mb = dpt.raf, dpt.defer_rs, dpt.rep_mb
