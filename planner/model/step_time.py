@@ -1661,10 +1661,8 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
     eff, D, dinv, nccl_sms, m_micro = s.eff, dpt.D, dpt.dinv, dpt.nccl_sms, s.m_micro
     t_stage = st.t_fwd_mb + st.t_bwd_mb
     raf, defer_rs, rep_mb = dpt.raf, dpt.defer_rs, dpt.rep_mb
-    # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
-    # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
-    # first layer's gather (nothing to hide it under), plus the compute NCCL's SMs slow where that
-    # outlasts the collectives
+    # ZeRO-3 / FSDP: per micro-batch gathers (fwd, bwd) and reduce-scatters, prefetched one layer ahead: exposed beyond
+    # the compute they overlap, plus the first layer's gather, plus the compute NCCL's SMs slow where that outlasts them
     z3 = (dpt.dz >= 3) & ~dpt.held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
