@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pytest
 from conftest import write_job
 
 JOB = """

@@ -1430,17 +1430,16 @@ def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision
 
 
 def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: int, plan, attn_share: float) -> float:
-    """A rank's share of a layer's saves on the HF code under its transformers EP plan ``plan`` (moe ``HfEpPlan``):
-    the attention blocks' saves (``attn_share`` of them, ``hf_attention_saves_share``) whole unless the plan splits
-    attention (then the fused table's attention half at ``tp`` over TP 1, as ``hf_tp_share``), an MoE layer's MLP half
-    whole, a dense layer's MLP half whole unless the plan splits the dense MLP. The MoE half is whole because
-    transformers' ``grouped_mm_experts_forward`` (integrations/moe.py) gathers, sorts and runs all S = T x top_k
-    (token, expert) rows on every rank -- ``EpRouterParallel`` (distributed/tensor_parallel.py) only points the other
-    ranks' rows at a sentinel expert past the local ones and zeroes their weights -- so its saved ``(S, hidden)``
-    inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output are the single-GPU sizes;
-    the router and the shared experts are whole modules. Under gradient checkpointing a layer keeps its input,
-    whole. Until hfep35: the attention whole (hfep34) and every other save at the layer's mean TP share, the
-    experts' as if split over TP."""
+    """A rank's share of a layer's saves on the HF code under a plan ``plan`` (moe ``HfTpPlan``) that leaves a part
+    whole: the attention blocks' saves (``attn_share`` of them, ``hf_attention_saves_share``) whole unless the plan
+    splits attention (then the fused table's attention half at ``tp`` over TP 1, as ``hf_tp_share``), a dense layer's
+    MLP half whole unless the plan splits the dense MLP, an MoE layer's MLP half at the TP share where its routed rows
+    split over the TP ranks (``HfTpPlan.moe``: the TP plan's ``moe_tp_experts``, or a folded EP's 1/TP of the rows each,
+    ``hf_ep_rows`` code 3) and whole where every rank runs all S = T x top_k rows (DeepSpeed's AutoTP, ``AUTOTP_MOE``:
+    its saved ``(S, hidden)`` inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output the
+    single-GPU sizes). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
+    (hfep34) and every other save at the layer's mean TP share; hfep35-hfep52 also an older transformers EP plan's
+    (``EpRouterParallel``: every rank all S rows, the MoE half whole)."""
     if int(recompute) == 2:
         return 1.0
     kw = dict(cp=1, flash=True, dropout=False, act_bytes=2, sp=False, recompute=0)
