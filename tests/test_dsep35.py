@@ -29,7 +29,8 @@ def _estimate(cli, tmp_path, preset="qwen3-30b-a3b", stack="deepspeed", tp=1, ep
 def test_autoep_runs_ep_beside_any_tp(cli, tmp_path):
     """Qwen3-30B-A3B full fine-tune, DeepSpeed TP1 EP4 DP16 ZeRO-2: AutoEP lays EP groups over the data-parallel
     ranks, so EP4 runs at TP1 with an all-to-all dispatch priced (comm_ep > 0) and a quarter of the routed experts on
-    each rank; the HF Trainer (transformers' ep_plan, EP = TP) still refuses it. hfep35 refused it on both."""
+    each rank; so does the HF Trainer at transformers 5.23 (hfep52). hfep35 refused it on both, hfep52's parent on
+    the HF Trainer."""
     from planner.spec import ModelSpec
     from planner.spec.params import count_params
     from planner.spec.presets import PRESETS
@@ -43,8 +44,11 @@ def test_autoep_runs_ep_beside_any_tp(cli, tmp_path):
     experts = m.moe.experts * pc.expert * pc.n_moe_layers
     expect = ((pc.total - experts) + experts / 4) * 2.0  # bf16 weights: the rest whole at TP1, experts over EP4
     assert abs(ds["memory_per_gpu_bytes"]["weights"] - expect) < 0.01 * expect, (ds["memory_per_gpu_bytes"], expect)
-    code, _, err = _estimate(cli, tmp_path, stack="hf-trainer", zero=2)
-    assert code == 2 and "parallel.ep" in err and "ep_size=tp_size" in err, err
+    # transformers 5.23 lays its EP groups over the FSDP x TP ranks too (DistributedConfig: ep a multiple of tp
+    # dividing fsdp x tp; hfep52): the HF Trainer runs it, with its dispatch; it refused it until hfep52 (EP = TP)
+    code, text, err = _estimate(cli, tmp_path, stack="hf-trainer", zero=2)
+    assert code == 0, err
+    assert json.loads(text)["breakdown_s"]["comm_ep"] > 0.0
 
 
 def test_autoep_folded_over_autotp_dispatches_and_restores():
@@ -151,19 +155,23 @@ def test_gpt_oss_has_no_tp_plan(cli, tmp_path):
 
 
 def test_zero3_gathers_the_plan_whole_parts_whole():
-    """ZeRO-3's gather window (``largest_unit_params``) holds a layer as the rank holds it: under Qwen3-MoE's EP plan
-    (HF Trainer TP4 EP4) an MoE layer's attention, router and norms whole and a quarter of its experts; under
-    Megatron-Core's TP4 EP4 its dense part over TP. hfep35 divided the HF plan's whole parts by TP there too."""
+    """ZeRO-3's gather window (``largest_unit_params``) holds a layer as the rank holds it: under DeepSeek-V3's TP plan
+    (HF Trainer TP4 EP4: no attention entry, kept under EP at transformers 5.23) an MoE layer's MLA whole, the rest
+    of its dense part over TP and a quarter of its experts; under Megatron-Core's TP4 EP4 its dense part over TP, as
+    the HF Trainer's Qwen3-MoE (its TP plan splits the attention). hfep35 divided the HF plan's whole parts by TP;
+    hfep35-hfep52 held an older EP plan's attention, router and norms whole (Qwen3-MoE's too)."""
     from planner.model.memory_stages import largest_unit_params
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
-    from planner.spec.params import count_params
+    from planner.spec.params import attention_params, count_params
     from planner.spec.presets import PRESETS
 
-    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
-    pc = count_params(m)
-    experts = m.moe.experts * pc.expert
-    hf = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["hf-trainer"]))
-    mc = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["megatron-core"]))
-    assert abs(hf - ((pc.moe_layer - experts) + experts / 4)) < 1.0, hf
-    assert abs(mc - ((pc.moe_layer - experts) / 4 + experts / 4)) < 1.0, mc
+    for preset in ("deepseek-v3", "qwen3-30b-a3b"):
+        m = ModelSpec(**PRESETS[preset])
+        pc = count_params(m)
+        experts = m.moe.experts * pc.expert
+        attn = attention_params(m) if preset == "deepseek-v3" else 0
+        hf = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["hf-trainer"]))
+        mc = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["megatron-core"]))
+        assert abs(hf - (attn + (pc.moe_layer - experts - attn) / 4 + experts / 4)) < 1.0, (preset, hf)
+        assert abs(mc - ((pc.moe_layer - experts) / 4 + experts / 4)) < 1.0, (preset, mc)

@@ -78,13 +78,11 @@ def test_hf_tp_keeps_the_whole_residual_stream_and_logits(cli, tmp_path):
     assert a2 > 0.55 * a1, (a1, a2)  # not halved
 
 
-def test_the_shared_expert_is_whole_under_transformers_expert_parallelism():
-    """transformers applies the ep_plan alone under EP (distributed/mixin.py tp_plan), and no ep_plan names a shared
-    expert: Llama-4-Scout's shared expert runs its whole 8,192-wide GEMMs on every rank at TP4 EP4 (it was priced
-    at 2,048, split over TP); without EP its tp_plan splits it (colwise / rowwise), and Megatron-Core splits it at any
-    EP."""
-    from dataclasses import replace
-
+def test_the_shared_expert_follows_the_tp_plan_under_expert_parallelism():
+    """transformers 5.23 keeps the TP plan on every module but the routed experts under EP (distributed/mixin.py
+    ``_resolve_parallel_plans``; hfep52): DeepSeek-V3's shared experts (``colwise`` / ``rowwise`` in its
+    base_model_tp_plan) run 1/4 of their GEMMs at TP4 EP4 as at TP4 EP1, as DeepSpeed's and Megatron-Core's do.
+    From hfsp34 until hfep52 an older revision's EP plan (applied alone) held them whole on every rank."""
     import numpy as np
 
     from planner.model import moe as moe_mech
@@ -92,8 +90,8 @@ def test_the_shared_expert_is_whole_under_transformers_expert_parallelism():
     from planner.spec import ModelSpec
     from planner.spec.presets import PRESETS
 
-    m = ModelSpec(**PRESETS["llama4-scout"])
-    sw = m.moe.shared_ffn_hidden
+    m = ModelSpec(**PRESETS["deepseek-v3"])
+    sw = m.moe.shared_ffn_hidden or m.moe.shared_experts * m.ffn_hidden
     links = (400e9, 50e9, 5e-6, 10e-6)
     T = np.array([8192.0])
 
@@ -108,10 +106,9 @@ def test_the_shared_expert_is_whole_under_transformers_expert_parallelism():
         return seen[-1][2]  # the shared expert's down projection: K = its width on this rank
 
     hf = STACKS["hf-trainer"]
-    assert shared_widths(hf, 4.0, 1.0, 4.0) == sw
+    assert shared_widths(hf, 4.0, 1.0, 4.0) == sw / 4
     assert shared_widths(hf, 4.0, 4.0, 1.0) == sw / 4
     # DeepSpeed's EP is AutoEP (dsep35): AutoTP splits the AutoEP layer's shared experts over TP
     # (module_inject/auto_tp.py AutoTP._replace_autoep_shared_experts); until dsep35 priced as transformers' ep_plan
     assert shared_widths(STACKS["deepspeed"], 4.0, 1.0, 4.0) == sw / 4
-    assert shared_widths(replace(hf, moe_ep_shared_whole=False), 4.0, 1.0, 4.0) == sw / 4
     assert shared_widths(STACKS["megatron-core"], 4.0, 1.0, 4.0) == sw / 4

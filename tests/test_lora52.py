@@ -86,8 +86,9 @@ def test_the_blocks_saves_of_an_unadapted_moe_under_autocast(fam, gc):
 def test_llama4_scout_keeps_each_parts_casts_at_its_share(monkeypatch):
     """LoRA q/k/v/o over an fp32 Llama-4-Scout, HF Trainer (autocast), TP4 EP4: the weight-sized bytes a rank keeps
     per forward -- the tokens' bytes are linear in the micro-batch, so 2 x keep(1) - keep(2) -- are the bf16 casts
-    counted from the config at the plan's shares: the attention over TP (layer 0's q/k/v none), the router and the
-    shared expert whole, 16 / 4 experts; to 1e-4, the tokens' table having a per-micro-batch constant of its own
+    counted from the config at the plan's shares: the attention whole under a TP plan that leaves it so (layer 0's
+    q/k/v none), the router and the shared expert over TP, 16 / 4 experts (until hfep52: an older EP plan's attention
+    over TP, router and shared expert whole); to 1e-4, the tokens' table having a per-micro-batch constant of its own
     (2.29 MB at TP1, the same over a bf16 base, which casts nothing). Until lora52: 14.38 GB for 61.90 (the
     experts' casts missing, the rest at the parameter-weighted share); the shared expert at that share instead of
     whole would be 8.6 GB low, the attention at it instead of 1 / 4 0.24 GB high."""
@@ -103,10 +104,12 @@ def test_llama4_scout_keeps_each_parts_casts_at_its_share(monkeypatch):
                      lora=dict(rank=16, alpha=32, targets=["q_proj", "k_proj", "v_proj", "o_proj"]))
     st = from_training(t)
     one = np.array([1])
-    # the plan lora52 priced (read from another revision: transformers 5.23 has no Llama 4 EP plan and refuses EP > 1,
-    # rule hf-no-ep-plan, hfmoe52): the mechanism -- each part at its plan's share -- under a plan that splits some
-    monkeypatch.setitem(moe_mech.HF_EP_PLANS, "llama4_text",
-                        moe_mech.HfEpPlan(True, True, "a plan splitting attention"))
+    # transformers 5.23 has no Llama 4 EP plan and refuses EP > 1 (rule hf-no-ep-plan, hfmoe52): the mechanism --
+    # each part at its plan's share -- under a TP plan that leaves the attention whole (DeepSeek-V3's kind; hfep52:
+    # the TP plan stays on all but the experts under EP, which lora52's older EP plan held whole with the router and
+    # shared expert)
+    monkeypatch.setitem(moe_mech.HF_TP_PLANS, "llama4_text",
+                        moe_mech.HfTpPlan(False, True, "a plan leaving attention whole"))
 
     def keep(mb):
         k, _ = frozen_layer_saves(m, t, st, 4096, 4 * one, one, 0 * one, mb * one, 0 * one, 4 * one,
@@ -119,4 +122,4 @@ def test_llama4_scout_keeps_each_parts_casts_at_its_share(monkeypatch):
     whole = m.layers * (h * e.experts + 3 * h * e.shared_ffn_hidden)  # router, shared expert
     experts = m.layers * e.experts * 3 * h * m.ffn_hidden
     assert m.moe_layers == m.layers and not m.qkv_bias
-    assert 2 * keep(1) - keep(2) == pytest.approx(2.0 * (attention / 4 + whole + experts / 4), rel=1e-4)
+    assert 2 * keep(1) - keep(2) == pytest.approx(2.0 * (attention + whole / 4 + experts / 4), rel=1e-4)

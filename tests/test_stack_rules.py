@@ -159,7 +159,9 @@ CASES = [
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),
-    ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(ep=8, etp=1, zero=3), dict(tp=8, dp=4, ep=8, etp=1, zero=3)),
+    # transformers 5.23 DistributedConfig: ep a multiple of tp dividing fsdp x tp (hfep52; EP = TP before)
+    ("hf-ep-tp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=4, dp=8, ep=2, etp=1, zero=3),
+     dict(tp=2, dp=16, ep=8, etp=1, zero=3)),
     ("hf-etp", ("hf-trainer", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=2, etp=2, zero=3),
      dict(tp=2, dp=16, ep=2, etp=1, zero=3)),
     # DeepSpeed's AutoTP splits nn.Linear only: transformers 5's 3-D experts whole on every TP rank (hfep35)

@@ -447,9 +447,9 @@ def _adapter_copies(L: Linear) -> int:
 
 def adapter_whole_params(m: ModelSpec, t: TrainingSpec, attention_split: bool, dense_split: bool,
                          moe_split: bool = False) -> int:
-    """The adapters of the modules an HF EP plan (planner.model.moe ``HF_EP_PLANS``) leaves whole on every rank:
-    a router's and a shared expert's, the attention's unless the plan splits it (``attention_split``), a dense
-    layer's MLP unless it splits that (``dense_split``). peft wraps the module each rank holds
+    """The adapters of the modules an HF plan leaves whole on every rank: a router's and a shared expert's (unless
+    ``moe_split``), the attention's unless the plan splits it (``attention_split``), a dense layer's MLP unless it
+    splits that (``dense_split``). peft wraps the module each rank holds
     (peft/tuners/lora/layer.py ``LoraLayer.update_layer`` sizes A and B from the base layer's in / out features), so
     a whole base layer gets whole adapters; the routed experts' adapters follow their ``grouped_gemm`` shards. Under
     a TP plan that splits the MoE MLP (``moe_split``: moe ``HF_TP_PLANS``, shared experts ``colwise`` / ``rowwise``)

@@ -599,13 +599,11 @@ def by_stream(fn, fp32s) -> tuple:
 
 def moe_gate_split(m: ModelSpec, fw, tp, etp, ep):
     """``LayerContext.xtp``: the degree the routed experts' gate activation is split over on one rank -- the
-    expert-TP where every rank runs all T x top_k rows (transformers' EP plan, Stack.moe_ep_allreduce; DeepSpeed's
-    AutoTP without EP, Stack.tp_splits_experts), else TP (each rank's T / TP share of the rows: Megatron's SP, and
-    AutoEP's ``partition_assignments`` over the TP peers, Stack.moe_ep_tp_fold)."""
+    expert-TP where every rank runs all T x top_k rows (DeepSpeed's AutoTP without EP, Stack.tp_splits_experts;
+    until hfep52 the HF Trainer's EP too), else TP (each rank's T / TP share of the rows: Megatron's SP, and the folded
+    EP's rows over the TP peers, Stack.moe_ep_tp_fold: AutoEP's ``partition_assignments``, transformers' AllToAllEP)."""
     if m.moe is None:
         return tp
-    if getattr(fw, "moe_ep_allreduce", False):
-        return etp
     if not getattr(fw, "tp_splits_experts", True):
         return np.where(np.asarray(ep) > 1, tp, etp)
     return tp
@@ -1095,20 +1093,24 @@ class TpComm:
 
 def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
     """The MoE block's TP all-reduces, as a share of a dense block's pair (1: Megatron-Core's row-parallel pair).
-    An MoE MLP on the HF code has its all-reduce where the experts are split -- over TP, or over EP by
-    ``moe_tp_experts`` -- or its shared experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
+    An MoE MLP on the HF code has its all-reduce where the experts are split over TP or its shared
+    experts are: none under DeepSpeed's AutoTP without shared experts, whose 3-D
     experts are whole on every rank (``Stack.tp_splits_experts``). Under AutoEP folded over AutoTP
     (``Stack.moe_ep_tp_fold``, EP > 1) the block has no row-parallel all-reduce: the restore's all-gather is priced
     with the dispatch (moe ``moe_layer``), its input gradient's average over TP is one T x h all-reduce backward (half
     of the forward + backward pair, spread over both passes, first order), and AutoTP's split shared experts add
-    their own pair (deepspeed AutoTP._replace_autoep_shared_experts)."""
+    their own pair (deepspeed AutoTP._replace_autoep_shared_experts); transformers' AllToAllEP
+    (``Stack.hf_plans``) has no average, its shared experts their TP plan's pair."""
     if m.moe is None:
         return 1.0
     moe_ar = 1.0
-    if getattr(fw, "moe_ep_allreduce", False) or not getattr(fw, "tp_splits_experts", True):
+    if not getattr(fw, "tp_splits_experts", True):
         moe_ar = np.where((c.etp > 1) | (c.ep > 1) | bool(m.moe.shared_experts), 1.0, 0.0)
     if getattr(fw, "moe_ep_tp_fold", False):
-        moe_ar = np.where(c.ep > 1, 0.5 + float(bool(m.moe.shared_experts)), moe_ar)
+        # the input gradient's average over TP where the stack has one (Stack.moe_ep_tp_grad_average: AutoEP's);
+        # transformers' AllToAllEP none (its TP chunk's backward gather is priced with the dispatch)
+        avg = 0.5 if getattr(fw, "moe_ep_tp_grad_average", False) else 0.0
+        moe_ar = np.where(c.ep > 1, avg + float(bool(m.moe.shared_experts)), moe_ar)
     return moe_ar
 
 
@@ -1416,7 +1418,8 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
     on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
     eff, hbm, peak, act_b, combine = c.eff, c.hbm, c.peak, c.act_b, c.combine
-    # an HF EP plan names no lm_head: whole on every rank (moe ``HfEpPlan.lm_head``; until hfep35 over TP)
+    # the TP plan's head (moe ``HfTpPlan.lm_head``: colwise_gather_output in every family; whole on every rank under
+    # an older revision's EP plan from hfep35 until hfep52)
     tp = moe_mech.hf_ep_tp(m, fw, c.tp, c.ep, "lm_head")
     # the rank's logits (activations.rank_logits, the one count): the head's positions (BERT's masked ones) x V / tp
     lg = rank_logits(m, c.seq, c.mb, tp, c.cp, head_seq=fw.head_seq(t))  # the stack's rule (Stack.head_seq)

@@ -81,7 +81,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_params, adapter_whole_params, base_weights,
                                     frozen_base, frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
 from planner.model import offload, optimizers
-from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan,
+from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
 from planner.model.pipeline import split_runtime
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
@@ -706,9 +706,8 @@ class StateContext:
     #: per key, the (share of the layer parameters, bytes each) of a bitsandbytes base FSDP2 leaves whole on every
     #: rank (``Stack.bnb_whole_at_cp`` at CP > 1); (0, 0) elsewhere
     bnb_whole: tuple = (0.0, 0.0)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
-    #: per key, the dense parameters every rank of the TP group holds whole under an HF EP plan (moe
-    #: ``hf_ep_whole_params``: the embedding, head, norms, routers, shared experts and what the plan leaves
-    #: unsplit); 0 elsewhere (``dense_rank``)
+    #: per key, the dense parameters every rank of the TP group holds whole under an HF TP plan that leaves a part
+    #: unsplit (moe ``hf_ep_whole_params``); 0 elsewhere (``dense_rank``)
     ep_whole: object = 0.0
 
 
@@ -1167,15 +1166,13 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
     the ``synced`` rows, one micro-batch a step) the adapters' gradients are their blocks' flat gradient's, unsharded
     in ``param_dtype``."""
     total = adapter_params(x.m, x.t)
-    # the adapters of what an HF EP plan leaves whole are whole on every rank (finetune.adapter_whole_params; until
-    # hfep35 all over TP)
-    # (and at EP 1 those a TP plan leaves whole, moe HF_TP_PLANS: DeepSeek-V3's attention; until dsep35 over TP)
-    plan, tplan = moe_mech_plan(x.m, x.st), hf_tp_plan(x.m, x.st)
+    # the adapters of what an HF TP plan leaves whole (moe HF_TP_PLANS: DeepSeek-V3's attention, gpt-oss's) are whole
+    # on every TP rank, at every EP (transformers 5.23 keeps the TP plan on all but the experts); until hfep52 an older
+    # revision's EP plan left the attention, routers and shared experts' whole at EP > 1 (hfep35), over TP before
+    tplan = hf_tp_plan(x.m, x.st)
     held = np.asarray(x.ep_whole)[x.sinv] > 0
-    ep1 = np.asarray(x.kep)[x.sinv] == 1
-    whole = (adapter_whole_params(x.m, x.t, plan.attention, plan.dense_mlp) * held * ~ep1 if plan is not None else 0.0)
-    if tplan is not None:
-        whole = whole + adapter_whole_params(x.m, x.t, tplan.attention, tplan.dense_mlp, moe_split=tplan.moe) * held * ep1
+    whole = (adapter_whole_params(x.m, x.t, tplan.attention, tplan.dense_mlp, moe_split=True) * held
+             if tplan is not None else 0.0)
     ad = ((total - whole) / tp + whole) * layers / x.m.layers
     kz, dps = x.kz[x.sinv], x.dps[x.sinv]
     if x.st is not None and x.st.casts_adapters(x.t):

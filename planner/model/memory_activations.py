@@ -43,7 +43,7 @@ from planner.spec.params import count_params, layer_kinds
 from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_layer_activation_bytes,
                                     frozen_saves_precision, frozen_stream)
 from planner.model import offload
-from planner.model.moe import HfEpPlan, hf_ep_plan as moe_mech_plan, hf_ep_whole_params, hf_tp_plan, per_dispatcher
+from planner.model.moe import HfTpPlan, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
@@ -1261,7 +1261,7 @@ def activation_ep_keys(m: ModelSpec, st, c: Candidates, disp):
     all-to-all dispatcher holds its copies at EP > 1 (activations.moe_a2a_transient; ``disp``: each row's dispatcher
     code, layout.Candidates ``dispatcher_codes``: a search's twins in one call)."""
     if m.moe is not None and (getattr(st, "selective", None) == "op" or m.moe.imbalance > 1
-                              or moe_mech_plan(m, st) is not None or hf_tp_plan(m, st) is not None
+                              or getattr(st, "moe_ep_tp_fold", False) or hf_tp_plan(m, st) is not None
                               or not getattr(st, "tp_splits_experts", True)):
         return c.ep
     if m.moe is not None and getattr(st, "moe_megatron_layer", False):
@@ -1441,17 +1441,16 @@ def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision
 
 
 def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: int, plan, attn_share: float) -> float:
-    """A rank's share of a layer's saves on the HF code under its transformers EP plan ``plan`` (moe ``HfEpPlan``):
-    the attention blocks' saves (``attn_share`` of them, ``hf_attention_saves_share``) whole unless the plan splits
-    attention (then the fused table's attention half at ``tp`` over TP 1, as ``hf_tp_share``), an MoE layer's MLP half
-    whole, a dense layer's MLP half whole unless the plan splits the dense MLP. The MoE half is whole because
-    transformers' ``grouped_mm_experts_forward`` (integrations/moe.py) gathers, sorts and runs all S = T x top_k
-    (token, expert) rows on every rank -- ``EpRouterParallel`` (distributed/tensor_parallel.py) only points the other
-    ranks' rows at a sentinel expert past the local ones and zeroes their weights -- so its saved ``(S, hidden)``
-    inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output are the single-GPU sizes;
-    the router and the shared experts are whole modules. Under gradient checkpointing a layer keeps its input,
-    whole. Until hfep35: the attention whole (hfep34) and every other save at the layer's mean TP share, the
-    experts' as if split over TP."""
+    """A rank's share of a layer's saves on the HF code under a plan ``plan`` (moe ``HfTpPlan``) that leaves a part
+    whole: the attention blocks' saves (``attn_share`` of them, ``hf_attention_saves_share``) whole unless the plan
+    splits attention (then the fused table's attention half at ``tp`` over TP 1, as ``hf_tp_share``), a dense layer's
+    MLP half whole unless the plan splits the dense MLP, an MoE layer's MLP half at the TP share where its routed rows
+    split over the TP ranks (``HfTpPlan.moe``: the TP plan's ``moe_tp_experts``, or a folded EP's 1/TP of the rows each,
+    ``hf_ep_rows`` code 3) and whole where every rank runs all S = T x top_k rows (DeepSpeed's AutoTP, ``AUTOTP_MOE``:
+    its saved ``(S, hidden)`` inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output the
+    single-GPU sizes). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
+    (hfep34) and every other save at the layer's mean TP share; hfep35-hfep52 also an older transformers EP plan's
+    (``EpRouterParallel``: every rank all S rows, the MoE half whole)."""
     if int(recompute) == 2:
         return 1.0
     kw = dict(cp=1, flash=True, dropout=False, act_bytes=2, sp=False, recompute=0)
@@ -1504,30 +1503,29 @@ def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, pla
 #: ``ds-autotp-etp``), as ``hf_ep_rank_share`` reads a plan: attention and a dense layer's MLP split over TP (nn.Linear),
 #: the MoE half whole (the 3-D experts run all T x top_k rows on every rank; its shared experts, nn.Linear and so
 #: split, are priced whole with it -- first order)
-AUTOTP_MOE = HfEpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_parser (nn.Linear only)")
+AUTOTP_MOE = HfTpPlan(True, True, "deepspeed/module_inject/auto_tp.py AutoTP.tp_parser (nn.Linear only)", moe=False)
 
 
 def hf_ep_rows(m: ModelSpec, stack, tp, ep):
-    """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): code 1
-    where the HF code runs its transformers EP plan (moe ``hf_ep_plan`` read, EP > 1, TP > 1), 2 where DeepSpeed's
-    AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), 3 under DeepSpeed's AutoEP (EP > 1: the TP plan's
-    share, the experts' gradients over EP), 4 under a transformers TP plan that leaves a part whole (moe
-    ``HF_TP_PLANS``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``); ``plans[code]`` the plan (None for 0, 3)."""
+    """Per candidate, the plan whose split ``hf_ep_rank_share`` prices (``hf_rank_share``), as (codes, plans): 2
+    where DeepSpeed's AutoTP leaves the experts whole (``AUTOTP_MOE``: EP 1, TP > 1), 3 under a folded EP
+    (``Stack.moe_ep_tp_fold``, EP > 1: DeepSpeed's AutoEP, transformers' AllToAllEP -- the TP plan's share, each TP
+    peer running 1 / TP of the expert rows, the experts' gradients over EP), 4 under a transformers TP plan that
+    leaves a part whole (moe ``HF_TP_PLANS``: EP 1, TP > 1), else 0 (the TP plan, ``hf_tp_share``); ``plans[code]``
+    the plan (None for 0, and for 3 without such a TP plan). Code 1, an older transformers' EP plan (every rank all
+    T x top_k rows), retired at hfep52: transformers 5.23 trains EP through AllToAllEP."""
     tp, ep = np.asarray(tp), np.asarray(ep)
-    plan = moe_mech_plan(m, stack)
     codes = np.zeros(np.broadcast(tp, ep).shape, dtype=np.int64)
-    if plan is not None:
-        codes = np.where((ep > 1) & (tp > 1), 1, codes)
     if m.moe is not None and not getattr(stack, "tp_splits_experts", True):
         codes = np.where((ep == 1) & (tp > 1), 2, codes)
     tplan = hf_tp_plan(m, stack)
     if tplan is not None:  # a TP plan that leaves a part whole (moe HF_TP_PLANS: DeepSeek-V3's attention)
         codes = np.where((ep == 1) & (tp > 1), 4, codes)
     if m.moe is not None and getattr(stack, "moe_ep_tp_fold", False):
-        # AutoEP (Stack.moe_ep_tp_fold): the saves at the TP plan's share (each TP peer runs 1 / TP of the expert rows),
-        # the experts' gradients over EP (``hf_grad_share``)
         codes = np.where(ep > 1, 3, codes)
-    return codes, (None, plan, AUTOTP_MOE, None, tplan)
+    # under the folded EP the TP plan's whole parts stay whole and the expert rows split over the TP peers
+    fold = None if tplan is None else dataclasses.replace(tplan, moe=True)
+    return codes, (None, None, AUTOTP_MOE, fold, tplan)
 
 
 def hf_grad_share(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> float:
@@ -1551,49 +1549,41 @@ def _routed_expert_params(m: ModelSpec) -> float:
 def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> tuple[float, float]:
     """(the share of the parameters other than the routed experts, the share of the routed experts) one rank of the
     HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
-    plan (code 0); under an EP plan (code 1) the parameters it leaves whole (moe ``hf_ep_whole_params``: attention,
-    embedding, head, norms, routers, shared experts) whole and the rest over TP, the routed experts over EP = TP
-    (transformers integrations/tensor_parallel.py ``GroupedGemmParallel``: dim 0 of each 3-D expert tensor sharded,
-    ``E / ep`` whole experts a rank); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps
-    nn.Linear only) and the rest over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``)
-    that part whole and the experts over TP; under AutoEP (code 3) the routed experts over ``ep`` and the rest over
-    TP. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper
+    plan (code 0); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
+    over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
+    ``hf_ep_whole_params``) and the experts over TP; under a folded EP (code 3: AutoEP, transformers' ``grouped_gemm``
+    ``MoEParamShard(Shard(0))``, ``E / ep`` whole experts a rank) the routed experts over ``ep`` and the rest as
+    the TP plan holds it. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper
     ``W + delta`` of the rank's expert shard, autocast's casts of its linears) take the share of what they copy
     (epw51: until then the model-wide ``hf_grad_share``, Qwen3-30B-A3B's experts at 0.288 for their 0.25); the
     rest's share here is the parameter-weighted mean of its parts (the gradients' share), ``hf_weight_part_shares``
     the share of each part."""
-    if code == 3:
-        return 1.0 / tp, 1.0 / ep
-    if code == 0 or tp <= 1:
-        return 1.0 / tp, 1.0 / tp
+    routed = 1.0 / ep if code == 3 else 1.0 if code == 2 else 1.0 / tp
+    if code in (0, 2) or tp <= 1 or hf_tp_plan(m, stack) is None:
+        return 1.0 / tp, routed
+    # code 3 / 4: the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
     pc = count_params(m)
-    experts = _routed_expert_params(m)
-    if code == 2:
-        return 1.0 / tp, 1.0
-    # code 1 / 4: the plan's whole parts (moe HF_EP_PLANS / HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest
-    # over TP; the routed experts over TP (EP = TP under transformers' EP plan)
-    whole = float(hf_ep_whole_params(m, stack, tp, 2 if code == 1 else 1))
-    rest = pc.total - experts
-    return (whole + (rest - whole) / tp) / rest, 1.0 / tp
+    whole = float(hf_ep_whole_params(m, stack, tp, 1))
+    rest = pc.total - _routed_expert_params(m)
+    return (whole + (rest - whole) / tp) / rest, routed
 
 
 def hf_weight_part_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> BlockWeights:
     """The share of each part of a block's weights (finetune ``BlockWeights``) one rank of the HF code holds, by its
-    ``hf_ep_rows`` code: under a transformers plan that leaves a part whole (code 1, the EP plan ``HF_EP_PLANS``;
-    code 4, a TP plan ``HF_TP_PLANS``) the attention and a dense layer's MLP whole unless the plan splits them
-    (``HfEpPlan.attention`` / ``dense_mlp``), an MoE layer's router and shared experts whole under the EP plan (it
-    names neither: ``moe.hf_layer_whole_params``) and over TP under the TP plan, the routed experts at
+    ``hf_ep_rows`` code: under a transformers TP plan that leaves a part whole (``HF_TP_PLANS``; code 4 at EP 1, code
+    3 at EP > 1) the attention and a dense layer's MLP whole unless the plan splits them (``HfTpPlan.attention`` /
+    ``dense_mlp``), an MoE layer's router and shared experts over TP, the routed experts at
     ``hf_weight_shares``' share; under the other codes every part but the experts at 1 / tp. The weight-sized
     per-call bytes of a frozen base (finetune ``frozen_delta_parts``) take the share of the part they copy (lora52:
     until then ``hf_weight_shares``' rest, the parameter-weighted mean with the whole embedding and head in it --
     exact where the plan leaves every part of the rest whole, Qwen3-MoE's; Llama-4-Scout under its EP plan, TP4 EP4:
     the attention's casts at 0.80 for 0.25, the router's and shared expert's at 0.80 for 1)."""
     rest, routed = hf_weight_shares(m, stack, tp, code, ep)
-    plan = moe_mech_plan(m, stack) if code == 1 else hf_tp_plan(m, stack) if code == 4 else None
+    plan = hf_tp_plan(m, stack) if code in (3, 4) else None
     if plan is None or tp <= 1:
         return BlockWeights(rest, rest, rest, routed)
     return BlockWeights(attention=1.0 / tp if plan.attention else 1.0, dense_mlp=1.0 / tp if plan.dense_mlp else 1.0,
-                        moe_block=1.0 if code == 1 else 1.0 / tp, experts=routed)
+                        moe_block=1.0 / tp, experts=routed)
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):

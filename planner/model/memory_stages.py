@@ -38,8 +38,8 @@ def largest_unit_params(m: ModelSpec, pc, tp, etp, ep, stack=None):
     edp_mesh)``, parallelize.py ``apply_fsdp``; planner.model.step_time gathers ``stage_p_exp / (etp x ep)`` the
     same), not the layer's every expert. Layer kinds the model lacks are left out (a model of MoE layers only has
     no dense layer to gather). On the HF code what its plan leaves whole is gathered whole (moe
-    ``hf_layer_whole_params``: under an EP plan the attention, router and shared experts, under DeepSeek-V3's TP plan
-    the attention; until dsep35 over TP, as memory ``dense_rank`` holds them since hfep35)."""
+    ``hf_layer_whole_params``: under DeepSeek-V3's and gpt-oss's TP plans the attention, at every EP; until dsep35 over
+    TP, as memory ``dense_rank`` holds them since hfep35; hfep35-hfep52 an older EP plan's router and shared experts)."""
     tp = np.asarray(tp, dtype=np.float64)
     ex = np.asarray(etp, dtype=np.float64) * np.asarray(ep, dtype=np.float64)
     e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0

@@ -302,45 +302,33 @@ EAGER_EXPERT_HOST_OPS = {"clamp": 5.0, "bias": 5.0, "bias_per_expert": 2.0}
 
 
 @dataclass(frozen=True)
-class HfEpPlan:
-    """What a transformers model's ``base_model_ep_plan`` splits over the EP (= TP) group. Under expert parallelism
-    transformers applies that plan alone (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return
-    self._ep_plan``): a module it does not name is whole on every rank and runs the whole micro-batch there (every
-    rank of the group holds the same tokens, ep_size = tp_size). ``attention``: q/k/v ``colwise`` and o ``rowwise``
-    (its all-reduce); ``dense_mlp``: the dense MLP's gate/up ``colwise``, down ``rowwise``; ``source``: the file;
-    ``lm_head``: the head split over the group -- no plan of transformers src/ splits it under EP (the head's
-    ``colwise_gather_output`` is the ``*ForCausalLM`` class's ``_tp_plan``; no such class defines ``_ep_plan``), so
-    every rank runs the whole logits GEMM and loss."""
+class HfTpPlan:
+    """Which parts of a layer a transformers ``base_model_tp_plan`` splits over TP. transformers 5.23.0 applies it at
+    TP > 1 whatever the EP (distributed/mixin.py ``_resolve_parallel_plans``: at EP > 1 the ``base_model_ep_plan``
+    takes the routed experts and "EP rules take precedence: drop TP rules on EP modules and their children"; every
+    other module keeps its TP rule). ``attention``: q/k/v ``colwise`` and o ``rowwise`` (its all-reduce);
+    ``dense_mlp``: the dense MLP's gate/up ``colwise``, down ``rowwise``; ``source``: the file; ``lm_head``: the
+    ``*ForCausalLM`` class's ``_tp_plan`` (lm_head ``colwise_gather_output``, every family here); ``embedding``:
+    ``embed_tokens`` ``embedding_rowwise``, which ``DistributedMixin.init_parallel_plans`` adds only where the base
+    model's plan is not empty; ``moe``: the routed experts split by TP (``packed_colwise`` / ``rowwise`` /
+    ``moe_tp_experts``) at EP 1."""
     attention: bool
     dense_mlp: bool
     source: str
-    lm_head: bool = False
-    #: the routed experts split over the group by TP (a ``base_model_tp_plan``'s ``packed_colwise`` / ``rowwise`` /
-    #: ``moe_tp_experts``: each rank runs its slice of every expert); False under an EP plan (whole experts, all
-    #: T x top_k rows on every rank)
-    moe: bool = False
+    lm_head: bool = True
+    moe: bool = True
+    embedding: bool = True
 
 
-_EXPERTS_ONLY = ("{f}: mlp.gate / router ``ep_router``, mlp.experts.gate_up_proj / down_proj ``grouped_gemm``, "
-                 "mlp.experts ``moe_tp_experts`` -- no attention, norm, dense or shared-expert entry")
-#: the ``base_model_ep_plan`` of each HF MoE family the planner maps (planner.spec.hf ``HF_MAPPERS``), read from
-#: huggingface/transformers src/transformers/models/<family>/configuration_<family>.py (commit 008e5743 for
-#: qwen3_moe, mixtral, deepseek_v2 and deepseek_v3; 02b8f42b for gpt_oss). DeepSeek-V2/V3's plans were added after
-#: the configuration_deepseek_v3.py hfep34 read (0fc683d, no ``base_model_ep_plan``, its tp_plan ``local_*``
-#: styles on the MLPs); until hfep35 they were priced with attention split over TP. A family absent here is priced
-#: as its TP plan, said in an ``assumed:`` line (``hf_ep_plan_note``). Shared experts are whole under every plan
-#: here (``Stack.moe_ep_shared_whole``)
-HF_EP_PLANS: dict[str, HfEpPlan] = {
-    # "Expert-only EP plan: only shards MoE experts, not attention. Attention is left unsharded"
-    "qwen3_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen3_moe/configuration_qwen3_moe.py")),
-    "qwen2_moe": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/qwen2_moe/configuration_qwen2_moe.py")),
-    "mixtral": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/mixtral/configuration_mixtral.py")),
-    # its experts' biases ``grouped_gemm`` too (gpt_oss has no ``base_model_tp_plan`` at 02b8f42b)
-    "gpt_oss": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/gpt_oss/configuration_gpt_oss.py")),
-    # MLA, the shared experts and the first_k_dense_replace dense layers named by neither plan's EP side
-    "deepseek_v2": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v2/configuration_deepseek_v2.py")),
-    "deepseek_v3": HfEpPlan(False, False, _EXPERTS_ONLY.format(f="models/deepseek_v3/configuration_deepseek_v3.py")),
-}
+#: the families with a ``base_model_ep_plan`` at transformers 5.23.0 (models/<family>/configuration_<family>.py),
+#: each ``layers.*.mlp.experts.gate_up_proj`` / ``down_proj`` ``grouped_gemm`` (``MoEParamShard(Shard(0))``: ``E / ep``
+#: whole experts a rank; gpt-oss's expert biases too) and ``layers.*.mlp.experts`` ``ep_dispatch_experts`` -- the
+#: routed experts and nothing else (no router, attention, norm, dense or shared-expert entry; ``ep_router`` and
+#: ``moe_tp_experts`` are refused in an EP plan). What is not an expert runs its TP plan (``HfTpPlan``). Until hfep52
+#: read at an older revision (the EP plan alone under EP, ``ep_router`` + ``moe_tp_experts``, EP = TP)
+HF_EP_PLANS: dict[str, str] = {f: f"models/{f}/configuration_{f}.py (base_model_ep_plan: experts grouped_gemm, "
+                                  "ep_dispatch_experts)"
+                               for f in ("qwen3_moe", "qwen2_moe", "mixtral", "gpt_oss", "deepseek_v2", "deepseek_v3")}
 
 #: HF MoE families whose configuration has no ``base_model_ep_plan`` at the pinned transformers (5.23.0, pyproject's
 #: ``truth`` extra): models/llama4/configuration_llama4.py ``Llama4TextConfig`` -- "No ``base_model_ep_plan``: the
@@ -363,130 +351,110 @@ AUTOEP_MODEL_TYPES = frozenset({"mixtral", "qwen3_moe", "qwen2_moe", "qwen3_5_mo
                                 "llama4", "llama4_text"})
 
 
-#: the ``base_model_tp_plan`` of an HF MoE family where it leaves a part whole under TP alone (EP 1); a family absent
-#: here has its attention, dense MLP and experts split over TP (models/qwen3_moe, mixtral, deepseek_v2 at 008e5743:
-#: q/k/v ``colwise``, o ``rowwise``; DeepSeek-V2's q_proj / q_b_proj / kv_b_proj ``colwise``, kv_a_proj_with_mqa
-#: ``mla_kv_a_proj``, o_proj ``rowwise``). DeepSeek-V3's plan (models/deepseek_v3/configuration_deepseek_v3.py at
-#: transformers 008e5743: experts ``packed_colwise`` / ``rowwise`` / ``moe_tp_experts``, shared experts and the
-#: dense MLP ``colwise`` / ``rowwise``) names no ``self_attn`` module: MLA is whole on every TP rank, runs the whole
-#: micro-batch there and has no all-reduce. Until dsep35 priced split over TP
-HF_TP_PLANS: dict[str, HfEpPlan] = {
-    "deepseek_v3": HfEpPlan(False, True, "models/deepseek_v3/configuration_deepseek_v3.py (base_model_tp_plan: "
-                                         "no self_attn entry)", lm_head=True, moe=True),
+#: the ``base_model_tp_plan`` of an HF MoE family where it leaves a part whole (at any EP: ``HfTpPlan``); a family
+#: absent here has its attention, dense MLP, embedding, head and experts split over TP (transformers 5.23.0
+#: models/qwen3_moe, qwen2_moe, mixtral: q/k/v ``colwise``, o ``rowwise``; deepseek_v2's q_proj / q_b_proj /
+#: kv_b_proj ``colwise``, kv_a_proj_with_mqa ``mla_kv_a_proj``, o_proj ``rowwise``). DeepSeek-V3's plan (experts
+#: ``packed_colwise`` / ``rowwise`` / ``moe_tp_experts``, shared experts and the dense MLP ``colwise`` / ``rowwise``)
+#: names no ``self_attn`` module: MLA is whole on every TP rank, runs the whole micro-batch there and has no
+#: all-reduce (until dsep35 priced split over TP). gpt-oss's configuration defines no ``base_model_tp_plan``
+#: (models/gpt_oss/configuration_gpt_oss.py: ``base_model_ep_plan`` only): its TP splits the LM head alone
+#: (modeling_gpt_oss.py ``GptOssForCausalLM._tp_plan``), the embedding whole (no base plan to add
+#: ``embedding_rowwise`` to); until hfep52 priced as its EP plan (attention, embedding and head whole)
+HF_TP_PLANS: dict[str, HfTpPlan] = {
+    "deepseek_v3": HfTpPlan(False, True, "models/deepseek_v3/configuration_deepseek_v3.py (base_model_tp_plan: "
+                                         "no self_attn entry)"),
+    "gpt_oss": HfTpPlan(False, False, "models/gpt_oss/configuration_gpt_oss.py (no base_model_tp_plan: "
+                                      "GptOssForCausalLM._tp_plan lm_head only)", moe=False, embedding=False),
 }
 
 
-#: HF MoE families whose configuration defines no ``base_model_tp_plan`` (models/gpt_oss/configuration_gpt_oss.py at
-#: transformers 02b8f42b: ``base_model_ep_plan`` only): transformers' TP alone would split none of their layers --
-#: every rank holding and running the whole model -- so TP > 1 without EP is refused (rule ``hf-no-tp-plan``); with
-#: EP = TP the EP plan (``HF_EP_PLANS``) runs
-HF_NO_TP_PLAN = frozenset({"gpt_oss"})
+#: HF MoE families whose TP plan splits none of their layers (``HfTpPlan.moe`` False and nothing else split: gpt-oss,
+#: its head alone): TP > 1 without EP would hold and run every layer whole on every rank, so it is refused (rule
+#: ``hf-no-tp-plan``); with EP the experts are split over EP
+HF_NO_TP_PLAN = frozenset(f for f, p in HF_TP_PLANS.items() if not (p.moe or p.attention or p.dense_mlp))
 
 
-def hf_tp_plan(m, stack) -> HfEpPlan | None:
-    """The transformers TP plan ``m`` runs under at EP 1 where ``stack`` runs transformers' own plans
-    (``Stack.moe_ep_allreduce``) and the family's plan leaves a part whole (``HF_TP_PLANS``); None otherwise."""
-    if m.moe is None or not getattr(stack, "moe_ep_allreduce", False):
+def hf_tp_plan(m, stack) -> HfTpPlan | None:
+    """The transformers TP plan ``m`` runs under where ``stack`` runs transformers' own plans (``Stack.hf_plans``)
+    and the family's plan leaves a part whole (``HF_TP_PLANS``); None otherwise."""
+    if m.moe is None or not getattr(stack, "hf_plans", False):
         return None
     return HF_TP_PLANS.get(getattr(m, "hf_model_type", None) or "")
 
 
-def hf_ep_plan(m, stack) -> HfEpPlan | None:
-    """The transformers EP plan ``m`` runs under where ``stack`` is an HF-code stack (``Stack.moe_ep_allreduce``) and
-    the model's ``hf_model_type`` has one read in ``HF_EP_PLANS``; None otherwise (priced as TP splits it)."""
-    if m.moe is None or not getattr(stack, "moe_ep_allreduce", False):
-        return None
-    return HF_EP_PLANS.get(getattr(m, "hf_model_type", None) or "")
-
-
 def hf_ep_tp(m, stack, tp, ep, part: str):
     """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce), "dense_mlp" (the dense
-    layers of an MoE model) or "lm_head" (the logits GEMM and loss) -- is split over per candidate: 1 at EP > 1
-    where the model's transformers EP plan leaves it whole (``HF_EP_PLANS``: the ``HfEpPlan`` field of that name),
-    else ``tp``; at EP 1 likewise under a TP plan that leaves it whole (``HF_TP_PLANS``: DeepSeek-V3's attention)."""
-    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
-    at_ep = tp if plan is None or getattr(plan, part) else 1.0
-    at_tp = tp if tplan is None or getattr(tplan, part) else 1.0
-    if plan is None and tplan is None:
+    layers of an MoE model) or "lm_head" (the logits GEMM and loss) -- is split over per candidate: 1 where the
+    model's transformers TP plan leaves it whole (``HF_TP_PLANS``: DeepSeek-V3's attention, gpt-oss's), else ``tp``,
+    at every EP (transformers 5.23 keeps the TP plan on all but the experts under EP)."""
+    tplan = hf_tp_plan(m, stack)
+    if tplan is None or getattr(tplan, part):
         return tp
-    return np.where(np.asarray(ep) > 1, at_ep, at_tp)
+    return np.ones(np.broadcast(np.asarray(tp), np.asarray(ep)).shape)
 
 
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
-    split over TP, its routed experts over EP: under the model's transformers EP plan (``HF_EP_PLANS``, EP > 1) a
-    layer's router, norms and shared experts and what the plan leaves unsplit (attention unless
-    ``HfEpPlan.attention``, a dense layer's MLP unless ``HfEpPlan.dense_mlp``); under a TP plan that leaves the
-    attention whole (``HF_TP_PLANS``, EP 1) the attention; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
+    split over TP, its routed experts over EP -- under a TP plan that leaves a part whole (``HF_TP_PLANS``, TP > 1,
+    at every EP): the attention unless ``HfTpPlan.attention``, a dense layer's MLP unless ``HfTpPlan.dense_mlp``;
+    0 elsewhere and with pipeline stages (rule ``hf-pp``). The routers, norms and shared experts are priced over TP
+    as under every TP plan."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
-    plan, tplan = hf_ep_plan(m, stack), hf_tp_plan(m, stack)
-    dense, moe = np.zeros(shape), np.zeros(shape)
-    if plan is None and tplan is None:
-        return dense, moe
-    pc = count_params(m)
-    attn = attention_params(m)
-    if tplan is not None and not tplan.attention:
-        at_tp = (ep == 1) & (tp > 1) & (pp == 1)
-        dense, moe = np.where(at_tp, float(attn), dense), np.where(at_tp, float(attn), moe)
-    if plan is not None:
-        split = attn if plan.attention else 0  # what the plan splits over TP, per layer
-        at_ep = (ep > 1) & (pp == 1)
-        moe = np.where(at_ep, float(pc.moe_layer - m.moe.experts * pc.expert - split), moe)
-        dense = np.where(at_ep, float(pc.dense_layer - split - (mlp_params(m, m.dense_width) if plan.dense_mlp
-                                                                 else 0)), dense)
-    return dense, moe
+    tplan = hf_tp_plan(m, stack)
+    if tplan is None:
+        return np.zeros(shape), np.zeros(shape)
+    on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
+    attn = 0.0 if tplan.attention else float(attention_params(m))
+    dense_mlp = 0.0 if tplan.dense_mlp or m.dense_width is None else float(mlp_params(m, m.dense_width))
+    return np.where(on, attn + dense_mlp, 0.0), np.where(on, attn, 0.0)
 
 
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
-    """Parameters every rank of the EP (= TP) group holds whole under the model's transformers EP plan
-    (``HF_EP_PLANS``), per candidate; 0 where no plan is read, at EP 1 or with pipeline stages (the HF model code has
-    none: rule ``hf-pp``; the count is the whole model's). transformers applies ``base_model_ep_plan`` alone under EP
-    (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return self._ep_plan``, itself the class ``_ep_plan``,
-    which no ``*ForCausalLM`` of transformers src/ defines, updated by the config's ``base_model_ep_plan``), so
-    every module the plan does not name keeps its whole weight on every rank: the embedding, the LM head and the
-    norms; each MoE layer's router (``ep_router`` replicates the gate and masks the routing, it splits no weight) and
-    shared experts (``Stack.moe_ep_shared_whole``); the attention where ``HfEpPlan.attention`` is False and a dense
-    layer's MLP where ``HfEpPlan.dense_mlp`` is False (``hf_layer_whole_params``). Only the routed experts
-    (``grouped_gemm``: ``E / ep`` whole experts a rank) and what the plan splits over TP are divided. Qwen3-30B-A3B:
-    1.54B of its 30.53B whole (0.91B of attention, 0.62B of embedding and head, 12.6M of routers); until hfep35 all
-    of them were priced at 1/TP. At EP 1 a TP plan that leaves the attention whole (``HF_TP_PLANS``: DeepSeek-V3's
-    MLA) holds that whole; the embedding, norms and routers are priced as every TP plan's (over TP)."""
+    """Parameters every rank of a TP group holds whole under the model's transformers TP plan (``HF_TP_PLANS``), per
+    candidate, at every EP (transformers 5.23 distributed/mixin.py ``_resolve_parallel_plans``: the EP plan takes the
+    routed experts only, ``E / ep`` whole experts a rank; every other module keeps its TP rule): the parts
+    ``hf_layer_whole_params`` counts and the embedding where the plan has no ``embedding_rowwise``
+    (``HfTpPlan.embedding``: gpt-oss); 0 where no such plan is read, at TP 1 or with pipeline stages (rule
+    ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
+    and shared experts whole at EP > 1 (Qwen3-30B-A3B: 1.54B of its 30.53B; now 0)."""
     pc = count_params(m)
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
-    ends = float(pc.embedding + pc.lm_head + pc.final_norm) if hf_ep_plan(m, stack) is not None else 0.0
+    tplan = hf_tp_plan(m, stack)
+    ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
-            + np.where((np.asarray(ep) > 1) & (np.asarray(pp) == 1), ends, 0.0))
+            + np.where((np.asarray(tp) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
 
 def hf_ep_plan_note(m, stack, ep: int, tp: int = 1) -> str:
-    """What the HF-code EP plan does to the model at ``ep`` > 1, for the stack's ``assumed:`` line -- DeepSpeed's
-    AutoEP where the stack folds EP over its TP (``Stack.moe_ep_tp_fold``), and at EP 1 a TP plan that leaves a part
-    whole (``HF_TP_PLANS``); empty where not an HF-code stack, not MoE or neither applies."""
-    if m.moe is not None and ep > 1 and getattr(stack, "moe_ep_tp_fold", False):
-        return (f"; expert parallelism is DeepSpeed's AutoEP (expert_parallel.autoep_size {ep}): each rank holds "
-                f"{m.moe.experts // ep} of {m.moe.experts} whole experts and its routed rows go out and back by "
-                "all-to-all" + (f", the TP{tp} peers each dispatching 1/{tp} of the micro-batch's rows and "
-                                "all-gathering the combined ones (module_inject/auto_ep_layer.py)" if tp > 1 else ""))
-    tplan = hf_tp_plan(m, stack)
-    if tplan is not None and ep <= 1 and tp > 1 and not tplan.attention:
-        return (f"; transformers' {m.hf_model_type} TP plan ({tplan.source.split(' (')[0]}) names no attention "
-                "module: attention whole on every TP rank (its weights, GEMMs and saves priced whole, no all-reduce)")
-    if m.moe is None or ep <= 1 or not getattr(stack, "moe_ep_allreduce", False):
+    """What the HF-code parallel plans do to the model, for the stack's ``assumed:`` line: at ``ep`` > 1 the folded
+    dispatch (``Stack.moe_ep_tp_fold``: DeepSpeed's AutoEP, or transformers' ``AllToAllEP`` under ``Stack.hf_plans``)
+    and, at TP > 1, a TP plan that leaves a part whole (``HF_TP_PLANS``); empty where not an HF-code stack, not MoE or
+    neither applies."""
+    if m.moe is None:
         return ""
-    mt = getattr(m, "hf_model_type", None)
-    plan = HF_EP_PLANS.get(mt or "")
-    if plan is None:
-        return (f"; the transformers EP plan of {mt or 'this model (no hf_model_type)'} is not read: attention and "
-                "the dense MLP priced split over TP as under the TP plan")
-    whole = [w for w, split in (("attention", plan.attention), ("the dense MLP", plan.dense_mlp)) if not split]
-    return (f"; transformers' {mt} EP plan ({plan.source.split(':')[0].split(' (')[0]}) "
-            + (f"leaves {' and '.join(whole)}, the embedding, head, norms, routers and shared experts whole on every "
-               "rank (their weights, GEMMs, all-reduces and saved activations priced whole)" if whole else
-               "splits attention and the dense MLP over TP; the embedding, head, norms, routers and shared experts "
-               "whole on every rank")
-            + "; every rank runs all tokens x top_k expert rows through grouped_mm (its local experts' GEMMs only), "
-              "so the experts' saved activations are whole")
+    note = ""
+    hf = getattr(stack, "hf_plans", False)
+    if ep > 1 and getattr(stack, "moe_ep_tp_fold", False):
+        who = (f"transformers' ep_dispatch_experts (ep_size {ep}, base_model_ep_plan; trained through AllToAllEP)"
+               if hf else f"DeepSpeed's AutoEP (expert_parallel.autoep_size {ep})")
+        how = ("each TP peer keeping 1/{tp} of the shared batch's rows and all-gathering the combined ones "
+               "(distributed/expert_parallel.py)" if hf else
+               "the TP{tp} peers each dispatching 1/{tp} of the micro-batch's rows and all-gathering the combined "
+               "ones (module_inject/auto_ep_layer.py)").format(tp=tp)
+        note = (f"; expert parallelism is {who}: each rank holds {m.moe.experts // ep} of {m.moe.experts} whole "
+                "experts and its routed rows go out and back by all-to-all" + (f", {how}" if tp > 1 else ""))
+    tplan = hf_tp_plan(m, stack)
+    if tplan is not None and tp > 1:
+        whole = [w for w, split in (("attention", tplan.attention), ("the dense MLP", tplan.dense_mlp),
+                                    ("embedding", tplan.embedding)) if not split]
+        if whole:
+            note += (f"; transformers' {m.hf_model_type} TP plan ({tplan.source.split(' (')[0]}) leaves "
+                     f"{' and '.join(whole)} whole on every TP rank (weights, GEMMs and saves priced whole, no "
+                     "all-reduce)")
+    return note
+
 
 @dataclass(frozen=True)
 class EagerExpertOps:
@@ -1314,7 +1282,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
-    (TP-split like a dense MLP; whole at EP > 1 under ``Stack.moe_ep_shared_whole``), the token dispatch over the
+    (TP-split like a dense MLP), the token dispatch over the
     EP group and, with ETP > 1, the
     all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
     token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
@@ -1341,10 +1309,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     up = m.mlp_up_factor * f
     load = rank_load(e, ep)  # the busiest rank's, at most the EP group's routed rows
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
-    # every rank routes the whole micro-batch (Stack.moe_ep_allreduce): its local experts' rows of it; so does every
-    # rank of DeepSpeed's AutoTP without EP, which leaves the HF block and its 3-D experts whole (Stack.tp_splits_experts)
-    allreduce = getattr(stack, "moe_ep_allreduce", False) | (
-        (np.asarray(ep) == 1) & (not getattr(stack, "tp_splits_experts", True)))
+    # every rank of DeepSpeed's AutoTP without EP routes the whole micro-batch, which leaves the HF block and its 3-D
+    # experts whole (Stack.tp_splits_experts). Until hfep52 the HF Trainer's EP did too (an older transformers'
+    # ep_router + moe_tp_experts: every EP = TP rank its local experts' rows of the whole micro-batch, summed by the
+    # TP all-reduce); transformers 5.23 trains through AllToAllEP (Stack.moe_ep_tp_fold)
+    allreduce = (np.asarray(ep) == 1) & (not getattr(stack, "tp_splits_experts", True))
     tok = np.where(allreduce, T * e.top_k / e.experts * load, tok)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     # the fused grouped MLP (fused_mlp_bytes): the activation and the 16-bit reads of fc2's input cast and of
@@ -1368,9 +1337,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     shared_fc = ((0.0, 0.0), (0.0, 0.0))  # (fc1, fc2) x (forward, backward)
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
-        # TP-split as the dense MLP, or whole on every rank where the stack's EP plan leaves them out
-        # (Stack.moe_ep_shared_whole: transformers' base_model_ep_plan; until hfsp34 split over TP there too)
-        sdiv = np.where(np.asarray(ep) > 1, 1.0, tp) if getattr(stack, "moe_ep_shared_whole", False) else tp
+        # TP-split as the dense MLP (transformers 5.23 keeps the TP plan on them under EP; until hfep52 whole at
+        # EP > 1 on the HF Trainer, an older revision's EP plan)
+        sdiv = tp
         ex += [gemm(T, m.mlp_up_factor * sw / sdiv, h), gemm(T, h, sw / sdiv)]
         shared_fc = (ex[-2], ex[-1])
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
@@ -1402,7 +1371,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     if getattr(stack, "moe_ep_tp_fold", False):
         # AutoEP folded over TP (Stack.moe_ep_tp_fold): ``restore_combined`` all-gathers the TP peers' combined rows
         # (T x top_k x io in all) forward and reduce-scatters their gradient backward -- half the ETP gather's
-        # four passes (it is priced in ``a2a``, counted dispatch + combine, forward + backward); nothing at TP 1
+        # four passes (it is priced in ``a2a``, counted dispatch + combine, forward + backward); nothing at TP 1.
+        # transformers' AllToAllEP (Stack.hf_plans): the combine's all-gather over TP forward, the TP chunk's
+        # backward all-gathering the row gradients -- the same bytes
         fold = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * tp, tp, 1, gpus_per_node,
                                intra, inter, a_in, a_out)
         etp_ag = etp_ag + 0.5 * np.where(np.asarray(ep) > 1, fold, 0.0)

@@ -362,8 +362,9 @@ def _zero3(c):
 
 
 def _autoep(st, m) -> bool:
-    """DeepSpeed's AutoEP on a MoE model (``Stack.moe_ep_tp_fold``): the ``ds-autoep-*`` rules apply."""
-    return _moe(m) and getattr(st, "moe_ep_tp_fold", False)
+    """DeepSpeed's AutoEP on a MoE model (``Stack.moe_ep_tp_fold`` off transformers' own plans): the ``ds-autoep-*``
+    rules apply."""
+    return _moe(m) and getattr(st, "moe_ep_tp_fold", False) and not getattr(st, "hf_plans", False)
 
 
 def _autoep_unfolded(c):
@@ -1280,16 +1281,17 @@ RULES: tuple[StackRule, ...] = (
               sentence="1 cannot wrap a block of a 16-bit base and fp32 LoRA adapters at ZeRO-2/3, where {name} shards "
                        "with FSDP (torch FSDP1's flat parameter: 'Must flatten tensors with uniform dtype'); set 2, "
                        "leave it out, or use ZeRO-0"),
-    # expert parallelism: transformers' ep_plan (grouped_gemm experts, ep_router) runs on the TP mesh, the
-    # attention tensor-parallel over the same ranks; the HF Trainer planned EP 2-16 at any TP until QA 43
+    # expert parallelism: transformers 5.23's DistributedConfig lays the EP mesh over the FSDP x TP ranks; the HF
+    # Trainer planned EP 2-16 at any TP until QA 43, EP = TP only (an older revision's all-reduce EP) until hfep52
     StackRule("hf-ep-tp", "hf", "parallel.ep",
-              "expert parallelism over other ranks than its tensor parallelism (EP must equal TP)",
-              "transformers docs/source/en/expert_parallelism.md: 'The current all-reduce implementation requires "
-              "ep_size=tp_size' ... 'Model loading currently rejects enabled EP layouts with ep_size != tp_size'; "
-              "the Trainer mirrors tp_size / fsdp_size into accelerate's ParallelismConfig (accelerate>=1.12)",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False),
-              lambda c, m, t: (c.ep == 1) | (c.ep == c.tp),
-              lambda c, m, t: f": EP{int(c.ep[0])} beside TP{int(c.tp[0])}"),
+              "expert parallelism that is not a multiple of its tensor parallelism or does not divide DP x TP "
+              "(transformers lays the expert groups over the data- and tensor-parallel ranks)",
+              "transformers 5.23.0 src/transformers/distributed/configuration_utils.py "
+              "DistributedConfig._validate_mesh_config: '`ep_size` must be a multiple of `tp_size`.', '`ep_size` "
+              "must divide `fsdp_size * tp_size`.'",
+              lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False),
+              lambda c, m, t: (c.ep == 1) | ((c.ep % c.tp == 0) & ((c.dp * c.tp) % c.ep == 0)),
+              lambda c, m, t: f": EP{int(c.ep[0])} at TP{int(c.tp[0])} DP{int(c.dp[0])}"),
     _expert_tp_rule("hf-etp", "hf",
                     "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
                     "every expert over TP without: expert-TP 1 with EP, TP without)",
@@ -1311,13 +1313,13 @@ RULES: tuple[StackRule, ...] = (
     # none of the layers; until dsep35 priced as if it split attention, the MLP and the experts
     StackRule("hf-no-tp-plan", "hf", "parallel.tp",
               "tensor parallelism without expert parallelism on a model type whose configuration has no "
-              "base_model_tp_plan (it would split none of the layers: use tp 1, or ep equal to tp for its "
-              "base_model_ep_plan)",
-              "transformers src/transformers/models/gpt_oss/configuration_gpt_oss.py (02b8f42b): base_model_ep_plan "
-              "only; modeling_utils.py from_pretrained: 'This model does not have a tensor parallel plan.'",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False) and (
+              "base_model_tp_plan (it would split the LM head alone, every layer whole on every rank: use tp 1, or "
+              "ep > 1 for its base_model_ep_plan)",
+              "transformers 5.23.0 src/transformers/models/gpt_oss/configuration_gpt_oss.py: base_model_ep_plan "
+              "only; modeling_gpt_oss.py GptOssForCausalLM._tp_plan: lm_head colwise_gather_output",
+              lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False) and (
                   getattr(m, "hf_model_type", None) in HF_NO_TP_PLAN),
-              lambda c, m, t: (c.tp == 1) | (c.ep == c.tp),
+              lambda c, m, t: (c.tp == 1) | (c.ep > 1),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
     # transformers' EP on a family whose configuration has no base_model_ep_plan at the pinned version (moe
     # HF_NO_EP_PLAN: Llama 4); until hfmoe52 priced with a Llama 4 plan read from another revision
@@ -1327,7 +1329,7 @@ RULES: tuple[StackRule, ...] = (
               "transformers 5.23.0 src/transformers/models/llama4/configuration_llama4.py: 'No `base_model_ep_plan`: "
               "... They shard with the tensor-parallel plan above'; distributed/mixin.py _resolve_parallel_plans: "
               "'`ep_size=...` was requested, but ... has no `ep_plan`'",
-              lambda st, m, t: _moe(m) and getattr(st, "moe_ep_allreduce", False) and (
+              lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False) and (
                   getattr(m, "hf_model_type", None) in HF_NO_EP_PLAN),
               lambda c, m, t: c.ep == 1,
               lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),

@@ -997,18 +997,15 @@ class Stack:
     #: ``parallelism.expert_parallel_comm_backend`` (torchtitan/distributed/deepep), but the emitter's
     #: torchtitan style writes no such flag, so a plan timed with it would launch without it: left out
     moe_dispatchers: tuple[str, ...] = ("alltoall",)
-    #: expert parallelism without a token dispatch: every rank of an EP group holds the same tokens (EP = TP, no
-    #: sequence split of the MoE input), routes the whole micro-batch, computes its local experts on the rows routed
-    #: to them and the partial outputs are summed by an all-reduce over the group -- the layer's tensor-parallel
-    #: all-reduce, the same T x h bytes (planner.model.moe ``moe_layer``). transformers' ``base_model_ep_plan``
-    #: (docs/source/en/expert_parallelism.md: "The current all-reduce implementation requires ``ep_size=tp_size``, so
-    #: every rank in an expert group receives the same tokens"; src/transformers/integrations/tensor_parallel.py
-    #: ``RouterParallel`` (``ep_router``) masks the routing of other ranks' experts to a sentinel index,
-    #: ``GroupedGemmParallel`` (``grouped_gemm``) loads ``num_experts / ep`` whole experts, ``moe_tp_experts`` all-reduces
-    #: the experts' partial output forward and their input gradient backward; integrations/moe.py
-    #: ``grouped_mm_experts_forward`` gathers and sorts all T x top_k (token, expert) rows and ``torch._grouped_mm``
-    #: computes the local experts' offsets only). Off: Megatron-Core's / torchtitan's all-to-all dispatch
-    moe_ep_allreduce: bool = False
+    #: the stack parallelises the HF model code with transformers' own plans (transformers 5.23.0
+    #: distributed/mixin.py ``_resolve_parallel_plans``): at TP > 1 the model's ``base_model_tp_plan`` (plus the
+    #: ``*ForCausalLM`` class's ``_tp_plan``: lm_head ``colwise_gather_output``; ``embed_tokens``
+    #: ``embedding_rowwise`` where the base plan is not empty), at EP > 1 its ``base_model_ep_plan`` on the routed
+    #: experts only ("EP rules take precedence: drop TP rules on EP modules and their children"), the TP plan still
+    #: on every other module (planner.model.moe ``HF_TP_PLANS``, ``hf_ep_tp``). Until hfep52 (an older revision's
+    #: API: the EP plan alone, ``ep_router`` + ``moe_tp_experts``, EP = TP) priced with the attention, embedding, head,
+    #: routers and shared experts whole on every EP rank and the experts' outputs summed by an all-reduce
+    hf_plans: bool = False
     #: TP runs Megatron's sequence parallelism (Korthikanti et al. 2022): the norms, dropout and residual stream
     #: split over the TP ranks, a reduce-scatter / all-gather pair in place of each all-reduce, the activations
     #: outside attention and the MLP divided by TP. False where the stack's TP shards the linears only, with an
@@ -1027,17 +1024,6 @@ class Stack:
     #: (o_proj, down_proj: row-parallel, all-reduce of the output) or ``LinearLayer`` (column-parallel) and leaves
     #: the norms whole; DeepSpeed's Ulysses "sequence parallelism" is context parallelism, not this
     tp_sequence_parallel: bool = True
-    #: under expert parallelism the shared experts are whole on every rank of the EP group and run on its whole
-    #: micro-batch: transformers applies the model's ``base_model_ep_plan`` alone when ``enable_expert_parallel``
-    #: (distributed/mixin.py ``DistributedMixin.tp_plan``: ``return self._ep_plan``), and no ep plan names a shared
-    #: expert -- models/qwen2_moe/configuration_qwen2_moe.py and qwen3_5_moe list ``mlp.gate`` (``ep_router``),
-    #: ``mlp.experts.gate_up_proj`` / ``down_proj`` (``grouped_gemm``) and ``mlp.experts`` (``moe_tp_experts``);
-    #: models/llama4/configuration_llama4.py adds the attention and the dense ``feed_forward`` projections, not
-    #: ``feed_forward.shared_expert.*``, which only its ``base_model_tp_plan`` splits (``colwise`` / ``rowwise``);
-    #: deepseek_v4's says "Main attention stays replicated ..., as does the shared MLP". Every EP rank holds the same
-    #: tokens (ep_size = tp_size), so the shared expert's GEMMs are the whole T x shared-width ones on each rank.
-    #: False: Megatron-Core's SharedExpertMLP, split over TP like the dense MLP (moe/shared_experts.py)
-    moe_ep_shared_whole: bool = False
     #: its tensor parallelism splits the routed experts (expert-TP = TP without EP). False where it leaves them whole
     #: on every TP rank, which then runs every expert on the whole micro-batch: DeepSpeed's AutoTP swaps ``nn.Linear``
     #: modules only (deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser`` / ``get_layers``: ``isinstance(submodule,
@@ -1047,7 +1033,8 @@ class Stack:
     #: ``SUPPORTED_STYLES``; an MoE plan's ``packed_colwise`` / ``moe_tp_experts`` falls back to the presets), while
     #: transformers 5 holds a layer's experts as 3-D parameters (``experts.gate_up_proj`` / ``down_proj``)
     tp_splits_experts: bool = True
-    #: expert parallelism folded over the stack's TP (DeepSpeed's AutoEP, deepspeed/module_inject/auto_ep_layer.py
+    #: expert parallelism folded over the stack's TP (transformers 5.23's ``AllToAllEP``, the same dispatch; DeepSpeed's
+    #: AutoEP, deepspeed/module_inject/auto_ep_layer.py
     #: ``AutoEPMoELayer._forward``): every TP peer holds the same tokens and routes them all (the router whole on each,
     #: ``mark_autoep_folding_router_parameter``), ``partition_assignments`` (deepspeed/moe/ep_tp_dispatch.py) gives
     #: each peer 1/TP of the T x top_k (token, expert) rows, ``_AllToAllV`` dispatches and combines them over the EP
@@ -1060,6 +1047,10 @@ class Stack:
     #: stacks' (each rank routes T / TP rows) plus the restore; EP 1 leaves the HF MoE block to AutoTP
     #: (``tp_splits_experts``)
     moe_ep_tp_fold: bool = False
+    #: the folded EP layer averages its input gradient over TP in the backward (DeepSpeed's AutoEP
+    #: ``average_gradient_over_tp``: one T x h all-reduce); transformers' ``AllToAllEP`` has none -- the TP chunk's
+    #: backward all-gathers the row gradients (the restore's mirror, priced with it)
+    moe_ep_tp_grad_average: bool = False
     #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
     has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
@@ -2813,8 +2804,8 @@ STACKS: dict[str, Stack] = {
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         casts_module_to_half=True,  # ... the module cast after get_peft_model: peft's adapters bf16 too (lorads50)
         # EP is AutoEP (``expert_parallel.autoep_size``), an all-to-all dispatch folded over AutoTP; until dsep35
-        # priced as transformers' ep_plan (moe_ep_allreduce, EP = TP, attention whole, shared experts whole)
-        moe_ep_tp_fold=True,
+        # priced as transformers' ep_plan of an older revision (EP = TP, attention whole, shared experts whole)
+        moe_ep_tp_fold=True, moe_ep_tp_grad_average=True,
         tp_sequence_parallel=False,  # AutoTP: LinearLayer / LinearAllreduce, norms whole (rule hf-tp-sp)
         tp_splits_experts=False,  # AutoTP splits nn.Linear only: transformers 5's 3-D experts whole (rule ds-autotp-etp)
         # its context parallelism is ALST / Ulysses (accelerate's deepspeed CP backend; DeepSpeed
@@ -2845,9 +2836,12 @@ STACKS: dict[str, Stack] = {
         fsdp2_root="embed_head",
         doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
-        moe_ep_allreduce=True,  # transformers' ep_plan (rules hf-ep-tp, hf-etp)
+        hf_plans=True,  # transformers' base_model_tp_plan / base_model_ep_plan (rules hf-ep-tp, hf-etp)
+        # EP: transformers 5.23's ep_dispatch_experts under ep_implementation "auto", which trains through
+        # AllToAllEP (distributed/expert_parallel.py ``AutoEP``: all_reduce only without gradients): the TP peers
+        # each send 1/TP of the shared batch's (token, expert) rows by all-to-all and all-gather the results over TP
+        moe_ep_tp_fold=True,
         tp_sequence_parallel=False,  # its tp_plan: colwise / rowwise with an all-reduce, norms whole (rule hf-tp-sp)
-        moe_ep_shared_whole=True,  # the ep_plan names no shared expert: whole on every EP rank
         doc_masking_cp=False,  # accelerate's torch CP: SDPA, causal mask only
         # accelerate's torch CP is PyTorch's ``context_parallel`` with ``TorchContextParallelConfig.cp_comm_strategy``
         # "allgather" by default (docs/source/concept_guides/context_parallelism.md: "no need to use cp_config at

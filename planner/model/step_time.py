@@ -430,7 +430,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     if split is None:
         split = stage_split(m, cc, split_runtime(fw, m), blocks=split_blocks(m, t), stack=fw)
     f_dense, f_exp, l_dense, l_exp, layers, _ = split.params()
-    # what an HF EP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
+    # what an HF TP plan leaves whole is gathered and reduced whole by every rank (moe ``hf_ep_whole_params``, as
     # memory ``dense_rank``; until hfep35 over TP)
     ep_whole = moe_mech.hf_ep_whole_params(m, fw, tpf, ep, pp)
     stage_p_dense = (np.maximum(f_dense, l_dense) - ep_whole) / tpf + ep_whole

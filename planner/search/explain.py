@@ -559,8 +559,7 @@ def _wgrad_words(m, t) -> str:
 
 
 def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
-    """Where the expert-parallel all-to-all runs and what it costs (``stack``: the plan's, where its EP is no
-    all-to-all: transformers' ep_plan, ``Stack.moe_ep_allreduce``)."""
+    """Where the expert-parallel all-to-all runs and what it costs (``stack``: the plan's, for its dispatcher)."""
     m, cfg = job.model, res["config"]
     if not (m.is_transformer and m.moe is not None):
         return []
@@ -578,12 +577,6 @@ def moe_lines(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
                     f"all-to-all, but the routed rows' all-gather / reduce-scatter over the ETP group: "
                     f"{share:.0%} of the step"]
         return out + [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
-    if getattr(stack, "moe_ep_allreduce", False):
-        # every rank routes the whole micro-batch and the experts' partial outputs are summed by the layer's TP
-        # all-reduce (planner.model.moe.moe_layer): "all-to-all inside one node ... 0% of the step" read as a
-        # dispatch that costs nothing (DeepSeek-V3 LoRA on the HF Trainer, TP8 EP8) until QA 51
-        return out + [f"MoE: EP={ep} ({local} of {e.experts} experts per rank) as transformers' ep_plan: no all-to-all; "
-                f"every rank routes the whole micro-batch and the TP all-reduce sums the experts' outputs"]
     disp = getattr(stack, "moe_dispatcher", "alltoall")
     g_disp = int(dispatcher_domain(disp, ep, grid // max(ep, 1), g))
     if g_disp < min(grid, g):  # DeepEP's 8-rank nodes, HybridEP's equal domains (moe.dispatcher_domain)

@@ -240,8 +240,8 @@ ROPE_AND_EPS: dict[str, tuple[float | None, float | None, dict | None]] = {
 #: the sliding-window layers' own RoPE base, as its config.json (tests/data/hf_configs/gemma3-12b-text.json
 #: ``rope_local_base_freq`` 10000; ModelSpec.rope_local_base_freq)
 ROPE_LOCAL = {"gemma3-12b": 10000.0}
-#: the MoE presets' HF ``model_type`` (their config.json's; ModelSpec.hf_model_type): which transformers EP plan the
-#: HF-code stacks run (planner.model.moe ``HF_EP_PLANS``). Kimi-K2's own config names its remote code, left unset
+#: the MoE presets' HF ``model_type`` (their config.json's; ModelSpec.hf_model_type): which transformers plans the
+#: HF-code stacks run (planner.model.moe ``HF_EP_PLANS``, ``HF_TP_PLANS``). Kimi-K2's own config names its remote code, left unset
 HF_MODEL_TYPES = {**dict.fromkeys(("mixtral-8x7b", "mixtral-8x22b"), "mixtral"),
                   **dict.fromkeys(("qwen3-30b-a3b", "qwen3-235b-a22b"), "qwen3_moe"),
                   "deepseek-v3": "deepseek_v3", "deepseek-v2-lite": "deepseek_v2", "llama4-scout": "llama4_text",

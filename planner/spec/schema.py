@@ -364,8 +364,8 @@ class ModelSpec(Strict):
     num_labels: Optional[int] = Field(None, ge=1, le=MAX_REASONABLE["vocab"])  # more labels than any vocabulary: a typo
     moe: Optional[MoESpec] = None
     #: the Hugging Face ``config.json`` ``model_type`` the model's code is (set by ``hf_config`` and the MoE presets):
-    #: which transformers ``base_model_ep_plan`` the HF-code stacks run under expert parallelism
-    #: (planner.model.moe ``HF_EP_PLANS``). None = not stated
+    #: which transformers plans the HF-code stacks run (planner.model.moe ``HF_EP_PLANS`` on the routed experts,
+    #: ``HF_TP_PLANS``' whole parts). None = not stated
     hf_model_type: Optional[str] = Field(None, min_length=1, max_length=64)
     # --- current families (Qwen3, DeepSeek-V2/V3, Llama 4, Gemma 2/3, gpt-oss, OLMo 2, Phi-3)
     qk_norm: V.QK_NORM.literal = "none"  # per-head or full q/k RMSNorm (parameters: see params.py)
