@@ -10,22 +10,18 @@ import pytest
 
 from app_page import open_page, page_text, upload
 
-# Mixtral (MoE) on one pinned layout of 4 x 8 H100 (a short search), on DeepSpeed
-MOE = b"""
-model: {preset: mixtral-8x7b}
-training: {seq_len: 4096, global_batch: 64, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e9,
-           framework: deepspeed}
-parallel: {tp: 1, pp: 1, cp: 1, zero: 3}
-cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}
+#: one pinned layout (a short search) on DeepSpeed, TP1 PP1 ZeRO-3, of a preset on a bare-GPU cluster
+JOB = """
+model: {{preset: {model}}}
+training: {{seq_len: 4096, global_batch: {batch}, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e9,
+           framework: deepspeed}}
+parallel: {{tp: 1, pp: 1, cp: 1, zero: 3}}
+cluster: {{gpu: {gpu}, gpus_per_node: {g}, nodes: {nodes}}}
 """
-# a 4-GPU H200 board (kfnode52's kind of node), TP 2 DP 2: the quad mesh gives a TP pair 6 of a GPU's 18 NVLinks
-BOARD = b"""
-model: {preset: llama3-8b}
-training: {seq_len: 4096, global_batch: 8, micro_batch: 2, precision: bf16, recompute: full, tokens: 1.0e9,
-           framework: deepspeed}
-parallel: {tp: 1, pp: 1, cp: 1, zero: 3}
-cluster: {gpu: H200-SXM-141GB, gpus_per_node: 4, nodes: 1}
-"""
+# Mixtral (MoE) on 4 x 8 H100
+MOE = JOB.format(model="mixtral-8x7b", batch=64, gpu="H100-SXM-80GB", g=8, nodes=4).encode()
+# a 4-GPU H200 board (kfnode52's kind of node: no NVSwitch where the job says nvlink4-quad-mesh)
+BOARD = JOB.format(model="llama3-8b", batch=8, gpu="H200-SXM-141GB", g=4, nodes=1).encode()
 
 
 @pytest.fixture(scope="module")
