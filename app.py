@@ -203,6 +203,7 @@ if st.session_state.get("_source") != source:
     st.session_state["w_host_ram_gib"] = start.host_ram_gib or 0.0
     st.session_state["w_lora_rank_n"] = start.lora_rank or D.LORA_RANK
     st.session_state["_fabric_own"] = st.session_state["w_fabric"]  # the job's own fabric: kept where it cannot be carried
+    st.session_state["_topology_own"] = start.nvlink_topology  # the job's own wiring: kept where no control is drawn
     st.session_state["_source"] = source
 
 s = st.session_state
@@ -335,7 +336,8 @@ w = wi.WhatIf(
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
     objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None, fabric=fabric,
     power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,
-    nvlink_topology=wi.field_value(s.get("w_nvlink_topology"), "nvlink_topology") if wirings else None,
+    # (no control: on an instance or a search the job's own wiring stays, for the planner to apply or refuse in one line)
+    nvlink_topology=wi.field_value(s.get("w_nvlink_topology"), "nvlink_topology") if wirings else s["_topology_own"],
     host_ram_gib=s["w_host_ram_gib"] or None,
 )
 

@@ -244,7 +244,8 @@ class WhatIf:
     power_limit_w: Optional[float] = None
     #: cluster.segment, trays of an NVL72 rack's Slurm --segment (``segment_choices``); None: searched (16 and 18)
     segment: Optional[int] = None
-    #: cluster.nvlink_topology on a bare-GPU job (``topology_choices``); None: the node's own wiring
+    #: cluster.nvlink_topology (a control on a bare-GPU job, ``topology_choices``; elsewhere the job's own); None: the
+    #: node's own wiring (the instance row's, else the chip's platform's, else a switch)
     nvlink_topology: Optional[str] = None
     #: cluster.host_ram_gib, one node's host RAM (GiB) an offloading plan may fill; None: the catalog's / assumed
     host_ram_gib: Optional[float] = None
@@ -458,8 +459,7 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(cl, "power_limit_w", w.power_limit_w)
     # an NVL72 segment only on the job's bare rack GPU: an instance replaces it (the control is shown only there)
     _set(cl, "segment", None if w.instance else w.segment)
-    # the wiring of the job's bare-GPU nodes only (the control is shown only there): an instance's is its row's
-    _set(cl, "nvlink_topology", None if w.instance else w.nvlink_topology)
+    _set(cl, "nvlink_topology", w.nvlink_topology)
     _set(cl, "host_ram_gib", w.host_ram_gib)
     if w.instance:
         cl.pop("gpu", None)

@@ -66,7 +66,8 @@ def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
 
 def test_a_four_gpu_hopper_board_offers_the_quad_mesh(page):
     """A bare 4 x H200 node offers its wiring (the default page's search does not: no one node to wire); the quad
-    mesh chosen is the plan's, its line among the assumptions as `planner estimate` prints it."""
+    mesh chosen is the plan's, its line among the assumptions as `planner estimate` prints it. Where no control is
+    drawn the job's own wiring is kept, not dropped."""
     assert not [b for b in page.selectbox if b.key == "w_nvlink_topology"]
     at = upload(page, "board.yaml", BOARD)
     wiring = at.selectbox(key="w_nvlink_topology")
@@ -74,6 +75,13 @@ def test_a_four_gpu_hopper_board_offers_the_quad_mesh(page):
     assert "nvlink4-quad-mesh" not in _assumptions(at)
     wiring.set_value("nvlink4-quad-mesh").run()
     assert "NVLink nvlink4-quad-mesh: a TP / DP group rings only over the NVLinks" in _assumptions(_checked(at))
+
+    # an instance draws no wiring control, and keeps the job's own: p3.16xlarge's row is the cube mesh, the job's switch
+    p3 = JOB.replace("bf16", "fp16").format(model="llama3-8b", batch=8, gpu="V100-SXM2-16GB", g=8, nodes=1)
+    at = upload(page, "p3.yaml", p3.replace("gpu: V100-SXM2-16GB, gpus_per_node: 8", "instance: aws:p3.16xlarge, "
+                                            "nvlink_topology: switch").encode())
+    assert not [b for b in at.selectbox if b.key == "w_nvlink_topology"]
+    assert "aws:p3.16xlarge" in at.success[0].value and "hybrid-cube-mesh" not in _assumptions(at)
 
 
 def test_host_ram_is_the_offloads_limit_within_the_job_files_bounds(page):
