@@ -200,8 +200,10 @@ if st.session_state.get("_source") != source:
     st.session_state["w_deadline_days"] = (start.deadline_hours or 0) / 24
     st.session_state["w_budget_musd"] = (start.budget_usd or 0) / 1e6
     st.session_state["w_inter_node_gbps"] = start.inter_node_gbps or 0.0
+    st.session_state["w_host_ram_gib"] = start.host_ram_gib or 0.0
     st.session_state["w_lora_rank_n"] = start.lora_rank or D.LORA_RANK
     st.session_state["_fabric_own"] = st.session_state["w_fabric"]  # the job's own fabric: kept where it cannot be carried
+    st.session_state["_topology_own"] = start.nvlink_topology  # the job's own wiring: kept where no control is drawn
     st.session_state["_source"] = source
 
 s = st.session_state
@@ -303,6 +305,15 @@ if segments:  # an NVL72 rack: the Slurm --segment that is the job's NVLink doma
     sb.select_slider("NVL72 segment (trays of 4 GPUs)", wi.with_value(segments, s.get("w_segment")), key="w_segment",
                      format_func=auto, help="cluster.segment: auto searches the rack (18) and 16 trays; "
                                             "each segment pays its share of whole racks")
+wirings = () if instance else wi.topology_choices(base, catalog)
+if wirings:  # a bare-GPU node that can be wired more than one way (a 4-GPU Hopper board: NVSwitch or the quad mesh)
+    sb.selectbox("NVLink wiring", [wi.widget_value("nvlink_topology", v) for v in wirings], key="w_nvlink_topology",
+                 help="cluster.nvlink_topology: node default: the instance row's, else the chip's platform's, else "
+                      "NVSwitch; a mesh gives a group only its members' links")
+# the job file's bounds (cluster.host_ram_gib); 0 leaves it to the catalog row or the reference system's RAM per GPU
+sb.number_input("host RAM per node, GiB (0 = catalog)", min_value=0.0, step=64.0, key="w_host_ram_gib",
+                format=wi.NUMBER_FORMAT, max_value=float(wi.schema_bound(ClusterSpec, "host_ram_gib")),
+                help="cluster.host_ram_gib: what an offloading plan may fill, shared by the node's GPUs")
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
 # not Streamlit's default "%0.2f": a $400 fine-tune's budget (0.0004 $M) read "0.00" beside "0 = none", and a
@@ -325,6 +336,9 @@ w = wi.WhatIf(
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
     objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None, fabric=fabric,
     power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,
+    # (no control: on an instance or a search the job's own wiring stays, for the planner to apply or refuse in one line)
+    nvlink_topology=wi.field_value(s.get("w_nvlink_topology"), "nvlink_topology") if wirings else s["_topology_own"],
+    host_ram_gib=s["w_host_ram_gib"] or None,
 )
 
 # --------------------------------------------------------------------------------------------

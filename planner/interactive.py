@@ -136,8 +136,11 @@ AUTO_SELECTBOXES = ("instance", "nodes", "recompute_method", "recompute_num_laye
 #: ``framework: auto``, recommend's search over the stacks
 STACK_DEFAULT = "default"
 STACK_CHOICES = (STACK_DEFAULT, *FRAMEWORK_CHOICE.names)
+#: the node-wiring selectbox's word for a job that leaves ``cluster.nvlink_topology`` out (the instance row's, else the
+#: chip's platform's, else a switch: planner.hardware.options ``node_topology``)
+NODE_WIRING_DEFAULT = "node default"
 #: each selectbox's word for a WhatIf None
-NONE_WORDS = {**dict.fromkeys(AUTO_SELECTBOXES, AUTO), "framework": STACK_DEFAULT}
+NONE_WORDS = {**dict.fromkeys(AUTO_SELECTBOXES, AUTO), "framework": STACK_DEFAULT, "nvlink_topology": NODE_WIRING_DEFAULT}
 
 
 def auto_options(options) -> tuple:
@@ -241,6 +244,11 @@ class WhatIf:
     power_limit_w: Optional[float] = None
     #: cluster.segment, trays of an NVL72 rack's Slurm --segment (``segment_choices``); None: searched (16 and 18)
     segment: Optional[int] = None
+    #: cluster.nvlink_topology (a control on a bare-GPU job, ``topology_choices``; elsewhere the job's own); None: the
+    #: node's own wiring (the instance row's, else the chip's platform's, else a switch)
+    nvlink_topology: Optional[str] = None
+    #: cluster.host_ram_gib, one node's host RAM (GiB) an offloading plan may fill; None: the catalog's / assumed
+    host_ram_gib: Optional[float] = None
 
     def replace(self, **kw) -> "WhatIf":
         return dataclasses.replace(self, **kw)
@@ -377,6 +385,7 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
         deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
         power_limit_w=cl.power_limit_w, segment=cl.segment, fabric=_job_fabric(cl.fabric, catalog),
+        nvlink_topology=cl.nvlink_topology, host_ram_gib=cl.host_ram_gib,
     )
 
 
@@ -450,6 +459,8 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(cl, "power_limit_w", w.power_limit_w)
     # an NVL72 segment only on the job's bare rack GPU: an instance replaces it (the control is shown only there)
     _set(cl, "segment", None if w.instance else w.segment)
+    _set(cl, "nvlink_topology", w.nvlink_topology)
+    _set(cl, "host_ram_gib", w.host_ram_gib)
     if w.instance:
         cl.pop("gpu", None)
         cl.pop("gpus_per_node", None)
@@ -560,6 +571,8 @@ STACK_OPTION_LABELS = {
     "use_reentrant": "reentrant activation checkpoint (use_reentrant)",
     # (QA 100: ctx51's option, a job file's only until then; CUDA stacks, OPTION_HOLDERS)
     "cuda_module_loading": "CUDA kernel module loading (eager: CUDA < 11.7 / torch < 1.13)",
+    # (app52: session 52's option, a job file's only until then; the HF-code stacks, MoE models: OPTION_USES)
+    "experts_implementation": "MoE experts kernel (transformers experts_implementation)",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
@@ -1050,6 +1063,30 @@ def segment_choices(base: dict, catalog) -> tuple:
         return ()
     trays = rack_trays(catalog, cl.gpu, cl.gpus_per_node)
     return (None, *range(1, trays + 1)) if trays else ()
+
+
+def topology_choices(base: dict, catalog) -> tuple:
+    """The node wirings (``cluster.nvlink_topology``, ``vocab.NVLINK_TOPOLOGY``) the sidebar offers where the job's
+    hardware is a bare GPU (``cluster.gpu``, its ``gpus_per_node``): None (the node's own wiring) and each wiring the
+    planner builds that node with (planner.hardware.options ``option_from_cluster``, whose ``node_topology`` refuses a
+    mesh of links the GPU does not have or of fewer GPUs than the node's: nvlink4-quad-mesh on 4 or fewer NVLink4
+    Hopper GPUs only); () where that leaves one wiring, or on an instance or a search (the control is not shown)."""
+    from planner.hardware.options import option_from_cluster
+    from planner.vocab import NVLINK_TOPOLOGY
+
+    cl = _load(copy.deepcopy(base)).cluster
+    if not cl.gpu or cl.instance or _known_gpu(catalog, cl.gpu) is None:  # (an unknown GPU: the search says so)
+        return ()
+
+    def builds(name: str) -> bool:
+        try:
+            option_from_cluster(cl.model_copy(update={"nvlink_topology": name}), catalog)
+        except InputError:
+            return False
+        return True
+
+    wirings = tuple(t for t in NVLINK_TOPOLOGY.names if t == cl.nvlink_topology or builds(t))
+    return (None, *wirings) if len(wirings) > 1 else ()
 
 
 # --------------------------------------------------------------------------------------------
