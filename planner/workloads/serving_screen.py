@@ -36,7 +36,7 @@ from planner.spec.schema import MAX_DISAGG_REPLICAS
 from planner.simulate.serving import BlockCost, ReplicaSpec
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, kv_bytes_per_sequence,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
-                                              replica_split, shared_prefix, weight_bytes_per_gpu)
+                                              replica_split, shared_prefix, split_nodes, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, prefill_time,
                                                  replica_link_bw, screen_points,
@@ -1227,14 +1227,15 @@ class DisaggSize:
         return self.prefill + self.decode
 
 
-def kv_link(hw, gpus: int) -> tuple[str, float]:
-    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all the split's ``gpus``
-    sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
+def kv_link(hw, nodes: int) -> tuple[str, float]:
+    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where the split rents one node
+    (``nodes``: serving_memory ``split_nodes``, the count its $ reads; ``hw.intra_bw_eff``, the node link's achieved
+    rate), else the node's NIC share
     (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
     NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
     GPU's. Inside a node the name is the part's own link (gpus.csv ``intra_node_link``: NVLink, or PCIe on an L4 node,
     ICI on a TPU, Infinity Fabric on an MI300X; every split was said to cross "NVLink" until fuzz52)."""
-    if gpus <= hw.gpus_per_node:
+    if nodes == 1:
         return node_link_name(hw.gpu), float(hw.intra_bw_eff)
     return "NIC", float(hw.inter_bw_per_gpu)
 
@@ -1389,7 +1390,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n * ranks))  # noqa: E731
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
-        name, rate = kv_link(hw, p * tp + d * dec.tp)
+        name, rate = kv_link(hw, split_nodes(p, tp, d, dec.tp, hw.gpus_per_node))
         t, mean = prefill_ttft(qps, p * ranks, k, pstep)
         return t + kv / rate, name, rate, kv / rate, mean
 
