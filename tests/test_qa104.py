@@ -84,3 +84,27 @@ def test_split_nodes_and_kv_link_agree(split, gpn, nodes):
     gpu = SimpleNamespace(intra_node_link="NVLink4", name="H100-SXM-80GB")
     hw = SimpleNamespace(gpu=gpu, gpus_per_node=gpn, intra_bw_eff=4e11, inter_bw_per_gpu=4e10)
     assert (kv_link(hw, got)[0] == "NIC") == (got > 1)
+
+
+# -- 4. serving.max_batch is one engine's (vLLM --max-num-seqs) --------------------------------------------------------
+def test_max_batch_seats_each_dp_engine_of_an_ep_replica():
+    """DeepSeek-V3 fp8 EP16 over two p5.48xlarge at the default ``max_batch`` 64: the colocated option and the split's
+    decode replicas stopped at 64 sequences a replica, 4 a DP engine, where vLLM's ``--max-num-seqs`` (the flag the
+    field is) seats 64 on each engine (its own scheduler). Now the cap is 16 x 64 (``replica_seats``), the batch
+    memory or the TPOT target's, and the emitted flag is the job's 64 where the cap binds."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_disaggep52 import _ep_option, _job
+    from planner.workloads.serving_screen import ServeTarget, disagg_size, engine_seats, llm_option
+
+    job = _job("deepseek-v3", 10, 2000, 500, 2000, 100, "p5.48xlarge", precision="fp8", kv_precision="fp8")
+    m, s, hw, im = _ep_option(job, 16)
+    target = ServeTarget(0.1, 2.0, 10.0)
+    row = llm_option(m, s, hw, 16, target, im)
+    assert s.max_batch == 64 and row.batch_memory_limit == 16 * 64 and row.batch > 64  # 64 and 64 until QA 104
+    size = disagg_size(m, s, hw, 16, target, im, row.batch_memory_limit, budget=2048)
+    assert size.decode_batch > 64 and engine_seats(size.decode_batch, 16) <= 64
+    from planner.workloads.serving_screen import replica_seats  # the one rule (QA 104); a TP replica is one engine
+    assert (replica_seats(64, 16), replica_seats(64, 1)) == (1024, 64)
+
