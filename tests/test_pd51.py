@@ -11,7 +11,7 @@ from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, sim
 from planner.spec import load_job_dict
 from planner.workloads.serving import _options, _sim_config, plan_serving
 from planner.workloads.serving_iteration import option_iteration
-from planner.workloads.serving_memory import kv_bytes_per_token, served_model
+from planner.workloads.serving_memory import kv_bytes_per_token, served_model, split_nodes
 from planner.workloads.serving_screen import ServeTarget, disagg_size, kv_link
 from planner.workloads.serving_settings import settings_for, sim_workload
 
@@ -69,7 +69,7 @@ def test_kv_transfer_is_the_prompt_kv_over_the_link_by_hand():
         nbytes = 8000 * kv_bytes_per_token(m, "bf16") / tp
         rate = hw.intra_bw_eff if link == "NVLink" else hw.inter_node_bw * hw.eff.inter_bw / hw.gpus_per_node
         assert kv_bytes_per_token(m, "bf16") == 32 * 8 * 128 * 2 * 2
-        assert size.link == link and kv_link(hw, 3 * tp) == (link, pytest.approx(rate))
+        assert size.link == link and kv_link(hw, split_nodes(2, tp, 1, tp, hw.gpus_per_node)) == (link, pytest.approx(rate))
         assert size.kv_bytes == pytest.approx(nbytes) and size.kv_transfer_s == pytest.approx(nbytes / rate)
 
 

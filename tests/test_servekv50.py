@@ -98,11 +98,12 @@ def test_each_engine_caches_the_shared_prefix_on_its_own():
 def test_serve_says_the_even_spread_and_a_dp_engines_max_num_seqs(cli, tmp_path):
     """Qwen3-30B-A3B EP8 on a p5.48xlarge (``--no-simulate``): the plan says the screen's even spread of a replica's
     batch over its 8 DP engines in an assumption line, and its recommendation's ``max_num_seqs`` is one engine's, vLLM's
-    flag (ceil(64 / 8) = 8), beside the replica's 64. Before: no such line, "max_num_seqs 64"."""
+    flag, beside the replica's batch. Before: no such line, "max_num_seqs 64". Since QA 104 ``serving.max_batch`` (64)
+    is that flag, one engine's (``replica_seats``): 64 a DP engine, 512 the replica (8 and 64 until then)."""
     job = {"model": {"preset": "qwen3-30b-a3b"}, "cluster": {"instance": "aws:p5.48xlarge"}, "parallel": {"ep": 8},
            "serving": {"qps": 20, "p99_latency_ms": 50, "prompt_tokens": 1000, "output_tokens": 200}}
     plan = answered(cli("serve", write_job(tmp_path, job), "--no-simulate", "--json"))
     assert [a for a in plan["assumptions"] if a.startswith("expert-parallel replicas")] == [
         "expert-parallel replicas (EP8): the screen spreads a replica's batch B evenly over its N data-parallel engines "
         "(ceil(B / N) decodes each)"]
-    assert "max_num_seqs 8 a DP engine, 64 a replica;" in plan["why"]
+    assert "max_num_seqs 64 a DP engine, 512 a replica;" in plan["why"]

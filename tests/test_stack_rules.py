@@ -156,6 +156,13 @@ CASES = [
     ("megatron-lm-head-positions", ("megatron-lm", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
     ("megatron-deepspeed-head-positions", ("megatron-deepspeed", {}), "bert-large", {"head_tokens_per_seq": 20},
      dict(), None),
+    # NeMo AutoModel trains transformers' BERT, whose heads run on every position (QA 104)
+    ("automodel-head-positions", ("nemo-automodel", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(zero=3), None),
+    # stacks with no BERT code at all (QA 104): decoder-only model code, or NVIDIA's image classifiers
+    ("titan-encoder", ("torchtitan", {}), "bert-large", {"seq_len": 512}, dict(zero=3), None),
+    ("metaseq-encoder", ("metaseq", {}), "bert-large", {"seq_len": 512}, dict(), None),
+    ("composer-encoder", ("llm-foundry", {}), "bert-large", {"seq_len": 512}, dict(), None),
+    ("ddp-convnets-encoder", ("dle-convnets", {}), "bert-large", {"seq_len": 512}, dict(), None),
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),

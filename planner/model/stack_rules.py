@@ -527,6 +527,25 @@ def _head_positions_rule(name: str, runtime: str, why: str, source: str) -> Stac
                                        and getattr(st, "head_on_masked_positions", None) is False))
 
 
+def _no_encoder_rule(name: str, runtime: str, code: str, source: str, stack: str | None = None) -> StackRule:
+    """An encoder or an MLM head (BERT) refused outright on a runtime whose code builds no such model (``code``: what
+    it builds, in the refusal; ``source``: where its model list is read), at any layout. ``stack``: only that stack of
+    the runtime (dle-convnets, not pytorch-ddp, on runtime ddp). Until QA 103 (MaxText) and QA 104 (torchtitan,
+    llm-foundry, metaseq, dle-convnets) bert-large was estimated on them as a run their code cannot build."""
+    what = f"an encoder or an MLM head (BERT): {code}; use a stack with BERT code (hf-trainer, dle-bert)"
+    return StackRule(name, runtime, "training.framework", what, source,
+                     lambda st, m, t: ((getattr(m, "family", None) == "encoder" or bool(getattr(m, "mlm_head", False)))
+                                       and (stack is None or getattr(st, "name", st) == stack)),
+                     # one stack of a shared runtime is named as the stack ("dle-convnets refuses"), not the runtime
+                     sentence=None if stack is None else "{name} refuses " + what + " ({source})", any_model=True)
+
+
+#: transformers' BERT heads (the HF model code, and NeMo AutoModel, which trains transformers' models): on every position
+_HF_BERT_HEAD = ("transformers models/bert/modeling_bert.py BertForPreTraining.forward / BertForMaskedLM.forward: "
+                 "self.cls(sequence_output) on the whole sequence output, the -100 labels ignored by CrossEntropyLoss "
+                 "only")
+
+
 def _cp_chunks_rule(name: str, runtime: str, source: str) -> StackRule:
     """A ring context parallelism that balances the causal work by cutting each row into 2 x cp chunks and giving rank
     r chunks r and 2 cp - 1 - r (``source``): the row must cut evenly into them. Ulysses (``Stack.cp_exchange``
@@ -1140,7 +1159,16 @@ RULES: tuple[StackRule, ...] = (
                             "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: "
                             "FSDP2Config.offload_policy (torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has "
                             "none"),
+    # transformers' BERT heads on every position (Stack.head_on_masked_positions False): AutoModel trains the HF model
+    # code, so until QA 104 the field was taken and the head priced on the masked rows only
+    _head_positions_rule("automodel-head-positions", "automodel", "it trains transformers' BERT, whose heads run on "
+                         "every position", _HF_BERT_HEAD),
     # ---- torchtitan 0.3
+    # its models are causal decoders: until QA 104 bert-large was estimated on it
+    _no_encoder_rule("titan-encoder", "torchtitan", "every torchtitan model is a causal decoder trained on the next token",
+                     "torchtitan torchtitan/models/__init__.py _supported_models (llama3, llama3_ft, deepseek_v3, "
+                     "qwen3; llama4 and the rest under experiments are decoders too), components/loss.py "
+                     "cross_entropy_loss on the shifted labels; no encoder or MLM model"),
     _cp_chunks_rule("titan-cp-chunks", "torchtitan", "PyTorch context_parallel, torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -1232,10 +1260,7 @@ RULES: tuple[StackRule, ...] = (
                     "torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     # the masked positions a BERT head runs on (Stack.head_on_masked_positions False: transformers' BERT heads run on
     # every position, so the step time's head on head_tokens_per_seq and the memory walk's on every position disagreed)
-    _head_positions_rule("hf-head-positions", "hf", "transformers' BERT heads run on every position",
-                         "transformers models/bert/modeling_bert.py BertForPreTraining.forward / "
-                         "BertForMaskedLM.forward: self.cls(sequence_output) on the whole sequence output, the -100 "
-                         "labels ignored by CrossEntropyLoss only"),
+    _head_positions_rule("hf-head-positions", "hf", "transformers' BERT heads run on every position", _HF_BERT_HEAD),
     StackRule("hf-hsdp", "hf", "parallel.dp_shard",
               "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
               "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "
@@ -1474,6 +1499,12 @@ RULES: tuple[StackRule, ...] = (
               "torch 2.13 torch/nn/parallel/distributed.py DistributedDataParallel: each model replica runs the whole "
               "module on its own inputs; no sequence split of attention", lambda st, m, t: True,
               lambda c, m, t: c.cp == 1),
+    # NVIDIA's ConvNets code builds image classifiers only (pytorch-ddp, the generic torch DDP on the same runtime, wraps
+    # whatever nn.Module the job's code is, BERT with a masked-row head included: DLE's BERT is itself torch DDP)
+    _no_encoder_rule("ddp-convnets-encoder", "ddp", "NVIDIA's ConvNets code builds image classifiers only (ResNet-50, ResNeXt, "
+                     "SE-ResNeXt, EfficientNet)",
+                     "NVIDIA DeepLearningExamples PyTorch/Classification/ConvNets image_classification/models "
+                     "(resnet.py, efficientnet.py) and main.py --arch: image classifiers only", stack="dle-convnets"),
     # ---- MaxText (JAX): data parallelism is the mesh's data axis (ZeRO-0), fsdp axis (ZeRO-3) or
     # shard_optimizer_over_data (ZeRO-1); nothing shards gradients without the parameters
     StackRule("maxtext-zero2", "maxtext", "parallel.zero",
@@ -1502,14 +1533,11 @@ RULES: tuple[StackRule, ...] = (
     # gemma 1-4, qwen2/3, gpt3, gpt_oss, llama4, olmo3, simple) under layers/decoders.py ``Decoder``, trained on the
     # next-token loss; there is no encoder-only model and no MLM head. Until QA 103 bert-large on maxtext was
     # estimated (TPU v5p, 43% MFU) as a run MaxText cannot build
-    StackRule("maxtext-encoder", "maxtext", "training.framework",
-              "an encoder or an MLM head (BERT): every MaxText model is a causal decoder trained on the next token; "
-              "use a GPU stack for BERT (hf-trainer, dle-bert)",
-              "MaxText src/maxtext/common/common_types.py DecoderBlockType ('Decoder block types.': default, llama2, "
-              "mistral, mixtral, deepseek, gemma ... gemma4, qwen2, qwen3 ..., gpt3, gpt_oss, simple, llama4, olmo3), "
-              "the layers layers/decoders.py Decoder stacks; configs/types.py ModelName lists no encoder",
-              lambda st, m, t: getattr(m, "family", None) == "encoder" or bool(getattr(m, "mlm_head", False)),
-              any_model=True),
+    _no_encoder_rule("maxtext-encoder", "maxtext", "every MaxText model is a causal decoder trained on the next token",
+                     "MaxText src/maxtext/common/common_types.py DecoderBlockType ('Decoder block types.': default, "
+                     "llama2, mistral, mixtral, deepseek, gemma ... gemma4, qwen2, qwen3 ..., gpt3, gpt_oss, simple, "
+                     "llama4, olmo3), the layers layers/decoders.py Decoder stacks; configs/types.py ModelName lists no "
+                     "encoder"),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",
@@ -1665,6 +1693,16 @@ RULES: tuple[StackRule, ...] = (
               "metaseq/dataclass/configs.py DistributedTrainingConfig: model_parallel_size (Megatron tensor parallelism) "
               "and FSDP data parallelism only, no sequence split of attention",
               lambda st, m, t: True, lambda c, m, t: c.cp == 1),
+    # metaseq and llm-foundry's models are causal decoders: until QA 104 bert-large was estimated on both
+    _no_encoder_rule("metaseq-encoder", "metaseq", "every metaseq model is a decoder-only language model (OPT) trained "
+                     "on the next token",
+                     "metaseq metaseq/models/transformer_lm.py @register_model('transformer_lm') "
+                     "TransformerLanguageModel over transformer_decoder.py, its tasks (metaseq/tasks) language "
+                     "modelling only; fairseq's RoBERTa / masked_lm not carried over"),
+    _no_encoder_rule("composer-encoder", "composer", "every llm-foundry model is a causal LM (MPT, HF causal LMs; "
+                     "hf_t5 an encoder-decoder)",
+                     "llm-foundry llmfoundry/models/__init__.py models.register: mpt_causal_lm, hf_causal_lm, hf_t5 "
+                     "and inference-API wrappers; no BERT or MLM model"),
     # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
     *(r for run, (runs, source) in PIPELINE_SCHEDULES.items() for r in schedule_rules(run, runs, source)),
 )

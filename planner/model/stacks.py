@@ -2962,6 +2962,8 @@ STACKS["pytorch-ddp"] = replace(
 #: per-module recompute list. What no source gives a number for is said so at the field.
 STACKS["nemo-automodel"] = Stack(
     "nemo-automodel", loop_holds_output=True, has_pp_pass=True, selectives=("op",),
+    # it trains transformers' model code, whose BERT heads run on every position (stack_rules automodel-head-positions)
+    head_on_masked_positions=False,
     # TE modules where ``BackendConfig(linear="te", rms_norm="te", attn="te")`` (its defaults on CUDA with TE): the
     # linears are te.Linear (te_linears) and the norm a separate TE RMSNorm module, not TE's LayerNormLinear
     # (models build ``initialize_rms_norm_module`` and ``initialize_linear_module`` apart): fused_norm_linear off;

@@ -147,7 +147,8 @@ from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, Itera
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
-                                              ServeTarget, SplitSide, disagg_size, engine_seats, prefill_budget, throughput_at, generic_option, llm_option, offline_run,
+                                              ServeTarget, SplitSide, disagg_size, engine_seats, prefill_budget,
+                                              replica_seats, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
                                                 backlog_arrivals, draw_workload, length_words, offline_deadline,
@@ -1488,7 +1489,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
              f"{d['prefill']} prefill {d['layout']} + {d['decode']} decode {d['decode_layout']} replicas")
     return [f"serving.disaggregation {d['mode']} on {hardware}: {sides} "
             f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
-            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']}), {got}{smaller}; {cost}",
+            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
             f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
             f"{d['prefill_budget']:,}, vLLM's max_num_batched_tokens{', each engine its own' if engine else ''}), {d['prefill_step_ms']:.1f} ms a step at "
@@ -2492,12 +2493,13 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
     allow: said, with how many options it caps (the batch column stopped at 64 with nothing saying why)."""
     if "max_batch" in s.model_fields_set:
         return []
-    capped = [o for o in options if (o.batch if realtime else o.batch_offline) == s.max_batch]
+    capped = [o for o in options if (o.batch if realtime else o.batch_offline) == replica_seats(s.max_batch, o.ep or 1)]
     if not capped:
         return []
     return [f"serving.max_batch defaulted to {s.max_batch}: it caps the batch of {len(capped)} of the {len(options)} "
             f"options{' (the recommended one too)' if capped[0] is options[0] else ''}; set it to let a replica "
-            "run more sequences at once"]
+            "run more sequences at once (it is vLLM's --max-num-seqs, one engine's: an expert-parallel replica seats "
+            "it on each of its DP engines)"]
 
 
 # How the simulation moved the analytic replicas (``queue_replicas``), measured 2026-12-04 (cap33: the throughput and

@@ -183,12 +183,17 @@ def replica_nodes(replicas: int, gpus: int, gpus_per_node: int) -> int:
 
 def split_nodes(prefill: int, prefill_gpus: int, decode: int, decode_gpus: int, gpus_per_node: int) -> int:
     """Nodes a prefill-decode split of ``prefill`` replicas of ``prefill_gpus`` GPUs and ``decode`` of ``decode_gpus``
-    rents (disaggep52: each side may run its own layout): one layout, ``replica_nodes`` of them all (pd51's count);
-    two whose replicas each divide a node, the GPUs packed into whole nodes; else each side's own nodes.
+    rents (disaggep52: each side may run its own layout): all its GPUs within one node, that node; one layout,
+    ``replica_nodes`` of them all (pd51's count); two whose replicas each divide a node, the GPUs packed into whole
+    nodes; else each side's own nodes. The one count the KV link reads too (serving_screen ``kv_link``: NVLink on one
+    node, else the NIC): until QA 104 a TP-2 prefill and a TP-4 decode replica on a 6-GPU node crossed NVLink (one
+    node) and were billed two.
 
-    >>> split_nodes(1, 2, 3, 2, 8), split_nodes(1, 4, 2, 2, 8), split_nodes(1, 8, 2, 16, 8)
-    (1, 1, 5)
+    >>> split_nodes(1, 2, 3, 2, 8), split_nodes(1, 4, 2, 2, 8), split_nodes(1, 8, 2, 16, 8), split_nodes(1, 2, 1, 4, 6)
+    (1, 1, 5, 1)
     """
+    if prefill * prefill_gpus + decode * decode_gpus <= gpus_per_node:  # every replica fits the one node, as it lies
+        return 1
     if prefill_gpus == decode_gpus:
         return replica_nodes(prefill + decode, prefill_gpus, gpus_per_node)
     if all(g <= gpus_per_node and gpus_per_node % g == 0 for g in (prefill_gpus, decode_gpus)):

@@ -36,7 +36,7 @@ from planner.spec.schema import MAX_DISAGG_REPLICAS
 from planner.simulate.serving import BlockCost, ReplicaSpec
 from planner.workloads.serving_memory import (RESERVED_BYTES, WEIGHT_BYTES, GiB, kv_bytes_per_sequence,
                                               kv_bytes_per_token, kv_layout, kv_prefix_bytes, mxfp4_expert_pad,
-                                              replica_split, shared_prefix, weight_bytes_per_gpu)
+                                              replica_split, shared_prefix, split_nodes, weight_bytes_per_gpu)
 from planner.workloads.serving_iteration import (ACTIVATION_BYTES_BF16, IterationModel, compute_peak, llm_tpot,
                                                  lumped_iteration, option_iteration, prefill_pairs, prefill_time,
                                                  replica_link_bw, screen_points,
@@ -720,6 +720,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
     lay = kv_layout(m, s.kv_precision, sp.attn_tp, engine_efficiency(s.engine).local_kv, sp.dp)
+    seats = replica_seats(s.max_batch, sp.dp)  # max_batch is one engine's (vLLM --max-num-seqs): sp.dp engines
     # one sequence at full context: every layer's KV of ctx_max tokens, or (local layers) the global
     # layers' ctx_max and the local layers' window; capacity in tokens: sequences at the job's context
     H = shared_prefix(s)
@@ -744,13 +745,13 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
                 kv_capacity_tokens=math.floor(cap_tokens),  # whole tokens: a KV slot holds one token or none
                 kv_mib_per_sequence_per_gpu=None if (lay is None and not H) else kv_seq / 2**20, **prefix,
-                batch_memory_limit=min(b_mem, s.max_batch),
+                batch_memory_limit=min(b_mem, seats),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
         # per chip on a TPU or Trainium ("GiB/GPU" was printed for TPU v6e)
         return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
                              + ("and of the shared prefix " if H else "") + f"exceed {cap / GiB:.0f} GiB usable")
-    B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
+    B = np.arange(1, min(b_mem, seats) + 1, dtype=np.float64)
     # throughput and the iteration a new prompt waits for: every slot's prefill share (all B); TPOT: one
     # request's decode iterations, which carry the other slots' prefills only (llm_tpot at batch 1; above it the p99
     # over requests, screen_tpot, sizes the batch)
@@ -817,7 +818,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     rps = rps_at(i)  # Little's law: the d the budget keeps decoding, each lasting O iterations
     # what held the batch down (serving_budget.fleet_bound): a target, else memory or serving.max_batch
     held = min(allows, key=allows.get) if allows and min(allows.values()) < len(B) else None
-    load = dict(batch_limit=held or ("max_batch" if b == s.max_batch and b < b_mem else "memory"))
+    load = dict(batch_limit=held or ("max_batch" if b == seats and b < b_mem else "memory"))
     if sized is not None:
         # the stated TPOT is the open fleet's (Poisson arrivals, JSQ over the replicas: tpot_quantile's branching
         # stalls; the mixture over bursty arrivals' states), the batch above sized by a backlog's; the batch, TTFT,
@@ -1227,14 +1228,15 @@ class DisaggSize:
         return self.prefill + self.decode
 
 
-def kv_link(hw, gpus: int) -> tuple[str, float]:
-    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where all the split's ``gpus``
-    sit in one node (``hw.intra_bw_eff``, the node link's achieved rate), else the node's NIC share
+def kv_link(hw, nodes: int) -> tuple[str, float]:
+    """(name, bytes/s per GPU) of the link a disaggregated prompt's KV crosses: NVLink where the split rents one node
+    (``nodes``: serving_memory ``split_nodes``, the count its $ reads; ``hw.intra_bw_eff``, the node link's achieved
+    rate), else the node's NIC share
     (``hw.inter_bw_per_gpu``: the catalog's inter-node rate at its achieved efficiency over the node's GPUs). vLLM's
     NixlConnector moves each TP rank's KV shard from its prefill GPU to the matching decode GPU, so the rate is one
     GPU's. Inside a node the name is the part's own link (gpus.csv ``intra_node_link``: NVLink, or PCIe on an L4 node,
     ICI on a TPU, Infinity Fabric on an MI300X; every split was said to cross "NVLink" until fuzz52)."""
-    if gpus <= hw.gpus_per_node:
+    if nodes == 1:
         return node_link_name(hw.gpu), float(hw.intra_bw_eff)
     return "NIC", float(hw.inter_bw_per_gpu)
 
@@ -1245,6 +1247,17 @@ def prefill_budget(budget: int, longest_prompt: int) -> int:
     steps; pd51). One rule for the screen (``disagg_size``: at the mean prompt) and the simulation
     (``serving._disagg_run``: at the workload's longest)."""
     return max(int(budget), int(longest_prompt))
+
+
+def replica_seats(max_batch: int, ranks: int) -> int:
+    """The most sequences a replica of ``ranks`` data-parallel engines runs at once: ``serving.max_batch`` is vLLM's
+    ``--max-num-seqs`` (the job field it is read from, ``spec.schema``'s vLLM names), one engine's -- each engine's
+    own scheduler admits up to it (vllm/v1/core/sched/scheduler.py ``max_num_running_reqs =
+    scheduler_config.max_num_seqs``), and "each DP rank is deployed as a separate 'core engine' process" (vLLM docs,
+    serving/data_parallel_deployment.md) -- so an expert-parallel replica of N DP engines seats N x max_batch (a
+    tensor-parallel one, one engine: max_batch). Until QA 104 the cap was the replica's: an EP16 replica at the
+    default 64 ran 4 sequences a DP engine, the flag it emits (``engine_seats``) 4, not the job's 64."""
+    return max_batch * ranks
 
 
 def engine_seats(batch: int, ep: int) -> int:
@@ -1359,9 +1372,10 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     IterationModel ``_busiest``; conservative where the others hold fewer); a prompt's KV lives whole on its DP
     rank's GPU (``kv_bytes_per_token``'s ``dp``: MLA's latent for DeepSeek), N x ``im.kv_bytes`` a token, sent over
     that GPU's own link (DeepSeek's and SGLang's deployments move it rank to rank over RDMA: Mooncake / NIXL). The
-    decode batch b is the replica's (``s.max_batch`` and ``b_mem`` are), ceil(b / N) a DP engine.
+    decode batch b is the replica's (``b_mem`` is; ``s.max_batch`` is one DP engine's: ``replica_seats``), ceil(b / N)
+    a DP engine.
 
-    Decode replicas: the largest batch (up to ``s.max_batch`` and the KV cache's ``b_mem``) whose decode step at the
+    Decode replicas: the largest batch (up to ``replica_seats`` and the KV cache's ``b_mem``) whose decode step at the
     mean context P + O/2 meets ``target.tpot_s`` (no prefill shares a decode step: that is the point of the split,
     DistServe §3), then D = the fewest replicas whose sequences in flight (Little's law: QPS x O x step) fit that batch
     and whose p99 TPOT (``disagg_tpot``: the batch a replica carries at the QPS, at its p99) meets the target. Poisson
@@ -1371,7 +1385,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     ctx = s.prompt_tokens + s.output_tokens / 2
     dec = decode or SplitSide(tp, im, b_mem)
     step = lambda b: float(dec.im.time(decode_seqs=b, decode_ctx=b * ctx))  # noqa: E731 -- one decode step at batch b
-    cap = max(1, min(s.max_batch, dec.b_mem))
+    cap = max(1, min(replica_seats(s.max_batch, int(dec.im.ep)), dec.b_mem))
     b = cap
     if target.tpot_s is not None and step(cap) > target.tpot_s:  # the largest batch meeting it (steps grow with b)
         lo, hi = 1, cap
@@ -1389,7 +1403,7 @@ def disagg_size(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iterati
     pstep = lambda n: im.time(**im.prompt_prefill(H, s.prompt_tokens - H, n * ranks))  # noqa: E731
 
     def ttft(p: int, d: int) -> tuple[float, str, float, float, float]:
-        name, rate = kv_link(hw, p * tp + d * dec.tp)
+        name, rate = kv_link(hw, split_nodes(p, tp, d, dec.tp, hw.gpus_per_node))
         t, mean = prefill_ttft(qps, p * ranks, k, pstep)
         return t + kv / rate, name, rate, kv / rate, mean
 
