@@ -67,25 +67,24 @@ def _per_twin(job, s, kjg, hw, tries, grp, price, limits, tally, memo, spot_mode
                           overhead)
 
 
-def test_search_tries_share_step_time_and_memory_calls_and_rank_the_same(catalog, monkeypatch):
-    """The search's dispatcher tries: fewer step-time calls and fewer memory calls than twins tried (one of each
-    carries several dispatchers; memory's since moebatch51b), and the same ranked table, step times and best plan as
-    a memory and a step-time call per twin."""
-    job = _small_moe_job()
-    calls, mems, inside, twins = [], [], [False], [0]
+def counted_search(monkeypatch, job, catalog, column, twins_of):
+    """``recommend(job)`` with the dispatcher tries' calls counted: (result, per step-time call and per memory call
+    the distinct values of Candidates ``column`` its rows carry, the sum of ``twins_of(args)`` over the
+    ``_search_twins`` calls). Shared by test_moeov52 (the overlap column)."""
+    steps, mems, inside, sets = [], [], [False], [0]
     real_step, real_memory, real_try, real_twins = R.step_time, R._memory, R._try_dispatchers, R._search_twins
 
-    def dispatchers(c):  # how many distinct dispatchers the rows of a call carry
-        return len(set(np.asarray(getattr(c, "dispatcher", [-1])).tolist()))
+    def values(c):  # how many distinct values of ``column`` the rows of a call carry
+        return len(set(np.asarray(getattr(c, column, [-1])).tolist()))
 
     def counted_step(m, t, c, hw, **kw):
         if inside[0]:
-            calls.append(dispatchers(c))
+            steps.append(values(c))
         return real_step(m, t, c, hw, **kw)
 
     def counted_memory(m, t, c, *a, **kw):
         if inside[0]:
-            mems.append(dispatchers(c))
+            mems.append(values(c))
         return real_memory(m, t, c, *a, **kw)
 
     def counted_try(*a, **kw):
@@ -96,19 +95,32 @@ def test_search_tries_share_step_time_and_memory_calls_and_rank_the_same(catalog
             inside[0] = False
 
     def counted_twins(*a, **kw):
-        twins[0] += len(a[4])
+        sets[0] += twins_of(a)
         return real_twins(*a, **kw)
 
     monkeypatch.setattr(R, "step_time", counted_step)
     monkeypatch.setattr(R, "_memory", counted_memory)
     monkeypatch.setattr(R, "_try_dispatchers", counted_try)
     monkeypatch.setattr(R, "_search_twins", counted_twins)
-    batched = recommend(job, catalog, simulate=False)
-    assert twins[0] and max(calls) > 1 and max(mems) > 1  # calls with rows of several dispatchers
-    assert len(calls) < twins[0], (len(calls), twins[0])
-    assert len(mems) < twins[0], (len(mems), twins[0])
+    return recommend(job, catalog, simulate=False), steps, mems, sets[0]
+
+
+def ranks_as_per_twin(monkeypatch, job, catalog, batched):
+    """The search with one memory and one step-time call per twin (``_per_twin``) ranks exactly as ``batched``."""
     monkeypatch.setattr(R, "_search_twins", _per_twin)
     each = recommend(job, catalog, simulate=False)
     assert batched["evaluated"] == each["evaluated"]
     assert batched["rows"].frame().equals(each["rows"].frame())
     assert batched["best"] == each["best"]
+
+
+def test_search_tries_share_step_time_and_memory_calls_and_rank_the_same(catalog, monkeypatch):
+    """The search's dispatcher tries: fewer step-time calls and fewer memory calls than twins tried (one of each
+    carries several dispatchers; memory's since moebatch51b), and the same ranked table, step times and best plan as
+    a memory and a step-time call per twin."""
+    job = _small_moe_job()
+    batched, calls, mems, twins = counted_search(monkeypatch, job, catalog, "dispatcher", lambda a: len(a[4]))
+    assert twins and max(calls) > 1 and max(mems) > 1  # calls with rows of several dispatchers
+    assert len(calls) < twins, (len(calls), twins)
+    assert len(mems) < twins, (len(mems), twins)
+    ranks_as_per_twin(monkeypatch, job, catalog, batched)

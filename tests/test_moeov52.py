@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import planner.search.recommend as R
 from planner.hardware.options import option_from_instance
 from planner.layout import Candidates
 from planner.model.memory import memory_per_gpu
@@ -17,10 +16,10 @@ from planner.model.stacks import resolve
 from planner.model.step_time import LayerMemo, step_time
 from planner.spec import load_job
 from planner.vocab import MOE_DISPATCHER
-from planner.workloads.training import recommend
 
 from conftest import EXAMPLES
 from make_step_time_golden import candidates
+from test_moebatch51 import counted_search, ranks_as_per_twin
 
 #: (dispatcher, overlap) of each twin: both overlap values, each with two dispatchers
 TWINS = tuple((d, o) for o in (False, True) for d in ("alltoall", "deepep"))
@@ -91,55 +90,14 @@ def _mixtral():
         "max_gpus": 16, "clouds": ["aws"], "deadline_hours": None})})
 
 
-def _per_twin(job, s, kjg, hw, tries, grp, price, limits, tally, memo, spot_model, overhead):
-    """the search's tries as they ran before moebatch51: one ``_search_variant`` (memory, step time) per twin"""
-    for w, cw in tries:
-        R._search_variant(job, s, (*kjg, w), hw, cw, grp, grp.variants[w], price, limits, tally, memo, spot_model,
-                          overhead)
-
-
 @pytest.mark.parametrize("make", [_mixtral, _deepseek_shaped], ids=["mixtral", "deepseek-v3-shaped"])
 def test_search_tries_share_calls_across_the_overlap_and_rank_the_same(catalog, monkeypatch, make):
     """The search's tries: some memory and some step-time call carries rows of both overlap values, there are no
     more calls of either than trainings tried per variant (not one per overlap value), and the ranked table, its
     count and the best plan are those of a memory and a step-time call per twin."""
     job = make()
-    steps, mems, inside, sets = [], [], [False], [0]
-    real_step, real_memory, real_try, real_twins = R.step_time, R._memory, R._try_dispatchers, R._search_twins
-
-    def overlaps(c):  # the distinct overlap values the rows of a call carry
-        return len(set(np.asarray(getattr(c, "a2a_overlap", [-1])).tolist()))
-
-    def counted_step(m, t, c, hw, **kw):
-        if inside[0]:
-            steps.append(overlaps(c))
-        return real_step(m, t, c, hw, **kw)
-
-    def counted_memory(m, t, c, *a, **kw):
-        if inside[0]:
-            mems.append(overlaps(c))
-        return real_memory(m, t, c, *a, **kw)
-
-    def counted_try(*a, **kw):
-        inside[0] = True
-        try:
-            return real_try(*a, **kw)
-        finally:
-            inside[0] = False
-
-    def counted_twins(*a, **kw):  # one set of twins of one variant: its trainings (one here: no module lists)
-        sets[0] += len({id(a[5].variants[w].training) for w, _ in a[4]})
-        return real_twins(*a, **kw)
-
-    monkeypatch.setattr(R, "step_time", counted_step)
-    monkeypatch.setattr(R, "_memory", counted_memory)
-    monkeypatch.setattr(R, "_try_dispatchers", counted_try)
-    monkeypatch.setattr(R, "_search_twins", counted_twins)
-    batched = recommend(job, catalog, simulate=False)
+    batched, steps, mems, sets = counted_search(  # twins of one variant: its trainings (one here: no module lists)
+        monkeypatch, job, catalog, "a2a_overlap", lambda a: len({id(a[5].variants[w].training) for w, _ in a[4]}))
     assert max(steps) == 2 and max(mems) == 2, (steps, mems)  # calls with rows of both overlap values
-    assert len(steps) <= sets[0], (len(steps), sets[0])  # one step-time call per set of twins, not per overlap
-    monkeypatch.setattr(R, "_search_twins", _per_twin)
-    each = recommend(job, catalog, simulate=False)
-    assert batched["evaluated"] == each["evaluated"]
-    assert batched["rows"].frame().equals(each["rows"].frame())
-    assert batched["best"] == each["best"]
+    assert len(steps) <= sets, (len(steps), sets)  # one step-time call per set of twins, not per overlap
+    ranks_as_per_twin(monkeypatch, job, catalog, batched)
