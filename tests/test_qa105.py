@@ -75,3 +75,21 @@ def test_qwen2_moe_shared_expert_adds_no_tp_all_reduce(cli, tmp_path, monkeypatc
     code, text, err = cli("estimate", write_job(tmp_path, JOB % cfg, name="split.yaml"), "--json")
     assert code == 0, err
     assert abs(json.loads(text)["breakdown_s"]["comm_tp"] - 2 * tp_s) < 1e-9 * tp_s
+
+
+def test_hf_ep_divides_the_fsdp_shard_group_not_the_replicas(cli, tmp_path):
+    """transformers 5.23 takes ``ep_size`` dividing ``fsdp_size x tp_size`` (DistributedConfig._validate_mesh_config)
+    and a model sharded at load gets its data parallelism from transformers' FSDP2 over ("dp_replicate", "fsdp"):
+    a replicated row (ZeRO-0/1) is ``fsdp_size`` 1, an HSDP row's ``fsdp_size`` is its shard group. So TP2 EP4 DP4
+    runs at ZeRO-3 (4 x 2 / 4) and is refused at ZeRO-0 (1 x 2) and under HSDP with 1-rank shards; EP = TP runs at
+    ZeRO-0. Before: DP x TP counted the replicas, all three planned."""
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(QWEN2_MOE))
+    cases = (("tp: 2, ep: 4, etp: 1, dp: 4, zero: 0", 2), ("tp: 2, ep: 4, etp: 1, dp: 4, zero: 3, dp_shard: 1", 2),
+             ("tp: 2, ep: 2, etp: 1, dp: 4, zero: 0", 0))
+    for i, (par, want) in enumerate(cases):
+        job = (JOB % cfg).replace("tp: 2, ep: 4, etp: 1, dp: 4, zero: 3", par)
+        code, _, err = cli("estimate", write_job(tmp_path, job, name=f"z{i}.yaml"), "--json")
+        assert code == want, (par, err)
+        if want:
+            assert "error: parallel.ep:" in err and "EP = TP" in err and "sharding over 1 of DP4" in err, err
