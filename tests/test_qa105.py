@@ -93,3 +93,27 @@ def test_hf_ep_divides_the_fsdp_shard_group_not_the_replicas(cli, tmp_path):
         assert code == want, (par, err)
         if want:
             assert "error: parallel.ep:" in err and "EP = TP" in err and "sharding over 1 of DP4" in err, err
+
+
+def test_the_wiring_control_names_the_node_default_once():
+    """A bare 4 x H200 node is wired by a switch unless the job names the quad mesh: the control offers the node
+    default, labelled with its wiring, and the mesh -- not "node default" and "switch", the same node twice (before).
+    A job naming the switch keeps the same two entries; an 8-GPU H100 node builds one wiring, no control."""
+    import yaml
+
+    from planner import interactive as wi
+
+    board = {"model": {"preset": "llama3-8b"},
+             "training": {"seq_len": 4096, "global_batch": 8, "micro_batch": 1, "tokens": 1.0e9},
+             "parallel": {"tp": 1, "pp": 1, "cp": 1, "zero": 3},
+             "cluster": {"gpu": "H200-SXM-141GB", "gpus_per_node": 4, "nodes": 1}}
+    catalog = wi.cached_catalog()
+    got = wi.topology_choices(board, catalog)
+    assert got.options == (None, "nvlink4-quad-mesh") and got.default == "switch"
+    labels = [got.label(wi.widget_value("nvlink_topology", v)) for v in got.options]
+    assert labels == ["switch (node default)", "nvlink4-quad-mesh"]
+    named = yaml.safe_load(yaml.safe_dump(board))
+    named["cluster"]["nvlink_topology"] = "switch"
+    assert wi.topology_choices(named, catalog) == got
+    h100 = {**board, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    assert wi.topology_choices(h100, catalog).options == ()
