@@ -305,11 +305,14 @@ if segments:  # an NVL72 rack: the Slurm --segment that is the job's NVLink doma
     sb.select_slider("NVL72 segment (trays of 4 GPUs)", wi.with_value(segments, s.get("w_segment")), key="w_segment",
                      format_func=auto, help="cluster.segment: auto searches the rack (18) and 16 trays; "
                                             "each segment pays its share of whole racks")
-wirings = () if instance else wi.topology_choices(base, catalog)
-if wirings:  # a bare-GPU node that can be wired more than one way (a 4-GPU Hopper board: NVSwitch or the quad mesh)
-    sb.selectbox("NVLink wiring", [wi.widget_value("nvlink_topology", v) for v in wirings], key="w_nvlink_topology",
-                 help="cluster.nvlink_topology: node default: the instance row's, else the chip's platform's, else "
-                      "NVSwitch; a mesh gives a group only its members' links")
+wirings = wi.WiringChoices() if instance else wi.topology_choices(base, catalog)
+if wirings.options:  # a bare-GPU node that can be wired more than one way (a 4-GPU Hopper board: NVSwitch or the quad mesh)
+    if s.get("w_nvlink_topology") == wirings.default:  # a job naming its node's own wiring: that is the default entry
+        s["w_nvlink_topology"] = wi.widget_value("nvlink_topology", None)
+    sb.selectbox("NVLink wiring", [wi.widget_value("nvlink_topology", v) for v in wirings.options],
+                 key="w_nvlink_topology", format_func=wirings.label,
+                 help="cluster.nvlink_topology: node default: the chip's platform's wiring, else NVSwitch; a mesh "
+                      "gives a group only its members' links")
 # the job file's bounds (cluster.host_ram_gib); 0 leaves it to the catalog row or the reference system's RAM per GPU
 sb.number_input("host RAM per node, GiB (0 = catalog)", min_value=0.0, step=64.0, key="w_host_ram_gib",
                 format=wi.NUMBER_FORMAT, max_value=float(wi.schema_bound(ClusterSpec, "host_ram_gib")),
@@ -337,7 +340,8 @@ w = wi.WhatIf(
     objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None, fabric=fabric,
     power_limit_w=s.get("w_power_limit_w") if power else None, segment=s.get("w_segment") if segments else None,
     # (no control: on an instance or a search the job's own wiring stays, for the planner to apply or refuse in one line)
-    nvlink_topology=wi.field_value(s.get("w_nvlink_topology"), "nvlink_topology") if wirings else s["_topology_own"],
+    nvlink_topology=(wi.field_value(s.get("w_nvlink_topology"), "nvlink_topology") if wirings.options
+                     else s["_topology_own"]),
     host_ram_gib=s["w_host_ram_gib"] or None,
 )
 

@@ -1065,28 +1065,42 @@ def segment_choices(base: dict, catalog) -> tuple:
     return (None, *range(1, trays + 1)) if trays else ()
 
 
-def topology_choices(base: dict, catalog) -> tuple:
+class WiringChoices(NamedTuple):
+    """The NVLink-wiring control's options (``topology_choices``): ``options`` the WhatIf values -- None (the node's
+    own wiring) first, then each other wiring the planner builds -- and ``default`` the wiring None resolves to."""
+    options: tuple = ()
+    default: str = ""
+
+    def label(self, word: str) -> str:
+        """The control's text for a widget ``word`` (``widget_value``): the node default named with its wiring
+        ("switch (node default)"), every other wiring as itself."""
+        return f"{self.default} ({NODE_WIRING_DEFAULT})" if word == NODE_WIRING_DEFAULT else word
+
+
+def topology_choices(base: dict, catalog) -> WiringChoices:
     """The node wirings (``cluster.nvlink_topology``, ``vocab.NVLINK_TOPOLOGY``) the sidebar offers where the job's
-    hardware is a bare GPU (``cluster.gpu``, its ``gpus_per_node``): None (the node's own wiring) and each wiring the
-    planner builds that node with (planner.hardware.options ``option_from_cluster``, whose ``node_topology`` refuses a
-    mesh of links the GPU does not have or of fewer GPUs than the node's: nvlink4-quad-mesh on 4 or fewer NVLink4
-    Hopper GPUs only); () where that leaves one wiring, or on an instance or a search (the control is not shown)."""
+    hardware is a bare GPU (``cluster.gpu``, its ``gpus_per_node``): None (the node's own wiring, ``default``: the
+    chip's platform's, else a switch) and each other wiring the planner builds that node with
+    (planner.hardware.options ``option_from_cluster``, whose ``node_topology`` refuses a mesh of links the GPU does
+    not have or of fewer GPUs than the node's: nvlink4-quad-mesh on 4 or fewer NVLink4 Hopper GPUs only); no options
+    where that leaves one wiring, or on an instance or a search (the control is not shown). Until qa105 the node's
+    own wiring was offered twice, as "node default" and by name ("switch" on a 4 x H200 node)."""
     from planner.hardware.options import option_from_cluster
     from planner.vocab import NVLINK_TOPOLOGY
 
     cl = _load(copy.deepcopy(base)).cluster
     if not cl.gpu or cl.instance or _known_gpu(catalog, cl.gpu) is None:  # (an unknown GPU: the search says so)
-        return ()
+        return WiringChoices()
 
-    def builds(name: str) -> bool:
+    def builds(name: Optional[str]) -> Optional[str]:
         try:
-            option_from_cluster(cl.model_copy(update={"nvlink_topology": name}), catalog)
+            return option_from_cluster(cl.model_copy(update={"nvlink_topology": name}), catalog).nvlink_topology
         except InputError:
-            return False
-        return True
+            return None
 
-    wirings = tuple(t for t in NVLINK_TOPOLOGY.names if t == cl.nvlink_topology or builds(t))
-    return (None, *wirings) if len(wirings) > 1 else ()
+    default = builds(None)
+    others = tuple(t for t in NVLINK_TOPOLOGY.names if t != default and (t == cl.nvlink_topology or builds(t)))
+    return WiringChoices((None, *others), default or "") if others else WiringChoices()
 
 
 # --------------------------------------------------------------------------------------------

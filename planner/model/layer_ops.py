@@ -1100,7 +1100,8 @@ def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
     with the dispatch (moe ``moe_layer``), its input gradient's average over TP is one T x h all-reduce backward (half
     of the forward + backward pair, spread over both passes, first order), and AutoTP's split shared experts add
     their own pair (deepspeed AutoTP._replace_autoep_shared_experts); transformers' AllToAllEP
-    (``Stack.hf_plans``) has no average, its shared experts their TP plan's pair."""
+    (``Stack.hf_plans``) has no average, its shared experts their TP plan's pair (none where the plan leaves them
+    whole: Qwen2-MoE's, moe ``HF_TP_PLANS``)."""
     if m.moe is None:
         return 1.0
     moe_ar = 1.0
@@ -1110,7 +1111,9 @@ def _moe_block_tp_allreduces(c: LayerContext, m: ModelSpec, fw: Stack):
         # the input gradient's average over TP where the stack has one (Stack.moe_ep_tp_grad_average: AutoEP's);
         # transformers' AllToAllEP none (its TP chunk's backward gather is priced with the dispatch)
         avg = 0.5 if getattr(fw, "moe_ep_tp_grad_average", False) else 0.0
-        moe_ar = np.where(c.ep > 1, avg + float(bool(m.moe.shared_experts)), moe_ar)
+        # the shared experts' own pair where the TP plan splits them (moe HF_TP_PLANS: Qwen2-MoE's stay whole)
+        shared = float(bool(m.moe.shared_experts)) * (np.asarray(moe_mech.hf_ep_tp(m, fw, c.tp, c.ep, "shared_experts")) > 1)
+        moe_ar = np.where(c.ep > 1, avg + shared, moe_ar)
     return moe_ar
 
 

@@ -1572,7 +1572,8 @@ def hf_weight_part_shares(m: ModelSpec, stack, tp: float, code: int, ep: float =
     """The share of each part of a block's weights (finetune ``BlockWeights``) one rank of the HF code holds, by its
     ``hf_ep_rows`` code: under a transformers TP plan that leaves a part whole (``HF_TP_PLANS``; code 4 at EP 1, code
     3 at EP > 1) the attention and a dense layer's MLP whole unless the plan splits them (``HfTpPlan.attention`` /
-    ``dense_mlp``), an MoE layer's router and shared experts over TP, the routed experts at
+    ``dense_mlp``), an MoE layer's router and shared experts over TP (whole unless ``HfTpPlan.shared_experts``:
+    Qwen2-MoE's plan names neither its shared expert nor its router), the routed experts at
     ``hf_weight_shares``' share; under the other codes every part but the experts at 1 / tp. The weight-sized
     per-call bytes of a frozen base (finetune ``frozen_delta_parts``) take the share of the part they copy (lora52:
     until then ``hf_weight_shares``' rest, the parameter-weighted mean with the whole embedding and head in it --
@@ -1583,7 +1584,7 @@ def hf_weight_part_shares(m: ModelSpec, stack, tp: float, code: int, ep: float =
     if plan is None or tp <= 1:
         return BlockWeights(rest, rest, rest, routed)
     return BlockWeights(attention=1.0 / tp if plan.attention else 1.0, dense_mlp=1.0 / tp if plan.dense_mlp else 1.0,
-                        moe_block=1.0 / tp, experts=routed)
+                        moe_block=1.0 / tp if plan.shared_experts else 1.0, experts=routed)
 
 
 def hf_tp_share(m: ModelSpec, seq, micro_batch, tp, sp, recompute):

@@ -42,6 +42,7 @@ from hardware_catalog.catalog import nvlink_joined
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
 from planner.spec.params import attention_params, count_params, mlp_params
+from planner.spec.shapes import shared_expert_width
 from planner.vocab import MOE_DISPATCHER
 
 #: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
@@ -311,13 +312,16 @@ class HfTpPlan:
     ``*ForCausalLM`` class's ``_tp_plan`` (lm_head ``colwise_gather_output``, every family here); ``embedding``:
     ``embed_tokens`` ``embedding_rowwise``, which ``DistributedMixin.init_parallel_plans`` adds only where the base
     model's plan is not empty; ``moe``: the routed experts split by TP (``packed_colwise`` / ``rowwise`` /
-    ``moe_tp_experts``) at EP 1."""
+    ``moe_tp_experts``) at EP 1; ``shared_experts``: the shared experts' gate/up ``colwise``, down ``rowwise``
+    (Qwen2-MoE's plan names no ``shared_expert`` module: whole on every TP rank, its output added after the routed
+    experts' all-reduce, so it adds no all-reduce of its own)."""
     attention: bool
     dense_mlp: bool
     source: str
     lm_head: bool = True
     moe: bool = True
     embedding: bool = True
+    shared_experts: bool = True
 
 
 #: the families with a ``base_model_ep_plan`` at transformers 5.23.0 (models/<family>/configuration_<family>.py),
@@ -360,19 +364,27 @@ AUTOEP_MODEL_TYPES = frozenset({"mixtral", "qwen3_moe", "qwen2_moe", "qwen3_5_mo
 #: all-reduce (until dsep35 priced split over TP). gpt-oss's configuration defines no ``base_model_tp_plan``
 #: (models/gpt_oss/configuration_gpt_oss.py: ``base_model_ep_plan`` only): its TP splits the LM head alone
 #: (modeling_gpt_oss.py ``GptOssForCausalLM._tp_plan``), the embedding whole (no base plan to add
-#: ``embedding_rowwise`` to); until hfep52 priced as its EP plan (attention, embedding and head whole)
+#: ``embedding_rowwise`` to); until hfep52 priced as its EP plan (attention, embedding and head whole). Qwen2-MoE's
+#: plan (models/qwen2_moe/configuration_qwen2_moe.py) splits attention, experts and ``layers.*.mlp.gate_proj`` /
+#: ``up_proj`` / ``down_proj`` -- which match a dense layer's MLP, not ``layers.*.mlp.shared_expert.*`` -- so its
+#: shared expert (and ``shared_expert_gate``) runs whole on every TP rank (recorded: tests/data/hf_ep_plans.json
+#: ``qwen2_moe``); until qa105 priced split over TP
 HF_TP_PLANS: dict[str, HfTpPlan] = {
+    "qwen2_moe": HfTpPlan(True, True, "models/qwen2_moe/configuration_qwen2_moe.py (base_model_tp_plan: "
+                                      "no shared_expert entry)", shared_experts=False),
     "deepseek_v3": HfTpPlan(False, True, "models/deepseek_v3/configuration_deepseek_v3.py (base_model_tp_plan: "
                                          "no self_attn entry)"),
     "gpt_oss": HfTpPlan(False, False, "models/gpt_oss/configuration_gpt_oss.py (no base_model_tp_plan: "
-                                      "GptOssForCausalLM._tp_plan lm_head only)", moe=False, embedding=False),
+                                      "GptOssForCausalLM._tp_plan lm_head only)", moe=False, embedding=False,
+                          shared_experts=False),
 }
 
 
 #: HF MoE families whose TP plan splits none of their layers (``HfTpPlan.moe`` False and nothing else split: gpt-oss,
 #: its head alone): TP > 1 without EP would hold and run every layer whole on every rank, so it is refused (rule
 #: ``hf-no-tp-plan``); with EP the experts are split over EP
-HF_NO_TP_PLAN = frozenset(f for f, p in HF_TP_PLANS.items() if not (p.moe or p.attention or p.dense_mlp))
+HF_NO_TP_PLAN = frozenset(f for f, p in HF_TP_PLANS.items()
+                          if not (p.moe or p.attention or p.dense_mlp or p.shared_experts))
 
 
 def hf_tp_plan(m, stack) -> HfTpPlan | None:
@@ -385,8 +397,9 @@ def hf_tp_plan(m, stack) -> HfTpPlan | None:
 
 def hf_ep_tp(m, stack, tp, ep, part: str):
     """The degree ``part`` of a layer -- "attention" (its projections, core and all-reduce), "dense_mlp" (the dense
-    layers of an MoE model) or "lm_head" (the logits GEMM and loss) -- is split over per candidate: 1 where the
-    model's transformers TP plan leaves it whole (``HF_TP_PLANS``: DeepSeek-V3's attention, gpt-oss's), else ``tp``,
+    layers of an MoE model), "shared_experts" (an MoE layer's shared experts) or "lm_head" (the logits GEMM and
+    loss) -- is split over per candidate: 1 where the model's transformers TP plan leaves it whole (``HF_TP_PLANS``:
+    DeepSeek-V3's attention, gpt-oss's, Qwen2-MoE's shared expert), else ``tp``,
     at every EP (transformers 5.23 keeps the TP plan on all but the experts under EP)."""
     tplan = hf_tp_plan(m, stack)
     if tplan is None or getattr(tplan, part):
@@ -397,9 +410,9 @@ def hf_ep_tp(m, stack, tp, ep, part: str):
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
     split over TP, its routed experts over EP -- under a TP plan that leaves a part whole (``HF_TP_PLANS``, TP > 1,
-    at every EP): the attention unless ``HfTpPlan.attention``, a dense layer's MLP unless ``HfTpPlan.dense_mlp``;
-    0 elsewhere and with pipeline stages (rule ``hf-pp``). The routers, norms and shared experts are priced over TP
-    as under every TP plan."""
+    at every EP): the attention unless ``HfTpPlan.attention``, a dense layer's MLP unless ``HfTpPlan.dense_mlp``, an
+    MoE layer's shared experts and their gate unless ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline
+    stages (rule ``hf-pp``). The routers and norms are priced over TP as under every TP plan."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
     tplan = hf_tp_plan(m, stack)
@@ -408,7 +421,10 @@ def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
     attn = 0.0 if tplan.attention else float(attention_params(m))
     dense_mlp = 0.0 if tplan.dense_mlp or m.dense_width is None else float(mlp_params(m, m.dense_width))
-    return np.where(on, attn + dense_mlp, 0.0), np.where(on, attn, 0.0)
+    e = m.moe
+    shared = 0.0 if tplan.shared_experts or not e.shared_experts else float(
+        mlp_params(m, shared_expert_width(m)) + (m.hidden if e.shared_expert_gate else 0))
+    return np.where(on, attn + dense_mlp, 0.0), np.where(on, attn + shared, 0.0)
 
 
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
@@ -448,6 +464,7 @@ def hf_ep_plan_note(m, stack, ep: int, tp: int = 1) -> str:
     tplan = hf_tp_plan(m, stack)
     if tplan is not None and tp > 1:
         whole = [w for w, split in (("attention", tplan.attention), ("the dense MLP", tplan.dense_mlp),
+                                    ("the shared experts", tplan.shared_experts or not m.moe.shared_experts),
                                     ("embedding", tplan.embedding)) if not split]
         if whole:
             note += (f"; transformers' {m.hf_model_type} TP plan ({tplan.source.split(' (')[0]}) leaves "
@@ -1338,8 +1355,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         # TP-split as the dense MLP (transformers 5.23 keeps the TP plan on them under EP; until hfep52 whole at
-        # EP > 1 on the HF Trainer, an older revision's EP plan)
-        sdiv = tp
+        # EP > 1 on the HF Trainer, an older revision's EP plan), whole where the plan names none (HF_TP_PLANS:
+        # Qwen2-MoE's)
+        sdiv = hf_ep_tp(m, stack, tp, ep, "shared_experts")
         ex += [gemm(T, m.mlp_up_factor * sw / sdiv, h), gemm(T, h, sw / sdiv)]
         shared_fc = (ex[-2], ex[-1])
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places

@@ -391,9 +391,11 @@ def _hsdp(c):
 
 
 def _shard(c):
-    """torchtitan's FSDP shard degree: the shard group's DP ranks at ZeRO-2/3 (FSDP2, reshard never/always;
-    ``dp_shard``, all of DP unless HSDP), none at ZeRO-0/1 (replicated, ``data_parallel_replicate_degree``)
-    — planner.present.emit."""
+    """The FSDP shard degree: the shard group's DP ranks at ZeRO-2/3 (FSDP2, reshard never/always; ``dp_shard``, all
+    of DP unless HSDP), none at ZeRO-0/1 (replicated) -- torchtitan's ``data_parallel_shard_degree`` (the rest
+    ``data_parallel_replicate_degree``, planner.present.emit) and transformers 5.23's ``DistributedConfig.fsdp_size``
+    (the rest ``dp_replicate_size``: distributed/fsdp.py ``apply_fully_sharded_data_parallelism`` shards over the
+    ("dp_replicate", "fsdp") mesh, so a replicated row is ``fsdp_size`` 1)."""
     return np.where(c.zero >= 2, _dp_shard(c), 1)
 
 
@@ -1307,16 +1309,22 @@ RULES: tuple[StackRule, ...] = (
                        "with FSDP (torch FSDP1's flat parameter: 'Must flatten tensors with uniform dtype'); set 2, "
                        "leave it out, or use ZeRO-0"),
     # expert parallelism: transformers 5.23's DistributedConfig lays the EP mesh over the FSDP x TP ranks; the HF
-    # Trainer planned EP 2-16 at any TP until QA 43, EP = TP only (an older revision's all-reduce EP) until hfep52
+    # Trainer planned EP 2-16 at any TP until QA 43, EP = TP only (an older revision's all-reduce EP) until hfep52,
+    # EP dividing DP x TP (the replicas counted, so EP > TP at ZeRO-0/1 or under HSDP) until qa105. A model sharded at
+    # load (from_pretrained(distributed_config=...)) gets its data parallelism from transformers' FSDP2 alone (the
+    # Trainer does not wrap it again, trainer.py), so a replicated row is fsdp_size 1: EP = TP there
     StackRule("hf-ep-tp", "hf", "parallel.ep",
-              "expert parallelism that is not a multiple of its tensor parallelism or does not divide DP x TP "
-              "(transformers lays the expert groups over the data- and tensor-parallel ranks)",
+              "expert parallelism that is not a multiple of TP or does not divide FSDP x TP (ZeRO-0/1 shards "
+              "nothing: EP = TP)",
               "transformers 5.23.0 src/transformers/distributed/configuration_utils.py "
               "DistributedConfig._validate_mesh_config: '`ep_size` must be a multiple of `tp_size`.', '`ep_size` "
-              "must divide `fsdp_size * tp_size`.'",
+              "must divide `fsdp_size * tp_size`.'; dp_replicate_size: 'Parameters are sharded across `fsdp_size` "
+              "devices and replicated `dp_replicate_size` times'; trainer.py: a model sharded at load time owns its "
+              "placement and gradient reduction, 'so Accelerate must not wrap or shard it again'",
               lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False),
-              lambda c, m, t: (c.ep == 1) | ((c.ep % c.tp == 0) & ((c.dp * c.tp) % c.ep == 0)),
-              lambda c, m, t: f": EP{int(c.ep[0])} at TP{int(c.tp[0])} DP{int(c.dp[0])}"),
+              lambda c, m, t: (c.ep == 1) | ((c.ep % c.tp == 0) & ((_shard(c) * c.tp) % c.ep == 0)),
+              lambda c, m, t: (f": EP{int(c.ep[0])} at TP{int(c.tp[0])}, ZeRO-{int(c.zero[0])} sharding over "
+                               f"{int(np.asarray(_shard(c))[0])} of DP{int(c.dp[0])}")),
     _expert_tp_rule("hf-etp", "hf",
                     "experts split over other ranks than its plans split them (each expert whole on one rank with EP, "
                     "every expert over TP without: expert-TP 1 with EP, TP without)",
