@@ -302,7 +302,7 @@ def _deduplicated_rows(ranks: int, per_node: int, experts: int, top_k: int, grou
     return float(np.asarray(nvl).reshape(-1)[0]), float(np.asarray(nic).reshape(-1)[0])
 
 
-def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens, own=None):
+def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens):
     """SGLang's ``--moe-a2a-backend deepep`` at its default ``--deepep-mode auto`` (sgl-project/sglang
     python/sglang/srt/layers/moe/utils.py ``DeepEPMode.resolve``: a batch with prompt (extend) tokens runs DeepEP's
     normal kernels, a decode-only one its low-latency ones; ``is_extend_in_batch`` is OR-reduced over the DP ranks, so
@@ -311,14 +311,12 @@ def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens, own=
     low-latency for decode, which CUDA graphs need): ``deepep_normal_exchange_time`` on steps whose ``prefill_tokens``
     > 0, else ``deepep_ll_exchange_time``. Two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM
     ``--enable-dbo``: server_args.py / ParallelConfig, both False by default) is not modelled: the exchange adds to the
-    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). ``own``: the busiest DP
-    rank's own tokens (``IterationModel._busiest``: its decodes and whole prompt chunks; None: the mean rank's): the
-    normal kernels' dispatch waits for the rank that sends the most, so they are priced at ep x its tokens (a prefill
-    batch's prompts are whole on one rank each, not spread over the ranks). Vectorised."""
+    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). Both kernels are priced at
+    the mean rank's own tokens (the low-latency ones at the busiest receiver's pairs): a rank holding a whole prompt
+    sends more than that, in every exchange alike (sgl52: not priced). Vectorised."""
     ll = deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes, im.ar_bw,
                                  im.node_gpus, im.nic_bw, im.inter_alpha)
-    sent = tokens if own is None else ew.maximum(ew.f64(own) * im.ep, tokens)
-    normal = deepep_normal_exchange_time(sent, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes,
+    normal = deepep_normal_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes,
                                          im.ar_bw, im.node_gpus, im.nic_bw, im.inter_alpha, im.groups, im.topk_groups,
                                          im.normal_sync_s)
     return ew.where(ew.f64(prefill_tokens) > 0, normal, ll)
@@ -343,8 +341,7 @@ def deepep_ll_hidden(hidden: int) -> Optional[int]:
 class All2All:
     """One token exchange an expert-parallel replica can run (``EP_ALL2ALL``): what the hardware needs for it
     (planner.model.moe ``DispatcherNeeds``, the training dispatchers' rule; None: NCCL, anywhere), the widest hidden
-    size its kernels take (None: any), its seconds per MoE layer for a step's tokens (its prompt tokens, and the busiest
-    rank's own tokens, ``IterationModel._busiest``) on an
+    size its kernels take (None: any), its seconds per MoE layer for a step's tokens (and its prompt tokens) on an
     :class:`IterationModel`, and the engines that offer it (None: every one the planner sizes)."""
     needs: Optional[DispatcherNeeds]
     seconds: Callable
@@ -385,11 +382,11 @@ _DEEPEP_LL_NEEDS = DispatcherNeeds("DeepEP", 90, DISPATCHER_NEEDS["deepep"].fabr
                                    "deepseek-ai/DeepEP README and setup.py: the low-latency kernels need NVSHMEM, built "
                                    "for SM90, and RDMA (InfiniBand / RoCE) across nodes")
 EP_ALL2ALL = {
-    "allgather_reducescatter": All2All(None, lambda im, tokens, prefill, own: ep_exchange_time(
+    "allgather_reducescatter": All2All(None, lambda im, tokens, prefill: ep_exchange_time(
         tokens, im.ep, im.top_k, im.act_bytes, im.ar_bw, im.node_gpus, im.nic_bw, im.inter_alpha)),
     "deepep_low_latency": All2All(
         _DEEPEP_LL_NEEDS,
-        lambda im, tokens, prefill, own: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
+        lambda im, tokens, prefill: deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes,
                                                             im.combine_bytes, im.ar_bw, im.node_gpus, im.nic_bw,
                                                             im.inter_alpha), max_hidden=DEEPEP_LL_HIDDEN[-1]),
     # (its decode steps run DeepEP's low-latency kernels, whose compiled hidden sizes SGLang calls as vLLM does)
@@ -724,8 +721,8 @@ class IterationModel:
         flops = (lin * tokens + prior + self.attn_flops * pf_pairs + dec_f * dec_pairs) / self.tp if want_flops else None
         kv_new = prefill_tokens  # the prompt tokens whose KV the (mean) rank writes
         if self.ep > 1:  # the step waits for the busiest rank (``_busiest``): its decodes, prompt chunk and routed pairs
-            dec_share, pf_share, rows_dense, expert_share, touched, own = self._busiest(o, decode_seqs, prefill_tokens,
-                                                                                        prefill_chunk, tokens)
+            dec_share, pf_share, rows_dense, expert_share, touched = self._busiest(o, decode_seqs, prefill_tokens,
+                                                                                   prefill_chunk, tokens)
             dec_pairs, kv_ctx = dec_pairs * dec_share, kv_ctx * dec_share
             pf_pairs, prior, kv_new = pf_pairs * pf_share, prior * pf_share, kv_new * pf_share
             lin_rows = (lin - self.routed_flops) * rows_dense + self.routed_flops * rows * expert_share
@@ -738,7 +735,7 @@ class IterationModel:
         nbytes = weights + self.kv_bytes * (kv_ctx + kv_new)
         t_memory = nbytes / self.bytes_rate
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
-            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens, prefill_tokens, own)
+            t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens, prefill_tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
@@ -779,12 +776,12 @@ class IterationModel:
         pf_share = ew.div0(own * self.ep, pf)
         rows_dense = o.ceil((busy + own) / self.tile_rows - TILE_SLACK) * self.tile_rows * self.ep
         if not self.moe_layers:
-            return dec_share, pf_share, rows_dense, 1.0, 0.0, busy + own
+            return dec_share, pf_share, rows_dense, 1.0, 0.0
         mean = tokens * self.top_k / self.ep
         expert_share = ew.div0(busiest_rank_pairs(tokens, self.ep, self.experts, self.top_k), mean)
         expert_share = ew.where(mean > 0, expert_share, 1.0)
-        return (dec_share, pf_share, rows_dense, expert_share,
-                self.ep * busiest_rank_experts(tokens, self.ep, self.experts, self.top_k), busy + own)
+        return dec_share, pf_share, rows_dense, expert_share, self.ep * busiest_rank_experts(tokens, self.ep, self.experts,
+                                                                                   self.top_k)
 
     def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
              prefill_prior=0.0, prefill_chunk=None):
