@@ -158,6 +158,11 @@ class ServingEfficiency:
     #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs below compute capability 9
     #: (planner.workloads.serving_memory.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
     mxfp4_marlin: bool = False
+    #: how a step mixes prompt and decode tokens, as the simulation's ``EngineConfig.policy`` names it:
+    #: "chunked" (vLLM V1, TensorRT-LLM in-flight batching: a step carries the running decodes and prompt chunks
+    #: in one token budget) or "prefill_first" (SGLang: a step is a prefill batch or a decode batch, never both;
+    #: :data:`SGLANG_BATCHING`)
+    batching: str = "chunked"
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
@@ -181,6 +186,13 @@ WEIGHT_ONLY_TILE_ROWS = 16
 _ZERO_FP8 = ("prior: 1.39, torchao float8 Linear speed-up at 4096x8192x16384 on H100 "
              "(benchmarks/data/parts/fp8_gemm.csv); not identifiable: no bf16 and fp8 rows of this engine together")
 
+#: SGLang's schedule: sgl-project/sglang python/sglang/srt/managers/scheduler.py ``get_next_batch_to_run`` forms a
+#: new prefill batch (``get_new_batch_prefill``) and runs it first whenever one can be formed, else the running batch
+#: decodes; the prefill batch takes the running decodes in (``mix_with_running``) only under ``--enable-mixed-chunk``,
+#: False by default (server_args.py ``enable_mixed_chunk: bool = False``), so a prefill batch and decode batches
+#: alternate (planner.workloads.serving_iteration ``lumped_parts``; the simulation's ``policy="prefill_first"``)
+SGLANG_BATCHING = "prefill_first"
+
 #: one entry per engine (planner.vocab.SERVE_ENGINE); values from :data:`FIT` (the all-sources fit of
 #: 2026-11-30: 175 rows, 6 sources) unless a source says otherwise. ``hbm`` is capped at 0.92 (the best
 #: STREAM-like fraction of H100/A100 HBM peak) and ``host_s`` at 20 ms by the fit's bounds.
@@ -194,7 +206,7 @@ ENGINES: dict[str, ServingEfficiency] = {
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,
                                 sources={"hbm": FIT, "host_s": FIT + " (on its 20 ms bound)", "compute": FIT,
                                          "fp8": _ZERO_FP8},
-                                local_kv=SGLANG_LOCAL_KV, prefix=SGLANG_PREFIX),
+                                local_kv=SGLANG_LOCAL_KV, prefix=SGLANG_PREFIX, batching=SGLANG_BATCHING),
     # 4 sources (GPUStack A100, TRT-LLM v1.0 offline, v0.9 static batch, v0.9 batch-1 TTFT): 159 rows;
     # hbm on its 0.92 bound
     "tensorrt-llm": ServingEfficiency(hbm=0.92, fp8=1.80, host_s=5.40e-3, compute=0.84,

@@ -926,7 +926,10 @@ def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim:
     # ``max_num_seqs`` and the token budget are one engine's (vLLM's flags): an expert-parallel replica's ``batch``
     # spread over its DP engines, ceil(batch / ep) seats each, as the screen's busiest rank holds (servekv50)
     seats = engine_seats(batch, spec.iteration.ep)
-    return ServingSimConfig(spec, EngineConfig(max_num_seqs=seats, max_num_batched_tokens=max(budget, seats)),
+    # the engine's step composition (SGLang: a prefill batch or a decode batch, ``ServingEfficiency.batching``), as
+    # the screen's steps have it (``lumped_parts``)
+    return ServingSimConfig(spec, EngineConfig(max_num_seqs=seats, max_num_batched_tokens=max(budget, seats),
+                                               policy=spec.iteration.batching),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
                             warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
 

@@ -311,7 +311,9 @@ def deepep_auto_exchange_time(im: "IterationModel", tokens, prefill_tokens):
     low-latency for decode, which CUDA graphs need): ``deepep_normal_exchange_time`` on steps whose ``prefill_tokens``
     > 0, else ``deepep_ll_exchange_time``. Two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM
     ``--enable-dbo``: server_args.py / ParallelConfig, both False by default) is not modelled: the exchange adds to the
-    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). Vectorised."""
+    step, as at the engines' defaults (the post enables it: "27-35%" prefill throughput). Both kernels are priced at
+    the mean rank's own tokens (the low-latency ones at the busiest receiver's pairs): a rank holding a whole prompt
+    sends more than that, in every exchange alike (sgl52: not priced). Vectorised."""
     ll = deepep_ll_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes, im.ar_bw,
                                  im.node_gpus, im.nic_bw, im.inter_alpha)
     normal = deepep_normal_exchange_time(tokens, im.ep, im.experts, im.top_k, im.dispatch_bytes, im.combine_bytes,
@@ -557,6 +559,7 @@ class IterationModel:
     groups: int = 1
     topk_groups: int = 1
     normal_sync_s: float = 0.0
+    batching: str = "chunked"  # the engine's step composition (``ServingEfficiency.batching``; ``lumped_parts``)
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -625,7 +628,7 @@ class IterationModel:
                    inter_alpha=hw.eff.inter_alpha_s if sp.ep and tp > hw.gpus_per_node else 0.0,
                    groups=e.groups if e is not None else 1,
                    topk_groups=e.topk_groups if e is not None else 1,
-                   normal_sync_s=MOE_SYNC_OPS * hw.eff.launch_s, **local)
+                   normal_sync_s=MOE_SYNC_OPS * hw.eff.launch_s, batching=se.batching, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -964,7 +967,9 @@ def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None)
     mean over their spread, ``lump_cv``; a lump over the room is priced as one step of its tokens, where the engine
     would chunk it over two: the roofline is linear in tokens there, the second step's fixed part not counted) and the
     step that does not (B decodes alone), both with the p turning-over slots at their length-biased context; the mean
-    step is f x lumped + (1 - f) x bare."""
+    step is f x lumped + (1 - f) x bare. An engine that never mixes the two (SGLang): ``alternating_parts``."""
+    if im.batching == "prefill_first":
+        return alternating_parts(im, s, B, budget, prefilling)
     O = s.output_tokens
     N = s.prompt_tokens - shared_prefix(s)
     B = np.asarray(B, dtype=np.float64)
@@ -990,6 +995,57 @@ def lumped_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None)
                              chunk=chunk)["step"]
     lumped = (steps * w).sum(axis=-1)
     bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
+    return f, lumped, bare
+
+
+def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
+    """``lumped_parts`` for an engine that never puts prompt and decode tokens in one batch (``IterationModel.batching``
+    "prefill_first": SGLang, ``serving_efficiency.SGLANG_BATCHING``: ``get_next_batch_to_run`` runs a prefill batch
+    whenever one can be formed, else the decode batch; ``--enable-mixed-chunk`` off). Each DP engine schedules its own
+    batch (a TP replica: one engine; SGLang's DP attention, scheduler_dp_attn_mixin.py ``prepare_mlp_sync_batch``: each
+    rank's local batch is its own prefill or decode batch, the ranks step together, a rank with nothing runs an idle
+    batch). With e = ``im.ep`` engines, p = ``prefilling`` turning-over slots, B / e and p / e an engine's:
+
+        lam = p / (e O)                              an engine's prompts a round (Little's law), lam x N tokens
+        f_e = min(1, max(1 - (1 - 1/O)^(p/e),        the share of its rounds with a prefill batch (at least one
+                         lam x N / room))            finish), or that its room needs; room = its whole budget
+        t_pf = t(its lump of lam x N / f_e prompt tokens, the other engines' B (e - 1) / e decodes beside it)
+        q = 1 - (1 - f_e)^(e - 1)                    another engine prefills in a step this one decodes in
+        interval = (1 - q) t(B decodes) + (q + f_e) t_pf
+
+    the mean time between two of a request's tokens: its engine's decode step (a replica step; its length t_pf where
+    another engine prefills in it) and f_e of its own prefill batches (its decodes wait through them). A prefill
+    batch's budget is the engine's whole ``chunked_prefill_size``: no decode takes any of it. The lump's prompts are
+    spread as ``lumped_parts`` has them (``lump_cv``). Returned as (f, lumped, bare) with f = 1 - (1 - f_e)^e, the
+    share of intervals holding a prefill batch, and lumped the interval that does, so f x lumped + (1 - f) x bare is
+    the interval; one engine (e = 1): f = f_e and lumped = t_pf + t(B decodes), a prefill batch then a decode batch.
+    A ``deepep`` exchange runs normal kernels on a step with any prompt tokens, low-latency ones on a decode-only
+    step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` pauses every engine's decodes
+    in a prefill step (an EP replica's engines do not step apart there): this is the engine's rule, not the
+    simulation's. Vectorised over B / ``prefilling``."""
+    O, e = s.output_tokens, im.ep
+    N = s.prompt_tokens - shared_prefix(s)
+    B = np.asarray(B, dtype=np.float64)
+    p = B if prefilling is None else np.asarray(prefilling, dtype=np.float64)
+    lam = p / (O * e)
+    room = np.maximum(engine_room(im, np.asarray(budget, dtype=np.float64)), 1.0)
+    finish = -np.expm1(p / e * np.log1p(-1.0 / O)) if O > 1 else np.ones_like(p)
+    fe = np.minimum(np.maximum(finish, lam * N / room), 1.0)
+    fe = np.where(p > 0, fe, 1.0)  # nothing to prefill: no prefill batch (t_pf then the others' decodes alone)
+    cv = np.where(finish >= lam * N / room, lump_cv(lam, finish, O, s.prompt_cv), 0.0)
+    x, w = lump_grid(cv)
+    Bb, pf = np.broadcast_arrays(B, p / e / np.where(fe > 0, fe, 1.0))
+    others = Bb * (e - 1.0) / e
+    chunk = np.broadcast_to(room, Bb.shape)[..., None] if e > 1 else None
+    t_pf = (steady_iteration(im, s, others[..., None], prefilling=pf[..., None] * x,
+                             biased=(np.broadcast_to(p, Bb.shape) * (e - 1.0) / e)[..., None], chunk=chunk)["step"]
+            * w).sum(axis=-1)
+    bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
+    t_pf = np.where(p > 0, t_pf, 0.0)
+    q = 1.0 - (1.0 - fe) ** (e - 1)
+    interval = (1.0 - q) * bare + (q + fe) * t_pf
+    f = np.where(p > 0, 1.0 - (1.0 - fe) ** e, 1.0)
+    lumped = np.where(p > 0, (interval - (1.0 - f) * bare) / np.where(f > 0, f, 1.0), bare)
     return f, lumped, bare
 
 
