@@ -31,16 +31,8 @@ def _mem(job, **kw):
     return memory_per_gpu(job.model, job.training, Candidates(**{k: np.atleast_1d(v) for k, v in base.items()}))
 
 
-def _fsdp1_held_bytes_per_param(strategy_name: str, world: int) -> dict:
-    """torch FSDP1 (FullyShardedDataParallel, per-block wrap, MixedPrecision(param_dtype=bf16), limit_all_gathers,
-    use_orig_params: llm-foundry's FSDP config) over a fake ``world``-rank group on CPU: the bytes a parameter of each
-    FlatParameter storage the rank still holds after a forward under autocast."""
-    torch = pytest.importorskip("torch")
-    import torch.distributed as dist
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
-    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
-    from torch.testing._internal.distributed.fake_pg import FakeStore
-
+def _block(torch):
+    """A residual MLP block, the unit the FSDP1 runs below wrap one by one."""
     class Block(torch.nn.Module):
         def __init__(self, h):
             super().__init__()
@@ -49,10 +41,27 @@ def _fsdp1_held_bytes_per_param(strategy_name: str, world: int) -> dict:
         def forward(self, x):
             return x + self.down(torch.relu(self.up(x)))
 
+    return Block
+
+
+def _fsdp1_held_bytes_per_param(strategy_name: str, world: int, frozen: bool = False) -> dict:
+    """torch FSDP1 (FullyShardedDataParallel, per-block wrap, MixedPrecision(param_dtype=bf16), limit_all_gathers,
+    use_orig_params: llm-foundry's FSDP config) over a fake ``world``-rank group on CPU: the bytes a parameter of each
+    FlatParameter storage the rank still holds after a forward under autocast. ``frozen``: LoRA's layout, a frozen
+    base with one trainable linear a block (each block's FlatParameter mixing frozen and trainable parameters)."""
+    torch = pytest.importorskip("torch")
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    Block = _block(torch)
     dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world)
     try:
         model = torch.nn.Sequential(*[Block(32) for _ in range(3)])
         n = sum(p.numel() for p in model.parameters())
+        for name, p in model.named_parameters():
+            p.requires_grad_(not frozen or ".down." in name)
         fsdp = FSDP(model, sharding_strategy=getattr(ShardingStrategy, strategy_name),
                     auto_wrap_policy=ModuleWrapPolicy({Block}), device_id=torch.device("cpu"), limit_all_gathers=True,
                     use_orig_params=True, mixed_precision=MixedPrecision(param_dtype=torch.bfloat16,
@@ -91,9 +100,9 @@ def test_fsdp1_zero3_amp_holds_the_fp32_shard_and_two_gathered_layers(framework)
     2/8 of an autocast copy FSDP1 never keeps (the HF Trainer's walked plan took it off already). Plus the one
     unit's 16-bit shard (``_mp_shard``, 2/8 B of a layer) live at each all-gather, priced on every FSDP1 stack since
     fsdp52 (measured: tests/data/fsdp1_truth.json); and on the HF Trainer the root unit (embedding, final norm, head)
-    gathered from its forward to its backward (fsdp52b; Composer's root is not modelled)."""
+    gathered from its forward to its backward (fsdp52b; on llm-foundry since fsdp52c: the test below)."""
     w = _mem(_job(framework))["weights"][0]
-    root = (2 * 128_256 * 4096 + 4096) * 2 if framework["name"] == "hf-trainer" else 0
+    root = (2 * 128_256 * 4096 + 4096) * 2
     assert w == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2 + 2 * LAYER8B / 8 + root)
 
 
@@ -138,3 +147,80 @@ def test_megatron_deepspeed_torch_autocast_reduces_in_fp32_buckets_only():
     m = _mem(_job({"name": "megatron-deepspeed"}), zero=2)
     assert m["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * 4)
     assert m["optimizer"][0] == pytest.approx(12 * N8B / 8)
+
+
+def test_fsdp1_shard_grad_op_holds_a_frozen_base_as_full_training():
+    """fsdp52c: SHARD_GRAD_OP over a frozen base (LoRA's layout) holds what it holds in full training -- the fp32
+    shard (1 B a parameter at 4 ranks) and every unit's bf16 unsharded parameters after the forward (2 B) -- and the
+    planner's FSDP1 LoRA over an fp32 base at ZeRO-2 (Llama-3-8B, 8 ranks) prices 4/8 + 2 B a base parameter,
+    18.70 GiB, beside the adapters; until fsdp52c the base whole at 4 B, 29.91 GiB (``fsdp1_frozen_base_gathers``).
+    ZeRO-3 is unchanged: the fp32 shard and the gathered window, as full training."""
+    from planner.model.finetune import adapter_params
+
+    held = _fsdp1_held_bytes_per_param("SHARD_GRAD_OP", 4, frozen=True)
+    assert held["_local_shard"] == pytest.approx(1.0, rel=0.01)
+    assert held["_full_param_padded"] == pytest.approx(2.0, rel=0.01)
+    for framework in ({"name": "hf-trainer", "fsdp_version": 1}, {"name": "llm-foundry"}):
+        job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+            "mode": "lora", "base_weights": "fp32", "steps": 10, "seq_len": 4096, "global_batch": 64, "weights": "amp",
+            "grad_dtype": "fp32", "optimizer": "adamw", "framework": framework}})
+        adapters = 4 * adapter_params(job.model, job.training)
+        assert _mem(job, zero=2)["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * N8B + adapters)
+
+
+def test_composer_mpt_holds_its_tied_embedding_through_backward():
+    """fsdp52c: llm-foundry's MPT under Composer's FSDP1 (``_fsdp_wrap`` on wte and norm_f: units of their own, the
+    blocks by the wrap function; FULL_SHARD, bf16 ``param_dtype``, over a fake 4-rank group): the tied embedding,
+    used again as the head, is resharded after the forward but, gathered at the head's backward, is still gathered at
+    the last block's backward beside the two blocks in flight -- its post-backward waits for the embedding's use. The
+    planner's llm-foundry ZeRO-3 weights hold the model's ends in bf16 beside the two blocks, as the HF Trainer's FSDP1
+    root (Llama-3-8B, 8 ranks: +1.96 GiB); until fsdp52c none."""
+    torch = pytest.importorskip("torch")
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import CustomPolicy
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    class Shared(torch.nn.Embedding):  # llmfoundry/models/layers/custom_embedding.py SharedEmbedding
+        def forward(self, x, unembed=False):
+            return torch.nn.functional.linear(x, self.weight) if unembed else super().forward(x)
+
+    Block = _block(torch)
+
+    class MPT(torch.nn.Module):
+        def __init__(self, v=512, h=32):
+            super().__init__()
+            self.wte, self.norm_f = Shared(v, h), torch.nn.LayerNorm(h)
+            self.blocks = torch.nn.ModuleList(Block(h) for _ in range(3))
+            self.wte._fsdp_wrap = self.norm_f._fsdp_wrap = True
+
+        def forward(self, ids, probe):
+            x = self.wte(ids)
+            for b in self.blocks:
+                x = b(x)
+            x.register_hook(probe)  # runs at the last block's backward, after the head's
+            return self.wte(self.norm_f(x), True)
+
+    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=4)
+    try:
+        model = MPT()
+        policy = CustomPolicy(lambda mod: bool(getattr(mod, "_fsdp_wrap", False)) or isinstance(mod, Block))
+        fsdp = FSDP(model, sharding_strategy=ShardingStrategy.FULL_SHARD, auto_wrap_policy=policy,
+                    device_id=torch.device("cpu"), use_orig_params=True,
+                    mixed_precision=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32))
+
+        def gathered():
+            return {n.split(".", 1)[-1]: u._handle.flat_param._full_param_padded.untyped_storage().size()
+                    for n, u in fsdp.named_modules() if isinstance(u, FSDP) and u._handle is not None}
+
+        seen = {}
+        out = fsdp(torch.randint(0, 512, (2, 8)), lambda g: seen.update(gathered()))
+        assert gathered()["wte"] == 0  # resharded after the forward
+        out.float().sum().backward()
+    finally:
+        dist.destroy_process_group()
+    assert seen["wte"] == 2 * 512 * 32 and seen["norm_f"] == 0
+    assert sum(v > 0 for k, v in seen.items() if k.startswith("blocks")) == 2
+    ends = 2 * 128_256 * 4096 + 4096
+    full = _mem(_job({"name": "llm-foundry"}))["weights"][0]
+    assert full == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2 + 2 * LAYER8B / 8 + 2 * ends)

@@ -611,7 +611,14 @@ def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
       last) comes at the end of backward; at its ``param_dtype`` (``fsdp1_param_bytes``). Measured
       (tests/data/fsdp1_truth.json, tiny Llama, world size 2, FULL_SHARD): the root's 32,832 elements, 65,664 B of
       ``_full_param_padded``, alive after every forward where each block's is freed. Until fsdp52b FSDP1's root was
-      priced sharded.
+      priced sharded. llm-foundry's Composer FSDP1 (``fsdp1_layout``) likewise, by another road: its MPT wraps the tied
+      embedding (``wte``, the LM head too: ``SharedEmbedding``) as a unit of its own, resharded after each forward
+      use, but gathered again at the head's backward it stays gathered to the embedding's backward, the end of
+      backward: the unit's post-backward hook runs on its FlatParameter's gradient accumulation, which waits for
+      both uses (measured on torch 2.13 FSDP1, FULL_SHARD over a fake 4-rank group, tests/test_dsamp52.py: at the
+      last block's backward the embedding's 2 B an element beside the two blocks in flight); an HF model under
+      llm-foundry leaves the untied embedding, final norm and head to the root outright. Until fsdp52c unpriced
+      there (Llama-3-8B at DP 8: 1.96 GiB a GPU).
     * "head" (torchtitan since #1094: ``fully_shard([model.norm, model.output], reshard_after_forward=False)``, the
       embedding its own unit resharded after forward, every block resharded after forward): at the head's backward
       it is gathered beside the last block, prefetched -- head + largest where the blocks' window counts
@@ -744,6 +751,8 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
     fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
         (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
+    if fsdp1_frozen_base_gathers(m, t, st, frozen):  # a frozen base under FSDP1 the same (fsdp52c)
+        fsdp_amp_copy = fsdp1_param_bytes(t)
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -912,6 +921,29 @@ def fsdp1_flat_grads(x: StateContext) -> bool:
             and base_weights(x.t) in PARAM_BYTES)
 
 
+def fsdp1_layout(st) -> bool:
+    """Whether the stack shards with FSDP1's flat parameters at ZeRO-2/3: accelerate's ``fsdp_version`` 1 (the HF
+    Trainer), or a stack whose own FSDP keeps that layout (``Stack.fsdp_zero2_param_dtype`` without accelerate's
+    versions or FSDP2: llm-foundry's Composer ``prepare_fsdp_module``, torch FSDP1; metaseq's fairscale FSDP)."""
+    if getattr(st, "fsdp_versions", ()):
+        return st.fsdp_version == 1
+    return bool(st.fsdp_zero2_param_dtype and not getattr(st, "fsdp2_dp", False))
+
+
+def fsdp1_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) -> bool:
+    """Whether a frozen 16/32-bit base (LoRA, ``PARAM_BYTES``) is held as FSDP1 holds full training's weights under
+    AMP (``fsdp_amp_keys``, ``StateContext.fsdp_amp_copy``: the base's bytes sharded, its ``param_dtype`` unsharded
+    parameters, ``fsdp1_param_bytes``, whole at ZeRO-2): an FSDP1 stack (``Stack.fsdp_zero2_param_dtype`` without
+    ``fsdp2_dp``: the HF Trainer's ``fsdp_version`` 1, llm-foundry's Composer FSDP) shards every FlatParameter,
+    frozen or not (torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle.shard`` reads no ``requires_grad``),
+    and SHARD_GRAD_OP keeps each unit's unsharded flat parameter from its forward to its backward whatever it
+    trains (_runtime_utils.py ``_post_forward_reshard``). Until fsdp52c a frozen base at ZeRO-2 was held whole at
+    its own bytes: Llama-3-8B LoRA over an fp32 base at DP 8, 30.07 GiB of weights where FSDP1 holds 4/8 + 2 B a
+    parameter, 18.70 GiB. A bitsandbytes base (QLoRA) is not measured: left as it was."""
+    return (bool(frozen) and st.fsdp_zero2_param_dtype and not getattr(st, "fsdp2_dp", False) and m.is_transformer
+            and t.precision != "fp32" and base_weights(t) in PARAM_BYTES)
+
+
 def fsdp1_mp_shard_bytes(x: StateContext):
     """Per key, the 16-bit copy of the rank's fp32 shard torch FSDP1 all-gathers from under a ``MixedPrecision``
     ``param_dtype`` (torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle._use_low_precision_shard``
@@ -988,7 +1020,8 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         # forward; ``_fsdp_held``), else the gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B
         # a parameter, 15.4 GiB (was 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
         c = x.fsdp_amp_copy
-        fsdp = (d / dps + e / edps) * (w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
+        # (a frozen base's bytes are its storage alone, no autocast copy in them: ``fsdp1_frozen_base_gathers``)
+        fsdp = (d / dps + e / edps) * (w_b if x.b.frozen else w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
         weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
@@ -1001,9 +1034,10 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
     weights = weights + fsdp1_mp_shard_bytes(x)
-    if m.is_transformer and (x.fsdp2 or st.fsdp_version == 1):  # the unit outside the blocks (Stack.fsdp2_root)
-        # 16-bit, never float8, under FSDP2; accelerate's FSDP1 root at its param_dtype (fsdp2_root_gather_params)
-        root_b = fsdp1_param_bytes(x.t) if st.fsdp_version == 1 else np.minimum(x.b.weights, 2.0)
+    fsdp1 = fsdp1_layout(st)
+    if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
+        # 16-bit, never float8, under FSDP2; torch FSDP1's at its param_dtype (fsdp2_root_gather_params)
+        root_b = fsdp1_param_bytes(x.t) if fsdp1 else np.minimum(x.b.weights, 2.0)
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
             st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]

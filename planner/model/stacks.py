@@ -2881,6 +2881,16 @@ STACKS: dict[str, Stack] = {
     "llm-foundry": Stack(
         "llm-foundry", explicit_softmax="torch_autocast", loss="xentropy_held", loop_holds_output=True, kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         fsdp_zero2_param_dtype=True,  # Composer get_mixed_precision: DEFAULT / PURE set param_dtype to the precision
+        # the ends gathered through backward (read fsdp52c): Composer composer/distributed/dist_strategy.py
+        # ``prepare_fsdp_module`` makes each child of the ComposerModel an FSDP1 root, auto-wrapping what
+        # ``_fsdp_wrap`` / ``fsdp_wrap_fn`` name; an hf_causal_lm model (llmfoundry/models/hf/hf_fsdp.py) wraps its
+        # blocks only, its embedding, final norm and head the root's; MPTForCausalLM (llmfoundry/models/mpt/
+        # modeling_mpt.py) sets ``_fsdp_wrap = True`` on wte, emb_drop, norm_f: its tied embedding, used as the head
+        # too, is gathered from the head's backward to the embedding's (planner.model.memory
+        # ``fsdp2_root_gather_params``, measured there). No ``fsdp1_no_sync``: trainer.py ``_train_microbatch`` enters
+        # ``ddp_sync_context``, which yields at once unless the model is a DistributedDataParallel -- FSDP
+        # reduce-scatters every micro-batch, nothing held unsharded
+        fsdp2_root="embed_head",
         # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
         # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
         fp8_recipe="delayed",
