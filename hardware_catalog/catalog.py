@@ -380,7 +380,7 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
                                "price cannot be quoted after today", origin)
         most = bound_age_days(v, today)
         return None if most <= STALE_PRICE_DAYS else (
-            f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
+            f"{_short_origin(origin)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
             f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     if _bound_period(v, NOT_AFTER) is not None:  # "not after 2026-11-23 (...)": at least so old (prices39)
         if _bound_period(v, NOT_AFTER)[0] > today + datetime.timedelta(days=1):
@@ -388,7 +388,7 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
                                "day the quote was taken, or today, as the bound", origin)
         least = cap_age_days(v, today)
         return None if least <= STALE_PRICE_DAYS else (
-            f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
+            f"{_short_origin(origin)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
             f"over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     period = _quoted_period(str(v))
     words = str(v).split(maxsplit=1)
@@ -407,7 +407,7 @@ def price_date_note(value: Any, where: str, origin: str, what: str, today: datet
                            "date the price was quoted", origin)
     age = stale_days(str(v).strip(), today)
     if age is not None:
-        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is {age:,} days old (stale: over "
+        return (f"{_short_origin(origin)}: {what}: {column} {price_date_short(v)} is {age:,} days old (stale: over "
                 f"{STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 
@@ -431,10 +431,10 @@ def _between_note(v: Any, where: str, origin: str, what: str, today: datetime.da
                            "the day the quote was taken, or today, as the later end", origin)
     least, most = cap_age_days(text, today), bound_age_days(text, today)
     if least > STALE_PRICE_DAYS:
-        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
+        return (f"{_short_origin(origin)}: {what}: {column} {price_date_short(v)} is at least {least:,} days old (stale: "
                 f"over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     if most > STALE_PRICE_DAYS:
-        return (f"{_short(origin, 80)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
+        return (f"{_short_origin(origin)}: {what}: {column} {price_date_short(v)} is at most {most:,} days old (may be "
                 f"stale: over {STALE_PRICE_DAYS}); its prices may have changed since: refresh the quote")
     return None
 
@@ -1130,7 +1130,7 @@ def check_rate_floor(rate: float, column: str, gpu: Optional[GPU], gpu_count: in
              f"$/{unit}-h: {1 - DEEPEST_DISCOUNT:.0%} of the cheapest shipped on-demand {floor.of} rate "
              f"({floor.from_key}, {floor.cheapest:.4g} $/{floor.unit}-h)")
     if key.split(":", 1)[0].lower() == OWNED_CLOUD:
-        return (f"{_short(org, 80)}: instance {_short(key, 80)}: {column} {below}: taken as an internal rate for owned "
+        return (f"{_short_origin(org)}: instance {_short(key, 80)}: {column} {below}: taken as an internal rate for owned "
                 f"hardware (cloud {OWNED_CLOUD}); if it is a per-{unit} price, give the price per node-hour")
     # fitted (``fit_message``): the asides give way, the last first, and the remedies outside them stay; at 460-600
     # characters (a GB200 rack's row, a long provider name) the refusal ran past the one-line cap until fuzz43
@@ -1790,6 +1790,13 @@ def _short(v: Any, limit: int = 24) -> str:
     return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _short_origin(origin: Any, limit: int = 80) -> str:
+    """An override file's name for a note, cut to ``limit`` from the left: the file's own name is the end of the path
+    (a long directory read "…/test_a_catalog_file_named_on_t0/old.c…", the file unnamed, until session 52)."""
+    text = _short(origin, 10**9)
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
 def _same_cell(new: Any, old: Any) -> bool:
     """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
     were noted as changes: "cluster true -> True")."""
@@ -1907,13 +1914,13 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
             # a reference row's peak or power limit moves the parts whose clock is read off it (CLOCK_REFERENCE_OF):
             # said, so a user who edits the HGX B200 knows GB200's plans move too (catalog40)
             takers = _clock_takers(key, gpu_raw) if tag == "gpu" and set(changed) & CLOCK_REFERENCE_COLUMNS else []
-            notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
+            notes.append(f"{_short_origin(org)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
                 f"{c} {_short(old.get(c))} -> {_short(row[c])}"
                 for c in changed) if changed else "restated, nothing changed")
                 + (f" ({', '.join(takers)} {'takes its' if len(takers) == 1 else 'take their'} sustained clock from "
                    f"this row: {'its' if len(takers) == 1 else 'their'} plans move too)" if takers else ""))
         else:
-            notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
+            notes.append(f"{_short_origin(org)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
         if tag in ("inst", "onprem"):
@@ -2038,7 +2045,7 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
             # on-demand price where a cloud quotes none: RunPod MI300X, Azure ND/NC H100 v5; the reference's
             # catalogs.md flags them), so a user's row is read the same way, and said (until 2026-12-02 it was
             # taken silently as a spot price with no discount, and a spot plan was priced at it)
-            notes.append(f"{_short(org, 80)}: instance {_short(key, 80)}: price_spot_usd_hr {r.price_spot_usd_hr:g} equals "
+            notes.append(f"{_short_origin(org)}: instance {_short(key, 80)}: price_spot_usd_hr {r.price_spot_usd_hr:g} equals "
                          "on-demand: read as no spot price, as the shipped catalog reads such rows (give the spot price, "
                          "or leave it empty)")
             r = r.model_copy(update={"price_spot_usd_hr": None})
@@ -2101,7 +2108,7 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
                                       price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
                                       source=r.source, notes=r.notes or ""))
     cat.commitments = commitments
-    cat.overrides = notes + [f"{_short(org, 80)}: adds {_short(c.term)} commitment for {_short(c.instance_key, 80)}"
+    cat.overrides = notes + [f"{_short_origin(org)}: adds {_short(c.term)} commitment for {_short(c.instance_key, 80)}"
                              for c, (_, org, _) in zip(commitments, commit_raw) if org is not None]
     cat.systems = _systems(b_systems, gpus, alias)
     cat.systems, said = _system_prices(cat.systems, price_raw)
@@ -2144,7 +2151,7 @@ def _launch_fabrics(cat: Catalog, rows: list[tuple[dict, str, str]]) -> tuple[di
         seen[(org, inst.key)] = where
         verb = "replaces the launch fabric of" if inst.key in out else "adds a launch fabric for"
         out[inst.key] = dataclasses.replace(r, key=inst.key)
-        notes.append(f"{_short(org, 80)}: {verb} {_short(inst.key, 80)}: {r.transport}"
+        notes.append(f"{_short_origin(org)}: {verb} {_short(inst.key, 80)}: {r.transport}"
                      + (f", {r.devices} devices" if r.devices else ""))
     return out, notes
 
@@ -2179,7 +2186,7 @@ def _system_prices(systems: dict[str, System], rows: list[tuple[dict, str | None
             owned = check_rate_floor(r.price_ondemand_usd_hr, "price_ondemand_usd_hr", system.gpu, system.gpu_count,
                                      None, f"{provider}:{key}", where, org)  # (provider onprem: an owned rack, said)
             old = by.get(key, {}).get(provider)
-            notes.append(f"{_short(org, 80)}: system {key}: {provider} price_ondemand_usd_hr "
+            notes.append(f"{_short_origin(org)}: system {key}: {provider} price_ondemand_usd_hr "
                          + (f"{old.price:g} -> {r.price_ondemand_usd_hr:g}" if old else f"{r.price_ondemand_usd_hr:g} added"))
             notes += [n for n in (owned, stale) if n]
         by.setdefault(key, {})[provider] = SystemPrice(
