@@ -16,7 +16,8 @@ OFFLINE = {"model": {"preset": "llama3-8b"},
 # ---- 1. --deadline-hours refused in pydantic's words ("Input should be greater than 0") ----------------------------
 # The flag and both deadline fields now share one bound (schema.DEADLINE_HOURS_MAX) and one message (deadline_error);
 # "abc" was typer's "Invalid value for '--deadline-hours': Input should be a valid number, unable to parse ...".
-@pytest.mark.parametrize("value, quoted", [("0", "0.0"), ("-1", "-1.0"), ("inf", "inf"), ("nan", "nan"),
+@pytest.mark.parametrize("value, quoted", [("0", "0"), ("-1", "-1"),  # a whole number quoted as typed (QA 102 typed_number)
+                                           ("inf", "inf"), ("nan", "nan"),
                                            ("1e300", "1e+300"), ("abc", "'abc'")])
 def test_deadline_flag_is_refused_in_the_fields_words(tmp_path, cli, value, quoted):
     job = write_job(tmp_path, OFFLINE)

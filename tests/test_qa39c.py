@@ -30,7 +30,7 @@ def test_emit_formats_and_styles_fold_as_the_job_fields_do():
     assert check_emit_format("TORCHRUN") == ("torchrun", None)
     with pytest.raises(InputError) as e:
         check_emit_format("torchrun:Deepspeed")
-    assert str(e.value) == "--emit: launcher style must be one of megatron, fsdp, automodel, script, got 'Deepspeed'"
+    assert str(e.value) == "--emit: launcher style must be one of megatron, fsdp, automodel, script, dle-bert, got 'Deepspeed'"
 
 
 def test_calibration_device_takes_any_case(monkeypatch, tmp_path, capsys):
