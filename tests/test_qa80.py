@@ -21,7 +21,7 @@ def browser_text(fmt: str, value: float) -> str:
 
 
 def test_every_decimal_input_reads_as_people_write_it():
-    """The training page's decimal inputs (tokens, network, budget, deadline) draw four significant digits: the
+    """The training page's decimal inputs (tokens, network, budget, deadline, host RAM) draw four significant digits: the
     default preset's 160.60522496 billion tokens read "160.6", not every digit, and its value keeps every digit (the
     format is only what is drawn: the job is unchanged)."""
     # the emulation against values worked by hand from the fork's code
@@ -35,5 +35,6 @@ def test_every_decimal_input_reads_as_people_write_it():
     assert browser_text(tokens.proto.format, tokens.value) == f"{tokens.value:.4g}" == "160.6"
     # (whole-number inputs -- the LoRA rank, QA 96's integer stack options -- draw no decimals)
     decimal = [n for n in at.number_input if n.proto.data_type == n.proto.FLOAT]
-    assert {n.key for n in decimal} == {"w_tokens_b", "w_inter_node_gbps", "w_budget_musd", "w_deadline_days"}
+    assert {n.key for n in decimal} == {"w_tokens_b", "w_inter_node_gbps", "w_budget_musd", "w_deadline_days",
+                                        "w_host_ram_gib"}  # (app52's host RAM)
     assert {n.key: n.proto.format for n in decimal} == dict.fromkeys((n.key for n in decimal), wi.NUMBER_FORMAT)
