@@ -357,6 +357,12 @@ def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
 
 
+def _hf_plans_lack(types):
+    """A rule's ``applies``: an MoE model on a stack that runs transformers' own parallel plans (``Stack.hf_plans``)
+    whose model type is one of ``types`` (a set of model types the pinned transformers gives no such plan)."""
+    return lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False) and getattr(m, "hf_model_type", None) in types
+
+
 def _zero3(c):
     return c.zero >= 3
 
@@ -1350,8 +1356,7 @@ RULES: tuple[StackRule, ...] = (
               "ep > 1 for its base_model_ep_plan)",
               "transformers 5.23.0 src/transformers/models/gpt_oss/configuration_gpt_oss.py: base_model_ep_plan "
               "only; modeling_gpt_oss.py GptOssForCausalLM._tp_plan: lm_head colwise_gather_output",
-              lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False) and (
-                  getattr(m, "hf_model_type", None) in HF_NO_TP_PLAN),
+              _hf_plans_lack(HF_NO_TP_PLAN),
               lambda c, m, t: (c.tp == 1) | (c.ep > 1),
               lambda c, m, t: f": TP{int(c.tp[0])} EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
     # transformers' EP on a family whose configuration has no base_model_ep_plan at the pinned version (moe
@@ -1362,8 +1367,7 @@ RULES: tuple[StackRule, ...] = (
               "transformers 5.23.0 src/transformers/models/llama4/configuration_llama4.py: 'No `base_model_ep_plan`: "
               "... They shard with the tensor-parallel plan above'; distributed/mixin.py _resolve_parallel_plans: "
               "'`ep_size=...` was requested, but ... has no `ep_plan`'",
-              lambda st, m, t: _moe(m) and getattr(st, "hf_plans", False) and (
-                  getattr(m, "hf_model_type", None) in HF_NO_EP_PLAN),
+              _hf_plans_lack(HF_NO_EP_PLAN),
               lambda c, m, t: c.ep == 1,
               lambda c, m, t: f": EP{int(c.ep[0])} on {getattr(m, 'hf_model_type', None)}"),
     # transformers' experts_implementation on an experts class that takes none (activations_hf HF_OWN_EXPERTS:
