@@ -61,6 +61,17 @@ def executed_flops(m, t, rc, stack, causal_kernel: bool = True) -> np.ndarray:
     return hw - np.where(rc == 2, skip, 0.0)
 
 
+def gemm_flops(m, t) -> float:
+    """The matmul FLOPs of one step's forward and backward over the global batch, without recompute: 3 x the forward
+    linear-layer and logits FLOPs (``step_flops``' ``linear_fwd`` + ``logits_fwd``; the backward runs two GEMMs per forward
+    one); NaN for a model without a transformer's layers. Per GPU (``gemm_flops`` column): over the job's GPUs, so
+    a pipelined row's is the mean stage's."""
+    if not m.is_transformer:
+        return float("nan")
+    f = step_flops(m, t.seq_len, t.global_batch)
+    return float(3.0 * (f["linear_fwd"] + f["logits_fwd"]))
+
+
 def _call_columns(k: validate.StepCall) -> dict[float, dict]:
     """One recorded ``step_time`` call's per-candidate columns (MFU, executed rate, breakdown), keyed by the
     candidate's predicted step time."""
@@ -71,8 +82,10 @@ def _call_columns(k: validate.StepCall) -> dict[float, dict]:
     ex = np.broadcast_to(executed_flops(m, t, c.rc, stack) if m.is_transformer else np.nan, (n,))
     full = np.broadcast_to(executed_flops(m, t, c.rc, stack, False) if m.is_transformer else np.nan, (n,))
     peak = physics.datasheet_peak(hw.gpu, t.precision)
+    gemm = gemm_flops(m, t)
     return {float(np.atleast_1d(out["step_time_s"])[i]): dict(
         gpu=hw.gpu.name, stk=stack.name, layers=m.layers, hidden=m.hidden, seq=t.seq_len, gb=t.global_batch,
+        precision=t.precision, gemm_flops=gemm / c.gpus[i],
         rc=int(np.broadcast_to(c.rc, (n,))[i]), executed=float(ex[i]) / (c.gpus[i] * peak),
         hfu_full=float(full[i]) / (c.gpus[i] * peak),
         mfu_pred=float(out["mfu"][i]), hfu_pred=float(out["hfu"][i]),
@@ -80,7 +93,8 @@ def _call_columns(k: validate.StepCall) -> dict[float, dict]:
 
 
 def rows(family: str = "A100", cat=None) -> pd.DataFrame:
-    """validate.run_all's rows of GPU ``family`` with MFU, executed rate and breakdown columns.
+    """validate.run_all's rows of GPU ``family`` with MFU, executed rate and breakdown columns, the row's precision and
+    its matmul FLOPs a GPU (``gemm_flops``, benchmarks/gemm_ceiling.py's input).
     ``validate.recording`` keeps ``step_time``'s calls while validate runs, each call's outputs kept under its
     predicted step times (the float validate stores), so every row is predicted by exactly validate's call."""
     cat = cat or load_catalog()

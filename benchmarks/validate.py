@@ -1674,7 +1674,14 @@ def together(cat) -> pd.DataFrame:
       (benchmarks/precision_pairs.py) put the model's FP8 gain at 1.20-1.27x the measured one here, 1.045x on NVIDIA's
       GB200 pairs and 1.048x on its 50 H100 pairs. B200's own MAMF FP8 / BF16 ratio as an ``fp8_rel`` (1.114) takes this
       source 11.7 -> 6.8% through its FP8 rows but dgxc GB200 8.9 -> 12.0%; the per-tensor ``gemm_rel`` at ml-engineering's
-      H100 pair (0.883) takes it 11.7 -> 14.6%. Neither taken."""
+      H100 pair (0.883) takes it 11.7 -> 14.6%. Neither taken.
+    * tog53 pass (2026-12-07; nothing changed, docs/accuracy_log.md tog53): ``benchmarks/gemm_ceiling.py`` holds the
+      planner's other terms and asks what in-step GEMM rate each measured 16-bit step leaves, over the part's MAMF: the
+      bf16 rows 1.10 / 1.05x B200's 1,745 TFLOP/s, where 100 H100 rows sit at 0.51-0.78x (NVIDIA's own Nemotron-4 15B
+      bf16 0.74-0.76x), NVIDIA's GB200 rows 0.62-0.68x and Together's 340B / Grok-1 bf16 0.86 / 0.77x. With every
+      non-GEMM term at its isolated floor (attention at GB200's cuDNN rate, elementwise at the HBM roofline, no exposed
+      collective) the floor is 0.891 s against 0.930-0.995 s measured: reachable only with every GEMM at the
+      best-shape isolated maximum. Read as the runs', not a B200 rate."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

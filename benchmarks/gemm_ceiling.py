@@ -1,0 +1,91 @@
+"""The 16-bit GEMM rate a measured step implies, against the part's measured matmul ceiling.
+
+A row's measured step, with every other term of the planner's step held at the planner's price (attention,
+memory-bound work, exposed communication, bubble, optimizer: ``predicted_s - compute_gemm``), leaves
+``measured_s - (predicted_s - compute_gemm)`` seconds for its GEMMs. Those seconds over the step's matmul FLOPs
+(``mfu_frontier.gemm_flops``: 3 x the forward linear and logits FLOPs, per GPU) give the in-step GEMM rate the
+measurement asks for (``implied``), set against the part's maximum achievable matmul: the best shape of a
+brute-force search, timed in isolation (ml-engineering's MAMF table, stas00/ml-engineering
+compute/accelerator/README.md; rows ``maf_mlengineering_*`` of benchmarks/data/parts/gemm_efficiency.csv). The
+planner's own in-step rate over the same ceiling sits beside it (``model``). A row whose ``implied`` reaches 1 asks
+its GEMMs to run, across a whole training step, at or above the isolated best-shape maximum, so the row is not
+consistent with the planner's other terms and that ceiling together: one of them (the row included) is off.
+
+16-bit rows without recompute only (``PRECISION`` / ``rc`` 0): an FP8 step runs its logits GEMM in 16 bits and adds
+casts, and recompute re-runs GEMMs the count above leaves out. A pipelined row's GEMM FLOPs are its mean stage's.
+Runs ``validate.run_all`` through ``mfu_frontier.rows`` (every row priced by exactly validate's call), ~30 s a family.
+
+Run: ``PYTHONPATH=$PWD python benchmarks/gemm_ceiling.py [--family B200] [--csv out.csv]``
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import parts_data  # noqa: E402
+
+#: the precisions priced against the 16-bit ceiling
+PRECISION = ("bf16", "fp16")
+#: catalog GPU -> the ``gpu`` label of its MAMF row in gemm_efficiency.csv (the table's own part names)
+MAMF_PART = {"H100-SXM-80GB": "H100-SXM", "H200-SXM-141GB": "H200-SXM", "B200-SXM-180GB": "B200-SXM",
+             "GB200-B200": "GB200", "B300-SXM-288GB": "B300-SXM"}
+#: the id prefix of the MAMF rows
+MAMF_ID = "maf_mlengineering_"
+
+
+def ceilings() -> dict[str, float]:
+    """Catalog GPU -> its measured 16-bit matmul ceiling, FLOP/s (``MAMF_PART``; the bf16 MAMF rows)."""
+    by_part = {r["gpu"]: r["tflops"] * 1e12 for r in parts_data.load("gemm_efficiency")
+               if r["id"].startswith(MAMF_ID) and r["precision"] == "bf16"}
+    return {gpu: by_part[part] for gpu, part in MAMF_PART.items() if part in by_part}
+
+
+def implied(df: pd.DataFrame, ceiling: dict[str, float] | None = None) -> pd.DataFrame:
+    """``df`` (rows with ``measured_s``, ``predicted_s``, ``compute_gemm``, ``gemm_flops`` per GPU, ``gpu``,
+    ``precision``, ``rc``) with the GEMM seconds the measured step leaves (``gemm_left_s``), the in-step GEMM rate
+    that implies and the planner's (``implied_tflops``, ``model_tflops``), and each over the part's ceiling
+    (``implied``, ``model``); NaN where the row is not a 16-bit one without recompute, or its part has no ceiling."""
+    ceiling = ceilings() if ceiling is None else ceiling
+    out = df.copy()
+    ok = out["precision"].isin(PRECISION) & (out["rc"] == 0) & (out["compute_gemm"] > 0)
+    left = out["measured_s"] - (out["predicted_s"] - out["compute_gemm"])
+    out["gemm_left_s"] = left
+    out["model_tflops"] = np.where(ok, out["gemm_flops"] / out["compute_gemm"] / 1e12, np.nan)
+    # a measured step shorter than the planner's other terms alone leaves no time: an unbounded rate
+    out["implied_tflops"] = np.where(ok, np.where(left > 0, out["gemm_flops"] / left.where(left > 0) / 1e12, np.inf),
+                                     np.nan)
+    cap = out["gpu"].map(ceiling).astype(float) / 1e12
+    out["model"], out["implied"] = out["model_tflops"] / cap, out["implied_tflops"] / cap
+    return out
+
+
+def main(argv=None):
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+
+    import mfu_frontier
+    from hardware_catalog import load_catalog
+
+    ap = ScriptArgs(description=__doc__.split("\n")[0])
+    ap.add_argument("--family", default="B200")
+    ap.add_argument("--csv")
+    args = ap.parse_args(argv)
+    df = implied(mfu_frontier.rows(args.family, load_catalog())).dropna(subset=["implied"])
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    pd.set_option("display.width", 220)
+    cols = ["source", "id", "gpu", "gpus", "tp", "pp", "mb", "measured_s", "predicted_s", "model_tflops",
+            "implied_tflops", "model", "implied"]
+    print(f"{args.family}: {len(df)} 16-bit rows without recompute; in-step GEMM rate over the part's MAMF "
+          f"(model: the planner's; implied: what the measured step leaves its GEMMs)\n")
+    print(df.sort_values("implied", ascending=False)[cols].round(3).to_string(index=False))
+    return df
+
+
+if __name__ == "__main__":
+    main()
