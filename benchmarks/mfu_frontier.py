@@ -63,9 +63,9 @@ def executed_flops(m, t, rc, stack, causal_kernel: bool = True) -> np.ndarray:
 
 def gemm_flops(m, t) -> float:
     """The matmul FLOPs of one step's forward and backward over the global batch, without recompute: 3 x the forward
-    linear-layer and logits FLOPs (``step_flops``' ``linear_fwd`` + ``logits_fwd``; the backward runs two GEMMs per forward
-    one); NaN for a model without a transformer's layers. Per GPU (``gemm_flops`` column): over the job's GPUs, so
-    a pipelined row's is the mean stage's."""
+    linear-layer and logits FLOPs (``step_flops``' ``linear_fwd`` + ``logits_fwd``; the backward runs two GEMMs per
+    forward one); NaN for a model without a transformer's layers. Per GPU (``gemm_flops`` column): over the job's GPUs,
+    so a pipelined row's is the mean stage's."""
     if not m.is_transformer:
         return float("nan")
     f = step_flops(m, t.seq_len, t.global_batch)
