@@ -153,8 +153,9 @@ def test_fsdp1_shard_grad_op_holds_a_frozen_base_as_full_training():
     """fsdp52c: SHARD_GRAD_OP over a frozen base (LoRA's layout) holds what it holds in full training -- the fp32
     shard (1 B a parameter at 4 ranks) and every unit's bf16 unsharded parameters after the forward (2 B) -- and the
     planner's FSDP1 LoRA over an fp32 base at ZeRO-2 (Llama-3-8B, 8 ranks) prices 4/8 + 2 B a base parameter,
-    18.70 GiB, beside the adapters; until fsdp52c the base whole at 4 B, 29.91 GiB (``fsdp1_frozen_base_gathers``).
-    ZeRO-3 is unchanged: the fp32 shard and the gathered window, as full training."""
+    18.70 GiB, beside the adapters; until fsdp52c the base whole at 4 B, 29.91 GiB (``fsdp_frozen_base_gathers``).
+    ZeRO-3 is unchanged: the fp32 shard and the gathered window, as full training. The adapters, flattened into the
+    blocks' FlatParameters, the same 4/8 + 2 B since mem53 (tests/test_mem53.py; 4 B whole before)."""
     from planner.model.finetune import adapter_params
 
     held = _fsdp1_held_bytes_per_param("SHARD_GRAD_OP", 4, frozen=True)
@@ -164,7 +165,7 @@ def test_fsdp1_shard_grad_op_holds_a_frozen_base_as_full_training():
         job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
             "mode": "lora", "base_weights": "fp32", "steps": 10, "seq_len": 4096, "global_batch": 64, "weights": "amp",
             "grad_dtype": "fp32", "optimizer": "adamw", "framework": framework}})
-        adapters = 4 * adapter_params(job.model, job.training)
+        adapters = (4 / 8 + 2) * adapter_params(job.model, job.training)
         assert _mem(job, zero=2)["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * N8B + adapters)
 
 

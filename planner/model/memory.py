@@ -751,8 +751,8 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
     fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
         (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
-    if fsdp1_frozen_base_gathers(m, t, st, frozen):  # a frozen base under FSDP1 the same (fsdp52c)
-        fsdp_amp_copy = fsdp1_param_bytes(t)
+    if fsdp_frozen_base_gathers(m, t, st, frozen):  # a frozen base under FSDP1 / FSDP2 the same (fsdp52c, mem53)
+        fsdp_amp_copy = fsdp_frozen_gather_bytes(t, st)
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -930,18 +930,41 @@ def fsdp1_layout(st) -> bool:
     return bool(st.fsdp_zero2_param_dtype and not getattr(st, "fsdp2_dp", False))
 
 
-def fsdp1_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) -> bool:
-    """Whether a frozen 16/32-bit base (LoRA, ``PARAM_BYTES``) is held as FSDP1 holds full training's weights under
-    AMP (``fsdp_amp_keys``, ``StateContext.fsdp_amp_copy``: the base's bytes sharded, its ``param_dtype`` unsharded
-    parameters, ``fsdp1_param_bytes``, whole at ZeRO-2): an FSDP1 stack (``Stack.fsdp_zero2_param_dtype`` without
-    ``fsdp2_dp``: the HF Trainer's ``fsdp_version`` 1, llm-foundry's Composer FSDP) shards every FlatParameter,
-    frozen or not (torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle.shard`` reads no ``requires_grad``),
-    and SHARD_GRAD_OP keeps each unit's unsharded flat parameter from its forward to its backward whatever it
-    trains (_runtime_utils.py ``_post_forward_reshard``). Until fsdp52c a frozen base at ZeRO-2 was held whole at
-    its own bytes: Llama-3-8B LoRA over an fp32 base at DP 8, 30.07 GiB of weights where FSDP1 holds 4/8 + 2 B a
-    parameter, 18.70 GiB. A bitsandbytes base (QLoRA) is not measured: left as it was."""
-    return (bool(frozen) and st.fsdp_zero2_param_dtype and not getattr(st, "fsdp2_dp", False) and m.is_transformer
-            and t.precision != "fp32" and base_weights(t) in PARAM_BYTES)
+def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) -> bool:
+    """Whether a frozen 16/32-bit base (LoRA, ``PARAM_BYTES``) and its adapters are held as FSDP holds full training's
+    weights under AMP (``fsdp_amp_keys``, ``StateContext.fsdp_amp_copy``: their bytes sharded, their ``param_dtype``
+    unsharded parameters, ``fsdp_frozen_gather_bytes``, whole at ZeRO-2): FSDP shards every parameter whether or not
+    it requires grad, and without resharding after forward keeps every unit's unsharded parameters from its forward
+    to its backward whatever it trains.
+
+    * FSDP1 (``Stack.fsdp_zero2_param_dtype`` without ``fsdp2_dp``: the HF Trainer's ``fsdp_version`` 1, llm-foundry's
+      Composer FSDP): torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle.shard`` reads no ``requires_grad``;
+      SHARD_GRAD_OP's ``_post_forward_reshard`` frees nothing but the root's (fsdp52c). With ``use_orig_params`` the
+      adapters are flattened into their block's FlatParameter (one dtype, the base's: ``hf-fsdp1-mixed``), so they
+      are sharded and gathered with it (mem53; tests/test_mem53.py measures their elements in the block's
+      ``_local_shard``).
+    * FSDP2 (``fsdp2_dp``: the HF Trainer's default ``fsdp_version`` 2, torchtitan, AutoModel): ``fully_shard`` makes
+      every parameter a DTensor shard (torch 2.13 _fully_shard/_fsdp_param.py ``FSDPParam._init_sharded_param``, no
+      ``requires_grad`` test) and all-gathers each at ``MixedPrecisionPolicy.param_dtype``; with
+      ``reshard_after_forward=False`` (ZeRO-2) ``post_forward`` reshards nothing. Measured (tests/test_mem53.py:
+      a Llama-shaped LoRA model, ``fully_shard`` per block and the root, bf16 ``param_dtype``, a fake 4-rank group):
+      after a forward under autocast every unit, frozen base and adapters alike, holds its fp32 shard (1.0 B a
+      parameter at 4 ranks) and its bf16 unsharded parameters (2.0 B).
+
+    Until fsdp52c (FSDP1) and mem53 (FSDP2) a frozen base at ZeRO-2 was held whole at its own bytes: Llama-3-8B LoRA
+    over an fp32 base at DP 8, 30.07 GiB of weights where FSDP holds 4/8 + 2 B a parameter, 18.70 GiB; until mem53
+    the adapters whole at 4 B (0.15 GiB there, 0.09 as run). Under 16-bit training only (the gather's
+    ``param_dtype``); a bitsandbytes base (QLoRA) is not measured: left as it was."""
+    fsdp = getattr(st, "fsdp2_dp", False) or st.fsdp_zero2_param_dtype
+    return (bool(frozen) and bool(fsdp) and m.is_transformer and t.precision != "fp32"
+            and base_weights(t) in PARAM_BYTES)
+
+
+def fsdp_frozen_gather_bytes(t: TrainingSpec, st) -> float:
+    """Bytes an element of a frozen base's (and its adapters') unsharded parameters under FSDP
+    (``fsdp_frozen_base_gathers``): FSDP1's ``param_dtype`` (``fsdp1_param_bytes``); FSDP2's 16-bit
+    ``MixedPrecisionPolicy.param_dtype`` (2 B, the root unit's and the gathered window's: ``state_weights``)."""
+    return 2.0 if getattr(st, "fsdp2_dp", False) else fsdp1_param_bytes(t)
 
 
 def fsdp1_mp_shard_bytes(x: StateContext):
@@ -1020,7 +1043,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         # forward; ``_fsdp_held``), else the gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B
         # a parameter, 15.4 GiB (was 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
         c = x.fsdp_amp_copy
-        # (a frozen base's bytes are its storage alone, no autocast copy in them: ``fsdp1_frozen_base_gathers``)
+        # (a frozen base's bytes are its storage alone, no autocast copy in them: ``fsdp_frozen_base_gathers``)
         fsdp = (d / dps + e / edps) * (w_b if x.b.frozen else w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
         weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
@@ -1198,7 +1221,10 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
     they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29.
     Under FSDP1's ``no_sync`` (``fsdp1_flat_grads``, where the gradients are held unsharded: ``_fsdp_held``; not on
     the ``synced`` rows, one micro-batch a step) the adapters' gradients are their blocks' flat gradient's, unsharded
-    in ``param_dtype``."""
+    in ``param_dtype``. Under FSDP over a 16/32-bit base (``fsdp_frozen_base_gathers``) the adapters are sharded from
+    ZeRO-2 and gathered at ``param_dtype`` with their block: whole at ZeRO-2 (and where held), the gathered blocks'
+    (``gathered_blocks``) at ZeRO-3; until mem53 4 B whole at ZeRO-2 (Llama-3-8B r16 all-linear, DP 8: 0.15 GiB where
+    FSDP holds 4/8 + 2 B, 0.09)."""
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF TP plan leaves whole (moe HF_TP_PLANS: DeepSeek-V3's attention, gpt-oss's) are whole
     # on every TP rank, at every EP (transformers 5.23 keeps the TP plan on all but the experts); until hfep52 an older
@@ -1223,6 +1249,11 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
         o = ad * x.b.state / np.where(sharded, dps, 1.0)  # the master and the moments (StateBytes.state)
     else:
         w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
+        if x.fsdp_amp_copy:  # FSDP shards the adapters with their block, gathered at param_dtype (fsdp_frozen_base_gathers)
+            held = (kz == 2) | _fsdp_held(x)[1][x.sinv]
+            window = gathered_blocks(x.st) * ad / np.maximum(layers, 1)  # the gathered blocks' adapters at ZeRO-3
+            w = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0) + np.where(
+                held, ad, np.where(kz >= 3, window, 0.0)) * x.fsdp_amp_copy
         g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
         if fsdp1_flat_grads(x):
             g = np.where(_fsdp_held(x)[0][x.sinv] & ~np.asarray(synced), ad * fsdp1_param_bytes(x.t), g)

@@ -80,8 +80,8 @@ from planner.model.finetune import (base_math_peak, frozen_base, frozen_storage_
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
 from planner.hardware.options import HardwareOption
-from planner.model.memory import (ACT_BYTES, accumulates_unsharded, hsdp_groups, model_state_bytes_per_param,
-                                  moments_16bit)
+from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsharded, hsdp_groups,
+                                  model_state_bytes_per_param, moments_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
@@ -626,11 +626,22 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     convention's gradient dtype (``training.grad_dtype``) below ZeRO-2; ZeRO-2/3 accumulate into their 1/dp
     partition (not modelled: 0). The kept ``.grad`` and the new gradient are in the module's dtype
     (``stacks.offload_zero_rows``: fp32 under DeepSpeed's torch_autocast section, whose ZeRO-0 is the paper's; until
-    ds52c the paper's row at every stage there)."""
+    ds52c the paper's row at every stage there).
+
+    The new gradient is in the parameter's own dtype (autograd's ``AccumulateGrad``: a leaf's ``.grad`` takes the
+    leaf's dtype; the weight term less the precision's cached copy, ``WEIGHT_COPY_BYTES``). Under AMP (``weights:
+    amp``) the parameters are fp32 -- torch.autocast casts an op's inputs to the autocast dtype (pytorch.org/docs
+    amp.html) and leaves the parameters as they are; the bf16 copy's gradient flows back through the cast to the fp32
+    leaf (measured, torch 2.13 CPU, tests/test_mem53.py: an ``nn.Linear`` under bf16 autocast, ``.grad`` fp32, and
+    the second backward adds into the first's ``.grad``) -- so the new gradient is 4 B and the accumulator is that
+    leaf's own ``.grad`` (no master, no separate buffer: ``PRECISION_CONVENTIONS``' master 0), which the first
+    micro-batch steals: 4 + 4 read, 4 written (12 B), m - 1 times a step. Until mem53 the paper's rows took a 2 B new
+    gradient everywhere: 10 B a micro-batch, m times (Megatron-DeepSpeed under ``weights: amp`` at ZeRO-0, and
+    ZeRO-1 without a wrapper table); fp32 training 2 -> 4 B of new gradient too."""
     w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
-    new = min(w_b, 2.0)
+    new = w_b - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)
     one = grad_accum_bytes(g_b, new)
-    paper = np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0)
+    paper = np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0 or t.weights == "amp")
     wrapper = offload_zero_rows(stack, t)
     if wrapper is None:
         return paper
