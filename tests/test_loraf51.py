@@ -71,7 +71,7 @@ def test_only_a_mixed_dtype_block_is_fsdp2():
         if base == "fp32":  # FSDP1 named: unset is the HF Trainer's 2 (fsdp52)
             t = t.model_copy(update={"framework": t.framework.model_copy(update={"fsdp_version": 1})})
             st = from_training(t)
-        assert gathered_by_fsdp2(t, st) is (base == "bf16")
+        assert gathered_by_fsdp2(st) is (base == "bf16")
         keeps[base] = float(frozen_layer_activation_bytes(m, t, 128, 2, 2, frozen_stream(t, st, 3), stack=st)[0])
     assert keeps["fp32"] == 2 * keeps["bf16"]
     m, t, st = lora_job(PEFT_TRUTH["families"]["llama"]["config"], "bf16")

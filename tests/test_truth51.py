@@ -63,7 +63,7 @@ def test_the_version_that_runs(base, given, runs):
     if given is not None:
         t = t.model_copy(update={"framework": t.framework.model_copy(update={"fsdp_version": given})})
     st = from_training(t)
-    assert fsdp_version(t, st) == st.fsdp_version == runs
+    assert fsdp_version(st) == st.fsdp_version == runs
     assert f"fsdp_version={runs}" in st.describe(zero=3) and "fsdp_version" not in st.describe(zero=0)
 
 
@@ -73,7 +73,7 @@ def test_other_stacks_have_no_version():
 
     for name in ("deepspeed", "dle-bert", "torchtitan"):
         _, t, _ = lora_job(AMP["bert"]["config"], "bf16", name)
-        assert fsdp_version(t, from_training(t)) is None
+        assert fsdp_version(from_training(t)) is None
 
 
 def _bert_lora(fsdp_version: int, base: str, framework: str = "hf-trainer") -> dict:

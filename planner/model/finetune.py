@@ -1087,8 +1087,8 @@ def mixed_dtype_blocks(t: TrainingSpec, adapter_bytes: float) -> bool:
     return t.mode in ("lora", "qlora") and base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
 
 
-def fsdp_version(t: TrainingSpec, stack) -> int | None:
-    """The FSDP version job ``t`` runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
+def fsdp_version(stack) -> int | None:
+    """The FSDP version a job runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
     without): the job's ``training.framework.fsdp_version``, else the HF Trainer's own (``defaults.TRAINER_FSDP_VERSION``,
     2: transformers' ``TrainingArguments`` passes it to accelerate; until fsdp52 accelerate's plugin default 1, and 2
     only where FSDP1 cannot wrap the blocks). FSDP1's flat parameter takes one dtype (torch
@@ -1102,13 +1102,13 @@ def fsdp_version(t: TrainingSpec, stack) -> int | None:
     return stack.fsdp_version or D.TRAINER_FSDP_VERSION
 
 
-def gathered_by_fsdp2(t: TrainingSpec, stack) -> bool:
+def gathered_by_fsdp2(stack) -> bool:
     """Whether a frozen-base row that FSDP gathers (``STREAM_GATHERED``) runs FSDP2 ``fully_shard``
     (``fsdp_version``: the job's, else the HF Trainer's default, 2).
     What FSDP2 changes here: its pre-forward hook casts each block's input to ``param_dtype`` (torch 2.13
     ``_fsdp_state.py`` ``_cast_forward_inputs``; ``activations_hf.HFPrecision.block_in``), which FSDP1 does for the
     root's inputs only."""
-    return fsdp_version(t, stack) == 2
+    return fsdp_version(stack) == 2
 
 
 def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, stream,
@@ -1161,7 +1161,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             # (a post-LN family's stream is its LayerNorms' fp32 output: BERT over a bf16 base, loramem50 +4.2% -> 0)
             post = fam in LAYERNORM_INPUT and LAYERNORM_INPUT[fam].post_norm
             prec = hf_table_precision("amp_bf16", f, fam, block_cast=key == STREAM_GATHERED
-                                      and gathered_by_fsdp2(t, stack))
+                                      and gathered_by_fsdp2(stack))
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too

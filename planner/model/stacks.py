@@ -3300,7 +3300,7 @@ def _with_fsdp_version(st: Stack, t) -> Stack:
 
     if not st.fsdp_versions:
         return st
-    version = fsdp_version(t, st)
+    version = fsdp_version(st)
     return replace(st, fsdp_version=version, fsdp2_dp=version == 2, fsdp_version_unset=st.fsdp_version is None,
                    fsdp1_no_sync=version == 1)
 
