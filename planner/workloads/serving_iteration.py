@@ -427,19 +427,29 @@ class BatchOverlap:
             return (f"{engine}'s {self.flag} runs over {' / '.join(self.backends)}, not {backend} ({self.source})")
         return None
 
-    def splits(self, im: "IterationModel", o, decode_seqs, prefill_tokens):
+    def splits(self, im: "IterationModel", o, decode_seqs, prefill_tokens, prefill_chunk=None):
         """Whether the engine splits a step of ``decode_seqs`` decodes and ``prefill_tokens`` prompt tokens (the
-        replica's) on ``im``: True / False on plain numbers, a boolean array otherwise."""
+        replica's; ``prefill_chunk``: a prefilling engine's prompt tokens, None: one engine holds them all, as
+        ``IterationModel._busiest`` reads them) on ``im``: True / False on plain numbers, a boolean array otherwise.
+        Every rank must split: a rank's decodes are the least rank's floor(B / ep); ceil(T / c) engines prefill, each
+        its chunk beside its decodes, the rest decode only (an idle rank: SGLang counts it a decode rank; vLLM runs a
+        one-token dummy batch, under either threshold). A step with prompts splits where every prefilling rank holds
+        ``prompt_min`` tokens and either every rank prefills or, where the engine splits mixed steps, the others hold
+        ``decode_min`` decodes; SGLang's (not ``mixed``) only where every rank prefills and none decodes."""
         dec, pf = o.f64(decode_seqs), o.f64(prefill_tokens)
-        least = -o.ceil(-(dec + pf) / im.ep - TILE_SLACK)  # the least rank's tokens, floor(T / ep)
-        prompts = pf > 0
-        ok_decode = least >= self.decode_min
-        ok_prompt = least >= self.prompt_min
-        if self.prompt_backends is not None and im.all2all not in self.prompt_backends:
-            ok_prompt = ok_prompt & False
+        per_dec = -o.ceil(-dec / im.ep - TILE_SLACK)  # the least rank's decodes, floor(B / ep)
+        if prefill_chunk is None:  # one engine's prompt tokens: the other ranks decode or idle
+            chunk, every = pf, im.ep <= 1
+        else:
+            c = o.f64(prefill_chunk)
+            chunk, every = o.minimum(pf, c), o.ceil(ew.div0(pf, c) - TILE_SLACK) >= im.ep
+        ok_decode = per_dec >= self.decode_min
+        ok_prompt = (chunk + per_dec >= self.prompt_min) & (every | (ok_decode & self.mixed))
         if not self.mixed:  # a step whose ranks differ in mode (prefill beside decode) runs whole
             ok_prompt = ok_prompt & (dec <= 0)
-        return ew.where(prompts, ok_prompt, ok_decode)
+        if self.prompt_backends is not None and im.all2all not in self.prompt_backends:
+            ok_prompt = ok_prompt & False
+        return ew.where(pf > 0, ok_prompt, ok_decode)
 
 
 #: the two-batch overlaps the planner sizes, one an engine (``vocab.SERVE_OVERLAP`` "two_batch"). SGLang
@@ -824,7 +834,7 @@ class IterationModel:
             t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens, prefill_tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
             if self.overlap is not None and not whole:
-                on = self.overlap.splits(self, o, decode_seqs, prefill_tokens)
+                on = self.overlap.splits(self, o, decode_seqs, prefill_tokens, prefill_chunk)
                 if on is not False:
                     return self._overlapped(on, (step, t_compute, t_memory, t_comm, flops), decode_seqs, decode_ctx,
                                             prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
