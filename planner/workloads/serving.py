@@ -322,7 +322,7 @@ def _overlap_note(s: ServingSpec, options: list[ServingOption]) -> list[str]:
     rule = BATCH_OVERLAP[s.engine]
     if best.overlap == SERVE_OVERLAP.names[0]:
         return [f"serving.batch_overlap: none chosen (searched: {s.engine}'s {rule.flag} off, its default; two_batch "
-                f"ranked below it on {replica_layout(best)})"]
+                f"ranked no better on {replica_layout(best)})"]
     when = (f"decode-only steps of at least {rule.decode_min} tokens a DP rank and steps with prompts of at least "
             f"{rule.prompt_min}" + (", the ranks splitting together" if rule.mixed else "")
             if rule.decode_min else
