@@ -89,7 +89,7 @@ def _serve_job(**serving):
 def test_serve_searches_the_overlap_and_refuses_it_where_the_engine_cannot_run_it(cli, tmp_path):
     """Left open, an SGLang job's EP options are sized with and without TBO over its DeepEP exchanges (never over the
     all-gather) and the JSON names each option's ``overlap``; ``two_batch`` asked of TensorRT-LLM, of vLLM over its
-    all-gather, or of a dense model is one line, exit 2. Before tbo53 ``serving.batch_overlap`` was an unknown field."""
+    all-gather, on A100s (no DeepEP) or of a dense model is one line, exit 2. Before tbo53 ``serving.batch_overlap`` was an unknown field."""
     code, out, err = cli("serve", write_job(tmp_path, _serve_job(engine="sglang")), "--no-simulate", "--json")
     assert code == 0, err
     rows = json.loads(out)["options"]
@@ -104,6 +104,10 @@ def test_serve_searches_the_overlap_and_refuses_it_where_the_engine_cannot_run_i
                                                                  all2all_backend="allgather_reducescatter")),
                        "--no-simulate")).startswith(
         "error: serving.batch_overlap: vllm's --enable-dbo runs over deepep_low_latency, not allgather_reducescatter")
+    a100 = dict(_serve_job(engine="sglang", batch_overlap="two_batch"),
+                cluster={"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1, "price_usd_hr": 10.0})
+    assert "which no option here runs (DeepEP (deepep) needs an NVIDIA GPU of compute capability 9.0" in refused(
+        cli("serve", write_job(tmp_path, a100), "--no-simulate"))
     dense = dict(_serve_job(batch_overlap="two_batch"), model={"preset": "llama3-8b"})
     dense["serving"].pop("expert_parallel")
     assert "sizes no expert-parallel option" in refused(cli("serve", write_job(tmp_path, dense), "--no-simulate"))

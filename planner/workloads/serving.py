@@ -294,9 +294,10 @@ def batch_overlaps(s: ServingSpec, backend: Optional[str]) -> tuple[Optional[str
     return tuple(n for n in names if n == SERVE_OVERLAP.names[0] or overlap_refusal(s.engine, backend) is None)
 
 
-def _check_overlap(s: ServingSpec, splits) -> None:
+def _check_overlap(s: ServingSpec, splits, hws, m) -> None:
     """Refuse ``serving.batch_overlap: two_batch`` where it cannot apply: no expert-parallel option is searched, the
-    engine has none (``overlap_refusal``), or the job's ``serving.all2all_backend`` is one it does not run over."""
+    engine has none (``overlap_refusal``), the job's ``serving.all2all_backend`` is one it does not run over, or no
+    hardware option's GPU runs an exchange it does (``all2all_backends``: DeepEP needs compute capability 9.0)."""
     if s.batch_overlap != SERVE_OVERLAP.names[1]:
         return
     if not any(ep for _, ep in splits):
@@ -310,6 +311,12 @@ def _check_overlap(s: ServingSpec, splits) -> None:
         raise InputError("serving.batch_overlap", f"{overlap_refusal(s.engine, s.all2all_backend)}; leave it out, or "
                                                   f"set serving.all2all_backend: "
                                                   f"{' / '.join(BATCH_OVERLAP[s.engine].backends)}")
+    rule = BATCH_OVERLAP[s.engine]
+    if hws and not any(overlap_refusal(s.engine, b) is None for hw in hws for b in all2all_backends(s, hw, m)):
+        b = rule.backends[0]
+        raise InputError("serving.batch_overlap", f"{s.engine}'s {rule.flag} runs over {' / '.join(rule.backends)}, "
+                                                  f"which no option here runs ({EP_ALL2ALL[b].refusal(b, hws[0].gpu, m)})"
+                                                  "; leave it out, or choose hardware that runs it")
 
 
 def _overlap_note(s: ServingSpec, options: list[ServingOption]) -> list[str]:
@@ -2133,7 +2140,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
     _check_all2all(s, splits, hws, m)
-    _check_overlap(s, splits)
+    _check_overlap(s, splits, hws, m)
     tps = sorted({tp for tp, _ in splits})
     if m.is_transformer and len(tps) == 1 and hws and all(not replica_fits_nodes(tps[0], e, hw)
                                                           for hw in hws for _, e in splits):
