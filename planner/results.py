@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from planner.units import fmt_time, ordinal
-from planner.vocab import ON_DEMAND, SERVE_ALL2ALL
+from planner.vocab import ON_DEMAND, SERVE_ALL2ALL, SERVE_OVERLAP
 
 
 def jsonable(x: Any) -> Any:
@@ -614,7 +614,8 @@ class Sparse(Record):
 def replica_layout(option) -> str:
     """How a serving replica splits the model, as every line that names an option says it: "EP8" (expert parallel:
     ``ep`` > 1; "EP8 deepep_low_latency" where it exchanges tokens by other than vLLM's default all-gather, the
-    ``all2all`` field), else "TP8". ``option``: a :class:`ServingOption` or its JSON (a report, a chart and the app
+    ``all2all`` field; "EP16 deepep two_batch" where its steps split into two overlapped micro-batches, the ``overlap``
+    field), else "TP8". ``option``: a :class:`ServingOption` or its JSON (a report, a chart and the app
     read the JSON), so the report, the charts, the app and the planner's own messages name an EP option alike (until
     QA 88 / serveep48b they printed "TP8" for EP8).
 
@@ -623,8 +624,9 @@ def replica_layout(option) -> str:
     """
     if (option.get("ep") or 1) <= 1:
         return f"TP{option['tp']}"
-    backend = option.get("all2all")
-    return f"EP{option.get('ep')}" + (f" {backend}" if backend not in (None, SERVE_ALL2ALL.names[0]) else "")
+    backend, overlap = option.get("all2all"), option.get("overlap")
+    return (f"EP{option.get('ep')}" + (f" {backend}" if backend not in (None, SERVE_ALL2ALL.names[0]) else "")
+            + (f" {overlap}" if overlap not in (None, SERVE_OVERLAP.names[0]) else ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -649,6 +651,10 @@ class ServingOption(Sparse):
     #: an expert-parallel option's token exchange, vLLM's ``--all2all-backend`` (``vocab.SERVE_ALL2ALL``;
     #: planner/workloads/serving_iteration.py ``EP_ALL2ALL``); absent on TP options and dense models
     all2all: Optional[str] = None
+    #: an expert-parallel option's two-batch overlap (``vocab.SERVE_OVERLAP``: none, or two_batch -- SGLang
+    #: ``--enable-two-batch-overlap`` / vLLM ``--enable-dbo``, planner/workloads/serving_iteration.py
+    #: ``BATCH_OVERLAP``); absent on TP options and dense models
+    overlap: Optional[str] = None
     gpus_per_node: int
     weights_gib_per_gpu: float
     #: LLMs: KV of one token with every layer keeping the whole context (``kv_bytes_per_token``)

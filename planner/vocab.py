@@ -145,6 +145,10 @@ SERVE_DISAGG = Vocab("off", "auto")
 #: or SGLang's ``--moe-a2a-backend deepep`` in its default ``--deepep-mode auto`` (normal kernels, one copy a node, on
 #: prompt steps; low-latency ones on decode steps) (planner/workloads/serving_iteration.py ``EP_ALL2ALL``)
 SERVE_ALL2ALL = Vocab("allgather_reducescatter", "deepep_low_latency", "deepep")
+#: an expert-parallel replica's step split into two micro-batches, one's token exchange under the other's compute:
+#: off, or SGLang's ``--enable-two-batch-overlap`` / vLLM's ``--enable-dbo`` (planner/workloads/serving_iteration.py
+#: ``BATCH_OVERLAP``, one entry an engine)
+SERVE_OVERLAP = Vocab("none", "two_batch")
 #: simulated request arrivals: Poisson, or a two-state Markov-modulated Poisson process (bursts)
 ARRIVALS = Vocab("poisson", "mmpp")
 #: how a fixed fleet's QPS (``serving.replicas``) was found: the analytic screen's bisection, or confirmed in simulation

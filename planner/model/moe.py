@@ -1189,6 +1189,18 @@ def dualpipev_paired_share(pp, m_micro, rank=0):
 A2A_COMM_SMS = 20
 
 
+def comm_sm_slowdown(sm_count: float, held: float = A2A_COMM_SMS) -> float:
+    """The share of an overlapped communication's time the compute beside it loses to the ``held`` SMs its kernels
+    take of ``sm_count``: held / (sm_count - held) (the compute's rate falls by held / sm_count, its time rises by
+    this). One rule for training's overlaps (``a2a_overlap_hidden``, ``shared_stream_hidden``) and serving's two-batch
+    overlap (planner/workloads/serving_iteration.py ``IterationModel._overlapped``).
+
+    >>> round(comm_sm_slowdown(132), 4), comm_sm_slowdown(132, 0)
+    (0.1786, 0.0)
+    """
+    return held / max(sm_count - held, 1.0)
+
+
 def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra=0.0):
     """Seconds of one MoE layer's four all-to-alls (dispatch and combine, forward and backward;
     each ``a2a``) that the combined-1F1B schedule hides, per paired forward/backward of that layer.
@@ -1207,8 +1219,7 @@ def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra
     validate.py ``mbridge_all``, fourteenth pass (what-ifs with numbers; no source for the mechanism yet)."""
     a2a = np.asarray(a2a, dtype=np.float64)
     overlapped = sum(np.minimum(a2a + x_, c) for x_, c in ((0.0, f_attn), (extra, b_mlp), (0.0, f_mlp), (0.0, b_attn)))
-    slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
-    return overlapped * (1.0 - slow)
+    return overlapped * (1.0 - comm_sm_slowdown(sm_count))
 
 
 #: How each stack's code places the shared experts' two GEMMs (fc1 = up / gate + activation, fc2 = down) on their own
@@ -1253,8 +1264,8 @@ def shared_stream_hidden(a2a, fc1, fc2, sm_count: float, schedule=SHARED_STREAM_
     collectives price it.)"""
     a2a = np.asarray(a2a, dtype=np.float64)
     gemms = (fc1, fc2)
-    slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
-    return sum(np.minimum(n * a2a, sum(gemms[i] for i in which)) for n, which in schedule) * (1.0 - slow)
+    return (sum(np.minimum(n * a2a, sum(gemms[i] for i in which)) for n, which in schedule)
+            * (1.0 - comm_sm_slowdown(sm_count)))
 
 
 def mtp_gemm_shapes(T, hidden: int):

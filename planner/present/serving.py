@@ -428,7 +428,7 @@ def rejected_words(res: ServingPlan) -> RejectedWords:
     multi = _precision_search(res)
     seen, said, lines = set(), [], []
     for r in res.get("rejected") or ():
-        key = (r["gpu"], r["tp"], r.get("ep"), r.get("all2all"), r.get("precision") if multi else None)
+        key = (r["gpu"], r["tp"], r.get("ep"), r.get("all2all"), r.get("overlap"), r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)

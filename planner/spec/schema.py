@@ -1386,6 +1386,10 @@ class ServingSpec(Strict):
     # ``--moe-a2a-backend deepep --deepep-mode auto``; serving_iteration.py ``EP_ALL2ALL``):
     # None = each backend the hardware runs searched, set = that one (refused where no option's GPU runs it)
     all2all_backend: Optional[V.SERVE_ALL2ALL.literal] = None
+    # an expert-parallel replica's two-batch overlap (SGLang ``--enable-two-batch-overlap``, vLLM ``--enable-dbo``;
+    # serving_iteration.py ``BATCH_OVERLAP``): None = searched (off, and on where the engine runs it over the option's
+    # exchange), none / two_batch = that one (two_batch refused where the engine cannot run it)
+    batch_overlap: Optional[V.SERVE_OVERLAP.literal] = None
     # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
     arrivals: ArrivalsSpec = Field(default_factory=ArrivalsSpec)  # or a bare kind: poisson | mmpp
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)

@@ -139,11 +139,12 @@ from planner.simulate import serving as simulator  # its EVENT_BOUND read at pla
 from hardware_catalog import load_catalog
 from hardware_catalog.skypilot import spot_rate_words
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
-from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SPOT
+from planner.vocab import FLEET_QPS_BY, ON_DEMAND, SERVE_ALL2ALL, SERVE_OVERLAP, SPOT
 from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, expert_params, kv_bytes_per_token,
                                               kv_layout, nodes_per_replica, replica_nodes, replicas_per_node, split_nodes,
                                               served_model, shared_prefix, weight_bytes)
-from planner.workloads.serving_iteration import EP_ALL2ALL, COMPUTE_DTYPE, IterationModel, option_iteration, rate_words
+from planner.workloads.serving_iteration import (BATCH_OVERLAP, EP_ALL2ALL, COMPUTE_DTYPE, IterationModel,
+                                                 option_iteration, overlap_refusal, rate_words)
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
@@ -280,6 +281,62 @@ def _check_all2all(s: ServingSpec, splits, hws, m) -> None:
     why = [r for r in (EP_ALL2ALL[b].refusal(b, hw.gpu, m) for hw in hws) if r is not None]
     if hws and len(why) == len(hws):
         raise InputError("serving.all2all_backend", f"{why[0]}; leave it out, or choose hardware that runs it")
+
+
+def batch_overlaps(s: ServingSpec, backend: Optional[str]) -> tuple[Optional[str], ...]:
+    """The two-batch overlaps ``serve`` sizes an option exchanging tokens by ``backend`` with (``vocab.SERVE_OVERLAP``;
+    None for a TP option, ``backend`` None): the job's ``serving.batch_overlap`` where set, else none and, where the
+    engine runs it over ``backend`` (``serving_iteration.BATCH_OVERLAP``: SGLang over its DeepEP, vLLM over DeepEP's
+    low-latency kernels), two_batch; an overlap the engine cannot run over ``backend`` is not sized."""
+    if backend is None:
+        return (None,)
+    names = (s.batch_overlap,) if s.batch_overlap else SERVE_OVERLAP.names
+    return tuple(n for n in names if n == SERVE_OVERLAP.names[0] or overlap_refusal(s.engine, backend) is None)
+
+
+def _check_overlap(s: ServingSpec, splits, hws, m) -> None:
+    """Refuse ``serving.batch_overlap: two_batch`` where it cannot apply: no expert-parallel option is searched, the
+    engine has none (``overlap_refusal``), the job's ``serving.all2all_backend`` is one it does not run over, or no
+    hardware option's GPU runs an exchange it does (``all2all_backends``: DeepEP needs compute capability 9.0)."""
+    if s.batch_overlap != SERVE_OVERLAP.names[1]:
+        return
+    if not any(ep for _, ep in splits):
+        raise InputError("serving.batch_overlap", "two_batch splits an expert-parallel replica's steps; this job sizes "
+                                                  "no expert-parallel option (a dense model, or "
+                                                  "serving.expert_parallel: false): leave it out")
+    if s.engine not in BATCH_OVERLAP:
+        raise InputError("serving.batch_overlap", f"{overlap_refusal(s.engine, None)}; leave it out, or set "
+                                                  f"serving.engine: {' or '.join(BATCH_OVERLAP)}")
+    if s.all2all_backend and overlap_refusal(s.engine, s.all2all_backend):
+        raise InputError("serving.batch_overlap", f"{overlap_refusal(s.engine, s.all2all_backend)}; leave it out, or "
+                                                  f"set serving.all2all_backend: "
+                                                  f"{' / '.join(BATCH_OVERLAP[s.engine].backends)}")
+    rule = BATCH_OVERLAP[s.engine]
+    if hws and not any(overlap_refusal(s.engine, b) is None for hw in hws for b in all2all_backends(s, hw, m)):
+        b = rule.backends[0]
+        raise InputError("serving.batch_overlap", f"{s.engine}'s {rule.flag} runs over {' / '.join(rule.backends)}, "
+                                                  f"which no option here runs ({EP_ALL2ALL[b].refusal(b, hws[0].gpu, m)})"
+                                                  "; leave it out, or choose hardware that runs it")
+
+
+def _overlap_note(s: ServingSpec, options: list[ServingOption]) -> list[str]:
+    """The assumed line of the recommended option's two-batch overlap where ``serve`` chose it (``batch_overlaps``:
+    searched where the job leaves ``serving.batch_overlap`` out): which it runs, the engine's flag, and when the engine
+    splits a step (``BATCH_OVERLAP``)."""
+    best = options[0] if options else None
+    if best is None or best.overlap is None or s.batch_overlap is not None or len(batch_overlaps(s, best.all2all)) < 2:
+        return []
+    rule = BATCH_OVERLAP[s.engine]
+    if best.overlap == SERVE_OVERLAP.names[0]:
+        return [f"serving.batch_overlap: none chosen (searched: {s.engine}'s {rule.flag} off, its default; two_batch "
+                f"ranked no better on {replica_layout(best)})"]
+    when = (f"decode-only steps of at least {rule.decode_min} tokens a DP rank and steps with prompts of at least "
+            f"{rule.prompt_min}" + (", the ranks splitting together" if rule.mixed else "")
+            if rule.decode_min else
+            "every step whose DP ranks all decode, or all prefill" + (
+                f" (over {' / '.join(rule.prompt_backends)} only)" if rule.prompt_backends else ""))
+    return [f"serving.batch_overlap: two_batch chosen (searched): {s.engine} {rule.flag}, each DP rank's step split "
+            f"into two micro-batches, one's token exchange under the other's compute, on {when}"]
 
 
 @dataclass(frozen=True)
@@ -2083,6 +2140,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     hws = _options(job, cat, profile)
     splits = serving_splits(job, m)
     _check_all2all(s, splits, hws, m)
+    _check_overlap(s, splits, hws, m)
     tps = sorted({tp for tp, _ in splits})
     if m.is_transformer and len(tps) == 1 and hws and all(not replica_fits_nodes(tps[0], e, hw)
                                                           for hw in hws for _, e in splits):
@@ -2110,17 +2168,21 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 # an EP layout once per token exchange the GPU runs (all2all_backends), a TP one once; EP over
                 # whole nodes only where no one-node layout holds the model (``wide_ep_layouts``) or parallel.ep asks
                 fits_one = [False]
-                layouts = ((tp, ep, b) for tp, ep in chain(splits, wide_ep_layouts(splits, hw, fits_one))
-                           for b in (all2all_backends(s, hw, m) if ep else (None,)))
-                for tp, ep, backend in layouts:
+                # (and once per two-batch overlap the engine runs over that exchange: batch_overlaps)
+                layouts = ((tp, ep, b, ov) for tp, ep in chain(splits, wide_ep_layouts(splits, hw, fits_one))
+                           for b in (all2all_backends(s, hw, m) if ep else (None,)) for ov in batch_overlaps(s, b))
+                unfit = set()  # (tp, ep, backend) layouts whose memory fails: no overlap makes them fit, said once
+                for tp, ep, backend, ov in layouts:
                     # TP splits the heads; EP spreads whole experts, attention data-parallel (every rank needs one)
                     if not replica_fits_nodes(tp, ep, hw) or (m.moe.experts < tp if ep else m.heads % tp):
+                        continue
+                    if (tp, ep, backend) in unfit:
                         continue
                     if tp > hw.gpus_per_node and EP_ALL2ALL[backend].span_refusal(backend, hw):
                         span_refused[backend] = EP_ALL2ALL[backend].span_refusal(backend, hw)
                         continue
                     # the option's layout and exchange (replica_split)
-                    sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend})
+                    sp = sp.model_copy(update={"expert_parallel": ep, "all2all_backend": backend, "batch_overlap": ov})
                     im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
                     opt = (fleet_row(m, sp, hw, tp, target, im, fleet, sim, job.constraints.spot, lim) if fleet else
                            llm_option(m, sp, hw, tp, target, im))
@@ -2131,6 +2193,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                       lim, opt.fleet_qps or qps, s.requests, sp.output_tokens))
                     where.append((hw, sp, im))
                     fits_one[0] = fits_one[0] or (opt.fits and tp <= hw.gpus_per_node)
+                    if not opt.fits:
+                        unfit.add((tp, ep, backend))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
@@ -2330,7 +2394,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if fleet and sim.arrivals == "mmpp" else [])
                           + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job) + _fabric_note(job, options) + _host_ram_note(job)
-                          + _ep_spread_note(options, simulated)
+                          + _ep_spread_note(options, simulated) + _overlap_note(s, options)
                           + _whole_node_note(job_cost, realtime, job.constraints.max_gpus)
                           + _profile_note(hws) + _unmeasured_platform_note(options, hws)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word

@@ -24,7 +24,8 @@ from planner.errors import InputError
 from planner.units import fmt_given
 from planner.model import ew
 from planner.model.comm import NCCL_LL_BASE_S, NCCL_LL_HOP_S, group_intra_bw, ring_time
-from planner.model.moe import DISPATCHER_NEEDS, MOE_SYNC_OPS, DispatcherNeeds, dispatch_bytes as moe_dispatch_bytes
+from planner.model.moe import (DEEPEP_NUM_SMS, DISPATCHER_NEEDS, MOE_SYNC_OPS, DispatcherNeeds, comm_sm_slowdown,
+                               dispatch_bytes as moe_dispatch_bytes)
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
@@ -348,6 +349,11 @@ class All2All:
     max_hidden: Optional[int] = None
     engines: Optional[tuple] = None
     owner: str = "vLLM"  # whose kernels' hidden-size limit ``max_hidden`` is, in the refusal
+    # SMs its kernels hold on a step with prompt tokens while the other micro-batch of a two-batch overlap computes
+    # (``IterationModel._overlapped``): DeepEP's normal kernels ``Buffer.num_sms``; the low-latency kernels none (their
+    # hook mode, DeepEP README: "does not occupy any SM resource"; the post: decode communication kernels "either fully
+    # utilize SMs (during send/receive) or none (during inflight waiting)")
+    prompt_sms: int = 0
 
     def refusal(self, name: str, gpu, m, engine: Optional[str] = None) -> Optional[str]:
         """Why ``gpu`` cannot run this exchange for model ``m`` (on ``engine``, where given), or None."""
@@ -391,8 +397,88 @@ EP_ALL2ALL = {
                                                             im.inter_alpha), max_hidden=DEEPEP_LL_HIDDEN[-1]),
     # (its decode steps run DeepEP's low-latency kernels, whose compiled hidden sizes SGLang calls as vLLM does)
     "deepep": All2All(_DEEPEP_LL_NEEDS, deepep_auto_exchange_time, max_hidden=DEEPEP_LL_HIDDEN[-1],
-                      engines=("sglang",), owner="SGLang"),
+                      engines=("sglang",), owner="SGLang", prompt_sms=DEEPEP_NUM_SMS),
 }
+
+
+@dataclass(frozen=True)
+class BatchOverlap:
+    """One engine's two-batch overlap on an expert-parallel replica (``BATCH_OVERLAP``): every rank splits its step's
+    tokens into two micro-batches and runs one's MoE dispatch / combine while the other computes (DeepSeek's
+    profile-data design; lmsys.org/blog/2025-05-05-large-scale-ep "Two-batch Overlap"). ``flag``: the engine's switch
+    (off by default in both); ``backends``: the token exchanges (``EP_ALL2ALL``) it runs over; ``decode_min`` /
+    ``prompt_min``: the tokens a rank's decode-only step / step with prompt tokens needs before it splits; ``mixed``:
+    whether a step in which some ranks prefill while others decode is split; ``prompt_backends``: the exchanges whose
+    prompt steps it splits (None: every one of ``backends``). Every DP rank must split for any to (the ranks step
+    together): the least rank's tokens are tested."""
+    flag: str
+    backends: tuple
+    source: str
+    decode_min: int = 1
+    prompt_min: int = 1
+    mixed: bool = False
+    prompt_backends: Optional[tuple] = None
+
+    def refusal(self, engine: str, backend: Optional[str]) -> Optional[str]:
+        """Why this engine's overlap cannot run on a replica exchanging tokens by ``backend`` (None: no EP), or None."""
+        if backend is None:
+            return f"{engine}'s {self.flag} splits an expert-parallel replica's steps; this option is tensor-parallel"
+        if backend not in self.backends:
+            return (f"{engine}'s {self.flag} runs over {' / '.join(self.backends)}, not {backend} ({self.source})")
+        return None
+
+    def splits(self, im: "IterationModel", o, decode_seqs, prefill_tokens, prefill_chunk=None):
+        """Whether the engine splits a step of ``decode_seqs`` decodes and ``prefill_tokens`` prompt tokens (the
+        replica's; ``prefill_chunk``: a prefilling engine's prompt tokens, None: one engine holds them all, as
+        ``IterationModel._busiest`` reads them) on ``im``: True / False on plain numbers, a boolean array otherwise.
+        Every rank must split: a rank's decodes are the least rank's floor(B / ep); ceil(T / c) engines prefill, each
+        its chunk beside its decodes, the rest decode only (an idle rank: SGLang counts it a decode rank; vLLM runs a
+        one-token dummy batch, under either threshold). A step with prompts splits where every prefilling rank holds
+        ``prompt_min`` tokens and either every rank prefills or, where the engine splits mixed steps, the others hold
+        ``decode_min`` decodes; SGLang's (not ``mixed``) only where every rank prefills and none decodes."""
+        dec, pf = o.f64(decode_seqs), o.f64(prefill_tokens)
+        per_dec = -o.ceil(-dec / im.ep - TILE_SLACK)  # the least rank's decodes, floor(B / ep)
+        if prefill_chunk is None:  # one engine's prompt tokens: the other ranks decode or idle
+            chunk, every = pf, im.ep <= 1
+        else:
+            c = o.f64(prefill_chunk)
+            chunk, every = o.minimum(pf, c), o.ceil(ew.div0(pf, c) - TILE_SLACK) >= im.ep
+        ok_decode = per_dec >= self.decode_min
+        ok_prompt = (chunk + per_dec >= self.prompt_min) & (every | (ok_decode & self.mixed))
+        if not self.mixed:  # a step whose ranks differ in mode (prefill beside decode) runs whole
+            ok_prompt = ok_prompt & (dec <= 0)
+        if self.prompt_backends is not None and im.all2all not in self.prompt_backends:
+            ok_prompt = ok_prompt & False
+        return ew.where(pf > 0, ok_prompt, ok_decode)
+
+
+#: the two-batch overlaps the planner sizes, one an engine (``vocab.SERVE_OVERLAP`` "two_batch"). SGLang
+#: ``--enable-two-batch-overlap`` (server_args.py, False by default; python/sglang/srt/two_batch_overlap.py
+#: ``TboDPAttentionPreparer``: a decode batch is split at half its sequences, an extend one at half its tokens'
+#: sum; the DP ranks' forward modes must agree (an idle rank counts as decode) and an extend batch whose DeepEP mode
+#: resolves to low-latency is not split; no batch-size threshold ("TODO: may smartly disable TBO when batch size is
+#: too small")): over its DeepEP (``deepep``, auto mode) and DeepEP's low-latency kernels, decode steps only there.
+#: vLLM ``--enable-dbo`` (vllm/config/parallel.py ``enable_dbo`` False, ``dbo_decode_token_threshold`` 32,
+#: ``dbo_prefill_token_threshold`` 512; vllm/v1/worker/ubatch_utils.py ``check_ubatch_thresholds``: a uniform-decode
+#: step splits at >= 32 tokens, one with prompts at >= 512; vllm/config/vllm.py asserts the all2all backend is
+#: deepep_low_latency or deepep_high_throughput, the second not sized here; dp_utils: the ranks split only together).
+#: TensorRT-LLM: none sized.
+BATCH_OVERLAP = {
+    "sglang": BatchOverlap("--enable-two-batch-overlap", ("deepep", "deepep_low_latency"),
+                           "sglang two_batch_overlap.py: DeepEP's dispatch / combine overlapped",
+                           decode_min=0, prompt_backends=("deepep",)),
+    "vllm": BatchOverlap("--enable-dbo", ("deepep_low_latency",),
+                         "vllm/config/vllm.py: microbatching needs a DeepEP all2all backend",
+                         decode_min=32, prompt_min=512, mixed=True),
+}
+
+
+def overlap_refusal(engine: str, backend: Optional[str]) -> Optional[str]:
+    """Why ``engine`` cannot split an option exchanging tokens by ``backend`` into two overlapped micro-batches
+    (``BATCH_OVERLAP``), or None."""
+    if engine not in BATCH_OVERLAP:
+        return f"{engine} has no two-batch overlap the planner sizes (SGLang and vLLM do)"
+    return BATCH_OVERLAP[engine].refusal(engine, backend)
 
 
 def compute_peak(hw, precision: str) -> tuple[float, str]:
@@ -560,11 +646,13 @@ class IterationModel:
     topk_groups: int = 1
     normal_sync_s: float = 0.0
     batching: str = "chunked"  # the engine's step composition (``ServingEfficiency.batching``; ``lumped_parts``)
+    overlap: Optional[BatchOverlap] = None  # an EP replica's two-batch overlap (``BATCH_OVERLAP``); None: off
+    prompt_slow: float = 0.0  # its compute's slowdown beside a prompt step's exchange (``All2All.prompt_sms``)
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
               eff: Optional[ServingEfficiency] = None, ep: bool = False,
-              all2all: Optional[str] = None) -> "IterationModel":
+              all2all: Optional[str] = None, overlap: bool = False) -> "IterationModel":
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
         ``eff`` when given): GEMMs at the reachable bf16 peak (``compute_peak``: training's, at the sustained clock)
@@ -576,9 +664,13 @@ class IterationModel:
         (``serving_memory.ReplicaSplit``; MoE models only) exchanging tokens by ``all2all`` (``EP_ALL2ALL``; None:
         vLLM's default); a DeepEP dispatch copy is fp8 with a 4-byte scale per 128 channels where the weights are fp8
         (vLLM's ``use_fp8_dispatch`` with block-fp8 weights), else 16-bit, its combine 16-bit, both at the hidden
-        size rounded up to the kernels' (``deepep_ll_hidden``)."""
+        size rounded up to the kernels' (``deepep_ll_hidden``). ``overlap``: the EP replica's steps split into two
+        overlapped micro-batches as ``engine`` runs it (``BATCH_OVERLAP``; refused where it cannot: ``overlap_refusal``)."""
         se = eff or engine_efficiency(engine)
         sp = ReplicaSplit(tp, ep)
+        if overlap and overlap_refusal(engine, (all2all or "allgather_reducescatter") if sp.ep else None):
+            raise InputError("serving.batch_overlap", overlap_refusal(
+                engine, (all2all or "allgather_reducescatter") if sp.ep else None))
         pc = count_params(m)
         wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
         # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
@@ -628,7 +720,10 @@ class IterationModel:
                    inter_alpha=hw.eff.inter_alpha_s if sp.ep and tp > hw.gpus_per_node else 0.0,
                    groups=e.groups if e is not None else 1,
                    topk_groups=e.topk_groups if e is not None else 1,
-                   normal_sync_s=MOE_SYNC_OPS * hw.eff.launch_s, batching=se.batching, **local)
+                   normal_sync_s=MOE_SYNC_OPS * hw.eff.launch_s, batching=se.batching,
+                   overlap=BATCH_OVERLAP[engine] if overlap else None,
+                   prompt_slow=comm_sm_slowdown(hw.eff.sm_count, EP_ALL2ALL[all2all or "allgather_reducescatter"]
+                                                .prompt_sms), **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -691,9 +786,10 @@ class IterationModel:
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
     def _terms(self, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
-               prefill_chunk=None, want_flops: bool = False) -> tuple:
+               prefill_chunk=None, want_flops: bool = False, whole: bool = False) -> tuple:
         """(step, compute, memory, comm, flops) of :meth:`parts`: a tuple, so :meth:`time` (the simulator's call,
-        once per engine step) builds no dict; ``flops`` (which the step does not need) None unless ``want_flops``."""
+        once per engine step) builds no dict; ``flops`` (which the step does not need) None unless ``want_flops``.
+        ``whole``: the step unsplit even where the replica's two-batch overlap would split it (``_overlapped``)."""
         # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
         # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values;
         # the operations picked once a call, ``ew.ops``, not tested per operation: srvspeed44)
@@ -737,6 +833,12 @@ class IterationModel:
         if self.ep > 1:  # data-parallel attention: no TP all-reduce; a dispatch and a combine per MoE layer
             t_comm = self.moe_layers * EP_ALL2ALL[self.all2all].seconds(self, tokens, prefill_tokens)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
+            if self.overlap is not None and not whole:
+                on = self.overlap.splits(self, o, decode_seqs, prefill_tokens, prefill_chunk)
+                if on is not False:
+                    return self._overlapped(on, (step, t_compute, t_memory, t_comm, flops), decode_seqs, decode_ctx,
+                                            prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior,
+                                            prefill_chunk)
         elif self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
             step = o.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
@@ -744,6 +846,37 @@ class IterationModel:
             t_comm = tokens * 0.0
             step = o.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
         return step, t_compute, t_memory, t_comm, flops
+
+    def _overlapped(self, on, unsplit: tuple, decode_seqs, decode_ctx, prefill_tokens, prefill_ctx,
+                    prefill_local_ctx, prefill_prior, prefill_chunk) -> tuple:
+        """(step, compute, memory, comm, flops) of an expert-parallel step under two-batch overlap (``overlap``,
+        ``BATCH_OVERLAP``) where ``on`` (the engine splits it: ``BatchOverlap.splits``), ``unsplit``'s terms elsewhere.
+        Each rank runs its step as two micro-batches of half its sequences and tokens (SGLang: half the decodes, an
+        extend batch at half its tokens' sum; vLLM: half the tokens), each timed as a step of its own (``_terms``,
+        whole): its GEMMs at the half batch's rows and tiles, every weight it touches read again (the cost the post's
+        decode ablation shows: "-27% at 32 tokens/device ... small decode batch sizes hinder kernel efficiency"), its
+        exchange at half the tokens. Per MoE layer one micro-batch's dispatch and combine run while the other computes
+        (SGLang's operations: attention, yield, dispatch + MLP, yield, combine), so a pair of micro-batches takes
+        2 c + max(0, 2 e - 2 c) a layer -- c a half step's roofline (max(compute, memory)) a layer, e its exchange a
+        MoE layer: the exposed exchange = max(0, exchange - overlappable compute) over the pair, the overlappable
+        compute the MoE layers' share (``moe_layers`` / ``layers``) of both halves' roofline (the dense layers
+        exchange nothing), its hidden part less the compute's slowdown on the SMs the exchange's kernels hold
+        (``prompt_slow``: DeepEP's normal kernels on a prompt step, planner.model.moe ``comm_sm_slowdown``, training's
+        rule; the post's prefill breakdown: TBO's kernels slower than no-TBO's at the same batch, "reduced streaming
+        multiprocessors (SMs) with TBO"). The kernels run twice (each micro-batch launches its own: 2 x ``kernel_s``); the host's
+        time once. The pipeline's fill (the first micro-batch's first stage alone) is left out. Vectorised."""
+        def half(x):
+            return None if x is None else x / 2
+        _, c_h, m_h, e_h, _ = self._terms(half(decode_seqs), half(decode_ctx), half(prefill_tokens), half(prefill_ctx),
+                                          half(prefill_local_ctx), half(prefill_prior), half(prefill_chunk),
+                                          whole=True)
+        roof = 2 * ew.maximum(c_h, m_h)
+        slow = ew.where(ew.f64(prefill_tokens) > 0, self.prompt_slow, 0.0)
+        exposed = 2 * e_h - ew.minimum(2 * e_h, roof * (self.moe_layers / self.layers)) * (1.0 - slow)
+        step = roof + exposed + 2 * self.kernel_s + self.host_s
+        s0, c0, m0, t0, flops = unsplit
+        return (ew.where(on, step, s0), ew.where(on, 2 * c_h, c0), ew.where(on, 2 * m_h, m0),
+                ew.where(on, exposed, t0), flops)
 
     def _busiest(self, o, decode_seqs, prefill_tokens, prefill_chunk, tokens) -> tuple:
         """An expert-parallel step as its busiest rank runs it (the DP ranks step together, vLLM's Data Parallel
@@ -797,7 +930,8 @@ def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
     below still build it themselves when called without it (tests, the app)."""
     sp = replica_split(s, tp)
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=sp.ep, all2all=sp.all2all)
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=sp.ep, all2all=sp.all2all,
+                                overlap=sp.overlap)
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,

@@ -27,7 +27,7 @@ from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
 from planner.spec.params import count_params, norm_params
-from planner.vocab import SERVE_ALL2ALL
+from planner.vocab import SERVE_ALL2ALL, SERVE_OVERLAP
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -127,7 +127,9 @@ class ReplicaSplit:
 
     ``attn_tp``: the TP degree of attention and the dense weights; ``dp``: the attention DP ranks;
     ``expert_tp``: the ways each expert's width is split (``mxfp4_expert_pad``); ``all2all``: an EP replica's token
-    exchange (vLLM ``--all2all-backend``, planner/workloads/serving_iteration.py ``EP_ALL2ALL``; None on TP).
+    exchange (vLLM ``--all2all-backend``, planner/workloads/serving_iteration.py ``EP_ALL2ALL``; None on TP);
+    ``overlap``: its steps split into two overlapped micro-batches (``vocab.SERVE_OVERLAP`` "two_batch":
+    serving_iteration.py ``BATCH_OVERLAP``; False on TP).
 
     >>> ReplicaSplit(8, ep=True).attn_tp, ReplicaSplit(8, ep=True).dp, ReplicaSplit(8).attn_tp
     (1, 8, 8)
@@ -135,6 +137,7 @@ class ReplicaSplit:
     gpus: int
     ep: bool = False
     all2all: Optional[str] = None
+    overlap: bool = False
 
     @property
     def attn_tp(self) -> int:
@@ -204,10 +207,12 @@ def split_nodes(prefill: int, prefill_gpus: int, decode: int, decode_gpus: int, 
 
 def replica_split(s: ServingSpec, tp: int) -> ReplicaSplit:
     """The :class:`ReplicaSplit` of an option of ``tp`` GPUs a replica whose serving spec ``s`` the planner made for it
-    (``serving.expert_parallel`` and ``serving.all2all_backend`` set per option by the search: planner/workloads/serving.py
-    ``serving_splits``; an EP replica's exchange unset is vLLM's default, the first of ``vocab.SERVE_ALL2ALL``)."""
+    (``serving.expert_parallel``, ``serving.all2all_backend`` and ``serving.batch_overlap`` set per option by the
+    search: planner/workloads/serving.py ``serving_splits``; an EP replica's exchange unset is vLLM's default, the first
+    of ``vocab.SERVE_ALL2ALL``, its overlap unset off, the engines' default)."""
     ep = bool(s.expert_parallel) and tp > 1
-    return ReplicaSplit(tp, ep, (s.all2all_backend or SERVE_ALL2ALL.names[0]) if ep else None)
+    return ReplicaSplit(tp, ep, (s.all2all_backend or SERVE_ALL2ALL.names[0]) if ep else None,
+                        ep and s.batch_overlap == SERVE_OVERLAP.names[1])
 
 
 def kv_bytes_per_token(m, kv_precision: str, tp: int = 1, dp: int = 1) -> float:

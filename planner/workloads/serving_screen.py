@@ -650,7 +650,8 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     H = shared_prefix(s, se)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / replica_link_bw(hw, tp, pp)[1]
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all)
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all,
+                                    sp.overlap)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=H)
 
@@ -740,7 +741,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
         prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, ep=(sp.gpus if sp.ep else 1) if m.moe is not None else None, all2all=sp.all2all,
-                gpus_per_node=hw.gpus_per_node,
+                overlap=s.batch_overlap if sp.ep else None, gpus_per_node=hw.gpus_per_node,
                 power_limit_w=hw.power_limit_w,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
                 kv_capacity_tokens=math.floor(cap_tokens),  # whole tokens: a KV slot holds one token or none
