@@ -81,6 +81,9 @@ def test_the_option_is_megatron_cores_flag():
     st = stacks.from_training(job.training, model=job.model)
     assert st.options(job.model, job.training, zero=1)["fp8_param_gather"] is False
     assert "fp8_param_gather" not in st.options(job.model, job.training, zero=0)  # ZeRO-0: no flag to set
+    assert "fp8_param_gather=off" in st.describe("fp8", zero=1)  # the stack line says it where it runs
+    assert "fp8_param_gather" not in st.describe("fp8", zero=0)
+    assert "fp8_param_gather" not in stacks.resolve("megatron-core").describe("fp8", zero=1)  # on, the default: unsaid
 
 
 def test_the_amd_fp8_rows_run_without_it():

@@ -1675,6 +1675,10 @@ class Stack:
         # (training.precision fp4 reaches the model as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")
+            # the flag left off where the storage hangs on it (the on default, which NeMo / Megatron-Bridge run, unsaid)
+            off = not self.fp8_param_gather and holds(self, "fp8_param_gather")
+            if off and bool(layout_uses(self, "fp8_param_gather", 1 if zero is None else zero)):
+                opts.append("fp8_param_gather=off")
         if self.activation_offload:
             opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
                                                     if self.activation_offload_layers is not None else ""))
