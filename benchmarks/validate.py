@@ -2061,7 +2061,24 @@ def mi300x(cat) -> pd.DataFrame:
     2026-12-06 (acc49 branch): the nodes are wired as their platform is, a fully connected xGMI mesh (``hw_option``'s
     planner.hardware.nvlink ``default_topology``: a group of k GPUs rings on its k - 1 links, the 8-GPU rate the
     measured one). Only the MI300X row has a smaller group in a node (DP 4): -6.9 -> -6.2%; the source stays 10.5% /
-    16.0% (exposed communication is at most 1% of each predicted step but Mixtral's, whose groups span whole nodes)."""
+    16.0% (exposed communication is at most 1% of each predicted step but Mixtral's, whose groups span whole nodes).
+
+    2026-12-07 (mi30053 branch): the Llama 2 7B run's own argument print (rank 0, 2025-11-15 12:12:36; quoted in the
+    row's notes) confirms the fp8 mapping key by key (fp8 hybrid, fp8_recipe delayed, amax history 1024 / max,
+    fp8_wgrad True, use_turbo_parallel_linear False: TE linears on hipBLASLt) but for one the registry had wrong:
+    ``fp8_param_gather False`` (Primus's trainer_base.yaml default; train_llama3.sh passes no ``--fp8-param-gather``,
+    Megatron's store_true default off), where megatron-core stores FP8 weights and gathers FP8 parameters as NeMo /
+    Megatron-Bridge configure it. Mapped as the job option ``fp8_param_gather: false`` on the three fp8 rows (builder
+    ``FP8_ROW_OPTIONS``): 10.5% / 16.0% -> 10.5% / 16.2%, signed +4.8 -> +4.9%, fp8 rows +15.28 / +8.44 / +16.47 ->
+    +15.34 / +8.67 / +16.82% (16-bit parameter all-gathers: the FSDP2 rows' exposed ZeRO-3 0.63 -> 0.84 s and 0.21 ->
+    0.28 s); no other source moves. Checked and not changed: train_llama3.sh's default GEMM_TUNING=1 has ROCm TE time
+    up to 50 hipBLASLt algorithms per GEMM shape (rocm_gemm.cu, TE_HIPBLASLT_TUNING_RUN_COUNT 10), which the Primus
+    runs do not (their printed environment names no TE_HIPBLASLT_TUNING_*), yet the tuned Llama 3 70B row and the
+    untuned 7B row miss alike (+16.8 / +15.3%); the shape model against Primus-Turbo's MI300X FP8 table (36 forward
+    shapes of these models): measured / (wave util x k factor) 875-1069 TFLOP/s, no trend with the shapes, so the
+    residue is no tile or wave effect; the 7B row's attention (1.35 s) is the measured MI300X kernel at its own shape
+    (causal, s 4096, b 4, 32 x 32 heads: 426 / 335 TFLOP/s, 1.38 s); NCCL's overlap slowdown, removed, moves the rows
+    0.2-2.0 points (Mixtral's the most, the wrong way); TE's fused norm + FP8 cast would save ~0.02 s of the 7B row's 7.4. The fp8 / bf16 split stays."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

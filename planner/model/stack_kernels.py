@@ -411,11 +411,12 @@ def fp8_param_gather_on(stack, training, zero):
 def fp8_weights_as_stored(stack, training, zero):
     """Whether the GPU holds the FP8-trained weights as ``Stack.fp8_weight_bytes`` at ZeRO stage(s) ``zero`` (arrays
     welcome) rather than as planner.model.memory's ``PRECISION_CONVENTIONS`` (16-bit weights and a cached FP8 copy):
-    a stack whose storage does not hang on ``--fp8-param-gather`` always, Megatron-Core where that flag is on
-    (``fp8_param_gather_on``)."""
+    a stack whose storage does not hang on ``--fp8-param-gather`` (no TE linears: torchtitan's torchao) always,
+    Megatron-Core where that flag is on (``fp8_param_gather_on``; off where the job's option ``fp8_param_gather:
+    false`` leaves it off, ``Stack.fp8_param_gather``)."""
     if not (training.precision == "fp8" and training.weights == "megatron" and stack.fp8_weight_bytes is not None):
         return np.zeros(np.shape(zero), dtype=bool)
-    if not stack.fp8_param_gather:
+    if not stack.te_linears:  # torchao's 16-bit parameters (torchtitan): no flag to hang on
         return np.ones(np.shape(zero), dtype=bool)
     return fp8_param_gather_on(stack, training, zero)
 

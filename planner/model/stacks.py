@@ -314,6 +314,12 @@ class Stack:
     #: ``bf16_with_nvfp4_mixed``: ``fp8_param_gather = False``; the emitted launch likewise). Elsewhere the GPU
     #: holds the 16-bit weights and TE's cached low-precision copy (memory.PRECISION_CONVENTIONS ``("fp8",
     #: "megatron")``). False: ``fp8_weight_bytes`` holds at every ZeRO stage and recipe (torchtitan's 16-bit params)
+    #: where the storage does not hang on the flag (stack_kernels ``fp8_weights_as_stored``: no TE linears), the
+    #: flag left off on a stack where it does: the job option ``fp8_param_gather: false`` (``OPTION_HOLDERS``), a
+    #: launch without ``--fp8-param-gather`` (Megatron-LM arguments.py: store_true, default off) -- Primus's
+    #: trainer_base.yaml (``fp8_param_gather: false``) and ROCm Megatron-LM's train_llama3.sh (no such flag), whose
+    #: runs (validate.mi300x) print it False; the GPU then holds 16-bit weights and TE's cached FP8 copy and the
+    #: distributed optimizer / FSDP2 gather 16-bit parameters, as at ZeRO-0 (mi30053)
     fp8_param_gather: bool = False
     #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
@@ -1669,6 +1675,10 @@ class Stack:
         # (training.precision fp4 reaches the model as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")
+            # the flag left off where the storage hangs on it (the on default, which NeMo / Megatron-Bridge run, unsaid)
+            off = not self.fp8_param_gather and holds(self, "fp8_param_gather")
+            if off and bool(layout_uses(self, "fp8_param_gather", 1 if zero is None else zero)):
+                opts.append("fp8_param_gather=off")
         if self.activation_offload:
             opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
                                                     if self.activation_offload_layers is not None else ""))
@@ -1801,7 +1811,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
            "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading",
-           "fsdp_version")
+           "fsdp_version", "fp8_param_gather")
 #: options a job spells as its code's flag where the registry holds the fact under the mechanism the time prices:
 #: the Stack field and the map from the option's value to it. ``gradient_accumulation_fusion`` (Megatron's flag,
 #: ``Stack.gradient_accumulation_fusion``) is ``not grad_accum_pass``, the unfused pass planner.model.step_time
@@ -2074,6 +2084,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
     "gradient_accumulation_fusion": (lambda st: st.has_grad_accum_fusion, "gradient-accumulation fusion switch "
                                      "(Megatron's --no-gradient-accumulation-fusion)", None),
+    # (the stacks whose FP8 weight storage hangs on Megatron-Core's flag: TE linears storing fp8_weight_bytes)
+    "fp8_param_gather": (lambda st: st.te_linears and st.fp8_weight_bytes is not None,
+                         "FP8 parameter gather switch (Megatron-Core's --fp8-param-gather)", None),
     "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
@@ -2119,6 +2132,7 @@ def _always(_model, _training) -> bool:
 #: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
+               "fp8_param_gather": lambda m, t: t.precision == "fp8",
                # the NVMe under DeepSpeed's nvme_path: a job that swaps to it or leaves the device to recommend with
                # a rate stated (its NVMe twins read it), not every cpu offload's record
                **{k: lambda m, t: _nvme_rate_used(m, t) for k in ("nvme_stripe", "nvme_gbps")},
@@ -2161,7 +2175,10 @@ assert set(OPTION_USES) <= set(OPTIONS)
 #: ``recommend --csv`` and its JSON ``stack``.
 LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3) & (not st.megatron_fsdp),
                # DeepSpeed's offload_param is a ZeRO-3 option (planner.model.offload ``valid_masks``)
-               "param_offload": lambda st, zero: np.asarray(zero) >= 3}
+               "param_offload": lambda st, zero: np.asarray(zero) >= 3,
+               # Megatron-LM validate_args: --fp8-param-gather "only with distributed optimizer, torch fsdp2, megatron
+               # fsdp" (stack_kernels ``fp8_param_gather_on``)
+               "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1}
 assert set(LAYOUT_USES) <= set(OPTIONS)
 
 

@@ -721,6 +721,11 @@ class FrameworkSpec(Strict):
     #: Megatron whose apex / TE fused wgrad kernel is missing, or the 2021 code that had none -- autograd adds each
     #: micro-batch's weight gradient in a pass of its own (planner.model.stacks Stack.gradient_accumulation_fusion)
     gradient_accumulation_fusion: Optional[bool] = None
+    #: Megatron-Core stacks whose FP8 weights are stored as FP8 (megatron-core, nemo, megatron-bridge): Megatron's
+    #: ``--fp8-param-gather`` (None: on, as NeMo / Megatron-Bridge configure it); false: the launch leaves it off (its
+    #: default; Primus's), so the GPU holds 16-bit weights and TE's cached FP8 copy and the sharded optimizer / FSDP2
+    #: gather 16-bit parameters (planner.model.stacks Stack.fp8_param_gather)
+    fp8_param_gather: Optional[bool] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stack_kernels ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)

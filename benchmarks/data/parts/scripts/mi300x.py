@@ -57,13 +57,23 @@ PRIMUS_LOG = ("Measured: the log's running mean 'elapsed time per iteration (ms)
 #: ``_make_backward_post_hook``: ``param.main_grad.add_(param.grad.data)``), every micro-batch. Under torch FSDP2 (the
 #: two 70B rows) the planner prices that add on the 1/dp shard as nothing (step_time: ZeRO-2/3 not modelled).
 ROW_OPTIONS = "attn_kernel=fa2;gradient_accumulation_fusion=False"
+#: the fp8 rows' options besides: Megatron's ``--fp8-param-gather`` off (the job option ``fp8_param_gather: false``,
+#: planner.model.stacks Stack.fp8_param_gather), where the registry's megatron-core turns it on as NeMo / Megatron-Bridge
+#: configure it. Each run leaves it off: the Llama 2 7B run's own argument print reads ``fp8_param_gather ... False``
+#: (2025-11-15 12:12:36, rank 0), Primus's trainer_base.yaml sets ``fp8_param_gather: false`` and the two Primus
+#: commands do not override it, and train_llama3.sh @02b8aa76 passes no ``--fp8-param-gather`` (Megatron-LM
+#: arguments.py: store_true, default off). So the GPUs hold 16-bit weights and TE's cached FP8 copy, and the
+#: distributed optimizer / FSDP2 gather 16-bit parameters (mi30053: +0.06 / +0.23 / +0.35 points on the 7B / Llama 2
+#: 70B / Llama 3 70B rows, the FSDP2 rows' exposed ZeRO-3 gathers; the 7B row's predicted memory 105.1 -> 111.4 GiB
+#: against the 126.0 GiB its log's 'hip mem usage' reads)
+FP8_ROW_OPTIONS = ROW_OPTIONS + ";fp8_param_gather=False"
 rows = [
  dict(id="mi325x_aac11_primus_llama2-7b_fp8_64", model="Llama 2 7B", params_b=7, layers=32, hidden=4096, heads=32,
       kv_heads=32, ffn_hidden=11008, vocab=32000, seq_len=4096, moe_experts="", moe_topk="", global_batch_seqs=2048,
       micro_batch=4, tp=1, pp=1, dp=64, cp=1, vpp="",
       zero_or_fsdp="distributed optimizer (Primus config: overlap_param_gather true, which Megatron allows only with it)",
       recompute="none", precision=FP8_DELAYED.format(extra="; the run's --fp8 hybrid"), gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=64, value=6.4027, tok=20472.8, tf=943.5, stack_options=ROW_OPTIONS,
+      num_gpus=64, value=6.4027, tok=20472.8, tf=943.5, stack_options=FP8_ROW_OPTIONS,
       container="rocm/primus:v25.9_gfx942 (Primus @e16b27b, Megatron-LM backend, Primus-Turbo)",
       log="training/03_primus/run-llama2-7B-8N.log", log_commit="4fb66ab5ffd47c65105d3125ca02a482fdebf701",
       cfg="examples/megatron/configs/llama2_7B-pretrain.yaml", cfg_commit="2386c7272a4a1765e50052a847b3869bab03232d",
@@ -72,7 +82,19 @@ rows = [
              "run_slurm_pretrain.sh --global_batch_size 2048 --fp8 hybrid. Config (stored version @2386c727; the run's @e16b27b is "
              "not in the index): MBS 4, seq 4096, TP1 PP1 EP1, overlap_grad_reduce/overlap_param_gather true, mock data, "
              "enable_primus_turbo / use_turbo_attention true (Primus-Turbo's CK/aiter flash attention: the fa2 entry, "
-             "i.e. the CDNA 3 prior's measured FA2 fraction). GA = 2048 / (64 x 4) = 8. Llama 2 tokenizer vocab 32000.")),
+             "i.e. the CDNA 3 prior's measured FA2 fraction). GA = 2048 / (64 x 4) = 8. Llama 2 tokenizer vocab 32000. "
+             "The run's own argument print (rank 0, arguments.py, 2025-11-15 12:12:36; read mi30053) is what the row "
+             "maps: fp8 hybrid, fp8_recipe delayed, fp8_amax_history_len 1024, fp8_amax_compute_algo max, fp8_wgrad True, "
+             "fp8_param_gather False, first_last_layers_bf16 False, transformer_impl transformer_engine, "
+             "use_turbo_parallel_linear False (every linear a TE module on hipBLASLt, not Primus-Turbo's GEMM), "
+             "use_turbo_attention True, enable_turbo_attention_float8 False, use_distributed_optimizer True, "
+             "overlap_grad_reduce / overlap_param_gather True, grad_reduce_in_bf16 False, gradient_accumulation_fusion "
+             "False, recompute_granularity None, patch_zero_bubble False, untie_embeddings_and_output_weights True. Its "
+             "printed performance-tuning environment (GPU_MAX_HW_QUEUES 2, CUDA_DEVICE_MAX_CONNECTIONS 1, "
+             "NVTE_CK_USES_BWD_V3 1, NVTE_USE_CAST_TRANSPOSE_TRITON 1, NVTE_USE_OPTIMIZED_HIPIFIED_CAST_TRANSPOSE 0) names "
+             "no TE_HIPBLASLT_TUNING_* variable: with TE_HIPBLASLT_TUNING_RUN_COUNT at its default 0 ROCm TE "
+             "(transformer_engine/common/gemm/rocm_gemm.cu) takes hipBLASLt's first heuristic algorithm for each GEMM, "
+             "unless an algorithm cache it was pointed at holds one.")),
  dict(id="mi325x_aac11_primus_llama2-70b_fp8_16", model="Llama 2 70B", params_b=70, layers=80, hidden=8192, heads=64,
       kv_heads=8, ffn_hidden=28672, vocab=32000, seq_len=4096, moe_experts="", moe_topk="", global_batch_seqs=640,
       micro_batch=10, tp=1, pp=1, dp=16, cp=1, vpp="",
@@ -80,7 +102,7 @@ rows = [
       recompute="full (block, recompute_num_layers 80 = every layer)",
       precision=FP8_DELAYED.format(extra="; the run's --fp8 hybrid --no_fp8_weight_transpose_cache true"),
       gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=16, value=92.6319, tok=1768.7, tf=786.2, stack_options=ROW_OPTIONS,
+      num_gpus=16, value=92.6319, tok=1768.7, tf=786.2, stack_options=FP8_ROW_OPTIONS,
       container="rocm/primus:v25.9_gfx942 (Primus @e16b27b, Megatron-LM backend, Primus-Turbo)",
       log="training/03_primus/run-llama2-70B-2N.log", log_commit="4fb66ab5ffd47c65105d3125ca02a482fdebf701",
       cfg="examples/megatron/configs/llama2_70B-pretrain.yaml", cfg_commit="2386c7272a4a1765e50052a847b3869bab03232d",
@@ -106,7 +128,7 @@ rows = [
              "(rank 0, arguments.py, 2025-11-15 12:53:26) differs from that YAML on one key and settles the rest: "
              "moe_use_legacy_grouped_gemm False (TE's grouped experts; 8 experts on EP 8 = one local expert a GPU, one "
              "GEMM either way), moe_token_dispatcher_type alltoall, moe_permute_fusion False, moe_grouped_gemm True, "
-             "moe_aux_loss_coeff 0.01, enable_primus_turbo / use_turbo_attention / use_turbo_grouped_mlp / "
+             "moe_aux_loss_coeff 0.01, moe_router_force_load_balancing True, enable_primus_turbo / use_turbo_attention / use_turbo_grouped_mlp / "
              "use_turbo_parallel_linear False (attention through ROCm TE's CK backend; ROCm/TransformerEngine "
              "fused_attn_ck.cpp @5ed885e6 defaults NVTE_CK_USES_FWD_V3 to 1, the container's TE version not read, and "
              "the log sets NVTE_CK_USES_BWD_V3=1: the asm v3 kernels Primus-Turbo's AITER path runs), gradient_accumulation_fusion False, overlap_grad_reduce / overlap_param_gather True, "
@@ -119,7 +141,7 @@ rows = [
       precision=FP8_DELAYED.format(extra="; train_llama3.sh TE_FP8=1: --fp8-format=hybrid --fp8-amax-history-len=1024 "
                                    "--fp8-amax-compute-algo=max; FP8_WEIGHT_TRANSPOSE_CACHE=0"),
       gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=64, value=19.1249, tok=1713.4, tf=824.9, stack_options=ROW_OPTIONS,
+      num_gpus=64, value=19.1249, tok=1713.4, tf=824.9, stack_options=FP8_ROW_OPTIONS,
       container="rocm/megatron-lm:v25.9_gfx942 (= rocm/primus:v25.9_gfx942 image, /workspace/Megatron-LM, ROCm TE)",
       log="training/04_megatron-pyxis/megatron-pyxis-12384.out", log_commit="97db03fb7a4a3d976eb67126a3f4e4cff39d5702",
       cfg="examples/llama/train_llama3.sh", cfg_commit="02b8aa76d2fc0f99e0077ee932b771397db9c415", cfg_repo="ROCm/Megatron-LM",
@@ -132,7 +154,11 @@ rows = [
              "--use-torch-fsdp2; USE_FLASH_ATTN default 1 -> --use-flash-attn (TE's CK fused attention on ROCm: the fa2 "
              "entry); --overlap-grad-reduce; GQA 8 groups. GA = 256 / (64 x 4) = 1. The README's link text calls it "
              "'Llama2 70B'; the script's MODEL_SIZE 70 is Llama 3 70B (ffn 28672, 8 KV heads) with the Llama 3.1 tokenizer "
-             "(vocab 128256).")),
+             "(vocab 128256). GEMM_TUNING (default 1, not overridden) exports TE_HIPBLASLT_TUNING_RUN_COUNT=10 and "
+             "TE_HIPBLASLT_TUNING_ALGO_COUNT=50: ROCm TE (transformer_engine/common/gemm/rocm_gemm.cu, hipBLASLt path) then "
+             "times up to 50 of hipBLASLt's heuristic algorithms per GEMM shape, 10 calls each, and keeps the fastest, "
+             "where the Primus rows (no TE_HIPBLASLT_TUNING_* in their logs) take the first; not priced (no stack or "
+             "part rate tells a tuned hipBLASLt GEMM from a heuristic one).")),
  dict(id="mi300x_tprimat_primus_llama31-8b_bf16_8", model="Llama 3.1 8B", params_b=8, layers=32, hidden=4096, heads=32,
       kv_heads=8, ffn_hidden=14336, vocab=128256, seq_len=2048, moe_experts="", moe_topk="", global_batch_seqs=64,
       micro_batch=1, tp=1, pp=2, dp=4, cp=1, vpp="",
