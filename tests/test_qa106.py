@@ -104,3 +104,15 @@ def test_a_deadline_missed_at_the_gpu_cap_names_the_cap(tmp_path, cli):
            "constraints": {"max_gpus": 8, "gpus": ["H100"], "deadline_hours": 1}}
     line = _recommend(cli, tmp_path, job)
     assert line.startswith("error: constraints.deadline_hours:") and "at constraints.max_gpus 8" in line, line
+
+
+# -- 3. hostile job text -----------------------------------------------------------------------------------------------
+def test_an_anchor_named_twice_is_named(tmp_path, cli):
+    """Found by tests/test_fuzz106.py's job-text fuzz: an anchor given twice (``&s``) read "malformed YAML at line 2,
+    column 44: second occurrence", the problem without what occurred twice (libyaml's composer puts that in the
+    error's context). Now the anchor and both places."""
+    text = ("model: {preset: llama3-8b}\ntraining: {seq_len: &s 1024, global_batch: &s 64, steps: 10}\n"
+            "cluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
+    line = refused(cli("estimate", write_job(tmp_path, text)))
+    assert line.endswith("malformed YAML at line 2, column 44: the anchor &s is named twice, first at line 2, column 21 "
+                         "(give each anchor its own name)"), line
