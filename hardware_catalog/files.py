@@ -584,7 +584,8 @@ def parse_yaml(text: str, field: str, where: str) -> Any:
         problem = getattr(e, "problem", None) or "malformed YAML"
         if "nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep flow nesting in its scanner
             raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
-        ctx, first, mark = getattr(e, "context", None), getattr(e, "context_mark", None), getattr(e, "problem_mark", None)
+        ctx, first = getattr(e, "context", None), getattr(e, "context_mark", None)
+        mark = getattr(e, "problem_mark", None)
         if ctx and ctx.startswith("found duplicate anchor") and first is not None and mark is not None:
             # PyYAML's composer puts what is wrong in the context and only "second occurrence" in the problem (libyaml's
             # context without the anchor's name): until QA 106 an anchor named twice read "malformed YAML at line 2,

@@ -56,8 +56,8 @@ def test_automodel_refuses_the_masked_row_head(tmp_path, cli):
 
 
 def test_encoder_rules_leave_decoders_and_generic_ddp():
-    """The dle-convnets rule (absent before) concerns it (a decoder too since QA 106), and pytorch-ddp, generic torch DDP
-    around the job's own model code, keeps BERT (its runtime ``ddp`` is dle-convnets' too)."""
+    """The dle-convnets rule (absent before) concerns it (a decoder too since QA 106), and pytorch-ddp, generic torch
+    DDP around the job's own model code, keeps BERT (its runtime ``ddp`` is dle-convnets' too)."""
     from planner.model.stack_rules import rules_for
     from planner.model.stacks import resolve
     from planner.spec import load_job_dict

@@ -34,15 +34,16 @@ def test_dle_convnets_refuses_a_decoder(tmp_path, cli):
 def test_decoder_only_stacks_refuse_a_cnn(tmp_path, cli, framework, who):
     """torchtitan, llm-foundry and metaseq build causal decoders only (QA 104 refused BERT on them): resnet50, a
     generic params + FLOPs model, was still estimated on each (torchtitan: 6.9 ms a step, exit 0)."""
-    line = refused(cli("estimate", write_job(tmp_path, _job("resnet50", R50, framework, {"tp": 1, "pp": 1, "zero": 0}))))
+    job = _job("resnet50", R50, framework, {"tp": 1, "pp": 1, "zero": 0})
+    line = refused(cli("estimate", write_job(tmp_path, job)))
     assert line.startswith(f"error: training.framework: {who} refuses a model other than a causal decoder"), line
 
 
 @pytest.mark.parametrize("framework", ["dle-convnets", "pytorch-ddp"])
 def test_cnn_stacks_keep_the_cnn(tmp_path, cli, framework):
     """Control (passes on both): the stacks that run a CNN still estimate resnet50."""
-    code, out, err = cli("estimate", write_job(tmp_path, _job("resnet50", R50, framework, {"tp": 1, "pp": 1, "zero": 0})),
-                         "--json")
+    job = _job("resnet50", R50, framework, {"tp": 1, "pp": 1, "zero": 0})
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     assert json.loads(out)["step_time_s"] > 0
 
@@ -114,5 +115,5 @@ def test_an_anchor_named_twice_is_named(tmp_path, cli):
     text = ("model: {preset: llama3-8b}\ntraining: {seq_len: &s 1024, global_batch: &s 64, steps: 10}\n"
             "cluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
     line = refused(cli("estimate", write_job(tmp_path, text)))
-    assert line.endswith("malformed YAML at line 2, column 44: the anchor &s is named twice, first at line 2, column 21 "
-                         "(give each anchor its own name)"), line
+    assert line.endswith("malformed YAML at line 2, column 44: the anchor &s is named twice, first at line 2, "
+                         "column 21 (give each anchor its own name)"), line
