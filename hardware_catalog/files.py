@@ -584,7 +584,16 @@ def parse_yaml(text: str, field: str, where: str) -> Any:
         problem = getattr(e, "problem", None) or "malformed YAML"
         if "nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep flow nesting in its scanner
             raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+        ctx, first = getattr(e, "context", None), getattr(e, "context_mark", None)
         mark = getattr(e, "problem_mark", None)
+        if ctx and ctx.startswith("found duplicate anchor") and first is not None and mark is not None:
+            # PyYAML's composer puts what is wrong in the context and only "second occurrence" in the problem (libyaml's
+            # context without the anchor's name): until QA 106 an anchor named twice read "malformed YAML at line 2,
+            # column 44: second occurrence"
+            name = re.match(r"&([^\s,\[\]{}]*)", text.splitlines()[mark.line][mark.column:] if mark.line < len(
+                text.splitlines()) else "")
+            problem = (f"the anchor {'&' + name.group(1) + ' ' if name else ''}is named twice, first at line "
+                       f"{first.line + 1}, column {first.column + 1} (give each anchor its own name)")
         pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise InputError(field, f"{where}: malformed YAML{pos}: {problem}") from None
     except RecursionError:

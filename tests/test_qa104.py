@@ -40,9 +40,11 @@ def _bert(framework, **training):
 def test_stacks_without_bert_code_refuse_it(tmp_path, cli, framework, who):
     """bert-large was estimated (exit 0) on four stacks whose code builds no BERT: decoder-only model code
     (torchtitan, llm-foundry, metaseq) or NVIDIA's image classifiers (dle-convnets). One rule builder
-    (stack_rules ``_no_encoder_rule``, MaxText's since QA 103) refuses it, naming the stack."""
+    (stack_rules ``_model_rule``: ``_decoder_only_rule``, MaxText's since QA 103, and dle-convnets' since QA 106 any
+    transformer) refuses it, naming the stack."""
     line = refused(cli("estimate", write_job(tmp_path, _bert(framework))))
-    assert line.startswith(f"error: training.framework: {who} refuses an encoder or an MLM head (BERT)"), line
+    assert line.startswith(f"error: training.framework: {who} refuses a model "), line
+    assert "encoder" in line, line
 
 
 def test_automodel_refuses_the_masked_row_head(tmp_path, cli):
@@ -54,8 +56,8 @@ def test_automodel_refuses_the_masked_row_head(tmp_path, cli):
 
 
 def test_encoder_rules_leave_decoders_and_generic_ddp():
-    """The dle-convnets rule (absent before) concerns encoders only, and pytorch-ddp, generic torch DDP
-    around the job's own model code, keeps BERT (its runtime ``ddp`` is dle-convnets' too)."""
+    """The dle-convnets rule (absent before) concerns it (a decoder too since QA 106), and pytorch-ddp, generic torch
+    DDP around the job's own model code, keeps BERT (its runtime ``ddp`` is dle-convnets' too)."""
     from planner.model.stack_rules import rules_for
     from planner.model.stacks import resolve
     from planner.spec import load_job_dict
@@ -63,8 +65,8 @@ def test_encoder_rules_leave_decoders_and_generic_ddp():
     bert = load_job_dict(_bert("pytorch-ddp"))
     llama = load_job_dict({**_bert("pytorch-ddp"), "model": {"preset": "llama3-8b"}})
     names = lambda st, j: {r.name for r in rules_for("ddp", resolve(st), j.model, j.training)}  # noqa: E731
-    assert "ddp-convnets-encoder" in names("dle-convnets", bert)
-    assert "ddp-convnets-encoder" not in names("pytorch-ddp", bert) | names("dle-convnets", llama)
+    assert "ddp-convnets-model" in names("dle-convnets", bert) & names("dle-convnets", llama)
+    assert "ddp-convnets-model" not in names("pytorch-ddp", bert) | names("pytorch-ddp", llama)
 
 
 # -- 3. a prefill-decode split's nodes and its KV link agree ----------------------------------------------------------

@@ -162,7 +162,9 @@ CASES = [
     ("titan-encoder", ("torchtitan", {}), "bert-large", {"seq_len": 512}, dict(zero=3), None),
     ("metaseq-encoder", ("metaseq", {}), "bert-large", {"seq_len": 512}, dict(), None),
     ("composer-encoder", ("llm-foundry", {}), "bert-large", {"seq_len": 512}, dict(), None),
-    ("ddp-convnets-encoder", ("dle-convnets", {}), "bert-large", {"seq_len": 512}, dict(), None),
+    ("ddp-convnets-model", ("dle-convnets", {}), "bert-large", {"seq_len": 512}, dict(), None),
+    # ... nor a decoder (QA 106: llama3-8b on dle-convnets was estimated, exit 0)
+    ("ddp-convnets-model", ("dle-convnets", {}), "llama3-8b", {"seq_len": 2048}, dict(), None),
     # bitsandbytes' Int8Params lose CB when sharded (loraamp49): the HF Trainer's FSDP ZeRO-2/3, DeepSpeed ZeRO-3
     ("hf-int8-sharded", ("hf-trainer", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(zero=2),
      dict(zero=0)),
@@ -287,6 +289,8 @@ CASES = [
     ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
     # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     ("nxd-zero", ("neuronx-distributed", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # its BERT example is transformers' BertForPreTraining, heads on every position (QA 106)
+    ("nxd-head-positions", ("neuronx-distributed", {}), "bert-large", {"head_tokens_per_seq": 20}, dict(), None),
     # Intel's Megatron-LM fork (core_r0.9.0): the distributed optimizer only, no FSDP2 / Megatron-FSDP (gaudi37)
     ("megatron-fork-zero", ("megatron-core-gaudi", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # HSDP (dp_shard < dp): Megatron's FSDP2 path is a 1-D mesh (its distributed optimizer takes

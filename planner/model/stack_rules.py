@@ -535,17 +535,27 @@ def _head_positions_rule(name: str, runtime: str, why: str, source: str) -> Stac
                                        and getattr(st, "head_on_masked_positions", None) is False))
 
 
-def _no_encoder_rule(name: str, runtime: str, code: str, source: str, stack: str | None = None) -> StackRule:
-    """An encoder or an MLM head (BERT) refused outright on a runtime whose code builds no such model (``code``: what
-    it builds, in the refusal; ``source``: where its model list is read), at any layout. ``stack``: only that stack of
-    the runtime (dle-convnets, not pytorch-ddp, on runtime ddp). Until QA 103 (MaxText) and QA 104 (torchtitan,
-    llm-foundry, metaseq, dle-convnets) bert-large was estimated on them as a run their code cannot build."""
-    what = f"an encoder or an MLM head (BERT): {code}; use a stack with BERT code (hf-trainer, dle-bert)"
+def _model_rule(name: str, runtime: str, what: str, refuses: Callable, source: str,
+                stack: str | None = None) -> StackRule:
+    """A model refused outright, at any layout, on a runtime whose code builds no such model: ``refuses(model)`` says
+    which, ``what`` names them and what the code builds instead (the refusal), ``source`` where its model list is read.
+    ``stack``: only that stack of the runtime (dle-convnets, not pytorch-ddp, on runtime ddp), named as the stack
+    ("dle-convnets refuses"), not the runtime."""
     return StackRule(name, runtime, "training.framework", what, source,
-                     lambda st, m, t: ((getattr(m, "family", None) == "encoder" or bool(getattr(m, "mlm_head", False)))
-                                       and (stack is None or getattr(st, "name", st) == stack)),
-                     # one stack of a shared runtime is named as the stack ("dle-convnets refuses"), not the runtime
+                     lambda st, m, t: refuses(m) and (stack is None or getattr(st, "name", st) == stack),
                      sentence=None if stack is None else "{name} refuses " + what + " ({source})", any_model=True)
+
+
+def _decoder_only_rule(name: str, runtime: str, code: str, source: str) -> StackRule:
+    """Anything but a causal decoder refused on a runtime whose code builds causal decoders only (``_model_rule``;
+    ``code``: what it builds): an encoder or an MLM head (BERT), and a model without transformer layers (family
+    generic: ResNet-50, the job's own params + FLOPs). Until QA 103 (MaxText) and QA 104 (torchtitan, llm-foundry,
+    metaseq) bert-large, and until QA 106 resnet50 (on torchtitan: 6.9 ms a step at micro-batch 16, exit 0), were
+    estimated on them as runs their code cannot build."""
+    return _model_rule(name, runtime, f"a model other than a causal decoder (an encoder or MLM head, BERT; a model "
+                       f"without transformer layers, family generic): {code}; use a stack with its code (BERT: "
+                       "hf-trainer, dle-bert; a CNN: pytorch-ddp, dle-convnets)",
+                       lambda m: not getattr(m, "causal", False) or bool(getattr(m, "mlm_head", False)), source)
 
 
 #: transformers' BERT heads (the HF model code, and NeMo AutoModel, which trains transformers' models): on every position
@@ -1173,10 +1183,11 @@ RULES: tuple[StackRule, ...] = (
                          "every position", _HF_BERT_HEAD),
     # ---- torchtitan 0.3
     # its models are causal decoders: until QA 104 bert-large was estimated on it
-    _no_encoder_rule("titan-encoder", "torchtitan", "every torchtitan model is a causal decoder trained on the next token",
-                     "torchtitan torchtitan/models/__init__.py _supported_models (llama3, llama3_ft, deepseek_v3, "
-                     "qwen3; llama4 and the rest under experiments are decoders too), components/loss.py "
-                     "cross_entropy_loss on the shifted labels; no encoder or MLM model"),
+    _decoder_only_rule("titan-encoder", "torchtitan",
+                       "every torchtitan model is a causal decoder trained on the next token",
+                       "torchtitan torchtitan/models/__init__.py _supported_models (llama3, llama3_ft, deepseek_v3, "
+                       "qwen3; llama4 and the rest under experiments are decoders too), components/loss.py "
+                       "cross_entropy_loss on the shifted labels; no encoder or MLM model"),
     _cp_chunks_rule("titan-cp-chunks", "torchtitan", "PyTorch context_parallel, torch/distributed/tensor/experimental/_attention.py _RoundRobinLoadBalancer.shard (load balancing on by default, _cp_options.enable_load_balance): 'assert buffer.size()[seq_dim] % (cp_world_size * 2) == 0'"),
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -1511,12 +1522,17 @@ RULES: tuple[StackRule, ...] = (
               "torch 2.13 torch/nn/parallel/distributed.py DistributedDataParallel: each model replica runs the whole "
               "module on its own inputs; no sequence split of attention", lambda st, m, t: True,
               lambda c, m, t: c.cp == 1),
-    # NVIDIA's ConvNets code builds image classifiers only (pytorch-ddp, the generic torch DDP on the same runtime, wraps
-    # whatever nn.Module the job's code is, BERT with a masked-row head included: DLE's BERT is itself torch DDP)
-    _no_encoder_rule("ddp-convnets-encoder", "ddp", "NVIDIA's ConvNets code builds image classifiers only (ResNet-50, ResNeXt, "
-                     "SE-ResNeXt, EfficientNet)",
-                     "NVIDIA DeepLearningExamples PyTorch/Classification/ConvNets image_classification/models "
-                     "(resnet.py, efficientnet.py) and main.py --arch: image classifiers only", stack="dle-convnets"),
+    # NVIDIA's ConvNets code builds image classifiers only: any model with transformer layers (decoder, MoE, encoder) is
+    # refused; pytorch-ddp, the generic torch DDP on the same runtime, wraps whatever nn.Module the job's code is (BERT
+    # with a masked-row head included: DLE's BERT is itself torch DDP). Until QA 104 bert-large and until QA 106
+    # llama3-8b (15.7 s a step, exit 0) were estimated on dle-convnets as runs its main.py cannot build. A generic model
+    # (params + FLOPs, e.g. the resnet50 preset) is the job's own description, taken as one of its classifiers
+    _model_rule("ddp-convnets-model", "ddp", "a model with transformer layers (decoder, MoE or encoder): NVIDIA's "
+                "ConvNets code builds image classifiers only (ResNet-50, ResNeXt, SE-ResNeXt, EfficientNet); use "
+                "pytorch-ddp for the job's own code, or a stack with the model's code (megatron-core, torchtitan, "
+                "hf-trainer)", lambda m: bool(getattr(m, "is_transformer", False)),
+                "NVIDIA DeepLearningExamples PyTorch/Classification/ConvNets image_classification/models (resnet.py, "
+                "efficientnet.py) and main.py --arch: image classifiers only", stack="dle-convnets"),
     # ---- MaxText (JAX): data parallelism is the mesh's data axis (ZeRO-0), fsdp axis (ZeRO-3) or
     # shard_optimizer_over_data (ZeRO-1); nothing shards gradients without the parameters
     StackRule("maxtext-zero2", "maxtext", "parallel.zero",
@@ -1545,12 +1561,21 @@ RULES: tuple[StackRule, ...] = (
     # gemma 1-4, qwen2/3, gpt3, gpt_oss, llama4, olmo3, simple) under layers/decoders.py ``Decoder``, trained on the
     # next-token loss; there is no encoder-only model and no MLM head. Until QA 103 bert-large on maxtext was
     # estimated (TPU v5p, 43% MFU) as a run MaxText cannot build
-    _no_encoder_rule("maxtext-encoder", "maxtext", "every MaxText model is a causal decoder trained on the next token",
-                     "MaxText src/maxtext/common/common_types.py DecoderBlockType ('Decoder block types.': default, "
-                     "llama2, mistral, mixtral, deepseek, gemma ... gemma4, qwen2, qwen3 ..., gpt3, gpt_oss, simple, "
-                     "llama4, olmo3), the layers layers/decoders.py Decoder stacks; configs/types.py ModelName lists no "
-                     "encoder"),
+    _decoder_only_rule("maxtext-encoder", "maxtext",
+                       "every MaxText model is a causal decoder trained on the next token",
+                       "MaxText src/maxtext/common/common_types.py DecoderBlockType ('Decoder block types.': default, "
+                       "llama2, mistral, mixtral, deepseek, gemma ... gemma4, qwen2, qwen3 ..., gpt3, gpt_oss, simple, "
+                       "llama4, olmo3), the layers layers/decoders.py Decoder stacks; configs/types.py ModelName lists "
+                       "no encoder"),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
+    # its BERT example trains transformers' BertForPreTraining (Stack.head_on_masked_positions False): until QA 106
+    # head_tokens_per_seq was taken and the head priced on the masked rows only
+    _head_positions_rule("nxd-head-positions", "nxd",
+                         "its BERT is transformers' BertForPreTraining, whose heads run on every position",
+                         "aws-neuron/neuronx-distributed examples/training/tp_dp_bert_hf_pretrain/"
+                         "tp_dp_bert_large_hf_pretrain_hdf5.py get_model: BertForPreTraining(my_config) with "
+                         "ColumnParallelLinear / RowParallelLinear attention, masked_lm_labels a full-length -100 "
+                         "tensor; " + _HF_BERT_HEAD),
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",
               "AWS Neuron docs, NxD Core Distributed Strategies APIs: '3D parallelism: Tensor-Parallelism, "
@@ -1706,15 +1731,15 @@ RULES: tuple[StackRule, ...] = (
               "and FSDP data parallelism only, no sequence split of attention",
               lambda st, m, t: True, lambda c, m, t: c.cp == 1),
     # metaseq and llm-foundry's models are causal decoders: until QA 104 bert-large was estimated on both
-    _no_encoder_rule("metaseq-encoder", "metaseq", "every metaseq model is a decoder-only language model (OPT) trained "
-                     "on the next token",
-                     "metaseq metaseq/models/transformer_lm.py @register_model('transformer_lm') "
-                     "TransformerLanguageModel over transformer_decoder.py, its tasks (metaseq/tasks) language "
-                     "modelling only; fairseq's RoBERTa / masked_lm not carried over"),
-    _no_encoder_rule("composer-encoder", "composer", "every llm-foundry model is a causal LM (MPT, HF causal LMs; "
-                     "hf_t5 an encoder-decoder)",
-                     "llm-foundry llmfoundry/models/__init__.py models.register: mpt_causal_lm, hf_causal_lm, hf_t5 "
-                     "and inference-API wrappers; no BERT or MLM model"),
+    _decoder_only_rule("metaseq-encoder", "metaseq",
+                       "every metaseq model is a decoder-only language model (OPT) trained on the next token",
+                       "metaseq metaseq/models/transformer_lm.py @register_model('transformer_lm') "
+                       "TransformerLanguageModel over transformer_decoder.py, its tasks (metaseq/tasks) language "
+                       "modelling only; fairseq's RoBERTa / masked_lm not carried over"),
+    _decoder_only_rule("composer-encoder", "composer", "every llm-foundry model is a causal LM (MPT, HF causal LMs; "
+                       "hf_t5 an encoder-decoder)",
+                       "llm-foundry llmfoundry/models/__init__.py models.register: mpt_causal_lm, hf_causal_lm, hf_t5 "
+                       "and inference-API wrappers; no BERT or MLM model"),
     # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
     *(r for run, (runs, source) in PIPELINE_SCHEDULES.items() for r in schedule_rules(run, runs, source)),
 )

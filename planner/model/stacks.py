@@ -3184,6 +3184,9 @@ STACKS["neuronx-distributed"] = Stack(
     "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, has_param_gather=False, layer_host_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
     compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
     reshard_after_forward=True, offloads=(),
+    # its BERT is transformers' BertForPreTraining with NxD's parallel attention linears swapped in, the labels
+    # full-length -100 tensors: heads on every position (stack_rules nxd-head-positions; QA 106, taken before)
+    head_on_masked_positions=False,
     sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "
             "Tensor-Parallelism, Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer to shard "
             "the optimizer weights. To support tensor-parallelism on Neuron, we adopted the Apex Library built for "

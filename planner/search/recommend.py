@@ -1902,7 +1902,13 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     # the single-node advice never said (QA 43: Llama-3.1-8B full fine-tune under max_gpus 1 on L4s was told "a
     # multi-node instance, or a larger-memory GPU"; at max_gpus 8 it fits on one 8 x L4 node)
     capped = [e for e in too_big if getattr(e, "field", None) == "constraints.max_gpus"]
-    if any(o.multi_node for o in opts):
+    pinned = _share_pinned(job)
+    if pinned:
+        # the model-state splits fixed and no ZeRO sharding: a GPU's weights, gradients and optimizer state are the same
+        # at any GPU count, so more GPUs do not free them (QA 106: Llama-3-70B at TP1 PP1 ZeRO-0 was told "allow more
+        # GPUs (constraints.max_gpus)" with 64 allowed and 1,194 GiB needed on each)
+        more = f" — fixed {pinned} hold a {noun}'s model state at any count: leave one out"
+    elif any(o.multi_node for o in opts):
         more = f" — allow more {noun}s (" + ("cluster.nodes" if job.cluster.nodes is not None else "constraints.max_gpus") + ")"
     elif capped:
         more = (f" — allow more {noun}s (constraints.max_gpus: {len(capped)} bigger instance"
@@ -1913,8 +1919,28 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
         who = "it" if who == opts[0].name and closest_mem and closest_mem[2] and who in closest_mem[1] else who
         more = f" — {who} {'is' if len(opts) == 1 else 'are'} single-node only: a multi-node instance"
     where = f"{noun} and {closest_mem[2]}" if closest_mem and closest_mem[2] else f"{noun} memory"
-    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + more + rc + off
+    head = job.constraints.memory_headroom
+    # a headroom above the default is a constraint the job chose: it may be what binds (QA 106: 0.99 left 0.8 GiB of an
+    # H100 and the advice named only max_gpus, which the nearest plan already used in full)
+    # (first: the message is cut in its middle past errors.MESSAGE_CHARS)
+    room = (f" — less headroom (constraints.memory_headroom {head:g})"
+            if head is not None and head > D.MEMORY_HEADROOM else "")
+    if room:
+        more = more.replace(" — ", ", ", 1)
+    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + room + more + rc + off
                           + f", or a larger-memory {noun}")
+
+
+def _share_pinned(job: JobSpec) -> str | None:
+    """The job's fixed parallel fields, as a phrase, where they pin a GPU's model state (weights, gradients, optimizer
+    state) whatever the GPU count: the tensor and pipeline degrees fixed, the expert degree too on an MoE model, and
+    ZeRO fixed at 0 (every data- and context-parallel rank holds its whole share); else None (more GPUs can split it
+    further)."""
+    par = job.parallel
+    split = ("tp", "pp") + (("ep",) if job.model.moe is not None else ())
+    if par.zero != 0 or any(getattr(par, f) is None for f in split):
+        return None
+    return "parallel " + ", ".join(f"{f} {getattr(par, f)}" for f in split + ("zero",))
 
 
 def off_platform_lines(off_platform: dict) -> list[str]:
@@ -2305,7 +2331,11 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                      f"{df.at[i, 'hardware']}, {fmt_usd(df.at[i, ccol])}"
                      + (f"; {fmt_time(df.at[i, 'train_hours'] * 3600)} without them"
                         if ck and df.at[i, "train_hours"] != df.at[i, hcol] else "")
-                     + f") vs deadline {con.deadline_hours:g} h")
+                     + f") vs deadline {con.deadline_hours:g} h"
+                     # the GPU cap is what holds the fastest plan back where it uses all of it (QA 106: "fastest plan
+                     # takes 15.9 d (8 x ...)" named the deadline alone, at max_gpus 64 where 256 nodes take 17.4 h)
+                     + (f", at constraints.max_gpus {con.max_gpus}" if con.max_gpus is not None and "gpus" in df.columns
+                        and int(df.at[i, "gpus"]) == con.max_gpus else ""))
         if in_budget is not None and in_budget.any() and df.loc[in_budget, hcol].min() > df.at[i, hcol]:
             # the fastest plan is over budget: the deadline that meets both is the fastest within budget (QA 58)
             j = df.loc[in_budget, hcol].idxmin()
