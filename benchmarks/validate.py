@@ -2445,7 +2445,11 @@ def mbridge_all(cat, ids=None) -> pd.DataFrame:
       planner's host price (the post-sync x3 / x5 what-ifs above). Megatron-Bridge PR #3868 times eager against
       TE-scoped ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs on H100 Qwen3-30B (16 GPUs, EP 16, micro-batch
       1): the graphs slightly slower, so on H100 the captured parts' host time is not what is missing; no timing of
-      the part past the sync was found. (c) thin MoE at micro-batch 4 or on H100 (gpt-oss on every GPU, Qwen3-30B H100
+      the part past the sync was found. Megatron-Bridge's own issue #1998 (2026-01-20, "[Regression] Low QWEN3 30B
+      B200 and H100 performance with dropless": "the perf in 25.11 is 2X slower than 25.09. We need to fix this in
+      26.02") names the 25.11 / 26.02 Qwen3-30B prints a 2x regression, the DGX B200 ones of this group and the
+      H100 ones (mb53: the 25.11 H100 ``mbridge`` row, -64%, at half its layout's 25.09 and 26.02.01 rates; kept
+      scored, no table footnote). (c) thin MoE at micro-batch 4 or on H100 (gpt-oss on every GPU, Qwen3-30B H100
       / GB200), 23 rows: the gap above ((b) holds the DGX B300 Nemotron 3 Super rows, micro-batch 1). (d) table
       quirks: GB300 Llama 3 70B MXFP8 26.02.01 printed PP 4 without VPP at micro-batch 2 (+41%: the model's 3/8
       bubble; every other print of that config is PP 4 VPP 5 micro-batch 1, +2..+8%). Also taken: group-limited

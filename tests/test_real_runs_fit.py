@@ -96,6 +96,19 @@ def test_every_development_row_is_checked():
     assert len(CASES) == 55  # 29 torchtitan + 12 NeMo 24.07 + 14 Megatron-Bridge
 
 
+def test_gpt_oss_rows_run_their_recipes_expert_parallel_size():
+    """The GPT-OSS 120B rows map to the EP their workload config sets, not the 25.11 table's printed EP 8 for both
+    (mb53): H100 ``GPT_OSS_120B_H100_BF16_BASE_CONFIG`` keeps the base EP 8 (PP 4); B200
+    ``GPT_OSS_120B_B200_BF16_BASE_CONFIG`` sets ``expert_model_parallel_size=64`` at the row's GBS 512 / MBS 4 in every
+    stored version (scripts/performance/configs/gpt_oss/workload_base_configs.py @6b296ac1,
+    gpt_oss_workload_base_configs.py ``..._B200_BF16_V1`` @1e7adfa9 / @07eea52d). EP 64 spans the 8 DGX nodes: the
+    all-to-all leaves NVLink for InfiniBand, which is what its 8213 tokens/s/GPU (the 26.02 table's EP 64 print of the
+    layout: 8047; the EP 8 prints from 26.02.01: 13045-13722) shows."""
+    cases = dict(CASES)
+    assert int(cases["mbridge2511_h100_gpt_oss_120b_64"].candidates.ep[0]) == 8
+    assert int(cases["mbridge2511_b200_gpt_oss_120b_64"].candidates.ep[0]) == 64
+
+
 @pytest.mark.parametrize("rid,case", [
     pytest.param(rid, case, marks=pytest.mark.xfail(strict=True, reason=NOT_REPRESENTED[rid]))
     if rid in NOT_REPRESENTED else (rid, case) for rid, case in CASES], ids=[c[0] for c in CASES])

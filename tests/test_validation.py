@@ -66,8 +66,10 @@ REACHED = {
     # 0.079 -> 0.099 median with the 25.11 H100 GPT-OSS row at its recipe's micro-batch 1 (a data correction,
     # overmem41: the table printed the B200 row's MBS 4; -3.6 -> -15.0%, beside the 26.02-26.04.01 H100 rows at
     # the same layout, -16.9..-19.4%); 0.100 with acc41a's per-chunk gradient reduce (its interleaved rows'
-    # DP reduce hidden under the later chunks' backwards)
-    "mbridge": (0.100, 0.434, None),
+    # DP reduce hidden under the later chunks' backwards); 0.102 / 0.429 -> 0.096 / 0.274 with the 25.11 DGX-B200
+    # GPT-OSS row at its workload config's EP 64 (a data correction, mb53: the table printed EP 8; -47.7 -> -10.4%,
+    # beside the 26.02 EP 64 B200 row of mbridge_all at -12.4%)
+    "mbridge": (0.096, 0.274, None),
     # 0.208 / 0.246 -> 0.200 / 0.242 with the pipeline engine's bf16 gradient all-reduce (Stack.grad_all_reduce:
     # BLOOM -7.0 -> -5.6%, MT-NLG -0.6..-0.8 points closer through its bf16 ZeRO-1 mapping)
     # 0.207 / 0.244 -> 0.211 / 0.247 with the 1F1B fill at the lighter stages' pace (acc45e, step_time.fill_excess:
