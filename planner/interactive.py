@@ -44,7 +44,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD, SERVE_DISAGG
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
@@ -1561,6 +1561,63 @@ def with_arrivals(base: dict, kind: str, burst_factor: float, burst_share: float
     shape = dict(burst_factor=burst_factor, burst_share=burst_share, burst_s=burst_s) if kind == "mmpp" else {}
     doc["serving"]["arrivals"] = {"kind": kind, **shape}
     return doc
+
+
+#: the serving page's prefill-decode disaggregation choices (``serving.disaggregation``, pd51): the job file's words
+#: (``vocab.SERVE_DISAGG``: off, auto) and ``DISAGG_SPLIT``, its ``{prefill: P, decode: D}`` (the page's two counts)
+DISAGG_SPLIT = "prefill + decode"
+DISAGG_CHOICES = (*SERVE_DISAGG.names, DISAGG_SPLIT)
+
+
+def disagg_inputs(base: dict) -> dict:
+    """The serving job's ``serving.disaggregation`` as the page's inputs start: its mode (``DISAGG_CHOICES``) and
+    its split's replicas (one of each where it names none, should the mode be switched to a split)."""
+    d = _load(copy.deepcopy(base)).serving.disaggregation
+    mode = "off" if d.off else "auto" if d.auto else DISAGG_SPLIT
+    return {"mode": mode, "prefill": d.prefill or 1, "decode": d.decode or 1}
+
+
+def with_disaggregation(base: dict, mode: str, prefill: int, decode: int) -> dict:
+    """``base`` with ``serving.disaggregation`` set from the page: ``off`` leaves the field out (the job as given
+    where it set none), ``auto`` the word, ``DISAGG_SPLIT`` ``{prefill, decode}``. Validated where the view loads it:
+    a combination the job file refuses (an offline job, a fixed fleet, a generic model) is its one-line error."""
+    doc = copy.deepcopy(base)
+    doc["serving"] = dict(doc.get("serving") or {})
+    if mode == DISAGG_SPLIT:
+        doc["serving"]["disaggregation"] = {"prefill": int(prefill), "decode": int(decode)}
+    elif mode == "off":
+        doc["serving"].pop("disaggregation", None)
+    else:
+        doc["serving"]["disaggregation"] = mode
+    return doc
+
+
+@dataclass(frozen=True)
+class ServingSplit:
+    """The serving plan's prefill-decode split (``ServingPlan.disaggregation``) as the page shows it: ``metrics``
+    (label, value) -- the two sides and their replicas, the GPUs, the KV hand-over link and the $/h beside the
+    colocated fleet's -- and ``lines``, `planner serve`'s ``assumed:`` lines of it (``disagg_words``, the CLI's own)."""
+    metrics: tuple[tuple[str, str], ...]
+    lines: tuple[str, ...]
+    split: dict
+
+
+def serving_split(view: dict) -> Optional[ServingSplit]:
+    """The serving view's split (``serving_split``'s ``ServingSplit``), or None where the job leaves
+    ``serving.disaggregation`` off."""
+    from planner.workloads.serving import disagg_words
+
+    d = view["plan"].get("disaggregation")
+    if not d:
+        return None
+    usd = lambda x: "-" if x is None else f"${x:,.2f}/h"  # noqa: E731 -- no price: said as the CLI's "no price"
+    metrics = (("prefill replicas", f"{d['prefill']:,} x {d['layout']}"),
+               ("decode replicas", f"{d['decode']:,} x {d['decode_layout']}"),
+               ("GPUs (split / colocated)", f"{d['gpus']:,} / {d['colocated_replicas'] * d['colocated_tp']:,}"),
+               ("KV hand-over", f"{d['link']}, {d['kv_transfer_ms']:,.1f} ms"),
+               ("$/h split / colocated", f"{usd(d['usd_per_hr'])} / {usd(d['colocated_usd_per_hr'])}"),
+               ("cheaper", d.get("cheaper") or "no price"))
+    return ServingSplit(metrics, tuple(disagg_words(d, d["hardware"])), d)
 
 
 def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
