@@ -263,7 +263,8 @@ stack = wi.field_value(s["w_framework"], "framework")
 fresh = s.get("_stack_options_of") != (source, stack)
 stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
                                                               if f"w_stackopt_{k}" in s},
-                               precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")})
+                               precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")},
+                               recompute=s["w_recompute"])
 for c in stack_opts:
     key = f"w_stackopt_{c.option}"
     if fresh or key not in s or c.choices and s[key] not in c.choices:  # (a control drawn anew: its start value)
