@@ -10,7 +10,7 @@ import yaml
 from planner import interactive as wi
 from planner.errors import InputError
 from planner.spec import load_job_dict
-from app_page import open_page, page_text, upload
+from app_page import checked, open_page, stack_line, upload
 from test_app import _app, _charts, _metrics
 
 #: Llama-3-8B at 2 QPS of 256 + 32 tokens on aws's H100s: one TP1 replica colocated
@@ -112,19 +112,10 @@ def page():
     return open_page()
 
 
-def _checked(at):
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    return at
-
-
-def _stack_line(at) -> str:
-    return page_text(next(a for a in at.markdown if a.value.startswith("- training stack:")).value)
-
-
 def _set(at, **values):
     for option, value in values.items():
         at.selectbox(key=f"w_stackopt_{option}").set_value(value)
-    return _checked(at.run())
+    return checked(at.run())
 
 
 def test_megatron_cores_fusion_moe_fp8_and_precision_aware_optimizer_controls(page):
@@ -143,7 +134,7 @@ def test_megatron_cores_fusion_moe_fp8_and_precision_aware_optimizer_controls(pa
     step, mem = _metrics(at)["step time"], _metrics(at)["memory per GPU (of 76 GiB allowed)"]
     _set(at, gradient_accumulation_fusion=False, moe_fused_mlp=True, moe_shared_expert_overlap=True,
          first_last_layers_bf16=True, exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16", main_params_dtype="fp16")
-    line = _stack_line(at)
+    line = stack_line(at)
     for said in ("gradient_accumulation_fusion=off", "moe_fused_mlp=on", "moe_shared_expert_overlap=on",
                  "lp_bf16_first_layers=1, lp_bf16_layers=1",
                  "precision_aware_optimizer=on (exp_avg bf16, exp_avg_sq bf16, main_params fp16)"):
@@ -162,12 +153,12 @@ def test_deepspeed_attention_kernel_and_activation_checkpointing_controls(page):
     step = _metrics(at)["step time"]
     assert at.selectbox(key="w_stackopt_recompute_early_stop").value is True
     _set(at, attn_implementation="eager", recompute_early_stop=False)
-    assert "attn_implementation=eager" in _stack_line(at) and _metrics(at)["step time"] != step
+    assert "attn_implementation=eager" in stack_line(at) and _metrics(at)["step time"] != step
 
     at = upload(page, "mds.yaml", PINNED.format(model="llama3-8b", precision="bf16", stack="megatron-deepspeed", tp=2,
                                                 ep="", zero=1).encode())
     _set(at, partition_activations=True, cpu_checkpointing=True)
-    assert "partition_activations=on, cpu_checkpointing=on" in _stack_line(at)
+    assert "partition_activations=on, cpu_checkpointing=on" in stack_line(at)
     # recompute none beside them: `planner recommend`'s one line naming the option, not a traceback
     at.select_slider(key="w_recompute").set_value("none").run()
     assert not at.exception and len(at.error) == 1
