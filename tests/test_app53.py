@@ -51,7 +51,7 @@ def test_serving_page_sets_the_prefill_decode_split_and_shows_it_as_serve_prints
     at.selectbox(key="d_mode").set_value(wi.DISAGG_SPLIT).run()
     at.number_input(key="d_decode").set_value(2).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    view = wi.serving_view(wi.with_disaggregation(yaml.safe_load(SMALL), wi.DISAGG_SPLIT, 1, 2))
+    view = wi.serving_view(wi.with_disaggregation(wi.parse_upload("small.yaml", SMALL), wi.DISAGG_SPLIT, 1, 2))
     d = view["plan"]["disaggregation"]
     assert (d["mode"], d["prefill"], d["decode"]) == ("split", 1, 2)
     m = _metrics(at)
