@@ -17,7 +17,7 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
-from planner.spec.schema import ArrivalsSpec, ClusterSpec, TrainingSpec
+from planner.spec.schema import ArrivalsSpec, ClusterSpec, Disaggregation, TrainingSpec
 from planner.units import count_of, device_of, fmt_time, fmt_usd, hardware_str
 from planner import defaults as D
 from planner.vocab import ARRIVALS, OBJECTIVE, OPTIMIZER, TRAINING_MODE
@@ -122,6 +122,23 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     sb.number_input("burst length, s", min_value=0.0, max_value=float(wi.schema_bound(ArrivalsSpec, "burst_s")), format=wi.NUMBER_FORMAT,
                     disabled=flat, key="a_burst_s")
     base = wi.with_arrivals(base, *(st.session_state[f"a_{k}"] for k in wi.ARRIVAL_FIELDS))
+    # prefill-decode disaggregation (serving.disaggregation, pd51: a job file's only until app53), starting at the
+    # job's own; a combination the job file refuses (an offline job, a generic model) is its one-line error on the page
+    if st.session_state.get("_disagg_source") != source:
+        for k, v in wi.disagg_inputs(base).items():
+            st.session_state[f"d_{k}"] = v
+        st.session_state["_disagg_source"] = source
+    sb.header("Prefill-decode split")
+    sb.selectbox("disaggregation", wi.DISAGG_CHOICES, key="d_mode",
+                 help="serving.disaggregation: off (colocated replicas), auto (the planner sizes a split) or "
+                      f"{wi.DISAGG_SPLIT} (that many prefill-only and decode-only replicas); stated beside the "
+                      "colocated plan, the prompt's KV handed over between them")
+    whole = st.session_state["d_mode"] != wi.DISAGG_SPLIT
+    c1, c2 = sb.columns(2)
+    cap = wi.schema_bound(Disaggregation, "prefill")
+    c1.number_input("prefill replicas", min_value=1, max_value=int(cap), step=1, key="d_prefill", disabled=whole)
+    c2.number_input("decode replicas", min_value=1, max_value=int(cap), step=1, key="d_decode", disabled=whole)
+    base = wi.with_disaggregation(base, *(st.session_state[f"d_{k}"] for k in ("mode", "prefill", "decode")))
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
@@ -163,6 +180,15 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    split = wi.serving_split(view)
+    if split:  # serving.disaggregation: the split beside the colocated fleet, and serve's "assumed:" lines of it
+        st.subheader("prefill-decode split")
+        metric_rows(list(split.metrics))
+        sv = s_job.serving
+        st.altair_chart(charts.disagg_chart(split.split, res["best"].get("simulated"), sv.ttft_ms, sv.p99_latency_ms),
+                        width="stretch", theme=None)
+        for line in split.lines:
+            st.caption(dollars(line))
     for line in wi.price_check_lines(res, catalog):  # a flagged rate the plan is priced at (serve's stderr line)
         st.warning(dollars(line))
     options = wi.serving_options(view)
@@ -237,7 +263,8 @@ stack = wi.field_value(s["w_framework"], "framework")
 fresh = s.get("_stack_options_of") != (source, stack)
 stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
                                                               if f"w_stackopt_{k}" in s},
-                               precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")})
+                               precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")},
+                               recompute=s["w_recompute"])
 for c in stack_opts:
     key = f"w_stackopt_{c.option}"
     if fresh or key not in s or c.choices and s[key] not in c.choices:  # (a control drawn anew: its start value)

@@ -44,7 +44,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD
+from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD, SERVE_DISAGG
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
@@ -573,6 +573,25 @@ STACK_OPTION_LABELS = {
     "cuda_module_loading": "CUDA kernel module loading (eager: CUDA < 11.7 / torch < 1.13)",
     # (app52: session 52's option, a job file's only until then; the HF-code stacks, MoE models: OPTION_USES)
     "experts_implementation": "MoE experts kernel (transformers experts_implementation)",
+    # (app53: a job file's only until then; each moves the step time or memory per GPU by more than 2% at one layout
+    # on some preset, docs/qa_log.md "app53"; fused_qkv, lp_bf16_mtp, communication_data_type and
+    # ag_backward_pipelining move neither by 2% on any and stay a job file's)
+    "gradient_accumulation_fusion": "gradient-accumulation fusion (--no-gradient-accumulation-fusion: off)",
+    "moe_fused_mlp": "MoE fused grouped MLP (TE op fuser)",
+    "moe_shared_expert_overlap": "MoE shared-expert overlap",
+    "first_last_layers_bf16": "16-bit first / last layers under fp8",
+    "precision_aware_optimizer": "precision-aware optimizer (--use-precision-aware-optimizer)",
+    "exp_avg_dtype": "Adam exp_avg dtype (precision-aware optimizer)",
+    "exp_avg_sq_dtype": "Adam exp_avg_sq dtype (precision-aware optimizer)",
+    "main_params_dtype": "master-weight dtype (precision-aware optimizer)",
+    "partition_activations": "partition checkpointed activations over TP (--partition-activations)",
+    "cpu_checkpointing": "checkpointed activations in CPU memory (--checkpoint-in-cpu)",
+    "recompute_early_stop": "recompute early stop (non-reentrant checkpoint)",
+    "attn_implementation": "attention kernel (transformers attn_implementation)",
+    "remat_policy": "MaxText remat policy",
+    "channels_last": "channels-last memory format (a convnet's)",
+    "defer_fsdp_grad_sync": "FSDP2 gradient sync on the last micro-batch only",
+    "fsdp_defer_sync": "deferred FSDP2 gradient sync of the MoE layers",
 }
 #: a stack option control's words for its values: None is the search's choice ("auto") or, for an option not
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
@@ -793,13 +812,14 @@ def _runs(doc: dict) -> bool:
     return _runs_key(json.dumps(doc, sort_keys=True, default=str))
 
 
-def _filter_doc(doc: dict, precision: Optional[str], parallel: Optional[dict]) -> dict:
-    """``doc`` with the sidebar's precision and layout degrees (``parallel``: tp, pp, cp, zero; None: open) written in,
-    as ``build_job`` writes them, for ``_runs``."""
+def _filter_doc(doc: dict, precision: Optional[str], parallel: Optional[dict], recompute: Optional[str] = None) -> dict:
+    """``doc`` with the sidebar's precision, recompute (None: the job's) and layout degrees (``parallel``: tp, pp, cp,
+    zero; None: open) written in, as ``build_job`` writes them, for ``_runs``."""
     out = copy.deepcopy(doc)
     out["training"] = dict(out.get("training") or {})
-    if precision is not None:
-        out["training"]["precision"] = precision
+    for k, v in (("precision", precision), ("recompute", recompute)):
+        if v is not None:
+            out["training"][k] = v
     if parallel is not None:
         out["parallel"] = dict(out.get("parallel") or {})
         for k, v in parallel.items():
@@ -810,17 +830,18 @@ def _filter_doc(doc: dict, precision: Optional[str], parallel: Optional[dict]) -
 
 
 def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = None, precision: Optional[str] = None,
-                   parallel: Optional[dict] = None) -> tuple[StackControl, ...]:
+                   parallel: Optional[dict] = None, recompute: Optional[str] = None) -> tuple[StackControl, ...]:
     """The controls of the training stack ``name`` (the sidebar's; None: the job's default stack) for the job ``base``:
     each ``STACK_OPTION_LABELS`` option the stack has and the job uses with more than one choice, starting at the job's
     own setting where its ``training.framework`` names that stack (``stack_section`` keeps it), else at the stack's
     default; then each ``TYPED_OPTIONS`` option the stack has and the job, with the sidebar's ``options``, uses (a
     number or text input, empty at the stack's default). A value is offered where the stack, with the job's and the
     sidebar's ``options`` (``with_stack_options``) set, runs it (``_takes``; QA 95: nvme offered beside no offload was
-    refused on the page) at the sidebar's ``precision`` and ``parallel`` degrees (tp, pp, cp, zero; ``_runs``, QA 96).
+    refused on the page) at the sidebar's ``precision`` and ``parallel`` degrees (tp, pp, cp, zero; ``_runs``, QA 96)
+    and its ``recompute`` (app53: DeepSpeed's activation-checkpointing options apply under recompute full only).
     None where the stack is searched (``framework: auto``) or refused."""
     # the sidebar's precision read for which options the job uses too (an fp8 recipe at fp8 only: OPTION_USES)
-    doc = _filter_doc(with_stack(base, name), precision, None)
+    doc = _filter_doc(with_stack(base, name), precision, None, recompute)
     got = _stack_defaults(doc)
     if got is None:
         return ()
@@ -1561,6 +1582,63 @@ def with_arrivals(base: dict, kind: str, burst_factor: float, burst_share: float
     shape = dict(burst_factor=burst_factor, burst_share=burst_share, burst_s=burst_s) if kind == "mmpp" else {}
     doc["serving"]["arrivals"] = {"kind": kind, **shape}
     return doc
+
+
+#: the serving page's prefill-decode disaggregation choices (``serving.disaggregation``, pd51): the job file's words
+#: (``vocab.SERVE_DISAGG``: off, auto) and ``DISAGG_SPLIT``, its ``{prefill: P, decode: D}`` (the page's two counts)
+DISAGG_SPLIT = "prefill + decode"
+DISAGG_CHOICES = (*SERVE_DISAGG.names, DISAGG_SPLIT)
+
+
+def disagg_inputs(base: dict) -> dict:
+    """The serving job's ``serving.disaggregation`` as the page's inputs start: its mode (``DISAGG_CHOICES``) and
+    its split's replicas (one of each where it names none, should the mode be switched to a split)."""
+    d = _load(copy.deepcopy(base)).serving.disaggregation
+    mode = "off" if d.off else "auto" if d.auto else DISAGG_SPLIT
+    return {"mode": mode, "prefill": d.prefill or 1, "decode": d.decode or 1}
+
+
+def with_disaggregation(base: dict, mode: str, prefill: int, decode: int) -> dict:
+    """``base`` with ``serving.disaggregation`` set from the page: ``off`` leaves the field out (the job as given
+    where it set none), ``auto`` the word, ``DISAGG_SPLIT`` ``{prefill, decode}``. Validated where the view loads it:
+    a combination the job file refuses (an offline job, a fixed fleet, a generic model) is its one-line error."""
+    doc = copy.deepcopy(base)
+    doc["serving"] = dict(doc.get("serving") or {})
+    if mode == DISAGG_SPLIT:
+        doc["serving"]["disaggregation"] = {"prefill": int(prefill), "decode": int(decode)}
+    elif mode == "off":
+        doc["serving"].pop("disaggregation", None)
+    else:
+        doc["serving"]["disaggregation"] = mode
+    return doc
+
+
+@dataclass(frozen=True)
+class ServingSplit:
+    """The serving plan's prefill-decode split (``ServingPlan.disaggregation``) as the page shows it: ``metrics``
+    (label, value) -- the two sides and their replicas, the GPUs, the KV hand-over link and the $/h beside the
+    colocated fleet's -- and ``lines``, `planner serve`'s ``assumed:`` lines of it (``disagg_words``, the CLI's own)."""
+    metrics: tuple[tuple[str, str], ...]
+    lines: tuple[str, ...]
+    split: dict
+
+
+def serving_split(view: dict) -> Optional[ServingSplit]:
+    """The serving view's split (``serving_split``'s ``ServingSplit``), or None where the job leaves
+    ``serving.disaggregation`` off."""
+    from planner.workloads.serving import disagg_words
+
+    d = view["plan"].get("disaggregation")
+    if not d:
+        return None
+    usd = lambda x: "-" if x is None else f"${x:,.2f}/h"  # noqa: E731 -- no price: said as the CLI's "no price"
+    metrics = (("prefill replicas", f"{d['prefill']:,} x {d['layout']}"),
+               ("decode replicas", f"{d['decode']:,} x {d['decode_layout']}"),
+               ("GPUs (split / colocated)", f"{d['gpus']:,} / {d['colocated_replicas'] * d['colocated_tp']:,}"),
+               ("KV hand-over", f"{d['link']}, {d['kv_transfer_ms']:,.1f} ms"),
+               ("$/h split / colocated", f"{usd(d['usd_per_hr'])} / {usd(d['colocated_usd_per_hr'])}"),
+               ("cheaper", d.get("cheaper") or "no price"))
+    return ServingSplit(metrics, tuple(disagg_words(d, d["hardware"])), d)
 
 
 def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,

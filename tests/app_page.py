@@ -36,6 +36,17 @@ def upload(at, name: str, data: bytes):
     return at
 
 
+def checked(at):
+    """``at`` after a run that showed no exception nor error (their texts as the failure's message)."""
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    return at
+
+
+def stack_line(at) -> str:
+    """The page's training-stack assumption line ("training stack: megatron-core (...)"), as one line."""
+    return page_text(next(a for a in at.markdown if a.value.startswith("- training stack:")).value)
+
+
 def page_text(text: str) -> str:
     """Text as one line of single spaces, the app's markdown escape of $ and a terminal table's rules undone."""
     return " ".join(text.replace("\\$", "$").replace("│", " ").replace("┃", " ").split())

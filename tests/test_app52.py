@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_page import open_page, page_text, upload
+from app_page import checked, open_page, page_text, stack_line, upload
 
 #: one pinned layout (a short search) on DeepSpeed, TP1 PP1 ZeRO-3, of a preset on a bare-GPU cluster
 JOB = """
@@ -29,17 +29,8 @@ def page():
     return open_page()
 
 
-def _checked(at):
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    return at
-
-
 def _assumptions(at) -> str:
     return page_text(" ".join(m.value for m in at.markdown))
-
-
-def _stack_line(at) -> str:
-    return page_text(next(a for a in at.markdown if a.value.startswith("- training stack:")).value)
 
 
 def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
@@ -55,13 +46,13 @@ def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
     assert (list(mp.options), mp.value) == (["amp", "bf16"], "bf16")
     kernel.set_value("grouped_mm")
     mp.set_value("amp").run()
-    line = _stack_line(_checked(at))
+    line = stack_line(checked(at))
     assert "MoE experts: experts_implementation=grouped_mm (as set" in line, line
     assert 'mixed_precision=amp ("torch_autocast": {"enabled": true' in line, line
     at.selectbox(key="w_framework").set_value("hf-trainer").run()
     version = at.number_input(key="w_stackopt_fsdp_version")
     assert version.value is None and version.proto.placeholder == "2"
-    assert _checked(at).selectbox(key="w_stackopt_experts_implementation").value == "stack default"
+    assert checked(at).selectbox(key="w_stackopt_experts_implementation").value == "stack default"
 
 
 def test_a_four_gpu_hopper_board_offers_the_quad_mesh(page):
@@ -75,7 +66,7 @@ def test_a_four_gpu_hopper_board_offers_the_quad_mesh(page):
     assert list(wiring.options) == ["switch (node default)", "nvlink4-quad-mesh"] and wiring.value == "node default"
     assert "nvlink4-quad-mesh" not in _assumptions(at)
     wiring.set_value("nvlink4-quad-mesh").run()
-    assert "NVLink nvlink4-quad-mesh: a TP / DP group rings only over the NVLinks" in _assumptions(_checked(at))
+    assert "NVLink nvlink4-quad-mesh: a TP / DP group rings only over the NVLinks" in _assumptions(checked(at))
 
     # an instance draws no wiring control, and keeps the job's own: p3.16xlarge's row is the cube mesh, the job's switch
     p3 = JOB.replace("bf16", "fp16").format(model="llama3-8b", batch=8, gpu="V100-SXM2-16GB", g=8, nodes=1)
@@ -94,7 +85,7 @@ def test_host_ram_is_the_offloads_limit_within_the_job_files_bounds(page):
     at.number_input(key="w_host_ram_gib").set_value(16.0).run()
     assert not at.exception and len(at.error) == 1 and "GiB of host RAM (3.2 allowed) per GPU" in at.error[0].value
     at.number_input(key="w_host_ram_gib").set_value(2048.0).run()
-    assert _checked(at).success
+    assert checked(at).success
     at.number_input(key="w_host_ram_gib").set_value(0.5).run()
     assert not at.exception and [e.value[:26] for e in at.error] == ["**cluster.host_ram_gib**: "]
     assert at.number_input(key="w_host_ram_gib").max == 1e6

@@ -433,3 +433,59 @@ def serving_cost_chart(res: dict, top: int = 10) -> alt.LayerChart:
                  alt.Tooltip("usd_per_hr:Q", format="$,.2f", title="$ per hour"), "replicas:Q"],
     ), text).properties(width=WIDTH, height=alt.Step(22),
                  title=f"monthly cost of each option at {qps:,.4g} requests/s")
+
+
+#: a serving fleet's bar in the split chart: whether its simulated p99s meet both targets (colours as the cost chart's)
+SPLIT_VERDICT_COLORS = {"meets the targets": "#74c476", "misses the targets": "#e45756", "not simulated": "#bbbbbb"}
+
+
+def disagg_frame(split: dict, colocated_sim: dict | None) -> pd.DataFrame:
+    """One row per fleet ``serving.disaggregation`` set beside each other (``ServingPlan.disaggregation``, pd51): the
+    colocated fleet (its simulated p99s, ``colocated_sim``: the recommended option's ``simulated``), the split and
+    each smaller split ``auto`` simulated and dropped (``tried_smaller``, disagg52), with p99 TTFT / TPOT and $/h
+    (the tried splits carry no price: the plan never priced them)."""
+    def p99(sim, key):
+        return ((sim or {}).get(key) or {}).get("p99")
+
+    sim = split.get("simulated")
+    rows = [dict(fleet=f"colocated: {split['colocated_replicas']:,} x {split['colocated_layout']}",
+                 ttft_ms=p99(colocated_sim, "ttft_ms"), tpot_ms=p99(colocated_sim, "tpot_ms"),
+                 usd_per_hr=split.get("colocated_usd_per_hr"),
+                 verdict="not simulated" if not colocated_sim else "meets the targets"
+                 if colocated_sim.get("meets_targets", True) else "misses the targets"),
+            dict(fleet=f"split: {split['prefill']:,} prefill + {split['decode']:,} decode",
+                 ttft_ms=(sim or {}).get("ttft_p99_ms"), tpot_ms=(sim or {}).get("tpot_p99_ms"),
+                 usd_per_hr=split.get("usd_per_hr"),
+                 verdict="not simulated" if not sim else "meets the targets" if sim["meets_targets"]
+                 else "misses the targets")]
+    rows += [dict(fleet=f"tried: {t['prefill']:,} + {t['decode']:,}", ttft_ms=t.get("ttft_p99_ms"),
+                  tpot_ms=t.get("tpot_p99_ms"), usd_per_hr=None,
+                  verdict="meets the targets" if t["meets_targets"] else "misses the targets")
+             for t in split.get("tried_smaller") or ()]
+    return pd.DataFrame(rows, columns=["fleet", "ttft_ms", "tpot_ms", "usd_per_hr", "verdict"])
+
+
+def disagg_chart(split: dict, colocated_sim: dict | None, ttft_target_ms=None, tpot_target_ms=None) -> alt.HConcatChart:
+    """The colocated fleet beside its prefill-decode split (``disagg_frame``): three panels of horizontal bars, p99
+    TTFT and p99 TPOT against the targets (dashed) and $/h, each fleet coloured by whether it meets both. A table
+    of the same numbers asks the reader to hold two targets and two prices in mind across rows."""
+    df = disagg_frame(split, colocated_sim)
+    keys = [k for k in SPLIT_VERDICT_COLORS if k in set(df["verdict"])]
+    y = alt.Y("fleet:N", sort=list(df["fleet"]), title=None)
+    color = alt.Color("verdict:N", scale=alt.Scale(domain=keys, range=[SPLIT_VERDICT_COLORS[k] for k in keys]),
+                      legend=alt.Legend(title=None, orient="bottom"))
+
+    def panel(field: str, title: str, fmt: str, target=None, width: int = 180):
+        d = df[df[field].notna()]
+        x = alt.X(f"{field}:Q", title=title, axis=alt.Axis(format=fmt))
+        layers = [alt.Chart(d).mark_bar().encode(x=x, y=y, color=color,
+                                                  tooltip=["fleet:N", alt.Tooltip(f"{field}:Q", format=fmt)])]
+        if target:
+            layers.append(alt.Chart(pd.DataFrame([{field: target}])).mark_rule(strokeDash=[4, 3], color=LIMIT_COLOR)
+                          .encode(x=f"{field}:Q"))
+        return alt.layer(*layers).properties(width=width, height=alt.Step(24))
+
+    return alt.hconcat(panel("ttft_ms", "p99 TTFT (ms)", ",.0f", ttft_target_ms),
+                       panel("tpot_ms", "p99 TPOT (ms)", ",.1f", tpot_target_ms),
+                       panel("usd_per_hr", "$ per hour", "$,.2f")).properties(
+        title="prefill-decode split beside the colocated fleet (simulated p99s; targets dashed)")
