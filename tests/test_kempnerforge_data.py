@@ -173,3 +173,39 @@ def test_nodes_are_the_switchless_4_gpu_board(rows, catalog):
     for r in rows.itertuples():
         assert validate.open_reports_case(catalog, r)[3].nvlink_topology == "nvlink4-quad-mesh", r.id
 
+
+
+def test_network_is_kempners_measured_one(rows, catalog):
+    """kf53: the rows' network (4 x 400 Gb/s a node, one NDR HCA a GPU) is no longer an assumption: Kempner's own
+    HPL-NVIDIA run on two of its 4-GPU nodes prints its cross-node ``ncclBcast( Row )`` at 43.32 GB/s a GPU with
+    every GPU of a node sending at once (``IB_MEASURED_GBS``). The rate each GPU gets across nodes as the planner
+    prices the rows (line rate x ``Efficiency.inter_bw`` / GPUs a node) is that measurement within 3%; a row on half
+    the rate (2 NICs a node) or a 1-GPU-a-node reading of 1,600 Gb/s would miss it by 50% / 300%."""
+    import validate
+    from conftest import load_parts_script
+
+    builder = load_parts_script("kempnerforge")
+    assert builder.IB_MEASURED_GBS == 43.32 and "HPL_H100_2N_4GPUs_23154426.out" in builder.IB_MEASURED_LOC
+    assert rows["interconnect"].str.contains(builder.IB_MEASURED_LOC, regex=False).all()
+    assert not rows["notes"].str.contains("so assumed: the network").any()
+    for r in rows[rows["num_gpus"] > 4].itertuples():
+        hw = validate.open_reports_case(catalog, r)[3]
+        assert hw.inter_bw_per_gpu / 1e9 == pytest.approx(builder.IB_MEASURED_GBS, rel=0.03), r.id
+
+
+def test_a_pair_of_the_board_runs_at_its_measured_nvlink_rate(rows, catalog):
+    """kf53: Kempner's HPL-NVIDIA run on one of its 4-GPU nodes broadcasts within a pair of GPUs at 113.94 GB/s
+    (``NVLINK_PAIR_MEASURED_GBS``): 0.76 of the 6 NVLink 4 links kfnode52's ``nvlink4-quad-mesh`` gives a pair. The
+    planner's rate for a TP 2 pair of a row (the pair's share of the GPU's links x the catalog's 450 GB/s x
+    ``Efficiency.intra_bw``) is that measurement within 6%; on a switch (every link: 360 GB/s) it would be 3x it."""
+    import validate
+    from conftest import load_parts_script
+    from planner.hardware.nvlink import group_link_share
+
+    builder = load_parts_script("kempnerforge")
+    assert "HPL_H100_1N_4GPUs_23154422.out" in builder.NVLINK_PAIR_MEASURED_LOC
+    r = next(rows[rows["id"] == "kforge_mfu03_7b_2gpu"].itertuples())  # 7B TP 2 on one node
+    hw = validate.open_reports_case(catalog, r)[3]
+    pair = group_link_share(hw.nvlink_topology, 2, 1, hw.gpus_per_node) * hw.intra_bw_eff / 1e9
+    assert pair == pytest.approx(builder.NVLINK_PAIR_MEASURED_GBS, rel=0.06)
+    assert rows["interconnect"].str.contains(builder.NVLINK_PAIR_MEASURED_LOC, regex=False).all()

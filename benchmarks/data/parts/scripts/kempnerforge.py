@@ -74,18 +74,49 @@ KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn"
 #: B175_LOC). NVIDIA puts NVSwitch on its 8-GPU baseboards only (the NVSwitch platform list of the NVIDIA AI
 #: Enterprise docs, 'NVIDIA NVSwitch': 'NVIDIA HGX H200 8-GPU baseboard', 'NVIDIA HGX H100 8-GPU baseboard', ...), so
 #: four SXM H200 on NVLink are the switchless 4-GPU board: each GPU's 18 NVLink 4 links to its three peers
-#: (planner.hardware.nvlink ``nvlink4-quad-mesh``; 6 a pair, the even split, not printed in a source found here).
-#: Not found: the board's maker / model, and the NICs a node (count, rate): the 4 x 400 Gb/s stays assumed.
+#: (planner.hardware.nvlink ``nvlink4-quad-mesh``; 6 a pair, the even split: printed in no source found, and a
+#: pair's measured rate below, ``NVLINK_PAIR_MEASURED_GBS``, fits it).
+#: Not found: the board's maker / model, and the NICs a node (count, model) in writing.
 NODE_WIRING = "nvlink4-quad-mesh"
-INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated; the 175B report: 'InfiniBand NDR'); the rates are "
-                "not: 4 x 400 Gb/s NDR a node (one HCA a GPU) assumed; the node's NVLink wiring: 4 SXM H200 a node "
+#: The network a GPU reaches across nodes, measured on the same cluster (kf53): the Kempner Institute's own
+#: HPL-NVIDIA 25.4.0 run on two of its 4-GPU H100 nodes (KempnerInstitute/nvidia-hpc-benchmarks
+#: p1_nvidia_hpl/runs/HPL_H100_2N_4GPUs_23154426.out @861a0b5d, 2025-07-06, holygpu8a15104 + holygpu8a15201; P 4 x Q 2
+#: column-major, so each process column is one node and each row communicator pairs a GPU with its peer on the other
+#: node). Its component test '**** ncclBcast( Row ) ****' prints 'avg = 43.32 ... min = 43.20 [rank 6 ...] max =
+#: 43.42 GBS' over the 8 ranks -- every GPU of a node broadcasting to the other node at once at 43.2-43.4 GB/s, 0.87
+#: of one 400 Gb/s NDR port (50 GB/s), 4 x 43.3 = 173 GB/s a node; its intra-node 'ncclAllGather( Col )' 346 GB/s.
+#: That is 4 x 400 Gb/s a node, one NDR HCA a GPU, at the planner's inter-node efficiency
+#: (``Efficiency.inter_bw`` 0.85: 42.5 GB/s a GPU, 2% under it). Measured on the H100 partition, taken for the H200
+#: one: the handbook (overview_of_kempner_cluster.md @06d9ca34) calls the H200 GPU network non-blocking and the H100
+#: partition 2:1 oversubscribed, so the H200 nodes are not slower across nodes. If HPL's component test ran the four
+#: rows' broadcasts one at a time the figure bounds one GPU's path only (not stated in the output).
+IB_MEASURED_GBS = 43.32
+IB_MEASURED_LOC = ("KempnerInstitute/nvidia-hpc-benchmarks p1_nvidia_hpl/runs/HPL_H100_2N_4GPUs_23154426.out "
+                   "@861a0b5d (2025-07-06)")
+#: The same benchmark on one such node (``p1_nvidia_hpl/runs/HPL_H100_1N_4GPUs_23154422.out`` @861a0b5d, 2025-07-06,
+#: holygpu8a13504; P 2 x Q 2 column-major, so each row communicator is a pair of the node's GPUs): 'ncclBcast( Row )'
+#: 'avg = 113.94 ... min = 113.90 ... max = 113.99 GBS' -- a pair's broadcast over NVLink at 0.76 of 6 NVLink 4 links
+#: (150 GB/s a direction), where a switched board gives a pair every link (the 2-node run's quad all-gather: 346 GB/s).
+#: A measured check of kfnode52's 6-links-a-pair wiring (4 links could not carry it; the planner's pair rate, a third
+#: of 450 GB/s at ``Efficiency.intra_bw`` 0.80, is 120 GB/s).
+NVLINK_PAIR_MEASURED_GBS = 113.94
+NVLINK_PAIR_MEASURED_LOC = ("KempnerInstitute/nvidia-hpc-benchmarks p1_nvidia_hpl/runs/HPL_H100_1N_4GPUs_23154422.out "
+                            "@861a0b5d (2025-07-06)")
+INTERCONNECT = ("'NVLink intra-node, InfiniBand inter-node' (stated; the 175B report: 'InfiniBand NDR'); the rate: "
+                "4 x 400 Gb/s NDR a node (one HCA a GPU), as Kempner's own cross-node NCCL measurement gives it ("
+                f"{IB_MEASURED_LOC}, HPL-NVIDIA 25.4.0 on two 4-GPU H100 nodes: 'ncclBcast( Row )' between the nodes "
+                f"{IB_MEASURED_GBS} GB/s a GPU, every GPU at once, 0.87 of a 400 Gb/s port; the handbook: the H200 "
+                "network non-blocking, the H100 one 2:1 oversubscribed; kf53; assumed until then); the node's NVLink "
+                "wiring: 4 SXM H200 a node "
                 "(Kempner Computing Handbook, 'GPUs per Server 4'; the 175B report, '4x NVIDIA H200 SXM') with no "
                 "NVSwitch (NVIDIA's is on 8-GPU baseboards only): the 4-GPU board, 6 of a GPU's 18 NVLinks to each "
                 "peer (nvlink_topology nvlink4-quad-mesh, kfnode52; the catalog's full H200 NVLink rate for every "
-                "group until then)")
+                f"group until then; measured on one of Kempner's 4-GPU nodes, {NVLINK_PAIR_MEASURED_LOC}: a pair's "
+                f"'ncclBcast( Row )' {NVLINK_PAIR_MEASURED_GBS} GB/s, 0.76 of 6 links, kf53)")
 NOTE = ("Stated: model shape, GPU count and nodes, TP / FSDP degrees, step time, tok/s, memory, seq 4096, bf16, full "
-        "AC, compile; from the driver: micro-batch and grad accumulation. Not stated, so assumed: the network rates "
-        "(interconnect). The parameters live in bf16 with no fp32 master (build_parallel_model casts the model to "
+        "AC, compile; from the driver: micro-batch and grad accumulation. Not stated in the reports: the network rate, "
+        "taken from Kempner's own cross-node NCCL measurement (interconnect; kf53). The parameters live in bf16 "
+        "with no fp32 master (build_parallel_model casts the model to "
         "param_dtype before fully_shard, so AdamW's zeros_like moments are bf16): params_16bit=True (kf51; until "
         "then priced with an fp32 master copy and fp32 moments). Recompute early stop (checkpoint_wrapper with torch's "
         "default) and cuDNN attention (SDPA auto; the repository's H200 profile runs aten::_cudnn_attention_backward) "
