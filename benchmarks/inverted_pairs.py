@@ -152,7 +152,8 @@ def main(argv=None):
         print(p.nlargest(args.top, "wrong_by").drop(columns="model").round(1).to_string(index=False))
     if args.noise:
         print("\nWithin the runs' own noise (noise_ceiling: a model exact on every configuration, one noisy run each):")
-        print(noise_table(rows).round(3).to_string(index=False))
+        noise = noise_table(rows)
+        print(noise.round(3).to_string(index=False) if len(noise) else "no model with 3 or more rows")
     return pairs
 
 

@@ -62,3 +62,11 @@ def test_noise_table_counts_close_pairs_and_keeps_validates_spearman():
     assert np.isclose(t["spearman"], validate.spearman(df["predicted_s"], df["measured_s"]))
     assert [c for c in t.index if c.startswith("noise_")] == ["noise_1%", "noise_2%", "noise_3%", "noise_5%"]
     assert t["noise_5%"] < t["noise_1%"] <= 1.0
+
+
+def test_noise_flag_prints_the_table(tmp_path, capsys):
+    path = tmp_path / "rows.csv"
+    _rows().to_csv(path, index=False)
+    ip.main([str(path), "--source", "s", "--noise"])
+    out = capsys.readouterr().out
+    assert "Within the runs' own noise" in out and "noise_2%" in out and "m/gb64" in out.split("own noise")[1]
