@@ -360,7 +360,13 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     An eleventh look (acc49, 2026-12-06; docs/accuracy_log.md): at PP 16 and micro-batch 3 the 39.1B TP 1 row runs a
     tick of 3 whole layers in 0.645 s (+1.0%), the TP 2 row the same layers halved in 0.557 s (-37.7%); its 18 two-rank
     all-reduces a tick would need ~7.7 GB/s to cost the gap, against 166-185 GB/s in vTrain's own 2-GPU LUT. Not TP
-    communication at any sourced rate; nothing changed."""
+    communication at any sourced rate; nothing changed.
+
+    A twelfth look (vtm53, 2026-12-07; docs/accuracy_log.md): the misordering is the TP <= 4 rows of every model but
+    the 175B (exact TP <= 4 rows would give 0.966; exact 39.1B ones alone 0.902), not the runs' own noise (at 2%
+    run-to-run scatter a model exact on every configuration keeps 0.959, ``inverted_pairs.py --noise``). Per row, the
+    residue over the TP all-reduce bytes implies 6-4,800 GB/s (no one rate); under ZeRO-1 (a 40 GB A100) the 24 rows
+    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",

@@ -42,3 +42,31 @@ def test_no_pairs_iff_validate_ranks_perfectly():
         d = df.assign(predicted_s=list(perm))
         rho = validate.spearman(d["predicted_s"], d["measured_s"])
         assert (len(ip.inverted_pairs(d)) == 0) == np.isclose(rho, 1.0)
+
+
+def test_noise_ceiling_is_one_without_noise_and_falls_as_configurations_crowd():
+    # vtm53: a source run once per configuration has validate's tie ceiling 1, whatever its spacing
+    spread = np.array([10.0, 20.0, 40.0, 80.0, 160.0])  # 2x apart: no 5% noise swaps a pair
+    crowded = np.array([10.0, 10.05, 10.1, 10.15, 10.2])  # 0.5% apart
+    assert np.isclose(ip.noise_ceiling(crowded, 0.0), 1.0)
+    assert np.isclose(ip.noise_ceiling(spread, 0.05), 1.0)
+    low, high = ip.noise_ceiling(crowded, 0.02), ip.noise_ceiling(crowded, 0.002)
+    assert low < 0.5 < high < 1.0
+    assert ip.noise_ceiling(crowded, 0.02) == low  # seeded
+
+
+def test_noise_table_counts_close_pairs_and_keeps_validates_spearman():
+    df = _rows().assign(measured_s=[10.0, 10.05, 10.18, 13.0])  # gaps 0.5%, 1.8%, 1.3%; the 13 s row 28-30%
+    t = ip.noise_table(df).iloc[0]
+    assert (t["rows"], t["pairs"], t["within_1pct"], t["within_2pct"]) == (4, 6, 1, 3)
+    assert np.isclose(t["spearman"], validate.spearman(df["predicted_s"], df["measured_s"]))
+    assert [c for c in t.index if c.startswith("noise_")] == ["noise_1%", "noise_2%", "noise_3%", "noise_5%"]
+    assert t["noise_5%"] < t["noise_1%"] <= 1.0
+
+
+def test_noise_flag_prints_the_table(tmp_path, capsys):
+    path = tmp_path / "rows.csv"
+    _rows().to_csv(path, index=False)
+    ip.main([str(path), "--source", "s", "--noise"])
+    out = capsys.readouterr().out
+    assert "Within the runs' own noise" in out and "noise_2%" in out and "m/gb64" in out.split("own noise")[1]
