@@ -223,40 +223,63 @@ def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
     return ew.minimum(busiest, g)
 
 
+def deepep_ll_kernel_time(tokens, ranks: int, experts: int, top_k: int, copy_bytes: float, bw: float,
+                          per_node: Optional[int] = None, nic_bw: float = 0.0, inter_alpha: float = 0.0):
+    """Seconds of one of DeepEP's low-latency kernels (``low_latency_dispatch`` or ``low_latency_combine``) on an
+    expert-parallel replica of ``ranks`` GPUs carrying ``tokens`` tokens in all, ``copy_bytes`` a (token, expert) copy:
+    each token is sent to the rank of each of its top-k experts, one copy a pair (DeepEP's buffer holds a slot per local
+    expert), and the kernel ends when the busiest rank has its ``busiest_rank_pairs`` copies, (n - 1) / n of them from
+    its peers over NVLink (``bw``); its fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
+    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us). Over k = ranks / ``per_node`` nodes the copies from the rank's
+    own node's g - 1 peers, (g - 1) / n of them, come over NVLink and the (n - g) / n from other nodes over RDMA at the
+    GPU's NIC share ``nic_bw``, the two at once (vLLM's ``DeepEPLLAll2AllManager`` builds its ``deep_ep.Buffer`` with
+    ``allow_nvlink_for_low_latency_mode=True``, vllm/distributed/device_communicators/all2all.py; the slower link sets
+    the time, as planner.model.comm ``a2a_time`` takes an all-to-all's two links), and the fixed cost adds one network
+    latency (``inter_alpha``).
+
+    Checked against DeepEP's own table (docs/legacy.md "Low-latency kernels", H800 with one CX7 400 Gb/s NIC a GPU, 128
+    tokens a rank, DeepSeek-V3's shape; parts/moe_profiles.csv ``deepep_v1_ll_*``, benchmarks/deepep_ll.py): at EP 16
+    .. 256 each kernel at 0.91-1.02x the published latency (dispatch 115 / 164 / 189 / 202 / 209 us against
+    118 / 155 / 173 / 192 / 194; combine 203 / 297 / 345 / 371 / 385 against 195 / 273 / 314 / 369 / 360); at EP 8 (one
+    node) 51 / 91 us against 77 / 114 (ll53). Vectorised over ``tokens``.
+
+    >>> round(float(deepep_ll_kernel_time(128.0 * 64, 64, 256, 8, 7408.0, 1.6e11, 8, 4.25e10, 1.4e-5)) * 1e6)
+    189
+    """
+    return _ll_kernels(tokens, ranks, experts, top_k, (copy_bytes,), bw, per_node, nic_bw, inter_alpha)[0]
+
+
+def _ll_kernels(tokens, ranks: int, experts: int, top_k: int, copy_bytes: tuple, bw: float, per_node: Optional[int],
+                nic_bw: float, inter_alpha: float) -> list:
+    """``deepep_ll_kernel_time`` of one kernel for each of ``copy_bytes``: the busiest rank's pairs found once (the
+    simulation prices an exchange, two kernels, every decode step)."""
+    g = ranks if not per_node or per_node >= ranks else per_node
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
+    pairs = busiest_rank_pairs(tokens, ranks, experts, top_k)
+    # the share of a rank's copies on its slowest link: NVLink's (g - 1) / n at ``bw``, or the NIC's (n - g) / n
+    per_byte = (g - 1) / ranks / bw if g == ranks else max((g - 1) / ranks / bw, (ranks - g) / ranks / nic_bw)
+    return [latency + pairs * nbytes * per_byte for nbytes in copy_bytes]
+
+
 def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
                             bw: float, per_node: Optional[int] = None, nic_bw: float = 0.0, inter_alpha: float = 0.0):
     """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs as vLLM's
     ``--all2all-backend deepep_low_latency`` runs it (vllm/model_executor/layers/fused_moe/deepep_ll_prepare_finalize.py
-    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): each token is sent
-    to the rank of each of its top-k experts, one copy a (token, expert) pair (DeepEP's buffer holds a slot per local
-    expert; its README's low-latency table counts the bytes so: 128 tokens x 8 experts x 7,392 B at EP8 is 98 GB/s x 77
-    us), ``dispatch_bytes`` a copy (fp8 with a 4-byte scale per 128 channels where the model's weights are block fp8,
-    the kernel's ``use_fp8``; else 16-bit) and the experts' outputs back at ``combine_bytes`` (16-bit). The step waits
-    for the busiest rank: it receives ``busiest_rank_pairs`` copies, (n - 1) / n of them from its peers over NVLink,
-    in each of the two kernels; a kernel's fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
-    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us; DeepEP publishes its low-latency kernels over RDMA only, where
-    they are bandwidth-bound). Unlike the all-gather the bytes grow with top-k and not with the replica's other
-    tokens. Vectorised over ``tokens``.
-
-    Over k = ranks / ``per_node`` nodes (serveep49) the copies from the rank's own node's g - 1 peers, (g - 1) / n of
-    them, come over NVLink and the (n - g) / n from other nodes over RDMA at the GPU's NIC share ``nic_bw``, the two at
-    once (vLLM's ``DeepEPLLAll2AllManager`` builds its ``deep_ep.Buffer`` with ``allow_nvlink_for_low_latency_mode=True``,
-    vllm/distributed/device_communicators/all2all.py; the slower link sets the time, as planner.model.comm ``a2a_time``
-    takes an all-to-all's two links), and each kernel's fixed cost adds one network latency (``inter_alpha``). DeepEP's
-    internode kernels need NVSHMEM over InfiniBand / RoCE (``EP_ALL2ALL``'s ``needs``: not on EFA).
+    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): the two kernels one
+    after the other (``deepep_ll_kernel_time``), the tokens going at ``dispatch_bytes`` a copy (fp8 with a 4-byte scale
+    per 128 channels where the model's weights are block fp8, the kernel's ``use_fp8``; else 16-bit) and the experts'
+    outputs back at ``combine_bytes`` (16-bit). Unlike the all-gather the bytes grow with top-k and not with the
+    replica's other tokens. DeepEP's internode kernels need NVSHMEM over InfiniBand / RoCE (``EP_ALL2ALL``'s ``needs``:
+    not on EFA). Vectorised over ``tokens``.
 
     >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
     17.59
     >>> round(float(deepep_ll_exchange_time(64.0, 16, 256, 8, 7392.0, 14336.0, 4.5e11, 8, 4e10, 1.5e-5)) * 1e6, 1)
     55.9
     """
-    g = ranks if not per_node or per_node >= ranks else per_node
-    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
-    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (dispatch_bytes + combine_bytes)
-    t = copies * (g - 1) / ranks / bw
-    if g < ranks:
-        t = ew.maximum(t, copies * (ranks - g) / ranks / nic_bw)
-    return 2.0 * latency + t
+    dispatch, combine = _ll_kernels(tokens, ranks, experts, top_k, (dispatch_bytes, combine_bytes), bw, per_node, nic_bw,
+                                    inter_alpha)
+    return dispatch + combine
 
 
 def deepep_normal_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float,
