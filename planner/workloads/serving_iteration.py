@@ -13,8 +13,8 @@ planner/workloads/serving.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from statistics import NormalDist
 from typing import Callable, Optional
 
@@ -223,40 +223,70 @@ def busiest_rank_experts(tokens, ranks: int, experts: int, top_k: int):
     return ew.minimum(busiest, g)
 
 
+def deepep_ll_kernel_time(tokens, ranks: int, experts: int, top_k: int, copy_bytes: float, bw: float,
+                          per_node: Optional[int] = None, nic_bw: float = 0.0, inter_alpha: float = 0.0):
+    """Seconds of one of DeepEP's low-latency kernels (``low_latency_dispatch`` or ``low_latency_combine``) on an
+    expert-parallel replica of ``ranks`` GPUs carrying ``tokens`` tokens in all, ``copy_bytes`` a (token, expert) copy:
+    each token is sent to the rank of each of its top-k experts, one copy a pair (DeepEP's buffer holds a slot per local
+    expert), and the kernel ends when the busiest rank has its ``busiest_rank_pairs`` copies, (n - 1) / n of them from
+    its peers over NVLink (``bw``); its fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
+    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us). Over k = ranks / ``per_node`` nodes the copies from the rank's
+    own node's g - 1 peers, (g - 1) / n of them, come over NVLink and the (n - g) / n from other nodes over RDMA at the
+    GPU's NIC share ``nic_bw``, the two at once (vLLM's ``DeepEPLLAll2AllManager`` builds its ``deep_ep.Buffer`` with
+    ``allow_nvlink_for_low_latency_mode=True``, vllm/distributed/device_communicators/all2all.py; the slower link sets
+    the time, as planner.model.comm ``a2a_time`` takes an all-to-all's two links), and the fixed cost adds one network
+    latency (``inter_alpha``).
+
+    Checked against DeepEP's own table (docs/legacy.md "Low-latency kernels", H800 with one CX7 400 Gb/s NIC a GPU, 128
+    tokens a rank, DeepSeek-V3's shape; parts/moe_profiles.csv ``deepep_v1_ll_*``, benchmarks/deepep_ll.py): at EP 16
+    .. 256 each kernel at 0.91-1.02x the published latency (dispatch 115 / 164 / 189 / 202 / 209 us against
+    118 / 155 / 173 / 192 / 194; combine 203 / 297 / 345 / 371 / 385 against 195 / 273 / 314 / 369 / 360); at EP 8 (one
+    node) 51 / 91 us against 77 / 114 (ll53). Vectorised over ``tokens``.
+
+    >>> round(float(deepep_ll_kernel_time(128.0 * 64, 64, 256, 8, 7408.0, 1.6e11, 8, 4.25e10, 1.4e-5)) * 1e6)
+    189
+    """
+    return _ll_kernels(tokens, ranks, experts, top_k, (copy_bytes,), bw, per_node, nic_bw, inter_alpha)[0]
+
+
+def _ll_kernels(tokens, ranks: int, experts: int, top_k: int, copy_bytes: tuple, bw: float, per_node: Optional[int],
+                nic_bw: float, inter_alpha: float) -> list:
+    """``deepep_ll_kernel_time`` of one kernel for each of ``copy_bytes``: the busiest rank's pairs found once (the
+    simulation prices an exchange, two kernels, every decode step)."""
+    g = ranks if not per_node or per_node >= ranks else per_node
+    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
+    pairs = busiest_rank_pairs(tokens, ranks, experts, top_k)
+    # the share of a rank's copies on its slowest link: NVLink's (g - 1) / n at ``bw``, or the NIC's (n - g) / n
+    per_byte = (g - 1) / ranks / bw if g == ranks else max((g - 1) / ranks / bw, (ranks - g) / ranks / nic_bw)
+    return [latency + pairs * nbytes * per_byte for nbytes in copy_bytes]
+
+
 def deepep_ll_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float, combine_bytes: float,
                             bw: float, per_node: Optional[int] = None, nic_bw: float = 0.0, inter_alpha: float = 0.0):
     """Seconds of one MoE layer's token exchange on an expert-parallel replica of ``ranks`` GPUs as vLLM's
     ``--all2all-backend deepep_low_latency`` runs it (vllm/model_executor/layers/fused_moe/deepep_ll_prepare_finalize.py
-    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): each token is sent
-    to the rank of each of its top-k experts, one copy a (token, expert) pair (DeepEP's buffer holds a slot per local
-    expert; its README's low-latency table counts the bytes so: 128 tokens x 8 experts x 7,392 B at EP8 is 98 GB/s x 77
-    us), ``dispatch_bytes`` a copy (fp8 with a 4-byte scale per 128 channels where the model's weights are block fp8,
-    the kernel's ``use_fp8``; else 16-bit) and the experts' outputs back at ``combine_bytes`` (16-bit). The step waits
-    for the busiest rank: it receives ``busiest_rank_pairs`` copies, (n - 1) / n of them from its peers over NVLink,
-    in each of the two kernels; a kernel's fixed cost taken as one NCCL LL step over NVLink (planner.model.comm
-    ``NCCL_LL_BASE_S`` + one ``NCCL_LL_HOP_S``: 7.2 us; DeepEP publishes its low-latency kernels over RDMA only, where
-    they are bandwidth-bound). Unlike the all-gather the bytes grow with top-k and not with the replica's other
-    tokens. Vectorised over ``tokens``.
-
-    Over k = ranks / ``per_node`` nodes (serveep49) the copies from the rank's own node's g - 1 peers, (g - 1) / n of
-    them, come over NVLink and the (n - g) / n from other nodes over RDMA at the GPU's NIC share ``nic_bw``, the two at
-    once (vLLM's ``DeepEPLLAll2AllManager`` builds its ``deep_ep.Buffer`` with ``allow_nvlink_for_low_latency_mode=True``,
-    vllm/distributed/device_communicators/all2all.py; the slower link sets the time, as planner.model.comm ``a2a_time``
-    takes an all-to-all's two links), and each kernel's fixed cost adds one network latency (``inter_alpha``). DeepEP's
-    internode kernels need NVSHMEM over InfiniBand / RoCE (``EP_ALL2ALL``'s ``needs``: not on EFA).
+    ``DeepEPLLPrepareAndFinalize``: DeepEP's ``low_latency_dispatch`` then ``low_latency_combine``): the two kernels one
+    after the other (``deepep_ll_kernel_time``), the tokens going at ``dispatch_bytes`` a copy (fp8 with a 4-byte scale
+    per 128 channels where the model's weights are block fp8, the kernel's ``use_fp8``; else 16-bit) and the experts'
+    outputs back at ``combine_bytes`` (16-bit). Unlike the all-gather the bytes grow with top-k and not with the
+    replica's other tokens. DeepEP's internode kernels need NVSHMEM over InfiniBand / RoCE (``EP_ALL2ALL``'s ``needs``:
+    not on EFA). Vectorised over ``tokens``.
 
     >>> round(float(deepep_ll_exchange_time(64.0, 8, 256, 8, 7168 + 7168 / 128 * 4, 2 * 7168, 4.5e11)) * 1e6, 2)
     17.59
     >>> round(float(deepep_ll_exchange_time(64.0, 16, 256, 8, 7392.0, 14336.0, 4.5e11, 8, 4e10, 1.5e-5)) * 1e6, 1)
     55.9
     """
-    g = ranks if not per_node or per_node >= ranks else per_node
-    latency = NCCL_LL_BASE_S["ring"] + NCCL_LL_HOP_S["nvlink"]["ring"] + (inter_alpha if g < ranks else 0.0)
-    copies = busiest_rank_pairs(tokens, ranks, experts, top_k) * (dispatch_bytes + combine_bytes)
-    t = copies * (g - 1) / ranks / bw
-    if g < ranks:
-        t = ew.maximum(t, copies * (ranks - g) / ranks / nic_bw)
-    return 2.0 * latency + t
+    dispatch, combine = _ll_kernels(tokens, ranks, experts, top_k, (dispatch_bytes, combine_bytes), bw, per_node, nic_bw,
+                                    inter_alpha)
+    return dispatch + combine
+
+
+def deepep_ll_kernels(im: "IterationModel", tokens) -> list:
+    """(dispatch, combine) seconds of one MoE layer's DeepEP low-latency kernels on :class:`IterationModel` ``im`` for a
+    step of ``tokens`` tokens (the replica's): ``deepep_ll_kernel_time`` at its copies' bytes and links."""
+    return _ll_kernels(tokens, im.ep, im.experts, im.top_k, (im.dispatch_bytes, im.combine_bytes), im.ar_bw,
+                       im.node_gpus, im.nic_bw, im.inter_alpha)
 
 
 def deepep_normal_exchange_time(tokens, ranks: int, experts: int, top_k: int, dispatch_bytes: float,
@@ -409,8 +439,10 @@ class BatchOverlap:
     (off by default in both); ``backends``: the token exchanges (``EP_ALL2ALL``) it runs over; ``decode_min`` /
     ``prompt_min``: the tokens a rank's decode-only step / step with prompt tokens needs before it splits; ``mixed``:
     whether a step in which some ranks prefill while others decode is split; ``prompt_backends``: the exchanges whose
-    prompt steps it splits (None: every one of ``backends``). Every DP rank must split for any to (the ranks step
-    together): the least rank's tokens are tested."""
+    prompt steps it splits (None: every one of ``backends``); ``decode_windows``: on a decode-only step each of the
+    low-latency kernels is hidden only behind the work its engine schedules while it is in flight
+    (``IterationModel._decode_windows``), not behind the whole MoE layer's. Every DP rank must split for any to (the
+    ranks step together): the least rank's tokens are tested."""
     flag: str
     backends: tuple
     source: str
@@ -418,6 +450,7 @@ class BatchOverlap:
     prompt_min: int = 1
     mixed: bool = False
     prompt_backends: Optional[tuple] = None
+    decode_windows: bool = False
 
     def refusal(self, engine: str, backend: Optional[str]) -> Optional[str]:
         """Why this engine's overlap cannot run on a replica exchanging tokens by ``backend`` (None: no EP), or None."""
@@ -464,9 +497,11 @@ class BatchOverlap:
 #: deepep_low_latency or deepep_high_throughput, the second not sized here; dp_utils: the ranks split only together).
 #: TensorRT-LLM: none sized.
 BATCH_OVERLAP = {
+    # (its decode steps run python/sglang/srt/operations_strategy.py ``_compute_moe_deepseek_blog_decode``: five stages
+    # a layer, the second micro-batch two behind, so a dispatch is in flight over only a few small ops: ll53)
     "sglang": BatchOverlap("--enable-two-batch-overlap", ("deepep", "deepep_low_latency"),
                            "sglang two_batch_overlap.py: DeepEP's dispatch / combine overlapped",
-                           decode_min=0, prompt_backends=("deepep",)),
+                           decode_min=0, prompt_backends=("deepep",), decode_windows=True),
     "vllm": BatchOverlap("--enable-dbo", ("deepep_low_latency",),
                          "vllm/config/vllm.py: microbatching needs a DeepEP all2all backend",
                          decode_min=32, prompt_min=512, mixed=True),
@@ -873,10 +908,50 @@ class IterationModel:
         roof = 2 * ew.maximum(c_h, m_h)
         slow = ew.where(ew.f64(prefill_tokens) > 0, self.prompt_slow, 0.0)
         exposed = 2 * e_h - ew.minimum(2 * e_h, roof * (self.moe_layers / self.layers)) * (1.0 - slow)
+        if self.overlap.decode_windows:
+            exposed = ew.where(ew.f64(prefill_tokens) > 0, exposed,
+                               self._decode_windows(half(decode_seqs), half(decode_ctx)))
         step = roof + exposed + 2 * self.kernel_s + self.host_s
         s0, c0, m0, t0, flops = unsplit
         return (ew.where(on, step, s0), ew.where(on, 2 * c_h, c0), ew.where(on, 2 * m_h, m0),
                 ew.where(on, exposed, t0), flops)
+
+    def _decode_windows(self, seqs, ctx):
+        """Seconds of a two-batch-overlapped decode step's exchange left exposed where the engine hides each DeepEP
+        low-latency kernel only behind what it schedules while that kernel is in flight (``BatchOverlap
+        .decode_windows``), for a micro-batch of ``seqs`` decodes at ``ctx`` context in all. SGLang's decode strategy
+        (python/sglang/srt/operations_strategy.py ``_compute_moe_deepseek_blog_decode``, ``tbo_delta_stages=2``) runs
+        a layer as five stages -- [attention prepare], [attention core, gate, top-k], [dispatch send, shared experts],
+        [dispatch receive, experts, combine send], [combine receive] -- the second micro-batch two stages behind the
+        first (two_batch_overlap.py ``execute_overlapped_operations``), so a micro-batch's dispatch is in flight over
+        its own shared experts and the other's layer output and attention prepare, and its combine over the other's
+        attention core; its experts overlap nothing. Each kernel (``deepep_ll_kernels``) waits out what its window
+        does not cover, for each micro-batch and MoE layer: 2 x moe_layers x (max(0, dispatch - w_dense) + max(0,
+        combine - w_attn)), w_dense the micro-batch's non-routed linears a layer (its roofline of the dense GEMMs and
+        weight reads over ``layers``: the attention projections, the shared experts, the dense layers' MLPs spread
+        over every layer) and w_attn its attention core a layer (the roofline of its attention FLOPs and KV read).
+        The post (lmsys.org/blog/2025-05-05-large-scale-ep, "Detail Breakdown") saw both: "dispatch spends
+        significant time busy-waiting for data" (~0.17 ms a layer), the combine "2x slower than DeepSeek's due to
+        shorter attention computation, causing communication kernels to busy-wait". Until ll53 every kernel was
+        hidden behind the MoE layers' share of both micro-batches' roofline. Vectorised."""
+        def window(part):
+            _, c, m, _, _ = part._terms(seqs, ctx, 0.0, 0.0, None, 0.0, None, whole=True)
+            return ew.maximum(c, m) / self.layers
+        dispatch, combine = deepep_ll_kernels(self, seqs)
+        return 2 * self.moe_layers * (ew.maximum(dispatch - window(self._dense_part), 0.0)
+                                      + ew.maximum(combine - window(self._attention_part), 0.0))
+
+    @cached_property
+    def _attention_part(self) -> "IterationModel":
+        """This model with only its attention core: no linear FLOPs or weights (``_decode_windows``)."""
+        return replace(self, lin_flops=0.0, lin_flops_replicated=0.0, routed_flops=0.0, prior_flops=0.0,
+                       dense_bytes=0.0, expert_bytes=0.0, overlap=None)
+
+    @cached_property
+    def _dense_part(self) -> "IterationModel":
+        """This model with only its non-routed linears: no attention, KV read or experts (``_decode_windows``)."""
+        return replace(self, lin_flops=self.lin_flops - self.routed_flops, routed_flops=0.0, attn_flops=0.0,
+                       attn_flops_decode=0.0, kv_bytes=0.0, expert_bytes=0.0, overlap=None)
 
     def _busiest(self, o, decode_seqs, prefill_tokens, prefill_chunk, tokens) -> tuple:
         """An expert-parallel step as its busiest rank runs it (the DP ranks step together, vLLM's Data Parallel

@@ -201,6 +201,36 @@ for arch, nic, topo, dbw, cbw, sms in cells(V2):
                   "bandwidth' includes local-rank traffic; GPU named by architecture only (SM90 taken as H100, SM100 "
                   "as B200: assumed)")
 
+# B2. DeepEP V1 low-latency kernels (docs/legacy.md "Low-latency kernels with pure RDMA"): H800, each GPU with
+# a CX7 InfiniBand 400 Gb/s NIC (~50 GB/s), 128 tokens per rank ("per batch"), hidden 7168, top-8, FP8 dispatch,
+# BF16 combine; each kernel's latency and its "RDMA bandwidth". DeepEP's tests/test_low_latency.py counts that
+# bandwidth as every (token, expert) copy a rank sends, hidden + hidden / 128 x 4 scale + 16 header bytes (fp8) or
+# hidden x 2 (bf16) a copy, over the kernel's time (tests/test_ll53.py checks the table against it). The expert
+# count is not printed with the table (DeepSeek-V3's 256 assumed, as test_low_latency.py's default 288 / 256).
+V1_LL = """
+|      8       |  77 us  |    98 GB/s     |      8      | 114 us  |    127 GB/s    |
+|      16      | 118 us  |    63 GB/s     |     16      | 195 us  |    74 GB/s     |
+|      32      | 155 us  |    48 GB/s     |     32      | 273 us  |    53 GB/s     |
+|      64      | 173 us  |    43 GB/s     |     64      | 314 us  |    46 GB/s     |
+|      128     | 192 us  |    39 GB/s     |     128     | 369 us  |    39 GB/s     |
+|      256     | 194 us  |    39 GB/s     |     256     | 360 us  |    40 GB/s     |
+"""
+for ep, dlat, dbw, _, clat, cbw in cells(V1_LL):
+    for comp, lat, bw, prec in (("dispatch", dlat, dbw, "fp8"), ("combine", clat, cbw, "bf16")):
+        for metric, value, unit in (("latency_us", lat.split()[0], "us"), ("rdma_bw_gbps", bw.split()[0], "GB/s")):
+            add(id=f"deepep_v1_ll_h800_ep{ep}_{comp}_{metric.split('_')[0]}", kind="ep_comm_latency", component=comp,
+                gpu="H800-SXM-80GB", gpu_as_stated="H800, CX7 InfiniBand 400 Gb/s RDMA NIC a GPU (~50 GB/s)",
+                system=f"EP {ep} H800 (8 a node)", stack="DeepEP V1 low-latency kernels", precision=prec,
+                dispatcher="deepep", measurement="kernel", hidden=7168, experts=256, top_k=8, tokens_per_rank=128,
+                ep=ep, num_gpus=ep, metric=metric, value=value, unit=unit,
+                time_ms=float(lat.split()[0]) / 1e3 if unit == "us" else None,
+                source="deepseek-ai/DeepEP docs/legacy.md 'Low-latency kernels with pure RDMA' (V1)",
+                provenance=f"https://github.com/deepseek-ai/DeepEP/blob/{DEEPEP_COMMIT}/docs/legacy.md",
+                read_date="2026-12-07",
+                notes="DeepSeek-V3/R1 production setting: 128 tokens per batch (a rank), hidden 7168, top-8, FP8 "
+                      "dispatch, BF16 combine; one CX7 400 Gb/s NIC a GPU; expert count not printed (256 assumed); "
+                      "the bandwidth counts every copy a rank sends, its own included (tests/test_low_latency.py)")
+
 # ---------------------------------------------------------------------------------------------
 # C. HybridEP (DeepEP hybrid-ep branch) docs/README_Hybrid-EP.md: 4,096 tokens per rank, hidden 7168, top-8,
 # random uniform router, 8 local experts per rank (experts = 8 x ranks); "algorithm bandwidth" =
