@@ -56,7 +56,8 @@ def test_deepseek_v3_pp16_total_is_the_middle_ranks_own_not_paired():
     r0, mid, last = r.ranks
     assert (mid.rank, last.rank) == (1, 15) and (r.peak_rank, r.peak_stage) == (1, "middle")
     mem = plan.memory_per_gpu_bytes
-    # ``mem`` is the search's own call (memory_per_gpu without ranks, search.evaluate): it fits the same total
+    # ``mem`` is the plan's memory_per_gpu call (search.evaluate; since speed53 with the rank classes in the same call,
+    # its columns the search path's bits, tests/test_speed44.py): it fits the same total
     assert mem.most_loaded_stage == "middle" and mem.total == r.peak == mid.total  # "first" until mem43b
     for k in M.RANK_PARTS[:-1]:  # every part the peak rank's own: its states beside its own activations
         assert mem[k] == mid[k]

@@ -1678,11 +1678,12 @@ def rank_memory(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_b
     each at its own micro-batches in flight; until mem43b the heaviest middle rank's states beside rank 1's count
     at the largest saves mix of any middle rank, no bound either way (tests/test_mem43b.py)."""
     got = memory_per_gpu(m, t, c, seq, global_batch, stack, gpu, ranks=True)
-    return tuple(_rank_memory_row(got, c, i) for i in range(len(c)))
+    return tuple(rank_memory_row(got, c, i) for i in range(len(c)))
 
 
-def _rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
-    """Row ``i`` of ``memory_per_gpu(ranks=True)`` as a ``RankMemory``."""
+def rank_memory_row(got: dict, c: Candidates, i: int) -> RankMemory:
+    """Row ``i`` of ``memory_per_gpu(ranks=True)`` as a ``RankMemory`` (``rank_memory``'s; a plan's ``evaluate`` asks
+    for the rank classes in its one memory call and reads its row here)."""
     pp, v = int(c.pp[i]), bool(split_vpp(c)[i] == V_SPLIT) and int(c.pp[i]) > 1
     mid = int(got["middle_rank"][i])
     part = lambda name: {k: float(got[f"{name}_{k}"][i]) for k in RANK_PARTS}  # noqa: E731

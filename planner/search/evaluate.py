@@ -18,7 +18,7 @@ from planner.model.comm import hierarchical_cp_a2a
 from planner.model.activations_hf import hf_experts_note
 from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
-from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory
+from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory, rank_memory_row
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, Stack, cp_comm_mix, default_stack_mode,
                                    from_training)
@@ -55,7 +55,10 @@ def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | Non
     """Memory + time arrays for a batch of candidates on one hardware option, under ``stack``
     (default: the job's ``training.framework``)."""
     stack = stack or from_training(job.training, model=job.model)
-    mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name)
+    # one row (a plan: estimate's, each plan recommend shows): its rank classes in the same call (``ranks``), which
+    # ``row_result`` reads for ``memory_per_rank`` where it made a second memory call on the row until speed53 (the
+    # columns both give are the same bits: tests/test_speed44.py)
+    mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name, ranks=len(c) == 1)
     st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
     # ``alone``: one row under no step-time overrides, so its step is the base ``option_alternatives`` would
     # re-evaluate (the same call on the same row): ``row_result`` hands it on instead (a recommend plan's 1 of ~6 calls)
@@ -126,7 +129,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         throughput_unit="tokens" if m.is_transformer else "samples",
         params=int(pc.total), params_active=int(pc.active), params_mtp=int(pc.mtp),
         # which pipeline rank holds the peak (the chosen plan alone: its states priced per rank class)
-        memory_per_rank=rank_memory(m, t, c.take(np.array([i])), stack=stack, gpu=hw.gpu.name)[0],
+        memory_per_rank=(rank_memory_row(mem, c, i) if "middle_rank" in mem else  # (``evaluate`` on one row)
+                         rank_memory(m, t, c.take(np.array([i])), stack=stack, gpu=hw.gpu.name)[0]),
         flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
         step_time_s=step,
         tokens_per_s=float(st["tokens_per_s"][i]),
