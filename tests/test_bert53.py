@@ -1,10 +1,10 @@
 """An eager-loading runtime's context in place of today's, not on top of it (bert53).
 
 Today's ``CUDA_CONTEXT_BYTES`` (0.75 GiB) is a lazy runtime's context after the kernels a run loads as it goes plus
-torch >= 1.13's cuBLAS workspaces from the caching allocator (pytorch/pytorch#83461). A runtime that loads every module
-at start (``Stack.cuda_module_loading`` "eager": CUDA < 11.7, or torch < 1.13) holds all of them in the context the
-2022 HF page measured (1343 MiB) and, before #83461, cuBLAS's own 4 MiB default pool on each handle outside torch's
-allocator: ``EAGER_CONTEXT_BYTES`` (planner.hardware.cuda_runtime). Until bert53 ctx51's 1.04 GiB was added to the
+torch >= 2.0's cuBLAS workspaces from the caching allocator (pytorch/pytorch#85447, #83461 relanded). A runtime that
+loads every module at start (``Stack.cuda_module_loading`` "eager": CUDA < 11.7, or torch < 1.13) holds all of them in
+the context the 2022 HF page measured (1343 MiB) and, before #85447, cuBLAS's own 4 MiB default pool on each handle
+outside torch's allocator: ``EAGER_CONTEXT_BYTES`` (planner.hardware.cuda_runtime). Until bert53 ctx51's 1.04 GiB was added to the
 0.75 GiB (1.79 GiB), counting the lazy figure's kernels and workspaces a second time. Each test fails on the code
 before bert53 (no ``EAGER_CONTEXT_BYTES``; the HF rows 5.8 / 6.8% over)."""
 from dataclasses import replace
@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.validate_memory import DATA, HF_EAGER_MODULES, error_table, hf_case, rows
 from hardware_catalog import load_catalog
-from planner.hardware.cuda_runtime import CUBLAS_HANDLES_SINGLE_GPU, CUDA_RUNTIME_FIGURES, EAGER_CONTEXT_BYTES
+from planner.hardware.cuda_runtime import CUBLAS_HANDLES, CUDA_RUNTIME_FIGURES, EAGER_CONTEXT_BYTES
 from planner.model import stacks
 from planner.model.memory import CUDA_CONTEXT_BYTES, GiB, memory_per_gpu, runtime_reserve
 
@@ -23,8 +23,8 @@ MiB = 2**20
 
 def test_eager_context_is_the_measured_one_and_cublas_own_pools():
     pool = CUDA_RUNTIME_FIGURES["cublas_default_pool"]
-    assert pool.nbytes == 4 * MiB and "#83461" in pool.era and "4MiB" in pool.source
-    assert CUBLAS_HANDLES_SINGLE_GPU == 2  # the main thread's and autograd's device thread's
+    assert pool.nbytes == 4 * MiB and "#85447" in pool.era and "4MiB" in pool.source
+    assert CUBLAS_HANDLES == 2  # the main thread's and autograd's device thread's
     assert EAGER_CONTEXT_BYTES == 1343 * MiB + 2 * 4 * MiB
     # larger than today's lazy context + workspaces, smaller than ctx51's 0.75 + 1.04 GiB
     assert CUDA_CONTEXT_BYTES < EAGER_CONTEXT_BYTES < CUDA_CONTEXT_BYTES + 1343 * MiB - 287_047_680

@@ -206,7 +206,8 @@ TPU_WITHHELD = (("TPU-v4", 32 * GiB - 33014415360), ("TPU-v5e", 16 * GiB - 15.75
 RUNTIME_RESERVE = {
     "cuda": GPU_RESERVE,
     # (CUDA's module loading figures are CUDA's: none off CUDA)
-    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation", eager_context=None),
+    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation",
+                                eager_context=None),
     "gaudi": dataclasses.replace(GPU_RESERVE, words="the runtime's reserve, HCCL buffers and fragmentation",
                                  eager_context=None),
     "tpu": RuntimeReserve(dict(TPU_WITHHELD)["TPU-v6e"], 0.0, 0.0,
