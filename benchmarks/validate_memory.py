@@ -60,9 +60,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   loads every kernel module at start (``HF_EAGER_MODULES``: +1.04 GiB of CUDA context, its measured 1343 MB less
   PyTorch's lazy context; -9..-17% -> -10..+8%). bert52 priced the page's torch 1.10 softmax, which keeps its input
   for the backward (``HF_SOFTMAX_KEEPS_INPUT``: +16 MiB a sequence and layer; the batch-4 rows -6..-10% and the ga-4
-  rows +1..+8% -> every row +2..+8%). Left: the context charged to this runtime (0.75 + 1.04 GiB against the page's
-  measured 1.31) and the 5% reserve, where a replay of the runs' allocations through the allocator's rules leaves
-  0.12-0.18 GiB of the pool unallocated (docs/accuracy_log.md "bert52").
+  rows +1..+8% -> every row +2..+8%). bert53 charged the eager runtime's context in place of today's 0.75 GiB, not on
+  top of it (planner.hardware.cuda_runtime ``EAGER_CONTEXT_BYTES``: the page's 1343 MiB + cuBLAS's own 4 MiB pool on
+  each of 2 handles = 1.32 GiB, was 1.79): every row -3.9..+2.6%. Left: the 5% reserve, where a replay of the runs'
+  allocations through the allocator's rules leaves 0.12-0.18 GiB of the pool unallocated, 1.9-8.6% of the dynamic
+  part (docs/accuracy_log.md "bert52", "bert53").
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The CUDA runtime's own reserve by era (ctx51): a runtime that loads every kernel module at start (CUDA < 11.7, or
 torch < 1.13 without ``CUDA_MODULE_LOADING=LAZY``) holds a larger context than today's lazy one
-(planner.model.memory ``CUDA_RUNTIME_FIGURES``, ``EAGER_CONTEXT_EXTRA``; ``Stack.cuda_module_loading``)."""
+(planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``, ``EAGER_CONTEXT_BYTES``; ``Stack.cuda_module_loading``).
+bert53: the eager context is charged in place of today's, no longer on top of it (tests/test_bert53.py)."""
 import json
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ from benchmarks.validate_memory import DATA, HF_EAGER_MODULES, hf_case
 from conftest import write_job
 from hardware_catalog import load_catalog
 from planner.model import stacks
-from planner.hardware.cuda_runtime import CUDA_RUNTIME_FIGURES, EAGER_CONTEXT_EXTRA
+from planner.hardware.cuda_runtime import CUDA_RUNTIME_FIGURES, EAGER_CONTEXT_BYTES
 from planner.model.memory import CUDA_CONTEXT_BYTES, GiB, memory_per_gpu, runtime_reserve
 
 HF_EAGER_JOB = """
@@ -23,13 +24,11 @@ parallel: {tp: 1, pp: 1, cp: 1, zero: 0}
 """
 
 
-def test_eager_extra_is_the_pages_context_less_pytorchs_lazy_one():
-    # derived from two published figures, none fitted: 1343 MiB on the HF page (torch 1.10, V100, nvidia-smi) less
-    # 287,047,680 B under CUDA_MODULE_LOADING=LAZY (pytorch/pytorch#86509)
+def test_eager_figures_are_the_published_ones():
+    # 1343 MiB on the HF page (torch 1.10, V100, nvidia-smi); 287,047,680 B under CUDA_MODULE_LOADING=LAZY
+    # (pytorch/pytorch#86509)
     assert CUDA_RUNTIME_FIGURES["eager_context_hf"].nbytes == 1343 * 2**20
     assert CUDA_RUNTIME_FIGURES["lazy_context_pr"].nbytes == 287_047_680
-    assert EAGER_CONTEXT_EXTRA == 1343 * 2**20 - 287_047_680
-    assert 1.04 < EAGER_CONTEXT_EXTRA / GiB < 1.05
     # every figure names its era and where it is printed; the lazy ones are below the eager ones
     assert all(f.era and f.source for f in CUDA_RUNTIME_FIGURES.values())
     lazy = [f.nbytes for f in CUDA_RUNTIME_FIGURES.values() if f.era == "lazy"]
@@ -37,7 +36,8 @@ def test_eager_extra_is_the_pages_context_less_pytorchs_lazy_one():
     assert max(lazy) < min(eager)
 
 
-@pytest.mark.parametrize("gpu, extra", [("V100-SXM2-16GB", EAGER_CONTEXT_EXTRA), ("H100-SXM-80GB", EAGER_CONTEXT_EXTRA),
+@pytest.mark.parametrize("gpu, extra", [("V100-SXM2-16GB", EAGER_CONTEXT_BYTES - CUDA_CONTEXT_BYTES),
+                                        ("H100-SXM-80GB", EAGER_CONTEXT_BYTES - CUDA_CONTEXT_BYTES),
                                         ("MI300X-192GB", 0.0)])
 def test_reserve_by_module_loading(gpu, extra):
     lazy = stacks.resolve("hf-trainer")
@@ -56,7 +56,7 @@ def test_hf_rows_are_priced_on_the_eager_runtime():
     old = memory_per_gpu(model, tr, c, stack=replace(st, cuda_module_loading="lazy"))
     new = memory_per_gpu(model, tr, c, stack=st)
     for k in ("outside_allocator", "other", "total"):  # outside the caching allocator: nvidia-smi sees it
-        assert float(new[k][0] - old[k][0]) == pytest.approx(EAGER_CONTEXT_EXTRA), k
+        assert float(new[k][0] - old[k][0]) == pytest.approx(EAGER_CONTEXT_BYTES - CUDA_CONTEXT_BYTES), k
     assert float(new["activations"][0]) == float(old["activations"][0])
 
 
@@ -68,10 +68,10 @@ def test_job_on_the_eager_runtime_prints_its_reserve(cli, tmp_path):
 
     eager, lazy = run(", cuda_module_loading: eager"), run("")
     line = next(a for a in eager["assumptions"] if a.startswith("training stack: hf-trainer"))
-    assert "cuda_module_loading=eager" in line and f"+{EAGER_CONTEXT_EXTRA / GiB:.2f} GiB" in line, line
+    assert "cuda_module_loading=eager" in line and f"context {EAGER_CONTEXT_BYTES / GiB:.2f} GiB" in line, line
     assert not any("cuda_module_loading" in a for a in lazy["assumptions"])
     moved = eager["memory_per_gpu_bytes"]["other"] - lazy["memory_per_gpu_bytes"]["other"]
-    assert moved == pytest.approx(EAGER_CONTEXT_EXTRA)
+    assert moved == pytest.approx(EAGER_CONTEXT_BYTES - CUDA_CONTEXT_BYTES)
     assert eager["stack"]["cuda_module_loading"] == "eager"  # the record reads back as the job's framework
 
 

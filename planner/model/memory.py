@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.layout import V_SPLIT, Candidates, in_blocks, split_vpp
-from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
+from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
 from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
@@ -138,7 +138,10 @@ OPTIMIZER_STATE = {
 # (activations.layer_saved_tensors ``te_fp8``)
 ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
-CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces (the allocator's reserve is FRAGMENTATION)
+#: today's CUDA context (lazy module loading: the kernels a run loads as it goes) + torch's cuBLAS / cuBLASLt workspaces
+#: (planner.hardware.cuda_runtime ``CUDA_RUNTIME_FIGURES``); the allocator's reserve is FRAGMENTATION. An eager-loading
+#: runtime's whole context replaces it (``RuntimeReserve.eager_context``)
+CUDA_CONTEXT_BYTES = 0.75 * GiB
 
 
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
@@ -167,18 +170,20 @@ class RuntimeReserve:
     fragmentation: float
     words: str
     withheld: tuple = ()
-    #: the context bytes a runtime that loads every kernel module at start holds beyond ``context``, by
-    #: ``Stack.cuda_module_loading`` (CUDA's: ``EAGER_CONTEXT_EXTRA``; 0 where none is measured)
-    eager_extra: float = 0.0
+    #: the context a runtime that loads every kernel module at start holds in place of ``context``, by
+    #: ``Stack.cuda_module_loading`` (CUDA's: ``EAGER_CONTEXT_BYTES``; None where none is measured: ``context``)
+    eager_context: float | None = None
 
     def context_on(self, part: str | None, module_loading: str = "lazy") -> float:
-        """``context`` on catalog part ``part`` (its ``withheld`` figure where measured), plus ``eager_extra`` under
-        ``module_loading`` "eager"."""
-        return dict(self.withheld).get(part, self.context) + (self.eager_extra if module_loading == "eager" else 0.0)
+        """``context`` on catalog part ``part`` (its ``withheld`` figure where measured); ``eager_context`` in its place
+        under ``module_loading`` "eager" where measured."""
+        if module_loading == "eager" and self.eager_context is not None:
+            return self.eager_context
+        return dict(self.withheld).get(part, self.context)
 
 
 GPU_RESERVE = RuntimeReserve(CUDA_CONTEXT_BYTES, NCCL_BYTES_PER_GROUP, FRAGMENTATION,
-                             "the CUDA context, NCCL buffers and fragmentation", eager_extra=EAGER_CONTEXT_EXTRA)
+                             "the CUDA context, NCCL buffers and fragmentation", eager_context=EAGER_CONTEXT_BYTES)
 #: the HBM JAX / XLA leaves a job on a TPU chip, per catalog part: the chip's capacity less ``bytes_limit``
 #: (``jax.Device.memory_stats()``), the figure the XLA:TPU compiler fits a program's temporaries and arguments to
 #: ("Ran out of memory in memory space hbm. Used X of <limit> hbm"; the rest is "reserved for XLA Runtime
@@ -200,14 +205,15 @@ TPU_WITHHELD = (("TPU-v4", 32 * GiB - 33014415360), ("TPU-v5e", 16 * GiB - 15.75
 #: fails. Until tpumem42 (2026-12-05) a TPU plan was priced at the GPU allowances (1.85 GiB on GPT-3 175B v6e-256)
 RUNTIME_RESERVE = {
     "cuda": GPU_RESERVE,
-    # (CUDA's module loading figures are CUDA's: eager_extra 0 off CUDA)
-    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation", eager_extra=0.0),
+    # (CUDA's module loading figures are CUDA's: none off CUDA)
+    "rocm": dataclasses.replace(GPU_RESERVE, words="the HIP context, RCCL buffers and fragmentation",
+                                eager_context=None),
     "gaudi": dataclasses.replace(GPU_RESERVE, words="the runtime's reserve, HCCL buffers and fragmentation",
-                                 eager_extra=0.0),
+                                 eager_context=None),
     "tpu": RuntimeReserve(dict(TPU_WITHHELD)["TPU-v6e"], 0.0, 0.0,
                           "the HBM the XLA runtime withholds from the program", TPU_WITHHELD),
     "neuron": dataclasses.replace(GPU_RESERVE, words="the Neuron runtime's reserve, collective buffers and "
-                                                     "fragmentation, priced as a GPU's,", eager_extra=0.0),
+                                                     "fragmentation, priced as a GPU's,", eager_context=None),
 }
 
 

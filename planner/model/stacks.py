@@ -56,7 +56,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.hardware.cuda_runtime import EAGER_CONTEXT_EXTRA
+from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
 from planner.vocab import (AUTO, ADAM_STATE_DTYPE, CP_COMM_TYPE, CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, CUDA_MODULE_LOADING,
                            FP8_RECIPE, FRAMEWORK, HYBRID_LAYER, MIXED_PRECISION, MOE_DISPATCHER,
                            MAIN_PARAMS_DTYPE, MOE_ONLY_OPTIONS, SELECTIVE_AC, TP_OVERLAP, ATTN_IMPLEMENTATION,
@@ -483,9 +483,10 @@ class Stack:
     #: how its CUDA runtime loads kernel modules (planner.vocab ``CUDA_MODULE_LOADING``): "lazy" for today's stacks
     #: (CUDA 11.7+ loads a kernel at first use under ``CUDA_MODULE_LOADING=LAZY``, which torch sets since 1.13:
     #: pytorch/pytorch#86509); "eager" for a run on CUDA < 11.7 or torch < 1.13 (e.g. torch 1.10, 2022), whose
-    #: context holds every module of every library: planner.model.memory ``runtime_reserve`` adds
-    #: ``EAGER_CONTEXT_EXTRA`` (1.04 GiB) to the context. A job option (``training.framework.cuda_module_loading``)
-    #: and set where a source's versions say so (benchmarks/validate_memory.py ``HF_EAGER_MODULES``)
+    #: context holds every module of every library: planner.model.memory ``runtime_reserve`` charges
+    #: ``EAGER_CONTEXT_BYTES`` (1.32 GiB) in place of today's context (0.75 GiB; bert53). A job option
+    #: (``training.framework.cuda_module_loading``) and set where a source's versions say so
+    #: (benchmarks/validate_memory.py ``HF_EAGER_MODULES``)
     cuda_module_loading: str = "lazy"
     #: the loss upcasts the whole logits to fp32 before its cross-entropy: NeMo AutoModel's
     #: ``MaskedCrossEntropy(fp32_upcast=...)`` (nemo_automodel/components/loss/masked_ce.py, default True; the
@@ -1760,7 +1761,7 @@ class Stack:
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         if self.cuda_module_loading == "eager":  # the runtime's reserve it moves, beside it (ctx51)
             opts.append(f"cuda_module_loading=eager (every kernel module loaded at start, CUDA < 11.7 or torch < 1.13: "
-                        f"the CUDA context +{EAGER_CONTEXT_EXTRA / 2**30:.2f} GiB on NVIDIA GPUs, none on ROCm)")
+                        f"the CUDA context {EAGER_CONTEXT_BYTES / 2**30:.2f} GiB on NVIDIA GPUs, none on ROCm)")
         if not moe:  # each entry starts with its option's name
             opts = [o for o in opts if o.split("=")[0] not in MOE_ONLY_OPTIONS]
         fork = f" -- {self.fork}" if self.fork else ""

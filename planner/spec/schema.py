@@ -802,7 +802,7 @@ class FrameworkSpec(Strict):
     pp_first_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
     pp_last_stage_less_layers: Optional[int] = Field(None, ge=0, le=1 << 16)
     #: how the CUDA runtime loads kernel modules (planner.model.stacks Stack.cuda_module_loading): eager for CUDA < 11.7
-    #: or torch < 1.13, whose context holds every module (planner.hardware.cuda_runtime EAGER_CONTEXT_EXTRA); None: lazy
+    #: or torch < 1.13, whose context holds every module (planner.hardware.cuda_runtime EAGER_CONTEXT_BYTES); None: lazy
     cuda_module_loading: Optional[V.CUDA_MODULE_LOADING.literal] = None
     #: the FSDP accelerate runs (the HF Trainer's ``fsdp_config["version"]`` / accelerate's ``fsdp_version``): 1
     #: (``FullyShardedDataParallel``, flat parameters) or 2 (``fully_shard``); None: the one that runs
