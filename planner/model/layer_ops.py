@@ -87,8 +87,8 @@ from planner.model.stack_kernels import (hf_attn_choice, AUTOCAST_CAST_BYTES, EA
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
                                          te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, liger_chunk_tokens,
-                                         liger_patches, norm_readers)
+from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, hf_stack_experts,
+                                         liger_chunk_tokens, liger_patches, norm_readers)
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
@@ -932,6 +932,18 @@ class MoeBlock:
     tp_split: object = 0.0
 
 
+def hf_experts_run(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack) -> moe_mech.HfExperts | None:
+    """How an HF-code stack (transformers' model code: ``Stack.explicit_softmax`` "transformers") runs ``m``'s routed
+    experts (moe ``HfExperts``): transformers' experts kernel (activations_hf ``hf_stack_experts``), the experts'
+    weight gradients in the weights' dtype (4 B over an fp32 stream, ``LayerContext.fp32s``, else the activations'),
+    run where the layer's weight gradients run or peft wraps the experts (finetune ``full_weight_grads``). None on
+    the other stacks."""
+    if m.moe is None or getattr(fw, "explicit_softmax", None) != "transformers":
+        return None
+    wgrad = full_weight_grads(m, t).get("experts_up", c.wgrad)
+    return moe_mech.HfExperts(hf_stack_experts(m, fw), np.where(c.fp32s, 4.0, float(c.act_b)), wgrad)
+
+
 def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: AttentionProjections,
               attn: PassTimes) -> MoeBlock:
     """MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
@@ -944,7 +956,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
                                 bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom and c.ep_dom[:3],
                                 etp_dom=(c.ep_dom or ())[3:] or None, a2a_bw=c.shape_bw(c.ep, c.etp, "all_to_all"),
-                                disp=c.disp)
+                                disp=c.disp, hf=hf_experts_run(c, m, t, fw))
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option, or each key's: ``LayerContext.a2a_ov``): hidden per paired layer,
