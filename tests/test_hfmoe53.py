@@ -81,3 +81,36 @@ def test_the_eager_loop_is_slower_by_the_modelled_amount(cli, tmp_path, preset, 
     eager, grouped = STEPS[(preset, mode)]
     assert steps["eager"]["step_time_s"] == pytest.approx(eager, rel=2e-3)
     assert steps["grouped_mm"]["step_time_s"] == pytest.approx(grouped, rel=2e-3)
+
+
+QWEN2_MOE = {"model_type": "qwen2_moe", "vocab_size": 1024, "hidden_size": 256, "num_attention_heads": 4,
+             "num_key_value_heads": 4, "num_hidden_layers": 2, "intermediate_size": 512, "num_experts": 8,
+             "num_experts_per_tok": 2, "moe_intermediate_size": 128, "shared_expert_intermediate_size": 512,
+             "max_position_embeddings": 4096}
+
+
+def test_a_shared_expert_the_plan_leaves_whole_saves_whole():
+    """Qwen2-MoE's TP plan names no shared expert (tests/data/hf_ep_plans.json ``qwen2_moe``, QA 105): each TP rank runs
+    it whole, so its saves -- the ``moe.shared.*`` rows of the fused table -- are the single-GPU bytes. The rank's share
+    under the plan exceeds the share with the shared expert split by exactly those rows' other half at TP2 (until
+    hfmoe53 the two were equal: the saves at the TP share whatever the plan)."""
+    import dataclasses
+
+    from planner.model.activations import layer_activation_bytes, layer_saved_tensors
+    from planner.model.memory_activations import hf_ep_rank_share
+    from planner.model.moe import HF_TP_PLANS
+    from planner.spec import load_job_dict
+
+    m = load_job_dict(QWEN2_MOE).model
+    seq, mb, attn_share = 1024, 1, 0.5
+    plan = HF_TP_PLANS["qwen2_moe"]
+    assert not plan.shared_experts and plan.moe
+    whole = hf_ep_rank_share(m, seq, mb, 2, 0, plan, attn_share)
+    split = hf_ep_rank_share(m, seq, mb, 2, 0, dataclasses.replace(plan, shared_experts=True), attn_share)
+    rows = [t for t in layer_saved_tensors(m, seq, flash=True, dropout=False, moe=True) if t.name.startswith("moe.shared")]
+    assert rows and all(t.shard == "tp" for t in rows)
+    shared_one = sum(t.per_token * (t.dtype_bytes or 2) for t in rows) * seq * mb
+    moe_one = float(layer_activation_bytes(m, seq, mb, tp=1, cp=1, sp=False, recompute=0, flash=True, dropout=False,
+                                           act_bytes=2, moe=True, kind="E"))
+    # every layer an MoE layer here: the MLP half's share moves by the shared rows' half over the MoE half's bytes
+    assert (whole - split) == pytest.approx((1 - attn_share) * 0.5 * shared_one / moe_one, rel=1e-9)

@@ -1448,7 +1448,8 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     split over the TP ranks (``HfTpPlan.moe``: the TP plan's ``moe_tp_experts``, or a folded EP's 1/TP of the rows each,
     ``hf_ep_rows`` code 3) and whole where every rank runs all S = T x top_k rows (DeepSpeed's AutoTP, ``AUTOTP_MOE``:
     its saved ``(S, hidden)`` inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output the
-    single-GPU sizes). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
+    single-GPU sizes), the shared experts' saves whole where the plan leaves them whole (``HfTpPlan.shared_experts``:
+    Qwen2-MoE's). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
     (hfep34) and every other save at the layer's mean TP share; hfep35-hfep52 also an older transformers EP plan's
     (``EpRouterParallel``: every rank all S rows, the MoE half whole)."""
     if int(recompute) == 2:
@@ -1465,6 +1466,14 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     dense_rank = (n_dense * half("-", tp) if plan.dense_mlp else dense_one) if n_dense else 0.0
     moe_one = n_moe * half("E", 1)
     moe_rank = n_moe * half("E", tp) if getattr(plan, "moe", False) else moe_one  # a TP plan's split experts
+    if getattr(plan, "moe", False) and m.moe.shared_experts and not plan.shared_experts:
+        # a plan that names no shared expert (Qwen2-MoE's: HfTpPlan.shared_experts) runs it whole on every TP rank:
+        # its gate/up output and gated input to down_proj are the single-GPU sizes (until hfmoe53 at the TP share)
+        bare = m.model_copy(update={"moe": m.moe.model_copy(update={"shared_experts": 0, "shared_ffn_hidden": None})})
+        kw_e = dict(kw, moe=True, kind="E")
+        shared = [float(layer_activation_bytes(m, seq, int(micro_batch), tp=at, **kw_e)
+                        - layer_activation_bytes(bare, seq, int(micro_batch), tp=at, **kw_e)) for at in (1, tp)]
+        moe_rank = moe_rank + n_moe * (shared[0] - shared[1])
     s_mlp = (moe_rank + dense_rank) / (moe_one + dense_one)
     return attn_share * s_attn + (1.0 - attn_share) * s_mlp
 
