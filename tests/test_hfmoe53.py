@@ -114,3 +114,37 @@ def test_a_shared_expert_the_plan_leaves_whole_saves_whole():
                                            act_bytes=2, moe=True, kind="E"))
     # every layer an MoE layer here: the MLP half's share moves by the shared rows' half over the MoE half's bytes
     assert (whole - split) == pytest.approx((1 - attn_share) * 0.5 * shared_one / moe_one, rel=1e-9)
+
+
+@pytest.mark.parametrize("fam,preset", [("qwen3_moe", "qwen3-30b-a3b"), ("mixtral", "mixtral-8x7b"),
+                                        ("deepseek_v3", "deepseek-v3")])
+def test_routers_and_norms_are_whole_under_every_tp_plan(fam, preset):
+    """The resolved TP plans (tests/data/hf_ep_plans.json, TP2 at EP 1 / 2 / 4) name no router (``mlp.gate``) and no
+    layer or final norm; Qwen3-MoE's q / k norms are ``replicated_with_grad_allreduce``. So every TP rank holds them
+    whole: Qwen3-30B-A3B's 48 routers (128 x 2048), 96 norms, q / k norms and final norm, 12,793,856 parameters, were
+    priced over TP until hfmoe53 (its TP plan left 0 whole); the router GEMM already ran the whole micro-batch
+    (``moe_layer``) and the norms' saves were whole without sequence parallelism."""
+    import numpy as np
+
+    from planner.model import moe as moe_mech
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import PRESETS
+
+    plans = json.loads((Path(__file__).parent / "data" / "hf_ep_plans.json").read_text())[fam]
+    for key in ("tp2_ep1", "tp2_ep2", "tp2_ep4"):
+        modules = [r.split("=")[0] for r in plans[key]["tp_plan"]]
+        assert not any(x.endswith(("mlp.gate", "layernorm", "model.norm")) for x in modules), modules
+        assert all(r.endswith("replicated_with_grad_allreduce") for r in plans[key]["tp_plan"] if "_norm=" in r)
+    m = ModelSpec(**PRESETS[preset])
+    pc = count_params(m)
+    tplan = moe_mech.HF_TP_PLANS.get(fam)
+    dense, moe = moe_mech.hf_replicated_params(m, tplan is None or tplan.attention)
+    # the router and the layer's norms, and q / k norms where the attention is split
+    assert moe - dense == m.hidden * m.moe.experts + (m.moe.experts if m.moe.router_bias else 0)
+    _, whole = moe_mech.hf_layer_whole_params(m, STACKS["hf-trainer"], np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    assert whole[0] == 0.0 and whole[1] >= moe
+    if fam == "qwen3_moe":
+        assert float(moe_mech.hf_ep_whole_params(m, STACKS["hf-trainer"], 2.0, 1.0)) == (
+            pc.n_moe_layers * moe + pc.final_norm) == 12_793_856

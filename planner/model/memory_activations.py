@@ -1558,7 +1558,8 @@ def _routed_expert_params(m: ModelSpec) -> float:
 def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> tuple[float, float]:
     """(the share of the parameters other than the routed experts, the share of the routed experts) one rank of the
     HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
-    plan (code 0); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
+    plan (code 0), but for the routers and norms, whole under transformers' plans (moe ``hf_replicated_params``,
+    hfmoe53); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
     over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
     ``hf_ep_whole_params``) and the experts over TP; under a folded EP (code 3: AutoEP, transformers' ``grouped_gemm``
     ``MoEParamShard(Shard(0))``, ``E / ep`` whole experts a rank) the routed experts over ``ep`` and the rest as
@@ -1568,11 +1569,14 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     rest's share here is the parameter-weighted mean of its parts (the gradients' share), ``hf_weight_part_shares``
     the share of each part."""
     routed = 1.0 / ep if code == 3 else 1.0 if code == 2 else 1.0 / tp
-    if code in (0, 2) or tp <= 1 or hf_tp_plan(m, stack) is None:
+    if code == 2 or tp <= 1:
         return 1.0 / tp, routed
-    # code 3 / 4: the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
-    pc = count_params(m)
+    # the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention; the routers and norms of every plan, moe
+    # hf_replicated_params) whole, the rest over TP
     whole = float(hf_ep_whole_params(m, stack, tp, 1))
+    if whole == 0.0:
+        return 1.0 / tp, routed
+    pc = count_params(m)
     rest = pc.total - _routed_expert_params(m)
     return (whole + (rest - whole) / tp) / rest, routed
 

@@ -41,7 +41,7 @@ import numpy as np
 from hardware_catalog.catalog import nvlink_joined
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
-from planner.spec.params import attention_params, count_params, mlp_params
+from planner.spec.params import attention_params, count_params, mlp_params, norm_params
 from planner.spec.shapes import shared_expert_width
 from planner.vocab import MOE_DISPATCHER
 
@@ -407,38 +407,58 @@ def hf_ep_tp(m, stack, tp, ep, part: str):
     return np.ones(np.broadcast(np.asarray(tp), np.asarray(ep)).shape)
 
 
+def hf_replicated_params(m, attention_split: bool = True) -> tuple[float, float]:
+    """(dense layer, MoE layer) parameters no transformers 5.23 TP plan names, whole on every TP rank (read in each
+    ``base_model_tp_plan`` of ``HF_EP_PLANS``' families: qwen3_moe, qwen2_moe, mixtral, deepseek_v2, deepseek_v3 list
+    attention, experts, shared experts and dense MLPs; gpt-oss has none): the layer's norms (``input_layernorm``,
+    ``post_attention_layernorm``), with a split attention its q / k norms (qwen3_moe's ``q_norm`` / ``k_norm``:
+    ``replicated_with_grad_allreduce``, whole weights), and an MoE layer's router (``mlp.gate``: E x h, its bias or
+    score-correction bias). ``attention_split`` False: the attention is whole already (``attention_params`` holds its
+    norms)."""
+    qk = {"none": 0, "head": 2 * m.head_dim}.get(m.qk_norm, 0) if attention_split else 0
+    dense = float(m.layer_norms * norm_params(m) + qk)
+    e = m.moe
+    return dense, dense + float(m.hidden * e.experts + (e.experts if e.router_bias else 0))
+
+
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
-    split over TP, its routed experts over EP -- under a TP plan that leaves a part whole (``HF_TP_PLANS``, TP > 1,
-    at every EP): the attention unless ``HfTpPlan.attention``, a dense layer's MLP unless ``HfTpPlan.dense_mlp``, an
-    MoE layer's shared experts and their gate unless ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline
-    stages (rule ``hf-pp``). The routers and norms are priced over TP as under every TP plan."""
+    split over TP, its routed experts over EP -- under transformers' TP plans (``Stack.hf_plans``, an MoE model, TP >
+    1, at every EP): the routers and norms no plan names (``hf_replicated_params``; until hfmoe53 over TP), and where
+    the family's plan leaves a part whole (``HF_TP_PLANS``) the attention unless ``HfTpPlan.attention``, a dense
+    layer's MLP unless ``HfTpPlan.dense_mlp``, an MoE layer's shared experts and their gate unless
+    ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
-    tplan = hf_tp_plan(m, stack)
-    if tplan is None:
+    if m.moe is None or not getattr(stack, "hf_plans", False):
         return np.zeros(shape), np.zeros(shape)
     on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
+    tplan = hf_tp_plan(m, stack)
+    rep_dense, rep_moe = hf_replicated_params(m, tplan is None or tplan.attention)
+    if tplan is None:
+        return np.where(on, rep_dense, 0.0), np.where(on, rep_moe, 0.0)
     attn = 0.0 if tplan.attention else float(attention_params(m))
     dense_mlp = 0.0 if tplan.dense_mlp or m.dense_width is None else float(mlp_params(m, m.dense_width))
     e = m.moe
     shared = 0.0 if tplan.shared_experts or not e.shared_experts else float(
         mlp_params(m, shared_expert_width(m)) + (m.hidden if e.shared_expert_gate else 0))
-    return np.where(on, attn + dense_mlp, 0.0), np.where(on, attn + shared, 0.0)
+    return np.where(on, attn + dense_mlp + rep_dense, 0.0), np.where(on, attn + shared + rep_moe, 0.0)
 
 
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     """Parameters every rank of a TP group holds whole under the model's transformers TP plan (``HF_TP_PLANS``), per
     candidate, at every EP (transformers 5.23 distributed/mixin.py ``_resolve_parallel_plans``: the EP plan takes the
     routed experts only, ``E / ep`` whole experts a rank; every other module keeps its TP rule): the parts
-    ``hf_layer_whole_params`` counts and the embedding where the plan has no ``embedding_rowwise``
-    (``HfTpPlan.embedding``: gpt-oss); 0 where no such plan is read, at TP 1 or with pipeline stages (rule
-    ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
+    ``hf_layer_whole_params`` counts (the routers and norms under every plan), the final norm, and the embedding where
+    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss); 0 off transformers' plans, at TP 1 or with
+    pipeline stages (rule ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
     and shared experts whole at EP > 1 (Qwen3-30B-A3B: 1.54B of its 30.53B; now 0)."""
     pc = count_params(m)
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
     ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
+    if m.moe is not None and getattr(stack, "hf_plans", False):
+        ends += float(pc.final_norm)  # ``model.norm``: in no plan (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
             + np.where((np.asarray(tp) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
