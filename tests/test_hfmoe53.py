@@ -148,3 +148,39 @@ def test_routers_and_norms_are_whole_under_every_tp_plan(fam, preset):
     if fam == "qwen3_moe":
         assert float(moe_mech.hf_ep_whole_params(m, STACKS["hf-trainer"], 2.0, 1.0)) == (
             pc.n_moe_layers * moe + pc.final_norm) == 12_793_856
+
+
+
+@pytest.mark.parametrize("gpu,fp32,fast", [("H100-SXM-80GB", False, True), ("A100-SXM-80GB", False, False),
+                                          ("H100-SXM-80GB", True, False)])
+def test_grouped_mm_falls_back_to_a_loop_off_sm90_bf16(catalog, gpu, fp32, fast):
+    """torch's ``_grouped_mm`` runs one CUTLASS kernel on SM90 / SM100 with bf16 operands only (ATen
+    native/cuda/GroupedBlas.cpp ``use_fast_path``); elsewhere ``_grouped_mm_fallback`` reads the offsets on the host
+    (``offs.cpu()``) and runs one ``mm`` a group. Qwen3-30B-A3B's MoE layer, 8,192 tokens a rank (64 rows an expert):
+    on an H100 in bf16 the MLP forward (router included) takes 0.64 of the loop's; on an A100, or over an fp32 stream
+    (autocast over fp32 weights), they are the loop's, with the fallback's two syncs and none of the loop's 643. Until
+    hfmoe53 every kernel priced the loop's GEMMs."""
+    import numpy as np
+
+    from planner.model import moe as moe_mech
+    from planner.model.layer_ops import layer_context
+    from planner.model.stacks import resolve
+    from planner.spec import ModelSpec, TrainingSpec
+    from planner.spec.presets import PRESETS
+    from test_step_time import hw_for
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    t = TrainingSpec(seq_len=8192, global_batch=16, micro_batch=1, precision="bf16", tokens=1e9)
+    fw, one = resolve("hf-trainer"), np.array([1.0])
+    c = layer_context(m, t, hw_for(catalog, gpu), fw, one, one, one, one, np.array([False]), one, 0.0,
+                      fp32_stream=np.array([fp32]))
+    assert bool(np.all(c.grouped_fast)) == fast
+    out = {k: moe_mech.moe_layer(m, c.T, c.tp, c.etp, c.ep, c.g, c.act_b, c.gemm, fw, c.links, launch_s=c.eff.launch_s,
+                                 hf=moe_mech.HfExperts(k, 2.0, 1.0, c.grouped_fast)) for k in ("grouped_mm", "eager")}
+    g, e = (float(np.ravel(out[k].fwd_mlp)[0]) for k in ("grouped_mm", "eager"))
+    syncs = float(np.ravel(out["grouped_mm"].sync_s)[0]) / (moe_mech.MOE_SYNC_OPS * c.eff.launch_s)
+    if fast:
+        assert g < 0.7 * e and syncs == 0.0
+    else:
+        assert g == pytest.approx(e, rel=1e-12) and syncs == moe_mech.GROUPED_MM_FALLBACK_SYNCS
+    assert float(np.ravel(out["eager"].sync_s)[0]) > 600 * moe_mech.MOE_SYNC_OPS * c.eff.launch_s

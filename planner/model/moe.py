@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hardware_catalog.catalog import nvlink_joined
+from planner.hardware.platform import cuda_compute_capability
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
 from planner.spec.params import attention_params, count_params, mlp_params, norm_params
@@ -1357,10 +1358,29 @@ HF_EXPERTS_OPS = {"eager": HfExpertsOps(9.0, 17.0, 3.0, 5.0), "grouped_mm": HfEx
 class HfExperts:
     """How transformers' MoE block runs its routed experts on an HF-code stack (``moe_layer``'s ``hf``): the kernel
     (``HF_EXPERTS_OPS``), the byte width of the experts' weight gradients and whether they run (0 on a frozen base
-    whose experts peft leaves alone)."""
+    whose experts peft leaves alone), and per key whether ``_grouped_mm`` takes its fast kernel
+    (``grouped_mm_fast``)."""
     kernel: str
     w_bytes: float
     wgrad: Any
+    fast: Any = True
+
+
+#: device-to-host syncs of torch's ``_grouped_mm`` fallback per call: ATen native/GroupedMMUtils.h
+#: ``_grouped_mm_fallback`` reads the offsets on the host (``offs.value().cpu()``, then ``.item<int>()`` of each from
+#: the host copy) and runs ``at::mm_out`` per group; two calls a layer forward (gate/up, down)
+GROUPED_MM_FALLBACK_SYNCS = 2.0
+
+
+def grouped_mm_fast(gpu, math: str, fp32_stream) -> Any:
+    """Per key, whether torch's ``_grouped_mm`` (transformers 5.23 integrations/moe.py ``_grouped_mm``) runs its one
+    CUTLASS kernel: ATen native/cuda/GroupedBlas.cpp ``_grouped_mm_cuda``: ``use_fast_path =
+    _scaled_mm_allowed_device(/*sm90_only*/true, /*sm100_only*/true) && a_b_and_out_are_bf16`` -- an SM90 / SM100
+    part (compute capability 9.x, 10.x: planner.hardware.platform ``cuda_compute_capability``) and bf16 operands
+    (``math`` "bf16", not over an fp32 stream: transformers casts the input to the weights' dtype). Elsewhere
+    ``_grouped_mm_fallback``: a host read of the offsets, then one ``mm`` per group (``GROUPED_MM_FALLBACK_SYNCS``)."""
+    cc = cuda_compute_capability(gpu) or 0
+    return (cc // 10 in (9, 10)) & (math == "bf16") & ~np.asarray(fp32_stream, dtype=bool)
 
 
 def hf_eager_bwd_bytes(local, tokens, io: int, act_bytes: float, expert_elems, w_bytes: float, wgrad):
@@ -1440,11 +1460,12 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         w_up, w_down = {**w_up, "cast_kernels": split_k}, {**w_down, "cast_kernels": split_k}
     if stack.moe_grouped_gemm:
         ex = [gemm(tok, up / wdiv, io, groups=local, **w_up), gemm(tok, io, f / wdiv, groups=local, **w_down)]
-    elif hf is not None and hf.kernel == "grouped_mm":  # one kernel over every local expert's rows
-        ex = [grouped_mm_time(gemm, local, tok, up / wdiv, io, w_up), grouped_mm_time(gemm, local, tok, io, f / wdiv, w_down)]
     else:  # one GEMM per expert, one after another
         ex = [tuple(local * x for x in gemm(tok, up / wdiv, io, **w_up)),
               tuple(local * x for x in gemm(tok, io, f / wdiv, **w_down))]
+    if hf is not None and hf.kernel == "grouped_mm":  # one kernel over every local expert's rows; the fallback's loop
+        one = [grouped_mm_time(gemm, local, tok, up / wdiv, io, w_up), grouped_mm_time(gemm, local, tok, io, f / wdiv, w_down)]
+        ex = [tuple(np.where(hf.fast, a, b) for a, b in zip(o, lp)) for o, lp in zip(one, ex)]
     ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
     if e.latent_size:
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
@@ -1522,6 +1543,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         ops = HF_EXPERTS_OPS[hf.kernel]
         host = ops.host_layer + ops.host_expert * np.asarray(local, dtype=np.float64)
         sync = sync + (ops.syncs_layer + ops.syncs_expert * np.asarray(local, dtype=np.float64)) * MOE_SYNC_OPS * launch_s
+        if hf.kernel == "grouped_mm":  # the fallback's host reads of the offsets
+            sync = sync + np.where(hf.fast, 0.0, GROUPED_MM_FALLBACK_SYNCS * MOE_SYNC_OPS * launch_s)
         if ops.host_expert:
             sync = sync + local * post_sync_exposed_s(ops.host_expert * launch_s, ex[0][0] / local + ex[1][0] / local)
             bwd_b = bwd_b + hf_eager_bwd_bytes(local, tok_all, io, act_bytes, (up + f) * io / wdiv, hf.w_bytes, hf.wgrad)
