@@ -125,7 +125,7 @@ def test_deepseek_v3_tp_plan_leaves_mla_whole():
     from planner.model.memory_activations import hf_ep_rows
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
-    from planner.spec.params import attention_params
+    from planner.spec.params import attention_params, count_params
     from planner.spec.presets import PRESETS
 
     hf = STACKS["hf-trainer"]
@@ -135,8 +135,12 @@ def test_deepseek_v3_tp_plan_leaves_mla_whole():
     assert list(moe_mech.hf_ep_tp(v3, hf, tp, ep, "dense_mlp")) == [8.0, 1.0]
     assert list(moe_mech.hf_ep_tp(v2, hf, tp, ep, "attention")) == [8.0, 1.0]
     whole = moe_mech.hf_ep_whole_params(v3, hf, tp, ep)
-    assert list(whole) == [float(v3.layers * attention_params(v3)), 0.0]
-    assert float(moe_mech.hf_ep_whole_params(v2, hf, 8.0, 1.0)) == 0.0
+    pc = count_params(v3)
+    dense_rep, moe_rep = moe_mech.hf_replicated_params(v3, attention_split=False)  # routers and norms (hfmoe53)
+    rep = pc.n_moe_layers * moe_rep + pc.n_dense_layers * dense_rep + pc.final_norm
+    assert list(whole) == [float(v3.layers * attention_params(v3) + rep), 0.0]
+    pc2, (d2, m2) = count_params(v2), moe_mech.hf_replicated_params(v2)
+    assert float(moe_mech.hf_ep_whole_params(v2, hf, 8.0, 1.0)) == pc2.n_moe_layers * m2 + pc2.n_dense_layers * d2 + pc2.final_norm
     codes, plans = hf_ep_rows(v3, hf, tp, ep)
     assert list(codes) == [4, 0] and plans[4].moe and not plans[4].attention
 
@@ -160,6 +164,7 @@ def test_zero3_gathers_the_plan_whole_parts_whole():
     of its dense part over TP and a quarter of its experts; under Megatron-Core's TP4 EP4 its dense part over TP, as
     the HF Trainer's Qwen3-MoE (its TP plan splits the attention). hfep35 divided the HF plan's whole parts by TP;
     hfep35-hfep52 held an older EP plan's attention, router and norms whole (Qwen3-MoE's too)."""
+    from planner.model import moe as moe_mech
     from planner.model.memory_stages import largest_unit_params
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
@@ -171,6 +176,7 @@ def test_zero3_gathers_the_plan_whole_parts_whole():
         pc = count_params(m)
         experts = m.moe.experts * pc.expert
         attn = attention_params(m) if preset == "deepseek-v3" else 0
+        attn += moe_mech.hf_replicated_params(m, preset != "deepseek-v3")[1]  # + the router and norms (hfmoe53)
         hf = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["hf-trainer"]))
         mc = float(largest_unit_params(m, pc, 4.0, 1.0, 4.0, STACKS["megatron-core"]))
         assert abs(hf - (attn + (pc.moe_layer - experts - attn) / 4 + experts / 4)) < 1.0, (preset, hf)

@@ -94,9 +94,9 @@ def test_attention_stays_split_and_the_dispatch_is_an_all_to_all(cli, tmp_path):
 
 
 def test_what_the_tp_plans_leave_whole():
-    """Qwen3-MoE's TP plan leaves nothing whole at any EP; DeepSeek-V3's its MLA (61 layers of attention); gpt-oss's
-    (no base_model_tp_plan: the head alone) its attention and embedding. The old EP plan held 1.54B of Qwen3-30B-A3B
-    whole at EP4."""
+    """Qwen3-MoE's TP plan leaves only the routers and norms whole at any EP (no plan names them: hfmoe53); DeepSeek-V3's
+    its MLA (61 layers of attention) too; gpt-oss's (no base_model_tp_plan: the head alone) its attention and
+    embedding too. The old EP plan held 1.54B of Qwen3-30B-A3B whole at EP4."""
     from planner.model import moe as moe_mech
     from planner.model.stacks import STACKS
     from planner.spec import ModelSpec
@@ -105,11 +105,16 @@ def test_what_the_tp_plans_leave_whole():
 
     hf = STACKS["hf-trainer"]
     q, ds, oss = (ModelSpec(**PRESETS[PRESET[f]]) for f in ("qwen3_moe", "deepseek_v3", "gpt_oss"))
-    assert float(moe_mech.hf_ep_whole_params(q, hf, 4, 4)) == 0.0
-    assert float(moe_mech.hf_ep_whole_params(ds, hf, 4, 4)) == float(attention_params(ds) * ds.layers)
+    def replicated(m, attention_split=True):  # routers, norms, the final norm (moe.hf_replicated_params)
+        pc, (dense, moe) = count_params(m), moe_mech.hf_replicated_params(m, attention_split)
+        return pc.n_moe_layers * moe + pc.n_dense_layers * dense + pc.final_norm
+
+    assert float(moe_mech.hf_ep_whole_params(q, hf, 4, 4)) == replicated(q) == 12_793_856
+    assert float(moe_mech.hf_ep_whole_params(ds, hf, 4, 4)) == float(attention_params(ds) * ds.layers
+                                                                      + replicated(ds, False))
     pc = count_params(oss)
     assert float(moe_mech.hf_ep_whole_params(oss, hf, 2, 2)) == float(attention_params(oss) * oss.layers
-                                                                       + pc.embedding)
+                                                                       + pc.embedding + replicated(oss, False))
     assert float(moe_mech.hf_ep_whole_params(oss, hf, 1, 2)) == 0.0  # TP 1: no TP plan at all
 
 

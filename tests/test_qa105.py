@@ -48,6 +48,7 @@ def test_qwen2_moe_shared_expert_is_whole_as_transformers_resolves_it():
     assert list(moe_mech.hf_ep_tp(m, hf, tp, ep, "shared_experts")) == [1.0, 1.0, 1.0]
     assert list(moe_mech.hf_ep_tp(m, hf, tp, ep, "attention")) == [2.0, 2.0, 1.0]
     shared = mlp_params(m, shared_expert_width(m)) + m.hidden  # + shared_expert_gate (h x 1)
+    shared += moe_mech.hf_replicated_params(m)[1]  # the router and norms, in no plan either (hfmoe53)
     _, moe_whole = moe_mech.hf_layer_whole_params(m, hf, tp, ep)
     assert list(moe_whole) == [shared, shared, 0.0]
     # DeepSpeed's AutoTP splits every nn.Linear, the shared expert's too: no HF plan read there

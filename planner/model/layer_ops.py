@@ -87,8 +87,8 @@ from planner.model.stack_kernels import (hf_attn_choice, AUTOCAST_CAST_BYTES, EA
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
                                          te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, liger_chunk_tokens,
-                                         liger_patches, norm_readers)
+from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, hf_stack_experts,
+                                         liger_chunk_tokens, liger_patches, norm_readers)
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
@@ -428,6 +428,9 @@ class LayerContext:
     #: grouped_mm_experts_forward runs it on all T x top_k rows at full width on every rank, and under DeepSpeed's
     #: AutoTP; TP under transformers' TP plan), else TP (moe ``moe_layer``)
     xtp: np.ndarray = 1.0
+    #: per layer key, whether torch's ``_grouped_mm`` takes its one-kernel fast path (moe ``HfExperts.fast``): an
+    #: SM90 / SM100 part and bf16 operands (the stream not fp32, the math bf16)
+    grouped_fast: object = True
     #: the EP groups' placement on the NVLink domains, (fewest, most, domains) a group has on one (comm
     #: ``ep_domain_members`` at the job's size; the layer keys carry it), then the same three of the expert-TP
     #: groups (``ep_domain_members(etp, 1, ...)``: etp consecutive ranks); None: as members_per_node
@@ -573,6 +576,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
     T = rank_tokens(seq, mb, cp)  # tokens per micro-batch per rank
+    fp32s = np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool)
     return LayerContext(eff=eff, fw=fw, low=low, recipe=recipe, cast_b=cast_b, peak=peak, lin_peak=lin_peak, hbm=hbm,
                         act_b=act_b, gemm_b=gemm_b, g=g, intra_bw=intra_bw, inter_bw=inter_bw, a_in=a_in, a_out=a_out,
                         tp=tp, cp=cp, ep=ep, mb=mb, etp=etp, sp=sp, seq=seq, combine=combine, sp_div=sp_div,
@@ -582,7 +586,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         dtp=np.asarray(moe_mech.hf_ep_tp(m, fw, tp, ep, "dense_mlp"), dtype=np.float64),
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
-                        fp32s=np.asarray(fw.fp32_stream(t, 0) if fp32_stream is None else fp32_stream, dtype=bool),
+                        fp32s=fp32s, grouped_fast=moe_mech.grouped_mm_fast(hw.gpu, run, fp32s),
                         tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw),
                         adapter_rates=adapter_rates, disp=disp, a2a_ov=a2a_ov)
 
@@ -932,6 +936,18 @@ class MoeBlock:
     tp_split: object = 0.0
 
 
+def hf_experts_run(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack) -> moe_mech.HfExperts | None:
+    """How an HF-code stack (transformers' model code: ``Stack.explicit_softmax`` "transformers") runs ``m``'s routed
+    experts (moe ``HfExperts``): transformers' experts kernel (activations_hf ``hf_stack_experts``), the experts'
+    weight gradients in the weights' dtype (4 B over an fp32 stream, ``LayerContext.fp32s``, else the activations'),
+    run where the layer's weight gradients run or peft wraps the experts (finetune ``full_weight_grads``), and
+    whether ``_grouped_mm`` runs its fast kernel (``LayerContext.grouped_fast``). None on the other stacks."""
+    if m.moe is None or getattr(fw, "explicit_softmax", None) != "transformers":
+        return None
+    wgrad = full_weight_grads(m, t).get("experts_up", c.wgrad)
+    return moe_mech.HfExperts(hf_stack_experts(m, fw), np.where(c.fp32s, 4.0, float(c.act_b)), wgrad, c.grouped_fast)
+
+
 def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: AttentionProjections,
               attn: PassTimes) -> MoeBlock:
     """MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
@@ -944,7 +960,7 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
                                 recipe=recipe.name if low and not bf16_share else None,  # a 16-bit layer: bf16 set-up
                                 bwd_factor=BWD_MEMBOUND_FACTOR, ep_dom=c.ep_dom and c.ep_dom[:3],
                                 etp_dom=(c.ep_dom or ())[3:] or None, a2a_bw=c.shape_bw(c.ep, c.etp, "all_to_all"),
-                                disp=c.disp)
+                                disp=c.disp, hf=hf_experts_run(c, m, t, fw))
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option, or each key's: ``LayerContext.a2a_ov``): hidden per paired layer,

@@ -1448,7 +1448,8 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     split over the TP ranks (``HfTpPlan.moe``: the TP plan's ``moe_tp_experts``, or a folded EP's 1/TP of the rows each,
     ``hf_ep_rows`` code 3) and whole where every rank runs all S = T x top_k rows (DeepSpeed's AutoTP, ``AUTOTP_MOE``:
     its saved ``(S, hidden)`` inputs, ``(S, 2 x intermediate)`` gate/up output and ``(S, intermediate)`` gated output the
-    single-GPU sizes). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
+    single-GPU sizes), the shared experts' saves whole where the plan leaves them whole (``HfTpPlan.shared_experts``:
+    Qwen2-MoE's). Under gradient checkpointing a layer keeps its input, whole. Until hfep35: the attention whole
     (hfep34) and every other save at the layer's mean TP share; hfep35-hfep52 also an older transformers EP plan's
     (``EpRouterParallel``: every rank all S rows, the MoE half whole)."""
     if int(recompute) == 2:
@@ -1465,6 +1466,14 @@ def hf_ep_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, recompute: 
     dense_rank = (n_dense * half("-", tp) if plan.dense_mlp else dense_one) if n_dense else 0.0
     moe_one = n_moe * half("E", 1)
     moe_rank = n_moe * half("E", tp) if getattr(plan, "moe", False) else moe_one  # a TP plan's split experts
+    if getattr(plan, "moe", False) and m.moe.shared_experts and not plan.shared_experts:
+        # a plan that names no shared expert (Qwen2-MoE's: HfTpPlan.shared_experts) runs it whole on every TP rank:
+        # its gate/up output and gated input to down_proj are the single-GPU sizes (until hfmoe53 at the TP share)
+        bare = m.model_copy(update={"moe": m.moe.model_copy(update={"shared_experts": 0, "shared_ffn_hidden": None})})
+        kw_e = dict(kw, moe=True, kind="E")
+        shared = [float(layer_activation_bytes(m, seq, int(micro_batch), tp=at, **kw_e)
+                        - layer_activation_bytes(bare, seq, int(micro_batch), tp=at, **kw_e)) for at in (1, tp)]
+        moe_rank = moe_rank + n_moe * (shared[0] - shared[1])
     s_mlp = (moe_rank + dense_rank) / (moe_one + dense_one)
     return attn_share * s_attn + (1.0 - attn_share) * s_mlp
 
@@ -1549,7 +1558,8 @@ def _routed_expert_params(m: ModelSpec) -> float:
 def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0) -> tuple[float, float]:
     """(the share of the parameters other than the routed experts, the share of the routed experts) one rank of the
     HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
-    plan (code 0); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
+    plan (code 0), but for the routers and norms, whole under transformers' plans (moe ``hf_replicated_params``,
+    hfmoe53); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
     over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
     ``hf_ep_whole_params``) and the experts over TP; under a folded EP (code 3: AutoEP, transformers' ``grouped_gemm``
     ``MoEParamShard(Shard(0))``, ``E / ep`` whole experts a rank) the routed experts over ``ep`` and the rest as
@@ -1559,11 +1569,14 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     rest's share here is the parameter-weighted mean of its parts (the gradients' share), ``hf_weight_part_shares``
     the share of each part."""
     routed = 1.0 / ep if code == 3 else 1.0 if code == 2 else 1.0 / tp
-    if code in (0, 2) or tp <= 1 or hf_tp_plan(m, stack) is None:
+    if code == 2 or tp <= 1:
         return 1.0 / tp, routed
-    # code 3 / 4: the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention) whole, the rest over TP
-    pc = count_params(m)
+    # the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention; the routers and norms of every plan, moe
+    # hf_replicated_params) whole, the rest over TP
     whole = float(hf_ep_whole_params(m, stack, tp, 1))
+    if whole == 0.0:
+        return 1.0 / tp, routed
+    pc = count_params(m)
     rest = pc.total - _routed_expert_params(m)
     return (whole + (rest - whole) / tp) / rest, routed
 

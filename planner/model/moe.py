@@ -39,9 +39,10 @@ from typing import Any, Callable
 import numpy as np
 
 from hardware_catalog.catalog import nvlink_joined
+from planner.hardware.platform import cuda_compute_capability
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
-from planner.spec.params import attention_params, count_params, mlp_params
+from planner.spec.params import attention_params, count_params, mlp_params, norm_params
 from planner.spec.shapes import shared_expert_width
 from planner.vocab import MOE_DISPATCHER
 
@@ -407,38 +408,58 @@ def hf_ep_tp(m, stack, tp, ep, part: str):
     return np.ones(np.broadcast(np.asarray(tp), np.asarray(ep)).shape)
 
 
+def hf_replicated_params(m, attention_split: bool = True) -> tuple[float, float]:
+    """(dense layer, MoE layer) parameters no transformers 5.23 TP plan names, whole on every TP rank (read in each
+    ``base_model_tp_plan`` of ``HF_EP_PLANS``' families: qwen3_moe, qwen2_moe, mixtral, deepseek_v2, deepseek_v3 list
+    attention, experts, shared experts and dense MLPs; gpt-oss has none): the layer's norms (``input_layernorm``,
+    ``post_attention_layernorm``), with a split attention its q / k norms (qwen3_moe's ``q_norm`` / ``k_norm``:
+    ``replicated_with_grad_allreduce``, whole weights), and an MoE layer's router (``mlp.gate``: E x h, its bias or
+    score-correction bias). ``attention_split`` False: the attention is whole already (``attention_params`` holds its
+    norms)."""
+    qk = {"none": 0, "head": 2 * m.head_dim}.get(m.qk_norm, 0) if attention_split else 0
+    dense = float(m.layer_norms * norm_params(m) + qk)
+    e = m.moe
+    return dense, dense + float(m.hidden * e.experts + (e.experts if e.router_bias else 0))
+
+
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
-    split over TP, its routed experts over EP -- under a TP plan that leaves a part whole (``HF_TP_PLANS``, TP > 1,
-    at every EP): the attention unless ``HfTpPlan.attention``, a dense layer's MLP unless ``HfTpPlan.dense_mlp``, an
-    MoE layer's shared experts and their gate unless ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline
-    stages (rule ``hf-pp``). The routers and norms are priced over TP as under every TP plan."""
+    split over TP, its routed experts over EP -- under transformers' TP plans (``Stack.hf_plans``, an MoE model, TP >
+    1, at every EP): the routers and norms no plan names (``hf_replicated_params``; until hfmoe53 over TP), and where
+    the family's plan leaves a part whole (``HF_TP_PLANS``) the attention unless ``HfTpPlan.attention``, a dense
+    layer's MLP unless ``HfTpPlan.dense_mlp``, an MoE layer's shared experts and their gate unless
+    ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
-    tplan = hf_tp_plan(m, stack)
-    if tplan is None:
+    if m.moe is None or not getattr(stack, "hf_plans", False):
         return np.zeros(shape), np.zeros(shape)
     on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
+    tplan = hf_tp_plan(m, stack)
+    rep_dense, rep_moe = hf_replicated_params(m, tplan is None or tplan.attention)
+    if tplan is None:
+        return np.where(on, rep_dense, 0.0), np.where(on, rep_moe, 0.0)
     attn = 0.0 if tplan.attention else float(attention_params(m))
     dense_mlp = 0.0 if tplan.dense_mlp or m.dense_width is None else float(mlp_params(m, m.dense_width))
     e = m.moe
     shared = 0.0 if tplan.shared_experts or not e.shared_experts else float(
         mlp_params(m, shared_expert_width(m)) + (m.hidden if e.shared_expert_gate else 0))
-    return np.where(on, attn + dense_mlp, 0.0), np.where(on, attn + shared, 0.0)
+    return np.where(on, attn + dense_mlp + rep_dense, 0.0), np.where(on, attn + shared + rep_moe, 0.0)
 
 
 def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     """Parameters every rank of a TP group holds whole under the model's transformers TP plan (``HF_TP_PLANS``), per
     candidate, at every EP (transformers 5.23 distributed/mixin.py ``_resolve_parallel_plans``: the EP plan takes the
     routed experts only, ``E / ep`` whole experts a rank; every other module keeps its TP rule): the parts
-    ``hf_layer_whole_params`` counts and the embedding where the plan has no ``embedding_rowwise``
-    (``HfTpPlan.embedding``: gpt-oss); 0 where no such plan is read, at TP 1 or with pipeline stages (rule
-    ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
+    ``hf_layer_whole_params`` counts (the routers and norms under every plan), the final norm, and the embedding where
+    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss); 0 off transformers' plans, at TP 1 or with
+    pipeline stages (rule ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
     and shared experts whole at EP > 1 (Qwen3-30B-A3B: 1.54B of its 30.53B; now 0)."""
     pc = count_params(m)
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
     ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
+    if m.moe is not None and getattr(stack, "hf_plans", False):
+        ends += float(pc.final_norm)  # ``model.norm``: in no plan (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
             + np.where((np.asarray(tp) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
@@ -788,6 +809,17 @@ def grouped_gemm_host_ops(stack, local, launch_s: float, recipe: str | None = No
         return 0.0
     per_expert = TE_GROUPED_GEMM_PER_EXPERT_S[GROUPED_GEMM_SCALING.get(recipe, "tensor")]
     return 2.0 * np.asarray(local, dtype=np.float64) * per_expert / launch_s
+
+
+def grouped_mm_time(gemm: Callable, local, m, n, k, kw: dict) -> tuple:
+    """(forward, backward) seconds of ``local`` (m x k) @ (k x n) GEMMs run as torch's one grouped kernel
+    (``torch._grouped_mm``: transformers 5.23 integrations/moe.py ``_grouped_mm``, the forward and both gradients
+    each one launch over every group): the groups' tiles share the waves (``gemm``'s ``batch``: the shape-based
+    efficiency of one batched kernel, ``Efficiency.gemm_time``), each group's rows padded to whole tiles as in
+    ``grouped_gemm_time`` (the kernel computes a group's last partial tile). Where Megatron's TEGroupedMLP launches
+    one cuBLAS GEMM per expert, each with its own waves (``grouped_gemm_time``)."""
+    padded = np.ceil(np.asarray(m, dtype=np.float64) / GROUP_TILE_M) * GROUP_TILE_M
+    return gemm(padded, n, k, batch=local, **kw)
 
 
 def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
@@ -1304,9 +1336,91 @@ class MoELayerTimes:
     kernels: float = 0.0  # GPU kernels the router adds to a layer forward, each at the per-kernel floor (router_kernels)
 
 
+#: What transformers 5.23.0's experts kernels (``training.framework.experts_implementation``; activations_hf
+#: ``hf_experts_kernel``) dispatch per MoE layer forward on one rank, counted in a real run (tests/data/hf_experts_ops.json,
+#: tests/make_hf_experts_ops.py: the tiny Mixtral and Qwen3-MoE experts modules at 4 and 8 experts, all hit; the
+#: same counts for both families). ``host_*``: torch calls (one Python-to-ATen dispatch each, ``Efficiency.launch_s``),
+#: per layer and per local expert; ``syncs_*``: device-to-host syncs (``nonzero``, ``_local_scalar_dense``), each
+#: ``MOE_SYNC_OPS`` launches of GPU idle.
+#:
+#: * "eager": the experts class's own loop (models/mixtral/modeling_mixtral.py ``MixtralExperts.forward``, the same in
+#:   qwen3_moe and the other decorated families): per layer ``zeros_like``, ``one_hot`` (its min / max read on the
+#:   host: 2 syncs), ``permute``, ``sum``, ``greater``, ``nonzero`` (1 sync): 9 calls, 3 syncs; per expert hit
+#:   ``expert_idx == num_experts`` read by ``if`` (1 sync), ``expert_mask[expert_idx]`` / ``gate_up_proj[expert_idx]``
+#:   / ``down_proj[expert_idx]`` indexed by a 0-d tensor (read on the host: 3 syncs), ``torch.where`` (``nonzero``,
+#:   1 sync), the row gather, two ``F.linear``, ``chunk``, the activation, two ``*``, the weights' gather,
+#:   ``index_add_``: 17 calls, 5 syncs. No sync in the backward.
+#: * "grouped_mm": integrations/moe.py ``grouped_mm_experts_forward``: ``sort``, the row gather, ``histc``, ``cumsum``,
+#:   two ``_grouped_mm`` (one kernel each over every local expert's rows, offsets on the device), the gate, the
+#:   weighting, the inverse permutation and the sum: 27 calls a layer, whatever the experts, no sync.
+@dataclass(frozen=True)
+class HfExpertsOps:
+    """One experts kernel's host calls and syncs per MoE layer forward (``HF_EXPERTS_OPS``)."""
+    host_layer: float
+    host_expert: float
+    syncs_layer: float
+    syncs_expert: float
+
+
+HF_EXPERTS_OPS = {"eager": HfExpertsOps(9.0, 17.0, 3.0, 5.0), "grouped_mm": HfExpertsOps(27.0, 0.0, 0.0, 0.0)}
+
+
+@dataclass(frozen=True)
+class HfExperts:
+    """How transformers' MoE block runs its routed experts on an HF-code stack (``moe_layer``'s ``hf``): the kernel
+    (``HF_EXPERTS_OPS``), the byte width of the experts' weight gradients and whether they run (0 on a frozen base
+    whose experts peft leaves alone), and per key whether ``_grouped_mm`` takes its fast kernel
+    (``grouped_mm_fast``)."""
+    kernel: str
+    w_bytes: float
+    wgrad: Any
+    fast: Any = True
+
+
+#: device-to-host syncs of torch's ``_grouped_mm`` fallback per call: ATen native/GroupedMMUtils.h
+#: ``_grouped_mm_fallback`` reads the offsets on the host (``offs.value().cpu()``, then ``.item<int>()`` of each from
+#: the host copy) and runs ``at::mm_out`` per group; two calls a layer forward (gate/up, down)
+GROUPED_MM_FALLBACK_SYNCS = 2.0
+
+
+def grouped_mm_fast(gpu, math: str, fp32_stream) -> Any:
+    """Per key, whether torch's ``_grouped_mm`` (transformers 5.23 integrations/moe.py ``_grouped_mm``) runs its one
+    CUTLASS kernel: ATen native/cuda/GroupedBlas.cpp ``_grouped_mm_cuda``: ``use_fast_path =
+    _scaled_mm_allowed_device(/*sm90_only*/true, /*sm100_only*/true) && a_b_and_out_are_bf16`` -- an SM90 / SM100
+    part (compute capability 9.x, 10.x: planner.hardware.platform ``cuda_compute_capability``) and bf16 operands
+    (``math`` "bf16", not over an fp32 stream: transformers casts the input to the weights' dtype). Elsewhere
+    ``_grouped_mm_fallback``: a host read of the offsets, then one ``mm`` per group (``GROUPED_MM_FALLBACK_SYNCS``)."""
+    cc = cuda_compute_capability(gpu) or 0
+    return (cc // 10 in (9, 10)) & (math == "bf16") & ~np.asarray(fp32_stream, dtype=bool)
+
+
+def hf_eager_bwd_bytes(local, tokens, io: int, act_bytes: float, expert_elems, w_bytes: float, wgrad):
+    """HBM bytes the eager per-expert loop's backward moves beyond the grouped kernel's, per MoE layer on one rank
+    (``HF_EXPERTS_OPS`` "eager"), from the autograd formulas of what its forward indexes (torch 2.13
+    tools/autograd/derivatives.yaml):
+
+    * each expert's weights are ``gate_up_proj[expert_idx]`` / ``down_proj[expert_idx]``, a ``select`` of the whole
+      3-D parameter: ``select_backward`` writes a zero-filled gradient of the whole parameter and copies the expert's
+      slice into it (``W + 2 W / E`` for W the ``local`` experts' bytes), and autograd's input buffer adds the
+      ``local`` full-size gradients (3 W each of ``local - 1``): (4 local - 1) W, where the grouped kernel's weight
+      gradient GEMM writes its 3-D gradient once (priced with the GEMM);
+    * each expert's rows are ``hidden_states[token_idx]``: the index backward zero-fills a gradient of all ``tokens``
+      rows (``new_zeros`` + ``index_put_``, the rows' own bytes counted with the permutation) and autograd adds the
+      ``local`` of them (3 each of ``local - 1``): (4 local - 3) x tokens x io x act_bytes.
+
+    ``expert_elems``: one expert's weight elements on this rank (gate/up + down); ``wgrad``: 1 where the experts'
+    weight gradients run. Checked against the kernels' bytes a real backward moves (tests/data/hf_experts_ops.json:
+    tests/test_hfmoe53.py)."""
+    local = np.asarray(local, dtype=np.float64)
+    W = local * np.asarray(expert_elems, dtype=np.float64) * w_bytes
+    rows = np.asarray(tokens, dtype=np.float64) * io * act_bytes
+    return (4.0 * local - 3.0) * rows + np.asarray(wgrad, dtype=np.float64) * (4.0 * local - 1.0) * W
+
+
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None,
-              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None, a2a_bw=None, disp=None) -> MoELayerTimes:
+              bwd_factor: float = 0.0, ep_dom=None, etp_dom=None, a2a_bw=None, disp=None,
+              hf: HfExperts | None = None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -1324,7 +1438,10 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     every domain (``members_per_node``), as a job whose groups tile the domains. ``etp_dom``: the same for the
     expert-TP groups (``etp_gather_time``). ``a2a_bw``: the NVLink rate of the EP group's all-to-all on its node
     (comm ``group_intra_bw``, shape "all_to_all"); None: ``links``' intra bw. ``disp``: each key's token dispatcher
-    (``per_dispatcher``; None: the stack's)."""
+    (``per_dispatcher``; None: the stack's). ``hf``: transformers' experts kernel on an HF-code stack (``HfExperts``;
+    None elsewhere): "grouped_mm" runs each projection as one ``_grouped_mm`` kernel over the local experts' rows
+    (``grouped_mm_time``), "eager" one GEMM per expert with the loop's host calls, syncs and backward bytes
+    (``HF_EXPERTS_OPS``, ``hf_eager_bwd_bytes``)."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1357,6 +1474,9 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     else:  # one GEMM per expert, one after another
         ex = [tuple(local * x for x in gemm(tok, up / wdiv, io, **w_up)),
               tuple(local * x for x in gemm(tok, io, f / wdiv, **w_down))]
+    if hf is not None and hf.kernel == "grouped_mm":  # one kernel over every local expert's rows; the fallback's loop
+        one = [grouped_mm_time(gemm, local, tok, up / wdiv, io, w_up), grouped_mm_time(gemm, local, tok, io, f / wdiv, w_down)]
+        ex = [tuple(np.where(hf.fast, a, b) for a, b in zip(o, lp)) for o, lp in zip(one, ex)]
     ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
     if e.latent_size:
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
@@ -1425,10 +1545,24 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
+    sync = dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s
+    bwd_b = fused.bwd_epilogue
+    if hf is not None:
+        # transformers' experts kernel: its host calls and syncs as counted (HF_EXPERTS_OPS). Each sync drains the
+        # queue; past an expert's syncs the host dispatches that expert's calls while the GPU has only its GEMMs to
+        # run (post_sync_exposed_s, a lower bound as for switch_mlp_layer); the eager backward's full-size gradients
+        ops = HF_EXPERTS_OPS[hf.kernel]
+        host = ops.host_layer + ops.host_expert * np.asarray(local, dtype=np.float64)
+        sync = sync + (ops.syncs_layer + ops.syncs_expert * np.asarray(local, dtype=np.float64)) * MOE_SYNC_OPS * launch_s
+        if hf.kernel == "grouped_mm":  # the fallback's host reads of the offsets
+            sync = sync + np.where(hf.fast, 0.0, GROUPED_MM_FALLBACK_SYNCS * MOE_SYNC_OPS * launch_s)
+        if ops.host_expert:
+            sync = sync + local * post_sync_exposed_s(ops.host_expert * launch_s, ex[0][0] / local + ex[1][0] / local)
+            bwd_b = bwd_b + hf_eager_bwd_bytes(local, tok_all, io, act_bytes, (up + f) * io / wdiv, hf.w_bytes, hf.wgrad)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
-                         sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
-                         fwd_shared=shared_fc[0][0] + shared_fc[1][0], eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
+                         sync_s=sync,
+                         fwd_shared=shared_fc[0][0] + shared_fc[1][0], eager=eager, bwd_membound_bytes=bwd_b,
                          fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]),
                          kernels=router_kernels(stack, disp))
 
