@@ -711,7 +711,10 @@ class StateContext:
     lp16_l: tuple
     fsdp2: bool
     shard_master: bool  # the ZeRO-3 weight shard is the fp32 master (FSDP2; Stack.fsdp_fp32_shard_master)
-    fsdp_amp_copy: float  # AMP's 16-bit copy bytes FSDP gathers at param_dtype, else 0 (state_weights, fsdp_amp_keys)
+    #: bytes an element of FSDP's unsharded (all-gathered) parameters where the weight term is FSDP's shard and its
+    #: gathered copy (``fsdp_param_gather_bytes``: AMP's 16-bit ``param_dtype``, fp32 training's own 4 B, a frozen
+    #: base's), else 0 (state_weights, fsdp_amp_keys)
+    fsdp_gather_bytes: float
     ds_live: object
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
@@ -755,10 +758,14 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     # FSDP under AMP (``weights: amp``): the weight term's autocast copy is FSDP's 16-bit unsharded parameter where
     # FSDP gathers at ``param_dtype`` (FSDP2, or an FSDP1 stack's 16-bit ``param_dtype``, at ZeRO-2/3:
     # ``fsdp_amp_keys``), its fp32 part the shard (state_weights)
-    fsdp_amp_copy = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
-        (fsdp2 or st.fsdp_zero2_param_dtype) and not frozen and m.is_transformer and st.autocasts(t)) else 0.0
+    fsdp = (fsdp2 or st.fsdp_zero2_param_dtype) and m.is_transformer
+    fsdp_gather_bytes = float(WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)) if (
+        fsdp and not frozen and st.autocasts(t)) else 0.0
+    # fp32 training (no ``param_dtype``): FSDP gathers the fp32 parameters themselves beside their shard (fsdp53)
+    if fsdp and not frozen and t.precision == "fp32":
+        fsdp_gather_bytes = fsdp_param_gather_bytes(t, w_b)
     if fsdp_frozen_base_gathers(m, t, st, frozen):  # a frozen base under FSDP1 / FSDP2 the same (fsdp52c, mem53)
-        fsdp_amp_copy = fsdp_frozen_gather_bytes(t, st)
+        fsdp_gather_bytes = fsdp_frozen_gather_bytes(t)
 
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
@@ -769,7 +776,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
-                        *ends, *lp16, fsdp2, shard_master, fsdp_amp_copy, ds_live, ds_persist, mfsdp_unit,
+                        *ends, *lp16, fsdp2, shard_master, fsdp_gather_bytes, ds_live, ds_persist, mfsdp_unit,
                         split.before_last, bnb_whole, hf_ep_whole_params(m, st, ktpf, kep, kpp))
 
 
@@ -938,7 +945,7 @@ def fsdp1_layout(st) -> bool:
 
 def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) -> bool:
     """Whether a frozen 16/32-bit base (LoRA, ``PARAM_BYTES``) and its adapters are held as FSDP holds full training's
-    weights under AMP (``fsdp_amp_keys``, ``StateContext.fsdp_amp_copy``: their bytes sharded, their ``param_dtype``
+    weights under AMP (``fsdp_amp_keys``, ``StateContext.fsdp_gather_bytes``: their bytes sharded, their ``param_dtype``
     unsharded parameters, ``fsdp_frozen_gather_bytes``, whole at ZeRO-2): FSDP shards every parameter whether or not
     it requires grad, and without resharding after forward keeps every unit's unsharded parameters from its forward
     to its backward whatever it trains.
@@ -959,22 +966,38 @@ def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) ->
 
     Until fsdp52c (FSDP1) and mem53 (FSDP2) a frozen base at ZeRO-2 was held whole at its own bytes: Llama-3-8B LoRA
     over an fp32 base at DP 8, 30.07 GiB of weights where FSDP holds 4/8 + 2 B a parameter, 18.70 GiB; until mem53
-    the adapters whole at 4 B (0.15 GiB there, 0.09 as run). Under 16-bit training only (the gather's
-    ``param_dtype``); a bitsandbytes base (QLoRA) is not measured: left as it was."""
+    the adapters whole at 4 B (0.15 GiB there, 0.09 as run). Under fp32 training too (no ``param_dtype``: each
+    parameter gathered in its own dtype, ``fsdp_param_gather_bytes``; measured in tests/test_fsdp53.py: FSDP1 and
+    FSDP2 over an fp32 base, 1.0 B of shard and 4.0 B unsharded a parameter at 4 ranks; until fsdp53 the base whole
+    at 4 B, 30.07 GiB on Llama-3-8B at DP 8 where FSDP holds 4/8 + 4 B, 33.65). A bitsandbytes base (QLoRA) is not
+    measured: left as it was."""
     fsdp = getattr(st, "fsdp2_dp", False) or st.fsdp_zero2_param_dtype
-    return (bool(frozen) and bool(fsdp) and m.is_transformer and t.precision != "fp32"
-            and base_weights(t) in PARAM_BYTES)
+    return bool(frozen) and bool(fsdp) and m.is_transformer and base_weights(t) in PARAM_BYTES
 
 
-def fsdp_frozen_gather_bytes(t: TrainingSpec, st) -> float:
-    """Bytes an element of a frozen base's (and its adapters') unsharded parameters under FSDP
-    (``fsdp_frozen_base_gathers``): FSDP1's ``param_dtype`` (``fsdp1_param_bytes``); FSDP2's 16-bit
-    ``MixedPrecisionPolicy.param_dtype`` (2 B, the root unit's and the gathered window's: ``state_weights``)."""
-    return 2.0 if getattr(st, "fsdp2_dp", False) else fsdp1_param_bytes(t)
+def fsdp_param_gather_bytes(t: TrainingSpec, own: float) -> float:
+    """Bytes an element FSDP all-gathers a parameter stored at ``own`` bytes into, the unsharded parameter it holds
+    beside its shard: under 16-bit training the 16-bit ``param_dtype`` (accelerate's ``MixedPrecision`` /
+    ``MixedPrecisionPolicy`` from the job's precision, ``fsdp1_param_bytes``; Composer's and torchtitan's bf16);
+    under fp32 training there is none (accelerate's ``mixed_precision="no"``: FSDP1 ``mixed_precision=None``,
+    FSDP2 ``MixedPrecisionPolicy()`` with ``param_dtype=None``), so each parameter is gathered in its own dtype
+    (torch 2.13 _flat_param.py: ``_full_param_padded`` of ``flat_param.dtype`` without ``_uses_param_mixed_precision``;
+    _fully_shard/_fsdp_param.py ``init_all_gather_outputs`` at ``param_dtype or orig_dtype``). Measured
+    (tests/test_fsdp53.py, fake 4-rank group, no mixed precision, SHARD_GRAD_OP / ``reshard_after_forward=False``):
+    1.0 B of shard and 4.0 B unsharded a parameter, full training and LoRA, FSDP1 and FSDP2."""
+    return float(own) if t.precision == "fp32" else fsdp1_param_bytes(t)
 
 
-def fsdp1_mp_shard_bytes(x: StateContext):
-    """Per key, the 16-bit copy of the rank's fp32 shard torch FSDP1 all-gathers from under a ``MixedPrecision``
+def fsdp_frozen_gather_bytes(t: TrainingSpec) -> float:
+    """Bytes an element of a frozen base's unsharded parameters under FSDP (``fsdp_frozen_base_gathers``):
+    ``fsdp_param_gather_bytes`` of the base's storage (FSDP1's and FSDP2's 16-bit ``param_dtype`` under 16-bit
+    training, the base's own bytes under fp32), also the root unit's and the gathered window's (``state_weights``)."""
+    return fsdp_param_gather_bytes(t, PARAM_BYTES[base_weights(t)])
+
+
+def fsdp1_mp_shard_bytes(x: StateContext, unit, rows=slice(None)):
+    """Per key (or per candidate: ``rows`` = ``x.sinv``), the bytes of ``unit`` elements of a gathered unit (the
+    largest block; its adapters, ``adapter_states``) in the 16-bit copy of the rank's fp32 shard torch FSDP1 all-gathers from under a ``MixedPrecision``
     ``param_dtype`` (torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle._use_low_precision_shard``
     allocates ``flat_param._mp_shard`` and casts ``_local_shard`` into it in ``pre_unshard``; ``post_unshard`` frees
     it by ``_free_low_precision_sharded_param`` once the all-gather into ``_full_param_padded`` is issued): one unit's
@@ -984,15 +1007,19 @@ def fsdp1_mp_shard_bytes(x: StateContext):
     every FSDP1 stack (``Stack.fsdp_zero2_param_dtype`` without ``fsdp2_dp``: the HF Trainer's FSDP1, llm-foundry's
     Composer FSDP, ``fsdp``, and metaseq's fairscale FSDP, whose ``_fp16_shard`` is freed after each gather alike,
     ds52b; until fsdp52 not at all) where the 16-bit parameters are gathered per unit (ZeRO-3, not
-    held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the activations peak."""
+    held); SHARD_GRAD_OP gathers in the first micro-batch's forward only, before the activations peak. LoRA's
+    adapters are flattened into their block's FlatParameter (``fsdp_frozen_base_gathers``), so the block's
+    ``_mp_shard`` covers them too: 2/N B of a layer's adapters beside the base's (measured in tests/test_fsdp53.py:
+    the gathered block's ``_mp_shard`` numel is its FlatParameter's shard, adapters included; until fsdp53 the
+    adapters' part was left out)."""
     if not (x.st.fsdp_zero2_param_dtype and not x.st.fsdp2_dp and x.t.precision != "fp32"):
-        return np.zeros(np.shape(x.kz))
-    return np.where((x.kz >= 3) & ~_fsdp_held(x)[1], x.largest / x.dps * fsdp1_param_bytes(x.t), 0.0)
+        return np.zeros(np.shape(unit))
+    return np.where(((x.kz >= 3) & ~_fsdp_held(x)[1])[rows], unit / x.dps[rows] * fsdp1_param_bytes(x.t), 0.0)
 
 
 def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
-    (``StateContext.fsdp_amp_copy``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
+    (``StateContext.fsdp_gather_bytes``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
     FSDP2 stack (``fsdp2_dp``) and of an FSDP1 stack whose mixed-precision policy gathers at the 16-bit type
     (``Stack.fsdp_zero2_param_dtype``: llm-foundry, hf-trainer, fsdp, and metaseq's fairscale FSDP). FSDP1 shards the fp32 FlatParameter whatever
     the strategy (torch/distributed/fsdp/_flat_param.py ``FlatParamHandle.shard``: the rank's chunk kept as
@@ -1042,15 +1069,18 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
     share, q_b = x.bnb_whole
     weights = weights + np.where((kz >= 3) & ~held, (d + e) * share * q_b * (1.0 - 1.0 / dps), 0.0)
-    if x.fsdp_amp_copy:
+    if x.fsdp_gather_bytes:
         # FSDP under AMP where it gathers at param_dtype (``fsdp_amp_keys``): the fp32 parameters are the sharded
         # ones and autocast makes no copy (Stack.autocast_finds_fp32); the 16-bit unsharded parameters (the
         # all-gather outputs, ``param_dtype``) are whole where the stage stays gathered (ZeRO-2: no reshard after
         # forward; ``_fsdp_held``), else the gathered window below. Llama-3-8B, torchtitan, dp 64, ZeRO-2: 4/64 + 2 B
-        # a parameter, 15.4 GiB (was 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy)
-        c = x.fsdp_amp_copy
-        # (a frozen base's bytes are its storage alone, no autocast copy in them: ``fsdp_frozen_base_gathers``)
-        fsdp = (d / dps + e / edps) * (w_b if x.b.frozen else w_b - c) + np.where((kz == 2) | held, (d + e) * c, 0.0)
+        # a parameter, 15.4 GiB (was 6 B whole, 44.9 GiB: DDP's fp32 weights and autocast's copy). Under fp32
+        # training (no param_dtype) the gathered parameters are fp32 too: 4/N + 4 B at ZeRO-2 (fsdp53)
+        c = x.fsdp_gather_bytes
+        # the shard is the stored parameter: the weights less autocast's copy (AMP: 4 of 6 B; fp32: all 4 B); a frozen
+        # base's bytes are its storage alone, no autocast copy in them (``fsdp_frozen_base_gathers``)
+        stored = w_b if x.b.frozen else w_b - WEIGHT_COPY_BYTES.get((x.t.precision, x.t.weights), 0)
+        fsdp = (d / dps + e / edps) * stored + np.where((kz == 2) | held, (d + e) * c, 0.0)
         weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
@@ -1061,12 +1091,16 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
-    weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
-    weights = weights + fsdp1_mp_shard_bytes(x)
+    # gathered at the 16-bit weights' bytes; FSDP under fp32 training gathers the parameters in their own dtype
+    # (``fsdp_param_gather_bytes``; until fsdp53 at 2 B)
+    fsdp_fp32 = bool(x.fsdp_gather_bytes) and x.t.precision == "fp32"
+    weights = weights + np.where((kz >= 3) & ~held, gathered * (w_b if fsdp_fp32 else np.minimum(w_b, 2.0)), 0.0)
+    weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
     fsdp1 = fsdp1_layout(st)
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
-        # 16-bit, never float8, under FSDP2; torch FSDP1's at its param_dtype (fsdp2_root_gather_params)
-        root_b = fsdp1_param_bytes(x.t) if fsdp1 else np.minimum(x.b.weights, 2.0)
+        # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype
+        # (fsdp2_root_gather_params)
+        root_b = fsdp1_param_bytes(x.t) if fsdp1 else (x.b.weights if fsdp_fp32 else np.minimum(x.b.weights, 2.0))
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
             st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]
@@ -1200,12 +1234,12 @@ def autograd_grads(x: StateContext, s: StageStates, c: Candidates, walked, hf) -
         # Trainer's ZeRO-2, Stack.autocast_finds_fp32 False below ZeRO-3) the walk runs the bf16 table
         # (activations_hf ``hf_table_precision``), which has no copies: the +2 stays, FSDP's flat bf16 parameter
         # (hffsdp47; until then the walk's autocast copies of the linears stood for it)
-        # FSDP under AMP at ZeRO-2/3 (``fsdp_amp_copy``: FSDP2, accelerate's fsdp_version 2, fsdp2hf51; FSDP1's
+        # FSDP under AMP at ZeRO-2/3 (``fsdp_gather_bytes``: FSDP2, accelerate's fsdp_version 2, fsdp2hf51; FSDP1's
         # FULL_SHARD too since dsamp52) has no copy in its weight term to drop: ``state_weights`` holds the fp32 shard
         # and the bf16 all-gather outputs already
         zero = np.asarray(c.zero)
         gathered = (zero < 3) & ~np.broadcast_to(x.st.autocast_finds_fp32(zero), zero.shape)
-        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp_amp_copy))
+        drop = walked & ~gathered & ~((zero >= 2) & bool(x.fsdp_gather_bytes))
         fw = np.where(drop, state_weights(x, x.f_dense, x.f_exp, x.b.weights - 2.0), fw)
         lw = np.where(drop, state_weights(x, x.l_dense, x.l_exp, x.b.weights - 2.0), lw)
     if walked is not None and x.st.name == "hf-trainer":
@@ -1229,8 +1263,10 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
     the ``synced`` rows, one micro-batch a step) the adapters' gradients are their blocks' flat gradient's, unsharded
     in ``param_dtype``. Under FSDP over a 16/32-bit base (``fsdp_frozen_base_gathers``) the adapters are sharded from
     ZeRO-2 and gathered at ``param_dtype`` with their block: whole at ZeRO-2 (and where held), the gathered blocks'
-    (``gathered_blocks``) at ZeRO-3; until mem53 4 B whole at ZeRO-2 (Llama-3-8B r16 all-linear, DP 8: 0.15 GiB where
-    FSDP holds 4/8 + 2 B, 0.09)."""
+    (``gathered_blocks``) at ZeRO-3, and under FSDP1 at ZeRO-3 the 16-bit ``_mp_shard`` of a layer's adapters
+    (``fsdp1_mp_shard_bytes``, fsdp53); until mem53 4 B whole at ZeRO-2 (Llama-3-8B r16 all-linear, DP 8: 0.15 GiB
+    where FSDP holds 4/8 + 2 B, 0.09). Under fp32 training the adapters are gathered at their own 4 B
+    (``fsdp_param_gather_bytes``; until fsdp53 at the base's gather bytes)."""
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF TP plan leaves whole (moe HF_TP_PLANS: DeepSeek-V3's attention, gpt-oss's) are whole
     # on every TP rank, at every EP (transformers 5.23 keeps the TP plan on all but the experts); until hfep52 an older
@@ -1255,11 +1291,15 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
         o = ad * x.b.state / np.where(sharded, dps, 1.0)  # the master and the moments (StateBytes.state)
     else:
         w = ad * ADAPTER_BYTES / np.where(kz >= 3, dps, 1.0)
-        if x.fsdp_amp_copy:  # FSDP shards the adapters with their block, gathered at param_dtype (fsdp_frozen_base_gathers)
+        if x.fsdp_gather_bytes:  # FSDP shards the adapters with their block, gathered at param_dtype (fsdp_frozen_base_gathers)
             held = (kz == 2) | _fsdp_held(x)[1][x.sinv]
-            window = gathered_blocks(x.st) * ad / np.maximum(layers, 1)  # the gathered blocks' adapters at ZeRO-3
+            layer = ad / np.maximum(layers, 1)
+            window = gathered_blocks(x.st) * layer  # the gathered blocks' adapters at ZeRO-3
+            # (fp32 training: the fp32 adapters gathered as they are, fsdp_param_gather_bytes)
             w = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0) + np.where(
-                held, ad, np.where(kz >= 3, window, 0.0)) * x.fsdp_amp_copy
+                held, ad, np.where(kz >= 3, window, 0.0)) * fsdp_param_gather_bytes(x.t, ADAPTER_BYTES)
+            # FSDP1's 16-bit shard of the block being gathered covers its adapters too (fsdp1_mp_shard_bytes)
+            w = w + fsdp1_mp_shard_bytes(x, layer, x.sinv)
         g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
         if fsdp1_flat_grads(x):
             g = np.where(_fsdp_held(x)[0][x.sinv] & ~np.asarray(synced), ad * fsdp1_param_bytes(x.t), g)

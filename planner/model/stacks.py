@@ -406,6 +406,15 @@ class Stack:
     #: into the wgrad GEMM (``fuse_wgrad_accumulation``, Megatron ``--gradient-accumulation-fusion``);
     #: FSDP stacks accumulate the 1/dp shard only
     grad_accum_pass: bool = False
+    #: the unfused accumulation adds each micro-batch's ``.grad`` into a separate buffer, zeroed at the step's start,
+    #: so the first micro-batch pays it too (planner.model.step_time ``grad_accum_pass``): Megatron's ``main_grad``
+    #: (Megatron-Core distributed_data_parallel.py ``_make_backward_post_hook``: ``param.main_grad.add_(param.grad.data)``
+    #: then ``param.grad = None``, every micro-batch, ``zero_grad_buffer`` before the first; legacy Megatron-LM's
+    #: megatron/model/distributed.py ``_make_param_hook`` the same). Not Megatron-DeepSpeed: its megatron/training.py
+    #: ``get_model`` returns the model before the ``LocalDDP`` wrap ``if args.deepspeed``, so no ``main_grad``
+    #: exists and autograd accumulates into ``.grad``, which the engine's ``zero_grad`` (``param.grad = None``) leaves
+    #: for the first micro-batch to take
+    main_grad_buffer: bool = False
     #: full recompute runs PyTorch's non-reentrant ``torch.utils.checkpoint`` (torch >= 2.0), which
     #: stops re-running the layer once the last tensor its backward reads has been saved again
     #: (torch/utils/checkpoint.py ``_recomputation_hook.pack_hook`` raises
@@ -2754,7 +2763,7 @@ def zero_stream_rows(stack) -> tuple[ZeroStreams, ...] | None:
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", has_compile=False, has_grad_accum_fusion=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_host_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", has_compile=False, has_grad_accum_fusion=True, main_grad_buffer=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_host_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction="megatron", tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
@@ -2772,7 +2781,7 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", has_compile=False, has_grad_accum_fusion=True, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_grad_accum_fusion=True, main_grad_buffer=True, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, fused_softmax_keys=2048, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True, moe_switch_mlp=True,
         # megatron/model/bert_model.py: BertLMHead on the whole encoder output (stack_rules megatron-lm-head-positions)
         head_on_masked_positions=False,

@@ -637,11 +637,22 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     leaf's own ``.grad`` (no master, no separate buffer: ``PRECISION_CONVENTIONS``' master 0), which the first
     micro-batch steals: 4 + 4 read, 4 written (12 B), m - 1 times a step. Until mem53 the paper's rows took a 2 B new
     gradient everywhere: 10 B a micro-batch, m times (Megatron-DeepSpeed under ``weights: amp`` at ZeRO-0, and
-    ZeRO-1 without a wrapper table); fp32 training 2 -> 4 B of new gradient too."""
+    ZeRO-1 without a wrapper table); fp32 training 2 -> 4 B of new gradient too.
+
+    Whether the first micro-batch steals is whose buffer the accumulator is (fsdp53): the parameter's own ``.grad``
+    (the convention's gradient bytes those of the new gradient: AMP, fp32, 16-bit gradients) is stolen, unless the
+    stack adds every ``.grad`` into a separate, zeroed buffer (``Stack.main_grad_buffer``: Megatron's ``main_grad``,
+    the Megatron-Core / Megatron-LM stacks with their fusion off), which all m micro-batches pay. Megatron-DeepSpeed
+    under fp32 (``weights: megatron`` / ``pure``: 4 B weights and gradients, no master) has no ``main_grad`` (the
+    DeepSpeed engine holds the bare model), so it steals there too: 12 B x (m - 1); until fsdp53 12 B x m (only AMP and
+    16-bit gradients stole), and Megatron's main_grad stacks stole under AMP and 16-bit gradients."""
     w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
     new = w_b - WEIGHT_COPY_BYTES.get((t.precision, t.weights), 0)
     one = grad_accum_bytes(g_b, new)
-    paper = np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0 or t.weights == "amp")
+    # the first micro-batch steals where the accumulator is the parameter's own ``.grad`` (the convention's gradient in
+    # the new gradient's dtype, no master), not a separate buffer (``Stack.main_grad_buffer``: Megatron's main_grad)
+    stolen = g_b == new and not getattr(stack, "main_grad_buffer", False)
+    paper = np.array([one, one, 0.0, 0.0]), np.full(4, stolen)
     wrapper = offload_zero_rows(stack, t)
     if wrapper is None:
         return paper
