@@ -2968,7 +2968,11 @@ def kempnerforge(cat) -> pd.DataFrame:
     says (kf51: ``params_16bit``, ``defer_fsdp_grad_sync``; kf52: ``recompute_early_stop`` -- torch's non-reentrant
     checkpoint default --, ``attn_kernel=cudnn`` -- SDPA auto, cuDNN attention in its H200 profile); nothing in
     planner/ was changed or fitted for them (held out, as added: src51). kf52 added the 175B / 360-GPU run
-    (``benchmarks/175b_360gpu``, TP 4 x FSDP 90)."""
+    (``benchmarks/175b_360gpu``, TP 4 x FSDP 90). auto53 (2026-12-07) priced the fold of each micro-batch's gradient
+    into the fp32 unsharded gradient its deferred FSDP2 sync holds (step_time.held_grad_accum_bytes): 25 of 26 rows
+    +0.5..+2.2 points (the TP x FSDP rows toward their measurements, the no-TP 7B rows away: 1 GPU +19.4 -> +21.6%,
+    FSDP 2 +10.9 -> +12.9%; the 175B run, one micro-batch a step, unchanged), median 13.9 -> 13.2%, p90 37.0 ->
+    36.0%, mean -15.1 -> -14.3%, Spearman 0.875 -> 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
@@ -3319,7 +3323,20 @@ def automodel(cat) -> pd.DataFrame:
     (@005f6639) wraps every decoder block in ``ptd_checkpoint_wrapper`` (the router save only with
     ``ignore_router_for_ac``, which no benchmark config sets); models/nemotron_v3/parallelizer.py's strategy, which
     checkpoints only the mamba and dense-MLP blocks, is the non-EP path. So the +17% is not a recompute the runs
-    skipped; what the two Nemotron rows lack stays unfound (docs/accuracy_log.md, acc42c)."""
+    skipped; what the two Nemotron rows lack stays unfound (docs/accuracy_log.md, acc42c).
+
+    Since 2026-12-07 (the auto53 branch; before: +17.4 / +17.4 / -17.0 / -10.3 / -13.2 / -5.3 / -15.5 / -13.8 / +5.9%,
+    median 13.8%, p90 17.4%, mean -3.8%), the pass that folds each micro-batch's gradient into the gradients held
+    unsharded between micro-batches (step_time.held_grad_accum_bytes; the memory model held them since ammem37, the
+    step time had no pass for them): every AutoModel MoE row defers its FSDP2 sync (the loop's ``get_sync_ctx``,
+    ``enable_fsdp_optimizations``, or pipelining's no-sync under PP), so each backward after the first adds its bf16
+    unsharded gradient into an fp32 one (torch _fsdp_param.py ``to_accumulated_grad_if_needed`` /
+    ``accumulate_unsharded_grad_if_needed``: 6 B a parameter the first micro-batch, 10 each later one, counted on
+    torch's own FSDP2 in tests/test_held_grads53.py), over the rank's whole unsharded stage, and the experts
+    ``apply_fsdp`` leaves to EP (``ignored_params`` where the expert shard group is one rank) add into their bf16
+    ``.grad`` (6 B). Rows: +18.9 / +18.9 / -14.4 / -8.0 / -9.5 / -4.4 / -13.8 / -13.0 / +5.9% (Llama 3 70B syncs
+    every micro-batch: unchanged): median 13.8 -> 13.0%, p90 17.4 -> 18.9%, mean -3.8 -> -2.2%. Taken as what the
+    code runs although the hybrids move away: their +19% is elsewhere (above)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])

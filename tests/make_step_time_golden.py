@@ -240,6 +240,11 @@ instance): comm_dp / t_dp_comm / t_dp_tail / t_param_gather_exposed -> 0 and com
 ZeRO-2 gathers per micro-batch), step_time_s x0.994-1.11, mfu / tokens_per_s x0.90-1.02, bubble x1.005-1.61, weights
 x0.70-1.43 (15 rows), grads x1.02-10.3 (30 rows: FSDP2's unit buffers), totals x0.92-1.07. The two were
 regenerated together on merging (session 52): under FSDP2, dsamp52's FSDP1 rule no longer reaches case 3.
+auto53 (2026-12-07) prices the pass that folds each micro-batch's gradient into the gradients held unsharded between
+micro-batches (step_time.held_grad_accum_bytes: FSDP2's fp32 upcast, then fp32 += bf16 a micro-batch): only
+llama3-70b/torchtitan (case 2) moved, its 27 PP rows whose stage is held gathered, 9 of 768 arrays a instance (18 in
+all, step time only): compute_memory_bound x1.10-2.51, t_bwd_mb x1.009-1.14, bubble x1.007-1.11, step_time_s
+x1.007-1.10, mfu / tokens_per_s x0.91-0.99; no memory array.
 """
 from __future__ import annotations
 
