@@ -257,7 +257,7 @@ REACHED = {
     # 0.178 with the pipelined stage's reduce-scatter exposed whole, issued after the stage's backward
     # (step_time.reduce_overlaps_backward, acc41c: DeepSeek-V3 1024 -21.7 -> -19.1%, 256 -12.5 -> -11.5%, Kimi K2
     # -15.0 -> -14.2%); 0.138 / 0.174 -> 0.130 / 0.189 with the fold of each micro-batch's gradient into the fp32
-    # unsharded gradients its deferred FSDP2 sync holds (auto53, step_time.held_grad_accum_bytes: every MoE row 1-4
+    # unsharded gradients its deferred FSDP2 sync holds (auto53, step_time.held_grad_accum_bytes: every MoE row 0.8-3.7
     # points slower, the large-MoE rows and gpt-oss toward their runs, the hybrids +17.4 -> +18.9%): p90 up, kept --
     # what torch's FSDP2 runs, counted on it (tests/test_held_grads53.py)
     "automodel": (0.130, 0.189, None),
