@@ -666,6 +666,21 @@ def held_grad_accum_bytes(fw, t: TrainingSpec, edps, m_micro) -> tuple:
     return tuple(per_mb(np.asarray(a, dtype=np.float64)) for a in widths)
 
 
+def fsdp2_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
+    """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, of
+    FSDP2's reduce-scatter copy-in: torch _fsdp_collectives.py ``foreach_reduce`` copies every unsharded gradient of the
+    unit into one reduce-scatter input of the reduce dtype (``foreach_reduce_scatter_copy_in``) on the compute stream,
+    before ``reduce_scatter_stream.wait_stream(current_stream)``: read the gradient, write the reduce width. Where it
+    syncs each micro-batch (``held`` False) the 16-bit gradient (``fsdp1_param_bytes``, FSDP's ``param_dtype``) every
+    micro-batch; where it holds the gradients (``held``: ``held_grad_accum_bytes``) the held one, once a step."""
+    new = fsdp1_param_bytes(t)
+    w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
+    widths = held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
+                              ep_experts_unsharded(edps))
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+    return tuple(np.where(held, (np.asarray(a, dtype=np.float64) + g_b) / m, new + g_b) for a in widths)
+
+
 def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
     """HBM bytes of AMP's weight casts in one micro-batch of the whole model (``Stack.autocasts``;
     ``stack_kernels.AUTOCAST_CAST_BYTES`` per element), as (forward, backward): the forward casts every
@@ -1609,16 +1624,23 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
 
     # the gradients held unsharded between micro-batches (PP's held stage, AutoModel's deferred syncs, FSDP1's
     # no_sync; memory ``_fsdp_held``), and the experts FSDP2 leaves to EP alone, which keep autograd's ``.grad``
-    # whatever the sync: each backward adds into them, a pass over the rank's unsharded stage (held_grad_accum_bytes)
+    # whatever the sync: each backward adds into them, a pass over the rank's unsharded stage (held_grad_accum_bytes);
+    # and FSDP2's reduce-scatter copy-in on the compute stream, per micro-batch where it syncs, once a step where the
+    # gradients are held (fsdp2_copy_in_bytes)
     if m.is_transformer and not frozen_base(m, t):
-        held = ((dpt.held | dpt.defer_rs)[dinv] | dpt.rs_last) & (s.m_micro > 1)
+        fsdp2 = bool(getattr(fw, "fsdp2_dp", False)) & (c.zero >= 2)
+        held_any = (dpt.held | dpt.defer_rs)[dinv] | dpt.rs_last
+        held = held_any & (s.m_micro > 1)
         edps = D["edps"][dinv]
-        out = ep_experts_unsharded(edps) & bool(getattr(fw, "fsdp2_dp", False)) & params_16bit(fw, t) & (
-            c.zero >= 2) & (s.m_micro > 1)
-        if held.any() or np.any(out):
+        out = ep_experts_unsharded(edps) & fsdp2 & params_16bit(fw, t)
+        if held.any() or np.any(out & (s.m_micro > 1)) or np.any(fsdp2):
             acc_d, acc_e = held_grad_accum_bytes(fw, t, edps, s.m_micro)
-            held_mb = eff.memory_time(np.where(held, D["stage_p_dense"][dinv] * acc_d, 0.0)
-                                      + np.where(held | out, D["stage_p_exp"][dinv] * acc_e, 0.0), hw.gpu.hbm_bw)
+            cp_d, cp_e = fsdp2_copy_in_bytes(fw, t, edps, s.m_micro, held_any)
+            dense, exp = D["stage_p_dense"][dinv], D["stage_p_exp"][dinv]
+            held_mb = eff.memory_time(np.where(held, dense * acc_d, 0.0)
+                                      + np.where(held | (out & (s.m_micro > 1)), exp * acc_e, 0.0)
+                                      + np.where(fsdp2, dense * cp_d + np.where(out, 0.0, exp * cp_e), 0.0),
+                                      hw.gpu.hbm_bw)
             t_bwd_mb = t_bwd_mb + held_mb
             per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + held_mb
 
