@@ -110,10 +110,11 @@ def test_the_automodel_rows_run_the_loop_s_sync_except_the_70b_config_that_turns
     fw = validate.row_stack(case.stack, case.options)
     st = {f: step_time(case.model, case.training, case.candidates, case.hw, framework=replace(fw, defer_fsdp_grad_sync=f))
           for f in (False, True)}
-    # ... and the fold of its 4 micro-batches' gradients into the held fp32 ones 0.10 s (auto53: 7.8B unsharded
-    # parameters a rank, 6 + 3 x 10 B each, and the EP-only experts' bf16 .grad, 3 x 6 B)
+    # ... and the fold of its 4 micro-batches' gradients into the held fp32 ones costs 0.10 s (auto53: 7.9B unsharded
+    # parameters a rank, 6 + 3 x 10 B each, and the EP-only experts' bf16 .grad, 3 x 6 B) and one fp32 copy-in (8 B)
+    # where syncing each micro-batch copies the bf16 gradients in four times (4 x 6 B): 0.056 s more memory-bound
     fold = float(st[True]["compute_memory_bound"][0]) - float(st[False]["compute_memory_bound"][0])
-    assert fold == pytest.approx(0.10, abs=0.01)
+    assert fold == pytest.approx(0.056, abs=0.005)
     assert (float(st[False]["step_time_s"][0]) - float(st[True]["step_time_s"][0]) + fold
             == pytest.approx(0.136, abs=0.01))
     assert np.isfinite(float(st[True]["step_time_s"][0]))

@@ -644,6 +644,14 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     return tuple(np.where([r is None for r in rows], p, o) for p, o in zip(paper, ours))
 
 
+def _grad_widths(fw, t: TrainingSpec, edps) -> tuple:
+    """(the width a backward writes an unsharded gradient at, the reduce width, the (dense, expert) widths of the
+    gradients held unsharded: memory ``held_grad_widths``) for ``held_grad_accum_bytes`` and ``fsdp2_copy_in_bytes``."""
+    w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
+    return fsdp1_param_bytes(t), g_b, held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
+                                                       ep_experts_unsharded(edps))
+
+
 def held_grad_accum_bytes(fw, t: TrainingSpec, edps, m_micro) -> tuple:
     """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, of
     adding each backward's gradient into the gradients the stack holds unsharded between micro-batches (memory
@@ -654,10 +662,7 @@ def held_grad_accum_bytes(fw, t: TrainingSpec, edps, m_micro) -> tuple:
     one adds into it (``accumulate_unsharded_grad_if_needed``: ``unsharded_accumulated_grad += unsharded_param.grad``,
     ``grad_accum_bytes``); at the same width autograd's ``AccumulateGrad`` steals the first gradient and adds the
     later ones (FSDP1 under ``no_sync``, experts left out of FSDP: ``ep_experts_unsharded``)."""
-    new = fsdp1_param_bytes(t)
-    w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
-    widths = held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
-                              ep_experts_unsharded(edps))
+    new, _, widths = _grad_widths(fw, t, edps)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
 
     def per_mb(acc):
@@ -673,10 +678,7 @@ def fsdp2_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
     before ``reduce_scatter_stream.wait_stream(current_stream)``: read the gradient, write the reduce width. Where it
     syncs each micro-batch (``held`` False) the 16-bit gradient (``fsdp1_param_bytes``, FSDP's ``param_dtype``) every
     micro-batch; where it holds the gradients (``held``: ``held_grad_accum_bytes``) the held one, once a step."""
-    new = fsdp1_param_bytes(t)
-    w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
-    widths = held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
-                              ep_experts_unsharded(edps))
+    new, g_b, widths = _grad_widths(fw, t, edps)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     return tuple(np.where(held, (np.asarray(a, dtype=np.float64) + g_b) / m, new + g_b) for a in widths)
 
