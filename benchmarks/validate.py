@@ -2953,7 +2953,9 @@ def olmo_core(cat) -> pd.DataFrame:
 
     Mapped onto the ``torchtitan`` stack (FSDP2 per block, compiled, SDPA flash, float8 ``tensorwise``: what
     OLMo-core runs, torchao's default recipe) through ``open_reports_case``, the same mapping as the fms-fsdp and
-    TinyLlama rows; nothing in planner/ was changed or fitted for them (held out, as added: src46)."""
+    TinyLlama rows; nothing in planner/ was changed or fitted for them (held out, as added: src46). auto53
+    (2026-12-07) priced FSDP2's reduce-scatter copy-in (step_time.fsdp2_copy_in_bytes: each unit's bf16 gradient into
+    its fp32 reduce buffer on the compute stream, every micro-batch): 6.4 / 16.0% / -6.9% -> 5.1 / 12.7% / -4.8%."""
     return open_reports_table(cat, OLMO_CORE_CSV, "olmo_core")
 
 
@@ -2984,7 +2986,9 @@ def fms_compile(cat) -> pd.DataFrame:
 
     Mapped as open_reports' fms-fsdp rows (``open_reports_case``, the ``torchtitan`` stack: FSDP per block, SDPA
     flash), compiled (``compile=True``); nothing in planner/ was changed or fitted for them (held out, as added:
-    src47)."""
+    src47). auto53 (2026-12-07): FSDP2's reduce-scatter copy-in priced on the stack these rows map to
+    (step_time.fsdp2_copy_in_bytes), every row +0.7..+1.1 points: 3.7 / 9.8% / -1.8% -> 3.8 / 9.2% / -0.9%
+    (fms-fsdp runs FSDP1; whether its reduce copies so was not read)."""
     return open_reports_table(cat, FMS_COMPILE_CSV, "fms_compile")
 
 
@@ -3002,7 +3006,12 @@ def kempnerforge(cat) -> pd.DataFrame:
     says (kf51: ``params_16bit``, ``defer_fsdp_grad_sync``; kf52: ``recompute_early_stop`` -- torch's non-reentrant
     checkpoint default --, ``attn_kernel=cudnn`` -- SDPA auto, cuDNN attention in its H200 profile); nothing in
     planner/ was changed or fitted for them (held out, as added: src51). kf52 added the 175B / 360-GPU run
-    (``benchmarks/175b_360gpu``, TP 4 x FSDP 90)."""
+    (``benchmarks/175b_360gpu``, TP 4 x FSDP 90). auto53 (2026-12-07) priced the fold of each micro-batch's gradient
+    into the fp32 unsharded gradient its deferred FSDP2 sync holds (step_time.held_grad_accum_bytes): 25 of 26 rows
+    +0.5..+2.2 points (the TP x FSDP rows toward their measurements, the no-TP 7B rows away: 1 GPU +19.4 -> +21.6%,
+    FSDP 2 +10.9 -> +12.9%; the 175B run, one micro-batch a step, unchanged), median 13.9 -> 13.2%, p90 37.0 ->
+    36.0%, mean -15.1 -> -14.3%, Spearman 0.875 -> 0.869; with FSDP2's reduce-scatter copy-in once a step from the
+    held fp32 gradient (step_time.fsdp2_copy_in_bytes) 13.4% / 35.8% / -14.0%, Spearman 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
@@ -3353,7 +3362,24 @@ def automodel(cat) -> pd.DataFrame:
     (@005f6639) wraps every decoder block in ``ptd_checkpoint_wrapper`` (the router save only with
     ``ignore_router_for_ac``, which no benchmark config sets); models/nemotron_v3/parallelizer.py's strategy, which
     checkpoints only the mamba and dense-MLP blocks, is the non-EP path. So the +17% is not a recompute the runs
-    skipped; what the two Nemotron rows lack stays unfound (docs/accuracy_log.md, acc42c)."""
+    skipped; what the two Nemotron rows lack stays unfound (docs/accuracy_log.md, acc42c).
+
+    Since 2026-12-07 (the auto53 branch; before: +17.4 / +17.4 / -17.0 / -10.3 / -13.2 / -5.3 / -15.5 / -13.8 / +5.9%,
+    median 13.8%, p90 17.4%, mean -3.8%), the pass that folds each micro-batch's gradient into the gradients held
+    unsharded between micro-batches (step_time.held_grad_accum_bytes; the memory model held them since ammem37, the
+    step time had no pass for them): every AutoModel MoE row defers its FSDP2 sync (the loop's ``get_sync_ctx``,
+    ``enable_fsdp_optimizations``, or pipelining's no-sync under PP), so each backward after the first adds its bf16
+    unsharded gradient into an fp32 one (torch _fsdp_param.py ``to_accumulated_grad_if_needed`` /
+    ``accumulate_unsharded_grad_if_needed``: 6 B a parameter the first micro-batch, 10 each later one, counted on
+    torch's own FSDP2 in tests/test_held_grads53.py), over the rank's whole unsharded stage, and the experts
+    ``apply_fsdp`` leaves to EP (``ignored_params`` where the expert shard group is one rank) add into their bf16
+    ``.grad`` (6 B). Rows: +18.9 / +18.9 / -14.4 / -8.0 / -9.5 / -4.4 / -13.8 / -13.0 / +5.9% (Llama 3 70B syncs
+    every micro-batch: unchanged): median 13.8 -> 13.0%, p90 17.4 -> 18.9%, mean -3.8 -> -2.2%. Then FSDP2's
+    reduce-scatter copy-in (step_time.fsdp2_copy_in_bytes: torch _fsdp_collectives.py ``foreach_reduce`` copies each
+    unit's gradient into its fp32 reduce-scatter input on the compute stream; once a step from the held fp32 gradient
+    on the deferred rows, every micro-batch from the bf16 one on Llama 3 70B, which syncs each): +19.2 / +19.0 /
+    -14.4 / -7.8 / -9.4 / -4.4 / -13.8 / -12.8 / +9.0%, median 12.8%, p90 19.0%, mean -1.7%. Taken as what the code
+    runs although the hybrids and the Llama move away: their gap is elsewhere (above)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])

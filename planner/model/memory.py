@@ -883,13 +883,28 @@ def synced_each_microbatch(st):
     return dataclasses.replace(st, defer_fsdp_grad_sync=False, fsdp1_no_sync=False)
 
 
-def ep_experts_unsharded(x: StateContext):
+def ep_experts_unsharded(edps):
     """Where the routed experts are left out of FSDP2 because EP alone places them (an expert data-parallel shard
     group of one rank): NeMo AutoModel's moe/parallelizer.py ``apply_fsdp`` wraps ``moe_module.experts`` on the
     ``ep_shard`` mesh only ``if ep_shard_enabled`` and passes them to the block's ``fully_shard`` as
     ``ignored_params`` under EP, so each rank holds its experts as plain parameters (one storage, no sharded copy)
-    and their ``.grad`` as autograd leaves it. Read on the ``params_16bit`` path only (the entry whose rows have it)."""
-    return x.edps <= 1.0
+    and their ``.grad`` as autograd leaves it. Read on the ``params_16bit`` path only (the entry whose rows have it).
+    ``edps``: the expert data-parallel shard group's size (memory ``StateContext.edps``, step_time ``_dp_terms``)."""
+    return np.asarray(edps) <= 1.0
+
+
+def held_grad_widths(st, t: TrainingSpec, g_b: float, w_b: float, fsdp2: bool, experts_out) -> tuple:
+    """(dense, expert) bytes an element of the gradients a stack holds unsharded between micro-batches takes (memory
+    ``state_grads`` where ``_fsdp_held``; step_time ``held_grad_accum_bytes`` prices the pass that adds into them):
+    FSDP2 accumulates in its reduce dtype (``g_b``: torch _fsdp_param.py ``to_accumulated_grad_if_needed``,
+    ``unsharded_grad.to(self.reduce_dtype)``, then ``accumulate_unsharded_grad_if_needed``'s ``+=``); experts left out
+    of FSDP (``experts_out``: ``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (``w_b``,
+    16-bit under Stack.params_16bit); FSDP1 under no_sync accumulates in its param_dtype (``accumulates_unsharded``,
+    ``fsdp1_param_bytes``)."""
+    if getattr(st, "fsdp1_no_sync", False):
+        return (fsdp1_param_bytes(t),) * 2
+    e_b = np.where(experts_out, w_b, g_b) if (fsdp2 and params_16bit(st, t)) else g_b
+    return g_b, e_b
 
 
 def _mfsdp_buffers(x: StateContext, d, e):
@@ -1062,7 +1077,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
     # (torch _fsdp_param.py: ``_sharded_param_data`` and the all-gather output are separate storages), which no fp32
     # master stands in for; experts EP owns whole (one expert-shard rank, ``ep_experts_unsharded``) are one tensor
-    own = ((d / dps + np.where(ep_experts_unsharded(x), 0.0, e / edps)) * w_b
+    own = ((d / dps + np.where(ep_experts_unsharded(x.edps), 0.0, e / edps)) * w_b
            if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
     weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
@@ -1118,11 +1133,7 @@ def state_grads(x: StateContext, dense, expert, ends=0.0):
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
     if x.m.is_transformer and np.any(x.g_largest):
         grads = grads + x.g_largest[kzi] * largest_param_elems(x.m, x.ktpf)
-    # held unsharded: FSDP2 accumulates in its reduce dtype (``g_b``); experts left out of FSDP
-    # (``ep_experts_unsharded``) keep autograd's ``.grad``, in the parameters' dtype (16-bit under Stack.params_16bit)
-    e_b = np.where(ep_experts_unsharded(x), x.b.weights, g_b) if (x.fsdp2 and params_16bit(x.st, x.t)) else g_b
-    # FSDP1 under no_sync accumulates in its param_dtype (``accumulates_unsharded``)
-    d_b, e_b = (fsdp1_param_bytes(x.t),) * 2 if x.st.fsdp1_no_sync else (g_b, e_b)
+    d_b, e_b = held_grad_widths(x.st, x.t, g_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
     grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
     if fsdp1_flat_grads(x):  # the blocks' flat gradients, frozen elements included; the root's none
         flat_b = PARAM_BYTES[base_weights(x.t)]

@@ -80,8 +80,9 @@ from planner.model.finetune import (base_math_peak, frozen_base, frozen_storage_
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
 from planner.hardware.options import HardwareOption
-from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsharded, hsdp_groups,
-                                  model_state_bytes_per_param, moments_16bit)
+from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsharded, ep_experts_unsharded,
+                                  fsdp1_param_bytes, held_grad_widths, hsdp_groups, model_state_bytes_per_param,
+                                  moments_16bit, params_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
@@ -555,7 +556,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
     return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ag3_nic=ag_nic, rs3_nic=rs_nic, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
-                stage_p=(stage_p_dense + stage_p_exp) * share)
+                stage_p=(stage_p_dense + stage_p_exp) * share, stage_p_dense=stage_p_dense * share,
+                stage_p_exp=stage_p_exp * share, edps=np.broadcast_to(edps, np.shape(stage_p_exp)) * 1.0)
 
 
 def fp8_param_gather_bytes(m, pp, stage, fp8_bytes: float, bytes16: float, kept=None, first_rank=None) -> tuple:
@@ -662,6 +664,45 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     ours = (np.where(acc > 0, grad_accum_bytes(acc, module), np.where(kept, grad_accum_bytes(module, module), 0.0)),
             acc == 0)
     return tuple(np.where([r is None for r in rows], p, o) for p, o in zip(paper, ours))
+
+
+def _grad_widths(fw, t: TrainingSpec, edps) -> tuple:
+    """(the width a backward writes an unsharded gradient at, the reduce width, the (dense, expert) widths of the
+    gradients held unsharded: memory ``held_grad_widths``) for ``held_grad_accum_bytes`` and ``fsdp2_copy_in_bytes``."""
+    w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
+    return fsdp1_param_bytes(t), g_b, held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
+                                                       ep_experts_unsharded(edps))
+
+
+def held_grad_accum_bytes(fw, t: TrainingSpec, edps, m_micro) -> tuple:
+    """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, of
+    adding each backward's gradient into the gradients the stack holds unsharded between micro-batches (memory
+    ``_fsdp_held``, at ``held_grad_widths``): the backward writes the unsharded parameter's gradient at the job's
+    compute width (``fsdp1_param_bytes``: FSDP's 16-bit ``param_dtype``, fp32 for fp32 training); where the held
+    gradient is wider (FSDP2's fp32 reduce dtype) the first micro-batch casts it up (torch _fsdp_param.py
+    ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``, read new + write acc) and each later
+    one adds into it (``accumulate_unsharded_grad_if_needed``: ``unsharded_accumulated_grad += unsharded_param.grad``,
+    ``grad_accum_bytes``); at the same width autograd's ``AccumulateGrad`` steals the first gradient and adds the
+    later ones (FSDP1 under ``no_sync``, experts left out of FSDP: ``ep_experts_unsharded``)."""
+    new, _, widths = _grad_widths(fw, t, edps)
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+
+    def per_mb(acc):
+        first = np.where(acc != new, new + acc, 0.0)
+        return (first + (m - 1.0) * grad_accum_bytes(acc, new)) / m
+    return tuple(per_mb(np.asarray(a, dtype=np.float64)) for a in widths)
+
+
+def fsdp2_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
+    """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, of
+    FSDP2's reduce-scatter copy-in: torch _fsdp_collectives.py ``foreach_reduce`` copies every unsharded gradient of the
+    unit into one reduce-scatter input of the reduce dtype (``foreach_reduce_scatter_copy_in``) on the compute stream,
+    before ``reduce_scatter_stream.wait_stream(current_stream)``: read the gradient, write the reduce width. Where it
+    syncs each micro-batch (``held`` False) the 16-bit gradient (``fsdp1_param_bytes``, FSDP's ``param_dtype``) every
+    micro-batch; where it holds the gradients (``held``: ``held_grad_accum_bytes``) the held one, once a step."""
+    new, g_b, widths = _grad_widths(fw, t, edps)
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+    return tuple(np.where(held, (np.asarray(a, dtype=np.float64) + g_b) / m, new + g_b) for a in widths)
 
 
 def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
@@ -1604,6 +1645,28 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
         accum_mb = eff.memory_time(D["stage_p"][dinv] * per_b, hw.gpu.hbm_bw)
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
+
+    # the gradients held unsharded between micro-batches (PP's held stage, AutoModel's deferred syncs, FSDP1's
+    # no_sync; memory ``_fsdp_held``), and the experts FSDP2 leaves to EP alone, which keep autograd's ``.grad``
+    # whatever the sync: each backward adds into them, a pass over the rank's unsharded stage (held_grad_accum_bytes);
+    # and FSDP2's reduce-scatter copy-in on the compute stream, per micro-batch where it syncs, once a step where the
+    # gradients are held (fsdp2_copy_in_bytes)
+    if m.is_transformer and not frozen_base(m, t):
+        fsdp2 = bool(getattr(fw, "fsdp2_dp", False)) & (c.zero >= 2)
+        held_any = (dpt.held | dpt.defer_rs)[dinv] | dpt.rs_last
+        held = held_any & (s.m_micro > 1)
+        edps = D["edps"][dinv]
+        out = ep_experts_unsharded(edps) & fsdp2 & params_16bit(fw, t)
+        if held.any() or np.any(out & (s.m_micro > 1)) or np.any(fsdp2):
+            acc_d, acc_e = held_grad_accum_bytes(fw, t, edps, s.m_micro)
+            cp_d, cp_e = fsdp2_copy_in_bytes(fw, t, edps, s.m_micro, held_any)
+            dense, exp = D["stage_p_dense"][dinv], D["stage_p_exp"][dinv]
+            held_mb = eff.memory_time(np.where(held, dense * acc_d, 0.0)
+                                      + np.where(held | (out & (s.m_micro > 1)), exp * acc_e, 0.0)
+                                      + np.where(fsdp2, dense * cp_d + np.where(out, 0.0, exp * cp_e), 0.0),
+                                      hw.gpu.hbm_bw)
+            t_bwd_mb = t_bwd_mb + held_mb
+            per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + held_mb
 
     # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; FSDP (ZeRO-3, an FSDP2
     # stack's ZeRO-2) hands the forward 16-bit parameters, so there is nothing to cast (Stack.autocast_finds_fp32)
