@@ -42,7 +42,11 @@ chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only 
   ``vllm bench serve`` random cases as gpustack-h100), with their URL and commit, run at
   ``serving.precision: mxfp4`` (the released checkpoints' MoE experts are MXFP4);
 * trtllm-perf-gptoss — same file: the TensorRT-LLM perf-overview's (commit 03e27c7d) gpt-oss-20b /
-  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too.
+  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too;
+* trtllm-v1.0-moe — their control, printed after them (:func:`moe_control_rows`, srv53): the v1.0 page's
+  Qwen3-235B-A22B FP8 rows (H100 / H200, TP8), MoE without local attention, same engine, launcher and
+  precision as the Scout rows: 16 / 31% median / p90 (signed median +16%) where Scout is 49 / 93%, so the Scout
+  gap is not the MoE roofline as such.
 
 What moves these rows and what does not (2026-12-02; throughput median / p90 absolute error, all 49
 held-out rows 63 / 126% before): (1) attention at head dim 64 (gpt-oss) on H100/H200 runs at the
@@ -81,7 +85,17 @@ run took Marlin (no triton_kernels installed: vLLM issue #23278's H100 log, 65.9
 57 -> 44% (a scratch run, TPOT 24 published vs 50 predicted at 32000/100, 115 with Triton) — the
 backend that run used is not stated, so H100 keeps the Triton path. Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
-2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran.
+2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
+nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
+``calc_engine_setting`` from a KV estimate; MXFP4 is not in its ``TUNED_QUANTS``, so gpt-oss keeps BuildConfig's
+2048 / 8192, as here) moves trtllm-v1.0-offline 9.7 / 18.6 -> 9.8 / 19.0 and Scout 49 -> 51; the page's MoE
+``enable_attention_dp`` (an expert-parallel replica with data-parallel attention) moves Scout 49 -> 47;
+TensorRT-LLM's per-window KV pools (kvCacheManager.cpp ``calculateMaxNumBlocks``: memory shared in proportion to
+window x bytes a token) hold exactly the window rule's batch when the full layers' window is the request's length.
+What the rows would need: Scout matches at about half its KV-limited batch on both GPUs (a bf16 KV cache would do it,
+49 -> 8%, but TensorRT-LLM's accuracy tests load that checkpoint with an FP8 KV cache and the dense FP8 rows go 10 ->
+29% with bf16), the TensorRT-LLM gpt-oss rows at ~180 sequences (a 1,000/1,000 decode step ~4x the planner's at the
+KV-limited batch), vLLM's gpt-oss 4000/200 rows stay 1.2-1.5x over even at 64 sequences (prefill compute).
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
@@ -131,8 +145,8 @@ PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B
 #: what the parts rows not used are, and why (printed with --list-skipped; in README "Serving: simulated tail latency")
 PARTS_SKIPPED = {
     "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
-    "model": "Llama 4 Maverick, Qwen3 30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
-             "(interleaved / fine-grained MoE, MLA, parallel attention) the planner expresses, or only FP4 rows",
+    "model": "Llama 4 Maverick, GPT-J, Falcon 180B: no preset the planner expresses (Maverick's interleaved MoE "
+             "layers, parallel attention); the page's Qwen3-30B-A3B and DeepSeek rows are FP4 only",
     "held_out": "Llama 4 Scout FP8 (H100/H200): simulated held out with the sliding-window rows (swa_rows, "
                 "--swa), not fitted; Qwen3-235B-A22B FP8 (H100/H200): simulated held out as the MoE control "
                 "(moe_control_rows, --swa), not fitted",
