@@ -89,13 +89,15 @@ dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H20
 nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
 ``calc_engine_setting`` from a KV estimate; MXFP4 is not in its ``TUNED_QUANTS``, so gpt-oss keeps BuildConfig's
 2048 / 8192, as here) moves trtllm-v1.0-offline 9.7 / 18.6 -> 9.8 / 19.0 and Scout 49 -> 51; the page's MoE
-``enable_attention_dp`` (an expert-parallel replica with data-parallel attention) moves Scout 49 -> 47;
-TensorRT-LLM's per-window KV pools (kvCacheManager.cpp ``calculateMaxNumBlocks``: memory shared in proportion to
-window x bytes a token) hold exactly the window rule's batch when the full layers' window is the request's length.
-What the rows would need: Scout matches at about half its KV-limited batch on both GPUs (a bf16 KV cache would do it,
-49 -> 8%, but TensorRT-LLM's accuracy tests load that checkpoint with an FP8 KV cache and the dense FP8 rows go 10 ->
-29% with bf16), the TensorRT-LLM gpt-oss rows at ~180 sequences (a 1,000/1,000 decode step ~4x the planner's at the
-KV-limited batch), vLLM's gpt-oss 4000/200 rows stay 1.2-1.5x over even at 64 sequences (prefill compute).
+``enable_attention_dp`` (an expert-parallel replica with data-parallel attention) moves Scout 49 -> 47. Applied:
+TensorRT-LLM's (V1) KV cache manager keeps every layer's whole context when the run passes no
+``max_attention_window`` (resource_manager.py ``KVCacheManager``; serving_efficiency.TRTLLM_LOCAL_KV), which neither
+page's options do: trtllm-perf-gptoss 60 / 133 -> 21 / 96, Scout 49 / 93 -> 49 / 87, all 49 rows 58 / 122 -> 47 /
+99; the fitted rows do not move. What the rows still need: Scout matches at about half its KV-limited batch on both
+GPUs (a bf16 KV cache would do it, 49 -> 8%, but TensorRT-LLM's accuracy tests load that checkpoint with an FP8 KV
+cache and the dense FP8 rows go 10 -> 29% with bf16); the TensorRT-LLM gpt-oss 1,000/1,000 rows (+93..+98%) at
+~180 sequences (a decode step ~4x the planner's at the KV-limited batch); vLLM's gpt-oss 4000/200 rows stay 1.2-1.5x
+over even at 64 sequences (prefill compute).
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
