@@ -42,7 +42,11 @@ chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only 
   ``vllm bench serve`` random cases as gpustack-h100), with their URL and commit, run at
   ``serving.precision: mxfp4`` (the released checkpoints' MoE experts are MXFP4);
 * trtllm-perf-gptoss — same file: the TensorRT-LLM perf-overview's (commit 03e27c7d) gpt-oss-20b /
-  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too.
+  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too;
+* trtllm-v1.0-moe — their control, printed after them (:func:`moe_control_rows`, srv53): the v1.0 page's
+  Qwen3-235B-A22B FP8 rows (H100 / H200, TP8), MoE without local attention, same engine, launcher and
+  precision as the Scout rows: 16 / 31% median / p90 (signed median +16%) where Scout is 49 / 93%, so the Scout
+  gap is not the MoE roofline as such.
 
 What moves these rows and what does not (2026-12-02; throughput median / p90 absolute error, all 49
 held-out rows 63 / 126% before): (1) attention at head dim 64 (gpt-oss) on H100/H200 runs at the
@@ -81,7 +85,19 @@ run took Marlin (no triton_kernels installed: vLLM issue #23278's H100 log, 65.9
 57 -> 44% (a scratch run, TPOT 24 published vs 50 predicted at 32000/100, 115 with Triton) — the
 backend that run used is not stated, so H100 keeps the Triton path. Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
-2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran.
+2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
+nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
+``calc_engine_setting`` from a KV estimate; MXFP4 is not in its ``TUNED_QUANTS``, so gpt-oss keeps BuildConfig's
+2048 / 8192, as here) moves trtllm-v1.0-offline 9.7 / 18.6 -> 9.8 / 19.0 and Scout 49 -> 51; the page's MoE
+``enable_attention_dp`` (an expert-parallel replica with data-parallel attention) moves Scout 49 -> 47. Applied:
+TensorRT-LLM's (V1) KV cache manager keeps every layer's whole context when the run passes no
+``max_attention_window`` (resource_manager.py ``KVCacheManager``; serving_efficiency.TRTLLM_LOCAL_KV), which neither
+page's options do: trtllm-perf-gptoss 60 / 133 -> 21 / 96, Scout 49 / 93 -> 49 / 87, all 49 rows 58 / 122 -> 47 /
+99; the fitted rows do not move. What the rows still need: Scout matches at about half its KV-limited batch on both
+GPUs (a bf16 KV cache would do it, 49 -> 8%, but TensorRT-LLM's accuracy tests load that checkpoint with an FP8 KV
+cache and the dense FP8 rows go 10 -> 29% with bf16); the TensorRT-LLM gpt-oss 1,000/1,000 rows (+93..+98%) at
+~180 sequences (a decode step ~4x the planner's at the KV-limited batch); vLLM's gpt-oss 4000/200 rows stay 1.2-1.5x
+over even at 64 sequences (prefill compute).
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
@@ -131,10 +147,11 @@ PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B
 #: what the parts rows not used are, and why (printed with --list-skipped; in README "Serving: simulated tail latency")
 PARTS_SKIPPED = {
     "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
-    "model": "Llama 4 Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
-             "(fine-grained/shared-expert MoE, MLA, parallel attention) the planner expresses",
+    "model": "Llama 4 Maverick, GPT-J, Falcon 180B: no preset the planner expresses (Maverick's interleaved MoE "
+             "layers, parallel attention); the page's Qwen3-30B-A3B and DeepSeek rows are FP4 only",
     "held_out": "Llama 4 Scout FP8 (H100/H200): simulated held out with the sliding-window rows (swa_rows, "
-                "--swa), not fitted",
+                "--swa), not fitted; Qwen3-235B-A22B FP8 (H100/H200): simulated held out as the MoE control "
+                "(moe_control_rows, --swa), not fitted",
     "gpu": "RTX PRO 6000 Blackwell: not in the hardware catalog",
     "scenario": "ShareGPT-length online runs, PD disaggregation, speculative decoding, Azure rows with no "
                 "engine stated, blog per-GPU max-throughput rows without lengths: no fixed workload to simulate",
@@ -151,6 +168,14 @@ def _parts_gpu(name: str):
 #: parts-table models with local (sliding-window / chunked) attention layers: not in the fitted rows,
 #: simulated held out by :func:`swa_rows` (source ``trtllm-v1.0-scout``)
 SWA_PARTS_MODELS = {"Llama 4 Scout": "llama4-scout"}
+#: parts-table MoE models without local attention layers, from the same TensorRT-LLM v1.0 page, engine, launcher
+#: (``trtllm-bench``) and precision (FP8) as the Scout rows: simulated held out as their control
+#: (:func:`moe_control_rows`, source ``trtllm-v1.0-moe``; srv53), so a gap the Scout rows share with them is MoE
+#: pricing and one they do not is the local layers, Llama 4's experts or its checkpoint
+MOE_CONTROL_PARTS_MODELS = {"Qwen3-235B-A22B": "qwen3-235b-a22b"}
+#: the held-out parts models and the source each is printed under (:func:`parts_rows` ``held_out``)
+HELD_OUT_PARTS = {**{m: (p, "trtllm-v1.0-scout") for m, p in SWA_PARTS_MODELS.items()},
+                  **{m: (p, "trtllm-v1.0-moe") for m, p in MOE_CONTROL_PARTS_MODELS.items()}}
 #: why rows of serving_swa.csv are recorded but not simulated (their ``skip`` column)
 SWA_SKIPPED: dict[str, str] = {}  # none since serving.precision mxfp4 (the gpt-oss rows were skipped before it)
 
@@ -164,8 +189,8 @@ def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], 
     * ``trtllm-v0.9-static``: TensorRT-LLM 0.9 perf-overview, ``gptSessionBenchmark`` static batch of
       ``batch_size`` (prefilled together, decoded together): output tokens/s per GPU x tp / O.
     * ``trtllm-v0.9-ttft``: same page, batch 1, output 1: first-token latency (TTFT p50).
-    ``held_out``: only the :data:`SWA_PARTS_MODELS` rows (source ``trtllm-v1.0-scout``), which the
-    default call skips (reason ``held_out``).
+    ``held_out``: only the :data:`HELD_OUT_PARTS` rows (the Scout rows as ``trtllm-v1.0-scout``, the MoE control
+    rows as ``trtllm-v1.0-moe``), which the default call skips (reason ``held_out``).
     FP8 rows are taken to use an FP8 KV cache too (the pages do not say; ModelOpt's FP8 recipe
     quantises the KV cache by default — an assumption; with a bf16 KV cache the MHA LLaMA-7B rows
     come out ~40% slower than published while the GQA Mistral-7B rows do not move).
@@ -186,11 +211,11 @@ def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], 
             why = "scenario"
         elif prec == "fp4":
             why = "fp4"
-        elif held_out and r["model"] not in SWA_PARTS_MODELS:
+        elif held_out and r["model"] not in HELD_OUT_PARTS:
             continue
-        elif r["model"] in SWA_PARTS_MODELS and not held_out:
+        elif r["model"] in HELD_OUT_PARTS and not held_out:
             why = "held_out"
-        elif r["model"] not in PARTS_MODELS and r["model"] not in SWA_PARTS_MODELS:
+        elif r["model"] not in PARTS_MODELS and r["model"] not in HELD_OUT_PARTS:
             why = "model"
         elif gpu is None:
             why = "gpu"
@@ -200,7 +225,7 @@ def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], 
         prec = "bf16" if prec in ("fp16", "float16") else prec  # A100 fp16 runs: same speed as bf16
         tp, pp = int(r["tp"]), int(r["pp"] or 1)
         P, O, v = int(r["input_len"]), int(r["output_len"]), float(r["value"])
-        preset = SWA_PARTS_MODELS[r["model"]] if held_out else PARTS_MODELS[r["model"]]
+        preset = HELD_OUT_PARTS[r["model"]][0] if held_out else PARTS_MODELS[r["model"]]
         row = {k: "" for k in COLUMNS}
         row.update(source=src, url=r["provenance"], engine="tensorrt-llm", engine_version=r["engine_version"],
                    model=r["model"], arch="preset=" + preset, gpu=gpu, gpus=str(tp * pp), tp=str(tp),
@@ -215,7 +240,7 @@ def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], 
         else:
             row.update(num_prompts="1", ttft_p50_ms=str(v), mode="static")
         if held_out:
-            row["source"] = "trtllm-v1.0-scout" if src == "trtllm-v1.0-offline" else src + "-swa"
+            row["source"] = HELD_OUT_PARTS[r["model"]][1] if src == "trtllm-v1.0-offline" else src + "-held-out"
         out.append(row)
     return out, skipped
 
@@ -224,7 +249,7 @@ def swa_rows(path: Path = SWA) -> tuple[list[dict], dict]:
     """The held-out rows of models with local attention layers (module docstring): the parts
     table's :data:`SWA_PARTS_MODELS` rows the planner can express, then serving_swa.csv's rows
     without a ``skip`` reason. Returns (rows, counts of skipped serving_swa.csv rows by reason)."""
-    rows, _ = parts_rows(held_out=True)
+    rows = [r for r in parts_rows(held_out=True)[0] if r["model"] in SWA_PARTS_MODELS]
     skipped = {}
     for r in csv.DictReader(path.open()):
         if r.get("skip"):
@@ -232,6 +257,12 @@ def swa_rows(path: Path = SWA) -> tuple[list[dict], dict]:
         else:
             rows.append(r)
     return rows, skipped
+
+def moe_control_rows() -> list[dict]:
+    """The held-out MoE control (:data:`MOE_CONTROL_PARTS_MODELS`): the parts table's TensorRT-LLM v1.0 rows of MoE
+    models without local attention, simulated as the Scout rows are (source ``trtllm-v1.0-moe``)."""
+    return [r for r in parts_rows(held_out=True)[0] if r["model"] in MOE_CONTROL_PARTS_MODELS]
+
 
 #: each engine's scheduler defaults for the row's server command, keyed (engine, GPU prefix);
 #: "*" is any GPU.
@@ -511,6 +542,9 @@ def swa_check(show: bool = True) -> list[dict]:
         summarise(out, "held out (not fitted): models with sliding-window / chunked local attention, absolute % error")
         for why, k in skipped.items():
             print(f"skipped {k} rows of {SWA.name}: {SWA_SKIPPED.get(why, why)}")
+        control = evaluate(moe_control_rows(), show=False)
+        summarise(control, "held out (not fitted): their control, MoE without local attention on the same "
+                           "TensorRT-LLM v1.0 page (Qwen3-235B-A22B FP8, TP8), absolute % error")
     return out
 
 

@@ -462,15 +462,33 @@ def test_validation_sliding_window_rows_load_and_run():
     assert len(gptoss) == 31 and {r["precision"] for r in gptoss} == {"mxfp4"}
     assert skipped == {} and not SWA_SKIPPED
     assert predict(gptoss[0])["req_per_s"] > 0
-    assert parts_rows()[1]["held_out"] == 18
+    assert parts_rows()[1]["held_out"] == 18 + 17  # the Scout rows and their MoE control (srv53)
     assert not {r["source"] for r in rows} & {r["source"] for r in load_rows()}  # not fitted
     recorded = list(csv.DictReader(SWA.open()))
     assert all(r["commit"] in r["url"] and float(r["req_per_s"]) > 0 for r in recorded)
     assert all(float(r["tpot_p50_ms"]) > 0 for r in recorded if r["engine"] == "vllm")
     long_ = next(r for r in rows if r["input_len"] == "20000")
-    shipped = predict(long_)["req_per_s"]
+    window = predict(long_, ENGINES["tensorrt-llm"].with_(local_kv=LocalKV("window")))["req_per_s"]
     full = predict(long_, ENGINES["tensorrt-llm"].with_(local_kv=LocalKV("full")))["req_per_s"]
-    assert shipped > full > 0  # chunked layers keeping only their chunk admit more sequences
+    assert window > full > 0  # chunked layers keeping only their chunk admit more sequences
+    assert predict(long_)["req_per_s"] == full  # TensorRT-LLM without max_attention_window keeps them whole (srv53)
+
+
+def test_validation_moe_control_rows_are_held_out():
+    """srv53: the TensorRT-LLM v1.0 page's Qwen3-235B-A22B FP8 rows (MoE without local attention, same engine,
+    launcher and precision as the held-out Scout rows) are simulated as the Scout rows' control: the preset they
+    were once skipped for ("no preset") exists, they stay out of the fitted rows, and the held-out block prints
+    them under their own source."""
+    from benchmarks.validate_serving import PARTS_SKIPPED, load_rows, moe_control_rows, predict
+    rows = moe_control_rows()
+    assert len(rows) == 17 and {r["source"] for r in rows} == {"trtllm-v1.0-moe"}
+    assert {r["arch"] for r in rows} == {"preset=qwen3-235b-a22b"} and {r["tp"] for r in rows} == {"8"}
+    assert {r["precision"] for r in rows} == {"fp8"} and {r["gpu"] for r in rows} == {"H100-SXM-80GB",
+                                                                                       "H200-SXM-141GB"}
+    assert "Qwen3 235B" not in PARTS_SKIPPED["model"]
+    assert not {r["source"] for r in rows} & {r["source"] for r in load_rows()}  # not fitted
+    short = min(rows, key=lambda r: int(r["num_prompts"]) * (int(r["input_len"]) + int(r["output_len"])))
+    assert predict(short)["req_per_s"] > 0
 
 
 def test_fit_recovers_known_engine_parameters_from_synthetic_runs():

@@ -10,7 +10,7 @@ import pytest
 from planner.cli import app
 from planner.hardware.options import option_from_cluster
 from planner.model.flops import attention_flops_per_token
-from planner.model.serving_efficiency import ENGINES
+from planner.model.serving_efficiency import ENGINES, LocalKV
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                       Workload, make_workload, simulate_serving)
 from planner.spec import ClusterSpec, load_job_dict
@@ -59,8 +59,8 @@ def test_vllm_pads_each_kind_to_whole_kv_cache_groups():
     lay = kv_layout(m, "bf16", 1, ENGINES["vllm"].local_kv)
     assert (lay.global_slots, lay.local_slots) == (3, 9) == _vllm_group_slots(3, 7)
     assert kv_bytes_per_sequence(m, "bf16", 1000) == (3 * 1000 + 9 * 256) * 4096
-    # TensorRT-LLM (one pool per window) pads nothing
-    assert kv_bytes_per_sequence(m, "bf16", 1000, local_kv=ENGINES["tensorrt-llm"].local_kv) == (3 * 1000 + 7 * 256) * 4096
+    # a window rule without groups (one pool per window) pads nothing
+    assert kv_bytes_per_sequence(m, "bf16", 1000, local_kv=LocalKV("window")) == (3 * 1000 + 7 * 256) * 4096
     assert _vllm_group_slots(12, 13) == (13, 13)  # gpt-oss-20b + EAGLE: most < 1.5 x fewest
 
 
@@ -74,7 +74,7 @@ def test_sglang_two_pools_by_hand():
     assert kv_bytes_per_sequence(m, "bf16", 1000, local_kv=sg) == pytest.approx((2 + 0.8 * 6) * 1000 * 4096)
     assert kv_bytes_per_sequence(m, "bf16", 200, local_kv=sg) == pytest.approx((2 + 0.8 * 6) * 200 / 0.8 * 4096)
     # the engines' rules differ, each with its source
-    assert {e.local_kv.rule for e in ENGINES.values()} == {"window", "pool_ratio"}
+    assert {e.local_kv.rule for e in ENGINES.values()} == {"window", "pool_ratio", "full"}
     assert all(e.local_kv.source for e in ENGINES.values())
 
 
@@ -327,3 +327,20 @@ def test_plan_for_a_local_model_simulates():
     plan = plan_serving(job)
     assert plan.simulated and plan.best.simulated and plan.best.meets_latency
     assert math.isfinite(plan.best.simulated["tpot_ms"]["p99"])
+
+
+def test_tensorrt_llm_keeps_every_layers_whole_context():
+    """srv53: TensorRT-LLM's (V1) KV cache manager, with no ``max_attention_window`` in the run's options (the
+    published runs set none), keeps one window -- max_seq_len -- for every layer (resource_manager.py
+    ``KVCacheManager``): a gpt-oss sequence holds all 24 layers' KV at every context, where vLLM's hybrid manager
+    keeps only the window in the 12 sliding layers. On the held-out TensorRT-LLM gpt-oss rows the smaller batch
+    this leaves moves the 1,024 + 8,192-token H100 row from 1.37x the published rate to within 10%."""
+    from benchmarks.validate_serving import predict, swa_rows
+    m = _job({"preset": "gpt-oss-20b"}).model
+    trt = ENGINES["tensorrt-llm"].local_kv
+    assert trt.rule == "full" and "max_attention_window" in trt.source
+    assert kv_bytes_per_sequence(m, "bf16", 4000, local_kv=trt) == kv_bytes_per_token(m, "bf16") * 4000
+    assert kv_bytes_per_sequence(m, "bf16", 4000, local_kv=ENGINES["vllm"].local_kv) < kv_bytes_per_token(m, "bf16") * 2100
+    row = next(r for r in swa_rows()[0] if r["source"] == "trtllm-perf-gptoss" and r["gpu"].startswith("H100")
+               and r["output_len"] == "1024" and r["input_len"] == "8192")
+    assert abs(predict(row)["req_per_s"] / float(row["req_per_s"]) - 1) < 0.15  # +30% with the window rule

@@ -82,15 +82,25 @@ SGLANG_LOCAL_KV = LocalKV(
     "pool_ratio", ratio=0.8, what="SGLang SWA memory pool, swa_full_tokens_ratio 0.8",
     source="sglang python/sglang/srt/model_executor/model_runner.py set_num_token_hybrid, "
            "server_args.py swa_full_tokens_ratio = 0.8")
-#: TensorRT-LLM: "A separate pool is created for each combination of attention window size and
-#: number of heads ... available memory is divided among the pools ... static" (docs, "KV Cache
-#: System", features/kvcache.html); a window layer's blocks cycle within its window. The static
-#: split is taken as the one the job's context needs (the window rule, no group padding) — an
-#: assumption: the documented split rule is not modelled.
+#: TensorRT-LLM's PyTorch backend with its (V1) KV cache manager keeps every layer's whole context unless the user
+#: passes per-layer windows: tensorrt_llm/_torch/pyexecutor/resource_manager.py ``KVCacheManager.__init__``,
+#: "Determine max_attention_window_vec": ``if kv_cache_config.max_attention_window is None:
+#: self.max_attention_window_vec = [max_seq_len]`` -- one window, the whole sequence, for every layer; the model's
+#: own sliding window / chunk is applied in the attention kernel only. Deriving per-layer windows from an HF
+#: config's ``layer_types`` came later and only for the V2 manager (tensorrt_llm/_torch/pyexecutor/_util.py
+#: ``_derive_layer_type_attention_windows``, whose tests say "V1 manager -> no derivation, window stays unset").
+#: The published TensorRT-LLM runs (v1.0 perf-overview, gpt-oss page at 03e27c7d) set no ``max_attention_window``
+#: in their ``llm_options``, so their local layers kept the whole context (srv53: held-out trtllm-perf-gptoss
+#: median 60 -> 21%; Scout moves only at 20,000 + 2,000 tokens, past its chunk). With windows given, memory is
+#: split among one pool per window (docs "KV Cache System"; cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp
+#: ``calculateMaxNumBlocks`` / ``BlockManager::calculateWindowSizeToShare``: pool i gets memory M in proportion to
+#: w_i x c_i, c_i its layers' bytes a token), which admits M / sum_j c_j min(L, w_j) sequences of length L when
+#: the full layers' window (``max_seq_len``) is L: the ``window`` rule; not the default, so not modelled here.
 TRTLLM_LOCAL_KV = LocalKV(
-    "window", what="TensorRT-LLM one KV pool per attention window",
-    source="TensorRT-LLM docs, KV Cache System (features/kvcache.html): one pool per window size, memory "
-           "split statically; the split assumed to match the job's context")
+    "full", what="TensorRT-LLM KV cache manager without max_attention_window: one window, the whole context",
+    source="TensorRT-LLM tensorrt_llm/_torch/pyexecutor/resource_manager.py KVCacheManager: max_attention_window "
+           "None -> [max_seq_len] for every layer (V1 manager; per-layer windows only when given, or derived by "
+           "the later V2 manager)")
 
 
 @dataclass(frozen=True)

@@ -198,9 +198,9 @@ def _local_kv_head(res) -> str:
     """A model with sliding-window / chunked layers keeps less than its per-token KV x the context: the headline
     says what one sequence at the job's context really keeps (it read "384 KiB/token" alone, 3.7x gemma3's)."""
     seq = res.get("kv_bytes_per_sequence")
-    if not seq:
-        return ""
     ctx = res["targets"]["prompt_tokens"] + res["targets"]["output_tokens"]
+    if not seq or seq >= res["kv_bytes_per_token"] * ctx:  # the engine keeps every layer's whole context (srv53)
+        return ""
     return (f" (every layer; one {ctx:,}-token sequence keeps {seq / 2**20:,.0f} MiB, {seq / ctx / 2**10:.0f} KiB/token, "
             "its local-attention layers only their window)")
 
