@@ -139,6 +139,19 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     c1.number_input("prefill replicas", min_value=1, max_value=int(cap), step=1, key="d_prefill", disabled=whole)
     c2.number_input("decode replicas", min_value=1, max_value=int(cap), step=1, key="d_decode", disabled=whole)
     base = wi.with_disaggregation(base, *(st.session_state[f"d_{k}"] for k in ("mode", "prefill", "decode")))
+    # two-batch overlap (serving.batch_overlap, tbo53: a job file's only until qa107), drawn where the job sizes an
+    # expert-parallel option (the only replicas whose steps split); disabled, with why, on an engine without one
+    overlap = wi.overlap_control(base)
+    if overlap.drawn:
+        if st.session_state.get("_overlap_source") != source:
+            st.session_state["o_overlap"] = overlap.value
+            st.session_state["_overlap_source"] = source
+        sb.header("Two-batch overlap")
+        sb.selectbox("batch overlap", wi.OVERLAP_CHOICES, key="o_overlap", disabled=overlap.refused is not None,
+                     help=overlap.refused or "serving.batch_overlap: auto (each expert-parallel option sized with "
+                     "and without it), none, or two_batch (SGLang --enable-two-batch-overlap, vLLM --enable-dbo: each "
+                     "DP rank's step as two micro-batches, one's token exchange under the other's compute)")
+        base = wi.with_batch_overlap(base, overlap.value if overlap.refused else st.session_state["o_overlap"])
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
@@ -154,6 +167,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     metric_rows([hw_metric], per_row=1)
     metric_rows(numbers)
     st.caption(res.get("why", ""))
+    for line in wi.overlap_lines(res):  # serve's "assumed:" line of the two-batch overlap it chose (tbo53)
+        st.caption(line)
     if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, as `planner serve` prints it (serve40)
         st.caption("compute rate: " + "; ".join(res["compute_rate"]))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
