@@ -127,10 +127,16 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     if st.session_state.get("_disagg_source") != source:
         for k, v in wi.disagg_inputs(base).items():
             st.session_state[f"d_{k}"] = v
+        # a job that refuses any split (an offline job, a fixed fleet, a generic model) and sets none: the control
+        # drawn disabled at off with the CLI's reason as its help (qa107: it was offered, every choice but off an
+        # error). Decided once per job: a keyed widget whose disabled / help change between runs is a new widget
+        st.session_state["_disagg_refused"] = wi.disagg_refusal(base) if st.session_state["d_mode"] == "off" else None
         st.session_state["_disagg_source"] = source
     sb.header("Prefill-decode split")
-    sb.selectbox("disaggregation", wi.DISAGG_CHOICES, key="d_mode",
-                 help="serving.disaggregation: off (colocated replicas), auto (the planner sizes a split) or "
+    no_split = st.session_state["_disagg_refused"]
+    sb.selectbox("disaggregation", wi.DISAGG_CHOICES, key="d_mode", disabled=no_split is not None,
+                 help=f"serving.disaggregation: {no_split}" if no_split else
+                      "serving.disaggregation: off (colocated replicas), auto (the planner sizes a split) or "
                       f"{wi.DISAGG_SPLIT} (that many prefill-only and decode-only replicas); stated beside the "
                       "colocated plan, the prompt's KV handed over between them")
     whole = st.session_state["d_mode"] != wi.DISAGG_SPLIT

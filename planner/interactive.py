@@ -1599,6 +1599,22 @@ def disagg_inputs(base: dict) -> dict:
     return {"mode": mode, "prefill": d.prefill or 1, "decode": d.decode or 1}
 
 
+def disagg_refusal(base: dict) -> Optional[str]:
+    """Why the job file refuses a prefill-decode split (``serving.disaggregation`` set), as the message `planner serve`
+    prints after ``error: serving.disaggregation:``, or None: the loader's (an offline job, a fixed fleet) or
+    ``serve``'s (a generic model, ``split_refusal``). A job that fails to load for another reason: None (the view
+    shows that line)."""
+    from planner.workloads.serving import split_refusal
+    from planner.workloads.serving_memory import served_model
+
+    try:
+        job = _load(with_disaggregation(base, "auto", 1, 1))
+    except InputError as e:
+        return e.message if e.field == "serving.disaggregation" else None
+    m = served_model(job.model)
+    return split_refusal(m) if m is not None else None
+
+
 def with_disaggregation(base: dict, mode: str, prefill: int, decode: int) -> dict:
     """``base`` with ``serving.disaggregation`` set from the page: ``off`` leaves the field out (the job as given
     where it set none), ``auto`` the word, ``DISAGG_SPLIT`` ``{prefill, decode}``. Validated where the view loads it:

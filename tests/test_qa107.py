@@ -7,54 +7,93 @@ import pytest
 
 from planner import interactive as wi
 from planner.workloads.serving_iteration import overlap_refusal
-from test_app import _app
+from app_page import checked, open_page, upload
 
-#: a two-layer MoE (8 experts, top-2) at 5 QPS of 100 + 20 tokens on one custom H100 node: its EP options are sized
-#: with and without SGLang's two-batch overlap when the job leaves it out
+#: a two-layer MoE (8 experts, top-2) at 5 QPS of 100 + 20 tokens on one custom H100 node at EP8 (a serving-only job's
+#: ``parallel.ep``: one layout, a short search): its options are sized with and without the engine's two-batch overlap
+#: when the job leaves it out
 MOE = b"""model: {family: moe, layers: 2, hidden: 512, heads: 8, kv_heads: 8, ffn_hidden: 256, vocab: 1000,
         moe: {experts: 8, top_k: 2}}
+parallel: {ep: 8}
 cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1, price_usd_hr: 10.0}
 serving: {qps: 5, p99_latency_ms: 100, prompt_tokens: 100, output_tokens: 20, engine: ENGINE}
 """
 
 
-def _upload(data: bytes, name: str = "moe.yaml"):
-    at = _app()
-    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    return at
+@pytest.fixture(scope="module")
+def page():
+    return open_page()
 
 
 def _overlap_lines(at) -> list[str]:
     return [c.value for c in at.caption if c.value.startswith("serving.batch_overlap")]
 
 
-def test_the_serving_page_sets_two_batch_overlap_and_shows_serves_line_of_it():
+def test_the_serving_page_sets_two_batch_overlap_and_shows_serves_line_of_it(page):
     """An SGLang MoE job: the control starts at auto (the field left out: `planner serve` sizes each EP option with
-    and without it) and the page shows serve's ``assumed:`` line of the one it chose, as the plan holds it; two_batch
-    writes ``serving.batch_overlap`` (every EP option then runs it, no line: the job chose). Until qa107 only a job
-    file set it (no ``o_overlap`` control)."""
-    job = MOE.replace(b"ENGINE", b"sglang")
-    at = _upload(job)
+    and without it) and the page shows serve's ``assumed:`` line of the one it chose, as the plan's assumptions hold
+    it; two_batch writes ``serving.batch_overlap`` (every option's EP cell then ends "two_batch" in the options table, and
+    no line: the job chose). Until qa107 only a job file set it (no ``o_overlap`` control)."""
+    at = upload(page, "moe.yaml", MOE.replace(b"ENGINE", b"sglang"))
     assert at.selectbox(key="o_overlap").value == wi.AUTO and not at.selectbox(key="o_overlap").disabled
-    said = wi.overlap_lines(wi.serving_view(wi.parse_upload("moe.yaml", job))["plan"])
-    assert len(said) == 1 and _overlap_lines(at) == said
+    said = [a.value[2:] for a in at.markdown if a.value.startswith("- serving.batch_overlap")]  # the assumptions
+    assert len(said) == 1 and said[0].startswith("serving.batch_overlap: ") and _overlap_lines(at) == said
     at.selectbox(key="o_overlap").set_value("two_batch").run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    plan = wi.serving_view(wi.with_batch_overlap(wi.parse_upload("moe.yaml", job), "two_batch"))["plan"]
-    assert {o.get("overlap") for o in plan["options"] if o.get("ep")} - {None} == {"two_batch"}
+    checked(at)
+    names = list(at.dataframe[0].value["EP"])
+    assert names and all(n.endswith("two_batch") for n in names), names
     assert not _overlap_lines(at)
 
 
-def test_the_control_is_drawn_only_for_expert_parallel_jobs_and_disabled_where_the_engine_has_none():
+def test_the_control_is_drawn_only_for_expert_parallel_jobs_and_disabled_where_the_engine_has_none(page):
     """TensorRT-LLM runs no two-batch overlap: the control is drawn disabled with the CLI's reason as its help; a
-    dense model sizes no expert-parallel option: no control (``overlap_control`` decides both)."""
+    dense model or ``expert_parallel: false`` sizes no expert-parallel option: no control (``overlap_control``)."""
     trt = wi.overlap_control(wi.parse_upload("t.yaml", MOE.replace(b"ENGINE", b"tensorrt-llm")))
     assert trt.drawn and trt.refused == overlap_refusal("tensorrt-llm", None)
     dense = MOE.replace(b"family: moe", b"family: decoder").replace(b"        moe: {experts: 8, top_k: 2}", b"")
-    assert not wi.overlap_control(wi.parse_upload("d.yaml", dense.replace(b"ENGINE", b"sglang"))).drawn
-    off = MOE.replace(b"engine: ENGINE", b"engine: sglang, expert_parallel: false")
+    assert not wi.overlap_control(wi.parse_upload("d.yaml", dense.replace(b"parallel: {ep: 8}", b"").replace(
+        b"ENGINE", b"sglang"))).drawn
+    off = MOE.replace(b"parallel: {ep: 8}\n", b"").replace(b"engine: ENGINE", b"engine: sglang, expert_parallel: false")
     assert not wi.overlap_control(wi.parse_upload("o.yaml", off)).drawn
-    at = _upload(MOE.replace(b"ENGINE", b"tensorrt-llm"), "trt.yaml")
-    box = at.selectbox(key="o_overlap")
+    box = upload(page, "trt.yaml", MOE.replace(b"ENGINE", b"tensorrt-llm")).selectbox(key="o_overlap")
     assert box.disabled and box.help == trt.refused
+
+
+# --------------------------------------------------------------------------------------------
+# options and controls drawn only where the job can use them (app53's leftovers)
+# --------------------------------------------------------------------------------------------
+def test_the_fused_grouped_mlp_is_an_moe_models_option_only():
+    """Megatron-Core's ``moe_fused_mlp`` (Transformer Engine's fused grouped MLP of the routed experts) acts on MoE
+    layers only (``vocab.MOE_ONLY_OPTIONS``; the stack line already left it out on a dense model): the app's stack
+    controls and a plan's stack record (``Stack.options`` with the job, what `recommend`'s search table and JSON
+    write) now leave it out on Llama-3-8B and keep it on Mixtral-8x7B. Until qa107 ``stacks.OPTION_USES`` had no rule
+    for it: the app offered it on the dense model, where it moves nothing, and the record carried
+    ``moe_fused_mlp: false``."""
+    from planner.model.stacks import STACKS
+    from planner.spec import load_job_dict
+
+    for preset, moe in (("llama3-8b", False), ("mixtral-8x7b", True)):
+        offered = {c.option for c in wi.stack_controls(wi.preset_base(preset), "megatron-core")}
+        job = load_job_dict({"model": {"preset": preset}})
+        record = STACKS["megatron-core"].options(job.model, job.training)
+        assert ("moe_fused_mlp" in offered, "moe_fused_mlp" in record) == (moe, moe), preset
+
+
+def test_the_split_control_is_disabled_with_the_clis_reason_where_the_job_refuses_any_split(page):
+    """An offline job, a fixed fleet and a generic model take no prefill-decode split (the loader's and `serve`'s
+    one lines): their page draws the control disabled at off, that line as its help, instead of offering choices that
+    are each an error (app53 drew it enabled). A real-time job with a QPS keeps it."""
+    from test_app53 import SMALL
+
+    batch = SMALL.replace(b"  qps: 2\n", b"  mode: batch\n  requests: 2000\n").replace(
+        b"  p99_latency_ms: 50\n  ttft_ms: 1000\n", b"")
+    fleet = SMALL.replace(b"  qps: 2\n", b"  replicas: 2\n")
+    generic = {"model": {"preset": "resnet50"}, "serving": {"qps": 5, "p99_latency_ms": 50}}
+    assert wi.disagg_refusal(wi.parse_upload("s.yaml", SMALL)) is None
+    assert wi.disagg_refusal(wi.parse_upload("f.yaml", fleet)).startswith(
+        "the prefill and decode replicas are sized from the request rate")
+    assert wi.disagg_refusal(generic) == "splits an LLM's prefill and decode; a generic model has neither (leave it off)"
+    why = wi.disagg_refusal(wi.parse_upload("b.yaml", batch))
+    assert why.startswith("an offline job has no TTFT or TPOT target")
+    box = upload(page, "batch.yaml", batch).selectbox(key="d_mode")
+    assert box.disabled and box.value == "off" and box.help == f"serving.disaggregation: {why}"

@@ -180,6 +180,12 @@ LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_
 SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
 
 
+def split_refusal(m) -> Optional[str]:
+    """Why served model ``m`` takes no prefill-decode split (``serving.disaggregation``), or None: a generic model has
+    no prompt prefill nor token decode to put on replicas of their own."""
+    return None if m.is_transformer else "splits an LLM's prefill and decode; a generic model has neither (leave it off)"
+
+
 def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     """The (GPUs per replica, expert parallel) layouts ``serve`` sizes (``serving_memory.ReplicaSplit``): each of
     ``TP_DEGREES`` (or the job's ``parallel.tp`` where a serving-only job fixes it) tensor parallel and, for an MoE
@@ -2077,9 +2083,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = served_model(job.model)  # without MTP modules: vLLM loads them only as a draft model
     if m is None:
         raise InputError("model", "serving needs a model")
-    if not s.disaggregation.off and not m.is_transformer:
-        raise InputError("serving.disaggregation", "splits an LLM's prefill and decode; a generic model has neither "
-                                                   "(leave it off)")
+    if not s.disaggregation.off and split_refusal(m):
+        raise InputError("serving.disaggregation", split_refusal(m))
     sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
