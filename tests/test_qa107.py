@@ -97,3 +97,25 @@ def test_the_split_control_is_disabled_with_the_clis_reason_where_the_job_refuse
     assert why.startswith("an offline job has no TTFT or TPOT target")
     box = upload(page, "batch.yaml", batch).selectbox(key="d_mode")
     assert box.disabled and box.value == "off" and box.help == f"serving.disaggregation: {why}"
+
+
+# --------------------------------------------------------------------------------------------
+# serve's ranking: a cost tie goes to the lower p99 TPOT, not to list order (tbo53's leftover)
+# --------------------------------------------------------------------------------------------
+def test_a_cost_tie_goes_to_the_lower_p99_tpot_in_every_real_time_ranking():
+    """An EP option with and without two-batch overlap has the same GPUs, TP and $/h. With a QPS: their fleet rates
+    apart by float noise (the SGLang EP8 pair of ``MOE``: 649.1757833014537 and ...3523 requests/s) now tie and the
+    lower p99 TPOT ranks first; a fixed fleet (``serving.replicas``: $ per million requests, QPS a GPU) and a job
+    without a QPS ($ per million at full load) break their ties by the p99 TPOT before TP, in either list order.
+    Until qa107 the noise decided the first, and list order the other two."""
+    from dataclasses import replace
+
+    from planner.workloads.serving import rank_key
+    from test_serve44 import _row
+
+    noisy, fast = _row(8, 1, 649.1757833014537, 21.04), _row(8, 1, 649.1757833013523, 20.97)
+    assert sorted([noisy, fast], key=rank_key(realtime=True, qps=True))[0] is fast
+    for key, fields in ((rank_key(True, True, fleet=True), dict(usd_per_million_requests=3.0, fleet_qps=40.0)),
+                        (rank_key(True, False), dict(usd_per_million_requests_full=3.0))):
+        slow, quick = replace(noisy, **fields), replace(fast, **fields)
+        assert sorted([slow, quick], key=key)[0] is quick and sorted([quick, slow], key=key)[0] is quick
