@@ -127,10 +127,16 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     if st.session_state.get("_disagg_source") != source:
         for k, v in wi.disagg_inputs(base).items():
             st.session_state[f"d_{k}"] = v
+        # a job that refuses any split (an offline job, a fixed fleet, a generic model) and sets none: the control
+        # drawn disabled at off with the CLI's reason as its help (qa107: it was offered, every choice but off an
+        # error). Decided once per job: a keyed widget whose disabled / help change between runs is a new widget
+        st.session_state["_disagg_refused"] = wi.disagg_refusal(base) if st.session_state["d_mode"] == "off" else None
         st.session_state["_disagg_source"] = source
     sb.header("Prefill-decode split")
-    sb.selectbox("disaggregation", wi.DISAGG_CHOICES, key="d_mode",
-                 help="serving.disaggregation: off (colocated replicas), auto (the planner sizes a split) or "
+    no_split = st.session_state["_disagg_refused"]
+    sb.selectbox("disaggregation", wi.DISAGG_CHOICES, key="d_mode", disabled=no_split is not None,
+                 help=f"serving.disaggregation: {no_split}" if no_split else
+                      "serving.disaggregation: off (colocated replicas), auto (the planner sizes a split) or "
                       f"{wi.DISAGG_SPLIT} (that many prefill-only and decode-only replicas); stated beside the "
                       "colocated plan, the prompt's KV handed over between them")
     whole = st.session_state["d_mode"] != wi.DISAGG_SPLIT
@@ -139,6 +145,19 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     c1.number_input("prefill replicas", min_value=1, max_value=int(cap), step=1, key="d_prefill", disabled=whole)
     c2.number_input("decode replicas", min_value=1, max_value=int(cap), step=1, key="d_decode", disabled=whole)
     base = wi.with_disaggregation(base, *(st.session_state[f"d_{k}"] for k in ("mode", "prefill", "decode")))
+    # two-batch overlap (serving.batch_overlap, tbo53: a job file's only until qa107), drawn where the job sizes an
+    # expert-parallel option (the only replicas whose steps split); disabled, with why, on an engine without one
+    overlap = wi.overlap_control(base)
+    if overlap.drawn:
+        if st.session_state.get("_overlap_source") != source:
+            st.session_state["o_overlap"] = overlap.value
+            st.session_state["_overlap_source"] = source
+        sb.header("Two-batch overlap")
+        sb.selectbox("batch overlap", wi.OVERLAP_CHOICES, key="o_overlap", disabled=overlap.refused is not None,
+                     help=overlap.refused or "serving.batch_overlap: auto (each expert-parallel option sized with "
+                     "and without it), none, or two_batch (SGLang --enable-two-batch-overlap, vLLM --enable-dbo: each "
+                     "DP rank's step as two micro-batches, one's token exchange under the other's compute)")
+        base = wi.with_batch_overlap(base, overlap.value if overlap.refused else st.session_state["o_overlap"])
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
@@ -154,6 +173,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     metric_rows([hw_metric], per_row=1)
     metric_rows(numbers)
     st.caption(res.get("why", ""))
+    for line in wi.overlap_lines(res):  # serve's "assumed:" line of the two-batch overlap it chose (tbo53)
+        st.caption(line)
     if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, as `planner serve` prints it (serve40)
         st.caption("compute rate: " + "; ".join(res["compute_rate"]))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)

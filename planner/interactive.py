@@ -44,7 +44,8 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD, SERVE_DISAGG
+from planner.vocab import (FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOMPUTE, RECOMPUTE_METHOD, SERVE_DISAGG,
+                           SERVE_OVERLAP)
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
@@ -1598,6 +1599,22 @@ def disagg_inputs(base: dict) -> dict:
     return {"mode": mode, "prefill": d.prefill or 1, "decode": d.decode or 1}
 
 
+def disagg_refusal(base: dict) -> Optional[str]:
+    """Why the job file refuses a prefill-decode split (``serving.disaggregation`` set), as the message `planner serve`
+    prints after ``error: serving.disaggregation:``, or None: the loader's (an offline job, a fixed fleet) or
+    ``serve``'s (a generic model, ``split_refusal``). A job that fails to load for another reason: None (the view
+    shows that line)."""
+    from planner.workloads.serving import split_refusal
+    from planner.workloads.serving_memory import served_model
+
+    try:
+        job = _load(with_disaggregation(base, "auto", 1, 1))
+    except InputError as e:
+        return e.message if e.field == "serving.disaggregation" else None
+    m = served_model(job.model)
+    return split_refusal(m) if m is not None else None
+
+
 def with_disaggregation(base: dict, mode: str, prefill: int, decode: int) -> dict:
     """``base`` with ``serving.disaggregation`` set from the page: ``off`` leaves the field out (the job as given
     where it set none), ``auto`` the word, ``DISAGG_SPLIT`` ``{prefill, decode}``. Validated where the view loads it:
@@ -1611,6 +1628,57 @@ def with_disaggregation(base: dict, mode: str, prefill: int, decode: int) -> dic
     else:
         doc["serving"]["disaggregation"] = mode
     return doc
+
+
+#: the serving page's two-batch overlap choices (``serving.batch_overlap``, tbo53): ``AUTO`` leaves the field out
+#: (``serve`` sizes each expert-parallel option with and without it where the engine runs it) and the job file's words
+#: (``vocab.SERVE_OVERLAP``: none, two_batch)
+OVERLAP_CHOICES = (AUTO, *SERVE_OVERLAP.names)
+
+
+class OverlapControl(NamedTuple):
+    """The serving page's two-batch overlap control for a job: ``value`` its start (the job's own, else ``AUTO``);
+    ``drawn``: the job sizes an expert-parallel option (``serving.serving_splits``: an MoE model, EP not turned off),
+    the only replicas whose steps split; ``refused``: why the job's engine cannot run it (``overlap_refusal``: the
+    control is drawn disabled with it as its help), else None."""
+    value: str
+    drawn: bool
+    refused: Optional[str]
+
+
+def overlap_control(base: dict) -> OverlapControl:
+    """``OverlapControl`` of serving job ``base``. A job the loader or ``serving_splits`` refuses draws no control
+    (the view shows that one line)."""
+    from planner.workloads.serving import serving_splits
+    from planner.workloads.serving_iteration import BATCH_OVERLAP, overlap_refusal
+    from planner.workloads.serving_memory import served_model
+
+    try:
+        job = _load(copy.deepcopy(base))
+        drawn = any(ep for _, ep in serving_splits(job, served_model(job.model)))
+    except InputError:
+        return OverlapControl(AUTO, False, None)
+    s = job.serving
+    # the engine has none, or the job's own exchange is one it does not run it over (a searched exchange: some do)
+    refused = overlap_refusal(s.engine, s.all2all_backend) if s.engine not in BATCH_OVERLAP or s.all2all_backend else None
+    return OverlapControl(s.batch_overlap or AUTO, drawn, refused)
+
+
+def with_batch_overlap(base: dict, value: str) -> dict:
+    """``base`` with ``serving.batch_overlap`` set from the page: ``AUTO`` leaves the field out (searched), none /
+    two_batch the word. Validated where the view loads it (``serve``'s one-line refusals)."""
+    doc = copy.deepcopy(base)
+    doc["serving"] = dict(doc.get("serving") or {})
+    doc["serving"].pop("batch_overlap", None)
+    if value != AUTO:
+        doc["serving"]["batch_overlap"] = value
+    return doc
+
+
+def overlap_lines(plan: dict) -> list[str]:
+    """`planner serve`'s ``assumed:`` lines of the two-batch overlap it chose (``serving._overlap_note``: only where
+    the job left ``serving.batch_overlap`` out and both were sized), as the plan's assumptions hold them."""
+    return [a for a in plan.get("assumptions", ()) if a.startswith("serving.batch_overlap")]
 
 
 @dataclass(frozen=True)

@@ -79,19 +79,26 @@ def test_a_jobs_own_split_starts_the_control_and_auto_sizes_one():
 
 
 def test_a_split_the_job_file_refuses_is_the_clis_one_line_error():
-    """An offline (mode: batch) job has no latency target to split for: the page shows the job loader's one line
-    (`planner serve` prints it as ``error: serving.disaggregation: ...``), not a traceback."""
-    batch = SMALL.replace(b"  qps: 2\n", b"  mode: batch\n  requests: 2000\n").replace(b"  p99_latency_ms: 50\n  ttft_ms: 1000\n", b"")
-    at = _upload(batch, "batch.yaml")
-    assert not at.error, [e.value for e in at.error]
-    at.selectbox(key="d_mode").set_value("auto").run()
-    assert not at.exception
+    """A generic model (ResNet-50) whose job file asks for a split has no prefill or decode to split: the page shows
+    `planner serve`'s one line (``error: serving.disaggregation: ...``), not a traceback, with the control at the
+    job's own auto, so that off plans it (qa107: a job that refuses any split and sets none is offered none, the
+    control disabled with the line as its help, tests/test_qa107.py; an offline job's file that asks for one is
+    refused at upload)."""
+    generic = b"""model: {preset: resnet50}
+serving: {qps: 2, p99_latency_ms: 50, disaggregation: auto}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}
+"""
+    at = _app()
+    at.file_uploader(key="upload").set_value(("generic.yaml", generic, "application/octet-stream")).run()
+    assert not at.exception and at.selectbox(key="d_mode").value == "auto"
     try:
-        load_job_dict(wi.with_disaggregation(yaml.safe_load(batch), "auto", 1, 1))
+        wi.serving_view(wi.parse_upload("generic.yaml", generic))
     except InputError as e:
         cli = e
     assert cli.field == "serving.disaggregation"
     assert [e.value for e in at.error] == [f"**{cli.field}**: {cli.message}"]
+    at.selectbox(key="d_mode").set_value("off").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
 
 
 # --------------------------------------------------------------------------------------------

@@ -2164,13 +2164,13 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                "ce_chunk_size": lambda m, t: m.is_transformer,
                "cross_entropy_fusion": lambda m, t: m.is_transformer,
                "attn_implementation": lambda m, t: m.is_transformer,
-               # the MoE blocks' experts kernel (a dense model has none to choose)
-               "experts_implementation": lambda m, t: m.moe is not None,
                # the exchange of an attention layer's K/V (a CNN has no sequence to split)
                "cp_comm_type": lambda m, t: m.is_transformer,
-               # the routed tokens' exchange: a model with MoE layers (until QA 95 a dense plan's record, and the app's
-               # controls read from it, listed the dispatcher)
-               **{k: lambda m, t: m.moe is not None for k in ("moe_dispatcher", "moe_a2a_overlap")}}
+               # the options that act on MoE layers only (vocab MOE_ONLY_OPTIONS: the routed tokens' exchange, its
+               # overlap, the experts' fused grouped MLP, transformers' experts kernel): a model with MoE layers. Until
+               # QA 95 a dense plan's record, and the app's controls read from it, listed the dispatcher; until qa107
+               # the fused grouped MLP (the app offered it on Llama-3-8B, where it moves nothing)
+               **{k: lambda m, t: m.moe is not None for k in MOE_ONLY_OPTIONS}}
 assert set(OPTION_USES) <= set(OPTIONS)
 
 #: Options a stack has that a plan uses only at some layouts, per plan: given the stack and the plan's ZeRO stage (a

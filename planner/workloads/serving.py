@@ -180,6 +180,12 @@ LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_
 SERVING_PARALLEL_TRIVIAL = {"pp": 1, "cp": 1, "ep": 1, "vpp": 1, "schedule": "1f1b"}
 
 
+def split_refusal(m) -> Optional[str]:
+    """Why served model ``m`` takes no prefill-decode split (``serving.disaggregation``), or None: a generic model has
+    no prompt prefill nor token decode to put on replicas of their own."""
+    return None if m.is_transformer else "splits an LLM's prefill and decode; a generic model has neither (leave it off)"
+
+
 def serving_splits(job: JobSpec, m) -> tuple[tuple[int, bool], ...]:
     """The (GPUs per replica, expert parallel) layouts ``serve`` sizes (``serving_memory.ReplicaSplit``): each of
     ``TP_DEGREES`` (or the job's ``parallel.tp`` where a serving-only job fixes it) tensor parallel and, for an MoE
@@ -2077,9 +2083,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = served_model(job.model)  # without MTP modules: vLLM loads them only as a draft model
     if m is None:
         raise InputError("model", "serving needs a model")
-    if not s.disaggregation.off and not m.is_transformer:
-        raise InputError("serving.disaggregation", "splits an LLM's prefill and decode; a generic model has neither "
-                                                   "(leave it off)")
+    if not s.disaggregation.off and split_refusal(m):
+        raise InputError("serving.disaggregation", split_refusal(m))
     sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
@@ -2655,11 +2660,12 @@ def rank_key(realtime: bool, qps: bool, fleet: bool = False) -> Callable[[Servin
     A fixed fleet (``fleet``, ``serving.replicas``): $ per million requests at the QPS the fleet carries, then the
     higher QPS a GPU (the order an unpriced fleet is ranked in), then TP."""
     if fleet:
-        return lambda r: (r.usd_per_million_requests or math.inf, -(r.fleet_qps or 0.0) / (r.gpus or 1), r.tp)
+        return lambda r: (r.usd_per_million_requests or math.inf, -_tied(r.fleet_qps or 0.0) / (r.gpus or 1),
+                          p99_tpot(r), r.tp)
     if not realtime:
         return lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
     if not qps:
-        return lambda r: (r.usd_per_million_requests_full or math.inf, r.tp)
+        return lambda r: (r.usd_per_million_requests_full or math.inf, p99_tpot(r), r.tp)
 
     def key(r: ServingOption) -> tuple:
         usd = r.usd_per_hr or math.inf
@@ -2674,8 +2680,28 @@ def headroom(r: ServingOption) -> tuple[float, float]:
     screen's; inf where unknown (last)."""
     sim = r.simulated or {}
     rps = sim.get("saturated_rps_per_replica") or r.requests_per_s_per_replica
+    return (-_tied((r.replicas or 0) * (rps or 0.0)), p99_tpot(r))
+
+
+def p99_tpot(r: ServingOption) -> float:
+    """An option's p99 TPOT in ms for ``rank_key``'s ties (smaller first): the simulated one where simulated, else
+    the screen's; inf where unknown (last). Until qa107 a fixed fleet's and a no-QPS job's cost tie went to TP, then
+    to list order (an expert-parallel option with and without two-batch overlap: the same TP)."""
+    sim = r.simulated or {}
     tpot = ((sim.get("tpot_ms") or {}).get("p99") if sim else None) or r.tpot_ms
-    return (-(r.replicas or 0) * (rps or 0.0), math.inf if tpot is None else tpot)
+    return math.inf if tpot is None else tpot
+
+
+def _tied(rate: float) -> float:
+    """A request rate at ``RATE_TIE_DIGITS`` significant digits, so that rates apart by float noise tie in
+    ``rank_key`` and the p99 TPOT decides (qa107: an SGLang EP8 option with and without two-batch overlap carried
+    649.1757833014537 and 649.1757833013523 requests/s, the first ranked over the second's TPOT by the 1e-13)."""
+    return float(f"{rate:.{RATE_TIE_DIGITS}g}")
+
+
+#: the significant digits a fleet's request rate is compared at in ``rank_key`` (``_tied``): far above the screen's
+#: accuracy, far below a float's noise
+RATE_TIE_DIGITS = 6
 
 
 def _cannot_beat(floor: tuple, best: tuple) -> bool:
