@@ -4,7 +4,7 @@ accumulation of an fp32 run adds into.
 
 * fp32 training has no ``param_dtype``: FSDP1 SHARD_GRAD_OP / FSDP2 ``reshard_after_forward=False`` keep each
   parameter's fp32 shard and its fp32 unsharded copy, 4/N + 4 B a parameter at ZeRO-2, full training and LoRA alike
-  (planner.model.memory ``fsdp_param_gather_bytes``);
+  (planner.model.memory ``param_gather_bytes``);
 * FSDP1 casts the gathered unit's shard to ``param_dtype`` before each all-gather (``_mp_shard``); LoRA's adapters are
   in that unit's FlatParameter, so their 2/N B are in it (``fsdp1_mp_shard_bytes``);
 * Megatron-DeepSpeed's fp32 runs accumulate into autograd's ``.grad`` (no ``main_grad``: the DeepSpeed engine holds

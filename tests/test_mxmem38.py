@@ -69,7 +69,7 @@ def test_logits_and_rebuild_are_not_held_together():
     from planner.model.memory import scan_loss_weights
     from planner.spec.params import count_params
     layer = float(new["weights"][0]) - 4.0 * count_params(m).total / 256  # the one gathered bf16 layer
-    rebuild = whole + float(scan_loss_weights(m, st, c, 2.0, np.array([layer]))[0]) - float(new["logits"][0])
+    rebuild = whole + float(scan_loss_weights(m, st, c, 2.0, np.array([layer]), 2.0)[0]) - float(new["logits"][0])
     # the layer's rebuild (12.67) and, since maxmem42, beside it the 8192 x 28672 MLP matrix's unreduced bf16
     # gradient before its reduce-scatter (0.44 GiB, memory_activations.scan_grad_transient)
     assert rebuild / GIB == pytest.approx(12.67 + 8192 * 28672 * 2 / GIB, abs=0.01)

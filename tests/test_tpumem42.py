@@ -58,15 +58,15 @@ def test_llama70b_head_gradient_at_the_loss():
     st = stacks.resolve("maxtext", remat_policy="custom", remat_tensors=QKV_OFFLOAD)
     assert float(scan_head_grad_transient(m, st, c, 2.0)[0]) / GIB == pytest.approx(128256 * 8192 * 2 / GIB)  # 1.957
     layer = 1.6 * GIB
-    assert float(scan_loss_weights(m, st, c, 2.0, np.array([layer]))[0]) == pytest.approx(
+    assert float(scan_loss_weights(m, st, c, 2.0, np.array([layer]), 2.0)[0]) == pytest.approx(
         2 * 128256 * 8192 * 2.0 - layer)
     got = memory_per_gpu(m, t, c, stack=st, gpu="TPU-v6e")
     assert float(got["total"][0]) / GIB < 32.0
     # the gradient only where gradients are sharded, the gathered kernel only at ZeRO-3, nothing on a torch stack
     assert float(scan_head_grad_transient(m, st, replace(c, zero=np.array([1])), 2.0)[0]) == 0.0
-    z2 = scan_loss_weights(m, st, replace(c, zero=np.array([2])), 2.0, np.array([layer]))
+    z2 = scan_loss_weights(m, st, replace(c, zero=np.array([2])), 2.0, np.array([layer]), 2.0)
     assert float(z2[0]) == pytest.approx(128256 * 8192 * 2.0)
-    assert float(scan_loss_weights(m, stacks.resolve("torchtitan"), c, 2.0, np.array([layer]))[0]) == 0.0
+    assert float(scan_loss_weights(m, stacks.resolve("torchtitan"), c, 2.0, np.array([layer]), 2.0)[0]) == 0.0
 
 
 def test_head_gradient_moves_the_logits_term():

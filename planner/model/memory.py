@@ -544,18 +544,19 @@ def head_elems(m: ModelSpec, tp):
     return float(m.vocab or 0) * (m.hidden or 0) / np.asarray(tp, dtype=np.float64)
 
 
-def scan_loss_weights(m: ModelSpec, st, c: Candidates, act_b, layer_gathered):
+def scan_loss_weights(m: ModelSpec, st, c: Candidates, act_b, layer_gathered, gather_b):
     """What the loss's backward holds beyond the weights term under a scanned FSDP stack, per candidate: the head's
     unreduced gradient (``scan_head_grad_transient``) and, at ZeRO-3, the head's gathered kernel in place of the
     gathered layer the weights term carries (``layer_gathered``: one gathered layer's bytes, the largest unit at
     the gathered width; ``gathered_blocks``). At the loss no layer is gathered: the forward scan has ended and the backward's first gather
     is at most prefetched (XLA's backward all-gather pipelining, ``Stack.ag_backward_pipelining``, holds that one
-    beside the head), so one layer's bytes leave and the head's (gathered at the layers' width, 16-bit) come in;
-    negative where the head is the smaller."""
+    beside the head), so one layer's bytes leave and the head's (gathered at the layers' width, ``gather_b`` bytes an
+    element: ``param_gather_bytes``, 16-bit under 16-bit training, fp32 under fp32) come in; negative where the head
+    is the smaller."""
     grad = scan_head_grad_transient(m, st, c, act_b)
     if not (getattr(st, "scan_gathers", False) and m.is_transformer):
         return grad
-    return grad + np.where(np.asarray(c.zero) >= 3, head_elems(m, c.tp) * 2.0 - layer_gathered, 0.0)
+    return grad + np.where(np.asarray(c.zero) >= 3, head_elems(m, c.tp) * gather_b - layer_gathered, 0.0)
 
 
 def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes, head=0.0, root: str = "", moe: bool = False):
@@ -712,7 +713,7 @@ class StateContext:
     fsdp2: bool
     shard_master: bool  # the ZeRO-3 weight shard is the fp32 master (FSDP2; Stack.fsdp_fp32_shard_master)
     #: bytes an element of FSDP's unsharded (all-gathered) parameters where the weight term is FSDP's shard and its
-    #: gathered copy (``fsdp_param_gather_bytes``: AMP's 16-bit ``param_dtype``, fp32 training's own 4 B, a frozen
+    #: gathered copy (``param_gather_bytes``: AMP's 16-bit ``param_dtype``, fp32 training's own 4 B, a frozen
     #: base's), else 0 (state_weights, fsdp_amp_keys)
     fsdp_gather_bytes: float
     ds_live: object
@@ -763,7 +764,7 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
         fsdp and not frozen and st.autocasts(t)) else 0.0
     # fp32 training (no ``param_dtype``): FSDP gathers the fp32 parameters themselves beside their shard (fsdp53)
     if fsdp and not frozen and t.precision == "fp32":
-        fsdp_gather_bytes = fsdp_param_gather_bytes(t, w_b)
+        fsdp_gather_bytes = param_gather_bytes(t, w_b)
     if fsdp_frozen_base_gathers(m, t, st, frozen):  # a frozen base under FSDP1 / FSDP2 the same (fsdp52c, mem53)
         fsdp_gather_bytes = fsdp_frozen_gather_bytes(t)
 
@@ -982,7 +983,7 @@ def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) ->
     Until fsdp52c (FSDP1) and mem53 (FSDP2) a frozen base at ZeRO-2 was held whole at its own bytes: Llama-3-8B LoRA
     over an fp32 base at DP 8, 30.07 GiB of weights where FSDP holds 4/8 + 2 B a parameter, 18.70 GiB; until mem53
     the adapters whole at 4 B (0.15 GiB there, 0.09 as run). Under fp32 training too (no ``param_dtype``: each
-    parameter gathered in its own dtype, ``fsdp_param_gather_bytes``; measured in tests/test_fsdp53.py: FSDP1 and
+    parameter gathered in its own dtype, ``param_gather_bytes``; measured in tests/test_fsdp53.py: FSDP1 and
     FSDP2 over an fp32 base, 1.0 B of shard and 4.0 B unsharded a parameter at 4 ranks; until fsdp53 the base whole
     at 4 B, 30.07 GiB on Llama-3-8B at DP 8 where FSDP holds 4/8 + 4 B, 33.65). A bitsandbytes base (QLoRA) is not
     measured: left as it was."""
@@ -990,24 +991,42 @@ def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) ->
     return bool(frozen) and bool(fsdp) and m.is_transformer and base_weights(t) in PARAM_BYTES
 
 
-def fsdp_param_gather_bytes(t: TrainingSpec, own: float) -> float:
-    """Bytes an element FSDP all-gathers a parameter stored at ``own`` bytes into, the unsharded parameter it holds
-    beside its shard: under 16-bit training the 16-bit ``param_dtype`` (accelerate's ``MixedPrecision`` /
-    ``MixedPrecisionPolicy`` from the job's precision, ``fsdp1_param_bytes``; Composer's and torchtitan's bf16);
-    under fp32 training there is none (accelerate's ``mixed_precision="no"``: FSDP1 ``mixed_precision=None``,
-    FSDP2 ``MixedPrecisionPolicy()`` with ``param_dtype=None``), so each parameter is gathered in its own dtype
-    (torch 2.13 _flat_param.py: ``_full_param_padded`` of ``flat_param.dtype`` without ``_uses_param_mixed_precision``;
-    _fully_shard/_fsdp_param.py ``init_all_gather_outputs`` at ``param_dtype or orig_dtype``). Measured
-    (tests/test_fsdp53.py, fake 4-rank group, no mixed precision, SHARD_GRAD_OP / ``reshard_after_forward=False``):
-    1.0 B of shard and 4.0 B unsharded a parameter, full training and LoRA, FSDP1 and FSDP2."""
-    return float(own) if t.precision == "fp32" else fsdp1_param_bytes(t)
+def param_gather_bytes(t: TrainingSpec, own):
+    """Bytes an element a ZeRO-3 wrapper all-gathers a parameter stored at ``own`` bytes into (FSDP's unsharded
+    parameter beside its shard, DeepSpeed ZeRO-3's live window, Megatron-FSDP's gathered buckets): under 16-bit
+    training the 16-bit dtype, never more than ``own``; under fp32 training the parameter's own bytes, since no
+    wrapper has a 16-bit dtype to gather into.
+
+    * torch FSDP: the 16-bit ``param_dtype`` (accelerate's ``MixedPrecision`` / ``MixedPrecisionPolicy`` from the
+      job's precision, ``fsdp1_param_bytes``; Composer's and torchtitan's bf16); under fp32 none (accelerate's
+      ``mixed_precision="no"``: FSDP1 ``mixed_precision=None``, FSDP2 ``param_dtype=None``), so each parameter is
+      gathered in its own dtype (torch 2.13 _flat_param.py: ``_full_param_padded`` of ``flat_param.dtype`` without
+      ``_uses_param_mixed_precision``; _fully_shard/_fsdp_param.py ``init_all_gather_outputs`` at ``param_dtype or
+      orig_dtype``). Measured (tests/test_fsdp53.py, fake 4-rank group, no mixed precision, SHARD_GRAD_OP /
+      ``reshard_after_forward=False``): 1.0 B of shard and 4.0 B unsharded a parameter, full training and LoRA.
+    * DeepSpeed ZeRO-3: the gathered buffer takes the partition's dtype (deepspeedai/DeepSpeed
+      deepspeed/runtime/zero/partition_parameters.py, 2025-26 master as stored: ``all_gather_coalesced`` allocates
+      ``param_buffer`` at ``param_ds_tensor.dtype``, ``_all_gather_dtype`` one flat tensor per ``ds_tensor.dtype``),
+      the module's dtype, which ``zero.Init`` sets from the config (``_set_dtype``: bf16 under ``bf16.enabled``, fp16
+      under ``fp16.enabled``, else ``torch.float``; the engine casts the module to half / bf16 only where those are
+      enabled): 4 B a gathered element under fp32 training, 2 B under 16-bit.
+    * Megatron-FSDP: ``model_weight_buffer`` -- whose temporary buckets are the gathered units -- is allocated at
+      ``group.params[0].dtype`` (uint8 for FP8 parameters), the ``main_weight_buffer`` at fp32 beside it
+      (NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py
+      ``ParamAndGradBuffer._init_each_parameter_group_buffers``, commit 367f664e as stored): the model's own
+      parameters, bf16 / fp16 under ``--bf16`` / ``--fp16`` with fp32 main params, fp32 under fp32 training.
+
+    Until fsdp53 FSDP's gathered copy under fp32 was priced at 2 B; until zf53 DeepSpeed's window and Megatron-FSDP's
+    buffers still were (``min(w, 2)``)."""
+    # ``own`` a scalar or per layout key (``StateContext.w_held``: FP8 storage differs by ZeRO stage)
+    return own if t.precision == "fp32" else np.minimum(own, fsdp1_param_bytes(t))
 
 
 def fsdp_frozen_gather_bytes(t: TrainingSpec) -> float:
     """Bytes an element of a frozen base's unsharded parameters under FSDP (``fsdp_frozen_base_gathers``):
-    ``fsdp_param_gather_bytes`` of the base's storage (FSDP1's and FSDP2's 16-bit ``param_dtype`` under 16-bit
+    ``param_gather_bytes`` of the base's storage (FSDP1's and FSDP2's 16-bit ``param_dtype`` under 16-bit
     training, the base's own bytes under fp32), also the root unit's and the gathered window's (``state_weights``)."""
-    return fsdp_param_gather_bytes(t, PARAM_BYTES[base_weights(t)])
+    return param_gather_bytes(t, PARAM_BYTES[base_weights(t)])
 
 
 def fsdp1_mp_shard_bytes(x: StateContext, unit, rows=slice(None)):
@@ -1099,23 +1118,23 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
+    # a gathered element's bytes: the 16-bit dtype under 16-bit training, the parameter's own under fp32, whichever
+    # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
+    gather_b = param_gather_bytes(x.t, w_b)
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
-        return (weights + _mfsdp_buffers(x, d, e)[0] * np.minimum(w_b, 2.0))[x.sinv]
+        return (weights + _mfsdp_buffers(x, d, e)[0] * gather_b)[x.sinv]
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
-    # gathered at the 16-bit weights' bytes; FSDP under fp32 training gathers the parameters in their own dtype
-    # (``fsdp_param_gather_bytes``; until fsdp53 at 2 B)
-    fsdp_fp32 = bool(x.fsdp_gather_bytes) and x.t.precision == "fp32"
-    weights = weights + np.where((kz >= 3) & ~held, gathered * (w_b if fsdp_fp32 else np.minimum(w_b, 2.0)), 0.0)
+    weights = weights + np.where((kz >= 3) & ~held, gathered * gather_b, 0.0)
     weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
     fsdp1 = fsdp1_layout(st)
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
         # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype
         # (fsdp2_root_gather_params)
-        root_b = fsdp1_param_bytes(x.t) if fsdp1 else (x.b.weights if fsdp_fp32 else np.minimum(x.b.weights, 2.0))
+        root_b = fsdp1_param_bytes(x.t) if fsdp1 else gather_b
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
             st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]
@@ -1277,7 +1296,7 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
     (``gathered_blocks``) at ZeRO-3, and under FSDP1 at ZeRO-3 the 16-bit ``_mp_shard`` of a layer's adapters
     (``fsdp1_mp_shard_bytes``, fsdp53); until mem53 4 B whole at ZeRO-2 (Llama-3-8B r16 all-linear, DP 8: 0.15 GiB
     where FSDP holds 4/8 + 2 B, 0.09). Under fp32 training the adapters are gathered at their own 4 B
-    (``fsdp_param_gather_bytes``; until fsdp53 at the base's gather bytes)."""
+    (``param_gather_bytes``; until fsdp53 at the base's gather bytes)."""
     total = adapter_params(x.m, x.t)
     # the adapters of what an HF TP plan leaves whole (moe HF_TP_PLANS: DeepSeek-V3's attention, gpt-oss's) are whole
     # on every TP rank, at every EP (transformers 5.23 keeps the TP plan on all but the experts); until hfep52 an older
@@ -1306,9 +1325,9 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
             held = (kz == 2) | _fsdp_held(x)[1][x.sinv]
             layer = ad / np.maximum(layers, 1)
             window = gathered_blocks(x.st) * layer  # the gathered blocks' adapters at ZeRO-3
-            # (fp32 training: the fp32 adapters gathered as they are, fsdp_param_gather_bytes)
+            # (fp32 training: the fp32 adapters gathered as they are, param_gather_bytes)
             w = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0) + np.where(
-                held, ad, np.where(kz >= 3, window, 0.0)) * fsdp_param_gather_bytes(x.t, ADAPTER_BYTES)
+                held, ad, np.where(kz >= 3, window, 0.0)) * param_gather_bytes(x.t, ADAPTER_BYTES)
             # FSDP1's 16-bit shard of the block being gathered covers its adapters too (fsdp1_mp_shard_bytes)
             w = w + fsdp1_mp_shard_bytes(x, layer, x.sinv)
         g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
@@ -1527,7 +1546,8 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     host_acc = (np.where(m_micro > 1.0, s.host_accum_f, 0.0), np.where(m_micro > 1.0, s.host_accum_l, 0.0))
     if m.is_transformer:
         # the loss's backward: the head's gradient and gathered kernel where a layer's would be (scan_loss_weights)
-        loss_w = scan_loss_weights(m, st, c, b.act, (x.largest * np.minimum(x.w_held, 2.0))[x.sinv])
+        gather_b = (param_gather_bytes(t, x.w_held) * np.ones(np.shape(x.largest)))[x.sinv]
+        loss_w = scan_loss_weights(m, st, c, b.act, x.largest[x.sinv] * gather_b, gather_b)
         a = transformer_activations(m, t, given, st, c, seq, gb, b, memo, hf, walked, layers, m_micro, x.g_kept,
                                     loss_w, exact=ranks)
         host_f, host_l = s.host_f + a.host + host_acc[0], s.host_l + a.host + host_acc[1]
