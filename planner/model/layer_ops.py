@@ -431,6 +431,9 @@ class LayerContext:
     #: per layer key, whether torch's ``_grouped_mm`` takes its one-kernel fast path (moe ``HfExperts.fast``): an
     #: SM90 / SM100 part and bf16 operands (the stream not fp32, the math bf16)
     grouped_fast: object = True
+    #: per layer key, whether DeepSpeed AutoEP's grouped experts kernel is one launch (moe ``autoep_fast``: its Triton
+    #: kernel below SM90, else ``grouped_fast``)
+    autoep_fast: object = True
     #: the EP groups' placement on the NVLink domains, (fewest, most, domains) a group has on one (comm
     #: ``ep_domain_members`` at the job's size; the layer keys carry it), then the same three of the expert-TP
     #: groups (``ep_domain_members(etp, 1, ...)``: etp consecutive ranks); None: as members_per_node
@@ -587,6 +590,7 @@ def layer_context(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, 
                         xtp=np.asarray(moe_gate_split(m, fw, tp, etp, ep), dtype=np.float64),
                         ep_dom=None if ep_dom is None else tuple(np.asarray(x, dtype=np.float64) for x in ep_dom),
                         fp32s=fp32s, grouped_fast=moe_mech.grouped_mm_fast(hw.gpu, run, fp32s),
+                        autoep_fast=moe_mech.autoep_fast(hw.gpu, run, fp32s),
                         tp_bw=group_intra_bw(hw, tp, 1), group_bw=partial(group_intra_bw, hw),
                         adapter_rates=adapter_rates, disp=disp, a2a_ov=a2a_ov)
 
@@ -941,11 +945,14 @@ def hf_experts_run(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack) ->
     experts (moe ``HfExperts``): transformers' experts kernel (activations_hf ``hf_stack_experts``), the experts'
     weight gradients in the weights' dtype (4 B over an fp32 stream, ``LayerContext.fp32s``, else the activations'),
     run where the layer's weight gradients run or peft wraps the experts (finetune ``full_weight_grads``), and
-    whether ``_grouped_mm`` runs its fast kernel (``LayerContext.grouped_fast``). None on the other stacks."""
+    whether ``_grouped_mm`` runs its fast kernel (``LayerContext.grouped_fast``), and per candidate where DeepSpeed's
+    AutoEP replaces the block with its own kernel (moe ``autoep_rows``; until autoep53 priced with the job's
+    ``experts_implementation``). None on the other stacks."""
     if m.moe is None or getattr(fw, "explicit_softmax", None) != "transformers":
         return None
     wgrad = full_weight_grads(m, t).get("experts_up", c.wgrad)
-    return moe_mech.HfExperts(hf_stack_experts(m, fw), np.where(c.fp32s, 4.0, float(c.act_b)), wgrad, c.grouped_fast)
+    return moe_mech.HfExperts(hf_stack_experts(m, fw), np.where(c.fp32s, 4.0, float(c.act_b)), wgrad, c.grouped_fast,
+                              moe_mech.autoep_rows(fw, c.ep), c.autoep_fast)
 
 
 def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: AttentionProjections,

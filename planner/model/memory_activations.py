@@ -1560,7 +1560,7 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
     plan (code 0), but for the routers and norms, whole under transformers' plans (moe ``hf_replicated_params``,
     hfmoe53); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
-    over TP; under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
+    over TP but for the routers and norms (moe ``replicates_routers_norms``; until autoep53 over TP); under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
     ``hf_ep_whole_params``) and the experts over TP; under a folded EP (code 3: AutoEP, transformers' ``grouped_gemm``
     ``MoEParamShard(Shard(0))``, ``E / ep`` whole experts a rank) the routed experts over ``ep`` and the rest as
     the TP plan holds it. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper
@@ -1569,7 +1569,7 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     rest's share here is the parameter-weighted mean of its parts (the gradients' share), ``hf_weight_part_shares``
     the share of each part."""
     routed = 1.0 / ep if code == 3 else 1.0 if code == 2 else 1.0 / tp
-    if code == 2 or tp <= 1:
+    if tp <= 1:
         return 1.0 / tp, routed
     # the TP plan's whole parts (moe HF_TP_PLANS: DeepSeek-V3's attention; the routers and norms of every plan, moe
     # hf_replicated_params) whole, the rest over TP

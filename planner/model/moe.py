@@ -422,16 +422,29 @@ def hf_replicated_params(m, attention_split: bool = True) -> tuple[float, float]
     return dense, dense + float(m.hidden * e.experts + (e.experts if e.router_bias else 0))
 
 
+def replicates_routers_norms(stack) -> bool:
+    """Whether ``stack``'s tensor parallelism leaves an MoE model's routers and norms whole on every TP rank
+    (``hf_replicated_params``): transformers' TP plans name neither (``Stack.hf_plans``; hfmoe53), and DeepSpeed's
+    AutoTP swaps ``nn.Linear`` modules only (``Stack.tp_splits_experts`` False: deepspeed/module_inject/auto_tp.py
+    ``AutoTP.tp_parser`` / ``get_layers``, ``isinstance(submodule, nn.Linear)``) -- transformers 5.23's
+    ``*TopKRouter`` holds its weight as an ``nn.Parameter`` and the norms are ``*RMSNorm`` modules -- while AutoEP's
+    own router (``AutoEPMoELayer.router``, an ``nn.Linear`` gate) sits in a block AutoTP skips
+    (``_is_autoep_layer``) and runs whole on every TP peer (``mark_autoep_folding_router_parameter``). Until autoep53
+    priced over TP on the deepspeed stack."""
+    return bool(getattr(stack, "hf_plans", False)) or not getattr(stack, "tp_splits_experts", True)
+
+
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
     split over TP, its routed experts over EP -- under transformers' TP plans (``Stack.hf_plans``, an MoE model, TP >
-    1, at every EP): the routers and norms no plan names (``hf_replicated_params``; until hfmoe53 over TP), and where
+    1, at every EP; DeepSpeed's AutoTP too, ``replicates_routers_norms``): the routers and norms no plan names
+    (``hf_replicated_params``; until hfmoe53 over TP, on DeepSpeed until autoep53), and where
     the family's plan leaves a part whole (``HF_TP_PLANS``) the attention unless ``HfTpPlan.attention``, a dense
     layer's MLP unless ``HfTpPlan.dense_mlp``, an MoE layer's shared experts and their gate unless
     ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
-    if m.moe is None or not getattr(stack, "hf_plans", False):
+    if m.moe is None or not replicates_routers_norms(stack):
         return np.zeros(shape), np.zeros(shape)
     on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
     tplan = hf_tp_plan(m, stack)
@@ -458,8 +471,8 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
     ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
-    if m.moe is not None and getattr(stack, "hf_plans", False):
-        ends += float(pc.final_norm)  # ``model.norm``: in no plan (hf_replicated_params)
+    if m.moe is not None and replicates_routers_norms(stack):
+        ends += float(pc.final_norm)  # ``model.norm``: in no plan, no nn.Linear (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
             + np.where((np.asarray(tp) > 1) & (np.asarray(pp) == 1), ends, 0.0))
 
@@ -475,7 +488,8 @@ def hf_ep_plan_note(m, stack, ep: int, tp: int = 1) -> str:
     hf = getattr(stack, "hf_plans", False)
     if ep > 1 and getattr(stack, "moe_ep_tp_fold", False):
         who = (f"transformers' ep_dispatch_experts (ep_size {ep}, base_model_ep_plan; trained through AllToAllEP)"
-               if hf else f"DeepSpeed's AutoEP (expert_parallel.autoep_size {ep})")
+               if hf else f"DeepSpeed's AutoEP (expert_parallel.autoep_size {ep}; its own grouped experts kernel, "
+               "torch._grouped_mm or a Triton grouped GEMM below SM90, whatever experts_implementation says)")
         how = ("each TP peer keeping 1/{tp} of the shared batch's rows and all-gathering the combined ones "
                "(distributed/expert_parallel.py)" if hf else
                "the TP{tp} peers each dispatching 1/{tp} of the micro-batch's rows and all-gathering the combined "
@@ -1375,6 +1389,11 @@ class HfExperts:
     w_bytes: float
     wgrad: Any
     fast: Any = True
+    #: per candidate, where DeepSpeed's AutoEP replaces the MoE block (``autoep_rows``): its own grouped kernel runs
+    #: the experts whatever ``kernel`` says (``autoep_fast``), behind AutoEP's dispatch
+    autoep: Any = False
+    #: per key, whether AutoEP's grouped kernel is one launch over every group (``autoep_fast``)
+    autoep_fast: Any = True
 
 
 #: device-to-host syncs of torch's ``_grouped_mm`` fallback per call: ATen native/GroupedMMUtils.h
@@ -1392,6 +1411,40 @@ def grouped_mm_fast(gpu, math: str, fp32_stream) -> Any:
     ``_grouped_mm_fallback``: a host read of the offsets, then one ``mm`` per group (``GROUPED_MM_FALLBACK_SYNCS``)."""
     cc = cuda_compute_capability(gpu) or 0
     return (cc // 10 in (9, 10)) & (math == "bf16") & ~np.asarray(fp32_stream, dtype=bool)
+
+
+def autoep_stack(stack) -> bool:
+    """Whether ``stack``'s expert parallelism is DeepSpeed's AutoEP: the folded dispatch (``Stack.moe_ep_tp_fold``)
+    on the HF model code without transformers' own plans (``Stack.hf_plans``: the HF Trainer's AllToAllEP)."""
+    return bool(getattr(stack, "moe_ep_tp_fold", False)) and not getattr(stack, "hf_plans", False)
+
+
+def autoep_rows(stack, ep) -> Any:
+    """Per candidate, where DeepSpeed's AutoEP swaps the model's MoE blocks for its own ``AutoEPMoELayer``
+    (deepspeed/module_inject/auto_ep.py ``AutoEP.ep_parser``, at ``expert_parallel.autoep_size`` > 1; EP 1 leaves
+    transformers' block and its ``experts_implementation`` to AutoTP): ``autoep_stack`` and ``ep`` > 1."""
+    return autoep_stack(stack) & (np.asarray(ep) > 1)
+
+
+def autoep_fast(gpu, math: str, fp32_stream) -> Any:
+    """Per key, whether AutoEP's ``GroupedExperts`` (deepspeed/moe/ep_experts.py, DeepSpeed master as stored with
+    module_inject/auto_ep_layer.py @ 0067b11e; ``expert_parallel.use_grouped_mm`` true and
+    ``disable_triton_grouped_mm`` false by default, auto_ep_config.py) runs each projection as one grouped kernel:
+    below SM90 the accelerator prefers its Triton grouped GEMM (``prefer_triton_grouped_mm``: compute capability
+    major < 9, "where torch._grouped_mm falls back to a slow per-group loop"; ops/triton_ops/group_gemm_triton.py),
+    from SM90 on ``torch._grouped_mm`` with the operands cast to the routed rows' dtype
+    (``_run_experts_grouped_mm``: ``w1.to(cast_dtype)``), whose one-kernel path is ``grouped_mm_fast``'s and whose
+    fallback is torch's per-group loop."""
+    cc = cuda_compute_capability(gpu) or 0
+    return (0 < cc < 90) | grouped_mm_fast(gpu, math, fp32_stream)
+
+
+#: device-to-host syncs of one AutoEP layer forward at EP > 1: ``compute_split_plan`` (``_split_plan_from_expert_counts``,
+#: or ``compute_split_plan_from_expert_indices`` folded over TP) exchanges the per-expert counts by all-to-all and
+#: reads both split lists on the host (``torch.stack(...).cpu().tolist()``) to size ``_AllToAllV``; its
+#: ``async_split_plan`` (a pinned copy on a side stream) is off by default and refused folded over TP
+#: (deepspeed/module_inject/auto_ep_layer.py @ 0067b11e ``AutoEPMoELayer._forward``). The backward reuses the splits
+AUTOEP_SPLIT_SYNCS = 1.0
 
 
 def hf_eager_bwd_bytes(local, tokens, io: int, act_bytes: float, expert_elems, w_bytes: float, wgrad):
@@ -1441,7 +1494,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     (``per_dispatcher``; None: the stack's). ``hf``: transformers' experts kernel on an HF-code stack (``HfExperts``;
     None elsewhere): "grouped_mm" runs each projection as one ``_grouped_mm`` kernel over the local experts' rows
     (``grouped_mm_time``), "eager" one GEMM per expert with the loop's host calls, syncs and backward bytes
-    (``HF_EXPERTS_OPS``, ``hf_eager_bwd_bytes``)."""
+    (``HF_EXPERTS_OPS``, ``hf_eager_bwd_bytes``); where DeepSpeed's AutoEP replaces the block (``HfExperts.autoep``)
+    its own grouped kernel (``autoep_fast``), host ops and split-plan sync whatever the kernel."""
     if getattr(stack, "moe_switch_mlp", False):  # Megatron-LM 2021-22's top-1 loop: no dispatcher at all
         return switch_mlp_layer(m, T, tp, gpus_per_node, act_bytes, gemm, links, bwd_factor, wgrad, launch_s)
     e = m.moe
@@ -1474,9 +1528,13 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     else:  # one GEMM per expert, one after another
         ex = [tuple(local * x for x in gemm(tok, up / wdiv, io, **w_up)),
               tuple(local * x for x in gemm(tok, io, f / wdiv, **w_down))]
-    if hf is not None and hf.kernel == "grouped_mm":  # one kernel over every local expert's rows; the fallback's loop
+    # one kernel over every local expert's rows (transformers' grouped_mm, AutoEP's GroupedExperts where it replaces
+    # the block: HfExperts.autoep); torch's fallback loop, or transformers' eager loop, one GEMM pair an expert
+    ae = np.asarray(hf.autoep if hf is not None else False, dtype=bool)
+    if hf is not None and (hf.kernel == "grouped_mm" or ae.any()):
+        fast = np.where(ae, hf.autoep_fast, hf.fast if hf.kernel == "grouped_mm" else False)
         one = [grouped_mm_time(gemm, local, tok, up / wdiv, io, w_up), grouped_mm_time(gemm, local, tok, io, f / wdiv, w_down)]
-        ex = [tuple(np.where(hf.fast, a, b) for a, b in zip(o, lp)) for o, lp in zip(one, ex)]
+        ex = [tuple(np.where(fast, a, b) for a, b in zip(o, lp)) for o, lp in zip(one, ex)]
     ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
     if e.latent_size:
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
@@ -1547,6 +1605,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     sync = dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s
     bwd_b = fused.bwd_epilogue
+    sync_base, bwd_b_base = sync, bwd_b
     if hf is not None:
         # transformers' experts kernel: its host calls and syncs as counted (HF_EXPERTS_OPS). Each sync drains the
         # queue; past an expert's syncs the host dispatches that expert's calls while the GPU has only its GEMMs to
@@ -1559,6 +1618,15 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         if ops.host_expert:
             sync = sync + local * post_sync_exposed_s(ops.host_expert * launch_s, ex[0][0] / local + ex[1][0] / local)
             bwd_b = bwd_b + hf_eager_bwd_bytes(local, tok_all, io, act_bytes, (up + f) * io / wdiv, hf.w_bytes, hf.wgrad)
+        if ae.any():
+            # AutoEP's own layer (AutoEPMoELayer._forward: router, sort, count exchange, two _AllToAllV, permute,
+            # the grouped projections, activation, unpermute, combine -- the all-to-all MoE layer
+            # MOE_HOST_OPS_GROUPED counts), the split plan's host read (AUTOEP_SPLIT_SYNCS), torch's fallback's where
+            # its kernel is not one launch; none of transformers' loop calls, syncs or full-size gradients
+            ae_sync = (AUTOEP_SPLIT_SYNCS + np.where(hf.autoep_fast, 0.0, GROUPED_MM_FALLBACK_SYNCS)) * MOE_SYNC_OPS * launch_s
+            host = np.where(ae, MOE_HOST_OPS_GROUPED, host)
+            sync = np.where(ae, sync_base + ae_sync, sync)
+            bwd_b = np.where(ae, bwd_b_base, bwd_b)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=sync,

@@ -47,7 +47,7 @@ from planner.errors import InputError
 from planner.layout import V_SPLIT, micro_batches_per_replica
 from planner.spec.schema import has_shared_experts
 from planner.model.activations_hf import hf_experts_kernel, liger_patches
-from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_EP_PLAN, HF_NO_TP_PLAN
+from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_EP_PLAN, HF_NO_TP_PLAN, autoep_stack
 from planner.model.stack_kernels import TE_RECOMPUTES
 from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -370,7 +370,7 @@ def _zero3(c):
 def _autoep(st, m) -> bool:
     """DeepSpeed's AutoEP on a MoE model (``Stack.moe_ep_tp_fold`` off transformers' own plans): the ``ds-autoep-*``
     rules apply."""
-    return _moe(m) and getattr(st, "moe_ep_tp_fold", False) and not getattr(st, "hf_plans", False)
+    return _moe(m) and autoep_stack(st)
 
 
 def _autoep_unfolded(c):
