@@ -1239,7 +1239,7 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
 def alternating_terms(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
     """(f, lumped, bare, f_e, t_pf) of ``alternating_parts`` (its docstring): with the share f_e of an engine's rounds
     that hold its own prefill batch and that batch's step t_pf, the stall a request's own engine's prompts make
-    (``stall_unit``)."""
+    (``stall_parts``)."""
     O, e = s.output_tokens, im.ep
     N = s.prompt_tokens - shared_prefix(s)
     B = np.asarray(B, dtype=np.float64)

@@ -733,7 +733,7 @@ def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTI
     # the stalls a request's own engine's prompts make (``stall_parts``: f_u of its intervals, u each, its engine's
     # prompts lam / e_u a round), spread about the mean interval bare + d f (dec53)
     run = max(1.0, fu * O * eu / (float(B) - 1.0))
-    if rate is None:  # a backlog: a prompt a finish, the binomial's 1 - f
+    if rate is None:  # a backlog: a prompt a finish, the binomial's 1 - f_u
         disp = 1.0 - fu
     else:  # an open fleet: the branching of the stalls' arrivals, its excess shared over the R by JSQ (docstring)
         rho = min(float(rate) / eu * run * u, TPOT_OPEN_RHO_MAX)
