@@ -1232,6 +1232,14 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` pauses every engine's decodes
     in a prefill step (an EP replica's engines do not step apart there): this is the engine's rule, not the
     simulation's. Vectorised over B / ``prefilling``."""
+    f, lumped, bare, _, _ = alternating_terms(im, s, B, budget, prefilling)
+    return f, lumped, bare
+
+
+def alternating_terms(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
+    """(f, lumped, bare, f_e, t_pf) of ``alternating_parts`` (its docstring): with the share f_e of an engine's rounds
+    that hold its own prefill batch and that batch's step t_pf, the stall a request's own engine's prompts make
+    (``stall_parts``)."""
     O, e = s.output_tokens, im.ep
     N = s.prompt_tokens - shared_prefix(s)
     B = np.asarray(B, dtype=np.float64)
@@ -1255,7 +1263,47 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     interval = (1.0 - q) * bare + (q + fe) * t_pf
     f = np.where(p > 0, 1.0 - (1.0 - fe) ** e, 1.0)
     lumped = np.where(p > 0, (interval - (1.0 - f) * bare) / np.where(f > 0, f, 1.0), bare)
-    return f, lumped, bare
+    return f, lumped, bare, np.where(p > 0, fe, 0.0), t_pf
+
+
+def stall_parts(im: IterationModel, s: ServingSpec, B: float, budget, prefilling: float) -> tuple:
+    """(f, lumped, bare, f_u, u, e_u): ``lumped_parts``' three (the mean interval f x lumped + (1 - f) x bare) and the
+    unit in which ``serving_queue.tpot_tail`` spreads a request's count of stalls: the share f_u of its intervals that
+    hold a stall its own engine's prompts make, that stall's time u and the engines e_u a replica's prompts spread
+    over. A chunked engine (``lumped_parts``): f, lumped - bare, one engine (an EP replica's DP engines' prompts taken
+    at the replica's, as before). SGLang's (``alternating_terms``): its own engine's prefill batches, f_e of its
+    rounds, each a step of t_pf, over ``ep`` engines; the other engines' prefill batches, which lengthen its decode
+    steps (q of them, to t_pf), are the mean's, not the spread's: at 32 engines q is near 1, nearly every step holds
+    one. Until dec53 the spread was in units of lumped - bare at f, which narrows as the decode-only step grows, so a
+    slower decode-only step lowered the p99 (ll53's SGLang TBO windows: 40 QPS EP32 104.2 -> 100.9 ms)."""
+    if im.batching == "prefill_first":
+        f, lumped, bare, fe, t_pf = (float(x) for x in alternating_terms(im, s, B, budget, prefilling))
+        return f, lumped, bare, fe, t_pf, max(int(im.ep), 1)
+    f, lumped, bare = (float(x) for x in lumped_parts(im, s, B, budget, prefilling))
+    return f, lumped, bare, f, lumped - bare, 1
+
+
+def longest_interval(im: IterationModel, s: ServingSpec, B: float, budget) -> float:
+    """The longest time between two of a request's tokens that ``lumped_parts`` / ``alternating_parts`` price at batch
+    ``B`` and the replica's token ``budget`` (``replica_token_budget``): every step holds as many prompt tokens as its
+    room takes (the budget less the decodes; an expert-parallel replica's engines each their own, ``engine_room``). A
+    chunked engine's step: B decodes and a full room of prompt tokens; SGLang's (prefill-first) interval where every
+    engine prefills a full room: its decode step beside the others' prefill batches and its own engine's prefill batch
+    (``alternating_parts`` at q = f_e = 1), or one engine's prefill batch then its decode step. No request's TPOT, a
+    mean of such intervals, passes it (``serving_queue.tpot_tail``, dec53). Lumps over the room are priced as one step
+    of their tokens by ``lumped_parts``, so its ``lumped`` may pass this; the caller takes the larger."""
+    O, e = s.output_tokens, im.ep
+    N = max(s.prompt_tokens - shared_prefix(s), 1)
+    if im.batching == "prefill_first":
+        room = max(float(engine_room(im, np.asarray(budget, dtype=np.float64))), 1.0)
+        others = B * (e - 1.0) / e
+        t_pf = float(steady_iteration(im, s, others, prefilling=room * O / N, biased=(B - 1.0) * (e - 1.0) / e,
+                                      chunk=room if e > 1 else None)["step"])
+        bare = float(steady_iteration(im, s, B, prefilling=0.0, biased=B - 1.0)["step"])
+        return 2.0 * t_pf if e > 1 else t_pf + bare
+    room = max(float(budget) - B, 1.0)
+    chunk = engine_room(im, room) if im.ep > 1 else None
+    return float(steady_iteration(im, s, B, prefilling=room * O / N, biased=B - 1.0, chunk=chunk)["step"])
 
 
 def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[IterationModel] = None) -> np.ndarray:

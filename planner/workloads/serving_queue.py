@@ -16,7 +16,8 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.spec import ServingSpec
-from planner.workloads.serving_iteration import IterationModel, lumped_iteration, lumped_parts, replica_token_budget
+from planner.workloads.serving_iteration import (IterationModel, longest_interval, lumped_iteration, replica_token_budget,
+                                                 stall_parts)
 from planner.workloads.serving_memory import shared_prefix
 from planner.workloads.serving_settings import LENGTH_CLIP, REALTIME_TOKEN_BUDGET, REALTIME_TOKEN_BUDGETS
 
@@ -657,6 +658,16 @@ def tpot_quantile(im: IterationModel, s: ServingSpec, B: float, budget: int = RE
     ms; TP4 49.8 / 38.6 / 45.5, 35.0 / 30.2 / 33.2, 28.1 / 26.1 / 27.8 -- still under, by 1-23% where it was 7-51%:
     the count's right tail (a busy period's) is over the normal's. rho is capped at ``TPOT_OPEN_RHO_MAX``.
 
+    SGLang's engines (prefill-first, ``alternating_parts``) with DP ranks (dec53): the count is of the stalls the
+    request's own engine's prompts make (f_e of its rounds, each a prefill step t_pf, the engine's prompts lam / ep),
+    about the mean interval; the other engines' prefill batches that lengthen its decode steps are the mean's
+    (``serving_iteration.stall_parts``). Until dec53 the count was in units of lumped - bare at f = 1 - (1 - f_e)^ep,
+    a unit that narrows as the decode-only step grows: a slower decode-only step lowered the p99 (40 QPS of 2,000 /
+    500 on SGLang EP32, ll53's slower TBO windows: 104.2 -> 100.9 ms; now 101.2 either way). One engine: the same
+    count as before. And no quantile passes every step at its full room (``serving_iteration.longest_interval``, or
+    the lumped step where a lump passes the room): the normal's count ran past n there (Llama-3-8B on one H100,
+    2,000 / 200, B = 64 at 20 QPS: 168.0 ms where a full step is 76.8).
+
     Memoised on exact keys (the iteration model's and the spec's values, B, budget, q, rate, R;
     ``functools.lru_cache``, the least recently used of 16,384 dropped first): the screen asks the same question for
     every instance type with the same GPUs and for each budget the search re-screens (the chat example: 1,206 calls,
@@ -706,10 +717,9 @@ def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTI
     O = s.output_tokens
     if O <= 1:
         return (lambda x: float(x < 0.0)), 0.0, 0.0
-    f, lumped, bare = (float(x) for x in lumped_parts(im, s, float(B), replica_token_budget(im, budget),
-                                                      prefilling=float(B) - 1.0))
+    f, lumped, bare, fu, u, eu = stall_parts(im, s, float(B), replica_token_budget(im, budget), float(B) - 1.0)
     d = lumped - bare
-    if B <= 1 or f <= 0.0 or d <= 0.0:
+    if B <= 1 or f <= 0.0 or d <= 0.0 or fu <= 0.0 or u <= 0.0:
         return (lambda x: float(x < bare)), bare, bare
     lengths, w = prompt_grid(O, s.output_cv)
     n = lengths - 1.0
@@ -719,19 +729,27 @@ def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTI
     # a prompt longer than the room a step leaves its decodes is chunked over consecutive steps (vLLM V1's chunked
     # prefill: the running ones first, then the waiting prompt's next chunk while the budget lasts), so the lumped
     # steps come in runs of ``run`` = f / lam steps a prompt (lam = (B - 1) / O prompts a step); a run of one where
-    # the prompts fit one step (f is then the share of steps after a finish, under lam x 1 step)
-    run = max(1.0, f * O / (float(B) - 1.0))
-    if rate is None:  # a backlog: a prompt a finish, the binomial's 1 - f
-        disp = 1.0 - f
+    # the prompts fit one step (f is then the share of steps after a finish, under lam x 1 step). The count K is of
+    # the stalls a request's own engine's prompts make (``stall_parts``: f_u of its intervals, u each, its engine's
+    # prompts lam / e_u a round), spread about the mean interval bare + d f (dec53)
+    run = max(1.0, fu * O * eu / (float(B) - 1.0))
+    if rate is None:  # a backlog: a prompt a finish, the binomial's 1 - f_u
+        disp = 1.0 - fu
     else:  # an open fleet: the branching of the stalls' arrivals, its excess shared over the R by JSQ (docstring)
-        rho = min(float(rate) * run * d, TPOT_OPEN_RHO_MAX)
+        rho = min(float(rate) / eu * run * u, TPOT_OPEN_RHO_MAX)
         disp = 1.0 + (1.0 / (1.0 - rho) ** 2 - 1.0) / R
-    sd = np.sqrt(n * f * run * (disp + cv * cv))
+    sd = np.sqrt(n * fu * run * (disp + cv * cv))
     root2 = math.sqrt(2.0)
+    mean = bare + d * f
+    # a request's TPOT is the mean of its n intervals, none longer than every step at its full room
+    # (``longest_interval``) or the lumped one (a lump over the room, priced as one step): the tail is 0 past that
+    cap = max(lumped, longest_interval(im, s, float(B), replica_token_budget(im, budget)))
 
     def tail(x: float) -> float:
+        if x >= cap:
+            return 0.0
         with np.errstate(divide="ignore", invalid="ignore"):  # sd 0 (f = 1, no length spread: a trace of one
-            z = (n * (x - bare) / d - n * f) / sd               # length since trace40): +-inf / NaN, handled below
+            z = n * (x - mean) / u / sd                         # length since trace40): +-inf / NaN, handled below
         # the normal tail Q(z) = erfc(z / sqrt 2) / 2 is exactly 0.0 in double at z >= TAIL_ZERO_Z and exactly 1.0 at
         # z <= TAIL_ONE_Z (math.erfc: the last nonzero at z ~38.5, the first under 1 at z ~-8.3), so erfc runs (in
         # Python, per element) on the lengths between only: the same array, the same sum, ~2x fewer calls
@@ -740,7 +758,7 @@ def tpot_tail(im: IterationModel, s: ServingSpec, B: float, budget: int = REALTI
         qz[mid] = [0.5 * math.erfc(v / root2) for v in z[mid].tolist()]
         return float((qz * w).sum())
 
-    return tail, bare, bare + d * float(np.max(f + 9.0 * sd / n))  # z >= 9 at hi for every length: under 1e-18
+    return tail, bare, min(cap, mean + u * float(np.max(9.0 * sd / n)))  # z >= 9 at hi for every length: under 1e-18
 
 
 def screen_tpot(im: IterationModel, s: ServingSpec, B: float, rate: float | None = None, replicas: int = 1) -> float:
