@@ -9,7 +9,7 @@ import importlib
 
 #: exported name -> the module that defines it
 _EXPORTS = {
-    "Catalog": "catalog", "CatalogError": "catalog", "DEFAULT_NETWORK_GBPS": "catalog", "GPU": "catalog",
+    "Catalog": "catalog", "CatalogError": "catalog", "DEFAULT_NETWORK_GBPS": "bounds", "GPU": "catalog",
     "Instance": "catalog", "load_catalog": "catalog",
     "format_gpus_table": "tables", "format_instances_table": "tables",
 }

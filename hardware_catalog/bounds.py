@@ -9,6 +9,16 @@ where the catalog's stopped at 1.
 """
 from __future__ import annotations
 
+#: THE default for an unknown fabric (here, not in ``catalog``, so that ``planner.defaults`` names it without importing
+#: the catalog module and pydantic: ``planner --help`` needs neither): inter-node bandwidth assumed when an instance row has no
+#: sourced ``network_gbps`` (or names no ``fabric``): 100 Gbit/s **per node** (plain datacenter
+#: Ethernet, e.g. GCP A2 "up to 100 Gbps"). Deliberately conservative: an unknown fabric should never
+#: make a multi-node plan look better than it is. (A bare ``cluster: {gpu: ...}`` spec with no instance
+#: takes its GPU's reference fabric instead where the catalog has one: planner.hardware.options
+#: ``reference_network``, the best-networked clustered instance row with that GPU; this constant is
+#: its fallback.)
+DEFAULT_NETWORK_GBPS = 100.0
+
 #: the slowest rate a catalog column or a job field takes, in its own unit (Gb/s, GB/s, TB/s, TFLOP/s, requests/s): far
 #: below any real part (the catalog's slowest: 0.3 TB/s HBM, 8.1 TFLOP/s fp32, 25 Gb/s network), where the slowest one still
 #: gives finite times. Only "above 0" until QA 36: an override row's network_gbps 1e-300 estimated a 7e294-year step

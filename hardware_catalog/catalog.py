@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
-from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, RATE_FLOOR, range_error
+from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, DEFAULT_NETWORK_GBPS, RATE_FLOOR, range_error
 from hardware_catalog.errors import ECHO_CHARS, InputError, breaks_line, cut_middle, fit_message, from_validation, shown_path
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -50,14 +50,6 @@ TB = 1e12
 GB = 1e9
 TERA = 1e12
 
-#: THE default for an unknown fabric: inter-node bandwidth assumed when an instance row has no
-#: sourced ``network_gbps`` (or names no ``fabric``): 100 Gbit/s **per node** (plain datacenter
-#: Ethernet, e.g. GCP A2 "up to 100 Gbps"). Deliberately conservative: an unknown fabric should never
-#: make a multi-node plan look better than it is. (A bare ``cluster: {gpu: ...}`` spec with no instance
-#: takes its GPU's reference fabric instead where the catalog has one: planner.hardware.options
-#: ``reference_network``, the best-networked clustered instance row with that GPU; this constant is
-#: its fallback.)
-DEFAULT_NETWORK_GBPS = 100.0
 
 #: Inter-node fabrics an instance row may name (``fabric`` column). ``none`` = the instance cannot be
 #: networked into a training cluster at all (e.g. a RunPod single pod). ``tpu-ici``: a TPU slice whose chips

@@ -6,7 +6,9 @@ properties of a piece of hardware (an unknown network, a GPU's link) live in the
 """
 from __future__ import annotations
 
-from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: one value, kept by the catalog)
+# (re-exported: one value, kept by the catalog; from ``bounds``, not ``hardware_catalog.catalog``: that module and
+# pydantic cost ``planner --help``, which imports this one and reads no catalog, ~0.1 CPU s, imp53)
+from hardware_catalog.bounds import DEFAULT_NETWORK_GBPS  # noqa: F401
 
 # ---------------------------------------------------------------------------- the search space
 #: node counts tried when ``cluster.nodes`` is open: powers of two and 1.5x steps between them,

@@ -56,7 +56,6 @@ The rules (each one a defect once):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -248,6 +247,8 @@ LISTED_FILE_MAX_BYTES = 64 << 20
 
 
 def _sha256(data: bytes) -> str:
+    import hashlib  # here: only a folder's manifest hashes; every command imports this module (OpenSSL's load, imp53)
+
     return hashlib.sha256(data).hexdigest()
 
 

@@ -46,13 +46,16 @@ def test_calibrate_says_what_it_wrote_without_a_gemm_fit(cli, tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("args,not_loaded", [
-    (["--help"], ("pandas", "planner.spec", "planner.model", "numpy")),
+    # nor the catalog module and pydantic (imp53: ``planner.defaults`` names the catalog's default network speed from
+    # ``hardware_catalog.bounds``; through ``hardware_catalog.catalog`` it cost ``--help`` ~0.1 CPU s)
+    (["--help"], ("pandas", "planner.spec", "planner.model", "numpy", "hardware_catalog.catalog", "pydantic")),
     (["catalog", "gpus"], ("pandas",)),
     (["catalog", "systems"], ("pandas", "planner.spec")),
     # the table names TPU / Trainium devices "chips" (planner.hardware.platform), not through hardware.options, which
     # loaded the specs, numpy and the efficiency priors
     (["catalog", "instances"], ("pandas", "planner.spec", "planner.hardware.options", "numpy")),
-    (["estimate", ROOT / "examples" / "llama3-8b-estimate.yaml"], ("pandas",)),
+    # nor hashlib (OpenSSL): only a folder's manifest hashes (planner.outputs, imp53)
+    (["estimate", ROOT / "examples" / "llama3-8b-estimate.yaml"], ("pandas", "hashlib")),
 ])
 def test_commands_import_only_what_they_use(args, not_loaded, tmp_path):
     """Start-up: a command that builds no table does not import pandas (~1 s), and ``--help`` loads none of the
@@ -67,3 +70,21 @@ def test_commands_import_only_what_they_use(args, not_loaded, tmp_path):
     assert len(loaded) > 50  # (the list is really there)
     for name in not_loaded:
         assert name not in loaded, f"planner {' '.join(map(str, args))} imported {name}"
+
+
+def test_a_job_read_builds_no_unused_section_validator(tmp_path):
+    """``Strict``'s ``defer_build`` (imp53): the job's validator (``JobSpec``'s, which holds every section's schema) is
+    built on the first job read, and a section's own only where the section is validated by itself, not all 21 at
+    ``planner.spec.schema``'s import; a training ``estimate`` builds none for the serving, on-prem, MoE or LoRA
+    sections. Read from pydantic's ``__pydantic_complete__`` after a run in a fresh process, not timed."""
+    code = ("import sys, runpy\nsys.argv = ['planner', 'estimate', sys.argv[1]]\ntry:\n    runpy.run_module('planner', "
+            "run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code, e.code\nfrom planner.spec import schema\n"
+            "print('BUILT', ' '.join(n for n, c in vars(schema).items() if isinstance(c, type) and "
+            "issubclass(c, schema.Strict) and c.__pydantic_complete__))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "llama3-8b-estimate.yaml")],
+                       capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    built = set(r.stdout.rsplit("BUILT ", 1)[1].split())
+    assert {"JobSpec", "TrainingSpec", "ParallelSpec", "ClusterSpec"} <= built
+    assert not built & {"ServingSpec", "ArrivalsSpec", "OnpremSpec", "MoESpec", "LoRASpec"}, built

@@ -29,8 +29,10 @@ SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
 
+# defer_build (imp53): built on the first profile read (``Profile``'s schema holds the three section models), not
+# each of the four at every command's import
 class Fingerprint(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     device: str  # "cuda" | "cpu"
     device_name: str  # torch.cuda.get_device_name() or the CPU model
     catalog_gpu: Optional[str] = None  # the catalog GPU this profile applies to, if any
@@ -109,7 +111,7 @@ AttnEfficiency = Annotated[Optional[float], Field(ge=MIN_EFFICIENCY, le=MAX_ATTN
 class DtypeFit(BaseModel):
     """The GEMM and attention fits of one dtype (``fitted.by_dtype[dtype]``)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
     gemm_max: GemmEfficiency = None
     gemm_k_half: GemmKHalf = None
     gemm_table: GemmTable = None
@@ -120,7 +122,7 @@ class DtypeFit(BaseModel):
 class Fitted(BaseModel):
     """Parameters fitted from the raw measurements (SI units). Absent = not measured."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
     peak_flops: Optional[dict[str, float]] = None  # dtype -> the peak efficiencies are taken against
     primary_dtype: Optional[str] = None  # dtype of the headline gemm_max/attn fits (bf16 GPU, fp32 CPU)
     sm_count: Optional[int] = Field(None, gt=0, le=1 << 20)  # SMs (GPU) or compute threads (CPU) for wave quantisation
@@ -156,7 +158,7 @@ class Fitted(BaseModel):
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     schema_version: int
     fingerprint: Fingerprint
     raw: dict[str, Any] = Field(default_factory=dict)  # every measurement, by benchmark

@@ -90,7 +90,11 @@ class Strict(BaseModel):
     (planner/workloads ``tabular``, ``campaign``) subclass it, so their fields are refused as the job's are."""
     # allow_inf_nan=False: ``.inf``/``.nan`` in YAML (or NaN in JSON) are refused with the field
     # named; an infinite evaluation set or budget would otherwise surface as an internal error
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    # defer_build (imp53): a model's validator is built on its first use, not at this module's import, where pydantic
+    # built all 21; the job's validator holds every section's schema, so a section never validated by itself (serving,
+    # on-prem, MoE on a training job) is never built alone: a training job builds 5-6, ~5 CPU ms less a command (with
+    # the calibration profile's models). Validation is the same schema either way.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
