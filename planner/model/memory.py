@@ -15,8 +15,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   ``BF16_Optimizer`` an fp32 gradient buffer of the whole model and a partitioned optimizer at ZeRO-0,
   ``FP16_Optimizer`` nothing partitioned, ZeRO-1 the 16-bit ``.grad`` whole, ZeRO-2/3 a 16-bit gradient
   partition and contiguous reduce buckets: ``zero_stage_states`` with the tables (and their sources) in
-  planner.model.stacks ``ZERO_STATES``; over an fp32 module under its ``torch_autocast`` section (``weights: amp``)
-  the same ZeRO 1-3 wrappers in fp32, with a cloned fp32 master partition (``autocast_zero_rows``).
+  planner.model.stacks ``ZERO_STATES``; over an fp32 module under its ``torch_autocast`` section (``weights: amp``) or under plain fp32
+  the same ZeRO 1-3 wrappers in fp32, with a cloned fp32 master partition (``fp32_module_zero_rows``).
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
@@ -371,21 +371,23 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
     the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
     (engine.py ``get_data_types``, the defaults the table is read at). Under DeepSpeed's ``torch_autocast`` section
-    (an fp32 module under autocast: ``stacks.autocast_zero_rows``) ZeRO 1-3 take the table's rows in the module's
+    (an fp32 module under autocast: ``stacks.fp32_module_zero_rows``) ZeRO 1-3 take the table's rows in the module's
     fp32 and a master partition (the eighth array: master bytes per parameter beside the convention's, sharded as
     the optimizer state is); until dsamp52 the paper's rows: Llama-3-8B on the deepspeed stack, 8 H100s, ZeRO-2 under
-    ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets."""
+    ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets.
+    Plain fp32 training (no 16-bit section) runs the same wrappers over the same fp32 module and takes the same rows
+    (one fp32 reduce bucket); until dsfp53 the paper's."""
     from planner.model.stacks import (DS_MASTER_PARTITION_BYTES, GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS,
-                                      autocast_tags_linears, autocast_zero_rows, zero_state_rows)
+                                      autocast_tags_linears, fp32_module_zero_rows, zero_state_rows)
 
     rows = zero_state_rows(stack, training)
-    # DeepSpeed's torch_autocast section (stacks.autocast_zero_rows): its ZeRO 1-3 wrappers over the fp32 module, the
-    # rows' 16-bit buffers in the module's dtype (the convention's weights less autocast's copy: fp32)
-    auto = autocast_zero_rows(stack, training) if rows is None else None
+    # DeepSpeed's ZeRO 1-3 wrappers over an fp32 module (stacks.fp32_module_zero_rows: its torch_autocast section or
+    # plain fp32), the rows' 16-bit buffers in the module's dtype (the convention's weights less autocast's copy: fp32)
+    auto = fp32_module_zero_rows(stack, training) if rows is None else None
     module = weights
     if auto is not None:
-        module = PRECISION_CONVENTIONS[(training.precision, training.weights)][0] - WEIGHT_COPY_BYTES[
-            (training.precision, training.weights)]
+        module = PRECISION_CONVENTIONS[(training.precision, training.weights)][0] - WEIGHT_COPY_BYTES.get(
+            (training.precision, training.weights), 0)
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
         # FSDP2 over fp32 parameters (Stack.fsdp2_dp) casts the reduced shard to the parameter's dtype: the master's
