@@ -46,3 +46,32 @@ def test_fp32_rows_by_stage_and_stack():
     assert _mem("megatron-deepspeed", 2)["grads"][0] == pytest.approx(4 * N8B / 8 + ZERO_REDUCE_BUCKET_ELEMS * 4)
     # a stack without DeepSpeed's wrapper keeps the paper's fp32 rows
     assert _mem("megatron-core", 2)["optimizer"][0] == pytest.approx(8 * N8B / 8)
+
+
+def _mfsdp_fp8_weights(recipe: str, gpu: str) -> float:
+    """Weight bytes a rank holds: Llama 3 70B on Megatron-FSDP (ZeRO-3) over 64 GPUs, FP8 parameters (the stack's
+    --fp8-param-gather) under ``recipe``."""
+    job = load_job_dict({"model": {"preset": "llama3-70b"}, "training": {
+        "precision": "fp8", "seq_len": 8192, "global_batch": 256, "weights": "megatron", "optimizer": "adamw",
+        "framework": {"name": "megatron-core", "megatron_fsdp": True, "fp8_recipe": recipe}}})
+    base = dict(tp=1, pp=1, dp=64, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=0, sp=False, schedule=0, gpus_per_node=8,
+                nodes=8)
+    c = Candidates(**{k: np.atleast_1d(v) for k, v in base.items()})
+    return float(memory_per_gpu(job.model, job.training, c, gpu=gpu)["weights"][0])
+
+
+def test_megatron_fsdp_mxfp8_gathers_one_uint8_payload_a_pass():
+    """MXFP8 keeps its column-wise payload in a uint8 buffer of its own, gathered for the backward alone
+    (Megatron-FSDP ``transpose_weight_buffer``): 1 B a gathered element where the per-tensor recipe on Hopper holds 2
+    (the row-wise payload and TE's transpose built after the gather). Both store 2 B a parameter on H100, so the
+    difference is the gathered window (two mean units, 1.71e9 elements) at 1 B; the old pricing (2 B each) gave 0."""
+    from planner.model.memory import MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP, mfsdp_buffer_elems, mfsdp_unit_params
+    from planner.spec.params import count_params
+
+    job = load_job_dict({"model": {"preset": "llama3-70b"}, "training": {"seq_len": 8192, "global_batch": 256}})
+    one = np.ones(1)
+    unit = mfsdp_unit_params(job.model, one, one, one)
+    window = mfsdp_buffer_elems(np.array([3]), unit, max(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * 64),
+                                np.array([float(count_params(job.model).total)]))[0][0]
+    gpu = "H100-SXM-80GB"
+    assert _mfsdp_fp8_weights("tensorwise", gpu) - _mfsdp_fp8_weights("mxfp8", gpu) == pytest.approx(window * 1.0)

@@ -89,7 +89,7 @@ from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_p
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
                                               sample_activations, transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
-from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored
+from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import MOE_DISPATCHER
 
@@ -1124,6 +1124,10 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
     gather_b = param_gather_bytes(x.t, w_b)
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
+        # FP8-stored parameters: one uint8 payload a pass where the recipe keeps its column-wise one apart (MXFP8's
+        # transpose_weight_buffer, stack_kernels.mfsdp_fp8_gather_bytes; until dsfp53 both at once, 2 B)
+        fp8 = fp8_weights_as_stored(st, x.t, kz) if not x.b.frozen else False
+        gather_b = np.where(fp8, mfsdp_fp8_gather_bytes(st, gather_b), gather_b)
         return (weights + _mfsdp_buffers(x, d, e)[0] * gather_b)[x.sinv]
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
