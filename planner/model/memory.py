@@ -910,6 +910,15 @@ def held_grad_widths(st, t: TrainingSpec, g_b: float, w_b: float, fsdp2: bool, e
     return g_b, e_b
 
 
+def _mfsdp_gather_bytes(x: StateContext, gather_b):
+    """Per key, bytes an element of Megatron-FSDP's gathered units: ``gather_b`` (``param_gather_bytes``), less, over
+    FP8-stored parameters (``fp8_weights_as_stored``), the column-wise payload the recipe keeps apart and gathers for
+    the backward alone (MXFP8's ``transpose_weight_buffer``: ``stack_kernels.mfsdp_fp8_gather_bytes``; until dsfp53
+    both payloads at once, 2 B)."""
+    fp8 = fp8_weights_as_stored(x.st, x.t, x.kz) if not x.b.frozen else False
+    return np.where(fp8, mfsdp_fp8_gather_bytes(x.st, gather_b), gather_b)
+
+
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
     return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e,
@@ -1124,11 +1133,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
     gather_b = param_gather_bytes(x.t, w_b)
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
-        # FP8-stored parameters: one uint8 payload a pass where the recipe keeps its column-wise one apart (MXFP8's
-        # transpose_weight_buffer, stack_kernels.mfsdp_fp8_gather_bytes; until dsfp53 both at once, 2 B)
-        fp8 = fp8_weights_as_stored(st, x.t, kz) if not x.b.frozen else False
-        gather_b = np.where(fp8, mfsdp_fp8_gather_bytes(st, gather_b), gather_b)
-        return (weights + _mfsdp_buffers(x, d, e)[0] * gather_b)[x.sinv]
+        return (weights + _mfsdp_buffers(x, d, e)[0] * _mfsdp_gather_bytes(x, gather_b))[x.sinv]
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
