@@ -7,7 +7,7 @@
 * DeepSpeed trains an fp32 module under autocast only through its ``torch_autocast`` config section (the HF
   Trainer's ``bf16=True`` enables its bf16 engine, which casts the module): at ZeRO 1-3 its wrapper over the fp32
   module keeps the fp32 flat parameters, an fp32 gradient partition, a cloned fp32 master partition and one reduce
-  bucket per comm dtype (planner.model.stacks ``autocast_zero_rows``)."""
+  bucket per comm dtype (planner.model.stacks ``fp32_module_zero_rows``)."""
 import numpy as np
 import pytest
 

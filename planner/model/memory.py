@@ -15,8 +15,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   ``BF16_Optimizer`` an fp32 gradient buffer of the whole model and a partitioned optimizer at ZeRO-0,
   ``FP16_Optimizer`` nothing partitioned, ZeRO-1 the 16-bit ``.grad`` whole, ZeRO-2/3 a 16-bit gradient
   partition and contiguous reduce buckets: ``zero_stage_states`` with the tables (and their sources) in
-  planner.model.stacks ``ZERO_STATES``; over an fp32 module under its ``torch_autocast`` section (``weights: amp``)
-  the same ZeRO 1-3 wrappers in fp32, with a cloned fp32 master partition (``autocast_zero_rows``).
+  planner.model.stacks ``ZERO_STATES``; over an fp32 module under its ``torch_autocast`` section (``weights: amp``) or under plain fp32
+  the same ZeRO 1-3 wrappers in fp32, with a cloned fp32 master partition (``fp32_module_zero_rows``).
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
@@ -89,7 +89,7 @@ from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_p
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
                                               sample_activations, transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
-from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored
+from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import MOE_DISPATCHER
 
@@ -371,21 +371,23 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
     the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
     (engine.py ``get_data_types``, the defaults the table is read at). Under DeepSpeed's ``torch_autocast`` section
-    (an fp32 module under autocast: ``stacks.autocast_zero_rows``) ZeRO 1-3 take the table's rows in the module's
+    (an fp32 module under autocast: ``stacks.fp32_module_zero_rows``) ZeRO 1-3 take the table's rows in the module's
     fp32 and a master partition (the eighth array: master bytes per parameter beside the convention's, sharded as
     the optimizer state is); until dsamp52 the paper's rows: Llama-3-8B on the deepspeed stack, 8 H100s, ZeRO-2 under
-    ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets."""
+    ``mixed_precision: amp``, without the 3.74 GiB master partition and the 5.59 GiB of fp32 + bf16 reduce buckets.
+    Plain fp32 training (no 16-bit section) runs the same wrappers over the same fp32 module and takes the same rows
+    (one fp32 reduce bucket); until dsfp53 the paper's."""
     from planner.model.stacks import (DS_MASTER_PARTITION_BYTES, GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS,
-                                      autocast_tags_linears, autocast_zero_rows, zero_state_rows)
+                                      autocast_tags_linears, fp32_module_zero_rows, zero_state_rows)
 
     rows = zero_state_rows(stack, training)
-    # DeepSpeed's torch_autocast section (stacks.autocast_zero_rows): its ZeRO 1-3 wrappers over the fp32 module, the
-    # rows' 16-bit buffers in the module's dtype (the convention's weights less autocast's copy: fp32)
-    auto = autocast_zero_rows(stack, training) if rows is None else None
+    # DeepSpeed's ZeRO 1-3 wrappers over an fp32 module (stacks.fp32_module_zero_rows: its torch_autocast section or
+    # plain fp32), the rows' 16-bit buffers in the module's dtype (the convention's weights less autocast's copy: fp32)
+    auto = fp32_module_zero_rows(stack, training) if rows is None else None
     module = weights
     if auto is not None:
-        module = PRECISION_CONVENTIONS[(training.precision, training.weights)][0] - WEIGHT_COPY_BYTES[
-            (training.precision, training.weights)]
+        module = PRECISION_CONVENTIONS[(training.precision, training.weights)][0] - WEIGHT_COPY_BYTES.get(
+            (training.precision, training.weights), 0)
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
         # FSDP2 over fp32 parameters (Stack.fsdp2_dp) casts the reduced shard to the parameter's dtype: the master's
@@ -908,6 +910,15 @@ def held_grad_widths(st, t: TrainingSpec, g_b: float, w_b: float, fsdp2: bool, e
     return g_b, e_b
 
 
+def _mfsdp_gather_bytes(x: StateContext, gather_b):
+    """Per key, bytes an element of Megatron-FSDP's gathered units: ``gather_b`` (``param_gather_bytes``), less, over
+    FP8-stored parameters (``fp8_weights_as_stored``), the column-wise payload the recipe keeps apart and gathers for
+    the backward alone (MXFP8's ``transpose_weight_buffer``: ``stack_kernels.mfsdp_fp8_gather_bytes``; until dsfp53
+    both payloads at once, 2 B)."""
+    fp8 = fp8_weights_as_stored(x.st, x.t, x.kz) if not x.b.frozen else False
+    return np.where(fp8, mfsdp_fp8_gather_bytes(x.st, gather_b), gather_b)
+
+
 def _mfsdp_buffers(x: StateContext, d, e):
     """Megatron-FSDP's gathered units and gradient buckets in flight, elements (``mfsdp_buffer_elems``)."""
     return mfsdp_buffer_elems(x.kz, x.mfsdp_unit, np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * x.dps), d + e,
@@ -1122,7 +1133,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
     gather_b = param_gather_bytes(x.t, w_b)
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
-        return (weights + _mfsdp_buffers(x, d, e)[0] * gather_b)[x.sinv]
+        return (weights + _mfsdp_buffers(x, d, e)[0] * _mfsdp_gather_bytes(x, gather_b))[x.sinv]
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)

@@ -193,6 +193,9 @@ class LowPrecisionRecipe:
     saved_bytes: float = 1.0
     transpose_bytes: float = 0.0
     split_kernels: float = 0.0
+    #: bytes per element of the column-wise payload an FP8 parameter keeps as a tensor of its own, which Megatron-FSDP
+    #: gathers into a uint8 buffer of its own for the backward only (``mfsdp_fp8_gather_bytes``): MXFP8's 1 B
+    own_columnwise_bytes: float = 0.0
     sm100: tuple = ()  # (peak, gemm_rel, cast_bytes) on compute capability 10.x, where the recipe runs another path
     sp_amax_allreduce: bool = False  # TE all-reduces a gathered SP input's amax over TP before its cast
     pass_amax_allreduce: bool = False  # TE all-reduces every module's amax once a pass (delayed scaling)
@@ -235,7 +238,7 @@ RECIPES = {
                                     sm100=("mxfp8", 0.876 * TE_B300_LAYER_MS["mxfp8"][1] / TE_B300_LAYER_MS["fp8block"][1],
                                            (2.0 + 1.0 + 1.0 + 2.0 / 32) * te_b300_cast_ms("fp8block") / te_b300_cast_ms("mxfp8"))),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=4.0625, weight_casts="microbatch", gemm_rel=0.876, peak="mxfp8",
-                                saved_bytes=1.0 + 1.0 / 32, split_kernels=1.0),
+                                saved_bytes=1.0 + 1.0 / 32, split_kernels=1.0, own_columnwise_bytes=1.0),
     # TE's B300 table, as MXFP8's figures: the kernels at its NVFP4 / MXFP8 pre-quantised ratio over the catalog's
     # FP4 / FP8 peak ratio, the casts at its NVFP4 / MXFP8 autocast overhead (each over its own run's BF16)
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=4.0625 * te_b300_cast_share("nvfp4") / te_b300_cast_share("mxfp8"),
@@ -464,6 +467,20 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     if b is not None and stack.fp8_param_gather and te_skips_fp8_transpose(stack, gpu):
         return 1.0
     return b
+
+
+def mfsdp_fp8_gather_bytes(stack, stored):
+    """Bytes an element of a Megatron-FSDP unit gathers at a time where its parameters are FP8-stored
+    (``fp8_weights_as_stored``) at ``stored`` bytes (``fp8_linear_weight_bytes``): the stored payloads less a
+    column-wise one kept as a tensor of its own (``LowPrecisionRecipe.own_columnwise_bytes``), which goes into a buffer
+    of its own gathered for the backward alone. NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/megatron_fsdp/
+    param_and_grad_buffer.py (@0056bc94 as stored) ``ParamAndGradBuffer._init_each_parameter_group_buffers``: an FP8
+    group's ``model_weight_buffer`` is ``torch.uint8`` (the row-wise payload) and, "Currently, only mxfp8 needs it",
+    ``transpose_weight_buffer`` (uint8, ``fp8_need_transpose_data``: an ``MXFP8Tensor``) with its own temporary bucket
+    allocator (``transpose_weight_alloc``): MXFP8 1 B in the forward and 1 B in the backward, not 2 at once. The
+    per-tensor recipes gather the row-wise payload and build the transpose after the backward's gather where the
+    part needs one (mixed_precision.py ``fp8_create_transpose_cache``): ``stored`` (2 B on Hopper, 1 on Blackwell)."""
+    return stored - stack.recipe.own_columnwise_bytes
 
 
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its

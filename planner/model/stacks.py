@@ -989,7 +989,7 @@ class Stack:
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
     #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies; on the deepspeed stack
-    #: DeepSpeed's ``torch_autocast`` section, the one way DeepSpeed autocasts, ``autocast_zero_rows``), "bf16" = the
+    #: DeepSpeed's ``torch_autocast`` section, the one way DeepSpeed autocasts, ``fp32_module_zero_rows``), "bf16" = the
     #: model in bf16 (DeepSpeed's bf16 engine, which the HF Trainer's ``bf16=True`` enables, or
     #: ``torch_dtype=bfloat16``: bf16 weights, the optimizer's fp32 master as ``training.weights`` says); None = the
     #: stack's own fused kernels (Megatron-Core/TE, torchtitan: planner.model.activations)
@@ -1631,7 +1631,7 @@ class Stack:
         the job's 16-bit precision, so an fp16 job reads ``fp16`` (until ds46 the mode's name: an fp16 DeepSpeed
         job's stack line said ``mixed_precision=bf16``). "amp" (autocast over fp32 weights) names no dtype; on
         DeepSpeed (``zero_states``) it names the config section it is, ``torch_autocast`` with the autocast dtype and
-        the ``bf16`` / ``fp16`` sections off (``autocast_zero_rows``; until ds52b the line said "amp" alone, which the
+        the ``bf16`` / ``fp16`` sections off (``fp32_module_zero_rows``; until ds52b the line said "amp" alone, which the
         HF Trainer's ``bf16=True`` does not give DeepSpeed)."""
         if self.mixed_precision == "bf16" and precision in CAST_PRECISIONS:
             return precision
@@ -1798,7 +1798,7 @@ TORCH_DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16"}
 
 def ds_torch_autocast_section(precision: str) -> str:
     """The DeepSpeed config section an fp32 module under ``torch.autocast`` at ``precision`` runs with (DeepSpeed >=
-    0.17, ``autocast_zero_rows``), as the stack line and the launch note write it."""
+    0.17, ``fp32_module_zero_rows``), as the stack line and the launch note write it."""
     return f'"torch_autocast": {{"enabled": true, "dtype": "{TORCH_DTYPE_NAMES[precision]}"}}'
 
 
@@ -2628,15 +2628,25 @@ def _offloaded(stack, rows):
     return tuple(off or row for off, row in zip(ZERO_OFFLOAD_ROWS, rows))
 
 
+#: DeepSpeed's ZeRO 0..3 rows over an fp32 module without any 16-bit section (None: the ZeRO paper's row). engine.py
+#: ``_do_optimizer_sanity_check`` (deepspeedai/DeepSpeed @007cca6a as stored) returns ``ZERO_OPTIMIZATION`` for any
+#: ZeRO stage whatever the model dtype (only bf16 ZeRO-1 with fp32 accumulation goes to ``BF16_Optimizer``), so ZeRO
+#: 1-3 build ``DeepSpeedZeroOptimizer`` / ``_Stage3`` with ``self.dtype`` the parameters' fp32 -- on the pipeline
+#: engine too (its bf16 ZeRO-1 override is bf16's); at ZeRO-0 the engine steps the client optimizer (the model dtype
+#: equals the accumulation dtype: no wrapper), the paper's row. Read at the fp32 module's bytes by
+#: ``fp32_module_zero_rows``
+FP32_ZERO_ROWS: tuple[ZeroStageStates | None, ...] = (None, _ZERO_1, _ZERO_2, _ZERO_3)
+
+
 #: bytes a parameter of the fp32 master partition DeepSpeed's ZeRO 1-3 wrappers clone from the module's parameters
 #: whatever their dtype (stage_1_and_2.py ``DeepSpeedZeroOptimizer.__init__``: ``weights_partition =
 #: self.parallel_partitioned_bit16_groups[i][partition_id].detach().clone().to(device=self.device,
 #: dtype=self.master_weights_and_grads_dtype)``, fp32 by default; stage3.py ``_create_fp32_partitions``: the 16-bit
-#: partition ``.clone().float()``): a copy beside an fp32 module too (``autocast_zero_rows``)
+#: partition ``.clone().float()``): a copy beside an fp32 module too (``fp32_module_zero_rows``)
 DS_MASTER_PARTITION_BYTES = 4.0
 
 
-def autocast_zero_rows(stack, training) -> tuple[ZeroStageStates | None, ...] | None:
+def fp32_module_zero_rows(stack, training) -> tuple[ZeroStageStates | None, ...] | None:
     """The ``ZERO_STATES`` rows (ZeRO stages 0..3, None: the ZeRO paper's row) a DeepSpeed stack's optimizer wrapper
     holds under DeepSpeed's ``torch_autocast`` config section, the one way DeepSpeed trains an fp32 module under
     ``torch.autocast`` (``Stack.autocasts``: the deepspeed stack's ``mixed_precision: amp``, megatron-deepspeed's
@@ -2663,15 +2673,25 @@ def autocast_zero_rows(stack, training) -> tuple[ZeroStageStates | None, ...] | 
     get_all_comm_dtypes(...)`` ``if is_autocast_initialized()``; stage3.py allocates each ``torch.empty(
     self.reduce_bucket_size, dtype=dtype)``). Under ``Stack.optimizer_offload`` the offloaded wrapper's rows
     (``ZERO_OFFLOAD_ROWS``), the same code with ``self.dtype`` fp32 (``offload_zero_rows`` reads their host bytes);
-    until ds52c the paper's rows there."""
-    if not (getattr(stack, "zero_states", None) and stack.autocasts(training)):
+    until ds52c the paper's rows there.
+
+    Plain fp32 (no ``bf16`` / ``fp16`` / ``torch_autocast`` section: the planner's ``precision: fp32``) builds the same
+    wrappers over the same fp32 module (``FP32_ZERO_ROWS``): the rows are this function's too, less the autocast
+    dtype's reduce bucket (``autocast_tags_linears`` False); until dsfp53 the paper's rows there."""
+    if not getattr(stack, "zero_states", None):
         return None
-    rows = _offloaded(stack, ZERO_STATES[stack.zero_states].get(training.precision))
+    if stack.autocasts(training):
+        rows = ZERO_STATES[stack.zero_states].get(training.precision)
+    elif training.precision == "fp32":
+        rows = FP32_ZERO_ROWS
+    else:
+        return None
+    rows = _offloaded(stack, rows)
     return None if rows is None else (None, *rows[1:])
 
 
 #: bytes an element of the module DeepSpeed's ``torch_autocast`` section trains: fp32 (the bf16 / fp16 sections off,
-#: the engine casts no module: ``autocast_zero_rows``), so the wrapper's ``self.dtype`` buffers are fp32
+#: the engine casts no module: ``fp32_module_zero_rows``), so the wrapper's ``self.dtype`` buffers are fp32
 DS_AUTOCAST_MODULE_BYTES = 4.0
 
 
@@ -2685,7 +2705,7 @@ def offload_zero_rows(stack, training) -> tuple[tuple[ZeroStageStates | None, ..
     for the job.
 
     Under ``weights: megatron`` the module is 16-bit (``zero_state_rows``): 2 B, the rows as written. Under DeepSpeed's
-    ``torch_autocast`` section (``autocast_zero_rows``; ZeRO-0 None: the client optimizer) the module is fp32 and every
+    ``torch_autocast`` section (``fp32_module_zero_rows``; ZeRO-0 None: the client optimizer) the module is fp32 and every
     buffer DeepSpeed sizes by it is fp32, 4 B where the table has 2 (deepspeedai/DeepSpeed @02aa38c3
     runtime/zero/stage_1_and_2.py ``DeepSpeedZeroOptimizer.__init__``: ``temp_buffer_bit16`` of ``temp_dtype =
     self.parallel_partitioned_bit16_groups[i][partition_id].dtype``, the host copy the step writes the updated master
@@ -2696,7 +2716,7 @@ def offload_zero_rows(stack, training) -> tuple[tuple[ZeroStageStates | None, ..
     rows = zero_state_rows(stack, training)
     if rows is not None:
         return rows, 2.0
-    rows = autocast_zero_rows(stack, training)
+    rows = fp32_module_zero_rows(stack, training)
     if rows is None:
         return None
     k = DS_AUTOCAST_MODULE_BYTES / 2.0  # the table's 16-bit element in the fp32 module's

@@ -1286,7 +1286,7 @@ def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
                      f"activation_checkpointing section); {stack_rules.RUNTIME_NAMES[run]} has no such flags, so this "
                      f"line keeps the checkpoints whole on the GPU")
     if st.zero_states and st.mixed_precision == "amp" and t.precision in CAST_PRECISIONS:
-        # the plan's AMP on DeepSpeed is its torch_autocast section (stacks.autocast_zero_rows), which no launcher
+        # the plan's AMP on DeepSpeed is its torch_autocast section (stacks.fp32_module_zero_rows), which no launcher
         # style here writes: say which config the plan priced (ds52b)
         notes.append(f"the plan's AMP is DeepSpeed's {ds_torch_autocast_section(t.precision)} with the bf16 / fp16 "
                      f"sections off (DeepSpeed >= 0.17: an fp32 module, nn.Linear gradients reduced in "
