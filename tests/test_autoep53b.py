@@ -133,3 +133,23 @@ def test_key_experts_follow_the_candidate():
     ep = np.array([1, 2, 8])
     assert hf_key_experts(m, STACKS["deepspeed"], ep) == ["grouped_mm", AUTOEP_EXPERTS, AUTOEP_EXPERTS]
     assert hf_key_experts(m, STACKS["hf-trainer"], ep) == ["grouped_mm"] * 3
+
+
+def test_autotp_leaves_a_dense_models_norms_whole():
+    """DeepSpeed's AutoTP swaps ``nn.Linear`` only (deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser``): on
+    Llama-3-8B at TP2 its 65 RMSNorms (266,240 parameters) stay whole on each rank (until autoep53b over TP, as the
+    MoE models' were until autoep53); TP 1 holds nothing extra; the HF Trainer's dense TP plan is unchanged."""
+    from planner.model import moe as moe_mech
+    from planner.model.memory_activations import hf_weight_shares
+    from planner.model.stacks import STACKS
+    from planner.spec import ModelSpec
+    from planner.spec.params import count_params
+    from planner.spec.presets import PRESETS
+
+    m, ds = ModelSpec(**PRESETS["llama3-8b"]), STACKS["deepspeed"]
+    whole = moe_mech.hf_ep_whole_params(m, ds, np.array([1.0, 2.0, 4.0]), np.array([1.0, 1.0, 1.0]))
+    assert list(whole) == [0.0, 266_240, 266_240]
+    total = count_params(m).total
+    rest, _ = hf_weight_shares(m, ds, 2.0, 0)
+    assert rest == pytest.approx((266_240 + (total - 266_240) / 2) / total, rel=1e-12)
+    assert float(moe_mech.hf_ep_whole_params(m, STACKS["hf-trainer"], 2.0, 1.0)) == 0.0
