@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import answered, write_job
+from test_autoep53 import JOB  # Qwen3-30B-A3B full fine-tune, deepspeed, DP16 ZeRO-2, two p5.48xlarge
 
 torch = pytest.importorskip("torch")
 
@@ -91,15 +92,6 @@ def test_autoep_saves_per_routed_row_match_its_code():
     want = _routed_token_bytes(hf_precision("bf16", AUTOEP_EXPERTS), Router(), h, f)
     assert per_row == pytest.approx(want, rel=1e-12)
     assert want != _routed_token_bytes(hf_precision("bf16", "eager"), Router(), h, f)
-
-
-JOB = """
-model: {preset: qwen3-30b-a3b}
-training: {mode: full_finetune, seq_len: 4096, global_batch: 64, precision: bf16, dataset_samples: 40000, micro_batch: 1,
-           mean_example_tokens: 3000, packing: packed, epochs: 1, framework: {name: deepspeed, experts_implementation: %s}}
-parallel: {tp: 1, ep: %d, dp: 16, zero: 2}
-cluster: {instance: aws:p5.48xlarge, nodes: 2}
-"""
 
 
 def test_autoep_rows_keep_autoeps_saves_whatever_the_job_kernel(cli, tmp_path):
