@@ -35,7 +35,8 @@ def _assumptions(at) -> str:
 
 def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
     """Mixtral on DeepSpeed: the experts kernel starts at the stack's default and, set to grouped_mm, is the plan's
-    stack line (the CLI's "MoE experts: experts_implementation=grouped_mm (as set ..."); the default page's dense
+    stack line (at the plan's EP > 1 the CLI's "MoE experts: AutoEP's GroupedExperts ..., not transformers'
+    experts_implementation=grouped_mm"); the default page's dense
     Llama on Megatron-Core draws no such control. DeepSpeed's mixed_precision amp is its config's torch_autocast
     section on that line; hf-trainer's fsdp_version input reads 2 (accelerate's default since session 52) while it is
     left empty."""
@@ -47,7 +48,8 @@ def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
     kernel.set_value("grouped_mm")
     mp.set_value("amp").run()
     line = stack_line(checked(at))
-    assert "MoE experts: experts_implementation=grouped_mm (as set" in line, line
+    # the plan runs EP > 1 here: AutoEP's layer replaces the kernel set, and the line names both (autoep53b)
+    assert "MoE experts: AutoEP's GroupedExperts" in line and "experts_implementation=grouped_mm" in line, line
     assert 'mixed_precision=amp ("torch_autocast": {"enabled": true' in line, line
     at.selectbox(key="w_framework").set_value("hf-trainer").run()
     version = at.number_input(key="w_stackopt_fsdp_version")

@@ -158,13 +158,21 @@ def hf_stack_experts(m: ModelSpec, stack) -> str:
     return hf_experts_kernel(m, getattr(stack, "experts_implementation", None))
 
 
-def hf_experts_note(m: ModelSpec, fw) -> str:
-    """The MoE blocks' experts kernel an HF-code stack ``fw`` (``mixed_precision`` set) runs ``m`` with, for the stack
-    line (``hf_experts_kernel``); empty on a dense model or another stack (one whose layers are not transformers'
-    model code: its explicit softmax is not transformers', ``Stack.explicit_softmax``)."""
+def hf_experts_note(m: ModelSpec, fw, ep: int = 1) -> str:
+    """The MoE blocks' experts kernel an HF-code stack ``fw`` (``mixed_precision`` set) runs ``m`` with at expert
+    parallelism ``ep``, for the stack line (``hf_experts_kernel``); empty on a dense model or another stack (one whose
+    layers are not transformers' model code: its explicit softmax is not transformers', ``Stack.explicit_softmax``).
+    Where DeepSpeed's AutoEP swaps in its own layer (moe ``autoep_rows``) it says that transformers' kernel does not
+    run (until autoep53b it printed the job's ``experts_implementation`` "as set" there too)."""
+    from planner.model.moe import autoep_rows
+
     if m.moe is None or getattr(fw, "explicit_softmax", None) != "transformers":
         return ""
     choice = getattr(fw, "experts_implementation", None)
+    if bool(autoep_rows(fw, ep)):
+        return ("; MoE experts: AutoEP's GroupedExperts (w1 / w3 / w2 grouped GEMMs in the routed rows' dtype), "
+                f"not transformers' experts_implementation={hf_experts_kernel(m, choice)}, which AutoEP's layer "
+                "replaces at EP > 1")
     kernel = hf_experts_kernel(m, choice)
     why = ("as set" if choice is not None else "its experts class's own kernel" if kernel == "eager"
            else "transformers 5.23's default")
@@ -514,7 +522,7 @@ def saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: s
             # the input repeated E times and scaled, a dense bmm over all experts
             # (the repeat in the stream dtype, its scaled copy cast for the bmm under autocast)
             return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
-        wb = 4 if R.weights == "fp32" else a
+        wb = 4 if R.weights == "fp32" or P.experts == AUTOEP_EXPERTS else a  # AutoEP's router: fp32 top_scores
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
         t += k * _routed_token_bytes(P, R, h, f) + _grouped_layer_bytes(m, P) / tok  # the experts, per routed token
         return t
@@ -550,14 +558,46 @@ def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
       no autocast list, so an fp32 model under autocast runs its experts in fp32 with no weight cast): the grouped
       input, gate/up (2f), the activation's f-wide saves, the down GEMM's input, its output (saved by the routing
       weight's multiply) and the weight; the weighted output's gather and sum keep no values. (The int32 offsets,
-      4 B an expert a layer, are ``_grouped_layer_bytes``.)"""
+      4 B an expert a layer, are ``_grouped_layer_bytes``.)
+    * DeepSpeed's AutoEP (``AUTOEP_EXPERTS``: its ``AutoEPMoELayer`` in place of transformers' block at EP > 1;
+      deepspeed/module_inject/auto_ep_layer.py ``AutoEPMoELayer._forward``, moe/ep_experts.py
+      ``_run_experts_grouped_mm``, DeepSpeed master as stored), in the routed rows' dtype -- the stream's: its grouped
+      GEMMs cast the weights to ``x.dtype`` (``cast_dtype = x.dtype``) and ``torch._grouped_mm`` is on no autocast
+      list: ``AUTOEP_INDEX_BYTES`` of indices; the routed input (saved once: ``x.to(cast_dtype)`` is ``x`` itself,
+      read by the w1 and the w3 GEMM), w1's output (silu's input), silu's output and w3's output (the product's two
+      factors), the product (w2's input): h + 4f; the combine's (``combine_from_routed``, score_apply "post",
+      weighted_sum) ``(T, top_k, h)`` rows saved by the multiply with the scores (h, the experts' dtype:
+      ``.type_as(x)``); the scores it saves are the router's own fp32 ``top_scores`` (``.float()`` a no-op: its
+      ``TokenChoiceTopKRouter``, ported from TorchTitan's, takes the softmax in fp32), the router row's routing weight
+      at 4 B (``mlp``'s ``wb``). The unpermute's and the combine's ``index_put`` and the ``_AllToAllV`` keep no values. Not counted: the alignment padding of ``permute_by_local_expert`` (up to
+      ``TOKEN_GROUP_ALIGN_SIZE_M`` = 8 zero rows a local expert a layer, through all five expert saves; Qwen3-30B-A3B at
+      EP8: 128 rows of 32,768) and AutoEP's own router (``TokenChoiceTopKRouter``), priced as transformers'."""
     a, r = P.act, P.stream
     wb = 4 if R.weights == "fp32" else a
+    if P.experts == AUTOEP_EXPERTS:
+        return AUTOEP_INDEX_BYTES + r * (2 * h + 4 * f)
     if P.experts == "grouped_mm":
         d = P.param
         return 24 + d * (2 * h + 2 * f + (R.gate_f - 1) * f + f) + wb
     eb = r if (R.bias and P.autocast) else a
     return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
+
+
+#: the experts kernel DeepSpeed's AutoEP runs in place of transformers' (``HFPrecision.experts``; moe ``autoep_rows``):
+#: not a job's ``experts_implementation`` choice (planner.vocab ``EXPERTS_IMPLEMENTATION``) but the layer AutoEP swaps in
+AUTOEP_EXPERTS = "autoep"
+
+#: what AutoEP's block keeps in indices per routed row (auto_ep_layer.py ``AutoEPMoELayer._forward``): the gather's
+#: int64 ``token_indices_for_compute // top_k`` (``x[...]``), ``permute_by_local_expert``'s int32 ``permuted_indices``
+#: (ep_kernels ``generate_permute_indices``; saved by the permuting gather and the unpermuting ``index_put``, one
+#: tensor) and the combine's int64 ``token_indices_sorted`` (``output[token_indices_sorted] = expert_output``)
+AUTOEP_INDEX_BYTES = 8 + 4 + 8
+
+
+def _expert_dtype(P: HFPrecision) -> int:
+    """The bytes an element of the grouped experts' tensors: transformers' grouped_mm casts the input to the weights'
+    dtype (``HFPrecision.param``), AutoEP's ``GroupedExperts`` the weights to the input's (the stream's)."""
+    return P.stream if P.experts == AUTOEP_EXPERTS else P.param
 
 
 def _grouped_layer_bytes(m: ModelSpec, P: HFPrecision) -> float:
@@ -588,7 +628,7 @@ def busiest_expert_tokens(k: int, E: int, tokens: int) -> float:
 def _grouped(m: ModelSpec, P: HFPrecision) -> bool:
     """Whether ``m``'s routed experts run transformers' grouped_mm (``HFPrecision.experts``; Llama 4's dense bmm over
     every expert, ``MoESpec.all_experts_compute``, is its own)."""
-    return P.experts == "grouped_mm" and m.moe is not None and not m.moe.all_experts_compute
+    return P.experts in ("grouped_mm", AUTOEP_EXPERTS) and m.moe is not None and not m.moe.all_experts_compute
 
 
 def _routed_params(m: ModelSpec) -> float:
@@ -1413,7 +1453,7 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # activation and product), the down GEMM (input, product, output) and the weighting (input, down output,
         # the weighted rows and their gather back, in the product's dtype with the routing weight's)
         R = ROUTERS.get(model_type, Router())
-        d, wb = P.param, (4 if R.weights == "fp32" else a)
+        d, wb = _expert_dtype(P), (4 if R.weights == "fp32" else a)
         S, f = e.top_k * tok, m.ffn_hidden
         x = max(d, wb)
         mlp += 4 * e.experts * tok + 12 * e.top_k * tok + (28 + wb) * S
@@ -1653,7 +1693,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # grouped_mm's recompute stops at its last save, the inverse permutation, with the weighted rows (the
             # product's dtype with the routing weight's) and the sorted expert ids and CPU histogram input named
             R = ROUTERS.get(model_type, Router())
-            tail += max(P.param, 4 if R.weights == "fp32" else a) * k * tok * h + 12 * k * tok
+            tail += max(_expert_dtype(P), 4 if R.weights == "fp32" else a) * k * tok * h + 12 * k * tok
         if model_type == "llama4_text":
             # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
             # MLP (models/llama4/modeling_llama4.py l.423-431)
@@ -1685,7 +1725,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # gradients and their concatenation into gate/up's; the gate/up GEMM's input and weight gradients; the
         # gather's scatter-add into the block's (T, h) input gradient
         R = ROUTERS.get(model_type, Router())
-        d, wb = P.param, (4 if R.weights == "fp32" else a)
+        d, wb = _expert_dtype(P), (4 if R.weights == "fp32" else a)
         x = max(d, wb)
         S = k * tok
         D = gb * E * h * f

@@ -36,14 +36,14 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
                                        mean_layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
                                        stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
-from planner.model.activations_hf import hf_stack_experts
+from planner.model.activations_hf import AUTOEP_EXPERTS, hf_stack_experts
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
 from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_layer_activation_bytes,
                                     frozen_saves_precision, frozen_stream)
 from planner.model import offload
-from planner.model.moe import HfTpPlan, hf_ep_whole_params, hf_tp_plan, per_dispatcher
+from planner.model.moe import HfTpPlan, autoep_rows, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
@@ -157,7 +157,7 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
             share[i] = hf_rank_share(m, seq, np.broadcast_to(mb_, share.shape)[i],
                                      np.broadcast_to(tp_, share.shape)[i], False,
                                      np.broadcast_to(rc_, share.shape)[i], plans[on_ep[i]], prec, impl,
-                                     hf_stack_experts(m, st))
+                                     hf_key_experts(m, st, np.broadcast_to(ep_, share.shape)[i])[0])
     tp_b, code_b, ep_b = np.broadcast_arrays(tp_, on_ep, ep_)
     shares = {key: hf_weight_part_shares(m, st, *key) for key in
               set(zip(tp_b.ravel().tolist(), code_b.ravel().tolist(), ep_b.ravel().tolist()))}
@@ -1489,9 +1489,9 @@ def hf_rank_share(m: ModelSpec, seq, micro_batch: int, tp: float, sp: bool, reco
 
 
 def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, plans, precision,
-                   impl: str, experts: str = "eager") -> list[float]:
+                   impl: str, experts="eager") -> list[float]:
     """``hf_rank_share`` of each distinct key (arrays: micro-batch, TP, SP, recompute and its ``hf_ep_rows`` code;
-    ``precision`` one for all keys or each key's, ``hf_row_precisions``),
+    ``precision`` and ``experts`` one for all keys or each key's, ``hf_row_precisions`` / ``hf_key_experts``),
     the rows under the TP plan (``plans[code]`` None) priced in one vectorised ``hf_tp_share`` call (elementwise, so
     each row's own value; a call per key was a quarter of a cold HF-stack memory call at 10^4 candidates, speed41),
     the others one by one."""
@@ -1504,7 +1504,8 @@ def hf_rank_shares(m: ModelSpec, seq, micro_batch, tp, sp, recompute, codes, pla
     out = out.tolist()
     for i in np.flatnonzero(~tp_rows):
         out[i] = hf_rank_share(m, seq, micro_batch[i], tp[i], sp[i], recompute[i], plans[int(codes[i])],
-                               precision if isinstance(precision, str) else precision[i], impl, experts)
+                               precision if isinstance(precision, str) else precision[i], impl,
+                               experts if isinstance(experts, str) else experts[i])
     return out
 
 
@@ -1633,6 +1634,16 @@ def hf_row_precisions(precision: str, fp32_keys, model_type: str = "", softmax_i
             for f in np.asarray(fp32_keys).tolist()]
 
 
+def hf_key_experts(m: ModelSpec, stack, ep) -> list[str]:
+    """Per candidate (or key), the experts kernel the HF table prices its MoE blocks with: DeepSpeed's AutoEP's own
+    (``activations_hf.AUTOEP_EXPERTS``) where it swaps in its ``AutoEPMoELayer`` (moe ``autoep_rows``: the deepspeed
+    stack at EP > 1), else the job's ``experts_implementation`` (``hf_stack_experts``). Until autoep53b one kernel a
+    job: an ``eager`` job's AutoEP rows were priced with transformers' loop."""
+    job = hf_stack_experts(m, stack)
+    on = np.broadcast_to(autoep_rows(stack, ep), np.shape(ep)) if m.moe is not None else np.zeros(np.shape(ep), bool)
+    return [AUTOEP_EXPERTS if x else job for x in np.ravel(on).tolist()]
+
+
 def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, stack):
     """The distinct keys the HF table and walk are computed at, shared by ``_hf_activation_arrays`` and
     ``_hf_walk_arrays``: (the rows' HF EP / AutoTP ``plans``, the keys (micro-batch, recompute, tp, cp, sp, the HF
@@ -1676,9 +1687,9 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     held = bool(getattr(stack, "loop_holds_output", False))  # the loop keeps the model output through backward
     head_trains = not frozen_base(m, t)
     spec = m.model_dump_json()
-    experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, experts)
-    for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
+    kexp = hf_key_experts(m, stack, kep)  # each key's experts kernel (transformers' or AutoEP's)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, kexp)
+    for mb, rc, tp, cp, wh, ep, share, prec, experts in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs, kexp):
         r = _hf_table(m, spec, int(seq), int(mb), prec, impl, int(rc) == 2, fused, head_trains, held,
                       stack_head_seq(stack, t), experts)
         div = float(cp) / float(share)
@@ -1765,9 +1776,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
         variants.append((False, False))
     plans, (kmb, krc, ktp, kcp, ksp, kwh, kep, kfs), inv, precs = hf_row_keys(m, t, c, precision, stack)
     rows = []
-    experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
-    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, experts)
-    for mb, rc, tp, cp, wh, ep, share, prec in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs):
+    kexp = hf_key_experts(m, stack, kep)  # each key's experts kernel (transformers' or AutoEP's)
+    shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, kexp)
+    for mb, rc, tp, cp, wh, ep, share, prec, experts in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs, kexp):
         got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held,
                         stack_head_seq(stack, t), experts) for v in variants}
         _, grads, vocab = got[(False, True)]

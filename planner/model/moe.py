@@ -419,7 +419,16 @@ def hf_replicated_params(m, attention_split: bool = True) -> tuple[float, float]
     qk = {"none": 0, "head": 2 * m.head_dim}.get(m.qk_norm, 0) if attention_split else 0
     dense = float(m.layer_norms * norm_params(m) + qk)
     e = m.moe
+    if e is None:  # a dense model (DeepSpeed's AutoTP): no MoE layer
+        return dense, dense
     return dense, dense + float(m.hidden * e.experts + (e.experts if e.router_bias else 0))
+
+
+def autotp_stack(stack) -> bool:
+    """Whether ``stack``'s tensor parallelism is DeepSpeed's AutoTP (``Stack.tp_splits_experts`` False: it swaps
+    ``nn.Linear`` modules only, deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser``), on a dense model as on an
+    MoE one: every norm stays whole on each TP rank."""
+    return not getattr(stack, "tp_splits_experts", True)
 
 
 def replicates_routers_norms(stack) -> bool:
@@ -431,7 +440,14 @@ def replicates_routers_norms(stack) -> bool:
     own router (``AutoEPMoELayer.router``, an ``nn.Linear`` gate) sits in a block AutoTP skips
     (``_is_autoep_layer``) and runs whole on every TP peer (``mark_autoep_folding_router_parameter``). Until autoep53
     priced over TP on the deepspeed stack."""
-    return bool(getattr(stack, "hf_plans", False)) or not getattr(stack, "tp_splits_experts", True)
+    return bool(getattr(stack, "hf_plans", False)) or autotp_stack(stack)
+
+
+def replicates_norms(m, stack) -> bool:
+    """Whether ``m``'s norms (and an MoE model's routers) are whole on every TP rank of ``stack``: an MoE model under
+    ``replicates_routers_norms``; a dense model under DeepSpeed's AutoTP (``autotp_stack``; until autoep53b its norms
+    were over TP). transformers' dense TP plans are left as they were priced."""
+    return replicates_routers_norms(stack) if m.moe is not None else autotp_stack(stack)
 
 
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
@@ -444,7 +460,7 @@ def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     ``HfTpPlan.shared_experts``; 0 elsewhere and with pipeline stages (rule ``hf-pp``)."""
     tp, ep, pp = np.asarray(tp), np.asarray(ep), np.asarray(pp)
     shape = np.broadcast(tp, ep, pp).shape
-    if m.moe is None or not replicates_routers_norms(stack):
+    if not replicates_norms(m, stack):
         return np.zeros(shape), np.zeros(shape)
     on = (tp > 1) & (pp == 1) & np.ones(shape, dtype=bool)
     tplan = hf_tp_plan(m, stack)
@@ -471,7 +487,7 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
     ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
-    if m.moe is not None and replicates_routers_norms(stack):
+    if replicates_norms(m, stack):
         ends += float(pc.final_norm)  # ``model.norm``: in no plan, no nn.Linear (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
             + np.where((np.asarray(tp) > 1) & (np.asarray(pp) == 1), ends, 0.0))

@@ -435,7 +435,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
                                                 int((layout or {}).get("gpus_per_node") or 8))
             + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
             + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1))
-            + hf_experts_note(job.model, fw))
+            + hf_experts_note(job.model, fw, int((layout or {}).get("ep") or job.parallel.ep or 1)))
 
 
 def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node: int = 8) -> str:
