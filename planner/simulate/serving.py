@@ -31,6 +31,10 @@ The scheduler (:class:`EngineConfig`) follows vLLM's V1 scheduler
   ``_schedule_default``; SGLang's default scheduler, which runs a new prefill batch whenever one
   can be formed): an iteration is either prefill only (up to the token budget, chunking a prompt
   that does not fit, as SGLang's ``chunked_prefill_size`` does) or decode only; prefills go first.
+  On an expert-parallel replica each DP engine alternates on its own (SGLang's DP attention ranks
+  each form their own batch, scheduler_dp_attn_mixin.py ``prepare_mlp_sync_batch``, and step
+  together): the engines with a prefill batch pause their own decodes, the others decode in the
+  same step (``Engine._pause``; one shared pause of every engine before sglsim53).
 
 KV cache and preemption: a request is admitted only when the blocks for its next chunk are free
 (V1 ``KVCacheManager.allocate_slots``; ``watermark`` is V0's ``BlockSpaceManager`` reserve, 1% in

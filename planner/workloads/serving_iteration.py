@@ -1221,7 +1221,8 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
         lam = p / (e O)                              an engine's prompts a round (Little's law), lam x N tokens
         f_e = min(1, max(1 - (1 - 1/O)^(p/e),        the share of its rounds with a prefill batch (at least one
                          lam x N / room))            finish), or that its room needs; room = its whole budget
-        t_pf = t(its lump of lam x N / f_e prompt tokens, the other engines' B (e - 1) / e decodes beside it)
+        t_pf = t(its lump of lam x N / f_e prompt tokens, all on its own rank up to its room, the other
+                 engines' B (e - 1) / e decodes beside it)
         q = 1 - (1 - f_e)^(e - 1)                    another engine prefills in a step this one decodes in
         interval = (1 - q) t(B decodes) + (q + f_e) t_pf
 
@@ -1232,9 +1233,8 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     share of intervals holding a prefill batch, and lumped the interval that does, so f x lumped + (1 - f) x bare is
     the interval; one engine (e = 1): f = f_e and lumped = t_pf + t(B decodes), a prefill batch then a decode batch.
     A ``deepep`` exchange runs normal kernels on a step with any prompt tokens, low-latency ones on a decode-only
-    step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` pauses every engine's decodes
-    in a prefill step (an EP replica's engines do not step apart there): this is the engine's rule, not the
-    simulation's. Vectorised over B / ``prefilling``."""
+    step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` runs the same rule, each DP
+    engine pausing only its own decodes (sglsim53). Vectorised over B / ``prefilling``."""
     f, lumped, bare, _, _ = alternating_terms(im, s, B, budget, prefilling)
     return f, lumped, bare
 
