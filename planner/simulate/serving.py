@@ -31,6 +31,10 @@ The scheduler (:class:`EngineConfig`) follows vLLM's V1 scheduler
   ``_schedule_default``; SGLang's default scheduler, which runs a new prefill batch whenever one
   can be formed): an iteration is either prefill only (up to the token budget, chunking a prompt
   that does not fit, as SGLang's ``chunked_prefill_size`` does) or decode only; prefills go first.
+  On an expert-parallel replica each DP engine alternates on its own (SGLang's DP attention ranks
+  each form their own batch, scheduler_dp_attn_mixin.py ``prepare_mlp_sync_batch``, and step
+  together): the engines with a prefill batch pause their own decodes, the others decode in the
+  same step (``Engine._pause``; one shared pause of every engine before sglsim53).
 
 KV cache and preemption: a request is admitted only when the blocks for its next chunk are free
 (V1 ``KVCacheManager.allocate_slots``; ``watermark`` is V0's ``BlockSpaceManager`` reserve, 1% in
@@ -852,6 +856,14 @@ class Engine:
         self.queued = 0  # requests waiting, all engines
         self.back = self.front = 0  # the last ``Req.seq`` given at the back (counting up) and front (down)
         self.rank_run, self.rank_dec = [0] * self.ep, [0] * self.ep
+        # prefill-first on an EP replica (SGLang's DP attention): each DP engine alternates on its own, so a step
+        # can hold some engines' prefill batches beside the others' decodes; the engines that prefill pause their
+        # decodes (``paused``: this step's), which then resume one step later. Each engine's decoding requests
+        # (``rank_seqs``) and its part of ``S0`` (``rank_S0``) let the step read the decoding engines' contexts
+        # alone and move the paused ones' requests (sglsim53; one shared pause of every engine before)
+        self.paused: tuple = ()
+        self.rank_S0 = [0] * self.ep
+        self.rank_seqs: list[dict[int, Req]] = [{} for _ in range(self.ep)]
         # the front end's view of the DP engines' [waiting, running] (vLLM ``DPLBAsyncMPClient.lb_engines``): zeros
         # until the coordinator's first publication at ``lb_refresh_s``, then replaced by each (``_lb_publish``); its
         # own sends add to the waiting count in between. ``lb_next``: when the next publication falls (never on a TP
@@ -936,6 +948,8 @@ class Engine:
         self.n_dec += 1
         self.rank_dec[r.rank] += 1
         self.S0 += r.computed - j
+        self.rank_S0[r.rank] += r.computed - j
+        self.rank_seqs[r.rank][r.rid] = r
         self.cnt[r.rank][r.key] += 1
         if self.ep > 1:
             self.cnt_all[r.key] += 1
@@ -984,6 +998,8 @@ class Engine:
         self.n_dec -= 1
         self.rank_dec[r.rank] -= 1
         self.S0 -= r.s0 - r.j0
+        self.rank_S0[r.rank] -= r.s0 - r.j0
+        del self.rank_seqs[r.rank][r.rid]
         self.cnt[r.rank][r.key] -= 1
         if self.ep > 1:
             self.cnt_all[r.key] -= 1
@@ -1043,11 +1059,16 @@ class Engine:
     def _schedule(self):
         """Build the next batch: (decode?, [(req, chunk tokens)], extra seconds of swap traffic)."""
         B = self.cfg.max_num_batched_tokens
+        self.paused = ()
         if self.cfg.policy == "prefill_first":
             if self.prefilling or self._admissible():
                 chunks, extra = self._prefills([B] * self.ep)
-                if chunks:
+                if chunks and self.ep == 1:
                     return False, chunks, extra
+                if chunks:  # SGLang's DP engines: those with a prefill batch run it, the others decode beside them
+                    self.paused = tuple(sorted({r.rank for r, _ in chunks}))
+                    extra += self._alloc_decode(skip=self.paused)
+                    return any(self.rank_dec[k] for k in range(self.ep) if k not in self.paused), chunks, extra
             else:
                 extra = 0.0
             extra += self._alloc_decode()
@@ -1056,9 +1077,9 @@ class Engine:
         chunks, x = self._prefills([B - d for d in self.rank_dec])
         return self.n_dec > 0, chunks, extra + x
 
-    def _alloc_decode(self) -> float:
+    def _alloc_decode(self, skip: tuple = ()) -> float:
         """Blocks for this decode step's new tokens, each DP engine preempting its newest requests until they fit
-        its own pool."""
+        its own pool (but the engines in ``skip``: they prefill this step, their decodes paused)."""
         extra = 0.0
         if self.local:
             self._advance_lo(self.j)
@@ -1072,6 +1093,8 @@ class Engine:
         elif self.local or self.cnt_all[self.j % self.bs]:  # else no engine's sequence takes a block this step
             i = self.j % self.bs
             for k, kv in enumerate(self.kvs):
+                if k in skip:
+                    continue
                 need = self._decode_need(k) if self.local else self.cnt[k][i]
                 while need > kv.free:
                     extra += self._preempt_newest(k)[1]
@@ -1190,10 +1213,18 @@ class Engine:
         self.prefilling[r.rid] = r
 
     def _admissible(self) -> bool:
-        """prefill_first: the queue's head can be admitted now (its DP engine's seats and pool)."""
+        """prefill_first: the queue's head can be admitted now (its DP engine's seats and pool). On an EP replica
+        any DP engine's own queue head (SGLang: each DP rank's scheduler forms its own prefill batch,
+        scheduler.py ``get_next_batch_to_run``; the replica's FCFS head alone before sglsim53, so an engine with a
+        free seat waited while the head's engine was full)."""
         if not self.queued:
             return False
-        r = min((q[0] for q in self.queues if q), key=lambda x: x.seq)  # the replica's FCFS head
+        if self.ep > 1:
+            return any(q and self._head_fits(q[0]) for q in self.queues)
+        return self._head_fits(self.queues[0][0])
+
+    def _head_fits(self, r: Req) -> bool:
+        """A waiting request ``r`` can be admitted now by its DP engine (a seat, its whole prompt's blocks)."""
         if self.rank_run[r.rank] >= self.cfg.max_num_seqs:
             return False
         if r.swapped:
@@ -1426,6 +1457,10 @@ class Engine:
                 continue
             n_dec = self.n_dec if decode else 0
             dec_ctx = (self.S0 + self.n_dec * self.j + self.n_dec) if decode else 0
+            if decode and self.paused:  # the prefilling engines' decodes sit this step out
+                for k in self.paused:
+                    n_dec -= self.rank_dec[k]
+                    dec_ctx -= self.rank_S0[k] + self.rank_dec[k] * (self.j + 1)
             p_tok = p_ctx = p_prior = 0
             for r, c in chunks:
                 p_tok += c
@@ -1450,6 +1485,8 @@ class Engine:
             now = env.now
             if now >= self.lb_next:  # ... in this step: before its finishes
                 self._lb_publish()
+            if decode and self.paused:
+                self._pause(self.paused)
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
                 if self.H and not self.prefix_ready[r.rank] and r.rid in self.prefilling:
@@ -1481,6 +1518,17 @@ class Engine:
                     self._enter_decode(r, self.j + 1 if decode else self.j)
             if decode:
                 self._finish_decodes(now)
+
+    def _pause(self, ranks: tuple):
+        """The decoding requests of the DP engines ``ranks`` sat decode step ``j`` out (their engine ran a prefill
+        batch): each leaves with the steps it ran before ``j`` and re-enters at ``j + 1`` with the same stored tokens,
+        so its context, its next new block (no block was taken for it at ``j``) and its last step move one step on.
+        O(those requests) a step; their old heap entries go stale."""
+        j = self.j
+        for k in ranks:
+            for r in list(self.rank_seqs[k].values()):
+                self._leave_decode(r, j - r.j0)
+                self._enter_decode(r, j + 1)
 
     def _busiest_prompts(self, chunks) -> int:
         """The most prompt tokens one DP engine runs in this step (its chunks' sum)."""

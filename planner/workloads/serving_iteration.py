@@ -1021,7 +1021,8 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
     return steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
 
 
-def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0, chunk=None) -> dict:
+def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0, chunk=None,
+                     one_engine: bool = False) -> dict:
     """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one).
     ``biased``: how many of the B decoding slots are at their mean context as the engine's steps see it, P + O (1 +
     cv^2) / 2 (cv: the outputs' spread, ``ServingSpec.output_cv``, 0 for one-token outputs, which the simulation does not spread,
@@ -1030,7 +1031,9 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     O^2 / (2 E O), Cox, Renewal Theory, 1962, §5.2) -- 208 tokens at 128 / 128 (cv 0.5) where the simulated steps of a
     backlog hold 208, 811 at 500 / 500 (811); a request's own context is its own length's (``llm_tpot``).
     ``chunk``: on an expert-parallel replica, the most prompt tokens one DP engine takes in a step (its own budget's room,
-    ``lumped_parts``), where a prompt is longer (None: whole prompts a rank, ``prompt_prefill``)."""
+    ``lumped_parts``), where a prompt is longer (None: whole prompts a rank, ``prompt_prefill``). ``one_engine``: the
+    step's prompt tokens are all one DP engine's, up to ``chunk`` (SGLang's prefill batch: the engine's own prompts on
+    its own rank, ``alternating_terms``), not spread a prompt a rank (sglsim53)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
@@ -1040,7 +1043,7 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
     pre = im.prompt_prefill(float(H), N, prompts)
     if chunk is not None and im.ep > 1:
-        pre["prefill_chunk"] = np.minimum(float(N), chunk)
+        pre["prefill_chunk"] = np.minimum(pre["prefill_tokens"] if one_engine else float(N), chunk)
     return im.parts(decode_seqs=B, decode_ctx=ctx, **pre)
 
 
@@ -1218,7 +1221,8 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
         lam = p / (e O)                              an engine's prompts a round (Little's law), lam x N tokens
         f_e = min(1, max(1 - (1 - 1/O)^(p/e),        the share of its rounds with a prefill batch (at least one
                          lam x N / room))            finish), or that its room needs; room = its whole budget
-        t_pf = t(its lump of lam x N / f_e prompt tokens, the other engines' B (e - 1) / e decodes beside it)
+        t_pf = t(its lump of lam x N / f_e prompt tokens, all on its own rank up to its room, the other
+                 engines' B (e - 1) / e decodes beside it)
         q = 1 - (1 - f_e)^(e - 1)                    another engine prefills in a step this one decodes in
         interval = (1 - q) t(B decodes) + (q + f_e) t_pf
 
@@ -1229,9 +1233,8 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     share of intervals holding a prefill batch, and lumped the interval that does, so f x lumped + (1 - f) x bare is
     the interval; one engine (e = 1): f = f_e and lumped = t_pf + t(B decodes), a prefill batch then a decode batch.
     A ``deepep`` exchange runs normal kernels on a step with any prompt tokens, low-latency ones on a decode-only
-    step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` pauses every engine's decodes
-    in a prefill step (an EP replica's engines do not step apart there): this is the engine's rule, not the
-    simulation's. Vectorised over B / ``prefilling``."""
+    step (``deepep_auto_exchange_time``). The simulation's ``policy="prefill_first"`` runs the same rule, each DP
+    engine pausing only its own decodes (sglsim53). Vectorised over B / ``prefilling``."""
     f, lumped, bare, _, _ = alternating_terms(im, s, B, budget, prefilling)
     return f, lumped, bare
 
@@ -1255,7 +1258,8 @@ def alternating_terms(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     others = Bb * (e - 1.0) / e
     chunk = np.broadcast_to(room, Bb.shape)[..., None] if e > 1 else None
     t_pf = (steady_iteration(im, s, others[..., None], prefilling=pf[..., None] * x,
-                             biased=(np.broadcast_to(p, Bb.shape) * (e - 1.0) / e)[..., None], chunk=chunk)["step"]
+                             biased=(np.broadcast_to(p, Bb.shape) * (e - 1.0) / e)[..., None], chunk=chunk,
+                             one_engine=True)["step"]
             * w).sum(axis=-1)
     bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
     t_pf = np.where(p > 0, t_pf, 0.0)
