@@ -62,9 +62,10 @@ def _mfsdp_fp8_weights(recipe: str, gpu: str) -> float:
 
 def test_megatron_fsdp_mxfp8_gathers_one_uint8_payload_a_pass():
     """MXFP8 keeps its column-wise payload in a uint8 buffer of its own, gathered for the backward alone
-    (Megatron-FSDP ``transpose_weight_buffer``): 1 B a gathered element where the per-tensor recipe on Hopper holds 2
-    (the row-wise payload and TE's transpose built after the gather). Both store 2 B a parameter on H100, so the
-    difference is the gathered window (two mean units, 1.71e9 elements) at 1 B; the old pricing (2 B each) gave 0."""
+    (Megatron-FSDP ``transpose_weight_buffer``): 1 B a gathered element. The per-tensor recipe on Hopper gathers its
+    row-wise payload (1 B) too and builds TE's transpose after the gather for the unit in compute alone (mx53; until
+    then 2 B on the whole window, 1.71e9 elements). Both store 2 B a parameter on H100, so the difference is that one
+    mean unit at 1 B; the pricing before dsfp53 (2 B each for both) gave 0."""
     from planner.model.memory import MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP, mfsdp_buffer_elems, mfsdp_unit_params
     from planner.spec.params import count_params
 
@@ -73,5 +74,6 @@ def test_megatron_fsdp_mxfp8_gathers_one_uint8_payload_a_pass():
     unit = mfsdp_unit_params(job.model, one, one, one)
     window = mfsdp_buffer_elems(np.array([3]), unit, max(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * 64),
                                 np.array([float(count_params(job.model).total)]))[0][0]
+    assert window == pytest.approx(2 * unit[0])
     gpu = "H100-SXM-80GB"
-    assert _mfsdp_fp8_weights("tensorwise", gpu) - _mfsdp_fp8_weights("mxfp8", gpu) == pytest.approx(window * 1.0)
+    assert _mfsdp_fp8_weights("tensorwise", gpu) - _mfsdp_fp8_weights("mxfp8", gpu) == pytest.approx(unit[0] * 1.0)

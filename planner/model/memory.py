@@ -83,7 +83,7 @@ from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_param
 from planner.model import offload, optimizers
 from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
-from planner.model.pipeline import split_runtime
+from planner.model.pipeline import split_runtime, uniform_groups
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
                                          split_blocks)
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
@@ -91,7 +91,7 @@ from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
-from planner.vocab import MOE_DISPATCHER
+from planner.vocab import MOE_DISPATCHER, RECOMPUTE
 
 
 GiB = 2**30
@@ -910,13 +910,14 @@ def held_grad_widths(st, t: TrainingSpec, g_b: float, w_b: float, fsdp2: bool, e
     return g_b, e_b
 
 
-def _mfsdp_gather_bytes(x: StateContext, gather_b):
-    """Per key, bytes an element of Megatron-FSDP's gathered units: ``gather_b`` (``param_gather_bytes``), less, over
-    FP8-stored parameters (``fp8_weights_as_stored``), the column-wise payload the recipe keeps apart and gathers for
-    the backward alone (MXFP8's ``transpose_weight_buffer``: ``stack_kernels.mfsdp_fp8_gather_bytes``; until dsfp53
-    both payloads at once, 2 B)."""
+def _mfsdp_gather_bytes(x: StateContext, gather_b) -> tuple:
+    """Per key, ``(gathered, built, recomputed)`` bytes an element of Megatron-FSDP's units takes: ``gather_b``
+    (``param_gather_bytes``) on every gathered unit, nothing more; over FP8-stored parameters
+    (``fp8_weights_as_stored``) ``stack_kernels.mfsdp_fp8_gather_bytes``'s one payload a pass on the window, the
+    transpose built for the unit in compute, and MXFP8's row-wise payload re-gathered under full recompute."""
     fp8 = fp8_weights_as_stored(x.st, x.t, x.kz) if not x.b.frozen else False
-    return np.where(fp8, mfsdp_fp8_gather_bytes(x.st, gather_b), gather_b)
+    by_fp8 = mfsdp_fp8_gather_bytes(x.st, gather_b)
+    return tuple(np.where(fp8, f, plain) for f, plain in zip(by_fp8, (gather_b, 0.0, 0.0)))
 
 
 def _mfsdp_buffers(x: StateContext, d, e):
@@ -1132,8 +1133,10 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # a gathered element's bytes: the 16-bit dtype under 16-bit training, the parameter's own under fp32, whichever
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
     gather_b = param_gather_bytes(x.t, w_b)
-    if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
-        return (weights + _mfsdp_buffers(x, d, e)[0] * _mfsdp_gather_bytes(x, gather_b))[x.sinv]
+    if st.megatron_fsdp:  # Megatron-FSDP's gathered units, the FP8 copy built for the unit in compute
+        gathered, built, _ = _mfsdp_gather_bytes(x, gather_b)
+        unit = np.where(kz >= 3, np.minimum(x.mfsdp_unit, d + e), 0.0)
+        return (weights + _mfsdp_buffers(x, d, e)[0] * gathered + unit * built)[x.sinv]
     if x.ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
         gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, x.ktpf), x.ds_live)
         gathered = gathered + x.ds_persist * (1.0 - 1.0 / dps)
@@ -1514,12 +1517,33 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     return in_blocks(lambda b: _memory_rows(m, t, b, seq, global_batch, stack, gpu, memo, ranks), c)
 
 
+def mfsdp_recompute_bytes(x: StateContext, c: Candidates, dense, expert):
+    """Per candidate, the bytes Megatron-FSDP holds beyond ``state_weights`` where the backward re-runs the forward
+    (``c.rc`` full) over FP8 parameters gathered in a buffer a pass (MXFP8): the re-run forward's row-wise payload of
+    every unit rebuilt at once (one layer; Megatron's ``--recompute-method uniform``'s group,
+    planner.model.pipeline ``uniform_groups``) beside the backward's column-wise one
+    (``stack_kernels.mfsdp_fp8_gather_bytes``'s ``recomputed``), at ZeRO-3 where units are gathered."""
+    if not x.st.megatron_fsdp:
+        return 0.0
+    stage = dense_rank(x, dense) + expert / (x.ketp * x.kep)
+    recomputed = _mfsdp_gather_bytes(x, param_gather_bytes(x.t, x.w_held))[2]
+    per_unit = np.where(x.kz >= 3, recomputed, 0.0)[x.sinv]
+    if not np.any(per_unit):
+        return 0.0
+    rg = np.zeros(len(c)) if c.rg is None else np.asarray(c.rg, dtype=np.float64)
+    units = np.where(rg > 0, uniform_groups(x.m.layers, np.maximum(rg, 1.0), c.pp, c.vpp)[1], 1.0)
+    held = np.minimum(x.mfsdp_unit[x.sinv] * units, stage[x.sinv])
+    return np.where(c.rc == RECOMPUTE.code["full"], held * per_unit, 0.0)
+
+
 def stage_states(x: StateContext, c: Candidates, gb, walked, hf) -> StageStates:
     """The first and last stage's model states as ``memory_per_gpu`` prices them: ``model_states``, the deferred
     FSDP gradient sync's one-micro-batch rows, ``autograd_grads``, a frozen base's ``adapter_states``,
     ``optimizer_offload``, FSDP2's offloaded gradient shard (``fsdp2_offload_grads``) and DeepSpeed's offloaded
     parameter partition (``param_offload``)."""
     s = model_states(x)
+    s = dataclasses.replace(s, fw=s.fw + mfsdp_recompute_bytes(x, c, x.f_dense, x.f_exp),
+                            lw=s.lw + mfsdp_recompute_bytes(x, c, x.l_dense, x.l_exp))
     one = np.zeros(len(c), dtype=bool)
     if accumulates_unsharded(x.st):  # one micro-batch a step: its sync is the last one, nothing held
         one = gb / (c.mb * c.dp) <= 1.0

@@ -469,18 +469,38 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     return b
 
 
-def mfsdp_fp8_gather_bytes(stack, stored):
-    """Bytes an element of a Megatron-FSDP unit gathers at a time where its parameters are FP8-stored
-    (``fp8_weights_as_stored``) at ``stored`` bytes (``fp8_linear_weight_bytes``): the stored payloads less a
-    column-wise one kept as a tensor of its own (``LowPrecisionRecipe.own_columnwise_bytes``), which goes into a buffer
-    of its own gathered for the backward alone. NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/megatron_fsdp/
-    param_and_grad_buffer.py (@0056bc94 as stored) ``ParamAndGradBuffer._init_each_parameter_group_buffers``: an FP8
-    group's ``model_weight_buffer`` is ``torch.uint8`` (the row-wise payload) and, "Currently, only mxfp8 needs it",
-    ``transpose_weight_buffer`` (uint8, ``fp8_need_transpose_data``: an ``MXFP8Tensor``) with its own temporary bucket
-    allocator (``transpose_weight_alloc``): MXFP8 1 B in the forward and 1 B in the backward, not 2 at once. The
-    per-tensor recipes gather the row-wise payload and build the transpose after the backward's gather where the
-    part needs one (mixed_precision.py ``fp8_create_transpose_cache``): ``stored`` (2 B on Hopper, 1 on Blackwell)."""
-    return stored - stack.recipe.own_columnwise_bytes
+#: bytes an element of an FP8 parameter's uint8 payload (row-wise or column-wise; the scales are left out)
+FP8_PAYLOAD_BYTES = 1.0
+
+
+def mfsdp_fp8_gather_bytes(stack, stored) -> tuple:
+    """Bytes an element of a Megatron-FSDP unit whose parameters are FP8-stored (``fp8_weights_as_stored``) at
+    ``stored`` bytes (``fp8_linear_weight_bytes``) takes, as ``(gathered, built, recomputed)``: ``gathered`` a pass,
+    every unit of the gathered window; ``built`` the unit in compute alone; ``recomputed`` that unit again where its
+    backward re-runs its forward (``recompute: full``). NVIDIA/Megatron-LM megatron/core/distributed/fsdp/src/
+    megatron_fsdp/ (param_and_grad_buffer.py @0056bc94 as stored; megatron_fsdp.py @367f664e):
+
+    * ``gathered``: an FP8 group's ``model_weight_buffer`` is ``torch.uint8``, the row-wise payload
+      (mixed_precision.py ``fp8_get_raw_data``: ``_rowwise_data`` / ``_data``); "Currently, only mxfp8 needs it": a
+      ``transpose_weight_buffer`` (uint8, ``fp8_need_transpose_data``: an ``MXFP8Tensor`` alone) with its own temporary
+      bucket allocator, gathered for the backward (bucket key ``(bucket_id, bwd)``). So one payload a pass,
+      ``FP8_PAYLOAD_BYTES``; until dsfp53 both MXFP8 payloads at once, until mx53 the per-tensor recipes on Hopper
+      and block-wise FP8 (``Float8BlockwiseQTensor``: no transpose buffer) the stored 2 B on every gathered unit.
+    * ``built``: the other payload the backward GEMMs need where no buffer holds it, made from the gathered one for
+      the parameters being computed (``all_gather_and_wait_parameters_ready`` -> ``fp8_create_transpose_cache``:
+      TE ``post_all_gather_processing``, ``_create_transpose`` / block-wise ``_create_columnwise``) and dropped on
+      release (``fp8_discard_transpose_cache``): ``stored`` less the gathered and the own-buffer payloads -- 1 B for
+      the per-tensor recipes on Hopper and for block-wise FP8, 0 for MXFP8 and the per-tensor recipes on Blackwell.
+    * ``recomputed``: under full recompute the re-run forward's pre-forward hook gathers the unit's row-wise buffer
+      (module state ``PRE_BACKWARD``: no prefetch) and ``_post_forward`` skips its release ("Skip weight deallocation
+      until the backward pass is complete during activation recomputation"); ``_pre_backward`` then gathers the
+      column-wise buffer beside it and ``_post_backward`` releases both. A recipe whose backward reads the same
+      buffer (no ``transpose_weight_buffer``) gathers nothing more: MXFP8's ``own_columnwise_bytes`` (1 B), else 0.
+      Selective recompute re-runs no FSDP unit's forward (Megatron-Core's ``recompute_modules`` are submodules,
+      whose hooks the unit's own replace): nothing."""
+    own = stack.recipe.own_columnwise_bytes
+    built = max(stored - own - FP8_PAYLOAD_BYTES, 0.0)
+    return stored - own - built, built, own
 
 
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
