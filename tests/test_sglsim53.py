@@ -50,11 +50,14 @@ def test_two_batch_overlap_costs_screen_and_simulation_alike(per_rank):
     assert s1 / s0 == pytest.approx(m1 / m0, abs=0.02)
 
 
-@pytest.mark.parametrize("per_rank,tol", [(8, 0.05), (32, 0.12)])
+@pytest.mark.parametrize("per_rank,tol", [(8, 0.05), (32, 0.05)])
 def test_the_screen_meets_the_simulated_backlog(per_rank, tol):
     """Without the overlap, the screen's throughput against the whole simulated backlog: 3.17 / 3.10 req/s at 8 a rank
     (+2.3%), 6.72 / 6.13 at 32 (+9.6%: the screen prices one engine's prefill batch a mixed step, the simulation's
     hold 1.5 engines' at 32). Before sglsim53: 3.43 / 3.89 and 7.76 / 10.07 (-12% / -23%; the screen also spread one
-    engine's prompt over a rank a prompt, ``steady_iteration(one_engine=)``): fails there."""
+    engine's prompt over a rank a prompt, ``steady_iteration(one_engine=)``): fails there. screen53: the mixed step
+    holds the expected count of prefilling engines given at least one (1.55 at 32 a rank, 1.12 at 8) and is the
+    busiest of their lumps' rank's: 3.12 / 6.00 req/s (+0.6% / -2.1%); at 32 a rank sglsim53's 6.72 (+9.6%) fails
+    the 5%."""
     screen, sim = _screen_and_simulation(per_rank, False)
     assert screen / sim == pytest.approx(1.0, abs=tol)

@@ -1022,7 +1022,7 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
 
 
 def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, biased=0.0, chunk=None,
-                     one_engine: bool = False) -> dict:
+                     one_engine: bool = False, busiest_share=1.0) -> dict:
     """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one).
     ``biased``: how many of the B decoding slots are at their mean context as the engine's steps see it, P + O (1 +
     cv^2) / 2 (cv: the outputs' spread, ``ServingSpec.output_cv``, 0 for one-token outputs, which the simulation does not spread,
@@ -1033,7 +1033,9 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     ``chunk``: on an expert-parallel replica, the most prompt tokens one DP engine takes in a step (its own budget's room,
     ``lumped_parts``), where a prompt is longer (None: whole prompts a rank, ``prompt_prefill``). ``one_engine``: the
     step's prompt tokens are all one DP engine's, up to ``chunk`` (SGLang's prefill batch: the engine's own prompts on
-    its own rank, ``alternating_terms``), not spread a prompt a rank (sglsim53)."""
+    its own rank, ``alternating_terms``), not spread a prompt a rank (sglsim53); ``busiest_share`` (with ``one_engine``):
+    the share of them that is the busiest engine's batch where several engines' share the step, each on its own rank
+    (screen53)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
@@ -1043,7 +1045,7 @@ def steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None, bia
     ctx = B * (P + O / 2.0) + np.asarray(biased, dtype=np.float64) * (O / 2.0 * cv * cv)
     pre = im.prompt_prefill(float(H), N, prompts)
     if chunk is not None and im.ep > 1:
-        pre["prefill_chunk"] = np.minimum(pre["prefill_tokens"] if one_engine else float(N), chunk)
+        pre["prefill_chunk"] = np.minimum(pre["prefill_tokens"] * busiest_share if one_engine else float(N), chunk)
     return im.parts(decode_seqs=B, decode_ctx=ctx, **pre)
 
 
@@ -1221,8 +1223,9 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
         lam = p / (e O)                              an engine's prompts a round (Little's law), lam x N tokens
         f_e = min(1, max(1 - (1 - 1/O)^(p/e),        the share of its rounds with a prefill batch (at least one
                          lam x N / room))            finish), or that its room needs; room = its whole budget
-        t_pf = t(its lump of lam x N / f_e prompt tokens, all on its own rank up to its room, the other
-                 engines' B (e - 1) / e decodes beside it)
+        k   = e f_e / (1 - (1 - f_e)^e)              engines prefilling in a step that holds any (``prefilling_engines``)
+        t_pf = t(k lumps of lam x N / f_e prompt tokens, each on its own rank up to its room, the other
+                 engines' B (e - k) / e decodes beside them)
         q = 1 - (1 - f_e)^(e - 1)                    another engine prefills in a step this one decodes in
         interval = (1 - q) t(B decodes) + (q + f_e) t_pf
 
@@ -1237,6 +1240,33 @@ def alternating_parts(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     engine pausing only its own decodes (sglsim53). Vectorised over B / ``prefilling``."""
     f, lumped, bare, _, _ = alternating_terms(im, s, B, budget, prefilling)
     return f, lumped, bare
+
+
+def prefilling_engines(fe, e: int):
+    """The mean number of DP engines whose prefill batches share a step that holds at least one (vectorised over the
+    share ``fe`` of an engine's rounds with a prefill batch): each of the ``e`` engines runs its own scheduler (SGLang
+    scheduler.py ``get_next_batch_to_run`` on each DP attention rank: a prefill batch whenever its own queue forms one),
+    so the count in a step is binomial (e, f_e), and given at least one its mean is e f_e / (1 - (1 - f_e)^e); 1 at
+    one engine or where none prefills. DeepSeek-V3 EP16 at 32 / 8 a rank (2,000 / 500): 1.55 / 1.13, the simulation's
+    mixed steps 1.50 / 1.13 (sglsim53's count; screen53)."""
+    fe = np.asarray(fe, dtype=np.float64)
+    anyone = -np.expm1(e * np.log1p(-np.minimum(fe, 1.0 - 1e-12)))
+    return np.where(fe > 0, e * fe / np.where(anyone > 0, anyone, 1.0), 1.0)
+
+
+def busiest_lump_weights(w, fe, e: int):
+    """``lump_grid``'s weights ``w`` (its bins ascending) for the largest of the lumps in a step that holds at least one
+    prefill batch, where each of ``e`` engines holds one with probability ``fe`` (``prefilling_engines``): the largest of
+    J lumps is under a bin's top with probability F^J (F: ``w``'s running sum), and over J given at least one that is
+    the binomial's generating function G(F) = ((1 - f_e + f_e F)^e - (1 - f_e)^e) / (1 - (1 - f_e)^e); a bin's weight
+    is G's step across it. One engine, or f_e 0 or 1 at e = 1: ``w``. The DP ranks step together (SGLang
+    scheduler_dp_attn_mixin.py ``prepare_mlp_sync_batch``), so the step is the busiest rank's (``_busiest``)."""
+    fe = np.asarray(fe, dtype=np.float64)[..., None]
+    F = np.minimum(np.cumsum(w, axis=-1), 1.0)
+    none = (1.0 - fe) ** e
+    G = ((1.0 - fe + fe * F) ** e - none) / np.where(none < 1.0, 1.0 - none, 1.0)
+    G = np.where(none < 1.0, G, F)
+    return np.diff(G, axis=-1, prepend=0.0)
 
 
 def alternating_terms(im: IterationModel, s: ServingSpec, B, budget, prefilling=None) -> tuple:
@@ -1254,18 +1284,21 @@ def alternating_terms(im: IterationModel, s: ServingSpec, B, budget, prefilling=
     fe = np.where(p > 0, fe, 1.0)  # nothing to prefill: no prefill batch (t_pf then the others' decodes alone)
     cv = np.where(finish >= lam * N / room, lump_cv(lam, finish, O, s.prompt_cv), 0.0)
     x, w = lump_grid(cv)
-    Bb, pf = np.broadcast_arrays(B, p / e / np.where(fe > 0, fe, 1.0))
-    others = Bb * (e - 1.0) / e
+    f = np.where(p > 0, 1.0 - (1.0 - fe) ** e, 1.0)
+    k = prefilling_engines(fe, e)
+    w = busiest_lump_weights(w, fe, e)  # the busiest of the step's lumps, where its rank sets the step
+    Bb, pf, kb = np.broadcast_arrays(B, p / e / np.where(fe > 0, fe, 1.0), k)
+    others = Bb * (e - kb) / e
     chunk = np.broadcast_to(room, Bb.shape)[..., None] if e > 1 else None
-    t_pf = (steady_iteration(im, s, others[..., None], prefilling=pf[..., None] * x,
-                             biased=(np.broadcast_to(p, Bb.shape) * (e - 1.0) / e)[..., None], chunk=chunk,
-                             one_engine=True)["step"]
+    lumps = pf[..., None] * (x + kb[..., None] - 1.0)  # the busiest lump and the k - 1 others' mean ones
+    t_pf = (steady_iteration(im, s, others[..., None], prefilling=lumps,
+                             biased=(np.broadcast_to(p, Bb.shape) * (e - kb) / e)[..., None], chunk=chunk,
+                             one_engine=True, busiest_share=x / (x + kb[..., None] - 1.0))["step"]
             * w).sum(axis=-1)
     bare = steady_iteration(im, s, B, prefilling=0.0, biased=p)["step"]
     t_pf = np.where(p > 0, t_pf, 0.0)
     q = 1.0 - (1.0 - fe) ** (e - 1)
     interval = (1.0 - q) * bare + (q + fe) * t_pf
-    f = np.where(p > 0, 1.0 - (1.0 - fe) ** e, 1.0)
     lumped = np.where(p > 0, (interval - (1.0 - f) * bare) / np.where(f > 0, f, 1.0), bare)
     return f, lumped, bare, np.where(p > 0, fe, 0.0), t_pf
 
@@ -1295,14 +1328,16 @@ def longest_interval(im: IterationModel, s: ServingSpec, B: float, budget) -> fl
     engine prefills a full room: its decode step beside the others' prefill batches and its own engine's prefill batch
     (``alternating_parts`` at q = f_e = 1), or one engine's prefill batch then its decode step. No request's TPOT, a
     mean of such intervals, passes it (``serving_queue.tpot_tail``, dec53). Lumps over the room are priced as one step
-    of their tokens by ``lumped_parts``, so its ``lumped`` may pass this; the caller takes the larger."""
+    of their tokens by ``lumped_parts``, so its ``lumped`` may pass this; the caller takes the larger. SGLang's room
+    is one engine's prefill batch on its own rank (``steady_iteration(one_engine=True)``, as ``alternating_terms``
+    prices it; until screen53 it was spread a prompt a rank)."""
     O, e = s.output_tokens, im.ep
     N = max(s.prompt_tokens - shared_prefix(s), 1)
     if im.batching == "prefill_first":
         room = max(float(engine_room(im, np.asarray(budget, dtype=np.float64))), 1.0)
         others = B * (e - 1.0) / e
         t_pf = float(steady_iteration(im, s, others, prefilling=room * O / N, biased=(B - 1.0) * (e - 1.0) / e,
-                                      chunk=room if e > 1 else None)["step"])
+                                      chunk=room if e > 1 else None, one_engine=True)["step"])
         bare = float(steady_iteration(im, s, B, prefilling=0.0, biased=B - 1.0)["step"])
         return 2.0 * t_pf if e > 1 else t_pf + bare
     room = max(float(budget) - B, 1.0)
