@@ -72,3 +72,20 @@ def test_blockwise_gathers_one_payload_and_builds_the_transpose_for_one_unit():
     unit = _unit()
     assert _weights("blockwise", H100, 0)[0] - _weights("mxfp8", H100, 0)[0] == pytest.approx(unit * 1.0)
     assert _weights("blockwise", B200, 0)[0] == pytest.approx(_weights("blockwise", H100, 0)[0])
+
+
+def test_the_gather_bytes_take_an_array_of_keys():
+    """``memory._mfsdp_gather_bytes`` hands ``mfsdp_fp8_gather_bytes`` the stored bytes per key (an array): the
+    ``built`` term was a Python ``max`` over it, an internal error on every search with a Megatron-FSDP FP8 row
+    (found by test_stack_rules / test_qa102 / test_qa106 after the merge)."""
+    import numpy as np
+
+    from planner.model.stack_kernels import mfsdp_fp8_gather_bytes
+    from planner.model.stacks import resolve
+
+    st = resolve("megatron-core", megatron_fsdp=True, fp8_recipe="tensorwise")
+    stored = np.array([1.0, 2.0])
+    scalar = [mfsdp_fp8_gather_bytes(st, float(b)) for b in stored]
+    arr = mfsdp_fp8_gather_bytes(st, stored)
+    for i in range(3):
+        assert np.allclose(np.broadcast_to(arr[i], stored.shape), [s[i] for s in scalar])

@@ -135,7 +135,7 @@ def test_vocab_tiling_on_a_classifier_says_it_changes_nothing(tmp_path, cli):
                         "framework": {"name": "maxtext", "num_vocab_tiling": 4}},
            "parallel": {"tp": 1, "pp": 1, "zero": 3}, "cluster": {"gpu": "TPU-v5p", "gpus_per_node": 4, "nodes": 1}}
     line = refused(cli("estimate", write_job(tmp_path, job)))
-    assert line.startswith("error: training.framework: MaxText refuses an encoder"), line
+    assert line.startswith("error: training.framework: MaxText refuses a model other than a causal decoder (an encoder or MLM head"), line
     st = resolve("maxtext", num_vocab_tiling=4)
     classifier = ModelSpec(**{**PRESETS["bert-large"], "output_head": "classifier", "num_labels": 2})
     assert st.vocab_tiles(classifier) == 1 and st.vocab_tiles(ModelSpec(**PRESETS["llama3-8b"])) == 4

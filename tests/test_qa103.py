@@ -54,7 +54,7 @@ def test_maxtext_refuses_an_encoder(tmp_path, cli):
                         "framework": {"name": "maxtext"}},
            "cluster": {"gpu": "TPU-v5p", "gpus_per_node": 4, "nodes": 1}}
     line = refused(cli("estimate", write_job(tmp_path, job)))
-    assert line.startswith("error: training.framework: MaxText refuses an encoder or an MLM head"), line
+    assert line.startswith("error: training.framework: MaxText refuses a model other than a causal decoder (an encoder or MLM head"), line
 
 
 def test_maxtext_encoder_rule_leaves_decoders():

@@ -499,7 +499,7 @@ def mfsdp_fp8_gather_bytes(stack, stored) -> tuple:
       Selective recompute re-runs no FSDP unit's forward (Megatron-Core's ``recompute_modules`` are submodules,
       whose hooks the unit's own replace): nothing."""
     own = stack.recipe.own_columnwise_bytes
-    built = max(stored - own - FP8_PAYLOAD_BYTES, 0.0)
+    built = np.maximum(stored - own - FP8_PAYLOAD_BYTES, 0.0)  # stored: a scalar or per key
     return stored - own - built, built, own
 
 

@@ -552,9 +552,9 @@ def _decoder_only_rule(name: str, runtime: str, code: str, source: str) -> Stack
     generic: ResNet-50, the job's own params + FLOPs). Until QA 103 (MaxText) and QA 104 (torchtitan, llm-foundry,
     metaseq) bert-large, and until QA 106 resnet50 (on torchtitan: 6.9 ms a step at micro-batch 16, exit 0), were
     estimated on them as runs their code cannot build."""
-    return _model_rule(name, runtime, f"a model other than a causal decoder (an encoder or MLM head, BERT; a model "
-                       f"without transformer layers, family generic): {code}; use a stack with its code (BERT: "
-                       "hf-trainer, dle-bert; a CNN: pytorch-ddp, dle-convnets)",
+    return _model_rule(name, runtime, f"a model other than a causal decoder (an encoder or MLM head such as BERT, or "
+                       f"a generic model): {code}; use a stack with its code (BERT: hf-trainer, dle-bert; a CNN: "
+                       "pytorch-ddp, dle-convnets)",
                        lambda m: not getattr(m, "causal", False) or bool(getattr(m, "mlm_head", False)), source)
 
 
@@ -1736,8 +1736,7 @@ RULES: tuple[StackRule, ...] = (
                        "metaseq metaseq/models/transformer_lm.py @register_model('transformer_lm') "
                        "TransformerLanguageModel over transformer_decoder.py, its tasks (metaseq/tasks) language "
                        "modelling only; fairseq's RoBERTa / masked_lm not carried over"),
-    _decoder_only_rule("composer-encoder", "composer", "every llm-foundry model is a causal LM (MPT, HF causal LMs; "
-                       "hf_t5 an encoder-decoder)",
+    _decoder_only_rule("composer-encoder", "composer", "llm-foundry trains causal LMs (MPT, HF causal LMs) and hf_t5",
                        "llm-foundry llmfoundry/models/__init__.py models.register: mpt_causal_lm, hf_causal_lm, hf_t5 "
                        "and inference-API wrappers; no BERT or MLM model"),
     # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
