@@ -447,6 +447,8 @@ def replicates_norms(m, stack) -> bool:
     """Whether ``m``'s norms (and an MoE model's routers) are whole on every TP rank of ``stack``: an MoE model under
     ``replicates_routers_norms``; a dense model under DeepSpeed's AutoTP (``autotp_stack``; until autoep53b its norms
     were over TP). transformers' dense TP plans are left as they were priced."""
+    if not m.is_transformer:  # a generic model (ResNet-50: the job's own params + FLOPs) has no layer norms to count
+        return False
     return replicates_routers_norms(stack) if m.moe is not None else autotp_stack(stack)
 
 
