@@ -703,9 +703,8 @@ class IterationModel:
         overlapped micro-batches as ``engine`` runs it (``BATCH_OVERLAP``; refused where it cannot: ``overlap_refusal``)."""
         se = eff or engine_efficiency(engine)
         sp = ReplicaSplit(tp, ep)
-        if overlap and overlap_refusal(engine, (all2all or "allgather_reducescatter") if sp.ep else None):
-            raise InputError("serving.batch_overlap", overlap_refusal(
-                engine, (all2all or "allgather_reducescatter") if sp.ep else None))
+        if overlap and (why := overlap_refusal(engine, (all2all or "allgather_reducescatter") if sp.ep else None)):
+            raise InputError("serving.batch_overlap", why)
         pc = count_params(m)
         wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
         # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
