@@ -1738,12 +1738,14 @@ def rank_class_states(xr: StateContext, c: Candidates, kw: dict, rows=None) -> t
     """(weights, grads, optimizer) of ``xr``'s "first" stage per candidate (``stage_states``): priced once per state
     key and gathered where no term reads a candidate's own columns (no walked HF step, no deferred FSDP gradient
     sync, no frozen base's adapters), the same figures bit for bit (each term is its key's value gathered), else
-    per candidate (and on Megatron-FSDP, whose recompute term reads the candidate's columns). The search prices two
+    per candidate (and under Megatron-FSDP's MXFP8, whose recompute term reads the candidate's columns). The search prices two
     such ranks on every block (mem43): per key it costs a few gathers.
     ``rows``: those candidates' figures only (None: all)."""
-    # Megatron-FSDP's re-gathered FP8 payload under full recompute reads each candidate's recompute and pipeline
-    # columns (``mfsdp_recompute_bytes``), not a state key's: priced per candidate too
-    if kw["walked"] is not None or accumulates_unsharded(xr.st) or xr.b.frozen or xr.st.megatron_fsdp:
+    # Megatron-FSDP's re-gathered MXFP8 payload under full recompute (its only buffer of its own, ``recomputed``
+    # of stack_kernels ``mfsdp_fp8_gather_bytes``) reads each candidate's recompute and pipeline columns
+    # (``mfsdp_recompute_bytes``), not a state key's: priced per candidate too
+    regathers = xr.st.megatron_fsdp and xr.st.recipe.own_columnwise_bytes > 0
+    if kw["walked"] is not None or accumulates_unsharded(xr.st) or xr.b.frozen or regathers:
         s = stage_states(xr, c, kw["gb"], kw["walked"], kw["hf"])
         return (s.fw, s.fg, s.fo) if rows is None else tuple(np.broadcast_to(v, (len(c),))[rows]
                                                              for v in (s.fw, s.fg, s.fo))
