@@ -655,6 +655,16 @@ def split_quantize_kernels(stack, recipe: str | None) -> float:
 MOE_ROUTER_KERNELS = {"alltoall": 31.0, "deepep": 17.0, "hybridep": 17.0}
 
 
+#: routings (vocab.MOE_ROUTING) whose gate has no weight, so no router GEMM runs forward or backward: NeMo AutoModel's
+#: ``FakeBalancedGate`` ("round_robin"; nemo_automodel/components/moe/layers.py, the MoEArgs version through the
+#: MoEConfig ones, read 2026-12-07) builds the routing weights from ``torch.ones(tokens, k) / k`` and the expert ids from
+#: ``torch.arange(tokens * k) % experts``: no ``F.linear`` of the hidden states, no scores, no top-k (its
+#: ``update_bias`` is a no-op). The memory model already keeps no router input for it (activations
+#: ``fake_gate``); Megatron-Core's force-balanced router ("learned" here) runs its gating GEMM and then replaces
+#: the logits (router.py ``apply_random_logits``), so it keeps the GEMM
+GATELESS_ROUTINGS = frozenset({"round_robin"})
+
+
 def router_kernels(stack, disp=None) -> Any:
     """GPU kernels the router (and the flex dispatchers' preprocess) add to one MoE layer forward on Megatron-Core's
     MoE layer (``MOE_ROUTER_KERNELS``; ``Stack.moe_megatron_layer``, 0 on other stacks: no count found for them).
@@ -1553,7 +1563,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         fast = np.where(ae, hf.autoep_fast, hf.fast if hf.kernel == "grouped_mm" else False)
         one = [grouped_mm_time(gemm, local, tok, up / wdiv, io, w_up), grouped_mm_time(gemm, local, tok, io, f / wdiv, w_down)]
         ex = [tuple(np.where(fast, a, b) for a, b in zip(o, lp)) for o, lp in zip(one, ex)]
-    ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
+    if e.routing not in GATELESS_ROUTINGS:  # the router's linear (a weightless gate runs none)
+        ex.append(gemm(T, e.experts, h, **wg.get("router", {})))
     if e.latent_size:
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
         # every TP rank) on the rank's sequence-parallel share of the tokens (MoE with TP requires SP)
