@@ -3379,7 +3379,20 @@ def automodel(cat) -> pd.DataFrame:
     unit's gradient into its fp32 reduce-scatter input on the compute stream; once a step from the held fp32 gradient
     on the deferred rows, every micro-batch from the bf16 one on Llama 3 70B, which syncs each): +19.2 / +19.0 /
     -14.4 / -7.8 / -9.4 / -4.4 / -13.8 / -12.8 / +9.0%, median 12.8%, p90 19.0%, mean -1.7%. Taken as what the code
-    runs although the hybrids and the Llama move away: their gap is elsewhere (above)."""
+    runs although the hybrids and the Llama move away: their gap is elsewhere (above).
+
+    Since 2026-12-07 (the auto54 branch; before: +19.2 / +19.0 / -14.4 / -7.8 / -9.4 / -4.4 / -13.8 / -12.8 / +9.0%,
+    median 12.8%, p90 19.0%, mean -1.7%), the benchmark gate's missing router GEMM, which the accauto2 pass above
+    measured at <= 0.6 point and left unpriced: ``FakeBalancedGate`` (components/moe/layers.py, every stored version)
+    builds the weights from ``torch.ones`` and the ids from ``torch.arange`` and has no parameter, so no
+    [tokens, hidden] x [hidden, experts] linear runs forward or backward (moe.GATELESS_ROUTINGS; the memory model
+    already kept no router input for it). Rows: +18.6 / +18.6 / -14.6 / -8.1 / -9.7 / -4.8 / -14.0 / -13.0 / +9.0%:
+    median 12.8 -> 13.0%, p90 19.0 -> 18.6%, mean -1.7 -> -2.0%; no other source moves (only these rows route
+    round-robin). Where the hybrids' time sits, per layer and micro-batch (the pass's walk; docs/accuracy_log.md
+    auto54): Nano (16,384 tokens) a Mamba block 9.2 ms of in / out projections (forward, re-run, backward) and 8.2 ms
+    of conv + SSD + norm kernels; Super (8,192 tokens) 12.6 and 7.3 ms; per step Nano's SSD side 3.0 s of 18.5,
+    Super's 1.2 of 8.6 -- the scan alone cannot close both (Super is 1.36 s slow with 1.2 s of scan), and the GEMMs
+    (Nano 12.5 s, Super 6.0 s at 0.53 of the bf16 peak) are where the rest would have to be."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])
