@@ -1267,6 +1267,15 @@ def pr2_recompute_modules(r):
     return list(v) if v else None
 
 
+def pr2_step(cat, r, stack_fn=None):
+    """(``pr2_case``, ``step_time``'s result) for one published_runs_2.csv-shaped row ``r`` (an ``itertuples`` row):
+    the planner's step for it with the stack's time options (``stack_fn``, default ``pr2_time_kw``). One place for
+    every caller that prices such a row (``pr2_rows``; benchmarks/validate_moe_profile.py's recipe variants)."""
+    case = pr2_case(cat, r)
+    kw = (stack_fn or pr2_time_kw)(case.stack, case.options)
+    return case, step_time(case.model, case.training, case.candidates, case.hw, **kw)
+
+
 def pr2_rows(cat, path=None, stack_fn=None, ids=None) -> pd.DataFrame:
     """published_runs_2.csv (README §3): every row evaluated; the ``scored`` column is False for
     the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it). ``ids``: only the rows
@@ -1277,11 +1286,9 @@ def pr2_rows(cat, path=None, stack_fn=None, ids=None) -> pd.DataFrame:
         d = d[d["id"].isin(ids)]
     out = []
     for r in d.itertuples():
-        case = pr2_case(cat, r)
+        case, st = pr2_step(cat, r, stack_fn)
         c, stack, options = case.candidates, case.stack, case.options
         gb, gpus = case.training.global_batch, int(r.num_gpus)
-        kw = (stack_fn or pr2_time_kw)(stack, options)
-        st = step_time(case.model, case.training, c, case.hw, **kw)
         pred = float(st["step_time_s"][0])
         scored = True
         if r.metric == "tokens_per_s_per_gpu":
