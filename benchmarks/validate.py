@@ -2573,9 +2573,11 @@ def mbridge_all(cat, ids=None) -> pd.DataFrame:
       / 15.5 / 12.4 ms, falling with more local experts: no per-local-expert cost in them (noisy DeepEP runs). (4) The
       router: recent Megatron-Core runs it through ``te_general_gemm`` with bf16 operands and an fp32 output (tensor
       cores); older ``torch.mm`` in fp32 would be <= 4% of a thin layer. (5) TEGroupedMLP's ``Fp8Padding`` /
-      ``Fp8Unpadding`` copies: skipped, the splits reach TE aligned -- HybridEP pads in its dispatch under FP8
-      (``_HybridEPManager.dispatch``'s ``pad_multiple``) and the FP8 recipes set ``moe_router_padding_for_fp8``; not
-      because forced balancing equalises the counts (its random logits give binomial counts; mbq54). Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
+      ``Fp8Unpadding`` copies: none behind HybridEP, which pads each expert's rows in its dispatch under FP8
+      (``_HybridEPManager.dispatch``'s ``pad_multiple``), so TE's ``Fp8Padding`` gets aligned splits and returns its
+      input; not because forced balancing equalises the counts (its random logits give binomial counts, mbq54). The
+      all-to-all FP8 rows copy unless the recipe pads the routing map (``moe_router_padding_for_fp8``, which
+      Megatron-Bridge's GPT-OSS FP8 recipe sets; not read for the Qwen3-235B perf recipe): not priced. Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
       (~9 ms per layer and micro-batch measured, 2.9 ms priced, 0.07 ms of it post-sync idle), and no count or time
       of the eager MoE block's host work past the sync was found that gives it.
     * Thirteenth pass (moe29, 2026-12-04): low precision on the experts. Taken: Transformer Engine's
