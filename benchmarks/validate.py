@@ -1267,6 +1267,15 @@ def pr2_recompute_modules(r):
     return list(v) if v else None
 
 
+def pr2_step(cat, r, stack_fn=None):
+    """(``pr2_case``, ``step_time``'s result) for one published_runs_2.csv-shaped row ``r`` (an ``itertuples`` row):
+    the planner's step for it with the stack's time options (``stack_fn``, default ``pr2_time_kw``). One place for
+    every caller that prices such a row (``pr2_rows``; benchmarks/validate_moe_profile.py's recipe variants)."""
+    case = pr2_case(cat, r)
+    kw = (stack_fn or pr2_time_kw)(case.stack, case.options)
+    return case, step_time(case.model, case.training, case.candidates, case.hw, **kw)
+
+
 def pr2_rows(cat, path=None, stack_fn=None, ids=None) -> pd.DataFrame:
     """published_runs_2.csv (README §3): every row evaluated; the ``scored`` column is False for
     the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it). ``ids``: only the rows
@@ -1277,11 +1286,9 @@ def pr2_rows(cat, path=None, stack_fn=None, ids=None) -> pd.DataFrame:
         d = d[d["id"].isin(ids)]
     out = []
     for r in d.itertuples():
-        case = pr2_case(cat, r)
+        case, st = pr2_step(cat, r, stack_fn)
         c, stack, options = case.candidates, case.stack, case.options
         gb, gpus = case.training.global_batch, int(r.num_gpus)
-        kw = (stack_fn or pr2_time_kw)(stack, options)
-        st = step_time(case.model, case.training, c, case.hw, **kw)
         pred = float(st["step_time_s"][0])
         scored = True
         if r.metric == "tokens_per_s_per_gpu":
@@ -2566,8 +2573,11 @@ def mbridge_all(cat, ids=None) -> pd.DataFrame:
       / 15.5 / 12.4 ms, falling with more local experts: no per-local-expert cost in them (noisy DeepEP runs). (4) The
       router: recent Megatron-Core runs it through ``te_general_gemm`` with bf16 operands and an fp32 output (tensor
       cores); older ``torch.mm`` in fp32 would be <= 4% of a thin layer. (5) TEGroupedMLP's ``Fp8Padding`` /
-      ``Fp8Unpadding`` copies: skipped when every expert's rows are already aligned (force-balanced routing, 2048 rows
-      per expert at micro-batch 1). Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
+      ``Fp8Unpadding`` copies: none behind HybridEP, which pads each expert's rows in its dispatch under FP8
+      (``_HybridEPManager.dispatch``'s ``pad_multiple``), so TE's ``Fp8Padding`` gets aligned splits and returns its
+      input; not because forced balancing equalises the counts (its random logits give binomial counts, mbq54). The
+      all-to-all FP8 rows copy unless the recipe pads the routing map (``moe_router_padding_for_fp8``, which
+      Megatron-Bridge's GPT-OSS FP8 recipe sets; not read for the Qwen3-235B perf recipe): not priced. Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
       (~9 ms per layer and micro-batch measured, 2.9 ms priced, 0.07 ms of it post-sync idle), and no count or time
       of the eager MoE block's host work past the sync was found that gives it.
     * Thirteenth pass (moe29, 2026-12-04): low precision on the experts. Taken: Transformer Engine's

@@ -26,6 +26,9 @@ Row kinds compared:
 * ``step_ablation`` rows naming a ``planner_row`` (an mbridge_all row of the same recipe): a dispatcher A/B; the
   planner's step for that row with each dispatcher (``validate.MBRIDGE_MOE_RECIPES`` patched, the recipe's other
   settings kept), as a ratio of the two steps against the measured throughput ratio.
+* ``step_time`` rows: a whole step of a later, tuned run of a recipe the tables score; the planner's step for
+  ``planner_row`` (a published_runs_2.csv / mbridge_all row of that recipe: the same GPUs, batch and layout) at the
+  row's own precision (``recipe_variant_step``). ``ratio`` = measured / planner (above 1: the planner too fast).
 * other ``step_ablation`` / ``share`` / ``kernel_count`` rows: printed for the record (a step-level before/after of
   one optimisation: the share of the step it removed), not priced.
 
@@ -152,6 +155,25 @@ def dispatcher_ab(cat, r) -> float:
     return steps[r["dispatcher"]] / steps[other]
 
 
+#: the precision column a ``step_time`` row's precision maps to in published_runs_2.csv's vocabulary
+#: (``validate.pr2_low_precision`` reads "fp8" / "mxfp8" / "nvfp4" in it; anything else is a 16-bit run)
+PR2_PRECISION = {"bf16": "bf16", "fp8": "fp8 current-scaling (TE) + bf16", "mxfp8": "mxfp8 + bf16"}
+
+
+def recipe_variant_step(cat, r) -> float:
+    """The planner's step (s) for ``r["planner_row"]`` (published_runs_2.csv, else mbridge_all_runs.csv) with its
+    precision set to ``r["precision"]``: the same recipe mapping (``validate.pr2_step``), so a later tuned run of
+    a scored recipe is priced as the scored rows are."""
+    from benchmarks import validate as V
+    import pandas as pd
+    data = Path(__file__).resolve().parent / "data"
+    runs = pd.concat([pd.read_csv(data / "published_runs_2.csv"), pd.read_csv(data / "mbridge_all_runs.csv")])
+    row = runs[runs["id"] == r["planner_row"]].iloc[0].copy()
+    row["precision"] = PR2_PRECISION[r["precision"]]
+    _, st = V.pr2_step(cat, next(pd.DataFrame([row]).itertuples()))
+    return float(st["step_time_s"][0])
+
+
 def compare(cat=None) -> list[dict]:
     """One dict per priced row: id, kind, measured, planner, ratio (and the block's components for layer rows)."""
     cat = cat or load_catalog()
@@ -172,6 +194,9 @@ def compare(cat=None) -> list[dict]:
             p = dispatcher_ab(cat, r)
             meas = r["baseline_value"] / r["value"]  # step with the row's dispatcher / step with the other
             out.append(dict(id=r["id"], kind="dispatcher_ab", measured=meas, planner=p, ratio=meas / p))
+        elif r["kind"] == "step_time":
+            p = recipe_variant_step(cat, r)
+            out.append(dict(id=r["id"], kind=r["kind"], measured=r["value"] / 1e3, planner=p, ratio=r["value"] / 1e3 / p))
         elif r["kind"] == "permute_kernel":
             p = permute_rate(cat, r)
             out.append(dict(id=r["id"], kind=r["kind"], measured=r["value"], planner=p, ratio=r["value"] / p,
@@ -238,6 +263,9 @@ def main() -> int:
     print("\nDispatcher A/B on one recipe (step with the row's dispatcher / step with the other)")
     for x in (x for x in res if x["kind"] == "dispatcher_ab"):
         print(f"  {x['id']:<52} measured {x['measured']:.3f}  planner {x['planner']:.3f}")
+    print("\nWhole steps of later tuned runs of a scored recipe (measured s / planner s at the row's precision)")
+    for x in (x for x in res if x["kind"] == "step_time"):
+        print(f"  {x['id']:<52} measured {x['measured']:.3f}  planner {x['planner']:.3f}  ratio {x['ratio']:.3f}")
     print("\nStep-level ablations (share of the step each change removed, 1 - before/after; not priced)")
     for r in load("moe_profiles"):
         if r["kind"] == "step_ablation" and r["baseline_value"]:

@@ -22,7 +22,7 @@ def cat():
 def test_kinds_and_units(rows):
     units = {"moe_layer_time": {"ms"}, "ep_comm_bandwidth": {"GB/s"}, "permute_kernel": {"TB/s"},
              "step_ablation": {"TFLOP/s/GPU", "x"}, "share": {"fraction"}, "kernel_count": {"kernels"},
-             "ep_comm_latency": {"us", "GB/s"}}
+             "ep_comm_latency": {"us", "GB/s"}, "step_time": {"ms"}}
     for r in rows:
         assert r["unit"] in units[r["kind"]], r["id"]
         if r["kind"] == "ep_comm_bandwidth":
