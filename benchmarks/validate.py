@@ -1574,7 +1574,11 @@ def dgxc(cat) -> pd.DataFrame:
       fp8, before this pass; 0.71 / 0.62 ms after it) and 1.30 / 1.64 ms (405B, 128 GPUs, 15.75 layers a stage),
       equal or larger in fp8 where the GEMMs are 1.7x faster, so it is not the GEMM rate (a slower
       Blackwell FP8 GEMM, tried in accbw, would scale with the GEMMs): it is time the model prices as hidden or
-      absent at both precisions (TP collectives: all exposed gives 2.6 / 7.3%, gb200 pass above). Checked and not
+      absent at both precisions (TP collectives: all exposed gives 2.6 / 7.3%, gb200 pass above). Revised (bw54):
+      that reading counts the fp8 excess the same release's H100 rows share (fp8 rows 1.3-5.7 points faster than
+      their bf16 twins on both parts); over H100's measured / predicted, GB200's is 1.10-1.16x at both precisions and the
+      GB200-only seconds fall with fp8 as the step does (fp8 / bf16 0.58-0.71), so a rate on GPU-bound work or an
+      fp8-shrinking collective, not a per-layer constant (docs/accuracy_log.md bw54). Checked and not
       it: NeMo's ``PerfEnvPlugin`` sets ``CUDA_DEVICE_MAX_CONNECTIONS=32`` on SM100 with TP > 1 (1 on Hopper; NeMo
       PR #11763, Launcher PR #451, January 2025) -- a launch-ordering setting with no published cost; the 340B
       script's ``enable_vboost=True`` steers power to the tensor cores (would make GB200 faster, not slower); TE
