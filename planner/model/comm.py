@@ -21,12 +21,14 @@ Latency across nodes: NCCL runs all-gather and reduce-scatter only as rings, and
 nodes is one flat ring through all n ranks: its latency is ``(n - k) * intraLat + (k - 1) *
 interLat`` (NVIDIA/nccl src/graph/tuning.cc ``ncclTopoTuneModel``: ``nsteps = nRanks - 1``,
 ``nInterSteps = nNodes - 1``), i.e. n - k intra-node hops, not the g - 1 of the hierarchical
-decomposition (whose f (k - 1) / k x N / g a NIC is the ring's f (n - 1) / n x N / g only at many nodes;
-the gap at 2-4 nodes is left for all-gather / reduce-scatter, ``network_bytes``). At 512 ranks in 64 nodes that is 448 intra-node hops per collective; FSDP/ZeRO-3
-issues three per layer, so this latency grows with the DP degree while the bytes per GPU do not
+decomposition (whose f (k - 1) / k x N / g a NIC is the ring's f (n - 1) / n x N / g only at many
+nodes; the gap at 2-4 nodes is left for all-gather / reduce-scatter, ``network_bytes``). At 512
+ranks in 64 nodes that is 448 intra-node hops per collective; FSDP/ZeRO-3 issues three per layer,
+so this latency grows with the DP degree while the bytes per GPU do not
 (llm-foundry's tables: tokens/s/GPU falls 6-10% from 128 to 512 GPUs at fixed micro-batch).
-All-reduce keeps the hierarchical form (NCCL picks its tree across nodes, whose latency grows as
-log2 of the node count). The hop latency is the generic ``intra_alpha_s`` (8 us); NCCL's own tuning table gives
+All-reduce keeps the hierarchical latency (NCCL picks its tree across nodes where latency matters, whose
+latency grows as log2 of the node count), its flat ring over more than 2 nodes included: the ring wins only
+where the bytes dominate. The hop latency is the generic ``intra_alpha_s`` (8 us); NCCL's own tuning table gives
 a Simple-protocol NVLink ring hop 3.4 us (``hwLat``), which, tried for the flat ring's extra hops (2026-12-03),
 turns Together AI's B200 Megatron-FSDP rows at 512 / 592 GPUs from +5.7 / +8.4% to -12.7 / -12.2% and costs
 llm-foundry A100 0.4 points of median (5.3 -> 5.7%): not taken.
@@ -191,8 +193,12 @@ def network_bytes(kind, nbytes, n, fewest, domains):
       the bus rate against the ring's n / (2 (n - 1)), so the ring wins the bandwidth regime). Every hop of a ring
       carries f (n - 1) / n of the buffer (Thakur et al. 2005, module docstring), the node's own chunks' round trip
       through the other nodes included, and each channel leaves a node once: a node's NICs carry f (n - 1) / n x N,
-      f (n - 1) / n x N / c a member. Checked: nccl-tests all-reduce on 4 x 8 H200 (p5en, 3,200 Gb/s EFA, NCCL
-      2.27.7; benchmarks/data/parts/nccl_bandwidth.csv ``stas_p5en_4n_ar_ring_*``) 365 GB/s bus bandwidth, the
+      f (n - 1) / n x N / c a member ("Ring: (S / N) x 2 (N - 1) ... Tree: S" on 2 nodes, NVIDIA/nccl issue #812,
+      where NVIDIA's reply adds "as you scale out beyond two nodes, the same effect will not be present" and 192 GB/s
+      all-reduce bus bandwidth on DGX A100's 8 x 200 Gb/s; nccl-tests issue #251: "if you run on 4 nodes you should
+      be back to the 24GB/s you would expect", the NIC rate). Checked: nccl-tests all-reduce on 4 x 8 H200 (p5en,
+      3,200 Gb/s EFA, NCCL 2.27.7; benchmarks/data/parts/nccl_bandwidth.csv ``stas_p5en_4n_ar_ring_*``) 365 GB/s
+      bus bandwidth, the
       NIC rate at the generic 0.85 efficiency (340 GB/s) with ``placed_collective_time``'s pipelined ring, where the
       phased hierarchical price gave 202 GB/s (tests/test_xn54_ring.py).
     * everything else keeps the hierarchical decomposition's f (k - 1) / k x N / g (c = g; f (n - c) / n x N / c
