@@ -35,10 +35,18 @@ def test_one_rank_costs_nothing():
 
 def test_hierarchical_across_nodes_by_hand():
     intra, inter, a_in, a_out = 200e9, 40e9, 5e-6, 20e-6
-    # 32 ranks, stride 1, 8 GPUs per node: ring of 8 on NVLink over the whole buffer, then a ring
-    # over 4 nodes on N/8 per GPU at the per-GPU network share
+    # 16 ranks, stride 1, 8 GPUs per node (NCCL's tree on 2 nodes): ring of 8 on NVLink over the whole buffer,
+    # then a ring over the 2 nodes on N/8 per GPU at the per-GPU network share
+    t = collective_time("all_reduce", N, 16, 1, 8, intra, inter, a_in, a_out)
+    hand = (2 * 7 / 8 * N / intra + 14 * a_in) + (2 * 1 / 2 * (N / 8) / inter + 2 * a_out)
+    assert float(t) == pytest.approx(hand)
+    # 32 ranks on 4 nodes (xn54): NCCL's flat ring, each NIC 2 (n - 1) / n x N / 8 pipelined with the NVLink hops
     t = collective_time("all_reduce", N, 32, 1, 8, intra, inter, a_in, a_out)
-    hand = (2 * 7 / 8 * N / intra + 14 * a_in) + (2 * 3 / 4 * (N / 8) / inter + 6 * a_out)
+    hand = max(2 * 31 / 32 * N / intra, 2 * 31 / 32 * (N / 8) / inter) + 14 * a_in + 6 * a_out
+    assert float(t) == pytest.approx(hand)
+    # an all-gather over 4 nodes keeps the phases
+    t = collective_time("all_gather", N, 32, 1, 8, intra, inter, a_in, a_out)
+    hand = (7 / 8 * N / intra + 7 * a_in) + (3 / 4 * (N / 8) / inter + 3 * a_out) + (32 - 4 - 7) * a_in
     assert float(t) == pytest.approx(hand)
     # inside one node it is a flat ring on NVLink
     t8 = collective_time("all_reduce", N, 8, 1, 8, intra, inter, a_in, a_out)

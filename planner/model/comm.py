@@ -10,21 +10,25 @@ communication operations in MPICH", §4; the same factors NCCL's nccl-tests use 
     all-to-all        (n-1)/n * N / B +   (n-1) alpha      (N = what one rank sends in total)
     send/recv                   N / B +           alpha
 
-A group that spans nodes runs hierarchically (NCCL's tree/ring over NVLink then the NIC): the
+A group that spans nodes is priced in phases (NCCL's tree over NVLink then the NIC): the
 intra-node phase at NVLink speed on the whole buffer, the inter-node phase on 1/g of it per GPU at
 the GPU's share of the node's network bandwidth (every GPU of a node communicates at once, since
-all groups of the same kind run concurrently).
+all groups of the same kind run concurrently) -- except a large all-reduce over more than 2 nodes, which
+NCCL runs as a flat ring: every NIC carries 2 (n - 1) / n of the buffer, pipelined with the NVLink hops
+(``network_bytes``, ``placed_collective_time``; xn54).
 
 Latency across nodes: NCCL runs all-gather and reduce-scatter only as rings, and a ring over k
 nodes is one flat ring through all n ranks: its latency is ``(n - k) * intraLat + (k - 1) *
 interLat`` (NVIDIA/nccl src/graph/tuning.cc ``ncclTopoTuneModel``: ``nsteps = nRanks - 1``,
 ``nInterSteps = nNodes - 1``), i.e. n - k intra-node hops, not the g - 1 of the hierarchical
-decomposition (which prices the bandwidth correctly: each inter-node hop carries N/g per GPU's
-NIC either way). At 512 ranks in 64 nodes that is 448 intra-node hops per collective; FSDP/ZeRO-3
-issues three per layer, so this latency grows with the DP degree while the bytes per GPU do not
+decomposition (whose f (k - 1) / k x N / g a NIC is the ring's f (n - 1) / n x N / g only at many
+nodes; the gap at 2-4 nodes is left for all-gather / reduce-scatter, ``network_bytes``). At 512
+ranks in 64 nodes that is 448 intra-node hops per collective; FSDP/ZeRO-3 issues three per layer,
+so this latency grows with the DP degree while the bytes per GPU do not
 (llm-foundry's tables: tokens/s/GPU falls 6-10% from 128 to 512 GPUs at fixed micro-batch).
-All-reduce keeps the hierarchical form (NCCL picks its tree across nodes, whose latency grows as
-log2 of the node count). The hop latency is the generic ``intra_alpha_s`` (8 us); NCCL's own tuning table gives
+All-reduce keeps the hierarchical latency (NCCL picks its tree across nodes where latency matters, whose
+latency grows as log2 of the node count), its flat ring over more than 2 nodes included: the ring wins only
+where the bytes dominate. The hop latency is the generic ``intra_alpha_s`` (8 us); NCCL's own tuning table gives
 a Simple-protocol NVLink ring hop 3.4 us (``hwLat``), which, tried for the flat ring's extra hops (2026-12-03),
 turns Together AI's B200 Megatron-FSDP rows at 512 / 592 GPUs from +5.7 / +8.4% to -12.7 / -12.2% and costs
 llm-foundry A100 0.4 points of median (5.3 -> 5.7%): not taken.
@@ -158,23 +162,71 @@ def placed_collective_time(kind, nbytes, n, fewest, most, domains, intra_bw, int
     k = np.asarray(domains, dtype=np.float64)
     f = KIND_FACTOR[kind]
     intra = ring_time(kind, nbytes, hi, intra_bw, intra_alpha)
-    # bandwidth: ring_time's f (m - 1) / m at m = n / c is f (n - c) / n; latency per domain crossed
-    inter = (ring_time(kind, np.asarray(nbytes, dtype=np.float64) / lo, n / lo, inter_bw_per_gpu, 0.0)
-             + f * (k - 1) * inter_alpha)
+    # bandwidth: what a member's NIC carries (``network_bytes``); latency per domain crossed
+    nic = network_bytes(kind, nbytes, n, lo, k) / np.asarray(inter_bw_per_gpu)
+    hops = f * (k - 1) * inter_alpha
     flat = (n - k - (hi - 1)).clip(0) * intra_alpha if kind in FLAT_RING_KINDS else 0.0
-    return np.where(k > 1, intra + inter + flat, intra)
+    phased = intra + nic + hops + flat
+    # NCCL's flat ring (an all-reduce over more than 2 nodes, ``network_bytes``) pipelines its chunks through every
+    # hop at once: each GPU's NVLink hop and each NIC carry f (n - 1) / n x N in the same steps, so the slower of the
+    # two sets the pace (nccl-tests' bus bandwidth = the bottleneck link's rate), not their sum
+    ring = f * (n - 1) / np.maximum(n, 1.0) * np.asarray(nbytes, dtype=np.float64) / np.asarray(intra_bw)
+    piped = np.maximum(ring, nic) + (intra - ring_time(kind, nbytes, hi, intra_bw, 0.0)) + hops
+    across = np.where(flat_ring_allreduce(kind, k), piped, phased)
+    return np.where(k > 1, across, intra)
+
+
+def flat_ring_allreduce(kind, domains):
+    """Whether NCCL runs this collective across ``domains`` nodes as a flat ring whose NIC bytes are f (n - 1) / n
+    (``network_bytes``): a large all-reduce over more than 2 nodes."""
+    return (kind == "all_reduce") & (np.asarray(domains, dtype=np.float64) > 2)
+
+
+def network_bytes(kind, nbytes, n, fewest, domains):
+    """Bytes one member's NIC carries in each direction while a collective over ``n`` ranks crosses ``domains``
+    NVLink domains (nodes), the fewest members of the group on one domain ``fewest`` (c; vectorised; 0 inside one
+    domain). Two patterns (NVIDIA/nccl src/graph/tuning.cc ``ncclTopoTuneModel``, search.cc ``ncclTopoCompute``,
+    read at v2.7.5):
+
+    * NCCL's flat ring through all n ranks (``flat_ring_allreduce``: a large all-reduce over more than 2 nodes, where
+      ncclTopoTuneModel prices ring and tree on the same inter-node speed, the tree's algorithm bandwidth 0.5 x 0.9 of
+      the bus rate against the ring's n / (2 (n - 1)), so the ring wins the bandwidth regime). Every hop of a ring
+      carries f (n - 1) / n of the buffer (Thakur et al. 2005, module docstring), the node's own chunks' round trip
+      through the other nodes included, and each channel leaves a node once: a node's NICs carry f (n - 1) / n x N,
+      f (n - 1) / n x N / c a member ("Ring: (S / N) x 2 (N - 1) ... Tree: S" on 2 nodes, NVIDIA/nccl issue #812,
+      where NVIDIA's reply adds "as you scale out beyond two nodes, the same effect will not be present" and 192 GB/s
+      all-reduce bus bandwidth on DGX A100's 8 x 200 Gb/s; nccl-tests issue #251: "if you run on 4 nodes you should
+      be back to the 24GB/s you would expect", the NIC rate). Checked: nccl-tests all-reduce on 4 x 8 H200 (p5en,
+      3,200 Gb/s EFA, NCCL 2.27.7; benchmarks/data/parts/nccl_bandwidth.csv ``stas_p5en_4n_ar_ring_*``) 365 GB/s
+      bus bandwidth, the
+      NIC rate at the generic 0.85 efficiency (340 GB/s) with ``placed_collective_time``'s pipelined ring, where the
+      phased hierarchical price gave 202 GB/s (tests/test_xn54_ring.py).
+    * everything else keeps the hierarchical decomposition's f (k - 1) / k x N / g (c = g; f (n - c) / n x N / c
+      when uneven). For an all-reduce on 2 nodes that is NCCL's tree: "2 nodes is a special case. With Tree, on 2
+      nodes ... we have 2x less traffic on the network than on the intra-node connections ... NCCL should use Tree
+      on 2 nodes for large sizes" (S. Jeaugey, NVIDIA/nccl issue #946, 2023; search.cc's pass 2 "increase
+      speedIntra for trees (2 nodes or collnet)", already in v2.7.5; nccl_bandwidth.csv: p4de 2 x 8 on 4 x 100
+      Gb/s EFA 78 GB/s bus bandwidth at 2 GiB, 1.57x the node's 50 GB/s). All-gather / reduce-scatter are flat
+      rings in NCCL too (f (n - 1) / n, twice the hierarchical bytes at 2 nodes), but priced so (xn54, not taken)
+      the FSDP / distributed-optimizer rows went worse (OLMo 2 32B fp8, HSDP over 2-node shard groups, -5% ->
+      +24%; dgxc's weak-scaling ladders' ranks), with no multi-node all-gather measurement here to decide."""
+    n = np.asarray(n, dtype=np.float64)
+    c = np.maximum(np.asarray(fewest, dtype=np.float64), 1.0)
+    k = np.asarray(domains, dtype=np.float64)
+    ring = flat_ring_allreduce(kind, k)
+    share = np.where(ring, (n - 1) / np.maximum(n, 1.0), (n - c) / np.maximum(n, 1.0))
+    b = KIND_FACTOR[kind] * share * np.asarray(nbytes, dtype=np.float64) / c
+    return np.where(k > 1, b, 0.0)
 
 
 def nic_bytes(kind, nbytes, n, stride, gpus_per_node):
-    """Bytes one GPU's NIC carries in each direction during ``collective_time``'s inter-node phase of a ring
-    all-gather / reduce-scatter (the ring across the k = n/g nodes on 1/g of the buffer per GPU:
-    f (k - 1)/k N/g); none for a group inside one node. The traffic planner.model.offload
-    ``pcie_contention_mb`` puts on the GPU's PCIe link beside its host copies (GPUDirect RDMA)."""
+    """Bytes one GPU's NIC carries in each direction during ``collective_time``'s inter-node phase
+    (``network_bytes`` with g members on each of the k = n/g nodes); none for a group inside one node. The traffic
+    planner.model.offload ``pcie_contention_mb`` puts on the GPU's PCIe link beside its host copies (GPUDirect
+    RDMA)."""
     n = np.asarray(n, dtype=np.float64)
     g = members_per_node(n, stride, gpus_per_node)
-    k = np.maximum(n / g, 1.0)
-    b = KIND_FACTOR[kind] * (k - 1) / k * np.asarray(nbytes, dtype=np.float64) / g
-    return np.where(k > 1, b, 0.0)
+    return network_bytes(kind, nbytes, n, g, np.maximum(n / g, 1.0))
 
 
 def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha,
