@@ -80,10 +80,13 @@ of HBM); (d) the LM head runs only on the sampled positions (vLLM V1 ``logits_in
 ``gather_context_logits`` off) while the planner charges it on every prompt token: 16% of gpt-oss-20b's
 prefill FLOPs (1.16 of 7.2 GFLOP/token), 5% of Qwen3-14B's — fixing it moves gpt-oss the wrong way and
 changes the fitted engines (a refit): not done; (e) gpt-oss-120b on H100 with vLLM's Triton path loads
-64.38 GiB (vLLM issue #33155, v0.14.1), 3.7 GiB over the checkpoint, unexplained; if the GPUStack 0.10.2
-run took Marlin (no triton_kernels installed: vLLM issue #23278's H100 log, 65.97 GiB) its rows go
-57 -> 44% (a scratch run, TPOT 24 published vs 50 predicted at 32000/100, 115 with Triton) — the
-backend that run used is not stated, so H100 keeps the Triton path. Llama 4 Scout (TensorRT-LLM, head
+64.38 GiB (vLLM issue #33155, v0.14.1), 3.7 GiB over the checkpoint, unexplained. Applied (srv54): the GPUStack
+runs (vLLM 0.10.2 / 0.11.0) took Marlin on H100 too: triton_kernels became a vLLM dependency only in 0.11.1
+(PR #27370: "At the moment, users have to install `triton_kernels` manually"), and ``get_mxfp4_backend`` without
+it gives Hopper Marlin (vLLM issue #23278's H100 log, 65.97 GiB) -- :func:`release_efficiency`,
+serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1: gpustack-gptoss-h100 57 / 114 -> 48 / 102, all 49 rows 47 / 99 ->
+40 / 97, nothing else moves (the 120b 32000/100 TPOT, 24 ms published, stays ~5x over: 115 -> 120 ms; what
+keeps that run's decode steps free of prompt chunks is not known). Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
 2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
 nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
