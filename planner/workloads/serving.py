@@ -35,7 +35,8 @@ reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Amper
 GEMMs pad the batch to 16-row tiles (Marlin's), not 64 (serving_efficiency.WEIGHT_ONLY_TILE_ROWS),
 so a small-batch int4 decode is memory-bound, as Marlin measures it. MXFP4 experts under vLLM below
 compute capability 9 (A100, Ada) run through Marlin at its padded dims (``mxfp4_expert_pad``: stored,
-read and multiplied, gpt-oss 1.09x). Attention runs at the engine kernel's rate for the model's head
+read and multiplied, gpt-oss 1.09x); on Hopper too up to vLLM 0.11.0, which did not install triton_kernels
+(``ServingEfficiency.mxfp4_native``; a plan prices the current release). Attention runs at the engine kernel's rate for the model's head
 dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of its head-dim-128 rate).
 
 **Definitions.** TPOT p99 := the p99 over requests of one request's time per output token as the simulation
