@@ -133,8 +133,7 @@ from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
 from planner.workloads.serving_screen import replica_spec  # noqa: E402
 from planner.workloads.serving_iteration import IterationModel  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
-from planner.model.serving_efficiency import (ENGINES as EFF, VLLM_MXFP4_NATIVE_BEFORE_0_11_1,  # noqa: E402
-                                               ServingEfficiency)
+from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
 SWA = ROOT / "benchmarks" / "data" / "serving_swa.csv"
@@ -299,24 +298,16 @@ COLUMNS = ("source,url,commit,engine,engine_version,model,arch,gpu,gpus,tp,pp,pr
 NO_EVICT = {"tensorrt-llm"}
 
 
-#: (engine, first release of the shipped kernels) -> what the engine ran before that release, as a
-#: ServingEfficiency change: vLLM up to 0.11.0 did not install triton_kernels, so Hopper's MXFP4 experts ran Marlin
-#: (planner.model.serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1; GPUStack's gpt-oss runs: 0.10.2 / 0.11.0)
-RELEASE_KERNELS = {("vllm", (0, 11, 1)): dict(mxfp4_native=VLLM_MXFP4_NATIVE_BEFORE_0_11_1)}
-
-
 def release_efficiency(row: dict, eff: ServingEfficiency | None = None) -> ServingEfficiency:
     """The engine's efficiency (``eff``, else the shipped one) with the kernels the row's release ran
-    (:data:`RELEASE_KERNELS`); a row whose version is not a release number (the TensorRT-LLM perf pages) keeps it."""
+    (``ServingEfficiency.at_release``: vLLM up to 0.11.0 ran Hopper's MXFP4 experts through Marlin; GPUStack's gpt-oss
+    runs are 0.10.2 / 0.11.0); a row whose version is not a release number (the TensorRT-LLM perf pages, a CI build)
+    keeps it."""
     se = eff or EFF[row["engine"]]
     parts = row.get("engine_version", "").split(".")
     if len(parts) < 2 or not all(p.isdigit() for p in parts):
         return se
-    version = tuple(int(p) for p in parts)
-    for (engine, first), change in RELEASE_KERNELS.items():
-        if row["engine"] == engine and version < first:
-            se = se.with_(**change)
-    return se
+    return se.at_release(tuple(int(p) for p in parts))
 
 
 def engine_for(engine: str, gpu: str) -> EngineConfig:

@@ -138,8 +138,25 @@ def test_validate_serving_prices_each_row_with_its_release_kernels():
     for version in ("0.10.2", "0.11.0"):
         se = release_efficiency({"engine": "vllm", "engine_version": version})
         assert se.mxfp4_native == VLLM_MXFP4_NATIVE_BEFORE_0_11_1 and "H100" not in se.mxfp4_native
+        assert se == ENGINES["vllm"].at_release(tuple(int(v) for v in version.split(".")))
     assert release_efficiency({"engine": "vllm", "engine_version": "0.11.1"}) == ENGINES["vllm"]
     assert release_efficiency({"engine": "vllm", "engine_version": "(build 9515)"}) == ENGINES["vllm"]
     assert release_efficiency({"engine": "tensorrt-llm", "engine_version": "0.9.0"}) == ENGINES["tensorrt-llm"]
     fitted = ENGINES["vllm"].with_(hbm=0.7)  # a fit's candidate keeps its values
     assert release_efficiency({"engine": "vllm", "engine_version": "0.11.0"}, fitted).hbm == 0.7
+
+
+def test_an_mxfp4_plan_on_hopper_says_which_vllm_release_it_prices():
+    """plan_serving's assumptions name the release the Hopper options' MXFP4 kernel holds from (vLLM 0.11.1,
+    triton_kernels) and that older releases run Marlin there; an A100 plan (Marlin in every release) says nothing of
+    it."""
+    def plan(gpu):
+        job = load_job_dict({"model": {"preset": "gpt-oss-20b"},
+                             "serving": {"p99_latency_ms": 100, "qps": 1, "prompt_tokens": 1024, "output_tokens": 256,
+                                         "precision": "mxfp4", "max_batch": 64},
+                             "cluster": {"gpu": gpu, "nodes": 1, "gpus_per_node": 1}})
+        return [a for a in plan_serving(job, simulate=False).assumptions if "earlier releases run Marlin" in a]
+
+    (line,) = plan("H100-SXM-80GB")
+    assert "H100" in line and "vllm 0.11.1 and later" in line
+    assert plan("A100-SXM-80GB") == []

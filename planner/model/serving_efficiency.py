@@ -171,6 +171,10 @@ class ServingEfficiency:
     #: the GPU families (planner.hardware.efficiency.gpu_family) where an ``mxfp4_marlin`` engine runs MXFP4 experts
     #: through another kernel (triton_kernels, FlashInfer) at the checkpoint's dims (:data:`VLLM_MXFP4_NATIVE`)
     mxfp4_native: tuple = ()
+    #: the engine release (a version tuple) from which ``mxfp4_native`` holds; before it the families in
+    #: ``mxfp4_native_before`` (() for none: the engine's kernels did not change with a release)
+    mxfp4_native_since: tuple = ()
+    mxfp4_native_before: tuple = ()
     #: how a step mixes prompt and decode tokens, as the simulation's ``EngineConfig.policy`` names it:
     #: "chunked" (vLLM V1, TensorRT-LLM in-flight batching: a step carries the running decodes and prompt chunks
     #: in one token budget) or "prefill_first" (SGLang: a step is a prefill batch or a decode batch, never both;
@@ -179,6 +183,13 @@ class ServingEfficiency:
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
+
+    def at_release(self, version: tuple) -> "ServingEfficiency":
+        """The engine's kernels as release ``version`` (a tuple of ints) ran them: MXFP4 experts natively on
+        ``mxfp4_native_before`` only before ``mxfp4_native_since``."""
+        if self.mxfp4_native_since and tuple(version) < self.mxfp4_native_since:
+            return replace(self, mxfp4_native=self.mxfp4_native_before)
+        return self
 
 
 #: GEMM row tile: Hopper's warpgroup MMA (wgmma) has M = 64 (PTX ISA, "Asynchronous Warpgroup Level
@@ -215,6 +226,7 @@ SGLANG_BATCHING = "prefill_first"
 #: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
 #: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
 VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
+VLLM_MXFP4_NATIVE_SINCE = (0, 11, 1)
 VLLM_MXFP4_NATIVE_BEFORE_0_11_1 = ("B200", "B300")
 
 #: one entry per engine (planner.vocab.SERVE_ENGINE); values from :data:`FIT` (the all-sources fit of
@@ -225,7 +237,8 @@ ENGINES: dict[str, ServingEfficiency] = {
     "vllm": ServingEfficiency(hbm=0.618, fp8=1.39, host_s=0.32e-3, compute=0.71,
                               sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
                               local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX, mxfp4_marlin=True,
-                              mxfp4_native=VLLM_MXFP4_NATIVE),
+                              mxfp4_native=VLLM_MXFP4_NATIVE, mxfp4_native_since=VLLM_MXFP4_NATIVE_SINCE,
+                              mxfp4_native_before=VLLM_MXFP4_NATIVE_BEFORE_0_11_1),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,
@@ -276,6 +289,7 @@ FP8_CUDA_CC = 80
 #: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
 #: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
 VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
+VLLM_MXFP4_NATIVE_SINCE = (0, 11, 1)
 VLLM_MXFP4_NATIVE_BEFORE_0_11_1 = ("B200", "B300")
 
 #: one entry per engine (planner.vocab.SERVE_ENGINE): ``plan_serving`` leaves out (and says so) every option whose
