@@ -221,8 +221,10 @@ SGLANG_BATCHING = "prefill_first"
 #: FlashInfer's MXFP4 MoE; on capability 9 and 10 triton_kernels' ``matmul_ogs`` when ``has_triton_kernels()``, else,
 #: and on every capability < 9, Marlin. triton_kernels is a vLLM dependency since PR #27370 ("[Misc] Add
 #: triton_kernels dependency", merged 2025-10-22, first in release 0.11.1: "At the moment, users have to install
-#: `triton_kernels` manually to access this code-path"), so a stock vLLM runs Hopper's MXFP4 experts through Triton
-#: from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`, the default) and through Marlin up to 0.11.0
+#: `triton_kernels` manually to access this code-path"; its test: "On hopper, both commands defaults to using the
+#: Triton implementation"), so vLLM runs Hopper's MXFP4 experts through Triton from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`,
+#: the default; triton_kernels is not on PyPI, so a pip install can still lack it and run Marlin) and through Marlin
+#: up to 0.11.0
 #: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
 #: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
 VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
@@ -284,8 +286,10 @@ FP8_CUDA_CC = 80
 #: FlashInfer's MXFP4 MoE; on capability 9 and 10 triton_kernels' ``matmul_ogs`` when ``has_triton_kernels()``, else,
 #: and on every capability < 9, Marlin. triton_kernels is a vLLM dependency since PR #27370 ("[Misc] Add
 #: triton_kernels dependency", merged 2025-10-22, first in release 0.11.1: "At the moment, users have to install
-#: `triton_kernels` manually to access this code-path"), so a stock vLLM runs Hopper's MXFP4 experts through Triton
-#: from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`, the default) and through Marlin up to 0.11.0
+#: `triton_kernels` manually to access this code-path"; its test: "On hopper, both commands defaults to using the
+#: Triton implementation"), so vLLM runs Hopper's MXFP4 experts through Triton from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`,
+#: the default; triton_kernels is not on PyPI, so a pip install can still lack it and run Marlin) and through Marlin
+#: up to 0.11.0
 #: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
 #: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
 VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")

@@ -2652,9 +2652,10 @@ def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
     if not gpus:
         return []
     since = ".".join(str(v) for v in se.mxfp4_native_since)
-    return [f"serving.precision mxfp4 on {', '.join(gpus)}: the MoE experts at the checkpoint's dims, as {s.engine} "
-            f"{since} and later run them (triton_kernels); earlier releases run Marlin there, at padded dims: more "
-            "weight bytes, less KV room (serving_memory.mxfp4_expert_pad)"]
+    return [f"serving.precision mxfp4 on {', '.join(gpus)}: the MoE experts at the checkpoint's dims, through "
+            f"triton_kernels as {s.engine} {since} and later run them; a {s.engine} without it (earlier releases, or a pip "
+            "install that left it out: it is not on PyPI) runs Marlin there, at padded dims: more weight bytes, less KV "
+            "room (serving_memory.mxfp4_expert_pad)"]
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
