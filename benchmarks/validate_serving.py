@@ -80,10 +80,13 @@ of HBM); (d) the LM head runs only on the sampled positions (vLLM V1 ``logits_in
 ``gather_context_logits`` off) while the planner charges it on every prompt token: 16% of gpt-oss-20b's
 prefill FLOPs (1.16 of 7.2 GFLOP/token), 5% of Qwen3-14B's — fixing it moves gpt-oss the wrong way and
 changes the fitted engines (a refit): not done; (e) gpt-oss-120b on H100 with vLLM's Triton path loads
-64.38 GiB (vLLM issue #33155, v0.14.1), 3.7 GiB over the checkpoint, unexplained; if the GPUStack 0.10.2
-run took Marlin (no triton_kernels installed: vLLM issue #23278's H100 log, 65.97 GiB) its rows go
-57 -> 44% (a scratch run, TPOT 24 published vs 50 predicted at 32000/100, 115 with Triton) — the
-backend that run used is not stated, so H100 keeps the Triton path. Llama 4 Scout (TensorRT-LLM, head
+64.38 GiB (vLLM issue #33155, v0.14.1), 3.7 GiB over the checkpoint, unexplained. Applied (srv54): the GPUStack
+runs (vLLM 0.10.2 / 0.11.0) took Marlin on H100 too: triton_kernels became a vLLM dependency only in 0.11.1
+(PR #27370: "At the moment, users have to install `triton_kernels` manually"), and ``get_mxfp4_backend`` without
+it gives Hopper Marlin (vLLM issue #23278's H100 log, 65.97 GiB) -- :func:`release_efficiency`,
+serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1: gpustack-gptoss-h100 57 / 114 -> 48 / 102, all 49 rows 47 / 99 ->
+40 / 97, nothing else moves (the 120b 32000/100 TPOT, 24 ms published, stays ~5x over: 115 -> 120 ms; what
+keeps that run's decode steps free of prompt chunks is not known). Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
 2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
 nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
@@ -295,6 +298,18 @@ COLUMNS = ("source,url,commit,engine,engine_version,model,arch,gpu,gpus,tp,pp,pr
 NO_EVICT = {"tensorrt-llm"}
 
 
+def release_efficiency(row: dict, eff: ServingEfficiency | None = None) -> ServingEfficiency:
+    """The engine's efficiency (``eff``, else the shipped one) with the kernels the row's release ran
+    (``ServingEfficiency.at_release``: vLLM up to 0.11.0 ran Hopper's MXFP4 experts through Marlin; GPUStack's gpt-oss
+    runs are 0.10.2 / 0.11.0); a row whose version is not a release number (the TensorRT-LLM perf pages, a CI build)
+    keeps it."""
+    se = eff or EFF[row["engine"]]
+    parts = row.get("engine_version", "").split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        return se
+    return se.at_release(tuple(int(p) for p in parts))
+
+
 def engine_for(engine: str, gpu: str) -> EngineConfig:
     for key in ((engine, gpu.split("-")[0]), (engine, "*")):
         if key in ENGINES:
@@ -326,6 +341,7 @@ def predict(row: dict, eff: ServingEfficiency | None = None) -> dict:
     throughput and percentiles (ms)."""
     n, P, O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
     job, hw = _setup(row)
+    eff = release_efficiency(row, eff)
     # the model the engine serves (served_model: without DeepSeek's MTP modules, as plan_serving prices it)
     spec = replica_spec(served_model(job.model), job.serving, hw, int(row["tp"]), int(row.get("pp") or 1), eff=eff)
     if row["request_rate"] != "inf":

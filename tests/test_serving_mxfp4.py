@@ -109,3 +109,54 @@ def test_marlin_padding_costs_decode_bytes_flops_and_kv_memory_on_a100():
     assert 5.0e9 < extra < 5.8e9
     assert free + extra == pytest.approx(hw.gpu.memory_bytes * job.serving.gpu_memory_utilization
                                          - weight_bytes(m, "mxfp4") - 2**30)
+
+
+def test_vllm_before_0_11_1_runs_hopper_mxfp4_experts_through_marlin():
+    """vLLM installs triton_kernels only from 0.11.1 (PR #27370), so ``get_mxfp4_backend`` gave Hopper Marlin before
+    (serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1): the padded experts on H100 / H200, none on Blackwell
+    (FlashInfer) or under the shipped (current) vLLM."""
+    from planner.model.serving_efficiency import ENGINES, VLLM_MXFP4_NATIVE_BEFORE_0_11_1
+    from planner.workloads.serving_memory import mxfp4_expert_pad
+
+    m = _model("gpt-oss-120b")
+    old = ENGINES["vllm"].with_(mxfp4_native=VLLM_MXFP4_NATIVE_BEFORE_0_11_1)
+    pad = 3072 / 2880 * 2944 / 2880
+    for gpu in ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB"):
+        assert mxfp4_expert_pad(m, "mxfp4", old, _hw(gpu).gpu) == pytest.approx(pad)
+    assert mxfp4_expert_pad(m, "mxfp4", old, _hw("B200-SXM-180GB").gpu) == 1.0
+    assert mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], _hw("H100-SXM-80GB").gpu) == 1.0
+    # the padded experts are stored: gpt-oss-120b on H100 loads ~65.97 GiB on this path (vLLM issue #23278)
+    assert weight_bytes(m, "mxfp4", pad) / 2**30 == pytest.approx(65.9651, rel=0.005)
+
+
+def test_validate_serving_prices_each_row_with_its_release_kernels():
+    """benchmarks/validate_serving.release_efficiency: GPUStack's gpt-oss runs (vLLM 0.10.2 / 0.11.0) take Marlin on
+    Hopper; a 0.11.1 row, a TensorRT-LLM row and a row with no release number keep the shipped efficiency."""
+    from benchmarks.validate_serving import release_efficiency
+    from planner.model.serving_efficiency import ENGINES, VLLM_MXFP4_NATIVE_BEFORE_0_11_1
+
+    for version in ("0.10.2", "0.11.0"):
+        se = release_efficiency({"engine": "vllm", "engine_version": version})
+        assert se.mxfp4_native == VLLM_MXFP4_NATIVE_BEFORE_0_11_1 and "H100" not in se.mxfp4_native
+        assert se == ENGINES["vllm"].at_release(tuple(int(v) for v in version.split(".")))
+    assert release_efficiency({"engine": "vllm", "engine_version": "0.11.1"}) == ENGINES["vllm"]
+    assert release_efficiency({"engine": "vllm", "engine_version": "(build 9515)"}) == ENGINES["vllm"]
+    assert release_efficiency({"engine": "tensorrt-llm", "engine_version": "0.9.0"}) == ENGINES["tensorrt-llm"]
+    fitted = ENGINES["vllm"].with_(hbm=0.7)  # a fit's candidate keeps its values
+    assert release_efficiency({"engine": "vllm", "engine_version": "0.11.0"}, fitted).hbm == 0.7
+
+
+def test_an_mxfp4_plan_on_hopper_says_which_vllm_release_it_prices():
+    """plan_serving's assumptions name the release the Hopper options' MXFP4 kernel holds from (vLLM 0.11.1,
+    triton_kernels) and that older releases run Marlin there; an A100 plan (Marlin in every release) says nothing of
+    it."""
+    def plan(gpu):
+        job = load_job_dict({"model": {"preset": "gpt-oss-20b"},
+                             "serving": {"p99_latency_ms": 100, "qps": 1, "prompt_tokens": 1024, "output_tokens": 256,
+                                         "precision": "mxfp4", "max_batch": 64},
+                             "cluster": {"gpu": gpu, "nodes": 1, "gpus_per_node": 1}})
+        return [a for a in plan_serving(job, simulate=False).assumptions if "runs Marlin there" in a]
+
+    (line,) = plan("H100-SXM-80GB")
+    assert "H100" in line and "vllm 0.11.1 and later" in line and "earlier releases" in line
+    assert plan("A100-SXM-80GB") == []

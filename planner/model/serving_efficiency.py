@@ -165,9 +165,16 @@ class ServingEfficiency:
     #: the attention kernel, as planner.model.physics names it (``ATTN_HEAD_DIM_REL``): its rate at the
     #: model's head dim relative to head dim 128 scales the attention core (:data:`ATTN_KERNEL_SOURCES`)
     attn_kernel: str = "fa3"
-    #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs below compute capability 9
+    #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs outside ``mxfp4_native``
     #: (planner.workloads.serving_memory.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
     mxfp4_marlin: bool = False
+    #: the GPU families (planner.hardware.efficiency.gpu_family) where an ``mxfp4_marlin`` engine runs MXFP4 experts
+    #: through another kernel (triton_kernels, FlashInfer) at the checkpoint's dims (:data:`VLLM_MXFP4_NATIVE`)
+    mxfp4_native: tuple = ()
+    #: the engine release (a version tuple) from which ``mxfp4_native`` holds; before it the families in
+    #: ``mxfp4_native_before`` (() for none: the engine's kernels did not change with a release)
+    mxfp4_native_since: tuple = ()
+    mxfp4_native_before: tuple = ()
     #: how a step mixes prompt and decode tokens, as the simulation's ``EngineConfig.policy`` names it:
     #: "chunked" (vLLM V1, TensorRT-LLM in-flight batching: a step carries the running decodes and prompt chunks
     #: in one token budget) or "prefill_first" (SGLang: a step is a prefill batch or a decode batch, never both;
@@ -176,6 +183,13 @@ class ServingEfficiency:
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
+
+    def at_release(self, version: tuple) -> "ServingEfficiency":
+        """The engine's kernels as release ``version`` (a tuple of ints) ran them: MXFP4 experts natively on
+        ``mxfp4_native_before`` only before ``mxfp4_native_since``."""
+        if self.mxfp4_native_since and tuple(version) < self.mxfp4_native_since:
+            return replace(self, mxfp4_native=self.mxfp4_native_before)
+        return self
 
 
 #: GEMM row tile: Hopper's warpgroup MMA (wgmma) has M = 64 (PTX ISA, "Asynchronous Warpgroup Level
@@ -203,6 +217,20 @@ _ZERO_FP8 = ("prior: 1.39, torchao float8 Linear speed-up at 4096x8192x16384 on 
 #: alternate (planner.workloads.serving_iteration ``lumped_parts``; the simulation's ``policy="prefill_first"``)
 SGLANG_BATCHING = "prefill_first"
 
+#: vLLM's ``get_mxfp4_backend`` (vllm/model_executor/layers/quantization/mxfp4.py): on capability 10 (B200, B300)
+#: FlashInfer's MXFP4 MoE; on capability 9 and 10 triton_kernels' ``matmul_ogs`` when ``has_triton_kernels()``, else,
+#: and on every capability < 9, Marlin. triton_kernels is a vLLM dependency since PR #27370 ("[Misc] Add
+#: triton_kernels dependency", merged 2025-10-22, first in release 0.11.1: "At the moment, users have to install
+#: `triton_kernels` manually to access this code-path"; its test: "On hopper, both commands defaults to using the
+#: Triton implementation"), so vLLM runs Hopper's MXFP4 experts through Triton from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`,
+#: the default; triton_kernels is not on PyPI, so a pip install can still lack it and run Marlin) and through Marlin
+#: up to 0.11.0
+#: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
+#: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
+VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
+VLLM_MXFP4_NATIVE_SINCE = (0, 11, 1)
+VLLM_MXFP4_NATIVE_BEFORE_0_11_1 = ("B200", "B300")
+
 #: one entry per engine (planner.vocab.SERVE_ENGINE); values from :data:`FIT` (the all-sources fit of
 #: 2026-11-30: 175 rows, 6 sources) unless a source says otherwise. ``hbm`` is capped at 0.92 (the best
 #: STREAM-like fraction of H100/A100 HBM peak) and ``host_s`` at 20 ms by the fit's bounds.
@@ -210,7 +238,9 @@ ENGINES: dict[str, ServingEfficiency] = {
     # 3 sources (GPUStack H100 / A100 Qwen3-14B, vLLM CI H200 latency): 9 fitted rows
     "vllm": ServingEfficiency(hbm=0.618, fp8=1.39, host_s=0.32e-3, compute=0.71,
                               sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
-                              local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX, mxfp4_marlin=True),
+                              local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX, mxfp4_marlin=True,
+                              mxfp4_native=VLLM_MXFP4_NATIVE, mxfp4_native_since=VLLM_MXFP4_NATIVE_SINCE,
+                              mxfp4_native_before=VLLM_MXFP4_NATIVE_BEFORE_0_11_1),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,
@@ -251,6 +281,20 @@ class EngineHardware:
 #: ``has_device_capability(80)``); below SM80 no FP8 kernel runs (vLLM docs "Supported Hardware" for quantization,
 #: v0.9.2: "Marlin (GPTQ/AWQ/FP8)" and "FP8 (W8A8)" both unsupported on Volta / Turing)
 FP8_CUDA_CC = 80
+
+#: vLLM's ``get_mxfp4_backend`` (vllm/model_executor/layers/quantization/mxfp4.py): on capability 10 (B200, B300)
+#: FlashInfer's MXFP4 MoE; on capability 9 and 10 triton_kernels' ``matmul_ogs`` when ``has_triton_kernels()``, else,
+#: and on every capability < 9, Marlin. triton_kernels is a vLLM dependency since PR #27370 ("[Misc] Add
+#: triton_kernels dependency", merged 2025-10-22, first in release 0.11.1: "At the moment, users have to install
+#: `triton_kernels` manually to access this code-path"; its test: "On hopper, both commands defaults to using the
+#: Triton implementation"), so vLLM runs Hopper's MXFP4 experts through Triton from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`,
+#: the default; triton_kernels is not on PyPI, so a pip install can still lack it and run Marlin) and through Marlin
+#: up to 0.11.0
+#: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
+#: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
+VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
+VLLM_MXFP4_NATIVE_SINCE = (0, 11, 1)
+VLLM_MXFP4_NATIVE_BEFORE_0_11_1 = ("B200", "B300")
 
 #: one entry per engine (planner.vocab.SERVE_ENGINE): ``plan_serving`` leaves out (and says so) every option whose
 #: accelerator or weight precision the engine does not run; until QA 88 TensorRT-LLM was planned on TPUs and V100s,

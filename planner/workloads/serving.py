@@ -35,7 +35,8 @@ reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Amper
 GEMMs pad the batch to 16-row tiles (Marlin's), not 64 (serving_efficiency.WEIGHT_ONLY_TILE_ROWS),
 so a small-batch int4 decode is memory-bound, as Marlin measures it. MXFP4 experts under vLLM below
 compute capability 9 (A100, Ada) run through Marlin at its padded dims (``mxfp4_expert_pad``: stored,
-read and multiplied, gpt-oss 1.09x). Attention runs at the engine kernel's rate for the model's head
+read and multiplied, gpt-oss 1.09x); on Hopper too up to vLLM 0.11.0, which did not install triton_kernels
+(``ServingEfficiency.mxfp4_native``; a plan prices the current release). Attention runs at the engine kernel's rate for the model's head
 dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of its head-dim-128 rate).
 
 **Definitions.** TPOT p99 := the p99 over requests of one request's time per output token as the simulation
@@ -126,6 +127,7 @@ from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis, spot_above_rate, unmatched_gpus
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
+from planner.hardware.efficiency import gpu_family
 from planner.model.cost import at_price_words, buy_power_assumption, price_region, rate_price_dates
 from planner.model.serving_efficiency import engine_efficiency, engine_refusal
 from planner.model.physics import power_limit_words
@@ -2414,7 +2416,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if any(o.offline_price == SPOT for o in options[:1]) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + (disagg_words(disagg, disagg["hardware"]) if disagg else [])
-                          + _compute_dtype_note(s, options) + _power_notes([where[i] for i in ok])
+                          + _compute_dtype_note(s, options) + _mxfp4_release_note(s, options, hws)
+                          + _power_notes([where[i] for i in ok])
                           # the owned fleet's power, paid every wall hour at the node's maximum draw (QA 101: unsaid)
                           + [w for w in [buy_power_assumption((budget or job_cost or {}).get("buy"))] if w]
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
@@ -2632,6 +2635,27 @@ def _power_notes(where) -> list[str]:
     where the job sets no limit; without training's MFU clause (serving reports no MFU)."""
     return list(dict.fromkeys(w for hw, sp, _ in where
                               for w in [power_limit_words(hw, COMPUTE_DTYPE[sp.precision], mfu=False)] if w))
+
+
+def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
+    """The options whose MXFP4 experts the engine runs at the checkpoint's dims only from a release on
+    (``ServingEfficiency.mxfp4_native_since``: vLLM from 0.11.1, which installs triton_kernels; before it Marlin on
+    Hopper, its padded dims stored and multiplied, ``serving_memory.mxfp4_expert_pad``), said once: the plan prices the
+    current release, and an older one holds more weight bytes and less KV room on those GPUs."""
+    se = engine_efficiency(s.engine)
+    if s.precision != "mxfp4" or not se.mxfp4_native_since:
+        return []
+    by_name = {hw.name: hw for hw in hws}
+    newer = set(se.mxfp4_native) - set(se.mxfp4_native_before)
+    gpus = list(dict.fromkeys(o.gpu for o in options if o.hardware in by_name
+                              and gpu_family(by_name[o.hardware].gpu.name) in newer))
+    if not gpus:
+        return []
+    since = ".".join(str(v) for v in se.mxfp4_native_since)
+    return [f"serving.precision mxfp4 on {', '.join(gpus)}: the MoE experts at the checkpoint's dims, through "
+            f"triton_kernels as {s.engine} {since} and later run them; a {s.engine} without it (earlier releases, or a pip "
+            "install that left it out: it is not on PyPI) runs Marlin there, at padded dims: more weight bytes, less KV "
+            "room (serving_memory.mxfp4_expert_pad)"]
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:

@@ -35,10 +35,6 @@ GiB = 2**30
 INT4_GROUP = 128
 #: MX block size: one E8M0 scale per 32 elements (OCP Microscaling Formats v1.0, Table 1: k = 32 for MXFP4)
 MX_BLOCK = 32
-#: GPU families (planner.hardware.efficiency.gpu_family) of compute capability 9 and 10 (Hopper, Blackwell),
-#: where vLLM runs MXFP4 MoE through triton_kernels / FlashInfer; every other NVIDIA GPU gets Marlin
-#: (``mxfp4_expert_pad``)
-TRITON_MXFP4_FAMILIES = ("H100", "H200", "B200", "B300")
 #: bytes of a parameter a quantised checkpoint keeps unquantised (bf16 / fp16): the embedding table,
 #: the LM head, the norms and the MoE router (``quantised_params``)
 BYTES_16BIT = 2.0
@@ -553,16 +549,17 @@ def _round_up(x: float, k: int) -> float:
 def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1) -> float:
     """How many times its parameters an MXFP4 MoE expert takes in the engine's kernel on ``gpu`` (one TP
     rank's shard: ``ffn_hidden / tp`` wide): vLLM (``ServingEfficiency.mxfp4_marlin``) runs MXFP4 experts
-    through Marlin on an NVIDIA GPU below compute capability 9 — every family but Hopper and Blackwell
-    (:data:`TRITON_MXFP4_FAMILIES`) — and Marlin's MoE kernel needs n % 256 and k % 128 of each linear, so
+    through Marlin on an NVIDIA GPU outside ``ServingEfficiency.mxfp4_native`` — below compute capability 9, and on
+    Hopper too up to vLLM 0.11.0 (serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1) — and Marlin's MoE kernel
+    needs n % 256 and k % 128 of each linear, so
     ``Mxfp4MoEMethod.create_weights`` pads the hidden dim to a multiple of 256 and the per-rank intermediate
     dim to a multiple of 128 (vllm/model_executor/layers/quantization/mxfp4.py, MARLIN branch;
     ``get_mxfp4_backend``: Marlin when ``get_device_capability()[0] < 9``): ratio = round_up(h, 256) / h x
     round_up(f / tp, 128) / (f / tp) (h: the experts' input width ``expert_io``). The padded weights are stored, read in decode and multiplied (zeros
     included). gpt-oss-120b on one GPU: 2880 -> 3072 and 2880 -> 2944, 1.090x the experts, 65.9 GiB of
     weights instead of 60.7 — vLLM logs "Model loading took 65.9651 GiB" for it on the Marlin path
-    (vllm-project/vllm issue #23278). 1 for every other engine, precision and GPU (Hopper's Triton path
-    rounds the intermediate dim to 64 only, which gpt-oss's 2880 already is).
+    (vllm-project/vllm issue #23278, an H100 without triton_kernels). 1 for every other engine, precision and GPU
+    (Hopper's Triton path rounds the intermediate dim to 64 only, which gpt-oss's 2880 already is).
 
     >>> from planner.spec import load_job_dict
     >>> from planner.model.serving_efficiency import ENGINES
@@ -573,9 +570,12 @@ def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1)
     1.0904
     >>> mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], gpus.gpu("H100-SXM-80GB"))
     1.0
+    >>> from planner.model.serving_efficiency import VLLM_MXFP4_NATIVE_BEFORE_0_11_1 as old
+    >>> round(mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"].with_(mxfp4_native=old), gpus.gpu("H100-SXM-80GB")), 4)
+    1.0904
     """
     if (precision != "mxfp4" or not se.mxfp4_marlin or m.moe is None or gpu.vendor != "NVIDIA"
-            or gpu_family(gpu.name) in TRITON_MXFP4_FAMILIES):
+            or gpu_family(gpu.name) in se.mxfp4_native):
         return 1.0
     h, f = m.expert_io, m.ffn_hidden / tp  # an expert's input/output width (hidden, or a latent MoE's latent)
     return _round_up(h, 256) / h * _round_up(f, 128) / f
