@@ -3025,7 +3025,11 @@ def kempnerforge(cat) -> pd.DataFrame:
     +0.5..+2.2 points (the TP x FSDP rows toward their measurements, the no-TP 7B rows away: 1 GPU +19.4 -> +21.6%,
     FSDP 2 +10.9 -> +12.9%; the 175B run, one micro-batch a step, unchanged), median 13.9 -> 13.2%, p90 37.0 ->
     36.0%, mean -15.1 -> -14.3%, Spearman 0.875 -> 0.869; with FSDP2's reduce-scatter copy-in once a step from the
-    held fp32 gradient (step_time.fsdp2_copy_in_bytes) 13.4% / 35.8% / -14.0%, Spearman 0.869."""
+    held fp32 gradient (step_time.fsdp2_copy_in_bytes) 13.4% / 35.8% / -14.0%, Spearman 0.869. kf54 (2026-12-07) hid
+    FSDP2's collectives pass by pass (step_time.forward_gathers: the 70B's 0.73 s gathers a micro-batch under its 0.64 s
+    forward, not under forward + backward) and the deferred fp32 reduce-scatter under the last backward less that
+    backward's gathers (step_time.last_backward_gathers): the seven 70B rows -31..-41% -> -26..-37%, nothing else,
+    13.4% / 27.6% / -12.1%, Spearman 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 

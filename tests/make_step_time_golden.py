@@ -249,6 +249,12 @@ stream (step_time.fsdp2_copy_in_bytes), regenerated on the same branch: llama3-7
 rows (step_time_s x1.00-1.047, compute_memory_bound up to x1.93, comm_zero3 x0.86-1.01 on 3 rows: a longer backward
 hides more) and llama3-70b/hf-trainer (case 3, FSDP2 since fsdp52) 23-29 rows (step_time_s x1.004-1.03), 10 arrays a
 case and instance; no memory array.
+kf54 (2026-12-07) hides ZeRO-3 / FSDP's per-micro-batch collectives pass by pass (step_time.forward_gathers: the
+forward's gathers under the forward alone, FSDP2's one-unit-ahead prefetch) and the deferred sync's last-backward
+reduce-scatter under the part of that backward its gathers leave free (step_time.last_backward_gathers): 60 of 768
+arrays (step time only: comm_zero3, bubble, step_time_s, mfu, hfu, tokens_per_s[_per_gpu]), the ZeRO-3 rows whose
+forward is shorter than its gathers -- llama3-70b cases 0-3 and 7 on g6 / p5 (17 rows), deepseek-v3-pretrain and
+nemotron-3-nano-pretrain (one row each): step_time_s x1.002-1.19; no memory array.
 """
 from __future__ import annotations
 

@@ -308,8 +308,11 @@ REACHED = {
     # NVSwitch on a 4-GPU board): a pair rings on 6 of a GPU's 18 NVLinks, so 7B TP 2 -18.9 -> -7.4%, TP 2 x FSDP 2
     # -19.6 -> -6.9%, FSDP 2 +7.8 -> +10.9%, no TP 4 row moves: 17.3 -> 13.9% (p90, rho unchanged)
     # auto53: the fold into its deferred sync's fp32 unsharded gradients (step_time.held_grad_accum_bytes), 25 rows
-    # +0.5..+2.2 points: 13.9 / 37.0% / 0.875 -> 13.2 / 36.0% / 0.869
-    "kempnerforge": (0.132, 0.360, 0.869),
+    # +0.5..+2.2 points: 13.9 / 37.0% / 0.875 -> 13.2 / 36.0% / 0.869 (13.4 / 35.8% with its FSDP2 copy-in)
+    # kf54: FSDP2's collectives hidden pass by pass (step_time.forward_gathers) and the deferred reduce-scatter beside
+    # the last backward's gathers (step_time.last_backward_gathers): the seven 70B rows -31..-41% -> -26..-37%,
+    # nothing else moves: 13.4 / 35.8% -> 13.4 / 27.6%, rho 0.869
+    "kempnerforge": (0.134, 0.276, 0.869),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02

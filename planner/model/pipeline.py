@@ -1770,7 +1770,7 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap,
                      t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False,
-                     aligned_reduce=False, fill_excess=0.0) -> dict:
+                     aligned_reduce=False, fill_excess=0.0, reduce_busy=0.0) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
@@ -1789,7 +1789,9 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     ``aligned_reduce``: the interleaved schedule reduces chunk by chunk (``chunk_reduce_window``; its window returned
     as ``hides``, the backward the reduce hides under). ``fill_excess``: on the 1F1B schedule (v = 1), how much the
     bubble's pp - 1 pacing-stage times exceed the other stages' own (step_time ``fill_excess``: the fill and drain
-    run at those stages' pace), taken off each run's bubble."""
+    run at those stages' pace), taken off each run's bubble. ``reduce_busy``: seconds of that window the reduce's
+    process group is busy with other collectives, taken off it (FSDP's backward gathers where the step's one
+    reduce-scatter runs in the last backward: step_time ``compose_step``)."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
     if pass_m is None:
@@ -1804,7 +1806,7 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
         bubble = bubble - (fill if pass_m is None else np.asarray(m, dtype=np.float64) / run_m * fill)
     if np.any(dualpipev):
         bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
-    hides = chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce)
+    hides = np.maximum(chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce) - reduce_busy, 0.0)
     exposed = exposed_dp_comm(t_dp, hides, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer,
                 hides=hides, fill=fill)

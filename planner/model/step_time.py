@@ -1733,6 +1733,22 @@ def param_fetch(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, s: StepInputs
     return offload.param_fetch_s(hw, dpt.D["local_all"][dpt.dinv], min(w_b, 2.0), s.fw)
 
 
+def forward_gathers(D: dict, keys, defer_rs) -> np.ndarray:
+    """Seconds of a micro-batch's ZeRO-3 / FSDP collectives in its forward, at the DP ``keys``: the forward's gather
+    (``ag3``), but where the stage is gathered in the backward and kept to the next forward (``defer_rs``); the rest of
+    ``zero_exposure``'s ``z3_mb`` (the backward's gather, its reduce-scatter, HSDP's replica all-reduce) is the
+    backward's. The two passes hide apart because FSDP2 issues a unit's collectives at most one unit ahead of the
+    compute (torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py @002a76fb): in forward each unit's gather
+    waits for the previous unit's copy-out on the compute stream (``wait_for_unshard``: "Defer free to allow for
+    overlap of this copy-out with next all-gather collective", ``_wait_all_gather_streams_on_event``), in backward
+    ``_backward_prefetch`` gathers the next unit only and ``post_backward`` makes the compute stream wait for the
+    previous unit's reduce-scatter (``reduce_scatter_state.event``): a forward's gathers cannot run on under the
+    backward that follows it, nor a backward's collectives under the next forward. Until kf54 the micro-batch's
+    collectives hid under its forward and backward together, so a forward shorter than its gathers (the 70B at
+    TP 4 and micro-batch 2: 0.64 s of forward a micro-batch against 0.72 s of cross-node gather) hid nothing of it."""
+    return np.where(defer_rs, 0.0, D["ag3"])[keys]
+
+
 def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, fetch=None) -> ZeroExposure:
     """ZeRO-3/FSDP's per-micro-batch gathers and reduce-scatters and ZeRO-2's per-micro-batch reduce-scatters,
     exposed beyond the compute they hide under, with NCCL's SM share (physics.nccl_overlap_slowdown,
@@ -1767,8 +1783,9 @@ def zero_exposure(s: StepInputs, st: StageTimes, dpt: DpStep, contention=None, f
         if fetch is not None and fetched:  # parameter offload's copies in, ahead of each gather pass (param_fetch)
             zk, ag = zk + passes[rows] * fetch[rows], ag + fetch[rows]
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(nccl, ts), eff.sm_count, nccl_sms[rows])
-        # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
-        beyond = np.maximum(0.0, zk - ts)
+        # where the collectives outlast the compute (pass by pass: ``forward_gathers``), the slowed compute ends
+        zf = forward_gathers(D, dinv[rows], defer_rs)  # under them (physics.nccl_slowdown_exposed)
+        beyond = np.maximum(0.0, zf - st.t_fwd_mb[rows]) + np.maximum(0.0, zk - zf - st.t_bwd_mb[rows])
         # on the compute stream (``z3_on_compute_stream``: DeepSpeed without overlap_comm) nothing hides: all exposed
         hid = beyond + ag / per_layer[rows] + physics.nccl_slowdown_exposed(z3_slow, beyond)
         return np.where(s.z3_serial[rows], zk, hid)
@@ -1997,6 +2014,25 @@ def reduce_overlaps_backward(s: StepInputs, dpt: DpStep) -> np.ndarray:
     return np.asarray(s.overlap_grad_reduce, dtype=bool) & s.reduces_in_backward & ~after_backward
 
 
+def last_backward_gathers(s: StepInputs, dpt: DpStep) -> np.ndarray:
+    """Per candidate, seconds of FSDP all-gathers in the last backward ahead of the step's one reduce-scatter on
+    the same process group: where the gradient sync runs only in the last backward (``rs_last``: the deferred sync
+    with the reshard left alone, KempnerForge's ``maybe_no_sync``, AutoModel's ``get_sync_ctx``; ``defer_rs``
+    without PP) and the parameters are gathered again for that backward (reshard after forward). FSDP2 issues both
+    on the unit's shard process group (torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py: ``unshard`` and
+    ``post_backward`` take ``self._all_gather_process_group`` / ``self._reduce_scatter_process_group``, both the
+    mesh's shard group, @002a76fb), c10d's ProcessGroupNCCL runs a group's collectives on its one NCCL stream a
+    device (ProcessGroupNCCL.hpp ``ncclStreams_``, "The CUDA streams used by NCCL kernels"), and both cross the same
+    links: the reduce-scatter hides only under the part of that backward the gathers leave free
+    (``pipeline.step_composition`` ``reduce_busy``). 0 elsewhere. Until kf54 it hid under the whole backward: the
+    KempnerForge 70B at TP 4 x FSDP 8 hid its 1.46 s fp32 reduce-scatter under 1.73 s of backward that also carried
+    0.72 s of gathers."""
+    D, dinv = dpt.D, dpt.dinv
+    bwd_gather = (dpt.raf & ~dpt.held)[dinv] & dpt.rs_last
+    bwd_gather = bwd_gather | (dpt.defer_rs[dinv] & (s.pp == 1))
+    return np.where(bwd_gather & ((dpt.dz >= 3) & ~dpt.held)[dinv], D["ag3"][dinv], 0.0)
+
+
 def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: ZeroExposure, t_opt, off_step,
                  off_mb) -> StepParts:
     """One optimizer step from its parts (pipeline.step_composition: Narayanan et al. 2021 §2.2's m micro-batches,
@@ -2019,7 +2055,8 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
                             zx.z3_exposed_mb + zx.z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None), in_stage=zx.z3_exposed_mb,
                             dualpipev=c.schedule == SCHEDULE.code["dualpipev"],
-                            aligned_reduce=fw.align_grad_reduce, fill_excess=st.fill_excess)
+                            aligned_reduce=fw.align_grad_reduce, fill_excess=st.fill_excess,
+                            reduce_busy=last_backward_gathers(s, dpt))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     pp_fill, pp_hop = pipeline_fill(c, s, st, zx.z3_exposed_mb)
     step = step + pp_fill
