@@ -20,7 +20,6 @@ about) to show what one such parameter would do to each row; it changes nothing 
 Run: ``python benchmarks/cdna3_table.py [--gemm-scale 1.1]``."""
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from contextlib import contextmanager
@@ -112,19 +111,27 @@ def table(cat=None, gemm_scale: float = 1.0) -> pd.DataFrame:
     return df
 
 
+def positive_scale(text: str) -> float:
+    """``--gemm-scale``'s value: a positive finite number (argparse's type hook; ScriptArgs prints the one line)."""
+    from argparse import ArgumentTypeError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gemm-scale", default="1",
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
+    ap.add_argument("--gemm-scale", type=positive_scale, default=1.0,
                     help="price CDNA 3 GEMMs at this multiple of the shipped gemm_max (a what-if; default 1)")
     a = ap.parse_args(argv)
-    try:
-        scale = float(a.gemm_scale)
-    except ValueError:
-        scale = float("nan")
-    if not 0 < scale < float("inf"):
-        print(f"error: --gemm-scale: must be a positive number, got {a.gemm_scale!r}", file=sys.stderr)
-        sys.exit(2)
-    df = table(gemm_scale=scale)
+    df = table(gemm_scale=a.gemm_scale)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}",
                        formatters={"signed": lambda v: f"{v:+.1%}"}))
 
