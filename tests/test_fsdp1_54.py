@@ -37,28 +37,34 @@ def _in_post_backward_hook() -> bool:
     return False
 
 
-def _fsdp1_backward_ops(strategy: str, reduce_dtype: str, micro_batches: int, no_sync: bool) -> tuple:
+def _fsdp1_backward_ops(strategy: str, reduce_dtype: str, micro_batches: int, no_sync: bool,
+                        backend: str = "fake", rank: int = 0) -> tuple:
     """(elements, ops): the model's parameter elements and, per backward, each op on a tensor of a unit's flat size
-    or its shard's as (op in ``MOVES``, inside ``_post_backward_hook``, input dtype, output dtype, elements): two FSDP1 units (a linear, and a
-    linear with bias: two parameters in one FlatParameter) under a wrapping root, ``MixedPrecision(param_dtype=bf16)``,
-    ``use_orig_params=True`` (accelerate's and Composer's default)."""
+    or its shard's as (op in ``MOVES``, inside ``_post_backward_hook``, input dtype, output dtype, elements): two FSDP1
+    units (a linear, and a linear with bias: two parameters in one FlatParameter) under a wrapping root,
+    ``MixedPrecision(param_dtype=bf16)``, ``use_orig_params=True`` (accelerate's and Composer's default), world size
+    2: a fake process group in this process (``backend`` "fake"), or gloo on two processes (``__main__`` below,
+    where the default group is already up); HYBRID_SHARD on a (replicate 1, shard 2) mesh."""
     torch = pytest.importorskip("torch")
     import torch.distributed as dist
-    fake_pg = pytest.importorskip("torch.testing._internal.distributed.fake_pg")
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    dist.init_process_group("fake", store=fake_pg.FakeStore(), rank=0, world_size=2)
+    if backend == "fake":
+        fake_pg = pytest.importorskip("torch.testing._internal.distributed.fake_pg")
+        dist.init_process_group("fake", store=fake_pg.FakeStore(), rank=rank, world_size=2)
     try:
         torch.manual_seed(0)
         layers = [torch.nn.Linear(64, 32, bias=False), torch.nn.Linear(32, 16, bias=True)]
         flat = {sum(p.numel() for p in layer.parameters()) for layer in layers}  # 2,048 and 528 elements
         elems = sum(flat)
         mp = MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=getattr(torch, reduce_dtype))
+        mesh = init_device_mesh("cpu", (1, 2)) if strategy == "HYBRID_SHARD" else None
 
         def wrap(mod):
             return FSDP(mod, sharding_strategy=getattr(ShardingStrategy, strategy), mixed_precision=mp,
-                        use_orig_params=True, device_id=torch.device("cpu"))
+                        use_orig_params=True, device_id=torch.device("cpu"), device_mesh=mesh)
         net = wrap(torch.nn.Sequential(*[wrap(layer) for layer in layers]))
         ops = []
 
@@ -82,16 +88,19 @@ def _fsdp1_backward_ops(strategy: str, reduce_dtype: str, micro_batches: int, no
                 per_mb.append(list(ops))
         return elems, per_mb
     finally:
-        dist.destroy_process_group()
+        if backend == "fake":
+            dist.destroy_process_group()
 
 
-def test_fsdp1_full_shard_concatenates_on_the_compute_stream_and_reduces_on_its_own():
-    """FULL_SHARD, fp32 ``reduce_dtype`` (Composer's DEFAULT preset), 2 micro-batches synced each (Composer's loop):
-    outside the hook one bf16 ``cat`` per unit, 2 + 2 B an element, as priced; the fp32 cast, the pre-divide and, in
-    the second micro-batch, the shard's add all inside the hook (post-backward stream: unpriced)."""
+@pytest.mark.parametrize("strategy", ["FULL_SHARD", "HYBRID_SHARD"])
+def test_fsdp1_sync_concatenates_on_the_compute_stream_and_reduces_on_its_own(strategy):
+    """fp32 ``reduce_dtype`` (Composer's DEFAULT preset), 2 micro-batches synced each (Composer's loop): outside the
+    hook one bf16 ``cat`` per unit, 2 + 2 B an element, as priced; the fp32 cast, the pre-divide and, in the second
+    micro-batch, the shard's add all inside the hook (post-backward stream; HYBRID_SHARD's all-reduce and post-divide
+    on its all-reduce stream, from the hook too: unpriced)."""
     torch = pytest.importorskip("torch")
     m = 2
-    elems, per_mb = _fsdp1_backward_ops("FULL_SHARD", "float32", m, no_sync=False)
+    elems, per_mb = _fsdp1_backward_ops(strategy, "float32", m, no_sync=False)
     compute = [[o for o in ops if not o[1]] for ops in per_mb]
     assert all(sorted(o[0] for o in ops) == ["cat", "cat"] for ops in compute)
     assert all(o[2] == o[3] == torch.bfloat16 for ops in compute for o in ops)
@@ -132,3 +141,29 @@ def test_fsdp1_stacks_price_the_concatenation_every_micro_batch(catalog, monkeyp
         m = BF16.global_batch // 8  # micro-batches a step (micro-batch 1 on 8 ranks); the field sums the step's
         assert got - without == pytest.approx(m * count_params(LLAMA).total * per / (hw.gpu.hbm_bw * hw.eff.hbm),
                                               rel=1e-9)
+
+
+def _gloo_rank(rank: int, port: int) -> None:
+    import os
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        for case in (("FULL_SHARD", "float32", 2, False), ("SHARD_GRAD_OP", "bfloat16", 3, True)):
+            elems, per_mb = _fsdp1_backward_ops(*case, backend="gloo", rank=rank)
+            if rank == 0:
+                print(case, elems, "parameter elements")
+                for i, ops in enumerate(per_mb):
+                    print("  micro-batch", i, [(o[0], "hook" if o[1] else "compute", str(o[2])[6:], str(o[3])[6:], o[4])
+                                               for o in ops])
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    # the same record under gloo on two processes (what the fake group stands for in the tests):
+    #   PYTHONPATH=.:tests python tests/test_fsdp1_54.py
+    import torch.multiprocessing
+
+    torch.multiprocessing.spawn(_gloo_rank, args=(29554,), nprocs=2)
