@@ -718,11 +718,12 @@ def fsdp_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
       multiple of the world size), the cast of the shard to the parameter's fp32 (``_cast_grad_to_param_dtype``) and
       the ``_saved_grad_shard +=`` of a later micro-batch (1/N of the unit), overlapped with the next unit's backward:
       not priced. HYBRID_SHARD adds only the replica all-reduce on ``_all_reduce_stream``. Under ``no_sync`` the add
-      into the held flat gradient is ``held_grad_accum_bytes``'s. Measured (tests/test_fsdp1_54.py: torch FSDP1, gloo,
-      world size 2, FULL_SHARD with fp32 ``reduce_dtype``, SHARD_GRAD_OP under ``no_sync`` with bf16): each unit's
-      one bf16 ``cat`` per backward outside the hook, every cast, divide and add inside it."""
+      into the held flat gradient is ``held_grad_accum_bytes``'s. Measured (tests/test_fsdp1_54.py: torch 2.13's FSDP1
+      at world size 2, a fake process group in the tests and gloo on two processes as its script; FULL_SHARD and
+      HYBRID_SHARD with fp32 ``reduce_dtype``, SHARD_GRAD_OP under ``no_sync`` with bf16): each unit's one bf16
+      ``cat`` per backward outside the hook (and ``no_sync``'s ``add_``), every cast, divide and shard add inside it."""
     new, g_b, widths = _grad_widths(fw, t, edps)
-    if fsdp1_layout(fw):  # (never an FSDP2 stack)
+    if fsdp1_layout(fw):  # False on every FSDP2 stack (fsdp2_dp, or accelerate's version 2)
         return (np.full(np.shape(edps), 2.0 * new),) * 2
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     return tuple(np.where(held, (np.asarray(a, dtype=np.float64) + g_b) / m, new + g_b) for a in widths)
