@@ -18,7 +18,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   (``nar21_training``, ``NAR21_STACK``: the ``megatron-lm`` stack with ``gradient_accumulation_fusion: false``).
 * llm-foundry — MosaicML MPT benchmark tables (PyTorch FSDP, bf16 autocast or fp8, flash
   attention, A100-40/80 GB with 1600 Gb/s RoCE, H100 80GB with network not stated -> 3200 Gb/s).
-  tokens/s/GPU converted to iteration time.
+  tokens/s/GPU converted to iteration time. Composer's FSDP1 concatenates each unit's bf16 gradients into its flat
+  gradient on the compute stream every micro-batch (step_time.fsdp_copy_in_bytes, fsdp1_54: every row x1.0001-1.024,
+  H100 2.9 / 6.8% / +0.4% -> 2.8 / 6.7% / +0.9%, A100 5.3 / 17.4% / -0.1% -> 4.9 / 17.1% / +0.2%).
 * production (``published_runs_2.csv`` README §3: MT-NLG 530B, BLOOM-176B, OPT-175B, LLaMA-65B).
   Stacks (``PR2_STACKS``): MT-NLG and BLOOM run Megatron-DeepSpeed on DeepSpeed's pipeline engine
   (Smith et al. 2022 §2: DeepSpeed pipeline + data parallelism, Megatron tensor slicing). Its
@@ -2968,7 +2970,7 @@ def olmo_core(cat) -> pd.DataFrame:
     Mapped onto the ``torchtitan`` stack (FSDP2 per block, compiled, SDPA flash, float8 ``tensorwise``: what
     OLMo-core runs, torchao's default recipe) through ``open_reports_case``, the same mapping as the fms-fsdp and
     TinyLlama rows; nothing in planner/ was changed or fitted for them (held out, as added: src46). auto53
-    (2026-12-07) priced FSDP2's reduce-scatter copy-in (step_time.fsdp2_copy_in_bytes: each unit's bf16 gradient into
+    (2026-12-07) priced FSDP2's reduce-scatter copy-in (step_time.fsdp_copy_in_bytes: each unit's bf16 gradient into
     its fp32 reduce buffer on the compute stream, every micro-batch): 6.4 / 16.0% / -6.9% -> 5.1 / 12.7% / -4.8%."""
     return open_reports_table(cat, OLMO_CORE_CSV, "olmo_core")
 
@@ -3001,8 +3003,10 @@ def fms_compile(cat) -> pd.DataFrame:
     Mapped as open_reports' fms-fsdp rows (``open_reports_case``, the ``torchtitan`` stack: FSDP per block, SDPA
     flash), compiled (``compile=True``); nothing in planner/ was changed or fitted for them (held out, as added:
     src47). auto53 (2026-12-07): FSDP2's reduce-scatter copy-in priced on the stack these rows map to
-    (step_time.fsdp2_copy_in_bytes), every row +0.7..+1.1 points: 3.7 / 9.8% / -1.8% -> 3.8 / 9.2% / -0.9%
-    (fms-fsdp runs FSDP1; whether its reduce copies so was not read)."""
+    (step_time.fsdp_copy_in_bytes), every row +0.7..+1.1 points: 3.7 / 9.8% / -1.8% -> 3.8 / 9.2% / -0.9%
+    (fms-fsdp runs FSDP1). fsdp1_54 (2026-12-07) read FSDP1's: its backward concatenates each unit's bf16 gradients
+    into the flat gradient on the compute stream (2 + 2 B a parameter a micro-batch, step_time.fsdp_copy_in_bytes),
+    the bytes the torchtitan mapping's FSDP2 copy-in prices under these rows' bf16 reduce: no row moves."""
     return open_reports_table(cat, FMS_COMPILE_CSV, "fms_compile")
 
 
@@ -3025,7 +3029,7 @@ def kempnerforge(cat) -> pd.DataFrame:
     +0.5..+2.2 points (the TP x FSDP rows toward their measurements, the no-TP 7B rows away: 1 GPU +19.4 -> +21.6%,
     FSDP 2 +10.9 -> +12.9%; the 175B run, one micro-batch a step, unchanged), median 13.9 -> 13.2%, p90 37.0 ->
     36.0%, mean -15.1 -> -14.3%, Spearman 0.875 -> 0.869; with FSDP2's reduce-scatter copy-in once a step from the
-    held fp32 gradient (step_time.fsdp2_copy_in_bytes) 13.4% / 35.8% / -14.0%, Spearman 0.869. kf54 (2026-12-07) hid
+    held fp32 gradient (step_time.fsdp_copy_in_bytes) 13.4% / 35.8% / -14.0%, Spearman 0.869. kf54 (2026-12-07) hid
     FSDP2's collectives pass by pass (step_time.forward_gathers: the 70B's 0.73 s gathers a micro-batch under its 0.64 s
     forward, not under forward + backward) and the deferred fp32 reduce-scatter under the last backward less that
     backward's gathers (step_time.last_backward_gathers): the seven 70B rows -31..-41% -> -26..-37%, nothing else,
@@ -3393,7 +3397,7 @@ def automodel(cat) -> pd.DataFrame:
     ``apply_fsdp`` leaves to EP (``ignored_params`` where the expert shard group is one rank) add into their bf16
     ``.grad`` (6 B). Rows: +18.9 / +18.9 / -14.4 / -8.0 / -9.5 / -4.4 / -13.8 / -13.0 / +5.9% (Llama 3 70B syncs
     every micro-batch: unchanged): median 13.8 -> 13.0%, p90 17.4 -> 18.9%, mean -3.8 -> -2.2%. Then FSDP2's
-    reduce-scatter copy-in (step_time.fsdp2_copy_in_bytes: torch _fsdp_collectives.py ``foreach_reduce`` copies each
+    reduce-scatter copy-in (step_time.fsdp_copy_in_bytes: torch _fsdp_collectives.py ``foreach_reduce`` copies each
     unit's gradient into its fp32 reduce-scatter input on the compute stream; once a step from the held fp32 gradient
     on the deferred rows, every micro-batch from the bf16 one on Llama 3 70B, which syncs each): +19.2 / +19.0 /
     -14.4 / -7.8 / -9.4 / -4.4 / -13.8 / -12.8 / +9.0%, median 12.8%, p90 19.0%, mean -1.7%. Taken as what the code

@@ -245,7 +245,7 @@ micro-batches (step_time.held_grad_accum_bytes: FSDP2's fp32 upcast, then fp32 +
 llama3-70b/torchtitan (case 2) moved, its 27 PP rows whose stage is held gathered, 9 of 768 arrays a instance (18 in
 all, step time only): compute_memory_bound x1.10-2.51, t_bwd_mb x1.009-1.14, bubble x1.007-1.11, step_time_s
 x1.007-1.10, mfu / tokens_per_s x0.91-0.99; no memory array. Then FSDP2's reduce-scatter copy-in on the compute
-stream (step_time.fsdp2_copy_in_bytes), regenerated on the same branch: llama3-70b/torchtitan (case 2) 32 of its 64
+stream (step_time.fsdp_copy_in_bytes), regenerated on the same branch: llama3-70b/torchtitan (case 2) 32 of its 64
 rows (step_time_s x1.00-1.047, compute_memory_bound up to x1.93, comm_zero3 x0.86-1.01 on 3 rows: a longer backward
 hides more) and llama3-70b/hf-trainer (case 3, FSDP2 since fsdp52) 23-29 rows (step_time_s x1.004-1.03), 10 arrays a
 case and instance; no memory array.

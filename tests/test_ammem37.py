@@ -125,7 +125,7 @@ def test_the_foreach_step_on_16bit_parameters_moves_half_the_bytes(catalog):
     assert (b["optimizer"][0] - launches) / (a["optimizer"][0] - launches) == pytest.approx(0.5, rel=1e-9)
     # ... and, on the params_16bit path that reads the experts EP alone places as outside FSDP (memory
     # ep_experts_unsharded, held_grad_widths), their gradients skip FSDP2's reduce-scatter copy-in (auto53,
-    # step_time.fsdp2_copy_in_bytes): the only other term that moves, memory-bound
+    # step_time.fsdp_copy_in_bytes): the only other term that moves, memory-bound
     copy_in = a["compute_memory_bound"][0] - b["compute_memory_bound"][0]
     assert copy_in > 0.0
     assert a["step_time_s"][0] - b["step_time_s"][0] == pytest.approx(

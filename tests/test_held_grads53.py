@@ -3,12 +3,12 @@
 ``reduce_dtype`` casts the first micro-batch's unsharded gradient up and adds each later one into it while the sync is
 off (torch _fsdp_param.py ``to_accumulated_grad_if_needed`` / ``accumulate_unsharded_grad_if_needed``); experts FSDP2
 leaves to EP alone keep autograd's 16-bit ``.grad``; and FSDP2's reduce-scatter copy-in (step_time
-``fsdp2_copy_in_bytes``), each micro-batch it syncs. Checked against torch's own FSDP2 on one CPU rank, op by op."""
+``fsdp_copy_in_bytes``), each micro-batch it syncs. Checked against torch's own FSDP2 on one CPU rank, op by op."""
 import numpy as np
 import pytest
 
 from planner.model.stacks import STACKS, resolve
-from planner.model.step_time import fsdp2_copy_in_bytes, held_grad_accum_bytes, step_time
+from planner.model.step_time import fsdp_copy_in_bytes, held_grad_accum_bytes, step_time
 from planner.spec import TrainingSpec
 
 from conftest import one_rank_group
@@ -71,7 +71,7 @@ def test_torch_fsdp2_folds_micro_batches_as_priced(tmp_path):
     assert float(dense) * m == pytest.approx(measured)
     # the last micro-batch's reduce-scatter copy-in, once: the held fp32 gradient read, the fp32 input written
     assert copy_in == pytest.approx(8.0)
-    assert float(fsdp2_copy_in_bytes(STACKS[AM], BF16, 8.0, m, True)[0]) * m == pytest.approx(copy_in)
+    assert float(fsdp_copy_in_bytes(STACKS[AM], BF16, 8.0, m, True)[0]) * m == pytest.approx(copy_in)
 
 
 def test_torch_fsdp2_copies_each_synced_gradient_into_its_reduce_input(tmp_path):
@@ -81,7 +81,7 @@ def test_torch_fsdp2_copies_each_synced_gradient_into_its_reduce_input(tmp_path)
     fold, copy_in = _fsdp2_accumulation_bytes(tmp_path, m, defer=False)
     assert fold == 0.0
     assert copy_in == pytest.approx(6.0 * m)
-    assert float(fsdp2_copy_in_bytes(STACKS["torchtitan"], BF16, 8.0, m, False)[0]) * m == pytest.approx(copy_in)
+    assert float(fsdp_copy_in_bytes(STACKS["torchtitan"], BF16, 8.0, m, False)[0]) * m == pytest.approx(copy_in)
 
 
 def test_experts_left_to_ep_accumulate_in_their_own_dtype():

@@ -81,8 +81,8 @@ from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
 from planner.hardware.options import HardwareOption
 from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsharded, ep_experts_unsharded,
-                                  fsdp1_param_bytes, held_grad_widths, hsdp_groups, model_state_bytes_per_param,
-                                  moments_16bit, params_16bit)
+                                  fsdp1_layout, fsdp1_param_bytes, held_grad_widths, hsdp_groups,
+                                  model_state_bytes_per_param, moments_16bit, params_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
@@ -668,7 +668,7 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
 
 def _grad_widths(fw, t: TrainingSpec, edps) -> tuple:
     """(the width a backward writes an unsharded gradient at, the reduce width, the (dense, expert) widths of the
-    gradients held unsharded: memory ``held_grad_widths``) for ``held_grad_accum_bytes`` and ``fsdp2_copy_in_bytes``."""
+    gradients held unsharded: memory ``held_grad_widths``) for ``held_grad_accum_bytes`` and ``fsdp_copy_in_bytes``."""
     w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
     return fsdp1_param_bytes(t), g_b, held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
                                                        ep_experts_unsharded(edps))
@@ -693,14 +693,38 @@ def held_grad_accum_bytes(fw, t: TrainingSpec, edps, m_micro) -> tuple:
     return tuple(per_mb(np.asarray(a, dtype=np.float64)) for a in widths)
 
 
-def fsdp2_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
-    """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, of
-    FSDP2's reduce-scatter copy-in: torch _fsdp_collectives.py ``foreach_reduce`` copies every unsharded gradient of the
-    unit into one reduce-scatter input of the reduce dtype (``foreach_reduce_scatter_copy_in``) on the compute stream,
-    before ``reduce_scatter_stream.wait_stream(current_stream)``: read the gradient, write the reduce width. Where it
-    syncs each micro-batch (``held`` False) the 16-bit gradient (``fsdp1_param_bytes``, FSDP's ``param_dtype``) every
-    micro-batch; where it holds the gradients (``held``: ``held_grad_accum_bytes``) the held one, once a step."""
+def fsdp_copy_in_bytes(fw, t: TrainingSpec, edps, m_micro, held) -> tuple:
+    """(dense, expert) HBM bytes per parameter and micro-batch, averaged over a step's ``m_micro`` micro-batches, that
+    an FSDP stack's gradient reduce moves on the compute stream at ZeRO-2/3 (the caller gates on the stage), by the
+    FSDP the stack runs:
+
+    * FSDP2 (``Stack.fsdp2_dp``): the reduce-scatter copy-in -- torch _fsdp_collectives.py ``foreach_reduce`` copies
+      every unsharded gradient of the unit into one reduce-scatter input of the reduce dtype
+      (``foreach_reduce_scatter_copy_in``) on the compute stream, before ``reduce_scatter_stream.wait_stream
+      (current_stream)``: read the gradient, write the reduce width. Where it syncs each micro-batch (``held`` False)
+      the 16-bit gradient (``fsdp1_param_bytes``, FSDP's ``param_dtype``) every micro-batch; where it holds the
+      gradients (``held``: ``held_grad_accum_bytes``) the held one, once a step.
+    * FSDP1's flat parameter (memory ``fsdp1_layout``: the HF Trainer's ``fsdp_version`` 1, llm-foundry's Composer
+      FSDP, ``fsdp``, metaseq's fairscale FSDP): the unit's gradient is assembled by autograd, not by FSDP -- the
+      forward's parameters are views of the unsharded FlatParameter (torch 2.1-2.13 distributed/fsdp/_flat_param.py
+      ``_get_unflat_views_unaligned``: ``torch.split(tensor, flat_param._numels)`` then ``.view(shape)``; fairscale
+      flatten_params_wrapper.py ``get_param_views``: ``flat_param.split(self._param_numels)``), so the backward's
+      ``SplitWithSizesBackward`` concatenates every parameter's gradient into the flat gradient (``aten.cat``) on the
+      compute stream, every micro-batch, synced or under ``no_sync``: read and write the ``param_dtype`` width,
+      2 + 2 B under a 16-bit ``MixedPrecision``. All the rest of FSDP1's reduce runs on its post-backward stream after
+      ``_post_backward_stream.wait_stream(current_stream)`` (torch _runtime_utils.py ``_post_backward_hook`` /
+      ``_reduce_grad``): the cast to ``reduce_dtype`` where it differs (Composer's ``DEFAULT`` preset: fp32), the
+      ``_div_if_needed`` pre/post divides, the ``F.pad`` of ``_get_reduce_scatter_tensors`` (a flat gradient not a
+      multiple of the world size), the cast of the shard to the parameter's fp32 (``_cast_grad_to_param_dtype``) and
+      the ``_saved_grad_shard +=`` of a later micro-batch (1/N of the unit), overlapped with the next unit's backward:
+      not priced. HYBRID_SHARD adds only the replica all-reduce on ``_all_reduce_stream``. Under ``no_sync`` the add
+      into the held flat gradient is ``held_grad_accum_bytes``'s. Measured (tests/test_fsdp1_54.py: torch 2.13's FSDP1
+      at world size 2, a fake process group in the tests and gloo on two processes as its script; FULL_SHARD and
+      HYBRID_SHARD with fp32 ``reduce_dtype``, SHARD_GRAD_OP under ``no_sync`` with bf16): each unit's one bf16
+      ``cat`` per backward outside the hook (and ``no_sync``'s ``add_``), every cast, divide and shard add inside it."""
     new, g_b, widths = _grad_widths(fw, t, edps)
+    if fsdp1_layout(fw):  # False on every FSDP2 stack (fsdp2_dp, or accelerate's version 2)
+        return (np.full(np.shape(edps), 2.0 * new),) * 2
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     return tuple(np.where(held, (np.asarray(a, dtype=np.float64) + g_b) / m, new + g_b) for a in widths)
 
@@ -1649,21 +1673,22 @@ def microbatch_extras(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: Hardware
     # the gradients held unsharded between micro-batches (PP's held stage, AutoModel's deferred syncs, FSDP1's
     # no_sync; memory ``_fsdp_held``), and the experts FSDP2 leaves to EP alone, which keep autograd's ``.grad``
     # whatever the sync: each backward adds into them, a pass over the rank's unsharded stage (held_grad_accum_bytes);
-    # and FSDP2's reduce-scatter copy-in on the compute stream, per micro-batch where it syncs, once a step where the
-    # gradients are held (fsdp2_copy_in_bytes)
+    # and the reduce's copy on the compute stream (fsdp_copy_in_bytes): FSDP2's reduce-scatter copy-in, per micro-batch
+    # where it syncs, once a step where the gradients are held; FSDP1's flat-gradient concatenation, every micro-batch
     if m.is_transformer and not frozen_base(m, t):
         fsdp2 = bool(getattr(fw, "fsdp2_dp", False)) & (c.zero >= 2)
+        fsdp = (fsdp2 | fsdp1_layout(fw)) & (c.zero >= 2)  # the stages whose FSDP reduce copies (fsdp_copy_in_bytes)
         held_any = (dpt.held | dpt.defer_rs)[dinv] | dpt.rs_last
         held = held_any & (s.m_micro > 1)
         edps = D["edps"][dinv]
         out = ep_experts_unsharded(edps) & fsdp2 & params_16bit(fw, t)
-        if held.any() or np.any(out & (s.m_micro > 1)) or np.any(fsdp2):
+        if held.any() or np.any(out & (s.m_micro > 1)) or np.any(fsdp):
             acc_d, acc_e = held_grad_accum_bytes(fw, t, edps, s.m_micro)
-            cp_d, cp_e = fsdp2_copy_in_bytes(fw, t, edps, s.m_micro, held_any)
+            cp_d, cp_e = fsdp_copy_in_bytes(fw, t, edps, s.m_micro, held_any)
             dense, exp = D["stage_p_dense"][dinv], D["stage_p_exp"][dinv]
             held_mb = eff.memory_time(np.where(held, dense * acc_d, 0.0)
                                       + np.where(held | (out & (s.m_micro > 1)), exp * acc_e, 0.0)
-                                      + np.where(fsdp2, dense * cp_d + np.where(out, 0.0, exp * cp_e), 0.0),
+                                      + np.where(fsdp, dense * cp_d + np.where(out, 0.0, exp * cp_e), 0.0),
                                       hw.gpu.hbm_bw)
             t_bwd_mb = t_bwd_mb + held_mb
             per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + held_mb
