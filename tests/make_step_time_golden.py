@@ -249,6 +249,10 @@ stream (step_time.fsdp2_copy_in_bytes), regenerated on the same branch: llama3-7
 rows (step_time_s x1.00-1.047, compute_memory_bound up to x1.93, comm_zero3 x0.86-1.01 on 3 rows: a longer backward
 hides more) and llama3-70b/hf-trainer (case 3, FSDP2 since fsdp52) 23-29 rows (step_time_s x1.004-1.03), 10 arrays a
 case and instance; no memory array.
+mem54 (2026-12-07) prices PyTorch's context_parallel ring backward's buffers on torchtitan's CP rows
+(activations.cp_torch_ring_transient, Stack.torch_cp_ring): only llama3-70b/torchtitan (case 2) moved, 7 memory arrays a
+instance (14 in all): its CP > 1 rows' rebuild grows (activations up to x1.27 on 21 rows; logits, where the loss
+exceeds the rebuild, down by as much on 4), totals x1.00-1.026 on 19 rows; no step-time array.
 """
 from __future__ import annotations
 
