@@ -91,3 +91,26 @@ def test_torchtitan_prices_its_ring_at_the_query_heads_and_megatron_does_not():
     grouped = cp_torch_ring_transient(m, 262144, 1, 8, 8, False, 2)
     assert float(grouped) == pytest.approx((36 * m.kv_dim + 3 * m.q_dim) * 32768 * 2 / 8)
     assert np.all(cp_torch_ring_transient(m, 8192, 1, 8, np.array([1, 2]), True, 2) >= 0)
+
+
+def test_pipelining_gradient_receive_buffers_are_torchs():
+    """torch.distributed.pipelining keeps one gradient receive buffer a micro-batch on every stage before the last,
+    all step (tests/data/pipelining_truth.json, tests/make_pipelining_truth.py: a real 1F1B and interleaved step on
+    gloo): memory_stages.grad_recv_buffers prices rank 0 and the last rank alike for torchtitan, nothing for
+    Megatron-Core (its own p2p, no per-micro-batch buffers held)."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from planner.model.memory_stages import grad_recv_buffers
+    from planner.vocab import SCHEDULE
+
+    truth = json.loads((Path(__file__).parent / "data" / "pipelining_truth.json").read_text())
+    last = str(truth["world"] - 1)
+    for name, sched in (("1f1b", "1f1b"), ("interleaved", "interleaved")):
+        t0, tl = truth["ranks"]["0"][name], truth["ranks"][last][name]
+        c = SimpleNamespace(pp=np.array([truth["world"]]), vpp=np.array([t0["stages"]]),
+                            schedule=np.array([SCHEDULE.code[sched]]))
+        g0, _, gl = grad_recv_buffers(stacks.resolve("torchtitan"), c, t0["microbatches"], t0["boundary_bytes"])
+        assert (float(g0[0]), float(gl[0])) == (t0["grad_bytes"], tl["grad_bytes"])
+        assert grad_recv_buffers(stacks.resolve("megatron-core"), c, 8, 256) == (0.0, 0.0, 0.0)
