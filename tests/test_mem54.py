@@ -67,7 +67,8 @@ def test_ring_backward_buffers_are_the_measured_ones(cp):
 
 
 def test_ring_backward_at_cp2_is_within_one_k_of_the_price():
-    """At CP 2 one fp32 half-gradient fewer coexists (measured 2 cp + 19 K): the price is one K over."""
+    """At CP 2 the measured peak is (2 cp + 19) K + 3 Q on both ranks: the price (one rule for every CP) is one K
+    over there."""
     unit = 128 * 4 * 32 * 2
     per_rank, fixed, on_q = TORCH_CP_RING_BWD
     for rank in (0, 1):
