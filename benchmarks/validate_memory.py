@@ -32,11 +32,17 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   memory and sits on the compiled rows (0 / -1%), the eager ones -7 / -9%.
 * torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 65.0 (-10% / -4%).
 * torchtitan 405B with PP (Tables 5-6): -8% to -22% after the PP unsharding (they were -52% to -59%).
-  Looked at and too small to close it: torch.distributed.pipelining's per-micro-batch receive buffers
-  (forward and gradient, 8 x 134 MB each here: ~2 GiB); the CP all-gathered K/V of the 2024 allgather
-  rotater (``_AllGatherRotater``: (cp - 1) x 268 MB, 0.3-1.9 GB at CP 2-8, against the measured growth
-  of 0.6 / 1.8 / 9.6 GiB from CP 1). The interleaved row's micro-batch count is not stated (mapped as
-  validate.py does, local batch / PP).
+  Since mem54 (2026-12-07) PyTorch's context_parallel ring backward's buffers are priced
+  (``activations.cp_torch_ring_transient``: the all-gathered K/V of every CP rank beside fp32 gradient
+  accumulators and the gradient ring's copies, (2 cp + 20) K + 3 Q, 3.4-4.9 GiB at CP 2-8 here), and
+  torch.distributed.pipelining's gradient receive buffers, one a micro-batch on each stage before the last, held
+  all step (``memory_stages.grad_recv_buffers``: 8 x 128 MiB on rank 0, twice that under interleaving): 1F1B
+  -17.5 -> -16.3%, interleaved -6.4 -> -3.5%, CP 1 / 2 / 4 / 8 -9.6 / -10.4 / -11.8 / -19.9% -> -8.3 / -4.3 /
+  -5.1 / -12.6%. Not explained: the measured step from CP 4 to CP 8 (+7.8 GiB at the same tokens a rank) and the
+  9.8 GiB between the 1F1B and interleaved rows: at 8 micro-batches torch's ``ScheduleInterleaved1F1B`` warms rank
+  0 up through all 16 of its chunk-forwards, as ``Schedule1F1B`` holds all 8 micro-batches of its one stage, and
+  the planner prices rank 0's layer activations alike for both (18.5 GiB). The interleaved row's micro-batch count
+  is not stated (mapped as validate.py does, local batch / PP).
 * torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; modelled since titanroot, 2026-12-02: ``Stack.fsdp2_root``,
   ``TITAN_ROOT_UNIT``): FSDP2 never reshards the root after forward, and the 2024-12 torchtitan leaves the embedding,
   final norm and LM head in the root unit, gathered in bf16 all step (+1.96 GiB on Llama-3-8B); the 2025-08 runs'

@@ -255,6 +255,15 @@ reduce-scatter under the part of that backward its gathers leave free (step_time
 arrays (step time only: comm_zero3, bubble, step_time_s, mfu, hfu, tokens_per_s[_per_gpu]), the ZeRO-3 rows whose
 forward is shorter than its gathers -- llama3-70b cases 0-3 and 7 on g6 / p5 (17 rows), deepseek-v3-pretrain and
 nemotron-3-nano-pretrain (one row each): step_time_s x1.002-1.19; no memory array.
+mem54 (2026-12-07) prices PyTorch's context_parallel ring backward's buffers on torchtitan's CP rows
+(activations.cp_torch_ring_transient, Stack.torch_cp_ring): only llama3-70b/torchtitan (case 2) moved, 7 memory arrays a
+instance (14 in all): its CP > 1 rows' rebuild grows (activations up to x1.27 on 21 rows; logits, where the loss
+exceeds the rebuild, down by as much on 4), totals x1.00-1.026 on 19 rows; no step-time array. Then torch.distributed.
+pipelining's gradient receive buffers, one a micro-batch on each stage before the last (memory_stages.grad_recv_buffers,
+Stack.pp_recv_per_microbatch): again case 2 alone, its 53 PP rows, 10 memory arrays a instance (weights / grads /
+optimizer 1 row at 2e-7, the peak rank class's), totals up to x4.6 where one schedule run holds 256-1024 micro-batches
+(torchtitan's emitted launch with PP runs the replica's whole batch as one pipeline pass, emit.titan_local_batch:
+that many buffers); no step-time array.
 """
 from __future__ import annotations
 

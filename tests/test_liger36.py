@@ -75,7 +75,10 @@ class _LiveBytes:
                 for t in tree_flatten(out)[0]:
                     if hasattr(t, "untyped_storage"):
                         st = t.untyped_storage()
-                        key = st.data_ptr()
+                        try:
+                            key = st.data_ptr()
+                        except RuntimeError:  # an output without data (a functional collective's meta result)
+                            continue
                         if key in outer.seen or st.nbytes() == 0:
                             continue
                         outer.seen.add(key)

@@ -31,7 +31,13 @@ REACHED = {
     # loss's buffers and the last layer's rebuild are never live together (measured on CPU, tests/test_losspeak38.py),
     # so the step holds the larger, not the sum: -0.8 to -5.4 GiB on rows most of which were already under their
     # max_reserved (the residue the README lists, now not hidden by the double-counted rebuild)
-    "torchtitan llama3 H100 (2024-12)": (0.08, 0.17),
+    # median 0.08 -> 0.075, p90 0.17 -> 0.15 (mem54, 2026-12-07): PyTorch's context_parallel ring backward's buffers
+    # (activations.cp_torch_ring_transient, measured on torch's own code, tests/test_mem54.py): the 405B CP 2 / 4 / 8
+    # rows +3.6 / +4.1 / +5.2 GiB (-10.4 / -11.8 / -19.9% -> -5.7 / -6.5 / -13.8%); the 8B CP rows' peak is the loss.
+    # p90 0.15 -> 0.14: torch.distributed.pipelining's gradient receive buffers, one a micro-batch on each stage
+    # before the last (memory_stages.grad_recv_buffers; tests/data/pipelining_truth.json): the 405B PP rows +1.05 GiB
+    # (1F1B), +2.1 (interleaved: rank 0 holds two stages)
+    "torchtitan llama3 H100 (2024-12)": (0.075, 0.14),
     "torchao float8 README H100 (2025-03)": (0.01, 0.01),
     "torchao float8 README MI300X (2025-08)": (0.03, 0.03),
     # median 0.07 -> 0.09 (hfloss37, 2026-12-05): HF Trainer's compute_loss returns the loss alone, so the fp32 MLM

@@ -456,7 +456,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
-                           remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
+                           cp_torch_ring=None, remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
                            partition_tp=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
@@ -480,7 +480,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     ``cp_allgather``: the share of the layers whose CP runs TE's K/V all-gather (Megatron-Core ``cp_comm_type``
     all_gather; ``cp_allgather_saves``), which keep a second copy of the attention output at CP > 1.
     ``cp_p2p`` / ``cp_a2a_p2p``: the shares whose CP runs TE's K/V ring (p2p, a2a+p2p): it saves what the table has;
-    its buffers are a transient (``cp_p2p_transient``, in ``recompute_working_set``), unused here.
+    its buffers are a transient (``cp_p2p_transient``, in ``recompute_working_set``), unused here; so are PyTorch's
+    ``context_parallel`` ring's (``cp_torch_ring``: ``cp_torch_ring_transient``).
     ``moe_a2a``: the MoE layers run Megatron-Core's all-to-all dispatcher: its unsaved copies are a transient
     (``moe_a2a_transient``, in ``recompute_working_set``), unused here.
     ``remat``: MaxText's remat policy as (tensor, location) pairs (``stack_table_kw``; stacks.remat_locations): full
@@ -612,6 +613,39 @@ def cp_p2p_transient(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, ca
     return np.where(np.asarray(cp) > 1, np.maximum(fwd, bwd), 0.0)
 
 
+#: PyTorch's ``context_parallel`` ring backward's buffers on a rank, beyond the kernel's own input gradients: (per
+#: CP rank of the K/V all-gather, fixed) in units of the rank's K (one 16-bit tensor), and in its Q; measured
+#: (tests/test_mem54.py) on torch's ``_templated_ring_attention_backward`` itself, the kernel a stub returning its
+#: three gradients, CP 4 and 8 on a fake process group: (2 cp + 20) K + 3 Q on every rank (2 cp + 19 at CP 2)
+TORCH_CP_RING_BWD = (2.0, 20.0, 3.0)
+
+
+def cp_torch_ring_transient(m: ModelSpec, seq, micro_batch, tp, cp, repeated: bool, act_bytes):
+    """The peak PyTorch's ``context_parallel`` ring attention adds, once, inside one layer's attention backward (bytes
+    on one rank), its all-gather rotater (torchtitan's ``context_parallel_rotate_method`` default "allgather"):
+    ``TORCH_CP_RING_BWD`` -- (2 cp + 20) K + 3 Q, K = tokens x K width / tp x act bytes (tokens = seq x micro-batch
+    / cp, the width the query heads' where the stack repeats K/V before the kernel, ``repeated``: torchtitan's
+    ``repeat_kv``), Q = tokens x q width / tp x act bytes.
+
+    torch/distributed/tensor/experimental/_attention.py (torch 2.5-2.6; _context_parallel/_attention.py since, the
+    same code) ``_templated_ring_attention_backward``: fp32 ``grad_query`` / ``grad_key`` / ``grad_value``
+    accumulators (``_cp_options.convert_to_f32``), ``key.contiguous()`` / ``value.contiguous()`` copies of the
+    kernel's transposed views, the ``torch.cat`` of K and V each step and the all-gathered K/V of every CP rank
+    (``_AllGatherRotater``: 2 cp K, gathered once, held through the loop), and the fp32 K/V gradients the
+    ``dkv_rotater`` (always ``_AllToAllRotater``: ``permute_tensor``) passes round the ring -- received, updated
+    (``_partial_update``'s ``torch.cat`` under load balancing), concatenated to send and the all-to-all's output.
+    The forward (``_templated_ring_attention``, its ``_SDPAMerger`` fp32 output and merge temporaries) peaks lower
+    at every CP measured (about 9 Q + (2 cp + 2) K). The fp32 terms are measured at 16-bit activations (every
+    torch CP stack here). Only at CP > 1; vectorised."""
+    cp = np.asarray(cp, dtype=np.float64)
+    tokens = rank_tokens(seq, micro_batch, cp)
+    tp = np.asarray(tp, dtype=np.float64)
+    k = tokens * (m.q_dim if repeated else m.kv_dim) * act_bytes / tp
+    q = tokens * m.q_dim * act_bytes / tp
+    per_rank, fixed, on_q = TORCH_CP_RING_BWD
+    return np.where(cp > 1, (per_rank * cp + fixed) * k + on_q * q, 0.0)
+
+
 def cp_p2p_buffers(m: ModelSpec, seq, micro_batch, tp, cp, ring, act_bytes, causal=True):
     """(forward, backward) buffers of TE's K/V ring on its fullest rank, as ``cp_p2p_transient`` derives them: ring x
     (KV + O + L) on the last rank; 6 KV (+ L / 2 causal) at rank 0, 5 KV on a ring of one; an MLA model's V and output
@@ -697,6 +731,9 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 # the layers whose CP runs TE's K/V ring: p2p over all of CP, a2a+p2p over CP / a2a
                 cp_p2p=float(sum(share for kind, share in mix if kind == "p2p")),
                 cp_a2a_p2p=float(sum(share for kind, share in mix if kind == "a2a+p2p")),
+                # PyTorch's context_parallel ring (Stack.torch_cp_ring), its K/V at the query heads where repeated
+                cp_torch_ring=(("repeated" if getattr(stack, "repeats_kv_heads", False) else "grouped")
+                               if getattr(stack, "torch_cp_ring", False) else None),
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
@@ -780,14 +817,17 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
                           fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1,
-                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, remat=None,
+                          switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, cp_torch_ring=None,
+                          remat=None,
                           moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
                           partition_tp=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
     where some run its K/V ring (``cp_p2p``: p2p, over CP; ``cp_a2a_p2p``: a2a+p2p, over CP / ``cp_a2a``, the a2a
-    group, comm.hierarchical_cp_a2a) the ring's forward or backward buffers (``cp_p2p_transient``): the largest of
+    group, comm.hierarchical_cp_a2a) the ring's forward or backward buffers (``cp_p2p_transient``), where it is
+    PyTorch's ``context_parallel`` ring (``cp_torch_ring``: K/V "repeated" to the query heads or "grouped") its
+    backward's buffers (``cp_torch_ring_transient``): the largest of
     those the layers run, once (each lives inside one layer's attention), at every recompute setting; an MoE layer
     behind Megatron-Core's all-to-all dispatcher (``moe_a2a``, ``ep`` > 1) the dispatcher's unsaved copies
     (``moe_a2a_transient``), which live inside the MoE block and never beside the attention's: the larger of the
@@ -814,6 +854,9 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
         ring = cp if cp_p2p else (np.asarray(cp) / np.asarray(cp_a2a) if cp_a2a_p2p else None)
         if ring is not None:  # a p2p layer's ring (all of CP) is at least an a2a+p2p layer's
             ag = np.maximum(ag, cp_p2p_transient(m, seq, micro_batch, tp, cp, ring, act_bytes, m.causal))
+        if cp_torch_ring is not None:
+            ag = np.maximum(ag, cp_torch_ring_transient(m, seq, micro_batch, tp, cp, cp_torch_ring == "repeated",
+                                                        act_bytes))
     if moe and moe_a2a and not switch_mlp and kind in (None, "E"):
         ag = np.maximum(ag, moe_a2a_transient(m, seq, micro_batch, tp, cp, ep, act_bytes))
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute

@@ -48,7 +48,8 @@ from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
-from planner.model.memory_stages import inflight_microbatches, layer_params, stage_layer_microbatches
+from planner.model.memory_stages import (grad_recv_buffers, inflight_microbatches, layer_params,
+                                         stage_layer_microbatches)
 from planner.model.stacks import KEPT_NONE, KEPT_PERSIST, cp_comm_mix, recompute_modules
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
@@ -1045,8 +1046,8 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
                      kinds=None, rebuilt=None, akey=None, rank_rws=None, group: int = 0) -> RankActivations:
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
     (memory_stages ``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its
-    own count, the last with the MTP depths, each plus one layer's rebuild (``rws``); "first" the larger of rank 0 and
-    the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
+    own count, the last with the MTP depths, each plus one layer's rebuild (``rws``) and its stages' gradient receive
+    buffers (memory_stages ``grad_recv_buffers``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
     else each the mean layer ``per_layer``. ``rebuilt``: a callable giving the saves unmixed by partial recompute,
     ``chunk_activations``' per-chunk block / uniform recompute. ``akey``: each row's activation key
     (``transformer_activations``' per-key layer terms), which with its split and recompute fixes its layer bytes
@@ -1089,15 +1090,15 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
                                                                    rebuilt, None if rebuilt is None else akey, group))
-    rank0, middle = a0 + emb_out + r0, a1 + r1  # each rank beside its own rebuild (stage_kind_rws)
-    first_act = np.maximum(rank0, middle)
-    last_act = al + rl
+    g0, g1, gl = grad_recv_buffers(st, c, m_rows if keys is None else keys[5][keys[0]], emb_out)  # pipelining's
+    rank0, middle = a0 + emb_out + r0 + g0, a1 + r1 + g1  # each rank beside its own rebuild (stage_kind_rws)
+    first_act, last_act = np.maximum(rank0, middle), al + rl + gl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
     if np.any(v):
-        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + r0, first_act)
-        last_act = np.where(v, np.maximum(lm1 * w1 + r1, lm_last * wl + rl), last_act)
+        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + r0 + g0, first_act)
+        last_act = np.where(v, np.maximum(lm1 * w1 + r1, lm_last * wl + rl) + gl, last_act)
         rank0 = np.where(v, first_act, rank0)
     middle = np.where((np.asarray(c.pp) > 2) & ~v, middle, 0.0)  # pp <= 2 and the V: no rank between the ends
     return RankActivations(rank0, middle, last_act, first_act)

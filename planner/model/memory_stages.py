@@ -467,6 +467,28 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
                                                 select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
 
 
+def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
+    """(rank 0, a middle rank, the last rank) bytes of torch.distributed.pipelining's gradient receive buffers, where
+    the stack pipelines with it (``Stack.pp_recv_per_microbatch``), else zeros: one buffer of the stage output's
+    gradient per micro-batch on every stage but the last, allocated once and held all step (torch
+    distributed/pipelining/stage.py ``_PipelineStageBase._prepare_backward_infra``: for each of the
+    ``num_microbatches`` ``grad_recv_info[mb] = self._create_grad_recv_info(...)``, each a ``_RecvInfo`` whose buffer
+    is ``_make_tensor_from_meta`` of the output, torch 2.5 through 2.13; the recv writes into it and the backward reads
+    it). ``boundary``: one micro-batch's stage output on a rank (the embedding output's size, sequence-split under SP).
+    A rank holds v stages (interleaved: rank r stages r, r + pp, ..; the last rank's last is the last stage);
+    under DualPipeV's V rank 0 holds the first and the last stage, every other rank two stages before the last. The
+    forward receive buffers (non-first stages, one per micro-batch too) are the stage's input, which its first layer
+    keeps while the micro-batch is in flight (counted there): those of the other micro-batches are not counted."""
+    if not getattr(st, "pp_recv_per_microbatch", False):
+        return 0.0, 0.0, 0.0
+    pp = np.asarray(c.pp)
+    v = split_vpp(c)
+    dual = v == V_SPLIT
+    chunks = np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+    one = np.where(pp > 1, np.asarray(m_micro, dtype=np.float64) * boundary, 0.0)
+    return one * np.where(dual, 1.0, chunks), one * chunks, one * np.where(dual, 2.0, chunks - 1.0)
+
+
 def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):
     """1 where pipeline rank ``rank`` runs Megatron-Core's combined 1F1B pairs (the MoE all-to-all overlap,
     ``a2a_overlap``: ``overlap_moe_expert_parallel_comm``), else 0: its peak is the state before a pair plus one layer

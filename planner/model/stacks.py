@@ -397,6 +397,16 @@ class Stack:
     #: ``keys = repeat_kv(xk, self.n_rep)`` before SDPA; HF ``LlamaAttention`` likewise);
     #: TE's DotProductAttention takes the grouped heads as they are
     repeats_kv_heads: bool = False
+    #: the CP attention is PyTorch's ``context_parallel`` ring (torch.distributed.tensor.experimental ``_attention``:
+    #: ``_templated_ring_attention`` and its backward over the ``_AllGatherRotater``): its K/V, gradient and
+    #: accumulator buffers are a transient inside one layer's attention (activations ``cp_torch_ring_transient``).
+    #: torchtitan's ``apply_cp``. accelerate's torch CP runs it too; not set on the hf-trainer stack, whose K/V heads at
+    #: the kernel and walked step were not checked against it (mem54, left)
+    torch_cp_ring: bool = False
+    #: its pipeline schedules are torch.distributed.pipelining's, whose stages keep one gradient receive buffer per
+    #: micro-batch all step (memory_stages ``grad_recv_buffers``): torchtitan's ``build_pipeline_schedule``. NeMo
+    #: AutoModel builds torch's ``PipelineStage`` too; not set there (its code not read for it: mem54, left)
+    pp_recv_per_microbatch: bool = False
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
     #: ``variable.grad += new_grad``, torch/csrc/autograd/functions/accumulate_grad.h; DeepSpeed's
@@ -2828,7 +2838,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``

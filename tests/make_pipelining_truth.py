@@ -1,0 +1,72 @@
+"""Ground truth for the receive buffers torch.distributed.pipelining keeps a step (mem54).
+
+    python tests/make_pipelining_truth.py        # writes tests/data/pipelining_truth.json
+
+gloo on CPU at world size 2 (torch.multiprocessing, spawn), one ``nn.Linear(16, 16)`` a stage, micro-batches of 4
+rows: torch's ``Schedule1F1B`` (one stage a rank, 8 micro-batches) and ``ScheduleInterleaved1F1B`` (two stages a rank,
+stages r and r + 2, 4 micro-batches), one ``step``. After it, on each rank, the buffers its stages' ``_RecvInfo``s
+hold (torch 2.13 distributed/pipelining/stage.py: ``grad_recv_info`` -- one a micro-batch on each stage before the
+last, ``_setup_backward_recv_info`` -- and ``args_recv_info``, one a micro-batch on each stage after the first), with
+the bytes of one micro-batch's stage output. The memory model's ``memory_stages.grad_recv_buffers`` prices the
+gradient ones; tests/test_mem54.py reads the JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "data" / "pipelining_truth.json"
+WORLD, ROWS, WIDTH = 2, 4, 16
+CASES = {"1f1b": (1, 8), "interleaved": (2, 4)}  # stages a rank, micro-batches
+
+
+def _work(rank, port, q):
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.pipelining import PipelineStage
+    from torch.distributed.pipelining.schedules import Schedule1F1B, ScheduleInterleaved1F1B
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    out = {}
+    for name, (v, n_mb) in CASES.items():
+        torch.manual_seed(0)
+        stages = [PipelineStage(torch.nn.Linear(WIDTH, WIDTH), rank + k * WORLD, WORLD * v, torch.device("cpu"))
+                  for k in range(v)]
+        loss = lambda o, t: o.sum()  # noqa: E731
+        sch = (Schedule1F1B(stages[0], n_microbatches=n_mb, loss_fn=loss) if v == 1
+               else ScheduleInterleaved1F1B(stages, n_microbatches=n_mb, loss_fn=loss))
+        x = torch.randn(ROWS * n_mb, WIDTH)
+        sch.step(x) if rank == 0 else sch.step(target=torch.zeros(ROWS * n_mb, WIDTH))
+
+        def held(infos):
+            bufs = [r.buffer for mb in infos.values() for r in mb if getattr(r, "buffer", None) is not None]
+            return len(bufs), sum(b.untyped_storage().nbytes() for b in bufs)
+        g = [held(s.grad_recv_info) for s in stages]
+        f = [held(s.args_recv_info) for s in stages]
+        out[name] = dict(stages=v, microbatches=n_mb, boundary_bytes=ROWS * WIDTH * 4,
+                         grad_buffers=sum(n for n, _ in g), grad_bytes=sum(b for _, b in g),
+                         fwd_buffers=sum(n for n, _ in f), fwd_bytes=sum(b for _, b in f))
+    q.put((rank, out))
+    dist.destroy_process_group()
+
+
+def main():
+    import torch
+    import torch.multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_work, args=(r, 29617, q)) for r in range(WORLD)]
+    for p in procs:
+        p.start()
+    got = dict(q.get() for _ in procs)
+    for p in procs:
+        p.join()
+    OUT.write_text(json.dumps({"torch": torch.__version__, "world": WORLD,
+                               "ranks": {str(r): got[r] for r in sorted(got)}}, indent=1) + "\n")
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()
