@@ -130,6 +130,7 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
+from planner.spec.schema import engine_release  # noqa: E402
 from planner.workloads.serving_screen import replica_spec  # noqa: E402
 from planner.workloads.serving_iteration import IterationModel  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
@@ -302,12 +303,8 @@ def release_efficiency(row: dict, eff: ServingEfficiency | None = None) -> Servi
     """The engine's efficiency (``eff``, else the shipped one) with the kernels the row's release ran
     (``ServingEfficiency.at_release``: vLLM up to 0.11.0 ran Hopper's MXFP4 experts through Marlin; GPUStack's gpt-oss
     runs are 0.10.2 / 0.11.0); a row whose version is not a release number (the TensorRT-LLM perf pages, a CI build)
-    keeps it."""
-    se = eff or EFF[row["engine"]]
-    parts = row.get("engine_version", "").split(".")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts):
-        return se
-    return se.at_release(tuple(int(p) for p in parts))
+    keeps it (planner.spec.schema ``engine_release``, the rule a job's ``serving.engine_version`` is read by)."""
+    return (eff or EFF[row["engine"]]).at_release(engine_release(row.get("engine_version", "")))
 
 
 def engine_for(engine: str, gpu: str) -> EngineConfig:
@@ -331,6 +328,8 @@ def _setup(row: dict):
                "prompt_tokens": P, "output_tokens": O, "engine": row["engine"]}
     if row.get("kv_mem_fraction"):
         serving["gpu_memory_utilization"] = float(row["kv_mem_fraction"])
+    if engine_release(row.get("engine_version", "")) is not None:  # the release the run used, as a job pins it
+        serving["engine_version"] = row["engine_version"]
     job = load_job_dict({"model": _model(row), "serving": serving})
     hw = option_from_cluster(ClusterSpec(gpu=row["gpu"], gpus_per_node=max(int(row["gpus"]), 1)))
     return job, hw

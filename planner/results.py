@@ -932,6 +932,10 @@ class ServingPlan(Record):
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()
+    #: LLMs: the engine priced (serving.engine) and its release (serving.engine_version: "latest", the current
+    #: release's kernels, or the release number the job pinned); None for a generic model
+    engine: Optional[str] = None
+    engine_version: Optional[str] = None
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "constraints" or self.constraints)
