@@ -88,3 +88,25 @@ def test_serve_json_and_table_show_the_release_and_a_bad_one_is_one_line(cli, tm
 
 def _job_doc(version):
     return {**GPT_OSS, "serving": {**GPT_OSS["serving"], "engine_version": version}}
+
+
+def test_the_serving_page_sets_the_release_as_the_job_file_does_and_refuses_what_it_refuses():
+    """The app's serving page has a text input for ``serving.engine_version`` (srvrel54), starting at the job's own
+    (``latest`` where it sets none); the release priced is on the page as `planner serve` prints it, and a text the job
+    file refuses is the loader's one line."""
+    from app_page import checked, open_page, upload
+
+    small = b"""model: {preset: llama3-8b}
+serving: {p99_latency_ms: 50, ttft_ms: 1000, qps: 2, prompt_tokens: 256, output_tokens: 32, max_batch: 16}
+constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}
+"""
+    at = upload(open_page(), "small.yaml", small)
+    captions = lambda: [c.value for c in at.caption if c.value.startswith("engine: ")]  # noqa: E731
+    assert at.text_input(key="r_version").value == "latest"
+    assert captions() == ["engine: vllm latest (the current release; serving.engine_version pins one)"]
+    at.text_input(key="r_version").set_value("0.10.2").run()
+    assert captions() == ["engine: vllm 0.10.2"] and checked(at)
+    at.text_input(key="r_version").set_value("nightly").run()
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {"engine_version": "nightly"}})
+    assert [x.value for x in at.error] == [f"**serving.engine_version**: {e.value.message}"]
