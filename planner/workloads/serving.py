@@ -2655,18 +2655,18 @@ def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
         return []
     since = ".".join(str(v) for v in se.mxfp4_native_since)
     on = f"serving.precision mxfp4 on {', '.join(gpus)}"
-    marlin = "Marlin, at padded dims: more weight bytes, less KV room (serving_memory.mxfp4_expert_pad)"
+    marlin = "at padded dims: more weight bytes, less KV room (serving_memory.mxfp4_expert_pad)"
     if s.engine_release is None:
         return [f"{on}: the MoE experts at the checkpoint's dims, through triton_kernels as {s.engine} {since} and "
                 f"later run them (serving.engine_version {s.engine_version}); a {s.engine} without it (earlier releases, "
-                f"or a pip install that left it out: it is not on PyPI) runs {marlin}; serving.engine_version pins a "
-                "release"]
+                f"or a pip install that left it out: it is not on PyPI) runs Marlin there, {marlin}; serving.engine_version "
+                "pins a release"]
     if job_efficiency(s).mxfp4_native != se.mxfp4_native:
         return [f"{on}: serving.engine_version {s.engine_version}, before {since}: {s.engine} runs the MoE experts "
-                f"through {marlin}"]
+                f"through Marlin, {marlin}"]
     return [f"{on}: serving.engine_version {s.engine_version}: the MoE experts at the checkpoint's dims, through "
             f"triton_kernels as {s.engine} {since} and later run them; a build without it (it is not on PyPI) runs "
-            f"{marlin}"]
+            f"Marlin there, {marlin}"]
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
