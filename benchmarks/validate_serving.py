@@ -85,8 +85,11 @@ runs (vLLM 0.10.2 / 0.11.0) took Marlin on H100 too: triton_kernels became a vLL
 (PR #27370: "At the moment, users have to install `triton_kernels` manually"), and ``get_mxfp4_backend`` without
 it gives Hopper Marlin (vLLM issue #23278's H100 log, 65.97 GiB) -- :func:`release_efficiency`,
 serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1: gpustack-gptoss-h100 57 / 114 -> 48 / 102, all 49 rows 47 / 99 ->
-40 / 97, nothing else moves (the 120b 32000/100 TPOT, 24 ms published, stays ~5x over: 115 -> 120 ms; what
-keeps that run's decode steps free of prompt chunks is not known). Llama 4 Scout (TensorRT-LLM, head
+40 / 97, nothing else moves. srvrel54: a row's release is its job's ``serving.engine_version`` (:func:`_setup`), so the
+simulation's KV blocks (``replica_spec`` -> ``kv_free_bytes``) hold the padded experts too, as the iteration model's
+weights did: gpustack-gptoss-h100 48 / 102 -> 44 / 102, its p50 / p99 latency p90s 120 / 97 -> 62 / 50, all 49 rows
+39 / 97 (the 120b 32000/100 TPOT, 24 ms published: 120 -> 50 ms; what keeps that run's decode steps free of prompt
+chunks is not known). Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
 2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
 nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
