@@ -78,6 +78,8 @@ def test_serve_json_and_table_show_the_release_and_a_bad_one_is_one_line(cli, tm
     assert res["best"]["weights_gib_per_gpu"] == pytest.approx(65.97, rel=0.005)
     code, out, err = cli("serve", job, "--no-simulate")
     assert code == 0 and "engine: vllm 0.10.2" in out
+    code, out, err = cli("report", job, "-o", tmp_path / "plan.md", "--no-simulate")
+    assert code == 0 and "| engine | vllm 0.10.2 |" in (tmp_path / "plan.md").read_text()
     for bad, why in (('"nightly"', "not a release"), ("0.10", "read this one as a number")):
         job.write_text(json.dumps(_job_doc("X")).replace('"X"', bad))
         code, out, err = cli("serve", job, "--no-simulate", "--json")
