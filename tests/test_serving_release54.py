@@ -112,3 +112,17 @@ constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}
     with pytest.raises(InputError) as e:
         load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {"engine_version": "nightly"}})
     assert [x.value for x in at.error] == [f"**serving.engine_version**: {e.value.message}"]
+
+
+def test_the_simulations_replica_takes_the_release_as_the_screen_does():
+    """``replica_spec`` (what every simulation of a plan runs) holds the release's weights in its KV blocks and its
+    iteration model, built by itself as the tests and the app build it (until srvrel54 ``kv_free_bytes`` looked the
+    engine up by name, so validate_serving's pre-0.11.1 rows padded the iteration model's weights but not the blocks)."""
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+    from planner.workloads.serving_screen import replica_spec
+
+    hw = option_from_cluster(ClusterSpec(gpu="H100-SXM-80GB", gpus_per_node=1))
+    old, new = (replica_spec(j.model, j.serving, hw, 1) for j in (_job("0.10.2"), _job()))
+    assert old.num_blocks < 0.6 * new.num_blocks
+    assert old.iteration.expert_bytes > 1.05 * new.iteration.expert_bytes

@@ -651,7 +651,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp, se), 0.0) // (kv_gpu * block_size))
     H = shared_prefix(s, se)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / replica_link_bw(hw, tp, pp)[1]
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all,
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, se, sp.ep, sp.all2all,
                                     sp.overlap)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=H)
