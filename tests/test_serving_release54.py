@@ -65,7 +65,8 @@ def test_a_gpt_oss_120b_h100_plan_at_vllm_0_10_2_holds_marlins_padded_experts_an
     assert future.best.kv_capacity_tokens == n.kv_capacity_tokens and future.engine_version == "0.12.0"
     said = [a for a in old.assumptions if a.startswith("serving.precision mxfp4")]
     assert len(said) == 1 and "serving.engine_version 0.10.2, before 0.11.1" in said[0] and "Marlin" in said[0]
-    assert "serving.engine_version latest" in next(a for a in new.assumptions if a.startswith("serving.precision mxfp4"))
+    said = next(a for a in new.assumptions if a.startswith("serving.precision mxfp4"))
+    assert "serving.engine_version latest" in said
 
 
 def test_serve_json_and_table_show_the_release_and_a_bad_one_is_one_line(cli, tmp_path):
@@ -117,7 +118,8 @@ constraints: {clouds: [aws], gpus: [H100-SXM-80GB]}
 def test_the_simulations_replica_takes_the_release_as_the_screen_does():
     """``replica_spec`` (what every simulation of a plan runs) holds the release's weights in its KV blocks and its
     iteration model, built by itself as the tests and the app build it (until srvrel54 ``kv_free_bytes`` looked the
-    engine up by name, so validate_serving's pre-0.11.1 rows padded the iteration model's weights but not the blocks)."""
+    engine up by name, so validate_serving's pre-0.11.1 rows padded the iteration model's weights but not the
+    blocks)."""
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
     from planner.workloads.serving_screen import replica_spec

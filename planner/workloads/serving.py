@@ -2658,9 +2658,9 @@ def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
     marlin = "at padded dims: more weight bytes, less KV room (serving_memory.mxfp4_expert_pad)"
     if s.engine_release is None:
         return [f"{on}: the MoE experts at the checkpoint's dims, through triton_kernels as {s.engine} {since} and "
-                f"later run them (serving.engine_version {s.engine_version}); a {s.engine} without it (earlier releases, "
-                f"or a pip install that left it out: it is not on PyPI) runs Marlin there, {marlin}; serving.engine_version "
-                "pins a release"]
+                f"later run them (serving.engine_version {s.engine_version}); a {s.engine} without it (earlier "
+                "releases, or a pip install that left it out: it is not on PyPI) runs Marlin there, "
+                f"{marlin}; serving.engine_version pins a release"]
     if job_efficiency(s).mxfp4_native != se.mxfp4_native:
         return [f"{on}: serving.engine_version {s.engine_version}, before {since}: {s.engine} runs the MoE experts "
                 f"through Marlin, {marlin}"]

@@ -999,10 +999,10 @@ class IterationModel:
 
 def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     """The iteration model of one serving option: model ``m`` on ``hw`` with ``tp`` GPUs per replica at
-    ``s``'s precision, KV precision and engine at its release (``job_efficiency``). ``plan_serving`` builds it once per (hardware, TP, precision)
-    and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
-    the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
-    below still build it themselves when called without it (tests, the app)."""
+    ``s``'s precision, KV precision and engine at its release (``job_efficiency``). ``plan_serving`` builds it once
+    per (hardware, TP, precision) and passes it to everything that times that option (``llm_option``,
+    ``screen_concurrency``, ``offline_run``, the simulations' ``replica_spec``), which built it again each (up to 14
+    times an option); the functions below still build it themselves when called without it (tests, the app)."""
     sp = replica_split(s, tp)
     return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, job_efficiency(s), ep=sp.ep,
                                 all2all=sp.all2all, overlap=sp.overlap)
