@@ -11,7 +11,7 @@ import hashlib
 import streamlit as st
 
 from planner.present import charts
-from planner.present.serving import rejected_words
+from planner.present.serving import engine_words, rejected_words
 from planner.present.terminal import accuracy_line, at_rate
 from planner import interactive as wi
 from planner.errors import InputError
@@ -158,6 +158,16 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
                      "and without it), none, or two_batch (SGLang --enable-two-batch-overlap, vLLM --enable-dbo: each "
                      "DP rank's step as two micro-batches, one's token exchange under the other's compute)")
         base = wi.with_batch_overlap(base, overlap.value if overlap.refused else st.session_state["o_overlap"])
+    # the engine's release (serving.engine_version, srvrel54): a pinned image's kernels (vLLM <= 0.11.0 runs Hopper's
+    # MXFP4 experts through Marlin); the text is the job file's, validated as the job file validates it
+    if st.session_state.get("_release_source") != source:
+        st.session_state["r_version"] = wi.engine_version_input(base)
+        st.session_state["_release_source"] = source
+    sb.header("Engine release")
+    sb.text_input("engine release", key="r_version",
+                  help="serving.engine_version: latest (the current release) or the release a pinned image runs, "
+                       "0.10.2, 0.11.1rc1, 1.0.0")
+    base = wi.with_engine_version(base, st.session_state["r_version"])
     st.title(f"planner — serving ({source_name})")
     bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
@@ -177,6 +187,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         st.caption(line)
     if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, as `planner serve` prints it (serve40)
         st.caption("compute rate: " + "; ".join(res["compute_rate"]))
+    if res.get("engine"):  # the engine and release priced, as `planner serve` prints it (srvrel54)
+        st.caption("engine: " + engine_words(res))
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
         st.caption(f"held to {c}")
     # a real-time fleet's month, year and likely range (`serve --json`'s budget), or an offline job's whole cost,

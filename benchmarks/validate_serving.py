@@ -85,8 +85,11 @@ runs (vLLM 0.10.2 / 0.11.0) took Marlin on H100 too: triton_kernels became a vLL
 (PR #27370: "At the moment, users have to install `triton_kernels` manually"), and ``get_mxfp4_backend`` without
 it gives Hopper Marlin (vLLM issue #23278's H100 log, 65.97 GiB) -- :func:`release_efficiency`,
 serving_efficiency.VLLM_MXFP4_NATIVE_BEFORE_0_11_1: gpustack-gptoss-h100 57 / 114 -> 48 / 102, all 49 rows 47 / 99 ->
-40 / 97, nothing else moves (the 120b 32000/100 TPOT, 24 ms published, stays ~5x over: 115 -> 120 ms; what
-keeps that run's decode steps free of prompt chunks is not known). Llama 4 Scout (TensorRT-LLM, head
+40 / 97, nothing else moves. srvrel54: a row's release is its job's ``serving.engine_version`` (:func:`_setup`), so the
+simulation's KV blocks (``replica_spec`` -> ``kv_free_bytes``) hold the padded experts too, as the iteration model's
+weights did: gpustack-gptoss-h100 48 / 102 -> 44 / 102, its p50 / p99 latency p90s 120 / 97 -> 62 / 50, all 49 rows
+39 / 97 (the 120b 32000/100 TPOT, 24 ms published: 120 -> 50 ms; what keeps that run's decode steps free of prompt
+chunks is not known). Llama 4 Scout (TensorRT-LLM, head
 dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
 2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran. srv53 (2026-12-07, scratch runs,
 nothing applied): trtllm-bench's own max_batch_size / max_num_tokens (tensorrt_llm/bench/build/tuning.py
@@ -130,6 +133,7 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
+from planner.spec.schema import engine_release  # noqa: E402
 from planner.workloads.serving_screen import replica_spec  # noqa: E402
 from planner.workloads.serving_iteration import IterationModel  # noqa: E402
 from planner.workloads.serving_memory import served_model  # noqa: E402
@@ -302,12 +306,8 @@ def release_efficiency(row: dict, eff: ServingEfficiency | None = None) -> Servi
     """The engine's efficiency (``eff``, else the shipped one) with the kernels the row's release ran
     (``ServingEfficiency.at_release``: vLLM up to 0.11.0 ran Hopper's MXFP4 experts through Marlin; GPUStack's gpt-oss
     runs are 0.10.2 / 0.11.0); a row whose version is not a release number (the TensorRT-LLM perf pages, a CI build)
-    keeps it."""
-    se = eff or EFF[row["engine"]]
-    parts = row.get("engine_version", "").split(".")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts):
-        return se
-    return se.at_release(tuple(int(p) for p in parts))
+    keeps it (planner.spec.schema ``engine_release``, the rule a job's ``serving.engine_version`` is read by)."""
+    return (eff or EFF[row["engine"]]).at_release(engine_release(row.get("engine_version", "")))
 
 
 def engine_for(engine: str, gpu: str) -> EngineConfig:
@@ -331,6 +331,8 @@ def _setup(row: dict):
                "prompt_tokens": P, "output_tokens": O, "engine": row["engine"]}
     if row.get("kv_mem_fraction"):
         serving["gpu_memory_utilization"] = float(row["kv_mem_fraction"])
+    if engine_release(row.get("engine_version", "")) is not None:  # the release the run used, as a job pins it
+        serving["engine_version"] = row["engine_version"]
     job = load_job_dict({"model": _model(row), "serving": serving})
     hw = option_from_cluster(ClusterSpec(gpu=row["gpu"], gpus_per_node=max(int(row["gpus"]), 1)))
     return job, hw

@@ -51,7 +51,7 @@ from planner.search.rank import hours_of
 from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
-from planner.spec.schema import FrameworkSpec
+from planner.spec.schema import LATEST_RELEASE, FrameworkSpec
 from planner.spec.hf import hf_config_notes
 from planner.spec.load import wrote_fp4
 from planner.spec import ModelSpec, looks_like_hf_config
@@ -1597,6 +1597,23 @@ def disagg_inputs(base: dict) -> dict:
     d = _load(copy.deepcopy(base)).serving.disaggregation
     mode = "off" if d.off else "auto" if d.auto else DISAGG_SPLIT
     return {"mode": mode, "prefill": d.prefill or 1, "decode": d.decode or 1}
+
+
+def engine_version_input(base: dict) -> str:
+    """The serving page's engine-release input as it starts: the job's own ``serving.engine_version`` as written, else
+    ``latest`` (a value the job file refuses is shown as given; the view answers it with the loader's one line)."""
+    v = (base.get("serving") or {}).get("engine_version")
+    return LATEST_RELEASE if v is None else str(v)
+
+
+def with_engine_version(base: dict, text: str) -> dict:
+    """``base`` with ``serving.engine_version`` set from the page's text (blank: ``latest``). Validated where the view
+    loads it, by the job file's rule (planner.spec.schema ``release_text``): anything but ``latest`` or a release
+    number is its one-line error on the page."""
+    doc = copy.deepcopy(base)
+    doc["serving"] = dict(doc.get("serving") or {})
+    doc["serving"]["engine_version"] = text.strip() or LATEST_RELEASE
+    return doc
 
 
 def disagg_refusal(base: dict) -> Optional[str]:

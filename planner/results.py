@@ -929,6 +929,10 @@ class ServingPlan(Record):
     #: (``serving_iteration.rate_words``: "GB200-B200 2,349 TFLOP/s bf16 (0.940 of the quoted 2,500: sustained
     #: clock)"), printed beside the answer as "compute rate:" (serve40)
     compute_rate: tuple[str, ...] = ()
+    #: LLMs: the engine priced (serving.engine) and its release (serving.engine_version: "latest", the current
+    #: release's kernels, or the release number the job pinned); None for a generic model
+    engine: Optional[str] = None
+    engine_version: Optional[str] = None
     #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
     #: one line each, printed beside the answer; absent from the JSON when the job sets none
     constraints: tuple[str, ...] = ()

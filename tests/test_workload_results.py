@@ -22,7 +22,7 @@ from conftest import EXAMPLES, answered
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
                 "definitions", "assumptions", "why", "ranking", "kv_bytes_per_sequence", "accuracy", "caveats",
-                "budget", "offline_budget", "compute_rate"]
+                "budget", "offline_budget", "compute_rate", "engine", "engine_version"]
 _HEAD = ["hardware", "gpu", "tp", "gpus_per_node", "weights_gib_per_gpu"]
 _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_memory_limit", "price_usd_hr",
                      "price_spot_usd_hr", "fits"]

@@ -184,10 +184,11 @@ class ServingEfficiency:
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
 
-    def at_release(self, version: tuple) -> "ServingEfficiency":
-        """The engine's kernels as release ``version`` (a tuple of ints) ran them: MXFP4 experts natively on
-        ``mxfp4_native_before`` only before ``mxfp4_native_since``."""
-        if self.mxfp4_native_since and tuple(version) < self.mxfp4_native_since:
+    def at_release(self, version: tuple | None) -> "ServingEfficiency":
+        """The engine's kernels as release ``version`` (a tuple of ints; None: the current release) ran them: MXFP4
+        experts natively on ``mxfp4_native_before`` only before ``mxfp4_native_since``. A release newer than every
+        rule here runs as the newest."""
+        if version is not None and self.mxfp4_native_since and tuple(version) < self.mxfp4_native_since:
             return replace(self, mxfp4_native=self.mxfp4_native_before)
         return self
 
@@ -256,12 +257,24 @@ ENGINES: dict[str, ServingEfficiency] = {
 }
 
 
-def engine_efficiency(engine: str) -> ServingEfficiency:
-    """The parameters of ``engine`` (one of planner.vocab.SERVE_ENGINE)."""
+def engine_efficiency(engine: str, release: tuple | None = None) -> ServingEfficiency:
+    """The parameters of ``engine`` (one of planner.vocab.SERVE_ENGINE) at ``release`` (a tuple of ints: a job's
+    ``serving.engine_release``; None, the current release). A release newer than any rule here is priced by the
+    newest rule (``at_release``).
+
+    >>> engine_efficiency("vllm", (0, 10, 2)).mxfp4_native, engine_efficiency("vllm", (0, 12, 0)) == ENGINES["vllm"]
+    (('B200', 'B300'), True)
+    """
     try:
-        return ENGINES[engine]
+        return ENGINES[engine].at_release(release)
     except KeyError:
         raise KeyError(f"no serving efficiency for engine {engine!r}; one of {', '.join(ENGINES)}") from None
+
+
+def job_efficiency(s) -> ServingEfficiency:
+    """The efficiency a serving job's engine runs at: ``serving.engine`` at ``serving.engine_version``
+    (planner.spec ``ServingSpec.engine_release``) -- what every plan's memory, iteration time and KV rule read."""
+    return engine_efficiency(s.engine, s.engine_release)
 
 
 @dataclass(frozen=True)
@@ -281,20 +294,6 @@ class EngineHardware:
 #: ``has_device_capability(80)``); below SM80 no FP8 kernel runs (vLLM docs "Supported Hardware" for quantization,
 #: v0.9.2: "Marlin (GPTQ/AWQ/FP8)" and "FP8 (W8A8)" both unsupported on Volta / Turing)
 FP8_CUDA_CC = 80
-
-#: vLLM's ``get_mxfp4_backend`` (vllm/model_executor/layers/quantization/mxfp4.py): on capability 10 (B200, B300)
-#: FlashInfer's MXFP4 MoE; on capability 9 and 10 triton_kernels' ``matmul_ogs`` when ``has_triton_kernels()``, else,
-#: and on every capability < 9, Marlin. triton_kernels is a vLLM dependency since PR #27370 ("[Misc] Add
-#: triton_kernels dependency", merged 2025-10-22, first in release 0.11.1: "At the moment, users have to install
-#: `triton_kernels` manually to access this code-path"; its test: "On hopper, both commands defaults to using the
-#: Triton implementation"), so vLLM runs Hopper's MXFP4 experts through Triton from 0.11.1 (:data:`VLLM_MXFP4_NATIVE`,
-#: the default; triton_kernels is not on PyPI, so a pip install can still lack it and run Marlin) and through Marlin
-#: up to 0.11.0
-#: (:data:`VLLM_MXFP4_NATIVE_BEFORE_0_11_1`; vLLM PR #27523: "The change made in a9f55dc ... added the triton_kernels
-#: dependency, which caused SM90 to default to Triton instead of Marlin"). Blackwell is FlashInfer's in both.
-VLLM_MXFP4_NATIVE = ("H100", "H200", "B200", "B300")
-VLLM_MXFP4_NATIVE_SINCE = (0, 11, 1)
-VLLM_MXFP4_NATIVE_BEFORE_0_11_1 = ("B200", "B300")
 
 #: one entry per engine (planner.vocab.SERVE_ENGINE): ``plan_serving`` leaves out (and says so) every option whose
 #: accelerator or weight precision the engine does not run; until QA 88 TensorRT-LLM was planned on TPUs and V100s,

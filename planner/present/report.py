@@ -46,8 +46,8 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.charts import sweep_verdicts
-from planner.present.serving import (budget_rate, buy_words, spot_whatif_words, offline_words, options_notes, options_table,
-                                     trace_note, usd_per_million)
+from planner.present.serving import (budget_rate, buy_words, engine_words, spot_whatif_words, offline_words,
+                                     options_notes, options_table, trace_note, usd_per_million)
 from planner.present.tabular import range_words, rate_lines, workload_line
 from planner.present.terminal import (at_rate, rate_name, accuracy_line, price_dates_words, accuracy_range, checkpoint_line, cheaper_words, utilisation_words, breakeven_months, over_words, per_million, spot_causes,
                                       spot_range, tokens_words, memory_notes, price_check_lines,
@@ -1444,6 +1444,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                  ["likely range (model error)", range_cell(budget) + " (Risks)"]]
     # the FLOP/s per GPU the recommended option is priced at (training's reachable rate; serve40)
     rows += [["compute rate (per GPU)", r] for r in res.get("compute_rate", ())[:1]]
+    rows += [["engine", engine_words(res)]] if res.get("engine") else []  # its release too (serving.engine_version)
     # the job's limits the answer holds to (constraints.max_gpus / min_gpus / budget_usd, an offline deadline)
     held = [["Held to " + c for c in res["constraints"]]] if res.get("constraints") else []
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]

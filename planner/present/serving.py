@@ -18,6 +18,7 @@ from planner.model.cost import at_price_words, rate_after, region_clause
 from planner.present.terminal import price_dates_words, view_price_dates_words
 from planner.vocab import ON_DEMAND, RATE_NAMES, SPOT
 from planner.units import count_of, duration_column, fmt_given, fmt_rate, fmt_run_time, fmt_sig, fmt_usd, fmt_years
+from planner.spec.schema import LATEST_RELEASE
 
 
 def _ms(x) -> str:
@@ -205,6 +206,18 @@ def _local_kv_head(res) -> str:
             "its local-attention layers only their window)")
 
 
+def engine_words(res) -> str:
+    """The engine a plan prices and its release (``serving.engine_version``), as the terminal and the report say it.
+
+    >>> engine_words({"engine": "vllm", "engine_version": "0.10.2"}), engine_words({"engine": "vllm",
+    ...                                                                              "engine_version": "latest"})
+    ('vllm 0.10.2', 'vllm latest (the current release; serving.engine_version pins one)')
+    """
+    v = res.get("engine_version")
+    return f"{res['engine']} {v}" + (" (the current release; serving.engine_version pins one)"
+                                     if v == LATEST_RELEASE else "")
+
+
 def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     """A readable table of the options (best first), the winner and the definitions."""
     t = res["targets"]
@@ -259,6 +272,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[bold green]recommended:[/] {res['why']}")
     if res.get("compute_rate"):  # the FLOP/s per GPU the answer is priced at, training's reachable rate (serve40)
         con.print(f"[bold]compute rate:[/] {esc('; '.join(res['compute_rate']))}", highlight=False)
+    if res.get("engine"):  # the engine and release priced (srvrel54: a pinned image's kernels differ)
+        con.print(f"[bold]engine:[/] {esc(engine_words(res))}", highlight=False)
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
     b = res.get("budget")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import typing
 from typing import Any, Optional, Union
 
@@ -1224,6 +1225,42 @@ def event_bound_value(value) -> int:
     return int(value)
 
 
+#: ``serving.engine_version`` when the job names none: the engine's current release
+LATEST_RELEASE = "latest"
+
+#: a release number as engines tag them (PEP 440's public versions without epoch or local part, which vLLM, SGLang
+#: and TensorRT-LLM use: "0.10.2", "0.11.1rc1", "0.5.5.post1", "1.2.0rc1"; a leading "v", as git tags and image tags
+#: write it, is read past): the release's numbers, then an optional pre-, post- or dev-release suffix
+_RELEASE = re.compile(r"v?(?P<release>\d+(?:\.\d+){1,3})(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?")
+
+
+def release_text(value) -> str:
+    """``serving.engine_version`` as a job gives it, checked: ``latest`` or a release number (:data:`_RELEASE`); a
+    YAML number (``1.0``, ``0.10`` read as 0.1) is refused with the quoting it needs, since its digits are lost."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("a release is text: YAML read this one as a number, losing its digits (0.10 is 0.1); quote "
+                         f"it (\"0.10.2\", \"1.0.0\") or give {LATEST_RELEASE}")
+    if not isinstance(value, str) or not (value.strip().lower() == LATEST_RELEASE
+                                          or _RELEASE.fullmatch(value.strip())):
+        raise ValueError(f"not a release: give {LATEST_RELEASE} or a release number such as 0.10.2, 0.11.1rc1 or "
+                         "1.0.0")
+    text = value.strip()
+    return LATEST_RELEASE if text.lower() == LATEST_RELEASE else text.removeprefix("v")
+
+
+def engine_release(version: str) -> Optional[tuple[int, ...]]:
+    """The release numbers of ``version`` (a tuple of ints, compared as ``ServingEfficiency.at_release`` compares
+    them), or None for ``latest`` and for text that is no release number (a published run's "not stated", a CI build
+    number). A pre-, post- or dev-release counts as its release: "0.11.1rc1" is (0, 11, 1) -- an engine's release
+    candidates are cut from the release branch, with the changes the release ships.
+
+    >>> engine_release("0.11.1rc1"), engine_release("v0.10.2"), engine_release("latest"), engine_release("9515")
+    ((0, 11, 1), (0, 10, 2), None, None)
+    """
+    found = _RELEASE.fullmatch(str(version).strip())
+    return tuple(int(p) for p in found["release"].split(".")) if found else None
+
+
 def _deadline_in_bounds(value, field: str):
     """A deadline field's validator: ``deadline_error``'s message, or the value for the type check."""
     why = deadline_error(value, field)
@@ -1378,6 +1415,10 @@ class ServingSpec(Strict):
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
     engine: V.SERVE_ENGINE.literal = "vllm"  # whose iteration efficiency (planner.model.serving_efficiency)
+    # the engine's release (a pinned image): "latest" (the current release's kernels) or a release number, "0.10.2",
+    # "0.11.1rc1" (``ServingEfficiency.at_release``: vLLM up to 0.11.0 runs Hopper's MXFP4 experts through Marlin);
+    # ``engine_release`` reads it
+    engine_version: str = LATEST_RELEASE
     prompt_tokens: int = Field(512, gt=0, le=MAX_REQUEST_TOKENS)
     output_tokens: int = Field(256, gt=0, le=MAX_REQUEST_TOKENS)
     # tokens at the start of every prompt that every request shares (a system prompt, few-shot examples):
@@ -1420,6 +1461,12 @@ class ServingSpec(Strict):
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
     _event_bound = field_validator("plan_event_bound", mode="before")(event_bound_value)
+    _release = field_validator("engine_version", mode="before")(lambda v: release_text(v))
+
+    @property
+    def engine_release(self) -> Optional[tuple[int, ...]]:
+        """``engine_version``'s release number (None: the current release)."""
+        return engine_release(self.engine_version)
 
     @property
     def prompt_cv(self) -> float:

@@ -129,7 +129,7 @@ from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.hardware.efficiency import gpu_family
 from planner.model.cost import at_price_words, buy_power_assumption, price_region, rate_price_dates
-from planner.model.serving_efficiency import engine_efficiency, engine_refusal
+from planner.model.serving_efficiency import engine_efficiency, engine_refusal, job_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
@@ -2343,7 +2343,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
-    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
+    lay = kv_layout(m, s.kv_precision, 1, job_efficiency(s).local_kv) if m.is_transformer else None
     hw0, sp0, im0 = where[ok[0]]  # the recommended option's hardware, serving spec (its precision) and iteration model
     disagg = None
     if realtime and not s.disaggregation.off:  # the split on the option it runs on (``_disagg_option``), simulated
@@ -2368,6 +2368,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
+        engine=s.engine if m.is_transformer else None, engine_version=s.engine_version if m.is_transformer else None,
         weights_gib=weight_bytes(m, s.precision) / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
@@ -2542,7 +2543,7 @@ def _prefix_note(m, s: ServingSpec, lay: Optional[KVLayout], trace: Optional[str
     ``lay`` the model's local-layer KV layout (``kv_layout``) or None."""
     if not s.shared_prefix_tokens or not m.is_transformer:
         return []
-    pc = engine_efficiency(s.engine).prefix
+    pc = job_efficiency(s).prefix
     H = shared_prefix(s)
     unit = "token" if pc.block == 1 else f"{pc.block}-token block"
     held = f"its {H // pc.block:,} KV {unit}s" if pc.block > 1 else f"its {H:,} tokens' KV"
@@ -2640,9 +2641,10 @@ def _power_notes(where) -> list[str]:
 def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
     """The options whose MXFP4 experts the engine runs at the checkpoint's dims only from a release on
     (``ServingEfficiency.mxfp4_native_since``: vLLM from 0.11.1, which installs triton_kernels; before it Marlin on
-    Hopper, its padded dims stored and multiplied, ``serving_memory.mxfp4_expert_pad``), said once: the plan prices the
-    current release, and an older one holds more weight bytes and less KV room on those GPUs."""
-    se = engine_efficiency(s.engine)
+    Hopper, its padded dims stored and multiplied, ``serving_memory.mxfp4_expert_pad``), said once with the release the
+    plan priced (``serving.engine_version``: latest, the current one, unless the job pins one): an older one holds more
+    weight bytes and less KV room on those GPUs."""
+    se = engine_efficiency(s.engine)  # the current release's rule: the GPUs a release moves are the ones it adds
     if s.precision != "mxfp4" or not se.mxfp4_native_since:
         return []
     by_name = {hw.name: hw for hw in hws}
@@ -2652,10 +2654,19 @@ def _mxfp4_release_note(s: ServingSpec, options, hws) -> list[str]:
     if not gpus:
         return []
     since = ".".join(str(v) for v in se.mxfp4_native_since)
-    return [f"serving.precision mxfp4 on {', '.join(gpus)}: the MoE experts at the checkpoint's dims, through "
-            f"triton_kernels as {s.engine} {since} and later run them; a {s.engine} without it (earlier releases, or a pip "
-            "install that left it out: it is not on PyPI) runs Marlin there, at padded dims: more weight bytes, less KV "
-            "room (serving_memory.mxfp4_expert_pad)"]
+    on = f"serving.precision mxfp4 on {', '.join(gpus)}"
+    marlin = "at padded dims: more weight bytes, less KV room (serving_memory.mxfp4_expert_pad)"
+    if s.engine_release is None:
+        return [f"{on}: the MoE experts at the checkpoint's dims, through triton_kernels as {s.engine} {since} and "
+                f"later run them (serving.engine_version {s.engine_version}); a {s.engine} without it (earlier "
+                "releases, or a pip install that left it out: it is not on PyPI) runs Marlin there, "
+                f"{marlin}; serving.engine_version pins a release"]
+    if job_efficiency(s).mxfp4_native != se.mxfp4_native:
+        return [f"{on}: serving.engine_version {s.engine_version}, before {since}: {s.engine} runs the MoE experts "
+                f"through Marlin, {marlin}"]
+    return [f"{on}: serving.engine_version {s.engine_version}: the MoE experts at the checkpoint's dims, through "
+            f"triton_kernels as {s.engine} {since} and later run them; a build without it (it is not on PyPI) runs "
+            f"Marlin there, {marlin}"]
 
 
 def _compute_dtype_note(s: ServingSpec, options) -> list[str]:

@@ -30,7 +30,7 @@ from planner.model.flops import (attention_flops_per_token, decode_score_dim, li
                                  score_dim)
 from planner.model.physics import attention_head_dim_rel, datasheet_peak, derived_fp8_peak, reachable_peak
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency,
-                                              engine_efficiency)
+                                              engine_efficiency, job_efficiency)
 from planner.simulate.serving import request_tpot
 from planner.spec import ServingSpec
 from planner.spec.params import count_params
@@ -999,13 +999,13 @@ class IterationModel:
 
 def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
     """The iteration model of one serving option: model ``m`` on ``hw`` with ``tp`` GPUs per replica at
-    ``s``'s precision, KV precision and engine. ``plan_serving`` builds it once per (hardware, TP, precision)
-    and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
-    the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
-    below still build it themselves when called without it (tests, the app)."""
+    ``s``'s precision, KV precision and engine at its release (``job_efficiency``). ``plan_serving`` builds it once
+    per (hardware, TP, precision) and passes it to everything that times that option (``llm_option``,
+    ``screen_concurrency``, ``offline_run``, the simulations' ``replica_spec``), which built it again each (up to 14
+    times an option); the functions below still build it themselves when called without it (tests, the app)."""
     sp = replica_split(s, tp)
-    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, ep=sp.ep, all2all=sp.all2all,
-                                overlap=sp.overlap)
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, job_efficiency(s), ep=sp.ep,
+                                all2all=sp.all2all, overlap=sp.overlap)
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,

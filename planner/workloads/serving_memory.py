@@ -23,7 +23,7 @@ import numpy as np
 
 from planner.errors import InputError
 from planner.hardware.efficiency import gpu_family
-from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_efficiency
+from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_efficiency, job_efficiency
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
 from planner.spec.params import count_params, norm_params
@@ -393,7 +393,7 @@ def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> in
     >>> shared_prefix(ServingSpec(prompt_tokens=2560, shared_prefix_tokens=2050))
     2048
     """
-    blk = (eff or engine_efficiency(s.engine)).prefix.block
+    blk = (eff or job_efficiency(s)).prefix.block
     return s.shared_prefix_tokens // blk * blk
 
 

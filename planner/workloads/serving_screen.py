@@ -29,7 +29,7 @@ from statistics import NormalDist
 from hardware_catalog.catalog import nvlink_joined
 from planner.hardware.platform import device_noun
 from planner.units import fmt_given
-from planner.model.serving_efficiency import ServingEfficiency, engine_efficiency
+from planner.model.serving_efficiency import ServingEfficiency, job_efficiency
 from planner.results import ServingOption
 from planner.spec import ServingSpec
 from planner.spec.schema import MAX_DISAGG_REPLICAS
@@ -614,13 +614,14 @@ def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> Offli
     return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
 
 
-def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
+def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1, eff: Optional[ServingEfficiency] = None) -> float:
     """HBM left for the KV cache on each GPU: ``gpu_memory_utilization`` x HBM - weights / (tp x pp)
     - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks); the
-    weights as the engine's kernels store them (``mxfp4_expert_pad``); an expert-parallel replica's
-    (``replica_split``) the experts / tp and the rest whole."""
+    weights as the engine's kernels store them (``mxfp4_expert_pad``: ``eff``'s, else the job's engine at its
+    release, ``job_efficiency``); an expert-parallel replica's (``replica_split``) the experts / tp and the rest
+    whole."""
     sp = replica_split(s, tp)
-    pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, sp.expert_tp)
+    pad = mxfp4_expert_pad(m, s.precision, eff or job_efficiency(s), hw.gpu, sp.expert_tp)
     return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes_per_gpu(m, s.precision, tp, pp, pad, sp.ep)
             - RESERVED_BYTES)
 
@@ -640,17 +641,17 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     (``replica_split``): ``blocks`` is the replica's (the mean per GPU, ``kv_bytes_per_token``'s ``dp``, x dp), and the
     simulation gives each data-parallel engine its own 1/dp of them, where it holds its own copy of a shared prefix
     (planner.simulate.serving.Engine ``_share``; servekv50: dp - 1 copies came out of one pooled count before)."""
-    se = eff or engine_efficiency(s.engine)
+    se = eff or job_efficiency(s)
     sp = replica_split(s, tp)
     lay = kv_layout(m, s.kv_precision, sp.attn_tp, se.local_kv, sp.dp)
     if lay is None:
         cost, kv_gpu = BlockCost(), kv_bytes_per_token(m, s.kv_precision, sp.attn_tp, sp.dp) / pp
     else:  # local layers: the pool's unit and a sequence's blocks as the engine keeps them (KVLayout.block_cost)
         cost, kv_gpu = lay.block_cost(pp)
-    blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
+    blocks = int(max(kv_free_bytes(m, s, hw, tp, pp, se), 0.0) // (kv_gpu * block_size))
     H = shared_prefix(s, se)
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / replica_link_bw(hw, tp, pp)[1]
-    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff, sp.ep, sp.all2all,
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, se, sp.ep, sp.all2all,
                                     sp.overlap)
     return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=H)
@@ -715,12 +716,13 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     simulated), TP2 12 -> 4 (102 replicas); 47 / 5 / 9 / 3."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
     sp = replica_split(s, tp)  # tensor or expert parallel (data-parallel attention: a token's KV on one GPU, whole)
+    se = job_efficiency(s)
     w_gpu = weight_bytes_per_gpu(m, s.precision, tp, expert_pad=mxfp4_expert_pad(
-        m, s.precision, engine_efficiency(s.engine), hw.gpu, sp.expert_tp), ep=sp.ep)
+        m, s.precision, se, hw.gpu, sp.expert_tp), ep=sp.ep)
     kv_tok = kv_bytes_per_token(m, s.kv_precision, sp.attn_tp, sp.dp)
-    free = kv_free_bytes(m, s, hw, tp)
+    free = kv_free_bytes(m, s, hw, tp, eff=se)
     ctx_max = s.prompt_tokens + s.output_tokens
-    lay = kv_layout(m, s.kv_precision, sp.attn_tp, engine_efficiency(s.engine).local_kv, sp.dp)
+    lay = kv_layout(m, s.kv_precision, sp.attn_tp, se.local_kv, sp.dp)
     seats = replica_seats(s.max_batch, sp.dp)  # max_batch is one engine's (vLLM --max-num-seqs): sp.dp engines
     # one sequence at full context: every layer's KV of ctx_max tokens, or (local layers) the global
     # layers' ctx_max and the local layers' window; capacity in tokens: sequences at the job's context
@@ -734,7 +736,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         # a shared prefix (prefix caching): its whole blocks' KV once per replica, the rest per sequence
         # (kv_bytes_per_sequence / kv_prefix_bytes); capacity: sequences at the job's context, each
         # counting the prefix it reads
-        local_kv = engine_efficiency(s.engine).local_kv
+        local_kv = se.local_kv
         kv_seq = kv_bytes_per_sequence(m, s.kv_precision, ctx_max, sp.attn_tp, local_kv, H, sp.dp)
         kv_pre = kv_prefix_bytes(m, s.kv_precision, H, sp.attn_tp, local_kv)
         b_mem = int(max(free - kv_pre, 0) // kv_seq)
