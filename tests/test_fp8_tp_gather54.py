@@ -72,3 +72,19 @@ def test_without_sequence_parallelism_the_all_reduces_stay_16_bit(catalog):
     """Without SP there is no gather: TE all-reduces the row-parallel outputs in 16 bits."""
     fw = replace(stacks.resolve("megatron-core", fp8_recipe="delayed"), tp_overlap="none", tp_bwd_async=False)
     assert _tp_seconds(catalog, fw, sp=False) == _tp_seconds(catalog, replace(fw, quantised_tp_gathers=()), sp=False)
+
+
+def test_layers_the_recipe_keeps_16_bit_gather_16_bit(catalog):
+    """A layer Megatron-Core keeps in bf16 (``--first-last-layers-bf16``: ``bf16_share`` 1) runs TE's modules outside
+    FP8, so its gathers move 2 B: the same TP seconds as the 16-bit-gather stack's; half such layers, halfway."""
+    fw = replace(stacks.resolve("megatron-core", fp8_recipe="delayed"), tp_overlap="none", tp_bwd_async=False)
+    t = TrainingSpec(precision="fp8", seq_len=4096, global_batch=64)
+
+    def tp_s(stack, share):
+        d = layer_terms(DENSE, t, _hw(catalog), stack, np.array([8]), np.array([1]), np.array([1]), np.array([1]),
+                        np.array([True]), np.array([0]), 0.0, True, bf16_share=share)
+        return float(d["tp"][0])
+
+    wide = replace(fw, quantised_tp_gathers=())
+    assert tp_s(fw, 1.0) == pytest.approx(tp_s(wide, 1.0), rel=1e-12)
+    assert tp_s(fw, 0.5) == pytest.approx((tp_s(fw, 0.0) + tp_s(wide, 0.0)) / 2, rel=1e-9)
