@@ -125,7 +125,11 @@ REACHED = {
     # 0.152 -> 0.173 with Together's Megatron-Bridge rows on their recipe's pipeline layout (acc42a: validate.
     # mbridge_pp_layout through mbridge_run; DeepSeek-V3 PP 16 "Et*4|(t*4|)*14tmL", the split the identical 26.02
     # DGX-B200 row of mbridge_all runs: bf16 -14.6 -> -28.3%, MXFP8 -25.3 -> -35.7%, the same 21.62 s as NVIDIA's row)
-    "together B200 baselines": (0.173, 0.533, 0.548),
+    # 0.173 / 0.533 / 0.548 -> 0.195 / 0.523 / 0.606 with the SP all-gathers at the width TE sends under FP8
+    # (fp8tp54: layer_ops.sp_gather_bytes, 1 B per-tensor / 0.5625 NVFP4; TE 1.x linear.py casts before
+    # gather_along_first_dim, 2.x passes the quantizer): 13 FP8 rows 0.5-6.0% faster, most already fast (405B NVFP4
+    # TP4 256 / 512 -0.2 / -8.2 -> -6.3 / -13.7%); taken as the bytes the code sends
+    "together B200 baselines": (0.195, 0.533, 0.606),
     # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),
     # Mixtral bf16 -1.6%, the H100 pair -6.7%

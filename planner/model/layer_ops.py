@@ -47,8 +47,8 @@ In code each op group is a function of its own over one ``LayerContext`` (the ra
   ``neox_attention_bytes`` (EleutherAI/gpt-neox transformer.py), ``SINK_RESCALES`` (NeMo AutoModel flex_attention.py,
   torchtitan gpt_oss), ``mla_cat_bytes`` (AutoModel's DeepSeek-V3 MLA), ``partitioned_checkpoint_bytes``
   (DeepSpeed checkpointing.py);
-* ``tp_comm`` -- TP all-reduces or RS + AG (physics ``tp_exposed``, ``tp_exposed_async_bwd``), TE's amax all-reduces
-  under sequence parallelism (``sp_amax_allreduces``);
+* ``tp_comm`` -- TP all-reduces or RS + AG (physics ``tp_exposed``, ``tp_exposed_async_bwd``; the all-gathers at
+  ``sp_gather_bytes``), TE's amax all-reduces under sequence parallelism (``sp_amax_allreduces``);
 * ``cp_comm`` -- the exchange of ``Stack.cp_kind`` (``cp_exchange_times``: TE's AttnFuncWithCPAndKVP2P /
   AttnFuncWithCPAndKVAllGather, PyTorch context_parallel) and the ring steps' merge;
 * ``sync_idle`` -- the MoE dispatcher's device-to-host sync (moe ``MOE_SYNC_OPS``), a layer-boundary sync;
@@ -1170,9 +1170,34 @@ def sp_amax_allreduces(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: St
     return PassTimes(t, t)
 
 
+def sp_gather_bytes(c: LayerContext, fw: Stack) -> float:
+    """Bytes per element of a layer's sequence-parallel TP all-gathers (a column-parallel linear's input forward, a
+    row-parallel linear's output gradient and the wgrad's re-gathered input backward): the recipe's quantised
+    element (``LowPrecisionRecipe.saved_bytes``: 1 B per-tensor FP8, 1 + 1/32 MXFP8, 1 + 4/128 block-wise, 0.5 +
+    1/16 NVFP4) where the stack's TP linears quantise before they gather (``Stack.quantised_tp_gathers``: TE's TP
+    modules, torchao's float8 TP plans), else the 16-bit activation's. The reduce-scatters carry the GEMMs' 16-bit
+    outputs whatever the recipe. Until fp8tp54 every gather was priced 16-bit (bw54 found TE sends 1 B)."""
+    if c.low and c.recipe.name in getattr(fw, "quantised_tp_gathers", ()):
+        return c.recipe.saved_bytes
+    return c.act_b
+
+
+def sp_gather_allreduce(c: LayerContext, m: ModelSpec, fw: Stack, tp_ar):
+    """The T x h TP all-reduce seconds that ``tp_comm`` scales into a pass's all-gathers, at the gathers' own width:
+    under SP an all-reduce of T x h ``sp_gather_bytes`` elements (mixed with ``tp_ar``, the activation width's, by the
+    share of the layers the recipe keeps 16-bit, ``bf16_share``); ``tp_ar`` itself without SP or where the width is
+    the activation's. The reduce-scatters keep ``tp_ar``."""
+    gather_b = sp_gather_bytes(c, fw)
+    if gather_b == c.act_b:
+        return tp_ar
+    q = collective_time("all_reduce", c.T * m.hidden * gather_b, c.tp, 1, c.g, *c.tp_links)
+    return np.where(np.asarray(c.sp, dtype=bool), c.bf16_share * tp_ar + (1.0 - c.bf16_share) * q, tp_ar)
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
-    """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
+    """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: the all-gathers at
+    ``sp_gather_bytes``, quantised under FP8 where the stack's TP sends them so, the reduce-scatters 16-bit);
     with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
     Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)."""
     eff, act_b, T, tp, sp, g, wgrad = c.eff, c.act_b, c.T, c.tp, c.sp, c.g, c.wgrad
@@ -1182,9 +1207,11 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     # the blocks split over TP: an HF EP plan that leaves attention (and the dense MLP) whole has no all-reduce for
     # them, the experts' ``moe_tp_experts`` all-reduce stays (LayerContext.atp / dtp; until hfep34 both priced)
-    mlp_split = c.moe_share * _moe_block_tp_allreduces(c, m, fw) + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
-    split = (np.where(c.atp < tp, 0.0, 1.0) + mlp_split) / 2.0
-    half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # all-gathers (or reduce-scatters) of one pass
+    dense_split = np.where(c.atp < tp, 0.0, 1.0) + (1.0 - c.moe_share) * np.where(c.dtp < tp, 0.0, 1.0)
+    split = (dense_split + c.moe_share * _moe_block_tp_allreduces(c, m, fw)) / 2.0
+    half = tp_ar * (1 - tp_comm_overlap) * blocks * split  # the reduce-scatters (all-gathers) of one pass
+    # the all-gathers at the width the stack's TP linears send them (the MoE block's: its dispatcher's, 16-bit)
+    ag = half + (sp_gather_allreduce(c, m, fw, tp_ar) - tp_ar) * (1 - tp_comm_overlap) * blocks * dense_split / 2.0
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
     if m.hybrid:  # the mean layer's column / row GEMMs (``LayerGemms.parts``; the MoE block's hide nothing here)
@@ -1200,10 +1227,10 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
     # neither taken. Nor is the legacy stacks' re-gather (Megatron-LM's 2022 layers.py gathers too; tp_bwd_async
     # off, so exposed): kor22 median 2.3 -> 1.1%, but production's LLaMA-65B row +25.7 -> +29.5% (p90 24.5 -> 26.8)
     def tp_passes(mode):
-        f, sf = physics.tp_exposed(half, half, col_f, row_f, tp, mode, eff.sm_count)
+        f, sf = physics.tp_exposed(ag, half, col_f, row_f, tp, mode, eff.sm_count)
         if mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
-            return (f, sf, *physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad))
-        return (f, sf, *physics.tp_exposed(half, half, row_b, col_b, tp, mode, eff.sm_count))
+            return (f, sf, *physics.tp_exposed_async_bwd(ag, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad))
+        return (f, sf, *physics.tp_exposed(ag, half, row_b, col_b, tp, mode, eff.sm_count))
 
     tp_fwd, slow_f, tp_bwd, slow_b = tp_passes(tp_mode)
     if tp_mode == "te":

@@ -111,6 +111,8 @@ class LowPrecisionRecipe:
     elements (OCP MX spec; TE ``MXFP8Tensor`` columnwise data + ``columnwise_scale_inv``) = 1.03125. NVFP4: packed
     E2M1, 0.5 B, + one E4M3 scale per 16 elements (TE ``NVFP4Tensor``; the wgrad input is quantised 16x1 after the
     random Hadamard transform, NVIDIA "Pretraining Large Language Models with NVFP4", arXiv 2509.25149) = 0.5625.
+    The same width is what a stack that quantises before its sequence-parallel TP all-gathers sends an element
+    (``Stack.quantised_tp_gathers``, layer_ops ``sp_gather_bytes``): the row-wise copy with its scales.
     ``transpose_bytes``: of ``cast_bytes``, the write of the transposed FP8 copy a per-tensor recipe makes for the
     other GEMM's operand (1 B). Transformer Engine allocates that column-wise copy only where the FP8 GEMMs need
     the TN layout (transformer_engine/pytorch/csrc/quantizer.cpp: ``columnwise_usage &&

@@ -226,6 +226,31 @@ class Stack:
     #: amax over TP first (layer_ops ``sp_amax_allreduces``). Off where TE linears run under another TP (NeMo
     #: AutoModel's DTensor plans pass no ``sequence_parallel`` to ``te.Linear``)
     te_tp_linears: bool = False
+    #: the fp8 recipes under which the stack's sequence-parallel TP all-gathers carry the quantised tensor, at
+    #: ``LowPrecisionRecipe.saved_bytes`` an element, instead of the 16-bit one (layer_ops ``sp_gather_bytes``): the
+    #: forward gather of a column-parallel linear's input, the backward gather of a row-parallel linear's output
+    #: gradient and the wgrad's re-gather of the saved input; the reduce-scatters stay 16-bit (the GEMM outputs).
+    #: * Transformer Engine's TP modules (megatron-core): every TE recipe. TE 1.x (transformer_engine/pytorch/module/
+    #:   linear.py @3ec87875 ``_Linear.forward``: ``cast_to_fp8`` then ``gather_along_first_dim(inputmat, tp_group)``
+    #:   on the uint8 tensor, ``saved_inputmat = inputmat`` re-gathered in backward; layernorm_linear.py /
+    #:   layernorm_mlp.py: the norm writes FP8 (``layernorm_fwd_fp8``) before the gather; base.py
+    #:   ``grad_output_preprocess``: ``cast_to_fp8(grad_output_mat, ...)`` then ``gather_along_first_dim
+    #:   (grad_output_c, ...)``) under delayed scaling; TE 2.x passes the recipe's quantiser to the gather
+    #:   (``gather_along_first_dim(inputmat, tp_group, quantizer=input_quantizer)`` after ``input_quantizer.set_usage(
+    #:   rowwise=True, columnwise=False)``; base.py ``gather_along_first_dim(grad_output, ctx.tp_group,
+    #:   quantizer=quantizer)``), so delayed, current (tensorwise), MXFP8 (data + E8M0 scales), block-wise and NVFP4
+    #:   gather their quantised row-wise copies. Userbuffers' TP overlap does the same: base.py ``initialize_ub``
+    #:   ``fp8_buf = (name in layers_all_gather_overlap) or ...``, a uint8 buffer for every all-gather overlap under
+    #:   FP8. Not priced apart: TE 2.3-2.5's ``_Linear`` gathered a block-wise input in 16 bits
+    #:   (``force_hp_input_gather``, "TODO(kwyss): Support FP8 allgather for FP8 block quantization"); Megatron-Core's
+    #:   QKV and fc1 are ``LayerNormLinear``, whose block-wise gather was quantised (``all_gather_usage``).
+    #: * torchao float8 TP (torchtitan): tensorwise only. torchao/float8/float8_tensor_parallel.py
+    #:   ``Float8ColwiseParallel._prepare_input_fn`` / ``PrepareFloat8ModuleInput`` cast to float8 before
+    #:   ``redistribute`` (Shard -> Replicate: the all-gather), and ``Float8RowwiseParallel._prepare_output_fn`` puts
+    #:   ``_NoopFwToFloat8BwDynamic`` after the output's redistribute, so backward casts the gradient to e5m2 before
+    #:   its all-gather; torchtitan applies these plans only to tensorwise float8 (``enable_float8_tensorwise_tp``;
+    #:   ``_float8_linear_supports_float8_allgather``: dynamic scaling); rowwise and MX run plain TP in 16 bits
+    quantised_tp_gathers: tuple[str, ...] = ()
     #: how the stack enters Transformer Engine's ``fp8_autocast``, a key of ``TE_AMAX_REDUCTIONS`` ("" where it does
     #: not): which group its amax reduction runs over and how many times a pass (``AmaxReduction``). "megatron":
     #: megatron/core/fp8_utils.py ``get_fp8_context`` passes ``parallel_state.get_amax_reduction_group(
@@ -2795,7 +2820,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", has_compile=False, has_grad_accum_fusion=True, main_grad_buffer=True, tp_overlaps=("te", "none"), loss="megatron_ce", fused_softmax_keys=MCORE_FUSED_SOFTMAX_KEYS, vocab_pad=128, layer_host_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, te_amax_reduction="megatron", tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
+        caches_fp8_weights=True, te_linears=True, te_tp_linears=True, quantised_tp_gathers=("tensorwise", "delayed", "blockwise", "mxfp8", "nvfp4"), te_amax_reduction="megatron", tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), optimizer_offload_zero=1, overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
@@ -2840,6 +2865,7 @@ STACKS: dict[str, Stack] = {
     "torchtitan": Stack(
         "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
+        quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
         # (torchtitan/models/gpt_oss/model.py @ 0014ac2c; model/model.py @ 00b1b07d); FlexAttention priced at FA2's
@@ -3188,6 +3214,8 @@ STACKS["megatron-core-gaudi"] = replace(
     # Intel's TE (intel_transformer_engine.py) runs delayed scaling; its quantisers are not TE's current-scaling ones,
     # its amax reduction runs over HCCL, whose latency NCCL's tuning model does not price
     te_tp_linears=False, te_amax_reduction="",
+    # nor is what Intel's TE sends over HCCL established: its gathers stay priced 16-bit
+    quantised_tp_gathers=(),
     # core_r0.9.0 has the native fused loss (megatron/core/fusions/fused_cross_entropy.py) but no
     # --cross-entropy-fusion-impl (TE's kernel came to Megatron-Core later) and Intel's TE has no such kernel
     ce_fusions=("none", "native"),
