@@ -621,8 +621,10 @@ def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec, packed_only: bool = False)
 
 
 def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec, state_only: bool = False) -> tuple[float, float]:
-    """(share of the blocks' linear parameters a bitsandbytes base quantises, bytes per quantised parameter a
-    sharding wrapper leaves whole on every rank; planner.model.memory ``state_weights``). (0, 0) for a 16/32-bit base.
+    """(share of the model's parameters a bitsandbytes base quantises, bytes per quantised parameter a sharding
+    wrapper leaves whole on every rank; planner.model.memory ``state_weights``, which applies them to the rank's
+    parameters). (0, 0) for a 16/32-bit base. Until qlora54 the share was of the blocks' linears, and so applied to
+    the embedding, head and norms too (Llama-3.1-8B: 13% of its parameters, 0.38 GiB a rank at CP 8).
 
     * FSDP2 (``state_only`` False): every stored byte. accelerate's ``fsdp2_prepare_model`` passes the non-floating
       (uint8, bitsandbytes' default ``quant_storage``) ``Params4bit`` to ``fully_shard`` as ``ignored_params``
@@ -641,8 +643,8 @@ def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec, state_only: bool = F
     q_bytes, q_params = _bitsandbytes_part(m, t)
     if state_only:
         q_bytes -= _bitsandbytes_part(m, t, packed_only=True)[0]
-    every = sum(n * L.copies * L.fan_in * L.fan_out for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe))
-    return (q_params / every if every else 0.0), (q_bytes / q_params if q_params else 0.0)
+    total = count_params(m).total
+    return (q_params / total if total else 0.0), (q_bytes / q_params if q_params else 0.0)
 
 
 def bitsandbytes_gather_bytes(m: ModelSpec, t: TrainingSpec, ignored: bool, other_b: float,
