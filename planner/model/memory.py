@@ -1096,6 +1096,18 @@ def fsdp_amp_keys(x: StateContext):
     return x.kz >= 2
 
 
+def bnb_gather_widths(x: StateContext, gather_b):
+    """(a block's, the root unit's) bytes a gathered element: ``gather_b`` both, except over a bitsandbytes base, whose
+    blocks gather their packed weights (none where FSDP2 leaves them out) and 16-bit rest
+    (``finetune.bitsandbytes_gather_bytes``) and whose root unit (embedding, norm, head: unquantised) the 16-bit
+    width. Until qlora54 both at the base's mean stored bytes (Llama-3.1-70B QLoRA: 0.62 B; under FSDP2 the root's
+    2.10B parameters 1.38 B short an element)."""
+    if not (x.b.frozen and bitsandbytes_base(x.t)):
+        return gather_b, gather_b
+    root = param_gather_bytes(x.t, QLORA_OTHER_BYTES)
+    return bitsandbytes_gather_bytes(x.m, x.t, x.bnb_whole[2], root, blocks=True), root
+
+
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
     """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
     bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
@@ -1117,7 +1129,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_under_fsdp: accelerate's ignored_params), FSDP1's
     # quantisation state: whole where the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF
     # Trainer held 1/(dp x cp) of them; until qlora54 at CP 1 too (FSDP2), and FSDP1's state sharded
-    share, q_b, bnb_ignored = x.bnb_whole
+    share, q_b, _ = x.bnb_whole
     weights = weights + np.where((kz >= 3) & ~held, (d + e) * share * q_b * (1.0 - 1.0 / dps), 0.0)
     if x.fsdp_gather_bytes:
         # FSDP under AMP where it gathers at param_dtype (``fsdp_amp_keys``): the fp32 parameters are the sharded
@@ -1136,13 +1148,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
     # a gathered element's bytes: the 16-bit dtype under 16-bit training, the parameter's own under fp32, whichever
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
-    gather_b = root_gb = param_gather_bytes(x.t, w_b)
-    if x.b.frozen and bitsandbytes_base(x.t):
-        # a bitsandbytes base: each block gathered as its packed weights (none FSDP2 leaves out) and 16-bit rest; the
-        # root unit (embedding, norm, head: unquantised) at the 16-bit width. Until qlora54 both at the base's mean
-        # stored bytes (Llama-3.1-70B QLoRA: 0.62 B, under FSDP2 the root's 2.10B parameters 1.38 B short)
-        root_gb = param_gather_bytes(x.t, QLORA_OTHER_BYTES)
-        gather_b = bitsandbytes_gather_bytes(m, x.t, bnb_ignored, root_gb, blocks=True)
+    gather_b, root_gb = bnb_gather_widths(x, param_gather_bytes(x.t, w_b))
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units, the FP8 copy built for the unit in compute
         gathered, built, _ = _mfsdp_gather_bytes(x, gather_b)
         unit = np.where(kz >= 3, np.minimum(x.mfsdp_unit, d + e), 0.0)
