@@ -183,7 +183,8 @@ cluster: {instance: aws:p5.48xlarge, nodes: 1}
 def test_fsdp2_leaves_the_quantised_linears_whole_at_cp_1(cli, tmp_path, framework):
     """accelerate's FSDP2 ignores the uint8 Params4bit at every CP, not only under context parallelism: Llama-3.1-8B
     QLoRA at DP 8 ZeRO-3 holds its 3.5 GiB of NF4 linears on every GPU (was 1/8 of them, 1.32 GiB of weights), and
-    its ZeRO-3 gathers move the 16-bit rest alone, faster than FSDP1's packed weights."""
+    its ZeRO-3 gathers move the 16-bit rest alone, faster than FSDP1's packed weights; the qlora advice line names
+    FSDP1 as the way to shard them."""
     from planner.model.finetune import _bitsandbytes_part
     from planner.spec import load_job
 
@@ -197,6 +198,10 @@ def test_fsdp2_leaves_the_quantised_linears_whole_at_cp_1(cli, tmp_path, framewo
     assert code == 0, err
     assert json.loads(out1)["memory_per_gpu_bytes"]["weights"] < json.loads(out)["memory_per_gpu_bytes"]["weights"] - q_bytes / 2
     assert json.loads(out)["breakdown_s"]["comm_zero3"] < json.loads(out1)["breakdown_s"]["comm_zero3"]
+    # and the advice says so, and how to shard it (not under FSDP1, which does)
+    hint = "fsdp_version 1 with a float bnb_4bit_quant_storage shards them"
+    assert any(hint in a for a in json.loads(out)["advice"]), json.loads(out)["advice"]
+    assert not any(hint in a for a in json.loads(out1)["advice"])
 
 
 def test_zero3_gathers_move_the_packed_weights():
