@@ -182,7 +182,7 @@ cluster: {instance: aws:p5.48xlarge, nodes: 1}
 @pytest.mark.parametrize("framework", ["hf-trainer", "{name: hf-trainer, fsdp_version: 2}"])
 def test_fsdp2_leaves_the_quantised_linears_whole_at_cp_1(cli, tmp_path, framework):
     """accelerate's FSDP2 ignores the uint8 Params4bit at every CP, not only under context parallelism: Llama-3.1-8B
-    QLoRA at DP 8 ZeRO-3 holds its 3.5 GiB of NF4 linears on every GPU (was 1/8 of them, 1.32 GiB of weights), and
+    QLoRA at DP 8 ZeRO-3 holds its 3.35 GiB of NF4 linears on every GPU (weights 2.27 -> 5.82 GiB: 1/8 of them), and
     its ZeRO-3 gathers move the 16-bit rest alone, faster than FSDP1's packed weights; the qlora advice line names
     FSDP1 as the way to shard them."""
     from planner.model.finetune import _bitsandbytes_part
