@@ -18,8 +18,11 @@ constraints: {instances: [aws:p4d.24xlarge], max_gpus: 8, objective: cost}
 def test_qlora_is_not_planned_with_tensor_parallelism_on_the_hf_code(cli, tmp_path):
     """transformers shards no bitsandbytes layer over TP (its bnb quantizers have no update_tp_plan): QLoRA
     Llama-3.1-70B on one p4d.24xlarge was ranked at TP4 DP2 ZeRO-3 on the HF Trainer ($165.92); every ranked
-    layout is now TP 1 (FSDP-QLoRA), and an estimate at TP 4 is one line naming parallel.tp."""
-    job = write_job(tmp_path, QLORA_70B)
+    layout is now TP 1 (FSDP-QLoRA), and an estimate at TP 4 is one line naming parallel.tp. FSDP-QLoRA is FSDP1
+    (a float bnb_4bit_quant_storage): under the Trainer's default FSDP2 the base stays whole on every rank (qlora54),
+    46.7 GiB a GPU, and nothing fits an A100-40GB."""
+    job = write_job(tmp_path, QLORA_70B.replace("epochs: 3}", "epochs: 3,\n           "
+                                                "framework: {name: hf-trainer, fsdp_version: 1}}"))
     out_csv = tmp_path / "plans.csv"
     code, out, err = cli("recommend", job, "--no-simulate", "--csv", str(out_csv))
     assert code == 0, err

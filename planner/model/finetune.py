@@ -602,8 +602,9 @@ def quantized_params(m: ModelSpec, t: TrainingSpec) -> float:
     return _bitsandbytes_part(m, t)[1]
 
 
-def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
-    """(bytes, parameters) of the layers a bitsandbytes base quantises."""
+def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec, packed_only: bool = False) -> tuple[float, float]:
+    """(bytes, parameters) of the layers a bitsandbytes base quantises; ``packed_only``: their packed weights' bytes
+    alone (NF4: ``ceil(n / 2)`` a tensor, no quantisation state)."""
     kind = base_weights(t)
     q_bytes = q_params = 0.0
     for moe, n, _ in _layers(m):
@@ -613,20 +614,60 @@ def _bitsandbytes_part(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
             if L.module != "linear" and not (L.copies > 1 and D.QUANTIZE_FUSED_EXPERTS):
                 continue  # not an nn.Linear (fused experts, router modules): unquantised, with the rest
             w = L.fan_in * L.fan_out
-            q_bytes += n * L.copies * quantized_bytes(w, L.fan_out, kind, t.double_quant)
+            q_bytes += n * L.copies * (math.ceil(w / 2) if packed_only and kind == "nf4"
+                                       else quantized_bytes(w, L.fan_out, kind, t.double_quant))
             q_params += n * L.copies * w
     return q_bytes, q_params
 
 
-def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec) -> tuple[float, float]:
-    """(share of the blocks' linear parameters a bitsandbytes base quantises, stored bytes per quantised parameter):
-    what of a rank's layer weights FSDP2 leaves whole (``Stack.bnb_whole_at_cp``, planner.model.memory
-    ``state_weights``). (0, 0) for a 16/32-bit base."""
+def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec, state_only: bool = False) -> tuple[float, float]:
+    """(share of the model's parameters a bitsandbytes base quantises, bytes per quantised parameter a sharding
+    wrapper leaves whole on every rank; planner.model.memory ``state_weights``, which applies them to the rank's
+    parameters). (0, 0) for a 16/32-bit base. Until qlora54 the share was of the blocks' linears, and so applied to
+    the embedding, head and norms too (Llama-3.1-8B: 13% of its parameters, 0.38 GiB a rank at CP 8).
+
+    * FSDP2 (``state_only`` False): every stored byte. accelerate's ``fsdp2_prepare_model`` passes the non-floating
+      (uint8, bitsandbytes' default ``quant_storage``) ``Params4bit`` to ``fully_shard`` as ``ignored_params``
+      (huggingface/accelerate PR #3987, merged 2026-04, fixing issue #3983: before it ``fully_shard`` raised "only
+      Tensors of floating point dtype can require gradients" or trained on destroyed quant states); a float
+      ``bnb_4bit_quant_storage`` under ``fully_shard`` loses the ``quant_state`` (bitsandbytes issue #1945).
+    * FSDP1 with a float ``bnb_4bit_quant_storage`` (``state_only`` True): the quantisation state alone
+      (``quantized_bytes`` less the packed ``ceil(n / 2)`` bytes: the absmax per 64-block, with double quantisation
+      its 8-bit codes + fp32 absmax per 256 of them, the NF4 code). bitsandbytes nn/modules.py keeps it as a
+      ``QuantState`` attribute of ``Params4bit`` and of ``Linear4bit`` (``fix_4bit_weight_quant_state_from_module``
+      restores it "when the parameter got converted ... for fsdp"): no parameter or buffer, so FSDP1's
+      FlatParameter holds the packed storage elements only and every rank keeps each layer's state whole.
+      Llama-3.1-70B, NF4 with double quantisation: 0.0159 B a quantised parameter, 1.01 GiB a rank."""
     if not bitsandbytes_base(t):
         return 0.0, 0.0
     q_bytes, q_params = _bitsandbytes_part(m, t)
-    every = sum(n * L.copies * L.fan_in * L.fan_out for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe))
-    return (q_params / every if every else 0.0), (q_bytes / q_params if q_params else 0.0)
+    if state_only:
+        q_bytes -= _bitsandbytes_part(m, t, packed_only=True)[0]
+    total = count_params(m).total
+    return (q_params / total if total else 0.0), (q_bytes / q_params if q_params else 0.0)
+
+
+def bitsandbytes_gather_bytes(m: ModelSpec, t: TrainingSpec, ignored: bool, other_b: float,
+                              blocks: bool = False) -> float:
+    """Bytes a parameter, averaged over the frozen base (``blocks``: over its decoder blocks alone, the FSDP unit a
+    layer gathers), that a ZeRO-3 wrapper all-gathers of a bitsandbytes base: its quantised linears' packed weights
+    as stored (NF4: ``ceil(n / 2)`` bytes a tensor, carried as ``bnb_4bit_quant_storage`` elements: a bf16 element
+    holds four 4-bit values), no quantisation state (a ``QuantState`` attribute, no parameter:
+    ``bitsandbytes_layer_bytes``), and none of them where the wrapper leaves them out (``ignored``: FSDP2's
+    ``ignored_params``, accelerate PR #3987); the rest (norms, embedding, head, unquantised fused experts) at
+    ``other_b``, the wrapper's 16-bit gather width. FSDP1 (transformers trainer ``update_fsdp_plugin_peft``:
+    ``set_mixed_precision(bnb_4bit_quant_storage)``, so ``param_dtype`` is the storage dtype and the packed elements
+    are gathered uncast) and DeepSpeed ZeRO-3 (its partition's dtype, the storage's) gather the packed weights.
+    Llama-3.1-70B NF4, ``other_b`` 2: 0.545 B a parameter over the base, 0.500 over the blocks; ignored 0.060 / 0.000.
+    Until qlora54 the step's gathers moved 2 B a parameter of every bitsandbytes base (4x the packed weights)."""
+    pc = count_params(m)
+    total = float(pc.total)
+    if blocks:
+        total -= pc.embedding + pc.lm_head + pc.final_norm
+    packed, q_params = _bitsandbytes_part(m, t, packed_only=True)
+    if total <= 0:
+        return other_b
+    return ((0.0 if ignored else packed) + (total - q_params) * other_b) / total
 
 
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
@@ -1100,6 +1141,14 @@ def fsdp_version(stack) -> int | None:
     if stack is None or not stack.fsdp_versions:
         return None
     return stack.fsdp_version or D.TRAINER_FSDP_VERSION
+
+
+def bnb_ignored_by_fsdp2(stack) -> bool:
+    """Whether ``stack``'s ZeRO-3 leaves a bitsandbytes base's quantised linears out of sharding and gathering, whole
+    on every rank: accelerate's FSDP2 (``fsdp_version`` 2 on a stack with ``Stack.bnb_whole_under_fsdp``; its
+    ``ignored_params``, ``bitsandbytes_layer_bytes``). FSDP1 with a float ``bnb_4bit_quant_storage`` shards and
+    gathers them."""
+    return bool(getattr(stack, "bnb_whole_under_fsdp", False)) and fsdp_version(stack) == 2
 
 
 def gathered_by_fsdp2(stack) -> bool:

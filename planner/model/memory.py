@@ -77,9 +77,10 @@ from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
 from planner.npfast import select
 from planner.results import MEMORY_PARTS, RankMemory, RankTotal
 from planner.spec.params import count_params
-from planner.defaults import ADAPTER_BYTES
+from planner.defaults import ADAPTER_BYTES, QLORA_OTHER_BYTES
 from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_params, adapter_whole_params, base_weights,
-                                    frozen_base, frozen_storage_bytes, on_stack, bitsandbytes_layer_bytes)
+                                    bitsandbytes_base, bitsandbytes_gather_bytes, bitsandbytes_layer_bytes,
+                                    bnb_ignored_by_fsdp2, frozen_base, frozen_storage_bytes, on_stack)
 from planner.model import offload, optimizers
 from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
@@ -722,9 +723,10 @@ class StateContext:
     ds_persist: float
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
     before_last: tuple = ()
-    #: per key, the (share of the layer parameters, bytes each) of a bitsandbytes base FSDP2 leaves whole on every
-    #: rank (``Stack.bnb_whole_at_cp`` at CP > 1); (0, 0) elsewhere
-    bnb_whole: tuple = (0.0, 0.0)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
+    #: (share of the layer parameters, bytes each) of a bitsandbytes base the stack's FSDP leaves whole on every rank
+    #: at ZeRO-3 (``Stack.bnb_whole_under_fsdp``, ``finetune.bitsandbytes_layer_bytes``), and whether FSDP2 leaves
+    #: the quantised linears out of its gathers too (``finetune.bnb_ignored_by_fsdp2``); (0, 0, False) elsewhere
+    bnb_whole: tuple = (0.0, 0.0, False)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
     #: per key, the dense parameters every rank of the TP group holds whole under an HF TP plan that leaves a part
     #: unsplit (moe ``hf_ep_whole_params``); 0 elsewhere (``dense_rank``)
     ep_whole: object = 0.0
@@ -773,9 +775,10 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
     mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
-    # a bitsandbytes base under the stack's FSDP2 (its CP > 1 rows, Stack.bnb_whole_at_cp): the quantised linears whole
-    share, q_b = bitsandbytes_layer_bytes(m, t) if getattr(st, "bnb_whole_at_cp", False) else (0.0, 0.0)
-    bnb_whole = (np.where(kcp > 1, share, 0.0), q_b)
+    # a bitsandbytes base under the stack's accelerate FSDP (Stack.bnb_whole_under_fsdp): under FSDP2 (fsdp_version 2, and
+    # every CP > 1 row) the quantised linears whole, under FSDP1 their quantisation state (bitsandbytes_layer_bytes)
+    bnb_whole = (*bitsandbytes_layer_bytes(m, t, state_only=not bnb_ignored_by_fsdp2(st)), bnb_ignored_by_fsdp2(st)
+                 ) if getattr(st, "bnb_whole_under_fsdp", False) else (0.0, 0.0, False)
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
@@ -1093,6 +1096,18 @@ def fsdp_amp_keys(x: StateContext):
     return x.kz >= 2
 
 
+def bnb_gather_widths(x: StateContext, gather_b):
+    """(a block's, the root unit's) bytes a gathered element: ``gather_b`` both, except over a bitsandbytes base, whose
+    blocks gather their packed weights (none where FSDP2 leaves them out) and 16-bit rest
+    (``finetune.bitsandbytes_gather_bytes``) and whose root unit (embedding, norm, head: unquantised) the 16-bit
+    width. Until qlora54 both at the base's mean stored bytes (Llama-3.1-70B QLoRA: 0.62 B; under FSDP2 the root's
+    2.10B parameters 1.38 B short an element)."""
+    if not (x.b.frozen and bitsandbytes_base(x.t)):
+        return gather_b, gather_b
+    root = param_gather_bytes(x.t, QLORA_OTHER_BYTES)
+    return bitsandbytes_gather_bytes(x.m, x.t, x.bnb_whole[2], root, blocks=True), root
+
+
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
     """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
     bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
@@ -1111,9 +1126,10 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     own = ((d / dps + np.where(ep_experts_unsharded(x.edps), 0.0, e / edps)) * w_b
            if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
     weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
-    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_cp: accelerate's ignored_params): whole where
-    # the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF Trainer held 1/(dp x cp) of them
-    share, q_b = x.bnb_whole
+    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_under_fsdp: accelerate's ignored_params), FSDP1's
+    # quantisation state: whole where the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF
+    # Trainer held 1/(dp x cp) of them; until qlora54 at CP 1 too (FSDP2), and FSDP1's state sharded
+    share, q_b, _ = x.bnb_whole
     weights = weights + np.where((kz >= 3) & ~held, (d + e) * share * q_b * (1.0 - 1.0 / dps), 0.0)
     if x.fsdp_gather_bytes:
         # FSDP under AMP where it gathers at param_dtype (``fsdp_amp_keys``): the fp32 parameters are the sharded
@@ -1132,7 +1148,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
     # a gathered element's bytes: the 16-bit dtype under 16-bit training, the parameter's own under fp32, whichever
     # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
-    gather_b = param_gather_bytes(x.t, w_b)
+    gather_b, root_gb = bnb_gather_widths(x, param_gather_bytes(x.t, w_b))
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units, the FP8 copy built for the unit in compute
         gathered, built, _ = _mfsdp_gather_bytes(x, gather_b)
         unit = np.where(kz >= 3, np.minimum(x.mfsdp_unit, d + e), 0.0)
@@ -1148,7 +1164,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
         # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype
         # (fsdp2_root_gather_params)
-        root_b = fsdp1_param_bytes(x.t) if fsdp1 else gather_b
+        root_b = fsdp1_param_bytes(x.t) if fsdp1 else root_gb
         weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
             st.fsdp2_root, ends, head, x.largest, m.moe is not None) * root_b, 0.0)
     return weights[x.sinv]

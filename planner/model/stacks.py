@@ -1291,15 +1291,17 @@ class Stack:
     #: the code base the entry prices where it is not the upstream project its name says (a vendor's fork), as the
     #: stack line says it (``describe``); "" for the upstream code
     fork: str = ""
-    #: at CP > 1 the stack's data parallelism is FSDP2 (``fully_shard``), which shards no bitsandbytes 4-bit / 8-bit
-    #: weight: a QLoRA base's quantised linears stay whole on every rank (planner.model.memory ``state_weights``). The
-    #: HF Trainer: accelerate's torch context parallelism needs FSDP2 (rule ``hf-trainer-cp-fsdp``); accelerate PR
-    #: #3987 (merged 2026-04, utils/fsdp_utils.py ``fsdp2_prepare_model``) passes non-floating ``Params4bit`` to
-    #: ``fully_shard`` as ``ignored_params`` (before it they crashed or trained silently wrong, issue #3983), and a float
+    #: the stack's ZeRO-3 is accelerate's FSDP (``fsdp_version``), which leaves part of a bitsandbytes base whole on
+    #: every rank (planner.model.finetune ``bitsandbytes_layer_bytes``, planner.model.memory ``state_weights``): under
+    #: FSDP2 (``fsdp_version`` 2, and every CP > 1 row: accelerate's torch context parallelism needs FSDP2, rule
+    #: ``hf-trainer-cp-fsdp``) the quantised linears themselves -- accelerate PR #3987 (merged 2026-04,
+    #: utils/fsdp_utils.py ``fsdp2_prepare_model``) passes non-floating ``Params4bit`` to ``fully_shard`` as
+    #: ``ignored_params`` (before it they crashed or trained silently wrong, issue #3983), and a float
     #: ``bnb_4bit_quant_storage`` under ``fully_shard`` loses the weights' ``quant_state`` (bitsandbytes issue #1945,
-    #: open). The sharded FSDP-QLoRA path is FSDP1 with a float ``bnb_4bit_quant_storage`` (peft docs
-    #: accelerate/fsdp.md, bitsandbytes docs fsdp_qlora.md): its ZeRO-2/3 without CP
-    bnb_whole_at_cp: bool = False
+    #: open); under FSDP1 with a float ``bnb_4bit_quant_storage`` (the sharded FSDP-QLoRA path: peft docs
+    #: accelerate/fsdp.md, bitsandbytes docs fsdp_qlora.md, Answer.AI's fsdp_qlora) the packed weights are sharded
+    #: and their ``QuantState`` (no parameter) stays whole. Until qlora54 only at CP > 1: FSDP2 at CP 1 sharded them
+    bnb_whole_under_fsdp: bool = False
     #: the selective recompute variants it runs (``selective`` values): Megatron's attention core, torchtitan's op /
     #: layer SAC, AutoModel's op SAC; () = no selective recompute (the convnet stacks)
     selectives: tuple[str, ...] = ("attention_core",)
@@ -2932,7 +2934,7 @@ STACKS: dict[str, Stack] = {
         # QA 49 priced as Megatron-Core's overlapped p2p ring (no CP exchange in the step at all)
         cp_exchange="allgather",
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
-        bnb_whole_at_cp=True,  # its CP runs under FSDP2, which shards no bitsandbytes weight
+        bnb_whole_under_fsdp=True,  # FSDP2 shards no bitsandbytes weight, FSDP1 no quant state
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
         te_amax_reduction="accelerate",  # accelerate's TE autocast: no fp8_group, the world group (amaxd46)
         use_reentrant=False,  # transformers 5's gradient_checkpointing_enable default (Stack.use_reentrant, hfckpt47)

@@ -75,7 +75,8 @@ from planner.model.evaluation import spread_zero3
 from planner.model.comm import (collective_time, ep_domain_members, group_intra_bw, members_per_node, nic_bytes,
                                 p2p_time, small_allreduce_time)
 from planner.model.flops import attention_span, cp_attention_span, selective_kw
-from planner.model.finetune import (base_math_peak, frozen_base, frozen_storage_bytes, on_stack, trainable_share,
+from planner.model.finetune import (base_math_peak, bitsandbytes_base, bitsandbytes_gather_bytes, bnb_ignored_by_fsdp2,
+                                    frozen_base, frozen_storage_bytes, on_stack, trainable_share,
                                     training_step_flops)
 from planner.hardware.efficiency import Efficiency
 from planner.hardware.nvlink import meshed
@@ -450,6 +451,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     gb_d, gb_e = ((np.where(zero >= 1, tagged[0], grad_bytes), np.where(zero >= 1, tagged[1], grad_bytes))
                   if tagged is not None else (grad_bytes, grad_bytes))
     param16 = min(w_b, 2.0)
+    if frozen_base(m, t) and bitsandbytes_base(t):  # its packed weights, none of them under FSDP2 (finetune.py)
+        param16 = bitsandbytes_gather_bytes(m, t, bnb_ignored_by_fsdp2(fw), param16)
     tpe = etpf * ep
 
     # a stage with no expert parameters (a dense model, a dense-only stage) runs no expert collective: a zero-byte

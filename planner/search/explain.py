@@ -503,8 +503,8 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     if not (m.is_transformer and t.mode in ("lora", "qlora")):
         return []
     from planner import defaults as D
-    from planner.model.finetune import (adapter_params, base_weights, frozen_storage_bytes, quantized_params,
-                                        unmatched_targets)
+    from planner.model.finetune import (adapter_params, base_weights, bnb_ignored_by_fsdp2, frozen_storage_bytes,
+                                        quantized_params, unmatched_targets)
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
@@ -528,6 +528,10 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     stored = frozen_storage_bytes(m, t, stack)
     if stored < frozen_storage_bytes(m, t):  # the engine's module cast (finetune.engine_casts_module, lorads50b)
         dq += f", cast to {t.precision} by the engine{'s module cast (the packed weights stay)' if q < n else ''}"
+    # the Trainer's default FSDP2 shards no quantised linear (finetune.bitsandbytes_layer_bytes; qlora54)
+    whole = ("; FSDP2 (fsdp_version 2) leaves the quantised linears whole on every GPU (accelerate PR #3987): "
+             "fsdp_version 1 with a float bnb_4bit_quant_storage shards them (FSDP-QLoRA)"
+             if q < n and res.get("config", {}).get("zero", 0) >= 3 and bnb_ignored_by_fsdp2(stack) else "")
     miss = unmatched_targets(m, t)
     missed = (f"; {', '.join(miss)} {'matches' if len(miss) == 1 else 'match'} no module of {m.name or 'the model'}: "
               "only the other targets are adapted") if miss else ""
@@ -537,7 +541,7 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         f"{t.mode}: frozen base stored as {kind}{dq}: {stored / 2**30:.1f} GiB ({stored / n:.2f} bytes/param); "
         f"{fmt_count(a)} adapter parameters "
         f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
-        f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state{missed}",
+        f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state{missed}{whole}",
         f"frozen base: backward computes input gradients only{wgrad}: {mine / tokens / active:.1f} FLOPs per "
         f"{'active ' if active < n else ''}parameter per token, {mine / full:.0%} of the {full / tokens / active:.1f} "
         "of training every weight on this step (attention included)",
