@@ -86,7 +86,9 @@ def _first_row(arrays: dict, n: int) -> dict:
 def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
                spot: bool = False, advise: bool = True) -> Plan:
     """Row i of an evaluated batch as a typed ``Plan`` (the estimate JSON contract). ``advise`` False: no ``advice``
-    (its what-ifs re-evaluate the row ~6 times), for a plan whose advice no output shows (recommend's per-stack best)."""
+    (its stack what-ifs re-evaluate the row once an option tried; its layout what-ifs are ``ev``'s own, from
+    ``evaluate(whatifs=True)``, else priced here in one more batch), for a plan whose advice no output shows
+    (recommend's per-stack best)."""
     m, t = job.model, job.training
     pc = count_params(m)
     st, mem = ev["time"], ev["mem"]
