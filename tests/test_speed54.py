@@ -2,8 +2,13 @@
 priced in the plan's own memory and step-time calls (``evaluate(whatifs=True)``: one batch, the row first), where
 ``alternatives`` priced the row again with them, two calls more a plan. A row's numbers do not depend on the batch it
 is priced in (tests/test_fuzz_core42.py), so the plan and its advice are the same to the bit: ``recommend --json`` /
-``estimate --json`` byte-identical on every example (benchmarks/recommend_json_diff.py)."""
+``estimate --json`` byte-identical on every example (benchmarks/recommend_json_diff.py). And the suite's files are
+handed to xdist's workers long ones first (tests/conftest.py ``pytest_collection_modifyitems``)."""
 from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -87,3 +92,35 @@ def test_the_whatifs_priced_beside_the_row_are_the_ones_priced_apart(catalog, mo
         assert bool(w["fits"][k]) == bool(mem["total"][0] <= memory_limit(job, hw)[0])
     step = float(alone["time"]["step_time_s"][0])
     assert alternatives(job, c, hw, stack, 0, step, base=step, whatif=w) == alternatives(job, c, hw, stack, 0, step)
+
+
+class _Item:
+    """A collected test as ``conftest.pytest_collection_modifyitems`` reads it: its node id and its markers."""
+
+    def __init__(self, nodeid: str, *marks: str):
+        self.nodeid, self.marks = nodeid, marks
+
+    def get_closest_marker(self, name):
+        return name if name in self.marks else None
+
+
+def test_an_xdist_worker_hands_out_the_long_files_first_then_by_test_count():
+    """On an xdist worker (``config.workerinput``) the files with a ``slow`` or ``browser`` test come first, then the
+    rest by test count (xdist's own order, which pyproject.toml's ``--no-loadscope-reorder`` turns off), each file's
+    tests in their order; without xdist pytest's order stays. xdist's count order put the one-test, ~40 CPU s
+    test_app_widgets.py 571st of 579 files, the other worker idle beside it."""
+    from conftest import pytest_collection_modifyitems
+
+    ids = ["a.py::t1", "a.py::t2", "b.py::t1", "c.py::t1", "c.py::t2", "c.py::t3", "d.py::t1", "e.py::t1"]
+    marks = {"b.py::t1": ("slow",), "e.py::t1": ("browser",)}
+    items = [_Item(i, *marks.get(i, ())) for i in ids]
+    kept = list(items)
+    pytest_collection_modifyitems(SimpleNamespace(), kept)
+    assert kept == items  # no xdist: as collected
+    pytest_collection_modifyitems(SimpleNamespace(workerinput={}), items)
+    assert [i.nodeid for i in items] == ["b.py::t1", "e.py::t1", "c.py::t1", "c.py::t2", "c.py::t3", "a.py::t1",
+                                         "a.py::t2", "d.py::t1"]
+    opts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--no-loadscope-reorder" in opts["addopts"].split()
+    widgets = (Path(__file__).parent / "test_app_widgets.py").read_text()
+    assert "pytestmark = pytest.mark.slow" in widgets
