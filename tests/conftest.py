@@ -189,6 +189,28 @@ def pytest_collection_finish(session):
                         deterministic=torch.are_deterministic_algorithms_enabled(), seed=torch.initial_seed())
 
 
+#: the markers of a file whose tests are long (``slow``: a real run; ``browser``: a server and Chromium): on an xdist
+#: worker such a file is handed out first (``pytest_collection_modifyitems``)
+HEAVY_MARKERS = ("slow", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker, the files with a ``HEAVY_MARKERS`` test first, then the rest by test count, most first
+    (xdist's own ``--loadscope-reorder``, which ``--no-loadscope-reorder`` in pyproject.toml turns off for this
+    order); each file's tests in their own order. ``--dist loadfile`` hands files out in this order, so a long file
+    no longer comes last: xdist's count order put test_app_widgets.py (one test, ~40 CPU s, every sidebar input moved)
+    571st of 579 files, the other worker idle for most of it (speed54). Every worker sorts the same collection the
+    same way (xdist checks they agree); a run without xdist keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    heavy = {f for f, its in files.items() if any(it.get_closest_marker(m) for it in its for m in HEAVY_MARKERS)}
+    order = sorted(files, key=lambda f: (f not in heavy, -len(files[f])))  # (stable: collection order on ties)
+    items[:] = [it for f in order for it in files[f]]
+
+
 # Sources kept apart to judge the model independently: no data row may cite them.
 FORBIDDEN = [
     (re.compile(r"mlperf", re.I), "MLPerf Training/Inference results"),

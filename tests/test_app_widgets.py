@@ -4,7 +4,11 @@ Its own file: pytest-xdist's ``--dist loadfile`` runs a file on one worker, and 
 tests' CPU (tests/test_app.py's helpers)."""
 from __future__ import annotations
 
+import pytest
+
 from test_app import _app, _charts, _metrics
+
+pytestmark = pytest.mark.slow  # ~40 CPU s: handed to an xdist worker first (tests/conftest.py HEAVY_MARKERS)
 
 
 def test_every_widget_once_including_extremes():

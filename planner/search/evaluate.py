@@ -51,24 +51,44 @@ def fits_memory(job: JobSpec, hw: HardwareOption, mem: dict, limit: float | None
     return fits & offload.nvme_fits(mem["nvme"], hw) if "nvme" in mem else fits
 
 
-def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | None = None, **time_kw) -> dict:
+def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | None = None, whatifs: bool = False,
+             **time_kw) -> dict:
     """Memory + time arrays for a batch of candidates on one hardware option, under ``stack``
-    (default: the job's ``training.framework``)."""
+    (default: the job's ``training.framework``). ``whatifs`` (one row, no step-time overrides: a plan whose advice is
+    shown): the row's layout what-ifs (``layout_changes``) are priced in the same memory and step-time calls, one batch
+    with the row first (``whatif``, which ``alternatives`` reads); the arrays returned are the row's alone."""
     stack = stack or from_training(job.training, model=job.model)
+    alone = len(c) == 1 and not time_kw
+    changes = layout_changes(job, c, hw, stack, 0) if whatifs and alone else None
+    batch = with_changes(c, changes) if changes else c
     # one row (a plan: estimate's, each plan recommend shows): its rank classes in the same call (``ranks``), which
     # ``row_result`` reads for ``memory_per_rank`` where it made a second memory call on the row until speed53 (the
     # columns both give are the same bits: tests/test_speed44.py)
-    mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name, ranks=len(c) == 1)
-    st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
+    mem = memory_per_gpu(job.model, job.training, batch, stack=stack, gpu=hw.gpu.name, ranks=len(c) == 1)
+    st = step_time(job.model, job.training, batch, hw, framework=stack, **time_kw)
+    fits = fits_memory(job, hw, mem)
     # ``alone``: one row under no step-time overrides, so its step is the base ``option_alternatives`` would
     # re-evaluate (the same call on the same row): ``row_result`` hands it on instead (a recommend plan's 1 of ~6 calls)
-    return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack, alone=len(c) == 1 and not time_kw)
+    ev = dict(mem=mem, time=st, fits=fits, stack=stack, alone=alone)
+    if changes is None:
+        return ev
+    # the what-ifs apart (each row priced as in its own call: the same bits, tests/test_speed54.py), the row's own
+    # arrays its first row: until speed54 ``alternatives`` priced the row again with its what-ifs, two calls more
+    whatif = dict(changes=changes, total=mem["total"], step=st["step_time_s"], fits=fits)
+    return dict(ev, mem=_first_row(mem, len(batch)), time=_first_row(st, len(batch)), fits=fits[:1], whatif=whatif)
+
+
+def _first_row(arrays: dict, n: int) -> dict:
+    """``arrays``' per-row arrays (length ``n``) cut to their first row; anything else as it is."""
+    return {k: v[:1] if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n else v for k, v in arrays.items()}
 
 
 def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
                spot: bool = False, advise: bool = True) -> Plan:
     """Row i of an evaluated batch as a typed ``Plan`` (the estimate JSON contract). ``advise`` False: no ``advice``
-    (its what-ifs re-evaluate the row ~6 times), for a plan whose advice no output shows (recommend's per-stack best)."""
+    (its stack what-ifs re-evaluate the row once an option tried; its layout what-ifs are ``ev``'s own, from
+    ``evaluate(whatifs=True)``, else priced here in one more batch), for a plan whose advice no output shows
+    (recommend's per-stack best)."""
     m, t = job.model, job.training
     pc = count_params(m)
     st, mem = ev["time"], ev["mem"]
@@ -188,7 +208,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
                    advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(
-                       job, c, hw, stack, i, step, base=step if ev.get("alone") and ev.get("stack") is stack else None)))
+                       job, c, hw, stack, i, step, base=step if ev.get("alone") and ev.get("stack") is stack else None,
+                       whatif=ev.get("whatif") if ev.get("stack") is stack else None)))
                    if advise else (),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ()), int(c.zero[i])))
 
@@ -210,23 +231,17 @@ def row_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption, i: int) 
                 else v) for k, v in ev.items()}
 
 
-def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
-                 step: float, base: float | None = None) -> tuple[dict, ...]:
-    """Row ``i`` again with one setting changed -- each recompute setting lighter than its own (full ->
-    selective -> none), and twice the micro-batch (where the job fixes it, or the search tried it:
-    ``space.open_micro_batches``) -- kept where the layout rules on the changed field
-    (``layout.LAYOUT_RULES`` that read it: the global batch must divide into micro-batches x DP) and
-    the stack (``stack_rules``, ``offload.WHY_REFUSED``) accept it and it fits (``fits_memory``):
-    ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
-    model and inputs, one setting changed). What ``explain.advice`` offers in place of rules of thumb on free
-    memory: a plan half empty at full recompute may need 30x its memory without it (GPT-3 175B, ZeRO-3).
-    ``base``: row ``i``'s step under ``stack`` alone where the caller holds it (``option_alternatives``)."""
+def layout_changes(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int) -> list[tuple]:
+    """Row ``i``'s layout what-ifs ``alternatives`` prices, as ``(field, value, the one-row candidates)``: each
+    recompute setting lighter than its own (full -> selective -> none), and twice the micro-batch (where the job fixes
+    it, or the search tried it: ``space.open_micro_batches``), kept where the layout rules on the changed field
+    (``layout.LAYOUT_RULES`` that read it: the global batch must divide into micro-batches x DP) and the stack
+    (``stack_rules``, ``offload.WHY_REFUSED``) accept it."""
     from planner.errors import InputError
     from planner.layout import LAYOUT_RULES
     from planner.model import stack_rules
 
     row = c.take([i])
-    limit = memory_limit(job, hw)[0]
     changes = [("recompute", RECOMPUTE.names[code], dict(rc=np.array([code])))
                for code in range(int(c.rc[i]) - 1, -1, -1)]
     # a job that leaves the micro-batch open is offered only one the search tried (it chose this one over it)
@@ -242,22 +257,48 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         layout_ok = all(np.all(r.ok(alt, job.model, job.training)) for r in LAYOUT_RULES if set(r.needs) & set(cols))
         if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
             kept.append((field, value, alt))
-    if not kept:
-        return option_alternatives(job, row, hw, stack, step, base)
-    # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
-    batch = row.take(np.zeros(len(kept) + 1, dtype=int))
+    return kept
+
+
+def with_changes(row: Candidates, changes: list[tuple]) -> Candidates:
+    """One batch: the one-row ``row`` first (the base the what-ifs' steps are scaled to), then each of
+    ``layout_changes``' rows."""
+    batch = row.take(np.zeros(len(changes) + 1, dtype=int))
     for f in ("rc", "mb"):  # new arrays: take fills a constant column read-only (layout.Candidates.take)
         col = np.array(getattr(batch, f))
-        for k, (_, _, alt) in enumerate(kept, 1):
+        for k, (_, _, alt) in enumerate(changes, 1):
             col[k] = getattr(alt, f)[0]
         setattr(batch, f, col)
-    mem = memory_per_gpu(job.model, job.training, batch, stack=stack, gpu=hw.gpu.name)
-    st = step_time(job.model, job.training, batch, hw, framework=stack)["step_time_s"]
-    fits = fits_memory(job, hw, mem, limit)
+    return batch
+
+
+def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
+                 step: float, base: float | None = None, whatif: dict | None = None) -> tuple[dict, ...]:
+    """Row ``i`` again with one setting changed (``layout_changes``), kept where it fits (``fits_memory``):
+    ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
+    model and inputs, one setting changed); then its stack's options changed (``option_alternatives``). What
+    ``explain.advice`` offers in place of rules of thumb on free memory: a plan half empty at full recompute may need
+    30x its memory without it (GPT-3 175B, ZeRO-3).
+    ``base``: row ``i``'s step under ``stack`` alone where the caller holds it (``option_alternatives``); ``whatif``:
+    the layout what-ifs ``evaluate(whatifs=True)`` priced beside the row (row ``i`` must be that call's row), else
+    priced here in one batch with the row."""
+    row = c.take([i])
+    limit = memory_limit(job, hw)[0]
+    if whatif is None:
+        changes = layout_changes(job, c, hw, stack, i)
+        if not changes:
+            return option_alternatives(job, row, hw, stack, step, base)
+        batch = with_changes(row, changes)
+        mem = memory_per_gpu(job.model, job.training, batch, stack=stack, gpu=hw.gpu.name)
+        whatif = dict(changes=changes, total=mem["total"], fits=fits_memory(job, hw, mem, limit),
+                      step=step_time(job.model, job.training, batch, hw, framework=stack)["step_time_s"])
+    elif not whatif["changes"]:
+        return option_alternatives(job, row, hw, stack, step, base)
+    st, fits = whatif["step"], whatif["fits"]
     base = float(st[0])
-    out = [dict(field=field, value=value, total=float(mem["total"][k]), limit=limit,
+    out = [dict(field=field, value=value, total=float(whatif["total"][k]), limit=limit,
                 step_time_s=step * float(st[k]) / base if base > 0 else float(st[k]))
-           for k, (field, value, _) in enumerate(kept, 1) if bool(fits[k])]
+           for k, (field, value, _) in enumerate(whatif["changes"], 1) if bool(fits[k])]
     return tuple(out) + option_alternatives(job, row, hw, stack, step, base)
 
 

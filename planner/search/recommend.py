@@ -2256,7 +2256,7 @@ def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=(), ad
     """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone under its stack variant: the
     same vectorised code); ``advise`` False leaves its ``advice`` empty (``row_result``)."""
     one = c.take(np.array([i]))
-    ev = evaluate(job, one, hw, stack=stack)
+    ev = evaluate(job, one, hw, stack=stack, whatifs=advise)  # its advice's what-ifs in the same calls
     plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot, advise)
     return with_spot_risk(plan, hw, spot_model, cat) if spot else plan
 

@@ -421,12 +421,12 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     _check_nvme_rate(stack)
-    ev = evaluate(job, c, hw, **time_kw)
+    ev = evaluate(job, c, hw, whatifs=True, **time_kw)  # the plan's advice prices its what-ifs in the same calls
     _check_nvme(ev["mem"], hw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
             and split_left_open(split_runtime(stack, job.model))):  # the balanced split left open does not fit
         own = PLAIN_SPLIT[stack_rules.runtime(stack)]
-        fallback = evaluate(job, c, hw, stack=replace(stack, pp_split=own), **time_kw)
+        fallback = evaluate(job, c, hw, stack=replace(stack, pp_split=own), whatifs=True, **time_kw)
         if bool(fallback["fits"][0]):  # the stack's own split does: the plan runs that (recommend's fallback too)
             ev = fallback
             notes = list(notes) + [f"training.framework.pp_split: {stack_rules.RUNTIME_NAMES[own]}'s own pipeline split, the "
