@@ -11,7 +11,7 @@ is run in-process through the console entry point ``planner.cli.main`` -- ``reco
 ``simulate`` (a short run), ``serve`` -- with ``PLANNER_DEBUG=1`` so that an internal error raises with its traceback
 instead of becoming the one-line "internal error".
 
-A run fails when it: raises (``raise``: the exception type and the innermost planner frame are the signature), prints
+A run fails when it: runs past ``HANG_S`` (``hang``), raises (``raise``: the exception type and the innermost planner frame are the signature), prints
 a traceback or "internal error" (``traceback``), exits with a code outside {0, 2} (``rc``), refuses with anything but
 one line ``error: <field>: <message>`` (``error-line``), or exits 0 with a JSON that breaks DESIGN.md's contract: not
 strict JSON, an estimate (or a recommendation's ``best``) without the contract's keys, or with a field the typed
@@ -32,6 +32,7 @@ import math
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -72,11 +73,12 @@ OPTION_EXAMPLES = {"activation_offload_layers": [1, 2], "ac_freq": [2], "num_voc
 SKIPPED_OPTIONS = {"pp_layout", "remat_tensors", "cuda_graph_scope", "cp_comm_type", "pp_first_stage_less_layers",
                    "pp_last_stage_less_layers"}
 
+#: (a set without a GPU, instance or cloud list keeps the example's own: an open catalog search is minutes)
 CONSTRAINTS = [
     {},
     {"max_gpus": 8},
     {"max_gpus": 64, "gpus": ["H100-SXM-80GB"]},
-    {"max_gpus": 256, "deadline_hours": 720},
+    {"max_gpus": 256, "deadline_hours": 720, "gpus": ["H100-SXM-80GB", "H200-SXM-141GB"]},
     {"budget_usd": 2.0e6, "max_gpus": 128},
     {"clouds": ["aws"], "spot": True, "max_gpus": 64},
     {"gpus": ["A100-SXM-80GB", "H200-SXM-141GB"], "max_gpus": 32},
@@ -118,6 +120,9 @@ FOCUS = [
      {"max_gpus": 16}),
     ("nemo-automodel", {}, {"fsdp_defer_sync": True}, {}, {"max_gpus": 16}),
     ("torchtitan", {"precision": "fp8"}, {}, {"zero": 3}, {"gpus": ["H100-SXM-80GB"], "max_gpus": 16}),
+    # every admitted stack ("*") at the states' sharded stages under fp8 with full recompute, and at ZeRO-2
+    ("*", {"precision": "fp8", "recompute": "full"}, {}, {"zero": 3}, {"gpus": ["H100-SXM-80GB"], "max_gpus": 16}),
+    ("*", {"recompute": "selective", "micro_batch": 2}, {}, {"zero": 2}, {"gpus": ["A100-SXM-80GB"], "max_gpus": 16}),
 ]
 #: models the focus combos also run on (dense, MoE, encoder, generic): a job's model replaced by each
 FOCUS_MODELS = [{"preset": "llama3-8b"}, {"preset": "qwen3-30b-a3b"}, {"preset": "mixtral-8x7b"},
@@ -126,6 +131,7 @@ FOCUS_MODELS = [{"preset": "llama3-8b"}, {"preset": "qwen3-30b-a3b"}, {"preset":
                  "activation_bytes_per_sample": 1.0e8}]
 #: MoE models served (the serving examples are dense): expert parallelism beside the serving options
 SERVE_MOE = [{"preset": "qwen3-30b-a3b"}, {"preset": "mixtral-8x7b"}]
+SERVE_GPUS = ["H100-SXM-80GB", "H200-SXM-141GB", "B200-SXM-180GB"]
 SERVE_CONSTRAINTS = [{}, {"gpus": ["H100-SXM-80GB"]}, {"clouds": ["aws"], "spot": True}, {"max_gpus": 8},
                      {"gpus": ["L40S-48GB", "A100-SXM-80GB"]}]
 
@@ -207,8 +213,12 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
                 for k in ("cluster", "parallel"):
                     job.pop(k, None)
                 cons = dict(rng.choice(CONSTRAINTS))
-                job["constraints"] = {**{k: v for k, v in job.get("constraints", {}).items()
-                                         if k not in ("gpus", "instances", "clouds")}, **cons}
+                mine = job.get("constraints", {})
+                if not {"gpus", "instances", "clouds"} & set(cons):
+                    cons = {"max_gpus": 64, **{k: v for k, v in mine.items() if k in ("gpus", "instances", "clouds")},
+                            **cons} if {"gpus", "instances"} & set(mine) else {"gpus": ["A100-SXM-80GB"], **cons}
+                job["constraints"] = {**{k: v for k, v in mine.items() if k not in ("gpus", "instances", "clouds")},
+                                      **cons}
                 if rng.random() < 0.3:
                     job["cluster"] = dict(rng.choice(FIXED_CLUSTERS))
                     job["constraints"].pop("gpus", None), job["constraints"].pop("instances", None)
@@ -244,7 +254,8 @@ def focus_jobs(rng: random.Random) -> list[tuple[str, str, dict, list]]:
             base["training"]["seq_len"] = 4096
         admitted = set(admitted_stacks(base, ROOT))
         label = model.get("preset") or model["name"]
-        for stack, train, opts, par, cons in FOCUS:
+        for stack, train, opts, par, cons in [(n, *f[1:]) for f in FOCUS for n in
+                                              (sorted(admitted) if f[0] == "*" else [f[0]])]:
             if stack not in admitted:
                 continue
             job = json.loads(json.dumps(base))
@@ -258,15 +269,14 @@ def focus_jobs(rng: random.Random) -> list[tuple[str, str, dict, list]]:
             fixed["cluster"] = {"gpu": (cons.get("gpus") or ["H100-SXM-80GB"])[0], "gpus_per_node": 8, "nodes": 1}
             out.append((f"focus:{label}", f"{stack}+{','.join(opts) or 'open'}+fixed", fixed,
                         [["estimate", "--json"], ["simulate", "--json", "--steps", "10", "--no-answers"]]))
-    for model in SERVE_MOE:
+    for model in SERVE_MOE:  # (an MoE's serve search is ~10x a dense one's: one GPU type, the analytic answer)
         for extra in SERVING:
-            for ep in (True, False):
-                serving = {"p99_latency_ms": 60, "ttft_ms": 2000, "qps": 8, "prompt_tokens": 1024,
-                           "output_tokens": 256, "expert_parallel": ep, **extra}
-                job = {"model": model, "serving": serving, "constraints": dict(rng.choice(SERVE_CONSTRAINTS))}
-                cmds = [["serve", "--json", "--no-simulate"]] + ([["serve", "--json"]] if rng.random() < 0.3 else [])
-                out.append((f"focus-serve:{model['preset']}", f"serve:ep={ep}:" + ",".join(
-                    f"{k}={v}" for k, v in extra.items()), job, cmds))
+            ep = rng.random() < 0.5
+            serving = {"p99_latency_ms": 60, "ttft_ms": 2000, "qps": 8, "prompt_tokens": 1024,
+                       "output_tokens": 256, "expert_parallel": ep, **extra}
+            job = {"model": model, "serving": serving, "constraints": {"gpus": [rng.choice(SERVE_GPUS)]}}
+            out.append((f"focus-serve:{model['preset']}", f"serve:ep={ep}:" + ",".join(
+                f"{k}={v}" for k, v in extra.items()), job, [["serve", "--json", "--no-simulate"]]))
     return out
 
 
@@ -294,14 +304,28 @@ def all_jobs(seed: int) -> list[tuple[str, str, dict, list]]:
 
 
 def draw(jobs: list, runs: int, seed: int) -> list:
-    """``runs`` of ``jobs``: one per (example, stack) first, then the rest drawn at random (fixed by ``seed``)."""
+    """``runs`` of ``jobs`` (0: all): one per (example, stack) first, then the rest, each drawn at random (fixed by
+    ``seed``)."""
     rng = random.Random(seed + 1)
     seen, first, rest = set(), [], []
     for j in jobs:
-        (rest if (j[0], j[1]) in seen else first).append(j)
-        seen.add((j[0], j[1]))
+        key = (j[0], j[1].split(":")[0])  # a serving job's options are drawn with the rest
+        (rest if key in seen else first).append(j)
+        seen.add(key)
+    rng.shuffle(first)
     rng.shuffle(rest)
     return (first + rest)[:runs] if runs else first + rest
+
+
+class Hang(Exception):
+    """A run past ``HANG_S`` seconds."""
+
+
+def _alarm(*_):
+    raise Hang(f"ran past {HANG_S} s")
+
+
+HANG_S = 300  # a run this long is a hang (the largest job here plans in ~10 s on one idle core)
 
 
 def run_main(args: list[str]) -> tuple[int, str, str, BaseException | None]:
@@ -312,6 +336,8 @@ def run_main(args: list[str]) -> tuple[int, str, str, BaseException | None]:
     argv = sys.argv
     sys.argv = ["planner", *args]
     code, raised = 0, None
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(HANG_S)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -321,6 +347,8 @@ def run_main(args: list[str]) -> tuple[int, str, str, BaseException | None]:
     except Exception as e:  # noqa: BLE001 (PLANNER_DEBUG=1: an internal error raises; the sweep records it)
         code, raised = -1, e
     finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
         sys.argv = argv
     return code, out.getvalue(), err.getvalue(), raised
 
@@ -350,6 +378,8 @@ def contract_problems(cmd: str, js) -> list[str]:
 
 def check(cmd: list[str], code: int, out: str, err: str, raised) -> tuple[str, str] | None:
     """(kind, detail) of a failed run, None where it kept the contract."""
+    if isinstance(raised, Hang):
+        return "hang", str(raised)
     if raised is not None:
         return "raise", signature(raised)
     if "Traceback" in out + err or "internal error" in out + err:

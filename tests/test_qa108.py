@@ -32,3 +32,24 @@ def test_mxfp8_megatron_fsdp_on_a_generic_model_estimates(tmp_path, main_cli, mo
     assert code == 0, err[-800:]
     plan = json.loads(out)
     assert plan["step_time_s"] > 0 and plan["memory_per_gpu_bytes"]["weights"] > 0
+
+
+#: Llama-3-8B on one B200 node with Megatron-FSDP asked for and ``parallel`` left out (the estimate's defaults)
+MFSDP_OPEN = {"model": {"preset": "llama3-8b"},
+              "training": {"global_batch": 64, "seq_len": 2048, "tokens": 1e9, "precision": "bf16",
+                           "framework": {"name": "megatron-core", "megatron_fsdp": True}},
+              "cluster": {"gpu": "B200-SXM-180GB", "gpus_per_node": 8, "nodes": 1}}
+
+
+def test_megatron_fsdp_with_zero_left_out_estimates_at_zero_3(tmp_path, main_cli):
+    """Until qa108 ``estimate`` defaulted the stage to the distributed optimizer's ZeRO-1 and refused the stage it chose
+    ("at parallel.zero 1 it changes nothing: set parallel.zero to 2 or 3"), on a job that never set parallel.zero. Now
+    it runs optim_grads_params (stack_rules ``MFSDP_DEFAULT_ZERO``), the plan of an explicit ``parallel.zero: 3``."""
+    code, out, err = main_cli("estimate", write_job(tmp_path, MFSDP_OPEN), "--json")
+    assert code == 0, err[-800:]
+    plan = json.loads(out)
+    assert plan["config"]["zero"] == 3 and "parallel.zero defaulted to 3" in plan["assumptions"]
+    code, out, err = main_cli("estimate", write_job(tmp_path, {**MFSDP_OPEN, "parallel": {"zero": 3}}, "z3.yaml"),
+                              "--json")
+    assert code == 0, err[-800:]
+    assert json.loads(out)["step_time_s"] == plan["step_time_s"]
