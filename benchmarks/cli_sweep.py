@@ -24,7 +24,6 @@ exit 1 when any run failed.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -48,7 +47,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from planner.errors import InputError  # noqa: E402
 from planner.model import stack_rules  # noqa: E402
-from planner.model.stacks import OPTION_HOLDERS, OPTION_USES, OPTION_VALUES, STACKS, holds  # noqa: E402
+from planner.present.script_args import ScriptArgs  # noqa: E402 (usage errors as one line, exit 2)
+from planner.model.stacks import OPTION_HOLDERS, OPTION_USES, OPTION_VALUES, RUNS_ON, STACKS, holds  # noqa: E402
 from planner.results import Plan  # noqa: E402
 from planner.spec import load_job_dict  # noqa: E402
 from planner.vocab import FRAMEWORK  # noqa: E402
@@ -86,6 +86,11 @@ CONSTRAINTS = [
     {"gpus": ["B200-SXM-180GB"], "max_gpus": 16, "objective": "time"},
     {"gpus": ["MI300X-192GB"], "max_gpus": 16},
 ]
+#: the bare cluster a stack whose code runs on no NVIDIA GPU (planner.model.stacks ``RUNS_ON``) is planned on (the
+#: catalog sells no Gaudi 3 or Trainium2 instance, and its TPU v5p slices are 512 chips)
+PLATFORM_GPUS = {"gaudi": {"gpu": "Gaudi3-128GB", "gpus_per_node": 8, "nodes": 1},
+                 "tpu": {"gpu": "TPU-v5p", "gpus_per_node": 4, "nodes": 2},
+                 "neuron": {"gpu": "Trainium2", "gpus_per_node": 16, "nodes": 1}}
 FIXED_CLUSTERS = [{"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
                   {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2},
                   {"instance": "aws:p4d.24xlarge", "nodes": 1}]
@@ -209,7 +214,9 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
             if fixed:
                 cmds = [["estimate", "--json"], ["simulate", "--json", "--steps", "20", "--no-answers"], *cmds]
                 job.pop("constraints", None) if rng.random() < 0.3 else None
-            if not fixed or rng.random() < 0.5:  # a search: drop the fixed hardware and layout, constrain it
+            platform = next((PLATFORM_GPUS[p] for p in RUNS_ON.get(name, ()) if p in PLATFORM_GPUS), None) \
+                if name is not None and "cuda" not in RUNS_ON.get(name, ("cuda",)) else None
+            if not fixed or platform or rng.random() < 0.5:  # a search: drop the fixed hardware and layout
                 for k in ("cluster", "parallel"):
                     job.pop(k, None)
                 cons = dict(rng.choice(CONSTRAINTS))
@@ -219,7 +226,11 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
                             **cons} if {"gpus", "instances"} & set(mine) else {"gpus": ["A100-SXM-80GB"], **cons}
                 job["constraints"] = {**{k: v for k, v in mine.items() if k not in ("gpus", "instances", "clouds")},
                                       **cons}
-                if rng.random() < 0.3:
+                if platform:  # its own accelerator, whatever the drawn list says
+                    for k in ("gpus", "instances", "clouds", "max_gpus"):
+                        job["constraints"].pop(k, None)
+                    job["cluster"] = dict(platform)
+                elif rng.random() < 0.3:
                     job["cluster"] = dict(rng.choice(FIXED_CLUSTERS))
                     job["constraints"].pop("gpus", None), job["constraints"].pop("instances", None)
                 cmds = [["recommend", "--json", "--no-simulate"]]
@@ -401,7 +412,7 @@ def check(cmd: list[str], code: int, out: str, err: str, raised) -> tuple[str, s
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=300, help="jobs to run (0: all)")
     ap.add_argument("--seed", type=int, default=108)
     ap.add_argument("--only", default="", help="only the jobs whose example name holds this text (e.g. focus)")
