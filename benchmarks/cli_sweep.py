@@ -213,7 +213,8 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
             cmds = [["recommend", "--json", "--no-simulate"]]
             if fixed:
                 cmds = [["estimate", "--json"], ["simulate", "--json", "--steps", "20", "--no-answers"], *cmds]
-                job.pop("constraints", None) if rng.random() < 0.3 else None
+                if rng.random() < 0.3:  # the fixed plan alone, without the example's constraints
+                    job.pop("constraints", None)
             platform = next((PLATFORM_GPUS[p] for p in RUNS_ON.get(name, ()) if p in PLATFORM_GPUS), None) \
                 if name is not None and "cuda" not in RUNS_ON.get(name, ("cuda",)) else None
             if not fixed or platform or rng.random() < 0.5:  # a search: drop the fixed hardware and layout
@@ -232,7 +233,8 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
                     job["cluster"] = dict(platform)
                 elif rng.random() < 0.3:
                     job["cluster"] = dict(rng.choice(FIXED_CLUSTERS))
-                    job["constraints"].pop("gpus", None), job["constraints"].pop("instances", None)
+                    for k in ("gpus", "instances"):  # the node is fixed: no list to choose from
+                        job["constraints"].pop(k, None)
                 cmds = [["recommend", "--json", "--no-simulate"]]
                 if job.get("cluster") and rng.random() < 0.5:
                     cmds.append(["estimate", "--json"])
@@ -241,6 +243,8 @@ def training_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, 
 
 
 def serving_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, str, dict, list]]:
+    """A serving example with each of ``SERVING``'s option sets (a generic model: as it is) under a drawn constraint
+    set, served analytically and, one time in four, simulated."""
     out = []
     generic = raw["model"].get("preset") in ("resnet50",)
     for extra in SERVING[:1] if generic else SERVING:
@@ -292,6 +296,7 @@ def focus_jobs(rng: random.Random) -> list[tuple[str, str, dict, list]]:
 
 
 def other_jobs(path: Path, raw: dict, rng: random.Random) -> list[tuple[str, str, dict, list]]:
+    """A tabular or campaign example under a few constraint sets (no stack, no serving options)."""
     out = []
     for cons in ({}, {"max_gpus": 1}, {"clouds": ["aws"], "spot": True}, {"budget_usd": 100.0}):
         job = json.loads(json.dumps(raw))
