@@ -1547,7 +1547,10 @@ def mfsdp_recompute_bytes(x: StateContext, c: Candidates, dense, expert):
     if not np.any(per_unit):
         return 0.0
     rg = np.zeros(len(c)) if c.rg is None else np.asarray(c.rg, dtype=np.float64)
-    units = np.where(rg > 0, uniform_groups(x.m.layers, np.maximum(rg, 1.0), c.pp, c.vpp)[1], 1.0)
+    # groups only where a row recomputes uniform groups: a model without transformer layers (a generic one, one unit:
+    # ``mfsdp_unit_params``) has none, and no layer count to group (qa108: resnet50 under MXFP8 raised here)
+    units = np.where(rg > 0, uniform_groups(x.m.layers, np.maximum(rg, 1.0), c.pp, c.vpp)[1], 1.0) if np.any(
+        rg > 0) else 1.0
     held = np.minimum(x.mfsdp_unit[x.sinv] * units, stage[x.sinv])
     return np.where(c.rc == RECOMPUTE.code["full"], held * per_unit, 0.0)
 

@@ -1755,10 +1755,21 @@ assert len({r.name for r in RULES}) == len(RULES)
 FSDP_DEFAULT_ZERO = {"torchtitan": (3, 2), "maxtext": (3, 3), "automodel": (3, 3)}
 
 
+#: The stage a Megatron-FSDP job runs when it leaves ``parallel.zero`` out: optim_grads_params (ZeRO-3), the
+#: ``--data-parallel-sharding-strategy`` Megatron-LM's Megatron-FSDP user guide lists under "Required Configurations"
+#: (docs/discussions/megatron-fsdp-user-guide/megatron-fsdp-user-guide.md), and what Megatron-Bridge's perf harness
+#: sets with it (scripts/performance/utils/overrides.py ``_set_megatron_fsdp_overrides``). Below ZeRO-2 it changes nothing and is
+#: refused (planner.model.stacks ``megatron_fsdp_low_zero``): until qa108 ``estimate`` defaulted such a job to the
+#: distributed optimizer's ZeRO-1 and then refused the stage it had chosen itself ("at parallel.zero 1 it changes
+#: nothing"), on a job that never set parallel.zero.
+MFSDP_DEFAULT_ZERO = 3
+
+
 def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
     optimizer (ZeRO-1) with more than one replica of the optimizer state, DDP (ZeRO-0) on a stack without ZeRO-1
-    (``Stack.has_zero1``), or the runtime's FSDP default (``FSDP_DEFAULT_ZERO``).
+    (``Stack.has_zero1``), the runtime's FSDP default (``FSDP_DEFAULT_ZERO``), or Megatron-FSDP's
+    (``MFSDP_DEFAULT_ZERO``) where the job asks for it.
 
     The replicas are the data-parallel x context-parallel ranks: Megatron-Core's distributed optimizer shards over
     the data-parallel group with the context-parallel ranks in it (Megatron-LM megatron/core/optimizer/__init__.py
@@ -1770,6 +1781,8 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     >>> default_zero("megatron-core", dp=1, cp=8, pp=2), default_zero("megatron-core", dp=1, cp=1, pp=2)
     (1, 0)
     """
+    if getattr(stack, "megatron_fsdp", False):  # a job that asks for Megatron-FSDP and leaves the stage to its launch
+        return MFSDP_DEFAULT_ZERO
     row = FSDP_DEFAULT_ZERO.get(runtime(stack))
     # with one replica, the stage the stack's optimizer launches at (Stack.one_replica_zero: Megatron's offload and
     # precision-aware optimizer need its distributed optimizer, ZeRO-1, QA 45)
