@@ -69,6 +69,17 @@ class ScriptArgs(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, usage_line(message) + "\n")
 
+    @contextlib.contextmanager
+    def input_errors(self):
+        """The block's ``InputError`` (a script's input file refused: ``read_table``) as the CLI answers bad input:
+        one line ``error: <field>: <message>``, exit 2 (gpu_pairs.py, precision_pairs.py, inverted_pairs.py)."""
+        from planner.errors import InputError
+
+        try:
+            yield
+        except InputError as e:
+            self.exit(2, f"error: {clean_line(e)}\n")
+
 
 @contextlib.contextmanager
 def closed_pipe_quiet():
