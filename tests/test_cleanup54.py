@@ -100,3 +100,21 @@ def test_weights_grads_and_optimizer_follow_the_routing():
     n = LAYERS * HIDDEN * EXPERTS
     for key, b in (("weights", w_b), ("grads", g_b), ("optimizer", master_b + opt_b)):
         assert float(mem["learned"][key][0] - mem["round_robin"][key][0]) == pytest.approx(n * b, rel=1e-9), key
+
+
+def test_a_plan_and_the_token_default_name_the_model_not_the_built_count(catalog):
+    """The count users read is the model's own (``ParamCount.nominal``): a plan's ``params`` / ``params_active`` and
+    the Chinchilla token default (20 a parameter) keep the router a weightless gate does not build, while the priced
+    count drops it. On the old code the first two hold (it counted the router everywhere) and the last fails."""
+    from planner.search.recommend import recommend
+    from planner.spec import load_job_dict
+
+    model = dict(family="moe", layers=LAYERS, hidden=HIDDEN, heads=8, ffn_hidden=512, vocab=32000,
+                 moe=dict(experts=EXPERTS, top_k=2, routing="round_robin"))
+    job = load_job_dict({"model": model, "training": {"global_batch": 64, "seq_len": 1024},
+                         "constraints": {"instances": ["p5.48xlarge"], "max_gpus": 8}})
+    learned = count_params(_model("learned"))
+    assert job.training.tokens == 20 * learned.total
+    best = recommend(job, catalog, top=1).best
+    assert (best.params, best.params_active) == (learned.total, learned.active)
+    assert count_params(job.model).total == learned.total - LAYERS * HIDDEN * EXPERTS
