@@ -283,4 +283,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()

@@ -264,14 +264,17 @@ def check(rows: list[dict]) -> list[str]:
 
 
 if __name__ == "__main__":
-    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
-    ap = ScriptArgs()
-    ap.add_argument("--small", action="store_true")
-    ap.add_argument("--check", action="store_true", help="exit 1 when the errors are outside the bounds")
-    a = ap.parse_args()
-    res = main(a.small)
-    if a.check:
-        misses = check(res)
-        for m in misses:
-            print("outside bounds:", m)
-        sys.exit(1 if misses else 0)
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+        ap = ScriptArgs()
+        ap.add_argument("--small", action="store_true")
+        ap.add_argument("--check", action="store_true", help="exit 1 when the errors are outside the bounds")
+        a = ap.parse_args()
+        res = main(a.small)
+        if a.check:
+            misses = check(res)
+            for m in misses:
+                print("outside bounds:", m)
+            sys.exit(1 if misses else 0)

@@ -87,4 +87,7 @@ def pairs(cat=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    print(pairs().to_string(index=False, float_format="%.3f"))
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        print(pairs().to_string(index=False, float_format="%.3f"))

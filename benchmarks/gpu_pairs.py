@@ -63,17 +63,13 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    from planner.errors import InputError
-    from planner.present.safe import clean_line
     from planner.present.script_args import ScriptArgs, read_table  # usage errors as one line, exit 2
     ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
     ap.add_argument("--over", default="h100", choices=GPU_TAGS, help="the reference GPU tag")
     args = ap.parse_args(argv)
-    try:  # a file that is no such table: one line, exit 2 (read_table)
+    with ap.input_errors():  # a file that is no such table: one line, exit 2 (read_table)
         rows = read_table(args.csv, "csv", ("id", *STEP_TIMES), STEP_TIMES)
-    except InputError as e:
-        ap.exit(2, f"error: {clean_line(e)}\n")
     pairs = gpu_pairs(rows, args.over)
     pd.set_option("display.width", 250)
     print(summary(pairs).round(3).to_string(index=False))
@@ -83,4 +79,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()

@@ -130,8 +130,6 @@ def read_rows(path, source: str) -> pd.DataFrame:
 
 
 def main(argv=None):
-    from planner.errors import InputError
-    from planner.present.safe import clean_line
     from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
     ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
@@ -140,10 +138,8 @@ def main(argv=None):
     ap.add_argument("--noise", action="store_true",
                     help="per model: pairs within 1%% / 2%% as measured, and the Spearman run-to-run noise allows")
     args = ap.parse_args(argv)
-    try:  # a file that is no such table: one line, exit 2
+    with ap.input_errors():  # a file that is no such table: one line, exit 2 (read_table)
         rows = read_rows(args.csv, args.source)
-    except InputError as e:
-        ap.exit(2, f"error: {clean_line(e)}\n")
     pairs = inverted_pairs(rows)
     pd.set_option("display.width", 250)
     print(summary(pairs).round(1).to_string(index=False))
@@ -158,4 +154,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()

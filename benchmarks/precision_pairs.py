@@ -60,17 +60,13 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None):
-    from planner.errors import InputError
-    from planner.present.safe import clean_line
     from planner.present.script_args import ScriptArgs, read_table  # usage errors as one line, exit 2
     ap = ScriptArgs(description=__doc__.split("\n")[0])
     ap.add_argument("csv", help="validate.py --csv output")
     ap.add_argument("--pairs", action="store_true", help="list every pair, not only the per-GPU summary")
     args = ap.parse_args(argv)
-    try:  # a file that is no such table: one line, exit 2 (read_table)
+    with ap.input_errors():  # a file that is no such table: one line, exit 2 (read_table)
         rows = read_table(args.csv, "csv", ("id", "gpu", *LAYOUT, *STEP_TIMES), STEP_TIMES)
-    except InputError as e:
-        ap.exit(2, f"error: {clean_line(e)}\n")
     pairs = precision_pairs(rows)
     pd.set_option("display.width", 250)
     print(summary(pairs).round(3).to_string(index=False))
@@ -81,4 +77,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()

@@ -96,8 +96,11 @@ def recommend_profile(example: str) -> None:
 
 
 if __name__ == "__main__":
-    keep_freed_memory()  # the CLI's allocator policy (planner.alloc), as bench_search.py
-    if len(sys.argv) > 2 and sys.argv[1] == "--recommend":
-        recommend_profile(sys.argv[2])
-    else:
-        core(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        keep_freed_memory()  # the CLI's allocator policy (planner.alloc), as bench_search.py
+        if len(sys.argv) > 2 and sys.argv[1] == "--recommend":
+            recommend_profile(sys.argv[2])
+        else:
+            core(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)

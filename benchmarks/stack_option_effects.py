@@ -111,4 +111,7 @@ def main(options) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or OPTIONS)
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main(sys.argv[1:] or OPTIONS)

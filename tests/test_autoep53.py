@@ -79,7 +79,7 @@ def test_autotp_leaves_routers_and_norms_whole():
 
     m, ds = ModelSpec(**PRESETS["qwen3-30b-a3b"]), STACKS["deepspeed"]
     pc = count_params(m)
-    assert moe_mech.replicates_routers_norms(ds)
+    assert moe_mech.replicates_norms(m, ds)
     whole = moe_mech.hf_ep_whole_params(m, ds, np.array([1.0, 2.0, 2.0]), np.array([1.0, 1.0, 4.0]))
     assert list(whole) == [0.0, 12_793_856, 12_793_856]
     rest_params = pc.total - m.moe.experts * pc.expert * pc.n_moe_layers

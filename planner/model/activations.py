@@ -66,7 +66,7 @@ from planner.model.moe import padded_rows, rank_load
 from planner.model.stacks import cp_comm_mix, remat_locations
 from planner.model.stack_kernels import explicit_softmax_av_fp32, explicit_softmax_fp32
 from planner.spec import ModelSpec
-from planner.spec.params import head_positions, head_width, spec_memo
+from planner.spec.params import GATELESS_ROUTINGS, head_positions, head_width, spec_memo
 from planner.vocab import HYBRID_LAYER
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -244,7 +244,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     add("norm2.input", h, None, "sp", True)
     add("norm2.stats", stat, 4, "sp", True, modules=ln2)
     # a parameter-free gate (AutoModel's FakeBalancedGate) saves nothing of the MoE input
-    fake_gate = moe and m.moe.routing == "round_robin"
+    fake_gate = moe and m.moe.routing in GATELESS_ROUTINGS
     # dense layers: fc1's LayerNormLinear input (ln_out); MoE layers: the router's 16-bit input
     if not (fake_gate and not m.moe.shared_experts):
         add("mlp.input", h, None, "sp", True, not moe, modules=ln2)

@@ -1562,7 +1562,7 @@ def hf_weight_shares(m: ModelSpec, stack, tp: float, code: int, ep: float = 1.0)
     HF code holds, as it holds the weights (``dense_rank``), by its ``hf_ep_rows`` code: 1 / tp of both under its TP
     plan (code 0), but for the routers and norms, whole under transformers' plans (moe ``hf_replicated_params``,
     hfmoe53); under DeepSpeed's AutoTP (code 2) the routed experts whole (it swaps nn.Linear only) and the rest
-    over TP but for the routers and norms (moe ``replicates_routers_norms``; until autoep53 over TP); under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
+    over TP but for the routers and norms (moe ``replicates_norms``; until autoep53 over TP); under a TP plan that leaves a part whole (code 4, moe ``HF_TP_PLANS``) that part whole (moe
     ``hf_ep_whole_params``) and the experts over TP; under a folded EP (code 3: AutoEP, transformers' ``grouped_gemm``
     ``MoEParamShard(Shard(0))``, ``E / ep`` whole experts a rank) the routed experts over ``ep`` and the rest as
     the TP plan holds it. The weight-sized per-call tensors of a frozen base (finetune ``frozen_delta_parts``: peft's ParamWrapper

@@ -42,7 +42,8 @@ from hardware_catalog.catalog import nvlink_joined
 from planner.hardware.platform import cuda_compute_capability
 from planner.model.comm import a2a_time, collective_time, members_per_node, placed_collective_time
 from planner.model.pipeline import interleaved_warmup
-from planner.spec.params import attention_params, count_params, mlp_params, norm_params
+from planner.spec.params import (GATELESS_ROUTINGS, attention_params, count_params, mlp_params, norm_params,
+                                 router_params)
 from planner.spec.shapes import shared_expert_width
 from planner.vocab import MOE_DISPATCHER
 
@@ -414,14 +415,14 @@ def hf_replicated_params(m, attention_split: bool = True) -> tuple[float, float]
     attention, experts, shared experts and dense MLPs; gpt-oss has none): the layer's norms (``input_layernorm``,
     ``post_attention_layernorm``), with a split attention its q / k norms (qwen3_moe's ``q_norm`` / ``k_norm``:
     ``replicated_with_grad_allreduce``, whole weights), and an MoE layer's router (``mlp.gate``: E x h, its bias or
-    score-correction bias). ``attention_split`` False: the attention is whole already (``attention_params`` holds its
-    norms)."""
+    score-correction bias; ``router_params``: none under a weightless gate). ``attention_split`` False: the attention
+    is whole already (``attention_params`` holds its norms)."""
     qk = {"none": 0, "head": 2 * m.head_dim}.get(m.qk_norm, 0) if attention_split else 0
     dense = float(m.layer_norms * norm_params(m) + qk)
     e = m.moe
     if e is None:  # a dense model (DeepSpeed's AutoTP): no MoE layer
         return dense, dense
-    return dense, dense + float(m.hidden * e.experts + (e.experts if e.router_bias else 0))
+    return dense, dense + float(router_params(m))
 
 
 def autotp_stack(stack) -> bool:
@@ -431,31 +432,30 @@ def autotp_stack(stack) -> bool:
     return not getattr(stack, "tp_splits_experts", True)
 
 
-def replicates_routers_norms(stack) -> bool:
-    """Whether ``stack``'s tensor parallelism leaves an MoE model's routers and norms whole on every TP rank
-    (``hf_replicated_params``): transformers' TP plans name neither (``Stack.hf_plans``; hfmoe53), and DeepSpeed's
-    AutoTP swaps ``nn.Linear`` modules only (``Stack.tp_splits_experts`` False: deepspeed/module_inject/auto_tp.py
-    ``AutoTP.tp_parser`` / ``get_layers``, ``isinstance(submodule, nn.Linear)``) -- transformers 5.23's
-    ``*TopKRouter`` holds its weight as an ``nn.Parameter`` and the norms are ``*RMSNorm`` modules -- while AutoEP's
-    own router (``AutoEPMoELayer.router``, an ``nn.Linear`` gate) sits in a block AutoTP skips
-    (``_is_autoep_layer``) and runs whole on every TP peer (``mark_autoep_folding_router_parameter``). Until autoep53
-    priced over TP on the deepspeed stack."""
-    return bool(getattr(stack, "hf_plans", False)) or autotp_stack(stack)
-
-
 def replicates_norms(m, stack) -> bool:
-    """Whether ``m``'s norms (and an MoE model's routers) are whole on every TP rank of ``stack``: an MoE model under
-    ``replicates_routers_norms``; a dense model under DeepSpeed's AutoTP (``autotp_stack``; until autoep53b its norms
-    were over TP). transformers' dense TP plans are left as they were priced."""
-    if not m.is_transformer:  # a generic model (ResNet-50: the job's own params + FLOPs) has no layer norms to count
+    """Whether ``m``'s norms (and an MoE model's routers) are whole on every TP rank of ``stack``
+    (``hf_replicated_params``):
+
+    * DeepSpeed's AutoTP (``autotp_stack``), a dense model as an MoE one: it swaps ``nn.Linear`` modules only
+      (deepspeed/module_inject/auto_tp.py ``AutoTP.tp_parser`` / ``get_layers``, ``isinstance(submodule,
+      nn.Linear)``) -- transformers 5.23's ``*TopKRouter`` holds its weight as an ``nn.Parameter`` and the norms are
+      ``*RMSNorm`` modules -- while AutoEP's own router (``AutoEPMoELayer.router``, an ``nn.Linear`` gate) sits in a
+      block AutoTP skips (``_is_autoep_layer``) and runs whole on every TP peer
+      (``mark_autoep_folding_router_parameter``). Until autoep53 an MoE model's were priced over TP on the deepspeed
+      stack, until autoep53b a dense model's norms.
+    * transformers' TP plans (``Stack.hf_plans``), an MoE model: the plans name neither routers nor norms (hfmoe53).
+      Its dense TP plans are left as they were priced.
+
+    A generic model (ResNet-50: the job's own params + FLOPs) has no layer norms to count."""
+    if not m.is_transformer:
         return False
-    return replicates_routers_norms(stack) if m.moe is not None else autotp_stack(stack)
+    return autotp_stack(stack) or (m.moe is not None and bool(getattr(stack, "hf_plans", False)))
 
 
 def hf_layer_whole_params(m, stack, tp, ep, pp=1):
     """(dense layer, MoE layer) parameters a rank of the HF code holds whole, per candidate -- the rest of a layer
     split over TP, its routed experts over EP -- under transformers' TP plans (``Stack.hf_plans``, an MoE model, TP >
-    1, at every EP; DeepSpeed's AutoTP too, ``replicates_routers_norms``): the routers and norms no plan names
+    1, at every EP; DeepSpeed's AutoTP too, ``replicates_norms``): the routers and norms no plan names
     (``hf_replicated_params``; until hfmoe53 over TP, on DeepSpeed until autoep53), and where
     the family's plan leaves a part whole (``HF_TP_PLANS``) the attention unless ``HfTpPlan.attention``, a dense
     layer's MLP unless ``HfTpPlan.dense_mlp``, an MoE layer's shared experts and their gate unless
@@ -653,16 +653,6 @@ def split_quantize_kernels(stack, recipe: str | None) -> float:
 #: as well). Megatron-Bridge's perf recipes set ``moe_router_fusion`` (qwen3_llm_pretrain.py
 #: ``set_qwen3_specific_overrides``, the DeepSeek-V3 / Kimi K2 common configs).
 MOE_ROUTER_KERNELS = {"alltoall": 31.0, "deepep": 17.0, "hybridep": 17.0}
-
-
-#: routings (vocab.MOE_ROUTING) whose gate has no weight, so no router GEMM runs forward or backward: NeMo AutoModel's
-#: ``FakeBalancedGate`` ("round_robin"; nemo_automodel/components/moe/layers.py, the MoEArgs version through the
-#: MoEConfig ones, read 2026-12-07) builds the routing weights from ``torch.ones(tokens, k) / k`` and the expert ids from
-#: ``torch.arange(tokens * k) % experts``: no ``F.linear`` of the hidden states, no scores, no top-k (its
-#: ``update_bias`` is a no-op). The memory model already keeps no router input for it (activations
-#: ``fake_gate``); Megatron-Core's force-balanced router ("learned" here) runs its gating GEMM and then replaces
-#: the logits (router.py ``apply_random_logits``), so it keeps the GEMM
-GATELESS_ROUTINGS = frozenset({"round_robin"})
 
 
 def router_kernels(stack, disp=None) -> Any:

@@ -5,12 +5,16 @@ argparse answers a bad option with its usage block and ``prog: error: argument -
 (three lines, another form); the ``planner`` CLI answers the same mistake with one line
 ``error: <field>: <message>`` and exit 2 (``planner.cli.main``). ``ScriptArgs`` is argparse with that answer, so a
 user who runs both sees one form: an invalid choice, an unknown option, a missing value, a missing required
-argument. ``-h`` still prints the help (argparse's own action, not an error).
+argument. ``-h`` still prints the help (argparse's own action, not an error). ``closed_pipe_quiet`` is the other
+half of a script's entry: its output piped into ``head`` ends it quietly.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import sys
 
 from planner.present.safe import clean_line
 
@@ -64,6 +68,40 @@ class ScriptArgs(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, usage_line(message) + "\n")
+
+    @contextlib.contextmanager
+    def input_errors(self):
+        """The block's ``InputError`` (a script's input file refused: ``read_table``) as the CLI answers bad input:
+        one line ``error: <field>: <message>``, exit 2 (gpu_pairs.py, precision_pairs.py, inverted_pairs.py)."""
+        from planner.errors import InputError
+
+        try:
+            yield
+        except InputError as e:
+            self.exit(2, f"error: {clean_line(e)}\n")
+
+
+@contextlib.contextmanager
+def closed_pipe_quiet():
+    """A script's entry (``with closed_pipe_quiet(): main()``, every ``benchmarks/*.py``) whose stdout reader has
+    gone (``python benchmarks/validate.py | head -1``) ends quietly with exit status 1, not a ``BrokenPipeError``
+    traceback -- twice: print's own, then the interpreter's ``Exception ignored ... BrokenPipeError`` at the final
+    flush. The idiom of the Python docs (library/signal.html, "Note on SIGPIPE"): flush stdout inside the entry, so
+    the last buffered lines meet the closed pipe here, and on the error point stdout at devnull so the exit's flush
+    has nowhere to fail. Not ``signal(SIGPIPE, SIG_DFL)``, which the same note warns off: a script that also writes a
+    socket or a child's pipe (validate.py, sweep_consistency.py run subprocesses) would die silently there. Until
+    cleanup54 every benchmark printed the traceback (each of the 31 that print within 45 s unargued, run through
+    a closed pipe; gpu_pairs.py, precision_pairs.py, inverted_pairs.py given a table too)."""
+    try:
+        try:
+            yield
+        except SystemExit:  # ``sys.exit(main())``: its output is flushed before the status is kept
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def read_table(path, field: str, columns=(), positive=(), numbers=()):

@@ -147,7 +147,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
-        params=int(pc.total), params_active=int(pc.active), params_mtp=int(pc.mtp),
+        # the model as its config names it (``ParamCount.nominal``: a weightless gate's routers included), not the
+        # parameters priced below
+        params=int(pc.nominal[0]), params_active=int(pc.nominal[1]), params_mtp=int(pc.mtp),
         # which pipeline rank holds the peak (the chosen plan alone: its states priced per rank class)
         memory_per_rank=(rank_memory_row(mem, c, i) if "middle_rank" in mem else  # (``evaluate`` on one row)
                          rank_memory(m, t, c.take(np.array([i])), stack=stack, gpu=hw.gpu.name)[0]),

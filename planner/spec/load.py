@@ -240,7 +240,7 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
             raise InputError("training.tokens", f"a fine-tune (mode {t.mode}) needs its length: give training.tokens, "
                              "training.steps, or training.epochs with training.dataset_samples")
         if m.is_transformer:
-            n = count_params(m).total
+            n = count_params(m).nominal[0]  # the model's own count, a weightless gate's routers included
             if 20 * n > MAX_TOKENS:  # (assigned past the field's limit, pydantic raised: an internal error until fuzz48)
                 raise InputError("training.tokens", f"the default, Chinchilla's 20 tokens a parameter, is {20 * n:.3g} "
                                  f"tokens for this {n:.3g}-parameter model, over the field's limit {MAX_TOKENS:.0e}: "

@@ -13,7 +13,8 @@ matrices' shapes are planner.spec.shapes', which the FLOPs and the rest read too
 
 * attention: Wq h*q, Wk h*kv, Wv h*kv, Wo q*h; biases q+2kv (qkv_bias) and h (linear_bias);
 * dense MLP: gated (SwiGLU/GeGLU) 3*h*f, plain 2*h*f; biases f+h (linear_bias);
-* MoE MLP: router h*E, E experts of the MLP above, shared experts and their gate (Qwen2-MoE);
+* MoE MLP: router h*E (none under a weightless gate, ``router_params``), E experts of the MLP above, shared experts
+  and their gate (Qwen2-MoE);
 * two norms per layer: RMSNorm h each, LayerNorm 2h each (weight and bias).
 
 Hybrid models (``hybrid_pattern``: Nemotron-H, Nemotron 3, Jamba-like, Mamba-2): each layer is one
@@ -111,10 +112,21 @@ class ParamCount:
     n_dense_layers: int
     n_moe_layers: int
     mtp: int = 0  # multi-token-prediction modules (in total; DeepSeek-V3)
+    #: the routers' parameters the model's config has and the job's weightless gate does not build (``router_params``),
+    #: every MoE layer's and MTP module's; 0 under a learned router. In none of the counts above.
+    routers_absent: int = 0
 
     @property
     def layers_total(self) -> int:
         return self.dense_layer * self.n_dense_layers + self.moe_layer * self.n_moe_layers
+
+    @property
+    def nominal(self) -> tuple[int, int]:
+        """(total, active) parameters of the model as its config names it, routers included whatever gate the job
+        runs (what ``Plan.params`` / ``params_active``, ``planner presets`` and the Chinchilla token default show);
+        ``total`` / ``active`` are the parameters the job builds, which the weights, gradients, optimizer state and
+        their traffic are priced on."""
+        return self.total + self.routers_absent, self.active + self.routers_absent
 
 
 def norm_params(m: ModelSpec) -> int:
@@ -165,6 +177,32 @@ def mamba_params(m: ModelSpec) -> int:
     a, H, di = m.mamba, m.mamba_heads, m.mamba_inner
     conv = (di + 2 * a.groups * a.d_state) * (a.d_conv + 1)
     return macs(mamba_weights(m)) + conv + 3 * H + di
+
+
+#: routings (vocab.MOE_ROUTING) whose gate has no weight, so no router GEMM runs forward or backward (planner.model.moe
+#: ``moe_layer``) and no router parameter exists (``router_params``): NeMo AutoModel's ``FakeBalancedGate``
+#: ("round_robin"; nemo_automodel/components/moe/layers.py, the MoEArgs version through the MoEConfig ones, read
+#: 2026-12-07) holds no ``nn.Parameter`` (its ``__init__`` keeps the expert counts, ``skip_first_n_experts`` and
+#: ``noise``; the learned ``Gate`` holds ``weight`` [experts, dim] and ``bias`` under ``router_bias``), builds the
+#: routing weights from ``torch.ones(tokens, k) / k`` and the expert ids from ``torch.arange(tokens * k) % experts``:
+#: no ``F.linear`` of the hidden states, no scores, no top-k (its ``update_bias`` is a no-op). The memory model keeps
+#: no router input for it either (activations ``fake_gate``); Megatron-Core's force-balanced router ("learned" here)
+#: runs its gating GEMM and then replaces the logits (router.py ``apply_random_logits``), so it keeps the GEMM and
+#: the weight
+GATELESS_ROUTINGS = frozenset({"round_robin"})
+
+
+def router_params(m: ModelSpec, built: bool = True) -> int:
+    """One MoE layer's router parameters: its gate's E x h weight and E bias (gpt-oss ``router_bias``; transformers
+    ``GptOssTopKRouter``), none for a dense model. ``built``: as the job builds it, nothing under a weightless gate
+    (``GATELESS_ROUTINGS``); else as the model's config names it. Until cleanup54 AutoModel's FakeBalancedGate was
+    priced with no router GEMM but its E x h weight a layer in the weights, gradients and optimizer state
+    (DeepSeek-V3: 58 x 256 x 7,168 = 106.4M parameters, about 1.7 GB of bf16 weights, fp32 master and Adam moments
+    over the model, before sharding)."""
+    e = m.moe
+    if e is None or (built and e.routing in GATELESS_ROUTINGS):
+        return 0
+    return m.hidden * e.experts + (e.experts if e.router_bias else 0)
 
 
 def latent_proj_params(m: ModelSpec) -> int:
@@ -275,7 +313,7 @@ def count_params(m: ModelSpec) -> ParamCount:
         shared = 0
         if e.shared_experts:
             shared = mlp_params(m, shared_expert_width(m)) + (h if e.shared_expert_gate else 0)
-        router = h * e.experts + (e.experts if e.router_bias else 0)
+        router = router_params(m)
         if e.latent_size:  # fc1_latent_proj h -> l and fc2_latent_proj l -> h (moe_layer.py; HF NemotronHMoE)
             router += latent_proj_params(m)
         moe_layer = attn + norms + router + e.experts * expert + shared + (norm_params(m) if m.hybrid else 0)
@@ -304,8 +342,10 @@ def count_params(m: ModelSpec) -> ParamCount:
     mtp_active = n_mtp * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
     total = embedding + layers + final_norm + lm_head + mtp
     active = embedding + layers_active + final_norm + lm_head + mtp_active
+    # a weightless gate's routers, every MoE layer's and each MTP module's MoE block's (``mtp_params``)
+    routers_absent = (router_params(m, built=False) - router_params(m)) * (n_moe + (n_mtp if m.mtp_layers else 0))
     return ParamCount(
         total=total, active=active, embedding=embedding, lm_head=lm_head, final_norm=final_norm,
         dense_layer=dense_layer, moe_layer=moe_layer, expert=expert,
-        n_dense_layers=n_dense, n_moe_layers=n_moe, mtp=mtp,
+        n_dense_layers=n_dense, n_moe_layers=n_moe, mtp=mtp, routers_absent=routers_absent,
     )

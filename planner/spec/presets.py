@@ -267,6 +267,6 @@ def preset_summaries() -> list[dict]:
     rows = []
     for name, fields in PRESETS.items():
         m = ModelSpec(**fields)
-        rows.append(dict(preset=name, family=m.family, params=int(count_params(m).total), layers=m.layers,
+        rows.append(dict(preset=name, family=m.family, params=int(count_params(m).nominal[0]), layers=m.layers,
                          hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads, vocab=m.vocab))
     return rows

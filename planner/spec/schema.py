@@ -192,7 +192,8 @@ class MoESpec(Strict):
     #: how the token's k experts are spread (vocab.MOE_ROUTING): "round_robin" is NeMo AutoModel's benchmark gate
     #: (k consecutive experts per token, every expert the same load); it changes which ranks and nodes a token
     #: reaches, so the dispatch's bytes under DeepEP's per-node / per-GPU deduplication (moe.dispatch_bytes)
-    #: -- and, the gate having no weight, that no router GEMM runs (moe.GATELESS_ROUTINGS)
+    #: -- and, the gate having no weight, that no router GEMM runs and no router parameter exists
+    #: (params.GATELESS_ROUTINGS)
     routing: V.MOE_ROUTING.literal = "learned"
     dropless: bool = True  # no token dropped (Megatron --moe-token-dispatcher dropless); else capacity_factor
     #: with a capacity factor, every expert's input padded to its capacity (Megatron-Core

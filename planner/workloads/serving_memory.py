@@ -26,7 +26,7 @@ from planner.hardware.efficiency import gpu_family
 from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_efficiency, job_efficiency
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
-from planner.spec.params import count_params, norm_params
+from planner.spec.params import count_params, norm_params, router_params
 from planner.vocab import SERVE_ALL2ALL, SERVE_OVERLAP
 
 GiB = 2**30
@@ -448,7 +448,7 @@ def quantised_params(m) -> tuple[float, float]:
     """
     pc = count_params(m)
     norms = m.layers * max(m.layer_norms, 1) * norm_params(m)
-    router = pc.n_moe_layers * m.hidden * m.moe.experts if m.moe is not None else 0
+    router = pc.n_moe_layers * m.hidden * m.moe.experts if router_params(m) else 0  # (a weightless gate: none)
     keep = pc.embedding + pc.lm_head + pc.final_norm + norms + router
     return float(pc.total - keep), float(keep)
 
@@ -510,7 +510,7 @@ def tp_replicated_params(m) -> tuple[float, float]:
     if m.mla is not None:
         a = m.mla
         q = float(m.attention_layers * m.hidden * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim))
-    router = float(count_params(m).n_moe_layers * m.hidden * m.moe.experts) if m.moe is not None else 0.0
+    router = float(count_params(m).n_moe_layers * m.hidden * m.moe.experts) if router_params(m) else 0.0
     return q, router
 
 
