@@ -457,7 +457,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
                            cp_torch_ring=None, remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
-                           partition_tp=False):
+                           partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold); ``fp32_softmax``
@@ -489,6 +489,18 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     ``partition_tp``: DeepSpeed's ``partition_activations`` (planner.model.stacks ``Stack.partition_activations``):
     the checkpointed input the rank keeps is its 1/tp slice of the tensor the layer gets (checkpointing.py
     ``partition_activations``: ``get_partition_size`` = numel / mp_size, whatever sequence parallelism already split).
+    ``gathered_tp_saves``: the stack's column-parallel linears save the input they multiply, under SP the gathered
+    whole sequence (``Stack.tp_saves_gathered_inputs``: torchtitan's DTensor plan), so the ``linear_input`` rows kept
+    on the sequence shard are kept whole.
+    ``tp_fp8_saves``: at TP > 1 the stack's TP plans hand every linear a float8 input, which the linear saves for its
+    weight gradient (torchao float8 TP, ``Stack.quantised_tp_gathers`` under the recipe): torchao/float8/
+    float8_tensor_parallel.py ``Float8ColwiseParallel._prepare_input_fn`` / ``PrepareFloat8ModuleInput`` cast to
+    float8 before the all-gather and ``Float8RowwiseParallel._prepare_input_fn`` casts wo's and w2's inputs
+    (``hp_tensor_to_float8_dynamic``, a ``DTensor(Float8Tensor)``); float8_linear.py ``matmul_with_hp_or_float8_args``
+    ``ctx.save_for_backward(input_hp, weight_hp_t)`` saves that argument as given (the older
+    ``manual_float8_matmul_with_args_in_float8`` its ``input_fp8``). The ``linear_input`` rows then take ``lp_bytes``
+    and the out-projection keeps its float8 copy beside SDPA's 16-bit output (the ``proj.input`` row, as under
+    ``te_fp8``); at TP 1 Float8Linear saves its 16-bit input (torchao issue #1850), as the table has it.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = rank_tokens(seq, micro_batch, cp)
@@ -517,7 +529,13 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         if te_fp8 and t.linear_input:
             b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
+        elif tp_fp8_saves and t.linear_input:  # torchao's float8 TP plans cast before the linear (only at TP > 1)
+            b = np.where(tp > 1, lp_bytes, b)
+            if t.name == "proj.input" and flash and not sink_rescale:  # wo's float8 copy of O, where the plan cast it
+                b = np.where(tp > 1, b, 0.0)
         share = shares[t.shard]
+        if gathered_tp_saves and t.linear_input and t.shard == "sp":  # the all-gathered input, whole under SP
+            share = shares["none"]
         if t.routed and m.moe is not None:
             # the busiest EP rank's routed rows over the table's (padded) mean: a stated imbalance (at most ep),
             # the capacity where tokens are dropped; padding is in the table already. Until QA 51 the mean's
@@ -526,7 +544,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         return (ones if t.per_layer else tokens) * per_tok * b * share
 
     fb = np.asarray(fp32_softmax, dtype=np.float64)  # per key: 1 where the softmax's torch fallback runs
-    for t in _block_rows(m, kind, 1.0, flash, dropout, moe, bool(np.any(fb)), te_fp8, fused_glu, fused_norm,
+    for t in _block_rows(m, kind, 1.0, flash, dropout, moe, bool(np.any(fb)), te_fp8 or tp_fp8_saves, fused_glu, fused_norm,
                          probs_in_experts, switch_mlp, sink_rescale, fused_act_experts, fp32_av):
         v = row_bytes(t) * _fallback_share(t, fb, act_bytes)
         keep_all = keep_all + v
@@ -720,7 +738,10 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     ``cp_comm_type``), ``cp_p2p`` / ``cp_a2a_p2p`` those whose CP is its K/V ring (p2p, a2a+p2p), ``sink_rescale``
     the form of ``model``'s eager sink rescale (``sink_rescale_form``), ``fused_act_experts`` where the routed experts'
     activation keeps only its input under the stack's dispatcher (``Stack.moe_fused_act_dispatchers``), ``fp32_av`` where
-    its explicit attention's AV GEMM runs on the fp32 softmax (stack_kernels ``EXPLICIT_SOFTMAX`` "sdpa_math")."""
+    its explicit attention's AV GEMM runs on the fp32 softmax (stack_kernels ``EXPLICIT_SOFTMAX`` "sdpa_math"),
+    ``gathered_tp_saves`` where its TP linears save their all-gathered input (``Stack.tp_saves_gathered_inputs``),
+    ``tp_fp8_saves`` where, not being TE's, they save the float8 input its TP plans hand them under the recipe
+    (``Stack.quantised_tp_gathers``: torchao float8 TP)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
@@ -742,7 +763,10 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 **dispatcher_table_kw(stack, getattr(stack, "moe_dispatcher", "alltoall")),
                 sink_rescale=sink_rescale_form(stack, model), fp32_av=explicit_softmax_av_fp32(stack),
                 # DeepSpeed's partition_activations: the checkpointed input split over the TP group
-                partition_tp=bool(getattr(stack, "partition_activations", False)))
+                partition_tp=bool(getattr(stack, "partition_activations", False)),
+                gathered_tp_saves=bool(getattr(stack, "tp_saves_gathered_inputs", False)),
+                tp_fp8_saves=(not te and precision == "fp8" and recipe is not None
+                              and recipe.name in getattr(stack, "quantised_tp_gathers", ())))
 
 
 #: ``stack_table_kw``'s keywords that the MoE token dispatcher sets (``dispatcher_table_kw``): a layer key of memory
@@ -820,7 +844,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, cp_torch_ring=None,
                           remat=None,
                           moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
-                          partition_tp=False):
+                          partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
@@ -839,12 +863,14 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
-                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av)
+                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av, tp_fp8_saves=tp_fp8_saves,
+                                 gathered_tp_saves=gathered_tp_saves)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
-                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av)
+                                 fused_act_experts=fused_act_experts, fp32_av=fp32_av, tp_fp8_saves=tp_fp8_saves,
+                                 gathered_tp_saves=gathered_tp_saves)
     rc = np.asarray(recompute)
     # (the peak is a maximum over the layers: any all-gather or ring layer reaches its own, whatever their share)
     ag = 0.0

@@ -251,6 +251,15 @@ class Stack:
     #:   its all-gather; torchtitan applies these plans only to tensorwise float8 (``enable_float8_tensorwise_tp``;
     #:   ``_float8_linear_supports_float8_allgather``: dynamic scaling); rowwise and MX run plain TP in 16 bits
     quantised_tp_gathers: tuple[str, ...] = ()
+    #: the TP linears save the input they multiply, which under sequence parallelism is the all-gathered whole
+    #: sequence, not the rank's shard (activations ``layer_activation_bytes`` ``gathered_tp_saves``): torch's DTensor
+    #: plans (torchtitan llama3 parallelize.py ``apply_tp``: ``PrepareModuleInput(input_layouts=(Shard(1), None),
+    #: desired_input_layouts=(Replicate(), None))`` on ``attention`` and ``feed_forward``, the gathered tensor handed
+    #: to ``ColwiseParallel`` wq/wk/wv and w1/w3, whose ``aten.mm`` autograd saves it). Measured with
+    #: ``saved_tensors_hooks`` on two gloo ranks under that plan (torch 2.13, fp8mem54): each column-parallel mm
+    #: keeps the (tokens, h) gathered tensor, twice its SP shard at TP 2. Megatron-Core's own and TE's linears save
+    #: the shard and re-gather it in backward (False)
+    tp_saves_gathered_inputs: bool = False
     #: how the stack enters Transformer Engine's ``fp8_autocast``, a key of ``TE_AMAX_REDUCTIONS`` ("" where it does
     #: not): which group its amax reduction runs over and how many times a pass (``AmaxReduction``). "megatron":
     #: megatron/core/fp8_utils.py ``get_fp8_context`` passes ``parallel_state.get_amax_reduction_group(
@@ -2868,6 +2877,7 @@ STACKS: dict[str, Stack] = {
         "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
+        tp_saves_gathered_inputs=True,  # DTensor ColwiseParallel behind PrepareModuleInput(Replicate)
         # gpt-oss: FlexAttention only ("gpt-oss only supports FlexAttention"), ``return_lse=True``, then the sinks as
         # eager ``torch.sigmoid(lse - self.sinks)``, ``output * sink_scale.to(output.dtype)``
         # (torchtitan/models/gpt_oss/model.py @ 0014ac2c; model/model.py @ 00b1b07d); FlexAttention priced at FA2's
