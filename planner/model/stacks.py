@@ -1365,6 +1365,10 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
+        if opts.get("fsdp_version") is not None and out.fsdp_versions:
+            # the version's mechanisms with it (as ``from_training`` sets them): a searched version (planner.search.space
+            # ``stack_variants``) must price FSDP1 / FSDP2 whole, not only name it
+            out = _with_fsdp_version(out, None)
         out = _check_remat_policy(out, opts)
         out = _first_last_counts(out, opts)
         if out.loss == "masked_ce":
@@ -3488,7 +3492,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
-            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap")
+            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version")
 
 
 def open_options(t) -> tuple[str, ...]:
