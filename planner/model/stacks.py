@@ -2229,7 +2229,10 @@ LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3)
                "param_offload": lambda st, zero: np.asarray(zero) >= 3,
                # Megatron-LM validate_args: --fp8-param-gather "only with distributed optimizer, torch fsdp2, megatron
                # fsdp" (stack_kernels ``fp8_param_gather_on``)
-               "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1}
+               "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1,
+               # accelerate's FSDP version: the HF Trainer shards with FSDP at ZeRO-2/3 (shard_grad_op, full_shard),
+               # below them it runs DDP (``Stack.describe`` names the version there only; rec54 searches it there)
+               "fsdp_version": lambda st, zero: np.asarray(zero) >= 2}
 assert set(LAYOUT_USES) <= set(OPTIONS)
 
 
