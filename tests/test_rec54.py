@@ -56,3 +56,14 @@ def test_a_searched_version_prices_its_mechanisms():
     one = st.with_options(fsdp_version=1)
     assert (one.fsdp_version, one.fsdp2_dp, one.fsdp1_no_sync) == (1, False, True)
     assert not bnb_ignored_by_fsdp2(one)
+
+
+def test_the_table_says_which_plans_run_which_version():
+    """Plans of a search that tried both versions get a column naming each plan's ("-": a ZeRO-0/1 plan, no FSDP);
+    before, no column said it (a QLoRA 70B search over A100-40GB and H100 ranked FSDP1 and DDP rows side by side)."""
+    from planner.search.explain import plan_searched_columns
+
+    plans = [{"stack": {"name": "hf-trainer", "fsdp_version": 1, "searched": ["fsdp_version"]}},
+             {"stack": {"name": "hf-trainer", "searched": []}},
+             {"stack": {"name": "hf-trainer", "fsdp_version": 2, "searched": ["fsdp_version"]}}]
+    assert plan_searched_columns(plans).get("fsdp") == ["FSDP1", "-", "FSDP2"]
