@@ -1374,6 +1374,10 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
+        if opts.get("fsdp_version") is not None and out.fsdp_versions:
+            # the version's mechanisms with it (as ``from_training`` sets them): a searched version (planner.search.space
+            # ``stack_variants``) must price FSDP1 / FSDP2 whole, not only name it
+            out = _with_fsdp_version(out, None)
         out = _check_remat_policy(out, opts)
         out = _first_last_counts(out, opts)
         if out.loss == "masked_ce":
@@ -2234,7 +2238,10 @@ LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3)
                "param_offload": lambda st, zero: np.asarray(zero) >= 3,
                # Megatron-LM validate_args: --fp8-param-gather "only with distributed optimizer, torch fsdp2, megatron
                # fsdp" (stack_kernels ``fp8_param_gather_on``)
-               "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1}
+               "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1,
+               # accelerate's FSDP version: the HF Trainer shards with FSDP at ZeRO-2/3 (shard_grad_op, full_shard),
+               # below them it runs DDP (``Stack.describe`` names the version there only; rec54 searches it there)
+               "fsdp_version": lambda st, zero: np.asarray(zero) >= 2}
 assert set(LAYOUT_USES) <= set(OPTIONS)
 
 
@@ -3498,7 +3505,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
-            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap")
+            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version")
 
 
 def open_options(t) -> tuple[str, ...]:

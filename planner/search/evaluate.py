@@ -21,7 +21,7 @@ from planner.model import offload, physics
 from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory, rank_memory_row
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, Stack, cp_comm_mix, default_stack_mode,
-                                   from_training)
+                                   from_training, layout_uses)
 from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
@@ -461,13 +461,15 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     given = "" if job.training.framework is not None else (
         f" (training.framework open: the default stack for {what})" if mode
         else " (training.framework open: the default stack)")
+    zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
+    # the searched options the plan uses at its ZeRO stage (``stacks.LAYOUT_USES``), as its JSON record lists them
+    searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
     late = " and the fused cross-entropy" if "fused_cross_entropy" in searched else ""
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload{late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "
                                                        "offload" if "offload_device" in searched else "") + ")"
               if searched else "")
-    zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     recompute = (layout or {}).get("recompute") or job.training.recompute or "full"  # MaxText's remat policy (QA 70)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model), recompute, (layout or {}).get("gpu"),

@@ -311,9 +311,12 @@ def searched_column(values: list, searched: bool) -> list | None:
 SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_recipe", "fp8_recipe"),
                     "loss": ("fused_cross_entropy", "fused_cross_entropy"),
                     "dispatcher": ("moe_dispatcher", "moe_dispatcher"),
-                    "a2a overlap": ("moe_a2a_overlap", "moe_a2a_overlap")}
-#: the words of a searched column's boolean cells (the stack option's value -> the cell)
-SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}, "a2a overlap": {True: "on", False: "off"}}
+                    "a2a overlap": ("moe_a2a_overlap", "moe_a2a_overlap"),
+                    # accelerate's FSDP version where the search tried both (rec54): "-" on a row without FSDP (ZeRO-0/1)
+                    "fsdp": ("fsdp_version", "fsdp_version")}
+#: the words of a searched column's cells (the stack option's value -> the cell)
+SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}, "a2a overlap": {True: "on", False: "off"},
+                  "fsdp": {1: "FSDP1", 2: "FSDP2"}}
 
 
 def _searched_cell(head: str, value) -> str:

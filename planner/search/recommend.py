@@ -1729,6 +1729,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         assumptions.append(stack_choice_line(stacks, objective))
     assumptions += [w for w in [physics.power_limit_words(hw_best, best_group.job.training.precision),
                                 offload.nvme_rate_words(best_stack, hw_best)] if w]  # the NVMe rate, as estimate's
+    assumptions += _searched_value_notes(s, tally, shown.iloc[0], best_group)
     if job.parallel.sequence_parallel and ranked[0].config.tp == 1:  # the job's SP on, the plan has no TP to shard
         assumptions.append(SP_WITHOUT_TP)
     elapsed = time.perf_counter() - t0
@@ -1743,6 +1744,43 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
+
+
+#: the searched stack options (``space.stack_variants``, not a fallback: each value tried on every row it can run on)
+#: whose chosen value, where it is not the stack's default, the plan explains against the default on the same layout
+#: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only)
+EXPLAINED_OPTIONS = ("fsdp_version",)
+
+
+def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[str]:
+    """For the best plan (its ranked-table ``row``, of stack group ``grp``): each ``EXPLAINED_OPTIONS`` option the
+    search chose away from the stack's default, why -- its twin variant (the same values, the option at the base's)
+    on the same layout refused by a stack rule, over the memory limit, or slower (priced by the same ``evaluate``)."""
+    var = grp.variants[int(row["variant"])]
+    base = grp.variants[0].values
+    hw = s.opts[int(row["opt"])]
+    one = tally.batches[(int(row["opt"]), int(row["chunk"]), int(row["group"]), int(row["variant"]))].take(
+        np.array([int(row["idx"])]))
+    out = []
+    for k in EXPLAINED_OPTIONS:
+        if k not in var.values or var.values[k] == base[k]:
+            continue
+        want = {**var.values, k: base[k]}
+        twin = next((v for v in grp.variants if v.values == want and v.modules == var.modules), None)
+        if twin is None:
+            continue
+        head = f"training.framework.{k} {var.values[k]} (searched, left open: {k} {base[k]}, the default, "
+        refused = [rule for rule, mask in twin.refusals(one).items() if np.asarray(mask).any()]
+        if refused:
+            out.append(head + f"is refused on this layout by rule {refused[0]})")
+            continue
+        ev = evaluate(variant_job(grp.job, twin), one, hw, stack=twin.stack)
+        limit = memory_limit(grp.job, hw)[0]
+        total, step = float(ev["mem"]["total"][0]), float(ev["time"]["step_time_s"][0])
+        out.append(head + (f"does not fit: {total / GiB:.1f} GiB > {limit / GiB:.1f} GiB allowed a GPU)"
+                           if not bool(ev["fits"][0])
+                           else f"fits at {total / GiB:.1f} GiB but takes {step:.4g} s a step)"))
+    return out
 
 
 def _row_plans(s: SearchSetup, tally: SearchTally, spot_model, overhead):

@@ -694,6 +694,14 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     if ("megatron_fsdp" in open_ and base.has_megatron_fsdp and m.is_transformer
             and (p.zero is None or p.zero >= 2)):
         axes["megatron_fsdp"] = (base.megatron_fsdp, not base.megatron_fsdp)
+    # accelerate's FSDP version left open (the HF Trainer's fsdp_config ``version``): the Trainer's default first, the
+    # other on the ZeRO-2/3 rows only (StackVariant.min_zero: below them the Trainer runs DDP, no FSDP to choose). Not a
+    # fallback: the versions differ in memory both ways -- FSDP1 shards a QLoRA base's Params4bit that FSDP2 leaves
+    # whole on every rank (finetune.bnb_ignored_by_fsdp2, qlora54), FSDP2 keeps no 16-bit flat shard beside the fp32
+    # one (fsdp2_dp) -- and in time (FSDP1's no_sync accumulation, fsdp1_no_sync); the stack's rules refuse the rows
+    # one version cannot run (hf-fsdp1-mixed, accelerate's CP under FSDP2 only)
+    if "fsdp_version" in open_ and len(base.fsdp_versions) > 1 and (p.zero is None or p.zero >= 2):
+        axes["fsdp_version"] = (base.fsdp_version,) + tuple(v for v in base.fsdp_versions if v != base.fsdp_version)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads:
         axes["optimizer_offload"] = (False, True)
     # DeepSpeed's parameter offload: a fallback as the other offloads are (it only adds host-link time), on ZeRO-3 rows
@@ -744,6 +752,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
+                          2 * (values.get("fsdp_version", base.fsdp_version) != base.fsdp_version),
                           2 * bool(values.get("megatron_fsdp", base.megatron_fsdp)),
                           3 * bool(values.get("param_offload", base.param_offload))])))
     return _with_module_lists(_with_nvme_twins(out, t), recompute_module_lists(job))
