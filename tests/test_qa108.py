@@ -24,14 +24,30 @@ cluster: {gpu: B200-SXM-180GB, gpus_per_node: 8, nodes: 1}
 
 @pytest.mark.parametrize("model", ["{preset: resnet50}", "{name: g, family: generic, params: 2.5e7, "
                                    "fwd_flops_per_sample: 4.1e9, activation_bytes_per_sample: 1.0e8}"])
-def test_mxfp8_megatron_fsdp_on_a_generic_model_estimates(tmp_path, main_cli, model):
+def test_mxfp8_megatron_fsdp_on_a_generic_model_is_refused_in_one_line(tmp_path, main_cli, model):
     """Until qa108 every such plan raised TypeError in planner.model.pipeline ``chunk_layers`` (None / float): the
-    recompute term grouped a model's layers into Megatron's uniform groups on every row, whether or not a row
-    recomputed uniform groups, and a generic model has no layer count (internal error on estimate and recommend)."""
+    recompute term grouped a model's layers into Megatron's uniform groups on every row, and a generic model has no
+    layer count (internal error on estimate and recommend). qa108 made it plan (exit 0); but Megatron's code builds
+    transformer models only, so since session 54 (stack_rules ``megatron-generic``) the job is refused in one line."""
     code, out, err = main_cli("estimate", write_job(tmp_path, MXFP8_GENERIC.replace("MODEL", model)), "--json")
+    assert code == 2 and out == "", (code, err[-800:])
+    line, = err.strip().splitlines()
+    assert line.startswith("error: training.framework: ") and "without transformer layers" in line, line
+
+
+@pytest.mark.parametrize("stack", ["megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed"])
+def test_a_generic_model_is_refused_on_every_megatron_stack(tmp_path, main_cli, stack):
+    """A ResNet-50 (generic: params + FLOPs) on a Megatron stack: refused in one line (until session 54 estimated at
+    exit 0 as a run Megatron's code cannot build); pytorch-ddp still plans it."""
+    job = {"model": {"preset": "resnet50"}, "training": {"global_batch": 256, "steps": 100, "precision": "bf16",
+                                                          "framework": {"name": stack}},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    code, out, err = main_cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 2 and out == "", (code, err[-800:])
+    assert "without transformer layers" in err and err.count("\n") == 1, err
+    job["training"]["framework"] = {"name": "pytorch-ddp"}
+    code, out, err = main_cli("estimate", write_job(tmp_path, job, "ddp.yaml"), "--json")
     assert code == 0, err[-800:]
-    plan = json.loads(out)
-    assert plan["step_time_s"] > 0 and plan["memory_per_gpu_bytes"]["weights"] > 0
 
 
 #: Llama-3-8B on one B200 node with Megatron-FSDP asked for and ``parallel`` left out (the estimate's defaults)

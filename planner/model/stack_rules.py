@@ -1739,6 +1739,15 @@ RULES: tuple[StackRule, ...] = (
     _decoder_only_rule("composer-encoder", "composer", "llm-foundry trains causal LMs (MPT, HF causal LMs) and hf_t5",
                        "llm-foundry llmfoundry/models/__init__.py models.register: mpt_causal_lm, hf_causal_lm, hf_t5 "
                        "and inference-API wrappers; no BERT or MLM model"),
+    # Megatron's model code builds transformer models only: until session 54 a generic model (ResNet-50, the job's own
+    # params + FLOPs) was estimated on every Megatron stack (QA 108's sweep ran it on megatron-core at exit 0)
+    *(_model_rule(f"{run}-generic", run, "a model without transformer layers (a generic model such as ResNet-50): "
+                  "its code builds transformer models only; use pytorch-ddp or dle-convnets for a CNN, or describe "
+                  "the model's transformer layers", lambda m: not getattr(m, "is_transformer", True),
+                  "Megatron-LM megatron/core/models/ (gpt, bert, T5, mamba, retro, multimodal / vision: CLIP ViT), "
+                  "megatron/legacy/model/vision/ (ViT, Swin, MiT backbones) and the pretrain_*.py entry points; Megatron-DeepSpeed and Megatron-LM 2021-22 megatron/model/ "
+                  "(GPTModel, BertModel, T5Model): no convolutional network")
+      for run in ("megatron", "megatron-lm", "megatron-deepspeed")),
     # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
     *(r for run, (runs, source) in PIPELINE_SCHEDULES.items() for r in schedule_rules(run, runs, source)),
 )
