@@ -48,7 +48,7 @@ from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
-from planner.model.memory_stages import (grad_recv_buffers, inflight_microbatches, layer_params,
+from planner.model.memory_stages import (fwd_recv_buffers, grad_recv_buffers, inflight_microbatches, layer_params,
                                          stage_layer_microbatches)
 from planner.model.stacks import KEPT_NONE, KEPT_PERSIST, cp_comm_mix, recompute_modules
 from planner.model.stack_kernels import hf_attn_choice
@@ -1090,7 +1090,14 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
                                                                    rebuilt, None if rebuilt is None else akey, group))
-    g0, g1, gl = grad_recv_buffers(st, c, m_rows if keys is None else keys[5][keys[0]], emb_out)  # pipelining's
+    m_recv = m_rows if keys is None else keys[5][keys[0]]
+    g0, g1, gl = grad_recv_buffers(st, c, m_recv, emb_out)  # pipelining's gradient and forward receive buffers
+    if getattr(st, "pp_recv_per_microbatch", False):
+        mid_rank = np.maximum(middle_rank_of(m, st, c, group)[0], 1)
+        f0, f1, fl = fwd_recv_buffers(st, c, m_recv, emb_out, (
+            inflight_microbatches(c, m_recv), inflight_microbatches(c, m_recv, rank=mid_rank),
+            inflight_microbatches(c, m_recv, last=True)))
+        g0, g1, gl = g0 + f0, g1 + f1, gl + fl
     rank0, middle = a0 + emb_out + r0 + g0, a1 + r1 + g1  # each rank beside its own rebuild (stage_kind_rws)
     first_act, last_act = np.maximum(rank0, middle), al + rl + gl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits

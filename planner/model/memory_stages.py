@@ -489,6 +489,35 @@ def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
     return one * np.where(dual, 1.0, chunks), one * chunks, one * np.where(dual, 2.0, chunks - 1.0)
 
 
+def fwd_recv_buffers(st, c: Candidates, m_micro, boundary, inflight) -> tuple:
+    """(rank 0, a middle rank, the last rank) bytes of torch.distributed.pipelining's forward receive buffers beyond
+    those the layers' saves already count, where the stack pipelines with it (``Stack.pp_recv_per_microbatch``), else
+    zeros. Every stage but the first allocates one buffer of its input per micro-batch once and holds them all step
+    and across steps (torch 2.13 distributed/pipelining/stage.py ``PipelineStage._setup_forward_recv_info``: for each
+    of ``num_microbatches`` ``args_recv_info[chunk_id]`` a ``_RecvInfo`` with ``buffer=_make_tensor_from_meta(meta,
+    ...)``; 2.5-2.11 the same loop in ``_prepare_forward_infra`` / ``_create_act_recv_info``; nothing frees them:
+    ``clear_runtime_states`` only drops their ``.grad``). The forward runs on the buffer itself
+    (``_retrieve_recv_activations``: ``activation = info.buffer.requires_grad_(...)``), so a micro-batch in flight has
+    its buffer as the saved input of the stage's first layer, counted there; the others, m less the stage's
+    micro-batches in flight, are not, and are priced here. ``inflight``: (rank 0, the middle rank, the last rank)
+    micro-batches in flight a stage (``inflight_microbatches``, in units of the rank's layers: the mean over its
+    stages). Non-first stages a rank: v - 1 on rank 0, v elsewhere (DualPipeV's V: 1 on rank 0, 2 on the others).
+    Measured (tests/make_pipelining_truth.py, tests/data/pipelining_truth.json, gloo, torch 2.13): after a step rank 1
+    holds 8 forward buffers (1F1B, 8 micro-batches) and 2 x 4 (interleaved, 4), rank 0 none and 4, and each
+    micro-batch's stage input is its buffer's storage. NeMo AutoModel's opt-in ``pp_recv_buffer_pool`` (1F1B only:
+    a ring of num_stages - stage_index + 2 buffers) is not priced (off by default)."""
+    if not getattr(st, "pp_recv_per_microbatch", False):
+        return 0.0, 0.0, 0.0
+    pp = np.asarray(c.pp)
+    v = split_vpp(c)
+    dual = v == V_SPLIT
+    chunks = np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+    m = np.asarray(m_micro, dtype=np.float64)
+    on = np.where(pp > 1, boundary, 0.0)
+    first, middle, last = (on * np.maximum(m - np.asarray(f, dtype=np.float64), 0.0) for f in inflight)
+    return (first * np.where(dual, 1.0, chunks - 1.0), middle * chunks, last * chunks)
+
+
 def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):
     """1 where pipeline rank ``rank`` runs Megatron-Core's combined 1F1B pairs (the MoE all-to-all overlap,
     ``a2a_overlap``: ``overlap_moe_expert_parallel_comm``), else 0: its peak is the state before a pair plus one layer
