@@ -425,8 +425,11 @@ class Stack:
     #: the CP attention is PyTorch's ``context_parallel`` ring (torch.distributed.tensor.experimental ``_attention``:
     #: ``_templated_ring_attention`` and its backward over the ``_AllGatherRotater``): its K/V, gradient and
     #: accumulator buffers are a transient inside one layer's attention (activations ``cp_torch_ring_transient``).
-    #: torchtitan's ``apply_cp``. accelerate's torch CP runs it too; not set on the hf-trainer stack, whose K/V heads at
-    #: the kernel and walked step were not checked against it (mem54, left)
+    #: torchtitan's ``apply_cp``. The HF Trainer's accelerate CP is torch's ``context_parallel`` too, its K/V at the
+    #: grouped heads (transformers' integrations/sdpa_attention.py ``use_gqa_in_sdpa``: ``enable_gqa=True`` where the
+    #: mask is None, the causal-only mask CP takes); not set there: its activations are the HF table's or the walked
+    #: step's (memory_activations ``_hf_activation_arrays`` / ``_hf_walk_arrays``), which read no ``recompute_working_set``
+    #: (mem54b, left)
     torch_cp_ring: bool = False
     #: its pipeline schedules are torch.distributed.pipelining's, whose stages keep one gradient and one forward
     #: receive buffer per micro-batch all step (memory_stages ``grad_recv_buffers``, ``fwd_recv_buffers``):
