@@ -518,6 +518,19 @@ def fwd_recv_buffers(st, c: Candidates, m_micro, boundary, inflight) -> tuple:
     return (first * np.where(dual, 1.0, chunks - 1.0), middle * chunks, last * chunks)
 
 
+def recv_buffers(st, c: Candidates, m_micro, boundary, mid_rank) -> tuple:
+    """(rank 0, a middle rank, the last rank) bytes torch.distributed.pipelining's receive buffers add to a rank's
+    activations: the gradient ones (``grad_recv_buffers``) and the forward ones beyond the micro-batches in flight
+    (``fwd_recv_buffers``, at ``inflight_microbatches`` of rank 0, ``mid_rank`` (at least 1) and the last rank)."""
+    grad = grad_recv_buffers(st, c, m_micro, boundary)
+    if not getattr(st, "pp_recv_per_microbatch", False):
+        return grad
+    fwd = fwd_recv_buffers(st, c, m_micro, boundary, (
+        inflight_microbatches(c, m_micro), inflight_microbatches(c, m_micro, rank=np.maximum(mid_rank, 1)),
+        inflight_microbatches(c, m_micro, last=True)))
+    return tuple(g + f for g, f in zip(grad, fwd))
+
+
 def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):
     """1 where pipeline rank ``rank`` runs Megatron-Core's combined 1F1B pairs (the MoE all-to-all overlap,
     ``a2a_overlap``: ``overlap_moe_expert_parallel_comm``), else 0: its peak is the state before a pair plus one layer
