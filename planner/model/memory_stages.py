@@ -467,6 +467,13 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
                                                 select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
 
 
+def _rank_stages(c: Candidates) -> tuple:
+    """(pp, DualPipeV's V rows, the stages a rank holds: v, 2 under the V) per candidate."""
+    v = split_vpp(c)
+    dual = v == V_SPLIT
+    return np.asarray(c.pp), dual, np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+
+
 def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
     """(rank 0, a middle rank, the last rank) bytes of torch.distributed.pipelining's gradient receive buffers, where
     the stack pipelines with it (``Stack.pp_recv_per_microbatch``), else zeros: one buffer of the stage output's
@@ -477,14 +484,10 @@ def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
     it). ``boundary``: one micro-batch's stage output on a rank (the embedding output's size, sequence-split under SP).
     A rank holds v stages (interleaved: rank r stages r, r + pp, ..; the last rank's last is the last stage);
     under DualPipeV's V rank 0 holds the first and the last stage, every other rank two stages before the last. The
-    forward receive buffers (non-first stages, one per micro-batch too) are the stage's input, which its first layer
-    keeps while the micro-batch is in flight (counted there): those of the other micro-batches are not counted."""
+    forward receive buffers: ``fwd_recv_buffers``."""
     if not getattr(st, "pp_recv_per_microbatch", False):
         return 0.0, 0.0, 0.0
-    pp = np.asarray(c.pp)
-    v = split_vpp(c)
-    dual = v == V_SPLIT
-    chunks = np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+    pp, dual, chunks = _rank_stages(c)
     one = np.where(pp > 1, np.asarray(m_micro, dtype=np.float64) * boundary, 0.0)
     return one * np.where(dual, 1.0, chunks), one * chunks, one * np.where(dual, 2.0, chunks - 1.0)
 
@@ -508,10 +511,7 @@ def fwd_recv_buffers(st, c: Candidates, m_micro, boundary, inflight) -> tuple:
     a ring of num_stages - stage_index + 2 buffers) is not priced (off by default)."""
     if not getattr(st, "pp_recv_per_microbatch", False):
         return 0.0, 0.0, 0.0
-    pp = np.asarray(c.pp)
-    v = split_vpp(c)
-    dual = v == V_SPLIT
-    chunks = np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+    pp, dual, chunks = _rank_stages(c)
     m = np.asarray(m_micro, dtype=np.float64)
     on = np.where(pp > 1, boundary, 0.0)
     first, middle, last = (on * np.maximum(m - np.asarray(f, dtype=np.float64), 0.0) for f in inflight)
