@@ -264,6 +264,11 @@ Stack.pp_recv_per_microbatch): again case 2 alone, its 53 PP rows, 10 memory arr
 optimizer 1 row at 2e-7, the peak rank class's), totals up to x4.6 where one schedule run holds 256-1024 micro-batches
 (torchtitan's emitted launch with PP runs the replica's whole batch as one pipeline pass, emit.titan_local_batch:
 that many buffers); no step-time array.
+mem54b (2026-12-07) prices the forward receive buffers too (memory_stages.fwd_recv_buffers: one a micro-batch on each
+stage after the first, less the micro-batches in flight, whose buffer is the first layer's saved input): case 2 alone,
+5 memory arrays a instance (activations, other, other_last, total, total_last): totals x1.01-1.38 on 25 rows (median
+x1.19), the last rank's x1.002-3.69 on its 53 PP rows (median x1.35), the same 256-1024 micro-batch passes; no
+step-time array.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk
                                     recomputed_fraction, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
-from planner.model.memory_stages import (grad_recv_buffers, inflight_microbatches, layer_params,
+from planner.model.memory_stages import (inflight_microbatches, layer_params, recv_buffers,
                                          stage_layer_microbatches)
 from planner.model.stacks import KEPT_NONE, KEPT_PERSIST, cp_comm_mix, recompute_modules
 from planner.model.stack_kernels import hf_attn_choice
@@ -1047,7 +1047,7 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
     (memory_stages ``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its
     own count, the last with the MTP depths, each plus one layer's rebuild (``rws``) and its stages' gradient receive
-    buffers (memory_stages ``grad_recv_buffers``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
+    buffers (memory_stages ``recv_buffers``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
     else each the mean layer ``per_layer``. ``rebuilt``: a callable giving the saves unmixed by partial recompute,
     ``chunk_activations``' per-chunk block / uniform recompute. ``akey``: each row's activation key
     (``transformer_activations``' per-key layer terms), which with its split and recompute fixes its layer bytes
@@ -1086,11 +1086,11 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     # from the fullest rank's the mean layer took
     a0, a1, al = _ranks_taken(c, (a0, a1, al), rank_block_activations(
         m, st, c, m_rows if keys is None else keys[5][keys[0]], a2a, kinds, mtp, last_inflight, rebuilt, group))
-    # interleaved: each chunk's own layers x the micro-batches that chunk holds (chunk_activations), where a
-    # rank's chunks differ (equal chunks: the even spread's sum, the figure above)
+    # interleaved: each chunk's layers x the micro-batches it holds (chunk_activations) where a rank's chunks differ
     a0, a1, al = _ranks_taken(c, (a0, a1, al), chunk_activations(m, st, c, m_rows, a2a, per_layer, kinds, mtp, keys,
                                                                    rebuilt, None if rebuilt is None else akey, group))
-    g0, g1, gl = grad_recv_buffers(st, c, m_rows if keys is None else keys[5][keys[0]], emb_out)  # pipelining's
+    g0, g1, gl = recv_buffers(st, c, m_rows if keys is None else keys[5][keys[0]], emb_out,  # pipelining's
+                              middle_rank_of(m, st, c, group)[0])
     rank0, middle = a0 + emb_out + r0 + g0, a1 + r1 + g1  # each rank beside its own rebuild (stage_kind_rws)
     first_act, last_act = np.maximum(rank0, middle), al + rl + gl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits

@@ -467,6 +467,13 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
                                                 select(c.schedule == 1, np.minimum(inter, m_micro), plain)))
 
 
+def _rank_stages(c: Candidates) -> tuple:
+    """(pp, DualPipeV's V rows, the stages a rank holds: v, 2 under the V) per candidate."""
+    v = split_vpp(c)
+    dual = v == V_SPLIT
+    return np.asarray(c.pp), dual, np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+
+
 def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
     """(rank 0, a middle rank, the last rank) bytes of torch.distributed.pipelining's gradient receive buffers, where
     the stack pipelines with it (``Stack.pp_recv_per_microbatch``), else zeros: one buffer of the stage output's
@@ -477,16 +484,51 @@ def grad_recv_buffers(st, c: Candidates, m_micro, boundary) -> tuple:
     it). ``boundary``: one micro-batch's stage output on a rank (the embedding output's size, sequence-split under SP).
     A rank holds v stages (interleaved: rank r stages r, r + pp, ..; the last rank's last is the last stage);
     under DualPipeV's V rank 0 holds the first and the last stage, every other rank two stages before the last. The
-    forward receive buffers (non-first stages, one per micro-batch too) are the stage's input, which its first layer
-    keeps while the micro-batch is in flight (counted there): those of the other micro-batches are not counted."""
+    forward receive buffers: ``fwd_recv_buffers``."""
     if not getattr(st, "pp_recv_per_microbatch", False):
         return 0.0, 0.0, 0.0
-    pp = np.asarray(c.pp)
-    v = split_vpp(c)
-    dual = v == V_SPLIT
-    chunks = np.where(dual, 2.0, np.maximum(v, 1).astype(np.float64))
+    pp, dual, chunks = _rank_stages(c)
     one = np.where(pp > 1, np.asarray(m_micro, dtype=np.float64) * boundary, 0.0)
     return one * np.where(dual, 1.0, chunks), one * chunks, one * np.where(dual, 2.0, chunks - 1.0)
+
+
+def fwd_recv_buffers(st, c: Candidates, m_micro, boundary, inflight) -> tuple:
+    """(rank 0, a middle rank, the last rank) bytes of torch.distributed.pipelining's forward receive buffers beyond
+    those the layers' saves already count, where the stack pipelines with it (``Stack.pp_recv_per_microbatch``), else
+    zeros. Every stage but the first allocates one buffer of its input per micro-batch once and holds them all step
+    and across steps (torch 2.13 distributed/pipelining/stage.py ``PipelineStage._setup_forward_recv_info``: for each
+    of ``num_microbatches`` ``args_recv_info[chunk_id]`` a ``_RecvInfo`` with ``buffer=_make_tensor_from_meta(meta,
+    ...)``; 2.5-2.11 the same loop in ``_prepare_forward_infra`` / ``_create_act_recv_info``; nothing frees them:
+    ``clear_runtime_states`` only drops their ``.grad``). The forward runs on the buffer itself
+    (``_retrieve_recv_activations``: ``activation = info.buffer.requires_grad_(...)``), so a micro-batch in flight has
+    its buffer as the saved input of the stage's first layer, counted there; the others, m less the stage's
+    micro-batches in flight, are not, and are priced here. ``inflight``: (rank 0, the middle rank, the last rank)
+    micro-batches in flight a stage (``inflight_microbatches``, in units of the rank's layers: the mean over its
+    stages). Non-first stages a rank: v - 1 on rank 0, v elsewhere (DualPipeV's V: 1 on rank 0, 2 on the others).
+    Measured (tests/make_pipelining_truth.py, tests/data/pipelining_truth.json, gloo, torch 2.13): after a step rank 1
+    holds 8 forward buffers (1F1B, 8 micro-batches) and 2 x 4 (interleaved, 4), rank 0 none and 4, and each
+    micro-batch's stage input is its buffer's storage. NeMo AutoModel's opt-in ``pp_recv_buffer_pool`` (1F1B only:
+    a ring of num_stages - stage_index + 2 buffers) is not priced (off by default)."""
+    if not getattr(st, "pp_recv_per_microbatch", False):
+        return 0.0, 0.0, 0.0
+    pp, dual, chunks = _rank_stages(c)
+    m = np.asarray(m_micro, dtype=np.float64)
+    on = np.where(pp > 1, boundary, 0.0)
+    first, middle, last = (on * np.maximum(m - np.asarray(f, dtype=np.float64), 0.0) for f in inflight)
+    return (first * np.where(dual, 1.0, chunks - 1.0), middle * chunks, last * chunks)
+
+
+def recv_buffers(st, c: Candidates, m_micro, boundary, mid_rank) -> tuple:
+    """(rank 0, a middle rank, the last rank) bytes torch.distributed.pipelining's receive buffers add to a rank's
+    activations: the gradient ones (``grad_recv_buffers``) and the forward ones beyond the micro-batches in flight
+    (``fwd_recv_buffers``, at ``inflight_microbatches`` of rank 0, ``mid_rank`` (at least 1) and the last rank)."""
+    grad = grad_recv_buffers(st, c, m_micro, boundary)
+    if not getattr(st, "pp_recv_per_microbatch", False):
+        return grad
+    fwd = fwd_recv_buffers(st, c, m_micro, boundary, (
+        inflight_microbatches(c, m_micro), inflight_microbatches(c, m_micro, rank=np.maximum(mid_rank, 1)),
+        inflight_microbatches(c, m_micro, last=True)))
+    return tuple(g + f for g, f in zip(grad, fwd))
 
 
 def combined_pair_layers(c: Candidates, m_micro, a2a_overlap: bool, rank=0.0, group=None):

@@ -434,12 +434,16 @@ class Stack:
     #: the CP attention is PyTorch's ``context_parallel`` ring (torch.distributed.tensor.experimental ``_attention``:
     #: ``_templated_ring_attention`` and its backward over the ``_AllGatherRotater``): its K/V, gradient and
     #: accumulator buffers are a transient inside one layer's attention (activations ``cp_torch_ring_transient``).
-    #: torchtitan's ``apply_cp``. accelerate's torch CP runs it too; not set on the hf-trainer stack, whose K/V heads at
-    #: the kernel and walked step were not checked against it (mem54, left)
+    #: torchtitan's ``apply_cp``. The HF Trainer's accelerate CP is torch's ``context_parallel`` too, its K/V at the
+    #: grouped heads (transformers' integrations/sdpa_attention.py ``use_gqa_in_sdpa``: ``enable_gqa=True`` where the
+    #: mask is None, the causal-only mask CP takes); not set there: its activations are the HF table's or the walked
+    #: step's (memory_activations ``_hf_activation_arrays`` / ``_hf_walk_arrays``), which read no ``recompute_working_set``
+    #: (mem54b, left)
     torch_cp_ring: bool = False
-    #: its pipeline schedules are torch.distributed.pipelining's, whose stages keep one gradient receive buffer per
-    #: micro-batch all step (memory_stages ``grad_recv_buffers``): torchtitan's ``build_pipeline_schedule``. NeMo
-    #: AutoModel builds torch's ``PipelineStage`` too; not set there (its code not read for it: mem54, left)
+    #: its pipeline schedules are torch.distributed.pipelining's, whose stages keep one gradient and one forward
+    #: receive buffer per micro-batch all step (memory_stages ``grad_recv_buffers``, ``fwd_recv_buffers``):
+    #: torchtitan's ``build_pipeline_schedule``; NeMo AutoModel's ``AutoPipeline`` (components/distributed/pipelining/
+    #: functional.py builds ``torch.distributed.pipelining.PipelineStage`` and torch's schedule classes)
     pp_recv_per_microbatch: bool = False
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
@@ -3144,6 +3148,9 @@ STACKS["nemo-automodel"] = Stack(
     # its schedules are torch.distributed.pipelining's (AutoPipeline ``pp_schedule: interleaved1f1b``): Megatron-Core's
     # ``overlap_p2p_comm`` is not theirs, and no source here says their sends hide under compute: off, as torchtitan
     overlap_p2p=False,
+    # ... and so are its stages (functional.py ``PipelineStage``), with torch's receive buffers, one a micro-batch a
+    # direction; AutoPipeline's ring pool of them (``pp_recv_buffer_pool``, recv_buffer_pool.py) defaults off
+    pp_recv_per_microbatch=True,
     # without PP: ``MoEFSDPSyncMixin`` defers the same when the config's BackendConfig sets
     # ``enable_fsdp_optimizations`` (default False): an option
     has_fsdp_defer_sync=True, fsdp_defer_sync=False,
