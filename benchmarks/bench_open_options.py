@@ -33,4 +33,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()
