@@ -1121,23 +1121,14 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     return PARAM_BYTES["bf16"] if engine_casts_module(t, stack) else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
-def mixed_dtype_blocks(t: TrainingSpec, adapter_bytes: float) -> bool:
-    """Whether a LoRA's blocks hold parameters of two dtypes: the adapters' (``adapter_bytes``, ``adapter_bytes_on``)
-    is not the frozen 16/32-bit base's -- peft's fp32 adapters over a bf16 base (``autocast_adapter_dtype``)."""
-    base = base_weights(t)
-    return t.mode in ("lora", "qlora") and base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
-
-
 def fsdp_version(stack) -> int | None:
     """The FSDP version a job runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
     without): the job's ``training.framework.fsdp_version``, else the HF Trainer's own (``defaults.TRAINER_FSDP_VERSION``,
     2: transformers' ``TrainingArguments`` passes it to accelerate; until fsdp52 accelerate's plugin default 1, and 2
-    only where FSDP1 cannot wrap the blocks). FSDP1's flat parameter takes one dtype (torch
-    2.13 distributed/fsdp/_flat_param.py ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype";
-    raised on the tiny BERT LoRA r16 over a bf16 base, ``use_orig_params=True``, loraf51), so a block of a bf16 base
-    and fp32 adapters (``mixed_dtype_blocks``) runs under FSDP2 only: a job asking for FSDP1 there is refused (one
-    line) where FSDP runs, ZeRO-2/3 (planner.model.stack_rules ``hf-fsdp1-mixed``; until QA 103 here, at any stage:
-    ZeRO-0 and one GPU too, where the HF Trainer runs DDP or nothing)."""
+    only where FSDP1 cannot wrap the blocks). Either version runs a LoRA over a bf16 base with peft's fp32
+    adapters: torch FSDP1's flat parameter takes one dtype ("Must flatten tensors with uniform dtype"), but the
+    Trainer wraps each adapter as a unit of its own (planner.model.memory ``fsdp1_adapter_units``), so no block
+    mixes them (measured, tests/test_qlora54b.py; refused as rule ``hf-fsdp1-mixed`` from QA 103 to qlora54b)."""
     if stack is None or not stack.fsdp_versions:
         return None
     return stack.fsdp_version or D.TRAINER_FSDP_VERSION

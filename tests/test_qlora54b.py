@@ -1,0 +1,102 @@
+"""qlora54b: LoRA under the HF Trainer's FSDP1 as the Trainer wraps it.
+
+transformers 5.23 trainer.py calls integrations/fsdp.py ``update_fsdp_plugin_peft`` for every peft model under FSDP,
+which sets peft 0.21.2 utils/other.py ``fsdp_auto_wrap_policy``: each trainable leaf (``lora_A`` / ``lora_B``) an
+FSDP unit of its own, the decoder layers by ``_no_split_modules``. So each block's FlatParameter holds its frozen
+elements alone: no gradient (fsdp52b priced the block's whole flat gradient, measured under the transformer wrap
+alone) and one dtype, so a bf16 base with peft's fp32 adapters wraps (rule ``hf-fsdp1-mixed`` refused it). Measured
+on torch 2.13's own FSDP1 (CPU, fake 4-rank process group) over a tiny Llama LoRA. Each test fails on the code before
+qlora54b."""
+from __future__ import annotations
+
+import functools
+
+import pytest
+from test_fsdp1mem52 import MODEL, _job, _mem
+from test_mem53 import WORLD, _fake_group, _lora_llama
+from test_truth51 import _bert_lora
+
+from conftest import write_job
+from planner.model.finetune import adapter_params
+from planner.spec import TrainingSpec
+
+
+def _fsdp1_lora(base: str, peft_policy: bool = True) -> dict:
+    """The tiny Llama LoRA over a ``base`` ("bfloat16", "float32") frozen base under torch FSDP1 as the HF Trainer
+    wraps a peft model (FULL_SHARD, ``use_orig_params``, ``MixedPrecision(param_dtype=bf16)``, peft's auto-wrap; the
+    decoder-layer wrap alone where not ``peft_policy``): after one backward under ``no_sync`` (a micro-batch that is
+    not a step's last), each block's FlatParameter and the adapter units' gradients; or the wrap's error."""
+    torch = pytest.importorskip("torch")
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
+    from torch.distributed.fsdp.wrap import _or_policy, lambda_auto_wrap_policy, transformer_auto_wrap_policy
+
+    def trainable_leaf(module):  # peft utils/other.py fsdp_auto_wrap_policy lambda_policy_fn
+        return (len(list(module.named_children())) == 0 and getattr(module, "weight", None) is not None
+                and module.weight.requires_grad)
+
+    dist = _fake_group(torch)
+    try:
+        model, block = _lora_llama(torch)
+        for p in model.parameters():
+            if not p.requires_grad:
+                p.data = p.data.to(getattr(torch, base))
+        layers = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={block})
+        policy = functools.partial(_or_policy, policies=[
+            functools.partial(lambda_auto_wrap_policy, lambda_fn=trainable_leaf), layers]) if peft_policy else layers
+        try:
+            wrapped = FSDP(model, sharding_strategy=ShardingStrategy.FULL_SHARD, device_id=torch.device("cpu"),
+                           auto_wrap_policy=policy, use_orig_params=True,
+                           mixed_precision=MixedPrecision(param_dtype=torch.bfloat16))
+        except ValueError as e:
+            return {"error": str(e)}
+        with wrapped.no_sync():
+            wrapped(torch.randint(0, 64, (2, 8))).float().sum().backward()
+        units = [u for u in wrapped.modules() if isinstance(u, FSDP) and u._handle is not None]
+        blocks = [u._handle.flat_param for u in units if isinstance(u.module, block)]
+        adapters = [u._handle.flat_param for u in units if isinstance(u.module, torch.nn.Linear)]
+        return dict(
+            block_frozen=all(not f.requires_grad and f.grad is None for f in blocks), blocks=len(blocks),
+            adapter_units=len(adapters),
+            adapter_elems=sum(f._unpadded_unsharded_size.numel() for f in adapters),
+            adapter_grad_bytes=sum(f.grad.numel() * f.grad.element_size() for f in adapters),
+            adapter_grad_unsharded=all(f.grad.numel() == f._unpadded_unsharded_size.numel() for f in adapters),
+            adapter_dtype={str(f.dtype) for f in adapters})
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.filterwarnings("ignore:.*has both parameters with requires_grad")
+def test_fsdp1_lora_blocks_hold_no_gradient_the_adapters_their_own():
+    """Over an fp32 base: the blocks' FlatParameters are frozen, no gradient; the 28 adapter units (2 a linear)
+    hold their unsharded bf16 gradients under ``no_sync`` (2 B an adapter parameter). The planner's gradients at
+    ZeRO-3, DP 4, are the adapters' alone: 2 B unsharded at 2 micro-batches a step, the fp32 shard (4 / 4 B) at
+    one. Until qlora54b the blocks' whole flat gradients too (fsdp52b: 2 x (block elements + adapters))."""
+    run = _fsdp1_lora("float32")
+    assert run["blocks"] == 2 and run["block_frozen"], run
+    assert run["adapter_units"] == 28 and run["adapter_grad_unsharded"] and run["adapter_dtype"] == {"torch.float32"}
+    held_b = run["adapter_grad_bytes"] / run["adapter_elems"]
+    assert held_b == 2.0
+
+    def lora(micro_batches):
+        t = TrainingSpec(**{**_job(1, micro_batches=micro_batches).model_dump(exclude_unset=True), "mode": "lora",
+                            "base_weights": "fp32"})
+        return t, adapter_params(MODEL, t)
+
+    t, ad = lora(2)
+    assert float(_mem(t, dp=WORLD, zero=3)["grads"][0]) == pytest.approx(held_b * ad)
+    t, ad = lora(1)
+    for zero in (2, 3):
+        assert float(_mem(t, dp=WORLD, zero=zero)["grads"][0]) == pytest.approx(4 * ad / WORLD)
+
+
+@pytest.mark.filterwarnings("ignore:.*has both parameters with requires_grad")
+def test_fsdp1_wraps_a_bf16_base_with_fp32_adapters(tmp_path, cli):
+    """A bf16 base with peft's fp32 adapters: the decoder-layer wrap alone fails ("Must flatten tensors with uniform
+    dtype", what loraf51 saw), but the Trainer's peft wrap puts the adapters in units of their own and runs; the
+    planner plans BERT-large LoRA over a bf16 base under ``fsdp_version: 1`` at ZeRO-3. Until qlora54b it was
+    refused (rule ``hf-fsdp1-mixed``, exit 2)."""
+    assert "uniform dtype" in _fsdp1_lora("bfloat16", peft_policy=False)["error"]
+    run = _fsdp1_lora("bfloat16")
+    assert run["block_frozen"] and run["adapter_units"] == 28 and run["adapter_dtype"] == {"torch.float32"}
+    code, out, err = cli("estimate", write_job(tmp_path, _bert_lora(1, "bf16")), "--json")
+    assert code == 0, err
