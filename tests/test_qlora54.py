@@ -45,11 +45,12 @@ def _linears():
     return [(h, h), (h, kvw), (h, kvw), (h, h), (h, f), (h, f), (f, h)]
 
 
-def _fsdp1_qlora_block():
+def _fsdp1_qlora_block(norm_dtype: str = "bfloat16"):
     """One decoder block of stand-in ``Linear4bit`` layers with peft-style adapters under torch FSDP1 as the HF
     Trainer sets it for QLoRA (FULL_SHARD, ``use_orig_params``, ``param_dtype`` = the bf16 quant storage, peft's
     auto-wrap: every trainable leaf a unit of its own, the block one): what its FlatParameter holds and what stays
-    beside it, after a forward and backward."""
+    beside it, after a forward and backward. ``norm_dtype``: the block's norms' (bf16 as the run loads them; fp32 as
+    ``prepare_model_for_kbit_training`` would cast them, which FSDP1 refuses to flatten: qlora54b)."""
     torch = pytest.importorskip("torch")
     nn = torch.nn
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
@@ -84,7 +85,7 @@ def _fsdp1_qlora_block():
         def __init__(self):
             super().__init__()
             h = TRUTH["config"]["hidden_size"]
-            self.n1, self.n2 = nn.RMSNorm(h, dtype=torch.bfloat16), nn.RMSNorm(h, dtype=torch.bfloat16)
+            self.n1, self.n2 = (nn.RMSNorm(h, dtype=getattr(torch, norm_dtype)) for _ in range(2))
             self.n1.requires_grad_(False)
             self.n2.requires_grad_(False)
             self.lins = nn.ModuleList(Lora(i, o) for i, o in _linears())

@@ -17,8 +17,9 @@ from test_mem53 import WORLD, _fake_group, _lora_llama
 from test_truth51 import _bert_lora
 
 from conftest import write_job
-from planner.model.finetune import adapter_params
+from planner.model.finetune import _bitsandbytes_part, adapter_params, quantized_params
 from planner.spec import TrainingSpec
+from planner.spec.params import count_params
 
 
 def _fsdp1_lora(base: str, peft_policy: bool = True) -> dict:
@@ -100,3 +101,28 @@ def test_fsdp1_wraps_a_bf16_base_with_fp32_adapters(tmp_path, cli):
     assert run["block_frozen"] and run["adapter_units"] == 28 and run["adapter_dtype"] == {"torch.float32"}
     code, out, err = cli("estimate", write_job(tmp_path, _bert_lora(1, "bf16")), "--json")
     assert code == 0, err
+
+
+@pytest.mark.filterwarnings("ignore:.*has both parameters with requires_grad")
+def test_fsdp1_qlora_rest_in_the_storage_dtype_and_no_mp_shard():
+    """FSDP1 flattens a QLoRA block's packed weights (bf16 storage elements) with its norms: fp32 norms (as
+    ``prepare_model_for_kbit_training`` casts them) fail to wrap, so the run holds the rest in the storage dtype,
+    and a bf16 FlatParameter under a bf16 ``param_dtype`` is gathered from its own shard, no ``_mp_shard`` (the
+    frozen bf16 base's blocks and root never call ``_use_low_precision_shard``). The planner's FSDP1 ZeRO-3 weights
+    are A + B / dp: B is every block's FlatParameter as measured, the root at 2 B and the adapters' fp32 shard.
+    Until qlora54b B held the rest at 4 B and a 16-bit copy of the largest unit's shard (tiny Llama: 275,968 B, the
+    run's 135,808)."""
+    from test_qlora54 import _fsdp1_qlora_block, _qlora, _weights
+
+    with pytest.raises(ValueError, match="uniform dtype"):
+        _fsdp1_qlora_block("float32")
+    block = _fsdp1_qlora_block()
+    t, pc = _qlora(1), count_params(MODEL)
+    ends = pc.embedding + pc.lm_head + pc.final_norm
+    layers = MODEL.layers
+    run_b = layers * block["numel"] * block["itemsize"] + 2.0 * ends + 4.0 * adapter_params(MODEL, t)
+    w2, w4 = _weights(1, 2), _weights(1, 4)
+    b = (w2 - w4) / (1 / 2 - 1 / 4)
+    assert b == pytest.approx(run_b, rel=1e-12), (b, run_b)
+    rest = pc.total - quantized_params(MODEL, t)
+    assert run_b == _bitsandbytes_part(MODEL, t, packed_only=True)[0] + 2.0 * rest + 4.0 * adapter_params(MODEL, t)

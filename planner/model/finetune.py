@@ -566,7 +566,7 @@ def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = T
     return n * PARAM_BYTES[kind]
 
 
-def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> float:
+def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None, rest_b: float | None = None) -> float:
     """Bytes of the frozen base on one replica (before any parallel split) on ``stack``: as loaded
     (``base_weights``; a bitsandbytes base's unquantised rest fp32, ``defaults.QLORA_OTHER_BYTES``), except where the
     stack's engine casts the whole module after ``get_peft_model`` (``engine_casts_module``): every floating parameter
@@ -575,14 +575,18 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> float:
     tensors only). Checked on CPU (lorads50b; peft 0.21.2, transformers 5.23.0, torch 2.13, bitsandbytes 0.50.2, the
     tiny Llama, LoRA r16 all-linear): an fp32-loaded base after ``get_peft_model`` + ``model.bfloat16()`` holds
     213,632 B for 106,816 frozen parameters (2 B each); an NF4 base after ``prepare_model_for_kbit_training`` keeps
-    its 36,864 uint8 bytes and its 33,088 fp32 parameters go 132,352 -> 66,176 B."""
+    its 36,864 uint8 bytes and its 33,088 fp32 parameters go 132,352 -> 66,176 B. ``rest_b``: a bitsandbytes base's
+    rest at the bytes its wrapper keeps it in, where the caller knows (torch FSDP1's one-dtype FlatParameter,
+    planner.model.memory ``weight_storage``)."""
     kind = base_weights(t)
     total = count_params(m).total
     cast = engine_casts_module(t, stack)
     if kind in ("fp32", "bf16"):
         return quantized_bytes(total, 0, "bf16" if cast else kind)
     q_bytes, q_params = _bitsandbytes_part(m, t)
-    return q_bytes + (total - q_params) * (PARAM_BYTES["bf16"] if cast else D.QLORA_OTHER_BYTES)
+    if rest_b is None:
+        rest_b = PARAM_BYTES["bf16"] if cast else D.QLORA_OTHER_BYTES
+    return q_bytes + (total - q_params) * rest_b
 
 
 def engine_casts_module(t: TrainingSpec, stack) -> bool:

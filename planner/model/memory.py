@@ -80,7 +80,7 @@ from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES, QLORA_OTHER_BYTES
 from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_params, adapter_whole_params, base_weights,
                                     bitsandbytes_base, bitsandbytes_gather_bytes, bitsandbytes_layer_bytes,
-                                    bnb_ignored_by_fsdp2, frozen_base, frozen_storage_bytes, on_stack)
+                                    bnb_ignored_by_fsdp2, frozen_base, frozen_storage_bytes, fsdp_version, on_stack)
 from planner.model import offload, optimizers
 from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
@@ -806,6 +806,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
     lin_b = fp8_linear_weight_bytes(st, t, gpu)
     w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
+    if frozen and bitsandbytes_base(t) and fsdp_version(st) == 1:
+        w_held = np.where(kz >= 2, fsdp1_bnb_storage_bytes(m, t, st), w_b)
     w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
     if m.is_transformer:
         v = kvpp == V_SPLIT  # DualPipeV: the head on rank 0 ("first"), pipeline_end_params
@@ -963,6 +965,22 @@ def fsdp1_adapter_units(x: StateContext) -> bool:
     return bool(x.b.frozen) and getattr(x.st, "fsdp_version", None) == 1 and x.m.is_transformer
 
 
+def fsdp1_bnb_storage_bytes(m: ModelSpec, t: TrainingSpec, st) -> float:
+    """Bytes a parameter of a bitsandbytes base as the HF Trainer's FSDP1 holds it (accelerate's ``fsdp_version`` 1,
+    at ZeRO-2/3, where the Trainer runs FSDP; below it DDP): its unquantised rest (norms, embedding, head) in the
+    ``bnb_4bit_quant_storage`` dtype, the ``param_dtype`` transformers' ``update_fsdp_plugin_peft`` sets
+    (``fsdp1_param_bytes``), not ``prepare_model_for_kbit_training``'s fp32 (``defaults.QLORA_OTHER_BYTES``). torch
+    FSDP1 flattens each block's packed weights (stored as that dtype's elements) and its norms into one FlatParameter,
+    which takes one dtype ("Must flatten tensors with uniform dtype": fp32 norms beside bf16 packed weights fail to
+    wrap, tests/test_qlora54b.py), and accelerate's FSDP1 upcast to fp32 (accelerator.py ``prepare_model``: "we
+    follow DeepSpeed's strategy to hold the parameters in full precision") casts only FlatParameters that require
+    grad -- never a frozen block's or the root's under peft's auto-wrap (``fsdp1_adapter_units``). So the run loads
+    the model in the storage dtype (``torch_dtype`` = the quant storage, as the FSDP-QLoRA recipes do; TRL skips
+    ``prepare_model_for_kbit_training`` for sharded QLoRA). Llama-3.1-70B NF4: the 2.10B rest parameters 8.40 -> 4.20 GB
+    on the base, before sharding."""
+    return frozen_storage_bytes(m, t, st, rest_b=fsdp1_param_bytes(t)) / count_params(m).total
+
+
 def fsdp1_layout(st) -> bool:
     """Whether the stack shards with FSDP1's flat parameters at ZeRO-2/3: accelerate's ``fsdp_version`` 1 (the HF
     Trainer), or a stack whose own FSDP keeps that layout (``Stack.fsdp_zero2_param_dtype`` without accelerate's
@@ -1065,6 +1083,22 @@ def fsdp1_mp_shard_bytes(x: StateContext, unit, rows=slice(None)):
     return np.where(((x.kz >= 3) & ~_fsdp_held(x)[1])[rows], unit / x.dps[rows] * fsdp1_param_bytes(x.t), 0.0)
 
 
+def fsdp1_base_at_param_dtype(x: StateContext) -> bool:
+    """Whether a frozen base's FlatParameters are stored at FSDP1's ``param_dtype`` (``fsdp1_param_bytes``), so that
+    torch FSDP1 all-gathers from the shard itself and makes no ``_mp_shard`` (``fsdp1_mp_shard_bytes``): torch 2.13
+    _flat_param.py ``FlatParamHandle`` sets ``_uses_param_mixed_precision`` only where ``param_dtype`` differs from the
+    FlatParameter's dtype, and accelerate's FSDP1 upcast skips frozen FlatParameters (``fsdp1_bnb_storage_bytes``):
+    a bf16 base under 16-bit training, and a bitsandbytes base in its quant storage (``fsdp1_bnb_storage_bytes``).
+    Measured (tests/test_qlora54b.py, torch FSDP1 with peft's auto-wrap): over a bf16 base the blocks and the root
+    never call ``_use_low_precision_shard``, the fp32 adapter units do; over an fp32 base every unit does. Until
+    qlora54b each gather of such a base was priced a 16-bit shard copy too (Llama-3.1-70B QLoRA on 4 A10Gs:
+    0.23 GiB)."""
+    if not (x.b.frozen and getattr(x.st, "fsdp_version", None) == 1):
+        return False
+    base = base_weights(x.t)
+    return bitsandbytes_base(x.t) or (base in PARAM_BYTES and PARAM_BYTES[base] == fsdp1_param_bytes(x.t))
+
+
 def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
     (``StateContext.fsdp_gather_bytes``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
@@ -1158,7 +1192,8 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * gather_b, 0.0)
-    weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
+    if not fsdp1_base_at_param_dtype(x):  # (a base stored at param_dtype is gathered from its own shard)
+        weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
     fsdp1 = fsdp1_layout(st)
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
         # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype
