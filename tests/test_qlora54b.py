@@ -14,6 +14,7 @@ import functools
 import pytest
 from test_fsdp1mem52 import MODEL, _job, _mem
 from test_mem53 import WORLD, _fake_group, _lora_llama
+from test_qlora54 import peft_trainable_leaf
 from test_truth51 import _bert_lora
 
 from conftest import write_job
@@ -31,19 +32,12 @@ def _fsdp1_lora(base: str, peft_policy: bool = True) -> dict:
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
     from torch.distributed.fsdp.wrap import _or_policy, lambda_auto_wrap_policy, transformer_auto_wrap_policy
 
-    def trainable_leaf(module):  # peft utils/other.py fsdp_auto_wrap_policy lambda_policy_fn
-        return (len(list(module.named_children())) == 0 and getattr(module, "weight", None) is not None
-                and module.weight.requires_grad)
-
     dist = _fake_group(torch)
     try:
-        model, block = _lora_llama(torch)
-        for p in model.parameters():
-            if not p.requires_grad:
-                p.data = p.data.to(getattr(torch, base))
+        model, block = _lora_llama(torch, base=base)
         layers = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={block})
         policy = functools.partial(_or_policy, policies=[
-            functools.partial(lambda_auto_wrap_policy, lambda_fn=trainable_leaf), layers]) if peft_policy else layers
+            functools.partial(lambda_auto_wrap_policy, lambda_fn=peft_trainable_leaf), layers]) if peft_policy else layers
         try:
             wrapped = FSDP(model, sharding_strategy=ShardingStrategy.FULL_SHARD, device_id=torch.device("cpu"),
                            auto_wrap_policy=policy, use_orig_params=True,
@@ -126,3 +120,40 @@ def test_fsdp1_qlora_rest_in_the_storage_dtype_and_no_mp_shard():
     assert b == pytest.approx(run_b, rel=1e-12), (b, run_b)
     rest = pc.total - quantized_params(MODEL, t)
     assert run_b == _bitsandbytes_part(MODEL, t, packed_only=True)[0] + 2.0 * rest + 4.0 * adapter_params(MODEL, t)
+
+
+def test_deepspeed_zero3_keeps_each_quant_state_whole_a_rank():
+    """DeepSpeed ZeRO-3 partitions ``nn.Parameter`` data (partition_parameters.py ``_partition_param``: the rank's
+    ``ds_tensor``), so a QLoRA base's packed weights are partitioned and each layer's ``QuantState``, a
+    ``Params4bit`` attribute, stays whole on every rank, as under FSDP1. Llama-3.1-8B QLoRA at ZeRO-3: weights are
+    A + B / dp, and B -- what DP shards -- is the engine-cast base (``frozen_storage_bytes``) less the state (0.10
+    GiB) and the persistent small parameters (whole, at the gather width), plus the bf16 adapters. Until qlora54b
+    the state was in B."""
+    import numpy as np
+
+    from planner.layout import Candidates
+    from planner.model.finetune import (bitsandbytes_gather_bytes, bitsandbytes_layer_bytes, frozen_storage_bytes,
+                                        quantized_params)
+    from planner.model.memory import ds_persistent_elems, memory_per_gpu
+    from planner.model.stacks import from_training
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["llama3.1-8b"])
+    t = TrainingSpec(mode="qlora", lora={"rank": 16, "alpha": 32, "targets": "all-linear"}, precision="bf16",
+                     optimizer="adamw", seq_len=2048, global_batch=64, recompute="full",
+                     framework={"name": "deepspeed"})
+
+    def weights(dp):
+        c = dict(tp=1, pp=1, dp=dp, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8,
+                 nodes=1)
+        return float(memory_per_gpu(m, t, Candidates(**{k: np.atleast_1d(v) for k, v in c.items()}))["weights"][0])
+
+    b = (weights(4) - weights(8)) / (1 / 4 - 1 / 8)
+    st = from_training(t)
+    stored = frozen_storage_bytes(m, t, st)
+    state = bitsandbytes_layer_bytes(m, t, state_only=True)[1] * quantized_params(m, t)
+    # the small parameters ZeRO-3 keeps whole (stage3_param_persistence_threshold), at the blocks' gather width
+    persist = ds_persistent_elems(m, st.zero3_persistence_params) * bitsandbytes_gather_bytes(m, t, False, 2.0, True)
+    assert state / 2**30 == pytest.approx(0.1034, abs=1e-4)
+    assert b == pytest.approx(stored - state - persist + 2.0 * adapter_params(m, t), rel=1e-9)

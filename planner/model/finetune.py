@@ -641,7 +641,9 @@ def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec, state_only: bool = F
       ``QuantState`` attribute of ``Params4bit`` and of ``Linear4bit`` (``fix_4bit_weight_quant_state_from_module``
       restores it "when the parameter got converted ... for fsdp"): no parameter or buffer, so FSDP1's
       FlatParameter holds the packed storage elements only and every rank keeps each layer's state whole.
-      Llama-3.1-70B, NF4 with double quantisation: 0.0159 B a quantised parameter, 1.01 GiB a rank."""
+      Llama-3.1-70B, NF4 with double quantisation: 0.0159 B a quantised parameter, 1.01 GiB a rank. DeepSpeed
+      ZeRO-3 likewise (it partitions ``nn.Parameter`` data only: ``Stack.bnb_whole_at_zero3``; until qlora54b its
+      states were partitioned with the packed weights)."""
     if not bitsandbytes_base(t):
         return 0.0, 0.0
     q_bytes, q_params = _bitsandbytes_part(m, t)
@@ -1140,10 +1142,10 @@ def fsdp_version(stack) -> int | None:
 
 def bnb_ignored_by_fsdp2(stack) -> bool:
     """Whether ``stack``'s ZeRO-3 leaves a bitsandbytes base's quantised linears out of sharding and gathering, whole
-    on every rank: accelerate's FSDP2 (``fsdp_version`` 2 on a stack with ``Stack.bnb_whole_under_fsdp``; its
+    on every rank: accelerate's FSDP2 (``fsdp_version`` 2 on a stack with ``Stack.bnb_whole_at_zero3``; its
     ``ignored_params``, ``bitsandbytes_layer_bytes``). FSDP1 with a float ``bnb_4bit_quant_storage`` shards and
     gathers them."""
-    return bool(getattr(stack, "bnb_whole_under_fsdp", False)) and fsdp_version(stack) == 2
+    return bool(getattr(stack, "bnb_whole_at_zero3", False)) and fsdp_version(stack) == 2
 
 
 def gathered_by_fsdp2(stack) -> bool:

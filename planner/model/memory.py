@@ -724,7 +724,7 @@ class StateContext:
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
     before_last: tuple = ()
     #: (share of the layer parameters, bytes each) of a bitsandbytes base the stack's FSDP leaves whole on every rank
-    #: at ZeRO-3 (``Stack.bnb_whole_under_fsdp``, ``finetune.bitsandbytes_layer_bytes``), and whether FSDP2 leaves
+    #: at ZeRO-3 (``Stack.bnb_whole_at_zero3``, ``finetune.bitsandbytes_layer_bytes``), and whether FSDP2 leaves
     #: the quantised linears out of its gathers too (``finetune.bnb_ignored_by_fsdp2``); (0, 0, False) elsewhere
     bnb_whole: tuple = (0.0, 0.0, False)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
     #: per key, the dense parameters every rank of the TP group holds whole under an HF TP plan that leaves a part
@@ -775,10 +775,11 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
     mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
-    # a bitsandbytes base under the stack's accelerate FSDP (Stack.bnb_whole_under_fsdp): under FSDP2 (fsdp_version 2, and
-    # every CP > 1 row) the quantised linears whole, under FSDP1 their quantisation state (bitsandbytes_layer_bytes)
+    # a bitsandbytes base under the stack's ZeRO-3 (Stack.bnb_whole_at_zero3): under accelerate's FSDP2 (fsdp_version 2,
+    # and every CP > 1 row) the quantised linears whole, under FSDP1 and DeepSpeed their quantisation state
+    # (bitsandbytes_layer_bytes)
     bnb_whole = (*bitsandbytes_layer_bytes(m, t, state_only=not bnb_ignored_by_fsdp2(st)), bnb_ignored_by_fsdp2(st)
-                 ) if getattr(st, "bnb_whole_under_fsdp", False) else (0.0, 0.0, False)
+                 ) if getattr(st, "bnb_whole_at_zero3", False) else (0.0, 0.0, False)
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
@@ -976,7 +977,7 @@ def fsdp1_bnb_storage_bytes(m: ModelSpec, t: TrainingSpec, st) -> float:
     follow DeepSpeed's strategy to hold the parameters in full precision") casts only FlatParameters that require
     grad -- never a frozen block's or the root's under peft's auto-wrap (``fsdp1_adapter_units``). So the run loads
     the model in the storage dtype (``torch_dtype`` = the quant storage, as the FSDP-QLoRA recipes do; TRL skips
-    ``prepare_model_for_kbit_training`` for sharded QLoRA). Llama-3.1-70B NF4: the 2.10B rest parameters 8.40 -> 4.20 GB
+    ``prepare_model_for_kbit_training`` for sharded QLoRA). Llama-3.1-70B NF4: the 2.10B rest parameters 8.41 -> 4.21 GB
     on the base, before sharding."""
     return frozen_storage_bytes(m, t, st, rest_b=fsdp1_param_bytes(t)) / count_params(m).total
 
@@ -1092,7 +1093,7 @@ def fsdp1_base_at_param_dtype(x: StateContext) -> bool:
     Measured (tests/test_qlora54b.py, torch FSDP1 with peft's auto-wrap): over a bf16 base the blocks and the root
     never call ``_use_low_precision_shard``, the fp32 adapter units do; over an fp32 base every unit does. Until
     qlora54b each gather of such a base was priced a 16-bit shard copy too (Llama-3.1-70B QLoRA on 4 A10Gs:
-    0.23 GiB)."""
+    0.40 GiB, a block's 16-bit shard)."""
     if not (x.b.frozen and getattr(x.st, "fsdp_version", None) == 1):
         return False
     base = base_weights(x.t)
@@ -1159,7 +1160,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     own = ((d / dps + np.where(ep_experts_unsharded(x.edps), 0.0, e / edps)) * w_b
            if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
     weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
-    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_under_fsdp: accelerate's ignored_params), FSDP1's
+    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_zero3: accelerate's ignored_params), FSDP1's
     # quantisation state: whole where the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF
     # Trainer held 1/(dp x cp) of them; until qlora54 at CP 1 too (FSDP2), and FSDP1's state sharded
     share, q_b, _ = x.bnb_whole
@@ -1192,8 +1193,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * gather_b, 0.0)
-    if not fsdp1_base_at_param_dtype(x):  # (a base stored at param_dtype is gathered from its own shard)
-        weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
+    weights = weights + (0.0 if fsdp1_base_at_param_dtype(x) else fsdp1_mp_shard_bytes(x, x.largest))
     fsdp1 = fsdp1_layout(st)
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
         # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype

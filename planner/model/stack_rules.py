@@ -1464,7 +1464,7 @@ RULES: tuple[StackRule, ...] = (
     # 32K tokens was ranked at CP8 with plain DDP (ZeRO-0) until QA 43. (DeepSpeed's is ALST / Ulysses under ZeRO.)
     StackRule("hf-trainer-cp-fsdp", "hf", "parallel.cp",
               "context parallelism without FSDP (accelerate's torch context parallelism runs under FSDP2 only: "
-              "ZeRO-2/3, where a bitsandbytes base stays whole on every rank, Stack.bnb_whole_under_fsdp; its DeepSpeed "
+              "ZeRO-2/3, where a bitsandbytes base stays whole on every rank, Stack.bnb_whole_at_zero3; its DeepSpeed "
               "ALST / Ulysses backend is the deepspeed stack's)",
               "accelerate docs/source/concept_guides/context_parallelism.md, Torch/FSDP2 backend: 'context "
               "parallelism only works if you use FullyShardedDataParallelPlugin or --use-fsdp with version set to 2 "
