@@ -114,14 +114,12 @@ def test_unset_is_the_trainers_version_2():
     assert from_training(_job(1)).fsdp1_no_sync
 
 
-def test_frozen_base_blocks_hold_their_whole_flat_gradient():
-    """A frozen base under FSDP1 (``use_orig_params``: each block one FlatParameter, frozen elements and trained
-    alike): after the non-syncing backward each block holds its whole unsharded gradient in bf16, 2 B an element,
-    the all-frozen root none; after the syncing one the rank's fp32 shard of the whole block. The planner's LoRA over
-    an fp32 base prices the blocks' elements (the run's units) and the adapters alike; until fsdp52b the adapters'
-    fp32 gradient shard alone (32,768 B here at both)."""
-    from planner.model.finetune import adapter_params
-
+def test_frozen_base_blocks_hold_their_whole_flat_gradient_under_the_transformer_wrap():
+    """A frozen base under FSDP1 wrapped by decoder layer alone (``use_orig_params``: each block one FlatParameter,
+    frozen elements and trained alike): after the non-syncing backward each block holds its whole unsharded gradient
+    in bf16, 2 B an element, the all-frozen root none; after the syncing one the rank's fp32 shard of the whole block.
+    The HF Trainer does not run this wrap for a peft model (its adapters are units of their own, no block gradient:
+    tests/test_qlora54b.py); fsdp52b to qlora54b priced it there."""
     case = CASES["FULL_SHARD+frozen"]
     assert case["trainable"] < case["params"]
     first, last = case["micro_batches"]
@@ -132,15 +130,3 @@ def test_frozen_base_blocks_hold_their_whole_flat_gradient():
         assert held["grad_bytes"] == 2 * u["unsharded_numel"]
         assert not synced["grad_unsharded"] and synced["grad_dtype"] == "float32"
         assert synced["grad_bytes"] == 4 * u["shard_numel"] == 4 * u["unsharded_numel"] / case["world_size"]
-    block_elems = sum(u["unsharded_numel"] for u in blocks)
-
-    def lora(micro_batches):
-        t = TrainingSpec(**{**_job(1, micro_batches=micro_batches).model_dump(exclude_unset=True), "mode": "lora",
-                            "base_weights": "fp32"})
-        return t, adapter_params(MODEL, t)
-
-    t, ad = lora(2)
-    assert float(_mem(t, dp=4, zero=3)["grads"][0]) == pytest.approx(2 * (block_elems + ad))
-    t, ad = lora(1)
-    for zero in (2, 3):
-        assert float(_mem(t, dp=2, zero=zero)["grads"][0]) == pytest.approx(4 * (block_elems + ad) / 2)

@@ -26,8 +26,9 @@ N8B = 8_030_261_248
 WORLD = 4
 
 
-def _lora_llama(torch, h=32, layers=2, vocab=64, r=4):
-    """A tiny Llama-shaped model whose every block linear carries a peft-style LoRA adapter; only the adapters train."""
+def _lora_llama(torch, h=32, layers=2, vocab=64, r=4, base=None):
+    """A tiny Llama-shaped model whose every block linear carries a peft-style LoRA adapter; only the adapters train;
+    the frozen base in ``base`` ("bfloat16", ...) where given."""
     nn = torch.nn
 
     class Lora(nn.Module):  # peft tuners/lora/layer.py ``Linear``: base_layer + lora_A / lora_B
@@ -68,6 +69,8 @@ def _lora_llama(torch, h=32, layers=2, vocab=64, r=4):
     model = Model()
     for name, p in model.named_parameters():
         p.requires_grad_("lora_" in name)
+        if base is not None and not p.requires_grad:
+            p.data = p.data.to(getattr(torch, base))
     return model, Block
 
 
@@ -90,10 +93,7 @@ def _fsdp2_zero2_held(base_dtype: str) -> dict:
 
     dist = _fake_group(torch)
     try:
-        model, _ = _lora_llama(torch)
-        for p in model.parameters():
-            if not p.requires_grad:
-                p.data = p.data.to(getattr(torch, base_dtype))
+        model, _ = _lora_llama(torch, base=base_dtype)
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
         for block in model.blocks:
             fully_shard(block, reshard_after_forward=False, mp_policy=mp)

@@ -45,11 +45,19 @@ def _linears():
     return [(h, h), (h, kvw), (h, kvw), (h, h), (h, f), (h, f), (f, h)]
 
 
-def _fsdp1_qlora_block():
+def peft_trainable_leaf(module) -> bool:
+    """peft 0.21.2 utils/other.py ``fsdp_auto_wrap_policy``'s ``lambda_policy_fn``: a leaf module whose weight trains
+    is an FSDP unit of its own (each LoRA ``lora_A`` / ``lora_B``)."""
+    return (len(list(module.named_children())) == 0 and getattr(module, "weight", None) is not None
+            and module.weight.requires_grad)
+
+
+def _fsdp1_qlora_block(norm_dtype: str = "bfloat16"):
     """One decoder block of stand-in ``Linear4bit`` layers with peft-style adapters under torch FSDP1 as the HF
     Trainer sets it for QLoRA (FULL_SHARD, ``use_orig_params``, ``param_dtype`` = the bf16 quant storage, peft's
     auto-wrap: every trainable leaf a unit of its own, the block one): what its FlatParameter holds and what stays
-    beside it, after a forward and backward."""
+    beside it, after a forward and backward. ``norm_dtype``: the block's norms' (bf16 as the run loads them; fp32 as
+    ``prepare_model_for_kbit_training`` would cast them, which FSDP1 refuses to flatten: qlora54b)."""
     torch = pytest.importorskip("torch")
     nn = torch.nn
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision, ShardingStrategy
@@ -84,7 +92,7 @@ def _fsdp1_qlora_block():
         def __init__(self):
             super().__init__()
             h = TRUTH["config"]["hidden_size"]
-            self.n1, self.n2 = nn.RMSNorm(h, dtype=torch.bfloat16), nn.RMSNorm(h, dtype=torch.bfloat16)
+            self.n1, self.n2 = (nn.RMSNorm(h, dtype=getattr(torch, norm_dtype)) for _ in range(2))
             self.n1.requires_grad_(False)
             self.n2.requires_grad_(False)
             self.lins = nn.ModuleList(Lora(i, o) for i, o in _linears())
@@ -96,17 +104,13 @@ def _fsdp1_qlora_block():
             y = self.n2(x)
             return x + self.lins[6](self.lins[4](y) * self.lins[5](y))
 
-    def trainable_leaf(module):  # peft utils/other.py fsdp_auto_wrap_policy lambda_policy_fn
-        return (len(list(module.named_children())) == 0 and getattr(module, "weight", None) is not None
-                and module.weight.requires_grad)
-
     dist = _fake_group(torch)
     try:
         root = nn.Sequential(Block())
         block = root[0]
         states = [lin.base_layer.quant_state for lin in block.lins]
         policy = functools.partial(_or_policy, policies=[
-            functools.partial(lambda_auto_wrap_policy, lambda_fn=trainable_leaf),
+            functools.partial(lambda_auto_wrap_policy, lambda_fn=peft_trainable_leaf),
             functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={Block})])
         model = FSDP(root, sharding_strategy=ShardingStrategy.FULL_SHARD, device_id=torch.device("cpu"),
                      auto_wrap_policy=policy, use_orig_params=True,

@@ -366,9 +366,6 @@ CASES = [
     ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
     # every MaxText model is a causal decoder (common_types.py DecoderBlockType; QA 103): no BERT at any layout
     ("maxtext-encoder", ("maxtext", {}), "bert-large", {"seq_len": 512}, dict(zero=3), None),
-    # FSDP1's flat parameter takes one dtype: a bf16 base + fp32 adapters only where FSDP shards (ZeRO-2/3; QA 103)
-    ("hf-fsdp1-mixed", ("hf-trainer", {"fsdp_version": 1}), "llama3-8b", {"mode": "lora", "precision": "bf16"},
-     dict(zero=3), dict(zero=0)),
 ]
 
 

@@ -566,7 +566,7 @@ def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = T
     return n * PARAM_BYTES[kind]
 
 
-def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> float:
+def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None, rest_b: float | None = None) -> float:
     """Bytes of the frozen base on one replica (before any parallel split) on ``stack``: as loaded
     (``base_weights``; a bitsandbytes base's unquantised rest fp32, ``defaults.QLORA_OTHER_BYTES``), except where the
     stack's engine casts the whole module after ``get_peft_model`` (``engine_casts_module``): every floating parameter
@@ -575,14 +575,18 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec, stack=None) -> float:
     tensors only). Checked on CPU (lorads50b; peft 0.21.2, transformers 5.23.0, torch 2.13, bitsandbytes 0.50.2, the
     tiny Llama, LoRA r16 all-linear): an fp32-loaded base after ``get_peft_model`` + ``model.bfloat16()`` holds
     213,632 B for 106,816 frozen parameters (2 B each); an NF4 base after ``prepare_model_for_kbit_training`` keeps
-    its 36,864 uint8 bytes and its 33,088 fp32 parameters go 132,352 -> 66,176 B."""
+    its 36,864 uint8 bytes and its 33,088 fp32 parameters go 132,352 -> 66,176 B. ``rest_b``: a bitsandbytes base's
+    rest at the bytes its wrapper keeps it in, where the caller knows (torch FSDP1's one-dtype FlatParameter,
+    planner.model.memory ``weight_storage``)."""
     kind = base_weights(t)
     total = count_params(m).total
     cast = engine_casts_module(t, stack)
     if kind in ("fp32", "bf16"):
         return quantized_bytes(total, 0, "bf16" if cast else kind)
     q_bytes, q_params = _bitsandbytes_part(m, t)
-    return q_bytes + (total - q_params) * (PARAM_BYTES["bf16"] if cast else D.QLORA_OTHER_BYTES)
+    if rest_b is None:
+        rest_b = PARAM_BYTES["bf16"] if cast else D.QLORA_OTHER_BYTES
+    return q_bytes + (total - q_params) * rest_b
 
 
 def engine_casts_module(t: TrainingSpec, stack) -> bool:
@@ -637,7 +641,9 @@ def bitsandbytes_layer_bytes(m: ModelSpec, t: TrainingSpec, state_only: bool = F
       ``QuantState`` attribute of ``Params4bit`` and of ``Linear4bit`` (``fix_4bit_weight_quant_state_from_module``
       restores it "when the parameter got converted ... for fsdp"): no parameter or buffer, so FSDP1's
       FlatParameter holds the packed storage elements only and every rank keeps each layer's state whole.
-      Llama-3.1-70B, NF4 with double quantisation: 0.0159 B a quantised parameter, 1.01 GiB a rank."""
+      Llama-3.1-70B, NF4 with double quantisation: 0.0159 B a quantised parameter, 1.01 GiB a rank. DeepSpeed
+      ZeRO-3 likewise (it partitions ``nn.Parameter`` data only: ``Stack.bnb_whole_at_zero3``; until qlora54b its
+      states were partitioned with the packed weights)."""
     if not bitsandbytes_base(t):
         return 0.0, 0.0
     q_bytes, q_params = _bitsandbytes_part(m, t)
@@ -1121,23 +1127,14 @@ def adapter_bytes_on(t: TrainingSpec, stack) -> float:
     return PARAM_BYTES["bf16"] if engine_casts_module(t, stack) else D.ADAPTER_BYTES  # bf16 or fp16 alike: 2 B
 
 
-def mixed_dtype_blocks(t: TrainingSpec, adapter_bytes: float) -> bool:
-    """Whether a LoRA's blocks hold parameters of two dtypes: the adapters' (``adapter_bytes``, ``adapter_bytes_on``)
-    is not the frozen 16/32-bit base's -- peft's fp32 adapters over a bf16 base (``autocast_adapter_dtype``)."""
-    base = base_weights(t)
-    return t.mode in ("lora", "qlora") and base in PARAM_BYTES and PARAM_BYTES[base] != adapter_bytes
-
-
 def fsdp_version(stack) -> int | None:
     """The FSDP version a job runs on ``stack``'s accelerate FSDP (``Stack.fsdp_versions``; None on a stack
     without): the job's ``training.framework.fsdp_version``, else the HF Trainer's own (``defaults.TRAINER_FSDP_VERSION``,
     2: transformers' ``TrainingArguments`` passes it to accelerate; until fsdp52 accelerate's plugin default 1, and 2
-    only where FSDP1 cannot wrap the blocks). FSDP1's flat parameter takes one dtype (torch
-    2.13 distributed/fsdp/_flat_param.py ``_validate_tensors_to_flatten``: "Must flatten tensors with uniform dtype";
-    raised on the tiny BERT LoRA r16 over a bf16 base, ``use_orig_params=True``, loraf51), so a block of a bf16 base
-    and fp32 adapters (``mixed_dtype_blocks``) runs under FSDP2 only: a job asking for FSDP1 there is refused (one
-    line) where FSDP runs, ZeRO-2/3 (planner.model.stack_rules ``hf-fsdp1-mixed``; until QA 103 here, at any stage:
-    ZeRO-0 and one GPU too, where the HF Trainer runs DDP or nothing)."""
+    only where FSDP1 cannot wrap the blocks). Either version runs a LoRA over a bf16 base with peft's fp32
+    adapters: torch FSDP1's flat parameter takes one dtype ("Must flatten tensors with uniform dtype"), but the
+    Trainer wraps each adapter as a unit of its own (planner.model.memory ``fsdp1_adapter_units``), so no block
+    mixes them (measured, tests/test_qlora54b.py; refused as rule ``hf-fsdp1-mixed`` from QA 103 to qlora54b)."""
     if stack is None or not stack.fsdp_versions:
         return None
     return stack.fsdp_version or D.TRAINER_FSDP_VERSION
@@ -1145,10 +1142,10 @@ def fsdp_version(stack) -> int | None:
 
 def bnb_ignored_by_fsdp2(stack) -> bool:
     """Whether ``stack``'s ZeRO-3 leaves a bitsandbytes base's quantised linears out of sharding and gathering, whole
-    on every rank: accelerate's FSDP2 (``fsdp_version`` 2 on a stack with ``Stack.bnb_whole_under_fsdp``; its
+    on every rank: accelerate's FSDP2 (``fsdp_version`` 2 on a stack with ``Stack.bnb_whole_at_zero3``; its
     ``ignored_params``, ``bitsandbytes_layer_bytes``). FSDP1 with a float ``bnb_4bit_quant_storage`` shards and
     gathers them."""
-    return bool(getattr(stack, "bnb_whole_under_fsdp", False)) and fsdp_version(stack) == 2
+    return bool(getattr(stack, "bnb_whole_at_zero3", False)) and fsdp_version(stack) == 2
 
 
 def gathered_by_fsdp2(stack) -> bool:

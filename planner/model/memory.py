@@ -80,7 +80,7 @@ from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES, QLORA_OTHER_BYTES
 from planner.model.finetune import (PARAM_BYTES, adapter_bytes_on, adapter_params, adapter_whole_params, base_weights,
                                     bitsandbytes_base, bitsandbytes_gather_bytes, bitsandbytes_layer_bytes,
-                                    bnb_ignored_by_fsdp2, frozen_base, frozen_storage_bytes, on_stack)
+                                    bnb_ignored_by_fsdp2, frozen_base, frozen_storage_bytes, fsdp_version, on_stack)
 from planner.model import offload, optimizers
 from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_tp_plan,
                                per_dispatcher)
@@ -724,7 +724,7 @@ class StateContext:
     mfsdp_unit: object  # Megatron-FSDP's mean unit (``mfsdp_unit_params``) per key; None on other stacks
     before_last: tuple = ()
     #: (share of the layer parameters, bytes each) of a bitsandbytes base the stack's FSDP leaves whole on every rank
-    #: at ZeRO-3 (``Stack.bnb_whole_under_fsdp``, ``finetune.bitsandbytes_layer_bytes``), and whether FSDP2 leaves
+    #: at ZeRO-3 (``Stack.bnb_whole_at_zero3``, ``finetune.bitsandbytes_layer_bytes``), and whether FSDP2 leaves
     #: the quantised linears out of its gathers too (``finetune.bnb_ignored_by_fsdp2``); (0, 0, False) elsewhere
     bnb_whole: tuple = (0.0, 0.0, False)  # every rank before the last as (dense, expert, blocks) per key (StageSplit; Muon only)
     #: per key, the dense parameters every rank of the TP group holds whole under an HF TP plan that leaves a part
@@ -775,10 +775,11 @@ def state_context(m: ModelSpec, t: TrainingSpec, st, c: Candidates, gpu, b: Stat
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
     mfsdp_unit = mfsdp_unit_params(m, ktpf, ketp, kep) if st.megatron_fsdp else None  # one per call, both stages'
-    # a bitsandbytes base under the stack's accelerate FSDP (Stack.bnb_whole_under_fsdp): under FSDP2 (fsdp_version 2, and
-    # every CP > 1 row) the quantised linears whole, under FSDP1 their quantisation state (bitsandbytes_layer_bytes)
+    # a bitsandbytes base under the stack's ZeRO-3 (Stack.bnb_whole_at_zero3): under accelerate's FSDP2 (fsdp_version 2,
+    # and every CP > 1 row) the quantised linears whole, under FSDP1 and DeepSpeed their quantisation state
+    # (bitsandbytes_layer_bytes)
     bnb_whole = (*bitsandbytes_layer_bytes(m, t, state_only=not bnb_ignored_by_fsdp2(st)), bnb_ignored_by_fsdp2(st)
-                 ) if getattr(st, "bnb_whole_under_fsdp", False) else (0.0, 0.0, False)
+                 ) if getattr(st, "bnb_whole_at_zero3", False) else (0.0, 0.0, False)
     return StateContext(m, t, st, b, kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp, sinv, ktpf, dps, edps, kzi,
                         f_dense, f_exp, l_dense, l_exp, k_layers, largest, split.first_blocks, split.last_blocks,
                         split_blocks(m, t), *zero_tables, w_held, w_end, dw16,
@@ -806,6 +807,8 @@ def weight_storage(m: ModelSpec, t: TrainingSpec, st, gpu, b: StateBytes, kz, kp
     stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
     lin_b = fp8_linear_weight_bytes(st, t, gpu)
     w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
+    if frozen and bitsandbytes_base(t) and fsdp_version(st) == 1:
+        w_held = np.where(kz >= 2, fsdp1_bnb_storage_bytes(m, t, st), w_b)
     w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
     if m.is_transformer:
         v = kvpp == V_SPLIT  # DualPipeV: the head on rank 0 ("first"), pipeline_end_params
@@ -860,10 +863,9 @@ def _fsdp_held(x: StateContext):
     kz, st = x.kz, x.st
     pp_held = (kz >= 2) & (((x.kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
     held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-    # (a frozen base under FSDP1 holds its blocks' whole flat gradients too, frozen elements included:
-    # ``fsdp1_flat_grads``; a bitsandbytes base's is not measured: left unheld)
-    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False)
-                                                   and not fsdp1_flat_grads(x))
+    # (a frozen base under FSDP1 holds no gradient: the Trainer wraps peft's adapters as units of their own, whose
+    # unsharded gradients adapter_states prices, ``fsdp1_adapter_units``)
+    unsharded = accumulates_unsharded(st) and not (x.b.frozen and getattr(st, "fsdp1_no_sync", False))
     grads_held = pp_held | ((kz >= 2) & (x.kpp == 1) & unsharded)
     return grads_held, held
 
@@ -878,8 +880,8 @@ def accumulates_unsharded(st) -> bool:
     (``fsdp1_param_bytes``), accumulated into by the next backward: the whole model's at the start of the last
     backward (FULL_SHARD and SHARD_GRAD_OP alike; measured: tests/data/fsdp1_truth.json, every unit's bf16 gradient,
     its unsharded size, after the non-syncing backward and through the next forward). Until fsdp52 FSDP1 was priced
-    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) holds its blocks' whole flat
-    gradients, frozen elements included (``fsdp1_flat_grads``; until fsdp52b the adapters' alone)."""
+    as syncing each micro-batch: its gradients the fp32 shard alone. A frozen base (LoRA) holds none, its adapters
+    their own units' (``fsdp1_adapter_units``; fsdp52b to qlora54b priced the blocks' whole flat gradients)."""
     return bool(getattr(st, "defer_fsdp_grad_sync", False) or getattr(st, "fsdp1_no_sync", False))
 
 
@@ -947,22 +949,37 @@ def fsdp1_param_bytes(t: TrainingSpec) -> float:
     return 4.0 if t.precision == "fp32" else 2.0
 
 
-def fsdp1_flat_grads(x: StateContext) -> bool:
-    """Whether a frozen base's blocks carry gradients over their frozen elements: torch FSDP1 (accelerate's
-    ``fsdp_version`` 1) with ``use_orig_params=True`` (accelerate's default) flattens each decoder block, adapters and
-    frozen base alike, into one FlatParameter that requires grad where any of its parameters does, and autograd
-    gives that leaf a gradient of its whole size (zeros over the frozen elements): under ``no_sync`` the block's
-    unsharded gradient in ``param_dtype`` (``fsdp1_param_bytes``, ``accumulates_unsharded``), after the syncing
-    backward the rank's shard of it at the FlatParameter's dtype (the base's, which the adapters share: a block of
-    two dtypes is refused, ``hf-fsdp1-mixed``). The root unit (embedding, final norm, LM head), all frozen, holds
-    none. Measured (tests/data/fsdp1_truth.json "FULL_SHARD+frozen": tiny Llama over an fp32 base, only ``q_proj``
-    trainable, world size 2): after the non-syncing backward each block 36,992 elements x 2 B in bf16, unsharded
-    (8,192 of the 106,816 parameters trainable); after the syncing one 18,496 x 4 B in fp32; the root none. Priced
-    on a 16/32-bit base (``PARAM_BYTES``); a bitsandbytes base (QLoRA) is not measured and keeps the adapters'
-    gradients alone. Until fsdp52b every FSDP1 frozen base did (Llama-3-8B LoRA over an fp32 base, 8 micro-batches a
-    step: 6.98B block elements x 2 B, 13.0 GiB, unpriced)."""
-    return (bool(x.b.frozen) and getattr(x.st, "fsdp_version", None) == 1 and x.m.is_transformer
-            and base_weights(x.t) in PARAM_BYTES)
+def fsdp1_adapter_units(x: StateContext) -> bool:
+    """Whether peft's adapters are FSDP1 units of their own over a frozen base: the HF Trainer (accelerate's
+    ``fsdp_version`` 1) calls transformers integrations/fsdp.py ``update_fsdp_plugin_peft`` for every peft model
+    under FSDP (trainer.py, before ``accelerator.prepare``), which sets peft utils/other.py ``fsdp_auto_wrap_policy``:
+    each trainable leaf (``lora_A`` / ``lora_B``'s ``nn.Linear``) a unit, the decoder layers by ``_no_split_modules``.
+    Each block's FlatParameter then holds its frozen elements alone (``requires_grad`` False, no gradient) and each
+    adapter unit its own, so under ``no_sync`` the adapters' gradients are held unsharded in ``param_dtype``
+    (``fsdp1_param_bytes``, ``adapter_states``) and the base's none, over a 16/32-bit base and a bitsandbytes one
+    alike. Measured (tests/test_qlora54b.py: torch 2.13 FSDP1, ``use_orig_params``, bf16 ``param_dtype``, peft's
+    policy, fake 4-rank group, a tiny Llama LoRA): over a bf16 base and over an fp32 one, each block 10,304 frozen
+    elements and no gradient after a ``no_sync`` backward, 28 adapter units each holding its unsharded bf16
+    gradient. fsdp52b to qlora54b priced the blocks' whole flat gradients, frozen elements included (measured under
+    the transformer auto-wrap alone, tests/data/fsdp1_truth.json "FULL_SHARD+frozen", which the Trainer does not run
+    for a peft model): Llama-3-8B LoRA over an fp32 base, DP 8, 8 micro-batches, 13.08 GiB of gradients for 0.02."""
+    return bool(x.b.frozen) and getattr(x.st, "fsdp_version", None) == 1 and x.m.is_transformer
+
+
+def fsdp1_bnb_storage_bytes(m: ModelSpec, t: TrainingSpec, st) -> float:
+    """Bytes a parameter of a bitsandbytes base as the HF Trainer's FSDP1 holds it (accelerate's ``fsdp_version`` 1,
+    at ZeRO-2/3, where the Trainer runs FSDP; below it DDP): its unquantised rest (norms, embedding, head) in the
+    ``bnb_4bit_quant_storage`` dtype, the ``param_dtype`` transformers' ``update_fsdp_plugin_peft`` sets
+    (``fsdp1_param_bytes``), not ``prepare_model_for_kbit_training``'s fp32 (``defaults.QLORA_OTHER_BYTES``). torch
+    FSDP1 flattens each block's packed weights (stored as that dtype's elements) and its norms into one FlatParameter,
+    which takes one dtype ("Must flatten tensors with uniform dtype": fp32 norms beside bf16 packed weights fail to
+    wrap, tests/test_qlora54b.py), and accelerate's FSDP1 upcast to fp32 (accelerator.py ``prepare_model``: "we
+    follow DeepSpeed's strategy to hold the parameters in full precision") casts only FlatParameters that require
+    grad -- never a frozen block's or the root's under peft's auto-wrap (``fsdp1_adapter_units``). So the run loads
+    the model in the storage dtype (``torch_dtype`` = the quant storage, as the FSDP-QLoRA recipes do; TRL skips
+    ``prepare_model_for_kbit_training`` for sharded QLoRA). Llama-3.1-70B NF4: the 2.10B rest parameters 8.41 -> 4.21 GB
+    on the base, before sharding."""
+    return frozen_storage_bytes(m, t, st, rest_b=fsdp1_param_bytes(t)) / count_params(m).total
 
 
 def fsdp1_layout(st) -> bool:
@@ -983,10 +1000,11 @@ def fsdp_frozen_base_gathers(m: ModelSpec, t: TrainingSpec, st, frozen: bool) ->
 
     * FSDP1 (``Stack.fsdp_zero2_param_dtype`` without ``fsdp2_dp``: the HF Trainer's ``fsdp_version`` 1, llm-foundry's
       Composer FSDP): torch 2.13 distributed/fsdp/_flat_param.py ``FlatParamHandle.shard`` reads no ``requires_grad``;
-      SHARD_GRAD_OP's ``_post_forward_reshard`` frees nothing but the root's (fsdp52c). With ``use_orig_params`` the
-      adapters are flattened into their block's FlatParameter (one dtype, the base's: ``hf-fsdp1-mixed``), so they
-      are sharded and gathered with it (mem53; tests/test_mem53.py measures their elements in the block's
-      ``_local_shard``).
+      SHARD_GRAD_OP's ``_post_forward_reshard`` frees nothing but the root's (fsdp52c). The adapters are sharded too
+      and gathered inside their block's forward and backward: the HF Trainer's as units of their own nested in the
+      block (peft's auto-wrap, ``fsdp1_adapter_units``), priced in the block's window; flattened into the block's
+      FlatParameter under the transformer auto-wrap alone (mem53; tests/test_mem53.py measures their elements in the
+      block's ``_local_shard``).
     * FSDP2 (``fsdp2_dp``: the HF Trainer's default ``fsdp_version`` 2, torchtitan, AutoModel): ``fully_shard`` makes
       every parameter a DTensor shard (torch 2.13 _fully_shard/_fsdp_param.py ``FSDPParam._init_sharded_param``, no
       ``requires_grad`` test) and all-gathers each at ``MixedPrecisionPolicy.param_dtype``; with
@@ -1066,6 +1084,22 @@ def fsdp1_mp_shard_bytes(x: StateContext, unit, rows=slice(None)):
     return np.where(((x.kz >= 3) & ~_fsdp_held(x)[1])[rows], unit / x.dps[rows] * fsdp1_param_bytes(x.t), 0.0)
 
 
+def fsdp1_base_at_param_dtype(x: StateContext) -> bool:
+    """Whether a frozen base's FlatParameters are stored at FSDP1's ``param_dtype`` (``fsdp1_param_bytes``), so that
+    torch FSDP1 all-gathers from the shard itself and makes no ``_mp_shard`` (``fsdp1_mp_shard_bytes``): torch 2.13
+    _flat_param.py ``FlatParamHandle`` sets ``_uses_param_mixed_precision`` only where ``param_dtype`` differs from the
+    FlatParameter's dtype, and accelerate's FSDP1 upcast skips frozen FlatParameters (``fsdp1_bnb_storage_bytes``):
+    a bf16 base under 16-bit training, and a bitsandbytes base in its quant storage (``fsdp1_bnb_storage_bytes``).
+    Measured (tests/test_qlora54b.py, torch FSDP1 with peft's auto-wrap): over a bf16 base the blocks and the root
+    never call ``_use_low_precision_shard``, the fp32 adapter units do; over an fp32 base every unit does. Until
+    qlora54b each gather of such a base was priced a 16-bit shard copy too (Llama-3.1-70B QLoRA on 4 A10Gs:
+    0.40 GiB, a block's 16-bit shard)."""
+    if not (x.b.frozen and getattr(x.st, "fsdp_version", None) == 1):
+        return False
+    base = base_weights(x.t)
+    return bitsandbytes_base(x.t) or (base in PARAM_BYTES and PARAM_BYTES[base] == fsdp1_param_bytes(x.t))
+
+
 def fsdp_amp_keys(x: StateContext):
     """Per key, where the weight term under AMP is FSDP's fp32 shard and 16-bit gathered parameters
     (``StateContext.fsdp_gather_bytes``) rather than fp32 weights whole beside autocast's copy: ZeRO-2 and ZeRO-3 of an
@@ -1126,7 +1160,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     own = ((d / dps + np.where(ep_experts_unsharded(x.edps), 0.0, e / edps)) * w_b
            if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
     weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
-    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_under_fsdp: accelerate's ignored_params), FSDP1's
+    # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_zero3: accelerate's ignored_params), FSDP1's
     # quantisation state: whole where the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF
     # Trainer held 1/(dp x cp) of them; until qlora54 at CP 1 too (FSDP2), and FSDP1's state sharded
     share, q_b, _ = x.bnb_whole
@@ -1159,7 +1193,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     else:  # FSDP: the block in use and the one prefetched; a scanned stack's one (``gathered_blocks``)
         gathered = gathered_blocks(st) * x.largest
     weights = weights + np.where((kz >= 3) & ~held, gathered * gather_b, 0.0)
-    weights = weights + fsdp1_mp_shard_bytes(x, x.largest)
+    weights = weights + (0.0 if fsdp1_base_at_param_dtype(x) else fsdp1_mp_shard_bytes(x, x.largest))
     fsdp1 = fsdp1_layout(st)
     if m.is_transformer and (x.fsdp2 or fsdp1):  # the unit outside the blocks (Stack.fsdp2_root)
         # 16-bit, never float8, under FSDP2 (fp32 under fp32 training); torch FSDP1's at its param_dtype
@@ -1170,12 +1204,12 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     return weights[x.sinv]
 
 
-def state_grads(x: StateContext, dense, expert, ends=0.0):
+def state_grads(x: StateContext, dense, expert):
     """Gradient bytes of a stage (per candidate, ``[sinv]``): the ZeRO stage's whole, sharded and bucket bytes
     (``zero_stage_states``) and its buffer of the rank's largest parameter (``largest_param_elems``: DeepSpeed's
     ``temp_grad_buffer_for_gpu_offload``), whole where FSDP holds them unsharded (``_fsdp_held``), Megatron-FSDP's
-    gradient buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``), a frozen
-    base's blocks under FSDP1 (``fsdp1_flat_grads``; ``ends``: the stage's parameters outside its blocks, a rank's)."""
+    gradient buckets, FSDP2's unsharded gradient and reduce-scatter input (``fsdp2_reduce_buffer_bytes``). A frozen
+    base's blocks under FSDP1 hold none (``fsdp1_adapter_units``)."""
     kz, kzi, g_b = x.kz, x.kzi, x.b.grads
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
@@ -1184,10 +1218,6 @@ def state_grads(x: StateContext, dense, expert, ends=0.0):
         grads = grads + x.g_largest[kzi] * largest_param_elems(x.m, x.ktpf)
     d_b, e_b = held_grad_widths(x.st, x.t, g_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
     grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
-    if fsdp1_flat_grads(x):  # the blocks' flat gradients, frozen elements included; the root's none
-        flat_b = PARAM_BYTES[base_weights(x.t)]
-        grads = np.where(x.kz >= 2, np.where(_fsdp_held(x)[0], (d - ends + e) * fsdp1_param_bytes(x.t),
-                                             ((d - ends) / x.dps + e / x.edps) * flat_b), grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
@@ -1245,7 +1275,7 @@ def muon_heaviest_stage(x: StateContext) -> StateContext:
         return x
     xk = dataclasses.replace(x, sinv=np.arange(len(x.kpp)))  # the terms per key, not per candidate
     stages = ((x.f_dense, x.f_exp, x.first_blocks), *x.before_last)  # the old "first" wins ties (argmax: the lowest)
-    totals = [state_weights(xk, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f) + state_grads(xk, d, e, x.ends_f)
+    totals = [state_weights(xk, d, e, ends=x.ends_f, head=x.head_f, p16=x.lp16_f) + state_grads(xk, d, e)
               + state_optimizer(xk, d, e, blocks) for d, e, blocks in stages]
     j = np.argmax(np.stack(totals), axis=0)
     pick = lambda arrays: np.take_along_axis(np.stack(np.broadcast_arrays(*arrays, j)[:-1]), j[None], 0)[0]  # noqa: E731
@@ -1260,7 +1290,7 @@ def model_states(x: StateContext) -> StageStates:
     ``state_grads``, ``state_optimizer``): the first with the embedding's end, the last with the head's."""
     fw = state_weights(x, x.f_dense, x.f_exp, ends=x.ends_f, head=x.head_f, p16=x.lp16_f)
     lw = state_weights(x, x.l_dense, x.l_exp, ends=x.ends_l, head=x.head_l, p16=x.lp16_l)
-    fg, lg = state_grads(x, x.f_dense, x.f_exp, x.ends_f), state_grads(x, x.l_dense, x.l_exp, x.ends_l)
+    fg, lg = state_grads(x, x.f_dense, x.f_exp), state_grads(x, x.l_dense, x.l_exp)
     fo = state_optimizer(x, x.f_dense, x.f_exp, x.first_blocks)
     lo = state_optimizer(x, x.l_dense, x.l_exp, x.last_blocks)
     return StageStates(fw, lw, fg, lg, fo, lo)
@@ -1319,9 +1349,8 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
     parameter's (Rajbhandari et al. 2020): the optimizer state from ZeRO-1, the gradients from ZeRO-2, the adapters
     themselves at ZeRO-3 (FSDP's flat parameters hold them beside the frozen base, ``use_orig_params``). Until QA 43
     they were whole on every rank: QLoRA Llama-3.1-70B at DP8 ZeRO-3 held 2.31 GiB of adapter state per GPU, not 0.29.
-    Under FSDP1's ``no_sync`` (``fsdp1_flat_grads``, where the gradients are held unsharded: ``_fsdp_held``; not on
-    the ``synced`` rows, one micro-batch a step) the adapters' gradients are their blocks' flat gradient's, unsharded
-    in ``param_dtype``. Under FSDP over a 16/32-bit base (``fsdp_frozen_base_gathers``) the adapters are sharded from
+    Under FSDP1's ``no_sync`` (``fsdp1_adapter_units``: the adapters units of their own; not on the ``synced`` rows,
+    one micro-batch a step) the adapters' gradients are held unsharded in ``param_dtype``. Under FSDP over a 16/32-bit base (``fsdp_frozen_base_gathers``) the adapters are sharded from
     ZeRO-2 and gathered at ``param_dtype`` with their block: whole at ZeRO-2 (and where held), the gathered blocks'
     (``gathered_blocks``) at ZeRO-3, and under FSDP1 at ZeRO-3 the 16-bit ``_mp_shard`` of a layer's adapters
     (``fsdp1_mp_shard_bytes``, fsdp53); until mem53 4 B whole at ZeRO-2 (Llama-3-8B r16 all-linear, DP 8: 0.15 GiB
@@ -1361,8 +1390,8 @@ def adapter_states(x: StateContext, s: StageStates, layers, tp, synced=False) ->
             # FSDP1's 16-bit shard of the block being gathered covers its adapters too (fsdp1_mp_shard_bytes)
             w = w + fsdp1_mp_shard_bytes(x, layer, x.sinv)
         g = ad * ADAPTER_BYTES / np.where(kz >= 2, dps, 1.0)
-        if fsdp1_flat_grads(x):
-            g = np.where(_fsdp_held(x)[0][x.sinv] & ~np.asarray(synced), ad * fsdp1_param_bytes(x.t), g)
+        if fsdp1_adapter_units(x) and getattr(x.st, "fsdp1_no_sync", False):  # no_sync: each unit's unsharded grad
+            g = np.where((kz >= 2) & ~np.asarray(synced), ad * fsdp1_param_bytes(x.t), g)
         o = ad * x.b.adapter_optimizer / np.where(kz >= 1, dps, 1.0)
     return StageStates(s.fw + w, s.lw + w, s.fg + g, s.lg + g, s.fo + o, s.lo + o, s.host_f, s.host_l)
 

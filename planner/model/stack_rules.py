@@ -204,12 +204,6 @@ def _int8_base(t) -> bool:
     return bitsandbytes_base(t) and base_weights(t) == "int8"
 
 
-def _mixed_blocks(t, st) -> bool:
-    """A LoRA's blocks hold two dtypes on ``st`` (planner.model.finetune.mixed_dtype_blocks at the stack's adapters)."""
-    from planner.model.finetune import adapter_bytes_on, mixed_dtype_blocks
-    return mixed_dtype_blocks(t, adapter_bytes_on(t, st))
-
-
 def _bnb(t) -> bool:
     """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
@@ -1311,20 +1305,6 @@ RULES: tuple[StackRule, ...] = (
               "parameters are unsupported')",
               lambda st, m, t: _int8_base(t),
               ok_stack=lambda c, m, t, st: c.zero < (3 if getattr(st, "name", "") == "deepspeed" else 2)),
-    # FSDP1's flat parameter takes one dtype (planner.model.finetune ``fsdp_version``): a job that names FSDP1 over
-    # blocks of a 16-bit base and peft's fp32 adapters cannot shard them; below ZeRO-2 the HF Trainer runs DDP (or one
-    # GPU alone), no FSDP, so nothing is flattened (the stack line names fsdp_version at ZeRO-2/3 only). Until QA 103
-    # the refusal came with the stack, at every stage: LoRA on one GPU with fsdp_version 1 was refused
-    StackRule("hf-fsdp1-mixed", "hf", "training.framework.fsdp_version",
-              "fsdp_version 1 over blocks of a 16-bit base and fp32 LoRA adapters at ZeRO-2/3, where the HF Trainer "
-              "shards with FSDP (set 2, leave it out, or use ZeRO-0)",
-              "torch 2.13 distributed/fsdp/_flat_param.py _validate_tensors_to_flatten: 'Must flatten tensors with "
-              "uniform dtype' (raised on the tiny BERT LoRA r16 over a bf16 base, use_orig_params=True, loraf51)",
-              lambda st, m, t: getattr(st, "fsdp_version", None) == 1 and _mixed_blocks(t, st),
-              lambda c, m, t: c.zero < 2,
-              sentence="1 cannot wrap a block of a 16-bit base and fp32 LoRA adapters at ZeRO-2/3, where {name} shards "
-                       "with FSDP (torch FSDP1's flat parameter: 'Must flatten tensors with uniform dtype'); set 2, "
-                       "leave it out, or use ZeRO-0"),
     # expert parallelism: transformers 5.23's DistributedConfig lays the EP mesh over the FSDP x TP ranks; the HF
     # Trainer planned EP 2-16 at any TP until QA 43, EP = TP only (an older revision's all-reduce EP) until hfep52,
     # EP dividing DP x TP (the replicas counted, so EP > TP at ZeRO-0/1 or under HSDP) until qa105. A model sharded at
@@ -1484,7 +1464,7 @@ RULES: tuple[StackRule, ...] = (
     # 32K tokens was ranked at CP8 with plain DDP (ZeRO-0) until QA 43. (DeepSpeed's is ALST / Ulysses under ZeRO.)
     StackRule("hf-trainer-cp-fsdp", "hf", "parallel.cp",
               "context parallelism without FSDP (accelerate's torch context parallelism runs under FSDP2 only: "
-              "ZeRO-2/3, where a bitsandbytes base stays whole on every rank, Stack.bnb_whole_under_fsdp; its DeepSpeed "
+              "ZeRO-2/3, where a bitsandbytes base stays whole on every rank, Stack.bnb_whole_at_zero3; its DeepSpeed "
               "ALST / Ulysses backend is the deepspeed stack's)",
               "accelerate docs/source/concept_guides/context_parallelism.md, Torch/FSDP2 backend: 'context "
               "parallelism only works if you use FullyShardedDataParallelPlugin or --use-fsdp with version set to 2 "

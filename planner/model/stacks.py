@@ -1304,17 +1304,22 @@ class Stack:
     #: the code base the entry prices where it is not the upstream project its name says (a vendor's fork), as the
     #: stack line says it (``describe``); "" for the upstream code
     fork: str = ""
-    #: the stack's ZeRO-3 is accelerate's FSDP (``fsdp_version``), which leaves part of a bitsandbytes base whole on
-    #: every rank (planner.model.finetune ``bitsandbytes_layer_bytes``, planner.model.memory ``state_weights``): under
-    #: FSDP2 (``fsdp_version`` 2, and every CP > 1 row: accelerate's torch context parallelism needs FSDP2, rule
-    #: ``hf-trainer-cp-fsdp``) the quantised linears themselves -- accelerate PR #3987 (merged 2026-04,
+    #: the stack's ZeRO-3 leaves part of a bitsandbytes base whole on every rank. DeepSpeed ZeRO-3 (the deepspeed
+    #: stack; qlora54b) partitions ``nn.Parameter`` data only (deepspeed/runtime/zero/partition_parameters.py
+    #: ``_partition_param``: ``param.ds_tensor`` the rank's slice, ``free_param`` the rest): the packed weights, float
+    #: ``bnb_4bit_quant_storage`` elements as its ZeRO-3 QLoRA needs (peft docs accelerate/deepspeed.md), are
+    #: partitioned and each layer's ``QuantState``, an attribute of ``Params4bit``, stays whole, as under FSDP1.
+    #: accelerate's FSDP (``fsdp_version``) leaves on every rank (planner.model.finetune ``bitsandbytes_layer_bytes``,
+    #: planner.model.memory ``state_weights``): under FSDP2 (``fsdp_version`` 2, and every CP > 1 row: accelerate's
+    #: torch context parallelism needs FSDP2, rule ``hf-trainer-cp-fsdp``) the quantised linears themselves -- accelerate PR #3987 (merged 2026-04,
     #: utils/fsdp_utils.py ``fsdp2_prepare_model``) passes non-floating ``Params4bit`` to ``fully_shard`` as
     #: ``ignored_params`` (before it they crashed or trained silently wrong, issue #3983), and a float
     #: ``bnb_4bit_quant_storage`` under ``fully_shard`` loses the weights' ``quant_state`` (bitsandbytes issue #1945,
     #: open); under FSDP1 with a float ``bnb_4bit_quant_storage`` (the sharded FSDP-QLoRA path: peft docs
     #: accelerate/fsdp.md, bitsandbytes docs fsdp_qlora.md, Answer.AI's fsdp_qlora) the packed weights are sharded
-    #: and their ``QuantState`` (no parameter) stays whole. Until qlora54 only at CP > 1: FSDP2 at CP 1 sharded them
-    bnb_whole_under_fsdp: bool = False
+    #: and their ``QuantState`` (no parameter) stays whole. Until qlora54 only at CP > 1: FSDP2 at CP 1 sharded them;
+    #: until qlora54b DeepSpeed's states were sharded with the packed weights (named ``bnb_whole_under_fsdp`` then)
+    bnb_whole_at_zero3: bool = False
     #: the selective recompute variants it runs (``selective`` values): Megatron's attention core, torchtitan's op /
     #: layer SAC, AutoModel's op SAC; () = no selective recompute (the convnet stacks)
     selectives: tuple[str, ...] = ("attention_core",)
@@ -2900,7 +2905,7 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_host_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", bnb_whole_at_zero3=True, explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_host_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says, on their own stream under ``overlap_comm`` (overlap_grad_reduce)
@@ -2955,7 +2960,7 @@ STACKS: dict[str, Stack] = {
         # QA 49 priced as Megatron-Core's overlapped p2p ring (no CP exchange in the step at all)
         cp_exchange="allgather",
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
-        bnb_whole_under_fsdp=True,  # FSDP2 shards no bitsandbytes weight, FSDP1 no quant state
+        bnb_whole_at_zero3=True,  # FSDP2 shards no bitsandbytes weight, FSDP1 no quant state
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
         te_amax_reduction="accelerate",  # accelerate's TE autocast: no fp8_group, the world group (amaxd46)
         use_reentrant=False,  # transformers 5's gradient_checkpointing_enable default (Stack.use_reentrant, hfckpt47)

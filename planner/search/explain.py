@@ -507,7 +507,7 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
         return []
     from planner import defaults as D
     from planner.model.finetune import (adapter_params, base_weights, bnb_ignored_by_fsdp2, frozen_storage_bytes,
-                                        quantized_params, unmatched_targets)
+                                        fsdp_version, quantized_params, unmatched_targets)
     from planner.model.flops import attention_span, step_flops
     from planner.spec.params import count_params
 
@@ -531,6 +531,10 @@ def finetune_lines(job: JobSpec, res: dict, stack=None) -> list[str]:
     stored = frozen_storage_bytes(m, t, stack)
     if stored < frozen_storage_bytes(m, t):  # the engine's module cast (finetune.engine_casts_module, lorads50b)
         dq += f", cast to {t.precision} by the engine{'s module cast (the packed weights stay)' if q < n else ''}"
+    elif q < n and fsdp_version(stack) == 1 and res.get("config", {}).get("zero", 0) >= 2:
+        # FSDP1 holds them in the quant storage's dtype (memory.fsdp1_bnb_storage_bytes; qlora54b)
+        dq += (", under FSDP1 in the bnb_4bit_quant_storage dtype instead (one dtype a FlatParameter with the "
+               "packed weights)")
     # the Trainer's default FSDP2 shards no quantised linear (finetune.bitsandbytes_layer_bytes; qlora54)
     whole = ("; FSDP2 (fsdp_version 2) leaves the quantised linears whole on every GPU (accelerate PR #3987): "
              "fsdp_version 1 with a float bnb_4bit_quant_storage shards them (FSDP-QLoRA)"

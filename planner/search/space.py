@@ -699,7 +699,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # fallback: the versions differ in memory both ways -- FSDP1 shards a QLoRA base's Params4bit that FSDP2 leaves
     # whole on every rank (finetune.bnb_ignored_by_fsdp2, qlora54), FSDP2 keeps no 16-bit flat shard beside the fp32
     # one (fsdp2_dp) -- and in time (FSDP1's no_sync accumulation, fsdp1_no_sync); the stack's rules refuse the rows
-    # one version cannot run (hf-fsdp1-mixed, accelerate's CP under FSDP2 only)
+    # one version cannot run (hf-trainer-cp-fsdp1: accelerate's CP under FSDP2 only)
     if "fsdp_version" in open_ and len(base.fsdp_versions) > 1 and (p.zero is None or p.zero >= 2):
         axes["fsdp_version"] = (base.fsdp_version,) + tuple(v for v in base.fsdp_versions if v != base.fsdp_version)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads:
