@@ -24,7 +24,9 @@ expert-parallel one (``ep_per_layer_bytes``: two gloo ranks, the MoE block's rou
 ``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` exchanges) and of the two combined
 (``eptp_per_layer_bytes``: four gloo ranks as data parallel 2 x TP 2, torchtitan's MoE TP plan with the routed tokens
 split over the TP ranks before ``ExpertParallel``). ``flash=False`` runs SDPA on torch's math path instead of the
-flash kernel (``sdpa_backend``).
+flash kernel (``sdpa_backend``). Without checkpointing, ``tp_saved_input_bytes`` records what autograd saves of the
+column-parallel linears' inputs under the TP plan (``saved_tensors_hooks``; tests/test_fp8mem54.py: the gathered
+sequence, not the SP shard).
 """
 from __future__ import annotations
 
@@ -356,31 +358,40 @@ def tp_plan(kw, sp: bool, moe: bool = False) -> dict:
     return plan
 
 
-def _tp_rank(rank, world, port, sp, kw, out):
-    """One gloo rank of the tensor-parallel check: torchtitan's Llama TP plan (``tp_plan``), then op SAC per block;
-    rank 0 puts the per-layer bytes it keeps (SAC caches and block inputs)."""
+def _tp_blocks(rank, world, port, sp, kw, layers):
+    """``layers`` blocks under torchtitan's Llama TP plan (``tp_plan``) on ``world`` gloo ranks (the process group
+    joined on the first call): (blocks, the rank's bf16 input -- its sequence shard under SP --, cos, sin)."""
     import os
 
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor.parallel import parallelize_module
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    mesh = init_device_mesh("cpu", (world,))
-    plan = tp_plan(kw, sp)
+    if not dist.is_initialized():
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    mesh, plan = init_device_mesh("cpu", (world,)), tp_plan(kw, sp)
+    torch.manual_seed(0)
+    blocks = nn.ModuleList(Block(kw["h"], kw["heads"], kw["kv_heads"], kw["f"], kw["fused"]) for _ in range(layers))
+    for blk in blocks:
+        blk.attention.a //= world  # the rank's heads (torchtitan views with -1 heads)
+        blk.attention.g //= world
+        parallelize_module(blk, mesh, plan)
+    blocks = blocks.to(torch.bfloat16)
+    cos, sin = _tables(kw["seq"], kw["h"] // kw["heads"], torch.bfloat16)
+    x0 = torch.randn(kw["batch"], kw["seq"] // (world if sp else 1), kw["h"], dtype=torch.bfloat16,
+                     requires_grad=True)
+    return blocks, x0, cos, sin
+
+
+def _tp_rank(rank, world, port, sp, kw, out):
+    """One gloo rank of the tensor-parallel check: torchtitan's Llama TP plan (``_tp_blocks``), then op SAC per
+    block; rank 0 puts the per-layer bytes it keeps (SAC caches and block inputs)."""
+    import torch.distributed as dist
+
     kept = {}
     for layers in (1, 3):
-        torch.manual_seed(0)
-        blocks = nn.ModuleList(Block(kw["h"], kw["heads"], kw["kv_heads"], kw["f"], kw["fused"]) for _ in range(layers))
-        for blk in blocks:
-            blk.attention.a //= world  # the rank's heads (torchtitan views with -1 heads)
-            blk.attention.g //= world
-            parallelize_module(blk, mesh, plan)
-        blocks = blocks.to(torch.bfloat16)
-        cos, sin = _tables(kw["seq"], kw["h"] // kw["heads"], torch.bfloat16)
-        x0 = torch.randn(kw["batch"], kw["seq"] // (world if sp else 1), kw["h"], dtype=torch.bfloat16,
-                         requires_grad=True)
+        blocks, x0, cos, sin = _tp_blocks(rank, world, port, sp, kw, layers)
         x, caches, inputs, _ = _run(blocks, x0, cos, sin, "op")
         kept[layers] = _cached_bytes(caches, inputs)
         x.float().sum().backward()  # the policy's backward runs under TP too
@@ -405,6 +416,42 @@ def _spawn(fn, world, *args) -> list:
 def tp_per_layer_bytes(world, sp, **kw) -> float:
     """Per-layer bytes rank 0 keeps under torchtitan's op SAC at tensor parallelism ``world`` (gloo ranks on CPU)."""
     return _spawn(_tp_rank, world, sp, kw)[0]
+
+
+#: the column-parallel linears whose saved input ``tp_saved_input_bytes`` reports (an unfused block's)
+COLWISE_LINEARS = ("attention.wq", "attention.wk", "attention.wv", "feed_forward.w1", "feed_forward.w3")
+
+
+def _tp_saved_rank(rank, world, port, sp, kw, out):
+    """One gloo rank of the saved-input check (fp8mem54): one block under torchtitan's Llama TP plan (``_tp_blocks``),
+    no checkpointing, its forward under ``saved_tensors_hooks`` recording every storage autograd saves (a DTensor's
+    local shard); each column-parallel linear's input, as the linear receives it after the plan's input hooks (the
+    gathered ``Replicate`` DTensor), is looked up among them. Rank 0 puts {linear: bytes of the saved storage that
+    holds its input (0: not saved)}."""
+    import torch.distributed as dist
+
+    blocks, x0, cos, sin = _tp_blocks(rank, world, port, sp, kw, 1)
+    local = lambda t: getattr(t, "_local_tensor", t)  # noqa: E731 -- a DTensor's shard (the wrapper has no storage)
+    saved, inputs = {}, {}
+
+    def pack(t):
+        st = local(t).untyped_storage()
+        saved[st._cdata] = st.nbytes()
+        return t
+    for name in COLWISE_LINEARS:  # registered after the plan's hooks: sees the input the plan hands the linear
+        blocks[0].get_submodule(name).register_forward_pre_hook(
+            lambda mod, args, name=name: inputs.__setitem__(name, local(args[0]).untyped_storage()._cdata))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        x = blocks[0](x0, cos, sin)
+    x.float().sum().backward()  # the saved tensors serve a real backward
+    out.put((rank, {name: saved.get(cdata, 0) for name, cdata in inputs.items()}))
+    dist.destroy_process_group()
+
+
+def tp_saved_input_bytes(world, sp, **kw) -> dict:
+    """Bytes autograd keeps of each column-parallel linear's input on rank 0 under torchtitan's TP plan at tensor
+    parallelism ``world`` (gloo ranks on CPU; an unfused case): the gathered sequence or the rank's shard."""
+    return _spawn(_tp_saved_rank, world, sp, kw)[0]
 
 
 def _ep_rank(rank, world, port, kw, out):
@@ -540,6 +587,10 @@ MATH_CASES = ["dense s128 h256 b2 fused", "dense s256 h128 b1 unfused", "moe s12
 TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
             for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused") for sp in (False, True)]
 
+#: the saved-input cases (``tp_saved_input_bytes``, TP 2 on gloo, no checkpointing): (name, world, sp, case)
+TP_SAVED_CASES = [(f"dense s128 h256 b2 unfused TP2{' + SP' if sp else ''}", 2, sp, "dense s128 h256 b2 unfused")
+                  for sp in (False, True)]
+
 #: the expert-parallel cases (EP 2 on gloo, TP 1): (name, world, case)
 EP_CASES = [(f"{c} EP2", 2, c) for c in ("moe s128 h256 b2 fused, 1 shared", "moe s256 h128 b1 fused, no shared")]
 
@@ -568,18 +619,33 @@ def write_tp_truth(path=TP_TRUTH) -> dict:
     doc = {"made_by": "python tests/op_sac_truth.py --write", "torch": torch.__version__, "bytes_per_layer": rows,
            "alive_bytes_per_layer": {name: alive for name, (_, alive) in ep.items()}}
     path.write_text(json.dumps(doc, indent=1) + "\n")
+    write_tp_saved_truth(path)
+    return rows
+
+
+def write_tp_saved_truth(path=TP_TRUTH) -> dict:
+    """Measure the ``TP_SAVED_CASES`` (a few seconds) and store them in ``path`` under "tp_saved_input_bytes",
+    beside the rest of the truth (``python tests/op_sac_truth.py --write-saved`` re-measures only these)."""
+    rows = {name: tp_saved_input_bytes(world, sp, **CASES[case]) for name, world, sp, case in TP_SAVED_CASES}
+    doc = json.loads(path.read_text())
+    doc.update(tp_saved_torch=torch.__version__, tp_saved_input_bytes=rows)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
     return rows
 
 
 def tp_truth(key="bytes_per_layer") -> dict:
     """The stored multi-rank truth (``TP_TRUTH``): {case name: bytes per layer} (``key``: the SAC caches and block
-    inputs; "alive_bytes_per_layer": the EP and EP + TP cases' storages alive after the forward)."""
+    inputs; "alive_bytes_per_layer": the EP and EP + TP cases' storages alive after the forward;
+    "tp_saved_input_bytes": the ``TP_SAVED_CASES``' {column-parallel linear: bytes of its saved input})."""
     return json.loads(TP_TRUTH.read_text())[key]
 
 
 if __name__ == "__main__":
     import sys
 
+    if "--write-saved" in sys.argv[1:]:
+        print(json.dumps(write_tp_saved_truth(), indent=1))
+        sys.exit(0)
     tp_rows = write_tp_truth() if "--write" in sys.argv[1:] else tp_truth()
     print("| case | measured B/layer | predicted | error |\n|---|---:|---:|---:|")
     for name, kw in CASES.items():

@@ -39,11 +39,20 @@ def test_table_keywords_follow_the_stack(stack, recipe, precision, gathered, fp8
 
 
 def test_gathered_inputs_kept_whole_under_sp_as_measured():
-    """The two column-parallel inputs (attention's and the MLP's) at the measured 131,072 B each under SP, not their
-    65,536 B shard; without SP nothing moves."""
-    shard = _bytes(2, True)
-    assert _bytes(2, True, gathered_tp_saves=True) - shard == pytest.approx(2 * (131072 - 65536))
-    assert _bytes(2, False, gathered_tp_saves=True) == _bytes(2, False)
+    """torchtitan's table keeps the two column-parallel inputs (attention's and the MLP's) as autograd saved them on
+    two gloo ranks under its TP plan (tests/op_sac_truth.py ``tp_saved_input_bytes``, stored in
+    tests/data/op_sac_tp_truth.json): under SP the gathered (256, 256) tensor, not the rank's sequence shard; without
+    SP the same whole input, which the table already kept (nothing moves)."""
+    T = pytest.importorskip("tests.op_sac_truth")
+    saved = T.tp_truth("tp_saved_input_bytes")
+    sp, no_sp = (saved[f"dense s128 h256 b2 unfused TP2{s}"] for s in (" + SP", ""))
+    assert sp == no_sp  # the gathered input: the same storage with or without SP
+    shard = SEQ // 2 * MB * BLOCK.hidden * 2  # a rank's bf16 sequence shard of a linear's input at TP 2
+    gathered = stack_table_kw(stacks.resolve("torchtitan"), "bf16")["gathered_tp_saves"]
+    # wq / wk / wv share one saved input storage, w1 / w3 another
+    want = sp["attention.wq"] - shard + sp["feed_forward.w1"] - shard
+    assert _bytes(2, True, gathered_tp_saves=gathered) - _bytes(2, True) == pytest.approx(want)
+    assert _bytes(2, False, gathered_tp_saves=gathered) == _bytes(2, False)
 
 
 def test_float8_tp_saves_one_byte_inputs_only_at_tp_above_one():

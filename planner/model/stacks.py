@@ -256,7 +256,8 @@ class Stack:
     #: plans (torchtitan llama3 parallelize.py ``apply_tp``: ``PrepareModuleInput(input_layouts=(Shard(1), None),
     #: desired_input_layouts=(Replicate(), None))`` on ``attention`` and ``feed_forward``, the gathered tensor handed
     #: to ``ColwiseParallel`` wq/wk/wv and w1/w3, whose ``aten.mm`` autograd saves it). Measured with
-    #: ``saved_tensors_hooks`` on two gloo ranks under that plan (torch 2.13, fp8mem54): each column-parallel mm
+    #: ``saved_tensors_hooks`` on two gloo ranks under that plan (torch 2.13, fp8mem54; tests/op_sac_truth.py
+    #: ``tp_saved_input_bytes``, stored in tests/data/op_sac_tp_truth.json): each column-parallel mm
     #: keeps the (tokens, h) gathered tensor, twice its SP shard at TP 2. Megatron-Core's own and TE's linears save
     #: the shard and re-gather it in backward (False)
     tp_saves_gathered_inputs: bool = False
