@@ -366,6 +366,11 @@ CASES = [
     ("maxtext-vocab-tiles", ("maxtext", {"num_vocab_tiling": 3}), "llama3-8b", {}, dict(zero=3), dict(zero=3, mb=3)),
     # every MaxText model is a causal decoder (common_types.py DecoderBlockType; QA 103): no BERT at any layout
     ("maxtext-encoder", ("maxtext", {}), "bert-large", {"seq_len": 512}, dict(zero=3), None),
+    # Megatron's model code builds transformers only (megatron/core/models/, the legacy ViT / Swin / MiT backbones):
+    # a generic model (ResNet-50) at any layout (QA 108b)
+    ("megatron-generic", ("megatron-core", {}), "resnet50", {}, dict(), None),
+    ("megatron-lm-generic", ("megatron-lm", {}), "resnet50", {}, dict(), None),
+    ("megatron-deepspeed-generic", ("megatron-deepspeed", {}), "resnet50", {}, dict(), None),
 ]
 
 
