@@ -971,7 +971,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
 def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                  impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
                  weight_casts: bool = True, fused_ce: bool = False,
-                 output_held: bool = True, head_seq=None, experts: str = "eager") -> tuple[HFStepMemory, np.ndarray]:
+                 output_held: bool = True, head_seq=None, experts: str = "eager",
+                 attn_bwd_extra: float = 0.0) -> tuple[HFStepMemory, np.ndarray]:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -1040,6 +1041,10 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
     cached bf16 weight copies (each freed with its matmul's backward, ``_block_backward``'s ``wcast``; under
     checkpointing made again by each block's recompute) and Liger's saved head-weight gradient
     (``FusedCEBytes.saved_weight``). Until hfvocab44 the saves and the copies were in the layers' part.
+
+    ``attn_bwd_extra``: bytes a fused attention kernel's backward holds beside its q / k / v gradients in every block
+    (layers' part, at the unsplit step's scale; ``_block_backward``) -- PyTorch's ``context_parallel`` ring backward's
+    buffers where the HF Trainer runs accelerate's torch CP (memory_activations ``_hf_walk_arrays``, hfcp54); 0 else.
     """
     from planner.spec.params import count_params, head_linear_params
 
@@ -1159,7 +1164,8 @@ def hf_step_walk(m: ModelSpec, model_type: str, seq: int, batch: int, precision:
         rope_set = _rope_set_bytes(m, model_type, seq, P)
         for local, nbytes in _kind_inputs(m, model_type, seq, batch, P, impl, rope_set).items():
             last_of_kind[min(i for i in range(L) if _is_local(m, model_type, i) == local)] = nbytes
-    _blocks_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows, moe_ids, gb, gk, cw, last_of_kind)
+    _blocks_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows, moe_ids, gb, gk, cw, last_of_kind,
+                     attn_bwd_extra=attn_bwd_extra)
     w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding),
          gb * pc.embedding, gk * tied + (0 if keep_grads else gb * pc.embedding))  # (the last two: gradients)
     peak = w.peak
@@ -1255,7 +1261,7 @@ class _Walk:
 
 def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
                      checkpointing: bool, rows: list, moe_ids: set, gb: int, gk: float, cw: float, last_of_kind: dict,
-                     replay: bool = True) -> None:
+                     replay: bool = True, attn_bwd_extra: float = 0.0) -> None:
     """The blocks' backward in reverse order (``_block_backward`` each), the checkpoint inputs of a kind freed with
     the lowest block of that kind (``last_of_kind``). A block's walk depends on the block only through its saves
     (``rows[i]``) and whether it is an MoE block, so it is walked once per row object and kind (``saved_rows``
@@ -1266,14 +1272,16 @@ def _blocks_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: i
     for i in reversed(range(m.layers)):
         moe = i in moe_ids
         if not replay:
-            _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw)
+            _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw,
+                            attn_bwd_extra)
         else:
             # by the row's identity (``rows`` keeps it alive): equal values of other types (1, 1.0) are not one key
             key = (id(rows[i]), moe)
             tape = tapes.get(key)
             if tape is None:
                 tape = tapes[key] = _Tape()
-                _block_backward(tape, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw)
+                _block_backward(tape, m, model_type, seq, batch, P, impl, checkpointing, rows[i], moe, gb, gk, cw,
+                                attn_bwd_extra)
             tape.replay(w)
         w.level -= last_of_kind.get(i, 0.0)
 
@@ -1552,7 +1560,7 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
-                    gk: float | None = None, cw: float = 1.0) -> None:
+                    gk: float | None = None, cw: float = 1.0, attn_bwd_extra: float = 0.0) -> None:
     """One block's backward (after its recompute under checkpointing) on the running total ``w``:
     op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
     for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
@@ -1582,7 +1590,9 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     * eager attention: o_proj (its input's gradient and weight's), ``probs @ v`` (the
       probabilities' gradient per score, v's), the fp32 copy of that gradient (backward of
       ``.to(dtype)``), the softmax backward (fp32 per score); sdpa: o_proj, then the fused
-      backward's q/k/v gradients at once; GPT-2/BERT: the output dropout's gradient, then the
+      backward's q/k/v gradients at once, with ``attn_bwd_extra`` beside them (PyTorch's ``context_parallel`` ring:
+      its all-gathered K/V, fp32 accumulators and rotated K/V gradients, freed as the kernel's backward ends,
+      activations ``cp_torch_ring_transient``; a ring wraps only the fused SDPA kernels); GPT-2/BERT: the output dropout's gradient, then the
       score path with dropout on the probabilities in the scores' dtype (sdpa's math path: fp32).
     """
     from planner.spec.params import attention_params, mlp_params, norm_params
@@ -1841,7 +1851,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(4 * Sm, 8 * Sm)
         else:
             vw = dqk if impl == "fused_pad" else dv  # FA2/3 on MLA: the padded v's gradient
-            w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw), 0)
+            w.op(a * tok * (H * dqk + kvh * dqk + kvh * vw) + attn_bwd_extra, attn_bwd_extra)
     w.level = start + g_attn - A - c_attn
     w.wsized = ws_start + g_attn - c_attn
     if checkpointing and not keeps_input:

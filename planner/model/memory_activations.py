@@ -34,7 +34,8 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes, rank_logits,
                                        rank_tokens, remat_host_layer_bytes, sp_divisor, stack_remat,
                                        mean_layer_activation_bytes, recompute_working_set, saved_softmax_fp32,
-                                       stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw)
+                                       stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw,
+                                       cp_torch_ring_transient)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
 from planner.model.activations_hf import AUTOEP_EXPERTS, hf_stack_experts
 from planner.model.comm import hierarchical_cp_a2a
@@ -1660,6 +1661,22 @@ def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, st
                                                bool(getattr(stack, "softmax_keeps_input", False)))
 
 
+def hf_ring_backward(m: ModelSpec, seq, mb, tp, cp, precision: str, stack) -> float:
+    """The bytes on one rank PyTorch's ``context_parallel`` ring backward holds inside one layer's attention backward
+    (``activations.cp_torch_ring_transient``: (2 cp + 20) K + 3 Q, K and Q the rank's tokens at the heads of its TP
+    shard; measured on torch's ``_templated_ring_attention_backward``, mem54) on the HF code's rows, where the stack
+    runs torch's CP (``Stack.torch_cp_ring``: the HF Trainer's
+    accelerate CP, ``TorchContextParallelConfig``) and cp > 1; else 0. Its K / V at the grouped heads: transformers'
+    integrations/sdpa_attention.py ``use_gqa_in_sdpa`` passes ``enable_gqa=True`` instead of ``repeat_kv`` at
+    torch >= 2.5 with no mask (CP's causal-only mask); mem54b. At the activations' bytes of the row's table precision
+    (``hf_precision``: the bf16 16-bit stream the ring's fp32 terms were measured at)."""
+    from planner.model.activations_hf import hf_precision
+
+    if not getattr(stack, "torch_cp_ring", False) or int(cp) <= 1:
+        return 0.0
+    return float(cp_torch_ring_transient(m, seq, mb, float(tp), float(cp), False, hf_precision(precision).act))
+
+
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):
     """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
     the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
@@ -1675,7 +1692,9 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     recomputed block's working set; on these rows autocast's weight copies sit in the weight term and the
     gradients in theirs (``autograd_grads``), neither over cp -- so the whole of them goes over cp, the rule the walk
     gives its layers' part (checked for mem45: Llama-3-8B under the HF Trainer, 4,096 tokens, TP2 PP4 DP8, CP1 ->
-    CP2: activations 36.53 -> 18.27 GiB, weights 6.34 and gradients 4.23 GiB at both)."""
+    CP2: activations 36.53 -> 18.27 GiB, weights 6.34 and gradients 4.23 GiB at both). Under torch's CP the ring's
+    backward buffers (``hf_ring_backward``) join the recompute working set, as ``recompute_working_set`` adds them on
+    the other stacks: both live inside one layer's backward (hfcp54)."""
     from planner.model.activations_hf import hf_attn_impl, hf_padded, hf_rank_peak
 
     # the stack's attn_implementation (padded rows: a mask, ``hf_padded``)
@@ -1697,7 +1716,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
         # the head as one moment of hf_rank_peak: no layers' part, the tokens' bytes whole on a TP rank, over cp
         head = r.outside + r.logits_transient
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep)) if r.head_weight else 1.0
-        rows.append((r.per_layer / div, r.recompute / div,
+        rows.append((r.per_layer / div, r.recompute / div + hf_ring_backward(m, seq, mb, tp, cp, prec, stack),
                      hf_rank_peak(np.array([[head, head - r.head_weight, r.head_weight]]), 1.0, g_share, cp)))
     arr = np.asarray(rows, dtype=np.float64)[inv]
     return arr[:, 0], arr[:, 1], arr[:, 2]
@@ -1755,6 +1774,8 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     and the copies were at the activations' share; until hfcp44 the weight-sized tensors were divided by cp too).
     Liger's head-weight gradient is always walked as a training head's: a walked row trains its head (the one frozen
     head is a frozen base's, LoRA's / QLoRA's, which ``memory_per_gpu`` never walks: its ``walked``).
+    Under torch's CP each block's attention backward also holds the ring's buffers (``hf_ring_backward``, at the
+    fused kernel's backward: ``hf_step_walk``'s ``attn_bwd_extra``; until hfcp54 not priced on these rows).
     Computed once per distinct (micro-batch, recompute, tp, cp, sp): the walk is O(layers), cached with the few
     moments that can hold a rank's peak (``hf_walk_front``)."""
     from planner.model.activations_hf import hf_attn_impl, hf_padded, hf_model_type, hf_rank_peak
@@ -1780,8 +1801,11 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
     kexp = hf_key_experts(m, stack, kep)  # each key's experts kernel (transformers' or AutoEP's)
     shares = hf_rank_shares(m, seq, kmb, ktp, ksp, krc, kwh, plans, precs, impl, kexp)
     for mb, rc, tp, cp, wh, ep, share, prec, experts in zip(kmb, krc, ktp, kcp, kwh, kep, shares, precs, kexp):
+        # the ring's rank bytes at the walk's scale, which hf_rank_peak brings back to the rank's (x share / cp): the
+        # ring's K / Q are the TP shard's heads, not the layer's TP share (whole norms, or under checkpointing)
+        ring = hf_ring_backward(m, seq, mb, tp, cp, prec, stack) * float(cp) / float(share)
         got = {v: _walk(m, spec, mt, int(seq), int(mb), prec, impl, int(rc) == 2, *v, fused, held,
-                        stack_head_seq(stack, t), experts) for v in variants}
+                        stack_head_seq(stack, t), experts, ring) for v in variants}
         _, grads, vocab = got[(False, True)]
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep))
         # one rank's walk: the layers' share, the gathered logits, its weight gradients, moment by moment
@@ -1821,16 +1845,16 @@ def _hf_table(m: ModelSpec, spec: str, seq: int, mb: int, precision: str, impl: 
 
 def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
           keep: bool, casts: bool, fused_ce: bool = False, output_held: bool = True, head_seq=None,
-          experts: str = "eager") -> tuple:
+          experts: str = "eager", attn_bwd_extra: float = 0.0) -> tuple:
     """(the moments that can hold a rank's peak, all gradients, vocab-wide part) of one step (``hf_step_walk``,
     ``hf_walk_front``), cached by the model's JSON and the step's shape."""
     from planner.model.activations_hf import hf_step_walk, hf_walk_front
 
-    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq, experts)
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq, experts, attn_bwd_extra)
     if key not in _WALKS:
         if len(_WALKS) > 4096:
             _WALKS.clear()
         s, moments = hf_step_walk(m, mt, seq, mb, precision, impl, gc, keep, casts, fused_ce, output_held, head_seq,
-                                  experts)
+                                  experts, attn_bwd_extra)
         _WALKS[key] = (hf_walk_front(moments), s.grads, s.vocab)
     return _WALKS[key]

@@ -437,9 +437,8 @@ class Stack:
     #: accumulator buffers are a transient inside one layer's attention (activations ``cp_torch_ring_transient``).
     #: torchtitan's ``apply_cp``. The HF Trainer's accelerate CP is torch's ``context_parallel`` too, its K/V at the
     #: grouped heads (transformers' integrations/sdpa_attention.py ``use_gqa_in_sdpa``: ``enable_gqa=True`` where the
-    #: mask is None, the causal-only mask CP takes); not set there: its activations are the HF table's or the walked
-    #: step's (memory_activations ``_hf_activation_arrays`` / ``_hf_walk_arrays``), which read no ``recompute_working_set``
-    #: (mem54b, left)
+    #: mask is None, the causal-only mask CP takes): its table's and walked step's rows take the ring at the fused
+    #: kernel's backward (memory_activations ``hf_ring_backward``; hfcp54, left by mem54b)
     torch_cp_ring: bool = False
     #: its pipeline schedules are torch.distributed.pipelining's, whose stages keep one gradient and one forward
     #: receive buffer per micro-batch all step (memory_stages ``grad_recv_buffers``, ``fwd_recv_buffers``):
@@ -2960,6 +2959,7 @@ STACKS: dict[str, Stack] = {
         # all, if you want to use the default 'allgather'"): the K/V all-gather before the kernel, exposed. Until
         # QA 49 priced as Megatron-Core's overlapped p2p ring (no CP exchange in the step at all)
         cp_exchange="allgather",
+        torch_cp_ring=True,  # ... its ring backward's buffers (hfcp54), K/V at the grouped heads (repeats_kv_heads off)
         has_zero1=False,  # DDP or FSDP; ZeRO-1 is the deepspeed stack's
         bnb_whole_at_zero3=True,  # FSDP2 shards no bitsandbytes weight, FSDP1 no quant state
         fused_ce_kernel="liger",  # TrainingArguments.use_liger_kernel (default False: fused_cross_entropy off)
