@@ -75,3 +75,52 @@ def test_walked_row_reaches_the_ring():
     kw = dict(tp=1, cp=8, dp=8, pp=1, zero=3, mb=1, rc=2)
     with_ring, without = _activations("llama2-7b", 32768, **kw), _activations("llama2-7b", 32768, False, **kw)
     assert 0 < with_ring - without <= 39 * 4096 * 4096 * 2 * (1 + 1e-12)
+
+
+CP2_JOB = """
+model: {preset: llama3-8b}
+training: {seq_len: 16384, global_batch: 16, tokens: 1.0e9, precision: bf16, recompute: full,
+           framework: {name: hf-trainer}}
+parallel: {cp: 2, tp: 1, pp: 1}
+constraints: {instances: [aws:p5.48xlarge], max_gpus: 8, objective: cost}
+"""
+
+
+def test_stack_line_says_a_searched_version_and_the_default():
+    """rec54's searched ``fsdp_version``: the stack line says it was searched and whether it is the HF Trainer's
+    default (2) -- "fsdp_version=2 (searched; the HF Trainer's default)", "fsdp_version=1 (searched; the HF Trainer's
+    default is 2)" --, an unsearched unset one "(unset: the HF Trainer's default, ...)" as before, a set one nothing.
+    Before hfcp54 a searched 2 read "fsdp_version=2" like a version the job set (``describe`` took no ``searched``)."""
+    from planner.model.stacks import from_training
+
+    base = from_training(_job("llama3-8b", "hf-trainer").training)  # the job leaves fsdp_version out
+    assert base.fsdp_version_unset and base.fsdp_version == 2
+    unset = base.describe("bf16", zero=3)
+    assert "fsdp_version=2 (unset: the HF Trainer's default, TrainingArguments' fsdp_config version)" in unset
+    two, one = base.with_options(fsdp_version=2), base.with_options(fsdp_version=1)
+    assert "fsdp_version=2 (searched; the HF Trainer's default)" in two.describe("bf16", zero=3,
+                                                                                  searched=("fsdp_version",))
+    assert "fsdp_version=1 (searched; the HF Trainer's default is 2)" in one.describe("bf16", zero=3,
+                                                                                     searched=("fsdp_version",))
+    assert one.describe("bf16", zero=3).endswith(", fsdp_version=1)")  # not searched, set: no note
+
+
+def test_searched_default_version_reads_the_same_in_table_json_and_report(cli, tmp_path):
+    """Llama-3-8B under the HF Trainer at CP 2 (FSDP1 cannot run CP: rule hf-trainer-cp-fsdp1), the version left
+    open: FSDP2 wins the search. The JSON's stack line (the assumption the terminal and the report print) says
+    it was searched and is the Trainer's default; the ranked table's ``fsdp`` cell reads "FSDP2 (default)"."""
+    import json
+
+    from conftest import write_job
+    from planner.search.explain import plan_searched_columns
+
+    code, out, err = cli("recommend", write_job(tmp_path, CP2_JOB), "--no-simulate", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    stack = res["best"]["stack"]
+    assert stack["fsdp_version"] == 2 and "fsdp_version" in stack["searched"], stack
+    line = [a for a in res["assumptions"] if a.startswith("training stack: hf-trainer")]
+    assert len(line) == 1 and "fsdp_version=2 (searched; the HF Trainer's default)" in line[0], line
+    assert "searched, as training.framework leaves them open: fsdp_version" in line[0]
+    fsdp1 = {"stack": {**stack, "fsdp_version": 1}}
+    assert plan_searched_columns([res["best"], fsdp1])["fsdp"] == ["FSDP2 (default)", "FSDP1"]

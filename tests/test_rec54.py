@@ -66,4 +66,4 @@ def test_the_table_says_which_plans_run_which_version():
     plans = [{"stack": {"name": "hf-trainer", "fsdp_version": 1, "searched": ["fsdp_version"]}},
              {"stack": {"name": "hf-trainer", "searched": []}},
              {"stack": {"name": "hf-trainer", "fsdp_version": 2, "searched": ["fsdp_version"]}}]
-    assert plan_searched_columns(plans).get("fsdp") == ["FSDP1", "-", "FSDP2"]
+    assert plan_searched_columns(plans).get("fsdp") == ["FSDP1", "-", "FSDP2 (default)"]  # (hfcp54: the default said)

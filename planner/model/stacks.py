@@ -1698,10 +1698,21 @@ class Stack:
             return f"amp ({ds_torch_autocast_section(precision)}; bf16 / fp16 sections off)"
         return self.mixed_precision
 
+    def fsdp_version_note(self, searched: bool) -> str:
+        """What the stack line says after ``fsdp_version=N``: a version the job set nothing; one it left out "(unset:
+        the HF Trainer's default, ...)"; one ``recommend`` searched (rec54) that it was searched and whether it is
+        the Trainer's default (``defaults.TRAINER_FSDP_VERSION``) -- until hfcp54 a searched FSDP2 read as if set."""
+        if searched:
+            return (" (searched; the HF Trainer's default)" if self.fsdp_version == D.TRAINER_FSDP_VERSION
+                    else f" (searched; the HF Trainer's default is {D.TRAINER_FSDP_VERSION})")
+        if self.fsdp_version_unset:
+            return " (unset: the HF Trainer's default, TrainingArguments' fsdp_config version)"
+        return ""
+
     def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
                  pp: int | None = None, moe: bool = True, shared_experts: bool = True,
                  recompute: str = "full", gpu: str | None = None, tp: int | None = None,
-                 vocab_logits: bool = True) -> str:
+                 vocab_logits: bool = True, searched: tuple[str, ...] = ()) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
         collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it, nor for a stack
@@ -1721,7 +1732,9 @@ class Stack:
         "tp_overlap=te"; None: not known, listed). ``channels_last`` is listed where the stack has the switch and the
         model is generic (its convolutions; ``OPTION_USES``), since the step prices it (step_time
         ``nchw_transpose_bytes``; until QA 100 the pytorch-ddp / dle-convnets line left it out). ``vocab_logits`` False
-        (a classifier head, ``vocab_tiles``) leaves out ``num_vocab_tiling``, which tiles nothing there (QA 102)."""
+        (a classifier head, ``vocab_tiles``) leaves out ``num_vocab_tiling``, which tiles nothing there (QA 102).
+        ``searched``: the options ``recommend`` chose for the plan (``fsdp_version``: the line says it was searched
+        and whether the value is the HF Trainer's default, ``fsdp_version_note``)."""
         # compile only where the stack's code has the switch (``holds``: ``has_compile``): Megatron-LM/-Core,
         # Megatron-DeepSpeed, metaseq, the DDP stacks (dle-bert runs torch 1.11) and the XLA stacks (which compile the
         # whole step, no switch) read "compile=off" / "=on" until QA 98; the README parameter table keeps their value
@@ -1805,9 +1818,7 @@ class Stack:
         if self.attn_implementation is not None and transformer:  # transformers' attention, as the plan prices it
             opts.append(f"attn_implementation={self.attn_implementation}")
         if self.fsdp_version is not None and (zero is None or zero >= 2):  # accelerate's FSDP, where it shards
-            opts.append(f"fsdp_version={self.fsdp_version}" + (
-                " (unset: the HF Trainer's default, TrainingArguments' fsdp_config version)"
-                if self.fsdp_version_unset else ""))
+            opts.append(f"fsdp_version={self.fsdp_version}" + self.fsdp_version_note("fsdp_version" in searched))
         if self.loss == "masked_ce" and transformer:  # AutoModel's loss class and its switches, as the plan prices it
             opts.append(f"loss_fn={self.loss_fn}" + (f" (chunk_size {self.ce_chunk_size})"
                                                      if self.loss_fn == "masked_ce_chunked" else ""))

@@ -474,7 +474,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,
                         has_shared_experts(job.model), recompute, (layout or {}).get("gpu"),
                         (layout or {}).get("tp") or job.parallel.tp,  # (None: TP open and no plan, overlap listed)
-                        vocab_logits=fw.vocab_tiles(job.model) == fw.num_vocab_tiling)
+                        vocab_logits=fw.vocab_tiles(job.model) == fw.num_vocab_tiling, searched=searched)
             + given + chosen + cp_exchange_note(fw, int((layout or {}).get("cp") or job.parallel.cp or 1), job.model,
                                                 int((layout or {}).get("tp") or job.parallel.tp or 1),
                                                 int((layout or {}).get("gpus_per_node") or 8))

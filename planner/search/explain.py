@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from math import gcd
 
+from planner import defaults as D
 from planner.hardware.nvlink import group_link_share, topology_gpus
 from planner.model.comm import ep_domain_members
 from planner.model.moe import dispatcher_domain, dispatcher_refusal
@@ -316,7 +317,8 @@ SEARCHED_COLUMNS = {"framework": ("name", "framework"), "fp8 recipe": ("fp8_reci
                     "fsdp": ("fsdp_version", "fsdp_version")}
 #: the words of a searched column's cells (the stack option's value -> the cell)
 SEARCHED_CELLS = {"loss": {True: "Liger fused", False: "eager"}, "a2a overlap": {True: "on", False: "off"},
-                  "fsdp": {1: "FSDP1", 2: "FSDP2"}}
+                  # (the HF Trainer's default version said so, as the stack line says it: hfcp54)
+                  "fsdp": {1: "FSDP1", 2: "FSDP2"} | {D.TRAINER_FSDP_VERSION: f"FSDP{D.TRAINER_FSDP_VERSION} (default)"}}
 
 
 def _searched_cell(head: str, value) -> str:
