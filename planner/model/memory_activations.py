@@ -45,7 +45,7 @@ from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, froz
 from planner.model import offload
 from planner.model.moe import HfTpPlan, autoep_rows, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
-                                    recomputed_fraction, runtime_at, split_per_row, split_runtime,
+                                    recomputed_fraction, run_microbatches, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
 from planner.model.memory_stages import (inflight_microbatches, layer_params, recv_buffers,
@@ -1057,6 +1057,9 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight."""
     a2a = overlap_rows(m, st, c)  # combined 1F1B: a bool, or one per row (a search's overlap twins in one call)
     r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
+    # a run of the schedule per accumulation step (Stack.pp_pass_microbatches): the micro-batches in flight and the
+    # receive buffers are the run's, not the step's (pipeline.run_microbatches)
+    pass_m = getattr(st, "pp_pass_microbatches", None)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output, or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp, the row's middle rank) key, gathered back
         # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
@@ -1064,14 +1067,15 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
         (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_, _), minv = distinct_rows(
             c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_, middle_rank_of(m, st, c, group)[0] + 1)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), *(kov_ or [a2a]), st, m,
+        k_run = run_microbatches(np.maximum(gb / (kmb_ * kdp_), 1.0), pass_m)
+        parts = stage_layer_microbatches(m.layers, kcols, k_run, *(kov_ or [a2a]), st, m,
                                          middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
-        m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
+        m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, k_run)
     else:
-        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m,
+        m_rows, keys = run_microbatches(m_micro, pass_m), None
+        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_rows, a2a, st, m,
                                                                     middle_rank_of(m, st, c, group))
-        m_rows, keys = m_micro, None
     # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
     w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds, group)
     a0, a1 = lm0 * w0, lm1 * w1
