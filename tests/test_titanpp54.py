@@ -61,14 +61,17 @@ def test_emitted_local_batch_is_the_pass_and_a_non_dividing_pass_is_refused():
 
 
 def test_recommend_searches_a_bounded_set_of_passes_and_keeps_the_users():
-    """The option left open: the whole step first, then PASS_CHOICES as a fallback (only where the whole step's pass
-    does not fit: its parent); set by the job: that value on every variant, no axis."""
+    """The option left open: the whole step first, then PASS_CHOICES as a chain of fallbacks (each only where the
+    larger pass before it does not fit or does not divide the step: its parent, ``relay``); set by the job: that value
+    on every variant, no axis."""
     open_ = stack_variants(_job(None))
     passes = [v.values.get("pp_pass_microbatches") for v in open_]
     assert passes[0] is None and set(passes) == {None, *PASS_CHOICES}
-    for v in open_:
-        if v.values["pp_pass_microbatches"] is not None:  # tried only where the same plan in one pass misfits
-            assert {**v.values, "pp_pass_microbatches": None} in [open_[i].values for i in v.parents]
+    before = dict(zip(PASS_CHOICES, (None,) + PASS_CHOICES))
+    for v in open_:  # each size tried only where the next larger one (the whole step first) misfits or does not run
+        if v.values["pp_pass_microbatches"] is not None:
+            larger = {**v.values, "pp_pass_microbatches": before[v.values["pp_pass_microbatches"]]}
+            assert larger in [open_[i].values for i in v.parents] and v.relay
             assert v.root is None  # no could_fit screen: it frees terms the screen does not split out
     kept = stack_variants(_job(16))
     assert all("pp_pass_microbatches" not in v.values and v.stack.pp_pass_microbatches == 16 for v in kept)

@@ -553,6 +553,9 @@ class StackVariant:
     modules: tuple[str, ...] | None = None
     #: the memory terms this variant can take off its root's (``could_fit``); None: its offloads'
     frees: tuple[str, ...] | None = None
+    #: a link of a fallback chain (``pp_pass_microbatches``' sizes): the rows its parents left that it does not run on
+    #: (``pass_rows``: a pass that does not divide the step) count as its misfits, so the next link is tried there
+    relay: bool = False
     #: the job's model and training, for the stack's own rules (planner.model.stack_rules)
     model: object = field(default=None, compare=False, repr=False)
     training: object = field(default=None, compare=False, repr=False)
@@ -760,11 +763,17 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches"}
     first = {n: ("balanced" if n == "pp_split" else None if n == "pp_pass_microbatches" else False)
              for n in names if n.endswith("_offload") or n in fallback}
+    # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
+    # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
+    # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
+    chained = {"pp_pass_microbatches"}
+    prev = {k: dict(zip(axes[k][1:], axes[k][:-1])) for k in chained if k in axes}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
         values = dict(zip(names, vals))
         index[vals] = len(out)
-        parents = tuple(index[tuple(first[k] if n == k else v for n, v in zip(names, vals))]
+        parents = tuple(index[tuple((prev[k][v] if k in prev else first[k]) if n == k else v
+                                    for n, v in zip(names, vals))]
                         for k in first if values[k] != first[k])
         root = index[tuple(first.get(n, v) if (n.endswith("_offload") or n == "fused_cross_entropy") else v
                            for n, v in zip(names, vals))]
@@ -777,7 +786,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
