@@ -1047,7 +1047,7 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
     (memory_stages ``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its
     own count, the last with the MTP depths, each plus one layer's rebuild (``rws``) and its stages' gradient receive
-    buffers (memory_stages ``recv_buffers``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
+    buffers (memory_stages ``recv_buffers``), all at a schedule run's micro-batches (``pipeline.run_microbatches``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
     else each the mean layer ``per_layer``. ``rebuilt``: a callable giving the saves unmixed by partial recompute,
     ``chunk_activations``' per-chunk block / uniform recompute. ``akey``: each row's activation key
     (``transformer_activations``' per-key layer terms), which with its split and recompute fixes its layer bytes
@@ -1057,9 +1057,6 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight."""
     a2a = overlap_rows(m, st, c)  # combined 1F1B: a bool, or one per row (a search's overlap twins in one call)
     r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
-    # a run of the schedule per accumulation step (Stack.pp_pass_microbatches): the micro-batches in flight and the
-    # receive buffers are the run's, not the step's (pipeline.run_microbatches)
-    pass_m = getattr(st, "pp_pass_microbatches", None)
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output, or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp, the row's middle rank) key, gathered back
         # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
@@ -1067,13 +1064,12 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
         (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_, _), minv = distinct_rows(
             c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_, middle_rank_of(m, st, c, group)[0] + 1)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        k_run = run_microbatches(np.maximum(gb / (kmb_ * kdp_), 1.0), pass_m)
-        parts = stage_layer_microbatches(m.layers, kcols, k_run, *(kov_ or [a2a]), st, m,
-                                         middle_rank_of(m, st, c, group, (minv, len(kpp_))))
+        k_run = run_microbatches(np.maximum(gb / (kmb_ * kdp_), 1.0), st.pp_pass_microbatches)  # a schedule run's
+        parts = stage_layer_microbatches(m.layers, kcols, k_run, *(kov_ or [a2a]), st, m, middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, k_run)
     else:
-        m_rows, keys = run_microbatches(m_micro, pass_m), None
+        m_rows, keys = run_microbatches(m_micro, st.pp_pass_microbatches), None  # a schedule run's (not the step's)
         lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_rows, a2a, st, m,
                                                                     middle_rank_of(m, st, c, group))
     # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
