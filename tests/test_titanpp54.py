@@ -87,3 +87,12 @@ def test_a_pass_runs_only_where_it_divides_the_step_into_whole_rounds_of_pp():
     assert pass_rows(c, 1024, 16).tolist() == [False, True, True, True, True, False]
     assert pass_rows(c, 1024, 64).tolist() == [False, True, False, True, True, False]  # DP16: the step is one pass
     assert pass_rows(c, 1024, 4).tolist() == [False, True, True, True, False, False]  # PP8: 4 is not a round
+
+
+def test_a_pass_that_does_not_divide_the_step_is_refused_by_estimate():
+    """Stack rule titan-pp-pass: torchtitan stops where global % (local x dp) != 0, so estimate refuses 48 of 1024
+    micro-batches in one line, and keeps a pass longer than the step (one run)."""
+    with pytest.raises(InputError, match="pp_pass_microbatches"):
+        estimate_job(_job(48, LAYOUT))
+    assert estimate_job(_job(4096, LAYOUT))["breakdown_s"]["bubble"] == pytest.approx(
+        estimate_job(_job(None, LAYOUT))["breakdown_s"]["bubble"])
