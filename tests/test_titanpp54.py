@@ -96,3 +96,16 @@ def test_a_pass_that_does_not_divide_the_step_is_refused_by_estimate():
         estimate_job(_job(48, LAYOUT))
     assert estimate_job(_job(4096, LAYOUT))["breakdown_s"]["bubble"] == pytest.approx(
         estimate_job(_job(None, LAYOUT))["breakdown_s"]["bubble"])
+
+
+def test_a_pass_the_job_sets_leaves_the_layouts_without_a_pipeline_in_the_search():
+    """The job's own pass filters no layout (only a searched one runs where it divides the step: pass_rows); the
+    one-stage layouts stay, with the pass written only where PP > 1."""
+    from planner.layout import Candidates
+    c = Candidates(**{k: np.array(v) for k, v in dict(
+        tp=[8, 8], pp=[1, 4], dp=[4, 2], cp=[1, 1], ep=[1, 1], vpp=[1, 1], zero=[3, 3], mb=[1, 1], rc=[1, 1],
+        sp=[True, True], schedule=[0, 0], gpus_per_node=[8, 8], nodes=[4, 8]).items()})
+    base = stack_variants(_job(16))[0]
+    assert base.rows(c).tolist() == [True, True]
+    searched = next(v for v in stack_variants(_job(None)) if v.values.get("pp_pass_microbatches") == 16)
+    assert searched.rows(c).tolist() == [False, True]

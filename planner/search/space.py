@@ -615,8 +615,8 @@ class StackVariant:
             ok &= c.pp >= self.min_pp
         if self.min_cp:
             ok &= c.cp >= self.min_cp
-        if self.stack.pp_pass_microbatches is not None and self.training is not None:
-            ok &= pass_rows(c, self.training.global_batch, self.stack.pp_pass_microbatches)
+        if self.values.get("pp_pass_microbatches") is not None:  # a searched pass (the job's own: rule titan-pp-pass)
+            ok &= pass_rows(c, self.training.global_batch, self.values["pp_pass_microbatches"])
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
