@@ -205,6 +205,10 @@ class Layout(Record):
     #: Megatron-Core's ``--cp-comm-type`` the plan priced (stack option ``cp_comm_type``, the job's or the one recommend
     #: chose); in the JSON only at CP > 1 on the stacks that have it
     cp_comm_type: Optional[str] = None
+    #: micro-batches per run of the pipeline schedule where the loop runs it once per gradient-accumulation step (stack
+    #: option ``pp_pass_microbatches``: torchtitan's / NeMo AutoModel's local_batch_size over the micro-batch, the job's
+    #: or the one recommend chose); in the JSON only at PP > 1 where set
+    pp_pass_microbatches: Optional[int] = None
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "pp_layout" or self.pp_layout is not None)
@@ -212,7 +216,8 @@ class Layout(Record):
                 and (k != "recompute_modules" or self.recompute_modules is not None)
                 and (k not in ("recompute_method", "recompute_num_layers") or self.recompute_method is not None)
                 and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)
-                and (k != "cp_comm_type" or self.cp_comm_type is not None)]
+                and (k != "cp_comm_type" or self.cp_comm_type is not None)
+                and (k != "pp_pass_microbatches" or self.pp_pass_microbatches is not None)]
 
 
 @dataclass(frozen=True)

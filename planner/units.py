@@ -367,6 +367,8 @@ def config_str(cfg: dict) -> str:
         s += " split:" + split_str(cfg["rank_layers"])
     elif cfg.get("pp_split") in ("megatron", "torchtitan") and cfg.get("pp", 1) > 1:  # the stack's own split (fallback)
         s += f" split:{cfg['pp_split']}"
+    if cfg.get("pp_pass_microbatches") and cfg.get("pp", 1) > 1:  # runs of the schedule per accumulation step: "pass:16"
+        s += f" pass:{cfg['pp_pass_microbatches']}"
     return s
 
 

@@ -46,7 +46,7 @@ from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, froz
 from planner.model import offload
 from planner.model.moe import HfTpPlan, autoep_rows, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
-                                    recomputed_fraction, runtime_at, split_per_row, split_runtime,
+                                    recomputed_fraction, run_microbatches, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
 from planner.model.memory_stages import (inflight_microbatches, layer_params, recv_buffers,
@@ -1048,7 +1048,7 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
     (memory_stages ``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its
     own count, the last with the MTP depths, each plus one layer's rebuild (``rws``) and its stages' gradient receive
-    buffers (memory_stages ``recv_buffers``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
+    buffers (memory_stages ``recv_buffers``), all at a schedule run's micro-batches (``pipeline.run_microbatches``); "first" the larger of rank 0 and the middle. A rank's layers at their own kinds' saves where ``kinds`` (``layer_kind_saves``, ``stage_kind_bytes``),
     else each the mean layer ``per_layer``. ``rebuilt``: a callable giving the saves unmixed by partial recompute,
     ``chunk_activations``' per-chunk block / uniform recompute. ``akey``: each row's activation key
     (``transformer_activations``' per-key layer terms), which with its split and recompute fixes its layer bytes
@@ -1065,14 +1065,14 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
         (kpp_, kv_, ks_, kmb_, kdp_, ktp_, *kov_, _), minv = distinct_rows(
             c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_, *ov_, middle_rank_of(m, st, c, group)[0] + 1)
         kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
-        parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), *(kov_ or [a2a]), st, m,
-                                         middle_rank_of(m, st, c, group, (minv, len(kpp_))))
+        k_run = run_microbatches(np.maximum(gb / (kmb_ * kdp_), 1.0), st.pp_pass_microbatches)  # a schedule run's
+        parts = stage_layer_microbatches(m.layers, kcols, k_run, *(kov_ or [a2a]), st, m, middle_rank_of(m, st, c, group, (minv, len(kpp_))))
         lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
-        m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, np.maximum(gb / (kmb_ * kdp_), 1.0))
+        m_rows, keys = None, (minv, kpp_, kv_, ks_, ktp_, k_run)
     else:
-        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m,
+        m_rows, keys = run_microbatches(m_micro, st.pp_pass_microbatches), None  # a schedule run's (not the step's)
+        lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_rows, a2a, st, m,
                                                                     middle_rank_of(m, st, c, group))
-        m_rows, keys = m_micro, None
     # each rank's layers at their own kinds' bytes (stage_kind_bytes), else every layer the mean one
     w0, w1, wl = (per_layer,) * 3 if kinds is None else stage_kind_bytes(m, st, c, kinds, group)
     a0, a1 = lm0 * w0, lm1 * w1

@@ -1768,6 +1768,19 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
     return np.where(rows, t_bwd * (1.0 + (v - 1.0) * pp) / v, t_bwd)
 
 
+def run_microbatches(m, pass_m):
+    """Micro-batches one run of the pipeline schedule holds: ``m`` (the step's) where the loop runs the schedule once
+    per optimizer step, else ``min(m, pass_m)`` where it runs it once per gradient-accumulation step over
+    ``pass_m`` micro-batches (``Stack.pp_pass_microbatches``: NeMo AutoModel's ``pp_pass_microbatches``, torchtitan's
+    ``local_batch_size / pipeline_parallel_microbatch_size``). The run is what fills and drains the pipeline
+    (``step_composition``) and what torch.distributed.pipelining sizes its receive buffers and in-flight
+    micro-batches by (its ``PipelineStage`` is built for the schedule's ``n_microbatches``: memory_stages
+    ``recv_buffers``)."""
+    if pass_m is None:
+        return m
+    return np.minimum(np.asarray(m, dtype=np.float64), float(pass_m))
+
+
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap,
                      t_optimizer, per_mb_exposed=0.0, pass_m=None, in_stage=0.0, dualpipev=False,
                      aligned_reduce=False, fill_excess=0.0, reduce_busy=0.0) -> dict:
@@ -1797,7 +1810,7 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     if pass_m is None:
         bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
     else:
-        run_m = np.minimum(np.asarray(m, dtype=np.float64), float(pass_m))
+        run_m = run_microbatches(m, pass_m)
         bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
     # the lighter stages' fill and drain: on 1F1B rows (v = 1) with a pipeline, once per run of the schedule
     one_f1b = (~np.asarray(interleaved, dtype=bool) | (np.asarray(vpp) <= 1)) & ~np.asarray(dualpipev, dtype=bool)

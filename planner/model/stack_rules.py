@@ -130,6 +130,16 @@ def _stages(c) -> np.ndarray:
     return np.asarray(c.pp) * np.where(_dualpipev(c), 2, np.asarray(c.vpp))
 
 
+def _pp_pass_ok(c, m, t, st):
+    """A pipeline run per accumulation step (``Stack.pp_pass_microbatches``) that divides the replica's micro-batches
+    into whole runs, or a run as long as the step or longer (one run), or no pipeline; rows without a micro-batch
+    column pass."""
+    micro = _micro_per_replica(c, t)
+    if micro is None or st.pp_pass_microbatches is None:
+        return np.ones(len(c.pp), bool)
+    return (c.pp == 1) | (micro <= st.pp_pass_microbatches) | (np.mod(micro, st.pp_pass_microbatches) == 0)
+
+
 def _dualpipev_m_ok(c, t):
     """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages); rows without a micro-batch column
     (a layout's per-layout terms) pass."""
@@ -1232,6 +1242,11 @@ RULES: tuple[StackRule, ...] = (
               "ceil((layers + first/last 'less layers') / pipeline_parallel_layers_per_stage); "
               "generate_llm_fqn_per_model_part: no 'less layers' above the smallest stage's share",
               lambda st, m, t: True, ok_stack=_titan_stages_ok),
+    StackRule("titan-pp-pass", "torchtitan", "training.framework.pp_pass_microbatches",
+              "pipeline runs that do not divide the step's micro-batches (local_batch_size = micro-batch x the run)",
+              "torchtitan 0.3 trainer.py: 'global batch size must be multiple of local batch size times data-parallel "
+              "degree' (gradient_accumulation_steps = global / (local x dp))",
+              lambda st, m, t: st.pp_pass_microbatches is not None, ok_stack=_pp_pass_ok),
     # ---- torchtitan's DualPipeV (torch.distributed.pipelining ScheduleDualPipeV)
     StackRule("titan-dualpipev-pp", "torchtitan", "parallel.pp", "DualPipeV without a pipeline (pp 1)",
               f"{_DPV}: a schedule of pipeline stages, two a rank (torchtitan builds none at pp 1)",

@@ -1240,8 +1240,15 @@ class Stack:
     #: and drains the pipeline: the bubble is paid once per run (planner.model.pipeline ``step_composition``), and a
     #: held FSDP stage (``pp_fsdp_unsharded``) is reduce-scattered, resharded and gathered again per run unless the
     #: stack defers that sync to the optimizer step (``fsdp_defer_sync``: AutoModel's patched
-    #: ``backward_maybe_with_nosync``). None: one run per optimizer step (Megatron-Core's ``forward_backward_func``
-    #: over all the step's micro-batches)
+    #: ``backward_maybe_with_nosync``). torchtitan's loop is the same (trainer.py 0.3 ``train_step``: one
+    #: ``forward_backward_step`` per ``gradient_accumulation_steps = global_batch / (local_batch_size x dp)``
+    #: batch, each one ``pp_schedule.step`` over ``local_batch_size / pipeline_parallel_microbatch_size``
+    #: micro-batches; no deferred sync, so pipelining's ``backward_maybe_with_nosync`` reduce-scatters a held
+    #: FSDP2 stage at each run's last backward): planner.present.emit ``titan_local_batch`` writes
+    #: local_batch_size = micro-batch x this. The run also sizes torch.distributed.pipelining's receive buffers
+    #: and the micro-batches in flight (pipeline ``run_microbatches``). None: one run per optimizer step
+    #: (Megatron-Core's ``forward_backward_func`` over all the step's micro-batches; torchtitan at
+    #: local_batch_size = global / dp)
     pp_pass_microbatches: int | None = None
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
@@ -1264,7 +1271,8 @@ class Stack:
     #:   (deepspeed/runtime/zero/config.py has none); Megatron-LM 2021-22 and NeuronX Distributed have no ZeRO-3;
     #:   DDP none either
     #: * ``has_channels_last``: the convnet stacks' memory-format switch (``channels_last``)
-    #: * ``has_pp_pass``: ``pp_pass_microbatches``, NeMo AutoModel's per-accumulation-step pipeline runs
+    #: * ``has_pp_pass``: ``pp_pass_microbatches``, per-accumulation-step pipeline runs: NeMo AutoModel's, torchtitan's
+    #:   (its ``local_batch_size`` over ``pipeline_parallel_microbatch_size``)
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
     #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
     #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
@@ -2160,7 +2168,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                 None),
     "pp_partition_method": (_splits, "DeepSpeed PipelineModule partition_method", None),
     "pp_pass_microbatches": (lambda st: st.has_pp_pass,
-                             "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches)", None),
+                             "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches, "
+                             "torchtitan's local_batch_size)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
     "gradient_accumulation_fusion": (lambda st: st.has_grad_accum_fusion, "gradient-accumulation fusion switch "
                                      "(Megatron's --no-gradient-accumulation-fusion)", None),
@@ -2901,7 +2910,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
         tp_saves_gathered_inputs=True,  # DTensor ColwiseParallel behind PrepareModuleInput(Replicate)
@@ -3529,7 +3538,8 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
-            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version")
+            "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
+            "pp_pass_microbatches")
 
 
 def open_options(t) -> tuple[str, ...]:

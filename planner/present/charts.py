@@ -128,7 +128,8 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
                                     recompute_method=getattr(r, "recompute_method", None),
                                     recompute_num_layers=getattr(r, "recompute_num_layers", None),
                                     megatron_fsdp=bool(getattr(r, "megatron_fsdp", False)),
-                                    pp_split=getattr(r, "pp_split", None)))
+                                    pp_split=getattr(r, "pp_split", None),
+                                    pp_pass_microbatches=getattr(r, "pp_pass_microbatches", None)))
                     for r in df.itertuples()]
     return df
 

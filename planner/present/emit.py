@@ -816,12 +816,21 @@ def titan_local_batch(global_batch: int, cfg: dict) -> int:
     batch into ``local / pipeline_parallel_microbatch_size`` pipeline micro-batches. So without PP
     local = the micro-batch (accumulation does the rest); with PP local = the whole per-replica
     batch, ``global / dp`` = micro-batch x micro-batches per step (one pipeline pass, no
-    accumulation), or the pipeline would see a single micro-batch and the schedule would be all bubble."""
+    accumulation), or the pipeline would see a single micro-batch and the schedule would be all bubble --
+    unless the plan runs several smaller passes (``pp_pass_microbatches``, Stack.pp_pass_microbatches: the
+    job's or the one recommend chose): local = micro-batch x the pass's micro-batches, and torchtitan
+    accumulates ``global / (local x dp)`` of them. NeMo AutoModel's step scheduler reads it the same way."""
     if cfg["pp"] > 1:
         if global_batch % cfg["dp"] or (global_batch // cfg["dp"]) % cfg["micro_batch"]:
             raise InputError("training.global_batch", f"{global_batch} is not a multiple of DP{cfg['dp']} x "
                                                       f"micro-batch {cfg['micro_batch']}: torchtitan's pipeline needs it")
-        return global_batch // cfg["dp"]
+        m = global_batch // cfg["dp"] // cfg["micro_batch"]
+        run = cfg.get("pp_pass_microbatches") or m
+        if m % min(run, m):  # trainer.py: global_batch_size % (local_batch_size x dp) == 0, or it stops
+            raise InputError("training.framework.pp_pass_microbatches",
+                             f"{run} does not divide the step's {m} micro-batches (global {global_batch} / DP"
+                             f"{cfg['dp']} / micro-batch {cfg['micro_batch']}): the loop runs whole passes")
+        return cfg["micro_batch"] * min(run, m)
     return cfg["micro_batch"]
 
 
@@ -1126,6 +1135,8 @@ def plan_stack(job: JobSpec, cfg: dict):
     st = replace(st, **{f"{k}_offload": k in off.split("+") for k in OFFLOAD_KINDS})
     if cfg.get("cp_comm_type") and st.cp_comm_types:  # the CP exchange recommend chose (Stack.cp_comm_type)
         st = replace(st, cp_comm_type=cp_comm_layers(cfg["cp_comm_type"]))  # (a per-layer list read back: a tuple)
+    if cfg.get("pp_pass_microbatches"):  # the pass size recommend chose (Stack.pp_pass_microbatches)
+        st = replace(st, pp_pass_microbatches=int(cfg["pp_pass_microbatches"]))
     if cfg.get("pp_split"):  # the stack's own pipeline split (Megatron's, torchtitan's), where the balanced one did not fit
         st = replace(st, pp_split=cfg["pp_split"])
     return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st

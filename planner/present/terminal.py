@@ -1060,7 +1060,7 @@ def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
         # recommend's table (QA 40)
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "schedule", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "recompute_method", "recompute_num_layers",
-                                               "offload", "megatron_fsdp", "pp_split") if k in r})
+                                               "offload", "megatron_fsdp", "pp_split", "pp_pass_microbatches") if k in r})
         # the watts a row's GPUs are held at under cluster.power_limit_w ("at 500 W"), as recommend's table says them
         t.add_row(*((r.get("framework", "-"),) if stacks else ()), r.get("gpu", "-"), r["hardware"] + power_words(r),
                   str(r["nodes"]),

@@ -107,6 +107,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cfg.update(rank_layers=tuple(stage_layer_split(m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
         if getattr(stack, "pp_split", None) in PLAIN_SPLIT.values():  # the stack's own (the balanced one did not fit)
             cfg.update(pp_split=stack.pp_split)
+    run = getattr(stack, "pp_pass_microbatches", None)  # the runs it priced and --emit launches (not one run of the step)
+    if int(c.pp[i]) > 1 and run is not None and run < cfg["num_microbatches"]:
+        cfg.update(pp_pass_microbatches=int(run))
     if int(c.cp[i]) > 1 and getattr(stack, "cp_comm_types", ()) and m.is_transformer:  # the exchange it priced
         cfg.update(cp_comm_type=stack.cp_comm_type)
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):

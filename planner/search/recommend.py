@@ -1154,9 +1154,12 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
                 pm = pm.copy()
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
+        left = rows
         if v not in vrows:  # its own rules only on the rows its parents left (StackVariant.rows)
             rows = _variant_rows(memo, var, c, within=rows)
         tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
+        if var.relay:  # a chain's link: the rows it does not run on go on to the next (StackVariant.relay)
+            tried |= left & ~rows
         if var.root is not None and var.root in roots and rows.any():
             ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
             chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)

@@ -553,6 +553,9 @@ class StackVariant:
     modules: tuple[str, ...] | None = None
     #: the memory terms this variant can take off its root's (``could_fit``); None: its offloads'
     frees: tuple[str, ...] | None = None
+    #: a link of a fallback chain (``pp_pass_microbatches``' sizes): the rows its parents left that it does not run on
+    #: (``pass_rows``: a pass that does not divide the step) count as its misfits, so the next link is tried there
+    relay: bool = False
     #: the job's model and training, for the stack's own rules (planner.model.stack_rules)
     model: object = field(default=None, compare=False, repr=False)
     training: object = field(default=None, compare=False, repr=False)
@@ -612,6 +615,8 @@ class StackVariant:
             ok &= c.pp >= self.min_pp
         if self.min_cp:
             ok &= c.cp >= self.min_cp
+        if self.values.get("pp_pass_microbatches") is not None:  # a searched pass (the job's own: rule titan-pp-pass)
+            ok &= pass_rows(c, self.training.global_batch, self.values["pp_pass_microbatches"])
         if self.one_replica_zero is not None:
             ok &= (c.dp * c.cp > 1) | (c.zero == self.one_replica_zero)
         if self.modules is not None:
@@ -634,6 +639,24 @@ class StackVariant:
         else:
             ok[on] = keep
         return ok
+
+
+#: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
+#: job leaves the option open, beside the whole step: powers of two, so on the power-of-two PP degrees a bounded set of
+#: multiples of PP down to PP itself (pass_rows keeps a size on a row only where it is one); 5 values, each only on the
+#: rows where the whole-step pass does not fit
+PASS_CHOICES = (64, 32, 16, 8, 4)
+
+
+def pass_rows(c: Candidates, global_batch: int, pass_m: int) -> np.ndarray:
+    """Rows of ``c`` a pipeline pass of ``pass_m`` micro-batches is a distinct plan that runs: PP > 1, the step's
+    micro-batches (global / (micro-batch x DP)) more than one pass and a whole number of them (torchtitan trainer.py
+    0.3: ``global_batch_size % (local_batch_size * dp) == 0``, else it stops; planner.present.emit
+    ``titan_local_batch``), and the pass a multiple of PP (the interleaved schedules need their micro-batches in whole
+    rounds of PP, torch pipelining's ``ScheduleInterleaved1F1B``; fewer than PP is all bubble)."""
+    m = global_batch / (np.asarray(c.mb) * np.asarray(c.dp))
+    pp = np.asarray(c.pp)
+    return (pp > 1) & (m > pass_m) & (np.mod(m, pass_m) == 0) & (np.mod(pass_m, pp) == 0)
 
 
 def job_stack(job: JobSpec) -> Stack:
@@ -727,27 +750,43 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # the others only on CP > 1 rows (StackVariant.min_cp), where TE's rules (stack_rules mcore-cp-a2a-heads) allow
     if "cp_comm_type" in open_ and m.is_transformer and (p.cp is None or p.cp > 1):
         axes["cp_comm_type"] = (base.cp_comm_type,) + tuple(v for v in base.cp_comm_types if v != base.cp_comm_type)
+    # the pipeline pass left open where the loop runs the schedule once per accumulation step (torchtitan, NeMo
+    # AutoModel: Stack.has_pp_pass): one pass over the step's micro-batches first (the fewest bubbles, FSDP syncs),
+    # then PASS_CHOICES -- a fallback as the offloads are, tried only where the whole-step pass does not fit (its
+    # receive buffers and, GPipe's, its micro-batches in flight grow with the pass: memory_activations), on the rows
+    # whose step it divides into several passes of a multiple of PP (StackVariant.pass_rows)
+    if "pp_pass_microbatches" in open_ and m.is_transformer and (p.pp is None or p.pp > 1):
+        axes["pp_pass_microbatches"] = (None,) + PASS_CHOICES
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "fused_cross_entropy"}
-    first = {n: ("balanced" if n == "pp_split" else False) for n in names if n.endswith("_offload") or n in fallback}
+    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches"}
+    first = {n: ("balanced" if n == "pp_split" else None if n == "pp_pass_microbatches" else False)
+             for n in names if n.endswith("_offload") or n in fallback}
+    # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
+    # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
+    # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
+    chained = {"pp_pass_microbatches"}
+    prev = {k: dict(zip(axes[k][1:], axes[k][:-1])) for k in chained if k in axes}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
         values = dict(zip(names, vals))
         index[vals] = len(out)
-        parents = tuple(index[tuple(first[k] if n == k else v for n, v in zip(names, vals))]
+        parents = tuple(index[tuple((prev[k][v] if k in prev else first[k]) if n == k else v
+                                    for n, v in zip(names, vals))]
                         for k in first if values[k] != first[k])
         root = index[tuple(first.get(n, v) if (n.endswith("_offload") or n == "fused_cross_entropy") else v
                            for n, v in zip(names, vals))]
         # the stack's own split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
         plain = values.get("pp_split") in PLAIN_SPLIT.values()
-        screened = bool(parents) and not plain
+        # a smaller pass takes receive buffers and in-flight micro-batches off, terms could_fit does not split out
+        passed = values.get("pp_pass_microbatches") is not None
+        screened = bool(parents) and not plain and not passed
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused

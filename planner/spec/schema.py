@@ -787,7 +787,8 @@ class FrameworkSpec(Strict):
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
     microbatch_group_size: Optional[int] = Field(None, gt=0, le=1 << 20)
     #: micro-batches per run of the pipeline schedule where the loop runs it once per gradient-accumulation step
-    #: (NeMo AutoModel: local_batch_size / pp_microbatch_size); None: one run per optimizer step
+    #: (NeMo AutoModel: local_batch_size / pp_microbatch_size; torchtitan: local_batch_size /
+    #: pipeline_parallel_microbatch_size); None: one run per optimizer step (recommend searches space.PASS_CHOICES)
     pp_pass_microbatches: Optional[int] = Field(None, gt=0, le=1 << 20)
     #: DeepSpeed stacks: the config's ``communication_data_type`` (the gradient reduce's dtype); None: DeepSpeed's
     #: default, the 16-bit training dtype (planner.model.stacks Stack.grad_comm_dtype)
