@@ -70,10 +70,19 @@ STACK_BAD = [
      "hf-trainer has no deepep"),
     (", framework: {name: torchtitan, moe_a2a_overlap: true}", "H100", "training.framework.moe_a2a_overlap",
      "torchtitan has no MoE all-to-all overlap"),
-    # Megatron-FSDP asked for at a ZeRO stage it does not change (was priced and described as on)
-    (", framework: {name: megatron-core, megatron_fsdp: true}", "H100", "training.framework.megatron_fsdp",
-     "changes nothing"),
 ]
+
+
+def test_megatron_fsdp_at_a_zero_stage_it_does_not_change_is_one_line(tmp_path, cli):
+    """Megatron-FSDP asked for at a ZeRO stage it does not change (was priced and described as on). Since qa108 a job
+    that leaves parallel.zero out runs Megatron-FSDP at ZeRO-3 (stack_rules ``MFSDP_DEFAULT_ZERO``), so the stage is
+    set here."""
+    job = STACK_JOB.replace("dp: 8}", "dp: 8, zero: 1}") % (", framework: {name: megatron-core, megatron_fsdp: true}",
+                                                           "H100")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 2, (out[-300:], err)
+    line = err.strip()
+    assert "\n" not in line and line.startswith("error: training.framework.megatron_fsdp: ") and "changes nothing" in line
 
 
 @pytest.mark.parametrize("extra,gpu,field,fragment", STACK_BAD)

@@ -110,6 +110,10 @@ def _other_values(stack, field: str) -> list:
     now = getattr(stack, field)
     if isinstance(now, bool):
         return [not now]
+    if field == "pp_pass_microbatches":  # an integer the search tries from a fixed set (titanpp54), or unset
+        from planner.search.space import PASS_CHOICES
+        return [v for v in (None, *PASS_CHOICES) if v != now]
+
     def literal(arg):  # a Literal, bare or inside Annotated (the vocabulary's choices carry a validator)
         if typing.get_origin(arg) is typing.Annotated:
             arg = typing.get_args(arg)[0]

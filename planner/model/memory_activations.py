@@ -431,9 +431,13 @@ def overlap_call(m: ModelSpec, st, c: Candidates) -> tuple:
 def _prune_middle(m: ModelSpec, st) -> bool:
     """Whether the stack lets ``_middle_reps`` drop a middle rank another earlier one holds more of everything than
     (each chunk's saved bytes then grow with its layers of each kind): not under torchtitan's layer SAC (a rank's share
-    by position) or combined 1F1B (a pair's one layer is its chunk's mean layer). A row's own partial full recompute
-    rules it out too (``_middle_splits``)."""
-    return not (getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False)))
+    by position) or combined 1F1B (a pair's one layer is its chunk's mean layer), nor where torch.distributed.pipelining
+    holds receive buffers (``Stack.pp_recv_per_microbatch``: a middle rank holds forward receive buffers rank 0 has none
+    of, ``memory_stages.fwd_recv_buffers``, so rank 0 no longer bounds it; until session 54's integrator the search
+    settled such ranks and under-priced torchtitan PP rows whose middle rank peaks: tests/test_speed44.py). A row's own
+    partial full recompute rules it out too (``_middle_splits``)."""
+    return not (getattr(st, "layer_sac_every", 0) or (m.moe is not None and getattr(st, "moe_a2a_overlap", False))
+                or getattr(st, "pp_recv_per_microbatch", False))
 
 
 def _middle_splits(m: ModelSpec, st, c) -> tuple:
