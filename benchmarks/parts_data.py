@@ -74,6 +74,11 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("num_gpus", "gpus_per_node", "seq_len", "micro_batch", "global_batch", "zero", "value", "baseline_value",
          "host_ram_gib"),
     ),
+    "fp8_expert_path": (
+        ("id", "recipe", "arch", "pass", "tensor", "op", "priced", "planner_term", "source", "provenance", "read_date",
+         "notes"),
+        ("kernels_per_expert", "bytes_per_element"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",

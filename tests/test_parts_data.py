@@ -19,6 +19,7 @@ REQUIRED_NUMERIC = {
     "gpu_variability": ("value",),
     "ssd_kernels": ("value", "time_ms", "tokens", "heads", "head_dim", "groups", "d_state", "chunk_size"),
     "offload": ("value", "num_gpus", "seq_len", "micro_batch", "global_batch"),
+    "fp8_expert_path": (),
     "peak_memory": ("measured_gib", "num_gpus", "seq_len", "tp", "pp", "dp"),  # micro-batch: unstated for the PP rows
 }
 

@@ -130,16 +130,21 @@ class Efficiency:
             nearest[s:s + (1 << 15)] = d.argmin(axis=1)
         return np.minimum(eff * ratio[nearest].reshape(M.shape), max(self.gemm_max, float(pe.max())))
 
-    def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0):
+    def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0, out_bytes=None):
         """Seconds for ``batch`` independent (m x k) @ (k x n) GEMMs run as one batched kernel
         (vectorised; peak/hbm may be arrays): max(compute, operand traffic). The batch's tiles
-        share the waves, so wave quantisation applies to batch * tiles."""
+        share the waves, so wave quantisation applies to batch * tiles. ``bytes_per_el``: the two
+        inputs' width; ``out_bytes``: the (m x n) output's (None: the inputs'). A low-precision GEMM
+        reads 1-byte (or 4-bit) operands but writes its output at the activation width: Transformer
+        Engine's FP8 GEMMs return ``out_dtype=activation_dtype`` (module/linear.py, grouped_linear.py
+        ``general_gemm`` / ``general_grouped_gemm`` calls; fp8moe55)."""
         m, n, k = (np.asarray(x, dtype=np.float64) for x in (m, n, k))
         batch = np.asarray(batch, dtype=np.float64)
         flops = 2 * m * n * k * batch
         eff = self.gemm_efficiency(m * batch, n, k) if np.any(batch != 1) else self.gemm_efficiency(m, n, k)
         compute = flops / (np.asarray(peak_flops) * np.maximum(eff, 1e-6))
-        memory = (m * k + k * n + m * n) * batch * bytes_per_el / (np.asarray(hbm_bw) * self.hbm)
+        out_b = bytes_per_el if out_bytes is None else out_bytes
+        memory = ((m * k + k * n) * bytes_per_el + m * n * out_b) * batch / (np.asarray(hbm_bw) * self.hbm)
         return np.maximum(compute, memory)
 
     def memory_time(self, nbytes, hbm_bw, kernels=0):

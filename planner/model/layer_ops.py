@@ -494,9 +494,18 @@ class LayerContext:
         pk = self.lin_peak if pk is None else pk
         b = self.gemm_b if b is None else b
         hbm = self.hbm
-        g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a))
+        out_b = self.out_bytes(b)
+        g_t = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a, out_bytes=out_b))
         fwd, t_dgrad, t_wgrad = g_t(M, N, K, pk, hbm, b), g_t(M, K, N, pk, hbm, b), g_t(K, N, M, pk, hbm, b)
         return self._casts(M, N, K, fwd, t_dgrad, t_wgrad, pk, groups, groups, wg, batch, s16, cast_cut, cast_kernels)
+
+    def out_bytes(self, b):
+        """Bytes per element a linear's GEMM writes its output at, given its operands' width ``b``: under the
+        fp8/fp4 recipe the activation width (TE's low-precision GEMMs read quantised operands and write
+        ``out_dtype=activation_dtype``: module/linear.py and grouped_linear.py, forward, dgrad and wgrad alike),
+        else None (the operands' width, as ``Efficiency.gemm_time`` takes it). Why it matters: on thin experts the
+        FP8 GEMM's traffic, not its math, can bound it (fp8moe55)."""
+        return np.maximum(b, self.act_b) if self.low else None
 
     def gemms(self, shapes, pk=None, b=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0), cast_kernels=0.0):
         """``gemm`` of each (M, N, K) of ``shapes`` (one plain GEMM each, the same other arguments): [(forward,
@@ -519,7 +528,7 @@ class LayerContext:
             Ms[3 * i], Ms[3 * i + 1], Ms[3 * i + 2] = Mf, Mf, Kf
             Ns[3 * i], Ns[3 * i + 1], Ns[3 * i + 2] = Nf, Kf, Nf
             Ks[3 * i], Ks[3 * i + 1], Ks[3 * i + 2] = Kf, Nf, Mf
-        t3 = eff.gemm_time(Ms, Ns, Ks, pk, hbm, b, batch=batch)
+        t3 = eff.gemm_time(Ms, Ns, Ks, pk, hbm, b, batch=batch, out_bytes=self.out_bytes(b))
         return [self._casts(M, N, K, t3[3 * i], t3[3 * i + 1], t3[3 * i + 2], pk, batch, None, wg, batch, s16,
                             cast_cut, cast_kernels) for i, (M, N, K) in enumerate(shapes)]
 

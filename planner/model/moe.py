@@ -816,7 +816,7 @@ def padded_rows(e) -> float:
 GROUP_TILE_M = 64
 
 
-def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
+def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el, out_bytes=None):
     """Seconds of ``groups`` (m x k) @ (k x n) GEMMs run as Megatron-Core's grouped expert GEMM
     (TEGroupedMLP: TE ``GroupedLinear`` -> ``general_grouped_gemm``, which launches one cuBLAS GEMM
     per expert from C++ over a few compute streams — transformer_engine/pytorch/cpp_extensions/
@@ -828,7 +828,7 @@ def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
     per projection instead of one per expert: MOE_HOST_OPS_GROUPED), not the per-expert cuBLASLt
     set-up of the C++ loop (``grouped_gemm_host_ops``)."""
     padded = np.ceil(np.asarray(m, dtype=np.float64) / GROUP_TILE_M) * GROUP_TILE_M  # the tiles compute these rows
-    return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el)
+    return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el, out_bytes=out_bytes)
 
 
 def grouped_gemm_host_ops(stack, local, launch_s: float, recipe: str | None = None):
