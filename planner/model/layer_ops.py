@@ -503,8 +503,9 @@ class LayerContext:
         """Bytes per element a linear's GEMM writes its output at, given its operands' width ``b``: under the
         fp8/fp4 recipe the activation width (TE's low-precision GEMMs read quantised operands and write
         ``out_dtype=activation_dtype``: module/linear.py and grouped_linear.py, forward, dgrad and wgrad alike),
-        else None (the operands' width, as ``Efficiency.gemm_time`` takes it). Why it matters: on thin experts the
-        FP8 GEMM's traffic, not its math, can bound it (fp8moe55)."""
+        else None (the operands' width, as ``Efficiency.gemm_time`` takes it). Why it matters: where a low-precision
+        GEMM is traffic-bound (small N such as the router's, low-bandwidth parts such as L4) the output is a large
+        share of its bytes; counted at 1 B until fp8moe55."""
         return np.maximum(b, self.act_b) if self.low else None
 
     def gemms(self, shapes, pk=None, b=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0), cast_kernels=0.0):
