@@ -1154,7 +1154,8 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
     ktp, kcp, ksp, kmb = keys
     tiles = st.vocab_tiles(m) if hasattr(st, "vocab_tiles") else 1
     head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
-    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
+    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq,
+                        gathered_head=bool(getattr(st, "tp_saves_gathered_inputs", False)))
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
                                   head_seq=head_seq))[inv] + beside
