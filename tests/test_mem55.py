@@ -91,3 +91,34 @@ def test_loss_peak_carries_the_gathered_head_where_the_stack_saves_it(name, gath
     on = float(loss_logits(m, st, 8192, keys, 2.0, zero, inv)[0])
     off = float(loss_logits(m, replace(st, tp_saves_gathered_inputs=False), 8192, keys, 2.0, zero, inv)[0])
     assert on - off == pytest.approx(16 * 8192 * 8192 * 2 * (1 - 1 / 8) if gathered else 0.0)
+
+
+def _lora_activations(preset, seq, cp, ring=True):
+    """A LoRA row's activations under the HF Trainer (CP ``cp``, TP 1, ZeRO-3, checkpointed, one sequence), with the
+    torch CP ring priced or (``ring`` False) not."""
+    import sys
+    from pathlib import Path
+
+    from planner.model import memory as M
+    from planner.spec import load_job_dict
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_hfwalk44 import _row
+
+    job = load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": seq, "global_batch": 8, "tokens": 1e10, "mode": "lora", "framework": {"name": "hf-trainer"}}})
+    st = stacks.resolve("hf-trainer")
+    if not ring:
+        st = replace(st, torch_cp_ring=False)
+    mem = M.memory_per_gpu(job.model, job.training, _row(1, tp=1, dp=1, cp=cp, zero=3, mb=1, rc=2), stack=st,
+                           gpu="H100-SXM-80GB")
+    return float(mem["activations"][0])
+
+
+def test_lora_rows_take_the_torch_cp_ring():
+    """hfcp54 priced the ring on the HF table's and walk's rows; a frozen base (LoRA) runs the same attention under
+    accelerate's ``context_parallel`` and now carries it too: Llama-2-7B (MHA, K = Q = 4,096 tokens x 4,096 x 2 B =
+    32 MiB a rank at 32,768 tokens, CP 8), (2 x 8 + 20) K + 3 Q = 1,248 MiB beside one layer's backward; nothing at
+    CP 1. On the code before, the frozen rows read no ring (0 difference)."""
+    ring = _lora_activations("llama2-7b", 32768, 8) - _lora_activations("llama2-7b", 32768, 8, ring=False)
+    assert ring == pytest.approx(1248 * 2.0 ** 20, rel=1e-9)
+    assert _lora_activations("llama2-7b", 4096, 1) == _lora_activations("llama2-7b", 4096, 1, ring=False)
