@@ -30,7 +30,11 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
 * torchtitan 2024-12, eager vs compiled blocks: the same 8B runs log 82.4 / 67.0 GiB eager and 77.0 /
   62.0 compiled (5 GiB apart at 8 and 128 GPUs); the planner has no compile-dependent activation
   memory and sits on the compiled rows (0 / -1%), the eager ones -7 / -9%.
-* torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 65.0 (-10% / -4%).
+* torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 62.1 (-13.6% / -8.1%) since
+  mem55 (2026-12-07) priced the LM head's all-gathered bf16 input (torchtitan's ``ColwiseParallel(input_layouts=
+  Shard(1))`` head saves the whole sequence beside the loss's peak; activations ``logits_bytes`` ``gathered_head``;
+  60.3 before). Left: the 4.3 GiB between the two rows (async TP's all-gathers in SymmetricMemory, outside the pool)
+  and the rest of the pool at the loss (docs/accuracy_log.md "mem55").
 * torchtitan 405B with PP (Tables 5-6): -8% to -22% after the PP unsharding (they were -52% to -59%).
   Since mem54 (2026-12-07) PyTorch's context_parallel ring backward's buffers are priced
   (``activations.cp_torch_ring_transient``: the all-gathered K/V of every CP rank beside fp32 gradient

@@ -957,7 +957,8 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
     return RankLogits(tokens, head_width(m), np.asarray(tp, dtype=np.float64))
 
 
-def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1, head_seq=None):
+def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1, head_seq=None,
+                 gathered_head=False):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
     What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
@@ -981,6 +982,13 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 
     ``head_seq``: ``TrainingSpec.head_tokens_per_seq`` (``rank_logits``, the one rule the step time's head reads): DLE's
     BERT gathers the masked positions before its MLM head, so the logits and the MLM transform's rows are theirs.
+
+    ``gathered_head``: the LM head is a column-parallel linear that saves the input it multiplies, under SP the
+    all-gathered whole sequence (``Stack.tp_saves_gathered_inputs``; torchtitan's ``apply_tp`` plans ``"output":
+    ColwiseParallel(input_layouts=Shard(1), ...)`` beside ``"norm": SequenceParallel()``, in 16 bits even under its
+    float8 TP plans, which cover the blocks' linears only): the head's input row is whole, the norm's input stays on
+    the shard (mem55: a fake-group ``parallelize_module`` of that plan at TP 2 saves the (tokens, h) input,
+    tests/test_mem55.py).
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
@@ -993,9 +1001,11 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
         pooled = rank_logits(m, seq, micro_batch, 1, cp).tokens
         return vocab_part + (tokens * m.hidden * act_bytes + pooled * 3 * m.hidden * act_bytes) / sp_div
     stat = 2 if m.norm == "layernorm" else 1
-    # norm input + output; MLM: + the transform's dense input, GELU input, on the head's positions
+    # norm input + output (the head's input: whole where the head saves its gathered input); MLM: + the transform's
+    # dense input, GELU input, on the head's positions
     mlm_rows = 2 * rank_logits(m, seq, micro_batch, 1, cp, 1, head_seq).tokens if m.mlm_head else 0.0
-    return vocab_part + (tokens * (m.hidden * act_bytes * 2 + stat * 4) + mlm_rows * m.hidden * act_bytes) / sp_div
+    head_in = tokens * m.hidden * act_bytes * (1.0 if gathered_head else 1.0 / sp_div)
+    return vocab_part + head_in + (tokens * (m.hidden * act_bytes + stat * 4) + mlm_rows * m.hidden * act_bytes) / sp_div
 
 
 #: bytes per logit of the rank's vocabulary shard that the loss holds at its peak on top of the saved fp32

@@ -37,7 +37,7 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
                                        stack_table_kw, DISPATCHER_TABLE_KW, dispatcher_table_kw,
                                        cp_torch_ring_transient)
 from planner.layout import V_SPLIT, Candidates, distinct_rows, split_vpp
-from planner.model.activations_hf import AUTOEP_EXPERTS, hf_stack_experts
+from planner.model.activations_hf import AUTOEP_EXPERTS, hf_precision, hf_stack_experts
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
@@ -166,8 +166,21 @@ def frozen_layer_saves(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, sp_, mb
     w_share = np.moveaxis(np.reshape([shares[key] for key in zip(tp_b.ravel().tolist(), code_b.ravel().tolist(),
                                                                     ep_b.ravel().tolist())],
                                      tp_b.shape + (len(BlockWeights._fields),)), -1, 0)
-    return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
-                                         weight_split=tuple(1.0 / w_share))
+    saves, rebuild = frozen_layer_activation_bytes(m, t, seq, mb_, rc_, fs_, cp_ / share, stack=st,
+                                                   weight_split=tuple(1.0 / w_share))
+    return saves, rebuild + frozen_ring_backward(m, t, st, seq, tp_, cp_, mb_, fs_)
+
+
+def frozen_ring_backward(m: ModelSpec, t: TrainingSpec, st, seq, tp_, cp_, mb_, fs_):
+    """Per key, the torch CP ring's backward buffers (``hf_ring_backward``) on a frozen base's rows (lora / qlora: peft
+    on the HF code, whose attention runs the same ``context_parallel`` ring as a full fine-tune's; mem55, left by
+    hfcp54): beside one layer's backward, like the rebuild, at the bytes of the q / k / v the attention receives --
+    16-bit under autocast (its linears' output), else the stream's (``frozen_saves_precision``)."""
+    autocast = st is not None and st.autocasts(t)
+    fs = np.broadcast_to(np.asarray(fs_), np.broadcast(tp_, cp_, mb_, fs_).shape)
+    act = np.array([2.0 if autocast else hf_precision(frozen_saves_precision(t, f == STREAM_FP32)).act
+                    for f in fs.ravel()]).reshape(fs.shape)
+    return hf_ring_backward(m, seq, mb_, tp_, cp_, act, st)
 
 
 def _table_kw(m: ModelSpec, t: TrainingSpec, st, b: StateBytes) -> tuple:
@@ -1154,7 +1167,8 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
     ktp, kcp, ksp, kmb = keys
     tiles = st.vocab_tiles(m) if hasattr(st, "vocab_tiles") else 1
     head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
-    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq)
+    out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq,
+                        gathered_head=bool(getattr(st, "tp_saves_gathered_inputs", False)))
            + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
                                   head_seq=head_seq))[inv] + beside
@@ -1665,7 +1679,7 @@ def hf_row_keys(m: ModelSpec, t: TrainingSpec, c: Candidates, precision: str, st
                                                bool(getattr(stack, "softmax_keeps_input", False)))
 
 
-def hf_ring_backward(m: ModelSpec, seq, mb, tp, cp, precision: str, stack) -> float:
+def hf_ring_backward(m: ModelSpec, seq, mb, tp, cp, precision, stack):
     """The bytes on one rank PyTorch's ``context_parallel`` ring backward holds inside one layer's attention backward
     (``activations.cp_torch_ring_transient``: (2 cp + 20) K + 3 Q, K and Q the rank's tokens at the heads of its TP
     shard; measured on torch's ``_templated_ring_attention_backward``, mem54) on the HF code's rows, where the stack
@@ -1673,12 +1687,15 @@ def hf_ring_backward(m: ModelSpec, seq, mb, tp, cp, precision: str, stack) -> fl
     accelerate CP, ``TorchContextParallelConfig``) and cp > 1; else 0. Its K / V at the grouped heads: transformers'
     integrations/sdpa_attention.py ``use_gqa_in_sdpa`` passes ``enable_gqa=True`` instead of ``repeat_kv`` at
     torch >= 2.5 with no mask (CP's causal-only mask); mem54b. At the activations' bytes of the row's table precision
-    (``hf_precision``: the bf16 16-bit stream the ring's fp32 terms were measured at)."""
-    from planner.model.activations_hf import hf_precision
-
-    if not getattr(stack, "torch_cp_ring", False) or int(cp) <= 1:
-        return 0.0
-    return float(cp_torch_ring_transient(m, seq, mb, float(tp), float(cp), False, hf_precision(precision).act))
+    (``hf_precision``: the bf16 16-bit stream the ring's fp32 terms were measured at), or ``precision`` the bytes
+    themselves (per key: ``frozen_ring_backward``). A float for one row, an array for arrays of keys."""
+    ring = 0.0
+    if getattr(stack, "torch_cp_ring", False):  # 0 at cp 1 (cp_torch_ring_transient)
+        act = hf_precision(precision).act if isinstance(precision, str) else precision
+        ring = cp_torch_ring_transient(m, seq, mb, np.asarray(tp, dtype=np.float64), np.asarray(cp, dtype=np.float64),
+                                       False, act)
+    ring = np.broadcast_to(ring, np.broadcast(tp, cp, mb).shape)
+    return float(ring) if ring.ndim == 0 else ring.astype(np.float64)
 
 
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):

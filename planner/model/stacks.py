@@ -259,7 +259,9 @@ class Stack:
     #: ``saved_tensors_hooks`` on two gloo ranks under that plan (torch 2.13, fp8mem54; tests/op_sac_truth.py
     #: ``tp_saved_input_bytes``, stored in tests/data/op_sac_tp_truth.json): each column-parallel mm
     #: keeps the (tokens, h) gathered tensor, twice its SP shard at TP 2. Megatron-Core's own and TE's linears save
-    #: the shard and re-gather it in backward (False)
+    #: the shard and re-gather it in backward (False). The LM head too where the stack plans it column-parallel
+    #: behind a sequence-parallel norm (torchtitan ``"output": ColwiseParallel(input_layouts=Shard(1), ...)``, 16-bit
+    #: under its float8 TP plans): activations ``logits_bytes`` ``gathered_head`` (mem55)
     tp_saves_gathered_inputs: bool = False
     #: how the stack enters Transformer Engine's ``fp8_autocast``, a key of ``TE_AMAX_REDUCTIONS`` ("" where it does
     #: not): which group its amax reduction runs over and how many times a pass (``AmaxReduction``). "megatron":
