@@ -103,7 +103,10 @@ page's options do: trtllm-perf-gptoss 60 / 133 -> 21 / 96, Scout 49 / 93 -> 49 /
 GPUs (a bf16 KV cache would do it, 49 -> 8%, but TensorRT-LLM's accuracy tests load that checkpoint with an FP8 KV
 cache and the dense FP8 rows go 10 -> 29% with bf16); the TensorRT-LLM gpt-oss 1,000/1,000 rows (+93..+98%) at
 ~180 sequences (a decode step ~4x the planner's at the KV-limited batch); vLLM's gpt-oss 4000/200 rows stay 1.2-1.5x
-over even at 64 sequences (prefill compute).
+over even at 64 sequences (prefill compute). srv55 (scratch runs, nothing applied): the Scout and control rows as
+expert-parallel replicas with data-parallel attention (the MoE ``llm_options``' ``enable_attention_dp``) move Scout
+49 -> 47.5 but the control 16 -> 70, so the runs are taken as TP attention; vLLM's release rule for chunked layers'
+KV (serving_efficiency.VLLM_CHUNKED_HYBRID_OFF) touches no row here (no vLLM Llama 4 row).
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of

@@ -34,8 +34,11 @@ def test_the_release_is_latest_unless_the_job_pins_one_and_newer_releases_take_t
         assert s.engine_release == release, given
     assert _job("v0.11.0").serving.engine_version == "0.11.0"  # a git tag's "v" read past
     assert job_efficiency(_job("0.10.2").serving).mxfp4_native == VLLM_MXFP4_NATIVE_BEFORE_0_11_1
-    # 0.11.1 and any later, well-formed release (unknown here) run the current release's kernels
-    for newer in ("0.11.1", "0.11.1rc1", "0.12.0", "2.0.0"):
+    # 0.11.1 and any later, well-formed release (unknown here) run the current release's kernels; 0.11.1-0.12.x keep
+    # a chunked model's KV otherwise (VLLM_CHUNKED_HYBRID_OFF, tests/test_srv55.py), from 0.13.0 all is current
+    for newer in ("0.11.1", "0.11.1rc1", "0.12.0"):
+        assert job_efficiency(_job(newer).serving).mxfp4_native == ENGINES["vllm"].mxfp4_native, newer
+    for newer in ("0.13.0", "2.0.0"):
         assert job_efficiency(_job(newer).serving) == ENGINES["vllm"], newer
     # an engine whose kernels did not change with a release keeps them at any
     s = load_job_dict({"model": {"preset": "gpt-oss-120b"}, "serving": {"engine": "tensorrt-llm",

@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Optional
 
 #: where the fitted values come from (benchmarks/validate_serving.py --fit; README "Serving: simulated tail latency")
 FIT = ("fitted by benchmarks/validate_serving.py --fit (least squares on log error of the published "
@@ -48,12 +49,20 @@ class LocalKV:
     * ``"pool_ratio"``: two fixed pools, full-layer tokens and local-layer tokens = ``ratio`` x the
       full-layer tokens, memory split between them at start-up; a sequence takes c slots of the full
       pool and min(c, w) of the local one, so the pool that runs out first sets the batch;
-    * ``"full"``: local layers keep the whole context like global ones (no saving)."""
+    * ``"full"``: local layers keep the whole context like global ones (no saving).
+
+    ``chunked``: the rule for *chunked* local layers (``ModelSpec.local_attention`` "chunked", Llama 4) where the
+    engine keeps them otherwise than its sliding-window layers (None: this rule for both; :meth:`for_kind`)."""
     rule: str = "window"
     pad_groups: bool = False
     ratio: float = 0.0
     what: str = ""  # the mechanism in a few words, for the serve output's assumption line
     source: str = ""
+    chunked: Optional["LocalKV"] = None
+
+    def for_kind(self, kind: str) -> "LocalKV":
+        """The rule for local layers of ``kind`` ("sliding" | "chunked", ``ModelSpec.local_attention``)."""
+        return self.chunked if kind == "chunked" and self.chunked is not None else self
 
 
 #: vLLM V1's hybrid KV cache manager (vllm/v1/core/single_type_kv_cache_manager.py; PR #17996, in
@@ -74,6 +83,21 @@ VLLM_LOCAL_KV = LocalKV(
     source="vllm/v1/core/single_type_kv_cache_manager.py SlidingWindowManager / ChunkedLocalAttentionManager "
            "(PR #17996, by v0.9.2; chunked: PR #19351, on by default since PR #29627); groups: "
            "vllm/v1/core/kv_cache_utils.py")
+#: vLLM releases 0.10.1 to 0.12.x turned the hybrid KV cache manager off for a model with chunked local attention
+#: (Llama 4): PR #21761 ("[Perf] Disable chunked local attention by default with llama4", merged 2025-07-28, after
+#: 0.10.0) sets ``scheduler_config.disable_hybrid_kv_cache_manager = True`` when ``model_config.attention_chunk_size``
+#: is set unless ``VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE`` is 1 (its reason: three ChunkedLocalAttention
+#: KV-cache groups built the attention metadata three times, ~2 ms a step), and with the manager off every layer is
+#: one full-attention KV-cache group, the whole context. That variable's default is False in the API docs of 0.10.1.1,
+#: 0.11.0, 0.11.1 and 0.12.0 (docs.vllm.ai/en/vX/api/vllm/envs) and True in 0.16.0 (PR #29627 flipped it after
+#: caching the metadata builds); 0.13.0-0.15.x were not found and are priced as the current release (on). Sliding-window
+#: models (gpt-oss, Gemma) keep the hybrid manager in every one of these releases.
+VLLM_CHUNKED_HYBRID_OFF = ((0, 10, 1), (0, 13, 0))
+VLLM_LOCAL_KV_CHUNKED_OFF = replace(VLLM_LOCAL_KV, chunked=LocalKV(
+    "full", what="vLLM 0.10.1-0.12.x: hybrid KV cache manager off for chunked local attention, every layer the whole "
+                 "context",
+    source="vLLM PR #21761 (VllmConfig: disable_hybrid_kv_cache_manager when attention_chunk_size is set and "
+           "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE is 0, its default in 0.10.1.1-0.12.0's API docs)"))
 #: SGLang's SWA memory pool (python/sglang/srt/model_executor/model_runner.py ``set_num_token_hybrid``,
 #: mem_cache/swa_memory_pool.py ``SWAKVPool``): solves swa_tokens x swa_layers + full_tokens x
 #: full_layers = the pool's layer-tokens with swa_tokens = ``swa_full_tokens_ratio`` (0.8 by default,
@@ -175,6 +199,9 @@ class ServingEfficiency:
     #: ``mxfp4_native_before`` (() for none: the engine's kernels did not change with a release)
     mxfp4_native_since: tuple = ()
     mxfp4_native_before: tuple = ()
+    #: (since, until, LocalKV): releases in [since, until) kept local layers' KV by that rule instead of ``local_kv``
+    #: (:data:`VLLM_CHUNKED_HYBRID_OFF`)
+    local_kv_releases: tuple = ()
     #: how a step mixes prompt and decode tokens, as the simulation's ``EngineConfig.policy`` names it:
     #: "chunked" (vLLM V1, TensorRT-LLM in-flight batching: a step carries the running decodes and prompt chunks
     #: in one token budget) or "prefill_first" (SGLang: a step is a prefill batch or a decode batch, never both;
@@ -185,12 +212,19 @@ class ServingEfficiency:
         return replace(self, **kw)
 
     def at_release(self, version: tuple | None) -> "ServingEfficiency":
-        """The engine's kernels as release ``version`` (a tuple of ints; None: the current release) ran them: MXFP4
-        experts natively on ``mxfp4_native_before`` only before ``mxfp4_native_since``. A release newer than every
-        rule here runs as the newest."""
-        if version is not None and self.mxfp4_native_since and tuple(version) < self.mxfp4_native_since:
-            return replace(self, mxfp4_native=self.mxfp4_native_before)
-        return self
+        """The engine's kernels and KV cache as release ``version`` (a tuple of ints; None: the current release) ran
+        them: MXFP4 experts natively on ``mxfp4_native_before`` only before ``mxfp4_native_since``; local layers' KV by
+        the ``local_kv_releases`` rule whose releases hold ``version``. A release newer than every rule here runs as
+        the newest."""
+        if version is None:
+            return self
+        v, se = tuple(version), self
+        if self.mxfp4_native_since and v < self.mxfp4_native_since:
+            se = replace(se, mxfp4_native=self.mxfp4_native_before)
+        for since, until, rule in self.local_kv_releases:
+            if since <= v < until:
+                se = replace(se, local_kv=rule)
+        return se
 
 
 #: GEMM row tile: Hopper's warpgroup MMA (wgmma) has M = 64 (PTX ISA, "Asynchronous Warpgroup Level
@@ -241,7 +275,8 @@ ENGINES: dict[str, ServingEfficiency] = {
                               sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
                               local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX, mxfp4_marlin=True,
                               mxfp4_native=VLLM_MXFP4_NATIVE, mxfp4_native_since=VLLM_MXFP4_NATIVE_SINCE,
-                              mxfp4_native_before=VLLM_MXFP4_NATIVE_BEFORE_0_11_1),
+                              mxfp4_native_before=VLLM_MXFP4_NATIVE_BEFORE_0_11_1,
+                              local_kv_releases=((*VLLM_CHUNKED_HYBRID_OFF, VLLM_LOCAL_KV_CHUNKED_OFF),)),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,

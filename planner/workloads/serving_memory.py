@@ -350,7 +350,8 @@ def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = N
     n_local = m.local_layers if getattr(m, "sliding_window", None) else 0
     if not n_local or getattr(m, "mla", None) is not None:
         return None
-    rule = local_kv or engine_efficiency("vllm").local_kv
+    # chunked layers may be kept otherwise than sliding ones (LocalKV.chunked: vLLM 0.10.1-0.12.x keeps Llama 4 whole)
+    rule = (local_kv or engine_efficiency("vllm").local_kv).for_kind(m.local_attention)
     n_global = m.layers - n_local
     gs, ls = _vllm_group_slots(n_global, n_local) if rule.pad_groups else (n_global, n_local)
     return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp, dp) / m.layers, global_layers=n_global,
