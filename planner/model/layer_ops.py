@@ -1194,6 +1194,20 @@ def sp_gather_allreduce(c: LayerContext, m: ModelSpec, fw: Stack, tp_ar):
     return np.where(np.asarray(c.sp, dtype=bool), c.bf16_share * tp_ar + (1.0 - c.bf16_share) * q, tp_ar)
 
 
+def per_linear_tp_inputs(c: LayerContext, m: ModelSpec, fw: Stack):
+    """The column-parallel inputs a layer gathers beyond the one a block a plan with ``PrepareModuleInput`` gathers,
+    where each column-parallel linear redistributes its own input (``Stack.tp_gather_per_linear``: KempnerForge's
+    ``ColwiseParallel(input_layouts=Shard(1))`` on q, k, v, gate and up): the attention's q / k / v (none where the
+    stack fuses them, ``Stack.fused_qkv``; MLA's projections are left at the block's one) and a gated MLP's gate / up
+    on the dense layers its TP splits. Each is one more all-gather forward under SP (merged by a compiled step's
+    CSE) and one more reduce-scatter of its input gradient backward (without SP: one more all-reduce). 0 elsewhere."""
+    if not getattr(fw, "tp_gather_per_linear", False):
+        return 0.0
+    attn = 0.0 if (fw.fused_qkv or m.mla is not None) else 2.0
+    mlp = 1.0 if m.gated else 0.0
+    return attn * np.where(c.atp < c.tp, 0.0, 1.0) + mlp * (1.0 - c.moe_share) * np.where(c.dtp < c.tp, 0.0, 1.0)
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: the all-gathers at
@@ -1250,6 +1264,14 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
+    # a plan whose column-parallel linears each gather their own input (per_linear_tp_inputs): one T x h all-gather
+    # more each forward (eager only: compiled, AOTAutograd's CSE merges the identical gathers) and one reduce-scatter
+    # (no SP: all-reduce) of each one's input gradient backward, plain DTensor collectives (exposed)
+    extra = per_linear_tp_inputs(c, m, fw) * (1 - tp_comm_overlap) * blocks
+    if np.any(np.asarray(extra) > 0):
+        sp_on = np.asarray(sp, dtype=bool)
+        tp_fwd = tp_fwd + extra * np.where(sp_on, 0.0 if fw.compile else sp_gather_allreduce(c, m, fw, tp_ar) / 2.0, 0.0)
+        tp_bwd = tp_bwd + extra * np.where(sp_on, tp_ar / 2.0, tp_ar)
     amax = sp_amax_allreduces(c, m, hw, fw)  # TE's amax all-reduces ahead of the SP gathers' casts (exposed)
     return TpComm(tp_fwd + amax.fwd, tp_bwd + amax.bwd, slow_f, slow_b)
 
