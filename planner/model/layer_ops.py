@@ -1208,6 +1208,20 @@ def per_linear_tp_inputs(c: LayerContext, m: ModelSpec, fw: Stack):
     return attn * np.where(c.atp < c.tp, 0.0, 1.0) + mlp * (1.0 - c.moe_share) * np.where(c.dtp < c.tp, 0.0, 1.0)
 
 
+def per_linear_tp_collectives(c: LayerContext, m: ModelSpec, fw: Stack, tp_ar, scale) -> PassTimes:
+    """Exposed seconds (forward, backward) of the collectives a plan whose column-parallel linears each gather their
+    own input adds (``per_linear_tp_inputs`` of them, ``scale`` the share ``tp_comm`` keeps: the blocks and the
+    un-overlapped part): one T x h all-gather each forward under SP (eager only: compiled, AOTAutograd's CSE merges
+    the identical gathers) and one reduce-scatter (no SP: all-reduce) of each one's input gradient backward, plain
+    DTensor collectives the compute waits on. ``tp_ar``: the layer's T x h all-reduce seconds."""
+    extra = per_linear_tp_inputs(c, m, fw) * scale
+    if not np.any(np.asarray(extra) > 0):
+        return PassTimes(0.0, 0.0)
+    sp_on = np.asarray(c.sp, dtype=bool)
+    gather = 0.0 if fw.compile else sp_gather_allreduce(c, m, fw, tp_ar) / 2.0
+    return PassTimes(extra * np.where(sp_on, gather, 0.0), extra * np.where(sp_on, tp_ar / 2.0, tp_ar))
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: the all-gathers at
@@ -1264,14 +1278,8 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
-    # a plan whose column-parallel linears each gather their own input (per_linear_tp_inputs): one T x h all-gather
-    # more each forward (eager only: compiled, AOTAutograd's CSE merges the identical gathers) and one reduce-scatter
-    # (no SP: all-reduce) of each one's input gradient backward, plain DTensor collectives (exposed)
-    extra = per_linear_tp_inputs(c, m, fw) * (1 - tp_comm_overlap) * blocks
-    if np.any(np.asarray(extra) > 0):
-        sp_on = np.asarray(sp, dtype=bool)
-        tp_fwd = tp_fwd + extra * np.where(sp_on, 0.0 if fw.compile else sp_gather_allreduce(c, m, fw, tp_ar) / 2.0, 0.0)
-        tp_bwd = tp_bwd + extra * np.where(sp_on, tp_ar / 2.0, tp_ar)
+    own = per_linear_tp_collectives(c, m, fw, tp_ar, (1 - tp_comm_overlap) * blocks)  # (0 but KempnerForge's plan)
+    tp_fwd, tp_bwd = tp_fwd + own.fwd, tp_bwd + own.bwd
     amax = sp_amax_allreduces(c, m, hw, fw)  # TE's amax all-reduces ahead of the SP gathers' casts (exposed)
     return TpComm(tp_fwd + amax.fwd, tp_bwd + amax.bwd, slow_f, slow_b)
 
