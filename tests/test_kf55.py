@@ -126,10 +126,13 @@ def test_torch_tp_plan_gathers_each_column_linear_input(catalog):
     model, _, _, _, stack = validate.open_reports_case(catalog, r)
     assert stack.tp_gather_per_linear and not stack.fused_qkv
 
-    class _C:  # the layer context's fields the count reads: every layer's blocks split over TP 4, dense
-        tp, atp, dtp, moe_share = np.array([4.0]), np.array([4.0]), np.array([4.0]), 0.0
-    assert float(np.ravel(layer_ops.per_linear_tp_inputs(_C, model, stack))[0]) == (5 - 2)
-    assert layer_ops.per_linear_tp_inputs(_C, model, resolve("torchtitan")) == 0.0
+    from planner.model import ssm
+
+    class _C:  # the layer context's fields the count reads: every layer's blocks split over TP 4
+        tp, atp, dtp = np.array([4.0]), np.array([4.0]), np.array([4.0])
+    sh = ssm.layer_shares(model)
+    assert float(np.ravel(layer_ops.per_linear_tp_inputs(_C, model, stack, sh))[0]) == (5 - 2)
+    assert layer_ops.per_linear_tp_inputs(_C, model, resolve("torchtitan"), sh) == 0.0
 
 
 def test_compiled_step_merges_the_forward_gathers_not_the_gradient_reduce_scatters():
