@@ -3033,7 +3033,11 @@ def kempnerforge(cat) -> pd.DataFrame:
     FSDP2's collectives pass by pass (step_time.forward_gathers: the 70B's 0.73 s gathers a micro-batch under its 0.64 s
     forward, not under forward + backward) and the deferred fp32 reduce-scatter under the last backward less that
     backward's gathers (step_time.last_backward_gathers): the seven 70B rows -31..-41% -> -26..-37%, nothing else,
-    13.4% / 27.6% / -12.1%, Spearman 0.869."""
+    13.4% / 27.6% / -12.1%, Spearman 0.869. kf55 (2026-12-07) mapped KempnerForge's TP plan, which gathers each
+    column-parallel linear's input on its own (row option ``tp_gather_per_linear``, and ``fused_qkv=False``: its
+    separate q / k / v): 3 reduce-scatters more a layer backward, 3 all-gathers more forward where uncompiled; the
+    22 TP rows +1.5..+4.5 points (one node: 7B TP 2 / TP 4 -6.5 / -8.0 -> -2.1 / -3.5%; 175B +12.6 -> +15.2%),
+    13.0% / 25.6% / -9.4%, Spearman 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 

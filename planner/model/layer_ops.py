@@ -1204,6 +1204,37 @@ def sp_gather_allreduce(c: LayerContext, m: ModelSpec, fw: Stack, tp_ar):
     return np.where(np.asarray(c.sp, dtype=bool), c.bf16_share * tp_ar + (1.0 - c.bf16_share) * q, tp_ar)
 
 
+def per_linear_tp_inputs(c: LayerContext, m: ModelSpec, fw: Stack, sh: dict):
+    """The column-parallel inputs a mean layer gathers beyond the one a block a plan with ``PrepareModuleInput``
+    gathers, where each column-parallel linear redistributes its own input (``Stack.tp_gather_per_linear``:
+    KempnerForge's ``ColwiseParallel(input_layouts=Shard(1))`` on q, k, v, gate and up): 2 in an attention block
+    (q / k / v separate; none where the stack fuses them, ``Stack.fused_qkv``, or for MLA's projections, left at the
+    block's one) and 1 in a gated dense MLP, on the blocks its TP splits, weighted by the layer's block shares
+    (``sh``: ssm.layer_shares; the MoE blocks' experts are not column-parallel linears). Each is one more all-gather
+    forward under SP (merged by a compiled step's CSE) and one more reduce-scatter of its input gradient backward
+    (without SP: one more all-reduce). 0 elsewhere."""
+    if not getattr(fw, "tp_gather_per_linear", False):
+        return 0.0
+    attn = 0.0 if (fw.fused_qkv or m.mla is not None) else 2.0
+    mlp = 1.0 if m.gated else 0.0
+    return (attn * sh["*"] * np.where(c.atp < c.tp, 0.0, 1.0)
+            + mlp * sh["-"] * np.where(c.dtp < c.tp, 0.0, 1.0))
+
+
+def per_linear_tp_collectives(c: LayerContext, m: ModelSpec, fw: Stack, sh: dict, tp_ar, scale) -> PassTimes:
+    """Exposed seconds (forward, backward) of the collectives a plan whose column-parallel linears each gather their
+    own input adds (``per_linear_tp_inputs`` of them, ``scale`` the un-overlapped share ``tp_comm`` keeps): one
+    T x h all-gather each forward under SP (eager only: compiled, AOTAutograd's CSE merges the identical gathers) and
+    one reduce-scatter (no SP: all-reduce) of each one's input gradient backward, plain DTensor collectives the
+    compute waits on. ``tp_ar``: the layer's T x h all-reduce seconds."""
+    extra = per_linear_tp_inputs(c, m, fw, sh) * scale
+    if not np.any(np.asarray(extra) > 0):
+        return PassTimes(0.0, 0.0)
+    sp_on = np.asarray(c.sp, dtype=bool)
+    gather = 0.0 if fw.compile else sp_gather_allreduce(c, m, fw, tp_ar) / 2.0
+    return PassTimes(extra * np.where(sp_on, gather, 0.0), extra * np.where(sp_on, tp_ar / 2.0, tp_ar))
+
+
 def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_comm_overlap: float,
             attn_proj: list, dense_mlp: list, parts, sh: dict, blocks: float, pa_ag) -> TpComm:
     """TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: the all-gathers at
@@ -1260,6 +1291,8 @@ def tp_comm(c: LayerContext, m: ModelSpec, hw: HardwareOption, fw: Stack, tp_com
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
+    own = per_linear_tp_collectives(c, m, fw, sh, tp_ar, 1 - tp_comm_overlap)  # (0 but KempnerForge's plan)
+    tp_fwd, tp_bwd = tp_fwd + own.fwd, tp_bwd + own.bwd
     amax = sp_amax_allreduces(c, m, hw, fw)  # TE's amax all-reduces ahead of the SP gathers' casts (exposed)
     return TpComm(tp_fwd + amax.fwd, tp_bwd + amax.bwd, slow_f, slow_b)
 

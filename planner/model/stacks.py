@@ -914,6 +914,16 @@ class Stack:
     #: gpt-oss build with ``fuse_qkv=True``), one mm where separate projections are three: per-op SAC's "every
     #: second mm" count (planner.model.flops ``op_sac_recompute_flops_per_token``) runs over it
     fused_qkv: bool = False
+    #: each column-parallel linear redistributes its own sequence-parallel input (torch ``ColwiseParallel(input_layouts=
+    #: Shard(1))`` on q, k, v, gate and up one by one: KempnerForge ``distributed/tensor_parallel.py``
+    #: ``_build_block_tp_plan``), where torchtitan's plan gathers once a block (``PrepareModuleInput`` on
+    #: ``attention`` / ``feed_forward``). Counted on torch 2.13's DTensor (tests/test_kf55.py, fake process group at
+    #: TP 4): eager, a dense SwiGLU block's forward runs 5 all-gathers + 2 reduce-scatters and its backward 2 + 5
+    #: (the block plan 2 + 2 both ways); compiled (AOTAutograd's min-cut partitioner, which CSEs the joint graph:
+    #: torch/_functorch/partitioners.py ``min_cut_rematerialization_partition`` -> compile_utils ``fx_graph_cse``)
+    #: the forward's identical gathers merge to 2 and the backward keeps its 5 reduce-scatters, one per input
+    #: gradient (planner.model.layer_ops ``per_linear_tp_inputs``)
+    tp_gather_per_linear: bool = False
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
     #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
@@ -1276,6 +1286,7 @@ class Stack:
     #: * ``has_pp_pass``: ``pp_pass_microbatches``, per-accumulation-step pipeline runs: NeMo AutoModel's, torchtitan's
     #:   (its ``local_batch_size`` over ``pipeline_parallel_microbatch_size``)
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
+    #: * ``has_tp_gather_per_linear``: ``tp_gather_per_linear``, a torch DTensor TP plan's per-linear input gathers
     #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
     #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
     #:   ``store_false``, dest ``gradient_accumulation_fusion``: on unless passed): the Megatron-Core stacks and
@@ -1297,6 +1308,7 @@ class Stack:
     has_channels_last: bool = False
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
+    has_tp_gather_per_linear: bool = False
     has_grad_accum_fusion: bool = False
     has_param_gather: bool = True
     #: the stack has a ZeRO-1 path (a sharded optimizer over replicated parameters and gradients). False for the HF
@@ -1808,6 +1820,8 @@ class Stack:
             opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
         if self.fused_qkv != getattr(STACKS.get(self.name), "fused_qkv", self.fused_qkv):  # said where set otherwise
             opts.append(f"fused_qkv={'on' if self.fused_qkv else 'off'}")
+        if self.tp_gather_per_linear:
+            opts.append("tp_gather_per_linear=on")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -1895,7 +1909,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2173,6 +2187,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
                              "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches, "
                              "torchtitan's local_batch_size)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+    "tp_gather_per_linear": (lambda st: st.has_tp_gather_per_linear,
+                             "per-linear DTensor TP input gathers (torch ColwiseParallel(input_layouts=Shard(1)) on "
+                             "each projection)", None),
     "gradient_accumulation_fusion": (lambda st: st.has_grad_accum_fusion, "gradient-accumulation fusion switch "
                                      "(Megatron's --no-gradient-accumulation-fusion)", None),
     # (the stacks whose FP8 weight storage hangs on Megatron-Core's flag: TE linears storing fp8_weight_bytes)
@@ -2912,7 +2929,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, has_tp_gather_per_linear=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
         tp_saves_gathered_inputs=True,  # DTensor ColwiseParallel behind PrepareModuleInput(Replicate)

@@ -662,6 +662,9 @@ class FrameworkSpec(Strict):
     #: torchtitan: q, k and v as one linear (0.3's FusedQKVLinear, the stack's default) or three (its 2024-25 Llama);
     #: per-op SAC re-runs every second mm of a block, so this moves its recompute (planner.model.flops)
     fused_qkv: Optional[bool] = None
+    #: torchtitan-style DTensor TP: each column-parallel linear gathers its own sequence-parallel input (KempnerForge's
+    #: plan) in place of one gather a block; planner.model.stacks Stack.tp_gather_per_linear
+    tp_gather_per_linear: Optional[bool] = None
     activation_offload: Optional[bool] = None
     #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
     activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)

@@ -61,7 +61,12 @@ STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_para
 #:   repository's H200 profile of its 13B (benchmarks/profiling/13b_24gpu_profiling.md @a7f83461, 2026-04-07, 'Top
 #:   CUDA Kernels') lists ``aten::_cudnn_attention_backward`` (800 calls): cuDNN attention, where the torchtitan
 #:   entry prices FlashAttention-2 (torchtitan 2024's SDPA flash backend: stacks.Stack.attn_kernel).
-KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn"
+#: * ``fused_qkv=False``, ``tp_gather_per_linear=True`` (kf55): model/attention.py has separate ``q_proj`` / ``k_proj`` /
+#:   ``v_proj`` (the torchtitan entry's default is 0.3's fused QKV), and distributed/tensor_parallel.py
+#:   ``_build_block_tp_plan`` (@c29a0d65 and @0c4eba1e alike) puts ``ColwiseParallel(input_layouts=Shard(1))`` on each
+#:   of q / k / v / gate / up with no ``PrepareModuleInput``: each linear all-gathers its own sequence-parallel input
+#:   and reduce-scatters its own input gradient (counted on torch's DTensor: tests/test_kf55.py).
+KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn;fused_qkv=False;tp_gather_per_linear=True"
 #: how Kempner's H200 nodes are wired (kfnode52, read 2026-12-07). Kempner's own pages state four SXM H200 a node on
 #: NVLink: the Kempner Computing Handbook (KempnerInstitute/kempner-computing-handbook, kempner_computing_handbook/
 #: s1_high_performance_computing/kempner_cluster/overview_of_kempner_cluster.md @06d9ca34: 'H200 141GB | Total GPUs
