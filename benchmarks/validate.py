@@ -259,7 +259,7 @@ def with_parts(out: dict, res: dict, i: int, hw) -> dict:
 
 
 def vtrain(cat, which: str, parts: bool = False) -> pd.DataFrame:
-    """vTrain rows with their predictions (``parts``: with ``PART_COLUMNS`` and ``node_gpus``, ``with_parts``).
+    """vTrain rows with their predictions (``parts``: with ``PART_COLUMNS`` and ``node_gpus``; comm_residue.py).
 
     Known residue, not modelled (multi-node): the 39.1B (48x8192) TP2 rows run 15-37% slower than
     predicted and 8 of its 14 TP4 rows 10-19% slower, while its 26 TP8 rows are within -5..+8%;
