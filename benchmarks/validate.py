@@ -235,19 +235,31 @@ def dle_topology(gpu_name: str) -> str:
     return "hybrid-cube-mesh" if gpu_name.startswith("V100") else DEFAULT_TOPOLOGY
 
 
-def predict_group(model, training, df, hw, **kw):
-    """Predicted iteration time (s) for rows sharing model and training settings (vectorised)."""
+#: the exposed communication parts of a step (``step_time``'s seconds a step) a loader's ``parts=True`` adds as
+#: columns, with the node size that places the groups (benchmarks/comm_residue.py, tp55)
+PART_COLUMNS = ("comm_tp", "comm_dp", "comm_pp")
+
+
+def predict_group(model, training, df, hw, parts: bool = False, **kw):
+    """Predicted iteration time (s) for rows sharing model and training settings (vectorised); with ``parts`` the
+    whole ``step_time`` result (a dict of arrays), of which ``step_time_s`` is that time."""
     c = Candidates(
         tp=df["tp"].to_numpy(int), pp=df["pp"].to_numpy(int), dp=df["dp"].to_numpy(int),
         cp=1, ep=1, vpp=df["vpp"].to_numpy(int), zero=df["zero"].to_numpy(int), mb=df["mb"].to_numpy(int),
         rc=df["rc"].to_numpy(int), sp=df["sp"].to_numpy(bool), schedule=df["schedule"].to_numpy(int),
         gpus_per_node=hw.gpus_per_node, nodes=1,
     )
-    return step_time(model, training, c, hw, **kw)["step_time_s"]
+    res = step_time(model, training, c, hw, **kw)
+    return res if parts else res["step_time_s"]
 
 
-def vtrain(cat, which: str) -> pd.DataFrame:
-    """vTrain rows with their predictions.
+def with_parts(out: dict, res: dict, i: int, hw) -> dict:
+    """A row's dict with ``PART_COLUMNS`` from its ``step_time`` result ``res`` (row ``i``) and ``node_gpus``."""
+    return {**out, **{k: float(res[k][i]) for k in PART_COLUMNS}, "node_gpus": int(hw.gpus_per_node)}
+
+
+def vtrain(cat, which: str, parts: bool = False) -> pd.DataFrame:
+    """vTrain rows with their predictions (``parts``: with ``PART_COLUMNS`` and ``node_gpus``; comm_residue.py).
 
     Known residue, not modelled (multi-node): the 39.1B (48x8192) TP2 rows run 15-37% slower than
     predicted and 8 of its 14 TP4 rows 10-19% slower, while its 26 TP8 rows are within -5..+8%;
@@ -382,19 +394,25 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     # intra-node (the catalog's): vTrain's measured 8-GPU all-reduce reaches 200-220 GB/s bus
     # bandwidth (trace/a100/AR_GPU8_1M_1024M_LUT), above the configs' 150 GB/s simulator input
     hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0)
-    pred = np.empty(len(d))
+    cols = {k: np.empty(len(d)) for k in ("step_time_s", *PART_COLUMNS)}
     for key, g in d.groupby(["layers", "hidden", "heads", "seq", "gb"]):
         layers, hidden, heads, seq, gb = key
         model = gpt_model(layers, hidden, heads, 50257, seq)
         tr = TrainingSpec(seq_len=int(seq), global_batch=int(gb), precision="fp16", weights="megatron",
                           grad_dtype="same", flash_attention=False, dropout=True, recompute="full")
-        pred[d.index.get_indexer(g.index)] = predict_group(model, tr, g, hw, framework="megatron-deepspeed")
-    d["predicted_s"] = pred
+        res = predict_group(model, tr, g, hw, parts=True, framework="megatron-deepspeed")
+        for k, v in cols.items():
+            v[d.index.get_indexer(g.index)] = res[k]
+    d["predicted_s"] = cols["step_time_s"]
+    extra = [*PART_COLUMNS, "node_gpus"] if parts else []
+    for k in PART_COLUMNS:
+        d[k] = cols[k]
+    d["node_gpus"] = hw.gpus_per_node
     d["source"] = f"vtrain_{which}"
     d["model"] = d["layers"].astype(str) + "x" + d["hidden"].astype(str) + "/s" + d["seq"].astype(str) + "/gb" + d["gb"].astype(str)
     for k, v in kind(model, hw).items():  # every vTrain model is a dense GPT on A100
         d[k] = v
-    return d[["source", "model", "gpus", "tp", "pp", "dp", "mb", "measured_s", "predicted_s", *KIND_COLUMNS]]
+    return d[["source", "model", "gpus", "tp", "pp", "dp", "mb", "measured_s", "predicted_s", *KIND_COLUMNS, *extra]]
 
 
 #: Narayanan et al. 2021 Table 1 as its authors launched it: NVIDIA/Megatron-LM examples/sc21/run_table_1.sh
@@ -3041,7 +3059,7 @@ def kempnerforge(cat) -> pd.DataFrame:
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
-def dlperf_megatron(cat) -> pd.DataFrame:
+def dlperf_megatron(cat, parts: bool = False) -> pd.DataFrame:
     """OneFlow's DLPerf benchmark of NVIDIA Megatron-LM GPT pre-training (``DLPERF_MEGATRON_CSV``, builder
     data/parts/scripts/dlperf_megatron.py; the README tables, launch scripts and every assumption per row; checks in
     tests/test_dlperf_megatron_data.py): 18 cases on 1-32 V100-SXM2-16GB (4 nodes of 8, one 100 Gb/s EDR HCA a
@@ -3059,7 +3077,8 @@ def dlperf_megatron(cat) -> pd.DataFrame:
 
     ``model`` is the shape and global batch (vTrain's convention): the 1536 x 16 model at batch 16 has six rows on
     one node (DP 8, TP 8, DP 2 x TP 4, DP 4 x TP 2; DP 8 and TP 8 run twice, as the README's DP / MP and 2D groups),
-    the 2304 x 24 model at batch 512 three PP layouts on 32 GPUs: the within-model ranks."""
+    the 2304 x 24 model at batch 512 three PP layouts on 32 GPUs: the within-model ranks. ``parts``: each row with
+    ``PART_COLUMNS`` and ``node_gpus`` (``with_parts``; benchmarks/comm_residue.py)."""
     d = pd.read_csv(DLPERF_MEGATRON_CSV)
     out = []
     for r in d.itertuples():
@@ -3069,11 +3088,12 @@ def dlperf_megatron(cat) -> pd.DataFrame:
         tr = nar21_training(int(r.seq_len), int(r.global_batch_seqs))
         row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=0, mb=int(r.micro_batch), rc=2,
                                  sp=False, schedule=SCHEDULE.code["1f1b"])])
-        p = predict_group(model, tr, row, hw, framework=NAR21_STACK, overlap_grad_reduce=False)[0]
-        out.append(dict(source="dlperf_megatron", model=f"{r.model}/gb{int(r.global_batch_seqs)}", id=r.id,
-                        **kind(model, hw), stack=NAR21_STACK.name, options="gradient_accumulation_fusion=off",
-                        gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
-                        measured_s=r.latency_ms / 1e3, predicted_s=float(p)))
+        res = predict_group(model, tr, row, hw, parts=True, framework=NAR21_STACK, overlap_grad_reduce=False)
+        o = dict(source="dlperf_megatron", model=f"{r.model}/gb{int(r.global_batch_seqs)}", id=r.id,
+                 **kind(model, hw), stack=NAR21_STACK.name, options="gradient_accumulation_fusion=off",
+                 gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
+                 measured_s=r.latency_ms / 1e3, predicted_s=float(res["step_time_s"][0]))
+        out.append(with_parts(o, res, 0, hw) if parts else o)
     return pd.DataFrame(out)
 
 
