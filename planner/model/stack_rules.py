@@ -49,7 +49,8 @@ from planner.spec.schema import has_shared_experts
 from planner.model.activations_hf import hf_experts_kernel, liger_patches
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_EP_PLAN, HF_NO_TP_PLAN, autoep_stack
 from planner.model.stack_kernels import TE_RECOMPUTES
-from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
+from planner.model.pipeline import run_microbatches, titan_layers_per_stage, titan_stages  # noqa: F401 (the rules'
+# and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
@@ -140,13 +141,23 @@ def _pp_pass_ok(c, m, t, st):
     return (c.pp == 1) | (micro <= st.pp_pass_microbatches) | (np.mod(micro, st.pp_pass_microbatches) == 0)
 
 
-def _dualpipev_m_ok(c, t):
-    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages); rows without a micro-batch column
-    (a layout's per-layout terms) pass."""
-    m = _micro_per_replica(c, t)
-    if m is None:
+def _dualpipev_run(c, t, st):
+    """Micro-batches of one run of each row's schedule (``pipeline.run_microbatches``: the replica's, or the stack's
+    ``pp_pass_microbatches`` where it runs the schedule once per accumulation step); None without a micro-batch
+    column (a layout's per-layout terms)."""
+    micro = _micro_per_replica(c, t)
+    return None if micro is None else run_microbatches(micro, getattr(st, "pp_pass_microbatches", None))
+
+
+def _dualpipev_m_ok(c, m, t, st=None):
+    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages) in a run of the schedule, which
+    torchtitan builds for ``local_batch_size / microbatch_size`` of them (``pp_pass_microbatches``: a run per
+    accumulation step), not the step's (until sim55 a pass of 4 at PP4 passed here); rows without a micro-batch column
+    pass."""
+    run = _dualpipev_run(c, t, st)
+    if run is None:
         return np.ones(len(c.pp), bool)
-    return ~_dualpipev(c) | (c.pp == 1) | (m >= 2 * c.pp)
+    return ~_dualpipev(c) | (c.pp == 1) | (run >= 2 * c.pp)
 
 
 def _interleaved_m_ok(c, t, group=None):
@@ -1255,8 +1266,11 @@ RULES: tuple[StackRule, ...] = (
               "DualPipeV with fewer micro-batches than its 2 PP stages",
               f"{_DPV}.__init__: 'DualPipeV requires at least as many microbatches as stages'",
               lambda st, m, t: True,
-              lambda c, m, t: _dualpipev_m_ok(c, t),
-              lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}"),
+              detail=lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}",
+              ok_stack=_dualpipev_m_ok,
+              detail_stack=lambda c, m, t, st: (f": {int(_dualpipev_run(c, t, st)[0])} micro-batches per "
+                                                f"{'schedule run' if st.pp_pass_microbatches else 'replica'} "
+                                                f"< 2 x PP{int(c.pp[0])}")),
     StackRule("titan-dualpipev-compile", "torchtitan", "training.framework.compile",
               "DualPipeV over torch.compile'd blocks (set compile: false)",
               f"{_DPV}.__init__ -> _check_torch_compile_compatibility: 'The DualPipeV schedule is not supported with "
