@@ -1266,7 +1266,8 @@ RULES: tuple[StackRule, ...] = (
               "DualPipeV with fewer micro-batches than its 2 PP stages",
               f"{_DPV}.__init__: 'DualPipeV requires at least as many microbatches as stages'",
               lambda st, m, t: True,
-              detail=lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}",
+              detail=lambda c, m, t: (f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica "
+                                      f"< 2 x PP{int(c.pp[0])}"),
               ok_stack=_dualpipev_m_ok,
               detail_stack=lambda c, m, t, st: (f": {int(_dualpipev_run(c, t, st)[0])} micro-batches per "
                                                 f"{'schedule run' if st.pp_pass_microbatches else 'replica'} "

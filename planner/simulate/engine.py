@@ -6,8 +6,8 @@ Processes (SimPy generators), per data-parallel replica ``r``:
 * the replica's ``Loader`` (worker processes; see loader.py);
 * ``trainer(r)``: per step, takes its ``m`` micro-batches at the times the first pipeline stage
   starts their forwards (offsets from the exact schedule, schedule.py), waits for any that are not
-  ready (the wait shifts the whole step), then runs the rest of the pipeline schedule; arrives at
-  the step's synchronisation.
+  ready (the wait shifts the whole step), then runs the rest of the pipeline schedule (its runs where the
+  stack runs it once per accumulation step: ``step_runs``); arrives at the step's synchronisation.
 
 and one synchronisation per step (the last replica to arrive runs it): the data-parallel gradient
 reduce, overlapped with the last backward in buckets (``schedule.sync_end``: the overlappable
