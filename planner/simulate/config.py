@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from planner import defaults as D
+from planner.errors import InputError
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
 from planner.model.pipeline import exposed_dp_comm, fill_exposure, run_microbatches, step_composition
@@ -106,8 +107,11 @@ class PipelineConfig:
             self.vpp = 1
             self.vpp_group = None
         if self.pp_pass_microbatches is not None and self.m % self.run_m:
-            raise ValueError(f"pp_pass_microbatches {self.pp_pass_microbatches} does not divide the {self.m} "
-                             "micro-batches of a step")
+            # the simulator plays whole runs; a stack without a divisibility rule (NeMo AutoModel's option: its loop's
+            # check unread) lets estimate price m / pass fractional runs, which no list schedule plays
+            raise InputError("training.framework.pp_pass_microbatches",
+                             f"{self.pp_pass_microbatches} does not divide the {self.m} micro-batches a replica runs "
+                             "a step: the simulator plays whole runs of the pipeline schedule")
 
     @property
     def run_m(self) -> int:
