@@ -487,8 +487,15 @@ def _vpp_groups_ok(v, t):
         # Megatron's explicit group size (a Megatron-Core stack option): its groups are that size, not torch's
         # rounds, and stack_rules "interleaved-m" checks them (m = 9 on pp 4 runs at a group of 5: 5 + 4)
         return True
-    m = micro_batches_per_replica(v, t)
-    return (np.asarray(v.vpp) == 1) | (np.asarray(v.pp) == 1) | (m % np.maximum(1, m // np.asarray(v.pp)) == 0)
+    return (np.asarray(v.vpp) == 1) | (np.asarray(v.pp) == 1) | torch_rounds_ok(micro_batches_per_replica(v, t), v.pp)
+
+
+def torch_rounds_ok(m, pp):
+    """Whether torch's ``ScheduleInterleaved1F1B`` builds for ``m`` micro-batches on ``pp`` ranks (vectorised): m a
+    multiple of its ``number_of_rounds = max(1, m // pp)`` (torch.distributed.pipelining schedules.py: 'Interleaved
+    1F1B requires the number of microbatches to be a multiple of the number of rounds')."""
+    m = np.asarray(m)
+    return m % np.maximum(1, m // np.asarray(pp)) == 0
 
 
 def _vpp_ok(v, m):

@@ -104,10 +104,9 @@ def test_simulate_agrees_with_estimate_on_torch_rounds(catalog, gb):
 # and the deadlock guard (a schedule that deadlocks spun forever). It now reads planner.model.pipeline_ops.
 
 def test_microbatch_timeline_is_the_timed_schedule():
-    from types import SimpleNamespace
-
+    from planner.simulate.config import PipelineConfig
     from planner.simulate.engine import _ops_by_stage
-    p = SimpleNamespace(pp=4, m=8, vpp=1, t_fwd_mb=1.0, t_bwd_mb=2.0, t_pp_p2p=0.1, schedule="1f1b")
+    p = PipelineConfig(pp=4, m=8, vpp=1, t_fwd_mb=1.0, t_bwd_mb=2.0, t_pp_p2p=0.1, schedule="1f1b")
     ops = _ops_by_stage(p, 1.5)  # stage 0's forwards take 1.5 with the H2D copy
     want = pipeline_timing(4, 8, 1, 1.0, 2.0, 0.1, "1f1b", 1.5)
     assert max(o[3] for st in ops for o in st) == pytest.approx(want.makespan)

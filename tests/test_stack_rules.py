@@ -101,6 +101,18 @@ CASES = [
      dict(pp=1, dp=32)),
     ("titan-dualpipev-m", ("torchtitan", {}), "llama3-8b", {"global_batch": 48}, dict(pp=4, dp=8, schedule=3),
      dict(pp=4, dp=8, schedule=0)),
+    # torch's Schedule1F1B needs >= pp micro-batches in its run: 256 / DP8 in passes of 2 at PP4 (sim55); 256 / DP16
+    # = 16 in passes of 2 at PP2 runs
+    ("titan-1f1b-m", ("torchtitan", {"pp_pass_microbatches": 2}), "llama3-8b", {}, dict(pp=4, dp=8),
+     dict(pp=2, dp=16)),
+    ("automodel-1f1b-m", ("nemo-automodel", {}), "llama3-8b", {"global_batch": 16}, dict(pp=4, dp=8, zero=3),
+     dict(pp=2, dp=8, zero=3)),
+    # torch's ScheduleInterleaved1F1B for a pass: 288 / DP8 = 36 micro-batches (9 rounds at PP4) in passes of 9, 2
+    # rounds each, 9 no multiple of them; 1F1B runs them
+    ("titan-interleaved-rounds", ("torchtitan", {"pp_pass_microbatches": 9}), "llama3-8b", {"global_batch": 288},
+     dict(pp=4, vpp=2, dp=8, schedule=1), dict(pp=4, dp=8, schedule=0)),
+    ("automodel-interleaved-rounds", ("nemo-automodel", {"pp_pass_microbatches": 9}), "llama3-8b",
+     {"global_batch": 288}, dict(pp=4, vpp=2, dp=8, zero=3, schedule=1), dict(pp=4, dp=8, zero=3, schedule=0)),
     ("titan-dualpipev-compile", ("torchtitan", {"compile": True}), "llama3-8b", {}, dict(pp=2, dp=16, schedule=3),
      dict(pp=2, dp=16, schedule=0)),
     ("titan-dualpipev-ac", ("torchtitan", {}), "mixtral-8x7b", {}, dict(pp=2, dp=16, ep=8, zero=2, etp=1, schedule=3),

@@ -1376,6 +1376,15 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
     return out
 
 
+#: the schedules whose stages before the last run a micro-batch lighter (``pipeline_timing``' ``t_lighter``): 1F1B and
+#: GPipe, whose fill crosses the lighter stages with micro-batch 0's forward and whose drain with the last backward,
+#: the pacing stage busy in between (GPipe: all forwards, then all backwards; torch ``ScheduleGPipe``), as
+#: ``step_composition`` takes ``fill_excess`` off both (its v = 1 rows). Until sim55 the list schedule ran GPipe's
+#: stages at the pacing stage's time and ``planner simulate`` played a torchtitan Llama-3-8B GPipe PP4 step 1.6% over
+#: estimate's
+LIGHTER_FILL = ("1f1b", "gpipe")
+
+
 @dataclass(frozen=True)
 class PipelineTiming:
     makespan: float  # first forward start to last backward end, over all stages
@@ -1394,9 +1403,9 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
     ``t_lead``: seconds every stage's first forward (micro-batch 0, chunk 0) waits before it computes, once the
     micro-batch has arrived: a collective that stage only starts then (the ZeRO-1/2 parameter all-gather's first
     bucket under Megatron-Core's unaligned ``--overlap-param-gather``: planner.model.step_time ``compose_step``).
-    ``t_lighter``: on the 1F1B schedule, seconds a micro-batch (forward and backward, in their proportion) each stage
-    but the last runs under ``t_f + t_b``: the last stage, with the LM head, paces and the others fill and drain
-    (planner.model.step_time ``fill_excess`` / (pp - 1)).
+    ``t_lighter``: on the 1F1B and GPipe schedules (``LIGHTER_FILL``), seconds a micro-batch (forward and backward,
+    in their proportion) each stage but the last runs under ``t_f + t_b``: the last stage, with the LM head, paces
+    and the others fill and drain (planner.model.step_time ``fill_excess`` / (pp - 1)).
     """
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
     inter = schedule == "interleaved"
@@ -1404,7 +1413,7 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
         vpp = 1
     return _timing(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
                    t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None, t_lead,
-                   t_lighter if schedule == "1f1b" else 0.0)
+                   t_lighter if schedule in LIGHTER_FILL else 0.0)
 
 
 def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
@@ -1418,7 +1427,7 @@ def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2
     ops: list[list[tuple[str, int, float, float]]] = []
     _timing.__wrapped__(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
                         t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None, t_lead,
-                        t_lighter if schedule == "1f1b" else 0.0)
+                        t_lighter if schedule in LIGHTER_FILL else 0.0)
     return ops
 
 
@@ -1807,18 +1816,17 @@ def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets,
     reduce-scatter runs in the last backward: step_time ``compose_step``)."""
     steady = m * (t_fwd_mb + t_bwd_mb + per_mb_exposed)
     t_stage = t_fwd_mb + t_bwd_mb + in_stage
-    if pass_m is None:
-        bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
-    else:
-        run_m = run_microbatches(m, pass_m)
-        bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
+    run_m = run_microbatches(m, pass_m)
+    runs = np.asarray(m, dtype=np.float64) / run_m  # (1 without pass_m)
+    bubble = runs * bubble_time(pp, run_m, vpp, t_stage, interleaved)
     # the lighter stages' fill and drain: on 1F1B rows (v = 1) with a pipeline, once per run of the schedule
     one_f1b = (~np.asarray(interleaved, dtype=bool) | (np.asarray(vpp) <= 1)) & ~np.asarray(dualpipev, dtype=bool)
     fill = np.where(one_f1b & (np.asarray(pp) > 1), fill_excess, 0.0)
     if np.any(fill):
-        bubble = bubble - (fill if pass_m is None else np.asarray(m, dtype=np.float64) / run_m * fill)
-    if np.any(dualpipev):
-        bubble = np.where(dualpipev, dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage), bubble)
+        bubble = bubble - runs * fill
+    if np.any(dualpipev):  # once per run too (until sim55 once a step: a torchtitan pass of 8 at PP4 paid one of 4)
+        bubble = np.where(dualpipev, runs * dualpipev_bubble(pp, t_fwd_mb + 0.5 * in_stage, t_bwd_mb + 0.5 * in_stage),
+                          bubble)
     hides = np.maximum(chunk_reduce_window(t_bwd_mb, pp, vpp, interleaved, aligned_reduce) - reduce_busy, 0.0)
     exposed = exposed_dp_comm(t_dp, hides, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer,

@@ -44,12 +44,13 @@ import numpy as np
 
 from hardware_catalog.errors import fit_message
 from planner.errors import InputError
-from planner.layout import V_SPLIT, micro_batches_per_replica
+from planner.layout import V_SPLIT, micro_batches_per_replica, torch_rounds_ok
 from planner.spec.schema import has_shared_experts
 from planner.model.activations_hf import hf_experts_kernel, liger_patches
 from planner.model.moe import AUTOEP_MODEL_TYPES, HF_NO_EP_PLAN, HF_NO_TP_PLAN, autoep_stack
 from planner.model.stack_kernels import TE_RECOMPUTES
-from planner.model.pipeline import titan_layers_per_stage, titan_stages  # noqa: F401 (the rules' and --emit's)
+from planner.model.pipeline import run_microbatches, titan_layers_per_stage, titan_stages  # noqa: F401 (the rules'
+# and --emit's)
 from planner.vocab import RECOMPUTE, SCHEDULE
 
 #: the code a training stack runs, whose rules apply to it
@@ -140,13 +141,23 @@ def _pp_pass_ok(c, m, t, st):
     return (c.pp == 1) | (micro <= st.pp_pass_microbatches) | (np.mod(micro, st.pp_pass_microbatches) == 0)
 
 
-def _dualpipev_m_ok(c, t):
-    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages); rows without a micro-batch column
-    (a layout's per-layout terms) pass."""
-    m = _micro_per_replica(c, t)
-    if m is None:
+def _schedule_run(c, t, st):
+    """Micro-batches of one run of each row's schedule (``pipeline.run_microbatches``: the replica's, or the stack's
+    ``pp_pass_microbatches`` where it runs the schedule once per accumulation step); None without a micro-batch
+    column (a layout's per-layout terms)."""
+    micro = _micro_per_replica(c, t)
+    return None if micro is None else run_microbatches(micro, getattr(st, "pp_pass_microbatches", None))
+
+
+def _dualpipev_m_ok(c, m, t, st=None):
+    """torch ``ScheduleDualPipeV``: at least 2 pp micro-batches (its stages) in a run of the schedule, which
+    torchtitan builds for ``local_batch_size / microbatch_size`` of them (``pp_pass_microbatches``: a run per
+    accumulation step), not the step's (until sim55 a pass of 4 at PP4 passed here); rows without a micro-batch column
+    pass."""
+    run = _schedule_run(c, t, st)
+    if run is None:
         return np.ones(len(c.pp), bool)
-    return ~_dualpipev(c) | (c.pp == 1) | (m >= 2 * c.pp)
+    return ~_dualpipev(c) | (c.pp == 1) | (run >= 2 * c.pp)
 
 
 def _interleaved_m_ok(c, t, group=None):
@@ -746,6 +757,61 @@ def schedule_rules(run: str, runs: tuple[str, ...], source: str) -> tuple[StackR
                       detail=lambda c, m, t: f": {_schedule_name(c)} (use parallel.schedule {use})"),)
 
 
+#: the runtimes whose pipeline is torch.distributed.pipelining's schedules (``PIPELINE_SCHEDULES``), built for the
+#: micro-batches of one run (``_schedule_run``): their constructors' checks (``torch_schedule_rules``)
+TORCH_PIPELINING = ("torchtitan", "automodel")
+_TORCH_SCHEDULES = "torch.distributed.pipelining schedules.py (torch 2.13)"
+
+
+def _torch_1f1b_ok(c, m, t, st=None):
+    """torch ``Schedule1F1B``: a run of at least pp micro-batches (its stages); rows without a micro-batch column
+    pass."""
+    run = _schedule_run(c, t, st)
+    if run is None:
+        return np.ones(len(c.pp), bool)
+    return (_schedule(c) != SCHEDULE.code["1f1b"]) | (np.asarray(c.pp) == 1) | (run >= np.asarray(c.pp))
+
+
+def _torch_rounds_ok(c, m, t, st=None):
+    """torch ``ScheduleInterleaved1F1B`` for a run of the stack's ``pp_pass_microbatches`` (``layout.torch_rounds_ok``,
+    which the layout's rule checks for the step's micro-batches: a run's may fail where the step's pass, 9 of 36);
+    rows without a micro-batch column pass."""
+    run = _schedule_run(c, t, st)
+    if run is None:
+        return np.ones(len(c.pp), bool)
+    pp = np.asarray(c.pp)
+    return (_schedule(c) != SCHEDULE.code["interleaved"]) | (pp == 1) | torch_rounds_ok(run, np.maximum(pp, 1))
+
+
+def _run_words(c, t, st) -> str:
+    run = int(np.ravel(_schedule_run(c, t, st))[0])
+    return f"{run} micro-batches per {'schedule run' if getattr(st, 'pp_pass_microbatches', None) else 'replica'}"
+
+
+def torch_schedule_rules(run: str) -> tuple[StackRule, ...]:
+    """What torch.distributed.pipelining's schedule constructors refuse, for a runtime that builds them
+    (``TORCH_PIPELINING``) for one run of ``_schedule_run`` micro-batches (the step's, or the stack's
+    ``pp_pass_microbatches``): ``Schedule1F1B`` fewer than its pp stages ('Number of microbatches ... must be greater
+    than or equal to the number of stages'), ``ScheduleInterleaved1F1B`` a count that is no multiple of its rounds
+    ('Interleaved 1F1B requires the number of microbatches to be a multiple of the number of rounds': the layout's
+    rule checks the step's, this one a pass's). Until sim55 neither was checked: a torchtitan PP4 1F1B plan in
+    passes of 1 or 2 was priced."""
+    prefix = _RULE_PREFIX.get(run, run)
+    return (
+        StackRule(f"{prefix}-1f1b-m", run, "training.global_batch", "1F1B with fewer micro-batches than its PP stages",
+                  f"{_TORCH_SCHEDULES} Schedule1F1B.__init__: 'Number of microbatches ... must be greater than or "
+                  "equal to the number of stages'", lambda st, m, t: True, ok_stack=_torch_1f1b_ok,
+                  detail_stack=lambda c, m, t, st: f": {_run_words(c, t, st)} < PP{int(np.ravel(c.pp)[0])}"),
+        StackRule(f"{prefix}-interleaved-rounds", run, "training.framework.pp_pass_microbatches",
+                  "interleaved 1F1B over a schedule run that is no multiple of its rounds (max(1, run // pp))",
+                  f"{_TORCH_SCHEDULES} ScheduleInterleaved1F1B.__init__: 'Interleaved 1F1B requires the number of "
+                  "microbatches to be a multiple of the number of rounds'",
+                  lambda st, m, t: st.pp_pass_microbatches is not None,
+                  ok_stack=_torch_rounds_ok,
+                  detail_stack=lambda c, m, t, st: f": {_run_words(c, t, st)} on PP{int(np.ravel(c.pp)[0])}"),
+    )
+
+
 def _token_drop_rule(name: str, stack: str, why: str, source: str) -> StackRule:
     """A stack whose MoE computes every routed token (``why``, ``source``): no capacity factor, so no token
     dropping."""
@@ -1255,8 +1321,10 @@ RULES: tuple[StackRule, ...] = (
               "DualPipeV with fewer micro-batches than its 2 PP stages",
               f"{_DPV}.__init__: 'DualPipeV requires at least as many microbatches as stages'",
               lambda st, m, t: True,
-              lambda c, m, t: _dualpipev_m_ok(c, t),
-              lambda c, m, t: f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica < 2 x PP{int(c.pp[0])}"),
+              detail=lambda c, m, t: (f": {int(_micro_per_replica(c, t)[0])} micro-batches per replica "
+                                      f"< 2 x PP{int(c.pp[0])}"),
+              ok_stack=_dualpipev_m_ok,
+              detail_stack=lambda c, m, t, st: f": {_run_words(c, t, st)} < 2 x PP{int(np.ravel(c.pp)[0])}"),
     StackRule("titan-dualpipev-compile", "torchtitan", "training.framework.compile",
               "DualPipeV over torch.compile'd blocks (set compile: false)",
               f"{_DPV}.__init__ -> _check_torch_compile_compatibility: 'The DualPipeV schedule is not supported with "
@@ -1745,6 +1813,7 @@ RULES: tuple[StackRule, ...] = (
       for run in ("megatron", "megatron-lm", "megatron-deepspeed")),
     # ---- pipeline schedules and pipelines: PIPELINE_SCHEDULES, a row's rules by schedule_rules
     *(r for run, (runs, source) in PIPELINE_SCHEDULES.items() for r in schedule_rules(run, runs, source)),
+    *(r for run in TORCH_PIPELINING for r in torch_schedule_rules(run)),
 )
 assert len({r.name for r in RULES}) == len(RULES)
 

@@ -88,7 +88,8 @@ from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, 
                                          key_stage_split, STATE_KEY)
 from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
-                                    rebuilt_layers, recomputed_fraction, split_per_row, split_runtime, step_composition)
+                                    rebuilt_layers, recomputed_fraction, run_microbatches, split_per_row, split_runtime,
+                                    step_composition)
 from planner.model.stacks import (Stack, all_reduces_grads, autocast_reduce_bytes, cp_comm_mix, cuda_graph_parts,
                                   from_training, grad_reduce_bytes, offload_zero_rows, SEARCHED)
 from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
@@ -1959,6 +1960,10 @@ class StepParts:
     dp_hides: np.ndarray
     #: what the 1F1B bubble took off a run for the lighter stages' fill and drain (``fill_excess``; the simulator's)
     fill_taken: np.ndarray | float = 0.0
+    #: the exposed DP sync each schedule run but the step's last ends with, where torch.distributed.pipelining syncs a
+    #: held FSDP stage per run (``compose_step``: ``exposed_dp`` holds runs - 1 of them more); 0 elsewhere. The
+    #: simulator pays it between its runs (simulate.config ``PipelineConfig.t_run_sync``)
+    run_sync: np.ndarray | float = 0.0
 
 
 def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
@@ -2111,17 +2116,19 @@ def compose_step(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, zx: 
     # one holds it to the optimizer step (``fsdp_defer_sync``, its ``enable_fsdp_optimizations``): the exposed
     # reduce and gather once per run
     pass_m = getattr(fw, "pp_pass_microbatches", None)
+    run_sync = 0.0
     if pass_m is not None and fw.pp_fsdp_unsharded and not dpt.defer:
-        runs = m_micro / np.minimum(m_micro, float(pass_m))
+        runs = m_micro / run_microbatches(m_micro, pass_m)
         # (exposed_dp holds the held stage's gather by now; a stage resharded after forward, ``defer_rs``, gathers per
         # micro-batch already and reduce-scatters per run)
-        extra = np.where((held | dpt.defer_rs)[dpt.dinv], (runs - 1.0) * exposed_dp, 0.0)
+        run_sync = np.where((held | dpt.defer_rs)[dpt.dinv] & (runs > 1.0), exposed_dp, 0.0)
+        extra = (runs - 1.0) * run_sync
         exposed_dp, step = exposed_dp + extra, step + extra
         raf_fwd = raf_fwd * runs  # each run starts from the resharded stage
     step = step + raf_fwd
     return StepParts(step=step, exposed_dp=exposed_dp, bubble=bubble, dp_slow=dp_slow, pg_exposed=pg_exposed,
                      pp_fill=pp_fill, pp_hop=pp_hop, pg_lead=pg_lead, raf_fwd=raf_fwd, dp_overlap=dp_overlap,
-                     dp_hides=comp["hides"], fill_taken=comp["fill"] + 0.0 * step)
+                     dp_hides=comp["hides"], fill_taken=comp["fill"] + 0.0 * step, run_sync=run_sync + 0.0 * step)
 
 
 def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep,
@@ -2156,6 +2163,8 @@ def step_record(m: ModelSpec, t: TrainingSpec, c: Candidates, s: StepInputs, st:
         t_pp_lead=sp.pg_lead, t_zero3_step=sp.raf_fwd, dp_buckets=zx.per_layer + 0.0 * step,
         # what the 1F1B bubble took off for the lighter stages' fill and drain (``fill_excess``): the simulator's too
         t_pp_fill_excess=sp.fill_taken,
+        # the exposed DP sync a held FSDP stage pays at the end of each schedule run but the last (the simulator's)
+        t_pp_run_sync=sp.run_sync,
         # the backward the bucketed reduce hides under (pipeline.chunk_reduce_window), the simulator's too
         t_dp_hides=sp.dp_hides + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(sp.dp_overlap, (n,)),

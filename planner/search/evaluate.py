@@ -191,6 +191,11 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             # what the 1F1B bubble's pp - 1 pacing-stage times exceed the lighter stages' own by (step_time
             # ``fill_excess``): the simulator's list schedule runs those stages lighter
             t_pp_fill_excess=float(st["t_pp_fill_excess"][i]),
+            # the micro-batches of one schedule run where the stack runs several a step (Stack.pp_pass_microbatches)
+            # and the exposed sync a held FSDP stage pays after each but the last (step_time ``run_sync``): the
+            # simulator plays the same runs
+            **({"pp_pass_microbatches": int(cfg["pp_pass_microbatches"]),
+                "t_pp_run_sync": float(st["t_pp_run_sync"][i])} if cfg.get("pp_pass_microbatches") else {}),
             # the ZeRO-3 gather of comm_zero3 paid once a step, not per micro-batch (step_time ``raf_fwd``)
             t_zero3_step=float(st["t_zero3_step"][i]),
             # the backward the bucketed DP reduce hides under (step_time ``t_dp_hides``: the interleaved schedule's

@@ -22,9 +22,10 @@ from typing import Any, Optional
 import numpy as np
 
 from planner import defaults as D
+from planner.errors import InputError
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
-from planner.model.pipeline import exposed_dp_comm, fill_exposure, step_composition
+from planner.model.pipeline import exposed_dp_comm, fill_exposure, run_microbatches, step_composition
 from planner.model.memory import held_training, model_state_bytes_per_param, stored_weight_bytes
 from planner.model.stacks import from_training
 from planner.model.offload import HOST_RAM_USABLE
@@ -91,11 +92,36 @@ class PipelineConfig:
     #: ``exposed_dp_comm`` on the bare backward). Under the longer one an HSDP replica all-reduce hid more: Mixtral-8x7B
     #: on the HF Trainer, 2 x p5.48xlarge, ZeRO-3 dp_shard 4, simulated 2.3 ms (0.02%) under estimate (session 34)
     t_bwd_hides: Optional[float] = None
+    #: micro-batches of one run of the pipeline schedule where the stack runs it once per gradient-accumulation step
+    #: (``Stack.pp_pass_microbatches``: torchtitan's local batch over the micro-batch, NeMo AutoModel's option); None:
+    #: one run a step. Each run fills and drains the pipeline (``pipeline.step_composition``' ``pass_m``); the
+    #: simulator plays ``runs`` of them one after the other. Until sim55 it played one run of all ``m`` (a torchtitan
+    #: Llama-3-8B PP4 plan of 32 micro-batches in passes of 1: simulated 2.29 s a step where estimate said 7.51 s)
+    pp_pass_microbatches: Optional[int] = None
+    #: the exposed DP sync after each run but the step's last (step_time ``run_sync``: torch.distributed.pipelining
+    #: reduce-scatters and regathers a held FSDP stage per run), counted as "comm"
+    t_run_sync: float = 0.0
 
     def __post_init__(self):
         if self.schedule != "interleaved":
             self.vpp = 1
             self.vpp_group = None
+        if self.pp_pass_microbatches is not None and self.m % self.run_m:
+            # the simulator plays whole runs; a stack without a divisibility rule (NeMo AutoModel's option: its loop's
+            # check unread) lets estimate price m / pass fractional runs, which no list schedule plays
+            raise InputError("training.framework.pp_pass_microbatches",
+                             f"{self.pp_pass_microbatches} does not divide the {self.m} micro-batches a replica runs "
+                             "a step: the simulator plays whole runs of the pipeline schedule")
+
+    @property
+    def run_m(self) -> int:
+        """Micro-batches one run of the schedule holds (``pipeline.run_microbatches``)."""
+        return int(run_microbatches(self.m, self.pp_pass_microbatches))
+
+    @property
+    def runs(self) -> int:
+        """Runs of the pipeline schedule a step (1 unless ``pp_pass_microbatches`` splits it)."""
+        return self.m // self.run_m
 
     @property
     def samples_per_step(self) -> int:
@@ -109,16 +135,18 @@ class PipelineConfig:
         fill = 0.0
         if inter and self.pp > 1 and self.t_pp_p2p > 0:
             # the stage times hold the steady state's exposed sends already (t_send 0): only the warm-up / cool-down
-            # path, at the link delay the list schedule pays
-            fill = float(fill_exposure(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb, self.t_pp_p2p,
-                                       self.t_pp_p2p, 0.0, 1, 1, self.vpp_group)[0])
+            # path, at the link delay the list schedule pays, once per run of the schedule
+            fill = self.runs * float(fill_exposure(self.pp, self.run_m, self.vpp, self.t_fwd_mb, self.t_bwd_mb,
+                                                   self.t_pp_p2p, self.t_pp_p2p, 0.0, 1, 1, self.vpp_group)[0])
         comp = step_composition(self.m, self.pp, self.vpp, inter, self.t_fwd_mb, self.t_bwd_mb, self.t_dp_comm,
                                 self.dp_buckets, self.overlap_grad_reduce, self.t_optimizer,
-                                dualpipev=self.schedule == "dualpipev", fill_excess=self.t_fill_excess)
+                                pass_m=self.pp_pass_microbatches, dualpipev=self.schedule == "dualpipev",
+                                fill_excess=self.t_fill_excess)
         exposed = exposed_dp_comm(self.t_dp_comm, self.hides, self.dp_buckets, self.overlap_grad_reduce)
         # the stages' first-forward waits: on the 1F1B path once per stage (pipeline_timing with ``t_lead``: pp of them)
         lead = self.pp * self.t_stage_lead
-        return float(comp["step"] - comp["exposed_dp"] + exposed + self.t_dp_tail + fill + lead)
+        syncs = (self.runs - 1) * self.t_run_sync
+        return float(comp["step"] - comp["exposed_dp"] + exposed + self.t_dp_tail + fill + lead + syncs)
 
     @property
     def hides(self) -> float:
@@ -381,6 +409,8 @@ class SimConfig:
             # under the chunk backwards after each chunk's last (step_time's ``t_dp_hides``)
             t_bwd_hides=(float(d["t_dp_hides"]) if d.get("t_dp_hides") is not None
                          else float(d["t_bwd_mb"]) if z3 > 0 else None),
+            pp_pass_microbatches=int(d["pp_pass_microbatches"]) if d.get("pp_pass_microbatches") else None,
+            t_run_sync=float(d.get("t_pp_run_sync", 0.0)),
         )
         gpn, nodes = int(d.get("gpus_per_node", 8)), int(d.get("nodes", 1))
         n_gpus = gpn * nodes

@@ -6,8 +6,8 @@ Processes (SimPy generators), per data-parallel replica ``r``:
 * the replica's ``Loader`` (worker processes; see loader.py);
 * ``trainer(r)``: per step, takes its ``m`` micro-batches at the times the first pipeline stage
   starts their forwards (offsets from the exact schedule, schedule.py), waits for any that are not
-  ready (the wait shifts the whole step), then runs the rest of the pipeline schedule; arrives at
-  the step's synchronisation.
+  ready (the wait shifts the whole step), then runs the rest of the pipeline schedule (its runs where the
+  stack runs it once per accumulation step: ``step_runs``); arrives at the step's synchronisation.
 
 and one synchronisation per step (the last replica to arrive runs it): the data-parallel gradient
 reduce, overlapped with the last backward in buckets (``schedule.sync_end``: the overlappable
@@ -41,7 +41,7 @@ from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
 from planner.model.evaluation import is_full_pass
-from planner.model.pipeline import pipeline_ops, pipeline_timing, sync_end
+from planner.model.pipeline import PipelineTiming, pipeline_ops, pipeline_timing, sync_end
 
 CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval", "checkpoint", "failure")
 BUSY = ("compute", "optimizer")
@@ -158,24 +158,21 @@ class _Run:
         self.storage = Storage(self.env, ld.storage) if ld else None
         h2d = ld.h2d_s(p.micro_batch) if (ld and not ld.h2d_overlap) else 0.0
         tf, tb = p.t_fwd_mb, p.t_bwd_mb
-        sch = p.schedule
-        g = p.vpp_group  # Megatron's explicit interleaved micro-batch group size, None: the default
         lead = p.t_stage_lead  # each stage's first forward waits on its parameter gather (PipelineConfig)
-        # the stages before the last fill and drain at their own, lighter pace (PipelineConfig.t_fill_excess)
-        light = p.t_fill_excess / (p.pp - 1) if p.pp > 1 else 0.0
-        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d, group=g, t_lead=lead,
-                               t_lighter=light)
-        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch, group=g, t_lighter=light)
-        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, group=g, t_lead=lead, t_lighter=light)
+        full = step_runs(p, p.t_pp_p2p, tf + h2d, lead, p.t_run_sync)
+        nop2p = step_runs(p, 0.0, tf, 0.0, 0.0)
+        withp2p = step_runs(p, p.t_pp_p2p, tf, lead, 0.0)
         self.t_pipe = full.makespan
         self.offsets = full.first_stage_fwd_start
         # communication folded into the stage time (analytic inputs: sends, ZeRO-3 gathers) counts as comm, not
-        # compute/bubble; so does the first forwards' wait (``withp2p`` holds it, ``nop2p`` not)
+        # compute/bubble; so does the first forwards' wait (``withp2p`` holds it, ``nop2p`` not), and the syncs
+        # between the schedule's runs (``full`` holds them, the other two not)
         folded = min(p.comm_in_stage / (tf + tb), 1.0) if (tf + tb) > 0 else 0.0
+        syncs = (p.runs - 1) * p.t_run_sync
         self.split = {  # nominal split of one replica's pipeline time
             "compute": full.ideal * (1 - folded), "bubble": (nop2p.makespan - full.ideal) * (1 - folded),
-            "comm": withp2p.makespan - nop2p.makespan + folded * nop2p.makespan,
-            "data": full.makespan - withp2p.makespan,
+            "comm": withp2p.makespan - nop2p.makespan + folded * nop2p.makespan + syncs,
+            "data": full.makespan - withp2p.makespan - syncs,
         }
         # the differences of equal makespans are rounding noise (-8e-17 s of bubble without a pipeline)
         self.split = {k: max(v, 0.0) for k, v in self.split.items()}
@@ -555,14 +552,51 @@ def group_for(cfg: SimConfig, steps: int, bound: int) -> int:
     return p.m
 
 
+def _run_args(p, t_p2p: float, t_f_first: float, lead: float) -> tuple:
+    """``pipeline_timing`` / ``pipeline_ops``' arguments for one run of the schedule of ``PipelineConfig`` ``p``
+    (``p.run_m`` micro-batches): the stages before the last fill and drain at their own, lighter pace
+    (``t_fill_excess`` over them), Megatron's explicit interleaved group, each stage's first-forward wait ``lead``."""
+    light = p.t_fill_excess / (p.pp - 1) if p.pp > 1 else 0.0
+    return (p.pp, p.run_m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, t_p2p, p.schedule, t_f_first, p.vpp_group, lead, light)
+
+
+def run_starts(p, first: float, rest: float, sync: float) -> list[float]:
+    """When each of the step's ``p.runs`` runs of the schedule starts, relative to the step: back to back, the first
+    lasting ``first`` (its stages wait on the step's parameter gather, ``t_stage_lead``: the gather is the step's,
+    not each run's), the others ``rest``, each but the last followed by ``sync`` (``PipelineConfig.t_run_sync``).
+    torchtitan's train step calls ``pp_schedule.step`` once per gradient-accumulation step (trainer.py 0.3
+    ``forward_backward_step``), NeMo AutoModel's ``schedule.step`` once per its ``pp_pass_microbatches``: a run
+    starts when the one before has drained on every stage (its last backward is on stage 0, which starts the next)."""
+    return [0.0] + [first + sync + k * (rest + sync) for k in range(p.runs - 1)]
+
+
+def step_runs(p, t_p2p: float, t_f_first: float, lead: float, sync: float) -> PipelineTiming:
+    """One replica's pipeline time of a step (``PipelineTiming``): ``p.runs`` runs of ``p.run_m`` micro-batches each
+    (``PipelineConfig.pp_pass_microbatches``; one run of all ``m`` without it), each its own fill and drain, placed by
+    ``run_starts``; the first-stage forward starts of all ``m`` micro-batches in order. ``pipeline_timing``
+    list-schedules a run; the analytic twin is ``pipeline.step_composition`` with ``pass_m``."""
+    first = pipeline_timing(*_run_args(p, t_p2p, t_f_first, lead))
+    rest = pipeline_timing(*_run_args(p, t_p2p, t_f_first, 0.0)) if (lead and p.runs > 1) else first
+    starts = run_starts(p, first.makespan, rest.makespan, sync)
+    offsets = tuple(t0 + o for k, t0 in enumerate(starts) for o in (rest if k else first).first_stage_fwd_start)
+    return PipelineTiming(starts[-1] + (rest if p.runs > 1 else first).makespan, offsets,
+                          p.m * (p.t_fwd_mb + p.t_bwd_mb))
+
+
 def _ops_by_stage(p, t_f_first):
     """The per-micro-batch operations of each stage (timeline mode only): ``pipeline.pipeline_ops``, the list
     scheduling ``pipeline_timing`` runs for the step's makespan (stage 0's forwards at ``t_f_first``, with a
-    non-overlapped H2D copy). Until 2026-12-02 a copy of that loop here left out the H2D copy (the drawn ops ended
-    before the step's pipeline did) and the deadlock guard (it spun forever on a schedule that deadlocks)."""
-    return pipeline_ops(p.pp, p.m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, p.t_pp_p2p, p.schedule, t_f_first,
-                        getattr(p, "vpp_group", None), getattr(p, "t_stage_lead", 0.0),
-                        getattr(p, "t_fill_excess", 0.0) / (p.pp - 1) if p.pp > 1 else 0.0)
+    non-overlapped H2D copy), run by run (``step_runs``; micro-batches numbered through the step). Until 2026-12-02
+    a copy of that loop here left out the H2D copy (the drawn ops ended before the step's pipeline did) and the
+    deadlock guard (it spun forever on a schedule that deadlocks)."""
+    first = pipeline_ops(*_run_args(p, p.t_pp_p2p, t_f_first, p.t_stage_lead))
+    rest = pipeline_ops(*_run_args(p, p.t_pp_p2p, t_f_first, 0.0)) if p.runs > 1 else first
+    span = [max((o[3] for st in ops for o in st), default=0.0) for ops in (first, rest)]
+    out: list[list[tuple]] = [[] for _ in range(p.pp)]
+    for k, t0 in enumerate(run_starts(p, span[0], span[1], p.t_run_sync)):
+        for s, st in enumerate(rest if k else first):
+            out[s] += [(kind, k * p.run_m + mb, t0 + a, t0 + b) for kind, mb, a, b in st]
+    return out
 
 
 def check_failures(cfg: SimConfig, steps: int) -> None:
