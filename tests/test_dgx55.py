@@ -1,9 +1,9 @@
 """benchmarks/tray_split.py: rack-scale rows split by whether their TP x CP group leaves one tray (dgx55)."""
-import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import ROOT
 
@@ -41,9 +41,10 @@ def test_groups_spanning_a_tray_are_split_out():
     assert np.isclose(s.loc[("GB300-B300", True), "median"], -0.24)
 
 
-def test_unreadable_csv_is_one_line_exit_2(tmp_path):
+def test_unreadable_csv_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "rows.csv"
-    bad.write_text("id,source,gpu,measured_s,predicted_s\nx,s,GB200-B200,0,1\n")
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tray_split.py"), str(bad)],
-                       capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert r.returncode == 2 and r.stderr.startswith("error: csv: ") and len(r.stderr.strip().splitlines()) == 1
+    bad.write_text("id,source,gpu,measured_s,predicted_s\nx,s,GB200-B200,0,1\n")  # a zero measured step
+    with pytest.raises(SystemExit) as ex:
+        ts.main([str(bad)])
+    err = capsys.readouterr().err
+    assert ex.value.code == 2 and err.startswith("error: csv: ") and len(err.strip().splitlines()) == 1
