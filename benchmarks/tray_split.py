@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from planner.model.comm import members_per_node
 from precision_pairs import STEP_TIMES
 
 #: the validation data files, whose ``id`` / ``tp`` / ``cp`` columns give each scored row's layout
@@ -52,13 +53,16 @@ def host_gpus(gpu_name: str) -> int | None:
 
 def tray_split(rows: pd.DataFrame, data: Path = DATA) -> pd.DataFrame:
     """The rows of rack-scale parts (``host_gpus``) with their layout: ``id``, ``source``, ``gpu``, ``tp``, ``cp``,
-    ``host`` (GPUs a host holds), ``spans`` (TP x CP over a host's GPUs) and ``err`` (predicted / measured - 1)."""
+    ``host`` (GPUs a host holds), ``trays`` (hosts one TP x CP group spans, ``planner.model.comm.members_per_node`` as
+    the step time places groups on nodes), ``spans`` (more than one) and ``err`` (predicted / measured - 1)."""
     rows = rows[rows["id"].notna()].merge(layouts(data), on="id", suffixes=("_row", ""))
     rows["host"] = [host_gpus(g) for g in rows["gpu"]]
     rows = rows[rows["host"].notna()].astype({"host": int})
-    rows["spans"] = rows["tp"] * rows["cp"] > rows["host"]
+    group = rows["tp"] * rows["cp"]  # TP innermost, then CP: one contiguous block of ranks
+    rows["trays"] = (group / members_per_node(group, 1, rows["host"])).astype(int)
+    rows["spans"] = rows["trays"] > 1
     rows["err"] = rows["predicted_s"] / rows["measured_s"] - 1.0
-    return rows[["id", "source", "gpu", "tp", "cp", "host", "spans", "err"]].reset_index(drop=True)
+    return rows[["id", "source", "gpu", "tp", "cp", "host", "trays", "spans", "err"]].reset_index(drop=True)
 
 
 def summary(split: pd.DataFrame) -> pd.DataFrame:

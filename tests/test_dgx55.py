@@ -34,8 +34,8 @@ def test_groups_spanning_a_tray_are_split_out():
     assert sorted(split.index) == sorted(_rows()["id"][:5])  # the HGX B200 and the unknown row left out
     assert list(split["spans"]) == [True, True, False, False, True]
     r = split.loc["dgxc_2504_llama31-405b-gb200_fp8_128"]
-    assert (r.tp, r.cp, r.host) == (4, 2, 4) and np.isclose(r.err, 5.279 / 6.131 - 1)
-    assert split.loc["dgxc_2504_nemotron4-340b-gb200_bf16_128", "tp"] == 8
+    assert (r.tp, r.cp, r.host, r.trays) == (4, 2, 4, 2) and np.isclose(r.err, 5.279 / 6.131 - 1)
+    assert tuple(split.loc["dgxc_2504_nemotron4-340b-gb200_bf16_128", ["tp", "trays"]]) == (8, 2)
     s = ts.summary(split).set_index(["gpu", "spans"])
     assert s.loc[("GB200-B200", True), "rows"] == 2 and s.loc[("GB200-B200", False), "rows"] == 2
     assert np.isclose(s.loc[("GB300-B300", True), "median"], -0.24)
