@@ -1718,7 +1718,13 @@ def together(cat) -> pd.DataFrame:
       bf16 0.74-0.76x), NVIDIA's GB200 rows 0.62-0.68x and Together's 340B / Grok-1 bf16 0.86 / 0.77x. With every
       non-GEMM term at its isolated floor (attention at GB200's cuDNN rate, elementwise at the HBM roofline, no exposed
       collective) the floor is 0.891 s against 0.930-0.995 s measured: reachable only with every GEMM at the
-      best-shape isolated maximum. Read as the runs', not a B200 rate."""
+      best-shape isolated maximum. Read as the runs', not a B200 rate.
+    * tb55 pass (2026-12-07; nothing in planner/ changed, docs/accuracy_log.md tb55): the GBS-2048 fp8 profile's nvjet
+      GEMMs run at 0.836 of the FP8 peak (1.10x B200's FP8 MAMF), the factor the bf16 rows ask; priced with the profile
+      (``gemm_ceiling.py --profile``) the bf16 rows are +8.9 / +4.6%, the TP 1 fp8 rows -13..-4%. That GEMM rate on
+      every HGX B200 row (x1.44) takes this source to 13.5%, ``mbridge`` 9.7 -> 13.5%, baselines 19.5 -> 30.2%, and
+      the same cluster's Megatron-Bridge Llama 3.1 70B FP8 TP 1 rows run slower than the planner (-5..-11%): these
+      runs', not a B200 rate."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
