@@ -270,7 +270,7 @@ class _FlopCounting:
         from planner.hardware.efficiency import Efficiency
 
         class FlopCounting(Efficiency):
-            def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0):
+            def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0, out_bytes=None):
                 return 2 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) * np.asarray(batch, float)
 
             def memory_time(self, nbytes, hbm_bw, kernels=0):

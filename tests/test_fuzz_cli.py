@@ -49,7 +49,7 @@ def fuzz_settings(n):
                     suppress_health_check=list(HealthCheck))
 
 
-class Hang(Exception):
+class Hang(BaseException):  # (not Exception: the CLI's catch-all must not turn it into an "internal error")
     pass
 
 
