@@ -10,6 +10,8 @@ from planner import interactive as wi
 from planner.workloads.serving_iteration import overlap_refusal
 from app_page import checked, open_page, upload
 
+pytestmark = pytest.mark.slow  # ~11 CPU s in 6 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 #: a two-layer MoE (8 experts, top-2) at 5 QPS of 100 + 20 tokens on one custom H100 node at EP8 (a serving-only job's
 #: ``parallel.ep``: one layout, a short search): its options are sized with and without the engine's two-batch overlap
 #: when the job leaves it out. The plan's simulations held to 5,000 engine events (``serving.plan_event_bound``; the
