@@ -130,7 +130,7 @@ def test_an_xdist_worker_hands_out_the_long_files_first_then_by_test_count():
 #: handed out among the suite's last ~150 files, where one of them at the end keeps a worker busy while the other idles
 LONG_FEW_TEST_FILES = ("test_app41", "test_app51", "test_app52", "test_app53", "test_app_recompute", "test_qa83",
                        "test_qa107", "test_serve48b", "test_one_rank",
-                       "test_fuzz_finetune_serving")
+                       "test_fuzz_finetune_serving", "test_search_properties")
 
 
 @pytest.mark.parametrize("name", LONG_FEW_TEST_FILES)
