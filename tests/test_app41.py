@@ -13,6 +13,8 @@ from planner.units import fmt_time
 from conftest import EXAMPLES
 from test_app import _app, _charts, _metrics
 
+pytestmark = pytest.mark.slow  # ~20 CPU s in 5 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 H100_NODE = dict(gpus=["H100-SXM-80GB"], clouds=["aws"], instance="aws:p5.48xlarge", nodes=1, tp=1, pp=1, cp=1)
 
 

@@ -4,7 +4,11 @@
 the search tries (planner.search.space ``open_degrees``), not 1 and 2 only. Each test fails on the code before app51."""
 from __future__ import annotations
 
+import pytest
+
 from app_page import open_page, page_text
+
+pytestmark = pytest.mark.slow  # ~10 CPU s in 4 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
 
 
 def test_the_fabric_control_offers_what_the_accelerators_carry():

@@ -10,6 +10,8 @@ import pytest
 
 from app_page import checked, open_page, page_text, stack_line, upload
 
+pytestmark = pytest.mark.slow  # ~11 CPU s in 3 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 #: one pinned layout (a short search) on DeepSpeed, TP1 PP1 ZeRO-3, of a preset on a bare-GPU cluster
 JOB = """
 model: {{preset: {model}}}

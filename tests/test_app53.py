@@ -13,6 +13,8 @@ from planner.spec import load_job_dict
 from app_page import checked, open_page, stack_line, upload
 from test_app import _app, _charts, _metrics
 
+pytestmark = pytest.mark.slow  # ~15 CPU s in 7 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 #: Llama-3-8B at 2 QPS of 256 + 32 tokens on aws's H100s: one TP1 replica colocated
 SMALL = b"""model: {preset: llama3-8b}
 serving:

@@ -8,6 +8,8 @@ import pytest
 from planner import interactive as wi
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # ~9 CPU s in 4 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
 #: a small pinned job (one 8-GPU node, layout fixed), so that each run is a fast search

@@ -4,8 +4,6 @@ range; the app's tables sorting an empty-celled column by value."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from planner.spec import load_job_dict
 from planner.spec.load import load_job
 from planner.workloads import serving_budget as SB
 from planner.workloads.serving import plan_serving
-from conftest import EXAMPLES
+from conftest import EXAMPLES, flat
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = EXAMPLES / "serving-batch-llama3-8b.yaml"
@@ -81,20 +79,19 @@ def test_offline_deadline_says_the_replicas_its_slow_end_needs():
     assert f"needs {need} replicas" in ob["range_basis"]
 
 
-def test_offline_budget_in_the_terminal_and_the_report(tmp_path):
-    serve = subprocess.run([sys.executable, "-m", "planner", "serve", str(BATCH), "--no-simulate"], cwd=ROOT,
-                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "COLUMNS": "400",
-                                                                "PATH": "/usr/bin:/bin"})
-    assert serve.returncode == 0, serve.stderr
+def test_offline_budget_in_the_terminal_and_the_report(main_cli, tmp_path):
+    # in-process (``main_cli``, the console entry point; suite55: two fresh interpreters were ~2.5 CPU s of imports):
+    # the terminal's line read with its wrapping undone (``flat``), as the 400-column process printed it
+    code, serve, err = main_cli("serve", BATCH, "--no-simulate")
+    assert code == 0, err
     # QA 67: the backlog at its fastest token budget (2,048 here, 8,192 before: $146.79 for 10.6 d)
     # srv44: the prefill pairs count the diagonal ($123.6926 -> $123.6963, 9.0 d unchanged)
     # QA 84: the node as billed, 8x the replica's GPU share ($989.57 for 9.0 d, $123.70 the share); offline47: the
     # node filled with 8 replicas, the same $ as the share in an eighth of the time
-    assert "job cost: $123.71 for 5,000,000 requests (8 replicas for 26.9 h at $4.60/h, spot)" in serve.stdout
+    assert "job cost: $123.71 for 5,000,000 requests (8 replicas for 26.9 h at $4.60/h, spot)" in flat(serve)
     out = tmp_path / "r.md"
-    rep = subprocess.run([sys.executable, "-m", "planner", "report", str(BATCH), "--no-simulate", "-o", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert rep.returncode == 0, rep.stderr
+    code, _, err = main_cli("report", BATCH, "--no-simulate", "-o", out)
+    assert code == 0, err
     md = out.read_text()
     assert "| job cost | $123.71 for 5,000,000 requests" in md
     # srv44: the prefill pairs count the diagonal (the fast end $103.6743 -> $103.6774, 9.0 d unchanged)
@@ -128,11 +125,10 @@ def test_fleet_bound_names_what_sets_the_replicas(chat_screen):
     assert {"throughput", "tpot", "ttft"} <= bounds  # each option says which range applies to it
 
 
-def test_review_options_say_what_sets_each_ones_replicas(tmp_path):
+def test_review_options_say_what_sets_each_ones_replicas(main_cli, tmp_path):
     out = tmp_path / "chat.md"
-    rep = subprocess.run([sys.executable, "-m", "planner", "report", str(CHAT), "--no-simulate", "-o", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert rep.returncode == 0, rep.stderr
+    code, _, err = main_cli("report", CHAT, "--no-simulate", "-o", out)
+    assert code == 0, err
     table = out.read_text().split("## Options", 1)[1].split("## ", 1)[0]
     # QA 84: serve's own table (present.serving.options_table), its "set by" column; "replicas set by" before
     lines = [[c.strip() for c in x.strip("|").split("|")] for x in table.splitlines() if x.startswith("| ")]

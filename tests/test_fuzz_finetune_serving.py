@@ -24,6 +24,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from test_fuzz_cli import answer_plans, assert_sane, check_outcome, fuzz_settings, job_file, run_cli, stray  # noqa: E402
 
+pytestmark = pytest.mark.slow  # ~20 CPU s in 2 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 FAMILIES = ["llama3-8b", "mistral-7b", "qwen2.5-7b", "qwen2.5-0.5b", "mixtral-8x7b", "gemma2-9b", "phi3-mini",
             "olmo2-7b", "llama2-70b"]
 SMALL_GPUS = ["L4-24GB", "A10G-24GB", "T4-16GB", "L40S-48GB", "H100-SXM-80GB", "A100-SXM-40GB"]

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # ~11 CPU s in 1 test: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 SCRIPT = """
 import sys
 sys.modules["pytest"] = None  # a script run by hand: importing pytest would fail

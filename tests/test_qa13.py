@@ -7,7 +7,14 @@ import io
 import pytest
 from rich.console import Console
 
-from conftest import answered, write_job
+from conftest import EXAMPLES, answered, invoke_app, write_job
+
+
+@pytest.fixture(scope="module")
+def qlora70b():
+    """``recommend examples/qlora-llama3.1-70b.yaml --no-simulate`` (exit code, stdout, stderr), run once for the module:
+    two tests read its text (suite55; each ran the same search)."""
+    return invoke_app("recommend", EXAMPLES / "qlora-llama3.1-70b.yaml", "--no-simulate")
 
 
 def _text(fn, *args, width: int = 200, **kw) -> str:
@@ -37,9 +44,9 @@ def test_budget_error_does_not_quote_a_plan_under_budget(cli, tmp_path):
     assert "…" not in line, line  # whole, not clipped at the message limit
 
 
-def test_horizon_line_only_when_it_excludes_something(cli):
+def test_horizon_line_only_when_it_excludes_something(qlora70b):
     """qlora-llama3.1-70b: "no deadline given: plans longer than 365 days (0 configurations) are excluded"."""
-    code, out, err = cli("recommend", "examples/qlora-llama3.1-70b.yaml", "--no-simulate")
+    code, out, err = qlora70b
     assert code == 0, err
     assert "(0 configurations)" not in out
 
@@ -137,11 +144,11 @@ def test_tabular_and_model_sections_together_are_refused(cli, tmp_path):
         assert code == 2 and err.startswith("error: tabular: ") and err.count("\n") == 1, (cmd, out, err)
 
 
-def test_single_node_caveat_not_under_a_one_node_gpu_cap(cli):
+def test_single_node_caveat_not_under_a_one_node_gpu_cap(qlora70b):
     """qlora-llama3.1-70b (constraints.max_gpus: 1): "moves the ranking: lambda:gpu_1x_h100_sxm5 is single-node
     only ...: this plan cannot be scaled out; `--by gpu` or `--scaling` show the multi-node alternatives": the
     job itself allows one GPU, so there are none and nothing it moves."""
-    code, out, err = cli("recommend", "examples/qlora-llama3.1-70b.yaml", "--no-simulate")
+    code, out, err = qlora70b
     assert code == 0, err
     assert "single-node only" not in out and "multi-node alternatives" not in out
 

@@ -11,6 +11,8 @@ from planner import interactive as wi
 from app_page import limited_nodes_sweep, open_page, page_text, upload
 from conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # ~12 CPU s in 7 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 
 @pytest.fixture(scope="module")
 def page():

@@ -15,6 +15,8 @@ from planner.workloads import serving as S
 from planner.workloads.serving_budget import HOURS_PER_MONTH
 from test_serve48 import FLEET, SIZED
 
+pytestmark = pytest.mark.slow  # ~10 CPU s in 6 tests: an xdist worker gets it first (conftest HEAVY_MARKERS; suite55)
+
 #: test_serve48's fleet (4 x g6e.xlarge TP1, the chat example's lengths and targets) and the same job at 20 QPS on the
 #: L40S and the L4 (one option that meets the targets, one whose TPOT misses them even at batch 1)
 MIXED = {**SIZED, "constraints": {"instances": ["aws:g6e.xlarge", "aws:g6.xlarge"]}}
