@@ -3447,7 +3447,24 @@ def automodel(cat) -> pd.DataFrame:
     (Nano 12.5 s, Super 6.0 s at 0.53 of the bf16 peak) are where the rest would have to be. The error splits by the
     table's release: the three rows of 2026 code (Super, Nano, Llama 3 70B) are predicted slow, the six of the
     2025-10-02 code fast; measured, the hybrids run 442-445 planner hardware TFLOP/s a GPU against Qwen3-30B-A3B's 373
-    (planned 373-375 and 392)."""
+    (planned 373-375 and 392).
+
+    Since 2026-12-07 (the auto55 branch; before: +18.6 / +18.6 / -14.6 / -8.1 / -9.7 / -4.8 / -14.0 / -13.0 / +9.0%,
+    median 13.0%, p90 18.6%, mean -2.0%), gpt-oss's experts as ``GroupedExpertsDeepEP.forward`` runs them
+    (components/moe/layers.py; ``Stack.moe_expert_eager`` "automodel", moe.EXPERT_EAGER_FORMS) in place of
+    Megatron-Core's TEGroupedMLP form: fc1's bias added by the eager ``_apply_bias`` loop after the first ``gmm`` (8 / 6 B
+    an element of the 2f-wide output), the clamps inside the compiled ``quick_geglu_deepep`` (no eager clamp chain, no
+    offset-tensor sync), and fc2's probability-weighted bias loop in fp32: the DeepEP dispatcher hands the experts fp32
+    probabilities (the vendored token_dispatcher.py ``_DeepepManager``: "DeepEP only supports float32 probs"), so ``b *
+    p`` and the sum are fp32 rows cast back (28 / 28 B an element of h; the fake gate's probabilities carry no
+    gradient), where 16-bit probabilities give 12 / 16. Counted on real torch ops (tests/test_auto55.py). The accauto
+    pass had estimated these ops with 16-bit probabilities (faster than the Megatron form) and left them. Rows: gpt-oss-20b
+    -14.0 -> -12.8%, -120b -13.0 -> -12.0%, the rest unchanged: median 13.0 -> 12.0%, p90 18.6%, mean -2.0 -> -1.8%; no
+    other source moves (no other scored row runs biased experts under DeepEP). Also read on the pass, not priced: the
+    FlexAttention path's ``q / k / v.transpose(1, 2).contiguous()`` copies before the kernel (components/attention/
+    utils.py ``preprocess_args_and_kwargs_for_attn``; <= 0.5 point on gpt-oss); FlexAttention's own H100 rate at head
+    dim 64 (forward 0.91-0.95 of FA2's, co-me-tokens/CoMe issue #5, PyTorch 2.6 on H100; no H100 backward measurement
+    found, so the kernel stays at FA2's rates; attention is 0.79 s of gpt-oss-20b's 8.75 s, its gap 1.29 s)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])

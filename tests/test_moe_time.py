@@ -13,6 +13,7 @@ from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
 from planner.vocab import FP8_RECIPE
+from aten_bytes import hbm_bytes
 from test_step_time import cands, hw_for
 
 QWEN3_235B = ModelSpec(**PRESETS["qwen3-235b-a22b"])
@@ -462,41 +463,6 @@ def test_bottleneck_line_places_the_all_to_all_where_the_expert_grid_is():
 
 
 # ------------------------------------------------------------------------------- eager expert ops
-_VIEWS = {"view", "_unsafe_view", "split", "split_with_sizes", "slice", "narrow", "chunk", "unsqueeze",
-          "squeeze", "expand", "alias", "t", "transpose", "detach", "as_strided", "select", "unbind"}
-
-
-def _hbm_bytes(fn):
-    """(forward, backward) bytes that the aten ops of ``fn()`` (its output's backward seeded with a
-    random gradient made outside the count) read and write, counted by a TorchDispatchMode: every
-    tensor argument and output of each non-view op."""
-    torch = pytest.importorskip("torch")
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    n = [0]
-
-    def size(x):
-        return x.numel() * x.element_size() if isinstance(x, torch.Tensor) and x.dim() > 0 else 0
-
-    class Count(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            if func.overloadpacket.__name__ not in _VIEWS:
-                flat = list(args) + list((kwargs or {}).values())
-                flat = [y for x in flat for y in (x if isinstance(x, (list, tuple)) else [x])]
-                outs = out if isinstance(out, (list, tuple)) else [out]
-                n[0] += sum(size(x) for x in flat) + sum(size(x) for x in outs)
-            return out
-
-    with Count():
-        out = fn()
-    fwd = n[0]
-    grad = torch.randn_like(out)
-    with Count():
-        out.backward(grad)
-    return fwd, n[0] - fwd
-
-
 def test_clamped_glu_eager_bytes_are_what_pytorch_runs():
     """moe.EAGER_EXPERT_BYTES["clamp"] (16 / 30 bytes per element of f, forward / backward) against
     the aten ops PyTorch itself runs for Megatron-LM's eager clamp (fused_bias_geglu.py
@@ -510,7 +476,7 @@ def test_clamped_glu_eager_bytes_are_what_pytorch_runs():
         x_glu, x_linear = x.chunk(2, -1)
         return torch.cat((x_glu.clamp(min=None, max=7.0), x_linear.clamp(min=-7.0, max=7.0)), -1)
 
-    fwd, bwd = _hbm_bytes(chain)
+    fwd, bwd = hbm_bytes(chain)
     want_f, want_b = moe.EAGER_EXPERT_BYTES["clamp"]
     assert fwd == pytest.approx(want_f * rows * f, rel=0.02)
     assert bwd == pytest.approx(want_b * rows * f, rel=0.1)
@@ -531,7 +497,7 @@ def test_expert_bias_loop_bytes_are_what_pytorch_runs():
         y = torch.cat([ti + bi * pi for ti, bi, pi in zip(torch.split(t, split), b, torch.split(p, split))])
         return y.view(t.shape).to(t.dtype)
 
-    fwd, bwd = _hbm_bytes(loop)
+    fwd, bwd = hbm_bytes(loop)
     rows = experts * per
     want_f, want_b = moe.EAGER_EXPERT_BYTES["bias"]
     assert fwd == pytest.approx(want_f * rows * h, rel=0.05)
@@ -696,7 +662,7 @@ def test_chunk_sort_bytes_are_what_megatrons_unfused_sort_runs():
         chunks = torch.split(t, counts, dim=0)
         return torch.cat([chunks[i] for i in order.tolist()], dim=0)
 
-    fwd, _ = _hbm_bytes(lambda: sort(sort(x, sort_in), restore))
+    fwd, _ = hbm_bytes(lambda: sort(sort(x, sort_in), restore))
     top_k = 2  # rows = tokens x top_k on this rank
     want = moe.chunk_sort_bytes(rows / top_k, top_k, h, 2.0, local, dedup=False)
     assert fwd == pytest.approx(float(want), rel=0.01)

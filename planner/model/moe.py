@@ -296,11 +296,60 @@ MOE_SYNC_OPS = 2.0
 #:   materialises grad * p and grad * b and reduces each to the bias / prob shape (2 + 2 + 2 each:
 #:   12), the split's backward concatenates the row gradients (4): 16.
 #:   (linear_fc1's bias is added inside TE GroupedLinear's GEMM epilogue, skip_bias_add=False: free.)
-EAGER_EXPERT_BYTES = {"clamp": (16.0, 30.0), "bias": (12.0, 16.0)}
+#:
+#: Under the DeepEP dispatcher the routing probabilities reach the experts in fp32 whatever the router's dtype
+#: (``FP32_PROBS_DISPATCHERS``), so the same fc2 loop runs in fp32 (auto55; counted on real torch ops,
+#: tests/test_auto55.py):
+#:
+#: * ``bias_fp32_probs``: ``b * p`` (bf16 bias x fp32 probability) writes an fp32 row (4), ``t + b*p`` reads the bf16
+#:   and the fp32 rows and writes fp32 (10), the cat reads and writes fp32 (8), ``.to(dtype)`` reads fp32 and writes
+#:   16-bit (6): forward 28. Backward: the cast's gradient up to fp32 (6), the add's gradient to ``t`` cast down (6),
+#:   MulBackward's grad x p and its reduction to the bias (12), grad x b and its reduction to the probability (12), the
+#:   split's concatenation of the row gradients (4): 40.
+#: * ``bias_fp32_probs_fixed``: the same where the probabilities carry no gradient (a gate without parameters,
+#:   ``GATELESS_ROUTINGS``: NeMo AutoModel's ``FakeBalancedGate``): backward 28.
+#: * ``fc1_bias``: NeMo AutoModel's ``GroupedExpertsDeepEP`` adds fc1's bias after the grouped GEMM in the same loop
+#:   without probabilities (``_apply_bias(output1, gate_and_up_bias, tokens_per_expert)``), per element of the 2f-wide
+#:   fc1 output: ``t + b`` (4) and the cat (4): forward 8; backward the bias reduction (2) and the split's
+#:   concatenation (4): 6.
+EAGER_EXPERT_BYTES = {"clamp": (16.0, 30.0), "bias": (12.0, 16.0), "bias_fp32_probs": (28.0, 40.0),
+                      "bias_fp32_probs_fixed": (28.0, 28.0), "fc1_bias": (8.0, 6.0)}
 #: host ops of the same eager ops per MoE layer forward: the clamp chain's chunk, two clamps, cat and
 #: the offset tensor (5); the bias loop's two splits, cat, view and cast (5) plus a multiply and an
-#: add per local expert
-EAGER_EXPERT_HOST_OPS = {"clamp": 5.0, "bias": 5.0, "bias_per_expert": 2.0}
+#: add per local expert; the fc1 loop's split, cat and view (3) plus an add per local expert
+EAGER_EXPERT_HOST_OPS = {"clamp": 5.0, "bias": 5.0, "bias_per_expert": 2.0, "fc1_bias": 3.0,
+                         "fc1_bias_per_expert": 1.0}
+#: the dispatchers that hand the experts their routing probabilities in fp32: Megatron-Core's DeepEP manager casts
+#: them up before ``buffer.dispatch`` ("DeepEP only supports float32 probs", megatron/core/transformer/moe/
+#: token_dispatcher.py ``_DeepepManager.dispatch``; NeMo AutoModel's vendored copy, components/moe/megatron/
+#: token_dispatcher.py, does the same and asserts fp32 before the permute), and the permute keeps their dtype
+FP32_PROBS_DISPATCHERS = frozenset({"deepep"})
+
+
+@dataclass(frozen=True)
+class ExpertEagerForm:
+    """Which eager ops a stack's grouped-GEMM experts run around the GEMMs (``Stack.moe_expert_eager``):
+    ``clamp`` the clamped GLU's eager clamp chain and its offset tensor's sync (else the clamp runs inside the
+    activation kernel); ``fc1_bias`` fc1's bias added by an eager loop (else in the GEMM's epilogue); fc2's bias is
+    always the eager probability-weighted loop; ``dispatchers`` the token dispatchers under which the stack runs these
+    experts at all (None: every one); ``source`` the code read."""
+    clamp: bool
+    fc1_bias: bool
+    dispatchers: frozenset | None
+    source: str
+
+
+EXPERT_EAGER_FORMS = {
+    "megatron": ExpertEagerForm(True, False, None, "Megatron-Core moe/experts.py TEGroupedMLP (bias_act_func, "
+                                                   "_apply_bias); fc1's bias in TE GroupedLinear's epilogue"),
+    # auto55: nemo_automodel/components/moe/layers.py ``GroupedExpertsDeepEP.forward`` (the MoEArgs through the
+    # MoEConfig versions): ``ops.gmm``, ``_apply_bias(output1, gate_and_up_bias, tokens_per_expert)``, the
+    # ``@torch.compile``'d ``quick_geglu_deepep`` (clamps inside; ``linear_offset`` a Python float, no tensor built),
+    # ``ops.gmm``, ``_apply_bias(output2, down_bias, tokens_per_expert, permuted_probs)``; only on the DeepEP path
+    # (``enable_deepep``), its all-to-all ``GroupedExperts`` compiling the biases and activation with the matmuls
+    "automodel": ExpertEagerForm(False, True, frozenset({"deepep"}),
+                                 "NeMo AutoModel components/moe/layers.py GroupedExpertsDeepEP"),
+}
 
 
 
@@ -534,32 +583,56 @@ class EagerExpertOps:
     bwd_bytes: Any = 0.0  # HBM bytes of the backward
     act_fwd_bytes: Any = 0.0  # the part inside the activation (what ``moe_act`` recompute re-runs)
     host_ops: Any = 0.0  # host ops of the forward
-    syncs: float = 0.0  # stream synchronisations per forward of the activation
+    syncs: Any = 0.0  # stream synchronisations per forward of the activation
 
 
-def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
-    """The eager ops Megatron-Core's TEGroupedMLP (``moe_grouped_gemm`` stacks, unless the grouped MLP
-    runs fused: ``Stack.moe_fused_mlp``) adds for a clamped GLU (``ModelSpec.glu_clamp``) and for
-    expert biases (``linear_bias``): ``EAGER_EXPERT_BYTES`` over ``rows`` routed rows of ``f_rank``
-    (clamp) or ``m.hidden`` (bias) elements. The clamped path also builds its GLU offset with
-    ``torch.tensor(linear_offset, device=input.device)`` on every call: a pageable host-to-device
-    copy with ``non_blocking=False``, which PyTorch runs as cudaMemcpyAsync + cudaStreamSynchronize
+def fc2_bias_key(dispatcher: str, gateless: bool) -> str:
+    """The ``EAGER_EXPERT_BYTES`` key of fc2's probability-weighted bias loop: fp32 where the dispatcher hands the
+    experts fp32 probabilities (``FP32_PROBS_DISPATCHERS``), without their gradient under a gate with no parameters;
+    else the activation dtype's."""
+    if dispatcher in FP32_PROBS_DISPATCHERS:
+        return "bias_fp32_probs_fixed" if gateless else "bias_fp32_probs"
+    return "bias"
+
+
+def eager_expert_ops(m, stack, rows, f_rank, local, disp=None) -> EagerExpertOps:
+    """The eager ops a grouped-GEMM experts module (``moe_grouped_gemm`` stacks, unless the grouped MLP
+    runs fused: ``Stack.moe_fused_mlp``) adds around its GEMMs for a clamped GLU (``ModelSpec.glu_clamp``) and for
+    expert biases (``linear_bias``), in the stack's form (``EXPERT_EAGER_FORMS[Stack.moe_expert_eager]``) under each
+    key's dispatcher (``disp``, ``per_dispatcher``): ``EAGER_EXPERT_BYTES`` over ``rows`` routed rows of ``f_rank``
+    (clamp; fc1's bias, 2 ``f_rank`` wide) or ``m.hidden`` (fc2's bias) elements. Megatron-Core's clamped path also
+    builds its GLU offset with ``torch.tensor(linear_offset, device=input.device)`` on every call: a pageable
+    host-to-device copy with ``non_blocking=False``, which PyTorch runs as cudaMemcpyAsync + cudaStreamSynchronize
     (aten/src/ATen/native/cuda/Copy.cu ``copy_kernel_cuda`` -> ``memcpy_and_sync``): one stream sync
     per activation call, priced like the dispatcher's (``MOE_SYNC_OPS``)."""
     if not stack.moe_grouped_gemm or getattr(stack, "moe_fused_mlp", False):
         return EagerExpertOps()
+    form = EXPERT_EAGER_FORMS[getattr(stack, "moe_expert_eager", "megatron")]
     rows = np.asarray(rows, dtype=np.float64)
-    fwd = bwd = act = host = 0.0
-    syncs = 0.0
-    if m.glu_clamp is not None and m.gated:
-        cf, cb = EAGER_EXPERT_BYTES["clamp"]
-        act = rows * f_rank * cf
-        fwd, bwd = fwd + act, bwd + rows * f_rank * cb
-        host, syncs = host + EAGER_EXPERT_HOST_OPS["clamp"], 1.0
-    if m.linear_bias:
-        bf, bb = EAGER_EXPERT_BYTES["bias"]
-        fwd, bwd = fwd + rows * m.hidden * bf, bwd + rows * m.hidden * bb
-        host = host + EAGER_EXPERT_HOST_OPS["bias"] + EAGER_EXPERT_HOST_OPS["bias_per_expert"] * np.asarray(local)
+    gateless = m.moe is not None and m.moe.routing in GATELESS_ROUTINGS
+
+    def terms(d: str) -> tuple:
+        fwd = bwd = act = host = syncs = 0.0
+        if form.dispatchers is not None and d not in form.dispatchers:
+            return fwd, bwd, act, host, syncs
+        if form.clamp and m.glu_clamp is not None and m.gated:
+            cf, cb = EAGER_EXPERT_BYTES["clamp"]
+            act = rows * f_rank * cf
+            fwd, bwd = fwd + act, bwd + rows * f_rank * cb
+            host, syncs = host + EAGER_EXPERT_HOST_OPS["clamp"], 1.0
+        if m.linear_bias:
+            bf, bb = EAGER_EXPERT_BYTES[fc2_bias_key(d, gateless)]
+            fwd, bwd = fwd + rows * m.hidden * bf, bwd + rows * m.hidden * bb
+            host = host + EAGER_EXPERT_HOST_OPS["bias"] + EAGER_EXPERT_HOST_OPS["bias_per_expert"] * np.asarray(local)
+            if form.fc1_bias:
+                width = (2.0 if m.gated else 1.0) * f_rank
+                ff, fb = EAGER_EXPERT_BYTES["fc1_bias"]
+                fwd, bwd = fwd + rows * width * ff, bwd + rows * width * fb
+                host = (host + EAGER_EXPERT_HOST_OPS["fc1_bias"]
+                        + EAGER_EXPERT_HOST_OPS["fc1_bias_per_expert"] * np.asarray(local))
+        return fwd, bwd, act, host, syncs
+
+    fwd, bwd, act, host, syncs = per_dispatcher(stack, disp, terms)
     return EagerExpertOps(fwd_bytes=fwd, bwd_bytes=bwd, act_fwd_bytes=act, host_ops=host, syncs=syncs)
 
 
@@ -1621,7 +1694,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
-    eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
+    eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local, disp)
     sync = dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s
     bwd_b = fused.bwd_epilogue
     sync_base, bwd_b_base = sync, bwd_b

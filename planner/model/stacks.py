@@ -950,6 +950,11 @@ class Stack:
     #: autograd, tests/test_overmem38.py); its torch all-to-all path (``GroupedExperts``) compiles the matmuls in
     #: with the activation and is not covered
     moe_fused_act_dispatchers: tuple = ()
+    #: the eager ops the grouped-GEMM experts run around their GEMMs (planner.model.moe ``EXPERT_EAGER_FORMS``):
+    #: Megatron-Core's TEGroupedMLP ("megatron": the clamped GLU's eager clamp chain and offset sync, fc2's bias loop)
+    #: or NeMo AutoModel's GroupedExpertsDeepEP ("automodel": the clamp compiled into the activation, fc1's and
+    #: fc2's bias loops, on the DeepEP path only)
+    moe_expert_eager: str = "megatron"
     activation_offload: bool = False
     #: transformer layers whose activations ``activation_offload`` sends to the host: Megatron-Core's
     #: ``--cpu-offloading-num-layers`` (TransformerConfig ``cpu_offloading_num_layers``, which must be below
@@ -3158,6 +3163,9 @@ STACKS["nemo-automodel"] = Stack(
     moe_grouped_gemm=True, moe_probs_in_experts=True,
     # the DeepEP path's activation keeps only its input and the weights (Stack.moe_fused_act_dispatchers)
     moe_fused_act_dispatchers=("deepep",),
+    # its DeepEP experts' eager ops: fc1's and fc2's bias loops (fp32 under DeepEP's probabilities), the clamp
+    # compiled into ``quick_geglu_deepep`` (moe.EXPERT_EAGER_FORMS "automodel"; auto55)
+    moe_expert_eager="automodel",
     # shared experts on a second stream beside the routed path (moe/layers.py ``MoE.forward``:
     # ``_shared_experts_stream``, "to overlap compute with the communication for grouped experts")
     moe_shared_stream=True,
