@@ -59,10 +59,28 @@ class LocalKV:
     what: str = ""  # the mechanism in a few words, for the serve output's assumption line
     source: str = ""
     chunked: Optional["LocalKV"] = None
+    #: the model families the rule holds for, as (transformers ``model_type``, the engine's architecture name)
+    #: pairs (planner.model.activations_hf ``spec_model_type``; :data:`SGLANG_HYBRID_SWA`); () for every model. A
+    #: model of another family is kept by ``outside`` (:meth:`for_model`)
+    families: tuple = ()
+    outside: Optional["LocalKV"] = None
 
     def for_kind(self, kind: str) -> "LocalKV":
         """The rule for local layers of ``kind`` ("sliding" | "chunked", ``ModelSpec.local_attention``)."""
         return self.chunked if kind == "chunked" and self.chunked is not None else self
+
+    def for_model(self, kind: str, family: str) -> "LocalKV":
+        """The rule for a model of ``family`` (its transformers ``model_type``) whose local layers are of ``kind``:
+        ``for_kind``'s where ``families`` lists the family (or is empty), else ``outside``; ``what`` says which."""
+        if not self.families:
+            return self.for_kind(kind)
+        arch = dict(self.families).get(family)
+        if arch is None:
+            listed = ", ".join(a for _, a in self.families)
+            return replace(self.outside, what=f"{self.outside.what}; {family} is none of the architectures it pools "
+                                              f"({listed})")
+        rule = self.for_kind(kind)
+        return replace(rule, what=f"{rule.what}; {family} runs as {arch}, which it pools")
 
 
 #: vLLM V1's hybrid KV cache manager (vllm/v1/core/single_type_kv_cache_manager.py; PR #17996, in
@@ -98,14 +116,42 @@ VLLM_LOCAL_KV_CHUNKED_OFF = replace(VLLM_LOCAL_KV, chunked=LocalKV(
                  "context",
     source="vLLM PR #21761 (VllmConfig: disable_hybrid_kv_cache_manager when attention_chunk_size is set and "
            "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE is 0, its default in 0.10.1.1-0.12.0's API docs)"))
+#: The model families whose local layers SGLang keeps in its SWA memory pool, as (transformers ``model_type``, SGLang's
+#: architecture name): sgl-project/sglang python/sglang/srt/configs/model_config.py ``_derive_hybrid_model`` sets
+#: ``is_hybrid_swa`` only where ``is_hybrid_swa_model(hf_config.architectures)`` lists the checkpoint's architecture
+#: (read at the stored main of 2026: Llama4ForConditionalGeneration, GptOssForCausalLM, MiMoV2(Flash)ForCausalLM,
+#: Step3p5ForCausalLM, Gemma4*, DeepseekV4ForCausalLM, LagunaForCausalLM, or a config with ``is_hybrid_swa``; an
+#: earlier version, as a fork copies it, listed Llama 4, gpt-oss, MiMo-V2-Flash and Step-3.5 only), and
+#: model_executor/pool_configurator.py ``create_memory_pool_configurator`` builds the SWA pool only then. Every other
+#: model with sliding-window layers -- Gemma 2 / 3 (whose server_args branch even sets ``disable_hybrid_swa_memory``:
+#: "FIXME: https://github.com/sgl-project/sglang/pull/7367 is not compatible with gemma2 model"), Phi-3 -- keeps one
+#: pool, every layer's whole context; the window is applied in the attention backend only (RadixAttention
+#: ``sliding_window_size``). SGLang PR #39310 (2026-09-13, adding Spark-X2.5) says it: "``is_hybrid_swa_model()``
+#: gates the hybrid SWA memory pool behind a hard-coded architecture allowlist ... every token allocates KV slots in
+#: all 36 layers ... attention already honors the sliding window". Of the families the planner maps, Llama 4 (its
+#: published checkpoints' architecture is the multimodal Llama4ForConditionalGeneration, whose text model is
+#: ``llama4_text``) and gpt-oss are listed; the others SGLang lists are not planner families. Not priced: copies of
+#: server_args.py from late 2025 set ``disable_hybrid_swa_memory = True`` for every GptOssForCausalLM run (PR #17630,
+#: 2026-01-23, still tells the reader to edit that line to turn the pool on), the current one only with the trtllm_mha
+#: attention backend (Blackwell's default for gpt-oss); the releases were not established, so gpt-oss is pooled in
+#: every release, as the current one does on Hopper.
+SGLANG_HYBRID_SWA = (("llama4_text", "Llama4ForConditionalGeneration"), ("gpt_oss", "GptOssForCausalLM"))
+#: SGLang's one KV pool for a model outside :data:`SGLANG_HYBRID_SWA`: every layer the whole context
+SGLANG_NOT_HYBRID_SWA = LocalKV(
+    "full", what="SGLang without its SWA memory pool (model_config.is_hybrid_swa_model): one pool, every layer the "
+                 "whole context",
+    source="sglang python/sglang/srt/configs/model_config.py is_hybrid_swa_model (an architecture allowlist); "
+           "PR #39310")
 #: SGLang's SWA memory pool (python/sglang/srt/model_executor/model_runner.py ``set_num_token_hybrid``,
-#: mem_cache/swa_memory_pool.py ``SWAKVPool``): solves swa_tokens x swa_layers + full_tokens x
-#: full_layers = the pool's layer-tokens with swa_tokens = ``swa_full_tokens_ratio`` (0.8 by default,
-#: server_args.py) x full_tokens; ``--disable-hybrid-swa-memory`` turns it off.
+#: mem_cache/swa_memory_pool.py ``SWAKVPool``; later pool_configurator.py ``HybridSWAPoolConfigurator``): solves
+#: swa_tokens x swa_layers + full_tokens x full_layers = the pool's layer-tokens with swa_tokens =
+#: ``swa_full_tokens_ratio`` (0.8 by default, server_args.py) x full_tokens; ``--disable-hybrid-swa-memory`` turns
+#: it off. Only for :data:`SGLANG_HYBRID_SWA`'s families.
 SGLANG_LOCAL_KV = LocalKV(
     "pool_ratio", ratio=0.8, what="SGLang SWA memory pool, swa_full_tokens_ratio 0.8",
     source="sglang python/sglang/srt/model_executor/model_runner.py set_num_token_hybrid, "
-           "server_args.py swa_full_tokens_ratio = 0.8")
+           "server_args.py swa_full_tokens_ratio = 0.8; configs/model_config.py is_hybrid_swa_model",
+    families=SGLANG_HYBRID_SWA, outside=SGLANG_NOT_HYBRID_SWA)
 #: TensorRT-LLM's PyTorch backend with its (V1) KV cache manager keeps every layer's whole context unless the user
 #: passes per-layer windows: tensorrt_llm/_torch/pyexecutor/resource_manager.py ``KVCacheManager.__init__``,
 #: "Determine max_attention_window_vec": ``if kv_cache_config.max_attention_window is None:
