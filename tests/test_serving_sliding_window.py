@@ -68,7 +68,7 @@ def test_sglang_two_pools_by_hand():
     """SGLang's SWA pool: local tokens = 0.8 x full tokens, the memory split at start-up. Per
     sequence at c = 1000 (w = 256): the full pool binds, (G + 0.8 S) x c layer-tokens of memory; at
     c = 200 the SWA pool binds, (G + 0.8 S) x c / 0.8."""
-    m = _small()
+    m = _small(hf_model_type="gpt_oss")  # an architecture SGLang pools (sgl55: not Llama's)
     sg = ENGINES["sglang"].local_kv
     assert sg.rule == "pool_ratio" and sg.ratio == 0.8 and "swa_full_tokens_ratio" in sg.source
     assert kv_bytes_per_sequence(m, "bf16", 1000, local_kv=sg) == pytest.approx((2 + 0.8 * 6) * 1000 * 4096)
@@ -217,19 +217,20 @@ def test_simulation_runs_the_batch_the_window_allows():
 def test_sglang_pool_counts_layer_blocks_in_simulation():
     """SGLang's pool rule makes the simulator count the full-layer pool in layer-blocks (``BlockCost(g, 0)``);
     the engine took any cost without local units for one unit a block, and a backlog of gemma3-12b fitted
-    thousands of sequences where the analytic memory limit is ~50. Now the simulated batch stays at it."""
+    thousands of sequences where the analytic memory limit is ~50. Now the simulated batch stays at it (gpt-oss-20b
+    since sgl55: SGLang pools only the architectures is_hybrid_swa_model lists, not Gemma 3)."""
     from planner.model.serving_efficiency import ENGINES
 
-    job = _job({"preset": "gemma3-12b"}, precision="fp8", kv_precision="fp8", engine="sglang")
+    job = _job({"preset": "gpt-oss-20b"}, precision="fp8", kv_precision="fp8", engine="sglang")
     spec = replica_spec(job.model, job.serving, H100, 1, eff=ENGINES["sglang"])
     assert spec.blocks.local_units == 0 and spec.blocks.global_units > 1 and not spec.blocks.per_block
     opt = llm_option(job.model, job.serving, H100, 1, ServeTarget(None, None, None))
-    wl = make_workload(ArrivalSpec("burst", count=200), LengthDist("fixed", 6144), LengthDist("fixed", 2048))
-    res = simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=400, max_num_batched_tokens=8192),
+    wl = make_workload(ArrivalSpec("burst", count=600), LengthDist("fixed", 6144), LengthDist("fixed", 2048))
+    res = simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=1000, max_num_batched_tokens=8192),
                                             drain_s=1e6), wl)
     assert res.unfinished == 0
-    # within 1.5x of the analytic limit (47 at the full 8,192 tokens; the engine runs 63: running sequences are
-    # short of their full context, and the simulator counts the one pool SGLang fills first); the bug ran all 200
+    # within 1.5x of the analytic limit (298 at the full 8,192 tokens: running sequences are short of their full
+    # context, and the simulator counts the one pool SGLang fills first); the bug ran all 600
     running = int(np.max(res.timeline["running"]))
     assert opt.batch_memory_limit <= running <= 1.5 * opt.batch_memory_limit, (running, opt.batch_memory_limit)
 

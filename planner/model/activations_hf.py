@@ -1973,6 +1973,12 @@ def hf_model_type(m: ModelSpec) -> str:
     return "llama"
 
 
+def spec_model_type(m: ModelSpec) -> str:
+    """The transformers ``model_type`` a spec is: the one it states (``ModelSpec.hf_model_type``, an HF config.json's
+    own) or else :func:`hf_model_type`'s reading of its name and structure."""
+    return m.hf_model_type or hf_model_type(m)
+
+
 @dataclass(frozen=True)
 class HFActivations:
     """What a plan needs per micro-batch from the HF table (bytes): ``per_layer``, the average

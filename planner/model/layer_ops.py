@@ -87,8 +87,8 @@ from planner.model.stack_kernels import (hf_attn_choice, AUTOCAST_CAST_BYTES, EA
                                          eager_sink_attention, explicit_softmax_extra, fused_attention, recipe_on,
                                          te_cast_bytes, te_recompute_runs)
 from planner.model.activations import rank_logits, rank_tokens, sp_divisor, stack_remat
-from planner.model.activations_hf import (hf_eager_softmax_extra, hf_model_type, hf_rope_form, hf_stack_experts,
-                                         liger_chunk_tokens, liger_patches, norm_readers)
+from planner.model.activations_hf import (hf_eager_softmax_extra, hf_rope_form, hf_stack_experts,
+                                         liger_chunk_tokens, liger_patches, norm_readers, spec_model_type)
 from planner.model import moe as moe_mech
 from planner.model import physics, ssm
 from planner.spec import ModelSpec, TrainingSpec
@@ -889,7 +889,7 @@ def elementwise(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, sh: d
     else:
         # on an fp32 stream the residual adds read it and write it in fp32 ("residual_add_amp") and each linear reading
         # a norm's fp32 output casts its own bf16 copy (AUTOCAST_CAST_BYTES a reader; hfstep48)
-        readers = sum(norm_readers(m, m.hf_model_type or hf_model_type(m)))  # (the memory reads the same key)
+        readers = sum(norm_readers(m, spec_model_type(m)))  # (the memory reads the same key)
         add_b, cast_b = by_stream(lambda s: ((EAGER_FP32_BYTES["residual_add_amp"], AUTOCAST_CAST_BYTES * readers / 2)
                                              if s else (3 * act_b, 0.0)), c.fp32s)
         full_b = 2 * norm_b * h + 2 * (add_b + cast_b) * h

@@ -1452,9 +1452,9 @@ def hf_attention_saves_share(m: ModelSpec, seq: int, micro_batch: int, precision
     """The attention blocks' share (with their input norm) of a layer's saves in the HF table without checkpointing
     (activations_hf ``saved_rows``: each block's (attention, MLP) bytes per token in the order its backward frees
     them, the MoE blocks' under the experts kernel ``experts``); 0 where the table gives no split."""
-    from planner.model.activations_hf import saved_rows, hf_model_type
+    from planner.model.activations_hf import saved_rows, spec_model_type
 
-    rows = saved_rows(m, m.hf_model_type or hf_model_type(m), int(seq), int(micro_batch), precision, impl, False,
+    rows = saved_rows(m, spec_model_type(m), int(seq), int(micro_batch), precision, impl, False,
                       experts=experts)[2]
     attn, total = sum(r[0] for r in rows), sum(r[0] + r[1] for r in rows)
     return attn / total if total else 0.0

@@ -64,7 +64,8 @@ Gemma 2/3, gpt-oss, Llama 4, Phi-3): a local layer's query sees at most its wind
 its KV beyond the window is dead. vLLM V1's hybrid KV cache manager frees it: a sequence at context
 c keeps the global layers' KV of c tokens and the local layers' of min(c, w) (``KVLayout``; each
 engine's rule is ``ServingEfficiency.local_kv``, planner/model/serving_efficiency.py: SGLang splits
-two fixed pools, TensorRT-LLM keeps one pool per window). That sets the memory-limited batch, the
+two fixed pools for the architectures it lists (Llama 4, gpt-oss) and keeps the others whole, TensorRT-LLM keeps
+every layer whole). That sets the memory-limited batch, the
 KV capacity (in tokens of sequences at the job's context), the simulation's blocks per sequence,
 and — for every engine, since the attention kernel skips keys outside the window — the decode
 step's KV read and attention FLOPs (the local layers' min(ctx, w) keys,

@@ -23,6 +23,7 @@ import numpy as np
 
 from planner.errors import InputError
 from planner.hardware.efficiency import gpu_family
+from planner.model.activations_hf import spec_model_type
 from planner.model.serving_efficiency import LocalKV, ServingEfficiency, engine_efficiency, job_efficiency
 from planner.simulate.serving import BlockCost
 from planner.spec import ServingSpec
@@ -350,8 +351,9 @@ def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = N
     n_local = m.local_layers if getattr(m, "sliding_window", None) else 0
     if not n_local or getattr(m, "mla", None) is not None:
         return None
-    # chunked layers may be kept otherwise than sliding ones (LocalKV.chunked: vLLM 0.10.1-0.12.x keeps Llama 4 whole)
-    rule = (local_kv or engine_efficiency("vllm").local_kv).for_kind(m.local_attention)
+    # chunked layers may be kept otherwise than sliding ones (LocalKV.chunked: vLLM 0.10.1-0.12.x keeps Llama 4 whole),
+    # and an engine may pool only some families' local layers (LocalKV.families: SGLang's hybrid-SWA architectures)
+    rule = (local_kv or engine_efficiency("vllm").local_kv).for_model(m.local_attention, spec_model_type(m))
     n_global = m.layers - n_local
     gs, ls = _vllm_group_slots(n_global, n_local) if rule.pad_groups else (n_global, n_local)
     return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp, dp) / m.layers, global_layers=n_global,
