@@ -118,3 +118,61 @@ def test_option_is_torchtitans_only():
     assert e.value.field == "training.framework.loss_parallel"
     assert "loss_parallel=off" in resolve("torchtitan", loss_parallel=False).describe("bf16", recompute="full")
     assert "loss_parallel" not in resolve("torchtitan").describe("bf16", recompute="full")
+
+
+def test_torch_plan_without_the_embedding_leaves_it_whole():
+    """KempnerForge's ``apply_tensor_parallel`` names no ``token_embedding`` in any plan: ``parallelize_module`` leaves
+    an unnamed ``nn.Embedding`` a plain whole V x h parameter on every TP rank, where a ``RowwiseParallel`` entry (the
+    plan torchtitan applies) makes it a DTensor with V / 4 rows a rank."""
+    with _fake_group(4) as torch:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.tensor import DTensor, Replicate, Shard
+        from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+        class Tiny(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.tok, self.out = torch.nn.Embedding(V, H), torch.nn.Linear(H, V, bias=False)
+
+        mesh = init_device_mesh("cpu", (4,))
+        kf = parallelize_module(Tiny(), mesh, {"out": ColwiseParallel(output_layouts=Replicate())})
+        titan = parallelize_module(Tiny(), mesh, {"tok": RowwiseParallel(input_layouts=Replicate(),
+                                                                         output_layouts=Shard(1)),
+                                                  "out": ColwiseParallel(output_layouts=Shard(-1))})
+        assert not isinstance(kf.tok.weight, DTensor) and tuple(kf.tok.weight.shape) == (V, H)
+        assert isinstance(titan.tok.weight, DTensor) and tuple(titan.tok.weight.to_local().shape) == (V // 4, H)
+
+
+def test_replicated_embedding_is_gathered_and_held_whole(catalog):
+    """``tp_embedding_replicated``: the parameters every TP rank holds whole (moe ``hf_ep_whole_params``, read by the
+    step's DP terms and the memory's ``dense_rank``) are the embedding's V x h on the KempnerForge rows and 0 on
+    torchtitan's plan; the 7B TP 4 x FSDP 8 row's per-micro-batch FSDP gathers and its memory grow with the 3/4 of
+    the embedding more a rank: the memory by at least its bf16 weight, fp32 held gradient and bf16 moments sharded
+    (2 / 8 + 4 + 4 / 8 B a parameter) and at most 20 B a parameter. On main the option does not exist."""
+    from planner.model import memory as M
+    from planner.model.moe import hf_ep_whole_params
+    from planner.spec.params import count_params
+    from planner.model.step_time import step_time
+    from planner.model.stacks import resolve
+
+    model, tr, c, hw, stack = _row(catalog, "kforge_mfu12_7b_32gpu")
+    _, _, _, _, off = _row(catalog, "kforge_mfu12_7b_32gpu", tp_embedding_replicated=False)
+    emb = float(count_params(model).embedding)
+    assert stack.tp_embedding_replicated and float(hf_ep_whole_params(model, stack, 4, 1)) == emb
+    assert float(hf_ep_whole_params(model, resolve("torchtitan"), 4, 1)) == 0.0
+    extra = 0.75 * emb
+    on_t, off_t = (step_time(model, tr, c, hw, framework=s)["t_dp_comm"] for s in (stack, off))
+    assert float(np.ravel(on_t)[0]) > float(np.ravel(off_t)[0])
+    on_m, off_m = (float(M.memory_per_gpu(model, tr, c, stack=s, gpu="H200-SXM-141GB")["total"][0]) for s in (stack, off))
+    assert extra * (2 / 8 + 4 + 4 / 8) <= on_m - off_m <= extra * 20
+
+
+def test_embedding_option_is_torchtitans_only():
+    from planner.errors import InputError
+    from planner.model.stacks import resolve
+
+    with pytest.raises(InputError) as e:
+        resolve("megatron-core", tp_embedding_replicated=True)
+    assert e.value.field == "training.framework.tp_embedding_replicated"
+    assert "tp_embedding_replicated=on" in resolve("torchtitan", tp_embedding_replicated=True).describe(
+        "bf16", recompute="full")
