@@ -2,8 +2,9 @@
 ``ColwiseParallel(input_layouts=Shard(1), output_layouts=Replicate())`` and ``training/loss.py`` runs
 ``F.cross_entropy`` on the whole logits -- torchtitan's ``--parallelism.disable_loss_parallel`` layout. Counted here on
 torch's own DTensor at TP 4 (a fake process group on CPU) and priced as ``Stack.loss_parallel`` off (layer_ops
-``whole_vocab_loss``: the step time; the memory is left at the loss-parallel figure, docs/accuracy_log.md kf56)."""
-import contextlib
+``whole_vocab_loss``: the step time; the memory is left at the loss-parallel figure, docs/accuracy_log.md kf56). The
+same function names no token embedding, which so stays whole on every TP rank (``Stack.tp_embedding_replicated``:
+FSDP2 gathers and holds the whole V x h; moe ``hf_ep_whole_params``)."""
 import sys
 
 import numpy as np
@@ -13,22 +14,11 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+from test_kf55 import _fake_group  # noqa: E402  (the fake process group harness, one copy)
 
 CSV = ROOT / "benchmarks" / "data" / "kempnerforge_runs.csv"
 H, V, T = 16, 64, 8  # the toy head: hidden 16, vocabulary 64, 8 tokens a sequence
-
-
-@contextlib.contextmanager
-def _fake_group(world: int):
-    torch = pytest.importorskip("torch")
-    import torch.distributed as dist
-    from torch.testing._internal.distributed.fake_pg import FakeStore
-
-    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world)
-    try:
-        yield torch
-    finally:
-        dist.destroy_process_group()
 
 
 def _head_counts(torch, loss_parallel: bool):
