@@ -123,21 +123,17 @@ def _run(rank: int, reduce: str, port: int, q) -> None:
     dist.destroy_process_group()
 
 
-def main() -> None:
+def _case(reduce: str, port: int) -> dict:
+    """One reduce dtype's record: rank 0's, after both ranks exit cleanly (torch.multiprocessing.spawn joins them)."""
     import torch.multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    cases = {}
-    for k, reduce in enumerate(("bfloat16", "float32")):
-        q = ctx.Queue()
-        procs = [ctx.Process(target=_run, args=(r, reduce, 29651 + k, q)) for r in range(WORLD)]
-        for p in procs:
-            p.start()
-        rec = q.get(timeout=180)
-        for p in procs:
-            p.join()
-            assert p.exitcode == 0, (reduce, p.exitcode)
-        cases[reduce] = rec
+    q = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_run, args=(reduce, port, q), nprocs=WORLD, join=True)  # (a small record: the pipe holds it)
+    return q.get()
+
+
+def main() -> None:
+    cases = {reduce: _case(reduce, 29651 + k) for k, reduce in enumerate(("bfloat16", "float32"))}
     OUT.write_text(json.dumps({
         "generator": "tests/make_fsdp2_nosync_truth.py", "versions": {"torch": torch.__version__},
         "model": {"hidden": HIDDEN, "vocab": VOCAB, "blocks": BLOCKS}, "shape": list(SHAPE),
