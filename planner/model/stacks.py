@@ -904,6 +904,14 @@ class Stack:
     #: dispatches every stage's first chunks at once (schedules.py ``param_sync_func``): one stage's wait, not pp
     #: (planner.model.step_time ``compose_step``)
     param_gather_stage_lazy: bool = False
+    #: on the interleaved schedule the step's parameter all-gather is dispatched chunk by chunk, every PP stage at
+    #: once: chunks 0 and 1 at the step's start, chunk k + 1 at chunk k's first forward (Megatron-Core
+    #: ``DistributedDataParallelConfig.align_param_gather`` -> schedules.py ``param_sync_func``; planner.model.pipeline
+    #: ``aligned_gather_exposed``). Megatron-LM's CLI default (``--no-align-param-gather`` turns it off), and what
+    #: Megatron-Bridge / NeMo 2's comm-overlap config sets at DP > 1, PP > 1, VP > 1; NeMo 1.x's Apex
+    #: DistributedFusedAdam path (``sync_overlap_parameters``) gathers its own way and its rows run without it
+    #: (benchmarks/validate.py ``pr2_options``). Off: the gather hides under one micro-batch's forward of the stage
+    align_param_gather: bool = False
     #: the interleaved schedule launches each model chunk's DP gradient reduce when that chunk's last backward ends,
     #: so the reduce hides under the chunk backwards that follow (Megatron-Core ``grad_sync_func`` under Megatron-LM's
     #: default ``--align-grad-reduce``: planner.model.pipeline ``chunk_reduce_window``)
@@ -2933,7 +2941,7 @@ STACKS: dict[str, Stack] = {
         head_on_masked_positions=False,
         cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
-        align_grad_reduce=True, fp8_recipe="tensorwise",
+        align_param_gather=True, align_grad_reduce=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
