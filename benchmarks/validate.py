@@ -3068,7 +3068,13 @@ def kempnerforge(cat) -> pd.DataFrame:
     column-parallel linear's input on its own (row option ``tp_gather_per_linear``, and ``fused_qkv=False``: its
     separate q / k / v): 3 reduce-scatters more a layer backward, 3 all-gathers more forward where uncompiled; the
     22 TP rows +1.5..+4.5 points (one node: 7B TP 2 / TP 4 -6.5 / -8.0 -> -2.1 / -3.5%; 175B +12.6 -> +15.2%),
-    13.0% / 25.6% / -9.4%, Spearman 0.869."""
+    13.0% / 25.6% / -9.4%, Spearman 0.869. kf56 (2026-12-07) mapped its head: ``ColwiseParallel(output_layouts=
+    Replicate())`` and ``F.cross_entropy`` on the whole logits, no DTensor loss parallel (row option ``loss_parallel``
+    False, torchtitan's ``disable_loss_parallel``): each micro-batch all-gathers its 16-bit logits over TP and runs the
+    loss over V, not V / tp; the 7B / 13B TP rows +1.1..+2.2 points, the 70B / 175B +0.0..+0.1, 12.8% / 25.6% /
+    -8.6%), and its token embedding, which no TP plan entry names (``tp_embedding_replicated``: FSDP2 gathers, holds
+    and reduce-scatters the whole V x h on each TP rank; the 70B rows +1.6..+1.8 points): 12.6% / 23.9% / -8.0%,
+    Spearman 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
