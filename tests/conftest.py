@@ -497,7 +497,7 @@ def invoke_script(*args) -> tuple[int, str, str]:
     process, as the interpreter runs it: the module or file executed as ``__main__`` by ``runpy`` with ``sys.argv``
     its arguments and the repository the working directory; (exit code, stdout, stderr). For a script's own answers
     (its usage errors): a fresh interpreter cost ~1 CPU s of imports a call (suite56: tests/test_qa39d.py's eleven
-    scripts, 12.7 -> 4.1 CPU s); a test about the process itself (exit through a closed pipe, ``-h``) starts one.
+    scripts, 12.7 -> 5.8 CPU s); a test about the process itself (exit through a closed pipe, ``-h``) starts one.
     ``sys.argv`` and the working directory are put back (``sys.path`` and the rest by ``_process_state``)."""
     import runpy
     import warnings
