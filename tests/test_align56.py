@@ -56,3 +56,28 @@ def test_megatron_core_aligns_and_hides_the_340b_gather(catalog):
 def test_nemo1_rows_run_without_the_aligned_gather(row, nemo1):
     assert validate.nemo1_run(row) is nemo1
     assert "align_param_gather" in validate.ROW_STACK_FIELDS
+
+
+def test_job_option_resolves_refuses_and_is_said():
+    """``training.framework.align_param_gather`` is the job's switch on the Megatron-Core stacks (Megatron-LM's
+    ``--no-align-param-gather``, NeMo 1.x's default): resolved onto the stack, said in the stack line where off on a
+    pipeline, refused in one line on a stack without Megatron-Core's distributed optimizer."""
+    from planner.errors import InputError
+    from planner.spec.schema import FrameworkSpec
+
+    assert FrameworkSpec(name="megatron-core", align_param_gather=False).align_param_gather is False
+    off = stacks.resolve("megatron-bridge", align_param_gather=False)
+    assert off.align_param_gather is False and stacks.resolve("nemo").align_param_gather
+    assert "align_param_gather=off" in off.describe("bf16", recompute="full", pp=4)
+    assert "align_param_gather" not in stacks.resolve("megatron-core").describe("bf16", recompute="full", pp=4)
+    for name in ("torchtitan", "deepspeed", "megatron-lm"):
+        with pytest.raises(InputError) as e:
+            stacks.resolve(name, align_param_gather=True)  # (false there is what the stack does: accepted)
+        assert e.value.field == "training.framework.align_param_gather"
+
+
+def test_job_option_moves_the_interleaved_step(catalog):
+    """The option reaches the step time: off, the 340B row's gather hides under one forward only."""
+    on = _row(catalog, stacks.resolve("megatron-core"))
+    off = _row(catalog, stacks.resolve("megatron-core", align_param_gather=False))
+    assert float(off["step_time_s"][0] - on["step_time_s"][0]) > 0.15

@@ -1808,6 +1808,11 @@ class Stack:
         # Megatron-DeepSpeed and NeuronX gather as their code fixes it, no switch to say
         if transformer and self.has_param_gather:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
+            # the aligned dispatch acts on the interleaved schedule only (pp > 1); its on default (Megatron-LM's CLI,
+            # NeMo 2 / Megatron-Bridge) unsaid, as fp8_param_gather's
+            if (holds(self, "align_param_gather") and not self.align_param_gather and self.overlap_param_gather
+                    and (pp is None or pp > 1)):
+                opts.append("align_param_gather=off")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
                 opts.append(f"reshard_after_forward={raf}")
@@ -1948,7 +1953,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2228,6 +2233,10 @@ OPTION_HOLDERS: dict[str, tuple] = {
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
     "tp_embedding_replicated": (lambda st: st.has_tp_embedding_replicated, "DTensor TP plan's embedding switch "
                                 "(a plan that leaves nn.Embedding replicated)", None),
+    # (Megatron-Core's DistributedDataParallelConfig flag: the stacks running its distributed optimizer, whose
+    # interleaved schedule takes ``param_sync_func``; has_cuda_graphs marks the Megatron-Core entries, as ``_mcore``)
+    "align_param_gather": (lambda st: st.has_cuda_graphs and st.has_param_gather,
+                           "aligned per-chunk parameter all-gather switch (Megatron-Core --align-param-gather)", None),
     "loss_parallel": (lambda st: st.has_loss_parallel, "DTensor loss parallel switch (torchtitan's "
                       "--parallelism.disable_loss_parallel)", None),
     "tp_gather_per_linear": (lambda st: st.has_tp_gather_per_linear,
