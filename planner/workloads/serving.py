@@ -118,7 +118,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, replace
-from itertools import chain
+from itertools import chain, count
 from statistics import NormalDist
 from typing import Callable, Iterator, Optional
 
@@ -151,7 +151,7 @@ from planner.workloads.serving_iteration import (BATCH_OVERLAP, EP_ALL2ALL, COMP
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
-                                              ServeTarget, SplitSide, disagg_size, engine_seats, prefill_budget,
+                                              ScreenMemo, ServeTarget, SplitSide, disagg_size, engine_seats, prefill_budget,
                                               replica_seats, throughput_at, generic_option, llm_option, offline_run,
                                               offline_token_budget, replica_spec, screen_point)
 from planner.workloads.serving_settings import (LENGTH_CLIP, REALTIME_TOKEN_BUDGET, SimSettings, arrival_spec, arrivals_words,
@@ -601,12 +601,15 @@ FLEET_SIM_TOLERANCE = 0.05
 FLEET_QPS_FLOOR = 1e-4
 
 
-def highest_rate(carries: Callable[[float], bool], start: float, tol: float,
-                 ceiling: float = MAX_QPS) -> Optional[float]:
+def highest_rate(carries: Callable[[float], bool], start: float, tol: float, ceiling: float = MAX_QPS,
+                 ahead: Callable[[list], None] = lambda qs: None) -> Optional[float]:
     """The highest QPS that ``carries`` takes, within ``tol`` (relative) under the true one: from ``start`` doubled
     while carried (up to ``ceiling``) or halved while not (down to ``FLEET_QPS_FLOOR`` x ``start``), then bisected on
     a log scale. ``carries`` is taken to hold at every QPS under one it holds at (more load never lowers a p99 or the
-    replicas it needs); None where not even the floor is carried.
+    replicas it needs); None where not even the floor is carried. ``ahead(qs)``: told the QPS it may ask next before
+    it asks them (the next ``RATE_AHEAD_LEVELS`` doubling and halving steps, or levels of bisection midpoints,
+    ``_rate_bisection_points``), so the caller can price them at once (``fleet_row``: ``ScreenMemo.prefetch``); the
+    calls and the answer are the same with it or without.
 
     >>> round(highest_rate(lambda q: q <= 37.0, 10.0, 0.01), 1)
     36.9
@@ -614,24 +617,71 @@ def highest_rate(carries: Callable[[float], bool], start: float, tol: float,
     (20.0, None)
     """
     q = min(start, ceiling)
+    floor = max(MIN_RATE["qps"], FLEET_QPS_FLOOR * start)
+    ahead([q, *_rate_steps(q, lambda x: min(ceiling, 2 * x)), *_rate_steps(q, lambda x: x / 2)])
     lo = hi = None
     if carries(q):
         lo = q
-        while hi is None and lo < ceiling:
+        for j in count(1):
+            if hi is not None or lo >= ceiling:
+                break
+            if j % RATE_AHEAD_LEVELS == 0:
+                ahead(_rate_steps(lo, lambda x: min(ceiling, 2 * x)))
             nxt = min(ceiling, 2 * lo)
             lo, hi = (nxt, None) if carries(nxt) else (lo, nxt)
         if hi is None:
             return lo
     else:
         hi = q
-        while lo is None:
-            if hi / 2 < max(MIN_RATE["qps"], FLEET_QPS_FLOOR * start):
+        for j in count(1):
+            if lo is not None:
+                break
+            if hi / 2 < floor:
                 return None
+            if j % RATE_AHEAD_LEVELS == 0:
+                ahead(_rate_steps(hi, lambda x: x / 2))
             lo, hi = (hi / 2, hi) if carries(hi / 2) else (None, hi / 2)
-    while hi > lo * (1 + tol):
+    for depth in count():
+        if not hi > lo * (1 + tol):
+            break
+        if depth % RATE_AHEAD_LEVELS == 0:
+            ahead(_rate_bisection_points(lo, hi, tol, RATE_AHEAD_LEVELS))
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if carries(mid) else (lo, mid)
     return lo
+
+
+#: doubling / halving steps, or levels of bisection midpoints (2^4 - 1 = 15 QPS), ``highest_rate`` tells its caller
+#: at once: ``ScreenMemo.prefetch`` prices them in one vectorised fixed point a token budget (fleet56)
+RATE_AHEAD_LEVELS = 4
+
+
+def _rate_steps(q: float, step: Callable[[float], float]) -> list:
+    """The next ``RATE_AHEAD_LEVELS`` QPS from ``q`` by ``step`` (doubling or halving), as ``highest_rate`` takes them."""
+    out = []
+    for _ in range(RATE_AHEAD_LEVELS):
+        q = step(q)
+        out.append(q)
+    return out
+
+
+def _rate_bisection_points(lo: float, hi: float, tol: float, levels: int) -> list:
+    """The log-scale midpoints bisecting (lo, hi) may ask over its next ``levels`` steps, whichever way each goes, each
+    computed as ``highest_rate`` computes it (the same floats), none past a bracket ``tol`` narrow.
+
+    >>> [round(q, 2) for q in _rate_bisection_points(1.0, 4.0, 0.01, 2)]
+    [2.0, 1.41, 2.83]
+    """
+    out, spans = [], [(lo, hi)]
+    for _ in range(levels):
+        nxt = []
+        for a, b in spans:
+            if b > a * (1 + tol):
+                mid = math.sqrt(a * b)
+                out.append(mid)
+                nxt += [(a, mid), (mid, b)]
+        spans = nxt
+    return out
 
 
 def _target_at(target: ServeTarget, sim: SimSettings, qps: float) -> ServeTarget:
@@ -658,22 +708,30 @@ def fleet_row(m, s: ServingSpec, hw, tp: int, target: ServeTarget, im: Iteration
                        reason=f"the fleet's {_reps(replicas, full.layout)} take {_gpus(replicas * tp)}, over max_gpus "
                               f"({lim.max_gpus:,})")
     rows: dict = {}
+    asked: list = []
+    memo = ScreenMemo.of(m, s, hw, tp, im, target, full.batch_memory_limit)
 
     def at(q: float) -> ServingOption:
         if q not in rows:
-            rows[q] = llm_option(m, s, hw, tp, _target_at(target, sim, q), im)
+            rows[q] = llm_option(m, s, hw, tp, _target_at(target, sim, q), im, memo)
         return rows[q]
 
     def carries(q: float) -> bool:
+        asked.append(q)
+        if memo.least_replicas(q) > replicas:  # every budget's throughput alone needs more: the screen's count would
+            return False
         r = at(q)
         return bool(r.meets_latency) and _load_replicas(r, q) <= replicas
 
-    q = highest_rate(carries, replicas * full.requests_per_s_per_replica, FLEET_QPS_TOLERANCE)
+    def ahead(qs: list) -> None:
+        memo.prefetch([q for q in qs if memo.least_replicas(q) <= replicas])
+
+    q = highest_rate(carries, replicas * full.requests_per_s_per_replica, FLEET_QPS_TOLERANCE, ahead=ahead)
     if q is None:
         low = FLEET_QPS_FLOOR * replicas * full.requests_per_s_per_replica
         return replace(full, meets_latency=False,
                        reason=f"misses the targets on {_reps(replicas, full.layout)} even at {fmt_rate(low)} QPS: "
-                              + (at(min(rows)).reason or "its queue needs more replicas"))
+                              + (at(min(asked)).reason or "its queue needs more replicas"))
     row = _costs(at(q), s, q, spot, lim)
     return replace(row, **_sized(row, replicas, q), fleet_qps=q, fleet_qps_by=FLEET_QPS_BY.names[0])
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
@@ -658,10 +658,11 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
-               im: Optional[IterationModel] = None) -> ServingOption:
+               im: Optional[IterationModel] = None, memo: Optional["ScreenMemo"] = None) -> ServingOption:
     """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
     (replicas and $ are ``_costs``). ``im``: the option's iteration model (``option_iteration``; built here
-    when not given), the one every timing below uses.
+    when not given), the one every timing below uses. ``memo``: what this option's screens at other QPS have priced
+    (``ScreenMemo``, a fixed fleet's bisection on its QPS); the answer is the same with it or without.
 
     Its throughput is B / (O x step) at the step as the engine runs it (``lumped_iteration``, at the real-time token
     budget; offline at ``offline_token_budget``'s), not at the mean composition (``steady_iteration``), which was over
@@ -776,13 +777,13 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     ttft = llm_ttft(im, s, B[:1], B[:1])
 
     def ttft_q(i: int, budget: int = REALTIME_TOKEN_BUDGET) -> float:
-        return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE, budget=budget))
+        return full_batch_ttft(im, s, B, i, budget)
 
     def tpot_q(b: float) -> float:
         return screen_tpot(im, s, b)
 
     # the batches each target allows (B[:n]): the one allowing fewest, if under len(B), is the batch's limit
-    allows = batch_allows(len(B), target, lambda n: tpot_q(B[n]), ttft_q)
+    allows = memo.allows if memo is not None else row_allows(im, s, target, B)
     ok = np.arange(len(B)) < min(allows.values(), default=len(B))
     base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"], reachable_tflops=compute_peak(hw, s.precision)[0] / 1e12)
@@ -806,10 +807,9 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
     if target.qps:  # the TPOT / TTFT the screen states: at the load a replica of the analytic size sees
         # the batch (``max_num_seqs``) at each budget its own: its backlog's TPOT and full batch's TTFT at that budget
         # (serve46: the row states one budget; the batch was the least budget's TPOT and 2,048's TTFT)
-        by_budget = {k: batch_allows(len(B), target, lambda n, k=k: tpot_quantile(im, s, float(B[n]), k),
-                                     lambda n, k=k: ttft_q(n, k)) for k in REALTIME_TOKEN_BUDGETS}
+        by_budget = memo.by_budget if memo is not None else budget_allows(im, s, target, B)
         sized = budget_replicas(m, s, hw, tp, target, {k: min(a.values(), default=len(B))
-                                                       for k, a in by_budget.items()}, im)
+                                                       for k, a in by_budget.items()}, im, memo)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
@@ -872,8 +872,31 @@ class BudgetSize:
     batch: int = 0  # max_num_seqs at this budget (serve46: each budget's own)
 
 
+def full_batch_ttft(im: IterationModel, s: ServingSpec, B: np.ndarray, i: int, budget: int) -> float:
+    """The p99 TTFT (``TTFT_QUANTILE``) at the batch ``B[i]``, full (``B[i]`` in flight), at token budget ``budget``:
+    the TTFT a batch is sized by (``row_allows``, ``budget_allows``)."""
+    return float(llm_ttft(im, s, B[i], B[i], q=TTFT_QUANTILE, budget=budget))
+
+
+def row_allows(im: IterationModel, s: ServingSpec, target: ServeTarget, B: np.ndarray) -> dict:
+    """``batch_allows`` for ``llm_option``'s batch: how many of the batches ``B`` (1 .. the memory's and
+    ``serving.max_batch``'s) each target allows by the p99 TPOT the screen states (``screen_tpot``) and the full
+    batch's p99 TTFT at ``REALTIME_TOKEN_BUDGET``. Nothing in it depends on the QPS (``ScreenMemo``)."""
+    return batch_allows(len(B), target, lambda n: screen_tpot(im, s, B[n]),
+                        lambda n: full_batch_ttft(im, s, B, n, REALTIME_TOKEN_BUDGET))
+
+
+def budget_allows(im: IterationModel, s: ServingSpec, target: ServeTarget, B: np.ndarray) -> dict:
+    """{token budget: ``batch_allows`` at it} for each of ``REALTIME_TOKEN_BUDGETS``: how many of the batches ``B``
+    each target allows there, by a backlog's p99 TPOT (``tpot_quantile``) and the full batch's p99 TTFT at that budget
+    (serve46: each budget its own batch). Nothing in it depends on the QPS, so a fixed fleet's screens at each QPS
+    share it (``ScreenMemo``)."""
+    return {k: batch_allows(len(B), target, lambda n, k=k: tpot_quantile(im, s, float(B[n]), k),
+                            lambda n, k=k: full_batch_ttft(im, s, B, n, k)) for k in REALTIME_TOKEN_BUDGETS}
+
+
 def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches: dict,
-                    im: IterationModel) -> Optional[BudgetSize]:
+                    im: IterationModel, memo: Optional["ScreenMemo"] = None) -> Optional[BudgetSize]:
     """The option at the token budget (``REALTIME_TOKEN_BUDGETS``, vLLM ``max_num_batched_tokens``) that needs the
     fewest replicas meeting the targets, every figure at it: the throughput B / (O x the lumped step at it), and
     ``queue_replicas``' count, TTFT and TPOT at it (``screen_point``). The budgets are tried as the simulation tries
@@ -886,7 +909,7 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches
     at 2,048. The budget sets all three (vllm/v1/core/sched/scheduler.py ``schedule``): a smaller one chunks a prompt
     over more steps (a longer TTFT, shorter stalls for the decodes beside it: a lower TPOT) and, for long prompts,
     lumps fewer compute-bound prompt tokens into each step (a higher throughput: the RAG job on g6e.xlarge, 1.59
-    req/s at 512 against 1.03 at 2,048, serve43)."""
+    req/s at 512 against 1.03 at 2,048, serve43). ``memo``: ``llm_option``'s, handed to ``queue_replicas``."""
     best = None
     for k in REALTIME_TOKEN_BUDGETS:
         batch = batches.get(k, 0)
@@ -895,7 +918,7 @@ def budget_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batches
         rps = float(replica_throughput(im, s, batch, k)[1])
         r0 = math.ceil(target.qps / rps)
         got = queue_replicas(m, s, hw, tp, target, batch, r0, im, capacity=rps, budget=k,
-                             below=None if best is None else best.replicas)
+                             below=None if best is None else best.replicas, memo=memo)
         if got is not None:
             best = BudgetSize(k, rps, r0, *got, batch=batch)
     return best
@@ -972,8 +995,8 @@ QUEUE_REPLICA_FACTOR = 1024
 
 def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: int, r0: int,
                    im: Optional[IterationModel] = None, capacity: float = math.inf,
-                   budget: int = REALTIME_TOKEN_BUDGET,
-                   below: Optional[int] = None) -> Optional[tuple[int, float, float, float, float, Optional[str]]]:
+                   budget: int = REALTIME_TOKEN_BUDGET, below: Optional[int] = None,
+                   memo: Optional["ScreenMemo"] = None) -> Optional[tuple[int, float, float, float, float, Optional[str]]]:
     """(replicas, L, b, TTFT s, TPOT s, raised by) at the token budget ``budget`` (``screen_point``: every figure at it, serve45;
     ``capacity`` and ``r0`` the caller's at it): the fewest replicas, from ``r0`` (the count the throughput needs, ~100% busy), whose
     queued p99 TTFT (``llm_ttft`` at ``TTFT_QUANTILE``, the target's percentile, with the slot and prefill-budget
@@ -1018,21 +1041,38 @@ def queue_replicas(m, s: ServingSpec, hw, tp: int, target: ServeTarget, batch: i
     Bursty arrivals (``target.bursts``, serve41): the p99s are the mixture over the arrival states
     (``burst_parts``, each state's queue at its own rate; ``capacity`` the option's requests/s a replica, where a
     state overloads it); L and b stay the mean rate's. ``below``: only a count under it (``budget_replicas``: a budget
-    after the first is taken only where it saves a replica, as the simulation tries its settings), else None."""
+    after the first is taken only where it saves a replica, as the simulation tries its settings), else None.
+    The counts the search may ask next (``least_meeting``'s ``ahead``) are priced together when the first of them is
+    asked, in one vectorised fixed point (``screen_concurrency_many``), those ``memo`` holds (``ScreenMemo``: this
+    option's screens at other QPS, a fixed fleet's) read from it: a count asked from the memo prices none of the
+    others (fleet56: the fleet's bisection prices each QPS's first count ahead, and the search mostly stops there)."""
     im = im or option_iteration(m, s, hw, tp)
     seen: dict = {}
-    conc: dict = {}  # r -> (L, b), computed for the counts the search may ask next at once (``ahead``)
+    conc: dict = {}  # r -> (L, b)
+    told: set = set()  # counts the search may ask next, not priced yet
 
     def ahead(rs) -> None:
-        new = sorted({int(r) for r in rs if r not in conc and r0 <= r <= top})
-        if new:
-            L, b = screen_concurrency_many(m, s, hw, tp, target.qps / np.asarray(new, dtype=np.float64), batch, im,
-                                           budget)
-            conc.update(zip(new, zip(L.tolist(), b.tolist())))
+        told.update(int(r) for r in rs if r0 <= r <= top)
+
+    def load(r: int) -> tuple:
+        """(L, b) at ``r`` replicas: the memo's, else priced with every count told and not priced yet."""
+        rate = target.qps / float(r)
+        if r not in conc and memo is not None and memo.holds(budget, batch, rate):
+            conc[r] = memo.concurrency(budget, batch, [rate])[0]
+        if r not in conc:
+            new = sorted({r, *told} - conc.keys())
+            rates = target.qps / np.asarray(new, dtype=np.float64)
+            if memo is not None:
+                conc.update(zip(new, memo.concurrency(budget, batch, rates.tolist())))
+            else:
+                L, b = screen_concurrency_many(m, s, hw, tp, rates, batch, im, budget)
+                conc.update(zip(new, zip(L.tolist(), b.tolist())))
+        told.difference_update(conc.keys())
+        return conc[r]
 
     def at(r: int) -> list:
         if r not in seen:
-            seen[r] = screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget, conc.get(r))
+            seen[r] = screen_point(m, s, hw, tp, target, batch, r, capacity, im, budget, load(r))
         return seen[r]
 
     def ttft_meets(r: int) -> bool:
@@ -1154,21 +1194,131 @@ def screen_concurrency_many(m, s: ServingSpec, hw, tp: int, rates: np.ndarray, b
     (tests/test_srvspeed46.py compares them on a grid). Why (srvspeed46): the fixed point is ~20 calls of
     ``time_in_service`` near saturation, each ~0.1 ms of numpy overhead on one rate as on thirty, and
     ``queue_replicas`` asks for ~20 counts at 1e6 QPS (r0 ~10^5, its doubling and bisection); it now prices the
-    counts its search may ask next at once (``least_meeting``'s ``ahead``)."""
+    counts its search may ask next at once (``least_meeting``'s ``ahead``).
+
+    A rate whose iterate repeats one ``CYCLE_PERIODS`` or fewer steps back, bit for bit, stops there too: the map is
+    the same at every step, so its iterates cycle from there on, none converging (their steps are the ones already
+    taken), and its iterate at ``CONCURRENCY_ITERATIONS`` is read from the cycle (``_cycle_end``). Why (fleet56): W
+    need not grow with L (an expert-parallel step's busiest rank, a tile's padding), and near saturation a rate's
+    iterates can alternate between two or more values for the whole loop: 50 of the 196 fixed points of the fuzz51
+    fleet (a 64-expert tiny MoE on 2 x p5.48xlarge) cycled, 2,544 of their 12,924 ``time_in_service`` calls
+    after the cycle closed."""
     im = im or option_iteration(m, s, hw, tp)
     rates = np.asarray(rates, dtype=np.float64)
     L, live = np.zeros_like(rates), np.arange(len(rates))
-    for _ in range(CONCURRENCY_ITERATIONS):
+    seen = [L.copy()]  # every iterate so far (a rate's own where it is live)
+    for it in range(1, CONCURRENCY_ITERATIONS + 1):
         cur = L[live]
         # the mean time in service: its decode steps as the engine runs them (the others' prompts in lumps,
         # lumped_iteration), not llm_tpot's step at the mean composition
         W = time_in_service(im, s, cur, np.minimum(1.0 + cur, float(batch)), batch, budget)
         nxt = np.minimum(rates[live] * W, float(batch))
         L[live] = nxt
-        live = live[np.abs(nxt - cur) > 1e-9 * np.maximum(nxt, 1.0)]  # the converged ones stop here
+        seen.append(L.copy())
+        moving = np.abs(nxt - cur) > 1e-9 * np.maximum(nxt, 1.0)  # the converged ones stop here
+        period = _cycle_period(seen, live, nxt)
+        for e, p in zip(live[moving & (period > 0)], period[moving & (period > 0)]):
+            L[e] = _cycle_end(seen, int(e), it, int(p))
+        live = live[moving & (period == 0)]
         if not len(live):
             break
     return L, np.minimum(1.0 + L, float(batch))
+
+
+#: the longest cycle ``screen_concurrency_many`` looks for in a rate's iterates (the fuzz51 fleet's: 2 to 8 steps)
+CYCLE_PERIODS = 8
+
+
+def _cycle_period(seen: list, live: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """For each ``live`` rate, the least p in 2 .. ``CYCLE_PERIODS`` whose iterate p steps back equals its newest,
+    ``nxt``, bit for bit; 0 where none does."""
+    period = np.zeros(len(live), dtype=np.int64)
+    for p in range(CYCLE_PERIODS, 1, -1):  # the least p last, so it is the one kept
+        if len(seen) > p:
+            period[seen[-1 - p][live] == nxt] = p
+    return period
+
+
+def _cycle_end(seen: list, e: int, it: int, p: int) -> float:
+    """Rate ``e``'s iterate at ``CONCURRENCY_ITERATIONS``, its iterates repeating every ``p`` steps from step it - p
+    (``seen[it] == seen[it - p]``): the one in that last cycle at the same phase."""
+    return float(seen[it - p + (CONCURRENCY_ITERATIONS - it + p) % p][e])
+
+
+@dataclass
+class ScreenMemo:
+    """What one option's screens (``llm_option``) at several QPS share, none of it depending on the QPS: the batches
+    its targets allow (``row_allows``) and each token budget allows (``budget_allows``), each budget's batch and
+    throughput (``sizes``), and the (L, b) of
+    ``screen_concurrency`` at every (budget, batch, rate) priced so far. ``queue_replicas`` reads a count's (L, b) here
+    before pricing it; ``prefetch`` prices, in one vectorised fixed point a budget, the count each QPS's search asks
+    first for the QPS a fixed fleet's bisection may ask next (``serving.fleet_row``,
+    ``highest_rate``'s ``ahead``). Each rate's fixed point is its own (``screen_concurrency_many``: the scalar loop's
+    bit for bit), so a screen reads the figures it would compute without the memo, and answers the same.
+
+    Why (fleet56): a fixed fleet bisects its QPS over ~10 screens an option, each pricing its counts' fixed points
+    (~20-100 ``time_in_service`` calls each, near saturation the most) on their own: the fuzz51 fleet (a 64-expert
+    tiny MoE on 2 x p5.48xlarge, 13 options) made 12,924 calls, 18 CPU s."""
+
+    m: object
+    s: ServingSpec
+    hw: object
+    tp: int
+    im: IterationModel
+    allows: dict  # ``row_allows``: {target: batches it allows}
+    by_budget: dict  # ``budget_allows``: {budget: {target: batches it allows}}
+    n: int  # the batches 1 .. n the memory and serving.max_batch allow
+    conc: dict = field(default_factory=dict)  # (budget, batch, rate) -> (L, b)
+    _sizes: Optional[dict] = None
+
+    @classmethod
+    def of(cls, m, s: ServingSpec, hw, tp: int, im: IterationModel, target: ServeTarget, n: int) -> "ScreenMemo":
+        """The memo of the option whose memory and ``serving.max_batch`` allow batches 1 .. ``n``
+        (``ServingOption.batch_memory_limit``), at ``target``'s p99 targets (its QPS is the screens')."""
+        B = np.arange(1, n + 1, dtype=np.float64)
+        return cls(m, s, hw, tp, im, row_allows(im, s, target, B), budget_allows(im, s, target, B), n)
+
+    def sizes(self) -> dict:
+        """{budget: (batch, requests/s a replica)} of the budgets with a batch meeting the targets, in
+        ``REALTIME_TOKEN_BUDGETS``' order: ``budget_replicas``' batch and throughput there."""
+        if self._sizes is None:
+            batches = {k: min(a.values(), default=self.n) for k, a in self.by_budget.items()}
+            self._sizes = {k: (b, float(replica_throughput(self.im, self.s, b, k)[1]))
+                           for k, b in batches.items() if b >= 1}
+        return self._sizes
+
+    def least_replicas(self, qps: float) -> float:
+        """The fewest replicas any budget's screen can size at ``qps``: its throughput's ceil(QPS / requests/s),
+        where ``queue_replicas`` starts its search (inf where no budget has a batch: no count is sized)."""
+        return min((math.ceil(qps / rps) for _, rps in self.sizes().values()), default=math.inf)
+
+    def holds(self, budget: int, batch: int, rate: float) -> bool:
+        return (budget, batch, rate) in self.conc
+
+    def concurrency(self, budget: int, batch: int, rates: list) -> list:
+        """(L, b) at each of ``rates`` (plain floats), the ones not priced before in one ``screen_concurrency_many``."""
+        new = [r for r in dict.fromkeys(rates) if (budget, batch, r) not in self.conc]
+        if new:
+            L, b = screen_concurrency_many(self.m, self.s, self.hw, self.tp, np.asarray(new, dtype=np.float64), batch,
+                                           self.im, budget)
+            self.conc.update(zip(((budget, batch, r) for r in new), zip(L.tolist(), b.tolist())))
+        return [self.conc[budget, batch, r] for r in rates]
+
+    def prefetch(self, qps: list) -> None:
+        """Price the count each of ``qps``' screens asks first at each budget with a batch, its throughput's count r0
+        (``queue_replicas`` starts there, and mostly stops: the TTFT and TPOT meet): the first budget's for every QPS
+        (its search always runs), a later one's where its r0 is under every earlier budget's (``budget_replicas``
+        searches a later budget only under the count in hand, which is at least the earlier r0)."""
+        least: dict = {}
+        for k, (batch, rps) in self.sizes().items():
+            rates = []
+            for q in qps:
+                r0 = math.ceil(q / rps)
+                if r0 < least.get(q, math.inf):
+                    rates.append(q / float(r0))
+                least[q] = min(least.get(q, math.inf), r0)
+            if rates:
+                self.concurrency(k, batch, rates)
 
 
 def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
