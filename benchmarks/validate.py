@@ -3485,8 +3485,8 @@ def automodel(cat) -> pd.DataFrame:
     +9.2 / +5.4% and the 2025-10 MoE rows -8..-22%; and AutoModel's dense MLPs (DeepSeek-V3's three, Kimi K2's one)
     are TE ``Linear`` autograd Functions that save after their GEMM, so early stop does not skip their down
     projection as ``layer_ops.early_stop_skip`` prices (DeepSeek-V3 256 -10.2 -> -10.0%, 1024 and Kimi K2 unchanged:
-    not the pacing stage; the Llama 3 70B row, whose config is not linked, would go +9.0 -> +14.7% were its MLP TE's;
-    not changed)."""
+    not the pacing stage; the Llama 3 70B row would go +9.0 -> +14.7% were its MLP TE's, but AutoModel's own Llama
+    builds plain ``nn.Linear`` projections, which save before their GEMM; not changed)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])
