@@ -2121,7 +2121,14 @@ def mi300x(cat) -> pd.DataFrame:
     shapes of these models): measured / (wave util x k factor) 875-1069 TFLOP/s, no trend with the shapes, so the
     residue is no tile or wave effect; the 7B row's attention (1.35 s) is the measured MI300X kernel at its own shape
     (causal, s 4096, b 4, 32 x 32 heads: 426 / 335 TFLOP/s, 1.38 s); NCCL's overlap slowdown, removed, moves the rows
-    0.2-2.0 points (Mixtral's the most, the wrong way); TE's fused norm + FP8 cast would save ~0.02 s of the 7B row's 7.4. The fp8 / bf16 split stays."""
+    0.2-2.0 points (Mixtral's the most, the wrong way); TE's fused norm + FP8 cast would save ~0.02 s of the 7B row's 7.4. The fp8 / bf16 split stays.
+
+    2026-12-07 (prod56 branch), no row moved: the rows' own cluster (AAC11) published its rccl-tests ring all-reduce
+    (parts nccl_bandwidth.csv ``aac11_mi325x_*``): one node 319 GB/s bus bandwidth, the Infinity Fabric prior MI325X
+    inherits within 1%. RCCL's channels take up to 64 CUs on multi-node CDNA 3 communicators (ROCm/rccl connect.cc);
+    as the overlapped collectives' CUs (24 now) it takes this source to 10.5 / 18.3% (Mixtral -10.5 -> -6.3%, the FSDP2
+    fp8 rows further off), with MI325X attention x1.199 (the GEMM clock ratio) as well to 8.6 / 14.8%: neither taken
+    (the runs' channel count inferred; no MI325X flash-kernel measurement). docs/accuracy_log.md prod56."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -14,8 +14,9 @@ A group that spans nodes is priced in phases (NCCL's tree over NVLink then the N
 intra-node phase at NVLink speed on the whole buffer, the inter-node phase on 1/g of it per GPU at
 the GPU's share of the node's network bandwidth (every GPU of a node communicates at once, since
 all groups of the same kind run concurrently) -- except a large all-reduce over more than 2 nodes, which
-NCCL runs as a flat ring: every NIC carries 2 (n - 1) / n of the buffer, pipelined with the NVLink hops
-(``network_bytes``, ``placed_collective_time``; xn54).
+NCCL runs as a flat ring: every NIC carries 2 (n - 1) / n of the buffer, pipelined with the NVLink hops, of which a
+GPU carries (m - 1) / m with m of the ring's ranks on its node (``network_bytes``, ``placed_collective_time``; xn54;
+``flat_ring_nvlink_share``, prod56).
 
 Latency across nodes: NCCL runs all-gather and reduce-scatter only as rings, and a ring over k
 nodes is one flat ring through all n ranks: its latency is ``(n - k) * intraLat + (k - 1) *
@@ -168,12 +169,30 @@ def placed_collective_time(kind, nbytes, n, fewest, most, domains, intra_bw, int
     flat = (n - k - (hi - 1)).clip(0) * intra_alpha if kind in FLAT_RING_KINDS else 0.0
     phased = intra + nic + hops + flat
     # NCCL's flat ring (an all-reduce over more than 2 nodes, ``network_bytes``) pipelines its chunks through every
-    # hop at once: each GPU's NVLink hop and each NIC carry f (n - 1) / n x N in the same steps, so the slower of the
-    # two sets the pace (nccl-tests' bus bandwidth = the bottleneck link's rate), not their sum
-    ring = f * (n - 1) / np.maximum(n, 1.0) * np.asarray(nbytes, dtype=np.float64) / np.asarray(intra_bw)
+    # hop at once, so the slower of a GPU's NVLink sends and its NIC's sets the pace (nccl-tests' bus bandwidth = the
+    # bottleneck link's rate), not their sum; each hop carries f (n - 1) / n x N, and a GPU's send goes through
+    # NVLink only in the channels where it does not leave the node (``flat_ring_nvlink_share``)
+    ring = (f * (n - 1) / np.maximum(n, 1.0) * np.asarray(nbytes, dtype=np.float64) / np.asarray(intra_bw)
+            * flat_ring_nvlink_share(hi))
     piped = np.maximum(ring, nic) + (intra - ring_time(kind, nbytes, hi, intra_bw, 0.0)) + hops
     across = np.where(flat_ring_allreduce(kind, k), piped, phased)
     return np.where(k > 1, across, intra)
+
+
+def flat_ring_nvlink_share(members):
+    """Share of a GPU's flat-ring sends that go over NVLink / Infinity Fabric when ``members`` of the ring sit on its
+    node (vectorised): each channel's ring enters and leaves a node once, so of its ``members`` GPUs there the one
+    that hands on to the next node sends through its NIC and the other m - 1 to a peer in the node; NCCL and RCCL
+    spread the exit over the node's GPUs (one ring per NIC; RCCL's MI300X multi-node channels "repeated ... each
+    repetition rotates the order by one", ROCm/rccl PR #1196), so a GPU's link carries (m - 1) / m of the ring's
+    f (n - 1) / n x N, its NIC the rest (``network_bytes``' f (n - 1) / n x N / m). Checked (prod56) against the
+    MI325X cluster of validate.mi300x's rows (AMD AAC11, 8 x 400 Gb/s RoCE a node; nccl_bandwidth.csv
+    ``aac11_mi325x_*``, rccl-tests, Ring forced): 319 GB/s bus bandwidth in one node at 16 GiB, 350 on 4 and 8 nodes,
+    above the one-node ring -- priced at the whole buffer over the links the 8-node all-reduce was 1.11x the measured
+    time (Infinity Fabric-bound at 317 GB/s), with the share 1.03x (NIC-bound at 0.85 x 400). Where the links
+    outrun the NICs (NVLink on H100 / H200 / B200 with 400 Gb/s a GPU) the NIC paced either way."""
+    m = np.maximum(np.asarray(members, dtype=np.float64), 1.0)
+    return (m - 1.0) / m
 
 
 def flat_ring_allreduce(kind, domains):

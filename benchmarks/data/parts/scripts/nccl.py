@@ -150,5 +150,31 @@ for i, (l, v) in enumerate(zip(labels, mi300x)):
         algorithm="'NVLS' as the results file states (RCCL has no NVLS; not meaningful)", dtype="not stated", placement="in-place",
         message_bytes=2**(10+i), message_label=l, busbw_gbps=v, source=MI300X_SRC, provenance=MI300X_URL, read_date="2026-12-01",
         notes="Bus bandwidth, GB/s, in-place, single host. message_bytes = 2^k inferred from the printed labels as for the H100 rows.")
+# ---- AMD Accelerator Cloud AAC11 (8 x MI325X a node, 8 x 400 Gb/s Broadcom RoCE), rccl-tests ring all-reduce on 1 / 2 /
+# 4 / 8 nodes: the cluster the ``mi300x`` source's four MI325X training logs ran on (the same engineer's repository);
+# read 2026-12-07 (prod56) ----
+AAC11_SRC = ("hisohara/ai-scripts, training/01_rccl-smoketest/README.md (commit 0780bb3c957ba1dd4254b3147c2027a44304db34 as "
+             "read), section 'RCCL Tests with MPI (AAC11 MI325X Slurm)', the egrep of result-allreduce-multi.log")
+AAC11_URL = ("https://github.com/hisohara/ai-scripts/blob/0780bb3c957ba1dd4254b3147c2027a44304db34/training/01_rccl-smoketest/"
+             "README.md")
+#: nodes -> (bytes, out-of-place time us, algbw, busbw, in-place busbw), as printed
+aac11 = {1: [(4294967296, 23719, 181.07, 316.88, 316.16), (8589934592, 47217, 181.93, 318.37, 318.03),
+             (17179869184, 94222, 182.33, 319.08, 319.21)],
+         2: [(4294967296, 23192, 185.19, 347.23, 346.99), (8589934592, 46123, 186.24, 349.20, 349.03),
+             (17179869184, 91973, 186.79, 350.24, 350.15)],
+         4: [(4294967296, 23904, 179.68, 348.12, 347.98), (8589934592, 47563, 180.60, 349.92, 349.47),
+             (17179869184, 94942, 180.95, 350.59, 350.50)],
+         8: [(4294967296, 24572, 174.79, 344.13, 343.89), (8589934592, 48321, 177.77, 349.98, 349.79),
+             (17179869184, 96405, 178.21, 350.84, 350.50)]}
+for nodes, cells in aac11.items():
+    for size, t, alg, bus, bus2 in cells:
+        add(id=f"aac11_mi325x_{nodes}n_ar_ring_{lab(size)}", collective="all_reduce", system=f"AMD AAC11, {nodes} x 8 MI325X",
+            gpu="MI325X", num_gpus=8 * nodes, num_nodes=nodes, gpus_per_node=8, intra_node="Infinity Fabric (xGMI), 7 links a GPU",
+            inter_node="none" if nodes == 1 else "8 x 400 Gb/s Broadcom RoCE a node (bnxt_re NICs, NCCL_IB_GID_INDEX=3)",
+            software="rocm-6.4.1 module (RCCL version not printed in the excerpt)", benchmark_tool="rccl-tests all_reduce_perf (mpirun, -g 1)",
+            algorithm="Ring (NCCL_ALGO=Ring forced)", dtype="float", placement="out-of-place", message_bytes=size, message_label=lab(size),
+            time_us=t, algbw_gbps=alg, busbw_gbps=bus, busbw_inplace_gbps=bus2, source=AAC11_SRC, provenance=AAC11_URL,
+            read_date="2026-12-07", notes="Only the 4 / 8 / 16 GiB lines are printed (the README's egrep). The 1-node line is the "
+            "Infinity Fabric ring the MI325X prior inherits from Azure's MI300X (316.8 GB/s in-place at 8 GiB).")
 write_csv(os.path.join(H, "..", "nccl_bandwidth.csv"), rows, cols)
 print(len(rows))
