@@ -269,6 +269,11 @@ stage after the first, less the micro-batches in flight, whose buffer is the fir
 5 memory arrays a instance (activations, other, other_last, total, total_last): totals x1.01-1.38 on 25 rows (median
 x1.19), the last rank's x1.002-3.69 on its 53 PP rows (median x1.35), the same 256-1024 micro-batch passes; no
 step-time array.
+mem56 (2026-12-07): compiled torchtitan blocks keep no w2 output under per-op SAC at TP 1 or under SP
+(activations.COMPILED_DEAD_SAVES): case 2 alone, 5 memory arrays a instance (activations x0.48-1.0, other x0.56-1.0,
+total x0.51-1.0 -- TP 4-8 + SP selective rows, where w2's full-width partial output was the largest save --, other_last,
+total_last x0.79-1.0); and a new ``pool_free_last`` memory array in every case (the loss's free block in the pool, not
+in any total); no step-time array.
 """
 from __future__ import annotations
 

@@ -1511,6 +1511,17 @@ class Head:
     gemm: object
 
 
+def whole_vocab_loss(fw: Stack, code: str, act_b) -> tuple[bool, float]:
+    """(whether the loss runs on the whole vocabulary under TP, the bytes a logit of the all-gather before it).
+    AutoModel's ``MaskedCrossEntropy`` codes (``GATHERED_CE``) call ``logits.full_tensor()`` -- of the fp32 copy where
+    it upcasts first (masked_ce.py: ``logits.float()`` precedes it unless chunked); a torch DTensor plan without loss
+    parallel (``Stack.loss_parallel`` off: torchtitan's ``disable_loss_parallel``, KempnerForge's head) gathers the
+    head's 16-bit output to ``Replicate()`` and runs the stack's loss on all of it. Else the rank's shard, no gather."""
+    if code in GATHERED_CE:
+        return True, 4.0 if code == "masked_ce" else float(act_b)
+    return (not getattr(fw, "loss_parallel", True)), float(act_b)
+
+
 def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -> Head:
     """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
     on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
@@ -1536,12 +1547,10 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
                  else cross_entropy_bytes(act_b, fw.ce_runs_unfused, fused))
-    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
-    ce_logits = lg.gathered if code in GATHERED_CE else lg.shard
+    whole, gathered_b = whole_vocab_loss(fw, code, act_b)
+    ce_logits = lg.gathered if whole else lg.shard
     ce_f, ce_b = (eff.memory_time(ce_logits * b, hbm) for b in per_logit)
-    if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
-        # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
-        gathered_b = 4.0 if code == "masked_ce" else float(act_b)
+    if whole:  # the gather the loss waits on (``whole_vocab_loss``); its backward is a local slice
         ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", lg.gathered * gathered_b, tp, 1, c.g,
                                                        *c.tp_links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s

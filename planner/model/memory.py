@@ -87,8 +87,9 @@ from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_t
 from planner.model.pipeline import split_runtime, uniform_groups
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
                                          split_blocks)
+from planner.model.activations import loss_pool_free_bytes
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
-                                              sample_activations, transformer_activations)
+                                              sample_activations, stack_head_seq, transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
@@ -1678,9 +1679,19 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
         total_last=last_total * np.ones(len(c)), other_last=other(a.last_act + a.last_logits) * np.ones(len(c)),
+        # the pool's free blocks at the loss's peak on the last stage, where the loss sets its peak: in a max_reserved or
+        # nvidia-smi figure, not in ``total`` (the allocator frees them before an out-of-memory error; activations
+        # ``loss_pool_free_bytes``)
+        pool_free_last=np.where(np.asarray(a.last_logits) > 0, loss_pool_free(m, st, c, seq, b.act, given), 0.0)
+        * np.ones(len(c)),
         # where the walk holds autograd's .grad tensors (in ``activations``; ``autograd_grads``)
         grads_walked=(np.zeros(len(c), dtype=bool) if walked is None else np.broadcast_to(walked, (len(c),))),
     )
+
+
+def loss_pool_free(m: ModelSpec, st, c: Candidates, seq, act_b, t: TrainingSpec):
+    """``activations.loss_pool_free_bytes`` on the candidates' last stage under the stack's loss code."""
+    return loss_pool_free_bytes(m, seq, c.mb, c.tp, c.cp, act_b, st.loss_code, stack_head_seq(st, t))
 
 
 def rank_state_context(x: StateContext, gpu, rank) -> StateContext:

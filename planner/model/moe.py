@@ -536,13 +536,16 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     candidate, at every EP (transformers 5.23 distributed/mixin.py ``_resolve_parallel_plans``: the EP plan takes the
     routed experts only, ``E / ep`` whole experts a rank; every other module keeps its TP rule): the parts
     ``hf_layer_whole_params`` counts (the routers and norms under every plan), the final norm, and the embedding where
-    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss); 0 off transformers' plans, at TP 1 or with
+    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss) or the stack's torch DTensor plan leaves it
+    replicated (``Stack.tp_embedding_replicated``: KempnerForge, kf56); 0 off those plans, at TP 1 or with
     pipeline stages (rule ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
     and shared experts whole at EP > 1 (Qwen3-30B-A3B: 1.54B of its 30.53B; now 0)."""
     pc = count_params(m)
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
-    ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
+    # a torch DTensor plan that leaves the token embedding out (``Stack.tp_embedding_replicated``: KempnerForge) too
+    whole_embedding = (tplan is not None and not tplan.embedding) or getattr(stack, "tp_embedding_replicated", False)
+    ends = float(pc.embedding) if whole_embedding else 0.0
     if replicates_norms(m, stack):
         ends += float(pc.final_norm)  # ``model.norm``: in no plan, no nn.Linear (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense

@@ -899,6 +899,14 @@ class Stack:
     #: dispatches every stage's first chunks at once (schedules.py ``param_sync_func``): one stage's wait, not pp
     #: (planner.model.step_time ``compose_step``)
     param_gather_stage_lazy: bool = False
+    #: on the interleaved schedule the step's parameter all-gather is dispatched chunk by chunk, every PP stage at
+    #: once: chunks 0 and 1 at the step's start, chunk k + 1 at chunk k's first forward (Megatron-Core
+    #: ``DistributedDataParallelConfig.align_param_gather`` -> schedules.py ``param_sync_func``; planner.model.pipeline
+    #: ``aligned_gather_exposed``). Megatron-LM's CLI default (``--no-align-param-gather`` turns it off), and what
+    #: Megatron-Bridge / NeMo 2's comm-overlap config sets at DP > 1, PP > 1, VP > 1; NeMo 1.x's Apex
+    #: DistributedFusedAdam path (``sync_overlap_parameters``) gathers its own way and its rows run without it
+    #: (benchmarks/validate.py ``pr2_options``). Off: the gather hides under one micro-batch's forward of the stage
+    align_param_gather: bool = False
     #: the interleaved schedule launches each model chunk's DP gradient reduce when that chunk's last backward ends,
     #: so the reduce hides under the chunk backwards that follow (Megatron-Core ``grad_sync_func`` under Megatron-LM's
     #: default ``--align-grad-reduce``: planner.model.pipeline ``chunk_reduce_window``)
@@ -924,6 +932,24 @@ class Stack:
     #: the forward's identical gathers merge to 2 and the backward keeps its 5 reduce-scatters, one per input
     #: gradient (planner.model.layer_ops ``per_linear_tp_inputs``)
     tp_gather_per_linear: bool = False
+    #: under TP the LM head's output stays a vocabulary-sharded DTensor and the loss runs on the rank's shard
+    #: (torch/distributed/tensor/parallel/loss.py ``loss_parallel``; torchtitan ``apply_tp``: ``"output":
+    #: ColwiseParallel(input_layouts=Shard(1), output_layouts=Shard(-1) if loss_parallel else Replicate(),
+    #: use_local_output=not loss_parallel)``, on unless ``--parallelism.disable_loss_parallel``). False: the head's
+    #: output all-gathered to ``Replicate()`` and the loss run on the whole vocabulary on every TP rank, as torchtitan's
+    #: ``disable_loss_parallel`` and KempnerForge's plan (``distributed/tensor_parallel.py``: ``ColwiseParallel(
+    #: input_layouts=Shard(1), output_layouts=Replicate())`` on ``output_head.proj``, ``F.cross_entropy`` in
+    #: ``training/loss.py``) run it: one T x V all-gather of the 16-bit logits forward (its backward a local slice)
+    #: and the loss's HBM passes over V, not V / tp (planner.model.layer_ops ``whole_vocab_loss``; the step time only:
+    #: the memory keeps the loss-parallel logits term, kf56)
+    loss_parallel: bool = True
+    #: under TP the token embedding stays whole on every TP rank, its output wrapped ``Replicate()`` for the first
+    #: block's SequenceParallel norm (KempnerForge ``distributed/tensor_parallel.py`` ``apply_tensor_parallel``: "The
+    #: token embedding stays replicated because RowwiseParallel on nn.Embedding doesn't correctly redistribute output
+    #: to Shard(1)"), where torchtitan's plan splits it rowwise over the vocabulary: FSDP2's root unit gathers, holds
+    #: and reduce-scatters the whole V x h on each TP rank (planner.model.moe ``hf_ep_whole_params``, the count the
+    #: memory's ``dense_rank`` and the step time's DP terms read)
+    tp_embedding_replicated: bool = False
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
     #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
@@ -1292,6 +1318,8 @@ class Stack:
     #:   (its ``local_batch_size`` over ``pipeline_parallel_microbatch_size``)
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
     #: * ``has_tp_gather_per_linear``: ``tp_gather_per_linear``, a torch DTensor TP plan's per-linear input gathers
+    #: * ``has_loss_parallel``: ``loss_parallel``, torch DTensor's loss parallel (torchtitan's ``disable_loss_parallel``)
+    #: * ``has_tp_embedding_replicated``: ``tp_embedding_replicated``, a torch DTensor TP plan without the embedding
     #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
     #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
     #:   ``store_false``, dest ``gradient_accumulation_fusion``: on unless passed): the Megatron-Core stacks and
@@ -1314,6 +1342,8 @@ class Stack:
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
     has_tp_gather_per_linear: bool = False
+    has_loss_parallel: bool = False
+    has_tp_embedding_replicated: bool = False
     has_grad_accum_fusion: bool = False
     has_param_gather: bool = True
     #: the stack has a ZeRO-1 path (a sharded optimizer over replicated parameters and gradients). False for the HF
@@ -1778,6 +1808,11 @@ class Stack:
         # Megatron-DeepSpeed and NeuronX gather as their code fixes it, no switch to say
         if transformer and self.has_param_gather:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
+            # the aligned dispatch acts on the interleaved schedule only (pp > 1); its on default (Megatron-LM's CLI,
+            # NeMo 2 / Megatron-Bridge) unsaid, as fp8_param_gather's
+            if (holds(self, "align_param_gather") and not self.align_param_gather and self.overlap_param_gather
+                    and (pp is None or pp > 1)):
+                opts.append("align_param_gather=off")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
                 opts.append(f"reshard_after_forward={raf}")
@@ -1827,6 +1862,10 @@ class Stack:
             opts.append(f"fused_qkv={'on' if self.fused_qkv else 'off'}")
         if self.tp_gather_per_linear:
             opts.append("tp_gather_per_linear=on")
+        if not self.loss_parallel:
+            opts.append("loss_parallel=off")
+        if self.tp_embedding_replicated:
+            opts.append("tp_embedding_replicated=on")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -1914,7 +1953,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "tp_gather_per_linear", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2192,6 +2231,14 @@ OPTION_HOLDERS: dict[str, tuple] = {
                              "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches, "
                              "torchtitan's local_batch_size)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+    "tp_embedding_replicated": (lambda st: st.has_tp_embedding_replicated, "DTensor TP plan's embedding switch "
+                                "(a plan that leaves nn.Embedding replicated)", None),
+    # (Megatron-Core's DistributedDataParallelConfig flag: the stacks running its distributed optimizer, whose
+    # interleaved schedule takes ``param_sync_func``; has_cuda_graphs marks the Megatron-Core entries, as ``_mcore``)
+    "align_param_gather": (lambda st: st.has_cuda_graphs and st.has_param_gather,
+                           "aligned per-chunk parameter all-gather switch (Megatron-Core --align-param-gather)", None),
+    "loss_parallel": (lambda st: st.has_loss_parallel, "DTensor loss parallel switch (torchtitan's "
+                      "--parallelism.disable_loss_parallel)", None),
     "tp_gather_per_linear": (lambda st: st.has_tp_gather_per_linear,
                              "per-linear DTensor TP input gathers (torch ColwiseParallel(input_layouts=Shard(1)) on "
                              "each projection)", None),
@@ -2901,7 +2948,7 @@ STACKS: dict[str, Stack] = {
         head_on_masked_positions=False,
         cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
-        align_grad_reduce=True, fp8_recipe="tensorwise",
+        align_param_gather=True, align_grad_reduce=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
@@ -2934,7 +2981,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, has_tp_gather_per_linear=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, has_tp_gather_per_linear=True, has_loss_parallel=True, has_tp_embedding_replicated=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
         tp_saves_gathered_inputs=True,  # DTensor ColwiseParallel behind PrepareModuleInput(Replicate)

@@ -86,7 +86,7 @@ from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsh
                                   model_state_bytes_per_param, moments_16bit, params_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
-from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
+from planner.model.pipeline import (aligned_gather_exposed, exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, run_microbatches, split_per_row, split_runtime,
                                     step_composition)
@@ -2015,6 +2015,14 @@ def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpS
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
+    # the interleaved schedule's aligned per-chunk dispatch (Stack.align_param_gather): chunk 0's whole gather, then
+    # each later chunk's past the pp chunk forwards before it (pipeline.aligned_gather_exposed)
+    interleaved = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) & (c.vpp > 1)
+    aligned = (interleaved & ~held[dpt.dinv] & (pg > 0)
+               & bool(getattr(fw, "align_param_gather", False) and fw.overlap_param_gather
+                      and not getattr(fw, "megatron_fsdp", False)))
+    if np.any(aligned):
+        pg_exposed = np.where(aligned, aligned_gather_exposed(pg, t_fwd_mb, pp, c.vpp), pg_exposed)
     pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
     # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
     # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill
