@@ -629,7 +629,9 @@ class Stack:
     #: since then behind ``FSDP2Config.defer_fsdp_grad_sync`` (default True). A config sets it False where the
     #: unsharded gradients do not fit: examples/llm_pretrain/llama3_1_70b_pretrain_benchmark_8nodes_tp1cp2pp1.yaml
     #: ("Must be False with GA>1: True -> ... OOM"). Under PP pipelining's own hooks decide (``pp_fsdp_unsharded``);
-    #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms)
+    #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms). The HF Trainer's
+    #: loop does the same under accelerate's FSDP2 and FSDP1's ``no_sync`` under FSDP1 unless the job sets
+    #: ``sync_each_batch`` (this option off): ``_with_fsdp_version`` resolves it per FSDP version (hffsdp56)
     defer_fsdp_grad_sync: bool = False
     #: the entry's defaults for a model without MoE layers where its code builds dense models apart (``Stack.for_model``):
     #: per option, the fields it sets where the job leaves that option out (``given_options``). NeMo
@@ -778,7 +780,10 @@ class Stack:
     #: ``_bf16_reduce_grads`` hands to ``buffered_allreduce_fallback``: cast down to bf16, reduced, copied back),
     #: zero/stage_1_and_2.py ``gradient_reduction_w_predivide`` / ``average_tensor`` (ZeRO-1/2, whose buckets are the
     #: 16-bit ``self.dtype`` anyway) and zero/stage3.py ``__avg_scatter_grads`` (ZeRO-3). A job whose config sets
-    #: ``"communication_data_type": "fp32"`` says so with the option of that name (``communication_data_type``)
+    #: ``"communication_data_type": "fp32"`` says so with the option of that name (``communication_data_type``).
+    #: "fsdp_mp": accelerate's FSDP plugin, whose ``MixedPrecision`` / ``MixedPrecisionPolicy`` reduces in the run's
+    #: mixed-precision dtype where FSDP shards (ZeRO-2/3) and DDP the gradients' own dtype below (``fsdp_reduce_bytes``;
+    #: hfrs56)
     grad_comm_dtype: str | None = None
     #: DeepSpeed's ``communication_data_type`` config key as a job sets it (option): None = the stack's default
     #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
@@ -1440,10 +1445,7 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
-        if opts.get("fsdp_version") is not None and out.fsdp_versions:
-            # the version's mechanisms with it (as ``from_training`` sets them): a searched version (planner.search.space
-            # ``stack_variants``) must price FSDP1 / FSDP2 whole, not only name it
-            out = _with_fsdp_version(out, None)
+        out = _resolve_fsdp_options(out, opts)
         out = _check_remat_policy(out, opts)
         out = _first_last_counts(out, opts)
         if out.loss == "masked_ce":
@@ -1870,8 +1872,9 @@ class Stack:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
             opts.append("fsdp_defer_sync=on")
-        if self.defer_fsdp_grad_sync != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
-            opts.append(f"defer_fsdp_grad_sync={'on' if self.defer_fsdp_grad_sync else 'off'}")
+        defers = self.defer_fsdp_grad_sync or self.fsdp1_no_sync  # (the HF Trainer's under either FSDP version)
+        if defers != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
+            opts.append(f"defer_fsdp_grad_sync={'on' if defers else 'off'}")
         # on an MoE model a stack with a dispatcher choice names it even at its default: the dispatcher moves the
         # all-to-all (DeepEP / HybridEP deduplicate per node) and is not searched; until QA 51 the default went unsaid
         if (moe and len(self.moe_dispatchers) > 1) or self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
@@ -2221,8 +2224,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
                     ("pp_last_stage_less_layers", "last-stage less layers"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
-    "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync,
-                             "FSDP2 gradient sync on the last micro-batch only (NeMo AutoModel's)", None),
+    "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync or bool(st.fsdp_versions),
+                             "FSDP gradient sync on the last micro-batch only (NeMo AutoModel's FSDP2Config option; "
+                             "the HF Trainer's, off with accelerate's sync_each_batch)", None),
     "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
                                 "DeepSpeed communication_data_type (set training.grad_dtype for its gradient reduce)",
                                 None),
@@ -2458,7 +2462,7 @@ OPTION_VALUE_CHECKS = {"pp_layout": _pp_layout_problem}
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")
 #: ``Stack.grad_comm_dtype``'s values (None: the gradient buffer's dtype)
-GRAD_COMM_DTYPE = (None, "model", "fp32")
+GRAD_COMM_DTYPE = (None, "model", "fp32", "fsdp_mp")
 #: bytes per element of DeepSpeed's ``communication_data_type`` values (deepspeed/runtime/config.py
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
@@ -2468,7 +2472,28 @@ OPTION_VALUES.update(communication_data_type=COMM_DATA_TYPE.names, remat_policy=
                      experts_implementation=EXPERTS_IMPLEMENTATION.names)
 
 
-def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:
+def fsdp_reduce_bytes(fw, precision: str, buffer_bytes):
+    """Bytes per element of the reduce dtype stack ``fw``'s FSDP reduce-scatters in (and FSDP2 accumulates its held
+    unsharded gradients in, torch _fsdp_param.py ``to_accumulated_grad_if_needed``): the gradient buffer's
+    ``buffer_bytes`` (``training.grad_dtype``: torchtitan's ``mixed_precision_reduce``, AutoModel's ``FSDP2Config``),
+    or under accelerate's FSDP plugin (``grad_comm_dtype`` "fsdp_mp") the run's mixed-precision dtype, 16-bit under
+    bf16 / fp16 (and fp8, whose FSDP policy is the bf16 one), fp32 for an fp32 run: accelerate
+    ``FullyShardedDataParallelPlugin.set_mixed_precision`` builds ``MixedPrecision(param_dtype=dtype,
+    reduce_dtype=dtype, buffer_dtype=dtype)`` for FSDP1 and ``MixedPrecisionPolicy(param_dtype=dtype,
+    reduce_dtype=dtype, output_dtype=dtype)`` for FSDP2 (accelerate tests/test_fsdp.py ``test_mixed_precision``, both
+    versions), whatever the job's ``training.grad_dtype`` (measured on torch 2.13: tests/data/fsdp2_nosync_truth.json,
+    bf16 reduce-scatter inputs and held gradients). Until hfrs56 the HF Trainer's FSDP reduced at
+    ``training.grad_dtype`` (fp32 by default): twice the bytes.
+
+    >>> fsdp_reduce_bytes(STACKS["hf-trainer"], "bf16", 4.0), fsdp_reduce_bytes(STACKS["torchtitan"], "bf16", 4.0)
+    (2.0, 4.0)
+    """
+    if getattr(fw, "grad_comm_dtype", None) != "fsdp_mp":
+        return buffer_bytes
+    return 4.0 if precision == "fp32" else 2.0
+
+
+def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False, zero=None):
     """Bytes per gradient element the data-parallel reduce moves on stack ``fw`` (``Stack.grad_comm_dtype``): the
     gradient buffer's ``buffer_bytes`` (planner.model.memory ``model_state_bytes_per_param``), or DeepSpeed's
     ``communication_data_type``: the job's setting (``Stack.communication_data_type``), else the engine's module
@@ -2477,15 +2502,22 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     ``weights: amp``, DeepSpeed's ``torch_autocast`` section with neither ``bf16`` nor ``fp16`` enabled: engine.py's
     ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+) --
     there ZeRO-0's; its ZeRO 1-3 wrappers reduce by each parameter's tag (``autocast_reduce_bytes``).
+    Under accelerate's FSDP (``grad_comm_dtype`` "fsdp_mp") per ZeRO stage ``zero``: ``fsdp_reduce_bytes`` where FSDP
+    shards (2, 3), the buffer's below (DDP's all-reduce of the parameters' gradients).
 
     >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
     (2.0, 4.0)
     >>> grad_reduce_bytes(STACKS["megatron-deepspeed"], "bf16", 4.0, fp32_module=True)
     4.0
+    >>> grad_reduce_bytes(STACKS["hf-trainer"], "bf16", 4.0, zero=np.array([0, 3])).tolist()
+    [4.0, 2.0]
     """
     mode = getattr(fw, "grad_comm_dtype", None)
     if mode is None:
         return buffer_bytes
+    if mode == "fsdp_mp":
+        return np.where(np.asarray(zero if zero is not None else 0) >= 2,
+                        fsdp_reduce_bytes(fw, precision, buffer_bytes), buffer_bytes)
     if getattr(fw, "communication_data_type", None) is not None:
         return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
     return 4.0 if mode == "fp32" or precision == "fp32" or fp32_module else 2.0
@@ -3030,6 +3062,12 @@ STACKS: dict[str, Stack] = {
         "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_host_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
+        # the Trainer syncs FSDP gradients on a step's last micro-batch only (accelerate's ``sync_each_batch`` False,
+        # its default): FSDP1 ``no_sync`` / FSDP2 ``set_requires_gradient_sync(False)``, per version in
+        # ``_with_fsdp_version`` (hffsdp56)
+        defer_fsdp_grad_sync=True,
+        # accelerate's FSDP MixedPrecision(Policy) reduces in the mixed-precision dtype, not training.grad_dtype (hfrs56)
+        grad_comm_dtype="fsdp_mp",
         # under fsdp_version 2 (fsdp2_dp, set by _with_fsdp_version) accelerate's ``fsdp2_prepare_model``
         # (src/accelerate/utils/fsdp_utils.py) runs ``fully_shard`` on each auto-wrapped block and then on the model:
         # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward; under
@@ -3143,7 +3181,7 @@ assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_
 #: ``training.framework: dle-bert`` (``FRAMEWORK``); ``framework: auto`` does not search it (defaults.AUTO_FRAMEWORKS),
 #: and its launch limits are planner.model.stack_rules' ``dle-bert`` rows; validate's ``bert (DLE)`` rows run it
 STACKS["dle-bert"] = replace(
-    STACKS["hf-trainer"], name="dle-bert", explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
+    STACKS["hf-trainer"], name="dle-bert", defer_fsdp_grad_sync=False, explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
     addmm_bias_copy=True, fused_residual_dropout=True, use_reentrant=None, recompute_early_stop=False,
     head_on_masked_positions=True,  # modeling.py dense_sequence_output: the MLM head on the masked rows only
     te_amax_reduction="", fused_ce_kernel="",
@@ -3503,20 +3541,50 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
     return _with_fsdp_version(stack_for(st, t), t)
 
 
+def _resolve_fsdp_options(st: Stack, opts: dict) -> Stack:
+    """``st`` after ``with_options`` set ``opts`` on it: a job's or a searched ``fsdp_version`` (planner.search.space
+    ``stack_variants``) with the version's mechanisms (``_with_fsdp_version``, as ``from_training`` sets them), so
+    FSDP1 / FSDP2 is priced whole, not only named; and ``defer_fsdp_grad_sync`` (the Trainer's ``sync_each_batch``
+    negated) re-resolved on a stack whose version is already, keeping whether the job left the version out."""
+    if not st.fsdp_versions:
+        return st
+    if "defer_fsdp_grad_sync" in opts:
+        st = replace(st, fsdp1_no_sync=False)  # (the option, not an earlier version's resolution, decides)
+    if opts.get("fsdp_version") is not None:
+        return _with_fsdp_version(st, None)
+    if "defer_fsdp_grad_sync" in opts and st.fsdp_version is not None:
+        return replace(_with_fsdp_version(st, None), fsdp_version_unset=st.fsdp_version_unset)
+    return st
+
+
 def _with_fsdp_version(st: Stack, t) -> Stack:
     """``st`` with the FSDP version job ``t`` runs (planner.model.finetune ``fsdp_version``: refused where it cannot
     run), so the stack line names it; unchanged on a stack without accelerate's FSDP. Version 2 is accelerate's
     ``fsdp2_prepare_model`` -- torch ``fully_shard`` over the fp32 model with a bf16 ``MixedPrecisionPolicy`` -- so
     the stack is an FSDP2 one (``fsdp2_dp``: no 16-bit shard beside the fp32 one, the units' unsharded gradient
     and reduce-scatter input, the root unit ``fsdp2_root`` gathered, ZeRO-2 timed as ZeRO-3 without reshard after
-    forward); until fsdp2hf51 only the LoRA block-input cast (``finetune.gathered_by_fsdp2``) read it."""
+    forward); until fsdp2hf51 only the LoRA block-input cast (``finetune.gathered_by_fsdp2``) read it.
+
+    The Trainer's gradient accumulation (``defer_fsdp_grad_sync``, the job's option: accelerate's ``sync_each_batch``
+    negated) becomes ``fsdp1_no_sync`` under version 1 and the FSDP2 deferred sync under version 2: transformers
+    trainer.py ``_run_epoch`` enters ``accelerator.no_sync(model)`` for every micro-batch of a step but the last
+    unless ``gradient_state.plugin_kwargs["sync_each_batch"]`` (``GradientAccumulationPlugin``, default False), and
+    accelerate's ``no_sync`` calls ``model.set_requires_gradient_sync(False)`` on an FSDP2 model since PR #3762
+    (merged 2025-09-06, releases from 1.11.0; before it ``getattr(model, "no_sync", nullcontext)`` found nothing on an
+    ``FSDPModule`` and FSDP2 reduce-scattered every micro-batch). Measured on torch 2.13 (tests/make_fsdp2_nosync_truth
+    .py): no reduce-scatter in the non-syncing backwards, the whole model's unsharded gradients held in the reduce
+    dtype (bf16) between them, one reduce-scatter per unit in the last. Until hffsdp56 FSDP2 under the Trainer was
+    priced as syncing every micro-batch."""
     from planner.model.finetune import fsdp_version  # (as ``default_stack_mode`` reads finetune: at call time)
 
     if not st.fsdp_versions:
         return st
     version = fsdp_version(st)
+    # the Trainer's loop skips the gradient sync of every micro-batch but a step's last unless ``sync_each_batch``
+    # (``defer_fsdp_grad_sync`` off): FSDP1's ``no_sync`` or, under FSDP2, ``set_requires_gradient_sync(False)``
+    defer = st.defer_fsdp_grad_sync or st.fsdp1_no_sync  # (either version's resolution of it: idempotent)
     return replace(st, fsdp_version=version, fsdp2_dp=version == 2, fsdp_version_unset=st.fsdp_version is None,
-                   fsdp1_no_sync=version == 1)
+                   fsdp1_no_sync=version == 1 and defer, defer_fsdp_grad_sync=version == 2 and defer)
 
 
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU
