@@ -996,10 +996,11 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
         # past that sync the host has no lead: what its ops there take beyond the GPU's work there is GPU idle
-        # (moe.post_sync_exposed_s; the all-to-alls on the compute stream, as ep_fwd prices them)
+        # (moe.post_sync_exposed_s; the all-to-alls on the compute stream, as ep_fwd prices them), and the combine,
+        # launched after the experts, cannot hide under the host's expert launches (its ops and all-to-all apart)
         moe_sync = moe_sync + np.where(moe_sync > 0, moe_mech.post_sync_exposed_s(
-            moe_mech.post_sync_host_ops(ml.host_ops, fw) * eff.launch_s,
-            ml.fwd_mlp + 2 * ml.a2a + mb_moe_extra + moe_eager_f), 0.0)
+            moe_mech.post_sync_host_ops(ml.host_ops, fw) * eff.launch_s, ml.fwd_mlp + 2 * ml.a2a + mb_moe_extra
+            + moe_eager_f, moe_mech.COMBINE_HOST_OPS * eff.launch_s, ml.a2a), 0.0)
         moe_shared = ml.fwd_shared
         # shared experts on their own stream beside the routed path (AutoModel's Stack.moe_shared_stream, Megatron-Core's
         # moe_shared_expert_overlap: moe.SHARED_STREAM_SCHEDULES): the dispatch and combine they hide in the forward

@@ -288,6 +288,11 @@ PROB_ROW_BYTES_PER_EXPERT = {"alltoall": 0.0, "deepep": 0.0, "hybridep": 4.0}
 #: the GPU has ms of work queued again, so the rest of the layer is the usual max(host, GPU).
 #: The backward reuses the forward's split sizes (no sync); a recomputed forward syncs again.
 MOE_SYNC_OPS = 2.0
+#: Of the MoE block's forward host ops (``MOE_HOST_OPS_GROUPED``), the ones the host dispatches after the routed
+#: experts: the combine all-to-all and the unpermute (Megatron-Core ``MoELayer.forward``: dispatch, experts, then
+#: ``token_dispatcher.token_combine``; the combine reads the experts' output, so it is launched after their GEMMs).
+#: ``post_sync_exposed_s`` counts the combine's GPU time from the host's last expert launch on.
+COMBINE_HOST_OPS = 2.0
 
 
 #: HBM bytes per routed row of the eager ops Megatron-Core's TEGroupedMLP runs around the grouped
@@ -819,20 +824,27 @@ def post_sync_host_ops(host_ops, stack) -> Any:
     return np.maximum(np.asarray(host_ops, dtype=np.float64) - sum(MOE_GRAPH_OPS.values()), 0.0)
 
 
-def post_sync_exposed_s(host_post_s, gpu_post_s):
+def post_sync_exposed_s(host_post_s, gpu_post_s, combine_host_s=0.0, combine_gpu_s=0.0):
     """GPU-idle seconds per MoE layer forward past the dispatcher's device-to-host sync: the sync drains the CUDA
     queue (``MOE_SYNC_OPS``), so from it to the next sync the host cannot run ahead. Between two syncs (one layer:
     the block past this sync, then the next layer's attention, router and preprocess up to its sync) the host
     dispatches H_post + H_pre and the GPU, starting each op no earlier than its launch, ends at
     max(H_post, G_post) + G_pre when the ops past the sync are host-paced (H_post > G_post) and those before it
-    GPU-paced: the layer takes max(H, G + max(0, H_post - G_post)) where ``step_time`` had max(H, G). This returns
-    max(0, H_post - G_post): ``host_post_s`` the host seconds of ``post_sync_host_ops``, ``gpu_post_s`` the GPU
-    seconds of the same stretch (dispatch and combine all-to-alls, expert and shared-expert GEMMs, the block's
-    memory-bound passes). A lower bound: host-paced ops bunched at the start of the stretch and GPU-heavy ones at
-    its end expose more. Megatron-Bridge's Qwen3 GB300 recipe states the effect (perf_recipes qwen3_moe.py, on
-    ``moe_use_grouped_tensor``: "the legacy grouped MLP path syncs tokens_per_expert to the host every layer, which
-    serializes the CPU behind the GPU when dispatch is fast")."""
-    return np.maximum(np.asarray(host_post_s, dtype=np.float64) - gpu_post_s, 0.0)
+    GPU-paced: the layer takes max(H, G + max(0, H_post - G_post)) where ``step_time`` had max(H, G).
+    ``host_post_s`` is the host seconds of ``post_sync_host_ops``, ``gpu_post_s`` the GPU seconds of the same
+    stretch (dispatch and combine all-to-alls, expert and shared-expert GEMMs, the block's memory-bound passes).
+    Returned: the larger of two lower bounds on that idle, at least 0. (1) H_post - G_post: every op of the stretch
+    launched by H_post. (2) (H_post - H_c) - (G_post - G_c), ``combine_host_s`` / ``combine_gpu_s`` the combine's
+    (its all-to-all and unpermute, ``COMBINE_HOST_OPS``; the combine all-to-all's GPU time): the combine reads the
+    experts' output, so the host launches it after their GEMMs (Megatron-Core ``MoELayer.forward``: dispatch,
+    experts, ``token_combine``), and when those are host-paced it starts after the host's last expert launch,
+    however long it runs -- bound (1) let its GPU time hide under the host's expert launches (moe56b, 2026-12-07;
+    until then bound (1) alone). Still a lower bound: host-paced ops bunched at the start of the stretch and
+    GPU-heavy ones at its end expose more. Megatron-Bridge's Qwen3 GB300 recipe states the effect (perf_recipes
+    qwen3_moe.py, on ``moe_use_grouped_tensor``: "the legacy grouped MLP path syncs tokens_per_expert to the host
+    every layer, which serializes the CPU behind the GPU when dispatch is fast")."""
+    h = np.asarray(host_post_s, dtype=np.float64)
+    return np.maximum(np.maximum(h - gpu_post_s, (h - combine_host_s) - (gpu_post_s - combine_gpu_s)), 0.0)
 
 
 def kind_block_model(m, kind: str):
