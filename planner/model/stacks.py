@@ -1817,6 +1817,8 @@ class Stack:
                         f", main_params {self.main_params_dtype})")
         if self.mixed_precision is not None:
             opts.append(f"mixed_precision={self.mixed_precision_label(precision)}")
+        if self.communication_data_type is not None:  # the gradient reduce's dtype the job set (qa56: said nowhere)
+            opts.append(f"communication_data_type={self.communication_data_type}")
         if self.recompute_early_stop and recompute != "none":  # what the plan's recompute does (as use_reentrant)
             opts.append("recompute_early_stop=on")
         if self.use_reentrant is not None and recompute != "none":  # which torch checkpoint the recompute runs
@@ -2372,7 +2374,7 @@ assert set(LAYOUT_ASKS) == set(LAYOUT_USES)
 #: schedule (Megatron-Core's ``--pipeline-model-parallel-layout`` / ``--decoder-first-pipeline-num-layers``,
 #: torchtitan's ``pipeline_parallel_microbatch_size``, DeepSpeed's ``partition_method``, NeMo's microbatch groups:
 #: planner.model.pipeline), at CP1 no K/V to exchange (``--cp-comm-type``), and without recompute no checkpointed
-#: region for torch.utils.checkpoint's ``use_reentrant`` / early stop to act on. The search does not raise PP, CP or
+#: region for torch.utils.checkpoint's ``use_reentrant`` / early stop to act on, at TP1 no TP collective to overlap. The search does not raise PP, CP or
 #: recompute for them (each is a layout choice with its own cost); the output says where the plan leaves one unused
 #: (planner.search.evaluate ``option_notes``). Until qa56 each was dropped without a word (cli_sweep ``--options``).
 _PIPELINE = ("pipeline (PP > 1)", lambda cfg: (cfg.get("pp") or 1) > 1)
@@ -2380,6 +2382,8 @@ PLAN_NEEDS = {**{k: _PIPELINE for k in ("pp_split", "pp_pass_microbatches", "pp_
                                         "pp_first_stage_less_layers", "pp_last_stage_less_layers", "pp_layout",
                                         "microbatch_group_size")},
               "cp_comm_type": ("context-parallel split (CP > 1)", lambda cfg: (cfg.get("cp") or 1) > 1),
+              # TE's userbuffers / torchtitan's async TP overlap a TP group's collectives: none at TP1
+              "tp_overlap": ("tensor parallelism (TP > 1)", lambda cfg: (cfg.get("tp") or 1) > 1),
               **{k: ("recompute", lambda cfg: (cfg.get("recompute") or "none") != "none")
                  for k in ("use_reentrant", "recompute_early_stop")}}
 assert set(PLAN_NEEDS) <= set(OPTIONS)
