@@ -573,7 +573,7 @@ def _half_written(cmd: list[str], code: int, target: Path) -> tuple[str, str] | 
 def run_options(args) -> int:
     """``--options``: every stack x option x value (``option_jobs``), ``--limit`` of them (each stack and option at
     least once first), with progress every 25 runs on stderr."""
-    jobs = option_jobs(args.seed)
+    jobs = [j for j in option_jobs(args.seed) if args.only in f"{j[0]} {j[1]}"]  # --only: a stack or option=value
     rng = random.Random(args.seed + 1)
     seen, first, rest = set(), [], []
     for j in jobs:
