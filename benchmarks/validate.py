@@ -3068,7 +3068,13 @@ def kempnerforge(cat) -> pd.DataFrame:
     column-parallel linear's input on its own (row option ``tp_gather_per_linear``, and ``fused_qkv=False``: its
     separate q / k / v): 3 reduce-scatters more a layer backward, 3 all-gathers more forward where uncompiled; the
     22 TP rows +1.5..+4.5 points (one node: 7B TP 2 / TP 4 -6.5 / -8.0 -> -2.1 / -3.5%; 175B +12.6 -> +15.2%),
-    13.0% / 25.6% / -9.4%, Spearman 0.869."""
+    13.0% / 25.6% / -9.4%, Spearman 0.869. kf56 (2026-12-07) mapped its head: ``ColwiseParallel(output_layouts=
+    Replicate())`` and ``F.cross_entropy`` on the whole logits, no DTensor loss parallel (row option ``loss_parallel``
+    False, torchtitan's ``disable_loss_parallel``): each micro-batch all-gathers its 16-bit logits over TP and runs the
+    loss over V, not V / tp; the 7B / 13B TP rows +1.1..+2.2 points, the 70B / 175B +0.0..+0.1, 12.8% / 25.6% /
+    -8.6%), and its token embedding, which no TP plan entry names (``tp_embedding_replicated``: FSDP2 gathers, holds
+    and reduce-scatters the whole V x h on each TP rank; the 70B rows +1.6..+1.8 points): 12.6% / 23.9% / -8.0%,
+    Spearman 0.869."""
     return open_reports_table(cat, KEMPNERFORGE_CSV, "kempnerforge")
 
 
@@ -3471,7 +3477,29 @@ def automodel(cat) -> pd.DataFrame:
     FlexAttention path's ``q / k / v.transpose(1, 2).contiguous()`` copies before the kernel (components/attention/
     utils.py ``preprocess_args_and_kwargs_for_attn``; <= 0.5 point on gpt-oss); FlexAttention's own H100 rate at head
     dim 64 (forward 0.91-0.95 of FA2's, co-me-tokens/CoMe issue #5, PyTorch 2.6 on H100; no H100 backward measurement
-    found, so the kernel stays at FA2's rates; attention is 0.79 s of gpt-oss-20b's 8.75 s, its gap 1.29 s)."""
+    found, so the kernel stays at FA2's rates; attention is 0.79 s of gpt-oss-20b's 8.75 s, its gap 1.29 s).
+
+    Since 2026-12-07 (the am56 branch; before: +18.6 / +18.6 / -14.6 / -8.1 / -9.8 / -4.8 / -12.8 / -12.0 / +9.0%,
+    median 12.0%, p90 18.6%, mean -1.8%), the combine the full recompute does not re-run (moe.rerun_combine_skip,
+    ``COMBINE_UNSAVED``): ``ptd_checkpoint_wrapper``'s non-reentrant checkpoint stops its re-run at the last tensor
+    the backward reads (torch's early stop, ``Stack.recompute_early_stop`` on for this stack), and in AutoModel's MoE
+    block that is the unpermute's: the vendored flex dispatcher unpermutes before the combine
+    (``MoEFlexTokenDispatcher.token_unpermutation``: ``combine_preprocess``, then ``combine_all_to_all``),
+    ``FusedCombine.forward`` (components/moe/megatron/fused_a2a.py) keeps only ``ctx.handle`` / ``ctx.group``, and
+    ``MoE.forward`` (components/moe/layers.py) returns ``(y + z).view(shape)`` (no saved tensor). So each re-run
+    repeats the dispatch (with its CPU wait) and the experts, not the combine; Super's LatentMoE block re-runs it
+    (``fc2_latent_proj`` reads and saves the combined rows). Exposed EP Nano 0.128 -> 0.085 s, DeepSeek-V3 1024
+    3.12 -> 2.42, 256 0.73 -> 0.57, Kimi K2 0.53 -> 0.40, Qwen3 1.01 -> 0.84. Rows: +18.6 / +18.4 / -16.6 / -10.2 /
+    -11.6 / -5.6 / -12.8 / -12.0 / +9.0%: median 12.0 -> 12.0%, p90 18.6 -> 18.4%, mean -1.8 -> -2.5%; no other
+    source moves (no other stack re-runs a DeepEP block under early stop). Taken as what the code runs though four fast
+    rows move 0.8-2.1 points further off; what they lack is elsewhere. Looked at on the same pass, not taken
+    (docs/accuracy_log.md am56): the release split (2026 rows slow, 2025-10 rows fast) is not one GEMM rate -- with
+    the H100 in-step GEMM fraction at 0.64 / 0.68 / 0.72 Llama 3 70B is +4.2 / -0.1 / -4.0% but the hybrids +13.5 /
+    +9.2 / +5.4% and the 2025-10 MoE rows -8..-22%; and AutoModel's dense MLPs (DeepSeek-V3's three, Kimi K2's one)
+    are TE ``Linear`` autograd Functions that save after their GEMM, so early stop does not skip their down
+    projection as ``layer_ops.early_stop_skip`` prices (DeepSeek-V3 256 -10.2 -> -10.0%, 1024 and Kimi K2 unchanged:
+    not the pacing stage; the Llama 3 70B row would go +9.0 -> +14.7% were its MLP TE's, but AutoModel's own Llama
+    builds plain ``nn.Linear`` projections, which save before their GEMM; not changed)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])
@@ -3567,6 +3595,8 @@ def pr2_options(r, stack: str) -> dict:
         opts.update(nemo2_perf_script(r))
         if nemo1_apex_adam(r):  # NeMo 1.x's Apex DistributedFusedAdam keeps the master as 16-bit remainders
             opts["apex_param_remainders"] = True
+        if nemo1_run(r):  # NeMo 1.x dispatches no aligned per-chunk parameter gather (``nemo1_run``)
+            opts["align_param_gather"] = False
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3842,6 +3872,24 @@ def nemo1_apex_adam(r) -> bool:
     container = str(getattr(r, "container", "")).lower()
     launcher = "launcher" in container and "nemo 2" not in container
     return launcher and "optim distributed_fused_adam" in str(getattr(r, "notes", "")).lower()
+
+
+#: what names a NeMo 1.x run: the NeMo-Framework-Launcher's containers (dgxc_runs.csv 24.09 / 24.12: "NeMo Launcher";
+#: NeMo 2 rows say "NeMo 2") and NeMo's 24.07 performance summary (published_runs_2.csv ``nemo2407`` rows' source)
+NEMO1_MARKS = ("nemo launcher", "nemo 24.07 container")
+
+
+def nemo1_run(r) -> bool:
+    """Row ``r`` ran NeMo 1.x (``NEMO1_MARKS``), whose model runs without Megatron-Core's aligned per-chunk parameter
+    all-gather (``Stack.align_param_gather``): NeMo 1.x's megatron_gpt_model.py ``fwd_bwd_step`` sets
+    ``param_sync_func`` to the chunks' ``start_param_sync`` only under ``optim.overlap_param_sync`` and
+    ``optim.align_param_gather``, default False, on its Megatron-Core optimizer path, and to Apex's
+    ``sync_overlap_parameters`` on its DistributedFusedAdam path, whose ``_start_bucket_param_sync`` first waits on
+    any gather in flight (Apex distributed_fused_adam.py ``_finish_bucket_param_sync``): not Megatron-Core's
+    dispatch, left at the one-forward window (``pipeline.exposed_dp_comm``). NeMo 2 / Megatron-Bridge set the flag
+    (``CommOverlapConfig._get_optimizer_overlap_cfgs``), Megatron-LM's CLI defaults to it."""
+    text = f"{getattr(r, 'container', '')} {getattr(r, 'source', '')}".lower()
+    return any(k in text for k in NEMO1_MARKS)
 
 
 #: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
@@ -4310,7 +4358,7 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.defer_fsdp_grad_sync, a NeMo AutoModel option the torchtitan entry does not offer, kf51)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer", "apex_param_remainders", "eager_rope", "params_16bit",
+                    "mfsdp_double_buffer", "apex_param_remainders", "align_param_gather", "eager_rope", "params_16bit",
                     "defer_fsdp_grad_sync")
 
 

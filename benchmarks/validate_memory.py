@@ -28,8 +28,15 @@ and the signed error, then per source the median and p90 absolute error.
 Known residue, not modelled (nothing fitted; numbers as of the commit adding this file's sources):
 
 * torchtitan 2024-12, eager vs compiled blocks: the same 8B runs log 82.4 / 67.0 GiB eager and 77.0 /
-  62.0 compiled (5 GiB apart at 8 and 128 GPUs); the planner has no compile-dependent activation
-  memory and sits on the compiled rows (0 / -1%), the eager ones -7 / -9%.
+  62.0 compiled (5.4 / 5.0 GiB apart at 8 and 128 GPUs). Since mem56 (2026-12-07) the compiled blocks keep no w2
+  output under per-op SAC (activations ``COMPILED_DEAD_SAVES``, measured on CPU Inductor: -4.2 GiB at 16K tokens a
+  rank) and the eager loss's 16-bit logits' block, free in the pool at the loss's peak, is in the max_reserved and
+  nvidia-smi figures (``comparable``: ``memory_per_gpu``'s ``pool_free_last``, +2 B a logit, not in ``total``): eager
+  -7.0 / -6.6% -> -2.4 / -0.9%, compiled -0.5..+1.3% -> -1.0..+0.6%, 8B CP 1-8 -8% -> +0.6..+1.3%, 70B 2D -13.6 /
+  -8.1% -> -8.6 / -2.7%. The MI300X rows (compiled loss, no free block) -2.6 -> -8.0%: not priced; their torch (ROCm
+  6.4, 2025-08) ignored torchtitan's ``expandable_segments:True`` (ROCm support: pytorch/pytorch#177974, 2026), so
+  their pool ran on default segments, the only torchtitan rows that did; a rough replay of that pool
+  (benchmarks/titan_pool_replay.py) explains ~0.4 GiB of the 3 (docs/accuracy_log.md "mem56b").
 * torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 62.1 (-13.6% / -8.1%) since
   mem55 (2026-12-07) priced the LM head's all-gathered bf16 input (torchtitan's ``ColwiseParallel(input_layouts=
   Shard(1))`` head saves the whole sequence beside the loss's peak; activations ``logits_bytes`` ``gathered_head``;
@@ -116,12 +123,15 @@ def comparable(mem: dict, metric: str, rank: str = "max") -> float:
     rank the source logged (``rank_logged``: "max" over all GPUs, or the "last" pipeline stage's)."""
     last = rank == "last"
     total = float(mem["total_last" if last else "total"][0])
-    if metric == "max_reserved":
-        return total - float(mem["outside_allocator"][0])
     if metric in ("max_allocated", "max_active"):
         return total - float(mem["other_last" if last else "other"][0])
+    # the pool also holds the free blocks the loss leaves on the last stage (``pool_free_last``), not in ``total``
+    pooled = float(mem["total_last"][0]) + float(mem["pool_free_last"][0])
+    pool = pooled if last else max(total, pooled)
+    if metric == "max_reserved":
+        return pool - float(mem["outside_allocator"][0])
     if metric == "nvidia-smi":
-        return total
+        return pool
     raise ValueError(metric)
 
 

@@ -469,27 +469,59 @@ def planned_once(module, name: str):
         yield made
 
 
-def invoke_main(*args, cwd=None):
-    """``planner <args>`` in-process through the console entry point ``planner.cli.main`` (usage errors take main's
-    one-line path): (exit code, stdout, stderr). ``sys.argv`` and the working directory are restored after."""
-    from planner import cli as planner_cli
-
+def _in_process(run, argv: list, cwd=None) -> tuple[int, str, str]:
+    """``run()`` as a process's main in this one: ``sys.argv`` set to ``argv``, stdout and stderr captured, a
+    ``SystemExit`` read as the exit code, in ``cwd`` where given; (exit code, stdout, stderr). ``sys.argv`` and the
+    working directory are restored after."""
     out, err = io.StringIO(), io.StringIO()
-    argv, old_dir = sys.argv, os.getcwd()
-    sys.argv = ["planner", *map(str, args)]
+    old_argv, old_dir = sys.argv, os.getcwd()
+    sys.argv = argv
     code = 0
     try:
         if cwd is not None:
             os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                planner_cli.main()
+                run()
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
-        sys.argv = argv
+        sys.argv = old_argv
         os.chdir(old_dir)
     return code, out.getvalue(), err.getvalue()
+
+
+def invoke_main(*args, cwd=None):
+    """``planner <args>`` in-process through the console entry point ``planner.cli.main`` (usage errors take main's
+    one-line path): (exit code, stdout, stderr). ``sys.argv`` and the working directory are restored after."""
+    from planner import cli as planner_cli
+
+    return _in_process(planner_cli.main, ["planner", *map(str, args)], cwd)
+
+
+def invoke_script(*args) -> tuple[int, str, str]:
+    """``python <args>`` (``-m module ...`` or ``path/to/script.py ...``, relative to the repository) in this
+    process, as the interpreter runs it: the module or file executed as ``__main__`` by ``runpy`` with ``sys.argv``
+    its arguments and the repository the working directory; (exit code, stdout, stderr). For a script's own answers
+    (its usage errors): a fresh interpreter cost ~1 CPU s of imports a call (suite56: tests/test_qa39d.py's eleven
+    scripts, 12.7 -> 5.8 CPU s); a test about the process itself (exit through a closed pipe, ``-h``) starts one.
+    ``sys.argv`` and the working directory are put back (``sys.path`` and the rest by ``_process_state``)."""
+    import runpy
+    import warnings
+
+    module = args[0] == "-m"
+    target, rest = (args[1], args[2:]) if module else (str(ROOT / args[0]), args[1:])
+
+    def run():
+        with warnings.catch_warnings():
+            # runpy's note that a module already imported on this worker runs again as __main__ (as `python -m` does)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if module:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(target, run_name="__main__")
+
+    return _in_process(run, [target, *map(str, rest)], ROOT)
 
 
 @pytest.fixture

@@ -269,6 +269,17 @@ stage after the first, less the micro-batches in flight, whose buffer is the fir
 5 memory arrays a instance (activations, other, other_last, total, total_last): totals x1.01-1.38 on 25 rows (median
 x1.19), the last rank's x1.002-3.69 on its 53 PP rows (median x1.35), the same 256-1024 micro-batch passes; no
 step-time array.
+mem56 (2026-12-07): compiled torchtitan blocks keep no w2 output under per-op SAC at TP 1 or under SP
+(activations.COMPILED_DEAD_SAVES): case 2 alone, 5 memory arrays a instance (activations x0.48-1.0, other x0.56-1.0,
+total x0.51-1.0 -- TP 4-8 + SP selective rows, where w2's full-width partial output was the largest save --, other_last,
+total_last x0.79-1.0); and a new ``pool_free_last`` memory array in every case (the loss's free block in the pool, not
+in any total); no step-time array.
+hf56 (2026-12-07): the HF Trainer's FSDP2 syncs gradients on a step's last micro-batch (accelerate's no_sync as
+``set_requires_gradient_sync(False)``, Stack.defer_fsdp_grad_sync) and accelerate's FSDP reduces in bf16
+(stacks.fsdp_reduce_bytes): only llama3-70b/hf-trainer (case 3) moved, 30 of its 64 rows (ZeRO-2/3), 16 of 784 arrays
+on each instance: comm_zero3 x0.12-0.90, comm_dp / t_dp_comm / t_dp_tail from 0 on 6 rows (the last micro-batch's
+reduce-scatter), step_time_s x0.51-1.00, mfu / tokens_per_s x1.00-1.96, mem grads x0.50-19.7 (the held unsharded bf16
+gradient where more than one micro-batch), total x0.95-1.66.
 """
 from __future__ import annotations
 

@@ -114,8 +114,8 @@ def test_hf_trainer_fsdp_version_2_is_fsdp2():
     """accelerate's ``fsdp2_prepare_model`` (fsdp_version 2) shards each block and then the model with torch
     ``fully_shard``: at ZeRO-3 the root unit (embedding, final norm, LM head: 2 x 128,256 x 4,096 + 4,096) stays
     gathered in bf16 from the first forward to the end of backward -- FSDP1's root too (version 1, fsdp52b) --, and
-    the units in backward hold a layer's bf16 unsharded gradient and fp32 reduce-scatter input (2 + 4 B a parameter),
-    which FSDP1 does not (fsdp2hf51; until then version 2 priced FSDP1's terms). At ZeRO-2 (no reshard after forward) FSDP2 holds the fp32 shard
+    the units in backward hold a layer's bf16 unsharded gradient and its reduce-scatter input (2 + 2 B a parameter:
+    accelerate reduces in bf16, hfrs56; 2 + 4 until then), which FSDP1 does not (fsdp2hf51; until then version 2 priced FSDP1's terms). At ZeRO-2 (no reshard after forward) FSDP2 holds the fp32 shard
     and the bf16 all-gather outputs, 4/8 + 2 B a parameter, as FSDP1's SHARD_GRAD_OP does (z2f51)."""
     one, two = _mem(_hf_trainer(1)), _mem(_hf_trainer(2))
     root = 2 * 128_256 * 4096 + 4096
@@ -123,7 +123,10 @@ def test_hf_trainer_fsdp_version_2_is_fsdp2():
     assert two["weights"][0] - one["weights"][0] == pytest.approx(-LAYER8B / 8 * 2)
     # (8 micro-batches a step: FSDP1 under the Trainer's no_sync holds the whole bf16 unsharded gradient, fsdp52)
     assert one["grads"][0] == pytest.approx(2 * N8B)
-    assert two["grads"][0] == pytest.approx(4 * N8B / 8 + LAYER8B * (2 + 4))
+    # ... and under FSDP2 since hf56 too (accelerate's no_sync is set_requires_gradient_sync(False)): the whole
+    # unsharded gradient in accelerate's bf16 reduce dtype, and the units' reduce-scatter input bf16 (hfrs56; it was
+    # the fp32 shard + LAYER8B x (2 + 4))
+    assert two["grads"][0] == pytest.approx(2 * N8B + LAYER8B * (2 + 2))
     assert two["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * LAYER8B * 2 + root * 2)
     assert _mem(_hf_trainer(2), zero=2)["weights"][0] == pytest.approx(4 * N8B / 8 + 2 * N8B)
 

@@ -1,11 +1,10 @@
 """benchmarks/precision_pairs.py: BF16 / low-precision rows of one configuration pair up, and only those."""
-import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 
-from conftest import ROOT
+from conftest import ROOT, invoke_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -42,6 +41,6 @@ def test_summary_per_gpu_and_precision():
 
 
 def test_unreadable_csv_is_one_line_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "precision_pairs.py"), str(tmp_path / "none.csv")],
-                       capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert r.returncode == 2 and r.stderr.startswith("error: csv: ") and len(r.stderr.strip().splitlines()) == 1
+    # in this process (``conftest.invoke_script``): the script's answer is what is checked, not the interpreter
+    code, _, err = invoke_script("benchmarks/precision_pairs.py", str(tmp_path / "none.csv"))
+    assert code == 2 and err.startswith("error: csv: ") and len(err.strip().splitlines()) == 1, err

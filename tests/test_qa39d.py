@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import one_error_line
+from conftest import invoke_script, one_error_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,16 +30,34 @@ SCRIPTS = [
 
 
 def _run(args):
+    """``python <args>`` in a fresh interpreter, as a user runs it."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+def _usage_error(args) -> str:
+    """``python <args>`` run in this process (``conftest.invoke_script``: a script's parse is what is checked, not
+    the interpreter, which ``test_a_script_usage_error_exits_2_from_its_own_process`` starts): exit 2, nothing on
+    stdout, the one error line returned."""
+    code, out, err = invoke_script(*args)
+    assert code == 2, out + err
+    assert out == ""
+    return one_error_line(err)
+
+
 @pytest.mark.parametrize("cmd,bad,expected", SCRIPTS, ids=[" ".join(c + b) for c, b, _ in SCRIPTS])
 def test_script_usage_error_is_one_line(cmd, bad, expected):
-    r = _run(cmd + bad)
+    assert _usage_error(cmd + bad) == expected
+
+
+@pytest.mark.parametrize("args", [SCRIPTS[0][0] + SCRIPTS[0][1], ["benchmarks/validate.py", "--csv"]])
+def test_a_script_usage_error_exits_2_from_its_own_process(args):
+    """A module and a file script through a fresh interpreter: the exit status, stdout and the one line are the
+    process's own, and ``invoke_script`` (the other cases) answers exactly as the process does."""
+    r = _run(args)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert one_error_line(r.stderr) == expected
     assert r.stdout == ""
+    assert invoke_script(*args) == (r.returncode, r.stdout, r.stderr)
 
 
 def test_script_help_still_prints():
@@ -83,6 +101,4 @@ def test_readme_benchmarks_parse_through_script_args():
 
 @pytest.mark.parametrize("script", ["dataloader_real.py", "mfu_envelope.py", "validate_memory.py", "validate_serving.py"])
 def test_readme_benchmark_bad_option_is_one_line(script):
-    r = _run([f"benchmarks/{script}", "--bogus-opt"])
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert one_error_line(r.stderr) == "error: --bogus-opt: no such option"
+    assert _usage_error([f"benchmarks/{script}", "--bogus-opt"]) == "error: --bogus-opt: no such option"

@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, invoke_main
+from conftest import ROOT, invoke_main, invoke_script
 
 BIG = "9" * 5000  # past CPython's 4,300-digit limit on int() of a decimal string
 JOB = ROOT / "examples" / "llama3-8b-estimate.yaml"
@@ -81,9 +81,9 @@ def test_a_long_integer_within_the_limit_still_reaches_its_field(tmp_path):
 
 
 def _gbdt_check(path):
-    r = subprocess.run([sys.executable, "-m", "calibration.gbdt", "--check", str(path)], capture_output=True, text=True,
-                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
-    return r.returncode, r.stderr
+    """``python -m calibration.gbdt --check <path>`` in this process (``conftest.invoke_script``; a fresh interpreter
+    a case until suite56): (exit code, stderr)."""
+    return invoke_script("-m", "calibration.gbdt", "--check", path)[::2]
 
 
 @pytest.mark.parametrize("what", ["missing", "folder", "not json", "no coefficient", "negative"])

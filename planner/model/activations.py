@@ -388,7 +388,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
     ``reduce_scatter_tensor`` output, in the save list whatever the count, adds its sequence shard ("rs"). Checked
     against torch's SAC run with torchtitan's policy on CPU (tests/op_sac_truth.py, tests/test_op_sac_activations.py:
     dense and MoE blocks, fused and separate QKV, exact to the byte on one rank and at TP 2 with and without SP on
-    gloo ranks under torchtitan's DTensor plan; MoE blocks at EP 2, and at TP 2 + SP with EP 2 and 4 on four ranks)."""
+    gloo ranks under torchtitan's DTensor plan; MoE blocks at EP 2, and at TP 2 + SP with EP 2 and 4 on four ranks).
+    These are eager SAC's caches; a compiled block keeps fewer (``compiled_dead_saves``)."""
     from planner.model.flops import OP_SAC_PARTS, op_sac_block
 
     b = op_sac_block(m, moe, kind, fused_qkv, flash)
@@ -425,6 +426,25 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
     return rows
 
 
+#: per-op SAC's saves that the compiled block does not keep (``compiled_dead_saves``): the rows of the dense MLP's down
+#: projection ``w2``, whose output (under SP its reduce-scatter's) only enters the block's last residual add, whose
+#: backward reads neither input. Eager SAC caches every MUST_SAVE output whether or not a backward formula reads it
+#: (torch/utils/checkpoint.py ``_CachingTorchDispatchMode``); compiled (torchtitan ``apply_compile``: each checkpoint-
+#: wrapped block under ``torch.compile(fullgraph=True)``) the policy only tags the joint graph and the partitioner saves
+#: what the backward reads. Measured (mem56, tests/make_sac_compile_truth.py, CPU Inductor, torch 2.13, torchtitan's
+#: policy on its checkpoint wrapper): at TP 1 the compiled block keeps the block input, wq's, wv's and w1's outputs,
+#: SDPA's output and log-sum-exp -- eager SAC those and w2's output; at TP 2 + SP (gloo, torchtitan's DTensor plan) it
+#: drops w2's partial output and its reduce-scatter; at TP 2 without SP (w2's output all-reduced) it keeps what eager
+#: SAC keeps. The MoE block's shared-expert w2 and its reduce-scatter are left as eager (not measured)
+COMPILED_DEAD_SAVES = ("w2",)
+
+
+def compiled_dead_saves(rows) -> list:
+    """The rows of ``op_sac_saved_tensors`` a compiled block does not keep at TP 1 or under sequence parallelism
+    (``COMPILED_DEAD_SAVES``; ``layer_activation_bytes`` ``compiled``)."""
+    return [t for t in rows if t.name.split(".")[0] in COMPILED_DEAD_SAVES]
+
+
 def rank_tokens(seq, micro_batch, cp=1):
     """Tokens of one micro-batch on one rank: seq x micro-batch / cp (float64 arrays). Context parallelism splits the
     sequence over the cp ranks (Megatron-Core ``get_batch_on_this_cp_rank``, torchtitan's ``context_parallel``); the
@@ -457,7 +477,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
                            fused_qkv=False, ep=1, switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0,
                            cp_torch_ring=None, remat=None, moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
-                           partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False):
+                           partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False, compiled=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold); ``fp32_softmax``
@@ -492,6 +512,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     ``gathered_tp_saves``: the stack's column-parallel linears save the input they multiply, under SP the gathered
     whole sequence (``Stack.tp_saves_gathered_inputs``: torchtitan's DTensor plan), so the ``linear_input`` rows kept
     on the sequence shard are kept whole.
+    ``compiled``: the blocks run under ``torch.compile`` (``Stack.compile``): op SAC keeps no w2 output at TP 1 or
+    under SP (``compiled_dead_saves``).
     ``tp_fp8_saves``: at TP > 1 the stack's TP plans hand every linear a float8 input, which the linear saves for its
     weight gradient (torchao float8 TP, ``Stack.quantised_tp_gathers`` under the recipe): torchao/float8/
     float8_tensor_parallel.py ``Float8ColwiseParallel._prepare_input_fn`` / ``PrepareFloat8ModuleInput`` cast to
@@ -559,7 +581,11 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     if remat is not None:  # MaxText's named remat policy: what it keeps on the chip (the host's share apart)
         full = remat_tensor_bytes(m, tokens, tp, sp_div, act_bytes, moe, remat)[0]
     if selective == "op":
-        keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
+        rows = op_sac_saved_tensors(m, moe, kind, fused_qkv, flash)
+        keep_sel = sum(row_bytes(t) for t in rows)
+        if compiled:  # what the partitioner leaves out, at TP 1 or under SP (measured: COMPILED_DEAD_SAVES)
+            dead = sum((row_bytes(t) for t in compiled_dead_saves(rows)), 0.0)
+            keep_sel = keep_sel - np.where((tp <= 1) | (sp_div > 1), dead, 0.0)
     elif selective == "layer":  # a layer layer SAC checkpoints (memory_activations._partial_recompute_saves: the share)
         keep_sel = full
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
@@ -741,7 +767,8 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
     its explicit attention's AV GEMM runs on the fp32 softmax (stack_kernels ``EXPLICIT_SOFTMAX`` "sdpa_math"),
     ``gathered_tp_saves`` where its TP linears save their all-gathered input (``Stack.tp_saves_gathered_inputs``),
     ``tp_fp8_saves`` where, not being TE's, they save the float8 input its TP plans hand them under the recipe
-    (``Stack.quantised_tp_gathers``: torchao float8 TP)."""
+    (``Stack.quantised_tp_gathers``: torchao float8 TP), ``compiled`` where its blocks run under ``torch.compile``
+    (``Stack.compile``: op SAC's compiled saves)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     # the layers whose CP is TE's all-gather (Megatron-Core cp_comm_type all_gather; a per-layer list's share)
@@ -766,7 +793,8 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",), model=None) ->
                 partition_tp=bool(getattr(stack, "partition_activations", False)),
                 gathered_tp_saves=bool(getattr(stack, "tp_saves_gathered_inputs", False)),
                 tp_fp8_saves=(not te and precision == "fp8" and recipe is not None
-                              and recipe.name in getattr(stack, "quantised_tp_gathers", ())))
+                              and recipe.name in getattr(stack, "quantised_tp_gathers", ())),
+                compiled=bool(getattr(stack, "compile", False)))
 
 
 #: ``stack_table_kw``'s keywords that the MoE token dispatcher sets (``dispatcher_table_kw``): a layer key of memory
@@ -844,7 +872,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                           switch_mlp=False, cp_allgather=0.0, cp_p2p=0.0, cp_a2a_p2p=0.0, cp_a2a=1, cp_torch_ring=None,
                           remat=None,
                           moe_a2a=False, sink_rescale=None, fused_act_experts=False, fp32_av=False,
-                          partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False):
+                          partition_tp=False, tp_fp8_saves=False, gathered_tp_saves=False, compiled=False):
     """Extra peak during backward: what one layer rebuilds at once under recompute — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective — plus, where some layers'
     CP is TE's all-gather (``cp_allgather`` > 0), that exchange's backward buffers (``cp_allgather_transient``), and
@@ -870,7 +898,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep,
                                  switch_mlp=switch_mlp, cp_allgather=cp_allgather, sink_rescale=sink_rescale,
                                  fused_act_experts=fused_act_experts, fp32_av=fp32_av, tp_fp8_saves=tp_fp8_saves,
-                                 gathered_tp_saves=gathered_tp_saves)
+                                 gathered_tp_saves=gathered_tp_saves, compiled=compiled)
     rc = np.asarray(recompute)
     # (the peak is a maximum over the layers: any all-gather or ring layer reaches its own, whatever their share)
     ag = 0.0
@@ -1160,6 +1188,30 @@ LOSS_GATHERED_BYTES = {
     "masked_ce_16bit": lambda act: 3.0 * act,
     "masked_ce_chunked": lambda act: 2.0 * act,
 }
+
+
+#: bytes per logit of the rank's vocabulary shard that the caching allocator's pool holds free, not allocated, at the
+#: loss's backward peak, by the stack's loss code: where the loop drops the model's 16-bit logits before ``backward``
+#: and the loss upcasts them into a new fp32 copy, the logits' block is freed before the backward's fp32 gradients are
+#: asked for, which it cannot serve (c10/cuda/CUDACachingAllocator.cpp: a request takes a cached block at least its
+#: size; a block never grows; a freed block merges only with free neighbours of its own segment, so the fp32 copy's
+#: block, freed beside it, serves the NLL gradient and the log-softmax gradient takes a new segment -- or, with
+#: ``expandable_segments``, maps new pages past the mapped ones). The 16-bit block is taken again by the gradient's cast
+#: back to 16 bits, after the peak. Replayed through benchmarks/allocator_replay.py's pool (tests/test_mem56.py):
+#: reserved = allocated + act at the peak, torchtitan 2024-12's order (the model's ``.float()`` or the loss's) and
+#: the generic upcast loss alike. Not for the losses whose loop holds the logits (their block stays allocated), the
+#: in-place Megatron loss or the compiled and fused ones (no fp32 copy is written)
+LOSS_POOL_FREE_BYTES = {"torch_ce": lambda act: act, "cast_ce": lambda act: act}
+
+
+def loss_pool_free_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", head_seq=None):
+    """Bytes the caching allocator's pool holds free at the loss's backward peak on the last stage, beyond what is
+    allocated (``LOSS_POOL_FREE_BYTES``): in torch.cuda's ``max_memory_reserved`` and nvidia-smi, not in
+    ``max_memory_allocated``, and never the cause of an out-of-memory error (the allocator frees cached blocks and
+    retries before it raises: ``release_cached_blocks``), so not in a plan's total. 0 for the other losses."""
+    if not m.is_transformer or loss not in LOSS_POOL_FREE_BYTES:
+        return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
+    return rank_logits(m, seq, micro_batch, tp, cp, head_seq=head_seq).shard * LOSS_POOL_FREE_BYTES[loss](act_bytes)
 
 
 def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce", chunk=0,

@@ -1428,8 +1428,9 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Stack, sh: dict, dense_ml
     """Forward GEMM seconds a whole-layer recompute does not re-run: under PyTorch's non-reentrant checkpoint it
     stops as soon as the last tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's
     down projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not re-run (MoE
-    layers: the combine saves the experts' outputs, nothing is skipped). An eager FP8 linear is an autograd
-    Function that saves after its GEMM: skipped only when compiled."""
+    layers: the grouped-GEMM Functions save after their GEMMs, so no GEMM is skipped; the DeepEP combine that ends the
+    block is, moe.rerun_combine_skip). An eager FP8 linear is an autograd Function that saves after its GEMM:
+    skipped only when compiled."""
     moe_share = c.moe_share
     return ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
@@ -1510,6 +1511,17 @@ class Head:
     gemm: object
 
 
+def whole_vocab_loss(fw: Stack, code: str, act_b) -> tuple[bool, float]:
+    """(whether the loss runs on the whole vocabulary under TP, the bytes a logit of the all-gather before it).
+    AutoModel's ``MaskedCrossEntropy`` codes (``GATHERED_CE``) call ``logits.full_tensor()`` -- of the fp32 copy where
+    it upcasts first (masked_ce.py: ``logits.float()`` precedes it unless chunked); a torch DTensor plan without loss
+    parallel (``Stack.loss_parallel`` off: torchtitan's ``disable_loss_parallel``, KempnerForge's head) gathers the
+    head's 16-bit output to ``Replicate()`` and runs the stack's loss on all of it. Else the rank's shard, no gather."""
+    if code in GATHERED_CE:
+        return True, 4.0 if code == "masked_ce" else float(act_b)
+    return (not getattr(fw, "loss_parallel", True)), float(act_b)
+
+
 def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -> Head:
     """The last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math, cross_entropy_bytes),
     on the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)."""
@@ -1535,12 +1547,10 @@ def lm_head(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, graphs) -
     code = getattr(fw, "loss_code", "")
     per_logit = (tuple(f(act_b) for f in AUTOMODEL_CE_BYTES[code]) if code in AUTOMODEL_CE_BYTES
                  else cross_entropy_bytes(act_b, fw.ce_runs_unfused, fused))
-    # AutoModel's MaskedCrossEntropy gathers the whole logits under TP and runs the loss on all of them
-    ce_logits = lg.gathered if code in GATHERED_CE else lg.shard
+    whole, gathered_b = whole_vocab_loss(fw, code, act_b)
+    ce_logits = lg.gathered if whole else lg.shard
     ce_f, ce_b = (eff.memory_time(ce_logits * b, hbm) for b in per_logit)
-    if code in GATHERED_CE:  # ``full_tensor()``'s all-gather (of the fp32 copy where it upcasts first: masked_ce.py
-        # ``logits.float()`` precedes it unless chunked), which the loss waits on; its backward is a local slice
-        gathered_b = 4.0 if code == "masked_ce" else float(act_b)
+    if whole:  # the gather the loss waits on (``whole_vocab_loss``); its backward is a local slice
         ce_f = ce_f + np.where(tp > 1, collective_time("all_gather", lg.gathered * gathered_b, tp, 1, c.g,
                                                        *c.tp_links), 0.0)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
@@ -1652,7 +1662,9 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
     re_skip = early_stop_skip(c, m, fw, sh, dense_mlp) + remat_policy_skip(c, m, fw, proj, dense_mlp)
-    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
+    # (nor, under early stop, the DeepEP combine that ends an MoE block: moe.rerun_combine_skip)
+    ep_skip = moe_mech.rerun_combine_skip(fw, c.disp, m, moe_share * (moe.layer.a2a if moe.layer else 0.0), ep_fwd)
+    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd - ep_skip  # the re-run clones no partition
     sr = selective_recompute(c, m, t, fw, sel_share, fwd_gemm=fwd_gemm, fwd_attn=fwd_attn, mb_fwd=mb_fwd,
                              kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, proj=proj, moe=moe,
                              moe_sync=sync.moe, ew=ew)
@@ -1683,7 +1695,7 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
         membound=mb_fwd + mb_bwd + pa_fwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head.fwd + head.bwd - head.gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sr.cp_share + sel_whole, 0.0)) * cp_fwd,
-        ep=ep_fwd * np.where(rc == 2, 2.0, 1.0) + ep_bwd + np.where(sel, sr.ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
+        ep=(ep_fwd * 2.0 - ep_skip) * (rc == 2) + ep_fwd * (rc != 2) + ep_bwd + np.where(sel, sr.ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 

@@ -87,9 +87,10 @@ from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_t
 from planner.model.pipeline import split_runtime, uniform_groups
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
                                          split_blocks)
+from planner.model.activations import loss_pool_free_bytes
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
-                                              sample_activations, transformer_activations)
-from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training
+                                              sample_activations, stack_head_seq, transformer_activations)
+from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training, fsdp_reduce_bytes
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import MOE_DISPATCHER, RECOMPUTE
@@ -1216,12 +1217,13 @@ def state_grads(x: StateContext, dense, expert):
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
     if x.m.is_transformer and np.any(x.g_largest):
         grads = grads + x.g_largest[kzi] * largest_param_elems(x.m, x.ktpf)
-    d_b, e_b = held_grad_widths(x.st, x.t, g_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
+    r_b = fsdp_reduce_bytes(x.st, x.t.precision, g_b)  # FSDP's reduce dtype (accelerate's mixed precision, hfrs56)
+    d_b, e_b = held_grad_widths(x.st, x.t, r_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
     grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
-        grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, g_b), 0.0)
+        grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, r_b), 0.0)
     return grads[x.sinv]
 
 
@@ -1302,8 +1304,9 @@ def fsdp2_head_buffers(x: StateContext, n: int) -> list:
     transient it never coexists with."""
     fsdp2_head = [np.zeros(n)] * 2
     if x.fsdp2 and not x.b.frozen and x.m.is_transformer:
-        layer_buf = fsdp2_reduce_buffer_bytes(x.largest, x.b.act, x.b.grads)
-        fsdp2_head = [np.where(x.kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, x.b.grads, h, x.st.fsdp2_root,
+        r_b = fsdp_reduce_bytes(x.st, x.t.precision, x.b.grads)  # (as state_grads': the stack's reduce dtype)
+        layer_buf = fsdp2_reduce_buffer_bytes(x.largest, x.b.act, r_b)
+        fsdp2_head = [np.where(x.kz >= 2, fsdp2_reduce_buffer_bytes(x.largest, x.b.act, r_b, h, x.st.fsdp2_root,
                                                                     x.m.moe is not None) - layer_buf, 0.0)[x.sinv]
                       for h in (x.head_f, x.head_l)]
     return fsdp2_head
@@ -1678,9 +1681,19 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
         total_last=last_total * np.ones(len(c)), other_last=other(a.last_act + a.last_logits) * np.ones(len(c)),
+        # the pool's free blocks at the loss's peak on the last stage, where the loss sets its peak: in a max_reserved or
+        # nvidia-smi figure, not in ``total`` (the allocator frees them before an out-of-memory error; activations
+        # ``loss_pool_free_bytes``)
+        pool_free_last=np.where(np.asarray(a.last_logits) > 0, loss_pool_free(m, st, c, seq, b.act, given), 0.0)
+        * np.ones(len(c)),
         # where the walk holds autograd's .grad tensors (in ``activations``; ``autograd_grads``)
         grads_walked=(np.zeros(len(c), dtype=bool) if walked is None else np.broadcast_to(walked, (len(c),))),
     )
+
+
+def loss_pool_free(m: ModelSpec, st, c: Candidates, seq, act_b, t: TrainingSpec):
+    """``activations.loss_pool_free_bytes`` on the candidates' last stage under the stack's loss code."""
+    return loss_pool_free_bytes(m, seq, c.mb, c.tp, c.cp, act_b, st.loss_code, stack_head_seq(st, t))
 
 
 def rank_state_context(x: StateContext, gpu, rank) -> StateContext:

@@ -110,6 +110,25 @@ MOE_GRAPH_OPS = {"moe_router": 4.0, "moe_preprocess": 2.0}
 #:   forwarding"). Inside a node it sends one copy per destination GPU.
 DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
 
+#: Whether the dispatcher's combine is an MoE block's last forward op that feeds its backward: PyTorch's non-reentrant
+#: checkpoint with early stop (``Stack.recompute_early_stop``; torch/utils/checkpoint.py ``_StopRecomputationError``,
+#: raised once the re-run has packed as many saved tensors as the forward did) ends the re-run at the last saved
+#: tensor, so a combine that saves none, with nothing after it that saves one, is not re-run.
+#:
+#: * ``deepep``: the flex dispatcher unpermutes *before* the combine (Megatron-Core token_dispatcher.py
+#:   ``MoEFlexTokenDispatcher.token_unpermutation``: ``get_restored_hidden_states_by_experts``, whose unpermute saves
+#:   its row map, then ``combine``; NeMo AutoModel vendors it, components/moe/megatron/token_dispatcher.py), and
+#:   ``FusedCombine.forward`` (fused_a2a.py, Megatron-Core's and AutoModel's copy) keeps only ``ctx.handle`` /
+#:   ``ctx.group``, no ``save_for_backward``; what follows in AutoModel's ``MoE.forward`` (the shared experts' join
+#:   ``y + z``) and its blocks (the residual add) saves nothing. On: AutoModel's DeepEP rows re-run the dispatch
+#:   and the experts, not the combine (``rerun_combine_skip``).
+#: * ``alltoall``: the all-to-all returns the permuted rows and the unpermute after it saves its indices (Megatron-Core
+#:   ``MoEAlltoAllTokenDispatcher.token_unpermutation``; torchtitan's ``scatter_add`` by token index): re-run.
+#: * ``hybridep``: ``HybridEPCombine`` not read for what it saves: re-run (the dearer price).
+#:
+#: A LatentMoE block re-runs it anyway: ``fc2_latent_proj`` reads the combined rows and saves them.
+COMBINE_UNSAVED = {"alltoall": False, "deepep": True, "hybridep": False}
+
 
 @dataclass(frozen=True)
 class DispatcherNeeds:
@@ -531,13 +550,16 @@ def hf_ep_whole_params(m, stack, tp, ep, pp=1):
     candidate, at every EP (transformers 5.23 distributed/mixin.py ``_resolve_parallel_plans``: the EP plan takes the
     routed experts only, ``E / ep`` whole experts a rank; every other module keeps its TP rule): the parts
     ``hf_layer_whole_params`` counts (the routers and norms under every plan), the final norm, and the embedding where
-    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss); 0 off transformers' plans, at TP 1 or with
+    the plan has no ``embedding_rowwise`` (``HfTpPlan.embedding``: gpt-oss) or the stack's torch DTensor plan leaves it
+    replicated (``Stack.tp_embedding_replicated``: KempnerForge, kf56); 0 off those plans, at TP 1 or with
     pipeline stages (rule ``hf-pp``). Until hfep52 the older revision's EP plan was priced: the attention, embedding, head, norms, routers
     and shared experts whole at EP > 1 (Qwen3-30B-A3B: 1.54B of its 30.53B; now 0)."""
     pc = count_params(m)
     dense, moe = hf_layer_whole_params(m, stack, tp, ep, pp)
     tplan = hf_tp_plan(m, stack)
-    ends = float(pc.embedding) if tplan is not None and not tplan.embedding else 0.0
+    # a torch DTensor plan that leaves the token embedding out (``Stack.tp_embedding_replicated``: KempnerForge) too
+    whole_embedding = (tplan is not None and not tplan.embedding) or getattr(stack, "tp_embedding_replicated", False)
+    ends = float(pc.embedding) if whole_embedding else 0.0
     if replicates_norms(m, stack):
         ends += float(pc.final_norm)  # ``model.norm``: in no plan, no nn.Linear (hf_replicated_params)
     return (pc.n_moe_layers * moe + pc.n_dense_layers * dense
@@ -754,6 +776,19 @@ def per_dispatcher(stack, disp, terms: Callable[[str], tuple]) -> tuple:
         at = disp == code
         out = tuple(np.where(at, x, o) for x, o in zip(terms(MOE_DISPATCHER.names[int(code)]), out))
     return out
+
+
+def rerun_combine_skip(stack, disp, m, a2a, ep_fwd):
+    """Exposed seconds of the mean layer's forward all-to-alls that a whole-layer re-run under early stop does not
+    repeat: the combine where it saves nothing and ends the block (``COMBINE_UNSAVED``; not behind a LatentMoE
+    up-projection), under the key's dispatcher (``per_dispatcher``). ``a2a`` one all-to-all (the combine) over the
+    mean layer, ``ep_fwd`` the forward's exposed dispatch + combine after what the shared-expert stream hides
+    (``shared_stream_hidden``): the re-run's lone dispatch is hidden as much or more, so it skips min(ep_fwd, a2a).
+    0 without early stop (Megatron-Core's reentrant checkpoint re-runs the block whole)."""
+    if not stack.recompute_early_stop or m.moe is None or m.moe.latent_size:
+        return 0.0
+    on = per_dispatcher(stack, disp, lambda d: (float(COMBINE_UNSAVED.get(d, False)),))[0]
+    return on * np.minimum(np.maximum(ep_fwd, 0.0), a2a)
 
 
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:

@@ -1777,6 +1777,33 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
     return np.where(rows, t_bwd * (1.0 + (v - 1.0) * pp) / v, t_bwd)
 
 
+def aligned_gather_exposed(t_pg, t_fwd, pp, vpp):
+    """Exposed seconds of the step's ZeRO-1/2 parameter all-gather (``t_pg``, the stage's) under Megatron-Core's
+    aligned per-chunk dispatch (``align_param_gather``) on the interleaved schedule, ``t_fwd`` one micro-batch's
+    forward of the stage (its v chunks):
+
+        g + (v - 1) max(g - pp f, 0),   g = t_pg / v,  f = t_fwd / v
+
+    The schedule dispatches chunks 0 and 1 at the step's start and chunk k + 1 when chunk k's first forward starts,
+    offset by the PP rank so every stage launches together (megatron/core/pipeline_parallel/schedules.py
+    ``forward_backward_pipelining_with_interleaving``: ``param_sync_func[0]`` / ``[1]`` up front, then
+    ``forward_step_helper`` at ``is_first_microbatch_for_model_chunk(microbatch_id + pipeline_parallel_rank)``).
+    ``param_sync_func`` is the chunk's ``DistributedDataParallel.start_param_sync``, which dispatches all its bucket
+    groups at once in bucket order, and the buffer builds its buckets from the chunk's parameters in reverse
+    ("to roughly follow backprop order", param_and_grad_buffer.py): the bucket a chunk's first forward waits on
+    (``finish_param_sync`` from the forward pre-hook) is the last of its chunk to land, so the first stage waits for
+    chunk 0's whole gather g. Each later chunk's gather runs behind the one before it and has the pp forwards of that
+    chunk the first stage runs before it (the warm-up's micro-batch group) to hide under; the later stages start
+    their first forwards later and wait less. Megatron-LM sets ``param_sync_func`` under ``--overlap-param-gather``
+    with ``align_param_gather`` (its CLI default: ``--no-align-param-gather`` turns it off; megatron/training/
+    training.py); Megatron-Bridge's ``CommOverlapConfig`` and NeMo 2's ``MegatronCommOverlapCallback`` set it at
+    DP > 1, PP > 1 and VP > 1 (``_get_optimizer_overlap_cfgs``)."""
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    g = np.asarray(t_pg, dtype=np.float64) / v
+    f = np.asarray(t_fwd, dtype=np.float64) / v
+    return g + (v - 1.0) * np.maximum(g - np.asarray(pp, dtype=np.float64) * f, 0.0)
+
+
 def run_microbatches(m, pass_m):
     """Micro-batches one run of the pipeline schedule holds: ``m`` (the step's) where the loop runs the schedule once
     per optimizer step, else ``min(m, pass_m)`` where it runs it once per gradient-accumulation step over

@@ -629,7 +629,9 @@ class Stack:
     #: since then behind ``FSDP2Config.defer_fsdp_grad_sync`` (default True). A config sets it False where the
     #: unsharded gradients do not fit: examples/llm_pretrain/llama3_1_70b_pretrain_benchmark_8nodes_tp1cp2pp1.yaml
     #: ("Must be False with GA>1: True -> ... OOM"). Under PP pipelining's own hooks decide (``pp_fsdp_unsharded``);
-    #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms)
+    #: with ``fsdp_defer_sync`` the reshard after backward is deferred too (that option's terms). The HF Trainer's
+    #: loop does the same under accelerate's FSDP2 and FSDP1's ``no_sync`` under FSDP1 unless the job sets
+    #: ``sync_each_batch`` (this option off): ``_with_fsdp_version`` resolves it per FSDP version (hffsdp56)
     defer_fsdp_grad_sync: bool = False
     #: the entry's defaults for a model without MoE layers where its code builds dense models apart (``Stack.for_model``):
     #: per option, the fields it sets where the job leaves that option out (``given_options``). NeMo
@@ -778,7 +780,10 @@ class Stack:
     #: ``_bf16_reduce_grads`` hands to ``buffered_allreduce_fallback``: cast down to bf16, reduced, copied back),
     #: zero/stage_1_and_2.py ``gradient_reduction_w_predivide`` / ``average_tensor`` (ZeRO-1/2, whose buckets are the
     #: 16-bit ``self.dtype`` anyway) and zero/stage3.py ``__avg_scatter_grads`` (ZeRO-3). A job whose config sets
-    #: ``"communication_data_type": "fp32"`` says so with the option of that name (``communication_data_type``)
+    #: ``"communication_data_type": "fp32"`` says so with the option of that name (``communication_data_type``).
+    #: "fsdp_mp": accelerate's FSDP plugin, whose ``MixedPrecision`` / ``MixedPrecisionPolicy`` reduces in the run's
+    #: mixed-precision dtype where FSDP shards (ZeRO-2/3) and DDP the gradients' own dtype below (``fsdp_reduce_bytes``;
+    #: hfrs56)
     grad_comm_dtype: str | None = None
     #: DeepSpeed's ``communication_data_type`` config key as a job sets it (option): None = the stack's default
     #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
@@ -899,6 +904,14 @@ class Stack:
     #: dispatches every stage's first chunks at once (schedules.py ``param_sync_func``): one stage's wait, not pp
     #: (planner.model.step_time ``compose_step``)
     param_gather_stage_lazy: bool = False
+    #: on the interleaved schedule the step's parameter all-gather is dispatched chunk by chunk, every PP stage at
+    #: once: chunks 0 and 1 at the step's start, chunk k + 1 at chunk k's first forward (Megatron-Core
+    #: ``DistributedDataParallelConfig.align_param_gather`` -> schedules.py ``param_sync_func``; planner.model.pipeline
+    #: ``aligned_gather_exposed``). Megatron-LM's CLI default (``--no-align-param-gather`` turns it off), and what
+    #: Megatron-Bridge / NeMo 2's comm-overlap config sets at DP > 1, PP > 1, VP > 1; NeMo 1.x's Apex
+    #: DistributedFusedAdam path (``sync_overlap_parameters``) gathers its own way and its rows run without it
+    #: (benchmarks/validate.py ``pr2_options``). Off: the gather hides under one micro-batch's forward of the stage
+    align_param_gather: bool = False
     #: the interleaved schedule launches each model chunk's DP gradient reduce when that chunk's last backward ends,
     #: so the reduce hides under the chunk backwards that follow (Megatron-Core ``grad_sync_func`` under Megatron-LM's
     #: default ``--align-grad-reduce``: planner.model.pipeline ``chunk_reduce_window``)
@@ -924,6 +937,24 @@ class Stack:
     #: the forward's identical gathers merge to 2 and the backward keeps its 5 reduce-scatters, one per input
     #: gradient (planner.model.layer_ops ``per_linear_tp_inputs``)
     tp_gather_per_linear: bool = False
+    #: under TP the LM head's output stays a vocabulary-sharded DTensor and the loss runs on the rank's shard
+    #: (torch/distributed/tensor/parallel/loss.py ``loss_parallel``; torchtitan ``apply_tp``: ``"output":
+    #: ColwiseParallel(input_layouts=Shard(1), output_layouts=Shard(-1) if loss_parallel else Replicate(),
+    #: use_local_output=not loss_parallel)``, on unless ``--parallelism.disable_loss_parallel``). False: the head's
+    #: output all-gathered to ``Replicate()`` and the loss run on the whole vocabulary on every TP rank, as torchtitan's
+    #: ``disable_loss_parallel`` and KempnerForge's plan (``distributed/tensor_parallel.py``: ``ColwiseParallel(
+    #: input_layouts=Shard(1), output_layouts=Replicate())`` on ``output_head.proj``, ``F.cross_entropy`` in
+    #: ``training/loss.py``) run it: one T x V all-gather of the 16-bit logits forward (its backward a local slice)
+    #: and the loss's HBM passes over V, not V / tp (planner.model.layer_ops ``whole_vocab_loss``; the step time only:
+    #: the memory keeps the loss-parallel logits term, kf56)
+    loss_parallel: bool = True
+    #: under TP the token embedding stays whole on every TP rank, its output wrapped ``Replicate()`` for the first
+    #: block's SequenceParallel norm (KempnerForge ``distributed/tensor_parallel.py`` ``apply_tensor_parallel``: "The
+    #: token embedding stays replicated because RowwiseParallel on nn.Embedding doesn't correctly redistribute output
+    #: to Shard(1)"), where torchtitan's plan splits it rowwise over the vocabulary: FSDP2's root unit gathers, holds
+    #: and reduce-scatters the whole V x h on each TP rank (planner.model.moe ``hf_ep_whole_params``, the count the
+    #: memory's ``dense_rank`` and the step time's DP terms read)
+    tp_embedding_replicated: bool = False
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
     #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
@@ -1292,6 +1323,8 @@ class Stack:
     #:   (its ``local_batch_size`` over ``pipeline_parallel_microbatch_size``)
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
     #: * ``has_tp_gather_per_linear``: ``tp_gather_per_linear``, a torch DTensor TP plan's per-linear input gathers
+    #: * ``has_loss_parallel``: ``loss_parallel``, torch DTensor's loss parallel (torchtitan's ``disable_loss_parallel``)
+    #: * ``has_tp_embedding_replicated``: ``tp_embedding_replicated``, a torch DTensor TP plan without the embedding
     #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
     #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
     #:   ``store_false``, dest ``gradient_accumulation_fusion``: on unless passed): the Megatron-Core stacks and
@@ -1314,6 +1347,8 @@ class Stack:
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
     has_tp_gather_per_linear: bool = False
+    has_loss_parallel: bool = False
+    has_tp_embedding_replicated: bool = False
     has_grad_accum_fusion: bool = False
     has_param_gather: bool = True
     #: the stack has a ZeRO-1 path (a sharded optimizer over replicated parameters and gradients). False for the HF
@@ -1410,10 +1445,7 @@ class Stack:
             # --cpu-offloading (TransformerConfig.cpu_offloading)
             raise InputError("training.framework.activation_offload_layers",
                              "counts the layers of activation_offload; set activation_offload: true")
-        if opts.get("fsdp_version") is not None and out.fsdp_versions:
-            # the version's mechanisms with it (as ``from_training`` sets them): a searched version (planner.search.space
-            # ``stack_variants``) must price FSDP1 / FSDP2 whole, not only name it
-            out = _with_fsdp_version(out, None)
+        out = _resolve_fsdp_options(out, opts)
         out = _check_remat_policy(out, opts)
         out = _first_last_counts(out, opts)
         if out.loss == "masked_ce":
@@ -1778,6 +1810,11 @@ class Stack:
         # Megatron-DeepSpeed and NeuronX gather as their code fixes it, no switch to say
         if transformer and self.has_param_gather:
             opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
+            # the aligned dispatch acts on the interleaved schedule only (pp > 1); its on default (Megatron-LM's CLI,
+            # NeMo 2 / Megatron-Bridge) unsaid, as fp8_param_gather's
+            if (holds(self, "align_param_gather") and not self.align_param_gather and self.overlap_param_gather
+                    and (pp is None or pp > 1)):
+                opts.append("align_param_gather=off")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
                 opts.append(f"reshard_after_forward={raf}")
@@ -1829,12 +1866,17 @@ class Stack:
             opts.append(f"fused_qkv={'on' if self.fused_qkv else 'off'}")
         if self.tp_gather_per_linear:
             opts.append("tp_gather_per_linear=on")
+        if not self.loss_parallel:
+            opts.append("loss_parallel=off")
+        if self.tp_embedding_replicated:
+            opts.append("tp_embedding_replicated=on")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
             opts.append("fsdp_defer_sync=on")
-        if self.defer_fsdp_grad_sync != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
-            opts.append(f"defer_fsdp_grad_sync={'on' if self.defer_fsdp_grad_sync else 'off'}")
+        defers = self.defer_fsdp_grad_sync or self.fsdp1_no_sync  # (the HF Trainer's under either FSDP version)
+        if defers != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
+            opts.append(f"defer_fsdp_grad_sync={'on' if defers else 'off'}")
         # on an MoE model a stack with a dispatcher choice names it even at its default: the dispatcher moves the
         # all-to-all (DeepEP / HybridEP deduplicate per node) and is not searched; until QA 51 the default went unsaid
         if (moe and len(self.moe_dispatchers) > 1) or self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
@@ -1916,7 +1958,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "tp_gather_per_linear", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2188,8 +2230,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
                     ("pp_last_stage_less_layers", "last-stage less layers"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
-    "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync,
-                             "FSDP2 gradient sync on the last micro-batch only (NeMo AutoModel's)", None),
+    "defer_fsdp_grad_sync": (lambda st: st.has_fsdp_defer_sync or bool(st.fsdp_versions),
+                             "FSDP gradient sync on the last micro-batch only (NeMo AutoModel's FSDP2Config option; "
+                             "the HF Trainer's, off with accelerate's sync_each_batch)", None),
     "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
                                 "DeepSpeed communication_data_type (set training.grad_dtype for its gradient reduce)",
                                 None),
@@ -2198,6 +2241,14 @@ OPTION_HOLDERS: dict[str, tuple] = {
                              "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches, "
                              "torchtitan's local_batch_size)", None),
     "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+    "tp_embedding_replicated": (lambda st: st.has_tp_embedding_replicated, "DTensor TP plan's embedding switch "
+                                "(a plan that leaves nn.Embedding replicated)", None),
+    # (Megatron-Core's DistributedDataParallelConfig flag: the stacks running its distributed optimizer, whose
+    # interleaved schedule takes ``param_sync_func``; has_cuda_graphs marks the Megatron-Core entries, as ``_mcore``)
+    "align_param_gather": (lambda st: st.has_cuda_graphs and st.has_param_gather,
+                           "aligned per-chunk parameter all-gather switch (Megatron-Core --align-param-gather)", None),
+    "loss_parallel": (lambda st: st.has_loss_parallel, "DTensor loss parallel switch (torchtitan's "
+                      "--parallelism.disable_loss_parallel)", None),
     "tp_gather_per_linear": (lambda st: st.has_tp_gather_per_linear,
                              "per-linear DTensor TP input gathers (torch ColwiseParallel(input_layouts=Shard(1)) on "
                              "each projection)", None),
@@ -2490,7 +2541,7 @@ OPTION_VALUE_CHECKS = {"pp_layout": _pp_layout_problem}
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")
 #: ``Stack.grad_comm_dtype``'s values (None: the gradient buffer's dtype)
-GRAD_COMM_DTYPE = (None, "model", "fp32")
+GRAD_COMM_DTYPE = (None, "model", "fp32", "fsdp_mp")
 #: bytes per element of DeepSpeed's ``communication_data_type`` values (deepspeed/runtime/config.py
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
@@ -2500,7 +2551,28 @@ OPTION_VALUES.update(communication_data_type=COMM_DATA_TYPE.names, remat_policy=
                      experts_implementation=EXPERTS_IMPLEMENTATION.names)
 
 
-def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False) -> float:
+def fsdp_reduce_bytes(fw, precision: str, buffer_bytes):
+    """Bytes per element of the reduce dtype stack ``fw``'s FSDP reduce-scatters in (and FSDP2 accumulates its held
+    unsharded gradients in, torch _fsdp_param.py ``to_accumulated_grad_if_needed``): the gradient buffer's
+    ``buffer_bytes`` (``training.grad_dtype``: torchtitan's ``mixed_precision_reduce``, AutoModel's ``FSDP2Config``),
+    or under accelerate's FSDP plugin (``grad_comm_dtype`` "fsdp_mp") the run's mixed-precision dtype, 16-bit under
+    bf16 / fp16 (and fp8, whose FSDP policy is the bf16 one), fp32 for an fp32 run: accelerate
+    ``FullyShardedDataParallelPlugin.set_mixed_precision`` builds ``MixedPrecision(param_dtype=dtype,
+    reduce_dtype=dtype, buffer_dtype=dtype)`` for FSDP1 and ``MixedPrecisionPolicy(param_dtype=dtype,
+    reduce_dtype=dtype, output_dtype=dtype)`` for FSDP2 (accelerate tests/test_fsdp.py ``test_mixed_precision``, both
+    versions), whatever the job's ``training.grad_dtype`` (measured on torch 2.13: tests/data/fsdp2_nosync_truth.json,
+    bf16 reduce-scatter inputs and held gradients). Until hfrs56 the HF Trainer's FSDP reduced at
+    ``training.grad_dtype`` (fp32 by default): twice the bytes.
+
+    >>> fsdp_reduce_bytes(STACKS["hf-trainer"], "bf16", 4.0), fsdp_reduce_bytes(STACKS["torchtitan"], "bf16", 4.0)
+    (2.0, 4.0)
+    """
+    if getattr(fw, "grad_comm_dtype", None) != "fsdp_mp":
+        return buffer_bytes
+    return 4.0 if precision == "fp32" else 2.0
+
+
+def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool = False, zero=None):
     """Bytes per gradient element the data-parallel reduce moves on stack ``fw`` (``Stack.grad_comm_dtype``): the
     gradient buffer's ``buffer_bytes`` (planner.model.memory ``model_state_bytes_per_param``), or DeepSpeed's
     ``communication_data_type``: the job's setting (``Stack.communication_data_type``), else the engine's module
@@ -2509,15 +2581,22 @@ def grad_reduce_bytes(fw, precision: str, buffer_bytes: float, fp32_module: bool
     ``weights: amp``, DeepSpeed's ``torch_autocast`` section with neither ``bf16`` nor ``fp16`` enabled: engine.py's
     ``communication_data_type`` property falls through both to ``torch.float32``, deepspeedai/DeepSpeed 0.17+) --
     there ZeRO-0's; its ZeRO 1-3 wrappers reduce by each parameter's tag (``autocast_reduce_bytes``).
+    Under accelerate's FSDP (``grad_comm_dtype`` "fsdp_mp") per ZeRO stage ``zero``: ``fsdp_reduce_bytes`` where FSDP
+    shards (2, 3), the buffer's below (DDP's all-reduce of the parameters' gradients).
 
     >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
     (2.0, 4.0)
     >>> grad_reduce_bytes(STACKS["megatron-deepspeed"], "bf16", 4.0, fp32_module=True)
     4.0
+    >>> grad_reduce_bytes(STACKS["hf-trainer"], "bf16", 4.0, zero=np.array([0, 3])).tolist()
+    [4.0, 2.0]
     """
     mode = getattr(fw, "grad_comm_dtype", None)
     if mode is None:
         return buffer_bytes
+    if mode == "fsdp_mp":
+        return np.where(np.asarray(zero if zero is not None else 0) >= 2,
+                        fsdp_reduce_bytes(fw, precision, buffer_bytes), buffer_bytes)
     if getattr(fw, "communication_data_type", None) is not None:
         return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
     return 4.0 if mode == "fp32" or precision == "fp32" or fp32_module else 2.0
@@ -2980,7 +3059,7 @@ STACKS: dict[str, Stack] = {
         head_on_masked_positions=False,
         cross_entropy_fusion="native", ce_fusions=CE_FUSION.names,  # NeMo / Megatron-Bridge turn the fusion on
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, param_gather_stage_lazy=True,
-        align_grad_reduce=True, fp8_recipe="tensorwise",
+        align_param_gather=True, align_grad_reduce=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
@@ -3013,7 +3092,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type; "
                 "weights amp: DeepSpeed's torch_autocast section over the fp32 module, fp32 collectives)"),
     "torchtitan": Stack(
-        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, has_tp_gather_per_linear=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", has_pp_pass=True, explicit_softmax="sdpa_math", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, has_tp_gather_per_linear=True, has_loss_parallel=True, has_tp_embedding_replicated=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, pp_reshard_after_forward=False, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, torch_cp_ring=True, pp_recv_per_microbatch=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True, dualpipev_ep_overlap=True,
         quantised_tp_gathers=("tensorwise",),  # torchao Float8ColwiseParallel / Float8RowwiseParallel
         tp_saves_gathered_inputs=True,  # DTensor ColwiseParallel behind PrepareModuleInput(Replicate)
@@ -3062,6 +3141,12 @@ STACKS: dict[str, Stack] = {
         "hf-trainer", explicit_softmax="transformers", torch_checkpoint=True, layer_host_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         fsdp_zero2_param_dtype=True,  # accelerate FSDP MixedPrecision(param_dtype=bf16) at SHARD_GRAD_OP
         fsdp_versions=(1, 2),  # accelerate's FSDP plugin: FullyShardedDataParallel or fully_shard (truth51)
+        # the Trainer syncs FSDP gradients on a step's last micro-batch only (accelerate's ``sync_each_batch`` False,
+        # its default): FSDP1 ``no_sync`` / FSDP2 ``set_requires_gradient_sync(False)``, per version in
+        # ``_with_fsdp_version`` (hffsdp56)
+        defer_fsdp_grad_sync=True,
+        # accelerate's FSDP MixedPrecision(Policy) reduces in the mixed-precision dtype, not training.grad_dtype (hfrs56)
+        grad_comm_dtype="fsdp_mp",
         # under fsdp_version 2 (fsdp2_dp, set by _with_fsdp_version) accelerate's ``fsdp2_prepare_model``
         # (src/accelerate/utils/fsdp_utils.py) runs ``fully_shard`` on each auto-wrapped block and then on the model:
         # the embedding, final norm and LM head are the root unit, which FSDP2 never reshards after forward; under
@@ -3175,7 +3260,7 @@ assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_
 #: ``training.framework: dle-bert`` (``FRAMEWORK``); ``framework: auto`` does not search it (defaults.AUTO_FRAMEWORKS),
 #: and its launch limits are planner.model.stack_rules' ``dle-bert`` rows; validate's ``bert (DLE)`` rows run it
 STACKS["dle-bert"] = replace(
-    STACKS["hf-trainer"], name="dle-bert", explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
+    STACKS["hf-trainer"], name="dle-bert", defer_fsdp_grad_sync=False, explicit_softmax="unread", mixed_precision="bf16", overlap_grad_reduce=False,
     addmm_bias_copy=True, fused_residual_dropout=True, use_reentrant=None, recompute_early_stop=False,
     head_on_masked_positions=True,  # modeling.py dense_sequence_output: the MLM head on the masked rows only
     te_amax_reduction="", fused_ce_kernel="",
@@ -3535,20 +3620,50 @@ def _from_training(t, name: str | Stack | None = None) -> Stack:
     return _with_fsdp_version(stack_for(st, t), t)
 
 
+def _resolve_fsdp_options(st: Stack, opts: dict) -> Stack:
+    """``st`` after ``with_options`` set ``opts`` on it: a job's or a searched ``fsdp_version`` (planner.search.space
+    ``stack_variants``) with the version's mechanisms (``_with_fsdp_version``, as ``from_training`` sets them), so
+    FSDP1 / FSDP2 is priced whole, not only named; and ``defer_fsdp_grad_sync`` (the Trainer's ``sync_each_batch``
+    negated) re-resolved on a stack whose version is already, keeping whether the job left the version out."""
+    if not st.fsdp_versions:
+        return st
+    if "defer_fsdp_grad_sync" in opts:
+        st = replace(st, fsdp1_no_sync=False)  # (the option, not an earlier version's resolution, decides)
+    if opts.get("fsdp_version") is not None:
+        return _with_fsdp_version(st, None)
+    if "defer_fsdp_grad_sync" in opts and st.fsdp_version is not None:
+        return replace(_with_fsdp_version(st, None), fsdp_version_unset=st.fsdp_version_unset)
+    return st
+
+
 def _with_fsdp_version(st: Stack, t) -> Stack:
     """``st`` with the FSDP version job ``t`` runs (planner.model.finetune ``fsdp_version``: refused where it cannot
     run), so the stack line names it; unchanged on a stack without accelerate's FSDP. Version 2 is accelerate's
     ``fsdp2_prepare_model`` -- torch ``fully_shard`` over the fp32 model with a bf16 ``MixedPrecisionPolicy`` -- so
     the stack is an FSDP2 one (``fsdp2_dp``: no 16-bit shard beside the fp32 one, the units' unsharded gradient
     and reduce-scatter input, the root unit ``fsdp2_root`` gathered, ZeRO-2 timed as ZeRO-3 without reshard after
-    forward); until fsdp2hf51 only the LoRA block-input cast (``finetune.gathered_by_fsdp2``) read it."""
+    forward); until fsdp2hf51 only the LoRA block-input cast (``finetune.gathered_by_fsdp2``) read it.
+
+    The Trainer's gradient accumulation (``defer_fsdp_grad_sync``, the job's option: accelerate's ``sync_each_batch``
+    negated) becomes ``fsdp1_no_sync`` under version 1 and the FSDP2 deferred sync under version 2: transformers
+    trainer.py ``_run_epoch`` enters ``accelerator.no_sync(model)`` for every micro-batch of a step but the last
+    unless ``gradient_state.plugin_kwargs["sync_each_batch"]`` (``GradientAccumulationPlugin``, default False), and
+    accelerate's ``no_sync`` calls ``model.set_requires_gradient_sync(False)`` on an FSDP2 model since PR #3762
+    (merged 2025-09-06, releases from 1.11.0; before it ``getattr(model, "no_sync", nullcontext)`` found nothing on an
+    ``FSDPModule`` and FSDP2 reduce-scattered every micro-batch). Measured on torch 2.13 (tests/make_fsdp2_nosync_truth
+    .py): no reduce-scatter in the non-syncing backwards, the whole model's unsharded gradients held in the reduce
+    dtype (bf16) between them, one reduce-scatter per unit in the last. Until hffsdp56 FSDP2 under the Trainer was
+    priced as syncing every micro-batch."""
     from planner.model.finetune import fsdp_version  # (as ``default_stack_mode`` reads finetune: at call time)
 
     if not st.fsdp_versions:
         return st
     version = fsdp_version(st)
+    # the Trainer's loop skips the gradient sync of every micro-batch but a step's last unless ``sync_each_batch``
+    # (``defer_fsdp_grad_sync`` off): FSDP1's ``no_sync`` or, under FSDP2, ``set_requires_gradient_sync(False)``
+    defer = st.defer_fsdp_grad_sync or st.fsdp1_no_sync  # (either version's resolution of it: idempotent)
     return replace(st, fsdp_version=version, fsdp2_dp=version == 2, fsdp_version_unset=st.fsdp_version is None,
-                   fsdp1_no_sync=version == 1)
+                   fsdp1_no_sync=version == 1 and defer, defer_fsdp_grad_sync=version == 2 and defer)
 
 
 #: ``training.framework.fp8_recipe: auto``: ``recommend`` tries each recipe the stack's code offers on each GPU

@@ -86,12 +86,12 @@ from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsh
                                   model_state_bytes_per_param, moments_16bit, params_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
-from planner.model.pipeline import (exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
+from planner.model.pipeline import (aligned_gather_exposed, exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, run_microbatches, split_per_row, split_runtime,
                                     step_composition)
 from planner.model.stacks import (Stack, all_reduces_grads, autocast_reduce_bytes, cp_comm_mix, cuda_graph_parts,
-                                  from_training, grad_reduce_bytes, offload_zero_rows, SEARCHED)
+                                  from_training, fsdp_reduce_bytes, grad_reduce_bytes, offload_zero_rows, SEARCHED)
 from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
     te_recompute_runs
 from planner.model import moe as moe_mech
@@ -443,9 +443,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # the expert data-parallel group (the stage's tp*cp*dp ranks over the etp*ep expert grid) cut to its share
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
     # the gradient buffer's dtype, or the stack's own communication dtype (stacks.grad_reduce_bytes: DeepSpeed's
-    # ``communication_data_type``, 16-bit by default whatever it accumulates in)
+    # ``communication_data_type``, 16-bit by default whatever it accumulates in; accelerate's FSDP mixed precision
+    # where it shards, per ZeRO stage)
     fp32_module = fw is not None and fw.autocasts(t)  # fp32 weights under autocast: DeepSpeed reduces in fp32
-    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b, fp32_module) if dp_grad_bytes is None else dp_grad_bytes
+    grad_bytes = (grad_reduce_bytes(fw, t.precision, g_b, fp32_module, zero) if dp_grad_bytes is None
+                  else dp_grad_bytes)
     # DeepSpeed's torch_autocast section: its ZeRO 1-3 wrappers reduce the tagged nn.Linear gradients in the autocast
     # dtype and the rest in fp32 (stacks.autocast_reduce_bytes); the dense and the expert groups' bytes apart
     tagged = autocast_reduce_bytes(fw, m, t) if dp_grad_bytes is None else None
@@ -674,6 +676,7 @@ def _grad_widths(fw, t: TrainingSpec, edps) -> tuple:
     """(the width a backward writes an unsharded gradient at, the reduce width, the (dense, expert) widths of the
     gradients held unsharded: memory ``held_grad_widths``) for ``held_grad_accum_bytes`` and ``fsdp_copy_in_bytes``."""
     w_b, g_b = model_state_bytes_per_param(t, stack=fw)[:2]
+    g_b = fsdp_reduce_bytes(fw, t.precision, g_b)  # FSDP's reduce dtype (accelerate's: the mixed precision, hfrs56)
     return fsdp1_param_bytes(t), g_b, held_grad_widths(fw, t, g_b, min(w_b, 2.0), bool(getattr(fw, "fsdp2_dp", False)),
                                                        ep_experts_unsharded(edps))
 
@@ -2015,6 +2018,14 @@ def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpS
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
+    # the interleaved schedule's aligned per-chunk dispatch (Stack.align_param_gather): chunk 0's whole gather, then
+    # each later chunk's past the pp chunk forwards before it (pipeline.aligned_gather_exposed)
+    interleaved = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) & (c.vpp > 1)
+    aligned = (interleaved & ~held[dpt.dinv] & (pg > 0)
+               & bool(getattr(fw, "align_param_gather", False) and fw.overlap_param_gather
+                      and not getattr(fw, "megatron_fsdp", False)))
+    if np.any(aligned):
+        pg_exposed = np.where(aligned, aligned_gather_exposed(pg, t_fwd_mb, pp, c.vpp), pg_exposed)
     pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
     # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
     # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill

@@ -665,6 +665,18 @@ class FrameworkSpec(Strict):
     #: torchtitan-style DTensor TP: each column-parallel linear gathers its own sequence-parallel input (KempnerForge's
     #: plan) in place of one gather a block; planner.model.stacks Stack.tp_gather_per_linear
     tp_gather_per_linear: Optional[bool] = None
+    #: torchtitan: DTensor loss parallel, the loss on the rank's vocabulary shard (on, torchtitan's default); false: the
+    #: head's logits all-gathered and the loss run on the whole vocabulary (``--parallelism.disable_loss_parallel``,
+    #: KempnerForge's plan); planner.model.stacks Stack.loss_parallel
+    loss_parallel: Optional[bool] = None
+    #: Megatron-Core stacks (megatron-core, nemo, megatron-bridge): the interleaved schedule's aligned per-chunk
+    #: parameter all-gather (``DistributedDataParallelConfig.align_param_gather``; None: on, Megatron-LM's CLI default
+    #: and what NeMo 2 / Megatron-Bridge set at DP, PP and VP > 1); false: ``--no-align-param-gather`` or NeMo 1.x,
+    #: whose gather hides under one micro-batch's forward of the stage (planner.model.stacks Stack.align_param_gather)
+    align_param_gather: Optional[bool] = None
+    #: torchtitan-style DTensor TP: the token embedding left whole on every TP rank (KempnerForge's plan); planner.model.
+    #: stacks Stack.tp_embedding_replicated
+    tp_embedding_replicated: Optional[bool] = None
     activation_offload: Optional[bool] = None
     #: Megatron-Core --cpu-offloading-num-layers (planner.model.stacks Stack.activation_offload_layers)
     activation_offload_layers: Optional[int] = Field(None, gt=0, le=1 << 16)
@@ -784,7 +796,8 @@ class FrameworkSpec(Strict):
     fsdp_defer_sync: Optional[bool] = None
     #: nemo-automodel: without PP, the FSDP2 gradient reduce-scatter on the last micro-batch only, the gathers
     #: unchanged (AutoModel ``distributed.defer_fsdp_grad_sync``, default true; planner.model.stacks
-    #: Stack.defer_fsdp_grad_sync)
+    #: Stack.defer_fsdp_grad_sync); hf-trainer: the Trainer's no_sync accumulation under FSDP1 or FSDP2, false being
+    #: accelerate's ``sync_each_batch`` (default: on)
     defer_fsdp_grad_sync: Optional[bool] = None
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp

@@ -66,7 +66,17 @@ STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_para
 #:   ``_build_block_tp_plan`` (@c29a0d65 and @0c4eba1e alike) puts ``ColwiseParallel(input_layouts=Shard(1))`` on each
 #:   of q / k / v / gate / up with no ``PrepareModuleInput``: each linear all-gathers its own sequence-parallel input
 #:   and reduce-scatters its own input gradient (counted on torch's DTensor: tests/test_kf55.py).
-KF_KERNELS = "recompute_early_stop=True;attn_kernel=cudnn;fused_qkv=False;tp_gather_per_linear=True"
+#: * ``loss_parallel=False`` (kf56): distributed/tensor_parallel.py ``apply_tensor_parallel`` (@0c4eba1e) plans the
+#:   output head ``ColwiseParallel(input_layouts=Shard(1), output_layouts=Replicate())`` ("split vocab, gather to
+#:   Replicate for loss computation") and training/loss.py runs ``F.cross_entropy`` on the whole logits, with no
+#:   ``loss_parallel()`` context (training/loop.py ``text_step``): torchtitan's ``disable_loss_parallel`` layout, the
+#:   16-bit T x V logits all-gathered over the TP ranks and the loss run on all of them on each.
+#: * ``tp_embedding_replicated=True`` (kf56): the same ``apply_tensor_parallel`` leaves ``token_embedding`` out of the
+#:   TP plan ("Token embedding: Replicated"; "The token embedding stays replicated because RowwiseParallel on
+#:   nn.Embedding doesn't correctly redistribute output to Shard(1)"), wrapping its output ``Replicate()``, so FSDP2's
+#:   root unit holds, gathers and reduce-scatters the whole V x h on each TP rank.
+KF_KERNELS = ("recompute_early_stop=True;attn_kernel=cudnn;fused_qkv=False;tp_gather_per_linear=True;"
+              "loss_parallel=False;tp_embedding_replicated=True")
 #: how Kempner's H200 nodes are wired (kfnode52, read 2026-12-07). Kempner's own pages state four SXM H200 a node on
 #: NVLink: the Kempner Computing Handbook (KempnerInstitute/kempner-computing-handbook, kempner_computing_handbook/
 #: s1_high_performance_computing/kempner_cluster/overview_of_kempner_cluster.md @06d9ca34: 'H200 141GB | Total GPUs
