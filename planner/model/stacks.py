@@ -2433,6 +2433,10 @@ PLAN_NEEDS = {**{k: _PIPELINE for k in ("pp_split", "pp_pass_microbatches", "pp_
                                         "pp_first_stage_less_layers", "pp_last_stage_less_layers", "pp_layout",
                                         "microbatch_group_size")},
               "cp_comm_type": ("context-parallel split (CP > 1)", lambda cfg: (cfg.get("cp") or 1) > 1),
+              # Megatron-Core's aligned parameter all-gather dispatch acts on the interleaved schedule only
+              # (``Stack.align_param_gather``: validate_args refuses it on a non-interleaved one)
+              "align_param_gather": ("interleaved pipeline (PP > 1, VPP > 1)",
+                                     lambda cfg: (cfg.get("pp") or 1) > 1 and (cfg.get("vpp") or 1) > 1),
               # TE's userbuffers / torchtitan's async TP overlap a TP group's collectives: none at TP1
               "tp_overlap": ("tensor parallelism (TP > 1)", lambda cfg: (cfg.get("tp") or 1) > 1),
               **{k: ("recompute", lambda cfg: (cfg.get("recompute") or "none") != "none")

@@ -493,7 +493,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
 
 def option_notes(job: JobSpec, stack: Stack, layout, searched: bool = False) -> list[str]:
     """What the output says of the options ``training.framework`` sets that the plan (its ``Layout``: zero, dp, cp, pp,
-    tp, recompute) does not run as set (qa56: until then each was dropped without a word): one the job's model or
+    vpp, tp, recompute) does not run as set (qa56: until then each was dropped without a word): one the job's model or
     precision does not use (``stacks.OPTION_USES``; the ones planner.spec.load already notes are not said twice), one
     the plan has no pipeline, CP or TP split or recompute for (``stacks.PLAN_NEEDS``), one that runs only from a ZeRO stage
     above the plan's (``stacks.asked_zero``: the stage fixed lower, or one replica, where no stage shards anything),
@@ -503,7 +503,7 @@ def option_notes(job: JobSpec, stack: Stack, layout, searched: bool = False) -> 
     if fw is None:
         return []
     said = " ".join(job.assumptions)
-    config = {k: getattr(layout, k, None) for k in ("zero", "dp", "cp", "pp", "tp", "recompute")}
+    config = {k: getattr(layout, k, None) for k in ("zero", "dp", "cp", "pp", "vpp", "tp", "recompute")}
     given = [k for k in OPTIONS if getattr(fw, k, None) is not None and holds(stack, k)
              and f"training.framework.{k} " not in said]
     out = [f"training.framework.{k} {_said(getattr(fw, k))} changes nothing: {m.name} at training.precision "
