@@ -35,7 +35,7 @@ from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.explain import option_value
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
-                                     row_result, stack_assumption)
+                                     option_notes, row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, rank_key, rank_order, ranked_columns,
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
@@ -1752,7 +1752,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot, feasible=len(r.rows)), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
-                                                                         best_layout(ranked[0])),),
+                                                                         best_layout(ranked[0])),)
+        + tuple(option_notes(best_group.job, best_stack, ranked[0].config, searched=True)),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),

@@ -37,8 +37,9 @@ from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, accumulates_unsharded, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  check_platform, cuda_graph_parts, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
-                                  open_options, port_of, recompute_modules, searched_on)
+                                  asked_zero, check_asked_zero, check_platform, cuda_graph_parts, fp8_recipes,
+                                  from_training, holds, megatron_fsdp_low_zero, open_options, port_of, recompute_modules,
+                                  searched_on)
 from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
@@ -536,6 +537,10 @@ class StackVariant:
     #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
     #: either way); 0 otherwise
     min_zero: int = 0
+    #: the least ZeRO stage of its rows with more than one replica where an option the job sets runs as set
+    #: (``stacks.asked_zero``: ``reshard_after_forward`` ZeRO-3, ``fsdp_version`` 2, ``fp8_param_gather`` 1); with one
+    #: replica no stage shards anything and the row keeps its own (``one_replica_zero``); 0 where the job fixes the stage
+    asked_zero: int = 0
     #: the least PP of the rows it differs from the base on: 2 for the stack's own pipeline split (``pp_split``)
     min_pp: int = 0
     #: the least CP of the rows it differs from the base on: 2 for another ``cp_comm_type`` (no exchange at CP1)
@@ -614,6 +619,8 @@ class StackVariant:
         ok = np.ones(n, dtype=bool)
         if self.min_zero:
             ok &= c.zero >= self.min_zero
+        if self.asked_zero:
+            ok &= (c.zero >= self.asked_zero) | (c.dp * c.cp == 1)
         if self.min_pp:
             ok &= c.pp >= self.min_pp
         if self.min_cp:
@@ -681,6 +688,7 @@ def job_stack(job: JobSpec) -> Stack:
     _check_fixed_offloads(base, p, t)
     if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
+    check_asked_zero(base, m, t, p.zero)  # an option whose stack stops below the stage it needs
     return base
 
 
@@ -700,6 +708,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     on every row, on the GPUs with its GEMM peak: planner.search.recommend ``_variants_off``)."""
     m, t, p = job.model, job.training, job.parallel
     base = job_stack(job)
+    asked = max(asked_zero(base, m, t).values(), default=0) if p.zero is None else 0
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     if recipes and t.precision == "fp8":  # the job's fp8_recipe: auto (outermost: the base's recipe first)
@@ -802,7 +811,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed, asked_zero=asked,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
