@@ -1676,7 +1676,7 @@ class Stack:
         option, ``channels_last: true`` on megatron-core too, which the job refuses). ``zero``: the plan's ZeRO
         stage, which leaves out an option the plan does not use there (``layout_uses``)."""
         return {k: _record_value(k, option_at(self, k, zero)) if forced(self, k, zero)
-                else None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
+                else None if self.kind_default(k) else _record_value(k, option_at(self, k, None)) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))
                 and (zero is None or bool(layout_uses(self, k, zero)))}
 
@@ -2382,10 +2382,15 @@ def forced(stack: "Stack", option: str, zero) -> bool:
     return zero is not None and rule is not None and bool(rule[0](stack, zero))
 
 
+#: options whose value a stack holds in other fields once resolved: the HF Trainer's ``defer_fsdp_grad_sync`` is
+#: ``fsdp1_no_sync`` under FSDP1 (``_with_fsdp_version``), so the field alone read False on a deferring FSDP1 plan
+OPTION_READS = {"defer_fsdp_grad_sync": lambda st: bool(st.defer_fsdp_grad_sync or st.fsdp1_no_sync)}
+
+
 def option_at(stack: "Stack", option: str, zero):
     """``option``'s value as a plan at ZeRO ``zero`` (a number or an array; None: the option as set) on ``stack``
-    runs it: the forced value where ``LAYOUT_FORCES`` says so, else the stack's."""
-    value = getattr(stack, option)
+    runs it: the forced value where ``LAYOUT_FORCES`` says so, else the stack's (``OPTION_READS``)."""
+    value = OPTION_READS[option](stack) if option in OPTION_READS else getattr(stack, option)
     rule = LAYOUT_FORCES.get(option)
     if zero is None or rule is None:
         return value
@@ -3764,7 +3769,16 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
-            "pp_pass_microbatches")
+            "pp_pass_microbatches", "defer_fsdp_grad_sync")
+#: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
+#: ``stack_variants``; the app's controls read it too, planner.interactive): ``defer_fsdp_grad_sync`` on the HF
+#: Trainer's accelerate FSDP (``sync_each_batch``, rec56), not NeMo AutoModel's option of the same name
+SEARCHED_ON = {"defer_fsdp_grad_sync": lambda st: bool(st.fsdp_versions)}
+
+
+def searched_on(stack: "Stack", option: str) -> bool:
+    """Whether ``recommend`` searches ``option`` on ``stack`` where a job leaves it open (``SEARCHED``, ``SEARCHED_ON``)."""
+    return option in SEARCHED and (option not in SEARCHED_ON or SEARCHED_ON[option](stack))
 
 
 def open_options(t) -> tuple[str, ...]:

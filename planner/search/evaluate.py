@@ -473,8 +473,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     # the searched options the plan uses at its ZeRO stage (``stacks.LAYOUT_USES``), as its JSON record lists them
     searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
-    late = " and the fused cross-entropy" if "fused_cross_entropy" in searched else ""
-    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload{late} only for "
+    late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
+                                         ("defer_fsdp_grad_sync", "the gradient sync each micro-batch")) if k in searched]
+    late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "
                                                        "offload" if "offload_device" in searched else "") + ")"
               if searched else "")
