@@ -1,6 +1,16 @@
 """End-to-end robustness sweep of the CLI over ordinary, valid-looking constrained jobs (QA 108).
 
     PYTHONPATH=$PWD python benchmarks/cli_sweep.py [--runs 300] [--seed 108] [--verbose] [--all]
+    PYTHONPATH=$PWD python benchmarks/cli_sweep.py --options [--limit 300] [--seed 108] [--verbose]
+
+``--options`` (qa56) sweeps the stack options instead: every framework in the registry x every option it has x each
+legal value (sampled to ``OPTION_VALUES_KEPT`` where the vocabulary is longer) and one illegal value, with the ZeRO
+stage left open and fixed at 1, on one node of the stack's accelerator (``option_jobs``): estimate and recommend each,
+one job in ten simulated, one in twenty reported (``report --out``). Besides the failures below it flags an illegal value
+that is accepted (``accepted-illegal``), a legal one whose estimate is the baseline's (the option left out: the same
+layout, step time and memory) without the option named anywhere in the assumptions (``unsaid``), and a report that
+refused and left files or answered and wrote none (``half-written``). ``--limit`` jobs are run (each stack x option
+at least once first), with progress every 25 jobs on stderr.
 
 Every file in examples/ (and examples/hf/) is crossed with: every training stack its model admits (the
 planner.model.stacks registry, screened by planner.model.stack_rules ``job_refusal``), the stack's options left open
@@ -51,7 +61,7 @@ from planner.present.script_args import ScriptArgs  # noqa: E402 (usage errors a
 from planner.model.stacks import OPTION_HOLDERS, OPTION_USES, OPTION_VALUES, RUNS_ON, STACKS, holds  # noqa: E402
 from planner.results import Plan  # noqa: E402
 from planner.spec import load_job_dict  # noqa: E402
-from planner.vocab import FRAMEWORK  # noqa: E402
+from planner.vocab import FRAMEWORK, MOE_ONLY_OPTIONS  # noqa: E402
 from sweep_consistency import validate_json  # noqa: E402
 
 ERROR_LINE = re.compile(r"^error: [^:\n]+: .+$")
@@ -416,14 +426,204 @@ def check(cmd: list[str], code: int, out: str, err: str, raised) -> tuple[str, s
     return None
 
 
+# ----------------------------------------------------------------------------------------------- --options (qa56)
+#: the models a stack's options are swept on: the first one the stack's code builds (stack_rules ``job_refusal``),
+#: and the MoE model for the options only MoE layers use (``OPTION_USES``) -- each such option once more on the dense
+#: model, where the output must say it changes nothing
+OPTION_MODELS = [{"preset": "llama3-8b"}, {"preset": "bert-base"}, {"preset": "resnet50"}]
+OPTION_MOE_MODEL = {"preset": "qwen3-30b-a3b"}
+#: values for the structured options the --options sweep can set whole (the rest of ``SKIPPED_OPTIONS`` stay open)
+OPTION_EXTRA = {"cp_comm_type": ["p2p", "a2a"], "cuda_graph_scope": [["attn"]], "pp_first_stage_less_layers": [1],
+                "pp_last_stage_less_layers": [1]}
+OPTION_VALUES_KEPT = 4  # legal values per option at most (sampled where a vocabulary is longer)
+#: the ZeRO stages each option is also set at (a fixed stage below the one an option needs must be refused or said)
+OPTION_STAGES = (None, 1)
+
+
+def _illegal(stack, option: str, legal: list):
+    """One value no stack offers for ``option``: a word where the option takes words or a number, -1 for a
+    number, a word for a switch."""
+    sample = legal[0] if legal else getattr(stack, option, None)
+    if isinstance(sample, bool):
+        return "maybe"
+    return -1 if isinstance(sample, (int, float)) else "no-such-value"
+
+
+def _option_model(name: str) -> tuple[dict, dict] | None:
+    """(the base job, its MoE twin) of the first model and 16-bit precision stack ``name``'s code builds, else None."""
+    st = STACKS[name]
+    for model in OPTION_MODELS:
+        for precision in ("bf16", "fp16"):
+            base = _option_base(name, model)
+            base["training"]["precision"] = precision
+            job = load_job_dict(base, base_dir=ROOT)
+            if stack_rules.job_refusal(st, job.model, job.training) is None:
+                moe = _option_base(name, OPTION_MOE_MODEL)
+                moe["training"]["precision"] = precision
+                return base, moe
+    return None
+
+
+def _option_base(name: str, model: dict) -> dict:
+    """The small fixed job an option is swept on: one node of the stack's accelerator, the layout left open."""
+    generic = model.get("preset") == "resnet50"
+    t = {"global_batch": 256, "steps": 50, "framework": {"name": name}} if generic else \
+        {"global_batch": 64, "seq_len": 2048, "tokens": 1e9, "framework": {"name": name}}
+    platform = next((PLATFORM_GPUS[p] for p in RUNS_ON.get(name, ()) if p in PLATFORM_GPUS), None) \
+        if "cuda" not in RUNS_ON.get(name, ("cuda",)) else None
+    return {"model": dict(model), "training": t,
+            "cluster": dict(platform or {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1})}
+
+
+def option_jobs(seed: int, stacks=None, options=None) -> list[tuple[str, str, dict, list, dict]]:
+    """(stack, "option=value", job, commands, expect) for every stack (``stacks``: those only) x every option it has
+    (``options``: those only) x each legal value (at most ``OPTION_VALUES_KEPT``, sampled), one illegal value, at
+    each of ``OPTION_STAGES``; the fp8 options under fp8 and once under bf16, the MoE options on the MoE model and once
+    on the dense one. ``expect``: "refused" (an illegal value), else the baseline job (the option left out) whose
+    estimate a value that changes nothing must be said against."""
+    rng, out = random.Random(seed), []
+    for name in stacks or FRAMEWORK.names:
+        models = _option_model(name)
+        if models is None:
+            continue
+        dense, moe = models
+        for option in options or [o for o in OPTION_HOLDERS.keys() | set(OPTION_USES) if holds(STACKS[name], o)]:
+            out += _one_option(name, option, dense, moe, rng)
+    return out
+
+
+def _one_option(name: str, option: str, dense: dict, moe: dict, rng: random.Random) -> list:
+    st = STACKS[name]
+    legal = OPTION_EXTRA.get(option) or option_values(st, option)
+    if not legal:
+        return []
+    legal = rng.sample(legal, OPTION_VALUES_KEPT) if len(legal) > OPTION_VALUES_KEPT else legal
+    moe_only = option in MOE_ONLY_OPTIONS or option in ("fsdp_defer_sync", "moe_shared_expert_overlap")
+    fp8 = option in ("fp8_recipe", "fp8_param_gather")
+    own = dense["training"]["precision"]
+    bases = [(moe if moe_only else dense, "fp8" if fp8 else own)]
+    bases += [(dense, own)] if moe_only or fp8 else []
+    out = []
+    for base, precision in bases:
+        for zero in OPTION_STAGES:
+            for value, expect in [(v, "ok") for v in legal] + [(_illegal(st, option, legal), "refused")]:
+                job = json.loads(json.dumps(base))
+                job["training"]["precision"] = precision
+                job["training"]["framework"][option] = value
+                if zero is not None:
+                    job["parallel"] = {"zero": zero}
+                cmds = [["estimate", "--json"], ["recommend", "--json", "--no-simulate", "--top", "1"]]
+                cmds += [["simulate", "--json", "--steps", "5", "--no-answers"]] if rng.random() < 0.1 else []
+                cmds += [["report", "--top", "1", "--out"]] if rng.random() < 0.05 else []
+                base_job = json.loads(json.dumps(job))
+                del base_job["training"]["framework"][option]
+                label = f"{option}={value}@{precision}" + (f",zero={zero}" if zero is not None else "") + \
+                    f",{base['model'].get('preset')}"
+                out.append((name, label, job, cmds, {"expect": expect, "base": base_job, "option": option,
+                                                    "default": getattr(st, option, None), "value": value}))
+    return out
+
+
+def _estimate_key(js: dict) -> tuple:
+    """What an estimate's plan is: its layout, step time and memory (an option that moves none changed nothing)."""
+    mem = js.get("memory_per_gpu_bytes") or {}
+    return (json.dumps(js.get("config"), sort_keys=True), round(js.get("step_time_s") or 0.0, 9),
+            round(mem.get("total", 0.0) if isinstance(mem, dict) else 0.0))
+
+
+def check_option_run(cmd: list[str], code: int, out: str, err: str, raised, meta: dict, baseline) -> tuple | None:
+    """``check``, then the --options contract: an illegal value refused (exit 2, ``error: <field>: ...``), a legal
+    value whose estimate is the baseline's (``_estimate_key``) named somewhere in the output's assumptions."""
+    bad = check(cmd, code, out, err, raised)
+    if bad or cmd[0] != "estimate":
+        return bad
+    if meta["expect"] == "refused":
+        return None if code == 2 else ("accepted-illegal", f"{meta['option']}={meta['value']!r} accepted")
+    if code != 0 or baseline is None or meta["value"] == meta["default"]:
+        return None
+    js = json.loads(out)
+    text = " ".join(js.get("assumptions", []))  # named, or its value in the stack line ("cuda_graph=local")
+    said = meta["option"] in text or f"={meta['value']}" in text
+    if not said and _estimate_key(js) == baseline:
+        return "unsaid", f"{meta['option']}={meta['value']!r} changes nothing and the output does not say so"
+    return None
+
+
+def _baseline(job: dict, tmp: Path, cache: dict):
+    """The estimate key (``_estimate_key``) of ``job`` (an option left out), once per job; None where it is refused."""
+    key = json.dumps(job, sort_keys=True)
+    if key not in cache:
+        path = tmp / f"base-{len(cache)}.yaml"
+        path.write_text(yaml.safe_dump(job, sort_keys=False))
+        code, out, _, _ = run_main(["estimate", str(path), "--json"])
+        cache[key] = _estimate_key(json.loads(out)) if code == 0 else None
+    return cache[key]
+
+
+def _half_written(cmd: list[str], code: int, target: Path) -> tuple[str, str] | None:
+    """A report that refused and left files, or that answered and left none (``report --out``)."""
+    left = sorted(p.name for p in target.parent.iterdir()) if target.parent.exists() else []
+    if code != 0 and left:
+        return "half-written", f"exit {code} left {', '.join(left[:3])}"
+    if code == 0 and not target.exists():
+        return "half-written", "exit 0 and no report written"
+    return None
+
+
+def run_options(args) -> int:
+    """``--options``: every stack x option x value (``option_jobs``), ``--limit`` of them (each stack and option at
+    least once first), with progress every 25 runs on stderr."""
+    jobs = [j for j in option_jobs(args.seed) if args.only in f"{j[0]} {j[1]}"]  # --only: a stack or option=value
+    rng = random.Random(args.seed + 1)
+    seen, first, rest = set(), [], []
+    for j in jobs:
+        (rest if (j[0], j[4]["option"]) in seen else first).append(j)
+        seen.add((j[0], j[4]["option"]))
+    rng.shuffle(rest)
+    todo = (first + rest)[:args.limit] if args.limit else first + rest
+    tmp = Path(tempfile.mkdtemp(prefix="cli-sweep-options-"))
+    kinds, codes, sigs, cache, n, t0 = Counter(), Counter(), defaultdict(list), {}, 0, time.perf_counter()
+    for i, (stack, label, job, cmds, meta) in enumerate(todo):
+        path = tmp / f"{i}.yaml"
+        path.write_text(yaml.safe_dump(job, sort_keys=False))
+        baseline = _baseline(meta["base"], tmp, cache) if meta["expect"] == "ok" else None
+        for cmd in cmds:
+            argv = [cmd[0], str(path), *cmd[1:]]
+            target = tmp / f"report-{i}" / "r.md"
+            argv += [str(target)] if cmd[0] == "report" else []
+            code, out, err, raised = run_main(argv)
+            n += 1
+            codes[code] += 1
+            bad = check_option_run(cmd, code, out, err, raised, meta, baseline) or (
+                _half_written(cmd, code, target) if cmd[0] == "report" else None)
+            if bad:
+                kinds[bad[0]] += 1
+                sigs[bad].append(f"planner {' '.join(argv)}  ({stack}, {label})")
+            if args.verbose:
+                print(f"{i:4d} {cmd[0]:9s} {stack:20s} {label:50s} rc={code} {bad or ''}", flush=True)
+        if (i + 1) % 25 == 0:
+            print(f"  ... {i + 1}/{len(todo)} jobs, {n} runs, {sum(kinds.values())} failures, "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(f"cli_sweep --options: {len(todo)} of {len(jobs)} jobs, {n} runs in {time.perf_counter() - t0:.0f} s; exit "
+          f"codes {dict(sorted(codes.items()))}; failures {sum(kinds.values())}"
+          + (f" ({', '.join(f'{k} {v}' for k, v in kinds.most_common())})" if kinds else ""))
+    for (kind, detail), where in sorted(sigs.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(where):3d} x {kind}: {detail}\n        e.g. {where[0]}")
+    return 1 if kinds else 0
+
+
 def main() -> int:
     ap = ScriptArgs(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=300, help="jobs to run (0: all)")
     ap.add_argument("--seed", type=int, default=108)
     ap.add_argument("--only", default="", help="only the jobs whose example name holds this text (e.g. focus)")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--options", action="store_true", help="every stack x option x value instead (qa56)")
+    ap.add_argument("--limit", type=int, default=300, help="--options: jobs to run (0: all)")
     args = ap.parse_args()
     os.environ["PLANNER_DEBUG"] = "1"
+    if args.options:
+        return run_options(args)
     jobs = draw([j for j in all_jobs(args.seed) if args.only in j[0]], args.runs, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="cli-sweep-"))
     codes, kinds, per_cmd, refusals = Counter(), Counter(), Counter(), Counter()

@@ -3477,7 +3477,29 @@ def automodel(cat) -> pd.DataFrame:
     FlexAttention path's ``q / k / v.transpose(1, 2).contiguous()`` copies before the kernel (components/attention/
     utils.py ``preprocess_args_and_kwargs_for_attn``; <= 0.5 point on gpt-oss); FlexAttention's own H100 rate at head
     dim 64 (forward 0.91-0.95 of FA2's, co-me-tokens/CoMe issue #5, PyTorch 2.6 on H100; no H100 backward measurement
-    found, so the kernel stays at FA2's rates; attention is 0.79 s of gpt-oss-20b's 8.75 s, its gap 1.29 s)."""
+    found, so the kernel stays at FA2's rates; attention is 0.79 s of gpt-oss-20b's 8.75 s, its gap 1.29 s).
+
+    Since 2026-12-07 (the am56 branch; before: +18.6 / +18.6 / -14.6 / -8.1 / -9.8 / -4.8 / -12.8 / -12.0 / +9.0%,
+    median 12.0%, p90 18.6%, mean -1.8%), the combine the full recompute does not re-run (moe.rerun_combine_skip,
+    ``COMBINE_UNSAVED``): ``ptd_checkpoint_wrapper``'s non-reentrant checkpoint stops its re-run at the last tensor
+    the backward reads (torch's early stop, ``Stack.recompute_early_stop`` on for this stack), and in AutoModel's MoE
+    block that is the unpermute's: the vendored flex dispatcher unpermutes before the combine
+    (``MoEFlexTokenDispatcher.token_unpermutation``: ``combine_preprocess``, then ``combine_all_to_all``),
+    ``FusedCombine.forward`` (components/moe/megatron/fused_a2a.py) keeps only ``ctx.handle`` / ``ctx.group``, and
+    ``MoE.forward`` (components/moe/layers.py) returns ``(y + z).view(shape)`` (no saved tensor). So each re-run
+    repeats the dispatch (with its CPU wait) and the experts, not the combine; Super's LatentMoE block re-runs it
+    (``fc2_latent_proj`` reads and saves the combined rows). Exposed EP Nano 0.128 -> 0.085 s, DeepSeek-V3 1024
+    3.12 -> 2.42, 256 0.73 -> 0.57, Kimi K2 0.53 -> 0.40, Qwen3 1.01 -> 0.84. Rows: +18.6 / +18.4 / -16.6 / -10.2 /
+    -11.6 / -5.6 / -12.8 / -12.0 / +9.0%: median 12.0 -> 12.0%, p90 18.6 -> 18.4%, mean -1.8 -> -2.5%; no other
+    source moves (no other stack re-runs a DeepEP block under early stop). Taken as what the code runs though four fast
+    rows move 0.8-2.1 points further off; what they lack is elsewhere. Looked at on the same pass, not taken
+    (docs/accuracy_log.md am56): the release split (2026 rows slow, 2025-10 rows fast) is not one GEMM rate -- with
+    the H100 in-step GEMM fraction at 0.64 / 0.68 / 0.72 Llama 3 70B is +4.2 / -0.1 / -4.0% but the hybrids +13.5 /
+    +9.2 / +5.4% and the 2025-10 MoE rows -8..-22%; and AutoModel's dense MLPs (DeepSeek-V3's three, Kimi K2's one)
+    are TE ``Linear`` autograd Functions that save after their GEMM, so early stop does not skip their down
+    projection as ``layer_ops.early_stop_skip`` prices (DeepSeek-V3 256 -10.2 -> -10.0%, 1024 and Kimi K2 unchanged:
+    not the pacing stage; the Llama 3 70B row would go +9.0 -> +14.7% were its MLP TE's, but AutoModel's own Llama
+    builds plain ``nn.Linear`` projections, which save before their GEMM; not changed)."""
     keep = set(pd.read_csv(AUTOMODEL_CSV).query("scored")["id"])
     out = pr2_rows(cat, path=AUTOMODEL_CSV)
     return out[out["scored"] & out["id"].isin(keep)].drop(columns=["scored"])

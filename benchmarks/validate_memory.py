@@ -33,7 +33,10 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   rank) and the eager loss's 16-bit logits' block, free in the pool at the loss's peak, is in the max_reserved and
   nvidia-smi figures (``comparable``: ``memory_per_gpu``'s ``pool_free_last``, +2 B a logit, not in ``total``): eager
   -7.0 / -6.6% -> -2.4 / -0.9%, compiled -0.5..+1.3% -> -1.0..+0.6%, 8B CP 1-8 -8% -> +0.6..+1.3%, 70B 2D -13.6 /
-  -8.1% -> -8.6 / -2.7%. The MI300X rows (compiled loss, no free block) -2.6 -> -8.0%: not explained.
+  -8.1% -> -8.6 / -2.7%. The MI300X rows (compiled loss, no free block) -2.6 -> -8.0%: not priced; their torch (ROCm
+  6.4, 2025-08) ignored torchtitan's ``expandable_segments:True`` (ROCm support: pytorch/pytorch#177974, 2026), so
+  their pool ran on default segments, the only torchtitan rows that did; a rough replay of that pool
+  (benchmarks/titan_pool_replay.py) explains ~0.4 GiB of the 3 (docs/accuracy_log.md "mem56b").
 * torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 62.1 (-13.6% / -8.1%) since
   mem55 (2026-12-07) priced the LM head's all-gathered bf16 input (torchtitan's ``ColwiseParallel(input_layouts=
   Shard(1))`` head saves the whole sequence beside the loss's peak; activations ``logits_bytes`` ``gathered_head``;

@@ -59,7 +59,7 @@ from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
 from planner.model import physics
 from planner.model import stack_rules
-from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, OPTIONS, SEARCHED, from_training
+from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, OPTIONS, SEARCHED, from_training, searched_on
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -704,7 +704,7 @@ class StackControl:
             return (f"training.framework.{self.option}: {what}" + ("; YAML, as in a job file" if self.kind == TEXT_INPUT
                                                                     else "")
                     + f"; empty: the stack's default{f' ({said})' if said else ''}")
-        return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.option in SEARCHED
+        return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.default == AUTO
                                                          else f"the stack's default: {self.word(self.default)}"))
 
 
@@ -869,8 +869,9 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
             continue
-        unset = AUTO if option in SEARCHED else STACK_KIND_DEFAULT
-        default = unset if option in SEARCHED or defaults[option] is None else defaults[option]
+        searched = searched_on(st, option)  # (AutoModel's defer_fsdp_grad_sync is not, the HF Trainer's is)
+        unset = AUTO if searched else STACK_KIND_DEFAULT
+        default = unset if searched or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
         own = _choice(getattr(fw, option, None) if fw is not None else None)
@@ -941,7 +942,7 @@ def with_stack_options(doc: dict, options: dict):
             value = None
         value = typed_value(option, value)
         value = list(value) if isinstance(value, tuple) else value  # (a per-layer list held as a choice: ``_choice``)
-        _set(out, option, None if value == defaults.get(option) and option not in SEARCHED else value)
+        _set(out, option, None if value == defaults.get(option) and not searched_on(st, option) else value)
     if section is None and set(out) == {"name"}:
         return None
     return out["name"] if set(out) == {"name"} and not isinstance(section, dict) else out

@@ -15,10 +15,10 @@ from planner.workloads.training import estimate_job
 from conftest import refused
 
 
-def _ds_job(vpp=1, pp=10, zero=1, ep=64, nodes=80, fw="megatron-core"):
+def _ds_job(vpp=1, pp=10, zero=1, ep=64, nodes=80, fw="megatron-core", **options):
     return load_job_dict({"model": {"preset": "deepseek-v3"},
                           "training": {"seq_len": 4096, "global_batch": 1280, "micro_batch": 1, "recompute": "full",
-                                       "tokens": 1e12, "optimizer": "adamw", "framework": {"name": fw}},
+                                       "tokens": 1e12, "optimizer": "adamw", "framework": {"name": fw, **options}},
                           "parallel": {"pp": pp, "tp": 1, "ep": ep, "cp": 1, "vpp": vpp, "zero": zero,
                                        "sequence_parallel": False},
                           "cluster": {"gpu": "H100-SXM-80GB", "nodes": nodes, "gpus_per_node": 8}})
@@ -65,8 +65,12 @@ def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
     # is balanced too (ranks 5, 7 x 8, 0, as VPP1's), and its reduce r1's again (36.1 ms before the embedding copy);
     # 28.3 ms since rcchunk39: the same rank totals, each rank's extra layer on its later chunk (chunks 2, 3 x 8, 0 |
     # 3, 4 x 8, 0; judged by each chunk's own in-flight count): the chunks' sizes, which the reduce's overlap with
-    # the last backward reads, moved, and the rank totals did not
-    assert r2 == pytest.approx(0.0283, abs=5e-4)
+    # the last backward reads, moved, and the rank totals did not; 36.2 ms since align56: VPP's aligned dispatch
+    # (Stack.align_param_gather, pipeline.aligned_gather_exposed) exposes chunk 0's whole gather, where the old
+    # window hid it under one forward -- 28.3 ms again with the job's ``align_param_gather: false``
+    assert r2 == pytest.approx(0.0362, abs=5e-4)
+    off = estimate_job(_ds_job(vpp=2, align_param_gather=False))["breakdown_s"].comm_dp
+    assert off == pytest.approx(0.0283, abs=5e-4)
 
 
 # ---- 2. a hybrid model's stages on the launched split, VPP included ---------------------------------------------

@@ -1,5 +1,6 @@
 """MoE step time (planner/model/moe.py composed in step_time): each mechanism moves the answer by
 what its formula says; the expert-tensor-parallel rule refuses and accepts what Megatron-Core does."""
+import dataclasses
 from math import comb
 
 import numpy as np
@@ -369,6 +370,13 @@ def test_post_sync_exposure_is_the_host_past_the_sync_beyond_the_gpu():
     assert moe.post_sync_exposed_s(3e-3, 1e-3) == pytest.approx(2e-3)
     assert moe.post_sync_exposed_s(1e-3, 3e-3) == 0.0
     np.testing.assert_allclose(moe.post_sync_exposed_s(np.array([1e-3, 2e-3]), 1.5e-3), [0.0, 0.5e-3])
+    # the combine (its 2 host ops, its all-to-all's GPU time) launched after the experts: host 1.0 ms past the sync,
+    # 0.03 ms of it the combine's; GPU 1.2 ms, 0.4 ms of it the combine all-to-all -> the experts' 0.97 ms of host
+    # launches against the 0.8 ms queued before the combine: 0.17 ms idle where bound (1) alone gave none
+    assert moe.post_sync_exposed_s(1e-3, 1.2e-3, 0.03e-3, 0.4e-3) == pytest.approx(0.17e-3)
+    # a combine quicker than its own launches: bound (1) holds (never below the old bound)
+    assert moe.post_sync_exposed_s(1.5e-3, 1.2e-3, 0.03e-3, 0.01e-3) == pytest.approx(0.3e-3)
+    assert moe.post_sync_exposed_s(1e-3, 2e-3, 0.03e-3, 0.4e-3) == 0.0
     router_and_preprocess = sum(moe.MOE_GRAPH_OPS.values())
     assert router_and_preprocess == 6.0
     for name in ("megatron-core", "megatron-bridge", "nemo"):
@@ -383,8 +391,11 @@ def test_post_sync_exposure_moves_the_host_paced_dropless_layer_only(catalog, mo
     router and preprocess in TE CUDA graphs (Megatron-Bridge's B200 recipe): past the sync the block's host ops
     (the grouped GEMMs' per-expert set-up: 2 x 16 x 24.75 us) outlast the GPU's experts and all-to-alls, so each
     MoE layer forward idles the GPU for the difference and the step grows. At 8 sequences a micro-batch the GPU's
-    work past the sync is longer and the step does not move; padded capacity (no sync), NeMo AutoModel, and the
-    same layer without graphs (host-bound as a whole: max(host, GPU + idle) is the host) do not move either."""
+    work past the sync is longer and the step does not move; padded capacity (no sync) and NeMo AutoModel do not move
+    either. The same layer without graphs, host-bound as a whole, grows by less: max(host, GPU + idle) - max(host,
+    GPU), at most the idle (since moe56b the combine all-to-all's GPU time no longer hides under the host's expert
+    launches, so GPU + idle, the combine and the next layer's attention after the host's last expert launch, now
+    outlasts the host's attention dispatch there too)."""
     m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
     hw = hw_for(catalog, "B200-SXM-180GB")
     graphs = dict(cuda_graph_impl="transformer_engine", cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
@@ -399,7 +410,7 @@ def test_post_sync_exposure_moves_the_host_paced_dropless_layer_only(catalog, mo
     runs = lambda: (step(1), step(8), step(1, model=padded), step(1, "nemo-automodel", moe_dispatcher="deepep"),  # noqa: E731
                     step(1, cuda_graph_impl="none", cuda_graph_scope=()))
     on = runs()
-    monkeypatch.setattr(moe, "post_sync_exposed_s", lambda h, g: 0.0 * np.asarray(h))
+    monkeypatch.setattr(moe, "post_sync_exposed_s", lambda h, g, *combine: 0.0 * np.asarray(h))
     off = runs()
     # one exposure per MoE layer forward: 48 layers a micro-batch, each rank's micro-batches one after another
     grow = on[0]["t_fwd_mb"][0] - off[0]["t_fwd_mb"][0]
@@ -410,8 +421,36 @@ def test_post_sync_exposure_moves_the_host_paced_dropless_layer_only(catalog, mo
     assert 0.0 < grow < 48 * host_past
     n = on[0]["num_microbatches"][0]
     assert n == 8 and on[0]["step_time_s"][0] == pytest.approx(off[0]["step_time_s"][0] + n * grow, rel=1e-6)
-    for a, b in zip(on[1:], off[1:]):
+    for a, b in zip(on[1:4], off[1:4]):
         assert a["step_time_s"][0] == pytest.approx(b["step_time_s"][0], rel=1e-9)
+    eager_grow = on[4]["t_fwd_mb"][0] - off[4]["t_fwd_mb"][0]
+    assert 0.0 < eager_grow <= grow * (1 + 1e-9)
+
+
+def test_combine_all_to_all_is_not_hidden_under_the_host_past_the_sync(catalog, monkeypatch):
+    """moe.post_sync_exposed_s (moe56b): past the dropless dispatcher's sync the host launches the experts' GEMMs one
+    by one, then the combine all-to-all, which reads their output. In a host-paced layer (Qwen3-30B-A3B on 8 B200s at
+    EP 8, 16 local experts, MXFP8, micro-batch 1: the host's per-expert set-up outlasts the GPU's experts) the combine
+    therefore starts after the host's last expert launch: making every all-to-all d slower adds d to each MoE layer
+    forward (the combine's own d; the dispatch's d hides under the host's expert launches, as before). Until moe56b the
+    exposure counted both all-to-alls against the host, so the same change added 2d of all-to-all and took up to 2d
+    of idle back (0.2d here). Where the layer is not host-paced (micro-batch 8) the forward grows by both, 2d."""
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    hw = hw_for(catalog, "B200-SXM-180GB")
+    fw = resolve("megatron-core", fp8_recipe="mxfp8", cuda_graph_impl="transformer_engine",
+                 cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
+
+    def fwd(mb):
+        t = TrainingSpec(seq_len=4096, global_batch=64 * mb, micro_batch=mb, precision="fp8")
+        return step_time(m, t, cands(tp=1, pp=1, dp=8, ep=8, etp=1, mb=mb), hw, framework=fw)["t_fwd_mb"][0]
+    before = fwd(1), fwd(8)
+    d = 20e-6
+    real = moe.moe_layer
+    monkeypatch.setattr(moe, "moe_layer", lambda *a, **k: dataclasses.replace(real(*a, **k), a2a=real(*a, **k).a2a + d))
+    after = fwd(1), fwd(8)
+    layers = m.layers
+    assert after[0] - before[0] == pytest.approx(layers * d, rel=1e-3)
+    assert after[1] - before[1] == pytest.approx(2 * layers * d, rel=1e-3)
 
 
 def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():

@@ -996,10 +996,11 @@ def moe_block(c: LayerContext, m: ModelSpec, t: TrainingSpec, fw: Stack, proj: A
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
         # past that sync the host has no lead: what its ops there take beyond the GPU's work there is GPU idle
-        # (moe.post_sync_exposed_s; the all-to-alls on the compute stream, as ep_fwd prices them)
+        # (moe.post_sync_exposed_s; the all-to-alls on the compute stream, as ep_fwd prices them), and the combine,
+        # launched after the experts, cannot hide under the host's expert launches (its ops and all-to-all apart)
         moe_sync = moe_sync + np.where(moe_sync > 0, moe_mech.post_sync_exposed_s(
-            moe_mech.post_sync_host_ops(ml.host_ops, fw) * eff.launch_s,
-            ml.fwd_mlp + 2 * ml.a2a + mb_moe_extra + moe_eager_f), 0.0)
+            moe_mech.post_sync_host_ops(ml.host_ops, fw) * eff.launch_s, ml.fwd_mlp + 2 * ml.a2a + mb_moe_extra
+            + moe_eager_f, moe_mech.COMBINE_HOST_OPS * eff.launch_s, ml.a2a), 0.0)
         moe_shared = ml.fwd_shared
         # shared experts on their own stream beside the routed path (AutoModel's Stack.moe_shared_stream, Megatron-Core's
         # moe_shared_expert_overlap: moe.SHARED_STREAM_SCHEDULES): the dispatch and combine they hide in the forward
@@ -1428,8 +1429,9 @@ def early_stop_skip(c: LayerContext, m: ModelSpec, fw: Stack, sh: dict, dense_ml
     """Forward GEMM seconds a whole-layer recompute does not re-run: under PyTorch's non-reentrant checkpoint it
     stops as soon as the last tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's
     down projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not re-run (MoE
-    layers: the combine saves the experts' outputs, nothing is skipped). An eager FP8 linear is an autograd
-    Function that saves after its GEMM: skipped only when compiled."""
+    layers: the grouped-GEMM Functions save after their GEMMs, so no GEMM is skipped; the DeepEP combine that ends the
+    block is, moe.rerun_combine_skip). An eager FP8 linear is an autograd Function that saves after its GEMM:
+    skipped only when compiled."""
     moe_share = c.moe_share
     return ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
             if fw.recompute_early_stop and (fw.compile or not c.low) else 0.0)
@@ -1661,7 +1663,9 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
     re_skip = early_stop_skip(c, m, fw, sh, dense_mlp) + remat_policy_skip(c, m, fw, proj, dense_mlp)
-    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
+    # (nor, under early stop, the DeepEP combine that ends an MoE block: moe.rerun_combine_skip)
+    ep_skip = moe_mech.rerun_combine_skip(fw, c.disp, m, moe_share * (moe.layer.a2a if moe.layer else 0.0), ep_fwd)
+    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd - ep_skip  # the re-run clones no partition
     sr = selective_recompute(c, m, t, fw, sel_share, fwd_gemm=fwd_gemm, fwd_attn=fwd_attn, mb_fwd=mb_fwd,
                              kern_s=kern_s, tp_fwd=tp_fwd, dense_mlp=dense_mlp, proj=proj, moe=moe,
                              moe_sync=sync.moe, ew=ew)
@@ -1692,7 +1696,7 @@ def layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Stack, tp
         membound=mb_fwd + mb_bwd + pa_fwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head.fwd + head.bwd - head.gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sr.cp_share + sel_whole, 0.0)) * cp_fwd,
-        ep=ep_fwd * np.where(rc == 2, 2.0, 1.0) + ep_bwd + np.where(sel, sr.ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
+        ep=(ep_fwd * 2.0 - ep_skip) * (rc == 2) + ep_fwd * (rc != 2) + ep_bwd + np.where(sel, sr.ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 

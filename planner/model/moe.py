@@ -110,6 +110,25 @@ MOE_GRAPH_OPS = {"moe_router": 4.0, "moe_preprocess": 2.0}
 #:   forwarding"). Inside a node it sends one copy per destination GPU.
 DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
 
+#: Whether the dispatcher's combine is an MoE block's last forward op that feeds its backward: PyTorch's non-reentrant
+#: checkpoint with early stop (``Stack.recompute_early_stop``; torch/utils/checkpoint.py ``_StopRecomputationError``,
+#: raised once the re-run has packed as many saved tensors as the forward did) ends the re-run at the last saved
+#: tensor, so a combine that saves none, with nothing after it that saves one, is not re-run.
+#:
+#: * ``deepep``: the flex dispatcher unpermutes *before* the combine (Megatron-Core token_dispatcher.py
+#:   ``MoEFlexTokenDispatcher.token_unpermutation``: ``get_restored_hidden_states_by_experts``, whose unpermute saves
+#:   its row map, then ``combine``; NeMo AutoModel vendors it, components/moe/megatron/token_dispatcher.py), and
+#:   ``FusedCombine.forward`` (fused_a2a.py, Megatron-Core's and AutoModel's copy) keeps only ``ctx.handle`` /
+#:   ``ctx.group``, no ``save_for_backward``; what follows in AutoModel's ``MoE.forward`` (the shared experts' join
+#:   ``y + z``) and its blocks (the residual add) saves nothing. On: AutoModel's DeepEP rows re-run the dispatch
+#:   and the experts, not the combine (``rerun_combine_skip``).
+#: * ``alltoall``: the all-to-all returns the permuted rows and the unpermute after it saves its indices (Megatron-Core
+#:   ``MoEAlltoAllTokenDispatcher.token_unpermutation``; torchtitan's ``scatter_add`` by token index): re-run.
+#: * ``hybridep``: ``HybridEPCombine`` not read for what it saves: re-run (the dearer price).
+#:
+#: A LatentMoE block re-runs it anyway: ``fc2_latent_proj`` reads the combined rows and saves them.
+COMBINE_UNSAVED = {"alltoall": False, "deepep": True, "hybridep": False}
+
 
 @dataclass(frozen=True)
 class DispatcherNeeds:
@@ -269,6 +288,11 @@ PROB_ROW_BYTES_PER_EXPERT = {"alltoall": 0.0, "deepep": 0.0, "hybridep": 4.0}
 #: the GPU has ms of work queued again, so the rest of the layer is the usual max(host, GPU).
 #: The backward reuses the forward's split sizes (no sync); a recomputed forward syncs again.
 MOE_SYNC_OPS = 2.0
+#: Of the MoE block's forward host ops (``MOE_HOST_OPS_GROUPED``), the ones the host dispatches after the routed
+#: experts: the combine all-to-all and the unpermute (Megatron-Core ``MoELayer.forward``: dispatch, experts, then
+#: ``token_dispatcher.token_combine``; the combine reads the experts' output, so it is launched after their GEMMs).
+#: ``post_sync_exposed_s`` counts the combine's GPU time from the host's last expert launch on.
+COMBINE_HOST_OPS = 2.0
 
 
 #: HBM bytes per routed row of the eager ops Megatron-Core's TEGroupedMLP runs around the grouped
@@ -759,6 +783,19 @@ def per_dispatcher(stack, disp, terms: Callable[[str], tuple]) -> tuple:
     return out
 
 
+def rerun_combine_skip(stack, disp, m, a2a, ep_fwd):
+    """Exposed seconds of the mean layer's forward all-to-alls that a whole-layer re-run under early stop does not
+    repeat: the combine where it saves nothing and ends the block (``COMBINE_UNSAVED``; not behind a LatentMoE
+    up-projection), under the key's dispatcher (``per_dispatcher``). ``a2a`` one all-to-all (the combine) over the
+    mean layer, ``ep_fwd`` the forward's exposed dispatch + combine after what the shared-expert stream hides
+    (``shared_stream_hidden``): the re-run's lone dispatch is hidden as much or more, so it skips min(ep_fwd, a2a).
+    0 without early stop (Megatron-Core's reentrant checkpoint re-runs the block whole)."""
+    if not stack.recompute_early_stop or m.moe is None or m.moe.latent_size:
+        return 0.0
+    on = per_dispatcher(stack, disp, lambda d: (float(COMBINE_UNSAVED.get(d, False)),))[0]
+    return on * np.minimum(np.maximum(ep_fwd, 0.0), a2a)
+
+
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
     """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
     (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) whenever the
@@ -787,20 +824,27 @@ def post_sync_host_ops(host_ops, stack) -> Any:
     return np.maximum(np.asarray(host_ops, dtype=np.float64) - sum(MOE_GRAPH_OPS.values()), 0.0)
 
 
-def post_sync_exposed_s(host_post_s, gpu_post_s):
+def post_sync_exposed_s(host_post_s, gpu_post_s, combine_host_s=0.0, combine_gpu_s=0.0):
     """GPU-idle seconds per MoE layer forward past the dispatcher's device-to-host sync: the sync drains the CUDA
     queue (``MOE_SYNC_OPS``), so from it to the next sync the host cannot run ahead. Between two syncs (one layer:
     the block past this sync, then the next layer's attention, router and preprocess up to its sync) the host
     dispatches H_post + H_pre and the GPU, starting each op no earlier than its launch, ends at
     max(H_post, G_post) + G_pre when the ops past the sync are host-paced (H_post > G_post) and those before it
-    GPU-paced: the layer takes max(H, G + max(0, H_post - G_post)) where ``step_time`` had max(H, G). This returns
-    max(0, H_post - G_post): ``host_post_s`` the host seconds of ``post_sync_host_ops``, ``gpu_post_s`` the GPU
-    seconds of the same stretch (dispatch and combine all-to-alls, expert and shared-expert GEMMs, the block's
-    memory-bound passes). A lower bound: host-paced ops bunched at the start of the stretch and GPU-heavy ones at
-    its end expose more. Megatron-Bridge's Qwen3 GB300 recipe states the effect (perf_recipes qwen3_moe.py, on
-    ``moe_use_grouped_tensor``: "the legacy grouped MLP path syncs tokens_per_expert to the host every layer, which
-    serializes the CPU behind the GPU when dispatch is fast")."""
-    return np.maximum(np.asarray(host_post_s, dtype=np.float64) - gpu_post_s, 0.0)
+    GPU-paced: the layer takes max(H, G + max(0, H_post - G_post)) where ``step_time`` had max(H, G).
+    ``host_post_s`` is the host seconds of ``post_sync_host_ops``, ``gpu_post_s`` the GPU seconds of the same
+    stretch (dispatch and combine all-to-alls, expert and shared-expert GEMMs, the block's memory-bound passes).
+    Returned: the larger of two lower bounds on that idle, at least 0. (1) H_post - G_post: every op of the stretch
+    launched by H_post. (2) (H_post - H_c) - (G_post - G_c), ``combine_host_s`` / ``combine_gpu_s`` the combine's
+    (its all-to-all and unpermute, ``COMBINE_HOST_OPS``; the combine all-to-all's GPU time): the combine reads the
+    experts' output, so the host launches it after their GEMMs (Megatron-Core ``MoELayer.forward``: dispatch,
+    experts, ``token_combine``), and when those are host-paced it starts after the host's last expert launch,
+    however long it runs -- bound (1) let its GPU time hide under the host's expert launches (moe56b, 2026-12-07;
+    until then bound (1) alone). Still a lower bound: host-paced ops bunched at the start of the stretch and
+    GPU-heavy ones at its end expose more. Megatron-Bridge's Qwen3 GB300 recipe states the effect (perf_recipes
+    qwen3_moe.py, on ``moe_use_grouped_tensor``: "the legacy grouped MLP path syncs tokens_per_expert to the host
+    every layer, which serializes the CPU behind the GPU when dispatch is fast")."""
+    h = np.asarray(host_post_s, dtype=np.float64)
+    return np.maximum(np.maximum(h - gpu_post_s, (h - combine_host_s) - (gpu_post_s - combine_gpu_s)), 0.0)
 
 
 def kind_block_model(m, kind: str):

@@ -1676,7 +1676,7 @@ class Stack:
         option, ``channels_last: true`` on megatron-core too, which the job refuses). ``zero``: the plan's ZeRO
         stage, which leaves out an option the plan does not use there (``layout_uses``)."""
         return {k: _record_value(k, option_at(self, k, zero)) if forced(self, k, zero)
-                else None if self.kind_default(k) else _record_value(k, getattr(self, k)) for k in OPTIONS
+                else None if self.kind_default(k) else _record_value(k, option_at(self, k, None)) for k in OPTIONS
                 if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))
                 and (zero is None or bool(layout_uses(self, k, zero)))}
 
@@ -1854,6 +1854,8 @@ class Stack:
                         f", main_params {self.main_params_dtype})")
         if self.mixed_precision is not None:
             opts.append(f"mixed_precision={self.mixed_precision_label(precision)}")
+        if self.communication_data_type is not None:  # the gradient reduce's dtype the job set (qa56: said nowhere)
+            opts.append(f"communication_data_type={self.communication_data_type}")
         if self.recompute_early_stop and recompute != "none":  # what the plan's recompute does (as use_reentrant)
             opts.append("recompute_early_stop=on")
         if self.use_reentrant is not None and recompute != "none":  # which torch checkpoint the recompute runs
@@ -2166,7 +2168,11 @@ OPTION_HOLDERS: dict[str, tuple] = {
                              "gather after the step)", None),
     "fp8_recipe": (lambda st: bool(fp8_recipes(st)), "fp8 recipe modelled (no fp8 training)", lambda st: fp8_recipes(st)),
     "tp_overlap": (lambda st: bool(st.tp_overlaps), "tensor parallelism to overlap", lambda st: st.tp_overlaps),
-    "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, ZeRO-3)", None),
+    # the switch is ZeRO-3's (LAYOUT_USES): a stack without a ZeRO-3 has none, whatever its upstream has (Intel's
+    # Megatron-Core fork, megatron-core-gaudi: has_zero3 off, no --use-torch-fsdp2; until qa56 it took the option and
+    # planned ZeRO-1 with it silently dropped)
+    "reshard_after_forward": (lambda st: st.has_reshard and st.has_zero3, "reshard-after-forward switch (FSDP's, "
+                              "ZeRO-3)", None),
     "selective": (lambda st: bool(st.selectives), "selective recompute", lambda st: st.selectives),
     "ac_freq": (lambda st: "layer" in st.selectives, "layer SAC (selective: layer) to set every n-th layer of", None),
     "activation_offload": (lambda st: "activation" in st.offloads, "activation offload", None),
@@ -2327,6 +2333,11 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
                **{k: lambda m, t: m.moe is not None for k in MOE_ONLY_OPTIONS}}
 assert set(OPTION_USES) <= set(OPTIONS)
 
+
+def job_uses(option: str, model, training) -> bool:
+    """Whether a job's model and training use ``option`` (``OPTION_USES``; an option not listed: every job)."""
+    return OPTION_USES.get(option, _always)(model, training)
+
 #: Options a stack has that a plan uses only at some layouts, per plan: given the stack and the plan's ZeRO stage (a
 #: number or an array of them), where the option is the plan's. A plan's stack record (``Stack.options`` with
 #: ``zero``) and the search table's columns (planner.search.recommend ``_frame``: ``recommend --csv``, the JSON's
@@ -2371,10 +2382,15 @@ def forced(stack: "Stack", option: str, zero) -> bool:
     return zero is not None and rule is not None and bool(rule[0](stack, zero))
 
 
+#: options whose value a stack holds in other fields once resolved: the HF Trainer's ``defer_fsdp_grad_sync`` is
+#: ``fsdp1_no_sync`` under FSDP1 (``_with_fsdp_version``), so the field alone read False on a deferring FSDP1 plan
+OPTION_READS = {"defer_fsdp_grad_sync": lambda st: bool(st.defer_fsdp_grad_sync or st.fsdp1_no_sync)}
+
+
 def option_at(stack: "Stack", option: str, zero):
     """``option``'s value as a plan at ZeRO ``zero`` (a number or an array; None: the option as set) on ``stack``
-    runs it: the forced value where ``LAYOUT_FORCES`` says so, else the stack's."""
-    value = getattr(stack, option)
+    runs it: the forced value where ``LAYOUT_FORCES`` says so, else the stack's (``OPTION_READS``)."""
+    value = OPTION_READS[option](stack) if option in OPTION_READS else getattr(stack, option)
     rule = LAYOUT_FORCES.get(option)
     if zero is None or rule is None:
         return value
@@ -2388,6 +2404,78 @@ def layout_uses(stack: "Stack", option: str, zero) -> np.ndarray:
     on = holds(stack, option)
     rule = LAYOUT_USES.get(option)
     return np.asarray(on & rule(stack, zero)) if on and rule is not None else np.full(np.shape(zero), on)
+
+
+#: What a value a job sets asks of the ZeRO stage, for the options a plan uses only from some stage on
+#: (``LAYOUT_USES``): per option, the least stage at which ``value`` on ``stack`` runs as set (None: any stage), and
+#: whether the real stack refuses a job that fixes a lower one ("refuse") or takes the value and does nothing with it
+#: ("note"). ``reshard_after_forward``: both values are an FSDP unit's (torchtitan applies
+#: ``fsdp_reshard_after_forward`` only to the modules ``fully_shard`` wraps, dp_shard > 1; accelerate passes its
+#: fsdp_config only to FSDP), ``false`` is also an FSDP2 stack's ZeRO-2 (``fsdp2_dp``: ``Stack.reshard_label``).
+#: ``fsdp_version``: accelerate's FSDP plugin, unused where the Trainer runs DDP (ZeRO-0/1). ``param_offload``:
+#: DeepSpeed's offload_param, "Valid only with stage 3" (planner.search.space ``_check_fixed_offloads`` refuses a lower
+#: fixed stage in its words). ``fp8_param_gather: true``: Megatron-LM megatron/training/arguments.py validate_args
+#: asserts "--fp8-param-gather only supported with distributed optimizer, torch fsdp2, megatron fsdp" (ZeRO >= 1).
+#: Until qa56 a job that set one and left ``parallel.zero`` open was planned at whatever stage ranked first (torchtitan
+#: ``reshard_after_forward: false`` on 8 H100: ZeRO-0, the option dropped without a word).
+LAYOUT_ASKS = {"reshard_after_forward": (lambda st, v: 2 if v is False and st.fsdp2_dp else 3, "note"),
+               "fsdp_version": (lambda st, v: 2, "note"),
+               "param_offload": (lambda st, v: 3 if v else None, "refuse"),
+               "fp8_param_gather": (lambda st, v: 1 if v else None, "refuse")}
+assert set(LAYOUT_ASKS) == set(LAYOUT_USES)
+
+
+#: Options that act only where the plan has a pipeline, a context-parallel split or recompute: per option, what it
+#: needs and the test on a plan's layout (its ``config``: pp, cp, recompute). At PP1 there is no stage to split or
+#: schedule (Megatron-Core's ``--pipeline-model-parallel-layout`` / ``--decoder-first-pipeline-num-layers``,
+#: torchtitan's ``pipeline_parallel_microbatch_size``, DeepSpeed's ``partition_method``, NeMo's microbatch groups:
+#: planner.model.pipeline), at CP1 no K/V to exchange (``--cp-comm-type``), and without recompute no checkpointed
+#: region for torch.utils.checkpoint's ``use_reentrant`` / early stop to act on, at TP1 no TP collective to overlap. The search does not raise PP, CP or
+#: recompute for them (each is a layout choice with its own cost); the output says where the plan leaves one unused
+#: (planner.search.evaluate ``option_notes``). Until qa56 each was dropped without a word (cli_sweep ``--options``).
+_PIPELINE = ("pipeline (PP > 1)", lambda cfg: (cfg.get("pp") or 1) > 1)
+PLAN_NEEDS = {**{k: _PIPELINE for k in ("pp_split", "pp_pass_microbatches", "pp_partition_method",
+                                        "pp_first_stage_less_layers", "pp_last_stage_less_layers", "pp_layout",
+                                        "microbatch_group_size")},
+              "cp_comm_type": ("context-parallel split (CP > 1)", lambda cfg: (cfg.get("cp") or 1) > 1),
+              # Megatron-Core's aligned parameter all-gather dispatch acts on the interleaved schedule only
+              # (``Stack.align_param_gather``: validate_args refuses it on a non-interleaved one)
+              "align_param_gather": ("interleaved pipeline (PP > 1, VPP > 1)",
+                                     lambda cfg: (cfg.get("pp") or 1) > 1 and (cfg.get("vpp") or 1) > 1),
+              # TE's userbuffers / torchtitan's async TP overlap a TP group's collectives: none at TP1
+              "tp_overlap": ("tensor parallelism (TP > 1)", lambda cfg: (cfg.get("tp") or 1) > 1),
+              **{k: ("recompute", lambda cfg: (cfg.get("recompute") or "none") != "none")
+                 for k in ("use_reentrant", "recompute_early_stop")}}
+assert set(PLAN_NEEDS) <= set(OPTIONS)
+
+
+def asked_zero(stack: "Stack", model, training) -> dict[str, int]:
+    """The options ``training.framework`` sets that the job's model and precision use (``OPTION_USES``) and that run as
+    set only from some ZeRO stage on (``LAYOUT_ASKS``): option -> that stage. ``recommend`` searches from it
+    (planner.search.space ``StackVariant.asked_zero``), ``estimate`` defaults to it, a lower fixed stage is refused
+    (``check_asked_zero``) or said (planner.search.evaluate ``option_notes``)."""
+    fw = getattr(training, "framework", None)
+    out = {}
+    for option, (least, _) in LAYOUT_ASKS.items():
+        value = getattr(fw, option, None) if fw is not None else None
+        if value is None or not holds(stack, option) or not job_uses(option, model, training):
+            continue
+        stage = least(stack, value)
+        if stage is not None:
+            out[option] = stage
+    return out
+
+
+def check_asked_zero(stack: "Stack", model, training, zero: int | None) -> None:
+    """Refuse a job whose fixed ``parallel.zero`` is below the stage an option it sets needs, where the real stack stops
+    there (``LAYOUT_ASKS`` "refuse")."""
+    if zero is None:
+        return
+    for option, stage in asked_zero(stack, model, training).items():
+        if zero < stage and LAYOUT_ASKS[option][1] == "refuse":
+            value = str(getattr(training.framework, option)).lower()
+            raise InputError(f"training.framework.{option}", f"{value} runs from ZeRO-{stage} on ({stack.name}'s code "
+                                                             f"refuses it below); the job fixes parallel.zero: {zero}")
 
 
 def _record_value(option: str, value):
@@ -3681,7 +3769,16 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
-            "pp_pass_microbatches")
+            "pp_pass_microbatches", "defer_fsdp_grad_sync")
+#: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
+#: ``stack_variants``; the app's controls read it too, planner.interactive): ``defer_fsdp_grad_sync`` on the HF
+#: Trainer's accelerate FSDP (``sync_each_batch``, rec56), not NeMo AutoModel's option of the same name
+SEARCHED_ON = {"defer_fsdp_grad_sync": lambda st: bool(st.fsdp_versions)}
+
+
+def searched_on(stack: "Stack", option: str) -> bool:
+    """Whether ``recommend`` searches ``option`` on ``stack`` where a job leaves it open (``SEARCHED``, ``SEARCHED_ON``)."""
+    return option in SEARCHED and (option not in SEARCHED_ON or SEARCHED_ON[option](stack))
 
 
 def open_options(t) -> tuple[str, ...]:

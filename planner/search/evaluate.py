@@ -20,8 +20,8 @@ from planner.model.moe import hf_ep_plan_note
 from planner.model import offload, physics
 from planner.model.memory import PEAK_STAGES, memory_per_gpu, rank_memory, rank_memory_row
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, rebuilt_layers, split_runtime, stage_layer_split
-from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, Stack, cp_comm_mix, default_stack_mode,
-                                   from_training, layout_uses)
+from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, OPTIONS, PLAN_NEEDS, Stack, asked_zero, job_uses,
+                                   cp_comm_mix, default_stack_mode, from_training, holds, layout_uses)
 from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
@@ -473,8 +473,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     # the searched options the plan uses at its ZeRO stage (``stacks.LAYOUT_USES``), as its JSON record lists them
     searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
-    late = " and the fused cross-entropy" if "fused_cross_entropy" in searched else ""
-    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload{late} only for "
+    late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
+                                         ("defer_fsdp_grad_sync", "the gradient sync each micro-batch")) if k in searched]
+    late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "
                                                        "offload" if "offload_device" in searched else "") + ")"
               if searched else "")
@@ -489,6 +491,43 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
             + packed_attention_note(job.training, fw, int((layout or {}).get("cp") or 1))
             + hf_ep_plan_note(job.model, fw, int((layout or {}).get("ep") or 1), int((layout or {}).get("tp") or 1))
             + hf_experts_note(job.model, fw, int((layout or {}).get("ep") or job.parallel.ep or 1)))
+
+
+def option_notes(job: JobSpec, stack: Stack, layout, searched: bool = False) -> list[str]:
+    """What the output says of the options ``training.framework`` sets that the plan (its ``Layout``: zero, dp, cp, pp,
+    vpp, tp, recompute) does not run as set (qa56: until then each was dropped without a word): one the job's model or
+    precision does not use (``stacks.OPTION_USES``; the ones planner.spec.load already notes are not said twice), one
+    the plan has no pipeline, CP or TP split or recompute for (``stacks.PLAN_NEEDS``), one that runs only from a ZeRO stage
+    above the plan's (``stacks.asked_zero``: the stage fixed lower, or one replica, where no stage shards anything),
+    and, on a search that left ``parallel.zero`` open (``searched``), the stage it searched from."""
+    t, m = job.training, job.model
+    fw = t.framework
+    if fw is None:
+        return []
+    said = " ".join(job.assumptions)
+    config = {k: getattr(layout, k, None) for k in ("zero", "dp", "cp", "pp", "vpp", "tp", "recompute")}
+    given = [k for k in OPTIONS if getattr(fw, k, None) is not None and holds(stack, k)
+             and f"training.framework.{k} " not in said]
+    out = [f"training.framework.{k} {_said(getattr(fw, k))} changes nothing: {m.name} at training.precision "
+           f"{t.precision} does not use it" for k in given if not job_uses(k, m, t)]
+    out += [f"training.framework.{k} {_said(getattr(fw, k))} changes nothing: the plan has no {PLAN_NEEDS[k][0]}"
+             for k in given if job_uses(k, m, t) and k in PLAN_NEEDS and not PLAN_NEEDS[k][1](config)]
+    zero, replicas = config.get("zero"), (config.get("dp") or 1) * (config.get("cp") or 1)
+    for k, stage in asked_zero(stack, m, t).items():
+        if zero is not None and zero < stage:
+            why = (f"parallel.zero {zero}, as the job fixes it" if job.parallel.zero is not None
+                   else "one data-parallel replica: no stage shards anything")
+            out.append(f"training.framework.{k} {_said(getattr(fw, k))} changes nothing at ZeRO-{zero} ({why}): it "
+                       f"runs from ZeRO-{stage} on")
+        elif searched and job.parallel.zero is None:
+            out.append(f"parallel.zero: searched from ZeRO-{stage} on where there is more than one replica, as "
+                       f"training.framework.{k} {_said(getattr(fw, k))} runs only there")
+    return out
+
+
+def _said(value) -> str:
+    """An option's value as the notes write it (YAML's booleans)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node: int = 8) -> str:

@@ -29,12 +29,13 @@ from planner.model.activations import SELECTIVE
 from planner.model.memory import gpu_memory_key, memory_per_gpu, other_words
 from planner.model.memory_activations import rows_of
 from planner.model.moe import DISPATCHER_NEEDS, dispatcher_gpu_refusal, dispatcher_local_only, dispatcher_spans_nodes, fabric_words
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED, layout_uses, option_at
 from planner.model.stack_kernels import RECIPES
 from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
+from planner.search.explain import option_value
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
-                                     row_result, stack_assumption)
+                                     option_notes, row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, rank_key, rank_order, ranked_columns,
                                  stack_choice_line, stack_comparison, why)
 from planner.layout import SP_WITHOUT_TP, Candidates, distinct_rows
@@ -538,6 +539,8 @@ class SearchSetup:
     # the share of the rows' positions that are padding (TrainingSpec.padding_share; 0: packed or no padding): the
     # table's tokens_per_s counts positions, and a padded job's table adds real_tokens_per_s beside it (QA 101)
     padding: float = 0.0
+    # the SEARCHED_ONLY_COLUMNS some group searched: the table has their columns
+    opened: tuple = ()
 
 
 @dataclass
@@ -713,9 +716,10 @@ def _search_setup(job: JobSpec, catalog, profile, recipes: bool = False) -> Sear
         for _, grp in live)
     recipes = any("fp8_recipe" in grp.variants[0].values for _, grp in live)
     later = tuple(o for o in LATER_OPTIONS if any(o in grp.variants[0].values for _, grp in live))
+    opened = tuple(o for o in SEARCHED_ONLY_COLUMNS if any(o in grp.variants[0].values for _, grp in live))
     twins = {g: t for g, grp in live if (t := _dispatcher_twins(grp))} if later else {}
     return SearchSetup(cat, con, opts, steps, tokens, groups, auto, live, lists, any_lists, partial_cols, recipes,
-                       later, twins, job.training.padding_share(job.model.is_transformer) or 0.0)
+                       later, twins, job.training.padding_share(job.model.is_transformer) or 0.0, opened)
 
 
 def _check_fixed_spot_price(job: JobSpec, opts) -> None:
@@ -875,6 +879,11 @@ def _searched_on(grp, hw) -> tuple[str, ...]:
     NVMe twin was tried there (``_nvme_off``; QA 94: it was named on a bare GPU, where no NVMe plan could run)."""
     off = _nvme_off(grp, hw)
     return searched_options([var for v, var in enumerate(grp.variants) if v not in off])
+
+
+#: the searched stack options whose table column (``_frame``) the search has only where some stack group tried them:
+#: the HF Trainer's ``sync_each_batch`` fallback (rec56; on every search's CSV it would add a column of one value)
+SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync",)
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values
@@ -1325,7 +1334,7 @@ def _option_cell(stack, option: str, zero: np.ndarray):
     ``--cp-comm-type`` takes. As a tuple it read as a column of its own, one type a row: the rows took its first
     types, and a batch of more rows than layers failed the search (QA 53: an IndexError, "index 97 is out of
     bounds for axis 0 with size 32", for any recommend of such a job)."""
-    value = getattr(stack, option)
+    value = option_at(stack, option, None)
     value = " ".join(value) if isinstance(value, tuple) else value
     used = layout_uses(stack, option, zero)
     if used.all():
@@ -1347,7 +1356,8 @@ def _frame(s: SearchSetup, key, hw, cf, grp, var, st: dict, mem: dict, fits, lim
         schedule=Labels(cf.schedule, SCHEDULE.names),  # (--by / --scaling tables: "DualPipeV" in the layout)
         zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
         # the plan's stack options (the MoE dispatcher where a group searched it: the column says which rows ran which)
-        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED if o not in LATER_OPTIONS or o in s.later},
+        **{o: _option_cell(var.stack, o, cf.zero) for o in SEARCHED
+           if (o not in LATER_OPTIONS or o in s.later) and (o not in SEARCHED_ONLY_COLUMNS or o in s.opened)},
         **({"fp8_recipe": var.stack.fp8_recipe} if s.recipes else {}),  # fp8_recipe auto: the row's recipe
         **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                  if s.lists[g] else ""} if s.any_lists else {}),  # the searched recompute list of the selective rows
@@ -1742,7 +1752,8 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
         best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot, feasible=len(r.rows)), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
-                                                                         best_layout(ranked[0])),),
+                                                                         best_layout(ranked[0])),)
+        + tuple(option_notes(best_group.job, best_stack, ranked[0].config, searched=True)),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
         kept=df.drop(columns=hidden), rows=r.rows, caveats=caveats, stacks=stacks, no_plan=no_plan, nodes_cut=r.nodes_cut,
         price_basis=ranked_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
@@ -1752,7 +1763,7 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
 #: the searched stack options (``space.stack_variants``, not a fallback: each value tried on every row it can run on)
 #: whose chosen value, where it is not the stack's default, the plan explains against the default on the same layout
 #: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only)
-EXPLAINED_OPTIONS = ("fsdp_version",)
+EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync")
 
 
 def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[str]:
@@ -1772,7 +1783,8 @@ def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[
         twin = next((v for v in grp.variants if v.values == want and v.modules == var.modules), None)
         if twin is None:
             continue
-        head = f"training.framework.{k} {var.values[k]} (searched, left open: {k} {base[k]}, the default, "
+        head = (f"training.framework.{k} {option_value(var.values[k])} (searched, left open: {k} "
+                f"{option_value(base[k])}, the default, ")
         refused = [rule for rule, mask in twin.refusals(one).items() if np.asarray(mask).any()]
         if refused:
             out.append(head + f"is refused on this layout by rule {refused[0]})")

@@ -35,10 +35,11 @@ from planner.model.pipeline import PLAIN_SPLIT, balanced_rows, split_runtime, st
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
-from planner.model.memory import ACT_BYTES, allocator_reserve
+from planner.model.memory import ACT_BYTES, accumulates_unsharded, allocator_reserve
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
-                                  check_platform, cuda_graph_parts, fp8_recipes, from_training, holds, megatron_fsdp_low_zero,
-                                  open_options, port_of, recompute_modules)
+                                  asked_zero, check_asked_zero, check_platform, cuda_graph_parts, fp8_recipes,
+                                  from_training, holds, megatron_fsdp_low_zero, open_options, port_of, recompute_modules,
+                                  searched_on)
 from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
@@ -536,6 +537,10 @@ class StackVariant:
     #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
     #: either way); 0 otherwise
     min_zero: int = 0
+    #: the least ZeRO stage of its rows with more than one replica where an option the job sets runs as set
+    #: (``stacks.asked_zero``: ``reshard_after_forward`` ZeRO-3, ``fsdp_version`` 2, ``fp8_param_gather`` 1); with one
+    #: replica no stage shards anything and the row keeps its own (``one_replica_zero``); 0 where the job fixes the stage
+    asked_zero: int = 0
     #: the least PP of the rows it differs from the base on: 2 for the stack's own pipeline split (``pp_split``)
     min_pp: int = 0
     #: the least CP of the rows it differs from the base on: 2 for another ``cp_comm_type`` (no exchange at CP1)
@@ -570,10 +575,13 @@ class StackVariant:
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
         fused = self.stack.fused_cross_entropy
+        # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
+        # unsharded gradient between them: at most the gradients come off
+        synced = self.values.get("defer_fsdp_grad_sync") is False
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
                             ("activations", self.stack.activation_offload or fused), ("logits", fused),
-                            ("weights", self.stack.param_offload)) if on)
+                            ("weights", self.stack.param_offload), ("grads", synced)) if on)
         free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
                    for k in frees)
         return root_mem["total"] - free <= limit
@@ -611,6 +619,8 @@ class StackVariant:
         ok = np.ones(n, dtype=bool)
         if self.min_zero:
             ok &= c.zero >= self.min_zero
+        if self.asked_zero:
+            ok &= (c.zero >= self.asked_zero) | (c.dp * c.cp == 1)
         if self.min_pp:
             ok &= c.pp >= self.min_pp
         if self.min_cp:
@@ -639,6 +649,12 @@ class StackVariant:
         else:
             ok[on] = keep
         return ok
+
+
+#: the fallback options (beside the offloads) whose variants ``StackVariant.could_fit`` screens against their root, the
+#: same combination at every fallback's first value: what each can take off is a memory term of the root's (the fused
+#: cross-entropy its logits and activations, the HF Trainer's ``sync_each_batch`` its held gradients)
+SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync")
 
 
 #: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
@@ -672,6 +688,7 @@ def job_stack(job: JobSpec) -> Stack:
     _check_fixed_offloads(base, p, t)
     if base.megatron_fsdp and p.zero is not None and p.zero < 2:  # estimate's words (workloads.training)
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(p.zero))
+    check_asked_zero(base, m, t, p.zero)  # an option whose stack stops below the stage it needs
     return base
 
 
@@ -691,6 +708,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     on every row, on the GPUs with its GEMM peak: planner.search.recommend ``_variants_off``)."""
     m, t, p = job.model, job.training, job.parallel
     base = job_stack(job)
+    asked = max(asked_zero(base, m, t).values(), default=0) if p.zero is None else 0
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     if recipes and t.precision == "fp8":  # the job's fp8_recipe: auto (outermost: the base's recipe first)
@@ -735,6 +753,14 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # offloads are, tried only where the eager loss's logits keep a plan from fitting (its time is the same GEMMs)
     if "fused_cross_entropy" in open_ and liger_patches(m) and not base.fused_cross_entropy:
         axes["fused_cross_entropy"] = (False, True)
+    # the HF Trainer's gradient accumulation left open (``defer_fsdp_grad_sync``, accelerate's ``sync_each_batch``
+    # negated): the Trainer's default first -- the sync on a step's last micro-batch, which holds the whole model's
+    # unsharded gradient until then (planner.model.memory ``accumulates_unsharded``) -- then ``sync_each_batch`` (a
+    # reduce-scatter every micro-batch, nothing held), a fallback as the offloads are: tried only where the deferred
+    # plan does not fit, on ZeRO-2/3 rows (StackVariant.min_zero: below them the Trainer runs DDP, which holds nothing)
+    if ("defer_fsdp_grad_sync" in open_ and searched_on(base, "defer_fsdp_grad_sync") and accumulates_unsharded(base)
+            and (p.zero is None or p.zero >= 2)):
+        axes["defer_fsdp_grad_sync"] = (True, False)
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
@@ -760,9 +786,8 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches"}
-    first = {n: ("balanced" if n == "pp_split" else None if n == "pp_pass_microbatches" else False)
-             for n in names if n.endswith("_offload") or n in fallback}
+    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches", "defer_fsdp_grad_sync"}
+    first = {n: axes[n][0] for n in names if n.endswith("_offload") or n in fallback}  # (each axis lists it first)
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
     # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
@@ -775,7 +800,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         parents = tuple(index[tuple((prev[k][v] if k in prev else first[k]) if n == k else v
                                     for n, v in zip(names, vals))]
                         for k in first if values[k] != first[k])
-        root = index[tuple(first.get(n, v) if (n.endswith("_offload") or n == "fused_cross_entropy") else v
+        root = index[tuple(first.get(n, v) if (n.endswith("_offload") or n in SCREENED_FALLBACKS) else v
                            for n, v in zip(names, vals))]
         # the stack's own split can hold any rank's memory (no could_fit screen): tried wherever its parent misfits
         plain = values.get("pp_split") in PLAIN_SPLIT.values()
@@ -786,11 +811,12 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed, asked_zero=asked,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
+                          2 * (values.get("defer_fsdp_grad_sync") is False),
                           2 * (values.get("fsdp_version", base.fsdp_version) != base.fsdp_version),
                           2 * bool(values.get("megatron_fsdp", base.megatron_fsdp)),
                           3 * bool(values.get("param_offload", base.param_offload))])))

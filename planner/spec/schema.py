@@ -797,7 +797,7 @@ class FrameworkSpec(Strict):
     #: nemo-automodel: without PP, the FSDP2 gradient reduce-scatter on the last micro-batch only, the gathers
     #: unchanged (AutoModel ``distributed.defer_fsdp_grad_sync``, default true; planner.model.stacks
     #: Stack.defer_fsdp_grad_sync); hf-trainer: the Trainer's no_sync accumulation under FSDP1 or FSDP2, false being
-    #: accelerate's ``sync_each_batch`` (default: on)
+    #: accelerate's ``sync_each_batch`` (default: on; left open, ``recommend`` tries false where on does not fit)
     defer_fsdp_grad_sync: Optional[bool] = None
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp

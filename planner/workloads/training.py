@@ -25,11 +25,12 @@ from planner.model.cost import buy_power_assumption, cost_summary, owned_at_wall
 from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
-from planner.model.stacks import from_training, megatron_fsdp_low_zero, nvme_rate_given, recompute_split
+from planner.model.stacks import (asked_zero, check_asked_zero, from_training, megatron_fsdp_low_zero, nvme_rate_given,
+                                   recompute_split)
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import best_layout, recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto, without_auto_recipe
-from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
+from planner.search.evaluate import evaluate, inputs_provenance, option_notes, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
 from planner.vocab import JOB_RATE, RATE_NAMES, SPOT
@@ -96,7 +97,15 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if note and pp > 1:
         notes.append(note)
     zero = p.zero if p.zero is not None else stack_rules.default_zero(stack, dp, cp, pp)
-    if p.zero is None:
+    # an option the job sets that runs only from some stage on raises the default to it (stacks.asked_zero), where
+    # a stage shards anything (more than one replica), as recommend searches only from there
+    asked = {k: v for k, v in asked_zero(stack, m, t).items() if v > zero} if p.zero is None and dp * cp > 1 else {}
+    if asked:
+        zero = max(asked.values())
+        why = ", ".join(f"training.framework.{k} {str(getattr(t.framework, k)).lower()} runs from ZeRO-{v} on"
+                        for k, v in asked.items())
+        notes.append(f"parallel.zero defaulted to {zero} ({why})")
+    elif p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
     dp_shard = p.dp_shard or dp  # HSDP: the ZeRO shard group's DP degree; left out, the whole DP group
     if p.dp_shard is not None:
@@ -421,6 +430,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
         raise InputError("training.framework.megatron_fsdp", megatron_fsdp_low_zero(int(c.zero[0])))
     _check_nvme_rate(stack)
+    check_asked_zero(stack, job.model, job.training, job.parallel.zero)  # an option its code refuses at this stage
     ev = evaluate(job, c, hw, whatifs=True, **time_kw)  # the plan's advice prices its what-ifs in the same calls
     _check_nvme(ev["mem"], hw)
     if (not bool(ev["fits"][0]) and stack.pp_split is None and int(c.pp[0]) > 1
@@ -443,7 +453,8 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.plan_notes(out.hardware.nodes))
                   + ((power,) if power else ()) + ((spot,) if spot else ()) + ((nvme,) if nvme else ())
                   + buy_power_line(out)
-                  + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out),
+                  + (stack_assumption(job, layout=lay),) + left_out(job, simulated=False, plan=out)
+                  + tuple(option_notes(job, stack, out.config)),
                   inputs=inputs_provenance(hw, job, layout=lay), advice=out.advice + constraints_broken(job, out))
     return out
 
