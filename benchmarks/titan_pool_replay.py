@@ -107,7 +107,16 @@ def run(steps: int = 4, eager: bool = False) -> CachingAllocator:
     return a
 
 
-if __name__ == "__main__":
+def main(argv=None):
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ScriptArgs(description=__doc__.split("\n")[0]).parse_args(argv)
     for name, eager in (("compiled loss", False), ("eager loss", True)):
         print(name)
         run(eager=eager)
+
+
+if __name__ == "__main__":
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        main()
