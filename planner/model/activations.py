@@ -986,7 +986,7 @@ def rank_logits(m: ModelSpec, seq, micro_batch, tp=1, cp=1, vocab_tiles=1, head_
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False, vocab_tiles=1, head_seq=None,
-                 gathered_head=False):
+                 gathered_head=False, vocab_tp=None):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
     What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
@@ -1017,11 +1017,15 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     float8 TP plans, which cover the blocks' linears only): the head's input row is whole, the norm's input stays on
     the shard (mem55: a fake-group ``parallelize_module`` of that plan at TP 2 saves the (tokens, h) input,
     tests/test_mem55.py).
+
+    ``vocab_tp``: the TP split of the vocabulary the loss runs on, where it is not ``tp`` (1: a head whose output is
+    gathered to the whole vocabulary on every TP rank, ``Stack.loss_parallel`` off; ``loss_logits``).
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = rank_tokens(seq, micro_batch, cp)
-    vocab_part = rank_logits(m, seq, micro_batch, tp, cp, vocab_tiles, head_seq).shard * 4  # the saved fp32 log-softmax
+    vtp = tp if vocab_tp is None else vocab_tp
+    vocab_part = rank_logits(m, seq, micro_batch, vtp, cp, vocab_tiles, head_seq).shard * 4  # the saved log-softmax
     sp_div = sp_divisor(sp, tp)
     if m.output_head == "classifier":
         # the pooler's dense keeps its input, the [CLS] slice: a view of the encoder's output, whose whole storage it
@@ -1141,6 +1145,14 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 #:   Without TP only (llm-foundry's FSDP runs have none); with ``loss_fn: torch_crossentropy`` MPT runs
 #:   "cast_ce_held" (14 B), not offered as an option.
 #:
+#: * "torch_ce_16bit_held": KempnerForge's loss (``Stack.loss_eager_16bit``; kf56b): training/loss.py
+#:   ``F.cross_entropy(logits.view(-1, V), labels.view(-1))`` on the bf16 logits its model returns (model/embedding.py
+#:   ``OutputHead``: ``self.proj(x)``, no ``.float()``; the model cast to bf16 before ``fully_shard``), outside the
+#:   compiled model (``torch.compile(model)`` only), while ``text_step`` (training/loop.py) holds ``logits`` through
+#:   ``backward``: the "masked_ce_16bit" figure, 4 * act in all (8.0 measured at bf16, tests/test_amloss36.py), the TP
+#:   column the same, as the loss never runs on a vocabulary shard: without loss parallel it runs on the gathered
+#:   whole vocabulary (``loss_logits`` ``whole_vocab``).
+#:
 #: With TP the AutoModel ``MaskedCrossEntropy`` entries gather the whole logits: its optimized TP plans return the
 #: LM head's output as a vocabulary-sharded DTensor (components/distributed/optimized_tp_plans.py ``"lm_head":
 #: ColwiseParallel(output_layouts=Shard(-1), use_local_output=False)``) and ``forward`` calls
@@ -1165,6 +1177,12 @@ def _held_ce(act):
     return act + CE_BACKWARD_BYTES
 
 
+def _held_16bit_ce(act):
+    """A cross-entropy on the held 16-bit logits, no upcast: the logits, the 16-bit log-softmax, NLL gradient and
+    log-softmax gradient at the backward's peak, 4 * act in all, beyond the saved 4 of ``logits_bytes``."""
+    return 4.0 * act - 4.0
+
+
 LOSS_TRANSIENT_BYTES = {
     "cast_ce": (CE_BACKWARD_BYTES,) * 2,
     "cast_ce_held": (_held_ce,) * 2,
@@ -1173,7 +1191,8 @@ LOSS_TRANSIENT_BYTES = {
     "torch_ce": (CE_BACKWARD_BYTES, 12.0),
     "torch_ce_compiled": (0.0, TITAN_TP_COMPILED_CE_BYTES),
     "masked_ce": (_held_ce, lambda act: act - 4.0),
-    "masked_ce_16bit": (lambda act: 4.0 * act - 4.0, lambda act: act - 4.0),
+    "masked_ce_16bit": (_held_16bit_ce, lambda act: act - 4.0),
+    "torch_ce_16bit_held": (_held_16bit_ce,) * 2,
     "masked_ce_chunked": (lambda act: 2.0 * act - 4.0, lambda act: act - 4.0),
     "te_parallel_ce": (lambda act: act - 4.0,) * 2,
     "linear_ce": (-4.0, -4.0),

@@ -1167,12 +1167,22 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
     ktp, kcp, ksp, kmb = keys
     tiles = st.vocab_tiles(m) if hasattr(st, "vocab_tiles") else 1
     head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
+    vtp = whole_vocab_tp(st, ktp)
     out = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool), vocab_tiles=tiles, head_seq=head_seq,
-                        gathered_head=bool(getattr(st, "tp_saves_gathered_inputs", False)))
-           + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code,
+                        gathered_head=bool(getattr(st, "tp_saves_gathered_inputs", False)), vocab_tp=vtp)
+           + loss_transient_bytes(m, seq, kmb, vtp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
                                   head_seq=head_seq))[inv] + beside
-    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, ktp, kcp, act_b, head_seq)[inv])
+    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, vtp, kcp, act_b, head_seq)[inv])
+
+
+def whole_vocab_tp(st, tp):
+    """The TP split of the vocabulary the loss holds: 1 where a torch DTensor plan gathers the head's output to
+    ``Replicate()`` (``Stack.loss_parallel`` off: torchtitan's ``disable_loss_parallel``, KempnerForge's
+    ``ColwiseParallel(output_layouts=Replicate())`` head): every TP rank holds the whole T x V logits and runs the
+    stack's loss on all of them, as the step time's ``layer_ops.whole_vocab_loss`` prices its HBM passes (kf56b; the
+    V / tp shard the head writes is freed once gathered: the gather's autograd node saves nothing). Else ``tp``."""
+    return np.where(getattr(st, "loss_parallel", True), tp, 1) if st is not None else tp
 
 
 def stack_head_seq(st, t):
@@ -1196,7 +1206,8 @@ def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b, head_seq
     loss's own buffers are freed (``loss_logits``; measured +2 B a logit at bf16 in tests/test_losspeak38.py). None
     where the model returns no logits: AutoModel's fused linear cross-entropy ("linear_ce") runs the model with
     ``logits_to_keep=1``."""
-    if not (m.is_transformer and getattr(st, "loop_holds_output", False)) or st.loss_code == "linear_ce":
+    holds = getattr(st, "loop_holds_output", False) or getattr(st, "loss_eager_16bit", False)
+    if not (m.is_transformer and holds) or st.loss_code == "linear_ce":
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch), np.asarray(tp)).shape)
     return rank_logits(m, seq, micro_batch, tp, cp, head_seq=head_seq).shard * act_b
 

@@ -945,9 +945,14 @@ class Stack:
     #: ``disable_loss_parallel`` and KempnerForge's plan (``distributed/tensor_parallel.py``: ``ColwiseParallel(
     #: input_layouts=Shard(1), output_layouts=Replicate())`` on ``output_head.proj``, ``F.cross_entropy`` in
     #: ``training/loss.py``) run it: one T x V all-gather of the 16-bit logits forward (its backward a local slice)
-    #: and the loss's HBM passes over V, not V / tp (planner.model.layer_ops ``whole_vocab_loss``; the step time only:
-    #: the memory keeps the loss-parallel logits term, kf56)
+    #: and the loss's HBM passes over V, not V / tp (planner.model.layer_ops ``whole_vocab_loss``; the memory's
+    #: logits and loss buffers over the whole V too: memory_activations ``whole_vocab_tp``, kf56b)
     loss_parallel: bool = True
+    #: the loss outside the compiled model, eager ``F.cross_entropy`` on the model's 16-bit logits (no upcast), the
+    #: loop holding the logits through ``backward``: KempnerForge (training/loss.py ``cross_entropy_loss``, training/
+    #: loop.py ``text_step``, ``torch.compile(model)`` only), where torchtitan compiles an upcast loss and drops
+    #: ``pred`` (activations.LOSS_TRANSIENT_BYTES "torch_ce_16bit_held"; memory only, kf56b)
+    loss_eager_16bit: bool = False
     #: under TP the token embedding stays whole on every TP rank, its output wrapped ``Replicate()`` for the first
     #: block's SequenceParallel norm (KempnerForge ``distributed/tensor_parallel.py`` ``apply_tensor_parallel``: "The
     #: token embedding stays replicated because RowwiseParallel on nn.Embedding doesn't correctly redistribute output
@@ -1323,7 +1328,7 @@ class Stack:
     #:   (its ``local_batch_size`` over ``pipeline_parallel_microbatch_size``)
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
     #: * ``has_tp_gather_per_linear``: ``tp_gather_per_linear``, a torch DTensor TP plan's per-linear input gathers
-    #: * ``has_loss_parallel``: ``loss_parallel``, torch DTensor's loss parallel (torchtitan's ``disable_loss_parallel``)
+    #: * ``has_loss_parallel``: ``loss_parallel``, torch DTensor's loss parallel (torchtitan's ``disable_loss_parallel``); also ``loss_eager_16bit``
     #: * ``has_tp_embedding_replicated``: ``tp_embedding_replicated``, a torch DTensor TP plan without the embedding
     #: * ``has_grad_accum_fusion``: ``gradient_accumulation_fusion``, Megatron's switch for fusing the weight-gradient
     #:   accumulation into the wgrad GEMM (Megatron-LM arguments.py ``--no-gradient-accumulation-fusion``,
@@ -1556,6 +1561,8 @@ class Stack:
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``); TE's kernel where Megatron-Core runs it (``cross_entropy_fusion``)."""
+        if self.loss_eager_16bit:  # KempnerForge's eager 16-bit loss, whatever compiles (kf56b)
+            return "torch_ce_16bit_held"
         if self.cross_entropy_fusion == "te":
             return "te_parallel_ce"
         if self.cross_entropy_fusion == "native":
@@ -1868,6 +1875,8 @@ class Stack:
             opts.append("tp_gather_per_linear=on")
         if not self.loss_parallel:
             opts.append("loss_parallel=off")
+        if self.loss_eager_16bit:
+            opts.append("loss_eager_16bit=on")
         if self.tp_embedding_replicated:
             opts.append("tp_embedding_replicated=on")
         if self.megatron_fsdp:
@@ -1958,7 +1967,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "loss_eager_16bit", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2249,6 +2258,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                            "aligned per-chunk parameter all-gather switch (Megatron-Core --align-param-gather)", None),
     "loss_parallel": (lambda st: st.has_loss_parallel, "DTensor loss parallel switch (torchtitan's "
                       "--parallelism.disable_loss_parallel)", None),
+    "loss_eager_16bit": (lambda st: st.has_loss_parallel, "eager 16-bit held-logits loss switch (a torchtitan-"
+                         "style loop that runs F.cross_entropy outside the compiled model, as KempnerForge's)", None),
     "tp_gather_per_linear": (lambda st: st.has_tp_gather_per_linear,
                              "per-linear DTensor TP input gathers (torch ColwiseParallel(input_layouts=Shard(1)) on "
                              "each projection)", None),

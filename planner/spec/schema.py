@@ -669,6 +669,9 @@ class FrameworkSpec(Strict):
     #: head's logits all-gathered and the loss run on the whole vocabulary (``--parallelism.disable_loss_parallel``,
     #: KempnerForge's plan); planner.model.stacks Stack.loss_parallel
     loss_parallel: Optional[bool] = None
+    #: torchtitan-style loop: eager ``F.cross_entropy`` on the model's 16-bit logits outside the compiled model, the
+    #: logits held through ``backward`` (KempnerForge's); planner.model.stacks Stack.loss_eager_16bit
+    loss_eager_16bit: Optional[bool] = None
     #: Megatron-Core stacks (megatron-core, nemo, megatron-bridge): the interleaved schedule's aligned per-chunk
     #: parameter all-gather (``DistributedDataParallelConfig.align_param_gather``; None: on, Megatron-LM's CLI default
     #: and what NeMo 2 / Megatron-Bridge set at DP, PP and VP > 1); false: ``--no-align-param-gather`` or NeMo 1.x,

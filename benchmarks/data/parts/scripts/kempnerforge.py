@@ -75,8 +75,11 @@ STACK_AS_RUN = ("KempnerForge (kempnerforge/distributed/parallel.py, tensor_para
 #:   TP plan ("Token embedding: Replicated"; "The token embedding stays replicated because RowwiseParallel on
 #:   nn.Embedding doesn't correctly redistribute output to Shard(1)"), wrapping its output ``Replicate()``, so FSDP2's
 #:   root unit holds, gathers and reduce-scatters the whole V x h on each TP rank.
+#: * ``loss_eager_16bit=True`` (kf56b): training/loss.py ``cross_entropy_loss`` runs ``F.cross_entropy`` on the bf16
+#:   logits ``OutputHead`` returns (model/embedding.py: ``self.proj(x)``, no upcast), outside ``torch.compile(model)``,
+#:   and ``text_step`` holds ``logits`` through ``backward``; torchtitan compiles an upcast loss and drops ``pred``.
 KF_KERNELS = ("recompute_early_stop=True;attn_kernel=cudnn;fused_qkv=False;tp_gather_per_linear=True;"
-              "loss_parallel=False;tp_embedding_replicated=True")
+              "loss_parallel=False;tp_embedding_replicated=True;loss_eager_16bit=True")
 #: how Kempner's H200 nodes are wired (kfnode52, read 2026-12-07). Kempner's own pages state four SXM H200 a node on
 #: NVLink: the Kempner Computing Handbook (KempnerInstitute/kempner-computing-handbook, kempner_computing_handbook/
 #: s1_high_performance_computing/kempner_cluster/overview_of_kempner_cluster.md @06d9ca34: 'H200 141GB | Total GPUs
