@@ -14,11 +14,11 @@ import pytest
 
 import planner.model.activations_hf as AH
 from planner.model import memory as M
-from planner.model import memory_activations as MA
 from planner.model.stacks import from_training
 from planner.spec import load_job_dict
 from test_hfwalk44 import _row
 
+GPU = "H100-SXM-80GB"
 
 
 def _lora_job(fused: bool = True):
@@ -31,15 +31,10 @@ def _lora_job(fused: bool = True):
 
 
 def _logits(job, **row) -> float:
-    """The table's head figure on a rank (memory_activations ``_hf_activation_arrays``' third array): the head's saves
-    and the loss's transients before hfpeak56's rule sets them beside the last layer's rebuild (the report's
-    ``logits`` is what they exceed that rebuild by, ``loss_beside_rebuild``)."""
     st = from_training(job.training, model=job.model)
     kw = dict(tp=1, dp=8, cp=1, zero=0, mb=1, rc=2)
     kw.update(row)
-    m, t = job.model, M.held_training(job.model, job.training, st)
-    hf = M._hf_code(job.model, job.training, st)
-    return float(MA._hf_activation_arrays(m, t, _row(1, **kw), t.seq_len, hf, st)[2][0])
+    return float(M.memory_per_gpu(job.model, job.training, _row(1, **kw), stack=st, gpu=GPU)["logits"][0])
 
 
 def test_frozen_head_cast_is_in_the_table_as_weight_sized():
