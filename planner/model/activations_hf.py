@@ -1989,12 +1989,15 @@ class HFActivations:
     the eager attention's probability gradient), 0 without checkpointing; ``head_weight``: the weight-sized part of
     ``outside`` + ``logits_transient`` (Liger's saved head-weight gradient, a frozen head's uncached autocast cast:
     ``FusedCEBytes.saved_weight`` / ``transient_weight``), which a rank holds at its share of the weights and not
-    over cp (``hf_rank_peak``'s rule; memory_activations ``_hf_activation_arrays``); 0 for the eager loss."""
+    over cp (``hf_rank_peak``'s rule; memory_activations ``_hf_activation_arrays``); 0 for the eager loss.
+    ``head_held``: what the head and loss still hold when the last block is rebuilt, their own saves and transients
+    freed by then (``hf_head_held``; memory_activations ``loss_beside_rebuild`` takes the larger of the two, hfpeak56)."""
     per_layer: float
     outside: float
     logits_transient: float
     recompute: float
     head_weight: float = 0.0
+    head_held: float = 0.0
 
 
 def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
@@ -2010,13 +2013,27 @@ def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str
     blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing, head_seq, experts)
     st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing, output_held=output_held, head_seq=head_seq,
                         experts=experts)
-    if fused_ce and mt not in LAYERNORM_FAMILIES:
+    rc = _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing, experts)
+    if fused_ce and mt not in LAYERNORM_FAMILIES:  # (Liger returns no logits: none held)
         fc = fused_ce_bytes(m, mt, seq, batch, precision, head_trains)
         return HFActivations((blocks + st.kv_cache) / m.layers, outside - fc.eager_saved + fc.saved, fc.transient,
-                             _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing, experts),
-                             fc.saved_weight + fc.transient_weight)
-    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.vocab,
-                         _hf_recompute(m, mt, seq, batch, precision, impl, checkpointing, experts))
+                             rc, fc.saved_weight + fc.transient_weight, hf_head_held(m, mt, seq, batch, precision, 0.0))
+    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.vocab, rc,
+                         head_held=hf_head_held(m, mt, seq, batch, precision, st.logits if output_held else 0.0))
+
+
+def hf_head_held(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, logits: float) -> float:
+    """What the head and loss still hold when the last checkpointed block is rebuilt (``HFActivations.head_held``):
+    the causal LMs' shifted labels (int64; BERT's are the input's), the gradient the head hands the final norm and
+    it the residual stream (the stream's dtype), and the ``logits`` the loop keeps through ``backward`` where it
+    does (``output_held``). The loss's and the head's saves and transients are freed by then: autograd drops a
+    node's saved tensors as it runs (torch/csrc/autograd/engine.cpp ``call_function``), and the loss's and head's
+    nodes all run before the gradient reaches the last block, whose rebuild starts there (torch.utils.checkpoint;
+    losspeak38's measurement). The walked step holds the same at that point (``hf_step_walk``'s level after the
+    head: ``labels`` + ``r h tok``)."""
+    tok = seq * batch
+    labels = 0 if mt == "bert" else 8 * (tok + 1)
+    return labels + hf_precision(precision).stream * m.hidden * tok + logits
 
 
 def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str, checkpointing: bool,

@@ -1327,7 +1327,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         x[inv] for x in layer_saves(m, t, given, st, c, seq, b, memo, keys, krc0)[:2]])
     per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, unrecomputed, every, split_runtime(st, m))
     if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
-        hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf, st)
+        hf_layer, hf_rws, hf_logits, hf_held = _hf_activation_arrays(m, t, c, seq, hf, st)
         if not b.frozen:  # a frozen base keeps its own set (above)
             per_layer, rws = hf_layer, hf_rws
             kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
@@ -1345,7 +1345,11 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     rebuilds = functools.partial(_rank_rebuilds, m, st, key_rws=key_rws if kinds is not None else {})  # own kinds'
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
-    last_logits = (hf_logits if hf and (walked is None or not walked.all())  # the HF table's, else the loss's
+    # the HF table's head and loss beside the last layer's rebuild by the one rule (until hfpeak56 their sum), else
+    # the loss's. A frozen base (LoRA / QLoRA: finetune.py's own layer table and rebuild) keeps the sum for now: its
+    # rebuild was not checked against the rule's measurement in hfpeak56 (accuracy_log hfpeak56, "Left")
+    hf_rule = hf and (walked is None or not walked.all())
+    last_logits = ((hf_logits if b.frozen else loss_beside_rebuild(hf_logits, head_rws, hf_held)) if hf_rule
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
@@ -1710,8 +1714,9 @@ def hf_ring_backward(m: ModelSpec, seq, mb, tp, cp, precision, stack):
 
 
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack=None):
-    """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
-    the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
+    """Per-layer saves, recompute working set, the head's saves + logits/loss transients and what the head still
+    holds at the last layer's rebuild (``HFActivations.head_held``, over cp) of the HF table
+    (activations_hf.hf_activations) for each candidate. HF code has no selective
     recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
     A cp split divides the tokens' bytes evenly (first order); a tp split keeps ``hf_tp_share`` of a layer's and
     the head's whole logits: transformers' ``lm_head`` is ``colwise_gather_output`` (models/llama/modeling_llama.py
@@ -1749,9 +1754,10 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
         head = r.outside + r.logits_transient
         g_share = hf_grad_share(m, stack, float(tp), int(wh), float(ep)) if r.head_weight else 1.0
         rows.append((r.per_layer / div, r.recompute / div + hf_ring_backward(m, seq, mb, tp, cp, prec, stack),
-                     hf_rank_peak(np.array([[head, head - r.head_weight, r.head_weight]]), 1.0, g_share, cp)))
+                     hf_rank_peak(np.array([[head, head - r.head_weight, r.head_weight]]), 1.0, g_share, cp),
+                     r.head_held / float(cp)))  # (tokens' tensors, whole on a TP rank: hf_rank_peak's vocab rule)
     arr = np.asarray(rows, dtype=np.float64)[inv]
-    return arr[:, 0], arr[:, 1], arr[:, 2]
+    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
 
 
 def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack, m_micro, kept):
