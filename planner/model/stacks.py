@@ -1883,7 +1883,7 @@ class Stack:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
             opts.append("fsdp_defer_sync=on")
-        defers = self.defer_fsdp_grad_sync or self.fsdp1_no_sync  # (the HF Trainer's under either FSDP version)
+        defers = option_at(self, "defer_fsdp_grad_sync", None)  # (the HF Trainer's under either FSDP version)
         if defers != getattr(STACKS.get(self.name), "defer_fsdp_grad_sync", False):
             opts.append(f"defer_fsdp_grad_sync={'on' if defers else 'off'}")
         # on an MoE model a stack with a dispatcher choice names it even at its default: the dispatcher moves the

@@ -25,7 +25,7 @@ from planner.model.stacks import (CP_EXCHANGE_WORDS, OFFLOAD_KINDS, OPTIONS, PLA
 from planner.model.stack_kernels import fused_attention
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import MEMORY_PARTS, Hardware, Layout, Memory, Plan, StepBreakdown
-from planner.search.explain import advice, bottleneck_line
+from planner.search.explain import advice, bottleneck_line, option_value
 from planner.search.space import open_micro_batches
 from planner.spec import JobSpec
 from planner.spec.params import count_params
@@ -508,26 +508,21 @@ def option_notes(job: JobSpec, stack: Stack, layout, searched: bool = False) -> 
     config = {k: getattr(layout, k, None) for k in ("zero", "dp", "cp", "pp", "vpp", "tp", "recompute")}
     given = [k for k in OPTIONS if getattr(fw, k, None) is not None and holds(stack, k)
              and f"training.framework.{k} " not in said]
-    out = [f"training.framework.{k} {_said(getattr(fw, k))} changes nothing: {m.name} at training.precision "
+    out = [f"training.framework.{k} {option_value(getattr(fw, k))} changes nothing: {m.name} at training.precision "
            f"{t.precision} does not use it" for k in given if not job_uses(k, m, t)]
-    out += [f"training.framework.{k} {_said(getattr(fw, k))} changes nothing: the plan has no {PLAN_NEEDS[k][0]}"
+    out += [f"training.framework.{k} {option_value(getattr(fw, k))} changes nothing: the plan has no {PLAN_NEEDS[k][0]}"
              for k in given if job_uses(k, m, t) and k in PLAN_NEEDS and not PLAN_NEEDS[k][1](config)]
     zero, replicas = config.get("zero"), (config.get("dp") or 1) * (config.get("cp") or 1)
     for k, stage in asked_zero(stack, m, t).items():
         if zero is not None and zero < stage:
             why = (f"parallel.zero {zero}, as the job fixes it" if job.parallel.zero is not None
                    else "one data-parallel replica: no stage shards anything")
-            out.append(f"training.framework.{k} {_said(getattr(fw, k))} changes nothing at ZeRO-{zero} ({why}): it "
+            out.append(f"training.framework.{k} {option_value(getattr(fw, k))} changes nothing at ZeRO-{zero} ({why}): it "
                        f"runs from ZeRO-{stage} on")
         elif searched and job.parallel.zero is None:
             out.append(f"parallel.zero: searched from ZeRO-{stage} on where there is more than one replica, as "
-                       f"training.framework.{k} {_said(getattr(fw, k))} runs only there")
+                       f"training.framework.{k} {option_value(getattr(fw, k))} runs only there")
     return out
-
-
-def _said(value) -> str:
-    """An option's value as the notes write it (YAML's booleans)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def cp_exchange_note(fw: Stack, cp: int, model=None, tp: int = 1, gpus_per_node: int = 8) -> str:

@@ -808,8 +808,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
         # the batch (``max_num_seqs``) at each budget its own: its backlog's TPOT and full batch's TTFT at that budget
         # (serve46: the row states one budget; the batch was the least budget's TPOT and 2,048's TTFT)
         by_budget = memo.by_budget if memo is not None else budget_allows(im, s, target, B)
-        sized = budget_replicas(m, s, hw, tp, target, {k: min(a.values(), default=len(B))
-                                                       for k, a in by_budget.items()}, im, memo)
+        sized = budget_replicas(m, s, hw, tp, target, budget_batches(by_budget, len(B)), im, memo)
         if sized is None:
             return ServingOption(**base, meets_latency=False, reason=(
                 (f"TTFT over {target.ttft_s * 1e3:,.0f} ms" if target.ttft_s is not None else
@@ -884,6 +883,12 @@ def row_allows(im: IterationModel, s: ServingSpec, target: ServeTarget, B: np.nd
     batch's p99 TTFT at ``REALTIME_TOKEN_BUDGET``. Nothing in it depends on the QPS (``ScreenMemo``)."""
     return batch_allows(len(B), target, lambda n: screen_tpot(im, s, B[n]),
                         lambda n: full_batch_ttft(im, s, B, n, REALTIME_TOKEN_BUDGET))
+
+
+def budget_batches(by_budget: dict, n: int) -> dict:
+    """{token budget: the largest batch every target allows there} from ``budget_allows``' answer over batches
+    1 .. ``n`` (``n`` where no target limits it; 0: none meets them): ``budget_replicas``' batch at each budget."""
+    return {k: min(a.values(), default=n) for k, a in by_budget.items()}
 
 
 def budget_allows(im: IterationModel, s: ServingSpec, target: ServeTarget, B: np.ndarray) -> dict:
@@ -1282,9 +1287,8 @@ class ScreenMemo:
         """{budget: (batch, requests/s a replica)} of the budgets with a batch meeting the targets, in
         ``REALTIME_TOKEN_BUDGETS``' order: ``budget_replicas``' batch and throughput there."""
         if self._sizes is None:
-            batches = {k: min(a.values(), default=self.n) for k, a in self.by_budget.items()}
             self._sizes = {k: (b, float(replica_throughput(self.im, self.s, b, k)[1]))
-                           for k, b in batches.items() if b >= 1}
+                           for k, b in budget_batches(self.by_budget, self.n).items() if b >= 1}
         return self._sizes
 
     def least_replicas(self, qps: float) -> float:

@@ -31,6 +31,7 @@ from planner.results import Plan, Recommendation, Simulated, checkpoint_words, e
 from planner.search.recommend import best_layout, recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, option_notes, row_result, stack_assumption
+from planner.search.explain import option_value
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
 from planner.vocab import JOB_RATE, RATE_NAMES, SPOT
@@ -102,7 +103,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     asked = {k: v for k, v in asked_zero(stack, m, t).items() if v > zero} if p.zero is None and dp * cp > 1 else {}
     if asked:
         zero = max(asked.values())
-        why = ", ".join(f"training.framework.{k} {str(getattr(t.framework, k)).lower()} runs from ZeRO-{v} on"
+        why = ", ".join(f"training.framework.{k} {option_value(getattr(t.framework, k))} runs from ZeRO-{v} on"
                         for k, v in asked.items())
         notes.append(f"parallel.zero defaulted to {zero} ({why})")
     elif p.zero is None:
