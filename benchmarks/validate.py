@@ -4536,6 +4536,37 @@ def markdown(tab: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: issue #12's bars on a source with at least ``BAR_MIN_ROWS`` rows: median and p90 absolute error of the step time,
+#: Spearman of predicted against measured step time within each model that varies its configuration
+BAR_MEDIAN, BAR_P90, BAR_SPEARMAN, BAR_MIN_ROWS = 0.10, 0.25, 0.90, 5
+
+
+def misses(tab: pd.DataFrame) -> str:
+    """The sources that miss a bar (``BAR_*``) as a Markdown table, each missed figure in bold: the README's "Still
+    missing" opens with it (tests/test_validation.py checks it is the current table, so it cannot go stale).
+
+    >>> t = pd.DataFrame([dict(source="a", rows=9, median_abs_err=0.12, p90_abs_err=0.2, spearman_within_model=0.95),
+    ...                   dict(source="b", rows=9, median_abs_err=0.05, p90_abs_err=0.1, spearman_within_model=np.nan)])
+    >>> print(misses(t))
+    | source | rows | median abs err | p90 abs err | Spearman within model |
+    |---|---:|---:|---:|---:|
+    | a | 9 | **12.0%** | 20.0% | 0.950 |
+    """
+    def cell(missed, text):
+        return f"**{text}**" if missed else text
+
+    lines = ["| source | rows | median abs err | p90 abs err | Spearman within model |", "|---|---:|---:|---:|---:|"]
+    for r in tab.itertuples():
+        rho = r.spearman_within_model
+        miss = (r.median_abs_err > BAR_MEDIAN, r.p90_abs_err > BAR_P90, rho == rho and rho < BAR_SPEARMAN)
+        if r.rows < BAR_MIN_ROWS or not any(miss):
+            continue
+        lines.append(f"| {r.source} | {r.rows} | {cell(miss[0], f'{r.median_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[1], f'{r.p90_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[2], '-' if rho != rho else f'{rho:.3f}')} |")
+    return "\n".join(lines)
+
+
 def report(tab: pd.DataFrame, df: pd.DataFrame, csv=None, as_markdown: bool = False) -> pd.DataFrame:
     """The end of a validation script's ``main`` (this one's, validate_memory's): the error table printed (plain text,
     or Markdown for the README), every row's prediction written to ``csv`` when given, the table returned."""
@@ -4595,6 +4626,8 @@ def main(argv=None):
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")
+    ap.add_argument("--misses", action="store_true",
+                    help="print only the sources that miss issue #12's bars, as Markdown (README 'Still missing')")
     ap.add_argument("--bands", action="store_true",
                     help=f"rewrite the shipped accuracy bands ({accuracy.BANDS_CSV.relative_to(ROOT)}) from this table")
     args = ap.parse_args(argv)
@@ -4602,6 +4635,9 @@ def main(argv=None):
     if args.bands:
         write_bands(df)
     tab = error_table(df)
+    if args.misses:
+        print(misses(tab))
+        return tab
     if args.loso:
         tab = tab.merge(loso(), on="source", how="left")
     return report(tab, df, args.csv, args.markdown)
