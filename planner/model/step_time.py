@@ -67,6 +67,7 @@ with the same inputs (its chunks, stack variants and instance types).
 from __future__ import annotations
 
 import dataclasses
+from itertools import repeat
 
 import numpy as np
 
@@ -908,7 +909,9 @@ class LayerMemo:
         ``compute(idx)`` gives those of the rows ``idx`` of ``keys``, called only for the rows not yet held."""
         index, terms = self._sets.setdefault(setting, ({}, {}))
         rows = list(zip(*(np.asarray(k).tolist() for k in keys)))
-        at = np.fromiter((index.get(r, -1) for r in rows), dtype=np.intp, count=len(rows))
+        # the lookups in C (map over ``index.get`` with its default): a generator's frame per key row was a third
+        # of this method's time (speed57)
+        at = np.fromiter(map(index.get, rows, repeat(-1, len(rows))), dtype=np.intp, count=len(rows))
         new = np.flatnonzero(at < 0)
         if len(new) or not terms:  # (a setting first met on no rows: computed on none, for its terms' names; it
             # returned no term at all, and its caller's got["per_layer"] raised KeyError on an empty batch, fuzz42)

@@ -1154,7 +1154,10 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
         if v not in vrows and (here := off.rows(v, c)) is not None:  # (a child: its own dispatcher's rows only)
             rows &= here
         for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
-            pm = misfit.get(q, np.zeros(len(c), dtype=bool))
+            pm = misfit.get(q)
+            if pm is None:  # a parent not tried on this chunk: no misfit of it, no row left (without a zeros array)
+                rows[:] = False
+                break
             pz, vz = variants[q].one_replica_zero, var.one_replica_zero
             if pz is not None and vz is not None and pz != vz:  # its one-replica rows are the parent's at another
                 tw = twins.get((pz, vz))                         # stage (Megatron's offload at ZeRO-1): their twins'
@@ -1163,6 +1166,9 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
                 pm = pm.copy()
                 pm[tw >= 0] = pm[tw[tw >= 0]]
             rows &= pm
+        if var.parents and not rows.any():  # no row left by its parents: a misfit nowhere, nothing asked of its rules
+            misfit[v] = rows  # (what the steps below give: the rules' rows are within these, a relay's too)
+            continue
         left = rows
         if v not in vrows:  # its own rules only on the rows its parents left (StackVariant.rows)
             rows = _variant_rows(memo, var, c, within=rows)
