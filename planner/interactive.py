@@ -869,7 +869,7 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
             continue
-        searched = searched_on(st, option)  # (AutoModel's defer_fsdp_grad_sync is not, the HF Trainer's is)
+        searched = searched_on(st, option)  # (stacks.SEARCHED_ON: an option some stacks holding it do not search)
         unset = AUTO if searched else STACK_KIND_DEFAULT
         default = unset if searched or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
