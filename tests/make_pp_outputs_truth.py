@@ -15,8 +15,8 @@ The memory model's ``memory_activations.pp_kept_outputs`` prices them; tests/tes
 """
 from __future__ import annotations
 
-import json
 import os
+import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "data" / "pp_outputs_truth.json"
@@ -64,19 +64,9 @@ def _work(rank, port, q):
 
 
 def main():
-    import torch
-    import torch.multiprocessing as mp
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_work, args=(r, 29637, q)) for r in range(WORLD)]
-    for p in procs:
-        p.start()
-    got = dict(q.get() for _ in procs)
-    for p in procs:
-        p.join()
-    OUT.write_text(json.dumps({"torch": torch.__version__, "world": WORLD,
-                               "ranks": {str(r): got[r] for r in sorted(got)}}, indent=1) + "\n")
-    print(OUT.read_text())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from make_pipelining_truth import run_ranks  # the spawned-gloo launcher the receive-buffer truth uses
+    run_ranks(_work, 29637, OUT, WORLD)
 
 
 if __name__ == "__main__":
