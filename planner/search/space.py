@@ -775,9 +775,10 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # logits), then ``FusedLinearCrossEntropy`` (Cut Cross-Entropy: no logits, the head GEMM re-run in its backward),
     # a fallback as the HF Trainer's Liger loss is, tried only where the masked loss keeps a plan from fitting; refused
     # under TP by the stack's rule (automodel-linear-ce-tp). Not where the job sets ``ce_fp32_upcast`` (an argument
-    # FusedLinearCrossEntropy does not take) or on a head with no vocabulary logits
+    # FusedLinearCrossEntropy does not take), and only on a causal LM's vocabulary logits (AutoModel's LLM recipes: not
+    # an encoder's masked-LM head, not a classifier head)
     if ("loss_fn" in open_ and base.loss_fn == "masked_ce" and "ce_fp32_upcast" in open_options(t)
-            and m.is_transformer and m.output_head != "classifier"):
+            and m.causal and m.output_head != "classifier"):
         axes["loss_fn"] = ("masked_ce", "linear_ce")
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
