@@ -113,3 +113,25 @@ def test_a_csv_that_is_no_catalog_table_names_every_table_whole(tmp_path, cli, h
     line = one_error_line(err)
     assert line.startswith("error: catalog override odd.csv: header: the columns ("), line
     assert ("launch fabrics instance, transport; SkyPilot's vms.csv InstanceType, Price" in line), line
+
+
+# ---- 4. a single-node winner's caveat sent the user to `--scaling` for the multi-node alternatives --------------------
+# `--scaling` scales the winner's own hardware: for runpod:8x_MI300X_SECURE (no cluster fabric) its one node, a one-row
+# table, while "moves the ranking: ... is single-node only ...; `--by gpu` or `--scaling` show the multi-node
+# alternatives" said it held them
+SINGLE_NODE_WINS = {"model": {"preset": "llama3-8b"},
+                    "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9},
+                    "constraints": {"clouds": ["runpod", "aws"], "gpus": ["MI300X-192GB", "H100-SXM-80GB"]}}
+
+
+def test_a_single_node_winner_is_not_sent_to_scaling_for_alternatives(tmp_path, cli):
+    import json
+
+    code, out, err = cli("recommend", write_job(tmp_path, SINGLE_NODE_WINS), "--no-simulate", "--scaling", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["best"]["hardware"]["name"] == "runpod:8x_MI300X_SECURE"
+    assert len(rec["scaling"]) == 1  # what `--scaling` shows here: the one node
+    single = [c for c in rec["caveats"] if "single-node only" in c]
+    assert single and single[0].endswith("`--by gpu` shows the multi-node alternatives"), rec["caveats"]
+    assert not any("--scaling" in c for c in rec["caveats"]), rec["caveats"]
