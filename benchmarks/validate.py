@@ -380,7 +380,16 @@ def vtrain(cat, which: str, parts: bool = False) -> pd.DataFrame:
     the 175B (exact TP <= 4 rows would give 0.966; exact 39.1B ones alone 0.902), not the runs' own noise (at 2%
     run-to-run scatter a model exact on every configuration keeps 0.959, ``inverted_pairs.py --noise``). Per row, the
     residue over the TP all-reduce bytes implies 6-4,800 GB/s (no one rate); under ZeRO-1 (a 40 GB A100) the 24 rows
-    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed."""
+    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed.
+
+    A thirteenth look (vtm57, 2026-12-07; docs/accuracy_log.md), by axis (``inverted_pairs.py --axes``): the tensor-
+    parallel degree carries 0.52 of the within-model spread of log(measured / predicted), the micro-batch 0.35, the
+    micro-batch count 0.17, DP 0.16, the pipeline depth 0.07; TP 16 (across two nodes) is predicted within -7..+0%.
+    Per sample and layer a GPU, the 39.1B's TP 2 rows measure 85-126 GPU-ms (TP 1 72, TP 8 86-102; predicted 71-78)
+    and its PP 8 / 16 TP 4 rows fall in two modes, 76-87 (within 1% of the model) or 94-100 (16-26% slower than
+    predicted), slow at micro-batch 2-4 at PP 8 but 6-12 at PP 16; the 175B's TP 2 / 4 rows on the same 512 GPUs and
+    layouts are predicted 0-5% over. No text that names the cluster's NICs or the Megatron-DeepSpeed / DeepSpeed
+    version was found. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
@@ -4536,6 +4545,37 @@ def markdown(tab: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: issue #12's bars on a source with at least ``BAR_MIN_ROWS`` rows: median and p90 absolute error of the step time,
+#: Spearman of predicted against measured step time within each model that varies its configuration
+BAR_MEDIAN, BAR_P90, BAR_SPEARMAN, BAR_MIN_ROWS = 0.10, 0.25, 0.90, 5
+
+
+def misses(tab: pd.DataFrame) -> str:
+    """The sources that miss a bar (``BAR_*``) as a Markdown table, each missed figure in bold: the README's "Still
+    missing" opens with it (tests/test_validation.py checks it is the current table, so it cannot go stale).
+
+    >>> t = pd.DataFrame([dict(source="a", rows=9, median_abs_err=0.12, p90_abs_err=0.2, spearman_within_model=0.95),
+    ...                   dict(source="b", rows=9, median_abs_err=0.05, p90_abs_err=0.1, spearman_within_model=np.nan)])
+    >>> print(misses(t))
+    | source | rows | median abs err | p90 abs err | Spearman within model |
+    |---|---:|---:|---:|---:|
+    | a | 9 | **12.0%** | 20.0% | 0.950 |
+    """
+    def cell(missed, text):
+        return f"**{text}**" if missed else text
+
+    lines = ["| source | rows | median abs err | p90 abs err | Spearman within model |", "|---|---:|---:|---:|---:|"]
+    for r in tab.itertuples():
+        rho = r.spearman_within_model
+        miss = (r.median_abs_err > BAR_MEDIAN, r.p90_abs_err > BAR_P90, rho == rho and rho < BAR_SPEARMAN)
+        if r.rows < BAR_MIN_ROWS or not any(miss):
+            continue
+        lines.append(f"| {r.source} | {r.rows} | {cell(miss[0], f'{r.median_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[1], f'{r.p90_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[2], '-' if rho != rho else f'{rho:.3f}')} |")
+    return "\n".join(lines)
+
+
 def report(tab: pd.DataFrame, df: pd.DataFrame, csv=None, as_markdown: bool = False) -> pd.DataFrame:
     """The end of a validation script's ``main`` (this one's, validate_memory's): the error table printed (plain text,
     or Markdown for the README), every row's prediction written to ``csv`` when given, the table returned."""
@@ -4595,6 +4635,8 @@ def main(argv=None):
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")
+    ap.add_argument("--misses", action="store_true",
+                    help="print only the sources that miss issue #12's bars, as Markdown (README 'Still missing')")
     ap.add_argument("--bands", action="store_true",
                     help=f"rewrite the shipped accuracy bands ({accuracy.BANDS_CSV.relative_to(ROOT)}) from this table")
     args = ap.parse_args(argv)
@@ -4602,6 +4644,9 @@ def main(argv=None):
     if args.bands:
         write_bands(df)
     tab = error_table(df)
+    if args.misses:
+        print(misses(tab))
+        return tab
     if args.loso:
         tab = tab.merge(loso(), on="source", how="left")
     return report(tab, df, args.csv, args.markdown)
