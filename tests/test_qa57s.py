@@ -135,3 +135,23 @@ def test_a_single_node_winner_is_not_sent_to_scaling_for_alternatives(tmp_path, 
     single = [c for c in rec["caveats"] if "single-node only" in c]
     assert single and single[0].endswith("`--by gpu` shows the multi-node alternatives"), rec["caveats"]
     assert not any("--scaling" in c for c in rec["caveats"]), rec["caveats"]
+
+
+# ---- 5. the developer script `python -m calibration --storage` checked its storage after the measuring ---------------
+@pytest.mark.parametrize("target, words", [("/dev/null", "is not a regular file or a folder"), ("empty", "is empty")])
+def test_the_calibration_script_checks_its_storage_before_measuring(tmp_path, monkeypatch, capsys, target, words):
+    pytest.importorskip("torch")
+    import calibration.__main__ as script
+    import calibration.bench as bench
+
+    def measured(*a, **k):
+        raise AssertionError("measured before the --storage check")
+
+    monkeypatch.setattr(bench, "run_calibration", measured)
+    if target == "empty":
+        target = tmp_path / "empty.bin"
+        target.write_bytes(b"")
+    out = tmp_path / "p.json"
+    assert script.main(["--quick", "--device", "cpu", "--storage", str(target), "-o", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err).startswith(f"error: --storage: {target} {words}")
+    assert not out.exists()
