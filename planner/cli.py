@@ -33,6 +33,21 @@ if not out.is_terminal:  # piped or captured: wide enough that tables stay on on
 err = Console(stderr=True)
 
 
+def _print_version(value: bool):
+    """``planner --version``: the installed package's version (pyproject's ``version``), then exit 0."""
+    if value:
+        from planner import __version__
+
+        out.print(f"planner {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the planner's version and exit.")):
+    """The command group; its one option is ``--version`` (typer runs this before any command)."""
+
+
 def _fail(e: Exception, code: int = 2):
     msg = clean_line(e)  # the user's text: no markup, no control codes, one line
     err.print(f"[bold red]error:[/] {esc(msg)}", highlight=False, markup=True, soft_wrap=True)
