@@ -168,7 +168,10 @@ def test_torchtitan_pipeline_rows_hold_the_stage_unsharded(predicted):
     pp = predicted[predicted["id"].str.startswith(("titan24_t5", "titan24_t6"))]
     assert len(pp) == 6
     assert (pp["err"].abs() < 0.25).all(), pp[["id", "err"]]
-    assert (pp["grads_gib"] > 20).all()  # 405B / 8 stages / TP 8 x 4 bytes, not its 1/8 shard
+    # 405B / 8 stages / TP 8 x 4 bytes, not its 1/8 shard; the interleaved row's peak holds one of its two chunks'
+    # (mem57b: a chunk's FSDP2 accumulators live from its first backward to its last, tests/test_mem57b.py)
+    one_chunk = pp["id"].str.contains("interleaved")
+    assert (pp.loc[~one_chunk, "grads_gib"] > 20).all() and (pp.loc[one_chunk, "grads_gib"] > 10).all()
 
 
 def test_pipeline_unsharding_is_torchtitans_alone():
