@@ -624,4 +624,3 @@ def pp_accumulators_apart(c: Candidates, m_micro, act, held, rank) -> np.ndarray
         a, g = act[at] / h.max(), held[at] / kv[j]
         out[at] = np.min((h.max() - h)[None] * a[:, None] + (kv[j] - live)[None] * g[:, None], axis=1)
     return out
-
