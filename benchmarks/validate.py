@@ -380,7 +380,16 @@ def vtrain(cat, which: str, parts: bool = False) -> pd.DataFrame:
     the 175B (exact TP <= 4 rows would give 0.966; exact 39.1B ones alone 0.902), not the runs' own noise (at 2%
     run-to-run scatter a model exact on every configuration keeps 0.959, ``inverted_pairs.py --noise``). Per row, the
     residue over the TP all-reduce bytes implies 6-4,800 GB/s (no one rate); under ZeRO-1 (a 40 GB A100) the 24 rows
-    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed."""
+    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed.
+
+    A thirteenth look (vtm57, 2026-12-07; docs/accuracy_log.md), by axis (``inverted_pairs.py --axes``): the tensor-
+    parallel degree carries 0.52 of the within-model spread of log(measured / predicted), the micro-batch 0.35, the
+    micro-batch count 0.17, DP 0.16, the pipeline depth 0.07; TP 16 (across two nodes) is predicted within -7..+0%.
+    Per sample and layer a GPU, the 39.1B's TP 2 rows measure 85-126 GPU-ms (TP 1 72, TP 8 86-102; predicted 71-78)
+    and its PP 8 / 16 TP 4 rows fall in two modes, 76-87 (within 1% of the model) or 94-100 (16-26% slower than
+    predicted), slow at micro-batch 2-4 at PP 8 but 6-12 at PP 16; the 175B's TP 2 / 4 rows on the same 512 GPUs and
+    layouts are predicted 0-5% over. No text that names the cluster's NICs or the Megatron-DeepSpeed / DeepSpeed
+    version was found. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
@@ -3597,6 +3606,9 @@ def pr2_options(r, stack: str) -> dict:
             opts["apex_param_remainders"] = True
         if nemo1_run(r):  # NeMo 1.x dispatches no aligned per-chunk parameter gather (``nemo1_run``)
             opts["align_param_gather"] = False
+            opts["apex_param_sync"] = True
+        if perf_script_opt_gather(r):
+            opts["overlap_param_gather_with_optimizer_step"] = True
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3890,6 +3902,21 @@ def nemo1_run(r) -> bool:
     (``CommOverlapConfig._get_optimizer_overlap_cfgs``), Megatron-LM's CLI defaults to it."""
     text = f"{getattr(r, 'container', '')} {getattr(r, 'source', '')}".lower()
     return any(k in text for k in NEMO1_MARKS)
+
+
+def perf_script_opt_gather(r) -> bool:
+    """Row ``r`` ran NVIDIA's NeMo 2 / Megatron-Bridge performance harness at DP > 1, PP > 1 and VP > 1, which sets
+    Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (``Stack.overlap_param_gather_with_optimizer_step``):
+    NeMo 2's ``MegatronCommOverlapCallback._get_optimizer_overlap_cfgs`` ("if pipeline_model_parallel_size > 1 and
+    vp_size > 1: comm_overlap_cfg.overlap_param_gather_with_optimizer_step = True", with ``align_param_gather``) and
+    Megatron-Bridge scripts/performance/utils/overrides.py ``set_user_overrides`` ("if dp > 1 and pp > 1 and vp > 1:
+    recipe.optimizer.overlap_param_gather_with_optimizer_step = True"). A NeMo 2 row says "NeMo 2" in its container;
+    a Megatron-Bridge row is ``mbridge_run``'s. Later Megatron-Bridge recipes (megatron/bridge/perf_recipes) set it
+    per recipe and skip MXFP8 / NVFP4 ones: not what the releases of these rows ran, taken as the overrides rule."""
+    nemo2 = re.search(r"\bnemo 2\b", str(getattr(r, "container", "")).lower()) is not None  # (not "NeMo 24.07")
+    dp, pp, vpp = (pd.to_numeric(getattr(r, k, 1), errors="coerce") for k in ("dp", "pp", "vpp"))
+    layout = all(x == x and x > 1 for x in (dp, pp, vpp))  # (NaN: not stated, no interleaving)
+    return layout and (nemo2 or mbridge_run(r)) and not nemo1_run(r)
 
 
 #: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
@@ -4358,7 +4385,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.defer_fsdp_grad_sync, a NeMo AutoModel option the torchtitan entry does not offer, kf51)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer", "apex_param_remainders", "align_param_gather", "eager_rope", "params_16bit",
+                    "mfsdp_double_buffer", "apex_param_remainders", "align_param_gather", "apex_param_sync", "eager_rope",
+                    "params_16bit",
                     "defer_fsdp_grad_sync")
 
 
@@ -4536,6 +4564,37 @@ def markdown(tab: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: issue #12's bars on a source with at least ``BAR_MIN_ROWS`` rows: median and p90 absolute error of the step time,
+#: Spearman of predicted against measured step time within each model that varies its configuration
+BAR_MEDIAN, BAR_P90, BAR_SPEARMAN, BAR_MIN_ROWS = 0.10, 0.25, 0.90, 5
+
+
+def misses(tab: pd.DataFrame) -> str:
+    """The sources that miss a bar (``BAR_*``) as a Markdown table, each missed figure in bold: the README's "Still
+    missing" opens with it (tests/test_validation.py checks it is the current table, so it cannot go stale).
+
+    >>> t = pd.DataFrame([dict(source="a", rows=9, median_abs_err=0.12, p90_abs_err=0.2, spearman_within_model=0.95),
+    ...                   dict(source="b", rows=9, median_abs_err=0.05, p90_abs_err=0.1, spearman_within_model=np.nan)])
+    >>> print(misses(t))
+    | source | rows | median abs err | p90 abs err | Spearman within model |
+    |---|---:|---:|---:|---:|
+    | a | 9 | **12.0%** | 20.0% | 0.950 |
+    """
+    def cell(missed, text):
+        return f"**{text}**" if missed else text
+
+    lines = ["| source | rows | median abs err | p90 abs err | Spearman within model |", "|---|---:|---:|---:|---:|"]
+    for r in tab.itertuples():
+        rho = r.spearman_within_model
+        miss = (r.median_abs_err > BAR_MEDIAN, r.p90_abs_err > BAR_P90, rho == rho and rho < BAR_SPEARMAN)
+        if r.rows < BAR_MIN_ROWS or not any(miss):
+            continue
+        lines.append(f"| {r.source} | {r.rows} | {cell(miss[0], f'{r.median_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[1], f'{r.p90_abs_err * 100:.1f}%')} | "
+                     f"{cell(miss[2], '-' if rho != rho else f'{rho:.3f}')} |")
+    return "\n".join(lines)
+
+
 def report(tab: pd.DataFrame, df: pd.DataFrame, csv=None, as_markdown: bool = False) -> pd.DataFrame:
     """The end of a validation script's ``main`` (this one's, validate_memory's): the error table printed (plain text,
     or Markdown for the README), every row's prediction written to ``csv`` when given, the table returned."""
@@ -4595,6 +4654,8 @@ def main(argv=None):
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")
+    ap.add_argument("--misses", action="store_true",
+                    help="print only the sources that miss issue #12's bars, as Markdown (README 'Still missing')")
     ap.add_argument("--bands", action="store_true",
                     help=f"rewrite the shipped accuracy bands ({accuracy.BANDS_CSV.relative_to(ROOT)}) from this table")
     args = ap.parse_args(argv)
@@ -4602,6 +4663,9 @@ def main(argv=None):
     if args.bands:
         write_bands(df)
     tab = error_table(df)
+    if args.misses:
+        print(misses(tab))
+        return tab
     if args.loso:
         tab = tab.merge(loso(), on="source", how="left")
     return report(tab, df, args.csv, args.markdown)
