@@ -13,6 +13,9 @@ Run on ``validate.py``'s per-row output::
 
 ``--noise`` adds, per model, how many pairs lie within 1% / 2% of each other as measured and the Spearman that
 run-to-run noise of 1-5% leaves to a model that knew every configuration's step time (``noise_ceiling``).
+``--axes`` adds which layout axis the residue follows: per axis, the share of the within-model spread of
+log(measured / predicted) that grouping by the axis explains (``axis_shares``), and the median error per model
+at each value of the axis that explains most.
 """
 from __future__ import annotations
 
@@ -106,6 +109,33 @@ def noise_table(rows: pd.DataFrame, sigmas=NOISE_SIGMAS) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def axis_shares(rows: pd.DataFrame, axes=FIELDS) -> pd.DataFrame:
+    """Per layout axis (columns of ``axes`` present and filled in every row): ``groups`` (distinct (model, value)
+    cells) and ``share``, the part of the within-model sum of squares of r = log(measured / predicted) that the
+    cells' means carry (eta squared, pooled over models; NaN where r does not vary within any model).
+
+    Why: the inverted pairs say which rows are misordered, not which configuration axis the error follows; a
+    mechanism priced per layout must follow one (vtm57: on vtrain_multi the tensor-parallel degree carries 0.52,
+    the pipeline depth 0.07). An axis with a value per row explains everything, so read ``share`` with ``groups``."""
+    df = with_microbatches(rows)
+    r = np.log(df["measured_s"].astype(float) / df["predicted_s"].astype(float))
+    rc = r - r.groupby(df["model"]).transform("mean")
+    total = float((rc ** 2).sum())
+    out = []
+    for a in (a for a in axes if a in df and df[a].notna().all()):
+        cells = [df["model"], df[a]]
+        out.append(dict(axis=a, groups=df.groupby(cells).ngroups,
+                        share=float((rc.groupby(cells).transform("mean") ** 2).sum()) / total if total else np.nan))
+    return pd.DataFrame(out, columns=["axis", "groups", "share"])
+
+
+def axis_errors(rows: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """Rows and median error (predicted / measured - 1, %, validate's sign) per model at each value of ``axis``."""
+    df = with_microbatches(rows)
+    err = 100 * (df["predicted_s"].astype(float) / df["measured_s"].astype(float) - 1)
+    return (err.groupby([df["model"], df[axis]]).agg(rows="size", median_err="median").reset_index())
+
+
 #: the step times a pair's gaps divide: positive finite numbers in every row (``read_table``)
 STEP_TIMES = ("measured_s", "predicted_s")
 
@@ -137,6 +167,8 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=10, help="largest inversions listed per model")
     ap.add_argument("--noise", action="store_true",
                     help="per model: pairs within 1%% / 2%% as measured, and the Spearman run-to-run noise allows")
+    ap.add_argument("--axes", action="store_true",
+                    help="the share of the residue each layout axis explains, and the errors along the first")
     args = ap.parse_args(argv)
     with ap.input_errors():  # a file that is no such table: one line, exit 2 (read_table)
         rows = read_rows(args.csv, args.source)
@@ -150,7 +182,20 @@ def main(argv=None):
         print("\nWithin the runs' own noise (noise_ceiling: a model exact on every configuration, one noisy run each):")
         noise = noise_table(rows)
         print(noise.round(3).to_string(index=False) if len(noise) else "no model with 3 or more rows")
+    if args.axes:
+        print_axes(rows)
     return pairs
+
+
+def print_axes(rows: pd.DataFrame) -> None:
+    """``--axes``: ``axis_shares`` and, for the axis with the largest share, ``axis_errors``."""
+    shares = axis_shares(rows).sort_values("share", ascending=False, kind="stable")
+    print("\nResidue by layout axis (share of the within-model spread of log(measured / predicted)):")
+    print(shares.round(2).to_string(index=False) if len(shares) else "no layout axis filled in every row")
+    if len(shares) and shares["share"].notna().any():
+        axis = shares["axis"].iloc[0]
+        print(f"\nMedian error (predicted / measured - 1, %) by {axis}:")
+        print(axis_errors(rows, axis).round(1).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -380,7 +380,16 @@ def vtrain(cat, which: str, parts: bool = False) -> pd.DataFrame:
     the 175B (exact TP <= 4 rows would give 0.966; exact 39.1B ones alone 0.902), not the runs' own noise (at 2%
     run-to-run scatter a model exact on every configuration keeps 0.959, ``inverted_pairs.py --noise``). Per row, the
     residue over the TP all-reduce bytes implies 6-4,800 GB/s (no one rate); under ZeRO-1 (a 40 GB A100) the 24 rows
-    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed."""
+    over 8% under hold 4.6-38.3 GiB, the other 85 3.7-52.5 GiB: no capacity threshold. Nothing changed.
+
+    A thirteenth look (vtm57, 2026-12-07; docs/accuracy_log.md), by axis (``inverted_pairs.py --axes``): the tensor-
+    parallel degree carries 0.52 of the within-model spread of log(measured / predicted), the micro-batch 0.35, the
+    micro-batch count 0.17, DP 0.16, the pipeline depth 0.07; TP 16 (across two nodes) is predicted within -7..+0%.
+    Per sample and layer a GPU, the 39.1B's TP 2 rows measure 85-126 GPU-ms (TP 1 72, TP 8 86-102; predicted 71-78)
+    and its PP 8 / 16 TP 4 rows fall in two modes, 76-87 (within 1% of the model) or 94-100 (16-26% slower than
+    predicted), slow at micro-batch 2-4 at PP 8 but 6-12 at PP 16; the 175B's TP 2 / 4 rows on the same 512 GPUs and
+    layouts are predicted 0-5% over. No text that names the cluster's NICs or the Megatron-DeepSpeed / DeepSpeed
+    version was found. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",

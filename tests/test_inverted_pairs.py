@@ -70,3 +70,34 @@ def test_noise_flag_prints_the_table(tmp_path, capsys):
     ip.main([str(path), "--source", "s", "--noise"])
     out = capsys.readouterr().out
     assert "Within the runs' own noise" in out and "noise_2%" in out and "m/gb64" in out.split("own noise")[1]
+
+
+def _axis_rows():
+    # two models; within each, the residue follows tp alone (tp 2 runs 25% over the model, tp 8 exact) while the
+    # models' own offsets differ (m2 runs 10% over everywhere): within-model, tp explains it all, mb part of it
+    rows = [("m1/gb64", 8, 2, 10.0, 10.0), ("m1/gb64", 8, 4, 9.0, 9.0), ("m1/gb64", 2, 2, 12.5, 10.0),
+            ("m1/gb64", 2, 4, 12.5, 10.0), ("m2/gb64", 8, 2, 22.0, 20.0), ("m2/gb64", 2, 4, 27.5, 20.0)]
+    return pd.DataFrame([dict(source="s", model=m, gpus=64, tp=t, pp=1, dp=64 // t, mb=b, measured_s=x, predicted_s=y)
+                         for m, t, b, x, y in rows])
+
+
+def test_axis_shares_find_the_axis_the_residue_follows_within_each_model():
+    shares = ip.axis_shares(_axis_rows()).set_index("axis")
+    assert np.isclose(shares.loc["tp", "share"], 1.0) and shares.loc["tp", "groups"] == 4
+    assert np.isclose(shares.loc["dp", "share"], 1.0)  # dp = 64 / tp here: the same cells
+    assert 0.0 < shares.loc["mb", "share"] < 0.9
+    assert np.isclose(shares.loc["gpus", "share"], 0.0)  # one value a model: no within-model spread carried
+    # the per-model offset alone (every row of a model equally wrong) leaves nothing to explain
+    flat = _axis_rows().assign(measured_s=lambda d: d["predicted_s"] * np.where(d["model"] == "m2/gb64", 1.1, 1.0))
+    assert ip.axis_shares(flat)["share"].isna().all()
+
+
+def test_axis_errors_and_the_axes_flag(tmp_path, capsys):
+    e = ip.axis_errors(_axis_rows(), "tp").set_index(["model", "tp"])
+    assert e.loc[("m1/gb64", 2), "rows"] == 2 and np.isclose(e.loc[("m1/gb64", 2), "median_err"], -20.0)
+    assert np.isclose(e.loc[("m2/gb64", 8), "median_err"], 100 * (20 / 22 - 1))
+    path = tmp_path / "rows.csv"
+    _axis_rows().to_csv(path, index=False)
+    ip.main([str(path), "--source", "s", "--axes"])
+    out = capsys.readouterr().out.split("Residue by layout axis")[1]
+    assert "share" in out and "Median error (predicted / measured - 1, %) by tp" in out

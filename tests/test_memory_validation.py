@@ -43,7 +43,12 @@ REACHED = {
     # 16K tokens, -2.1 at 8K) and the eager loss leaves its 16-bit logits' block free in the pool at its peak
     # (``pool_free_last``, replayed: +3.9 GiB at 16K tokens, +7.8 at 32K); the MI300X rows run the compiled loss (no
     # block) and lose the w2 output alone: -2.6 -> -8.0% (the over-count hid their residue; tests/test_mem56.py)
-    "torchtitan llama3 H100 (2024-12)": (0.02, 0.10),
+    # median 0.02 -> 0.012, p90 0.10 -> 0.095 (mem57, 2026-12-07): torch.distributed.pipelining's last stage keeps every
+    # micro-batch's fp32 logits (``output_chunks``, memory_activations.pp_kept_outputs; tests/data/
+    # pp_outputs_truth.json): the 405B PP rows' last rank +16.5 GiB, now their peak: 1F1B -15.5 -> -8.5%, CP 1 / 2 / 4
+    # / 8 -7.4 / -3.5 / -4.3 / -11.8 -> +0.3 / -0.5 / -2.1 / -11.1%, interleaved -2.6 -> +15.4% (its last rank sums
+    # both stages' fp32 gradient accumulators beside its warm-up; FSDP2 makes a stage's at its first backward)
+    "torchtitan llama3 H100 (2024-12)": (0.012, 0.095),
     "torchao float8 README H100 (2025-03)": (0.006, 0.006),
     "torchao float8 README MI300X (2025-08)": (0.085, 0.085),
     # median 0.07 -> 0.09 (hfloss37, 2026-12-05): HF Trainer's compute_loss returns the loss alone, so the fp32 MLM

@@ -447,6 +447,15 @@ class Stack:
     #: torchtitan's ``build_pipeline_schedule``; NeMo AutoModel's ``AutoPipeline`` (components/distributed/pipelining/
     #: functional.py builds ``torch.distributed.pipelining.PipelineStage`` and torch's schedule classes)
     pp_recv_per_microbatch: bool = False
+    #: bytes per logit (of the rank's vocabulary shard) of each micro-batch's model output that torch.distributed.
+    #: pipelining's last stage keeps until the next step (memory_activations ``pp_kept_outputs``): ``forward_one_chunk``
+    #: appends every last-stage output to ``output_chunks`` (the 2024 code on every forward; later on the last
+    #: stage unless ``step(return_outputs=False)``, default True; torch 2.13 so), which ``PipelineScheduleSingle.step`` merges for its return value and
+    #: only the next step's ``clear_runtime_states`` empties: at the last micro-batch's loss every micro-batch's output
+    #: is alive (tests/make_pp_outputs_truth.py, mem57). 0: not priced (the stacks' default: today's torchtitan not
+    #: checked); benchmarks/validate_memory.py sets 4 on torchtitan 2024-12 (``TITAN_PP_OUTPUTS``: its model returns
+    #: ``self.output(h).float()``, train.py calls ``pp_schedule.step`` on torch 1963fc8, before ``return_outputs``)
+    pp_kept_output_bytes: float = 0.0
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
     #: ``variable.grad += new_grad``, torch/csrc/autograd/functions/accumulate_grad.h; DeepSpeed's
