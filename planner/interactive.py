@@ -1520,14 +1520,14 @@ def no_spot_caption(plans: list[dict]) -> str:
 
 
 #: CLI options a shared caveat names, as the app's own views that show the same (the app has no --by / --scaling)
-APP_VIEWS = {"`--by gpu` or `--scaling` show": 'the "scaling" and "best plan per GPU type" tables below show'}
+APP_VIEWS = {"`--by gpu` shows": 'the "best plan per GPU type" table below shows'}
 
 
 def app_caveat(text: str) -> str:
     """A recommendation caveat as the app shows it: the CLI options it names replaced by the app's views.
 
-    >>> app_caveat("x is single-node only; `--by gpu` or `--scaling` show the multi-node alternatives")
-    'x is single-node only; the "scaling" and "best plan per GPU type" tables below show the multi-node alternatives'
+    >>> app_caveat("x is single-node only; `--by gpu` shows the multi-node alternatives")
+    'x is single-node only; the "best plan per GPU type" table below shows the multi-node alternatives'
     """
     for cli, view in APP_VIEWS.items():
         text = text.replace(cli, view)

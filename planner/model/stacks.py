@@ -921,6 +921,18 @@ class Stack:
     #: DistributedFusedAdam path (``sync_overlap_parameters``) gathers its own way and its rows run without it
     #: (benchmarks/validate.py ``pr2_options``). Off: the gather hides under one micro-batch's forward of the stage
     align_param_gather: bool = False
+    #: Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (OptimizerConfig / Megatron-LM
+    #: ``--overlap-param-gather-with-optimizer-step``, VPP only): two optimizers, model chunk 0's first, and chunk 0's
+    #: whole parameter all-gather dispatched after its step, under the other chunks' step
+    #: (planner.model.pipeline ``optimizer_step_gather_head``). Off in Megatron-LM's CLI and Megatron-Bridge's
+    #: ``CommOverlapConfig`` (commented out there); NeMo 2's ``MegatronCommOverlapCallback`` and Megatron-Bridge's
+    #: performance scripts set it at DP > 1, PP > 1, VP > 1 (benchmarks/validate.py ``perf_script_opt_gather``)
+    overlap_param_gather_with_optimizer_step: bool = False
+    #: NeMo 1.x's model syncs the step's parameters its own way (megatron_gpt_model.py ``fwd_bwd_step``: Apex
+    #: DistributedFusedAdam's ``sync_overlap_parameters``, whose ``_start_bucket_param_sync`` first waits on any gather
+    #: in flight), not Megatron-Core's lazy per-chunk pre-hook dispatch: on the interleaved schedule the gather keeps
+    #: the one-forward window (row-only: benchmarks/validate.py ``nemo1_run``)
+    apex_param_sync: bool = False
     #: the interleaved schedule launches each model chunk's DP gradient reduce when that chunk's last backward ends,
     #: so the reduce hides under the chunk backwards that follow (Megatron-Core ``grad_sync_func`` under Megatron-LM's
     #: default ``--align-grad-reduce``: planner.model.pipeline ``chunk_reduce_window``)
@@ -1831,6 +1843,9 @@ class Stack:
             if (holds(self, "align_param_gather") and not self.align_param_gather and self.overlap_param_gather
                     and (pp is None or pp > 1)):
                 opts.append("align_param_gather=off")
+            if (holds(self, "overlap_param_gather_with_optimizer_step") and self.overlap_param_gather_with_optimizer_step
+                    and self.overlap_param_gather and (pp is None or pp > 1)):
+                opts.append("overlap_param_gather_with_optimizer_step=on")
             raf = self.reshard_label(zero, pp)
             if raf is not None:
                 opts.append(f"reshard_after_forward={raf}")
@@ -1976,7 +1991,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_first_layers", "first_last_layers_bf16",
            "lp_bf16_mtp", "channels_last", "fsdp_defer_sync", "defer_fsdp_grad_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "loss_eager_16bit", "align_param_gather", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
+           "fused_qkv", "tp_gather_per_linear", "loss_parallel", "loss_eager_16bit", "align_param_gather", "overlap_param_gather_with_optimizer_step", "tp_embedding_replicated", "pp_layout", "moe_shared_expert_overlap", "pp_split", "pp_first_stage_less_layers",
            "pp_last_stage_less_layers", "fused_cross_entropy", "ce_fp32_upcast", "loss_fn", "ce_chunk_size",
            "cross_entropy_fusion", "attn_implementation", "experts_implementation", "cp_comm_type",
            "precision_aware_optimizer", "exp_avg_dtype",
@@ -2265,6 +2280,9 @@ OPTION_HOLDERS: dict[str, tuple] = {
     # interleaved schedule takes ``param_sync_func``; has_cuda_graphs marks the Megatron-Core entries, as ``_mcore``)
     "align_param_gather": (lambda st: st.has_cuda_graphs and st.has_param_gather,
                            "aligned per-chunk parameter all-gather switch (Megatron-Core --align-param-gather)", None),
+    "overlap_param_gather_with_optimizer_step": (lambda st: st.has_cuda_graphs and st.has_param_gather,
+                                                 "optimizer-step parameter all-gather switch (Megatron-Core "
+                                                 "--overlap-param-gather-with-optimizer-step)", None),
     "loss_parallel": (lambda st: st.has_loss_parallel, "DTensor loss parallel switch (torchtitan's "
                       "--parallelism.disable_loss_parallel)", None),
     "loss_eager_16bit": (lambda st: st.has_loss_parallel, "eager 16-bit held-logits loss switch (a torchtitan-"
@@ -2460,8 +2478,9 @@ PLAN_NEEDS = {**{k: _PIPELINE for k in ("pp_split", "pp_pass_microbatches", "pp_
               "cp_comm_type": ("context-parallel split (CP > 1)", lambda cfg: (cfg.get("cp") or 1) > 1),
               # Megatron-Core's aligned parameter all-gather dispatch acts on the interleaved schedule only
               # (``Stack.align_param_gather``: validate_args refuses it on a non-interleaved one)
-              "align_param_gather": ("interleaved pipeline (PP > 1, VPP > 1)",
-                                     lambda cfg: (cfg.get("pp") or 1) > 1 and (cfg.get("vpp") or 1) > 1),
+              **{k: ("interleaved pipeline (PP > 1, VPP > 1)",
+                     lambda cfg: (cfg.get("pp") or 1) > 1 and (cfg.get("vpp") or 1) > 1)
+                 for k in ("align_param_gather", "overlap_param_gather_with_optimizer_step")},
               # TE's userbuffers / torchtitan's async TP overlap a TP group's collectives: none at TP1
               "tp_overlap": ("tensor parallelism (TP > 1)", lambda cfg: (cfg.get("tp") or 1) > 1),
               **{k: ("recompute", lambda cfg: (cfg.get("recompute") or "none") != "none")

@@ -2497,8 +2497,10 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         one_node = (job.cluster.nodes == 1 or (job.constraints.max_gpus is not None
                                                and job.constraints.max_gpus <= p.hardware.gpus_per_node))
         if p is ranked[0] and not hw.multi_node and not one_node:
+            # `--scaling` scales the winner's own hardware: here its one node, no alternative (it was named beside
+            # `--by gpu` until qa57, and showed a one-row table)
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
-                       "out; `--by gpu` or `--scaling` show the multi-node alternatives")
+                       "out; `--by gpu` shows the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:
             line = hw.network_note + " — a multi-node plan's gradient sync depends on it"
             if line not in out:
