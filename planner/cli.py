@@ -34,11 +34,15 @@ err = Console(stderr=True)
 
 
 def _print_version(value: bool):
-    """``planner --version``: the installed package's version (pyproject's ``version``), then exit 0."""
+    """``planner --version``: the installed distribution's version (pyproject's ``version``), then exit 0."""
     if value:
-        from planner import __version__
+        from importlib.metadata import PackageNotFoundError, version
 
-        out.print(f"planner {__version__}", highlight=False)
+        try:
+            shown = version("planner")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            shown = "(not installed)"
+        out.print(f"planner {shown}", highlight=False)
         raise typer.Exit()
 
 

@@ -1362,10 +1362,10 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     # the HF table's head and loss beside the last layer's rebuild by the one rule (until hfpeak56 their sum), else
-    # the loss's. A frozen base (LoRA / QLoRA: finetune.py's own layer table and rebuild) keeps the sum for now: its
-    # rebuild was not checked against the rule's measurement in hfpeak56 (accuracy_log hfpeak56, "Left")
+    # the loss's; a frozen base's (LoRA / QLoRA: finetune.py's layer table) too since hfblk57, its rebuild the walked
+    # block backward's peak (measured on tiny peft models, tests/data/hfblk57_truth.json: the sum 12-49 % over)
     hf_rule = hf and (walked is None or not walked.all())
-    last_logits = ((hf_logits if b.frozen else loss_beside_rebuild(hf_logits, head_rws, hf_held)) if hf_rule
+    last_logits = (loss_beside_rebuild(hf_logits, head_rws, hf_held) if hf_rule
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
     last_logits = last_logits + pp_kept_outputs(m, st, c, seq, m_micro, stack_head_seq(st, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)

@@ -1376,6 +1376,45 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
     return out
 
 
+#: the most chunk forwards a step (m x vpp) ``accumulator_states`` replays; past it the memory keeps its sum (every
+#: chunk's accumulators beside the peak's activations), an upper bound
+ACCUMULATOR_REPLAY_OPS = 4096
+
+
+@lru_cache(maxsize=2048)
+def accumulator_states(pp: int, m: int, vpp: int, rank: int, group: int | None = None) -> np.ndarray | None:
+    """(states x 2), read-only: after each forward and backward of rank ``rank``'s interleaved order
+    (``stage_orders``, torch's ``ScheduleInterleaved1F1B`` order), the chunk micro-batches the rank holds and the
+    number of its chunks whose FSDP2 gradient accumulators are alive, one row per distinct pair; None past
+    ``ACCUMULATOR_REPLAY_OPS``. Under torch.distributed.pipelining a stage's FSDP2 backward runs with
+    ``set_requires_gradient_sync(False)`` (stage.py ``backward_maybe_with_nosync``), so ``FSDPParamGroup.post_backward``
+    upcasts each layer's first gradient of the step into ``unsharded_accumulated_grad`` (_fsdp_param.py
+    ``to_accumulated_grad_if_needed``, the reduce dtype) and adds the later ones into it; at the stage's last backward
+    (torch 2.5-2.7: ``if last_backward: run_post_backward(self.submod)`` in ``backward_maybe_with_nosync``; torch 2.13:
+    the schedule's ``REDUCE_GRAD`` action, ``perform_reduce_grad``) it is reduce-scattered and freed. So a chunk's
+    accumulators live from its first backward through its m-th. Measured (tests/make_fsdp_pp_grads_truth.py, gloo,
+    torch 2.13): PP 2, 2 chunks a rank, 2 micro-batches: the last rank holds chunk 0's 2 micro-batches beside chunk 1's
+    accumulators and frees those before chunk 0's appear, never both.
+
+    >>> accumulator_states(2, 2, 2, 1).tolist()
+    [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 1.0], [3.0, 0.0], [3.0, 1.0]]
+    """
+    if m * vpp > ACCUMULATOR_REPLAY_OPS:
+        return None
+    held, seen, live, out = [0] * vpp, [0] * vpp, 0, set()
+    for kind, _, chunk in stage_orders("interleaved", pp, m, vpp, group=group)[rank]:
+        if kind == "F":
+            held[chunk] += 1
+        else:
+            held[chunk] -= 1
+            seen[chunk] += 1
+            live += (seen[chunk] == 1) - (seen[chunk] == m)  # born at the first backward, freed at the m-th
+        out.add((sum(held), live))
+    arr = np.array(sorted(out), dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
 #: the schedules whose stages before the last run a micro-batch lighter (``pipeline_timing``' ``t_lighter``): 1F1B and
 #: GPipe, whose fill crosses the lighter stages with micro-batch 0's forward and whose drain with the last backward,
 #: the pacing stage busy in between (GPipe: all forwards, then all backwards; torch ``ScheduleGPipe``), as
