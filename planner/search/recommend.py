@@ -1906,8 +1906,10 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     layout was valid to evaluate (a rule none meets, else one option's reason); else nothing fits in memory, naming
     the nearest layout (``closest_mem``) and what would free memory."""
     if listed_out and not listed_searched:
-        # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer
-        raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
+        # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer,
+        # fitted by the one rule (fit_message): the stacks' aside gives way at a word's end; InputError's own middle
+        # cut read "megatron-…ndry" in the what-if app's box for llama3-8b on maxtext (app57)
+        raise InputError("constraints.gpus", fit_message("every GPU it lists is left out: " + "; ".join(listed_out)))
     if too_big and len(too_big) == len(opts):
         _raise_outside_limits(job, too_big)
         raise too_big[0]
@@ -2471,9 +2473,10 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         if why:
             out.append((tuple(gs), f"{', '.join(gs)}: training.framework {why}"))
             continue
-        out.append((tuple(gs), f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
-                               f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
-                               "or leave training.framework out)"))
+        # the advice before the list, which gives way first where the line is too long (fit_message; app57)
+        out.append((tuple(gs), f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (leave "
+                               f"training.framework out, or a stack for {'them' if len(gs) > 1 else 'it'}: "
+                               f"{', '.join(stacks_for_platform(plat)) or 'none'})"))
     return out
 
 
