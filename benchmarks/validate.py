@@ -3606,6 +3606,9 @@ def pr2_options(r, stack: str) -> dict:
             opts["apex_param_remainders"] = True
         if nemo1_run(r):  # NeMo 1.x dispatches no aligned per-chunk parameter gather (``nemo1_run``)
             opts["align_param_gather"] = False
+            opts["apex_param_sync"] = True
+        if perf_script_opt_gather(r):
+            opts["overlap_param_gather_with_optimizer_step"] = True
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -3899,6 +3902,21 @@ def nemo1_run(r) -> bool:
     (``CommOverlapConfig._get_optimizer_overlap_cfgs``), Megatron-LM's CLI defaults to it."""
     text = f"{getattr(r, 'container', '')} {getattr(r, 'source', '')}".lower()
     return any(k in text for k in NEMO1_MARKS)
+
+
+def perf_script_opt_gather(r) -> bool:
+    """Row ``r`` ran NVIDIA's NeMo 2 / Megatron-Bridge performance harness at DP > 1, PP > 1 and VP > 1, which sets
+    Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (``Stack.overlap_param_gather_with_optimizer_step``):
+    NeMo 2's ``MegatronCommOverlapCallback._get_optimizer_overlap_cfgs`` ("if pipeline_model_parallel_size > 1 and
+    vp_size > 1: comm_overlap_cfg.overlap_param_gather_with_optimizer_step = True", with ``align_param_gather``) and
+    Megatron-Bridge scripts/performance/utils/overrides.py ``set_user_overrides`` ("if dp > 1 and pp > 1 and vp > 1:
+    recipe.optimizer.overlap_param_gather_with_optimizer_step = True"). A NeMo 2 row says "NeMo 2" in its container;
+    a Megatron-Bridge row is ``mbridge_run``'s. Later Megatron-Bridge recipes (megatron/bridge/perf_recipes) set it
+    per recipe and skip MXFP8 / NVFP4 ones: not what the releases of these rows ran, taken as the overrides rule."""
+    nemo2 = re.search(r"\bnemo 2\b", str(getattr(r, "container", "")).lower()) is not None  # (not "NeMo 24.07")
+    dp, pp, vpp = (pd.to_numeric(getattr(r, k, 1), errors="coerce") for k in ("dp", "pp", "vpp"))
+    layout = all(x == x and x > 1 for x in (dp, pp, vpp))  # (NaN: not stated, no interleaving)
+    return layout and (nemo2 or mbridge_run(r)) and not nemo1_run(r)
 
 
 #: The Megatron-Bridge performance configs that turn Megatron-FSDP's double buffer on with it (``Stack.mfsdp_double_buffer``:
@@ -4367,7 +4385,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.defer_fsdp_grad_sync, a NeMo AutoModel option the torchtitan entry does not offer, kf51)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce", "serial_grad_checks", "partition_activations", "fp8_recipe",
-                    "mfsdp_double_buffer", "apex_param_remainders", "align_param_gather", "eager_rope", "params_16bit",
+                    "mfsdp_double_buffer", "apex_param_remainders", "align_param_gather", "apex_param_sync", "eager_rope",
+                    "params_16bit",
                     "defer_fsdp_grad_sync")
 
 

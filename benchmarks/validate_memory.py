@@ -53,7 +53,12 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   9.8 GiB between the 1F1B and interleaved rows: at 8 micro-batches torch's ``ScheduleInterleaved1F1B`` warms rank
   0 up through all 16 of its chunk-forwards, as ``Schedule1F1B`` holds all 8 micro-batches of its one stage, and
   the planner prices rank 0's layer activations alike for both (18.5 GiB). The interleaved row's micro-batch count
-  is not stated (mapped as validate.py does, local batch / PP).
+  is not stated (mapped as validate.py does, local batch / PP: torchtitan 9dec370 defaults ``n_microbatches`` to the
+  PP degree; pytorch/torchtitan#781, 2025-01-07, made it PP x stages a rank, after the runs). Since mem57 (2026-12-07)
+  the last stage keeps every micro-batch's fp32 logits (torch.distributed.pipelining's ``output_chunks``, 15.7 GiB
+  here; ``TITAN_PP_OUTPUTS``): the last rank now peaks, 1F1B -15.5 -> -8.5%, CP 1 / 2 / 4 / 8 -> +0.3 / -0.5 / -2.1 /
+  -11.1%, interleaved -2.6 -> +15.4% -- its last rank is priced with both stages' fp32 gradient accumulators beside
+  the warm-up's activations, where FSDP2 makes a stage's accumulators at that stage's first backward (not priced).
 * torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; modelled since titanroot, 2026-12-02: ``Stack.fsdp2_root``,
   ``TITAN_ROOT_UNIT``): FSDP2 never reshards the root after forward, and the 2024-12 torchtitan leaves the embedding,
   final norm and LM head in the root unit, gathered in bf16 all step (+1.96 GiB on Llama-3-8B); the 2025-08 runs'
@@ -152,16 +157,29 @@ TITAN_EAGER_LOSS = ("titan24", "titan25_ao_h100")
 TITAN_ROOT_UNIT = ("titan24", "titan25_ao_h100")
 
 
+#: torchtitan's pipelined runs whose last stage keeps every micro-batch's fp32 logits until the next step, by the
+#: version a source ran (``Stack.pp_kept_output_bytes``, memory_activations ``pp_kept_outputs``): the 2024-12 benchmark
+#: (torchtitan 9dec370 on torch 1963fc8): its ``Transformer.forward`` returns ``self.output(h).float()`` (4 B a logit),
+#: train.py runs ``pp_schedule.step(target=labels, losses=losses)`` on the last stage, and torch's stage appends each
+#: last-stage output to ``output_chunks`` for ``step``'s merged return (before ``return_outputs`` existed). Later
+#: torchtitan versions not checked
+TITAN_PP_OUTPUTS = {"titan24": 4.0}
+
+
 def titan_case(cat, r):
     """(model, training, candidates, stack) of a torchtitan row: ``validate.pr2_case`` on the row
     (its columns are published_runs_2.csv's), the stack with the options its source states, and the
-    loss code of the torchtitan version the source ran (``TITAN_EAGER_LOSS``)."""
+    loss code, root unit and pipeline's kept outputs of the torchtitan version the source ran (``TITAN_EAGER_LOSS``,
+    ``TITAN_ROOT_UNIT``, ``TITAN_PP_OUTPUTS``)."""
     case = pr2_case(cat, r)
     st = row_stack(case.stack, pr2_options(r, case.stack))
     if r.id.startswith(TITAN_EAGER_LOSS):
         st = replace(st, loss_compiles=False)
     if r.id.startswith(TITAN_ROOT_UNIT):
         st = replace(st, fsdp2_root="embed_head")
+    kept = next((b for k, b in TITAN_PP_OUTPUTS.items() if r.id.startswith(k)), 0.0)
+    if kept:
+        st = replace(st, pp_kept_output_bytes=kept)
     return case.model, case.training, case.candidates, st
 
 

@@ -20,6 +20,11 @@ def main(argv=None) -> int:
     from planner.errors import InputError
 
     try:
+        if a.storage is not None:  # before the minute of measuring, as `planner calibrate` checks it (until qa57 a
+            # device, an empty file or a read-only folder failed here after it)
+            from planner.cli import storage_target
+
+            storage_target(a.storage)
         prof = run_calibration(device=a.device, quick=a.quick, out_path=a.out, storage_path=a.storage, force=a.force)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)

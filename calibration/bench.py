@@ -531,6 +531,9 @@ def fit_profile(device: str, raw: dict, gpu, fp: Fingerprint) -> Fitted:
     # against a catalog GPU's datasheet peak every efficiency is at most 1 (the profile schema
     # refuses more, planner/hardware/profile.py); a CPU's attention may outrun its measured GEMM peak
     cap = 1.0 if gpu is not None else 10.0
+    # and none is under the schema's floor: a measurement is held inside the profile's bounds, as fit_gemm holds
+    # its table's (qa57: a loaded 2-core CPU's bf16 sdpa backward at 9.9e-4 of its GEMM peak failed the whole
+    # calibration, after the measuring, as "internal error (ValidationError) ... attn_bwd")
     for dt in peaks:
         by_dtype[dt] = fit_gemm(merged_table([r for r in gemm if r["dtype"] == dt], peaks[dt]), sm)
     mem = {r["kernel"]: r["bw"] for r in raw["memory"]}
@@ -547,8 +550,8 @@ def fit_profile(device: str, raw: dict, gpu, fp: Fingerprint) -> Fitted:
         rows = [r for r in attn if r["dtype"] == dt]
         fwd = [r["kernel_flops"] / (pk * max(r["fwd_s"] - launch, 1e-9)) for r in rows]
         bwd = [2.5 * r["kernel_flops"] / (pk * max(r["bwd_s"] - launch, 1e-9)) for r in rows]
-        by_dtype.setdefault(dt, {}).update(attn_fwd=min(statistics.median(fwd), cap),
-                                           attn_bwd=min(statistics.median(bwd), cap))
+        by_dtype.setdefault(dt, {}).update(attn_fwd=min(max(statistics.median(fwd), MIN_EFFICIENCY), cap),
+                                           attn_bwd=min(max(statistics.median(bwd), MIN_EFFICIENCY), cap))
     prim = primary_dtype(device) if primary_dtype(device) in by_dtype else next(iter(by_dtype))
     head = by_dtype[prim]
     kw = dict(

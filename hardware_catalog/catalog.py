@@ -1606,11 +1606,12 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     if _csv_section(header) == "gpus" and "name" not in header:
         # a header that names no table was read as a GPU table: "a,b" read "gpus[0].name: is required"
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
-        raise CatalogError("header", f"the columns ({shown}) are none of the catalog's tables: a GPU table has name and "
-                           "vendor, an instance table cloud and name, commitments instance and term, onprem key and "
-                           "value, a launch fabric table instance and transport, a SkyPilot vms.csv InstanceType and Price (`planner catalog gpus|instances|onprem --csv` writes "
-                           "files it reads back)",
-                           origin)
+        # fitted to InputError's cap, its asides giving way first (fit_message): cut in its middle, it read "... a
+        # launch fabric table inst…sv InstanceType and Price" until qa57, two tables' columns lost
+        raise CatalogError("header", fit_message(
+            f"the columns ({shown}) are none of the catalog's tables: gpus need name, vendor; instances cloud, name; "
+            "commitments instance, term; onprem key, value; launch fabrics instance, transport; SkyPilot's vms.csv "
+            "InstanceType, Price (`planner catalog gpus|instances|onprem --csv` writes files it reads back)"), origin)
     rows = []
     sky = _csv_section(header) == "skypilot"
     for i, cells in enumerate(reader):

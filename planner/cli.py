@@ -22,7 +22,7 @@ from hardware_catalog.errors import reword
 from hardware_catalog.files import NUL_IN_NAME, os_reason
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE, TOP_MAX
 from planner.errors import InputError, clip, one_of, shown_path
-from planner.outputs import PROFILE, REPORT, TIMELINE, output_target, write_stream, write_text
+from planner.outputs import PROFILE, REPORT, TIMELINE, creation_error, output_target, write_stream, write_text
 from planner.present.safe import PIPED_COLUMNS, SafeConsole as Console, clean_line, columns, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -31,6 +31,25 @@ out = Console(soft_wrap=False)
 if not out.is_terminal:  # piped or captured: wide enough that tables stay on one line per row
     out = Console(soft_wrap=False, width=columns() or PIPED_COLUMNS)
 err = Console(stderr=True)
+
+
+def _print_version(value: bool):
+    """``planner --version``: the installed distribution's version (pyproject's ``version``), then exit 0."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("planner")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            shown = "(not installed)"
+        out.print(f"planner {shown}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the planner's version and exit.")):
+    """The command group; its one option is ``--version`` (typer runs this before any command)."""
 
 
 def _fail(e: Exception, code: int = 2):
@@ -672,6 +691,11 @@ def storage_target(path: Path) -> None:
     except ValueError:  # a NUL in the name
         raise InputError("--storage", f"{shown_path(path)}: {NUL_IN_NAME}") from None
     if stat.S_ISDIR(st.st_mode):
+        # the file is written there after the minute of measuring: a read-only folder was an "internal error
+        # (OSError): [Errno 30] Read-only file system" then, exit 1 and no profile (qa57)
+        if (e := creation_error(path)) is not None:
+            raise InputError("--storage", f"{shown_path(path)}: {os_reason(e)}: a folder is measured through a file "
+                                          "written there; give a file on that storage to measure its reads")
         return
     if not stat.S_ISREG(st.st_mode):
         raise InputError("--storage", f"{shown_path(path)} is not a regular file or a folder (a device, pipe or socket has no "

@@ -164,7 +164,7 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
             raise InputError(field, f"directory {shown_path(p.parent)} does not exist")
         if kind is not None and (why := kind.suffix_error(p)):
             raise InputError(field, why)
-        return p
+        return _can_create_in(p.parent, p, field)
     if kind is not None and not stat.S_ISDIR(st.st_mode) and (why := kind.suffix_error(p)):
         raise InputError(field, why)  # a wrong name is the first thing to say, before link or --force rules
     if stat.S_ISLNK(st.st_mode):
@@ -172,11 +172,11 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
         if not force:
             raise InputError(field, f"{shown_path(p)} exists (a symbolic link to {shown_path(os.readlink(p))}); refusing to replace it "
                                     f"(give --force to replace the link itself, its target untouched, or another name)")
-        return p
+        return _can_create_in(p.parent, p, field)
     if folder:
         if not stat.S_ISDIR(st.st_mode):
             raise InputError(field, f"{shown_path(p)}: exists and is not a folder")
-        return p
+        return _can_create_in(p, p, field)
     if stat.S_ISDIR(st.st_mode):
         raise InputError(field, _folder_given(p, kind))
     if not stat.S_ISREG(st.st_mode):
@@ -184,6 +184,29 @@ def output_target(path, field: str, inputs: Iterable = (), force: bool = False, 
     _refuse_inputs(p, field, inputs)
     if not force:
         raise InputError(field, f"{shown_path(p)} exists; {FORCE_HINT}")
+    return _can_create_in(p.parent, p, field)
+
+
+def creation_error(folder) -> OSError | None:
+    """Why no file can be created in ``folder`` (None: one can), probed with one (``tempfile.mkstemp``, removed at
+    once): names alone do not tell a read-only file system, a folder without write permission or a pseudo-file system
+    (``/proc``) from a folder that takes files."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".", suffix=".probe")
+    except OSError as e:
+        return e
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def _can_create_in(folder: Path, p: Path, field: str) -> Path:
+    """``p``, once a file can be created in ``folder`` (``creation_error``), where every write here stages its
+    temporary file before the rename (``_stage_file``). The checks before read names only, so a folder that takes no
+    file was found at the write, after the work: ``calibrate -o`` on a read-only mount measured for 27 s, ``report -o``
+    searched for 6 s and ``simulate --timeline`` simulated for 10 s before "read-only file system" (qa57)."""
+    if (e := creation_error(folder)) is not None:
+        raise InputError(field, f"{shown_path(p)}: {os_reason(e)}")
     return p
 
 

@@ -64,20 +64,26 @@ def _work(rank, port, q):
     dist.destroy_process_group()
 
 
-def main():
+def run_ranks(work, port, out, world=WORLD):
+    """Run ``work(rank, port, queue)`` on ``world`` spawned gloo ranks; write each rank's dict to ``out`` (JSON, with the
+    torch version) and print it (also tests/make_pp_outputs_truth.py's launcher)."""
     import torch
     import torch.multiprocessing as mp
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_work, args=(r, 29617, q)) for r in range(WORLD)]
+    procs = [ctx.Process(target=work, args=(r, port, q)) for r in range(world)]
     for p in procs:
         p.start()
     got = dict(q.get() for _ in procs)
     for p in procs:
         p.join()
-    OUT.write_text(json.dumps({"torch": torch.__version__, "world": WORLD,
+    out.write_text(json.dumps({"torch": torch.__version__, "world": world,
                                "ranks": {str(r): got[r] for r in sorted(got)}}, indent=1) + "\n")
-    print(OUT.read_text())
+    print(out.read_text())
+
+
+def main():
+    run_ranks(_work, 29617, OUT)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,14 @@ def test_a_job_read_builds_no_unused_section_validator(tmp_path):
     built = set(r.stdout.rsplit("BUILT ", 1)[1].split())
     assert {"JobSpec", "TrainingSpec", "ParallelSpec", "ClusterSpec"} <= built
     assert not built & {"ServingSpec", "ArrivalsSpec", "OnpremSpec", "MoESpec", "LoRASpec"}, built
+
+
+def test_version_prints_the_package_version_and_exits_0(tmp_path):
+    """``planner --version`` was refused as "No such option" (qa57): it prints ``planner <version>`` (the installed
+    package's, pyproject's ``version``) and nothing else, exit 0; a misspelling stays a one-line usage error."""
+    from planner import __version__
+
+    r = _python_m("--version", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"planner {__version__}\n", "")
+    bad = _python_m("--versio", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --versio: ") and bad.stderr.count("\n") == 1

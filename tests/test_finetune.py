@@ -150,9 +150,10 @@ def test_memory_model_per_layer_activations(fam, v, prec, ab, meas, full):
     blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k)
     keep, rebuild = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, _stream(t), adapter_bytes=ab)
     assert m.layers * float(keep) == pytest.approx(blocks, rel=TOL)
-    if gc:  # backward rebuilds one block: its saved set without checkpointing
-        assert float(rebuild) == pytest.approx(float(frozen_layer_activation_bytes(m, t, s, b, 0, _stream(t),
-                                                                                   adapter_bytes=ab)[0]))
+    if gc:  # backward rebuilds one block: its saved set without checkpointing and (hfblk57) the gradients in flight
+        # at the walked block backward's peak (``hf_block_rebuild``; tests/test_hfblk57.py measures it), above the saves
+        saves = float(frozen_layer_activation_bytes(m, t, s, b, 0, _stream(t), adapter_bytes=ab)[0])
+        assert float(rebuild) > saves
 
 
 def _qlora_amp_cases():

@@ -1,7 +1,7 @@
 """hfpeak56: the HF table's head and loss beside the last layer's rebuild by the one rule (``loss_beside_rebuild``).
 
-The HF-code plans that are not walked (pp > 1, activation offload; a frozen base too, which keeps the sum for now)
-read the HF table
+The HF-code plans that are not walked (pp > 1, activation offload; a frozen base too, which kept the sum until
+hfblk57: tests/test_hfblk57.py) read the HF table
 (activations_hf ``hf_activations``): until hfpeak56 the last rank held the head's saves and the loss's transients
 (``outside`` + ``logits_transient``) AND one block's rebuild (``recompute``), their sum. PyTorch's backward frees the
 loss's and the head's buffers before the gradient reaches the last checkpointed block, whose rebuild starts there

@@ -31,10 +31,17 @@ def _lora_job(fused: bool = True):
 
 
 def _logits(job, **row) -> float:
+    """The table's head figure at the row (``_hf_activation_arrays``' third array). Until hfblk57 it was the report's
+    logits on these frozen-base rows; since then the report takes what it exceeds the last block's rebuild by
+    (``loss_beside_rebuild``, as on the trained rows), so the head's own split is read where it is made."""
+    from planner.model.memory_activations import _hf_activation_arrays
+
     st = from_training(job.training, model=job.model)
     kw = dict(tp=1, dp=8, cp=1, zero=0, mb=1, rc=2)
     kw.update(row)
-    return float(M.memory_per_gpu(job.model, job.training, _row(1, **kw), stack=st, gpu=GPU)["logits"][0])
+    m, t = job.model, M.held_training(job.model, job.training, st)
+    hf = M._hf_code(m, job.training, st)
+    return float(_hf_activation_arrays(m, t, _row(1, **kw), t.seq_len, hf, st)[2][0])
 
 
 def test_frozen_head_cast_is_in_the_table_as_weight_sized():

@@ -58,7 +58,11 @@ def test_lora_eager_attention_costs_the_same_under_ddp_and_fsdp():
     ddp = estimate_job(_job(GPT_OSS_LORA, **{"parallel.zero": 0})).to_json()
     fsdp = estimate_job(_job(GPT_OSS_LORA, **{"parallel.zero": 2})).to_json()
     assert ddp["breakdown_s"]["compute_attention"] == pytest.approx(fsdp["breakdown_s"]["compute_attention"], rel=1e-9)
-    assert ddp["memory_per_gpu_bytes"]["logits"] == pytest.approx(fsdp["memory_per_gpu_bytes"]["logits"], rel=1e-9)
+    # the logits term is what the head and loss exceed the last block's rebuild by (loss_beside_rebuild; a frozen
+    # base's too since hfblk57, measured in tests/test_hfblk57.py): DDP's fp32 stream rebuilds the larger block, so
+    # its term is the smaller, by less than 2 % (was equal: the sum priced the head whole beside any rebuild)
+    d, f = ddp["memory_per_gpu_bytes"]["logits"], fsdp["memory_per_gpu_bytes"]["logits"]
+    assert 0.98 * f < d < f
 
 
 def test_a_fine_tune_is_not_told_to_pad_its_checkpoints_widths():

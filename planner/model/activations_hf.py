@@ -1985,8 +1985,8 @@ class HFActivations:
     block's saves (checkpointing: its call arguments) plus the DynamicCache share; ``outside``:
     the saves outside the blocks (ids, embedding, final norm, head, loss log-softmax);
     ``logits_transient``: the logits and the loss's vocab-wide transients at the step's peak;
-    ``recompute``: the working set while a checkpointed block is recomputed (its full saves and
-    the eager attention's probability gradient), 0 without checkpointing; ``head_weight``: the weight-sized part of
+    ``recompute``: the peak of a checkpointed block's recompute and backward (``hf_block_rebuild``: its saves
+    rebuilt and the gradients in flight; hfblk57), 0 without checkpointing; ``head_weight``: the weight-sized part of
     ``outside`` + ``logits_transient`` (Liger's saved head-weight gradient, a frozen head's uncached autocast cast:
     ``FusedCEBytes.saved_weight`` / ``transient_weight``), which a rank holds at its share of the weights and not
     over cp (``hf_rank_peak``'s rule; memory_activations ``_hf_activation_arrays``); 0 for the eager loss.
@@ -2038,11 +2038,31 @@ def hf_head_held(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, lo
 
 def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str, checkpointing: bool,
                   experts: str = "eager") -> float:
-    """``HFActivations.recompute``: a checkpointed block's full saves and the eager attention's probability
-    gradient while it is recomputed; 0 without checkpointing."""
-    if not checkpointing:
-        return 0.0
-    a = PRECISIONS[precision].act
-    scores = batch * m.heads * seq * seq if impl == "eager" else 0.0
-    full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False, experts=experts)
-    return full / m.layers + a * scores
+    """``HFActivations.recompute``: the peak of a checkpointed block's backward above what was alive when the gradient
+    reached it (``hf_block_rebuild``); 0 without checkpointing."""
+    return hf_block_rebuild(m, mt, seq, batch, precision, impl, experts) if checkpointing else 0.0
+
+
+def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str,
+                     experts: str = "eager") -> float:
+    """The most a checkpointed block's recompute and backward add to the live tokens' bytes, as the walked step
+    measures it (``_block_backward`` from a zero level, no gradient kept, the largest over the blocks' kinds): its
+    saves rebuilt plus the activation gradients and transients in flight at the block's own peak (the eager
+    probabilities' gradient and its fp32 softmax backward, the MLP's f-wide gradients), less the moment's
+    weight-sized bytes (weight gradients, autocast's weight copies: the plan's gradient and weight terms). The
+    table path's rebuild term (hfblk57); until then a block's whole saves plus the eager probabilities' gradient,
+    which missed the gradients in flight: measured on tiny transformers 5.23 models (tests/data/hfblk57_truth.json,
+    tests/make_hfblk57_truth.py: the backward's phase of the last block, live bytes less the accumulated parameter
+    gradients) the old term was -30..+3 % of the block's phase, this one equal to the byte under pure bf16."""
+    P = hf_precision(precision, experts)
+    _, _, rows = saved_rows(m, mt, seq, batch, precision, impl, False, None, experts)
+    moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    peaks: dict = {}
+    for i in range(m.layers):
+        key = (id(rows[i]), i in moe_ids)  # one walk per row object and kind (``_blocks_backward``'s rule)
+        if key not in peaks:
+            w = _Walk(0.0)
+            _block_backward(w, m, mt, seq, batch, P, impl, True, rows[i], i in moe_ids, P.param, 0.0)
+            level, _, wsized = np.asarray(w.moments, dtype=np.float64).T
+            peaks[key] = float(np.max(level - wsized))
+    return max(peaks.values())

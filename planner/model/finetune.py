@@ -46,7 +46,8 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InputError, clip
 from planner.model import physics
-from planner.model.activations_hf import (PRECISIONS, hf_attn_impl, hf_model_type, hf_padded, hf_saved_parts,
+from planner.model.activations_hf import (PRECISIONS, hf_attn_impl, hf_block_rebuild, hf_model_type, hf_padded,
+                                          hf_saved_parts,
                                           hf_stack_experts, hf_table_precision)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
@@ -1165,7 +1166,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
     HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
     ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
-    rebuilds one layer's saved set; the HF code has no selective recompute (counted as none).
+    rebuilds one layer's saved set, its peak the walked block backward's plus the adapters' saves (hfblk57); the HF
+    code has no selective recompute (counted as none).
     The table by the stream (``frozen_saves_precision``): fp32 where the stream is (QLoRA, a LoRA over an fp32 or
     int8 base below FSDP), else the 16-bit base's, with peft's fp32 adapters; a ``ParamWrapper``'s ``W + delta``
     in the stream's dtype (the weights the forward sees: fp32 after ``prepare_model_for_kbit_training``, bf16
@@ -1197,7 +1199,10 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     autocast = stack is not None and stack.autocasts(t)
     experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
 
-    def per_layer(b: int, gc: bool, key: int) -> float:
+    def per_layer(b: int, gc: bool, key: int, rebuild: bool = False) -> float:
+        """(tokens' bytes, weight-sized parts) a layer keeps (``gc``: its checkpoint's), or with ``rebuild`` its
+        backward's peak under checkpointing: the walked block's (activations_hf ``hf_block_rebuild``: the layer's
+        saves rebuilt and the gradients in flight) plus peft's adapter saves (hfblk57; until then the layer's saves)."""
         f = key == STREAM_FP32
         stream = frozen_saves_precision(t, f)
         # a plan (``stack`` given) runs on a GPU: the LayerNorm families' pure tables with its 1 B dropout masks
@@ -1211,7 +1216,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
-        blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)
+        blocks = (m.layers * hf_block_rebuild(m, fam, seq, b, prec, impl, experts) if rebuild
+                  else hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)[0])
         delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
                                                PARAM_BYTES[stream], impl, ab, amp, experts)
         return (blocks + delta) / m.layers, np.array(weights)[:, None] / m.layers
@@ -1220,7 +1226,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
         sel = (mb == b) & (rc == code) & (fs == f)
         layer = per_layer(b, False, f)
         keep[sel], w_keep[:, sel] = per_layer(b, True, f) if code == 2 else layer
-        rebuild[sel], w_rebuild[:, sel] = layer if code == 2 else (0.0, 0.0)
+        rebuild[sel], w_rebuild[:, sel] = per_layer(b, False, f, rebuild=True) if code == 2 else (0.0, 0.0)
     split = np.asarray(split, dtype=np.float64)
     w_split = [split] * parts if weight_split is None else [np.asarray(x, dtype=np.float64) for x in weight_split]
     return (keep / split + sum(w / d for w, d in zip(w_keep, w_split)),

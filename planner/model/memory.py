@@ -86,7 +86,7 @@ from planner.model.moe import (dispatcher_buffer_bytes, hf_ep_whole_params, hf_t
                                per_dispatcher)
 from planner.model.pipeline import split_runtime, uniform_groups
 from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_params, pipeline_end_params,
-                                         split_blocks)
+                                         pp_accumulators_apart, split_blocks)
 from planner.model.activations import loss_pool_free_bytes
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
                                               sample_activations, stack_head_seq, transformer_activations)
@@ -1205,6 +1205,25 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     return weights[x.sinv]
 
 
+def _unsharded_grad_bytes(x: StateContext, d, e) -> tuple:
+    """(bytes, FSDP's reduce bytes per element) of the stage's gradients held unsharded where ``_fsdp_held`` holds
+    them, ``d`` dense and ``e`` expert parameters a rank, each at its width (``held_grad_widths``; the reduce dtype:
+    accelerate's mixed precision, hfrs56)."""
+    r_b = fsdp_reduce_bytes(x.st, x.t.precision, x.b.grads)
+    d_b, e_b = held_grad_widths(x.st, x.t, r_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
+    return d * d_b + e * e_b, r_b
+
+
+def pp_accumulator_bytes(x: StateContext, dense, expert):
+    """Per candidate (``[sinv]``), a stage's FSDP2 gradient accumulators that torch.distributed.pipelining makes per
+    model chunk (``Stack.pp_fsdp_unsharded`` at pp > 1: ``_fsdp_held``'s unsharded gradients, one set a chunk, born at
+    the chunk's first backward and freed at its last, memory_stages ``pp_accumulators_apart``); 0 elsewhere."""
+    held = _fsdp_held(x)[0] & (x.kpp > 1) & bool(getattr(x.st, "pp_fsdp_unsharded", False))
+    if not np.any(held):
+        return np.zeros(len(x.sinv))
+    return np.where(held, _unsharded_grad_bytes(x, dense_rank(x, dense), expert / (x.ketp * x.kep))[0], 0.0)[x.sinv]
+
+
 def state_grads(x: StateContext, dense, expert):
     """Gradient bytes of a stage (per candidate, ``[sinv]``): the ZeRO stage's whole, sharded and bucket bytes
     (``zero_stage_states``) and its buffer of the rank's largest parameter (``largest_param_elems``: DeepSpeed's
@@ -1217,9 +1236,8 @@ def state_grads(x: StateContext, dense, expert):
     grads = (d + e) * x.g_whole[kzi] + (d / x.dps + e / x.edps) * x.g_shard[kzi] + x.g_bucket[kzi]
     if x.m.is_transformer and np.any(x.g_largest):
         grads = grads + x.g_largest[kzi] * largest_param_elems(x.m, x.ktpf)
-    r_b = fsdp_reduce_bytes(x.st, x.t.precision, g_b)  # FSDP's reduce dtype (accelerate's mixed precision, hfrs56)
-    d_b, e_b = held_grad_widths(x.st, x.t, r_b, x.b.weights, x.fsdp2, ep_experts_unsharded(x.edps))
-    grads = np.where(_fsdp_held(x)[0], d * d_b + e * e_b, grads)
+    unsharded, r_b = _unsharded_grad_bytes(x, d, e)
+    grads = np.where(_fsdp_held(x)[0], unsharded, grads)
     if x.st.megatron_fsdp:
         return (grads + _mfsdp_buffers(x, d, e)[1] * g_b)[x.sinv]
     if x.fsdp2 and not x.b.frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
@@ -1647,13 +1665,16 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     def other(act, rows=None):  # (``rows``: the reserve of those rows only, ``act`` theirs: rank_class_rows)
         return rows_of(outside, rows, len(c)) + allocator_reserve(act, rt.fragmentation)
 
-    first = rank_parts(s.fw, s.fg, s.fo, a.first_act, a.first_logits, fsdp2_head[0], other)
+    first = rank_parts(s.fw, schedule_grads(x, c, m_micro, a.first_act, x.f_dense, x.f_exp, s.fg, 0), s.fo,
+                       a.first_act, a.first_logits, fsdp2_head[0], other)
     # rank 0 and the middle rank that peaks each on its own states beside its own activations (rank_class_rows), and
     # "first" the larger of the two: the search fits the peak rank's own total, the one the plan prints (mem43)
-    classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu), a, fsdp2_head[0], other)
+    classes = rank_class_rows(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu, m_micro=m_micro), a, fsdp2_head[0],
+                              other)
     paired, (first, middle) = first, peak_rank_class(classes, first)  # ("other": paired's, recomputed below)
     first_total = first["total"]
-    last_parts = rank_parts(s.lw, s.lg, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
+    last_g = schedule_grads(x, c, m_micro, a.last_act, x.l_dense, x.l_exp, s.lg, np.asarray(c.pp) - 1)
+    last_parts = rank_parts(s.lw, last_g, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
     last_total = last_parts["total"]
     last = last_total > first_total
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
@@ -1726,6 +1747,16 @@ PEAK_STAGES = ("first", "last", "middle")
 RANK_PARTS = MEMORY_PARTS + ("total",)
 
 
+def schedule_grads(x: StateContext, c: Candidates, m_micro, act, dense, expert, grads, rank):
+    """``grads`` (a stage's, per candidate) less the FSDP2 accumulators pipeline rank ``rank`` never holds beside its
+    activations ``act`` under torch's interleaved schedule (memory_stages ``pp_accumulators_apart`` on
+    ``pp_accumulator_bytes``; ``grads`` itself elsewhere)."""
+    held = pp_accumulator_bytes(x, dense, expert)
+    if not np.any(held):
+        return grads
+    return grads - pp_accumulators_apart(c, m_micro, act, held, rank)
+
+
 def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
     """One rank's memory by part (``RANK_PARTS``): its states, activations and logits, ``other`` (a callable: the
     runtime's reserve on the dynamic bytes) and their sum; the one rule ``memory_per_gpu``'s first and last stages
@@ -1761,8 +1792,11 @@ def rank_class_rows(x: StateContext, c: Candidates, kw: dict, a: ActivationTerms
     def priced(rank_rows, act, rows=None):  # ``rows``: those rows' figures only
         rk = np.zeros(nk, dtype=np.intp)  # the rank per state key (``rank_rows`` one on a key's rows)
         rk[x.sinv] = np.maximum(rank_rows, 0)
-        w, g, o = rank_class_states(rank_state_context(x, kw["gpu"], rk), c, kw, rows)
+        xr = rank_state_context(x, kw["gpu"], rk)
+        w, g, o = rank_class_states(xr, c, kw, rows)
         at = functools.partial(rows_of, rows=rows, n=n)
+        g = at(schedule_grads(xr, c, kw["m_micro"], act, xr.f_dense, xr.f_exp, np.zeros(n), np.maximum(rank_rows, 0))
+               ) + g
         return rank_parts(w, g, o, at(act), at(a.first_logits), at(head_f), lambda v: other(v, rows))
 
     def priced_own(rank_rows, act, rows):

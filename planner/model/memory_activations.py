@@ -1200,6 +1200,22 @@ def loss_beside_rebuild(out, rws, held):
     return np.maximum(out - rws, held)
 
 
+def pp_kept_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, head_seq=None):
+    """Bytes of the model outputs torch.distributed.pipelining's last stage keeps at its last micro-batch's loss, where
+    the stack's pipeline keeps them (``Stack.pp_kept_output_bytes`` a logit, 0: none): every micro-batch's logits of
+    the rank's vocabulary shard (``rank_logits``), m of them, on pipelines (pp > 1) only. torch's stage appends each
+    last-stage output to ``output_chunks`` in ``forward_one_chunk`` and keeps them for ``step``'s merged return until
+    the next step's ``clear_runtime_states``; measured on a gloo 1F1B step at 8 micro-batches (tests/
+    make_pp_outputs_truth.py, tests/data/pp_outputs_truth.json, torch 2.13): the last micro-batch's loss runs beside
+    all 8 outputs, none with ``return_outputs=False``. The loss code's own terms (``loss_logits``) leave the output
+    out, as a loop that drops it before ``backward`` would (torchtitan's ``del pred``)."""
+    per_logit = getattr(st, "pp_kept_output_bytes", 0.0)
+    if not (per_logit and m.is_transformer):
+        return 0.0
+    one = rank_logits(m, seq, c.mb, c.tp, c.cp, head_seq=head_seq).shard * per_logit
+    return np.where(np.asarray(c.pp) > 1, np.asarray(m_micro, dtype=np.float64) * one, 0.0)
+
+
 def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b, head_seq=None):
     """The model's logits (the rank's vocabulary shard, in the activation dtype) that the training loop keeps
     referenced through ``backward`` (``Stack.loop_holds_output``): alive beside the last layer's rebuild, after the
@@ -1346,11 +1362,12 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
     ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
     # the HF table's head and loss beside the last layer's rebuild by the one rule (until hfpeak56 their sum), else
-    # the loss's. A frozen base (LoRA / QLoRA: finetune.py's own layer table and rebuild) keeps the sum for now: its
-    # rebuild was not checked against the rule's measurement in hfpeak56 (accuracy_log hfpeak56, "Left")
+    # the loss's; a frozen base's (LoRA / QLoRA: finetune.py's layer table) too since hfblk57, its rebuild the walked
+    # block backward's peak (measured on tiny peft models, tests/data/hfblk57_truth.json: the sum 12-49 % over)
     hf_rule = hf and (walked is None or not walked.all())
-    last_logits = ((hf_logits if b.frozen else loss_beside_rebuild(hf_logits, head_rws, hf_held)) if hf_rule
+    last_logits = (loss_beside_rebuild(hf_logits, head_rws, hf_held) if hf_rule
                    else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
+    last_logits = last_logits + pp_kept_outputs(m, st, c, seq, m_micro, stack_head_seq(st, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
     if walked is not None and walked.any():

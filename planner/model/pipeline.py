@@ -1376,6 +1376,45 @@ def chunk_inflight_paired(pp: int, m: int, vpp: int, rank: int, group: int | Non
     return out
 
 
+#: the most chunk forwards a step (m x vpp) ``accumulator_states`` replays; past it the memory keeps its sum (every
+#: chunk's accumulators beside the peak's activations), an upper bound
+ACCUMULATOR_REPLAY_OPS = 4096
+
+
+@lru_cache(maxsize=2048)
+def accumulator_states(pp: int, m: int, vpp: int, rank: int, group: int | None = None) -> np.ndarray | None:
+    """(states x 2), read-only: after each forward and backward of rank ``rank``'s interleaved order
+    (``stage_orders``, torch's ``ScheduleInterleaved1F1B`` order), the chunk micro-batches the rank holds and the
+    number of its chunks whose FSDP2 gradient accumulators are alive, one row per distinct pair; None past
+    ``ACCUMULATOR_REPLAY_OPS``. Under torch.distributed.pipelining a stage's FSDP2 backward runs with
+    ``set_requires_gradient_sync(False)`` (stage.py ``backward_maybe_with_nosync``), so ``FSDPParamGroup.post_backward``
+    upcasts each layer's first gradient of the step into ``unsharded_accumulated_grad`` (_fsdp_param.py
+    ``to_accumulated_grad_if_needed``, the reduce dtype) and adds the later ones into it; at the stage's last backward
+    (torch 2.5-2.7: ``if last_backward: run_post_backward(self.submod)`` in ``backward_maybe_with_nosync``; torch 2.13:
+    the schedule's ``REDUCE_GRAD`` action, ``perform_reduce_grad``) it is reduce-scattered and freed. So a chunk's
+    accumulators live from its first backward through its m-th. Measured (tests/make_fsdp_pp_grads_truth.py, gloo,
+    torch 2.13): PP 2, 2 chunks a rank, 2 micro-batches: the last rank holds chunk 0's 2 micro-batches beside chunk 1's
+    accumulators and frees those before chunk 0's appear, never both.
+
+    >>> accumulator_states(2, 2, 2, 1).tolist()
+    [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 0.0], [2.0, 1.0], [3.0, 0.0], [3.0, 1.0]]
+    """
+    if m * vpp > ACCUMULATOR_REPLAY_OPS:
+        return None
+    held, seen, live, out = [0] * vpp, [0] * vpp, 0, set()
+    for kind, _, chunk in stage_orders("interleaved", pp, m, vpp, group=group)[rank]:
+        if kind == "F":
+            held[chunk] += 1
+        else:
+            held[chunk] -= 1
+            seen[chunk] += 1
+            live += (seen[chunk] == 1) - (seen[chunk] == m)  # born at the first backward, freed at the m-th
+        out.add((sum(held), live))
+    arr = np.array(sorted(out), dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
 #: the schedules whose stages before the last run a micro-batch lighter (``pipeline_timing``' ``t_lighter``): 1F1B and
 #: GPipe, whose fill crosses the lighter stages with micro-batch 0's forward and whose drain with the last backward,
 #: the pacing stage busy in between (GPipe: all forwards, then all backwards; torch ``ScheduleGPipe``), as
@@ -1777,7 +1816,7 @@ def chunk_reduce_window(t_bwd, pp, vpp, interleaved, aligned):
     return np.where(rows, t_bwd * (1.0 + (v - 1.0) * pp) / v, t_bwd)
 
 
-def aligned_gather_exposed(t_pg, t_fwd, pp, vpp):
+def aligned_gather_exposed(t_pg, t_fwd, pp, vpp, head=0.0):
     """Exposed seconds of the step's ZeRO-1/2 parameter all-gather (``t_pg``, the stage's) under Megatron-Core's
     aligned per-chunk dispatch (``align_param_gather``) on the interleaved schedule, ``t_fwd`` one micro-batch's
     forward of the stage (its v chunks):
@@ -1797,11 +1836,59 @@ def aligned_gather_exposed(t_pg, t_fwd, pp, vpp):
     their first forwards later and wait less. Megatron-LM sets ``param_sync_func`` under ``--overlap-param-gather``
     with ``align_param_gather`` (its CLI default: ``--no-align-param-gather`` turns it off; megatron/training/
     training.py); Megatron-Bridge's ``CommOverlapConfig`` and NeMo 2's ``MegatronCommOverlapCallback`` set it at
-    DP > 1, PP > 1 and VP > 1 (``_get_optimizer_overlap_cfgs``)."""
+    DP > 1, PP > 1 and VP > 1 (``_get_optimizer_overlap_cfgs``).
+
+    ``head``: seconds chunk 0's gather ran before the step's first forward, which it hides under: its first term
+    is then ``max(g - head, 0)`` (``optimizer_step_gather_head``, ``overlap_param_gather_with_optimizer_step``)."""
     v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
     g = np.asarray(t_pg, dtype=np.float64) / v
     f = np.asarray(t_fwd, dtype=np.float64) / v
-    return g + (v - 1.0) * np.maximum(g - np.asarray(pp, dtype=np.float64) * f, 0.0)
+    first = np.maximum(g - np.asarray(head, dtype=np.float64), 0.0)
+    return first + (v - 1.0) * np.maximum(g - np.asarray(pp, dtype=np.float64) * f, 0.0)
+
+
+def optimizer_step_gather_head(t_opt, vpp):
+    """Seconds of the optimizer step chunk 0's parameter all-gather hides under with Megatron-Core's
+    ``overlap_param_gather_with_optimizer_step``: ``t_opt (v - 1) / v``, the other chunks' share of the step.
+
+    megatron/core/optimizer/__init__.py ``get_megatron_optimizer`` builds two optimizers under the flag, model
+    chunk 0's and the rest's (``overlap_param_gather_with_optimizer_step_flags = [True, False]``), and
+    optimizer.py ``ChainedOptimizer.step_with_ready_grads`` calls ``model_chunks[0].start_param_sync(
+    force_dispatch=True)`` right after the first one's step, so chunk 0's gather (one bucket: training.py
+    ``disable_bucketing=(model_chunk_idx > 0) or overlap_param_gather_with_optimizer_step``) runs under the second's;
+    DDP ``start_param_sync`` then skips chunk 0 in the schedule's ``param_sync_func`` and its forward pre-hook
+    dispatches nothing next (distributed_data_parallel.py). Megatron-LM asserts VPP with it (``validate_args``)."""
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    return np.asarray(t_opt, dtype=np.float64) * (v - 1.0) / v
+
+
+def unaligned_gather_exposed(t_pg, t_fwd, pp, vpp, buckets, head=None):
+    """Exposed seconds on the step's path of the ZeRO-1/2 parameter all-gather (``t_pg``, the stage's) under
+    Megatron-Core's UNALIGNED dispatch on the interleaved schedule (``--no-align-param-gather``), ``t_fwd`` one
+    micro-batch's forward of the stage (its v chunks), ``buckets`` the stage's gather buckets:
+
+        pp [w0 + (v - 1) g],   g = t_pg / v,  w0 = max(g / K0, g - f),  K0 = buckets / v,  f = t_fwd / v
+
+    Without ``param_sync_func`` nothing dispatches a chunk's gather before its first forward: the forward pre-hook's
+    ``finish_param_sync`` dispatches the bucket it needs "if not yet dispatched (e.g., first AG bucket in first
+    model chunk if ddp_config.align_param_gather is False)", waits on it and dispatches the chunk's next bucket
+    (param_and_grad_buffer.py; ``next_param_gather_bucket_group`` chains a chunk's own buckets only,
+    distributed_data_parallel.py). Chunk 0 is bucketed: its first bucket is exposed and the rest hide under its own
+    forward (``exposed_dp_comm``); every later chunk is one bucket (megatron/training/training.py, Megatron-Bridge
+    and NeMo build DDP with ``disable_bucketing=(model_chunk_idx > 0)``), waited on whole at its first forward.
+    Each stage pays its waits at its own first forwards, after micro-batch 0 has arrived, so the fill carries every
+    stage's (the 1F1B case's ``Stack.param_gather_stage_lazy``); the interleaved list schedule (``pipeline_timing``
+    with these waits on micro-batch 0 of every chunk) grows by exactly pp times one stage's waits.
+    ``head`` (``optimizer_step_gather_head``): chunk 0's gather went out under the optimizer step, on every stage at
+    once: one wait ``max(g - head, 0)``, not pp."""
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    pp = np.asarray(pp, dtype=np.float64)
+    g = np.asarray(t_pg, dtype=np.float64) / v
+    later = pp * (v - 1.0) * g
+    if head is None:
+        return pp * exposed_dp_comm(g, np.asarray(t_fwd, dtype=np.float64) / v,
+                                    np.maximum(np.asarray(buckets, dtype=np.float64) / v, 1.0), True) + later
+    return np.maximum(g - np.asarray(head, dtype=np.float64), 0.0) + later
 
 
 def run_microbatches(m, pass_m):

@@ -87,7 +87,8 @@ from planner.model.memory import (ACT_BYTES, WEIGHT_COPY_BYTES, accumulates_unsh
                                   model_state_bytes_per_param, moments_16bit, params_16bit)
 from planner.model.memory_stages import (lp16_rank_params, pipeline_end_params, split_blocks, stage_split,
                                          key_stage_split, STATE_KEY)
-from planner.model.pipeline import (aligned_gather_exposed, exposed_dp_comm, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
+from planner.model.pipeline import (aligned_gather_exposed, exposed_dp_comm, optimizer_step_gather_head,
+                                     unaligned_gather_exposed, fill_geometry, head_rank, lp16_layers, stage_kind_layers,
                                     stage_ranks, fullest_chunk, overlapped_sends_exposed, rank_recomputed,
                                     rebuilt_layers, recomputed_fraction, run_microbatches, split_per_row, split_runtime,
                                     step_composition)
@@ -855,9 +856,10 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 #: nor ``cp_comm_type`` (cpcomm36: the CP exchange, cp_comm) nor ``moe_dispatcher`` (moedisp47: the EP exchange, the
 #: router's kernels) nor ``moe_a2a_overlap`` (moedisp47b: the EP exchange it hides, layer_ops), searched yet read by
 #: the layer model, nor ``fsdp_version`` (rec54: FSDP2's block-input cast of a LoRA base, finetune.gathered_by_fsdp2,
-#: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it)
+#: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it) nor ``loss_fn`` (rec57: NeMo AutoModel's
+#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``)
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher",
-                                                          "moe_a2a_overlap", "fsdp_version"))
+                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn"))
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.
@@ -2002,6 +2004,30 @@ def pipeline_fill(c: Candidates, s: StepInputs, st: StageTimes, z3_mb=0.0):
     return pp_fill, pp_hop
 
 
+def _interleaved_gather(c: Candidates, s: StepInputs, dpt: DpStep, pg, pg_exposed, t_fwd_mb, per_layer):
+    """The interleaved schedule's Megatron-Core parameter all-gather, chunk by chunk, where ``pg_exposed`` (the
+    one-forward window) stood: the aligned per-chunk dispatch (Stack.align_param_gather; chunk 0's whole gather, each
+    later chunk's past the pp chunk forwards before it: pipeline.aligned_gather_exposed) or, without it, each stage's
+    lazy per-chunk waits (pipeline.unaligned_gather_exposed: pp times chunk 0's first bucket and every later chunk's
+    whole gather); with ``overlap_param_gather_with_optimizer_step`` chunk 0's gather hides under the other chunks'
+    optimizer step (pipeline.optimizer_step_gather_head). NeMo 1.x's Apex path (``Stack.apex_param_sync``) keeps the
+    window; so does every stack without Megatron-Core's lazy pre-hook (``param_gather_stage_lazy``)."""
+    fw, pp = s.fw, s.pp
+    interleaved = ((c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) & (c.vpp > 1) & ~dpt.held[dpt.dinv]
+                   & (pg > 0) & bool(fw.overlap_param_gather and not getattr(fw, "megatron_fsdp", False)))
+    aligned = bool(getattr(fw, "align_param_gather", False))
+    if not (np.any(interleaved) and (aligned or (getattr(fw, "param_gather_stage_lazy", False)
+                                                 and not getattr(fw, "apex_param_sync", False)))):
+        return pg_exposed
+    head = (optimizer_step_gather_head(dpt.t_opt, c.vpp)
+            if getattr(fw, "overlap_param_gather_with_optimizer_step", False) else None)
+    if aligned:
+        chunked = aligned_gather_exposed(pg, t_fwd_mb, pp, c.vpp, 0.0 if head is None else head)
+    else:
+        chunked = unaligned_gather_exposed(pg, t_fwd_mb, pp, c.vpp, per_layer, head)
+    return np.where(interleaved, chunked, pg_exposed)
+
+
 def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpStep, per_layer):
     """The ZeRO-1/2 (or held FSDP stage's) parameter all-gather's exposed seconds a step, and the first-forward wait
     a lazily gathering pipeline stage adds (``pg_lead``, one stage's; the step carries pp - 1 more of them)."""
@@ -2021,14 +2047,7 @@ def _param_gather_exposed(c: Candidates, s: StepInputs, st: StageTimes, dpt: DpS
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dpt.dinv] | bool(fw.overlap_param_gather))
-    # the interleaved schedule's aligned per-chunk dispatch (Stack.align_param_gather): chunk 0's whole gather, then
-    # each later chunk's past the pp chunk forwards before it (pipeline.aligned_gather_exposed)
-    interleaved = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) & (c.vpp > 1)
-    aligned = (interleaved & ~held[dpt.dinv] & (pg > 0)
-               & bool(getattr(fw, "align_param_gather", False) and fw.overlap_param_gather
-                      and not getattr(fw, "megatron_fsdp", False)))
-    if np.any(aligned):
-        pg_exposed = np.where(aligned, aligned_gather_exposed(pg, t_fwd_mb, pp, c.vpp), pg_exposed)
+    pg_exposed = _interleaved_gather(c, s, dpt, pg, pg_exposed, t_fwd_mb, per_layer)
     pg_exposed = pg_exposed + _hidden_cost(s, pg, pg_exposed, dpt.nccl_sms)
     # Under PP without the interleaved schedule's aligned dispatch, Megatron-Core's pre-hook starts that gather at each
     # stage's own first forward (Stack.param_gather_stage_lazy), after its first micro-batch has arrived: the fill

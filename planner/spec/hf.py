@@ -33,10 +33,35 @@ def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
     return read_hf_config(path, field)[0]
 
 
-def read_hf_config(path: str | Path, field: str = "model.hf_config") -> tuple[dict, list[str]]:
-    """(ModelSpec fields, assumption lines) of a local ``config.json`` (``hf_config_notes``)."""
+def read_hf_config(path: str | Path, field: str = "model.hf_config") -> tuple[dict, list[str], dict]:
+    """(ModelSpec fields, assumption lines, the config itself) of a local ``config.json`` (``hf_config_notes``)."""
     cfg = read_json_object(hf_config_path(path, field), field)
-    return hf_config_to_fields(cfg, field), hf_config_notes(cfg)
+    return hf_config_to_fields(cfg, field), hf_config_notes(cfg), cfg
+
+
+#: the ModelSpec fields a config.json's keys of the same meaning set (the Llama-style names most families share;
+#: GPT-2's ``n_head`` and the like are not renamed): an error ModelSpec raises on one of them is named by the key the
+#: user can fix (``hf_named``)
+HF_KEYS = {"kv_heads": "num_key_value_heads", "heads": "num_attention_heads", "hidden": "hidden_size",
+           "layers": "num_hidden_layers", "ffn_hidden": "intermediate_size", "vocab": "vocab_size",
+           "head_dim": "head_dim"}
+
+
+def hf_named(e: InputError, cfg: dict, at: str, given=()) -> InputError:
+    """``e`` (an error on ``model.<field>``) named by the config.json key that set the field: ``model.kv_heads: heads
+    (32) not divisible by kv_heads (5)`` named a field the user never wrote (qa57). ``at``: where the config's keys
+    live (``model.hf_config``; "" for a config.json given as the job); ``given``: the fields the job wrote over the
+    config (their errors keep the job's name). Any other error is returned as it is.
+
+    >>> hf_named(InputError("model.kv_heads", "heads (32) not divisible by kv_heads (5)"),
+    ...          {"num_key_value_heads": 5}, "model.hf_config").field
+    'model.hf_config.num_key_value_heads'
+    """
+    field = e.field.removeprefix("model.")
+    key = HF_KEYS.get(field)
+    if not e.field.startswith("model.") or key not in cfg or field in given:
+        return e
+    return InputError(f"{at}.{key}" if at else key, f"{e.message} (the planner's model.{field})")
 
 
 def hf_config_notes(cfg: dict) -> list[str]:

@@ -18,7 +18,8 @@ from hardware_catalog import files as _files
 from hardware_catalog.catalog import fold_name
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
-from planner.spec.hf import hf_config_notes, hf_config_path, hf_config_to_fields, looks_like_hf_config, read_hf_config
+from planner.spec.hf import (hf_config_notes, hf_config_path, hf_config_to_fields, hf_named, looks_like_hf_config,
+                             read_hf_config)
 from planner.spec.presets import PRESETS
 from planner.spec.schema import MAX_TOKENS, JobSpec, ModelSpec, has_local_rope, has_shared_experts, validate_section
 from planner.vocab import AUTO, FP8_RECIPE_CHOICE, MOE_ONLY_OPTIONS
@@ -73,7 +74,9 @@ BASE_ONLY_FIELDS = {
 }
 
 
-def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
+def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str], tuple | None]:
+    """(ModelSpec fields, assumption lines, (config.json, the fields the job wrote over it) or None) of a job's
+    ``model`` section: its fields, a preset's or a local Hugging Face config's, the job's own fields over them."""
     notes: list[str] = []
     if not isinstance(raw, dict):
         raise InputError("model", "must be a mapping of fields, a preset or an hf_config")
@@ -87,16 +90,16 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
             close = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `planner presets`"
             raise InputError("model.preset", f"unknown preset {name!r}{hint}")
-        return override_fields(PRESETS[name], raw), notes  # explicit fields override the preset
+        return override_fields(PRESETS[name], raw), notes, None  # explicit fields override the preset
     if "hf_config" in raw:
         path = Path(str(raw.pop("hf_config")))
         if not path.is_absolute():
             path = base_dir / path
-        fields, hf_notes = read_hf_config(path)
+        fields, hf_notes, cfg = read_hf_config(path)
         if "mtp_layers" in raw:
             hf_notes = [n for n in hf_notes if "mtp_layers" not in n]
-        return override_fields(fields, raw), notes + hf_notes
-    return raw, notes
+        return override_fields(fields, raw), notes + hf_notes, (cfg, set(raw))
+    return raw, notes, None
 
 
 def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
@@ -107,8 +110,9 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     if not isinstance(raw, dict):
         raise InputError("job", f"must be a mapping (got {type(raw).__name__})")
     assumptions: list[str] = []
+    bare_cfg = None  # a config.json given as the job: its keys are the job's top level
     if looks_like_hf_config(raw):
-        cfg = raw
+        cfg = bare_cfg = raw
         raw = {"model": hf_config_to_fields(cfg, "model")}
         assumptions.append("model read from a Hugging Face config.json")
         assumptions += hf_config_notes(cfg)
@@ -136,11 +140,16 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
         # relative to the working directory, so a job run from elsewhere could not find its own trace
         raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
     bare = isinstance(raw["model"], dict) and not ({"preset", "hf_config"} & set(raw["model"]))
-    model_fields, notes = _resolve_model(raw["model"], base_dir)
+    model_fields, notes, hf = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
     _fp4_alias(raw, assumptions)
-    job = _validate_job(raw, assumptions)
+    try:
+        job = _validate_job(raw, assumptions)
+    except InputError as e:  # a field the config.json set is named by its key there
+        if bare_cfg is not None:
+            raise hf_named(e, bare_cfg, "") from None
+        raise (hf_named(e, hf[0], "model.hf_config", hf[1]) if hf else e) from None
     if bare:
         _note_model_defaults(job.model, model_fields, job.assumptions)
     _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)

@@ -1,0 +1,132 @@
+"""hfblk57: the HF table's rebuild term is the walked block backward's peak, against measured transformers runs.
+
+tests/data/hfblk57_truth.json (tests/make_hfblk57_truth.py, transformers 5.23 / peft 0.21.2 on CPU) cuts each
+checkpointed step's backward into phases: the loss's and head's, then one per block from its recompute. A block's
+phase adds ``peak - start`` to what was alive when the gradient reached it (live bytes less the accumulated
+parameter gradients). The HF table path (plans not walked: pp > 1, activation offload) priced that as the block's
+whole saves plus the eager probabilities' gradient (``HFActivations.recompute``), which missed the gradients in
+flight: -30..+3 % of the measured phase (sdpa pure bf16 -15..-17 %). Now ``hf_block_rebuild``: the walked
+``_block_backward`` from a zero level, its weight-sized bytes (the plan's gradient and weight terms) left out.
+No transformers needed here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import planner.model.activations_hf as AH
+from test_families import FLOPS, _spec
+
+DATA = json.loads((Path(__file__).parent / "data" / "hfblk57_truth.json").read_text())
+#: the recorded trained variants -> the table's precision
+PREC = {"full_bf16": "bf16", "full_amp": "amp_bf16"}
+
+
+def _cases(variants=tuple(PREC)):
+    return [c for c in DATA["cases"] if c["variant"] in variants]
+
+
+def _phases(c):
+    return {p["phase"]: p for p in c["phases"]}
+
+
+def _table(c):
+    fam = c["family"]
+    m, mt = _spec(FLOPS[fam]), FLOPS[fam]["resolved_config"]["model_type"]
+    return m, mt, AH.hf_activations(m, c["seq"], c["batch"], PREC[c["variant"]], c["attn_implementation"], True, mt,
+                                    output_held=False)
+
+
+def test_the_recording_separates_the_head_from_the_blocks():
+    """The premise of ``loss_beside_rebuild`` (hfpeak56), measured: when the last block's phase begins, the head's and
+    loss's buffers are gone -- the level is under half the head phase's peak in every case, LoRA's included."""
+    assert len(DATA["cases"]) == 64
+    for c in DATA["cases"]:
+        ph = _phases(c)
+        assert ph["head"]["peak"] > 2 * ph[f"block{c['layers'] - 1}"]["start"], (c["family"], c["variant"])
+
+
+@pytest.mark.parametrize("c", [c for c in _cases(("full_bf16",))],
+                         ids=lambda c: f"{c['family']}-{c['attn_implementation']}-b{c['batch']}s{c['seq']}")
+def test_pure_bf16_rebuild_is_the_measured_block_phase(c):
+    """Pure bf16 (no autocast copies): the table's rebuild equals the last block's measured phase to the byte on the
+    RMSNorm decoders and within 4.2 % on GPT-2 (its eager rows; its sdpa's math path exact at (1, 64)). Old term:
+    -16.7 % (llama sdpa) .. +0.7 %: fails here."""
+    _, _, r = _table(c)
+    ph = _phases(c)[f"block{c['layers'] - 1}"]
+    tol = 0.045 if c["family"] == "gpt2" else 1e-9
+    assert r.recompute == pytest.approx(ph["peak"] - ph["start"], rel=tol, abs=1.0)
+
+
+def test_autocast_rebuild_leaves_the_weight_copies_to_the_weight_term():
+    """Under autocast the recompute makes the block's bf16 weight copies again (the plan's weight term holds them):
+    the rebuild, tokens' bytes alone, is at most the measured phase and within 26 % of it on these tiny blocks,
+    whose weights weigh as much as their activations (hidden 64); with the walk's weight-sized bytes the walk is
+    within +11 % (GPT-2 eager (1, 64)) of the phase."""
+    for c in _cases(("full_amp",)):
+        m, mt, r = _table(c)
+        ph = _phases(c)[f"block{c['layers'] - 1}"]
+        meas = ph["peak"] - ph["start"]
+        assert 0.74 * meas <= r.recompute <= 1.01 * meas, (c["family"], c["attn_implementation"], c["batch"])
+
+
+def test_table_peak_with_the_walked_rebuild():
+    """The table path's last-rank peak, the layers' checkpoint inputs plus max(head, rebuild + held), against the
+    step's measured peak (gradients out), pure bf16: within 0.5 % on the RMSNorm decoders, GPT-2 -6.9..-1.1 % (its
+    embedding's saves, alive to the end, are outside the table's layers) (before: GPT-2 sdpa (1, 64) -16.6 %, llama
+    eager (2, 128) -4.6 %)."""
+    for c in _cases(("full_bf16",)):
+        m, mt, r = _table(c)
+        head = r.outside + r.logits_transient
+        pred = m.layers * r.per_layer + max(head, r.recompute + r.head_held)
+        meas = max(p["peak"] for p in c["phases"])
+        tol = 0.07 if c["family"] == "gpt2" else 0.005
+        assert pred == pytest.approx(meas, rel=tol), (c["family"], c["attn_implementation"], c["batch"])
+
+
+def test_rebuild_is_a_walk_not_the_saves():
+    """The term is the walked block's peak: above the block's whole saves by what is in flight (eager: the
+    probabilities' gradient and more), and the same walk for each recorded shape whatever the head."""
+    c = _cases(("full_bf16",))[0]
+    m, mt, r = _table(c)
+    full, _ = AH.hf_saved_parts(m, mt, c["seq"], c["batch"], "bf16", c["attn_implementation"], False)
+    assert r.recompute > full / m.layers
+    assert r.recompute == AH.hf_block_rebuild(m, mt, c["seq"], c["batch"], "bf16", c["attn_implementation"])
+
+
+def _lora_plan(c):
+    """(activations, logits) the plan reports for a recorded LoRA run: the tiny model under the HF Trainer (autocast,
+    ``bf16``), LoRA r``lora_rank`` all-linear over the run's base, one GPU, gradient checkpointing (a frozen base is
+    never walked: the HF table path)."""
+    from planner.model import memory as M
+    from planner.model.stacks import from_training
+    from planner.spec import TrainingSpec
+    from test_hfwalk44 import _row
+
+    m, r = _spec(FLOPS[c["family"]]), DATA["lora_rank"]
+    t = TrainingSpec(mode="lora", precision="bf16", base_weights="fp32" if c["variant"] == "lora_amp" else "bf16",
+                     flash_attention=c["attn_implementation"] == "sdpa", seq_len=c["seq"], micro_batch=c["batch"],
+                     global_batch=c["batch"], framework={"name": "hf-trainer"},
+                     lora=dict(rank=r, alpha=2 * r, targets="all-linear"))
+    mem = M.memory_per_gpu(m, t, _row(1, tp=1, pp=1, dp=1, cp=1, zero=0, mb=c["batch"], rc=2),
+                           stack=from_training(t, model=m), gpu="H100-SXM-80GB")
+    return float(mem["activations"][0]), float(mem["logits"][0])
+
+
+#: GPT-2 under sdpa runs the CPU's math path (its attention dropout), a GPU plan the fused kernel: not compared
+LORA = [c for c in _cases(("lora_amp", "lora_bf16")) if (c["family"], c["attn_implementation"]) != ("gpt2", "sdpa")]
+
+
+@pytest.mark.parametrize("c", LORA, ids=lambda c: f"{c['family']}-{c['attn_implementation']}-{c['variant']}-"
+                                                  f"b{c['batch']}s{c['seq']}")
+def test_lora_plan_takes_the_larger_of_head_and_rebuild(c):
+    """A frozen base's rows (LoRA / QLoRA) now take the head beside the rebuild by the same rule, their rebuild the
+    walked block backward's peak plus the adapters' saves: the plan's activations + logits against the step's
+    measured peak (adapter gradients out) -18.0..+10.3 % (eager RMSNorm decoders -13.9..+0.2 %); under the sum
+    (until hfblk57) +12.5..+49.2 %: every case over by more than a tenth, so fails here. What is still short (sdpa
+    -9.7..-18.0 %): peft's adapter path under autocast keeps its inputs' gradients in fp32 in flight (an f-wide fp32
+    copy, h-wide ones), which the trained block's walk has not (accuracy_log hfblk57, "Left")."""
+    act, logits = _lora_plan(c)
+    meas = max(p["peak"] for p in c["phases"])
+    assert 0.81 * meas < act + logits < 1.11 * meas
