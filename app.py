@@ -294,13 +294,16 @@ stack = wi.field_value(s["w_framework"], "framework")
 # and (QA 96) the values that run at the sidebar's precision and TP / PP / CP / ZeRO (as its widgets hold them); the
 # options of free numbers and lists as number and text inputs (YAML, as the job file), empty at the stack's default
 fresh = s.get("_stack_options_of") != (source, stack)
-stack_opts = wi.stack_controls(base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
+# asked at the sidebar's training mode, which picks the default stack (QLoRA: the HF Trainer; app57)
+stack_base = wi.with_mode(base, s["w_mode"], s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None)
+stack_opts = wi.stack_controls(stack_base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
                                                               if f"w_stackopt_{k}" in s},
                                precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")},
                                recompute=s["w_recompute"])
+starts = {} if fresh else s.get("_stack_starts", {})
 for c in stack_opts:
     key = f"w_stackopt_{c.option}"
-    if fresh or key not in s or c.choices and s[key] not in c.choices:  # (a control drawn anew: its start value)
+    if fresh or wi.restarts(c, s.get(key, wi.NOT_DRAWN), starts.get(c.option, wi.NOT_DRAWN)):
         s[key] = c.value
     if c.kind == "number":  # the field's bounds; a value the job refuses is the loader's one line on the page
         sb.number_input(c.label, min_value=c.bounds[0], max_value=c.bounds[1], step=1 if c.integer else None,
@@ -312,10 +315,11 @@ for c in stack_opts:
     else:
         sb.selectbox(c.label, c.choices, key=key, format_func=c.word, help=c.help)
 s["_stack_options_of"], s["_stack_drawn"] = (source, stack), tuple(c.option for c in stack_opts)
+s["_stack_starts"] = {c.option: c.value for c in stack_opts}
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
-if wi.partial_recompute(wi.with_stack(base, stack)):  # Megatron's --recompute-method / -num-layers
+if wi.partial_recompute(wi.with_stack(stack_base, stack)):  # Megatron's --recompute-method / -num-layers
     full_rc = s["w_recompute"] in (None, "full")
     off = None if full_rc else "only with recompute full (or auto)"
     c1, c2 = sb.columns(2)
@@ -423,13 +427,14 @@ try:
 except InputError as e:
     bar.empty()
     error_box(e)
-    pinned = wi.estimate_if_pinned(job, catalog, profile)
+    pinned = wi.cached_view(wi.estimate_if_pinned, job, catalog, profile)  # (once per job, as the search: app57)
     if pinned is not None:
         st.subheader("the configuration as set")
         as_set, why = wi.pinned_layout(job, pinned)  # its recompute named: the error's nearest may use another
         st.caption(f"{hardware_str(pinned['hardware'])}, {as_set} ({why})")
-        st.altair_chart(charts.memory_chart(pinned, title=f"memory per GPU as set: {as_set}"), width="stretch", theme=None)
-        st.altair_chart(charts.breakdown_chart(pinned, title=f"where the step time goes as set: {as_set}"),
+        st.altair_chart(wi.cached_view(charts.memory_chart, pinned, title=f"memory per GPU as set: {as_set}"),
+                        width="stretch", theme=None)
+        st.altair_chart(wi.cached_view(charts.breakdown_chart, pinned, title=f"where the step time goes as set: {as_set}"),
                         width="stretch", theme=None)
     st.stop()
 bar.empty()

@@ -33,7 +33,7 @@ from planner.workloads.training import recommend  # noqa: E402
 from planner.spec import load_job  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner import defaults as D  # noqa: E402
-from planner.model.stacks import SEARCHED, resolve  # noqa: E402
+from planner.model.stacks import SEARCHED, holds, resolve  # noqa: E402
 from planner.spec.schema import FrameworkSpec  # noqa: E402
 from gen_private_catalog import write as write_private_catalog  # noqa: E402
 
@@ -113,9 +113,10 @@ def main():
     for n in (100_000, 1_000_000):
         print(f"{n:>9,} MoE (Mixtral-8x7B, EP, ETP) candidates: {rates(moe_job, random_moe_candidates(n, rng), hw)}")
     # the stack options recommend searches (planner.search.space.stack_variants) left open, as in
-    # the example, then fixed to the stack's defaults: the difference is the cost of searching them
+    # the example, then fixed to the stack's defaults: the difference is the cost of searching them (those the stack
+    # holds: a searched option of another stack's, AutoModel's loss_fn, is refused on it)
     fixed = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(
-        name=D.FRAMEWORK, **{k: getattr(resolve(None), k) for k in SEARCHED})})})
+        name=D.FRAMEWORK, **{k: getattr(resolve(None), k) for k in SEARCHED if holds(resolve(None), k)})})})
     # training.framework auto: every stack of defaults.AUTO_FRAMEWORKS searched on the same layouts
     auto = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(name="auto")})})
     for label, j in (("stack options open", job), ("stack options fixed", fixed), ("framework auto", auto)):

@@ -433,22 +433,12 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
         _set(t, k, getattr(w, k))
     _set(t, "framework", stack_section((base.get("training") or {}).get("framework"), w.framework))
     # which layers full recompute checkpoints: only where it can mean something (the controls are off elsewhere)
-    partial = w.recompute in (None, "full") and partial_recompute(with_stack(base, w.framework))
+    # (asked at the sidebar's mode: a QLoRA job's default stack is not a pretraining job's, app57)
+    partial = w.recompute in (None, "full") and partial_recompute(with_stack(with_mode(base, w.mode, w.tokens), w.framework))
     for k in ("recompute_method", "recompute_num_layers"):
         _set(t, k, getattr(w, k) if partial else None)
-    t["mode"] = w.mode
-    if w.mode in ("lora", "qlora"):
-        if w.lora_rank is not None:
-            t["lora"] = dict(t.get("lora") or {}, rank=w.lora_rank)
-        if w.mode == "qlora" and t.get("base_weights") not in (None, "nf4"):
-            t.pop("base_weights")
-    else:  # a frozen base's settings mean nothing when every weight trains
-        t.pop("lora", None)
-        t.pop("base_weights", None)
-    if w.tokens is not None:
-        for k in ("steps", "epochs", "dataset_samples"):
-            t.pop(k, None)
-        t["tokens"] = float(w.tokens)
+    _write_mode(t, w.mode, w.lora_rank)
+    _write_tokens(t, w.tokens)
     for k in ("tp", "pp", "cp", "zero"):
         _set(p, k, getattr(w, k))
     if w.tp is None or w.pp is None or w.cp is None or w.nodes is None:
@@ -533,6 +523,41 @@ def stack_section(given, name: Optional[str]):
     except (TypeError, ValueError):
         same = False
     return copy.deepcopy(given) if same else name
+
+
+def _write_mode(training: dict, mode: str, lora_rank: Optional[int] = None) -> None:
+    """The training mode (and a LoRA job's rank) written into a job's ``training`` section, as the sidebar sets it."""
+    training["mode"] = mode
+    if mode in ("lora", "qlora"):
+        if lora_rank is not None:
+            training["lora"] = dict(training.get("lora") or {}, rank=lora_rank)
+        if mode == "qlora" and training.get("base_weights") not in (None, "nf4"):
+            training.pop("base_weights")
+    else:  # a frozen base's settings mean nothing when every weight trains
+        training.pop("lora", None)
+        training.pop("base_weights", None)
+
+
+def _write_tokens(training: dict, tokens: Optional[float]) -> None:
+    """The sidebar's training tokens (None: the job's own length) written into a job's ``training`` section."""
+    if tokens is not None:
+        for k in ("steps", "epochs", "dataset_samples"):
+            training.pop(k, None)
+        training["tokens"] = float(tokens)
+
+
+def with_mode(base: dict, mode: Optional[str], tokens: Optional[float] = None) -> dict:
+    """``base`` at the sidebar's training ``mode`` (None: its own) and ``tokens`` (a fine-tune needs its length), for
+    the questions asked of its stack before the job is built (``stack_controls``, ``partial_recompute``): the mode
+    picks the default stack (QLoRA runs on the HF Trainer's bitsandbytes path, pretraining on Megatron-Core), and
+    until app57 the sidebar drew a QLoRA job the pretraining stack's options, its "TP communication overlap: te" then
+    refused by the job it built."""
+    doc = copy.deepcopy(base)
+    doc["training"] = dict(doc.get("training") or {})
+    if mode is not None:
+        _write_mode(doc["training"], mode)
+    _write_tokens(doc["training"], tokens)
+    return doc
 
 
 def with_stack(base: dict, name: Optional[str]) -> dict:
@@ -830,6 +855,22 @@ def _filter_doc(doc: dict, precision: Optional[str], parallel: Optional[dict], r
     return out
 
 
+#: a control's value or start value where it was not drawn (``restarts``)
+NOT_DRAWN = object()
+
+
+def restarts(control: StackControl, held=NOT_DRAWN, last_start=NOT_DRAWN) -> bool:
+    """Whether the sidebar's stack-option ``control`` takes its start value (``control.value``) this run: drawn anew
+    (``held``, its value as the page holds it, ``NOT_DRAWN``), holding a value its choices no longer offer, or left
+    at last run's start value (``last_start``) where that start moved: the input follows the job until it is set.
+    Until app57 a start that moved was not followed: the fp8 recipe first drawn at fp4 (nvfp4) stayed nvfp4 when
+    the precision went to fp8, and gpt2's page at fp8 on H100s read "nvfp4 needs FP4 tensor cores" for a recipe
+    nobody chose."""
+    if held is NOT_DRAWN or (control.choices and held not in control.choices):
+        return True
+    return last_start is not NOT_DRAWN and held == last_start and control.value != last_start
+
+
 def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = None, precision: Optional[str] = None,
                    parallel: Optional[dict] = None, recompute: Optional[str] = None) -> tuple[StackControl, ...]:
     """The controls of the training stack ``name`` (the sidebar's; None: the job's default stack) for the job ``base``:
@@ -869,7 +910,7 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
             continue
-        searched = searched_on(st, option)  # (AutoModel's defer_fsdp_grad_sync is not, the HF Trainer's is)
+        searched = searched_on(st, option)  # (stacks.SEARCHED_ON: an option some stacks holding it do not search)
         unset = AUTO if searched else STACK_KIND_DEFAULT
         default = unset if searched or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
@@ -1146,14 +1187,29 @@ class _LRU(OrderedDict):
 SEARCHES = _LRU(8)
 
 
+class _Refused(NamedTuple):
+    """A search's refusal as ``SEARCHES`` keeps it (``search``)."""
+
+    error: InputError
+
+
 def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``recommend`` for the app: same result, cached on the job, catalog and profile (the search
-    never changes the job, so no copy is needed)."""
+    never changes the job, so no copy is needed). A refusal is cached too, and raised again: until app57 a page
+    where nothing fits searched again on every rerun (the llama3-8b preset under a $1 budget: 1.4 CPU-s a rerun
+    with nothing changed, against 0.2 for a plan)."""
     key = (job_key(job), id(catalog), id(profile), top, simulate)
     if key in SEARCHES:
-        return SEARCHES[key]
-    res = recommend(job, catalog, profile, top=top, simulate=simulate, progress=progress)
+        hit = SEARCHES[key]
+        if isinstance(hit, _Refused):  # its traceback reset, so that it does not grow rerun by rerun
+            raise hit.error.with_traceback(None)
+        return hit
+    try:
+        res = recommend(job, catalog, profile, top=top, simulate=simulate, progress=progress)
+    except InputError as e:
+        SEARCHES.put(key, _Refused(e))
+        raise
     SEARCHES.put(key, res)
     return res
 

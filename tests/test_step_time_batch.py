@@ -129,6 +129,7 @@ def _other_values(stack, field: str) -> list:
     ("llama3-70b", None, "torchtitan"),  # layer SAC shares in the key
     ("mixtral-8x7b", None, None),  # MoE: EP, expert-TP
     ("nemotron-3-nano-pretrain", None, None),  # hybrid: the MTP block's own layer set
+    ("full-finetune-llama3.1-8b", None, "nemo-automodel"),  # its searched options (rec57: loss_fn read by the head)
 ])
 def test_layer_memo_gives_each_call_its_own_numbers(catalog, example, precision, stack):
     """One LayerMemo over a search-like sequence of calls -- overlapping candidate sets, the stack options a

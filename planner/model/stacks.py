@@ -3798,7 +3798,10 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: one (DeepSeek-V3 on B200 at EP 64: 7.9% MFU, 12.3% with DeepEP, QA 81). The combined-1F1B all-to-all overlap
 #: (``moe_a2a_overlap``, moedisp47b): hides a micro-batch's dispatch / combine under another's compute where Megatron
 #: runs it (EP > 1, PP 1 or interleaved, no full recompute, one MTP layer at PP > 1: stack_rules ``a2a-overlap-*``),
-#: for a second micro-batch's activations in flight; tried with the dispatchers on the best layouts.
+#: for a second micro-batch's activations in flight; tried with the dispatchers on the best layouts. The loops'
+#: deferred FSDP gradient sync (``defer_fsdp_grad_sync``: the HF Trainer's, rec56; NeMo AutoModel's, rec57) and
+#: AutoModel's loss class (``loss_fn``: FusedLinearCrossEntropy holds no logits, re-runs the head GEMM; rec57) are
+#: fallbacks as the offloads are. Every other option's reason is ``UNSEARCHED``'s.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
     strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
@@ -3808,11 +3811,81 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
-            "pp_pass_microbatches", "defer_fsdp_grad_sync")
+            "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn")
 #: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
-#: ``stack_variants``; the app's controls read it too, planner.interactive): ``defer_fsdp_grad_sync`` on the HF
-#: Trainer's accelerate FSDP (``sync_each_batch``, rec56), not NeMo AutoModel's option of the same name
-SEARCHED_ON = {"defer_fsdp_grad_sync": lambda st: bool(st.fsdp_versions)}
+#: ``stack_variants``; the app's controls read it too, planner.interactive). None now: rec56 searched
+#: ``defer_fsdp_grad_sync`` on the HF Trainer's accelerate FSDP only (``sync_each_batch``); rec57 searches NeMo
+#: AutoModel's option of the same name too (``FSDP2Config.defer_fsdp_grad_sync``, the loop's ``get_sync_ctx``: its own
+#: 70B benchmark config sets it False where the deferred gradients do not fit, "Must be False with GA>1")
+SEARCHED_ON: dict = {}
+
+
+#: why ``recommend`` leaves each other stack option at the job's value or the stack's default (rec57's audit: every
+#: ``OPTIONS`` entry is in ``SEARCHED`` or here; tests/test_rec57.py). Grouped by reason, one reason an option
+_NUMERICS = ("a numerics choice the planner cannot judge (the loss curve, not the step, decides it): the job's or the "
+             "stack's own")
+_SPEED_UP = "a speed-up the stack's tuned default runs (priced no bigger in memory): searched, it would always be on"
+_DOMINATED = ("its default is no slower and no bigger in the model: the other value describes an older or other "
+              "code's run, set to price that run")
+_CODE = "a fact of the code or launch that runs (its version, a fork's plan), not a choice the job leaves to the search"
+_HOST = "a fact of the node (its CUDA runtime, its NVMe drives), read from the catalog or the job"
+UNSEARCHED = {
+    **{k: _SPEED_UP for k in ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather",
+                              "moe_fused_mlp", "moe_shared_expert_overlap", "recompute_early_stop", "channels_last")},
+    **{k: _NUMERICS for k in ("mixed_precision", "lp_bf16_layers", "lp_bf16_first_layers",
+                              "first_last_layers_bf16", "lp_bf16_mtp", "communication_data_type", "ce_fp32_upcast",
+                              "precision_aware_optimizer", "exp_avg_dtype", "exp_avg_sq_dtype", "main_params_dtype")},
+    **{k: _DOMINATED for k in ("loss_parallel", "gradient_accumulation_fusion", "fp8_param_gather",
+                               "experts_implementation")},
+    **{k: _CODE for k in ("fused_qkv", "tp_gather_per_linear", "tp_embedding_replicated", "loss_eager_16bit",
+                          "selective", "use_reentrant")},
+    **{k: _HOST for k in ("nvme_stripe", "nvme_gbps", "cuda_module_loading")},
+    "align_param_gather": "Megatron-Core's default (on), as its recipes launch; off prices a run that sets "
+                          "--no-align-param-gather or a NeMo 1.x run, a schedule choice not measured both ways",
+    "overlap_param_gather_with_optimizer_step": "no memory cost in the model, only a gather hidden under the step: "
+                                                "searched, it would always be on; off as Megatron-LM's CLI and "
+                                                "Megatron-Bridge's CommOverlapConfig launch, on where the job says "
+                                                "(NeMo 2 / Bridge performance scripts)",
+    "attn_implementation": "the kernel transformers picks (sdpa) unless the job names one: flash_attention_2 / 3 "
+                           "need their kernel package installed, a fact of the environment",
+    "fp8_recipe": "a numerics choice (delayed scaling is fastest, not the recipes' default): searched only where the "
+                  "job sets fp8_recipe: auto (RECIPE_AUTO, planner.search.space recipe_choices)",
+    "offload_device": "searched apart, as a twin of each CPU-offload variant where host memory does not hold it "
+                      "(planner.search.space _with_nvme_twins, QA 93)",
+    "cross_entropy_fusion": "te (Transformer Engine's parallel_cross_entropy) is priced below native in memory and "
+                            "time: searched, it would replace the kernel NeMo / Megatron-Bridge recipes run on every "
+                            "Megatron plan (a fallback on the misfit rows would add a variant to every Megatron-Core "
+                            "search; left, rec57)",
+    "cuda_graph_impl": "a speed-up the recipes set per model; the graphs' static buffers are not priced, so searched "
+                       "it would always be on (and full recompute refuses it)",
+    "cuda_graph_scope": "with cuda_graph_impl, the recipes' per-model scope",
+    "reduce_bucket_size": "the model prices the ZeRO reduce buckets' memory, not what a smaller bucket costs in time: "
+                          "searched, it would always shrink",
+    "ag_backward_pipelining": "the model prices the second gathered layer it holds, not the overlap it buys: "
+                              "searched, it would always be off (its default)",
+    "microbatch_group_size": "Megatron-Core's default (pp) is the schedule the recipes run; other groups only shift "
+                             "the interleaved schedule's warm-up, a user's tuning",
+    **{k: "an explicit pipeline split the job writes; the search tries the balanced split and the stack's own "
+          "(pp_split)" for k in ("pp_layout", "pp_partition_method", "pp_first_stage_less_layers",
+                                 "pp_last_stage_less_layers")},
+    "activation_offload_layers": "activation_offload is searched at Megatron's default count (every layer but the "
+                                 "last, the most memory off); fewer layers is a chain of fallbacks not built (left)",
+    "fsdp_defer_sync": "AutoModel's MoE enable_fsdp_optimizations trades the other way (more memory held for fewer "
+                       "collectives), so it is no fallback; tried everywhere it would double the MoE variants (left)",
+    **{k: "a Megatron-DeepSpeed checkpointing trade (memory for host copies / gathers) on the full-recompute rows: "
+          "a fallback there needs a per-recompute row filter not built (left, rec57)"
+       for k in ("partition_activations", "cpu_checkpointing")},
+    "remat_policy": "MaxText's per-tensor keep / offload / remat policies: a space of its own on the full-recompute "
+                    "rows (left); the recipes' policy is set per run",
+    "remat_tensors": "with remat_policy: custom only",
+    "num_vocab_tiling": "MaxText's loss tiling trades logits for a re-run head: a fallback chain of tile counts not "
+                        "built (left)",
+    "ac_freq": "torchtitan's layer SAC frequency on the selective rows: a chain of frequencies not built (left); "
+               "its default 2",
+    "ce_chunk_size": "with loss_fn masked_ce_chunked only, which the job names with its chunk",
+}
+assert not set(UNSEARCHED) & set(SEARCHED) and set(UNSEARCHED) | set(SEARCHED) == set(OPTIONS), \
+    sorted(set(OPTIONS) ^ (set(UNSEARCHED) | set(SEARCHED)))
 
 
 def searched_on(stack: "Stack", option: str) -> bool:

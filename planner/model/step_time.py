@@ -855,9 +855,10 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 #: nor ``cp_comm_type`` (cpcomm36: the CP exchange, cp_comm) nor ``moe_dispatcher`` (moedisp47: the EP exchange, the
 #: router's kernels) nor ``moe_a2a_overlap`` (moedisp47b: the EP exchange it hides, layer_ops), searched yet read by
 #: the layer model, nor ``fsdp_version`` (rec54: FSDP2's block-input cast of a LoRA base, finetune.gathered_by_fsdp2,
-#: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it)
+#: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it) nor ``loss_fn`` (rec57: NeMo AutoModel's
+#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``)
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher",
-                                                          "moe_a2a_overlap", "fsdp_version"))
+                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn"))
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.

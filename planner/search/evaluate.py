@@ -474,7 +474,8 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
     late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
-                                         ("defer_fsdp_grad_sync", "the gradient sync each micro-batch")) if k in searched]
+                                         ("defer_fsdp_grad_sync", "the gradient sync each micro-batch"),
+                                         ("loss_fn", "the linear cross-entropy")) if k in searched]
     late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "

@@ -882,8 +882,9 @@ def _searched_on(grp, hw) -> tuple[str, ...]:
 
 
 #: the searched stack options whose table column (``_frame``) the search has only where some stack group tried them:
-#: the HF Trainer's ``sync_each_batch`` fallback (rec56; on every search's CSV it would add a column of one value)
-SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync",)
+#: the loop's sync each micro-batch fallback (rec56, the HF Trainer's ``sync_each_batch``; rec57 NeMo AutoModel's) and
+#: AutoModel's loss class (rec57): on every search's CSV each would add a column of one value
+SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn")
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values
@@ -1762,8 +1763,9 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
 
 #: the searched stack options (``space.stack_variants``, not a fallback: each value tried on every row it can run on)
 #: whose chosen value, where it is not the stack's default, the plan explains against the default on the same layout
-#: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only)
-EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync")
+#: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only),
+#: and the fallbacks the stack line cannot explain alone: the sync each micro-batch (rec56), AutoModel's loss class (rec57)
+EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync", "loss_fn")
 
 
 def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[str]:
@@ -1904,8 +1906,10 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
     layout was valid to evaluate (a rule none meets, else one option's reason); else nothing fits in memory, naming
     the nearest layout (``closest_mem``) and what would free memory."""
     if listed_out and not listed_searched:
-        # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer
-        raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
+        # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer,
+        # fitted by the one rule (fit_message): the stacks' aside gives way at a word's end; InputError's own middle
+        # cut read "megatron-…ndry" in the what-if app's box for llama3-8b on maxtext (app57)
+        raise InputError("constraints.gpus", fit_message("every GPU it lists is left out: " + "; ".join(listed_out)))
     if too_big and len(too_big) == len(opts):
         _raise_outside_limits(job, too_big)
         raise too_big[0]
@@ -2469,9 +2473,10 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
         if why:
             out.append((tuple(gs), f"{', '.join(gs)}: training.framework {why}"))
             continue
-        out.append((tuple(gs), f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
-                               f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
-                               "or leave training.framework out)"))
+        # the advice before the list, which gives way first where the line is too long (fit_message; app57)
+        out.append((tuple(gs), f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (leave "
+                               f"training.framework out, or a stack for {'them' if len(gs) > 1 else 'it'}: "
+                               f"{', '.join(stacks_for_platform(plat)) or 'none'})"))
     return out
 
 

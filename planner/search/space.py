@@ -545,6 +545,10 @@ class StackVariant:
     min_pp: int = 0
     #: the least CP of the rows it differs from the base on: 2 for another ``cp_comm_type`` (no exchange at CP1)
     min_cp: int = 0
+    #: the most PP of the rows it differs from the base on: 1 for syncing each micro-batch (``defer_fsdp_grad_sync``
+    #: off: the loop's sync switch acts without PP only; under PP torch pipelining's hooks decide, Stack
+    #: ``pp_fsdp_unsharded``); None: any
+    max_pp: int | None = None
     #: the ZeRO stage of its rows with one replica (DP x CP = 1), where the stages shard nothing and the search keeps
     #: one: 0, or ``Stack.optimizer_offload_zero`` with optimizer offload (the stage its launch writes); None: the job
     #: fixes ``parallel.zero``
@@ -574,7 +578,7 @@ class StackVariant:
         condition, so the memory model runs only on rows with a chance."""
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
-        fused = self.stack.fused_cross_entropy
+        fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
         # unsharded gradient between them: at most the gradients come off
         synced = self.values.get("defer_fsdp_grad_sync") is False
@@ -625,6 +629,8 @@ class StackVariant:
             ok &= c.pp >= self.min_pp
         if self.min_cp:
             ok &= c.cp >= self.min_cp
+        if self.max_pp is not None:
+            ok &= c.pp <= self.max_pp
         if self.values.get("pp_pass_microbatches") is not None:  # a searched pass (the job's own: rule titan-pp-pass)
             ok &= pass_rows(c, self.training.global_batch, self.values["pp_pass_microbatches"])
         if self.one_replica_zero is not None:
@@ -653,8 +659,9 @@ class StackVariant:
 
 #: the fallback options (beside the offloads) whose variants ``StackVariant.could_fit`` screens against their root, the
 #: same combination at every fallback's first value: what each can take off is a memory term of the root's (the fused
-#: cross-entropy its logits and activations, the HF Trainer's ``sync_each_batch`` its held gradients)
-SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync")
+#: cross-entropy -- the HF Trainer's Liger loss, NeMo AutoModel's ``loss_fn: linear_ce`` -- its logits and
+#: activations, the sync each micro-batch its held gradients)
+SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn")
 
 
 #: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
@@ -753,14 +760,26 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # offloads are, tried only where the eager loss's logits keep a plan from fitting (its time is the same GEMMs)
     if "fused_cross_entropy" in open_ and liger_patches(m) and not base.fused_cross_entropy:
         axes["fused_cross_entropy"] = (False, True)
-    # the HF Trainer's gradient accumulation left open (``defer_fsdp_grad_sync``, accelerate's ``sync_each_batch``
-    # negated): the Trainer's default first -- the sync on a step's last micro-batch, which holds the whole model's
-    # unsharded gradient until then (planner.model.memory ``accumulates_unsharded``) -- then ``sync_each_batch`` (a
-    # reduce-scatter every micro-batch, nothing held), a fallback as the offloads are: tried only where the deferred
-    # plan does not fit, on ZeRO-2/3 rows (StackVariant.min_zero: below them the Trainer runs DDP, which holds nothing)
+    # the loop's gradient accumulation left open (``defer_fsdp_grad_sync``: the HF Trainer's, accelerate's
+    # ``sync_each_batch`` negated; NeMo AutoModel's ``FSDP2Config.defer_fsdp_grad_sync``): the stack's default first --
+    # the sync on a step's last micro-batch, which holds the whole model's unsharded gradient until then
+    # (planner.model.memory ``accumulates_unsharded``) -- then the sync each micro-batch (a reduce-scatter every
+    # micro-batch, nothing held), a fallback as the offloads are: tried only where the deferred plan does not fit, on
+    # ZeRO-2/3 rows (StackVariant.min_zero: below them the loop runs DDP / no FSDP sync to defer) without PP
+    # (StackVariant.max_pp: under PP torch pipelining's own hooks defer, whatever the option). AutoModel's MoE
+    # ``fsdp_defer_sync`` (``enable_fsdp_optimizations``) holds the same gradients whatever this option: not with it
     if ("defer_fsdp_grad_sync" in open_ and searched_on(base, "defer_fsdp_grad_sync") and accumulates_unsharded(base)
-            and (p.zero is None or p.zero >= 2)):
+            and not base.fsdp_defer_sync and (p.zero is None or p.zero >= 2) and (p.pp or 1) == 1):
         axes["defer_fsdp_grad_sync"] = (True, False)
+    # NeMo AutoModel's loss class left open: the recipes' ``MaskedCrossEntropy`` first (its fp32 upcast of the whole
+    # logits), then ``FusedLinearCrossEntropy`` (Cut Cross-Entropy: no logits, the head GEMM re-run in its backward),
+    # a fallback as the HF Trainer's Liger loss is, tried only where the masked loss keeps a plan from fitting; refused
+    # under TP by the stack's rule (automodel-linear-ce-tp). Not where the job sets ``ce_fp32_upcast`` (an argument
+    # FusedLinearCrossEntropy does not take), and only on a causal LM's vocabulary logits (AutoModel's LLM recipes: not
+    # an encoder's masked-LM head, not a classifier head)
+    if ("loss_fn" in open_ and base.loss_fn == "masked_ce" and "ce_fp32_upcast" in open_options(t)
+            and m.causal and m.output_head != "classifier"):
+        axes["loss_fn"] = ("masked_ce", "linear_ce")
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
@@ -786,7 +805,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches", "defer_fsdp_grad_sync"}
+    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn"}
     first = {n: axes[n][0] for n in names if n.endswith("_offload") or n in fallback}  # (each axis lists it first)
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
@@ -813,6 +832,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
             root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed, asked_zero=asked,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
+            max_pp=1 if values.get("defer_fsdp_grad_sync") is False else None,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
             # until QA 38 a job's own megatron_fsdp: true ranked ZeRO-0/1 plans that estimate then refused
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),

@@ -738,7 +738,8 @@ class FrameworkSpec(Strict):
     #: planner.model.stacks Stack.ce_fp32_upcast); None: the stack's default
     ce_fp32_upcast: Optional[bool] = None
     #: nemo-automodel: the loss class of the recipe's ``loss_fn`` (masked_ce | masked_ce_chunked | linear_ce |
-    #: te_parallel_ce; planner.model.stacks Stack.loss_fn); None: MaskedCrossEntropy, as its recipes ship
+    #: te_parallel_ce; planner.model.stacks Stack.loss_fn); None: MaskedCrossEntropy, as its recipes ship, and
+    #: ``recommend`` tries linear_ce where it does not fit (rec57)
     loss_fn: Optional[V.LOSS_FN.literal] = None
     #: nemo-automodel: ``MaskedCrossEntropy(chunk_size=...)``, the rows upcast at a time (loss_fn masked_ce_chunked)
     ce_chunk_size: Optional[int] = Field(None, ge=1, le=1 << 24)
@@ -805,7 +806,8 @@ class FrameworkSpec(Strict):
     #: nemo-automodel: without PP, the FSDP2 gradient reduce-scatter on the last micro-batch only, the gathers
     #: unchanged (AutoModel ``distributed.defer_fsdp_grad_sync``, default true; planner.model.stacks
     #: Stack.defer_fsdp_grad_sync); hf-trainer: the Trainer's no_sync accumulation under FSDP1 or FSDP2, false being
-    #: accelerate's ``sync_each_batch`` (default: on; left open, ``recommend`` tries false where on does not fit)
+    #: accelerate's ``sync_each_batch`` (default: on; left open, ``recommend`` tries false where on does not fit, on
+    #: both stacks: rec56, rec57)
     defer_fsdp_grad_sync: Optional[bool] = None
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
