@@ -1560,7 +1560,8 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
-                    gk: float | None = None, cw: float = 1.0, attn_bwd_extra: float = 0.0) -> None:
+                    gk: float | None = None, cw: float = 1.0, attn_bwd_extra: float = 0.0,
+                    recompute_extra: float = 0.0) -> None:
     """One block's backward (after its recompute under checkpointing) on the running total ``w``:
     op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
     for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
@@ -1594,6 +1595,9 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
       its all-gathered K/V, fp32 accumulators and rotated K/V gradients, freed as the kernel's backward ends,
       activations ``cp_torch_ring_transient``; a ring wraps only the fused SDPA kernels); GPT-2/BERT: the output dropout's gradient, then the
       score path with dropout on the probabilities in the scores' dtype (sdpa's math path: fp32).
+
+    ``recompute_extra``: what the caller's block holds beside its saves at the recompute's last save and frees as it
+    stops (peft's fp32 copy of the down projection's input: finetune ``adapter_cast_transient``; hfblk57b).
     """
     from planner.spec.params import attention_params, mlp_params, norm_params
 
@@ -1715,7 +1719,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             # expert saved their own bf16 copies); without autocast those two are saved as they are
             tail += a * e.experts * tok * h + ((r * e.experts * tok * h + r * h * tok) if amp else 0.0)
         recast = cw * 2.0 * (attn_w + cast_w) if amp else 0.0  # the block's weight copies, made again
-        w.op(A_rc + M + recast + tail, tail, recast)
+        w.op(A_rc + M + recast + tail + recompute_extra, tail + recompute_extra, recast)
         c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * cast_w) if amp else (0.0, 0.0)
 
     # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
@@ -2044,7 +2048,7 @@ def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, i
 
 
 def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str,
-                     experts: str = "eager") -> float:
+                     experts: str = "eager", dense_recompute_extra: float = 0.0) -> float:
     """The most a checkpointed block's recompute and backward add to the live tokens' bytes, as the walked step
     measures it (``_block_backward`` from a zero level, no gradient kept, the largest over the blocks' kinds): its
     saves rebuilt plus the activation gradients and transients in flight at the block's own peak (the eager
@@ -2053,7 +2057,9 @@ def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str
     table path's rebuild term (hfblk57); until then a block's whole saves plus the eager probabilities' gradient,
     which missed the gradients in flight: measured on tiny transformers 5.23 models (tests/data/hfblk57_truth.json,
     tests/make_hfblk57_truth.py: the backward's phase of the last block, live bytes less the accumulated parameter
-    gradients) the old term was -30..+3 % of the block's phase, this one equal to the byte under pure bf16."""
+    gradients) the old term was -30..+3 % of the block's phase, this one equal to the byte under pure bf16.
+    ``dense_recompute_extra``: a dense block's bytes beside its saves at the recompute's end (``_block_backward``'s
+    ``recompute_extra``; a frozen base's adapters, hfblk57b)."""
     P = hf_precision(precision, experts)
     _, _, rows = saved_rows(m, mt, seq, batch, precision, impl, False, None, experts)
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
@@ -2062,7 +2068,8 @@ def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str
         key = (id(rows[i]), i in moe_ids)  # one walk per row object and kind (``_blocks_backward``'s rule)
         if key not in peaks:
             w = _Walk(0.0)
-            _block_backward(w, m, mt, seq, batch, P, impl, True, rows[i], i in moe_ids, P.param, 0.0)
+            _block_backward(w, m, mt, seq, batch, P, impl, True, rows[i], i in moe_ids, P.param, 0.0,
+                            recompute_extra=0.0 if i in moe_ids else dense_recompute_extra)
             level, _, wsized = np.asarray(w.moments, dtype=np.float64).T
             peaks[key] = float(np.max(level - wsized))
     return max(peaks.values())

@@ -1216,7 +1216,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
-        blocks = (m.layers * hf_block_rebuild(m, fam, seq, b, prec, impl, experts) if rebuild
+        cast = adapter_cast_transient(m, t, seq, b, ab, amp.stream) if amp else 0.0  # (peft's copy of down's input)
+        blocks = (m.layers * hf_block_rebuild(m, fam, seq, b, prec, impl, experts, cast) if rebuild
                   else hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)[0])
         delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
                                                PARAM_BYTES[stream], impl, ab, amp, experts)
@@ -1231,6 +1232,32 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     w_split = [split] * parts if weight_split is None else [np.asarray(x, dtype=np.float64) for x in weight_split]
     return (keep / split + sum(w / d for w, d in zip(w_keep, w_split)),
             rebuild / split + sum(w / d for w, d in zip(w_rebuild, w_split)))
+
+
+def adapter_cast_transient(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, adapter_bytes: float,
+                           stream: float) -> float:
+    """Bytes a dense frozen block holds beside its saves when its checkpointed recompute stops, under autocast with
+    peft's fp32 adapters (hfblk57b): the tensors the live frames name there that the frozen block does not save.
+    Non-reentrant checkpointing stops the recompute at the block's last save (torch/utils/checkpoint.py, early stop),
+    here ``lora_B``'s input in the down projection's adapter, so the frames around it are alive: the MLP's input
+    ``x`` (the norm's output, ``stream`` bytes), the down projection's input (the bf16 product of its gate/up GEMMs)
+    and its base output (bf16, ``result = self.base_layer(x)``), and peft's copy of that input in the adapters'
+    dtype -- peft 0.21.2 tuners/lora/layer.py ``Linear.forward``: ``x = self._cast_input_dtype(x,
+    lora_A.weight.dtype)`` (tuners_utils: ``x.to(dtype)``, a new tensor), then ``lora_B(lora_A(dropout(x))) *
+    scaling``. Under autocast every adapter keeps its own bf16 copy of what it reads (``frozen_delta_parts``), so
+    none of these is a save: per token ``(stream + 2) h + (2 + adapter_bytes) f``. Measured
+    (tests/data/hfblk57_truth.json; the live set at the last block's peak: the fp32 (b, s, f) copy, the product,
+    the norm's output beside the saves): the LoRA plans -18.0..+10.3 % of the step peak -> -7.7..+10.3 %. None
+    where the adapters are in their input's dtype (FSDP's bf16 gather: no copy, the adapter keeps the input
+    itself), for bitsandbytes layers (peft tuners/lora/bnb.py casts only outside autocast), or for the LayerNorm
+    families, whose block saves its output dropout's mask after the projection returns (its frame gone)."""
+    if bitsandbytes_base(t) or hf_model_type(m) in LAYERNORM_INPUT or adapter_bytes <= 2.0:
+        return 0.0
+    down = [L.fan_in * L.per_token * L.copies for moe, _, _, L, rk in adapted(m, t)
+            if not moe and rk and L.reads == "down_in" and PEFT_WRAP[L.module].per_token]
+    if not down:
+        return 0.0
+    return seq * batch * ((stream + 2.0) * m.hidden + (2.0 + adapter_bytes) * max(down))
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
