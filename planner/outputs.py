@@ -343,11 +343,15 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
     current = None  # the path being worked on, for the message
     try:
         for d in folders:
+            # a folder that cannot be made is the given file's failure, named by it: `report -o /proc/r.md` said
+            # "/proc/r_files: file not found", a path the user never gave (QA 61); -o /proc/r.html names r.html. The
+            # given file's own checks run first, so the folder probe's refusal (qa57) cannot name the folder either
+            named = next((p for p in given if p.parent == d.parent and p.parent not in folders), d)
+            if named != d:
+                output_target(named, field, force=force)
             d = current = output_target(d, field, force=force, folder=True)
             if not d.is_dir() or d.is_symlink():  # new, or a link to replace: never written through
-                # a folder that cannot be made is the given file's failure, named by it: `report -o /proc/r.md` said
-                # "/proc/r_files: file not found", a path the user never gave (QA 61); -o /proc/r.html names r.html
-                current = next((p for p in given if p.parent == d.parent and p.parent not in folders), d)
+                current = named
                 fresh[d] = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.", suffix=".tmp"))
         writes = []
         for p, data in files.items():
