@@ -57,8 +57,9 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   PP degree; pytorch/torchtitan#781, 2025-01-07, made it PP x stages a rank, after the runs). Since mem57 (2026-12-07)
   the last stage keeps every micro-batch's fp32 logits (torch.distributed.pipelining's ``output_chunks``, 15.7 GiB
   here; ``TITAN_PP_OUTPUTS``): the last rank now peaks, 1F1B -15.5 -> -8.5%, CP 1 / 2 / 4 / 8 -> +0.3 / -0.5 / -2.1 /
-  -11.1%, interleaved -2.6 -> +15.4% -- its last rank is priced with both stages' fp32 gradient accumulators beside
-  the warm-up's activations, where FSDP2 makes a stage's accumulators at that stage's first backward (not priced).
+  -11.1%, interleaved -2.6 -> +15.4% -- its last rank was priced with both stages' fp32 gradient accumulators beside
+  the warm-up's activations, where FSDP2 makes a chunk's accumulators at its first backward and frees them at its
+  last; mem57b (2026-12-07) prices that order (``pipeline.accumulator_states``): interleaved +15.4 -> -0.6%.
 * torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; modelled since titanroot, 2026-12-02: ``Stack.fsdp2_root``,
   ``TITAN_ROOT_UNIT``): FSDP2 never reshards the root after forward, and the 2024-12 torchtitan leaves the embedding,
   final norm and LM head in the root unit, gathered in bf16 all step (+1.96 GiB on Llama-3-8B); the 2025-08 runs'
