@@ -162,8 +162,9 @@ TITAN_ROOT_UNIT = ("titan24", "titan25_ao_h100")
 #: version a source ran (``Stack.pp_kept_output_bytes``, memory_activations ``pp_kept_outputs``): the 2024-12 benchmark
 #: (torchtitan 9dec370 on torch 1963fc8): its ``Transformer.forward`` returns ``self.output(h).float()`` (4 B a logit),
 #: train.py runs ``pp_schedule.step(target=labels, losses=losses)`` on the last stage, and torch's stage appends each
-#: last-stage output to ``output_chunks`` for ``step``'s merged return (before ``return_outputs`` existed). Later
-#: torchtitan versions not checked
+#: last-stage output to ``output_chunks`` for ``step``'s merged return (before ``return_outputs`` existed). torchtitan
+#: since pytorch/torchtitan#1922 (2025-10-21) passes ``return_outputs=False`` and keeps none (the stack's default 0,
+#: mem57c); the torchao rows do not pipeline
 TITAN_PP_OUTPUTS = {"titan24": 4.0}
 
 

@@ -12,6 +12,12 @@ default ``return_outputs=True`` and one with ``return_outputs=False``. On the la
 save_forward_output``; torch 2.5-2.7: every forward, unconditionally), which only ``clear_runtime_states`` at the
 next ``step`` empties, and ``PipelineScheduleSingle.step`` merges them (``_merge_outputs``) for its return value.
 The memory model's ``memory_activations.pp_kept_outputs`` prices them; tests/test_mem57.py reads the JSON.
+
+mem57c adds, per mode: ``alive_in_backward``, the last stage's outputs still alive (weak references) when each
+micro-batch's backward reaches the stage's input, i.e. after the head's backward: with ``return_outputs=False`` the
+one micro-batch's output ``fwd_cache`` keeps until ``backward_one_chunk`` pops it (into a local that lives through
+that backward); and ``merged_bytes`` / ``merged_is_new``: ``step``'s return on the last stage, a new tensor
+(``_merge_outputs``' ``torch.cat``) of all m outputs, alive beside ``output_chunks`` when ``step`` returns.
 """
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ WORLD, ROWS, WIDTH, VOCAB, N_MB = 2, 4, 16, 32, 8
 
 
 def _work(rank, port, q):
+    import weakref
+
     import torch
     import torch.distributed as dist
     from torch.distributed.pipelining import PipelineStage
@@ -35,13 +43,18 @@ def _work(rank, port, q):
             self.lin = torch.nn.Linear(WIDTH, width_out, dtype=torch.bfloat16)
 
         def forward(self, x):
-            return self.lin(x.to(torch.bfloat16)).float()
+            if x.requires_grad:  # runs when this micro-batch's backward reaches the stage's input
+                x.register_hook(lambda g: in_bwd.append(sum(r() is not None for r in outs)))
+            o = self.lin(x.to(torch.bfloat16)).float()
+            outs.append(weakref.ref(o))
+            return o
 
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     out = {}
     for name, ret in (("return_outputs", True), ("no_return_outputs", False)):
         torch.manual_seed(0)
+        outs, in_bwd = [], []
         stage = PipelineStage(Stage(VOCAB if rank == WORLD - 1 else WIDTH), rank, WORLD, torch.device("cpu"))
         at_loss = []
 
@@ -52,13 +65,17 @@ def _work(rank, port, q):
         sch = Schedule1F1B(stage, n_microbatches=N_MB, loss_fn=loss)
         x = torch.randn(ROWS * N_MB, WIDTH)
         if rank == 0:
-            sch.step(x, return_outputs=ret)
+            merged = sch.step(x, return_outputs=ret)
         else:
-            sch.step(target=torch.zeros(ROWS * N_MB, VOCAB), return_outputs=ret)
+            merged = sch.step(target=torch.zeros(ROWS * N_MB, VOCAB), return_outputs=ret)
         after = list(stage.output_chunks)
+        chunk_ptrs = {h.untyped_storage().data_ptr() for h in after}
+        merged_new = merged is not None and merged.untyped_storage().data_ptr() not in chunk_ptrs
         out[name] = dict(microbatches=N_MB, output_bytes=ROWS * VOCAB * 4 if stage.is_last else ROWS * WIDTH * 4,
                          held_at_loss=[n for n, _ in at_loss], held_bytes_at_loss=[b for _, b in at_loss],
-                         held_after=len(after), held_bytes_after=sum(h.untyped_storage().nbytes() for h in after))
+                         held_after=len(after), held_bytes_after=sum(h.untyped_storage().nbytes() for h in after),
+                         alive_in_backward=in_bwd, merged_is_new=merged_new,
+                         merged_bytes=merged.untyped_storage().nbytes() if merged is not None else 0)
     q.put((rank, out))
     dist.destroy_process_group()
 

@@ -452,9 +452,14 @@ class Stack:
     #: appends every last-stage output to ``output_chunks`` (the 2024 code on every forward; later on the last
     #: stage unless ``step(return_outputs=False)``, default True; torch 2.13 so), which ``PipelineScheduleSingle.step`` merges for its return value and
     #: only the next step's ``clear_runtime_states`` empties: at the last micro-batch's loss every micro-batch's output
-    #: is alive (tests/make_pp_outputs_truth.py, mem57). 0: not priced (the stacks' default: today's torchtitan not
-    #: checked); benchmarks/validate_memory.py sets 4 on torchtitan 2024-12 (``TITAN_PP_OUTPUTS``: its model returns
-    #: ``self.output(h).float()``, train.py calls ``pp_schedule.step`` on torch 1963fc8, before ``return_outputs``)
+    #: is alive (tests/make_pp_outputs_truth.py, mem57). 0 on every stack, checked against the current code (mem57c):
+    #: torchtitan's trainer.py ``forward_backward_step`` calls ``pp_schedule.step(..., return_outputs=False)`` on every
+    #: stage (pytorch/torchtitan#1922, 2025-10-21, on torch's pytorch/pytorch#165822), NeMo AutoModel's engine runs
+    #: ``AutoPipeline.step_microbatches`` (components/distributed/pipelining/autopipeline.py, ``return_outputs=False``
+    #: its default, passed where torch's ``step`` takes it); their older recipes (torchtitan train.py before #1922,
+    #: AutoModel's train_ft.py ``schedule.step(...)``) kept them. benchmarks/validate_memory.py sets 4 on torchtitan
+    #: 2024-12 (``TITAN_PP_OUTPUTS``: its model returns ``self.output(h).float()``, train.py calls ``pp_schedule.step``
+    #: on torch 1963fc8, before ``return_outputs``)
     pp_kept_output_bytes: float = 0.0
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
