@@ -1,8 +1,8 @@
 """review57: defects found reviewing session 57's merged work, each with the check that failed before its fix.
 
 - Megatron-LM's validate_args refuses ``--overlap-param-gather-with-optimizer-step`` without
-  ``--overlap-param-gather`` and without the distributed optimizer (ZeRO-0); the planner priced such a job as if the
-  option did nothing (stack_rules ``mcore-opt-gather-*``; the rule cases are in tests/test_stack_rules.py).
+  ``--overlap-param-gather``, without the distributed optimizer (ZeRO-0) and without the interleaved schedule; the
+  planner priced such a job as if the option did nothing (stack_rules ``mcore-opt-gather-*``; the rule cases are in tests/test_stack_rules.py).
 - The Megatron launch spec wrote neither ``--no-align-param-gather`` nor ``--overlap-param-gather-with-optimizer-step``
   for a plan priced with them (align57): the launched run took Megatron's default dispatch (emit
   ``_interleaved_gather_flags``)."""
@@ -51,8 +51,9 @@ def test_align_switch_is_not_written_without_the_interleaved_schedule():
 @pytest.mark.parametrize("framework,zero,field", [
     ({"overlap_param_gather_with_optimizer_step": True, "overlap_param_gather": False}, 1,
      "training.framework.overlap_param_gather_with_optimizer_step"),
-    ({"overlap_param_gather_with_optimizer_step": True}, 0, "parallel.zero")])
+    ({"overlap_param_gather_with_optimizer_step": True}, 0, "parallel.zero"),
+    ({"overlap_param_gather_with_optimizer_step": True}, 1, "parallel.vpp")])
 def test_estimate_refuses_the_optimizer_step_gather_megatron_refuses(framework, zero, field):
     with pytest.raises(InputError) as e:
-        estimate_job(_job(framework, zero=zero))
+        estimate_job(_job(framework, zero=zero, vpp=1 if field == "parallel.vpp" else 5))
     assert e.value.field == field and "overlap-param-gather-with-optimizer-step" in e.value.message

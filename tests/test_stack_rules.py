@@ -133,6 +133,8 @@ CASES = [
     ("mcore-opt-gather-overlap", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True,
                                                     "overlap_param_gather": False}), "llama3-8b", {},
      dict(zero=1, pp=2, vpp=2, dp=16), None),
+    ("mcore-opt-gather-vpp", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True}), "llama3-8b", {},
+     dict(zero=1, pp=2, vpp=1, dp=16), dict(zero=1, pp=2, vpp=2, dp=16)),
     ("mcore-opt-gather-zero", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True}), "llama3-8b", {},
      dict(zero=0, pp=2, vpp=2, dp=16), dict(zero=1, pp=2, vpp=2, dp=16)),
     # the precision-aware optimizer (paopt37): OptimizerConfig.__post_init__ asks for the distributed optimizer and Adam,

@@ -1041,14 +1041,20 @@ RULES: tuple[StackRule, ...] = (
               "'adam' else SGD' under config.optimizer_cpu_offload",
               lambda st, m, t: t.optimizer == "lion" and bool(st.optimizer_offload)),
     # ---- Megatron-Core stacks: the optimizer-step parameter all-gather (Stack.overlap_param_gather_with_optimizer_step,
-    # align57). Its interleaved-schedule need is PLAN_NEEDS'; these are the two validate_args asserts on the other
-    # options: until review57 a job that set it with overlap_param_gather off, or at ZeRO-0, was priced as if the
-    # option did nothing (step_time ``_interleaved_gather`` reads it under the overlapped gather only)
+    # align57): validate_args' three asserts. Until review57 a job that set it with overlap_param_gather off, at ZeRO-0
+    # or without the interleaved schedule was priced as if the option did nothing (step_time ``_interleaved_gather``
+    # reads it on interleaved rows under the overlapped gather only; PLAN_NEEDS said "changes nothing" at VPP 1)
     StackRule("mcore-opt-gather-overlap", "megatron", "training.framework.overlap_param_gather_with_optimizer_step",
               "overlap_param_gather_with_optimizer_step without overlap_param_gather",
               f"{_OPT_GATHER}: 'Must use --overlap-param-gather-with-optimizer-step with --overlap-param-gather'",
               lambda st, m, t: bool(getattr(st, "overlap_param_gather_with_optimizer_step", False))
               and not st.overlap_param_gather),
+    StackRule("mcore-opt-gather-vpp", "megatron", "parallel.vpp",
+              "overlap_param_gather_with_optimizer_step without the interleaved schedule (PP > 1, VPP > 1)",
+              f"{_OPT_GATHER}: '--overlap-param-gather-with-optimizer-step only supported with interleaved pipeline "
+              "parallelism'",
+              lambda st, m, t: bool(getattr(st, "overlap_param_gather_with_optimizer_step", False)),
+              lambda c, m, t: (c.pp > 1) & (c.vpp > 1)),
     StackRule("mcore-opt-gather-zero", "megatron", "parallel.zero",
               "overlap_param_gather_with_optimizer_step without its distributed optimizer (ZeRO-0)",
               f"{_OPT_GATHER}: '--overlap-param-gather-with-optimizer-step only supported with distributed optimizer'",
