@@ -129,6 +129,14 @@ CASES = [
     ("mcore-distopt-adam", ("megatron-core", {}), "llama3-8b", {"optimizer": "lion"}, dict(zero=1), dict(zero=0)),
     ("mcore-lion-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {"optimizer": "lion"},
      dict(zero=1), None),
+    # Megatron-LM validate_args' asserts on --overlap-param-gather-with-optimizer-step (review57)
+    ("mcore-opt-gather-overlap", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True,
+                                                    "overlap_param_gather": False}), "llama3-8b", {},
+     dict(zero=1, pp=2, vpp=2, dp=16), None),
+    ("mcore-opt-gather-vpp", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True}), "llama3-8b", {},
+     dict(zero=1, pp=2, vpp=1, dp=16), dict(zero=1, pp=2, vpp=2, dp=16)),
+    ("mcore-opt-gather-zero", ("megatron-core", {"overlap_param_gather_with_optimizer_step": True}), "llama3-8b", {},
+     dict(zero=0, pp=2, vpp=2, dp=16), dict(zero=1, pp=2, vpp=2, dp=16)),
     # the precision-aware optimizer (paopt37): OptimizerConfig.__post_init__ asks for the distributed optimizer and Adam,
     # and fp32 dtypes without the flag; the CPU offload's HybridDeviceOptimizer takes no state dtype
     ("mcore-pa-zero", ("megatron-core", {"precision_aware_optimizer": True}), "llama3-8b", {}, dict(zero=0),

@@ -508,6 +508,7 @@ def _uniform_groups_rule(name: str, runtime: str, source: str) -> StackRule:
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
 _A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _MUON = "Megatron-Core 0.16.1 megatron/core/optimizer/muon.py"
+_OPT_GATHER = "Megatron-LM megatron/training/arguments.py validate_args"
 _MAMBA = "Megatron-Core 0.16.1 megatron/core/ssm/mamba_block.py"
 _SHARED = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _DISTMUON = "torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py"
@@ -1039,6 +1040,26 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core megatron/core/optimizer/__init__.py: 'gpu_optimizer_cls = Adam if config.optimizer == "
               "'adam' else SGD' under config.optimizer_cpu_offload",
               lambda st, m, t: t.optimizer == "lion" and bool(st.optimizer_offload)),
+    # ---- Megatron-Core stacks: the optimizer-step parameter all-gather (Stack.overlap_param_gather_with_optimizer_step,
+    # align57): validate_args' three asserts. Until review57 a job that set it with overlap_param_gather off, at ZeRO-0
+    # or without the interleaved schedule was priced as if the option did nothing (step_time ``_interleaved_gather``
+    # reads it on interleaved rows under the overlapped gather only; PLAN_NEEDS said "changes nothing" at VPP 1)
+    StackRule("mcore-opt-gather-overlap", "megatron", "training.framework.overlap_param_gather_with_optimizer_step",
+              "overlap_param_gather_with_optimizer_step without overlap_param_gather",
+              f"{_OPT_GATHER}: 'Must use --overlap-param-gather-with-optimizer-step with --overlap-param-gather'",
+              lambda st, m, t: bool(getattr(st, "overlap_param_gather_with_optimizer_step", False))
+              and not st.overlap_param_gather),
+    StackRule("mcore-opt-gather-vpp", "megatron", "parallel.vpp",
+              "overlap_param_gather_with_optimizer_step without the interleaved schedule (PP > 1, VPP > 1)",
+              f"{_OPT_GATHER}: '--overlap-param-gather-with-optimizer-step only supported with interleaved pipeline "
+              "parallelism'",
+              lambda st, m, t: bool(getattr(st, "overlap_param_gather_with_optimizer_step", False)),
+              lambda c, m, t: (c.pp > 1) & (c.vpp > 1)),
+    StackRule("mcore-opt-gather-zero", "megatron", "parallel.zero",
+              "overlap_param_gather_with_optimizer_step without its distributed optimizer (ZeRO-0)",
+              f"{_OPT_GATHER}: '--overlap-param-gather-with-optimizer-step only supported with distributed optimizer'",
+              lambda st, m, t: bool(getattr(st, "overlap_param_gather_with_optimizer_step", False)),
+              lambda c, m, t: c.zero >= 1),
     # ---- Megatron-Core stacks: the precision-aware optimizer (planner.model.optimizers PrecisionAware)
     StackRule("mcore-pa-zero", "megatron", "training.framework.precision_aware_optimizer",
               "the precision-aware optimizer without its distributed optimizer (ZeRO-1; not ZeRO-0, not ZeRO-3's "

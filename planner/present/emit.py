@@ -68,7 +68,7 @@ from planner.layout import V_SPLIT
 from planner.model.pipeline import layout_counts, pipeline_split, split_runtime, titan_less_layers
 from planner.model.stacks import (CAST_PRECISIONS, DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers,
                                   cuda_graph_parts, ds_torch_autocast_section, from_training, has_shared_experts,
-                                  remat_policy_run)
+                                  holds, remat_policy_run)
 from planner.model.stack_kernels import hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -589,6 +589,20 @@ def unpriced_save_note(job: JobSpec, every: int, steps: float, step_time_s: floa
             "saves, or change the interval here"]
 
 
+def _interleaved_gather_flags(st, cfg: dict) -> list[str]:
+    """The interleaved schedule's parameter all-gather dispatch the plan was timed with (step_time
+    ``_interleaved_gather``), as Megatron-LM arguments.py spells it: ``--no-align-param-gather`` (store_false, dest
+    align_param_gather: aligned without it) and ``--overlap-param-gather-with-optimizer-step`` (store_true). Both act
+    on an interleaved plan only (PP > 1, VPP > 1; validate_args asserts the VPP for the second). Until review57 neither
+    was written: a plan priced unaligned or with chunk 0's gather under the optimizer step launched Megatron's
+    default. A stack without the switches (``holds``: a fork's Megatron) gets neither."""
+    if cfg["pp"] <= 1 or cfg["vpp"] <= 1 or not holds(st, "align_param_gather"):
+        return []
+    return ((["--no-align-param-gather"] if not st.align_param_gather else [])
+            + (["--overlap-param-gather-with-optimizer-step"]
+               if getattr(st, "overlap_param_gather_with_optimizer_step", False) else []))
+
+
 def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "",
                   gpus_per_node: int = 8) -> list[str]:
     """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism, and the numerics the plan
@@ -674,6 +688,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
             # (step_time: Stack.overlap_param_gather); without the flag Megatron gathers synchronously after
             # the step. Megatron-LM validate_args: needs the distributed optimizer and --overlap-grad-reduce
             a.append("--overlap-param-gather")
+            a += _interleaved_gather_flags(st, cfg)
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
     if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
         # precision-aware optimizer, which needs the distributed one)
