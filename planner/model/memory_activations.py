@@ -1140,7 +1140,8 @@ def cp_a2a_keys(m: ModelSpec, st, c: Candidates):
     return hierarchical_cp_a2a(c.cp, c.tp, c.gpus_per_node, m.heads or 1, m.kv_heads or m.heads or 1)
 
 
-def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: TrainingSpec | None = None):
+def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: TrainingSpec | None = None,
+                c: Candidates | None = None):
     """What the output layer and loss add to the step's peak beyond the layers' saves and one layer's rebuild
     (``rws``), per candidate: ``keys`` = (tp, cp, sp, mb) per distinct key, ``inv`` gathers them back. The loss's
     buffers (``out``: what the output layer and loss save, activations.logits_bytes, plus the loss's transient at its
@@ -1162,8 +1163,10 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
       backward ``scan`` rebuilds its first layer inside the loop body (mxmem38).
 
     MaxText's vocabulary tiling holds one tile's tokens at a time (Stack.num_vocab_tiling). ``beside``: per
-    candidate, what the loss's backward holds with its buffers (``scan_head_grad_transient``). Until losspeak38
-    every stack but MaxText's priced ``out`` beside the rebuild."""
+    candidate, what the loss's backward holds with its buffers (``scan_head_grad_transient``); with the candidates
+    ``c``, the larger of the loop's held logits and the output the pipeline's last stage holds through its backward
+    (``pp_held_output``) is beside the rebuild. Until losspeak38 every stack but MaxText's priced ``out`` beside
+    the rebuild."""
     ktp, kcp, ksp, kmb = keys
     tiles = st.vocab_tiles(m) if hasattr(st, "vocab_tiles") else 1
     head_seq = stack_head_seq(st, t)  # the head's positions (activations.rank_logits)
@@ -1173,7 +1176,9 @@ def loss_logits(m: ModelSpec, st, seq, keys, act_b, rws, inv, beside=0.0, t: Tra
            + loss_transient_bytes(m, seq, kmb, vtp, kcp, act_b, loss=st.loss_code,
                                   chunk=getattr(st, "ce_chunk_size", None) or 0, vocab_tiles=tiles,
                                   head_seq=head_seq))[inv] + beside
-    return loss_beside_rebuild(out, rws, held_logit_bytes(m, st, seq, kmb, vtp, kcp, act_b, head_seq)[inv])
+    held_pp = pp_held_output(m, st, c, seq, act_b, head_seq) if c is not None else 0.0
+    held = np.maximum(held_logit_bytes(m, st, seq, kmb, vtp, kcp, act_b, head_seq)[inv], held_pp)
+    return loss_beside_rebuild(out, rws, held)
 
 
 def whole_vocab_tp(st, tp):
@@ -1214,6 +1219,25 @@ def pp_kept_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, head_seq=None
         return 0.0
     one = rank_logits(m, seq, c.mb, c.tp, c.cp, head_seq=head_seq).shard * per_logit
     return np.where(np.asarray(c.pp) > 1, np.asarray(m_micro, dtype=np.float64) * one, 0.0)
+
+
+def pp_held_output(m: ModelSpec, st, c: Candidates, seq, act_b, head_seq=None):
+    """Bytes of the micro-batch's own output (the rank's vocabulary shard, in the activation dtype: torchtitan's
+    ``Decoder.forward`` returns ``self.output(h)``) that torch.distributed.pipelining's last stage holds through that
+    micro-batch's backward, per candidate, on pipelines (pp > 1) of the stacks that run it
+    (``Stack.pp_recv_per_microbatch``): ``forward_one_chunk`` keeps the output in ``fwd_cache`` and
+    ``backward_one_chunk`` pops it into a local that lives through ``stage_backward`` (torch 2.13 distributed/
+    pipelining/stage.py), even with ``step(return_outputs=False)``, where torchtitan's non-PP loop ``del pred``s it
+    before ``backward``. Measured on a gloo 1F1B step at 8 micro-batches (tests/make_pp_outputs_truth.py,
+    tests/data/pp_outputs_truth.json ``alive_in_backward``: 1 with ``return_outputs=False``). None where the stack
+    keeps every output (``pp_kept_outputs`` counts this one among them: the same tensor) or where the model returns
+    no logits (``linear_ce``); a loop that holds its output anyway (``held_logit_bytes``) holds the same tensor, so
+    ``loss_logits`` takes the larger of the two, not their sum."""
+    runs = getattr(st, "pp_recv_per_microbatch", False) and not getattr(st, "pp_kept_output_bytes", 0.0)
+    if not (runs and m.is_transformer) or st.loss_code == "linear_ce":
+        return 0.0
+    one = rank_logits(m, seq, c.mb, whole_vocab_tp(st, c.tp), c.cp, head_seq=head_seq).shard * act_b
+    return np.where(np.asarray(c.pp) > 1, one, 0.0)
 
 
 def held_logit_bytes(m: ModelSpec, st, seq, micro_batch, tp, cp, act_b, head_seq=None):
@@ -1366,7 +1390,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
     # block backward's peak (measured on tiny peft models, tests/data/hfblk57_truth.json: the sum 12-49 % over)
     hf_rule = hf and (walked is None or not walked.all())
     last_logits = (loss_beside_rebuild(hf_logits, head_rws, hf_held) if hf_rule
-                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t))
+                   else loss_logits(m, st, seq, (ktp, kcp, ksp, kmb), act_b, head_rws, inv, loss_weights, t, c))
     last_logits = last_logits + pp_kept_outputs(m, st, c, seq, m_micro, stack_head_seq(st, t))
     v = (split_vpp(c) == V_SPLIT) & (c.pp > 1)  # DualPipeV: the loss on rank 0 ("first", rank_activations)
     first_logits, last_logits = where0((c.pp == 1) | v, last_logits), np.where(v, 0.0, last_logits)
