@@ -1225,9 +1225,11 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
-        layer = per_layer(b, False, f)
-        keep[sel], w_keep[:, sel] = per_layer(b, True, f) if code == 2 else layer
-        rebuild[sel], w_rebuild[:, sel] = per_layer(b, False, f, rebuild=True) if code == 2 else (0.0, 0.0)
+        if code == 2:  # checkpointed: the checkpoint kept, one layer rebuilt in backward
+            keep[sel], w_keep[:, sel] = per_layer(b, True, f)
+            rebuild[sel], w_rebuild[:, sel] = per_layer(b, False, f, rebuild=True)
+        else:  # the layer's saves kept, no rebuild (the zeros above)
+            keep[sel], w_keep[:, sel] = per_layer(b, False, f)
     split = np.asarray(split, dtype=np.float64)
     w_split = [split] * parts if weight_split is None else [np.asarray(x, dtype=np.float64) for x in weight_split]
     return (keep / split + sum(w / d for w, d in zip(w_keep, w_split)),
