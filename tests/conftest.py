@@ -344,6 +344,26 @@ def github_headings(lines) -> list[tuple[int, str, str]]:
     return out
 
 
+#: the storage targets a ``--storage`` refusal test tries, with the words the refusal says (test_qa26: ``planner
+#: calibrate``; test_qa57s: ``python -m calibration``)
+STORAGE_REFUSALS = [("/dev/null", "is not a regular file or a folder"), ("empty", "is empty")]
+
+
+def storage_refusal_case(tmp_path: Path, monkeypatch, target: str) -> tuple:
+    """(the ``--storage`` target, the profile path) of a storage-refusal test: the calibration's measuring replaced by
+    a failure (the check must come before it), ``"empty"`` made an empty file under ``tmp_path``."""
+    import calibration.bench as bench
+
+    def measured(*a, **k):
+        raise AssertionError("measured before the --storage check")
+
+    monkeypatch.setattr(bench, "run_calibration", measured)
+    if target == "empty":
+        target = tmp_path / "empty.bin"
+        target.write_bytes(b"")
+    return target, tmp_path / "p.json"
+
+
 def one_error_line(err: str) -> str:
     """The CLI's stderr as the bad-input contract has it: one line ``error: <field>: <message>`` (returned)."""
     lines = err.strip().splitlines()

@@ -9,7 +9,7 @@ import pytest
 from planner.simulate.config import LoaderConfig, PipelineConfig, SimConfig
 from planner.simulate.engine import simulate
 from planner.simulate.resources import STORAGE_PROFILES
-from conftest import answered
+from conftest import STORAGE_REFUSALS, answered, storage_refusal_case
 
 
 # ---- 1. storage_read_Bps left out read_fraction -------------------------------------------------------------------
@@ -160,20 +160,12 @@ def test_recommend_limits_line_names_the_shard_count():
 
 # ---- 7. calibrate --storage took a device or an empty file, and said so after measuring, wrongly --------------------
 
-@pytest.mark.parametrize("target, words", [("/dev/null", "is not a regular file or a folder"), ("empty", "is empty")])
+@pytest.mark.parametrize("target, words", STORAGE_REFUSALS)
 def test_calibrate_storage_target_is_checked_before_measuring(cli, tmp_path, monkeypatch, target, words):
     """``--storage /dev/null`` exists, so it passed the up-front check, the whole calibration ran, and then it
     failed as "error: storage: no such file or folder: /dev/null" (neither the option's name nor true); an empty file
     measured nothing and the profile silently had no storage rate. Both are now refused before anything runs."""
-    import calibration.bench as bench
-
-    def measured(*a, **k):
-        raise AssertionError("measured before the --storage check")
-    monkeypatch.setattr(bench, "run_calibration", measured)
-    if target == "empty":
-        target = tmp_path / "empty.bin"
-        target.write_bytes(b"")
-    out = tmp_path / "p.json"
+    target, out = storage_refusal_case(tmp_path, monkeypatch, target)
     code, _, err = cli("calibrate", "--quick", "--storage", target, "-o", out)
     assert code == 2 and err.startswith(f"error: --storage: {target} {words}"), err
     assert not out.exists()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import STORAGE_REFUSALS, one_error_line, storage_refusal_case, write_job
 from planner.errors import InputError
 from planner.outputs import PROFILE, REPORT, output_target
 
@@ -138,20 +138,12 @@ def test_a_single_node_winner_is_not_sent_to_scaling_for_alternatives(tmp_path, 
 
 
 # ---- 5. the developer script `python -m calibration --storage` checked its storage after the measuring ---------------
-@pytest.mark.parametrize("target, words", [("/dev/null", "is not a regular file or a folder"), ("empty", "is empty")])
+@pytest.mark.parametrize("target, words", STORAGE_REFUSALS)
 def test_the_calibration_script_checks_its_storage_before_measuring(tmp_path, monkeypatch, capsys, target, words):
     pytest.importorskip("torch")
     import calibration.__main__ as script
-    import calibration.bench as bench
 
-    def measured(*a, **k):
-        raise AssertionError("measured before the --storage check")
-
-    monkeypatch.setattr(bench, "run_calibration", measured)
-    if target == "empty":
-        target = tmp_path / "empty.bin"
-        target.write_bytes(b"")
-    out = tmp_path / "p.json"
+    target, out = storage_refusal_case(tmp_path, monkeypatch, target)
     assert script.main(["--quick", "--device", "cpu", "--storage", str(target), "-o", str(out)]) == 2
     assert one_error_line(capsys.readouterr().err).startswith(f"error: --storage: {target} {words}")
     assert not out.exists()
