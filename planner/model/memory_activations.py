@@ -1217,8 +1217,7 @@ def pp_kept_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, head_seq=None
     per_logit = getattr(st, "pp_kept_output_bytes", 0.0)
     if not (per_logit and m.is_transformer):
         return 0.0
-    one = rank_logits(m, seq, c.mb, c.tp, c.cp, head_seq=head_seq).shard * per_logit
-    return np.where(np.asarray(c.pp) > 1, np.asarray(m_micro, dtype=np.float64) * one, 0.0)
+    return np.asarray(m_micro, dtype=np.float64) * last_stage_output(m, st, c, seq, per_logit, head_seq)
 
 
 def pp_held_output(m: ModelSpec, st, c: Candidates, seq, act_b, head_seq=None):
@@ -1236,7 +1235,14 @@ def pp_held_output(m: ModelSpec, st, c: Candidates, seq, act_b, head_seq=None):
     runs = getattr(st, "pp_recv_per_microbatch", False) and not getattr(st, "pp_kept_output_bytes", 0.0)
     if not (runs and m.is_transformer) or st.loss_code == "linear_ce":
         return 0.0
-    one = rank_logits(m, seq, c.mb, whole_vocab_tp(st, c.tp), c.cp, head_seq=head_seq).shard * act_b
+    return last_stage_output(m, st, c, seq, act_b, head_seq)
+
+
+def last_stage_output(m: ModelSpec, st, c: Candidates, seq, per_logit, head_seq=None):
+    """One micro-batch's output on a pipeline's last stage at ``per_logit`` bytes a logit, per candidate (0 without a
+    pipeline): the rank's share of the vocabulary the head's output leaves it (``whole_vocab_tp``: the whole V where
+    the plan gathers it to Replicate), what ``pp_kept_outputs`` keeps m of and ``pp_held_output`` holds one of."""
+    one = rank_logits(m, seq, c.mb, whole_vocab_tp(st, c.tp), c.cp, head_seq=head_seq).shard * per_logit
     return np.where(np.asarray(c.pp) > 1, one, 0.0)
 
 
