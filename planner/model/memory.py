@@ -1709,8 +1709,8 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # nvidia-smi figure, not in ``total`` (the allocator frees them before an out-of-memory error; activations
         # ``loss_pool_free_bytes``)
         # (what of them the pool holds past the merge's moment where that moment is the larger: pp_merge_parts)
-        pool_free_last=np.maximum(in_step["total"] + np.where(np.asarray(a.last_logits) > 0, loss_pool_free(
-            m, st, c, seq, b.act, given), 0.0) - last_total, 0.0) * np.ones(len(c)),
+        pool_free_last=past_merge(in_step["total"], last_total, np.where(
+            np.asarray(a.last_logits) > 0, loss_pool_free(m, st, c, seq, b.act, given), 0.0)) * np.ones(len(c)),
         # where the walk holds autograd's .grad tensors (in ``activations``; ``autograd_grads``)
         grads_walked=(np.zeros(len(c), dtype=bool) if walked is None else np.broadcast_to(walked, (len(c),))),
     )
@@ -1780,6 +1780,13 @@ def pp_merge_parts(x: StateContext, c: Candidates, kw: dict, in_step: dict, othe
     merge = rank_parts(rest.lw, rest.lg, rest.lo, act * np.ones(len(c)), logits * np.ones(len(c)), 0.0, other)
     later = merge["total"] > in_step["total"]
     return {k: np.where(later, merge[k], v) for k, v in in_step.items()}
+
+
+def past_merge(in_step, last_total, free):
+    """The loss's free pool blocks (``free``, beside the step's moment ``in_step``) that the pool holds above the last
+    rank's total ``last_total``: ``free`` where the step's moment is the total, else what they add above the merge's
+    moment (``pp_merge_parts``), none where it is the larger."""
+    return np.where(last_total > in_step, np.maximum(in_step + free - last_total, 0.0), free)
 
 
 def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:
