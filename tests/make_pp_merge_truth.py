@@ -20,38 +20,23 @@ of its fp32 gradient accumulators (``FSDPParam.unsharded_accumulated_grad``), of
 ``set_requires_gradient_sync(True)``, then ``_root_post_backward_final_callback``) at the end of
 ``_step_microbatches``; the 2024 stage.py ran the same ``run_post_backward`` inside the last ``backward_one_chunk``
 (``backward_maybe_with_nosync(..., last_backward=True)``): before the merge either way. tests/test_mem58.py reads the
-JSON; memory ``pp_merge_rows`` prices the moment.
+JSON; memory ``pp_merge_parts`` prices the moment.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_fsdp_pp_grads_truth import fsdp_params, fsdp_pp_rank, fsdp_wrap, grad_bytes  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "data" / "pp_merge_truth.json"
 WORLD, LAYERS, ROWS, WIDTH, VOCAB, N_MB = 2, 2, 4, 16, 64, 4
 
 
-def _fsdp_bytes(mod) -> tuple:
-    """(unsharded bf16 parameter bytes allocated, unsharded gradient bytes) of a stage's FSDP2 parameters: the
-    gradients its fp32 accumulators (``unsharded_accumulated_grad``) and any bf16 ``.grad`` left on the unsharded
-    parameters hold (tests/make_fsdp_pp_grads_truth.py's ``_grad_bytes``)."""
-    from torch.distributed.fsdp import fully_shard
-    seen, unsharded, acc_total = set(), 0, 0
-    for sub in mod.modules():
-        state = fully_shard.state(sub) if hasattr(sub, "unshard") else None
-        for group in (state._fsdp_param_groups if state is not None else ()):
-            for p in group.fsdp_params:
-                if id(p) in seen:
-                    continue
-                seen.add(id(p))
-                acc = p.unsharded_accumulated_grad
-                acc_total += acc.untyped_storage().nbytes() if acc is not None else 0
-                up = getattr(p, "_unsharded_param", None)
-                acc_total += up.grad.untyped_storage().nbytes() if up is not None and up.grad is not None else 0
-                for out in getattr(p, "all_gather_outputs", None) or ():
-                    unsharded += out.untyped_storage().nbytes()
-    return unsharded, acc_total
+def _unsharded_param_bytes(mod) -> int:
+    """The bytes of a stage's FSDP2 parameters gathered unsharded (their all-gather outputs; the reshard frees them)."""
+    return sum(out.untyped_storage().nbytes() for p in fsdp_params(mod) for out in p.all_gather_outputs or ())
 
 
 def _stage_module(torch, fully_shard, mp, mesh, last):
@@ -70,24 +55,17 @@ def _stage_module(torch, fully_shard, mp, mesh, last):
             return self.output(x).float() if last else x
 
     mod = Stage()
-    for layer in [*mod.layers, *([mod.output] if last else [])]:
-        fully_shard(layer, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
-    fully_shard(mod, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
-    return mod
+    return fsdp_wrap(fully_shard, [*mod.layers, *([mod.output] if last else [])], mod, mesh, mp)
 
 
 def _work(rank, port, q):
     import torch
     import torch.distributed as dist
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import fully_shard
     from torch.distributed.pipelining import PipelineStage
     from torch.distributed.pipelining.schedules import Schedule1F1B
 
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    mesh = init_device_mesh("cpu", (WORLD, 1), mesh_dim_names=("pp", "dp"))["dp"]
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    mesh, mp = fsdp_pp_rank(rank, port, WORLD)
     torch.manual_seed(0)
     last = rank == WORLD - 1
     mod = _stage_module(torch, fully_shard, mp, mesh, last)
@@ -95,7 +73,7 @@ def _work(rank, port, q):
     moments = []
 
     def record(name):
-        unsharded, acc = _fsdp_bytes(mod)
+        unsharded, acc = _unsharded_param_bytes(mod), grad_bytes(mod)
         kept = sum(h.untyped_storage().nbytes() for h in stage.output_chunks)
         moments.append(dict(at=name, unsharded_param_bytes=unsharded, unsharded_grad_bytes=acc, kept_bytes=kept,
                             kept_outputs=len(stage.output_chunks)))
@@ -123,7 +101,6 @@ def _work(rank, port, q):
 
 
 def main():
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from make_pipelining_truth import run_ranks  # the spawned-gloo launcher the receive-buffer truth uses
     run_ranks(_work, 29677, OUT, WORLD)
 
