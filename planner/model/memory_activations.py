@@ -1231,8 +1231,9 @@ def pp_merge_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, act_b, head_
     2.13, FSDP2 as torchtitan wraps a stage, ``Schedule1F1B`` at 4 micro-batches): at the merge the 4 kept outputs
     and a new tensor of their bytes, no unsharded parameter and no gradient accumulator (the schedule's FSDP
     ``post_backward`` with ``set_reshard_after_backward(True)`` ran before it; the states are memory
-    ``pp_merge_parts``')."""
-    kept = pp_kept_outputs(m, st, c, seq, m_micro, head_seq)
+    ``pp_merge_parts``'). DualPipeV's last stage is on rank 0 (its kept outputs are rank 0's logits): its merge is not
+    priced (0 there)."""
+    kept = np.where(split_vpp(c) == V_SPLIT, 0.0, pp_kept_outputs(m, st, c, seq, m_micro, head_seq))
     if not np.any(kept):
         return 0.0, 0.0
     boundary = rank_tokens(seq, c.mb, c.cp) * m.hidden * act_b / sp_divisor(c.sp, c.tp)
