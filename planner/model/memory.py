@@ -1574,7 +1574,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     Composed of one function per term (until 2026-12-04 one 317-line function): peak per stage = weights + grads
     + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
-    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``).
+    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``); the last stage at
+    the larger of that and the moment its pipeline merges the outputs it keeps (``pp_merge_parts``).
 
     With ``ranks`` (the chosen plans only: a second and third pass over the states), also rank 0's, the heaviest
     middle rank's and the last rank's memory apart (``rank_class_rows``), which ``rank_memory`` reads.
