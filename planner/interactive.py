@@ -576,10 +576,11 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
 #: uses it (``Stack.options(model, training)``, the list a plan's stack record takes: the MoE dispatcher and overlap
 #: on a model with MoE layers only), its choices the stack's (``stacks.OPTION_HOLDERS``' offered values, else the
 #: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it on the job as
-#: the sidebar sets it (planner.search.space ``searched_options``, app58). CUDA graphs, the pipeline split, the loss and the NVMe offload since QA 95 (a job file
-#: only before); a value the stack takes only beside another option (``offload_device: nvme`` with an offload on,
-#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered (QA 96: nor one refused at the sidebar's ZeRO
-#: stage or precision, ``_runs``). Options of free numbers, lists or text are inputs since QA 96 (``TYPED_OPTIONS``).
+#: the sidebar sets it (planner.search.space ``searched_options``, nemo58). CUDA graphs, the pipeline split, the loss
+#: and the NVMe offload since QA 95 (a job file only before); a value the stack takes only beside another option
+#: (``offload_device: nvme`` with an offload on, ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered
+#: (QA 96: nor one refused at the sidebar's ZeRO stage or precision, ``_runs``). Options of free numbers, lists or
+#: text are inputs since QA 96 (``TYPED_OPTIONS``).
 STACK_OPTION_LABELS = {
     "compile": "torch.compile", "tp_overlap": "TP communication overlap",
     "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
@@ -736,9 +737,9 @@ class StackControl:
                                                                     else "")
                     + ("; empty: the search tries its values" if self.searched
                        else f"; empty: the stack's default{f' ({said})' if said else ''}"))
+        own = self.default if self.stack_value is None else self.stack_value
         return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.searched
-                                                         else "the stack's default: " + self.word(
-                                                             self.default if self.stack_value is None else self.stack_value)))
+                                                         else f"the stack's default: {self.word(own)}"))
 
 
 def _stack_defaults(doc: dict):
@@ -954,10 +955,10 @@ def _searched_here(doc: dict, job: JobSpec) -> Callable[[str], bool]:
     """Whether the search tries an option's values where the job ``doc`` (the sidebar's settings written in) leaves it
     unset: the options its variants vary (planner.search.space ``stack_variants`` -> ``searched_options``, what
     ``recommend`` says it searched) for ``doc`` with that option taken out of its ``training.framework`` (what the
-    control's unset choice runs), or for ``job`` (the job as given) where ``doc`` is refused. Until app58 the controls
+    control's unset choice runs), or for ``job`` (the job as given) where ``doc`` is refused. Until nemo58 the controls
     read the stack's registry alone (``stacks.searched_on``) and said "auto" where the search keeps the stack's default:
-    NeMo AutoModel's ``defer_fsdp_grad_sync`` under PP, its ``loss_fn`` beside a job's ``ce_fp32_upcast`` or on a
-    classifier head (review57)."""
+    NeMo AutoModel's ``defer_fsdp_grad_sync`` under PP, at ZeRO-1 or beside its MoE ``fsdp_defer_sync``, its
+    ``loss_fn`` on a masked-LM head (review57)."""
     def searched(option: str) -> bool:
         got = _searched_key(json.dumps(_without_option(doc, option), sort_keys=True, default=str))
         return option in (_searched_of(job) if got is None else got)
@@ -975,8 +976,8 @@ def _searched_key(key: str) -> Optional[tuple]:
 
 
 def _searched_of(job: JobSpec, refused=()) -> Optional[tuple]:
-    """The options ``recommend`` varies on ``job`` (planner.search.space ``searched_options`` of its ``stack_variants``),
-    ``refused`` where the search refuses the job before any layout."""
+    """The options ``recommend`` varies on ``job`` (planner.search.space ``searched_options`` of its
+    ``stack_variants``), ``refused`` where the search refuses the job before any layout."""
     from planner.search.space import searched_options, stack_variants
 
     try:
