@@ -459,7 +459,8 @@ class Stack:
     #: its default, passed where torch's ``step`` takes it); their older recipes (torchtitan train.py before #1922,
     #: AutoModel's train_ft.py ``schedule.step(...)``) kept them. benchmarks/validate_memory.py sets 4 on torchtitan
     #: 2024-12 (``TITAN_PP_OUTPUTS``: its model returns ``self.output(h).float()``, train.py calls ``pp_schedule.step``
-    #: on torch 1963fc8, before ``return_outputs``)
+    #: on torch 1963fc8, before ``return_outputs``). The same switch makes ``step`` merge them (``_merge_outputs``' new
+    #: ``torch.cat`` after the last backward): the last rank's merge moment (memory ``pp_merge_parts``, mem58)
     pp_kept_output_bytes: float = 0.0
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
