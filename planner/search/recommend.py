@@ -109,7 +109,10 @@ def partial_recompute_note(job: JobSpec, stack) -> str | None:
 ROWS_HELD_BYTES = 1 << 25
 
 #: the most bytes of gathered candidate columns a search keeps at once (``SearchMemo.gathered``): the columns each
-#: kept gather owns, its views of another's columns free (DeepSeek-V3's example search: 34 MB)
+#: kept gather owns, a view of another's free, plus a block search's N = 1 batch a kept view keeps where no memory
+#: answer keeps it (``SearchMemo.memory_of``). The keys the step-time and memory calls leave on a kept gather
+#: (``Candidates.distinct``, ``derived``) are not counted: DeepSeek-V3's example search keeps 34 MB of columns and
+#: ~25 MB of such keys, its peak RSS 1.81 -> 1.71 GB (the block probes no longer copy every column, ``_with_rows``)
 GATHERED_BYTES = 1 << 27
 
 
@@ -234,15 +237,29 @@ class SearchMemo(LayerMemo):
         return self._kept.get(id(c)) is c or self._gathered.get(id(c)) is c
 
     def hold(self, c: Candidates, key: tuple, out: Candidates) -> Candidates:
-        """``out``, kept as ``c``'s gather at ``key`` where ``c`` is kept and its owned columns fit the room left."""
-        if not self.keeps(c):
-            return out
-        size = sum(a.nbytes for a in (getattr(out, f.name) for f in fields(Candidates)) if a.base is None)
-        if size <= self._gather_room:
-            self._gather_room -= size
-            self._gathers[(id(c), key)] = (c, out, size)  # (c held: its id stays its own)
-            self._gathered[id(out)] = out
+        """``out``, kept as ``c``'s gather at ``key`` where it can be (``keep``)."""
+        self.keep(c, key, out)
         return out
+
+    def keep(self, c: Candidates, key: tuple, out: Candidates) -> bool:
+        """Keep ``out`` as ``c``'s gather at ``key`` where ``c`` is kept and the columns ``out`` owns fit the room
+        left; whether it is kept."""
+        if not self.keeps(c):
+            return False
+        size = sum(a.nbytes for a in (getattr(out, f.name) for f in fields(Candidates)) if a.base is None)
+        if size > self._gather_room:
+            return False
+        self._gather_room -= size
+        self._gathers[(id(c), key)] = (c, out, size)  # (c held: its id stays its own)
+        self._gathered[id(out)] = out
+        return True
+
+    def let_go(self, c: Candidates, key: tuple, refund: bool = True) -> None:
+        """Drop the gather kept for ``c`` at ``key``; ``refund``: its bytes back to the room (else they stay counted:
+        a view of its columns keeps them)."""
+        out, size = self._gathers.pop((id(c), key))[1:]
+        del self._gathered[id(out)]
+        self._gather_room += size if refund else 0
 
     def memory(self, model, training, c: Candidates, stack, gpu: str) -> dict:
         """``memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)``, or the answer it gave before on
@@ -271,7 +288,8 @@ class SearchMemo(LayerMemo):
         ``c``, found by ``c`` and ``key`` where asked before, the rows not made again. A block search's N = 1 pass
         and its probes (``_fitting``, ``_memory_at``) make rows for their memory call alone: kept, they held the
         keys that call leaves on them (~140 MB of DeepSeek-V3's search, speed58). A gather of ``c`` at ``key``
-        kept until the call (``_batch``'s) is its rows, then let go."""
+        kept until the call (``_batch``'s) is its rows, then let go: its bytes counted as long as no memory answer
+        keeps its columns (``c``, a view of them, does)."""
         if not self.keeps(c):
             return self.memory(model, training, make(), stack, gpu)
         k = (id(c), key, id(model), id(training), id(stack), self.gpu_key(gpu))
@@ -281,8 +299,7 @@ class SearchMemo(LayerMemo):
         rows = self.held(c, key)
         answer, kept = self._answer(model, training, make() if rows is None else rows, stack, gpu)
         if rows is not None:
-            self._gather_room += self._gathers.pop((id(c), key))[2]
-            del self._gathered[id(rows)]
+            self.let_go(c, key, refund=kept)
         if kept:  # (the answer's arrays are the memory memo's: the entry adds none)
             self._answers_of[k] = (c, model, training, stack, answer)
         return dict(answer)
@@ -300,8 +317,7 @@ class SearchMemo(LayerMemo):
         for key in [k for k in self._answers if k[3] == gkey]:
             self._room += key[4] * len(self._answers.pop(key))
         # and the gathers: those after a chunk's first take rows by their fit, which the GPU's memory decides
-        self._gathers, self._gathered, self._gather_room = {}, {}, GATHERED_BYTES
-        self._answers_of = {k: v for k, v in self._answers_of.items() if k[5] != gkey}
+        self._gathers, self._gathered, self._gather_room, self._answers_of = {}, {}, GATHERED_BYTES, {}
 
 
 def _variant_rows(memo, var, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None):
@@ -339,8 +355,9 @@ def _batch(memo, c: Candidates, rows: np.ndarray, block_one: bool) -> Candidates
     if got is None:
         ext = with_block_one(c.take(np.flatnonzero(rows)))
         n = int(np.count_nonzero(rows))
-        got = memo.hold(c, key, Candidates(**{f.name: getattr(ext, f.name)[:n] for f in fields(Candidates)}))
-        memo.hold(got, ("block one",), ext)
+        got = Candidates(**{f.name: getattr(ext, f.name)[:n] for f in fields(Candidates)})
+        if memo.keep(c, key, got) and not memo.keep(got, ("block one",), ext):
+            memo.let_go(c, key)  # (the rows, a view, kept only with the batch they view)
     return got
 
 
