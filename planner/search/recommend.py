@@ -375,10 +375,10 @@ def _memory(model, training, c: Candidates, stack, gpu: str, memo) -> dict:
 
 def _memory_of(model, training, c: Candidates, key: tuple, make, stack, gpu: str, memo) -> dict:
     """``memory_per_gpu`` of the rows ``make()``, gather ``key`` of ``c``: under a ``SearchMemo`` an answer found by
-    them where given before (``SearchMemo.memory_of``)."""
-    if isinstance(memo, SearchMemo):
+    them where given before (``SearchMemo.memory_of``; rows not kept: ``_memory`` of the rows made)."""
+    if isinstance(memo, SearchMemo) and memo.keeps(c):
         return memo.memory_of(model, training, c, key, make, stack, gpu)
-    return memory_per_gpu(model, training, make(), stack=stack, gpu=gpu, memo=memo)
+    return _memory(model, training, make(), stack, gpu, memo)
 
 
 def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float, memo=None):
