@@ -130,7 +130,9 @@ class SearchMemo(LayerMemo):
     on the same chunks (speed46, with ``_uniform_at_once``: the memory calls the bare-model example computes 681 ->
     323, the app preset's 573 -> 351). ``forget`` drops a key's answers after the last option of its parts
     (``recommend``), and at most ``rows`` rows of answers are kept at once (past that a call is computed and not
-    kept)."""
+    kept). The rows the search gathers from its kept chunks are kept too (``gathered``, ``GATHERED_BYTES``), so a
+    later option that takes the same rows meets these answers by identity and a gather's answer by its key
+    (``memory_of``)."""
 
     def __init__(self, rows: int = 1 << 22):
         super().__init__()
