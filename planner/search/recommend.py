@@ -339,6 +339,7 @@ def _take(memo, c: Candidates, sel) -> Candidates:
     """``c.take(sel)`` (a mask taken as its indices, or indices): under a ``SearchMemo``, kept per kept ``c`` and
     rows (``SearchMemo.gathered``)."""
     sel = np.asarray(sel)
+
     def make():
         return c.take(np.flatnonzero(sel) if sel.dtype == bool else sel)
     return memo.gathered(c, ("take", *_rows_key(sel)), make) if isinstance(memo, SearchMemo) else make()
