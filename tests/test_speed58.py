@@ -146,3 +146,17 @@ def test_rows_key_tells_rows_apart(sel):
     assert R._rows_key(sel) == R._rows_key(sel.copy())
     assert R._rows_key(sel) != R._rows_key(~sel if sel.dtype == bool else sel + 1)
     assert R._rows_key(np.array([True, False, True])) != R._rows_key(np.array([0, 2]))
+
+
+def test_kept_gathers_cannot_be_written():
+    """The gathers a ``SearchMemo`` keeps are handed to later hardware options, so their columns are read-only: a
+    write in place by any later step raises instead of changing another option's answer. Fails before the guard (the
+    gathers' own columns writable)."""
+    memo = R.SearchMemo()
+    job = _job()
+    c, _ = _chunk(memo, job)
+    rows = np.arange(0, len(c), 2)
+    out = memo.gathered(c, ("rows", rows.tobytes()), lambda: c.take(rows))
+    assert memo.held(c, ("rows", rows.tobytes())) is out, "the chunk gather was not kept"
+    with pytest.raises(ValueError):
+        out.tp[0] = 3

@@ -252,6 +252,8 @@ class SearchMemo(LayerMemo):
         if size > self._gather_room:
             return False
         self._gather_room -= size
+        for f in fields(Candidates):  # shared by later options: a write in place would change their answers
+            getattr(out, f.name).setflags(write=False)
         self._gathers[(id(c), key)] = (c, out, size)  # (c held: its id stays its own)
         self._gathered[id(out)] = out
         return True
