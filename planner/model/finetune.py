@@ -1296,8 +1296,10 @@ def adapter_weight_casts(m: ModelSpec, t: TrainingSpec, adapter_bytes: float, au
     ``peak_adapter_casts``, the casts alive at the step's peak): the tiny Llama's layer 1 adapters (4,096 B, r2
     all-linear) in the last block's recompute; without checkpointing both layers' less layer 0's q / k / v ``lora_A``.
     None where the adapters are 16-bit (FSDP's bf16 gather: ``adapter_bytes`` 2, autocast casts nothing) or without
-    autocast; none for ``ParamWrapper``'s experts (measured: no copy of their ``lora_`` parameters alive at the peak:
-    the casts feed the materialised ``W + delta``, which the walk prices)."""
+    autocast. Not counted: ``ParamWrapper``'s experts' adapters, whose casts feed the materialised ``W + delta``
+    (none alive at the tiny MoE peaks over an fp32 base; 13,312 / 11,264 B of Mixtral's / Qwen3-MoE's over a bf16 base,
+    left), and autocast's cache of every layer's casts to the forward's end (a forward moment: the backward runs
+    outside autocast)."""
     parts = dict.fromkeys(BlockWeights._fields, 0.0)
     if not autocast or adapter_bytes <= 2.0:
         return BlockWeights(**parts)
