@@ -95,9 +95,10 @@ class PhaseLive(LiveTensors):
             self.casts.append((StorageWeakRef(s), s.nbytes()))
         if self.phases:
             p = self.phases[-1]
-            p["peak"] = max(p["peak"], self.live - self.grads)
-            if self.live - self.grads > self.top:
-                self.top = self.live - self.grads
+            now = self.live - self.grads - _mode_copy(func, args, kwargs, self.refs)
+            p["peak"] = max(p["peak"], now)
+            if now > self.top:
+                self.top = now
                 self.at_top = (sum(n for r, n in self.casts if not r.expired()),
                                self.embedding[1] if self.embedding and not self.embedding[0].expired() else 0)
         return out
@@ -105,6 +106,21 @@ class PhaseLive(LiveTensors):
     def embedding_out(self, t: torch.Tensor) -> None:
         s = t.untyped_storage()
         self.embedding, self.embedding_ptr = (StorageWeakRef(s), s.nbytes()), s.data_ptr()
+
+
+def _mode_copy(func, args, kwargs, refs) -> int:
+    """The bytes this recording holds at an op that the real step does not: ``index``'s backward (torch
+    FunctionsManual.cpp ``index_backward``) scatters the gradient into a zero-filled tensor in place
+    (``at::_index_put_impl_``) unless a tensor is "subclass-like", which every tensor is while a dispatch mode is on
+    (ATen/TensorSubclassLikeUtils.h ``isTensorSubclassLike``: ``c10::impl::dispatch_mode_enabled()``) -- this
+    recording's -- and then takes the out-of-place ``index_put`` (lora58c): the zero-filled input and its copy are both
+    alive as it returns. The input's bytes, where it is a live storage made here (0 for any other op)."""
+    if func is not torch.ops.aten.index_put.default:
+        return 0
+    accumulate = args[3] if len(args) > 3 else (kwargs or {}).get("accumulate", False)
+    s = args[0].untyped_storage()
+    ref = refs.get(s.data_ptr())
+    return s.nbytes() if accumulate and ref is not None and not ref[0].expired() else 0
 
 
 def _model(family: str, attn: str, variant: str, experts: str = "eager"):

@@ -646,6 +646,22 @@ def _expert_loop_frame(m: ModelSpec, P: HFPrecision, tok: int) -> float:
     return P.stream * m.hidden * tok + 8 * m.moe.top_k * tok * (m.moe.experts + 1)
 
 
+def _grouped_combine_grad(m: ModelSpec, model_type: str, P: HFPrecision, tok: int) -> float:
+    """The routed combine's gradient that grouped_mm's block makes before its recompute (lora58c): transformers 5.23
+    integrations/moe.py ``grouped_mm_experts_forward`` ends ``weighted_out.view(num_tokens, num_top_k,
+    hidden_dim).sum(dim=1)`` (then ``.to(hidden_states.dtype)``), with ``weighted_out = proj_out * sample_weights_g``
+    in the product's dtype x: the expert output's with the routing weight's (the fp32 softmax of Mixtral's / Qwen3-MoE's
+    routers: fp32 under autocast). The backward of ``sum`` hands an expanded (T, k, h) view of the incoming gradient
+    and ``view``'s backward (``grad.reshape``) makes it contiguous: a (T x k, h) copy in x. Neither node keeps a tensor
+    (derivatives.yaml ``sum.dim_IntList``: sizes; ``view``: sizes), so both run before the first unpack of a save (the
+    inverse permutation's index, whose backward is the next node), which starts the non-reentrant recompute
+    (torch/utils/checkpoint.py): the copy lives through it. Measured (tests/make_hfblk57_truth.py's live set at the
+    peak, tiny Mixtral grouped_mm LoRA over a bf16 base, (2, 128)): an fp32 (256, 2, 64) ``clone`` made in the head's
+    phase, 131,072 B, alive at the last block's index backward."""
+    R = ROUTERS.get(model_type, Router())
+    return max(_expert_dtype(P), 4 if R.weights == "fp32" else P.act) * m.moe.top_k * tok * m.hidden
+
+
 def _rope_set_bytes(m: ModelSpec, model_type: str, seq: int, P: HFPrecision) -> float:
     """One set of RoPE tables: cos/sin of shape (1, s, d), shared by the batch, in the stream
     dtype (OLMo 2: fp32); Llama 4 a complex64 ``freqs_cis`` (1, s, 1, d/2)."""
@@ -1665,6 +1681,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     # the live set at the tiny Llama's recompute stop); BERT's post-LN block runs its LayerNorm's backward first
     g_res = a * h * tok if checkpointing and amp and r != a and not moe and model_type != "bert" else 0.0
     w.level += g_res
+    g_comb = _grouped_combine_grad(m, model_type, P, tok) if checkpointing and moe and _grouped(m, P) else 0.0
+    w.level += g_comb
     keeps_input = False
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
@@ -1760,8 +1778,15 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         G = gb * E * (2 if gated else 1) * h * f
         if sw:  # shared experts (added after the routed ones: their backward comes first)
             w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
-        w.op(2 * x * S * h, x * S * h)  # the sum's expanded gradient made contiguous, the index's zero-filled one
-        w.op(d * S * h + x * S * h, 2 * x * S * h + d * S * h + wb * S)
+        # the index's zero-filled gradient beside the sum's expanded one made contiguous (already live under
+        # checkpointing, ``g_comb``: made before the recompute), which it frees
+        w.op((1 if g_comb else 2) * x * S * h, x * S * h)
+        # the multiply's two gradients are both made in the product's dtype x (derivatives.yaml ``mul.Tensor``:
+        # ``mul_tensor_backward(grad, other, ...)``, the promoted dtype); the engine then reduces the routing weight's
+        # to (S, 1) and casts the down output's to d (torch/csrc/autograd/engine.cpp ``validate_outputs``): lora58c
+        # measured the three x-wide (S, h) at the multiply (tiny Mixtral grouped_mm over a bf16 base, (2, 128))
+        w.op(2 * x * S * h, x * S * h)
+        w.op(d * S * h, x * S * h + x * S * h + d * S * h + wb * S)
         w.op(d * S * f + D, d * S * h + d * S * f, ws_g * D)
         w.op(2 * d * S * f, 2 * d * S * f)  # the product's two gradients; its incoming one and the act's save go
         w.op(d * S * f, 3 * d * S * f)  # the activation's; gate/up's output goes
@@ -1817,7 +1842,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         else:
             # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
             w.op((1 if model_type == "bert" else 2) * a * f * tok)
-    w.level = start + g_mlp - M - c_mlp - eg - g_in - g_res
+    w.level = start + g_mlp - M - c_mlp - eg - g_in - g_res - g_comb
     w.wsized = ws_start + g_mlp - c_mlp
 
     start, ws_start = w.level, w.wsized

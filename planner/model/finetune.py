@@ -1235,7 +1235,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
         # the adapters' autocast weight copies their matmuls keep: with every layer's saves, or the rebuilt one's
         # (lora58b); a checkpoint keeps none
         casts = np.zeros(len(BlockWeights._fields)) if gc else np.array(
-            adapter_weight_casts(m, t, ab, amp is not None, first_layer=not rebuild))
+            adapter_weight_casts(m, t, ab, amp is not None, first_layer=not rebuild, base_bytes=PARAM_BYTES[stream]))
         return (blocks + delta) / m.layers, (np.array(weights) + casts)[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
@@ -1282,7 +1282,7 @@ def adapter_cast_transient(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, 
 
 
 def adapter_weight_casts(m: ModelSpec, t: TrainingSpec, adapter_bytes: float, autocast: bool,
-                         first_layer: bool = True) -> BlockWeights:
+                         first_layer: bool = True, base_bytes: float = 4.0) -> BlockWeights:
     """Autocast's bf16 copies of peft's fp32 adapter weights that the adapters' matmuls keep, by ``BlockWeights`` part,
     summed over the layers (lora58b). Under autocast ``lora_A`` / ``lora_B`` (``nn.Linear``: ``F.linear``, on
     autocast's lower-precision list) read a bf16 cast of their fp32 weight (torch aten/src/ATen/autocast_mode.cpp
@@ -1296,15 +1296,26 @@ def adapter_weight_casts(m: ModelSpec, t: TrainingSpec, adapter_bytes: float, au
     ``peak_adapter_casts``, the casts alive at the step's peak): the tiny Llama's layer 1 adapters (4,096 B, r2
     all-linear) in the last block's recompute; without checkpointing both layers' less layer 0's q / k / v ``lora_A``.
     None where the adapters are 16-bit (FSDP's bf16 gather: ``adapter_bytes`` 2, autocast casts nothing) or without
-    autocast. Not counted: ``ParamWrapper``'s experts' adapters, whose casts feed the materialised ``W + delta``
-    (none alive at the tiny MoE peaks over an fp32 base; 13,312 / 11,264 B of Mixtral's / Qwen3-MoE's over a bf16 base,
-    left), and autocast's cache of every layer's casts to the forward's end (a forward moment: the backward runs
-    outside autocast)."""
+    autocast. ``ParamWrapper``'s 3-D experts' adapters (lora58c) are cast by peft itself, autocast or not: peft
+    0.21.2 tuners/lora/layer.py ``ParamWrapper.get_delta_factors`` returns ``lhs.to(param.dtype), rhs.to(param.dtype)``
+    -- copies of A and B wherever the adapters' dtype is not the base weight's (``base_bytes``: a bf16 base under fp32
+    adapters; none over an fp32 base or FSDP's bf16-gathered adapters) -- which the ``baddbmm`` folding them into
+    ``W + delta`` keeps for each other's gradient (derivatives.yaml ``baddbmm``): 2 B x rank x experts x (in + out) a
+    3-D weight, the rebuilt layer's / every layer's as above; a 2-D ``ParamWrapper`` (the router's weight) has its
+    copy under autocast as well. Measured (``peak_adapter_casts``, to the byte on the eager expert loop): 13,312 B of
+    the tiny Mixtral's experts (gate_up at peft's doubled fused rank 4, down at 2), 11,264 B of Qwen3-MoE's, over a
+    bf16 base, none over fp32; the router's 272 / 288 B over both. Not counted: autocast's cache of every layer's casts to the
+    forward's end (a forward moment: the backward runs outside autocast)."""
     parts = dict.fromkeys(BlockWeights._fields, 0.0)
-    if not autocast or adapter_bytes <= 2.0:
-        return BlockWeights(**parts)
     for moe, n, first, L, rk in adapted(m, t):
-        if not (rk and n and PEFT_WRAP[L.module].per_token):
+        if not (rk and n):
+            continue
+        if not PEFT_WRAP[L.module].per_token:  # ParamWrapper: peft's own cast to the base weight's dtype
+            # (a 2-D one, the router's, is autocast's too: measured over an fp32 base as well)
+            if adapter_bytes > base_bytes or (L.copies == 1 and autocast and adapter_bytes > 2.0):
+                parts[weight_part(L, moe)] += 2.0 * rk * _adapter_copies(L) * n * (L.fan_out + L.fan_in)
+            continue
+        if not autocast or adapter_bytes <= 2.0:
             continue
         a_in = first and first_layer and L.reads == "attn_in"  # layer 0's q / k / v: lora_A keeps no cast
         parts[weight_part(L, moe)] += 2.0 * rk * _adapter_copies(L) * (n * (L.fan_out + L.fan_in) - a_in * L.fan_in)
