@@ -41,6 +41,9 @@ autocast's bf16 casts of the fp32 adapters) and ``peak_embedding_out`` (the live
 module's output, ``embedding_is_block_input``: whether that storage is block 0's input). ``nogc_cases``: the tiny
 llama and gpt2, eager, ``lora_amp`` / ``lora_bf16`` / ``full_amp``, without gradient checkpointing (peft's
 ``enable_input_require_grads`` is then not called: transformers calls it from ``gradient_checkpointing_enable``).
+
+lora58c: the phase peaks leave out the second copy an ``index`` backward makes only because this recording runs a
+dispatch mode (``_mode_copy``); ``step_peak`` stays the raw count.
 """
 from __future__ import annotations
 
