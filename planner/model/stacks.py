@@ -3806,7 +3806,9 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: for a second micro-batch's activations in flight; tried with the dispatchers on the best layouts. The loops'
 #: deferred FSDP gradient sync (``defer_fsdp_grad_sync``: the HF Trainer's, rec56; NeMo AutoModel's, rec57) and
 #: AutoModel's loss class (``loss_fn``: FusedLinearCrossEntropy holds no logits, re-runs the head GEMM; rec57) are
-#: fallbacks as the offloads are. Every other option's reason is ``UNSEARCHED``'s.
+#: fallbacks as the offloads are; so are (rec58) Megatron-DeepSpeed's DeepSpeed checkpointing (``partition_activations``,
+#: ``cpu_checkpointing``: the checkpointed inputs split over TP or kept on the host) and MaxText's loss tiles
+#: (``num_vocab_tiling``, a chain of counts). Every other option's reason is ``UNSEARCHED``'s.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
     strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
@@ -3816,7 +3818,8 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
-            "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn")
+            "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+            "num_vocab_tiling")
 #: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
 #: ``stack_variants``; the app's controls read it too, planner.interactive). None now: rec56 searched
 #: ``defer_fsdp_grad_sync`` on the HF Trainer's accelerate FSDP only (``sync_each_batch``); rec57 searches NeMo
@@ -3857,10 +3860,12 @@ UNSEARCHED = {
                   "job sets fp8_recipe: auto (RECIPE_AUTO, planner.search.space recipe_choices)",
     "offload_device": "searched apart, as a twin of each CPU-offload variant where host memory does not hold it "
                       "(planner.search.space _with_nvme_twins, QA 93)",
-    "cross_entropy_fusion": "te (Transformer Engine's parallel_cross_entropy) is priced below native in memory and "
-                            "time: searched, it would replace the kernel NeMo / Megatron-Bridge recipes run on every "
-                            "Megatron plan (a fallback on the misfit rows would add a variant to every Megatron-Core "
-                            "search; left, rec57)",
+    "cross_entropy_fusion": "te (Transformer Engine's CrossEntropyFunction: the gradient written over the 16-bit "
+                            "logits) is priced below native in memory and 0.1% in time, so at equal fit the recipes' "
+                            "kernel stays; as a fallback on the layouts native does not fit (rec58's trial) it fits so "
+                            "many logit-bound layouts, each then priced, that DeepSeek-V3's example search evaluated "
+                            "8.9M -> 17.8M rows (CPU 10.9 -> 21.3 s) and Llama-3-70B's CPU 1.32 -> 2.12 s for the "
+                            "same answers: left until the search can skip layouts that cannot beat its best",
     "cuda_graph_impl": "a speed-up the recipes set per model; the graphs' static buffers are not priced, so searched "
                        "it would always be on (and full recompute refuses it)",
     "cuda_graph_scope": "with cuda_graph_impl, the recipes' per-model scope",
@@ -3874,19 +3879,20 @@ UNSEARCHED = {
           "(pp_split)" for k in ("pp_layout", "pp_partition_method", "pp_first_stage_less_layers",
                                  "pp_last_stage_less_layers")},
     "activation_offload_layers": "activation_offload is searched at Megatron's default count (every layer but the "
-                                 "last, the most memory off); fewer layers is a chain of fallbacks not built (left)",
+                                 "last, the most memory off); fewer layers copy less and hold more, so they win only "
+                                 "where no offload does not fit and a smaller count fits: a chain spliced between "
+                                 "the offload's off and on variants, not built (left, rec58)",
     "fsdp_defer_sync": "AutoModel's MoE enable_fsdp_optimizations trades the other way (more memory held for fewer "
                        "collectives), so it is no fallback; tried everywhere it would double the MoE variants (left)",
-    **{k: "a Megatron-DeepSpeed checkpointing trade (memory for host copies / gathers) on the full-recompute rows: "
-          "a fallback there needs a per-recompute row filter not built (left, rec57)"
-       for k in ("partition_activations", "cpu_checkpointing")},
-    "remat_policy": "MaxText's per-tensor keep / offload / remat policies: a space of its own on the full-recompute "
-                    "rows (left); the recipes' policy is set per run",
+    "remat_policy": "MaxText's policies other than full keep more on the chip or copy to the host to re-run less, so "
+                    "each can win only where full fits and recompute none does not: a variant tried where its parent "
+                    "fits, which the variant search (a variant tried where its parents do not fit) lacks (left, "
+                    "rec58); the recipes set it per run",
     "remat_tensors": "with remat_policy: custom only",
-    "num_vocab_tiling": "MaxText's loss tiling trades logits for a re-run head: a fallback chain of tile counts not "
-                        "built (left)",
-    "ac_freq": "torchtitan's layer SAC frequency on the selective rows: a chain of frequencies not built (left); "
-               "its default 2",
+    "ac_freq": "torchtitan's layer SAC n, read only where the job sets selective: layer: 1 checkpoints every layer, "
+               "the full-recompute rows the search tries anyway; above the default 2 a rank keeps more layers whole, "
+               "which can win only where 2 fits: a variant tried where its parent fits, which the variant search "
+               "lacks (left, rec58)",
     "ce_chunk_size": "with loss_fn masked_ce_chunked only, which the job names with its chunk",
 }
 assert not set(UNSEARCHED) & set(SEARCHED) and set(UNSEARCHED) | set(SEARCHED) == set(OPTIONS), \

@@ -857,9 +857,14 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 #: router's kernels) nor ``moe_a2a_overlap`` (moedisp47b: the EP exchange it hides, layer_ops), searched yet read by
 #: the layer model, nor ``fsdp_version`` (rec54: FSDP2's block-input cast of a LoRA base, finetune.gathered_by_fsdp2,
 #: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it) nor ``loss_fn`` (rec57: NeMo AutoModel's
-#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``)
+#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``) nor rec58's:
+#: ``partition_activations`` (the recompute's TP all-gather, layer_ops ``partitioned_checkpoint_bytes``),
+#: ``cpu_checkpointing`` (the host copies, offload ``offloaded_layers``) and ``num_vocab_tiling`` (the head re-run,
+#: layer_ops ``lm_head``)
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher",
-                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn"))
+                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn",
+                                                          "partition_activations", "cpu_checkpointing",
+                                                          "num_vocab_tiling"))
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.

@@ -475,7 +475,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
     late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
                                          ("defer_fsdp_grad_sync", "the gradient sync each micro-batch"),
-                                         ("loss_fn", "the linear cross-entropy")) if k in searched]
+                                         ("loss_fn", "the linear cross-entropy"),
+                                         ("partition_activations", "the partitioned checkpoints"),
+                                         ("cpu_checkpointing", "the checkpoints in host memory"),
+                                         ("num_vocab_tiling", "the loss tiles")) if k in searched]
     late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "

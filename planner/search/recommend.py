@@ -883,8 +883,10 @@ def _searched_on(grp, hw) -> tuple[str, ...]:
 
 #: the searched stack options whose table column (``_frame``) the search has only where some stack group tried them:
 #: the loop's sync each micro-batch fallback (rec56, the HF Trainer's ``sync_each_batch``; rec57 NeMo AutoModel's) and
-#: AutoModel's loss class (rec57): on every search's CSV each would add a column of one value
-SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn")
+#: AutoModel's loss class (rec57), DeepSpeed's checkpointing and MaxText's loss tiles (rec58): on every search's CSV
+#: each would add a column of one value
+SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+                         "num_vocab_tiling")
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values
@@ -1770,8 +1772,10 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
 #: the searched stack options (``space.stack_variants``, not a fallback: each value tried on every row it can run on)
 #: whose chosen value, where it is not the stack's default, the plan explains against the default on the same layout
 #: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only),
-#: and the fallbacks the stack line cannot explain alone: the sync each micro-batch (rec56), AutoModel's loss class (rec57)
-EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync", "loss_fn")
+#: and the fallbacks the stack line cannot explain alone: the sync each micro-batch (rec56), AutoModel's loss class (rec57),
+#: DeepSpeed's checkpointing, MaxText's loss tiles (rec58)
+EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+                     "num_vocab_tiling")
 
 
 def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[str]:

@@ -36,7 +36,8 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, accumulates_unsharded, allocator_reserve
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, DS_CHECKPOINT_OPTIONS, RECIPE_AUTO, RUNS_ON, SEARCHED,
+                                  STACKS, Stack,
                                   asked_zero, check_asked_zero, check_platform, cuda_graph_parts, fp8_recipes,
                                   from_training, holds, megatron_fsdp_low_zero, open_options, port_of, recompute_modules,
                                   searched_on)
@@ -579,12 +580,17 @@ class StackVariant:
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
         fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
+        # MaxText's loss tiles (rec58) shrink the loss's logits and buffers only (the logits term: checked on 80,000
+        # random rows of Llama-3-8B / 70B at one and 16 tiles)
+        loss = fused or self.values.get("num_vocab_tiling", 1) > 1
+        # DeepSpeed's checkpointing (rec58): the checkpointed inputs split over TP or sent to the host
+        ds = any(self.values.get(k) for k in DS_CHECKPOINT_OPTIONS)
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
         # unsharded gradient between them: at most the gradients come off
         synced = self.values.get("defer_fsdp_grad_sync") is False
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
-                            ("activations", self.stack.activation_offload or fused), ("logits", fused),
+                            ("activations", self.stack.activation_offload or fused or ds), ("logits", loss),
                             ("weights", self.stack.param_offload), ("grads", synced)) if on)
         free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
                    for k in frees)
@@ -661,7 +667,14 @@ class StackVariant:
 #: same combination at every fallback's first value: what each can take off is a memory term of the root's (the fused
 #: cross-entropy -- the HF Trainer's Liger loss, NeMo AutoModel's ``loss_fn: linear_ce`` -- its logits and
 #: activations, the sync each micro-batch its held gradients)
-SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn")
+SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
+                      "cpu_checkpointing", "num_vocab_tiling")
+
+
+#: the tile counts (MaxText ``num_vocab_tiling``) recommend tries where the job leaves it open, beside base.yml's one
+#: tile: powers of two up to the 16 of the Gemma3 tpu-recipes; a chain of fallbacks, each only where the one before
+#: does not fit or does not run (the tiles must split the rank's tokens: stack_rules maxtext-vocab-tiles)
+VOCAB_TILE_CHOICES = (2, 4, 8, 16)
 
 
 #: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
@@ -780,6 +793,19 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     if ("loss_fn" in open_ and base.loss_fn == "masked_ce" and "ce_fp32_upcast" in open_options(t)
             and m.causal and m.output_head != "classifier"):
         axes["loss_fn"] = ("masked_ce", "linear_ce")
+    # Megatron-DeepSpeed's DeepSpeed checkpointing left open (rec58): each a fallback as the offloads are, on the
+    # full-recompute rows only (offload.valid_masks: the layers deepspeed.checkpointing.checkpoint wraps) --
+    # partition_activations keeps each checkpointed input's 1/tp slice (an all-gather before its recompute),
+    # cpu_checkpointing puts it in host memory (blocking copies); both on only where neither alone fits
+    if m.is_transformer and t.recompute in (None, "full"):
+        for k in DS_CHECKPOINT_OPTIONS:
+            if k in open_ and not getattr(base, k):
+                axes[k] = (False, True)
+    # MaxText's loss tiling left open (rec58): one tile (base.yml's), then VOCAB_TILE_CHOICES, a chain as the pipeline
+    # pass is: each count tried only where the one before does not fit or does not run (its tiles must split the
+    # rank's tokens: stack_rules maxtext-vocab-tiles), its price the same at any count above one (the head re-run)
+    if "num_vocab_tiling" in open_ and base.num_vocab_tiling == 1 and m.is_transformer and base.vocab_tiles(m) == 1:
+        axes["num_vocab_tiling"] = (1,) + VOCAB_TILE_CHOICES
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
@@ -805,12 +831,12 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn"}
+    fallback = {"pp_split", "pp_pass_microbatches", *SCREENED_FALLBACKS}
     first = {n: axes[n][0] for n in names if n.endswith("_offload") or n in fallback}  # (each axis lists it first)
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
     # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
-    chained = {"pp_pass_microbatches"}
+    chained = {"pp_pass_microbatches", "num_vocab_tiling"}
     prev = {k: dict(zip(axes[k][1:], axes[k][:-1])) for k in chained if k in axes}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
@@ -826,11 +852,13 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         # a smaller pass takes receive buffers and in-flight micro-batches off, terms could_fit does not split out
         passed = values.get("pp_pass_microbatches") is not None
         screened = bool(parents) and not plain and not passed
+        # a link of either chain: the rows it does not run on (a pass or tiles that do not divide) go on to the next
+        relay = passed or values.get("num_vocab_tiling", 1) > 1
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed, asked_zero=asked,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=relay, asked_zero=asked,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             max_pp=1 if values.get("defer_fsdp_grad_sync") is False else None,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
