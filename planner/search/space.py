@@ -666,7 +666,8 @@ class StackVariant:
 #: the fallback options (beside the offloads) whose variants ``StackVariant.could_fit`` screens against their root, the
 #: same combination at every fallback's first value: what each can take off is a memory term of the root's (the fused
 #: cross-entropy -- the HF Trainer's Liger loss, NeMo AutoModel's ``loss_fn: linear_ce`` -- its logits and
-#: activations, the sync each micro-batch its held gradients)
+#: activations, the sync each micro-batch its held gradients, DeepSpeed's checkpointing the activations, MaxText's
+#: loss tiles the logits: rec58)
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
                       "cpu_checkpointing", "num_vocab_tiling")
 
@@ -719,7 +720,9 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     base it moves the adapters' state: memory.memory_per_gpu), activation offload for transformers where
     Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
     megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3, the fused linear
-    cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback.
+    cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback;
+    Megatron-DeepSpeed's DeepSpeed checkpointing on the full-recompute rows and MaxText's loss tiles (a chain of
+    counts), fallbacks too (rec58).
     A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
     same combinations once more for each Megatron-Core ``recompute_modules`` list searched
     (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``). ``recipes``: the job set
@@ -804,7 +807,8 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # MaxText's loss tiling left open (rec58): one tile (base.yml's), then VOCAB_TILE_CHOICES, a chain as the pipeline
     # pass is: each count tried only where the one before does not fit or does not run (its tiles must split the
     # rank's tokens: stack_rules maxtext-vocab-tiles), its price the same at any count above one (the head re-run)
-    if "num_vocab_tiling" in open_ and base.num_vocab_tiling == 1 and m.is_transformer and base.vocab_tiles(m) == 1:
+    if ("num_vocab_tiling" in open_ and base.num_vocab_tiling == 1 and m.is_transformer
+            and m.output_head != "classifier"):  # (a classifier head makes no vocabulary logits to tile: QA 102)
         axes["num_vocab_tiling"] = (1,) + VOCAB_TILE_CHOICES
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
