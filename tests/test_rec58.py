@@ -4,7 +4,9 @@ the default does not fit (planner.search.space ``stack_variants``):
 * Megatron-DeepSpeed's DeepSpeed checkpointing, ``partition_activations`` / ``cpu_checkpointing``, on the
   full-recompute rows (the layers ``deepspeed.checkpointing.checkpoint`` wraps);
 * MaxText's ``num_vocab_tiling``: one tile, then 2, 4, 8, 16, a chain (each count only where the one before does not
-  fit or does not split the rank's tokens).
+  fit or does not split the rank's tokens);
+* Megatron-Core's ``activation_offload_layers`` where the job fixes recompute none: a quarter, a half, three quarters
+  of the layers, then Megatron's default (all but the last), each only where the count before does not fit.
 
 Each case below had a worse plan or none on the old code.
 """
@@ -13,7 +15,7 @@ import json
 import numpy as np
 
 from planner.layout import Candidates
-from planner.search.space import VOCAB_TILE_CHOICES, stack_variants
+from planner.search.space import VOCAB_TILE_CHOICES, offload_layer_counts, stack_variants
 from planner.spec.load import load_job_dict
 
 from conftest import write_job
@@ -78,6 +80,35 @@ def test_maxtext_at_40k_on_v6e_fits_only_with_loss_tiles(cli, tmp_path):
     assert code == 0 and d["best"]["stack"]["num_vocab_tiling"] == 4, d
 
 
+def test_megatron_core_without_recompute_at_32k_offloads_half_the_layers(cli, tmp_path):
+    """Llama-3-8B at 32,768 tokens on 8 x H100, TP 2, the job fixing recompute none: main offloaded every layer's
+    activations but the last (Megatron's default ``--cpu-offloading-num-layers``), 48.14 s; now the chain off, 8, 16,
+    24, all but the last stops at 16 layers, ZeRO-3, 38.20 s (fewer layers copy less). The record and the stack line
+    name the count; estimate of that layout agrees; with recompute open the chain is not built."""
+    code, d = _run(cli, write_job(tmp_path, JOB.replace("recompute: full", "recompute: none")
+                                  % ("llama3-8b", 32768, 64, "megatron-core", "", "tp: 2, pp: 1, cp: 1",
+                                     "p5.48xlarge")))
+    assert code == 0, d
+    best = d["best"]
+    assert best["stack"]["activation_offload_layers"] == 16 and best["stack"]["activation_offload"] is True
+    assert "activation_offload_layers" in best["stack"]["searched"] and best["step_time_s"] < 40.0, best
+    line = next(a for a in d["assumptions"] if a.startswith("training stack: megatron-core"))
+    assert "activation_offload=on layers=16" in line, line
+    cfg = best["config"]
+    fixed = ", ".join(f"{k}: {cfg[k]}" for k in ("tp", "pp", "dp", "cp", "zero"))
+    fw = ", activation_offload: true, activation_offload_layers: 16, megatron_fsdp: " + json.dumps(
+        best["stack"]["megatron_fsdp"])
+    code, one = _run(cli, write_job(tmp_path, JOB.replace("recompute: full", "recompute: none")
+                                    % ("llama3-8b", 32768, 64, "megatron-core", fw, fixed, "p5.48xlarge"), "e.yaml"),
+                     "estimate")
+    assert code == 0, one
+    assert abs(one["step_time_s"] - best["step_time_s"]) < 1e-9 * best["step_time_s"]
+    assert one["memory_per_gpu_bytes"]["total"] == best["memory_per_gpu_bytes"]["total"]
+    assert offload_layer_counts(32) == (8, 16, 24)
+    open_ = stack_variants(_job({"name": "megatron-core"}, pp=1))
+    assert {v.values["activation_offload"] for v in open_} == {False, True}  # (recompute open: no count links)
+
+
 def test_a_fitting_default_is_kept(cli, tmp_path):
     """Where the defaults fit (Llama-3-8B at 4,096 tokens), each stack's plan keeps them: the fallbacks were open but
     tried only on the layouts whose default does not fit."""
@@ -133,15 +164,15 @@ def test_the_variants_are_fallbacks():
 
 
 def test_the_unsearched_trades_say_why():
-    """The three options rec58 searches left ``UNSEARCHED``; the trades still there say where each could win and why
+    """The four options rec58 searches left ``UNSEARCHED``; the trades still there say where each could win and why
     the search does not try it there (Megatron-Core's TE loss kernel: what its trial as a fallback cost)."""
     from planner.model.stacks import SEARCHED, STACKS, UNSEARCHED, searched_on
 
-    for k in ("partition_activations", "cpu_checkpointing", "num_vocab_tiling"):
+    for k in ("partition_activations", "cpu_checkpointing", "num_vocab_tiling", "activation_offload_layers"):
         assert k in SEARCHED and k not in UNSEARCHED
     assert searched_on(STACKS["megatron-deepspeed"], "cpu_checkpointing") and searched_on(STACKS["maxtext"],
                                                                                           "num_vocab_tiling")
     assert "17.8M" in UNSEARCHED["cross_entropy_fusion"] and not searched_on(STACKS["megatron-core"],
                                                                               "cross_entropy_fusion")
-    for k in ("remat_policy", "ac_freq", "activation_offload_layers"):
+    for k in ("remat_policy", "ac_freq"):
         assert "only where" in UNSEARCHED[k] and "fits" in UNSEARCHED[k] and "rec58" in UNSEARCHED[k], UNSEARCHED[k]

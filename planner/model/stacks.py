@@ -3817,8 +3817,10 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: deferred FSDP gradient sync (``defer_fsdp_grad_sync``: the HF Trainer's, rec56; NeMo AutoModel's, rec57) and
 #: AutoModel's loss class (``loss_fn``: FusedLinearCrossEntropy holds no logits, re-runs the head GEMM; rec57) are
 #: fallbacks as the offloads are; so are (rec58) Megatron-DeepSpeed's DeepSpeed checkpointing (``partition_activations``,
-#: ``cpu_checkpointing``: the checkpointed inputs split over TP or kept on the host) and MaxText's loss tiles
-#: (``num_vocab_tiling``, a chain of counts). Every other option's reason is ``UNSEARCHED``'s.
+#: ``cpu_checkpointing``: the checkpointed inputs split over TP or kept on the host), MaxText's loss tiles
+#: (``num_vocab_tiling``, a chain of counts) and Megatron-Core's offloaded layer count (``activation_offload_layers``:
+#: a quarter, a half, three quarters of the layers before all but the last, a chain inside the offload's). Every other
+#: option's reason is ``UNSEARCHED``'s.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
     strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
@@ -3829,7 +3831,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
             "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
-            "num_vocab_tiling")
+            "num_vocab_tiling", "activation_offload_layers")
 #: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
 #: ``stack_variants``; the app's controls read it too, planner.interactive). None now: rec56 searched
 #: ``defer_fsdp_grad_sync`` on the HF Trainer's accelerate FSDP only (``sync_each_batch``); rec57 searches NeMo
@@ -3888,10 +3890,6 @@ UNSEARCHED = {
     **{k: "an explicit pipeline split the job writes; the search tries the balanced split and the stack's own "
           "(pp_split)" for k in ("pp_layout", "pp_partition_method", "pp_first_stage_less_layers",
                                  "pp_last_stage_less_layers")},
-    "activation_offload_layers": "activation_offload is searched at Megatron's default count (every layer but the "
-                                 "last, the most memory off); fewer layers copy less and hold more, so they win only "
-                                 "where no offload does not fit and a smaller count fits: a chain spliced between "
-                                 "the offload's off and on variants, not built (left, rec58)",
     "fsdp_defer_sync": "AutoModel's MoE enable_fsdp_optimizations trades the other way (more memory held for fewer "
                        "collectives), so it is no fallback; tried everywhere it would double the MoE variants (left)",
     "remat_policy": "MaxText's policies other than full keep more on the chip or copy to the host to re-run less, so "

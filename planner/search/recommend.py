@@ -883,10 +883,10 @@ def _searched_on(grp, hw) -> tuple[str, ...]:
 
 #: the searched stack options whose table column (``_frame``) the search has only where some stack group tried them:
 #: the loop's sync each micro-batch fallback (rec56, the HF Trainer's ``sync_each_batch``; rec57 NeMo AutoModel's) and
-#: AutoModel's loss class (rec57), DeepSpeed's checkpointing and MaxText's loss tiles (rec58): on every search's CSV
-#: each would add a column of one value
+#: AutoModel's loss class (rec57), DeepSpeed's checkpointing, MaxText's loss tiles and the offloaded layer count
+#: (rec58): on every search's CSV each would add a column of one value
 SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
-                         "num_vocab_tiling")
+                         "num_vocab_tiling", "activation_offload_layers")
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values

@@ -678,6 +678,33 @@ SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", 
 VOCAB_TILE_CHOICES = (2, 4, 8, 16)
 
 
+#: the shares of the model's layers whose activations recommend offloads (Megatron-Core ``--cpu-offloading-num-layers``)
+#: before its default count, every layer but the last, where the job leaves ``activation_offload_layers`` open: fewer
+#: layers copy less (planner.model.offload ``offloaded_layers``: the step's host copies scale with them) and hold more,
+#: so a chain (off, a quarter, a half, three quarters, all but the last), each tried only where the one before does not
+#: fit. Megatron-Bridge's Llama 3 70B performance recipes set such counts per GPU (5, 20, 30, 40 of 80: the Stack
+#: field's docstring)
+OFFLOAD_LAYER_SHARES = (0.25, 0.5, 0.75)
+
+
+def offload_layer_counts(layers: int) -> tuple[int, ...]:
+    """The layer counts ``OFFLOAD_LAYER_SHARES`` give a model of ``layers`` layers: whole, at least 2 (a count of 1
+    would read as True in the search's axis) and below the default's ``layers - 1``, each once."""
+    return tuple(dict.fromkeys(k for k in (round(layers * f) for f in OFFLOAD_LAYER_SHARES) if 2 <= k < layers - 1))
+
+
+def offload_count_options(values: dict, axes: dict) -> dict:
+    """A variant's option values with the activation offload axis's count link (an int: ``offload_layer_counts``) as
+    the stack takes it -- ``activation_offload`` on with ``activation_offload_layers`` that count -- and, where the axis
+    has count links, ``activation_offload_layers`` named on every variant (None: the default count), so the search's
+    table has its column (planner.search.recommend ``SEARCHED_ONLY_COLUMNS``)."""
+    if len(axes.get("activation_offload", ())) <= 2:
+        return values
+    k = values["activation_offload"]
+    layers = None if isinstance(k, bool) else k
+    return {**values, "activation_offload": k is not False, "activation_offload_layers": layers}
+
+
 #: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
 #: job leaves the option open, beside the whole step: powers of two, so on the power-of-two PP degrees a bounded set of
 #: multiples of PP down to PP itself (pass_rows keeps a size on a row only where it is one); 5 values, each only on the
@@ -812,7 +839,12 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         axes["num_vocab_tiling"] = (1,) + VOCAB_TILE_CHOICES
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
-        axes["activation_offload"] = (False, True)
+        # off, then (rec58) OFFLOAD_LAYER_SHARES of the layers where the job leaves their count open and fixes
+        # recompute none, then Megatron's default count (all but the last): a chain, each count only where the one
+        # before does not fit. With recompute open the search's recompute rows are the memory lever beside the
+        # offload: there the chain cost Llama-3-70B's example search 1.20 -> 1.60 CPU s for the same answer
+        counts = t.recompute == "none" and "activation_offload_layers" in open_ and base.activation_offload_layers is None
+        axes["activation_offload"] = (False,) + (offload_layer_counts(m.layers) if counts else ()) + (True,)
     # the pipeline split left open on Megatron-Core / torchtitan: the balanced split (pipeline.BalancedSplit /
     # TitanSplit), and the stack's own only where that does not fit (a fallback as the offloads are: the balanced
     # split is never slower where both fit)
@@ -840,7 +872,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
     # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
-    chained = {"pp_pass_microbatches", "num_vocab_tiling"}
+    chained = {"pp_pass_microbatches", "num_vocab_tiling", "activation_offload"}
     prev = {k: dict(zip(axes[k][1:], axes[k][:-1])) for k in chained if k in axes}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
@@ -858,6 +890,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         screened = bool(parents) and not plain and not passed
         # a link of either chain: the rows it does not run on (a pass or tiles that do not divide) go on to the next
         relay = passed or values.get("num_vocab_tiling", 1) > 1
+        values = offload_count_options(values, axes)
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
