@@ -105,6 +105,23 @@ def test_megatron_core_without_recompute_at_32k_offloads_half_the_layers(cli, tm
     assert abs(one["step_time_s"] - best["step_time_s"]) < 1e-9 * best["step_time_s"]
     assert one["memory_per_gpu_bytes"]["total"] == best["memory_per_gpu_bytes"]["total"]
     assert offload_layer_counts(32) == (8, 16, 24)
+    # at 4,096 tokens nothing is offloaded: the record leaves the unset count out of ``searched``, so pasted back as
+    # the job's stack it is taken (listed yet null, the job refuses it)
+    code, d = _run(cli, write_job(tmp_path, JOB.replace("recompute: full", "recompute: none")
+                                  % ("llama3-8b", 4096, 64, "megatron-core", "", "tp: 2, pp: 1, cp: 1", "p5.48xlarge"),
+                                  "s.yaml"))
+    assert code == 0 and d["best"]["stack"]["activation_offload"] is False, d
+    assert "activation_offload_layers" not in d["best"]["stack"]["searched"], d["best"]["stack"]
+    back = {k: v for k, v in d["best"]["stack"].items()}
+    cfg = d["best"]["config"]
+    code, one = _run(cli, write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                                               "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                            "precision": "bf16", "tokens": 1.0e8, "recompute": "none",
+                                                            "framework": back},
+                                               "parallel": {k: cfg[k] for k in ("tp", "pp", "dp", "cp", "zero")},
+                                               "cluster": {"instance": "p5.48xlarge", "nodes": 1}}, "b.yaml"),
+                     "estimate")
+    assert code == 0 and abs(one["step_time_s"] - d["best"]["step_time_s"]) < 1e-9 * one["step_time_s"], one
     open_ = stack_variants(_job({"name": "megatron-core"}, pp=1))
     assert {v.values["activation_offload"] for v in open_} == {False, True}  # (recompute open: no count links)
 

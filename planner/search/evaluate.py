@@ -367,10 +367,12 @@ def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, 
     at ZeRO ``zero`` uses (``stacks.LAYOUT_USES``: no ``reshard_after_forward`` on a ZeRO-2 plan), and the
     options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``) -- those
     of them the record carries: a ZeRO-2 plan of a search that opened ``param_offload`` (ZeRO-3 only) does not use it,
-    so its record neither states nor lists it (a reviewer pastes ``searched``'s values back as the job's stack)."""
+    so its record neither states nor lists it (a reviewer pastes ``searched``'s values back as the job's stack); nor
+    one the search left unset (rec58: ``activation_offload_layers`` beside an offload that is off), which the job
+    refuses listed as searched yet null (schema ``_searched_are_set``): left out, it reads back as the stack's own."""
     stack = stack or from_training(job.training, model=job.model)
     opts = stack.options(job.model, job.training, zero)
-    return dict(name=stack.name, **opts, searched=[k for k in searched if k in opts])
+    return dict(name=stack.name, **opts, searched=[k for k in searched if opts.get(k) is not None])
 
 
 def peak_source(source: str) -> str:
