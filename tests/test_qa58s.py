@@ -1,0 +1,71 @@
+"""QA pass 58 (session 58): a demanding user's session -- each defect with the check that failed before its fix."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import refused, write_job
+
+ROOT = Path(__file__).resolve().parents[1]
+HF_CONFIG = ROOT / "examples" / "hf" / "qwen2.5-7b-config.json"
+TRAINING = {"training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "tokens": 1e9},
+            "parallel": {"tp": 1, "pp": 1, "cp": 1, "zero": 1},
+            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+
+
+# ---- 1. an output named as the HF config the job reads replaced it ---------------------------------------------------
+# The outputs were checked against the job path given, the catalogs and the profile: the config.json a job's
+# model.hf_config names, or a model folder's config.json, was no input to them, and `--force` wrote the timeline or
+# the ranked CSV over it (the next run of the job: "not valid JSON" or a CSV read as a model).
+def _model_folder(tmp_path) -> Path:
+    folder = tmp_path / "qwen"
+    folder.mkdir()
+    shutil.copy(HF_CONFIG, folder / "config.json")
+    return folder
+
+
+@pytest.mark.parametrize("command, option", [("simulate", "--timeline"), ("recommend", "--csv")])
+def test_an_output_over_the_jobs_hf_config_is_refused(tmp_path, cli, command, option):
+    folder = _model_folder(tmp_path)
+    job = write_job(tmp_path, {"model": {"hf_config": "qwen/config.json"}, **TRAINING})
+    before = (folder / "config.json").read_bytes()
+    extra = ["--steps", "2"] if command == "simulate" else ["--no-simulate"]
+    line = refused(cli(command, str(job), option, str(folder / "config.json"), "--force", *extra))
+    assert line.startswith(f"error: {option}: ") and "is an input of this command" in line, line
+    assert (folder / "config.json").read_bytes() == before
+
+
+def test_an_output_over_a_model_folders_config_is_refused(tmp_path, cli):
+    """The job given as a Hugging Face model folder reads its config.json: that file is the job."""
+    folder = _model_folder(tmp_path)
+    before = (folder / "config.json").read_bytes()
+    line = refused(cli("recommend", str(folder), "--csv", str(folder / "config.json"), "--force", "--no-simulate"))
+    assert line.startswith("error: --csv: ") and "is an input of this command" in line, line
+    assert (folder / "config.json").read_bytes() == before
+
+
+def test_job_files_names_what_the_job_reads(tmp_path):
+    """``job_files``: the job, its HF config (a folder's config.json) and its serving trace, each relative to the job
+    file's folder; a job that cannot be read names itself only (its load says why)."""
+    from planner.spec.load import job_files
+
+    folder = _model_folder(tmp_path)
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0.1,10,10\n")
+    job = write_job(tmp_path, {"model": {"hf_config": "qwen"}, "serving": {"trace": "t.csv"}})
+    assert job_files(job) == [job, folder / "config.json", tmp_path / "t.csv"]
+    assert job_files(folder) == [folder / "config.json"]
+    bad = write_job(tmp_path, "model: [", "bad.yaml")
+    assert job_files(bad) == [bad]
+
+
+def test_a_new_output_beside_the_hf_config_is_written(tmp_path, cli):
+    """The guard refuses the config only: another name in its folder is written, the config untouched."""
+    folder = _model_folder(tmp_path)
+    job = write_job(tmp_path, {"model": {"hf_config": "qwen/config.json"}, **TRAINING})
+    code, out, err = cli("simulate", str(job), "--steps", "2", "--timeline", str(folder / "timeline.json"))
+    assert code == 0, err
+    assert json.loads((folder / "timeline.json").read_text())
+    assert (folder / "config.json").read_bytes() == HF_CONFIG.read_bytes()
