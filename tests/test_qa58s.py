@@ -69,3 +69,47 @@ def test_a_new_output_beside_the_hf_config_is_written(tmp_path, cli):
     assert code == 0, err
     assert json.loads((folder / "timeline.json").read_text())
     assert (folder / "config.json").read_bytes() == HF_CONFIG.read_bytes()
+
+
+# ---- 2. a constraints list's unknown name was refused under the cluster's field --------------------------------------
+# The catalog's lookups name the job's own node (cluster.instance, cluster.gpu): `constraints: {instances:
+# [aws:p5.48xlarg]}` read "cluster.instance: unknown instance" in recommend / compare / report / serve, in a job
+# with no cluster.instance, and estimate's `constraints.gpus: [H999]` beside a fixed instance "cluster.gpu".
+LLM = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9}}
+
+
+@pytest.mark.parametrize("command, extra", [("recommend", ["--no-simulate"]), ("compare", [])])
+def test_an_unknown_instance_in_constraints_is_named_there(tmp_path, cli, command, extra):
+    job = write_job(tmp_path, {**LLM, "constraints": {"instances": ["aws:p5.48xlarg"]}})
+    line = refused(cli(command, str(job), *extra))
+    assert line.startswith("error: constraints.instances: unknown instance 'aws:p5.48xlarg'"), line
+    assert "aws:p5.48xlarge" in line  # the suggestion is kept
+
+
+@pytest.mark.parametrize("constraints, field", [({"instances": ["aws:p5.48xlarg"]}, "constraints.instances"),
+                                                ({"gpus": ["H999"]}, "constraints.gpus")])
+def test_an_estimates_unknown_constraint_name_is_named_there(tmp_path, cli, constraints, field):
+    job = write_job(tmp_path, {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
+                               "constraints": constraints})
+    line = refused(cli("estimate", str(job)))
+    assert line.startswith(f"error: {field}: unknown "), line
+
+
+def test_constrained_names_reads_aliases_and_keys():
+    from hardware_catalog.catalog import load_catalog
+    from planner.hardware.options import constrained_names
+    from planner.spec.schema import ConstraintsSpec
+
+    cat = load_catalog()
+    con = ConstraintsSpec(gpus=["h100-sxm-80gb"], instances=["AWS:P5.48XLARGE"])
+    assert constrained_names(cat, con, "gpus") == {"H100-SXM-80GB"}
+    assert constrained_names(cat, con, "instances") == {"aws:p5.48xlarge"}
+
+
+def test_a_tabular_jobs_unknown_cluster_instance_keeps_its_own_field(tmp_path, cli):
+    """A guard (passes on the old code too): a tabular job's cluster.instance becomes its one searched instance, and
+    an unknown one is still refused as the field the job wrote, not as constraints.instances."""
+    job = write_job(tmp_path, {"tabular": {"library": "xgboost", "rows": 1e6, "features": 20, "trees": 100, "depth": 6},
+                               "cluster": {"instance": "aws:c7i.16xlarg"}})
+    line = refused(cli("recommend", str(job)))
+    assert line.startswith("error: cluster.instance: unknown instance 'aws:c7i.16xlarg'"), line
