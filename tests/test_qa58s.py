@@ -113,3 +113,34 @@ def test_a_tabular_jobs_unknown_cluster_instance_keeps_its_own_field(tmp_path, c
                                "cluster": {"instance": "aws:c7i.16xlarg"}})
     line = refused(cli("recommend", str(job)))
     assert line.startswith("error: cluster.instance: unknown instance 'aws:c7i.16xlarg'"), line
+
+
+# ---- 3. expected failures / interruptions counted the restarts' time as exposed --------------------------------------
+# The goodput formula (and the segment simulation it is the oracle of) has no failure during a restart, but the counts
+# were wall / M: a 128-node spot job said 46.6 expected interruptions for the 44.6 its 28.2 days hold, and 1,000
+# interruptions a node-day read 247,321 of ~30 min each inside 247 days.
+def test_expected_failures_are_the_segment_simulations_count():
+    from types import SimpleNamespace as NS
+
+    from planner.simulate.failures import overhead_arrays, simulate_goodput
+
+    M, R, step, every, block = 3600.0, 1800.0, 1.0, 600, 30.0  # a restart half the MTBF: the two counts far apart
+    ck = NS(every_steps=every, pause_s=lambda interval: (block, 0.0))
+    sim = simulate_goodput(step_s=step, interval_steps=every, block_s=block, persist_s=0.0, mtbf_s=M, restart_s=R,
+                           horizon_s=5e7, seed=1)
+    compute_h = sim["useful_s"] / 3600.0
+    a = overhead_arrays(ck, [step], [compute_h], M, R)
+    assert a["expected_hours"][0] * 3600 == pytest.approx(sim["wall_s"], rel=0.01)
+    assert a["expected_failures"][0] == pytest.approx(sim["failures"], rel=0.02)  # was 13,889 for 9,265 simulated
+
+
+def test_spot_interruptions_fit_in_the_expected_time():
+    """Every expected interruption pays its restart and capacity wait inside the expected wall time."""
+    import numpy as np
+
+    from planner.simulate.interruptions import SpotRate, spot_expectation
+
+    lam, wait, restart = 1000 / 24, 1800.0, 600.0  # 1,000 a node-day: an absurd rate the schema takes
+    e = spot_expectation(SpotRate(lam, lam, lam, wait, "t"), np.array([57.0]), np.array([1]), np.array([4.3]), 37.9,
+                         30.0, restart)
+    assert e["interruptions"][0] * (restart + wait) / 3600 < e["hours"][0]  # was 247,000 x 40 min in 5,900 h
