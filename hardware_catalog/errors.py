@@ -145,8 +145,10 @@ def _shorten_aside(message: str, start: int, end: int, room: int) -> str | None:
         opened = i if ch == "(" and depth == 0 else opened
         depth += (ch == "(") - (ch == ")" and depth > 0)
     cut = opened if depth else keep
-    word = inner.rfind(" ", 0, cut) if inner[cut:cut + 1].strip() else cut  # mid-word: back to the word's start,
-    kept = inner[:word if word >= ASIDE_MIN_CHARS else cut].rstrip(" ,;:(")  # where that leaves enough of it
+    # mid-word: back to the word's start; where that leaves too little the aside goes whole (until qa58 it was cut
+    # mid-word there: "(or leave training.framew…)")
+    word = inner.rfind(" ", 0, cut) if inner[cut:cut + 1].strip() else cut
+    kept = inner[:max(word, 0)].rstrip(" ,;:(")
     if len(kept) < ASIDE_MIN_CHARS:
         return None
     return f"{message[:start + 1]}{kept}…{message[end - 1:]}"

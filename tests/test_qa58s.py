@@ -144,3 +144,29 @@ def test_spot_interruptions_fit_in_the_expected_time():
     e = spot_expectation(SpotRate(lam, lam, lam, wait, "t"), np.array([57.0]), np.array([1]), np.array([4.3]), 37.9,
                          30.0, restart)
     assert e["interruptions"][0] * (restart + wait) / 3600 < e["hours"][0]  # was 247,000 x 40 min in 5,900 h
+
+
+# ---- 4. a refusal cut in the middle of its list, an aside cut mid-word ------------------------------------------------
+# check_platform's refusal of a stack on the wrong accelerator ran past the 300-character cap and InputError cut its
+# middle: "stacks for it: ..., hf-trainer, …le-convnets, dle-bert, ..." (llm-foundry and metaseq lost, a name cut);
+# fit_message, which fits it now, cut an aside mid-word where backing off to the word's start left under
+# ASIDE_MIN_CHARS ("(or leave training.framew…)") where its rule is a word's end or the aside dropped whole.
+def test_a_stack_on_the_wrong_accelerator_lists_every_stack_whole(tmp_path, cli):
+    from planner.model.stacks import stacks_for_platform
+
+    job = write_job(tmp_path, {**LLM, "training": {**LLM["training"], "framework": "maxtext"},
+                               "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    line = refused(cli("estimate", str(job)))
+    assert line.startswith("error: training.framework: maxtext runs on Google TPUs"), line
+    assert "…" not in line, line
+    assert all(name in line.split("stacks for it: ", 1)[1].split(", ") for name in stacks_for_platform("cuda")), line
+
+
+def test_an_aside_is_cut_at_a_words_end_or_dropped():
+    from hardware_catalog.errors import fit_message
+
+    head = "refused: " + "x" * 250
+    # backing off to the word's start leaves "or leave" (8 characters, under ASIDE_MIN_CHARS): dropped whole
+    assert fit_message(head + " (or leave training.framework out)", 285) == head
+    # where the word's start leaves enough, the aside is cut there
+    assert fit_message(head + " (or leave the training framework out of it)", 290) == head + " (or leave the training…)"

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware_catalog.errors import fit_message
 from planner import defaults as D
 from planner.errors import InputError
 from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
@@ -3614,9 +3615,11 @@ def check_platform(stack: "Stack | str", gpu, field: str = "training.framework")
         return
     ok = stacks_for_platform(plat)
     runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
-    raise InputError(field, f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); "
-                            f"stacks for it: {', '.join(ok) or 'none in the registry'} (or leave training.framework out "
-                            "for its default)")
+    # fitted (``fit_message``): the hint gives way before the list of stacks, which the cap cut in its middle
+    # ("hf-trainer, …le-convnets, dle-bert" on a GPU, until qa58)
+    raise InputError(field, fit_message(f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); stacks for it: "
+                                        f"{', '.join(ok) or 'none in the registry'} (or leave training.framework out "
+                                        "for its default)"))
 
 
 def stacks_where(has) -> str:
