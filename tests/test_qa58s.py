@@ -170,3 +170,16 @@ def test_an_aside_is_cut_at_a_words_end_or_dropped():
     assert fit_message(head + " (or leave training.framework out)", 285) == head
     # where the word's start leaves enough, the aside is cut there
     assert fit_message(head + " (or leave the training framework out of it)", 290) == head + " (or leave the training…)"
+
+
+def test_a_memory_refusal_keeps_its_remedies_whole(tmp_path, cli):
+    """The no-fit refusal on a one-GPU instance ran to 324 characters and the cap cut its remedies in the middle:
+    "aws:g5.xlarge is single-no…tance, a stack with optimizer offload"; the remedies are kept whole now and the nearest
+    plan's aside ("(22 GiB GPU memory, 5% headroom)") gives way."""
+    job = write_job(tmp_path, {**LLM, "training": {**LLM["training"], "framework": "megatron-lm"},
+                               "cluster": {"instance": "aws:g5.xlarge", "nodes": 1}})
+    line = refused(cli("recommend", str(job), "--no-simulate"))
+    assert line.startswith("error: memory: no configuration fits in GPU memory; nearest: "), line
+    assert "…" not in line and "single-node only: a multi-node instance" in line, line
+    assert line.endswith("a stack with optimizer offload (deepspeed, megatron-core, torchtitan), or a larger-memory GPU"), line
+    assert "needs 137.5 GiB; 21.2 GiB allowed per GPU" in line, line  # the nearest plan's numbers stay
