@@ -154,6 +154,18 @@ def _shorten_aside(message: str, start: int, end: int, room: int) -> str | None:
     return f"{message[:start + 1]}{kept}…{message[end - 1:]}"
 
 
+def without_asides(message: str) -> str:
+    """``message`` with every top-level parenthesised aside taken out: the least ``fit_message`` can shorten it to
+    before it cuts the text itself.
+
+    >>> without_asides("needs 9 GiB (80 GiB GPU memory, 5% headroom) per GPU (ZeRO-1)")
+    'needs 9 GiB per GPU'
+    """
+    for start, end in reversed(_asides(message)):
+        message = (message[:start].rstrip() + message[end:]).strip()
+    return message
+
+
 def fit_message(message: str, room: int = MESSAGE_CHARS) -> str:
     """The one rule for fitting a refusal into the one-line cap (``room``, ``MESSAGE_CHARS`` unless the message shares
     its line): the text outside parentheses -- what is refused, the plan's numbers, what to do ("microbatch_group_size

@@ -184,3 +184,57 @@ def test_a_memory_refusal_keeps_its_remedies_whole(tmp_path, cli):
     assert "…" not in line and "single-node only: a multi-node instance" in line, line
     assert line.endswith("a stack with optimizer offload (deepspeed, megatron-core, torchtitan), or a larger-memory GPU"), line
     assert re.search(r"needs [0-9.]+ GiB; [0-9.]+ GiB allowed per GPU", line), line  # the nearest plan's numbers stay
+
+
+# ---- 5. refusals the cap cut in their middle (found by cli_sweep's new ``cut`` check) --------------------------------
+# A rule's message is fitted to the cap alone; "the training stack X refuses every layout left: " before it, or a
+# remedy after an aside, took the whole past the cap, and InputError cut its middle: "ZeRO-2/3 by
+# fsdp_reshard_after_forw…mConfig", "(the loop calls prepare_for_grad_accumulatio…e a model has it)", "rc:…GiB".
+MIDDLE_CUT = re.compile(r"…(?!\))")  # an ellipsis that does not close a shortened aside
+
+
+def _line_uncut(result) -> str:
+    line = refused(result)
+    assert not MIDDLE_CUT.search(line), line
+    return line
+
+
+def test_every_layout_refused_is_said_uncut(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "training": {"seq_len": 8192, "global_batch": 256, "tokens": 1e12, "recompute": "full",
+                                            "framework": {"name": "torchtitan"}},
+                               "parallel": {"tp": 2, "pp": 1, "zero": 1},
+                               "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}})
+    line = _line_uncut(cli("recommend", str(job), "--no-simulate"))
+    assert line.startswith("error: parallel.zero: the training stack torchtitan refuses every layout left: "), line
+
+
+def test_a_moe_only_option_on_a_dense_model_is_said_uncut(tmp_path, cli):
+    job = write_job(tmp_path, {**LLM, "training": {**LLM["training"],
+                                                   "framework": {"name": "nemo-automodel", "fsdp_defer_sync": True}},
+                               "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    line = _line_uncut(cli("estimate", str(job)))
+    assert line.startswith("error: training.framework.fsdp_defer_sync: llama3-8b has no MoE layers: "), line
+    assert line.endswith("; leave fsdp_defer_sync out"), line
+
+
+def test_a_memory_refusal_keeps_the_nearest_plans_need(tmp_path, cli):
+    """A long remedy list: the nearest plan's asides go, then the remedies' last aside; its need stays whole."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-70b"},
+                               "training": {"seq_len": 8192, "global_batch": 1024, "tokens": 1.5e13,
+                                            "recompute": "selective", "framework": {"name": "pytorch-ddp"}},
+                               "constraints": {"max_gpus": 8, "gpus": ["H200-SXM-141GB"], "clouds": ["aws"]}})
+    line = _line_uncut(cli("recommend", str(job), "--no-simulate"))
+    assert re.search(r"nearest: .* needs [0-9.]+ GiB; [0-9.]+ GiB allowed per GPU — ", line), line
+    assert "recompute (training.recompute: full)" in line and line.endswith("or a larger-memory GPU"), line
+
+
+def test_the_sweep_flags_a_refusal_cut_in_its_middle():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from cli_sweep import check
+
+    assert check(["estimate"], 2, "", "error: parallel.zero: it refuses ZeRO-2/3 by fsdp_resh…mConfig: x\n", None)[0] == "cut"
+    assert check(["estimate"], 2, "", "error: parallel.zero: it refuses ZeRO-1 (torchtitan 0.3 ParallelismConfig…)\n",
+                 None) is None  # a shortened aside is fit_message's design

@@ -1507,8 +1507,9 @@ class Stack:
         if not moe:
             for option, why in self.moe_only:
                 if getattr(self, option, False):
-                    raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
-                                                                     f"{why}; leave {option} out")
+                    # fitted: the why's aside gives way to the remedy, which the cap cut in its middle (qa58)
+                    raise InputError(f"training.framework.{option}", fit_message(
+                        f"{model.name or 'the model'} has no MoE layers: {why}; leave {option} out"))
         # one object per (entry, kind): a search's LayerMemo keys the stack by identity (step_time.LayerMemo.value),
         # so a fresh copy a call grew the memo by an entry a call and kept each copy alive
         # (tests/test_layer_memo_bounded27.py); given_options is not in the entry's equality, so it is in the key
