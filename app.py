@@ -294,8 +294,11 @@ stack = wi.field_value(s["w_framework"], "framework")
 # and (QA 96) the values that run at the sidebar's precision and TP / PP / CP / ZeRO (as its widgets hold them); the
 # options of free numbers and lists as number and text inputs (YAML, as the job file), empty at the stack's default
 fresh = s.get("_stack_options_of") != (source, stack)
+# the sidebar's training tokens (None keeps the job's steps or epochs), read once for the stack's
+# controls and the what-if (review57: one expression computed twice)
+tokens = s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None
 # asked at the sidebar's training mode, which picks the default stack (QLoRA: the HF Trainer; app57)
-stack_base = wi.with_mode(base, s["w_mode"], s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None)
+stack_base = wi.with_mode(base, s["w_mode"], tokens)
 stack_opts = wi.stack_controls(stack_base, stack, {} if fresh else {k: s[f"w_stackopt_{k}"] for k in s.get("_stack_drawn", ())
                                                               if f"w_stackopt_{k}" in s},
                                precision=s["w_precision"], parallel={k: s[f"w_{k}"] for k in ("tp", "pp", "cp", "zero")},
@@ -397,7 +400,7 @@ w = wi.WhatIf(
     recompute_num_layers=wi.field_value(s.get("w_recompute_num_layers")),
     mode=s["w_mode"], framework=stack, stack_options={c.option: s[f"w_stackopt_{c.option}"] for c in stack_opts},
     lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
-    tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
+    tokens=tokens,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
     instance=instance, nodes=wi.field_value(s["w_nodes"]), spot=s["w_spot"], max_gpus=s["w_max_gpus"],
     budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,

@@ -3906,13 +3906,17 @@ def nemo1_run(r) -> bool:
 
 def perf_script_opt_gather(r) -> bool:
     """Row ``r`` ran NVIDIA's NeMo 2 / Megatron-Bridge performance harness at DP > 1, PP > 1 and VP > 1, which sets
-    Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (``Stack.overlap_param_gather_with_optimizer_step``):
-    NeMo 2's ``MegatronCommOverlapCallback._get_optimizer_overlap_cfgs`` ("if pipeline_model_parallel_size > 1 and
-    vp_size > 1: comm_overlap_cfg.overlap_param_gather_with_optimizer_step = True", with ``align_param_gather``) and
-    Megatron-Bridge scripts/performance/utils/overrides.py ``set_user_overrides`` ("if dp > 1 and pp > 1 and vp > 1:
-    recipe.optimizer.overlap_param_gather_with_optimizer_step = True"). A NeMo 2 row says "NeMo 2" in its container;
-    a Megatron-Bridge row is ``mbridge_run``'s. Later Megatron-Bridge recipes (megatron/bridge/perf_recipes) set it
-    per recipe and skip MXFP8 / NVFP4 ones: not what the releases of these rows ran, taken as the overrides rule."""
+    Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (``Stack.overlap_param_gather_with_optimizer_step``,
+    off in both libraries' defaults since their 2025 releases: nemo58): NeMo 2's scripts/performance helpers
+    (``set_primary_perf_configs``: "recipe.trainer.callbacks[comm_overlap_callback_idx].
+    overlap_param_gather_with_optimizer_step = bool(dp_size > 1 and pp_size > 1 and vp_size and vp_size > 1)", which
+    the ``MegatronCommOverlapCallback`` takes over its own default) and Megatron-Bridge
+    scripts/performance/utils/overrides.py ``set_user_overrides`` ("if dp > 1 and pp > 1 and vp > 1:
+    recipe.optimizer.overlap_param_gather_with_optimizer_step = True"; removed from the perf benchmarks by PR #5847,
+    2026-08-27, r0.6.0 by #5999: the 26.08.01 tables' rows are taken to predate it). A NeMo 2 row says "NeMo 2" in
+    its container; a Megatron-Bridge row is ``mbridge_run``'s. Later Megatron-Bridge recipes
+    (megatron/bridge/perf_recipes) set it per recipe and skip MXFP8 / NVFP4 ones: not what the releases of these rows
+    ran, taken as the overrides rule."""
     nemo2 = re.search(r"\bnemo 2\b", str(getattr(r, "container", "")).lower()) is not None  # (not "NeMo 24.07")
     dp, pp, vpp = (pd.to_numeric(getattr(r, k, 1), errors="coerce") for k in ("dp", "pp", "vpp"))
     layout = all(x == x and x > 1 for x in (dp, pp, vpp))  # (NaN: not stated, no interleaving)

@@ -164,7 +164,8 @@ TITAN_ROOT_UNIT = ("titan24", "titan25_ao_h100")
 #: train.py runs ``pp_schedule.step(target=labels, losses=losses)`` on the last stage, and torch's stage appends each
 #: last-stage output to ``output_chunks`` for ``step``'s merged return (before ``return_outputs`` existed). torchtitan
 #: since pytorch/torchtitan#1922 (2025-10-21) passes ``return_outputs=False`` and keeps none (the stack's default 0,
-#: mem57c); the torchao rows do not pipeline
+#: mem57c); the torchao rows do not pipeline. ``step``'s merged return (a ``torch.cat`` of them, discarded by train.py)
+#: is priced with them (memory ``pp_merge_parts``, mem58): ~50 GiB on the 405B rows' last rank, below the step's 76
 TITAN_PP_OUTPUTS = {"titan24": 4.0}
 
 

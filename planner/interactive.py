@@ -59,7 +59,7 @@ from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
 from planner.model import physics
 from planner.model import stack_rules
-from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, OPTIONS, SEARCHED, from_training, searched_on
+from planner.model.stacks import OPTION_HOLDERS, OPTION_VALUES, OPTIONS, from_training, searched_on
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
@@ -575,11 +575,12 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
 #: (``stacks.OPTIONS``) with its label, in the order drawn. Each is drawn where the chosen stack has it and the job
 #: uses it (``Stack.options(model, training)``, the list a plan's stack record takes: the MoE dispatcher and overlap
 #: on a model with MoE layers only), its choices the stack's (``stacks.OPTION_HOLDERS``' offered values, else the
-#: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it
-#: (``stacks.SEARCHED``). CUDA graphs, the pipeline split, the loss and the NVMe offload since QA 95 (a job file
-#: only before); a value the stack takes only beside another option (``offload_device: nvme`` with an offload on,
-#: ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered (QA 96: nor one refused at the sidebar's ZeRO
-#: stage or precision, ``_runs``). Options of free numbers, lists or text are inputs since QA 96 (``TYPED_OPTIONS``).
+#: option's vocabulary ``stacks.OPTION_VALUES``, else on / off), "auto" first where the search tries it on the job as
+#: the sidebar sets it (planner.search.space ``searched_options``, nemo58). CUDA graphs, the pipeline split, the loss
+#: and the NVMe offload since QA 95 (a job file only before); a value the stack takes only beside another option
+#: (``offload_device: nvme`` with an offload on, ``loss_fn: masked_ce_chunked`` with ``ce_chunk_size``) is not offered
+#: (QA 96: nor one refused at the sidebar's ZeRO stage or precision, ``_runs``). Options of free numbers, lists or
+#: text are inputs since QA 96 (``TYPED_OPTIONS``).
 STACK_OPTION_LABELS = {
     "compile": "torch.compile", "tp_overlap": "TP communication overlap",
     "overlap_grad_reduce": "overlap gradient reduce", "overlap_param_gather": "overlap parameter all-gather",
@@ -710,13 +711,19 @@ class StackControl:
     kind: str = "select"
     bounds: tuple = (None, None)  # a number input's (least, greatest) (``option_range``)
     integer: bool = False  # a number input of whole numbers
+    #: the search tries this option's values on the job as the sidebar sets it (``_searched_here``), so leaving it
+    #: unset is "auto"; else unset runs the stack's default, ``stack_value`` (None: its kind's)
+    searched: bool = False
+    stack_value: object = None
 
     def word(self, value) -> str:
         """A choice as the selectbox writes it."""
         if isinstance(value, tuple):  # a job file's per-layer list (cp_comm_type), in runs: "per layer: 16 x p2p, ..."
             return "per layer: " + ", ".join(f"{len(list(run))} x {v}" for v, run in itertools.groupby(value))
         if value is None or value in UNSET_CHOICES:
-            return AUTO if self.option in SEARCHED else STACK_KIND_DEFAULT
+            if self.searched:
+                return AUTO
+            return STACK_KIND_DEFAULT + ("" if self.stack_value is None else f" ({self.word(self.stack_value)})")
         return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
@@ -728,9 +735,11 @@ class StackControl:
             said = yaml_text(self.default) if self.default not in UNSET_CHOICES else None
             return (f"training.framework.{self.option}: {what}" + ("; YAML, as in a job file" if self.kind == TEXT_INPUT
                                                                     else "")
-                    + f"; empty: the stack's default{f' ({said})' if said else ''}")
-        return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.default == AUTO
-                                                         else f"the stack's default: {self.word(self.default)}"))
+                    + ("; empty: the search tries its values" if self.searched
+                       else f"; empty: the stack's default{f' ({said})' if said else ''}"))
+        own = self.default if self.stack_value is None else self.stack_value
+        return (f"training.framework.{self.option}; " + ("auto: the search tries each" if self.searched
+                                                         else f"the stack's default: {self.word(own)}"))
 
 
 def _stack_defaults(doc: dict):
@@ -907,12 +916,17 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         return beside is not None and _runs(_with_option(beside, option, value))
 
     fw, out = job.training.framework, []
+    searched_here = _searched_here(trial, job)
     for option, label in STACK_OPTION_LABELS.items():
         if option not in defaults:
             continue
-        searched = searched_on(st, option)  # (stacks.SEARCHED_ON: an option some stacks holding it do not search)
+        # an unset choice wherever the stack's search could vary the option (``searched_on``: the sidebar then writes
+        # no explicit default by itself, which ``with_stack_options`` would keep, and with it the stack's name), "auto"
+        # where the search tries it on the job as the sidebar sets it (nemo58), else the stack's default
+        registry = searched_on(st, option)
+        searched = registry and searched_here(option)
         unset = AUTO if searched else STACK_KIND_DEFAULT
-        default = unset if searched or defaults[option] is None else defaults[option]
+        default = unset if registry or defaults[option] is None else defaults[option]
         offered = (OPTION_HOLDERS.get(option) or (None, None, None))[2]
         values = tuple(offered(st)) if offered is not None else OPTION_VALUES.get(option, (True, False))
         own = _choice(getattr(fw, option, None) if fw is not None else None)
@@ -921,7 +935,8 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         choices = tuple(dict.fromkeys(((unset,) if default == unset else ()) + values
                                       + (() if own is None else (own,))))
         if len(choices) > 1:  # one choice is no input (Megatron-Core's selective recompute: attention_core only)
-            out.append(StackControl(option, label, choices, default, default if own is None else own))
+            out.append(StackControl(option, label, choices, default, default if own is None else own,
+                                    searched=searched, stack_value=defaults[option]))
     uses = _uses(doc, defaults)
     for option in TYPED_OPTIONS:
         if option not in uses:
@@ -931,8 +946,52 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         start = yaml_text(own) if kind == TEXT_INPUT else own
         out.append(StackControl(option, option, (), STACK_KIND_DEFAULT if default is None else default, start, kind,
                                 option_range(option) if kind == NUMBER_INPUT else (None, None),
-                                int in typing.get_args(FrameworkSpec.model_fields[option].annotation)))
+                                int in typing.get_args(FrameworkSpec.model_fields[option].annotation),
+                                searched_on(st, option) and searched_here(option), default))
     return tuple(out)
+
+
+def _searched_here(doc: dict, job: JobSpec) -> Callable[[str], bool]:
+    """Whether the search tries an option's values where the job ``doc`` (the sidebar's settings written in) leaves it
+    unset: the options its variants vary (planner.search.space ``stack_variants`` -> ``searched_options``, what
+    ``recommend`` says it searched) for ``doc`` with that option taken out of its ``training.framework`` (what the
+    control's unset choice runs), or for ``job`` (the job as given) where ``doc`` is refused. Until nemo58 the controls
+    read the stack's registry alone (``stacks.searched_on``) and said "auto" where the search keeps the stack's default:
+    NeMo AutoModel's ``defer_fsdp_grad_sync`` under PP, at ZeRO-1 or beside its MoE ``fsdp_defer_sync``, its
+    ``loss_fn`` on a masked-LM head (review57)."""
+    def searched(option: str) -> bool:
+        got = _searched_key(json.dumps(_without_option(doc, option), sort_keys=True, default=str))
+        return option in (_searched_of(job) if got is None else got)
+    return searched
+
+
+@functools.lru_cache(maxsize=1024)
+def _searched_key(key: str) -> Optional[tuple]:
+    """``_searched_of`` the job document written as JSON (None where it is refused), cached as ``_runs_key``: a page
+    rerun asks the same question of each control."""
+    try:
+        return _searched_of(_load(json.loads(key)), refused=None)
+    except InputError:
+        return None
+
+
+def _searched_of(job: JobSpec, refused=()) -> Optional[tuple]:
+    """The options ``recommend`` varies on ``job`` (planner.search.space ``searched_options`` of its
+    ``stack_variants``), ``refused`` where the search refuses the job before any layout."""
+    from planner.search.space import searched_options, stack_variants
+
+    try:
+        return searched_options(stack_variants(job))
+    except InputError:
+        return refused
+
+
+def _without_option(doc: dict, option: str) -> dict:
+    """``doc`` with ``training.framework.option`` left out (the section kept otherwise)."""
+    section = (doc.get("training") or {}).get("framework")
+    if not isinstance(section, dict) or option not in section:
+        return doc
+    return {**doc, "training": {**doc["training"], "framework": {k: v for k, v in section.items() if k != option}}}
 
 
 def _choice(value):
@@ -983,6 +1042,8 @@ def with_stack_options(doc: dict, options: dict):
             value = None
         value = typed_value(option, value)
         value = list(value) if isinstance(value, tuple) else value  # (a per-layer list held as a choice: ``_choice``)
+        # an explicit default is kept wherever the stack's search could vary it (``searched_on``, the registry: a
+        # superset of one job's ``searched_options``; where this job's search does not, it runs the same plan)
         _set(out, option, None if value == defaults.get(option) and not searched_on(st, option) else value)
     if section is None and set(out) == {"name"}:
         return None

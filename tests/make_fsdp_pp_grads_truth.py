@@ -27,44 +27,67 @@ WORLD, V, LAYERS, ROWS, WIDTH = 2, 2, 2, 4, 16
 CASES = (2, 4)  # micro-batches a step
 
 
-def _grad_bytes(mod) -> int:
-    """The stage's FSDP2 gradient bytes held unsharded: fp32 accumulators and bf16 ``.grad`` of unsharded params."""
+def fsdp_params(mod):
+    """Each FSDP2 parameter (``FSDPParam``) of a module's ``fully_shard`` states, once (also
+    tests/make_pp_merge_truth.py's)."""
     from torch.distributed.fsdp import fully_shard
-    seen, total = set(), 0
+    seen = set()
     for sub in mod.modules():
         state = fully_shard.state(sub) if hasattr(sub, "unshard") else None
         for group in (state._fsdp_param_groups if state is not None else ()):
             for p in group.fsdp_params:
-                if id(p) in seen:
-                    continue
-                seen.add(id(p))
-                acc = p.unsharded_accumulated_grad
-                total += acc.untyped_storage().nbytes() if acc is not None else 0
-                up = getattr(p, "_unsharded_param", None)
-                total += up.grad.untyped_storage().nbytes() if up is not None and up.grad is not None else 0
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
+
+
+def grad_bytes(mod) -> int:
+    """The stage's FSDP2 gradient bytes held unsharded: fp32 accumulators and bf16 ``.grad`` of unsharded params."""
+    total = 0
+    for p in fsdp_params(mod):
+        acc = p.unsharded_accumulated_grad
+        total += acc.untyped_storage().nbytes() if acc is not None else 0
+        up = getattr(p, "_unsharded_param", None)
+        total += up.grad.untyped_storage().nbytes() if up is not None and up.grad is not None else 0
     return total
+
+
+def fsdp_wrap(fully_shard, blocks, stage, mesh, mp):
+    """A pipeline stage as torchtitan wraps one under PP: every block and the stage ``fully_shard``-ed without
+    resharding after forward (also tests/make_pp_merge_truth.py's)."""
+    for block in blocks:
+        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
+    fully_shard(stage, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
+    return stage
+
+
+def fsdp_pp_rank(rank, port, world):
+    """(one-rank FSDP mesh, torchtitan's ``MixedPrecisionPolicy``: bf16 params, fp32 reduce) on gloo rank ``rank`` of
+    ``world`` pipeline ranks, the process group initialised (also tests/make_pp_merge_truth.py's)."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    mesh = init_device_mesh("cpu", (world, 1), mesh_dim_names=("pp", "dp"))["dp"]
+    return mesh, MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
 
 
 def _stage_module(torch, fully_shard, mp, mesh):
     mod = torch.nn.Sequential(*[torch.nn.Linear(WIDTH, WIDTH) for _ in range(LAYERS)])
-    for layer in mod:
-        fully_shard(layer, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
-    fully_shard(mod, mesh=mesh, mp_policy=mp, reshard_after_forward=False)
-    return mod
+    return fsdp_wrap(fully_shard, list(mod), mod, mesh, mp)
 
 
 def _work(rank, port, q):
     import torch
     import torch.distributed as dist
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import fully_shard
     from torch.distributed.pipelining import PipelineStage
     from torch.distributed.pipelining.schedules import ScheduleInterleaved1F1B
 
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    mesh = init_device_mesh("cpu", (WORLD, 1), mesh_dim_names=("pp", "dp"))["dp"]
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    mesh, mp = fsdp_pp_rank(rank, port, WORLD)
     out = {}
     for n_mb in CASES:
         torch.manual_seed(0)
@@ -74,7 +97,7 @@ def _work(rank, port, q):
 
         def log(kind, k, mb):
             trace.append(dict(op=kind, chunk=k, mb=mb, held=[len(s.fwd_cache) for s in stages],
-                              grad_bytes=[_grad_bytes(s.submod) for s in stages]))
+                              grad_bytes=[grad_bytes(s.submod) for s in stages]))
 
         for k, s in enumerate(stages):
             def fwd(mb, *a, _f=s.forward_one_chunk, _k=k, **kw):
@@ -92,7 +115,7 @@ def _work(rank, port, q):
         sch.step(x) if rank == 0 else sch.step(target=torch.zeros(ROWS * n_mb, WIDTH))
         out[f"m{n_mb}"] = dict(microbatches=n_mb, stages=[s.stage_index for s in stages],
                                stage_grad_bytes=LAYERS * (WIDTH * WIDTH + WIDTH) * 4, trace=trace,
-                               after=[_grad_bytes(s.submod) for s in stages])
+                               after=[grad_bytes(s.submod) for s in stages])
     q.put((rank, out))
     dist.destroy_process_group()
 

@@ -30,6 +30,10 @@ less the parameter gradients accumulated so far (``register_post_accumulate_grad
 gradients in their own term) -- so ``peak - start`` of a block's phase is what its rebuild and backward add on top
 of what was alive when the gradient reached it. ``after_forward``: live bytes once the output is dropped;
 ``step_peak``: the step's largest live bytes, gradients included; ``grad_bytes``: the gradients at the end.
+
+``moe_cases`` (lora58): the LoRA variants alone on the tiny Mixtral and Qwen3-MoE (``MOE_FAMILIES``), whose routed
+experts -- fused 3-D parameters -- peft's "all-linear" adapts through ``ParamWrapper``, under transformers' eager
+expert loop and under ``grouped_mm`` (``experts``), recorded the same way.
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ OUT = Path(__file__).parent / "data" / "hfblk57_truth.json"
 FAMILIES = ["llama", "qwen2", "mistral", "gpt2"]
 SHAPES = [(1, 64), (2, 128)]  # (batch, seq)
 VARIANTS = ["full_bf16", "full_amp", "lora_amp", "lora_bf16"]
+MOE_FAMILIES = ["mixtral", "qwen3_moe"]
+MOE_EXPERTS = ["eager", "grouped_mm"]  # transformers' experts_implementation
 SEED = 0
 LORA_RANK = 2
 
@@ -75,8 +81,8 @@ class PhaseLive(LiveTensors):
         return out
 
 
-def _model(family: str, attn: str, variant: str):
-    model = build(family, attn, seed=SEED)
+def _model(family: str, attn: str, variant: str, experts: str = "eager"):
+    model = build(family, attn, experts=experts, seed=SEED)
     if variant == "full_bf16":
         return model.to(torch.bfloat16)
     if variant.startswith("lora"):
@@ -89,9 +95,10 @@ def _model(family: str, attn: str, variant: str):
     return model
 
 
-def step(family: str, attn: str, variant: str, b: int, s: int) -> dict:
-    """One checkpointed training step of the variant, its backward cut into phases (module docstring)."""
-    model = _model(family, attn, variant)
+def step(family: str, attn: str, variant: str, b: int, s: int, experts: str = "eager") -> dict:
+    """One checkpointed training step of the variant, its backward cut into phases (module docstring); ``experts``:
+    an MoE family's experts kernel."""
+    model = _model(family, attn, variant, experts)
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if variant.startswith("lora"):
         model.enable_input_require_grads()  # what the HF Trainer does for a peft model under checkpointing
@@ -149,9 +156,19 @@ def main() -> None:
                     top = ph[f"block{c['layers'] - 1}"]
                     print(f"{fam:8s} {attn:5s} {variant:9s} b{b} s{s}: head {ph['head']['peak']:>9,d} B, last block "
                           f"{top['start']:>9,d} -> {top['peak']:>9,d} B")
+    moe_cases = []
+    for fam in MOE_FAMILIES:
+        for experts in MOE_EXPERTS:
+            for attn in ("eager", "sdpa"):
+                for variant in ("lora_amp", "lora_bf16"):
+                    for b, s in SHAPES:
+                        c = dict(step(fam, attn, variant, b, s, experts), experts=experts)
+                        moe_cases.append(c)
+                        print(f"{fam:9s} {experts:10s} {attn:5s} {variant:9s} b{b} s{s}: step peak less gradients "
+                              f"{max(p['peak'] for p in c['phases']):>9,d} B")
     OUT.write_text(json.dumps({"transformers_version": transformers.__version__, "peft_version": peft.__version__,
                                "torch_version": torch.__version__, "device": "cpu", "seed": SEED, "lora_rank": LORA_RANK,
-                               "cases": cases}, indent=1) + "\n")
+                               "cases": cases, "moe_cases": moe_cases}, indent=1) + "\n")
     print("wrote", OUT)
 
 

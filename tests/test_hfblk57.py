@@ -63,12 +63,18 @@ def test_autocast_rebuild_leaves_the_weight_copies_to_the_weight_term():
     """Under autocast the recompute makes the block's bf16 weight copies again (the plan's weight term holds them):
     the rebuild, tokens' bytes alone, is at most the measured phase and within 26 % of it on these tiny blocks,
     whose weights weigh as much as their activations (hidden 64); with the walk's weight-sized bytes the walk is
-    within +11 % (GPT-2 eager (1, 64)) of the phase."""
+    within +11 % (GPT-2 eager (1, 64)) of the phase. Since lora58 the walk's recompute also holds the residual add's
+    bf16 copy of the stream's gradient (2 h a token), which the recording puts in the phase's start (it is made
+    before the recompute): the rebuild is at most the phase plus that copy, and equal to it where the recompute is
+    the block's peak (the RMSNorm decoders' eager (2, 128), 1.009 of the phase before: the copy missed)."""
     for c in _cases(("full_amp",)):
         m, mt, r = _table(c)
         ph = _phases(c)[f"block{c['layers'] - 1}"]
         meas = ph["peak"] - ph["start"]
-        assert 0.74 * meas <= r.recompute <= 1.01 * meas, (c["family"], c["attn_implementation"], c["batch"])
+        cast = 2.0 * m.hidden * c["seq"] * c["batch"]
+        assert 0.74 * meas <= r.recompute <= meas + cast, (c["family"], c["attn_implementation"], c["batch"])
+        if c["family"] != "gpt2" and c["attn_implementation"] == "eager" and c["batch"] == 2:
+            assert r.recompute == meas + cast
 
 
 def test_table_peak_with_the_walked_rebuild():
@@ -98,7 +104,7 @@ def test_rebuild_is_a_walk_not_the_saves():
 def _lora_plan(c):
     """(activations, logits) the plan reports for a recorded LoRA run: the tiny model under the HF Trainer (autocast,
     ``bf16``), LoRA r``lora_rank`` all-linear over the run's base, one GPU, gradient checkpointing (a frozen base is
-    never walked: the HF table path)."""
+    never walked: the HF table path); an MoE run's experts kernel as recorded (``experts``, lora58)."""
     from planner.model import memory as M
     from planner.model.stacks import from_training
     from planner.spec import TrainingSpec
@@ -107,15 +113,17 @@ def _lora_plan(c):
     m, r = _spec(FLOPS[c["family"]]), DATA["lora_rank"]
     t = TrainingSpec(mode="lora", precision="bf16", base_weights="fp32" if c["variant"] == "lora_amp" else "bf16",
                      flash_attention=c["attn_implementation"] == "sdpa", seq_len=c["seq"], micro_batch=c["batch"],
-                     global_batch=c["batch"], framework={"name": "hf-trainer"},
+                     global_batch=c["batch"], framework={"name": "hf-trainer", **({"experts_implementation": c["experts"]}
+                                                                               if "experts" in c else {})},
                      lora=dict(rank=r, alpha=2 * r, targets="all-linear"))
     mem = M.memory_per_gpu(m, t, _row(1, tp=1, pp=1, dp=1, cp=1, zero=0, mb=c["batch"], rc=2),
                            stack=from_training(t, model=m), gpu="H100-SXM-80GB")
     return float(mem["activations"][0]), float(mem["logits"][0])
 
 
-#: GPT-2 under sdpa runs the CPU's math path (its attention dropout), a GPU plan the fused kernel: not compared
-LORA = [c for c in _cases(("lora_amp", "lora_bf16")) if (c["family"], c["attn_implementation"]) != ("gpt2", "sdpa")]
+#: the RMSNorm decoders' LoRA runs (their tables are the same under the CPU's and CUDA's autocast lists; GPT-2's are
+#: not, tests/test_lora58.py compares it at the CPU's)
+LORA = [c for c in _cases(("lora_amp", "lora_bf16")) if c["family"] != "gpt2"]
 
 
 @pytest.mark.parametrize("c", LORA, ids=lambda c: f"{c['family']}-{c['attn_implementation']}-{c['variant']}-"
@@ -124,13 +132,15 @@ def test_lora_plan_takes_the_larger_of_head_and_rebuild(c):
     """A frozen base's rows (LoRA / QLoRA) now take the head beside the rebuild by the same rule, their rebuild the
     walked block backward's peak plus the adapters' saves, with what the frames name at the recompute's stop
     (finetune ``adapter_cast_transient``, hfblk57b: the MLP's input, the down projection's input and base output,
-    peft's fp32 copy of that input): the plan's activations + logits against the step's measured peak (adapter
-    gradients out) -7.7..+10.3 % (RMSNorm decoders -7.4..+0.2 %, the trained rows' table peak -6.9..+0.4 %); under
-    the sum (until hfblk57) +12.5..+49.2 %; without the stop's tensors (hfblk57) -18.0..+10.3 %, the sdpa
-    cases -9.7..-18.0 %: 18 of the 24 fail the lower bound there."""
+    peft's fp32 copy of that input), the gradients made before the recompute (lora58: the down adapter's scaled
+    output gradient, ``adapter_output_grad``, and the residual add's bf16 copy of the stream's gradient) and a later
+    layer's saves, not the layers' mean (lora58: layer 0 keeps no input norm nor q/k/v weight casts): the plan's
+    activations + logits against the step's measured peak (adapter gradients out) +0.9..+2.7 %, never under. Before:
+    -7.4..+0.2 % (lora58: 20 of the 24 fail the lower bound there), the sum (until hfblk57) +12.5..+49.2 %, without
+    the stop's tensors (hfblk57) -18.0..+0.2 %."""
     act, logits = _lora_plan(c)
     meas = max(p["peak"] for p in c["phases"])
-    assert 0.92 * meas < act + logits < 1.11 * meas
+    assert meas <= act + logits < 1.03 * meas
 
 
 def test_adapter_cast_transient_is_the_stop_frames_at_scale():

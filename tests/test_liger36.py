@@ -208,7 +208,9 @@ def test_fused_ce_bytes_against_the_eager_head_at_llama_scale():
 
 
 def test_qa48_lora_at_32k_fits_with_the_fused_loss(cli, tmp_path):
-    """QA 48: at 40k (``SEQ``) 47.47 GiB of logits and loss beyond the last block's rebuild (49.50 until hfblk57b, whose
+    """QA 48: at 40k (``SEQ``) 47.14 GiB of logits and loss beyond the last block's rebuild (47.47 until lora58, whose
+    rebuild holds the down adapter's scaled output gradient, made before the recompute, and a later layer's saves
+    rather than the layers' mean: 0.33 GiB more at 40k; 49.50 until hfblk57b, whose
     rebuild holds the frozen block's frames at its recompute's stop, 2.03 GiB more at 40k; hfblk57; at 32k 47.97
     until then, the head priced whole beside the rebuild: 56.05 until hfloss37, which frees the logits before the
     Trainer's backward; 48.22 until QA 86, which gives a LoRA's bf16 frozen base a bf16 stream under DDP, so the final
@@ -222,10 +224,11 @@ def test_qa48_lora_at_32k_fits_with_the_fused_loss(cli, tmp_path):
     code, out, err = cli("estimate", _job(tmp_path, "true", name="fused.yaml"), "--json")
     assert code == 0, err
     fused = json.loads(out)
-    assert eager["memory_per_gpu_bytes"]["logits"] / GIB == pytest.approx(47.47, abs=0.01)
+    assert eager["memory_per_gpu_bytes"]["logits"] / GIB == pytest.approx(47.14, abs=0.01)
     assert not eager["fits"] and fused["fits"]
     assert fused["memory_per_gpu_bytes"]["logits"] < 3 * GIB
-    # 40.63 of 90.14 GiB (38.50 until hfblk57b: the rebuild, which the fused plan's peak is, +2.03 GiB at 40k)
+    # 40.98 of 90.14 GiB (40.63 until lora58, 38.50 until hfblk57b: the rebuild, which the fused plan's peak is,
+    # +0.35 and +2.03 GiB at 40k)
     assert fused["memory_per_gpu_bytes"]["total"] < 0.46 * eager["memory_per_gpu_bytes"]["total"]
     assert fused["step_time_s"] == pytest.approx(eager["step_time_s"], rel=0.01)
     assert fused["stack"]["fused_cross_entropy"] is True and eager["stack"]["fused_cross_entropy"] is False

@@ -1561,7 +1561,7 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
                     gk: float | None = None, cw: float = 1.0, attn_bwd_extra: float = 0.0,
-                    recompute_extra: float = 0.0) -> None:
+                    recompute_extra: float = 0.0, experts_wrapped: bool = False) -> None:
     """One block's backward (after its recompute under checkpointing) on the running total ``w``:
     op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
     for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
@@ -1598,6 +1598,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
 
     ``recompute_extra``: what the caller's block holds beside its saves at the recompute's last save and frees as it
     stops (peft's fp32 copy of the down projection's input: finetune ``adapter_cast_transient``; hfblk57b).
+    ``experts_wrapped``: the routed experts are frozen 3-D weights peft adapts through ``ParamWrapper`` (peft
+    tuners/lora/layer.py: the forward reads the materialised ``W + delta``, a tensor that is no leaf), so the whole
+    3-D gradients the expert loop's ``select_backward`` zero-fills and sums (and grouped_mm's) are no parameter's:
+    they live in the backward until the adapters' gradients are taken from them, and the plan's gradient term holds
+    only the adapters'. They are counted with the tokens' bytes, not the weight-sized (lora58: tiny Mixtral LoRA
+    all-linear over fp32, (1, 64), peak at the out-of-place sum: two fp32 (E, 2f, h) ``select_backward`` copies and
+    the sum beside the (E, h, f) one, 917,504 B of the step's 1,426,032).
     """
     from planner.spec.params import attention_params, mlp_params, norm_params
 
@@ -1627,6 +1634,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     g_attn = gk * (attn_w + ln * n_attn_norms)
     g_mlp = gk * (mlp_w + ln * (m.layer_norms - n_attn_norms))
     grouped = moe and _grouped(m, P)
+    ws_g = 0.0 if experts_wrapped else 1.0  # the routed experts' gradients: weight-sized, or the tokens' (above)
     # (grouped_mm casts no routed expert weight: its input goes to the weights' dtype instead)
     cast_w = mlp_w - (E * mlp_params(m, f) if grouped else 0)
     c_attn = cw * 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
@@ -1651,6 +1659,12 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     eg = a * E * tok * h if l4moe else 0.0
     g_in = a * h * tok if l4moe and amp else 0.0
     w.level += eg + g_in
+    # a dense block's MLP output reaches the fp32 stream in autocast's bf16: the residual add's backward hands it a
+    # bf16 copy of the incoming gradient (the engine casts a gradient to its input's dtype: torch/csrc/autograd/
+    # engine.cpp ``validate_outputs``) before any node unpacks a save, so it lives through the recompute (lora58:
+    # the live set at the tiny Llama's recompute stop); BERT's post-LN block runs its LayerNorm's backward first
+    g_res = a * h * tok if checkpointing and amp and r != a and not moe and model_type != "bert" else 0.0
+    w.level += g_res
     keeps_input = False
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
@@ -1748,11 +1762,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
         w.op(2 * x * S * h, x * S * h)  # the sum's expanded gradient made contiguous, the index's zero-filled one
         w.op(d * S * h + x * S * h, 2 * x * S * h + d * S * h + wb * S)
-        w.op(d * S * f + D, d * S * h + d * S * f, D)
+        w.op(d * S * f + D, d * S * h + d * S * f, ws_g * D)
         w.op(2 * d * S * f, 2 * d * S * f)  # the product's two gradients; its incoming one and the act's save go
         w.op(d * S * f, 3 * d * S * f)  # the activation's; gate/up's output goes
         w.op(2 * d * S * f, 2 * d * S * f)  # their concatenation
-        w.op(d * S * h + G, d * S * 2 * f + d * S * h, G)
+        w.op(d * S * h + G, d * S * 2 * f + d * S * h, ws_g * G)
         w.op(r * h * tok, d * S * h)
     elif moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
@@ -1777,13 +1791,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # (each matmul's backward frees its saves before the select_backward after it)
         w.op(0.0, down_half, 0.0, down_cast)
         # (the zero-filled copies and their sums are the 3-D weights' gradients)
-        w.op(D + dx, 0.0, D)               # the last expert: down's select_backward
+        w.op(D + dx, 0.0, ws_g * D)        # the last expert: down's select_backward
         w.op(0.0, rest, 0.0, rest_cast)
-        w.op(G, 0.0, G)                    # ... gate/up's
+        w.op(G, 0.0, ws_g * G)             # ... gate/up's
         w.op(0.0, down_half, 0.0, down_cast)
-        w.op(2 * D, 2 * D, 2 * D, 2 * D)   # the next: select_backward + out-of-place sum (down)
+        w.op(2 * D, 2 * D, ws_g * 2 * D, ws_g * 2 * D)   # the next: select_backward + out-of-place sum (down)
         w.op(0.0, rest, 0.0, rest_cast)
-        w.op(2 * G + dx, 2 * G + dx, 2 * G, 2 * G)  # ... and gate/up
+        w.op(2 * G + dx, 2 * G + dx, ws_g * 2 * G, ws_g * 2 * G)  # ... and gate/up
     elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
         fe = E * f * tok
         w.op(a * fe + wgrad(E * f * h), a * fe + eg, wgrad(E * f * h))
@@ -1791,7 +1805,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         w.op(2 * a * fe)
     else:  # a dense MLP: the down projection's backward, gated or not, then the activation's
         if amp:
-            w.op(a * h * tok)
+            w.op(0.0 if g_res else a * h * tok)
         w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0), wgrad(h * f))
         wcast(h * f)
         if gated:
@@ -1803,7 +1817,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         else:
             # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
             w.op((1 if model_type == "bert" else 2) * a * f * tok)
-    w.level = start + g_mlp - M - c_mlp - eg - g_in
+    w.level = start + g_mlp - M - c_mlp - eg - g_in - g_res
     w.wsized = ws_start + g_mlp - c_mlp
 
     start, ws_start = w.level, w.wsized
@@ -2048,7 +2062,7 @@ def _hf_recompute(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, i
 
 
 def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str, impl: str,
-                     experts: str = "eager", dense_recompute_extra: float = 0.0) -> float:
+                     experts: str = "eager", dense_recompute_extra: float = 0.0, experts_wrapped: bool = False) -> float:
     """The most a checkpointed block's recompute and backward add to the live tokens' bytes, as the walked step
     measures it (``_block_backward`` from a zero level, no gradient kept, the largest over the blocks' kinds): its
     saves rebuilt plus the activation gradients and transients in flight at the block's own peak (the eager
@@ -2059,7 +2073,8 @@ def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str
     tests/make_hfblk57_truth.py: the backward's phase of the last block, live bytes less the accumulated parameter
     gradients) the old term was -30..+3 % of the block's phase, this one equal to the byte under pure bf16.
     ``dense_recompute_extra``: a dense block's bytes beside its saves at the recompute's end (``_block_backward``'s
-    ``recompute_extra``; a frozen base's adapters, hfblk57b)."""
+    ``recompute_extra``; a frozen base's adapters, hfblk57b); ``experts_wrapped``: the MoE blocks' routed experts
+    adapted through peft's ``ParamWrapper`` (``_block_backward``'s; lora58)."""
     P = hf_precision(precision, experts)
     _, _, rows = saved_rows(m, mt, seq, batch, precision, impl, False, None, experts)
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
@@ -2069,7 +2084,8 @@ def hf_block_rebuild(m: ModelSpec, mt: str, seq: int, batch: int, precision: str
         if key not in peaks:
             w = _Walk(0.0)
             _block_backward(w, m, mt, seq, batch, P, impl, True, rows[i], i in moe_ids, P.param, 0.0,
-                            recompute_extra=0.0 if i in moe_ids else dense_recompute_extra)
+                            recompute_extra=0.0 if i in moe_ids else dense_recompute_extra,
+                            experts_wrapped=experts_wrapped)
             level, _, wsized = np.asarray(w.moments, dtype=np.float64).T
             peaks[key] = float(np.max(level - wsized))
     return max(peaks.values())

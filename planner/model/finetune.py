@@ -828,7 +828,7 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
 def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None, amp: FrozenAutocast | None = None,
-                       experts: str = "eager") -> tuple[float, BlockWeights, float]:
+                       experts: str = "eager", first_layer: bool = True) -> tuple[float, BlockWeights, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
     ``batch`` x ``seq`` tokens, as (the blocks' tokens' bytes, the blocks' weight-sized bytes per call by the part
@@ -896,6 +896,11 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     cast. Measured (tests/data/peft_truth.json ``grouped_moe``): tiny Mixtral LoRA q/k/v/o over fp32 under CUDA
     autocast -1,081,344 B on the blocks to full training (the eager loop's -294,912), Qwen3-MoE -785,408; pure bf16
     the same as the eager loop's.
+
+    ``first_layer`` False: the layers as a later one keeps them, layer 0's exceptions above (its input norm, its q/k/v
+    weights' casts) left out -- a rebuilt layer's, whose peak is the largest layer's, not their mean (lora58: the mean
+    put the tiny Llama's rebuild 16,512 B below its last block's at (1, 64); under checkpointing peft's
+    ``enable_input_require_grads`` makes layer 0's input need a gradient anyway).
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
     r = a if amp is None else amp.stream  # the stream's (norm outputs') bytes
@@ -960,11 +965,15 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             elif rk:  # ParamWrapper: its op reads x as in full training
                 # W + delta is kept through the expert slices the matmuls save; under autocast an fp32 one is cast
                 # slice by slice and the bf16 casts are kept instead (the index ops keep no weight): autocast's bytes
-                # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%
-                per_call[weight_part(L, moe)] += (n * (a if amp is not None else weight_bytes) * L.copies * L.fan_in
+                # -- loramem50, tiny Mixtral under CUDA autocast over fp32: +8.9% -> 0.02%. grouped_mm casts no
+                # weight: it keeps the whole W + delta in the weights' dtype and its input cast to that dtype, as full
+                # training keeps them (lora58: tiny Mixtral / Qwen3-MoE LoRA all-linear over fp32 under autocast, the
+                # live set at the last block's peak: the fp32 ``baddbmm`` W + delta and fp32 routed rows; -14.4% ->)
+                amp_cast = amp is not None and not routed
+                per_call[weight_part(L, moe)] += (n * (a if amp_cast else weight_bytes) * L.copies * L.fan_in
                                                   * L.fan_out)
-                g[2] += a * g[0] if amp is not None and src != a else 0.0
-                g[3] = g[3] or not (amp is not None and src != a)
+                g[2] += a * g[0] if amp_cast and src != a else 0.0
+                g[3] = g[3] or not (amp_cast and src != a)
             g[4] = g[4] or (held and L.module == "linear")
             if casts_w and (L.module == "linear" or not rk) and not routed:  # an adapted one: W + delta above
                 per_call[weight_part(L, moe)] += n * 2.0 * L.copies * L.fan_in * L.fan_out
@@ -973,7 +982,7 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
             full = readers * a * w if (amp is not None and src != a and not routed) else src * w
             layer += own_b + (src * w if kept else 0.0) - full
         per_tok += n * layer
-        if first:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
+        if first and first_layer:  # layer 0's input norm: no gradient reaches it, nor to its q/k/v input
             # (a LayerNorm under CUDA autocast runs fp32 on an fp32 copy: HFPrecision.cuda_ops; not measured with LoRA)
             per_tok -= LAYERNORM_INPUT[hf_model_type(m)].first_norm(4.0 if amp else a, h) if ln else 4 * h + 4
             g = groups.get("attn_in")
@@ -1198,6 +1207,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     w_keep, w_rebuild = np.zeros((parts,) + mb.shape), np.zeros((parts,) + mb.shape)
     autocast = stack is not None and stack.autocasts(t)
     experts = hf_stack_experts(m, stack)  # the MoE blocks' experts kernel (transformers' experts_implementation)
+    wrapped = experts_param_wrapped(m, t)  # their gradients the backward's, not the parameters' (lora58)
 
     def per_layer(b: int, gc: bool, key: int, rebuild: bool = False) -> float:
         """(tokens' bytes, weight-sized parts) a layer keeps (``gc``: its checkpoint's), or with ``rebuild`` its
@@ -1216,11 +1226,12 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
             amp = FrozenAutocast(4.0 if post else SAVED_BYTES[stream], PRECISIONS[prec].block_in or None)
             if key == STREAM_GATHERED:
                 ab = 2.0  # FSDP gathers the adapters bf16 too
-        cast = adapter_cast_transient(m, t, seq, b, ab, amp.stream) if amp else 0.0  # (peft's copy of down's input)
-        blocks = (m.layers * hf_block_rebuild(m, fam, seq, b, prec, impl, experts, cast) if rebuild
+        # beside the recompute: peft's copy of down's input, the scaled gradient of down's adapter output
+        cast = adapter_cast_transient(m, t, seq, b, ab, amp.stream) + adapter_output_grad(m, t, seq, b) if amp else 0.0
+        blocks = (m.layers * hf_block_rebuild(m, fam, seq, b, prec, impl, experts, cast, wrapped) if rebuild
                   else hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)[0])
         delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
-                                               PARAM_BYTES[stream], impl, ab, amp, experts)
+                                               PARAM_BYTES[stream], impl, ab, amp, experts, first_layer=not rebuild)
         return (blocks + delta) / m.layers, np.array(weights)[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
@@ -1249,17 +1260,55 @@ def adapter_cast_transient(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, 
     scaling``. Under autocast every adapter keeps its own bf16 copy of what it reads (``frozen_delta_parts``), so
     none of these is a save: per token ``(stream + 2) h + (2 + adapter_bytes) f``. Measured
     (tests/data/hfblk57_truth.json; the live set at the last block's peak: the fp32 (b, s, f) copy, the product,
-    the norm's output beside the saves): the LoRA plans -18.0..+10.3 % of the step peak -> -7.7..+10.3 %. None
-    where the adapters are in their input's dtype (FSDP's bf16 gather: no copy, the adapter keeps the input
-    itself), for bitsandbytes layers (peft tuners/lora/bnb.py casts only outside autocast), or for the LayerNorm
-    families, whose block saves its output dropout's mask after the projection returns (its frame gone)."""
-    if bitsandbytes_base(t) or hf_model_type(m) in LAYERNORM_INPUT or adapter_bytes <= 2.0:
+    the norm's output beside the saves): the LoRA plans -18.0..+10.3 % of the step peak -> -7.7..+10.3 %.
+    The LayerNorm families (GPT-2's ``GPT2MLP``: ``c_fc``, act, ``c_proj``, ``dropout``; BERT's ``BertOutput``:
+    dense, dropout, LayerNorm) save the output dropout's mask after the down projection, so their recompute runs
+    through the adapter and the frame peaks at ``lora_B(...) * scaling`` (lora58: the live set at the tiny GPT-2's
+    peak, an ``aten.mul`` inside ``c_proj``'s adapter): ``lora_B``'s output and the scaled product, 2 h each, are
+    alive too -- per token ``(stream + 6) h + (2 + adapter_bytes) f``. None where the adapters are in their input's
+    dtype (FSDP's bf16 gather: no copy, the adapter keeps the input itself) or for bitsandbytes layers (peft
+    tuners/lora/bnb.py casts only outside autocast)."""
+    if bitsandbytes_base(t) or adapter_bytes <= 2.0:
         return 0.0
-    down = [L.fan_in * L.per_token * L.copies for moe, _, _, L, rk in adapted(m, t)
-            if not moe and rk and L.reads == "down_in" and PEFT_WRAP[L.module].per_token]
+    down = _down_adapters(m, t, lambda L: L.fan_in)
     if not down:
         return 0.0
-    return seq * batch * ((stream + 2.0) * m.hidden + (2.0 + adapter_bytes) * max(down))
+    past = 4.0 if hf_model_type(m) in LAYERNORM_INPUT else 0.0  # lora_B's output and its scaled product (2 B each)
+    return seq * batch * ((stream + 2.0 + past) * m.hidden + (2.0 + adapter_bytes) * max(down))
+
+
+def experts_param_wrapped(m: ModelSpec, t: TrainingSpec) -> bool:
+    """Whether peft adapts a MoE block's routed experts -- fused 3-D parameters in transformers 5 -- through
+    ``ParamWrapper`` (``PEFT_WRAP`` "param": the forward reads the materialised ``W + delta``), so that their whole
+    3-D gradients are the backward's transients rather than parameter gradients (activations_hf
+    ``_block_backward``'s ``experts_wrapped``; lora58)."""
+    return any(rk and L.copies > 1 and not PEFT_WRAP[L.module].per_token for moe, _, _, L, rk in adapted(m, t)
+               if moe)
+
+
+def _down_adapters(m: ModelSpec, t: TrainingSpec, width: Callable[[Linear], float]) -> list[float]:
+    """``width`` of each dense block's down projection that carries a per-token LoRA adapter (peft ``lora.Linear``
+    or its bitsandbytes twins: ``PEFT_WRAP``), per token: the adapter whose frame the recompute of a frozen block
+    stops in (``adapter_cast_transient``) and whose output gradient comes first (``adapter_output_grad``)."""
+    return [width(L) * L.per_token * L.copies for moe, _, _, L, rk in adapted(m, t)
+            if not moe and rk and L.reads == "down_in" and PEFT_WRAP[L.module].per_token]
+
+
+def adapter_output_grad(m: ModelSpec, t: TrainingSpec, seq: int, batch: int) -> float:
+    """Bytes of the gradient of a dense frozen block's down-projection adapter output, made before its checkpointed
+    recompute and alive through it, under autocast (lora58). peft 0.21.2 tuners/lora/layer.py ``Linear.forward``
+    (and bnb.py's, which under autocast converts nothing): ``result = result + lora_B(lora_A(dropout(x))) *
+    scaling``, ``lora_B``'s output in autocast's bf16: the backward of ``* scaling`` (a Python float: its node keeps
+    no tensor) writes a new h-wide bf16 gradient before ``lora_B``'s matmul unpacks its input, which starts the
+    recompute (torch/utils/checkpoint.py, non-reentrant: on the first unpack). Per token ``2 h``. Measured
+    (tests/data/hfblk57_truth.json's live set at the last block's peak, the recompute's stop: a bf16 (b, s, h)
+    ``mul`` made in the head's phase, beside the residual add's bf16 copy of the stream's gradient, which the walk
+    prices for every autocast block: activations_hf ``_block_backward``). None for the LayerNorm families: GPT-2's
+    output dropout runs its backward (its mask saved) before the scale's, so the recompute starts first."""
+    if hf_model_type(m) in LAYERNORM_INPUT:
+        return 0.0
+    down = _down_adapters(m, t, lambda L: L.fan_out)
+    return seq * batch * 2.0 * max(down) if down else 0.0
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:

@@ -89,7 +89,8 @@ from planner.model.memory_stages import (STATE_KEY, key_stage_split, lp16_rank_p
                                          pp_accumulators_apart, split_blocks)
 from planner.model.activations import loss_pool_free_bytes
 from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_of, layer_matrix_elems,
-                                              sample_activations, stack_head_seq, transformer_activations)
+                                              pp_merge_outputs, sample_activations, stack_head_seq,
+                                              transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training, fsdp_reduce_bytes
 from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
@@ -1573,7 +1574,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     Composed of one function per term (until 2026-12-04 one 317-line function): peak per stage = weights + grads
     + optimizer (``model_states``, ``autograd_grads``, ``adapter_states``, ``optimizer_offload``) + activations +
     logits (``transformer_activations`` / ``sample_activations``) + other (the CUDA context, ``comm_groups``'
-    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``).
+    NCCL buffers, fragmentation) + FSDP2's head buffers beyond the logits (``fsdp2_head_buffers``); the last stage at
+    the larger of that and the moment its pipeline merges the outputs it keeps (``pp_merge_parts``).
 
     With ``ranks`` (the chosen plans only: a second and third pass over the states), also rank 0's, the heaviest
     middle rank's and the last rank's memory apart (``rank_class_rows``), which ``rank_memory`` reads.
@@ -1674,19 +1676,21 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
     paired, (first, middle) = first, peak_rank_class(classes, first)  # ("other": paired's, recomputed below)
     first_total = first["total"]
     last_g = schedule_grads(x, c, m_micro, a.last_act, x.l_dense, x.l_exp, s.lg, np.asarray(c.pp) - 1)
-    last_parts = rank_parts(s.lw, last_g, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
+    in_step = rank_parts(s.lw, last_g, s.lo, a.last_act, a.last_logits, fsdp2_head[1], other)
+    last_parts = pp_merge_parts(x, c, dict(gb=gb, walked=walked, hf=hf, gpu=gpu, m_micro=m_micro, seq=seq), in_step,
+                                other)
     last_total = last_parts["total"]
     last = last_total > first_total
     pick = lambda f, l: select(last, l, f)  # noqa: E731 (np.where, branch-free: planner.npfast)
-    act = pick(first["activations"], a.last_act)
-    lg_ = pick(first["logits"], a.last_logits)
+    act = pick(first["activations"], last_parts["activations"])
+    lg_ = pick(first["logits"], last_parts["logits"])
     apart = {}
     if ranks:  # each rank class on its own (the chosen plans: rank_memory)
         apart = {**rank_class_columns(classes, paired, len(c)),
                  **{f"last_{k}": v * np.ones(len(c)) for k, v in last_parts.items()}}
     return apart | dict(
-        weights=pick(first["weights"], s.lw), grads=pick(first["grads"], last_parts["grads"]),
-        optimizer=pick(first["optimizer"], s.lo),
+        weights=pick(first["weights"], last_parts["weights"]), grads=pick(first["grads"], last_parts["grads"]),
+        optimizer=pick(first["optimizer"], last_parts["optimizer"]),
         activations=act, logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         # (one stage: rank 0 is first and last, named "first" as rank_memory names it; mem43b)
         stage=np.where(last & (np.asarray(c.pp) > 1), PEAK_STAGES.index("last"),
@@ -1701,12 +1705,13 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         comm_buffers=buffers * np.ones(len(c)),
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
-        total_last=last_total * np.ones(len(c)), other_last=other(a.last_act + a.last_logits) * np.ones(len(c)),
+        total_last=last_total * np.ones(len(c)), other_last=last_parts["other"] * np.ones(len(c)),
         # the pool's free blocks at the loss's peak on the last stage, where the loss sets its peak: in a max_reserved or
         # nvidia-smi figure, not in ``total`` (the allocator frees them before an out-of-memory error; activations
         # ``loss_pool_free_bytes``)
-        pool_free_last=np.where(np.asarray(a.last_logits) > 0, loss_pool_free(m, st, c, seq, b.act, given), 0.0)
-        * np.ones(len(c)),
+        # (what of them the pool holds past the merge's moment where that moment is the larger: pp_merge_parts)
+        pool_free_last=past_merge(in_step["total"], last_total, np.where(
+            np.asarray(a.last_logits) > 0, loss_pool_free(m, st, c, seq, b.act, given), 0.0)) * np.ones(len(c)),
         # where the walk holds autograd's .grad tensors (in ``activations``; ``autograd_grads``)
         grads_walked=(np.zeros(len(c), dtype=bool) if walked is None else np.broadcast_to(walked, (len(c),))),
     )
@@ -1755,6 +1760,34 @@ def schedule_grads(x: StateContext, c: Candidates, m_micro, act, dense, expert, 
     if not np.any(held):
         return grads
     return grads - pp_accumulators_apart(c, m_micro, act, held, rank)
+
+
+def pp_merge_parts(x: StateContext, c: Candidates, kw: dict, in_step: dict, other) -> dict:
+    """The last pipeline stage's parts (``rank_parts``) at its larger moment, per candidate: in the step (``in_step``)
+    or when ``step`` merges the outputs the stage keeps (``Stack.pp_kept_output_bytes``; ``in_step`` itself where
+    none are kept). At the merge the schedule's last backward has run FSDP's ``post_backward`` with
+    ``set_reshard_after_backward(True)`` and ``set_requires_gradient_sync(True)`` (torch 2024 stage.py
+    ``backward_maybe_with_nosync(last_backward=True)``'s ``run_post_backward``; torch 2.13 ``perform_reduce_grad`` at
+    the end of ``_step_microbatches``): the stage's unsharded weights and gradient accumulators are gone, its states
+    are those at rest (``stage_states`` with ``pp_fsdp_unsharded`` off and resharding after forward), beside the kept
+    outputs twice and the receive buffers (memory_activations ``pp_merge_outputs``; measured in
+    tests/data/pp_merge_truth.json). ``kw``: ``gb``, ``walked``, ``hf``, ``gpu``, ``m_micro``, ``seq``."""
+    act, logits = pp_merge_outputs(x.m, x.st, c, kw["seq"], kw["m_micro"], x.b.act, stack_head_seq(x.st, x.t))
+    if not np.any(logits):
+        return in_step
+    rest_st = dataclasses.replace(x.st, pp_fsdp_unsharded=False, reshard_after_forward=True)
+    rest = stage_states(muon_heaviest_stage(state_context(x.m, x.t, rest_st, c, kw["gpu"], x.b)), c, kw["gb"],
+                        kw["walked"], kw["hf"])
+    merge = rank_parts(rest.lw, rest.lg, rest.lo, act * np.ones(len(c)), logits * np.ones(len(c)), 0.0, other)
+    later = merge["total"] > in_step["total"]
+    return {k: np.where(later, merge[k], v) for k, v in in_step.items()}
+
+
+def past_merge(in_step, last_total, free):
+    """The loss's free pool blocks (``free``, beside the step's moment ``in_step``) that the pool holds above the last
+    rank's total ``last_total``: ``free`` where the step's moment is the total, else what they add above the merge's
+    moment (``pp_merge_parts``), none where it is the larger."""
+    return np.where(last_total > in_step, np.maximum(in_step + free - last_total, 0.0), free)
 
 
 def rank_parts(weights, grads, optimizer, act, logits, head, other) -> dict:

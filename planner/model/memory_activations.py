@@ -49,7 +49,7 @@ from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk
                                     recomputed_fraction, run_microbatches, runtime_at, split_per_row, split_runtime,
                                     tp_dependent, head_rank, kind_weights, rank_kind_layers, rank_sums, stage_kind_layers,
                                     uniform_groups)
-from planner.model.memory_stages import (inflight_microbatches, layer_params, recv_buffers,
+from planner.model.memory_stages import (fwd_recv_buffers, inflight_microbatches, layer_params, recv_buffers,
                                          stage_layer_microbatches)
 from planner.model.stacks import KEPT_NONE, KEPT_PERSIST, cp_comm_mix, recompute_modules
 from planner.model.stack_kernels import hf_attn_choice
@@ -1218,6 +1218,26 @@ def pp_kept_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, head_seq=None
     if not (per_logit and m.is_transformer):
         return 0.0
     return np.asarray(m_micro, dtype=np.float64) * last_stage_output(m, st, c, seq, per_logit, head_seq)
+
+
+def pp_merge_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, act_b, head_seq=None) -> tuple:
+    """(activations, logits) bytes of the last pipeline stage at the moment ``step`` merges its outputs, where the
+    stack's pipeline keeps them (``Stack.pp_kept_output_bytes``; 0, 0 elsewhere): torch.distributed.pipelining's
+    ``PipelineScheduleSingle.step`` returns ``self._merge_outputs(self._stage.output_chunks)`` on the last stage
+    (``merge_chunks``' ``torch.cat``: a new tensor of all m outputs; the 2024 code on every step, torch 2.13 under
+    ``return_outputs=True``) after the last backward, so the kept outputs are there twice (``pp_kept_outputs`` and
+    the copy), beside the stage's forward receive buffers (``memory_stages.fwd_recv_buffers`` with none in flight)
+    and no layer's activations. Measured (tests/make_pp_merge_truth.py, tests/data/pp_merge_truth.json: gloo, torch
+    2.13, FSDP2 as torchtitan wraps a stage, ``Schedule1F1B`` at 4 micro-batches): at the merge the 4 kept outputs
+    and a new tensor of their bytes, no unsharded parameter and no gradient accumulator (the schedule's FSDP
+    ``post_backward`` with ``set_reshard_after_backward(True)`` ran before it; the states are memory
+    ``pp_merge_parts``'). DualPipeV's last stage is on rank 0 (its kept outputs are rank 0's logits): its merge is not
+    priced (0 there)."""
+    kept = np.where(split_vpp(c) == V_SPLIT, 0.0, pp_kept_outputs(m, st, c, seq, m_micro, head_seq))
+    if not np.any(kept):
+        return 0.0, 0.0
+    boundary = rank_tokens(seq, c.mb, c.cp) * m.hidden * act_b / sp_divisor(c.sp, c.tp)
+    return fwd_recv_buffers(st, c, m_micro, boundary, (0.0, 0.0, 0.0))[2], 2.0 * kept
 
 
 def pp_held_output(m: ModelSpec, st, c: Candidates, seq, act_b, head_seq=None):

@@ -460,7 +460,8 @@ class Stack:
     #: its default, passed where torch's ``step`` takes it); their older recipes (torchtitan train.py before #1922,
     #: AutoModel's train_ft.py ``schedule.step(...)``) kept them. benchmarks/validate_memory.py sets 4 on torchtitan
     #: 2024-12 (``TITAN_PP_OUTPUTS``: its model returns ``self.output(h).float()``, train.py calls ``pp_schedule.step``
-    #: on torch 1963fc8, before ``return_outputs``)
+    #: on torch 1963fc8, before ``return_outputs``). The same switch makes ``step`` merge them (``_merge_outputs``' new
+    #: ``torch.cat`` after the last backward): the last rank's merge moment (memory ``pp_merge_parts``, mem58)
     pp_kept_output_bytes: float = 0.0
     #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
     #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
@@ -930,9 +931,18 @@ class Stack:
     #: Megatron-Core's ``overlap_param_gather_with_optimizer_step`` (OptimizerConfig / Megatron-LM
     #: ``--overlap-param-gather-with-optimizer-step``, VPP only): two optimizers, model chunk 0's first, and chunk 0's
     #: whole parameter all-gather dispatched after its step, under the other chunks' step
-    #: (planner.model.pipeline ``optimizer_step_gather_head``). Off in Megatron-LM's CLI and Megatron-Bridge's
-    #: ``CommOverlapConfig`` (commented out there); NeMo 2's ``MegatronCommOverlapCallback`` and Megatron-Bridge's
-    #: performance scripts set it at DP > 1, PP > 1, VP > 1 (benchmarks/validate.py ``perf_script_opt_gather``)
+    #: (planner.model.pipeline ``optimizer_step_gather_head``). Off on every entry, nemo and megatron-bridge included,
+    #: as their libraries default it (nemo58): Megatron-LM's CLI; Megatron-Bridge's ``CommOverlapConfig.
+    #: _get_optimizer_overlap_cfgs`` ("# Currently disabled due to an issue with checkpointing", the line commented
+    #: out); NeMo 2's ``MegatronCommOverlapCallback._get_optimizer_overlap_cfgs`` the same from its 2025 releases
+    #: (NeMo 2.4.0rc0 and the other lightning.pytorch-era copies read), where the 2024 callback (NVIDIA/NeMo @e69d0b56,
+    #: pytorch_lightning) set it at DP > 1 (AppState), PP > 1, VP > 1 under the distributed optimizer, and NeMo 2's own
+    #: performance recipes passed ``overlap_param_gather_with_optimizer_step=False`` over it ("Currently disabled due to
+    #: an issue with checkpointing"). Only the benchmark harnesses turn it on, with checkpointing off: NeMo 2's
+    #: scripts/performance helpers (``bool(dp > 1 and pp > 1 and vp > 1)``, "WARNING: If True, checkpointing (if
+    #: enabled) might not work") and Megatron-Bridge's scripts/performance overrides (until PR #5847, 2026-08): run
+    #: options, mapped per validation row (benchmarks/validate.py ``perf_script_opt_gather``), as nemo2map38 maps the
+    #: other performance-script overrides
     overlap_param_gather_with_optimizer_step: bool = False
     #: NeMo 1.x's model syncs the step's parameters its own way (megatron_gpt_model.py ``fwd_bwd_step``: Apex
     #: DistributedFusedAdam's ``sync_overlap_parameters``, whose ``_start_bucket_param_sync`` first waits on any gather

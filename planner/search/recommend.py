@@ -108,6 +108,13 @@ def partial_recompute_note(job: JobSpec, stack) -> str | None:
 #: the most bytes of stack-variant rows a search keeps (``SearchMemo.variant_rows``: two bits a row)
 ROWS_HELD_BYTES = 1 << 25
 
+#: the most bytes of gathered candidate columns a search keeps at once (``SearchMemo.gathered``): the columns each
+#: kept gather owns, a view of another's free, plus a block search's N = 1 batch a kept view keeps where no memory
+#: answer keeps it (``SearchMemo.memory_of``). The keys the step-time and memory calls leave on a kept gather
+#: (``Candidates.distinct``, ``derived``) are not counted: DeepSeek-V3's example search keeps 34 MB of columns and
+#: ~25 MB of such keys, its peak RSS 1.81 -> 1.71 GB (the block probes no longer copy every column, ``_with_rows``)
+GATHERED_BYTES = 1 << 27
+
 
 class SearchMemo(LayerMemo):
     """A search's ``LayerMemo`` that also keeps ``memory_per_gpu``'s whole answers (``memory``) while a later hardware
@@ -123,7 +130,9 @@ class SearchMemo(LayerMemo):
     on the same chunks (speed46, with ``_uniform_at_once``: the memory calls the bare-model example computes 681 ->
     323, the app preset's 573 -> 351). ``forget`` drops a key's answers after the last option of its parts
     (``recommend``), and at most ``rows`` rows of answers are kept at once (past that a call is computed and not
-    kept)."""
+    kept). The rows the search gathers from its kept chunks are kept too (``gathered``, ``GATHERED_BYTES``), so a
+    later option that takes the same rows meets these answers by identity and a gather's answer by its key
+    (``memory_of``)."""
 
     def __init__(self, rows: int = 1 << 22):
         super().__init__()
@@ -136,6 +145,10 @@ class SearchMemo(LayerMemo):
         self._rows: dict[tuple, tuple] = {}  # (variant, chunk) ids -> (variant, chunk, bits known, bits passing)
         self._rows_room = ROWS_HELD_BYTES
         self._groups: dict[tuple, tuple] = {}  # (chunk, stack group) ids -> (the group, _group_chunk's answer)
+        self._gathers: dict[tuple, tuple] = {}  # (rows id, key) -> (those rows, the gather, the bytes it owns)
+        self._gathered: dict[int, Candidates] = {}  # id -> a gather kept in _gathers (a later one may be of it)
+        self._gather_room = GATHERED_BYTES
+        self._answers_of: dict[tuple, tuple] = {}  # (rows id, key, model, training, stack ids, GPU key) -> memory_of
 
     def chunks(self, job: JobSpec, hw) -> list:
         """``list(enumerate(space_chunks(job, hw)))``, built once per ``space.space_key`` (the GPUs per node and
@@ -202,21 +215,97 @@ class SearchMemo(LayerMemo):
             self._rows_room = room - bits[0].nbytes - bits[1].nbytes
             self._rows[key] = (var, c, *bits)
 
+    def gathered(self, c: Candidates, key: tuple, make) -> Candidates:
+        """``make()``: candidates made from the rows ``c`` and ``key`` alone (``key`` holds by value all else ``make``
+        reads: the rows taken, a column set), the same object for the same ``c`` and ``key`` while ``c`` is a kept
+        chunk (``chunks``, ``group_chunk``) or a kept gather. The later hardware options of one space take the same
+        rows of the same chunks again wherever their rows fit alike (DeepSeek-V3's four 8 x H100 instance types,
+        which differ in their fabric and host RAM only: the gathers, their ``with_block_one`` rows and the block
+        probes' rows, speed58). Handed the same objects, they find the memory answers by identity
+        (``memory``: no column compare) and the rows' own kept keys (``Candidates.distinct``, ``derived``, ``kept``)
+        in the step-time and memory calls; the fit itself, which reads the option's host RAM and NVMe, is each
+        option's own. At most ``GATHERED_BYTES`` of owned columns are kept (past that a gather is made and not
+        kept); ``forget`` drops them all."""
+        got = self.held(c, key)
+        return got if got is not None else self.hold(c, key, make())
+
+    def held(self, c: Candidates, key: tuple) -> Candidates | None:
+        """The gather kept for rows ``c`` and ``key`` (``gathered``), or None."""
+        got = self._gathers.get((id(c), key))
+        return got[1] if got is not None and got[0] is c else None
+
+    def keeps(self, c: Candidates) -> bool:
+        """Whether ``c`` is a chunk or a gather the search keeps (its gathers may be kept: ``gathered``)."""
+        return self._kept.get(id(c)) is c or self._gathered.get(id(c)) is c
+
+    def hold(self, c: Candidates, key: tuple, out: Candidates) -> Candidates:
+        """``out``, kept as ``c``'s gather at ``key`` where it can be (``keep``)."""
+        self.keep(c, key, out)
+        return out
+
+    def keep(self, c: Candidates, key: tuple, out: Candidates) -> bool:
+        """Keep ``out`` as ``c``'s gather at ``key`` where ``c`` is kept and the columns ``out`` owns fit the room
+        left; whether it is kept."""
+        if not self.keeps(c):
+            return False
+        size = sum(a.nbytes for a in (getattr(out, f.name) for f in fields(Candidates)) if a.base is None)
+        if size > self._gather_room:
+            return False
+        self._gather_room -= size
+        for f in fields(Candidates):  # shared by later options: a write in place would change their answers
+            getattr(out, f.name).setflags(write=False)
+        self._gathers[(id(c), key)] = (c, out, size)  # (c held: its id stays its own)
+        self._gathered[id(out)] = out
+        return True
+
+    def let_go(self, c: Candidates, key: tuple, refund: bool = True) -> None:
+        """Drop the gather kept for ``c`` at ``key``; ``refund``: its bytes back to the room (else they stay counted:
+        a view of its columns keeps them)."""
+        out, size = self._gathers.pop((id(c), key))[1:]
+        del self._gathered[id(out)]
+        self._gather_room += size if refund else 0
+
     def memory(self, model, training, c: Candidates, stack, gpu: str) -> dict:
         """``memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)``, or the answer it gave before on
         the same objects and rows (a new dict of the same read-only arrays)."""
+        return dict(self._answer(model, training, c, stack, gpu)[0])
+
+    def _answer(self, model, training, c: Candidates, stack, gpu: str) -> tuple[dict, bool]:
+        """(``memory``'s answer, whether it is kept)."""
         key = (id(model), id(training), id(stack), self.gpu_key(gpu), len(c))
         cols = tuple(getattr(c, f.name) for f in fields(Candidates))
         for objs, held, answer in self._answers.get(key, ()):
             if objs[0] is model and objs[1] is training and objs[2] is stack and all(map(_same_column, held, cols)):
-                return dict(answer)
+                return answer, True
         answer = memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=self)
-        if len(c) <= self._room:
-            for v in answer.values():
-                if isinstance(v, np.ndarray):
-                    v.setflags(write=False)
-            self._room -= len(c)
-            self._answers.setdefault(key, []).append(((model, training, stack), cols, answer))
+        if len(c) > self._room:
+            return answer, False
+        for v in answer.values():
+            if isinstance(v, np.ndarray):
+                v.setflags(write=False)
+        self._room -= len(c)
+        self._answers.setdefault(key, []).append(((model, training, stack), cols, answer))
+        return answer, True
+
+    def memory_of(self, model, training, c: Candidates, key: tuple, make, stack, gpu: str) -> dict:
+        """``memory`` of the rows ``make()``, the gather ``key`` of rows ``c`` (``gathered``'s contract): under a kept
+        ``c``, found by ``c`` and ``key`` where asked before, the rows not made again. A block search's N = 1 pass
+        and its probes (``_fitting``, ``_memory_at``) make rows for their memory call alone: kept, they held the
+        keys that call leaves on them (~140 MB of DeepSeek-V3's search, speed58). A gather of ``c`` at ``key``
+        kept until the call (``_batch``'s) is its rows, then let go: its bytes counted as long as no memory answer
+        keeps its columns (``c``, a view of them, does)."""
+        if not self.keeps(c):
+            return self.memory(model, training, make(), stack, gpu)
+        k = (id(c), key, id(model), id(training), id(stack), self.gpu_key(gpu))
+        got = self._answers_of.get(k)
+        if got is not None and got[0] is c and got[1] is model and got[2] is training and got[3] is stack:
+            return dict(got[4])
+        rows = self.held(c, key)
+        answer, kept = self._answer(model, training, make() if rows is None else rows, stack, gpu)
+        if rows is not None:
+            self.let_go(c, key, refund=kept)
+        if kept:  # (the answer's arrays are the memory memo's: the entry adds none)
+            self._answers_of[k] = (c, model, training, stack, answer)
         return dict(answer)
 
     def gpu_key(self, gpu: str) -> tuple:
@@ -231,6 +320,8 @@ class SearchMemo(LayerMemo):
         gkey = self.gpu_key(gpu)
         for key in [k for k in self._answers if k[3] == gkey]:
             self._room += key[4] * len(self._answers.pop(key))
+        # and the gathers: those after a chunk's first take rows by their fit, which the GPU's memory decides
+        self._gathers, self._gathered, self._gather_room, self._answers_of = {}, {}, GATHERED_BYTES, {}
 
 
 def _variant_rows(memo, var, c: Candidates, refused: dict | None = None, within: np.ndarray | None = None):
@@ -238,6 +329,41 @@ def _variant_rows(memo, var, c: Candidates, refused: dict | None = None, within:
     if isinstance(memo, SearchMemo):
         return memo.variant_rows(var, c, refused, within)
     return var.rows(c, refused=refused, within=within)
+
+
+def _rows_key(sel) -> tuple:
+    """Rows ``sel`` (a mask, or indices) by value, a ``SearchMemo.gathered`` key's part (a mask as its bits)."""
+    sel = np.asarray(sel)
+    return sel.dtype.str, len(sel), (np.packbits(sel) if sel.dtype == bool else sel).tobytes()
+
+
+def _take(memo, c: Candidates, sel) -> Candidates:
+    """``c.take(sel)`` (a mask taken as its indices, or indices): under a ``SearchMemo``, kept per kept ``c`` and
+    rows (``SearchMemo.gathered``)."""
+    sel = np.asarray(sel)
+
+    def make():
+        return c.take(np.flatnonzero(sel) if sel.dtype == bool else sel)
+    return memo.gathered(c, ("take", *_rows_key(sel)), make) if isinstance(memo, SearchMemo) else make()
+
+
+def _batch(memo, c: Candidates, rows: np.ndarray, block_one: bool) -> Candidates:
+    """Rows ``rows`` (a mask) of chunk ``c``: a variant's batch (``_search_chunk``), kept as ``_take`` keeps it.
+    Where the variant searches block recompute (``block_one``: ``_fitting`` asks memory of the batch with its full
+    rows again at N = 1, ``with_block_one``), that batch is made first and kept as the rows' ``with_block_one``
+    until that memory call (``SearchMemo.memory_of``), the rows a view of its first ones: the memory answer keeps
+    its columns (``SearchMemo.memory``), so the rows keep no copy of their own."""
+    if not (block_one and isinstance(memo, SearchMemo)):
+        return _take(memo, c, rows)
+    key = ("batch", *_rows_key(rows))
+    got = memo.held(c, key)
+    if got is None:
+        ext = with_block_one(c.take(np.flatnonzero(rows)))
+        n = int(np.count_nonzero(rows))
+        got = Candidates(**{f.name: getattr(ext, f.name)[:n] for f in fields(Candidates)})
+        if memo.keep(c, key, got) and not memo.keep(got, ("block one",), ext):
+            memo.let_go(c, key)  # (the rows, a view, kept only with the batch they view)
+    return got
 
 
 def _same_column(a: np.ndarray, b: np.ndarray) -> bool:
@@ -252,23 +378,42 @@ def _memory(model, training, c: Candidates, stack, gpu: str, memo) -> dict:
     return memory_per_gpu(model, training, c, stack=stack, gpu=gpu, memo=memo)
 
 
+def _memory_of(model, training, c: Candidates, key: tuple, make, stack, gpu: str, memo) -> dict:
+    """``memory_per_gpu`` of the rows ``make()``, gather ``key`` of ``c``: under a ``SearchMemo`` an answer found by
+    them where given before (``SearchMemo.memory_of``; rows not kept: ``_memory`` of the rows made)."""
+    if isinstance(memo, SearchMemo) and memo.keeps(c):
+        return memo.memory_of(model, training, c, key, make, stack, gpu)
+    return _memory(model, training, make(), stack, gpu, memo)
+
+
 def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float, memo=None):
     """Rows ``act`` of candidates ``sub`` with ``column`` (``rn``: block N, ``rg``: uniform group) set to ``n``:
     whether they fit, and their ``memory_per_gpu`` (``memo``: the search's ``LayerMemo`` or ``SearchMemo``). The
     probe of both partial-recompute searches."""
-    p = sub.take(act)
-    setattr(p, column, np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy())
-    got = _memory(job.model, training, p, stack, hw.gpu.name, memo)
+    col = np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy()
+
+    def make():
+        p = sub.take(act)
+        setattr(p, column, col)
+        return p
+    got = _memory_of(job.model, training, sub, ("at", column, *_rows_key(act), col.tobytes()), make, stack,
+                     hw.gpu.name, memo)
     return fits_memory(job, hw, got, limit), got
 
 
-def _with_rows(cv, mem: dict, sel, column: str, values, got: dict):
+def _with_rows(cv, mem: dict, sel, column: str, values, got: dict, memo=None):
     """Copies of ``cv`` and ``mem`` with rows ``sel`` at ``column`` = ``values`` and their memory ``got`` (the chunk's
-    columns and memory serve the search's other variants too, so nothing is written in place)."""
-    cv = cv.take(np.arange(len(cv)))
-    col = np.array(getattr(cv, column))  # a writable copy: take fills a column constant over cv read-only (speed40b)
-    col[sel] = values
-    setattr(cv, column, col)  # a new array: cv's record of its constant columns no longer covers this one
+    columns and memory serve the search's other variants too, so nothing is written in place): ``cv``'s other
+    columns shared (no code writes a column in place; until speed58 a copy of every column), the candidates kept
+    per kept ``cv``, rows and values under a ``SearchMemo`` (``gathered``)."""
+    values = np.asarray(values)
+
+    def make():
+        col = np.array(getattr(cv, column))  # a writable copy: take fills a column constant over cv read-only
+        col[sel] = values
+        return replace(cv, **{column: col})  # a new object: no record of cv's constant columns or derived keys
+    cv = (memo.gathered(cv, ("with", column, *_rows_key(sel), values.dtype.str, values.tobytes()), make)
+          if isinstance(memo, SearchMemo) else make())
     mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
     for k, v in got.items():
         if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
@@ -331,11 +476,11 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
     if not len(rows):
         return cv, mem, fits
     # the launchable groups of the screened rows only (each row's groups are its split's own; speed40c)
-    sub = cv.take(rows)
+    sub = _take(memo, cv, rows)
     _, steps = launchable_uniform_groups(m, sub, stack)
     runs = steps.any(axis=1)
     if not runs.all():
-        rows, sub, steps = rows[runs], sub.take(np.flatnonzero(runs)), steps[runs]
+        rows, sub, steps = rows[runs], _take(memo, sub, runs), steps[runs]
     if not len(rows):
         return cv, mem, fits
     probe = _uniform_at_once if int(steps[:, 2:].sum()) <= UNIFORM_AT_ONCE else _uniform_rounds
@@ -344,7 +489,7 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
     if not len(part):
         return cv, mem, fits
     sel = rows[part]
-    cv, mem = _with_rows(cv, mem, sel, "rg", g[part], {k: v[part] for k, v in pick.items()})
+    cv, mem = _with_rows(cv, mem, sel, "rg", g[part], {k: v[part] for k, v in pick.items()}, memo)
     fits = fits.copy()
     fits[sel] = True
     return cv, mem, fits
@@ -454,7 +599,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     rows = ask[want[ask] & ~plain_fits[inv]]
     if not len(rows):
         return cv, mem
-    sub, top = cv.take(rows), chunk[rows]
+    sub, top = _take(memo, cv, rows), chunk[rows]
 
     def probe(act, n):
         """rows ``act`` of ``sub`` at N = ``n``: whether they fit, and their memory"""
@@ -511,7 +656,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     part = np.flatnonzero(hi < top)
     if not len(part):
         return cv, mem
-    return _with_rows(cv, mem, rows[part], "rn", hi[part], {k: v[part] for k, v in at_hi.items()})
+    return _with_rows(cv, mem, rows[part], "rn", hi[part], {k: v[part] for k, v in at_hi.items()}, memo)
 
 
 @dataclass(frozen=True)
@@ -1185,7 +1330,7 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
         if not len(idx):
             misfit[v] = tried
             continue
-        cv = c if len(idx) == len(c) else c.take(idx)
+        cv = c if len(idx) == len(c) else _batch(memo, c, rows, picks_block_recompute(job, var.stack))
         tally.evaluated += len(cv)
         fits, mem = _search_variant(job, s, (k, j, g, v), hw, cv, grp, var, price, limits, tally, memo, spot_model,
                                     overhead)
@@ -1200,7 +1345,7 @@ def _search_variant(job: JobSpec, s: SearchSetup, key, hw, cv, grp, var, price, 
     that fit, appended as a frame (``_record``). Returns ``(fits, mem)`` over ``cv``'s rows as evaluated."""
     cv, fits, mem = _fitting(job, hw, cv, var, limits, tally, memo, key[2])
     if fits.any():
-        cf = cv.take(np.flatnonzero(fits))
+        cf = _take(memo, cv, fits)
         st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
         _record(job, s, key, hw, cf, grp, var, st, mem, fits, price, limits[0], tally, spot_model, overhead)
     return fits, mem
@@ -1214,8 +1359,9 @@ def _fitting(job: JobSpec, hw, cv, var, limits, tally: SearchTally, memo, g: int
     would."""
     limit, head = limits
     picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
-    ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
-    mem = _memory(job.model, var.training, ext, var.stack, hw.gpu.name, memo)  # training: its recompute list
+    # training: its recompute list; with picks, the full rows again at N = 1 in the same pass
+    mem = (_memory_of(job.model, var.training, cv, ("block one",), lambda: with_block_one(cv), var.stack, hw.gpu.name,
+                      memo) if picks else _memory(job.model, var.training, cv, var.stack, hw.gpu.name, memo))
     if picks:
         mem, mem1 = split_rows(mem, len(cv))
     fits = fits_memory(job, hw, mem, limit)

@@ -678,9 +678,10 @@ class FrameworkSpec(Strict):
     #: whose gather hides under one micro-batch's forward of the stage (planner.model.stacks Stack.align_param_gather)
     align_param_gather: Optional[bool] = None
     #: Megatron-Core stacks: ``overlap_param_gather_with_optimizer_step`` (interleaved schedule): model chunk 0's
-    #: parameter all-gather dispatched after its own optimizer step, under the other chunks' (None: off, Megatron-LM's
-    #: and Megatron-Bridge's default; NeMo 2's callback and Megatron-Bridge's performance scripts set it at DP, PP and
-    #: VP > 1); planner.model.stacks Stack.overlap_param_gather_with_optimizer_step
+    #: parameter all-gather dispatched after its own optimizer step, under the other chunks' (None: off on every
+    #: Megatron-Core stack: Megatron-LM's, Megatron-Bridge's and NeMo 2's 2025 callback's default; NeMo 2's and
+    #: Megatron-Bridge's performance scripts set it at DP, PP and VP > 1); planner.model.stacks
+    #: Stack.overlap_param_gather_with_optimizer_step
     overlap_param_gather_with_optimizer_step: Optional[bool] = None
     #: torchtitan-style DTensor TP: the token embedding left whole on every TP rank (KempnerForge's plan); planner.model.
     #: stacks Stack.tp_embedding_replicated
