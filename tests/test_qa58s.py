@@ -238,3 +238,12 @@ def test_the_sweep_flags_a_refusal_cut_in_its_middle():
     assert check(["estimate"], 2, "", "error: parallel.zero: it refuses ZeRO-2/3 by fsdp_resh…mConfig: x\n", None)[0] == "cut"
     assert check(["estimate"], 2, "", "error: parallel.zero: it refuses ZeRO-1 (torchtitan 0.3 ParallelismConfig…)\n",
                  None) is None  # a shortened aside is fit_message's design
+
+
+# ---- 6. "a fixed fleet of 1 replicas" -------------------------------------------------------------------------------
+def test_a_one_replica_fleet_is_one_replica(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "serving": {"replicas": 1, "qps": 4, "p99_latency_ms": 50, "prompt_tokens": 800,
+                                           "output_tokens": 200}})
+    line = refused(cli("serve", str(job), "--no-simulate"))
+    assert line.startswith("error: serving.replicas: a fixed fleet of 1 replica is planned"), line
