@@ -34,6 +34,13 @@ of what was alive when the gradient reached it. ``after_forward``: live bytes on
 ``moe_cases`` (lora58): the LoRA variants alone on the tiny Mixtral and Qwen3-MoE (``MOE_FAMILIES``), whose routed
 experts -- fused 3-D parameters -- peft's "all-linear" adapts through ``ParamWrapper``, under transformers' eager
 expert loop and under ``grouped_mm`` (``experts``), recorded the same way.
+
+lora58b: at the step's peak (the largest live bytes less the gradients, over the backward's phases) each case also
+records ``peak_adapter_casts`` (the live bytes of the copies an aten ``_to_copy`` made of a peft ``lora_`` parameter:
+autocast's bf16 casts of the fp32 adapters) and ``peak_embedding_out`` (the live bytes of the input embedding
+module's output, ``embedding_is_block_input``: whether that storage is block 0's input). ``nogc_cases``: the tiny
+llama and gpt2, eager, ``lora_amp`` / ``lora_bf16`` / ``full_amp``, without gradient checkpointing (peft's
+``enable_input_require_grads`` is then not called: transformers calls it from ``gradient_checkpointing_enable``).
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -55,6 +63,7 @@ SHAPES = [(1, 64), (2, 128)]  # (batch, seq)
 VARIANTS = ["full_bf16", "full_amp", "lora_amp", "lora_bf16"]
 MOE_FAMILIES = ["mixtral", "qwen3_moe"]
 MOE_EXPERTS = ["eager", "grouped_mm"]  # transformers' experts_implementation
+NOGC_FAMILIES = ["llama", "gpt2"]  # lora58b: the steps without gradient checkpointing (eager attention)
 SEED = 0
 LORA_RANK = 2
 
@@ -63,10 +72,15 @@ class PhaseLive(LiveTensors):
     """``LiveTensors`` that also keeps, per phase (``mark``), the live bytes at its start and its peak, less the
     parameter gradients accumulated so far (``grads``)."""
 
-    def __init__(self, exclude):
+    def __init__(self, exclude, adapters=frozenset()):
         super().__init__(exclude)
         self.grads = 0
         self.phases: list[dict] = []
+        self.adapters = set(adapters)  # storage addresses of peft's lora_ parameters
+        self.casts: list = []  # (weak reference, bytes) of each copy made of an adapter parameter
+        self.embedding = None  # (weak reference, bytes) of the input embedding's output
+        self.embedding_ptr = self.block_input = None  # its storage's address, block 0's input's (in the forward)
+        self.top, self.at_top = -1, (0, 0)  # the step's peak less gradients, (adapter casts, embedding output) then
 
     def mark(self, name: str) -> None:
         self._prune()
@@ -75,10 +89,22 @@ class PhaseLive(LiveTensors):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = super().__torch_dispatch__(func, types, args, kwargs)
+        if (func.overloadpacket is torch.ops.aten._to_copy and isinstance(args[0], torch.Tensor)
+                and _local(args[0]).untyped_storage().data_ptr() in self.adapters):
+            s = out.untyped_storage()
+            self.casts.append((StorageWeakRef(s), s.nbytes()))
         if self.phases:
             p = self.phases[-1]
             p["peak"] = max(p["peak"], self.live - self.grads)
+            if self.live - self.grads > self.top:
+                self.top = self.live - self.grads
+                self.at_top = (sum(n for r, n in self.casts if not r.expired()),
+                               self.embedding[1] if self.embedding and not self.embedding[0].expired() else 0)
         return out
+
+    def embedding_out(self, t: torch.Tensor) -> None:
+        s = t.untyped_storage()
+        self.embedding, self.embedding_ptr = (StorageWeakRef(s), s.nbytes()), s.data_ptr()
 
 
 def _model(family: str, attn: str, variant: str, experts: str = "eager"):
@@ -95,19 +121,28 @@ def _model(family: str, attn: str, variant: str, experts: str = "eager"):
     return model
 
 
-def step(family: str, attn: str, variant: str, b: int, s: int, experts: str = "eager") -> dict:
-    """One checkpointed training step of the variant, its backward cut into phases (module docstring); ``experts``:
-    an MoE family's experts kernel."""
+def step(family: str, attn: str, variant: str, b: int, s: int, experts: str = "eager", gc: bool = True) -> dict:
+    """One training step of the variant (checkpointed unless ``gc`` is False), its backward cut into phases (module
+    docstring); ``experts``: an MoE family's experts kernel."""
     model = _model(family, attn, variant, experts)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if variant.startswith("lora"):
+    if gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if variant.startswith("lora") and gc:
         model.enable_input_require_grads()  # what the HF Trainer does for a peft model under checkpointing
     inputs = batch(family, b, s, seed=SEED)
     pre = {_local(p).untyped_storage().data_ptr() for p in model.parameters()}
     pre |= {t.untyped_storage().data_ptr() for t in inputs.values()}
-    live = PhaseLive(pre)
+    live = PhaseLive(pre, {_local(p).untyped_storage().data_ptr() for n, p in model.named_parameters() if "lora_" in n})
     blocks = [(i, mod) for i, mod in enumerate(m for m in model.modules() if _is_gc_layer(m))]
     state = {"backward": False}
+
+    def embedded(mod, args, out):  # the input embedding's output (peft's enable_input_require_grads hooks it too)
+        live.embedding_out(out)
+
+    def first_block(mod, args, kwargs):
+        hs = args[0] if args else kwargs["hidden_states"]
+        if not state["backward"] and live.block_input is None:
+            live.block_input = hs.untyped_storage().data_ptr()
 
     def pre_hook(i):
         def hook(mod, args):  # the block's first submodule to run again opens its phase
@@ -121,6 +156,8 @@ def step(family: str, attn: str, variant: str, b: int, s: int, experts: str = "e
     # (transformers 5 checkpoints the block's ``forward``, its own hooks outside: modeling_layers.py
     # ``GradientCheckpointingLayer``; its submodules' hooks run in the recompute)
     handles = [sub.register_forward_pre_hook(pre_hook(i)) for i, mod in blocks for sub in mod.modules() if sub is not mod]
+    handles += [model.get_input_embeddings().register_forward_hook(embedded),
+                blocks[0][1].register_forward_pre_hook(first_block, with_kwargs=True)]
     handles += [p.register_post_accumulate_grad_hook(grad_hook) for p in model.parameters() if p.requires_grad]
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if variant != "full_bf16" else contextlib.nullcontext()
     with live:
@@ -137,7 +174,8 @@ def step(family: str, attn: str, variant: str, b: int, s: int, experts: str = "e
     grads = sum(_local(p.grad).untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
     return {"family": family, "attn_implementation": attn, "variant": variant, "batch": b, "seq": s,
             "layers": len(blocks), "after_forward": after, "step_peak": live.peak, "grad_bytes": grads,
-            "phases": live.phases}
+            "phases": live.phases, "peak_adapter_casts": live.at_top[0], "peak_embedding_out": live.at_top[1],
+            "embedding_is_block_input": live.embedding_ptr == live.block_input}
 
 
 def main() -> None:
@@ -166,9 +204,18 @@ def main() -> None:
                         moe_cases.append(c)
                         print(f"{fam:9s} {experts:10s} {attn:5s} {variant:9s} b{b} s{s}: step peak less gradients "
                               f"{max(p['peak'] for p in c['phases']):>9,d} B")
+    nogc_cases = []
+    for fam in NOGC_FAMILIES:
+        for variant in ("lora_amp", "lora_bf16", "full_amp"):
+            for b, s in SHAPES:
+                c = step(fam, "eager", variant, b, s, gc=False)
+                nogc_cases.append(c)
+                print(f"{fam:8s} no gc {variant:9s} b{b} s{s}: step peak less gradients "
+                      f"{max(p['peak'] for p in c['phases']):>9,d} B, adapter casts {c['peak_adapter_casts']:,d} B")
     OUT.write_text(json.dumps({"transformers_version": transformers.__version__, "peft_version": peft.__version__,
                                "torch_version": torch.__version__, "device": "cpu", "seed": SEED, "lora_rank": LORA_RANK,
-                               "cases": cases, "moe_cases": moe_cases}, indent=1) + "\n")
+                               "cases": cases, "moe_cases": moe_cases,
+                               "nogc_cases": nogc_cases}, indent=1) + "\n")
     print("wrote", OUT)
 
 

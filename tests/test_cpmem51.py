@@ -30,12 +30,23 @@ from test_step_time import LLAMA, cands  # noqa: E402
 GiB = 2**30
 
 
+def _lora_job(base: str = "fp32") -> TrainingSpec:
+    return TrainingSpec(seq_len=4096, global_batch=8, micro_batch=1, precision="bf16", weights="amp", recompute="none",
+                        mode="lora", base_weights=base, framework={"name": "hf-trainer"},
+                        lora=dict(rank=16, targets="all-linear"))
+
+
+def _adapter_casts(base: str = "fp32", tp: int = 1) -> float:
+    """Autocast's bf16 copies of the fp32 adapters the adapters' matmuls keep (lora58b: finetune
+    ``adapter_weight_casts``, every layer's but layer 0's q / k / v ``lora_A``), weight-sized too, over TP."""
+    from planner.model.finetune import adapter_weight_casts
+    return sum(adapter_weight_casts(LLAMA, _lora_job(base), 4.0, True)) / tp
+
+
 def _fp32_lora_activations(tp, cp):
     """Llama-3-8B LoRA r16 all-linear over an fp32 base under the HF Trainer's bf16 autocast, 4,096 tokens, no
     recompute, ZeRO-0: the activation term a GPU at each (tp, cp)."""
-    t = TrainingSpec(seq_len=4096, global_batch=8, micro_batch=1, precision="bf16", weights="amp", recompute="none",
-                     mode="lora", base_weights="fp32", framework={"name": "hf-trainer"},
-                     lora=dict(rank=16, targets="all-linear"))
+    t = _lora_job()
     c = cands(tp=tp, cp=cp, zero=0, rc=0)
     return np.asarray(memory_per_gpu(LLAMA, t, c, stack=_no_ring())["activations"], dtype=np.float64)
 
@@ -56,22 +67,21 @@ def _cast_bytes(tp: int = 1) -> float:
 
 def test_context_parallelism_leaves_the_frozen_bases_weight_casts_whole():
     """At CP 2 a rank keeps half its tokens' saves and all of its weight casts: 2 x act(CP2) - act(CP1) is the casts,
-    12.95 GiB (old code: 0, the casts halved with the tokens); at TP 2 the casts are the rank's half of the weights
-    (old code: 0 again)."""
+    12.95 GiB of the base's (old code: 0, the casts halved with the tokens) and, since lora58b, the adapters' own
+    (0.08 GiB); at TP 2 the casts are the rank's half of the weights (old code: 0 again)."""
     act = _fp32_lora_activations(tp=[1, 1, 2, 2], cp=[1, 2, 1, 2])
-    assert 2 * act[1] - act[0] == pytest.approx(_cast_bytes(), rel=1e-9)
+    assert 2 * act[1] - act[0] == pytest.approx(_cast_bytes() + _adapter_casts(), rel=1e-9)
     assert _cast_bytes() / GiB == pytest.approx(12.95, abs=0.01)
-    assert 2 * act[3] - act[2] == pytest.approx(_cast_bytes(tp=2), rel=1e-9)
+    assert _adapter_casts() / GiB == pytest.approx(0.078, abs=0.001)
+    assert 2 * act[3] - act[2] == pytest.approx(_cast_bytes(tp=2) + _adapter_casts(tp=2), rel=1e-9)
 
 
 def test_a_bf16_base_has_no_weight_casts_to_keep_whole():
-    """Over a bf16 base autocast casts nothing: the layers' saves halve with CP as before (a control: the rule moves
-    only the weight-sized part)."""
-    t = TrainingSpec(seq_len=4096, global_batch=8, micro_batch=1, precision="bf16", weights="amp", recompute="none",
-                     mode="lora", base_weights="bf16", framework={"name": "hf-trainer"},
-                     lora=dict(rank=16, targets="all-linear"))
+    """Over a bf16 base autocast casts no base weight: the layers' saves halve with CP as before (a control: the rule
+    moves only the weight-sized part), but for the fp32 adapters' own casts (lora58b), whole at each CP degree."""
+    t = _lora_job("bf16")
     act = np.asarray(memory_per_gpu(LLAMA, t, cands(cp=[1, 2], zero=0), stack=_no_ring())["activations"])
-    assert act[0] == pytest.approx(2 * act[1], rel=1e-9)
+    assert act[0] - _adapter_casts("bf16") == pytest.approx(2 * (act[1] - _adapter_casts("bf16")), rel=1e-9)
 
 
 @pytest.mark.parametrize("framework", ["megatron-core", "nemo"])

@@ -134,13 +134,15 @@ def test_lora_plan_takes_the_larger_of_head_and_rebuild(c):
     (finetune ``adapter_cast_transient``, hfblk57b: the MLP's input, the down projection's input and base output,
     peft's fp32 copy of that input), the gradients made before the recompute (lora58: the down adapter's scaled
     output gradient, ``adapter_output_grad``, and the residual add's bf16 copy of the stream's gradient) and a later
-    layer's saves, not the layers' mean (lora58: layer 0 keeps no input norm nor q/k/v weight casts): the plan's
-    activations + logits against the step's measured peak (adapter gradients out) +0.9..+2.7 %, never under. Before:
-    -7.4..+0.2 % (lora58: 20 of the 24 fail the lower bound there), the sum (until hfblk57) +12.5..+49.2 %, without
-    the stop's tensors (hfblk57) -18.0..+0.2 %."""
+    layer's saves, not the layers' mean (lora58: layer 0 keeps no input norm nor q/k/v weight casts), the embedding's
+    output once (lora58b: it is block 0's input, which the layers keep; ``emb_out`` added it again) and the rebuilt
+    layer's adapter casts (lora58b, finetune ``adapter_weight_casts``): the plan's activations + logits against the
+    step's measured peak (adapter gradients out) +0.09..+0.45 %, never under. Before: +0.9..+2.7 % (lora58b: every
+    case fails the upper bound there), -7.4..+0.2 % (lora58), the sum (until hfblk57) +12.5..+49.2 %, without the
+    stop's tensors (hfblk57) -18.0..+0.2 %."""
     act, logits = _lora_plan(c)
     meas = max(p["peak"] for p in c["phases"])
-    assert meas <= act + logits < 1.03 * meas
+    assert meas <= act + logits < 1.005 * meas
 
 
 def test_adapter_cast_transient_is_the_stop_frames_at_scale():

@@ -75,7 +75,7 @@ def test_layers_of_other_families_under_autocast_and_pure_bf16(fam, case, run):
     autocast), GPT-2 pure bf16 on the CPU's 2 B masks +10%, Mixtral's fp32 ``W + delta`` under autocast +8.9%;
     GPT-2 under autocast and Mixtral over bf16 / pure were exact before (pinned here). Checkpointed: the blocks'
     inputs (exact before but BERT's, +0.8%: GPT-2's position ids charged to it), the rebuilt layer the whole one."""
-    from planner.model.finetune import frozen_layer_activation_bytes, frozen_stream
+    from planner.model.finetune import adapter_weight_casts, frozen_layer_activation_bytes, frozen_stream
 
     c = AMP[fam]["cases"][case]
     pure = c["precision"] == "bf16"
@@ -86,11 +86,13 @@ def test_layers_of_other_families_under_autocast_and_pure_bf16(fam, case, run):
     keep, rebuild = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 2 if gc else 0,
                                                   frozen_stream(t, st, 0), stack=st,
                                                   adapter_bytes=2.0 if pure else 4.0)
-    assert m.layers * float(keep) == pytest.approx(lora_gpu_blocks(fam, run), rel=LORA_TOL)
+    # the adapters' autocast copies the plan keeps without checkpointing (lora58b), which the recording files apart
+    casts = sum(adapter_weight_casts(m, t, 2.0 if pure else 4.0, st.autocasts(t)))
+    assert m.layers * float(keep) - (0.0 if gc else casts) == pytest.approx(lora_gpu_blocks(fam, run), rel=LORA_TOL)
     if gc:
         whole = next(r for r in c["runs"] if not r["gradient_checkpointing"])
         # the rebuilt layer's saves (rc 0), and the rebuild term above them by the gradients in flight (hfblk57)
         saves, _ = frozen_layer_activation_bytes(m, t, run["seq"], run["batch"], 0, frozen_stream(t, st, 0), stack=st,
                                                  adapter_bytes=2.0 if pure else 4.0)
-        assert m.layers * float(saves) == pytest.approx(lora_gpu_blocks(fam, whole), rel=LORA_TOL)
+        assert m.layers * float(saves) - casts == pytest.approx(lora_gpu_blocks(fam, whole), rel=LORA_TOL)
         assert float(rebuild) > float(saves)

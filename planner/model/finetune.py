@@ -1232,7 +1232,11 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
                   else hf_saved_parts(m, fam, seq, b, prec, impl, gc, experts=experts)[0])
         delta, weights, _ = frozen_delta_parts(m, t, seq, b, 2.0 if amp else SAVED_BYTES[stream], gc,
                                                PARAM_BYTES[stream], impl, ab, amp, experts, first_layer=not rebuild)
-        return (blocks + delta) / m.layers, np.array(weights)[:, None] / m.layers
+        # the adapters' autocast weight copies their matmuls keep: with every layer's saves, or the rebuilt one's
+        # (lora58b); a checkpoint keeps none
+        casts = np.zeros(len(BlockWeights._fields)) if gc else np.array(
+            adapter_weight_casts(m, t, ab, amp is not None, first_layer=not rebuild))
+        return (blocks + delta) / m.layers, (np.array(weights) + casts)[:, None] / m.layers
 
     for b, code, f in {(int(x), int(y), int(z)) for x, y, z in zip(mb.ravel(), rc.ravel(), fs.ravel())}:
         sel = (mb == b) & (rc == code) & (fs == f)
@@ -1275,6 +1279,57 @@ def adapter_cast_transient(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, 
         return 0.0
     past = 4.0 if hf_model_type(m) in LAYERNORM_INPUT else 0.0  # lora_B's output and its scaled product (2 B each)
     return seq * batch * ((stream + 2.0 + past) * m.hidden + (2.0 + adapter_bytes) * max(down))
+
+
+def adapter_weight_casts(m: ModelSpec, t: TrainingSpec, adapter_bytes: float, autocast: bool,
+                         first_layer: bool = True) -> BlockWeights:
+    """Autocast's bf16 copies of peft's fp32 adapter weights that the adapters' matmuls keep, by ``BlockWeights`` part,
+    summed over the layers (lora58b). Under autocast ``lora_A`` / ``lora_B`` (``nn.Linear``: ``F.linear``, on
+    autocast's lower-precision list) read a bf16 cast of their fp32 weight (torch aten/src/ATen/autocast_mode.cpp
+    ``cached_cast``; cached while the autocast region lasts, as a leaf that requires grad), and the matmul keeps that
+    cast for its input's gradient (derivatives.yaml ``mm``: ``self`` needs ``mat2``) -- ``lora_B``'s input always
+    needs one, ``lora_A``'s wherever the adapted input does: not layer 0's q / k / v without checkpointing (the
+    frozen embedding's output needs no gradient; peft's ``enable_input_require_grads`` comes with checkpointing).
+    So 2 B a weight element of each per-token adapter (peft ``lora.Linear`` and its bitsandbytes twins), A ``r x in``
+    and B ``out x r``, kept with the layer's saves: every layer's without checkpointing, the rebuilt layer's at its
+    recompute under it (``first_layer`` False: a later layer's, whole). Measured (tests/data/hfblk57_truth.json
+    ``peak_adapter_casts``, the casts alive at the step's peak): the tiny Llama's layer 1 adapters (4,096 B, r2
+    all-linear) in the last block's recompute; without checkpointing both layers' less layer 0's q / k / v ``lora_A``.
+    None where the adapters are 16-bit (FSDP's bf16 gather: ``adapter_bytes`` 2, autocast casts nothing) or without
+    autocast. Not counted: ``ParamWrapper``'s experts' adapters, whose casts feed the materialised ``W + delta``
+    (none alive at the tiny MoE peaks over an fp32 base; 13,312 / 11,264 B of Mixtral's / Qwen3-MoE's over a bf16 base,
+    left), and autocast's cache of every layer's casts to the forward's end (a forward moment: the backward runs
+    outside autocast)."""
+    parts = dict.fromkeys(BlockWeights._fields, 0.0)
+    if not autocast or adapter_bytes <= 2.0:
+        return BlockWeights(**parts)
+    for moe, n, first, L, rk in adapted(m, t):
+        if not (rk and n and PEFT_WRAP[L.module].per_token):
+            continue
+        a_in = first and first_layer and L.reads == "attn_in"  # layer 0's q / k / v: lora_A keeps no cast
+        parts[weight_part(L, moe)] += 2.0 * rk * _adapter_copies(L) * (n * (L.fan_out + L.fan_in) - a_in * L.fan_in)
+    return BlockWeights(**parts)
+
+
+def frozen_embedding_bytes(m: ModelSpec, t: TrainingSpec, recompute, stream) -> np.ndarray:
+    """Bytes per element of a frozen base's input-embedding output held through the step apart from the layers' own
+    bytes, per row (``recompute`` code, ``stream`` key: ``frozen_stream``), lora58b. Under gradient checkpointing
+    peft's ``enable_input_require_grads`` (transformers ``PreTrainedModel.enable_input_require_grads``, called from
+    ``gradient_checkpointing_enable``) makes the frozen embedding's output require grad: a leaf, which its
+    ``AccumulateGrad`` node holds until the backward ends. In the RMSNorm decoders that output is block 0's input
+    (modeling_llama.py ``hidden_states = inputs_embeds``), the checkpoint input the layers' bytes count already; in the
+    LayerNorm families (``LAYERNORM_INPUT``: modeling_gpt2.py adds the learned positions and runs ``drop`` before
+    block 0, BERT's embeddings add positions and token types and normalise) it is a tensor of its own, in the
+    embedding's dtype (``frozen_saves_precision``: fp32 over an fp32 or bitsandbytes base). Without checkpointing
+    nothing keeps it (the layer's first norm saves nothing on a frozen embedding: ``frozen_delta_parts``). Measured
+    (tests/data/hfblk57_truth.json ``peak_embedding_out``, ``embedding_is_block_input``); until lora58b the memory
+    model's ``emb_out`` (the Megatron rank 0's embedding output, 2 B) stood for it on every frozen row: twice the
+    Llama's 8,192 B at (1, 64), none of the no-checkpointing rows'."""
+    rc, fs = np.broadcast_arrays(np.asarray(recompute), np.asarray(stream))
+    if hf_model_type(m) not in LAYERNORM_INPUT:
+        return np.zeros(rc.shape)
+    held = np.array([SAVED_BYTES[frozen_saves_precision(t, f == STREAM_FP32)] for f in fs.ravel()]).reshape(fs.shape)
+    return np.where(rc == 2, held, 0.0)
 
 
 def experts_param_wrapped(m: ModelSpec, t: TrainingSpec) -> bool:

@@ -41,8 +41,8 @@ from planner.model.activations_hf import AUTOEP_EXPERTS, hf_precision, hf_stack_
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
-from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_layer_activation_bytes,
-                                    frozen_saves_precision, frozen_stream)
+from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_embedding_bytes,
+                                    frozen_layer_activation_bytes, frozen_saves_precision, frozen_stream)
 from planner.model import offload
 from planner.model.moe import HfTpPlan, autoep_rows, hf_ep_whole_params, hf_tp_plan, per_dispatcher
 from planner.model.pipeline import (chunk_inflight, chunk_inflight_paired, chunk_layers, pipeline_split,
@@ -1061,7 +1061,7 @@ class RankActivations:
 
 
 def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rws, emb_out,
-                     kinds=None, rebuilt=None, akey=None, rank_rws=None, group: int = 0) -> RankActivations:
+                     kinds=None, rebuilt=None, akey=None, rank_rws=None, group: int = 0, emb_kept=None) -> RankActivations:
     """Each rank class's activations (``RankActivations``): each rank's layers x its micro-batches in flight
     (memory_stages ``stage_layer_microbatches``), rank 0 with the embedding's output, the middle rank (``group``) at its
     own count, the last with the MTP depths, each plus one layer's rebuild (``rws``) and its stages' gradient receive
@@ -1072,9 +1072,9 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
     (``chunk_activations`` prices the distinct ones once); not where the HF table's per-row pieces price the layers
     (``rebuilt`` None there). ``rank_rws``: (rank 0, the middle ranks, the last rank) rebuild peaks, each rank's own
     kinds' (``stage_kind_rws``), else ``rws`` on every rank. ``group``: which middle rank that can peak the middle is
-    (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight."""
+    (``middle_rank_of``: 0 rank 1; mem43b), its own layers, kinds, rebuild and micro-batches in flight. ``emb_kept``: what rank 0 holds of the embedding's output beside its layers (None: ``emb_out``, which stays the stage boundary's size; a frozen base's: ``frozen_embedding_bytes``, lora58b)."""
     a2a = overlap_rows(m, st, c)  # combined 1F1B: a bool, or one per row (a search's overlap twins in one call)
-    r0, r1, rl = (rws,) * 3 if rank_rws is None else rank_rws
+    (r0, r1, rl), e0 = (rws,) * 3 if rank_rws is None else rank_rws, emb_out if emb_kept is None else emb_kept
     # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output, or rank 1
     if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp, the row's middle rank) key, gathered back
         # (tp where the split depends on it: DeepSpeed's "parameters" partition; the overlap where the rows differ)
@@ -1109,13 +1109,13 @@ def rank_activations(m: ModelSpec, st, c: Candidates, gb, m_micro, per_layer, rw
                                                                    rebuilt, None if rebuilt is None else akey, group))
     g0, g1, gl = recv_buffers(st, c, m_rows if keys is None else keys[5][keys[0]], emb_out,  # pipelining's
                               middle_rank_of(m, st, c, group)[0])
-    rank0, middle = a0 + emb_out + r0 + g0, a1 + r1 + g1  # each rank beside its own rebuild (stage_kind_rws)
+    rank0, middle = a0 + e0 + r0 + g0, a1 + r1 + g1  # each rank beside its own rebuild (stage_kind_rws)
     first_act, last_act = np.maximum(rank0, middle), al + rl + gl
     # DualPipeV's V (pipeline.V_SPLIT): rank 0 holds the embedding's output, the head's (MTP) and, with the logits
     # (transformer_activations), is "first"; "last" the fullest other rank (stage_layer_ends' middle under the V)
     v = (split_vpp(c) == V_SPLIT) & (np.asarray(c.pp) > 1)
     if np.any(v):
-        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + emb_out + r0 + g0, first_act)
+        first_act = np.where(v, lm0 * w0 + mtp * last_inflight + e0 + r0 + g0, first_act)
         last_act = np.where(v, np.maximum(lm1 * w1 + r1, lm_last * wl + rl) + gl, last_act)
         rank0 = np.where(v, first_act, rank0)
     middle = np.where((np.asarray(c.pp) > 2) & ~v, middle, 0.0)  # pp <= 2 and the V: no rank between the ends
@@ -1367,6 +1367,18 @@ def activation_ep_keys(m: ModelSpec, st, c: Candidates, disp):
     return np.ones_like(c.tp)
 
 
+def embedding_outputs(m: ModelSpec, t: TrainingSpec, seq, b: StateBytes, keys, inv) -> tuple:
+    """(the embedding's output a rank holds, the stage boundary's size: ``rank_activations``' ``emb_out``; what rank 0
+    holds of it beside its layers: ``emb_kept``) per candidate, from the (tp, cp, sp, mb, recompute, frozen stream)
+    ``keys`` gathered by ``inv``. A frozen base's layers (peft's saves, finetune.py) count block 0's input, the
+    embedding's output in the RMSNorm decoders: what is held apart is finetune ``frozen_embedding_bytes``' (lora58b;
+    until then ``emb_out`` again, twice the Llama's)."""
+    ktp, kcp, ksp, kmb, krc, kfs = keys
+    tokens = rank_tokens(seq, kmb, kcp) * m.hidden / sp_divisor(ksp, ktp)
+    emb_out = (tokens * b.act)[inv]
+    return emb_out, (tokens * frozen_embedding_bytes(m, t, krc, kfs))[inv] if b.frozen else emb_out
+
+
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
                             hf, walked, layers, m_micro, g_kept, loss_weights=0.0, exact: bool = True) -> ActivationTerms:
     """A transformer's activations and logits per stage: per-layer saves (``layer_saves``, partial recompute
@@ -1398,7 +1410,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
             per_layer, rws = hf_layer, hf_rws
             kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-    emb_out = (rank_tokens(seq, kmb, kcp) * m.hidden * act_b / sp_divisor(ksp, ktp))[inv]
+    emb_out, emb_kept = embedding_outputs(m, t, seq, b, (ktp, kcp, ksp, kmb, krc, kfs), inv)
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer
@@ -1410,7 +1422,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
         m, seq, kmb, ktp, kcp, ksp.astype(bool), act_b, stack_remat(st))[inv], 0.0)
     rebuilds = functools.partial(_rank_rebuilds, m, st, key_rws=key_rws if kinds is not None else {})  # own kinds'
     rws, rrws, head_rws = rebuilds(c, *(at := (rws, inv, scan_grad_transient(m, st, c, act_b))))
-    ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws)
+    ra = rank_activations(m, st, c, *(args := (gb, m_micro, per_layer, rws, emb_out, kinds, rebuilt, inv)), rrws, emb_kept=emb_kept)
     # the HF table's head and loss beside the last layer's rebuild by the one rule (until hfpeak56 their sum), else
     # the loss's; a frozen base's (LoRA / QLoRA: finetune.py's layer table) too since hfblk57, its rebuild the walked
     # block backward's peak (measured on tiny peft models, tests/data/hfblk57_truth.json: the sum 12-49 % over)
