@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware_catalog.errors import fit_message
 from planner import defaults as D
 from planner.errors import InputError
 from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
@@ -1516,8 +1517,9 @@ class Stack:
         if not moe:
             for option, why in self.moe_only:
                 if getattr(self, option, False):
-                    raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
-                                                                     f"{why}; leave {option} out")
+                    # fitted: the why's aside gives way to the remedy, which the cap cut in its middle (qa58)
+                    raise InputError(f"training.framework.{option}", fit_message(
+                        f"{model.name or 'the model'} has no MoE layers: {why}; leave {option} out"))
         # one object per (entry, kind): a search's LayerMemo keys the stack by identity (step_time.LayerMemo.value),
         # so a fresh copy a call grew the memo by an entry a call and kept each copy alive
         # (tests/test_layer_memo_bounded27.py); given_options is not in the entry's equality, so it is in the key
@@ -3624,9 +3626,11 @@ def check_platform(stack: "Stack | str", gpu, field: str = "training.framework")
         return
     ok = stacks_for_platform(plat)
     runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
-    raise InputError(field, f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); "
-                            f"stacks for it: {', '.join(ok) or 'none in the registry'} (or leave training.framework out "
-                            "for its default)")
+    # fitted (``fit_message``): the hint gives way before the list of stacks, which the cap cut in its middle
+    # ("hf-trainer, …le-convnets, dle-bert" on a GPU, until qa58)
+    raise InputError(field, fit_message(f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); stacks for it: "
+                                        f"{', '.join(ok) or 'none in the registry'} (or leave training.framework out "
+                                        "for its default)"))
 
 
 def stacks_where(has) -> str:

@@ -48,7 +48,7 @@ from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE, SPOT
 from hardware_catalog import load_catalog
-from hardware_catalog.errors import fit_message
+from hardware_catalog.errors import MESSAGE_CHARS, fit_message, without_asides
 from hardware_catalog.skypilot import spot_rate_words
 
 
@@ -2140,8 +2140,12 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
             if head is not None and head > D.MEMORY_HEADROOM else "")
     if room:
         more = more.replace(" — ", ", ", 1)
-    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + room + more + rc + off
-                          + f", or a larger-memory {noun}")
+    # fitted in two steps: the nearest plan's asides give way first, its own words never (``without_asides``), then
+    # the remedies' asides, last first (``fit_message``); the cap cut the whole in its middle, a remedy or the nearest
+    # plan's need with it ("aws:g5.xlarge is single-no…tance", "rc:…GiB; 133.9 GiB allowed", until qa58)
+    head, tail = f"no configuration fits in {where}", room + more + rc + off + f", or a larger-memory {noun}"
+    hint = fit_message(hint, max(MESSAGE_CHARS - len(head) - len(tail), len(without_asides(hint))))
+    raise InfeasibleError("memory", fit_message(head + hint + tail))
 
 
 def _share_pinned(job: JobSpec) -> str | None:

@@ -25,6 +25,7 @@ from typing import Iterator
 
 import numpy as np
 
+from hardware_catalog.errors import fit_message
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption, device_count
@@ -1429,18 +1430,19 @@ def refusal_error(stack: Stack, counts: dict[str, int], total: int, regroup: int
         rule = whole[0]
         extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
                  if regroup and rule.name == "interleaved-m" else "")
-        return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: "
-                                      f"{rule.message(stack=stack)}")
+        # fitted again with its lead (``fit_message``): the rule's message fills the cap alone, and the cap then cut
+        # the whole in its middle ("ZeRO-2/3 by fsdp_reshard_after_forw…mConfig: ...", until qa58)
+        return InputError(rule.field, fit_message(f"the training stack {stack.name} refuses every layout left{extra}: "
+                                                  f"{rule.message(stack=stack)}"))
     if whole:
         fields = " and ".join(dict.fromkeys(r.field for r in whole))
-        return InputError(whole[0].field, f"the training stack {stack.name} refuses every layout left under each of "
-                                          f"{len(whole)} rules (change {fields}; rules "
-                                          f"{', '.join(r.name for r in whole)}): " + "; ".join(
-                                              f"{r.field}: {r.what}" for r in whole))
+        return InputError(whole[0].field, fit_message(
+            f"the training stack {stack.name} refuses every layout left under each of {len(whole)} rules (change "
+            f"{fields}; rules {', '.join(r.name for r in whole)}): " + "; ".join(f"{r.field}: {r.what}" for r in whole)))
     top = sorted(rules, key=lambda r: -hit[r.name])[:REFUSAL_TOP_RULES]  # stable: rule order on a tie
     counted = ", ".join(f"{hit[r.name]:,} on {r.field} (rule {r.name})" for r in top)
-    return InputError(top[0].field, f"the training stack {stack.name} refuses every layout left ({total:,}), no one "
-                                    f"rule all of them; most by: {counted}; {top[0].field}: {top[0].what}")
+    return InputError(top[0].field, fit_message(f"the training stack {stack.name} refuses every layout left ({total:,}), "
+                                                f"no one rule all of them; most by: {counted}; {top[0].field}: {top[0].what}"))
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
