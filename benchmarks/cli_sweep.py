@@ -23,7 +23,9 @@ instead of becoming the one-line "internal error".
 
 A run fails when it: runs past ``HANG_S`` (``hang``), raises (``raise``: the exception type and the innermost planner frame are the signature), prints
 a traceback or "internal error" (``traceback``), exits with a code outside {0, 2} (``rc``), refuses with anything but
-one line ``error: <field>: <message>`` (``error-line``), or exits 0 with a JSON that breaks DESIGN.md's contract: not
+one line ``error: <field>: <message>`` (``error-line``), refuses with a message the cap cut in its middle (``cut``: an
+ellipsis not closing a shortened aside, ``errors.cut_middle``'s last guard, where ``fit_message`` should have fitted it;
+qa58), or exits 0 with a JSON that breaks DESIGN.md's contract: not
 strict JSON, an estimate (or a recommendation's ``best``) without the contract's keys, or with a field the typed
 ``Plan`` says is a number / non-null that is not (``contract``; benchmarks/sweep_consistency ``validate_json``).
 
@@ -65,6 +67,8 @@ from planner.vocab import FRAMEWORK, MOE_ONLY_OPTIONS  # noqa: E402
 from sweep_consistency import validate_json  # noqa: E402
 
 ERROR_LINE = re.compile(r"^error: [^:\n]+: .+$")
+#: a message cut in its middle by InputError's last guard (an aside ``fit_message`` shortened ends "…)")
+MIDDLE_CUT = re.compile(r"…(?!\))")
 #: DESIGN.md "Contract": the keys ``planner estimate --json`` prints at least
 CONTRACT_KEYS = ("params", "params_active", "flops_per_step", "hw_flops_per_step", "step_time_s", "tokens_per_s",
                  "tokens_per_s_per_gpu", "mfu", "hfu", "fits", "memory_per_gpu_bytes", "breakdown_s")
@@ -414,7 +418,9 @@ def check(cmd: list[str], code: int, out: str, err: str, raised) -> tuple[str, s
         return "rc", f"exit {code}: {err.strip()[:200]}"
     if code == 2:
         line = err.strip()
-        return None if "\n" not in line and ERROR_LINE.match(line) else ("error-line", line[:200])
+        if "\n" in line or not ERROR_LINE.match(line):
+            return "error-line", line[:200]
+        return ("cut", line.split(": ")[1] + ": " + line[:200]) if MIDDLE_CUT.search(line) else None
     if "--json" in cmd:
         try:
             js = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"non-JSON constant {c}")))

@@ -145,11 +145,25 @@ def _shorten_aside(message: str, start: int, end: int, room: int) -> str | None:
         opened = i if ch == "(" and depth == 0 else opened
         depth += (ch == "(") - (ch == ")" and depth > 0)
     cut = opened if depth else keep
-    word = inner.rfind(" ", 0, cut) if inner[cut:cut + 1].strip() else cut  # mid-word: back to the word's start,
-    kept = inner[:word if word >= ASIDE_MIN_CHARS else cut].rstrip(" ,;:(")  # where that leaves enough of it
+    # mid-word: back to the word's start; where that leaves too little the aside goes whole (until qa58 it was cut
+    # mid-word there: "(or leave training.framew…)")
+    word = inner.rfind(" ", 0, cut) if inner[cut:cut + 1].strip() else cut
+    kept = inner[:max(word, 0)].rstrip(" ,;:(")
     if len(kept) < ASIDE_MIN_CHARS:
         return None
     return f"{message[:start + 1]}{kept}…{message[end - 1:]}"
+
+
+def without_asides(message: str) -> str:
+    """``message`` with every top-level parenthesised aside taken out: the least ``fit_message`` can shorten it to
+    before it cuts the text itself.
+
+    >>> without_asides("needs 9 GiB (80 GiB GPU memory, 5% headroom) per GPU (ZeRO-1)")
+    'needs 9 GiB per GPU'
+    """
+    for start, end in reversed(_asides(message)):
+        message = (message[:start].rstrip() + message[end:]).strip()
+    return message
 
 
 def fit_message(message: str, room: int = MESSAGE_CHARS) -> str:

@@ -447,11 +447,13 @@ def _given_inputs(job_path, catalog, profile):
 def _inputs(job_path, catalog, profile) -> list:
     """The files a command reads, which no output option may replace (planner.outputs.output_target): the job, the
     profile and every catalog override, ``$PLANNER_CATALOG``'s too (``report -o mine.csv --force`` replaced a
-    ``PLANNER_CATALOG=mine.csv`` override until 2026-12-03)."""
+    ``PLANNER_CATALOG=mine.csv`` override until 2026-12-03), and the files the job names (``spec.load.job_files``:
+    its HF config and serving trace, qa58)."""
     from hardware_catalog.catalog import override_paths
+    from planner.spec.load import job_files
 
     job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
-    return [job_path, *override_paths(catalog), profile]
+    return [job_path, *job_files(job_path), *override_paths(catalog), profile]
 
 
 def _check_by(by: Optional[str]) -> Optional[str]:

@@ -113,6 +113,9 @@ def _other_values(stack, field: str) -> list:
     if field == "pp_pass_microbatches":  # an integer the search tries from a fixed set (titanpp54), or unset
         from planner.search.space import PASS_CHOICES
         return [v for v in (None, *PASS_CHOICES) if v != now]
+    if field == "activation_offload_layers":  # an integer the search tries as shares of the layers (rec58), or unset
+        from planner.search.space import offload_layer_counts
+        return [v for v in (None, *offload_layer_counts(32)) if v != now]
 
     def literal(arg):  # a Literal, bare or inside Annotated (the vocabulary's choices carry a validator)
         if typing.get_origin(arg) is typing.Annotated:

@@ -824,6 +824,23 @@ def held_instances(cluster: ClusterSpec, insts: list[Instance]) -> tuple[list[In
                   + (f"; left out: {lost}" if lost else ""))
 
 
+#: how each ``constraints`` list of catalog names is looked up: a GPU by name or alias, an instance by its key
+CONSTRAINT_LOOKUPS = {"gpus": lambda cat, n: cat.gpu(n).name, "instances": lambda cat, n: cat.instance(n).key}
+
+
+def constrained_names(cat: Catalog, con: ConstraintsSpec, field: str) -> set[str]:
+    """The catalog names (GPU names, instance keys) ``constraints.<field>`` lists (``CONSTRAINT_LOOKUPS``); a name the
+    catalog does not know is refused naming that field. The catalog's lookups name the job's own node
+    (``cluster.gpu``, ``cluster.instance``): until qa58 ``constraints: {instances: [aws:p5.48xlarg]}`` was refused as
+    "cluster.instance: unknown instance" in a job with no cluster.instance, and an estimate's ``constraints.gpus:
+    [H999]`` as "cluster.gpu"."""
+    look = CONSTRAINT_LOOKUPS[field]
+    try:
+        return {look(cat, n) for n in getattr(con, field) or ()}
+    except InputError as e:
+        raise InputError(f"constraints.{field}", e.message) from None
+
+
 def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None, gpu_only: bool = True,
                      what: str = "GPU instance") -> list[Instance]:
     """The catalog instances a job's constraints allow (clouds, GPUs, spot price known, named
@@ -845,7 +862,7 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
     if not insts:
         raise _nothing_matches(cat, con, gpu_names, gpu_only, what)
     if con.instances:
-        wanted = {cat.instance(n).key for n in con.instances}
+        wanted = constrained_names(cat, con, "instances")
         insts = [i for i in insts if i.key in wanted]
         if not insts:  # which constraint each named instance fails ("matches the other constraints" named none)
             raise InputError("constraints.instances", "none matches the other constraints: " + "; ".join(
@@ -1082,14 +1099,14 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
         if con.clouds and inst.cloud not in {c.lower() for c in con.clouds}:
             raise InputError("constraints.clouds", f"cluster.instance {inst.key} is on {inst.cloud}, not "
                                                    f"{', '.join(con.clouds)}")
-        if con.instances and inst.key not in {cat.instance(n).key for n in con.instances}:
+        if con.instances and inst.key not in constrained_names(cat, con, "instances"):
             raise InputError("constraints.instances", f"cluster.instance {inst.key} is not one of them")
         # a fixed instance outside constraints.regions was planned there without a word (as select_instances
         # filters the search: case-folded)
         if con.regions and (inst.region or "").lower() not in {r.strip().lower() for r in con.regions}:
             raise InputError("constraints.regions", f"cluster.instance {inst.key} is in {inst.region or 'no stated region'}, "
                                                     f"not {', '.join(map(clip, con.regions))}")
-    if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
+    if con.gpus and hw.gpu.name not in constrained_names(cat, con, "gpus"):
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
     why = price_cap_broken(con, hw, cluster.nodes, cluster.price_usd_hr)
     if why:

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from hardware_catalog.errors import fit_message
 from planner import defaults as D
 from planner.errors import InputError
 from planner.hardware.cuda_runtime import EAGER_CONTEXT_BYTES
@@ -1516,8 +1517,9 @@ class Stack:
         if not moe:
             for option, why in self.moe_only:
                 if getattr(self, option, False):
-                    raise InputError(f"training.framework.{option}", f"{model.name or 'the model'} has no MoE layers: "
-                                                                     f"{why}; leave {option} out")
+                    # fitted: the why's aside gives way to the remedy, which the cap cut in its middle (qa58)
+                    raise InputError(f"training.framework.{option}", fit_message(
+                        f"{model.name or 'the model'} has no MoE layers: {why}; leave {option} out"))
         # one object per (entry, kind): a search's LayerMemo keys the stack by identity (step_time.LayerMemo.value),
         # so a fresh copy a call grew the memo by an entry a call and kept each copy alive
         # (tests/test_layer_memo_bounded27.py); given_options is not in the entry's equality, so it is in the key
@@ -3624,9 +3626,11 @@ def check_platform(stack: "Stack | str", gpu, field: str = "training.framework")
         return
     ok = stacks_for_platform(plat)
     runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
-    raise InputError(field, f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); "
-                            f"stacks for it: {', '.join(ok) or 'none in the registry'} (or leave training.framework out "
-                            "for its default)")
+    # fitted (``fit_message``): the hint gives way before the list of stacks, which the cap cut in its middle
+    # ("hf-trainer, …le-convnets, dle-bert" on a GPU, until qa58)
+    raise InputError(field, fit_message(f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); stacks for it: "
+                                        f"{', '.join(ok) or 'none in the registry'} (or leave training.framework out "
+                                        "for its default)"))
 
 
 def stacks_where(has) -> str:
@@ -3816,7 +3820,11 @@ def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None
 #: for a second micro-batch's activations in flight; tried with the dispatchers on the best layouts. The loops'
 #: deferred FSDP gradient sync (``defer_fsdp_grad_sync``: the HF Trainer's, rec56; NeMo AutoModel's, rec57) and
 #: AutoModel's loss class (``loss_fn``: FusedLinearCrossEntropy holds no logits, re-runs the head GEMM; rec57) are
-#: fallbacks as the offloads are. Every other option's reason is ``UNSEARCHED``'s.
+#: fallbacks as the offloads are; so are (rec58) Megatron-DeepSpeed's DeepSpeed checkpointing (``partition_activations``,
+#: ``cpu_checkpointing``: the checkpointed inputs split over TP or kept on the host), MaxText's loss tiles
+#: (``num_vocab_tiling``, a chain of counts) and Megatron-Core's offloaded layer count (``activation_offload_layers``:
+#: a quarter, a half, three quarters of the layers before all but the last, a chain inside the offload's). Every other
+#: option's reason is ``UNSEARCHED``'s.
 def megatron_fsdp_low_zero(zero: int) -> str:
     """Why ``megatron_fsdp: true`` at ZeRO below 2 is refused (``estimate`` and ``recommend`` alike): Megatron-FSDP's
     strategies are optim_grads (ZeRO-2) and optim_grads_params (ZeRO-3); below them it changes nothing."""
@@ -3826,7 +3834,8 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
-            "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn")
+            "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+            "num_vocab_tiling", "activation_offload_layers")
 #: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
 #: ``stack_variants``; the app's controls read it too, planner.interactive). None now: rec56 searched
 #: ``defer_fsdp_grad_sync`` on the HF Trainer's accelerate FSDP only (``sync_each_batch``); rec57 searches NeMo
@@ -3867,10 +3876,12 @@ UNSEARCHED = {
                   "job sets fp8_recipe: auto (RECIPE_AUTO, planner.search.space recipe_choices)",
     "offload_device": "searched apart, as a twin of each CPU-offload variant where host memory does not hold it "
                       "(planner.search.space _with_nvme_twins, QA 93)",
-    "cross_entropy_fusion": "te (Transformer Engine's parallel_cross_entropy) is priced below native in memory and "
-                            "time: searched, it would replace the kernel NeMo / Megatron-Bridge recipes run on every "
-                            "Megatron plan (a fallback on the misfit rows would add a variant to every Megatron-Core "
-                            "search; left, rec57)",
+    "cross_entropy_fusion": "te (Transformer Engine's CrossEntropyFunction: the gradient written over the 16-bit "
+                            "logits) is priced below native in memory and 0.1% in time, so at equal fit the recipes' "
+                            "kernel stays; as a fallback on the layouts native does not fit (rec58's trial) it fits so "
+                            "many logit-bound layouts, each then priced, that DeepSeek-V3's example search evaluated "
+                            "8.9M -> 17.8M rows (CPU 10.9 -> 21.3 s) and Llama-3-70B's CPU 1.32 -> 2.12 s for the "
+                            "same answers: left until the search can skip layouts that cannot beat its best",
     "cuda_graph_impl": "a speed-up the recipes set per model; the graphs' static buffers are not priced, so searched "
                        "it would always be on (and full recompute refuses it)",
     "cuda_graph_scope": "with cuda_graph_impl, the recipes' per-model scope",
@@ -3883,20 +3894,17 @@ UNSEARCHED = {
     **{k: "an explicit pipeline split the job writes; the search tries the balanced split and the stack's own "
           "(pp_split)" for k in ("pp_layout", "pp_partition_method", "pp_first_stage_less_layers",
                                  "pp_last_stage_less_layers")},
-    "activation_offload_layers": "activation_offload is searched at Megatron's default count (every layer but the "
-                                 "last, the most memory off); fewer layers is a chain of fallbacks not built (left)",
     "fsdp_defer_sync": "AutoModel's MoE enable_fsdp_optimizations trades the other way (more memory held for fewer "
                        "collectives), so it is no fallback; tried everywhere it would double the MoE variants (left)",
-    **{k: "a Megatron-DeepSpeed checkpointing trade (memory for host copies / gathers) on the full-recompute rows: "
-          "a fallback there needs a per-recompute row filter not built (left, rec57)"
-       for k in ("partition_activations", "cpu_checkpointing")},
-    "remat_policy": "MaxText's per-tensor keep / offload / remat policies: a space of its own on the full-recompute "
-                    "rows (left); the recipes' policy is set per run",
+    "remat_policy": "MaxText's policies other than full keep more on the chip or copy to the host to re-run less, so "
+                    "each can win only where full fits and recompute none does not: a variant tried where its parent "
+                    "fits, which the variant search (a variant tried where its parents do not fit) lacks (left, "
+                    "rec58); the recipes set it per run",
     "remat_tensors": "with remat_policy: custom only",
-    "num_vocab_tiling": "MaxText's loss tiling trades logits for a re-run head: a fallback chain of tile counts not "
-                        "built (left)",
-    "ac_freq": "torchtitan's layer SAC frequency on the selective rows: a chain of frequencies not built (left); "
-               "its default 2",
+    "ac_freq": "torchtitan's layer SAC n, read only where the job sets selective: layer: 1 checkpoints every layer, "
+               "the full-recompute rows the search tries anyway; above the default 2 a rank keeps more layers whole, "
+               "which can win only where 2 fits: a variant tried where its parent fits, which the variant search "
+               "lacks (left, rec58)",
     "ce_chunk_size": "with loss_fn masked_ce_chunked only, which the job names with its chunk",
 }
 assert not set(UNSEARCHED) & set(SEARCHED) and set(UNSEARCHED) | set(SEARCHED) == set(OPTIONS), \

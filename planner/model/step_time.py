@@ -857,9 +857,14 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 #: router's kernels) nor ``moe_a2a_overlap`` (moedisp47b: the EP exchange it hides, layer_ops), searched yet read by
 #: the layer model, nor ``fsdp_version`` (rec54: FSDP2's block-input cast of a LoRA base, finetune.gathered_by_fsdp2,
 #: and a QLoRA base's gathered bytes, finetune.bnb_ignored_by_fsdp2, read it) nor ``loss_fn`` (rec57: NeMo AutoModel's
-#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``)
+#: loss class, the head's loss pass and Cut Cross-Entropy's head GEMM re-run, layer_ops ``lm_head``) nor rec58's:
+#: ``partition_activations`` (the recompute's TP all-gather, layer_ops ``partitioned_checkpoint_bytes``),
+#: ``num_vocab_tiling`` (the head re-run, layer_ops ``lm_head``) and ``cpu_checkpointing`` (its host copies are
+#: priced outside the layer model: kept in the key all the same, a narrower share of the memo, never a wrong one)
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher",
-                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn"))
+                                                          "moe_a2a_overlap", "fsdp_version", "loss_fn",
+                                                          "partition_activations", "cpu_checkpointing",
+                                                          "num_vocab_tiling"))
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.
@@ -869,7 +874,7 @@ LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy",
 #: ``_dp_terms`` or ``_split_at_dp_keys`` over the DeepSeek-V3 and Mixtral examples' searches, tests/test_perf50b.py),
 #: so a search's dispatcher and overlap twins (recommend._try_dispatchers: 65 memory and 52 step-time calls on
 #: DeepSeek-V3 since moeov52) share its DP rows.
-DP_FREE_STACK = ("activation_offload", "moe_dispatcher", "moe_a2a_overlap")
+DP_FREE_STACK = ("activation_offload", "activation_offload_layers", "moe_dispatcher", "moe_a2a_overlap")
 #: the stack fields the layer model reads per layer key rather than from the stack (``stage_keys``): the MoE token
 #: dispatcher (layout.Candidates ``dispatcher``: a search's dispatcher twins in one call) and the combined-1F1B
 #: all-to-all overlap (``a2a_overlap``, moeov52: its overlap twins too), their resolved values in the memo's key, so

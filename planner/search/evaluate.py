@@ -367,10 +367,12 @@ def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, 
     at ZeRO ``zero`` uses (``stacks.LAYOUT_USES``: no ``reshard_after_forward`` on a ZeRO-2 plan), and the
     options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``) -- those
     of them the record carries: a ZeRO-2 plan of a search that opened ``param_offload`` (ZeRO-3 only) does not use it,
-    so its record neither states nor lists it (a reviewer pastes ``searched``'s values back as the job's stack)."""
+    so its record neither states nor lists it (a reviewer pastes ``searched``'s values back as the job's stack); nor
+    one the search left unset (rec58: ``activation_offload_layers`` beside an offload that is off), which the job
+    refuses listed as searched yet null (schema ``_searched_are_set``): left out, it reads back as the stack's own."""
     stack = stack or from_training(job.training, model=job.model)
     opts = stack.options(job.model, job.training, zero)
-    return dict(name=stack.name, **opts, searched=[k for k in searched if k in opts])
+    return dict(name=stack.name, **opts, searched=[k for k in searched if opts.get(k) is not None])
 
 
 def peak_source(source: str) -> str:
@@ -475,7 +477,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
     late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
                                          ("defer_fsdp_grad_sync", "the gradient sync each micro-batch"),
-                                         ("loss_fn", "the linear cross-entropy")) if k in searched]
+                                         ("loss_fn", "the linear cross-entropy"),
+                                         ("partition_activations", "the partitioned checkpoints"),
+                                         ("cpu_checkpointing", "the checkpoints in host memory"),
+                                         ("num_vocab_tiling", "the loss tiles")) if k in searched]
     late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
               "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "

@@ -48,7 +48,7 @@ from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE, SPOT
 from hardware_catalog import load_catalog
-from hardware_catalog.errors import fit_message
+from hardware_catalog.errors import MESSAGE_CHARS, fit_message, without_asides
 from hardware_catalog.skypilot import spot_rate_words
 
 
@@ -1028,8 +1028,10 @@ def _searched_on(grp, hw) -> tuple[str, ...]:
 
 #: the searched stack options whose table column (``_frame``) the search has only where some stack group tried them:
 #: the loop's sync each micro-batch fallback (rec56, the HF Trainer's ``sync_each_batch``; rec57 NeMo AutoModel's) and
-#: AutoModel's loss class (rec57): on every search's CSV each would add a column of one value
-SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn")
+#: AutoModel's loss class (rec57), DeepSpeed's checkpointing, MaxText's loss tiles and the offloaded layer count
+#: (rec58): on every search's CSV each would add a column of one value
+SEARCHED_ONLY_COLUMNS = ("defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+                         "num_vocab_tiling", "activation_offload_layers")
 
 
 #: the stack options a search tries only on each hardware option's best layouts under the stack's own values
@@ -1916,8 +1918,10 @@ def _assemble(job: JobSpec, s: SearchSetup, tally: SearchTally, r: RankedTable, 
 #: the searched stack options (``space.stack_variants``, not a fallback: each value tried on every row it can run on)
 #: whose chosen value, where it is not the stack's default, the plan explains against the default on the same layout
 #: (``_searched_value_notes``): accelerate's FSDP version (rec54: QLoRA Llama-3.1-70B on 4 x A10G fits FSDP1 only),
-#: and the fallbacks the stack line cannot explain alone: the sync each micro-batch (rec56), AutoModel's loss class (rec57)
-EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync", "loss_fn")
+#: and the fallbacks the stack line cannot explain alone: the sync each micro-batch (rec56), AutoModel's loss class (rec57),
+#: DeepSpeed's checkpointing, MaxText's loss tiles (rec58)
+EXPLAINED_OPTIONS = ("fsdp_version", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
+                     "num_vocab_tiling")
 
 
 def _searched_value_notes(s: SearchSetup, tally: SearchTally, row, grp) -> list[str]:
@@ -2136,8 +2140,12 @@ def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, 
             if head is not None and head > D.MEMORY_HEADROOM else "")
     if room:
         more = more.replace(" — ", ", ", 1)
-    raise InfeasibleError("memory", f"no configuration fits in {where}" + hint + room + more + rc + off
-                          + f", or a larger-memory {noun}")
+    # fitted in two steps: the nearest plan's asides give way first, its own words never (``without_asides``), then
+    # the remedies' asides, last first (``fit_message``); the cap cut the whole in its middle, a remedy or the nearest
+    # plan's need with it ("aws:g5.xlarge is single-no…tance", "rc:…GiB; 133.9 GiB allowed", until qa58)
+    head, tail = f"no configuration fits in {where}", room + more + rc + off + f", or a larger-memory {noun}"
+    hint = fit_message(hint, max(MESSAGE_CHARS - len(head) - len(tail), len(without_asides(hint))))
+    raise InfeasibleError("memory", fit_message(head + hint + tail))
 
 
 def _share_pinned(job: JobSpec) -> str | None:

@@ -25,6 +25,7 @@ from typing import Iterator
 
 import numpy as np
 
+from hardware_catalog.errors import fit_message
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption, device_count
@@ -36,7 +37,8 @@ from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, st
 from planner.model.activations_hf import liger_patches
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, accumulates_unsharded, allocator_reserve
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RECIPE_AUTO, RUNS_ON, SEARCHED, STACKS, Stack,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, DS_CHECKPOINT_OPTIONS, RECIPE_AUTO, RUNS_ON, SEARCHED,
+                                  STACKS, Stack,
                                   asked_zero, check_asked_zero, check_platform, cuda_graph_parts, fp8_recipes,
                                   from_training, holds, megatron_fsdp_low_zero, open_options, port_of, recompute_modules,
                                   searched_on)
@@ -579,12 +581,17 @@ class StackVariant:
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
         fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
+        # MaxText's loss tiles (rec58) shrink the loss's logits and buffers only (the logits term: checked on 80,000
+        # random rows of Llama-3-8B / 70B at one and 16 tiles)
+        loss = fused or self.values.get("num_vocab_tiling", 1) > 1
+        # DeepSpeed's checkpointing (rec58): the checkpointed inputs split over TP or sent to the host
+        ds = any(self.values.get(k) for k in DS_CHECKPOINT_OPTIONS)
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
         # unsharded gradient between them: at most the gradients come off
         synced = self.values.get("defer_fsdp_grad_sync") is False
         frees = self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
-                            ("activations", self.stack.activation_offload or fused), ("logits", fused),
+                            ("activations", self.stack.activation_offload or fused or ds), ("logits", loss),
                             ("weights", self.stack.param_offload), ("grads", synced)) if on)
         free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
                    for k in frees)
@@ -660,8 +667,43 @@ class StackVariant:
 #: the fallback options (beside the offloads) whose variants ``StackVariant.could_fit`` screens against their root, the
 #: same combination at every fallback's first value: what each can take off is a memory term of the root's (the fused
 #: cross-entropy -- the HF Trainer's Liger loss, NeMo AutoModel's ``loss_fn: linear_ce`` -- its logits and
-#: activations, the sync each micro-batch its held gradients)
-SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn")
+#: activations, the sync each micro-batch its held gradients, DeepSpeed's checkpointing the activations, MaxText's
+#: loss tiles the logits: rec58)
+SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
+                      "cpu_checkpointing", "num_vocab_tiling")
+
+
+#: the tile counts (MaxText ``num_vocab_tiling``) recommend tries where the job leaves it open, beside base.yml's one
+#: tile: powers of two up to the 16 of the Gemma3 tpu-recipes; a chain of fallbacks, each only where the one before
+#: does not fit or does not run (the tiles must split the rank's tokens: stack_rules maxtext-vocab-tiles)
+VOCAB_TILE_CHOICES = (2, 4, 8, 16)
+
+
+#: the shares of the model's layers whose activations recommend offloads (Megatron-Core ``--cpu-offloading-num-layers``)
+#: before its default count, every layer but the last, where the job leaves ``activation_offload_layers`` open: fewer
+#: layers copy less (planner.model.offload ``offloaded_layers``: the step's host copies scale with them) and hold more,
+#: so a chain (off, a quarter, a half, three quarters, all but the last), each tried only where the one before does not
+#: fit. Megatron-Bridge's Llama 3 70B performance recipes set such counts per GPU (5, 20, 30, 40 of 80: the Stack
+#: field's docstring)
+OFFLOAD_LAYER_SHARES = (0.25, 0.5, 0.75)
+
+
+def offload_layer_counts(layers: int) -> tuple[int, ...]:
+    """The layer counts ``OFFLOAD_LAYER_SHARES`` give a model of ``layers`` layers: whole, at least 2 (a count of 1
+    would read as True in the search's axis) and below the default's ``layers - 1``, each once."""
+    return tuple(dict.fromkeys(k for k in (round(layers * f) for f in OFFLOAD_LAYER_SHARES) if 2 <= k < layers - 1))
+
+
+def offload_count_options(values: dict, axes: dict) -> dict:
+    """A variant's option values with the activation offload axis's count link (an int: ``offload_layer_counts``) as
+    the stack takes it -- ``activation_offload`` on with ``activation_offload_layers`` that count -- and, where the axis
+    has count links, ``activation_offload_layers`` named on every variant (None: the default count), so the search's
+    table has its column (planner.search.recommend ``SEARCHED_ONLY_COLUMNS``)."""
+    if len(axes.get("activation_offload", ())) <= 2:
+        return values
+    k = values["activation_offload"]
+    layers = None if isinstance(k, bool) else k
+    return {**values, "activation_offload": k is not False, "activation_offload_layers": layers}
 
 
 #: the pass sizes (micro-batches per run of the pipeline schedule, Stack.pp_pass_microbatches) recommend tries where the
@@ -706,7 +748,9 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     base it moves the adapters' state: memory.memory_per_gpu), activation offload for transformers where
     Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
     megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3, the fused linear
-    cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback.
+    cross-entropy on the stacks that have one (HF Trainer's Liger) for a model it patches, as a fallback;
+    Megatron-DeepSpeed's DeepSpeed checkpointing on the full-recompute rows and MaxText's loss tiles (a chain of
+    counts), fallbacks too (rec58).
     A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
     same combinations once more for each Megatron-Core ``recompute_modules`` list searched
     (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``). ``recipes``: the job set
@@ -780,9 +824,28 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     if ("loss_fn" in open_ and base.loss_fn == "masked_ce" and "ce_fp32_upcast" in open_options(t)
             and m.causal and m.output_head != "classifier"):
         axes["loss_fn"] = ("masked_ce", "linear_ce")
+    # Megatron-DeepSpeed's DeepSpeed checkpointing left open (rec58): each a fallback as the offloads are, on the
+    # full-recompute rows only (offload.valid_masks: the layers deepspeed.checkpointing.checkpoint wraps) --
+    # partition_activations keeps each checkpointed input's 1/tp slice (an all-gather before its recompute),
+    # cpu_checkpointing puts it in host memory (blocking copies); both on only where neither alone fits
+    if m.is_transformer and t.recompute in (None, "full"):
+        for k in DS_CHECKPOINT_OPTIONS:
+            if k in open_ and not getattr(base, k):
+                axes[k] = (False, True)
+    # MaxText's loss tiling left open (rec58): one tile (base.yml's), then VOCAB_TILE_CHOICES, a chain as the pipeline
+    # pass is: each count tried only where the one before does not fit or does not run (its tiles must split the
+    # rank's tokens: stack_rules maxtext-vocab-tiles), its price the same at any count above one (the head re-run)
+    if ("num_vocab_tiling" in open_ and base.num_vocab_tiling == 1 and m.is_transformer
+            and m.output_head != "classifier"):  # (a classifier head makes no vocabulary logits to tile: QA 102)
+        axes["num_vocab_tiling"] = (1,) + VOCAB_TILE_CHOICES
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
-        axes["activation_offload"] = (False, True)
+        # off, then (rec58) OFFLOAD_LAYER_SHARES of the layers where the job leaves their count open and fixes
+        # recompute none, then Megatron's default count (all but the last): a chain, each count only where the one
+        # before does not fit. With recompute open the search's recompute rows are the memory lever beside the
+        # offload: there the chain cost Llama-3-70B's example search 1.20 -> 1.60 CPU s for the same answer
+        counts = t.recompute == "none" and "activation_offload_layers" in open_ and base.activation_offload_layers is None
+        axes["activation_offload"] = (False,) + (offload_layer_counts(m.layers) if counts else ()) + (True,)
     # the pipeline split left open on Megatron-Core / torchtitan: the balanced split (pipeline.BalancedSplit /
     # TitanSplit), and the stack's own only where that does not fit (a fallback as the offloads are: the balanced
     # split is never slower where both fit)
@@ -805,12 +868,12 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "fused_cross_entropy", "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn"}
+    fallback = {"pp_split", "pp_pass_microbatches", *SCREENED_FALLBACKS}
     first = {n: axes[n][0] for n in names if n.endswith("_offload") or n in fallback}  # (each axis lists it first)
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
     # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
-    chained = {"pp_pass_microbatches"}
+    chained = {"pp_pass_microbatches", "num_vocab_tiling", "activation_offload"}
     prev = {k: dict(zip(axes[k][1:], axes[k][:-1])) for k in chained if k in axes}
     out, index = [], {}
     for vals in product(*axes.values()):  # fallbacks vary fastest: parents precede their children
@@ -826,11 +889,14 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         # a smaller pass takes receive buffers and in-flight micro-batches off, terms could_fit does not split out
         passed = values.get("pp_pass_microbatches") is not None
         screened = bool(parents) and not plain and not passed
+        # a link of either chain: the rows it does not run on (a pass or tiles that do not divide) go on to the next
+        relay = passed or values.get("num_vocab_tiling", 1) > 1
+        values = offload_count_options(values, axes)
         vst = base.with_options(**values) if values else base
         out.append(StackVariant(
             stack=vst, values=values, parents=parents,
             one_replica_zero=None if p.zero is not None else vst.one_replica_zero,
-            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=passed, asked_zero=asked,
+            root=root if screened else None, model=m, training=t, min_pp=2 if plain else 0, relay=relay, asked_zero=asked,
             min_cp=2 * (values.get("cp_comm_type", base.cp_comm_type) != base.cp_comm_type),
             max_pp=1 if values.get("defer_fsdp_grad_sync") is False else None,
             # Megatron-FSDP at ZeRO-2/3 only, searched or fixed (estimate refuses it below: it changes nothing there);
@@ -1364,18 +1430,19 @@ def refusal_error(stack: Stack, counts: dict[str, int], total: int, regroup: int
         rule = whole[0]
         extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
                  if regroup and rule.name == "interleaved-m" else "")
-        return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: "
-                                      f"{rule.message(stack=stack)}")
+        # fitted again with its lead (``fit_message``): the rule's message fills the cap alone, and the cap then cut
+        # the whole in its middle ("ZeRO-2/3 by fsdp_reshard_after_forw…mConfig: ...", until qa58)
+        return InputError(rule.field, fit_message(f"the training stack {stack.name} refuses every layout left{extra}: "
+                                                  f"{rule.message(stack=stack)}"))
     if whole:
         fields = " and ".join(dict.fromkeys(r.field for r in whole))
-        return InputError(whole[0].field, f"the training stack {stack.name} refuses every layout left under each of "
-                                          f"{len(whole)} rules (change {fields}; rules "
-                                          f"{', '.join(r.name for r in whole)}): " + "; ".join(
-                                              f"{r.field}: {r.what}" for r in whole))
+        return InputError(whole[0].field, fit_message(
+            f"the training stack {stack.name} refuses every layout left under each of {len(whole)} rules (change "
+            f"{fields}; rules {', '.join(r.name for r in whole)}): " + "; ".join(f"{r.field}: {r.what}" for r in whole)))
     top = sorted(rules, key=lambda r: -hit[r.name])[:REFUSAL_TOP_RULES]  # stable: rule order on a tie
     counted = ", ".join(f"{hit[r.name]:,} on {r.field} (rule {r.name})" for r in top)
-    return InputError(top[0].field, f"the training stack {stack.name} refuses every layout left ({total:,}), no one "
-                                    f"rule all of them; most by: {counted}; {top[0].field}: {top[0].what}")
+    return InputError(top[0].field, fit_message(f"the training stack {stack.name} refuses every layout left ({total:,}), "
+                                                f"no one rule all of them; most by: {counted}; {top[0].field}: {top[0].what}"))
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.units import HOURS_PER_MONTH
-from planner.simulate.failures import expected_goodput_rows, finishing, run_segments, work_per_step_s, young_daly_interval_s
+from planner.simulate.failures import expected_events, expected_goodput_rows, finishing, run_segments, work_per_step_s, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 
@@ -111,11 +111,12 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
     # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
     g = finishing(g)
     # checkpoints cost time even without interruptions: goodput is against pure compute time
-    # expected interruptions = wall hours x rate; a run that never finishes (g = 0) meets infinitely many where the
-    # rate is positive and none where it is 0 (inf x 0 would be nan)
+    # the expected events of the one process (``expected_events``: none during a restart), each kind its rate's share;
+    # a run that never finishes (g = 0) meets infinitely many where the rate is positive and none where it is 0
+    # (inf x 0 would be nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        wall = hours / g
-        return g, np.where(lam > 0, wall * lam, 0.0), np.where(lam_n > 0, wall * lam_n, 0.0)
+        events = expected_events(hours / g, mtbf_s, restart_s)
+        return g, np.where(lam > 0, events * lam / lam_all, 0.0), np.where(lam_n > 0, events * lam_n / lam_all, 0.0)
 
 
 def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,

@@ -74,6 +74,38 @@ BASE_ONLY_FIELDS = {
 }
 
 
+def beside_job(base_dir: Path, value: Any) -> Path:
+    """A file a job names (``model.hf_config``, ``serving.trace``): relative to the job file's folder ``base_dir``,
+    not to the working directory."""
+    path = Path(str(value))
+    return path if path.is_absolute() else base_dir / path
+
+
+def job_files(path: str | Path) -> list[Path]:
+    """The files loading the job at ``path`` reads, which no output option may replace (``outputs.output_target``'s
+    inputs): the job (a model folder's config.json), its ``model.hf_config`` (a folder's config.json) and its
+    ``serving.trace``. Until qa58 the outputs were checked against the path given alone, and ``simulate job.yaml
+    --timeline config.json --force`` or ``recommend model_folder/ --csv model_folder/config.json --force`` replaced
+    the config the job is planned from. A job that cannot be read names only itself: the load says why."""
+    try:
+        p = hf_config_path(path, "job")
+        raw = read_json_object(p, "job") if p.suffix == ".json" else read_yaml(p)
+    except InputError:
+        return [Path(path)]
+    files = [p]
+    model, srv = (raw.get(k) if isinstance(raw, dict) else None for k in ("model", "serving"))
+    named = {"model.hf_config": model.get("hf_config") if isinstance(model, dict) else None,
+             "serving.trace": srv.get("trace") if isinstance(srv, dict) else None}
+    for field, value in named.items():
+        if isinstance(value, str) and value:
+            try:
+                target = beside_job(p.parent, value)
+                files.append(hf_config_path(target, field) if field == "model.hf_config" else target)
+            except (InputError, ValueError):  # a folder with no config.json, a NUL in the name: the load's error
+                pass
+    return files
+
+
 def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str], tuple | None]:
     """(ModelSpec fields, assumption lines, (config.json, the fields the job wrote over it) or None) of a job's
     ``model`` section: its fields, a preset's or a local Hugging Face config's, the job's own fields over them."""
@@ -92,10 +124,7 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str], tuple | N
             raise InputError("model.preset", f"unknown preset {name!r}{hint}")
         return override_fields(PRESETS[name], raw), notes, None  # explicit fields override the preset
     if "hf_config" in raw:
-        path = Path(str(raw.pop("hf_config")))
-        if not path.is_absolute():
-            path = base_dir / path
-        fields, hf_notes, cfg = read_hf_config(path)
+        fields, hf_notes, cfg = read_hf_config(beside_job(base_dir, raw.pop("hf_config")))
         if "mtp_layers" in raw:
             hf_notes = [n for n in hf_notes if "mtp_layers" not in n]
         return override_fields(fields, raw), notes + hf_notes, (cfg, set(raw))
@@ -138,7 +167,7 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
             and not Path(srv["trace"]).is_absolute():
         # the schema's promise (serving.trace is relative to the job file, as model.hf_config is): it was read
         # relative to the working directory, so a job run from elsewhere could not find its own trace
-        raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
+        raw["serving"] = {**srv, "trace": str(beside_job(base_dir, srv["trace"]))}
     bare = isinstance(raw["model"], dict) and not ({"preset", "hf_config"} & set(raw["model"]))
     model_fields, notes, hf = _resolve_model(raw["model"], base_dir)
     assumptions += notes

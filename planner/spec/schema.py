@@ -1512,9 +1512,10 @@ class ServingSpec(Strict):
         """``replicas`` asks what a fleet carries: a QPS beside it would be a second answer, and an offline job's
         replicas follow its requests and deadline."""
         if self.replicas is not None and self.qps is not None:
-            raise ValueError(f"serving.replicas: a fixed fleet of {self.replicas:,} replicas is planned for the highest "
-                             "QPS it carries within the targets; leave serving.qps out (or serving.replicas, to size "
-                             "replicas for the QPS)")
+            # (count_of: "a fixed fleet of 1 replicas" until qa58)
+            raise ValueError(f"serving.replicas: a fixed fleet of {count_of(self.replicas, 'replica')} is planned for "
+                             "the highest QPS it carries within the targets; leave serving.qps out (or serving.replicas, "
+                             "to size replicas for the QPS)")
         if self.replicas is not None and self.mode == "batch":
             raise ValueError("serving.replicas: a fixed fleet is planned for the QPS it carries in real time; an "
                              "offline job's replicas follow serving.requests and its deadline (constraints.max_gpus "

@@ -185,8 +185,9 @@ def serving_budget(m, best: ServingOption, sp: ServingSpec, target, lim, local_a
     simulated = bool(best.simulated)
     bound = (best.bound_by or fleet_bound(best, target.qps)) if m.is_transformer else None
     if fixed_fleet:
-        rng, basis = None, (f"no range: a fixed fleet of {best.replicas:,} replicas (serving.replicas) costs the same whatever "
-                            "the model's error, which moves the QPS it carries and its $ per million requests")
+        rng, basis = None, (f"no range: a fixed fleet of {count_of(best.replicas, 'replica')} (serving.replicas) costs "
+                            "the same whatever the model's error, which moves the QPS it carries and its $ per million "
+                            "requests")
     elif m.is_transformer:
         lo, hi, basis = replica_range(best.replicas, simulated, local_attention, bound)
         # ``gpu``: the option's catalog GPU (its platform)

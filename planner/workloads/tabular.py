@@ -198,11 +198,12 @@ def gpu_seconds(spec: TabularSpec, hbm_bw, host_bw, trees: float):
     return gpu_sketch_s(R, F, host_bw) + trees * t_tree, GPU_PRIOR_SOURCE
 
 
-def _with_cluster_instance(job):
+def _with_cluster_instance(job, cat):
     """The job's constraints with ``cluster.instance`` as the one instance searched: a tabular run is one
     instance, so a named one is the plan's hardware (it was silently ignored: ``cluster: {instance:
     aws:g5.xlarge}`` recommended lambda:gpu_1x_gh200). The other cluster fields (a bare GPU, node
-    counts, prices, links) describe a training cluster and are refused in one line."""
+    counts, prices, links) describe a training cluster and are refused in one line. The instance is looked up here,
+    so an unknown one is refused as ``cluster.instance``, the field the job wrote (not the constraint it becomes)."""
     cl, con = job.cluster, job.constraints
     other = [k for k in type(cl).model_fields if k != "instance" and getattr(cl, k) is not None]
     if other:
@@ -212,7 +213,7 @@ def _with_cluster_instance(job):
         return con
     if con.instances:
         raise InputError("cluster.instance", "give cluster.instance or constraints.instances, not both")
-    return con.model_copy(update={"instances": [cl.instance]})
+    return con.model_copy(update={"instances": [cat.instance(cl.instance).key]})
 
 
 #: how a GBDT run's instances are ranked, by ``constraints.objective`` (the other figure breaks ties). A GBDT run has no
@@ -236,7 +237,7 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
     tabular_objective(job.constraints.objective)  # before the search
     cat = catalog or load_catalog()
     prof = load_gbdt_profile(profile_path)
-    con = _with_cluster_instance(job)
+    con = _with_cluster_instance(job, cat)
     insts = select_instances(cat, con, gpu_names=[], gpu_only=False, what="instance")
     if not con.instances:
         insts = [i for i in insts if not i.is_gpu or i.gpu_count == 1]  # xgboost uses one GPU
