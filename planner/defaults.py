@@ -72,8 +72,16 @@ CP_DEGREES = (1, 2, 4, 8)
 LONG_SEQ = 16384
 #: expert-parallel degrees (dividing the experts)
 EP_DEGREES = (1, 2, 4, 8, 16, 32, 64)
-#: interleaved (virtual) pipeline stages per rank
+#: interleaved (virtual) pipeline stages per rank, tried on every pipeline degree
 VPP = (1, 2, 4)
+#: besides ``VPP``, the search tries at each pipeline degree the interleaving depths that split its layers evenly
+#: as Megatron launches them (planner.search.space ``more_vpps``), up to ``VPP_MORE`` of them a degree, the shallowest
+#: first, each with chunks of at least ``VPP_MIN_CHUNK_LAYERS`` decoder layers. Real recipes run such depths:
+#: Megatron-Bridge / NeMo Llama-3-70B at PP 4 VPP 5 (4-layer chunks), Llama-3.1-405B at PP 8 VPP 8 (2-layer chunks
+#: with the embedding and the loss counted as layers); Megatron-Bridge scripts/performance/configs. Without them
+#: examples/llama3-70b.yaml chose PP 4 VPP 4 at 29.08 s where VPP 5 ran 29.05 s (qa58)
+VPP_MORE = 2
+VPP_MIN_CHUNK_LAYERS = 2
 #: Megatron-Core per-module selective recompute lists (``training.recompute_modules``) tried when a
 #: job leaves ``training.recompute`` open on a stack that runs them (``Stack.module_recompute``),
 #: besides Megatron's default ["core_attn"]: the lists NVIDIA's own recipes run, not all 2^7 subsets.

@@ -135,7 +135,7 @@ def open_degrees(job: JobSpec, g: int | None = None) -> dict[str, list]:
     m, t, p, cl = job.model, job.training, job.parallel, job.cluster
     if not m.is_transformer:  # no tensor, pipeline, context or expert split of a generic model
         etps = [p.etp] if p.etp else [None]
-        return dict(tp_etp=_tp_etp_pairs([1], etps), pp=[1], cp=[1], ep=[1], vpp=[1])
+        return dict(tp_etp=_tp_etp_pairs([1], etps), pp=[1], cp=[1], ep=[1], vpp=[1], vpp_more={})
     tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if (g is None or d <= g) and m.heads % d == 0
                                and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
     pps = [p.pp] if p.pp else pp_degrees(m.layers)
@@ -154,13 +154,48 @@ def open_degrees(job: JobSpec, g: int | None = None) -> dict[str, list]:
             None if is_auto(job) else from_training(t)):  # an open schedule the stack never interleaves
         vpps = [1]
     lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
+    # the deeper interleavings a pipeline degree splits evenly, where the vpp axis is open and interleaves
+    more = {k: more_vpps(m.layers, k) for k in pps} if not p.vpp and lay is None and any(v > 1 for v in vpps) else {}
     if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
         pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
         if not pps:
             raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
                                                              f"stages, not a multiple of parallel.pp {p.pp}")
         vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
-    return dict(tp_etp=_tp_etp_pairs(tps, etps), pp=pps, cp=cps, ep=eps, vpp=vpps)
+    vpps = sorted(set(vpps).union(*more.values()))
+    return dict(tp_etp=_tp_etp_pairs(tps, etps), pp=pps, cp=cps, ep=eps, vpp=vpps,
+                vpp_more={k: v for k, v in more.items() if v})
+
+
+def more_vpps(layers: int, pp: int) -> tuple[int, ...]:
+    """The interleaving depths beyond ``D.VPP`` the search tries at pipeline degree ``pp``: those whose pp x vpp
+    virtual stages split ``layers`` evenly as Megatron-Core launches a split (planner.model.pipeline
+    ``pipeline_split``: ``even``, layers / (pp vpp) a chunk, ``--num-layers-per-virtual-pipeline-stage``; or
+    ``embedding`` / ``embedding_loss``, the embedding and the loss counted as a layer each,
+    ``--account-for-embedding-in-pipeline-split`` [``--account-for-loss-in-pipeline-split``]), each chunk at least
+    ``D.VPP_MIN_CHUNK_LAYERS`` layers, the ``D.VPP_MORE`` shallowest. The depths NVIDIA's recipes run
+    (Megatron-Bridge scripts/performance/configs/llama: Llama-3-70B PP 4 VPP 5 on H100 / B200 / GB200, Llama-3.1-405B
+    PP 8 VPP 8 on H100 / B200 / GB200): Llama-3-70B's 80 layers at PP 4 try VPP 5 and 10, at PP 8 VPP 5;
+    Llama-3.1-405B's 126 at PP 8 VPP 8 (128 / 64). Uneven depths stay the ones ``D.VPP`` holds (``first_last`` /
+    ``layout`` splits): a rank's chunks then differ by a layer, which an even depth beside them rarely loses to.
+
+    >>> more_vpps(80, 4), more_vpps(80, 8), more_vpps(126, 8), more_vpps(32, 4), more_vpps(80, 1)
+    ((5, 10), (5,), (8,), (), ())
+    """
+    if pp <= 1:
+        return ()
+    deeper = (v for v in range(3, (layers + 2) // (pp * D.VPP_MIN_CHUNK_LAYERS) + 1) if v not in D.VPP
+              and any((layers + extra) % (pp * v) == 0 and (layers + extra) // (pp * v) >= D.VPP_MIN_CHUNK_LAYERS
+                      for extra in (0, 1, 2)))
+    return tuple(deeper)[:D.VPP_MORE]
+
+
+def vpp_kept(more: dict, pp_ax, vpp_ax) -> np.ndarray:
+    """(len(pp_ax), len(vpp_ax)) booleans: the (pp, vpp) pairs the search tries, every ``D.VPP`` depth of the axis
+    at every pp and each deeper one (``open_degrees``' ``vpp_more``: ``more_vpps``) only at the pp it splits."""
+    deeper = set().union(*more.values()) if more else set()
+    return np.array([[v not in deeper or v in more.get(k, ()) for v in vpp_ax.tolist()] for k in pp_ax.tolist()],
+                    dtype=bool).reshape(len(pp_ax), len(vpp_ax))
 
 
 def _tp_etp_pairs(tps, etps) -> list[tuple[int, int]]:
@@ -228,7 +263,8 @@ def _grid(job: JobSpec, hw: HardwareOption):
             f"no node count searched of {hw.name} ({device_count(hw.gpu, g)} each: "
             f"{', '.join(f'{n:,}' for n in counts[:8])}, ... {counts[-1]:,} nodes, up to max_gpus={max_gpus:,}"
             f"{'' if con.max_gpus else ', the default'}) lands within min_gpus={min_gpus:,} and max_gpus={max_gpus:,}"))
-    pairs, pps, cps, eps, vpps = open_degrees(job, g).values()
+    deg = open_degrees(job, g)
+    pairs, pps, cps, eps, vpps = (deg[k] for k in ("tp_etp", "pp", "cp", "ep", "vpp"))
     if m.is_transformer:
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
@@ -387,11 +423,13 @@ def _grid_chunks(job: JobSpec, g: int, axes, tp_of, etp_of, chunk_rows: int) -> 
     # Only the (nodes, tp, pp, cp) heads whose tp*pp*cp divides the GPUs (``_layouts`` drops the rest: DP would not be
     # whole) are expanded over the other axes, in the product's own order, so the rows and their order are those of the
     # whole product. A 65K-token Nemotron-3-Nano over every instance under max_gpus 1,024: 69.3M product rows, 41.9M
-    # of them whole-DP, 8.1M valid
-    n_ax, pair_ax, pp_ax, cp_ax = axes[:4]
-    heads = np.meshgrid(n_ax * g, tp_of[pair_ax], pp_ax, cp_ax, indexing="ij")
-    kept = np.flatnonzero((heads[0] % (heads[1] * heads[2] * heads[3]) == 0).ravel())
-    tail = int(np.prod(shape[4:], dtype=np.int64))
+    # of them whole-DP, 8.1M valid. The heads run to the vpp axis so that a deeper interleaving is expanded only at
+    # the pp it splits (``vpp_kept``; vpp58)
+    n_ax, pair_ax, pp_ax, cp_ax, ep_ax, vpp_ax = axes[:6]
+    at = np.meshgrid(*(np.arange(len(a)) for a in axes[:6]), indexing="ij")
+    whole = (n_ax * g)[at[0]] % (tp_of[pair_ax][at[1]] * pp_ax[at[2]] * cp_ax[at[3]]) == 0
+    kept = np.flatnonzero((whole & vpp_kept(open_degrees(job, g)["vpp_more"], pp_ax, vpp_ax)[at[2], at[5]]).ravel())
+    tail = int(np.prod(shape[6:], dtype=np.int64))
     for start in range(0, len(kept) * tail, chunk_rows):
         v = np.arange(start, min(start + chunk_rows, len(kept) * tail))
         idx = np.unravel_index(kept[v // tail] * tail + v % tail, shape)
