@@ -14,8 +14,6 @@
 """
 from __future__ import annotations
 
-import pytest
-
 from planner import interactive as wi
 from planner.model.stacks import SEARCHED, resolve
 from planner.search.evaluate import FALLBACK_WORDS, fallback_note, stack_assumption
