@@ -1773,26 +1773,29 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         R = ROUTERS.get(model_type, Router())
         d, wb = _expert_dtype(P), (4 if R.weights == "fp32" else a)
         x = max(d, wb)
-        S = k * tok
+        # the routed rows, named apart from ``S`` (the score elements the attention phase below reads): until
+        # lora58d this branch reassigned ``S``, so an eager attention after a grouped_mm block priced its (b, H, s, s)
+        # fp32 softmax backward at k x T elements (tiny Qwen3-MoE pure bf16 (2, 128): step peak -9.7 %)
+        Sk = k * tok
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         if sw:  # shared experts (added after the routed ones: their backward comes first)
             w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok, gb * mlp_params(m, sw))
         # the index's zero-filled gradient beside the sum's expanded one made contiguous (already live under
         # checkpointing, ``g_comb``: made before the recompute), which it frees
-        w.op((1 if g_comb else 2) * x * S * h, x * S * h)
+        w.op((1 if g_comb else 2) * x * Sk * h, x * Sk * h)
         # the multiply's two gradients are both made in the product's dtype x (derivatives.yaml ``mul.Tensor``:
         # ``mul_tensor_backward(grad, other, ...)``, the promoted dtype); the engine then reduces the routing weight's
-        # to (S, 1) and casts the down output's to d (torch/csrc/autograd/engine.cpp ``validate_outputs``): lora58c
-        # measured the three x-wide (S, h) at the multiply (tiny Mixtral grouped_mm over a bf16 base, (2, 128))
-        w.op(2 * x * S * h, x * S * h)
-        w.op(d * S * h, x * S * h + x * S * h + d * S * h + wb * S)
-        w.op(d * S * f + D, d * S * h + d * S * f, ws_g * D)
-        w.op(2 * d * S * f, 2 * d * S * f)  # the product's two gradients; its incoming one and the act's save go
-        w.op(d * S * f, 3 * d * S * f)  # the activation's; gate/up's output goes
-        w.op(2 * d * S * f, 2 * d * S * f)  # their concatenation
-        w.op(d * S * h + G, d * S * 2 * f + d * S * h, ws_g * G)
-        w.op(r * h * tok, d * S * h)
+        # to (Sk, 1) and casts the down output's to d (torch/csrc/autograd/engine.cpp ``validate_outputs``): lora58c
+        # measured the three x-wide (Sk, h) at the multiply (tiny Mixtral grouped_mm over a bf16 base, (2, 128))
+        w.op(2 * x * Sk * h, x * Sk * h)
+        w.op(d * Sk * h, x * Sk * h + x * Sk * h + d * Sk * h + wb * Sk)
+        w.op(d * Sk * f + D, d * Sk * h + d * Sk * f, ws_g * D)
+        w.op(2 * d * Sk * f, 2 * d * Sk * f)  # the product's two gradients; its incoming one and the act's save go
+        w.op(d * Sk * f, 3 * d * Sk * f)  # the activation's; gate/up's output goes
+        w.op(2 * d * Sk * f, 2 * d * Sk * f)  # their concatenation
+        w.op(d * Sk * h + G, d * Sk * 2 * f + d * Sk * h, ws_g * G)
+        w.op(r * h * tok, d * Sk * h)
     elif moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
         te = k * tok / E
