@@ -311,10 +311,9 @@ for c in stack_opts:
     if c.kind == "number":  # the field's bounds; a value the job refuses is the loader's one line on the page
         sb.number_input(c.label, min_value=c.bounds[0], max_value=c.bounds[1], step=1 if c.integer else None,
                         format=None if c.integer else wi.NUMBER_FORMAT, key=key, help=c.help,
-                        placeholder=c.word(c.default))
+                        placeholder=c.placeholder)
     elif c.kind == "text":
-        sb.text_input(c.label, key=key, help=c.help, placeholder=wi.yaml_text(c.default)
-                      if c.default not in wi.UNSET_CHOICES else c.word(c.default))
+        sb.text_input(c.label, key=key, help=c.help, placeholder=c.placeholder)
     else:
         sb.selectbox(c.label, c.choices, key=key, format_func=c.word, help=c.help)
 s["_stack_options_of"], s["_stack_drawn"] = (source, stack), tuple(c.option for c in stack_opts)

@@ -728,6 +728,16 @@ class StackControl:
 
 
     @property
+    def placeholder(self) -> str:
+        """What an empty number / text input shows: "auto" where the search tries the option's values on the job
+        (``searched``), else the stack's default it runs (its YAML for a text input). Until words58 it was the stack's
+        value either way: MaxText's empty ``num_vocab_tiling`` read "1" (base.yml's one tile) where the search tries
+        1, 2, 4, 8 and 16 tiles, the help alone saying so."""
+        if self.searched or self.default in UNSET_CHOICES:
+            return self.word(None)
+        return yaml_text(self.default) if self.kind == TEXT_INPUT else self.word(self.default)
+
+    @property
     def help(self) -> str:
         """The control's tooltip: the job field it writes and the stack's default."""
         if self.kind != "select":  # what the option is (the registry's words), and what empty leaves

@@ -40,8 +40,8 @@ def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
     stack line (at the plan's EP > 1 the CLI's "MoE experts: AutoEP's GroupedExperts ..., not transformers'
     experts_implementation=grouped_mm"); the default page's dense
     Llama on Megatron-Core draws no such control. DeepSpeed's mixed_precision amp is its config's torch_autocast
-    section on that line; hf-trainer's fsdp_version input reads 2 (accelerate's default since session 52) while it is
-    left empty."""
+    section on that line; hf-trainer's fsdp_version input, left empty, reads "auto": the search tries 1 and 2 on this
+    job (rec54; words58: it read 2, the Trainer's default since session 52, the help alone saying searched)."""
     assert not [b for b in page.selectbox if b.key == "w_stackopt_experts_implementation"]
     at = upload(page, "moe.yaml", MOE)
     kernel, mp = at.selectbox(key="w_stackopt_experts_implementation"), at.selectbox(key="w_stackopt_mixed_precision")
@@ -55,7 +55,8 @@ def test_the_experts_kernel_amp_and_fsdp_version_on_the_hf_code_stacks(page):
     assert 'mixed_precision=amp ("torch_autocast": {"enabled": true' in line, line
     at.selectbox(key="w_framework").set_value("hf-trainer").run()
     version = at.number_input(key="w_stackopt_fsdp_version")
-    assert version.value is None and version.proto.placeholder == "2"
+    assert version.value is None and version.proto.placeholder == "auto"
+    assert "empty: the search tries its values" in version.proto.help
     assert checked(at).selectbox(key="w_stackopt_experts_implementation").value == "stack default"
 
 

@@ -95,6 +95,15 @@ def _micro_per_replica(c, t):
     return micro_batches_per_replica(c, t)
 
 
+def _tiles_split(c, t, tiles: int):
+    """Whether ``tiles`` split each row's tokens a chip (mb x seq / (tp x cp), rule maxtext-vocab-tiles); True where
+    ``c`` has no micro-batch column (as ``_micro_per_replica``: the app's layouts with the micro-batch open, where
+    words58 found the rule raising AttributeError once the sidebar set MaxText's tiles)."""
+    if getattr(c, "mb", None) is None:
+        return True
+    return (np.asarray(c.mb) * t.seq_len) % (tiles * np.asarray(c.tp) * np.asarray(c.cp)) == 0
+
+
 _DPV = "torch.distributed.pipelining schedules.py ScheduleDualPipeV"
 
 
@@ -1636,8 +1645,7 @@ RULES: tuple[StackRule, ...] = (
               "number of vocab tiles.' (pyconfig.py validate_vocab_tiling)",
               # (a classifier head has none: Stack.vocab_tiles)
               lambda st, m, t: getattr(st, "num_vocab_tiling", 1) > 1 and st.vocab_tiles(m) > 1,
-              ok_stack=lambda c, m, t, st: (np.asarray(c.mb) * t.seq_len)
-              % (st.num_vocab_tiling * np.asarray(c.tp) * np.asarray(c.cp)) == 0,
+              ok_stack=lambda c, m, t, st: _tiles_split(c, t, st.num_vocab_tiling),
               detail_stack=lambda c, m, t, st: f": {int(np.asarray(c.mb).flat[0])} x {t.seq_len} tokens over "
                                                f"tp x cp = {int(np.asarray(c.tp).flat[0] * np.asarray(c.cp).flat[0])}"
                                                f" chips in {st.num_vocab_tiling} tiles"),

@@ -454,6 +454,28 @@ def _attention_rates_unused(hw: HardwareOption, job: JobSpec | None, stack: Stac
                    "published rates (planner.model.physics.ATTN_KERNELS), not from the profile's sdpa measurement")
 
 
+#: the words the stack line gives each fallback a search tried (planner.search.space ``is_fallback``), in the order it
+#: lists them; the offloads share one word. Until words58 the line said "offload" on every search, MaxText's (which
+#: offloads nothing) included, and named no pipeline fallback
+FALLBACK_WORDS = {"optimizer_offload": "offload", "param_offload": "offload", "activation_offload": "offload",
+                  "pp_split": "the stack's own pipeline split", "pp_pass_microbatches": "the smaller pipeline passes",
+                  "fused_cross_entropy": "the fused cross-entropy",
+                  "defer_fsdp_grad_sync": "the gradient sync each micro-batch", "loss_fn": "the linear cross-entropy",
+                  "partition_activations": "the partitioned checkpoints",
+                  "cpu_checkpointing": "the checkpoints in host memory", "num_vocab_tiling": "the loss tiles"}
+
+
+def fallback_note(searched: tuple[str, ...]) -> str:
+    """What the stack line says of the fallbacks among the ``searched`` options (space.stack_variants: each tried only
+    where the plan does not fit without it; the NVMe twin only where host memory does not hold the CPU offload,
+    space._with_nvme_twins), as " (...)", or "" where the search tried none."""
+    late = list(dict.fromkeys(w for k, w in FALLBACK_WORDS.items() if k in searched))
+    said = [(", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0])
+            + " only for layouts that do not fit without it"] if late else []
+    said += ["the NVMe only where host memory does not hold the CPU offload"] if "offload_device" in searched else []
+    return f" ({', '.join(said)})" if said else ""
+
+
 def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = (),
                      layout: dict | None = None) -> str:
     """The training stack and options the step times assume, as one line for the output; for a
@@ -474,17 +496,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     # the searched options the plan uses at its ZeRO stage (``stacks.LAYOUT_USES``), as its JSON record lists them
     searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))
-    # the fallbacks (space.stack_variants): tried only where the plan does not fit without them
-    late = ["offload"] + [w for k, w in (("fused_cross_entropy", "the fused cross-entropy"),
-                                         ("defer_fsdp_grad_sync", "the gradient sync each micro-batch"),
-                                         ("loss_fn", "the linear cross-entropy"),
-                                         ("partition_activations", "the partitioned checkpoints"),
-                                         ("cpu_checkpointing", "the checkpoints in host memory"),
-                                         ("num_vocab_tiling", "the loss tiles")) if k in searched]
-    late = ", ".join(late[:-1]) + " and " + late[-1] if len(late) > 1 else late[0]
-    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} ({late} only for "
-              "layouts that do not fit without it" + (", the NVMe only where host memory does not hold the CPU "
-                                                       "offload" if "offload_device" in searched else "") + ")"
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)}{fallback_note(searched)}"
               if searched else "")
     recompute = (layout or {}).get("recompute") or job.training.recompute or "full"  # MaxText's remat policy (QA 70)
     return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp, job.model.moe is not None,

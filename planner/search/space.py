@@ -710,6 +710,16 @@ class StackVariant:
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
                       "cpu_checkpointing", "num_vocab_tiling")
 
+#: the fallback axes beside the offloads (every ``*_offload`` axis is one too: ``is_fallback``): a variant at another
+#: value than the axis's first is tried only where its parent does not fit or, a chain's link, does not run
+#: (``stack_variants``); the stack line names the ones a search tried (planner.search.evaluate ``fallback_note``)
+FALLBACKS = ("pp_split", "pp_pass_microbatches", *SCREENED_FALLBACKS)
+
+
+def is_fallback(option: str) -> bool:
+    """Whether ``stack_variants`` tries ``option``'s other values only where the plan does not fit without them."""
+    return option.endswith("_offload") or option in FALLBACKS
+
 
 #: the tile counts (MaxText ``num_vocab_tiling``) recommend tries where the job leaves it open, beside base.yml's one
 #: tile: powers of two up to the 16 of the Gemma3 tpu-recipes; a chain of fallbacks, each only where the one before
@@ -906,8 +916,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     names = list(axes)
     # the fallback options and their first choice: a variant with another value is tried only where its parent,
     # the same combination at the first choice, does not fit
-    fallback = {"pp_split", "pp_pass_microbatches", *SCREENED_FALLBACKS}
-    first = {n: axes[n][0] for n in names if n.endswith("_offload") or n in fallback}  # (each axis lists it first)
+    first = {n: axes[n][0] for n in names if is_fallback(n)}  # (each axis lists it first)
     # a chain of fallback values: each one's parent is the value before it, not the first (pp_pass_microbatches: a
     # smaller pass is never cheaper than a larger one that fits -- more bubbles and FSDP syncs, pipeline.step_composition
     # -- and never needs more memory, so each is tried only where the larger does not fit or does not run: ``relay``)
