@@ -1233,7 +1233,10 @@ def pp_merge_outputs(m: ModelSpec, st, c: Candidates, seq, m_micro, act_b, head_
     ``post_backward`` with ``set_reshard_after_backward(True)`` ran before it; the states are memory
     ``pp_merge_parts``'). DualPipeV's last stage is on rank 0 (its kept outputs are rank 0's logits): its merge is not
     priced (0 there)."""
-    kept = np.where(split_vpp(c) == V_SPLIT, 0.0, pp_kept_outputs(m, st, c, seq, m_micro, head_seq))
+    kept = pp_kept_outputs(m, st, c, seq, m_micro, head_seq)
+    if not np.any(kept):  # (every stack's default: no row's split read, so a search pays nothing for it)
+        return 0.0, 0.0
+    kept = np.where(split_vpp(c) == V_SPLIT, 0.0, kept)
     if not np.any(kept):
         return 0.0, 0.0
     boundary = rank_tokens(seq, c.mb, c.cp) * m.hidden * act_b / sp_divisor(c.sp, c.tp)
