@@ -123,9 +123,12 @@ def test_space_chunks_expands_only_whole_dp_heads(monkeypatch):
 
 
 def _product(job, hw):
-    """Every row of ``hw``'s layout product, as ``_layouts`` takes a chunk of it (the (tp, etp) pair axis split)."""
+    """Every row of ``hw``'s layout product, as ``_layouts`` takes a chunk of it (the (tp, etp) pair axis split), less
+    the deeper interleavings at the pipeline degrees they do not split (vpp58: ``space.vpp_kept``, axes 2 and 5)."""
     from planner.search import space
     axes, tp_of, etp_of = space._grid(job, hw)
     idx = np.unravel_index(np.arange(int(np.prod([len(a) for a in axes]))), tuple(len(a) for a in axes))
+    kept = space.vpp_kept(space.open_degrees(job, hw.gpus_per_node)["vpp_more"], axes[2], axes[5])[idx[2], idx[5]]
+    idx = tuple(i[kept] for i in idx)
     n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
     return [n_, tp_of[pair], etp_of[pair], *rest]
