@@ -17,9 +17,9 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import (calibrate_hint, slice_hosts, options_for_search, price_cap_left_out, ranked_basis,
-                                      searches_catalog, single_node_note, spot_left_out, unmatched_gpu_lines,
-                                      unmatched_gpus)
+from planner.hardware.options import (calibrate_hint, constrained_names, slice_hosts, options_for_search,
+                                      price_cap_left_out, ranked_basis, searches_catalog, single_node_note,
+                                      spot_left_out, unmatched_gpu_lines, unmatched_gpus)
 from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.finetune import base_math_error, base_math_missing, base_math_precision
@@ -1542,7 +1542,7 @@ def _ranked_table(job: JobSpec, s: SearchSetup, tally: SearchTally, overhead) ->
     cat, opts, con = s.cat, s.opts, s.con
     off_platform, left_out = tally.off_platform, tally.left_out
     listed_out = _listed_left_out(cat, job, opts, off_platform, left_out)
-    listed = {cat.gpu(g).name for g in job.constraints.gpus or []}
+    listed = constrained_names(cat, job.constraints, "gpus")
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
     frames = tally.frames
     if not frames:
