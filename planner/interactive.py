@@ -726,7 +726,6 @@ class StackControl:
             return STACK_KIND_DEFAULT + ("" if self.stack_value is None else f" ({self.word(self.stack_value)})")
         return OPTION_WORDS.get(value, str(value)) if isinstance(value, bool) else str(value)
 
-
     @property
     def placeholder(self) -> str:
         """What an empty number / text input shows: "auto" where the search tries the option's values on the job
@@ -969,9 +968,11 @@ def _searched_here(doc: dict, job: JobSpec) -> Callable[[str], bool]:
     read the stack's registry alone (``stacks.searched_on``) and said "auto" where the search keeps the stack's default:
     NeMo AutoModel's ``defer_fsdp_grad_sync`` under PP, at ZeRO-1 or beside its MoE ``fsdp_defer_sync``, its
     ``loss_fn`` on a masked-LM head (review57)."""
+    as_given = functools.cache(lambda: _searched_of(job))  # (asked once a page, not once a control)
+
     def searched(option: str) -> bool:
         got = _searched_key(json.dumps(_without_option(doc, option), sort_keys=True, default=str))
-        return option in (_searched_of(job) if got is None else got)
+        return option in (as_given() if got is None else got)
     return searched
 
 
