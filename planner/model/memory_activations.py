@@ -780,7 +780,12 @@ def _stacked_inflight(pp: int, v: int, rank: int, group, paired: int, ms: tuple)
     hs = [chunk_inflight_paired(pp, mm, v, rank, group) if paired else chunk_inflight(pp, mm, v, rank, group)
           for mm in ms]
     top = max(h.shape[0] for h in hs)
-    out = np.stack([np.concatenate([h, np.repeat(h[:1], top - h.shape[0], axis=0)]) for h in hs])
+    # filled in place (the same values as stacking each vector list padded by concatenation: a third of a miss's
+    # time, and a Llama-3-70B search meets ~1,000 distinct ms, speed59)
+    out = np.empty((len(hs), top, hs[0].shape[1]), dtype=np.result_type(*hs))
+    for i, h in enumerate(hs):
+        out[i, :len(h)] = h
+        out[i, len(h):] = h[0]
     out.setflags(write=False)
     return out
 

@@ -1225,39 +1225,60 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
     ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (``interleaved_warmup``'s
     ``a2a_overlap``: 1 is Megatron-Core's combined-1F1B order; ``_timing`` also adds them if the warm-up count
     deadlocks, which no group size of ``vpp_group_size`` does). ``group``:
-    Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds."""
+    Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds. Each stage's
+    list is ``stage_order``'s; the interleaved virtual orders, the same on every stage, are built once."""
+    schedule, vpp, virtual = _order_setup(schedule, pp, m, vpp, group)
+    return [_stage_ops(schedule, pp, m, vpp, s, extra_warmup, group, virtual) for s in range(pp)]
+
+
+def stage_order(schedule: str, pp: int, m: int, vpp: int, stage: int, extra_warmup: int = 0,
+                group: int | None = None) -> list[tuple[str, int, int]]:
+    """``stage_orders(...)[stage]`` without the other stages' lists (``accumulator_states`` reads one rank's: it
+    built all pp, a third of a ``framework: auto`` search's memory time under vpp58's deeper interleaving, speed59)."""
+    schedule, vpp, virtual = _order_setup(schedule, pp, m, vpp, group)
+    return _stage_ops(schedule, pp, m, vpp, stage, extra_warmup, group, virtual)
+
+
+def _order_setup(schedule: str, pp: int, m: int, vpp: int, group: int | None) -> tuple:
+    """(schedule, vpp, (forward, backward) virtual orders or None) for ``_stage_ops``: the schedule checked, vpp 1
+    off the interleaved schedule, the orders (``_virtual_order``) where it interleaves."""
     if schedule not in SCHEDULE:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
     if schedule == "dualpipev":
         raise ValueError("DualPipeV's orders are dualpipev_orders (two stages a rank, overlapped pairs)")
     if schedule != "interleaved":
         vpp = 1
-    orders = []
-    for s in range(pp):
-        if schedule == "gpipe":
-            ops = [("F", i, 0) for i in range(m)] + [("B", i, 0) for i in range(m)]
-        elif vpp == 1:  # 1F1B (PipeDream-Flush)
-            warm = min(pp - s - 1, m)
-            ops = [("F", i, 0) for i in range(warm)]
-            f = warm
-            for b in range(m):
-                if f < m:
-                    ops.append(("F", f, 0))
-                    f += 1
-                ops.append(("B", b, 0))
-        else:  # Megatron interleaved
-            total = m * vpp
-            warm = min(interleaved_warmup(pp, vpp, int(vpp_group_size(m, pp, group)), s, extra_warmup), total)
-            fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True, group)]
-            bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False, group)]
-            ops = fwd[:warm]
-            for k in range(total - warm):
-                ops.append(fwd[warm + k])
-                ops.append(bwd[k])
-            ops += bwd[total - warm:]
-        orders.append(ops)
-    return orders
+    if schedule == "gpipe" or vpp == 1:
+        return schedule, vpp, None
+    return schedule, vpp, ([("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True, group)],
+                           [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False, group)])
 
+
+def _stage_ops(schedule: str, pp: int, m: int, vpp: int, s: int, extra_warmup: int, group: int | None,
+               virtual) -> list[tuple[str, int, int]]:
+    """Stage ``s``'s operation order (``stage_orders``), ``virtual`` the interleaved orders ``_order_setup`` built."""
+    if schedule == "gpipe":
+        return [("F", i, 0) for i in range(m)] + [("B", i, 0) for i in range(m)]
+    if vpp == 1:  # 1F1B (PipeDream-Flush)
+        warm = min(pp - s - 1, m)
+        ops = [("F", i, 0) for i in range(warm)]
+        f = warm
+        for b in range(m):
+            if f < m:
+                ops.append(("F", f, 0))
+                f += 1
+            ops.append(("B", b, 0))
+        return ops
+    # Megatron interleaved
+    total = m * vpp
+    warm = min(interleaved_warmup(pp, vpp, int(vpp_group_size(m, pp, group)), s, extra_warmup), total)
+    fwd, bwd = virtual
+    ops = fwd[:warm]
+    for k in range(total - warm):
+        ops.append(fwd[warm + k])
+        ops.append(bwd[k])
+    ops += bwd[total - warm:]
+    return ops
 
 
 @lru_cache(maxsize=2048)
@@ -1401,15 +1422,16 @@ def accumulator_states(pp: int, m: int, vpp: int, rank: int, group: int | None =
     """
     if m * vpp > ACCUMULATOR_REPLAY_OPS:
         return None
-    held, seen, live, out = [0] * vpp, [0] * vpp, 0, set()
-    for kind, _, chunk in stage_orders("interleaved", pp, m, vpp, group=group)[rank]:
+    # (the held count kept as a running total: ``sum(held)`` over the chunks after every op, the same integers)
+    seen, held, live, out = [0] * vpp, 0, 0, set()
+    for kind, _, chunk in stage_order("interleaved", pp, m, vpp, rank, group=group):
         if kind == "F":
-            held[chunk] += 1
+            held += 1
         else:
-            held[chunk] -= 1
+            held -= 1
             seen[chunk] += 1
             live += (seen[chunk] == 1) - (seen[chunk] == m)  # born at the first backward, freed at the m-th
-        out.add((sum(held), live))
+        out.add((held, live))
     arr = np.array(sorted(out), dtype=np.float64)
     arr.setflags(write=False)
     return arr
