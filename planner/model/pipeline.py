@@ -1225,18 +1225,10 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
     ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (``interleaved_warmup``'s
     ``a2a_overlap``: 1 is Megatron-Core's combined-1F1B order; ``_timing`` also adds them if the warm-up count
     deadlocks, which no group size of ``vpp_group_size`` does). ``group``:
-    Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds. Each stage's
-    list is ``stage_order``'s; the interleaved virtual orders, the same on every stage, are built once."""
+    Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds. The
+    interleaved virtual orders, the same on every stage, are built once (speed59: each stage rebuilt them)."""
     schedule, vpp, virtual = _order_setup(schedule, pp, m, vpp, group)
     return [_stage_ops(schedule, pp, m, vpp, s, extra_warmup, group, virtual) for s in range(pp)]
-
-
-def stage_order(schedule: str, pp: int, m: int, vpp: int, stage: int, extra_warmup: int = 0,
-                group: int | None = None) -> list[tuple[str, int, int]]:
-    """``stage_orders(...)[stage]`` without the other stages' lists (``accumulator_states`` reads one rank's: it
-    built all pp, a third of a ``framework: auto`` search's memory time under vpp58's deeper interleaving, speed59)."""
-    schedule, vpp, virtual = _order_setup(schedule, pp, m, vpp, group)
-    return _stage_ops(schedule, pp, m, vpp, stage, extra_warmup, group, virtual)
 
 
 def _order_setup(schedule: str, pp: int, m: int, vpp: int, group: int | None) -> tuple:
@@ -1422,19 +1414,34 @@ def accumulator_states(pp: int, m: int, vpp: int, rank: int, group: int | None =
     """
     if m * vpp > ACCUMULATOR_REPLAY_OPS:
         return None
-    # (the held count kept as a running total: ``sum(held)`` over the chunks after every op, the same integers)
-    seen, held, live, out = [0] * vpp, 0, 0, set()
-    for kind, _, chunk in stage_order("interleaved", pp, m, vpp, rank, group=group):
-        if kind == "F":
-            held += 1
-        else:
-            held -= 1
-            seen[chunk] += 1
-            live += (seen[chunk] == 1) - (seen[chunk] == m)  # born at the first backward, freed at the m-th
-        out.add((held, live))
-    arr = np.array(sorted(out), dtype=np.float64)
+    fwd, chunk = _interleaved_ops(pp, m, vpp, rank, group)
+    held = np.cumsum(np.where(fwd, 1, -1))  # chunk micro-batches held after each op
+    # each backward's count of its chunk's backwards so far: the accumulators are born at the first, freed at the m-th
+    back = chunk[~fwd]
+    seen = np.cumsum(back[:, None] == np.arange(vpp), axis=0)[np.arange(len(back)), back]
+    step = np.zeros(len(fwd), dtype=np.int64)
+    step[~fwd] = (seen == 1).astype(np.int64) - (seen == m)
+    arr = np.unique(np.stack([held, np.cumsum(step)], axis=1), axis=0).astype(np.float64)
     arr.setflags(write=False)
     return arr
+
+
+def _interleaved_ops(pp: int, m: int, vpp: int, rank: int, group: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(forward?, chunk) of each op of rank ``rank``'s interleaved order as arrays: ``stage_orders("interleaved",
+    ...)[rank]``'s kinds and chunks (tests/test_speed59.py), built without the op tuples -- the warm-up's forwards,
+    then forward and backward alternating, then the last backwards; the virtual orders ``_virtual_order``'s (groups
+    of ``vpp_group_size`` micro-batches, each through chunk 0, 1, ...; backward the chunks in reverse)."""
+    g = int(vpp_group_size(m, pp, group))
+    sizes = [min(g0 + g, m) - g0 for g0 in range(0, m, g)]
+    f_chunk = np.concatenate([np.repeat(np.arange(vpp), n) for n in sizes])
+    b_chunk = np.concatenate([np.repeat(np.arange(vpp - 1, -1, -1), n) for n in sizes])
+    total = m * vpp
+    warm = min(interleaved_warmup(pp, vpp, g, rank, 0), total)
+    steady = total - warm
+    chunk = np.concatenate([f_chunk[:warm], np.stack([f_chunk[warm:], b_chunk[:steady]], axis=1).ravel(),
+                            b_chunk[steady:]])
+    fwd = np.concatenate([np.ones(warm, dtype=bool), np.tile([True, False], steady), np.zeros(warm, dtype=bool)])
+    return fwd, chunk
 
 
 #: the schedules whose stages before the last run a micro-batch lighter (``pipeline_timing``' ``t_lighter``): 1F1B and
