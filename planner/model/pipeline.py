@@ -1421,7 +1421,9 @@ def accumulator_states(pp: int, m: int, vpp: int, rank: int, group: int | None =
     seen = np.cumsum(back[:, None] == np.arange(vpp), axis=0)[np.arange(len(back)), back]
     step = np.zeros(len(fwd), dtype=np.int64)
     step[~fwd] = (seen == 1).astype(np.int64) - (seen == m)
-    arr = np.unique(np.stack([held, np.cumsum(step)], axis=1), axis=0).astype(np.float64)
+    # the distinct (held, live) pairs in order, as one integer code (live is 0..vpp): a sort of ints, not of rows
+    code = np.unique(held * (vpp + 1) + np.cumsum(step))
+    arr = np.stack([code // (vpp + 1), code % (vpp + 1)], axis=1).astype(np.float64)
     arr.setflags(write=False)
     return arr
 
@@ -1432,9 +1434,11 @@ def _interleaved_ops(pp: int, m: int, vpp: int, rank: int, group: int | None) ->
     then forward and backward alternating, then the last backwards; the virtual orders ``_virtual_order``'s (groups
     of ``vpp_group_size`` micro-batches, each through chunk 0, 1, ...; backward the chunks in reverse)."""
     g = int(vpp_group_size(m, pp, group))
-    sizes = [min(g0 + g, m) - g0 for g0 in range(0, m, g)]
-    f_chunk = np.concatenate([np.repeat(np.arange(vpp), n) for n in sizes])
-    b_chunk = np.concatenate([np.repeat(np.arange(vpp - 1, -1, -1), n) for n in sizes])
+    full, rest = divmod(m, g)  # m // g whole groups, then one of the rest
+
+    def order(chunks):
+        return np.concatenate([np.tile(np.repeat(chunks, g), full), np.repeat(chunks, rest)])
+    f_chunk, b_chunk = order(np.arange(vpp)), order(np.arange(vpp - 1, -1, -1))
     total = m * vpp
     warm = min(interleaved_warmup(pp, vpp, g, rank, 0), total)
     steady = total - warm
