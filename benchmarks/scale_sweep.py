@@ -49,6 +49,10 @@ from cli_sweep import run_main, signature  # noqa: E402
 ENVELOPE = {"A100-SXM-80GB": {"bf16": 0.727}, "H100-SXM-80GB": {"bf16": 0.601, "fp8": 0.790},
             "H200-SXM-141GB": {"bf16": 0.601, "fp8": 0.790}, "B200-SXM-180GB": {"bf16": 0.736, "fp8": 0.842},
             "GB200-B200": {"bf16": 0.736, "fp8": 0.842}}
+#: dense bf16 peaks (TFLOP/s, the catalog's: ``planner catalog gpus``) the envelope's MFU is of; the planner's own MFU
+#: of an fp8 run is of the fp8 peak, so the sweep converts (model FLOPs / step / GPUs / this)
+BF16_PEAK = {"A100-SXM-80GB": 312.0, "H100-SXM-80GB": 989.4, "H200-SXM-141GB": 989.0, "H800-SXM-80GB": 989.4,
+             "B200-SXM-180GB": 2250.0, "GB200-B200": 2500.0, "GB300-B300": 2500.0}
 #: a weak-scaling series may gain this share of its per-GPU rate as it grows (rounding of the bubble and bucket
 #: counts); more is a run getting faster per token with more GPUs at the same work per replica
 WEAK_TOLERANCE = 0.01
@@ -238,6 +242,21 @@ def dense_classic_jobs() -> list[Job]:
     jobs += [Job(f"mc_l8_h100_strong_{n}", "Megatron-Core, strong scaling", gpu=H, gpus=n, model="llama3-8b",
                  seq=8192, gbs=1024, tp=1, cp=1, recompute="selective", series="l8_strong")
              for n in (64, 128, 256, 512, 1024)]
+    # weak scaling at the largest counts: Llama-3.1-405B TP8 PP16 (8 sequences per replica) 1,024 -> 16,384 H100;
+    # DeepSeek-V3 PP16 EP64 (16 sequences per replica) 1,024 -> 4,096 H100; Llama-3-70B on GB200 racks 64 -> 1,024
+    jobs += [Job(f"mc_l405_h100_weak_{n}", "Megatron-Core, weak scaling", gpu=H, gpus=n, model="llama3.1-405b",
+                 seq=8192, gbs=n // 128 * 8, tp=8, pp=16, recompute="full", series="l405_weak")
+             for n in (1024, 4096, 16384)]
+    jobs += [Job(f"mc_dsv3_h100_weak_{n}", "Megatron-Core, weak scaling", gpu=H, gpus=n, model="deepseek-v3",
+                 seq=4096, gbs=n // 16 * 16, pp=16, ep=64, recompute="full", series="dsv3_weak")
+             for n in (1024, 2048, 4096)]
+    jobs += [Job(f"mb_l70_gb200_weak_{n}", "Megatron-Bridge GB200 layout, weak scaling", gpu="GB200-B200", gpus=n,
+                 fw="megatron-bridge", model="llama3-70b", seq=8192, gbs=n * 2, tp=2, pp=4, vpp=5, recompute="full",
+                 series="l70gb_weak") for n in (64, 256, 1024)]
+    # context parallelism at a fixed 8,192 tokens a GPU: the sequence grows with CP (Llama-3-8B, 8 -> 128 H100)
+    jobs += [Job(f"mc_l8_h100_cp{cp}", "Megatron-Core CP, weak scaling in sequence", gpu=H, gpus=8 * cp,
+                 model="llama3-8b", seq=8192 * cp, gbs=8, cp=cp, recompute="full", series="l8cp_weak")
+             for cp in (1, 2, 4, 8, 16)]
     return jobs
 
 
@@ -307,7 +326,7 @@ def other_stack_jobs() -> list[Job]:
             seq=4096, gbs=15360, tp=1, pp=16, ep=64, recompute="selective", precision="fp8",
             opts={"fp8_recipe": "blockwise"}),
         Job("tt_dsv3_h100_2048_dualpipev", "torchtitan DeepSeek-V3, DualPipeV", gpu=H, gpus=2048,
-            model="deepseek-v3", seq=4096, gbs=15360, tp=1, pp=16, ep=64, zero=3, recompute="full", fw="torchtitan",
+            model="deepseek-v3", seq=4096, gbs=15360, tp=1, pp=16, ep=64, zero=3, recompute="none", fw="torchtitan",
             par={"schedule": "dualpipev"}),
         Job("mc_kimi_k2_h200_1024", "Megatron-Bridge kimi configs", gpu=H2, gpus=1024, model="kimi-k2", seq=4096,
             gbs=4096, tp=1, pp=16, ep=64, recompute="full"),
@@ -346,7 +365,7 @@ class Outcome:
     kind: str  # ran | refused | crashed
     message: str = ""
     step_s: float = float("nan")
-    mfu: float = float("nan")
+    mfu: float = float("nan")  # of the dense bf16 peak (fp8 runs too: the envelope's convention)
     tok_gpu: float = float("nan")
     mem_gib: float = float("nan")
     limit_gib: float = float("nan")
@@ -365,7 +384,10 @@ def run_job(job: Job, folder: Path) -> Outcome:
         return Outcome(job, "crashed" if "internal error" in err or "Traceback" in err else "refused", line)
     js = json.loads(out)
     mem = js["memory_per_gpu_bytes"]
-    o = Outcome(job, "ran", step_s=js["step_time_s"], mfu=js["mfu"], tok_gpu=js["tokens_per_s_per_gpu"],
+    gpus = js["hardware"]["gpus"]
+    mfu = js["flops_per_step"] / js["step_time_s"] / gpus / (BF16_PEAK[job.gpu] * 1e12) if job.gpu in BF16_PEAK \
+        else js["mfu"]
+    o = Outcome(job, "ran", step_s=js["step_time_s"], mfu=mfu, tok_gpu=js["tokens_per_s_per_gpu"],
                 mem_gib=mem["total"] / 2**30, limit_gib=mem["limit"] / 2**30, fits=bool(js["fits"]))
     o.flags = envelope_flags(o)
     return o
@@ -375,7 +397,9 @@ def envelope_flags(o: Outcome) -> list[str]:
     """MFU above the GPU's published envelope (the job's precision's cell), or not fitting memory."""
     flags = []
     cell = ENVELOPE.get(o.job.gpu, {})
-    top = cell.get("fp8" if o.job.precision == "fp8" else "bf16")
+    # NVFP4 runs its GEMMs at the FP4 peak (2x FP8's): no published run bounds it, so no cell
+    kind = "fp4" if o.job.opts.get("fp8_recipe") == "nvfp4" else o.job.precision
+    top = cell.get(kind)
     if top is not None and o.mfu > top:
         flags.append(f"MFU>{top:.0%}")
     if not o.fits:

@@ -83,3 +83,27 @@ def test_the_sweep_runs_every_job(monkeypatch):
     assert out["hf_l3_70b_lora_fsdp_h100_16"].fits
     assert out["nemo_l2_70b_lora_h100_8_tp4cp2"].mem_gib < 60
     assert not S.scaling_failures(list(out.values()))
+
+
+def _dualpipev_job(compile_=None):
+    fw = {"name": "torchtitan", **({} if compile_ is None else {"compile": compile_})}
+    return {"model": {"preset": "deepseek-v2-lite"},
+            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "none", "tokens": 1e10,
+                         "framework": fw},
+            "parallel": {"tp": 1, "pp": 2, "cp": 1, "ep": 8, "zero": 3, "schedule": "dualpipev"},
+            "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}}
+
+
+def test_dualpipev_with_compile_left_open_runs_compile_off():
+    """torchtitan's DualPipeV runs without torch.compile (torch.distributed.pipelining refuses compiled stages), which
+    is torchtitan's own default (CompileConfig.enable False): a job that leaves compile open is timed so, said in an
+    assumption, and prices what compile: false prices. Before scale59 it was refused for the stack entry's default."""
+    from planner.errors import InputError
+
+    open_ = estimate_job(load_job_dict(_dualpipev_job()))
+    off = estimate_job(load_job_dict(_dualpipev_job(False)))
+    assert open_.step_time_s == pytest.approx(off.step_time_s)
+    assert any("compile off (left open)" in a for a in open_.assumptions)
+    with pytest.raises(InputError) as e:  # asked for, compile stays refused under DualPipeV
+        estimate_job(load_job_dict(_dualpipev_job(True)))
+    assert e.value.field == "training.framework.compile"
