@@ -332,8 +332,20 @@ def other_stack_jobs() -> list[Job]:
             gbs=4096, tp=1, pp=16, ep=64, recompute="full"),
         # LoRA fine-tunes of Llama-2-70B (MLPerf-style task shape: seq 8192, GBS 8; Megatron-Bridge llama2 70B
         # LoRA perf config TP1 PP4 CP1 on 8 H100; NeMo llama2 lora TP4 CP2) -- no result read
-        Job("mb_l2_70b_lora_h100_8_pp4", "Megatron-Bridge llama2 70B LoRA", gpu=H, gpus=8, model="llama2-70b",
-            seq=4096, gbs=32, tp=1, pp=4, vpp=20, recompute="none", fw="megatron-bridge",
+        # Megatron-Bridge llama3_workload_base_configs.py LoRA presets (seq 4,096 assumed: the packed-SQuAD recipes'):
+        # H100 TP1 PP4 VP20 GBS 32 (bf16: recompute_num_layers 1), B200 TP1 PP2 GBS 32, GB200 TP1 PP1 GBS 64
+        Job("mb_l3_70b_lora_h100_8_pp4", "Megatron-Bridge llama3 70B LoRA", gpu=H, gpus=8, model="llama3-70b",
+            seq=4096, gbs=32, tp=1, pp=4, vpp=20, recompute="full", fw="megatron-bridge",
+            train={"mode": "lora", "lora": {"rank": 16, "alpha": 32}, "recompute_method": "uniform",
+                   "recompute_num_layers": 1}),
+        Job("mb_l3_70b_lora_b200_8_pp2", "Megatron-Bridge llama3 70B LoRA", gpu=B, gpus=8, model="llama3-70b",
+            seq=4096, gbs=32, tp=1, pp=2, recompute="none", fw="megatron-bridge",
+            train={"mode": "lora", "lora": {"rank": 16, "alpha": 32}}),
+        Job("mb_l3_70b_lora_gb200_8", "Megatron-Bridge llama3 70B LoRA", gpu="GB200-B200", gpus=8,
+            model="llama3-70b", seq=4096, gbs=64, tp=1, pp=1, recompute="none", fw="megatron-bridge",
+            train={"mode": "lora", "lora": {"rank": 16, "alpha": 32}}),
+        Job("mb_l2_70b_lora_h100_8_qkv_proj", "Megatron-Bridge LoRA, attention targets", gpu=H, gpus=8,
+            model="llama2-70b", seq=4096, gbs=32, tp=1, pp=4, vpp=20, recompute="none", fw="megatron-bridge",
             train={"mode": "lora", "lora": {"rank": 16, "alpha": 32, "targets": ["linear_qkv", "linear_proj"]}}),
         Job("nemo_l2_70b_lora_h100_8_tp4cp2", "NeMo llama2 70B LoRA", gpu=H, gpus=8, model="llama2-70b",
             seq=8192, gbs=8, tp=4, cp=2, recompute="none", fw="nemo",
