@@ -27,7 +27,17 @@ pool. Its rules, as c10/cuda/CUDACachingAllocator.cpp writes them (the 2024-2026
 
 So under expandable segments the pool's high-water mark is, per stream, the top of a best-fit heap -- a free hole
 below the top serves a request only if it is large enough on its own -- and a stream's mapped pages never serve
-another stream. The replay takes ``("alloc", key, bytes[, stream])`` / ``("free", key)`` events (``replay``).
+another stream. The replay takes ``("alloc", key, bytes[, stream])`` / ``("free", key)`` events (``replay``);
+``DefaultPerStream`` is the default segments' pool with the same per-stream split.
+
+Checked against published behaviour (tests/test_mem59.py): pytorch/pytorch#193400's reproducer (reserved +2,760..2,780
+MiB every 20 cycles with ``max_split_size_mb:128``, flat without), the devlog's 8 x 16 then 4 x 32 MiB case. Used for
+the torchtitan 2024-12 rows' residues (mem59; docs/accuracy_log.md), coarse traces, indicative:
+
+* ``pp_last_rank``, the 405B 1F1B last rank: ``step``'s 15.66 GiB merge finds a free range (the last backward has
+  freed the stage's unsharded weights and fp32 accumulators) and maps nothing -- and the CP 1 row has the same sizes;
+* ``tp_2d``, the 70B 2D step: plain TP's full-length row-parallel outputs fall in holes below the loss's top, so plain
+  and async TP reserve the same.
 """
 from __future__ import annotations
 
@@ -152,6 +162,40 @@ class ExpandableAllocator:
         return sum(t.addr - ((t.addr >> 50) << 50) for (st, _), t in self.tops.items() if st == stream)
 
 
+@dataclass
+class DefaultPerStream:
+    """Default segments (benchmarks/allocator_replay.py ``CachingAllocator``) with one pool per stream: a block is
+    cached for the stream it was allocated on (``get_free_block`` searches the request's stream only) -- what ROCm
+    torch before pytorch/pytorch#177974 ran whatever ``expandable_segments`` said. Same interface as
+    ``ExpandableAllocator``; reserved and allocated are the streams' sums, their peaks the sums' peaks."""
+
+    streams: dict = field(default_factory=dict)
+    max_reserved: int = 0
+    max_allocated: int = 0
+
+    def _pool(self, stream: int):
+        from benchmarks.allocator_replay import CachingAllocator
+        return self.streams.setdefault(stream, CachingAllocator())
+
+    def _peaks(self) -> None:
+        self.max_reserved = max(self.max_reserved, sum(a.reserved for a in self.streams.values()))
+        self.max_allocated = max(self.max_allocated, sum(a.allocated for a in self.streams.values()))
+
+    def malloc(self, n: int, stream: int = 0):
+        b = self._pool(stream).malloc(n)
+        b.stream = stream
+        self._peaks()
+        return b
+
+    def free(self, b) -> None:
+        self._pool(b.stream).free(b)
+        self._peaks()
+
+    def mapped(self, stream: int = 0) -> int:
+        """The reserved bytes of ``stream``'s segments."""
+        return self._pool(stream).reserved
+
+
 def replay(events, alloc=None):
     """Run ``("alloc", key, bytes[, stream])`` / ``("free", key)`` events through ``alloc`` (a fresh
     ``ExpandableAllocator`` by default); returns it."""
@@ -251,3 +295,93 @@ def pp_last_rank(steps: int = 3, micro_batches: int = 8, layers: int = 16) -> li
         rows.append((before, a.reserved, a.max_allocated))
     del fixed
     return rows
+
+
+# The 70B 2D rows (Llama 3.1 70B, FSDP 32 x TP 8 + SP, 16 x 8,192 tokens a rank, full recompute, float8 linears,
+# torchtitan's loss parallel on fp32 logits of the vocabulary shard), coarse: per compiled block the forward's
+# allocation order (norm, float8 cast, all-gathered input, q / k / v, rotary copies, attention output, float8 cast,
+# the row-parallel output and its reduce-scattered shard, the residual; the same for the SwiGLU MLP). Plain TP
+# materialises each row-parallel output at full sequence length (2 GiB) before the reduce-scatter; async TP's
+# ``fused_matmul_reduce_scatter`` produces it chunk by chunk in SymmetricMemory, outside the pool.
+_T, _H, _F, _Q, _KV, _V = 131072, 8192, 28672 // 8, 1024, 128, 128256 // 8
+_XS = _T // 8 * _H * 2  # the sequence shard of one activation: 256 MiB
+_P70 = 107_000_000 * 2  # a layer's unsharded bf16 parameters at TP 8
+
+
+def _block(a, async_tp: bool):
+    """One block's forward (or its recompute): every temporary freed, the output returned."""
+    def run(seq):
+        live = {}
+        for op, name, n in seq:
+            if op == "a":
+                live[name] = a.malloc(n)
+            else:
+                a.free(live.pop(name))
+        return live
+    full = [] if async_tp else [("a", "full", _T * _H * 2)]
+    rs = full + [("a", "part", _XS)] + ([] if async_tp else [("f", "full", 0)])
+    attn = [("a", "n", _XS), ("a", "n8", _XS // 2), ("f", "n", 0), ("a", "g", _T * _H), ("f", "n8", 0),
+            ("a", "q", _T * _Q * 2), ("a", "k", _T * _KV * 2), ("a", "v", _T * _KV * 2), ("f", "g", 0),
+            ("a", "q2", _T * _Q * 2), ("a", "k2", _T * _KV * 2), ("f", "q", 0), ("f", "k", 0),
+            ("a", "o", _T * _Q * 2), ("f", "q2", 0), ("f", "k2", 0), ("f", "v", 0), ("a", "o8", _T * _Q),
+            ("f", "o", 0)] + rs[:1] + [("f", "o8", 0)] + rs[1:] + [("a", "h", _XS), ("f", "part", 0)]
+    mlp = [("a", "n", _XS), ("a", "n8", _XS // 2), ("f", "n", 0), ("a", "g", _T * _H), ("f", "n8", 0),
+           ("a", "w1", _T * _F * 2), ("a", "w3", _T * _F * 2), ("f", "g", 0), ("a", "s", _T * _F * 2),
+           ("f", "w1", 0), ("f", "w3", 0), ("a", "s8", _T * _F), ("f", "s", 0)] + rs[:1] + [("f", "s8", 0)] + rs[1:]
+    live = run(attn + mlp)
+    out = a.malloc(_XS)
+    for name in ("part", "h"):
+        a.free(live.pop(name))
+    return out
+
+
+def _loss(a) -> None:
+    """The head and loss parallel: 16-bit logits, their fp32 copy, the log-softmax forward and backward buffers."""
+    n = _T * _V
+    hin, low = a.malloc(_T * _H * 2), a.malloc(2 * n)
+    up = a.malloc(4 * n)
+    a.free(low)
+    tmp = [a.malloc(4 * n), a.malloc(4 * n)]
+    lsm = a.malloc(4 * n)
+    for t in tmp + [up]:
+        a.free(t)
+    tmp = [a.malloc(4 * n) for _ in range(3)]
+    g = a.malloc(4 * n)
+    for t in tmp + [lsm]:
+        a.free(t)
+    gl = a.malloc(2 * n)
+    for t in (g, gl, hin):
+        a.free(t)
+
+
+def tp_2d(async_tp: bool, steps: int = 2, layers: int = 80) -> ExpandableAllocator:
+    """Replay the 70B 2D step: ``zero_grad``, the forward (each layer's weights all-gathered on stream 1), the loss,
+    each layer's recompute and backward (a second pass of the block's temporaries, its gradient reduce-scattered to
+    a shard on stream 2)."""
+    a, grads = ExpandableAllocator(), []
+    states = a.malloc(int(4.7 * 2**30))  # fp32 shards, moments
+    for _ in range(steps):
+        for g in grads:
+            a.free(g)
+        grads, saves = [], [a.malloc(_XS)]
+        for _ in range(layers):
+            ag, p = a.malloc(_P70, 1), a.malloc(_P70)
+            a.free(ag)
+            saves.append(_block(a, async_tp))
+            a.free(p)
+        _loss(a)
+        d = a.malloc(_XS)
+        for layer in reversed(range(layers)):
+            ag, p = a.malloc(_P70, 1), a.malloc(_P70)
+            a.free(ag)
+            for _ in range(2):
+                a.free(_block(a, async_tp))
+            rs = a.malloc(2 * _P70)
+            grads.append(a.malloc(2 * _P70 // 32, 2))
+            for t in (rs, p, saves[layer + 1], d):
+                a.free(t)
+            d = a.malloc(_XS)
+        a.free(d)
+        a.free(saves[0])
+    del states
+    return a

@@ -3,7 +3,7 @@ torchtitan's launcher sets and the 2024-12 H100 rows ran on), against the rules 
 writes and behaviour published for them; and the two replays docs/accuracy_log.md "mem59" quotes."""
 import benchmarks.titan_pool_replay as titan
 from benchmarks.allocator_replay import CachingAllocator, GiB, MiB
-from benchmarks.expandable_replay import ExpandableAllocator, pp_last_rank, replay
+from benchmarks.expandable_replay import ExpandableAllocator, pp_last_rank, replay, tp_2d
 
 
 def _cycles(max_split, n=101):
@@ -89,3 +89,32 @@ def test_pp_merge_finds_a_free_range_on_the_last_rank():
     assert all(after == before for before, after, _ in rows)
     assert rows[-1][0] > rows[-1][2]  # the pool is above the live peak (the second stream's pages), by < 5 GiB
     assert rows[-1][0] - rows[-1][2] < 5 * GiB
+
+
+def test_tp_2d_plain_and_async_tp_leave_the_same_pool():
+    """The 70B 2D step, coarse: plain TP's full-length row-parallel outputs (2 GiB, which async TP keeps out of the
+    pool) fall in holes below the top and never raise it -- the step's top is the loss -- so plain and async TP leave
+    the same pool: the runs' 4.3 GiB between them is not these buffers' layout. What the pool holds above the live
+    peak: the loss's free 16-bit logits block (mem56's, priced) and the pages the all-gather and reduce-scatter
+    streams keep mapped (the gradient shards ``zero_grad`` freed), and under 1 GiB of the compute stream's layout."""
+    plain, fused = tp_2d(False), tp_2d(True)
+    assert (plain.max_reserved, plain.max_allocated) == (fused.max_reserved, fused.max_allocated)
+    gap = plain.max_reserved - plain.max_allocated
+    free_low = 131072 * 16032 * 2
+    other_streams = plain.mapped(1) + plain.mapped(2)
+    assert 0 < gap - free_low - other_streams < GiB
+
+
+def test_titan_8b_with_fsdp_streams_default_against_expandable_segments():
+    """mem56b's 8B step with FSDP2's all-gather and reduce-scatter streams added (``run(streams=True)``), the
+    compiled loss of the MI300X rows: the same step reserves 1.37 GiB more on default segments (what those rows' ROCm
+    torch ran) than on expandable segments (what the H100 rows ran), all of it on the compute stream; the two side
+    streams reserve the same under both (the all-gather buffers, the fp32 gradient shards ``zero_grad`` frees)."""
+    from benchmarks.expandable_replay import DefaultPerStream
+    default = titan.run(steps=3, alloc=DefaultPerStream(), streams=True, quiet=True)
+    expandable = titan.run(steps=3, alloc=ExpandableAllocator(), streams=True, quiet=True)
+    assert default.max_allocated == expandable.max_allocated
+    assert abs((default.max_reserved - expandable.max_reserved) / GiB - 1.37) < 0.02
+    assert abs((default.mapped(0) - expandable.mapped(0)) / GiB - 1.39) < 0.02
+    for s in (1, 2):
+        assert abs(default.mapped(s) - expandable.mapped(s)) < 20 * MiB
