@@ -44,7 +44,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from benchmarks.allocator_replay import LARGE_BUFFER, MIN_BLOCK, SMALL_BUFFER, SMALL_SIZE, round_size
+from benchmarks.allocator_replay import (LARGE_BUFFER, MIN_BLOCK, SMALL_BUFFER, SMALL_SIZE, merge_neighbours,
+                                         round_size)
 
 
 @dataclass(eq=False)
@@ -143,18 +144,7 @@ class ExpandableAllocator:
     def free(self, s: Span) -> None:
         s.free = True
         self.allocated -= s.size
-        for nb in (s.prev, s.next):  # ``try_merge_blocks``: free mapped neighbours
-            if nb is None or not nb.free or not nb.mapped:
-                continue
-            self._remove(nb)
-            if nb is s.prev:
-                s.addr, s.prev = nb.addr, nb.prev
-                if nb.prev is not None:
-                    nb.prev.next = s
-            else:
-                s.next = nb.next
-                nb.next.prev = s
-            s.size += nb.size
+        merge_neighbours(s, self._remove, lambda nb: nb.free and nb.mapped)  # the unmapped top never merges
         self._insert(s)
 
     def mapped(self, stream: int = 0) -> int:
