@@ -1170,7 +1170,7 @@ def default_style(job: JobSpec, cfg: dict) -> str:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
     # neither launcher runs the plan's own code: the one that takes the plan, where the ZeRO stage's refuses it (a
-    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which has no tensorwise recipe, and refused with
+    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which then had no tensorwise recipe, and refused with
     # "use the megatron style", which ran it)
     other = OTHER_STYLE[style]
     return other if style_refusal(job, cfg, style) and not style_refusal(job, cfg, other) else style
@@ -1242,13 +1242,19 @@ def finetune_note(job: JobSpec, style: str) -> str | None:
     return FINETUNE_NOTES.get(style, {}).get(mode)
 
 
-#: the fp8 recipe the plan priced as torchtitan 0.3's model converters offer it (torchtitan/components/quantization:
-#: float8.py ``Float8LinearConverter.Config.recipe_name`` rowwise | rowwise_with_gw_hp, default rowwise; mx.py
-#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these:
-#: stack_rules.FP8_RECIPES refuses the rest)
+#: the fp8 recipe the plan priced as torchtitan's model converters offer it (torchtitan/components/quantization:
+#: float8.py ``Float8LinearConverter.Config.recipe_name``, default rowwise; mx.py ``MXFP8LinearConverter``), said
+#: beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these: stack_rules.FP8_RECIPES refuses
+#: the rest). Tensorwise: main's ``Literal["tensorwise", "rowwise", "rowwise_with_gw_hp"]`` (@026c75f2) takes it;
+#: 0.3.0's ``Literal["rowwise", "rowwise_with_gw_hp"]`` refuses it as a tyro override, and a config function that
+#: sets it anyway passes with tyro's "annotated with type Literal[...]" warning into torchao's
+#: ``Float8LinearConfig.from_recipe_name``, which has it (tried, tyro of the installed torchtitan 0.3.0)
 TITAN_FP8 = {
     "rowwise": "pick one whose model has a Float8LinearConverter (recipe_name rowwise, as llama3_debugmodel_float8 "
                "does), or the run is bf16",
+    "tensorwise": "pick one whose model has a Float8LinearConverter with recipe_name \"tensorwise\" (torchtitan after "
+                  "0.3.0 types it; 0.3.0's Literal is rowwise | rowwise_with_gw_hp: set it in the config function, "
+                  "not by a flag), or the run is rowwise or bf16",
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
