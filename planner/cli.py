@@ -107,8 +107,9 @@ def _run(fn, *a, **kw):
         _fail(e)
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
-        _fail(Exception("interrupted"), 130)
+    except KeyboardInterrupt as e:  # Ctrl-C, or a kill / hang-up during a write (outputs.Terminated: its signal)
+        signum = getattr(e, "signum", None)
+        _fail(Exception("interrupted" + (f" ({e})" if signum else "")), 128 + (signum or 2))
     except Exception as e:  # an internal error: still one line unless debugging
         if os.environ.get("PLANNER_DEBUG"):
             raise
