@@ -1856,7 +1856,7 @@ def _offline_draws_words(k: int, reps: int, share: int, rates: list[float], effe
                 "a share this large varies less from replica to replica than that)")
     if effect["fleet_time"] == "slowest share":
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
-                + f", {share:,} requests each), the slowest holding the fleet ({spread})")
+                + f", {count_of(share, 'request')} each), the slowest holding the fleet ({spread})")
     return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each; {stop}), the slowest of them "
             f"{fmt_run_time(effect['slowest_drawn_s'] / 3600)}; the fleet's time and its deadline are judged on the "
             f"expected slowest of all {reps:,}, {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}, "
