@@ -1616,7 +1616,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
-    verdict = (f"{d['cheaper']} is cheaper" if d.get("meets_targets", True) else
+    verdict = (f"{d.get('cheaper')} is cheaper" if d.get("meets_targets", True) else
                "the split misses the targets, so the colocated fleet is the plan that meets them")
     cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
@@ -1857,7 +1857,7 @@ def _offline_draws_words(k: int, reps: int, share: int, rates: list[float], effe
     if effect["fleet_time"] == "slowest share":
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
                 + f", {count_of(share, 'request')} each), the slowest holding the fleet ({spread})")
-    return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each; {stop}), the slowest of them "
+    return (f"{k} of the {reps:,} replicas' shares simulated ({count_of(share, 'request')} each; {stop}), the slowest of them "
             f"{fmt_run_time(effect['slowest_drawn_s'] / 3600)}; the fleet's time and its deadline are judged on the "
             f"expected slowest of all {reps:,}, {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}, "
             f"+{effect['over_slowest_drawn']:.1%} (the draws' mean and spread, normal order statistics; {spread})")
