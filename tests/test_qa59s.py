@@ -247,3 +247,28 @@ def test_an_offline_job_counts_whole_requests(cli, tmp_path):
     assert code == 0, err
     flat = " ".join(out.split())
     assert "for 1 request (1 replica for" in flat and "1 requests" not in flat, flat
+
+
+@pytest.mark.parametrize("taken", ["file", "link", "long"])
+def test_a_markdown_reports_chart_folder_is_checked_before_the_search(cli, tmp_path, monkeypatch, taken):
+    """`report -o r.md` beside a file `r_files`, a link `r_files -> /data/charts` (no --force) or with a stem whose
+    `_files` runs past the file system's 255-byte name: each was refused only once the report was built (a search,
+    its simulations, the charts), by the write. Now before the search, in the words the write used."""
+    from planner.present import report
+
+    def built(*a, **k):
+        raise AssertionError("the report was built before its chart folder was checked")
+
+    monkeypatch.setattr(report, "report_for_job", built)
+    stem = "r" * 250 if taken == "long" else "r"
+    if taken == "file":
+        (tmp_path / "r_files").write_text("mine")
+    elif taken == "link":
+        (tmp_path / "charts").mkdir()
+        (tmp_path / "r_files").symlink_to(tmp_path / "charts")
+    line = refused(cli("report", ROOT / "examples" / "llama3-8b-estimate.yaml", "-o", tmp_path / f"{stem}.md"))
+    assert line.endswith({"file": "r_files: exists and is not a folder",
+                          "link": "refusing to replace it (give --force to replace the link itself, its target "
+                                  "untouched, or another name)",
+                          "long": "r_files: name too long"}[taken]), line
+    assert not (tmp_path / f"{stem}.md").exists()
