@@ -169,7 +169,7 @@ def offline_words(b: dict) -> str:
     ...                    hardware="aws:g6e.48xlarge"))
     '$1.05k for 5,000,000 requests (1 aws:g6e.48xlarge node for 9.6 d at $4.56/h, spot, billed whole: 1 replica on 1 of its 8 GPUs): $210.91 per 1M requests, $0.824 per 1M output tokens, $0.0916 per 1M tokens (prompt + output)'
     """
-    return (f"{fmt_usd(b['usd'])} for {count_of(b['requests'], 'request')} ({_billed_fleet(b)} for "
+    return (f"{fmt_usd(b['usd'])} for {count_of(int(b['requests']), 'request')} ({_billed_fleet(b)} for "
             f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {RATE_NAMES.get(b['price'], b['price'])}"
             + (f", billed whole: {count_of(b['replicas'], 'replica')} on {b['gpus_used']:,} of its "
                f"{b['nodes'] * b['gpus_per_node']:,} GPUs" if b.get("share_usd") else "") + "): "
