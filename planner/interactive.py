@@ -1840,7 +1840,7 @@ class ServingSplit:
 def serving_split(view: dict) -> Optional[ServingSplit]:
     """The serving view's split (``serving_split``'s ``ServingSplit``), or None where the job leaves
     ``serving.disaggregation`` off."""
-    from planner.workloads.serving import disagg_words
+    from planner.workloads.serving import disagg_words, split_misses
 
     d = view["plan"].get("disaggregation")
     if not d:
@@ -1851,7 +1851,8 @@ def serving_split(view: dict) -> Optional[ServingSplit]:
                ("GPUs (split / colocated)", f"{d['gpus']:,} / {d['colocated_replicas'] * d['colocated_tp']:,}"),
                ("KV hand-over", f"{d['link']}, {d['kv_transfer_ms']:,.1f} ms"),
                ("$/h split / colocated", f"{usd(d['usd_per_hr'])} / {usd(d['colocated_usd_per_hr'])}"),
-               ("cheaper", d.get("cheaper") or "no price"))
+               # a simulated split that misses the targets is no cheaper fleet (its line under the metrics says so)
+               ("cheaper", (d.get("cheaper") or "no price") + (" (split misses)" if split_misses(d) else "")))
     return ServingSplit(metrics, tuple(disagg_words(d, d["hardware"])), d)
 
 

@@ -1588,24 +1588,45 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
              usd_per_hr=_split_usd_hr(row, size, dec), colocated_tp=best.tp, colocated_layout=replica_layout(best),
              colocated_replicas=best.replicas, colocated_usd_per_hr=best.usd_per_hr)
     if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
-        d["cheaper"] = ("disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
+        # the cheaper of the fleets that hold the targets: a simulated split that misses them serves no load the
+        # colocated fleet does, however little it costs (app59: a fixed 1 + 1 split, p99 TTFT unbounded, read
+        # "disaggregated is cheaper" at $3.72/h beside the 7 replicas' $13.03/h that meet them)
+        d["cheaper"] = ("colocated" if split_misses(d) else
+                        "disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
                         "colocated" if d["usd_per_hr"] > best.usd_per_hr else "neither (the same nodes)")
     return d
+
+
+def split_misses(d: dict) -> bool:
+    """Whether a plan's prefill-decode split (``_disaggregation``'s dict) was simulated and missed the targets."""
+    return bool(d.get("simulated")) and not d["simulated"]["meets_targets"]
+
+
+def _cost_words(d: dict) -> str:
+    """The split's $/h beside the colocated fleet's and which is cheaper (of the fleets that hold the targets)."""
+    if not d.get("cheaper"):
+        return "no price"
+    n = d["colocated_replicas"]
+    head = (f"${d['usd_per_hr']:,.2f}/h against the colocated {count_of(n, d['colocated_layout'] + ' replica')} "
+            f"({count_of(n * d['colocated_tp'], 'GPU')}) ${d['colocated_usd_per_hr']:,.2f}/h")
+    if split_misses(d):
+        return f"{head}: the split misses the targets, so the colocated fleet is the cheaper that holds them"
+    return f"{head}: {d['cheaper']} is cheaper"
 
 
 def disagg_words(d: dict, hardware: str) -> list[str]:
     """The ``assumed:`` lines of a plan's prefill-decode split (``_disaggregation``)."""
     sim_ = d["simulated"]
-    ms = lambda x, f: "unbounded" if x is None else f"{x:{f}} ms"  # noqa: E731 -- None: a request never finished
+    # None (simulated) or inf (the screen's queue never drains): a request never finished. The screen's TTFT was
+    # written with its own format, "p99 TTFT inf ms" (app59)
+    ms = lambda x, f: "unbounded" if x is None or math.isinf(x) else f"{x:{f}} ms"  # noqa: E731
     got = (f"simulated p99 TTFT {ms(sim_['ttft_p99_ms'], '.0f')}, TPOT {ms(sim_['tpot_p99_ms'], '.1f')}"
            + ("" if sim_["meets_targets"] else " (misses the targets)")
            + (f" ({cut_words(sim_['cut'])})" if sim_.get("cut") else "") if sim_ else "not simulated")
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
-    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
-            f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
-            f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
+    cost = _cost_words(d)
     tried = d.get("tried_smaller") or []
     engine = f" on each of a replica's {d['ep']} DP engines" if d["ep"] > 1 else ""
     smaller = ("; smaller splits simulated: " + ", ".join(
@@ -1615,8 +1636,8 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
              if d["decode_layout"] == d["layout"] else
              f"{d['prefill']} prefill {d['layout']} + {d['decode']} decode {d['decode_layout']} replicas")
     return [f"serving.disaggregation {d['mode']} on {hardware}: {sides} "
-            f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
-            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
+            f"({count_of(d['gpus'], 'GPU')}; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {ms(d['screen_ttft_ms'], '.0f')}, "
+            f"TPOT {ms(d['screen_tpot_ms'], '.1f')} at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
             f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
             f"{d['prefill_budget']:,}, vLLM's max_num_batched_tokens{', each engine its own' if engine else ''}), {d['prefill_step_ms']:.1f} ms a step at "
