@@ -248,6 +248,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         dated = wi.prices_dated_line(res.get("budget") or res.get("offline_budget"))
         if dated:  # how old the budget's prices are (serve's "prices dated:" line; prices38)
             st.markdown(f"- {dated}")
+    # `planner report` of the serving job, as the training page's budget review (app59: the serving page had none)
+    st.download_button("download the serving review (HTML)",
+                       data=lambda: wi.serving_report_html(view, catalog, source_name),
+                       file_name="serving-review.html", mime="text/html", key="serving_report")
     if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
         st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
                    f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "

@@ -66,7 +66,7 @@ from planner.workloads.training import estimate_job
 from planner.units import count_of, device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.charts import sweep_verdicts
-from planner.present.report import build_report, render_html
+from planner.present.report import build_report, build_serving_report, render_html
 from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -1682,6 +1682,13 @@ def headline(rec: dict) -> str:
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
     """The budget-review report of what the app shows, as one self-contained HTML file."""
     return render_html(build_report(job, rec, catalog, profile, job_name=name))
+
+
+def serving_report_html(view: dict, catalog=None, name: str = "job") -> str:
+    """The serving review of what the serving page shows (``serving_view``'s plan), as `planner report` writes it for a
+    serving job (``build_serving_report``, the rates held to the catalog planned on); until app59 the serving page
+    offered no report."""
+    return render_html(build_serving_report(view["job"], view["plan"], job_name=name, catalog=catalog or cached_catalog()))
 
 
 # --------------------------------------------------------------------------------------------

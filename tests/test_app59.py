@@ -100,3 +100,25 @@ def test_the_reports_sensitivity_figure_is_the_two_panels_under_one_title():
     assert whole["title"] == panels.title and "dashed = the job's deadline / budget" in panels.title
     assert len(whole["vconcat"]) == 2
     assert whole["vconcat"][1]["layer"][0]["encoding"]["y"]["title"] == panels.cost.to_dict()["layer"][0]["encoding"]["y"]["title"]
+
+
+def test_the_serving_page_offers_the_serving_review():
+    """The serving page's download: `planner report`'s serving review of the plan on the page (fails on the old code:
+    no download button there, no ``serving_report_html``). The HTML names the page's hardware and replicas and holds
+    no NaN / inf / None."""
+    import re
+
+    import yaml
+    from planner import interactive as wi
+
+    data = {k: v for k, v in _serving(20).items()}
+    data["serving"] = {k: v for k, v in data["serving"].items() if k != "disaggregation"}
+    at = upload(open_page(), "small.yaml", yaml.safe_dump(data).encode())
+    assert len(at.get("download_button")) == 1
+    view = wi.serving_view(wi.parse_upload("small.yaml", yaml.safe_dump(data).encode()), wi.cached_catalog())
+    html = wi.serving_report_html(view, wi.cached_catalog(), "small.yaml")
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style|svg)\b.*?</\1>", " ", html, flags=re.S))
+    metrics = {m.label: m.value for m in at.metric}
+    hw = metrics["hardware"].rsplit(" ", 1)[0]
+    assert "Serving review" in text and hw in text
+    assert not re.search(r"\b(nan|NaN|inf|Infinity|None)\b", text)
