@@ -758,6 +758,11 @@ class FrameworkSpec(Strict):
     #: default; Primus's), so the GPU holds 16-bit weights and TE's cached FP8 copy and the sharded optimizer / FSDP2
     #: gather 16-bit parameters (planner.model.stacks Stack.fp8_param_gather)
     fp8_param_gather: Optional[bool] = None
+    #: torchtitan: FSDP2 all-gathers the float8 linears' weights in float8 (its float8 converter's
+    #: ``enable_fsdp_float8_all_gather`` with ``precompute_float8_dynamic_scale_for_fsdp``; default off, as there);
+    #: tensorwise only (torchtitan asserts against it with a ``recipe_name``), dropped without FSDP (ZeRO-0)
+    #: (planner.model.stacks Stack.fsdp_float8_all_gather)
+    fsdp_float8_all_gather: Optional[bool] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stack_kernels ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
@@ -1455,8 +1460,10 @@ class ServingSpec(Strict):
     # (planner/workloads/serving_memory.py ``shared_prefix``); must be < prompt_tokens
     shared_prefix_tokens: int = Field(0, ge=0, le=MAX_REQUEST_TOKENS)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
-    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
-    requests: Optional[float] = Field(None, ge=1, le=1e15)
+    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36);
+    # a whole number (``5.0e6`` reads as 5,000,000): until qa59 ``2.5`` was taken, its plan reading "2.5 requests" in
+    # its header, batch 3 in its sizing and "$0.0036 for 2 requests" in its cost
+    requests: Optional[int] = Field(None, ge=1, le=10**15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
     # MoE models: a replica's experts spread over its GPUs with data-parallel attention (vLLM
     # ``--data-parallel-size N --enable-expert-parallel``; planner/workloads/serving_memory.py ``ReplicaSplit``):
