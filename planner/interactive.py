@@ -804,7 +804,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     ``stack_rules.schedule_codes``). Until app51 each open degree was tried at 1 and 2 only, and with one virtual stage:
     an option a rule allows only at a degree past 2 or with virtual stages (Megatron-Core's MoE all-to-all overlap at a
     fixed PP 4: ``moe_a2a_overlap`` needs interleaving there, rule a2a-overlap-pp-vpp) was not offered, though the
-    search runs it."""
+    search runs it. The deeper interleavings only at the pp they split, as the search pairs them (``vpp_kept``; until
+    vpp59 every one at every pp)."""
     from planner.layout import sequence_parallel
     from planner.search.space import open_degrees
 
@@ -812,7 +813,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     deg = open_degrees(job)
     rows = _rows((tuple(deg["tp_etp"]), *(tuple(deg[k]) for k in ("pp", "cp")), (p.dp,) if p.dp else _OPEN_DP,
                   *(tuple(deg[k]) for k in ("ep", "vpp")), (p.zero,) if p.zero is not None else ZEROS[1:],
-                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())))
+                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())),
+                 tuple(sorted(deg["vpp_more"].items())))
     n = len(rows.tp)
     return SimpleNamespace(**vars(rows), sp=sequence_parallel(p.sequence_parallel, rows.tp),
                            schedule=stack_rules.schedule_codes(stack, p, rows.pp, rows.vpp),
@@ -820,11 +822,16 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
 
 
 @functools.lru_cache(maxsize=64)
-def _rows(axes: tuple) -> SimpleNamespace:
+def _rows(axes: tuple, vpp_more: tuple = ()) -> SimpleNamespace:
     """``_layout_rows``' columns for the values of each axis ((tp, etp) pairs, pp, cp, dp, ep, vpp, zero, recompute
-    code), every combination one row (``dp_shard`` = dp: no hybrid shard group)."""
-    pair, pp, cp, dp, ep, vpp, zero, rc = (np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
-        np.arange(len(axes[0])), *axes[1:], indexing="ij"))
+    code), every combination one row (``dp_shard`` = dp: no hybrid shard group) but a deeper interleaving at a pp it
+    does not split (``vpp_more``: ``open_degrees``' as (pp, depths) items; planner.search.space ``vpp_kept``)."""
+    from planner.search.space import vpp_kept
+
+    cols = [np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
+        np.arange(len(axes[0])), *axes[1:], indexing="ij")]
+    kept = vpp_kept(dict(vpp_more), cols[1], cols[5])
+    pair, pp, cp, dp, ep, vpp, zero, rc = (c[kept] for c in cols)
     tp_etp = np.asarray(axes[0], dtype=np.int64).reshape(-1, 2)
     return SimpleNamespace(tp=tp_etp[pair, 0], etp=tp_etp[pair, 1], pp=pp, cp=cp, dp=dp, ep=ep, vpp=vpp, zero=zero,
                            rc=rc, dp_shard=dp)
