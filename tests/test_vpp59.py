@@ -36,10 +36,10 @@ def test_the_app_judges_the_job_on_the_searchs_pairs():
     from planner.workloads.training import recommend
 
     job = load_job_dict(_UNIFORM6)
+    assert not wi._runs(_UNIFORM6)
     rows = wi._layout_rows(job, job_stack(job))
     pairs = set(zip(rows.pp.tolist(), rows.vpp.tolist()))
     assert (3, 7) not in pairs and {(2, 7), (6, 7), (16, 8)} <= pairs
-    assert not wi._runs(_UNIFORM6)
     with pytest.raises(InputError) as e:
         recommend(job, load_catalog(), simulate=False)
     assert e.value.field == "training.recompute_num_layers"
@@ -78,7 +78,6 @@ def test_one_layer_chunks_are_tried():
     the old code (2-layer chunks at least: no depth at PP 16, VPP 5 only at PP 8)."""
     from planner.search.space import more_vpps
 
-    assert D.VPP_MIN_CHUNK_LAYERS == 1
     assert more_vpps(126, 16) == (8,) and more_vpps(80, 8) == (5, 10) and more_vpps(80, 16) == (5,)
     assert more_vpps(61, 2) == () and more_vpps(32, 2) == (8,) and more_vpps(126, 8) == (8,)
     for layers in (32, 61, 80, 94, 126):
