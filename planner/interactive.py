@@ -66,7 +66,7 @@ from planner.workloads.training import estimate_job
 from planner.units import count_of, device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.charts import sweep_verdicts
-from planner.present.report import build_report, render_html
+from planner.present.report import build_report, build_serving_report, render_html
 from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -1691,6 +1691,13 @@ def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str =
     return render_html(build_report(job, rec, catalog, profile, job_name=name))
 
 
+def serving_report_html(view: dict, catalog=None, name: str = "job") -> str:
+    """The serving review of what the serving page shows (``serving_view``'s plan), as `planner report` writes it for a
+    serving job (``build_serving_report``, the rates held to the catalog planned on); until app59 the serving page
+    offered no report."""
+    return render_html(build_serving_report(view["job"], view["plan"], job_name=name, catalog=catalog or cached_catalog()))
+
+
 # --------------------------------------------------------------------------------------------
 # serving jobs: the simulated answer and its latency against offered load
 # --------------------------------------------------------------------------------------------
@@ -1847,7 +1854,7 @@ class ServingSplit:
 def serving_split(view: dict) -> Optional[ServingSplit]:
     """The serving view's split (``serving_split``'s ``ServingSplit``), or None where the job leaves
     ``serving.disaggregation`` off."""
-    from planner.workloads.serving import disagg_words
+    from planner.workloads.serving import disagg_words, split_misses
 
     d = view["plan"].get("disaggregation")
     if not d:
@@ -1858,7 +1865,8 @@ def serving_split(view: dict) -> Optional[ServingSplit]:
                ("GPUs (split / colocated)", f"{d['gpus']:,} / {d['colocated_replicas'] * d['colocated_tp']:,}"),
                ("KV hand-over", f"{d['link']}, {d['kv_transfer_ms']:,.1f} ms"),
                ("$/h split / colocated", f"{usd(d['usd_per_hr'])} / {usd(d['colocated_usd_per_hr'])}"),
-               ("cheaper", d.get("cheaper") or "no price"))
+               # a simulated split that misses the targets is no cheaper fleet (its line under the metrics says so)
+               ("cheaper", (d.get("cheaper") or "no price") + (" (split misses)" if split_misses(d) else "")))
     return ServingSplit(metrics, tuple(disagg_words(d, d["hardware"])), d)
 
 

@@ -3169,8 +3169,8 @@ STACKS: dict[str, Stack] = {
         sink_rescale_kernels=("fa2",), sink_rescale_form="scale_cast",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
-                "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
-                "and no tensorwise: stack_rules.FP8_RECIPES)"),
+                "enable_async_tensor_parallel; Float8LinearConverter, recipe_name rowwise by default, "
+                "tensorwise in every version but 0.3.0: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
         "deepspeed", bnb_whole_at_zero3=True, explicit_softmax="transformers", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_host_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``

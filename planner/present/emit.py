@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 
@@ -1170,7 +1171,7 @@ def default_style(job: JobSpec, cfg: dict) -> str:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
     # neither launcher runs the plan's own code: the one that takes the plan, where the ZeRO stage's refuses it (a
-    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which has no tensorwise recipe, and refused with
+    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which then had no tensorwise recipe, and refused with
     # "use the megatron style", which ran it)
     other = OTHER_STYLE[style]
     return other if style_refusal(job, cfg, style) and not style_refusal(job, cfg, other) else style
@@ -1242,13 +1243,19 @@ def finetune_note(job: JobSpec, style: str) -> str | None:
     return FINETUNE_NOTES.get(style, {}).get(mode)
 
 
-#: the fp8 recipe the plan priced as torchtitan 0.3's model converters offer it (torchtitan/components/quantization:
-#: float8.py ``Float8LinearConverter.Config.recipe_name`` rowwise | rowwise_with_gw_hp, default rowwise; mx.py
-#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these:
-#: stack_rules.FP8_RECIPES refuses the rest)
+#: the fp8 recipe the plan priced as torchtitan's model converters offer it (torchtitan/components/quantization:
+#: float8.py ``Float8LinearConverter.Config.recipe_name``, default rowwise; mx.py ``MXFP8LinearConverter``), said
+#: beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these: stack_rules.FP8_RECIPES refuses
+#: the rest). Tensorwise: main's ``Literal["tensorwise", "rowwise", "rowwise_with_gw_hp"]`` (@026c75f2) takes it;
+#: 0.3.0's ``Literal["rowwise", "rowwise_with_gw_hp"]`` refuses it as a tyro override, and a config function that
+#: sets it anyway passes with tyro's "annotated with type Literal[...]" warning into torchao's
+#: ``Float8LinearConfig.from_recipe_name``, which has it (tried, tyro of the installed torchtitan 0.3.0)
 TITAN_FP8 = {
     "rowwise": "pick one whose model has a Float8LinearConverter (recipe_name rowwise, as llama3_debugmodel_float8 "
                "does), or the run is bf16",
+    "tensorwise": "pick one whose model has a Float8LinearConverter with recipe_name \"tensorwise\" (torchtitan after "
+                  "0.3.0 types it; 0.3.0's Literal is rowwise | rowwise_with_gw_hp: set it in the config function, "
+                  "not by a flag), or the run is rowwise or bf16",
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
@@ -2339,6 +2346,23 @@ def k8s_power_containers(plan: LaunchPlan, vendor_gpu: str) -> list[dict]:
              "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}, "volumeMounts": mount}]
 
 
+#: a Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and ``.``, beginning and ending with an
+#: alphanumeric (kubernetes.io/docs/concepts/overview/working-with-objects/labels, "Syntax and character set";
+#: apimachinery validation.IsValidLabelValue)
+K8S_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def k8s_label_value(name: str) -> str:
+    """``name`` as a label value the API server accepts, else a one-line refusal: the nodes' own
+    ``node.kubernetes.io/instance-type`` label can never hold such a name, so a rewritten selector would match no node
+    and the pods would stay Pending (a private catalog's instance named ``my box (a100)``)."""
+    if K8S_LABEL_VALUE.fullmatch(name):
+        return name
+    raise InputError("--emit", f"instance {clip(name)} cannot be a Kubernetes label value (letters, digits, '-', '_', "
+                               "'.', at most 63, alphanumeric at both ends), so no node's instance-type label matches "
+                               "it; rename it in the catalog or emit another format")
+
+
 def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], restart: str | None = None) -> dict:
     """One pod template: the trainer container holding the node's GPUs and the fabric's devices, ``/dev/shm``, the
     fabric's sidecars, volumes and annotations (``K8sFabric``); ``restart``: a Job's pod restartPolicy."""
@@ -2366,7 +2390,7 @@ def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], rest
     if restart:
         spec["restartPolicy"] = restart
     if plan.instance:
-        spec["nodeSelector"] = {"node.kubernetes.io/instance-type": plan.instance}
+        spec["nodeSelector"] = {"node.kubernetes.io/instance-type": k8s_label_value(plan.instance)}
     if fx.annotations:  # GKE's multi-network annotations are the pod's, set before it is scheduled
         return {"metadata": {"annotations": dict(fx.annotations)}, "spec": spec}
     return {"spec": spec}
