@@ -339,3 +339,24 @@ def test_last_stage_holds_megatrons_warmup(pp, v):
             want = min(warm + 1, total) / v
             got = float(inflight_microbatches(c, m, last=last)[0])
             assert got == pytest.approx(want), (pp, v, m, rank)
+
+
+def test_readme_table_is_what_validate_memory_prints(predicted):
+    """README's peak-memory table (the one under "| source | rows | metric | median abs |") holds, row by row in
+    validate_memory's order, the rows, metric and the three errors it prints (to 0.1%): the torchtitan row read
+    1.1 / 9.3 / -1.0% for a session after mem58 had moved it to 1.0 / 8.5 / -1.9% (found in session 59)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    head = "| source | rows | metric | median abs | p90 abs | mean signed |"
+    assert text.count(head) == 1
+    lines = text.split(head, 1)[1].splitlines()[2:]
+    got = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[:len(lines)] if ln.startswith("|")]
+    got = got[:next((i for i, r in enumerate(got) if len(r) != 6), len(got))]
+    tab = error_table(predicted)
+    assert len(got) == len(tab)
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    for cells, r in zip(got, tab.itertuples()):
+        assert cells[0].startswith(r.source.split(" (")[0]), (cells, r.source)
+        assert [int(cells[1]), cells[2].replace(" ", "")] == [r.rows, r.metric], cells
+        assert cells[3:] == [pct(r.median_abs_err), pct(r.p90_abs_err), pct(r.mean_signed_err)], (cells, r)
