@@ -1706,9 +1706,6 @@ def _memory_rows(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, global_batch
         # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
         # Megatron-LM's tensorboard writer is rank world_size - 1)
         total_last=last_total * np.ones(len(c)), other_last=last_parts["other"] * np.ones(len(c)),
-        # the larger of rank 0 and the middle rank that peaks (the last stage aside) and its logits: what a loss kernel
-        # that frees logits only cannot take below (planner.search.space ``could_free``, rec59)
-        total_first=first_total * np.ones(len(c)), logits_first=first["logits"] * np.ones(len(c)),
         # the pool's free blocks at the loss's peak on the last stage, where the loss sets its peak: in a max_reserved or
         # nvidia-smi figure, not in ``total`` (the allocator frees them before an out-of-memory error; activations
         # ``loss_pool_free_bytes``)

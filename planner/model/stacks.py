@@ -3835,7 +3835,7 @@ def megatron_fsdp_low_zero(zero: int) -> str:
 SEARCHED = ("optimizer_offload", "activation_offload", "param_offload", "reshard_after_forward", "megatron_fsdp",
             "pp_split", "fused_cross_entropy", "cp_comm_type", "moe_dispatcher", "moe_a2a_overlap", "fsdp_version",
             "pp_pass_microbatches", "defer_fsdp_grad_sync", "loss_fn", "partition_activations", "cpu_checkpointing",
-            "num_vocab_tiling", "activation_offload_layers", "cross_entropy_fusion")
+            "num_vocab_tiling", "activation_offload_layers")
 #: the ``SEARCHED`` options ``recommend`` tries on some of the stacks that hold them only (planner.search.space
 #: ``stack_variants``; the app's controls read it too, planner.interactive). None now: rec56 searched
 #: ``defer_fsdp_grad_sync`` on the HF Trainer's accelerate FSDP only (``sync_each_batch``); rec57 searches NeMo
@@ -3876,6 +3876,16 @@ UNSEARCHED = {
                   "job sets fp8_recipe: auto (RECIPE_AUTO, planner.search.space recipe_choices)",
     "offload_device": "searched apart, as a twin of each CPU-offload variant where host memory does not hold it "
                       "(planner.search.space _with_nvme_twins, QA 93)",
+    "cross_entropy_fusion": "te (Transformer Engine's CrossEntropyFunction: the gradient written over the 16-bit "
+                            "logits) is priced below native in memory and 0.1% in time, so at equal fit the recipes' "
+                            "kernel stays; as a fallback on the layouts native does not fit (rec58's trial) it fits so "
+                            "many logit-bound layouts, each then priced, that DeepSeek-V3's example search evaluated "
+                            "8.9M -> 17.8M rows (CPU 10.9 -> 21.3 s) and Llama-3-70B's CPU 1.32 -> 2.12 s for the "
+                            "same answers. With rec59's fit screens (the nearest evaluated memory, recommend._chance, "
+                            "and in its trial rank 0's and the middle ranks' totals beside the last stage's logits) "
+                            "its rows fell to 10.1M (7.2M without it), but its ~170 more memory and step-time calls "
+                            "(a ~40 ms fixed cost each) still cost DeepSeek-V3's search 11.9 -> 17.0 CPU s: left "
+                            "until a call's fixed cost is cut or the search can skip calls that cannot beat its best",
     "cuda_graph_impl": "a speed-up the recipes set per model; the graphs' static buffers are not priced, so searched "
                        "it would always be on (and full recompute refuses it)",
     "cuda_graph_scope": "with cuda_graph_impl, the recipes' per-model scope",

@@ -864,7 +864,7 @@ LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_
 LAYER_FREE_STACK = tuple(f for f in SEARCHED if f not in ("fused_cross_entropy", "cp_comm_type", "moe_dispatcher",
                                                           "moe_a2a_overlap", "fsdp_version", "loss_fn",
                                                           "partition_activations", "cpu_checkpointing",
-                                                          "num_vocab_tiling", "cross_entropy_fusion"))
+                                                          "num_vocab_tiling"))
 #: the stack options a search varies that the DP terms (``_dp_terms`` and the stage split it takes) never read:
 #: activation offload moves activations, which the gradient reduce, parameter gathers and optimizer step do not
 #: touch (its PCIe contention is ``offload_contention``'s, outside them). Its variants share a search's DP rows.

@@ -462,8 +462,7 @@ FALLBACK_WORDS = {"optimizer_offload": "offload", "param_offload": "offload", "a
                   "fused_cross_entropy": "the fused cross-entropy",
                   "defer_fsdp_grad_sync": "the gradient sync each micro-batch", "loss_fn": "the linear cross-entropy",
                   "partition_activations": "the partitioned checkpoints",
-                  "cpu_checkpointing": "the checkpoints in host memory", "num_vocab_tiling": "the loss tiles",
-                  "cross_entropy_fusion": "TE's loss kernel"}
+                  "cpu_checkpointing": "the checkpoints in host memory", "num_vocab_tiling": "the loss tiles"}
 
 
 def fallback_note(searched: tuple[str, ...]) -> str:

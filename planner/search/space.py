@@ -626,7 +626,7 @@ class StackVariant:
         fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
         # MaxText's loss tiles (rec58) shrink the loss's logits and buffers only (the logits term: checked on 80,000
         # random rows of Llama-3-8B / 70B at one and 16 tiles)
-        loss = fused or self.values.get("num_vocab_tiling", 1) > 1 or self.values.get("cross_entropy_fusion") == "te"
+        loss = fused or self.values.get("num_vocab_tiling", 1) > 1
         # DeepSpeed's checkpointing (rec58): the checkpointed inputs split over TP or sent to the host
         ds = any(self.values.get(k) for k in DS_CHECKPOINT_OPTIONS)
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
@@ -643,9 +643,8 @@ class StackVariant:
         known -- an option outside the table, another recompute list, its own ``frees`` (a recompute list's screen),
         the one-replica rows at another ZeRO stage (their memory is another row's) -- and no screen is made. A
         parent's memory is the nearer one: the root's (``could_fit``) holds none of the other fallbacks the parent
-        has already tried (rec59: DeepSeek-V3's TE-loss variant with the optimizer offloaded, screened against the
-        plain root, passed 5.6M rows whose most loaded rank holds no logits, which the offloaded parent had shown
-        do not fit)."""
+        has already tried (rec59: a variant with two fallbacks, screened against the plain root by what both free,
+        passed rows where the parent with one of them had already shown the other cannot free enough)."""
         if (self.frees is not None or self.modules != parent.modules
                 or self.one_replica_zero != parent.one_replica_zero):
             return None
@@ -727,18 +726,18 @@ class StackVariant:
 #: activations, the sync each micro-batch its held gradients, DeepSpeed's checkpointing the activations, MaxText's
 #: loss tiles the logits: rec58)
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
-                      "cpu_checkpointing", "num_vocab_tiling", "cross_entropy_fusion")
+                      "cpu_checkpointing", "num_vocab_tiling")
 
 #: the memory terms each fallback option's later values can take off the GPU beside its earlier one (rec59: the parent's
 #: screen, ``StackVariant.parent_frees``; the same terms ``could_fit`` frees against the root): an offload its state,
-#: a fused or tiled loss or TE's loss kernel the logits (the fused ones the loss's saves in the activations too),
+#: a fused or tiled loss the logits (the fused ones the loss's saves in the activations too),
 #: DeepSpeed's checkpointing and more offloaded layers the activations, the sync each micro-batch the held gradients.
 #: Every other term only grows with them (host copies, gathers): what a parent's memory less these terms exceeds the
 #: limit by, the variant's does too
 OPTION_FREES = {"optimizer_offload": ("optimizer",), "param_offload": ("weights",),
                 "activation_offload": ("activations",), "activation_offload_layers": ("activations",),
                 "fused_cross_entropy": ("activations", "logits"), "loss_fn": ("activations", "logits"),
-                "num_vocab_tiling": ("logits",), "cross_entropy_fusion": ("logits",),
+                "num_vocab_tiling": ("logits",),
                 "partition_activations": ("activations",), "cpu_checkpointing": ("activations",),
                 "defer_fsdp_grad_sync": ("grads",)}
 
@@ -748,16 +747,9 @@ def could_free(mem: dict, frees: tuple[str, ...], limit: float, at: np.ndarray |
     ``frees`` terms (the activations and logits with their fragmentation allowance, ``allocator_reserve``), is within
     ``limit``: a necessary condition for a variant that can take off at most those terms to fit."""
     if at is not None:  # (the columns read, not the whole call's)
-        mem = {k: mem[k][at] for k in ("total", "total_first", "logits_first", *frees) if k in mem}
+        mem = {k: mem[k][at] for k in ("total", *frees)}
     free = sum(mem[k] + (allocator_reserve(mem[k]) if k in ("activations", "logits") else 0.0) for k in frees)
-    need = mem["total"] - free
-    if set(frees) == {"logits"} and "total_first" in mem:
-        # a loss change frees each rank's own logits: rank 0 and the middle ranks (``total_first``) keep their total less
-        # theirs (none off a first stage under PP) where the last stage peaks -- DeepSeek-V3's TE-loss rows that passed
-        # the peak's screen and did not fit were 4.0M of 4.8M (rec59)
-        lf = mem["logits_first"]
-        need = np.maximum(need, mem["total_first"] - lf - allocator_reserve(lf))
-    return need <= limit
+    return mem["total"] - free <= limit
 
 
 #: the fallback axes beside the offloads (every ``*_offload`` axis is one too: ``is_fallback``): a variant at another
@@ -922,14 +914,6 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
     if ("loss_fn" in open_ and base.loss_fn == "masked_ce" and "ce_fp32_upcast" in open_options(t)
             and m.causal and m.output_head != "classifier"):
         axes["loss_fn"] = ("masked_ce", "linear_ce")
-    # Megatron-Core's loss kernel left open (rec59): the recipes' native fusion first, then TE's CrossEntropyFunction
-    # (transformer_engine/pytorch/cross_entropy.py: the gradient written over the 16-bit logits, no fp32 copy), a
-    # fallback as the other loss kernels are, tried only where native's logits keep a plan from fitting; on the
-    # layouts where both fit TE's is 0.1% faster, so its rows are also bounded (planner.search.prune: only where it can
-    # beat a plan the search holds); not on a classifier head (no vocabulary logits)
-    if ("cross_entropy_fusion" in open_ and base.cross_entropy_fusion == "native" and "te" in base.ce_fusions
-            and m.is_transformer and m.output_head != "classifier"):
-        axes["cross_entropy_fusion"] = ("native", "te")
     # Megatron-DeepSpeed's DeepSpeed checkpointing left open (rec58): each a fallback as the offloads are, on the
     # full-recompute rows only (offload.valid_masks: the layers deepspeed.checkpointing.checkpoint wraps) --
     # partition_activations keeps each checkpointed input's 1/tp slice (an all-gather before its recompute),
@@ -950,7 +934,7 @@ def stack_variants(job: JobSpec, recipes: bool = False) -> list[StackVariant]:
         # recompute none, then Megatron's default count (all but the last): a chain, each count only where the one
         # before does not fit. With recompute open the search's recompute rows are the memory lever beside the
         # offload: there the chain cost Llama-3-70B's example search 1.20 -> 1.60 CPU s for the same answer
-        counts = t.recompute in (None, "none") and "activation_offload_layers" in open_ and base.activation_offload_layers is None
+        counts = t.recompute == "none" and "activation_offload_layers" in open_ and base.activation_offload_layers is None
         axes["activation_offload"] = (False,) + (offload_layer_counts(m.layers) if counts else ()) + (True,)
     # the pipeline split left open on Megatron-Core / torchtitan: the balanced split (pipeline.BalancedSplit /
     # TitanSplit), and the stack's own only where that does not fit (a fallback as the offloads are: the balanced
