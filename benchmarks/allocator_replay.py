@@ -117,20 +117,26 @@ class CachingAllocator:
     def free(self, b: Block) -> None:
         b.free = True
         self.allocated -= b.size
-        for nb in (b.prev, b.next):  # ``try_merge_blocks``: free neighbours in the same segment
-            if nb is None or not nb.free:
-                continue
-            self._remove(nb)
-            if nb is b.prev:
-                b.addr, b.prev = nb.addr, nb.prev
-                if nb.prev is not None:
-                    nb.prev.next = b
-            else:
-                b.next = nb.next
-                if nb.next is not None:
-                    nb.next.prev = b
-            b.size += nb.size
+        merge_neighbours(b, self._remove)
         self._insert(b)
+
+
+def merge_neighbours(b, remove, mergeable=lambda nb: nb.free) -> None:
+    """``try_merge_blocks``: ``b`` (just freed) absorbs each ``mergeable`` neighbour of its segment, which ``remove``
+    takes out of the free pool first."""
+    for nb in (b.prev, b.next):
+        if nb is None or not mergeable(nb):
+            continue
+        remove(nb)
+        if nb is b.prev:
+            b.addr, b.prev = nb.addr, nb.prev
+            if nb.prev is not None:
+                nb.prev.next = b
+        else:
+            b.next = nb.next
+            if nb.next is not None:
+                nb.next.prev = b
+        b.size += nb.size
 
 
 def replay(events) -> CachingAllocator:

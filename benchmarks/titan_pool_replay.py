@@ -25,6 +25,14 @@ compiled loss 26.89 GiB allocated, 28.25 reserved: 1.36 GiB unallocated, 7% of t
 mem56's free 16-bit logits block is 1.96. So default segments explain ~0.4 GiB of the MI300X rows' 3 GiB in this
 replay, not the rest (the streams left out could add more; not replayed). Indicative: the per-layer lists are
 approximations, not a recording.
+
+With FSDP2's streams (mem59, ``run(streams=True)``; ``alloc`` benchmarks/expandable_replay.py's ``DefaultPerStream``
+or ``ExpandableAllocator``): the same compiled-loss step reserves 34.14 GiB on default segments and 32.77 on
+expandable segments for 27.87 allocated -- 1.37 GiB apart, all on the compute stream (29.67 / 28.28); the all-gather
+stream keeps ~1.0 GiB and the reduce-scatter stream 3.5 GiB (the fp32 gradient shards, freed by ``zero_grad``) mapped
+under both. Since the H100 rows (expandable segments) sit within 0.5% with the planner's 5% reserve, the baseline for
+the MI300X rows is the same step on expandable segments, not the 5%: default segments account for ~1.4 of their
+~3.1 GiB in this replay, not the 0.4 above.
 """
 from __future__ import annotations
 
@@ -94,15 +102,79 @@ def optimizer_states(a: CachingAllocator) -> list:
     return [a.malloc(s) for s in shards for _ in range(2)]
 
 
-def run(steps: int = 4, eager: bool = False) -> CachingAllocator:
-    """Replay ``steps`` steps; print each step's peaks."""
-    a, states = CachingAllocator(), []
+#: a layer's and the embedding's / head's unsharded bf16 parameters: FSDP2's units (torchtitan 2025: the embedding
+#: and ``[norm, output]`` units of their own, PR #1094)
+UNIT, HEAD = sum(PARAMS) * 2, VOCAB * HIDDEN * 2
+
+
+def forward_fsdp(a) -> tuple:
+    """``forward`` with FSDP2's streams (mem59): each unit's all-gather output on the all-gather stream (1), copied
+    out into its unsharded parameters on the compute stream and freed, the next unit's gathered ahead (prefetch);
+    blocks resharded after their forward, the head unit kept (``reshard_after_forward=False``)."""
+    saves, ag = [], a.malloc(HEAD, 1)
+    emb = a.malloc(HEAD)
+    a.free(ag)
+    nxt = a.malloc(UNIT, 1)
+    for layer in range(LAYERS):
+        p = a.malloc(UNIT)
+        a.free(nxt)
+        nxt = a.malloc(UNIT if layer < LAYERS - 1 else HEAD, 1)
+        saves.append([a.malloc(s) for s in SAVES])
+        for b in [a.malloc(s) for s in FWD_TMP]:
+            a.free(b)
+        a.free(p)
+    a.free(emb)
+    head = a.malloc(HEAD)
+    a.free(nxt)
+    return saves, head
+
+
+def backward_fsdp(a, saves: list, grad, head) -> list:
+    """``backward`` with FSDP2's streams: each unit gathered again, its bf16 weight gradients copied into the fp32
+    reduce-scatter input (compute stream, held until the next unit's reduce-scatter), the fp32 gradient shard made on
+    the reduce-scatter stream (2) and kept as ``.grad`` until ``zero_grad``. Returns the shards."""
+    dw_head, dh = a.malloc(HEAD), a.malloc(X)
+    a.free(grad)
+    rs = a.malloc(HEAD * 2)
+    a.free(dw_head)
+    grads = [a.malloc(HEAD * 2 // FSDP, 2)]
+    a.free(head)
+    for layer in reversed(range(LAYERS)):
+        ag = a.malloc(UNIT, 1)
+        p = a.malloc(UNIT)
+        a.free(ag)
+        for b in [a.malloc(s) for s in BWD_TMP] + saves[layer]:
+            a.free(b)
+        wg, nrs = [a.malloc(n * 2) for n in PARAMS], a.malloc(UNIT * 2)
+        for b in wg + [rs, p]:
+            a.free(b)
+        grads.append(a.malloc(UNIT * 2 // FSDP, 2))
+        rs, nxt = nrs, a.malloc(X)
+        a.free(dh)
+        dh = nxt
+    a.free(dh)
+    a.free(rs)
+    return grads
+
+
+def run(steps: int = 4, eager: bool = False, alloc=None, streams: bool = False, quiet: bool = False):
+    """Replay ``steps`` steps through ``alloc`` (default segments on one stream by default; ``streams``: FSDP2's
+    all-gather and reduce-scatter streams too, ``zero_grad`` freeing the shards at each step's start); print each
+    step's peaks."""
+    a, states, grads = alloc if alloc is not None else CachingAllocator(), [], []
     for step in range(steps):
-        backward(a, forward(a), loss(a, eager))
+        for g in grads:
+            a.free(g)
+        if streams:
+            saves, head = forward_fsdp(a)
+            grads = backward_fsdp(a, saves, loss(a, eager), head)
+        else:
+            backward(a, forward(a), loss(a, eager))
         if step == 0:
             states = optimizer_states(a)
-        print(f"  step {step}: max_allocated {a.max_allocated / GiB:.2f} GiB, max_reserved {a.max_reserved / GiB:.2f} "
-              f"GiB, unallocated {(a.max_reserved - a.max_allocated) / GiB:.2f} GiB")
+        if not quiet:
+            print(f"  step {step}: max_allocated {a.max_allocated / GiB:.2f} GiB, max_reserved "
+                  f"{a.max_reserved / GiB:.2f} GiB, unallocated {(a.max_reserved - a.max_allocated) / GiB:.2f} GiB")
     del states
     return a
 
@@ -110,9 +182,15 @@ def run(steps: int = 4, eager: bool = False) -> CachingAllocator:
 def main(argv=None):
     from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
     ScriptArgs(description=__doc__.split("\n")[0]).parse_args(argv)
+    from benchmarks.expandable_replay import DefaultPerStream, ExpandableAllocator
     for name, eager in (("compiled loss", False), ("eager loss", True)):
         print(name)
         run(eager=eager)
+    for name, make in (("default segments", DefaultPerStream), ("expandable segments", ExpandableAllocator)):
+        a = run(steps=3, alloc=make(), streams=True, quiet=True)
+        print(f"{name}, FSDP2's streams, compiled loss: max_allocated {a.max_allocated / GiB:.2f} GiB, max_reserved "
+              f"{a.max_reserved / GiB:.2f} GiB; compute stream {a.mapped(0) / GiB:.2f}, all-gather "
+              f"{a.mapped(1) / GiB:.2f}, reduce-scatter {a.mapped(2) / GiB:.2f}")
 
 
 if __name__ == "__main__":

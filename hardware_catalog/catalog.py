@@ -40,7 +40,8 @@ from hardware_catalog import fabric as launch_fabric
 from hardware_catalog import files
 from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, DEEPEST_DISCOUNT, DEFAULT_NETWORK_GBPS, RATE_FLOOR, range_error
-from hardware_catalog.errors import ECHO_CHARS, InputError, breaks_line, cut_middle, fit_message, from_validation, shown_path
+from hardware_catalog.errors import (ECHO_CHARS, InputError, breaks_line, cut_middle, fit_message, formula_error,
+                                     from_validation, shown_path)
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -493,6 +494,16 @@ class _Row(BaseModel):
             # Arabic-Indic digits are refused as no YAML number (pydantic's lax mode read `4_0` $/h as 40, fuzz46b)
             v = files.number_cell(v, whole=float not in _kinds(annotation))
         return _blank_to_none(v)
+
+    @field_validator("*")
+    @classmethod
+    def _no_formula(cls, v: Any) -> Any:
+        # every text cell: each is written back into a CSV (``planner catalog --csv``; the names in recommend's and
+        # serve's ``--csv``), where a spreadsheet runs a leading =, +, - or @ as a formula (qa59)
+        why = formula_error(v) if isinstance(v, str) else None
+        if why:
+            raise ValueError(why)  # the value is quoted back by from_validation
+        return v
 
 
 #: the text a bool column's cell takes (``bool_cell``), in any case: ``planner catalog instances --csv`` writes "True" /

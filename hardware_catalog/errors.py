@@ -93,6 +93,29 @@ def breaks_line(text: str) -> bool:
     return any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in text)
 
 
+#: what a spreadsheet reads a cell beginning with as a formula (OWASP "CSV Injection"; CWE-1236): ``=``, ``+``, ``-``
+#: and ``@`` (a tab or a carriage return, the other two OWASP lists, are control characters a name already refuses
+#: and a CSV cell's surrounding white space is stripped)
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def formula_error(text: str) -> str | None:
+    """Why ``text``, a catalog cell the planner writes back into a CSV (``planner catalog ... --csv``, a plan's
+    ``hardware`` / ``cloud`` / ``gpu`` columns in ``recommend --csv`` and ``serve --csv``), cannot be taken, or None:
+    a cell that begins with one of ``FORMULA_STARTS`` is run as a formula by Excel, LibreOffice and Google Sheets
+    when the CSV is opened (``=HYPERLINK(...)``, ``=cmd|' /C calc'!A0``; OWASP "CSV Injection"). Refused where the
+    text enters, so every CSV the planner writes holds only what it can show as text (qa59: an override instance
+    named ``+x8`` on a cloud ``=cmd`` was written to ``recommend --csv`` as the cells ``=cmd:+x8`` and ``=cmd``).
+
+    >>> formula_error("p5.48xlarge") is None, formula_error("=cmd")
+    (True, "must not begin with '=' (a spreadsheet opening a CSV the planner writes runs a cell beginning with =, +, - or @ as a formula)")
+    """
+    if text[:1] in FORMULA_STARTS:
+        return (f"must not begin with {text[0]!r} (a spreadsheet opening a CSV the planner writes runs a cell "
+                f"beginning with {', '.join(FORMULA_STARTS[:-1])} or {FORMULA_STARTS[-1]} as a formula)")
+    return None
+
+
 def one_of(choices, value, note: str = "") -> str:
     """The one wording of a value outside its choices, for every field and option (a job field, a CLI option, a
     script's argparse choice): ``must be one of <choices><note>, got <value>``.

@@ -22,7 +22,7 @@ from hardware_catalog.errors import reword
 from hardware_catalog.files import NUL_IN_NAME, os_reason
 from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE, TOP_MAX
 from planner.errors import InputError, clip, one_of, shown_path
-from planner.outputs import PROFILE, REPORT, TIMELINE, creation_error, output_target, write_stream, write_text
+from planner.outputs import PROFILE, TIMELINE, creation_error, output_target, write_stream, write_text
 from planner.present.safe import PIPED_COLUMNS, SafeConsole as Console, clean_line, columns, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -107,8 +107,9 @@ def _run(fn, *a, **kw):
         _fail(e)
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
-        _fail(Exception("interrupted"), 130)
+    except KeyboardInterrupt as e:  # Ctrl-C, or a kill / hang-up during a write (outputs.Terminated: its signal)
+        signum = getattr(e, "signum", None)
+        _fail(Exception("interrupted" + (f" ({e})" if signum else "")), 128 + (signum or 2))
     except Exception as e:  # an internal error: still one line unless debugging
         if os.environ.get("PLANNER_DEBUG"):
             raise
@@ -754,10 +755,11 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.present.report import report_for_job, report_kind, write_report
+        from planner.present.report import check_report_target, report_for_job, report_kind, write_report
 
-        # a wrong suffix or a folder fails before the search runs (an empty path too, as itself, not typer's ".")
-        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force, kind=REPORT)
+        # a wrong suffix or a folder fails before the search runs (an empty path too, as itself, not typer's "."), and
+        # so does a Markdown report's chart folder that takes no chart (qa59)
+        check_report_target(out_path, force, _inputs(job_path, catalog, profile))
         job, ctx = _context(job_path, catalog, profile, objective)
         if objective not in (None, "cost") and report_kind(job) == "serving":  # the flag's own name, not the field's
             from planner.workloads.serving import objective_refusal

@@ -23,7 +23,10 @@ The rules (each one a defect once):
 - every file is written to a temporary name beside its target (``tempfile.mkstemp``: a name no
   file has, so a leftover of a crashed run never blocks the next) and renamed into place only when
   all files of the output are complete, so nothing is left half-written; on any failure (disk full,
-  permission, interrupted) every temporary file and every folder this call created is removed;
+  permission, interrupted) every temporary file and every folder this call created is removed -- a ``kill``
+  (SIGTERM, what ``timeout``, ``scancel`` and a container's stop send) or a closed terminal (SIGHUP) too, which
+  end Python without running any cleanup unless handled: while the files are written they raise ``Terminated``
+  (``_signals_clean_up``; until qa59 a ``recommend --csv`` killed mid-write left its partial ``.plans.csv.*.tmp``);
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
   exists is written into (same-named charts replaced only with ``--force``), never emptied or removed;
   a new one is filled under a temporary name and renamed into place with the report;
@@ -59,8 +62,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Union
@@ -315,8 +321,52 @@ def _remove_unwritten(folder: Path, listed: Mapping[str, str], written: set[str]
             pass
 
 
+#: the signals whose default action ends the process at once, skipping every ``finally`` (Python turns only SIGINT into
+#: an exception, KeyboardInterrupt): a ``kill`` (SIGTERM: also what ``timeout``, SLURM's ``scancel`` and ``docker
+#: stop`` send first) and a closed terminal (SIGHUP)
+CLEANUP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class Terminated(KeyboardInterrupt):
+    """One of ``CLEANUP_SIGNALS`` arrived while output files were written: raised in the main thread so the write's
+    cleanup runs (a KeyboardInterrupt, so every handler of an interrupt -- the CLI's ``error: interrupted`` -- takes
+    it); ``signum`` says which, for the exit status (128 + signum, as the shell reports a process the signal ended)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def _signals_clean_up():
+    """While the block runs, each of ``CLEANUP_SIGNALS`` left at its default action (a handler the program set stays)
+    raises ``Terminated``; the default is put back after. Only the main thread may set a handler (the app's script
+    thread writes nothing through here; there the block runs as it is)."""
+    taken = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in CLEANUP_SIGNALS:
+            if signal.getsignal(s) is signal.SIG_DFL:
+                taken[s] = signal.signal(s, _terminate)
+    try:
+        yield
+    finally:
+        for s, old in taken.items():
+            signal.signal(s, old)
+
+
 def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
                   force: bool = False) -> list[Path]:
+    """``_write_outputs`` with a kill or a hang-up while it runs cleaned up as an interrupt (``_signals_clean_up``)."""
+    with _signals_clean_up():
+        return _write_outputs(files, field, folders, force)
+
+
+def _write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
+                   force: bool = False) -> list[Path]:
     """Write every file of one output, all or nothing (module docstring). ``folders`` (a report's chart folder)
     go through ``output_target(..., folder=True)``: an existing folder is written into, never emptied; a new one,
     or one that replaces a symbolic link (``force``), is filled under a temporary name beside it and renamed into

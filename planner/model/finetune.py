@@ -764,6 +764,29 @@ def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:
     return t.mode in ("lora", "qlora") and m.is_transformer
 
 
+#: the runtimes whose frozen base keeps its own fused layers' saves, not peft's on the HF model code
+#: (``peft_layer_saves``). Megatron-Bridge / NeMo 2 LoRA (``peft/lora.py`` ``LoRA.transform``) wraps Megatron-Core's
+#: Transformer Engine linears, whose forward drops the input of a frozen weight: TE ``_Linear.forward`` /
+#: ``_LayerNormLinear.forward`` ``backward_needs_input = is_grad_enabled and weight.requires_grad`` (and under fp8
+#: ``input_quantizer.set_usage(rowwise=True, columnwise=backward_needs_input)``: no fp8 copy kept either).
+#: ``LoRALinear.forward`` (``peft/lora_layers.py``) runs ``self.adapter(layernorm_output)`` / ``adapter(x)`` on the
+#: same tensor, whose ``linear_in`` keeps it (16-bit) for its own weight gradient; attention, the SwiGLU and the
+#: norms save what they save in pre-training. So the layer keeps the 16-bit pre-training table's bytes, plus the
+#: adapters' rank-r intermediates (r per token and adapter: 16 against 8,192 of a 70B's hidden; left out)
+TE_FROZEN_SAVES = frozenset({"megatron"})
+
+
+def peft_layer_saves(stack) -> bool:
+    """Whether a frozen base's layers on ``stack`` (a planner.model.stacks ``Stack`` or a name; None: peft's) keep
+    peft's saves on the HF model code (``frozen_layer_activation_bytes``), or, on a runtime of ``TE_FROZEN_SAVES``,
+    the fused 16-bit table's. Until scale59 every stack's frozen base took peft's table: Llama-2-70B LoRA on
+    Megatron-Bridge, 4,096 tokens on one B200 at TP 1, kept 148.8 GiB of activations where the same layout's
+    pre-training keeps 83.9."""
+    from planner.model.stack_rules import runtime  # (reads stacks at call time)
+
+    return runtime(getattr(stack, "name", stack)) not in TE_FROZEN_SAVES
+
+
 def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
     """Trainable parameters / all parameters: 1 unless the base is frozen (then gradient
     reduction and the optimizer step touch only the adapters)."""

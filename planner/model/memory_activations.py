@@ -41,7 +41,7 @@ from planner.model.activations_hf import AUTOEP_EXPERTS, hf_precision, hf_stack_
 from planner.model.comm import hierarchical_cp_a2a
 from planner.npfast import where0
 from planner.spec.params import count_params, layer_kinds
-from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_embedding_bytes,
+from planner.model.finetune import (STREAM_FP32, BlockWeights, frozen_base, frozen_embedding_bytes, peft_layer_saves,
                                     frozen_layer_activation_bytes, frozen_saves_precision, frozen_stream)
 from planner.model import offload
 from planner.model.moe import HfTpPlan, autoep_rows, hf_ep_whole_params, hf_tp_plan, per_dispatcher
@@ -187,8 +187,11 @@ def _table_kw(m: ModelSpec, t: TrainingSpec, st, b: StateBytes) -> tuple:
     """(the activation table's keywords of ``st`` but the dispatcher's, ``dispatcher -> its keywords``): the
     dispatcher's (activations.dispatcher_table_kw) taken per layer key, so that one call prices rows of several
     dispatchers (layout.Candidates ``dispatcher``)."""
+    # a frozen base on TE layers keeps no fp8 copy of a linear's input, its adapter the 16-bit one
+    # (finetune ``TE_FROZEN_SAVES``): the 16-bit table
+    precision = "bf16" if b.frozen and t.precision == "fp8" else t.precision
     tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=b.act,
-               **stack_table_kw(st, t.precision, recompute_modules(t, st, m), m))
+               **stack_table_kw(st, precision, recompute_modules(t, st, m), m))
     for k in DISPATCHER_TABLE_KW:
         del tkw[k]
     return tkw, functools.partial(dispatcher_table_kw, st)
@@ -209,7 +212,7 @@ def layer_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, b:
     fused-kernel table (activations.mean_layer_activation_bytes, recompute_working_set; Korthikanti et al. 2022), a
     frozen base's peft saves (finetune.py), through the search's memo where there is one."""
     ktp, kcp, ksp, kmb, kep, ka2a, kfs, kdisp = keys
-    frozen = b.frozen
+    frozen = b.frozen and peft_layer_saves(st)  # peft's saves (a frozen base on TE layers: the table's)
     # the table's settings, one value for every key (what the memo's setting holds, with the stack's fused softmax
     # keys); the dispatcher's keywords per key (``table_at``)
     tkw, at_dispatcher = _table_kw(m, t, st, b)
@@ -273,7 +276,7 @@ def layer_kind_saves(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, se
     weighs these by their counts), or None where the model's layers are of one kind or a frozen base's peft saves
     price them (finetune.py: one mean layer). A pipeline stage sums its own layers' (``stage_kind_bytes``)."""
     names = sorted(set(layer_kinds(m)))
-    if len(names) < 2 or b.frozen:
+    if len(names) < 2 or (b.frozen and peft_layer_saves(st)):
         return None
     ktp, kcp, ksp, kmb, kep = keys[:5]
     kdisp = keys[7]
@@ -1370,16 +1373,17 @@ def activation_ep_keys(m: ModelSpec, st, c: Candidates, disp):
     return np.ones_like(c.tp)
 
 
-def embedding_outputs(m: ModelSpec, t: TrainingSpec, seq, b: StateBytes, keys, inv) -> tuple:
+def embedding_outputs(m: ModelSpec, t: TrainingSpec, seq, b: StateBytes, keys, inv, peft: bool = True) -> tuple:
     """(the embedding's output a rank holds, the stage boundary's size: ``rank_activations``' ``emb_out``; what rank 0
     holds of it beside its layers: ``emb_kept``) per candidate, from the (tp, cp, sp, mb, recompute, frozen stream)
     ``keys`` gathered by ``inv``. A frozen base's layers (peft's saves, finetune.py) count block 0's input, the
     embedding's output in the RMSNorm decoders: what is held apart is finetune ``frozen_embedding_bytes``' (lora58b;
-    until then ``emb_out`` again, twice the Llama's)."""
+    until then ``emb_out`` again, twice the Llama's); ``peft`` False (a frozen base on TE layers, finetune
+    ``peft_layer_saves``): the fused table's layers, ``emb_out`` as in pre-training."""
     ktp, kcp, ksp, kmb, krc, kfs = keys
     tokens = rank_tokens(seq, kmb, kcp) * m.hidden / sp_divisor(ksp, ktp)
     emb_out = (tokens * b.act)[inv]
-    return emb_out, (tokens * frozen_embedding_bytes(m, t, krc, kfs))[inv] if b.frozen else emb_out
+    return emb_out, (tokens * frozen_embedding_bytes(m, t, krc, kfs))[inv] if b.frozen and peft else emb_out
 
 
 def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candidates, seq, gb, b: StateBytes, memo,
@@ -1413,7 +1417,7 @@ def transformer_activations(m: ModelSpec, t: TrainingSpec, given, st, c: Candida
             per_layer, rws = hf_layer, hf_rws
             kinds = rebuilt = None  # the HF table's mean layer (activations_hf): no per-kind split (nor partial rc)
     # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
-    emb_out, emb_kept = embedding_outputs(m, t, seq, b, (ktp, kcp, ksp, kmb, krc, kfs), inv)
+    emb_out, emb_kept = embedding_outputs(m, t, seq, b, (ktp, kcp, ksp, kmb, krc, kfs), inv, peft_layer_saves(st))
     # activation offload: the host ends the forward holding every offloaded layer (the copies the time model
     # moves, offload.offloaded_layers; the double buffer's groups are on both sides while in flight)
     host = offload.offloaded_layers(layers, st) * per_layer

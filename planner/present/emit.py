@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 
@@ -2339,6 +2340,23 @@ def k8s_power_containers(plan: LaunchPlan, vendor_gpu: str) -> list[dict]:
              "resources": {"limits": {vendor_gpu: plan.gpus_per_node}}, "volumeMounts": mount}]
 
 
+#: a Kubernetes label value: at most 63 characters, alphanumerics, ``-``, ``_`` and ``.``, beginning and ending with an
+#: alphanumeric (kubernetes.io/docs/concepts/overview/working-with-objects/labels, "Syntax and character set";
+#: apimachinery validation.IsValidLabelValue)
+K8S_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def k8s_label_value(name: str) -> str:
+    """``name`` as a label value the API server accepts, else a one-line refusal: the nodes' own
+    ``node.kubernetes.io/instance-type`` label can never hold such a name, so a rewritten selector would match no node
+    and the pods would stay Pending (a private catalog's instance named ``my box (a100)``)."""
+    if K8S_LABEL_VALUE.fullmatch(name):
+        return name
+    raise InputError("--emit", f"instance {clip(name)} cannot be a Kubernetes label value (letters, digits, '-', '_', "
+                               "'.', at most 63, alphanumeric at both ends), so no node's instance-type label matches "
+                               "it; rename it in the catalog or emit another format")
+
+
 def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], restart: str | None = None) -> dict:
     """One pod template: the trainer container holding the node's GPUs and the fabric's devices, ``/dev/shm``, the
     fabric's sidecars, volumes and annotations (``K8sFabric``); ``restart``: a Job's pod restartPolicy."""
@@ -2366,7 +2384,7 @@ def _k8s_pod(plan: LaunchPlan, fx: K8sFabric, script: str, env: list[dict], rest
     if restart:
         spec["restartPolicy"] = restart
     if plan.instance:
-        spec["nodeSelector"] = {"node.kubernetes.io/instance-type": plan.instance}
+        spec["nodeSelector"] = {"node.kubernetes.io/instance-type": k8s_label_value(plan.instance)}
     if fx.annotations:  # GKE's multi-network annotations are the pod's, set before it is scheduled
         return {"metadata": {"annotations": dict(fx.annotations)}, "spec": spec}
     return {"spec": spec}

@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 from urllib.parse import quote
 
 if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
@@ -975,6 +975,24 @@ def report_format(path: Path) -> str:
     return REPORT.format_of(Path(path), "--out")
 
 
+def report_folder(path: Path) -> Path:
+    """A Markdown report's chart folder: ``<stem>_files/`` beside it."""
+    return path.parent / f"{path.stem}_files"
+
+
+def check_report_target(path, force: bool = False, inputs: Iterable = ()) -> Path:
+    """Before the search: the report's path (``output_target``: new, or ``force``; a report suffix; not an input) and,
+    for Markdown, its chart folder by the folder rule ``write_outputs`` applies at the write -- an existing file or a
+    link there (without ``force``), a name past the file system's limit. Until qa59 the folder was looked at only
+    once the report was built: `report -o r.md` beside a file `r_files`, or a link `r_files -> /data/charts`, searched
+    and simulated first, then "error: --out: .../r_files: exists and is not a folder". A Markdown report that ends up
+    with no chart leaves the folder alone, but its name is the report's either way: refused the same. The path."""
+    path = output_target(path, "--out", inputs, force, kind=REPORT)
+    if report_format(path) == "md":
+        output_target(report_folder(path), "--out", force=force, folder=True)
+    return path
+
+
 def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Path]:
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
     rules of ``planner.outputs``: all or nothing, an existing file (the report or a chart) replaced
@@ -992,7 +1010,7 @@ def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Pat
         text, assets = render_html(rep), {}
     else:
         text, assets = render_markdown(rep, f"{path.stem}_files")
-    folder = path.parent / f"{path.stem}_files"
+    folder = report_folder(path)
     files = {folder / Path(rel).name: data for rel, data in assets.items()}
     files[path] = text  # last: the report appears only once its charts are in place
     # the folder of an earlier Markdown report of this name is this report's too: with --force its earlier charts this

@@ -159,17 +159,17 @@ def offline_words(b: dict) -> str:
     """An offline job's whole cost (``serving_budget.offline_budget``) in one line: ``planner serve``'s "job cost:",
     the report's and the app's (an offline job has no month: it ends).
 
-    >>> offline_words(dict(usd=152.61, requests=5e6, replicas=1, hours=265.4, price="spot", usd_per_hr=0.575,
+    >>> offline_words(dict(usd=152.61, requests=5_000_000, replicas=1, hours=265.4, price="spot", usd_per_hr=0.575,
     ...                    usd_per_million_requests=30.52, usd_per_million_output_tokens=0.1192,
     ...                    usd_per_million_tokens=0.01324))
     '$152.61 for 5,000,000 requests (1 replica for 11.1 d at $0.57/h, spot): $30.52 per 1M requests, $0.119 per 1M output tokens, $0.0132 per 1M tokens (prompt + output)'
-    >>> offline_words(dict(usd=1054.56, requests=5e6, replicas=1, hours=231.3, price="spot", usd_per_hr=4.56,
+    >>> offline_words(dict(usd=1054.56, requests=5_000_000, replicas=1, hours=231.3, price="spot", usd_per_hr=4.56,
     ...                    usd_per_million_requests=210.91, usd_per_million_output_tokens=0.824,
     ...                    usd_per_million_tokens=0.0916, share_usd=131.82, nodes=1, gpus_per_node=8, gpus_used=1,
     ...                    hardware="aws:g6e.48xlarge"))
     '$1.05k for 5,000,000 requests (1 aws:g6e.48xlarge node for 9.6 d at $4.56/h, spot, billed whole: 1 replica on 1 of its 8 GPUs): $210.91 per 1M requests, $0.824 per 1M output tokens, $0.0916 per 1M tokens (prompt + output)'
     """
-    return (f"{fmt_usd(b['usd'])} for {b['requests']:,.0f} requests ({_billed_fleet(b)} for "
+    return (f"{fmt_usd(b['usd'])} for {count_of(int(b['requests']), 'request')} ({_billed_fleet(b)} for "
             f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {RATE_NAMES.get(b['price'], b['price'])}"
             + (f", billed whole: {count_of(b['replicas'], 'replica')} on {b['gpus_used']:,} of its "
                f"{b['nodes'] * b['gpus_per_node']:,} GPUs" if b.get("share_usd") else "") + "): "

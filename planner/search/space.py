@@ -1181,6 +1181,24 @@ def open_stack(job: JobSpec, platform: str | None) -> str:
     return D.FRAMEWORK_BY_PLATFORM.get(platform, default)
 
 
+def for_schedule(job: JobSpec) -> JobSpec:
+    """``job`` as the pipeline schedule it names runs: DualPipeV on a stack whose compile default is on (torchtitan's
+    entry, after its published configs) runs with torch.compile off where the job leaves ``compile`` open --
+    torch.distributed.pipelining ``ScheduleDualPipeV`` refuses compiled stage modules
+    (``_check_torch_compile_compatibility``), and torchtitan's own default is off (torchtitan 0.3.0
+    config/configs.py ``CompileConfig.enable: bool = False``) -- with an assumption line saying so; a job that sets
+    ``compile: true`` is still refused (stack_rules ``titan-dualpipev-compile``). Until scale59 the open option took
+    the entry's compile-on default and a torchtitan DeepSeek-V3 job naming ``schedule: dualpipev`` was refused for it."""
+    fw = job.training.framework
+    if job.parallel.schedule != "dualpipev" or fw is None or fw.compile is not None \
+            or not from_training(job.training).compile:
+        return job
+    training = job.training.model_copy(update={"framework": fw.model_copy(update={"compile": False})})
+    note = (f"training stack {fw.name}: compile off (left open), as DualPipeV runs: torch.distributed.pipelining "
+            "refuses compiled stage modules")
+    return job.model_copy(update={"training": training, "assumptions": list(job.assumptions) + [note]})
+
+
 def named_stack_job(job: JobSpec, name: str) -> JobSpec:
     """``job`` with ``training.framework`` named ``name`` (its other stack options left open)."""
     from planner.spec.schema import FrameworkSpec

@@ -1455,8 +1455,10 @@ class ServingSpec(Strict):
     # (planner/workloads/serving_memory.py ``shared_prefix``); must be < prompt_tokens
     shared_prefix_tokens: int = Field(0, ge=0, le=MAX_REQUEST_TOKENS)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
-    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36)
-    requests: Optional[float] = Field(None, ge=1, le=1e15)
+    # offline job size (requests): at least one; above 0 took 1e-300 requests, priced at $5.5e302 per million (QA 36);
+    # a whole number (``5.0e6`` reads as 5,000,000): until qa59 ``2.5`` was taken, its plan reading "2.5 requests" in
+    # its header, batch 3 in its sizing and "$0.0036 for 2 requests" in its cost
+    requests: Optional[int] = Field(None, ge=1, le=10**15)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
     # MoE models: a replica's experts spread over its GPUs with data-parallel attention (vLLM
     # ``--data-parallel-size N --enable-expert-parallel``; planner/workloads/serving_memory.py ``ReplicaSplit``):

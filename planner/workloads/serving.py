@@ -147,7 +147,7 @@ from planner.workloads.serving_memory import (WEIGHT_BYTES, GiB, KVLayout, exper
                                               kv_layout, nodes_per_replica, replica_nodes, replicas_per_node, split_nodes,
                                               served_model, shared_prefix, weight_bytes)
 from planner.workloads.serving_iteration import (BATCH_OVERLAP, EP_ALL2ALL, COMPUTE_DTYPE, IterationModel,
-                                                 option_iteration, overlap_refusal, rate_words)
+                                                 option_iteration, overlap_refusal, peak_refusal, rate_words)
 from planner.workloads.serving_budget import (billed_nodes, billed_usd, budget_accuracy, fleet_bound, offline_budget,
                                               offline_range, serving_budget)
 from planner.workloads.serving_screen import (BUDGET_BY_SCREEN, BUDGET_BY_SIMULATION, DisaggSize, OfflineRun,
@@ -1587,25 +1587,40 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
              gpus=_split_gpus(row, size, dec),
              usd_per_hr=_split_usd_hr(row, size, dec), colocated_tp=best.tp, colocated_layout=replica_layout(best),
              colocated_replicas=best.replicas, colocated_usd_per_hr=best.usd_per_hr)
+    d["meets_targets"] = _split_meets(size, d["simulated"], target)
     if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
-        d["cheaper"] = ("disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
+        # at the SLOs: a split that misses them saves nothing, whatever its $/h (qa59: a job's 1 + 1 split at 40 QPS,
+        # its simulated TTFT unbounded, read "$13.76/h against the colocated ... $20.64/h: disaggregated is cheaper")
+        d["cheaper"] = ("colocated" if not d["meets_targets"] else
+                        "disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
                         "colocated" if d["usd_per_hr"] > best.usd_per_hr else "neither (the same nodes)")
     return d
+
+
+def _split_meets(size: DisaggSize, simulated: Optional[dict], target: ServeTarget) -> bool:
+    """Whether a prefill-decode split meets the targets: its simulation's verdict where one ran, else the screen's
+    p99s against them (an overloaded prefill side's TTFT is infinite there: ``prefill_ttft``)."""
+    if simulated is not None:
+        return bool(simulated["meets_targets"])
+    return all(want is None or got <= want for got, want in ((size.ttft_s, target.ttft_s), (size.tpot_s, target.tpot_s)))
 
 
 def disagg_words(d: dict, hardware: str) -> list[str]:
     """The ``assumed:`` lines of a plan's prefill-decode split (``_disaggregation``)."""
     sim_ = d["simulated"]
-    ms = lambda x, f: "unbounded" if x is None else f"{x:{f}} ms"  # noqa: E731 -- None: a request never finished
+    # None (a simulated request never finished) or infinite (the screen's overloaded side: "p99 TTFT inf ms")
+    ms = lambda x, f: "unbounded" if x is None or not math.isfinite(x) else f"{x:{f}} ms"  # noqa: E731
     got = (f"simulated p99 TTFT {ms(sim_['ttft_p99_ms'], '.0f')}, TPOT {ms(sim_['tpot_p99_ms'], '.1f')}"
            + ("" if sim_["meets_targets"] else " (misses the targets)")
            + (f" ({cut_words(sim_['cut'])})" if sim_.get("cut") else "") if sim_ else "not simulated")
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
+    verdict = (f"{d.get('cheaper')} is cheaper" if d.get("meets_targets", True) else
+               "the split misses the targets, so the colocated fleet is the plan that meets them")
     cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
             f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
-            f"${d['colocated_usd_per_hr']:,.2f}/h: {d['cheaper']} is cheaper" if d.get("cheaper") else "no price")
+            f"${d['colocated_usd_per_hr']:,.2f}/h: {verdict}" if d.get("cheaper") else "no price")
     tried = d.get("tried_smaller") or []
     engine = f" on each of a replica's {d['ep']} DP engines" if d["ep"] > 1 else ""
     smaller = ("; smaller splits simulated: " + ", ".join(
@@ -1615,8 +1630,8 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
              if d["decode_layout"] == d["layout"] else
              f"{d['prefill']} prefill {d['layout']} + {d['decode']} decode {d['decode_layout']} replicas")
     return [f"serving.disaggregation {d['mode']} on {hardware}: {sides} "
-            f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {d['screen_ttft_ms']:.0f} ms, "
-            f"TPOT {d['screen_tpot_ms']:.1f} ms at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
+            f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {ms(d['screen_ttft_ms'], '.0f')}, "
+            f"TPOT {ms(d['screen_tpot_ms'], '.1f')} at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
             f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
             f"{d['prefill_budget']:,}, vLLM's max_num_batched_tokens{', each engine its own' if engine else ''}), {d['prefill_step_ms']:.1f} ms a step at "
@@ -1841,8 +1856,8 @@ def _offline_draws_words(k: int, reps: int, share: int, rates: list[float], effe
                 "a share this large varies less from replica to replica than that)")
     if effect["fleet_time"] == "slowest share":
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
-                + f", {share:,} requests each), the slowest holding the fleet ({spread})")
-    return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each; {stop}), the slowest of them "
+                + f", {count_of(share, 'request')} each), the slowest holding the fleet ({spread})")
+    return (f"{k} of the {reps:,} replicas' shares simulated ({count_of(share, 'request')} each; {stop}), the slowest of them "
             f"{fmt_run_time(effect['slowest_drawn_s'] / 3600)}; the fleet's time and its deadline are judged on the "
             f"expected slowest of all {reps:,}, {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}, "
             f"+{effect['over_slowest_drawn']:.1%} (the draws' mean and spread, normal order statistics; {spread})")
@@ -2220,12 +2235,17 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                                                                     job.cluster.power_limit_w)
     off_engine: dict[str, dict[str, None]] = {}  # why serving.engine runs no option on a GPU: rule -> the GPUs
     span_refused: dict[str, str] = {}  # an EP exchange that cannot span an option's nodes: backend -> why
+    no_peak: dict[str, dict[str, None]] = {}  # GPUs whose catalog row has no peak for the precision: rule -> GPUs
     for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec, **trace_lengths})
             why = engine_refusal(s.engine, hw.gpu, prec) if m.is_transformer else None
             if why:  # an option the engine does not serve is no option (QA 88: TensorRT-LLM on a TPU was ranked)
                 off_engine.setdefault(why[0], {})[why[1]] = None
+                continue
+            why = peak_refusal(hw.gpu, prec)
+            if why:  # a user's GPU row with no peak to compute at: no option, as recommend leaves it out (qa59)
+                no_peak.setdefault(why[0], {})[why[1]] = None
                 continue
             if m.is_transformer:
                 if m.family == "encoder":
@@ -2271,6 +2291,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if off_engine and not rows:
         raise InputError("serving.engine", "it runs no option here: " + "; ".join(_engine_words(off_engine))
                          + " (another serving.engine or serving.precision, or other GPUs: constraints.gpus)")
+    if no_peak and not rows:
+        raise InputError("serving.precision", "no option here has a peak to compute at: "
+                         + "; ".join(_engine_words(no_peak)) + " (give the GPU's peaks in its catalog row)")
     if not rows and m.is_transformer:
         raise _no_layout_held(job, m, hws)
     key = rank_key(realtime, bool(s.qps), bool(fleet))
@@ -2453,6 +2476,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
                           + [f"left out: {x}" for x in left_out]
                           + [f"left out (serving.engine): {x}" for x in _engine_words(off_engine)]
+                          + [f"left out (serving.precision): {x}" for x in _engine_words(no_peak)]
                           + ([length_words(s, sim)] if simulated and not sim.trace else [])
                           + ([arrivals_words(qps, sim, simulated)] if bursty else
                              # a fixed fleet's screen and simulation draw the bursts at each QPS they try: said at the

@@ -527,12 +527,35 @@ def compute_peak(hw, precision: str) -> tuple[float, str]:
     (``gpu.peak_flops``), so GB200 served prefill 6% faster than training priced the same part. A part whose row
     quotes no FP8 peak but has FP8 tensor cores (H100 SXM 96 GB: ``physics.derived_fp8_peak``) computes fp8 at the
     peak training derives for it, 2x its 16-bit one, where serving took it for a part without FP8 (weight-only)."""
-    gpu = hw.gpu
-    want = COMPUTE_DTYPE[precision]
-    for d in (want, "bf16", "fp16"):
+    d = _peak_dtype(hw.gpu, precision)
+    if d is None:
+        raise InputError("serving.precision", f"{hw.gpu.name} has {peak_refusal(hw.gpu, precision)[0]}")
+    return reachable_peak(hw, d), d
+
+
+def _peak_dtype(gpu, precision: str) -> Optional[str]:
+    """The dtype ``compute_peak`` computes ``precision`` at on ``gpu``: the precision's own, else bf16, else fp16 (the
+    first its catalog row has a peak for); None where it has none of them."""
+    for d in _peak_order(precision):
         if d in gpu.peak_flops or (d == "fp8" and derived_fp8_peak(gpu) is not None):
-            return reachable_peak(hw, d), d
-    raise InputError("serving.precision", f"{gpu.name} has no {want}, bf16 or fp16 peak in the catalog")
+            return d
+    return None
+
+
+def _peak_order(precision: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((COMPUTE_DTYPE[precision], "bf16", "fp16")))
+
+
+def peak_refusal(gpu, precision: str) -> Optional[tuple[str, str]]:
+    """Why no option on catalog accelerator ``gpu`` computes ``precision``: (the rule, the GPU's name) -- a caller
+    names the GPUs one rule leaves out together, as ``engine_refusal``'s -- or None where ``compute_peak`` has a
+    peak. A user's catalog row may quote no peak at all (every peak column is optional); until qa59 one such row
+    among ``constraints.instances`` refused the whole ``serve`` ("NoPeak-GPU has no bf16, bf16 or fp16 peak") where
+    ``recommend`` left it out and planned on the others."""
+    if _peak_dtype(gpu, precision) is not None:
+        return None
+    order = _peak_order(precision)
+    return f"no {', '.join(order[:-1])} or {order[-1]} peak in the catalog", gpu.name
 
 
 def rate_words(hw, precision: str) -> str:

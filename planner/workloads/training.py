@@ -29,7 +29,7 @@ from planner.model.stacks import (asked_zero, check_asked_zero, from_training, m
                                    recompute_split)
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import best_layout, recommend as search_plans, with_spot_risk
-from planner.search.space import for_accelerator, is_auto, without_auto_recipe
+from planner.search.space import for_accelerator, for_schedule, is_auto, without_auto_recipe
 from planner.search.evaluate import evaluate, inputs_provenance, option_notes, row_result, stack_assumption
 from planner.search.explain import option_value
 from planner.search.rank import cost_bucket, why
@@ -420,6 +420,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     check_fixed_cluster(job.cluster, job.constraints, hw, cat)
     job = for_accelerator(job, hw.gpu)  # a stack whose code runs on this accelerator (a TPU's, Trainium's)
+    job = for_schedule(job)  # and the stack options its named schedule runs with (DualPipeV: no compile)
     c, notes = resolve_single(job, hw)
     stack = from_training(job.training, model=job.model)
     check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack.name))  # LoRA targets that adapt nothing
