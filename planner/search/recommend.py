@@ -1340,14 +1340,15 @@ def _search_chunk(job: JobSpec, s: SearchSetup, k: int, hw, j: int, c, g: int, g
 
 def _chance(variants, var, roots: dict, rows: np.ndarray, limit: float, places: dict) -> np.ndarray:
     """The rows of a chunk where ``var`` can fit (a necessary condition, so the memory model runs only there): where
-    it can free enough off its root's memory (``StackVariant.could_fit``) and, since rec59, off each parent's it
-    differs from by known terms (``StackVariant.parent_frees``). Rows its root did not evaluate (screened out there
-    itself) are screened against the nearest ancestor root that did, with what both can free (until rec59 they were
-    not screened: an offload under a longer Megatron-Core recompute list was priced on every selective row its list's
-    root had been screened out of); rows no ancestor evaluated, not at all. Each screen reads the rows of ``rows``
-    only (``places``: the chunk's cache of where they sit in an ancestor's batch). Together they cut DeepSeek-V3's
-    example search 9,390,950 -> 7,209,322 rows evaluated for the same table (tests/test_rec59.py holds a search's
-    table with them to the one without any screen)."""
+    it can free enough off its root's memory (``StackVariant.could_fit``). Rows its root did not evaluate (screened
+    out there itself) are screened against the nearest ancestor root that did, with what both can free (rec59; until
+    then unscreened: an offload under a longer Megatron-Core recompute list was priced on every selective row its
+    list's root had been screened out of); rows no ancestor evaluated, not at all. Each screen reads the rows of
+    ``rows`` only (``places``: the chunk's cache of where they sit in an ancestor's batch). DeepSeek-V3's example
+    search 9,390,950 -> 7,209,484 rows evaluated for the same table (tests/test_rec59.py holds a search's table with
+    it to the one without any screen and to the root-only one). A screen against each parent by the one option they
+    differ in was tried and dropped: it is not a necessary condition on the HF Trainer's walked memory (its held
+    gradients sit in the activations term), and lost a fitting row of llama3-8b-auto's search."""
     chance = np.ones(len(rows), dtype=bool)
     want = np.flatnonzero(rows) if var.root is not None else ()
     if not len(want):
@@ -1364,12 +1365,6 @@ def _chance(variants, var, roots: dict, rows: np.ndarray, limit: float, places: 
         if up is None or up == at:
             break
         at, frees = up, tuple(dict.fromkeys(frees + variants[at].screen_frees()))
-    for q in var.parents:
-        pf = var.parent_frees(variants[q]) if q in roots and q != var.root else None
-        if pf is not None:
-            pos = _places(places, roots, q, len(rows))[want]
-            hit = ok & (pos >= 0)
-            ok[hit] = could_free(roots[q][1], pf, limit, pos[hit])
     chance[want] = ok
     return chance
 

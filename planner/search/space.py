@@ -637,22 +637,6 @@ class StackVariant:
                             ("activations", self.stack.activation_offload or fused or ds), ("logits", loss),
                             ("weights", self.stack.param_offload), ("grads", synced)) if on)
 
-    def parent_frees(self, parent: "StackVariant") -> tuple[str, ...] | None:
-        """The memory terms this variant can take off ``parent``'s (one of its ``parents``: the same combination with
-        one fallback option a step back), from the options they differ in (``OPTION_FREES``); None where that is not
-        known -- an option outside the table, another recompute list, its own ``frees`` (a recompute list's screen),
-        the one-replica rows at another ZeRO stage (their memory is another row's) -- and no screen is made. A
-        parent's memory is the nearer one: the root's (``could_fit``) holds none of the other fallbacks the parent
-        has already tried (rec59: a variant with two fallbacks, screened against the plain root by what both free,
-        passed rows where the parent with one of them had already shown the other cannot free enough)."""
-        if (self.frees is not None or self.modules != parent.modules
-                or self.one_replica_zero != parent.one_replica_zero):
-            return None
-        differ = [k for k in self.values if self.values[k] != parent.values.get(k)]
-        if not differ or any(k not in OPTION_FREES for k in differ):
-            return None
-        return tuple(dict.fromkeys(t for k in differ for t in OPTION_FREES[k]))
-
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
         return stack_rules.refusals(self.stack, self.model, self.training, c)
@@ -727,20 +711,6 @@ class StackVariant:
 #: loss tiles the logits: rec58)
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
                       "cpu_checkpointing", "num_vocab_tiling")
-
-#: the memory terms each fallback option's later values can take off the GPU beside its earlier one (rec59: the parent's
-#: screen, ``StackVariant.parent_frees``; the same terms ``could_fit`` frees against the root): an offload its state,
-#: a fused or tiled loss the logits (the fused ones the loss's saves in the activations too),
-#: DeepSpeed's checkpointing and more offloaded layers the activations, the sync each micro-batch the held gradients.
-#: Every other term only grows with them (host copies, gathers): what a parent's memory less these terms exceeds the
-#: limit by, the variant's does too
-OPTION_FREES = {"optimizer_offload": ("optimizer",), "param_offload": ("weights",),
-                "activation_offload": ("activations",), "activation_offload_layers": ("activations",),
-                "fused_cross_entropy": ("activations", "logits"), "loss_fn": ("activations", "logits"),
-                "num_vocab_tiling": ("logits",),
-                "partition_activations": ("activations",), "cpu_checkpointing": ("activations",),
-                "defer_fsdp_grad_sync": ("grads",)}
-
 
 def could_free(mem: dict, frees: tuple[str, ...], limit: float, at: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``mem`` (a memory call's columns; ``at``: those rows of them only) whose most loaded rank, less the
