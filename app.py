@@ -45,6 +45,12 @@ def table(frame, *notes):
             st.caption(note)
 
 
+def chart(c, where=None):
+    """An altair chart stretched to its column, its title in lines that a narrow column holds (``charts.wrapped_title``:
+    at a 500 px window "3 simulated steps, ranks 0-1 of 2 — GPU busy 100.0% of the time" lost its end, app59)."""
+    (where or st).altair_chart(charts.wrapped_title(c), width="stretch", theme=None)
+
+
 def metric_rows(pairs, per_row: int = 3):
     """(label, value) metrics in rows of at most ``per_row``: a metric's value does not wrap (Streamlit cuts it with
     an ellipsis), and six to a row at 1,600 px read "71.4% / 6…" for MFU / HFU 71.4% / 67.7% and "memory per GPU (of
@@ -202,8 +208,7 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         st.caption(dollars(budget.range))
     if view["curve"]:
         sv = s_job.serving
-        st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),
-                        width="stretch", theme=None)
+        chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps))
         unstable = [p["qps"] for p in view["curve"] if p.get("unstable")]
         if unstable:  # not simulated (latency_vs_qps): said, not left as a gap in the lines
             st.caption(f"not plotted: {', '.join(f'{q:,.1f}' for q in unstable)} QPS is at or over the replicas' "
@@ -218,8 +223,7 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         st.subheader("prefill-decode split")
         metric_rows(list(split.metrics))
         sv = s_job.serving
-        st.altair_chart(charts.disagg_chart(split.split, res["best"].get("simulated"), sv.ttft_ms, sv.p99_latency_ms),
-                        width="stretch", theme=None)
+        chart(charts.disagg_chart(split.split, res["best"].get("simulated"), sv.ttft_ms, sv.p99_latency_ms))
         for line in split.lines:
             st.caption(dollars(line))
     for line in wi.price_check_lines(res, catalog):  # a flagged rate the plan is priced at (serve's stderr line)
@@ -244,6 +248,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         dated = wi.prices_dated_line(res.get("budget") or res.get("offline_budget"))
         if dated:  # how old the budget's prices are (serve's "prices dated:" line; prices38)
             st.markdown(f"- {dated}")
+    # `planner report` of the serving job, as the training page's budget review (app59: the serving page had none)
+    st.download_button("download the serving review (HTML)",
+                       data=lambda: wi.serving_report_html(view, catalog, source_name),
+                       file_name="serving-review.html", mime="text/html", key="serving_report")
     if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
         st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
                    f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "
@@ -434,10 +442,8 @@ except InputError as e:
         st.subheader("the configuration as set")
         as_set, why = wi.pinned_layout(job, pinned)  # its recompute named: the error's nearest may use another
         st.caption(f"{hardware_str(pinned['hardware'])}, {as_set} ({why})")
-        st.altair_chart(wi.cached_view(charts.memory_chart, pinned, title=f"memory per GPU as set: {as_set}"),
-                        width="stretch", theme=None)
-        st.altair_chart(wi.cached_view(charts.breakdown_chart, pinned, title=f"where the step time goes as set: {as_set}"),
-                        width="stretch", theme=None)
+        chart(wi.cached_view(charts.memory_chart, pinned, title=f"memory per GPU as set: {as_set}"))
+        chart(wi.cached_view(charts.breakdown_chart, pinned, title=f"where the step time goes as set: {as_set}"))
     st.stop()
 bar.empty()
 
@@ -479,18 +485,17 @@ if best.get("accuracy"):  # the model's own error on published runs of this kind
 
 left, right = st.columns(2)
 # views of the (cached) search result: made once per plan, not on every rerun (wi.cached_view)
-left.altair_chart(wi.cached_view(charts.memory_chart, best, width=COL_W), width="stretch", theme=None)
-left.altair_chart(wi.cached_view(charts.breakdown_chart, best, width=COL_W), width="stretch", theme=None)
-right.altair_chart(wi.cached_view(charts.cost_time_chart, rec["kept"], best, spot, width=COL_W - 90), width="stretch", theme=None)
+chart(wi.cached_view(charts.memory_chart, best, width=COL_W), left)
+chart(wi.cached_view(charts.breakdown_chart, best, width=COL_W), left)
+chart(wi.cached_view(charts.cost_time_chart, rec["kept"], best, spot, width=COL_W - 90), right)
 if rec.get("views_note"):  # a data-bound job: the chart's points are the analytic search's compute-bound ones
     right.caption(rec["views_note"])
 
 st.subheader("simulated timeline")
 tl = wi.cached_view(wi.simulated_timeline, job, best, steps=3, profile=profile)
 if tl["ok"]:
-    st.altair_chart(wi.cached_view(charts.timeline_chart, tl["timeline"], tl["gpu_busy_share"],
-                                  title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
-                    width="stretch", theme=None)
+    chart(wi.cached_view(charts.timeline_chart, tl["timeline"], tl["gpu_busy_share"],
+          title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"))
     st.caption(wi.causes_caption(tl["time_by_cause_s"], tl["steps"], best["step_time_s"]))
 else:
     st.info(tl["message"])
@@ -500,9 +505,13 @@ what = st.radio("vary", wi.sweeps_for(best), horizontal=True, key="sens_input",
                 format_func=lambda k: wi.SENSITIVITY[k].label)
 sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
-    st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot,
-                                   cost.get("price_basis"), job.constraints.deadline_hours,
-                                   job.constraints.budget_usd), width="stretch", theme=None)
+    # each panel a chart of its own, stretched to the column (a vconcat keeps its fixed width: cut at 500 px, app59);
+    # the title a caption, which wraps
+    panels = wi.cached_view(charts.sensitivity_panels, sens, wi.SENSITIVITY[what].label, spot, cost.get("price_basis"),
+                            job.constraints.deadline_hours, job.constraints.budget_usd)
+    st.caption(panels.title)
+    for panel in (panels.time, panels.cost):
+        chart(panel)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
 # under the tables with a spot $ column (the sweep's rows are the recommended hardware's): "None" there is no spot offer
 no_spot = wi.no_spot_caption(rec["ranked"])

@@ -66,7 +66,7 @@ from planner.workloads.training import estimate_job
 from planner.units import count_of, device_of, duration_unit, fmt_step_share, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.charts import sweep_verdicts
-from planner.present.report import build_report, render_html
+from planner.present.report import build_report, build_serving_report, render_html
 from planner.present.terminal import rate_name
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -810,7 +810,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     ``stack_rules.schedule_codes``). Until app51 each open degree was tried at 1 and 2 only, and with one virtual stage:
     an option a rule allows only at a degree past 2 or with virtual stages (Megatron-Core's MoE all-to-all overlap at a
     fixed PP 4: ``moe_a2a_overlap`` needs interleaving there, rule a2a-overlap-pp-vpp) was not offered, though the
-    search runs it."""
+    search runs it. The deeper interleavings only at the pp they split, as the search pairs them (``vpp_kept``; until
+    vpp59 every one at every pp)."""
     from planner.layout import sequence_parallel
     from planner.search.space import open_degrees
 
@@ -818,7 +819,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     deg = open_degrees(job)
     rows = _rows((tuple(deg["tp_etp"]), *(tuple(deg[k]) for k in ("pp", "cp")), (p.dp,) if p.dp else _OPEN_DP,
                   *(tuple(deg[k]) for k in ("ep", "vpp")), (p.zero,) if p.zero is not None else ZEROS[1:],
-                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())))
+                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())),
+                 tuple(sorted(deg["vpp_more"].items())))
     n = len(rows.tp)
     return SimpleNamespace(**vars(rows), sp=sequence_parallel(p.sequence_parallel, rows.tp),
                            schedule=stack_rules.schedule_codes(stack, p, rows.pp, rows.vpp),
@@ -826,11 +828,16 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
 
 
 @functools.lru_cache(maxsize=64)
-def _rows(axes: tuple) -> SimpleNamespace:
+def _rows(axes: tuple, vpp_more: tuple = ()) -> SimpleNamespace:
     """``_layout_rows``' columns for the values of each axis ((tp, etp) pairs, pp, cp, dp, ep, vpp, zero, recompute
-    code), every combination one row (``dp_shard`` = dp: no hybrid shard group)."""
-    pair, pp, cp, dp, ep, vpp, zero, rc = (np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
-        np.arange(len(axes[0])), *axes[1:], indexing="ij"))
+    code), every combination one row (``dp_shard`` = dp: no hybrid shard group) but a deeper interleaving at a pp it
+    does not split (``vpp_more``: ``open_degrees``' as (pp, depths) items; planner.search.space ``vpp_kept``)."""
+    from planner.search.space import vpp_kept
+
+    cols = [np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
+        np.arange(len(axes[0])), *axes[1:], indexing="ij")]
+    kept = vpp_kept(dict(vpp_more), cols[1], cols[5])
+    pair, pp, cp, dp, ep, vpp, zero, rc = (c[kept] for c in cols)
     tp_etp = np.asarray(axes[0], dtype=np.int64).reshape(-1, 2)
     return SimpleNamespace(tp=tp_etp[pair, 0], etp=tp_etp[pair, 1], pp=pp, cp=cp, dp=dp, ep=ep, vpp=vpp, zero=zero,
                            rc=rc, dp_shard=dp)
@@ -1692,6 +1699,13 @@ def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str =
     return render_html(build_report(job, rec, catalog, profile, job_name=name))
 
 
+def serving_report_html(view: dict, catalog=None, name: str = "job") -> str:
+    """The serving review of what the serving page shows (``serving_view``'s plan), as `planner report` writes it for a
+    serving job (``build_serving_report``, the rates held to the catalog planned on); until app59 the serving page
+    offered no report."""
+    return render_html(build_serving_report(view["job"], view["plan"], job_name=name, catalog=catalog or cached_catalog()))
+
+
 # --------------------------------------------------------------------------------------------
 # serving jobs: the simulated answer and its latency against offered load
 # --------------------------------------------------------------------------------------------
@@ -1848,7 +1862,7 @@ class ServingSplit:
 def serving_split(view: dict) -> Optional[ServingSplit]:
     """The serving view's split (``serving_split``'s ``ServingSplit``), or None where the job leaves
     ``serving.disaggregation`` off."""
-    from planner.workloads.serving import disagg_words
+    from planner.workloads.serving import disagg_words, split_misses
 
     d = view["plan"].get("disaggregation")
     if not d:
@@ -1859,7 +1873,8 @@ def serving_split(view: dict) -> Optional[ServingSplit]:
                ("GPUs (split / colocated)", f"{d['gpus']:,} / {d['colocated_replicas'] * d['colocated_tp']:,}"),
                ("KV hand-over", f"{d['link']}, {d['kv_transfer_ms']:,.1f} ms"),
                ("$/h split / colocated", f"{usd(d['usd_per_hr'])} / {usd(d['colocated_usd_per_hr'])}"),
-               ("cheaper", d.get("cheaper") or "no price"))
+               # a simulated split that misses the targets is no cheaper fleet (its line under the metrics says so)
+               ("cheaper", (d.get("cheaper") or "no price") + (" (split misses)" if split_misses(d) else "")))
     return ServingSplit(metrics, tuple(disagg_words(d, d["hardware"])), d)
 
 

@@ -118,7 +118,7 @@ def test_the_configuration_as_set_names_its_recompute():
     at = _no_fit_app()
     assert not at.exception
     assert "rc:full" in at.error[0].value and "1194.3 GiB" in at.error[0].value
-    titles = [str(json.loads(c.proto.spec)["title"]) for c in _charts(at)]
+    titles = [charts.title_text(json.loads(c.proto.spec)) for c in _charts(at)]  # (wrapped to lines since app59)
     assert len(titles) == 2 and all("TP1 PP1 DP8 z0 mb1, recompute none" in t for t in titles), titles
     assert "1277.1 GiB" in titles[0]
     assert any("recompute none (recompute auto" in c.value for c in at.caption), [c.value for c in at.caption]

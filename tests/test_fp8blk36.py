@@ -88,7 +88,7 @@ def test_parts_without_block_scaled_fp8_gemms_are_refused(tmp_path, cli, gpu):
 def test_torchtitan_has_no_blockwise(tmp_path, cli):
     line = refused(cli("estimate", write_job(tmp_path, _job("blockwise", "H100-SXM-80GB", "torchtitan"))))
     assert line.startswith("error: training.framework.fp8_recipe: torchtitan has no blockwise fp8_recipe (it offers "
-                           "rowwise, mxfp8"), line
+                           "rowwise, tensorwise, mxfp8"), line
 
 
 def test_megatron_launch_sets_blockwise_in_e4m3():

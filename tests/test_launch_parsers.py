@@ -48,6 +48,7 @@ import yaml
 
 from planner import defaults as D
 from planner.errors import InputError
+from planner.model.stacks import from_training
 from planner.present.emit import emit_launch_spec
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
@@ -128,6 +129,13 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                       {"tp": 1, "pp": 1, "cp": 4, "zero": 3}, {"instance": P5, "nodes": 2}),
     "fp8-tp2-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": "torchtitan"},
                       {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
+    # torchtitan's tensorwise recipe (its Float8LinearConverter's recipe_name after 0.3.0, and in 2024-25: tfp59)
+    "fp8-tensorwise-tp2-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": {
+        "name": "torchtitan", "fp8_recipe": "tensorwise"}}, {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
+    # with FSDP2's float8 all-gather (fsdp8): the $TITAN_CONFIG note says how to set it (no 0.3.0 flag)
+    "fp8-tensorwise-f8gather-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": {
+        "name": "torchtitan", "fp8_recipe": "tensorwise", "fsdp_float8_all_gather": True}},
+        {"tp": 1, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
@@ -178,9 +186,10 @@ REFUSED = {
     ("pp8-vpp8-405b-embedding-loss", "fsdp"): "stages",
     # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
     **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1")},
-    # fp8 recipes: Megatron's default tensorwise is not among torchtitan 0.3's (rowwise | rowwise_with_gw_hp), nor
-    # torchtitan's rowwise among Transformer Engine's (planner.model.stack_rules FP8_RECIPES)
-    ("fp8-tp2", "fsdp"): "ZeRO-1|a recipe it does not offer", ("fp8-tp2-titan", "megatron"): "a recipe it does not offer",
+    # fp8 recipes: torchtitan's rowwise is not among Transformer Engine's (planner.model.stack_rules FP8_RECIPES);
+    # Megatron's default tensorwise is torchtitan's too (tfp59: it was refused as not 0.3.0's), so the Megatron
+    # tensorwise plan is refused only for its ZeRO-1
+    ("fp8-tp2", "fsdp"): "ZeRO-1", ("fp8-tp2-titan", "megatron"): "a recipe it does not offer",
     # torchtitan has no 16-bit first / last layer option (a Megatron-Core one: planner.model.stacks OPTION_HOLDERS)
     **{(n, "fsdp"): "Megatron-Core option|a recipe it does not offer|ZeRO-1" for n in ("mxfp8-bf16-end-layers", "nvfp4-bf16-end-layers")},
     # Megatron has no ZeRO-2: its distributed optimizer keeps whole gradient buffers (planner.model.stack_rules)
@@ -914,6 +923,10 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
         assert ck.enable and ck.interval > 0 and got["cfg"].dump_folder == "$CKPT_DIR"
         if job.training.precision == "fp8":  # torchtitan 0.3 takes fp8 from the config function, not a flag
             assert "Float8LinearConverter" in text
+            recipe = from_training(job.training, model=job.model).fp8_recipe
+            assert f"the plan is fp8 ({recipe})" in text and (recipe != "tensorwise" or 'recipe_name "tensorwise"' in text)
+            gather = bool(from_training(job.training, model=job.model).fsdp_float8_all_gather)
+            assert ("enable_fsdp_float8_all_gather" in text) == gather
     assert got["microbatches"] == best.detail["num_microbatches"]
     if style == "megatron":  # the sharding the plan was timed with: Megatron-FSDP's strategy for its ZeRO stage
         mfsdp = bool((best.get("stack") or {}).get("megatron_fsdp")) and c.zero >= 2

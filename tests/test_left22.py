@@ -52,14 +52,12 @@ def test_fp8_weights_elsewhere_unchanged(gpu, recipe, zero, want):
 def test_blackwell_te_casts_write_no_transpose(gpu, framework, recipe, want):
     """The same TE rule for the quantisation passes: on Blackwell a per-tensor recipe's cast writes the row-wise FP8
     copy only (LowPrecisionRecipe.transpose_bytes, stack_kernels.te_cast_bytes), and the step prices that."""
-    from dataclasses import replace
-
     from planner.model.stacks import resolve
     from planner.model.stack_kernels import te_cast_bytes
 
-    # (set past the option check: torchtitan 0.3 offers no tensorwise, its 2024-25 versions -- the validation rows --
-    # did; QA 32 refuses it where a job sets it)
-    assert te_cast_bytes(replace(resolve(framework), fp8_recipe=recipe), gpu) == want
+    # (torchtitan takes tensorwise as an option since tfp59: main's Float8LinearConverter and its 2024-25 versions --
+    # the validation rows -- have it, the 0.3.0 release alone not; resolve takes it, as a job does)
+    assert te_cast_bytes(resolve(framework, fp8_recipe=recipe), gpu) == want
 
 
 def test_blackwell_cast_saving_reaches_the_step_time():

@@ -89,7 +89,8 @@ def test_searched_names_options_given_in_the_section(tmp_path, cli, searched, li
     ("deepspeed", "overlap_param_gather", True, "deepspeed has no switch"),  # ZeRO-1/2 gather at the end of step()
     ("megatron-lm", "overlap_param_gather", True, "megatron-lm has no switch"),
     ("megatron-core", "fp8_recipe", "rowwise", "megatron-core has no rowwise fp8_recipe (it offers tensorwise, delayed"),
-    ("torchtitan", "fp8_recipe", "tensorwise", "torchtitan has no tensorwise fp8_recipe (it offers rowwise, mxfp8"),
+    # torchtitan: torchao's tensorwise and rowwise, MXFP8; no Transformer Engine block-wise (tfp59: tensorwise was refused)
+    ("torchtitan", "fp8_recipe", "blockwise", "torchtitan has no blockwise fp8_recipe (it offers rowwise, tensorwise, mxfp8"),
     ("hf-trainer", "fp8_recipe", "mxfp8", "hf-trainer has no mxfp8 fp8_recipe"),
     ("maxtext", "fp8_recipe", "delayed", "maxtext has no fp8 recipe modelled"),
     # Composer's amp_fp8 is Transformer Engine's DelayedScaling (stack_rules.FP8_RECIPES "composer")
@@ -109,6 +110,8 @@ def test_an_option_value_the_stacks_code_lacks_is_refused(stack, option, value, 
 def test_offered_values_are_taken_and_only_they_are_listed():
     assert "overlap_param_gather" not in STACKS["deepspeed"].options()  # it listed it, and took true as hidden
     assert resolve("torchtitan", fp8_recipe="mxfp8").fp8_recipe == "mxfp8"
+    # torchtitan's Float8LinearConverter recipe_name (main @026c75f2, and the 2024-25 code): tensorwise (tfp59)
+    assert resolve("torchtitan", fp8_recipe="tensorwise").fp8_recipe == "tensorwise"
     assert resolve("deepspeed", fp8_recipe="rowwise").fp8_recipe == "rowwise"
     assert resolve("megatron-core", overlap_param_gather=False).overlap_param_gather is False
     assert resolve("hf-trainer", overlap_param_gather=False).overlap_param_gather is False  # FSDP's prefetch switch

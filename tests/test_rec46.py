@@ -52,13 +52,15 @@ def test_h100_megatron_core_picks_the_cheapest_of_its_recipes_and_records_it(cat
     assert any(f"fp8_recipe={win}" in a for a in auto.assumptions if a.startswith("training stack: megatron-core"))
 
 
-def test_b200_torchtitan_picks_mxfp8(catalog):
+def test_b200_torchtitan_tries_its_three_recipes(catalog):
+    # torchtitan's tensorwise (tfp59: admitted; until then auto picked mxfp8 here) has per-tensor-scaled GEMMs and
+    # fewer cast bytes than mxfp8's 1x32 block scales (stack_kernels RECIPES): the cheapest of the three on B200
     auto = _rec(catalog, {"name": "torchtitan", "fp8_recipe": "auto"}, gpus=("B200",))
     rowwise = _rec(catalog, {"name": "torchtitan", "fp8_recipe": "rowwise"}, gpus=("B200",)).best  # its default
-    assert auto.best.stack["fp8_recipe"] == "mxfp8"
+    assert auto.best.stack["fp8_recipe"] == "tensorwise"
     assert auto.best.cost.cost_ondemand_usd < rowwise.cost.cost_ondemand_usd
     line = _line(auto, "torchtitan")
-    assert "tried rowwise, mxfp8" in line and " not on " not in line
+    assert "tried rowwise, tensorwise, mxfp8" in line and " not on " not in line
 
 
 def test_llm_foundry_tries_delayed_only(catalog):
@@ -83,9 +85,10 @@ def test_a_recipe_the_stack_refuses_for_the_job_is_not_tried_and_said(catalog):
 def test_framework_auto_searches_each_stacks_recipes(catalog):
     rec = _rec(catalog, {"name": "auto", "fp8_recipe": "auto"})
     assert "tried tensorwise, delayed, blockwise" in _line(rec, "megatron-core")
-    assert "tried rowwise (rowwise its default)" in _line(rec, "torchtitan")  # MXFP8 is Blackwell's: H100 lacks it
+    # MXFP8 is Blackwell's: H100 lacks it
+    assert "tried rowwise, tensorwise (rowwise its default)" in _line(rec, "torchtitan")
     both = _rec(catalog, {"name": "auto", "fp8_recipe": "auto"}, gpus=("H100-SXM-80GB", "B200"))
-    assert "tried rowwise, mxfp8 (rowwise its default)" in _line(both, "torchtitan")
+    assert "tried rowwise, tensorwise, mxfp8 (rowwise its default)" in _line(both, "torchtitan")
     assert "(mxfp8 not on H100-SXM-80GB: mxfp8 needs MX block-scaled tensor cores)" in _line(both, "torchtitan")
     assert "fp8_recipe" in rec.best.stack["searched"]
 

@@ -42,11 +42,11 @@ def test_app_shows_the_recompute_inputs_under_a_recipe_search():
     assert "rc:full(block" in at.success[0].value, at.success[0].value
 
 
-def _job(tmp_path, fw: dict, gpus=("H100-SXM-80GB", "B200"), name="job.yaml"):
+def _job(tmp_path, fw: dict, gpus=("H100-SXM-80GB", "B200"), name="job.yaml", objective="cost"):
     raw = {"model": {"preset": "llama3-8b"},
            "training": {"seq_len": 4096, "global_batch": 64, "tokens": 2e10, "precision": "fp8", "framework": fw},
            "constraints": {"clouds": ["aws"], "gpus": list(gpus), "max_gpus": 32, "deadline_hours": 2000,
-                           "objective": "cost"}}
+                           "objective": objective}}
     return write_job(tmp_path, raw, name)
 
 
@@ -69,19 +69,22 @@ WIDE = {"COLUMNS": "220"}
 
 
 def test_ranked_and_by_gpu_tables_name_each_rows_recipe(cli, tmp_path):
-    # torchtitan offers rowwise and mxfp8: B200 takes mxfp8, an H100 has no MX GEMMs and runs rowwise (test_rec46)
-    path = _job(tmp_path, {"name": "torchtitan", "fp8_recipe": "auto"})
+    # torchtitan offers rowwise, tensorwise and mxfp8: the fastest B200 plan takes mxfp8, an H100 has no MX GEMMs and
+    # runs tensorwise, its faster per-tensor kernels (until tfp59 torchtitan had no tensorwise and the H100 ran
+    # rowwise, the cheapest plans differing by GPU; now both GPUs' cheapest are tensorwise: fastest here)
+    path = _job(tmp_path, {"name": "torchtitan", "fp8_recipe": "auto"}, objective="time")
     code, out, err = cli("recommend", path, "--no-simulate", "--top", "6", env=WIDE)
     assert code == 0, err
     head, rows = _table_rows(out, "feasible configuration")
     col = head.index("fp8 recipe")
     assert head[col - 1] == "layout"
-    by_hw = {r[head.index("hardware")]: r[col] for r in rows}
-    assert by_hw == {"aws:p6-b200.48xlarge": "mxfp8", "aws:p5.48xlarge": "rowwise"}
+    by_hw = {(r[head.index("hardware")], r[col]) for r in rows}
+    assert by_hw == {("aws:p6-b200.48xlarge", "mxfp8"), ("aws:p6-b200.48xlarge", "tensorwise"),
+                     ("aws:p5.48xlarge", "tensorwise")}
     code, out, err = cli("recommend", path, "--no-simulate", "--by", "gpu", env=WIDE)
     assert code == 0, err
     head, rows = _table_rows(out, "best plan per")
-    assert {r[0]: r[head.index("fp8 recipe")] for r in rows} == {"B200-SXM-180GB": "mxfp8", "H100-SXM-80GB": "rowwise"}
+    assert {r[0]: r[head.index("fp8 recipe")] for r in rows} == {"B200-SXM-180GB": "mxfp8", "H100-SXM-80GB": "tensorwise"}
 
 
 def test_by_framework_table_names_each_stacks_recipe(cli, tmp_path):
@@ -90,7 +93,8 @@ def test_by_framework_table_names_each_stacks_recipe(cli, tmp_path):
     assert code == 0, err
     head, rows = _table_rows(out, "best plan per framework")
     recipe = {r[0]: r[head.index("fp8 recipe")] for r in rows}
-    assert recipe["torchtitan"] == "rowwise"  # its code's only recipe on an H100 (stack_rules FP8_RECIPES)
+    # the faster of its code's two recipes on an H100 (stack_rules FP8_RECIPES; rowwise, its only one until tfp59)
+    assert recipe["torchtitan"] == "tensorwise"
     assert recipe["megatron-core"] in ("tensorwise", "delayed", "blockwise")
 
 

@@ -243,11 +243,20 @@ def _bnb(t) -> bool:
 #: mxfp8``, ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, Float8BlockScaling,
 #: MXFP8BlockScaling, NVFP4BlockScaling; megatron/core/fp8_utils.py ``get_fp8_recipe`` @6a6cd478: ``elif
 #: config.fp8_recipe == Fp8Recipe.blockwise and is_te_min_version("2.3.0.dev0"): ... Float8BlockScaling(fp8_format=
-#: fp8_format)``) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` through
-#: torchtitan/components/quantization/float8.py ``Float8LinearConverter.Config.recipe_name: Literal["rowwise",
-#: "rowwise_with_gw_hp"] = "rowwise"`` -- no tensorwise (docs/float8.md's tensorwise usage and
-#: ``enable_fsdp_float8_all_gather`` are the earlier converter's; 0.3's only other path, ``emulate``, is a test
-#: mode) -- and ``MXLinear`` (mx.py ``MXFP8LinearConverter``, mxfp8); torchao's NVFP4 training is a prototype
+#: fp8_format)``) -- no torchao rowwise. torchtitan: torchao's ``Float8Linear`` through
+#: torchtitan/components/quantization/float8.py, whose recipes are torchao's ``Float8LinearConfig.from_recipe_name``
+#: names: tensorwise and rowwise (rowwise_with_gw_hp is rowwise's kernels with a 16-bit weight-gradient GEMM, not
+#: modelled apart). Tensorwise is in every torchtitan but the 0.3.0 release: the 2024 float8 flags
+#: (config_manager.py ``--float8.enable_float8_linear``, dynamic = tensorwise scaling, the titan24 rows' code), the
+#: 2025 ``Float8Converter`` (@ce5ace24: ``recipe_name`` None = "Float8 tensorwise scaled training", with
+#: ``enable_fsdp_float8_all_gather`` / ``precompute_float8_dynamic_scale_for_fsdp``), and main's
+#: ``Float8LinearConverter.Config.recipe_name: Literal["tensorwise", "rowwise", "rowwise_with_gw_hp"] = "rowwise"``
+#: (@026c75f2, its ``enable_fsdp_float8_all_gather`` back beside it, default False); 0.3.0 alone has
+#: ``Literal["rowwise", "rowwise_with_gw_hp"]`` (its launch, planner.present.emit ``TITAN_FP8``, says so). Default
+#: rowwise, as 0.3.0 and main both set it (tfp59; until then tensorwise was refused, scale59's "Left" (a)). The
+#: ``emulate`` path is a test mode; the 2024 flags' ``--float8.scaling_type_* delayed`` was torchao's own delayed
+#: scaling, gone from the later converters (not TE's DelayedScaling: not admitted). And ``MXLinear`` (mx.py
+#: ``MXFP8LinearConverter``, mxfp8); torchao's NVFP4 training is a prototype
 #: (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose, and so is its block-wise
 #: FP8 training (torchao/prototype/blockwise_fp8_training, 1x128 / 128x128 Triton kernels): torchtitan's only
 #: wiring of it, pytorch/torchtitan PR #1317 "[not for land] testing out float8 128_1_128_128 blockwise scaling"
@@ -266,7 +275,7 @@ def _bnb(t) -> bool:
 #: The runtimes of ``NO_FP8_PATH`` (the 2021-22 code bases, metaseq, plain DDP): none, their code has no fp8 path
 FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "blockwise", "mxfp8", "nvfp4"),
                "automodel": ("tensorwise", "blockwise", "mxfp8"),
-               "torchtitan": ("rowwise", "mxfp8"),
+               "torchtitan": ("rowwise", "tensorwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": (), "composer": ("delayed",),
                "megatron-lm": (), "megatron-deepspeed": (), "metaseq": (), "ddp": (), "dle-bert": ()}
 #: the runtimes whose code has no fp8 training path at all (not merely none modelled, as MaxText's and Neuron's), and
@@ -1320,6 +1329,15 @@ RULES: tuple[StackRule, ...] = (
               f"{_DISTMUON_CFG}: '... and pipeline_parallel_degree=1: pipeline parallelism gives each stage only a "
               "subset of the optimizer's parameter-group patterns' (TODO #4102)",
               lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.pp == 1),
+    # torchtitan builds the float8 all-gather on the tensorwise path only (``recipe_name`` None); with a recipe name the
+    # converter asserts (stack_kernels ``fsdp_float8_gather_on``), so a rowwise / mxfp8 plan that sets it is refused
+    StackRule("titan-fp8-gather-recipe", "torchtitan", "training.framework.fsdp_float8_all_gather",
+              "fsdp_float8_all_gather with an fp8 recipe other than tensorwise",
+              "torchtitan torchtitan/components/quantization/float8.py (@ce5ace24, main): 'using "
+              "`float8_config.enable_fsdp_float8_all_gather` together with `float8_config.recipe_name` is not "
+              "supported'; only the tensorwise path builds Float8LinearConfig(enable_fsdp_float8_all_gather=...)",
+              lambda st, m, t: (t.precision == "fp8" and bool(st.fsdp_float8_all_gather)
+                                and st.fp8_recipe != "tensorwise")),
     StackRule("titan-activation-offload", "torchtitan", "training.framework.activation_offload",
               "activation offload (it has none)",
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import NamedTuple
 
 import altair as alt
 import numpy as np
@@ -87,6 +88,27 @@ def wrap_label(text: str, width: int = LABEL_LINE) -> str:
     """``text`` in lines of at most ``width`` characters (words kept whole), joined with newlines for an axis whose
     ``labelExpr`` splits them (``WRAPPED_AXIS``)."""
     return "\n".join(textwrap.wrap(text, width)) or text
+
+
+#: a chart title's line in the app, in characters: Vega draws a title on one line, cut at the chart's edge, and a
+#: chart stretched to a 468 px column (a 500 px window) holds about 60 of its 13 px bold characters (app59: "3 simulated
+#: steps, ranks 0-1 of 2 — GPU busy 100.0% of the tim")
+TITLE_LINE = 56
+
+
+def wrapped_title(chart, width: int = TITLE_LINE):
+    """``chart`` with its title in lines of at most ``width`` characters (words kept whole), one under another."""
+    title = chart.title
+    if not isinstance(title, str) or len(title) <= width:
+        return chart
+    return chart.properties(title=alt.TitleParams(textwrap.wrap(title, width)))
+
+
+def title_text(spec: dict) -> str:
+    """A chart spec's title as one line (``wrapped_title``'s lines joined)."""
+    t = spec.get("title")
+    t = t.get("text", "") if isinstance(t, dict) else t
+    return " ".join(t) if isinstance(t, list) else str(t or "")
 
 
 #: an axis drawing ``wrap_label``'s lines one under another, none cut
@@ -278,6 +300,22 @@ def zero_based_top(values, height: int, pad_px: int = PAD_PX) -> float | None:
 
 def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None,
                       deadline_hours: float | None = None, budget_usd: float | None = None) -> alt.VConcatChart:
+    """``sensitivity_panels`` one above the other under their title (the report's figure)."""
+    panels = sensitivity_panels(df, label, spot, basis, deadline_hours, budget_usd)
+    return alt.vconcat(panels.time, panels.cost).properties(title=panels.title)
+
+
+class SensitivityPanels(NamedTuple):
+    """The sensitivity figure's two panels and its title, apart: the app draws each panel as a chart of its own, which
+    Streamlit stretches to its column, where a vconcat keeps its fixed width (app59: 518 px of chart in the 468 px
+    column of a 500 px window, its right edge cut)."""
+    time: alt.LayerChart
+    cost: alt.LayerChart
+    title: str
+
+
+def sensitivity_panels(df: pd.DataFrame, label: str, spot: bool = False, basis: str | None = None,
+                       deadline_hours: float | None = None, budget_usd: float | None = None) -> SensitivityPanels:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
     ``df`` comes from ``planner.interactive.sensitivity``; ``basis``: the plan's ``cost.price_basis``, the rate its
     on-demand column is at. ``deadline_hours`` / ``budget_usd``: the job's limits (``constraints``), each a dashed
@@ -328,12 +366,12 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False, basis: s
         layers += _limit_rule(field, limits[field][0], limits[field][2])
         return alt.layer(*layers).properties(width=WIDTH, height=PANEL_HEIGHT)
 
-    return alt.vconcat(panel("time", f"{name} to train", ",.3~g"),
-                       panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s")).properties(
-        title=f"sensitivity to {label} (other inputs held; red ring = current"
-              + (f"; cross = {NO_FIT}, off the line" if len(nofit) else "")
-              + ("; dashed = the job's " + " / ".join(w for v, w, _ in limits.values() if v) if any(
-                  v for v, _, _ in limits.values()) else "") + ")")
+    return SensitivityPanels(
+        panel("time", f"{name} to train", ",.3~g"), panel("cost", cost_title("spot" if spot else rate_after(basis)), "$~s"),
+        f"sensitivity to {label} (other inputs held; red ring = current"
+        + (f"; cross = {NO_FIT}, off the line" if len(nofit) else "")
+        + ("; dashed = the job's " + " / ".join(w for v, w, _ in limits.values() if v) if any(
+            v for v, _, _ in limits.values()) else "") + ")")
 
 
 def _limit_rule(field: str, value: float | None, text: str) -> list:

@@ -70,7 +70,7 @@ from planner.model.pipeline import layout_counts, pipeline_split, split_runtime,
 from planner.model.stacks import (CAST_PRECISIONS, DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers,
                                   cuda_graph_parts, ds_torch_autocast_section, from_training, has_shared_experts,
                                   holds, remat_policy_run)
-from planner.model.stack_kernels import hf_attn_choice
+from planner.model.stack_kernels import fsdp_float8_gather_on, hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -1171,7 +1171,7 @@ def default_style(job: JobSpec, cfg: dict) -> str:
         return RUNTIME_STYLE[run]
     style = "fsdp" if cfg["zero"] >= 2 else "megatron"
     # neither launcher runs the plan's own code: the one that takes the plan, where the ZeRO stage's refuses it (a
-    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which has no tensorwise recipe, and refused with
+    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which then had no tensorwise recipe, and refused with
     # "use the megatron style", which ran it)
     other = OTHER_STYLE[style]
     return other if style_refusal(job, cfg, style) and not style_refusal(job, cfg, other) else style
@@ -1243,15 +1243,30 @@ def finetune_note(job: JobSpec, style: str) -> str | None:
     return FINETUNE_NOTES.get(style, {}).get(mode)
 
 
-#: the fp8 recipe the plan priced as torchtitan 0.3's model converters offer it (torchtitan/components/quantization:
-#: float8.py ``Float8LinearConverter.Config.recipe_name`` rowwise | rowwise_with_gw_hp, default rowwise; mx.py
-#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these:
-#: stack_rules.FP8_RECIPES refuses the rest)
+#: the fp8 recipe the plan priced as torchtitan's model converters offer it (torchtitan/components/quantization:
+#: float8.py ``Float8LinearConverter.Config.recipe_name``, default rowwise; mx.py ``MXFP8LinearConverter``), said
+#: beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these: stack_rules.FP8_RECIPES refuses
+#: the rest). Tensorwise: main's ``Literal["tensorwise", "rowwise", "rowwise_with_gw_hp"]`` (@026c75f2) takes it;
+#: 0.3.0's ``Literal["rowwise", "rowwise_with_gw_hp"]`` refuses it as a tyro override, and a config function that
+#: sets it anyway passes with tyro's "annotated with type Literal[...]" warning into torchao's
+#: ``Float8LinearConfig.from_recipe_name``, which has it (tried, tyro of the installed torchtitan 0.3.0)
 TITAN_FP8 = {
     "rowwise": "pick one whose model has a Float8LinearConverter (recipe_name rowwise, as llama3_debugmodel_float8 "
                "does), or the run is bf16",
+    "tensorwise": "pick one whose model has a Float8LinearConverter with recipe_name \"tensorwise\" (torchtitan after "
+                  "0.3.0 types it; 0.3.0's Literal is rowwise | rowwise_with_gw_hp: set it in the config function, "
+                  "not by a flag), or the run is rowwise or bf16",
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
+#: a torchtitan fp8 plan priced with FSDP2's float8 all-gather (``Stack.fsdp_float8_all_gather``; where it runs:
+#: planner.model.stack_kernels ``fsdp_float8_gather_on``), said beside $TITAN_CONFIG: the 2025 ``Float8Converter``
+#: (@ce5ace24, ``--float8.enable_fsdp_float8_all_gather --float8.precompute_float8_dynamic_scale_for_fsdp``) and main's
+#: ``Float8LinearConverter.Config`` take the two switches only with ``recipe_name`` unset (tensorwise: with a name the
+#: converter asserts); 0.3.0's converter has neither switch nor that path
+TITAN_FP8_GATHER = ("; with FSDP2's float8 all-gather: leave its recipe_name unset (the tensorwise path) and set "
+                    "enable_fsdp_float8_all_gather and precompute_float8_dynamic_scale_for_fsdp true (torchtitan's "
+                    "2025 --float8.* flags, main's Float8LinearConverter.Config; 0.3.0 has neither), or the run "
+                    "gathers 16-bit weights")
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
 STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel", "script": "pytorch-ddp",
                "dle-bert": "dle-bert"}
@@ -1505,6 +1520,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
             recipe = plan_stack(job, cfg).fp8_recipe
             ph["TITAN_CONFIG"] += f"; the plan is fp8 ({recipe}): " + TITAN_FP8.get(recipe, TITAN_FP8["rowwise"])
+            if bool(fsdp_float8_gather_on(plan_stack(job, cfg), job.training, cfg["zero"])):
+                ph["TITAN_CONFIG"] += TITAN_FP8_GATHER
         if job.training.optimizer == "muon":  # likewise the optimizer: a config's OptimizersContainer, no flag
             ph["TITAN_CONFIG"] += ("; the plan uses Muon: pick one whose optimizer is DistMuon (torchtitan/distributed/"
                                    "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")

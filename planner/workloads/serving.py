@@ -1605,6 +1605,24 @@ def _split_meets(size: DisaggSize, simulated: Optional[dict], target: ServeTarge
     return all(want is None or got <= want for got, want in ((size.ttft_s, target.ttft_s), (size.tpot_s, target.tpot_s)))
 
 
+def split_misses(d: dict) -> bool:
+    """Whether a plan's prefill-decode split (``_disaggregation``'s dict) misses the targets (``_split_meets``: its
+    simulation's verdict, else the screen's p99s)."""
+    return not d.get("meets_targets", True)
+
+
+def _cost_words(d: dict) -> str:
+    """The split's $/h beside the colocated fleet's and which is cheaper (of the fleets that hold the targets)."""
+    if not d.get("cheaper"):
+        return "no price"
+    n = d["colocated_replicas"]
+    head = (f"${d['usd_per_hr']:,.2f}/h against the colocated {count_of(n, d['colocated_layout'] + ' replica')} "
+            f"({count_of(n * d['colocated_tp'], 'GPU')}) ${d['colocated_usd_per_hr']:,.2f}/h")
+    if split_misses(d):
+        return f"{head}: the split misses the targets, so the colocated fleet is the plan that meets them"
+    return f"{head}: {d['cheaper']} is cheaper"
+
+
 def disagg_words(d: dict, hardware: str) -> list[str]:
     """The ``assumed:`` lines of a plan's prefill-decode split (``_disaggregation``)."""
     sim_ = d["simulated"]
@@ -1616,11 +1634,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
     if d.get("bound_reached"):
         got += " (the plan's simulation event bound, serving.plan_event_bound, was spent before the split's runs ended)"
 
-    verdict = (f"{d.get('cheaper')} is cheaper" if d.get("meets_targets", True) else
-               "the split misses the targets, so the colocated fleet is the plan that meets them")
-    cost = (f"${d['usd_per_hr']:,.2f}/h against the colocated {d['colocated_replicas']} {d['colocated_layout']} "
-            f"{'replica' if d['colocated_replicas'] == 1 else 'replicas'} ({d['colocated_replicas'] * d['colocated_tp']} GPUs) "
-            f"${d['colocated_usd_per_hr']:,.2f}/h: {verdict}" if d.get("cheaper") else "no price")
+    cost = _cost_words(d)
     tried = d.get("tried_smaller") or []
     engine = f" on each of a replica's {d['ep']} DP engines" if d["ep"] > 1 else ""
     smaller = ("; smaller splits simulated: " + ", ".join(
@@ -1630,7 +1644,7 @@ def disagg_words(d: dict, hardware: str) -> list[str]:
              if d["decode_layout"] == d["layout"] else
              f"{d['prefill']} prefill {d['layout']} + {d['decode']} decode {d['decode_layout']} replicas")
     return [f"serving.disaggregation {d['mode']} on {hardware}: {sides} "
-            f"({d['gpus']} GPUs; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {ms(d['screen_ttft_ms'], '.0f')}, "
+            f"({count_of(d['gpus'], 'GPU')}; screen {d['screen_prefill']} + {d['screen_decode']}, p99 TTFT {ms(d['screen_ttft_ms'], '.0f')}, "
             f"TPOT {ms(d['screen_tpot_ms'], '.1f')} at a decode batch of up to {d['decode_batch']:,}), {got}{smaller}; {cost}",
             f"serving.disaggregation prefill steps: up to {d['prefill_batch']:,} "
             f"{'prompt' if d['prefill_batch'] == 1 else 'whole prompts'} a step{engine} (token budget "
