@@ -624,6 +624,11 @@ STACK_OPTION_LABELS = {
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
 OPTION_WORDS = {True: "on", False: "off"}
 STACK_KIND_DEFAULT = "stack default"
+#: what a number input's stack default runs where the stack holds None for it and its code takes a count of the
+#: model's own (rec59, words58's leftover: the empty input said "stack default" without the count): Megatron-Core
+#: without ``--cpu-offloading-num-layers`` offloads every layer's activations but the last (planner.model.offload
+#: ``offloaded_layers``)
+UNSET_COUNT_WORDS = {"activation_offload_layers": lambda m: f"all but the last layer, {max(m.layers - 1, 0)}"}
 
 
 #: the choices that leave a stack option unset (searched, or the stack kind's own value): strings, never None, since
@@ -741,7 +746,8 @@ class StackControl:
         """The control's tooltip: the job field it writes and the stack's default."""
         if self.kind != "select":  # what the option is (the registry's words), and what empty leaves
             what = (OPTION_HOLDERS.get(self.option) or (None, self.option))[1]
-            said = yaml_text(self.default) if self.default not in UNSET_CHOICES else None
+            said = (yaml_text(self.default) if self.default not in UNSET_CHOICES
+                    else None if self.stack_value is None else self.word(self.stack_value))
             return (f"training.framework.{self.option}: {what}" + ("; YAML, as in a job file" if self.kind == TEXT_INPUT
                                                                     else "")
                     + ("; empty: the search tries its values" if self.searched
@@ -960,10 +966,12 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         kind, own = option_input(option), getattr(fw, option, None) if fw is not None else None
         default = defaults.get(option, uses.get(option))
         start = yaml_text(own) if kind == TEXT_INPUT else own
+        words = UNSET_COUNT_WORDS.get(option) if default is None else None  # (the count the stack's None runs)
         out.append(StackControl(option, option, (), STACK_KIND_DEFAULT if default is None else default, start, kind,
                                 option_range(option) if kind == NUMBER_INPUT else (None, None),
                                 int in typing.get_args(FrameworkSpec.model_fields[option].annotation),
-                                searched_on(st, option) and searched_here(option), default))
+                                searched_on(st, option) and searched_here(option),
+                                default if words is None else words(job.model)))
     return tuple(out)
 
 

@@ -647,6 +647,11 @@ class StackVariant:
         recompute list against the default one: a list changes the activations only; the fused
         cross-entropy: the activations and the logits). A necessary
         condition, so the memory model runs only on rows with a chance."""
+        return could_free(root_mem, self.screen_frees(), limit)
+
+    def screen_frees(self) -> tuple[str, ...]:
+        """The memory terms this variant can take off its root's (``could_fit``): ``frees`` where set, else its
+        options'."""
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
         fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
@@ -658,13 +663,10 @@ class StackVariant:
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
         # unsharded gradient between them: at most the gradients come off
         synced = self.values.get("defer_fsdp_grad_sync") is False
-        frees = self.frees if self.frees is not None else tuple(
+        return self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
                             ("activations", self.stack.activation_offload or fused or ds), ("logits", loss),
                             ("weights", self.stack.param_offload), ("grads", synced)) if on)
-        free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
-                   for k in frees)
-        return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
@@ -740,6 +742,16 @@ class StackVariant:
 #: loss tiles the logits: rec58)
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
                       "cpu_checkpointing", "num_vocab_tiling")
+
+def could_free(mem: dict, frees: tuple[str, ...], limit: float, at: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``mem`` (a memory call's columns; ``at``: those rows of them only) whose most loaded rank, less the
+    ``frees`` terms (the activations and logits with their fragmentation allowance, ``allocator_reserve``), is within
+    ``limit``: a necessary condition for a variant that can take off at most those terms to fit."""
+    if at is not None:  # (the columns read, not the whole call's)
+        mem = {k: mem[k][at] for k in ("total", *frees)}
+    free = sum(mem[k] + (allocator_reserve(mem[k]) if k in ("activations", "logits") else 0.0) for k in frees)
+    return mem["total"] - free <= limit
+
 
 #: the fallback axes beside the offloads (every ``*_offload`` axis is one too: ``is_fallback``): a variant at another
 #: value than the axis's first is tried only where its parent does not fit or, a chain's link, does not run
