@@ -50,7 +50,8 @@ def _run(cli, tmp_path, command, text):
     return cli(command, write_job(tmp_path, text), *extra)
 
 
-@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)])
+@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)],
+                         ids=["estimate", "recommend"])
 def test_qlora_compile_runs_on_hf_trainer(cli, tmp_path, command, where):
     """QLoRA with `framework: {compile: true}` and no name: hf-trainer, compiled, said on the stack line (it was
     refused as megatron-core's, which has no torch.compile switch)."""
@@ -62,7 +63,8 @@ def test_qlora_compile_runs_on_hf_trainer(cli, tmp_path, command, where):
     assert "megatron-core" not in flat.split("training stack:")[1][:200]
 
 
-@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)])
+@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)],
+                         ids=["estimate", "recommend"])
 def test_adam8bit_compile_runs_on_hf_trainer(cli, tmp_path, command, where):
     """adam8bit (which Megatron-Core does not build) with `compile: true` and no name: hf-trainer, compiled."""
     code, out, err = _run(cli, tmp_path, command, ADAM8 % {"where": where % 8})
@@ -72,16 +74,29 @@ def test_adam8bit_compile_runs_on_hf_trainer(cli, tmp_path, command, where):
     assert "the default stack for training.optimizer adam8bit" in flat, flat[-900:]
 
 
-@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)])
+@pytest.mark.parametrize("command, where", [("estimate", ESTIMATE), ("recommend", RECOMMEND)],
+                         ids=["estimate", "recommend"])
 def test_qlora_fp4_is_refused_on_the_precision_for_hf_trainer(cli, tmp_path, command, where):
-    """`precision: fp4` on QLoRA: one line on training.precision naming the stack QLoRA runs on (hf-trainer has no
-    nvfp4 recipe), not "Megatron refuses QLoRA" on training.mode, a stack the job never chose."""
+    """`precision: fp4` on QLoRA: one line on training.precision, why the code QLoRA runs on (hf-trainer: the HF model
+    code over a bitsandbytes base) takes no low-precision recipe, not "Megatron refuses QLoRA" on training.mode (a
+    stack the job never chose), nor hf-trainer's missing nvfp4 pointing at the Megatron stacks that refuse QLoRA."""
     code, out, err = _run(cli, tmp_path, command, _qlora(where, precision="fp4", framework=""))
     assert code != 0
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, err
-    assert lines[0].startswith("error: training.precision: fp4 is the nvfp4 recipe, and hf-trainer has no nvfp4"), err
+    assert lines[0] == ("error: training.precision: fp4 is the nvfp4 recipe, and the Hugging Face model code refuses "
+                        "fp8 training over a bitsandbytes (nf4 / int8) base: its GEMMs dequantise to bitsandbytes' "
+                        "16/32-bit compute dtype, so no fp8 recipe reaches them (use precision bf16)"), err
     assert "Megatron" not in err and "training.mode" not in err
+
+
+def test_an_fp4_job_on_a_stack_without_nvfp4_still_names_the_recipe(cli, tmp_path):
+    """Where only the recipe is missing (torchtitan: no nvfp4) the refusal still says so, on training.precision."""
+    text = ("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 64, steps: 10, precision: fp4, "
+            "framework: {name: torchtitan}}\n" + ESTIMATE % 8 + "\n")
+    code, out, err = cli("estimate", write_job(tmp_path, text))
+    assert code != 0
+    assert "error: training.precision: fp4 is the nvfp4 recipe, and torchtitan has no nvfp4 fp8_recipe" in err, err
 
 
 def test_a_pretraining_section_without_a_name_is_still_megatron_core(cli, tmp_path):
