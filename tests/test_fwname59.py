@@ -120,3 +120,19 @@ def test_every_reader_sees_the_default_stack_name():
     assert lora8.training.framework.name == "hf-trainer"
     named = load_job("model: {preset: llama3-8b}\ntraining: {mode: qlora, steps: 10, framework: {name: deepspeed}}\n")
     assert named.training.framework.name == "deepspeed"
+
+
+def test_the_app_keeps_a_nameless_section_on_the_default_stack():
+    """The app's sidebar reads a nameless section as the default stack (its selectbox's "left out") and keeps the
+    section's options; it read the name as megatron-core (``stack_section``'s own default), and once the job named
+    hf-trainer the sidebar's rebuilt job dropped `compile: true` as another stack's option."""
+    import planner.interactive as wi
+
+    base = yaml.safe_load(_qlora(ESTIMATE))
+    w = wi.inputs_from_job(wi.build_job(base, None))
+    assert w.framework is None
+    fw = wi.build_job(base, w).training.framework
+    assert (fw.name, fw.compile) == ("hf-trainer", True)
+    # the section follows the sidebar's mode: pretraining's default stack, as the CLI reads the same file
+    fw = wi.build_job(base, w.replace(mode="pretrain", lora_rank=None)).training.framework
+    assert (fw.name, fw.compile, "name" in fw.model_fields_set) == ("megatron-core", True, False)
