@@ -3562,6 +3562,10 @@ def pr2_options(r, stack: str) -> dict:
             opts["selective"] = "layer"
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "tensorwise"
+        # FSDP2's float8 all-gather where the source states it (torchao's README torchtitan runs: "tensorwise with
+        # float8 all-gather", parts/peak_memory.csv titan25_ao_*); the titan24 tables do not say (its default: off)
+        if "float8 all-gather" in str(r.precision).lower():
+            opts["fsdp_float8_all_gather"] = True
     elif stack == "megatron-core":
         # a source that states the TP overlap per row (dgxc_runs.csv ``tp_overlap``: the recipe's
         # ``ub_tp_comm_overlap``); published_runs_2.csv has no such column: the stack's default

@@ -132,6 +132,10 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     # torchtitan's tensorwise recipe (its Float8LinearConverter's recipe_name after 0.3.0, and in 2024-25: tfp59)
     "fp8-tensorwise-tp2-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": {
         "name": "torchtitan", "fp8_recipe": "tensorwise"}}, {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
+    # with FSDP2's float8 all-gather (fsdp8): the $TITAN_CONFIG note says how to set it (no 0.3.0 flag)
+    "fp8-tensorwise-f8gather-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": {
+        "name": "torchtitan", "fp8_recipe": "tensorwise", "fsdp_float8_all_gather": True}},
+        {"tp": 1, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
@@ -921,6 +925,8 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
             assert "Float8LinearConverter" in text
             recipe = from_training(job.training, model=job.model).fp8_recipe
             assert f"the plan is fp8 ({recipe})" in text and (recipe != "tensorwise" or 'recipe_name "tensorwise"' in text)
+            gather = bool(from_training(job.training, model=job.model).fsdp_float8_all_gather)
+            assert ("enable_fsdp_float8_all_gather" in text) == gather
     assert got["microbatches"] == best.detail["num_microbatches"]
     if style == "megatron":  # the sharding the plan was timed with: Megatron-FSDP's strategy for its ZeRO stage
         mfsdp = bool((best.get("stack") or {}).get("megatron_fsdp")) and c.zero >= 2

@@ -158,6 +158,10 @@ CASES = [
     # QLoRA's NF4 base is bitsandbytes Linear4bit on HF model code: no Megatron-Core or torchtitan 0.3 layer
     ("megatron-qlora", ("megatron-core", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
     ("titan-qlora", ("torchtitan", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    # torchtitan float8.py: "using `float8_config.enable_fsdp_float8_all_gather` together with
+    # `float8_config.recipe_name` is not supported" (fsdp8): rowwise refused at any layout
+    ("titan-fp8-gather-recipe", ("torchtitan", {"fsdp_float8_all_gather": True, "fp8_recipe": "rowwise"}), "llama3-8b",
+     {"precision": "fp8"}, dict(zero=3), None),
     # ... and LoRA over an nf4 / int8 base is the same peft + bitsandbytes code (it was planned on both)
     ("megatron-bnb-base", ("megatron-core", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(), None),
     # the legacy Megatron layers (megatron-lm, Megatron-DeepSpeed): no bitsandbytes base either (QA pass 30)

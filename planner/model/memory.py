@@ -92,7 +92,8 @@ from planner.model.memory_activations import (ActivationTerms, StateBytes, rows_
                                               pp_merge_outputs, sample_activations, stack_head_seq,
                                               transformer_activations)
 from planner.model.stacks import KEPT_ACCUMULATED, KEPT_NONE, KEPT_PERSIST, from_training, fsdp_reduce_bytes
-from planner.model.stack_kernels import fp8_linear_weight_bytes, fp8_weights_as_stored, mfsdp_fp8_gather_bytes
+from planner.model.stack_kernels import FP8_PAYLOAD_BYTES, fp8_linear_weight_bytes, fp8_weights_as_stored, \
+    fsdp_float8_gather_on, mfsdp_fp8_gather_bytes
 from planner.spec import ModelSpec, TrainingSpec
 from planner.vocab import MOE_DISPATCHER, RECOMPUTE
 
@@ -1149,6 +1150,26 @@ def bnb_gather_widths(x: StateContext, gather_b):
     return bitsandbytes_gather_bytes(x.m, x.t, x.bnb_whole[2], root, blocks=True), root
 
 
+def _whole_weights(x: StateContext, params, ends, w_b):
+    """Bytes of a stage's ``params`` held whole (ZeRO < 3, or held gathered: no reshard after forward) at ``w_b``
+    bytes each; where torchtitan's FSDP2 float8 all-gather runs (stack_kernels ``fsdp_float8_gather_on``) the
+    blocks' float8 linears are the 1-B gathered ones (torchao ``WeightWithDynamicFloat8CastTensor.fsdp_post_all_gather``
+    returns a float8 tensor) and the embedding and head (``ends``, outside torchao's filter) keep their width."""
+    f8 = fsdp_float8_gather_on(x.st, x.t, x.kz)
+    return np.where(f8, np.minimum(w_b, FP8_PAYLOAD_BYTES) * (params - ends) + w_b * ends, params * w_b)
+
+
+def _gather_widths(x: StateContext, w_b) -> tuple:
+    """(a gathered block element's, the root unit's) bytes: the 16-bit dtype under 16-bit training, the parameter's
+    own under fp32, whichever wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on
+    all but FSDP's), a bitsandbytes base's apart (``bnb_gather_widths``); under torchtitan's FSDP2 float8 all-gather
+    (stack_kernels ``fsdp_float8_gather_on``) the blocks' float8 linears at 1 B, torchao's
+    ``fsdp_post_all_gather`` output, the root unit's embedding and head still 16-bit (fsdp8)."""
+    gather_b, root_gb = bnb_gather_widths(x, param_gather_bytes(x.t, w_b))
+    f8 = fsdp_float8_gather_on(x.st, x.t, x.kz)
+    return np.where(f8, np.minimum(gather_b, FP8_PAYLOAD_BYTES), gather_b), root_gb
+
+
 def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, p16=(0.0, 0.0)):
     """Weight bytes of a stage holding ``dense`` / ``expert`` parameters (per candidate, ``[sinv]``) at ``w_b``
     bytes each (default ``w_held``): sharded at ZeRO-3 (Rajbhandari et al. 2020), whole where held (``_fsdp_held``),
@@ -1158,7 +1179,8 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     w_b = x.w_held if w_b is None else w_b
     d = dense_rank(x, dense)
     e = expert / (x.ketp * x.kep)
-    weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.shard_master else 1.0), d + e) * w_b
+    whole = _whole_weights(x, d + e, ends, w_b)
+    weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if x.shard_master else 1.0) * w_b, whole)
                + np.where(kz >= 3, ends / dps, ends) * x.w_end)
     held = _fsdp_held(x)[1]
     # FSDP2 over 16-bit parameters (Stack.params_16bit): the gathered parameters beside the rank's own 16-bit shard
@@ -1166,7 +1188,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
     # master stands in for; experts EP owns whole (one expert-shard rank, ``ep_experts_unsharded``) are one tensor
     own = ((d / dps + np.where(ep_experts_unsharded(x.edps), 0.0, e / edps)) * w_b
            if (x.fsdp2 and params_16bit(x.st, x.t)) else 0.0)
-    weights = np.where(held, (d + e) * w_b + ends * x.w_end + own, weights)
+    weights = np.where(held, whole + ends * x.w_end + own, weights)
     # the quantised linears FSDP2 does not shard (Stack.bnb_whole_at_zero3: accelerate's ignored_params), FSDP1's
     # quantisation state: whole where the rest of the stage is sharded. Until hfstack34 QLoRA at CP > 1 on the HF
     # Trainer held 1/(dp x cp) of them; until qlora54 at CP 1 too (FSDP2), and FSDP1's state sharded
@@ -1187,9 +1209,7 @@ def state_weights(x: StateContext, dense, expert, w_b=None, ends=0.0, head=0.0, 
         weights = np.where(fsdp_amp_keys(x), fsdp, weights)
     d16, e16 = p16[0] / x.ktpf, p16[1] / (x.ketp * x.kep)  # the rank's 16-bit layers' parameters
     weights = weights + np.where((kz >= 3) & ~held, d16 / dps + e16 / edps, d16 + e16) * x.dw16
-    # a gathered element's bytes: the 16-bit dtype under 16-bit training, the parameter's own under fp32, whichever
-    # wrapper gathers (``param_gather_bytes``; until fsdp53 2 B on every stack, until zf53 on all but FSDP's)
-    gather_b, root_gb = bnb_gather_widths(x, param_gather_bytes(x.t, w_b))
+    gather_b, root_gb = _gather_widths(x, w_b)
     if st.megatron_fsdp:  # Megatron-FSDP's gathered units, the FP8 copy built for the unit in compute
         gathered, built, _ = _mfsdp_gather_bytes(x, gather_b)
         unit = np.where(kz >= 3, np.minimum(x.mfsdp_unit, d + e), 0.0)

@@ -413,6 +413,24 @@ def fp8_param_gather_on(stack, training, zero):
     return np.asarray(zero) >= 1 if on else np.zeros(np.shape(zero), dtype=bool)
 
 
+def fsdp_float8_gather_on(stack, training, zero):
+    """Whether torchtitan's FSDP2 float8 all-gather (``Stack.fsdp_float8_all_gather``) runs at ZeRO stage(s) ``zero``
+    (arrays welcome): fp8 training on the tensorwise recipe -- torchtitan/components/quantization/float8.py (@ce5ace24
+    and main) asserts "using `float8_config.enable_fsdp_float8_all_gather` together with `float8_config.recipe_name`
+    is not supported" and builds it only on the tensorwise path (stack_rules "titan-fp8-gather-recipe") -- where
+    FSDP shards (``parallel_dims.dp_shard_enabled and ...``: FSDP2's ZeRO-2 / 3; ZeRO-0 drops it)."""
+    on = (bool(getattr(stack, "fsdp_float8_all_gather", False)) and training.precision == "fp8"
+          and stack.recipe.name == "tensorwise")
+    return np.asarray(zero) >= 2 if on else np.zeros(np.shape(zero), dtype=bool)
+
+
+def fp8_gather_on(stack, training, zero):
+    """Whether the parameter all-gathers at ZeRO stage(s) ``zero`` move the FP8 linears' weights at the recipe's width
+    (``LowPrecisionRecipe.param_gather_bytes``): Megatron-Core's ``--fp8-param-gather`` (``fp8_param_gather_on``) or
+    torchtitan's FSDP2 float8 all-gather (``fsdp_float8_gather_on``) -- one width rule for both."""
+    return fp8_param_gather_on(stack, training, zero) | fsdp_float8_gather_on(stack, training, zero)
+
+
 def fp8_weights_as_stored(stack, training, zero):
     """Whether the GPU holds the FP8-trained weights as ``Stack.fp8_weight_bytes`` at ZeRO stage(s) ``zero`` (arrays
     welcome) rather than as planner.model.memory's ``PRECISION_CONVENTIONS`` (16-bit weights and a cached FP8 copy):

@@ -1329,6 +1329,15 @@ RULES: tuple[StackRule, ...] = (
               f"{_DISTMUON_CFG}: '... and pipeline_parallel_degree=1: pipeline parallelism gives each stage only a "
               "subset of the optimizer's parameter-group patterns' (TODO #4102)",
               lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.pp == 1),
+    # torchtitan builds the float8 all-gather on the tensorwise path only (``recipe_name`` None); with a recipe name the
+    # converter asserts (stack_kernels ``fsdp_float8_gather_on``), so a rowwise / mxfp8 plan that sets it is refused
+    StackRule("titan-fp8-gather-recipe", "torchtitan", "training.framework.fsdp_float8_all_gather",
+              "fsdp_float8_all_gather with an fp8 recipe other than tensorwise",
+              "torchtitan torchtitan/components/quantization/float8.py (@ce5ace24, main): 'using "
+              "`float8_config.enable_fsdp_float8_all_gather` together with `float8_config.recipe_name` is not "
+              "supported'; only the tensorwise path builds Float8LinearConfig(enable_fsdp_float8_all_gather=...)",
+              lambda st, m, t: (t.precision == "fp8" and bool(st.fsdp_float8_all_gather)
+                                and st.fp8_recipe != "tensorwise")),
     StackRule("titan-activation-offload", "torchtitan", "training.framework.activation_offload",
               "activation offload (it has none)",
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",

@@ -361,6 +361,15 @@ class Stack:
     #: runs (validate.mi300x) print it False; the GPU then holds 16-bit weights and TE's cached FP8 copy and the
     #: distributed optimizer / FSDP2 gather 16-bit parameters, as at ZeRO-0 (mi30053)
     fp8_param_gather: bool = False
+    #: torchtitan's ``enable_fsdp_float8_all_gather`` with ``precompute_float8_dynamic_scale_for_fsdp`` (both default
+    #: False; torchtitan/components/quantization/float8.py @ce5ace24 and main's ``Float8LinearConverter.Config``):
+    #: torchao wraps each float8 linear's weight in ``WeightWithDynamicFloat8CastTensor``, whose
+    #: ``fsdp_pre_all_gather`` casts the local shard to float8 with a tensorwise scale, so FSDP2 all-gathers those
+    #: weights at 1 B and the gathered weights are float8 (``fsdp_post_all_gather``); the scales come from one amax
+    #: all-reduce after each optimizer step (torchao/float8/fsdp_utils.py ``precompute_float8_dynamic_scale_for_fsdp``).
+    #: Only on the tensorwise path (the converter asserts against it with a ``recipe_name``) and only where FSDP shards
+    #: (``parallel_dims.dp_shard_enabled and ...``): stack_kernels ``fsdp_float8_gather_on``
+    fsdp_float8_all_gather: bool = False
     #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
@@ -1875,6 +1884,10 @@ class Stack:
             off = not self.fp8_param_gather and holds(self, "fp8_param_gather")
             if off and bool(layout_uses(self, "fp8_param_gather", 1 if zero is None else zero)):
                 opts.append("fp8_param_gather=off")
+            # torchtitan's float8 all-gather where it runs (FSDP2 sharding); its off default unsaid
+            if self.fsdp_float8_all_gather and bool(layout_uses(self, "fsdp_float8_all_gather",
+                                                                 2 if zero is None else zero)):
+                opts.append("fsdp_float8_all_gather=on")
         if self.activation_offload:
             opts.append("activation_offload=on" + (f" layers={self.activation_offload_layers}"
                                                     if self.activation_offload_layers is not None else ""))
@@ -2016,7 +2029,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "precision_aware_optimizer", "exp_avg_dtype",
            "exp_avg_sq_dtype", "main_params_dtype", "remat_policy", "remat_tensors",
            "num_vocab_tiling", "ag_backward_pipelining", "gradient_accumulation_fusion", "cuda_module_loading",
-           "fsdp_version", "fp8_param_gather")
+           "fsdp_version", "fp8_param_gather", "fsdp_float8_all_gather")
 #: options a job spells as its code's flag where the registry holds the fact under the mechanism the time prices:
 #: the Stack field and the map from the option's value to it. ``gradient_accumulation_fusion`` (Megatron's flag,
 #: ``Stack.gradient_accumulation_fusion``) is ``not grad_accum_pass``, the unfused pass planner.model.step_time
@@ -2314,6 +2327,10 @@ OPTION_HOLDERS: dict[str, tuple] = {
     # (the stacks whose FP8 weight storage hangs on Megatron-Core's flag: TE linears storing fp8_weight_bytes)
     "fp8_param_gather": (lambda st: st.te_linears and st.fp8_weight_bytes is not None,
                          "FP8 parameter gather switch (Megatron-Core's --fp8-param-gather)", None),
+    # (the stacks running torchao's float8 linears under FSDP2: 16-bit stored float8 weights, no TE linears)
+    "fsdp_float8_all_gather": (lambda st: st.fsdp2_dp and not st.te_linears and st.fp8_weight_bytes is not None,
+                               "FSDP2 float8 all-gather switch (torchtitan's float8 enable_fsdp_float8_all_gather "
+                               "with precompute_float8_dynamic_scale_for_fsdp)", None),
     "fused_cross_entropy": (lambda st: bool(st.fused_ce_kernel),
                             "chunked fused linear cross-entropy switch (HF Trainer's use_liger_kernel)", None),
     "cp_comm_type": (lambda st: bool(st.cp_comm_types), "context-parallel communication type (Megatron-Core "
@@ -2360,6 +2377,7 @@ def _always(_model, _training) -> bool:
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
 OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
                "fp8_param_gather": lambda m, t: t.precision == "fp8",
+               "fsdp_float8_all_gather": lambda m, t: t.precision == "fp8",
                # the NVMe under DeepSpeed's nvme_path: a job that swaps to it or leaves the device to recommend with
                # a rate stated (its NVMe twins read it), not every cpu offload's record
                **{k: lambda m, t: _nvme_rate_used(m, t) for k in ("nvme_stripe", "nvme_gbps")},
@@ -2411,6 +2429,9 @@ LAYOUT_USES = {"reshard_after_forward": lambda st, zero: (np.asarray(zero) >= 3)
                # Megatron-LM validate_args: --fp8-param-gather "only with distributed optimizer, torch fsdp2, megatron
                # fsdp" (stack_kernels ``fp8_param_gather_on``)
                "fp8_param_gather": lambda st, zero: np.asarray(zero) >= 1,
+               # torchtitan float8.py: ``parallel_dims.dp_shard_enabled and enable_fsdp_float8_all_gather`` -- FSDP2
+               # shards at its ZeRO-2 / 3 (``fsdp_reshard_after_forward``), replicated (ZeRO-0) it is dropped
+               "fsdp_float8_all_gather": lambda st, zero: np.asarray(zero) >= 2,
                # accelerate's FSDP version: the HF Trainer shards with FSDP at ZeRO-2/3 (shard_grad_op, full_shard),
                # below them it runs DDP (``Stack.describe`` names the version there only; rec54 searches it there)
                "fsdp_version": lambda st, zero: np.asarray(zero) >= 2}
@@ -2478,7 +2499,9 @@ def layout_uses(stack: "Stack", option: str, zero) -> np.ndarray:
 LAYOUT_ASKS = {"reshard_after_forward": (lambda st, v: 2 if v is False and st.fsdp2_dp else 3, "note"),
                "fsdp_version": (lambda st, v: 2, "note"),
                "param_offload": (lambda st, v: 3 if v else None, "refuse"),
-               "fp8_param_gather": (lambda st, v: 1 if v else None, "refuse")}
+               "fp8_param_gather": (lambda st, v: 1 if v else None, "refuse"),
+               # taken and dropped without FSDP (torchtitan's ``dp_shard_enabled and ...``, no assertion)
+               "fsdp_float8_all_gather": (lambda st, v: 2 if v else None, "note")}
 assert set(LAYOUT_ASKS) == set(LAYOUT_USES)
 
 
@@ -3860,6 +3883,9 @@ UNSEARCHED = {
                                                 "(NeMo 2 / Bridge performance scripts)",
     "attn_implementation": "the kernel transformers picks (sdpa) unless the job names one: flash_attention_2 / 3 "
                            "need their kernel package installed, a fact of the environment",
+    "fsdp_float8_all_gather": "a numerics choice (the weights travel and run at the step's tensorwise scale, "
+                              "precomputed after the optimizer step): off as torchtitan's default; on where the job "
+                              "says",
     "fp8_recipe": "a numerics choice (delayed scaling is fastest, not the recipes' default): searched only where the "
                   "job sets fp8_recipe: auto (RECIPE_AUTO, planner.search.space recipe_choices)",
     "offload_device": "searched apart, as a twin of each CPU-offload variant where host memory does not hold it "

@@ -94,8 +94,8 @@ from planner.model.pipeline import (aligned_gather_exposed, exposed_dp_comm, opt
                                     step_composition)
 from planner.model.stacks import (Stack, all_reduces_grads, autocast_reduce_bytes, cp_comm_mix, cuda_graph_parts,
                                   from_training, fsdp_reduce_bytes, grad_reduce_bytes, offload_zero_rows, SEARCHED)
-from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_param_gather_on, fused_attention, TE_AMAX_REDUCTIONS, \
-    te_recompute_runs
+from planner.model.stack_kernels import AUTOCAST_CAST_BYTES, fp8_gather_on, fsdp_float8_gather_on, fused_attention, \
+    TE_AMAX_REDUCTIONS, te_recompute_runs
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -396,6 +396,16 @@ def _rank_sum(cnt, tc, rows) -> np.ndarray:
     return pace
 
 
+def float8_precompute_time(hw, local, dps, tpf, g, inter_bw, a_in, a_out):
+    """Seconds of torchao's ``precompute_float8_dynamic_scale_for_fsdp`` after each optimizer step (torchao
+    torchao/float8/fsdp_utils.py: ``torch._foreach_norm(weights, ord=math.inf)`` over each float8 weight's local
+    shard, the stacked amaxes reduced across the shard group as one DTensor, the scales written back): one read of
+    the rank's ``local`` fp32 parameters (the float8 linears are nearly all of them) and one all-reduce of a few
+    hundred fp32 scalars, its latency (bytes left at zero)."""
+    pass_s = hw.eff.memory_time(local * 4.0, hbm_bw=hw.gpu.hbm_bw)
+    return pass_s + collective_time("all_reduce", 0.0, dps, tpf, g, group_intra_bw(hw, dps, tpf), inter_bw, a_in, a_out)
+
+
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero).
 
@@ -406,7 +416,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     this latency, not the bandwidth, is what the step waits on.
 
     Every parameter all-gather -- ZeRO-1/2's of the updated parameters and ZeRO-3's per unit -- moves the width
-    ``fp8_param_gather_on`` and the recipe decide (``LowPrecisionRecipe.param_gather_bytes``, the pipeline ends at
+    ``fp8_gather_on`` and the recipe decide (``LowPrecisionRecipe.param_gather_bytes``, the pipeline ends at
     16 bits: ``fp8_param_gather_bytes``), the width planner.model.memory stores the weights at
     (``stack_kernels.fp8_weights_as_stored``). Megatron-FSDP under ``--fp8-param-gather`` keeps FP8 weight buffers and
     gathers them as such (megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: the model
@@ -414,7 +424,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     distributed optimizer does. Until 2026-12-03 (fp8gather) ZeRO-3 gathered 16-bit weights while memory held FP8
     ones: Together AI's B200 Llama 3.1 70B FP8 Megatron-FSDP rows at 64 / 128 / 256 / 512 / 592 GPUs were -3.3 /
     -2.0 / -7.3 / +5.7 / +8.4% then; taken together with their 5-layer activation offload (offload.py), numbers in
-    README "Scale, parallelism and long context"."""
+    README "Scale, parallelism and long context". torchtitan's FSDP2 float8 all-gather (``Stack.fsdp_float8_all_gather``,
+    fsdp8) is the same width rule: torchao's ``WeightWithDynamicFloat8CastTensor.fsdp_pre_all_gather`` hands FSDP2 the
+    shard cast to float8, so each unit's gather moves 1 B a float8 linear's element (the embedding and the ``output``
+    head, which torchao's filter leaves out, 2 B); with ``precompute_float8_dynamic_scale_for_fsdp`` the scales come
+    from one amax all-reduce over the shard group after each optimizer step (``float8_precompute_time``)."""
     pp, tp, cp, dp, ep, zero = c_cols[:6]
     dp_shard = dp if len(c_cols) < 7 else c_cols[6]
     vpp = np.ones_like(pp) if len(c_cols) < 8 else c_cols[7]
@@ -493,7 +507,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
     # under Megatron-Core's --fp8-param-gather the FP8 parameters travel at the recipe's width (a per-tensor FP8
     # parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes):
     # ZeRO-1/2's gather of the updated parameters and ZeRO-3's per-unit gathers alike
-    fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
+    fp8_pg = fp8_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
     if fp8_pg.any():
         kept = lp16_rank_params(m, pp, vpp, *lp16_counts(fw, m, t.precision), tp, split_runtime(fw, m),
                                 split.first_rank)
@@ -558,6 +572,9 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None, split=None):
         t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
+    if fw is not None and fsdp_float8_gather_on(fw, t, zero).any():
+        t_opt = t_opt + np.where(fsdp_float8_gather_on(fw, t, zero), float8_precompute_time(
+            hw, local * share, dps, tpf, g, inter_bw, a_in, a_out), 0.0)
     # DeepSpeed 0.3-era ZeRO-1's per-tensor overflow check and norm over the whole stage (Stack.serial_grad_checks)
     t_opt = t_opt + serial_grad_check_s(m, fw, eff, hw.gpu.hbm_bw, (stage_p_dense + stage_p_exp) * share, layers, param16)
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only

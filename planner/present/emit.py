@@ -70,7 +70,7 @@ from planner.model.pipeline import layout_counts, pipeline_split, split_runtime,
 from planner.model.stacks import (CAST_PRECISIONS, DS_CHECKPOINT_OPTIONS, OFFLOAD_KINDS, UPCAST_LOSS_FNS, cp_comm_layers,
                                   cuda_graph_parts, ds_torch_autocast_section, from_training, has_shared_experts,
                                   holds, remat_policy_run)
-from planner.model.stack_kernels import hf_attn_choice
+from planner.model.stack_kernels import fsdp_float8_gather_on, hf_attn_choice
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -1258,6 +1258,15 @@ TITAN_FP8 = {
                   "not by a flag), or the run is rowwise or bf16",
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
 }
+#: a torchtitan fp8 plan priced with FSDP2's float8 all-gather (``Stack.fsdp_float8_all_gather``; where it runs:
+#: planner.model.stack_kernels ``fsdp_float8_gather_on``), said beside $TITAN_CONFIG: the 2025 ``Float8Converter``
+#: (@ce5ace24, ``--float8.enable_fsdp_float8_all_gather --float8.precompute_float8_dynamic_scale_for_fsdp``) and main's
+#: ``Float8LinearConverter.Config`` take the two switches only with ``recipe_name`` unset (tensorwise: with a name the
+#: converter asserts); 0.3.0's converter has neither switch nor that path
+TITAN_FP8_GATHER = ("; with FSDP2's float8 all-gather: leave its recipe_name unset (the tensorwise path) and set "
+                    "enable_fsdp_float8_all_gather and precompute_float8_dynamic_scale_for_fsdp true (torchtitan's "
+                    "2025 --float8.* flags, main's Float8LinearConverter.Config; 0.3.0 has neither), or the run "
+                    "gathers 16-bit weights")
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
 STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel", "script": "pytorch-ddp",
                "dle-bert": "dle-bert"}
@@ -1511,6 +1520,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None, catalog=None
         if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
             recipe = plan_stack(job, cfg).fp8_recipe
             ph["TITAN_CONFIG"] += f"; the plan is fp8 ({recipe}): " + TITAN_FP8.get(recipe, TITAN_FP8["rowwise"])
+            if bool(fsdp_float8_gather_on(plan_stack(job, cfg), job.training, cfg["zero"])):
+                ph["TITAN_CONFIG"] += TITAN_FP8_GATHER
         if job.training.optimizer == "muon":  # likewise the optimizer: a config's OptimizersContainer, no flag
             ph["TITAN_CONFIG"] += ("; the plan uses Muon: pick one whose optimizer is DistMuon (torchtitan/distributed/"
                                    "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")

@@ -760,6 +760,11 @@ class FrameworkSpec(Strict):
     #: default; Primus's), so the GPU holds 16-bit weights and TE's cached FP8 copy and the sharded optimizer / FSDP2
     #: gather 16-bit parameters (planner.model.stacks Stack.fp8_param_gather)
     fp8_param_gather: Optional[bool] = None
+    #: torchtitan: FSDP2 all-gathers the float8 linears' weights in float8 (its float8 converter's
+    #: ``enable_fsdp_float8_all_gather`` with ``precompute_float8_dynamic_scale_for_fsdp``; default off, as there);
+    #: tensorwise only (torchtitan asserts against it with a ``recipe_name``), dropped without FSDP (ZeRO-0)
+    #: (planner.model.stacks Stack.fsdp_float8_all_gather)
+    fsdp_float8_all_gather: Optional[bool] = None
     #: HF-code stacks (hf-trainer, deepspeed): transformers' ``attn_implementation`` (eager | sdpa |
     #: flash_attention_2 | flash_attention_3 | flex_attention; planner.model.stack_kernels ``hf_attn_choice``); None: the one
     #: transformers picks (sdpa; eager for gpt-oss, or where training.flash_attention is off)
