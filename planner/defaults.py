@@ -81,7 +81,16 @@ VPP = (1, 2, 4)
 #: with the embedding and the loss counted as layers); Megatron-Bridge scripts/performance/configs. Without them
 #: examples/llama3-70b.yaml chose PP 4 VPP 4 at 29.08 s where VPP 5 ran 29.05 s (qa58)
 VPP_MORE = 2
-VPP_MIN_CHUNK_LAYERS = 2
+#: 1-layer chunks (vpp59; 2 until then): Megatron-Bridge runs Llama-3.1-405B at PP 16 VPP 8 (126 layers + embedding +
+#: loss = 128 slots; llama31_workload_base_configs.py @0013c9a8, GB200 / B200 NVFP4 V1, GB200 BF16 and FP8-MX V2)
+#: and Llama-3-70B's GB200 SFT at PP 8 VPP 10 (80 layers; llama3_workload_base_configs.py)
+VPP_MIN_CHUNK_LAYERS = 1
+#: a depth of 1-layer chunks is tried only below ``VPP_THIN_PER_PP`` x pp: halving a chunk to one layer saves about
+#: (pp - 1) layer-times of bubble a step and adds layers / pp sends a micro-batch, so it pays where pp x pp is large
+#: beside the layers (both recipes above: PP 16 VPP 8, PP 8 VPP 10). Without the bound the search also tried
+#: DeepSeek-V3 at PP 2 VPP 31 (+15-18% of its search's CPU time) and Mixtral at PP 2 VPP 16 and PP 4 VPP 8 (+15%;
+#: vpp59), where the bubble of 2 or 4 ranks is small at any depth
+VPP_THIN_PER_PP = 2
 #: Megatron-Core per-module selective recompute lists (``training.recompute_modules``) tried when a
 #: job leaves ``training.recompute`` open on a stack that runs them (``Stack.module_recompute``),
 #: besides Megatron's default ["core_attn"]: the lists NVIDIA's own recipes run, not all 2^7 subsets.

@@ -627,6 +627,11 @@ STACK_OPTION_LABELS = {
 #: searched, the stack's default for the model's kind (``Stack.kind_default``)
 OPTION_WORDS = {True: "on", False: "off"}
 STACK_KIND_DEFAULT = "stack default"
+#: what a number input's stack default runs where the stack holds None for it and its code takes a count of the
+#: model's own (rec59, words58's leftover: the empty input said "stack default" without the count): Megatron-Core
+#: without ``--cpu-offloading-num-layers`` offloads every layer's activations but the last (planner.model.offload
+#: ``offloaded_layers``)
+UNSET_COUNT_WORDS = {"activation_offload_layers": lambda m: f"all but the last layer, {max(m.layers - 1, 0)}"}
 
 
 #: the choices that leave a stack option unset (searched, or the stack kind's own value): strings, never None, since
@@ -744,7 +749,8 @@ class StackControl:
         """The control's tooltip: the job field it writes and the stack's default."""
         if self.kind != "select":  # what the option is (the registry's words), and what empty leaves
             what = (OPTION_HOLDERS.get(self.option) or (None, self.option))[1]
-            said = yaml_text(self.default) if self.default not in UNSET_CHOICES else None
+            said = (yaml_text(self.default) if self.default not in UNSET_CHOICES
+                    else None if self.stack_value is None else self.word(self.stack_value))
             return (f"training.framework.{self.option}: {what}" + ("; YAML, as in a job file" if self.kind == TEXT_INPUT
                                                                     else "")
                     + ("; empty: the search tries its values" if self.searched
@@ -807,7 +813,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     ``stack_rules.schedule_codes``). Until app51 each open degree was tried at 1 and 2 only, and with one virtual stage:
     an option a rule allows only at a degree past 2 or with virtual stages (Megatron-Core's MoE all-to-all overlap at a
     fixed PP 4: ``moe_a2a_overlap`` needs interleaving there, rule a2a-overlap-pp-vpp) was not offered, though the
-    search runs it."""
+    search runs it. The deeper interleavings only at the pp they split, as the search pairs them (``vpp_kept``; until
+    vpp59 every one at every pp)."""
     from planner.layout import sequence_parallel
     from planner.search.space import open_degrees
 
@@ -815,7 +822,8 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
     deg = open_degrees(job)
     rows = _rows((tuple(deg["tp_etp"]), *(tuple(deg[k]) for k in ("pp", "cp")), (p.dp,) if p.dp else _OPEN_DP,
                   *(tuple(deg[k]) for k in ("ep", "vpp")), (p.zero,) if p.zero is not None else ZEROS[1:],
-                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())))
+                  (RECOMPUTE.code[t.recompute],) if t.recompute is not None else tuple(RECOMPUTE.code.values())),
+                 tuple(sorted(deg["vpp_more"].items())))
     n = len(rows.tp)
     return SimpleNamespace(**vars(rows), sp=sequence_parallel(p.sequence_parallel, rows.tp),
                            schedule=stack_rules.schedule_codes(stack, p, rows.pp, rows.vpp),
@@ -823,11 +831,16 @@ def _layout_rows(job: JobSpec, stack) -> SimpleNamespace:
 
 
 @functools.lru_cache(maxsize=64)
-def _rows(axes: tuple) -> SimpleNamespace:
+def _rows(axes: tuple, vpp_more: tuple = ()) -> SimpleNamespace:
     """``_layout_rows``' columns for the values of each axis ((tp, etp) pairs, pp, cp, dp, ep, vpp, zero, recompute
-    code), every combination one row (``dp_shard`` = dp: no hybrid shard group)."""
-    pair, pp, cp, dp, ep, vpp, zero, rc = (np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
-        np.arange(len(axes[0])), *axes[1:], indexing="ij"))
+    code), every combination one row (``dp_shard`` = dp: no hybrid shard group) but a deeper interleaving at a pp it
+    does not split (``vpp_more``: ``open_degrees``' as (pp, depths) items; planner.search.space ``vpp_kept``)."""
+    from planner.search.space import vpp_kept
+
+    cols = [np.asarray(a, dtype=np.int64).ravel() for a in np.meshgrid(
+        np.arange(len(axes[0])), *axes[1:], indexing="ij")]
+    kept = vpp_kept(dict(vpp_more), cols[1], cols[5])
+    pair, pp, cp, dp, ep, vpp, zero, rc = (c[kept] for c in cols)
     tp_etp = np.asarray(axes[0], dtype=np.int64).reshape(-1, 2)
     return SimpleNamespace(tp=tp_etp[pair, 0], etp=tp_etp[pair, 1], pp=pp, cp=cp, dp=dp, ep=ep, vpp=vpp, zero=zero,
                            rc=rc, dp_shard=dp)
@@ -956,10 +969,12 @@ def stack_controls(base: dict, name: Optional[str], options: Optional[dict] = No
         kind, own = option_input(option), getattr(fw, option, None) if fw is not None else None
         default = defaults.get(option, uses.get(option))
         start = yaml_text(own) if kind == TEXT_INPUT else own
+        words = UNSET_COUNT_WORDS.get(option) if default is None else None  # (the count the stack's None runs)
         out.append(StackControl(option, option, (), STACK_KIND_DEFAULT if default is None else default, start, kind,
                                 option_range(option) if kind == NUMBER_INPUT else (None, None),
                                 int in typing.get_args(FrameworkSpec.model_fields[option].annotation),
-                                searched_on(st, option) and searched_here(option), default))
+                                searched_on(st, option) and searched_here(option),
+                                default if words is None else words(job.model)))
     return tuple(out)
 
 

@@ -128,7 +128,7 @@ def _product(job, hw):
     from planner.search import space
     axes, tp_of, etp_of = space._grid(job, hw)
     idx = np.unravel_index(np.arange(int(np.prod([len(a) for a in axes]))), tuple(len(a) for a in axes))
-    kept = space.vpp_kept(space.open_degrees(job, hw.gpus_per_node)["vpp_more"], axes[2], axes[5])[idx[2], idx[5]]
+    kept = space.vpp_kept(space.open_degrees(job, hw.gpus_per_node)["vpp_more"], axes[2][idx[2]], axes[5][idx[5]])
     idx = tuple(i[kept] for i in idx)
     n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
     return [n_, tp_of[pair], etp_of[pair], *rest]

@@ -34,17 +34,17 @@ def test_recommend_finds_a_deeper_even_interleaving():
 
 def test_deeper_depths_only_at_the_pp_they_split():
     """The search's rows hold a deeper depth only at the pipeline degree it splits evenly: with PP open, VPP 10
-    (80 layers: 2-layer chunks at PP4) at PP4 only (PP2 tries its two shallowest, 5 and 8; at PP8 10 leaves 1-layer
-    chunks), VPP 5 at PP 2, 4 and 8 (8-, 4- and 2-layer chunks), and every D.VPP depth as before. Fails on the old
-    code (no depth beyond 4)."""
+    (80 layers: 2-layer chunks at PP4, 1-layer at PP8 since vpp59) at PP 4 and 8 only (PP2 tries its two shallowest,
+    5 and 8), VPP 5 at PP 2, 4, 8 and 16 (8-, 4-, 2- and 1-layer chunks), and every D.VPP depth as before. Fails on
+    the old code (no depth beyond 4)."""
     job = _job(tp=4, pp=None)
     deg = open_degrees(job, 8)
-    assert {5, 10} <= set(deg["vpp"]) and deg["vpp_more"][4] == (5, 10) and deg["vpp_more"][8] == (5,)
+    assert {5, 10} <= set(deg["vpp"]) and deg["vpp_more"][4] == (5, 10) and deg["vpp_more"][8] == (5, 10)
     from planner.hardware.options import option_from_instance
     c = space_for(job, option_from_instance(load_catalog().instance("aws:p5.48xlarge")))
     pp, vpp = np.asarray(c.pp), np.asarray(c.vpp)
-    assert set(np.unique(pp[vpp == 10]).tolist()) == {4}
-    assert set(np.unique(pp[vpp == 5]).tolist()) == {2, 4, 8}
+    assert set(np.unique(pp[vpp == 10]).tolist()) == {4, 8}
+    assert set(np.unique(pp[vpp == 5]).tolist()) == {2, 4, 8, 16}
     assert (vpp == 4).any() and (vpp == 2).any()
 
 
@@ -58,3 +58,4 @@ def test_more_vpps_bounded():
             vs = more_vpps(layers, pp)
             assert len(vs) <= D.VPP_MORE and not set(vs) & set(D.VPP)
             assert all((layers + 2) // (pp * v) >= D.VPP_MIN_CHUNK_LAYERS for v in vs)
+            assert all(v < D.VPP_THIN_PER_PP * pp or (layers + 2) // (pp * v) >= 2 for v in vs)  # (vpp59)

@@ -3895,7 +3895,11 @@ UNSEARCHED = {
                             "kernel stays; as a fallback on the layouts native does not fit (rec58's trial) it fits so "
                             "many logit-bound layouts, each then priced, that DeepSeek-V3's example search evaluated "
                             "8.9M -> 17.8M rows (CPU 10.9 -> 21.3 s) and Llama-3-70B's CPU 1.32 -> 2.12 s for the "
-                            "same answers: left until the search can skip layouts that cannot beat its best",
+                            "same answers. With rec59's fit screens (the nearest evaluated memory, recommend._chance, "
+                            "and in its trial rank 0's and the middle ranks' totals beside the last stage's logits) "
+                            "its rows fell to 10.1M (7.2M without it), but its ~170 more memory and step-time calls "
+                            "(a ~40 ms fixed cost each) still cost DeepSeek-V3's search 11.9 -> 17.0 CPU s: left "
+                            "until a call's fixed cost is cut or the search can skip calls that cannot beat its best",
     "cuda_graph_impl": "a speed-up the recipes set per model; the graphs' static buffers are not priced, so searched "
                        "it would always be on (and full recompute refuses it)",
     "cuda_graph_scope": "with cuda_graph_impl, the recipes' per-model scope",

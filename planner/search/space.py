@@ -173,29 +173,45 @@ def more_vpps(layers: int, pp: int) -> tuple[int, ...]:
     ``pipeline_split``: ``even``, layers / (pp vpp) a chunk, ``--num-layers-per-virtual-pipeline-stage``; or
     ``embedding`` / ``embedding_loss``, the embedding and the loss counted as a layer each,
     ``--account-for-embedding-in-pipeline-split`` [``--account-for-loss-in-pipeline-split``]), each chunk at least
-    ``D.VPP_MIN_CHUNK_LAYERS`` layers, the ``D.VPP_MORE`` shallowest. The depths NVIDIA's recipes run
-    (Megatron-Bridge scripts/performance/configs/llama: Llama-3-70B PP 4 VPP 5 on H100 / B200 / GB200, Llama-3.1-405B
-    PP 8 VPP 8 on H100 / B200 / GB200): Llama-3-70B's 80 layers at PP 4 try VPP 5 and 10, at PP 8 VPP 5;
-    Llama-3.1-405B's 126 at PP 8 VPP 8 (128 / 64). Uneven depths stay the ones ``D.VPP`` holds (``first_last`` /
-    ``layout`` splits): a rank's chunks then differ by a layer, which an even depth beside them rarely loses to.
+    ``D.VPP_MIN_CHUNK_LAYERS`` layers, a depth of 1-layer chunks only below ``D.VPP_THIN_PER_PP`` x pp, the
+    ``D.VPP_MORE`` shallowest. The depths NVIDIA's recipes run (Megatron-Bridge scripts/performance/configs/llama:
+    Llama-3-70B PP 4 VPP 5 on H100 / B200 / GB200 and its GB200 SFT PP 8 VPP 10, Llama-3.1-405B PP 8 VPP 8 on H100
+    / B200 / GB200 and PP 16 VPP 8 on GB200 / B200): Llama-3-70B's 80 layers at PP 4 try VPP 5 and 10, at PP 8 VPP
+    5 and 10 (1-layer chunks); Llama-3.1-405B's 126 at PP 8 VPP 8 (128 / 64), at PP 16 VPP 8 (128 / 128: the first
+    and the last chunk hold the embedding and the loss alone). Uneven depths stay the ones ``D.VPP`` holds
+    (``first_last`` / ``layout`` splits): a rank's chunks then differ by a layer, which an even depth beside them
+    rarely loses to.
 
-    >>> more_vpps(80, 4), more_vpps(80, 8), more_vpps(126, 8), more_vpps(32, 4), more_vpps(80, 1)
-    ((5, 10), (5,), (8,), (), ())
+    >>> more_vpps(80, 4), more_vpps(80, 8), more_vpps(126, 8), more_vpps(126, 16), more_vpps(32, 4), more_vpps(80, 1)
+    ((5, 10), (5, 10), (8,), (8,), (), ())
     """
     if pp <= 1:
         return ()
-    deeper = (v for v in range(3, (layers + 2) // (pp * D.VPP_MIN_CHUNK_LAYERS) + 1) if v not in D.VPP
-              and any((layers + extra) % (pp * v) == 0 and (layers + extra) // (pp * v) >= D.VPP_MIN_CHUNK_LAYERS
-                      for extra in (0, 1, 2)))
-    return tuple(deeper)[:D.VPP_MORE]
+
+    def tried(v: int) -> bool:
+        # the chunk of the one form that splits (pp x vpp >= 6 divides at most one of layers, +1, +2), 0 where none
+        chunk = next(((layers + extra) // (pp * v) for extra in (0, 1, 2) if (layers + extra) % (pp * v) == 0), 0)
+        return chunk >= max(D.VPP_MIN_CHUNK_LAYERS, 1) and (chunk > 1 or v < D.VPP_THIN_PER_PP * pp)
+
+    return tuple(v for v in range(3, (layers + 2) // pp + 1) if v not in D.VPP and tried(v))[:D.VPP_MORE]
 
 
-def vpp_kept(more: dict, pp_ax, vpp_ax) -> np.ndarray:
-    """(len(pp_ax), len(vpp_ax)) booleans: the (pp, vpp) pairs the search tries, every ``D.VPP`` depth of the axis
-    at every pp and each deeper one (``open_degrees``' ``vpp_more``: ``more_vpps``) only at the pp it splits."""
-    deeper = set().union(*more.values()) if more else set()
-    return np.array([[v not in deeper or v in more.get(k, ()) for v in vpp_ax.tolist()] for k in pp_ax.tolist()],
-                    dtype=bool).reshape(len(pp_ax), len(vpp_ax))
+def vpp_kept(more: dict, pp, vpp) -> np.ndarray:
+    """Per (pp, vpp) pair (arrays, broadcast together): whether the search tries it, every ``D.VPP`` depth of the
+    axis at every pp and each deeper one (``open_degrees``' ``vpp_more``: ``more_vpps``) only at the pp it splits.
+    The one rule for the pairs the search's grid expands (``_grid_chunks``) and the layouts the app's controls and
+    an empty search's rule are judged on (planner.interactive ``_layout_rows``, ``rule_broken_everywhere``): until
+    vpp59 those two took the vpp axis as a product, every deeper depth at every pp.
+
+    >>> vpp_kept({4: (5, 10), 8: (5,)}, np.array([4, 8, 8, 2]), np.array([10, 10, 2, 5])).tolist()
+    [True, False, True, False]
+    """
+    pp, vpp = np.asarray(pp), np.asarray(vpp)
+    deeper = sorted(set().union(*more.values())) if more else []
+    kept = ~np.isin(vpp, deeper) | np.zeros(np.shape(pp), dtype=bool)  # (the pair's broadcast shape)
+    for k, vs in more.items():
+        kept |= (pp == k) & np.isin(vpp, vs)
+    return kept
 
 
 def _tp_etp_pairs(tps, etps) -> list[tuple[int, int]]:
@@ -311,7 +327,8 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
     ``empty_reason``'s witness, which is the first layout of one option and so named what that layout happened to
     break: ``parallel.dp: 3`` at a global batch of 512 was "tp*pp*cp*dp = 3 but the cluster has 1 GPUs (on
     aws:g6.xlarge ...)" where no option's layouts could take 512 in 3 replicas. The recompute axis is left out
-    (no rule reads it) and ZeRO is kept only where the job fixes ``dp_shard`` (the only rules that read it)."""
+    (no rule reads it) and ZeRO is kept only where the job fixes ``dp_shard`` (the only rules that read it); a deeper
+    interleaving only at the pp it splits (``_kept_product``: vpp59; it was the whole product until then)."""
     from planner.layout import LAYOUT_RULES
 
     m, t, p = job.model, job.training, job.parallel
@@ -331,10 +348,9 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
         if key in seen:
             continue
         seen.add(key)
-        shape = tuple(len(a) for a in (n_, pair, pp, cp, ep, vpp, zero, mb))
-        if 0 in shape or math.prod(shape) > CHUNK_ROWS:
+        cols = _kept_product(job, hw.gpus_per_node, (n_, pair, pp, cp, ep, vpp, zero, mb))
+        if cols is None:
             return None  # nothing to ask, or too many to ask here: the witness answers
-        cols = [a.ravel() for a in np.meshgrid(n_, pair, pp, cp, ep, vpp, zero, mb, indexing="ij")]
         nodes, pr, pp_, cp_, ep_, vpp_, zero_, mb_ = cols
         tp = tp_of[pr]
         gpus = nodes * hw.gpus_per_node
@@ -361,6 +377,21 @@ def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
     if "gpus" in r.needs:  # a GPU-count rule: the witness's one cluster size is not why (see _sizes_refusal)
         return _sizes_refusal(job, r.field, counts)
     return InputError(r.field, r.message(w, m, t))
+
+
+def _kept_product(job: JobSpec, g: int, axes) -> list[np.ndarray] | None:
+    """``rule_broken_everywhere``'s layouts: the columns of the product of ``axes`` (nodes, (tp, etp) pair, pp, cp,
+    ep, vpp, zero, micro-batch) in its order, less the deeper interleavings at the pp they do not split, as the
+    search's grid (``vpp_kept``); None where the product is empty or more than ``CHUNK_ROWS`` rows remain."""
+    shape = tuple(len(a) for a in axes)
+    if 0 in shape:
+        return None
+    pairs = vpp_kept(open_degrees(job, g)["vpp_more"], axes[2][:, None], axes[5][None, :])  # (pp, vpp)
+    if int(pairs.sum()) * math.prod(shape) // (shape[2] * shape[5]) > CHUNK_ROWS:
+        return None
+    idx = np.unravel_index(np.flatnonzero(np.broadcast_to(
+        pairs[None, None, :, None, None, :, None, None], shape).ravel()), shape)
+    return [np.asarray(a)[i] for a, i in zip(axes, idx)]
 
 
 def _sizes_refusal(job: JobSpec, field: str, counts: set[int]) -> InputError:
@@ -428,7 +459,7 @@ def _grid_chunks(job: JobSpec, g: int, axes, tp_of, etp_of, chunk_rows: int) -> 
     n_ax, pair_ax, pp_ax, cp_ax, ep_ax, vpp_ax = axes[:6]
     at = np.meshgrid(*(np.arange(len(a)) for a in axes[:6]), indexing="ij")
     whole = (n_ax * g)[at[0]] % (tp_of[pair_ax][at[1]] * pp_ax[at[2]] * cp_ax[at[3]]) == 0
-    kept = np.flatnonzero((whole & vpp_kept(open_degrees(job, g)["vpp_more"], pp_ax, vpp_ax)[at[2], at[5]]).ravel())
+    kept = np.flatnonzero((whole & vpp_kept(open_degrees(job, g)["vpp_more"], pp_ax[at[2]], vpp_ax[at[5]])).ravel())
     tail = int(np.prod(shape[6:], dtype=np.int64))
     for start in range(0, len(kept) * tail, chunk_rows):
         v = np.arange(start, min(start + chunk_rows, len(kept) * tail))
@@ -616,6 +647,11 @@ class StackVariant:
         recompute list against the default one: a list changes the activations only; the fused
         cross-entropy: the activations and the logits). A necessary
         condition, so the memory model runs only on rows with a chance."""
+        return could_free(root_mem, self.screen_frees(), limit)
+
+    def screen_frees(self) -> tuple[str, ...]:
+        """The memory terms this variant can take off its root's (``could_fit``): ``frees`` where set, else its
+        options'."""
         # a fused cross-entropy changes the loss's saves (in the activations term where the HF step is walked) and
         # its logits: at most both come off
         fused = self.stack.fused_cross_entropy or self.values.get("loss_fn") == "linear_ce"  # (AutoModel's, rec57)
@@ -627,13 +663,10 @@ class StackVariant:
         # syncing each micro-batch (the HF Trainer's ``sync_each_batch``, searched off its deferred root) holds no
         # unsharded gradient between them: at most the gradients come off
         synced = self.values.get("defer_fsdp_grad_sync") is False
-        frees = self.frees if self.frees is not None else tuple(
+        return self.frees if self.frees is not None else tuple(
             k for k, on in (("optimizer", self.stack.optimizer_offload),
                             ("activations", self.stack.activation_offload or fused or ds), ("logits", loss),
                             ("weights", self.stack.param_offload), ("grads", synced)) if on)
-        free = sum(root_mem[k] + (allocator_reserve(root_mem[k]) if k in ("activations", "logits") else 0.0)
-                   for k in frees)
-        return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
@@ -709,6 +742,16 @@ class StackVariant:
 #: loss tiles the logits: rec58)
 SCREENED_FALLBACKS = ("fused_cross_entropy", "defer_fsdp_grad_sync", "loss_fn", "partition_activations",
                       "cpu_checkpointing", "num_vocab_tiling")
+
+def could_free(mem: dict, frees: tuple[str, ...], limit: float, at: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``mem`` (a memory call's columns; ``at``: those rows of them only) whose most loaded rank, less the
+    ``frees`` terms (the activations and logits with their fragmentation allowance, ``allocator_reserve``), is within
+    ``limit``: a necessary condition for a variant that can take off at most those terms to fit."""
+    if at is not None:  # (the columns read, not the whole call's)
+        mem = {k: mem[k][at] for k in ("total", *frees)}
+    free = sum(mem[k] + (allocator_reserve(mem[k]) if k in ("activations", "logits") else 0.0) for k in frees)
+    return mem["total"] - free <= limit
+
 
 #: the fallback axes beside the offloads (every ``*_offload`` axis is one too: ``is_fallback``): a variant at another
 #: value than the axis's first is tried only where its parent does not fit or, a chain's link, does not run
