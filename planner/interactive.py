@@ -631,7 +631,8 @@ STACK_KIND_DEFAULT = "stack default"
 #: model's own (rec59, words58's leftover: the empty input said "stack default" without the count): Megatron-Core
 #: without ``--cpu-offloading-num-layers`` offloads every layer's activations but the last (planner.model.offload
 #: ``offloaded_layers``)
-UNSET_COUNT_WORDS = {"activation_offload_layers": lambda m: f"all but the last layer, {max(m.layers - 1, 0)}"}
+UNSET_COUNT_WORDS = {"activation_offload_layers":
+                     lambda m: f"all but the last layer, {max(m.layers - 1, 0)}" if m.layers else "all but the last layer"}
 
 
 #: the choices that leave a stack option unset (searched, or the stack kind's own value): strings, never None, since
