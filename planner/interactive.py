@@ -52,6 +52,7 @@ from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
 from planner.spec.schema import LATEST_RELEASE, FrameworkSpec
+from planner.spec.training_stack import stack_named
 from planner.spec.hf import hf_config_notes
 from planner.spec.load import wrote_fp4
 from planner.spec import ModelSpec, looks_like_hf_config
@@ -380,7 +381,8 @@ def inputs_from_job(job: JobSpec, catalog=None) -> WhatIf:
         precision="fp4" if wrote_fp4(job) else t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
-        framework=t.framework.name if t.framework is not None else None,
+        # a section of options only names no stack (the default one, spec.training_stack): the selectbox's default
+        framework=t.framework.name if stack_named(t) else None,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
@@ -512,12 +514,13 @@ def _same_value(a, b) -> bool:
 
 def stack_section(given, name: Optional[str]):
     """``training.framework`` for the sidebar's training stack ``name`` (None: left out): the job's own section
-    ``given`` while it names that stack, its options kept; another stack by its bare name, at that stack's defaults (the
+    ``given`` while it names that stack, its options kept (a section without a name, the default stack's, while ``name``
+    is None: fwname59; it was read as megatron-core's); another stack by its bare name, at that stack's defaults (the
     first stack's options may not apply; the assumptions' stack line lists what the plan runs). Until QA 87 the stack,
     which moves the step time and memory of every plan (planner.model.stacks), could be set only by an upload."""
-    if name is None:
-        return None
-    own = given.get("name", "megatron-core") if isinstance(given, dict) else given  # FrameworkSpec's default name
+    own = given.get("name") if isinstance(given, dict) else given
+    if name is None:  # the default stack: a section of options only runs on it (schema ``_framework_name``), kept whole
+        return copy.deepcopy(given) if isinstance(given, dict) and own is None else None
     try:
         same = own is not None and FRAMEWORK_CHOICE.canonical(own) == name
     except (TypeError, ValueError):
@@ -628,7 +631,8 @@ STACK_KIND_DEFAULT = "stack default"
 #: model's own (rec59, words58's leftover: the empty input said "stack default" without the count): Megatron-Core
 #: without ``--cpu-offloading-num-layers`` offloads every layer's activations but the last (planner.model.offload
 #: ``offloaded_layers``)
-UNSET_COUNT_WORDS = {"activation_offload_layers": lambda m: f"all but the last layer, {max(m.layers - 1, 0)}"}
+UNSET_COUNT_WORDS = {"activation_offload_layers":
+                     lambda m: f"all but the last layer, {max(m.layers - 1, 0)}" if m.layers else "all but the last layer"}
 
 
 #: the choices that leave a stack option unset (searched, or the stack kind's own value): strings, never None, since

@@ -53,6 +53,9 @@ from planner.model.stack_kernels import hf_attn_choice
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 from planner.spec.shapes import attention_weights
+# (defined in spec, where the job's validator names the default stack by them: planner.spec.training_stack)
+from planner.spec.training_stack import (BITSANDBYTES_BASES, base_weights, bitsandbytes_base,  # noqa: F401
+                                         default_stack_name)
 
 
 @dataclass(frozen=True)
@@ -221,10 +224,9 @@ EXPERT_ADAPTERS = {
 
 def expert_adapters(t: TrainingSpec) -> ExpertAdapters:
     """The ``EXPERT_ADAPTERS`` entry of the stack ``t`` names (an open ``training.framework``: the default stack,
-    planner.model.stacks ``default_stack_name``, else ``defaults.FRAMEWORK``); peft's for a stack of no runtime
+    planner.spec.training_stack ``default_stack_name``, else ``defaults.FRAMEWORK``); peft's for a stack of no runtime
     there."""
     from planner.model.stack_rules import runtime
-    from planner.model.stacks import default_stack_name
 
     spec = getattr(t, "framework", None)
     name = spec.name if spec is not None else default_stack_name(t) or D.FRAMEWORK
@@ -527,30 +529,6 @@ def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:
     if t.mode in ("lora", "qlora") and m.is_transformer:
         return adapter_params(m, t)
     return count_params(m).total
-
-
-def base_weights(t: TrainingSpec) -> str:
-    """The frozen base's storage: as given, else nf4 for qlora and bf16 for lora (fp32 when the
-    training precision is fp32)."""
-    if t.base_weights:
-        return t.base_weights
-    if t.mode == "qlora":
-        return "nf4"
-    return "fp32" if t.precision == "fp32" else "bf16"
-
-
-#: frozen-base storages that are bitsandbytes layers under peft (``prepare_model_for_kbit_training``): NF4
-#: ``bnb.nn.Linear4bit`` (QLoRA) and int8 ``bnb.nn.Linear8bitLt`` (LLM.int8) -- Hugging Face model code
-BITSANDBYTES_BASES = ("nf4", "int8")
-
-
-def bitsandbytes_base(t: TrainingSpec) -> bool:
-    """A frozen base stored as bitsandbytes layers: ``mode: qlora``, or ``mode: lora`` with
-    ``base_weights`` nf4 / int8 (the same peft + bitsandbytes code as QLoRA). Only the stacks that run the
-    Hugging Face model code run it (planner.model.stack_rules), and its base GEMMs dequantise to
-    bitsandbytes' 16/32-bit compute dtype (``Linear4bit.forward``: ``bnb.matmul_4bit`` in
-    ``bnb_4bit_compute_dtype``; ``Linear8bitLt``: int8 matmul with fp16 outliers), never FP8."""
-    return getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) in BITSANDBYTES_BASES
 
 
 def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = True) -> float:

@@ -229,13 +229,13 @@ def _group_list(ok: list[int]) -> str:
 
 
 def _int8_base(t) -> bool:
-    """The frozen base is bitsandbytes' int8 ``Linear8bitLt`` (planner.model.finetune.base_weights)."""
+    """The frozen base is bitsandbytes' int8 ``Linear8bitLt`` (planner.spec.training_stack.base_weights)."""
     from planner.model.finetune import base_weights, bitsandbytes_base
     return bitsandbytes_base(t) and base_weights(t) == "int8"
 
 
 def _bnb(t) -> bool:
-    """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
+    """The frozen base is bitsandbytes layers (planner.spec.training_stack.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
     return bitsandbytes_base(t)
 #: the low-precision recipes (planner.model.stack_kernels.RECIPES) each runtime's code offers for its linears.
@@ -1236,7 +1236,7 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     StackRule("megatron-bnb-base", "megatron", "training.base_weights",
               "a bitsandbytes base (nf4 / int8 under LoRA is QLoRA's peft + bitsandbytes code)",
-              "as megatron-qlora: Megatron-Core PEFT adapts its own 16-bit or FP8 linears (planner.model.finetune "
+              "as megatron-qlora: Megatron-Core PEFT adapts its own 16-bit or FP8 linears (planner.spec.training_stack "
               "bitsandbytes_base)",
               lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
     # ---- the HF code: a bitsandbytes base's GEMMs run in its 16/32-bit compute dtype
@@ -1347,7 +1347,7 @@ RULES: tuple[StackRule, ...] = (
               "composes with Float8 / MXFP8) has no NF4-quantised base; QLoRA is still proposed in issue #2515",
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     StackRule("titan-bnb-base", "torchtitan", "training.base_weights", "a bitsandbytes (nf4 / int8) base",
-              "as titan-qlora (planner.model.finetune bitsandbytes_base)",
+              "as titan-qlora (planner.spec.training_stack.bitsandbytes_base)",
               lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
               "a pipeline of other than PP x VPP stages (layers per stage ceil((layers + less layers) / stages) must give "

@@ -67,6 +67,8 @@ from planner.model.optimizers import stack_for
 from planner.model.stack_kernels import (EXPLICIT_SOFTMAX, EXPLICIT_SOFTMAX_RULES, MCORE_FUSED_SOFTMAX_KEYS, RECIPES,
                                         TE_AMAX_REDUCTIONS, TRITON_FA_HEAD_DIM_TILES, LowPrecisionRecipe)
 from planner.spec.schema import TrainingSpec, has_shared_experts
+# the default stack's rule lives in spec, where the job's validator names it too (planner.spec.training_stack)
+from planner.spec.training_stack import default_stack_mode, default_stack_name  # noqa: F401
 
 #: how each of Megatron-Core's ``--cp-comm-type`` values (planner.vocab ``CP_COMM_TYPE``, p2p first: its default) is
 #: priced (``Stack.cp_kind``; planner.model.layer_ops ``cp_comm``)
@@ -3671,20 +3673,6 @@ def resolve(name: str | Stack | None = None, **options) -> Stack:
     return STACKS[name].with_options(**options) if options else STACKS[name]
 
 
-def default_stack_mode(t) -> str | None:
-    """The training mode whose default stack an open ``training.framework`` takes (defaults.FRAMEWORK_BY_MODE):
-    a LoRA over a bitsandbytes base (``base_weights`` nf4 / int8) is QLoRA's code, so QLoRA's stack."""
-    from planner.model.finetune import bitsandbytes_base
-    return "qlora" if bitsandbytes_base(t) else getattr(t, "mode", None)
-
-
-def default_stack_name(t) -> str | None:
-    """The stack an open ``training.framework`` takes (None: ``defaults.FRAMEWORK``): the training mode's
-    (``defaults.FRAMEWORK_BY_MODE``), else the optimizer's where the default stack's code does not build it
-    (``defaults.FRAMEWORK_BY_OPTIMIZER``)."""
-    return D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)) or D.FRAMEWORK_BY_OPTIMIZER.get(getattr(t, "optimizer", None))
-
-
 def from_training(t, name: str | Stack | None = None, model=None) -> Stack:
     """The stack a ``TrainingSpec`` names (``training.framework``), or the default; with ``model``, as its code runs
     that model (``Stack.for_model``: AutoModel's dense parallelizer)."""
@@ -3744,7 +3732,7 @@ def _with_fsdp_version(st: Stack, t) -> Stack:
     .py): no reduce-scatter in the non-syncing backwards, the whole model's unsharded gradients held in the reduce
     dtype (bf16) between them, one reduce-scatter per unit in the last. Until hffsdp56 FSDP2 under the Trainer was
     priced as syncing every micro-batch."""
-    from planner.model.finetune import fsdp_version  # (as ``default_stack_mode`` reads finetune: at call time)
+    from planner.model.finetune import fsdp_version  # (at call time: finetune is imported lazily here)
 
     if not st.fsdp_versions:
         return st

@@ -30,6 +30,7 @@ from planner.search.space import open_micro_batches
 from planner.spec import JobSpec
 from planner.spec.params import count_params
 from planner.spec.schema import has_shared_experts
+from planner.spec.training_stack import stack_named
 from planner.vocab import RECOMPUTE
 
 
@@ -490,9 +491,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     opt = job.training.optimizer
     if not mode and fw.name == D.FRAMEWORK_BY_OPTIMIZER.get(opt):  # defaults.FRAMEWORK_BY_OPTIMIZER
         what, mode = f"training.optimizer {opt}, which {D.FRAMEWORK} does not build", opt
-    given = "" if job.training.framework is not None else (
-        f" (training.framework open: the default stack for {what})" if mode
-        else " (training.framework open: the default stack)")
+    # a section of options only names the default stack too (schema.TrainingSpec._framework_name): said as such
+    where = "training.framework open" if job.training.framework is None else "training.framework.name left out"
+    given = "" if stack_named(job.training) else (
+        f" ({where}: the default stack for {what})" if mode else f" ({where}: the default stack)")
     zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
     # the searched options the plan uses at its ZeRO stage (``stacks.LAYOUT_USES``), as its JSON record lists them
     searched = tuple(k for k in searched if zero is None or layout_uses(fw, k, zero))

@@ -26,6 +26,7 @@ from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
 from planner.layout import check_fields
+from planner.spec.training_stack import default_stack_name
 from planner.units import count_of, fmt_given
 
 # --------------------------------------------------------------------------------------------
@@ -644,7 +645,8 @@ class LoRASpec(Strict):
 
 class FrameworkSpec(Strict):
     """``training.framework``: the training stack (planner.model.stacks.STACKS) and the options
-    that change time or memory; an option left out takes the stack's own default. ``name: auto``
+    that change time or memory; an option left out takes the stack's own default, the name left out the stack the job
+    runs with no section (``TrainingSpec._framework_name``: megatron-core, hf-trainer for QLoRA). ``name: auto``
     leaves the stack itself open: ``recommend`` searches the stacks of ``defaults.AUTO_FRAMEWORKS``
     (each with these options, where it has them) and ranks them together; ``estimate`` refuses it."""
 
@@ -928,7 +930,8 @@ class TrainingSpec(Strict):
     recompute_num_layers: Optional[int] = Field(None, ge=1, le=1 << 16)
     flash_attention: bool = True
     dropout: bool = False
-    # None: planner.defaults.FRAMEWORK (or FRAMEWORK_BY_MODE); name "auto": recommend searches the stacks
+    # None: planner.defaults.FRAMEWORK (or FRAMEWORK_BY_MODE / _BY_OPTIMIZER), as is a section without a name
+    # (``_framework_name``); name "auto": recommend searches the stacks
     framework: Optional[FrameworkSpec] = None
     tokens: Optional[float] = Field(None, gt=0, le=MAX_TOKENS)
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
@@ -1013,6 +1016,19 @@ class TrainingSpec(Strict):
             raise ValueError(
                 f"micro_batch ({self.micro_batch}) exceeds global_batch ({self.global_batch})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _framework_name(self):
+        # a section of options only runs the stack the job runs with no section (the training mode's or the optimizer's,
+        # planner.spec.training_stack), named here once so every reader of framework.name agrees; FrameworkSpec's own
+        # default took megatron-core: a QLoRA job with `framework: {compile: true}` was refused as Megatron's (fwname59).
+        # "name" stays out of the section's fields_set: the job did not name it (training_stack.stack_named)
+        fw = self.framework
+        if fw is not None and "name" not in fw.model_fields_set:
+            fw = fw.model_copy()
+            fw.__dict__["name"] = default_stack_name(self) or D.FRAMEWORK
+            self.__dict__["framework"] = fw
         return self
 
 

@@ -26,7 +26,7 @@ from planner.model.finetune import check_targets
 from planner.model.moe import dispatcher_refusal
 from planner.model.pipeline import PLAIN_SPLIT, chunk_layers, split_left_open, split_runtime, stack_layout
 from planner.model.stacks import (asked_zero, check_asked_zero, from_training, megatron_fsdp_low_zero, nvme_rate_given,
-                                   recompute_split)
+                                   recompute_split, resolve)
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import best_layout, recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, for_schedule, is_auto, without_auto_recipe
@@ -371,9 +371,22 @@ def _as_written(fn):
             raise physics.as_written(e, wrote_fp4(job)) from None
         except InputError as e:
             if wrote_fp4(job) and e.field == "training.framework.fp8_recipe":
-                raise InputError("training.precision", f"fp4 is the nvfp4 recipe, and {e.message}") from None
+                why = _fp8_refusal(job) or e.message
+                raise InputError("training.precision", f"fp4 is the nvfp4 recipe, and {why}") from None
             raise
     return run
+
+
+def _fp8_refusal(job: JobSpec) -> str | None:
+    """Why the stack ``job`` names refuses low-precision training itself (a rule on ``training.precision`` that refuses
+    every layout: stack_rules ``hf-bnb-fp8``, a bitsandbytes base's GEMMs take no recipe), None where only the recipe
+    is missing. Said before the missing nvfp4 recipe, whose stacks may not run the job at all: an fp4 QLoRA job read
+    "hf-trainer has no nvfp4 fp8_recipe (... nvfp4 runs on megatron-core ...)", and Megatron refuses QLoRA."""
+    fw = job.training.framework
+    rule = stack_rules.job_refusal(resolve(fw.name), job.model, job.training) if fw is not None else None
+    # (what is refused without the source's quote: behind "fp4 is the nvfp4 recipe" the whole rule was cut mid-word)
+    return (f"{stack_rules.RUNTIME_NAMES[rule.runtime]} refuses {rule.what}"
+            if rule and rule.field == "training.precision" else None)
 
 
 def _check_dispatcher(job: JobSpec, stack, hw, c) -> None:
