@@ -48,6 +48,8 @@ from planner.vocab import (FRAMEWORK_CHOICE, PRECISION, PRECISION_ALIASES, RECOM
                            SERVE_OVERLAP)
 from planner.search.explain import plan_searched_columns, view_searched_columns
 from planner.search.rank import hours_of
+from planner.search.space import open_stack
+from planner.hardware.platform import platform_of
 from planner.results import ranked_price, replica_layout
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
@@ -433,7 +435,8 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
     for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
         _set(t, k, getattr(w, k))
-    _set(t, "framework", stack_section((base.get("training") or {}).get("framework"), w.framework))
+    _set(t, "framework", stack_section((base.get("training") or {}).get("framework"), w.framework,
+                                       with_mode(base, w.mode, w.tokens)))
     # which layers full recompute checkpoints: only where it can mean something (the controls are off elsewhere)
     # (asked at the sidebar's mode: a QLoRA job's default stack is not a pretraining job's, app57)
     partial = w.recompute in (None, "full") and partial_recompute(with_stack(with_mode(base, w.mode, w.tokens), w.framework))
@@ -512,20 +515,42 @@ def _same_value(a, b) -> bool:
     return a == b
 
 
-def stack_section(given, name: Optional[str]):
+def stack_section(given, name: Optional[str], doc: Optional[dict] = None):
     """``training.framework`` for the sidebar's training stack ``name`` (None: left out): the job's own section
     ``given`` while it names that stack, its options kept (a section without a name, the default stack's, while ``name``
-    is None: fwname59; it was read as megatron-core's); another stack by its bare name, at that stack's defaults (the
-    first stack's options may not apply; the assumptions' stack line lists what the plan runs). Until QA 87 the stack,
-    which moves the step time and memory of every plan (planner.model.stacks), could be set only by an upload."""
+    is None: fwname59; it was read as megatron-core's; or while ``name`` is the stack that section runs in job document
+    ``doc``, ``nameless_stack``: fwname59b, where picking it by name dropped the options); another stack by its bare
+    name, at that stack's defaults (the first stack's options may not apply; the assumptions' stack line lists what
+    the plan runs). Until QA 87 the stack, which moves the step time and memory of every plan
+    (planner.model.stacks), could be set only by an upload."""
     own = given.get("name") if isinstance(given, dict) else given
     if name is None:  # the default stack: a section of options only runs on it (schema ``_framework_name``), kept whole
         return copy.deepcopy(given) if isinstance(given, dict) and own is None else None
+    if isinstance(given, dict) and own is None and doc is not None and nameless_stack(doc) == name:
+        return {**copy.deepcopy(given), "name": name}
     try:
         same = own is not None and FRAMEWORK_CHOICE.canonical(own) == name
     except (TypeError, ValueError):
         same = False
     return copy.deepcopy(given) if same else name
+
+
+def nameless_stack(doc: dict) -> Optional[str]:
+    """The stack job document ``doc``'s ``training.framework`` section without a name runs: the job's default stack
+    (planner.search.space ``open_stack``, the rule the job's validators name it by), on its accelerators' platform where
+    they are all of one (a TPU's: maxtext); None where the document is refused."""
+    try:
+        job = _load(doc)
+    except (InputError, ValueError):
+        return None
+    cat = load_catalog()
+    names = list(job.constraints.gpus or ()) + ([job.cluster.gpu] if job.cluster.gpu else []) + (
+        _instance_gpu(cat, job.cluster.instance) if job.cluster.instance else [])
+    try:
+        plats = {platform_of(cat.gpu(g)) for g in names}
+    except (InputError, KeyError):  # a GPU the catalog does not know: the search refuses it in its own words
+        plats = set()
+    return open_stack(job, plats.pop() if len(plats) == 1 else None)
 
 
 def _write_mode(training: dict, mode: str, lora_rank: Optional[int] = None) -> None:
@@ -568,7 +593,7 @@ def with_stack(base: dict, name: Optional[str]) -> dict:
     asked of the stack before the job is built (``partial_recompute``)."""
     doc = copy.deepcopy(base)
     training = dict(doc.get("training") or {})
-    _set(training, "framework", stack_section(training.get("framework"), name))
+    _set(training, "framework", stack_section(training.get("framework"), name, base))
     if training or "training" in doc:
         doc["training"] = training
     return doc

@@ -45,6 +45,7 @@ from planner.model.stack_kernels import ATTN_IMPLEMENTATION_KERNELS, attn_implem
 from planner.search.space import (CHUNK_ROWS, could_free, empty_reason, one_replica_twins, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, open_stack_refusal, platform_note, port_note, recipe_auto, recipe_choices, dispatcher_choices, refusal_error, refusal_note, sp_off_note,
                                   searched_options, without_auto_recipe, space_chunks, space_key, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
+from planner.spec.training_stack import stack_named
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd, hardware_str
 from planner.vocab import MOE_DISPATCHER, RECOMPUTE, SCHEDULE, SPOT
 from hardware_catalog import load_catalog
@@ -947,6 +948,18 @@ def _groups_here(job: JobSpec, live, hw) -> tuple[list, tuple | None]:
     return runs_here, no_peak
 
 
+def _grid_job(job: JobSpec, live, hw) -> JobSpec:
+    """The job whose stack the layout grid of hardware option ``hw`` reads (``space_chunks``): for a
+    ``training.framework`` section without a name, the one stack group that runs there (space.stack_groups: the
+    platform's stack on a TPU / Trainium, space.open_stack), whose options the section's are -- the job's own name
+    (the GPU default) would refuse an option only the platform's stack has (``num_vocab_tiling`` on MaxText: fwname59b).
+    The job itself otherwise (no section: the grid's stack questions read the default, as before)."""
+    if job.training.framework is None or stack_named(job.training):
+        return job
+    here = [grp.job for _, grp in live if stack_runs_on(grp.name, hw.gpu)]
+    return here[0] if len(here) == 1 else job
+
+
 def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally, memo, progress, spot_model,
                    overhead) -> None:
     """One hardware option: left out where no searched stack's code runs on it, where its single node exceeds the
@@ -960,8 +973,9 @@ def _search_option(job: JobSpec, s: SearchSetup, k: int, hw, tally: SearchTally,
     hkey = hardware_key(hw)
     if hkey in tally.done:  # the same hardware was searched already: its plans at this option's price
         return _reuse(job, s, k, hw, tally.done[hkey], tally, spot_model, overhead)
+    grid = _grid_job(job, live, hw)
     try:
-        chunks = memo.chunks(job, hw) if isinstance(memo, SearchMemo) else list(enumerate(space_chunks(job, hw)))
+        chunks = memo.chunks(grid, hw) if isinstance(memo, SearchMemo) else list(enumerate(space_chunks(grid, hw)))
     except InputError as e:
         if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
             raise
@@ -2231,15 +2245,16 @@ def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platfo
     for msg in off_platform_lines(off_platform):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
     for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
+        named = stack_named(job.training)  # (a section without a name is as open as none: fwname59b)
         if job.training.framework is None and grp.name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:
             assumptions.append(non_transformer_note(job))  # a CNN / generic model: plain PyTorch DDP, not Megatron-Core
             continue
-        if job.training.framework is None and grp.job.training.framework is not None:
+        if not named and stack_named(grp.job.training):
             on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)]
             if on:
                 assumptions.append(platform_note(on[0], grp.name, tuple(sorted({g.name for g in on}))))
         fw = job.training.framework
-        if fw is not None and fw.name != "auto" and grp.name != fw.name and grp.name in PORTS.values():
+        if named and fw.name != "auto" and grp.name != fw.name and grp.name in PORTS.values():
             on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu)]  # a named stack run as its fork there
             if on:
                 assumptions.append(port_note(on[0], fw.name, grp.name, tuple(sorted({g.name for g in on}))))
@@ -2654,7 +2669,7 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
     from planner.model.stacks import stacks_for_platform
     out = [((g,), line) for g, line in unmatched_gpu_lines(cat, con, opts, base_math_precision(job.training),
                                                           job.cluster.power_limit_w)]  # (_base_math_held's too)
-    stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK
+    stack = job.training.framework.name if stack_named(job.training) else D.FRAMEWORK
     off = {}  # one line per platform no searched stack runs on: "TPU-v5e, TPU-v5p: megatron-core does not run on ..."
     for g in dict.fromkeys(cat.gpu(x).name for x in con.gpus):
         if g in off_platform:

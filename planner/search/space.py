@@ -45,6 +45,7 @@ from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, DS_CHECKPOINT_OPTIO
 from planner.model.stack_kernels import attn_implementation_refusal
 from planner.spec import JobSpec
 from planner.spec.schema import hybrid_stack_refusal
+from planner.spec.training_stack import default_stack_mode, default_stack_name, stack_name, stack_named
 from planner.vocab import FP8_RECIPE, RECOMPUTE, SCHEDULE
 
 #: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
@@ -1167,17 +1168,14 @@ def stack_job(job: JobSpec, name: str) -> JobSpec:
 
 
 def open_stack(job: JobSpec, platform: str | None) -> str:
-    """The stack a job whose ``training.framework`` is open runs on ``platform``: the training mode's
-    (``defaults.FRAMEWORK_BY_MODE``), else the default stack where its code runs there, else the platform's
-    (``defaults.FRAMEWORK_BY_PLATFORM``: maxtext on TPUs, neuronx-distributed on Trainium)."""
-    mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
-    if mode:
-        return mode
-    # a model without transformer layers: plain PyTorch DDP (defaults.FRAMEWORK_NON_TRANSFORMER) where its code runs;
-    # an optimizer the default stack does not build: the stack that does (defaults.FRAMEWORK_BY_OPTIMIZER)
-    default = (D.FRAMEWORK_BY_OPTIMIZER.get(job.training.optimizer, D.FRAMEWORK) if job.model.is_transformer
-               else D.FRAMEWORK_NON_TRANSFORMER)
-    if platform is None or platform in RUNS_ON[default]:
+    """The stack a job whose ``training.framework`` is open (left out, or a section without a name) runs on
+    ``platform``: the job's default stack (planner.spec.training_stack ``default_stack_name``: the training mode's,
+    plain PyTorch DDP for a model without transformer layers, the optimizer's, else ``defaults.FRAMEWORK``), the one
+    rule the job's validators name a nameless section by; the training mode's wherever it runs (else refused), any
+    other where its code runs there, else the platform's (``defaults.FRAMEWORK_BY_PLATFORM``: maxtext on TPUs,
+    neuronx-distributed on Trainium)."""
+    default = default_stack_name(job.training, job.model is None or job.model.is_transformer) or D.FRAMEWORK
+    if default_stack_mode(job.training) in D.FRAMEWORK_BY_MODE or platform is None or platform in RUNS_ON[default]:
         return default
     return D.FRAMEWORK_BY_PLATFORM.get(platform, default)
 
@@ -1239,8 +1237,8 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     if is_auto(job):
         return job
     fw = job.training.framework
-    if fw is not None:
-        port = port_of(fw.name, platform_of(gpu))
+    if stack_named(job.training):  # (a section without a name is open: the platform's stack where the default's
+        port = port_of(fw.name, platform_of(gpu))  # code does not run, as with no section; fwname59b)
         if port != fw.name:  # the name means the vendor's fork there (stacks.PORTS): its options, said
             return with_port(job, gpu, port)
         check_platform(fw.name, gpu)
@@ -1254,7 +1252,7 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     why = open_stack_refusal(job, gpu)
     if why:
         raise InputError("training.framework", why)
-    if name == from_training(job.training).name:
+    if name == stack_name(job.training):  # (not built: a nameless section's options are the stack's it becomes)
         return job
     j = named_stack_job(job, name)
     if name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:  # the model's default, not the platform's
@@ -1297,7 +1295,7 @@ def open_stack_refusal(job: JobSpec, gpu) -> str | None:
     model (``schema.hybrid_stack_refusal``: a hybrid model on MaxText), None when it can or the framework is not open.
     A named stack is held to it when the job is read; the platform's stack was not: Nemotron-H 8B on gcp was planned
     on tpu-v6e-8 under MaxText, and estimate of that plan's layout written back refused it (session 34)."""
-    if job.training.framework is not None or job.model is None:
+    if stack_named(job.training) or job.model is None:
         return None
     plat = platform_of(gpu)
     name = open_stack(job, plat)
@@ -1341,15 +1339,15 @@ def stack_groups(job: JobSpec, gpus=(), recipes: bool = False) -> list[StackGrou
     each stack's fp8 recipes are searched too (``stack_variants``; the job's ``fp8_recipe: auto``, cleared)."""
     plats = list(dict.fromkeys(p for p in (platform_of(g) for g in gpus) if p is not None))
     if not is_auto(job):
-        if job.training.framework is None and plats:
+        if not stack_named(job.training) and plats:  # left out, or a section without a name
             # (a platform's stack that cannot run the model is no group: its accelerators are left out, saying why:
             # open_stack_refusal)
             names = [n for n in dict.fromkeys(open_stack(job, p) for p in plats)
-                     if hybrid_stack_refusal(job.model, n) is None] or [from_training(job.training).name]
-            if names != [from_training(job.training).name]:
+                     if hybrid_stack_refusal(job.model, n) is None] or [stack_name(job.training)]
+            if names != [stack_name(job.training)]:
                 return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n), recipes)))
                         for n in names]
-        if job.training.framework is not None and plats:
+        if stack_named(job.training) and plats:
             # a stack named where its name means a vendor's fork (stacks.PORTS: megatron-core on Gaudi is Intel's
             # fork): one group per code base, each searched only on the accelerators it runs on (as above)
             # A fork that refuses an option the job sets is a refused group: its accelerators are left out saying

@@ -26,7 +26,7 @@ from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
 from planner.layout import check_fields
-from planner.spec.training_stack import default_stack_name
+from planner.spec.training_stack import named_open_section
 from planner.units import count_of, fmt_given
 
 # --------------------------------------------------------------------------------------------
@@ -1024,10 +1024,9 @@ class TrainingSpec(Strict):
         # planner.spec.training_stack), named here once so every reader of framework.name agrees; FrameworkSpec's own
         # default took megatron-core: a QLoRA job with `framework: {compile: true}` was refused as Megatron's (fwname59).
         # "name" stays out of the section's fields_set: the job did not name it (training_stack.stack_named)
-        fw = self.framework
-        if fw is not None and "name" not in fw.model_fields_set:
-            fw = fw.model_copy()
-            fw.__dict__["name"] = default_stack_name(self) or D.FRAMEWORK
+        # (a model without transformer layers: JobSpec._framework_name names it again, seeing the model)
+        fw = named_open_section(self)
+        if fw is not None:
             self.__dict__["framework"] = fw
         return self
 
@@ -1656,6 +1655,18 @@ class JobSpec(Strict):
     campaign: Optional[dict[str, Any]] = None
     # human-readable notes on every default the loader filled in (never silently assumed)
     assumptions: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _framework_name(self):
+        # a section of options only on a model without transformer layers (a ResNet, a generic model) runs plain PyTorch
+        # DDP, as the job with no section does (training_stack.default_stack_name); TrainingSpec's validator, which does
+        # not see the model, named the LLM default: `framework: {channels_last: false}` on ResNet-50 was refused as
+        # megatron-core's (fwname59b). Runs before the checks below, which read framework.name
+        if self.model is not None and not self.model.is_transformer:
+            fw = named_open_section(self.training, transformer=False)
+            if fw is not None:
+                self.__dict__["training"] = self.training.model_copy(update={"framework": fw})
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self):

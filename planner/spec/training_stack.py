@@ -36,11 +36,28 @@ def default_stack_mode(t) -> str | None:
     return "qlora" if bitsandbytes_base(t) else getattr(t, "mode", None)
 
 
-def default_stack_name(t) -> str | None:
+def default_stack_name(t, transformer: bool = True) -> str | None:
     """The stack an open ``training.framework`` takes (None: ``defaults.FRAMEWORK``): the training mode's
-    (``defaults.FRAMEWORK_BY_MODE``), else the optimizer's where the default stack's code does not build it
-    (``defaults.FRAMEWORK_BY_OPTIMIZER``)."""
-    return D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)) or D.FRAMEWORK_BY_OPTIMIZER.get(getattr(t, "optimizer", None))
+    (``defaults.FRAMEWORK_BY_MODE``), else plain PyTorch DDP for a model without transformer layers (``transformer``
+    false: ``defaults.FRAMEWORK_NON_TRANSFORMER``, a CNN or generic model, whose code no LLM stack is), else the
+    optimizer's where the default stack's code does not build it (``defaults.FRAMEWORK_BY_OPTIMIZER``). The platform's
+    stack, where this one's code does not run (a TPU, Trainium), is planner.search.space ``open_stack``'s step over it."""
+    return (D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)) or (None if transformer else D.FRAMEWORK_NON_TRANSFORMER)
+            or D.FRAMEWORK_BY_OPTIMIZER.get(getattr(t, "optimizer", None)))
+
+
+def named_open_section(t, transformer: bool = True):
+    """``t``'s ``training.framework`` given without a name (options only), as a copy naming the stack the job runs with
+    no section (``default_stack_name``); None where the section is absent or names its stack. ``name`` stays out of
+    the copy's fields_set (``stack_named``): the job did not name it, and on a platform where that stack's code does
+    not run the section stays open (planner.search.space ``for_accelerator``). Read by both job validators
+    (planner.spec.schema): ``TrainingSpec`` from the training section alone, ``JobSpec`` again with the model's kind."""
+    fw = getattr(t, "framework", None)
+    if fw is None or "name" in fw.model_fields_set:
+        return None
+    fw = fw.model_copy()
+    fw.__dict__["name"] = default_stack_name(t, transformer) or D.FRAMEWORK
+    return fw
 
 
 def stack_named(t) -> bool:
@@ -48,3 +65,13 @@ def stack_named(t) -> bool:
     (no section, or a section of options only: ``schema.TrainingSpec`` names the default stack there)."""
     fw = getattr(t, "framework", None)
     return fw is not None and "name" in fw.model_fields_set
+
+
+def stack_name(t) -> str:
+    """The stack ``t`` runs by its training section, without building it (``planner.model.stacks.from_training`` would
+    check the section's options against it): the one it names, a nameless section's (``named_open_section``), else the
+    default (``default_stack_name``). Where the platform's stack replaces it (planner.search.space ``open_stack``) a
+    nameless section's options are that stack's, and building this one would refuse them (fwname59b)."""
+    fw = getattr(t, "framework", None)
+    return fw.name if fw is not None else default_stack_name(t) or D.FRAMEWORK
+

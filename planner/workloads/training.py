@@ -38,6 +38,7 @@ from planner.vocab import JOB_RATE, RATE_NAMES, SPOT
 from planner.spec import JobSpec
 from planner.spec.load import wrote_fp4
 from planner.spec.schema import INTERLEAVED_NEEDS_VPP
+from planner.spec.training_stack import stack_name
 from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 from hardware_catalog.skypilot import spot_rate_words
@@ -530,7 +531,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     spot_model = spot_model_for(job)
     if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
         # estimate (framework auto: per stack, planner.search.space.stack_groups)
-        check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
+        # (by name: a nameless section on a TPU holds the platform's stack's options, space.open_stack)
+        check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack_name(job.training)))
     # the job's checkpoint pauses and node failures: priced on every candidate, ranked and filtered on
     rec = search_plans(asked, catalog, profile, top=top, progress=progress, spot_model=spot_model,
                        overhead=CheckpointOverhead.for_job(job))
