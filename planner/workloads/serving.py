@@ -129,7 +129,7 @@ from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis,
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.hardware.efficiency import gpu_family
-from planner.model.cost import at_price_words, buy_power_assumption, price_region, rate_price_dates
+from planner.model.cost import at_price_words, billed_hours, buy_power_assumption, price_region, rate_price_dates
 from planner.model.serving_efficiency import engine_efficiency, engine_refusal, job_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -464,7 +464,7 @@ def _offline_billed(row: ServingOption, s: ServingSpec, replicas: int, hours: fl
     if node_usd_hr is None:  # no price: nothing billed (serve43c)
         return {}
     usd = billed_usd(row, replicas, hours, node_usd_hr)
-    return dict(offline_node_hours=billed_nodes(row, replicas)[0] * hours, offline_usd=usd,
+    return dict(offline_node_hours=billed_nodes(row, replicas)[0] * billed_hours(hours), offline_usd=usd,
                 usd_per_million_requests_offline=usd / s.requests * 1e6)
 
 
