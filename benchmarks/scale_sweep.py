@@ -26,7 +26,6 @@ while the per-GPU rate does not rise (``strong``). Exit 1 when a job crashed or 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -463,7 +462,8 @@ def summary(outcomes: list[Outcome], scaling: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from planner.present.script_args import ScriptArgs  # usage errors as one line, exit 2
+    ap = ScriptArgs(description=__doc__.splitlines()[0])
     ap.add_argument("--verbose", action="store_true", help="refusals in full")
     ap.add_argument("--only", default="", help="the jobs whose name contains this")
     args = ap.parse_args(argv)
@@ -480,4 +480,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from planner.present.script_args import closed_pipe_quiet  # a closed stdout (| head): no traceback
+
+    with closed_pipe_quiet():
+        sys.exit(main())

@@ -904,6 +904,14 @@ def mesh_links_words(topology: str) -> str:
     return " / ".join(sorted(MESH_WIRED_OF[topology]))
 
 
+#: what a GPU row with no compute peak is kept for, as its override's note says it
+NO_PEAK_USE = "no compute peak: tabular and preprocessing jobs plan on it, training and serving leave it out"
+
+#: why a GPU row with no compute peak (``GPU.computes``) is left out of training and serving, as every command says it
+NO_PEAK_WHY = ("quotes no compute peak in the catalog (give the GPU's peaks in its catalog row; a tabular job plans on "
+               "it by its memory bandwidth)")
+
+
 @dataclass(frozen=True)
 class GPU:
     """One accelerator SKU. Peaks are dense (no sparsity), in FLOP/s; bandwidths in bytes/s."""
@@ -960,6 +968,14 @@ class GPU:
         sources in their rows), else the PCIe link (``pcie_bw``, a measured pinned copy rate for a profile's
         machine); None when the catalog has neither (TPU, Trainium2)."""
         return self.host_link_bw or self.pcie_bw
+
+    @property
+    def computes(self) -> bool:
+        """Whether the row quotes any compute peak. Every peak column is optional, so a private row may quote none: it
+        is kept, since the jobs that price no FLOPs plan on it (a tabular run's GPU prior scales by HBM bandwidth alone,
+        a campaign's preprocessing is priced by its hours), while training and serving leave it out with
+        ``NO_PEAK_WHY`` (qa59b)."""
+        return bool(self.peak_flops)
 
     def peak(self, dtype: str) -> float:
         """Dense datasheet peak for ``dtype`` in FLOP/s (OP/s for int8)."""
@@ -1927,6 +1943,8 @@ def _merged_catalog(extra_paths: list[str | Path] | None) -> Catalog:
             notes.append(f"{_short_origin(org)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
+        if tag == "gpu" and all(getattr(valid[f"gpu:{key}"], c) is None for c in _DTYPE_COLUMN.values()):
+            notes[-1] += f" ({NO_PEAK_USE})"  # kept (GPU.computes), and said what it is kept for (qa59b)
         if tag in ("inst", "onprem"):
             stale = price_date_note(user_date, where, org, f"{kinds[tag]} {_short(key, 80)}")
             if stale:

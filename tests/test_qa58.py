@@ -120,10 +120,10 @@ def test_a_budget_or_deadline_that_moves_the_ranking_says_so(cli, tmp_path):
         return [c for c in json.loads(out)["caveats"] if " binds: " in c]
 
     assert caveats(1000, 1, "cost") == [
-        "constraints.deadline_hours binds: the cheapest plan without it, 1 x aws:p5.48xlarge (5.0 h, $276.68), is over "
-        "1 h; 4,726 configurations excluded by it"]  # 4,258 until vpp58 (deeper interleavings searched); 4,257 until align56 (an interleaved plan's aligned gather); 4,255 until xn54 / kf54 (session 54); 3,812 until acc45e ran the 1F1B fill at the lighter stages' pace;
+        "constraints.deadline_hours binds: the cheapest plan without it, 1 x aws:p5.48xlarge (5.0 h, $274.63), is over "
+        "1 h; 5,074 configurations excluded by it"]  # $276.68, 4,726 until session 59 (vpp59's 1-layer chunks, scale59's Megatron LoRA saves); 4,258 until vpp58 (deeper interleavings searched); 4,257 until align56 (an interleaved plan's aligned gather); 4,255 until xn54 / kf54 (session 54); 3,812 until acc45e ran the 1F1B fill at the lighter stages' pace;
     # 5.1 h, $279.88, 3,888 until left47b fused megatron-core's q/k/v and gate/up adapters
     assert caveats(400, 100, "time") == [
         "constraints.budget_usd binds: the fastest plan without it, 64 x aws:p5.48xlarge (7.9 min, $465.75), is over "
-        "$400.00; 8,420 configurations excluded by it"]  # 8,025 until vpp58; 8,019 until session 56 (align56 / mem56); 7,836 until acc45e; 8.4 min, $492.82, 7,824 until left47b
+        "$400.00; 8,605 configurations excluded by it"]  # 8,420 until session 59 (vpp59, scale59); 8,025 until vpp58; 8,019 until session 56 (align56 / mem56); 7,836 until acc45e; 8.4 min, $492.82, 7,824 until left47b
     assert caveats(1000, 100, "cost") == []

@@ -7,7 +7,7 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from planner import defaults as D
-from hardware_catalog.catalog import GPU, Catalog, Instance, System, SystemPrice, builtin_gpu, mesh_links_words, wired_as
+from hardware_catalog.catalog import GPU, NO_PEAK_WHY, Catalog, Instance, System, SystemPrice, builtin_gpu, mesh_links_words, wired_as
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.units import count_of, fmt_given
@@ -1039,7 +1039,7 @@ def _unsearched_why(cat: Catalog, con: ConstraintsSpec, g: str, precision: str, 
     if held:
         return f"cluster.power_limit_w: {held}"
     if cat.instances_for(clouds=con.clouds, gpu_names=[g]):
-        return f"no {precision} peak"
+        return f"no {precision} peak" if gpu.computes else NO_PEAK_WHY
     return "no instance matches the constraints"
 
 
@@ -1245,6 +1245,8 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
             raise InputError("constraints.gpus", "every GPU it lists is left out: "
                              + "; ".join(unmatched_gpus(cat, constraints, [], precision, cluster.power_limit_w))
                              + "; choose another precision or GPU")
+        if lacking and not any(o.gpu.computes for o in opts):  # rows quoting no peak: the catalog is at fault
+            raise InputError("training.precision", f"{', '.join(sorted(set(lacking))[:6])} {NO_PEAK_WHY}")
         if lacking:  # every GPU the cluster/constraints allow lacks the precision: the precision is at fault
             names = ", ".join(sorted(set(lacking))[:6])
             raise InputError("training.precision", f"{precision}: no {precision} peak on {names} (the GPUs the "

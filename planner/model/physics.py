@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware_catalog.catalog import CLOCK_REFERENCE_OF, builtin_gpu, clock_reference_name
+from hardware_catalog.catalog import CLOCK_REFERENCE_OF, NO_PEAK_WHY, builtin_gpu, clock_reference_name
 from planner.errors import InputError, NoPeakError
 from planner.units import fmt_given
 from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, gpu_family
@@ -238,6 +238,8 @@ def datasheet_peak(gpu, dtype: str) -> float:
     name = gpu.name.upper()
     if dtype in gpu.peak_flops:
         return gpu.peak_flops[dtype]
+    if not gpu.peak_flops:  # a private row quoting no peak: no precision runs on it (GPU.computes)
+        raise InputError("training.precision", f"{gpu.name} {NO_PEAK_WHY}")
     if dtype == "fp8" and name.startswith(FP8_CAPABLE) and "bf16" in gpu.peak_flops:
         return 2.0 * gpu.peak_flops["bf16"]
     if dtype in LOW_PRECISION_PEAKS:  # NVFP4 at 2x the FP8 rate, MXFP8 at it, on the parts that have them

@@ -171,6 +171,7 @@ def offline_words(b: dict) -> str:
     """
     return (f"{fmt_usd(b['usd'])} for {count_of(int(b['requests']), 'request')} ({_billed_fleet(b)} for "
             f"{fmt_run_time(b['hours'])} at {fmt_usd(b['usd_per_hr'])}/h, {RATE_NAMES.get(b['price'], b['price'])}"
+            + (f", billed the {b['billed_minimum_s']:.0f} s minimum" if b.get("billed_minimum_s") else "")
             + (f", billed whole: {count_of(b['replicas'], 'replica')} on {b['gpus_used']:,} of its "
                f"{b['nodes'] * b['gpus_per_node']:,} GPUs" if b.get("share_usd") else "") + "): "
             f"{usd_per_million(b['usd_per_million_requests'])} per 1M requests, "

@@ -1297,6 +1297,31 @@ def release_text(value) -> str:
     return LATEST_RELEASE if text.lower() == LATEST_RELEASE else text.removeprefix("v")
 
 
+#: each engine's first release (``serving.engine`` -> its release numbers): the earliest version its package index
+#: lists (``pip index versions vllm / sglang / tensorrt-llm``, read 2026-12-07: vllm 0.0.1, sglang 0.1.3,
+#: tensorrt-llm 0.5.0). A pinned ``engine_version`` before it is no release of the engine (qa59: ``0.0.0`` was taken and
+#: priced by the oldest rule), so it is refused; one after the newest rule is a later release, priced by that rule
+#: (``ServingEfficiency.at_release``).
+FIRST_RELEASE = {"vllm": (0, 0, 1), "sglang": (0, 1, 3), "tensorrt-llm": (0, 5, 0)}
+
+
+def release_before_first(engine: str, version: str) -> Optional[str]:
+    """Why ``version`` is no release of ``engine`` (older than :data:`FIRST_RELEASE`'s), or None.
+
+    >>> release_before_first("vllm", "0.0.0").split(" (")[0]
+    'serving.engine_version: 0.0.0 is no vllm release: its releases begin at 0.0.1'
+    >>> release_before_first("tensorrt-llm", "0.5.0") is None, release_before_first("sglang", "latest") is None
+    (True, True)
+    """
+    first, have = FIRST_RELEASE.get(engine), engine_release(version)
+    if first is None or have is None or have >= first:
+        return None
+    dotted = lambda r: ".".join(map(str, r))  # noqa: E731
+    modelled = ", ".join(f"{e} from {dotted(r)}" for e, r in FIRST_RELEASE.items())
+    return (f"serving.engine_version: {version} is no {engine} release: its releases begin at {dotted(first)} "
+            f"({modelled}); give a release or {LATEST_RELEASE}")
+
+
 def engine_release(version: str) -> Optional[tuple[int, ...]]:
     """The release numbers of ``version`` (a tuple of ints, compared as ``ServingEfficiency.at_release`` compares
     them), or None for ``latest`` and for text that is no release number (a published run's "not stated", a CI build
@@ -1542,6 +1567,13 @@ class ServingSpec(Strict):
             raise ValueError("serving.replicas: a fixed fleet is planned for the QPS it carries in real time; an "
                              "offline job's replicas follow serving.requests and its deadline (constraints.max_gpus "
                              "caps them)")
+        return self
+
+    @model_validator(mode="after")
+    def _a_release_of_the_engine(self):
+        why = release_before_first(self.engine, self.engine_version)
+        if why:
+            raise ValueError(why)
         return self
 
     @model_validator(mode="after")

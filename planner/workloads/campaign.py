@@ -25,6 +25,7 @@ Per campaign of E = experiments_per_week x weeks experiments with invalidation r
     storage $             = versions x output_gb x $/GB-month x months the versions are kept
                             (every version kept to the end: an upper bound)
     iteration gap         = preprocess-or-fetch + train  (wall time from a change to its result)
+    preprocess / hit $    = hours x nodes x $/node-h, each node billed at least 60 s (``cost.MIN_BILLED_S``)
     experiments per week  = min(requested, 168 h / gap)  when experiments run one after another
 
 Training unpriced (the job's plan has no price: a bare ``cluster.gpu`` without ``cluster.price_usd_hr``): the
@@ -48,6 +49,7 @@ from planner.results import CampaignCurve, CampaignPlan, CampaignScenario
 from planner.spec import validate_section
 from planner.units import HOURS_PER_MONTH
 from hardware_catalog import load_catalog
+from planner.model.cost import billed_hours
 
 S3_STANDARD_USD_PER_GB_MONTH = 0.023
 HOURS_PER_WEEK = 168.0
@@ -110,9 +112,11 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
     if price is None:
         raise InputError("campaign.preprocess.instance", "name an instance or give usd_per_hour")
     fetch_gbps = c.fetch_gbps or net_gbps or DEFAULT_FETCH_GBPS
-    pre_usd = pp.hours * pp.nodes * price
+    # a preprocessing run and a cache hit's fetch each hold the stage's nodes: billed as every rented run
+    # (``cost.billed_hours``: at least the 60 s minimum a node)
+    pre_usd = billed_hours(pp.hours) * pp.nodes * price
     fetch_h = pp.output_gb * 8 / fetch_gbps / 3600.0
-    fetch_usd = fetch_h * pp.nodes * price  # the stage's nodes wait while the artifact arrives
+    fetch_usd = billed_hours(fetch_h) * pp.nodes * price  # the stage's nodes wait while the artifact arrives
     E = c.experiments_per_week * c.weeks
     months = c.weeks / WEEKS_PER_MONTH
     q = c.invalidation_rate

@@ -129,7 +129,7 @@ from planner.hardware.options import cluster_options, gpu_hour_rate, rent_basis,
 from planner.search.recommend import left_out_lines
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.hardware.efficiency import gpu_family
-from planner.model.cost import at_price_words, buy_power_assumption, price_region, rate_price_dates
+from planner.model.cost import at_price_words, billed_hours, buy_power_assumption, price_region, rate_price_dates
 from planner.model.serving_efficiency import engine_efficiency, engine_refusal, job_efficiency
 from planner.model.physics import power_limit_words
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -464,7 +464,7 @@ def _offline_billed(row: ServingOption, s: ServingSpec, replicas: int, hours: fl
     if node_usd_hr is None:  # no price: nothing billed (serve43c)
         return {}
     usd = billed_usd(row, replicas, hours, node_usd_hr)
-    return dict(offline_node_hours=billed_nodes(row, replicas)[0] * hours, offline_usd=usd,
+    return dict(offline_node_hours=billed_nodes(row, replicas)[0] * billed_hours(hours), offline_usd=usd,
                 usd_per_million_requests_offline=usd / s.requests * 1e6)
 
 
@@ -2781,8 +2781,8 @@ def _compute_dtype_note(s: ServingSpec, options) -> list[str]:
 
 def rank_key(realtime: bool, qps: bool, fleet: bool = False) -> Callable[[ServingOption], tuple]:
     """The order ``plan_serving`` ranks options in, cheapest first, in one place. Offline: $ per million requests as
-    billed (``_offline_billed``: the fleet's nodes whole; the replicas' GPU share until offline47), then fewer GPUs per
-    replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
+    billed (``_offline_billed``: the fleet's nodes whole; the replicas' GPU share until offline47), then the sooner
+    done, then fewer GPUs per replica; real-time without a QPS: $ per million requests at full load, then TP. Real-time
     with a QPS: $/h for the QPS, then, at equal $/h (both meeting the targets: the same nodes bought either way),
     the one with more headroom first -- the higher rate the fleet carries (``headroom``: replicas x requests/s a
     replica, the simulated saturated rate where simulated), then the lower p99 TPOT -- and only then fewer GPUs and
@@ -2794,8 +2794,8 @@ def rank_key(realtime: bool, qps: bool, fleet: bool = False) -> Callable[[Servin
     if fleet:
         return lambda r: (r.usd_per_million_requests or math.inf, -_tied(r.fleet_qps or 0.0) / (r.gpus or 1),
                           p99_tpot(r), r.tp)
-    if not realtime:
-        return lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
+    if not realtime:  # at equal $ (a job under the billing minimum: cost.MIN_BILLED_S) the one done sooner (qa59b)
+        return lambda r: (r.usd_per_million_requests_offline or math.inf, r.offline_hours or math.inf, r.tp)
     if not qps:
         return lambda r: (r.usd_per_million_requests_full or math.inf, p99_tpot(r), r.tp)
 

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.platform import PLATFORMS, platform_of
-from planner.model.cost import rate_price_dates
+from planner.model.cost import MIN_BILLED_S, billed_hours, rate_price_dates
 from planner.results import ServingOption
 from planner.simulate.interruptions import rate_for
 from planner.units import HOURS_PER_MONTH
@@ -324,8 +324,9 @@ def billed_nodes(row: ServingOption, replicas: int) -> tuple[int, float]:
 def billed_usd(row: ServingOption, replicas: int, hours: float, node_usd_hr: float) -> float:
     """An offline fleet's $ as billed: its nodes (``billed_nodes``) x ``hours`` held (until its slowest replica
     finishes) x the node's $/h (``node_usd_hr``: on demand, or spot under ``constraints.spot``). The one $ figure of an
-    offline option: the options are ranked by it, the budget is held to it and ``offline_budget`` reports it."""
-    return billed_nodes(row, replicas)[0] * hours * node_usd_hr
+    offline option: the options are ranked by it, the budget is held to it and ``offline_budget`` reports it. Each
+    node is billed at least ``cost.MIN_BILLED_S`` (``cost.billed_hours``), as a training or tabular run's."""
+    return billed_nodes(row, replicas)[0] * billed_hours(hours) * node_usd_hr
 
 
 def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Optional[float],
@@ -360,6 +361,8 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
     share = usd / billed if billed > 1 else None
     out = dict(requests=sp.requests, replicas=replicas, nodes=nodes, hours=hours, replica_hours=replicas * hours,
                price=best.offline_price, usd_per_hr=nodes * node_usd_hr, usd=usd, share_usd=share,
+               # a job shorter than the billing minimum pays the minimum (``billed_usd``): said beside its time
+               billed_minimum_s=MIN_BILLED_S if billed_hours(hours) > hours else None,
                gpus_used=replicas * best.tp, gpus_per_node=best.gpus_per_node, hardware=best.hardware,
                usd_per_million_requests=usd / sp.requests * 1e6,
                usd_per_million_output_tokens=usd / (sp.requests * sp.output_tokens) * 1e6,
@@ -370,7 +373,9 @@ def offline_budget(m, best: ServingOption, sp: ServingSpec, deadline_hours: Opti
         lo_e, hi_e = LOCAL_THROUGHPUT_ERROR if local_attention else THROUGHPUT_ERROR
         lo_s, hi_s = (1.0, 1.0) if simulated else OFFLINE_ANALYTIC_TO_SIMULATED
         lo, hi = (1 + lo_e) * lo_s, (1 + hi_e) * hi_s
-        out.update(hours_range=[hours * lo, hours * hi], usd_range=[usd * lo, usd * hi])
+        # $ moves with the hours billed: not below the billing minimum (``billed_usd``)
+        out.update(hours_range=[hours * lo, hours * hi],
+                   usd_range=[usd * billed_hours(hours * k) / billed_hours(hours) for k in (lo, hi)])
         runs = LOCAL_THROUGHPUT_ERROR_RUNS if local_attention else THROUGHPUT_ERROR_RUNS
         basis = ((f"the same {replicas:,} replicas finish" if replicas > 1 else "the one replica finishes")
                  + " in the time x (1 + e), e the serving model's "

@@ -64,6 +64,7 @@ from planner.hardware.options import select_instances
 from planner.units import fmt_run_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
+from planner.model.cost import MIN_BILLED_S, billed_hours  # the one billing minimum
 from planner.model.gbdt import (ellpack_layout, gpu_memory_bytes, gpu_sketch_s,  # the cost model, written once
                                 gpu_tree_fixed_s, predict_tree_s)
 from planner.results import TabularOption, TabularPlan
@@ -90,9 +91,6 @@ PRIOR_PARALLEL_FRACTION = 0.95
 PRIOR_MAX_CORES = 16
 MIN_THREADS_MEASURED = 4
 BYTES_RAW, BYTES_BIN, BYTES_GRAD = 4.0, 1.0, 8.0
-#: billed minimum per instance start: AWS EC2 and GCP Compute Engine bill per second with a
-#: 60-second minimum (aws.amazon.com/ec2/pricing/on-demand, cloud.google.com/compute/vm-instance-pricing)
-MIN_BILLED_S = 60.0
 
 
 class EarlyStopping(Strict):
@@ -371,7 +369,7 @@ def tabular_accuracy(spec: TabularSpec, best: TabularOption, trees: float, prof:
                                                       "its error is not known here, so no range"}
     if best.kind == "cpu":
         lo_e, hi_e = CPU_PROFILE_ERROR
-        bill = lambda h: spec.runs * max(h / spec.runs * 3600, MIN_BILLED_S) / 3600 * best.price_usd_hr  # noqa: E731
+        bill = lambda h: spec.runs * billed_hours(h / spec.runs) * best.price_usd_hr  # noqa: E731
         hr = [best.hours / (1 + hi_e), best.hours / (1 + lo_e)]
         threads = "measured Amdahl" in src
         return {**out, "prior_only": False, "hours_range": hr, "cost_usd_range": [bill(h) for h in hr],
@@ -419,7 +417,7 @@ def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> TabularOp
     fits_host = inst.ram_bytes is None or host_need <= inst.ram_bytes
     fits_gpu = gpu_need is None or gpu_need <= inst.gpu.memory_bytes
     hours = seconds * spec.runs / 3600.0
-    billed_h = spec.runs * max(seconds, MIN_BILLED_S) / 3600.0
+    billed_h = spec.runs * billed_hours(seconds / 3600.0)
     reason = None if fits_host and fits_gpu else (
         f"needs {host_need / 2**30:.1f} GiB RAM, has {inst.ram_bytes / 2**30:.0f}" if not fits_host
         # the GPU's memory at the need's precision: an L40S's 44.7 GiB read "has 45" beside "needs 44.8" (gbdt46)
