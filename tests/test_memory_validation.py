@@ -351,7 +351,7 @@ def test_readme_table_is_what_validate_memory_prints(predicted):
     head = "| source | rows | metric | median abs | p90 abs | mean signed |"
     assert text.count(head) == 1
     lines = text.split(head, 1)[1].splitlines()[2:]
-    got = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[:len(lines)] if ln.startswith("|")]
+    got = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("|")]
     got = got[:next((i for i, r in enumerate(got) if len(r) != 6), len(got))]
     tab = error_table(predicted)
     assert len(got) == len(tab)

@@ -1591,7 +1591,7 @@ def _disaggregation(row: ServingOption, best: ServingOption, m, s: ServingSpec, 
     if d["usd_per_hr"] is not None and best.usd_per_hr is not None:
         # at the SLOs: a split that misses them saves nothing, whatever its $/h (qa59: a job's 1 + 1 split at 40 QPS,
         # its simulated TTFT unbounded, read "$13.76/h against the colocated ... $20.64/h: disaggregated is cheaper")
-        d["cheaper"] = ("colocated" if not d["meets_targets"] else
+        d["cheaper"] = ("colocated" if split_misses(d) else
                         "disaggregated" if d["usd_per_hr"] < best.usd_per_hr else
                         "colocated" if d["usd_per_hr"] > best.usd_per_hr else "neither (the same nodes)")
     return d
