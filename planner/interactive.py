@@ -543,7 +543,7 @@ def nameless_stack(doc: dict) -> Optional[str]:
         job = _load(doc)
     except (InputError, ValueError):
         return None
-    cat = load_catalog()
+    cat = cached_catalog()  # (read from disk once a process, as the page's other reads)
     names = list(job.constraints.gpus or ()) + ([job.cluster.gpu] if job.cluster.gpu else []) + (
         _instance_gpu(cat, job.cluster.instance) if job.cluster.instance else [])
     try:
